@@ -1,0 +1,19 @@
+# The two commands of the README: `make demo` (the main job) and `make test` (the test suite).
+# Both set up .venv on first use.
+PY := .venv/bin/python
+
+.PHONY: setup demo test lint bench bench-quick
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(PY) examples/train.py -m hydra/sweeper=ecopt
+
+test: setup
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .

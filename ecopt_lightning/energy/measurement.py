@@ -1,0 +1,121 @@
+"""What a measurement window returns: energy in joules per domain, with where each number came from."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Read from NVML's cumulative energy counter (``nvmlDeviceGetTotalEnergyConsumption``).
+NVML_COUNTER = "nvml_counter"
+#: Integrated from NVML power readings polled by a background thread.
+NVML_POWER = "nvml_power"
+#: Read from RAPL energy counters in ``/sys/class/powercap``.
+RAPL = "rapl"
+#: Not measured: modelled from process CPU time and a per-core power figure.
+ESTIMATE = "estimate"
+
+SOURCES = (NVML_COUNTER, NVML_POWER, RAPL, ESTIMATE)
+#: Suffix added to a GPU source when a MIG slice is measured through its parent GPU.
+WHOLE_GPU = "whole-GPU"
+
+
+def base_source(source: str) -> str:
+    """The source without its qualifier: ``"nvml_counter:whole-GPU"`` -> ``"nvml_counter"``."""
+    return source.split(":", 1)[0]
+
+
+def is_measured(source: str) -> bool:
+    """True for sensor readings (NVML, RAPL), False for estimates."""
+    return base_source(source) != ESTIMATE
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Energy over one window.
+
+    Attributes:
+        name: the window's name.
+        seconds: wall-clock length of the window (s).
+        by_device: energy per domain (J), e.g. ``{"gpu:0": 41.2, "cpu:0": 3.1}``. Invalid domains are absent.
+        sources: per domain in ``by_device``, one of ``nvml_counter``, ``nvml_power``, ``rapl``, ``estimate``
+            (a MIG slice read through its parent GPU is ``nvml_counter:whole-GPU``).
+        approximate: the window was shorter than some domain's sensor update period, so its value may be
+            off by up to one update (the NVML counter updates about every 100 ms).
+        invalid: domains whose reading failed during the window, with the reason; they count for nothing.
+
+    Example:
+        >>> m = Measurement("step", 2.0, {"gpu:0": 500.0, "cpu:0": 40.0}, {"gpu:0": "nvml_counter", "cpu:0": "rapl"})
+        >>> m.energy_J, m.power_W
+        (540.0, 270.0)
+    """
+
+    name: str
+    seconds: float
+    by_device: Mapping[str, float]
+    sources: Mapping[str, str]
+    approximate: bool = False
+    invalid: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def energy_J(self) -> float:
+        """Total energy over all valid domains (J)."""
+        return float(sum(self.by_device.values()))
+
+    @property
+    def power_W(self) -> float:
+        """Mean power over the window (W); NaN for a zero-length window."""
+        return self.energy_J / self.seconds if self.seconds > 0 else math.nan
+
+    @property
+    def measured_J(self) -> float:
+        """Energy from sensors only (J)."""
+        return float(sum(v for d, v in self.by_device.items() if is_measured(self.sources[d])))
+
+    @property
+    def estimated_J(self) -> float:
+        """Energy that is modelled, not measured (J)."""
+        return self.energy_J - self.measured_J
+
+    @property
+    def source(self) -> str:
+        """One label for the whole value: the single source, or ``mixed`` when domains differ."""
+        kinds = sorted({base_source(s) for s in self.sources.values()})
+        if not kinds:
+            return "none"
+        return kinds[0] if len(kinds) == 1 else "mixed(" + ",".join(kinds) + ")"
+
+    def __add__(self, other: Measurement) -> Measurement:
+        """Sum two windows (energy and time add; used for running totals)."""
+        by_device = dict(self.by_device)
+        for d, v in other.by_device.items():
+            by_device[d] = by_device.get(d, 0.0) + v
+        return Measurement(
+            name=self.name,
+            seconds=self.seconds + other.seconds,
+            by_device=by_device,
+            sources={**other.sources, **self.sources},
+            approximate=self.approximate or other.approximate,
+            invalid={**other.invalid, **self.invalid},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with totals, per-domain values and their sources."""
+        return {
+            "name": self.name,
+            "seconds": self.seconds,
+            "energy_J": self.energy_J,
+            "measured_J": self.measured_J,
+            "estimated_J": self.estimated_J,
+            "power_W": None if math.isnan(self.power_W) else self.power_W,
+            "by_device": dict(self.by_device),
+            "sources": dict(self.sources),
+            "approximate": self.approximate,
+            "invalid": dict(self.invalid),
+        }
+
+    @classmethod
+    def empty(cls, name: str = "") -> Measurement:
+        """A zero-length window with no domains (the start of a running total)."""
+        return cls(name=name, seconds=0.0, by_device={}, sources={})

@@ -1,0 +1,330 @@
+"""`EnergyMonitor`: explicit measurement windows over every meter that works on this machine."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Literal
+
+from . import _notices
+from .estimate import CpuTimeEstimate
+from .measurement import ESTIMATE, Measurement, base_source, is_measured
+from .meter import Meter
+from .nvml import NvmlCounterMeter, NvmlPowerMeter, NvmlUnavailable, counter_supported, find_gpus, load_nvml
+from .rapl import RaplError, RaplMeter
+
+CpuChoice = Literal["auto", "rapl", "estimate"] | bool
+GpuChoice = Literal["auto"] | Sequence[int]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """All meters read at one moment: cumulative energy per domain (J) at ``t`` (``time.perf_counter``, s)."""
+
+    t: float
+    energy_J: dict[str, float]
+    errors: dict[str, str] = field(default_factory=dict)
+    faults: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Window:
+    """An open or closed window; ``measurement`` is set when it closes."""
+
+    name: str
+    start: Snapshot
+    measurement: Measurement | None = None
+
+
+def _cuda_indices(gpus: GpuChoice) -> list[int]:
+    if isinstance(gpus, str):
+        if gpus != "auto":
+            raise ValueError(f"gpus={gpus!r} is not allowed: use 'auto', a list of CUDA device indices, or []")
+        torch = sys.modules.get("torch")
+        if torch is None:
+            try:
+                import torch
+            except ImportError:
+                return []
+        return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    indices = list(gpus)
+    for i in indices:
+        if isinstance(i, bool) or not isinstance(i, int) or i < 0:
+            raise ValueError(f"gpus={list(gpus)!r} is not allowed: CUDA device indices must be integers >= 0")
+    if len(set(indices)) != len(indices):
+        raise ValueError(f"gpus={indices!r} is not allowed: each CUDA device may be listed once")
+    return indices
+
+
+class EnergyMonitor:
+    """Measures energy (J) over explicit windows on the GPUs and CPU this process uses.
+
+    Each domain is read by the best meter available: the NVML energy counter (``nvml_counter``), else NVML
+    power polled and integrated (``nvml_power``) for GPUs; RAPL (``rapl``) for CPU packages and DRAM; else an
+    estimate from process CPU time (``estimate``). What is measured and what is estimated is said once, when
+    the monitor starts, and every :class:`Measurement` carries its sources.
+
+    Args:
+        gpus: CUDA device indices as torch sees them, ``"auto"`` (all visible CUDA devices), or ``[]``.
+        cpu: ``"auto"`` or ``True`` (RAPL where readable, else the estimate), ``"rapl"`` (RAPL or an error),
+            ``"estimate"``, or ``False`` (no CPU domain).
+        sync: synchronise the measured CUDA devices at both ends of each window (default), so the window holds
+            the GPU work queued inside it rather than whatever happens to run then. Costs one
+            ``torch.cuda.synchronize`` per device per window end, i.e. it drains the launch queue; turn it off
+            for windows inside a pipeline you do not want to stall, and accept that queued work may spill over.
+        poll_period_s: sampling period of the power-polling fallback (s).
+        cpu_watts_per_core: power of one busy core for the estimate (W); default from a TDP table.
+        rapl_root: the powercap folder (default ``$ECOPT_POWERCAP_ROOT`` or ``/sys/class/powercap``).
+        keepalive_s: period of a background read that keeps RAPL wrap-around visible in long windows (s).
+
+    Example:
+        >>> monitor = EnergyMonitor(gpus=[], cpu="estimate")
+        >>> with monitor.window("work") as w:
+        ...     _ = sum(i * i for i in range(10_000))
+        >>> w.measurement.sources
+        {'cpu:0': 'estimate'}
+        >>> monitor.close()
+    """
+
+    def __init__(
+        self,
+        gpus: GpuChoice = "auto",
+        cpu: CpuChoice = "auto",
+        *,
+        sync: bool = True,
+        poll_period_s: float = 0.05,
+        cpu_watts_per_core: float | None = None,
+        rapl_root: str | os.PathLike[str] | None = None,
+        keepalive_s: float = 30.0,
+    ) -> None:
+        if cpu not in ("auto", "rapl", "estimate", True, False):
+            raise ValueError(f"cpu={cpu!r} is not allowed: use 'auto', True, 'rapl', 'estimate' or False")
+        if not keepalive_s > 0:
+            raise ValueError(f"keepalive_s={keepalive_s!r} is not allowed: give a period in s greater than 0")
+        self.sync = sync
+        self.gpu_indices = _cuda_indices(gpus)
+        self.meters: list[Meter] = []
+        self.missing: dict[str, str] = {}
+        self.notes: dict[str, str] = {}  # domain -> what it is (GPU name, estimate basis)
+        self._windows: dict[str, Window] = {}
+        self._lock = threading.Lock()
+        self._nvml = None
+        self._stop = threading.Event()
+        self._keepalive: threading.Thread | None = None
+        self._add_gpu_meters(poll_period_s)
+        self._add_cpu_meters(cpu, cpu_watts_per_core, rapl_root, keepalive_s)
+        self.sources: dict[str, str] = {}
+        self._period: dict[str, float] = {}
+        self._meter_of: dict[str, Meter] = {}
+        for meter in self.meters:
+            for domain, source in meter.sources.items():
+                self.sources[domain] = source
+                self._period[domain] = meter.update_period_s
+                self._meter_of[domain] = meter
+        self._announce()
+
+    # set-up -------------------------------------------------------------------------------------------------
+    def _add_gpu_meters(self, poll_period_s: float) -> None:
+        if not self.gpu_indices:
+            return
+        try:
+            self._nvml = load_nvml()
+        except NvmlUnavailable as exc:
+            for i in self.gpu_indices:
+                self.missing[f"gpu:{i}"] = str(exc)
+            return
+        gpus, missing = find_gpus(self._nvml, self.gpu_indices)
+        self.missing.update(missing)
+        with_counter = [g for g in gpus if counter_supported(self._nvml, g.handle)]
+        polled = [g for g in gpus if g not in with_counter]
+        if with_counter:
+            self.meters.append(NvmlCounterMeter(self._nvml, with_counter))
+        if polled:
+            self.meters.append(NvmlPowerMeter(self._nvml, polled, poll_period_s))
+        for g in gpus:
+            self.notes[g.domain] = g.name
+            if g.whole_gpu:
+                _notices.say_once(
+                    f"mig:{g.uuid}",
+                    f"{g.domain} is a MIG slice ({g.uuid}); NVML has no energy sensor per slice, so the whole "
+                    "parent GPU is measured, including other slices' work (source labelled 'whole-GPU').",
+                )
+
+    def _add_cpu_meters(self, cpu: CpuChoice, watts: float | None, rapl_root, keepalive_s: float) -> None:
+        if cpu is False:
+            return
+        if cpu != "estimate":
+            try:
+                rapl = RaplMeter(rapl_root)
+            except RaplError as exc:
+                if cpu == "rapl":
+                    raise ValueError(f"cpu='rapl' is not possible here: {exc}") from None
+                _notices.say_once("rapl-permission", str(exc))
+                rapl = None
+            if rapl is not None and rapl.sources:
+                self.meters.append(rapl)
+                self._keepalive = threading.Thread(
+                    target=self._keep_reading,
+                    args=(rapl, keepalive_s),
+                    name="ecopt-rapl-keepalive",
+                    daemon=True,
+                )
+                self._keepalive.start()
+                return
+            if cpu == "rapl":
+                raise ValueError(f"cpu='rapl' is not possible here: no RAPL zones under {RaplMeter(rapl_root).root}")
+        estimate = CpuTimeEstimate(watts)
+        self.meters.append(estimate)
+        self.notes[estimate.domain] = f"process CPU time x {estimate.watts:g} W per core ({estimate.basis})"
+
+    def _keep_reading(self, meter: Meter, period: float) -> None:
+        while not self._stop.wait(period):
+            meter.read()
+
+    def describe(self) -> str:
+        """One paragraph: which domains are measured, which estimated, which absent and why."""
+        measured = [
+            f"{d} ({s}{', ' + self.notes[d] if d in self.notes else ''})"
+            for d, s in self.sources.items()
+            if is_measured(s)
+        ]
+        estimated = [f"{d} ({self.notes.get(d, '')})" for d, s in self.sources.items() if not is_measured(s)]
+        parts = [f"measured: {', '.join(measured) or 'nothing'}"]
+        if estimated:
+            parts.append(f"ESTIMATED, not measured: {', '.join(estimated)}")
+        if self.missing:
+            parts.append("not measured at all: " + "; ".join(f"{d}: {why}" for d, why in self.missing.items()))
+        return "ecopt energy: " + ". ".join(parts) + "."
+
+    def _announce(self) -> None:
+        text = self.describe()
+        if self.missing or any(base_source(s) == ESTIMATE for s in self.sources.values()):
+            _notices.say_once(text, text)
+        else:
+            _notices.log.info(text)
+
+    # reading ------------------------------------------------------------------------------------------------
+    def _synchronize(self) -> None:
+        torch = sys.modules.get("torch")
+        if torch is None or not self.gpu_indices or not torch.cuda.is_initialized():
+            return
+        for i in self.gpu_indices:
+            try:
+                torch.cuda.synchronize(i)
+            except Exception:  # a lost device must not break the user's loop; the read will say so
+                pass
+
+    def snapshot(self, sync: bool | None = None) -> Snapshot:
+        """Read every meter now (cheap: one counter read per domain; synchronises CUDA if ``sync``)."""
+        if self.sync if sync is None else sync:
+            self._synchronize()
+        energy: dict[str, float] = {}
+        errors: dict[str, str] = {}
+        faults: dict[str, int] = {}
+        t = time.perf_counter()
+        for meter in self.meters:
+            reading = meter.read()
+            energy.update(reading.energy_J)
+            errors.update(reading.errors)
+            faults.update(reading.faults)
+        return Snapshot(t, energy, errors, faults)
+
+    def measure(self, start: Snapshot, end: Snapshot, name: str = "") -> Measurement:
+        """The :class:`Measurement` between two snapshots. Consecutive windows that share a snapshot add up
+        exactly to the window from the first start to the last end.
+
+        Example:
+            >>> m = EnergyMonitor(gpus=[], cpu="estimate")
+            >>> a = m.snapshot(); b = m.snapshot(); c = m.snapshot()
+            >>> abs((m.measure(a, b) + m.measure(b, c)).energy_J - m.measure(a, c).energy_J) < 1e-12
+            True
+        """
+        seconds = max(0.0, end.t - start.t)
+        by_device: dict[str, float] = {}
+        invalid: dict[str, str] = {}
+        approximate = False
+        for domain in self.sources:
+            reason = end.errors.get(domain) or start.errors.get(domain)
+            if reason is None and start.faults.get(domain, 0) != end.faults.get(domain, 0):
+                reason = "readings failed during the window"
+            if reason is None and (domain not in start.energy_J or domain not in end.energy_J):
+                reason = "no reading"
+            if reason is None:
+                value = end.energy_J[domain] - start.energy_J[domain]
+                if value < 0:
+                    reason = f"counter went backwards by {-value:.3f} J (driver reload or reset?)"
+                else:
+                    by_device[domain] = value
+                    approximate = approximate or seconds < self._period[domain]
+            if reason is not None:
+                invalid[domain] = reason
+                _notices.say_once(
+                    f"invalid:{domain}:{reason}",
+                    f"ecopt energy: {domain} invalid in window "
+                    f"{name!r}: {reason}; it is left out of the window's energy.",
+                )
+        sources = {d: self.sources[d] for d in by_device}
+        return Measurement(name, seconds, by_device, sources, approximate, invalid)
+
+    # windows ------------------------------------------------------------------------------------------------
+    @contextmanager
+    def window(self, name: str = "window", sync: bool | None = None) -> Iterator[Window]:
+        """Measure the block inside ``with``; ``w.measurement`` holds the result after the block.
+
+        Example:
+            >>> with EnergyMonitor(gpus=[], cpu="estimate").window("step") as w:
+            ...     pass
+            >>> w.measurement.energy_J >= 0
+            True
+        """
+        w = Window(name, self.snapshot(sync))
+        try:
+            yield w
+        finally:
+            w.measurement = self.measure(w.start, self.snapshot(sync), name)
+
+    def begin(self, name: str, sync: bool | None = None) -> None:
+        """Open the window ``name``; windows of other names may be open too (nested or overlapping)."""
+        with self._lock:
+            if name in self._windows:
+                raise ValueError(f"window {name!r} is already open: end it first or use another name")
+        start = self.snapshot(sync)
+        with self._lock:
+            self._windows[name] = Window(name, start)
+
+    def end(self, name: str, sync: bool | None = None) -> Measurement:
+        """Close the window ``name`` and return its :class:`Measurement`."""
+        end = self.snapshot(sync)
+        with self._lock:
+            window = self._windows.pop(name, None)
+        if window is None:
+            open_names = sorted(self._windows) or "none"
+            raise ValueError(f"window {name!r} is not open (open windows: {open_names})")
+        window.measurement = self.measure(window.start, end, name)
+        return window.measurement
+
+    # life-cycle ---------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop background threads and release NVML. Idempotent."""
+        self._stop.set()
+        for meter in self.meters:
+            meter.close()
+        if self._keepalive is not None:
+            self._keepalive.join(timeout=1.0)
+        if self._nvml is not None:
+            try:
+                self._nvml.nvmlShutdown()
+            except Exception:
+                pass
+            self._nvml = None
+
+    def __enter__(self) -> EnergyMonitor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,251 @@
+"""GPU energy from NVML: the energy counter where the GPU has one, else polled power integrated over time.
+
+NVML calls used (all through ``pynvml``, from the ``nvidia-ml-py`` distribution):
+
+- ``nvmlInit`` / ``nvmlShutdown``: once per meter, never per read.
+- ``nvmlDeviceGetCount``, ``nvmlDeviceGetHandleByIndex``, ``nvmlDeviceGetUUID``: the UUID of every GPU, to
+  find the handle of each CUDA device by UUID (see :mod:`.devices`).
+- ``nvmlDeviceIsMigDeviceHandle``, ``nvmlDeviceGetDeviceHandleFromMigDeviceHandle``: a MIG slice has no
+  energy sensor of its own; its parent GPU is measured and the value labelled ``whole-GPU``.
+- ``nvmlDeviceGetTotalEnergyConsumption``: mJ since the driver loaded (Volta and newer), updated about
+  every 100 ms. Source ``nvml_counter``.
+- ``nvmlDeviceGetFieldValues`` with ``NVML_FI_DEV_POWER_INSTANT`` (mW, instantaneous) where the driver
+  has it, else ``nvmlDeviceGetPowerUsage`` (mW; on Ampere and newer, except GA100, a 1 s average):
+  polled by a background thread and integrated with the trapezoid rule. Source ``nvml_power``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from .devices import resolve_uuid
+from .measurement import NVML_COUNTER, NVML_POWER, WHOLE_GPU
+from .meter import Reading
+
+MJ_PER_J = 1000.0
+MW_PER_W = 1000.0
+#: how often the energy counter updates (s)
+COUNTER_UPDATE_S = 0.1
+#: the averaging period of ``nvmlDeviceGetPowerUsage`` on Ampere and newer (s)
+AVERAGED_POWER_S = 1.0
+
+
+class NvmlUnavailable(Exception):
+    """NVML cannot be used at all (not installed, no driver, no GPU); the message says which."""
+
+
+def load_nvml() -> ModuleType:
+    """Import ``pynvml`` and initialise NVML; raise :class:`NvmlUnavailable` with the reason otherwise."""
+    try:
+        import pynvml
+    except ImportError as exc:
+        raise NvmlUnavailable(f"nvidia-ml-py (module pynvml) is not importable: {exc}") from exc
+    try:
+        pynvml.nvmlInit()
+    except Exception as exc:
+        raise NvmlUnavailable(f"NVML did not start ({type(exc).__name__}: {exc})") from exc
+    return pynvml
+
+
+@dataclass
+class Gpu:
+    """One CUDA device and the NVML handle that measures it."""
+
+    domain: str
+    handle: Any
+    uuid: str
+    name: str
+    whole_gpu: bool = False  # a MIG slice measured through its parent GPU
+
+    def label(self, source: str) -> str:
+        return f"{source}:{WHOLE_GPU}" if self.whole_gpu else source
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def find_gpus(nvml: ModuleType, indices: list[int]) -> tuple[list[Gpu], dict[str, str]]:
+    """NVML handles for CUDA ``indices``, matched by UUID; returns the GPUs and, per domain, why one is missing."""
+    uuids = [
+        _text(nvml.nvmlDeviceGetUUID(nvml.nvmlDeviceGetHandleByIndex(i))) for i in range(nvml.nvmlDeviceGetCount())
+    ]
+    gpus: list[Gpu] = []
+    missing: dict[str, str] = {}
+    seen: dict[str, str] = {}  # physical GPU UUID -> the domain that measures it
+    for index in indices:
+        domain = f"gpu:{index}"
+        uuid = resolve_uuid(index, uuids)
+        if uuid is None:
+            missing[domain] = "its UUID could not be matched to an NVML device"
+            continue
+        try:
+            handle = nvml.nvmlDeviceGetHandleByUUID(uuid.encode())
+        except Exception as exc:
+            missing[domain] = f"NVML has no device with UUID {uuid} ({exc})"
+            continue
+        whole = False
+        try:
+            if nvml.nvmlDeviceIsMigDeviceHandle(handle):
+                handle = nvml.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(handle)
+                whole = True
+        except Exception:
+            pass
+        physical = _text(nvml.nvmlDeviceGetUUID(handle))
+        if physical in seen:
+            missing[domain] = f"it is on the same physical GPU as {seen[physical]}, which already counts its energy"
+            continue
+        seen[physical] = domain
+        try:
+            name = _text(nvml.nvmlDeviceGetName(handle))
+        except Exception:
+            name = "unknown GPU"
+        gpus.append(Gpu(domain, handle, uuid, name, whole))
+    return gpus, missing
+
+
+def counter_supported(nvml: ModuleType, handle: Any) -> bool:
+    """Whether the GPU has the total-energy counter (Volta and newer)."""
+    try:
+        nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+        return True
+    except Exception:
+        return False
+
+
+class NvmlCounterMeter:
+    """Cumulative GPU energy (J) from ``nvmlDeviceGetTotalEnergyConsumption`` (mJ since driver load)."""
+
+    update_period_s = COUNTER_UPDATE_S
+
+    def __init__(self, nvml: ModuleType, gpus: list[Gpu]) -> None:
+        self._nvml = nvml
+        self._gpus = gpus
+        self._start_mJ = {g.domain: int(nvml.nvmlDeviceGetTotalEnergyConsumption(g.handle)) for g in gpus}
+        self.sources = {g.domain: g.label(NVML_COUNTER) for g in gpus}
+
+    def read(self) -> Reading:
+        reading = Reading()
+        for g in self._gpus:
+            try:
+                now = int(self._nvml.nvmlDeviceGetTotalEnergyConsumption(g.handle))
+            except Exception as exc:
+                reading.errors[g.domain] = f"NVML energy read failed: {type(exc).__name__}: {exc}"
+                continue
+            reading.energy_J[g.domain] = (now - self._start_mJ[g.domain]) / MJ_PER_J
+        return reading
+
+    def close(self) -> None:
+        pass
+
+
+def _field_value(field: Any) -> float:
+    kind = int(field.valueType)
+    attr = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal", 6: "usVal"}.get(kind, "uiVal")
+    return float(getattr(field.value, attr))
+
+
+class _Integrator:
+    """Trapezoid integral of one GPU's power samples (W over s -> J)."""
+
+    def __init__(self) -> None:
+        self.total_J = 0.0
+        self.last_t: float | None = None
+        self.last_W = 0.0
+        self.faults = 0
+        self.failing: str | None = None
+
+    def add(self, t: float, watts: float) -> None:
+        if self.last_t is not None:
+            self.total_J += 0.5 * (self.last_W + watts) * (t - self.last_t)
+        self.last_t, self.last_W = t, watts
+        self.failing = None
+
+    def fail(self, reason: str) -> None:
+        # the gap is not integrated: restart from the next good sample and mark the windows that span it
+        self.last_t = None
+        self.faults += 1
+        self.failing = reason
+
+    def value_at(self, t: float) -> float:
+        if self.last_t is None:
+            return self.total_J
+        return self.total_J + self.last_W * max(0.0, t - self.last_t)
+
+
+class NvmlPowerMeter:
+    """GPU energy (J) integrated from power polled by a background thread every ``period_s`` seconds.
+
+    Used where the energy counter is not supported. Reads ``NVML_FI_DEV_POWER_INSTANT`` where the driver has
+    it; else ``nvmlDeviceGetPowerUsage``, which on recent GPUs is a 1 s average, so windows shorter than
+    1 s are then approximate.
+    """
+
+    def __init__(self, nvml: ModuleType, gpus: list[Gpu], period_s: float = 0.05) -> None:
+        if not period_s > 0:
+            raise ValueError(f"poll_period_s={period_s!r} is not allowed: give a period in s greater than 0")
+        self._nvml = nvml
+        self._gpus = gpus
+        self.period_s = period_s
+        self._instant = {g.domain: self._instant_supported(g.handle) for g in gpus}
+        self.update_period_s = max(period_s, 0.0 if all(self._instant.values()) else AVERAGED_POWER_S)
+        self.sources = {g.domain: g.label(NVML_POWER) for g in gpus}
+        self._lock = threading.Lock()
+        self._int = {g.domain: _Integrator() for g in gpus}
+        self._stop = threading.Event()
+        self._poll()
+        self._thread = threading.Thread(target=self._run, name="ecopt-nvml-power", daemon=True)
+        self._thread.start()
+
+    def _instant_supported(self, handle: Any) -> bool:
+        field_id = getattr(self._nvml, "NVML_FI_DEV_POWER_INSTANT", None)
+        if field_id is None:
+            return False
+        try:
+            values = self._nvml.nvmlDeviceGetFieldValues(handle, [field_id])
+            return int(values[0].nvmlReturn) == 0
+        except Exception:
+            return False
+
+    def _power_W(self, gpu: Gpu) -> float:
+        if self._instant[gpu.domain]:
+            field = self._nvml.nvmlDeviceGetFieldValues(gpu.handle, [self._nvml.NVML_FI_DEV_POWER_INSTANT])[0]
+            if int(field.nvmlReturn) == 0:
+                return _field_value(field) / MW_PER_W
+        return float(self._nvml.nvmlDeviceGetPowerUsage(gpu.handle)) / MW_PER_W
+
+    def _poll(self) -> None:
+        for g in self._gpus:
+            try:
+                watts = self._power_W(g)
+                t = time.perf_counter()
+            except Exception as exc:
+                with self._lock:
+                    self._int[g.domain].fail(f"NVML power read failed: {type(exc).__name__}: {exc}")
+                continue
+            with self._lock:
+                self._int[g.domain].add(t, watts)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period_s):
+            self._poll()
+
+    def read(self) -> Reading:
+        t = time.perf_counter()
+        reading = Reading()
+        with self._lock:
+            for domain, integ in self._int.items():
+                reading.faults[domain] = integ.faults
+                if integ.failing:
+                    reading.errors[domain] = integ.failing
+                else:
+                    reading.energy_J[domain] = integ.value_at(t)
+        return reading
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2 * self.period_s + 1.0)

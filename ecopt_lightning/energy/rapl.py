@@ -1,0 +1,143 @@
+"""CPU package and DRAM energy from RAPL counters in ``/sys/class/powercap`` (Intel and AMD).
+
+Each top-level zone ``intel-rapl:N`` (named ``package-N``) is one CPU socket, domain ``cpu:N``. Its sub-zone
+named ``dram`` is domain ``dram:N``; the ``core`` and ``uncore`` sub-zones are parts of the package and are
+not added, so nothing is counted twice. ``psys`` (whole platform) overlaps the packages and is skipped.
+
+``energy_uj`` is in microjoules and wraps to 0 after ``max_energy_range_uj``: each read adds the difference to
+the previous read, adding the range once when the value went down. A wrap between two reads is only seen if
+reads come at least once per wrap period (minutes at full load), which :class:`EnergyMonitor` guarantees
+with a background keep-alive read.
+
+Since CVE-2020-8694 most distributions make ``energy_uj`` readable by root only; then this meter finds no
+domains and :func:`rapl_permission_hint` tells the user how to grant read access.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from .measurement import RAPL
+from .meter import Reading
+
+DEFAULT_ROOT = Path("/sys/class/powercap")
+UJ_PER_J = 1e6
+
+
+def powercap_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """The powercap folder: ``root``, else ``$ECOPT_POWERCAP_ROOT``, else ``/sys/class/powercap``."""
+    if root is not None:
+        return Path(root)
+    return Path(os.environ.get("ECOPT_POWERCAP_ROOT") or DEFAULT_ROOT)
+
+
+@dataclass
+class _Zone:
+    domain: str
+    path: Path
+    max_uj: int
+    last_uj: int
+    total_uj: int = 0
+
+
+class RaplError(Exception):
+    """RAPL exists but cannot be read; the message says why and how to fix it."""
+
+
+def rapl_permission_hint(path: Path) -> str:
+    return (
+        f"RAPL energy counters exist but are not readable ({path}: permission denied; root-only since "
+        "CVE-2020-8694). CPU energy is estimated instead. To measure it, grant read access, e.g. "
+        "`sudo chmod a+r /sys/class/powercap/intel-rapl:*/energy_uj /sys/class/powercap/intel-rapl:*:*/energy_uj` "
+        "(or a udev rule / systemd-tmpfiles entry to keep it across reboots)."
+    )
+
+
+def _read_int(path: Path) -> int:
+    return int(path.read_text().strip())
+
+
+def discover_zones(root: Path) -> list[tuple[str, Path]]:
+    """Domains and zone folders to read under ``root``: packages as ``cpu:N``, their DRAM as ``dram:N``."""
+    found: list[tuple[str, Path]] = []
+    if not root.is_dir():
+        return found
+    tops = sorted(
+        (p for p in root.iterdir() if p.name.count(":") == 1 and p.name.split(":")[0] in ("intel-rapl", "amd-rapl")),
+        key=lambda p: int(p.name.split(":")[1]),
+    )
+    socket = 0
+    for top in tops:
+        try:
+            name = (top / "name").read_text().strip()
+        except OSError:
+            continue
+        if not name.startswith("package"):
+            continue  # psys and others overlap the packages
+        index = int(name.split("-")[1]) if name.split("-")[-1].isdigit() else socket
+        socket += 1
+        found.append((f"cpu:{index}", top))
+        for sub in sorted(top.glob(f"{top.name}:*")):
+            try:
+                if (sub / "name").read_text().strip() == "dram":
+                    found.append((f"dram:{index}", sub))
+            except OSError:
+                continue
+    return found
+
+
+class RaplMeter:
+    """Cumulative energy (J) of CPU packages and DRAM from powercap.
+
+    Raises :class:`RaplError` when zones exist but cannot be read, and finds no domains when there is no RAPL.
+
+    Example:
+        >>> meter = RaplMeter("/sys/class/powercap")  # doctest: +SKIP
+        >>> meter.read().energy_J  # doctest: +SKIP
+        {'cpu:0': 0.0, 'dram:0': 0.0}
+    """
+
+    #: RAPL counters update about every millisecond
+    update_period_s = 0.001
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = powercap_root(root)
+        self._zones: list[_Zone] = []
+        self._lock = threading.Lock()
+        for domain, path in discover_zones(self.root):
+            energy = path / "energy_uj"
+            try:
+                now = _read_int(energy)
+            except PermissionError as exc:
+                raise RaplError(rapl_permission_hint(energy)) from exc
+            except (OSError, ValueError):
+                continue
+            try:
+                max_uj = _read_int(path / "max_energy_range_uj")
+            except (OSError, ValueError):
+                max_uj = 0
+            self._zones.append(_Zone(domain, energy, max_uj, now))
+        self.sources = {z.domain: RAPL for z in self._zones}
+
+    def read(self) -> Reading:
+        reading = Reading()
+        with self._lock:
+            for z in self._zones:
+                try:
+                    now = _read_int(z.path)
+                except (OSError, ValueError) as exc:
+                    reading.errors[z.domain] = f"RAPL read failed: {exc}"
+                    continue
+                delta = now - z.last_uj
+                if delta < 0:  # the counter wrapped (or, with no known range, restarted)
+                    delta = delta + z.max_uj if z.max_uj > 0 else now
+                z.total_uj += delta
+                z.last_uj = now
+                reading.energy_J[z.domain] = z.total_uj / UJ_PER_J
+        return reading
+
+    def close(self) -> None:
+        pass
