@@ -1,0 +1,53 @@
+"""Shared fixtures: the simulated GPU and the fake powercap tree, installed where the real ones are read."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from ecopt_lightning.energy import _notices
+from tests.doubles.fake_powercap import FakePowercap
+from tests.doubles.simulated_gpu import SimGpu, SimulatedNvml
+
+
+@pytest.fixture(autouse=True)
+def _fresh_notices() -> Iterator[None]:
+    """Each test sees the once-per-process notices afresh."""
+    _notices.forget_all()
+    yield
+    _notices.forget_all()
+
+
+@pytest.fixture
+def simulated_gpu(monkeypatch: pytest.MonkeyPatch) -> Callable[..., SimulatedNvml]:
+    """Install a :class:`SimulatedNvml` as ``pynvml``; call with a list of :class:`SimGpu` (or nothing for one
+    100 W GPU). ``CUDA_VISIBLE_DEVICES`` and ``CUDA_DEVICE_ORDER`` are cleared; set them in the test."""
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.delenv("CUDA_DEVICE_ORDER", raising=False)
+
+    def install(gpus: list[SimGpu] | None = None, **kwargs) -> SimulatedNvml:
+        nvml = SimulatedNvml(gpus if gpus is not None else [SimGpu("GPU-00000000-sim0")], **kwargs)
+        monkeypatch.setitem(sys.modules, "pynvml", nvml)
+        return nvml
+
+    return install
+
+
+@pytest.fixture
+def fake_powercap(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., FakePowercap]:
+    """A fake powercap tree under tmp_path, made the default RAPL root through ``ECOPT_POWERCAP_ROOT``."""
+
+    def make(**kwargs) -> FakePowercap:
+        cap = FakePowercap(tmp_path / "powercap", **kwargs)
+        monkeypatch.setenv("ECOPT_POWERCAP_ROOT", str(cap.root))
+        return cap
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _no_host_powercap(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> None:
+    """Tests never read the host's RAPL: by default the powercap root is an empty folder."""
+    monkeypatch.setenv("ECOPT_POWERCAP_ROOT", str(tmp_path_factory.mktemp("no-powercap")))

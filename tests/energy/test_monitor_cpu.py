@@ -1,0 +1,196 @@
+"""EnergyMonitor's CPU paths: RAPL through a fake powercap tree, and the labelled estimate."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+from ecopt_lightning import EnergyMonitor, EnergyWarning, Measurement
+from ecopt_lightning.energy.estimate import CpuTimeEstimate, watts_per_core
+from tests.doubles.fake_powercap import FakePowercap
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def busy(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def test_this_machine_estimates_and_says_so():
+    with pytest.warns(EnergyWarning, match="ESTIMATED, not measured: cpu:0"):
+        monitor = EnergyMonitor()
+    with monitor.window("busy") as w:
+        busy(0.5)
+    monitor.close()
+    m = w.measurement
+    assert m.sources == {"cpu:0": "estimate"}
+    assert m.energy_J > 0
+    assert m.estimated_J == m.energy_J and m.measured_J == 0
+    assert m.seconds == pytest.approx(0.5, abs=0.05)
+
+
+def test_estimate_is_cpu_time_times_watts_per_core():
+    meter = CpuTimeEstimate(watts=10.0)
+    c0, e0 = time.process_time(), meter.read().energy_J["cpu:0"]
+    busy(0.2)
+    c1, e1 = time.process_time(), meter.read().energy_J["cpu:0"]
+    assert e1 - e0 == pytest.approx((c1 - c0) * 10.0, rel=0.01)
+
+
+def test_tdp_table_and_default():
+    assert watts_per_core("AMD EPYC 7763 64-Core Processor")[0] == pytest.approx(280 / 64)
+    watts, basis = watts_per_core("Some Unknown CPU")
+    assert watts == 6.0 and "not in table" in basis
+
+
+def test_rapl_microjoules_to_joules_and_no_double_counting(fake_powercap):
+    cap = fake_powercap(sockets=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EnergyWarning)  # everything measured: nothing to warn about
+        monitor = EnergyMonitor(gpus=[], cpu="auto")
+    assert monitor.sources == {"cpu:0": "rapl", "dram:0": "rapl", "cpu:1": "rapl", "dram:1": "rapl"}
+    start = monitor.snapshot()
+    cap.add("cpu:0", 10.0)
+    cap.add("core:0", 7.0)  # part of package 0: must not be added again
+    cap.add("uncore:0", 1.0)
+    cap.add("dram:0", 2.0)
+    cap.add("cpu:1", 4.5)
+    cap.add("psys", 50.0)  # overlaps the packages: skipped
+    m = monitor.measure(start, monitor.snapshot(), "w")
+    monitor.close()
+    assert m.by_device == pytest.approx({"cpu:0": 10.0, "dram:0": 2.0, "cpu:1": 4.5, "dram:1": 0.0})
+    assert m.energy_J == pytest.approx(16.5)
+
+
+def test_rapl_wrap_around(fake_powercap):
+    cap = fake_powercap(max_uj=1_000_000, psys=False)  # wraps every 1 J
+    cap.set_raw("cpu:0", 900_000)
+    monitor = EnergyMonitor(gpus=[], cpu="rapl")
+    start = monitor.snapshot()
+    cap.add("cpu:0", 0.3)
+    assert cap.raw("cpu:0") == 200_000
+    mid = monitor.snapshot()
+    cap.add("cpu:0", 0.9)
+    end = monitor.snapshot()
+    monitor.close()
+    assert monitor.measure(start, mid).by_device["cpu:0"] == pytest.approx(0.3)
+    assert monitor.measure(start, end).by_device["cpu:0"] == pytest.approx(1.2)
+
+
+def test_rapl_permission_denied_falls_back_to_labelled_estimate():
+    """When we are root, the child drops to an unprivileged user after its imports, so the kernel really
+    refuses the read."""
+    root = Path(tempfile.mkdtemp(prefix="ecopt-powercap-"))
+    try:
+        os.chmod(root, 0o755)
+        cap = FakePowercap(root / "powercap")
+        for path in cap.root.rglob("*"):
+            os.chmod(path, 0o755 if path.is_dir() else 0o444)
+        for f in cap.energy_files():
+            os.chmod(f, 0o400)  # root-only, as since CVE-2020-8694
+        code = (
+            "import json, warnings\n"
+            "warnings.simplefilter('always')\n"
+            "import os\n"
+            "from ecopt_lightning import EnergyMonitor\n"
+            "if os.geteuid() == 0:\n"
+            "    os.setgid(65534); os.setuid(65534)\n"
+            "with warnings.catch_warnings(record=True) as caught:\n"
+            "    m = EnergyMonitor(gpus=[], cpu='auto')\n"
+            "print(json.dumps({'sources': m.sources, 'warnings': [str(w.message) for w in caught]}))\n"
+        )
+        env = {**os.environ, "ECOPT_POWERCAP_ROOT": str(cap.root), "HOME": str(root)}
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+        )
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        subprocess.run(["rm", "-rf", str(root)], check=False)
+    assert result["sources"] == {"cpu:0": "estimate"}
+    said = " ".join(result["warnings"])
+    assert "CVE-2020-8694" in said and "chmod" in said
+    assert "ESTIMATED" in said
+
+
+def test_cpu_rapl_required_but_absent_is_a_clear_error():
+    with pytest.raises(ValueError, match="cpu='rapl' is not possible here: no RAPL zones"):
+        EnergyMonitor(gpus=[], cpu="rapl")
+
+
+def test_nested_and_overlapping_windows(fake_powercap):
+    cap = fake_powercap(psys=False)
+    monitor = EnergyMonitor(gpus=[], cpu="rapl")
+    monitor.begin("outer")
+    cap.add("cpu:0", 1.0)
+    with monitor.window("inner") as inner:
+        cap.add("cpu:0", 2.0)
+        monitor.begin("overlap")
+        cap.add("cpu:0", 4.0)
+    cap.add("cpu:0", 8.0)
+    overlap = monitor.end("overlap")
+    outer = monitor.end("outer")
+    monitor.close()
+    assert inner.measurement.by_device["cpu:0"] == pytest.approx(6.0)
+    assert overlap.by_device["cpu:0"] == pytest.approx(12.0)
+    assert outer.by_device["cpu:0"] == pytest.approx(15.0)
+    assert outer.seconds >= inner.measurement.seconds
+
+
+def test_windows_telescope_exactly():
+    monitor = EnergyMonitor(gpus=[], cpu="estimate")
+    snaps = [monitor.snapshot()]
+    for _ in range(20):
+        busy(0.005)
+        snaps.append(monitor.snapshot())
+    parts = [monitor.measure(a, b) for a, b in zip(snaps, snaps[1:], strict=False)]
+    total = sum(parts[1:], parts[0])
+    whole = monitor.measure(snaps[0], snaps[-1])
+    assert total.energy_J == pytest.approx(whole.energy_J, rel=1e-12)
+    assert total.seconds == pytest.approx(whole.seconds, rel=1e-9)
+
+
+def test_window_misuse_gives_clear_errors():
+    monitor = EnergyMonitor(gpus=[], cpu="estimate")
+    monitor.begin("a")
+    with pytest.raises(ValueError, match="window 'a' is already open"):
+        monitor.begin("a")
+    with pytest.raises(ValueError, match=r"window 'b' is not open \(open windows: \['a'\]\)"):
+        monitor.end("b")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"gpus": "all"}, "gpus='all' is not allowed"),
+        ({"gpus": [0, -1]}, "integers >= 0"),
+        ({"gpus": [0, 0]}, "listed once"),
+        ({"cpu": "yes"}, "cpu='yes' is not allowed"),
+        ({"cpu_watts_per_core": 0.0}, "cpu_watts_per_core=0.0 is not allowed"),
+        ({"keepalive_s": -1}, "keepalive_s=-1 is not allowed"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message) as info:
+        EnergyMonitor(**{"cpu": "estimate", **kwargs})
+    assert "\n" not in str(info.value)
+
+
+def test_measurement_dict_and_sum_keep_sources():
+    a = Measurement("a", 1.0, {"cpu:0": 2.0}, {"cpu:0": "rapl"})
+    b = Measurement("b", 3.0, {"cpu:0": 1.0, "gpu:0": 4.0}, {"cpu:0": "rapl", "gpu:0": "nvml_counter"})
+    s = a + b
+    assert s.by_device == {"cpu:0": 3.0, "gpu:0": 4.0}
+    assert s.source == "mixed(nvml_counter,rapl)"
+    d = s.to_dict()
+    assert d["energy_J"] == 7.0 and d["power_W"] == pytest.approx(7.0 / 4.0)
+    assert d["sources"] == {"cpu:0": "rapl", "gpu:0": "nvml_counter"}

@@ -1,0 +1,186 @@
+"""EnergyMonitor's NVML paths, driven through the simulated GPU."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import pytest
+
+from ecopt_lightning import EnergyMonitor, EnergyWarning
+from tests.doubles.simulated_gpu import NVML_ERROR_DRIVER_NOT_LOADED, NVML_ERROR_GPU_IS_LOST, SimGpu
+
+
+def busy(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def test_counter_mj_to_joules(simulated_gpu):
+    gpu = SimGpu("GPU-aaaa", power_W=200.0)
+    simulated_gpu([gpu])
+    with EnergyMonitor(gpus=[0], cpu=False) as monitor:
+        assert monitor.sources == {"gpu:0": "nvml_counter"}
+        t0, e0 = gpu.now(), gpu.energy_J()
+        with monitor.window("w") as w:
+            time.sleep(0.3)
+        t1, e1 = gpu.now(), gpu.energy_J()
+    m = w.measurement
+    assert m.sources == {"gpu:0": "nvml_counter"}
+    # 200 W for ~0.3 s = ~60 J, read in mJ and reported in J
+    assert m.by_device["gpu:0"] == pytest.approx(e1 - e0, rel=0.02)
+    assert m.power_W == pytest.approx(200.0, rel=0.02)
+    assert m.seconds == pytest.approx(t1 - t0, rel=0.05)
+    assert not m.approximate
+
+
+def test_nvml_is_initialised_once_not_per_read(simulated_gpu):
+    nvml = simulated_gpu()
+    with EnergyMonitor(gpus=[0], cpu=False) as monitor:
+        for _ in range(50):
+            monitor.snapshot()
+    assert nvml.calls["nvmlInit"] == 1
+    assert nvml.init_count == 0  # shut down on close
+
+
+@pytest.mark.parametrize(
+    ("visible", "order", "expected"),
+    [
+        ("GPU-cccc,GPU-aaaa", None, {"gpu:0": 300.0, "gpu:1": 100.0}),  # UUIDs
+        ("GPU-cc,GPU-aa", None, {"gpu:0": 300.0, "gpu:1": 100.0}),  # unique UUID prefixes
+        ("2,0", "PCI_BUS_ID", {"gpu:0": 300.0, "gpu:1": 100.0}),  # indices in PCI order
+        ("1", "PCI_BUS_ID", {"gpu:0": 200.0}),
+    ],
+)
+def test_uuid_mapping_follows_cuda_visible_devices(simulated_gpu, monkeypatch, visible, order, expected):
+    gpus = [SimGpu("GPU-aaaa", 100.0), SimGpu("GPU-bbbb", 200.0), SimGpu("GPU-cccc", 300.0)]
+    simulated_gpu(gpus)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    if order:
+        monkeypatch.setenv("CUDA_DEVICE_ORDER", order)
+    with EnergyMonitor(gpus=list(range(len(expected))), cpu=False) as monitor:
+        with monitor.window() as w:
+            time.sleep(0.25)
+    powers = {d: e / w.measurement.seconds for d, e in w.measurement.by_device.items()}
+    assert powers.keys() == expected.keys()
+    for domain, watts in expected.items():
+        assert powers[domain] == pytest.approx(watts, rel=0.05), domain
+
+
+def test_numeric_visible_devices_in_cuda_order_are_not_guessed(simulated_gpu, monkeypatch):
+    simulated_gpu([SimGpu("GPU-aaaa"), SimGpu("GPU-bbbb")])
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1,0")  # fastest-first order: unknowable without CUDA
+    with pytest.warns(EnergyWarning, match="gpu:0: its UUID could not be matched"):
+        monitor = EnergyMonitor(gpus=[0], cpu=False)
+    assert monitor.sources == {}
+    assert "gpu:0" in monitor.missing
+    monitor.close()
+
+
+def test_power_polling_agrees_with_counter_on_a_known_trace(simulated_gpu, monkeypatch):
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+
+    def trace(t: float) -> float:
+        return 250.0 + 150.0 * math.sin(2 * math.pi * t / 0.4) + (100.0 if int(t * 5) % 2 else 0.0)
+
+    counted = SimGpu("GPU-aaaa", trace)
+    polled = SimGpu("GPU-bbbb", trace, counter_supported=False)
+    simulated_gpu([counted, polled])
+    with EnergyMonitor(gpus=[0, 1], cpu=False, poll_period_s=0.01) as monitor:
+        assert monitor.sources == {"gpu:0": "nvml_counter", "gpu:1": "nvml_power"}
+        with monitor.window() as w:
+            time.sleep(1.5)
+    by = w.measurement.by_device
+    assert by["gpu:1"] == pytest.approx(by["gpu:0"], rel=0.02)
+
+
+def test_averaged_power_makes_sub_second_windows_approximate(simulated_gpu):
+    simulated_gpu([SimGpu("GPU-aaaa", counter_supported=False, instant_supported=False)])
+    with EnergyMonitor(gpus=[0], cpu=False, poll_period_s=0.01) as monitor:
+        with monitor.window() as w:
+            time.sleep(0.05)
+    assert w.measurement.sources == {"gpu:0": "nvml_power"}
+    assert w.measurement.approximate
+
+
+def test_window_shorter_than_counter_update_is_flagged_not_zeroed(simulated_gpu):
+    simulated_gpu([SimGpu("GPU-aaaa", 300.0, counter_period_s=0.1)])
+    with EnergyMonitor(gpus=[0], cpu=False) as monitor:
+        with monitor.window("short") as short:
+            time.sleep(0.01)
+        with monitor.window("long") as long:
+            time.sleep(0.35)
+    assert short.measurement.approximate
+    assert not long.measurement.approximate
+    assert long.measurement.by_device["gpu:0"] == pytest.approx(300.0 * long.measurement.seconds, rel=0.35)
+
+
+def test_gpu_lost_mid_window_marks_domain_invalid_without_raising(simulated_gpu):
+    gpu = SimGpu("GPU-aaaa")
+    simulated_gpu([gpu])
+    with EnergyMonitor(gpus=[0], cpu="estimate") as monitor:
+        with pytest.warns(EnergyWarning, match="gpu:0 invalid"), monitor.window("step") as w:
+            busy(0.05)
+            gpu.fail(NVML_ERROR_GPU_IS_LOST)
+        after = monitor.snapshot()
+    m = w.measurement
+    assert "gpu:0" not in m.by_device
+    assert "GpuIsLost" in m.invalid["gpu:0"]
+    assert m.sources == {"cpu:0": "estimate"}  # the CPU is still there
+    assert "gpu:0" in after.errors
+
+
+def test_polling_fault_that_recovers_still_invalidates_the_window(simulated_gpu):
+    gpu = SimGpu("GPU-aaaa", counter_supported=False)
+    simulated_gpu([gpu])
+    with EnergyMonitor(gpus=[0], cpu=False, poll_period_s=0.01) as monitor:
+        with monitor.window() as spanning:
+            gpu.fail(NVML_ERROR_GPU_IS_LOST)
+            time.sleep(0.05)
+            gpu.recover()
+            time.sleep(0.05)
+        with monitor.window() as clean:
+            time.sleep(0.05)
+    assert "gpu:0" in spanning.measurement.invalid
+    assert clean.measurement.by_device["gpu:0"] > 0
+
+
+def test_mig_slice_measures_parent_and_says_whole_gpu(simulated_gpu, monkeypatch):
+    simulated_gpu([SimGpu("GPU-aaaa", 150.0, mig_uuids=("MIG-1111", "MIG-2222"))])
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "MIG-1111")
+    with pytest.warns(EnergyWarning, match="MIG slice"):
+        monitor = EnergyMonitor(gpus=[0], cpu=False)
+    assert monitor.sources == {"gpu:0": "nvml_counter:whole-GPU"}
+    with monitor.window() as w:
+        time.sleep(0.1)
+    monitor.close()
+    assert w.measurement.by_device["gpu:0"] > 0
+    assert w.measurement.source == "nvml_counter"
+
+
+def test_two_slices_of_one_gpu_are_not_counted_twice(simulated_gpu, monkeypatch):
+    simulated_gpu([SimGpu("GPU-aaaa", mig_uuids=("MIG-1111", "MIG-2222"))])
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "MIG-1111,MIG-2222")
+    with pytest.warns(EnergyWarning):
+        monitor = EnergyMonitor(gpus=[0, 1], cpu=False)
+    monitor.close()
+    assert list(monitor.sources) == ["gpu:0"]
+    assert "same physical GPU" in monitor.missing["gpu:1"]
+
+
+def test_nvml_not_installed_leaves_gpu_absent_and_says_so(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # import pynvml -> ImportError
+    with pytest.warns(EnergyWarning, match="gpu:0: nvidia-ml-py .* not importable"):
+        monitor = EnergyMonitor(gpus=[0], cpu="estimate")
+    assert monitor.sources == {"cpu:0": "estimate"}
+    monitor.close()
+
+
+def test_driver_not_loaded_is_reported(simulated_gpu):
+    simulated_gpu(init_error=NVML_ERROR_DRIVER_NOT_LOADED)
+    with pytest.warns(EnergyWarning, match="NVML did not start .*DriverNotLoaded"):
+        monitor = EnergyMonitor(gpus=[0], cpu=False)
+    assert monitor.sources == {}
+    monitor.close()
