@@ -24,6 +24,7 @@ import time
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 NVML_SUCCESS = 0
 NVML_ERROR_UNINITIALIZED = 1
@@ -54,7 +55,7 @@ _NAMES = {
 class NVMLError(Exception):
     """Like pynvml's: ``NVMLError(code)`` builds the subclass for that code, e.g. ``NVMLError_NotSupported``."""
 
-    _by_code: dict[int, type[NVMLError]] = {}
+    _by_code: ClassVar[dict[int, type[NVMLError]]] = {}
     value: int
 
     def __new__(cls, value: int = NVML_ERROR_UNKNOWN):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -152,7 +153,7 @@ def test_windows_telescope_exactly():
     for _ in range(20):
         busy(0.005)
         snaps.append(monitor.snapshot())
-    parts = [monitor.measure(a, b) for a, b in zip(snaps, snaps[1:], strict=False)]
+    parts = [monitor.measure(a, b) for a, b in itertools.pairwise(snaps)]
     total = sum(parts[1:], parts[0])
     whole = monitor.measure(snaps[0], snaps[-1])
     assert total.energy_J == pytest.approx(whole.energy_J, rel=1e-12)

@@ -60,9 +60,8 @@ def test_uuid_mapping_follows_cuda_visible_devices(simulated_gpu, monkeypatch, v
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
     if order:
         monkeypatch.setenv("CUDA_DEVICE_ORDER", order)
-    with EnergyMonitor(gpus=list(range(len(expected))), cpu=False) as monitor:
-        with monitor.window() as w:
-            time.sleep(0.25)
+    with EnergyMonitor(gpus=list(range(len(expected))), cpu=False) as monitor, monitor.window() as w:
+        time.sleep(0.25)
     powers = {d: e / w.measurement.seconds for d, e in w.measurement.by_device.items()}
     assert powers.keys() == expected.keys()
     for domain, watts in expected.items():
@@ -98,9 +97,8 @@ def test_power_polling_agrees_with_counter_on_a_known_trace(simulated_gpu, monke
 
 def test_averaged_power_makes_sub_second_windows_approximate(simulated_gpu):
     simulated_gpu([SimGpu("GPU-aaaa", counter_supported=False, instant_supported=False)])
-    with EnergyMonitor(gpus=[0], cpu=False, poll_period_s=0.01) as monitor:
-        with monitor.window() as w:
-            time.sleep(0.05)
+    with EnergyMonitor(gpus=[0], cpu=False, poll_period_s=0.01) as monitor, monitor.window() as w:
+        time.sleep(0.05)
     assert w.measurement.sources == {"gpu:0": "nvml_power"}
     assert w.measurement.approximate
 
