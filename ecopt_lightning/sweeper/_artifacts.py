@@ -1,0 +1,186 @@
+"""Write the sweep's artifacts atomically (temp file + ``os.replace``) and attach them to the Optuna study.
+
+Files, in the output directory: ``pareto_front.json``, ``pareto_front.csv``, ``trials.csv``,
+``pareto_front.png``, ``pareto_front.html`` and ``summary.json``.
+
+Example:
+    >>> import optuna, tempfile, pathlib
+    >>> study = optuna.create_study(directions=["maximize"])
+    >>> study.add_trial(optuna.trial.create_trial(values=[0.5], user_attrs={"energy/total_J": 2.0}))
+    >>> report = build_report("s", study.get_trials(), ReportSettings.default(["acc"], ["maximize"]))
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> sorted(p.name for p in write_all(report, out, figures=False))
+    ['pareto_front.csv', 'pareto_front.json', 'summary.json', 'trials.csv']
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ._records import Report, ReportSettings, TrialRecord, build_report
+
+log = logging.getLogger(__name__)
+
+FILES = ("pareto_front.json", "pareto_front.csv", "trials.csv", "pareto_front.png", "pareto_front.html", "summary.json")
+
+__all__ = ["FILES", "Report", "ReportSettings", "attach_to_study", "build_report", "summary", "write_all"]
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(temp_path)`` for a temp file next to ``path``, then move it over ``path`` in one step."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_text(text: str) -> Callable[[Path], None]:
+    return lambda p: p.write_text(text, encoding="utf-8")
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN/inf: write them as strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _front_row(report: Report, r: TrialRecord) -> dict[str, Any]:
+    return {
+        "trial": r.number,
+        "objectives": dict(zip(report.settings.objective_names, r.values or [], strict=False)),
+        "params": r.params,
+        "overrides": r.overrides,
+        "energy_per_sample_J": r.energy_per_sample_J,
+        "samples_per_J": r.samples_per_J,
+        "energy_J": r.energy_J,
+        "constraints": r.constraints,
+        "job_dir": r.job_dir,
+        "knee": report.knee is not None and r.number == report.knee.number,
+    }
+
+
+def summary(report: Report) -> dict[str, Any]:
+    """The ``summary.json`` content: hypervolume and its reference point, knee, best trials, sweep energy."""
+    s = report.settings
+    knee = None
+    if report.knee is not None:
+        knee = {
+            "trial": report.knee.number,
+            "objectives": dict(zip(s.objective_names, report.knee.values or [], strict=False)),
+            "params": report.knee.params,
+        }
+    return _finite(
+        {
+            "study_name": report.study_name,
+            "objectives": [{"name": n, "direction": d} for n, d in zip(s.objective_names, s.directions, strict=False)],
+            "constraints": s.constraints,
+            "n_trials": len(report.records),
+            "states": report.states,
+            "n_feasible_complete": sum(r.values is not None and r.feasible for r in report.records),
+            "pareto_front_size": len(report.front),
+            "hypervolume": {
+                "value": report.hypervolume,
+                "reference_point": report.reference_point,
+                "method": "exact, over feasible complete trials; reference = worst value per objective "
+                "pushed out by 10% of its range",
+            },
+            "knee": knee,
+            "knee_method": "front point closest to the ideal point, each objective scaled to [0, 1]",
+            "best_per_objective": report.best,
+            "sweep_energy": {
+                "total_J": report.sweep_energy_J,
+                "energy_metric": s.energy_metric,
+                "sources": report.energy_sources,
+                "trials_without_energy": sum(r.energy_J is None for r in report.records),
+                "note": f"sum over all trials (failed ones included when they reported it) of {s.energy_metric!r}; "
+                "when a trial lacked it, the sum of its energy/*_total_J metrics",
+            },
+            **report.notes,
+        }
+    )
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _flat(report: Report, r: TrialRecord, all_trials: bool) -> dict[str, Any]:
+    row: dict[str, Any] = {"trial": r.number}
+    if all_trials:
+        row.update({"state": r.state, "feasible": r.feasible, "on_front": r.on_front})
+    for i, name in enumerate(report.settings.objective_names):
+        row[name] = None if r.values is None else r.values[i]
+    row.update({f"param:{k}": v for k, v in r.params.items()})
+    row.update({"energy_per_sample_J": r.energy_per_sample_J, "samples_per_J": r.samples_per_J, "energy_J": r.energy_J})
+    if all_trials:
+        row.update({f"constraint:{k}": v for k, v in r.constraints.items()})
+        row["error"] = r.error
+    row["overrides"] = " ".join(r.overrides)
+    row["job_dir"] = r.job_dir
+    return row
+
+
+def write_all(report: Report, out_dir: Path, figures: bool = True) -> list[Path]:
+    """Write every artifact into ``out_dir`` (created if needed); return the paths written."""
+    from ._plots import write_html, write_png
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    front = [_front_row(report, r) for r in report.front]
+    texts = {
+        "pareto_front.json": json.dumps(
+            _finite({"study_name": report.study_name, "objectives": summary(report)["objectives"], "trials": front}),
+            indent=2,
+        ),
+        "pareto_front.csv": _csv([_flat(report, r, False) for r in report.front]),
+        "trials.csv": _csv([_flat(report, r, True) for r in report.records]),
+        "summary.json": json.dumps(summary(report), indent=2),
+    }
+    written = []
+    for name, text in texts.items():
+        atomic_write(out_dir / name, _write_text(text))
+        written.append(out_dir / name)
+    if figures:
+        for name, writer in (("pareto_front.png", write_png), ("pareto_front.html", write_html)):
+            atomic_write(out_dir / name, lambda p, w=writer: w(report, p))
+            written.append(out_dir / name)
+    return written
+
+
+def attach_to_study(study: Any, paths: list[Path], store_dir: Path) -> list[str]:
+    """Upload ``paths`` to the study with ``optuna.artifacts`` (a FileSystemArtifactStore in ``store_dir``).
+
+    Returns the artifact ids; optuna-dashboard lists them when started with the same artifact directory.
+    """
+    from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+
+    store_dir.mkdir(parents=True, exist_ok=True)
+    store = FileSystemArtifactStore(str(store_dir))
+    ids = []
+    for path in paths:
+        ids.append(upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study))
+    return ids

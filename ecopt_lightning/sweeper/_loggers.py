@@ -1,0 +1,115 @@
+"""Log the sweep's artifacts where the user logs: TensorBoard, Weights & Biases, MLflow (each optional).
+
+Selected with ``hydra.sweeper.loggers=[tensorboard,wandb,mlflow]``; keyword arguments per logger come from
+``hydra.sweeper.logger_kwargs.<logger>``. A logger whose package is missing is skipped with a warning.
+
+Example:
+    >>> log_everywhere([], report=None, out_dir=None, paths=[], kwargs={})  # nothing selected: nothing to do
+    {}
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ._artifacts import summary
+from ._records import Report
+
+log = logging.getLogger(__name__)
+
+
+def _markdown(report: Report) -> str:
+    s = summary(report)
+    lines = [
+        f"# ecopt study `{report.study_name}`",
+        "",
+        f"- hypervolume: {s['hypervolume']['value']}",
+        f"- reference point: {s['hypervolume']['reference_point']}",
+        f"- knee: {s['knee']}",
+        f"- sweep energy: {s['sweep_energy']['total_J']} J",
+        "",
+        "| trial | " + " | ".join(report.settings.objective_names) + " | overrides |",
+        "|---" * (len(report.settings.objective_names) + 2) + "|",
+    ]
+    for r in report.front:
+        values = " | ".join(f"{v:.6g}" for v in r.values or [])
+        lines.append(f"| {r.number} | {values} | {' '.join(r.overrides)} |")
+    return "\n".join(lines)
+
+
+def _tensorboard(report: Report, out_dir: Path, paths: list[Path], kwargs: Mapping[str, Any]) -> str:
+    from torch.utils.tensorboard import SummaryWriter
+
+    from ._plots import figure
+
+    log_dir = str(kwargs.get("log_dir", out_dir / "tensorboard"))
+    with SummaryWriter(log_dir=log_dir) as writer:
+        writer.add_figure("ecopt/pareto_front", figure(report), global_step=len(report.records))
+        writer.add_text("ecopt/summary", _markdown(report), global_step=len(report.records))
+        if report.hypervolume is not None:
+            writer.add_scalar("ecopt/hypervolume", report.hypervolume, global_step=len(report.records))
+        writer.add_scalar("ecopt/sweep_energy_J", report.sweep_energy_J, global_step=len(report.records))
+    return log_dir
+
+
+def _wandb(report: Report, out_dir: Path, paths: list[Path], kwargs: Mapping[str, Any]) -> str:
+    import wandb
+
+    init = {"project": "ecopt", "job_type": "ecopt-sweep", "dir": str(out_dir), "name": report.study_name}
+    init.update(kwargs)
+    run = wandb.init(**init)
+    try:
+        artifact = wandb.Artifact(name=f"pareto-front-{report.study_name}".replace("/", "-"), type="pareto_front")
+        for path in paths:
+            artifact.add_file(str(path))
+        run.log_artifact(artifact)
+        run.summary["ecopt/hypervolume"] = report.hypervolume
+        run.summary["ecopt/sweep_energy_J"] = report.sweep_energy_J
+        return str(run.dir)
+    finally:
+        run.finish()
+
+
+def _mlflow(report: Report, out_dir: Path, paths: list[Path], kwargs: Mapping[str, Any]) -> str:
+    import mlflow
+
+    if "tracking_uri" in kwargs:
+        mlflow.set_tracking_uri(kwargs["tracking_uri"])
+    if "experiment_name" in kwargs:
+        mlflow.set_experiment(kwargs["experiment_name"])
+    with mlflow.start_run(run_name=kwargs.get("run_name", f"ecopt-{report.study_name}")) as run:
+        for path in paths:
+            mlflow.log_artifact(str(path), artifact_path="ecopt")
+        if report.hypervolume is not None:
+            mlflow.log_metric("ecopt_hypervolume", report.hypervolume)
+        mlflow.log_metric("ecopt_sweep_energy_J", report.sweep_energy_J)
+        return str(run.info.run_id)
+
+
+_LOGGERS = {"tensorboard": _tensorboard, "wandb": _wandb, "mlflow": _mlflow}
+
+
+def log_everywhere(
+    loggers: list[str],
+    report: Report | None,
+    out_dir: Path | None,
+    paths: list[Path],
+    kwargs: Mapping[str, Mapping[str, Any]],
+) -> dict[str, str]:
+    """Log ``paths`` (the artifact files) to each selected logger; return ``{logger: where}``.
+
+    Failures are warnings, never fatal: the files are already in ``out_dir``.
+    """
+    where = {}
+    for name in loggers:
+        try:
+            where[name] = _LOGGERS[name](report, out_dir, paths, kwargs.get(name, {}))  # type: ignore[arg-type]
+            log.info("ecopt: logged the Pareto front to %s (%s)", name, where[name])
+        except ImportError as exc:
+            log.warning("ecopt: logger %s skipped: %s is not installed", name, exc.name)
+        except Exception as exc:  # a logging backend must not lose the sweep's results
+            log.warning("ecopt: logger %s failed: %s: %s", name, type(exc).__name__, exc)
+    return where

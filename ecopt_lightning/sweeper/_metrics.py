@@ -1,0 +1,116 @@
+"""Turn what a task returned into metrics, objective values, constraint values and an energy figure.
+
+Pure Python (no optuna): the task's return value is a mapping of metric name to number-like values (floats,
+0-d tensors: ``trainer.callback_metrics`` works as is).
+
+Example:
+    >>> metrics = to_metrics({"val_acc": 0.9, "energy/total_J": 12.5, "note": "x"})
+    >>> metrics
+    {'val_acc': 0.9, 'energy/total_J': 12.5}
+    >>> Constraint.parse("energy/total_J <= 20").value(metrics)
+    -7.5
+    >>> trial_energy(metrics, "energy/total_J")
+    (12.5, 'energy/total_J')
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+#: Metrics summed when the configured ``energy_metric`` is absent from a trial's metrics.
+ENERGY_FALLBACK_PATTERN = "energy/*_total_J"
+
+_CONSTRAINT_RE = re.compile(r"^\s*(?P<name>\S+)\s*(?P<op><=|>=|<|>)\s*(?P<bound>[-+0-9.eE_]+|[-+]?inf)\s*$")
+
+
+class TrialError(Exception):
+    """A trial's result cannot be used (missing objective, NaN, not a mapping); the trial is marked FAIL."""
+
+
+def _as_float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor with more than one element
+        return None
+
+
+def to_metrics(returned: Any, objective_names: Sequence[str] = ()) -> dict[str, float]:
+    """Metrics as ``{name: float}`` from a task's return value; entries that are not numbers are skipped.
+
+    A bare number (one objective) or a sequence of numbers (one per objective) is accepted too, named after
+    the objectives, so hydra-optuna-sweeper tasks keep working.
+    """
+    if isinstance(returned, Mapping):
+        out = {}
+        for key, value in returned.items():
+            number = _as_float(value)
+            if number is not None:
+                out[str(key)] = number
+        return out
+    number = _as_float(returned)
+    if number is not None and len(objective_names) == 1:
+        return {objective_names[0]: number}
+    if isinstance(returned, Sequence) and not isinstance(returned, str) and len(returned) == len(objective_names):
+        numbers = [_as_float(v) for v in returned]
+        if all(n is not None for n in numbers):
+            return dict(zip(objective_names, numbers, strict=False))  # type: ignore[arg-type]
+    raise TrialError(
+        f"the task returned {type(returned).__name__}; return a dict of metrics (e.g. trainer.callback_metrics)"
+    )
+
+
+def lookup(metrics: Mapping[str, float], name: str, role: str) -> float:
+    """The finite value of metric ``name``; :class:`TrialError` listing the available names otherwise."""
+    if name not in metrics:
+        available = ", ".join(sorted(metrics)) or "(none)"
+        raise TrialError(f"{role} {name!r} is not among the task's metrics; available: {available}")
+    value = metrics[name]
+    if not math.isfinite(value):
+        raise TrialError(f"{role} {name!r} is {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """``metric <= bound`` (or ``<``, ``>=``, ``>``); :meth:`value` is <= 0 when the trial is feasible.
+
+    Strict and non-strict comparisons are treated alike (Optuna's convention: feasible when value <= 0).
+    """
+
+    text: str
+    metric: str
+    op: str
+    bound: float
+
+    @classmethod
+    def parse(cls, text: str) -> Constraint:
+        match = _CONSTRAINT_RE.match(str(text))
+        if match is None:
+            raise ValueError(text)
+        return cls(str(text).strip(), match["name"], match["op"], float(match["bound"]))
+
+    def value(self, metrics: Mapping[str, float]) -> float:
+        """Amount of violation in the metric's unit (e.g. J): ``metric - bound`` for ``<=``, ``bound - metric``
+        for ``>=``."""
+        observed = lookup(metrics, self.metric, "constraint metric")
+        return observed - self.bound if self.op in ("<=", "<") else self.bound - observed
+
+
+def trial_energy(metrics: Mapping[str, float], energy_metric: str) -> tuple[float | None, str | None]:
+    """A trial's measured energy in J and where it came from.
+
+    ``energy_metric`` when present; else the sum of the metrics matching ``energy/*_total_J``; else ``None``.
+    """
+    value = metrics.get(energy_metric)
+    if value is not None and math.isfinite(value):
+        return value, energy_metric
+    parts = sorted(k for k in metrics if fnmatch.fnmatchcase(k, ENERGY_FALLBACK_PATTERN) and k != energy_metric)
+    parts = [k for k in parts if math.isfinite(metrics[k])]
+    if parts:
+        return sum(metrics[k] for k in parts), "sum of " + ", ".join(parts)
+    return None, None

@@ -1,0 +1,287 @@
+"""The sweep loop: ask ``n_jobs`` trials, launch them with the configured Hydra launcher, tell the results.
+
+``n_trials`` is the number of COMPLETE trials the study should hold: trials RUNNING in other workers count
+as in progress, so workers sharing a storage share the budget, and a rerun after a crash runs only what is
+missing (crashed trials stop their heartbeat and are failed after the grace period).
+
+Example:
+    ``python train.py -m hydra/sweeper=ecopt hydra.sweeper.n_trials=8 hydra.sweeper.n_jobs=2
+    'model.width=choice(16,32,64)' 'optim.lr=tag(log, interval(1e-4, 1e-1))'``
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+from optuna.trial import Trial, TrialState
+
+from . import _samplers
+from ._artifacts import attach_to_study, write_all
+from ._heartbeat import Heartbeat
+from ._loggers import log_everywhere
+from ._metrics import TrialError, lookup, to_metrics, trial_energy
+from ._records import (
+    CONSTRAINTS_ATTR,
+    ERROR_ATTR,
+    JOB_DIR_ATTR,
+    OVERRIDES_ATTR,
+    SETTINGS_ATTR,
+    Report,
+    ReportSettings,
+    build_report,
+)
+from ._space import SearchSpace, parse_space, render
+from .config import Settings, resolve_callable, validate
+from .errors import SweeperConfigError, SweepFailedError
+
+log = logging.getLogger(__name__)
+
+_RDB_PREFIXES = ("sqlite:", "postgresql", "mysql", "oracle", "mssql")
+
+
+def _quiet(func: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call Optuna without its ExperimentalWarning, nor the heartbeat warning of ``ask`` (we beat ourselves)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+        return func(*args, **kwargs)
+
+
+def make_storage(url: str, heartbeat_interval_s: int) -> Any:
+    """An RDBStorage with heartbeats for database URLs; other URLs go to Optuna as they are."""
+    if url.startswith(_RDB_PREFIXES) and heartbeat_interval_s > 0:
+        return _quiet(optuna.storages.RDBStorage, url, heartbeat_interval=heartbeat_interval_s)
+    return url
+
+
+class EcoptSweeperImpl:
+    """The implementation behind ``hydra_plugins.ecopt_sweeper.ecopt_sweeper.EcoptSweeper``."""
+
+    def __init__(self, raw_config: Mapping[str, Any]) -> None:
+        self.raw_config = dict(raw_config)
+        self.config: DictConfig | None = None
+        self.launcher: Any = None
+        self.hydra_context: HydraContext | None = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config = config
+        self.hydra_context = hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+        self.sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
+
+    # ---- pieces -------------------------------------------------------------------------------------------
+    def _open_study(self, settings: Settings, sampler: optuna.samplers.BaseSampler) -> tuple[optuna.Study, Any]:
+        assert self.config is not None
+        url = settings.storage or f"sqlite:///{self.sweep_dir / 'ecopt.db'}"
+        storage = make_storage(url, settings.heartbeat_interval_s)
+        name = settings.study_name or str(self.config.hydra.job.name)
+        study = optuna.create_study(
+            study_name=name, storage=storage, sampler=sampler, directions=settings.directions, load_if_exists=True
+        )
+        old_dirs = [d.name.lower() for d in study.directions]
+        old_names = study.metric_names
+        if old_dirs != settings.directions or (old_names and list(old_names) != settings.objective_names):
+            raise SweeperConfigError(
+                "objectives",
+                [f"{n}:{d}" for n, d in zip(settings.objective_names, settings.directions, strict=False)],
+                f"those of the existing study {name!r} ({old_names or '?'} {old_dirs}); pick another study_name",
+            )
+        _quiet(study.set_metric_names, settings.objective_names)
+        study.set_user_attr(SETTINGS_ATTR, settings.for_report())
+        return study, storage
+
+    def _overrides(self, trial: Trial, space: SearchSpace, custom: Any) -> list[str]:
+        extra = custom(self.config, trial) if custom is not None else None
+        rendered: dict[str, str] = {}
+        for line in space.fixed:
+            rendered[line.split("=", 1)[0]] = line
+        for key, value in {**trial.params, **(extra or {})}.items():
+            rendered[key] = render(key, value)
+        return list(rendered.values())
+
+    @staticmethod
+    def _job_dir(ret: JobReturn) -> str | None:
+        output_dir = OmegaConf.select(ret.hydra_cfg, "hydra.runtime.output_dir") if ret.hydra_cfg else None
+        return str(output_dir) if output_dir else ret.working_dir
+
+    def _tell(self, study: optuna.Study, trial: Trial, ret: JobReturn, settings: Settings) -> str | None:
+        """Record one job's result on its trial and tell Optuna; return the error when the trial failed."""
+        metrics: dict[str, float] = {}
+        values: list[float] | None = None
+        error: str | None = None
+        try:
+            metrics = to_metrics(ret.return_value, settings.objective_names)
+            values = [lookup(metrics, name, "objective") for name in settings.objective_names]
+            constraints = {c.text: c.value(metrics) for c in settings.constraints}
+        except TrialError as exc:
+            error = str(exc)
+        except Exception as exc:  # the job itself raised: JobReturn re-raises it here
+            error = f"{type(exc).__name__}: {exc}"
+        for name, value in metrics.items():
+            trial.set_user_attr(name, value)
+        job_dir = self._job_dir(ret)
+        if job_dir:
+            trial.set_user_attr(JOB_DIR_ATTR, job_dir)
+        energy, source = trial_energy(metrics, settings.energy_metric)
+        if energy is not None:
+            trial.set_user_attr("ecopt.energy_J", energy)
+            trial.set_user_attr("ecopt.energy_source", source)
+        if error is not None:
+            trial.set_user_attr(ERROR_ATTR, error)
+            log.warning("ecopt: trial %d failed: %s", trial.number, error)
+            study.tell(trial, state=TrialState.FAIL)
+            return error
+        trial.set_user_attr(CONSTRAINTS_ATTR, constraints)
+        if _samplers.has_set_constraint():
+            for key, value in constraints.items():
+                trial.set_constraint(key, value)
+        study.tell(trial, values)
+        return None
+
+    def _write(self, study: optuna.Study, settings: Settings, notes: dict[str, Any]) -> tuple[Report, list[Path]]:
+        report = build_report(
+            study.study_name, study.get_trials(deepcopy=False), ReportSettings(**_report_fields(settings))
+        )
+        report.notes = dict(notes)
+        return report, write_all(report, self.sweep_dir)
+
+    # ---- the loop -----------------------------------------------------------------------------------------
+    def sweep(self, arguments: Sequence[str]) -> dict[str, Any]:
+        assert self.config is not None and self.launcher is not None
+        settings = validate(self.raw_config)
+        space = parse_space(settings.params, arguments)
+        custom = resolve_callable(settings.custom_search_space) if settings.custom_search_space else None
+        sampler_name, reason = _samplers.choose(
+            settings.sampler, len(settings.directions), space.distributions, settings.n_trials, custom is not None
+        )
+        sampler = _samplers.build(sampler_name, settings.sampler_kwargs, settings.seed, bool(settings.constraints))
+        # Everything above only reads: a bad config stops here with nothing written.
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        study, storage = self._open_study(settings, sampler)
+        log.info("ecopt: study %r in %s", study.study_name, settings.storage or self.sweep_dir / "ecopt.db")
+        log.info("ecopt: sampler %s (%s: %s)", type(sampler).__name__, settings.sampler, reason)
+        log.info(
+            "ecopt: objectives %s; search space %s",
+            list(zip(settings.objective_names, settings.directions, strict=False)),
+            space.describe(),
+        )
+        notes: dict[str, Any] = {
+            "sampler": {"name": sampler_name, "class": type(sampler).__name__, "why": reason},
+            "n_trials_target": settings.n_trials,
+            "stopped": "n_trials reached",
+        }
+        failures: list[str] = []
+        report, paths = self._write(study, settings, notes)
+        while True:
+            _quiet(optuna.storages.fail_stale_trials, study)
+            trials = study.get_trials(deepcopy=False)
+            done = sum(t.state == TrialState.COMPLETE for t in trials)
+            running = sum(t.state == TrialState.RUNNING for t in trials)
+            missing = settings.n_trials - done - running
+            if missing <= 0:
+                log.info(
+                    "ecopt: %d complete + %d running of n_trials=%d: nothing to launch",
+                    done,
+                    running,
+                    settings.n_trials,
+                )
+                break
+            if settings.energy_budget_J is not None and report.sweep_energy_J >= settings.energy_budget_J:
+                notes["stopped"] = (
+                    f"energy budget reached: {report.sweep_energy_J:.6g} J >= "
+                    f"energy_budget_J={settings.energy_budget_J:.6g} J"
+                )
+                log.warning("ecopt: %s; no new trials", notes["stopped"])
+                break
+            failures += self._run_batch(study, storage, space, custom, settings, min(settings.n_jobs, missing))
+            report, paths = self._write(study, settings, notes)
+            if len(failures) >= settings.max_failures:
+                notes["stopped"] = f"max_failures={settings.max_failures} reached"
+                self._write(study, settings, notes)
+                raise SweepFailedError(
+                    f"hydra.sweeper.max_failures={settings.max_failures} reached: {len(failures)} trials failed in "
+                    f"this run; last error: {failures[-1]}; artifacts in {self.sweep_dir}"
+                )
+        report, paths = self._write(study, settings, notes)
+        self._finish(study, report, paths, settings)
+        return {"study_name": study.study_name, "pareto_front": [r.number for r in report.front]}
+
+    def _run_batch(
+        self, study: optuna.Study, storage: Any, space: SearchSpace, custom: Any, settings: Settings, size: int
+    ) -> list[str]:
+        trials = [_quiet(study.ask, dict(space.distributions)) for _ in range(size)]
+        told: set[int] = set()
+        try:
+            batch = []
+            for trial in trials:
+                overrides = self._overrides(trial, space, custom)
+                trial.set_user_attr(OVERRIDES_ATTR, overrides)
+                batch.append(overrides)
+            self.validate_batch_is_legal(batch)
+            ids = [trial._trial_id for trial in trials]  # Trial has no public id; heartbeats are keyed on it
+            with Heartbeat(storage, ids, settings.heartbeat_interval_s):
+                returns = self.launcher.launch(batch, initial_job_idx=trials[0].number)
+            errors = []
+            for trial, ret in zip(trials, returns, strict=False):
+                error = self._tell(study, trial, ret, settings)
+                told.add(trial.number)
+                if error is not None:
+                    errors.append(error)
+            return errors
+        finally:
+            for trial in trials:  # interrupted or refused batch: never leave trials RUNNING
+                if trial.number not in told:
+                    trial.set_user_attr(ERROR_ATTR, "not run: the batch was interrupted or refused")
+                    study.tell(trial, state=TrialState.FAIL)
+
+    def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
+        """Compose each job's config before launching (as Hydra's own Sweeper does) to fail early."""
+        assert self.hydra_context is not None and self.config is not None
+        for overrides in batch:
+            self.hydra_context.config_loader.load_sweep_config(
+                master_config=self.config, sweep_overrides=list(overrides)
+            )
+
+    def _finish(self, study: optuna.Study, report: Report, paths: list[Path], settings: Settings) -> None:
+        try:
+            attach_to_study(study, paths, self.sweep_dir / "optuna_artifacts")
+        except Exception as exc:  # the files are on disk already; the dashboard link is a convenience
+            log.warning("ecopt: could not attach artifacts to the study: %s", exc)
+        log_everywhere(settings.loggers, report, self.sweep_dir, paths, settings.logger_kwargs)
+        hv = "n/a" if report.hypervolume is None else f"{report.hypervolume:.6g}"
+        knee = "n/a" if report.knee is None else f"trial {report.knee.number} {report.knee.values}"
+        log.info(
+            "ecopt: %d trial(s) on the Pareto front; hypervolume %s (reference %s); knee %s",
+            len(report.front),
+            hv,
+            report.reference_point,
+            knee,
+        )
+        log.info(
+            "ecopt: the sweep's own measured energy: %.6g J (%s); artifacts in %s",
+            report.sweep_energy_J,
+            report.energy_sources or "no trial reported energy",
+            self.sweep_dir,
+        )
+
+
+def _report_fields(settings: Settings) -> dict[str, Any]:
+    stored = settings.for_report()
+    return {
+        "objective_names": [o["name"] for o in stored["objectives"]],
+        "directions": [o["direction"] for o in stored["objectives"]],
+        "constraints": stored["constraints"],
+        "energy_metric": stored["energy_metric"],
+        "energy_per_sample_metric": stored["energy_per_sample_metric"],
+    }

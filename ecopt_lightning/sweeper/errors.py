@@ -1,0 +1,27 @@
+"""The sweeper's own exceptions: one for bad configuration, one for a sweep that had to stop.
+
+Example:
+    >>> raise SweeperConfigError("sampler", "foo", "one of auto, tpe")
+    Traceback (most recent call last):
+    ...
+    ecopt_lightning.sweeper.errors.SweeperConfigError: hydra.sweeper.sampler='foo' is not allowed: one of auto, tpe
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SweeperConfigError(ValueError):
+    """A bad ``hydra.sweeper`` field; the message is one line naming the field, the value and what is allowed."""
+
+    def __init__(self, field: str, value: Any, allowed: str) -> None:
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        text = f"hydra.sweeper.{field}={value!r} is not allowed: {allowed}"
+        super().__init__(" ".join(text.split()))
+
+
+class SweepFailedError(RuntimeError):
+    """The sweep stopped early on purpose (e.g. ``max_failures`` reached); artifacts were written before."""

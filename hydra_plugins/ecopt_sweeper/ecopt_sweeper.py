@@ -1,0 +1,36 @@
+"""Registers ``hydra/sweeper=ecopt`` and forwards to :mod:`ecopt_lightning.sweeper` (imported lazily).
+
+Hydra imports every plugin module at every application start: this module imports neither optuna nor torch.
+
+Example:
+    ``python train.py -m hydra/sweeper=ecopt hydra.sweeper.n_trials=10 'model.width=choice(16,32)'``
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+from ecopt_lightning.sweeper.config import EcoptSweeperConf
+
+ConfigStore.instance().store(group="hydra/sweeper", name="ecopt", node=EcoptSweeperConf, provider="ecopt_lightning")
+
+
+class EcoptSweeper(Sweeper):
+    """Multi-objective Optuna sweeper (quality against energy); fields: docs/sweeper.md."""
+
+    def __init__(self, **config: Any) -> None:
+        # Keyword arguments, whatever hydra-core (1.3 recursive, 1.4 not) made of them: validated in sweep().
+        from ecopt_lightning.sweeper._sweeper import EcoptSweeperImpl
+
+        self.sweeper = EcoptSweeperImpl(config)
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.sweeper.setup(hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def sweep(self, arguments: list[str]) -> Any:
+        return self.sweeper.sweep(arguments)

@@ -1,0 +1,45 @@
+"""A pure-Python task for real Hydra multiruns: accuracy rises and energy rises with ``width`` and ``lr``.
+
+``mode`` makes the job misbehave on purpose: ``raise`` (exception), ``nan`` (NaN objective), ``missing``
+(no ``val_acc``), ``fail_if_wide`` (raises when width >= 64). Energy is reported as ``energy/total_J``
+unless ``energy_keys=split`` (then ``energy/fit_total_J`` + ``energy/inference_total_J``).
+
+Example:
+    ``python tests/sweeper/apps/toy.py -m hydra/sweeper=ecopt 'width=choice(8,16,32)'``
+"""
+
+from __future__ import annotations
+
+import math
+
+import hydra
+from omegaconf import DictConfig
+
+
+def metrics(cfg: DictConfig) -> dict[str, float]:
+    """Deterministic metrics of a configuration (J, J per sample, fraction)."""
+    width, lr, depth = float(cfg.width), float(cfg.lr), float(cfg.depth)
+    acc = 1.0 - 0.5 / (1.0 + 0.05 * width * depth) - 0.1 * abs(math.log10(lr) + 2.0) / 2.0
+    per_sample = 1e-4 * width * depth
+    total = per_sample * 1000.0 + 0.5
+    out = {"val_acc": acc, "energy/inference_per_sample_J": per_sample, "train_loss": 1.0 - acc}
+    if cfg.energy_keys == "split":
+        out.update({"energy/fit_total_J": 0.8 * total, "energy/inference_total_J": 0.2 * total})
+    else:
+        out["energy/total_J"] = total
+    if cfg.mode == "nan":
+        out["val_acc"] = float("nan")
+    elif cfg.mode == "missing":
+        del out["val_acc"]
+    return out
+
+
+@hydra.main(version_base=None, config_path="conf", config_name="toy")
+def main(cfg: DictConfig) -> dict[str, float]:
+    if cfg.mode == "raise" or (cfg.mode == "fail_if_wide" and cfg.width >= 64):
+        raise RuntimeError(f"toy failure at width={cfg.width}")
+    return metrics(cfg)
+
+
+if __name__ == "__main__":
+    main()
