@@ -111,6 +111,7 @@ class EnergyMonitor:
         self.meters: list[Meter] = []
         self.missing: dict[str, str] = {}
         self.notes: dict[str, str] = {}  # domain -> what it is (GPU name, estimate basis)
+        self.uuids: dict[str, str] = {}  # GPU domain -> NVML UUID of the device it reads (for de-duplication)
         self._windows: dict[str, Window] = {}
         self._lock = threading.Lock()
         self._nvml = None
@@ -148,6 +149,7 @@ class EnergyMonitor:
             self.meters.append(NvmlPowerMeter(self._nvml, polled, poll_period_s))
         for g in gpus:
             self.notes[g.domain] = g.name
+            self.uuids[g.domain] = g.uuid
             if g.whole_gpu:
                 _notices.say_once(
                     f"mig:{g.uuid}",
