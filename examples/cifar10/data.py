@@ -1,0 +1,114 @@
+"""CIFAR-10 for the paper's experiment: 40k/10k train/validation split of the training set, 10k test images.
+
+The real data set is downloaded by torchvision only when asked (``download=True``, about 170 MB); ``fake=True``
+uses ``torchvision.datasets.FakeData`` of the same shape (3 x 32 x 32, 10 classes) for tests and dry runs.
+
+Example:
+    >>> dm = Cifar10DataModule(fake=True, fake_sizes=(50, 10), batch_size=8)
+    >>> dm.setup("fit")
+    >>> x, y = next(iter(dm.train_dataloader()))
+    >>> tuple(x.shape), len(dm.splits["train"]), len(dm.splits["val"])
+    ((8, 3, 32, 32), 40, 10)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset, random_split
+from torchvision import datasets, transforms
+
+#: Per-channel mean and standard deviation of the CIFAR-10 training images.
+MEAN = (0.4914, 0.4822, 0.4465)
+STD = (0.2470, 0.2435, 0.2616)
+TRAIN_SIZE = 50_000
+
+
+class Cifar10DataModule(L.LightningDataModule):
+    """CIFAR-10 (or FakeData) with a seeded train/validation split.
+
+    Args:
+        root: where CIFAR-10 is (or is downloaded to).
+        download: download CIFAR-10 through torchvision if it is not under ``root``.
+        fake: use FakeData instead (no file access); ``fake_sizes``: its (train, test) sizes.
+        batch_size: samples per batch (the paper: 64).
+        val_size: images of the training set held out for validation (the paper: 10,000 of 50,000); with
+            ``fake`` the same fraction of ``fake_sizes[0]`` is used.
+        seed: seed of the split.
+        num_workers: DataLoader worker processes.
+    """
+
+    def __init__(
+        self,
+        root: str = "data/cifar10",
+        download: bool = False,
+        fake: bool = False,
+        fake_sizes: tuple[int, int] = (1000, 200),
+        batch_size: int = 64,
+        val_size: int = 10_000,
+        seed: int = 0,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"data.batch_size={batch_size!r} is not allowed: give an integer >= 1")
+        if not 0 < val_size < TRAIN_SIZE:
+            raise ValueError(f"data.val_size={val_size!r} is not allowed: give an integer in 1..{TRAIN_SIZE - 1}")
+        self.root = Path(root)
+        self.download = download
+        self.fake = fake
+        self.fake_sizes = tuple(fake_sizes)
+        self.batch_size = batch_size
+        self.val_size = val_size
+        self.seed = seed
+        self.num_workers = num_workers
+        self.transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
+        self.splits: dict[str, Dataset] = {}
+
+    def _datasets(self) -> tuple[Dataset, Dataset]:
+        if self.fake:
+            n_train, n_test = self.fake_sizes
+            common = {"image_size": (3, 32, 32), "num_classes": 10, "transform": self.transform}
+            # distinct offsets: the test images are not copies of the training images
+            return datasets.FakeData(n_train, **common), datasets.FakeData(n_test, random_offset=n_train, **common)
+        try:
+            train = datasets.CIFAR10(str(self.root), train=True, download=self.download, transform=self.transform)
+            test = datasets.CIFAR10(str(self.root), train=False, download=self.download, transform=self.transform)
+        except RuntimeError as exc:
+            raise RuntimeError(
+                f"CIFAR-10 is not under {self.root.resolve()} ({exc}). Run with data.download=true to fetch it "
+                "(about 170 MB), set data.root to where it is, or use data.fake=true for a run on FakeData."
+            ) from exc
+        return train, test
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        train, test = self._datasets()
+        n = len(train)  # type: ignore[arg-type]
+        n_val = round(n * self.val_size / TRAIN_SIZE) if self.fake else self.val_size
+        parts = random_split(train, [n - n_val, n_val], generator=torch.Generator().manual_seed(self.seed))
+        self.splits = {"train": parts[0], "val": parts[1], "test": test}
+
+    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
+        return DataLoader(
+            self.splits[split],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test")

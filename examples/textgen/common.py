@@ -1,0 +1,29 @@
+"""What both textgen apps share: choosing the device and opening the energy monitor from the config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ecopt_lightning import EnergyMonitor
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` -> the current CUDA device if there is one, else the CPU; other names as torch reads them.
+
+    Example:
+        >>> pick_device("cpu")
+        device(type='cpu')
+    """
+    if name == "auto":
+        return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
+def open_monitor(device: torch.device, cpu: Any = "auto") -> EnergyMonitor:
+    """An :class:`EnergyMonitor` on ``device``'s GPU (if any) and the CPU as ``cpu`` says (False: GPU only)."""
+    return EnergyMonitor(gpus=[device.index or 0] if device.type == "cuda" else [], cpu=cpu)

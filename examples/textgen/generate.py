@@ -1,0 +1,74 @@
+"""Energy per generated token at one batch size: a Hydra app whose returned metrics ECOpt can tune.
+
+Run:
+    python examples/textgen/generate.py batch_size=8 model.preset=gpt2
+    python examples/textgen/generate.py -m hydra/sweeper=ecopt +search=batch_size
+
+Returns ``textgen/J_per_token`` (J, all measured domains), ``textgen/gpu_J_per_token`` (J, GPU only, where a
+GPU is measured), ``textgen/tokens_per_s`` and ``energy/total_J`` (J, the whole measurement, warm-up included).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make `examples.textgen` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import hydra
+from omegaconf import DictConfig
+
+from examples.textgen.common import open_monitor, pick_device
+from examples.textgen.energy import TokenEnergy, measure_j_per_token
+from examples.textgen.model import build_model
+
+
+def metrics_of(result: TokenEnergy, total_J: float) -> dict[str, float]:
+    """The flat metrics dict a sweeper reads (floats only)."""
+    out = {
+        "textgen/J_per_token": result.J_per_token,
+        "textgen/tokens_per_s": result.tokens_per_s,
+        "textgen/batch_size": float(result.batch_size),
+        "energy/total_J": total_J,
+    }
+    if result.gpu_J_per_token is not None:
+        out["textgen/gpu_J_per_token"] = result.gpu_J_per_token
+    return out
+
+
+def run(cfg: DictConfig | Any) -> tuple[dict[str, float], TokenEnergy]:
+    """Build the model, measure J/token at ``cfg.batch_size``; return the metrics and the full result."""
+    device = pick_device(str(cfg.device))
+    model = build_model(str(cfg.model.preset), device)
+    monitor = open_monitor(device, cfg.energy.cpu)
+    try:
+        monitor.begin("textgen-total")
+        result = measure_j_per_token(
+            model,
+            monitor,
+            batch_size=int(cfg.batch_size),
+            new_tokens=int(cfg.new_tokens),
+            prompt_len=int(cfg.prompt_len),
+            repeats=int(cfg.repeats),
+            warmup=int(cfg.warmup),
+            seed=int(cfg.seed),
+        )
+        total = monitor.end("textgen-total")
+    finally:
+        monitor.close()
+    print(
+        f"textgen {cfg.model.preset} on {device}, batch {result.batch_size}: {result.J_per_token:.4g} J/token "
+        f"({result.source}), {result.tokens_per_s:.1f} tokens/s"
+    )
+    return metrics_of(result, total.energy_J), result
+
+
+@hydra.main(version_base=None, config_path="conf", config_name="textgen")
+def main(cfg: DictConfig) -> dict[str, float]:
+    return run(cfg)[0]
+
+
+if __name__ == "__main__":
+    main()
