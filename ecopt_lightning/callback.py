@@ -153,6 +153,7 @@ class EnergyCallback(Callback):
         self._inference: InferenceResult | None = None
         self._metrics: dict[str, float] = {}  # last value of every published metric
         self._resume_train = False
+        self._deferred_step = False
         self._status = "not started"
 
     # set-up -----------------------------------------------------------------------------------------------
@@ -190,7 +191,6 @@ class EnergyCallback(Callback):
             m = self.monitor.measure(start, self.monitor.snapshot(sync=True), "idle")
             idle = self._reducer.reduce({"energy_J": m.energy_J, "seconds": m.seconds})
             self._idle_W = _ratio(idle["energy_J"], idle["seconds"])
-            self._publish(trainer, {"power/idle_W": self._idle_W}, self._train_step(trainer))
 
     def on_sanity_check_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.tracker.start("sanity")
@@ -200,7 +200,10 @@ class EnergyCallback(Callback):
         self.tracker.end_epoch("sanity")
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # published here, not in on_fit_start: the sanity check clears callback_metrics when it ends
         self._publish_params(trainer, pl_module)
+        if self._idle_W is not None:
+            self._publish(trainer, {"power/idle_W": self._idle_W}, self._train_step(trainer))
         self.tracker.start("train", sync=self.cuda_sync != "never")
 
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
@@ -215,6 +218,11 @@ class EnergyCallback(Callback):
         if pl_module.automatic_optimization and trainer.fit_loop._should_accumulate():
             self.tracker.count("train", samples, items)
             return
+        if self._last_train_batch(trainer, batch_idx):
+            # the epoch's last step ends at the epoch's end, so that steps add up exactly to the epoch
+            self.tracker.count("train", samples, items)
+            self._deferred_step = True
+            return
         log_now = self._log_point(trainer)
         self.tracker.step("train", samples, items, sync=self._sync(log_now))
         if log_now:
@@ -222,9 +230,14 @@ class EnergyCallback(Callback):
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         step = max(0, self._train_step(trainer) - 1)  # the step Lightning logs epoch metrics at
+        sync = self.cuda_sync != "never"
+        if self._deferred_step:
+            self.tracker.step("train", sync=sync)
+            self._deferred_step = False
         if trainer.log_every_n_steps > 0:
             self._log_steps(trainer, "train", step)  # steps since the last log point, so they sum to the epoch
-        epoch = self.tracker.end_epoch("train", sync=self.cuda_sync != "never")
+        # the clock runs on: time after the last step goes to the next step, or to the total at on_train_end
+        epoch = self.tracker.end_epoch("train", sync=sync, read=False)
         values = self._reduce_totals({"train_epoch": epoch})
         e = values["train_epoch"]
         metrics = {
@@ -263,7 +276,9 @@ class EnergyCallback(Callback):
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:  # fmt: skip
-        if not trainer.sanity_checking:
+        if trainer.sanity_checking:
+            self.tracker.step("sanity", batch_samples(batch, self.batch_size_fn))
+        else:
             self._eval_batch_end(trainer, pl_module, "val", batch, dataloader_idx)
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -405,6 +420,20 @@ class EnergyCallback(Callback):
         return bool(trainer._logger_connector.should_update_logs or trainer.fast_dev_run)
 
     @staticmethod
+    def _multi_loader(trainer: Trainer, phase: str) -> bool:
+        counts = {"val": trainer.num_val_batches, "test": trainer.num_test_batches}.get(phase)
+        if phase == "predict":
+            counts = trainer.num_predict_batches
+        return isinstance(counts, list) and len(counts) > 1
+
+    @staticmethod
+    def _last_train_batch(trainer: Trainer, batch_idx: int) -> bool:
+        if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            return True
+        n = trainer.num_training_batches
+        return isinstance(n, int) and batch_idx + 1 >= n
+
+    @staticmethod
     def _train_step(trainer: Trainer) -> int:
         # the step Lightning logs training metrics at (one per optimizer step, whatever the optimizers)
         return int(getattr(trainer.fit_loop.epoch_loop, "_batches_that_stepped", trainer.global_step))
@@ -424,9 +453,10 @@ class EnergyCallback(Callback):
                 if save:
                     logger.save()
 
-    def _log_steps(self, trainer: Trainer, phase: str, step: int) -> None:
+    def _log_steps(self, trainer: Trainer, phase: str, step: int, multi: bool = False) -> None:
+        """Log the mean step energy (J) and power (W) per key since the last log point; ``multi`` names
+        them per dataloader."""
         buffered = self.tracker.take_since_log(phase)
-        multi = len(buffered) > 1 or any(k not in (None, 0) for k in buffered)
         flat: dict[str, float] = {}
         for key, t in buffered.items():
             flat.update({f"{key}|energy_J": t.energy_J, f"{key}|seconds": t.seconds, f"{key}|steps": t.steps})
@@ -450,14 +480,14 @@ class EnergyCallback(Callback):
         self.tracker.step(phase, samples, items, key=dataloader_idx, sync=self._sync(log_now))
         self._batches[phase] = self._batches.get(phase, 0) + 1
         if log_now:
-            self._log_steps(trainer, phase, self._batches[phase])
+            self._log_steps(trainer, phase, self._batches[phase], self._multi_loader(trainer, phase))
         if self.proxies and self._flops is None and phase != "val":
             self._measure_flops(trainer, pl_module, batch, phase)
 
     def _eval_end(self, trainer: Trainer, phase: str, num_batches: Any) -> Any:
         """Close the loop of ``phase``: log its leftover steps and loop totals; returns the closing snapshot."""
         if trainer.log_every_n_steps > 0:
-            self._log_steps(trainer, phase, self._batches.get(phase, 0))
+            self._log_steps(trainer, phase, self._batches.get(phase, 0), self._multi_loader(trainer, phase))
         at = self.tracker.pause(phase, sync=self.cuda_sync != "never")
         by_key = self.tracker.epoch_by_key(phase)
         loop = self.tracker.end_epoch(phase)

@@ -208,11 +208,12 @@ class EnergyTracker:
             totals.add(m, samples, items, steps=1)
         return m
 
-    def flush(self, name: str, sync: bool = True) -> None:
-        """Add the energy since the last step (the epoch's tail) to the epoch and total, as no step."""
+    def flush(self, name: str, sync: bool = True, read: bool = True) -> None:
+        """Add what is not yet in a step to the epoch and total, as no step: the energy since the last step
+        when ``read`` (the epoch's tail), else only windows closed by :meth:`pause`."""
         p = self.phase(name)
         m = p.pending
-        if p.mark is not None:
+        if read and p.mark is not None:
             now = self._snap(sync)
             m = m + self._measure(p.mark, now, name)
             p.mark = now
@@ -220,9 +221,10 @@ class EnergyTracker:
         p.total.add(m, p.pending_samples, p.pending_items)
         p.pending, p.pending_samples, p.pending_items = Measurement.empty(name), 0, 0
 
-    def end_epoch(self, name: str, sync: bool = True) -> Totals:
-        """Flush the tail and return the epoch's (or loop's) totals; the next epoch starts empty."""
-        self.flush(name, sync)
+    def end_epoch(self, name: str, sync: bool = True, read: bool = True) -> Totals:
+        """Flush (see :meth:`flush`) and return the epoch's (or loop's) totals; the next epoch starts empty.
+        With ``read=False`` the clock keeps running and the time since the last step goes to the next."""
+        self.flush(name, sync, read)
         p = self.phase(name)
         epoch, p.epoch, p.epoch_by_key = p.epoch, Totals(), {}
         return epoch

@@ -1,0 +1,56 @@
+"""Run real Trainers on CPU and read back what the loggers wrote."""
+
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch import Trainer
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+
+def make_trainer(root: Path, callbacks: list, loggers: bool | list = True, **kwargs: Any) -> Trainer:
+    if loggers is True:
+        loggers = [TensorBoardLogger(root, name="tb", version=0), CSVLogger(root, name="csv", version=0)]
+    options: dict[str, Any] = {
+        "max_epochs": 1,
+        "default_root_dir": root,
+        "accelerator": "cpu",
+        "devices": 1,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "enable_checkpointing": False,
+        "log_every_n_steps": 1,
+        "num_sanity_val_steps": 2,
+    }
+    options.update(kwargs)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    return Trainer(callbacks=callbacks, logger=loggers, **options)
+
+
+def csv_series(root: Path) -> dict[str, list[tuple[int, float]]]:
+    """metric -> [(step, value)] from the CSVLogger's metrics.csv."""
+    series: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    with open(root / "csv" / "version_0" / "metrics.csv") as f:
+        for row in csv.DictReader(f):
+            for key, value in row.items():
+                if key not in ("step", "epoch") and value not in ("", None):
+                    series[key].append((int(row["step"]), float(value)))
+    return dict(series)
+
+
+def tb_series(root: Path) -> dict[str, list[tuple[int, float]]]:
+    """metric -> [(step, value)] from the TensorBoard event files."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(root / "tb" / "version_0"))
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,71 @@
+"""Tiny models and data for real Trainer runs on CPU (importable, so ddp_spawn can pickle them)."""
+
+from __future__ import annotations
+
+import torch
+from lightning.pytorch import LightningModule
+from torch.utils.data import DataLoader, TensorDataset
+
+
+def loader(n: int = 64, batch_size: int = 8, seed: int = 0) -> DataLoader:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 16, generator=g)
+    y = (x.sum(dim=1) > 0).long()
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size)
+
+
+class TinyModel(LightningModule):
+    """A 16-32-2 MLP; ``fail_at`` raises in that global training batch; ``val_loaders`` validation sets."""
+
+    def __init__(self, val_loaders: int = 1, fail_at: int | None = None, manual: bool = False) -> None:
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
+        self.val_loaders = val_loaders
+        self.fail_at = fail_at
+        self.automatic_optimization = not manual
+        self.seen = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        if self.fail_at is not None and self.seen == self.fail_at:
+            raise RuntimeError("boom: injected failure")
+        self.seen += 1
+        x, y = batch
+        loss = torch.nn.functional.cross_entropy(self(x), y)
+        self.log("train_loss", loss)
+        if not self.automatic_optimization:
+            opt = self.optimizers()
+            opt.zero_grad()
+            self.manual_backward(loss)
+            opt.step()
+            return None
+        return loss
+
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        x, y = batch
+        self.log("val_loss", torch.nn.functional.cross_entropy(self(x), y))
+
+    def test_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("test_loss", torch.nn.functional.cross_entropy(self(x), y))
+
+    def predict_step(self, batch, batch_idx):
+        return self(batch[0])
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    def train_dataloader(self):
+        return loader(64, 8, seed=0)
+
+    def val_dataloader(self):
+        loaders = [loader(32, 8, seed=1 + i) for i in range(self.val_loaders)]
+        return loaders[0] if self.val_loaders == 1 else loaders
+
+    def test_dataloader(self):
+        return loader(24, 8, seed=9)
+
+    def predict_dataloader(self):
+        return loader(24, 6, seed=10)

@@ -1,0 +1,152 @@
+"""Real Trainer runs on CPU: what reaches TensorBoard, CSV, callback_metrics and the summary."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from ecopt_lightning.callback import EnergyCallback
+from tests.callback.helpers import csv_series, make_trainer, read_summary, tb_series
+from tests.callback.models import TinyModel
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def _weighted_sum(points, weights):
+    return sum(v * w for (_, v), w in zip(points, weights, strict=True))
+
+
+def test_tensorboard_and_csv_steps_add_up_to_epochs(tmp_path):
+    cb = EnergyCallback(carbon_intensity_g_per_kWh=400.0, price_per_kWh=0.2)
+    trainer = make_trainer(tmp_path, [cb], max_epochs=2)
+    trainer.fit(TinyModel())
+
+    for series in (tb_series(tmp_path), csv_series(tmp_path)):
+        steps = series["energy/train_step_J"]
+        epochs = series["energy/train_epoch_J"]
+        assert [s for s, _ in steps] == list(range(16))  # 8 batches x 2 epochs, one point per step
+        assert len(epochs) == 2
+        for e, (_, epoch_J) in enumerate(epochs):
+            in_epoch = sum(v for s, v in steps if e * 8 <= s < (e + 1) * 8)
+            assert in_epoch == pytest.approx(epoch_J, rel=0.01)
+        assert len(series["power/train_W"]) == 16
+        assert all(v > 0 for _, v in series["power/train_W"])
+        # the last point (at fit end) adds the time after the last epoch (Lightning's epoch-end logging,
+        # on_train_end) to the total
+        last_total = series["energy/train_total_J"][-1][1]
+        assert sum(v for _, v in epochs) <= last_total <= 1.1 * sum(v for _, v in epochs)
+        assert len(series["energy/val_batch_J"]) == 8  # 4 batches x 2 epochs; sanity check not logged
+        for name in ("energy/val_per_sample_J", "energy/val_total_J", "energy/total_J", "model/params"):
+            assert name in series, name
+        assert "carbon/total_gCO2e" in series and "cost/total_USD" in series
+
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    summary = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
+    phases = summary["phases"]
+    assert phases["train"]["steps"] == 16 and phases["train"]["samples"] == 128
+    assert phases["val"]["samples"] == 64  # 2 x 32; the sanity check (16 samples) is apart
+    assert phases["sanity"]["samples"] == 16
+    assert metrics["energy/total_J"] == pytest.approx(phases["train"]["energy_J"] + phases["val"]["energy_J"])
+    assert metrics["energy/total_J"] == pytest.approx(summary["total_J"])
+    assert summary["sources"] == {"cpu:0": "estimate"} and phases["train"]["source"] == "estimate"
+    assert metrics["energy/estimated_fraction"] == 1.0
+    assert metrics["model/params"] == 16 * 32 + 32 + 32 * 2 + 2
+    assert metrics["model/flops_per_sample"] == 2 * (16 * 32 + 32 * 2)
+    assert summary["status"] == "finished fit"
+    assert metrics["carbon/total_gCO2e"] == pytest.approx(metrics["energy/total_J"] / 3.6e6 * 400.0)
+
+
+def test_log_every_n_steps_with_accumulation_logs_means(tmp_path):
+    cb = EnergyCallback()
+    trainer = make_trainer(tmp_path, [cb], accumulate_grad_batches=2, log_every_n_steps=3, limit_val_batches=0)
+    trainer.fit(TinyModel())
+    series = csv_series(tmp_path)
+    # 8 batches = 4 optimizer steps: a log point after step 3 (index 2), the leftover step at the epoch end
+    steps = series["energy/train_step_J"]
+    assert [s for s, _ in steps] == [2, 3]
+    epoch_J = series["energy/train_epoch_J"][0][1]
+    assert _weighted_sum(steps, [3, 1]) == pytest.approx(epoch_J, rel=0.01)
+    train = cb.summary()["phases"]["train"]
+    assert train["steps"] == 4 and train["samples"] == 64
+
+
+def test_val_check_interval_and_two_val_dataloaders(tmp_path):
+    cb = EnergyCallback()
+    trainer = make_trainer(tmp_path, [cb], val_check_interval=0.5, limit_val_batches=2)
+    trainer.fit(TinyModel(val_loaders=2))
+    series = csv_series(tmp_path)
+    for idx in (0, 1):
+        assert len(series[f"energy/val_batch_J/dataloader_idx_{idx}"]) == 4  # 2 batches x 2 validation runs
+        assert len(series[f"energy/val_per_sample_J/dataloader_idx_{idx}"]) == 2
+    assert len(series["energy/val_epoch_J"]) == 2
+    phases = cb.summary()["phases"]
+    assert phases["val"]["samples"] == 2 * 2 * 2 * 8
+    assert phases["train"]["steps"] == 8  # validation in mid-epoch pauses, not splits, the training steps
+    train_steps = sum(v for _, v in series["energy/train_step_J"])
+    assert train_steps == pytest.approx(series["energy/train_epoch_J"][0][1], rel=0.01)
+
+
+def test_manual_optimisation_counts_each_batch(tmp_path):
+    cb = EnergyCallback()
+    make_trainer(tmp_path, [cb], limit_val_batches=0).fit(TinyModel(manual=True))
+    assert len(csv_series(tmp_path)["energy/train_step_J"]) == 8
+    assert cb.summary()["phases"]["train"]["steps"] == 8
+
+
+def test_logger_false_still_writes_summary_and_callback_metrics(tmp_path):
+    cb = EnergyCallback()
+    trainer = make_trainer(tmp_path, [cb], loggers=False, limit_val_batches=0)
+    trainer.fit(TinyModel())
+    summary = read_summary(tmp_path / "energy_summary.json")
+    assert summary["phases"]["train"]["steps"] == 8
+    assert float(trainer.callback_metrics["energy/train_total_J"]) == pytest.approx(
+        summary["phases"]["train"]["energy_J"]
+    )
+
+
+def test_fast_dev_run_and_limit_train_batches(tmp_path):
+    cb = EnergyCallback(inference_benchmark=True)
+    trainer = make_trainer(tmp_path, [cb], loggers=False, fast_dev_run=True)
+    trainer.fit(TinyModel())
+    s = cb.summary()
+    assert s["phases"]["train"]["steps"] == 1 and s["phases"]["val"]["steps"] == 1
+    assert len(s["inference"]["per_repeat_J"]) == 1
+    cb2 = EnergyCallback()
+    make_trainer(tmp_path / "b", [cb2], loggers=False, limit_train_batches=3, limit_val_batches=0).fit(TinyModel())
+    assert cb2.summary()["phases"]["train"]["steps"] == 3
+
+
+def test_inference_benchmark_and_idle_baseline(tmp_path):
+    cb = EnergyCallback(inference_benchmark={"repeats": 3, "warmup_batches": 1}, idle_baseline_s=0.05)
+    trainer = make_trainer(tmp_path, [cb])
+    trainer.fit(TinyModel())
+    m = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    assert m["energy/inference_per_sample_J"] > 0 and m["energy/inference_per_sample_J_iqr"] >= 0
+    assert m["efficiency/samples_per_J"] == pytest.approx(1 / m["energy/inference_per_sample_J"])
+    assert m["power/idle_W"] >= 0
+    assert m["energy/train_total_net_J"] <= m["energy/train_total_J"]
+    s = cb.summary()
+    assert s["inference"]["samples_per_repeat"] == 32 and len(s["inference"]["per_repeat_J"]) == 3
+    assert s["inference"]["source"] == "estimate"
+    counted = sum(s["phases"][p]["energy_J"] for p in ("train", "val", "benchmark"))
+    assert m["energy/total_J"] == pytest.approx(counted)  # the benchmark counts in the run's total
+
+
+def test_test_and_predict_reach_loggers_and_callback_metrics(tmp_path):
+    cb = EnergyCallback(length_fn=lambda batch: int(batch[0].numel()))
+    trainer = make_trainer(tmp_path, [cb], limit_val_batches=0)
+    model = TinyModel()
+    trainer.fit(model)
+    trainer.test(model)
+    assert float(trainer.callback_metrics["energy/test_total_J"]) > 0
+    trainer.predict(model)
+    m = trainer.callback_metrics
+    assert float(m["energy/predict_per_sample_J"]) > 0 and "energy/predict_per_item_J" in m
+    series = csv_series(tmp_path)
+    assert len(series["energy/predict_batch_J"]) == 4  # 24 samples in batches of 6; predict can't self.log
+    assert len(series["energy/test_batch_J"]) == 3
+    s = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
+    assert s["status"] == "finished predict"
+    assert s["phases"]["predict"]["samples"] == 24 and s["phases"]["predict"]["items"] == 24 * 16
+    assert not math.isnan(s["total_J"])
