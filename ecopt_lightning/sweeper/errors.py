@@ -11,9 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from hydra.errors import CompactHydraException
 
-class SweeperConfigError(ValueError):
-    """A bad ``hydra.sweeper`` field; the message is one line naming the field, the value and what is allowed."""
+
+class SweeperConfigError(CompactHydraException, ValueError):
+    """A bad ``hydra.sweeper`` field; the message is one line naming the field, the value and what is allowed.
+
+    A ``CompactHydraException``: Hydra prints its message alone, without a stack trace.
+    """
 
     def __init__(self, field: str, value: Any, allowed: str) -> None:
         self.field = field
@@ -23,5 +28,5 @@ class SweeperConfigError(ValueError):
         super().__init__(" ".join(text.split()))
 
 
-class SweepFailedError(RuntimeError):
+class SweepFailedError(CompactHydraException, RuntimeError):
     """The sweep stopped early on purpose (e.g. ``max_failures`` reached); artifacts were written before."""

@@ -1,6 +1,6 @@
 """A pure-Python task for real Hydra multiruns: accuracy rises and energy rises with ``width`` and ``lr``.
 
-``mode`` makes the job misbehave on purpose: ``raise`` (exception), ``nan`` (NaN objective), ``missing``
+``mode`` makes the job misbehave on purpose: ``raise`` (exception), ``nan_acc`` (NaN objective), ``missing``
 (no ``val_acc``), ``fail_if_wide`` (raises when width >= 64). Energy is reported as ``energy/total_J``
 unless ``energy_keys=split`` (then ``energy/fit_total_J`` + ``energy/inference_total_J``).
 
@@ -27,7 +27,7 @@ def metrics(cfg: DictConfig) -> dict[str, float]:
         out.update({"energy/fit_total_J": 0.8 * total, "energy/inference_total_J": 0.2 * total})
     else:
         out["energy/total_J"] = total
-    if cfg.mode == "nan":
+    if cfg.mode == "nan_acc":
         out["val_acc"] = float("nan")
     elif cfg.mode == "missing":
         del out["val_acc"]

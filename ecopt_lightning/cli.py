@@ -1,0 +1,62 @@
+"""The ``ecopt`` command. Subcommands register themselves in :data:`SUBCOMMANDS`.
+
+Example:
+    ``ecopt report --storage sqlite:///multirun/2024-01-01/12-00-00/ecopt.db --study train --out report``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+#: name -> (help, add_arguments(parser), run(args) -> exit code). Other subcommands: add an entry.
+SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
+
+
+def _report_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--storage", required=True, help="Optuna storage URL, e.g. sqlite:///path/ecopt.db")
+    parser.add_argument("--study", required=True, help="study name (the sweeper's study_name; default: job name)")
+    parser.add_argument("--out", type=Path, default=None, help="output directory (default: ./ecopt-report-<study>)")
+    parser.add_argument("--attach", action="store_true", help="also attach the files to the study (optuna.artifacts)")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from ecopt_lightning.sweeper._report import rebuild
+
+    out = args.out or Path(f"ecopt-report-{args.study}")
+    try:
+        report, paths = rebuild(args.storage, args.study, out, attach=args.attach)
+    except KeyError:
+        print(f"ecopt report: no study named {args.study!r} in {args.storage}", file=sys.stderr)
+        return 2
+    hv = "n/a" if report.hypervolume is None else f"{report.hypervolume:.6g}"
+    print(f"{len(report.records)} trials, {len(report.front)} on the Pareto front, hypervolume {hv}, "
+          f"sweep energy {report.sweep_energy_J:.6g} J")
+    for path in paths:
+        print(path)
+    return 0
+
+
+SUBCOMMANDS["report"] = ("rebuild the Pareto artifacts of a sweep from its Optuna storage", _report_args, _report)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ecopt", description="ecopt-lightning command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, add_arguments, run) in SUBCOMMANDS.items():
+        child = sub.add_parser(name, help=help_text, description=help_text)
+        add_arguments(child)
+        child.set_defaults(run=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``ecopt`` (pyproject ``[project.scripts]``); returns the exit code."""
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

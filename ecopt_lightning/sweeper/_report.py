@@ -1,0 +1,32 @@
+"""Rebuild every artifact of a sweep from its Optuna storage alone (``ecopt report``).
+
+Example:
+    ``ecopt report --storage sqlite:///multirun/ecopt.db --study train --out report/``
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ._artifacts import write_all
+from ._records import Report, ReportSettings, build_report
+
+
+def rebuild(storage: str, study_name: str, out_dir: Path, attach: bool = False) -> tuple[Report, list[Path]]:
+    """Load the study, recompute front, hypervolume, knee and energy, write the files into ``out_dir``.
+
+    ``attach=True`` also uploads them to the study (``optuna.artifacts``, store in ``out_dir/optuna_artifacts``).
+    """
+    import optuna
+
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    directions = [d.name.lower() for d in study.directions]
+    settings = ReportSettings.from_study_attrs(study.user_attrs, study.metric_names, directions)
+    report = build_report(study.study_name, study.get_trials(deepcopy=False), settings)
+    report.notes = {"rebuilt_from_storage": True}
+    paths = write_all(report, out_dir)
+    if attach:
+        from ._artifacts import attach_to_study
+
+        attach_to_study(study, paths, out_dir / "optuna_artifacts")
+    return report, paths

@@ -1,0 +1,192 @@
+"""Real Hydra multiruns of the toy task app (subprocess): samplers, constraints, failures, resume, launchers."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from ecopt_lightning.cli import main as ecopt_main
+from ecopt_lightning.sweeper._artifacts import FILES
+
+from .conftest import load_study
+
+pytestmark = pytest.mark.slow
+SPACE = ("width=choice(8,16,32,64)", "lr=tag(log, interval(1e-4, 1e-1))")
+
+
+def _front_numbers(sweep: Path) -> set[int]:
+    return {t["trial"] for t in json.loads((sweep / "pareto_front.json").read_text())["trials"]}
+
+
+def test_two_objective_sweep_artifacts_match_optuna_then_resume_adds_only_missing(multirun, tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    multirun(*SPACE, "hydra.sweeper.sampler=tpe", "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2")
+    study = load_study(sweep)
+    assert study.metric_names == ["val_acc", "energy/inference_per_sample_J"]
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
+    assert _front_numbers(sweep) == {t.number for t in study.best_trials}
+    for name in FILES:
+        assert (sweep / name).stat().st_size > 0, name
+    assert not list(sweep.glob(".*.tmp*")) and not list(sweep.glob(".pareto*"))  # no temp files left
+
+    trial = study.trials[0]
+    assert trial.user_attrs["ecopt.overrides"] == [f"width={trial.params['width']}", f"lr={trial.params['lr']!r}"]
+    assert Path(trial.user_attrs["ecopt.job_dir"]) == sweep / "0"
+    assert {"val_acc", "train_loss", "energy/total_J"} <= set(trial.user_attrs)
+
+    front = json.loads((sweep / "pareto_front.json").read_text())["trials"]
+    best = {t.number: t for t in study.best_trials}
+    for row in front:
+        assert row["objectives"]["val_acc"] == best[row["trial"]].values[0]
+        assert row["samples_per_J"] == pytest.approx(1.0 / row["energy_per_sample_J"])
+        assert row["overrides"] == best[row["trial"]].user_attrs["ecopt.overrides"]
+    with open(sweep / "pareto_front.csv") as f:
+        assert {int(r["trial"]) for r in csv.DictReader(f)} == set(best)
+    with open(sweep / "trials.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 and {r["on_front"] == "True" for r in rows} >= {True}
+
+    summary = json.loads((sweep / "summary.json").read_text())
+    assert summary["hypervolume"]["value"] > 0 and len(summary["hypervolume"]["reference_point"]) == 2
+    assert summary["knee"]["trial"] in best
+    assert summary["sweep_energy"]["total_J"] == pytest.approx(sum(t.user_attrs["energy/total_J"] for t in study.trials))
+    assert summary["sweep_energy"]["sources"] == {"energy/total_J": 4}
+    assert set(summary["best_per_objective"]) == {"val_acc", "energy/inference_per_sample_J"}
+    assert (sweep / "pareto_front.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = (sweep / "pareto_front.html").read_text()
+    assert "Plotly.newPlot" in html and 'src="https://cdn.plot.ly' not in html  # self-contained
+
+    from optuna.artifacts import get_all_artifact_meta
+
+    assert {m.filename for m in get_all_artifact_meta(study)} == set(FILES)
+
+    # `ecopt report` rebuilds the same front from the storage alone
+    out = tmp_path / "rebuilt"
+    assert ecopt_main(["report", "--storage", f"sqlite:///{sweep / 'ecopt.db'}", "--study", "toy", "--out", str(out)]) == 0
+    rebuilt = json.loads((out / "pareto_front.json").read_text())
+    assert rebuilt == json.loads((sweep / "pareto_front.json").read_text())
+    assert json.loads((out / "summary.json").read_text())["hypervolume"] == summary["hypervolume"]
+
+    # same command with n_trials=6: only the 2 missing trials run; again: nothing runs
+    proc = multirun(*SPACE, "hydra.sweeper.sampler=tpe", "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2")
+    assert proc.stdout.count("#") == 2 or len(load_study(sweep).trials) == 6
+    assert sum(t.state == TrialState.COMPLETE for t in load_study(sweep).trials) == 6
+    assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == ["0", "1", "2", "3", "4", "5"]
+    multirun(*SPACE, "hydra.sweeper.sampler=tpe", "hydra.sweeper.n_trials=6")
+    assert len(load_study(sweep).trials) == 6
+
+
+@pytest.mark.parametrize("sampler", ["nsga2", "nsga3", "gp", "random", "qmc"])
+def test_each_sampler_runs_a_sweep(multirun, tmp_path: Path, sampler: str) -> None:
+    extra = ["+hydra.sweeper.sampler_kwargs.population_size=2"] if sampler.startswith("nsga") else []
+    multirun("width=choice(8,16,32)", "lr=interval(0.001, 0.1)", f"hydra.sweeper.sampler={sampler}",
+             "hydra.sweeper.n_trials=3", *extra)
+    study = load_study(tmp_path / "sweep")
+    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 3
+    assert _front_numbers(tmp_path / "sweep") == {t.number for t in study.best_trials}
+    assert json.loads((tmp_path / "sweep" / "summary.json").read_text())["sampler"]["name"] == sampler
+
+
+def test_constraints_keep_infeasible_trials_off_the_front(multirun, tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    multirun("width=choice(8,16,32,64)", "hydra.sweeper.sampler=random", "hydra.sweeper.n_trials=6",
+             "hydra.sweeper.constraints=['energy/inference_per_sample_J <= 0.002']")
+    study = load_study(sweep)
+    infeasible = {t.number for t in study.trials if t.params["width"] >= 32}
+    assert infeasible, "the seeded sampler should have tried a wide model"
+    assert all(t.constraints == {"energy/inference_per_sample_J <= 0.002": pytest.approx(t.params["width"] * 1e-4 - 0.002)}
+               for t in study.trials)
+    assert _front_numbers(sweep) == {t.number for t in study.best_trials}
+    assert not _front_numbers(sweep) & infeasible
+    with open(sweep / "trials.csv") as f:
+        rows = {int(r["trial"]): r for r in csv.DictReader(f)}
+    assert {n for n, r in rows.items() if r["feasible"] == "False"} == infeasible
+
+
+def test_failures_are_recorded_and_the_sweep_goes_on(multirun, tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    multirun("width=choice(16,64)", "mode=fail_if_wide", "hydra.sweeper.sampler=random", "hydra.sweeper.n_trials=3",
+             "hydra.sweeper.max_failures=20")
+    study = load_study(sweep)
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 3
+    assert failed and all(t.params["width"] == 64 for t in failed)
+    assert all("RuntimeError: toy failure at width=64" in t.user_attrs["ecopt.error"] for t in failed)
+    assert json.loads((sweep / "summary.json").read_text())["states"]["FAIL"] == len(failed)
+
+
+@pytest.mark.parametrize(
+    ("mode", "error"),
+    [("nan_acc", "objective 'val_acc' is nan"),
+     ("missing", "objective 'val_acc' is not among the task's metrics; available: energy/inference_per_sample_J, "
+                 "energy/total_J, train_loss")],
+)
+def test_nan_or_missing_objective_fails_trials_until_max_failures(multirun, tmp_path: Path, mode: str, error: str) -> None:
+    sweep = tmp_path / "sweep"
+    proc = multirun("width=choice(8,16)", f"mode={mode}", "hydra.sweeper.n_trials=3", "hydra.sweeper.max_failures=2",
+                    expect_fail=True)
+    assert "hydra.sweeper.max_failures=2 reached: 2 trials failed in this run; last error: " + error in proc.stderr
+    study = load_study(sweep)
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * 2
+    assert all(t.user_attrs["ecopt.error"] == error for t in study.trials)
+    assert all("energy/total_J" in t.user_attrs for t in study.trials)  # metrics kept for failed trials
+    summary = json.loads((sweep / "summary.json").read_text())
+    assert summary["pareto_front_size"] == 0 and summary["sweep_energy"]["total_J"] > 0
+
+
+def test_joblib_launcher_two_jobs_and_energy_fallback(multirun, tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    multirun(*SPACE, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2",
+             "hydra.sweeper.n_trials=4", "energy_keys=split")
+    study = load_study(sweep)
+    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 4
+    assert _front_numbers(sweep) == {t.number for t in study.best_trials}
+    energy = json.loads((sweep / "summary.json").read_text())["sweep_energy"]
+    assert energy["sources"] == {"sum of energy/fit_total_J, energy/inference_total_J": 4}
+    expected = sum(t.user_attrs["energy/fit_total_J"] + t.user_attrs["energy/inference_total_J"] for t in study.trials)
+    assert energy["total_J"] == pytest.approx(expected)
+
+
+def test_running_trials_of_other_workers_share_the_budget(multirun, tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    other = optuna.create_study(study_name="toy", storage=f"sqlite:///{sweep / 'ecopt.db'}",
+                                directions=["maximize", "minimize"])
+    other.ask()  # another worker's trial, still running
+    multirun("width=choice(8,16)", "hydra.sweeper.n_trials=3")
+    states = [t.state for t in load_study(sweep).trials]
+    assert states.count(TrialState.COMPLETE) == 2 and states.count(TrialState.RUNNING) == 1
+
+
+def test_energy_budget_stops_new_trials_and_custom_space(multirun, tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    multirun("hydra.sweeper.custom_search_space=spaces.conditional", "hydra.sweeper.n_trials=5",
+             "hydra.sweeper.energy_budget_J=2.5")
+    study = load_study(sweep)
+    summary = json.loads((sweep / "summary.json").read_text())
+    assert summary["stopped"].startswith("energy budget reached")
+    assert summary["sampler"]["name"] == "tpe"  # auto: custom spaces may be conditional
+    energies = [t.user_attrs["energy/total_J"] for t in study.trials]
+    assert sum(energies[:-1]) < 2.5 <= sum(energies) and len(energies) < 5
+    for t in study.trials:
+        assert ("depth" in t.params) == (t.params["width"] >= 16)
+        assert "energy_keys=total" in t.user_attrs["ecopt.overrides"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [(["hydra.sweeper.sampler=cmaes"], "hydra.sweeper.sampler='cmaes' is not allowed: one of auto, tpe"),
+     (["+hydra.sweeper.params.width='range(1,'"], "hydra.sweeper.params.width='range(1,' is not allowed: choice("),
+     (["hydra.sweeper.objectives=[{name: val_acc, direction: up}]"],
+      "hydra.sweeper.objectives[0].direction='up' is not allowed: maximize or minimize")],
+)
+def test_bad_config_one_line_error_and_nothing_written(multirun, tmp_path: Path, overrides, expected: str) -> None:
+    proc = multirun(*overrides, expect_fail=True)
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and "HYDRA_FULL_ERROR" not in line]
+    assert len(lines) == 1 and lines[0].startswith(expected), proc.stderr
+    assert not (tmp_path / "sweep").exists()
