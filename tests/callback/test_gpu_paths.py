@@ -1,0 +1,113 @@
+"""The callback's GPU paths below the Trainer, on the simulated GPU: device mapping, de-duplication, reduction."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ecopt_lightning import EnergyMonitor
+from ecopt_lightning.callback import EnergyCallback
+from ecopt_lightning.energy_tracker import EnergyTracker
+from ecopt_lightning.inference import measure_inference
+from ecopt_lightning.ranks import RankReducer, device_keys, duplicate_domains, open_rank_monitor, reduce_rows
+from tests.callback.helpers import make_trainer
+from tests.callback.models import TinyModel, loader
+from tests.doubles.simulated_gpu import SimGpu
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+class FakeRanks(RankReducer):
+    """Rank ``rank`` of a cluster whose other ranks' device lists are given."""
+
+    def __init__(self, others: dict[int, tuple[dict, dict]], rank: int) -> None:
+        super().__init__(world_size=len(others) + 1)
+        self.others, self.rank = others, rank
+
+    def gather_objects(self, obj):
+        return [obj if r == self.rank else self.others[r] for r in range(self.world_size)]
+
+
+def test_keys_follow_the_physical_gpu_through_cuda_visible_devices(simulated_gpu, monkeypatch):
+    simulated_gpu([SimGpu("GPU-AAAA"), SimGpu("GPU-BBBB")])
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-BBBB")  # this rank's cuda:0 is the second GPU
+    with EnergyMonitor(gpus=[0], cpu=False) as monitor:
+        assert device_keys(monitor) == {"gpu:0": "gpu:bbbb"}
+
+
+def test_two_ranks_on_one_gpu_count_it_once(simulated_gpu, monkeypatch):
+    simulated_gpu([SimGpu("GPU-AAAA", power_W=100.0)])
+    rank0_keys = {"gpu:0": "gpu:aaaa", "cpu:0": "node:cpu:0"}
+    rank0 = (rank0_keys, {"gpu:0": "nvml_counter", "cpu:0": "rapl"})
+    monitor, devices = open_rank_monitor([0], "estimate", FakeRanks({0: rank0}, rank=1), rank=1)
+    try:
+        assert "gpu:0" not in monitor.sources  # rank 0 already counts that GPU
+        assert monitor.sources == {"cpu:0": "estimate"}  # the estimate is per process: kept
+        assert devices[0] == {d: {"key": rank0_keys[d], "source": rank0[1][d]} for d in rank0_keys}
+        assert list(devices[1]) == ["cpu:0"]
+    finally:
+        monitor.close()
+
+
+def test_duplicate_rapl_zones_are_dropped_on_later_ranks():
+    keys = [
+        {"cpu:0": "n1:cpu:0", "dram:0": "n1:dram:0"},
+        {"cpu:0": "n1:cpu:0", "dram:0": "n1:dram:0"},
+        {"cpu:0": "n2:cpu:0"},
+    ]
+    assert duplicate_domains(keys) == [set(), {"cpu:0", "dram:0"}, set()]
+
+
+def test_reduction_sums_energy_and_maximises_time():
+    rows = {0: [10.0, 1.0, 4.0], 1: [30.0, 1.5, 4.0]}
+    gathered = RankReducer(2, gather=lambda t: __import__("torch").tensor([rows[0], rows[1]], dtype=t.dtype))
+    out = gathered.reduce({"e|energy_J": 10.0, "e|seconds": 1.0, "e|steps": 4.0}, {"e|steps": "max"})
+    assert out == {"e|energy_J": 40.0, "e|seconds": 1.5, "e|steps": 4.0}
+    assert reduce_rows([[1.0], [2.0]], ["max"]) == [2.0]
+
+
+def test_tracker_on_a_100_W_gpu(simulated_gpu):
+    simulated_gpu([SimGpu("GPU-AAAA", power_W=100.0)])
+    with EnergyMonitor(gpus=[0], cpu=False) as monitor:
+        tracker = EnergyTracker(monitor)
+        tracker.start("train")
+        steps = []
+        for _ in range(3):
+            time.sleep(0.05)
+            steps.append(tracker.step("train", samples=10))
+        epoch = tracker.end_epoch("train", read=False)
+    assert epoch.energy_J == pytest.approx(sum(m.energy_J for m in steps), rel=1e-12)
+    assert epoch.power_W == pytest.approx(100.0, rel=0.02)
+    assert epoch.sources == {"gpu:0": "nvml_counter"} and epoch.per_sample_J == pytest.approx(epoch.energy_J / 30)
+
+
+def test_callback_with_a_gpu_monitor_in_a_real_trainer(simulated_gpu, tmp_path):
+    simulated_gpu([SimGpu("GPU-AAAA", power_W=250.0)])
+    with EnergyMonitor(gpus=[0], cpu=False) as monitor:
+        cb = EnergyCallback(monitor=monitor, inference_benchmark={"repeats": 2})
+        trainer = make_trainer(tmp_path, [cb], loggers=False, limit_val_batches=2)
+        trainer.fit(TinyModel())
+        summary = cb.summary()
+    assert summary["sources"] == {"gpu:0": "nvml_counter"}
+    assert summary["estimated_fraction"] == 0.0
+    train = summary["phases"]["train"]
+    assert train["power_W"] == pytest.approx(250.0, rel=0.02)
+    assert summary["inference"]["source"] == "nvml_counter"
+
+
+def test_measure_inference_on_the_gpu_double(simulated_gpu):
+    simulated_gpu([SimGpu("GPU-AAAA", power_W=80.0)])
+    import torch
+
+    def slow_forward(module, batch, i):
+        time.sleep(0.01)
+        return module(batch[0])
+
+    with EnergyMonitor(gpus=[0], cpu=False) as monitor:
+        result = measure_inference(
+            torch.nn.Linear(16, 2), loader(32, 8), repeats=3, monitor=monitor, forward_fn=slow_forward
+        )
+    assert result.source == "nvml_counter"
+    # 4 batches x 10 ms at 80 W over 32 samples: about 0.1 J per sample
+    assert result.per_sample_J == pytest.approx(80.0 * result.seconds / 32, rel=0.05)

@@ -1,0 +1,70 @@
+"""Resume from a checkpoint, a failure mid-epoch, and a DDP run with two CPU processes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from ecopt_lightning.callback import EnergyCallback
+from tests.callback.helpers import csv_series, make_trainer, read_summary
+from tests.callback.models import TinyModel
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def test_totals_survive_resume_from_checkpoint(tmp_path):
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
+    first = EnergyCallback()
+    make_trainer(tmp_path / "a", [first, ckpt], loggers=False, enable_checkpointing=True, limit_val_batches=0).fit(
+        TinyModel()
+    )
+    before = first.summary()["phases"]["train"]
+    assert before["steps"] == 8
+
+    second = EnergyCallback()
+    trainer = make_trainer(
+        tmp_path / "b", [second], loggers=False, max_epochs=2, limit_val_batches=0, enable_checkpointing=False
+    )
+    trainer.fit(TinyModel(), ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"))
+    after = second.summary()["phases"]["train"]
+    assert after["steps"] == 16 and after["samples"] == 128  # 8 restored + 8 new
+    assert after["energy_J"] > before["energy_J"]
+    state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)["callbacks"]["EnergyCallback"]
+    saved = state["cluster"]["train"]["energy_J"]  # as of the save, in on_train_epoch_end
+    assert 0 < saved <= before["energy_J"]
+    epoch_2 = float(trainer.callback_metrics["energy/train_epoch_J"])
+    assert float(trainer.callback_metrics["energy/train_total_J"]) >= saved + epoch_2
+
+
+def test_exception_mid_epoch_leaves_the_summary(tmp_path):
+    cb = EnergyCallback()
+    trainer = make_trainer(tmp_path, [cb], loggers=False, limit_val_batches=0)
+    with pytest.raises(RuntimeError, match="boom"):
+        trainer.fit(TinyModel(fail_at=5))
+    summary = read_summary(tmp_path / "energy_summary.json")
+    assert summary["status"].startswith("failed: RuntimeError: boom")
+    assert summary["phases"]["train"]["steps"] == 5
+    assert summary["total_J"] > 0 and summary["sources"] == {"cpu:0": "estimate"}
+    assert not list(tmp_path.glob("*.tmp"))  # written atomically: no temp file left
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes(tmp_path):
+    cb = EnergyCallback()
+    trainer = make_trainer(tmp_path, [cb], strategy="ddp_spawn", devices=2, limit_val_batches=2, num_sanity_val_steps=0)
+    trainer.fit(TinyModel())
+    summary = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
+    assert summary["world_size"] == 2
+    # the CPU estimate counts each process's own CPU time, so both ranks count their cpu:0
+    assert set(summary["sources"]) == {"rank0/cpu:0", "rank1/cpu:0"}
+    train = summary["phases"]["train"]
+    assert train["samples"] == 64  # 32 per rank (DistributedSampler), summed over ranks
+    assert train["steps"] == 4  # steps are a maximum over ranks, not a sum
+    assert summary["phases"]["val"]["samples"] == 2 * 2 * 8
+    series = csv_series(tmp_path)
+    steps = series["energy/train_step_J"]
+    assert len(steps) == 4
+    assert sum(v for _, v in steps) == pytest.approx(series["energy/train_epoch_J"][0][1], rel=0.01)
+    # callback_metrics come back to the launching process
+    assert float(trainer.callback_metrics["energy/total_J"]) == pytest.approx(summary["total_J"])
