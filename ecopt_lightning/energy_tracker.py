@@ -45,11 +45,20 @@ class Totals:
     by_device: dict[str, float] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
 
-    def add(self, m: Measurement, samples: int = 0, items: int = 0, steps: int = 0) -> None:
-        """Add one window ``m`` and what it processed."""
-        self.energy_J += m.energy_J
+    def add(
+        self,
+        m: Measurement,
+        samples: int = 0,
+        items: int = 0,
+        steps: int = 0,
+        energy: tuple[float, float] | None = None,
+    ) -> None:
+        """Add one window ``m`` and what it processed; ``energy`` is ``(m.energy_J, m.estimated_J)`` when
+        the caller has it already."""
+        energy_J, estimated_J = energy if energy is not None else (m.energy_J, m.estimated_J)
+        self.energy_J += energy_J
         self.seconds += m.seconds
-        self.estimated_J += m.estimated_J
+        self.estimated_J += estimated_J
         self.samples += samples
         self.items += items
         self.steps += steps
@@ -194,18 +203,21 @@ class EnergyTracker:
         m = p.pending
         if p.mark is not None:
             now = self._snap(sync)
-            m = m + self._measure(p.mark, now, name)
+            window = self._measure(p.mark, now, name)
+            m = window if not (m.by_device or m.seconds) else m + window
             p.mark = now
         samples += p.pending_samples
         items += p.pending_items
-        p.pending, p.pending_samples, p.pending_items = Measurement.empty(name), 0, 0
+        if p.pending.by_device or p.pending.seconds or p.pending_samples or p.pending_items:
+            p.pending, p.pending_samples, p.pending_items = Measurement.empty(name), 0, 0
+        energy = (m.energy_J, m.estimated_J)
         for totals in (
             p.epoch,
             p.total,
             p.epoch_by_key.setdefault(key, Totals()),
             p.since_log.setdefault(key, Totals()),
         ):
-            totals.add(m, samples, items, steps=1)
+            totals.add(m, samples, items, 1, energy)
         return m
 
     def flush(self, name: str, sync: bool = True, read: bool = True) -> None:

@@ -28,6 +28,10 @@ def batch_samples(batch: Any, batch_size_fn: Callable[[Any], int] | None = None)
     """
     if batch_size_fn is not None:
         return int(batch_size_fn(batch))
+    # fast paths for the common shapes (Lightning's general search costs ~0.2 ms a batch); same answer
+    first = batch[0] if isinstance(batch, list | tuple) and batch else batch
+    if isinstance(first, torch.Tensor):
+        return int(first.shape[0]) if first.ndim else 1
     from lightning.pytorch.utilities.data import extract_batch_size
 
     try:

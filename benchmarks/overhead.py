@@ -1,0 +1,168 @@
+"""Overhead of EnergyCallback on a small training run, and the cost of one measurement window vs other tools.
+
+Usage: python benchmarks/overhead.py [--turns 5] [--steps 300] [--windows 2000]
+
+1. The same training run (an MLP whose steps take about 2 ms on CPU) with and without ``EnergyCallback``, in
+   alternating turns within one process; prints the median wall time of each and their ratio (goal <= 1.02).
+2. The wall time of one measurement window (open + close) with ``EnergyMonitor``, CodeCarbon's task API
+   (``start_task``/``stop_task``) and Zeus (``begin_window``/``end_window``), where each can run here; a tool
+   that cannot measure on this machine is reported as such, with its error, not timed.
+CodeCarbon and Zeus are not dependencies: ``pip install codecarbon zeus`` to include them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+
+import torch
+from lightning.pytorch import LightningModule, Trainer
+from torch.utils.data import DataLoader, TensorDataset
+
+from ecopt_lightning import EnergyMonitor
+from ecopt_lightning.callback import EnergyCallback
+
+
+class Mlp(LightningModule):
+    def __init__(self, width: int = 192) -> None:
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(128, width), torch.nn.ReLU(), torch.nn.Linear(width, width), torch.nn.ReLU(),
+            torch.nn.Linear(width, 10),
+        )  # fmt: skip
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return torch.nn.functional.cross_entropy(self.net(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+def train_seconds(steps: int, with_callback: bool, root: str) -> float:
+    data = TensorDataset(torch.randn(steps * 64, 128), torch.randint(0, 10, (steps * 64,)))
+    trainer = Trainer(
+        max_epochs=1, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=root,
+        callbacks=[EnergyCallback(proxies=False)] if with_callback else [],
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = Mlp()
+    t0 = time.perf_counter()
+    trainer.fit(model, DataLoader(data, batch_size=64))
+    return time.perf_counter() - t0
+
+
+def window_cost(open_close: Callable[[], None], n: int) -> tuple[float, float, float]:
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        open_close()
+        times.append((time.perf_counter() - t0) * 1e6)
+    q = statistics.quantiles(times, n=4)
+    return q[0], statistics.median(times), q[2]
+
+
+def ecopt_window(n: int) -> tuple[float, float, float]:
+    monitor = EnergyMonitor()
+
+    def once() -> None:
+        monitor.begin("w")
+        monitor.end("w")
+
+    try:
+        return window_cost(once, n)
+    finally:
+        monitor.close()
+
+
+def codecarbon_window(n: int) -> tuple[float, float, float]:
+    from codecarbon import EmissionsTracker
+
+    tracker = EmissionsTracker(
+        save_to_file=False, log_level="error", measure_power_secs=1, output_dir=tempfile.mkdtemp()
+    )
+
+    def once() -> None:
+        tracker.start_task("w")
+        tracker.stop_task()
+
+    try:
+        return window_cost(once, n)
+    finally:
+        tracker.stop()
+
+
+ZEUS_NOTE: list[str] = []
+
+
+def zeus_window(n: int) -> tuple[float, float, float]:
+    from zeus.monitor import ZeusMonitor
+
+    monitor = ZeusMonitor(gpu_indices=[], approx_instant_energy=True)
+    if not getattr(monitor, "cpu_indices", None) and not getattr(monitor, "gpu_indices", None):
+        ZEUS_NOTE.append("Zeus found no GPU and no readable RAPL here: its windows measure NOTHING (empty result)")
+
+    def once() -> None:
+        monitor.begin_window("w")
+        monitor.end_window("w")
+
+    return window_cost(once, n)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=5, help="alternating turns of each variant")
+    parser.add_argument("--steps", type=int, default=300, help="training steps per run")
+    parser.add_argument("--windows", type=int, default=2000, help="windows timed per tool (CodeCarbon: /10)")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    for name in ("lightning", "lightning.pytorch", "codecarbon", "zeus", "ecopt_lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    torch.set_num_threads(1)  # steady per-step time on a shared 2-core machine
+
+    with tempfile.TemporaryDirectory() as root:
+        train_seconds(20, True, root)  # warm up imports, allocator, the monitor's first notices
+        without, with_cb = [], []
+        for _ in range(args.turns):
+            without.append(train_seconds(args.steps, False, root))
+            with_cb.append(train_seconds(args.steps, True, root))
+    base, cb = statistics.median(without), statistics.median(with_cb)
+    print(f"training run: {args.steps} steps, {args.turns} alternating turns, 1 torch thread, {os.cpu_count()} CPUs")
+    for label, runs in (("without callback", without), ("with callback", with_cb)):
+        med = statistics.median(runs)
+        print(
+            f"  {label}: median {med:.3f} s ({1e3 * med / args.steps:.2f} ms/step), all {[round(t, 2) for t in runs]}"
+        )
+    print(f"  ratio with/without: {cb / base:.4f} (goal <= 1.02)")
+
+    print("cost of one measurement window (open + close), µs: median (IQR)")
+    results: dict[str, float] = {}
+    for label, fn, n in (
+        ("ecopt EnergyMonitor begin/end", ecopt_window, args.windows),
+        ("CodeCarbon start_task/stop_task", codecarbon_window, max(20, args.windows // 10)),
+        ("Zeus begin_window/end_window", zeus_window, args.windows),
+    ):
+        try:
+            q1, med, q3 = fn(n)
+        except Exception as exc:
+            print(f"  {label:<34}: NOT MEASURED on this machine: {type(exc).__name__}: {exc}")
+            continue
+        note = f"  <- {ZEUS_NOTE[0]}" if label.startswith("Zeus") and ZEUS_NOTE else ""
+        if not note:
+            results[label] = med
+        print(f"  {label:<34}: {med:10.1f} ({q1:.1f}-{q3:.1f}) over {n} windows{note}")
+    ours = results.get("ecopt EnergyMonitor begin/end")
+    for label, med in results.items():
+        if ours and label != "ecopt EnergyMonitor begin/end":
+            print(f"  {label} / ecopt: {med / ours:.0f}x (goal for CodeCarbon: >= 20x)")
+
+
+if __name__ == "__main__":
+    main()
