@@ -32,8 +32,10 @@ def _report(args: argparse.Namespace) -> int:
         print(f"ecopt report: no study named {args.study!r} in {args.storage}", file=sys.stderr)
         return 2
     hv = "n/a" if report.hypervolume is None else f"{report.hypervolume:.6g}"
-    print(f"{len(report.records)} trials, {len(report.front)} on the Pareto front, hypervolume {hv}, "
-          f"sweep energy {report.sweep_energy_J:.6g} J")
+    print(
+        f"{len(report.records)} trials, {len(report.front)} on the Pareto front, hypervolume {hv}, "
+        f"sweep energy {report.sweep_energy_J:.6g} J"
+    )
     for path in paths:
         print(path)
     return 0

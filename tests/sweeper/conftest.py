@@ -18,10 +18,21 @@ def run_multirun(
     sweep_dir: Path, *overrides: str, app: str = "toy.py", env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """``python <app> -m hydra/sweeper=ecopt hydra.sweep.dir=<sweep_dir> <overrides>``; output captured."""
-    full_env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-                "HYDRA_FULL_ERROR": "0", **(env or {})}
-    cmd = [sys.executable, str(APPS / app), "-m", "hydra/sweeper=ecopt", f"hydra.sweep.dir={sweep_dir}",
-           "hydra.sweeper.seed=0", *overrides]
+    full_env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "HYDRA_FULL_ERROR": "0",
+        **(env or {}),
+    }
+    cmd = [
+        sys.executable,
+        str(APPS / app),
+        "-m",
+        "hydra/sweeper=ecopt",
+        f"hydra.sweep.dir={sweep_dir}",
+        "hydra.sweeper.seed=0",
+        *overrides,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=sweep_dir.parent, env=full_env, timeout=timeout)
 
 

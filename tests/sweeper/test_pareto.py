@@ -22,8 +22,9 @@ coords = st.integers(min_value=0, max_value=9).map(float)
 def brute_hypervolume(points: list[tuple[float, ...]], ref: tuple[float, ...]) -> float:
     """Count unit cells of the integer grid dominated by some point (integer coordinates only)."""
     ranges = [range(int(r)) for r in ref]
-    return float(sum(any(all(p[k] <= c[k] for k in range(len(ref))) for p in points)
-                     for c in itertools.product(*ranges)))
+    return float(
+        sum(any(all(p[k] <= c[k] for k in range(len(ref))) for p in points) for c in itertools.product(*ranges))
+    )
 
 
 @settings(max_examples=60, deadline=None)

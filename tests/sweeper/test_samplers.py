@@ -30,8 +30,14 @@ def test_auto_choice_and_reason(space, n_obj: int, n_trials: int, custom: bool, 
 
 @pytest.mark.parametrize(
     ("name", "cls"),
-    [("tpe", "TPESampler"), ("nsga2", "NSGAIISampler"), ("nsga3", "NSGAIIISampler"), ("gp", "GPSampler"),
-     ("random", "RandomSampler"), ("qmc", "QMCSampler")],
+    [
+        ("tpe", "TPESampler"),
+        ("nsga2", "NSGAIISampler"),
+        ("nsga3", "NSGAIIISampler"),
+        ("gp", "GPSampler"),
+        ("random", "RandomSampler"),
+        ("qmc", "QMCSampler"),
+    ],
 )
 def test_build_each_sampler(name: str, cls: str) -> None:
     assert type(build(name, {}, seed=1, constrained=True)).__name__ == cls

@@ -1,0 +1,37 @@
+"""End to end: a tiny Lightning module with EnergyCallback, swept by ecopt in a real Hydra multirun."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from optuna.trial import TrialState
+
+from .conftest import load_study
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        importlib.util.find_spec("ecopt_lightning.callback") is None, reason="EnergyCallback (issue 3) not there yet"
+    ),
+]
+
+
+def test_lightning_sweep_uses_callback_metrics(multirun, tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    multirun("width=choice(4,16)", "hydra.sweeper.n_trials=2", app="lit.py", timeout=240)
+    study = load_study(sweep, "lit")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    for t in study.trials:
+        assert 0.0 <= t.values[0] <= 1.0 and t.values[1] > 0  # val_acc, energy/inference_per_sample_J
+        assert t.user_attrs["energy/total_J"] > 0
+    summary = json.loads((sweep / "summary.json").read_text())
+    assert summary["sweep_energy"]["sources"] == {"energy/total_J": 2}
+    assert summary["sweep_energy"]["total_J"] == pytest.approx(
+        sum(t.user_attrs["energy/total_J"] for t in study.trials)
+    )
+    front = json.loads((sweep / "pareto_front.json").read_text())["trials"]
+    assert {r["trial"] for r in front} == {t.number for t in study.best_trials}
+    assert all(r["samples_per_J"] == pytest.approx(1 / r["energy_per_sample_J"]) for r in front)

@@ -1,0 +1,95 @@
+"""Artifacts logged to TensorBoard, W&B (offline) and MLflow; the Hydra shim stays light to import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+from ecopt_lightning.sweeper._artifacts import write_all
+from ecopt_lightning.sweeper._loggers import log_everywhere
+from ecopt_lightning.sweeper._records import ReportSettings, build_report
+
+
+@pytest.fixture
+def report_and_paths(tmp_path: Path):
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for acc, joules in [(0.8, 2.0), (0.9, 3.0), (0.7, 3.5)]:
+        study.add_trial(
+            optuna.trial.create_trial(
+                values=[acc, joules],
+                params={"w": 1.0},
+                distributions={"w": optuna.distributions.FloatDistribution(0, 2)},
+                user_attrs={"energy/total_J": joules},
+            )
+        )
+    report = build_report(
+        "logtest", study.get_trials(), ReportSettings.default(["acc", "energy/total_J"], ["maximize", "minimize"])
+    )
+    return report, write_all(report, tmp_path)
+
+
+def test_tensorboard_gets_figure_and_text(report_and_paths, tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    report, paths = report_and_paths
+    where = log_everywhere(["tensorboard"], report, tmp_path, paths, {})
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(where["tensorboard"], size_guidance={"images": 0, "tensors": 0})
+    events.Reload()
+    assert "ecopt/pareto_front" in events.Tags()["images"]
+    assert any(tag.startswith("ecopt/summary") for tag in events.Tags()["tensors"])
+
+
+def test_wandb_offline_artifact(report_and_paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    report, paths = report_and_paths
+    where = log_everywhere(["wandb"], report, tmp_path, paths, {"wandb": {"mode": "offline"}})
+    assert "wandb" in where
+    run_dirs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert run_dirs and list(run_dirs[0].glob("*.wandb"))
+
+
+def test_mlflow_artifacts(report_and_paths, tmp_path: Path) -> None:
+    pytest.importorskip("mlflow")
+    report, paths = report_and_paths
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    kwargs = {"mlflow": {"tracking_uri": uri, "experiment_name": "ecopt-test"}}
+    where = log_everywhere(["mlflow"], report, tmp_path, paths, kwargs)
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    names = {Path(a.path).name for a in client.list_artifacts(where["mlflow"], "ecopt")}
+    assert names == {p.name for p in paths}
+
+
+def test_missing_logger_package_is_a_warning_not_an_error(report_and_paths, tmp_path, monkeypatch, caplog) -> None:
+    monkeypatch.setitem(sys.modules, "wandb", None)  # import wandb -> ImportError
+    report, paths = report_and_paths
+    assert log_everywhere(["wandb"], report, tmp_path, paths, {}) == {}
+    assert "skipped" in caplog.text
+
+
+def test_shim_imports_neither_optuna_nor_torch() -> None:
+    code = (
+        "import sys, hydra_plugins.ecopt_sweeper.ecopt_sweeper as m;"
+        "heavy = [x for x in ('optuna', 'torch', 'lightning', 'matplotlib', 'plotly') if x in sys.modules];"
+        "assert not heavy, heavy; print(m.EcoptSweeper.__name__)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "EcoptSweeper"
+
+
+def test_hydra_discovers_the_plugin() -> None:
+    code = (
+        "from hydra.core.plugins import Plugins; from hydra.plugins.sweeper import Sweeper;"
+        "print([p.__name__ for p in Plugins.instance().discover(Sweeper)])"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "EcoptSweeper" in proc.stdout, proc.stderr
