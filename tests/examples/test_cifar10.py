@@ -1,0 +1,84 @@
+"""The CIFAR-10 example on FakeData: the paper's model family, the Hydra app end to end, its search config."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from examples.cifar10.model import PlainCnn
+from examples.cifar10.train import run
+
+CONF = Path(__file__).resolve().parents[2] / "examples" / "cifar10" / "conf"
+
+
+@pytest.mark.parametrize(
+    ("filters", "depth", "kernel", "pool", "side"),
+    [(1, 1, 1, True, 32), (128, 6, 9, True, 1), (4, 6, 5, False, 32), (3, 2, 7, True, 16)],
+)
+def test_search_space_corners_build_and_run(filters, depth, kernel, pool, side):
+    model = PlainCnn(filters=filters, depth=depth, kernel_size=kernel, pool=pool)
+    assert model.spatial_size == side
+    convs = [m for m in model.features if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == depth and all(c.kernel_size == (kernel, kernel) for c in convs)
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_bad_kernel_size_is_refused():
+    with pytest.raises(ValueError, match="kernel_size=4"):
+        PlainCnn(kernel_size=4)
+
+
+def test_app_on_fake_data_returns_finite_metrics(tmp_path):
+    overrides = [
+        "data.fake=true",
+        "data.fake_sizes=[80,32]",
+        "data.batch_size=16",
+        "data.num_workers=0",
+        "model.filters=4",
+        "model.depth=2",
+        "trainer.max_epochs=1",
+        "energy.cpu=estimate",
+        "energy.inference_benchmark.repeats=2",
+        "energy.inference_benchmark.max_batches=2",
+        f"output_dir={tmp_path}",
+    ]
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        cfg = compose(config_name="cifar10", overrides=overrides)
+    metrics = run(cfg)
+
+    assert all(isinstance(v, float) for v in metrics.values())
+    for key in ("test_acc", "val_loss", "energy/inference_per_sample_J", "energy/total_J", "energy/train_total_J"):
+        assert key in metrics and math.isfinite(metrics[key]), key
+    assert 0.0 <= metrics["test_acc"] <= 1.0
+    assert metrics["energy/inference_per_sample_J"] > 0
+    assert metrics["energy/total_J"] >= metrics["energy/train_total_J"] > 0
+    summary = json.loads((tmp_path / "energy_summary.json").read_text())
+    assert summary["sources"] == {"cpu:0": "estimate"}
+    assert list((tmp_path / "checkpoints").glob("*.ckpt"))  # the best checkpoint was tested
+
+
+def compose_search(name: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        cfg = compose(
+            config_name="cifar10", overrides=["hydra/sweeper=ecopt", f"+search={name}"], return_hydra_config=True
+        )
+    return cfg.hydra.sweeper
+
+
+@pytest.mark.parametrize("name", ["paper", "smoke"])
+def test_search_configs_compose_with_the_ecopt_sweeper(name):
+    from ecopt_lightning.sweeper._space import parse_space
+
+    sweeper = compose_search(name)
+    assert [o.name for o in sweeper.objectives] == ["test_acc", "energy/inference_per_sample_J"]
+    space = parse_space({str(k): str(v) for k, v in sweeper.params.items()})
+    assert set(space.distributions) == {"model.filters", "model.depth", "model.kernel_size", "model.pool"}
+    if name == "paper":  # the paper's space: filters 1..128, depth 1..6, kernel 1/3/5/7/9
+        filters, depth = space.distributions["model.filters"], space.distributions["model.depth"]
+        assert (filters.low, filters.high, depth.low, depth.high) == (1, 128, 1, 6)
+        assert space.distributions["model.kernel_size"].choices == (1, 3, 5, 7, 9)

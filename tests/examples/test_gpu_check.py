@@ -1,0 +1,61 @@
+"""benchmarks/gpu_check.py in dry-run mode (CPU, simulated GPU): every section runs and is recorded."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_check.py"
+
+
+@pytest.fixture
+def gpu_check(monkeypatch):
+    # the dry run installs the simulated GPU as pynvml: undo that after the test
+    monkeypatch.setitem(sys.modules, "pynvml", sys.modules.get("pynvml"))
+    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "gpu_check", module)  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_dry_run_writes_every_section(gpu_check, tmp_path):
+    rc = gpu_check.main([str(tmp_path), "--dry-run"])
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert report["dry_run"] is True and report["mode"] == "dry"
+    assert list(report["sections"]) == list(gpu_check.SECTIONS)
+    errors = {n: e.get("error") for n, e in report["sections"].items() if e["status"] != "ok"}
+    assert rc == 0 and errors == {}
+
+    s = {name: entry["result"] for name, entry in report["sections"].items()}
+    assert s["environment"]["supported"]["total_energy_counter_mJ"]["value"] > 0
+    assert s["environment"]["monitor"]["sources"]["gpu:0"] == "nvml_counter"
+    assert s["idle"]["counter_W"] == pytest.approx(70.0, rel=0.05)  # the simulated GPU idles at 70 W
+    assert s["load"]["counter_W"] > s["idle"]["counter_W"]
+    assert abs(s["load"]["polled_vs_counter_pct"]) < 10
+    tele = s["telescoping"]
+    assert tele["windows"] == 200 and tele["approximate_windows"] == 200  # all shorter than 100 ms updates
+    assert tele["within_goal"] and abs(tele["chained_vs_outer_pct"]) < 1e-9
+    assert {"no_sync", "sync", "no_sync_over_sync"} <= set(s["sync"])
+    light = s["lightning"]
+    assert light["step_time_ratio"] > 0 and light["J_per_inference_sample"] > 0
+    assert [e["diff_pct"] for e in light["epochs"]] == pytest.approx([0.0, 0.0], abs=1e-9)
+    assert set(s["textgen"]["J_per_token"]) == {"1", "8", "64"}
+    for name in ("load_power.png", "telescoping.png", "textgen_j_per_token.png", "load_trace.csv"):
+        assert (tmp_path / name).stat().st_size > 0, name
+
+
+def test_a_failing_step_is_recorded_and_the_rest_still_run(gpu_check, tmp_path, monkeypatch):
+    def broken(ctx):
+        raise RuntimeError("no such sensor")
+
+    monkeypatch.setitem(gpu_check.STEPS, "idle", broken)
+    rc = gpu_check.main([str(tmp_path), "--dry-run", "--only", "environment", "idle", "sync"])
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert rc == 1 and report["failed"] == ["idle"]
+    assert report["sections"]["idle"]["error"] == "RuntimeError: no such sensor"
+    assert report["sections"]["sync"]["status"] == "ok"

@@ -1,0 +1,84 @@
+"""The textgen example: cached greedy decoding is right, J/token is measured and labelled, break-even adds up."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from examples.textgen import break_even as break_even_app
+from examples.textgen import generate as generate_app
+from examples.textgen.energy import TokenEnergy, break_even
+from examples.textgen.model import PRESETS, KvCache, build_model, generate_greedy, make_prompts
+
+CONF = Path(__file__).resolve().parents[2] / "examples" / "textgen" / "conf"
+TINY = ["model.preset=tiny", "prompt_len=6", "new_tokens=5", "repeats=2", "energy.cpu=estimate"]
+
+
+def textgen_cfg(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        return compose(config_name="textgen", overrides=[*TINY, *overrides])
+
+
+def test_gpt2_preset_has_gpt2_small_shape():
+    c = PRESETS["gpt2"]
+    assert (c.n_layer, c.d_model, c.n_head, c.vocab_size) == (12, 768, 12, 50257)
+
+
+def test_kv_cache_decoding_matches_a_full_forward_pass():
+    model = build_model("tiny")
+    prompts = make_prompts(3, 7, model.config.vocab_size, seed=1)
+    generated = generate_greedy(model, prompts, new_tokens=6)
+    with torch.inference_mode():
+        full = torch.cat([prompts, generated], dim=1)
+        logits = model(full, KvCache(model.config, 3, torch.device("cpu"), torch.float32))
+    # each generated token is the argmax after the tokens before it, computed without the cache
+    assert torch.equal(logits[:, 6:-1].argmax(dim=-1), generated)
+
+
+def result(batch_size: int, j_per_token: float) -> TokenEnergy:
+    tokens = batch_size * 10
+    return TokenEnergy(
+        batch_size, 10, 4, tokens, j_per_token * tokens, 1.0, j_per_token, None, tokens, "estimate", {}, False
+    )
+
+
+def test_break_even_by_hand():
+    # baseline 0.5 J/token; best is batch 16 at 0.05 J/token: 0.45 J saved per token; 900 J of tuning
+    b = break_even([result(1, 0.5), result(4, 0.2), result(16, 0.05)], tuning_J=900.0)
+    assert b.chosen_batch_size == 16
+    assert b.saving_J_per_token == pytest.approx(0.45)
+    assert b.tokens == pytest.approx(2000.0)
+
+
+def test_break_even_never_when_the_baseline_is_best():
+    b = break_even([result(1, 0.1), result(8, 0.3)], tuning_J=50.0)
+    assert (b.chosen_batch_size, b.saving_J_per_token, b.tokens) == (1, 0.0, None)
+
+
+def test_generate_app_measures_j_per_token_with_its_source():
+    metrics, measured = generate_app.run(textgen_cfg("batch_size=3"))
+    assert measured.tokens == 15 and measured.source == "estimate"
+    assert measured.sources == {"cpu:0": "estimate"} and measured.gpu_J_per_token is None
+    assert metrics["textgen/J_per_token"] > 0 and math.isfinite(metrics["textgen/J_per_token"])
+    assert metrics["textgen/J_per_token"] == pytest.approx(measured.energy_J / 15)
+    assert metrics["textgen/tokens_per_s"] > 0
+    # the total holds the warm-up and both measured runs (whose median is their mean)
+    assert metrics["energy/total_J"] >= 2 * measured.energy_J * (1 - 1e-9)
+
+
+def test_break_even_app_writes_its_report(tmp_path):
+    report = break_even_app.run(textgen_cfg("break_even.batch_sizes=[1,4]"), output_dir=tmp_path)
+    written = json.loads((tmp_path / "break_even.json").read_text())
+    assert written["break_even"] == report["break_even"]
+    assert [r["batch_size"] for r in written["results"]] == [1, 4]
+    for r in written["results"]:
+        assert r["J_per_token"] > 0 and r["source"] == "estimate"
+    b = written["break_even"]
+    assert b["tuning_J"] >= sum(r["energy_J"] for r in written["results"])  # the medians are part of tuning
+    if b["tokens"] is not None:
+        assert b["tokens"] == pytest.approx(b["tuning_J"] / b["saving_J_per_token"])
