@@ -3,8 +3,19 @@
 Public API:
 
 - :class:`EnergyMonitor`, :class:`Measurement`: explicit measurement windows over NVML, RAPL or an estimate.
+- :class:`EnergyCallback`, :class:`InferenceBenchmark`: energy per training step and inference batch in a Trainer.
+- :func:`measure_inference`: J per inference sample of a model on a dataloader (median and IQR).
+- :func:`count_parameters`, :func:`flops_per_sample`: the proxies energy is often judged by.
 - :func:`carbon_g`, :func:`cost`: joules to gCO2e and money.
+
+The Lightning-dependent names load on first use, so that importing the package (as Hydra does for every
+plugin at every app start) stays cheap.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from .energy import (
     ESTIMATE,
@@ -23,18 +34,43 @@ from .energy import (
 
 __version__ = "0.1.0"
 
+_LAZY = {
+    "EnergyCallback": "ecopt_lightning.callback",
+    "InferenceBenchmark": "ecopt_lightning.callback",
+    "InferenceResult": "ecopt_lightning.inference",
+    "measure_inference": "ecopt_lightning.inference",
+    "count_parameters": "ecopt_lightning.proxies",
+    "flops_per_sample": "ecopt_lightning.proxies",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ecopt_lightning' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
     "ESTIMATE",
     "NVML_COUNTER",
     "NVML_POWER",
     "RAPL",
     "SOURCES",
+    "EnergyCallback",
     "EnergyMonitor",
     "EnergyWarning",
+    "InferenceBenchmark",
+    "InferenceResult",
     "Measurement",
     "Snapshot",
     "__version__",
     "carbon_g",
     "cost",
+    "count_parameters",
+    "flops_per_sample",
     "joules_to_kwh",
+    "measure_inference",
 ]

@@ -204,8 +204,12 @@ class EcoptSweeperImpl:
                 )
                 log.warning("ecopt: %s; no new trials", notes["stopped"])
                 break
-            failures += self._run_batch(study, storage, space, custom, settings, min(settings.n_jobs, missing))
+            batch_errors, numbers = self._run_batch(
+                study, storage, space, custom, settings, min(settings.n_jobs, missing)
+            )
+            failures += batch_errors
             report, paths = self._write(study, settings, notes)
+            _log_progress(report, numbers, settings.n_trials)
             if len(failures) >= settings.max_failures:
                 notes["stopped"] = f"max_failures={settings.max_failures} reached"
                 self._write(study, settings, notes)
@@ -219,7 +223,8 @@ class EcoptSweeperImpl:
 
     def _run_batch(
         self, study: optuna.Study, storage: Any, space: SearchSpace, custom: Any, settings: Settings, size: int
-    ) -> list[str]:
+    ) -> tuple[list[str], list[int]]:
+        """Ask, launch and tell one batch; return the errors of failed trials and the batch's trial numbers."""
         trials = [_quiet(study.ask, dict(space.distributions)) for _ in range(size)]
         told: set[int] = set()
         try:
@@ -238,7 +243,7 @@ class EcoptSweeperImpl:
                 told.add(trial.number)
                 if error is not None:
                     errors.append(error)
-            return errors
+            return errors, [t.number for t in trials]
         finally:
             for trial in trials:  # interrupted or refused batch: never leave trials RUNNING
                 if trial.number not in told:
@@ -268,12 +273,62 @@ class EcoptSweeperImpl:
             report.reference_point,
             knee,
         )
+        for line in front_table(report):
+            log.info("ecopt: %s", line)
         log.info(
             "ecopt: the sweep's own measured energy: %.6g J (%s); artifacts in %s",
             report.sweep_energy_J,
             report.energy_sources or "no trial reported energy",
             self.sweep_dir,
         )
+
+
+def _log_progress(report: Report, numbers: Sequence[int], n_trials: int) -> None:
+    """One line per trial of the batch: its objectives, the study's progress, front size, energy so far."""
+    by_number = {r.number: r for r in report.records}
+    complete = sum(r.state == "COMPLETE" for r in report.records)
+    for number in numbers:
+        record = by_number.get(number)
+        if record is None:
+            continue
+        if record.values is None:
+            outcome = f"{record.state}: {record.error}"
+        else:
+            outcome = ", ".join(
+                f"{name}={value:.4g}"
+                for name, value in zip(report.settings.objective_names, record.values, strict=False)
+            )
+        log.info(
+            "ecopt: trial %d (%d of %d complete): %s | front %d trial(s) | sweep energy so far %.4g J",
+            number,
+            complete,
+            n_trials,
+            outcome,
+            len(report.front),
+            report.sweep_energy_J,
+        )
+
+
+def front_table(report: Report) -> list[str]:
+    """The Pareto front as aligned text lines: trial, objectives, samples per J, parameters; knee marked."""
+    names = report.settings.objective_names
+    header = ["trial", *names, "samples/J", "params"]
+    rows = []
+    for r in sorted(report.front, key=lambda r: r.values or []):
+        knee = "*" if report.knee is not None and r.number == report.knee.number else ""
+        rows.append(
+            [
+                f"{r.number}{knee}",
+                *(f"{v:.4g}" for v in r.values or []),
+                "-" if r.samples_per_J is None else f"{r.samples_per_J:.4g}",
+                " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.params.items()),
+            ]
+        )
+    if not rows:
+        return ["Pareto front: empty (no feasible complete trial)"]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
+    return ["Pareto front (* = knee):", fmt.format(*header), *(fmt.format(*row) for row in rows)]
 
 
 def _report_fields(settings: Settings) -> dict[str, Any]:

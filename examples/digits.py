@@ -1,0 +1,104 @@
+"""The default main job's model and data: an MLP on scikit-learn's shipped digits (8x8 images, 10 classes).
+
+No download: ``sklearn.datasets.load_digits`` ships with scikit-learn (1,797 samples).
+
+Example:
+    >>> dm = DigitsDataModule(batch_size=32)
+    >>> dm.setup("fit")
+    >>> model = DigitsClassifier(width=64, depth=2)
+    >>> model(next(iter(dm.train_dataloader()))[0]).shape
+    torch.Size([32, 10])
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class DigitsDataModule(L.LightningDataModule):
+    """Digits split 60/20/20 (train/val/test) with a fixed seed; features scaled to [0, 1]."""
+
+    def __init__(self, batch_size: int = 64, seed: int = 0, num_workers: int = 0) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"data.batch_size={batch_size!r} is not allowed: give an integer >= 1")
+        self.batch_size = batch_size
+        self.seed = seed
+        self.num_workers = num_workers
+        self.splits: dict[str, TensorDataset] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        from sklearn.datasets import load_digits
+
+        x, y = load_digits(return_X_y=True)
+        x = torch.tensor(x, dtype=torch.float32) / 16.0
+        y = torch.tensor(y, dtype=torch.long)
+        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed))
+        n_train, n_val = int(0.6 * len(x)), int(0.2 * len(x))
+        parts = {"train": order[:n_train], "val": order[n_train : n_train + n_val], "test": order[n_train + n_val :]}
+        self.splits = {k: TensorDataset(x[idx], y[idx]) for k, idx in parts.items()}
+
+    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
+        return DataLoader(self.splits[split], batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+
+class DigitsClassifier(L.LightningModule):
+    """An MLP of ``depth`` hidden layers of ``width`` units; logs ``val_acc``, ``val_loss``, ``test_acc``."""
+
+    def __init__(self, width: int = 64, depth: int = 2, lr: float = 1e-3, dropout: float = 0.0) -> None:
+        super().__init__()
+        if width < 1 or depth < 0:
+            raise ValueError(f"model.width={width!r}, model.depth={depth!r}: need width >= 1 and depth >= 0")
+        self.save_hyperparameters()
+        layers: list[nn.Module] = []
+        size = 64
+        for _ in range(depth):
+            layers += [nn.Linear(size, width), nn.ReLU(), nn.Dropout(dropout)]
+            size = width
+        layers.append(nn.Linear(size, 10))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        acc = (logits.argmax(dim=1) == y).float().mean()
+        self.log(f"{stage}_loss", loss, prog_bar=stage != "train")
+        self.log(f"{stage}_acc", acc, prog_bar=stage != "train")
+        return loss
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self(batch[0]).argmax(dim=1)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
