@@ -154,7 +154,10 @@ class EnergyTracker:
                 p.mark = self._snap(False)
 
     def phase(self, name: str) -> _Phase:
-        return self._phases.setdefault(name, _Phase())
+        p = self._phases.get(name)
+        if p is None:
+            p = self._phases[name] = _Phase()
+        return p
 
     def _snap(self, sync: bool) -> Snapshot | None:
         return None if self.monitor is None else self.monitor.snapshot(sync)
