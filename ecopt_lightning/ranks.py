@@ -45,8 +45,9 @@ def duplicate_domains(keys_by_rank: Sequence[Mapping[str, str]]) -> list[set[str
     """Per rank, the domains it must not count because a lower rank already counts the same device.
 
     Example:
-        >>> duplicate_domains([{"gpu:0": "gpu:a", "cpu:0": "n1:cpu:0"}, {"gpu:0": "gpu:a", "cpu:0": "n1:cpu:0"}])
-        [set(), {'cpu:0', 'gpu:0'}]
+        >>> drops = duplicate_domains([{"gpu:0": "gpu:a", "cpu:0": "n1:cpu:0"}, {"gpu:0": "gpu:a"}])
+        >>> drops[0], sorted(drops[1])
+        (set(), ['gpu:0'])
     """
     owner: dict[str, int] = {}
     drops: list[set[str]] = []
