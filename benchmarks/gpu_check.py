@@ -81,11 +81,57 @@ class Plan:
 
     @classmethod
     def make(cls, mode: str) -> Plan:
-        if mode == "dry":
-            return cls(0.5, 0.8, 0.1, 64, 200, 0.002, 0.2, 0.01, 8, 1, 8, 4, "tiny", (1, 8, 64), 8, 8, 1)
-        if mode == "quick":
-            return cls(2.0, 4.0, 1.0, 8192, 200, 0.025, 1.0, 0.01, 100, 1, 64, 32, "gpt2", (1, 8, 64), 32, 32, 2)
-        return cls(5.0, 10.0, 2.0, 8192, 200, 0.05, 2.0, 0.01, 300, 2, 64, 32, "gpt2", (1, 8, 64), 128, 64, 3)
+        gpu = {
+            "idle_s": 5.0,
+            "load_s": 10.0,
+            "load_warmup_s": 2.0,
+            "matmul_n": 8192,
+            "windows": 200,
+            "window_s": 0.05,
+            "sync_work_s": 0.8,
+            "trace_period_s": 0.01,
+            "lightning_steps": 300,
+            "lightning_repeats": 2,
+            "lightning_batch": 64,
+            "lightning_filters": 32,
+            "textgen_preset": "gpt2",
+            "textgen_batches": (1, 8, 64),
+            "textgen_new_tokens": 128,
+            "textgen_prompt_len": 64,
+            "textgen_repeats": 3,
+        }
+        changes: dict[str, dict[str, Any]] = {
+            "full": {},
+            "quick": {
+                "idle_s": 2.0,
+                "load_s": 4.0,
+                "load_warmup_s": 1.0,
+                "window_s": 0.025,
+                "sync_work_s": 0.5,
+                "lightning_steps": 100,
+                "lightning_repeats": 1,
+                "textgen_new_tokens": 32,
+                "textgen_prompt_len": 32,
+                "textgen_repeats": 2,
+            },
+            "dry": {
+                "idle_s": 0.5,
+                "load_s": 0.8,
+                "load_warmup_s": 0.1,
+                "matmul_n": 64,
+                "window_s": 0.002,
+                "sync_work_s": 0.2,
+                "lightning_steps": 8,
+                "lightning_repeats": 1,
+                "lightning_batch": 8,
+                "lightning_filters": 4,
+                "textgen_preset": "tiny",
+                "textgen_new_tokens": 8,
+                "textgen_prompt_len": 8,
+                "textgen_repeats": 1,
+            },
+        }
+        return cls(**{**gpu, **changes[mode]})
 
 
 @dataclass
@@ -243,17 +289,24 @@ def counter_and_polled(ctx: Context) -> tuple[Any, Any]:
 
 
 def save_plot(ctx: Context, name: str, draw: Callable[[Any], None]) -> str:
-    """Draw onto a new matplotlib figure and write ``name`` in the output folder; returns the file name."""
-    import matplotlib
+    """Draw onto a new matplotlib figure and write ``name`` in the output folder.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Returns the file name, or ``"not drawn: <why>"``: a missing matplotlib must not cost a step its numbers.
+    """
+    try:
+        import matplotlib
 
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        return f"not drawn: {exc}"
     fig, ax = plt.subplots(figsize=(9, 4.5))
     try:
         draw(ax)
         fig.tight_layout()
         fig.savefig(ctx.out / name, dpi=110)
+    except Exception as exc:
+        return f"not drawn: {type(exc).__name__}: {exc}"
     finally:
         plt.close(fig)
     return name
@@ -494,7 +547,8 @@ def step_sync(ctx: Context) -> dict[str, Any]:
     from ecopt_lightning import EnergyMonitor
 
     a, b = matmul_operands(ctx)
-    count = matmuls_for(ctx, ctx.plan.sync_work_s)
+    # below CUDA's launch queue depth (about 1024 kernels): launching must not block, or there is no asynchrony
+    count = min(matmuls_for(ctx, ctx.plan.sync_work_s), 500)
     out: dict[str, Any] = {"matmuls": count}
     with EnergyMonitor(gpus=[ctx.device.index or 0], cpu=False) as monitor, busy(ctx):
         for label, flag in (("no_sync", False), ("sync", True), ("no_sync_again", False), ("sync_again", True)):
@@ -538,19 +592,23 @@ class StepTimer:
         return statistics.median(gaps) if gaps else math.nan
 
 
-def fake_images(n: int, seed: int) -> tuple[torch.utils.data.TensorDataset, str]:
-    """``n`` CIFAR-shaped images from torchvision's FakeData, made once into tensors (so that image
-    generation on the CPU is not what the steps time); random tensors when torchvision is missing."""
+def fake_images(n: int, seed: int, unique: int = 2048) -> tuple[torch.utils.data.TensorDataset, str]:
+    """``n`` CIFAR-shaped images: up to ``unique`` from torchvision's FakeData, made once into tensors and
+    repeated (so that making images on the CPU is not what the steps time); random tensors when torchvision
+    is missing."""
+    k = min(n, unique)
     try:
         from torchvision import datasets, transforms
 
-        fake = datasets.FakeData(n, (3, 32, 32), 10, transforms.ToTensor(), random_offset=seed)
-        xs, ys = zip(*(fake[i] for i in range(n)), strict=True)
-        return torch.utils.data.TensorDataset(torch.stack(xs), torch.tensor(ys)), "torchvision FakeData"
+        fake = datasets.FakeData(k, (3, 32, 32), 10, transforms.ToTensor(), random_offset=seed)
+        xs, ys = zip(*(fake[i] for i in range(k)), strict=True)
+        x, y, kind = torch.stack(xs), torch.tensor(ys), "torchvision FakeData"
     except ImportError:
         g = torch.Generator().manual_seed(seed)
-        data = torch.utils.data.TensorDataset(torch.rand(n, 3, 32, 32, generator=g), torch.randint(0, 10, (n,)))
-        return data, "random tensors (torchvision is not installed)"
+        x, y = torch.rand(k, 3, 32, 32, generator=g), torch.randint(0, 10, (k,), generator=g)
+        kind = "random tensors (torchvision is not installed)"
+    reps = -(-n // k)
+    return torch.utils.data.TensorDataset(x.repeat(reps, 1, 1, 1)[:n], y.repeat(reps)[:n]), kind
 
 
 def fit_once(ctx: Context, data: Any, steps: int, energy: Any | None, epochs: int = 1) -> tuple[float, Any]:

@@ -34,9 +34,11 @@ def test_dry_run_writes_every_section(gpu_check, tmp_path):
     s = {name: entry["result"] for name, entry in report["sections"].items()}
     assert s["environment"]["supported"]["total_energy_counter_mJ"]["value"] > 0
     assert s["environment"]["monitor"]["sources"]["gpu:0"] == "nvml_counter"
-    assert s["idle"]["counter_W"] == pytest.approx(70.0, rel=0.05)  # the simulated GPU idles at 70 W
-    assert s["load"]["counter_W"] > s["idle"]["counter_W"]
-    assert abs(s["load"]["polled_vs_counter_pct"]) < 10
+    # the simulated GPU idles at 70 W and draws 300 +- 20 W under load; its counter moves in 100 ms steps, so
+    # over these sub-second dry-run windows only the polled figures are close to the truth
+    assert s["idle"]["polled_W"] == pytest.approx(70.0, rel=0.02)
+    assert s["load"]["polled_W"] == pytest.approx(300.0, rel=0.1)
+    assert s["load"]["counter_W"] > 2 * s["idle"]["counter_W"] > 0
     tele = s["telescoping"]
     assert tele["windows"] == 200 and tele["approximate_windows"] == 200  # all shorter than 100 ms updates
     assert tele["within_goal"] and abs(tele["chained_vs_outer_pct"]) < 1e-9
