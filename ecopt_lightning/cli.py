@@ -20,6 +20,10 @@ def _report_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study", required=True, help="study name (the sweeper's study_name; default: job name)")
     parser.add_argument("--out", type=Path, default=None, help="output directory (default: ./ecopt-report-<study>)")
     parser.add_argument("--attach", action="store_true", help="also attach the files to the study (optuna.artifacts)")
+    parser.add_argument(
+        "--baseline", type=int, default=None, help="trial number to compare against (default: the enqueued baseline)"
+    )
+    parser.add_argument("--chosen", type=int, default=None, help="trial number of the chosen model (default: the knee)")
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -27,7 +31,9 @@ def _report(args: argparse.Namespace) -> int:
 
     out = args.out or Path(f"ecopt-report-{args.study}")
     try:
-        report, paths = rebuild(args.storage, args.study, out, attach=args.attach)
+        report, paths = rebuild(
+            args.storage, args.study, out, attach=args.attach, baseline=args.baseline, chosen=args.chosen
+        )
     except KeyError:
         print(f"ecopt report: no study named {args.study!r} in {args.storage}", file=sys.stderr)
         return 2
@@ -36,9 +42,27 @@ def _report(args: argparse.Namespace) -> int:
         f"{len(report.records)} trials, {len(report.front)} on the Pareto front, hypervolume {hv}, "
         f"sweep energy {report.sweep_energy_J:.6g} J"
     )
+    for line in impact_lines(report.impact):
+        print(line)
     for path in paths:
         print(path)
     return 0
+
+
+def impact_lines(impact: dict) -> list[str]:
+    """The payback and proxy-check figures as short lines of text."""
+    lines = [f"tuning energy {impact['tuning_energy_J']:.6g} J"]
+    if impact.get("saved_J_per_inference") is not None:
+        lines.append(
+            f"chosen trial {impact['chosen_trial']} vs baseline trial {impact['baseline_trial']}: "
+            f"{impact['chosen_J_per_inference']:.4g} vs {impact['baseline_J_per_inference']:.4g} J per inference, "
+            f"saves {impact['saved_J_per_inference']:.4g} J ({impact['saved_fraction']:.1%}) per inference"
+        )
+    lines.append(f"payback: {impact['payback_note']}")
+    for name, row in impact["proxy_spearman"].items():
+        rho = "n/a" if row["spearman"] is None else f"{row['spearman']:+.2f}"
+        lines.append(f"Spearman(J per sample, {name}) = {rho} over {row['n_trials']} trials")
+    return lines
 
 
 SUBCOMMANDS["report"] = ("rebuild the Pareto artifacts of a sweep from its Optuna storage", _report_args, _report)

@@ -30,7 +30,15 @@ from ._records import Report, ReportSettings, TrialRecord, build_report
 
 log = logging.getLogger(__name__)
 
-FILES = ("pareto_front.json", "pareto_front.csv", "trials.csv", "pareto_front.png", "pareto_front.html", "summary.json")
+FILES = (
+    "pareto_front.json",
+    "pareto_front.csv",
+    "trials.csv",
+    "pareto_front.png",
+    "pareto_front.html",
+    "summary.json",
+    "energy_report.md",
+)
 
 __all__ = ["FILES", "Report", "ReportSettings", "attach_to_study", "build_report", "summary", "write_all"]
 
@@ -113,7 +121,9 @@ def summary(report: Report) -> dict[str, Any]:
                 "note": f"sum over all trials (failed ones included when they reported it) of {s.energy_metric!r}; "
                 "when a trial lacked it, the sum of its energy/*_total_J metrics",
             },
-            **report.notes,
+            "impact": report.impact,
+            **{k: v for k, v in report.notes.items() if k != "hardware"},
+            "hardware": report.notes.get("hardware"),
         }
     )
 
@@ -147,6 +157,7 @@ def _flat(report: Report, r: TrialRecord, all_trials: bool) -> dict[str, Any]:
 
 def write_all(report: Report, out_dir: Path, figures: bool = True) -> list[Path]:
     """Write every artifact into ``out_dir`` (created if needed); return the paths written."""
+    from ._energy_report import render as render_energy_report
     from ._plots import write_html, write_png
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -159,6 +170,7 @@ def write_all(report: Report, out_dir: Path, figures: bool = True) -> list[Path]
         "pareto_front.csv": _csv([_flat(report, r, False) for r in report.front]),
         "trials.csv": _csv([_flat(report, r, True) for r in report.records]),
         "summary.json": json.dumps(summary(report), indent=2),
+        "energy_report.md": render_energy_report(report),
     }
     written = []
     for name, text in texts.items():

@@ -26,6 +26,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
+from ._impact import impact
 from ._metrics import trial_energy
 from ._pareto import hypervolume, knee_index, non_dominated_ranks, reference_point
 
@@ -35,6 +36,7 @@ JOB_DIR_ATTR = "ecopt.job_dir"
 ERROR_ATTR = "ecopt.error"
 CONSTRAINTS_ATTR = "ecopt.constraints"
 PREFIX = "ecopt."
+FLAG_ATTRS = ("ecopt.baseline",)
 
 
 @dataclass
@@ -88,6 +90,7 @@ class TrialRecord:
     energy_per_sample_J: float | None
     samples_per_J: float | None
     rank: int | None = None  # non-dominated rank among feasible complete trials (0 = on the front)
+    flags: dict[str, Any] = field(default_factory=dict)  # ecopt markers, e.g. ecopt.baseline
 
     @property
     def on_front(self) -> bool:
@@ -110,6 +113,7 @@ class Report:
     energy_sources: dict[str, int]
     states: dict[str, int]
     notes: dict[str, Any] = field(default_factory=dict)
+    impact: dict[str, Any] = field(default_factory=dict)  # payback and proxy check, see _impact
 
 
 def _to_min(values: Sequence[float], directions: Sequence[str]) -> tuple[float, ...]:
@@ -154,11 +158,18 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
         job_dir=trial.user_attrs.get(JOB_DIR_ATTR),
         energy_per_sample_J=per_sample,
         samples_per_J=None if per_sample is None else 1.0 / per_sample,
+        flags={k: v for k, v in trial.user_attrs.items() if k in FLAG_ATTRS},
     )
 
 
-def build_report(study_name: str, trials: Sequence[FrozenTrial], settings: ReportSettings) -> Report:
-    """All the numbers behind the artifacts."""
+def build_report(
+    study_name: str,
+    trials: Sequence[FrozenTrial],
+    settings: ReportSettings,
+    baseline: int | None = None,
+    chosen: int | None = None,
+) -> Report:
+    """All the numbers behind the artifacts; ``baseline``/``chosen`` trial numbers steer the payback figures."""
     records = [to_record(t, settings) for t in trials]
     candidates = [r for r in records if r.values is not None and r.feasible]
     points = [_to_min(r.values, settings.directions) for r in candidates]  # type: ignore[arg-type]
@@ -179,7 +190,7 @@ def build_report(study_name: str, trials: Sequence[FrozenTrial], settings: Repor
             top = pick(candidates, key=lambda r, i=i: r.values[i])  # type: ignore[index]
             best[name] = {"trial": top.number, "value": top.values[i], "params": top.params}  # type: ignore[index]
     energies = [r for r in records if r.energy_J is not None]
-    return Report(
+    report = Report(
         study_name=study_name,
         settings=settings,
         records=records,
@@ -192,3 +203,5 @@ def build_report(study_name: str, trials: Sequence[FrozenTrial], settings: Repor
         energy_sources=dict(Counter(r.energy_source for r in energies)),  # type: ignore[arg-type]
         states=dict(Counter(r.state for r in records)),
     )
+    report.impact = impact(report, baseline, chosen)
+    return report

@@ -9,11 +9,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._artifacts import write_all
+from ._energy_report import HARDWARE_ATTR
 from ._records import Report, ReportSettings, build_report
 
 
-def rebuild(storage: str, study_name: str, out_dir: Path, attach: bool = False) -> tuple[Report, list[Path]]:
+def rebuild(
+    storage: str,
+    study_name: str,
+    out_dir: Path,
+    attach: bool = False,
+    baseline: int | None = None,
+    chosen: int | None = None,
+) -> tuple[Report, list[Path]]:
     """Load the study, recompute front, hypervolume, knee and energy, write the files into ``out_dir``.
+
+    ``baseline`` and ``chosen`` name the trials the payback figures compare (default: the enqueued baseline
+    trial and the knee).
 
     ``attach=True`` also uploads them to the study (``optuna.artifacts``, store in ``out_dir/optuna_artifacts``).
     """
@@ -22,8 +33,8 @@ def rebuild(storage: str, study_name: str, out_dir: Path, attach: bool = False) 
     study = optuna.load_study(study_name=study_name, storage=storage)
     directions = [d.name.lower() for d in study.directions]
     settings = ReportSettings.from_study_attrs(study.user_attrs, study.metric_names, directions)
-    report = build_report(study.study_name, study.get_trials(deepcopy=False), settings)
-    report.notes = {"rebuilt_from_storage": True}
+    report = build_report(study.study_name, study.get_trials(deepcopy=False), settings, baseline, chosen)
+    report.notes = {"rebuilt_from_storage": True, "hardware": study.user_attrs.get(HARDWARE_ATTR)}
     paths = write_all(report, out_dir)
     if attach:
         from ._artifacts import attach_to_study

@@ -68,6 +68,7 @@ class EcoptSweeperConf:
     energy_metric: Any = "energy/total_J"
     energy_per_sample_metric: Any = "energy/inference_per_sample_J"
     heartbeat_interval_s: Any = 60
+    baseline: Any = True
     loggers: list[Any] = field(default_factory=list)
     logger_kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -95,6 +96,7 @@ class Settings:
     heartbeat_interval_s: int
     loggers: list[str]
     logger_kwargs: dict[str, dict[str, Any]]
+    baseline: bool = True
 
     def for_report(self) -> dict[str, Any]:
         """What ``ecopt report`` needs to rebuild the artifacts from storage alone (stored on the study)."""
@@ -235,7 +237,13 @@ def validate(raw_config: Any) -> Settings:
         raise SweeperConfigError("study_name", study_name, "a non-empty name or null")
 
     max_failures = _int(raw, "max_failures", None, 1, allow_none=True)
+    baseline = raw.get("baseline", True)
+    if not isinstance(baseline, bool):
+        raise SweeperConfigError(
+            "baseline", baseline, "true (run the app's own config first, as the baseline) or false"
+        )
     return Settings(
+        baseline=baseline,
         objective_names=names,
         directions=directions,
         params={str(k): str(v) for k, v in params.items()},

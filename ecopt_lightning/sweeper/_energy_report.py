@@ -1,0 +1,150 @@
+"""``energy_report.md``: the energy facts of a tuned model, for model documentation.
+
+Written for documentation such as a model card or the EU AI Act's Annex XI, which asks for the known or
+estimated energy consumption of a model: the hardware, how each number was obtained (measured by which
+sensor, or estimated), training and inference energy of the chosen model, and what tuning cost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._records import Report, TrialRecord
+
+HARDWARE_ATTR = "ecopt.hardware"
+SUMMARY_FILE = "energy_summary.json"
+
+
+def hardware_info() -> dict[str, Any]:
+    """CPU model, core count, GPU names (through NVML when it works), OS and library versions of this machine."""
+    from ecopt_lightning.energy.estimate import cpu_model_name
+
+    info: dict[str, Any] = {
+        "cpu": cpu_model_name() or platform.processor() or "unknown",
+        "cpu_cores": os.cpu_count(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
+    for package in ("torch", "lightning", "optuna", "ecopt-lightning"):
+        try:
+            info[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    try:
+        from ecopt_lightning.energy.nvml import load_nvml
+
+        nvml = load_nvml()
+        try:
+            names = []
+            for i in range(nvml.nvmlDeviceGetCount()):
+                name = nvml.nvmlDeviceGetName(nvml.nvmlDeviceGetHandleByIndex(i))
+                names.append(name.decode() if isinstance(name, bytes) else str(name))
+            info["gpus"] = names
+            info["nvidia_driver"] = str(nvml.nvmlSystemGetDriverVersion())
+        finally:
+            nvml.nvmlShutdown()
+    except Exception as exc:
+        info["gpus"] = []
+        info["gpu_note"] = f"no NVIDIA GPU visible through NVML ({str(exc).splitlines()[0][:120]})"
+    return info
+
+
+def _trial_summary(record: TrialRecord) -> dict[str, Any] | None:
+    """The EnergyCallback summary JSON in the trial's job dir, when it is there."""
+    if not record.job_dir:
+        return None
+    for path in sorted(Path(record.job_dir).glob(f"**/{SUMMARY_FILE}")):
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4g}{' ' + unit if unit else ''}"
+    return f"{value}{' ' + unit if unit else ''}"
+
+
+def render(report: Report) -> str:
+    """The Markdown text of the energy report."""
+    from ecopt_lightning.energy.carbon import DEFAULT_INTENSITY_G_PER_KWH, carbon_g
+
+    imp = report.impact
+    by_number = {r.number: r for r in report.records}
+    chosen = by_number.get(imp.get("chosen_trial")) if imp.get("chosen_trial") is not None else None
+    hw = report.notes.get("hardware") or {}
+    lines = [f"# Energy report: study `{report.study_name}`", ""]
+    lines += ["## Hardware", ""]
+    if hw:
+        for key, value in hw.items():
+            lines.append(f"- {key}: {', '.join(value) if isinstance(value, list) else value}")
+    else:
+        lines.append("- not recorded (the study was made by another tool)")
+    lines += ["", "## Method", ""]
+    summary = _trial_summary(chosen) if chosen is not None else None
+    if summary and summary.get("sources"):
+        sources = ", ".join(f"{d}: {s}" for d, s in summary["sources"].items())
+        lines.append(f"- Energy sources of the chosen trial, per domain: {sources}.")
+    estimated = chosen.metrics.get("energy/estimated_fraction") if chosen is not None else None
+    if estimated is not None:
+        lines.append(
+            f"- Share of the chosen trial's energy that is ESTIMATED (modelled from CPU time), not measured: "
+            f"{estimated:.0%}."
+        )
+    lines += [
+        "- Measured sources: `nvml_counter` (NVIDIA GPU energy counter), `nvml_power` (polled GPU power, "
+        "integrated), `rapl` (CPU package and DRAM counters). `estimate`: process CPU time x watts per core.",
+        "- GPU figures are board energy; CPU figures cover packages and DRAM where RAPL is readable. Cooling, "
+        "networking and idle machines are not included (PUE 1).",
+        "",
+        "## The chosen model",
+        "",
+    ]
+    if chosen is None:
+        lines.append("No chosen trial (no feasible complete trial).")
+    else:
+        m = chosen.metrics
+        lines += [
+            f"- Trial {chosen.number} ({'knee of the Pareto front' if report.knee is chosen else 'named'}); "
+            f"parameters: {', '.join(f'{k}={v}' for k, v in chosen.params.items()) or 'defaults'}.",
+            f"- Training energy: {_fmt(m.get('energy/train_total_J'), 'J')}.",
+            f"- Inference energy: {_fmt(chosen.energy_per_sample_J, 'J')} per sample "
+            f"(IQR {_fmt(m.get('energy/inference_per_sample_J_iqr'), 'J')}), "
+            f"{_fmt(chosen.samples_per_J)} samples per J.",
+            f"- Parameters: {_fmt(m.get('model/params'))}; FLOPs per sample: {_fmt(m.get('model/flops_per_sample'))}.",
+        ]
+    tuning = report.sweep_energy_J
+    lines += [
+        "",
+        "## Tuning cost",
+        "",
+        f"- {len(report.records)} trials ({', '.join(f'{k}: {v}' for k, v in report.states.items())}) used "
+        f"{_fmt(tuning, 'J')} ({tuning / 3.6e6:.4g} kWh; {carbon_g(tuning):.4g} gCO2e at the world-average "
+        f"{DEFAULT_INTENSITY_G_PER_KWH:g} gCO2e/kWh).",
+    ]
+    if imp.get("payback") is not None or imp.get("saved_J_per_inference") is not None:
+        lines.append(
+            f"- Against the baseline trial {imp.get('baseline_trial')} "
+            f"({_fmt(imp.get('baseline_J_per_inference'), 'J')} per inference), the chosen model saves "
+            f"{_fmt(imp.get('saved_J_per_inference'), 'J')} per inference; {imp.get('payback_note')}."
+        )
+    else:
+        lines.append(f"- Payback: {imp.get('payback_note', 'n/a')}.")
+    lines += ["", "## Are parameters and FLOPs good proxies for energy here?", ""]
+    for name, row in (imp.get("proxy_spearman") or {}).items():
+        lines.append(
+            f"- Spearman correlation of J per sample with {name}: {_fmt(row['spearman'])} "
+            f"over {row['n_trials']} trials."
+        )
+    lines.append("")
+    return "\n".join(lines)

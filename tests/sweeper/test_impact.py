@@ -1,0 +1,105 @@
+"""Payback and proxy-check figures of the report, against numbers worked out by hand."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.distributions import IntDistribution
+from optuna.trial import TrialState, create_trial
+
+from ecopt_lightning.sweeper._energy_report import render
+from ecopt_lightning.sweeper._impact import payback_inferences, spearman
+from ecopt_lightning.sweeper._records import ReportSettings, build_report
+
+SETTINGS = ReportSettings(["val_acc", "energy/inference_per_sample_J"], ["maximize", "minimize"])
+
+
+def trial(
+    number: int,
+    acc: float,
+    j_per_sample: float,
+    params: int,
+    flops: float,
+    power_W: float,
+    total_J: float,
+    baseline: bool = False,
+):
+    t = create_trial(
+        state=TrialState.COMPLETE,
+        values=[acc, j_per_sample],
+        params={"width": number + 1},
+        distributions={"width": IntDistribution(1, 100)},
+        user_attrs={
+            "val_acc": acc,
+            "energy/inference_per_sample_J": j_per_sample,
+            "model/params": params,
+            "model/flops_per_sample": flops,
+            "power/inference_W": power_W,
+            "energy/total_J": total_J,
+            **({"ecopt.baseline": True} if baseline else {}),
+        },
+    )
+    t.number = number
+    return t
+
+
+def test_spearman_by_hand():
+    assert spearman([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]) == pytest.approx(0.820782, abs=1e-6)
+    # ranks x: 1..5; y with a tie: 1, 2, 3.5, 5, 3.5 -> cov 8, vx 10, vy 9.5 -> rho = 8 / sqrt(95)
+    assert spearman([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]) == pytest.approx(8 / 95**0.5)
+    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2], [1, 2]) is None
+    assert spearman([1, 1, 1], [1, 2, 3]) is None
+
+
+def test_payback_by_hand():
+    assert payback_inferences(100.0, 0.3) == 334  # ceil(333.33)
+    assert payback_inferences(100.0, 0.0) is None
+    assert payback_inferences(100.0, -1.0) is None
+
+
+def test_report_payback_and_proxies():
+    trials = [
+        # baseline: accurate but costly per inference
+        trial(0, 0.95, 0.010, params=9000, flops=18000, power_W=5.0, total_J=40.0, baseline=True),
+        trial(1, 0.94, 0.004, params=20000, flops=40000, power_W=8.0, total_J=30.0),
+        trial(2, 0.80, 0.002, params=500, flops=1000, power_W=2.0, total_J=20.0),
+        trial(3, 0.70, 0.008, params=100, flops=200, power_W=4.0, total_J=10.0),
+    ]
+    report = build_report("s", trials, SETTINGS, chosen=1)
+    imp = report.impact
+    assert imp["baseline_trial"] == 0 and imp["chosen_trial"] == 1
+    assert imp["tuning_energy_J"] == pytest.approx(100.0)
+    assert imp["saved_J_per_inference"] == pytest.approx(0.006)
+    assert imp["saved_fraction"] == pytest.approx(0.6)
+    assert imp["payback"] == 16667  # ceil(100 / 0.006)
+    # J per sample 0.010, 0.004, 0.002, 0.008 -> ranks 4, 2, 1, 3; params ranks 3, 4, 2, 1
+    rho = imp["proxy_spearman"]
+    assert rho["params"]["spearman"] == pytest.approx(spearman([4, 2, 1, 3], [3, 4, 2, 1]))
+    assert rho["params"]["spearman"] == pytest.approx(0.0)
+    assert rho["flops_per_sample"]["n_trials"] == 4
+    # runtime per sample = J / W: 0.002, 0.0005, 0.001, 0.002
+    assert rho["runtime_per_sample_s"]["spearman"] == pytest.approx(
+        spearman([0.002, 0.0005, 0.001, 0.002], [0.010, 0.004, 0.002, 0.008])
+    )
+    text = render(report)
+    assert "after 16667 inferences" in text
+    assert "Training energy" in text and "Spearman correlation of J per sample with params: 0" in text
+
+
+def test_knee_is_the_default_choice_and_missing_baseline_is_said():
+    trials = [trial(0, 0.9, 0.01, 10, 10, 1.0, 5.0), trial(1, 0.8, 0.005, 5, 5, 1.0, 5.0)]
+    report = build_report("s", trials, SETTINGS)
+    assert report.impact["chosen_trial"] == report.knee.number
+    assert report.impact["payback"] is None
+    assert report.impact["payback_note"] == "no baseline with a measured energy per sample"
+
+
+def test_optuna_study_round_trip(tmp_path):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(storage=storage, directions=["maximize", "minimize"], study_name="s")
+    for t in [trial(0, 0.9, 0.01, 10, 10, 1.0, 5.0, baseline=True), trial(1, 0.9, 0.002, 5, 5, 1.0, 5.0)]:
+        study.add_trial(t)
+    report = build_report("s", study.get_trials(), SETTINGS)
+    assert report.impact["baseline_trial"] == 0 and report.impact["chosen_trial"] == 1
+    assert report.impact["payback"] == 1250  # ceil(10 / 0.008)
