@@ -1,0 +1,63 @@
+"""The README's main job, end to end: a real sweep of the digits app with a small budget, artifacts checked."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_digits_sweep_end_to_end(tmp_path):
+    sweep = tmp_path / "sweep"
+    cmd = [
+        sys.executable,
+        str(ROOT / "examples" / "train.py"),
+        "-m",
+        "hydra/sweeper=ecopt",
+        "hydra.sweeper.n_trials=3",
+        "trainer.max_epochs=2",
+        "energy.repeats=2",
+        f"hydra.sweep.dir={sweep}",
+    ]
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, env={**os.environ})
+    assert out.returncode == 0, out.stderr[-3000:]
+    log = out.stdout + out.stderr
+    # progress per trial, the front as a table and one closing line
+    assert "trial 0 is the baseline" in log
+    assert "trial 2 (3 of 3 complete)" in log
+    assert "Pareto front (* = knee):" in log
+    assert f"artifacts in {sweep}" in log
+    # on this machine the energy is estimated, and said so
+    assert "ESTIMATED, not measured: cpu:0" in log
+
+    study = optuna.load_study(study_name="train", storage=f"sqlite:///{sweep / 'ecopt.db'}")
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 3
+    assert study.trials[0].user_attrs["ecopt.baseline"] is True
+    assert study.trials[0].params == {"model.width": 64, "model.depth": 2, "model.lr": 0.003, "data.batch_size": 64}
+
+    front = json.loads((sweep / "pareto_front.json").read_text())["trials"]
+    assert {row["trial"] for row in front} == {t.number for t in study.best_trials}
+    for row in front:
+        assert 0 < row["objectives"]["val_acc"] <= 1
+        assert row["energy_per_sample_J"] > 0 and row["samples_per_J"] > 0
+
+    summary = json.loads((sweep / "summary.json").read_text())
+    assert summary["impact"]["baseline_trial"] == 0
+    assert summary["sweep_energy"]["total_J"] > 0
+    assert set(summary["impact"]["proxy_spearman"]) == {"params", "flops_per_sample", "runtime_per_sample_s"}
+    with open(sweep / "trials.csv") as f:
+        assert len(list(csv.DictReader(f))) == 3
+    report = (sweep / "energy_report.md").read_text()
+    assert "ESTIMATED" in report and "cpu:0: estimate" in report and "## Tuning cost" in report
+    assert (sweep / "pareto_front.png").read_bytes()[:4] == b"\x89PNG"
+    # each job's EnergyCallback summary labels its source
+    job_summary = next((sweep / "0").glob("**/energy_summary.json"))
+    assert set(json.loads(job_summary.read_text())["sources"].values()) == {"estimate"}
