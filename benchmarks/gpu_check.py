@@ -824,7 +824,10 @@ def summary_line(name: str, entry: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run every step (or ``--only`` some); write ``gpu_check.json`` and plots; 0 when no step failed."""
+    """Run every step (or ``--only`` some); write ``gpu_check.json`` and plots.
+
+    Returns 0 when every step ran, 1 when some step failed, 2 when NVML could not be started at all.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="output folder (created)")
     parser.add_argument("--dry-run", action="store_true", help="CPU and the simulated GPU (automatic without CUDA)")
@@ -840,23 +843,29 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device("cpu") if dry else torch.device("cuda", args.device)
     if not dry:
         torch.cuda.set_device(device)
-    from ecopt_lightning.energy.nvml import find_gpus, load_nvml
-
-    nvml = load_nvml()
-    gpus, missing = find_gpus(nvml, [0 if dry else args.device])
-    if not gpus:
-        raise SystemExit(f"no NVML device for {device}: {missing}")
-    ctx = Context(args.out, Plan.make(mode), dry, device, nvml, gpus[0].handle, sim_gpu)
     report: dict[str, Any] = {
         "check": "ecopt-lightning GPU validation (issue 8)",
         "mode": mode,
         "dry_run": dry,
         "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "plan": asdict(ctx.plan),
+        "plan": asdict(Plan.make(mode)),
         "sections": {},
     }
     if dry:
         report["note"] = "DRY RUN: CPU and a simulated GPU; these numbers say nothing about real hardware."
+    from ecopt_lightning.energy.nvml import find_gpus, load_nvml
+
+    try:
+        nvml = load_nvml()
+        gpus, missing = find_gpus(nvml, [0 if dry else args.device])
+        if not gpus:
+            raise RuntimeError(f"no NVML device for {device}: {missing}")
+    except Exception as exc:  # nothing can be measured: say why in the JSON, not only on stderr
+        report["fatal"] = f"{type(exc).__name__}: {exc}"
+        write(report, args.out)
+        print(f"gpu_check: cannot start: {report['fatal']}", file=sys.stderr)
+        return 2
+    ctx = Context(args.out, Plan.make(mode), dry, device, nvml, gpus[0].handle, sim_gpu)
     print(f"gpu_check: mode {mode}, device {device}, output {args.out}", flush=True)
     for name in args.only or SECTIONS:
         entry = run_step(name, STEPS[name], ctx)
