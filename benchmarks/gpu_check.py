@@ -667,7 +667,7 @@ def record_steps(energy: Any) -> dict[str, list[Any]]:
 
 
 def step_lightning(ctx: Context) -> dict[str, Any]:
-    from ecopt_lightning.callback import EnergyCallback
+    from ecopt_lightning import EnergyCallback
 
     plan = ctx.plan
     steps = plan.lightning_steps

@@ -26,7 +26,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
-from ecopt_lightning.callback import EnergyCallback
+from ecopt_lightning import EnergyCallback
 from examples.cifar10.data import Cifar10DataModule
 from examples.cifar10.model import PlainCnn
 
