@@ -78,3 +78,11 @@ def test_without_nvml_the_json_says_why(gpu_check, tmp_path, monkeypatch):
     report = json.loads((tmp_path / "gpu_check.json").read_text())
     assert report["fatal"] == "NvmlUnavailable: NVML did not start (NVMLError_DriverNotLoaded)"
     assert report["sections"] == {}
+
+
+def test_the_gpu_plan_is_what_issue_8_asks(gpu_check):
+    full, quick = gpu_check.Plan.make("full"), gpu_check.Plan.make("quick")
+    assert (full.idle_s, full.load_s, full.windows, full.window_s) == (5.0, 10.0, 200, 0.05)
+    assert full.textgen_preset == "gpt2" and full.textgen_batches == (1, 8, 64)
+    assert full.lightning_steps >= 200 and full.matmul_n == 8192
+    assert quick.windows == 200 and quick.load_s < full.load_s
