@@ -406,8 +406,20 @@ class EnergyCallback(Callback):
             },
             "metrics": dict(self._metrics),
             "monitor": None if self.monitor is None else self.monitor.describe(),
+            "measurement_faults": self._measurement_faults(),
         }
         return out
+
+    def _measurement_faults(self) -> dict[str, str]:
+        """Domains not measured at all, or whose sensor fails now (e.g. a GPU lost mid-run), with the reason."""
+        if self.monitor is None:
+            return {}
+        faults = dict(self.monitor.missing)
+        try:
+            faults.update(self.monitor.snapshot(sync=False).errors)
+        except Exception as exc:  # a summary must still be written
+            faults["monitor"] = f"reading failed: {type(exc).__name__}: {exc}"
+        return faults
 
     # internals --------------------------------------------------------------------------------------------
     def _sync(self, log_now: bool) -> bool:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import _crashpoints
 from ._records import Report, ReportSettings, TrialRecord, build_report
 
 log = logging.getLogger(__name__)
@@ -45,10 +46,11 @@ __all__ = ["FILES", "Report", "ReportSettings", "attach_to_study", "build_report
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(temp_path)`` for a temp file next to ``path``, then move it over ``path`` in one step."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
+        _crashpoints.reached("artifact_write")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -121,6 +123,11 @@ def summary(report: Report) -> dict[str, Any]:
                 "note": f"sum over all trials (failed ones included when they reported it) of {s.energy_metric!r}; "
                 "when a trial lacked it, the sum of its energy/*_total_J metrics",
             },
+            "degraded_measurements": {
+                "trials": {str(r.number): r.degraded for r in report.records if r.degraded},
+                "note": "trials whose energy is partly estimated, or whose sensors were missing or failed "
+                "(EnergyCallback's energy_summary.json in the job dir), or that ran in a reused process",
+            },
             "impact": report.impact,
             **{k: v for k, v in report.notes.items() if k != "hardware"},
             "hardware": report.notes.get("hardware"),
@@ -150,6 +157,7 @@ def _flat(report: Report, r: TrialRecord, all_trials: bool) -> dict[str, Any]:
     if all_trials:
         row.update({f"constraint:{k}": v for k, v in r.constraints.items()})
         row["error"] = r.error
+        row["degraded"] = "; ".join(r.degraded)
     row["overrides"] = " ".join(r.overrides)
     row["job_dir"] = r.job_dir
     return row
@@ -196,3 +204,24 @@ def attach_to_study(study: Any, paths: list[Path], store_dir: Path) -> list[str]
     for path in paths:
         ids.append(upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study))
     return ids
+
+
+def remove_stale_temps(out_dir: Path) -> int:
+    """Delete temp files that a killed writer left next to the artifacts (its pid is gone); returns the count."""
+    removed = 0
+    for tmp in out_dir.glob(".*.*.*"):
+        artifact = next((a for a in FILES if tmp.name[1:].startswith(a + ".")), None)
+        if artifact is None:
+            continue
+        rest = tmp.name[len(artifact) + 2 :]
+        pid = rest.split(".", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+            removed += 1
+        except PermissionError:
+            pass
+    return removed

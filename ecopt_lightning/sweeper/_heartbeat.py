@@ -1,47 +1,118 @@
-"""Heartbeats for trials run through ask/tell (Optuna records them only inside ``Study.optimize``).
+"""Dead workers: heartbeats for trials run through ask/tell, and failing (then retrying) the trials of workers
+that died.
 
-With an RDB storage created with ``heartbeat_interval``, a worker that dies leaves RUNNING trials whose
-heartbeat stops; ``optuna.storages.fail_stale_trials`` marks them FAIL after the grace period (2x interval),
-so a rerun counts them as missing instead of in progress.
+Optuna records heartbeats only inside ``Study.optimize``; the sweeper asks and tells, so it beats itself:
+
+- database storages created with ``heartbeat_interval``: :meth:`RDBStorage.record_heartbeat`;
+- other storages (an Optuna journal file): the trial attribute ``ecopt.heartbeat_at`` (Unix time, s).
+
+Each trial also records its worker (``ecopt.worker``: host, boot id, pid). :func:`fail_dead_trials` marks a
+RUNNING trial FAIL when its worker is a dead process on this machine (seen at once), or when its heartbeat
+is older than twice the interval (any machine); with ``max_retry`` it is enqueued again with the same
+parameters (:class:`optuna.storages.RetryFailedTrialCallback`), so another worker runs it.
 
 Example:
     >>> import optuna
-    >>> with Heartbeat(optuna.storages.InMemoryStorage(), [0], interval_s=1):  # no heartbeat support: no-op
+    >>> study = optuna.create_study()
+    >>> trial = study.ask()
+    >>> with Heartbeat(study._storage, [trial._trial_id], interval_s=60):  # journal-style: an attribute
     ...     pass
+    >>> "ecopt.heartbeat_at" in study.trials[0].user_attrs
+    True
+    >>> fail_dead_trials(study, interval_s=60, max_retry=0)  # this process is alive: nothing failed
+    []
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import socket
 import threading
+import time
 from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import optuna
+from optuna.trial import TrialState
+
+from ._records import ERROR_ATTR
+from ._storage import retry_callback
+
+log = logging.getLogger(__name__)
+
+WORKER_ATTR = "ecopt.worker"
+BEAT_ATTR = "ecopt.heartbeat_at"
+
+
+@lru_cache(maxsize=1)
+def _machine() -> dict[str, str]:
+    boot = ""
+    with contextlib.suppress(OSError):
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    return {"host": os.environ.get("ECOPT_WORKER_HOST") or socket.gethostname(), "boot": boot}
+
+
+def worker() -> dict[str, Any]:
+    """This process as a worker: host (``$ECOPT_WORKER_HOST`` overrides it), kernel boot id and pid."""
+    return {**_machine(), "pid": os.getpid()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def native(storage: Any) -> bool:
+    """Whether ``storage`` keeps Optuna heartbeats itself (an RDBStorage made with ``heartbeat_interval``)."""
+    check = getattr(storage, "get_heartbeat_interval", None)
+    return callable(check) and check() is not None
+
 
 class Heartbeat:
-    """Record a heartbeat for ``trial_ids`` every ``interval_s`` seconds while the ``with`` block runs."""
+    """Beat for ``trial_ids`` now and then every ``interval_s`` seconds while the ``with`` block runs.
+
+    ``interval_s = 0`` disables it.
+    """
 
     def __init__(self, storage: Any, trial_ids: Sequence[int], interval_s: float) -> None:
         self._storage = storage
         self._ids = list(trial_ids)
         self._interval = interval_s
+        self._native = native(storage)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _enabled(self) -> bool:
-        check = getattr(self._storage, "get_heartbeat_interval", None)
-        return self._interval > 0 and callable(check) and check() is not None
+    def beat(self) -> None:
+        """Record one heartbeat for every trial (errors are logged: a missed beat is not fatal)."""
+        for trial_id in self._ids:
+            try:
+                if self._native:
+                    self._storage.record_heartbeat(trial_id)
+                else:
+                    self._storage.set_trial_user_attr(trial_id, BEAT_ATTR, time.time())
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass  # failed by another worker that thought we were dead
+            except Exception as exc:
+                log.warning("ecopt: heartbeat of trial id %s failed: %s", trial_id, exc)
 
-    def _beat(self) -> None:
-        while True:
-            for trial_id in self._ids:
-                self._storage.record_heartbeat(trial_id)
-            if self._stop.wait(self._interval):
-                return
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.beat()
 
     def __enter__(self) -> Heartbeat:
-        if self._enabled():
-            self._thread = threading.Thread(target=self._beat, name="ecopt-heartbeat", daemon=True)
+        if self._interval > 0:
+            self.beat()
+            self._thread = threading.Thread(target=self._run, name="ecopt-heartbeat", daemon=True)
             self._thread.start()
         return self
 
@@ -51,3 +122,53 @@ class Heartbeat:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+
+
+def _stale_native(study: optuna.Study) -> set[int]:
+    storage = study._storage
+    try:
+        return set(storage._get_stale_trial_ids(study._study_id))  # what fail_stale_trials uses
+    except Exception:  # pragma: no cover - private API moved: let Optuna fail them (no reason recorded)
+        optuna.storages.fail_stale_trials(study)
+        return set()
+
+
+def _why_dead(trial: optuna.trial.FrozenTrial, interval_s: float, now: float, stale: set[int]) -> str | None:
+    me = worker()
+    owner = trial.user_attrs.get(WORKER_ATTR) or {}
+    same_machine = owner.get("host") == me["host"] and owner.get("boot") == me["boot"]
+    pid = owner.get("pid")
+    if same_machine and isinstance(pid, int) and pid != me["pid"] and not _alive(pid):
+        return f"its worker (pid {pid} on {me['host']}) died"
+    if trial._trial_id in stale:
+        return f"its worker stopped its heartbeat for more than {2 * interval_s:g} s"
+    beat = trial.user_attrs.get(BEAT_ATTR)
+    if interval_s > 0 and isinstance(beat, (int, float)) and now - beat > 2 * interval_s:
+        return f"its worker stopped its heartbeat for more than {2 * interval_s:g} s (last {now - beat:.0f} s ago)"
+    return None
+
+
+def fail_dead_trials(study: optuna.Study, interval_s: float, max_retry: int) -> list[int]:
+    """Mark RUNNING trials of dead workers FAIL (reason in ``ecopt.error``); retry each up to ``max_retry``
+    times. Returns the numbers of the trials failed by this call."""
+    storage = study._storage
+    stale = _stale_native(study) if native(storage) and interval_s > 0 else set()
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    retry = retry_callback(max_retry)
+    failed: list[int] = []
+    now = time.time()
+    for trial in running:
+        reason = _why_dead(trial, interval_s, now, stale)
+        if reason is None:
+            continue
+        try:
+            storage.set_trial_user_attr(trial._trial_id, ERROR_ATTR, f"worker died: {reason}")
+            if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker got there first
+        failed.append(trial.number)
+        log.warning("ecopt: trial %d marked FAIL: %s", trial.number, reason)
+        if retry is not None:
+            retry(study, storage.get_trial(trial._trial_id))
+    return failed

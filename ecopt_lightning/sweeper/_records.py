@@ -35,6 +35,7 @@ OVERRIDES_ATTR = "ecopt.overrides"
 JOB_DIR_ATTR = "ecopt.job_dir"
 ERROR_ATTR = "ecopt.error"
 CONSTRAINTS_ATTR = "ecopt.constraints"
+DEGRADED_ATTR = "ecopt.degraded"  # list of reasons the trial's energy is not a full measurement
 PREFIX = "ecopt."
 FLAG_ATTRS = ("ecopt.baseline",)
 
@@ -91,6 +92,7 @@ class TrialRecord:
     samples_per_J: float | None
     rank: int | None = None  # non-dominated rank among feasible complete trials (0 = on the front)
     flags: dict[str, Any] = field(default_factory=dict)  # ecopt markers, e.g. ecopt.baseline
+    degraded: list[str] = field(default_factory=list)  # why its energy is not a full measurement
 
     @property
     def on_front(self) -> bool:
@@ -140,6 +142,9 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
     }
     constraints = _constraints(trial)
     energy, source = trial_energy(metrics, settings.energy_metric)
+    if energy is None and isinstance(trial.user_attrs.get("ecopt.energy_J"), (int, float)):
+        # a failed run's energy, read from its EnergyCallback summary
+        energy, source = float(trial.user_attrs["ecopt.energy_J"]), trial.user_attrs.get("ecopt.energy_source")
     per_sample = metrics.get(settings.energy_per_sample_metric)
     if per_sample is not None and not (math.isfinite(per_sample) and per_sample > 0):
         per_sample = None
@@ -159,6 +164,7 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
         energy_per_sample_J=per_sample,
         samples_per_J=None if per_sample is None else 1.0 / per_sample,
         flags={k: v for k, v in trial.user_attrs.items() if k in FLAG_ATTRS},
+        degraded=[str(x) for x in trial.user_attrs.get(DEGRADED_ATTR) or []],
     )
 
 

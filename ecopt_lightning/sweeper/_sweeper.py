@@ -12,6 +12,8 @@ Example:
 from __future__ import annotations
 
 import logging
+import shutil
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,13 +26,16 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import Trial, TrialState
 
-from . import _samplers
+from . import _crashpoints, _samplers
 from ._artifacts import attach_to_study, write_all
-from ._heartbeat import Heartbeat
+from ._heartbeat import WORKER_ATTR, Heartbeat, fail_dead_trials, worker
+from ._jobinfo import read_job
+from ._launch import TrackedTask, check_parallelism, job_process, recycle_workers
 from ._loggers import log_everywhere
 from ._metrics import TrialError, lookup, to_metrics, trial_energy
 from ._records import (
     CONSTRAINTS_ATTR,
+    DEGRADED_ATTR,
     ERROR_ATTR,
     JOB_DIR_ATTR,
     OVERRIDES_ATTR,
@@ -39,13 +44,17 @@ from ._records import (
     ReportSettings,
     build_report,
 )
+from ._secrets import mask_config, scrub_tree
 from ._space import SearchSpace, parse_space, render
+from ._storage import open_storage
+from ._urls import redact
 from .config import Settings, resolve_callable, validate
 from .errors import SweeperConfigError, SweepFailedError
 
 log = logging.getLogger(__name__)
 
-_RDB_PREFIXES = ("sqlite:", "postgresql", "mysql", "oracle", "mssql")
+#: intermediate artifacts take at most 1 / (1 + this) of the sweep's wall time (written every batch otherwise)
+ARTIFACT_TIME_RATIO = 4.0
 
 
 def _quiet(func: Any, *args: Any, **kwargs: Any) -> Any:
@@ -54,13 +63,6 @@ def _quiet(func: Any, *args: Any, **kwargs: Any) -> Any:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
         return func(*args, **kwargs)
-
-
-def make_storage(url: str, heartbeat_interval_s: int) -> Any:
-    """An RDBStorage with heartbeats for database URLs; other URLs go to Optuna as they are."""
-    if url.startswith(_RDB_PREFIXES) and heartbeat_interval_s > 0:
-        return _quiet(optuna.storages.RDBStorage, url, heartbeat_interval=heartbeat_interval_s)
-    return url
 
 
 class EcoptSweeperImpl:
@@ -75,8 +77,9 @@ class EcoptSweeperImpl:
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
         self.hydra_context = hydra_context
+        mask_config(config, self.raw_config.get("storage"))  # before the launcher saves any config copy
         self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config
+            hydra_context=hydra_context, task_function=TrackedTask(task_function), config=config
         )
         self.sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
 
@@ -84,11 +87,15 @@ class EcoptSweeperImpl:
     def _open_study(self, settings: Settings, sampler: optuna.samplers.BaseSampler) -> tuple[optuna.Study, Any]:
         assert self.config is not None
         url = settings.storage or f"sqlite:///{self.sweep_dir / 'ecopt.db'}"
-        storage = make_storage(url, settings.heartbeat_interval_s)
+        storage = open_storage(url, settings.heartbeat_interval_s)
         name = settings.study_name or str(self.config.hydra.job.name)
-        study = optuna.create_study(
-            study_name=name, storage=storage, sampler=sampler, directions=settings.directions, load_if_exists=True
-        )
+        try:
+            study = optuna.create_study(
+                study_name=name, storage=storage, sampler=sampler, directions=settings.directions, load_if_exists=True
+            )
+        except Exception as exc:
+            reason = " ".join(str(exc).split())[:200]
+            raise SweeperConfigError("storage", redact(url), f"a usable Optuna storage ({reason})") from None
         old_dirs = [d.name.lower() for d in study.directions]
         old_names = study.metric_names
         if old_dirs != settings.directions or (old_names and list(old_names) != settings.objective_names):
@@ -133,10 +140,19 @@ class EcoptSweeperImpl:
         job_dir = self._job_dir(ret)
         if job_dir:
             trial.set_user_attr(JOB_DIR_ATTR, job_dir)
+        info = read_job(job_dir)  # EnergyCallback's summary: energy of a failed run, degraded sensors
         energy, source = trial_energy(metrics, settings.energy_metric)
+        if energy is None and info.energy_J is not None:
+            energy, source = info.energy_J, f"{Path(info.path or '').name} ({info.status})"
         if energy is not None:
             trial.set_user_attr("ecopt.energy_J", energy)
             trial.set_user_attr("ecopt.energy_source", source)
+        degraded = list(info.degraded)
+        reused = job_process(job_dir).get("jobs_in_process", 1)
+        if reused > 1:
+            degraded.append(f"process: ran in a worker process that had already run {reused - 1} job(s)")
+        if degraded:
+            trial.set_user_attr(DEGRADED_ATTR, degraded)
         if error is not None:
             trial.set_user_attr(ERROR_ATTR, error)
             log.warning("ecopt: trial %d failed: %s", trial.number, error)
@@ -149,12 +165,25 @@ class EcoptSweeperImpl:
         study.tell(trial, values)
         return None
 
+    def _maybe_write(
+        self, study: optuna.Study, settings: Settings, notes: dict[str, Any], last: tuple[Report, list[Path]]
+    ) -> tuple[Report, list[Path]]:
+        """Intermediate artifacts: every batch, unless writing them would take more than 1/5 of the time."""
+        since = time.perf_counter() - self._written_at
+        if since < ARTIFACT_TIME_RATIO * self._write_s:
+            return last
+        return self._write(study, settings, notes)
+
     def _write(self, study: optuna.Study, settings: Settings, notes: dict[str, Any]) -> tuple[Report, list[Path]]:
         report = build_report(
             study.study_name, study.get_trials(deepcopy=False), ReportSettings(**_report_fields(settings))
         )
         report.notes = dict(notes)
-        return report, write_all(report, self.sweep_dir)
+        start = time.perf_counter()
+        paths = write_all(report, self.sweep_dir)
+        self._written_at = time.perf_counter()
+        self._write_s = self._written_at - start
+        return report, paths
 
     # ---- the loop -----------------------------------------------------------------------------------------
     def sweep(self, arguments: Sequence[str]) -> dict[str, Any]:
@@ -167,9 +196,19 @@ class EcoptSweeperImpl:
         )
         sampler = _samplers.build(sampler_name, settings.sampler_kwargs, settings.seed, bool(settings.constraints))
         # Everything above only reads: a bad config stops here with nothing written.
+        warning = check_parallelism(OmegaConf.select(self.config, "hydra.launcher"), settings.n_jobs)
+        if warning:
+            log.warning("ecopt: %s", warning)
+        created = not self.sweep_dir.exists()
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
-        study, storage = self._open_study(settings, sampler)
-        log.info("ecopt: study %r in %s", study.study_name, settings.storage or self.sweep_dir / "ecopt.db")
+        try:
+            study, storage = self._open_study(settings, sampler)
+        except SweeperConfigError:
+            if created:  # nothing partial: not even an empty sweep dir or SQLite file
+                shutil.rmtree(self.sweep_dir, ignore_errors=True)
+            raise
+        self._written_at, self._write_s = 0.0, 0.0
+        log.info("ecopt: study %r in %s", study.study_name, redact(settings.storage) or self.sweep_dir / "ecopt.db")
         log.info("ecopt: sampler %s (%s: %s)", type(sampler).__name__, settings.sampler, reason)
         log.info(
             "ecopt: objectives %s; search space %s",
@@ -184,11 +223,17 @@ class EcoptSweeperImpl:
         failures: list[str] = []
         report, paths = self._write(study, settings, notes)
         while True:
-            _quiet(optuna.storages.fail_stale_trials, study)
-            trials = study.get_trials(deepcopy=False)
+            fail_dead_trials(study, settings.heartbeat_interval_s, settings.max_retry)
+            trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
             done = sum(t.state == TrialState.COMPLETE for t in trials)
-            running = sum(t.state == TrialState.RUNNING for t in trials)
+            running = len(trials) - done
             missing = settings.n_trials - done - running
+            watched = any(WORKER_ATTR in t.user_attrs for t in trials if t.state == TrialState.RUNNING)
+            if missing <= 0 and done < settings.n_trials and settings.wait_for_running and watched:
+                # other workers' trials may still fail (or their worker die): wait to take over what is missing
+                log.info("ecopt: %d complete, %d running in other workers: waiting", done, running)
+                time.sleep(min(5.0, max(0.5, settings.heartbeat_interval_s / 2)))
+                continue
             if missing <= 0:
                 log.info(
                     "ecopt: %d complete + %d running of n_trials=%d: nothing to launch",
@@ -208,7 +253,7 @@ class EcoptSweeperImpl:
                 study, storage, space, custom, settings, min(settings.n_jobs, missing)
             )
             failures += batch_errors
-            report, paths = self._write(study, settings, notes)
+            report, paths = self._maybe_write(study, settings, notes, (report, paths))
             _log_progress(report, numbers, settings.n_trials)
             if len(failures) >= settings.max_failures:
                 notes["stopped"] = f"max_failures={settings.max_failures} reached"
@@ -227,22 +272,32 @@ class EcoptSweeperImpl:
         """Ask, launch and tell one batch; return the errors of failed trials and the batch's trial numbers."""
         trials = [_quiet(study.ask, dict(space.distributions)) for _ in range(size)]
         told: set[int] = set()
+        ids = [trial._trial_id for trial in trials]  # Trial has no public id; heartbeats are keyed on it
+        me = worker()
         try:
-            batch = []
-            for trial in trials:
-                overrides = self._overrides(trial, space, custom)
-                trial.set_user_attr(OVERRIDES_ATTR, overrides)
-                batch.append(overrides)
-            self.validate_batch_is_legal(batch)
-            ids = [trial._trial_id for trial in trials]  # Trial has no public id; heartbeats are keyed on it
-            with Heartbeat(storage, ids, settings.heartbeat_interval_s):
-                returns = self.launcher.launch(batch, initial_job_idx=trials[0].number)
+            with Heartbeat(storage, ids, settings.heartbeat_interval_s):  # first beat now, before anything else
+                batch = []
+                for trial in trials:
+                    trial.set_user_attr(WORKER_ATTR, me)
+                    if ERROR_ATTR in trial.user_attrs:  # a retried trial inherits the dead run's attributes
+                        trial.set_user_attr(ERROR_ATTR, None)
+                    overrides = self._overrides(trial, space, custom)
+                    trial.set_user_attr(OVERRIDES_ATTR, overrides)
+                    batch.append(overrides)
+                _crashpoints.reached("after_ask")
+                self.validate_batch_is_legal(batch)
+                try:
+                    returns = self.launcher.launch(batch, initial_job_idx=trials[0].number)
+                finally:
+                    recycle_workers(self.launcher)
             errors = []
             for trial, ret in zip(trials, returns, strict=False):
                 error = self._tell(study, trial, ret, settings)
                 told.add(trial.number)
+                _crashpoints.reached("after_tell")
                 if error is not None:
                     errors.append(error)
+            scrub_tree([self.sweep_dir, *(self._job_dir(r) for r in returns)], self.raw_config.get("storage"))
             return errors, [t.number for t in trials]
         finally:
             for trial in trials:  # interrupted or refused batch: never leave trials RUNNING

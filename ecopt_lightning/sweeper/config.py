@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import _urls
 from ._metrics import Constraint
 from .errors import SweeperConfigError
 
@@ -68,6 +69,8 @@ class EcoptSweeperConf:
     energy_metric: Any = "energy/total_J"
     energy_per_sample_metric: Any = "energy/inference_per_sample_J"
     heartbeat_interval_s: Any = 60
+    max_retry: Any = 1
+    wait_for_running: Any = True
     baseline: Any = True
     loggers: list[Any] = field(default_factory=list)
     logger_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -97,6 +100,8 @@ class Settings:
     loggers: list[str]
     logger_kwargs: dict[str, dict[str, Any]]
     baseline: bool = True
+    max_retry: int = 1
+    wait_for_running: bool = True
 
     def for_report(self) -> dict[str, Any]:
         """What ``ecopt report`` needs to rebuild the artifacts from storage alone (stored on the study)."""
@@ -229,9 +234,7 @@ def validate(raw_config: Any) -> Settings:
     if not isinstance(logger_kwargs, Mapping) or any(k not in LOGGERS for k in logger_kwargs):
         raise SweeperConfigError("logger_kwargs", logger_kwargs, "a mapping from " + "|".join(LOGGERS) + " to kwargs")
 
-    storage = raw.get("storage")
-    if storage is not None and (not isinstance(storage, str) or ":" not in storage):
-        raise SweeperConfigError("storage", storage, "null (SQLite in the sweep dir) or an Optuna storage URL")
+    storage = _urls.check(raw.get("storage"))
     study_name = raw.get("study_name")
     if study_name is not None and not str(study_name).strip():
         raise SweeperConfigError("study_name", study_name, "a non-empty name or null")
@@ -242,7 +245,13 @@ def validate(raw_config: Any) -> Settings:
         raise SweeperConfigError(
             "baseline", baseline, "true (run the app's own config first, as the baseline) or false"
         )
+    wait = raw.get("wait_for_running", True)
+    if not isinstance(wait, bool):
+        raise SweeperConfigError("wait_for_running", wait, "true (wait for other workers' running trials) or false")
+    heartbeat = _int(raw, "heartbeat_interval_s", 60, 0)
     return Settings(
+        max_retry=_int(raw, "max_retry", 1, 0),
+        wait_for_running=wait and heartbeat > 0,
         baseline=baseline,
         objective_names=names,
         directions=directions,
@@ -260,7 +269,7 @@ def validate(raw_config: Any) -> Settings:
         energy_budget_J=_number(raw, "energy_budget_J"),
         energy_metric=_metric_name(raw, "energy_metric", "energy/total_J"),
         energy_per_sample_metric=_metric_name(raw, "energy_per_sample_metric", "energy/inference_per_sample_J"),
-        heartbeat_interval_s=_int(raw, "heartbeat_interval_s", 60, 0),
+        heartbeat_interval_s=heartbeat,
         loggers=loggers,
         logger_kwargs={k: dict(v or {}) for k, v in logger_kwargs.items()},
     )

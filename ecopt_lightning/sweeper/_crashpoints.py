@@ -1,0 +1,30 @@
+"""Test hook: kill the sweep with SIGKILL at a named point, to prove a crash there loses nothing.
+
+Off unless ``$ECOPT_CRASH_AT`` is set, to ``<point>`` or ``<point>:<n>`` (the n-th time it is reached, 1-based).
+Points: ``after_ask`` (trials asked, nothing launched), ``after_tell`` (a result just stored),
+``artifact_write`` (a temp artifact written, not yet moved into place).
+
+Example:
+    >>> reached("after_tell")  # $ECOPT_CRASH_AT unset: returns at once
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+ENV = "ECOPT_CRASH_AT"
+_seen: dict[str, int] = {}
+
+
+def reached(point: str) -> None:
+    """SIGKILL this process if ``$ECOPT_CRASH_AT`` names ``point`` and this is the chosen occurrence."""
+    wanted = os.environ.get(ENV)
+    if not wanted:
+        return
+    name, _, nth = wanted.partition(":")
+    if name != point:
+        return
+    _seen[point] = _seen.get(point, 0) + 1
+    if _seen[point] == int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)

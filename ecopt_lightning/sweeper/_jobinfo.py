@@ -1,0 +1,79 @@
+"""What a trial's job directory says about its energy: EnergyCallback's ``energy_summary.json``.
+
+The summary is written atomically at the end of fit/test and also when training raised, so a failed trial's
+energy is still known (the tuning cost stays complete). Degraded measurements are listed from it: domains
+estimated instead of measured, domains not measured at all (NVML missing, no driver), sensors that failed
+(a GPU lost mid-run), GPUs measured by power polling because they lack the energy counter.
+
+Example:
+    >>> import json, tempfile, pathlib
+    >>> job = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (job / "energy_summary.json").write_text(json.dumps({"status": "failed: RuntimeError: x",
+    ...     "total_J": 12.5, "estimated_fraction": 1.0, "sources": {"cpu:0": "estimate"}}))
+    >>> info = read_job(str(job))
+    >>> info.energy_J, info.degraded
+    (12.5, ['cpu:0: estimated from CPU time (100% of the energy is estimated)'])
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SUMMARY_FILE = "energy_summary.json"
+#: how deep below the job directory the summary is looked for (Lightning puts it in its log dir)
+MAX_DEPTH = 4
+
+
+@dataclass
+class JobInfo:
+    """Energy (J) and status from the job's summary, and the reasons its measurement is degraded."""
+
+    path: str | None = None
+    energy_J: float | None = None
+    status: str | None = None
+    degraded: list[str] = field(default_factory=list)
+
+
+def find_summary(job_dir: str | None) -> Path | None:
+    """The newest ``energy_summary.json`` at most :data:`MAX_DEPTH` folders below ``job_dir``."""
+    if not job_dir:
+        return None
+    root = Path(job_dir)
+    if not root.is_dir():
+        return None
+    found = [p for p in root.rglob(SUMMARY_FILE) if len(p.relative_to(root).parts) <= MAX_DEPTH + 1]
+    return max(found, key=lambda p: p.stat().st_mtime, default=None)
+
+
+def degraded_reasons(summary: dict[str, Any]) -> list[str]:
+    """Why a summary's energy is not a full measurement (empty when it is)."""
+    reasons: list[str] = []
+    for domain, why in sorted((summary.get("measurement_faults") or {}).items()):
+        reasons.append(f"{domain}: {why}")
+    fraction = summary.get("estimated_fraction")
+    for domain, source in sorted((summary.get("sources") or {}).items()):
+        base = str(source).split(":", 1)[0]
+        if base == "estimate":
+            share = f" ({fraction:.0%} of the energy is estimated)" if isinstance(fraction, float) else ""
+            reasons.append(f"{domain}: estimated from CPU time{share}")
+        elif base == "nvml_power":
+            reasons.append(f"{domain}: power polled and integrated (no energy counter)")
+    return reasons
+
+
+def read_job(job_dir: str | None) -> JobInfo:
+    """Read the job's energy summary; an absent or unreadable file gives an empty :class:`JobInfo`."""
+    path = find_summary(job_dir)
+    if path is None:
+        return JobInfo()
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return JobInfo(str(path), degraded=[f"{SUMMARY_FILE} unreadable"])
+    total = summary.get("total_J")
+    energy = float(total) if isinstance(total, (int, float)) and math.isfinite(total) else None
+    return JobInfo(str(path), energy, summary.get("status"), degraded_reasons(summary))

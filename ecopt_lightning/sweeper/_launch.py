@@ -1,0 +1,79 @@
+"""Each trial measured in a fresh process: the task wrapper that records its process, and worker recycling
+for Hydra's joblib launcher.
+
+joblib's default loky backend keeps its worker processes between calls, so a second trial in the same worker
+would find CUDA initialised, caches warm and once-per-process notices spent, and be measured unlike the first.
+The sweeper shuts the loky executor down (killing its workers) after every batch, and :class:`TrackedTask`
+writes ``.ecopt_job.json`` into each job dir with the pid and how many jobs that process ran; a trial run in
+a reused process is reported as a degraded measurement.
+
+Example:
+    >>> task = TrackedTask(lambda cfg: {"x": 1.0})
+    >>> task(None)  # outside Hydra there is no job dir: nothing is written
+    {'x': 1.0}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+JOB_FILE = ".ecopt_job.json"
+_jobs_in_process = 0
+
+
+class TrackedTask:
+    """Wraps the Hydra task function; picklable (joblib sends it to its workers)."""
+
+    def __init__(self, task: Any) -> None:
+        self.task = task
+
+    def __call__(self, cfg: Any) -> Any:
+        global _jobs_in_process
+        _jobs_in_process += 1
+        with contextlib.suppress(Exception):  # outside a Hydra job: no output dir
+            from hydra.core.hydra_config import HydraConfig
+
+            out = Path(HydraConfig.get().runtime.output_dir)
+            (out / JOB_FILE).write_text(json.dumps({"pid": os.getpid(), "jobs_in_process": _jobs_in_process}))
+        return self.task(cfg)
+
+
+def job_process(job_dir: str | None) -> dict[str, Any]:
+    """What :class:`TrackedTask` wrote in ``job_dir`` (``{}`` when nothing)."""
+    if not job_dir:
+        return {}
+    try:
+        return json.loads((Path(job_dir) / JOB_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def recycle_workers(launcher: Any) -> None:
+    """After a batch on the joblib launcher: shut the loky executor down so the next batch gets new processes."""
+    if type(launcher).__name__ != "JoblibLauncher":
+        return
+    try:
+        from joblib.externals.loky import reusable_executor
+    except ImportError:  # pragma: no cover - joblib ships loky
+        return
+    executor = getattr(reusable_executor, "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True, kill_workers=True)
+
+
+def check_parallelism(launcher_cfg: Any, n_jobs: int) -> str | None:
+    """A warning when the joblib launcher runs fewer processes than the sweeper's batch (then reused)."""
+    workers = getattr(launcher_cfg, "n_jobs", None) if launcher_cfg is not None else None
+    if isinstance(workers, int) and 0 < workers < n_jobs:
+        return (
+            f"hydra.launcher.n_jobs={workers} < hydra.sweeper.n_jobs={n_jobs}: some trials of a batch will run in "
+            "a process that already ran one (reported as degraded); set them equal"
+        )
+    return None

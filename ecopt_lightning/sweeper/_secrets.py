@@ -1,0 +1,67 @@
+"""Keep a storage URL's password out of everything the sweep writes: Hydra's config copies, logs, artifacts.
+
+Hydra saves the composed config (``multirun.yaml`` in the sweep dir, ``.hydra/*.yaml`` in every job dir) and
+the sweeper is handed the URL through it. :func:`mask_config` replaces the password by ``***`` in the config
+the launcher uses, before any job starts; :func:`scrub_tree` rewrites any copy that still holds it (e.g. a
+URL written in the app's YAML, which Hydra re-composes per job).
+
+Example:
+    >>> from omegaconf import OmegaConf
+    >>> cfg = OmegaConf.create({"hydra": {"sweeper": {"storage": "postgresql://u:pw@h/db"},
+    ...                                   "overrides": {"hydra": ["hydra.sweeper.storage=postgresql://u:pw@h/db"]}}})
+    >>> mask_config(cfg, "postgresql://u:pw@h/db")
+    >>> cfg.hydra.sweeper.storage, list(cfg.hydra.overrides.hydra)
+    ('postgresql://u:***@h/db', ['hydra.sweeper.storage=postgresql://u:***@h/db'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from ._urls import password, redact
+
+
+def mask_config(config: DictConfig, url: Any) -> None:
+    """Replace ``url``'s password by ``***`` in ``hydra.sweeper.storage`` and ``hydra.overrides.hydra``."""
+    secret = password(url)
+    if not secret:
+        return
+    with read_write(config), open_dict(config):
+        if OmegaConf.select(config, "hydra.sweeper.storage") is not None:
+            config.hydra.sweeper.storage = redact(url)
+        overrides = OmegaConf.select(config, "hydra.overrides.hydra")
+        if overrides is not None:
+            config.hydra.overrides.hydra = [str(o).replace(url, redact(url)).replace(secret, "***") for o in overrides]
+
+
+def scrub_file(path: Path, secret: str) -> bool:
+    """Rewrite ``path`` without ``secret`` (atomically); True when it held it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    if secret not in text:
+        return False
+    tmp = path.with_name(f".{path.name}.scrub")
+    tmp.write_text(text.replace(secret, "***"), encoding="utf-8")
+    tmp.replace(path)
+    return True
+
+
+def scrub_tree(folders: Iterable[str | Path | None], url: Any) -> int:
+    """Scrub the password of ``url`` from Hydra's YAML copies and logs in ``folders``; returns files rewritten."""
+    secret = password(url)
+    if not secret:
+        return 0
+    count = 0
+    for folder in folders:
+        if not folder or not Path(folder).is_dir():
+            continue
+        root = Path(folder)
+        candidates = [*root.glob("*.yaml"), *root.glob(".hydra/*.yaml"), *root.glob("*.log")]
+        count += sum(scrub_file(p, secret) for p in candidates)
+    return count

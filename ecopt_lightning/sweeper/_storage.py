@@ -1,0 +1,90 @@
+"""Open the study's storage: SQLite, PostgreSQL/MySQL (with heartbeats) or an Optuna journal file.
+
+Database storages get Optuna's heartbeat table (``heartbeat_interval_s``); journal files have none, so
+:mod:`._heartbeat` keeps one in a trial attribute instead and fails (and retries) dead workers' trials.
+
+Every error names the storage with its password redacted.
+
+Example:
+    >>> storage = open_storage("journal:///tmp/ecopt-doctest.log", heartbeat_interval_s=60)
+    >>> type(storage).__name__
+    'JournalStorage'
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from ._urls import JOURNAL, journal_path, password, redact, scheme
+from .errors import SweeperConfigError
+
+
+def _scrub(text: str, url: str) -> str:
+    secret = password(url)
+    text = text.replace(url, redact(url))
+    return text.replace(secret, "***") if secret else text
+
+
+def retry_callback(max_retry: int) -> Any:
+    """Optuna's callback that enqueues a failed trial again, at most ``max_retry`` times; ``None`` for 0."""
+    if max_retry <= 0:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return optuna.storages.RetryFailedTrialCallback(max_retry=max_retry)
+
+
+def with_driver(url: str) -> str:
+    """``postgresql://`` with the installed driver: SQLAlchemy 2.1 defaults to psycopg 3, 2.0 to psycopg2.
+
+    Example:
+        >>> with_driver("sqlite:///x.db")
+        'sqlite:///x.db'
+    """
+    if not url.startswith("postgresql://"):
+        return url
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url[len("postgresql://") :]
+    return url
+
+
+def _rdb(url: str, heartbeat_interval_s: int) -> Any:
+    url = with_driver(url)
+    kwargs: dict[str, Any] = {}
+    if heartbeat_interval_s > 0:
+        kwargs["heartbeat_interval"] = heartbeat_interval_s  # stale trials: ._heartbeat.fail_dead_trials
+    if scheme(url) != "sqlite":
+        kwargs["engine_kwargs"] = {"pool_pre_ping": True}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return optuna.storages.RDBStorage(url, **kwargs)
+
+
+def _journal(url: str) -> Any:
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+    path = Path(journal_path(url)).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # the open-file lock works on NFSv3+ and on file systems without symlinks
+    backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
+    return optuna.storages.JournalStorage(backend)
+
+
+def open_storage(url: str, heartbeat_interval_s: int) -> Any:
+    """The Optuna storage object for ``url``; :class:`SweeperConfigError` (password redacted) if it fails."""
+    try:
+        if scheme(url) == JOURNAL:
+            return _journal(url)
+        return _rdb(url, heartbeat_interval_s)
+    except SweeperConfigError:
+        raise
+    except Exception as exc:
+        reason = " ".join(_scrub(f"{type(exc).__name__}: {exc}", url).split())
+        reason = reason.split(" (Background on this error")[0][:300]
+        raise SweeperConfigError("storage", redact(url), f"a reachable storage (opening it failed: {reason})") from None
