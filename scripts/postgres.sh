@@ -5,7 +5,8 @@
 #
 # Idempotent: installs Debian's `postgresql` package if no server binaries are found (needs root and apt),
 # initialises a cluster in $ECOPT_PG_DIR (default /tmp/ecopt-pg) once, starts it on a free port unless it
-# is already running, creates user `ecopt` (password `ecopt`) and database `ecopt_test`. Logs go to stderr.
+# is already running, creates user `ecopt` (password `ecopt_pw_5f3a9c`, distinctive so tests can
+# grep for leaks) and database `ecopt_test`. Logs go to stderr.
 # Stop it with: bash scripts/postgres.sh stop
 set -euo pipefail
 DIR=${ECOPT_PG_DIR:-/tmp/ecopt-pg}
@@ -62,9 +63,10 @@ fi
 
 psql_admin() { as_owner "$BIN/psql" -h "$DIR" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
 if [ "$(psql_admin -c "SELECT 1 FROM pg_roles WHERE rolname = 'ecopt'")" != 1 ]; then
-    psql_admin -c "CREATE ROLE ecopt LOGIN PASSWORD 'ecopt' CREATEDB" >&2
+    psql_admin -c "CREATE ROLE ecopt LOGIN CREATEDB" >&2
 fi
+psql_admin -c "ALTER ROLE ecopt PASSWORD 'ecopt_pw_5f3a9c'" >&2
 if [ "$(psql_admin -c "SELECT 1 FROM pg_database WHERE datname = 'ecopt_test'")" != 1 ]; then
     psql_admin -c "CREATE DATABASE ecopt_test OWNER ecopt" >&2
 fi
-echo "postgresql://ecopt:ecopt@127.0.0.1:$PORT/ecopt_test"
+echo "postgresql://ecopt:ecopt_pw_5f3a9c@127.0.0.1:$PORT/ecopt_test"

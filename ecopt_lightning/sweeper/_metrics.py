@@ -75,6 +75,24 @@ def lookup(metrics: Mapping[str, float], name: str, role: str) -> float:
     return value
 
 
+def non_numeric(returned: Any, names: Sequence[str]) -> str | None:
+    """The error for a metric in ``names`` that the task returned as a non-number (e.g. a string), if any.
+
+    Example:
+        >>> non_numeric({"val_acc": "high"}, ["val_acc"])
+        "metric 'val_acc' is 'high' (str): return a number (float, int or 0-d tensor)"
+    """
+    if not isinstance(returned, Mapping):
+        return None
+    for name in names:
+        if name in returned and _as_float(returned[name]) is None:
+            value = returned[name]
+            return (
+                f"metric {name!r} is {value!r:.60} ({type(value).__name__}): return a number (float, int or 0-d tensor)"
+            )
+    return None
+
+
 @dataclass(frozen=True)
 class Constraint:
     """``metric <= bound`` (or ``<``, ``>=``, ``>``); :meth:`value` is <= 0 when the trial is feasible.

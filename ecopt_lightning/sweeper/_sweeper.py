@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 import warnings
@@ -27,12 +28,12 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import Trial, TrialState
 
 from . import _crashpoints, _samplers
-from ._artifacts import attach_to_study, write_all
+from ._artifacts import attach_to_study, remove_stale_temps, write_all
 from ._heartbeat import WORKER_ATTR, Heartbeat, fail_dead_trials, worker
 from ._jobinfo import read_job
 from ._launch import TrackedTask, check_parallelism, job_process, recycle_workers
 from ._loggers import log_everywhere
-from ._metrics import TrialError, lookup, to_metrics, trial_energy
+from ._metrics import TrialError, lookup, non_numeric, to_metrics, trial_energy
 from ._records import (
     CONSTRAINTS_ATTR,
     DEGRADED_ATTR,
@@ -132,7 +133,8 @@ class EcoptSweeperImpl:
             values = [lookup(metrics, name, "objective") for name in settings.objective_names]
             constraints = {c.text: c.value(metrics) for c in settings.constraints}
         except TrialError as exc:
-            error = str(exc)
+            names = [*settings.objective_names, *(c.metric for c in settings.constraints)]
+            error = non_numeric(ret.return_value, names) or str(exc)
         except Exception as exc:  # the job itself raised: JobReturn re-raises it here
             error = f"{type(exc).__name__}: {exc}"
         for name, value in metrics.items():
@@ -148,8 +150,9 @@ class EcoptSweeperImpl:
             trial.set_user_attr("ecopt.energy_J", energy)
             trial.set_user_attr("ecopt.energy_source", source)
         degraded = list(info.degraded)
-        reused = job_process(job_dir).get("jobs_in_process", 1)
-        if reused > 1:
+        process = job_process(job_dir)
+        reused = process.get("jobs_in_process", 1)
+        if reused > 1 and process.get("pid") != os.getpid():  # a launcher's worker (the basic launcher runs here)
             degraded.append(f"process: ran in a worker process that had already run {reused - 1} job(s)")
         if degraded:
             trial.set_user_attr(DEGRADED_ATTR, degraded)
@@ -191,6 +194,13 @@ class EcoptSweeperImpl:
         settings = validate(self.raw_config)
         space = parse_space(settings.params, arguments)
         custom = resolve_callable(settings.custom_search_space) if settings.custom_search_space else None
+        if not space.distributions and custom is None:
+            raise SweeperConfigError(
+                "params",
+                settings.params,
+                "at least one search expression (choice/range/interval, here or on the command line) "
+                "or a custom_search_space: every trial would be the same",
+            )
         sampler_name, reason = _samplers.choose(
             settings.sampler, len(settings.directions), space.distributions, settings.n_trials, custom is not None
         )
@@ -208,6 +218,7 @@ class EcoptSweeperImpl:
                 shutil.rmtree(self.sweep_dir, ignore_errors=True)
             raise
         self._written_at, self._write_s = 0.0, 0.0
+        remove_stale_temps(self.sweep_dir)  # a killed writer's temp files (the artifacts are whole)
         log.info("ecopt: study %r in %s", study.study_name, redact(settings.storage) or self.sweep_dir / "ecopt.db")
         log.info("ecopt: sampler %s (%s: %s)", type(sampler).__name__, settings.sampler, reason)
         log.info(

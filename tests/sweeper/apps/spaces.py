@@ -11,3 +11,12 @@ def conditional(cfg: Any, trial: Any) -> dict[str, Any]:
     if width >= 16:
         trial.suggest_int("depth", 1, 3)
     return {"energy_keys": "total"}
+
+
+FAULTS = ("none", "crash", "nvml_missing", "driver_missing", "no_counter", "gpu_lost", "rapl_denied")
+
+
+def each_fault(cfg: Any, trial: Any) -> dict[str, Any]:
+    """Trial n gets fault ``FAULTS[n % 7]`` (a fixed override), so one sweep meets every fault once."""
+    trial.suggest_categorical("width", [4, 8])
+    return {"fault": FAULTS[trial.number % len(FAULTS)]}

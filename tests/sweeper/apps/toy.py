@@ -1,7 +1,10 @@
 """A pure-Python task for real Hydra multiruns: accuracy rises and energy rises with ``width`` and ``lr``.
 
 ``mode`` makes the job misbehave on purpose: ``raise`` (exception), ``nan_acc`` (NaN objective), ``missing``
-(no ``val_acc``), ``fail_if_wide`` (raises when width >= 64). Energy is reported as ``energy/total_J``
+(no ``val_acc``), ``text_acc`` (``val_acc`` is a string), ``fail_if_wide`` (raises when width >= 64).
+``sleep_s`` keeps each job running that long; ``die_marker`` SIGKILLs the first job's process (the whole
+sweep under the basic launcher) and leaves the marker file so the rerun goes on.
+Energy is reported as ``energy/total_J``
 unless ``energy_keys=split`` (then ``energy/fit_total_J`` + ``energy/inference_total_J``).
 
 Example:
@@ -11,6 +14,10 @@ Example:
 from __future__ import annotations
 
 import math
+import os
+import signal
+import time
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -31,11 +38,17 @@ def metrics(cfg: DictConfig) -> dict[str, float]:
         out["val_acc"] = float("nan")
     elif cfg.mode == "missing":
         del out["val_acc"]
+    elif cfg.mode == "text_acc":
+        out["val_acc"] = "high"  # type: ignore[assignment]
     return out
 
 
 @hydra.main(version_base=None, config_path="conf", config_name="toy")
 def main(cfg: DictConfig) -> dict[str, float]:
+    if cfg.die_marker and not Path(cfg.die_marker).exists():
+        Path(cfg.die_marker).write_text("died once")
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(float(cfg.sleep_s))
     if cfg.mode == "raise" or (cfg.mode == "fail_if_wide" and cfg.width >= 64):
         raise RuntimeError(f"toy failure at width={cfg.width}")
     return metrics(cfg)

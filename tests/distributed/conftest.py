@@ -1,0 +1,116 @@
+"""Helpers for sweeps run by several worker processes, crashes and faults: real Hydra multiruns in subprocesses.
+
+``ECOPT_TEST_POSTGRES_URL`` (set by ``.ci/run`` through ``scripts/postgres.sh``) enables the ``postgres`` tests.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.sweeper.conftest import APPS, ROOT
+
+POSTGRES_URL = os.environ.get("ECOPT_TEST_POSTGRES_URL")
+
+
+def sweep_cmd(sweep_dir: Path, *overrides: str, app: str = "toy.py") -> list[str]:
+    """The multirun command line of a test app (seed 0 unless an override sets another)."""
+    return [
+        sys.executable,
+        str(APPS / app),
+        "-m",
+        "hydra/sweeper=ecopt",
+        f"hydra.sweep.dir={sweep_dir}",
+        "hydra.sweeper.baseline=false",
+        *overrides,
+    ]
+
+
+def sweep_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "HYDRA_FULL_ERROR": "0",
+        **(extra or {}),
+    }
+
+
+def start(sweep_dir: Path, *overrides: str, env: dict[str, str] | None = None, app: str = "toy.py"):
+    """Start a sweep in the background; its output goes to ``<sweep_dir>.log``."""
+    sweep_dir.parent.mkdir(parents=True, exist_ok=True)
+    log = open(f"{sweep_dir}.log", "w")  # noqa: SIM115 - closed by the caller through the process
+    return subprocess.Popen(
+        sweep_cmd(sweep_dir, *overrides, app=app),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=sweep_dir.parent,
+        env=sweep_env(env),
+        text=True,
+    )
+
+
+def run(sweep_dir: Path, *overrides: str, env: dict[str, str] | None = None, app: str = "toy.py", timeout=180):
+    """Run a sweep to its end; returns the CompletedProcess (output captured)."""
+    sweep_dir.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(
+        sweep_cmd(sweep_dir, *overrides, app=app),
+        capture_output=True,
+        text=True,
+        cwd=sweep_dir.parent,
+        env=sweep_env(env),
+        timeout=timeout,
+    )
+
+
+def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert proc.returncode == 0, f"exit {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+    return proc
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def check_artifacts(sweep_dir: Path) -> dict:
+    """Every artifact that exists parses; returns summary.json (or {})."""
+    out: dict = {}
+    for name in ("pareto_front.json", "summary.json"):
+        if (sweep_dir / name).exists():
+            out[name] = json.loads((sweep_dir / name).read_text())
+    for name in ("pareto_front.csv", "trials.csv"):
+        if (sweep_dir / name).exists():
+            with open(sweep_dir / name, newline="") as f:
+                list(csv.DictReader(f))
+    if (sweep_dir / "pareto_front.png").exists():
+        assert (sweep_dir / "pareto_front.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if (sweep_dir / "pareto_front.html").exists():
+        assert (sweep_dir / "pareto_front.html").read_text().rstrip().endswith("</html>")
+    return out.get("summary.json", {})
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """The test server's URL; the test is skipped when ``ECOPT_TEST_POSTGRES_URL`` is unset."""
+    if not POSTGRES_URL:
+        pytest.skip("ECOPT_TEST_POSTGRES_URL is unset: run `bash scripts/postgres.sh` or .ci/run (CI sets it)")
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def study_name() -> str:
+    """A fresh study name per test, so tests sharing one database do not meet."""
+    return f"t_{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,74 @@
+"""Measurement faults injected through the simulated GPU in real subprocess sweeps: training goes on, the
+affected trials are marked degraded (user attribute, trials.csv column, summary), a crashed trial's energy
+is still counted."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from tests.doubles.fake_powercap import FakePowercap
+from tests.sweeper.conftest import ROOT
+
+from .conftest import ok, run
+
+pytestmark = pytest.mark.slow
+EXPECTED = {
+    "none": None,
+    "nvml_missing": "gpu:0: nvidia-ml-py (module pynvml) is not importable",
+    "driver_missing": "gpu:0: NVML did not start",
+    "no_counter": "gpu:0: power polled and integrated (no energy counter)",
+    "gpu_lost": "gpu:0: NVML energy read failed: NVMLError_GpuIsLost",
+    "rapl_denied": "cpu:0: estimated from CPU time",
+}
+
+
+def test_each_fault_is_marked_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    cap = FakePowercap(tmp_path / "powercap")
+    shim = ROOT / "tests" / "doubles" / "pynvml_shim"
+    env = {"PYTHONPATH": f"{shim}:{ROOT}", "ECOPT_POWERCAP_ROOT": str(cap.root)}
+    ok(
+        run(
+            sweep,
+            "hydra.sweeper.custom_search_space=spaces.each_fault",
+            "hydra.sweeper.n_trials=6",
+            "hydra.sweeper.max_failures=3",
+            app="faulty.py",
+            env=env,
+            timeout=300,
+        )
+    )
+    trials = optuna.load_study(study_name="faulty", storage=f"sqlite:///{sweep / 'ecopt.db'}").trials
+    by_fault = {t.user_attrs["ecopt.overrides"][-1].split("=")[1]: t for t in trials}
+    for fault, reason in EXPECTED.items():
+        trial = by_fault[fault]
+        assert trial.state == TrialState.COMPLETE, (fault, trial.user_attrs.get("ecopt.error"))
+        assert 0.0 <= trial.values[0] <= 1.0  # training went on
+        degraded = trial.user_attrs.get("ecopt.degraded") or []
+        if reason is None:
+            assert not degraded, degraded
+        else:
+            assert any(d.startswith(reason) for d in degraded), (fault, degraded)
+
+    crashed = by_fault["crash"]
+    assert crashed.state == TrialState.FAIL
+    assert "simulated crash in training" in crashed.user_attrs["ecopt.error"]
+    assert crashed.user_attrs["ecopt.energy_J"] > 0  # read from its EnergyCallback summary
+    assert crashed.user_attrs["ecopt.energy_source"].startswith("energy_summary.json (failed: RuntimeError")
+
+    summary = json.loads((sweep / "summary.json").read_text())
+    marked = {int(k) for k in summary["degraded_measurements"]["trials"]}
+    assert marked == {t.number for f, t in by_fault.items() if f not in ("none", "crash")}
+    assert summary["sweep_energy"]["total_J"] == pytest.approx(
+        sum(t.user_attrs["ecopt.energy_J"] for t in trials if "ecopt.energy_J" in t.user_attrs)
+    )
+    with open(sweep / "trials.csv", newline="") as f:
+        rows = {int(r["trial"]): r for r in csv.DictReader(f)}
+    assert rows[by_fault["gpu_lost"].number]["degraded"].startswith("gpu:0: NVML energy read failed")
+    assert rows[by_fault["none"].number]["degraded"] == ""

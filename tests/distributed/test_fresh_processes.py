@@ -1,0 +1,33 @@
+"""Hydra's joblib launcher: every trial is measured in a process of its own (loky workers are not reused)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+
+from .conftest import check_artifacts, ok, run
+
+pytestmark = pytest.mark.slow
+
+
+def test_joblib_trials_each_run_in_a_fresh_process(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    ok(
+        run(
+            sweep,
+            "width=choice(8,16,32,64)",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            "hydra.sweeper.n_jobs=2",
+            "hydra.sweeper.n_trials=4",
+            "sleep_s=0.3",
+        )
+    )
+    trials = optuna.load_study(study_name="toy", storage=f"sqlite:///{sweep / 'ecopt.db'}").trials
+    jobs = [json.loads((Path(t.user_attrs["ecopt.job_dir"]) / ".ecopt_job.json").read_text()) for t in trials]
+    assert len({j["pid"] for j in jobs}) == 4  # four trials, four processes
+    assert all(j["jobs_in_process"] == 1 for j in jobs)
+    assert not check_artifacts(sweep)["degraded_measurements"]["trials"]

@@ -1,0 +1,96 @@
+"""Several sweeper processes on one study (PostgreSQL, or an Optuna journal file): one shared budget, no trial
+run twice, artifacts of every worker covering all trials; a worker killed mid-trial is detected through its
+heartbeat and its trial run again by the other worker."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from ecopt_lightning.sweeper._storage import open_storage
+
+from .conftest import check_artifacts, start, wait_for
+
+pytestmark = pytest.mark.slow
+SPACE = ("width=choice(8,16,32,64)", "lr=tag(log, interval(1e-4, 1e-1))", "hydra.sweeper.sampler=random")
+
+
+@pytest.fixture(params=["journal", pytest.param("postgres", marks=pytest.mark.postgres)])
+def storage(request, tmp_path: Path) -> str:
+    if request.param == "journal":
+        return f"journal:///{tmp_path / 'shared' / 'study.log'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def _load(url: str, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=open_storage(url, heartbeat_interval_s=0))
+
+
+def _running(url: str, name: str) -> bool:
+    try:
+        return any(t.state == TrialState.RUNNING for t in _load(url, name).trials)
+    except (KeyError, ValueError, Exception):  # the study or the file does not exist yet
+        return False
+
+
+def test_two_workers_share_one_budget(tmp_path: Path, storage: str, study_name: str) -> None:
+    common = (*SPACE, f"hydra.sweeper.storage={storage}", f"hydra.sweeper.study_name={study_name}")
+    common += ("hydra.sweeper.n_trials=8", "hydra.sweeper.heartbeat_interval_s=1", "sleep_s=0.3")
+    workers = [start(tmp_path / f"w{i}", *common, f"hydra.sweeper.seed={i}") for i in range(2)]
+    for i, proc in enumerate(workers):
+        assert proc.wait(timeout=240) == 0, Path(f"{tmp_path / f'w{i}'}.log").read_text()
+
+    study = _load(storage, study_name)
+    trials = study.get_trials(deepcopy=False)
+    assert [t.state for t in trials].count(TrialState.COMPLETE) == 8 == len(trials)
+    job_dirs = [t.user_attrs["ecopt.job_dir"] for t in trials]
+    assert len(set(job_dirs)) == 8  # each trial ran once, in one worker's sweep dir
+    ran = sorted(p for w in ("w0", "w1") for p in (tmp_path / w).iterdir() if p.is_dir() and p.name.isdigit())
+    assert len(ran) == 8
+    params = [tuple(sorted(t.params.items())) for t in trials]
+    assert len(set(params)) == 8  # no duplicate parameters
+    pids = {t.user_attrs["ecopt.worker"]["pid"] for t in trials}
+    assert len(pids) == 2, "both workers should have run trials"
+
+    expected = {t.number for t in study.best_trials}
+    for w in ("w0", "w1"):  # the artifacts of either worker cover all trials of both
+        summary = check_artifacts(tmp_path / w)
+        assert summary["n_trials"] == 8 and summary["states"] == {"COMPLETE": 8}
+        front = json.loads((tmp_path / w / "pareto_front.json").read_text())["trials"]
+        assert {r["trial"] for r in front} == expected
+
+
+def test_a_killed_worker_is_failed_by_heartbeat_and_its_trial_retried(
+    tmp_path: Path, storage: str, study_name: str
+) -> None:
+    common = (*SPACE, f"hydra.sweeper.storage={storage}", f"hydra.sweeper.study_name={study_name}")
+    common += ("hydra.sweeper.heartbeat_interval_s=1", "hydra.sweeper.n_trials=3")
+    # worker A claims another host, so only its heartbeat can tell it died (no local pid check)
+    a = start(tmp_path / "a", *common, "sleep_s=60", env={"ECOPT_WORKER_HOST": "machine-a"})
+    try:
+        wait_for(lambda: _running(storage, study_name), timeout=60, what="worker A's first trial")
+    except Exception:
+        a.kill()
+        raise
+    a.send_signal(signal.SIGKILL)
+    a.wait()
+    victim = _load(storage, study_name).trials[0]
+    assert victim.state == TrialState.RUNNING
+
+    b = start(tmp_path / "b", *common, "hydra.sweeper.seed=1", "sleep_s=0.1")
+    assert b.wait(timeout=120) == 0, Path(f"{tmp_path / 'b'}.log").read_text()
+    trials = _load(storage, study_name).trials
+    dead = trials[0]
+    assert dead.state == TrialState.FAIL
+    assert dead.user_attrs["ecopt.error"].startswith("worker died: its worker stopped its heartbeat")
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
+    assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE
+    assert retried[0].params == dead.params and retried[0].user_attrs.get("ecopt.error") is None
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 3
+    log = Path(f"{tmp_path / 'b'}.log").read_text()
+    assert f"trial {dead.number} marked FAIL" in log

@@ -1,0 +1,89 @@
+"""A tiny Lightning task measured on one simulated GPU (``pynvml`` shim) and a fake RAPL tree, with one
+measurement fault per run, chosen by ``fault``:
+
+``none``; ``nvml_missing`` (no nvidia-ml-py); ``driver_missing`` (nvmlInit: driver not loaded); ``no_counter``
+(pre-Volta: no energy counter, power is polled); ``gpu_lost`` (every NVML call fails mid-run);
+``rapl_denied`` (RAPL energy files not readable, as for non-root users); ``crash`` (training raises).
+
+Needs ``tests/doubles/pynvml_shim`` first on ``PYTHONPATH`` and ``ECOPT_POWERCAP_ROOT`` pointing at a fake tree.
+
+Example:
+    ``python tests/sweeper/apps/faulty.py -m hydra/sweeper=ecopt hydra.sweeper.custom_search_space=spaces.each_fault``
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import hydra
+import lightning as L
+import torch
+from lit import Tiny, loader
+from omegaconf import DictConfig
+
+SPECS = {
+    "none": {"gpus": [{"power_W": 80}]},
+    "nvml_missing": {"missing": True},
+    "driver_missing": {"init_error": 9},
+    "no_counter": {"gpus": [{"power_W": 80, "counter_supported": False}]},
+    "gpu_lost": {"gpus": [{"power_W": 80, "fail_after_s": 0.05}]},
+    "rapl_denied": {"gpus": [{"power_W": 80}]},
+    "crash": {"gpus": [{"power_W": 80}]},
+}
+
+
+class Crash(Tiny):
+    def training_step(self, batch, batch_idx):
+        if batch_idx == 3:
+            raise RuntimeError("simulated crash in training")
+        return super().training_step(batch, batch_idx)
+
+
+def _deny_rapl() -> None:
+    """As for a non-root user since CVE-2020-8694 (root can read anything, so the read itself is refused)."""
+    from ecopt_lightning.energy import rapl
+
+    real = rapl._read_int
+
+    def read(path):
+        if path.name == "energy_uj":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    rapl._read_int = read
+
+
+@hydra.main(version_base=None, config_path="conf", config_name="faulty")
+def main(cfg: DictConfig) -> dict:
+    from ecopt_lightning.callback import EnergyCallback
+    from ecopt_lightning.energy import EnergyMonitor
+
+    os.environ["ECOPT_SIM_NVML"] = json.dumps(SPECS[cfg.fault])
+    sys.modules.pop("pynvml", None)  # a fresh simulated NVML for this trial
+    if cfg.fault == "rapl_denied":
+        _deny_rapl()
+    monitor = EnergyMonitor(gpus=[0], cpu="auto")  # explicit: torch sees no CUDA device here
+    torch.manual_seed(0)
+    trainer = L.Trainer(
+        max_epochs=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+        default_root_dir=".",
+        callbacks=[EnergyCallback(monitor=monitor, inference_benchmark={"repeats": 2}, proxies=False)],
+    )
+    model = (Crash if cfg.fault == "crash" else Tiny)(cfg.width, cfg.lr)
+    try:
+        trainer.fit(model, loader(256, 0), loader(64, 1))
+    finally:
+        monitor.close()
+    return trainer.callback_metrics
+
+
+if __name__ == "__main__":
+    main()
