@@ -30,7 +30,10 @@ def rebuild(
     """
     import optuna
 
-    study = optuna.load_study(study_name=study_name, storage=storage)
+    from ._storage import open_storage
+
+    # journal:/// URLs, the installed PostgreSQL driver, and errors with the password redacted
+    study = optuna.load_study(study_name=study_name, storage=open_storage(storage, heartbeat_interval_s=0))
     directions = [d.name.lower() for d in study.directions]
     settings = ReportSettings.from_study_attrs(study.user_attrs, study.metric_names, directions)
     report = build_report(study.study_name, study.get_trials(deepcopy=False), settings, baseline, chosen)
