@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import Trial, TrialState
 
 from . import _crashpoints, _samplers
+from . import pruning as _pruning
 from ._artifacts import attach_to_study, remove_stale_temps, write_all
 from ._heartbeat import WORKER_ATTR, Heartbeat, fail_dead_trials, worker
 from ._jobinfo import read_job
@@ -156,6 +157,10 @@ class EcoptSweeperImpl:
             degraded.append(f"process: ran in a worker process that had already run {reused - 1} job(s)")
         if degraded:
             trial.set_user_attr(DEGRADED_ATTR, degraded)
+        if error is not None and settings.prune_before_training and _pruning.was_pruned(study, trial.number):
+            log.info("ecopt: trial %d %s", trial.number, _pruning.was_pruned(study, trial.number))
+            study.tell(trial, state=TrialState.PRUNED)  # our own decision: not a failure, not in n_trials
+            return None
         if error is not None:
             trial.set_user_attr(ERROR_ATTR, error)
             log.warning("ecopt: trial %d failed: %s", trial.number, error)
@@ -253,6 +258,12 @@ class EcoptSweeperImpl:
                     settings.n_trials,
                 )
                 break
+            pruned = len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)))
+            if pruned >= _pruning.MAX_PRUNED_PER_TRIAL * settings.n_trials:
+                limit = _pruning.MAX_PRUNED_PER_TRIAL * settings.n_trials
+                notes["stopped"] = f"{pruned} trials pruned before training (limit {limit})"
+                log.warning("ecopt: %s; no new trials", notes["stopped"])
+                break
             if settings.energy_budget_J is not None and report.sweep_energy_J >= settings.energy_budget_J:
                 notes["stopped"] = (
                     f"energy budget reached: {report.sweep_energy_J:.6g} J >= "
@@ -294,6 +305,9 @@ class EcoptSweeperImpl:
                         trial.set_user_attr(ERROR_ATTR, None)
                     overrides = self._overrides(trial, space, custom)
                     trial.set_user_attr(OVERRIDES_ATTR, overrides)
+                    if settings.prune_before_training:  # the job reaches its trial through the storage
+                        url = settings.storage or f"sqlite:///{self.sweep_dir / 'ecopt.db'}"
+                        overrides = [*overrides, *_pruning.job_overrides(url, study.study_name, trial.number)]
                     batch.append(overrides)
                 _crashpoints.reached("after_ask")
                 self.validate_batch_is_legal(batch)

@@ -72,6 +72,7 @@ class EcoptSweeperConf:
     max_retry: Any = 1
     wait_for_running: Any = True
     baseline: Any = True
+    prune_before_training: Any = False
     loggers: list[Any] = field(default_factory=list)
     logger_kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -100,6 +101,7 @@ class Settings:
     loggers: list[str]
     logger_kwargs: dict[str, dict[str, Any]]
     baseline: bool = True
+    prune_before_training: bool = False
     max_retry: int = 1
     wait_for_running: bool = True
 
@@ -249,7 +251,11 @@ def validate(raw_config: Any) -> Settings:
     if not isinstance(wait, bool):
         raise SweeperConfigError("wait_for_running", wait, "true (wait for other workers' running trials) or false")
     heartbeat = _int(raw, "heartbeat_interval_s", 60, 0)
+    prune = raw.get("prune_before_training", False)
+    if not isinstance(prune, bool):
+        raise SweeperConfigError("prune_before_training", prune, "true (jobs may prune before training) or false")
     return Settings(
+        prune_before_training=prune,
         max_retry=_int(raw, "max_retry", 1, 0),
         wait_for_running=wait and heartbeat > 0,
         baseline=baseline,

@@ -1,0 +1,148 @@
+"""Prune a trial before training when its inference energy already violates a constraint.
+
+A model's inference energy per sample depends on its architecture, not on its weights: a few predict batches
+of the UNTRAINED model tell whether a trial can ever meet ``constraints`` such as
+``'energy/inference_per_sample_J <= 2e-5'``. Training such a trial only burns energy, so the task calls
+:func:`check_before_training` first; on a violation it records the measurement on its trial (through the
+study's storage) and raises :class:`PrunedBeforeTraining`, which the sweeper tells as ``PRUNED``.
+
+Optuna forbids ``Trial.report``/``should_prune`` in multi-objective studies, so this is the sweeper's own
+decision. With ``hydra.sweeper.prune_before_training=true`` the sweeper passes each job its storage URL, study
+name and trial number through ``hydra.job.env_set`` (environment variables ``ECOPT_STORAGE``,
+``ECOPT_STUDY``, ``ECOPT_TRIAL_NUMBER``, set by Hydra inside the job with any launcher). Outside such a sweep
+the check is a no-op that costs nothing. PRUNED trials do not count towards ``n_trials`` (which counts
+trained, COMPLETE trials); the sweep stops after ``10 * n_trials`` pruned trials in total, so an impossible
+constraint cannot loop forever.
+
+Example:
+    >>> import torch
+    >>> model = torch.nn.Linear(64, 10)
+    >>> batches = [(torch.zeros(32, 64), torch.zeros(32))] * 4
+    >>> check_before_training(model, batches) is None  # not inside a pruning sweep: nothing measured
+    True
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+ENV_STORAGE, ENV_STUDY, ENV_TRIAL = "ECOPT_STORAGE", "ECOPT_STUDY", "ECOPT_TRIAL_NUMBER"
+#: User attribute set on a trial pruned before training: the reason (one line).
+PRUNED_ATTR = "ecopt.pruned"
+#: Pruned trials allowed per trial of ``n_trials`` before the sweep stops.
+MAX_PRUNED_PER_TRIAL = 10
+
+
+class PrunedBeforeTraining(Exception):
+    """Raised by :func:`check_before_training`; the sweeper tells the trial ``PRUNED`` (not ``FAIL``)."""
+
+
+@dataclass(frozen=True)
+class TrialRef:
+    """Where a job's trial lives: storage URL, study name and trial number."""
+
+    storage: str
+    study_name: str
+    number: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TrialRef | None:
+        """The trial of this job, or ``None`` outside a sweep with ``prune_before_training``."""
+        env = os.environ if env is None else env
+        if not all(env.get(k) for k in (ENV_STORAGE, ENV_STUDY, ENV_TRIAL)):
+            return None
+        return cls(env[ENV_STORAGE], env[ENV_STUDY], int(env[ENV_TRIAL]))
+
+
+def job_overrides(storage: str, study_name: str, number: int) -> list[str]:
+    """Hydra overrides that make Hydra set this trial's environment variables inside the job.
+
+    Example:
+        >>> job_overrides("sqlite:///s/ecopt.db", "train", 3)[2]
+        "++hydra.job.env_set.ECOPT_TRIAL_NUMBER='3'"
+    """
+
+    def quoted(value: str) -> str:
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    values = {ENV_STORAGE: storage, ENV_STUDY: study_name, ENV_TRIAL: str(number)}
+    return [f"++hydra.job.env_set.{k}={quoted(v)}" for k, v in values.items()]
+
+
+def _open_trial(ref: TrialRef) -> tuple[Any, Any]:
+    """``(study, trial)`` from the storage; the trial is the live (RUNNING) one the sweeper asked for."""
+    import optuna
+
+    study = optuna.load_study(study_name=ref.study_name, storage=ref.storage)
+    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, ref.number)
+    return study, optuna.trial.Trial(study, trial_id)
+
+
+def check_before_training(
+    model: Any,
+    dataloader: Iterable[Any],
+    *,
+    metric: str = "energy/inference_per_sample_J",
+    warmup_batches: int = 1,
+    repeats: int = 2,
+    max_batches: int = 3,
+    ref: TrialRef | None = None,
+    **measure_kwargs: Any,
+) -> float | None:
+    """Measure the untrained ``model``'s inference energy and prune the trial if it violates a constraint.
+
+    Args:
+        model: the ``torch.nn.Module`` (or LightningModule) as the trial built it, before training.
+        dataloader: batches to predict on (the validation loader, as ``EnergyCallback``'s benchmark uses).
+        metric: the constraint metric this measures, in J per sample.
+        warmup_batches, repeats, max_batches: passed to :func:`ecopt_lightning.measure_inference`.
+        ref: the trial (default: from the environment the sweeper set).
+        measure_kwargs: more arguments of ``measure_inference`` (``monitor``, ``forward_fn``...).
+
+    Returns:
+        The measured energy per sample (J), or ``None`` when not in a pruning sweep or no constraint is on
+        ``metric`` (nothing is measured then).
+
+    Raises:
+        PrunedBeforeTraining: a constraint on ``metric`` is violated; the trial's user attributes hold the
+            measured value, the reason and the check's own energy (``ecopt.energy_J``, J).
+    """
+    from ._metrics import Constraint
+    from ._records import ERROR_ATTR, SETTINGS_ATTR
+
+    ref = ref or TrialRef.from_env()
+    if ref is None:
+        return None
+    study, trial = _open_trial(ref)
+    texts = (study.user_attrs.get(SETTINGS_ATTR) or {}).get("constraints") or []
+    constraints = [c for c in map(Constraint.parse, texts) if c.metric == metric]
+    if not constraints:
+        return None
+    from ecopt_lightning.inference import measure_inference
+
+    result = measure_inference(
+        model, dataloader, warmup_batches=warmup_batches, repeats=repeats, max_batches=max_batches, **measure_kwargs
+    )
+    value = result.per_sample_J
+    violated = [c.text for c in constraints if c.value({metric: value}) > 0]
+    trial.set_user_attr("ecopt.pre_training." + metric, value)
+    if not violated:
+        return value
+    reason = f"pruned before training: untrained model's {metric}={value:.4g} violates {', '.join(violated)}"
+    trial.set_user_attr(metric, value)
+    trial.set_user_attr(PRUNED_ATTR, reason)
+    trial.set_user_attr(ERROR_ATTR, reason)
+    trial.set_user_attr("ecopt.energy_J", result.measurement.energy_J)
+    trial.set_user_attr("ecopt.energy_source", "pre_training_check:" + result.source)
+    raise PrunedBeforeTraining(reason)
+
+
+def was_pruned(study: Any, number: int) -> str | None:
+    """The reason a job pruned its trial (read back from storage), or ``None``."""
+    for t in study.get_trials(deepcopy=False):
+        if t.number == number:
+            return t.user_attrs.get(PRUNED_ATTR)
+    return None

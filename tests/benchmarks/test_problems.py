@@ -1,0 +1,82 @@
+"""benchmarks/problems.py: known Pareto-optimal points lie on the published fronts; closed-form true HVs."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+from problems import PROBLEMS, WFG_K, ZDT6_F1_MIN, wfg_optimal
+
+from ecopt_lightning.sweeper._pareto import hypervolume
+
+POS = [0.0, 0.1, 0.37, 0.5, 0.81, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("name", "front"),
+    [("zdt1", lambda f1: 1 - math.sqrt(f1)), ("zdt2", lambda f1: 1 - f1**2), ("zdt4", lambda f1: 1 - math.sqrt(f1))],
+)
+def test_zdt_front_points(name: str, front) -> None:
+    p = PROBLEMS[name]
+    for x1 in POS:
+        f = p.evaluate([x1] + [0.0] * (p.n_var - 1))
+        assert f == pytest.approx((x1, front(x1)), abs=1e-12)
+
+
+def test_zdt6_front_points_and_a_non_optimal_point() -> None:
+    p = PROBLEMS["zdt6"]
+    for x1 in POS:
+        f1, f2 = p.evaluate([x1] + [0.0] * 9)
+        assert f2 == pytest.approx(1 - f1**2) and f1 >= ZDT6_F1_MIN - 1e-9
+    assert p.evaluate([0.5] + [1.0] * 9)[1] > 1.0  # g = 10 off the front
+
+
+@pytest.mark.parametrize("name", ["dtlz2_2", "dtlz2_3"])
+def test_dtlz2_front_is_the_unit_sphere(name: str) -> None:
+    p = PROBLEMS[name]
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        x = list(rng.random(p.n_obj - 1)) + [0.5] * (p.n_var - p.n_obj + 1)
+        assert sum(v * v for v in p.evaluate(x)) == pytest.approx(1.0)
+    assert sum(v * v for v in p.evaluate([0.3] * p.n_var)) > 1.0
+
+
+@pytest.mark.parametrize("name", ["wfg4", "wfg9"])
+def test_wfg_optimal_points_are_on_the_quarter_ellipse(name: str) -> None:
+    p = PROBLEMS[name]
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        f1, f2 = p.evaluate(wfg_optimal(p, WFG_K, rng.random(WFG_K)))
+        assert (f1 / 2) ** 2 + (f2 / 4) ** 2 == pytest.approx(1.0)
+    f1, f2 = p.evaluate([1.0] * p.n_var)
+    assert (f1 / 2) ** 2 + (f2 / 4) ** 2 > 1.0
+
+
+@pytest.mark.parametrize("name", ["zdt1", "zdt2", "zdt6", "dtlz2_2", "wfg4"])
+def test_true_hv_matches_a_dense_front(name: str) -> None:
+    p = PROBLEMS[name]
+    t = np.linspace(0.0, 1.0, 400)
+    if name == "zdt6":  # f1 falls from 1 to its minimum over x1 in [0, 0.082]: sample there densely
+        pts = [p.evaluate([x] + [0.0] * (p.n_var - 1)) for x in t * 0.09]
+    elif name.startswith("zdt"):
+        pts = [p.evaluate([x] + [0.0] * (p.n_var - 1)) for x in t]
+    elif name.startswith("dtlz2"):
+        pts = [p.evaluate([x] + [0.5] * (p.n_var - 1)) for x in t]
+    else:
+        pts = [(2 * math.sin(a * math.pi / 2), 4 * math.cos(a * math.pi / 2)) for a in t]
+    hv = hypervolume(pts, p.reference)
+    assert hv <= p.true_hv + 1e-9
+    assert hv == pytest.approx(p.true_hv, rel=2e-3)
+
+
+def test_every_point_of_the_box_is_inside_the_reference() -> None:
+    rng = np.random.default_rng(2)
+    for p in PROBLEMS.values():
+        lo, hi = np.array(p.bounds).T
+        for x in lo + (hi - lo) * rng.random((50, p.n_var)):
+            assert all(v < r for v, r in zip(p.evaluate(x), p.reference, strict=True)), p.name

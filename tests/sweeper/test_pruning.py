@@ -1,0 +1,119 @@
+"""Pruning before training (``hydra.sweeper.prune_before_training``): a real multirun whose task measures the
+untrained model and prunes wide ones against an inference-energy constraint; units of the helper."""
+
+from __future__ import annotations
+
+import csv
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from optuna.trial import TrialState
+
+from ecopt_lightning.sweeper.config import validate
+from ecopt_lightning.sweeper.errors import SweeperConfigError
+from ecopt_lightning.sweeper.pruning import ENV_TRIAL, TrialRef, check_before_training, job_overrides
+
+from .conftest import load_study
+
+APP = """
+import hydra, torch
+from omegaconf import DictConfig
+from ecopt_lightning import measure_inference
+from ecopt_lightning.sweeper.pruning import check_before_training
+
+BATCHES = [(torch.rand(32, 64, generator=torch.Generator().manual_seed(0)), torch.zeros(32))] * 4
+
+@hydra.main(version_base=None, config_path=".", config_name="prune")
+def main(cfg: DictConfig) -> dict:
+    w = int(cfg.width)
+    model = torch.nn.Sequential(torch.nn.Linear(64, w), torch.nn.ReLU(), torch.nn.Linear(w, w), torch.nn.Linear(w, w),
+                                torch.nn.Linear(w, w), torch.nn.Linear(w, 10))
+    check_before_training(model, BATCHES)
+    r = measure_inference(model, BATCHES, warmup_batches=1, repeats=2, max_batches=3)  # "after training"
+    return {"val_acc": 1.0 - 1.0 / w - abs(cfg.lr - 0.01), "energy/inference_per_sample_J": r.per_sample_J,
+            "energy/total_J": r.measurement.energy_J + 5.0}
+
+if __name__ == "__main__":
+    main()
+"""
+CONF = "width: 8\nlr: 0.01\nhydra:\n  job:\n    chdir: true\n"
+# Estimate meter on a 2-core CPU: width 8 measures <= 0.005 J/sample, the 4-layer 4096-wide model >= 0.02.
+CONSTRAINT = "hydra.sweeper.constraints=['energy/inference_per_sample_J <= 0.012']"
+SPACE = ("width=choice(8,4096)", "lr=interval(0.001,0.1)")
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> str:
+    (tmp_path / "prune_app.py").write_text(textwrap.dedent(APP))
+    (tmp_path / "prune.yaml").write_text(CONF)
+    return str(tmp_path / "prune_app.py")
+
+
+@pytest.mark.slow
+def test_wide_models_are_pruned_before_training_and_not_counted(multirun, app: str, tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    proc = multirun(
+        *SPACE,
+        CONSTRAINT,
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.sampler=random",
+        "hydra.sweeper.prune_before_training=true",
+        "hydra.sweeper.baseline=false",
+        app=app,
+        timeout=240,
+    )
+    study = load_study(sweep, "prune_app")
+    states = {t.number: t.state for t in study.trials}
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert len(complete) == 3, (states, proc.stderr[-2000:])
+    assert pruned, "random sampling over 2 widths should draw 4096 at least once with seed 0"
+    assert all(t.params["width"] == 8 for t in complete)
+    for t in pruned:
+        assert t.params["width"] == 4096
+        assert "pruned before training" in t.user_attrs["ecopt.pruned"]
+        assert t.user_attrs["energy/inference_per_sample_J"] > 0.012
+        assert t.user_attrs["ecopt.energy_J"] > 0  # the check's own energy counts in the sweep's
+        assert not (Path(t.user_attrs["ecopt.job_dir"]) / "never").exists()
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)  # no FAIL
+    with open(sweep / "trials.csv") as f:
+        assert {r["state"] for r in csv.DictReader(f)} == {"COMPLETE", "PRUNED"}
+    summary = json.loads((sweep / "summary.json").read_text())
+    energies = [t.user_attrs.get("energy/total_J", t.user_attrs.get("ecopt.energy_J")) for t in study.trials]
+    assert summary["sweep_energy"]["total_J"] == pytest.approx(sum(energies))
+
+
+@pytest.mark.slow
+def test_without_the_flag_the_check_is_a_no_op_and_wide_models_train(multirun, app: str, tmp_path: Path) -> None:
+    multirun(
+        *SPACE,
+        CONSTRAINT,
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.sampler=random",
+        "hydra.sweeper.baseline=false",
+        app=app,
+        timeout=240,
+    )
+    study = load_study(tmp_path / "sweep", "prune_app")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+
+
+def test_helper_outside_a_sweep_measures_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV_TRIAL, raising=False)
+    assert TrialRef.from_env() is None
+    assert check_before_training(object(), []) is None  # would fail if it measured
+
+
+def test_job_overrides_quote_the_url() -> None:
+    lines = job_overrides("sqlite:////tmp/it's/ecopt.db", "train", 7)
+    assert lines[0] == "++hydra.job.env_set.ECOPT_STORAGE='sqlite:////tmp/it\\'s/ecopt.db'"
+    assert lines[1:] == ["++hydra.job.env_set.ECOPT_STUDY='train'", "++hydra.job.env_set.ECOPT_TRIAL_NUMBER='7'"]
+
+
+def test_flag_is_validated() -> None:
+    assert validate({"prune_before_training": True}).prune_before_training is True
+    assert validate({}).prune_before_training is False
+    with pytest.raises(SweeperConfigError, match="prune_before_training"):
+        validate({"prune_before_training": "yes"})
