@@ -30,7 +30,9 @@ from optuna.trial import Trial, TrialState
 from . import _crashpoints, _samplers
 from . import pruning as _pruning
 from ._artifacts import attach_to_study, remove_stale_temps, write_all
+from ._energy_report import HARDWARE_ATTR, hardware_info
 from ._heartbeat import WORKER_ATTR, Heartbeat, fail_dead_trials, worker
+from ._impact import BASELINE_ATTR
 from ._jobinfo import read_job
 from ._launch import TrackedTask, check_parallelism, job_process, recycle_workers
 from ._loggers import log_everywhere
@@ -108,7 +110,29 @@ class EcoptSweeperImpl:
             )
         _quiet(study.set_metric_names, settings.objective_names)
         study.set_user_attr(SETTINGS_ATTR, settings.for_report())
+        if HARDWARE_ATTR not in study.user_attrs:
+            study.set_user_attr(HARDWARE_ATTR, hardware_info())
         return study, storage
+
+    def _enqueue_baseline(self, study: optuna.Study, space: SearchSpace, custom: bool) -> None:
+        """Make the app's own config the first trial: the baseline the payback figures compare against."""
+        assert self.config is not None
+        if custom:
+            log.info("ecopt: no baseline trial: a custom search space decides its own parameters")
+            return
+        params: dict[str, Any] = {}
+        for key, dist in space.distributions.items():
+            value = OmegaConf.select(self.config, key, default=None)
+            try:
+                ok = value is not None and dist._contains(dist.to_internal_repr(value))
+            except Exception:
+                ok = False
+            if not ok:
+                log.info("ecopt: no baseline trial: the config's %s=%r is outside the search space", key, value)
+                return
+            params[key] = value
+        _quiet(study.enqueue_trial, params, user_attrs={BASELINE_ATTR: True})
+        log.info("ecopt: trial 0 is the baseline, the app's own config: %s", params)
 
     def _overrides(self, trial: Trial, space: SearchSpace, custom: Any) -> list[str]:
         extra = custom(self.config, trial) if custom is not None else None
@@ -174,19 +198,24 @@ class EcoptSweeperImpl:
         return None
 
     def _maybe_write(
-        self, study: optuna.Study, settings: Settings, notes: dict[str, Any], last: tuple[Report, list[Path]]
+        self, study: optuna.Study, settings: Settings, notes: dict[str, Any], paths: list[Path]
     ) -> tuple[Report, list[Path]]:
-        """Intermediate artifacts: every batch, unless writing them would take more than 1/5 of the time."""
+        """A fresh report every batch (progress and the energy budget read it); the files every batch, unless
+        writing them would take more than 1/5 of the time."""
         since = time.perf_counter() - self._written_at
         if since < ARTIFACT_TIME_RATIO * self._write_s:
-            return last
+            return self._report(study, settings, notes), paths
         return self._write(study, settings, notes)
 
-    def _write(self, study: optuna.Study, settings: Settings, notes: dict[str, Any]) -> tuple[Report, list[Path]]:
+    def _report(self, study: optuna.Study, settings: Settings, notes: dict[str, Any]) -> Report:
         report = build_report(
             study.study_name, study.get_trials(deepcopy=False), ReportSettings(**_report_fields(settings))
         )
         report.notes = dict(notes)
+        return report
+
+    def _write(self, study: optuna.Study, settings: Settings, notes: dict[str, Any]) -> tuple[Report, list[Path]]:
+        report = self._report(study, settings, notes)
         start = time.perf_counter()
         paths = write_all(report, self.sweep_dir)
         self._written_at = time.perf_counter()
@@ -236,6 +265,9 @@ class EcoptSweeperImpl:
             "n_trials_target": settings.n_trials,
             "stopped": "n_trials reached",
         }
+        notes["hardware"] = study.user_attrs.get(HARDWARE_ATTR)
+        if settings.baseline and not study.get_trials(deepcopy=False):
+            self._enqueue_baseline(study, space, custom is not None)
         failures: list[str] = []
         report, paths = self._write(study, settings, notes)
         while True:
@@ -275,7 +307,7 @@ class EcoptSweeperImpl:
                 study, storage, space, custom, settings, min(settings.n_jobs, missing)
             )
             failures += batch_errors
-            report, paths = self._maybe_write(study, settings, notes, (report, paths))
+            report, paths = self._maybe_write(study, settings, notes, paths)
             _log_progress(report, numbers, settings.n_trials)
             if len(failures) >= settings.max_failures:
                 notes["stopped"] = f"max_failures={settings.max_failures} reached"

@@ -32,6 +32,8 @@ def test_digits_sweep_end_to_end(tmp_path):
     # progress per trial, the front as a table and one closing line
     assert "trial 0 is the baseline" in log
     assert "trial 2 (3 of 3 complete)" in log
+    for number in range(3):  # every trial is reported, also when intermediate artifact writes are skipped
+        assert f"ecopt: trial {number} (" in log
     assert "Pareto front (* = knee):" in log
     assert f"artifacts in {sweep}" in log
     # on this machine the energy is estimated, and said so
