@@ -27,7 +27,11 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SPACE = ("model.width=choice(16,64,256,1024,4096)", "model.depth=range(1,4)", "model.lr=tag(log, interval(0.0003, 0.03))")
+SPACE = (
+    "model.width=choice(16,64,256,1024,4096)",
+    "model.depth=range(1,4)",
+    "model.lr=tag(log, interval(0.0003, 0.03))",
+)
 
 
 def app() -> None:
@@ -57,11 +61,22 @@ def sweep(out: Path, prune: bool, n_trials: int, epochs: int, bound: float, seed
     import optuna
 
     sweep_dir = out / ("pruned" if prune else "plain")
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--app", "-m", f"hydra.sweep.dir={sweep_dir}",
-           f"hydra.sweeper.n_trials={n_trials}", "hydra.sweeper.sampler=tpe", f"hydra.sweeper.seed={seed}",
-           "hydra.sweeper.baseline=false", f"hydra.sweeper.constraints=['energy/inference_per_sample_J <= {bound}']",
-           f"hydra.sweeper.prune_before_training={str(prune).lower()}", f"trainer.max_epochs={epochs}",
-           "data.batch_size=64", *SPACE]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--app",
+        "-m",
+        f"hydra.sweep.dir={sweep_dir}",
+        f"hydra.sweeper.n_trials={n_trials}",
+        "hydra.sweeper.sampler=tpe",
+        f"hydra.sweeper.seed={seed}",
+        "hydra.sweeper.baseline=false",
+        f"hydra.sweeper.constraints=['energy/inference_per_sample_J <= {bound}']",
+        f"hydra.sweeper.prune_before_training={str(prune).lower()}",
+        f"trainer.max_epochs={epochs}",
+        "data.batch_size=64",
+        *SPACE,
+    ]
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -70,9 +85,16 @@ def sweep(out: Path, prune: bool, n_trials: int, epochs: int, bound: float, seed
     rows = []
     for t in sorted(study.trials, key=lambda t: t.number):
         energy = t.user_attrs.get("energy/total_J", t.user_attrs.get("ecopt.energy_J", 0.0))
-        rows.append({"number": t.number, "state": t.state.name, "energy_J": float(energy or 0.0),
-                     "acc": t.user_attrs.get("val_acc"), "j_per_sample": t.user_attrs.get("energy/inference_per_sample_J"),
-                     "params": dict(t.params)})
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "energy_J": float(energy or 0.0),
+                "acc": t.user_attrs.get("val_acc"),
+                "j_per_sample": t.user_attrs.get("energy/inference_per_sample_J"),
+                "params": dict(t.params),
+            }
+        )
     return rows
 
 
@@ -100,13 +122,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--trials", type=int, default=16)
     ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--bound", type=float, default=0.006, help="J per sample (estimate meter, 2-core CPU)")
+    ap.add_argument("--bound", type=float, default=0.002, help="J per sample (estimate meter, 2-core CPU)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=HERE / "results")
     args = ap.parse_args(argv)
     if args.quick:
         args.trials, args.epochs = 8, 3
-    work = args.out / "pruning_runs"
+    work = ROOT / "multirun" / "pruning_bench"  # git-ignored; sweep dirs and SQLite studies
     if work.exists():
         import shutil
 
@@ -117,30 +139,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     target = min(c_plain[-1][1], c_pruned[-1][1])
     e_plain, e_pruned = energy_to_reach(c_plain, target), energy_to_reach(c_pruned, target)
     saving = None if not e_plain or e_pruned is None else 1.0 - e_pruned / e_plain
-    result = {"args": {k: str(v) for k, v in vars(args).items()}, "target_hv": target,
-              "energy_to_target_J": {"plain": e_plain, "pruned": e_pruned}, "saving": saving,
-              "total_J": {"plain": c_plain[-1][0], "pruned": c_pruned[-1][0]},
-              "final_hv": {"plain": c_plain[-1][1], "pruned": c_pruned[-1][1]},
-              "states": {"plain": [r["state"] for r in plain], "pruned": [r["state"] for r in pruned]},
-              "trials": {"plain": plain, "pruned": pruned}}
+    result = {
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "target_hv": target,
+        "energy_to_target_J": {"plain": e_plain, "pruned": e_pruned},
+        "saving": saving,
+        "total_J": {"plain": c_plain[-1][0], "pruned": c_pruned[-1][0]},
+        "final_hv": {"plain": c_plain[-1][1], "pruned": c_pruned[-1][1]},
+        "states": {"plain": [r["state"] for r in plain], "pruned": [r["state"] for r in pruned]},
+        "trials": {"plain": plain, "pruned": pruned},
+    }
     tag = "_quick" if args.quick else ""
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"pruning{tag}.json").write_text(json.dumps(result, indent=1))
     verdict = "MET" if saving is not None and saving >= 0.3 else "NOT MET"
-    md = "\n".join([
-        "| sweep | trials (pruned) | total J | final HV | J to reach HV %.4g |" % target, "|---|---|---|---|---|",
-        f"| without pruning | {len(plain)} (0) | {c_plain[-1][0]:.4g} | {c_plain[-1][1]:.4g} | {e_plain} |",
-        f"| prune_before_training | {len(pruned)} ({sum(r['state'] == 'PRUNED' for r in pruned)}) | "
-        f"{c_pruned[-1][0]:.4g} | {c_pruned[-1][1]:.4g} | {e_pruned} |", "",
-        f"- energy saved to reach the same hypervolume: {saving if saving is None else f'{saving:.0%}'} "
-        f"(goal >= 30%: {verdict})"])
+    md = "\n".join(
+        [
+            f"| sweep | trials (pruned) | total J | final HV | J to reach HV {target:.4g} |",
+            "|---|---|---|---|---|",
+            f"| without pruning | {len(plain)} (0) | {c_plain[-1][0]:.4g} | {c_plain[-1][1]:.4g} | {e_plain} |",
+            f"| prune_before_training | {len(pruned)} ({sum(r['state'] == 'PRUNED' for r in pruned)}) | "
+            f"{c_pruned[-1][0]:.4g} | {c_pruned[-1][1]:.4g} | {e_pruned} |",
+            "",
+            f"- energy saved to reach the same hypervolume: {saving if saving is None else f'{saving:.0%}'} "
+            f"(goal >= 30%: {verdict})",
+        ]
+    )
     (args.out / f"pruning{tag}.md").write_text(md + "\n")
     _plot(c_plain, c_pruned, target, args.out / f"pruning{tag}.png")
     print(md)
     return 0
 
 
-def _plot(c_plain: Sequence[tuple[float, float]], c_pruned: Sequence[tuple[float, float]], target: float, path: Path) -> None:
+def _plot(
+    c_plain: Sequence[tuple[float, float]], c_pruned: Sequence[tuple[float, float]], target: float, path: Path
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
