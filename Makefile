@@ -2,7 +2,7 @@
 # Both set up .venv on first use.
 PY := .venv/bin/python
 
-.PHONY: setup demo test lint bench bench-quick
+.PHONY: setup demo test lint bench bench-quick bench-deps
 
 setup:
 	@bash scripts/setup.sh
@@ -17,3 +17,13 @@ test: setup
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+# Benchmarks (issue 7): search efficiency against the official Optuna sweeper, pruning, measurement overhead.
+bench-deps: setup
+	$(PY) -m pip install -q -e '.[bench]'
+
+bench: bench-deps
+	bash benchmarks/run_all.sh
+
+bench-quick: bench-deps
+	bash benchmarks/run_all.sh --quick

@@ -7,6 +7,8 @@ Public API:
 - :func:`measure_inference`: J per inference sample of a model on a dataloader (median and IQR).
 - :func:`count_parameters`, :func:`flops_per_sample`: the proxies energy is often judged by.
 - :func:`carbon_g`, :func:`cost`: joules to gCO2e and money.
+- :func:`check_before_training`: in a sweep with ``prune_before_training``, prune a trial whose untrained
+  model already breaks an inference-energy constraint.
 
 The Lightning-dependent names load on first use, so that importing the package (as Hydra does for every
 plugin at every app start) stays cheap.
@@ -41,6 +43,8 @@ _LAZY = {
     "measure_inference": "ecopt_lightning.inference",
     "count_parameters": "ecopt_lightning.proxies",
     "flops_per_sample": "ecopt_lightning.proxies",
+    "check_before_training": "ecopt_lightning.sweeper.pruning",
+    "PrunedBeforeTraining": "ecopt_lightning.sweeper.pruning",
 }
 
 
@@ -65,9 +69,11 @@ __all__ = [
     "InferenceBenchmark",
     "InferenceResult",
     "Measurement",
+    "PrunedBeforeTraining",
     "Snapshot",
     "__version__",
     "carbon_g",
+    "check_before_training",
     "cost",
     "count_parameters",
     "flops_per_sample",

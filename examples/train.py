@@ -18,9 +18,9 @@ from omegaconf import DictConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from digits import DigitsClassifier, DigitsDataModule  # noqa: E402
+from digits import DigitsClassifier, DigitsDataModule
 
-from ecopt_lightning import EnergyCallback  # noqa: E402
+from ecopt_lightning import EnergyCallback, check_before_training
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
@@ -46,6 +46,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
         enable_model_summary=False,
         deterministic=True,
     )
+    data.setup("fit")
+    # in a sweep with hydra.sweeper.prune_before_training=true, a model whose untrained inference energy already
+    # breaks a constraint is pruned here, before any training energy is spent; elsewhere this does nothing
+    check_before_training(model, data.val_dataloader())
     trainer.fit(model, datamodule=data)
     metrics = _floats(trainer.callback_metrics)  # test() replaces callback_metrics: keep fit's
     trainer.test(model, datamodule=data, verbose=False)
