@@ -280,7 +280,7 @@ class EcoptSweeperImpl:
             if missing <= 0 and done < settings.n_trials and settings.wait_for_running and watched:
                 # other workers' trials may still fail (or their worker die): wait to take over what is missing
                 log.info("ecopt: %d complete, %d running in other workers: waiting", done, running)
-                time.sleep(min(5.0, max(0.5, settings.heartbeat_interval_s / 2)))
+                time.sleep(0.5)  # one cheap query per poll; a finishing trial is seen at once
                 continue
             if missing <= 0:
                 log.info(
