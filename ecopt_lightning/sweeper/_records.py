@@ -174,9 +174,26 @@ def build_report(
     settings: ReportSettings,
     baseline: int | None = None,
     chosen: int | None = None,
+    cache: dict[int, TrialRecord] | None = None,
 ) -> Report:
-    """All the numbers behind the artifacts; ``baseline``/``chosen`` trial numbers steer the payback figures."""
-    records = [to_record(t, settings) for t in trials]
+    """All the numbers behind the artifacts; ``baseline``/``chosen`` trial numbers steer the payback figures.
+
+    ``cache`` keeps the records of finished trials between calls (a finished trial no longer changes), so a
+    sweep that rebuilds its report after every batch flattens each trial once.
+    """
+    if cache is None:
+        records = [to_record(t, settings) for t in trials]
+    else:
+        records = []
+        for t in trials:
+            record = cache.get(t.number)
+            if record is None or record.state != t.state.name:
+                record = to_record(t, settings)
+                if t.state.is_finished():
+                    cache[t.number] = record
+            records.append(record)
+        for record in records:
+            record.rank = None
     candidates = [r for r in records if r.values is not None and r.feasible]
     points = [_to_min(r.values, settings.directions) for r in candidates]  # type: ignore[arg-type]
     for record, rank in zip(candidates, non_dominated_ranks(points), strict=False):

@@ -46,6 +46,7 @@ from ._records import (
     SETTINGS_ATTR,
     Report,
     ReportSettings,
+    TrialRecord,
     build_report,
 )
 from ._secrets import mask_config, scrub_tree
@@ -209,7 +210,10 @@ class EcoptSweeperImpl:
 
     def _report(self, study: optuna.Study, settings: Settings, notes: dict[str, Any]) -> Report:
         report = build_report(
-            study.study_name, study.get_trials(deepcopy=False), ReportSettings(**_report_fields(settings))
+            study.study_name,
+            study.get_trials(deepcopy=False),
+            ReportSettings(**_report_fields(settings)),
+            cache=self._records,
         )
         report.notes = dict(notes)
         return report
@@ -252,6 +256,7 @@ class EcoptSweeperImpl:
                 shutil.rmtree(self.sweep_dir, ignore_errors=True)
             raise
         self._written_at, self._write_s = 0.0, 0.0
+        self._records: dict[int, TrialRecord] = {}  # finished trials, flattened once
         remove_stale_temps(self.sweep_dir)  # a killed writer's temp files (the artifacts are whole)
         log.info("ecopt: study %r in %s", study.study_name, redact(settings.storage) or self.sweep_dir / "ecopt.db")
         log.info("ecopt: sampler %s (%s: %s)", type(sampler).__name__, settings.sampler, reason)
