@@ -29,6 +29,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._urls import password
+
 ENV_STORAGE, ENV_STUDY, ENV_TRIAL = "ECOPT_STORAGE", "ECOPT_STUDY", "ECOPT_TRIAL_NUMBER"
 #: User attribute set on a trial pruned before training: the reason (one line).
 PRUNED_ATTR = "ecopt.pruned"
@@ -69,6 +71,11 @@ def job_overrides(storage: str, study_name: str, number: int) -> list[str]:
         return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
     values = {ENV_STORAGE: storage, ENV_STUDY: study_name, ENV_TRIAL: str(number)}
+    if password(storage):
+        # an override is printed in Hydra's job log and saved in the job's .hydra files: a URL with a password
+        # reaches the job through this process's environment instead (launched jobs inherit it)
+        os.environ[ENV_STORAGE] = storage
+        del values[ENV_STORAGE]
     return [f"++hydra.job.env_set.{k}={quoted(v)}" for k, v in values.items()]
 
 
@@ -76,7 +83,10 @@ def _open_trial(ref: TrialRef) -> tuple[Any, Any]:
     """``(study, trial)`` from the storage; the trial is the live (RUNNING) one the sweeper asked for."""
     import optuna
 
-    study = optuna.load_study(study_name=ref.study_name, storage=ref.storage)
+    from ._storage import open_storage
+
+    # opened like the sweeper opens it (journal files, the installed PostgreSQL driver)
+    study = optuna.load_study(study_name=ref.study_name, storage=open_storage(ref.storage, 0))
     trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, ref.number)
     return study, optuna.trial.Trial(study, trial_id)
 

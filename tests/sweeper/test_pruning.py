@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -117,3 +118,27 @@ def test_flag_is_validated() -> None:
     assert validate({}).prune_before_training is False
     with pytest.raises(SweeperConfigError, match="prune_before_training"):
         validate({"prune_before_training": "yes"})
+
+
+def test_a_storage_password_never_goes_into_job_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ecopt_lightning.sweeper.pruning import ENV_STORAGE
+
+    monkeypatch.delenv(ENV_STORAGE, raising=False)
+    url = "postgresql://ecopt:s3cret_pw@127.0.0.1:5432/db"
+    overrides = job_overrides(url, "train", 7)
+    assert not any("s3cret_pw" in o for o in overrides)  # Hydra prints and saves overrides
+    assert os.environ[ENV_STORAGE] == url  # launched jobs inherit it instead
+    assert "++hydra.job.env_set.ECOPT_TRIAL_NUMBER='7'" in overrides
+
+
+def test_the_job_opens_a_journal_storage_like_the_sweeper(tmp_path: Path) -> None:
+    import optuna
+
+    from ecopt_lightning.sweeper._storage import open_storage
+    from ecopt_lightning.sweeper.pruning import _open_trial
+
+    url = f"journal:///{tmp_path / 'study.log'}"
+    study = optuna.create_study(study_name="s", storage=open_storage(url, 0), directions=["minimize", "minimize"])
+    asked = study.ask()
+    _, trial = _open_trial(TrialRef(url, "s", asked.number))
+    assert trial.number == asked.number
