@@ -168,6 +168,24 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
     )
 
 
+ESTIMATED_FRACTION_METRIC = "energy/estimated_fraction"
+
+
+def estimated_energy(records: Sequence[TrialRecord]) -> tuple[float, int]:
+    """The part of the records' energy that is an estimate, not a measurement (J), and how many trials with
+    energy did not say (they lack ``energy/estimated_fraction``, which EnergyCallback logs)."""
+    estimated, unknown = 0.0, 0
+    for r in records:
+        if r.energy_J is None:
+            continue
+        share = r.metrics.get(ESTIMATED_FRACTION_METRIC)
+        if share is None:
+            unknown += 1
+        else:
+            estimated += r.energy_J * share
+    return estimated, unknown
+
+
 def build_report(
     study_name: str,
     trials: Sequence[FrozenTrial],

@@ -48,6 +48,7 @@ from ._records import (
     ReportSettings,
     TrialRecord,
     build_report,
+    estimated_energy,
 )
 from ._secrets import mask_config, scrub_tree
 from ._space import SearchSpace, parse_space, render
@@ -392,9 +393,13 @@ class EcoptSweeperImpl:
         )
         for line in front_table(report):
             log.info("ecopt: %s", line)
+        estimated, unknown = estimated_energy(report.records)
+        share = f"{estimated / report.sweep_energy_J:.0%}" if report.sweep_energy_J > 0 else "0%"
         log.info(
-            "ecopt: the sweep's own measured energy: %.6g J (%s); artifacts in %s",
+            "ecopt: the sweep's own energy: %.6g J (%s of it ESTIMATED, not measured%s; from %s); artifacts in %s",
             report.sweep_energy_J,
+            share,
+            f"; {unknown} trial(s) did not say" if unknown else "",
             report.energy_sources or "no trial reported energy",
             self.sweep_dir,
         )

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import optuna
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,6 +39,7 @@ def test_digits_sweep_end_to_end(tmp_path):
     assert f"artifacts in {sweep}" in log
     # on this machine the energy is estimated, and said so
     assert "ESTIMATED, not measured: cpu:0" in log
+    assert "(100% of it ESTIMATED, not measured;" in log
 
     study = optuna.load_study(study_name="train", storage=f"sqlite:///{sweep / 'ecopt.db'}")
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -54,6 +56,7 @@ def test_digits_sweep_end_to_end(tmp_path):
     summary = json.loads((sweep / "summary.json").read_text())
     assert summary["impact"]["baseline_trial"] == 0
     assert summary["sweep_energy"]["total_J"] > 0
+    assert summary["sweep_energy"]["estimated_J"] == pytest.approx(summary["sweep_energy"]["total_J"])
     assert set(summary["impact"]["proxy_spearman"]) == {"params", "flops_per_sample", "runtime_per_sample_s"}
     with open(sweep / "trials.csv") as f:
         assert len(list(csv.DictReader(f))) == 3
