@@ -54,6 +54,14 @@ def has_set_constraint() -> bool:
     return hasattr(optuna.trial.Trial, "set_constraint")
 
 
+def store_constraints_optuna4(study: optuna.Study, trial: optuna.trial.Trial, values: Sequence[float]) -> None:
+    """Optuna 4 reads feasibility (``Study.best_trials``, the constrained samplers) from the trial's system
+    attribute ``constraints``, which only a sampler's ``constraints_func`` writes; samplers without one (random,
+    QMC, GP) would leave infeasible trials on Optuna's own front. Write it here, with the same values."""
+    key = getattr(optuna.samplers._base, "_CONSTRAINTS_KEY", "constraints")
+    study._storage.set_trial_system_attr(trial._trial_id, key, list(values))
+
+
 def stored_constraints(trial: FrozenTrial) -> Sequence[float]:
     """``constraints_func`` for Optuna 4: the values the sweeper stored before telling the trial."""
     return list((trial.user_attrs.get(CONSTRAINTS_ATTR) or {}).values())

@@ -196,6 +196,8 @@ class EcoptSweeperImpl:
         if _samplers.has_set_constraint():
             for key, value in constraints.items():
                 trial.set_constraint(key, value)
+        elif constraints:
+            _samplers.store_constraints_optuna4(study, trial, list(constraints.values()))
         study.tell(trial, values)
         return None
 
