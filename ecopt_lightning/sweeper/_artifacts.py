@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _crashpoints
-from ._records import Report, ReportSettings, TrialRecord, build_report, estimated_energy
+from ._records import Report, ReportSettings, TrialRecord, build_report
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +117,8 @@ def summary(report: Report) -> dict[str, Any]:
             "best_per_objective": report.best,
             "sweep_energy": {
                 "total_J": report.sweep_energy_J,
-                "estimated_J": estimated_energy(report.records)[0],
-                "trials_without_source": estimated_energy(report.records)[1],
+                "estimated_J": report.sweep_estimated_J,
+                "trials_without_source": report.trials_without_source,
                 "energy_metric": s.energy_metric,
                 "sources": report.energy_sources,
                 "trials_without_energy": sum(r.energy_J is None for r in report.records),

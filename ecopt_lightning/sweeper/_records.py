@@ -26,7 +26,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from ._impact import impact
+from ._impact import BASELINE_ATTR, impact
 from ._metrics import trial_energy
 from ._pareto import hypervolume, knee_index, non_dominated_ranks, reference_point
 
@@ -34,10 +34,12 @@ SETTINGS_ATTR = "ecopt.settings"
 OVERRIDES_ATTR = "ecopt.overrides"
 JOB_DIR_ATTR = "ecopt.job_dir"
 ERROR_ATTR = "ecopt.error"
-CONSTRAINTS_ATTR = "ecopt.constraints"
+CONSTRAINTS_ATTR = "ecopt.constraints"  # each trial's constraint values (<= 0 feasible), in constraint order
 DEGRADED_ATTR = "ecopt.degraded"  # list of reasons the trial's energy is not a full measurement
 PREFIX = "ecopt."
-FLAG_ATTRS = ("ecopt.baseline",)
+ENERGY_ATTR = "ecopt.energy_J"  # a trial's energy (J) when its metrics lack it (failed or pruned trials)
+ENERGY_SOURCE_ATTR = "ecopt.energy_source"
+FLAG_ATTRS = (BASELINE_ATTR,)
 
 
 @dataclass
@@ -113,6 +115,9 @@ class Report:
     best: dict[str, dict[str, Any]]
     sweep_energy_J: float
     energy_sources: dict[str, int]
+    #: the ESTIMATED part of ``sweep_energy_J`` (J), and how many trials with energy did not say how much is
+    sweep_estimated_J: float
+    trials_without_source: int
     states: dict[str, int]
     notes: dict[str, Any] = field(default_factory=dict)
     impact: dict[str, Any] = field(default_factory=dict)  # payback and proxy check, see _impact
@@ -142,9 +147,9 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
     }
     constraints = _constraints(trial)
     energy, source = trial_energy(metrics, settings.energy_metric)
-    if energy is None and isinstance(trial.user_attrs.get("ecopt.energy_J"), (int, float)):
+    if energy is None and isinstance(trial.user_attrs.get(ENERGY_ATTR), (int, float)):
         # a failed run's energy, read from its EnergyCallback summary
-        energy, source = float(trial.user_attrs["ecopt.energy_J"]), trial.user_attrs.get("ecopt.energy_source")
+        energy, source = float(trial.user_attrs[ENERGY_ATTR]), trial.user_attrs.get(ENERGY_SOURCE_ATTR)
     per_sample = metrics.get(settings.energy_per_sample_metric)
     if per_sample is not None and not (math.isfinite(per_sample) and per_sample > 0):
         per_sample = None
@@ -231,6 +236,7 @@ def build_report(
             top = pick(candidates, key=lambda r, i=i: r.values[i])  # type: ignore[index]
             best[name] = {"trial": top.number, "value": top.values[i], "params": top.params}  # type: ignore[index]
     energies = [r for r in records if r.energy_J is not None]
+    estimated, unknown = estimated_energy(records)
     report = Report(
         study_name=study_name,
         settings=settings,
@@ -242,6 +248,8 @@ def build_report(
         best=best,
         sweep_energy_J=sum(r.energy_J for r in energies),  # type: ignore[misc]
         energy_sources=dict(Counter(r.energy_source for r in energies)),  # type: ignore[arg-type]
+        sweep_estimated_J=estimated,
+        trials_without_source=unknown,
         states=dict(Counter(r.state for r in records)),
     )
     report.impact = impact(report, baseline, chosen)

@@ -22,10 +22,8 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial
 
+from ._records import CONSTRAINTS_ATTR
 from .errors import SweeperConfigError
-
-#: User attribute holding each trial's constraint values (<= 0 feasible), in constraint order.
-CONSTRAINTS_ATTR = "ecopt.constraints"
 
 
 def choose(

@@ -40,6 +40,8 @@ from ._metrics import TrialError, lookup, non_numeric, to_metrics, trial_energy
 from ._records import (
     CONSTRAINTS_ATTR,
     DEGRADED_ATTR,
+    ENERGY_ATTR,
+    ENERGY_SOURCE_ATTR,
     ERROR_ATTR,
     JOB_DIR_ATTR,
     OVERRIDES_ATTR,
@@ -48,7 +50,6 @@ from ._records import (
     ReportSettings,
     TrialRecord,
     build_report,
-    estimated_energy,
 )
 from ._secrets import mask_config, scrub_tree
 from ._space import SearchSpace, parse_space, render
@@ -174,8 +175,8 @@ class EcoptSweeperImpl:
         if energy is None and info.energy_J is not None:
             energy, source = info.energy_J, f"{Path(info.path or '').name} ({info.status})"
         if energy is not None:
-            trial.set_user_attr("ecopt.energy_J", energy)
-            trial.set_user_attr("ecopt.energy_source", source)
+            trial.set_user_attr(ENERGY_ATTR, energy)
+            trial.set_user_attr(ENERGY_SOURCE_ATTR, source)
         degraded = list(info.degraded)
         process = job_process(job_dir)
         reused = process.get("jobs_in_process", 1)
@@ -395,7 +396,7 @@ class EcoptSweeperImpl:
         )
         for line in front_table(report):
             log.info("ecopt: %s", line)
-        estimated, unknown = estimated_energy(report.records)
+        estimated, unknown = report.sweep_estimated_J, report.trials_without_source
         share = f"{estimated / report.sweep_energy_J:.0%}" if report.sweep_energy_J > 0 else "0%"
         log.info(
             "ecopt: the sweep's own energy: %.6g J (%s of it ESTIMATED, not measured%s; from %s); artifacts in %s",

@@ -121,7 +121,7 @@ def check_before_training(
             measured value, the reason and the check's own energy (``ecopt.energy_J``, J).
     """
     from ._metrics import Constraint
-    from ._records import ERROR_ATTR, SETTINGS_ATTR
+    from ._records import ENERGY_ATTR, ENERGY_SOURCE_ATTR, ERROR_ATTR, SETTINGS_ATTR
 
     ref = ref or TrialRef.from_env()
     if ref is None:
@@ -145,8 +145,8 @@ def check_before_training(
     trial.set_user_attr(metric, value)
     trial.set_user_attr(PRUNED_ATTR, reason)
     trial.set_user_attr(ERROR_ATTR, reason)
-    trial.set_user_attr("ecopt.energy_J", result.measurement.energy_J)
-    trial.set_user_attr("ecopt.energy_source", "pre_training_check:" + result.source)
+    trial.set_user_attr(ENERGY_ATTR, result.measurement.energy_J)
+    trial.set_user_attr(ENERGY_SOURCE_ATTR, "pre_training_check:" + result.source)
     raise PrunedBeforeTraining(reason)
 
 
