@@ -31,10 +31,14 @@ def _load(url: str, name: str) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=open_storage(url, heartbeat_interval_s=0))
 
 
-def _running(url: str, name: str) -> bool:
+def _claimed(url: str, name: str) -> bool:
+    """A RUNNING trial whose worker has recorded itself and its parameters (asked, claimed, launched)."""
     try:
-        return any(t.state == TrialState.RUNNING for t in _load(url, name).trials)
-    except (KeyError, ValueError, Exception):  # the study or the file does not exist yet
+        return any(
+            t.state == TrialState.RUNNING and t.params and "ecopt.worker" in t.user_attrs
+            for t in _load(url, name).trials
+        )
+    except Exception:  # the study or the file does not exist yet
         return False
 
 
@@ -73,7 +77,8 @@ def test_a_killed_worker_is_failed_by_heartbeat_and_its_trial_retried(
     # worker A claims another host, so only its heartbeat can tell it died (no local pid check)
     a = start(tmp_path / "a", *common, "sleep_s=60", env={"ECOPT_WORKER_HOST": "machine-a"})
     try:
-        wait_for(lambda: _running(storage, study_name), timeout=60, what="worker A's first trial")
+        # not merely RUNNING: a kill between ask and the worker's first record leaves nothing to detect it by
+        wait_for(lambda: _claimed(storage, study_name), timeout=60, what="worker A's first trial")
     except Exception:
         a.kill()
         raise
