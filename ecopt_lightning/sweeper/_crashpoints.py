@@ -1,7 +1,8 @@
 """Test hook: kill the sweep with SIGKILL at a named point, to prove a crash there loses nothing.
 
 Off unless ``$ECOPT_CRASH_AT`` is set, to ``<point>`` or ``<point>:<n>`` (the n-th time it is reached, 1-based).
-Points: ``after_ask`` (trials asked, nothing launched), ``after_tell`` (a result just stored),
+Points: ``before_claim`` (trials asked, no worker recorded on them), ``after_ask`` (trials asked and
+claimed, nothing launched), ``after_tell`` (a result just stored),
 ``artifact_write`` (a temp artifact written, not yet moved into place).
 
 Example:

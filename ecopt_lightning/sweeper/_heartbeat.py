@@ -6,10 +6,12 @@ Optuna records heartbeats only inside ``Study.optimize``; the sweeper asks and t
 - database storages created with ``heartbeat_interval``: :meth:`RDBStorage.record_heartbeat`;
 - other storages (an Optuna journal file): the trial attribute ``ecopt.heartbeat_at`` (Unix time, s).
 
-Each trial also records its worker (``ecopt.worker``: host, boot id, pid). :func:`fail_dead_trials` marks a
-RUNNING trial FAIL when its worker is a dead process on this machine (seen at once), or when its heartbeat
-is older than twice the interval (any machine); with ``max_retry`` it is enqueued again with the same
-parameters (:class:`optuna.storages.RetryFailedTrialCallback`), so another worker runs it.
+Each trial also records its worker (``ecopt.worker``: host, boot id, pid). :class:`DeadTrialWatch` marks a
+RUNNING trial FAIL when its worker is a dead process on this machine (seen at once), when its heartbeat
+is older than twice the interval (any machine), or when no worker ever claimed it (a worker killed between
+``ask`` and its first record) for twice the interval on the watcher's own clock (no cross-machine clock
+compared); with ``max_retry`` it is enqueued again with the same parameters
+(:class:`optuna.storages.RetryFailedTrialCallback`), so another worker runs it.
 
 Example:
     >>> import optuna
@@ -19,7 +21,8 @@ Example:
     ...     pass
     >>> "ecopt.heartbeat_at" in study.trials[0].user_attrs
     True
-    >>> fail_dead_trials(study, interval_s=60, max_retry=0)  # this process is alive: nothing failed
+    >>> watch = DeadTrialWatch(interval_s=60, max_retry=0)
+    >>> watch.fail_dead_trials(study)  # this process is alive: nothing failed
     []
 """
 
@@ -148,27 +151,60 @@ def _why_dead(trial: optuna.trial.FrozenTrial, interval_s: float, now: float, st
     return None
 
 
-def fail_dead_trials(study: optuna.Study, interval_s: float, max_retry: int) -> list[int]:
-    """Mark RUNNING trials of dead workers FAIL (reason in ``ecopt.error``); retry each up to ``max_retry``
-    times. Returns the numbers of the trials failed by this call."""
-    storage = study._storage
-    stale = _stale_native(study) if native(storage) and interval_s > 0 else set()
-    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    retry = retry_callback(max_retry)
-    failed: list[int] = []
-    now = time.time()
-    for trial in running:
-        reason = _why_dead(trial, interval_s, now, stale)
-        if reason is None:
-            continue
-        try:
-            storage.set_trial_user_attr(trial._trial_id, ERROR_ATTR, f"worker died: {reason}")
-            if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+class DeadTrialWatch:
+    """Finds RUNNING trials whose worker died, fails them and retries them; one per sweeper process.
+
+    It remembers when it first saw each RUNNING trial that no worker has claimed (no ``ecopt.worker``
+    record): a worker killed between ``ask`` and its first record leaves such a trial, and nothing else would
+    ever end it. Unclaimed for ``2 * interval_s`` seconds of this process's monotonic clock means dead; a
+    timestamp written by another machine is never compared with this one's clock.
+
+    Args:
+        interval_s: the heartbeat interval (s); 0 turns off every check but the local dead-pid one.
+        max_retry: times a failed trial is enqueued again with the same parameters.
+    """
+
+    def __init__(self, interval_s: float, max_retry: int) -> None:
+        self.interval_s = interval_s
+        self.max_retry = max_retry
+        self._unclaimed_since: dict[int, float] = {}
+
+    def judgeable(self, trial: optuna.trial.FrozenTrial) -> bool:
+        """Whether this watch can tell if ``trial``'s worker died (worth waiting for, rather than leaving)."""
+        return WORKER_ATTR in trial.user_attrs or self.interval_s > 0
+
+    def _why_unclaimed_dead(self, trial: optuna.trial.FrozenTrial, clock: float) -> str | None:
+        if self.interval_s <= 0 or WORKER_ATTR in trial.user_attrs:
+            self._unclaimed_since.pop(trial._trial_id, None)
+            return None
+        since = self._unclaimed_since.setdefault(trial._trial_id, clock)
+        if clock - since > 2 * self.interval_s:
+            return f"no worker claimed it for more than {2 * self.interval_s:g} s (its worker died right after ask)"
+        return None
+
+    def fail_dead_trials(self, study: optuna.Study) -> list[int]:
+        """Mark RUNNING trials of dead workers FAIL (reason in ``ecopt.error``); retry each up to ``max_retry``
+        times. Returns the numbers of the trials failed by this call."""
+        storage = study._storage
+        interval_s = self.interval_s
+        stale = _stale_native(study) if native(storage) and interval_s > 0 else set()
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        retry = retry_callback(self.max_retry)
+        failed: list[int] = []
+        now, clock = time.time(), time.monotonic()
+        for trial in running:
+            reason = _why_dead(trial, interval_s, now, stale) or self._why_unclaimed_dead(trial, clock)
+            if reason is None:
                 continue
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # another worker got there first
-        failed.append(trial.number)
-        log.warning("ecopt: trial %d marked FAIL: %s", trial.number, reason)
-        if retry is not None:
-            retry(study, storage.get_trial(trial._trial_id))
-    return failed
+            self._unclaimed_since.pop(trial._trial_id, None)
+            try:
+                storage.set_trial_user_attr(trial._trial_id, ERROR_ATTR, f"worker died: {reason}")
+                if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                    continue
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # another worker got there first
+            failed.append(trial.number)
+            log.warning("ecopt: trial %d marked FAIL: %s", trial.number, reason)
+            if retry is not None:
+                retry(study, storage.get_trial(trial._trial_id))
+        return failed

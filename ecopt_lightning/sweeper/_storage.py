@@ -58,7 +58,7 @@ def _rdb(url: str, heartbeat_interval_s: int) -> Any:
     url = with_driver(url)
     kwargs: dict[str, Any] = {}
     if heartbeat_interval_s > 0:
-        kwargs["heartbeat_interval"] = heartbeat_interval_s  # stale trials: ._heartbeat.fail_dead_trials
+        kwargs["heartbeat_interval"] = heartbeat_interval_s  # stale trials: ._heartbeat.DeadTrialWatch
     if scheme(url) != "sqlite":
         kwargs["engine_kwargs"] = {"pool_pre_ping": True}
     with warnings.catch_warnings():

@@ -31,7 +31,7 @@ from . import _crashpoints, _samplers
 from . import pruning as _pruning
 from ._artifacts import attach_to_study, remove_stale_temps, write_all
 from ._energy_report import HARDWARE_ATTR, hardware_info
-from ._heartbeat import WORKER_ATTR, Heartbeat, fail_dead_trials, worker
+from ._heartbeat import WORKER_ATTR, DeadTrialWatch, Heartbeat, worker
 from ._impact import BASELINE_ATTR
 from ._jobinfo import read_job
 from ._launch import TrackedTask, check_parallelism, job_process, recycle_workers
@@ -279,13 +279,14 @@ class EcoptSweeperImpl:
             self._enqueue_baseline(study, space, custom is not None)
         failures: list[str] = []
         report, paths = self._write(study, settings, notes)
+        watch = DeadTrialWatch(settings.heartbeat_interval_s, settings.max_retry)
         while True:
-            fail_dead_trials(study, settings.heartbeat_interval_s, settings.max_retry)
+            watch.fail_dead_trials(study)
             trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
             done = sum(t.state == TrialState.COMPLETE for t in trials)
             running = len(trials) - done
             missing = settings.n_trials - done - running
-            watched = any(WORKER_ATTR in t.user_attrs for t in trials if t.state == TrialState.RUNNING)
+            watched = any(watch.judgeable(t) for t in trials if t.state == TrialState.RUNNING)
             if missing <= 0 and done < settings.n_trials and settings.wait_for_running and watched:
                 # other workers' trials may still fail (or their worker die): wait to take over what is missing
                 log.info("ecopt: %d complete, %d running in other workers: waiting", done, running)
@@ -334,6 +335,7 @@ class EcoptSweeperImpl:
     ) -> tuple[list[str], list[int]]:
         """Ask, launch and tell one batch; return the errors of failed trials and the batch's trial numbers."""
         trials = [_quiet(study.ask, dict(space.distributions)) for _ in range(size)]
+        _crashpoints.reached("before_claim")
         told: set[int] = set()
         ids = [trial._trial_id for trial in trials]  # Trial has no public id; heartbeats are keyed on it
         me = worker()

@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 from ecopt_lightning.sweeper._storage import open_storage
 
-from .conftest import check_artifacts, start, wait_for
+from .conftest import check_artifacts, run, start, wait_for
 
 pytestmark = pytest.mark.slow
 SPACE = ("width=choice(8,16,32,64)", "lr=tag(log, interval(1e-4, 1e-1))", "hydra.sweeper.sampler=random")
@@ -99,3 +99,22 @@ def test_a_killed_worker_is_failed_by_heartbeat_and_its_trial_retried(
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 3
     log = Path(f"{tmp_path / 'b'}.log").read_text()
     assert f"trial {dead.number} marked FAIL" in log
+
+
+def test_a_worker_killed_before_claiming_its_trial_is_detected(tmp_path: Path, storage: str, study_name: str) -> None:
+    # killed between ask and its first record: no worker, no heartbeat, nothing but a RUNNING trial
+    common = (*SPACE, f"hydra.sweeper.storage={storage}", f"hydra.sweeper.study_name={study_name}")
+    common += ("hydra.sweeper.heartbeat_interval_s=1", "hydra.sweeper.n_trials=3")
+    a = run(tmp_path / "a", *common, env={"ECOPT_CRASH_AT": "before_claim"})
+    assert a.returncode == -signal.SIGKILL, a.stdout + a.stderr
+    orphan = _load(storage, study_name).trials[0]
+    assert orphan.state == TrialState.RUNNING and "ecopt.worker" not in orphan.user_attrs
+
+    b = run(tmp_path / "b", *common, "hydra.sweeper.seed=1", "sleep_s=0.1", timeout=120)
+    assert b.returncode == 0, b.stdout + b.stderr
+    trials = _load(storage, study_name).trials
+    assert trials[0].state == TrialState.FAIL
+    assert trials[0].user_attrs["ecopt.error"].startswith("worker died: no worker claimed it for more than 2 s")
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") == 0]
+    assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE and retried[0].params == orphan.params
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 3

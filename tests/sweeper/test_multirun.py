@@ -114,6 +114,7 @@ def test_constraints_keep_infeasible_trials_off_the_front(multirun, tmp_path: Pa
     study = load_study(sweep)
     infeasible = {t.number for t in study.trials if t.params["width"] >= 32}
     assert infeasible, "the seeded sampler should have tried a wide model"
+
     def expected(t):
         return {"energy/inference_per_sample_J <= 0.002": pytest.approx(t.params["width"] * 1e-4 - 0.002)}
 
