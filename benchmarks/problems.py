@@ -77,7 +77,7 @@ def zdt2(x: np.ndarray) -> np.ndarray:
 
 
 def zdt3(x: np.ndarray) -> np.ndarray:
-    """ZDT3: disconnected front (not in the benchmark set; kept for completeness)."""
+    """ZDT3: disconnected front (five pieces of ``f2 = 1 - sqrt(f1) - f1 sin(10 pi f1)``), at ``x[1:] = 0``."""
     g = _zdt_g(x)
     r = x[0] / g
     return np.array([x[0], g * (1.0 - math.sqrt(r) - r * math.sin(10.0 * math.pi * x[0]))])
@@ -205,7 +205,7 @@ def wfg_optimal(problem: Problem, k: int, position: Vector) -> np.ndarray:
     return y * 2.0 * np.arange(1, n + 1)
 
 
-# ---- true fronts' hypervolumes (exact, closed form) -------------------------------------------------------
+# ---- true fronts' hypervolumes (closed form, but ZDT3's) -------------------------------------------------------
 def _hv_convex(r1: float, r2: float) -> float:
     """Front ``f2 = 1 - sqrt(f1)``, ``f1`` in [0, 1], against ``(r1, r2)`` with ``r1, r2 >= 1``."""
     return (r2 - 1.0) + 2.0 / 3.0 + (r1 - 1.0) * r2
@@ -214,6 +214,15 @@ def _hv_convex(r1: float, r2: float) -> float:
 def _hv_concave(r1: float, r2: float, f1_min: float = 0.0) -> float:
     """Front ``f2 = 1 - f1^2``, ``f1`` in [f1_min, 1], against ``(r1, r2)`` with ``r1, r2 >= 1``."""
     return (r2 - 1.0) * (1.0 - f1_min) + (1.0 - f1_min**3) / 3.0 + (r1 - 1.0) * r2
+
+
+def _hv_zdt3(r1: float, r2: float, n: int = 400_001) -> float:
+    """ZDT3's front against ``(r1, r2)``, ``r1 >= 1``: the area above the running minimum of
+    ``h(f1) = 1 - sqrt(f1) - f1 sin(10 pi f1)`` (the front is where ``h`` reaches a new minimum), integrated on
+    ``n`` points (error < 1e-6 of the value; no closed form for the disconnected pieces)."""
+    t = np.linspace(0.0, 1.0, n)
+    low = np.minimum.accumulate(1.0 - np.sqrt(t) - t * np.sin(10.0 * math.pi * t))
+    return float(np.trapezoid(r2 - low, t)) + (r1 - 1.0) * (r2 - float(low[-1]))
 
 
 #: Smallest f1 on ZDT6's front (f1 = 1 - exp(-4 x) sin^6(6 pi x) at its first minimum).
@@ -230,7 +239,7 @@ def _make() -> dict[str, Problem]:
     zdt_ref = (1.1, 11.0)  # f1 <= 1, f2 <= g <= 10
     p["zdt1"] = Problem("zdt1", 30, 2, unit30, zdt_ref, _hv_convex(*zdt_ref), zdt1)
     p["zdt2"] = Problem("zdt2", 30, 2, unit30, zdt_ref, _hv_concave(*zdt_ref), zdt2)
-    p["zdt3"] = Problem("zdt3", 30, 2, unit30, zdt_ref, math.nan, zdt3)
+    p["zdt3"] = Problem("zdt3", 30, 2, unit30, zdt_ref, _hv_zdt3(*zdt_ref), zdt3)
     zdt4_ref = (1.1, 400.0)  # g <= 1 + 90 + 9 * 32.6 (max of x^2 - 10 cos(4 pi x) on [-5, 5]) < 364
     p["zdt4"] = Problem("zdt4", 10, 2, ((0.0, 1.0),) + ((-5.0, 5.0),) * 9, zdt4_ref, _hv_convex(*zdt4_ref), zdt4)
     p["zdt6"] = Problem("zdt6", 10, 2, unit10, zdt_ref, _hv_concave(*zdt_ref, ZDT6_F1_MIN), zdt6)
@@ -247,5 +256,5 @@ def _make() -> dict[str, Problem]:
 
 
 PROBLEMS: dict[str, Problem] = _make()
-#: The benchmark set of issue 7 (ZDT3 is defined but not benchmarked).
-BENCHMARK_SET: tuple[str, ...] = ("zdt1", "zdt2", "zdt4", "zdt6", "dtlz2_2", "dtlz2_3", "wfg4", "wfg9")
+#: The benchmark set of issue 7.
+BENCHMARK_SET: tuple[str, ...] = ("zdt1", "zdt2", "zdt3", "zdt4", "zdt6", "dtlz2_2", "dtlz2_3", "wfg4", "wfg9")

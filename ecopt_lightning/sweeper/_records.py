@@ -39,6 +39,8 @@ DEGRADED_ATTR = "ecopt.degraded"  # list of reasons the trial's energy is not a 
 PREFIX = "ecopt."
 ENERGY_ATTR = "ecopt.energy_J"  # a trial's energy (J) when its metrics lack it (failed or pruned trials)
 ENERGY_SOURCE_ATTR = "ecopt.energy_source"
+#: Energy (J) of the pre-training inference check (``prune_before_training``); it counts in the trial's energy.
+CHECK_ENERGY_ATTR = "ecopt.pre_training.energy_J"
 FLAG_ATTRS = (BASELINE_ATTR,)
 
 
@@ -138,6 +140,21 @@ def _constraints(trial: FrozenTrial) -> dict[str, float]:
     return {str(i): float(v) for i, v in enumerate(legacy or [])}
 
 
+def _energy(trial: FrozenTrial, metrics: Mapping[str, float], energy_metric: str) -> tuple[float | None, str | None]:
+    """A trial's energy (J) and where it came from: its metrics, else the stored value (a failed run's
+    EnergyCallback summary, or a pruned trial's check), plus the pre-training check of a trial that went on."""
+    energy, source = trial_energy(metrics, energy_metric)
+    stored = trial.user_attrs.get(ENERGY_ATTR)
+    if energy is None and isinstance(stored, (int, float)):
+        energy, source = float(stored), trial.user_attrs.get(ENERGY_SOURCE_ATTR)
+        if trial.state == TrialState.PRUNED:  # the stored value is the check itself
+            return energy, source
+    check = trial.user_attrs.get(CHECK_ENERGY_ATTR)
+    if energy is not None and isinstance(check, (int, float)):
+        energy, source = energy + float(check), f"{source} + pre-training check"
+    return energy, source
+
+
 def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
     """Flatten one stored trial."""
     metrics = {
@@ -146,10 +163,7 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
         if not k.startswith(PREFIX) and isinstance(v, (int, float)) and not isinstance(v, bool)
     }
     constraints = _constraints(trial)
-    energy, source = trial_energy(metrics, settings.energy_metric)
-    if energy is None and isinstance(trial.user_attrs.get(ENERGY_ATTR), (int, float)):
-        # a failed run's energy, read from its EnergyCallback summary
-        energy, source = float(trial.user_attrs[ENERGY_ATTR]), trial.user_attrs.get(ENERGY_SOURCE_ATTR)
+    energy, source = _energy(trial, metrics, settings.energy_metric)
     per_sample = metrics.get(settings.energy_per_sample_metric)
     if per_sample is not None and not (math.isfinite(per_sample) and per_sample > 0):
         per_sample = None

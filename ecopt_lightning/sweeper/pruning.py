@@ -118,10 +118,11 @@ def check_before_training(
 
     Raises:
         PrunedBeforeTraining: a constraint on ``metric`` is violated; the trial's user attributes hold the
-            measured value, the reason and the check's own energy (``ecopt.energy_J``, J).
+            measured value, the reason and the check's own energy (``ecopt.energy_J``, J). A trial that
+            passes keeps the check's energy in ``ecopt.pre_training.energy_J``, added to its own in reports.
     """
     from ._metrics import Constraint
-    from ._records import ENERGY_ATTR, ENERGY_SOURCE_ATTR, ERROR_ATTR, SETTINGS_ATTR
+    from ._records import CHECK_ENERGY_ATTR, ENERGY_ATTR, ENERGY_SOURCE_ATTR, ERROR_ATTR, SETTINGS_ATTR
 
     ref = ref or TrialRef.from_env()
     if ref is None:
@@ -139,6 +140,7 @@ def check_before_training(
     value = result.per_sample_J
     violated = [c.text for c in constraints if c.value({metric: value}) > 0]
     trial.set_user_attr("ecopt.pre_training." + metric, value)
+    trial.set_user_attr(CHECK_ENERGY_ATTR, result.measurement.energy_J)  # counted in the trial's energy
     if not violated:
         return value
     reason = f"pruned before training: untrained model's {metric}={value:.4g} violates {', '.join(violated)}"

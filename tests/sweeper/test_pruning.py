@@ -82,8 +82,10 @@ def test_wide_models_are_pruned_before_training_and_not_counted(multirun, app: s
     with open(sweep / "trials.csv") as f:
         assert {r["state"] for r in csv.DictReader(f)} == {"COMPLETE", "PRUNED"}
     summary = json.loads((sweep / "summary.json").read_text())
-    energies = [t.user_attrs.get("energy/total_J", t.user_attrs.get("ecopt.energy_J")) for t in study.trials]
-    assert summary["sweep_energy"]["total_J"] == pytest.approx(sum(energies))
+    checks = [t.user_attrs["ecopt.pre_training.energy_J"] for t in complete]  # trained trials were checked too
+    assert all(j > 0 for j in checks)
+    energies = [t.user_attrs["energy/total_J"] for t in complete] + [t.user_attrs["ecopt.energy_J"] for t in pruned]
+    assert summary["sweep_energy"]["total_J"] == pytest.approx(sum(energies) + sum(checks))
 
 
 @pytest.mark.slow
