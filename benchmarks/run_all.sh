@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rerun every benchmark of issue 7 on a CPU and write benchmarks/results/ (< 30 min on 2 cores; --quick: ~8 min).
+# Rerun every benchmark of issue 7 on a CPU and write benchmarks/results/ (times per part are printed at the end).
 #   benchmarks/run_all.sh           # full budgets
 #   benchmarks/run_all.sh --quick   # CI-time check: fewer seeds, problems, trials
 # Creates benchmarks/.venv-official (optuna 2.10 + hydra-optuna-sweeper 1.3.0, git-ignored) on first use, and
@@ -17,12 +17,16 @@ fi
 [[ -d $OFF/extra/greenlet ]] || $PY -m pip install -q --target $OFF/extra greenlet
 export PYTHONPATH="$OFF/extra:.${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p benchmarks/results
-start=$(date +%s)
+t0=$(date +%s)
 $PY benchmarks/search.py $QUICK
+t1=$(date +%s)
 $PY benchmarks/pruning.py $QUICK
+t2=$(date +%s)
 if [[ -n $QUICK ]]; then
   $PY benchmarks/overhead.py --turns 2 --steps 150 --windows 300 | tee benchmarks/results/overhead_quick.txt
 else
   $PY benchmarks/overhead.py | tee benchmarks/results/overhead.txt
 fi
-echo "run_all: $(( $(date +%s) - start )) s"
+t3=$(date +%s)
+echo "run_all${QUICK:+ $QUICK}: search $((t1 - t0)) s, pruning $((t2 - t1)) s, overhead $((t3 - t2)) s, total $((t3 - t0)) s" \
+  | tee "benchmarks/results/run_all${QUICK:+_quick}_time.txt"

@@ -192,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--gp-trials", type=int, default=50, help="budget of gp and auto (~20 s a run at 50)")
     ap.add_argument("--official-trials", type=int, default=50, help="official TPE (~30 s a run at 100, >5 min at 200)")
     ap.add_argument("--methods", nargs="+", default=[*METHODS, "official"])
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: one per core)")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     args = ap.parse_args(argv)
     if args.quick:
