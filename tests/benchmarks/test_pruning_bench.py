@@ -1,0 +1,44 @@
+"""benchmarks/pruning.py's arithmetic: the feasible front's hypervolume against cumulative energy, and the
+energy each sweep spends to reach the hypervolume both reach."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+from pruning import compare, energy_to_reach, hv_curve
+
+BOUND = 0.01  # J per sample
+
+
+def row(state: str, energy: float, acc: float | None = None, j: float | None = None) -> dict:
+    return {"state": state, "energy_J": energy, "acc": acc, "j_per_sample": j}
+
+
+def test_infeasible_and_pruned_trials_cost_energy_but_add_no_hypervolume() -> None:
+    rows = [
+        row("COMPLETE", 10, 0.8, 0.005),
+        row("COMPLETE", 50, 0.99, 0.02),
+        row("PRUNED", 1),
+        row("COMPLETE", 10, 0.9, 0.002),
+    ]
+    curve = hv_curve(rows, BOUND)
+    assert [e for e, _ in curve] == [10, 60, 61, 71]
+    # front (acc, J): (0.8, 0.005) then (0.9, 0.002) dominates it; reference (acc 0, J 0.01)
+    assert [hv for _, hv in curve] == pytest.approx([0.8 * 0.005, 0.8 * 0.005, 0.8 * 0.005, 0.9 * 0.008])
+    assert energy_to_reach(curve, 0.8 * 0.005) == 10
+    assert energy_to_reach(curve, 0.9 * 0.008) == 71
+    assert energy_to_reach(curve, 1.0) is None
+
+
+def test_compare_takes_the_hypervolume_both_reach() -> None:
+    plain = [row("COMPLETE", 60, 0.95, 0.05), row("COMPLETE", 10, 0.9, 0.002), row("COMPLETE", 10, 0.5, 0.001)]
+    pruned = [row("PRUNED", 2), row("COMPLETE", 10, 0.9, 0.002), row("COMPLETE", 10, 0.5, 0.001)]
+    result = compare(plain, pruned, BOUND)
+    assert result["target_hv"] == pytest.approx(0.9 * 0.008 + 0.5 * 0.001)
+    assert result["energy_to_target_J"] == {"plain": 80, "pruned": 22}
+    assert result["saving"] == pytest.approx(1 - 22 / 80)
+    assert result["n_pruned"] == 1 and result["infeasible_trained"] == 1
