@@ -75,8 +75,10 @@ def run_official(problems: Sequence[str], seeds: Sequence[int], n_trials: int) -
     """The official sweeper's default sampler on ``problems`` x ``seeds`` (a subprocess in its own venv)."""
     job = json.dumps({"problems": list(problems), "seeds": list(seeds), "n_trials": n_trials})
     out = subprocess.run(
-        [str(OFFICIAL_PY), str(HERE / "official" / "runner.py")], input=job, text=True, capture_output=True, check=True
+        [str(OFFICIAL_PY), str(HERE / "official" / "runner.py")], input=job, text=True, capture_output=True
     )
+    if out.returncode != 0:
+        raise RuntimeError(f"official runner failed on {list(problems)}: {out.stderr[-2000:]}")
     return json.loads(out.stdout)["rows"]
 
 

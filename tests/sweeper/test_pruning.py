@@ -26,7 +26,9 @@ from ecopt_lightning.sweeper.pruning import check_before_training
 
 BATCHES = [(torch.rand(32, 64, generator=torch.Generator().manual_seed(0)), torch.zeros(32))] * 4
 
-@hydra.main(version_base=None, config_path=".", config_name="prune")
+KW = {} if tuple(int(p) for p in hydra.__version__.split(".")[:2]) >= (1, 4) else {"version_base": None}
+
+@hydra.main(**KW, config_path=".", config_name="prune")
 def main(cfg: DictConfig) -> dict:
     w = int(cfg.width)
     model = torch.nn.Sequential(torch.nn.Linear(64, w), torch.nn.ReLU(), torch.nn.Linear(w, w), torch.nn.Linear(w, w),

@@ -20,6 +20,7 @@ import sys
 import hydra
 import lightning as L
 import torch
+from hydra_compat import MAIN_KWARGS
 from lit import Tiny, loader
 from omegaconf import DictConfig
 
@@ -55,7 +56,7 @@ def _deny_rapl() -> None:
     rapl._read_int = read
 
 
-@hydra.main(version_base=None, config_path="conf", config_name="faulty")
+@hydra.main(**MAIN_KWARGS, config_path="conf", config_name="faulty")
 def main(cfg: DictConfig) -> dict:
     from ecopt_lightning.callback import EnergyCallback
     from ecopt_lightning.energy import EnergyMonitor

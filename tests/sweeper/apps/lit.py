@@ -6,6 +6,7 @@ from __future__ import annotations
 import hydra
 import lightning as L
 import torch
+from hydra_compat import MAIN_KWARGS
 from omegaconf import DictConfig
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
@@ -38,7 +39,7 @@ def loader(n: int, seed: int) -> DataLoader:
     return DataLoader(TensorDataset(x, (x[:, 0] > 0).long()), batch_size=16)
 
 
-@hydra.main(version_base=None, config_path="conf", config_name="lit")
+@hydra.main(**MAIN_KWARGS, config_path="conf", config_name="lit")
 def main(cfg: DictConfig) -> dict:
     from ecopt_lightning.callback import EnergyCallback
 

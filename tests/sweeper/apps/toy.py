@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import hydra
+from hydra_compat import MAIN_KWARGS
 from omegaconf import DictConfig
 
 
@@ -43,7 +44,7 @@ def metrics(cfg: DictConfig) -> dict[str, float]:
     return out
 
 
-@hydra.main(version_base=None, config_path="conf", config_name="toy")
+@hydra.main(**MAIN_KWARGS, config_path="conf", config_name="toy")
 def main(cfg: DictConfig) -> dict[str, float]:
     if cfg.die_marker and not Path(cfg.die_marker).exists():
         Path(cfg.die_marker).write_text("died once")
