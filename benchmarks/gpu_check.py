@@ -11,7 +11,7 @@ Steps (each recorded on its own; one failing step does not lose the others):
    (goal: within 0.5 %), and how many were flagged approximate.
 5. ``sync``: the same queued kernels measured with and without CUDA synchronisation at the window ends.
 6. ``lightning``: a small CNN on FakeData with and without ``EnergyCallback``: step time ratio (goal <= 1.01),
-   step sums against epoch totals, J per inference sample.
+   window sums against epoch totals, J per inference sample.
 7. ``textgen``: J per generated token of ``examples/textgen`` (GPT-2 small shape) at batch sizes 1, 8, 64.
 
 Without CUDA (or with ``--dry-run``) everything runs small on the CPU against the simulated GPU of
@@ -644,25 +644,27 @@ def fit_once(ctx: Context, data: Any, steps: int, energy: Any | None, epochs: in
 
 
 def record_steps(energy: Any) -> dict[str, list[Any]]:
-    """Wrap the callback's tracker to keep every training step's energy and every epoch's total (J)."""
-    seen: dict[str, list[Any]] = {"steps": [[]], "epochs": []}
+    """Wrap the callback's tracker to keep every training window's energy (a window covers the steps since
+    the previous read: a log interval by default) and every epoch's total (J)."""
+    seen: dict[str, list[Any]] = {"windows": [[]], "epochs": []}
     tracker = energy.tracker
-    step, end_epoch = tracker.step, tracker.end_epoch
+    step, close, end_epoch = tracker.step, tracker.close, tracker.end_epoch
 
-    def on_step(name: str, *args: Any, **kwargs: Any) -> Any:
-        m = step(name, *args, **kwargs)
-        if name == "train":
-            seen["steps"][-1].append(m.energy_J)
+    def keep(name: str, m: Any) -> Any:
+        if name == "train" and m is not None:
+            seen["windows"][-1].append(m.energy_J)
         return m
 
     def on_end_epoch(name: str, *args: Any, **kwargs: Any) -> Any:
         totals = end_epoch(name, *args, **kwargs)
         if name == "train":
             seen["epochs"].append(totals.energy_J)
-            seen["steps"].append([])
+            seen["windows"].append([])
         return totals
 
-    tracker.step, tracker.end_epoch = on_step, on_end_epoch
+    tracker.step = lambda name, *a, **k: keep(name, step(name, *a, **k))
+    tracker.close = lambda name, *a, **k: keep(name, close(name, *a, **k))
+    tracker.end_epoch = on_end_epoch
     return seen
 
 
@@ -681,7 +683,7 @@ def step_lightning(ctx: Context) -> dict[str, Any]:
         sync_every = EnergyCallback(cpu=cpu, proxies=False, cuda_sync="step")
         runs["with_step_sync"].append(fit_once(ctx, data, steps, sync_every)[0])
     ratio = statistics.median(runs["with"]) / statistics.median(runs["without"])
-    # one more run, 2 epochs, with the inference benchmark: step sums against epoch totals, J per sample
+    # one more run, 2 epochs, with the inference benchmark: window sums against epoch totals, J per sample
     from ecopt_lightning import EnergyMonitor
 
     energy = EnergyCallback(
@@ -694,8 +696,8 @@ def step_lightning(ctx: Context) -> dict[str, Any]:
     summary = energy.summary()
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("energy/", "efficiency/"))}
     epochs = [
-        {"steps": len(s), "step_sum_J": sum(s), "epoch_J": e, "diff_pct": pct(sum(s), e)}
-        for s, e in zip(seen["steps"], seen["epochs"], strict=False)  # steps has an empty list after the last epoch
+        {"windows": len(s), "window_sum_J": sum(s), "epoch_J": e, "diff_pct": pct(sum(s), e)}
+        for s, e in zip(seen["windows"], seen["epochs"], strict=False)  # an empty list follows the last epoch
     ]
     inference = summary.get("inference") or {}
     return {

@@ -64,11 +64,12 @@ def _ratio(a: float, b: float) -> float:
 class EnergyCallback(Callback):
     """Logs energy (J), power (W) and energy per sample next to loss and accuracy.
 
-    Training windows are optimizer steps (a whole accumulation cycle; one batch under manual
-    optimisation); inference windows are batches. Consecutive windows share a counter read, so steps add
-    up to the epoch. Validation pauses the training clock; the sanity check is measured apart and not
-    counted. Values are means over the steps since the last log point (``log_every_n_steps``), reduced over
-    DDP ranks (energy summed, time maximised) before logging.
+    Training steps are optimizer steps (a whole accumulation cycle; one batch under manual optimisation);
+    inference steps are batches. The meters are read at log points and epoch ends (every step with
+    ``cuda_sync="step"``): one window covers the steps since the last read, consecutive windows share a
+    counter read, so steps add up to the epoch. Validation pauses the training clock; the sanity check is
+    measured apart and not counted. Values are means over the steps since the last log point
+    (``log_every_n_steps``), reduced over DDP ranks (energy summed, time maximised) before logging.
 
     Args:
         cpu: CPU measurement, as :class:`EnergyMonitor` takes it (``"auto"``: RAPL, else an estimate).
@@ -78,7 +79,7 @@ class EnergyCallback(Callback):
             measure J per sample under ``torch.inference_mode`` (median and IQR).
         idle_baseline_s: measure idle power for this long (s) before fit and log net energy beside gross.
         cuda_sync: when to synchronise CUDA at a window end: ``"log"`` (log points and epoch ends,
-            default), ``"step"`` (every window) or ``"never"``.
+            default), ``"step"`` (read and synchronise every step) or ``"never"``.
         proxies: log ``model/params`` and ``model/flops_per_sample`` (one extra forward pass, not counted).
         carbon_intensity_g_per_kWh: grid intensity (gCO2e/kWh); when set, ``carbon/..._gCO2e`` are logged.
         price_per_kWh: electricity price; when set, ``cost/..._{currency}`` are logged.
@@ -224,7 +225,7 @@ class EnergyCallback(Callback):
             self._deferred_step = True
             return
         log_now = self._log_point(trainer)
-        self.tracker.step("train", samples, items, sync=self._sync(log_now))
+        self.tracker.step("train", samples, items, sync=self._sync(log_now), read=self._read(log_now))
         if log_now:
             self._log_steps(trainer, "train", self._train_step(trainer))
 
@@ -234,6 +235,7 @@ class EnergyCallback(Callback):
         if self._deferred_step:
             self.tracker.step("train", sync=sync)
             self._deferred_step = False
+        self.tracker.close("train", sync=sync)  # steps counted since the last read
         if trainer.log_every_n_steps > 0:
             self._log_steps(trainer, "train", step)  # steps since the last log point, so they sum to the epoch
         # the clock runs on: time after the last step goes to the next step, or to the total at on_train_end
@@ -425,6 +427,10 @@ class EnergyCallback(Callback):
     def _sync(self, log_now: bool) -> bool:
         return self.cuda_sync == "step" or (self.cuda_sync == "log" and log_now)
 
+    def _read(self, log_now: bool) -> bool:
+        # one window per log interval: the logged values are means over it anyway; "step" reads every step
+        return log_now or self.cuda_sync == "step"
+
     @staticmethod
     def _log_point(trainer: Trainer) -> bool:
         if trainer.log_every_n_steps <= 0:
@@ -489,7 +495,7 @@ class EnergyCallback(Callback):
         samples = batch_samples(batch, self.batch_size_fn)
         items = int(self.length_fn(batch)) if self.length_fn else 0
         log_now = self._log_point(trainer)
-        self.tracker.step(phase, samples, items, key=dataloader_idx, sync=self._sync(log_now))
+        self.tracker.step(phase, samples, items, key=dataloader_idx, sync=self._sync(log_now), read=self._read(log_now))
         self._batches[phase] = self._batches.get(phase, 0) + 1
         if log_now:
             self._log_steps(trainer, phase, self._batches[phase], self._multi_loader(trainer, phase))
@@ -498,6 +504,7 @@ class EnergyCallback(Callback):
 
     def _eval_end(self, trainer: Trainer, phase: str, num_batches: Any) -> Any:
         """Close the loop of ``phase``: log its leftover steps and loop totals; returns the closing snapshot."""
+        self.tracker.close(phase, sync=self.cuda_sync != "never")
         if trainer.log_every_n_steps > 0:
             self._log_steps(trainer, phase, self._batches.get(phase, 0), self._multi_loader(trainer, phase))
         at = self.tracker.pause(phase, sync=self.cuda_sync != "never")

@@ -1,10 +1,12 @@
 """`EnergyTracker`: the accounting behind `EnergyCallback`, with no Lightning in it.
 
 A phase (``train``, ``val``, ``test``, ``predict``, ...) has a clock that can run or be paused. Each
-:meth:`EnergyTracker.step` closes a window from the previous step's end (or the phase's start or resume) to
-now, so consecutive steps share a snapshot and their energies add up exactly to the epoch; time while a
-phase is paused (training during validation) belongs to no step of that phase. Per phase the tracker keeps
-the current epoch (or loop), the running total, and a buffer of steps since the last log point.
+:meth:`EnergyTracker.step` that reads closes a window from the previous read (or the phase's start or resume)
+to now, so consecutive windows share a snapshot and their energies add up exactly to the epoch; time while a
+phase is paused (training during validation) belongs to no step of that phase. A step with ``read=False`` is
+only counted: the next read's window covers it too (one window per log interval instead of one per step, which
+costs a counter increment and gives windows long enough for the sensors' update periods). Per phase the
+tracker keeps the current epoch (or loop), the running total, and a buffer of steps since the last log point.
 """
 
 from __future__ import annotations
@@ -120,6 +122,8 @@ class _Phase:
     pending: Measurement = field(default_factory=Measurement.empty)  # closed but not yet part of a step
     pending_samples: int = 0
     pending_items: int = 0
+    pending_steps: int = 0  # steps counted with read=False, waiting for the next read
+    pending_key: Hashable = None
     epoch: Totals = field(default_factory=Totals)
     total: Totals = field(default_factory=Totals)
     epoch_by_key: dict[Hashable, Totals] = field(default_factory=dict)
@@ -196,23 +200,43 @@ class EnergyTracker:
 
     # windows ----------------------------------------------------------------------------------------------
     def step(
-        self, name: str, samples: int = 0, items: int = 0, key: Hashable = None, sync: bool = False
-    ) -> Measurement:
-        """Close one step of ``name`` now and return its :class:`Measurement` (J, s, per domain).
+        self,
+        name: str,
+        samples: int = 0,
+        items: int = 0,
+        key: Hashable = None,
+        sync: bool = False,
+        read: bool = True,
+    ) -> Measurement | None:
+        """End one step of ``name``; with ``read`` (default) close the window now and return its
+        :class:`Measurement` (J, s, per domain) covering this step and the unread ones before it.
 
-        ``key`` groups steps for logging and per-key epoch totals (e.g. the dataloader index).
+        ``key`` groups steps for logging and per-key epoch totals (e.g. the dataloader index); unread steps of
+        another key are closed first. ``read=False`` only counts the step (returns ``None``).
         """
         p = self.phase(name)
+        if p.pending_steps and key != p.pending_key:
+            self._close(p, name, sync, True)
+        p.pending_samples += samples
+        p.pending_items += items
+        p.pending_steps += 1
+        p.pending_key = key
+        return self._close(p, name, sync, True) if read else None
+
+    def close(self, name: str, sync: bool = False) -> Measurement | None:
+        """Read now for the steps counted with ``read=False`` since the last read (``None`` if there are none)."""
+        p = self.phase(name)
+        return self._close(p, name, sync, True) if p.pending_steps else None
+
+    def _close(self, p: _Phase, name: str, sync: bool, read: bool) -> Measurement:
         m = p.pending
-        if p.mark is not None:
+        if read and p.mark is not None:
             now = self._snap(sync)
             window = self._measure(p.mark, now, name)
             m = window if not (m.by_device or m.seconds) else m + window
             p.mark = now
-        samples += p.pending_samples
-        items += p.pending_items
-        if p.pending.by_device or p.pending.seconds or p.pending_samples or p.pending_items:
-            p.pending, p.pending_samples, p.pending_items = Measurement.empty(name), 0, 0
+        samples, items, steps, key = p.pending_samples, p.pending_items, p.pending_steps, p.pending_key
+        p.pending, p.pending_samples, p.pending_items, p.pending_steps = Measurement.empty(name), 0, 0, 0
         energy = (m.energy_J, m.estimated_J)
         for totals in (
             p.epoch,
@@ -220,13 +244,15 @@ class EnergyTracker:
             p.epoch_by_key.setdefault(key, Totals()),
             p.since_log.setdefault(key, Totals()),
         ):
-            totals.add(m, samples, items, 1, energy)
+            totals.add(m, samples, items, steps, energy)
         return m
 
     def flush(self, name: str, sync: bool = True, read: bool = True) -> None:
         """Add what is not yet in a step to the epoch and total, as no step: the energy since the last step
         when ``read`` (the epoch's tail), else only windows closed by :meth:`pause`."""
         p = self.phase(name)
+        if p.pending_steps:  # counted steps take the energy up to now (or up to the pause)
+            self._close(p, name, sync, read)
         m = p.pending
         if read and p.mark is not None:
             now = self._snap(sync)

@@ -111,3 +111,49 @@ def test_measure_inference_on_the_gpu_double(simulated_gpu):
     assert result.source == "nvml_counter"
     # 4 batches x 10 ms at 80 W over 32 samples: about 0.1 J per sample
     assert result.per_sample_J == pytest.approx(80.0 * result.seconds / 32, rel=0.05)
+
+
+def test_unread_steps_share_the_next_window(simulated_gpu):
+    simulated_gpu([SimGpu("GPU-AAAA", power_W=100.0)])
+    with EnergyMonitor(gpus=[0], cpu=False) as monitor:
+        tracker = EnergyTracker(monitor)
+        tracker.start("train")
+        for _ in range(4):
+            time.sleep(0.03)
+            assert tracker.step("train", samples=10, read=False) is None  # counted, not read
+        window = tracker.step("train", samples=10)  # one read for all five
+        tracker.step("val", samples=5, key=0, read=False)
+        tracker.step("val", samples=5, key=1, read=False)  # another key: key 0's step is closed first
+        time.sleep(0.03)
+        tracker.step("train", samples=10, read=False)
+        epoch = tracker.end_epoch("train")  # closes the unread last step
+        since_log = tracker.take_since_log("train")[None]
+        by_key = tracker.epoch_by_key("val")
+        tracker.end_epoch("val")
+    assert window.seconds >= 0.12 and window.energy_J == pytest.approx(100.0 * window.seconds, rel=0.05)
+    assert (epoch.steps, epoch.samples) == (6, 60) and since_log.steps == 6
+    assert epoch.energy_J >= window.energy_J + 100.0 * 0.03 * 0.9
+    assert (by_key[0].steps, by_key[0].samples) == (1, 5) and 1 not in by_key  # key 1 was still unread then
+
+
+class CountingMonitor(EnergyMonitor):
+    reads = 0
+
+    def snapshot(self, sync=None):
+        CountingMonitor.reads += 1
+        return super().snapshot(sync)
+
+
+@pytest.mark.parametrize(("cuda_sync", "at_most"), [("log", 20), ("step", 10**6)])
+def test_meters_are_read_at_log_points_not_every_step(tmp_path, cuda_sync, at_most):
+    CountingMonitor.reads = 0
+    with CountingMonitor(gpus=[], cpu="estimate") as monitor:
+        cb = EnergyCallback(monitor=monitor, cuda_sync=cuda_sync)
+        trainer = make_trainer(
+            tmp_path, [cb], loggers=False, log_every_n_steps=10, max_epochs=5, limit_val_batches=0
+        )  # 8 batches an epoch: 40 steps
+        trainer.fit(TinyModel())
+    train = cb.summary()["phases"]["train"]
+    assert train["steps"] == 40 and train["energy_J"] > 0
+    assert CountingMonitor.reads <= at_most  # start, 4 log points, 5 epoch ends, fit end (and set-up)
+    assert CountingMonitor.reads >= (40 if cuda_sync == "step" else 4)

@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 
 from ecopt_lightning.cli import main as ecopt_main
 from ecopt_lightning.sweeper._artifacts import FILES
+from ecopt_lightning.sweeper._heartbeat import worker
 
 from .conftest import load_study
 
@@ -202,8 +203,9 @@ def test_running_trials_of_other_workers_share_the_budget(multirun, tmp_path: Pa
     other = optuna.create_study(
         study_name="toy", storage=f"sqlite:///{sweep / 'ecopt.db'}", directions=["maximize", "minimize"]
     )
-    other.ask()  # another worker's trial, still running
-    multirun("width=choice(8,16)", "hydra.sweeper.n_trials=3")
+    running = other.ask()  # another worker's trial, claimed by a live process (this one), still running
+    running.set_user_attr("ecopt.worker", worker())
+    multirun("width=choice(8,16)", "hydra.sweeper.n_trials=3", "hydra.sweeper.wait_for_running=false")
     states = [t.state for t in load_study(sweep).trials]
     assert states.count(TrialState.COMPLETE) == 2 and states.count(TrialState.RUNNING) == 1
 
