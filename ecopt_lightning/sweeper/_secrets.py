@@ -30,12 +30,15 @@ def mask_config(config: DictConfig, url: Any) -> None:
     secret = password(url)
     if not secret:
         return
-    with read_write(config), open_dict(config):
-        if OmegaConf.select(config, "hydra.sweeper.storage") is not None:
-            config.hydra.sweeper.storage = redact(url)
-        overrides = OmegaConf.select(config, "hydra.overrides.hydra")
-        if overrides is not None:
-            config.hydra.overrides.hydra = [str(o).replace(url, redact(url)).replace(secret, "***") for o in overrides]
+    # each node is opened itself: OmegaConf 2.4 (Hydra 1.4) keeps a read-only flag set on a child node
+    sweeper = OmegaConf.select(config, "hydra.sweeper")
+    if isinstance(sweeper, DictConfig) and sweeper.get("storage") is not None:
+        with read_write(sweeper), open_dict(sweeper):
+            sweeper.storage = redact(url)
+    parent = OmegaConf.select(config, "hydra.overrides")
+    if isinstance(parent, DictConfig) and parent.get("hydra") is not None:
+        with read_write(parent), open_dict(parent):
+            parent.hydra = [str(o).replace(url, redact(url)).replace(secret, "***") for o in parent.hydra]
 
 
 def scrub_file(path: Path, secret: str) -> bool:
