@@ -25,7 +25,7 @@ t2=$(date +%s)
 if [[ -n $QUICK ]]; then
   $PY benchmarks/overhead.py --turns 2 --steps 150 --windows 300 | tee benchmarks/results/overhead_quick.txt
 else
-  $PY benchmarks/overhead.py | tee benchmarks/results/overhead.txt
+  $PY benchmarks/overhead.py --turns 9 --steps 400 --windows 2000 | tee benchmarks/results/overhead.txt
 fi
 t3=$(date +%s)
 echo "run_all${QUICK:+ $QUICK}: search $((t1 - t0)) s, pruning $((t2 - t1)) s, overhead $((t3 - t2)) s, total $((t3 - t0)) s" \
