@@ -251,8 +251,9 @@ class EnergyTracker:
         """Add what is not yet in a step to the epoch and total, as no step: the energy since the last step
         when ``read`` (the epoch's tail), else only windows closed by :meth:`pause`."""
         p = self.phase(name)
-        if p.pending_steps:  # counted steps take the energy up to now (or up to the pause)
+        if p.pending_steps:  # counted steps take the energy up to now (or up to the pause): nothing is left
             self._close(p, name, sync, read)
+            read = False
         m = p.pending
         if read and p.mark is not None:
             now = self._snap(sync)

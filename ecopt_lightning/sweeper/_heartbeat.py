@@ -189,6 +189,8 @@ class DeadTrialWatch:
         interval_s = self.interval_s
         stale = _stale_native(study) if native(storage) and interval_s > 0 else set()
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        ids = {t._trial_id for t in running}
+        self._unclaimed_since = {k: v for k, v in self._unclaimed_since.items() if k in ids}
         retry = retry_callback(self.max_retry)
         failed: list[int] = []
         now, clock = time.time(), time.monotonic()
@@ -196,7 +198,6 @@ class DeadTrialWatch:
             reason = _why_dead(trial, interval_s, now, stale) or self._why_unclaimed_dead(trial, clock)
             if reason is None:
                 continue
-            self._unclaimed_since.pop(trial._trial_id, None)
             try:
                 storage.set_trial_user_attr(trial._trial_id, ERROR_ATTR, f"worker died: {reason}")
                 if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
