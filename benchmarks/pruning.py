@@ -44,6 +44,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from search import _quartiles  # a sibling script: median and IQR as the search benchmark takes them
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SPACE = (
@@ -80,6 +82,7 @@ def calibrate_bound() -> tuple[float, dict[str, float]]:
     from digits import DigitsClassifier, DigitsDataModule
 
     from ecopt_lightning import measure_inference
+    from ecopt_lightning.sweeper.pruning import CHECK_MAX_BATCHES, CHECK_REPEATS, CHECK_WARMUP_BATCHES
 
     warnings.simplefilter("ignore")
     data = DigitsDataModule(batch_size=64, seed=0)
@@ -90,7 +93,13 @@ def calibrate_bound() -> tuple[float, dict[str, float]]:
         for d in DEPTHS:
             model = DigitsClassifier(width=w, depth=d, lr=1e-3)
             runs = [
-                measure_inference(model, loader, warmup_batches=1, repeats=2, max_batches=3).per_sample_J
+                measure_inference(
+                    model,
+                    loader,
+                    warmup_batches=CHECK_WARMUP_BATCHES,
+                    repeats=CHECK_REPEATS,
+                    max_batches=CHECK_MAX_BATCHES,
+                ).per_sample_J
                 for _ in range(3)
             ]
             measured[f"{w}x{d}"] = statistics.median(runs)
@@ -201,11 +210,6 @@ def compare(plain: Sequence[dict[str, Any]], pruned: Sequence[dict[str, Any]], b
         "curves": {"plain": c_plain, "pruned": c_pruned},
         "trials": {"plain": list(plain), "pruned": list(pruned)},
     }
-
-
-def _quartiles(xs: Sequence[float]) -> tuple[float, float, float]:
-    q = statistics.quantiles(xs, n=4, method="inclusive") if len(xs) > 1 else [xs[0]] * 3
-    return q[0], statistics.median(xs), q[2]
 
 
 def summarise(seeds: Sequence[dict[str, Any]]) -> dict[str, Any]:

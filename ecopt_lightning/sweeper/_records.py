@@ -39,8 +39,10 @@ DEGRADED_ATTR = "ecopt.degraded"  # list of reasons the trial's energy is not a 
 PREFIX = "ecopt."
 ENERGY_ATTR = "ecopt.energy_J"  # a trial's energy (J) when its metrics lack it (failed or pruned trials)
 ENERGY_SOURCE_ATTR = "ecopt.energy_source"
-#: Energy (J) of the pre-training inference check (``prune_before_training``); it counts in the trial's energy.
+#: Energy (J) and source of the pre-training inference check of a trial that passed it and trained
+#: (``prune_before_training``); it counts in the trial's energy. A pruned trial's check is its ``ENERGY_ATTR``.
 CHECK_ENERGY_ATTR = "ecopt.pre_training.energy_J"
+CHECK_SOURCE_ATTR = "ecopt.pre_training.energy_source"
 FLAG_ATTRS = (BASELINE_ATTR,)
 
 
@@ -147,11 +149,10 @@ def _energy(trial: FrozenTrial, metrics: Mapping[str, float], energy_metric: str
     stored = trial.user_attrs.get(ENERGY_ATTR)
     if energy is None and isinstance(stored, (int, float)):
         energy, source = float(stored), trial.user_attrs.get(ENERGY_SOURCE_ATTR)
-        if trial.state == TrialState.PRUNED:  # the stored value is the check itself
-            return energy, source
     check = trial.user_attrs.get(CHECK_ENERGY_ATTR)
     if energy is not None and isinstance(check, (int, float)):
-        energy, source = energy + float(check), f"{source} + pre-training check"
+        check_source = trial.user_attrs.get(CHECK_SOURCE_ATTR) or "unknown"
+        energy, source = energy + float(check), f"{source} + pre-training check ({check_source})"
     return energy, source
 
 

@@ -36,6 +36,8 @@ ENV_STORAGE, ENV_STUDY, ENV_TRIAL = "ECOPT_STORAGE", "ECOPT_STUDY", "ECOPT_TRIAL
 PRUNED_ATTR = "ecopt.pruned"
 #: Pruned trials allowed per trial of ``n_trials`` before the sweep stops.
 MAX_PRUNED_PER_TRIAL = 10
+#: How :func:`check_before_training` measures by default (arguments of ``measure_inference``).
+CHECK_WARMUP_BATCHES, CHECK_REPEATS, CHECK_MAX_BATCHES = 1, 2, 3
 
 
 class PrunedBeforeTraining(Exception):
@@ -96,9 +98,9 @@ def check_before_training(
     dataloader: Iterable[Any],
     *,
     metric: str = "energy/inference_per_sample_J",
-    warmup_batches: int = 1,
-    repeats: int = 2,
-    max_batches: int = 3,
+    warmup_batches: int = CHECK_WARMUP_BATCHES,
+    repeats: int = CHECK_REPEATS,
+    max_batches: int = CHECK_MAX_BATCHES,
     ref: TrialRef | None = None,
     **measure_kwargs: Any,
 ) -> float | None:
@@ -122,7 +124,14 @@ def check_before_training(
             passes keeps the check's energy in ``ecopt.pre_training.energy_J``, added to its own in reports.
     """
     from ._metrics import Constraint
-    from ._records import CHECK_ENERGY_ATTR, ENERGY_ATTR, ENERGY_SOURCE_ATTR, ERROR_ATTR, SETTINGS_ATTR
+    from ._records import (
+        CHECK_ENERGY_ATTR,
+        CHECK_SOURCE_ATTR,
+        ENERGY_ATTR,
+        ENERGY_SOURCE_ATTR,
+        ERROR_ATTR,
+        SETTINGS_ATTR,
+    )
 
     ref = ref or TrialRef.from_env()
     if ref is None:
@@ -140,8 +149,9 @@ def check_before_training(
     value = result.per_sample_J
     violated = [c.text for c in constraints if c.value({metric: value}) > 0]
     trial.set_user_attr("ecopt.pre_training." + metric, value)
-    trial.set_user_attr(CHECK_ENERGY_ATTR, result.measurement.energy_J)  # counted in the trial's energy
     if not violated:
+        trial.set_user_attr(CHECK_ENERGY_ATTR, result.measurement.energy_J)  # counted in the trial's energy
+        trial.set_user_attr(CHECK_SOURCE_ATTR, result.source)
         return value
     reason = f"pruned before training: untrained model's {metric}={value:.4g} violates {', '.join(violated)}"
     trial.set_user_attr(metric, value)

@@ -23,12 +23,11 @@ import hydra, torch
 from omegaconf import DictConfig
 from ecopt_lightning import measure_inference
 from ecopt_lightning.sweeper.pruning import check_before_training
+from tests.sweeper.apps.hydra_compat import MAIN_KWARGS
 
 BATCHES = [(torch.rand(32, 64, generator=torch.Generator().manual_seed(0)), torch.zeros(32))] * 4
 
-KW = {} if tuple(int(p) for p in hydra.__version__.split(".")[:2]) >= (1, 4) else {"version_base": None}
-
-@hydra.main(**KW, config_path=".", config_name="prune")
+@hydra.main(**MAIN_KWARGS, config_path=".", config_name="prune")
 def main(cfg: DictConfig) -> dict:
     w = int(cfg.width)
     model = torch.nn.Sequential(torch.nn.Linear(64, w), torch.nn.ReLU(), torch.nn.Linear(w, w), torch.nn.Linear(w, w),
@@ -88,6 +87,10 @@ def test_wide_models_are_pruned_before_training_and_not_counted(multirun, app: s
     assert all(j > 0 for j in checks)
     energies = [t.user_attrs["energy/total_J"] for t in complete] + [t.user_attrs["ecopt.energy_J"] for t in pruned]
     assert summary["sweep_energy"]["total_J"] == pytest.approx(sum(energies) + sum(checks))
+    assert set(summary["sweep_energy"]["sources"]) == {
+        "energy/total_J + pre-training check (estimate)",  # the trained trials: run and check, with the check's meter
+        "pre_training_check:estimate",  # the pruned ones: the check alone
+    }
 
 
 @pytest.mark.slow
