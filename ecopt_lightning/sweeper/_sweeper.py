@@ -37,6 +37,7 @@ from ._jobinfo import read_job
 from ._launch import TrackedTask, check_parallelism, job_process, recycle_workers
 from ._loggers import log_everywhere
 from ._metrics import TrialError, lookup, non_numeric, to_metrics, trial_energy
+from ._optuna_compat import contains, trial_id
 from ._records import (
     CONSTRAINTS_ATTR,
     DEGRADED_ATTR,
@@ -126,11 +127,7 @@ class EcoptSweeperImpl:
         params: dict[str, Any] = {}
         for key, dist in space.distributions.items():
             value = OmegaConf.select(self.config, key, default=None)
-            try:
-                ok = value is not None and dist._contains(dist.to_internal_repr(value))
-            except Exception:
-                ok = False
-            if not ok:
+            if value is None or not contains(dist, value):
                 log.info("ecopt: no baseline trial: the config's %s=%r is outside the search space", key, value)
                 return
             params[key] = value
@@ -337,7 +334,7 @@ class EcoptSweeperImpl:
         trials = [_quiet(study.ask, dict(space.distributions)) for _ in range(size)]
         _crashpoints.reached("before_claim")
         told: set[int] = set()
-        ids = [trial._trial_id for trial in trials]  # Trial has no public id; heartbeats are keyed on it
+        ids = [trial_id(trial) for trial in trials]
         me = worker()
         try:
             with Heartbeat(storage, ids, settings.heartbeat_interval_s):  # first beat now, before anything else

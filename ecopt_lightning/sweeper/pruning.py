@@ -85,12 +85,12 @@ def _open_trial(ref: TrialRef) -> tuple[Any, Any]:
     """``(study, trial)`` from the storage; the trial is the live (RUNNING) one the sweeper asked for."""
     import optuna
 
+    from ._optuna_compat import live_trial
     from ._storage import open_storage
 
     # opened like the sweeper opens it (journal files, the installed PostgreSQL driver)
     study = optuna.load_study(study_name=ref.study_name, storage=open_storage(ref.storage, 0))
-    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, ref.number)
-    return study, optuna.trial.Trial(study, trial_id)
+    return study, live_trial(study, ref.number)
 
 
 def check_before_training(
