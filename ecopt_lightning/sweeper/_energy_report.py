@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._records import Report, TrialRecord
 
-HARDWARE_ATTR = "ecopt.hardware"
 SUMMARY_FILE = "energy_summary.json"
 
 

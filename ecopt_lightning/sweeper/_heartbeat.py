@@ -45,13 +45,10 @@ import optuna
 from optuna.trial import TrialState
 
 from . import _optuna_compat as compat
-from ._records import ERROR_ATTR
+from ._schema import BEAT_ATTR, ERROR_ATTR, WORKER_ATTR
 from ._storage import retry_callback
 
 log = logging.getLogger(__name__)
-
-WORKER_ATTR = "ecopt.worker"
-BEAT_ATTR = "ecopt.heartbeat_at"
 
 
 @lru_cache(maxsize=1)

@@ -20,10 +20,11 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._schema import BASELINE_ATTR
+
 if TYPE_CHECKING:
     from ._records import Report, TrialRecord
 
-BASELINE_ATTR = "ecopt.baseline"
 PARAMS_METRIC = "model/params"
 FLOPS_METRIC = "model/flops_per_sample"
 INFERENCE_POWER_METRIC = "power/inference_W"

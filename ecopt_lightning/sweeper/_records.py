@@ -26,24 +26,24 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from ._impact import BASELINE_ATTR, impact
+from ._impact import impact
 from ._metrics import trial_energy
+from ._optuna_compat import constraints_key
 from ._pareto import hypervolume, knee_index, non_dominated_ranks, reference_point
-
-SETTINGS_ATTR = "ecopt.settings"
-OVERRIDES_ATTR = "ecopt.overrides"
-JOB_DIR_ATTR = "ecopt.job_dir"
-ERROR_ATTR = "ecopt.error"
-CONSTRAINTS_ATTR = "ecopt.constraints"  # each trial's constraint values (<= 0 feasible), in constraint order
-DEGRADED_ATTR = "ecopt.degraded"  # list of reasons the trial's energy is not a full measurement
-PREFIX = "ecopt."
-ENERGY_ATTR = "ecopt.energy_J"  # a trial's energy (J) when its metrics lack it (failed or pruned trials)
-ENERGY_SOURCE_ATTR = "ecopt.energy_source"
-#: Energy (J) and source of the pre-training inference check of a trial that passed it and trained
-#: (``prune_before_training``); it counts in the trial's energy. A pruned trial's check is its ``ENERGY_ATTR``.
-CHECK_ENERGY_ATTR = "ecopt.pre_training.energy_J"
-CHECK_SOURCE_ATTR = "ecopt.pre_training.energy_source"
-FLAG_ATTRS = (BASELINE_ATTR,)
+from ._schema import (
+    CHECK_ENERGY_ATTR,
+    CHECK_SOURCE_ATTR,
+    CONSTRAINTS_ATTR,
+    DEGRADED_ATTR,
+    ENERGY_ATTR,
+    ENERGY_SOURCE_ATTR,
+    ERROR_ATTR,
+    FLAG_ATTRS,
+    JOB_DIR_ATTR,
+    OVERRIDES_ATTR,
+    PREFIX,
+    SETTINGS_ATTR,
+)
 
 
 @dataclass
@@ -138,7 +138,7 @@ def _constraints(trial: FrozenTrial) -> dict[str, float]:
     native = getattr(trial, "constraints", None)  # Optuna 5
     if isinstance(native, Mapping):
         return {str(k): float(v) for k, v in native.items()}
-    legacy = trial.system_attrs.get("constraints")  # Optuna 4 list
+    legacy = trial.system_attrs.get(constraints_key())  # Optuna 4 list
     return {str(i): float(v) for i, v in enumerate(legacy or [])}
 
 

@@ -23,7 +23,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial
 
 from ._optuna_compat import constraints_key, set_trial_system_attr
-from ._records import CONSTRAINTS_ATTR
+from ._schema import CONSTRAINTS_ATTR
 from .errors import SweeperConfigError
 
 

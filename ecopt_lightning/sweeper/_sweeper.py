@@ -30,27 +30,26 @@ from optuna.trial import Trial, TrialState
 from . import _crashpoints, _samplers
 from . import pruning as _pruning
 from ._artifacts import attach_to_study, remove_stale_temps, write_all
-from ._energy_report import HARDWARE_ATTR, hardware_info
-from ._heartbeat import WORKER_ATTR, DeadTrialWatch, Heartbeat, worker
-from ._impact import BASELINE_ATTR
+from ._energy_report import hardware_info
+from ._heartbeat import DeadTrialWatch, Heartbeat, worker
 from ._jobinfo import read_job
 from ._launch import TrackedTask, check_parallelism, job_process, recycle_workers
 from ._loggers import log_everywhere
 from ._metrics import TrialError, lookup, non_numeric, to_metrics, trial_energy
 from ._optuna_compat import contains, trial_id
-from ._records import (
+from ._records import Report, ReportSettings, TrialRecord, build_report
+from ._schema import (
+    BASELINE_ATTR,
     CONSTRAINTS_ATTR,
     DEGRADED_ATTR,
     ENERGY_ATTR,
     ENERGY_SOURCE_ATTR,
     ERROR_ATTR,
+    HARDWARE_ATTR,
     JOB_DIR_ATTR,
     OVERRIDES_ATTR,
     SETTINGS_ATTR,
-    Report,
-    ReportSettings,
-    TrialRecord,
-    build_report,
+    WORKER_ATTR,
 )
 from ._secrets import mask_config, scrub_tree
 from ._space import SearchSpace, parse_space, render

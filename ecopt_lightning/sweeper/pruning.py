@@ -29,11 +29,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._schema import PRUNED_ATTR
 from ._urls import password
 
 ENV_STORAGE, ENV_STUDY, ENV_TRIAL = "ECOPT_STORAGE", "ECOPT_STUDY", "ECOPT_TRIAL_NUMBER"
 #: User attribute set on a trial pruned before training: the reason (one line).
-PRUNED_ATTR = "ecopt.pruned"
 #: Pruned trials allowed per trial of ``n_trials`` before the sweep stops.
 MAX_PRUNED_PER_TRIAL = 10
 #: How :func:`check_before_training` measures by default (arguments of ``measure_inference``).
@@ -124,13 +124,14 @@ def check_before_training(
             passes keeps the check's energy in ``ecopt.pre_training.energy_J``, added to its own in reports.
     """
     from ._metrics import Constraint
-    from ._records import (
+    from ._schema import (
         CHECK_ENERGY_ATTR,
         CHECK_SOURCE_ATTR,
         ENERGY_ATTR,
         ENERGY_SOURCE_ATTR,
         ERROR_ATTR,
         SETTINGS_ATTR,
+        pre_training_attr,
     )
 
     ref = ref or TrialRef.from_env()
@@ -148,7 +149,7 @@ def check_before_training(
     )
     value = result.per_sample_J
     violated = [c.text for c in constraints if c.value({metric: value}) > 0]
-    trial.set_user_attr("ecopt.pre_training." + metric, value)
+    trial.set_user_attr(pre_training_attr(metric), value)
     if not violated:
         trial.set_user_attr(CHECK_ENERGY_ATTR, result.measurement.energy_J)  # counted in the trial's energy
         trial.set_user_attr(CHECK_SOURCE_ATTR, result.source)
