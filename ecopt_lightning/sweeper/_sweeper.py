@@ -37,7 +37,7 @@ from ._launch import TrackedTask, check_parallelism, job_process, recycle_worker
 from ._loggers import log_everywhere
 from ._metrics import TrialError, lookup, non_numeric, to_metrics, trial_energy
 from ._optuna_compat import contains, trial_id
-from ._records import Report, ReportSettings, TrialRecord, build_report
+from ._records import ReportSettings, TrialRecord
 from ._schema import (
     BASELINE_ATTR,
     CONSTRAINTS_ATTR,
@@ -54,6 +54,7 @@ from ._schema import (
 from ._secrets import mask_config, scrub_tree
 from ._space import SearchSpace, parse_space, render
 from ._storage import open_storage
+from ._sweep_report import Report, build_report
 from ._urls import redact
 from .config import Settings, resolve_callable, validate
 from .errors import SweeperConfigError, SweepFailedError
