@@ -37,40 +37,8 @@ from ._schema import (
     JOB_DIR_ATTR,
     OVERRIDES_ATTR,
     PREFIX,
-    SETTINGS_ATTR,
+    ReportSettings,
 )
-
-
-@dataclass
-class ReportSettings:
-    """What the report needs: objectives, constraint texts and the energy metric names."""
-
-    objective_names: list[str]
-    directions: list[str]
-    constraints: list[str] = field(default_factory=list)
-    energy_metric: str = "energy/total_J"
-    energy_per_sample_metric: str = "energy/inference_per_sample_J"
-
-    @classmethod
-    def default(cls, names: Sequence[str], directions: Sequence[str]) -> ReportSettings:
-        return cls(list(names), list(directions))
-
-    @classmethod
-    def from_study_attrs(
-        cls, attrs: Mapping[str, Any], metric_names: Sequence[str] | None, directions: Sequence[str]
-    ) -> ReportSettings:
-        """From the ``ecopt.settings`` study attribute; a study made elsewhere falls back to its metric names."""
-        stored = attrs.get(SETTINGS_ATTR)
-        if stored:
-            return cls(
-                [o["name"] for o in stored["objectives"]],
-                [o["direction"] for o in stored["objectives"]],
-                list(stored.get("constraints", [])),
-                stored.get("energy_metric", "energy/total_J"),
-                stored.get("energy_per_sample_metric", "energy/inference_per_sample_J"),
-            )
-        names = list(metric_names or [f"objective_{i}" for i in range(len(directions))])
-        return cls(names, list(directions))
 
 
 @dataclass

@@ -26,7 +26,8 @@ from optuna.trial import FrozenTrial
 
 from ._impact import impact
 from ._pareto import hypervolume, knee_index, non_dominated_ranks, reference_point
-from ._records import ReportSettings, TrialRecord, estimated_energy, to_record
+from ._records import TrialRecord, estimated_energy, to_record
+from ._schema import ReportSettings
 
 
 @dataclass

@@ -37,7 +37,7 @@ from ._launch import TrackedTask, check_parallelism, job_process, recycle_worker
 from ._loggers import log_everywhere
 from ._metrics import TrialError, lookup, non_numeric, to_metrics, trial_energy
 from ._optuna_compat import contains, trial_id
-from ._records import ReportSettings, TrialRecord
+from ._records import TrialRecord
 from ._schema import (
     BASELINE_ATTR,
     CONSTRAINTS_ATTR,
@@ -113,7 +113,7 @@ class EcoptSweeperImpl:
                 f"those of the existing study {name!r} ({old_names or '?'} {old_dirs}); pick another study_name",
             )
         _quiet(study.set_metric_names, settings.objective_names)
-        study.set_user_attr(SETTINGS_ATTR, settings.for_report())
+        study.set_user_attr(SETTINGS_ATTR, settings.for_report().to_attrs())
         if HARDWARE_ATTR not in study.user_attrs:
             study.set_user_attr(HARDWARE_ATTR, hardware_info())
         return study, storage
@@ -213,7 +213,7 @@ class EcoptSweeperImpl:
         report = build_report(
             study.study_name,
             study.get_trials(deepcopy=False),
-            ReportSettings(**_report_fields(settings)),
+            settings.for_report(),
             cache=self._records,
         )
         report.notes = dict(notes)
@@ -453,14 +453,3 @@ def front_table(report: Report) -> list[str]:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
     return ["Pareto front (* = knee):", fmt.format(*header), *(fmt.format(*row) for row in rows)]
-
-
-def _report_fields(settings: Settings) -> dict[str, Any]:
-    stored = settings.for_report()
-    return {
-        "objective_names": [o["name"] for o in stored["objectives"]],
-        "directions": [o["direction"] for o in stored["objectives"]],
-        "constraints": stored["constraints"],
-        "energy_metric": stored["energy_metric"],
-        "energy_per_sample_metric": stored["energy_per_sample_metric"],
-    }
