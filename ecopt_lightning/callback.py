@@ -9,7 +9,6 @@ Metric names are in docs/callback.md.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -19,13 +18,21 @@ from typing import Any, Literal
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from typing_extensions import override
 
 from . import _lightning_compat as compat
 from . import metrics
 from .energy import EnergyMonitor, EnergyWarning, Measurement
 from .energy.monitor import CpuChoice
+from .energy_summary import (
+    SUMMARY_FILE,
+    device_sources,
+    measurement_faults,
+    none_if_nan,
+    phase_entries,
+    summary_file,
+    write_json,
+)
 from .energy_tracker import COUNTED, EnergyTracker, Totals, carbon_and_cost, epoch_metrics, step_metrics
 from .inference import (
     InferenceBenchmark,
@@ -39,15 +46,10 @@ from .proxies import count_parameters, flops_per_sample
 from .ranks import RankReducer, device_keys, open_rank_monitor
 
 CudaSync = Literal["log", "step", "never"]
-SUMMARY_FILE = "energy_summary.json"
 
 
 def _finite(values: Mapping[str, float | None]) -> dict[str, float]:
     return {k: float(v) for k, v in values.items() if v is not None and math.isfinite(v)}
-
-
-def _none_if_nan(value: float | None) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
 class EnergyCallback(Callback):
@@ -357,23 +359,8 @@ class EnergyCallback(Callback):
         """
         if self._reducer.world_size == 1:
             self.tracker.reduce_local()
-        idle_W = self.tracker.idle_W
-        phases: dict[str, Any] = {}
-        for name, t in self.tracker.cluster.items():
-            local = self.tracker.total(name)
-            entry: dict[str, Any] = t.counts()
-            entry["power_W"] = _none_if_nan(t.power_W)
-            entry["per_sample_J"] = _none_if_nan(t.per_sample_J)
-            if idle_W is not None:
-                entry["net_J"] = t.net_J(idle_W)
-            entry.update(source=local.source, sources=dict(local.sources), by_device_J_this_rank=dict(local.by_device))
-            phases[name] = entry
         total = self._totals()
-        sources = {
-            domain if len(self._devices) == 1 else f"rank{rank}/{domain}": info["source"]
-            for rank, devices in enumerate(self._devices)
-            for domain, info in devices.items()
-        }
+        sources = device_sources(self._devices)
         carbon = cost = None
         if self.carbon_intensity is not None:
             carbon = {"intensity_g_per_kWh": self.carbon_intensity, "pue": self.pue}
@@ -384,33 +371,22 @@ class EnergyCallback(Callback):
         return {
             "status": self._status,
             "total_J": total.get(metrics.TOTAL_J, 0.0),
-            "estimated_fraction": _none_if_nan(total.get(metrics.ESTIMATED_FRACTION, math.nan)),
+            "estimated_fraction": none_if_nan(total.get(metrics.ESTIMATED_FRACTION, math.nan)),
             "sources": sources,
             "source": Measurement("summary", 0.0, {}, sources).source,
             "devices": self._devices,
             "world_size": self._reducer.world_size,
-            "phases": phases,
+            "phases": phase_entries(self.tracker, self.tracker.idle_W),
             "counted_in_total": list(COUNTED),
-            "idle_power_W": idle_W,
+            "idle_power_W": self.tracker.idle_W,
             "model": {"params": self._params, "flops_per_sample": self._flops},
             "inference": None if self._inference is None else self._inference.to_dict(),
             "carbon": carbon,
             "cost": cost,
             "metrics": dict(self._metrics),
             "monitor": None if self.monitor is None else self.monitor.describe(),
-            "measurement_faults": self._measurement_faults(),
+            "measurement_faults": measurement_faults(self.monitor),
         }
-
-    def _measurement_faults(self) -> dict[str, str]:
-        """Domains not measured at all, or whose sensor fails now (e.g. a GPU lost mid-run), with the reason."""
-        if self.monitor is None:
-            return {}
-        faults = dict(self.monitor.missing)
-        try:
-            faults.update(self.monitor.snapshot(sync=False).errors)
-        except Exception as exc:  # a summary must still be written
-            faults["monitor"] = f"reading failed: {type(exc).__name__}: {exc}"
-        return faults
 
     # internals --------------------------------------------------------------------------------------------
     def _sync(self, log_now: bool) -> bool:
@@ -552,26 +528,9 @@ class EnergyCallback(Callback):
                 self._measure_flops(trainer, pl_module, move_data_to_device(first, pl_module.device), "benchmark")
         self._publish(trainer, benchmark_metrics(result), compat.batches_that_stepped(trainer))
 
-    def _summary_file(self, trainer: Trainer) -> str:
-        if self.summary_path is not None:
-            return os.fspath(self.summary_path)
-        # as trainer.log_dir, without its broadcast (a collective that would hang in on_exception)
-        folder: str | None = None
-        if trainer.loggers:
-            logger = trainer.loggers[0]
-            is_file_logger = isinstance(logger, TensorBoardLogger | CSVLogger)
-            folder = logger.log_dir if is_file_logger else getattr(logger, "save_dir", None)
-        return os.path.join(folder or trainer.default_root_dir, SUMMARY_FILE)
-
     def _write_summary(self, trainer: Trainer) -> None:
-        if not trainer.is_global_zero:
-            return
-        path = self._summary_file(trainer)
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.summary(), f, indent=2, default=str)
-        os.replace(tmp, path)
+        if trainer.is_global_zero:
+            write_json(summary_file(trainer, self.summary_path), self.summary())
 
 
 __all__ = ["SUMMARY_FILE", "EnergyCallback", "InferenceBenchmark"]

@@ -45,6 +45,8 @@ IDLE_W = "power/idle_W"
 PARAMS = "model/params"
 FLOPS_PER_SAMPLE = "model/flops_per_sample"
 CARBON_TOTAL_G = "carbon/total_gCO2e"
+#: the JSON summary the callback writes next to the logs
+SUMMARY_FILE = "energy_summary.json"
 #: matches every phase's running total, :func:`total_J` (``energy/train_total_J``, ...)
 PHASE_TOTAL_J_PATTERN = "energy/*_total_J"
 

@@ -14,13 +14,19 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..metrics import ESTIMATED_FRACTION, FLOPS_PER_SAMPLE, INFERENCE_PER_SAMPLE_IQR_J, PARAMS, total_J
+from ..metrics import (
+    ESTIMATED_FRACTION,
+    FLOPS_PER_SAMPLE,
+    INFERENCE_PER_SAMPLE_IQR_J,
+    PARAMS,
+    SUMMARY_FILE,
+    total_J,
+)
 
 if TYPE_CHECKING:
     from ._records import Report, TrialRecord
 
 HARDWARE_ATTR = "ecopt.hardware"
-SUMMARY_FILE = "energy_summary.json"
 
 
 def hardware_info() -> dict[str, Any]:
