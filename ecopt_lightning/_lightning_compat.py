@@ -40,7 +40,8 @@ def should_accumulate_public(trainer: Trainer) -> bool:
 
 def batches_that_stepped(trainer: Trainer) -> int:
     """The step Lightning logs training metrics at: batches that ended an optimizer step (whatever the
-    number of optimizers); ``trainer.global_step`` when Lightning does not say."""
+    number of optimizers). Where Lightning does not say: ``trainer.global_step``, the same with one optimizer
+    except inside ``on_train_batch_end`` of a batch that steps, where it is one ahead."""
     return int(getattr(trainer.fit_loop.epoch_loop, "_batches_that_stepped", trainer.global_step))
 
 
