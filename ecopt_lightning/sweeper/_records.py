@@ -23,6 +23,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
+from ..metrics import ESTIMATED_FRACTION
 from ._metrics import trial_energy
 from ._optuna_compat import constraints_key
 from ._schema import (
@@ -125,7 +126,7 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
     )
 
 
-ESTIMATED_FRACTION_METRIC = "energy/estimated_fraction"
+ESTIMATED_FRACTION_METRIC = ESTIMATED_FRACTION
 
 
 def estimated_energy(records: Sequence[TrialRecord]) -> tuple[float, int]:

@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..metrics import INFERENCE_PER_SAMPLE_J, TOTAL_J
+
 #: Every key below starts with it; a trial's user attributes without it are the task's metrics.
 PREFIX = "ecopt."
 
@@ -58,8 +60,8 @@ BEAT_ATTR = "ecopt.heartbeat_at"
 #: trial markers copied onto a trial's record as flags
 FLAG_ATTRS = (BASELINE_ATTR,)
 
-DEFAULT_ENERGY_METRIC = "energy/total_J"
-DEFAULT_ENERGY_PER_SAMPLE_METRIC = "energy/inference_per_sample_J"
+DEFAULT_ENERGY_METRIC = TOTAL_J
+DEFAULT_ENERGY_PER_SAMPLE_METRIC = INFERENCE_PER_SAMPLE_J
 
 
 def pre_training_attr(metric: str) -> str:
