@@ -80,13 +80,19 @@ class EnergyCallback(Callback):
         monitor: an :class:`EnergyMonitor` to read instead of one opened per rank at set-up (kept open;
             no DDP de-duplication).
 
-    Example:
+    Example (two steps on the CPU; what measured each device depends on the machine):
+        >>> import tempfile
         >>> from lightning.pytorch import Trainer
-        >>> energy = EnergyCallback(inference_benchmark=True)
-        >>> trainer = Trainer(callbacks=[energy], max_epochs=1)  # doctest: +SKIP
-        >>> trainer.fit(model, datamodule)  # doctest: +SKIP
-        >>> float(trainer.callback_metrics["energy/total_J"]), energy.summary()["sources"]  # doctest: +SKIP
-        (812.4, {'cpu:0': 'rapl', 'dram:0': 'rapl', 'gpu:0': 'nvml_counter'})
+        >>> from lightning.pytorch.demos.boring_classes import BoringModel
+        >>> energy = EnergyCallback()
+        >>> trainer = Trainer(callbacks=[energy], max_steps=2, accelerator="cpu", logger=False,
+        ...                   enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        ...                   default_root_dir=tempfile.mkdtemp())
+        >>> trainer.fit(BoringModel())
+        >>> float(trainer.callback_metrics["energy/total_J"]) > 0
+        True
+        >>> energy.summary()["sources"]  # on a GPU server with readable RAPL  # doctest: +SKIP
+        {'cpu:0': 'rapl', 'dram:0': 'rapl', 'gpu:0': 'nvml_counter'}
     """
 
     def __init__(

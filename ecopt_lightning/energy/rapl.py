@@ -94,10 +94,16 @@ class RaplMeter:
 
     Raises :class:`RaplError` when zones exist but cannot be read, and finds no domains when there is no RAPL.
 
-    Example:
-        >>> meter = RaplMeter("/sys/class/powercap")  # doctest: +SKIP
-        >>> meter.read().energy_J  # doctest: +SKIP
-        {'cpu:0': 0.0, 'dram:0': 0.0}
+    Example (a powercap folder written by hand; ``RaplMeter()`` reads ``/sys/class/powercap``):
+        >>> import pathlib, tempfile
+        >>> zone = pathlib.Path(tempfile.mkdtemp(), "intel-rapl:0")
+        >>> zone.mkdir()
+        >>> for name, text in [("name", "package-0"), ("energy_uj", "9000000"), ("max_energy_range_uj", "10000000")]:
+        ...     _ = (zone / name).write_text(text)
+        >>> meter = RaplMeter(zone.parent)
+        >>> _ = (zone / "energy_uj").write_text("500000")  # wrapped: 1 J to the range, then 0.5 J
+        >>> meter.read().energy_J
+        {'cpu:0': 1.5}
     """
 
     #: RAPL counters update about every millisecond

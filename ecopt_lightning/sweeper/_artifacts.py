@@ -1,7 +1,7 @@
 """Write the sweep's artifacts atomically (temp file + ``os.replace``) and attach them to the Optuna study.
 
 Files, in the output directory: ``pareto_front.json``, ``pareto_front.csv``, ``trials.csv``,
-``pareto_front.png``, ``pareto_front.html`` and ``summary.json``.
+``pareto_front.png``, ``pareto_front.html``, ``summary.json`` and ``energy_report.md``.
 
 Example:
     >>> import optuna, tempfile, pathlib
@@ -10,7 +10,7 @@ Example:
     >>> report = build_report("s", study.get_trials(), ReportSettings.default(["acc"], ["maximize"]))
     >>> out = pathlib.Path(tempfile.mkdtemp())
     >>> sorted(p.name for p in write_all(report, out, figures=False))
-    ['pareto_front.csv', 'pareto_front.json', 'summary.json', 'trials.csv']
+    ['energy_report.md', 'pareto_front.csv', 'pareto_front.json', 'summary.json', 'trials.csv']
 """
 
 from __future__ import annotations
