@@ -4,13 +4,16 @@ Lightning's loops keep some state only in private attributes. Each function here
 it exists and otherwise computes the same from public attributes, so a Lightning release that drops it keeps
 working. ``tests/callback/test_lightning_compat.py`` asserts that every name in :data:`PRIVATE` still exists
 in the installed Lightning and that each fallback agrees with it, so an upgrade fails there, loudly.
+
+It also reads the public ``Trainer`` attributes that Lightning sets at run time (in its connectors), which the
+class does not declare to a type checker: :func:`log_every_n_steps`, :func:`fast_dev_run`, :func:`datamodule`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from lightning.pytorch import Trainer
+from lightning.pytorch import LightningDataModule, Trainer
 
 #: (where, attribute) of every private Lightning attribute read here
 PRIVATE = (
@@ -19,6 +22,23 @@ PRIVATE = (
     ("trainer._logger_connector", "should_update_logs"),
     ("trainer.fit_loop.epoch_loop", "_batches_that_stepped"),
 )
+
+
+def log_every_n_steps(trainer: Trainer) -> int:
+    """``Trainer(log_every_n_steps=...)`` as the trainer resolved it (0: no logging within steps)."""
+    return int(cast(Any, trainer).log_every_n_steps)
+
+
+def fast_dev_run(trainer: Trainer) -> int | bool:
+    """``Trainer(fast_dev_run=...)``: ``False``, ``True`` or a number of batches."""
+    value: int | bool = cast(Any, trainer).fast_dev_run
+    return value
+
+
+def datamodule(trainer: Trainer) -> LightningDataModule | None:
+    """The datamodule the running ``fit``/``validate``/``test``/``predict`` was given (``None``: none)."""
+    value: LightningDataModule | None = cast(Any, trainer).datamodule
+    return value
 
 
 def should_accumulate(trainer: Trainer) -> bool:
@@ -55,7 +75,7 @@ def should_update_logs(trainer: Trainer) -> bool:
 
 def should_update_logs_public(trainer: Trainer) -> bool:
     """:func:`should_update_logs` from public attributes (as Lightning 2.2-2.6 compute it)."""
-    if trainer.log_every_n_steps == 0:
+    if log_every_n_steps(trainer) == 0:
         return False
     loop: Any
     if trainer.training:
@@ -72,4 +92,4 @@ def should_update_logs_public(trainer: Trainer) -> bool:
         else:
             return True
         step = loop.batch_progress.current.ready
-    return step % trainer.log_every_n_steps == 0 or trainer.should_stop
+    return step % log_every_n_steps(trainer) == 0 or trainer.should_stop

@@ -13,7 +13,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Literal
 
 import torch
@@ -235,7 +235,7 @@ class EnergyCallback(Callback):
             self.tracker.step("train", sync=sync)
             self._deferred_step = False
         self.tracker.close("train", sync=sync)  # steps counted since the last read
-        if trainer.log_every_n_steps > 0:
+        if compat.log_every_n_steps(trainer) > 0:
             self._log_steps(trainer, "train", step)  # steps since the last log point, so they sum to the epoch
         # the clock runs on: time after the last step goes to the next step, or to the total at on_train_end
         epoch = self.tracker.end_epoch("train", sync=sync, read=False)
@@ -367,7 +367,8 @@ class EnergyCallback(Callback):
             self.tracker.reduce_local()
         total = self._totals()
         sources = device_sources(self._devices)
-        carbon = cost = None
+        carbon: dict[str, float | None] | None = None
+        cost: dict[str, Any] | None = None
         if self.carbon_intensity is not None:
             carbon = {"intensity_g_per_kWh": self.carbon_intensity, "pue": self.pue}
             carbon["total_gCO2e"] = total.get(metrics.CARBON_TOTAL_G)
@@ -404,9 +405,9 @@ class EnergyCallback(Callback):
 
     @staticmethod
     def _log_point(trainer: Trainer) -> bool:
-        if trainer.log_every_n_steps <= 0:
+        if compat.log_every_n_steps(trainer) <= 0:
             return False
-        return bool(compat.should_update_logs(trainer) or trainer.fast_dev_run)
+        return bool(compat.should_update_logs(trainer) or compat.fast_dev_run(trainer))
 
     @staticmethod
     def _multi_loader(trainer: Trainer, phase: str) -> bool:
@@ -452,7 +453,8 @@ class EnergyCallback(Callback):
         them per dataloader."""
         buffered = self.tracker.take_since_log(phase)
         if self._reducer.world_size > 1:  # every rank joins the collective, with or without steps
-            reduced = self._reducer.reduce_totals(buffered or {None: Totals()})
+            spans: dict[Hashable, Totals] = buffered or {None: Totals()}
+            reduced = self._reducer.reduce_totals(spans)
             buffered = {k: reduced[k] for k in buffered}
         self._publish(trainer, step_metrics(phase, buffered, multi and phase != "train"), step)
 
@@ -481,7 +483,7 @@ class EnergyCallback(Callback):
         """Close the loop of ``phase``: log its leftover steps and loop totals; returns the closing snapshot."""
         multi = self._multi_loader(trainer, phase)
         self.tracker.close(phase, sync=self.cuda_sync != "never")
-        if trainer.log_every_n_steps > 0:
+        if compat.log_every_n_steps(trainer) > 0:
             self._log_steps(trainer, phase, self._batches.get(phase, 0), multi)
         at = self.tracker.pause(phase, sync=self.cuda_sync != "never")
         by_loader = self.tracker.epoch_by_key(phase) if multi else {}

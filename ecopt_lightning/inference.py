@@ -248,7 +248,10 @@ def benchmark_loader(trainer: Trainer, pl_module: LightningModule, cfg: Inferenc
         return cfg.dataloader
     loaders = trainer.val_dataloaders
     if loaders is None:
-        source = trainer.datamodule if trainer.datamodule is not None else pl_module
+        from ._lightning_compat import datamodule as attached
+
+        datamodule = attached(trainer)
+        source = datamodule if datamodule is not None else pl_module
         try:
             loaders = source.val_dataloader()
         except Exception:
@@ -272,10 +275,12 @@ def run_benchmark(
 ) -> InferenceResult:
     """:func:`measure_inference` with the trainer's settings: its precision context, ``limit_val_batches`` as
     the default ``max_batches``, one batch and no warm-up under ``fast_dev_run``."""
+    from ._lightning_compat import fast_dev_run
+
     max_batches = cfg.max_batches
     if max_batches is None and isinstance(trainer.limit_val_batches, int) and trainer.limit_val_batches > 0:
         max_batches = trainer.limit_val_batches
-    quick = bool(trainer.fast_dev_run)
+    quick = bool(fast_dev_run(trainer))
     return measure_inference(
         pl_module,
         loader,

@@ -7,10 +7,13 @@ with equal FLOPs but different energy per sample).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
+
+if TYPE_CHECKING:
+    from lightning.pytorch import LightningModule
 
 ForwardFn = Callable[[torch.nn.Module, Any, int], Any]
 
@@ -26,7 +29,7 @@ def count_parameters(module: torch.nn.Module, trainable_only: bool = False) -> i
     return sum(p.numel() for p in params.values())
 
 
-def _overrides_predict_step(module: torch.nn.Module) -> bool:
+def _overrides_predict_step(module: torch.nn.Module) -> TypeGuard[LightningModule]:
     try:
         from lightning.pytorch import LightningModule
     except ImportError:  # pragma: no cover - lightning is a dependency
@@ -43,7 +46,7 @@ def default_forward(module: torch.nn.Module, batch: Any, batch_idx: int = 0) -> 
         torch.Size([4, 2])
     """
     if _overrides_predict_step(module):
-        return module.predict_step(batch, batch_idx)  # type: ignore[operator]
+        return module.predict_step(batch, batch_idx)
     if isinstance(batch, list | tuple) and batch:
         return module(batch[0])
     return module(batch)

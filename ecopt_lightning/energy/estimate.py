@@ -12,6 +12,7 @@ import os
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 from .measurement import ESTIMATE
 from .meter import Reading
@@ -68,9 +69,9 @@ def watts_per_core(model: str | None = None) -> tuple[float, str]:
     )
 
 
-def _positive_watts(value: object, name: str) -> float:
+def _positive_watts(value: Any, name: str) -> float:
     try:
-        watts = float(value)  # type: ignore[arg-type]
+        watts = float(value)
     except (TypeError, ValueError):
         watts = float("nan")
     if not watts > 0 or watts == float("inf"):

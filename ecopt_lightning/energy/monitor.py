@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Literal
 
 from . import _notices
@@ -45,12 +46,10 @@ def _cuda_indices(gpus: GpuChoice) -> list[int]:
     if isinstance(gpus, str):
         if gpus != "auto":
             raise ValueError(f"gpus={gpus!r} is not allowed: use 'auto', a list of CUDA device indices, or []")
-        torch = sys.modules.get("torch")
-        if torch is None:
-            try:
-                import torch
-            except ImportError:
-                return []
+        try:
+            import torch
+        except ImportError:
+            return []
         return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
     indices = list(gpus)
     for i in indices:
@@ -114,7 +113,7 @@ class EnergyMonitor:
         self.uuids: dict[str, str] = {}  # GPU domain -> NVML UUID of the device it reads (for de-duplication)
         self._windows: dict[str, Window] = {}
         self._lock = threading.Lock()
-        self._nvml = None
+        self._nvml: ModuleType | None = None
         self._stop = threading.Event()
         self._keepalive: threading.Thread | None = None
         self._add_gpu_meters(poll_period_s)
@@ -134,19 +133,19 @@ class EnergyMonitor:
         if not self.gpu_indices:
             return
         try:
-            self._nvml = load_nvml()
+            self._nvml = nvml = load_nvml()
         except NvmlUnavailable as exc:
             for i in self.gpu_indices:
                 self.missing[f"gpu:{i}"] = str(exc)
             return
-        gpus, missing = find_gpus(self._nvml, self.gpu_indices)
+        gpus, missing = find_gpus(nvml, self.gpu_indices)
         self.missing.update(missing)
-        with_counter = [g for g in gpus if counter_supported(self._nvml, g.handle)]
+        with_counter = [g for g in gpus if counter_supported(nvml, g.handle)]
         polled = [g for g in gpus if g not in with_counter]
         if with_counter:
-            self.meters.append(NvmlCounterMeter(self._nvml, with_counter))
+            self.meters.append(NvmlCounterMeter(nvml, with_counter))
         if polled:
-            self.meters.append(NvmlPowerMeter(self._nvml, polled, poll_period_s))
+            self.meters.append(NvmlPowerMeter(nvml, polled, poll_period_s))
         for g in gpus:
             self.notes[g.domain] = g.name
             self.uuids[g.domain] = g.uuid

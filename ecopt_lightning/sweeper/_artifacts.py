@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import logging
@@ -60,7 +61,10 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def _write_text(text: str) -> Callable[[Path], None]:
-    return lambda p: p.write_text(text, encoding="utf-8")
+    def write(path: Path) -> None:
+        path.write_text(text, encoding="utf-8")
+
+    return write
 
 
 def _finite(value: Any) -> Any:
@@ -190,7 +194,7 @@ def write_all(report: Report, out_dir: Path, figures: bool = True) -> list[Path]
         written.append(out_dir / name)
     if figures:
         for name, writer in (("pareto_front.png", write_png), ("pareto_front.html", write_html)):
-            atomic_write(out_dir / name, lambda p, w=writer: w(report, p))
+            atomic_write(out_dir / name, functools.partial(writer, report))
             written.append(out_dir / name)
     return written
 

@@ -88,7 +88,8 @@ def render(report: Report) -> str:
 
     imp = report.impact
     by_number = {r.number: r for r in report.records}
-    chosen = by_number.get(imp.get("chosen_trial")) if imp.get("chosen_trial") is not None else None
+    chosen_number = imp.get("chosen_trial")
+    chosen = by_number.get(chosen_number) if chosen_number is not None else None
     hw = report.notes.get("hardware") or {}
     lines = [f"# Energy report: study `{report.study_name}`", ""]
     lines += ["## Hardware", ""]

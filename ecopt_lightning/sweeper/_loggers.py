@@ -4,7 +4,11 @@ Selected with ``hydra.sweeper.loggers=[tensorboard,wandb,mlflow]``; keyword argu
 ``hydra.sweeper.logger_kwargs.<logger>``. A logger whose package is missing is skipped with a warning.
 
 Example:
-    >>> log_everywhere([], report=None, out_dir=None, paths=[], kwargs={})  # nothing selected: nothing to do
+    >>> import pathlib
+    >>> from ecopt_lightning.sweeper._schema import ReportSettings
+    >>> from ecopt_lightning.sweeper._sweep_report import build_report
+    >>> report = build_report("s", [], ReportSettings.default(["acc"], ["maximize"]))
+    >>> log_everywhere([], report, pathlib.Path("."), paths=[], kwargs={})  # nothing selected: nothing to do
     {}
 """
 
@@ -58,7 +62,12 @@ def _tensorboard(report: Report, out_dir: Path, paths: list[Path], kwargs: Mappi
 def _wandb(report: Report, out_dir: Path, paths: list[Path], kwargs: Mapping[str, Any]) -> str:
     import wandb
 
-    init = {"project": "ecopt", "job_type": "ecopt-sweep", "dir": str(out_dir), "name": report.study_name}
+    init: dict[str, Any] = {
+        "project": "ecopt",
+        "job_type": "ecopt-sweep",
+        "dir": str(out_dir),
+        "name": report.study_name,
+    }
     init.update(kwargs)
     run = wandb.init(**init)
     try:
@@ -94,8 +103,8 @@ _LOGGERS = {"tensorboard": _tensorboard, "wandb": _wandb, "mlflow": _mlflow}
 
 def log_everywhere(
     loggers: list[str],
-    report: Report | None,
-    out_dir: Path | None,
+    report: Report,
+    out_dir: Path,
     paths: list[Path],
     kwargs: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, str]:
@@ -106,7 +115,7 @@ def log_everywhere(
     where = {}
     for name in loggers:
         try:
-            where[name] = _LOGGERS[name](report, out_dir, paths, kwargs.get(name, {}))  # type: ignore[arg-type]
+            where[name] = _LOGGERS[name](report, out_dir, paths, kwargs.get(name, {}))
             log.info("ecopt: logged the Pareto front to %s (%s)", name, where[name])
         except ImportError as exc:
             log.warning("ecopt: logger %s skipped: %s is not installed", name, exc.name)

@@ -58,9 +58,9 @@ def to_metrics(returned: Any, objective_names: Sequence[str] = ()) -> dict[str, 
     if number is not None and len(objective_names) == 1:
         return {objective_names[0]: number}
     if isinstance(returned, Sequence) and not isinstance(returned, str) and len(returned) == len(objective_names):
-        numbers = [_as_float(v) for v in returned]
-        if all(n is not None for n in numbers):
-            return dict(zip(objective_names, numbers, strict=False))  # type: ignore[arg-type]
+        numbers = [n for n in map(_as_float, returned) if n is not None]
+        if len(numbers) == len(returned):
+            return dict(zip(objective_names, numbers, strict=True))
     raise TrialError(
         f"the task returned {type(returned).__name__}; return a dict of metrics (e.g. trainer.callback_metrics)"
     )

@@ -130,11 +130,11 @@ def contains_public(dist: BaseDistribution, value: Any) -> bool:
         number = int(internal)
         return dist.low <= number <= dist.high and (number - dist.low) % dist.step == 0
     if isinstance(dist, FloatDistribution):
-        number = float(internal)
-        if math.isnan(number) or not dist.low <= number <= dist.high:
+        real = float(internal)
+        if math.isnan(real) or not dist.low <= real <= dist.high:
             return False
         if dist.step is None:
             return True
-        k = (number - dist.low) / dist.step
+        k = (real - dist.low) / dist.step
         return abs(k - round(k)) < 1.0e-8
     return False

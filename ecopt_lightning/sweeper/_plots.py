@@ -35,7 +35,7 @@ def axis_label(metric: str, direction: str) -> str:
 def _groups(report: Report) -> dict[str, list[TrialRecord]]:
     done = [r for r in report.records if r.values is not None]
     return {
-        "Pareto front": sorted(report.front, key=lambda r: r.values[0]),  # type: ignore[index]
+        "Pareto front": sorted(report.front, key=lambda r: r.objective_values[0]),
         "dominated": [r for r in done if r.feasible and not r.on_front],
         "infeasible": [r for r in done if not r.feasible],
     }
@@ -43,8 +43,8 @@ def _groups(report: Report) -> dict[str, list[TrialRecord]]:
 
 def _xy(report: Report, records: list[TrialRecord]) -> tuple[list[float], list[float]]:
     if len(report.settings.objective_names) == 1:
-        return [r.number for r in records], [r.values[0] for r in records]  # type: ignore[index]
-    return [r.values[0] for r in records], [r.values[1] for r in records]  # type: ignore[index]
+        return [r.number for r in records], [r.objective_values[0] for r in records]
+    return [r.objective_values[0] for r in records], [r.objective_values[1] for r in records]
 
 
 def _labels(report: Report) -> tuple[str, str]:
@@ -77,7 +77,7 @@ def figure(report: Report) -> Any:
 
     fig = Figure(figsize=(7.5, 5.0), layout="constrained")
     ax = fig.subplots()
-    styles = {
+    styles: dict[str, dict[str, Any]] = {
         "dominated": {"marker": "o", "color": "0.6", "alpha": 0.6, "linestyle": "none"},
         "infeasible": {"marker": "x", "color": "tab:red", "linestyle": "none"},
         "Pareto front": {"marker": "o", "color": "tab:blue", "linestyle": "-" if report.knee else "none"},

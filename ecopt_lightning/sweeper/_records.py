@@ -68,6 +68,13 @@ class TrialRecord:
     def on_front(self) -> bool:
         return self.rank == 0
 
+    @property
+    def objective_values(self) -> list[float]:
+        """``values`` of a trial that has them (a complete one); raises ``ValueError`` for one without."""
+        if self.values is None:
+            raise ValueError(f"trial {self.number} ({self.state}) has no objective values")
+        return self.values
+
 
 def _constraints(trial: FrozenTrial) -> dict[str, float]:
     stored = trial.user_attrs.get(CONSTRAINTS_ATTR)

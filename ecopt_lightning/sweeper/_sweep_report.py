@@ -83,11 +83,11 @@ def build_report(
         for record in records:
             record.rank = None
     candidates = [r for r in records if r.values is not None and r.feasible]
-    points = [_to_min(r.values, settings.directions) for r in candidates]  # type: ignore[arg-type]
+    points = [_to_min(r.objective_values, settings.directions) for r in candidates]
     for record, rank in zip(candidates, non_dominated_ranks(points), strict=False):
         record.rank = rank
     front = [r for r in candidates if r.rank == 0]
-    front_points = [_to_min(r.values, settings.directions) for r in front]  # type: ignore[arg-type]
+    front_points = [_to_min(r.objective_values, settings.directions) for r in front]
     hv = ref = None
     if points:
         ref_min = reference_point(points)
@@ -98,9 +98,10 @@ def build_report(
     for i, (name, direction) in enumerate(zip(settings.objective_names, settings.directions, strict=False)):
         if candidates:
             pick = max if direction == "maximize" else min
-            top = pick(candidates, key=lambda r, i=i: r.values[i])  # type: ignore[index]
-            best[name] = {"trial": top.number, "value": top.values[i], "params": top.params}  # type: ignore[index]
-    energies = [r for r in records if r.energy_J is not None]
+            column = [r.objective_values[i] for r in candidates]
+            top = candidates[column.index(pick(column))]
+            best[name] = {"trial": top.number, "value": top.objective_values[i], "params": top.params}
+    measured = [(r.energy_J, r.energy_source or "unknown") for r in records if r.energy_J is not None]
     estimated, unknown = estimated_energy(records)
     report = Report(
         study_name=study_name,
@@ -111,8 +112,8 @@ def build_report(
         reference_point=ref,
         knee=None if knee_i is None else front[knee_i],
         best=best,
-        sweep_energy_J=sum(r.energy_J for r in energies),  # type: ignore[misc]
-        energy_sources=dict(Counter(r.energy_source for r in energies)),  # type: ignore[arg-type]
+        sweep_energy_J=sum(energy for energy, _ in measured),
+        energy_sources=dict(Counter(source for _, source in measured)),
         sweep_estimated_J=estimated,
         trials_without_source=unknown,
         states=dict(Counter(r.state for r in records)),
