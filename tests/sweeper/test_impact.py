@@ -9,7 +9,7 @@ from optuna.trial import TrialState, create_trial
 
 from ecopt_lightning.sweeper._energy_report import render
 from ecopt_lightning.sweeper._impact import payback_inferences, spearman
-from ecopt_lightning.sweeper._schema import ReportSettings
+from ecopt_lightning.sweeper._schema import ENERGY_ATTR, ReportSettings
 from ecopt_lightning.sweeper._sweep_report import build_report
 
 SETTINGS = ReportSettings(["val_acc", "energy/inference_per_sample_J"], ["maximize", "minimize"])
@@ -104,3 +104,11 @@ def test_optuna_study_round_trip(tmp_path):
     report = build_report("s", study.get_trials(), SETTINGS)
     assert report.impact["baseline_trial"] == 0 and report.impact["chosen_trial"] == 1
     assert report.impact["payback"] == 1250  # ceil(10 / 0.008)
+
+
+def test_energy_stored_without_a_source_counts_as_unknown_not_as_a_none_key():
+    failed = create_trial(state=TrialState.FAIL, user_attrs={ENERGY_ATTR: 3.0})  # a summary with no source
+    failed.number = 1
+    report = build_report("s", [trial(0, 0.9, 0.01, 10, 10, 1.0, 5.0), failed], SETTINGS)
+    assert report.sweep_energy_J == 8.0
+    assert report.energy_sources == {SETTINGS.energy_metric: 1, "unknown": 1}
