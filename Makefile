@@ -10,13 +10,17 @@ setup:
 demo: setup
 	$(PY) examples/train.py -m hydra/sweeper=ecopt
 
+# ruff, the type checker (mypy, configured in pyproject.toml), every docstring example, then the test suite
 test: setup
 	$(PY) -m ruff check .
+	$(PY) -m mypy
+	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules ecopt_lightning hydra_plugins
 	$(PY) -m pytest -q
 
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 # Benchmarks (issue 7): search efficiency against the official Optuna sweeper, pruning, measurement overhead.
 bench-deps: setup

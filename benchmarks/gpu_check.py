@@ -577,10 +577,12 @@ class StepTimer:
 
     def __init__(self) -> None:
         from lightning.pytorch import Callback
+        from typing_extensions import override
 
         timer = self
 
         class _Hook(Callback):
+            @override
             def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
                 timer.starts.append(time.perf_counter())
 

@@ -30,6 +30,7 @@ from typing import Any
 import optuna
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
+from typing_extensions import override
 
 from ecopt_lightning.sweeper import _samplers
 from ecopt_lightning.sweeper._sweeper import EcoptSweeperImpl
@@ -51,18 +52,23 @@ class TimedSampler(optuna.samplers.BaseSampler):
         finally:
             self.seconds += time.perf_counter() - start
 
+    @override
     def infer_relative_search_space(self, study, trial):
         return self._timed("infer_relative_search_space", study, trial)
 
+    @override
     def sample_relative(self, study, trial, search_space):
         return self._timed("sample_relative", study, trial, search_space)
 
+    @override
     def sample_independent(self, study, trial, param_name, param_distribution):
         return self._timed("sample_independent", study, trial, param_name, param_distribution)
 
+    @override
     def before_trial(self, study, trial):
         return self._timed("before_trial", study, trial)
 
+    @override
     def after_trial(self, study, trial, state, values):
         return self._timed("after_trial", study, trial, state, values)
 

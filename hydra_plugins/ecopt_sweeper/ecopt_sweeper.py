@@ -14,6 +14,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
+from typing_extensions import override
 
 from ecopt_lightning.sweeper.config import EcoptSweeperConf
 
@@ -29,8 +30,10 @@ class EcoptSweeper(Sweeper):
 
         self.sweeper = EcoptSweeperImpl(config)
 
+    @override
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.sweeper.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
+    @override
     def sweep(self, arguments: list[str]) -> Any:
         return self.sweeper.sweep(arguments)

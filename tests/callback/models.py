@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from lightning.pytorch import LightningModule
 from torch.utils.data import DataLoader, TensorDataset
+from typing_extensions import override
 
 
 def loader(n: int = 64, batch_size: int = 8, seed: int = 0) -> DataLoader:
@@ -25,9 +26,11 @@ class TinyModel(LightningModule):
         self.automatic_optimization = not manual
         self.seen = 0
 
+    @override
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
+    @override
     def training_step(self, batch, batch_idx):
         if self.fail_at is not None and self.seen == self.fail_at:
             raise RuntimeError("boom: injected failure")
@@ -43,29 +46,37 @@ class TinyModel(LightningModule):
             return None
         return loss
 
+    @override
     def validation_step(self, batch, batch_idx, dataloader_idx=0):
         x, y = batch
         self.log("val_loss", torch.nn.functional.cross_entropy(self(x), y))
 
+    @override
     def test_step(self, batch, batch_idx):
         x, y = batch
         self.log("test_loss", torch.nn.functional.cross_entropy(self(x), y))
 
+    @override
     def predict_step(self, batch, batch_idx):
         return self(batch[0])
 
+    @override
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
+    @override
     def train_dataloader(self):
         return loader(64, 8, seed=0)
 
+    @override
     def val_dataloader(self):
         loaders = [loader(32, 8, seed=1 + i) for i in range(self.val_loaders)]
         return loaders[0] if self.val_loaders == 1 else loaders
 
+    @override
     def test_dataloader(self):
         return loader(24, 8, seed=9)
 
+    @override
     def predict_dataloader(self):
         return loader(24, 6, seed=10)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from typing_extensions import override
 
 from ecopt_lightning import EnergyMonitor
 from ecopt_lightning.callback import EnergyCallback
@@ -25,6 +26,7 @@ class FakeRanks(RankReducer):
         super().__init__(world_size=len(others) + 1)
         self.others, self.rank = others, rank
 
+    @override
     def gather_objects(self, obj):
         return [obj if r == self.rank else self.others[r] for r in range(self.world_size)]
 
@@ -139,6 +141,7 @@ def test_unread_steps_share_the_next_window(simulated_gpu):
 class CountingMonitor(EnergyMonitor):
     reads = 0
 
+    @override
     def snapshot(self, sync=None):
         CountingMonitor.reads += 1
         return super().snapshot(sync)

@@ -10,6 +10,7 @@ import operator
 from typing import Any
 
 from lightning.pytorch import Callback
+from typing_extensions import override
 
 from ecopt_lightning import _lightning_compat as compat
 from tests.callback.helpers import make_trainer
@@ -33,17 +34,21 @@ class _Compare(Callback):
     def _logs(self, trainer, where: str) -> None:
         self.seen.append((where, compat.should_update_logs(trainer), compat.should_update_logs_public(trainer)))
 
+    @override
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.seen.append(("accumulate", compat.should_accumulate(trainer), compat.should_accumulate_public(trainer)))
         self.seen.append(("stepped", compat.batches_that_stepped(trainer), trainer.global_step))
         self._logs(trainer, "train")
 
+    @override
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         self._logs(trainer, "sanity" if trainer.sanity_checking else "val")
 
+    @override
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         self._logs(trainer, "test")
 
+    @override
     def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         self._logs(trainer, "predict")
 

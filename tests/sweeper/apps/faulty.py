@@ -23,6 +23,7 @@ import torch
 from hydra_compat import MAIN_KWARGS
 from lit import Tiny, loader
 from omegaconf import DictConfig
+from typing_extensions import override
 
 SPECS = {
     "none": {"gpus": [{"power_W": 80}]},
@@ -36,6 +37,7 @@ SPECS = {
 
 
 class Crash(Tiny):
+    @override
     def training_step(self, batch, batch_idx):
         if batch_idx == 3:
             raise RuntimeError("simulated crash in training")

@@ -10,6 +10,7 @@ from hydra_compat import MAIN_KWARGS
 from omegaconf import DictConfig
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
+from typing_extensions import override
 
 
 class Tiny(L.LightningModule):
@@ -18,17 +19,21 @@ class Tiny(L.LightningModule):
         self.net = torch.nn.Sequential(torch.nn.Linear(8, width), torch.nn.ReLU(), torch.nn.Linear(width, 2))
         self.lr = lr
 
+    @override
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
+    @override
     def training_step(self, batch, batch_idx):
         x, y = batch
         return F.cross_entropy(self(x), y)
 
+    @override
     def validation_step(self, batch, batch_idx):
         x, y = batch
         self.log("val_acc", (self(x).argmax(-1) == y).float().mean())
 
+    @override
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=self.lr)
 
