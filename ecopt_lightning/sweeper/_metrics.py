@@ -32,6 +32,33 @@ class TrialError(Exception):
     """A trial's result cannot be used (missing objective, NaN, not a mapping); the trial is marked FAIL."""
 
 
+def name_mismatch(
+    returned: Any, metrics: Mapping[str, float], objective_names: Sequence[str], constraint_metrics: Sequence[str]
+) -> tuple[str, str] | None:
+    """``(field, text)`` when a job's result does not fit the configured names, a config mistake rather than a bad
+    trial: a name missing, a metric that is not a number, or a return value that is not metrics at all.
+
+    ``field`` is ``objectives`` or ``constraints`` (which setting to fix); NaN values are not mismatches.
+
+    Example:
+        >>> name_mismatch({"acc": 1.0, "J": 2.0}, {"acc": 1.0, "J": 2.0}, ["accuracy"], ["mem_GB"])
+        ('objectives', "missing objective 'accuracy', constraint metric 'mem_GB'; available: J, acc")
+    """
+    available = "available: " + (", ".join(sorted(metrics)) or "(none)")
+    if not isinstance(returned, Mapping) and not metrics:
+        return "objectives", f"the task returned {type(returned).__name__}, not a dict of metrics; {available}"
+    for field, names in (("objectives", objective_names), ("constraints", constraint_metrics)):
+        wrong = non_numeric(returned, names)
+        if wrong:
+            return field, f"{wrong}; {available}"
+    missing = [f"objective {n!r}" for n in objective_names if n not in metrics]
+    missing += [f"constraint metric {n!r}" for n in constraint_metrics if n not in metrics]
+    if not missing:
+        return None
+    field = "objectives" if missing[0].startswith("objective ") else "constraints"
+    return field, f"missing {', '.join(dict.fromkeys(missing))}; {available}"
+
+
 def _as_float(value: Any) -> float | None:
     try:
         return float(value)

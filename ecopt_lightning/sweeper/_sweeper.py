@@ -36,7 +36,7 @@ from ._impact import BASELINE_ATTR
 from ._jobinfo import read_job
 from ._launch import TrackedTask, check_parallelism, job_process, recycle_workers
 from ._loggers import log_everywhere
-from ._metrics import TrialError, lookup, non_numeric, to_metrics, trial_energy
+from ._metrics import TrialError, lookup, name_mismatch, non_numeric, to_metrics, trial_energy
 from ._records import (
     CONSTRAINTS_ATTR,
     DEGRADED_ATTR,
@@ -151,18 +151,26 @@ class EcoptSweeperImpl:
         output_dir = OmegaConf.select(ret.hydra_cfg, "hydra.runtime.output_dir") if ret.hydra_cfg else None
         return str(output_dir) if output_dir else ret.working_dir
 
-    def _tell(self, study: optuna.Study, trial: Trial, ret: JobReturn, settings: Settings) -> str | None:
-        """Record one job's result on its trial and tell Optuna; return the error when the trial failed."""
+    def _tell(
+        self, study: optuna.Study, trial: Trial, ret: JobReturn, settings: Settings
+    ) -> tuple[str | None, tuple[str, str] | None]:
+        """Record one job's result on its trial and tell Optuna; return the error when the trial failed, and
+        ``(field, text)`` when its result does not fit the configured metric names (see :func:`name_mismatch`)."""
         metrics: dict[str, float] = {}
         values: list[float] | None = None
         error: str | None = None
+        mismatch: tuple[str, str] | None = None
         try:
-            metrics = to_metrics(ret.return_value, settings.objective_names)
+            returned = ret.return_value
+            metrics = to_metrics(returned, settings.objective_names)
             values = [lookup(metrics, name, "objective") for name in settings.objective_names]
             constraints = {c.text: c.value(metrics) for c in settings.constraints}
         except TrialError as exc:
             names = [*settings.objective_names, *(c.metric for c in settings.constraints)]
-            error = non_numeric(ret.return_value, names) or str(exc)
+            error = non_numeric(returned, names) or str(exc)
+            mismatch = name_mismatch(
+                returned, metrics, settings.objective_names, [c.metric for c in settings.constraints]
+            )
         except Exception as exc:  # the job itself raised: JobReturn re-raises it here
             error = f"{type(exc).__name__}: {exc}"
         for name, value in metrics.items():
@@ -187,12 +195,12 @@ class EcoptSweeperImpl:
         if error is not None and settings.prune_before_training and _pruning.was_pruned(study, trial.number):
             log.info("ecopt: trial %d %s", trial.number, _pruning.was_pruned(study, trial.number))
             study.tell(trial, state=TrialState.PRUNED)  # our own decision: not a failure, not in n_trials
-            return None
+            return None, None
         if error is not None:
             trial.set_user_attr(ERROR_ATTR, error)
             log.warning("ecopt: trial %d failed: %s", trial.number, error)
             study.tell(trial, state=TrialState.FAIL)
-            return error
+            return error, mismatch
         trial.set_user_attr(CONSTRAINTS_ATTR, constraints)
         if _samplers.has_set_constraint():
             for key, value in constraints.items():
@@ -200,7 +208,7 @@ class EcoptSweeperImpl:
         elif constraints:
             _samplers.store_constraints_optuna4(study, trial, list(constraints.values()))
         study.tell(trial, values)
-        return None
+        return None, None
 
     def _maybe_write(
         self, study: optuna.Study, settings: Settings, notes: dict[str, Any], paths: list[Path]
@@ -313,12 +321,14 @@ class EcoptSweeperImpl:
                 )
                 log.warning("ecopt: %s; no new trials", notes["stopped"])
                 break
-            batch_errors, numbers = self._run_batch(
+            batch_errors, numbers, mismatches = self._run_batch(
                 study, storage, space, custom, settings, min(settings.n_jobs, missing)
             )
             failures += batch_errors
             report, paths = self._maybe_write(study, settings, notes, paths)
             _log_progress(report, numbers, settings.n_trials)
+            if mismatches and not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+                self._stop_on_mismatch(study, settings, notes, mismatches[0])
             if len(failures) >= settings.max_failures:
                 notes["stopped"] = f"max_failures={settings.max_failures} reached"
                 self._write(study, settings, notes)
@@ -330,10 +340,31 @@ class EcoptSweeperImpl:
         self._finish(study, report, paths, settings)
         return {"study_name": study.study_name, "pareto_front": [r.number for r in report.front]}
 
+    def _stop_on_mismatch(
+        self, study: optuna.Study, settings: Settings, notes: dict[str, Any], mismatch: tuple[int, str, str]
+    ) -> None:
+        """No trial has completed and a finished job's metrics do not fit the configured names: a config
+        mistake that every further trial would repeat, so stop now (the trial stays FAIL, artifacts written)."""
+        number, field, text = mismatch
+        value = (
+            [f"{n}:{d}" for n, d in zip(settings.objective_names, settings.directions, strict=False)]
+            if field == "objectives"
+            else [c.text for c in settings.constraints]
+        )
+        notes["stopped"] = f"trial {number}'s metrics do not fit hydra.sweeper.{field}: {text}"
+        self._write(study, settings, notes)
+        raise SweeperConfigError(
+            field,
+            value,
+            f"names of numeric metrics the task returns (trial {number}: {text}); "
+            f"the sweep stopped after its first finished job; artifacts in {self.sweep_dir}",
+        )
+
     def _run_batch(
         self, study: optuna.Study, storage: Any, space: SearchSpace, custom: Any, settings: Settings, size: int
-    ) -> tuple[list[str], list[int]]:
-        """Ask, launch and tell one batch; return the errors of failed trials and the batch's trial numbers."""
+    ) -> tuple[list[str], list[int], list[tuple[int, str, str]]]:
+        """Ask, launch and tell one batch; return the errors of failed trials, the batch's trial numbers and
+        ``(trial number, field, text)`` of each result that did not fit the configured metric names."""
         trials = [_quiet(study.ask, dict(space.distributions)) for _ in range(size)]
         _crashpoints.reached("before_claim")
         told: set[int] = set()
@@ -358,15 +389,17 @@ class EcoptSweeperImpl:
                     returns = self.launcher.launch(batch, initial_job_idx=trials[0].number)
                 finally:
                     recycle_workers(self.launcher)
-            errors = []
+            errors, mismatches = [], []
             for trial, ret in zip(trials, returns, strict=False):
-                error = self._tell(study, trial, ret, settings)
+                error, mismatch = self._tell(study, trial, ret, settings)
                 told.add(trial.number)
                 _crashpoints.reached("after_tell")
                 if error is not None:
                     errors.append(error)
+                if mismatch is not None:
+                    mismatches.append((trial.number, *mismatch))
             scrub_tree([self.sweep_dir, *(self._job_dir(r) for r in returns)], self.raw_config.get("storage"))
-            return errors, [t.number for t in trials]
+            return errors, [t.number for t in trials], mismatches
         finally:
             for trial in trials:  # interrupted or refused batch: never leave trials RUNNING
                 if trial.number not in told:
