@@ -34,6 +34,7 @@ SETTINGS_ATTR = "ecopt.settings"
 OVERRIDES_ATTR = "ecopt.overrides"
 JOB_DIR_ATTR = "ecopt.job_dir"
 ERROR_ATTR = "ecopt.error"
+JOB_FAILED_ATTR = "ecopt.job_failed"  # True on a FAIL trial whose job ran and failed (not a dead worker's)
 CONSTRAINTS_ATTR = "ecopt.constraints"  # each trial's constraint values (<= 0 feasible), in constraint order
 DEGRADED_ATTR = "ecopt.degraded"  # list of reasons the trial's energy is not a full measurement
 PREFIX = "ecopt."

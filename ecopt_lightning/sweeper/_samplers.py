@@ -22,8 +22,12 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial
 
+from . import _failures
 from ._records import CONSTRAINTS_ATTR
 from .errors import SweeperConfigError
+
+#: samplers that learn from past trials (the others ignore them, so failures need not be shown to them)
+LEARNING = ("tpe", "nsga2", "nsga3", "gp")
 
 
 def choose(
@@ -73,9 +77,17 @@ def _instantiate_nested(kwargs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def build(
-    name: str, kwargs: Mapping[str, Any], seed: int | None, constrained: bool, field: str = "sampler_kwargs"
+    name: str,
+    kwargs: Mapping[str, Any],
+    seed: int | None,
+    constrained: bool,
+    field: str = "sampler_kwargs",
+    failures_infeasible: bool = True,
 ) -> optuna.samplers.BaseSampler:
-    """An Optuna sampler; ``kwargs`` come from ``sampler_kwargs``, ``seed`` is added unless given there."""
+    """An Optuna sampler; ``kwargs`` come from ``sampler_kwargs``, ``seed`` is added unless given there.
+
+    Samplers that learn from past trials are wrapped so that failed trials count as infeasible
+    (:mod:`._failures`) unless ``failures_infeasible`` is false."""
     samplers: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
         "tpe": optuna.samplers.TPESampler,
         "nsga2": optuna.samplers.NSGAIISampler,
@@ -91,6 +103,12 @@ def build(
     if constrained and not has_set_constraint() and name in ("tpe", "nsga2", "nsga3", "gp"):
         args.setdefault("constraints_func", stored_constraints)
     try:
-        return samplers[name](**args)
+        sampler = samplers[name](**args)
     except (TypeError, ValueError) as exc:
         raise SweeperConfigError(field, dict(kwargs), f"arguments of {samplers[name].__name__} ({exc})") from None
+    return _failures.wrap(sampler) if failures_infeasible and name in LEARNING else sampler
+
+
+def describe(sampler: optuna.samplers.BaseSampler) -> str:
+    """The sampler's class, and the failure wrapper when there is one: ``TPESampler (failed trials ...)``."""
+    return str(sampler) if isinstance(sampler, _failures.FailuresAsInfeasible) else type(sampler).__name__

@@ -44,6 +44,7 @@ from ._records import (
     ENERGY_SOURCE_ATTR,
     ERROR_ATTR,
     JOB_DIR_ATTR,
+    JOB_FAILED_ATTR,
     OVERRIDES_ATTR,
     SETTINGS_ATTR,
     Report,
@@ -198,6 +199,7 @@ class EcoptSweeperImpl:
             return None, None
         if error is not None:
             trial.set_user_attr(ERROR_ATTR, error)
+            trial.set_user_attr(JOB_FAILED_ATTR, True)  # the samplers learn the region fails (_failures.py)
             log.warning("ecopt: trial %d failed: %s", trial.number, error)
             study.tell(trial, state=TrialState.FAIL)
             return error, mismatch
@@ -271,14 +273,14 @@ class EcoptSweeperImpl:
         self._records: dict[int, TrialRecord] = {}  # finished trials, flattened once
         remove_stale_temps(self.sweep_dir)  # a killed writer's temp files (the artifacts are whole)
         log.info("ecopt: study %r in %s", study.study_name, redact(settings.storage) or self.sweep_dir / "ecopt.db")
-        log.info("ecopt: sampler %s (%s: %s)", type(sampler).__name__, settings.sampler, reason)
+        log.info("ecopt: sampler %s (%s: %s)", _samplers.describe(sampler), settings.sampler, reason)
         log.info(
             "ecopt: objectives %s; search space %s",
             list(zip(settings.objective_names, settings.directions, strict=False)),
             space.describe(),
         )
         notes: dict[str, Any] = {
-            "sampler": {"name": sampler_name, "class": type(sampler).__name__, "why": reason},
+            "sampler": {"name": sampler_name, "class": _samplers.describe(sampler), "why": reason},
             "n_trials_target": settings.n_trials,
             "stopped": "n_trials reached",
         }

@@ -6,7 +6,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
 from ecopt_lightning.sweeper import SweeperConfigError
-from ecopt_lightning.sweeper._samplers import build, choose
+from ecopt_lightning.sweeper._samplers import build, choose, describe
 
 NUMERIC = {"lr": FloatDistribution(1e-4, 1e-1, log=True)}
 MIXED = {**NUMERIC, "opt": CategoricalDistribution(["adam", "sgd"])}
@@ -40,10 +40,10 @@ def test_auto_choice_and_reason(space, n_obj: int, n_trials: int, custom: bool, 
     ],
 )
 def test_build_each_sampler(name: str, cls: str) -> None:
-    assert type(build(name, {}, seed=1, constrained=True)).__name__ == cls
+    assert describe(build(name, {}, seed=1, constrained=True)).split(" ")[0] == cls
 
 
 def test_sampler_kwargs_pass_through_and_bad_ones_name_the_field() -> None:
-    assert build("nsga2", {"population_size": 4}, seed=0, constrained=False)._population_size == 4
+    assert build("nsga2", {"population_size": 4}, seed=0, constrained=False).inner._population_size == 4
     with pytest.raises(SweeperConfigError, match=r"^hydra.sweeper.sampler_kwargs=\{'bogus': 1\} is not allowed"):
         build("tpe", {"bogus": 1}, seed=0, constrained=False)

@@ -2,7 +2,8 @@
 
 ``mode`` makes the job misbehave on purpose: ``raise`` (exception), ``nan_acc`` (NaN objective), ``missing``
 (no ``val_acc``), ``missing_if_wide`` (no ``val_acc`` when width >= 64), ``text_acc`` (``val_acc`` is a string),
-``fail_if_wide`` (raises when width >= 64).
+``fail_if_wide`` (raises when width >= 64), ``oom`` (raises when width x depth > 128: the accurate corner fails, as
+big models run out of memory).
 ``sleep_s`` keeps each job running that long; ``die_marker`` SIGKILLs the first job's process (the whole
 sweep under the basic launcher) and leaves the marker file so the rerun goes on.
 Energy is reported as ``energy/total_J``
@@ -53,6 +54,8 @@ def main(cfg: DictConfig) -> dict[str, float]:
     time.sleep(float(cfg.sleep_s))
     if cfg.mode == "raise" or (cfg.mode == "fail_if_wide" and cfg.width >= 64):
         raise RuntimeError(f"toy failure at width={cfg.width}")
+    if cfg.mode == "oom" and cfg.width * cfg.depth > 128:
+        raise RuntimeError(f"out of memory (simulated) at width={cfg.width} depth={cfg.depth}")
     return metrics(cfg)
 
 
