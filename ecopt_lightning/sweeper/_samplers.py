@@ -15,11 +15,12 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial
 
 from . import _failures
@@ -76,6 +77,40 @@ def _instantiate_nested(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return {k: instantiate(v) if isinstance(v, Mapping) and "_target_" in v else v for k, v in kwargs.items()}
 
 
+def grid_points(space: Mapping[str, BaseDistribution]) -> dict[str, list[Any]]:
+    """Every value of each parameter, for ``grid``: choices, integer ranges and stepped float ranges.
+
+    Example:
+        >>> from optuna.distributions import IntDistribution
+        >>> grid_points({"w": CategoricalDistribution([8, 16]), "d": IntDistribution(1, 3)})
+        {'w': [8, 16], 'd': [1, 2, 3]}
+    """
+    out: dict[str, list[Any]] = {}
+    for key, dist in space.items():
+        if isinstance(dist, CategoricalDistribution):
+            out[key] = list(dist.choices)
+        elif isinstance(dist, IntDistribution) and not dist.log:
+            out[key] = list(range(dist.low, dist.high + 1, dist.step))
+        elif isinstance(dist, FloatDistribution) and dist.step is not None:
+            n = round((dist.high - dist.low) / dist.step)
+            out[key] = [dist.low + i * dist.step for i in range(n + 1)]
+        else:
+            raise SweeperConfigError(
+                "sampler",
+                "grid",
+                f"a search space of choice(...) and range(...) parameters only; {key} is {type(dist).__name__}"
+                f"({dist.low}, {dist.high}{', log' if getattr(dist, 'log', False) else ''}), which has no finite grid",
+            )
+    if not out:
+        raise SweeperConfigError("sampler", "grid", "a search space of choice/range parameters (it is empty)")
+    return out
+
+
+def grid_size(space: Mapping[str, BaseDistribution]) -> int:
+    """Number of points of the grid over ``space``."""
+    return math.prod(len(values) for values in grid_points(space).values())
+
+
 def build(
     name: str,
     kwargs: Mapping[str, Any],
@@ -83,11 +118,15 @@ def build(
     constrained: bool,
     field: str = "sampler_kwargs",
     failures_infeasible: bool = True,
+    space: Mapping[str, BaseDistribution] | None = None,
 ) -> optuna.samplers.BaseSampler:
     """An Optuna sampler; ``kwargs`` come from ``sampler_kwargs``, ``seed`` is added unless given there.
 
     Samplers that learn from past trials are wrapped so that failed trials count as infeasible
-    (:mod:`._failures`) unless ``failures_infeasible`` is false."""
+    (:mod:`._failures`) unless ``failures_infeasible`` is false. ``grid`` needs ``space`` (choice/range
+    parameters: :func:`grid_points`)."""
+    if name == "grid":
+        return _build_grid(kwargs, seed, space or {}, field)
     samplers: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
         "tpe": optuna.samplers.TPESampler,
         "nsga2": optuna.samplers.NSGAIISampler,
@@ -112,3 +151,29 @@ def build(
 def describe(sampler: optuna.samplers.BaseSampler) -> str:
     """The sampler's class, and the failure wrapper when there is one: ``TPESampler (failed trials ...)``."""
     return str(sampler) if isinstance(sampler, _failures.FailuresAsInfeasible) else type(sampler).__name__
+
+
+class SweepGridSampler(optuna.samplers.GridSampler):
+    """Optuna's GridSampler without its ``study.stop()`` when the grid is exhausted (it raises outside
+    ``Study.optimize``; the sweep loop stops itself when every point was tried)."""
+
+    def after_trial(
+        self, study: optuna.Study, trial: FrozenTrial, state: optuna.trial.TrialState, values: Sequence[float] | None
+    ) -> None:
+        return None
+
+
+def _build_grid(
+    kwargs: Mapping[str, Any], seed: int | None, space: Mapping[str, BaseDistribution], field: str
+) -> optuna.samplers.GridSampler:
+    args = {"seed": seed, **_instantiate_nested(kwargs)}
+    args.setdefault("search_space", grid_points(space))
+    try:
+        return SweepGridSampler(**args)
+    except (TypeError, ValueError) as exc:
+        raise SweeperConfigError(field, dict(kwargs), f"arguments of GridSampler ({exc})") from None
+
+
+def auto_kwargs(name: str, space: Mapping[str, BaseDistribution]) -> dict[str, Any]:
+    """The sampler settings ``auto`` adds to its choice (the user's ``sampler_kwargs`` win)."""
+    return {}

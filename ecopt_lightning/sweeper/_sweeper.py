@@ -256,7 +256,13 @@ class EcoptSweeperImpl:
         sampler_name, reason = _samplers.choose(
             settings.sampler, len(settings.directions), space.distributions, settings.n_trials, custom is not None
         )
-        sampler = _samplers.build(sampler_name, settings.sampler_kwargs, settings.seed, bool(settings.constraints))
+        sampler = _samplers.build(
+            sampler_name, settings.sampler_kwargs, settings.seed, bool(settings.constraints), space=space.distributions
+        )
+        grid = _samplers.grid_size(space.distributions) if sampler_name == "grid" else None
+        if grid is not None and settings.n_trials > grid:
+            log.info("ecopt: the grid has %d points: n_trials=%d is capped at %d", grid, settings.n_trials, grid)
+            settings.n_trials = grid
         # Everything above only reads: a bad config stops here with nothing written.
         warning = check_parallelism(OmegaConf.select(self.config, "hydra.launcher"), settings.n_jobs)
         if warning:
@@ -285,7 +291,9 @@ class EcoptSweeperImpl:
             "stopped": "n_trials reached",
         }
         notes["hardware"] = study.user_attrs.get(HARDWARE_ATTR)
-        if settings.baseline and not study.get_trials(deepcopy=False):
+        if settings.baseline and grid is not None:
+            log.info("ecopt: no baseline trial: the grid visits every point (the app's config too, if on the grid)")
+        elif settings.baseline and not study.get_trials(deepcopy=False):
             self._enqueue_baseline(study, space, custom is not None)
         failures: list[str] = []
         report, paths = self._write(study, settings, notes)
@@ -309,6 +317,10 @@ class EcoptSweeperImpl:
                     running,
                     settings.n_trials,
                 )
+                break
+            if grid is not None and sum(t.state.is_finished() for t in study.get_trials(deepcopy=False)) >= grid:
+                notes["stopped"] = f"every point of the grid ({grid}) was tried"
+                log.info("ecopt: %s; no new trials", notes["stopped"])
                 break
             pruned = len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)))
             if pruned >= _pruning.MAX_PRUNED_PER_TRIAL * settings.n_trials:

@@ -24,7 +24,7 @@ from . import _urls
 from ._metrics import Constraint
 from .errors import SweeperConfigError
 
-SAMPLERS = ("auto", "tpe", "nsga2", "nsga3", "gp", "random", "qmc")
+SAMPLERS = ("auto", "tpe", "nsga2", "nsga3", "gp", "random", "qmc", "grid")
 DIRECTIONS = ("maximize", "minimize")
 LOGGERS = ("tensorboard", "wandb", "mlflow")
 

@@ -6,7 +6,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
 from ecopt_lightning.sweeper import SweeperConfigError
-from ecopt_lightning.sweeper._samplers import build, choose, describe
+from ecopt_lightning.sweeper._samplers import build, choose, describe, grid_points
 
 NUMERIC = {"lr": FloatDistribution(1e-4, 1e-1, log=True)}
 MIXED = {**NUMERIC, "opt": CategoricalDistribution(["adam", "sgd"])}
@@ -47,3 +47,34 @@ def test_sampler_kwargs_pass_through_and_bad_ones_name_the_field() -> None:
     assert build("nsga2", {"population_size": 4}, seed=0, constrained=False).inner._population_size == 4
     with pytest.raises(SweeperConfigError, match=r"^hydra.sweeper.sampler_kwargs=\{'bogus': 1\} is not allowed"):
         build("tpe", {"bogus": 1}, seed=0, constrained=False)
+
+
+def test_grid_points_and_a_continuous_interval_is_refused_with_one_line() -> None:
+    from optuna.distributions import IntDistribution
+
+    space = {
+        "w": CategoricalDistribution([8, 16]),
+        "d": IntDistribution(1, 5, step=2),
+        "lr": FloatDistribution(0, 1, step=0.5),
+    }
+    assert grid_points(space) == {"w": [8, 16], "d": [1, 3, 5], "lr": [0.0, 0.5, 1.0]}
+    assert build("grid", {}, seed=0, constrained=False, space=space)._n_min_trials == 18
+    with pytest.raises(SweeperConfigError, match=r"^hydra.sweeper.sampler='grid' is not allowed: .*lr is FloatDist"):
+        grid_points(NUMERIC)
+
+
+@pytest.mark.slow
+def test_grid_multirun_visits_every_point_once(multirun, tmp_path) -> None:
+    from .conftest import load_study
+
+    multirun(
+        "width=choice(8,16,32)",
+        "depth=range(1,3)",
+        "hydra.sweeper.sampler=grid",
+        "hydra.sweeper.n_trials=50",  # capped at the 6 points
+        "hydra.sweeper.n_jobs=2",
+    )
+    trials = load_study(tmp_path / "sweep").trials
+    points = sorted((t.params["width"], t.params["depth"]) for t in trials)
+    assert points == [(w, d) for w in (8, 16, 32) for d in (1, 2)]
+    assert all(t.state.name == "COMPLETE" for t in trials)
