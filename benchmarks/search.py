@@ -402,7 +402,10 @@ def space_markdown(rows: Sequence[dict[str, Any]], failing: bool) -> str:
     for r in rows:
         groups.setdefault((r["problem"], r["method"], r["wrapped"]), []).append(r)
     if failing:
-        head = "| problem | method | failure wrapper | seeds | failure share median [IQR] | sweeps that completed n_trials | HV ratio median [IQR] | s/run |"
+        head = (
+            "| problem | method | failure wrapper | seeds | failure share median [IQR] "
+            "| sweeps that completed n_trials | HV ratio median [IQR] | s/run |"
+        )
     else:
         head = "| problem | method | seeds | HV ratio median [IQR] | s/run (median) | chose |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
