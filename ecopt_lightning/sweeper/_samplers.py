@@ -31,12 +31,58 @@ from .errors import SweeperConfigError
 LEARNING = ("tpe", "nsga2", "nsga3", "gp")
 
 
+#: proposing trials may take at most this share of the sweep's time; past it ``auto`` moves to a cheaper sampler
+SAMPLER_TIME_SHARE = 0.1
+#: where ``auto`` moves when proposing costs too much
+CHEAPER = {"gp": "tpe"}
+#: GP's proposing time per trial already in the study (s): ~0.4 s a proposal on average over a 50-trial run on
+#: a 2-core CPU (benchmarks/search.py); it grows with the trials it models. An estimate for the first choice
+#: only: during the sweep the measured time decides (:func:`too_slow`).
+GP_SECONDS_PER_TRIAL = 0.016
+
+
+def too_slow(name: str, propose_s: float, trial_s: float) -> str | None:
+    """Why to leave sampler ``name`` when proposing a batch took ``propose_s`` and running it ``trial_s`` (s);
+    ``None`` while proposing stays within :data:`SAMPLER_TIME_SHARE` of the time or nothing is cheaper.
+
+    Example:
+        >>> too_slow("gp", 2.0, 0.5)
+        'proposing took 2 s against 0.5 s of running trials (80% > 10% of the time); tpe is cheaper'
+        >>> too_slow("gp", 2.0, 60.0) is None
+        True
+    """
+    total = propose_s + trial_s
+    if name not in CHEAPER or total <= 0 or propose_s <= SAMPLER_TIME_SHARE * total:
+        return None
+    return (
+        f"proposing took {propose_s:.3g} s against {trial_s:.3g} s of running trials "
+        f"({propose_s / total:.0%} > {SAMPLER_TIME_SHARE:.0%} of the time); {CHEAPER[name]} is cheaper"
+    )
+
+
 def choose(
-    name: str, n_objectives: int, space: Mapping[str, BaseDistribution], n_trials: int, custom_space: bool
+    name: str,
+    n_objectives: int,
+    space: Mapping[str, BaseDistribution],
+    n_trials: int,
+    custom_space: bool,
+    trial_seconds: float | None = None,
 ) -> tuple[str, str]:
-    """``(sampler, reason)``: ``name`` itself unless it is ``auto``."""
+    """``(sampler, reason)``: ``name`` itself unless it is ``auto``. ``trial_seconds``: the trials' median
+    duration when known (a resumed study), weighed against GP's estimated proposing time at the budget's end."""
     if name != "auto":
         return name, "chosen in config"
+    chosen, reason = _rules(n_objectives, space, n_trials, custom_space)
+    if chosen == "gp" and trial_seconds is not None:
+        why = too_slow("gp", GP_SECONDS_PER_TRIAL * n_trials, trial_seconds)
+        if why:
+            return CHEAPER["gp"], f"{reason}, but at {n_trials} trials GP (estimated) {why.split('; ')[0]}"
+    return chosen, reason
+
+
+def _rules(
+    n_objectives: int, space: Mapping[str, BaseDistribution], n_trials: int, custom_space: bool
+) -> tuple[str, str]:
     n_cat = sum(isinstance(d, CategoricalDistribution) for d in space.values())
     if custom_space:
         return "tpe", "a custom search space may be conditional; TPE handles dynamic spaces"

@@ -256,9 +256,7 @@ class EcoptSweeperImpl:
         sampler_name, reason = _samplers.choose(
             settings.sampler, len(settings.directions), space.distributions, settings.n_trials, custom is not None
         )
-        sampler = _samplers.build(
-            sampler_name, settings.sampler_kwargs, settings.seed, bool(settings.constraints), space=space.distributions
-        )
+        sampler = self._sampler(sampler_name, settings, space)
         grid = _samplers.grid_size(space.distributions) if sampler_name == "grid" else None
         if grid is not None and settings.n_trials > grid:
             log.info("ecopt: the grid has %d points: n_trials=%d is capped at %d", grid, settings.n_trials, grid)
@@ -275,18 +273,20 @@ class EcoptSweeperImpl:
             if created:  # nothing partial: not even an empty sweep dir or SQLite file
                 shutil.rmtree(self.sweep_dir, ignore_errors=True)
             raise
+        if settings.sampler == "auto" and custom is None:
+            sampler_name, reason = self._rechoose(study, settings, space, sampler_name, reason)
         self._written_at, self._write_s = 0.0, 0.0
         self._records: dict[int, TrialRecord] = {}  # finished trials, flattened once
         remove_stale_temps(self.sweep_dir)  # a killed writer's temp files (the artifacts are whole)
         log.info("ecopt: study %r in %s", study.study_name, redact(settings.storage) or self.sweep_dir / "ecopt.db")
-        log.info("ecopt: sampler %s (%s: %s)", _samplers.describe(sampler), settings.sampler, reason)
+        log.info("ecopt: sampler %s (%s: %s)", _samplers.describe(study.sampler), settings.sampler, reason)
         log.info(
             "ecopt: objectives %s; search space %s",
             list(zip(settings.objective_names, settings.directions, strict=False)),
             space.describe(),
         )
         notes: dict[str, Any] = {
-            "sampler": {"name": sampler_name, "class": _samplers.describe(sampler), "why": reason},
+            "sampler": {"name": sampler_name, "class": _samplers.describe(study.sampler), "why": reason},
             "n_trials_target": settings.n_trials,
             "stopped": "n_trials reached",
         }
@@ -339,6 +339,13 @@ class EcoptSweeperImpl:
                 study, storage, space, custom, settings, min(settings.n_jobs, missing)
             )
             failures += batch_errors
+            why = _samplers.too_slow(sampler_name, *self._batch_seconds) if settings.sampler == "auto" else None
+            if why:
+                cheaper = _samplers.CHEAPER[sampler_name]
+                log.warning("ecopt: auto moves from %s to %s: %s", sampler_name, cheaper, why)
+                notes["sampler"]["switched"] = {"after_trial": numbers[-1], "to": cheaper, "why": why}
+                sampler_name = cheaper
+                study.sampler = self._sampler(cheaper, settings, space)
             report, paths = self._maybe_write(study, settings, notes, paths)
             _log_progress(report, numbers, settings.n_trials)
             if mismatches and not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
@@ -353,6 +360,33 @@ class EcoptSweeperImpl:
         report, paths = self._write(study, settings, notes)
         self._finish(study, report, paths, settings)
         return {"study_name": study.study_name, "pareto_front": [r.number for r in report.front]}
+
+    @staticmethod
+    def _sampler(name: str, settings: Settings, space: SearchSpace) -> optuna.samplers.BaseSampler:
+        """The sampler ``name``; under ``auto``, with the settings ``auto`` adds (``sampler_kwargs`` win)."""
+        kwargs = dict(settings.sampler_kwargs)
+        if settings.sampler == "auto":
+            kwargs = {**_samplers.auto_kwargs(name, space.distributions), **kwargs}
+        return _samplers.build(name, kwargs, settings.seed, bool(settings.constraints), space=space.distributions)
+
+    def _rechoose(
+        self, study: optuna.Study, settings: Settings, space: SearchSpace, name: str, reason: str
+    ) -> tuple[str, str]:
+        """A resumed study knows how long its trials take: ``auto`` chooses again with that."""
+        durations = sorted(
+            t.duration.total_seconds()
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.duration is not None
+        )
+        if not durations:
+            return name, reason
+        median = durations[len(durations) // 2]
+        new, why = _samplers.choose(
+            "auto", len(settings.directions), space.distributions, settings.n_trials, False, trial_seconds=median
+        )
+        if new != name:
+            study.sampler = self._sampler(new, settings, space)
+        return new, why
 
     def _stop_on_mismatch(
         self, study: optuna.Study, settings: Settings, notes: dict[str, Any], mismatch: tuple[int, str, str]
@@ -379,7 +413,9 @@ class EcoptSweeperImpl:
     ) -> tuple[list[str], list[int], list[tuple[int, str, str]]]:
         """Ask, launch and tell one batch; return the errors of failed trials, the batch's trial numbers and
         ``(trial number, field, text)`` of each result that did not fit the configured metric names."""
+        start = time.perf_counter()
         trials = [_quiet(study.ask, dict(space.distributions)) for _ in range(size)]
+        propose_s = time.perf_counter() - start
         _crashpoints.reached("before_claim")
         told: set[int] = set()
         ids = [trial._trial_id for trial in trials]  # Trial has no public id; heartbeats are keyed on it
@@ -399,10 +435,12 @@ class EcoptSweeperImpl:
                     batch.append(overrides)
                 _crashpoints.reached("after_ask")
                 self.validate_batch_is_legal(batch)
+                start = time.perf_counter()
                 try:
                     returns = self.launcher.launch(batch, initial_job_idx=trials[0].number)
                 finally:
                     recycle_workers(self.launcher)
+                self._batch_seconds = (propose_s, time.perf_counter() - start)  # auto weighs them (too_slow)
             errors, mismatches = [], []
             for trial, ret in zip(trials, returns, strict=False):
                 error, mismatch = self._tell(study, trial, ret, settings)

@@ -6,7 +6,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
 from ecopt_lightning.sweeper import SweeperConfigError
-from ecopt_lightning.sweeper._samplers import build, choose, describe, grid_points
+from ecopt_lightning.sweeper._samplers import build, choose, describe, grid_points, too_slow
 
 NUMERIC = {"lr": FloatDistribution(1e-4, 1e-1, log=True)}
 MIXED = {**NUMERIC, "opt": CategoricalDistribution(["adam", "sgd"])}
@@ -78,3 +78,20 @@ def test_grid_multirun_visits_every_point_once(multirun, tmp_path) -> None:
     points = sorted((t.params["width"], t.params["depth"]) for t in trials)
     assert points == [(w, d) for w in (8, 16, 32) for d in (1, 2)]
     assert all(t.state.name == "COMPLETE" for t in trials)
+
+
+def test_auto_weighs_gp_time_against_the_trials_and_says_why() -> None:
+    slow_trials = choose("auto", 2, NUMERIC, 200, False, trial_seconds=600.0)
+    instant_trials = choose("auto", 2, NUMERIC, 200, False, trial_seconds=0.01)
+    assert slow_trials[0] == "gp" and "numeric" in slow_trials[1]
+    assert instant_trials[0] == "tpe"
+    assert "GP (estimated) proposing took" in instant_trials[1] and "> 10% of the time" in instant_trials[1]
+    assert choose("auto", 2, NUMERIC, 200, False)[0] == "gp"  # durations unknown: the measured time decides later
+
+
+def test_too_slow_moves_only_from_samplers_with_a_cheaper_one() -> None:
+    assert too_slow("gp", propose_s=1.0, trial_s=1.0) == (
+        "proposing took 1 s against 1 s of running trials (50% > 10% of the time); tpe is cheaper"
+    )
+    assert too_slow("gp", propose_s=1.0, trial_s=9.0) is None  # exactly the share: stays
+    assert too_slow("tpe", propose_s=5.0, trial_s=0.0) is None  # nothing cheaper that still learns
