@@ -314,17 +314,19 @@ def _oom(p: dict[str, float]) -> tuple[float, float] | None:
     return error, width / 64 * (1.0 + 256 / batch)
 
 
-def _front_hv(points: np.ndarray) -> tuple[tuple[float, float], float]:
-    """Reference (the best front's nadir plus 10 % of its range) and the front's hypervolume against it."""
+def _front_hv(points: np.ndarray, worst: np.ndarray | None = None) -> tuple[tuple[float, float], float]:
+    """Reference and the best front's hypervolume against it. The reference is each objective's worst value
+    over the space (``worst``, else over ``points``) plus 10 % of its range, as for the numeric problems
+    (1.1 x the upper bound): every trial counts from the first one on."""
+    worst = points.max(axis=0) if worst is None else worst
     order = np.lexsort((points[:, 1], points[:, 0]))
     front, best = [], math.inf
     for f1, f2 in points[order]:
         if f2 < best:
             front.append((f1, f2))
             best = f2
-    arr = np.array(front)
-    ideal, nadir = arr.min(axis=0), arr.max(axis=0)
-    ref = tuple(float(v) for v in nadir + 0.1 * np.maximum(nadir - ideal, 1e-12))
+    ideal = np.array(front).min(axis=0)
+    ref = tuple(float(v) for v in worst + 0.1 * np.maximum(worst - ideal, 1e-12))
     hv, prev = 0.0, ref[1]
     for f1, f2 in front:
         hv += (ref[0] - f1) * (prev - f2)
@@ -383,9 +385,7 @@ def _make_spaces() -> dict[str, SpaceProblem]:
         ),
     ]
     spaces = {p.name: p for p in out}
-    # zdt1_mixed: x0 is continuous, so its best front is ZDT1's true front (the rest at level 0).
-    t = np.linspace(0.0, 1.0, 20001)
-    spaces["zdt1_mixed"] = _exact_mixed_zdt1(spaces["zdt1_mixed"], np.stack([t, 1.0 - np.sqrt(t)], axis=1))
+    spaces["zdt1_mixed"] = _exact_mixed_zdt1(spaces["zdt1_mixed"])
     spaces["oom"] = _enumerated(
         "oom",
         (("batch", "int", tuple(float(i) for i in range(7))), ("width", "int", idx), ("lr", "float", (1e-4, 1e-1))),
@@ -396,9 +396,10 @@ def _make_spaces() -> dict[str, SpaceProblem]:
     return spaces
 
 
-def _exact_mixed_zdt1(p: SpaceProblem, front: np.ndarray) -> SpaceProblem:
-    ref, hv = _front_hv(front)
-    return SpaceProblem(p.name, p.params, ref, hv, p.evaluate, "ZDT1 with x0 continuous, x1..x5 categorical (5 levels)")
+def _exact_mixed_zdt1(p: SpaceProblem) -> SpaceProblem:
+    """x0 continuous: the best front is ZDT1's true front (closed form), reference as for ZDT1."""
+    note = "ZDT1 with x0 continuous, x1..x5 categorical (5 levels)"
+    return SpaceProblem(p.name, p.params, (1.1, 11.0), _hv_convex(1.1, 11.0), p.evaluate, note)
 
 
 #: Categorical, integer and mixed problems (issue 13); ``oom`` is the failing-region problem.

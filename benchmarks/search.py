@@ -39,7 +39,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -374,6 +374,7 @@ def run_space(problem: str, method: str, seed: int, n_trials: int, wrapped: bool
         "failed": failed,
         "complete": len(values),
         "hv_ratio": hv_ratio(problem, values),
+        "values": values,
     }
 
 
@@ -392,7 +393,7 @@ def _space_jobs(args: argparse.Namespace) -> list[tuple[str, str, int, int, bool
             for wrapped in (True, False) if args.set == "failing" and method not in ("random", "auto") else (True,):
                 for seed in range(args.seeds if method != "gp" else min(args.seeds, args.gp_seeds)):
                     jobs.append((problem, method, seed, args.trials, wrapped))
-    jobs.sort(key=lambda j: j[1] != "gp")  # the slow ones first
+    jobs.sort(key=lambda j: (j[1] == "gp", j[2]))  # every cheap run first, then GP seed by seed
     return jobs
 
 
@@ -437,6 +438,7 @@ def main_spaces(argv: Sequence[str]) -> int:
     ap.add_argument("--methods", nargs="+", default=["random", "tpe", "tpe_mv", "nsga2", "gp", "auto"])
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: one per core)")
     ap.add_argument("--out", type=Path, default=HERE / "results")
+    ap.add_argument("--table-only", action="store_true", help="rebuild the table from the runs' .jsonl")
     args = ap.parse_args(argv)
     if args.problems is None:
         args.problems = ["oom"] if args.set == "failing" else list(CATEGORICAL_SET)
@@ -445,14 +447,33 @@ def main_spaces(argv: Sequence[str]) -> int:
         if args.set == "categorical":
             args.problems = args.problems[:2]
     start = time.perf_counter()
-    with ProcessPoolExecutor(args.workers) as pool:
-        rows = list(pool.map(run_space, *zip(*_space_jobs(args), strict=True)))
-    for r in rows:
-        r["n_trials"] = args.trials
-    table = space_markdown(rows, args.set == "failing")
-    wall = time.perf_counter() - start
     tag = f"_{args.set}" + ("_quick" if args.quick else "")
     args.out.mkdir(parents=True, exist_ok=True)
+    runs = args.out / f"search{tag}.jsonl"  # one line per finished run: a cut-short run keeps what it measured
+    if args.table_only:
+        rows = [json.loads(line) for line in runs.read_text().splitlines() if line.strip()]
+        for r in rows:  # against the problems as defined now
+            r["hv_ratio"] = hv_ratio(r["problem"], r["values"])
+    else:
+        runs.write_text("")
+        rows = []
+        with ProcessPoolExecutor(args.workers) as pool:
+            futures = [pool.submit(run_space, *job) for job in _space_jobs(args)]
+            for future in as_completed(futures):
+                row = {**future.result(), "n_trials": args.trials}
+                rows.append(row)
+                with runs.open("a") as f:
+                    f.write(json.dumps(row) + "\n")
+    rows.sort(
+        key=lambda r: (
+            r["problem"],
+            list(SPACE_METHODS).index(r["method"]) if r["method"] in SPACE_METHODS else 99,
+            not r["wrapped"],
+            r["seed"],
+        )
+    )
+    table = space_markdown(rows, args.set == "failing")
+    wall = time.perf_counter() - start
     meta = {"args": {k: str(v) for k, v in vars(args).items()}, "wall_s": wall, "date": time.strftime("%F %T %Z")}
     (args.out / f"search{tag}.json").write_text(json.dumps({**meta, "runs": rows}, indent=1))
     (args.out / f"search{tag}.md").write_text(table + "\n")
