@@ -6,7 +6,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
 from ecopt_lightning.sweeper import SweeperConfigError
-from ecopt_lightning.sweeper._samplers import build, choose, describe, grid_points, too_slow
+from ecopt_lightning.sweeper._samplers import auto_kwargs, build, choose, describe, grid_points, too_slow
 
 NUMERIC = {"lr": FloatDistribution(1e-4, 1e-1, log=True)}
 MIXED = {**NUMERIC, "opt": CategoricalDistribution(["adam", "sgd"])}
@@ -95,3 +95,13 @@ def test_too_slow_moves_only_from_samplers_with_a_cheaper_one() -> None:
     )
     assert too_slow("gp", propose_s=1.0, trial_s=9.0) is None  # exactly the share: stays
     assert too_slow("tpe", propose_s=5.0, trial_s=0.0) is None  # nothing cheaper that still learns
+
+
+def test_auto_uses_multivariate_tpe_on_categorical_and_integer_spaces() -> None:
+    from optuna.distributions import IntDistribution
+
+    assert auto_kwargs("tpe", MIXED) == {"multivariate": True, "group": True}
+    assert auto_kwargs("tpe", {"depth": IntDistribution(1, 8)}) == {"multivariate": True, "group": True}
+    assert auto_kwargs("tpe", NUMERIC) == {} and auto_kwargs("gp", MIXED) == {}
+    inner = build("tpe", auto_kwargs("tpe", MIXED), seed=0, constrained=False).inner
+    assert inner._multivariate and inner._group
