@@ -1,11 +1,17 @@
 """Sampler choice (``auto``) and construction, for Optuna 4 and 5.
 
-``auto`` rules, in order (budget = ``n_trials``):
+``auto`` rules, in order (budget = ``n_trials``; measured in benchmarks/README.md):
 
-1. a custom search space (shape unknown) or any categorical parameter -> TPE (handles both, cheap);
+1. a custom search space (shape unknown) -> TPE (handles dynamic spaces);
 2. budget >= 300 trials: NSGA-III for 4+ objectives, NSGA-II for 2-3 (populations of 50 need many trials);
-3. all parameters numeric and budget <= 200 -> GP (the most sample-efficient for small numeric budgets);
-4. otherwise TPE.
+3. any categorical parameter: GP up to 100 trials (the best hypervolume on every categorical/mixed benchmark at
+   50 trials), multivariate TPE beyond (next best, and cheap);
+4. all parameters numeric and budget <= 200 -> GP (the most sample-efficient for small numeric budgets);
+5. otherwise TPE; multivariate (``group``) where the space has integer parameters.
+
+GP's own time is weighed against the trials': when a resumed study's trials are quick (:func:`choose`'s
+``trial_seconds``) or when proposing a batch takes more than 10 % of the sweep's time (:func:`too_slow`, checked
+after every batch), ``auto`` moves from GP to TPE and logs why.
 
 Example:
     >>> from optuna.distributions import FloatDistribution
@@ -32,6 +38,9 @@ from .errors import SweeperConfigError
 LEARNING = ("tpe", "nsga2", "nsga3", "gp")
 
 
+#: largest budget at which ``auto`` picks GP for a space with categorical parameters (measured best at 50
+#: trials; GP's proposing time grows with the trials, so beyond this multivariate TPE)
+GP_CATEGORICAL_MAX_TRIALS = 100
 #: proposing trials may take at most this share of the sweep's time; past it ``auto`` moves to a cheaper sampler
 SAMPLER_TIME_SHARE = 0.1
 #: where ``auto`` moves when proposing costs too much
@@ -92,10 +101,15 @@ def _rules(
             return "nsga3", f"{n_objectives} objectives and a budget of {n_trials} trials (>= 300)"
         if n_objectives >= 2:
             return "nsga2", f"{n_objectives} objectives and a budget of {n_trials} trials (>= 300)"
+    if n_cat and n_trials <= GP_CATEGORICAL_MAX_TRIALS:
+        return "gp", (
+            f"{n_cat} categorical parameter(s) and a small budget ({n_trials} <= {GP_CATEGORICAL_MAX_TRIALS} "
+            "trials): GP had the best hypervolume on every categorical/mixed benchmark at 50 trials"
+        )
     if n_cat:
         return "tpe", (
-            f"{n_cat} categorical parameter(s): multivariate TPE, above random and default TPE on every "
-            "categorical/mixed benchmark at 50 trials (benchmarks/README.md)"
+            f"{n_cat} categorical parameter(s) and {n_trials} trials (> {GP_CATEGORICAL_MAX_TRIALS}: GP's proposing "
+            "time grows with the trials): multivariate TPE, next best on the categorical/mixed benchmarks"
         )
     if space and n_trials <= 200:
         return "gp", f"{len(space)} numeric parameter(s) and a small budget ({n_trials} <= 200 trials)"

@@ -16,7 +16,8 @@ MIXED = {**NUMERIC, "opt": CategoricalDistribution(["adam", "sgd"])}
     ("space", "n_obj", "n_trials", "custom", "expected"),
     [
         (NUMERIC, 2, 50, False, "gp"),
-        (MIXED, 2, 50, False, "tpe"),
+        (MIXED, 2, 50, False, "gp"),
+        (MIXED, 2, 150, False, "tpe"),
         (NUMERIC, 2, 500, False, "nsga2"),
         (NUMERIC, 4, 500, False, "nsga3"),
         (NUMERIC, 2, 250, False, "tpe"),
@@ -105,3 +106,10 @@ def test_auto_uses_multivariate_tpe_on_categorical_and_integer_spaces() -> None:
     assert auto_kwargs("tpe", NUMERIC) == {} and auto_kwargs("gp", MIXED) == {}
     inner = build("tpe", auto_kwargs("tpe", MIXED), seed=0, constrained=False).inner
     assert inner._multivariate and inner._group
+
+
+def test_auto_on_categorical_spaces_moves_from_gp_to_tpe_when_trials_are_instant_and_the_budget_large() -> None:
+    small = choose("auto", 2, MIXED, 50, False, trial_seconds=30.0)
+    large_instant = choose("auto", 2, MIXED, 100, False, trial_seconds=0.01)
+    assert small[0] == "gp" and "GP had the best hypervolume" in small[1]
+    assert large_instant[0] == "tpe" and "proposing took" in large_instant[1]
