@@ -106,3 +106,14 @@ def test_failing_region_problem_fails_in_the_corner_next_to_its_optimum() -> Non
         fits = [b for b in range(7) if (b, w) not in failing]
         energy = [oom.evaluate({"batch": b, "width": w, "lr": 1e-2})[1] for b in fits]
         assert energy.index(min(energy)) == len(fits) - 1
+
+
+def test_space_benchmark_run_counts_failures_and_the_ratio() -> None:
+    import search
+
+    row = search.run_space("oom", "tpe", seed=0, n_trials=12)
+    assert row["complete"] == 12 or row["failed"] == 12
+    assert row["failed"] + row["complete"] == len(row["values"]) + row["failed"]
+    assert 0.0 < row["hv_ratio"] <= 1.0 + 1e-9
+    bare = search.run_space("oom", "tpe", seed=0, n_trials=12, wrapped=False)
+    assert bare["wrapped"] is False and bare["chose"] == "tpe"
