@@ -341,7 +341,7 @@ def run_space(problem: str, method: str, seed: int, n_trials: int, wrapped: bool
     from optuna.trial import TrialState
 
     from ecopt_lightning.sweeper import _samplers
-    from ecopt_lightning.sweeper._records import JOB_FAILED_ATTR
+    from ecopt_lightning.sweeper._schema import JOB_FAILED_ATTR
 
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.ERROR)

@@ -36,12 +36,8 @@ from optuna.distributions import BaseDistribution
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from ._records import JOB_FAILED_ATTR
-
-#: the constraint the view adds: 1 on trials that failed in their job, 0 on the others (feasible when <= 0)
-FAILED_CONSTRAINT = "ecopt.failed"
-#: Optuna 5 stores each constraint as the system attribute ``constraints:<name>`` (``Trial.set_constraint``)
-_PREFIX = "constraints:"
+from ._optuna_compat import constraint_attr, constraints_key, study_trials
+from ._schema import FAILED_CONSTRAINT, JOB_FAILED_ATTR
 
 
 def supported() -> bool:
@@ -106,9 +102,7 @@ class StudyView:
     def _get_trials(
         self, deepcopy: bool = True, states: Container[TrialState] | None = None, use_cache: bool = False
     ) -> list[FrozenTrial]:
-        trials = shown(
-            self._study._get_trials(deepcopy=False, states=None, use_cache=use_cache), self._study.directions
-        )
+        trials = shown(study_trials(self._study, use_cache), self._study.directions)
         if states is not None:
             trials = [t for t in trials if t.state in states]
         return copy.deepcopy(trials) if deepcopy else trials
@@ -148,8 +142,9 @@ def _copy(
 ) -> FrozenTrial:
     """A shallow copy with new state, values and constraints (in one order for every trial: GP needs it)."""
     shown_trial = copy.copy(trial)
-    attrs = {k: v for k, v in trial.system_attrs.items() if not k.startswith(_PREFIX) and k != "constraints"}
-    attrs.update({_PREFIX + k: v for k, v in constraints.items()})
+    old_format = constraints_key()
+    attrs = {k: v for k, v in trial.system_attrs.items() if k != old_format and not k.startswith(old_format + ":")}
+    attrs.update({constraint_attr(k): v for k, v in constraints.items()})
     shown_trial.system_attrs = attrs
     shown_trial.state = state
     shown_trial.values = None if values is None else list(values)

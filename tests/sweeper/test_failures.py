@@ -11,8 +11,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
 from ecopt_lightning.sweeper import _failures
-from ecopt_lightning.sweeper._records import JOB_FAILED_ATTR
 from ecopt_lightning.sweeper._samplers import build
+from ecopt_lightning.sweeper._schema import JOB_FAILED_ATTR
 
 pytestmark = pytest.mark.skipif(not _failures.supported(), reason="Optuna 4: samplers read no per-trial constraints")
 

@@ -12,6 +12,11 @@ NUMERIC = {"lr": FloatDistribution(1e-4, 1e-1, log=True)}
 MIXED = {**NUMERIC, "opt": CategoricalDistribution(["adam", "sgd"])}
 
 
+def _inner(sampler):
+    """The Optuna sampler itself: inside the failure wrapper (Optuna 5), or as built (Optuna 4)."""
+    return getattr(sampler, "inner", sampler)
+
+
 @pytest.mark.parametrize(
     ("space", "n_obj", "n_trials", "custom", "expected"),
     [
@@ -45,7 +50,7 @@ def test_build_each_sampler(name: str, cls: str) -> None:
 
 
 def test_sampler_kwargs_pass_through_and_bad_ones_name_the_field() -> None:
-    assert build("nsga2", {"population_size": 4}, seed=0, constrained=False).inner._population_size == 4
+    assert _inner(build("nsga2", {"population_size": 4}, seed=0, constrained=False))._population_size == 4
     with pytest.raises(SweeperConfigError, match=r"^hydra.sweeper.sampler_kwargs=\{'bogus': 1\} is not allowed"):
         build("tpe", {"bogus": 1}, seed=0, constrained=False)
 
@@ -104,7 +109,7 @@ def test_auto_uses_multivariate_tpe_on_categorical_and_integer_spaces() -> None:
     assert auto_kwargs("tpe", MIXED) == {"multivariate": True, "group": True}
     assert auto_kwargs("tpe", {"depth": IntDistribution(1, 8)}) == {"multivariate": True, "group": True}
     assert auto_kwargs("tpe", NUMERIC) == {} and auto_kwargs("gp", MIXED) == {}
-    inner = build("tpe", auto_kwargs("tpe", MIXED), seed=0, constrained=False).inner
+    inner = _inner(build("tpe", auto_kwargs("tpe", MIXED), seed=0, constrained=False))
     assert inner._multivariate and inner._group
 
 
