@@ -41,14 +41,23 @@ class InferenceBenchmark:
     Attributes:
         dataloader: batches to measure; default the trainer's (first) validation dataloader.
         warmup_batches: unmeasured batches first.
-        repeats: passes over the dataloader; the median and IQR of J per sample are over these.
+        repeats: the fewest repeats; the median, IQR and 95% interval of J per sample are over the repeats.
+        rel_precision: repeat until the median's 95% interval is within this fraction of it (``None``: run
+            exactly ``repeats``).
+        max_repeats: the most repeats.
+        max_seconds: time cap on the repeats (s).
+        min_window_s: the shortest repeat (s); default the meters' floor (1 s NVML, 0.2 s RAPL/estimate).
         max_batches: batches per pass; default ``limit_val_batches`` when it is a count, else all.
         forward_fn: ``(module, batch, batch_idx) -> output``; default ``predict_step`` or ``module(batch[0])``.
     """
 
     dataloader: Iterable[Any] | None = None
     warmup_batches: int = 2
-    repeats: int = 5
+    repeats: int = 6
+    rel_precision: float | None = 0.05
+    max_repeats: int = 50
+    max_seconds: float | None = 30.0
+    min_window_s: float | None = None
     max_batches: int | None = None
     forward_fn: ForwardFn | None = None
 
@@ -634,6 +643,10 @@ class EnergyCallback(Callback):
             loader,
             warmup_batches=0 if quick else cfg.warmup_batches,
             repeats=1 if quick else cfg.repeats,
+            rel_precision=None if quick else cfg.rel_precision,
+            max_repeats=max(1 if quick else cfg.repeats, cfg.max_repeats),
+            max_seconds=cfg.max_seconds,
+            min_window_s=0.0 if quick else cfg.min_window_s,
             max_batches=1 if quick else max_batches,
             forward_fn=cfg.forward_fn,
             batch_size_fn=self.batch_size_fn,
@@ -642,23 +655,22 @@ class EnergyCallback(Callback):
             reduce=self._reducer.reduce if self._reducer.world_size > 1 else None,
         )
         self._inference = result
-        self.tracker.add("benchmark", result.measurement, samples=result.samples * len(result.per_repeat_J))
+        self.tracker.add("benchmark", result.measurement, samples=result.samples_total)
         if self.proxies and self._flops is None:
             first = next(iter(loader), None)
             if first is not None:
                 from lightning.fabric.utilities.apply_func import move_data_to_device
 
                 self._measure_flops(trainer, pl_module, move_data_to_device(first, pl_module.device), "benchmark")
-        self._publish(
-            trainer,
-            {
-                "energy/inference_per_sample_J": result.per_sample_J,
-                "energy/inference_per_sample_J_iqr": result.iqr_J,
-                "efficiency/samples_per_J": result.samples_per_J,
-                "power/inference_W": result.power_W,
-            },
-            self._train_step(trainer),
-        )
+        if not result.converged and result.rel_precision is not None:
+            warnings.warn(
+                f"ecopt: inference energy per sample known only to +-{result.rel_halfwidth or math.inf:.0%} "
+                f"(target {result.rel_precision:.0%}) after {result.repeats} repeats ({result.stop_reason}); "
+                "quiet the machine or raise max_seconds",
+                EnergyWarning,
+                2,
+            )
+        self._publish(trainer, result.metrics(), self._train_step(trainer))
 
     def _summary_file(self, trainer: Trainer) -> str:
         if self.summary_path is not None:

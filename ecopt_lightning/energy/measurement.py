@@ -17,6 +17,11 @@ RAPL = "rapl"
 ESTIMATE = "estimate"
 
 SOURCES = (NVML_COUNTER, NVML_POWER, RAPL, ESTIMATE)
+#: Shortest window (s) whose value each source resolves well enough to rank models, used as the length floor
+#: of an inference-benchmark repeat: 10 updates of the NVML counter (about 100 ms each); the 1 s averaging
+#: window of NVML power on recent GPUs; for RAPL (updates about every 1 ms) and the CPU-time estimate, 0.2 s,
+#: so that one scheduler tick (4 ms at HZ=250) or one RAPL update is under 2% of a window.
+MIN_WINDOW_S = {NVML_COUNTER: 1.0, NVML_POWER: 1.0, RAPL: 0.2, ESTIMATE: 0.2}
 #: Suffix added to a GPU source when a MIG slice is measured through its parent GPU.
 WHOLE_GPU = "whole-GPU"
 
@@ -24,6 +29,16 @@ WHOLE_GPU = "whole-GPU"
 def base_source(source: str) -> str:
     """The source without its qualifier: ``"nvml_counter:whole-GPU"`` -> ``"nvml_counter"``."""
     return source.split(":", 1)[0]
+
+
+def min_window_s(sources: Mapping[str, str]) -> float:
+    """The window length floor (s) for reading every domain of ``sources``: the largest of their floors.
+
+    Example:
+        >>> min_window_s({"gpu:0": "nvml_counter:whole-GPU", "cpu:0": "rapl"})
+        1.0
+    """
+    return max((MIN_WINDOW_S.get(base_source(s), 1.0) for s in sources.values()), default=0.0)
 
 
 def is_measured(source: str) -> bool:

@@ -13,7 +13,7 @@ from typing import Literal
 
 from . import _notices
 from .estimate import CpuTimeEstimate
-from .measurement import ESTIMATE, Measurement, base_source, is_measured
+from .measurement import ESTIMATE, NVML_COUNTER, Measurement, base_source, is_measured, min_window_s
 from .meter import Meter
 from .nvml import NvmlCounterMeter, NvmlPowerMeter, NvmlUnavailable, counter_supported, find_gpus, load_nvml
 from .rapl import RaplError, RaplMeter
@@ -81,6 +81,8 @@ class EnergyMonitor:
         cpu_watts_per_core: power of one busy core for the estimate (W); default from a TDP table.
         rapl_root: the powercap folder (default ``$ECOPT_POWERCAP_ROOT`` or ``/sys/class/powercap``).
         keepalive_s: period of a background read that keeps RAPL wrap-around visible in long windows (s).
+        meters: read these meters instead of finding them (a custom sensor, or a test double); ``gpus`` and
+            ``cpu`` are then not used.
 
     Example:
         >>> monitor = EnergyMonitor(gpus=[], cpu="estimate")
@@ -101,14 +103,15 @@ class EnergyMonitor:
         cpu_watts_per_core: float | None = None,
         rapl_root: str | os.PathLike[str] | None = None,
         keepalive_s: float = 30.0,
+        meters: Sequence[Meter] | None = None,
     ) -> None:
         if cpu not in ("auto", "rapl", "estimate", True, False):
             raise ValueError(f"cpu={cpu!r} is not allowed: use 'auto', True, 'rapl', 'estimate' or False")
         if not keepalive_s > 0:
             raise ValueError(f"keepalive_s={keepalive_s!r} is not allowed: give a period in s greater than 0")
         self.sync = sync
-        self.gpu_indices = _cuda_indices(gpus)
-        self.meters: list[Meter] = []
+        self.gpu_indices = _cuda_indices(gpus) if meters is None else []
+        self.meters: list[Meter] = list(meters or [])
         self.missing: dict[str, str] = {}
         self.notes: dict[str, str] = {}  # domain -> what it is (GPU name, estimate basis)
         self.uuids: dict[str, str] = {}  # GPU domain -> NVML UUID of the device it reads (for de-duplication)
@@ -117,8 +120,9 @@ class EnergyMonitor:
         self._nvml = None
         self._stop = threading.Event()
         self._keepalive: threading.Thread | None = None
-        self._add_gpu_meters(poll_period_s)
-        self._add_cpu_meters(cpu, cpu_watts_per_core, rapl_root, keepalive_s)
+        if meters is None:
+            self._add_gpu_meters(poll_period_s)
+            self._add_cpu_meters(cpu, cpu_watts_per_core, rapl_root, keepalive_s)
         self.sources: dict[str, str] = {}
         self._period: dict[str, float] = {}
         self._meter_of: dict[str, Meter] = {}
@@ -183,6 +187,14 @@ class EnergyMonitor:
         estimate = CpuTimeEstimate(watts)
         self.meters.append(estimate)
         self.notes[estimate.domain] = f"process CPU time x {estimate.watts:g} W per core ({estimate.basis})"
+
+    @property
+    def min_window_s(self) -> float:
+        """The shortest window (s) that every meter here resolves well enough to compare models: see
+        :data:`~ecopt_lightning.energy.measurement.MIN_WINDOW_S` (at least 10 updates of an NVML counter)."""
+        floor = min_window_s(self.sources)
+        counters = [self._period[d] for d, s in self.sources.items() if base_source(s) == NVML_COUNTER]
+        return max([floor, *(10 * p for p in counters)])
 
     def _keep_reading(self, meter: Meter, period: float) -> None:
         while not self._stop.wait(period):
