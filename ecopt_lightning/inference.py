@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from .energy import EnergyMonitor, Measurement
+from .energy.contention import Contention
 from .proxies import ForwardFn, default_forward
 
 
@@ -65,6 +66,8 @@ CI_HI_METRIC = PER_SAMPLE_METRIC + CI_HI_SUFFIX
 REPEATS_METRIC = "energy/inference_repeats"
 CONVERGED_METRIC = "energy/inference_converged"  # 1.0 or 0.0
 REL_HALFWIDTH_METRIC = "energy/inference_rel_halfwidth"
+CONTENDED_METRIC = "energy/inference_contended"  # 1.0 or 0.0
+FOREIGN_CORES_METRIC = "energy/inference_foreign_cores"  # cores other processes kept busy during the repeats
 
 #: Confidence of the interval of the median that :func:`measure_inference` reports and stops on.
 CONFIDENCE = 0.95
@@ -128,6 +131,9 @@ class InferenceResult:
             window was at least this long.
         batches_per_repeat: batches in the last repeat.
         short_windows: repeats whose window still came out shorter than ``min_window_s``.
+        samples_total: samples over all repeats.
+        contention: the CPU load of other processes over all repeats (``None`` where ``/proc`` is not read).
+        contended_repeats: repeats whose own window was contended.
     """
 
     per_sample_J: float
@@ -145,6 +151,13 @@ class InferenceResult:
     batches_per_repeat: int = 0
     short_windows: int = 0
     samples_total: int = 0
+    contention: Contention | None = None
+    contended_repeats: int = 0
+
+    @property
+    def contended(self) -> bool:
+        """Other processes' CPU load over the repeats may bias the result (see :mod:`.energy.contention`)."""
+        return self.contention is not None and self.contention.contended
 
     @property
     def repeats(self) -> int:
@@ -193,6 +206,9 @@ class InferenceResult:
             "seconds_per_repeat": self.seconds,
             "min_window_s": self.min_window_s,
             "short_windows": self.short_windows,
+            "contended": self.contended,
+            "contended_repeats": self.contended_repeats,
+            "contention": None if self.contention is None else self.contention.to_dict(),
             "energy_J": self.measurement.energy_J,
             "source": self.source,
             "sources": dict(self.sources),
@@ -210,6 +226,8 @@ class InferenceResult:
             REPEATS_METRIC: float(self.repeats),
             CONVERGED_METRIC: float(self.converged),
             REL_HALFWIDTH_METRIC: math.nan if half is None else half,
+            CONTENDED_METRIC: float(self.contended),
+            FOREIGN_CORES_METRIC: math.nan if self.contention is None else self.contention.foreign_cores,
             "efficiency/samples_per_J": self.samples_per_J,
             "power/inference_W": self.power_W,
         }
@@ -311,7 +329,8 @@ def measure_inference(
     module.eval()
     per_repeat: list[float] = []
     seconds: list[float] = []
-    samples = batches = short = samples_total = 0
+    samples = batches = short = samples_total = contended = 0
+    contention: Contention | None = None
     stop = "fixed repeats"
     try:
         with torch.inference_mode(), make_context():
@@ -338,6 +357,9 @@ def measure_inference(
                 end = monitor.snapshot(sync=True)
                 m = monitor.measure(mark, end, "inference")
                 mark, total = end, total + m
+                if m.contention is not None:
+                    contention = m.contention if contention is None else contention + m.contention
+                    contended += m.contended
                 values = {"energy_J": m.energy_J, "seconds": m.seconds, "samples": float(samples)}
                 if reduce is not None:
                     values = dict(reduce(values))
@@ -389,4 +411,6 @@ def measure_inference(
         batches_per_repeat=batches,
         short_windows=short,
         samples_total=samples_total,
+        contention=contention,
+        contended_repeats=contended,
     )

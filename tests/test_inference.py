@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
@@ -147,3 +149,45 @@ def test_a_real_trainer_run_reports_repeats_the_interval_and_convergence(tmp_pat
     assert s["converged"] == (m["energy/inference_converged"] == 1.0)
     assert s["stop_reason"] == ("converged" if s["converged"] else "max_repeats")
     assert s["min_window_s"] == 0.05 and s["rel_precision"] == 0.05
+
+
+class _Clock:
+    """One second per call: every window between two snapshots is exactly 1 s."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        self.t += 1.0
+        return self.t
+
+
+@pytest.mark.parametrize("foreign_per_batch", [0, 40])
+def test_a_fake_proc_load_flags_the_benchmark_contended(tmp_path, foreign_per_batch):
+    import os
+
+    from tests.doubles.fake_proc import FakeProc
+
+    hz = os.sysconf("SC_CLK_TCK")
+    proc = FakeProc(tmp_path / "proc", cores=torch.get_num_threads() + 1)
+    monitor = EnergyMonitor(meters=[ScriptedMeter.quiet()], proc_root=proc.root, clock=_Clock())
+
+    def forward(module, batch, i):  # each batch: this process 10 ticks, other processes foreign_per_batch
+        proc.run(own=hz // 10, foreign=foreign_per_batch * hz // 100)
+        return module(batch[0])
+
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        r = measure_inference(
+            torch.nn.Linear(16, 2), loader(32, 8), warmup_batches=0, repeats=6, rel_precision=None, min_window_s=0,
+            monitor=monitor, forward_fn=forward,
+        )  # fmt: skip
+    remedy = [w for w in said if "contended" in str(w.message) and "OMP_NUM_THREADS" in str(w.message)]
+    assert len(remedy) == (1 if foreign_per_batch else 0)  # the remedy, said once for 6 contended windows
+    c = r.contention
+    assert c is not None and c.seconds == 6.0
+    assert c.own_cores == pytest.approx(0.4)  # 4 batches x 0.1 s of CPU per 1 s window
+    assert c.foreign_cores == pytest.approx(4 * foreign_per_batch / 100)
+    assert r.contended is (foreign_per_batch > 0) and r.contended_repeats == (6 if foreign_per_batch else 0)
+    assert r.metrics()["energy/inference_contended"] == float(r.contended)
+    assert r.to_dict()["contention"]["foreign_cores"] == pytest.approx(c.foreign_cores)

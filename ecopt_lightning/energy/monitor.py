@@ -6,12 +6,14 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from . import _notices
+from .contention import REMEDY, Contention, ProcSample, compute_threads, proc_root
 from .estimate import CpuTimeEstimate
 from .measurement import ESTIMATE, NVML_COUNTER, Measurement, base_source, is_measured, min_window_s
 from .meter import Meter
@@ -30,6 +32,8 @@ class Snapshot:
     energy_J: dict[str, float]
     errors: dict[str, str] = field(default_factory=dict)
     faults: dict[str, int] = field(default_factory=dict)
+    #: CPU time counters from ``/proc`` (``None`` where it is not read)
+    proc: ProcSample | None = None
 
 
 @dataclass
@@ -39,6 +43,14 @@ class Window:
     name: str
     start: Snapshot
     measurement: Measurement | None = None
+
+
+def _proc_root(root: str | os.PathLike[str] | None) -> Path | None:
+    path = proc_root() if root is None else Path(root)
+    try:
+        return path if (path / "stat").is_file() else None
+    except OSError:  # e.g. a folder this user may not read
+        return None
 
 
 def _cuda_indices(gpus: GpuChoice) -> list[int]:
@@ -83,6 +95,9 @@ class EnergyMonitor:
         keepalive_s: period of a background read that keeps RAPL wrap-around visible in long windows (s).
         meters: read these meters instead of finding them (a custom sensor, or a test double); ``gpus`` and
             ``cpu`` are then not used.
+        proc_root: where ``/proc`` is read for the CPU load of other processes during each window (default
+            ``$ECOPT_PROC_ROOT`` or ``/proc``); ``False`` reads nothing.
+        clock: the clock of window ends (s; default ``time.perf_counter``).
 
     Example:
         >>> monitor = EnergyMonitor(gpus=[], cpu="estimate")
@@ -104,12 +119,16 @@ class EnergyMonitor:
         rapl_root: str | os.PathLike[str] | None = None,
         keepalive_s: float = 30.0,
         meters: Sequence[Meter] | None = None,
+        proc_root: str | os.PathLike[str] | Literal[False] | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         if cpu not in ("auto", "rapl", "estimate", True, False):
             raise ValueError(f"cpu={cpu!r} is not allowed: use 'auto', True, 'rapl', 'estimate' or False")
         if not keepalive_s > 0:
             raise ValueError(f"keepalive_s={keepalive_s!r} is not allowed: give a period in s greater than 0")
         self.sync = sync
+        self.clock = clock
+        self._proc_root = None if proc_root is False else _proc_root(proc_root)
         self.gpu_indices = _cuda_indices(gpus) if meters is None else []
         self.meters: list[Meter] = list(meters or [])
         self.missing: dict[str, str] = {}
@@ -240,13 +259,14 @@ class EnergyMonitor:
         energy: dict[str, float] = {}
         errors: dict[str, str] = {}
         faults: dict[str, int] = {}
-        t = time.perf_counter()
+        t = self.clock()
         for meter in self.meters:
             reading = meter.read()
             energy.update(reading.energy_J)
             errors.update(reading.errors)
             faults.update(reading.faults)
-        return Snapshot(t, energy, errors, faults)
+        proc = None if self._proc_root is None else ProcSample.read(self._proc_root)
+        return Snapshot(t, energy, errors, faults, proc)
 
     def measure(self, start: Snapshot, end: Snapshot, name: str = "") -> Measurement:
         """The :class:`Measurement` between two snapshots. Consecutive windows that share a snapshot add up
@@ -283,7 +303,16 @@ class EnergyMonitor:
                     f"{name!r}: {reason}; it is left out of the window's energy.",
                 )
         sources = {d: self.sources[d] for d in by_device}
-        return Measurement(name, seconds, by_device, sources, approximate, invalid)
+        contention = None
+        if start.proc is not None and end.proc is not None:
+            contention = Contention.between(start.proc, end.proc, seconds, compute_threads())
+            if contention.contended:
+                _notices.say_once(
+                    "contended",
+                    f"ecopt energy: window {name!r} was contended: {contention.describe()}; its value may be "
+                    f"biased and is marked 'contended'. To measure quietly: {REMEDY}.",
+                )
+        return Measurement(name, seconds, by_device, sources, approximate, invalid, contention)
 
     # windows ------------------------------------------------------------------------------------------------
     @contextmanager
