@@ -132,3 +132,22 @@ def trial_energy(metrics: Mapping[str, float], energy_metric: str) -> tuple[floa
     if parts:
         return sum(metrics[k] for k in parts), "sum of " + ", ".join(parts)
     return None, None
+
+
+#: A metric's interval is reported as two more metrics with these suffixes (EnergyCallback's benchmark
+#: logs ``energy/inference_per_sample_J_ci_lo`` and ``..._ci_hi``).
+CI_SUFFIXES = ("_ci_lo", "_ci_hi")
+
+
+def objective_interval(metrics: Mapping[str, float], name: str) -> tuple[float, float] | None:
+    """``(low, high)`` of metric ``name`` from ``<name>_ci_lo`` and ``<name>_ci_hi``, when both are finite
+    and ordered; ``None`` otherwise.
+
+    Example:
+        >>> objective_interval({"e": 2.0, "e_ci_lo": 1.5, "e_ci_hi": 2.5}, "e"), objective_interval({"e": 2.0}, "e")
+        ((1.5, 2.5), None)
+    """
+    lo, hi = (metrics.get(name + suffix) for suffix in CI_SUFFIXES)
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+        return None
+    return float(lo), float(hi)

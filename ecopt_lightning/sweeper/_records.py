@@ -27,8 +27,16 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 from ._impact import BASELINE_ATTR, impact
-from ._metrics import trial_energy
-from ._pareto import hypervolume, knee_index, non_dominated_ranks, reference_point
+from ._metrics import objective_interval, trial_energy
+from ._pareto import (
+    POSSIBLY,
+    ROBUST,
+    front_status,
+    hypervolume,
+    knee_index,
+    non_dominated_ranks,
+    reference_point,
+)
 
 SETTINGS_ATTR = "ecopt.settings"
 OVERRIDES_ATTR = "ecopt.overrides"
@@ -99,10 +107,27 @@ class TrialRecord:
     rank: int | None = None  # non-dominated rank among feasible complete trials (0 = on the front)
     flags: dict[str, Any] = field(default_factory=dict)  # ecopt markers, e.g. ecopt.baseline
     degraded: list[str] = field(default_factory=list)  # why its energy is not a full measurement
+    #: per objective that the task reported an interval for (``<name>_ci_lo``/``_ci_hi``): (low, high)
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: among feasible complete trials: ``on the front (robust)``, ``on the front``, ``possibly on the front``
+    #: or ``dominated`` (see :func:`._pareto.front_status`); ``None`` otherwise
+    front_status: str | None = None
 
     @property
     def on_front(self) -> bool:
         return self.rank == 0
+
+    @property
+    def possibly_on_front(self) -> bool:
+        return self.front_status == POSSIBLY
+
+    @property
+    def robust(self) -> bool:
+        return self.front_status == ROBUST
+
+    def interval(self, name: str, value: float) -> tuple[float, float]:
+        """The objective's interval, or ``(value, value)`` when it has none."""
+        return self.intervals.get(name, (value, value))
 
 
 @dataclass
@@ -113,6 +138,7 @@ class Report:
     settings: ReportSettings
     records: list[TrialRecord]
     front: list[TrialRecord]
+    possibly: list[TrialRecord]  # dominated by medians, but within the intervals of the trials that dominate
     hypervolume: float | None
     reference_point: list[float] | None
     knee: TrialRecord | None
@@ -156,6 +182,23 @@ def _energy(trial: FrozenTrial, metrics: Mapping[str, float], energy_metric: str
     return energy, source
 
 
+def _boxes(
+    records: Sequence[TrialRecord], settings: ReportSettings
+) -> tuple[list[tuple[float, ...]], list[tuple[float, ...]]]:
+    """Each record's objective intervals in minimisation form: (lows, highs); a maximised objective's
+    interval flips when negated."""
+    lows, highs = [], []
+    for r in records:
+        lo, hi = [], []
+        for name, value, direction in zip(settings.objective_names, r.values or [], settings.directions, strict=False):
+            a, b = r.interval(name, value)
+            lo.append(-b if direction == "maximize" else a)
+            hi.append(-a if direction == "maximize" else b)
+        lows.append(tuple(lo))
+        highs.append(tuple(hi))
+    return lows, highs
+
+
 def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
     """Flatten one stored trial."""
     metrics = {
@@ -185,6 +228,9 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
         samples_per_J=None if per_sample is None else 1.0 / per_sample,
         flags={k: v for k, v in trial.user_attrs.items() if k in FLAG_ATTRS},
         degraded=[str(x) for x in trial.user_attrs.get(DEGRADED_ATTR) or []],
+        intervals={
+            name: iv for name in settings.objective_names if (iv := objective_interval(metrics, name)) is not None
+        },
     )
 
 
@@ -232,18 +278,23 @@ def build_report(
             records.append(record)
         for record in records:
             record.rank = None
+            record.front_status = None
     candidates = [r for r in records if r.values is not None and r.feasible]
     points = [_to_min(r.values, settings.directions) for r in candidates]  # type: ignore[arg-type]
     for record, rank in zip(candidates, non_dominated_ranks(points), strict=False):
         record.rank = rank
+    lows, highs = _boxes(candidates, settings)
+    for record, status in zip(candidates, front_status(points, lows, highs), strict=True):
+        record.front_status = status
     front = [r for r in candidates if r.rank == 0]
     front_points = [_to_min(r.values, settings.directions) for r in front]  # type: ignore[arg-type]
+    robust = [r for r in front if r.robust] or front  # the knee is picked among robust members when any
     hv = ref = None
     if points:
         ref_min = reference_point(points)
         hv = hypervolume(front_points, ref_min)
         ref = list(_to_min(ref_min, settings.directions))  # negating twice restores the direction
-    knee_i = knee_index(front_points)
+    knee_i = knee_index([_to_min(r.values, settings.directions) for r in robust])  # type: ignore[arg-type]
     best: dict[str, dict[str, Any]] = {}
     for i, (name, direction) in enumerate(zip(settings.objective_names, settings.directions, strict=False)):
         if candidates:
@@ -257,9 +308,10 @@ def build_report(
         settings=settings,
         records=records,
         front=front,
+        possibly=[r for r in candidates if r.possibly_on_front],
         hypervolume=hv,
         reference_point=ref,
-        knee=None if knee_i is None else front[knee_i],
+        knee=None if knee_i is None else robust[knee_i],
         best=best,
         sweep_energy_J=sum(r.energy_J for r in energies),  # type: ignore[misc]
         energy_sources=dict(Counter(r.energy_source for r in energies)),  # type: ignore[arg-type]
