@@ -10,15 +10,20 @@ import contextlib
 import itertools
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .energy import EnergyMonitor, Measurement
+from . import metrics
+from .energy import EnergyMonitor, EnergyWarning, Measurement
 from .energy.contention import Contention
 from .proxies import ForwardFn, default_forward
+
+if TYPE_CHECKING:
+    from lightning.pytorch import LightningModule, Trainer
 
 
 def batch_samples(batch: Any, batch_size_fn: Callable[[Any], int] | None = None) -> int:
@@ -53,21 +58,6 @@ def _quartiles(values: list[float]) -> tuple[float, float, float]:
 
     return q(0.25), q(0.5), q(0.75)
 
-
-#: Suffixes of a metric's interval bounds: ``energy/inference_per_sample_J_ci_lo`` and ``..._ci_hi`` (J) bound
-#: ``energy/inference_per_sample_J``. The sweeper reads any objective's interval by these suffixes.
-CI_LO_SUFFIX = "_ci_lo"
-CI_HI_SUFFIX = "_ci_hi"
-#: The benchmark's metrics, as EnergyCallback logs them.
-PER_SAMPLE_METRIC = "energy/inference_per_sample_J"
-IQR_METRIC = PER_SAMPLE_METRIC + "_iqr"
-CI_LO_METRIC = PER_SAMPLE_METRIC + CI_LO_SUFFIX
-CI_HI_METRIC = PER_SAMPLE_METRIC + CI_HI_SUFFIX
-REPEATS_METRIC = "energy/inference_repeats"
-CONVERGED_METRIC = "energy/inference_converged"  # 1.0 or 0.0
-REL_HALFWIDTH_METRIC = "energy/inference_rel_halfwidth"
-CONTENDED_METRIC = "energy/inference_contended"  # 1.0 or 0.0
-FOREIGN_CORES_METRIC = "energy/inference_foreign_cores"  # cores other processes kept busy during the repeats
 
 #: Confidence of the interval of the median that :func:`measure_inference` reports and stops on.
 CONFIDENCE = 0.95
@@ -215,22 +205,8 @@ class InferenceResult:
         }
 
     def metrics(self) -> dict[str, float]:
-        """The figures EnergyCallback logs (J, W, counts; ``converged`` as 1.0 or 0.0); NaN when undefined."""
-        lo, hi = self.interval_J if self.interval_J is not None else (math.nan, math.nan)
-        half = self.rel_halfwidth
-        return {
-            PER_SAMPLE_METRIC: self.per_sample_J,
-            IQR_METRIC: self.iqr_J,
-            CI_LO_METRIC: lo,
-            CI_HI_METRIC: hi,
-            REPEATS_METRIC: float(self.repeats),
-            CONVERGED_METRIC: float(self.converged),
-            REL_HALFWIDTH_METRIC: math.nan if half is None else half,
-            CONTENDED_METRIC: float(self.contended),
-            FOREIGN_CORES_METRIC: math.nan if self.contention is None else self.contention.foreign_cores,
-            "efficiency/samples_per_J": self.samples_per_J,
-            "power/inference_W": self.power_W,
-        }
+        """The figures EnergyCallback logs: :func:`benchmark_metrics`."""
+        return benchmark_metrics(self)
 
 
 def _module_device(module: torch.nn.Module) -> torch.device:
@@ -414,3 +390,128 @@ def measure_inference(
         contention=contention,
         contended_repeats=contended,
     )
+
+
+# the benchmark EnergyCallback runs after fit -------------------------------------------------------------
+@dataclass
+class InferenceBenchmark:
+    """Settings of the inference benchmark run after fit.
+
+    Attributes:
+        dataloader: batches to measure; default the trainer's (first) validation dataloader.
+        warmup_batches: unmeasured batches first.
+        repeats: the fewest repeats; the median, IQR and 95% interval of J per sample are over the repeats.
+        rel_precision: repeat until the median's 95% interval is within this fraction of it (``None``: run
+            exactly ``repeats``).
+        max_repeats: the most repeats.
+        max_seconds: time cap on the repeats (s).
+        min_window_s: the shortest repeat (s); default the meters' floor (1 s NVML, 0.2 s RAPL/estimate).
+        max_batches: batches per pass; default ``limit_val_batches`` when it is a count, else all.
+        forward_fn: ``(module, batch, batch_idx) -> output``; default ``predict_step`` or ``module(batch[0])``.
+
+    Example:
+        >>> InferenceBenchmark.of({"repeats": 3}).repeats, InferenceBenchmark.of(True).warmup_batches
+        (3, 2)
+    """
+
+    dataloader: Iterable[Any] | None = None
+    warmup_batches: int = 2
+    repeats: int = 6
+    rel_precision: float | None = 0.05
+    max_repeats: int = 50
+    max_seconds: float | None = 30.0
+    min_window_s: float | None = None
+    max_batches: int | None = None
+    forward_fn: ForwardFn | None = None
+
+    @classmethod
+    def of(cls, value: bool | InferenceBenchmark | Mapping[str, Any] | None) -> InferenceBenchmark | None:
+        """The settings ``EnergyCallback(inference_benchmark=value)`` takes: ``True`` (defaults), an
+        instance, its fields as a dict, or ``None``/``False`` (no benchmark)."""
+        if value is True:
+            return cls()
+        if isinstance(value, Mapping):
+            return cls(**value)
+        return value or None
+
+
+def benchmark_loader(trainer: Trainer, pl_module: LightningModule, cfg: InferenceBenchmark) -> Any:
+    """The dataloader to benchmark: ``cfg.dataloader``, else the first validation dataloader (``None``: none)."""
+    if cfg.dataloader is not None:
+        return cfg.dataloader
+    loaders = trainer.val_dataloaders
+    if loaders is None:
+        source = trainer.datamodule if trainer.datamodule is not None else pl_module
+        try:
+            loaders = source.val_dataloader()
+        except Exception:
+            return None
+    if isinstance(loaders, list | tuple):
+        return loaders[0] if loaders else None
+    if isinstance(loaders, Mapping):
+        return next(iter(loaders.values()), None)
+    return loaders
+
+
+def run_benchmark(
+    trainer: Trainer,
+    pl_module: LightningModule,
+    loader: Iterable[Any],
+    cfg: InferenceBenchmark,
+    *,
+    monitor: EnergyMonitor,
+    batch_size_fn: Callable[[Any], int] | None = None,
+    reduce: Callable[[Mapping[str, float]], Mapping[str, float]] | None = None,
+) -> InferenceResult:
+    """:func:`measure_inference` with the trainer's settings: its precision context, ``limit_val_batches`` as
+    the default ``max_batches``, one batch and no warm-up under ``fast_dev_run``."""
+    max_batches = cfg.max_batches
+    if max_batches is None and isinstance(trainer.limit_val_batches, int) and trainer.limit_val_batches > 0:
+        max_batches = trainer.limit_val_batches
+    quick = bool(trainer.fast_dev_run)
+    result = measure_inference(
+        pl_module,
+        loader,
+        warmup_batches=0 if quick else cfg.warmup_batches,
+        repeats=1 if quick else cfg.repeats,
+        rel_precision=None if quick else cfg.rel_precision,
+        max_repeats=max(1 if quick else cfg.repeats, cfg.max_repeats),
+        max_seconds=cfg.max_seconds,
+        min_window_s=0.0 if quick else cfg.min_window_s,
+        max_batches=1 if quick else max_batches,
+        forward_fn=cfg.forward_fn,
+        batch_size_fn=batch_size_fn,
+        monitor=monitor,
+        context=trainer.precision_plugin.predict_step_context,
+        reduce=reduce,
+    )
+    if not result.converged and result.rel_precision is not None:
+        half = result.rel_halfwidth
+        warnings.warn(
+            f"ecopt: inference energy per sample known only to +-{math.inf if half is None else half:.0%} "
+            f"(target {result.rel_precision:.0%}) after {result.repeats} repeats ({result.stop_reason}); "
+            "quiet the machine or raise max_seconds (docs/measurement.md)",
+            EnergyWarning,
+            2,
+        )
+    return result
+
+
+def benchmark_metrics(result: InferenceResult) -> dict[str, float]:
+    """The metrics the callback logs for a benchmark: J per sample (median, IQR, 95% interval), repeats,
+    convergence and contention (1.0 or 0.0), samples per J, power (W); NaN where undefined."""
+    lo, hi = result.interval_J if result.interval_J is not None else (math.nan, math.nan)
+    half = result.rel_halfwidth
+    return {
+        metrics.INFERENCE_PER_SAMPLE_J: result.per_sample_J,
+        metrics.INFERENCE_PER_SAMPLE_IQR_J: result.iqr_J,
+        metrics.ci_lo(metrics.INFERENCE_PER_SAMPLE_J): lo,
+        metrics.ci_hi(metrics.INFERENCE_PER_SAMPLE_J): hi,
+        metrics.INFERENCE_REPEATS: float(result.repeats),
+        metrics.INFERENCE_CONVERGED: float(result.converged),
+        metrics.INFERENCE_REL_HALFWIDTH: math.nan if half is None else half,
+        metrics.INFERENCE_CONTENDED: float(result.contended),
+        metrics.INFERENCE_FOREIGN_CORES: math.nan if result.contention is None else result.contention.foreign_cores,
+        metrics.SAMPLES_PER_J: result.samples_per_J,
+        metrics.INFERENCE_W: result.power_W,
+    }

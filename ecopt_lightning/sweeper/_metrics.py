@@ -22,8 +22,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .. import metrics as names
+from ..metrics import PHASE_TOTAL_J_PATTERN
+
 #: Metrics summed when the configured ``energy_metric`` is absent from a trial's metrics.
-ENERGY_FALLBACK_PATTERN = "energy/*_total_J"
+ENERGY_FALLBACK_PATTERN = PHASE_TOTAL_J_PATTERN
 
 _CONSTRAINT_RE = re.compile(r"^\s*(?P<name>\S+)\s*(?P<op><=|>=|<|>)\s*(?P<bound>[-+0-9.eE_]+|[-+]?inf)\s*$")
 
@@ -134,11 +137,6 @@ def trial_energy(metrics: Mapping[str, float], energy_metric: str) -> tuple[floa
     return None, None
 
 
-#: A metric's interval is reported as two more metrics with these suffixes (EnergyCallback's benchmark
-#: logs ``energy/inference_per_sample_J_ci_lo`` and ``..._ci_hi``).
-CI_SUFFIXES = ("_ci_lo", "_ci_hi")
-
-
 def objective_interval(metrics: Mapping[str, float], name: str) -> tuple[float, float] | None:
     """``(low, high)`` of metric ``name`` from ``<name>_ci_lo`` and ``<name>_ci_hi``, when both are finite
     and ordered; ``None`` otherwise.
@@ -147,7 +145,7 @@ def objective_interval(metrics: Mapping[str, float], name: str) -> tuple[float, 
         >>> objective_interval({"e": 2.0, "e_ci_lo": 1.5, "e_ci_hi": 2.5}, "e"), objective_interval({"e": 2.0}, "e")
         ((1.5, 2.5), None)
     """
-    lo, hi = (metrics.get(name + suffix) for suffix in CI_SUFFIXES)
+    lo, hi = metrics.get(names.ci_lo(name)), metrics.get(names.ci_hi(name))
     if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
         return None
     return float(lo), float(hi)
