@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from . import _crashpoints
-from ._records import Report, ReportSettings, TrialRecord, build_report
+from ._records import ReportSettings, TrialRecord
+from ._sweep_report import Report, build_report
 
 log = logging.getLogger(__name__)
 

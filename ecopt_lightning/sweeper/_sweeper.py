@@ -30,30 +30,31 @@ from optuna.trial import Trial, TrialState
 from . import _crashpoints, _samplers
 from . import pruning as _pruning
 from ._artifacts import attach_to_study, remove_stale_temps, write_all
-from ._energy_report import HARDWARE_ATTR, hardware_info
-from ._heartbeat import WORKER_ATTR, DeadTrialWatch, Heartbeat, worker
-from ._impact import BASELINE_ATTR
+from ._energy_report import hardware_info
+from ._heartbeat import DeadTrialWatch, Heartbeat, worker
 from ._jobinfo import read_job
 from ._launch import TrackedTask, check_parallelism, job_process, recycle_workers
 from ._loggers import log_everywhere
 from ._metrics import TrialError, lookup, non_numeric, to_metrics, trial_energy
-from ._records import (
+from ._optuna_compat import contains, trial_id
+from ._records import ReportSettings, TrialRecord
+from ._schema import (
+    BASELINE_ATTR,
     CONSTRAINTS_ATTR,
     DEGRADED_ATTR,
     ENERGY_ATTR,
     ENERGY_SOURCE_ATTR,
     ERROR_ATTR,
+    HARDWARE_ATTR,
     JOB_DIR_ATTR,
     OVERRIDES_ATTR,
     SETTINGS_ATTR,
-    Report,
-    ReportSettings,
-    TrialRecord,
-    build_report,
+    WORKER_ATTR,
 )
 from ._secrets import mask_config, scrub_tree
 from ._space import SearchSpace, parse_space, render
 from ._storage import open_storage
+from ._sweep_report import Report, build_report
 from ._urls import redact
 from .config import Settings, resolve_callable, validate
 from .errors import SweeperConfigError, SweepFailedError
@@ -126,11 +127,7 @@ class EcoptSweeperImpl:
         params: dict[str, Any] = {}
         for key, dist in space.distributions.items():
             value = OmegaConf.select(self.config, key, default=None)
-            try:
-                ok = value is not None and dist._contains(dist.to_internal_repr(value))
-            except Exception:
-                ok = False
-            if not ok:
+            if value is None or not contains(dist, value):
                 log.info("ecopt: no baseline trial: the config's %s=%r is outside the search space", key, value)
                 return
             params[key] = value
@@ -337,7 +334,7 @@ class EcoptSweeperImpl:
         trials = [_quiet(study.ask, dict(space.distributions)) for _ in range(size)]
         _crashpoints.reached("before_claim")
         told: set[int] = set()
-        ids = [trial._trial_id for trial in trials]  # Trial has no public id; heartbeats are keyed on it
+        ids = [trial_id(trial) for trial in trials]
         me = worker()
         try:
             with Heartbeat(storage, ids, settings.heartbeat_interval_s):  # first beat now, before anything else

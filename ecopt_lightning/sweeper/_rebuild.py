@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._artifacts import write_all
-from ._energy_report import HARDWARE_ATTR
-from ._records import Report, ReportSettings, build_report
+from ._records import ReportSettings
+from ._schema import HARDWARE_ATTR
+from ._sweep_report import Report, build_report
 
 
 def rebuild(
