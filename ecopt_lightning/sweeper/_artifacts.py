@@ -10,7 +10,7 @@ Example:
     >>> report = build_report("s", study.get_trials(), ReportSettings.default(["acc"], ["maximize"]))
     >>> out = pathlib.Path(tempfile.mkdtemp())
     >>> sorted(p.name for p in write_all(report, out, figures=False))
-    ['pareto_front.csv', 'pareto_front.json', 'summary.json', 'trials.csv']
+    ['energy_report.md', 'pareto_front.csv', 'pareto_front.json', 'summary.json', 'trials.csv']
 """
 
 from __future__ import annotations
