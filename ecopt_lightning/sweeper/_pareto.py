@@ -115,7 +115,6 @@ def knee_index(front: Sequence[Point]) -> int | None:
     return min(range(len(front)), key=lambda i: (distance(front[i]), i))
 
 
-
 #: Front statuses, from :func:`front_status`.
 ROBUST, ON_FRONT, POSSIBLY, DOMINATED = "on the front (robust)", "on the front", "possibly on the front", "dominated"
 
