@@ -52,12 +52,9 @@ def _report(args: argparse.Namespace) -> int:
 def impact_lines(impact: dict) -> list[str]:
     """The payback and proxy-check figures as short lines of text."""
     lines = [f"tuning energy {impact['tuning_energy_J']:.6g} J"]
-    if impact.get("saved_J_per_inference") is not None:
-        lines.append(
-            f"chosen trial {impact['chosen_trial']} vs baseline trial {impact['baseline_trial']}: "
-            f"{impact['chosen_J_per_inference']:.4g} vs {impact['baseline_J_per_inference']:.4g} J per inference, "
-            f"saves {impact['saved_J_per_inference']:.4g} J ({impact['saved_fraction']:.1%}) per inference"
-        )
+    from ecopt_lightning.sweeper._impact import describe_saving
+
+    lines += describe_saving(impact)
     lines.append(f"payback: {impact['payback_note']}")
     for name, row in impact["proxy_spearman"].items():
         rho = "n/a" if row["spearman"] is None else f"{row['spearman']:+.2f}"

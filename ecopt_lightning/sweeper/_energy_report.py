@@ -140,11 +140,10 @@ def render(report: Report) -> str:
         f"{DEFAULT_INTENSITY_G_PER_KWH:g} gCO2e/kWh).",
     ]
     if imp.get("payback") is not None or imp.get("saved_J_per_inference") is not None:
-        lines.append(
-            f"- Against the baseline trial {imp.get('baseline_trial')} "
-            f"({_fmt(imp.get('baseline_J_per_inference'), 'J')} per inference), the chosen model saves "
-            f"{_fmt(imp.get('saved_J_per_inference'), 'J')} per inference; {imp.get('payback_note')}."
-        )
+        from ._impact import describe_saving
+
+        lines += [f"- {line}." for line in describe_saving(imp)]
+        lines.append(f"- Payback: {imp.get('payback_note')}.")
     else:
         lines.append(f"- Payback: {imp.get('payback_note', 'n/a')}.")
     lines += ["", "## Are parameters and FLOPs good proxies for energy here?", ""]

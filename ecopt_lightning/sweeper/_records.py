@@ -96,6 +96,8 @@ class TrialRecord:
     rank: int | None = None  # non-dominated rank among feasible complete trials (0 = on the front)
     flags: dict[str, Any] = field(default_factory=dict)  # ecopt markers, e.g. ecopt.baseline
     degraded: list[str] = field(default_factory=list)  # why its energy is not a full measurement
+    #: the 95% interval of ``energy_per_sample_J`` (J), when the task reported one
+    energy_per_sample_interval: tuple[float, float] | None = None
     #: per objective that the task reported an interval for (``<name>_ci_lo``/``_ci_hi``): (low, high)
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     #: among feasible complete trials: ``on the front (robust)``, ``on the front``, ``possibly on the front``
@@ -170,6 +172,9 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
         energy_source=source,
         job_dir=trial.user_attrs.get(JOB_DIR_ATTR),
         energy_per_sample_J=per_sample,
+        energy_per_sample_interval=None
+        if per_sample is None
+        else objective_interval(metrics, settings.energy_per_sample_metric),
         samples_per_J=None if per_sample is None else 1.0 / per_sample,
         flags={k: v for k, v in trial.user_attrs.items() if k in FLAG_ATTRS},
         degraded=[str(x) for x in trial.user_attrs.get(DEGRADED_ATTR) or []],

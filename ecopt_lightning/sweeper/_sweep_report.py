@@ -141,5 +141,7 @@ def build_report(
         states=dict(Counter(r.state for r in records)),
     )
     knee = None if report.knee is None else report.knee.number
-    report.impact = impact(records, report.sweep_energy_J, knee, baseline, chosen)
+    report.impact = impact(
+        records, report.sweep_energy_J, knee, baseline, chosen, settings.objective_names, settings.directions
+    )
     return report
