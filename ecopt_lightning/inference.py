@@ -408,6 +408,8 @@ class InferenceBenchmark:
         min_window_s: the shortest repeat (s); default the meters' floor (1 s NVML, 0.2 s RAPL/estimate).
         max_batches: batches per pass; default ``limit_val_batches`` when it is a count, else all.
         forward_fn: ``(module, batch, batch_idx) -> output``; default ``predict_step`` or ``module(batch[0])``.
+        keep_for_confirm: save the trained model and the benchmark's batches next to the summary, so that
+            ``ecopt confirm`` can measure it again (the pattern in :mod:`ecopt_lightning.confirm`).
 
     Example:
         >>> InferenceBenchmark.of({"repeats": 3}).repeats, InferenceBenchmark.of(True).warmup_batches
@@ -423,6 +425,7 @@ class InferenceBenchmark:
     min_window_s: float | None = None
     max_batches: int | None = None
     forward_fn: ForwardFn | None = None
+    keep_for_confirm: bool = False
 
     @classmethod
     def of(cls, value: bool | InferenceBenchmark | Mapping[str, Any] | None) -> InferenceBenchmark | None:

@@ -36,6 +36,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
                 "rel_precision": cfg.energy.rel_precision,
                 "max_repeats": cfg.energy.max_repeats,
                 "max_seconds": cfg.energy.max_seconds,
+                "keep_for_confirm": cfg.energy.keep_for_confirm,
             }
             if cfg.energy.inference_benchmark
             else None

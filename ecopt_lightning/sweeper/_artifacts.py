@@ -85,6 +85,10 @@ def _front_row(report: Report, r: TrialRecord) -> dict[str, Any]:
         "objectives": dict(zip(report.settings.objective_names, r.values or [], strict=False)),
         "intervals": {name: list(iv) for name, iv in r.intervals.items()},
         "front_status": r.front_status,
+        "confirmed": r.confirmed is not None,
+        "sweep_objectives": None
+        if r.sweep_values is None
+        else dict(zip(report.settings.objective_names, r.sweep_values, strict=False)),
         "params": r.params,
         "overrides": r.overrides,
         "energy_per_sample_J": r.energy_per_sample_J,
@@ -117,6 +121,7 @@ def summary(report: Report) -> dict[str, Any]:
             "pareto_front_size": len(report.front),
             "pareto_front_robust": [r.number for r in report.front if r.robust],
             "possibly_on_front": [r.number for r in report.possibly],
+            "confirmed": {str(r.number): r.confirmed for r in report.records if r.confirmed is not None},
             "front_method": "non-dominated by the objectives' central values (the median for an energy per "
             "sample); 'robust' when no trial it does not dominate could beat it within the 95% intervals; "
             "'possibly on the front' when dominated, but its interval overlaps those of every trial that "
@@ -174,7 +179,11 @@ def _flat(report: Report, r: TrialRecord, all_trials: bool) -> dict[str, Any]:
         if name in intervals:
             lo, hi = r.intervals.get(name, (None, None))
             row[names.ci_lo(name)], row[names.ci_hi(name)] = lo, hi
+        if any(x.sweep_values is not None for x in report.records):
+            row[f"{name}_sweep"] = (r.sweep_values or r.values or [None] * (i + 1))[i]
     row["front_status"] = r.front_status
+    if any(x.confirmed is not None for x in report.records):
+        row["confirmed"] = r.confirmed is not None
     row.update({f"param:{k}": v for k, v in r.params.items()})
     row.update({"energy_per_sample_J": r.energy_per_sample_J, "samples_per_J": r.samples_per_J, "energy_J": r.energy_J})
     if all_trials:

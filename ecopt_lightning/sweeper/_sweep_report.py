@@ -18,7 +18,7 @@ Example:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial
 
 from ._impact import impact
 from ._pareto import front_status, hypervolume, knee_index, non_dominated_ranks, reference_point
-from ._records import ReportSettings, TrialRecord, estimated_energy, to_record
+from ._records import ReportSettings, TrialRecord, apply_confirmed, estimated_energy, to_record
 
 
 @dataclass
@@ -80,11 +80,15 @@ def build_report(
     baseline: int | None = None,
     chosen: int | None = None,
     cache: dict[int, TrialRecord] | None = None,
+    confirmed: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Report:
     """All the numbers behind the artifacts; ``baseline``/``chosen`` trial numbers steer the payback figures.
 
     ``cache`` keeps the records of finished trials between calls (a finished trial no longer changes), so a
     sweep that rebuilds its report after every batch flattens each trial once.
+
+    ``confirmed`` (the study's ``ecopt.confirmed`` attribute, by trial number) replaces the sweep's energy per
+    sample of the trials ``ecopt confirm`` measured again; both values stay on the records.
     """
     if cache is None:
         records = [to_record(t, settings) for t in trials]
@@ -100,6 +104,10 @@ def build_report(
         for record in records:
             record.rank = None
             record.front_status = None
+    if confirmed:
+        records = [
+            apply_confirmed(r, confirmed[str(r.number)], settings) if str(r.number) in confirmed else r for r in records
+        ]
     candidates = [r for r in records if r.values is not None and r.feasible]
     points = [_to_min(r.values, settings.directions) for r in candidates]  # type: ignore[arg-type]
     for record, rank in zip(candidates, non_dominated_ranks(points), strict=False):

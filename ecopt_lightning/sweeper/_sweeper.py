@@ -40,6 +40,7 @@ from ._optuna_compat import contains, trial_id
 from ._records import ReportSettings, TrialRecord
 from ._schema import (
     BASELINE_ATTR,
+    CONFIRMED_ATTR,
     CONSTRAINTS_ATTR,
     DEGRADED_ATTR,
     ENERGY_ATTR,
@@ -215,6 +216,7 @@ class EcoptSweeperImpl:
             study.get_trials(deepcopy=False),
             ReportSettings(**_report_fields(settings)),
             cache=self._records,
+            confirmed=study.user_attrs.get(CONFIRMED_ATTR),  # a sweep resumed after `ecopt confirm`
         )
         report.notes = dict(notes)
         return report
