@@ -442,10 +442,14 @@ def front_table(report: Report) -> list[str]:
     rows = []
     for r in sorted(report.front, key=lambda r: r.values or []):
         knee = "*" if report.knee is not None and r.number == report.knee.number else ""
+        knee += "" if r.robust else "~"
         rows.append(
             [
                 f"{r.number}{knee}",
-                *(f"{v:.4g}" for v in r.values or []),
+                *(
+                    f"{v:.4g}" + (f" [{r.intervals[n][0]:.3g}, {r.intervals[n][1]:.3g}]" if n in r.intervals else "")
+                    for n, v in zip(names, r.values or [], strict=False)
+                ),
                 "-" if r.samples_per_J is None else f"{r.samples_per_J:.4g}",
                 " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.params.items()),
             ]
@@ -454,7 +458,15 @@ def front_table(report: Report) -> list[str]:
         return ["Pareto front: empty (no feasible complete trial)"]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
-    return ["Pareto front (* = knee):", fmt.format(*header), *(fmt.format(*row) for row in rows)]
+    lines = ["Pareto front (* = knee):", fmt.format(*header), *(fmt.format(*row) for row in rows)]
+    if any("[" in cell for row in rows for cell in row):
+        lines.append("[low, high]: 95% interval; ~: not robust, another trial's interval may beat it")
+    if report.possibly:
+        numbers = ", ".join(str(r.number) for r in report.possibly)
+        lines.append(
+            f"possibly on the front (their intervals overlap those of the trials that dominate them): {numbers}"
+        )
+    return lines
 
 
 def _report_fields(settings: Settings) -> dict[str, Any]:

@@ -132,3 +132,18 @@ def test_artifacts_carry_the_intervals_statuses_and_error_bars(tmp_path):
 
     bars = [c for c in figure(report).axes[0].containers if type(c).__name__ == "ErrorbarContainer"]
     assert bars  # the PNG draws the energy intervals as error bars
+
+
+def test_the_logged_front_table_shows_intervals_robustness_and_the_possible_members():
+    from ecopt_lightning.sweeper._records import ReportSettings
+    from ecopt_lightning.sweeper._sweep_report import build_report
+    from ecopt_lightning.sweeper._sweeper import front_table
+
+    report = build_report(
+        "hand", _study(HAND).get_trials(), ReportSettings.default(["loss", "energy"], ["minimize"] * 2)
+    )
+    lines = front_table(report)
+    assert lines[0] == "Pareto front (* = knee):"
+    assert any(line.startswith("1*     0.4   3 [0.5, 5.5]") for line in lines)
+    assert any(line.startswith("0~     0.5   0.5 [0.4, 0.6]") for line in lines)
+    assert lines[-1].endswith("trials that dominate them): 4")
