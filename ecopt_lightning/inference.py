@@ -349,7 +349,8 @@ def measure_inference(
                 target = target or batches
                 if values["seconds"] < floor:
                     short += 1
-                    target = max(target + 1, math.ceil(target * floor / max(values["seconds"], 1e-9)))
+                    grow = math.ceil(target * floor / max(values["seconds"], 1e-9))
+                    target = max(target + 1, min(grow, 10 * target))  # at most 10x: a stalled clock stays finite
                 n = len(per_repeat)
                 if n < repeats:
                     continue
