@@ -146,6 +146,13 @@ def summary(report: Report) -> dict[str, Any]:
                 "note": f"sum over all trials (failed ones included when they reported it) of {s.energy_metric!r}; "
                 "when a trial lacked it, the sum of its energy/*_total_J metrics",
             },
+            "measurement_quality": {
+                "contended": [r.number for r in report.records if r.metrics.get(names.INFERENCE_CONTENDED) == 1.0],
+                "not_converged": [r.number for r in report.records if r.metrics.get(names.INFERENCE_CONVERGED) == 0.0],
+                "note": "trials whose inference benchmark ran beside other processes' CPU load (contended), or "
+                "stopped at its cap before its 95% interval was within the target (not_converged); see "
+                "docs/measurement.md",
+            },
             "degraded_measurements": {
                 "trials": {str(r.number): r.degraded for r in report.records if r.degraded},
                 "note": "trials whose energy is partly estimated, or whose sensors were missing or failed "

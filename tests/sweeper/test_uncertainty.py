@@ -147,3 +147,18 @@ def test_the_logged_front_table_shows_intervals_robustness_and_the_possible_memb
     assert any(line.startswith("1*     0.4   3 [0.5, 5.5]") for line in lines)
     assert any(line.startswith("0~     0.5   0.5 [0.4, 0.6]") for line in lines)
     assert lines[-1].endswith("trials that dominate them): 4")
+
+
+def test_summary_lists_contended_and_unconverged_trials(tmp_path):
+    import optuna
+
+    from ecopt_lightning.sweeper._artifacts import summary
+    from ecopt_lightning.sweeper._records import ReportSettings
+    from ecopt_lightning.sweeper._sweep_report import build_report
+
+    study = optuna.create_study(directions=["minimize"])
+    for contended, converged in [(1.0, 1.0), (0.0, 0.0), (0.0, 1.0)]:
+        attrs = {"e": 1.0, "energy/inference_contended": contended, "energy/inference_converged": converged}
+        study.add_trial(optuna.trial.create_trial(values=[1.0], user_attrs=attrs))
+    s = summary(build_report("q", study.get_trials(), ReportSettings.default(["e"], ["minimize"])))
+    assert s["measurement_quality"]["contended"] == [0] and s["measurement_quality"]["not_converged"] == [1]
