@@ -35,7 +35,8 @@ MIN_TICKS = 10
 #: The remedy said once when a window is contended.
 REMEDY = (
     "quiet the machine (stop other CPU-heavy processes) and use at most the free cores: "
-    "OMP_NUM_THREADS=<free cores> or torch.set_num_threads(<free cores>)"
+    "OMP_NUM_THREADS=<free cores> or torch.set_num_threads(<free cores>); OMP_WAIT_POLICY=PASSIVE (set before "
+    "the process starts) makes waiting threads sleep instead of spin"
 )
 
 
