@@ -28,7 +28,8 @@ from typing import Any
 
 from .. import metrics as names
 from . import _crashpoints
-from ._records import ReportSettings, TrialRecord
+from ._records import TrialRecord
+from ._schema import ReportSettings
 from ._sweep_report import Report, build_report
 
 log = logging.getLogger(__name__)

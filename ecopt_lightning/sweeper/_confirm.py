@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._records import ReportSettings, TrialRecord
-from ._schema import CONFIRMED_ATTR
+from ._records import TrialRecord
+from ._schema import CONFIRMED_ATTR, ReportSettings
 from ._sweep_report import Report, build_report
 
 #: repeats per candidate in each round
@@ -112,7 +112,7 @@ def confirm(
         raise ConfirmError(f"rounds={rounds}, repeats_per_round={repeats_per_round}: give 1 or more of each")
     study = optuna.load_study(study_name=study_name, storage=open_storage(storage, heartbeat_interval_s=0))
     directions = [d.name.lower() for d in study.directions]
-    settings = ReportSettings.from_study_attrs(study.user_attrs, study.metric_names, directions)
+    settings = ReportSettings.from_attrs(study.user_attrs, study.metric_names, directions)
     before = build_report(study.study_name, study.get_trials(deepcopy=False), settings)
     records = candidates_of(before)
     if not records:

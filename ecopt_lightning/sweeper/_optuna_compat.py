@@ -1,6 +1,6 @@
 """Every use of an Optuna private, behind one function each, with a public-API fallback where one exists.
 
-The package allows ``optuna>=4.0``; CI runs the installed release and the oldest one (``.ci/run``), and
+The package allows ``optuna>=4.4``; CI runs the installed release and the oldest one (``.ci/oldest``), and
 ``tests/sweeper/test_compat.py`` checks that each private named here still exists in the installed Optuna,
 so a release that drops one fails a test instead of silently taking the fallback. Nothing outside this
 module (and :mod:`._joblib_compat` for joblib) touches a private attribute of Optuna.

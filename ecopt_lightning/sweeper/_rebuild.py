@@ -9,8 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._artifacts import write_all
-from ._records import ReportSettings
-from ._schema import CONFIRMED_ATTR, HARDWARE_ATTR
+from ._schema import CONFIRMED_ATTR, HARDWARE_ATTR, ReportSettings
 from ._sweep_report import Report, build_report
 
 _CONFIRMED_NOTE = (
@@ -42,7 +41,7 @@ def rebuild(
     # journal:/// URLs, the installed PostgreSQL driver, and errors with the password redacted
     study = optuna.load_study(study_name=study_name, storage=open_storage(storage, heartbeat_interval_s=0))
     directions = [d.name.lower() for d in study.directions]
-    settings = ReportSettings.from_study_attrs(study.user_attrs, study.metric_names, directions)
+    settings = ReportSettings.from_attrs(study.user_attrs, study.metric_names, directions)
     confirmed = study.user_attrs.get(CONFIRMED_ATTR)
     report = build_report(
         study.study_name, study.get_trials(deepcopy=False), settings, baseline, chosen, confirmed=confirmed

@@ -24,7 +24,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from ..metrics import ESTIMATED_FRACTION, INFERENCE_PER_SAMPLE_J, TOTAL_J
+from ..metrics import ESTIMATED_FRACTION
 from ._metrics import Constraint, objective_interval, trial_energy
 from ._optuna_compat import constraints_key
 from ._pareto import POSSIBLY, ROBUST
@@ -40,40 +40,8 @@ from ._schema import (
     JOB_DIR_ATTR,
     OVERRIDES_ATTR,
     PREFIX,
-    SETTINGS_ATTR,
+    ReportSettings,
 )
-
-
-@dataclass
-class ReportSettings:
-    """What the report needs: objectives, constraint texts and the energy metric names."""
-
-    objective_names: list[str]
-    directions: list[str]
-    constraints: list[str] = field(default_factory=list)
-    energy_metric: str = TOTAL_J
-    energy_per_sample_metric: str = INFERENCE_PER_SAMPLE_J
-
-    @classmethod
-    def default(cls, names: Sequence[str], directions: Sequence[str]) -> ReportSettings:
-        return cls(list(names), list(directions))
-
-    @classmethod
-    def from_study_attrs(
-        cls, attrs: Mapping[str, Any], metric_names: Sequence[str] | None, directions: Sequence[str]
-    ) -> ReportSettings:
-        """From the ``ecopt.settings`` study attribute; a study made elsewhere falls back to its metric names."""
-        stored = attrs.get(SETTINGS_ATTR)
-        if stored:
-            return cls(
-                [o["name"] for o in stored["objectives"]],
-                [o["direction"] for o in stored["objectives"]],
-                list(stored.get("constraints", [])),
-                stored.get("energy_metric", TOTAL_J),
-                stored.get("energy_per_sample_metric", INFERENCE_PER_SAMPLE_J),
-            )
-        names = list(metric_names or [f"objective_{i}" for i in range(len(directions))])
-        return cls(names, list(directions))
 
 
 @dataclass

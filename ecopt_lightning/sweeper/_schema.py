@@ -1,21 +1,31 @@
-"""The storage schema: every ``ecopt.*`` attribute the sweeper stores on an Optuna study and its trials.
-``ecopt report`` rebuilds a sweep's artifacts from these alone.
+"""The storage schema: every ``ecopt.*`` attribute the sweeper stores on an Optuna study and its trials, and
+the stored report settings (:class:`ReportSettings`). ``ecopt report`` rebuilds a sweep's artifacts from these
+alone.
 
 Every other user attribute of a trial is a metric the task returned (numbers only are kept). A key is
 defined here once; ``tests/sweeper/test_schema.py`` checks that no other module spells an ``ecopt.`` key.
 
 Example:
+    >>> stored = ReportSettings(["val_acc", "energy/total_J"], ["maximize", "minimize"], ["x <= 1"])
+    >>> ReportSettings.from_attrs({SETTINGS_ATTR: stored.to_attrs()}, None, ["maximize", "minimize"]) == stored
+    True
     >>> pre_training_attr("energy/inference_per_sample_J")
     'ecopt.pre_training.energy/inference_per_sample_J'
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..metrics import INFERENCE_PER_SAMPLE_J, TOTAL_J
+
 #: Every key below starts with it; a trial's user attributes without it are the task's metrics.
 PREFIX = "ecopt."
 
 # -- study attributes --
-#: the report settings, written when the study is created or reopened
+#: the report settings (:class:`ReportSettings`), written when the study is created or reopened
 SETTINGS_ATTR = "ecopt.settings"
 #: the machine the sweep ran on (CPU, GPUs, OS, library versions), for the energy report
 HARDWARE_ATTR = "ecopt.hardware"
@@ -54,7 +64,55 @@ BEAT_ATTR = "ecopt.heartbeat_at"
 #: trial markers copied onto a trial's record as flags
 FLAG_ATTRS = (BASELINE_ATTR,)
 
+DEFAULT_ENERGY_METRIC = TOTAL_J
+DEFAULT_ENERGY_PER_SAMPLE_METRIC = INFERENCE_PER_SAMPLE_J
+
 
 def pre_training_attr(metric: str) -> str:
     """The trial attribute holding the untrained model's ``metric`` measured by the pre-training check."""
     return f"{PREFIX}pre_training.{metric}"
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """What the report needs, stored on the study as ``ecopt.settings``: objectives, constraint texts and the
+    energy metric names. :meth:`to_attrs` writes it; :meth:`from_attrs` reads it back."""
+
+    objective_names: list[str]
+    directions: list[str]
+    constraints: list[str] = field(default_factory=list)
+    energy_metric: str = DEFAULT_ENERGY_METRIC
+    energy_per_sample_metric: str = DEFAULT_ENERGY_PER_SAMPLE_METRIC
+
+    @classmethod
+    def default(cls, names: Sequence[str], directions: Sequence[str]) -> ReportSettings:
+        return cls(list(names), list(directions))
+
+    def to_attrs(self) -> dict[str, Any]:
+        """The JSON value stored under ``SETTINGS_ATTR``."""
+        return {
+            "objectives": [
+                {"name": n, "direction": d} for n, d in zip(self.objective_names, self.directions, strict=False)
+            ],
+            "constraints": list(self.constraints),
+            "energy_metric": self.energy_metric,
+            "energy_per_sample_metric": self.energy_per_sample_metric,
+        }
+
+    @classmethod
+    def from_attrs(
+        cls, attrs: Mapping[str, Any], metric_names: Sequence[str] | None, directions: Sequence[str]
+    ) -> ReportSettings:
+        """From a study's user attributes; a study made elsewhere (no ``ecopt.settings``) falls back to its
+        metric names (or ``objective_<i>``) and ``directions``."""
+        stored = attrs.get(SETTINGS_ATTR)
+        if stored:
+            return cls(
+                [o["name"] for o in stored["objectives"]],
+                [o["direction"] for o in stored["objectives"]],
+                list(stored.get("constraints", [])),
+                stored.get("energy_metric", DEFAULT_ENERGY_METRIC),
+                stored.get("energy_per_sample_metric", DEFAULT_ENERGY_PER_SAMPLE_METRIC),
+            )
+        names = list(metric_names or [f"objective_{i}" for i in range(len(directions))])
+        return cls(names, list(directions))

@@ -26,7 +26,8 @@ from optuna.trial import FrozenTrial
 
 from ._impact import impact
 from ._pareto import front_status, hypervolume, knee_index, non_dominated_ranks, reference_point
-from ._records import ReportSettings, TrialRecord, apply_confirmed, estimated_energy, to_record
+from ._records import TrialRecord, apply_confirmed, estimated_energy, to_record
+from ._schema import ReportSettings
 
 
 @dataclass

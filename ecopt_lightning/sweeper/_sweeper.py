@@ -37,7 +37,7 @@ from ._launch import TrackedTask, check_parallelism, job_process, recycle_worker
 from ._loggers import log_everywhere
 from ._metrics import TrialError, lookup, non_numeric, to_metrics, trial_energy
 from ._optuna_compat import contains, trial_id
-from ._records import ReportSettings, TrialRecord
+from ._records import TrialRecord
 from ._schema import (
     BASELINE_ATTR,
     CONFIRMED_ATTR,
@@ -114,7 +114,7 @@ class EcoptSweeperImpl:
                 f"those of the existing study {name!r} ({old_names or '?'} {old_dirs}); pick another study_name",
             )
         _quiet(study.set_metric_names, settings.objective_names)
-        study.set_user_attr(SETTINGS_ATTR, settings.for_report())
+        study.set_user_attr(SETTINGS_ATTR, settings.for_report().to_attrs())
         if HARDWARE_ATTR not in study.user_attrs:
             study.set_user_attr(HARDWARE_ATTR, hardware_info())
         return study, storage
@@ -214,7 +214,7 @@ class EcoptSweeperImpl:
         report = build_report(
             study.study_name,
             study.get_trials(deepcopy=False),
-            ReportSettings(**_report_fields(settings)),
+            settings.for_report(),
             cache=self._records,
             confirmed=study.user_attrs.get(CONFIRMED_ATTR),  # a sweep resumed after `ecopt confirm`
         )
@@ -245,7 +245,9 @@ class EcoptSweeperImpl:
         sampler_name, reason = _samplers.choose(
             settings.sampler, len(settings.directions), space.distributions, settings.n_trials, custom is not None
         )
-        sampler = _samplers.build(sampler_name, settings.sampler_kwargs, settings.seed, bool(settings.constraints))
+        sampler = _quiet(
+            _samplers.build, sampler_name, settings.sampler_kwargs, settings.seed, bool(settings.constraints)
+        )
         # Everything above only reads: a bad config stops here with nothing written.
         warning = check_parallelism(OmegaConf.select(self.config, "hydra.launcher"), settings.n_jobs)
         if warning:
@@ -467,14 +469,3 @@ def front_table(report: Report) -> list[str]:
             f"possibly on the front (their intervals overlap those of the trials that dominate them): {numbers}"
         )
     return lines
-
-
-def _report_fields(settings: Settings) -> dict[str, Any]:
-    stored = settings.for_report()
-    return {
-        "objective_names": [o["name"] for o in stored["objectives"]],
-        "directions": [o["direction"] for o in stored["objectives"]],
-        "constraints": stored["constraints"],
-        "energy_metric": stored["energy_metric"],
-        "energy_per_sample_metric": stored["energy_per_sample_metric"],
-    }

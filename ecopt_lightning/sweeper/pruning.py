@@ -131,7 +131,7 @@ def check_before_training(
         ENERGY_ATTR,
         ENERGY_SOURCE_ATTR,
         ERROR_ATTR,
-        SETTINGS_ATTR,
+        ReportSettings,
         pre_training_attr,
     )
 
@@ -139,7 +139,7 @@ def check_before_training(
     if ref is None:
         return None
     study, trial = _open_trial(ref)
-    texts = (study.user_attrs.get(SETTINGS_ATTR) or {}).get("constraints") or []
+    texts = ReportSettings.from_attrs(study.user_attrs, None, []).constraints
     constraints = [c for c in map(Constraint.parse, texts) if c.metric == metric]
     if not constraints:
         return None

@@ -43,3 +43,37 @@ def test_every_key_is_distinct_and_prefixed() -> None:
     assert len(keys) == len(set(keys)) >= 15
     assert all(k.startswith(_schema.PREFIX) for k in keys)
     assert _schema.pre_training_attr("m").startswith(_schema.PREFIX)
+
+
+def test_stored_report_settings_round_trip_through_a_real_storage(tmp_path: Path) -> None:
+    import optuna
+
+    from ecopt_lightning.sweeper.config import validate
+
+    settings = validate(
+        {
+            "objectives": [
+                {"name": "loss", "direction": "minimize"},
+                {"name": "energy/total_J", "direction": "minimize"},
+            ],
+            "constraints": ["energy/inference_per_sample_J <= 0.002"],
+            "energy_metric": "energy/train_J",
+        }
+    ).for_report()
+    url = f"sqlite:///{tmp_path / 'ecopt.db'}"
+    study = optuna.create_study(study_name="s", storage=url, directions=["minimize", "minimize"])
+    study.set_user_attr(_schema.SETTINGS_ATTR, settings.to_attrs())
+    again = optuna.load_study(study_name="s", storage=url)
+    read = _schema.ReportSettings.from_attrs(again.user_attrs, again.metric_names, ["minimize", "minimize"])
+    assert read == settings
+    assert (read.objective_names, read.constraints, read.energy_metric) == (
+        ["loss", "energy/total_J"],
+        ["energy/inference_per_sample_J <= 0.002"],
+        "energy/train_J",
+    )
+
+
+def test_a_study_made_elsewhere_gets_names_from_its_metrics_or_positions() -> None:
+    read = _schema.ReportSettings.from_attrs({}, ["acc", "J"], ["maximize", "minimize"])
+    assert read == _schema.ReportSettings(["acc", "J"], ["maximize", "minimize"])
+    assert _schema.ReportSettings.from_attrs({}, None, ["minimize"]).objective_names == ["objective_0"]
