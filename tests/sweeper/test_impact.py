@@ -152,3 +152,12 @@ def test_a_named_trial_with_worse_quality_is_called_a_loss_and_the_default_keeps
     assert default["payback"] == ceil(160 / 0.006)
     assert default["payback_interval"] == [ceil(160 / 0.0075), ceil(160 / 0.0045)]
     assert f"(95%: {ceil(160 / 0.0075)} to {ceil(160 / 0.0045)})" in default["payback_note"]
+
+
+def test_the_energy_report_states_the_chosen_trials_precision_and_contention():
+    chosen = with_interval(trial(1, 0.93, 0.004, 9, 9, 5.0, 40.0), 0.003, 0.005)
+    chosen.user_attrs.update({"energy/inference_converged": 0.0, "energy/inference_contended": 1.0})
+    trials = [with_interval(trial(0, 0.92, 0.010, 9, 9, 5.0, 40.0, baseline=True), 0.009, 0.011), chosen]
+    text = render(build_report("s", trials, SETTINGS))
+    assert "95% interval 0.003 to 0.005 J; NOT converged to its precision target; measured beside" in text
+    assert "quality: val_acc 0.92 -> 0.93 (+0.01)" in text
