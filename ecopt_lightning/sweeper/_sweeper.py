@@ -27,6 +27,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import Trial, TrialState
 
+from .. import metrics as metric_names
 from . import _crashpoints, _samplers
 from . import pruning as _pruning
 from ._artifacts import attach_to_study, remove_stale_temps, write_all
@@ -399,6 +400,9 @@ class EcoptSweeperImpl:
         )
         for line in front_table(report):
             log.info("ecopt: %s", line)
+        quality = measurement_quality(report)
+        if quality:
+            log.warning("ecopt: %s", quality)
         estimated, unknown = report.sweep_estimated_J, report.trials_without_source
         share = f"{estimated / report.sweep_energy_J:.0%}" if report.sweep_energy_J > 0 else "0%"
         log.info(
@@ -435,6 +439,20 @@ def _log_progress(report: Report, numbers: Sequence[int], n_trials: int) -> None
             len(report.front),
             report.sweep_energy_J,
         )
+
+
+def measurement_quality(report: Report) -> str | None:
+    """One line when some complete trials' inference energy was measured contended or imprecisely."""
+    done = [r for r in report.records if r.values is not None]
+    contended = [r.number for r in done if r.metrics.get(metric_names.INFERENCE_CONTENDED) == 1.0]
+    loose = [r.number for r in done if r.metrics.get(metric_names.INFERENCE_CONVERGED) == 0.0]
+    if not contended and not loose:
+        return None
+    return (
+        f"of {len(done)} complete trials, {len(contended)} measured their inference energy beside other processes' "
+        f"CPU load (contended: {contended}) and {len(loose)} did not reach the precision target (not converged: "
+        f"{loose}); compare them with care, measure quietly (docs/measurement.md) or run `ecopt confirm`"
+    )
 
 
 def front_table(report: Report) -> list[str]:

@@ -162,3 +162,23 @@ def test_summary_lists_contended_and_unconverged_trials(tmp_path):
         study.add_trial(optuna.trial.create_trial(values=[1.0], user_attrs=attrs))
     s = summary(build_report("q", study.get_trials(), ReportSettings.default(["e"], ["minimize"])))
     assert s["measurement_quality"]["contended"] == [0] and s["measurement_quality"]["not_converged"] == [1]
+
+
+def test_the_sweep_says_which_trials_were_contended_or_imprecise():
+    import optuna
+
+    from ecopt_lightning.sweeper._records import ReportSettings
+    from ecopt_lightning.sweeper._sweep_report import build_report
+    from ecopt_lightning.sweeper._sweeper import measurement_quality
+
+    study = optuna.create_study(directions=["minimize"])
+    for contended, converged in [(1.0, 1.0), (0.0, 0.0), (0.0, 1.0)]:
+        attrs = {"e": 1.0, "energy/inference_contended": contended, "energy/inference_converged": converged}
+        study.add_trial(optuna.trial.create_trial(values=[1.0], user_attrs=attrs))
+    line = measurement_quality(build_report("q", study.get_trials(), ReportSettings.default(["e"], ["minimize"])))
+    assert line is not None and "(contended: [0])" in line and "(not converged: [1])" in line
+    quiet = optuna.create_study(directions=["minimize"])
+    quiet.add_trial(optuna.trial.create_trial(values=[1.0], user_attrs={"e": 1.0}))
+    assert (
+        measurement_quality(build_report("q", quiet.get_trials(), ReportSettings.default(["e"], ["minimize"]))) is None
+    )
