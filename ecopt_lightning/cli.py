@@ -39,7 +39,9 @@ def _report(args: argparse.Namespace) -> int:
         return 2
     hv = "n/a" if report.hypervolume is None else f"{report.hypervolume:.6g}"
     print(
-        f"{len(report.records)} trials, {len(report.front)} on the Pareto front, hypervolume {hv}, "
+        f"{len(report.records)} trials, {len(report.front)} on the Pareto front "
+        f"({sum(r.robust for r in report.front)} robust, {len(report.possibly)} more possibly on it), "
+        f"hypervolume {hv}, "
         f"sweep energy {report.sweep_energy_J:.6g} J"
     )
     for line in impact_lines(report.impact):
