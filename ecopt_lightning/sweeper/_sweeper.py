@@ -27,6 +27,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import Trial, TrialState
 
+from .. import metrics as metric_names
 from . import _crashpoints, _samplers
 from . import pruning as _pruning
 from ._artifacts import attach_to_study, remove_stale_temps, write_all
@@ -40,6 +41,7 @@ from ._optuna_compat import contains, trial_id
 from ._records import TrialRecord
 from ._schema import (
     BASELINE_ATTR,
+    CONFIRMED_ATTR,
     CONSTRAINTS_ATTR,
     DEGRADED_ATTR,
     ENERGY_ATTR,
@@ -225,6 +227,7 @@ class EcoptSweeperImpl:
             study.get_trials(deepcopy=False),
             settings.for_report(),
             cache=self._records,
+            confirmed=study.user_attrs.get(CONFIRMED_ATTR),  # a sweep resumed after `ecopt confirm`
         )
         report.notes = dict(notes)
         return report
@@ -482,6 +485,9 @@ class EcoptSweeperImpl:
         )
         for line in front_table(report):
             log.info("ecopt: %s", line)
+        quality = measurement_quality(report)
+        if quality:
+            log.warning("ecopt: %s", quality)
         estimated, unknown = report.sweep_estimated_J, report.trials_without_source
         share = f"{estimated / report.sweep_energy_J:.0%}" if report.sweep_energy_J > 0 else "0%"
         log.info(
@@ -520,6 +526,20 @@ def _log_progress(report: Report, numbers: Sequence[int], n_trials: int) -> None
         )
 
 
+def measurement_quality(report: Report) -> str | None:
+    """One line when some complete trials' inference energy was measured contended or imprecisely."""
+    done = [r for r in report.records if r.values is not None]
+    contended = [r.number for r in done if r.metrics.get(metric_names.INFERENCE_CONTENDED) == 1.0]
+    loose = [r.number for r in done if r.metrics.get(metric_names.INFERENCE_CONVERGED) == 0.0]
+    if not contended and not loose:
+        return None
+    return (
+        f"of {len(done)} complete trials, {len(contended)} measured their inference energy beside other processes' "
+        f"CPU load (contended: {contended}) and {len(loose)} did not reach the precision target (not converged: "
+        f"{loose}); compare them with care, measure quietly (docs/measurement.md) or run `ecopt confirm`"
+    )
+
+
 def front_table(report: Report) -> list[str]:
     """The Pareto front as aligned text lines: trial, objectives, samples per J, parameters; knee marked."""
     names = report.settings.objective_names
@@ -527,10 +547,14 @@ def front_table(report: Report) -> list[str]:
     rows = []
     for r in sorted(report.front, key=lambda r: r.values or []):
         knee = "*" if report.knee is not None and r.number == report.knee.number else ""
+        knee += "" if r.robust else "~"
         rows.append(
             [
                 f"{r.number}{knee}",
-                *(f"{v:.4g}" for v in r.values or []),
+                *(
+                    f"{v:.4g}" + (f" [{r.intervals[n][0]:.3g}, {r.intervals[n][1]:.3g}]" if n in r.intervals else "")
+                    for n, v in zip(names, r.values or [], strict=False)
+                ),
                 "-" if r.samples_per_J is None else f"{r.samples_per_J:.4g}",
                 " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.params.items()),
             ]
@@ -539,4 +563,12 @@ def front_table(report: Report) -> list[str]:
         return ["Pareto front: empty (no feasible complete trial)"]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
-    return ["Pareto front (* = knee):", fmt.format(*header), *(fmt.format(*row) for row in rows)]
+    lines = ["Pareto front (* = knee):", fmt.format(*header), *(fmt.format(*row) for row in rows)]
+    if any("[" in cell for row in rows for cell in row):
+        lines.append("[low, high]: 95% interval; ~: not robust, another trial's interval may beat it")
+    if report.possibly:
+        numbers = ", ".join(str(r.number) for r in report.possibly)
+        lines.append(
+            f"possibly on the front (their intervals overlap those of the trials that dominate them): {numbers}"
+        )
+    return lines
