@@ -36,6 +36,7 @@ from ._impact import BASELINE_ATTR
 from ._jobinfo import read_job
 from ._launch import TrackedTask, check_parallelism, job_process, recycle_workers
 from ._loggers import log_everywhere
+from ._lost_jobs import died, expected_job_dir, recover
 from ._metrics import TrialError, lookup, non_numeric, to_metrics, trial_energy
 from ._records import (
     CONSTRAINTS_ATTR,
@@ -53,7 +54,7 @@ from ._records import (
 )
 from ._secrets import mask_config, scrub_tree
 from ._space import SearchSpace, parse_space, render
-from ._storage import open_storage
+from ._storage import open_storage, retry_callback
 from ._urls import redact
 from .config import Settings, resolve_callable, validate
 from .errors import SweeperConfigError, SweepFailedError
@@ -354,17 +355,17 @@ class EcoptSweeperImpl:
                     batch.append(overrides)
                 _crashpoints.reached("after_ask")
                 self.validate_batch_is_legal(batch)
-                try:
-                    returns = self.launcher.launch(batch, initial_job_idx=trials[0].number)
-                finally:
-                    recycle_workers(self.launcher)
+                returns = self._launch(batch, trials[0].number)
             errors = []
+            retry = retry_callback(settings.max_retry)
             for trial, ret in zip(trials, returns, strict=False):
                 error = self._tell(study, trial, ret, settings)
                 told.add(trial.number)
                 _crashpoints.reached("after_tell")
                 if error is not None:
                     errors.append(error)
+                if died(ret) and retry is not None:  # killed by the cluster: run its parameters again
+                    retry(study, storage.get_trial(trial._trial_id))
             scrub_tree([self.sweep_dir, *(self._job_dir(r) for r in returns)], self.raw_config.get("storage"))
             return errors, [t.number for t in trials]
         finally:
@@ -372,6 +373,23 @@ class EcoptSweeperImpl:
                 if trial.number not in told:
                     trial.set_user_attr(ERROR_ATTR, "not run: the batch was interrupted or refused")
                     study.tell(trial, state=TrialState.FAIL)
+
+    def _launch(self, batch: list[list[str]], first: int) -> Sequence[JobReturn]:
+        """Run the batch on the launcher; when it raised because a job died, each job's return is rebuilt from
+        its job dir (:mod:`._lost_jobs`) so the finished jobs still count and only the dead one fails."""
+        assert self.hydra_context is not None and self.config is not None
+        loader = self.hydra_context.config_loader
+        dirs = [expected_job_dir(loader, self.config, o, first + i) for i, o in enumerate(batch)]
+        try:
+            return self.launcher.launch(batch, initial_job_idx=first)
+        except Exception as exc:
+            returns = recover(dirs, batch, exc)
+            if returns is None:  # no job started: the launcher itself failed
+                raise
+            log.warning("ecopt: the launcher lost the batch (%s); results read from the job dirs", type(exc).__name__)
+            return returns
+        finally:
+            recycle_workers(self.launcher)
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         """Compose each job's config before launching (as Hydra's own Sweeper does) to fail early."""
