@@ -30,6 +30,7 @@ from optuna.trial import Trial, TrialState
 from . import _crashpoints, _samplers
 from . import pruning as _pruning
 from ._artifacts import attach_to_study, remove_stale_temps, write_all
+from ._budget import OVER_BUDGET_ERROR, beyond
 from ._energy_report import HARDWARE_ATTR, hardware_info
 from ._heartbeat import WORKER_ATTR, DeadTrialWatch, Heartbeat, worker
 from ._impact import BASELINE_ATTR
@@ -337,6 +338,9 @@ class EcoptSweeperImpl:
         """Ask, launch and tell one batch; return the errors of failed trials and the batch's trial numbers."""
         trials = [_quiet(study.ask, dict(space.distributions)) for _ in range(size)]
         _crashpoints.reached("before_claim")
+        trials = self._drop_over_budget(study, trials, settings.n_trials)
+        if not trials:
+            return [], []
         told: set[int] = set()
         ids = [trial._trial_id for trial in trials]  # Trial has no public id; heartbeats are keyed on it
         me = worker()
@@ -373,6 +377,20 @@ class EcoptSweeperImpl:
                 if trial.number not in told:
                     trial.set_user_attr(ERROR_ATTR, "not run: the batch was interrupted or refused")
                     study.tell(trial, state=TrialState.FAIL)
+
+    @staticmethod
+    def _drop_over_budget(study: optuna.Study, trials: list[Trial], n_trials: int) -> list[Trial]:
+        """Tell FAIL (never run) the asked trials beyond the shared budget (:mod:`._budget`); keep the others."""
+        counted = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))]
+        excess = set(beyond([t.number for t in trials], counted, n_trials))
+        for trial in trials:
+            if trial.number in excess:
+                trial.set_user_attr(ERROR_ATTR, OVER_BUDGET_ERROR)
+                study.tell(trial, state=TrialState.FAIL)
+                log.info(
+                    "ecopt: trial %d not run: other workers' trials already cover n_trials=%d", trial.number, n_trials
+                )
+        return [t for t in trials if t.number not in excess]
 
     def _launch(self, batch: list[list[str]], first: int) -> Sequence[JobReturn]:
         """Run the batch on the launcher; when it raised because a job died, each job's return is rebuilt from

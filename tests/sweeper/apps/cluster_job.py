@@ -3,7 +3,10 @@ shows it (``tests/doubles/pynvml_shim`` first on ``PYTHONPATH``, GPUs in ``$ECOP
 mapped to an NVML device through ``CUDA_VISIBLE_DEVICES``) and a fake RAPL tree (``ECOPT_POWERCAP_ROOT``).
 
 ``kill_marker``: the first job to create this file (atomically, so exactly one job) SIGKILLs its own process
-right after fit, as a cluster kills a job; its ``energy_summary.json`` is already written by then.
+right after fit, as a cluster kills a job; its ``energy_summary.json`` is already written by then. With
+``kill_if_visible`` set, only a job whose ``CUDA_VISIBLE_DEVICES`` equals it may.
+``barrier_n``/``barrier_dir``: the first job of each process waits until ``barrier_n`` processes have started
+theirs (files in ``barrier_dir``), so that several workers surely each run a first trial.
 
 Example:
     ``python tests/sweeper/apps/cluster_job.py -m hydra/sweeper=ecopt hydra/launcher=submitit_local
@@ -14,6 +17,8 @@ from __future__ import annotations
 
 import os
 import signal
+import time
+from pathlib import Path
 
 import hydra
 import lightning as L
@@ -31,11 +36,28 @@ def _claim(marker: str) -> bool:
     return True
 
 
+_jobs = 0
+
+
+def _barrier(folder: str, n: int) -> None:
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    (Path(folder) / str(os.getpid())).touch()
+    deadline = time.monotonic() + 300  # a safety net for a broken test, not a timing condition
+    while len(list(Path(folder).iterdir())) < n:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"barrier: fewer than {n} workers started")
+        time.sleep(0.05)
+
+
 @hydra.main(**MAIN_KWARGS, config_path="conf", config_name="cluster_job")
 def main(cfg: DictConfig) -> dict:
     from ecopt_lightning.callback import EnergyCallback
     from ecopt_lightning.energy import EnergyMonitor
 
+    global _jobs
+    _jobs += 1
+    if cfg.barrier_n and _jobs == 1:
+        _barrier(str(cfg.barrier_dir), int(cfg.barrier_n))
     monitor = EnergyMonitor(gpus=[0], cpu="auto")  # explicit: torch sees no CUDA device here
     torch.manual_seed(0)
     trainer = L.Trainer(
@@ -53,7 +75,8 @@ def main(cfg: DictConfig) -> dict:
         trainer.fit(Tiny(cfg.width, cfg.lr), loader(128, 0), loader(64, 1))
     finally:
         monitor.close()
-    if cfg.kill_marker and _claim(str(cfg.kill_marker)):
+    visible_ok = cfg.kill_if_visible is None or os.environ.get("CUDA_VISIBLE_DEVICES") == str(cfg.kill_if_visible)
+    if cfg.kill_marker and visible_ok and _claim(str(cfg.kill_marker)):
         os.kill(os.getpid(), signal.SIGKILL)
     return trainer.callback_metrics
 
