@@ -47,12 +47,15 @@ def worker_command(app: str, overrides: Sequence[str], storage: str, study: str,
     ]
 
 
-def run_worker(command: list[str], log_path: str, driver_env: dict[str, str]) -> dict[str, Any]:
-    """Inside a Ray task: run one sweeper process to its end; its exit code, pid and GPUs."""
+def run_worker(command: list[str], log_path: str, driver_env: dict[str, str], driver_cwd: str) -> dict[str, Any]:
+    """Inside a Ray task: run one sweeper process to its end (in the driver's folder when this node has it,
+    as on a shared file system); its exit code, pid and GPUs."""
     env = {k: v for k, v in driver_env.items() if k not in RAY_PLACEMENT_VARS}
     env.update({k: os.environ[k] for k in RAY_PLACEMENT_VARS if k in os.environ})
+    cwd = driver_cwd if os.path.isdir(driver_cwd) else None
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=os.getcwd())
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
         code = proc.wait()
     return {"returncode": code, "pid": proc.pid, "CUDA_VISIBLE_DEVICES": env.get("CUDA_VISIBLE_DEVICES")}
 
@@ -72,11 +75,15 @@ def run_workers(
     import ray
 
     task = ray.remote(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_retries=0)(run_worker)
+    app, sweep_root = os.path.abspath(app), sweep_root.absolute()
     sweep_root.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
+    env, cwd = dict(os.environ), os.getcwd()
     futures = [
         task.remote(
-            worker_command(app, overrides, storage, study, sweep_root / f"w{i}", i), str(sweep_root / f"w{i}.log"), env
+            worker_command(app, overrides, storage, study, sweep_root / f"w{i}", i),
+            str(sweep_root / f"w{i}.log"),
+            env,
+            cwd,
         )
         for i in range(workers)
     ]
