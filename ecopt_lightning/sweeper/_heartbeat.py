@@ -43,7 +43,8 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from ._records import ERROR_ATTR
+from ._lost_jobs import dead_job_energy
+from ._records import ERROR_ATTR, JOB_DIR_ATTR
 from ._storage import retry_callback
 
 log = logging.getLogger(__name__)
@@ -199,6 +200,8 @@ class DeadTrialWatch:
             if reason is None:
                 continue
             try:
+                for key, value in dead_job_energy(trial.user_attrs.get(JOB_DIR_ATTR)).items():  # before FAIL
+                    storage.set_trial_user_attr(trial._trial_id, key, value)
                 storage.set_trial_user_attr(trial._trial_id, ERROR_ATTR, f"worker died: {reason}")
                 if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
                     continue

@@ -25,7 +25,9 @@ from typing import Any
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ._jobinfo import read_job
 from ._launch import JOB_FILE, job_result
+from ._records import DEGRADED_ATTR, ENERGY_ATTR, ENERGY_SOURCE_ATTR
 
 #: characters of the launcher's error kept in a dead job's ``ecopt.error``
 MAX_REASON = 300
@@ -83,3 +85,19 @@ def recover(
 def died(ret: JobReturn) -> bool:
     """Whether ``ret`` is a job :func:`recover` found dead."""
     return ret.status == JobStatus.FAILED and isinstance(ret._return_value, JobDied)
+
+
+def dead_job_energy(job_dir: str | None) -> dict[str, Any]:
+    """User attributes that keep a dead job's energy on its trial (as :meth:`EcoptSweeperImpl._tell` writes them
+    for a finished one), from its ``energy_summary.json`` when readable here (same machine or shared file
+    system); ``{}`` when there is none."""
+    info = read_job(job_dir)
+    if info.energy_J is None:
+        return {}
+    attrs: dict[str, Any] = {
+        ENERGY_ATTR: info.energy_J,
+        ENERGY_SOURCE_ATTR: f"{Path(info.path or '').name} ({info.status})",
+    }
+    if info.degraded:
+        attrs[DEGRADED_ATTR] = list(info.degraded)
+    return attrs

@@ -359,7 +359,12 @@ class EcoptSweeperImpl:
                     batch.append(overrides)
                 _crashpoints.reached("after_ask")
                 self.validate_batch_is_legal(batch)
-                returns = self._launch(batch, trials[0].number)
+                loader = self.hydra_context.config_loader
+                dirs = [expected_job_dir(loader, self.config, o, trials[0].number + i) for i, o in enumerate(batch)]
+                for trial, job_dir in zip(trials, dirs, strict=True):
+                    if job_dir:  # where a watcher finds the energy of a job whose worker dies
+                        trial.set_user_attr(JOB_DIR_ATTR, job_dir)
+                returns = self._launch(batch, trials[0].number, dirs)
             errors = []
             retry = retry_callback(settings.max_retry)
             for trial, ret in zip(trials, returns, strict=False):
@@ -392,12 +397,9 @@ class EcoptSweeperImpl:
                 )
         return [t for t in trials if t.number not in excess]
 
-    def _launch(self, batch: list[list[str]], first: int) -> Sequence[JobReturn]:
+    def _launch(self, batch: list[list[str]], first: int, dirs: list[str | None]) -> Sequence[JobReturn]:
         """Run the batch on the launcher; when it raised because a job died, each job's return is rebuilt from
         its job dir (:mod:`._lost_jobs`) so the finished jobs still count and only the dead one fails."""
-        assert self.hydra_context is not None and self.config is not None
-        loader = self.hydra_context.config_loader
-        dirs = [expected_job_dir(loader, self.config, o, first + i) for i, o in enumerate(batch)]
         try:
             return self.launcher.launch(batch, initial_job_idx=first)
         except Exception as exc:

@@ -2,7 +2,8 @@
 local Ray instance started by the test with 2 CPUs and 2 declared GPUs: Ray gives each task its own GPU through
 ``CUDA_VISIBLE_DEVICES``, and each worker's EnergyCallback measures that GPU (simulated: GPU 0 with an energy
 counter, GPU 1 without one, as a pre-Volta card). The worker on GPU 0 is SIGKILLed during its first trial; the
-other worker fails that trial, runs it again, and finishes the shared budget."""
+other worker fails that trial (keeping the energy its job had measured), runs it again, and finishes the
+shared budget."""
 
 from __future__ import annotations
 
@@ -93,6 +94,8 @@ def test_ray_tasks_share_a_study_measure_their_own_gpu_and_survive_a_killed_work
     trials = study.get_trials(deepcopy=False)
     (dead,) = [t for t in trials if t.state == TrialState.FAIL]
     assert dead.user_attrs["ecopt.error"].startswith("worker died: ")
+    assert dead.user_attrs["ecopt.energy_J"] > 0  # read from the dead job's summary by the surviving worker
+    assert dead.user_attrs["ecopt.energy_source"] == "energy_summary.json (finished fit)"
     (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
     assert retry.state == TrialState.COMPLETE and retry.params == dead.params
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
@@ -113,5 +116,8 @@ def test_ray_tasks_share_a_study_measure_their_own_gpu_and_survive_a_killed_work
 
     summary = check_artifacts(survivor)
     assert summary["states"] == {"COMPLETE": 2, "FAIL": 1}
+    assert summary["sweep_energy"]["total_J"] == pytest.approx(
+        dead.user_attrs["ecopt.energy_J"] + sum(t.user_attrs["energy/total_J"] for t in complete)
+    )
     front = json.loads((survivor / "pareto_front.json").read_text())["trials"]
     assert {r["trial"] for r in front} == {t.number for t in study.best_trials}
