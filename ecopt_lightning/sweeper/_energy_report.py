@@ -24,9 +24,8 @@ from ..metrics import (
 )
 
 if TYPE_CHECKING:
-    from ._records import Report, TrialRecord
-
-HARDWARE_ATTR = "ecopt.hardware"
+    from ._records import TrialRecord
+    from ._sweep_report import Report
 
 
 def hardware_info() -> dict[str, Any]:

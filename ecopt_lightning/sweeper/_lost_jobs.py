@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ._jobinfo import read_job
 from ._launch import JOB_FILE, job_result
-from ._records import DEGRADED_ATTR, ENERGY_ATTR, ENERGY_SOURCE_ATTR
+from ._schema import DEGRADED_ATTR, ENERGY_ATTR, ENERGY_SOURCE_ATTR
 
 #: characters of the launcher's error kept in a dead job's ``ecopt.error``
 MAX_REASON = 300
@@ -39,6 +39,10 @@ class JobDied(RuntimeError):
 
 class JobRaised(RuntimeError):
     """The task of a recovered job raised (its message is the task's ``Type: message``)."""
+
+
+class DeadJobReturn(JobReturn):
+    """The return :func:`recover` gives a job that died: FAILED, its value a :class:`JobDied`."""
 
 
 def expected_job_dir(config_loader: Any, master: DictConfig, overrides: Sequence[str], num: int) -> str | None:
@@ -68,8 +72,8 @@ def recover(
     reason = " ".join(f"{type(launcher_error).__name__}: {first_line}".split())[:MAX_REASON]
     returns = []
     for job_dir, overrides in zip(job_dirs, batch, strict=True):
-        ret = JobReturn(overrides=list(overrides), working_dir=job_dir)
         result = job_result(job_dir)
+        ret = (JobReturn if result is not None else DeadJobReturn)(overrides=list(overrides), working_dir=job_dir)
         if result is not None and result[0] == "returned":
             ret.status, ret.return_value = JobStatus.COMPLETED, result[1]
         elif result is not None:
@@ -84,7 +88,7 @@ def recover(
 
 def died(ret: JobReturn) -> bool:
     """Whether ``ret`` is a job :func:`recover` found dead."""
-    return ret.status == JobStatus.FAILED and isinstance(ret._return_value, JobDied)
+    return isinstance(ret, DeadJobReturn)
 
 
 def dead_job_energy(job_dir: str | None) -> dict[str, Any]:
