@@ -50,8 +50,8 @@ def name_mismatch(
     available = "available: " + (", ".join(sorted(metrics)) or "(none)")
     if not isinstance(returned, Mapping) and not metrics:
         return "objectives", f"the task returned {type(returned).__name__}, not a dict of metrics; {available}"
-    for field, names in (("objectives", objective_names), ("constraints", constraint_metrics)):
-        wrong = non_numeric(returned, names)
+    for field, wanted in (("objectives", objective_names), ("constraints", constraint_metrics)):
+        wrong = non_numeric(returned, wanted)
         if wrong:
             return field, f"{wrong}; {available}"
     missing = [f"objective {n!r}" for n in objective_names if n not in metrics]
