@@ -12,6 +12,15 @@ Public API:
 
 The Lightning-dependent names load on first use, so that importing the package (as Hydra does for every
 plugin at every app start) stays cheap.
+
+Example (one measurement window; ``EnergyMonitor()`` reads NVML and RAPL where the machine has them, here the
+estimate is asked for so the example gives the same answer everywhere):
+    >>> from ecopt_lightning import EnergyMonitor
+    >>> with EnergyMonitor(gpus=[], cpu="estimate") as monitor:
+    ...     with monitor.window("work") as w:
+    ...         _ = sum(i * i for i in range(10_000))
+    >>> w.measurement.sources, w.measurement.energy_J >= 0
+    ({'cpu:0': 'estimate'}, True)
 """
 
 from __future__ import annotations

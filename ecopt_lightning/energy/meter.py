@@ -1,4 +1,22 @@
-"""The interface every energy source implements: cumulative joules per domain, cheap to read."""
+"""The interface every energy source implements: cumulative joules per domain, cheap to read.
+
+Example (a meter that adds 2 J per read; :class:`~ecopt_lightning.energy.EnergyMonitor` reads it at each end
+of a window, so the window holds the difference of the two reads):
+    >>> from ecopt_lightning.energy import EnergyMonitor
+    >>> class TwoJoulesPerRead:
+    ...     sources = {"cpu:0": "estimate"}
+    ...     update_period_s = 0.0
+    ...     joules = 0.0
+    ...     def read(self) -> Reading:
+    ...         self.joules += 2.0
+    ...         return Reading({"cpu:0": self.joules})
+    ...     def close(self) -> None: ...
+    >>> with EnergyMonitor(gpus=[], cpu=False, meters=[TwoJoulesPerRead()], proc_root=False) as monitor:
+    ...     with monitor.window("work") as w:
+    ...         pass
+    >>> w.measurement.by_device, w.measurement.sources
+    ({'cpu:0': 2.0}, {'cpu:0': 'estimate'})
+"""
 
 from __future__ import annotations
 

@@ -12,6 +12,16 @@ NVML calls used (all through ``pynvml``, from the ``nvidia-ml-py`` distribution)
 - ``nvmlDeviceGetFieldValues`` with ``NVML_FI_DEV_POWER_INSTANT`` (mW, instantaneous) where the driver
   has it, else ``nvmlDeviceGetPowerUsage`` (mW; on Ampere and newer, except GA100, a 1 s average):
   polled by a background thread and integrated with the trapezoid rule. Source ``nvml_power``.
+
+Example (the trapezoid rule on polled power: 100 W, then 200 W one second later, is 150 J; a failed sample
+is not bridged, the integral restarts at the next good one):
+    >>> power = _Integrator()
+    >>> power.add(0.0, 100.0)
+    >>> power.add(1.0, 200.0)
+    >>> power.fail("NVML_ERROR_GPU_IS_LOST")
+    >>> power.add(5.0, 300.0)
+    >>> power.total_J, power.faults
+    (150.0, 1)
 """
 
 from __future__ import annotations

@@ -4,6 +4,11 @@ Hydra imports every plugin module at every application start: this module import
 
 Example:
     ``python train.py -m hydra/sweeper=ecopt hydra.sweeper.n_trials=10 'model.width=choice(16,32)'``
+
+    What ``hydra/sweeper=ecopt`` selects, once this module is imported:
+
+    >>> ConfigStore.instance().load("hydra/sweeper/ecopt.yaml").node._target_
+    'hydra_plugins.ecopt_sweeper.ecopt_sweeper.EcoptSweeper'
 """
 
 from __future__ import annotations
