@@ -53,6 +53,15 @@ class _Compare(Callback):
         self._logs(trainer, "predict")
 
 
+def test_the_trainer_attributes_lightning_sets_at_run_time_are_read_as_given(tmp_path):
+    trainer = make_trainer(tmp_path, [], loggers=False, log_every_n_steps=7)
+    assert compat.log_every_n_steps(trainer) == 7
+    assert compat.fast_dev_run(trainer) is False
+    assert compat.datamodule(trainer) is None
+    quick = make_trainer(tmp_path, [], loggers=False, fast_dev_run=2)
+    assert compat.fast_dev_run(quick) == 2
+
+
 def test_public_fallbacks_agree_with_the_private_attributes(tmp_path):
     spy = _Compare()
     # 7 batches with accumulation over 3: steps end at batches 3, 6 and the last one (7)
