@@ -1,4 +1,11 @@
-"""Energy meters (NVML, RAPL, estimate), the monitor that opens windows over them, and unit conversions."""
+"""Energy meters (NVML, RAPL, estimate), the monitor that opens windows over them, and unit conversions.
+
+Example (every energy value names one of these sources; 1 kWh is 3.6 MJ):
+    >>> SOURCES
+    ('nvml_counter', 'nvml_power', 'rapl', 'estimate')
+    >>> joules_to_kwh(3.6e6)
+    1.0
+"""
 
 from ._notices import EnergyWarning
 from .carbon import carbon_g, cost, joules_to_kwh

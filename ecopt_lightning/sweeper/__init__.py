@@ -5,6 +5,13 @@ config from this package, at every application start.
 
 Example:
     ``python train.py -m hydra/sweeper=ecopt hydra.sweeper.n_trials=20 'model.width=choice(16,32,64)'``
+
+    A bad field stops the sweep before anything is written, with one line:
+
+    >>> raise SweeperConfigError("n_trials", 0, "an integer >= 1")
+    Traceback (most recent call last):
+    ...
+    ecopt_lightning.sweeper.errors.SweeperConfigError: hydra.sweeper.n_trials=0 is not allowed: an integer >= 1
 """
 
 from .config import EcoptSweeperConf, ObjectiveConf
