@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .. import metrics as names
 from ..metrics import PHASE_TOTAL_J_PATTERN
 
 #: Metrics summed when the configured ``energy_metric`` is absent from a trial's metrics.
@@ -49,8 +50,8 @@ def name_mismatch(
     available = "available: " + (", ".join(sorted(metrics)) or "(none)")
     if not isinstance(returned, Mapping) and not metrics:
         return "objectives", f"the task returned {type(returned).__name__}, not a dict of metrics; {available}"
-    for field, names in (("objectives", objective_names), ("constraints", constraint_metrics)):
-        wrong = non_numeric(returned, names)
+    for field, wanted in (("objectives", objective_names), ("constraints", constraint_metrics)):
+        wrong = non_numeric(returned, wanted)
         if wrong:
             return field, f"{wrong}; {available}"
     missing = [f"objective {n!r}" for n in objective_names if n not in metrics]
@@ -161,3 +162,17 @@ def trial_energy(metrics: Mapping[str, float], energy_metric: str) -> tuple[floa
     if parts:
         return sum(metrics[k] for k in parts), "sum of " + ", ".join(parts)
     return None, None
+
+
+def objective_interval(metrics: Mapping[str, float], name: str) -> tuple[float, float] | None:
+    """``(low, high)`` of metric ``name`` from ``<name>_ci_lo`` and ``<name>_ci_hi``, when both are finite
+    and ordered; ``None`` otherwise.
+
+    Example:
+        >>> objective_interval({"e": 2.0, "e_ci_lo": 1.5, "e_ci_hi": 2.5}, "e"), objective_interval({"e": 2.0}, "e")
+        ((1.5, 2.5), None)
+    """
+    lo, hi = metrics.get(names.ci_lo(name)), metrics.get(names.ci_hi(name))
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+        return None
+    return float(lo), float(hi)

@@ -29,6 +29,10 @@ PREFIX = "ecopt."
 SETTINGS_ATTR = "ecopt.settings"
 #: the machine the sweep ran on (CPU, GPUs, OS, library versions), for the energy report
 HARDWARE_ATTR = "ecopt.hardware"
+#: ``ecopt confirm``'s re-measured energy per sample, per trial number (str): ``{"metric", "value", "ci_lo",
+#: "ci_hi", "repeats", "rounds", "contended", "source", "sweep_value"}``; reports use it in place of the sweep's
+#: value and keep both (finished trials cannot be updated, so it lives on the study)
+CONFIRMED_ATTR = "ecopt.confirmed"
 
 # -- trial attributes --
 #: the Hydra overrides the trial's job ran with

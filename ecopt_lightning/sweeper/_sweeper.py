@@ -27,19 +27,23 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import Trial, TrialState
 
+from .. import metrics as metric_names
 from . import _crashpoints, _samplers
 from . import pruning as _pruning
 from ._artifacts import attach_to_study, remove_stale_temps, write_all
+from ._budget import OVER_BUDGET_ERROR, beyond
 from ._energy_report import hardware_info
 from ._heartbeat import DeadTrialWatch, Heartbeat, worker
 from ._jobinfo import read_job
 from ._launch import TrackedTask, check_parallelism, job_process, recycle_workers
 from ._loggers import log_everywhere
+from ._lost_jobs import died, expected_job_dir, recover
 from ._metrics import TrialError, lookup, name_mismatch, non_numeric, to_metrics, trial_energy
 from ._optuna_compat import contains, trial_id
 from ._records import TrialRecord
 from ._schema import (
     BASELINE_ATTR,
+    CONFIRMED_ATTR,
     CONSTRAINTS_ATTR,
     DEGRADED_ATTR,
     ENERGY_ATTR,
@@ -54,7 +58,7 @@ from ._schema import (
 )
 from ._secrets import mask_config, scrub_tree
 from ._space import SearchSpace, parse_space, render
-from ._storage import open_storage
+from ._storage import open_storage, retry_callback
 from ._sweep_report import Report, build_report
 from ._urls import redact
 from .config import Settings, resolve_callable, validate
@@ -225,6 +229,7 @@ class EcoptSweeperImpl:
             study.get_trials(deepcopy=False),
             settings.for_report(),
             cache=self._records,
+            confirmed=study.user_attrs.get(CONFIRMED_ATTR),  # a sweep resumed after `ecopt confirm`
         )
         report.notes = dict(notes)
         return report
@@ -416,6 +421,9 @@ class EcoptSweeperImpl:
         trials = [_quiet(study.ask, dict(space.distributions)) for _ in range(size)]
         propose_s = time.perf_counter() - start
         _crashpoints.reached("before_claim")
+        trials = self._drop_over_budget(study, trials, settings.n_trials)
+        if not trials:
+            return [], []
         told: set[int] = set()
         ids = [trial_id(trial) for trial in trials]
         me = worker()
@@ -434,13 +442,16 @@ class EcoptSweeperImpl:
                     batch.append(overrides)
                 _crashpoints.reached("after_ask")
                 self.validate_batch_is_legal(batch)
+                loader = self.hydra_context.config_loader
+                dirs = [expected_job_dir(loader, self.config, o, trials[0].number + i) for i, o in enumerate(batch)]
+                for trial, job_dir in zip(trials, dirs, strict=True):
+                    if job_dir:  # where a watcher finds the energy of a job whose worker dies
+                        trial.set_user_attr(JOB_DIR_ATTR, job_dir)
                 start = time.perf_counter()
-                try:
-                    returns = self.launcher.launch(batch, initial_job_idx=trials[0].number)
-                finally:
-                    recycle_workers(self.launcher)
+                returns = self._launch(batch, trials[0].number, dirs)
                 self._batch_seconds = (propose_s, time.perf_counter() - start)  # auto weighs them (too_slow)
             errors, mismatches = [], []
+            retry = retry_callback(settings.max_retry)
             for trial, ret in zip(trials, returns, strict=False):
                 error, mismatch = self._tell(study, trial, ret, settings)
                 told.add(trial.number)
@@ -449,6 +460,8 @@ class EcoptSweeperImpl:
                     errors.append(error)
                 if mismatch is not None:
                     mismatches.append((trial.number, *mismatch))
+                if died(ret) and retry is not None:  # killed by the cluster: run its parameters again
+                    retry(study, storage.get_trial(trial_id(trial)))
             scrub_tree([self.sweep_dir, *(self._job_dir(r) for r in returns)], self.raw_config.get("storage"))
             return errors, [t.number for t in trials], mismatches
         finally:
@@ -456,6 +469,34 @@ class EcoptSweeperImpl:
                 if trial.number not in told:
                     trial.set_user_attr(ERROR_ATTR, "not run: the batch was interrupted or refused")
                     study.tell(trial, state=TrialState.FAIL)
+
+    @staticmethod
+    def _drop_over_budget(study: optuna.Study, trials: list[Trial], n_trials: int) -> list[Trial]:
+        """Tell FAIL (never run) the asked trials beyond the shared budget (:mod:`._budget`); keep the others."""
+        counted = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))]
+        excess = set(beyond([t.number for t in trials], counted, n_trials))
+        for trial in trials:
+            if trial.number in excess:
+                trial.set_user_attr(ERROR_ATTR, OVER_BUDGET_ERROR)
+                study.tell(trial, state=TrialState.FAIL)
+                log.info(
+                    "ecopt: trial %d not run: other workers' trials already cover n_trials=%d", trial.number, n_trials
+                )
+        return [t for t in trials if t.number not in excess]
+
+    def _launch(self, batch: list[list[str]], first: int, dirs: list[str | None]) -> Sequence[JobReturn]:
+        """Run the batch on the launcher; when it raised because a job died, each job's return is rebuilt from
+        its job dir (:mod:`._lost_jobs`) so the finished jobs still count and only the dead one fails."""
+        try:
+            return self.launcher.launch(batch, initial_job_idx=first)
+        except Exception as exc:
+            returns = recover(dirs, batch, exc)
+            if returns is None:  # no job started: the launcher itself failed
+                raise
+            log.warning("ecopt: the launcher lost the batch (%s); results read from the job dirs", type(exc).__name__)
+            return returns
+        finally:
+            recycle_workers(self.launcher)
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         """Compose each job's config before launching (as Hydra's own Sweeper does) to fail early."""
@@ -482,6 +523,9 @@ class EcoptSweeperImpl:
         )
         for line in front_table(report):
             log.info("ecopt: %s", line)
+        quality = measurement_quality(report)
+        if quality:
+            log.warning("ecopt: %s", quality)
         estimated, unknown = report.sweep_estimated_J, report.trials_without_source
         share = f"{estimated / report.sweep_energy_J:.0%}" if report.sweep_energy_J > 0 else "0%"
         log.info(
@@ -520,6 +564,20 @@ def _log_progress(report: Report, numbers: Sequence[int], n_trials: int) -> None
         )
 
 
+def measurement_quality(report: Report) -> str | None:
+    """One line when some complete trials' inference energy was measured contended or imprecisely."""
+    done = [r for r in report.records if r.values is not None]
+    contended = [r.number for r in done if r.metrics.get(metric_names.INFERENCE_CONTENDED) == 1.0]
+    loose = [r.number for r in done if r.metrics.get(metric_names.INFERENCE_CONVERGED) == 0.0]
+    if not contended and not loose:
+        return None
+    return (
+        f"of {len(done)} complete trials, {len(contended)} measured their inference energy beside other processes' "
+        f"CPU load (contended: {contended}) and {len(loose)} did not reach the precision target (not converged: "
+        f"{loose}); compare them with care, measure quietly (docs/measurement.md) or run `ecopt confirm`"
+    )
+
+
 def front_table(report: Report) -> list[str]:
     """The Pareto front as aligned text lines: trial, objectives, samples per J, parameters; knee marked."""
     names = report.settings.objective_names
@@ -527,10 +585,14 @@ def front_table(report: Report) -> list[str]:
     rows = []
     for r in sorted(report.front, key=lambda r: r.values or []):
         knee = "*" if report.knee is not None and r.number == report.knee.number else ""
+        knee += "" if r.robust else "~"
         rows.append(
             [
                 f"{r.number}{knee}",
-                *(f"{v:.4g}" for v in r.values or []),
+                *(
+                    f"{v:.4g}" + (f" [{r.intervals[n][0]:.3g}, {r.intervals[n][1]:.3g}]" if n in r.intervals else "")
+                    for n, v in zip(names, r.values or [], strict=False)
+                ),
                 "-" if r.samples_per_J is None else f"{r.samples_per_J:.4g}",
                 " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.params.items()),
             ]
@@ -539,4 +601,12 @@ def front_table(report: Report) -> list[str]:
         return ["Pareto front: empty (no feasible complete trial)"]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
-    return ["Pareto front (* = knee):", fmt.format(*header), *(fmt.format(*row) for row in rows)]
+    lines = ["Pareto front (* = knee):", fmt.format(*header), *(fmt.format(*row) for row in rows)]
+    if any("[" in cell for row in rows for cell in row):
+        lines.append("[low, high]: 95% interval; ~: not robust, another trial's interval may beat it")
+    if report.possibly:
+        numbers = ", ".join(str(r.number) for r in report.possibly)
+        lines.append(
+            f"possibly on the front (their intervals overlap those of the trials that dominate them): {numbers}"
+        )
+    return lines
