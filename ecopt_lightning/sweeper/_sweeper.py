@@ -200,7 +200,8 @@ class EcoptSweeperImpl:
             return None, None
         if error is not None:
             trial.set_user_attr(ERROR_ATTR, error)
-            trial.set_user_attr(JOB_FAILED_ATTR, True)  # the samplers learn the region fails (_failures.py)
+            if not died(ret):  # a job killed by the cluster says nothing of its region (it is retried)
+                trial.set_user_attr(JOB_FAILED_ATTR, True)  # the samplers learn the region fails (_failures.py)
             log.warning("ecopt: trial %d failed: %s", trial.number, error)
             study.tell(trial, state=TrialState.FAIL)
             return error, mismatch
@@ -423,7 +424,7 @@ class EcoptSweeperImpl:
         _crashpoints.reached("before_claim")
         trials = self._drop_over_budget(study, trials, settings.n_trials)
         if not trials:
-            return [], []
+            return [], [], []
         told: set[int] = set()
         ids = [trial_id(trial) for trial in trials]
         me = worker()
