@@ -193,6 +193,31 @@ def write_all(report: Report, out_dir: Path, figures: bool = True) -> list[Path]
     return written
 
 
+def optimization_results(report: Report) -> dict[str, Any] | None:
+    """hydra-optuna-sweeper's ``optimization_results.yaml`` content: the best trial (one objective) or the
+    feasible Pareto front (several); ``None`` when no trial is complete and feasible."""
+    if not report.front:
+        return None
+    if len(report.settings.objective_names) == 1:
+        best = min(report.front, key=lambda r: r.number)  # ties: the earliest, as Optuna's best_trial
+        return {"name": "ecopt", "best_params": dict(best.params), "best_value": (best.values or [None])[0]}
+    solutions = [{"params": dict(r.params), "values": list(r.values or [])} for r in report.front]
+    return {"name": "ecopt", "solutions": solutions}
+
+
+def write_optimization_results(report: Report, out_dir: Path) -> Path | None:
+    """Write ``optimization_results.yaml`` as hydra-optuna-sweeper does, so scripts reading it keep working."""
+    from omegaconf import OmegaConf
+
+    content = optimization_results(report)
+    if content is None:
+        log.info("ecopt: no optimization_results.yaml: no complete feasible trial")
+        return None
+    path = out_dir / "optimization_results.yaml"
+    atomic_write(path, _write_text(OmegaConf.to_yaml(OmegaConf.create(_finite(content)))))
+    return path
+
+
 def attach_to_study(study: Any, paths: list[Path], store_dir: Path) -> list[str]:
     """Upload ``paths`` to the study with ``optuna.artifacts`` (a FileSystemArtifactStore in ``store_dir``).
 

@@ -19,10 +19,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial
 
 from ._records import CONSTRAINTS_ATTR
+from .config import resolve_callable
 from .errors import SweeperConfigError
 
 
@@ -72,25 +73,64 @@ def _instantiate_nested(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return {k: instantiate(v) if isinstance(v, Mapping) and "_target_" in v else v for k, v in kwargs.items()}
 
 
+def grid_space(space: Mapping[str, BaseDistribution]) -> dict[str, list[Any]]:
+    """``GridSampler``'s search space, as hydra-optuna-sweeper builds it: categorical choices, and for a stepped
+    int or float range the values ``low + i * step`` below ``high`` (Hydra's range, ``stop`` excluded)."""
+    grid: dict[str, list[Any]] = {}
+    for key, dist in space.items():
+        if isinstance(dist, CategoricalDistribution):
+            grid[key] = list(dist.choices)
+        elif isinstance(dist, (IntDistribution, FloatDistribution)) and dist.step is not None and not dist.log:
+            n = int((dist.high - dist.low) // dist.step) or 1
+            grid[key] = [dist.low + i * dist.step for i in range(n)]
+        else:
+            raise SweeperConfigError(
+                f"params.{key}", repr(dist), "a choice or range (the grid sampler needs discrete values)"
+            )
+    return grid
+
+
 def build(
-    name: str, kwargs: Mapping[str, Any], seed: int | None, constrained: bool, field: str = "sampler_kwargs"
+    name: str,
+    kwargs: Mapping[str, Any],
+    seed: int | None,
+    constrained: bool,
+    field: str = "sampler_kwargs",
+    target: str | None = None,
+    space: Mapping[str, BaseDistribution] | None = None,
 ) -> optuna.samplers.BaseSampler:
-    """An Optuna sampler; ``kwargs`` come from ``sampler_kwargs``, ``seed`` is added unless given there."""
+    """An Optuna sampler from its group name (or ``custom`` with a ``_target_``); ``kwargs`` come from the sampler
+    config and ``sampler_kwargs``, ``seed`` is added unless given there; ``grid`` is built over ``space``."""
     samplers: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
         "tpe": optuna.samplers.TPESampler,
-        "nsga2": optuna.samplers.NSGAIISampler,
+        "nsgaii": optuna.samplers.NSGAIISampler,
         "nsga3": optuna.samplers.NSGAIIISampler,
         "gp": optuna.samplers.GPSampler,
         "random": optuna.samplers.RandomSampler,
         "qmc": optuna.samplers.QMCSampler,
+        "cmaes": optuna.samplers.CmaEsSampler,
+        "grid": optuna.samplers.GridSampler,
     }
+    name = {"nsga2": "nsgaii"}.get(name, name)
     args = _instantiate_nested(kwargs)
     args.setdefault("seed", seed)
     if name == "tpe":
         args.setdefault("constant_liar", True)  # batches of n_jobs run at once; default only since Optuna 5
-    if constrained and not has_set_constraint() and name in ("tpe", "nsga2", "nsga3", "gp"):
+    if name == "grid":
+        args.setdefault("search_space", grid_space(space or {}))
+    if constrained and not has_set_constraint() and name in ("tpe", "nsgaii", "nsga3", "gp"):
         args.setdefault("constraints_func", stored_constraints)
     try:
-        return samplers[name](**args)
-    except (TypeError, ValueError) as exc:
-        raise SweeperConfigError(field, dict(kwargs), f"arguments of {samplers[name].__name__} ({exc})") from None
+        factory = resolve_callable(target) if target is not None else samplers[name]
+    except Exception:
+        raise SweeperConfigError(f"{field}._target_", target, "an importable Optuna sampler class") from None
+    try:
+        sampler = factory(**args)
+    except (TypeError, ValueError, ImportError) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise SweeperConfigError(
+            field, dict(kwargs), f"arguments of {getattr(factory, '__name__', factory)} ({reason})"
+        ) from None
+    if not isinstance(sampler, optuna.samplers.BaseSampler):
+        raise SweeperConfigError(f"{field}._target_", target, "an Optuna sampler class")
+    return sampler

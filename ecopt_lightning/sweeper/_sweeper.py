@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
 import time
@@ -29,7 +30,7 @@ from optuna.trial import Trial, TrialState
 
 from . import _crashpoints, _samplers
 from . import pruning as _pruning
-from ._artifacts import attach_to_study, remove_stale_temps, write_all
+from ._artifacts import attach_to_study, remove_stale_temps, write_all, write_optimization_results
 from ._energy_report import HARDWARE_ATTR, hardware_info
 from ._heartbeat import WORKER_ATTR, DeadTrialWatch, Heartbeat, worker
 from ._impact import BASELINE_ATTR
@@ -199,7 +200,11 @@ class EcoptSweeperImpl:
                 trial.set_constraint(key, value)
         elif constraints:
             _samplers.store_constraints_optuna4(study, trial, list(constraints.values()))
-        study.tell(trial, values)
+        try:
+            study.tell(trial, values)
+        except RuntimeError as exc:  # GridSampler stops the study once the grid is covered: not in ask-and-tell
+            if "Study.stop" not in str(exc):
+                raise
         return None
 
     def _maybe_write(
@@ -234,7 +239,9 @@ class EcoptSweeperImpl:
     def sweep(self, arguments: Sequence[str]) -> dict[str, Any]:
         assert self.config is not None and self.launcher is not None
         settings = validate(self.raw_config)
-        space = parse_space(settings.params, arguments)
+        for note in settings.warnings:
+            log.warning("ecopt: %s", note)
+        space = parse_space(settings.params, arguments, legacy=settings.legacy_space)
         custom = resolve_callable(settings.custom_search_space) if settings.custom_search_space else None
         if not space.distributions and custom is None:
             raise SweeperConfigError(
@@ -246,7 +253,19 @@ class EcoptSweeperImpl:
         sampler_name, reason = _samplers.choose(
             settings.sampler, len(settings.directions), space.distributions, settings.n_trials, custom is not None
         )
-        sampler = _samplers.build(sampler_name, settings.sampler_kwargs, settings.seed, bool(settings.constraints))
+        sampler = _samplers.build(
+            sampler_name,
+            settings.sampler_kwargs,
+            settings.seed,
+            bool(settings.constraints),
+            target=settings.sampler_target,
+            space=space.distributions,
+        )
+        if sampler_name == "grid":
+            size = math.prod(len(v) for v in _samplers.grid_space(space.distributions).values())
+            if size < settings.n_trials:
+                log.info("ecopt: n_trials=%d capped at the grid's %d points (grid sampler)", settings.n_trials, size)
+                settings.n_trials = size
         # Everything above only reads: a bad config stops here with nothing written.
         warning = check_parallelism(OmegaConf.select(self.config, "hydra.launcher"), settings.n_jobs)
         if warning:
@@ -269,13 +288,20 @@ class EcoptSweeperImpl:
             list(zip(settings.objective_names, settings.directions, strict=False)),
             space.describe(),
         )
+        if settings.unnamed_returns:
+            log.info(
+                "ecopt: hydra.sweeper.direction: the task's return value(s) are named %s in the study and artifacts",
+                ", ".join(settings.objective_names),
+            )
         notes: dict[str, Any] = {
             "sampler": {"name": sampler_name, "class": type(sampler).__name__, "why": reason},
             "n_trials_target": settings.n_trials,
             "stopped": "n_trials reached",
         }
         notes["hardware"] = study.user_attrs.get(HARDWARE_ATTR)
-        if settings.baseline and not study.get_trials(deepcopy=False):
+        if settings.baseline and sampler_name == "grid":
+            log.info("ecopt: no baseline trial: the grid sampler decides every trial's parameters")
+        elif settings.baseline and not study.get_trials(deepcopy=False):
             self._enqueue_baseline(study, space, custom is not None)
         failures: list[str] = []
         report, paths = self._write(study, settings, notes)
@@ -319,7 +345,20 @@ class EcoptSweeperImpl:
             failures += batch_errors
             report, paths = self._maybe_write(study, settings, notes, paths)
             _log_progress(report, numbers, settings.n_trials)
-            if len(failures) >= settings.max_failures:
+            rate = settings.max_failure_rate
+            if rate is not None and numbers and len(batch_errors) / len(numbers) > rate:
+                notes["stopped"] = f"max_failure_rate={rate} exceeded"
+                self._write(study, settings, notes)
+                raise SweepFailedError(
+                    f"hydra.sweeper.max_failure_rate={rate} exceeded: {len(batch_errors)} of {len(numbers)} trials "
+                    f"of the batch failed; last error: {batch_errors[-1]}; artifacts in {self.sweep_dir}"
+                )
+            if settings.max_failures is None and len(failures) >= settings.n_trials:
+                # max_failure_rate alone tolerates failures; as in hydra-optuna-sweeper, n_trials bounds the attempts
+                notes["stopped"] = f"{len(failures)} trials failed in this run (n_trials={settings.n_trials})"
+                log.warning("ecopt: %s; max_failure_rate=%s tolerates them; no new trials", notes["stopped"], rate)
+                break
+            if settings.max_failures is not None and len(failures) >= settings.max_failures:
                 notes["stopped"] = f"max_failures={settings.max_failures} reached"
                 self._write(study, settings, notes)
                 raise SweepFailedError(
@@ -387,6 +426,7 @@ class EcoptSweeperImpl:
         except Exception as exc:  # the files are on disk already; the dashboard link is a convenience
             log.warning("ecopt: could not attach artifacts to the study: %s", exc)
         log_everywhere(settings.loggers, report, self.sweep_dir, paths, settings.logger_kwargs)
+        write_optimization_results(report, self.sweep_dir)
         hv = "n/a" if report.hypervolume is None else f"{report.hypervolume:.6g}"
         knee = "n/a" if report.knee is None else f"trial {report.knee.number} {report.knee.values}"
         log.info(
