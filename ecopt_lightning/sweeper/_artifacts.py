@@ -218,18 +218,34 @@ def write_optimization_results(report: Report, out_dir: Path) -> Path | None:
     return path
 
 
-def attach_to_study(study: Any, paths: list[Path], store_dir: Path) -> list[str]:
-    """Upload ``paths`` to the study with ``optuna.artifacts`` (a FileSystemArtifactStore in ``store_dir``).
+#: not attached to the study: the HTML needs plotly.min.js beside it (optuna-dashboard shows the PNG)
+NOT_ATTACHED = ("pareto_front.html",)
 
-    Returns the artifact ids; optuna-dashboard lists them when started with the same artifact directory.
+
+def attach_to_study(study: Any, paths: list[Path], store_dir: Path) -> list[str]:
+    """Attach ``paths`` to the study with ``optuna.artifacts`` (a FileSystemArtifactStore in ``store_dir``).
+
+    A file attached by an earlier run is replaced in place (same artifact id), so the study holds one copy of
+    each artifact however often the sweep is rerun. Returns the artifact ids; optuna-dashboard lists them when
+    started with the same artifact directory.
     """
-    from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+    from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
 
     store_dir.mkdir(parents=True, exist_ok=True)
     store = FileSystemArtifactStore(str(store_dir))
+    attached: dict[str, list[str]] = {}
+    for meta in get_all_artifact_meta(study):
+        attached.setdefault(meta.filename, []).append(meta.artifact_id)
     ids = []
     for path in paths:
-        ids.append(upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study))
+        if path.name in NOT_ATTACHED:
+            continue
+        for artifact_id in attached.get(path.name, []):
+            with path.open("rb") as f:
+                store.write(artifact_id, f)
+            ids.append(artifact_id)
+        if path.name not in attached:
+            ids.append(upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study))
     return ids
 
 

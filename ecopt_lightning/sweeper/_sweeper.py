@@ -31,6 +31,7 @@ from optuna.trial import Trial, TrialState
 from . import _crashpoints, _samplers
 from . import pruning as _pruning
 from ._artifacts import attach_to_study, remove_stale_temps, write_all, write_optimization_results
+from ._compose import ComposeOnce
 from ._energy_report import HARDWARE_ATTR, hardware_info
 from ._heartbeat import WORKER_ATTR, DeadTrialWatch, Heartbeat, worker
 from ._impact import BASELINE_ATTR
@@ -61,8 +62,9 @@ from .errors import SweeperConfigError, SweepFailedError
 
 log = logging.getLogger(__name__)
 
-#: intermediate artifacts take at most 1 / (1 + this) of the sweep's wall time (written every batch otherwise)
-ARTIFACT_TIME_RATIO = 4.0
+#: wall time (s) between two writes of the figures (PNG, HTML) during a sweep; the JSON/CSV files are written
+#: every batch and the figures once more at the end
+FIGURES_EVERY_S = 60.0
 
 
 def _quiet(func: Any, *args: Any, **kwargs: Any) -> Any:
@@ -84,10 +86,11 @@ class EcoptSweeperImpl:
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
-        self.hydra_context = hydra_context
+        self.composer = ComposeOnce(hydra_context.config_loader)  # the launcher reuses the configs we compose
+        self.hydra_context = HydraContext(config_loader=self.composer, callbacks=hydra_context.callbacks)
         mask_config(config, self.raw_config.get("storage"))  # before the launcher saves any config copy
         self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=TrackedTask(task_function), config=config
+            hydra_context=self.hydra_context, task_function=TrackedTask(task_function), config=config
         )
         self.sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
 
@@ -210,12 +213,10 @@ class EcoptSweeperImpl:
     def _maybe_write(
         self, study: optuna.Study, settings: Settings, notes: dict[str, Any], paths: list[Path]
     ) -> tuple[Report, list[Path]]:
-        """A fresh report every batch (progress and the energy budget read it); the files every batch, unless
-        writing them would take more than 1/5 of the time."""
-        since = time.perf_counter() - self._written_at
-        if since < ARTIFACT_TIME_RATIO * self._write_s:
-            return self._report(study, settings, notes), paths
-        return self._write(study, settings, notes)
+        """A fresh report and its JSON/CSV files every batch (progress and the energy budget read them); the
+        figures only when ``FIGURES_EVERY_S`` of wall time have passed since they were last written."""
+        figures = time.monotonic() - self._figures_at >= FIGURES_EVERY_S
+        return self._write(study, settings, notes, figures=figures)
 
     def _report(self, study: optuna.Study, settings: Settings, notes: dict[str, Any]) -> Report:
         report = build_report(
@@ -227,12 +228,13 @@ class EcoptSweeperImpl:
         report.notes = dict(notes)
         return report
 
-    def _write(self, study: optuna.Study, settings: Settings, notes: dict[str, Any]) -> tuple[Report, list[Path]]:
+    def _write(
+        self, study: optuna.Study, settings: Settings, notes: dict[str, Any], figures: bool = True
+    ) -> tuple[Report, list[Path]]:
         report = self._report(study, settings, notes)
-        start = time.perf_counter()
-        paths = write_all(report, self.sweep_dir)
-        self._written_at = time.perf_counter()
-        self._write_s = self._written_at - start
+        paths = write_all(report, self.sweep_dir, figures=figures)
+        if figures:
+            self._figures_at = time.monotonic()
         return report, paths
 
     # ---- the loop -----------------------------------------------------------------------------------------
@@ -278,7 +280,7 @@ class EcoptSweeperImpl:
             if created:  # nothing partial: not even an empty sweep dir or SQLite file
                 shutil.rmtree(self.sweep_dir, ignore_errors=True)
             raise
-        self._written_at, self._write_s = 0.0, 0.0
+        self._figures_at = time.monotonic()  # the first figures after FIGURES_EVERY_S, or at the end
         self._records: dict[int, TrialRecord] = {}  # finished trials, flattened once
         remove_stale_temps(self.sweep_dir)  # a killed writer's temp files (the artifacts are whole)
         log.info("ecopt: study %r in %s", study.study_name, redact(settings.storage) or self.sweep_dir / "ecopt.db")
@@ -304,7 +306,7 @@ class EcoptSweeperImpl:
         elif settings.baseline and not study.get_trials(deepcopy=False):
             self._enqueue_baseline(study, space, custom is not None)
         failures: list[str] = []
-        report, paths = self._write(study, settings, notes)
+        report, paths = self._write(study, settings, notes, figures=False)
         watch = DeadTrialWatch(settings.heartbeat_interval_s, settings.max_retry)
         while True:
             watch.fail_dead_trials(study)
@@ -396,6 +398,7 @@ class EcoptSweeperImpl:
                 try:
                     returns = self.launcher.launch(batch, initial_job_idx=trials[0].number)
                 finally:
+                    self.composer.forget()
                     recycle_workers(self.launcher)
             errors = []
             for trial, ret in zip(trials, returns, strict=False):
@@ -413,12 +416,15 @@ class EcoptSweeperImpl:
                     study.tell(trial, state=TrialState.FAIL)
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
-        """Compose each job's config before launching (as Hydra's own Sweeper does) to fail early."""
-        assert self.hydra_context is not None and self.config is not None
-        for overrides in batch:
-            self.hydra_context.config_loader.load_sweep_config(
-                master_config=self.config, sweep_overrides=list(overrides)
-            )
+        """Compose each job's config before launching (as Hydra's own Sweeper does) to fail early; the launcher
+        is handed these configs rather than composing them again."""
+        assert self.config is not None
+        try:
+            for overrides in batch:
+                self.composer.compose(self.config, overrides)
+        except BaseException:
+            self.composer.forget()
+            raise
 
     def _finish(self, study: optuna.Study, report: Report, paths: list[Path], settings: Settings) -> None:
         try:
