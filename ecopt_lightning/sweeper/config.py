@@ -33,6 +33,7 @@ from .errors import SweeperConfigError
 #: gp) and ours (auto, nsga3). ``nsga2`` is the older spelling of ``nsgaii``.
 SAMPLERS = ("auto", "tpe", "random", "cmaes", "nsgaii", "nsga3", "gp", "qmc", "grid")
 SAMPLER_ALIASES = {"nsga2": "nsgaii"}
+SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)
 DIRECTIONS = ("maximize", "minimize")
 LOGGERS = ("tensorboard", "wandb", "mlflow")
 MOTPE_REMOVED = (
@@ -479,6 +480,13 @@ def validate(raw_config: Any) -> Settings:
     raw = {**plain(_DEFAULTS), **given}
     names, directions, unnamed = _objectives(raw)
     sampler, sampler_target, sampler_kwargs, seed = _sampler(raw)
+    if sampler in SINGLE_OBJECTIVE_SAMPLERS and len(directions) > 1:
+        raise SweeperConfigError(
+            "sampler",
+            sampler,
+            f"a sampler for {len(directions)} objectives ({sampler} handles one objective): "
+            "auto, tpe, nsgaii, nsga3, gp, random, qmc or grid",
+        )
 
     params = raw["params"] or {}
     if not isinstance(params, Mapping):

@@ -18,6 +18,7 @@ from ecopt_lightning.sweeper.config import validate
         ({"sampler": {"_target_": "optuna.samplers.TPESampler", "seed": -1}}, "sampler.seed", "an integer >= 0"),
         ({"sampler": {"_target_": "optuna.samplers.TPESampler", "seed": 1}, "seed": 2}, "seed", "the same as"),
         ({"direction": "up"}, "direction", "maximize or minimize"),
+        ({"sampler": "cmaes"}, "sampler", "cmaes handles one objective"),
         ({"direction": ["minimize", "down"]}, "direction[1]", "maximize or minimize"),
         ({"direction": []}, "direction", "non-empty list"),
         ({"direction": "minimize", "objectives": [{"name": "a"}]}, "direction", "null when objectives are set"),
