@@ -10,7 +10,7 @@ Example:
     >>> report = build_report("s", study.get_trials(), ReportSettings.default(["acc"], ["maximize"]))
     >>> out = pathlib.Path(tempfile.mkdtemp())
     >>> sorted(p.name for p in write_all(report, out, figures=False))
-    ['pareto_front.csv', 'pareto_front.json', 'summary.json', 'trials.csv']
+    ['energy_report.md', 'pareto_front.csv', 'pareto_front.json', 'summary.json', 'trials.csv']
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from . import _crashpoints
-from ._records import Report, ReportSettings, TrialRecord, build_report
+from ._records import TrialRecord
+from ._schema import ReportSettings
+from ._sweep_report import Report, build_report
 
 log = logging.getLogger(__name__)
 

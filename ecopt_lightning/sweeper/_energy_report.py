@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._records import Report, TrialRecord
+    from ._records import TrialRecord
+    from ._sweep_report import Report
 
-HARDWARE_ATTR = "ecopt.hardware"
 SUMMARY_FILE = "energy_summary.json"
 
 

@@ -27,6 +27,7 @@ from omegaconf import MISSING
 
 from . import _urls
 from ._metrics import Constraint
+from ._schema import ReportSettings
 from .errors import SweeperConfigError
 
 #: Sampler names: hydra-optuna-sweeper's ``hydra/sweeper/sampler`` group (tpe, random, cmaes, nsgaii, grid, qmc,
@@ -286,16 +287,15 @@ class Settings:
     legacy_space: dict[str, dict[str, Any]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
-    def for_report(self) -> dict[str, Any]:
+    def for_report(self) -> ReportSettings:
         """What ``ecopt report`` needs to rebuild the artifacts from storage alone (stored on the study)."""
-        return {
-            "objectives": [
-                {"name": n, "direction": d} for n, d in zip(self.objective_names, self.directions, strict=False)
-            ],
-            "constraints": [c.text for c in self.constraints],
-            "energy_metric": self.energy_metric,
-            "energy_per_sample_metric": self.energy_per_sample_metric,
-        }
+        return ReportSettings(
+            list(self.objective_names),
+            list(self.directions),
+            [c.text for c in self.constraints],
+            self.energy_metric,
+            self.energy_per_sample_metric,
+        )
 
 
 def plain(value: Any) -> Any:
