@@ -38,7 +38,7 @@ from ._jobinfo import read_job
 from ._launch import TrackedTask, check_parallelism, job_process, recycle_workers
 from ._loggers import log_everywhere
 from ._metrics import TrialError, lookup, non_numeric, to_metrics, trial_energy
-from ._optuna_compat import contains, trial_id
+from ._optuna_compat import contains, set_user_attrs, trial_id
 from ._records import TrialRecord
 from ._schema import (
     BASELINE_ATTR,
@@ -166,35 +166,35 @@ class EcoptSweeperImpl:
             error = non_numeric(ret.return_value, names) or str(exc)
         except Exception as exc:  # the job itself raised: JobReturn re-raises it here
             error = f"{type(exc).__name__}: {exc}"
-        for name, value in metrics.items():
-            trial.set_user_attr(name, value)
+        attrs: dict[str, Any] = dict(metrics)  # written in one storage transaction below
         job_dir = self._job_dir(ret)
         if job_dir:
-            trial.set_user_attr(JOB_DIR_ATTR, job_dir)
+            attrs[JOB_DIR_ATTR] = job_dir
         info = read_job(job_dir)  # EnergyCallback's summary: energy of a failed run, degraded sensors
         energy, source = trial_energy(metrics, settings.energy_metric)
         if energy is None and info.energy_J is not None:
             energy, source = info.energy_J, f"{Path(info.path or '').name} ({info.status})"
         if energy is not None:
-            trial.set_user_attr(ENERGY_ATTR, energy)
-            trial.set_user_attr(ENERGY_SOURCE_ATTR, source)
+            attrs[ENERGY_ATTR] = energy
+            attrs[ENERGY_SOURCE_ATTR] = source
         degraded = list(info.degraded)
         process = job_process(job_dir)
         reused = process.get("jobs_in_process", 1)
         if reused > 1 and process.get("pid") != os.getpid():  # a launcher's worker (the basic launcher runs here)
             degraded.append(f"process: ran in a worker process that had already run {reused - 1} job(s)")
         if degraded:
-            trial.set_user_attr(DEGRADED_ATTR, degraded)
+            attrs[DEGRADED_ATTR] = degraded
         if error is not None and settings.prune_before_training and _pruning.was_pruned(study, trial.number):
             log.info("ecopt: trial %d %s", trial.number, _pruning.was_pruned(study, trial.number))
+            set_user_attrs(study, trial, attrs)
             study.tell(trial, state=TrialState.PRUNED)  # our own decision: not a failure, not in n_trials
             return None
         if error is not None:
-            trial.set_user_attr(ERROR_ATTR, error)
+            set_user_attrs(study, trial, {**attrs, ERROR_ATTR: error})
             log.warning("ecopt: trial %d failed: %s", trial.number, error)
             study.tell(trial, state=TrialState.FAIL)
             return error
-        trial.set_user_attr(CONSTRAINTS_ATTR, constraints)
+        set_user_attrs(study, trial, {**attrs, CONSTRAINTS_ATTR: constraints})
         if _samplers.has_set_constraint():
             for key, value in constraints.items():
                 trial.set_constraint(key, value)
@@ -381,11 +381,11 @@ class EcoptSweeperImpl:
             with Heartbeat(storage, ids, settings.heartbeat_interval_s):  # first beat now, before anything else
                 batch = []
                 for trial in trials:
-                    trial.set_user_attr(WORKER_ATTR, me)
-                    if ERROR_ATTR in trial.user_attrs:  # a retried trial inherits the dead run's attributes
-                        trial.set_user_attr(ERROR_ATTR, None)
                     overrides = self._overrides(trial, space, custom)
-                    trial.set_user_attr(OVERRIDES_ATTR, overrides)
+                    claim: dict[str, Any] = {WORKER_ATTR: me, OVERRIDES_ATTR: overrides}
+                    if ERROR_ATTR in trial.user_attrs:  # a retried trial inherits the dead run's attributes
+                        claim[ERROR_ATTR] = None
+                    set_user_attrs(study, trial, claim)
                     if settings.prune_before_training:  # the job reaches its trial through the storage
                         url = settings.storage or f"sqlite:///{self.sweep_dir / 'ecopt.db'}"
                         overrides = [*overrides, *_pruning.job_overrides(url, study.study_name, trial.number)]
