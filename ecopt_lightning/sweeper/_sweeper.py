@@ -63,9 +63,9 @@ from .errors import SweeperConfigError, SweepFailedError
 
 log = logging.getLogger(__name__)
 
-#: wall time (s) between two writes of the figures (PNG, HTML) during a sweep; the JSON/CSV files are written
-#: every batch and the figures once more at the end
-FIGURES_EVERY_S = 60.0
+#: wall time (s) between two writes of the figures (PNG, HTML: about a second of CPU each) during a sweep; the
+#: JSON/CSV files are written every batch and the figures once more at the end
+FIGURES_EVERY_S = 300.0
 
 
 def _quiet(func: Any, *args: Any, **kwargs: Any) -> Any:
