@@ -41,3 +41,21 @@ def test_optimization_results_yaml_as_the_official_sweeper_writes_it(multirun, t
     assert results.name == "ecopt"
     assert {tuple(s["values"]) for s in results.solutions} == {tuple(t.values) for t in study.best_trials}
     assert all(set(s["params"]) == {"width", "lr"} for s in results.solutions)
+
+
+def test_string_choices_reach_the_app_as_the_same_strings(multirun, tmp_path: Path) -> None:
+    """issue 15 item 6: spaces, commas, '=', quotes, and quoted 'true'/'null'/'1e3' stay those strings."""
+    sweep = tmp_path / "sweep"
+    multirun(
+        "width=choice(8,16)",
+        """+z=choice('a b','c,d','e=f',"it's",'true','null','1e3')""",
+        "hydra.sweeper.sampler=random",
+        "hydra.sweeper.n_trials=5",
+    )
+    study = load_study(sweep)
+    assert len(study.trials) == 5 and all(t.state.name == "COMPLETE" for t in study.trials)
+    for trial in study.trials:
+        if "z" not in trial.params:  # the baseline: the app's own config has no z
+            continue
+        job_config = OmegaConf.load(Path(trial.user_attrs["ecopt.job_dir"]) / ".hydra" / "config.yaml")
+        assert job_config.z == trial.params["z"] and isinstance(job_config.z, str)
