@@ -10,6 +10,7 @@ runs alternate between the two sweepers so that both see the same machine load.
 - ``official``: hydra-optuna-sweeper 1.3.0 on Optuna 2.10 in ``benchmarks/.venv-official`` (made by
   ``benchmarks/run_all.sh``), its default in-memory storage, ``hydra/sweeper=optuna``.
 
+With ``--official-sqlite``, also ``official+sqlite``: the official sweeper with a SQLite storage, as ours.
 Both get the same command line otherwise (``hydra/sweeper/sampler=tpe``, seed 0, ``n_jobs=1``). The bytes the
 N-trial ecopt sweep wrote (sweep dir and job dirs, apparent size, links not followed) are reported too.
 
@@ -47,7 +48,7 @@ def make_app(dest: Path, objectives: int, sweeper: str) -> Path:
     return dest / script
 
 
-def run_once(python: str, app: Path, sweep_dir: Path, n_trials: int) -> tuple[float, float]:
+def run_once(python: str, app: Path, sweep_dir: Path, n_trials: int, extra: list[str]) -> tuple[float, float]:
     """Wall and CPU seconds of one whole multirun process."""
     cmd = [
         python,
@@ -58,6 +59,7 @@ def run_once(python: str, app: Path, sweep_dir: Path, n_trials: int) -> tuple[fl
         "hydra.sweeper.n_jobs=1",
         "hydra/sweeper/sampler=tpe",
         "hydra.sweeper.sampler.seed=0",
+        *extra,
     ]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the official venv must not see ours
     if python == sys.executable:
@@ -84,10 +86,15 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=60, help="trials of the long run (the short one has 2)")
     parser.add_argument("--runs", type=int, default=3, help="alternating runs per sweeper and size")
     parser.add_argument("--objectives", type=int, nargs="+", default=[1, 2], choices=[1, 2])
+    parser.add_argument(
+        "--official-sqlite", action="store_true", help="also the official sweeper with a SQLite storage, as ours"
+    )
     args = parser.parse_args()
     if not OFFICIAL_PY.exists():
         raise SystemExit(f"{OFFICIAL_PY} is missing: run benchmarks/run_all.sh once (it makes the official venv)")
     sides = {"ecopt": (sys.executable, "ecopt"), "official": (str(OFFICIAL_PY), "optuna")}
+    if args.official_sqlite:
+        sides["official+sqlite"] = (str(OFFICIAL_PY), "optuna")
     print(f"sweep_overhead: {args.trials} vs 2 trials, {args.runs} alternating run(s), tpe seed 0, n_jobs=1")
     print("| sweeper | objectives | per trial, wall (ms) | per trial, CPU (ms) | bytes written, N trials |")
     print("|---|---|---|---|---|")
@@ -104,7 +111,9 @@ def main() -> None:
                     costs = {}
                     for n in (2, args.trials):
                         sweep_dir = Path(tmp) / f"{side}-{run}-{n}"
-                        costs[n] = run_once(python, apps[side], sweep_dir, n)
+                        db = f"sqlite:///{sweep_dir.parent / sweep_dir.name}.db"  # outside: made before the dir
+                        extra = [f"hydra.sweeper.storage={db}"] if "sqlite" in side else []
+                        costs[n] = run_once(python, apps[side], sweep_dir, n, extra)
                         if n == args.trials:
                             written[side] = bytes_written(sweep_dir)
                         shutil.rmtree(sweep_dir, ignore_errors=True)
