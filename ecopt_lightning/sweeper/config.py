@@ -214,7 +214,9 @@ class EcoptSweeperConf:
     """
 
     _target_: str = TARGET
-    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "auto"}])
+    # `hydra/sweeper/sampler=<name>` picks an entry of the group (merged over `sampler`); none by default, so
+    # that `sampler: <name>` in a config file or on the command line is not overridden by a default entry
+    defaults: list[Any] = field(default_factory=lambda: ["_self_", {"sampler": None}])
     # Hydra 1.3 instantiates plugin configs recursively: keep the sampler a config; the sweeper builds it.
     _recursive_: bool = False
     objectives: Any = None  # list of {name, direction}; null: DEFAULT_OBJECTIVES (unless `direction` is set)
@@ -222,7 +224,7 @@ class EcoptSweeperConf:
     params: Any = None  # mapping: override key -> search expression
     search_space: Any = None  # deprecated (hydra-optuna-sweeper 1.1): {key: {type, low, high, step, log, choices}}
     custom_search_space: Any = None  # dotted path to (cfg, trial) -> dict | None
-    sampler: Any = MISSING  # a `hydra/sweeper/sampler` entry ({_target_, seed, ...}) or a name from SAMPLERS
+    sampler: Any = "auto"  # a `hydra/sweeper/sampler` entry ({_target_, seed, ...}) or a name from SAMPLERS
     sampler_kwargs: Any = None  # mapping: extra keyword arguments of the sampler
     seed: Any = None  # int >= 0 or null (hydra.sweeper.sampler.seed means the same)
     n_jobs: Any = 1  # int >= 1: trials per batch
@@ -246,7 +248,6 @@ class EcoptSweeperConf:
 
 #: The declared defaults, read by :func:`validate` (nowhere else).
 _DEFAULTS = {f.name: getattr(EcoptSweeperConf(), f.name) for f in fields(EcoptSweeperConf)}
-_DEFAULTS["sampler"] = None  # MISSING: filled by the group's default entry (auto)
 #: Keys Hydra uses itself, not sweeper fields.
 _HYDRA_KEYS = ("_target_", "_recursive_", "defaults")
 

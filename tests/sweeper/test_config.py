@@ -122,3 +122,27 @@ def test_omegaconf_containers_are_accepted_as_hydra_1_3_and_1_4_pass_them() -> N
     s = validate(raw)
     assert (s.objective_names, s.directions, s.sampler_kwargs) == (["loss"], ["minimize"], {"a": 1})
     assert validate(dict(raw)).directions == ["minimize"]  # 1.4: top level a dict, nested still DictConfig
+
+
+def test_a_sampler_name_in_a_config_file_is_not_overridden_by_a_group_default(tmp_path) -> None:
+    """The group has no default entry: `sampler: tpe` in a `@package hydra.sweeper` file stays tpe."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).parents[2]
+    (tmp_path / "search").mkdir()
+    (tmp_path / "search" / "s.yaml").write_text("# @package hydra.sweeper\nsampler: tpe\n")
+    (tmp_path / "app.py").write_text(
+        "import hydra\n@hydra.main(version_base=None, config_path='.', config_name=None)\ndef main(cfg):\n    pass\n"
+        "main()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "app.py", "hydra/sweeper=ecopt", "+search=s", "--cfg", "hydra", "-p", "hydra.sweeper.sampler"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        check=True,
+    )
+    assert out.stdout.strip() == "tpe"
