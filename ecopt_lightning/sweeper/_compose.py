@@ -13,6 +13,8 @@ Example:
     ...         return {"overrides": list(sweep_overrides)}
     >>> once = ComposeOnce(Loader())
     >>> once.compose(None, ["x=1"])
+    >>> once.peeking().load_sweep_config(None, ["x=1"]), Loader.calls  # a reader: the config stays
+    ({'overrides': ['x=1']}, 1)
     >>> once.load_sweep_config(None, ["x=1"]), Loader.calls
     ({'overrides': ['x=1']}, 1)
     >>> once.load_sweep_config(None, ["x=1"]), Loader.calls
@@ -42,6 +44,18 @@ class ComposeOnce:
             return ready
         return self._loader.load_sweep_config(master_config, sweep_overrides)
 
+    def peek(self, master_config: Any, sweep_overrides: list[str]) -> Any:
+        """The config composed ahead for these overrides, left in place; else one composed now, not kept."""
+        ready = self._ready.get(tuple(sweep_overrides))
+        if ready is not None:
+            return ready
+        return self._loader.load_sweep_config(master_config, sweep_overrides)
+
+    def peeking(self) -> _Peek:
+        """A loader for readers that need a job's config before the launcher (e.g. its job dir): it returns the
+        composed config without handing it out, and composes (without keeping) what was not composed ahead."""
+        return _Peek(self)
+
     def forget(self) -> None:
         """Drop configs no launcher asked for (a refused or interrupted batch)."""
         self._ready.clear()
@@ -50,3 +64,13 @@ class ComposeOnce:
         if name.startswith("__") or name in ("_loader", "_ready"):  # copy/pickle probe before __init__ ran
             raise AttributeError(name)
         return getattr(self._loader, name)
+
+
+class _Peek:
+    """``load_sweep_config`` that reads :class:`ComposeOnce`'s ready configs without taking them."""
+
+    def __init__(self, once: ComposeOnce) -> None:
+        self._once = once
+
+    def load_sweep_config(self, master_config: Any, sweep_overrides: list[str]) -> Any:
+        return self._once.peek(master_config, sweep_overrides)

@@ -14,11 +14,20 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..metrics import (
+    ESTIMATED_FRACTION,
+    FLOPS_PER_SAMPLE,
+    INFERENCE_CONTENDED,
+    INFERENCE_CONVERGED,
+    INFERENCE_PER_SAMPLE_IQR_J,
+    PARAMS,
+    SUMMARY_FILE,
+    total_J,
+)
+
 if TYPE_CHECKING:
     from ._records import TrialRecord
     from ._sweep_report import Report
-
-SUMMARY_FILE = "energy_summary.json"
 
 
 def hardware_info() -> dict[str, Any]:
@@ -75,6 +84,21 @@ def _fmt(value: Any, unit: str = "") -> str:
     return f"{value}{' ' + unit if unit else ''}"
 
 
+def _precision(record: TrialRecord) -> str:
+    """The 95% interval, and whether the benchmark converged or ran contended, as a clause."""
+    parts = []
+    if record.energy_per_sample_interval is not None:
+        lo, hi = record.energy_per_sample_interval
+        parts.append(f"95% interval {lo:.4g} to {hi:.4g} J")
+    if record.metrics.get(INFERENCE_CONVERGED) == 0.0:
+        parts.append("NOT converged to its precision target")
+    if record.metrics.get(INFERENCE_CONTENDED) == 1.0:
+        parts.append("measured beside other processes' CPU load (contended)")
+    if record.confirmed is not None:
+        parts.append(f"confirmed by `ecopt confirm` (the sweep measured {_fmt(record.confirmed.get('sweep_value'))})")
+    return "".join(f"; {p}" for p in parts)
+
+
 def render(report: Report) -> str:
     """The Markdown text of the energy report."""
     from ecopt_lightning.energy.carbon import DEFAULT_INTENSITY_G_PER_KWH, carbon_g
@@ -95,7 +119,7 @@ def render(report: Report) -> str:
     if summary and summary.get("sources"):
         sources = ", ".join(f"{d}: {s}" for d, s in summary["sources"].items())
         lines.append(f"- Energy sources of the chosen trial, per domain: {sources}.")
-    estimated = chosen.metrics.get("energy/estimated_fraction") if chosen is not None else None
+    estimated = chosen.metrics.get(ESTIMATED_FRACTION) if chosen is not None else None
     if estimated is not None:
         lines.append(
             f"- Share of the chosen trial's energy that is ESTIMATED (modelled from CPU time), not measured: "
@@ -117,11 +141,11 @@ def render(report: Report) -> str:
         lines += [
             f"- Trial {chosen.number} ({'knee of the Pareto front' if report.knee is chosen else 'named'}); "
             f"parameters: {', '.join(f'{k}={v}' for k, v in chosen.params.items()) or 'defaults'}.",
-            f"- Training energy: {_fmt(m.get('energy/train_total_J'), 'J')}.",
+            f"- Training energy: {_fmt(m.get(total_J('train')), 'J')}.",
             f"- Inference energy: {_fmt(chosen.energy_per_sample_J, 'J')} per sample "
-            f"(IQR {_fmt(m.get('energy/inference_per_sample_J_iqr'), 'J')}), "
+            f"(IQR {_fmt(m.get(INFERENCE_PER_SAMPLE_IQR_J), 'J')}{_precision(chosen)}), "
             f"{_fmt(chosen.samples_per_J)} samples per J.",
-            f"- Parameters: {_fmt(m.get('model/params'))}; FLOPs per sample: {_fmt(m.get('model/flops_per_sample'))}.",
+            f"- Parameters: {_fmt(m.get(PARAMS))}; FLOPs per sample: {_fmt(m.get(FLOPS_PER_SAMPLE))}.",
         ]
     tuning = report.sweep_energy_J
     lines += [
@@ -133,11 +157,10 @@ def render(report: Report) -> str:
         f"{DEFAULT_INTENSITY_G_PER_KWH:g} gCO2e/kWh).",
     ]
     if imp.get("payback") is not None or imp.get("saved_J_per_inference") is not None:
-        lines.append(
-            f"- Against the baseline trial {imp.get('baseline_trial')} "
-            f"({_fmt(imp.get('baseline_J_per_inference'), 'J')} per inference), the chosen model saves "
-            f"{_fmt(imp.get('saved_J_per_inference'), 'J')} per inference; {imp.get('payback_note')}."
-        )
+        from ._impact import describe_saving
+
+        lines += [f"- {line}." for line in describe_saving(imp)]
+        lines.append(f"- Payback: {imp.get('payback_note')}.")
     else:
         lines.append(f"- Payback: {imp.get('payback_note', 'n/a')}.")
     lines += ["", "## Are parameters and FLOPs good proxies for energy here?", ""]

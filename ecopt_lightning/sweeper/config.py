@@ -25,15 +25,16 @@ from typing import Any, NoReturn
 
 from omegaconf import MISSING
 
+from ..metrics import INFERENCE_PER_SAMPLE_J, TOTAL_J
 from . import _urls
 from ._metrics import Constraint
 from ._schema import ReportSettings
 from .errors import SweeperConfigError
 
 #: Sampler names: hydra-optuna-sweeper's ``hydra/sweeper/sampler`` group (tpe, random, cmaes, nsgaii, grid, qmc,
-#: gp) and ours (auto, nsga3). ``nsga2`` is the older spelling of ``nsgaii``.
-SAMPLERS = ("auto", "tpe", "random", "cmaes", "nsgaii", "nsga3", "gp", "qmc", "grid")
-SAMPLER_ALIASES = {"nsga2": "nsgaii"}
+#: gp) and ours (auto, nsga3); ``nsga2`` (ours) and ``nsgaii`` (the official group's name) are the same sampler.
+SAMPLERS = ("auto", "tpe", "random", "cmaes", "nsga2", "nsga3", "gp", "qmc", "grid")
+SAMPLER_ALIASES = {"nsgaii": "nsga2"}
 SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)
 DIRECTIONS = ("maximize", "minimize")
 LOGGERS = ("tensorboard", "wandb", "mlflow")
@@ -54,7 +55,7 @@ SAMPLER_TARGETS = {
     "optuna.samplers.TPESampler": "tpe",
     "optuna.samplers.RandomSampler": "random",
     "optuna.samplers.CmaEsSampler": "cmaes",
-    "optuna.samplers.NSGAIISampler": "nsgaii",
+    "optuna.samplers.NSGAIISampler": "nsga2",
     "optuna.samplers.NSGAIIISampler": "nsga3",
     "optuna.samplers.GPSampler": "gp",
     "optuna.samplers.QMCSampler": "qmc",
@@ -184,6 +185,7 @@ SAMPLER_GROUP: dict[str, type[SamplerConf]] = {
     "random": RandomSamplerConf,
     "cmaes": CmaEsSamplerConf,
     "nsgaii": NSGAIISamplerConf,
+    "nsga2": NSGAIISamplerConf,
     "nsga3": NSGAIIISamplerConf,
     "gp": GPSamplerConf,
     "qmc": QMCSamplerConf,
@@ -201,7 +203,7 @@ class ObjectiveConf:
 
 
 #: The objectives when neither ``objectives`` nor ``direction`` is set: the quality/energy trade-off.
-DEFAULT_OBJECTIVES = (("val_acc", "maximize"), ("energy/inference_per_sample_J", "minimize"))
+DEFAULT_OBJECTIVES = (("val_acc", "maximize"), (INFERENCE_PER_SAMPLE_J, "minimize"))
 
 
 @dataclass
@@ -235,8 +237,8 @@ class EcoptSweeperConf:
     max_failures: Any = None  # int >= 1 or null: failed trials in one run before it fails (null: n_trials)
     max_failure_rate: Any = None  # 0..1 or null: failed share of one batch above which the run stops
     energy_budget_J: Any = None  # positive number (J) or null
-    energy_metric: Any = "energy/total_J"
-    energy_per_sample_metric: Any = "energy/inference_per_sample_J"
+    energy_metric: Any = TOTAL_J
+    energy_per_sample_metric: Any = INFERENCE_PER_SAMPLE_J
     heartbeat_interval_s: Any = 60  # int >= 0 (0: no heartbeat)
     max_retry: Any = 1  # int >= 0
     wait_for_running: Any = True

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..metrics import INFERENCE_PER_SAMPLE_J
 from ._schema import PRUNED_ATTR
 from ._urls import password
 
@@ -97,7 +98,7 @@ def check_before_training(
     model: Any,
     dataloader: Iterable[Any],
     *,
-    metric: str = "energy/inference_per_sample_J",
+    metric: str = INFERENCE_PER_SAMPLE_J,
     warmup_batches: int = CHECK_WARMUP_BATCHES,
     repeats: int = CHECK_REPEATS,
     max_batches: int = CHECK_MAX_BATCHES,
@@ -144,6 +145,7 @@ def check_before_training(
         return None
     from ecopt_lightning.inference import measure_inference
 
+    measure_kwargs.setdefault("rel_precision", None)  # a screen: a fixed number of repeats, each long enough
     result = measure_inference(
         model, dataloader, warmup_batches=warmup_batches, repeats=repeats, max_batches=max_batches, **measure_kwargs
     )

@@ -12,7 +12,7 @@ from ecopt_lightning.sweeper.config import validate
 @pytest.mark.parametrize(
     ("raw", "field", "allowed"),
     [
-        ({"sampler": "anneal"}, "sampler", "one of auto, tpe, random, cmaes, nsgaii, nsga3, gp, qmc, grid"),
+        ({"sampler": "anneal"}, "sampler", "one of auto, tpe, random, cmaes, nsga2, nsga3, gp, qmc, grid"),
         ({"sampler": "motpe"}, "sampler", "sampler was removed in Optuna 4.0. Use 'hydra/sweeper/sampler=tpe' instead"),
         ({"sampler": {"_target_": "optuna.samplers.MOTPESampler"}}, "sampler", "sampler was removed in Optuna 4.0"),
         ({"sampler": {"_target_": "optuna.samplers.TPESampler", "seed": -1}}, "sampler.seed", "an integer >= 0"),
@@ -85,8 +85,8 @@ def test_direction_names_unnamed_returns_as_the_official_sweeper_takes_them() ->
 @pytest.mark.parametrize(
     ("sampler", "name", "kwargs", "seed"),
     [
-        ("nsgaii", "nsgaii", {}, None),
-        ("nsga2", "nsgaii", {}, None),
+        ("nsgaii", "nsga2", {}, None),  # the official group's name for our nsga2
+        ("nsga2", "nsga2", {}, None),
         ({"_target_": "ecopt_lightning.sweeper.config.auto_sampler", "seed": None}, "auto", {}, None),
         (
             {"_target_": "optuna.samplers.TPESampler", "seed": 123, "n_startup_trials": 5},
