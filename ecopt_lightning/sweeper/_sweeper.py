@@ -202,7 +202,7 @@ class EcoptSweeperImpl:
             study.tell(trial, state=TrialState.PRUNED)  # our own decision: not a failure, not in n_trials
             return None, None
         if error is not None:
-            failed = {ERROR_ATTR: error}
+            failed: dict[str, Any] = {ERROR_ATTR: error}
             if not died(ret):  # a job killed by the cluster says nothing of its region (it is retried)
                 failed[JOB_FAILED_ATTR] = True  # the samplers learn the region fails (_failures.py)
             set_user_attrs(study, trial, {**attrs, **failed})
