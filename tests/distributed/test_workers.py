@@ -44,7 +44,9 @@ def _claimed(url: str, name: str) -> bool:
 
 def test_two_workers_share_one_budget(tmp_path: Path, storage: str, study_name: str) -> None:
     common = (*SPACE, f"hydra.sweeper.storage={storage}", f"hydra.sweeper.study_name={study_name}")
-    common += ("hydra.sweeper.n_trials=8", "hydra.sweeper.heartbeat_interval_s=1", "sleep_s=0.3")
+    # each worker's first trial waits for the other's (an event, not a time), so both run trials however fast
+    # either starts; no worker dies here, so a long heartbeat interval rules out a live one taken for dead
+    common += ("hydra.sweeper.n_trials=8", "hydra.sweeper.heartbeat_interval_s=60", f"meet_dir={tmp_path / 'met'}")
     workers = [start(tmp_path / f"w{i}", *common, f"hydra.sweeper.seed={i}") for i in range(2)]
     for i, proc in enumerate(workers):
         assert proc.wait(timeout=240) == 0, Path(f"{tmp_path / f'w{i}'}.log").read_text()

@@ -3,7 +3,9 @@
 ``mode`` makes the job misbehave on purpose: ``raise`` (exception), ``nan_acc`` (NaN objective), ``missing``
 (no ``val_acc``), ``text_acc`` (``val_acc`` is a string), ``fail_if_wide`` (raises when width >= 64).
 ``sleep_s`` keeps each job running that long; ``die_marker`` SIGKILLs the first job's process (the whole
-sweep under the basic launcher) and leaves the marker file so the rerun goes on.
+sweep under the basic launcher) and leaves the marker file so the rerun goes on. ``meet_dir`` makes each job
+wait until ``meet_n`` processes have run a job there (so that several workers each run one trial, whatever
+their speed).
 Energy is reported as ``energy/total_J``
 unless ``energy_keys=split`` (then ``energy/fit_total_J`` + ``energy/inference_total_J``).
 
@@ -44,11 +46,24 @@ def metrics(cfg: DictConfig) -> dict[str, float]:
     return out
 
 
+def meet(folder: str, n: int) -> None:
+    """Record this process in ``folder``; wait until ``n`` processes have. The deadline only stops a hung test."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    (Path(folder) / str(os.getpid())).touch()
+    deadline = time.monotonic() + 300.0
+    while len(list(Path(folder).iterdir())) < n:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {len(list(Path(folder).iterdir()))} of {n} processes met in {folder}")
+        time.sleep(0.05)
+
+
 @hydra.main(**MAIN_KWARGS, config_path="conf", config_name="toy")
 def main(cfg: DictConfig) -> dict[str, float]:
     if cfg.die_marker and not Path(cfg.die_marker).exists():
         Path(cfg.die_marker).write_text("died once")
         os.kill(os.getpid(), signal.SIGKILL)
+    if cfg.meet_dir:
+        meet(cfg.meet_dir, int(cfg.meet_n))
     time.sleep(float(cfg.sleep_s))
     if cfg.mode == "raise" or (cfg.mode == "fail_if_wide" and cfg.width >= 64):
         raise RuntimeError(f"toy failure at width={cfg.width}")
