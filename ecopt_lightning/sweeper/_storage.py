@@ -19,14 +19,15 @@ from typing import Any
 
 import optuna
 
-from ._urls import JOURNAL, journal_path, password, redact, scheme
+from ._urls import JOURNAL, journal_path, redact, scheme, secrets
 from .errors import SweeperConfigError
 
 
 def _scrub(text: str, url: str) -> str:
-    secret = password(url)
     text = text.replace(url, redact(url))
-    return text.replace(secret, "***") if secret else text
+    for secret in secrets(url):
+        text = text.replace(secret, "***")
+    return text
 
 
 def retry_callback(max_retry: int) -> Any:
