@@ -134,8 +134,9 @@ class EcoptSweeperImpl:
                 log.info("ecopt: no baseline trial: the config's %s=%r is outside the search space", key, value)
                 return
             params[key] = value
+        number = len(study.get_trials(deepcopy=False))  # enqueued trials are numbered on creation
         _quiet(study.enqueue_trial, params, user_attrs={BASELINE_ATTR: True})
-        log.info("ecopt: trial 0 is the baseline, the app's own config: %s", params)
+        log.info("ecopt: trial %d is the baseline, the app's own config: %s", number, params)
 
     def _overrides(self, trial: Trial, space: SearchSpace, custom: Any) -> list[str]:
         extra = custom(self.config, trial) if custom is not None else None
@@ -200,6 +201,7 @@ class EcoptSweeperImpl:
         elif constraints:
             _samplers.store_constraints_optuna4(study, trial, list(constraints.values()))
         study.tell(trial, values)
+        _crashpoints.reached("in_tell")
         return None
 
     def _maybe_write(
@@ -259,6 +261,14 @@ class EcoptSweeperImpl:
             if created:  # nothing partial: not even an empty sweep dir or SQLite file
                 shutil.rmtree(self.sweep_dir, ignore_errors=True)
             raise
+        so_far = len(study.get_trials(deepcopy=False))
+        if settings.seed is not None and so_far:
+            # a resumed sweep must not replay the proposals the same seed made before: the seed goes on from
+            # the study's trial count (still reproducible: the same command on the same study draws the same)
+            sampler = _samplers.build(
+                sampler_name, settings.sampler_kwargs, resumed_seed(settings.seed, so_far), bool(settings.constraints)
+            )
+            study.sampler = sampler
         self._written_at, self._write_s = 0.0, 0.0
         self._records: dict[int, TrialRecord] = {}  # finished trials, flattened once
         remove_stale_temps(self.sweep_dir)  # a killed writer's temp files (the artifacts are whole)
@@ -275,7 +285,7 @@ class EcoptSweeperImpl:
             "stopped": "n_trials reached",
         }
         notes["hardware"] = study.user_attrs.get(HARDWARE_ATTR)
-        if settings.baseline and not study.get_trials(deepcopy=False):
+        if settings.baseline and not has_baseline(study):
             self._enqueue_baseline(study, space, custom is not None)
         failures: list[str] = []
         report, paths = self._write(study, settings, notes)
@@ -337,6 +347,8 @@ class EcoptSweeperImpl:
         trials = [_quiet(study.ask, dict(space.distributions)) for _ in range(size)]
         _crashpoints.reached("before_claim")
         told: set[int] = set()
+        launched = False
+        why = "not run: the batch was refused"
         ids = [trial._trial_id for trial in trials]  # Trial has no public id; heartbeats are keyed on it
         me = worker()
         try:
@@ -355,6 +367,7 @@ class EcoptSweeperImpl:
                 _crashpoints.reached("after_ask")
                 self.validate_batch_is_legal(batch)
                 try:
+                    launched = True
                     returns = self.launcher.launch(batch, initial_job_idx=trials[0].number)
                 finally:
                     recycle_workers(self.launcher)
@@ -367,11 +380,21 @@ class EcoptSweeperImpl:
                     errors.append(error)
             scrub_tree([self.sweep_dir, *(self._job_dir(r) for r in returns)], self.raw_config.get("storage"))
             return errors, [t.number for t in trials]
+        except KeyboardInterrupt:
+            why = "interrupted (Ctrl-C) while it ran: no result stored" if launched else "not run: interrupted (Ctrl-C)"
+            raise
+        except BaseException as exc:
+            why = f"{'stopped while it ran' if launched else why}: {type(exc).__name__}"
+            raise
         finally:
+            unfinished = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
             for trial in trials:  # interrupted or refused batch: never leave trials RUNNING
-                if trial.number not in told:
-                    trial.set_user_attr(ERROR_ATTR, "not run: the batch was interrupted or refused")
-                    study.tell(trial, state=TrialState.FAIL)
+                if trial.number not in told and trial.number in unfinished:
+                    trial.set_user_attr(ERROR_ATTR, why)
+                    try:
+                        study.tell(trial, state=TrialState.FAIL)
+                    except optuna.exceptions.UpdateFinishedTrialError:
+                        pass  # told in the meantime (e.g. Ctrl-C inside tell, after its commit)
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         """Compose each job's config before launching (as Hydra's own Sweeper does) to fail early."""
@@ -408,6 +431,22 @@ class EcoptSweeperImpl:
             report.energy_sources or "no trial reported energy",
             self.sweep_dir,
         )
+
+
+def resumed_seed(seed: int, trials_so_far: int) -> int:
+    """The sampler's seed for a sweep resumed on a study holding ``trials_so_far`` trials.
+
+    Example:
+        >>> resumed_seed(0, 5) != resumed_seed(0, 6) != 0
+        True
+    """
+    return (seed * 1_000_003 + trials_so_far * 7_919) % 2**32
+
+
+def has_baseline(study: optuna.Study) -> bool:
+    """Whether the study holds a baseline trial that is complete, running or waiting (not only failed ones)."""
+    states = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    return any(t.user_attrs.get(BASELINE_ATTR) for t in study.get_trials(deepcopy=False, states=states))
 
 
 def _log_progress(report: Report, numbers: Sequence[int], n_trials: int) -> None:

@@ -51,3 +51,39 @@ def test_kill_9_then_same_command_continues(tmp_path: Path, where: str, env: dic
         assert len(dead) == 1 and "worker died: its worker (pid" in dead[0].user_attrs["ecopt.error"]
         retried = [t for t in trials if t.system_attrs.get("failed_trial") == dead[0].number]
         assert retried and retried[0].params == dead[0].params
+
+
+def _trials(sweep: Path) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name="toy", storage=f"sqlite:///{sweep / 'ecopt.db'}").trials
+
+
+def test_a_resumed_sweep_with_a_fixed_seed_proposes_no_config_twice(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    space = ("width=choice(8,16,32,64)", "lr=interval(0.001, 0.1)", "hydra.sweeper.sampler=random")
+    ok(run(sweep, *space, "hydra.sweeper.n_trials=3", "hydra.sweeper.seed=0"))
+    ok(run(sweep, *space, "hydra.sweeper.n_trials=6", "hydra.sweeper.seed=0"))  # the same seed goes on
+    params = [tuple(sorted(t.params.items())) for t in _trials(sweep)]
+    assert len(params) == 6 and len(set(params)) == 6, params
+
+
+def test_ctrl_c_inside_tell_keeps_the_stored_result_and_shows_no_other_error(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    env = {"ECOPT_CRASH_AT": "in_tell:1", "ECOPT_CRASH_SIGNAL": "INT"}  # SIGINT after the commit, inside tell
+    first = run(sweep, *COMMAND, env=env)
+    assert first.returncode in (-signal.SIGINT, 130), (first.returncode, first.stderr[-3000:])
+    assert "UpdateFinishedTrialError" not in first.stderr, first.stderr[-3000:]
+    assert [t.state for t in _trials(sweep)] == [TrialState.COMPLETE]
+
+
+def test_the_baseline_interrupted_by_ctrl_c_is_said_so_and_run_again_by_the_rerun(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    args = (*COMMAND, "hydra.sweeper.baseline=true", f"die_marker={tmp_path / 'died.txt'}", "die_signal=INT")
+    first = run(sweep, *args)
+    assert first.returncode != 0
+    (baseline,) = _trials(sweep)
+    assert baseline.state == TrialState.FAIL and baseline.user_attrs["ecopt.baseline"]
+    assert baseline.user_attrs["ecopt.error"] == "interrupted (Ctrl-C) while it ran: no result stored"
+    ok(run(sweep, *args))
+    done = [t for t in _trials(sweep) if t.state == TrialState.COMPLETE]
+    assert [t.user_attrs.get("ecopt.baseline") for t in done].count(True) == 1
+    assert len(done) == 4

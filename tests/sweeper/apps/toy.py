@@ -2,10 +2,10 @@
 
 ``mode`` makes the job misbehave on purpose: ``raise`` (exception), ``nan_acc`` (NaN objective), ``missing``
 (no ``val_acc``), ``text_acc`` (``val_acc`` is a string), ``fail_if_wide`` (raises when width >= 64).
-``sleep_s`` keeps each job running that long; ``die_marker`` SIGKILLs the first job's process (the whole
-sweep under the basic launcher) and leaves the marker file so the rerun goes on. ``meet_dir`` makes each job
-wait until ``meet_n`` processes have run a job there (so that several workers each run one trial, whatever
-their speed).
+``sleep_s`` keeps each job running that long; ``die_marker`` SIGKILLs (or sends ``die_signal``) the first job's
+process (the whole sweep under the basic launcher) and leaves the marker file so the rerun goes on.
+``meet_dir`` makes each job wait until ``meet_n`` processes have run a job there (so that several workers each
+run one trial, whatever their speed).
 Energy is reported as ``energy/total_J``
 unless ``energy_keys=split`` (then ``energy/fit_total_J`` + ``energy/inference_total_J``).
 
@@ -61,7 +61,7 @@ def meet(folder: str, n: int) -> None:
 def main(cfg: DictConfig) -> dict[str, float]:
     if cfg.die_marker and not Path(cfg.die_marker).exists():
         Path(cfg.die_marker).write_text("died once")
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), getattr(signal, f"SIG{cfg.die_signal}"))
     if cfg.meet_dir:
         meet(cfg.meet_dir, int(cfg.meet_n))
     time.sleep(float(cfg.sleep_s))
