@@ -31,7 +31,7 @@ from . import _crashpoints, _samplers
 from . import pruning as _pruning
 from ._artifacts import attach_to_study, remove_stale_temps, write_all
 from ._energy_report import HARDWARE_ATTR, hardware_info
-from ._heartbeat import WORKER_ATTR, DeadTrialWatch, Heartbeat, worker
+from ._heartbeat import WORKER_ATTR, DeadTrialWatch, Heartbeat, announce_asker, worker
 from ._impact import BASELINE_ATTR
 from ._jobinfo import read_job
 from ._launch import TrackedTask, check_parallelism, job_process, recycle_workers
@@ -290,6 +290,8 @@ class EcoptSweeperImpl:
         failures: list[str] = []
         report, paths = self._write(study, settings, notes)
         watch = DeadTrialWatch(settings.heartbeat_interval_s, settings.max_retry)
+        announce_asker(study)  # before the first ask: see DeadTrialWatch
+        waiting_said = None
         while True:
             watch.fail_dead_trials(study)
             trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
@@ -299,7 +301,15 @@ class EcoptSweeperImpl:
             watched = any(watch.judgeable(t) for t in trials if t.state == TrialState.RUNNING)
             if missing <= 0 and done < settings.n_trials and settings.wait_for_running and watched:
                 # other workers' trials may still fail (or their worker die): wait to take over what is missing
-                log.info("ecopt: %d complete, %d running in other workers: waiting", done, running)
+                unclaimed = sum(WORKER_ATTR not in t.user_attrs for t in trials if t.state == TrialState.RUNNING)
+                if (done, running, unclaimed) != waiting_said:  # said once per change, not every poll
+                    waiting_said = (done, running, unclaimed)
+                    log.info(
+                        "ecopt: %d complete, %d running (%d not claimed by any worker yet): waiting",
+                        done,
+                        running,
+                        unclaimed,
+                    )
                 time.sleep(0.5)  # one cheap query per poll; a finishing trial is seen at once
                 continue
             if missing <= 0:

@@ -104,19 +104,23 @@ def test_a_killed_worker_is_failed_by_heartbeat_and_its_trial_retried(
 
 
 def test_a_worker_killed_before_claiming_its_trial_is_detected(tmp_path: Path, storage: str, study_name: str) -> None:
-    # killed between ask and its first record: no worker, no heartbeat, nothing but a RUNNING trial
+    # killed between ask and its first record: no worker, no heartbeat, nothing but a RUNNING trial; the lone
+    # worker that runs next fails it at once (its asker is a dead process here), without waiting 2 x 60 s
     common = (*SPACE, f"hydra.sweeper.storage={storage}", f"hydra.sweeper.study_name={study_name}")
-    common += ("hydra.sweeper.heartbeat_interval_s=1", "hydra.sweeper.n_trials=3")
+    common += ("hydra.sweeper.heartbeat_interval_s=60", "hydra.sweeper.n_trials=3")
     a = run(tmp_path / "a", *common, env={"ECOPT_CRASH_AT": "before_claim"})
     assert a.returncode == -signal.SIGKILL, a.stdout + a.stderr
     orphan = _load(storage, study_name).trials[0]
     assert orphan.state == TrialState.RUNNING and "ecopt.worker" not in orphan.user_attrs
+    (a_pid,) = [w["pid"] for k, w in _load(storage, study_name).user_attrs.items() if k.startswith("ecopt.asker.")]
 
     b = run(tmp_path / "b", *common, "hydra.sweeper.seed=1", "sleep_s=0.1", timeout=120)
     assert b.returncode == 0, b.stdout + b.stderr
     trials = _load(storage, study_name).trials
     assert trials[0].state == TrialState.FAIL
-    assert trials[0].user_attrs["ecopt.error"].startswith("worker died: no worker claimed it for more than 2 s")
+    gone = f"every other process asking trials of this study is gone (pid {a_pid})"
+    assert trials[0].user_attrs["ecopt.error"] == f"worker died: no worker claimed it, and {gone}"
+    assert "waiting" not in b.stdout + b.stderr and "other workers" not in b.stdout + b.stderr
     retried = [t for t in trials if t.system_attrs.get("failed_trial") == 0]
     assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE and retried[0].params == orphan.params
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 3
