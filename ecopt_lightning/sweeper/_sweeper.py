@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -262,6 +263,17 @@ class EcoptSweeperImpl:
                 shutil.rmtree(self.sweep_dir, ignore_errors=True)
             raise
         so_far = len(study.get_trials(deepcopy=False))
+        earlier = earlier_results(self.sweep_dir, study.study_name)
+        if not so_far and earlier:
+            # an emptied or replaced storage: the sweep dir's artifacts and job dirs are the last copies of the
+            # old results, which this sweep would overwrite
+            raise SweeperConfigError(
+                "storage",
+                redact(settings.storage) if settings.storage else f"{self.sweep_dir / 'ecopt.db'} (default)",
+                f"a storage holding study {study.study_name!r}: it has no trial, yet {earlier} in "
+                f"{self.sweep_dir} came from one; point hydra.sweeper.storage at that study's storage, or move "
+                "the sweep dir away to start afresh",
+            )
         if settings.seed is not None and so_far:
             # a resumed sweep must not replay the proposals the same seed made before: the seed goes on from
             # the study's trial count (still reproducible: the same command on the same study draws the same)
@@ -441,6 +453,17 @@ class EcoptSweeperImpl:
             report.energy_sources or "no trial reported energy",
             self.sweep_dir,
         )
+
+
+def earlier_results(sweep_dir: Path, study_name: str) -> str | None:
+    """What in ``sweep_dir`` shows a sweep of ``study_name`` with trials ran there before (``None``: nothing)."""
+    try:
+        old = json.loads((sweep_dir / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(old, dict) and old.get("study_name") == study_name and old.get("n_trials"):
+        return f"summary.json ({old['n_trials']} trial(s))"
+    return None
 
 
 def resumed_seed(seed: int, trials_so_far: int) -> int:

@@ -87,3 +87,16 @@ def test_the_baseline_interrupted_by_ctrl_c_is_said_so_and_run_again_by_the_reru
     done = [t for t in _trials(sweep) if t.state == TrialState.COMPLETE]
     assert [t.user_attrs.get("ecopt.baseline") for t in done].count(True) == 1
     assert len(done) == 4
+
+
+def test_an_emptied_database_does_not_start_afresh_over_the_old_results(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    ok(run(sweep, *COMMAND[:3], "hydra.sweeper.n_trials=2"))
+    old = (sweep / "trials.csv").read_text()
+    (sweep / "ecopt.db").write_bytes(b"")  # emptied (or replaced by an empty file)
+    again = run(sweep, *COMMAND[:3], "hydra.sweeper.n_trials=2")
+    assert again.returncode != 0
+    error = [line for line in again.stderr.splitlines() if "is not allowed" in line]
+    assert len(error) == 1 and "summary.json (2 trial(s))" in error[0], again.stderr[-2000:]
+    assert "Traceback" not in again.stderr
+    assert (sweep / "trials.csv").read_text() == old  # the last copy of the old results is kept
