@@ -26,6 +26,7 @@ from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
+from optuna.distributions import CategoricalDistribution
 from optuna.trial import Trial, TrialState
 
 from . import _crashpoints, _samplers
@@ -250,6 +251,8 @@ class EcoptSweeperImpl:
             settings.sampler, len(settings.directions), space.distributions, settings.n_trials, custom is not None
         )
         sampler = _samplers.build(sampler_name, settings.sampler_kwargs, settings.seed, bool(settings.constraints))
+        # a search key the app's config lacks stops here (Hydra's "Could not override"), before the study exists
+        self.validate_batch_is_legal([example_overrides(space)])
         # Everything above only reads: a bad config stops here with nothing written.
         warning = check_parallelism(OmegaConf.select(self.config, "hydra.launcher"), settings.n_jobs)
         if warning:
@@ -453,6 +456,15 @@ class EcoptSweeperImpl:
             report.energy_sources or "no trial reported energy",
             self.sweep_dir,
         )
+
+
+def example_overrides(space: SearchSpace) -> list[str]:
+    """One job's overrides with a value of every searched parameter (its first choice or lowest value)."""
+    lines = list(space.fixed)
+    for key, dist in space.distributions.items():
+        value = dist.choices[0] if isinstance(dist, CategoricalDistribution) else dist.low  # type: ignore[attr-defined]
+        lines.append(render(key, value))
+    return lines
 
 
 def earlier_results(sweep_dir: Path, study_name: str) -> str | None:

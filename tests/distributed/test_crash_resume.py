@@ -100,3 +100,11 @@ def test_an_emptied_database_does_not_start_afresh_over_the_old_results(tmp_path
     assert len(error) == 1 and "summary.json (2 trial(s))" in error[0], again.stderr[-2000:]
     assert "Traceback" not in again.stderr
     assert (sweep / "trials.csv").read_text() == old  # the last copy of the old results is kept
+
+
+def test_a_search_key_missing_from_the_app_config_stops_with_nothing_written(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    proc = run(sweep, "nosuch=choice(1,2)", "width=choice(8,16)", "hydra.sweeper.n_trials=2")
+    assert proc.returncode != 0
+    assert "Could not override 'nosuch'" in proc.stderr, proc.stderr[-2000:]
+    assert not sweep.exists()  # no study, no FAIL trial, no artifact
