@@ -42,7 +42,15 @@ class TrackedTask:
 
             out = Path(HydraConfig.get().runtime.output_dir)
             (out / JOB_FILE).write_text(json.dumps({"pid": os.getpid(), "jobs_in_process": _jobs_in_process}))
-        return self.task(cfg)
+        try:
+            return self.task(cfg)
+        except SystemExit as exc:
+            # sys.exit() in the task ends that job, not the sweep (Hydra passes SystemExit through every launcher)
+            raise TaskExited(f"the task called sys.exit({exc.code!r})") from None
+
+
+class TaskExited(RuntimeError):
+    """The task function called ``sys.exit``: its trial fails with this message and the sweep goes on."""
 
 
 def job_process(job_dir: str | None) -> dict[str, Any]:

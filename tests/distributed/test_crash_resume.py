@@ -108,3 +108,16 @@ def test_a_search_key_missing_from_the_app_config_stops_with_nothing_written(tmp
     assert proc.returncode != 0
     assert "Could not override 'nosuch'" in proc.stderr, proc.stderr[-2000:]
     assert not sweep.exists()  # no study, no FAIL trial, no artifact
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_sys_exit_in_the_app_fails_its_trial_and_the_sweep_goes_on(tmp_path: Path, launcher: str) -> None:
+    sweep = tmp_path / "sweep"
+    extra = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=1"] if launcher == "joblib" else []
+    marker = f"die_marker={tmp_path / 'exited.txt'}"  # the first job calls sys.exit(3)
+    proc = run(sweep, "width=choice(8,16,32,64)", marker, "die_signal=EXIT", "hydra.sweeper.n_trials=3", *extra)
+    trials = optuna.load_study(study_name="toy", storage=f"sqlite:///{sweep / 'ecopt.db'}").trials
+    assert trials[0].state == TrialState.FAIL, proc.stderr[-2000:]
+    assert trials[0].user_attrs["ecopt.error"] == "TaskExited: the task called sys.exit(3)"
+    assert "trial 0 failed: TaskExited: the task called sys.exit(3)" in proc.stderr + proc.stdout
+    assert proc.returncode == 0 and sum(t.state == TrialState.COMPLETE for t in trials) == 3

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -61,6 +62,8 @@ def meet(folder: str, n: int) -> None:
 def main(cfg: DictConfig) -> dict[str, float]:
     if cfg.die_marker and not Path(cfg.die_marker).exists():
         Path(cfg.die_marker).write_text("died once")
+        if cfg.die_signal == "EXIT":
+            sys.exit(3)
         os.kill(os.getpid(), getattr(signal, f"SIG{cfg.die_signal}"))
     if cfg.meet_dir:
         meet(cfg.meet_dir, int(cfg.meet_n))
