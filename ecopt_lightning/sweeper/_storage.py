@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,17 @@ def with_driver(url: str) -> str:
     return url
 
 
+#: tries at opening a database whose schema another worker is creating at the same moment
+SCHEMA_ATTEMPTS = 5
+
+
+def _schema_race(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return type(exc).__name__ in ("IntegrityError", "OperationalError") and any(
+        s in text for s in ("already exists", "unique constraint", "duplicate key", "database is locked")
+    )
+
+
 def _rdb(url: str, heartbeat_interval_s: int) -> Any:
     url = with_driver(url)
     kwargs: dict[str, Any] = {}
@@ -62,9 +74,18 @@ def _rdb(url: str, heartbeat_interval_s: int) -> Any:
         kwargs["heartbeat_interval"] = heartbeat_interval_s  # stale trials: ._heartbeat.DeadTrialWatch
     if scheme(url) != "sqlite":
         kwargs["engine_kwargs"] = {"pool_pre_ping": True}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return optuna.storages.RDBStorage(url, **kwargs)
+    for attempt in range(SCHEMA_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return optuna.storages.RDBStorage(url, **kwargs)
+        except Exception as exc:
+            # two workers starting at once on a new database both create Optuna's tables: the loser's CREATE
+            # or INSERT fails ("already exists", UNIQUE alembic_version); once the winner is done, opening works
+            if attempt == SCHEMA_ATTEMPTS - 1 or not _schema_race(exc):
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _journal(url: str) -> Any:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import signal
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -124,3 +125,27 @@ def test_a_worker_killed_before_claiming_its_trial_is_detected(tmp_path: Path, s
     retried = [t for t in trials if t.system_attrs.get("failed_trial") == 0]
     assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE and retried[0].params == orphan.params
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 3
+
+
+def _open_after(barrier: Any, url: str, results: Any) -> None:
+    barrier.wait()  # every process opens the new database at the same moment
+    try:
+        open_storage(url, heartbeat_interval_s=60)
+        results.put("ok")
+    except Exception as exc:
+        results.put(str(exc))
+
+
+def test_workers_starting_at_once_on_a_new_sqlite_file_all_open_it(tmp_path: Path) -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(3):  # each round a new file, four processes creating Optuna's tables at once
+        url = f"sqlite:///{tmp_path / f'new{round_}.db'}"
+        barrier, results = ctx.Barrier(4), ctx.Queue()
+        procs = [ctx.Process(target=_open_after, args=(barrier, url, results)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(timeout=120)
+        assert [results.get(timeout=10) for _ in procs] == ["ok"] * 4
