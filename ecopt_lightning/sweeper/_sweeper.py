@@ -56,9 +56,9 @@ from ._records import (
 from ._secrets import mask_config, scrub_tree
 from ._space import SearchSpace, parse_space, render
 from ._storage import open_storage
-from ._urls import redact
+from ._urls import redact, secrets
 from .config import Settings, resolve_callable, validate
-from .errors import SweeperConfigError, SweepFailedError
+from .errors import SweepDirError, SweeperConfigError, SweepFailedError
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +96,22 @@ class EcoptSweeperImpl:
     def _open_study(self, settings: Settings, sampler: optuna.samplers.BaseSampler) -> tuple[optuna.Study, Any]:
         assert self.config is not None
         url = settings.storage or f"sqlite:///{self.sweep_dir / 'ecopt.db'}"
-        storage = open_storage(url, settings.heartbeat_interval_s)
+        default = f"the study's SQLite file {self.sweep_dir / 'ecopt.db'} (hydra.sweeper.storage=null)"
+        try:
+            storage = open_storage(url, settings.heartbeat_interval_s)
+        except SweeperConfigError as exc:
+            if settings.storage is None:  # the default file: no hydra.sweeper.storage to blame
+                raise SweepDirError(f"{default} cannot be used: {exc.allowed}") from None
+            raise
         name = settings.study_name or str(self.config.hydra.job.name)
         try:
             study = optuna.create_study(
                 study_name=name, storage=storage, sampler=sampler, directions=settings.directions, load_if_exists=True
             )
         except Exception as exc:
-            reason = " ".join(str(exc).split())[:200]
+            reason = _scrub_reason(_root_cause(exc), url)
+            if settings.storage is None:  # the default file: no hydra.sweeper.storage to blame
+                raise SweepDirError(f"{default} cannot be used: {reason}") from None
             raise SweeperConfigError("storage", redact(url), f"a usable Optuna storage ({reason})") from None
         old_dirs = [d.name.lower() for d in study.directions]
         old_names = study.metric_names
@@ -258,10 +266,15 @@ class EcoptSweeperImpl:
         if warning:
             log.warning("ecopt: %s", warning)
         created = not self.sweep_dir.exists()
-        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SweepDirError(
+                f"hydra.sweep.dir={str(self.sweep_dir)!r} cannot be created: {_os_reason(exc)}"
+            ) from None
         try:
             study, storage = self._open_study(settings, sampler)
-        except SweeperConfigError:
+        except (SweeperConfigError, SweepDirError):
             if created:  # nothing partial: not even an empty sweep dir or SQLite file
                 shutil.rmtree(self.sweep_dir, ignore_errors=True)
             raise
@@ -456,6 +469,27 @@ class EcoptSweeperImpl:
             report.energy_sources or "no trial reported energy",
             self.sweep_dir,
         )
+
+
+def _os_reason(exc: OSError) -> str:
+    return f"{exc.strerror or type(exc).__name__} (errno {exc.errno})" if exc.errno else str(exc)
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The first exception of a chain (Optuna wraps the database's own error in a generic one)."""
+    seen = {id(exc)}
+    while (exc.__cause__ or exc.__context__) is not None and id(exc.__cause__ or exc.__context__) not in seen:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        seen.add(id(exc))
+    return exc
+
+
+def _scrub_reason(exc: BaseException, url: str) -> str:
+    """One line of ``exc`` without the URL's password, and without SQLAlchemy's background link."""
+    text = str(exc).split("(Background on this error")[0]
+    for secret in secrets(url):
+        text = text.replace(secret, "***")
+    return " ".join(f"{type(exc).__name__}: {text}".split())[:300]
 
 
 def example_overrides(space: SearchSpace) -> list[str]:

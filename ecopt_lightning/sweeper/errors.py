@@ -35,3 +35,7 @@ class SweeperConfigError(CompactHydraException, ValueError):
 
 class SweepFailedError(CompactHydraException, RuntimeError):
     """The sweep stopped early on purpose (e.g. ``max_failures`` reached); artifacts were written before."""
+
+
+class SweepDirError(CompactHydraException, OSError):
+    """The sweep dir (``hydra.sweep.dir``) or the SQLite file in it cannot be used; one line says why."""

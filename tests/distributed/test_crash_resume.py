@@ -121,3 +121,21 @@ def test_sys_exit_in_the_app_fails_its_trial_and_the_sweep_goes_on(tmp_path: Pat
     assert trials[0].user_attrs["ecopt.error"] == "TaskExited: the task called sys.exit(3)"
     assert "trial 0 failed: TaskExited: the task called sys.exit(3)" in proc.stderr + proc.stdout
     assert proc.returncode == 0 and sum(t.state == TrialState.COMPLETE for t in trials) == 3
+
+
+def test_a_sweep_dir_that_cannot_be_created_gives_one_line(tmp_path: Path) -> None:
+    proc = run(tmp_path / "sweep", *COMMAND[:3], "hydra.sweep.dir=/sys/ecopt-cannot-write/sweep")
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "hydra.sweep.dir='/sys/ecopt-cannot-write/sweep' cannot be created: " in proc.stderr
+
+
+def test_an_unusable_default_sqlite_file_is_named_as_such(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    (sweep / "ecopt.db").mkdir(parents=True)  # a folder where the file should be: SQLite cannot open it
+    proc = run(sweep, *COMMAND[:3])
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if "cannot be used" in line]
+    assert len(lines) == 1 and f"the study's SQLite file {sweep / 'ecopt.db'}" in lines[0], proc.stderr[-2000:]
+    assert "hydra.sweeper.storage=" not in lines[0].replace("hydra.sweeper.storage=null", "")
+    assert "Traceback" not in proc.stderr

@@ -31,6 +31,7 @@ def kill_plan(seed: int) -> list[tuple[str, int]]:
     return [("job", 1), ("job", 1), *((point, rng.randint(1, POINTS[point])) for point in drawn)]
 
 
+@pytest.mark.timeout(900)  # eleven sweeps in subprocesses, about 1 min in all on an idle 2-core machine
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_ten_kills_then_the_same_command_lose_nothing_and_repeat_nothing(tmp_path: Path, kind: str) -> None:
     sweep = tmp_path / "sweep"
