@@ -382,8 +382,12 @@ class EcoptSweeperImpl:
         self, study: optuna.Study, storage: Any, space: SearchSpace, custom: Any, settings: Settings, size: int
     ) -> tuple[list[str], list[int]]:
         """Ask, launch and tell one batch; return the errors of failed trials and the batch's trial numbers."""
+        _crashpoints.reached("before_ask")
         trials = [_quiet(study.ask, dict(space.distributions)) for _ in range(size)]
         _crashpoints.reached("before_claim")
+        trials = within_budget(study, trials, settings.n_trials)
+        if not trials:
+            return [], []
         told: set[int] = set()
         launched = False
         why = "not run: the batch was refused"
@@ -490,6 +494,27 @@ def _scrub_reason(exc: BaseException, url: str) -> str:
     for secret in secrets(url):
         text = text.replace(secret, "***")
     return " ".join(f"{type(exc).__name__}: {text}".split())[:300]
+
+
+#: ``ecopt.error`` of a trial asked beyond ``n_trials`` because another worker asked at the same moment
+SURPLUS = "not run: n_trials was already covered by trials other workers asked at the same moment"
+
+
+def within_budget(study: optuna.Study, asked: list[Trial], n_trials: int) -> list[Trial]:
+    """The ``asked`` trials within ``n_trials``; the others are told PRUNED (not run, not counted, not failed).
+
+    Workers count the budget, then ask: two workers counting at the same moment ask too many. Once asked,
+    every trial is in the storage, so each worker keeps those of its trials among the first ``n_trials``
+    complete or running ones by number, the same cut for all.
+    """
+    counted = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
+    keep = {t.number for t in sorted(counted, key=lambda t: t.number)[:n_trials]}
+    for trial in asked:
+        if trial.number not in keep:
+            trial.set_user_attr(ERROR_ATTR, SURPLUS)
+            study.tell(trial, state=TrialState.PRUNED)
+            log.info("ecopt: trial %d %s", trial.number, SURPLUS)
+    return [t for t in asked if t.number in keep]
 
 
 def example_overrides(space: SearchSpace) -> list[str]:

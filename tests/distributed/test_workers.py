@@ -149,3 +149,29 @@ def test_workers_starting_at_once_on_a_new_sqlite_file_all_open_it(tmp_path: Pat
         for p in procs:
             p.join(timeout=120)
         assert [results.get(timeout=10) for _ in procs] == ["ok"] * 4
+
+
+def _stopped(pid: int) -> bool:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def test_two_workers_counting_the_budget_at_once_do_not_overshoot_it(
+    tmp_path: Path, storage: str, study_name: str
+) -> None:
+    common = (*SPACE, f"hydra.sweeper.storage={storage}", f"hydra.sweeper.study_name={study_name}")
+    common += ("hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=3", "hydra.sweeper.heartbeat_interval_s=60")
+    # worker A counts 4 missing trials and is paused before it asks; B then asks its batch of 3; A goes on and
+    # asks 3 more, as if both had counted at the same moment
+    a = start(tmp_path / "a", *common, env={"ECOPT_CRASH_AT": "before_ask:1", "ECOPT_CRASH_SIGNAL": "STOP"})
+    try:
+        wait_for(lambda: _stopped(a.pid), timeout=120, what="worker A paused before asking")
+        b = start(tmp_path / "b", *common, "hydra.sweeper.seed=1", "sleep_s=0.5")
+        wait_for(lambda: len(_load(storage, study_name).trials) >= 3, timeout=120, what="worker B's batch")
+    finally:
+        a.send_signal(signal.SIGCONT)
+    assert a.wait(timeout=240) == 0, Path(f"{tmp_path / 'a'}.log").read_text()
+    assert b.wait(timeout=240) == 0, Path(f"{tmp_path / 'b'}.log").read_text()
+    trials = _load(storage, study_name).trials
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 4, [(t.number, t.state.name) for t in trials]
+    surplus = [t for t in trials if t.state == TrialState.PRUNED]
+    assert len(surplus) == 2 and all(t.user_attrs["ecopt.error"].startswith("not run: n_trials") for t in surplus)
