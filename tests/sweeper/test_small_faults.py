@@ -13,8 +13,9 @@ import pytest
 from optuna.trial import TrialState
 
 from ecopt_lightning.sweeper._artifacts import write_all
-from ecopt_lightning.sweeper._records import ReportSettings, build_report
+from ecopt_lightning.sweeper._schema import ReportSettings
 from ecopt_lightning.sweeper._space import parse_space
+from ecopt_lightning.sweeper._sweep_report import build_report
 from ecopt_lightning.sweeper.errors import SweeperConfigError
 
 DIST = {"w": optuna.distributions.FloatDistribution(0, 2)}

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ._artifacts import write_all
-from ._energy_report import HARDWARE_ATTR
-from ._records import Report, ReportSettings, build_report
+from ._schema import HARDWARE_ATTR, ReportSettings
+from ._sweep_report import Report, build_report
 
 
 class ReportError(ValueError):
@@ -63,7 +63,7 @@ def rebuild(
 
     study = load_study(storage, study_name)
     directions = [d.name.lower() for d in study.directions]
-    settings = ReportSettings.from_study_attrs(study.user_attrs, study.metric_names, directions)
+    settings = ReportSettings.from_attrs(study.user_attrs, study.metric_names, directions)
     report = build_report(study.study_name, study.get_trials(deepcopy=False), settings, baseline, chosen)
     report.notes = {"rebuilt_from_storage": True, "hardware": study.user_attrs.get(HARDWARE_ATTR)}
     paths = write_all(report, out_dir)
