@@ -29,6 +29,10 @@ PREFIX = "ecopt."
 SETTINGS_ATTR = "ecopt.settings"
 #: the machine the sweep ran on (CPU, GPUs, OS, library versions), for the energy report
 HARDWARE_ATTR = "ecopt.hardware"
+#: ``ecopt confirm``'s re-measured energy per sample, per trial number (str): ``{"metric", "value", "ci_lo",
+#: "ci_hi", "repeats", "rounds", "contended", "source", "sweep_value"}``; reports use it in place of the sweep's
+#: value and keep both (finished trials cannot be updated, so it lives on the study)
+CONFIRMED_ATTR = "ecopt.confirmed"
 
 #: prefix of one study attribute per sweeper process that asks trials of the study (``{"host", "boot",
 #: "pid"}``), written before its first ask: an unclaimed trial whose every asker is dead was left by one
@@ -41,6 +45,11 @@ OVERRIDES_ATTR = "ecopt.overrides"
 JOB_DIR_ATTR = "ecopt.job_dir"
 #: why the trial failed (or was pruned); cleared when a retried trial runs again
 ERROR_ATTR = "ecopt.error"
+#: True on a FAIL trial whose job ran and failed (exception, NaN, missing metric), not a dead worker's or a refused
+#: batch's: the samplers are shown such trials as infeasible (``_failures.py``)
+JOB_FAILED_ATTR = "ecopt.job_failed"
+#: never stored: the constraint the samplers' view of the study adds (1 on job failures, 0 on the others)
+FAILED_CONSTRAINT = "ecopt.failed"
 #: each constraint's value (<= 0 feasible, in the metric's unit), keyed by the constraint's text, in order
 CONSTRAINTS_ATTR = "ecopt.constraints"
 #: reasons the trial's energy is not a full measurement (a list of strings)

@@ -26,7 +26,7 @@ from ._metrics import Constraint
 from ._schema import ReportSettings
 from .errors import SweeperConfigError
 
-SAMPLERS = ("auto", "tpe", "nsga2", "nsga3", "gp", "random", "qmc")
+SAMPLERS = ("auto", "tpe", "nsga2", "nsga3", "gp", "random", "qmc", "grid")
 DIRECTIONS = ("maximize", "minimize")
 LOGGERS = ("tensorboard", "wandb", "mlflow")
 
