@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from ecopt_lightning.energy import _notices
+from ecopt_lightning.energy import EnergyMonitor, _notices
 from tests.doubles.clock import ManualClock
 from tests.doubles.fake_powercap import FakePowercap
 from tests.doubles.simulated_gpu import SimGpu, SimulatedNvml
@@ -69,7 +69,9 @@ def manual_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[..., ManualClock]:
 
     def install(tick: float = 0.0) -> ManualClock:
         clock = ManualClock(tick=tick)
-        monkeypatch.setattr(time, "perf_counter", clock)
+        monkeypatch.setattr(time, "perf_counter", clock)  # the simulated GPU's trace and the power poller
+        # EnergyMonitor bound time.perf_counter as its clock's default: monitors made in the test use this one
+        monkeypatch.setitem(EnergyMonitor.__init__.__kwdefaults__, "clock", clock)
         return clock
 
     return install
