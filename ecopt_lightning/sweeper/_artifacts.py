@@ -47,11 +47,22 @@ FILES = (
 __all__ = ["FILES", "Report", "ReportSettings", "attach_to_study", "build_report", "summary", "write_all"]
 
 
+def _umask_mode() -> int:
+    mask = os.umask(0o022)  # reading the umask sets it: put it back at once
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+#: the mode a new file gets from ``open`` under this process's umask
+_FILE_MODE = _umask_mode()
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(temp_path)`` for a temp file next to ``path``, then move it over ``path`` in one step."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600: artifacts get the umask's mode like every other file
         write(Path(tmp))
         _crashpoints.reached("artifact_write")
         os.replace(tmp, path)

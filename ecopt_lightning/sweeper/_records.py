@@ -55,7 +55,7 @@ class TrialRecord:
     overrides: list[str]
     metrics: dict[str, float]
     constraints: dict[str, float]
-    feasible: bool
+    feasible: bool  # a COMPLETE trial within every constraint (a failed or pruned one never is)
     error: str | None
     energy_J: float | None
     energy_source: str | None
@@ -139,7 +139,7 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
         overrides=list(trial.user_attrs.get(OVERRIDES_ATTR, [])),
         metrics=metrics,
         constraints=constraints,
-        feasible=all(v <= 0 for v in constraints.values()),
+        feasible=trial.state == TrialState.COMPLETE and all(v <= 0 for v in constraints.values()),
         error=trial.user_attrs.get(ERROR_ATTR),
         energy_J=energy,
         energy_source=source,

@@ -34,6 +34,10 @@ HARDWARE_ATTR = "ecopt.hardware"
 #: value and keep both (finished trials cannot be updated, so it lives on the study)
 CONFIRMED_ATTR = "ecopt.confirmed"
 
+#: prefix of one study attribute per sweeper process that asks trials of the study (``{"host", "boot",
+#: "pid"}``), written before its first ask: an unclaimed trial whose every asker is dead was left by one
+ASKER_PREFIX = "ecopt.asker."
+
 # -- trial attributes --
 #: the Hydra overrides the trial's job ran with
 OVERRIDES_ATTR = "ecopt.overrides"
