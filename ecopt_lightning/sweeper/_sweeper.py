@@ -37,6 +37,7 @@ from ._jobinfo import read_job
 from ._launch import TrackedTask, check_parallelism, job_process, recycle_workers
 from ._loggers import log_everywhere
 from ._metrics import TrialError, lookup, non_numeric, to_metrics, trial_energy
+from ._progress import describe_space, front_table, progress_line
 from ._records import (
     CONSTRAINTS_ATTR,
     DEGRADED_ATTR,
@@ -65,11 +66,17 @@ ARTIFACT_TIME_RATIO = 4.0
 
 
 def _quiet(func: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call Optuna without its ExperimentalWarning, nor the heartbeat warning of ``ask`` (we beat ourselves)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-        return func(*args, **kwargs)
+    """Call Optuna without its ExperimentalWarning, nor the heartbeat warning of ``ask`` (we beat ourselves),
+    nor its INFO lines ("A new study created", "Trial 3 finished"): the sweeper says these its own way."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+            return func(*args, **kwargs)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
 
 
 class EcoptSweeperImpl:
@@ -97,8 +104,13 @@ class EcoptSweeperImpl:
         storage = open_storage(url, settings.heartbeat_interval_s)
         name = settings.study_name or str(self.config.hydra.job.name)
         try:
-            study = optuna.create_study(
-                study_name=name, storage=storage, sampler=sampler, directions=settings.directions, load_if_exists=True
+            study = _quiet(
+                optuna.create_study,
+                study_name=name,
+                storage=storage,
+                sampler=sampler,
+                directions=settings.directions,
+                load_if_exists=True,
             )
         except Exception as exc:
             reason = " ".join(str(exc).split())[:200]
@@ -267,7 +279,7 @@ class EcoptSweeperImpl:
         log.info(
             "ecopt: objectives %s; search space %s",
             list(zip(settings.objective_names, settings.directions, strict=False)),
-            space.describe(),
+            describe_space(space.distributions) or "(no parameters)",
         )
         notes: dict[str, Any] = {
             "sampler": {"name": sampler_name, "class": type(sampler).__name__, "why": reason},
@@ -411,51 +423,11 @@ class EcoptSweeperImpl:
 
 
 def _log_progress(report: Report, numbers: Sequence[int], n_trials: int) -> None:
-    """One line per trial of the batch: its objectives, the study's progress, front size, energy so far."""
-    by_number = {r.number: r for r in report.records}
-    complete = sum(r.state == "COMPLETE" for r in report.records)
+    """One line per trial of the batch (see :func:`._progress.progress_line`)."""
     for number in numbers:
-        record = by_number.get(number)
-        if record is None:
-            continue
-        if record.values is None:
-            outcome = f"{record.state}: {record.error}"
-        else:
-            outcome = ", ".join(
-                f"{name}={value:.4g}"
-                for name, value in zip(report.settings.objective_names, record.values, strict=False)
-            )
-        log.info(
-            "ecopt: trial %d (%d of %d complete): %s | front %d trial(s) | sweep energy so far %.4g J",
-            number,
-            complete,
-            n_trials,
-            outcome,
-            len(report.front),
-            report.sweep_energy_J,
-        )
-
-
-def front_table(report: Report) -> list[str]:
-    """The Pareto front as aligned text lines: trial, objectives, samples per J, parameters; knee marked."""
-    names = report.settings.objective_names
-    header = ["trial", *names, "samples/J", "params"]
-    rows = []
-    for r in sorted(report.front, key=lambda r: r.values or []):
-        knee = "*" if report.knee is not None and r.number == report.knee.number else ""
-        rows.append(
-            [
-                f"{r.number}{knee}",
-                *(f"{v:.4g}" for v in r.values or []),
-                "-" if r.samples_per_J is None else f"{r.samples_per_J:.4g}",
-                " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.params.items()),
-            ]
-        )
-    if not rows:
-        return ["Pareto front: empty (no feasible complete trial)"]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
-    return ["Pareto front (* = knee):", fmt.format(*header), *(fmt.format(*row) for row in rows)]
+        line = progress_line(report, number, n_trials)
+        if line is not None:
+            log.info("ecopt: %s", line)
 
 
 def _report_fields(settings: Settings) -> dict[str, Any]:

@@ -15,10 +15,12 @@ a ``.venv`` that is the test's own environment. What the test adds, none of it i
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -112,7 +114,13 @@ def _fixtures() -> dict[str, object]:
 def _run_python(block: Block, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(workdir)
     namespace = {"__name__": "__doc_example__", **_fixtures()}
-    exec(compile(block.text, block.id, "exec"), namespace)
+    loggers = {name: logging.getLogger(name).level for name in ("lightning.pytorch", "lightning.fabric")}
+    try:
+        with warnings.catch_warnings():  # a snippet may set filters and levels: not for the tests after it
+            exec(compile(block.text, block.id, "exec"), namespace)
+    finally:
+        for name, level in loggers.items():
+            logging.getLogger(name).setLevel(level)
 
 
 @pytest.mark.slow
