@@ -205,11 +205,10 @@ class EcoptSweeperImpl:
             log.warning("ecopt: trial %d failed: %s", trial.number, error)
             study.tell(trial, state=TrialState.FAIL)
             return error
-        trial.set_user_attr(CONSTRAINTS_ATTR, constraints)
-        if _samplers.has_set_constraint():
-            for key, value in constraints.items():
-                trial.set_constraint(key, value)
-        elif constraints:
+        trial.set_user_attr(CONSTRAINTS_ATTR, constraints)  # by name
+        if constraints:
+            # the one stored form that Optuna 4 and 5 (best_trials, the samplers) and optuna-dashboard all read: the
+            # dashboard reads only this list, not Optuna 5's per-key `set_constraint` attributes
             _samplers.store_constraints_optuna4(study, trial, list(constraints.values()))
         study.tell(trial, values)
         return None
