@@ -29,7 +29,7 @@ from optuna.trial import Trial, TrialState
 
 from . import _crashpoints, _samplers
 from . import pruning as _pruning
-from ._artifacts import attach_to_study, remove_stale_temps, write_all
+from ._artifacts import attach_to_study, publish_to_study, remove_stale_temps, write_all
 from ._energy_report import HARDWARE_ATTR, hardware_info
 from ._heartbeat import WORKER_ATTR, DeadTrialWatch, Heartbeat, worker
 from ._impact import BASELINE_ATTR
@@ -394,6 +394,7 @@ class EcoptSweeperImpl:
 
     def _finish(self, study: optuna.Study, report: Report, paths: list[Path], settings: Settings) -> None:
         try:
+            publish_to_study(study, report)
             attach_to_study(study, paths, self.sweep_dir / "optuna_artifacts")
         except Exception as exc:  # the files are on disk already; the dashboard link is a convenience
             log.warning("ecopt: could not attach artifacts to the study: %s", exc)

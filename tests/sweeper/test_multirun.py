@@ -129,6 +129,8 @@ def test_constraints_keep_infeasible_trials_off_the_front(multirun, tmp_path: Pa
     dashboard_feasible = {t.number for t in study.trials if all(v <= 0 for v in t.system_attrs["constraints"])}
     assert {t.number for t in study.best_trials} <= dashboard_feasible
     assert dashboard_feasible == {t.number for t in study.trials} - infeasible
+    front_lines = study.user_attrs["ecopt.pareto_front"]  # the study page shows the front without any file
+    assert {int(line.split()[1].rstrip(":")) for line in front_lines} == _front_numbers(sweep)
     assert _front_numbers(sweep) == {t.number for t in study.best_trials}
     assert not _front_numbers(sweep) & infeasible
     with open(sweep / "trials.csv") as f:
