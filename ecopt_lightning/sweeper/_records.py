@@ -36,6 +36,7 @@ JOB_DIR_ATTR = "ecopt.job_dir"
 ERROR_ATTR = "ecopt.error"
 CONSTRAINTS_ATTR = "ecopt.constraints"  # each trial's constraint values (<= 0 feasible), in constraint order
 DEGRADED_ATTR = "ecopt.degraded"  # list of reasons the trial's energy is not a full measurement
+SOURCES_ATTR = "ecopt.measurement_sources"  # domain -> source of the trial's energy (EnergyCallback's summary)
 PREFIX = "ecopt."
 ENERGY_ATTR = "ecopt.energy_J"  # a trial's energy (J) when its metrics lack it (failed or pruned trials)
 ENERGY_SOURCE_ATTR = "ecopt.energy_source"
@@ -99,6 +100,7 @@ class TrialRecord:
     rank: int | None = None  # non-dominated rank among feasible complete trials (0 = on the front)
     flags: dict[str, Any] = field(default_factory=dict)  # ecopt markers, e.g. ecopt.baseline
     degraded: list[str] = field(default_factory=list)  # why its energy is not a full measurement
+    sources: dict[str, str] = field(default_factory=dict)  # domain -> measurement source (nvml_counter, estimate)
 
     @property
     def on_front(self) -> bool:
@@ -185,6 +187,7 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
         samples_per_J=None if per_sample is None else 1.0 / per_sample,
         flags={k: v for k, v in trial.user_attrs.items() if k in FLAG_ATTRS},
         degraded=[str(x) for x in trial.user_attrs.get(DEGRADED_ATTR) or []],
+        sources={str(k): str(v) for k, v in (trial.user_attrs.get(SOURCES_ATTR) or {}).items()},
     )
 
 

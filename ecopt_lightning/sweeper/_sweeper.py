@@ -47,6 +47,7 @@ from ._records import (
     JOB_DIR_ATTR,
     OVERRIDES_ATTR,
     SETTINGS_ATTR,
+    SOURCES_ATTR,
     Report,
     ReportSettings,
     TrialRecord,
@@ -196,6 +197,8 @@ class EcoptSweeperImpl:
             degraded.append(f"process: ran in a worker process that had already run {reused - 1} job(s)")
         if degraded:
             trial.set_user_attr(DEGRADED_ATTR, degraded)
+        if info.sources:
+            trial.set_user_attr(SOURCES_ATTR, info.sources)
         if error is not None and settings.prune_before_training and _pruning.was_pruned(study, trial.number):
             log.info("ecopt: trial %d %s", trial.number, _pruning.was_pruned(study, trial.number))
             study.tell(trial, state=TrialState.PRUNED)  # our own decision: not a failure, not in n_trials

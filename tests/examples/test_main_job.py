@@ -50,6 +50,7 @@ def test_digits_sweep_end_to_end(tmp_path):
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 3
     assert study.trials[0].user_attrs["ecopt.baseline"] is True
+    assert study.trials[0].user_attrs["ecopt.measurement_sources"] == {"cpu:0": "estimate"}  # the plots' axis titles
     assert study.trials[0].params == {"model.width": 64, "model.depth": 2, "model.lr": 0.003, "data.batch_size": 64}
 
     front = json.loads((sweep / "pareto_front.json").read_text())["trials"]
