@@ -24,6 +24,7 @@ from collections.abc import Callable
 import torch
 from lightning.pytorch import LightningModule, Trainer
 from torch.utils.data import DataLoader, TensorDataset
+from typing_extensions import override
 
 from ecopt_lightning import EnergyMonitor
 from ecopt_lightning.callback import EnergyCallback
@@ -37,10 +38,12 @@ class Mlp(LightningModule):
             torch.nn.Linear(width, 10),
         )  # fmt: skip
 
+    @override
     def training_step(self, batch, batch_idx):
         x, y = batch
         return torch.nn.functional.cross_entropy(self.net(x), y)
 
+    @override
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.01)
 
@@ -51,11 +54,13 @@ class TimedCallback(EnergyCallback):
     hook_seconds = 0.0
     steps = 0
 
+    @override
     def on_train_batch_start(self, *args, **kwargs) -> None:
         t0 = time.perf_counter()
         super().on_train_batch_start(*args, **kwargs)
         TimedCallback.hook_seconds += time.perf_counter() - t0
 
+    @override
     def on_train_batch_end(self, *args, **kwargs) -> None:
         t0 = time.perf_counter()
         super().on_train_batch_end(*args, **kwargs)

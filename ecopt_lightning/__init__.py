@@ -38,7 +38,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "EnergyCallback": "ecopt_lightning.callback",
-    "InferenceBenchmark": "ecopt_lightning.callback",
+    "InferenceBenchmark": "ecopt_lightning.inference",
     "InferenceResult": "ecopt_lightning.inference",
     "measure_inference": "ecopt_lightning.inference",
     "count_parameters": "ecopt_lightning.proxies",

@@ -12,11 +12,26 @@ tracker keeps the current epoch (or loop), the running total, and a buffer of st
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Literal
 
-from .energy import EnergyMonitor, Measurement, Snapshot
+from . import metrics
+from .energy import EnergyMonitor, Measurement, Snapshot, carbon_g, cost
+
+if TYPE_CHECKING:
+    from .ranks import RankReducer
+
+Op = Literal["sum", "max"]
+
+#: phases whose energy makes up ``energy/total_J``
+COUNTED = ("train", "val", "test", "predict", "benchmark")
+#: how a counted field of :class:`Totals` combines over DDP ranks (in the field's metadata)
+REDUCE = "reduce"
+
+
+def _counted(op: Op) -> Any:
+    return field(default=0, metadata={REDUCE: op})
 
 
 @dataclass
@@ -29,21 +44,27 @@ class Totals:
         estimated_J: the part of ``energy_J`` that is modelled, not measured (J).
         samples: samples processed; ``items``: items (e.g. tokens) when a ``length_fn`` counts them.
         steps: windows closed by :meth:`EnergyTracker.step`.
-        by_device: energy per domain (J); ``sources``: per domain, where its numbers come from.
+        by_device: energy per domain (J); ``sources``: per domain, where its numbers come from (this rank's;
+            not reduced over ranks).
+
+    The counted fields carry their DDP reduction in their metadata (energy sums, time and steps take the
+    maximum): a new counted field is declared here and incremented in :meth:`add`, and nothing else changes.
 
     Example:
         >>> t = Totals()
         >>> t.add(Measurement("s", 2.0, {"cpu:0": 10.0}, {"cpu:0": "estimate"}), samples=5)
         >>> t.energy_J, t.per_sample_J, t.power_W, t.source
         (10.0, 2.0, 5.0, 'estimate')
+        >>> Totals.reduce_ops()["seconds"], (t + t).counts()["energy_J"]
+        ('max', 20.0)
     """
 
-    energy_J: float = 0.0
-    seconds: float = 0.0
-    estimated_J: float = 0.0
-    samples: int = 0
-    items: int = 0
-    steps: int = 0
+    energy_J: float = _counted("sum")
+    seconds: float = _counted("max")
+    estimated_J: float = _counted("sum")
+    samples: int = _counted("sum")
+    items: int = _counted("sum")
+    steps: int = _counted("max")
     by_device: dict[str, float] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
 
@@ -68,17 +89,32 @@ class Totals:
             self.by_device[domain] = self.by_device.get(domain, 0.0) + value
         self.sources.update(m.sources)
 
-    def merge(self, other: Totals) -> None:
-        """Add another span (e.g. a restored total)."""
-        self.energy_J += other.energy_J
-        self.seconds += other.seconds
-        self.estimated_J += other.estimated_J
-        self.samples += other.samples
-        self.items += other.items
-        self.steps += other.steps
-        for domain, value in other.by_device.items():
-            self.by_device[domain] = self.by_device.get(domain, 0.0) + value
-        self.sources.update(other.sources)
+    @classmethod
+    def reduce_ops(cls) -> dict[str, Op]:
+        """Counted field -> how it combines over ranks (``sum`` or ``max``)."""
+        return {f.name: f.metadata[REDUCE] for f in fields(cls) if REDUCE in f.metadata}
+
+    def counts(self) -> dict[str, float]:
+        """The counted fields (what a checkpoint keeps and ranks reduce)."""
+        return {name: getattr(self, name) for name in self.reduce_ops()}
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, float]) -> Totals:
+        """Totals with only the counted fields (as :meth:`counts` gives them; absent ones are 0)."""
+        types = {f.name: f.type for f in fields(cls)}
+        out = cls()
+        for name in cls.reduce_ops():
+            value = counts.get(name, 0)
+            setattr(out, name, int(value) if types[name] == "int" else float(value))
+        return out
+
+    def __add__(self, other: Totals) -> Totals:
+        """Both spans together (e.g. a total restored from a checkpoint and this run's)."""
+        out = Totals.from_counts({k: v + getattr(other, k) for k, v in self.counts().items()})
+        for domain, value in (*self.by_device.items(), *other.by_device.items()):
+            out.by_device[domain] = out.by_device.get(domain, 0.0) + value
+        out.sources = {**self.sources, **other.sources}
+        return out
 
     @property
     def power_W(self) -> float:
@@ -96,24 +132,27 @@ class Totals:
         return self.energy_J / self.items if self.items else math.nan
 
     @property
+    def per_step_J(self) -> float:
+        """Mean energy of a step (J); NaN without steps."""
+        return self.energy_J / self.steps if self.steps else math.nan
+
+    def net_J(self, idle_W: float) -> float:
+        """Energy above idle: ``energy_J - idle_W * seconds`` (J)."""
+        return self.energy_J - idle_W * self.seconds
+
+    @property
     def source(self) -> str:
         """One label: the single source, ``mixed(...)`` when domains differ, ``none`` when nothing was read."""
         return Measurement("", 0.0, {}, self.sources).source
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: the fields plus power, per-sample energy and the source label (NaN -> None)."""
-        out: dict[str, Any] = asdict(self)
-        for key in ("power_W", "per_sample_J", "per_item_J"):
-            value = getattr(self, key)
-            out[key] = None if math.isnan(value) else value
-        out["source"] = self.source
-        return out
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Totals:
-        """Inverse of :meth:`to_dict` (extra keys are ignored)."""
-        names = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items() if k in names})
+def merge_totals(*parts: Mapping[str, Totals]) -> dict[str, Totals]:
+    """Per phase, the sum of every part's totals (restored from a checkpoint + this run's, reduced or local)."""
+    out: dict[str, Totals] = {}
+    for part in parts:
+        for phase, totals in part.items():
+            out[phase] = out[phase] + totals if phase in out else totals + Totals()
+    return out
 
 
 @dataclass
@@ -149,6 +188,12 @@ class EnergyTracker:
     def __init__(self, monitor: EnergyMonitor | None) -> None:
         self.monitor = monitor
         self._phases: dict[str, _Phase] = {}
+        #: idle power (W) measured before fit, over all ranks; net energy is energy above it
+        self.idle_W: float | None = None
+        #: per phase, totals over all ranks restored from a checkpoint
+        self.restored: dict[str, Totals] = {}
+        #: per phase, restored + this run's totals over all ranks, as of the last :meth:`reduce`
+        self.cluster: dict[str, Totals] = {}
 
     def use(self, monitor: EnergyMonitor | None) -> None:
         """Read another monitor from now on; running clocks restart at its first reading."""
@@ -158,6 +203,7 @@ class EnergyTracker:
                 p.mark = self._snap(False)
 
     def phase(self, name: str) -> _Phase:
+        """The state of phase ``name`` (created empty on first use)."""
         p = self._phases.get(name)
         if p is None:
             p = self._phases[name] = _Phase()
@@ -289,36 +335,137 @@ class EnergyTracker:
         """Running total of phase ``name`` (not including an unflushed tail)."""
         return self.phase(name).total
 
-    def epoch(self, name: str) -> Totals:
-        """The current epoch's totals so far."""
-        return self.phase(name).epoch
-
     @property
     def phases(self) -> list[str]:
         return list(self._phases)
 
-    # persistence ------------------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """Totals and open epochs per phase (the clock itself is not saved: a resumed run restarts it)."""
-        return {n: {"total": p.total.to_dict(), "epoch": p.epoch.to_dict()} for n, p in self._phases.items()}
+    # over ranks -------------------------------------------------------------------------------------------
+    def reduce(self, reducer: RankReducer, spans: Mapping[Hashable, Totals] | None = None) -> dict[Hashable, Totals]:
+        """Reduce every counted phase's running total and ``spans`` (an epoch, a loop per dataloader) over
+        ranks in one collective; :attr:`cluster` becomes restored + reduced. Returns the reduced ``spans``."""
+        spans = dict(spans or {})
+        phases = sorted(set(self.phases) | set(COUNTED))
+        reduced = reducer.reduce_totals(
+            {**{("total", p): self.total(p) for p in phases}, **{("span", k): t for k, t in spans.items()}}
+        )
+        self.cluster = merge_totals(self.restored, {p: reduced[("total", p)] for p in phases})
+        return {k: reduced[("span", k)] for k in spans}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore totals saved by :meth:`state_dict`."""
-        for name, data in state.items():
-            p = self.phase(name)
-            p.total = Totals.from_dict(data["total"])
-            p.epoch = Totals.from_dict(data.get("epoch", {}))
+    def reduce_local(self) -> None:
+        """:attr:`cluster` from this process's totals, with no collective (for one process)."""
+        self.cluster = merge_totals(self.restored, {p: self.total(p) for p in self.phases})
+
+    def restore(self, cluster: Mapping[str, Mapping[str, float]]) -> None:
+        """Start from cluster totals saved as ``{phase: Totals.counts()}`` (a checkpoint)."""
+        self.restored = {p: Totals.from_counts(c) for p, c in cluster.items()}
+        self.cluster = merge_totals(self.restored)
+
+    def compute(self) -> dict[str, float]:
+        """The cluster totals as named metrics (:func:`total_metrics`)."""
+        return total_metrics(self.cluster, self.idle_W)
 
 
-def estimated_fraction(totals: list[Totals]) -> float:
-    """Share of the energy in ``totals`` that is estimated rather than measured (0..1; NaN when empty).
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else math.nan
+
+
+def step_metrics(phase: str, steps: Mapping[Hashable, Totals], per_dataloader: bool = False) -> dict[str, float]:
+    """Mean step energy (J) and power (W) of the steps since the last log point, per key (dataloader index).
 
     Example:
-        >>> estimated_fraction([Totals(energy_J=4.0, estimated_J=1.0)])
-        0.25
+        >>> step_metrics("val", {0: Totals(energy_J=6.0, seconds=3.0, steps=2)})
+        {'energy/val_batch_J': 3.0, 'power/val_W': 2.0}
     """
-    energy = sum(t.energy_J for t in totals)
-    return sum(t.estimated_J for t in totals) / energy if energy > 0 else math.nan
+    out: dict[str, float] = {}
+    for key, t in steps.items():
+        for name, value in ((metrics.step_J(phase), t.per_step_J), (metrics.power_W(phase), t.power_W)):
+            out[metrics.for_dataloader(name, key) if per_dataloader else name] = value
+    return out
 
 
-__all__ = ["EnergyTracker", "Totals", "estimated_fraction"]
+def epoch_metrics(
+    phase: str,
+    epoch: Totals,
+    per_dataloader: Mapping[Hashable, Totals] | None = None,
+    *,
+    items: bool = False,
+    idle_W: float | None = None,
+) -> dict[str, float]:
+    """Energy of an epoch or loop (J), per sample and per item (J) (``items``: a ``length_fn`` counts them),
+    net of idle power for training (J), and per sample per dataloader.
+
+    Example:
+        >>> epoch_metrics("train", Totals(energy_J=10.0, seconds=2.0, samples=4), idle_W=1.0)
+        {'energy/train_epoch_J': 10.0, 'energy/train_per_sample_J': 2.5, 'energy/train_epoch_net_J': 8.0}
+    """
+    out = {metrics.epoch_J(phase): epoch.energy_J, metrics.per_sample_J(phase): epoch.per_sample_J}
+    if items:
+        out[metrics.per_item_J(phase)] = epoch.per_item_J
+    if idle_W is not None and phase == "train":
+        out[metrics.epoch_net_J(phase)] = epoch.net_J(idle_W)
+    for key, t in (per_dataloader or {}).items():
+        out[metrics.for_dataloader(metrics.per_sample_J(phase), key)] = t.per_sample_J
+    return out
+
+
+def total_metrics(cluster: Mapping[str, Totals], idle_W: float | None = None) -> dict[str, float]:
+    """``energy/total_J`` (the :data:`COUNTED` phases), its estimated share, each phase's running total (J)
+    and, with an idle power (W), the net totals (J).
+
+    Example:
+        >>> total_metrics({"train": Totals(energy_J=8.0, estimated_J=2.0, seconds=4.0, steps=2)}, idle_W=1.0)
+        {'energy/total_J': 8.0, 'energy/estimated_fraction': 0.25, 'energy/train_total_J': 8.0, \
+'energy/total_net_J': 4.0, 'energy/train_total_net_J': 4.0}
+    """
+    empty = Totals()
+    counted = [cluster.get(p, empty) for p in COUNTED]
+    total = sum(t.energy_J for t in counted)
+    out = {metrics.TOTAL_J: total, metrics.ESTIMATED_FRACTION: _ratio(sum(t.estimated_J for t in counted), total)}
+    for p in ("train", "val", "test", "predict"):
+        t = cluster.get(p, empty)
+        if t.steps or t.energy_J:
+            out[metrics.total_J(p)] = t.energy_J
+    if idle_W is not None:
+        out[metrics.TOTAL_NET_J] = total - idle_W * sum(t.seconds for t in counted)
+        if "train" in cluster:
+            out[metrics.total_net_J("train")] = cluster["train"].net_J(idle_W)
+    return out
+
+
+def carbon_and_cost(
+    totals: Mapping[str, float],
+    *,
+    carbon_intensity_g_per_kWh: float | None,
+    price_per_kWh: float | None,
+    currency: str,
+    pue: float,
+) -> dict[str, float]:
+    """Carbon (gCO2e) and cost of the energy in the metrics :func:`total_metrics` computed; empty without an
+    intensity and a price.
+
+    Example:
+        >>> carbon_and_cost({"energy/total_J": 3.6e6}, carbon_intensity_g_per_kWh=400.0, price_per_kWh=0.25,
+        ...                 currency="EUR", pue=1.0)
+        {'carbon/total_gCO2e': 400.0, 'carbon/train_total_gCO2e': 0.0, 'cost/total_EUR': 0.25}
+    """
+    out: dict[str, float] = {}
+    total = totals[metrics.TOTAL_J]
+    if carbon_intensity_g_per_kWh is not None:
+        out[metrics.CARBON_TOTAL_G] = carbon_g(total, carbon_intensity_g_per_kWh, pue)
+        train = totals.get(metrics.total_J("train"), 0.0)
+        out[metrics.carbon_total_g("train")] = carbon_g(train, carbon_intensity_g_per_kWh, pue)
+    if price_per_kWh is not None:
+        out[metrics.cost_total(currency)] = cost(total, price_per_kWh, pue)
+    return out
+
+
+__all__ = [
+    "COUNTED",
+    "EnergyTracker",
+    "Totals",
+    "carbon_and_cost",
+    "epoch_metrics",
+    "merge_totals",
+    "step_metrics",
+    "total_metrics",
+]

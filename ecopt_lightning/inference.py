@@ -10,12 +10,16 @@ import contextlib
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from . import metrics
 from .energy import EnergyMonitor, Measurement
 from .proxies import ForwardFn, default_forward
+
+if TYPE_CHECKING:
+    from lightning.pytorch import LightningModule, Trainer
 
 
 def batch_samples(batch: Any, batch_size_fn: Callable[[Any], int] | None = None) -> int:
@@ -202,3 +206,95 @@ def measure_inference(
         measurement=total,
         sources=dict(total.sources),
     )
+
+
+# the benchmark EnergyCallback runs after fit -------------------------------------------------------------
+@dataclass
+class InferenceBenchmark:
+    """Settings of the inference benchmark run after fit.
+
+    Attributes:
+        dataloader: batches to measure; default the trainer's (first) validation dataloader.
+        warmup_batches: unmeasured batches first.
+        repeats: passes over the dataloader; the median and IQR of J per sample are over these.
+        max_batches: batches per pass; default ``limit_val_batches`` when it is a count, else all.
+        forward_fn: ``(module, batch, batch_idx) -> output``; default ``predict_step`` or ``module(batch[0])``.
+
+    Example:
+        >>> InferenceBenchmark.of({"repeats": 3}).repeats, InferenceBenchmark.of(True).warmup_batches
+        (3, 2)
+    """
+
+    dataloader: Iterable[Any] | None = None
+    warmup_batches: int = 2
+    repeats: int = 5
+    max_batches: int | None = None
+    forward_fn: ForwardFn | None = None
+
+    @classmethod
+    def of(cls, value: bool | InferenceBenchmark | Mapping[str, Any] | None) -> InferenceBenchmark | None:
+        """The settings ``EnergyCallback(inference_benchmark=value)`` takes: ``True`` (defaults), an
+        instance, its fields as a dict, or ``None``/``False`` (no benchmark)."""
+        if value is True:
+            return cls()
+        if isinstance(value, Mapping):
+            return cls(**value)
+        return value or None
+
+
+def benchmark_loader(trainer: Trainer, pl_module: LightningModule, cfg: InferenceBenchmark) -> Any:
+    """The dataloader to benchmark: ``cfg.dataloader``, else the first validation dataloader (``None``: none)."""
+    if cfg.dataloader is not None:
+        return cfg.dataloader
+    loaders = trainer.val_dataloaders
+    if loaders is None:
+        source = trainer.datamodule if trainer.datamodule is not None else pl_module
+        try:
+            loaders = source.val_dataloader()
+        except Exception:
+            return None
+    if isinstance(loaders, list | tuple):
+        return loaders[0] if loaders else None
+    if isinstance(loaders, Mapping):
+        return next(iter(loaders.values()), None)
+    return loaders
+
+
+def run_benchmark(
+    trainer: Trainer,
+    pl_module: LightningModule,
+    loader: Iterable[Any],
+    cfg: InferenceBenchmark,
+    *,
+    monitor: EnergyMonitor,
+    batch_size_fn: Callable[[Any], int] | None = None,
+    reduce: Callable[[Mapping[str, float]], Mapping[str, float]] | None = None,
+) -> InferenceResult:
+    """:func:`measure_inference` with the trainer's settings: its precision context, ``limit_val_batches`` as
+    the default ``max_batches``, one batch and no warm-up under ``fast_dev_run``."""
+    max_batches = cfg.max_batches
+    if max_batches is None and isinstance(trainer.limit_val_batches, int) and trainer.limit_val_batches > 0:
+        max_batches = trainer.limit_val_batches
+    quick = bool(trainer.fast_dev_run)
+    return measure_inference(
+        pl_module,
+        loader,
+        warmup_batches=0 if quick else cfg.warmup_batches,
+        repeats=1 if quick else cfg.repeats,
+        max_batches=1 if quick else max_batches,
+        forward_fn=cfg.forward_fn,
+        batch_size_fn=batch_size_fn,
+        monitor=monitor,
+        context=trainer.precision_plugin.predict_step_context,
+        reduce=reduce,
+    )
+
+
+def benchmark_metrics(result: InferenceResult) -> dict[str, float]:
+    """The metrics the callback logs for a benchmark: J per sample (median, IQR), samples per J, power (W)."""
+    return {
+        metrics.INFERENCE_PER_SAMPLE_J: result.per_sample_J,
+        metrics.INFERENCE_PER_SAMPLE_IQR_J: result.iqr_J,
+        metrics.SAMPLES_PER_J: result.samples_per_J,
+        metrics.INFERENCE_W: result.power_W,
+    }

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from .energy import EnergyMonitor
 from .energy.devices import normalise_uuid
 from .energy.measurement import ESTIMATE, base_source
+from .energy_tracker import Op, Totals
 
-Op = Literal["sum", "max"]
+K = TypeVar("K", bound=Hashable)
 
 
 def device_keys(monitor: EnergyMonitor, host: str | None = None, pid: int | None = None) -> dict[str, str]:
@@ -122,16 +123,40 @@ class RankReducer:
 
     def reduce(self, values: Mapping[str, float], ops: Mapping[str, Op] | None = None) -> dict[str, float]:
         """Sum (default) or max of each value over ranks; keys ending in ``seconds`` default to max."""
-        names = list(values)
         if self.world_size == 1 or self._gather is None:
             return dict(values)
+        ops = ops or {}
+        column_ops: list[Op] = [ops.get(n, "max" if n.endswith("seconds") else "sum") for n in values]
+        return dict(zip(values, self._reduce_columns([float(v) for v in values.values()], column_ops), strict=True))
+
+    def reduce_totals(self, spans: Mapping[K, Totals]) -> dict[K, Totals]:
+        """Every span's counted fields over ranks, in one collective, each by its own op (energy summed, time
+        and steps maximised: see :class:`~ecopt_lightning.energy_tracker.Totals`). The result holds counted
+        fields only: per-domain energy and sources stay this rank's.
+
+        Example:
+            >>> gathered = lambda t: t.repeat(2)  # two ranks that measured the same
+            >>> r = RankReducer(2, gather=gathered).reduce_totals({"train": Totals(energy_J=3.0, seconds=2.0)})
+            >>> r["train"].energy_J, r["train"].seconds
+            (6.0, 2.0)
+        """
+        ops = Totals.reduce_ops()
+        values = [float(v) for t in spans.values() for v in t.counts().values()]
+        reduced = self._reduce_columns(values, list(ops.values()) * len(spans))
+        n = len(ops)
+        return {
+            key: Totals.from_counts(dict(zip(ops, reduced[i * n : (i + 1) * n], strict=True)))
+            for i, key in enumerate(spans)
+        }
+
+    def _reduce_columns(self, values: list[float], ops: list[Op]) -> list[float]:
+        if self.world_size == 1 or self._gather is None:
+            return list(values)
         import torch
 
-        ops = ops or {}
-        column_ops: list[Op] = [ops.get(n, "max" if n.endswith("seconds") else "sum") for n in names]
-        local = torch.tensor([float(values[n]) for n in names], dtype=torch.float64, device=self._device)
-        gathered = self._gather(local).reshape(self.world_size, len(names)).cpu().tolist()
-        return dict(zip(names, reduce_rows(gathered, column_ops), strict=True))
+        local = torch.tensor(values, dtype=torch.float64, device=self._device)
+        gathered = self._gather(local).reshape(self.world_size, len(values)).cpu().tolist()
+        return reduce_rows(gathered, ops)
 
     def gather_objects(self, obj: Any) -> list[Any]:
         """Every rank's ``obj``, by rank (a collective; pickles, so keep it for set-up and summaries)."""

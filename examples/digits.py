@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
+from typing_extensions import override
 
 
 class DigitsDataModule(L.LightningDataModule):
@@ -31,6 +32,7 @@ class DigitsDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.splits: dict[str, TensorDataset] = {}
 
+    @override
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
@@ -47,15 +49,19 @@ class DigitsDataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
         return DataLoader(self.splits[split], batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers)
 
+    @override
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
 
+    @override
     def val_dataloader(self) -> DataLoader:
         return self._loader("val")
 
+    @override
     def test_dataloader(self) -> DataLoader:
         return self._loader("test")
 
+    @override
     def predict_dataloader(self) -> DataLoader:
         return self._loader("test")
 
@@ -76,6 +82,7 @@ class DigitsClassifier(L.LightningModule):
         layers.append(nn.Linear(size, 10))
         self.net = nn.Sequential(*layers)
 
+    @override
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
@@ -88,17 +95,22 @@ class DigitsClassifier(L.LightningModule):
         self.log(f"{stage}_acc", acc, prog_bar=stage != "train")
         return loss
 
+    @override
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")
 
+    @override
     def validation_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "val")
 
+    @override
     def test_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "test")
 
+    @override
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         return self(batch[0]).argmax(dim=1)
 
+    @override
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)

@@ -14,13 +14,21 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..metrics import (
+    ESTIMATED_FRACTION,
+    FLOPS_PER_SAMPLE,
+    INFERENCE_PER_SAMPLE_IQR_J,
+    PARAMS,
+    SUMMARY_FILE,
+    total_J,
+)
+
 if TYPE_CHECKING:
     from ecopt_lightning.energy.carbon import GridIntensity
 
     from ._records import Report, TrialRecord
 
 HARDWARE_ATTR = "ecopt.hardware"
-SUMMARY_FILE = "energy_summary.json"
 
 
 def hardware_info() -> dict[str, Any]:
@@ -108,7 +116,7 @@ def render(report: Report) -> str:
     if summary and summary.get("sources"):
         sources = ", ".join(f"{d}: {s}" for d, s in summary["sources"].items())
         lines.append(f"- Energy sources of the chosen trial, per domain: {sources}.")
-    estimated = chosen.metrics.get("energy/estimated_fraction") if chosen is not None else None
+    estimated = chosen.metrics.get(ESTIMATED_FRACTION) if chosen is not None else None
     if estimated is not None:
         lines.append(
             f"- Share of the chosen trial's energy that is ESTIMATED (modelled from CPU time), not measured: "
@@ -132,11 +140,11 @@ def render(report: Report) -> str:
         lines += [
             f"- Trial {chosen.number} ({'knee of the Pareto front' if report.knee is chosen else 'named'}); "
             f"parameters: {', '.join(f'{k}={v}' for k, v in chosen.params.items()) or 'defaults'}.",
-            f"- Training energy: {_fmt(m.get('energy/train_total_J'), 'J')}.",
+            f"- Training energy: {_fmt(m.get(total_J('train')), 'J')}.",
             f"- Inference energy: {_fmt(chosen.energy_per_sample_J, 'J')} per sample "
-            f"(IQR {_fmt(m.get('energy/inference_per_sample_J_iqr'), 'J')}), "
+            f"(IQR {_fmt(m.get(INFERENCE_PER_SAMPLE_IQR_J), 'J')}), "
             f"{_fmt(chosen.samples_per_J)} samples per J.",
-            f"- Parameters: {_fmt(m.get('model/params'))}; FLOPs per sample: {_fmt(m.get('model/flops_per_sample'))}.",
+            f"- Parameters: {_fmt(m.get(PARAMS))}; FLOPs per sample: {_fmt(m.get(FLOPS_PER_SAMPLE))}.",
         ]
     tuning = report.sweep_energy_J
     lines += [

@@ -20,13 +20,15 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..metrics import FLOPS_PER_SAMPLE, INFERENCE_W, PARAMS
+
 if TYPE_CHECKING:
     from ._records import Report, TrialRecord
 
 BASELINE_ATTR = "ecopt.baseline"
-PARAMS_METRIC = "model/params"
-FLOPS_METRIC = "model/flops_per_sample"
-INFERENCE_POWER_METRIC = "power/inference_W"
+PARAMS_METRIC = PARAMS
+FLOPS_METRIC = FLOPS_PER_SAMPLE
+INFERENCE_POWER_METRIC = INFERENCE_W
 
 
 def _ranks(values: Sequence[float]) -> list[float]:

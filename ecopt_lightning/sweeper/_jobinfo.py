@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SUMMARY_FILE = "energy_summary.json"
+from ..metrics import SUMMARY_FILE
+
 #: how deep below the job directory the summary is looked for (Lightning puts it in its log dir)
 MAX_DEPTH = 4
 

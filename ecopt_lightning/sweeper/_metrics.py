@@ -22,8 +22,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..metrics import PHASE_TOTAL_J_PATTERN
+
 #: Metrics summed when the configured ``energy_metric`` is absent from a trial's metrics.
-ENERGY_FALLBACK_PATTERN = "energy/*_total_J"
+ENERGY_FALLBACK_PATTERN = PHASE_TOTAL_J_PATTERN
 
 _CONSTRAINT_RE = re.compile(r"^\s*(?P<name>\S+)\s*(?P<op><=|>=|<|>)\s*(?P<bound>[-+0-9.eE_]+|[-+]?inf)\s*$")
 

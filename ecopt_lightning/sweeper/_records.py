@@ -26,6 +26,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
+from ..metrics import ESTIMATED_FRACTION, INFERENCE_PER_SAMPLE_J, TOTAL_J
 from ._impact import BASELINE_ATTR, impact
 from ._metrics import trial_energy
 from ._pareto import hypervolume, knee_index, non_dominated_ranks, reference_point
@@ -54,8 +55,8 @@ class ReportSettings:
     objective_names: list[str]
     directions: list[str]
     constraints: list[str] = field(default_factory=list)
-    energy_metric: str = "energy/total_J"
-    energy_per_sample_metric: str = "energy/inference_per_sample_J"
+    energy_metric: str = TOTAL_J
+    energy_per_sample_metric: str = INFERENCE_PER_SAMPLE_J
 
     @classmethod
     def default(cls, names: Sequence[str], directions: Sequence[str]) -> ReportSettings:
@@ -72,8 +73,8 @@ class ReportSettings:
                 [o["name"] for o in stored["objectives"]],
                 [o["direction"] for o in stored["objectives"]],
                 list(stored.get("constraints", [])),
-                stored.get("energy_metric", "energy/total_J"),
-                stored.get("energy_per_sample_metric", "energy/inference_per_sample_J"),
+                stored.get("energy_metric", TOTAL_J),
+                stored.get("energy_per_sample_metric", INFERENCE_PER_SAMPLE_J),
             )
         names = list(metric_names or [f"objective_{i}" for i in range(len(directions))])
         return cls(names, list(directions))
@@ -191,7 +192,7 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
     )
 
 
-ESTIMATED_FRACTION_METRIC = "energy/estimated_fraction"
+ESTIMATED_FRACTION_METRIC = ESTIMATED_FRACTION
 
 
 def estimated_energy(records: Sequence[TrialRecord]) -> tuple[float, int]:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..metrics import INFERENCE_PER_SAMPLE_J, TOTAL_J
 from . import _urls
 from ._metrics import Constraint
 from .errors import SweeperConfigError
@@ -41,7 +42,7 @@ class ObjectiveConf:
 
 
 def _default_objectives() -> list[ObjectiveConf]:
-    return [ObjectiveConf("val_acc", "maximize"), ObjectiveConf("energy/inference_per_sample_J", "minimize")]
+    return [ObjectiveConf("val_acc", "maximize"), ObjectiveConf(INFERENCE_PER_SAMPLE_J, "minimize")]
 
 
 @dataclass
@@ -66,8 +67,8 @@ class EcoptSweeperConf:
     constraints: list[Any] = field(default_factory=list)
     max_failures: Any = None
     energy_budget_J: Any = None
-    energy_metric: Any = "energy/total_J"
-    energy_per_sample_metric: Any = "energy/inference_per_sample_J"
+    energy_metric: Any = TOTAL_J
+    energy_per_sample_metric: Any = INFERENCE_PER_SAMPLE_J
     heartbeat_interval_s: Any = 60
     max_retry: Any = 1
     wait_for_running: Any = True
@@ -273,8 +274,8 @@ def validate(raw_config: Any) -> Settings:
         constraints=constraints,
         max_failures=n_trials if max_failures is None else max_failures,
         energy_budget_J=_number(raw, "energy_budget_J"),
-        energy_metric=_metric_name(raw, "energy_metric", "energy/total_J"),
-        energy_per_sample_metric=_metric_name(raw, "energy_per_sample_metric", "energy/inference_per_sample_J"),
+        energy_metric=_metric_name(raw, "energy_metric", TOTAL_J),
+        energy_per_sample_metric=_metric_name(raw, "energy_per_sample_metric", INFERENCE_PER_SAMPLE_J),
         heartbeat_interval_s=heartbeat,
         loggers=loggers,
         logger_kwargs={k: dict(v or {}) for k, v in logger_kwargs.items()},

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..metrics import INFERENCE_PER_SAMPLE_J
 from ._urls import password
 
 ENV_STORAGE, ENV_STUDY, ENV_TRIAL = "ECOPT_STORAGE", "ECOPT_STUDY", "ECOPT_TRIAL_NUMBER"
@@ -97,7 +98,7 @@ def check_before_training(
     model: Any,
     dataloader: Iterable[Any],
     *,
-    metric: str = "energy/inference_per_sample_J",
+    metric: str = INFERENCE_PER_SAMPLE_J,
     warmup_batches: int = CHECK_WARMUP_BATCHES,
     repeats: int = CHECK_REPEATS,
     max_batches: int = CHECK_MAX_BATCHES,

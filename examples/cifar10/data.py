@@ -19,6 +19,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, random_split
 from torchvision import datasets, transforms
+from typing_extensions import override
 
 #: Per-channel mean and standard deviation of the CIFAR-10 training images.
 MEAN = (0.4914, 0.4822, 0.4465)
@@ -83,6 +84,7 @@ class Cifar10DataModule(L.LightningDataModule):
             ) from exc
         return train, test
 
+    @override
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
@@ -101,14 +103,18 @@ class Cifar10DataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
+    @override
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
 
+    @override
     def val_dataloader(self) -> DataLoader:
         return self._loader("val")
 
+    @override
     def test_dataloader(self) -> DataLoader:
         return self._loader("test")
 
+    @override
     def predict_dataloader(self) -> DataLoader:
         return self._loader("test")

@@ -17,6 +17,7 @@ import lightning as L
 import torch
 from torch import nn
 from torch.nn import functional as F
+from typing_extensions import override
 
 KERNEL_SIZES = (1, 3, 5, 7, 9)
 
@@ -65,6 +66,7 @@ class PlainCnn(L.LightningModule):
         self.head = nn.Linear(filters * size * size, num_classes)
         self.lr = lr
 
+    @override
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x).flatten(1))
 
@@ -77,17 +79,22 @@ class PlainCnn(L.LightningModule):
         self.log(f"{stage}_acc", acc, prog_bar=stage != "train")
         return loss
 
+    @override
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")
 
+    @override
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._step(batch, "val")
 
+    @override
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._step(batch, "test")
 
+    @override
     def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self(batch[0]).argmax(dim=1)
 
+    @override
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.lr)

@@ -29,6 +29,7 @@ from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
 from ecopt_lightning import EnergyCallback
+from ecopt_lightning.metrics import INFERENCE_PER_SAMPLE_J
 from examples.cifar10.data import Cifar10DataModule
 from examples.cifar10.model import PlainCnn
 
@@ -82,7 +83,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     print(
         f"cifar10 filters={model.hparams.filters} depth={model.hparams.depth} kernel={model.hparams.kernel_size} "
         f"pool={model.hparams.pool}: test_acc={metrics.get('test_acc', math.nan):.4f}, "
-        f"{metrics.get('energy/inference_per_sample_J', math.nan):.4g} J per inference sample"
+        f"{metrics.get(INFERENCE_PER_SAMPLE_J, math.nan):.4g} J per inference sample"
     )
     return metrics
 

@@ -22,6 +22,7 @@ if __package__ in (None, ""):  # run as a script: make `examples.textgen` import
 import hydra
 from omegaconf import DictConfig
 
+from ecopt_lightning.metrics import TOTAL_J
 from examples.textgen.common import open_monitor, pick_device
 from examples.textgen.energy import break_even, measure_j_per_token
 from examples.textgen.model import build_model
@@ -101,7 +102,7 @@ def main(cfg: DictConfig) -> dict[str, float]:
     return {
         "textgen/chosen_batch_size": float(b["chosen_batch_size"]),
         "textgen/break_even_tokens": float("inf") if b["tokens"] is None else float(b["tokens"]),
-        "energy/total_J": float(report["tuning"]["energy_J"]),
+        TOTAL_J: float(report["tuning"]["energy_J"]),
     }
 
 

@@ -20,6 +20,7 @@ if __package__ in (None, ""):  # run as a script: make `examples.textgen` import
 import hydra
 from omegaconf import DictConfig
 
+from ecopt_lightning.metrics import TOTAL_J
 from examples.textgen.common import open_monitor, pick_device
 from examples.textgen.energy import TokenEnergy, measure_j_per_token
 from examples.textgen.model import build_model
@@ -31,7 +32,7 @@ def metrics_of(result: TokenEnergy, total_J: float) -> dict[str, float]:
         "textgen/J_per_token": result.J_per_token,
         "textgen/tokens_per_s": result.tokens_per_s,
         "textgen/batch_size": float(result.batch_size),
-        "energy/total_J": total_J,
+        TOTAL_J: total_J,
     }
     if result.gpu_J_per_token is not None:
         out["textgen/gpu_J_per_token"] = result.gpu_J_per_token

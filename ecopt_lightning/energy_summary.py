@@ -1,0 +1,91 @@
+"""The JSON summary `EnergyCallback` writes (``energy_summary.json``): its parts and where it goes.
+
+Example:
+    >>> from ecopt_lightning.energy_tracker import EnergyTracker, Totals
+    >>> tracker = EnergyTracker(None)
+    >>> tracker.cluster = {"train": Totals(energy_J=10.0, seconds=2.0, samples=4)}
+    >>> phase_entries(tracker, idle_W=1.0)["train"]["net_J"]
+    8.0
+    >>> device_sources([{"gpu:0": {"key": "gpu:a", "source": "nvml_counter"}}, {"gpu:0": {"key": "gpu:b",
+    ...                 "source": "nvml_counter"}}])
+    {'rank0/gpu:0': 'nvml_counter', 'rank1/gpu:0': 'nvml_counter'}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lightning.pytorch import Trainer
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from .energy import EnergyMonitor
+from .energy_tracker import EnergyTracker
+from .metrics import SUMMARY_FILE
+
+
+def none_if_nan(value: float | None) -> float | None:
+    """JSON has no NaN: ``None`` instead."""
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def phase_entries(tracker: EnergyTracker, idle_W: float | None) -> dict[str, dict[str, Any]]:
+    """Per phase: the cluster totals (J, s, samples, ...), power (W), J per sample, net J with an idle power,
+    and this rank's sources and energy per domain (J)."""
+    phases: dict[str, dict[str, Any]] = {}
+    for name, t in tracker.cluster.items():
+        local = tracker.total(name)
+        entry: dict[str, Any] = t.counts()
+        entry["power_W"] = none_if_nan(t.power_W)
+        entry["per_sample_J"] = none_if_nan(t.per_sample_J)
+        if idle_W is not None:
+            entry["net_J"] = t.net_J(idle_W)
+        entry.update(source=local.source, sources=dict(local.sources), by_device_J_this_rank=dict(local.by_device))
+        phases[name] = entry
+    return phases
+
+
+def device_sources(devices: Sequence[Mapping[str, Mapping[str, str]]]) -> dict[str, str]:
+    """Domain -> source of every counted device (``rank{r}/{domain}`` with several ranks)."""
+    return {
+        domain if len(devices) == 1 else f"rank{rank}/{domain}": info["source"]
+        for rank, by_domain in enumerate(devices)
+        for domain, info in by_domain.items()
+    }
+
+
+def measurement_faults(monitor: EnergyMonitor | None) -> dict[str, str]:
+    """Domains not measured at all, or whose sensor fails now (e.g. a GPU lost mid-run), with the reason."""
+    if monitor is None:
+        return {}
+    faults = dict(monitor.missing)
+    try:
+        faults.update(monitor.snapshot(sync=False).errors)
+    except Exception as exc:  # a summary must still be written
+        faults["monitor"] = f"reading failed: {type(exc).__name__}: {exc}"
+    return faults
+
+
+def summary_file(trainer: Trainer, summary_path: str | os.PathLike[str] | None) -> str:
+    """``summary_path``, else ``<trainer log dir>/energy_summary.json``."""
+    if summary_path is not None:
+        return os.fspath(summary_path)
+    # as trainer.log_dir, without its broadcast (a collective that would hang in on_exception)
+    folder: str | None = None
+    if trainer.loggers:
+        logger = trainer.loggers[0]
+        is_file_logger = isinstance(logger, TensorBoardLogger | CSVLogger)
+        folder = logger.log_dir if is_file_logger else getattr(logger, "save_dir", None)
+    return os.path.join(folder or trainer.default_root_dir, SUMMARY_FILE)
+
+
+def write_json(path: str, data: Mapping[str, Any]) -> None:
+    """Write ``data`` to ``path`` whole or not at all (a temporary file renamed over it)."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2, default=str)
+    os.replace(tmp, path)

@@ -1,0 +1,109 @@
+"""The names of the metrics `EnergyCallback` logs: defined here once, read by the callback and the sweeper.
+
+Fixed names (J: joules, W: watts, s: seconds):
+
+==============================  ===================================================================
+name                            value
+==============================  ===================================================================
+``energy/total_J``              train + val + test + predict + benchmark energy (J)
+``energy/total_net_J``          ``energy/total_J`` minus idle power x time (J)
+``energy/estimated_fraction``   share of ``energy/total_J`` that is estimated, not measured (0..1)
+``energy/inference_*``          the inference benchmark: median J per sample and its IQR (J)
+``efficiency/samples_per_J``    inference samples per joule
+``power/inference_W``           mean power of the inference benchmark (W)
+``power/idle_W``                idle power measured before fit (W)
+``model/params``                parameter count
+``model/flops_per_sample``      FLOPs of one forward pass per sample
+``carbon/total_gCO2e``          carbon of ``energy/total_J`` (gCO2e)
+==============================  ===================================================================
+
+Names that depend on the phase (``train``, ``val``, ``test``, ``predict``) come from the helpers below.
+
+Example:
+    >>> TOTAL_J, step_J("train"), step_J("val"), power_W("test")
+    ('energy/total_J', 'energy/train_step_J', 'energy/val_batch_J', 'power/test_W')
+    >>> epoch_J("train"), per_sample_J("val"), per_item_J("train"), total_J("predict")
+    ('energy/train_epoch_J', 'energy/val_per_sample_J', 'energy/train_per_item_J', 'energy/predict_total_J')
+    >>> epoch_net_J("train"), total_net_J("train"), carbon_total_g("train"), cost_total("EUR")
+    ('energy/train_epoch_net_J', 'energy/train_total_net_J', 'carbon/train_total_gCO2e', 'cost/total_EUR')
+    >>> for_dataloader(per_sample_J("val"), 1)
+    'energy/val_per_sample_J/dataloader_idx_1'
+    >>> import fnmatch; fnmatch.fnmatchcase(total_J("val"), PHASE_TOTAL_J_PATTERN)
+    True
+"""
+
+from __future__ import annotations
+
+TOTAL_J = "energy/total_J"
+TOTAL_NET_J = "energy/total_net_J"
+ESTIMATED_FRACTION = "energy/estimated_fraction"
+INFERENCE_PER_SAMPLE_J = "energy/inference_per_sample_J"
+INFERENCE_PER_SAMPLE_IQR_J = "energy/inference_per_sample_J_iqr"
+SAMPLES_PER_J = "efficiency/samples_per_J"
+INFERENCE_W = "power/inference_W"
+IDLE_W = "power/idle_W"
+PARAMS = "model/params"
+FLOPS_PER_SAMPLE = "model/flops_per_sample"
+CARBON_TOTAL_G = "carbon/total_gCO2e"
+#: the JSON summary the callback writes next to the logs
+SUMMARY_FILE = "energy_summary.json"
+#: matches every phase's running total, :func:`total_J` (``energy/train_total_J``, ...)
+PHASE_TOTAL_J_PATTERN = "energy/*_total_J"
+
+#: what one step of a phase is: an optimizer step in training, a batch in the other loops
+_STEP_NAME = {"train": "step", "val": "batch", "test": "batch", "predict": "batch"}
+
+
+def step_J(phase: str) -> str:
+    """Mean energy of one step (J), at log points: ``energy/train_step_J``, ``energy/val_batch_J``."""
+    return f"energy/{phase}_{_STEP_NAME[phase]}_J"
+
+
+def power_W(phase: str) -> str:
+    """Mean power over the steps since the last log point (W)."""
+    return f"power/{phase}_W"
+
+
+def epoch_J(phase: str) -> str:
+    """Energy of one epoch (train) or one loop (val, test, predict) (J)."""
+    return f"energy/{phase}_epoch_J"
+
+
+def per_sample_J(phase: str) -> str:
+    """Energy per sample over the epoch or loop (J)."""
+    return f"energy/{phase}_per_sample_J"
+
+
+def per_item_J(phase: str) -> str:
+    """Energy per item (e.g. token) over the epoch or loop (J), with a ``length_fn``."""
+    return f"energy/{phase}_per_item_J"
+
+
+def total_J(phase: str) -> str:
+    """Running total of the phase (J); survives a resume."""
+    return f"energy/{phase}_total_J"
+
+
+def epoch_net_J(phase: str) -> str:
+    """Epoch energy minus idle power x time (J), with an idle baseline."""
+    return f"energy/{phase}_epoch_net_J"
+
+
+def total_net_J(phase: str) -> str:
+    """Running total minus idle power x time (J), with an idle baseline."""
+    return f"energy/{phase}_total_net_J"
+
+
+def carbon_total_g(phase: str) -> str:
+    """Carbon of the phase's running total (gCO2e)."""
+    return f"carbon/{phase}_total_gCO2e"
+
+
+def cost_total(currency: str) -> str:
+    """Cost of ``energy/total_J`` in ``currency``."""
+    return f"cost/total_{currency}"
+
+
+def for_dataloader(name: str, dataloader_idx: object) -> str:
+    """``name`` for one of several dataloaders, as Lightning names them: ``<name>/dataloader_idx_N``."""
+    return f"{name}/dataloader_idx_{dataloader_idx}"
