@@ -10,7 +10,7 @@ Example:
     >>> report = build_report("s", study.get_trials(), ReportSettings.default(["acc"], ["maximize"]))
     >>> out = pathlib.Path(tempfile.mkdtemp())
     >>> sorted(p.name for p in write_all(report, out, figures=False))
-    ['pareto_front.csv', 'pareto_front.json', 'summary.json', 'trials.csv']
+    ['energy_report.md', 'pareto_front.csv', 'pareto_front.json', 'summary.json', 'trials.csv']
 """
 
 from __future__ import annotations
@@ -27,8 +27,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .. import metrics as names
 from . import _crashpoints
-from ._records import Report, ReportSettings, TrialRecord, build_report
+from ._records import TrialRecord
+from ._schema import FRONT_ATTR, HYPERVOLUME_ATTR, KNEE_ATTR, SOURCES_SUMMARY_ATTR, SWEEP_ENERGY_ATTR, ReportSettings
+from ._sweep_report import Report, build_report
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +76,21 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def _with_intervals(report: Report) -> list[str]:
+    """The objectives that some trial reported an interval for (they get ``_ci_lo``/``_ci_hi`` columns)."""
+    return [n for n in report.settings.objective_names if any(n in r.intervals for r in report.records)]
+
+
 def _front_row(report: Report, r: TrialRecord) -> dict[str, Any]:
     return {
         "trial": r.number,
         "objectives": dict(zip(report.settings.objective_names, r.values or [], strict=False)),
+        "intervals": {name: list(iv) for name, iv in r.intervals.items()},
+        "front_status": r.front_status,
+        "confirmed": r.confirmed is not None,
+        "sweep_objectives": None
+        if r.sweep_values is None
+        else dict(zip(report.settings.objective_names, r.sweep_values, strict=False)),
         "params": r.params,
         "overrides": r.overrides,
         "energy_per_sample_J": r.energy_per_sample_J,
@@ -107,6 +121,13 @@ def summary(report: Report) -> dict[str, Any]:
             "states": report.states,
             "n_feasible_complete": sum(r.values is not None and r.feasible for r in report.records),
             "pareto_front_size": len(report.front),
+            "pareto_front_robust": [r.number for r in report.front if r.robust],
+            "possibly_on_front": [r.number for r in report.possibly],
+            "confirmed": {str(r.number): r.confirmed for r in report.records if r.confirmed is not None},
+            "front_method": "non-dominated by the objectives' central values (the median for an energy per "
+            "sample); 'robust' when no trial it does not dominate could beat it within the 95% intervals; "
+            "'possibly on the front' when dominated, but its interval overlaps those of every trial that "
+            "dominates it",
             "hypervolume": {
                 "value": report.hypervolume,
                 "reference_point": report.reference_point,
@@ -114,7 +135,8 @@ def summary(report: Report) -> dict[str, Any]:
                 "pushed out by 10% of its range",
             },
             "knee": knee,
-            "knee_method": "front point closest to the ideal point, each objective scaled to [0, 1]",
+            "knee_method": "robust front member (any front member when none is robust) closest to the ideal "
+            "point, each objective scaled to [0, 1]",
             "best_per_objective": report.best,
             "sweep_energy": {
                 "total_J": report.sweep_energy_J,
@@ -125,6 +147,13 @@ def summary(report: Report) -> dict[str, Any]:
                 "trials_without_energy": sum(r.energy_J is None for r in report.records),
                 "note": f"sum over all trials (failed ones included when they reported it) of {s.energy_metric!r}; "
                 "when a trial lacked it, the sum of its energy/*_total_J metrics",
+            },
+            "measurement_quality": {
+                "contended": [r.number for r in report.records if r.metrics.get(names.INFERENCE_CONTENDED) == 1.0],
+                "not_converged": [r.number for r in report.records if r.metrics.get(names.INFERENCE_CONVERGED) == 0.0],
+                "note": "trials whose inference benchmark ran beside other processes' CPU load (contended), or "
+                "stopped at its cap before its 95% interval was within the target (not_converged); see "
+                "docs/measurement.md",
             },
             "degraded_measurements": {
                 "trials": {str(r.number): r.degraded for r in report.records if r.degraded},
@@ -153,8 +182,17 @@ def _flat(report: Report, r: TrialRecord, all_trials: bool) -> dict[str, Any]:
     row: dict[str, Any] = {"trial": r.number}
     if all_trials:
         row.update({"state": r.state, "feasible": r.feasible, "on_front": r.on_front})
+    intervals = _with_intervals(report)
     for i, name in enumerate(report.settings.objective_names):
         row[name] = None if r.values is None else r.values[i]
+        if name in intervals:
+            lo, hi = r.intervals.get(name, (None, None))
+            row[names.ci_lo(name)], row[names.ci_hi(name)] = lo, hi
+        if any(x.sweep_values is not None for x in report.records):
+            row[f"{name}_sweep"] = (r.sweep_values or r.values or [None] * (i + 1))[i]
+    row["front_status"] = r.front_status
+    if any(x.confirmed is not None for x in report.records):
+        row["confirmed"] = r.confirmed is not None
     row.update({f"param:{k}": v for k, v in r.params.items()})
     row.update({"energy_per_sample_J": r.energy_per_sample_J, "samples_per_J": r.samples_per_J, "energy_J": r.energy_J})
     if all_trials:
@@ -173,9 +211,17 @@ def write_all(report: Report, out_dir: Path, figures: bool = True) -> list[Path]
 
     out_dir.mkdir(parents=True, exist_ok=True)
     front = [_front_row(report, r) for r in report.front]
+    possibly = [_front_row(report, r) for r in report.possibly]
     texts = {
         "pareto_front.json": json.dumps(
-            _finite({"study_name": report.study_name, "objectives": summary(report)["objectives"], "trials": front}),
+            _finite(
+                {
+                    "study_name": report.study_name,
+                    "objectives": summary(report)["objectives"],
+                    "trials": front,
+                    "possibly_on_front": possibly,
+                }
+            ),
             indent=2,
         ),
         "pareto_front.csv": _csv([_flat(report, r, False) for r in report.front]),
@@ -209,8 +255,6 @@ def attach_to_study(study: Any, paths: list[Path], store_dir: Path) -> list[str]
     return ids
 
 
-#: study user attributes optuna-dashboard shows on the study page (it cuts each value at 1024 characters)
-DASHBOARD_ATTRS = ("ecopt.pareto_front", "ecopt.knee", "ecopt.hypervolume", "ecopt.sweep_energy", "ecopt.sources")
 _DASHBOARD_MAX_FRONT = 8
 
 
@@ -231,11 +275,11 @@ def dashboard_attrs(report: Report) -> dict[str, Any]:
     # "cpu:0: estimated from CPU time (100% of ...)" -> trials per domain and way
     degraded = Counter(reason.split(" (", 1)[0] for r in report.records for reason in r.degraded)
     return {
-        "ecopt.pareto_front": lines or ["empty: no feasible complete trial"],
-        "ecopt.knee": None if report.knee is None else f"trial {knee}: {_objectives_text(report, report.knee)}",
-        "ecopt.hypervolume": report.hypervolume,
-        "ecopt.sweep_energy": f"{total:.6g} J, {len(report.records)} trial(s), {share} of it ESTIMATED, not measured",
-        "ecopt.sources": {
+        FRONT_ATTR: lines or ["empty: no feasible complete trial"],
+        KNEE_ATTR: None if report.knee is None else f"trial {knee}: {_objectives_text(report, report.knee)}",
+        HYPERVOLUME_ATTR: report.hypervolume,
+        SWEEP_ENERGY_ATTR: f"{total:.6g} J, {len(report.records)} trial(s), {share} of it ESTIMATED, not measured",
+        SOURCES_SUMMARY_ATTR: {
             "trial energy from": report.energy_sources,
             "not a full measurement (trials)": dict(sorted(degraded.items())) or "none",
         },

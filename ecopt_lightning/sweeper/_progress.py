@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._impact import BASELINE_ATTR
 from ._metrics import Constraint
-from ._records import Report, TrialRecord
+from ._records import TrialRecord
+from ._schema import BASELINE_ATTR
+from ._sweep_report import Report
 
 #: infeasible trials named one by one at the end; more are counted
 MAX_NAMED_INFEASIBLE = 10
@@ -75,9 +76,13 @@ def _params(r: TrialRecord) -> str:
 def _row(report: Report, r: TrialRecord, label: str, with_status: bool) -> list[str]:
     params = _params(r)
     status = [feasibility(r) or "-"] if with_status else []
+    names = report.settings.objective_names
     return [
         label,
-        *(f"{v:.4g}" for v in r.values or []),
+        *(
+            f"{v:.4g}" + (f" [{r.intervals[n][0]:.3g}, {r.intervals[n][1]:.3g}]" if n in r.intervals else "")
+            for n, v in zip(names, r.values or [], strict=False)
+        ),
         "-" if r.samples_per_J is None else f"{r.samples_per_J:.4g}",
         *status,
         params,
@@ -85,14 +90,15 @@ def _row(report: Report, r: TrialRecord, label: str, with_status: bool) -> list[
 
 
 def front_table(report: Report) -> list[str]:
-    """The Pareto front as aligned text lines (knee starred), the baseline's row when it is not on the front,
-    and the infeasible trials with what they broke."""
+    """The Pareto front as aligned text lines (knee starred, ``~`` not robust, 95% intervals where known), the
+    baseline's row when it is not on the front, the trials possibly on the front, and the infeasible trials with
+    what they broke."""
     with_status = bool(report.settings.constraints)
     names = report.settings.objective_names
     header = ["trial", *names, "samples/J", *(["constraints"] if with_status else []), "params"]
     knee = report.knee.number if report.knee is not None else None
     rows = [
-        _row(report, r, f"{r.number}{'*' if r.number == knee else ''}", with_status)
+        _row(report, r, f"{r.number}{'*' if r.number == knee else ''}{'' if r.robust else '~'}", with_status)
         for r in sorted(report.front, key=lambda r: r.values or [])
     ]
     baseline = next((r for r in report.records if r.flags.get(BASELINE_ATTR) and r.values is not None), None)
@@ -108,6 +114,13 @@ def front_table(report: Report) -> list[str]:
         lines += [title, *(fmt.format(*row) for row in table)]
     else:
         lines.append("Pareto front: empty (no feasible complete trial)")
+    if any("[" in cell for row in rows for cell in row[1 : 1 + len(names)]):
+        lines.append("[low, high]: 95% interval; ~: not robust, another trial's interval may beat it")
+    if report.possibly:
+        numbers = ", ".join(str(r.number) for r in report.possibly)
+        lines.append(
+            f"possibly on the front (their intervals overlap those of the trials that dominate them): {numbers}"
+        )
     lines += _infeasible_lines(report)
     return lines
 

@@ -27,35 +27,41 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import Trial, TrialState
 
+from .. import metrics as metric_names
 from . import _crashpoints, _samplers
 from . import pruning as _pruning
 from ._artifacts import attach_to_study, publish_to_study, remove_stale_temps, write_all
-from ._energy_report import HARDWARE_ATTR, hardware_info
-from ._heartbeat import WORKER_ATTR, DeadTrialWatch, Heartbeat, worker
-from ._impact import BASELINE_ATTR
+from ._budget import OVER_BUDGET_ERROR, beyond
+from ._energy_report import hardware_info
+from ._heartbeat import DeadTrialWatch, Heartbeat, worker
 from ._jobinfo import read_job
 from ._launch import TrackedTask, check_parallelism, job_process, recycle_workers
 from ._loggers import log_everywhere
-from ._metrics import TrialError, lookup, non_numeric, to_metrics, trial_energy
+from ._lost_jobs import died, expected_job_dir, recover
+from ._metrics import TrialError, lookup, name_mismatch, non_numeric, to_metrics, trial_energy
+from ._optuna_compat import contains, trial_id
 from ._progress import describe_space, front_table, progress_line
-from ._records import (
+from ._records import TrialRecord
+from ._schema import (
+    BASELINE_ATTR,
+    CONFIRMED_ATTR,
     CONSTRAINTS_ATTR,
     DEGRADED_ATTR,
     ENERGY_ATTR,
     ENERGY_SOURCE_ATTR,
     ERROR_ATTR,
+    HARDWARE_ATTR,
     JOB_DIR_ATTR,
+    JOB_FAILED_ATTR,
     OVERRIDES_ATTR,
     SETTINGS_ATTR,
     SOURCES_ATTR,
-    Report,
-    ReportSettings,
-    TrialRecord,
-    build_report,
+    WORKER_ATTR,
 )
 from ._secrets import mask_config, scrub_tree
 from ._space import SearchSpace, parse_space, render
-from ._storage import open_storage
+from ._storage import open_storage, retry_callback
+from ._sweep_report import Report, build_report
 from ._urls import redact
 from .config import Settings, resolve_callable, validate
 from .errors import SweeperConfigError, SweepFailedError
@@ -125,7 +131,7 @@ class EcoptSweeperImpl:
                 f"those of the existing study {name!r} ({old_names or '?'} {old_dirs}); pick another study_name",
             )
         _quiet(study.set_metric_names, settings.objective_names)
-        study.set_user_attr(SETTINGS_ATTR, settings.for_report())
+        study.set_user_attr(SETTINGS_ATTR, settings.for_report().to_attrs())
         if HARDWARE_ATTR not in study.user_attrs:
             study.set_user_attr(HARDWARE_ATTR, hardware_info())
         return study, storage
@@ -139,11 +145,7 @@ class EcoptSweeperImpl:
         params: dict[str, Any] = {}
         for key, dist in space.distributions.items():
             value = OmegaConf.select(self.config, key, default=None)
-            try:
-                ok = value is not None and dist._contains(dist.to_internal_repr(value))
-            except Exception:
-                ok = False
-            if not ok:
+            if value is None or not contains(dist, value):
                 log.info("ecopt: no baseline trial: the config's %s=%r is outside the search space", key, value)
                 return
             params[key] = value
@@ -164,18 +166,26 @@ class EcoptSweeperImpl:
         output_dir = OmegaConf.select(ret.hydra_cfg, "hydra.runtime.output_dir") if ret.hydra_cfg else None
         return str(output_dir) if output_dir else ret.working_dir
 
-    def _tell(self, study: optuna.Study, trial: Trial, ret: JobReturn, settings: Settings) -> str | None:
-        """Record one job's result on its trial and tell Optuna; return the error when the trial failed."""
+    def _tell(
+        self, study: optuna.Study, trial: Trial, ret: JobReturn, settings: Settings
+    ) -> tuple[str | None, tuple[str, str] | None]:
+        """Record one job's result on its trial and tell Optuna; return the error when the trial failed, and
+        ``(field, text)`` when its result does not fit the configured metric names (see :func:`name_mismatch`)."""
         metrics: dict[str, float] = {}
         values: list[float] | None = None
         error: str | None = None
+        mismatch: tuple[str, str] | None = None
         try:
-            metrics = to_metrics(ret.return_value, settings.objective_names)
+            returned = ret.return_value
+            metrics = to_metrics(returned, settings.objective_names)
             values = [lookup(metrics, name, "objective") for name in settings.objective_names]
             constraints = {c.text: c.value(metrics) for c in settings.constraints}
         except TrialError as exc:
             names = [*settings.objective_names, *(c.metric for c in settings.constraints)]
-            error = non_numeric(ret.return_value, names) or str(exc)
+            error = non_numeric(returned, names) or str(exc)
+            mismatch = name_mismatch(
+                returned, metrics, settings.objective_names, [c.metric for c in settings.constraints]
+            )
         except Exception as exc:  # the job itself raised: JobReturn re-raises it here
             error = f"{type(exc).__name__}: {exc}"
         for name, value in metrics.items():
@@ -202,19 +212,20 @@ class EcoptSweeperImpl:
         if error is not None and settings.prune_before_training and _pruning.was_pruned(study, trial.number):
             log.info("ecopt: trial %d %s", trial.number, _pruning.was_pruned(study, trial.number))
             study.tell(trial, state=TrialState.PRUNED)  # our own decision: not a failure, not in n_trials
-            return None
+            return None, None
         if error is not None:
             trial.set_user_attr(ERROR_ATTR, error)
+            trial.set_user_attr(JOB_FAILED_ATTR, True)  # the samplers learn the region fails (_failures.py)
             log.warning("ecopt: trial %d failed: %s", trial.number, error)
             study.tell(trial, state=TrialState.FAIL)
-            return error
+            return error, mismatch
         trial.set_user_attr(CONSTRAINTS_ATTR, constraints)  # by name
         if constraints:
             # the one stored form that Optuna 4 and 5 (best_trials, the samplers) and optuna-dashboard all read: the
             # dashboard reads only this list, not Optuna 5's per-key `set_constraint` attributes
             _samplers.store_constraints_optuna4(study, trial, list(constraints.values()))
         study.tell(trial, values)
-        return None
+        return None, None
 
     def _maybe_write(
         self, study: optuna.Study, settings: Settings, notes: dict[str, Any], paths: list[Path]
@@ -230,8 +241,9 @@ class EcoptSweeperImpl:
         report = build_report(
             study.study_name,
             study.get_trials(deepcopy=False),
-            ReportSettings(**_report_fields(settings)),
+            settings.for_report(),
             cache=self._records,
+            confirmed=study.user_attrs.get(CONFIRMED_ATTR),  # a sweep resumed after `ecopt confirm`
         )
         report.notes = dict(notes)
         return report
@@ -260,7 +272,11 @@ class EcoptSweeperImpl:
         sampler_name, reason = _samplers.choose(
             settings.sampler, len(settings.directions), space.distributions, settings.n_trials, custom is not None
         )
-        sampler = _samplers.build(sampler_name, settings.sampler_kwargs, settings.seed, bool(settings.constraints))
+        sampler = self._sampler(sampler_name, settings, space)
+        grid = _samplers.grid_size(space.distributions) if sampler_name == "grid" else None
+        if grid is not None and settings.n_trials > grid:
+            log.info("ecopt: the grid has %d points: n_trials=%d is capped at %d", grid, settings.n_trials, grid)
+            settings.n_trials = grid
         # Everything above only reads: a bad config stops here with nothing written.
         warning = check_parallelism(OmegaConf.select(self.config, "hydra.launcher"), settings.n_jobs)
         if warning:
@@ -273,23 +289,27 @@ class EcoptSweeperImpl:
             if created:  # nothing partial: not even an empty sweep dir or SQLite file
                 shutil.rmtree(self.sweep_dir, ignore_errors=True)
             raise
+        if settings.sampler == "auto" and custom is None:
+            sampler_name, reason = self._rechoose(study, settings, space, sampler_name, reason)
         self._written_at, self._write_s = 0.0, 0.0
         self._records: dict[int, TrialRecord] = {}  # finished trials, flattened once
         remove_stale_temps(self.sweep_dir)  # a killed writer's temp files (the artifacts are whole)
         log.info("ecopt: study %r in %s", study.study_name, redact(settings.storage) or self.sweep_dir / "ecopt.db")
-        log.info("ecopt: sampler %s (%s: %s)", type(sampler).__name__, settings.sampler, reason)
+        log.info("ecopt: sampler %s (%s: %s)", _samplers.describe(study.sampler), settings.sampler, reason)
         log.info(
             "ecopt: objectives %s; search space %s",
             list(zip(settings.objective_names, settings.directions, strict=False)),
             describe_space(space.distributions) or "(no parameters)",
         )
         notes: dict[str, Any] = {
-            "sampler": {"name": sampler_name, "class": type(sampler).__name__, "why": reason},
+            "sampler": {"name": sampler_name, "class": _samplers.describe(study.sampler), "why": reason},
             "n_trials_target": settings.n_trials,
             "stopped": "n_trials reached",
         }
         notes["hardware"] = study.user_attrs.get(HARDWARE_ATTR)
-        if settings.baseline and not study.get_trials(deepcopy=False):
+        if settings.baseline and grid is not None:
+            log.info("ecopt: no baseline trial: the grid visits every point (the app's config too, if on the grid)")
+        elif settings.baseline and not study.get_trials(deepcopy=False):
             self._enqueue_baseline(study, space, custom is not None)
         failures: list[str] = []
         report, paths = self._write(study, settings, notes)
@@ -314,6 +334,10 @@ class EcoptSweeperImpl:
                     settings.n_trials,
                 )
                 break
+            if grid is not None and sum(t.state.is_finished() for t in study.get_trials(deepcopy=False)) >= grid:
+                notes["stopped"] = f"every point of the grid ({grid}) was tried"
+                log.info("ecopt: %s; no new trials", notes["stopped"])
+                break
             pruned = len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)))
             if pruned >= _pruning.MAX_PRUNED_PER_TRIAL * settings.n_trials:
                 limit = _pruning.MAX_PRUNED_PER_TRIAL * settings.n_trials
@@ -327,12 +351,21 @@ class EcoptSweeperImpl:
                 )
                 log.warning("ecopt: %s; no new trials", notes["stopped"])
                 break
-            batch_errors, numbers = self._run_batch(
+            batch_errors, numbers, mismatches = self._run_batch(
                 study, storage, space, custom, settings, min(settings.n_jobs, missing)
             )
             failures += batch_errors
+            why = _samplers.too_slow(sampler_name, *self._batch_seconds) if settings.sampler == "auto" else None
+            if why:
+                cheaper = _samplers.CHEAPER[sampler_name]
+                log.warning("ecopt: auto moves from %s to %s: %s", sampler_name, cheaper, why)
+                notes["sampler"]["switched"] = {"after_trial": numbers[-1], "to": cheaper, "why": why}
+                sampler_name = cheaper
+                study.sampler = self._sampler(cheaper, settings, space)
             report, paths = self._maybe_write(study, settings, notes, paths)
             _log_progress(report, numbers, settings.n_trials)
+            if mismatches and not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+                self._stop_on_mismatch(study, settings, notes, mismatches[0])
             if len(failures) >= settings.max_failures:
                 notes["stopped"] = f"max_failures={settings.max_failures} reached"
                 self._write(study, settings, notes)
@@ -344,14 +377,69 @@ class EcoptSweeperImpl:
         self._finish(study, report, paths, settings)
         return {"study_name": study.study_name, "pareto_front": [r.number for r in report.front]}
 
+    @staticmethod
+    def _sampler(name: str, settings: Settings, space: SearchSpace) -> optuna.samplers.BaseSampler:
+        """The sampler ``name``; under ``auto``, with the settings ``auto`` adds (``sampler_kwargs`` win)."""
+        kwargs = dict(settings.sampler_kwargs)
+        if settings.sampler == "auto":
+            kwargs = {**_samplers.auto_kwargs(name, space.distributions), **kwargs}
+        return _quiet(
+            _samplers.build, name, kwargs, settings.seed, bool(settings.constraints), space=space.distributions
+        )
+
+    def _rechoose(
+        self, study: optuna.Study, settings: Settings, space: SearchSpace, name: str, reason: str
+    ) -> tuple[str, str]:
+        """A resumed study knows how long its trials take: ``auto`` chooses again with that."""
+        durations = sorted(
+            t.duration.total_seconds()
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.duration is not None
+        )
+        if not durations:
+            return name, reason
+        median = durations[len(durations) // 2]
+        new, why = _samplers.choose(
+            "auto", len(settings.directions), space.distributions, settings.n_trials, False, trial_seconds=median
+        )
+        if new != name:
+            study.sampler = self._sampler(new, settings, space)
+        return new, why
+
+    def _stop_on_mismatch(
+        self, study: optuna.Study, settings: Settings, notes: dict[str, Any], mismatch: tuple[int, str, str]
+    ) -> None:
+        """No trial has completed and a finished job's metrics do not fit the configured names: a config
+        mistake that every further trial would repeat, so stop now (the trial stays FAIL, artifacts written)."""
+        number, field, text = mismatch
+        value = (
+            [f"{n}:{d}" for n, d in zip(settings.objective_names, settings.directions, strict=False)]
+            if field == "objectives"
+            else [c.text for c in settings.constraints]
+        )
+        notes["stopped"] = f"trial {number}'s metrics do not fit hydra.sweeper.{field}: {text}"
+        self._write(study, settings, notes)
+        raise SweeperConfigError(
+            field,
+            value,
+            f"names of numeric metrics the task returns (trial {number}: {text}); "
+            f"the sweep stopped after its first finished job; artifacts in {self.sweep_dir}",
+        )
+
     def _run_batch(
         self, study: optuna.Study, storage: Any, space: SearchSpace, custom: Any, settings: Settings, size: int
-    ) -> tuple[list[str], list[int]]:
-        """Ask, launch and tell one batch; return the errors of failed trials and the batch's trial numbers."""
+    ) -> tuple[list[str], list[int], list[tuple[int, str, str]]]:
+        """Ask, launch and tell one batch; return the errors of failed trials, the batch's trial numbers and
+        ``(trial number, field, text)`` of each result that did not fit the configured metric names."""
+        start = time.perf_counter()
         trials = [_quiet(study.ask, dict(space.distributions)) for _ in range(size)]
+        propose_s = time.perf_counter() - start
         _crashpoints.reached("before_claim")
+        trials = self._drop_over_budget(study, trials, settings.n_trials)
+        if not trials:
+            return [], []
         told: set[int] = set()
-        ids = [trial._trial_id for trial in trials]  # Trial has no public id; heartbeats are keyed on it
+        ids = [trial_id(trial) for trial in trials]
         me = worker()
         try:
             with Heartbeat(storage, ids, settings.heartbeat_interval_s):  # first beat now, before anything else
@@ -368,24 +456,61 @@ class EcoptSweeperImpl:
                     batch.append(overrides)
                 _crashpoints.reached("after_ask")
                 self.validate_batch_is_legal(batch)
-                try:
-                    returns = self.launcher.launch(batch, initial_job_idx=trials[0].number)
-                finally:
-                    recycle_workers(self.launcher)
-            errors = []
+                loader = self.hydra_context.config_loader
+                dirs = [expected_job_dir(loader, self.config, o, trials[0].number + i) for i, o in enumerate(batch)]
+                for trial, job_dir in zip(trials, dirs, strict=True):
+                    if job_dir:  # where a watcher finds the energy of a job whose worker dies
+                        trial.set_user_attr(JOB_DIR_ATTR, job_dir)
+                start = time.perf_counter()
+                returns = self._launch(batch, trials[0].number, dirs)
+                self._batch_seconds = (propose_s, time.perf_counter() - start)  # auto weighs them (too_slow)
+            errors, mismatches = [], []
+            retry = retry_callback(settings.max_retry)
             for trial, ret in zip(trials, returns, strict=False):
-                error = self._tell(study, trial, ret, settings)
+                error, mismatch = self._tell(study, trial, ret, settings)
                 told.add(trial.number)
                 _crashpoints.reached("after_tell")
                 if error is not None:
                     errors.append(error)
+                if mismatch is not None:
+                    mismatches.append((trial.number, *mismatch))
+                if died(ret) and retry is not None:  # killed by the cluster: run its parameters again
+                    retry(study, storage.get_trial(trial_id(trial)))
             scrub_tree([self.sweep_dir, *(self._job_dir(r) for r in returns)], self.raw_config.get("storage"))
-            return errors, [t.number for t in trials]
+            return errors, [t.number for t in trials], mismatches
         finally:
             for trial in trials:  # interrupted or refused batch: never leave trials RUNNING
                 if trial.number not in told:
                     trial.set_user_attr(ERROR_ATTR, "not run: the batch was interrupted or refused")
                     study.tell(trial, state=TrialState.FAIL)
+
+    @staticmethod
+    def _drop_over_budget(study: optuna.Study, trials: list[Trial], n_trials: int) -> list[Trial]:
+        """Tell FAIL (never run) the asked trials beyond the shared budget (:mod:`._budget`); keep the others."""
+        counted = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))]
+        excess = set(beyond([t.number for t in trials], counted, n_trials))
+        for trial in trials:
+            if trial.number in excess:
+                trial.set_user_attr(ERROR_ATTR, OVER_BUDGET_ERROR)
+                study.tell(trial, state=TrialState.FAIL)
+                log.info(
+                    "ecopt: trial %d not run: other workers' trials already cover n_trials=%d", trial.number, n_trials
+                )
+        return [t for t in trials if t.number not in excess]
+
+    def _launch(self, batch: list[list[str]], first: int, dirs: list[str | None]) -> Sequence[JobReturn]:
+        """Run the batch on the launcher; when it raised because a job died, each job's return is rebuilt from
+        its job dir (:mod:`._lost_jobs`) so the finished jobs still count and only the dead one fails."""
+        try:
+            return self.launcher.launch(batch, initial_job_idx=first)
+        except Exception as exc:
+            returns = recover(dirs, batch, exc)
+            if returns is None:  # no job started: the launcher itself failed
+                raise
+            log.warning("ecopt: the launcher lost the batch (%s); results read from the job dirs", type(exc).__name__)
+            return returns
+        finally:
+            recycle_workers(self.launcher)
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         """Compose each job's config before launching (as Hydra's own Sweeper does) to fail early."""
@@ -413,6 +538,9 @@ class EcoptSweeperImpl:
         )
         for line in front_table(report):
             log.info("ecopt: %s", line)
+        quality = measurement_quality(report)
+        if quality:
+            log.warning("ecopt: %s", quality)
         estimated, unknown = report.sweep_estimated_J, report.trials_without_source
         share = f"{estimated / report.sweep_energy_J:.0%}" if report.sweep_energy_J > 0 else "0%"
         log.info(
@@ -433,12 +561,15 @@ def _log_progress(report: Report, numbers: Sequence[int], n_trials: int) -> None
             log.info("ecopt: %s", line)
 
 
-def _report_fields(settings: Settings) -> dict[str, Any]:
-    stored = settings.for_report()
-    return {
-        "objective_names": [o["name"] for o in stored["objectives"]],
-        "directions": [o["direction"] for o in stored["objectives"]],
-        "constraints": stored["constraints"],
-        "energy_metric": stored["energy_metric"],
-        "energy_per_sample_metric": stored["energy_per_sample_metric"],
-    }
+def measurement_quality(report: Report) -> str | None:
+    """One line when some complete trials' inference energy was measured contended or imprecisely."""
+    done = [r for r in report.records if r.values is not None]
+    contended = [r.number for r in done if r.metrics.get(metric_names.INFERENCE_CONTENDED) == 1.0]
+    loose = [r.number for r in done if r.metrics.get(metric_names.INFERENCE_CONVERGED) == 0.0]
+    if not contended and not loose:
+        return None
+    return (
+        f"of {len(done)} complete trials, {len(contended)} measured their inference energy beside other processes' "
+        f"CPU load (contended: {contended}) and {len(loose)} did not reach the precision target (not converged: "
+        f"{loose}); compare them with care, measure quietly (docs/measurement.md) or run `ecopt confirm`"
+    )

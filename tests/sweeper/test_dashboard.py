@@ -7,8 +7,9 @@ from pathlib import Path
 
 import optuna
 
-from ecopt_lightning.sweeper._artifacts import DASHBOARD_ATTRS, publish_to_study
-from ecopt_lightning.sweeper._records import DEGRADED_ATTR, ReportSettings, build_report
+from ecopt_lightning.sweeper._artifacts import publish_to_study
+from ecopt_lightning.sweeper._schema import DASHBOARD_ATTRS, DEGRADED_ATTR, ReportSettings
+from ecopt_lightning.sweeper._sweep_report import build_report
 
 NAMES = ["val_acc", "energy/inference_per_sample_J"]
 

@@ -9,7 +9,8 @@ import optuna
 import pytest
 
 from ecopt_lightning.sweeper._energy_report import render
-from ecopt_lightning.sweeper._records import JOB_DIR_ATTR, ReportSettings, build_report
+from ecopt_lightning.sweeper._schema import JOB_DIR_ATTR, ReportSettings
+from ecopt_lightning.sweeper._sweep_report import build_report
 
 NAMES = ["val_acc", "energy/inference_per_sample_J"]
 

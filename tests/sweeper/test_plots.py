@@ -8,9 +8,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from ecopt_lightning.sweeper._impact import BASELINE_ATTR
 from ecopt_lightning.sweeper._plots import figure, measured_by, write_html
-from ecopt_lightning.sweeper._records import CONSTRAINTS_ATTR, SOURCES_ATTR, ReportSettings, build_report
+from ecopt_lightning.sweeper._schema import BASELINE_ATTR, CONSTRAINTS_ATTR, SOURCES_ATTR, ReportSettings
+from ecopt_lightning.sweeper._sweep_report import build_report
 
 BOUND = "energy/inference_per_sample_J <= 0.0002"
 NAMES = ["val_acc", "energy/inference_per_sample_J"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import optuna
 
-from ecopt_lightning.sweeper._impact import BASELINE_ATTR
 from ecopt_lightning.sweeper._progress import describe_space, front_table, progress_line
-from ecopt_lightning.sweeper._records import CONSTRAINTS_ATTR, ReportSettings, build_report
+from ecopt_lightning.sweeper._schema import BASELINE_ATTR, CONSTRAINTS_ATTR, ReportSettings
+from ecopt_lightning.sweeper._sweep_report import build_report
 
 BOUND = "energy/inference_per_sample_J <= 0.0002"
 SETTINGS = ReportSettings(["val_acc", "energy/inference_per_sample_J"], ["maximize", "minimize"], constraints=[BOUND])
