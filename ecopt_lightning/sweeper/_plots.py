@@ -76,7 +76,8 @@ def hover_text(report: Report, r: TrialRecord) -> str:
     """A trial's hover: number (and baseline), front status, 95% intervals, overrides, each constraint's value,
     energy and its sources."""
     baseline = " (baseline)" if r.flags.get(BASELINE_ATTR) else ""
-    lines = [f"trial {r.number}{baseline} ({r.front_status or r.state})"]
+    status = r.front_status or ("infeasible" if r.values is not None and not r.feasible else r.state)
+    lines = [f"trial {r.number}{baseline} ({status})"]
     lines += [f"{name}: 95% interval [{lo:.4g}, {hi:.4g}]" for name, (lo, hi) in r.intervals.items()]
     lines += r.overrides
     for text, value in r.constraints.items():

@@ -71,7 +71,10 @@ def test_the_html_hover_has_constraint_values_and_sources(tmp_path: Path) -> Non
     html = (tmp_path / "front.html").read_text()
     for escaped, char in (("\\u003c", "<"), ("\\u003e", ">"), ("\\u002f", "/")):  # plotly's JSON escapes
         html = html.replace(escaped, char)
-    assert "trial 0 (baseline)<br>energy/inference_per_sample_J <= 0.0002: 0.001986 (broken by 0.00179)" in html
+    assert (
+        "trial 0 (baseline) (infeasible)<br>energy/inference_per_sample_J <= 0.0002: 0.001986 (broken by 0.00179)"
+        in html
+    )
     assert "0.00015 (met)" in html
     assert "sources: cpu:0 estimate" in html
     assert "trial 0 (baseline)" in html and "baseline (trial 0)" in html
