@@ -124,6 +124,7 @@ def _run_python(block: Block, workdir: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # a doc runs several real sweeps (budgets appended), one after another
 @pytest.mark.parametrize("doc", DOCS)
 def test_every_block_of_the_doc_runs_as_written(doc: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocks = doc_blocks(ROOT, [doc])
