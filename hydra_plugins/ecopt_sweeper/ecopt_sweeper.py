@@ -3,7 +3,7 @@
 Hydra imports every plugin module at every application start: this module imports neither optuna nor torch.
 
 Example:
-    ``python train.py -m hydra/sweeper=ecopt hydra.sweeper.n_trials=10 'model.width=choice(16,32)'``
+    ``python train.py -m hydra/sweeper=ecopt hydra/sweeper/sampler=tpe hydra.sweeper.n_trials=10 x=choice(1,2)``
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
 from ecopt_lightning.sweeper._override_hints import constraint_quoting_error
-from ecopt_lightning.sweeper.config import EcoptSweeperConf
+from ecopt_lightning.sweeper.config import SAMPLER_GROUP, EcoptSweeperConf
 
 # Hydra imports this module before it parses the command line: a constraint its grammar would stop at with a
 # bare lexer error gets a one-line message with the right quoting instead.
@@ -26,6 +26,8 @@ if _hint is not None:
     raise SystemExit(_hint)
 
 ConfigStore.instance().store(group="hydra/sweeper", name="ecopt", node=EcoptSweeperConf, provider="ecopt_lightning")
+for _name, _node in SAMPLER_GROUP.items():  # hydra/sweeper/sampler=<name>, as in hydra-optuna-sweeper
+    ConfigStore.instance().store(group="hydra/sweeper/sampler", name=_name, node=_node, provider="ecopt_lightning")
 
 
 class EcoptSweeper(Sweeper):
