@@ -79,7 +79,8 @@ def rebuild(
         report.notes["confirmed"] = _CONFIRMED_NOTE
     paths = write_all(report, out_dir)
     if attach:
-        from ._artifacts import attach_to_study
+        from ._artifacts import attach_to_study, publish_to_study
 
+        publish_to_study(study, report)
         attach_to_study(study, paths, out_dir / "optuna_artifacts")
     return report, paths

@@ -33,7 +33,7 @@ from optuna.trial import Trial, TrialState
 from .. import metrics as metric_names
 from . import _crashpoints, _samplers
 from . import pruning as _pruning
-from ._artifacts import attach_to_study, remove_stale_temps, write_all, write_optimization_results
+from ._artifacts import attach_to_study, publish_to_study, remove_stale_temps, write_all, write_optimization_results
 from ._budget import OVER_BUDGET_ERROR, beyond
 from ._compose import ComposeOnce
 from ._energy_report import hardware_info
@@ -44,6 +44,7 @@ from ._loggers import log_everywhere
 from ._lost_jobs import died, expected_job_dir, recover
 from ._metrics import TrialError, lookup, name_mismatch, non_numeric, to_metrics, trial_energy
 from ._optuna_compat import contains, set_user_attrs, trial_id
+from ._progress import describe_space, front_table, progress_line
 from ._records import TrialRecord
 from ._schema import (
     BASELINE_ATTR,
@@ -58,6 +59,7 @@ from ._schema import (
     JOB_FAILED_ATTR,
     OVERRIDES_ATTR,
     SETTINGS_ATTR,
+    SOURCES_ATTR,
     WORKER_ATTR,
 )
 from ._secrets import mask_config, scrub_tree
@@ -76,11 +78,17 @@ FIGURES_EVERY_S = 300.0
 
 
 def _quiet(func: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call Optuna without its ExperimentalWarning, nor the heartbeat warning of ``ask`` (we beat ourselves)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-        return func(*args, **kwargs)
+    """Call Optuna without its ExperimentalWarning, nor the heartbeat warning of ``ask`` (we beat ourselves),
+    nor its INFO lines ("A new study created", "Trial 3 finished"): the sweeper says these its own way."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+            return func(*args, **kwargs)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
 
 
 class EcoptSweeperImpl:
@@ -115,8 +123,13 @@ class EcoptSweeperImpl:
             raise
         name = settings.study_name or str(self.config.hydra.job.name)
         try:
-            study = optuna.create_study(
-                study_name=name, storage=storage, sampler=sampler, directions=settings.directions, load_if_exists=True
+            study = _quiet(
+                optuna.create_study,
+                study_name=name,
+                storage=storage,
+                sampler=sampler,
+                directions=settings.directions,
+                load_if_exists=True,
             )
         except Exception as exc:
             reason = _scrub_reason(_root_cause(exc), url)
@@ -208,6 +221,8 @@ class EcoptSweeperImpl:
             degraded.append(f"process: ran in a worker process that had already run {reused - 1} job(s)")
         if degraded:
             attrs[DEGRADED_ATTR] = degraded
+        if info.sources:
+            attrs[SOURCES_ATTR] = info.sources
         if error is not None and settings.prune_before_training and _pruning.was_pruned(study, trial.number):
             log.info("ecopt: trial %d %s", trial.number, _pruning.was_pruned(study, trial.number))
             set_user_attrs(study, trial, attrs)
@@ -221,11 +236,10 @@ class EcoptSweeperImpl:
             log.warning("ecopt: trial %d failed: %s", trial.number, error)
             study.tell(trial, state=TrialState.FAIL)
             return error, mismatch
-        set_user_attrs(study, trial, {**attrs, CONSTRAINTS_ATTR: constraints})
-        if _samplers.has_set_constraint():
-            for key, value in constraints.items():
-                trial.set_constraint(key, value)
-        elif constraints:
+        set_user_attrs(study, trial, {**attrs, CONSTRAINTS_ATTR: constraints})  # by name
+        if constraints:
+            # the one stored form that Optuna 4 and 5 (best_trials, the samplers) and optuna-dashboard all read: the
+            # dashboard reads only this list, not Optuna 5's per-key `set_constraint` attributes
             _samplers.store_constraints_optuna4(study, trial, list(constraints.values()))
         study.tell(trial, values)
         _crashpoints.reached("in_tell")
@@ -329,7 +343,7 @@ class EcoptSweeperImpl:
         log.info(
             "ecopt: objectives %s; search space %s",
             list(zip(settings.objective_names, settings.directions, strict=False)),
-            space.describe(),
+            describe_space(space.distributions) or "(no parameters)",
         )
         if settings.unnamed_returns:
             log.info(
@@ -606,6 +620,7 @@ class EcoptSweeperImpl:
 
     def _finish(self, study: optuna.Study, report: Report, paths: list[Path], settings: Settings) -> None:
         try:
+            publish_to_study(study, report)
             attach_to_study(study, paths, self.sweep_dir / "optuna_artifacts")
         except Exception as exc:  # the files are on disk already; the dashboard link is a convenience
             log.warning("ecopt: could not attach artifacts to the study: %s", exc)
@@ -695,29 +710,11 @@ def has_baseline(study: optuna.Study) -> bool:
 
 
 def _log_progress(report: Report, numbers: Sequence[int], n_trials: int) -> None:
-    """One line per trial of the batch: its objectives, the study's progress, front size, energy so far."""
-    by_number = {r.number: r for r in report.records}
-    complete = sum(r.state == "COMPLETE" for r in report.records)
+    """One line per trial of the batch (see :func:`._progress.progress_line`)."""
     for number in numbers:
-        record = by_number.get(number)
-        if record is None:
-            continue
-        if record.values is None:
-            outcome = f"{record.state}: {record.error}"
-        else:
-            outcome = ", ".join(
-                f"{name}={value:.4g}"
-                for name, value in zip(report.settings.objective_names, record.values, strict=False)
-            )
-        log.info(
-            "ecopt: trial %d (%d of %d complete): %s | front %d trial(s) | sweep energy so far %.4g J",
-            number,
-            complete,
-            n_trials,
-            outcome,
-            len(report.front),
-            report.sweep_energy_J,
-        )
+        line = progress_line(report, number, n_trials)
+        if line is not None:
+            log.info("ecopt: %s", line)
 
 
 def measurement_quality(report: Report) -> str | None:
@@ -732,37 +729,3 @@ def measurement_quality(report: Report) -> str | None:
         f"CPU load (contended: {contended}) and {len(loose)} did not reach the precision target (not converged: "
         f"{loose}); compare them with care, measure quietly (docs/measurement.md) or run `ecopt confirm`"
     )
-
-
-def front_table(report: Report) -> list[str]:
-    """The Pareto front as aligned text lines: trial, objectives, samples per J, parameters; knee marked."""
-    names = report.settings.objective_names
-    header = ["trial", *names, "samples/J", "params"]
-    rows = []
-    for r in sorted(report.front, key=lambda r: r.values or []):
-        knee = "*" if report.knee is not None and r.number == report.knee.number else ""
-        knee += "" if r.robust else "~"
-        rows.append(
-            [
-                f"{r.number}{knee}",
-                *(
-                    f"{v:.4g}" + (f" [{r.intervals[n][0]:.3g}, {r.intervals[n][1]:.3g}]" if n in r.intervals else "")
-                    for n, v in zip(names, r.values or [], strict=False)
-                ),
-                "-" if r.samples_per_J is None else f"{r.samples_per_J:.4g}",
-                " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.params.items()),
-            ]
-        )
-    if not rows:
-        return ["Pareto front: empty (no feasible complete trial)"]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
-    lines = ["Pareto front (* = knee):", fmt.format(*header), *(fmt.format(*row) for row in rows)]
-    if any("[" in cell for row in rows for cell in row):
-        lines.append("[low, high]: 95% interval; ~: not robust, another trial's interval may beat it")
-    if report.possibly:
-        numbers = ", ".join(str(r.number) for r in report.possibly)
-        lines.append(
-            f"possibly on the front (their intervals overlap those of the trials that dominate them): {numbers}"
-        )
-    return lines
