@@ -7,7 +7,7 @@ Example (every energy value names one of these sources; 1 kWh is 3.6 MJ):
     1.0
 """
 
-from ._notices import EnergyWarning
+from ._notices import EnergyNotice, EnergyWarning
 from .carbon import carbon_g, cost, joules_to_kwh
 from .measurement import ESTIMATE, NVML_COUNTER, NVML_POWER, RAPL, SOURCES, Measurement
 from .monitor import EnergyMonitor, Snapshot, Window
@@ -19,6 +19,7 @@ __all__ = [
     "RAPL",
     "SOURCES",
     "EnergyMonitor",
+    "EnergyNotice",
     "EnergyWarning",
     "Measurement",
     "Snapshot",

@@ -40,6 +40,7 @@ from ._schema import (
     JOB_DIR_ATTR,
     OVERRIDES_ATTR,
     PREFIX,
+    SOURCES_ATTR,
     ReportSettings,
 )
 
@@ -55,7 +56,7 @@ class TrialRecord:
     overrides: list[str]
     metrics: dict[str, float]
     constraints: dict[str, float]
-    feasible: bool
+    feasible: bool  # a COMPLETE trial within every constraint (a failed or pruned one never is)
     error: str | None
     energy_J: float | None
     energy_source: str | None
@@ -65,6 +66,7 @@ class TrialRecord:
     rank: int | None = None  # non-dominated rank among feasible complete trials (0 = on the front)
     flags: dict[str, Any] = field(default_factory=dict)  # ecopt markers, e.g. ecopt.baseline
     degraded: list[str] = field(default_factory=list)  # why its energy is not a full measurement
+    sources: dict[str, str] = field(default_factory=dict)  # domain -> measurement source (nvml_counter, estimate)
     #: the 95% interval of ``energy_per_sample_J`` (J), when the task reported one
     energy_per_sample_interval: tuple[float, float] | None = None
     #: per objective that the task reported an interval for (``<name>_ci_lo``/``_ci_hi``): (low, high)
@@ -146,7 +148,7 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
         overrides=list(trial.user_attrs.get(OVERRIDES_ATTR, [])),
         metrics=metrics,
         constraints=constraints,
-        feasible=all(v <= 0 for v in constraints.values()),
+        feasible=trial.state == TrialState.COMPLETE and all(v <= 0 for v in constraints.values()),
         error=trial.user_attrs.get(ERROR_ATTR),
         energy_J=energy,
         energy_source=source,
@@ -158,6 +160,7 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
         samples_per_J=None if per_sample is None else 1.0 / per_sample,
         flags={k: v for k, v in trial.user_attrs.items() if k in FLAG_ATTRS},
         degraded=[str(x) for x in trial.user_attrs.get(DEGRADED_ATTR) or []],
+        sources={str(k): str(v) for k, v in (trial.user_attrs.get(SOURCES_ATTR) or {}).items()},
         intervals={
             name: iv for name in settings.objective_names if (iv := objective_interval(metrics, name)) is not None
         },
