@@ -57,6 +57,7 @@ class FailuresAsInfeasible(optuna.samplers.BaseSampler):
     def __init__(self, inner: optuna.samplers.BaseSampler) -> None:
         self.inner = inner
 
+    @override
     def __str__(self) -> str:
         return f"{type(self.inner).__name__} (failed trials shown as infeasible)"
 

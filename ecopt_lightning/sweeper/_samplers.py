@@ -29,6 +29,7 @@ from typing import Any
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial
+from typing_extensions import override
 
 from . import _failures
 from ._optuna_compat import constraints_key, set_trial_system_attr
@@ -256,6 +257,7 @@ class SweepGridSampler(optuna.samplers.GridSampler):
     """Optuna's GridSampler without its ``study.stop()`` when the grid is exhausted (it raises outside
     ``Study.optimize``; the sweep loop stops itself when every point was tried)."""
 
+    @override
     def after_trial(
         self, study: optuna.Study, trial: FrozenTrial, state: optuna.trial.TrialState, values: Sequence[float] | None
     ) -> None:
