@@ -113,7 +113,8 @@ def sweep(
     """Run one sweep in a subprocess; return its trials in order (state, energy J, val_acc, J/sample)."""
     import optuna
 
-    from ecopt_lightning.sweeper._records import ReportSettings, to_record
+    from ecopt_lightning.sweeper._records import to_record
+    from ecopt_lightning.sweeper._schema import ReportSettings
 
     sweep_dir = out / f"{sampler}_seed{seed}" / ("pruned" if prune else "plain")
     cmd = [
@@ -137,7 +138,7 @@ def sweep(
     if proc.returncode != 0:
         raise SystemExit(f"sweep failed ({'pruned' if prune else 'plain'}, seed {seed}): {proc.stderr[-1500:]}")
     study = optuna.load_study(study_name="pruning", storage=f"sqlite:///{sweep_dir / 'ecopt.db'}")
-    settings = ReportSettings.from_study_attrs(study.user_attrs, None, ["maximize", "minimize"])
+    settings = ReportSettings.from_attrs(study.user_attrs, None, ["maximize", "minimize"])
     rows = []
     for t in sorted(study.trials, key=lambda t: t.number):
         r = to_record(t, settings)

@@ -27,7 +27,7 @@ def _report_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from ecopt_lightning.sweeper._report import rebuild
+    from ecopt_lightning.sweeper._rebuild import rebuild
 
     out = args.out or Path(f"ecopt-report-{args.study}")
     try:

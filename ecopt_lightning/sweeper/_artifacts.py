@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from . import _crashpoints
-from ._records import Report, ReportSettings, TrialRecord, build_report
+from ._records import TrialRecord
+from ._schema import ReportSettings
+from ._sweep_report import Report, build_report
 
 log = logging.getLogger(__name__)
 

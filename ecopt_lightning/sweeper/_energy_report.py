@@ -24,9 +24,9 @@ from ..metrics import (
 )
 
 if TYPE_CHECKING:
-    from ._records import Report, TrialRecord
+    from ._records import TrialRecord
+    from ._sweep_report import Report
 
-HARDWARE_ATTR = "ecopt.hardware"
 
 
 def hardware_info() -> dict[str, Any]:

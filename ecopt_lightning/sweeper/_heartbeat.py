@@ -17,7 +17,8 @@ Example:
     >>> import optuna
     >>> study = optuna.create_study()
     >>> trial = study.ask()
-    >>> with Heartbeat(study._storage, [trial._trial_id], interval_s=60):  # journal-style: an attribute
+    >>> from ecopt_lightning.sweeper import _optuna_compat as oc
+    >>> with Heartbeat(oc.storage(study), [oc.trial_id(trial)], interval_s=60):  # journal-style: an attribute
     ...     pass
     >>> "ecopt.heartbeat_at" in study.trials[0].user_attrs
     True
@@ -43,13 +44,11 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from ._records import ERROR_ATTR
+from . import _optuna_compat as compat
+from ._schema import BEAT_ATTR, ERROR_ATTR, WORKER_ATTR
 from ._storage import retry_callback
 
 log = logging.getLogger(__name__)
-
-WORKER_ATTR = "ecopt.worker"
-BEAT_ATTR = "ecopt.heartbeat_at"
 
 
 @lru_cache(maxsize=1)
@@ -127,15 +126,6 @@ class Heartbeat:
             self._thread.join()
 
 
-def _stale_native(study: optuna.Study) -> set[int]:
-    storage = study._storage
-    try:
-        return set(storage._get_stale_trial_ids(study._study_id))  # what fail_stale_trials uses
-    except Exception:  # pragma: no cover - private API moved: let Optuna fail them (no reason recorded)
-        optuna.storages.fail_stale_trials(study)
-        return set()
-
-
 def _why_dead(trial: optuna.trial.FrozenTrial, interval_s: float, now: float, stale: set[int]) -> str | None:
     me = worker()
     owner = trial.user_attrs.get(WORKER_ATTR) or {}
@@ -143,7 +133,7 @@ def _why_dead(trial: optuna.trial.FrozenTrial, interval_s: float, now: float, st
     pid = owner.get("pid")
     if same_machine and isinstance(pid, int) and pid != me["pid"] and not _alive(pid):
         return f"its worker (pid {pid} on {me['host']}) died"
-    if trial._trial_id in stale:
+    if compat.trial_id(trial) in stale:
         return f"its worker stopped its heartbeat for more than {2 * interval_s:g} s"
     beat = trial.user_attrs.get(BEAT_ATTR)
     if interval_s > 0 and isinstance(beat, (int, float)) and now - beat > 2 * interval_s:
@@ -175,9 +165,9 @@ class DeadTrialWatch:
 
     def _why_unclaimed_dead(self, trial: optuna.trial.FrozenTrial, clock: float) -> str | None:
         if self.interval_s <= 0 or WORKER_ATTR in trial.user_attrs:
-            self._unclaimed_since.pop(trial._trial_id, None)
+            self._unclaimed_since.pop(compat.trial_id(trial), None)
             return None
-        since = self._unclaimed_since.setdefault(trial._trial_id, clock)
+        since = self._unclaimed_since.setdefault(compat.trial_id(trial), clock)
         if clock - since > 2 * self.interval_s:
             return f"no worker claimed it for more than {2 * self.interval_s:g} s (its worker died right after ask)"
         return None
@@ -185,11 +175,11 @@ class DeadTrialWatch:
     def fail_dead_trials(self, study: optuna.Study) -> list[int]:
         """Mark RUNNING trials of dead workers FAIL (reason in ``ecopt.error``); retry each up to ``max_retry``
         times. Returns the numbers of the trials failed by this call."""
-        storage = study._storage
+        store = compat.storage(study)
         interval_s = self.interval_s
-        stale = _stale_native(study) if native(storage) and interval_s > 0 else set()
+        stale = compat.stale_trial_ids(study) if native(store) and interval_s > 0 else set()
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        ids = {t._trial_id for t in running}
+        ids = {compat.trial_id(t) for t in running}
         self._unclaimed_since = {k: v for k, v in self._unclaimed_since.items() if k in ids}
         retry = retry_callback(self.max_retry)
         failed: list[int] = []
@@ -199,13 +189,13 @@ class DeadTrialWatch:
             if reason is None:
                 continue
             try:
-                storage.set_trial_user_attr(trial._trial_id, ERROR_ATTR, f"worker died: {reason}")
-                if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                store.set_trial_user_attr(compat.trial_id(trial), ERROR_ATTR, f"worker died: {reason}")
+                if not store.set_trial_state_values(compat.trial_id(trial), state=TrialState.FAIL):
                     continue
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue  # another worker got there first
             failed.append(trial.number)
             log.warning("ecopt: trial %d marked FAIL: %s", trial.number, reason)
             if retry is not None:
-                retry(study, storage.get_trial(trial._trial_id))
+                retry(study, store.get_trial(compat.trial_id(trial)))
         return failed

@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..metrics import FLOPS_PER_SAMPLE, INFERENCE_W, PARAMS
+from ._schema import BASELINE_ATTR
 
 if TYPE_CHECKING:
-    from ._records import Report, TrialRecord
+    from ._records import TrialRecord
 
-BASELINE_ATTR = "ecopt.baseline"
 PARAMS_METRIC = PARAMS
 FLOPS_METRIC = FLOPS_PER_SAMPLE
 INFERENCE_POWER_METRIC = INFERENCE_W
@@ -93,15 +93,23 @@ def proxy_check(records: Sequence[TrialRecord]) -> dict[str, Any]:
     return out
 
 
-def impact(report: Report, baseline: int | None = None, chosen: int | None = None) -> dict[str, Any]:
-    """The payback and proxy figures of ``report``; ``baseline``/``chosen`` are trial numbers (defaults above)."""
-    by_number = {r.number: r for r in report.records}
-    result: dict[str, Any] = {"tuning_energy_J": report.sweep_energy_J, "proxy_spearman": proxy_check(report.records)}
+def impact(
+    records: Sequence[TrialRecord],
+    tuning_J: float,
+    knee: int | None,
+    baseline: int | None = None,
+    chosen: int | None = None,
+) -> dict[str, Any]:
+    """The payback and proxy figures of a sweep: its trials' ``records``, the energy the sweep spent
+    (``tuning_J``, J) and its ``knee`` trial number. ``baseline``/``chosen`` are trial numbers (default: the
+    trial flagged as baseline, and the knee)."""
+    by_number = {r.number: r for r in records}
+    result: dict[str, Any] = {"tuning_energy_J": tuning_J, "proxy_spearman": proxy_check(records)}
     if baseline is None:
-        flagged = [r for r in report.records if r.flags.get(BASELINE_ATTR)]
+        flagged = [r for r in records if r.flags.get(BASELINE_ATTR)]
         baseline = flagged[0].number if flagged else None
-    if chosen is None and report.knee is not None:
-        chosen = report.knee.number
+    if chosen is None:
+        chosen = knee
     base = by_number.get(baseline) if baseline is not None else None
     pick = by_number.get(chosen) if chosen is not None else None
     result["baseline_trial"] = baseline
@@ -116,12 +124,12 @@ def impact(report: Report, baseline: int | None = None, chosen: int | None = Non
     result["chosen_J_per_inference"] = pick.energy_per_sample_J
     result["saved_J_per_inference"] = saved
     result["saved_fraction"] = saved / base.energy_per_sample_J
-    result["payback"] = payback_inferences(report.sweep_energy_J, saved)
+    result["payback"] = payback_inferences(tuning_J, saved)
     if base is pick:
         result["payback_note"] = "the chosen trial is the baseline itself: tuning found nothing to save"
         return result
     result["payback_note"] = (
-        f"tuning pays back its {report.sweep_energy_J:.4g} J after {result['payback']} inferences"
+        f"tuning pays back its {tuning_J:.4g} J after {result['payback']} inferences"
         if result["payback"] is not None
         else "the chosen trial uses no less energy per inference than the baseline: tuning never pays back"
     )

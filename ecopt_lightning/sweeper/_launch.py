@@ -59,13 +59,9 @@ def recycle_workers(launcher: Any) -> None:
     """After a batch on the joblib launcher: shut the loky executor down so the next batch gets new processes."""
     if type(launcher).__name__ != "JoblibLauncher":
         return
-    try:
-        from joblib.externals.loky import reusable_executor
-    except ImportError:  # pragma: no cover - joblib ships loky
-        return
-    executor = getattr(reusable_executor, "_executor", None)
-    if executor is not None:
-        executor.shutdown(wait=True, kill_workers=True)
+    from ._joblib_compat import kill_loky_workers
+
+    kill_loky_workers()
 
 
 def check_parallelism(launcher_cfg: Any, n_jobs: int) -> str | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ._artifacts import summary
-from ._records import Report
+from ._sweep_report import Report
 
 log = logging.getLogger(__name__)
 

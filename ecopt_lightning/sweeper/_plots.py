@@ -13,7 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ._records import Report, TrialRecord
+from ._records import TrialRecord
+from ._sweep_report import Report
 
 _UNITS = {"_J": "J", "_kJ": "kJ", "_Wh": "Wh", "_kWh": "kWh", "_W": "W", "_s": "s", "_ms": "ms", "_g": "gCO2e"}
 

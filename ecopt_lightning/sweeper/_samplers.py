@@ -22,7 +22,8 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial
 
-from ._records import CONSTRAINTS_ATTR
+from ._optuna_compat import constraints_key, set_trial_system_attr
+from ._schema import CONSTRAINTS_ATTR
 from .errors import SweeperConfigError
 
 
@@ -56,8 +57,7 @@ def store_constraints_optuna4(study: optuna.Study, trial: optuna.trial.Trial, va
     """Optuna 4 reads feasibility (``Study.best_trials``, the constrained samplers) from the trial's system
     attribute ``constraints``, which only a sampler's ``constraints_func`` writes; samplers without one (random,
     QMC, GP) would leave infeasible trials on Optuna's own front. Write it here, with the same values."""
-    key = getattr(optuna.samplers._base, "_CONSTRAINTS_KEY", "constraints")
-    study._storage.set_trial_system_attr(trial._trial_id, key, list(values))
+    set_trial_system_attr(study, trial, constraints_key(), list(values))
 
 
 def stored_constraints(trial: FrozenTrial) -> Sequence[float]:

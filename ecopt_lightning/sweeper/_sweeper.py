@@ -30,30 +30,31 @@ from optuna.trial import Trial, TrialState
 from . import _crashpoints, _samplers
 from . import pruning as _pruning
 from ._artifacts import attach_to_study, remove_stale_temps, write_all
-from ._energy_report import HARDWARE_ATTR, hardware_info
-from ._heartbeat import WORKER_ATTR, DeadTrialWatch, Heartbeat, worker
-from ._impact import BASELINE_ATTR
+from ._energy_report import hardware_info
+from ._heartbeat import DeadTrialWatch, Heartbeat, worker
 from ._jobinfo import read_job
 from ._launch import TrackedTask, check_parallelism, job_process, recycle_workers
 from ._loggers import log_everywhere
 from ._metrics import TrialError, lookup, non_numeric, to_metrics, trial_energy
-from ._records import (
+from ._optuna_compat import contains, trial_id
+from ._records import TrialRecord
+from ._schema import (
+    BASELINE_ATTR,
     CONSTRAINTS_ATTR,
     DEGRADED_ATTR,
     ENERGY_ATTR,
     ENERGY_SOURCE_ATTR,
     ERROR_ATTR,
+    HARDWARE_ATTR,
     JOB_DIR_ATTR,
     OVERRIDES_ATTR,
     SETTINGS_ATTR,
-    Report,
-    ReportSettings,
-    TrialRecord,
-    build_report,
+    WORKER_ATTR,
 )
 from ._secrets import mask_config, scrub_tree
 from ._space import SearchSpace, parse_space, render
 from ._storage import open_storage
+from ._sweep_report import Report, build_report
 from ._urls import redact
 from .config import Settings, resolve_callable, validate
 from .errors import SweeperConfigError, SweepFailedError
@@ -112,7 +113,7 @@ class EcoptSweeperImpl:
                 f"those of the existing study {name!r} ({old_names or '?'} {old_dirs}); pick another study_name",
             )
         _quiet(study.set_metric_names, settings.objective_names)
-        study.set_user_attr(SETTINGS_ATTR, settings.for_report())
+        study.set_user_attr(SETTINGS_ATTR, settings.for_report().to_attrs())
         if HARDWARE_ATTR not in study.user_attrs:
             study.set_user_attr(HARDWARE_ATTR, hardware_info())
         return study, storage
@@ -126,11 +127,7 @@ class EcoptSweeperImpl:
         params: dict[str, Any] = {}
         for key, dist in space.distributions.items():
             value = OmegaConf.select(self.config, key, default=None)
-            try:
-                ok = value is not None and dist._contains(dist.to_internal_repr(value))
-            except Exception:
-                ok = False
-            if not ok:
+            if value is None or not contains(dist, value):
                 log.info("ecopt: no baseline trial: the config's %s=%r is outside the search space", key, value)
                 return
             params[key] = value
@@ -216,7 +213,7 @@ class EcoptSweeperImpl:
         report = build_report(
             study.study_name,
             study.get_trials(deepcopy=False),
-            ReportSettings(**_report_fields(settings)),
+            settings.for_report(),
             cache=self._records,
         )
         report.notes = dict(notes)
@@ -337,7 +334,7 @@ class EcoptSweeperImpl:
         trials = [_quiet(study.ask, dict(space.distributions)) for _ in range(size)]
         _crashpoints.reached("before_claim")
         told: set[int] = set()
-        ids = [trial._trial_id for trial in trials]  # Trial has no public id; heartbeats are keyed on it
+        ids = [trial_id(trial) for trial in trials]
         me = worker()
         try:
             with Heartbeat(storage, ids, settings.heartbeat_interval_s):  # first beat now, before anything else
@@ -456,14 +453,3 @@ def front_table(report: Report) -> list[str]:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
     return ["Pareto front (* = knee):", fmt.format(*header), *(fmt.format(*row) for row in rows)]
-
-
-def _report_fields(settings: Settings) -> dict[str, Any]:
-    stored = settings.for_report()
-    return {
-        "objective_names": [o["name"] for o in stored["objectives"]],
-        "directions": [o["direction"] for o in stored["objectives"]],
-        "constraints": stored["constraints"],
-        "energy_metric": stored["energy_metric"],
-        "energy_per_sample_metric": stored["energy_per_sample_metric"],
-    }

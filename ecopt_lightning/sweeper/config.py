@@ -23,6 +23,7 @@ from typing import Any
 from ..metrics import INFERENCE_PER_SAMPLE_J, TOTAL_J
 from . import _urls
 from ._metrics import Constraint
+from ._schema import ReportSettings
 from .errors import SweeperConfigError
 
 SAMPLERS = ("auto", "tpe", "nsga2", "nsga3", "gp", "random", "qmc")
@@ -106,16 +107,15 @@ class Settings:
     max_retry: int = 1
     wait_for_running: bool = True
 
-    def for_report(self) -> dict[str, Any]:
+    def for_report(self) -> ReportSettings:
         """What ``ecopt report`` needs to rebuild the artifacts from storage alone (stored on the study)."""
-        return {
-            "objectives": [
-                {"name": n, "direction": d} for n, d in zip(self.objective_names, self.directions, strict=False)
-            ],
-            "constraints": [c.text for c in self.constraints],
-            "energy_metric": self.energy_metric,
-            "energy_per_sample_metric": self.energy_per_sample_metric,
-        }
+        return ReportSettings(
+            list(self.objective_names),
+            list(self.directions),
+            [c.text for c in self.constraints],
+            self.energy_metric,
+            self.energy_per_sample_metric,
+        )
 
 
 def plain(value: Any) -> Any:

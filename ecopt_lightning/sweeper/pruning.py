@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..metrics import INFERENCE_PER_SAMPLE_J
+from ._schema import PRUNED_ATTR
 from ._urls import password
 
 ENV_STORAGE, ENV_STUDY, ENV_TRIAL = "ECOPT_STORAGE", "ECOPT_STUDY", "ECOPT_TRIAL_NUMBER"
 #: User attribute set on a trial pruned before training: the reason (one line).
-PRUNED_ATTR = "ecopt.pruned"
 #: Pruned trials allowed per trial of ``n_trials`` before the sweep stops.
 MAX_PRUNED_PER_TRIAL = 10
 #: How :func:`check_before_training` measures by default (arguments of ``measure_inference``).
@@ -86,12 +86,12 @@ def _open_trial(ref: TrialRef) -> tuple[Any, Any]:
     """``(study, trial)`` from the storage; the trial is the live (RUNNING) one the sweeper asked for."""
     import optuna
 
+    from ._optuna_compat import live_trial
     from ._storage import open_storage
 
     # opened like the sweeper opens it (journal files, the installed PostgreSQL driver)
     study = optuna.load_study(study_name=ref.study_name, storage=open_storage(ref.storage, 0))
-    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, ref.number)
-    return study, optuna.trial.Trial(study, trial_id)
+    return study, live_trial(study, ref.number)
 
 
 def check_before_training(
@@ -125,20 +125,21 @@ def check_before_training(
             passes keeps the check's energy in ``ecopt.pre_training.energy_J``, added to its own in reports.
     """
     from ._metrics import Constraint
-    from ._records import (
+    from ._schema import (
         CHECK_ENERGY_ATTR,
         CHECK_SOURCE_ATTR,
         ENERGY_ATTR,
         ENERGY_SOURCE_ATTR,
         ERROR_ATTR,
-        SETTINGS_ATTR,
+        ReportSettings,
+        pre_training_attr,
     )
 
     ref = ref or TrialRef.from_env()
     if ref is None:
         return None
     study, trial = _open_trial(ref)
-    texts = (study.user_attrs.get(SETTINGS_ATTR) or {}).get("constraints") or []
+    texts = ReportSettings.from_attrs(study.user_attrs, None, []).constraints
     constraints = [c for c in map(Constraint.parse, texts) if c.metric == metric]
     if not constraints:
         return None
@@ -149,7 +150,7 @@ def check_before_training(
     )
     value = result.per_sample_J
     violated = [c.text for c in constraints if c.value({metric: value}) > 0]
-    trial.set_user_attr("ecopt.pre_training." + metric, value)
+    trial.set_user_attr(pre_training_attr(metric), value)
     if not violated:
         trial.set_user_attr(CHECK_ENERGY_ATTR, result.measurement.energy_J)  # counted in the trial's energy
         trial.set_user_attr(CHECK_SOURCE_ATTR, result.source)

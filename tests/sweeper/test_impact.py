@@ -9,7 +9,8 @@ from optuna.trial import TrialState, create_trial
 
 from ecopt_lightning.sweeper._energy_report import render
 from ecopt_lightning.sweeper._impact import payback_inferences, spearman
-from ecopt_lightning.sweeper._records import ReportSettings, build_report
+from ecopt_lightning.sweeper._schema import ReportSettings
+from ecopt_lightning.sweeper._sweep_report import build_report
 
 SETTINGS = ReportSettings(["val_acc", "energy/inference_per_sample_J"], ["maximize", "minimize"])
 

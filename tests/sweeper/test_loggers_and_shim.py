@@ -11,7 +11,8 @@ import pytest
 
 from ecopt_lightning.sweeper._artifacts import write_all
 from ecopt_lightning.sweeper._loggers import log_everywhere
-from ecopt_lightning.sweeper._records import ReportSettings, build_report
+from ecopt_lightning.sweeper._schema import ReportSettings
+from ecopt_lightning.sweeper._sweep_report import build_report
 
 
 @pytest.fixture

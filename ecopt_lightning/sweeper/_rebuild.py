@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._artifacts import write_all
-from ._energy_report import HARDWARE_ATTR
-from ._records import Report, ReportSettings, build_report
+from ._schema import HARDWARE_ATTR, ReportSettings
+from ._sweep_report import Report, build_report
 
 
 def rebuild(
@@ -35,7 +35,7 @@ def rebuild(
     # journal:/// URLs, the installed PostgreSQL driver, and errors with the password redacted
     study = optuna.load_study(study_name=study_name, storage=open_storage(storage, heartbeat_interval_s=0))
     directions = [d.name.lower() for d in study.directions]
-    settings = ReportSettings.from_study_attrs(study.user_attrs, study.metric_names, directions)
+    settings = ReportSettings.from_attrs(study.user_attrs, study.metric_names, directions)
     report = build_report(study.study_name, study.get_trials(deepcopy=False), settings, baseline, chosen)
     report.notes = {"rebuilt_from_storage": True, "hardware": study.user_attrs.get(HARDWARE_ATTR)}
     paths = write_all(report, out_dir)

@@ -1,0 +1,112 @@
+"""The storage schema: every ``ecopt.*`` attribute the sweeper stores on an Optuna study and its trials, and
+the stored report settings (:class:`ReportSettings`). ``ecopt report`` rebuilds a sweep's artifacts from these
+alone.
+
+Every other user attribute of a trial is a metric the task returned (numbers only are kept). A key is
+defined here once; ``tests/sweeper/test_schema.py`` checks that no other module spells an ``ecopt.`` key.
+
+Example:
+    >>> stored = ReportSettings(["val_acc", "energy/total_J"], ["maximize", "minimize"], ["x <= 1"])
+    >>> ReportSettings.from_attrs({SETTINGS_ATTR: stored.to_attrs()}, None, ["maximize", "minimize"]) == stored
+    True
+    >>> pre_training_attr("energy/inference_per_sample_J")
+    'ecopt.pre_training.energy/inference_per_sample_J'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Every key below starts with it; a trial's user attributes without it are the task's metrics.
+PREFIX = "ecopt."
+
+# -- study attributes --
+#: the report settings (:class:`ReportSettings`), written when the study is created or reopened
+SETTINGS_ATTR = "ecopt.settings"
+#: the machine the sweep ran on (CPU, GPUs, OS, library versions), for the energy report
+HARDWARE_ATTR = "ecopt.hardware"
+
+# -- trial attributes --
+#: the Hydra overrides the trial's job ran with
+OVERRIDES_ATTR = "ecopt.overrides"
+#: the job's output directory
+JOB_DIR_ATTR = "ecopt.job_dir"
+#: why the trial failed (or was pruned); cleared when a retried trial runs again
+ERROR_ATTR = "ecopt.error"
+#: each constraint's value (<= 0 feasible, in the metric's unit), keyed by the constraint's text, in order
+CONSTRAINTS_ATTR = "ecopt.constraints"
+#: reasons the trial's energy is not a full measurement (a list of strings)
+DEGRADED_ATTR = "ecopt.degraded"
+#: a trial's energy (J) when its metrics lack it (failed or pruned trials), and that energy's source
+ENERGY_ATTR = "ecopt.energy_J"
+ENERGY_SOURCE_ATTR = "ecopt.energy_source"
+#: energy (J) and source of the pre-training inference check of a trial that passed it and trained
+#: (``prune_before_training``); it counts in the trial's energy. A pruned trial's check is its ``ENERGY_ATTR``.
+CHECK_ENERGY_ATTR = "ecopt.pre_training.energy_J"
+CHECK_SOURCE_ATTR = "ecopt.pre_training.energy_source"
+#: True on the enqueued baseline trial (the app's own config), the payback figures' reference
+BASELINE_ATTR = "ecopt.baseline"
+#: why the job pruned its trial before training
+PRUNED_ATTR = "ecopt.pruned"
+#: the worker that runs the trial: ``{"host", "boot", "pid"}``
+WORKER_ATTR = "ecopt.worker"
+#: the worker's last heartbeat (Unix time, s) on storages without Optuna's own heartbeats
+BEAT_ATTR = "ecopt.heartbeat_at"
+
+#: trial markers copied onto a trial's record as flags
+FLAG_ATTRS = (BASELINE_ATTR,)
+
+DEFAULT_ENERGY_METRIC = "energy/total_J"
+DEFAULT_ENERGY_PER_SAMPLE_METRIC = "energy/inference_per_sample_J"
+
+
+def pre_training_attr(metric: str) -> str:
+    """The trial attribute holding the untrained model's ``metric`` measured by the pre-training check."""
+    return f"{PREFIX}pre_training.{metric}"
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """What the report needs, stored on the study as ``ecopt.settings``: objectives, constraint texts and the
+    energy metric names. :meth:`to_attrs` writes it; :meth:`from_attrs` reads it back."""
+
+    objective_names: list[str]
+    directions: list[str]
+    constraints: list[str] = field(default_factory=list)
+    energy_metric: str = DEFAULT_ENERGY_METRIC
+    energy_per_sample_metric: str = DEFAULT_ENERGY_PER_SAMPLE_METRIC
+
+    @classmethod
+    def default(cls, names: Sequence[str], directions: Sequence[str]) -> ReportSettings:
+        return cls(list(names), list(directions))
+
+    def to_attrs(self) -> dict[str, Any]:
+        """The JSON value stored under ``SETTINGS_ATTR``."""
+        return {
+            "objectives": [
+                {"name": n, "direction": d} for n, d in zip(self.objective_names, self.directions, strict=False)
+            ],
+            "constraints": list(self.constraints),
+            "energy_metric": self.energy_metric,
+            "energy_per_sample_metric": self.energy_per_sample_metric,
+        }
+
+    @classmethod
+    def from_attrs(
+        cls, attrs: Mapping[str, Any], metric_names: Sequence[str] | None, directions: Sequence[str]
+    ) -> ReportSettings:
+        """From a study's user attributes; a study made elsewhere (no ``ecopt.settings``) falls back to its
+        metric names (or ``objective_<i>``) and ``directions``."""
+        stored = attrs.get(SETTINGS_ATTR)
+        if stored:
+            return cls(
+                [o["name"] for o in stored["objectives"]],
+                [o["direction"] for o in stored["objectives"]],
+                list(stored.get("constraints", [])),
+                stored.get("energy_metric", DEFAULT_ENERGY_METRIC),
+                stored.get("energy_per_sample_metric", DEFAULT_ENERGY_PER_SAMPLE_METRIC),
+            )
+        names = list(metric_names or [f"objective_{i}" for i in range(len(directions))])
+        return cls(names, list(directions))

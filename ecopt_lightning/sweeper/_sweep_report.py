@@ -1,0 +1,122 @@
+"""The sweep's report: every trial's record, the feasible Pareto front, hypervolume, knee, best trials, the
+sweep's energy and what tuning bought (:mod:`._impact`). The artifacts (:mod:`._artifacts`), the energy report
+(:mod:`._energy_report`), the plots and the loggers are views of it.
+
+Example:
+    >>> import optuna
+    >>> study = optuna.create_study(directions=["maximize", "minimize"])
+    >>> for acc, e in [(0.8, 2.0), (0.9, 3.0), (0.7, 3.5)]:
+    ...     t = study.ask()
+    ...     t.set_user_attr("energy/total_J", e)
+    ...     _ = study.tell(t, [acc, e])
+    >>> report = build_report("demo", study.get_trials(), ReportSettings.default(["acc", "energy/total_J"],
+    ...                                                                     ["maximize", "minimize"]))
+    >>> [r.number for r in report.front], report.sweep_energy_J
+    ([0, 1], 8.5)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from optuna.trial import FrozenTrial
+
+from ._impact import impact
+from ._pareto import hypervolume, knee_index, non_dominated_ranks, reference_point
+from ._records import TrialRecord, estimated_energy, to_record
+from ._schema import ReportSettings
+
+
+@dataclass
+class Report:
+    """The sweep's results: all trials, the feasible front, hypervolume, knee, best trials and energy."""
+
+    study_name: str
+    settings: ReportSettings
+    records: list[TrialRecord]
+    front: list[TrialRecord]
+    hypervolume: float | None
+    reference_point: list[float] | None
+    knee: TrialRecord | None
+    best: dict[str, dict[str, Any]]
+    sweep_energy_J: float
+    energy_sources: dict[str, int]
+    #: the ESTIMATED part of ``sweep_energy_J`` (J), and how many trials with energy did not say how much is
+    sweep_estimated_J: float
+    trials_without_source: int
+    states: dict[str, int]
+    notes: dict[str, Any] = field(default_factory=dict)
+    impact: dict[str, Any] = field(default_factory=dict)  # payback and proxy check, see _impact
+
+
+def _to_min(values: Sequence[float], directions: Sequence[str]) -> tuple[float, ...]:
+    return tuple(-v if d == "maximize" else v for v, d in zip(values, directions, strict=False))
+
+
+def build_report(
+    study_name: str,
+    trials: Sequence[FrozenTrial],
+    settings: ReportSettings,
+    baseline: int | None = None,
+    chosen: int | None = None,
+    cache: dict[int, TrialRecord] | None = None,
+) -> Report:
+    """All the numbers behind the artifacts; ``baseline``/``chosen`` trial numbers steer the payback figures.
+
+    ``cache`` keeps the records of finished trials between calls (a finished trial no longer changes), so a
+    sweep that rebuilds its report after every batch flattens each trial once.
+    """
+    if cache is None:
+        records = [to_record(t, settings) for t in trials]
+    else:
+        records = []
+        for t in trials:
+            record = cache.get(t.number)
+            if record is None or record.state != t.state.name:
+                record = to_record(t, settings)
+                if t.state.is_finished():
+                    cache[t.number] = record
+            records.append(record)
+        for record in records:
+            record.rank = None
+    candidates = [r for r in records if r.values is not None and r.feasible]
+    points = [_to_min(r.values, settings.directions) for r in candidates]  # type: ignore[arg-type]
+    for record, rank in zip(candidates, non_dominated_ranks(points), strict=False):
+        record.rank = rank
+    front = [r for r in candidates if r.rank == 0]
+    front_points = [_to_min(r.values, settings.directions) for r in front]  # type: ignore[arg-type]
+    hv = ref = None
+    if points:
+        ref_min = reference_point(points)
+        hv = hypervolume(front_points, ref_min)
+        ref = list(_to_min(ref_min, settings.directions))  # negating twice restores the direction
+    knee_i = knee_index(front_points)
+    best: dict[str, dict[str, Any]] = {}
+    for i, (name, direction) in enumerate(zip(settings.objective_names, settings.directions, strict=False)):
+        if candidates:
+            pick = max if direction == "maximize" else min
+            top = pick(candidates, key=lambda r, i=i: r.values[i])  # type: ignore[index]
+            best[name] = {"trial": top.number, "value": top.values[i], "params": top.params}  # type: ignore[index]
+    energies = [r for r in records if r.energy_J is not None]
+    estimated, unknown = estimated_energy(records)
+    report = Report(
+        study_name=study_name,
+        settings=settings,
+        records=records,
+        front=front,
+        hypervolume=hv,
+        reference_point=ref,
+        knee=None if knee_i is None else front[knee_i],
+        best=best,
+        sweep_energy_J=sum(r.energy_J for r in energies),  # type: ignore[misc]
+        energy_sources=dict(Counter(r.energy_source for r in energies)),  # type: ignore[arg-type]
+        sweep_estimated_J=estimated,
+        trials_without_source=unknown,
+        states=dict(Counter(r.state for r in records)),
+    )
+    knee = None if report.knee is None else report.knee.number
+    report.impact = impact(records, report.sweep_energy_J, knee, baseline, chosen)
+    return report
