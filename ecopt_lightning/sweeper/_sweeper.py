@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import Trial, TrialState
 
 from . import _crashpoints, _samplers
+from . import multi_fidelity as _multi_fidelity
 from . import pruning as _pruning
 from ._artifacts import attach_to_study, remove_stale_temps, write_all
 from ._energy_report import hardware_info
@@ -47,8 +48,10 @@ from ._schema import (
     ERROR_ATTR,
     HARDWARE_ATTR,
     JOB_DIR_ATTR,
+    MULTI_FIDELITY_ATTR,
     OVERRIDES_ATTR,
     SETTINGS_ATTR,
+    STOPPED_AT_ATTR,
     WORKER_ATTR,
 )
 from ._secrets import mask_config, scrub_tree
@@ -114,6 +117,8 @@ class EcoptSweeperImpl:
             )
         _quiet(study.set_metric_names, settings.objective_names)
         study.set_user_attr(SETTINGS_ATTR, settings.for_report().to_attrs())
+        schedule = settings.multi_fidelity
+        study.set_user_attr(MULTI_FIDELITY_ATTR, None if schedule is None else schedule.to_attrs())
         if HARDWARE_ATTR not in study.user_attrs:
             study.set_user_attr(HARDWARE_ATTR, hardware_info())
         return study, storage
@@ -184,6 +189,12 @@ class EcoptSweeperImpl:
         if error is not None and settings.prune_before_training and _pruning.was_pruned(study, trial.number):
             log.info("ecopt: trial %d %s", trial.number, _pruning.was_pruned(study, trial.number))
             study.tell(trial, state=TrialState.PRUNED)  # our own decision: not a failure, not in n_trials
+            return None
+        stopped = _stopped_at(study, trial.number) if settings.multi_fidelity is not None else None
+        if error is None and stopped is not None:
+            # PRUNED keeps no values, so the trial never reaches the front; its metrics and energy stay
+            log.info("ecopt: trial %d stopped by multi-fidelity at the rung of epoch %d", trial.number, stopped)
+            study.tell(trial, state=TrialState.PRUNED)
             return None
         if error is not None:
             trial.set_user_attr(ERROR_ATTR, error)
@@ -282,6 +293,8 @@ class EcoptSweeperImpl:
             trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
             done = sum(t.state == TrialState.COMPLETE for t in trials)
             running = len(trials) - done
+            stopped = _stopped_count(study) if settings.multi_fidelity is not None else 0
+            done += stopped  # a trial stopped at a rung was trained (in part): it counts towards n_trials
             missing = settings.n_trials - done - running
             watched = any(watch.judgeable(t) for t in trials if t.state == TrialState.RUNNING)
             if missing <= 0 and done < settings.n_trials and settings.wait_for_running and watched:
@@ -297,7 +310,7 @@ class EcoptSweeperImpl:
                     settings.n_trials,
                 )
                 break
-            pruned = len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)))
+            pruned = len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))) - stopped
             if pruned >= _pruning.MAX_PRUNED_PER_TRIAL * settings.n_trials:
                 limit = _pruning.MAX_PRUNED_PER_TRIAL * settings.n_trials
                 notes["stopped"] = f"{pruned} trials pruned before training (limit {limit})"
@@ -343,9 +356,12 @@ class EcoptSweeperImpl:
                     trial.set_user_attr(WORKER_ATTR, me)
                     if ERROR_ATTR in trial.user_attrs:  # a retried trial inherits the dead run's attributes
                         trial.set_user_attr(ERROR_ATTR, None)
+                    if STOPPED_AT_ATTR in trial.user_attrs:  # nor a stop the dead run decided: it runs again
+                        trial.set_user_attr(STOPPED_AT_ATTR, None)
                     overrides = self._overrides(trial, space, custom)
                     trial.set_user_attr(OVERRIDES_ATTR, overrides)
-                    if settings.prune_before_training:  # the job reaches its trial through the storage
+                    if settings.prune_before_training or settings.multi_fidelity is not None:
+                        # the job reaches its trial through the storage
                         url = settings.storage or f"sqlite:///{self.sweep_dir / 'ecopt.db'}"
                         overrides = [*overrides, *_pruning.job_overrides(url, study.study_name, trial.number)]
                     batch.append(overrides)
@@ -405,6 +421,20 @@ class EcoptSweeperImpl:
             report.energy_sources or "no trial reported energy",
             self.sweep_dir,
         )
+
+
+def _stopped_at(study: optuna.Study, number: int) -> int | None:
+    """The rung epoch where the job's multi-fidelity check stopped trial ``number`` (read from storage)."""
+    for t in study.get_trials(deepcopy=False):
+        if t.number == number:
+            return _multi_fidelity.stopped_at(t.user_attrs)
+    return None
+
+
+def _stopped_count(study: optuna.Study) -> int:
+    """PRUNED trials that multi-fidelity stopped at a rung (not those pruned before training)."""
+    pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+    return sum(_multi_fidelity.stopped_at(t.user_attrs) is not None for t in pruned)
 
 
 def _log_progress(report: Report, numbers: Sequence[int], n_trials: int) -> None:

@@ -25,6 +25,7 @@ from . import _urls
 from ._metrics import Constraint
 from ._schema import ReportSettings
 from .errors import SweeperConfigError
+from .successive_halving import RungSchedule
 
 SAMPLERS = ("auto", "tpe", "nsga2", "nsga3", "gp", "random", "qmc")
 DIRECTIONS = ("maximize", "minimize")
@@ -75,6 +76,7 @@ class EcoptSweeperConf:
     wait_for_running: Any = True
     baseline: Any = True
     prune_before_training: Any = False
+    multi_fidelity: Any = None
     loggers: list[Any] = field(default_factory=list)
     logger_kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -106,6 +108,7 @@ class Settings:
     prune_before_training: bool = False
     max_retry: int = 1
     wait_for_running: bool = True
+    multi_fidelity: RungSchedule | None = None
 
     def for_report(self) -> ReportSettings:
         """What ``ecopt report`` needs to rebuild the artifacts from storage alone (stored on the study)."""
@@ -183,6 +186,20 @@ def _metric_name(raw: Mapping[str, Any], name: str, default: str) -> str:
     return value
 
 
+def _multi_fidelity(raw: Any) -> RungSchedule | None:
+    """``{min_epochs, eta, max_epochs, rank}`` (all optional) to a schedule; ``null`` or ``false``: off."""
+    if raw is None or raw is False:
+        return None
+    allowed = "null, or {min_epochs: int >= 1, eta: int >= 2, max_epochs: int or null, rank: nds}"
+    if not isinstance(raw, Mapping) or set(raw) - set(RungSchedule.__dataclass_fields__):
+        raise SweeperConfigError("multi_fidelity", raw, allowed)
+    try:
+        return RungSchedule(**raw)
+    except ValueError as exc:
+        field, value = str(exc).split("=", 1)[0], str(exc).split(" is not allowed: ", 1)
+        raise SweeperConfigError(f"multi_fidelity.{field}", raw.get(field), value[-1]) from None
+
+
 def resolve_callable(path: str) -> Callable[..., Any]:
     """The object at a dotted path ``package.module.function``."""
     module_name, _, attr = path.rpartition(".")
@@ -257,6 +274,7 @@ def validate(raw_config: Any) -> Settings:
         raise SweeperConfigError("prune_before_training", prune, "true (jobs may prune before training) or false")
     return Settings(
         prune_before_training=prune,
+        multi_fidelity=_multi_fidelity(raw.get("multi_fidelity")),
         max_retry=_int(raw, "max_retry", 1, 0),
         wait_for_running=wait and heartbeat > 0,
         baseline=baseline,
