@@ -22,12 +22,13 @@ import logging
 import math
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from . import _crashpoints
 from ._records import TrialRecord
+from ._rung_report import RUNGS_PNG, energy_saved, rung_columns, rung_row, write_rungs_png
 from ._schema import ReportSettings
 from ._sweep_report import Report, build_report
 
@@ -133,6 +134,7 @@ def summary(report: Report) -> dict[str, Any]:
                 "(EnergyCallback's energy_summary.json in the job dir), or that ran in a reused process",
             },
             "impact": report.impact,
+            "multi_fidelity": energy_saved(report.records),
             **{k: v for k, v in report.notes.items() if k != "hardware"},
             "hardware": report.notes.get("hardware"),
         }
@@ -150,7 +152,7 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def _flat(report: Report, r: TrialRecord, all_trials: bool) -> dict[str, Any]:
+def _flat(report: Report, r: TrialRecord, all_trials: bool, rungs: Sequence[str] = ()) -> dict[str, Any]:
     row: dict[str, Any] = {"trial": r.number}
     if all_trials:
         row.update({"state": r.state, "feasible": r.feasible, "on_front": r.on_front})
@@ -162,6 +164,7 @@ def _flat(report: Report, r: TrialRecord, all_trials: bool) -> dict[str, Any]:
         row.update({f"constraint:{k}": v for k, v in r.constraints.items()})
         row["error"] = r.error
         row["degraded"] = "; ".join(r.degraded)
+        row.update(rung_row(r, rungs, report.settings.objective_names))
     row["overrides"] = " ".join(r.overrides)
     row["job_dir"] = r.job_dir
     return row
@@ -174,13 +177,14 @@ def write_all(report: Report, out_dir: Path, figures: bool = True) -> list[Path]
 
     out_dir.mkdir(parents=True, exist_ok=True)
     front = [_front_row(report, r) for r in report.front]
+    rungs = rung_columns(report.records, report.settings.objective_names)
     texts = {
         "pareto_front.json": json.dumps(
             _finite({"study_name": report.study_name, "objectives": summary(report)["objectives"], "trials": front}),
             indent=2,
         ),
         "pareto_front.csv": _csv([_flat(report, r, False) for r in report.front]),
-        "trials.csv": _csv([_flat(report, r, True) for r in report.records]),
+        "trials.csv": _csv([_flat(report, r, True, rungs) for r in report.records]),
         "summary.json": json.dumps(summary(report), indent=2),
         "energy_report.md": render_energy_report(report),
     }
@@ -192,6 +196,12 @@ def write_all(report: Report, out_dir: Path, figures: bool = True) -> list[Path]
         for name, writer in (("pareto_front.png", write_png), ("pareto_front.html", write_html)):
             atomic_write(out_dir / name, lambda p, w=writer: w(report, p))
             written.append(out_dir / name)
+        if rungs:
+            s = report.settings
+            atomic_write(
+                out_dir / RUNGS_PNG, lambda p: write_rungs_png(report.records, s.objective_names, s.directions, p)
+            )
+            written.append(out_dir / RUNGS_PNG)
     return written
 
 

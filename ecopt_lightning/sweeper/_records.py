@@ -40,6 +40,7 @@ from ._schema import (
     PREFIX,
     ReportSettings,
 )
+from .multi_fidelity import rung_values, stopped_at
 
 
 @dataclass
@@ -63,6 +64,8 @@ class TrialRecord:
     rank: int | None = None  # non-dominated rank among feasible complete trials (0 = on the front)
     flags: dict[str, Any] = field(default_factory=dict)  # ecopt markers, e.g. ecopt.baseline
     degraded: list[str] = field(default_factory=list)  # why its energy is not a full measurement
+    rungs: dict[int, dict[str, Any]] = field(default_factory=dict)  # multi-fidelity rung records by epoch
+    stopped_at_epoch: int | None = None  # the rung where multi-fidelity stopped it
 
     @property
     def on_front(self) -> bool:
@@ -123,6 +126,8 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
         samples_per_J=None if per_sample is None else 1.0 / per_sample,
         flags={k: v for k, v in trial.user_attrs.items() if k in FLAG_ATTRS},
         degraded=[str(x) for x in trial.user_attrs.get(DEGRADED_ATTR) or []],
+        rungs=rung_values(trial.user_attrs),
+        stopped_at_epoch=stopped_at(trial.user_attrs),
     )
 
 

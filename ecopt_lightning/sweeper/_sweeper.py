@@ -445,7 +445,9 @@ def _log_progress(report: Report, numbers: Sequence[int], n_trials: int) -> None
         record = by_number.get(number)
         if record is None:
             continue
-        if record.values is None:
+        if record.stopped_at_epoch is not None:
+            outcome = f"{record.state}: stopped by multi-fidelity after epoch {record.stopped_at_epoch}"
+        elif record.values is None:
             outcome = f"{record.state}: {record.error}"
         else:
             outcome = ", ".join(

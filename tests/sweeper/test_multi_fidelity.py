@@ -107,3 +107,20 @@ def test_schedule_max_epochs_must_match_the_trainer(tmp_path: Path) -> None:
     rungs = _worker(url, 0)
     with pytest.raises(ValueError, match=r"multi_fidelity.max_epochs=4 is not allowed with Trainer\(max_epochs=8\)"):
         rungs.decision_epochs(8)
+
+
+def test_config_off_by_default_and_bad_values_are_one_line() -> None:
+    from ecopt_lightning.sweeper.config import validate
+    from ecopt_lightning.sweeper.errors import SweeperConfigError
+
+    assert validate({}).multi_fidelity is None
+    assert validate({"multi_fidelity": {"eta": 4}}).multi_fidelity == RungSchedule(1, 4, None)
+    cases = {
+        "hydra.sweeper.multi_fidelity.eta=1 is not allowed: an integer >= 2": {"eta": 1},
+        "hydra.sweeper.multi_fidelity.min_epochs=0 is not allowed: an integer >= 1": {"min_epochs": 0},
+        "hydra.sweeper.multi_fidelity={'epochs': 3} is not allowed: null, or {min_epochs": {"epochs": 3},
+    }
+    for message, raw in cases.items():
+        with pytest.raises(SweeperConfigError) as err:
+            validate({"multi_fidelity": raw})
+        assert str(err.value).startswith(message) and "\n" not in str(err.value)
