@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from ._sweep_report import Report
 
 
-
 def hardware_info() -> dict[str, Any]:
     """CPU model, core count, GPU names (through NVML when it works), OS and library versions of this machine."""
     from ecopt_lightning.energy.estimate import cpu_model_name
