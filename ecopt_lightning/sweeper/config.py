@@ -190,11 +190,11 @@ def _multi_fidelity(raw: Any) -> RungSchedule | None:
     """``{min_epochs, eta, max_epochs, rank}`` (all optional) to a schedule; ``null`` or ``false``: off."""
     if raw is None or raw is False:
         return None
-    allowed = "null, or {min_epochs: int >= 1, eta: int >= 2, max_epochs: int or null, rank: nds}"
+    allowed = "null, or {min_epochs: int >= 1, eta: int >= 2, max_epochs: int or null, rank: nds, rung_metrics: {}}"
     if not isinstance(raw, Mapping) or set(raw) - set(RungSchedule.__dataclass_fields__):
         raise SweeperConfigError("multi_fidelity", raw, allowed)
     try:
-        return RungSchedule(**raw)
+        return RungSchedule(**{k: plain(v) for k, v in raw.items()})
     except ValueError as exc:
         field, value = str(exc).split("=", 1)[0], str(exc).split(" is not allowed: ", 1)
         raise SweeperConfigError(f"multi_fidelity.{field}", raw.get(field), value[-1]) from None

@@ -106,7 +106,7 @@ class StudyRungs:
     def record(self, epoch: int, metrics: Mapping[str, float | None], max_epochs: int) -> list[float] | None:
         """Write the trial's objective values at rung ``epoch`` (``None`` when one is missing or not finite:
         the trial then cannot be ranked at this rung and goes on)."""
-        values = [metrics.get(name) for name in self.objective_names]
+        values = [metrics.get(self.schedule.metric_at_rung(name)) for name in self.objective_names]
         ok = all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
         clean = [float(v) for v in values] if ok else None  # type: ignore[arg-type]
         self.trial.set_user_attr(rung_attr(epoch), {"values": clean, "max_epochs": int(max_epochs)})
@@ -126,7 +126,7 @@ class StudyRungs:
     def decide(self, epoch: int, values: list[float] | None, max_epochs: int) -> RungDecision:
         """Rank the trial among those at rung ``epoch`` and store the decision (and, on stop, the epoch)."""
         if values is None:
-            missing = ", ".join(self.objective_names)
+            missing = ", ".join(self.schedule.metric_at_rung(n) for n in self.objective_names)
             decision = RungDecision(True, 0, 1, 0, f"continue: not every objective ({missing}) was logged by now")
             log.warning("ecopt: trial %d at epoch %d: %s", self.number, epoch, decision.reason)
             cohort: dict[int, list[float]] = {}

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._pareto import non_dominated_ranks
@@ -47,12 +47,15 @@ class RungSchedule:
         eta: the reduction factor (integer >= 2): about 1 in ``eta`` trials goes on at each rung.
         max_epochs: the full budget (epochs); ``None``: the Trainer's ``max_epochs``.
         rank: the ranking rule, one of :data:`RANKS`.
+        rung_metrics: objective -> the metric that stands in for it at a rung, for objectives known only at the
+            end (e.g. ``{"test_acc": "val_acc"}``); other objectives are read under their own name.
     """
 
     min_epochs: int = 1
     eta: int = 3
     max_epochs: int | None = None
     rank: str = "nds"
+    rung_metrics: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.min_epochs, bool) or not isinstance(self.min_epochs, int) or self.min_epochs < 1:
@@ -64,6 +67,9 @@ class RungSchedule:
             raise ValueError(f"max_epochs={m!r} is not allowed: null or an integer >= min_epochs={self.min_epochs}")
         if self.rank not in RANKS:
             raise ValueError(f"rank={self.rank!r} is not allowed: one of {', '.join(RANKS)}")
+        r = self.rung_metrics
+        if not isinstance(r, Mapping) or not all(isinstance(v, str) and v for v in r.values()):
+            raise ValueError(f"rung_metrics={r!r} is not allowed: a mapping objective -> metric name")
 
     def epochs(self, max_epochs: int | None = None) -> list[int]:
         """Every rung (epochs), the full budget last; ``max_epochs`` stands in when the schedule has none."""
@@ -81,11 +87,27 @@ class RungSchedule:
         return self.epochs(max_epochs)[:-1]
 
     def to_attrs(self) -> dict[str, Any]:
-        return {"min_epochs": self.min_epochs, "eta": self.eta, "max_epochs": self.max_epochs, "rank": self.rank}
+        return {
+            "min_epochs": self.min_epochs,
+            "eta": self.eta,
+            "max_epochs": self.max_epochs,
+            "rank": self.rank,
+            "rung_metrics": dict(self.rung_metrics),
+        }
 
     @classmethod
     def from_attrs(cls, stored: Mapping[str, Any]) -> RungSchedule:
-        return cls(int(stored["min_epochs"]), int(stored["eta"]), stored.get("max_epochs"), stored.get("rank", "nds"))
+        return cls(
+            int(stored["min_epochs"]),
+            int(stored["eta"]),
+            stored.get("max_epochs"),
+            stored.get("rank", "nds"),
+            dict(stored.get("rung_metrics") or {}),
+        )
+
+    def metric_at_rung(self, objective: str) -> str:
+        """The metric read at a rung for ``objective``."""
+        return self.rung_metrics.get(objective, objective)
 
 
 @dataclass(frozen=True)

@@ -124,3 +124,13 @@ def test_config_off_by_default_and_bad_values_are_one_line() -> None:
         with pytest.raises(SweeperConfigError) as err:
             validate({"multi_fidelity": raw})
         assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_rung_metrics_stand_in_for_objectives_known_only_at_the_end(tmp_path: Path) -> None:
+    url, study = _study(tmp_path, RungSchedule(1, 2, 4, rung_metrics={"val_acc": "val_acc_so_far"}))
+    study.ask()
+    rungs = _worker(url, 0)
+    assert rungs.report(1, {"val_acc_so_far": 0.7, "model/params": 3.0}, 4).go_on
+    assert rung_values(study.trials[0].user_attrs)[1]["values"] == [0.7, 3.0]
+    with pytest.raises(ValueError, match=r"^rung_metrics=\['x'\] is not allowed: a mapping objective -> metric"):
+        RungSchedule(rung_metrics=["x"])  # type: ignore[arg-type]
