@@ -80,6 +80,11 @@ class EnergyCallback(Callback):
         monitor: an :class:`EnergyMonitor` to read instead of one opened per rank at set-up (kept open;
             no DDP de-duplication).
 
+    Inside an ``ecopt`` sweep with ``hydra.sweeper.multi_fidelity`` (docs/sweeper.md#multi-fidelity), the
+    callback also ranks the trial against the study at each rung's epoch end and stops the Trainer
+    (``trainer.should_stop``) when it is out; the inference benchmark then runs once, at the first rung.
+    Elsewhere nothing of this runs.
+
     Example:
         >>> from lightning.pytorch import Trainer
         >>> energy = EnergyCallback(inference_benchmark=True)
