@@ -147,6 +147,7 @@ class EnergyCallback(Callback):
         self._status = "not started"
         self._rungs: Any = None  # the trial's StudyRungs inside a multi-fidelity sweep (opened at fit set-up)
         self._rung_epochs: list[int] = []
+        self._stopped = ""  # why multi-fidelity stopped fit early, for the summary's status
 
     # set-up -----------------------------------------------------------------------------------------------
     @override
@@ -260,7 +261,7 @@ class EnergyCallback(Callback):
             self._run_benchmark(trainer, pl_module, self.inference_benchmark)
         self.tracker.reduce(self._reducer)
         self._publish(trainer, self._totals(), compat.batches_that_stepped(trainer), save=True)
-        self._status = "finished fit"
+        self._status = "finished fit" + (f" ({self._stopped})" if self._stopped else "")
         self._write_summary(trainer)
 
     # validation, test, predict ----------------------------------------------------------------------------
@@ -574,16 +575,20 @@ class EnergyCallback(Callback):
             go_on = bool(trainer.strategy.broadcast(go_on))
         if not go_on:
             trainer.should_stop = True
-            self._status = f"stopped by multi-fidelity at epoch {epoch}"
+            self._stopped = f"stopped by multi-fidelity at epoch {epoch}"
 
     def _benchmark_paused(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """The inference benchmark with the training clock paused (its energy is the benchmark's)."""
+        """The inference benchmark with the training clock paused (its energy is the benchmark's) and the random
+        state forked: iterating a DataLoader draws from torch's generator, which would change what training
+        does next (the order of shuffled batches) against the same run without multi-fidelity."""
         running = self.tracker.running("train")
         if running:
             self.tracker.pause("train", sync=self.cuda_sync != "never")
+        device = pl_module.device
         try:
             assert self.inference_benchmark is not None
-            self._run_benchmark(trainer, pl_module, self.inference_benchmark)
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                self._run_benchmark(trainer, pl_module, self.inference_benchmark)
         finally:
             if running:
                 self.tracker.start("train")
