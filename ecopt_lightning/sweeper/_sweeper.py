@@ -39,6 +39,7 @@ from ._loggers import log_everywhere
 from ._metrics import TrialError, lookup, non_numeric, to_metrics, trial_energy
 from ._optuna_compat import contains, trial_id
 from ._records import TrialRecord
+from ._rung_report import energy_saved
 from ._schema import (
     BASELINE_ATTR,
     CONSTRAINTS_ATTR,
@@ -411,6 +412,16 @@ class EcoptSweeperImpl:
         )
         for line in front_table(report):
             log.info("ecopt: %s", line)
+        saved = energy_saved(report.records)
+        if saved is not None:
+            log.info(
+                "ecopt: multi-fidelity stopped %d trial(s), which used %.6g J; training them to the end would have "
+                "cost about %.6g J (ESTIMATE, linear in epochs): about %.6g J saved",
+                saved["trials_stopped"],
+                saved["stopped_energy_J"],
+                saved["full_training_estimate_J"],
+                saved["saved_estimate_J"],
+            )
         estimated, unknown = report.sweep_estimated_J, report.trials_without_source
         share = f"{estimated / report.sweep_energy_J:.0%}" if report.sweep_energy_J > 0 else "0%"
         log.info(

@@ -55,6 +55,7 @@ def test_dominated_trials_stop_at_the_first_rung(multirun, tmp_path: Path) -> No
         assert trials[n].state == TrialState.PRUNED and stopped_at(trials[n].user_attrs) == 1
         assert trials[n].user_attrs["epochs_trained"] == 1 and list(rung_values(trials[n].user_attrs)) == [1]
     assert "trial 1 stopped by multi-fidelity at the rung of epoch 1" in proc.stderr + proc.stdout
+    assert "multi-fidelity stopped 3 trial(s)" in proc.stderr + proc.stdout  # 1, 3 and 2 (0 won the tie)
     _replays(list(trials.values()))
 
     # nothing stopped reaches the front
@@ -70,6 +71,11 @@ def test_dominated_trials_stop_at_the_first_rung(multirun, tmp_path: Path) -> No
     assert rows[1]["stopped_at_epoch"] == "1" and rows[0]["stopped_at_epoch"] == ""
     assert float(rows[1]["rung1:val_acc"]) == rung_values(trials[1].user_attrs)[1]["values"][0]
     assert rows[1]["rung2:val_acc"] == "" and rows[0]["rung2:val_acc"] != ""
+    saved = summary["multi_fidelity"]
+    stopped_J = sum(trials[n].user_attrs["energy/total_J"] for n in (1, 2, 3))
+    assert saved["stopped_energy_J"] == pytest.approx(stopped_J)
+    assert saved["full_training_estimate_J"] == pytest.approx(3 * stopped_J)  # 1 epoch of 3 each
+    assert saved["note"].startswith("ESTIMATE") and (sweep / "rungs.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_lone_trial_runs_to_the_end(multirun, tmp_path: Path) -> None:
