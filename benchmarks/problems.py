@@ -259,3 +259,149 @@ def _make() -> dict[str, Problem]:
 PROBLEMS: dict[str, Problem] = _make()
 #: The benchmark set of issue 7.
 BENCHMARK_SET: tuple[str, ...] = ("zdt1", "zdt2", "zdt3", "zdt4", "zdt6", "dtlz2_2", "dtlz2_3", "wfg4", "wfg9")
+
+
+# ---- categorical, integer and mixed spaces (issue 13) -------------------------------------------------------
+#: Five levels of each discretised variable: the grid the categorical and integer versions choose from.
+LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
+#: NAS-like table: 6 edges of a cell, 5 operations each (the shape of NAS-Bench-201's space).
+NAS_OPS = ("none", "skip", "conv1x1", "conv3x3", "pool3x3")
+
+
+@dataclass(frozen=True)
+class SpaceProblem:
+    """A 2-objective minimisation problem over named parameters, each a list of choices (``kind`` ``cat``: no
+    order known to the sampler; ``int``: ordered integers 0..len-1) or a float interval (``float``).
+
+    ``evaluate`` maps a parameter dict to the objective vector, or to ``None`` when the configuration fails (out
+    of memory). ``best_hv`` is the hypervolume of the best attainable front against ``reference`` (exact:
+    enumerated over the finite part, the float part at its known optimum).
+    """
+
+    name: str
+    params: tuple[tuple[str, str, tuple[float, ...]], ...]  # (name, kind, choices | (low, high))
+    reference: tuple[float, float]
+    best_hv: float
+    evaluate: Callable[[dict[str, float]], tuple[float, float] | None]
+    note: str = ""
+
+
+def _nas_table() -> Callable[[dict[str, float]], tuple[float, float]]:
+    """A synthetic architecture table (seeded, not measured): error falls with each edge's operation strength
+    plus pairwise interactions of neighbouring edges; latency is the sum of the operations' costs per edge."""
+    rng = np.random.default_rng(201)
+    strength = np.array([0.0, 0.35, 0.55, 1.0, 0.3]) * rng.uniform(0.6, 1.4, size=(6, 5))
+    pair = rng.normal(0.0, 0.12, size=(5, 5, 5))  # edge i and i+1
+    cost = np.array([0.0, 0.05, 0.4, 1.0, 0.25]) * rng.uniform(0.7, 1.3, size=(6, 5))
+
+    def f(p: dict[str, float]) -> tuple[float, float]:
+        ops = [int(p[f"edge{i}"]) for i in range(6)]
+        score = sum(strength[i, o] for i, o in enumerate(ops)) + sum(pair[i, ops[i], ops[i + 1]] for i in range(5))
+        error = 1.0 / (1.0 + math.exp(score - 2.5))
+        latency = 1.0 + sum(cost[i, o] for i, o in enumerate(ops))
+        return error, latency
+
+    return f
+
+
+def _oom(p: dict[str, float]) -> tuple[float, float] | None:
+    """Error and J per sample of a training run: bigger batches save energy per sample until batch x width
+    exceeds the memory (2^16), where the run fails; wider models are more accurate and cost more."""
+    batch, width, lr = 2 ** (4 + int(p["batch"])), 2 ** (6 + int(p["width"])), float(p["lr"])
+    if batch * width > 2**16:
+        return None
+    error = 0.5 / math.sqrt(width / 64) + 0.05 * abs(math.log10(lr) + 2.0) + 0.01 * math.log2(batch / 16)
+    return error, width / 64 * (1.0 + 256 / batch)
+
+
+def _front_hv(points: np.ndarray, worst: np.ndarray | None = None) -> tuple[tuple[float, float], float]:
+    """Reference and the best front's hypervolume against it. The reference is each objective's worst value
+    over the space (``worst``, else over ``points``) plus 10 % of its range, as for the numeric problems
+    (1.1 x the upper bound): every trial counts from the first one on."""
+    worst = points.max(axis=0) if worst is None else worst
+    order = np.lexsort((points[:, 1], points[:, 0]))
+    front, best = [], math.inf
+    for f1, f2 in points[order]:
+        if f2 < best:
+            front.append((f1, f2))
+            best = f2
+    ideal = np.array(front).min(axis=0)
+    ref = tuple(float(v) for v in worst + 0.1 * np.maximum(worst - ideal, 1e-12))
+    hv, prev = 0.0, ref[1]
+    for f1, f2 in front:
+        hv += (ref[0] - f1) * (prev - f2)
+        prev = f2
+    return (ref[0], ref[1]), hv
+
+
+def _enumerated(
+    name: str,
+    params: tuple[tuple[str, str, tuple[float, ...]], ...],
+    f: Callable[[dict[str, float]], tuple[float, float] | None],
+    fixed: dict[str, float] | None = None,
+    note: str = "",
+) -> SpaceProblem:
+    """A problem whose best front is found by enumerating every finite combination (floats at ``fixed``)."""
+    import itertools
+
+    finite = [(n, c) for n, kind, c in params if kind != "float"]
+    values = []
+    for combo in itertools.product(*(c for _, c in finite)):
+        out = f({**dict(zip([n for n, _ in finite], combo, strict=True)), **(fixed or {})})
+        if out is not None:
+            values.append(out)
+    ref, hv = _front_hv(np.array(values))
+    return SpaceProblem(name, params, ref, hv, f, note)
+
+
+def _on_levels(func: Callable[[np.ndarray], np.ndarray], n: int) -> Callable[[dict[str, float]], tuple[float, float]]:
+    def f(p: dict[str, float]) -> tuple[float, float]:
+        x = np.array([LEVELS[int(p[f"x{i}"])] if f"x{i}" in p else 0.0 for i in range(n)])
+        if "x0f" in p:
+            x[0] = float(p["x0f"])
+        out = func(x)
+        return float(out[0]), float(out[1])
+
+    return f
+
+
+def _make_spaces() -> dict[str, SpaceProblem]:
+    idx = tuple(float(i) for i in range(5))
+    out = [
+        _enumerated(
+            "nas6x5",
+            tuple((f"edge{i}", "cat", idx) for i in range(6)),
+            _nas_table(),
+            note="synthetic NAS-Bench-201-shaped table (6 edges x 5 operations, seeded)",
+        ),
+        _enumerated("zdt1_cat", tuple((f"x{i}", "cat", idx) for i in range(6)), _on_levels(zdt1, 6)),
+        _enumerated("dtlz2_cat", tuple((f"x{i}", "cat", idx) for i in range(6)), _on_levels(dtlz2(2), 6)),
+        _enumerated("zdt2_int", tuple((f"x{i}", "int", idx) for i in range(6)), _on_levels(zdt2, 6)),
+        _enumerated(
+            "zdt1_mixed",
+            (("x0f", "float", (0.0, 1.0)), *((f"x{i}", "cat", idx) for i in range(1, 6))),
+            _on_levels(zdt1, 6),
+            fixed=None,
+        ),
+    ]
+    spaces = {p.name: p for p in out}
+    spaces["zdt1_mixed"] = _exact_mixed_zdt1(spaces["zdt1_mixed"])
+    spaces["oom"] = _enumerated(
+        "oom",
+        (("batch", "int", tuple(float(i) for i in range(7))), ("width", "int", idx), ("lr", "float", (1e-4, 1e-1))),
+        _oom,
+        fixed={"lr": 1e-2},
+        note="fails (out of memory) where batch x width > 2^16: 10 of the 35 batch/width pairs",
+    )
+    return spaces
+
+
+def _exact_mixed_zdt1(p: SpaceProblem) -> SpaceProblem:
+    """x0 continuous: the best front is ZDT1's true front (closed form), reference as for ZDT1."""
+    note = "ZDT1 with x0 continuous, x1..x5 categorical (5 levels)"
+    return SpaceProblem(p.name, p.params, (1.1, 11.0), _hv_convex(1.1, 11.0), p.evaluate, note)
+
+
+#: Categorical, integer and mixed problems (issue 13); ``oom`` is the failing-region problem.
+SPACE_PROBLEMS: dict[str, SpaceProblem] = _make_spaces()
+CATEGORICAL_SET: tuple[str, ...] = ("nas6x5", "zdt1_cat", "dtlz2_cat", "zdt2_int", "zdt1_mixed")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rerun every benchmark of issue 7 on a CPU and write benchmarks/results/ (times per part are printed at the end).
+# Rerun every benchmark of issues 7 and 12 on a CPU and write benchmarks/results/ (times per part are printed at the end).
 #   benchmarks/run_all.sh           # full budgets
 #   benchmarks/run_all.sh --quick   # CI-time check: fewer seeds, problems, trials
 # Creates benchmarks/.venv-official (optuna 2.10 + hydra-optuna-sweeper 1.3.0, git-ignored) on first use, and
@@ -28,5 +28,12 @@ else
   $PY benchmarks/overhead.py --turns 9 --steps 400 --windows 2000 | tee benchmarks/results/overhead.txt
 fi
 t3=$(date +%s)
-echo "run_all${QUICK:+ $QUICK}: search $((t1 - t0)) s, pruning $((t2 - t1)) s, overhead $((t3 - t2)) s, total $((t3 - t0)) s" \
+if [[ -n $QUICK ]]; then
+  $PY benchmarks/noise.py --measurements 1 --max-seconds 2 --out benchmarks/results/noise_quick
+else
+  $PY benchmarks/noise.py --measurements 5 --max-seconds 5
+fi
+t4=$(date +%s)
+echo "run_all${QUICK:+ $QUICK}: search $((t1 - t0)) s, pruning $((t2 - t1)) s, overhead $((t3 - t2)) s," \
+  "noise $((t4 - t3)) s, total $((t4 - t0)) s" \
   | tee "benchmarks/results/run_all${QUICK:+_quick}_time.txt"

@@ -13,9 +13,19 @@ Budgets differ by cost (2-core CPU): GP takes ~20 s a 50-trial run (with greenle
 200; Optuna 5's TPE ~16 s at 200. Defaults: random and nsga2 200 trials, tpe 100, gp/auto and official 50
 (the goal's checkpoint), so the full run fits the 30-minute ``run_all.sh``. Cells past a budget show "—".
 
+``--set categorical`` (issue 13) runs the categorical, integer and mixed problems of
+:data:`problems.CATEGORICAL_SET` instead and reports the hypervolume ratio to the best attainable front (exact,
+by enumeration) after ``--trials`` trials; ``--set failing`` runs the failing-region problem ``oom`` (its
+optimum borders configurations that run out of memory) with and without the failure wrapper
+(:mod:`ecopt_lightning.sweeper._failures`) and reports each sampler's failure share and whether the sweep
+completes ``n_trials`` under the default ``max_failures`` (= ``n_trials``).
+
 Example:
     ``python benchmarks/search.py --quick``   (3 seeds, 3 problems, 50 trials: ~3 min)
     ``python benchmarks/search.py``           (10 seeds, 8 problems: ~20 min)
+    ``python benchmarks/search.py --set categorical --quick``   (3 seeds, 2 problems, 30 trials)
+    ``python benchmarks/search.py --set categorical --seeds 10 --trials 50``
+    ``python benchmarks/search.py --set failing --seeds 10 --trials 50``
 """
 
 from __future__ import annotations
@@ -29,13 +39,13 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from problems import BENCHMARK_SET, PROBLEMS  # noqa: E402
+from problems import BENCHMARK_SET, CATEGORICAL_SET, PROBLEMS, SPACE_PROBLEMS  # noqa: E402
 
 METHODS = ("auto", "tpe", "nsga2", "gp", "random")
 CHECKPOINTS = (25, 50, 100, 200)
@@ -185,7 +195,12 @@ def plot(summary: dict[str, Any], methods: Sequence[str], path: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, write ``search.json``, ``search.md`` and ``search_regret.png`` under ``--out``."""
+    if argv is None:
+        argv = sys.argv[1:]
+    if "--set" in argv and argv[argv.index("--set") + 1] != "numeric":
+        return main_spaces(argv)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--set", choices=["numeric"], default="numeric")
     ap.add_argument("--quick", action="store_true", help="3 seeds, zdt1/dtlz2_2/wfg4, 50 trials")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--problems", nargs="+", default=list(BENCHMARK_SET))
@@ -278,6 +293,194 @@ def _auto_row(problem: str, seed: int, n_trials: int, rows: Sequence[dict[str, A
         if r["problem"] == problem and r["method"] == name and r["seed"] == seed and len(r["values"]) >= n_trials:
             return {**r, "method": "auto", "chose": name, "values": r["values"][:n_trials]}
     return run_ours(problem, "auto", seed, n_trials)
+
+
+# ---- categorical / mixed spaces and the failing region (issue 13) ------------------------------------------------
+#: method -> (sampler name, sampler_kwargs); ``auto`` is resolved by the sweeper's own rules
+SPACE_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
+    "random": ("random", {}),
+    "tpe": ("tpe", {}),
+    "tpe_mv": ("tpe", {"multivariate": True, "group": True}),
+    "nsga2": ("nsga2", {"population_size": 10}),
+    "gp": ("gp", {}),
+}
+
+
+def space_distributions(problem: str) -> dict[str, Any]:
+    """Optuna distributions of a :class:`problems.SpaceProblem` (categorical choices are the level indices)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    out: dict[str, Any] = {}
+    for name, kind, choices in SPACE_PROBLEMS[problem].params:
+        if kind == "cat":
+            out[name] = CategoricalDistribution([int(c) for c in choices])
+        elif kind == "int":
+            out[name] = IntDistribution(0, len(choices) - 1)
+        else:
+            out[name] = FloatDistribution(choices[0], choices[1], log=name == "lr")
+    return out
+
+
+def resolve_method(method: str, problem: str, n_trials: int) -> tuple[str, dict[str, Any], str]:
+    """``(sampler, kwargs, reason)`` for a method; ``auto`` as the sweeper resolves it."""
+    from ecopt_lightning.sweeper import _samplers
+
+    if method != "auto":
+        name, kwargs = SPACE_METHODS[method]
+        return name, kwargs, "fixed"
+    name, reason = _samplers.choose("auto", 2, space_distributions(problem), n_trials, custom_space=False)
+    return name, _samplers.auto_kwargs(name, space_distributions(problem)), reason
+
+
+def run_space(problem: str, method: str, seed: int, n_trials: int, wrapped: bool = True) -> dict[str, Any]:
+    """One ask/tell study until ``n_trials`` trials completed or ``n_trials`` failed (the default
+    ``max_failures``); a configuration that fails is told FAIL as the sweeper tells it."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import optuna
+    import torch
+    from optuna.trial import TrialState
+
+    from ecopt_lightning.sweeper import _samplers
+    from ecopt_lightning.sweeper._schema import JOB_FAILED_ATTR
+
+    torch.set_num_threads(1)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.simplefilter("ignore")
+    p = SPACE_PROBLEMS[problem]
+    space = space_distributions(problem)
+    name, kwargs, _why = resolve_method(method, problem, n_trials)
+    sampler = _samplers.build(name, kwargs, seed, constrained=False, failures_infeasible=wrapped)
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+    values: list[list[float]] = []
+    failed = 0
+    start = time.perf_counter()
+    while len(values) < n_trials and failed < n_trials:
+        trial = study.ask(space)
+        out = p.evaluate(trial.params)
+        if out is None:
+            trial.set_user_attr(JOB_FAILED_ATTR, True)
+            study.tell(trial, state=TrialState.FAIL)
+            failed += 1
+        else:
+            study.tell(trial, list(out))
+            values.append(list(out))
+    return {
+        "problem": problem,
+        "method": method,
+        "wrapped": wrapped,
+        "seed": seed,
+        "chose": f"{name} {kwargs}" if kwargs else name,
+        "seconds": time.perf_counter() - start,
+        "failed": failed,
+        "complete": len(values),
+        "hv_ratio": hv_ratio(problem, values),
+        "values": values,
+    }
+
+
+def hv_ratio(problem: str, values: Sequence[Sequence[float]]) -> float:
+    """Hypervolume of the found front over the best attainable front's, against the problem's reference."""
+    from ecopt_lightning.sweeper._pareto import hypervolume
+
+    p = SPACE_PROBLEMS[problem]
+    return hypervolume([tuple(v) for v in values], p.reference) / p.best_hv
+
+
+def _space_jobs(args: argparse.Namespace) -> list[tuple[str, str, int, int, bool]]:
+    jobs = []
+    for problem in args.problems:
+        for method in args.methods:
+            for wrapped in (True, False) if args.set == "failing" and method not in ("random", "auto") else (True,):
+                for seed in range(args.seeds if method != "gp" else min(args.seeds, args.gp_seeds)):
+                    jobs.append((problem, method, seed, args.trials, wrapped))
+    jobs.sort(key=lambda j: (j[1] == "gp", j[2]))  # every cheap run first, then GP seed by seed
+    return jobs
+
+
+def space_markdown(rows: Sequence[dict[str, Any]], failing: bool) -> str:
+    """Median [IQR] per problem x method (HV ratio; and failure share, completion for the failing set)."""
+    groups: dict[tuple[str, str, bool], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["problem"], r["method"], r["wrapped"]), []).append(r)
+    if failing:
+        head = (
+            "| problem | method | failure wrapper | seeds | failure share median [IQR] "
+            "| sweeps that completed n_trials | HV ratio median [IQR] | s/run |"
+        )
+    else:
+        head = "| problem | method | seeds | HV ratio median [IQR] | s/run (median) | chose |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for (problem, method, wrapped), rs in groups.items():
+        q1, med, q3 = _quartiles([r["hv_ratio"] for r in rs])
+        secs = sorted(r["seconds"] for r in rs)[len(rs) // 2]
+        hv = f"{med:.3f} [{q1:.3f}, {q3:.3f}]"
+        if failing:
+            f1, fm, f3 = _quartiles([r["failed"] / (r["failed"] + r["complete"]) for r in rs])
+            done = sum(r["complete"] >= int(r.get("n_trials", r["complete"])) for r in rs)
+            lines.append(
+                f"| {problem} | {method} | {'yes' if wrapped else 'no'} | {len(rs)} | {fm:.0%} [{f1:.0%}, {f3:.0%}] "
+                f"| {done}/{len(rs)} | {hv} | {secs:.1f} |"
+            )
+        else:
+            lines.append(f"| {problem} | {method} | {len(rs)} | {hv} | {secs:.1f} | {rs[0]['chose']} |")
+    return "\n".join(lines)
+
+
+def main_spaces(argv: Sequence[str]) -> int:
+    """``--set categorical`` or ``--set failing``: write ``search_<set>.json`` and ``.md`` under ``--out``."""
+    ap = argparse.ArgumentParser(description="categorical/mixed and failing-region search benchmarks")
+    ap.add_argument("--set", choices=["categorical", "failing"], required=True)
+    ap.add_argument("--quick", action="store_true", help="3 seeds, 2 problems, 30 trials, no GP")
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--gp-seeds", type=int, default=10, help="seeds of gp (~10x slower than the others)")
+    ap.add_argument("--trials", type=int, default=50)
+    ap.add_argument("--problems", nargs="+")
+    ap.add_argument("--methods", nargs="+", default=["random", "tpe", "tpe_mv", "nsga2", "gp", "auto"])
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: one per core)")
+    ap.add_argument("--out", type=Path, default=HERE / "results")
+    ap.add_argument("--table-only", action="store_true", help="rebuild the table from the runs' .jsonl")
+    args = ap.parse_args(argv)
+    if args.problems is None:
+        args.problems = ["oom"] if args.set == "failing" else list(CATEGORICAL_SET)
+    if args.quick:
+        args.seeds, args.trials = 3, 30
+        args.methods = [m for m in args.methods if m not in ("gp", "auto")]  # GP: minutes a run
+        if args.set == "categorical":
+            args.problems = args.problems[:2]
+    start = time.perf_counter()
+    tag = f"_{args.set}" + ("_quick" if args.quick else "")
+    args.out.mkdir(parents=True, exist_ok=True)
+    runs = args.out / f"search{tag}.jsonl"  # one line per finished run: a cut-short run keeps what it measured
+    if args.table_only:
+        rows = [json.loads(line) for line in runs.read_text().splitlines() if line.strip()]
+        for r in rows:  # against the problems as defined now
+            r["hv_ratio"] = hv_ratio(r["problem"], r["values"])
+    else:
+        runs.write_text("")
+        rows = []
+        with ProcessPoolExecutor(args.workers) as pool:
+            futures = [pool.submit(run_space, *job) for job in _space_jobs(args)]
+            for future in as_completed(futures):
+                row = {**future.result(), "n_trials": args.trials}
+                rows.append(row)
+                with runs.open("a") as f:
+                    f.write(json.dumps(row) + "\n")
+    rows.sort(
+        key=lambda r: (
+            r["problem"],
+            list(SPACE_METHODS).index(r["method"]) if r["method"] in SPACE_METHODS else 99,
+            not r["wrapped"],
+            r["seed"],
+        )
+    )
+    table = space_markdown(rows, args.set == "failing")
+    wall = time.perf_counter() - start
+    meta = {"args": {k: str(v) for k, v in vars(args).items()}, "wall_s": wall, "date": time.strftime("%F %T %Z")}
+    (args.out / f"search{tag}.json").write_text(json.dumps(meta, indent=1))  # the runs: search<tag>.jsonl
+    (args.out / f"search{tag}.md").write_text(table + "\n")
+    print(table)
+    print(f"wall time {wall:.0f} s; files in {args.out}")
+    return 0
 
 
 if __name__ == "__main__":

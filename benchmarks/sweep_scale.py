@@ -5,11 +5,15 @@ a stand-in launcher whose task is trivial (or sleeps ``--task-s``), on SQLite an
 worker processes. Per trial it records the time between two launches minus the sampler's own time; it
 prints the mean at trials 1-10, 91-100 and 991-1000 and their ratio (goal: trial 1000 <= 2x trial 10), the
 sampler time apart, and the wall time of a fixed budget of 1 s trials with 1 and 2 workers (goal: 2 workers
-<= 0.6x of 1).
+<= 0.6x of 1). With ``--workers-table`` it measures one study shared by 1, 2, 4 and 8 worker processes of
+trivial trials, on PostgreSQL directly and through Optuna's gRPC storage proxy: trials/s (COMPLETE trials over
+the time from the first worker's start to the last one's end), trials over budget, trials asked in a race and
+not run, and duplicate configurations.
 
 Example:
     ``python benchmarks/sweep_scale.py --postgres "$(bash scripts/postgres.sh)" --trials 1000``
     ``python benchmarks/sweep_scale.py --trials 100``   # SQLite only, quick
+    ``python benchmarks/sweep_scale.py --postgres "$(bash scripts/postgres.sh)" --workers-table --table-trials 48``
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -123,16 +129,25 @@ def sweep(storage: str | None, n_trials: int, out: Path, study: str, seed: int, 
     impl.hydra_context = SimpleNamespace(config_loader=SimpleNamespace(load_sweep_config=lambda **kw: None))
     impl.launcher = Launcher(task_s, timed)
     impl.sweep_dir = out
+    started_at = time.time()
     start = time.perf_counter()
     impl.sweep([])
     wall = time.perf_counter() - start
+    ended_at = time.time()
     marks = impl.launcher.marks
     # bookkeeping of trial k: from the end of launch k-1 to the start of launch k, sampler time taken out
     per_trial, sampler = [], []
     for prev, cur in itertools.pairwise([(0.0, start, 0.0), *marks]):
         sampler.append(cur[2] - prev[2])
         per_trial.append(cur[0] - prev[1] - sampler[-1])
-    return {"per_trial_s": per_trial, "sampler_s": sampler, "wall_s": wall, "trials": len(marks)}
+    return {
+        "per_trial_s": per_trial,
+        "sampler_s": sampler,
+        "wall_s": wall,
+        "trials": len(marks),
+        "started_at": started_at,
+        "ended_at": ended_at,
+    }
 
 
 def windows(values: list[float]) -> dict[str, float]:
@@ -144,9 +159,11 @@ def windows(values: list[float]) -> dict[str, float]:
     return out
 
 
-def run_workers(storage: str, n_workers: int, n_trials: int, task_s: float) -> list[dict[str, Any]]:
+def run_workers(
+    storage: str, n_workers: int, n_trials: int, task_s: float, study: str | None = None
+) -> list[dict[str, Any]]:
     """``n_workers`` processes of this script on one study; returns each worker's result."""
-    study = f"scale_{uuid.uuid4().hex[:8]}"
+    study = study or f"scale_{uuid.uuid4().hex[:8]}"
     root = Path(tempfile.mkdtemp(prefix="ecopt-scale-"))
     procs = [
         subprocess.Popen(
@@ -186,18 +203,94 @@ def report(label: str, result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def start_proxy(database: str) -> tuple[subprocess.Popen, str]:
+    """Optuna's gRPC storage proxy in front of ``database``, ready; returns the process and its URL."""
+    from ecopt_lightning.sweeper._storage import open_storage
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ecopt_lightning.sweeper.grpc_proxy", "--storage", database, "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": f"{Path(__file__).parents[1]}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"},
+    )
+    url = f"grpc://localhost:{port}"
+    open_storage(url, heartbeat_interval_s=0).close()  # waits until it answers
+    return proc, url
+
+
+def shared_study_row(storage: str, read_url: str, n_workers: int, n_trials: int) -> dict[str, Any]:
+    """One study, ``n_workers`` processes of trivial trials: trials/s, over budget, raced, duplicates."""
+    from ecopt_lightning.sweeper._budget import OVER_BUDGET_ERROR
+    from ecopt_lightning.sweeper._storage import open_storage
+
+    study_name = f"table_{uuid.uuid4().hex[:8]}"
+    results = run_workers(storage, n_workers, n_trials, 0.0, study=study_name)
+    study = optuna.load_study(study_name=study_name, storage=open_storage(read_url, heartbeat_interval_s=0))
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    span = max(r["ended_at"] for r in results) - min(r["started_at"] for r in results)
+    params = [tuple(sorted(t.params.items())) for t in complete]
+    return {
+        "workers": n_workers,
+        "complete": len(complete),
+        "trials_per_s": len(complete) / span,
+        "over_budget": max(0, len(complete) - n_trials),
+        "raced_not_run": sum(t.user_attrs.get("ecopt.error") == OVER_BUDGET_ERROR for t in trials),
+        "duplicates": len(params) - len(set(params)),
+        "other_states": len(trials)
+        - len(complete)
+        - sum(t.user_attrs.get("ecopt.error") == OVER_BUDGET_ERROR for t in trials),
+    }
+
+
+def workers_table(postgres: str, n_trials: int, counts: tuple[int, ...] = (1, 2, 4, 8)) -> dict[str, Any]:
+    """The 1/2/4/8-worker table for PostgreSQL directly and through the gRPC proxy; printed as Markdown."""
+    rows: dict[str, Any] = {}
+    proxy, proxy_url = start_proxy(postgres)
+    try:
+        for label, url in (("PostgreSQL direct", postgres), ("gRPC proxy -> PostgreSQL", proxy_url)):
+            rows[label] = [shared_study_row(url, postgres, n, n_trials) for n in counts]
+    finally:
+        proxy.terminate()
+        proxy.wait()
+    print(f"one study, {n_trials} trivial trials, n workers")
+    print("| storage | workers | trials/s | over budget | asked in a race, not run | duplicate configs |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, table in rows.items():
+        for r in table:
+            print(
+                f"| {label} | {r['workers']} | {r['trials_per_s']:.1f} | {r['over_budget']} | "
+                f"{r['raced_not_run']} | {r['duplicates']} |"
+            )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--postgres", default=None, help="PostgreSQL URL (scripts/postgres.sh prints one)")
     parser.add_argument("--budget", type=int, default=12, help="trials of --task-s seconds for the 1 vs 2 workers run")
     parser.add_argument("--task-s", type=float, default=1.0)
+    parser.add_argument("--workers-table", action="store_true", help="only the 1/2/4/8-worker table (--postgres)")
+    parser.add_argument("--table-trials", type=int, default=48, help="n_trials of each study in the workers table")
     parser.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         storage, study, out, seed, n, task_s = args.worker
         result = sweep(storage, int(n), Path(out), study, int(seed), float(task_s))
         print(json.dumps(result))
+        return 0
+    if args.workers_table:
+        if not args.postgres:
+            parser.error("--workers-table needs --postgres URL (scripts/postgres.sh prints one)")
+        print(json.dumps(workers_table(args.postgres, args.table_trials)))
         return 0
 
     results: dict[str, Any] = {}

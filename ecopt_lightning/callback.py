@@ -9,11 +9,13 @@ Metric names are in docs/callback.md.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
 import warnings
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -22,6 +24,7 @@ from typing_extensions import override
 
 from . import _lightning_compat as compat
 from . import metrics
+from .confirm import CANDIDATE_DIR, save_candidate
 from .energy import EnergyMonitor, EnergyWarning, Measurement
 from .energy.monitor import CpuChoice
 from .energy_summary import (
@@ -534,7 +537,13 @@ class EnergyCallback(Callback):
             trainer, pl_module, loader, cfg, monitor=self.monitor, batch_size_fn=self.batch_size_fn, reduce=reduce
         )
         self._inference = result
-        self.tracker.add("benchmark", result.measurement, samples=result.samples * len(result.per_repeat_J))
+        self.tracker.add("benchmark", result.measurement, samples=result.samples_total)
+        if cfg.keep_for_confirm:
+            folder = Path(summary_file(trainer, self.summary_path)).parent / CANDIDATE_DIR
+            settings = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}  # asdict would copy the loader
+            why = save_candidate(trainer, pl_module, loader, settings, folder)
+            if why is not None:
+                warnings.warn(f"ecopt: this trial cannot be confirmed later: {why}", EnergyWarning, 2)
         if self.proxies and self._flops is None:
             first = next(iter(loader), None)
             if first is not None:

@@ -39,7 +39,9 @@ def _report(args: argparse.Namespace) -> int:
         return 2
     hv = "n/a" if report.hypervolume is None else f"{report.hypervolume:.6g}"
     print(
-        f"{len(report.records)} trials, {len(report.front)} on the Pareto front, hypervolume {hv}, "
+        f"{len(report.records)} trials, {len(report.front)} on the Pareto front "
+        f"({sum(r.robust for r in report.front)} robust, {len(report.possibly)} more possibly on it), "
+        f"hypervolume {hv}, "
         f"sweep energy {report.sweep_energy_J:.6g} J"
     )
     for line in impact_lines(report.impact):
@@ -52,12 +54,9 @@ def _report(args: argparse.Namespace) -> int:
 def impact_lines(impact: dict) -> list[str]:
     """The payback and proxy-check figures as short lines of text."""
     lines = [f"tuning energy {impact['tuning_energy_J']:.6g} J"]
-    if impact.get("saved_J_per_inference") is not None:
-        lines.append(
-            f"chosen trial {impact['chosen_trial']} vs baseline trial {impact['baseline_trial']}: "
-            f"{impact['chosen_J_per_inference']:.4g} vs {impact['baseline_J_per_inference']:.4g} J per inference, "
-            f"saves {impact['saved_J_per_inference']:.4g} J ({impact['saved_fraction']:.1%}) per inference"
-        )
+    from ecopt_lightning.sweeper._impact import describe_saving
+
+    lines += describe_saving(impact)
     lines.append(f"payback: {impact['payback_note']}")
     for name, row in impact["proxy_spearman"].items():
         rho = "n/a" if row["spearman"] is None else f"{row['spearman']:+.2f}"
@@ -66,6 +65,41 @@ def impact_lines(impact: dict) -> list[str]:
 
 
 SUBCOMMANDS["report"] = ("rebuild the Pareto artifacts of a sweep from its Optuna storage", _report_args, _report)
+
+
+def _confirm_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--storage", required=True, help="Optuna storage URL, e.g. sqlite:///path/ecopt.db")
+    parser.add_argument("--study", required=True, help="study name (the sweeper's study_name; default: job name)")
+    parser.add_argument("--out", type=Path, default=None, help="output directory (default: ./ecopt-report-<study>)")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds over the candidates (default 4)")
+    parser.add_argument("--repeats", type=int, default=3, help="repeats per candidate and round (default 3)")
+
+
+def _confirm(args: argparse.Namespace) -> int:
+    from ecopt_lightning.sweeper._artifacts import write_all
+    from ecopt_lightning.sweeper._confirm import ConfirmError, confirm, confirm_lines
+
+    out = args.out or Path(f"ecopt-report-{args.study}")
+    try:
+        before, after, skipped = confirm(args.storage, args.study, rounds=args.rounds, repeats_per_round=args.repeats)
+    except KeyError:
+        print(f"ecopt confirm: no study named {args.study!r} in {args.storage}", file=sys.stderr)
+        return 2
+    except ConfirmError as exc:
+        print(f"ecopt confirm: {exc}", file=sys.stderr)
+        return 2
+    for line in confirm_lines(before, after, skipped):
+        print(line)
+    for path in write_all(after, out):
+        print(path)
+    return 0
+
+
+SUBCOMMANDS["confirm"] = (
+    "measure the front's models again in one process, interleaved, and rebuild the front from those values",
+    _confirm_args,
+    _confirm,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

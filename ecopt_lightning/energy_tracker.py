@@ -14,15 +14,20 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from . import metrics
 from .energy import EnergyMonitor, Measurement, Snapshot, carbon_g, cost
 
-if TYPE_CHECKING:
-    from .ranks import RankReducer
-
 Op = Literal["sum", "max"]
+
+
+class TotalsReducer(Protocol):
+    """What :meth:`EnergyTracker.reduce` needs over ranks; :class:`~ecopt_lightning.ranks.RankReducer` is one
+    (declared here so the accounting does not import the rank module, which imports it)."""
+
+    def reduce_totals(self, spans: Mapping[Any, Totals]) -> dict[Any, Totals]: ...
+
 
 #: phases whose energy makes up ``energy/total_J``
 COUNTED = ("train", "val", "test", "predict", "benchmark")
@@ -340,7 +345,7 @@ class EnergyTracker:
         return list(self._phases)
 
     # over ranks -------------------------------------------------------------------------------------------
-    def reduce(self, reducer: RankReducer, spans: Mapping[Hashable, Totals] | None = None) -> dict[Hashable, Totals]:
+    def reduce(self, reducer: TotalsReducer, spans: Mapping[Hashable, Totals] | None = None) -> dict[Hashable, Totals]:
         """Reduce every counted phase's running total and ``spans`` (an epoch, a loop per dataloader) over
         ranks in one collective; :attr:`cluster` becomes restored + reduced. Returns the reduced ``spans``."""
         spans = dict(spans or {})

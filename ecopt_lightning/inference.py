@@ -7,15 +7,19 @@ on its own, and is what ``EnergyCallback(inference_benchmark=...)`` runs after f
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
-from collections.abc import Callable, Iterable, Mapping
+import time
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from . import metrics
-from .energy import EnergyMonitor, Measurement
+from .energy import EnergyMonitor, EnergyWarning, Measurement
+from .energy.contention import Contention
 from .proxies import ForwardFn, default_forward
 
 if TYPE_CHECKING:
@@ -55,6 +59,48 @@ def _quartiles(values: list[float]) -> tuple[float, float, float]:
     return q(0.25), q(0.5), q(0.75)
 
 
+#: Confidence of the interval of the median that :func:`measure_inference` reports and stops on.
+CONFIDENCE = 0.95
+
+
+def median_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """A distribution-free interval of the median: order statistics ``(x_(l), x_(n+1-l))`` of the sorted
+    ``values``, ``l`` the largest rank whose coverage ``1 - 2 P(B <= l - 1)``, ``B ~ Binomial(n, 1/2)``, is at
+    least ``confidence``. Exact for any continuous distribution, no resampling, the same answer every time.
+    ``None`` when no such interval exists (fewer than 6 values at 95%).
+
+    Example:
+        >>> median_interval([5.0, 1.0, 3.0, 2.0, 4.0, 6.0])  # n = 6: (min, max) covers 1 - 2/64 = 96.9%
+        (1.0, 6.0)
+        >>> median_interval([float(i) for i in range(1, 11)])  # n = 10: (x_(2), x_(9)) covers 97.9%
+        (2.0, 9.0)
+        >>> median_interval([1.0, 2.0, 3.0, 4.0, 5.0]) is None  # (min, max) covers only 93.8%
+        True
+    """
+    n = len(values)
+    ordered = sorted(values)
+    below = 0.0  # P(B <= l - 1), grown one rank at a time
+    best = None
+    for low in range(1, n // 2 + 1):
+        below += math.comb(n, low - 1) / 2.0**n
+        if 1.0 - 2.0 * below < confidence:
+            break
+        best = low
+    return None if best is None else (ordered[best - 1], ordered[n - best])
+
+
+def precision_reached(median: float, interval: tuple[float, float] | None, rel_precision: float) -> bool:
+    """The interval lies within ``median * (1 +- rel_precision)``.
+
+    Example:
+        >>> precision_reached(100.0, (96.0, 104.9), 0.05), precision_reached(100.0, (94.0, 101.0), 0.05)
+        (True, False)
+    """
+    if interval is None or not median > 0:
+        return False
+    return max(median - interval[0], interval[1] - median) <= rel_precision * median * (1 + 1e-12)  # rounding
+
+
 @dataclass(frozen=True)
 class InferenceResult:
     """What :func:`measure_inference` found.
@@ -63,9 +109,21 @@ class InferenceResult:
         per_sample_J: median over repeats of the energy per sample (J).
         iqr_J: interquartile range of the energy per sample over repeats (J).
         per_repeat_J: energy per sample of each repeat (J).
-        samples: samples per repeat (summed over ranks when reduced).
+        samples: samples in the last repeat (summed over ranks when reduced).
         seconds: median wall time of one repeat (s).
         measurement: every window of the benchmark, warm-up included, summed (this process only).
+        interval_J: the median's :data:`CONFIDENCE` interval (:func:`median_interval`, J), ``None`` with too
+            few repeats.
+        converged: the interval lies within ``rel_precision`` of the median.
+        rel_precision: the target (a fraction of the median; ``None``: a fixed number of repeats was run).
+        stop_reason: ``"converged"``, ``"max_repeats"``, ``"max_seconds"`` or ``"fixed repeats"``.
+        min_window_s: the shortest window the meters read resolve (s); each repeat ran batches until its
+            window was at least this long.
+        batches_per_repeat: batches in the last repeat.
+        short_windows: repeats whose window still came out shorter than ``min_window_s``.
+        samples_total: samples over all repeats.
+        contention: the CPU load of other processes over all repeats (``None`` where ``/proc`` is not read).
+        contended_repeats: repeats whose own window was contended.
     """
 
     per_sample_J: float
@@ -75,6 +133,34 @@ class InferenceResult:
     seconds: float
     measurement: Measurement
     sources: dict[str, str] = field(default_factory=dict)
+    interval_J: tuple[float, float] | None = None
+    converged: bool = False
+    rel_precision: float | None = None
+    stop_reason: str = "fixed repeats"
+    min_window_s: float = 0.0
+    batches_per_repeat: int = 0
+    short_windows: int = 0
+    samples_total: int = 0
+    contention: Contention | None = None
+    contended_repeats: int = 0
+
+    @property
+    def contended(self) -> bool:
+        """Other processes' CPU load over the repeats may bias the result (see :mod:`.energy.contention`)."""
+        return self.contention is not None and self.contention.contended
+
+    @property
+    def repeats(self) -> int:
+        """Measured repeats (warm-up excluded)."""
+        return len(self.per_repeat_J)
+
+    @property
+    def rel_halfwidth(self) -> float | None:
+        """The interval's larger distance from the median, as a fraction of the median (``None``: no interval)."""
+        if self.interval_J is None or not self.per_sample_J > 0:
+            return None
+        lo, hi = self.interval_J
+        return max(self.per_sample_J - lo, hi - self.per_sample_J) / self.per_sample_J
 
     @property
     def samples_per_J(self) -> float:
@@ -96,14 +182,31 @@ class InferenceResult:
         return {
             "per_sample_J": self.per_sample_J,
             "iqr_J": self.iqr_J,
+            "interval_J": None if self.interval_J is None else list(self.interval_J),
+            "confidence": CONFIDENCE,
+            "rel_halfwidth": self.rel_halfwidth,
+            "rel_precision": self.rel_precision,
+            "converged": self.converged,
+            "repeats": self.repeats,
+            "stop_reason": self.stop_reason,
             "samples_per_J": self.samples_per_J,
             "per_repeat_J": list(self.per_repeat_J),
             "samples_per_repeat": self.samples,
+            "batches_per_repeat": self.batches_per_repeat,
             "seconds_per_repeat": self.seconds,
+            "min_window_s": self.min_window_s,
+            "short_windows": self.short_windows,
+            "contended": self.contended,
+            "contended_repeats": self.contended_repeats,
+            "contention": None if self.contention is None else self.contention.to_dict(),
             "energy_J": self.measurement.energy_J,
             "source": self.source,
             "sources": dict(self.sources),
         }
+
+    def metrics(self) -> dict[str, float]:
+        """The figures EnergyCallback logs: :func:`benchmark_metrics`."""
+        return benchmark_metrics(self)
 
 
 def _module_device(module: torch.nn.Module) -> torch.device:
@@ -112,12 +215,28 @@ def _module_device(module: torch.nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def _cycle(dataloader: Iterable[Any], max_batches: int | None) -> Iterator[tuple[int, int, Any]]:
+    """``(pass, batch_idx, batch)`` over the first ``max_batches`` batches of ``dataloader`` (all when
+    ``None``), pass after pass."""
+    for n in itertools.count():
+        empty = True
+        for i, batch in enumerate(itertools.islice(dataloader, max_batches)):
+            empty = False
+            yield n, i, batch
+        if empty:
+            return
+
+
 def measure_inference(
     module: torch.nn.Module,
     dataloader: Iterable[Any],
     *,
     warmup_batches: int = 2,
-    repeats: int = 5,
+    repeats: int = 6,
+    rel_precision: float | None = 0.05,
+    max_repeats: int = 50,
+    max_seconds: float | None = 30.0,
+    min_window_s: float | None = None,
     max_batches: int | None = None,
     forward_fn: ForwardFn | None = None,
     batch_size_fn: Callable[[Any], int] | None = None,
@@ -125,43 +244,70 @@ def measure_inference(
     context: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
     reduce: Callable[[Mapping[str, float]], Mapping[str, float]] | None = None,
 ) -> InferenceResult:
-    """Energy per sample (J) of ``module`` over ``dataloader`` under ``torch.inference_mode``: median and IQR.
+    """Energy per sample (J) of ``module`` under ``torch.inference_mode``: the median over repeats, measured
+    until it is known to ``rel_precision``.
 
-    Runs ``warmup_batches`` unmeasured batches, then ``repeats`` passes of up to ``max_batches`` batches,
-    each pass one measurement window (CUDA is synchronised at window ends). Batches are moved to the
-    module's device; the module is put in eval mode and its mode restored.
+    Runs ``warmup_batches`` unmeasured batches, then repeats: each is one measurement window (CUDA is
+    synchronised at window ends) of enough batches to last ``min_window_s`` (the first ``max_batches``
+    batches of the dataloader, cycled; at least one pass). It stops after at least ``repeats`` repeats once
+    the median's 95% interval (:func:`median_interval`) lies within ``rel_precision`` of it, or at
+    ``max_repeats`` repeats, or when the repeats have taken ``max_seconds``; ``result.converged`` says which.
+    Batches are moved to the module's device; the module is put in eval mode and its mode restored.
 
     Args:
         module: the model; ``forward_fn(module, batch, batch_idx)`` runs it (default
             :func:`~ecopt_lightning.proxies.default_forward`).
-        dataloader: batches to run; it is iterated once per repeat (plus once for warm-up).
+        dataloader: batches to run; it is iterated as often as the repeats need.
+        repeats: the fewest repeats (a 95% interval of the median needs 6).
+        rel_precision: target half-width of the median's interval, as a fraction of the median; ``None``
+            runs exactly ``repeats`` repeats.
+        max_repeats: the most repeats.
+        max_seconds: time cap on the repeats (s, summed window lengths); ``None``: none.
+        min_window_s: the shortest repeat window (s); default the monitor's floor
+            (:attr:`EnergyMonitor.min_window_s`: 1 s for NVML, 0.2 s for RAPL and the estimate).
+        max_batches: batches per pass over the dataloader (default all).
         batch_size_fn: samples in a batch (default: as Lightning infers it).
         monitor: the :class:`EnergyMonitor` to read (default: a new one on the module's GPU and the CPU).
         context: a context manager factory around the forward passes (e.g. autocast).
-        reduce: combines ``{"energy_J", "seconds", "samples"}`` over DDP ranks (sum, max, sum).
+        reduce: combines ``{"energy_J", "seconds", "samples"}`` over DDP ranks (sum, max, sum); every rank
+            then takes the same stopping decision.
 
     Example:
         >>> from ecopt_lightning import EnergyMonitor
         >>> data = [(torch.randn(16, 8),) for _ in range(4)]
-        >>> r = measure_inference(torch.nn.Linear(8, 2), data, repeats=3,
+        >>> r = measure_inference(torch.nn.Linear(8, 2), data, repeats=3, rel_precision=None, min_window_s=0,
         ...                       monitor=EnergyMonitor(gpus=[], cpu="estimate"))
-        >>> len(r.per_repeat_J), r.samples, r.source
-        (3, 64, 'estimate')
+        >>> r.repeats, r.samples, r.source, r.stop_reason
+        (3, 64, 'estimate', 'fixed repeats')
     """
     if repeats < 1:
         raise ValueError(f"repeats={repeats!r} is not allowed: give at least 1")
     if warmup_batches < 0:
         raise ValueError(f"warmup_batches={warmup_batches!r} is not allowed: give 0 or more")
+    if rel_precision is not None and not 0 < rel_precision < 1:
+        raise ValueError(f"rel_precision={rel_precision!r} is not allowed: give a fraction in (0, 1) or None")
+    if max_repeats < repeats:
+        raise ValueError(f"max_repeats={max_repeats!r} is not allowed: give at least repeats={repeats}")
+    if max_seconds is not None and not max_seconds > 0:
+        raise ValueError(f"max_seconds={max_seconds!r} is not allowed: give seconds > 0 or None")
+    if min_window_s is not None and not min_window_s >= 0:
+        raise ValueError(f"min_window_s={min_window_s!r} is not allowed: give seconds >= 0 or None")
     device = _module_device(module)
     own_monitor = monitor is None
     if monitor is None:
         monitor = EnergyMonitor(gpus=[device.index or 0] if device.type == "cuda" else [])
+    floor = monitor.min_window_s if min_window_s is None else float(min_window_s)
     forward = forward_fn or default_forward
     make_context = context or contextlib.nullcontext
     from lightning.fabric.utilities.apply_func import move_data_to_device
 
     was_training = module.training
     module.eval()
+    per_repeat: list[float] = []
+    seconds: list[float] = []
+    samples = batches = short = samples_total = contended = 0
+    contention: Contention | None = None
+    stop = "fixed repeats"
     try:
         with torch.inference_mode(), make_context():
             start = monitor.snapshot(sync=True)
@@ -171,32 +317,61 @@ def measure_inference(
                 forward(module, move_data_to_device(batch, device), i)
             mark = monitor.snapshot(sync=True)
             total = monitor.measure(start, mark, "inference-warmup")
-            per_repeat: list[float] = []
-            seconds: list[float] = []
-            samples = 0
-            for _ in range(repeats):
-                samples = 0
-                for i, batch in enumerate(dataloader):
-                    if max_batches is not None and i >= max_batches:
+            target = 0  # batches per repeat: found by the first repeat, raised when a window comes out short
+            elapsed = 0.0
+            while True:
+                samples = batches = 0
+                t0 = time.perf_counter()
+                for passes, i, batch in _cycle(dataloader, max_batches):
+                    if target and batches >= target:
                         break
+                    if not target and passes >= 1 and time.perf_counter() - t0 >= floor:
+                        break  # the first repeat: at least one pass, and long enough for the meters
                     samples += batch_samples(batch, batch_size_fn)
                     forward(module, move_data_to_device(batch, device), i)
+                    batches += 1
                 end = monitor.snapshot(sync=True)
                 m = monitor.measure(mark, end, "inference")
                 mark, total = end, total + m
+                if m.contention is not None:
+                    contention = m.contention if contention is None else contention + m.contention
+                    contended += m.contended
                 values = {"energy_J": m.energy_J, "seconds": m.seconds, "samples": float(samples)}
                 if reduce is not None:
                     values = dict(reduce(values))
                 samples = int(values["samples"])
                 if samples <= 0:
                     raise ValueError("the dataloader gave no samples: cannot measure energy per sample")
+                samples_total += samples
                 per_repeat.append(values["energy_J"] / samples)
                 seconds.append(values["seconds"])
+                elapsed += values["seconds"]
+                target = target or batches
+                if values["seconds"] < floor:
+                    short += 1
+                    grow = math.ceil(target * floor / max(values["seconds"], 1e-9))
+                    target = max(target + 1, min(grow, 10 * target))  # at most 10x: a stalled clock stays finite
+                n = len(per_repeat)
+                if n < repeats:
+                    continue
+                if rel_precision is None:
+                    break
+                median = _quartiles(per_repeat)[1]
+                if precision_reached(median, median_interval(per_repeat), rel_precision):
+                    stop = "converged"
+                elif n >= max_repeats:
+                    stop = "max_repeats"
+                elif max_seconds is not None and elapsed >= max_seconds:
+                    stop = "max_seconds"
+                else:
+                    continue
+                break
     finally:
         module.train(was_training)
         if own_monitor:
             monitor.close()
     q1, median, q3 = _quartiles(per_repeat)
+    interval = median_interval(per_repeat)
     return InferenceResult(
         per_sample_J=median,
         iqr_J=q3 - q1,
@@ -205,6 +380,16 @@ def measure_inference(
         seconds=_quartiles(seconds)[1],
         measurement=total,
         sources=dict(total.sources),
+        interval_J=interval,
+        converged=rel_precision is not None and precision_reached(median, interval, rel_precision),
+        rel_precision=rel_precision,
+        stop_reason=stop,
+        min_window_s=floor,
+        batches_per_repeat=batches,
+        short_windows=short,
+        samples_total=samples_total,
+        contention=contention,
+        contended_repeats=contended,
     )
 
 
@@ -216,9 +401,16 @@ class InferenceBenchmark:
     Attributes:
         dataloader: batches to measure; default the trainer's (first) validation dataloader.
         warmup_batches: unmeasured batches first.
-        repeats: passes over the dataloader; the median and IQR of J per sample are over these.
+        repeats: the fewest repeats; the median, IQR and 95% interval of J per sample are over the repeats.
+        rel_precision: repeat until the median's 95% interval is within this fraction of it (``None``: run
+            exactly ``repeats``).
+        max_repeats: the most repeats.
+        max_seconds: time cap on the repeats (s).
+        min_window_s: the shortest repeat (s); default the meters' floor (1 s NVML, 0.2 s RAPL/estimate).
         max_batches: batches per pass; default ``limit_val_batches`` when it is a count, else all.
         forward_fn: ``(module, batch, batch_idx) -> output``; default ``predict_step`` or ``module(batch[0])``.
+        keep_for_confirm: save the trained model and the benchmark's batches next to the summary, so that
+            ``ecopt confirm`` can measure it again (the pattern in :mod:`ecopt_lightning.confirm`).
 
     Example:
         >>> InferenceBenchmark.of({"repeats": 3}).repeats, InferenceBenchmark.of(True).warmup_batches
@@ -227,9 +419,14 @@ class InferenceBenchmark:
 
     dataloader: Iterable[Any] | None = None
     warmup_batches: int = 2
-    repeats: int = 5
+    repeats: int = 6
+    rel_precision: float | None = 0.05
+    max_repeats: int = 50
+    max_seconds: float | None = 30.0
+    min_window_s: float | None = None
     max_batches: int | None = None
     forward_fn: ForwardFn | None = None
+    keep_for_confirm: bool = False
 
     @classmethod
     def of(cls, value: bool | InferenceBenchmark | Mapping[str, Any] | None) -> InferenceBenchmark | None:
@@ -276,11 +473,15 @@ def run_benchmark(
     if max_batches is None and isinstance(trainer.limit_val_batches, int) and trainer.limit_val_batches > 0:
         max_batches = trainer.limit_val_batches
     quick = bool(trainer.fast_dev_run)
-    return measure_inference(
+    result = measure_inference(
         pl_module,
         loader,
         warmup_batches=0 if quick else cfg.warmup_batches,
         repeats=1 if quick else cfg.repeats,
+        rel_precision=None if quick else cfg.rel_precision,
+        max_repeats=max(1 if quick else cfg.repeats, cfg.max_repeats),
+        max_seconds=cfg.max_seconds,
+        min_window_s=0.0 if quick else cfg.min_window_s,
         max_batches=1 if quick else max_batches,
         forward_fn=cfg.forward_fn,
         batch_size_fn=batch_size_fn,
@@ -288,13 +489,33 @@ def run_benchmark(
         context=trainer.precision_plugin.predict_step_context,
         reduce=reduce,
     )
+    if not result.converged and result.rel_precision is not None:
+        half = result.rel_halfwidth
+        warnings.warn(
+            f"ecopt: inference energy per sample known only to +-{math.inf if half is None else half:.0%} "
+            f"(target {result.rel_precision:.0%}) after {result.repeats} repeats ({result.stop_reason}); "
+            "quiet the machine or raise max_seconds (docs/measurement.md)",
+            EnergyWarning,
+            2,
+        )
+    return result
 
 
 def benchmark_metrics(result: InferenceResult) -> dict[str, float]:
-    """The metrics the callback logs for a benchmark: J per sample (median, IQR), samples per J, power (W)."""
+    """The metrics the callback logs for a benchmark: J per sample (median, IQR, 95% interval), repeats,
+    convergence and contention (1.0 or 0.0), samples per J, power (W); NaN where undefined."""
+    lo, hi = result.interval_J if result.interval_J is not None else (math.nan, math.nan)
+    half = result.rel_halfwidth
     return {
         metrics.INFERENCE_PER_SAMPLE_J: result.per_sample_J,
         metrics.INFERENCE_PER_SAMPLE_IQR_J: result.iqr_J,
+        metrics.ci_lo(metrics.INFERENCE_PER_SAMPLE_J): lo,
+        metrics.ci_hi(metrics.INFERENCE_PER_SAMPLE_J): hi,
+        metrics.INFERENCE_REPEATS: float(result.repeats),
+        metrics.INFERENCE_CONVERGED: float(result.converged),
+        metrics.INFERENCE_REL_HALFWIDTH: math.nan if half is None else half,
+        metrics.INFERENCE_CONTENDED: float(result.contended),
+        metrics.INFERENCE_FOREIGN_CORES: math.nan if result.contention is None else result.contention.foreign_cores,
         metrics.SAMPLES_PER_J: result.samples_per_J,
         metrics.INFERENCE_W: result.power_W,
     }

@@ -9,6 +9,12 @@ name                            value
 ``energy/total_net_J``          ``energy/total_J`` minus idle power x time (J)
 ``energy/estimated_fraction``   share of ``energy/total_J`` that is estimated, not measured (0..1)
 ``energy/inference_*``          the inference benchmark: median J per sample and its IQR (J)
+``..._J_ci_lo``, ``..._J_ci_hi``  the median's 95% interval (J): ``energy/inference_per_sample_J_ci_lo``
+``energy/inference_repeats``    repeats the benchmark ran
+``energy/inference_converged``  1.0 when the interval is within ``rel_precision`` of the median, else 0.0
+``energy/inference_rel_halfwidth``  the interval's larger distance from the median / the median
+``energy/inference_contended``  1.0 when other processes' CPU load may bias the benchmark, else 0.0
+``energy/inference_foreign_cores``  cores other processes kept busy during the benchmark, on average
 ``efficiency/samples_per_J``    inference samples per joule
 ``power/inference_W``           mean power of the inference benchmark (W)
 ``power/idle_W``                idle power measured before fit (W)
@@ -39,6 +45,14 @@ TOTAL_NET_J = "energy/total_net_J"
 ESTIMATED_FRACTION = "energy/estimated_fraction"
 INFERENCE_PER_SAMPLE_J = "energy/inference_per_sample_J"
 INFERENCE_PER_SAMPLE_IQR_J = "energy/inference_per_sample_J_iqr"
+#: a metric's interval is two more metrics named with these suffixes; the sweeper reads any objective's
+#: interval by them (:func:`ci_lo`, :func:`ci_hi`)
+CI_LO_SUFFIX, CI_HI_SUFFIX = "_ci_lo", "_ci_hi"
+INFERENCE_REPEATS = "energy/inference_repeats"
+INFERENCE_CONVERGED = "energy/inference_converged"
+INFERENCE_REL_HALFWIDTH = "energy/inference_rel_halfwidth"
+INFERENCE_CONTENDED = "energy/inference_contended"
+INFERENCE_FOREIGN_CORES = "energy/inference_foreign_cores"
 SAMPLES_PER_J = "efficiency/samples_per_J"
 INFERENCE_W = "power/inference_W"
 IDLE_W = "power/idle_W"
@@ -107,3 +121,13 @@ def cost_total(currency: str) -> str:
 def for_dataloader(name: str, dataloader_idx: object) -> str:
     """``name`` for one of several dataloaders, as Lightning names them: ``<name>/dataloader_idx_N``."""
     return f"{name}/dataloader_idx_{dataloader_idx}"
+
+
+def ci_lo(name: str) -> str:
+    """The lower end of metric ``name``'s 95% interval: ``energy/inference_per_sample_J_ci_lo``."""
+    return name + CI_LO_SUFFIX
+
+
+def ci_hi(name: str) -> str:
+    """The upper end of metric ``name``'s 95% interval."""
+    return name + CI_HI_SUFFIX

@@ -30,7 +30,14 @@ def run(cfg: DictConfig) -> dict[str, float]:
     model = DigitsClassifier(width=cfg.model.width, depth=cfg.model.depth, lr=cfg.model.lr, dropout=cfg.model.dropout)
     energy = EnergyCallback(
         inference_benchmark=(
-            {"warmup_batches": cfg.energy.warmup_batches, "repeats": cfg.energy.repeats}
+            {
+                "warmup_batches": cfg.energy.warmup_batches,
+                "repeats": cfg.energy.repeats,
+                "rel_precision": cfg.energy.rel_precision,
+                "max_repeats": cfg.energy.max_repeats,
+                "max_seconds": cfg.energy.max_seconds,
+                "keep_for_confirm": cfg.energy.keep_for_confirm,
+            }
             if cfg.energy.inference_benchmark
             else None
         ),

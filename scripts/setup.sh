@@ -16,5 +16,5 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 .venv/bin/python -m pip install -q ${ECOPT_TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}
-.venv/bin/python -m pip install -q -e '.[examples,dev]'
+.venv/bin/python -m pip install -q -e '.[examples,dev,cluster,ray]'  # cluster, ray: their tests run in CI
 echo "$want" > "$stamp"

@@ -48,6 +48,13 @@ def fake_powercap(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Fa
 
 
 @pytest.fixture(autouse=True)
+def _no_host_proc(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> None:
+    """Tests never judge contention from the host's /proc (its load is not theirs to decide): by default the
+    /proc root is an empty folder; tests of contention use tests/doubles/fake_proc.py."""
+    monkeypatch.setenv("ECOPT_PROC_ROOT", str(tmp_path_factory.mktemp("no-proc")))
+
+
+@pytest.fixture(autouse=True)
 def _no_host_powercap(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> None:
     """Tests never read the host's RAPL: by default the powercap root is an empty folder."""
     monkeypatch.setenv("ECOPT_POWERCAP_ROOT", str(tmp_path_factory.mktemp("no-powercap")))

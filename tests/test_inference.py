@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
 from ecopt_lightning import EnergyMonitor, Measurement
-from ecopt_lightning.inference import _quartiles, batch_samples, measure_inference
+from ecopt_lightning.inference import _quartiles, batch_samples, measure_inference, median_interval, precision_reached
 from tests.callback.models import loader
+from tests.doubles.noisy_meter import ScriptedMeter
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -30,12 +33,62 @@ class ScriptedMonitor(EnergyMonitor):
 def test_median_and_iqr_over_repeats_warmup_excluded():
     # start, after warm-up (+100 J, not a repeat), then 4 repeats of 32 samples
     monitor = ScriptedMonitor([0.0, 100.0, 32.0, 64.0, 96.0, 320.0])
-    r = measure_inference(torch.nn.Linear(16, 2), loader(32, 8), repeats=4, monitor=monitor)
+    r = measure_inference(
+        torch.nn.Linear(16, 2), loader(32, 8), repeats=4, rel_precision=None, min_window_s=0, monitor=monitor
+    )
     assert r.per_repeat_J == [1.0, 2.0, 3.0, 10.0]
     assert r.per_sample_J == 2.5 and r.iqr_J == pytest.approx(_quartiles([1, 2, 3, 10])[2] - 1.75)
     assert r.samples == 32 and r.samples_per_J == pytest.approx(0.4)
     assert r.measurement.energy_J == pytest.approx(100 + 32 + 64 + 96 + 320)
     assert isinstance(r.measurement, Measurement) and r.source == "estimate"
+    assert r.repeats == 4 and r.interval_J is None and not r.converged and r.stop_reason == "fixed repeats"
+
+
+def _noisy_benchmark(meter: ScriptedMeter, **kwargs):
+    monitor = EnergyMonitor(meters=[meter])
+    return measure_inference(
+        torch.nn.Linear(16, 2), loader(32, 8), warmup_batches=0, min_window_s=0, monitor=monitor, **kwargs
+    )
+
+
+def test_a_quiet_meter_converges_at_the_first_repeat_with_a_95_percent_interval():
+    r = _noisy_benchmark(ScriptedMeter.quiet(joules=3.2), max_repeats=12, max_seconds=None)
+    assert r.repeats == 6 and r.converged and r.stop_reason == "converged"
+    assert r.per_sample_J == pytest.approx(0.1) and r.interval_J == pytest.approx((0.1, 0.1))
+    assert r.metrics()["energy/inference_converged"] == 1.0 and r.metrics()["energy/inference_repeats"] == 6
+
+
+def test_a_noisy_meter_repeats_more_and_reports_not_converged_at_the_cap():
+    r = _noisy_benchmark(ScriptedMeter.noisy(seed=3), max_repeats=12, max_seconds=None)
+    assert r.repeats == 12 and not r.converged and r.stop_reason == "max_repeats"
+    lo, hi = r.interval_J
+    assert lo <= r.per_sample_J <= hi and r.rel_halfwidth > 0.05
+    assert (lo, hi) == median_interval(r.per_repeat_J)  # the reported interval is the stopping rule's
+    d = r.to_dict()
+    assert d["converged"] is False and d["repeats"] == 12 and d["interval_J"] == [lo, hi]
+    m = r.metrics()
+    assert m["energy/inference_per_sample_J_ci_lo"] == lo and m["energy/inference_per_sample_J_ci_hi"] == hi
+    assert m["energy/inference_converged"] == 0.0
+
+
+def test_each_repeat_runs_whole_batches_until_its_window_reaches_the_floor():
+    # the monitor's clock moves 1 s per snapshot: every window is 1 s, under a 1.5 s floor, so later repeats
+    # get more batches (never a sleep), and the short windows are counted
+    monitor = ScriptedMonitor([0.0, 0.0] + [8.0] * 6)
+    r = measure_inference(
+        torch.nn.Linear(16, 2), loader(32, 8), warmup_batches=0, repeats=3, rel_precision=None,
+        min_window_s=1.5, monitor=monitor,
+    )  # fmt: skip
+    assert r.short_windows == 3 and r.min_window_s == 1.5
+    assert r.batches_per_repeat > 4  # one pass is 4 batches
+
+
+def test_the_interval_of_the_median_is_the_order_statistic_one():
+    assert median_interval([float(v) for v in range(1, 6)]) is None  # 5 values: 93.75% < 95%
+    assert median_interval([3.0, 1.0, 2.0, 6.0, 5.0, 4.0]) == (1.0, 6.0)
+    # n = 20: P(B <= 5) = 0.0207 -> (x_(6), x_(15)) covers 95.9%; (x_(7), x_(14)) only 88.5%
+    assert median_interval([float(v) for v in range(1, 21)]) == (6.0, 15.0)
+    assert precision_reached(1.0, (0.95, 1.05), 0.05) and not precision_reached(1.0, (0.9, 1.0), 0.05)
 
 
 def test_runs_in_inference_mode_in_eval_and_restores_mode():
@@ -49,7 +102,7 @@ def test_runs_in_inference_mode_in_eval_and_restores_mode():
 
     measure_inference(
         model, loader(16, 8), warmup_batches=1, repeats=2, max_batches=1, forward_fn=forward,
-        monitor=EnergyMonitor(gpus=[], cpu="estimate"),
+        monitor=EnergyMonitor(gpus=[], cpu="estimate"), rel_precision=None, min_window_s=0,
     )  # fmt: skip
     assert seen == [(True, False)] * 3  # 1 warm-up + 2 repeats x 1 batch
     assert model.training
@@ -61,8 +114,80 @@ def test_reduce_combines_ranks_and_bad_arguments_fail():
     def two_ranks(values):
         return {"energy_J": 2 * values["energy_J"], "seconds": values["seconds"], "samples": 2 * values["samples"]}
 
-    r = measure_inference(torch.nn.Linear(16, 2), loader(16, 8), repeats=2, monitor=monitor, reduce=two_ranks)
+    r = measure_inference(
+        torch.nn.Linear(16, 2), loader(16, 8), repeats=2, rel_precision=None, min_window_s=0, monitor=monitor,
+        reduce=two_ranks,
+    )  # fmt: skip
     assert r.samples == 32
     with pytest.raises(ValueError, match="repeats"):
         measure_inference(torch.nn.Linear(16, 2), loader(16, 8), repeats=0, monitor=monitor)
+    with pytest.raises(ValueError, match=r"rel_precision=1\.5"):
+        measure_inference(torch.nn.Linear(16, 2), loader(16, 8), rel_precision=1.5, monitor=monitor)
+    with pytest.raises(ValueError, match="max_repeats=3"):
+        measure_inference(torch.nn.Linear(16, 2), loader(16, 8), max_repeats=3, monitor=monitor)
     assert batch_samples({"x": torch.zeros(5, 2)}) == 5 and batch_samples([1, 2], lambda b: 7) == 7
+
+
+def test_a_real_trainer_run_reports_repeats_the_interval_and_convergence(tmp_path):
+    import json
+
+    from ecopt_lightning import EnergyCallback
+    from tests.callback.helpers import make_trainer
+    from tests.callback.models import TinyModel
+
+    benchmark = {"repeats": 6, "max_repeats": 8, "max_seconds": None, "min_window_s": 0.05}
+    cb = EnergyCallback(inference_benchmark=benchmark, proxies=False)
+    trainer = make_trainer(tmp_path, [cb], loggers=False)
+    trainer.fit(TinyModel())
+    m = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    assert 6 <= m["energy/inference_repeats"] <= 8
+    assert m["energy/inference_converged"] in (0.0, 1.0)
+    lo, mid, hi = (m[f"energy/inference_per_sample_J{s}"] for s in ("_ci_lo", "", "_ci_hi"))
+    assert 0 < lo <= mid <= hi
+    s = json.loads((tmp_path / "energy_summary.json").read_text())["inference"]
+    assert s["repeats"] == m["energy/inference_repeats"] and s["interval_J"] == [lo, hi]
+    assert s["converged"] == (m["energy/inference_converged"] == 1.0)
+    assert s["stop_reason"] == ("converged" if s["converged"] else "max_repeats")
+    assert s["min_window_s"] == 0.05 and s["rel_precision"] == 0.05
+
+
+class _Clock:
+    """One second per call: every window between two snapshots is exactly 1 s."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        self.t += 1.0
+        return self.t
+
+
+@pytest.mark.parametrize("foreign_per_batch", [0, 40])
+def test_a_fake_proc_load_flags_the_benchmark_contended(tmp_path, foreign_per_batch):
+    import os
+
+    from tests.doubles.fake_proc import FakeProc
+
+    hz = os.sysconf("SC_CLK_TCK")
+    proc = FakeProc(tmp_path / "proc", cores=torch.get_num_threads() + 1)
+    monitor = EnergyMonitor(meters=[ScriptedMeter.quiet()], proc_root=proc.root, clock=_Clock())
+
+    def forward(module, batch, i):  # each batch: this process 10 ticks, other processes foreign_per_batch
+        proc.run(own=hz // 10, foreign=foreign_per_batch * hz // 100)
+        return module(batch[0])
+
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        r = measure_inference(
+            torch.nn.Linear(16, 2), loader(32, 8), warmup_batches=0, repeats=6, rel_precision=None, min_window_s=0,
+            monitor=monitor, forward_fn=forward,
+        )  # fmt: skip
+    remedy = [w for w in said if "contended" in str(w.message) and "OMP_NUM_THREADS" in str(w.message)]
+    assert len(remedy) == (1 if foreign_per_batch else 0)  # the remedy, said once for 6 contended windows
+    c = r.contention
+    assert c is not None and c.seconds == 6.0
+    assert c.own_cores == pytest.approx(0.4)  # 4 batches x 0.1 s of CPU per 1 s window
+    assert c.foreign_cores == pytest.approx(4 * foreign_per_batch / 100)
+    assert r.contended is (foreign_per_batch > 0) and r.contended_repeats == (6 if foreign_per_batch else 0)
+    assert r.metrics()["energy/inference_contended"] == float(r.contended)
+    assert r.to_dict()["contention"]["foreign_cores"] == pytest.approx(c.foreign_cores)

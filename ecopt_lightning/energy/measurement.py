@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .contention import Contention
+
 #: Read from NVML's cumulative energy counter (``nvmlDeviceGetTotalEnergyConsumption``).
 NVML_COUNTER = "nvml_counter"
 #: Integrated from NVML power readings polled by a background thread.
@@ -17,6 +19,11 @@ RAPL = "rapl"
 ESTIMATE = "estimate"
 
 SOURCES = (NVML_COUNTER, NVML_POWER, RAPL, ESTIMATE)
+#: Shortest window (s) whose value each source resolves well enough to rank models, used as the length floor
+#: of an inference-benchmark repeat: 10 updates of the NVML counter (about 100 ms each); the 1 s averaging
+#: window of NVML power on recent GPUs; for RAPL (updates about every 1 ms) and the CPU-time estimate, 0.2 s,
+#: so that one scheduler tick (4 ms at HZ=250) or one RAPL update is under 2% of a window.
+MIN_WINDOW_S = {NVML_COUNTER: 1.0, NVML_POWER: 1.0, RAPL: 0.2, ESTIMATE: 0.2}
 #: Suffix added to a GPU source when a MIG slice is measured through its parent GPU.
 WHOLE_GPU = "whole-GPU"
 
@@ -24,6 +31,16 @@ WHOLE_GPU = "whole-GPU"
 def base_source(source: str) -> str:
     """The source without its qualifier: ``"nvml_counter:whole-GPU"`` -> ``"nvml_counter"``."""
     return source.split(":", 1)[0]
+
+
+def min_window_s(sources: Mapping[str, str]) -> float:
+    """The window length floor (s) for reading every domain of ``sources``: the largest of their floors.
+
+    Example:
+        >>> min_window_s({"gpu:0": "nvml_counter:whole-GPU", "cpu:0": "rapl"})
+        1.0
+    """
+    return max((MIN_WINDOW_S.get(base_source(s), 1.0) for s in sources.values()), default=0.0)
 
 
 def is_measured(source: str) -> bool:
@@ -44,6 +61,8 @@ class Measurement:
         approximate: the window was shorter than some domain's sensor update period, so its value may be
             off by up to one update (the NVML counter updates about every 100 ms).
         invalid: domains whose reading failed during the window, with the reason; they count for nothing.
+        contention: what else the machine's CPUs did during the window (``None`` where ``/proc`` is not
+            read); :attr:`contended` says whether it was enough to bias the value.
 
     Example:
         >>> m = Measurement("step", 2.0, {"gpu:0": 500.0, "cpu:0": 40.0}, {"gpu:0": "nvml_counter", "cpu:0": "rapl"})
@@ -57,6 +76,12 @@ class Measurement:
     sources: Mapping[str, str]
     approximate: bool = False
     invalid: Mapping[str, str] = field(default_factory=dict)
+    contention: Contention | None = None
+
+    @property
+    def contended(self) -> bool:
+        """Other processes' CPU load, or more compute threads than free cores, may bias this window's value."""
+        return self.contention is not None and self.contention.contended
 
     @property
     def energy_J(self) -> float:
@@ -98,6 +123,7 @@ class Measurement:
             sources={**other.sources, **self.sources},
             approximate=self.approximate or other.approximate,
             invalid={**other.invalid, **self.invalid},
+            contention=_add_contention(self.contention, other.contention),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,9 +139,17 @@ class Measurement:
             "sources": dict(self.sources),
             "approximate": self.approximate,
             "invalid": dict(self.invalid),
+            "contended": self.contended,
+            "contention": None if self.contention is None else self.contention.to_dict(),
         }
 
     @classmethod
     def empty(cls, name: str = "") -> Measurement:
         """A zero-length window with no domains (the start of a running total)."""
         return cls(name=name, seconds=0.0, by_device={}, sources={})
+
+
+def _add_contention(a: Contention | None, b: Contention | None) -> Contention | None:
+    if a is None or b is None:
+        return a or b
+    return a + b

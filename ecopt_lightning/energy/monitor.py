@@ -6,14 +6,16 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from . import _notices
+from .contention import REMEDY, Contention, ProcSample, compute_threads, proc_root
 from .estimate import CpuTimeEstimate
-from .measurement import ESTIMATE, Measurement, base_source, is_measured
+from .measurement import ESTIMATE, NVML_COUNTER, Measurement, base_source, is_measured, min_window_s
 from .meter import Meter
 from .nvml import NvmlCounterMeter, NvmlPowerMeter, NvmlUnavailable, counter_supported, find_gpus, load_nvml
 from .rapl import RaplError, RaplMeter
@@ -30,6 +32,8 @@ class Snapshot:
     energy_J: dict[str, float]
     errors: dict[str, str] = field(default_factory=dict)
     faults: dict[str, int] = field(default_factory=dict)
+    #: CPU time counters from ``/proc`` (``None`` where it is not read)
+    proc: ProcSample | None = None
 
 
 @dataclass
@@ -39,6 +43,14 @@ class Window:
     name: str
     start: Snapshot
     measurement: Measurement | None = None
+
+
+def _proc_root(root: str | os.PathLike[str] | None) -> Path | None:
+    path = proc_root() if root is None else Path(root)
+    try:
+        return path if (path / "stat").is_file() else None
+    except OSError:  # e.g. a folder this user may not read
+        return None
 
 
 def _cuda_indices(gpus: GpuChoice) -> list[int]:
@@ -81,6 +93,11 @@ class EnergyMonitor:
         cpu_watts_per_core: power of one busy core for the estimate (W); default from a TDP table.
         rapl_root: the powercap folder (default ``$ECOPT_POWERCAP_ROOT`` or ``/sys/class/powercap``).
         keepalive_s: period of a background read that keeps RAPL wrap-around visible in long windows (s).
+        meters: read these meters instead of finding them (a custom sensor, or a test double); ``gpus`` and
+            ``cpu`` are then not used.
+        proc_root: where ``/proc`` is read for the CPU load of other processes during each window (default
+            ``$ECOPT_PROC_ROOT`` or ``/proc``); ``False`` reads nothing.
+        clock: the clock of window ends (s; default ``time.perf_counter``).
 
     Example:
         >>> monitor = EnergyMonitor(gpus=[], cpu="estimate")
@@ -101,14 +118,19 @@ class EnergyMonitor:
         cpu_watts_per_core: float | None = None,
         rapl_root: str | os.PathLike[str] | None = None,
         keepalive_s: float = 30.0,
+        meters: Sequence[Meter] | None = None,
+        proc_root: str | os.PathLike[str] | Literal[False] | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         if cpu not in ("auto", "rapl", "estimate", True, False):
             raise ValueError(f"cpu={cpu!r} is not allowed: use 'auto', True, 'rapl', 'estimate' or False")
         if not keepalive_s > 0:
             raise ValueError(f"keepalive_s={keepalive_s!r} is not allowed: give a period in s greater than 0")
         self.sync = sync
-        self.gpu_indices = _cuda_indices(gpus)
-        self.meters: list[Meter] = []
+        self.clock = clock
+        self._proc_root = None if proc_root is False else _proc_root(proc_root)
+        self.gpu_indices = _cuda_indices(gpus) if meters is None else []
+        self.meters: list[Meter] = list(meters or [])
         self.missing: dict[str, str] = {}
         self.notes: dict[str, str] = {}  # domain -> what it is (GPU name, estimate basis)
         self.uuids: dict[str, str] = {}  # GPU domain -> NVML UUID of the device it reads (for de-duplication)
@@ -117,8 +139,9 @@ class EnergyMonitor:
         self._nvml = None
         self._stop = threading.Event()
         self._keepalive: threading.Thread | None = None
-        self._add_gpu_meters(poll_period_s)
-        self._add_cpu_meters(cpu, cpu_watts_per_core, rapl_root, keepalive_s)
+        if meters is None:
+            self._add_gpu_meters(poll_period_s)
+            self._add_cpu_meters(cpu, cpu_watts_per_core, rapl_root, keepalive_s)
         self.sources: dict[str, str] = {}
         self._period: dict[str, float] = {}
         self._meter_of: dict[str, Meter] = {}
@@ -184,6 +207,14 @@ class EnergyMonitor:
         self.meters.append(estimate)
         self.notes[estimate.domain] = f"process CPU time x {estimate.watts:g} W per core ({estimate.basis})"
 
+    @property
+    def min_window_s(self) -> float:
+        """The shortest window (s) that every meter here resolves well enough to compare models: see
+        :data:`~ecopt_lightning.energy.measurement.MIN_WINDOW_S` (at least 10 updates of an NVML counter)."""
+        floor = min_window_s(self.sources)
+        counters = [self._period[d] for d, s in self.sources.items() if base_source(s) == NVML_COUNTER]
+        return max([floor, *(10 * p for p in counters)])
+
     def _keep_reading(self, meter: Meter, period: float) -> None:
         while not self._stop.wait(period):
             meter.read()
@@ -228,13 +259,14 @@ class EnergyMonitor:
         energy: dict[str, float] = {}
         errors: dict[str, str] = {}
         faults: dict[str, int] = {}
-        t = time.perf_counter()
+        t = self.clock()
         for meter in self.meters:
             reading = meter.read()
             energy.update(reading.energy_J)
             errors.update(reading.errors)
             faults.update(reading.faults)
-        return Snapshot(t, energy, errors, faults)
+        proc = None if self._proc_root is None else ProcSample.read(self._proc_root)
+        return Snapshot(t, energy, errors, faults, proc)
 
     def measure(self, start: Snapshot, end: Snapshot, name: str = "") -> Measurement:
         """The :class:`Measurement` between two snapshots. Consecutive windows that share a snapshot add up
@@ -271,7 +303,16 @@ class EnergyMonitor:
                     f"{name!r}: {reason}; it is left out of the window's energy.",
                 )
         sources = {d: self.sources[d] for d in by_device}
-        return Measurement(name, seconds, by_device, sources, approximate, invalid)
+        contention = None
+        if start.proc is not None and end.proc is not None:
+            contention = Contention.between(start.proc, end.proc, seconds, compute_threads())
+            if contention.contended:
+                _notices.say_once(
+                    "contended",
+                    f"ecopt energy: window {name!r} was contended: {contention.describe()}; its value may be "
+                    f"biased and is marked 'contended'. To measure quietly: {REMEDY}.",
+                )
+        return Measurement(name, seconds, by_device, sources, approximate, invalid, contention)
 
     # windows ------------------------------------------------------------------------------------------------
     @contextmanager

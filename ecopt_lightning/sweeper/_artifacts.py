@@ -10,7 +10,7 @@ Example:
     >>> report = build_report("s", study.get_trials(), ReportSettings.default(["acc"], ["maximize"]))
     >>> out = pathlib.Path(tempfile.mkdtemp())
     >>> sorted(p.name for p in write_all(report, out, figures=False))
-    ['pareto_front.csv', 'pareto_front.json', 'summary.json', 'trials.csv']
+    ['energy_report.md', 'pareto_front.csv', 'pareto_front.json', 'summary.json', 'trials.csv']
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import metrics as names
 from . import _crashpoints
 from ._records import TrialRecord
 from ._rung_report import RUNGS_PNG, energy_saved, rung_columns, rung_row, write_rungs_png
@@ -75,10 +76,21 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def _with_intervals(report: Report) -> list[str]:
+    """The objectives that some trial reported an interval for (they get ``_ci_lo``/``_ci_hi`` columns)."""
+    return [n for n in report.settings.objective_names if any(n in r.intervals for r in report.records)]
+
+
 def _front_row(report: Report, r: TrialRecord) -> dict[str, Any]:
     return {
         "trial": r.number,
         "objectives": dict(zip(report.settings.objective_names, r.values or [], strict=False)),
+        "intervals": {name: list(iv) for name, iv in r.intervals.items()},
+        "front_status": r.front_status,
+        "confirmed": r.confirmed is not None,
+        "sweep_objectives": None
+        if r.sweep_values is None
+        else dict(zip(report.settings.objective_names, r.sweep_values, strict=False)),
         "params": r.params,
         "overrides": r.overrides,
         "energy_per_sample_J": r.energy_per_sample_J,
@@ -109,6 +121,13 @@ def summary(report: Report) -> dict[str, Any]:
             "states": report.states,
             "n_feasible_complete": sum(r.values is not None and r.feasible for r in report.records),
             "pareto_front_size": len(report.front),
+            "pareto_front_robust": [r.number for r in report.front if r.robust],
+            "possibly_on_front": [r.number for r in report.possibly],
+            "confirmed": {str(r.number): r.confirmed for r in report.records if r.confirmed is not None},
+            "front_method": "non-dominated by the objectives' central values (the median for an energy per "
+            "sample); 'robust' when no trial it does not dominate could beat it within the 95% intervals; "
+            "'possibly on the front' when dominated, but its interval overlaps those of every trial that "
+            "dominates it",
             "hypervolume": {
                 "value": report.hypervolume,
                 "reference_point": report.reference_point,
@@ -116,7 +135,8 @@ def summary(report: Report) -> dict[str, Any]:
                 "pushed out by 10% of its range",
             },
             "knee": knee,
-            "knee_method": "front point closest to the ideal point, each objective scaled to [0, 1]",
+            "knee_method": "robust front member (any front member when none is robust) closest to the ideal "
+            "point, each objective scaled to [0, 1]",
             "best_per_objective": report.best,
             "sweep_energy": {
                 "total_J": report.sweep_energy_J,
@@ -127,6 +147,13 @@ def summary(report: Report) -> dict[str, Any]:
                 "trials_without_energy": sum(r.energy_J is None for r in report.records),
                 "note": f"sum over all trials (failed ones included when they reported it) of {s.energy_metric!r}; "
                 "when a trial lacked it, the sum of its energy/*_total_J metrics",
+            },
+            "measurement_quality": {
+                "contended": [r.number for r in report.records if r.metrics.get(names.INFERENCE_CONTENDED) == 1.0],
+                "not_converged": [r.number for r in report.records if r.metrics.get(names.INFERENCE_CONVERGED) == 0.0],
+                "note": "trials whose inference benchmark ran beside other processes' CPU load (contended), or "
+                "stopped at its cap before its 95% interval was within the target (not_converged); see "
+                "docs/measurement.md",
             },
             "degraded_measurements": {
                 "trials": {str(r.number): r.degraded for r in report.records if r.degraded},
@@ -156,8 +183,17 @@ def _flat(report: Report, r: TrialRecord, all_trials: bool, rungs: Sequence[str]
     row: dict[str, Any] = {"trial": r.number}
     if all_trials:
         row.update({"state": r.state, "feasible": r.feasible, "on_front": r.on_front})
+    intervals = _with_intervals(report)
     for i, name in enumerate(report.settings.objective_names):
         row[name] = None if r.values is None else r.values[i]
+        if name in intervals:
+            lo, hi = r.intervals.get(name, (None, None))
+            row[names.ci_lo(name)], row[names.ci_hi(name)] = lo, hi
+        if any(x.sweep_values is not None for x in report.records):
+            row[f"{name}_sweep"] = (r.sweep_values or r.values or [None] * (i + 1))[i]
+    row["front_status"] = r.front_status
+    if any(x.confirmed is not None for x in report.records):
+        row["confirmed"] = r.confirmed is not None
     row.update({f"param:{k}": v for k, v in r.params.items()})
     row.update({"energy_per_sample_J": r.energy_per_sample_J, "samples_per_J": r.samples_per_J, "energy_J": r.energy_J})
     if all_trials:
@@ -178,9 +214,17 @@ def write_all(report: Report, out_dir: Path, figures: bool = True) -> list[Path]
     out_dir.mkdir(parents=True, exist_ok=True)
     front = [_front_row(report, r) for r in report.front]
     rungs = rung_columns(report.records, report.settings.objective_names)
+    possibly = [_front_row(report, r) for r in report.possibly]
     texts = {
         "pareto_front.json": json.dumps(
-            _finite({"study_name": report.study_name, "objectives": summary(report)["objectives"], "trials": front}),
+            _finite(
+                {
+                    "study_name": report.study_name,
+                    "objectives": summary(report)["objectives"],
+                    "trials": front,
+                    "possibly_on_front": possibly,
+                }
+            ),
             indent=2,
         ),
         "pareto_front.csv": _csv([_flat(report, r, False) for r in report.front]),

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from ..metrics import (
     ESTIMATED_FRACTION,
     FLOPS_PER_SAMPLE,
+    INFERENCE_CONTENDED,
+    INFERENCE_CONVERGED,
     INFERENCE_PER_SAMPLE_IQR_J,
     PARAMS,
     SUMMARY_FILE,
@@ -82,6 +84,21 @@ def _fmt(value: Any, unit: str = "") -> str:
     return f"{value}{' ' + unit if unit else ''}"
 
 
+def _precision(record: TrialRecord) -> str:
+    """The 95% interval, and whether the benchmark converged or ran contended, as a clause."""
+    parts = []
+    if record.energy_per_sample_interval is not None:
+        lo, hi = record.energy_per_sample_interval
+        parts.append(f"95% interval {lo:.4g} to {hi:.4g} J")
+    if record.metrics.get(INFERENCE_CONVERGED) == 0.0:
+        parts.append("NOT converged to its precision target")
+    if record.metrics.get(INFERENCE_CONTENDED) == 1.0:
+        parts.append("measured beside other processes' CPU load (contended)")
+    if record.confirmed is not None:
+        parts.append(f"confirmed by `ecopt confirm` (the sweep measured {_fmt(record.confirmed.get('sweep_value'))})")
+    return "".join(f"; {p}" for p in parts)
+
+
 def render(report: Report) -> str:
     """The Markdown text of the energy report."""
     from ecopt_lightning.energy.carbon import DEFAULT_INTENSITY_G_PER_KWH, carbon_g
@@ -126,7 +143,7 @@ def render(report: Report) -> str:
             f"parameters: {', '.join(f'{k}={v}' for k, v in chosen.params.items()) or 'defaults'}.",
             f"- Training energy: {_fmt(m.get(total_J('train')), 'J')}.",
             f"- Inference energy: {_fmt(chosen.energy_per_sample_J, 'J')} per sample "
-            f"(IQR {_fmt(m.get(INFERENCE_PER_SAMPLE_IQR_J), 'J')}), "
+            f"(IQR {_fmt(m.get(INFERENCE_PER_SAMPLE_IQR_J), 'J')}{_precision(chosen)}), "
             f"{_fmt(chosen.samples_per_J)} samples per J.",
             f"- Parameters: {_fmt(m.get(PARAMS))}; FLOPs per sample: {_fmt(m.get(FLOPS_PER_SAMPLE))}.",
         ]
@@ -140,11 +157,10 @@ def render(report: Report) -> str:
         f"{DEFAULT_INTENSITY_G_PER_KWH:g} gCO2e/kWh).",
     ]
     if imp.get("payback") is not None or imp.get("saved_J_per_inference") is not None:
-        lines.append(
-            f"- Against the baseline trial {imp.get('baseline_trial')} "
-            f"({_fmt(imp.get('baseline_J_per_inference'), 'J')} per inference), the chosen model saves "
-            f"{_fmt(imp.get('saved_J_per_inference'), 'J')} per inference; {imp.get('payback_note')}."
-        )
+        from ._impact import describe_saving
+
+        lines += [f"- {line}." for line in describe_saving(imp)]
+        lines.append(f"- Payback: {imp.get('payback_note')}.")
     else:
         lines.append(f"- Payback: {imp.get('payback_note', 'n/a')}.")
     lines += ["", "## Are parameters and FLOPs good proxies for energy here?", ""]

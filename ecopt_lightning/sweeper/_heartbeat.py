@@ -45,7 +45,8 @@ import optuna
 from optuna.trial import TrialState
 
 from . import _optuna_compat as compat
-from ._schema import BEAT_ATTR, ERROR_ATTR, WORKER_ATTR
+from ._lost_jobs import dead_job_energy
+from ._schema import BEAT_ATTR, ERROR_ATTR, JOB_DIR_ATTR, WORKER_ATTR
 from ._storage import retry_callback
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,8 @@ class DeadTrialWatch:
             if reason is None:
                 continue
             try:
+                for key, value in dead_job_energy(trial.user_attrs.get(JOB_DIR_ATTR)).items():  # before FAIL
+                    store.set_trial_user_attr(compat.trial_id(trial), key, value)
                 store.set_trial_user_attr(compat.trial_id(trial), ERROR_ATTR, f"worker died: {reason}")
                 if not store.set_trial_state_values(compat.trial_id(trial), state=TrialState.FAIL):
                     continue

@@ -1,9 +1,17 @@
 """What tuning bought: energy saved per inference against a baseline, when it pays back, and proxy checks.
 
-- Payback: tuning spent ``E_tune`` J (the sweep's own measured energy). The chosen trial (the knee unless
-  named) saves ``s = e_baseline - e_chosen`` J per inference sample against the baseline trial (the app's own
-  config, enqueued as the first trial, unless named). Tuning pays back after ``ceil(E_tune / s)`` inferences;
-  never when ``s <= 0``.
+- Payback: tuning spent ``E_tune`` J (the sweep's own measured energy). The chosen trial saves
+  ``s = e_baseline - e_chosen`` J per inference sample against the baseline trial (the app's own config,
+  enqueued as the first trial, unless named). Tuning pays back after ``ceil(E_tune / s)`` inferences; never
+  when ``s <= 0``.
+- Uncertainty: each energy per sample is a median with a 95% interval. The saving's interval is the difference
+  of the ends, ``[base_lo - chosen_hi, base_hi - chosen_lo]`` (conservative: it covers the true saving
+  whenever both intervals cover theirs); when it includes 0 there is **no measurable saving**. The payback's
+  interval follows from it (``E_tune / s_hi`` to ``E_tune / s_lo``, never when ``s_lo <= 0``).
+- Quality: the change of every quality objective (the objectives that are not energy, power, efficiency,
+  carbon, cost or model-size figures) is reported beside the saving, and a loss beyond
+  :data:`QUALITY_TOLERANCE` is named. Unless named, the chosen trial is the front member, robust ones first,
+  with the lowest energy per sample among those at least as good as the baseline within that tolerance.
 - Proxy check: Spearman rank correlation of measured J per sample against parameter count, FLOPs per sample
   and inference time per sample over the sweep's trials. A weak correlation means the proxy misleads.
 
@@ -29,6 +37,11 @@ if TYPE_CHECKING:
 PARAMS_METRIC = PARAMS
 FLOPS_METRIC = FLOPS_PER_SAMPLE
 INFERENCE_POWER_METRIC = INFERENCE_W
+#: A quality objective may be worse than the baseline's by this fraction of the baseline's value and still
+#: count as "as good as the baseline" (0.01: accuracy 0.92 allows 0.9108).
+QUALITY_TOLERANCE = 0.01
+#: Objectives with these prefixes are figures of cost, not quality.
+COST_PREFIXES = ("energy/", "power/", "efficiency/", "carbon/", "cost/", "model/")
 
 
 def _ranks(values: Sequence[float]) -> list[float]:
@@ -93,44 +106,181 @@ def proxy_check(records: Sequence[TrialRecord]) -> dict[str, Any]:
     return out
 
 
+def saving_interval(
+    baseline: tuple[float, float] | None, chosen: tuple[float, float] | None
+) -> tuple[float, float] | None:
+    """The interval of ``baseline - chosen`` from the two intervals (J); ``None`` when either lacks one.
+
+    Example:
+        >>> saving_interval((0.9, 1.1), (0.5, 0.6)), saving_interval((0.9, 1.1), (0.8, 1.0))
+        ((0.30000000000000004, 0.6000000000000001), (-0.09999999999999998, 0.30000000000000004))
+    """
+    if baseline is None or chosen is None:
+        return None
+    return baseline[0] - chosen[1], baseline[1] - chosen[0]
+
+
+def payback_interval(tuning_J: float, saved: tuple[float, float]) -> tuple[int | None, int | None]:
+    """Inferences to pay back ``tuning_J`` at the high and the low end of the saving's interval (``None``:
+    never, at that end).
+
+    Example:
+        >>> payback_interval(100.0, (0.5, 2.0)), payback_interval(100.0, (-0.1, 2.0))
+        ((50, 200), (50, None))
+    """
+    return payback_inferences(tuning_J, saved[1]), payback_inferences(tuning_J, saved[0])
+
+
+def quality_objectives(names: Sequence[str]) -> list[str]:
+    """The objectives that measure quality, not cost (see :data:`COST_PREFIXES`)."""
+    return [n for n in names if not n.startswith(COST_PREFIXES)]
+
+
+def quality_change(
+    base: TrialRecord, pick: TrialRecord, names: Sequence[str], directions: Sequence[str], tolerance: float
+) -> dict[str, dict[str, Any]]:
+    """Per quality objective: baseline and chosen values, the change, and whether it is a loss beyond
+    ``tolerance`` (a fraction of the baseline's value)."""
+    out: dict[str, dict[str, Any]] = {}
+    for i, (name, direction) in enumerate(zip(names, directions, strict=False)):
+        if name not in quality_objectives(names) or base.values is None or pick.values is None:
+            continue
+        b, c = base.values[i], pick.values[i]
+        worse = (b - c) if direction == "maximize" else (c - b)
+        out[name] = {"baseline": b, "chosen": c, "change": c - b, "loss": worse > tolerance * abs(b)}
+    return out
+
+
+def _default_choice(
+    records: Sequence[TrialRecord],
+    base: TrialRecord | None,
+    names: Sequence[str],
+    directions: Sequence[str],
+    tolerance: float,
+) -> tuple[int | None, str]:
+    """The front member (robust ones first) with the lowest energy per sample among those at least as good as
+    the baseline on every quality objective, within ``tolerance``; and the rule, in words."""
+    front = [r for r in records if r.on_front and r.energy_per_sample_J is not None]
+    if base is None or base.values is None:
+        return None, "no complete baseline trial to compare quality with"
+    rule = (
+        f"the front member with the least energy per sample among those at least as good as the baseline on "
+        f"{', '.join(quality_objectives(names)) or 'every objective'} (within {tolerance:.0%} of its value); "
+        "robust members first"
+    )
+    good = [
+        r for r in front if not any(q["loss"] for q in quality_change(base, r, names, directions, tolerance).values())
+    ]
+    pool = [r for r in good if r.robust] or good
+    if not pool:
+        return None, rule + ": none is"
+    return min(pool, key=lambda r: (r.energy_per_sample_J, r.number)).number, rule
+
+
 def impact(
     records: Sequence[TrialRecord],
     tuning_J: float,
     knee: int | None,
     baseline: int | None = None,
     chosen: int | None = None,
+    objectives: Sequence[str] = (),
+    directions: Sequence[str] = (),
+    quality_tolerance: float = QUALITY_TOLERANCE,
 ) -> dict[str, Any]:
     """The payback and proxy figures of a sweep: its trials' ``records``, the energy the sweep spent
     (``tuning_J``, J) and its ``knee`` trial number. ``baseline``/``chosen`` are trial numbers (default: the
-    trial flagged as baseline, and the knee)."""
+    trial flagged as baseline, and the rule of the module's docstring; the knee when no objectives are given)."""
     by_number = {r.number: r for r in records}
     result: dict[str, Any] = {"tuning_energy_J": tuning_J, "proxy_spearman": proxy_check(records)}
     if baseline is None:
         flagged = [r for r in records if r.flags.get(BASELINE_ATTR)]
         baseline = flagged[0].number if flagged else None
-    if chosen is None:
-        chosen = knee
     base = by_number.get(baseline) if baseline is not None else None
+    result["quality_tolerance"] = quality_tolerance
+    if chosen is None and objectives and base is not None:
+        chosen, result["chosen_rule"] = _default_choice(records, base, objectives, directions, quality_tolerance)
+    elif chosen is None:
+        chosen, result["chosen_rule"] = knee, "the knee of the front (no baseline to compare quality with)"
+    else:
+        result["chosen_rule"] = "named"
     pick = by_number.get(chosen) if chosen is not None else None
     result["baseline_trial"] = baseline
     result["chosen_trial"] = chosen
     if base is None or pick is None or base.energy_per_sample_J is None or pick.energy_per_sample_J is None:
         missing = "baseline" if base is None or base.energy_per_sample_J is None else "chosen trial"
+        if base is not None and chosen is None and objectives:
+            missing = "chosen trial (no front member is as good as the baseline)"
         result["payback"] = None
         result["payback_note"] = f"no {missing} with a measured energy per sample"
         return result
     saved = base.energy_per_sample_J - pick.energy_per_sample_J
+    quality = quality_change(base, pick, objectives, directions, quality_tolerance)
+    losses = [f"{n} {q['baseline']:.4g} -> {q['chosen']:.4g}" for n, q in quality.items() if q["loss"]]
+    interval = saving_interval(base.energy_per_sample_interval, pick.energy_per_sample_interval)
     result["baseline_J_per_inference"] = base.energy_per_sample_J
     result["chosen_J_per_inference"] = pick.energy_per_sample_J
+    result["baseline_interval_J"] = base.energy_per_sample_interval
+    result["chosen_interval_J"] = pick.energy_per_sample_interval
     result["saved_J_per_inference"] = saved
+    result["saved_interval_J"] = interval
     result["saved_fraction"] = saved / base.energy_per_sample_J
+    result["measurable"] = None if interval is None else interval[0] > 0 or interval[1] < 0
+    result["quality_change"] = quality
+    result["quality_loss"] = bool(losses)
     result["payback"] = payback_inferences(tuning_J, saved)
+    result["payback_interval"] = None if interval is None else list(payback_interval(tuning_J, interval))
+    loss_note = f"; a QUALITY LOSS: {', '.join(losses)}" if losses else ""
     if base is pick:
         result["payback_note"] = "the chosen trial is the baseline itself: tuning found nothing to save"
         return result
+    if result["measurable"] is False:
+        lo, hi = interval  # type: ignore[misc]
+        result["payback_note"] = (
+            f"no measurable saving: the saving's 95% interval [{lo:.4g}, {hi:.4g}] J per inference includes 0"
+            f"{loss_note}"
+        )
+        return result
+    if result["payback"] is None:
+        result["payback_note"] = (
+            "the chosen trial uses no less energy per inference than the baseline: tuning never pays back" + loss_note
+        )
+        return result
+    spread = ""
+    if result["payback_interval"] is not None:
+        low, high = result["payback_interval"]
+        spread = f" (95%: {low} to {'never' if high is None else high})"
+    unsure = "" if interval is not None else " (no interval: the trials reported none)"
     result["payback_note"] = (
-        f"tuning pays back its {tuning_J:.4g} J after {result['payback']} inferences"
-        if result["payback"] is not None
-        else "the chosen trial uses no less energy per inference than the baseline: tuning never pays back"
+        f"tuning pays back its {tuning_J:.4g} J after {result['payback']} inferences{spread}{unsure}{loss_note}"
     )
     return result
+
+
+def _interval_text(interval: Sequence[float] | None) -> str:
+    return "" if interval is None else f" (95%: {interval[0]:.4g} to {interval[1]:.4g})"
+
+
+def describe_saving(result: dict[str, Any]) -> list[str]:
+    """The comparison of :func:`impact` as lines of text: energies and saving with their 95% intervals, then
+    the quality change beside it (empty when there is nothing to compare)."""
+    if result.get("saved_J_per_inference") is None:
+        return []
+    lines = [
+        f"chosen trial {result['chosen_trial']} ({result.get('chosen_rule', 'named')}) vs baseline trial "
+        f"{result['baseline_trial']}: {result['chosen_J_per_inference']:.4g}"
+        f"{_interval_text(result.get('chosen_interval_J'))} vs {result['baseline_J_per_inference']:.4g}"
+        f"{_interval_text(result.get('baseline_interval_J'))} J per inference",
+    ]
+    saving = f"saves {result['saved_J_per_inference']:.4g} J ({result['saved_fraction']:.1%}) per inference"
+    saving += _interval_text(result.get("saved_interval_J"))
+    if result.get("measurable") is False:
+        saving = "no measurable saving: " + saving
+    quality = result.get("quality_change") or {}
+    if quality:
+        changes = [
+            f"{name} {q['baseline']:.4g} -> {q['chosen']:.4g} ({q['change']:+.4g}{', a LOSS' if q['loss'] else ''})"
+            for name, q in quality.items()
+        ]
+        saving += "; quality: " + ", ".join(changes)
+    lines.append(saving)
+    return lines

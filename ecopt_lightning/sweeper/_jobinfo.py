@@ -63,6 +63,22 @@ def degraded_reasons(summary: dict[str, Any]) -> list[str]:
             reasons.append(f"{domain}: estimated from CPU time{share}")
         elif base == "nvml_power":
             reasons.append(f"{domain}: power polled and integrated (no energy counter)")
+    inference = summary.get("inference") or {}
+    contention = inference.get("contention") or {}
+    if inference.get("contended"):
+        reasons.append(
+            f"contended: other processes kept {contention.get('foreign_cores', float('nan')):.2f} of "
+            f"{contention.get('cores', '?')} cores busy during the inference benchmark "
+            f"({contention.get('compute_threads', '?')} compute threads on "
+            f"{contention.get('free_cores', float('nan')):.2f} free cores)"
+        )
+    if inference.get("rel_precision") is not None and inference.get("converged") is False:
+        half = inference.get("rel_halfwidth")
+        known = "no 95% interval" if half is None else f"known to +-{half:.0%}"
+        reasons.append(
+            f"imprecise: inference energy per sample {known} after {inference.get('repeats')} repeats "
+            f"(target +-{inference['rel_precision']:.0%}, stopped at {inference.get('stop_reason')})"
+        )
     return reasons
 
 

@@ -1,11 +1,13 @@
-"""Each trial measured in a fresh process: the task wrapper that records its process, and worker recycling
-for Hydra's joblib launcher.
+"""Each trial measured in a fresh process: the task wrapper that records its process and result, and worker
+recycling for Hydra's joblib launcher.
 
 joblib's default loky backend keeps its worker processes between calls, so a second trial in the same worker
 would find CUDA initialised, caches warm and once-per-process notices spent, and be measured unlike the first.
 The sweeper shuts the loky executor down (killing its workers) after every batch, and :class:`TrackedTask`
 writes ``.ecopt_job.json`` into each job dir with the pid and how many jobs that process ran; a trial run in
-a reused process is reported as a degraded measurement.
+a reused process is reported as a degraded measurement. It also writes what the task returned (or raised)
+to ``.ecopt_result.pkl``, so a batch whose launcher raised because one job died (SIGKILL on a cluster, a
+killed joblib worker) still yields the results of the jobs that finished (:mod:`._lost_jobs`).
 
 Example:
     >>> task = TrackedTask(lambda cfg: {"x": 1.0})
@@ -19,12 +21,14 @@ import contextlib
 import json
 import logging
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 JOB_FILE = ".ecopt_job.json"
+RESULT_FILE = ".ecopt_result.pkl"
 _jobs_in_process = 0
 
 
@@ -37,12 +41,43 @@ class TrackedTask:
     def __call__(self, cfg: Any) -> Any:
         global _jobs_in_process
         _jobs_in_process += 1
+        out: Path | None = None
         with contextlib.suppress(Exception):  # outside a Hydra job: no output dir
             from hydra.core.hydra_config import HydraConfig
 
             out = Path(HydraConfig.get().runtime.output_dir)
             (out / JOB_FILE).write_text(json.dumps({"pid": os.getpid(), "jobs_in_process": _jobs_in_process}))
-        return self.task(cfg)
+        try:
+            value = self.task(cfg)
+        except Exception as exc:
+            _save_result(out, ("raised", f"{type(exc).__name__}: {exc}"))
+            raise
+        _save_result(out, ("returned", value))
+        return value
+
+
+def _save_result(job_dir: Path | None, result: tuple[str, Any]) -> None:
+    """Pickle ``(kind, value)`` into the job dir, atomically (a half-written file would read as a result)."""
+    if job_dir is None:
+        return
+    tmp = job_dir / f"{RESULT_FILE}.{os.getpid()}.tmp"
+    try:
+        tmp.write_bytes(pickle.dumps(result))
+    except Exception:  # an unpicklable return value: the launcher's own channel still carries it
+        tmp.unlink(missing_ok=True)
+        return
+    os.replace(tmp, job_dir / RESULT_FILE)
+
+
+def job_result(job_dir: str | None) -> tuple[str, Any] | None:
+    """What :class:`TrackedTask` saved in ``job_dir``: ``("returned", value)``, ``("raised", "Type: msg")`` or
+    ``None`` (the job never finished: killed, or never started)."""
+    if not job_dir:
+        return None
+    try:
+        return pickle.loads((Path(job_dir) / RESULT_FILE).read_bytes())
+    except Exception:
+        return None
 
 
 def job_process(job_dir: str | None) -> dict[str, Any]:

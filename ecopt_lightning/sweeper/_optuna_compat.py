@@ -1,6 +1,6 @@
 """Every use of an Optuna private, behind one function each, with a public-API fallback where one exists.
 
-The package allows ``optuna>=4.0``; CI runs the installed release and the oldest one (``.ci/run``), and
+The package allows ``optuna>=4.4``; CI runs the installed release and the oldest one (``.ci/oldest``), and
 ``tests/sweeper/test_compat.py`` checks that each private named here still exists in the installed Optuna,
 so a release that drops one fails a test instead of silently taking the fallback. Nothing outside this
 module (and :mod:`._joblib_compat` for joblib) touches a private attribute of Optuna.
@@ -32,6 +32,7 @@ PRIVATES: tuple[tuple[str, str], ...] = (
     ("optuna.study.Study", "_storage"),
     ("optuna.study.Study", "_study_id"),
     ("optuna.storages.RDBStorage", "_get_stale_trial_ids"),
+    ("optuna.study.Study", "_get_trials"),
     ("optuna.samplers._base", "_CONSTRAINTS_KEY"),
     ("optuna.distributions.FloatDistribution", "_contains"),
     ("optuna.distributions.IntDistribution", "_contains"),
@@ -78,6 +79,21 @@ def live_trial(study: optuna.Study, number: int) -> Trial:
 def set_trial_system_attr(study: optuna.Study, trial: Trial | FrozenTrial, key: str, value: Any) -> None:
     """Write a trial's system attribute (Optuna deprecated ``Trial.set_system_attr``; the storage's is public)."""
     storage(study).set_trial_system_attr(trial_id(trial), key, value)
+
+
+def study_trials(study: optuna.Study, use_cache: bool) -> list[FrozenTrial]:
+    """All the study's trials, not copied, as samplers read them (``Study._get_trials``: its per-thread cache
+    of the trials, which samplers use within one ask; fallback: ``get_trials``, uncached)."""
+    read = getattr(study, "_get_trials", None)
+    if read is None:  # pragma: no cover - test_compat checks the attribute
+        return study.get_trials(deepcopy=False)
+    return read(deepcopy=False, states=None, use_cache=use_cache)
+
+
+def constraint_attr(name: str) -> str:
+    """The system attribute Optuna 5's ``Trial.set_constraint`` stores constraint ``name`` under
+    (``constraints:<name>``, read back by ``FrozenTrial.constraints``)."""
+    return f"{constraints_key()}:{name}"
 
 
 def constraints_key() -> str:

@@ -113,3 +113,46 @@ def knee_index(front: Sequence[Point]) -> int | None:
         )
 
     return min(range(len(front)), key=lambda i: (distance(front[i]), i))
+
+
+#: Front statuses, from :func:`front_status`.
+ROBUST, ON_FRONT, POSSIBLY, DOMINATED = "on the front (robust)", "on the front", "possibly on the front", "dominated"
+
+
+def front_status(points: Sequence[Point], lows: Sequence[Point], highs: Sequence[Point]) -> list[str]:
+    """Each point's standing when its objectives (minimisation form) are the central values ``points`` (e.g.
+    medians) known only within ``[lows, highs]``; a value without uncertainty has ``low == high``.
+
+    - ``on the front (robust)``: non-dominated, and no trial that it does not dominate could beat it at the
+      ends of the intervals (no ``j`` whose best corner ``lows[j]`` dominates its worst corner ``highs[i]``);
+    - ``on the front``: non-dominated by the central values, but another trial's interval may beat it;
+    - ``possibly on the front``: dominated by the central values, but no trial's worst corner dominates its
+      best corner (its interval overlaps those of the trials that dominate it);
+    - ``dominated``: some trial beats it even at the ends of both intervals.
+
+    Example (hand-computed; both minimised, the first without noise, the second within the given bounds):
+        >>> pts = [(0.10, 1.0), (0.12, 1.1), (0.30, 5.0), (0.05, 9.0), (0.09, 1.2)]
+        >>> lows = [(0.10, 0.9), (0.12, 0.95), (0.30, 4.0), (0.05, 8.0), (0.09, 0.8)]
+        >>> highs = [(0.10, 1.2), (0.12, 1.3), (0.30, 6.0), (0.05, 10.0), (0.09, 1.6)]
+        >>> for status in front_status(pts, lows, highs): print(status)
+        on the front
+        possibly on the front
+        dominated
+        on the front (robust)
+        on the front (robust)
+
+    Trial 0 is on the front, but trial 4 (better first objective for sure, energy interval reaching below
+    0's upper end) may beat it; trial 1 is dominated by 0's median, yet 0's upper end 1.2 is above 1's lower
+    end 0.95; trial 2 is beaten by 0 even at the ends.
+    """
+    ranks = non_dominated_ranks(points)
+    out = []
+    for i, rank in enumerate(ranks):
+        others = [j for j in range(len(points)) if j != i]
+        if rank == 0:
+            beatable = any(dominates(lows[j], highs[i]) and not dominates(points[i], points[j]) for j in others)
+            out.append(ON_FRONT if beatable else ROBUST)
+        else:
+            beaten = any(dominates(highs[j], lows[i]) for j in others)
+            out.append(DOMINATED if beaten else POSSIBLY)
+    return out

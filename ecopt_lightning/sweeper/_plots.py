@@ -36,7 +36,8 @@ def _groups(report: Report) -> dict[str, list[TrialRecord]]:
     done = [r for r in report.records if r.values is not None]
     return {
         "Pareto front": sorted(report.front, key=lambda r: r.values[0]),  # type: ignore[index]
-        "dominated": [r for r in done if r.feasible and not r.on_front],
+        "possibly on the front": list(report.possibly),
+        "dominated": [r for r in done if r.feasible and not r.on_front and not r.possibly_on_front],
         "infeasible": [r for r in done if not r.feasible],
     }
 
@@ -45,6 +46,30 @@ def _xy(report: Report, records: list[TrialRecord]) -> tuple[list[float], list[f
     if len(report.settings.objective_names) == 1:
         return [r.number for r in records], [r.values[0] for r in records]  # type: ignore[index]
     return [r.values[0] for r in records], [r.values[1] for r in records]  # type: ignore[index]
+
+
+def _errors(report: Report, records: list[TrialRecord]) -> tuple[Any, Any]:
+    """Error bars of the plotted axes, as ``(minus, plus)`` lists per axis, from each trial's 95% interval
+    (zero where a trial has none); ``None`` for an axis with no interval at all."""
+    names = report.settings.objective_names
+    axes = [None, names[0]] if len(names) == 1 else [names[0], names[1]]
+    out = []
+    for name in axes:
+        if name is None or not any(name in r.intervals for r in records):
+            out.append(None)
+            continue
+        k = names.index(name)
+        minus = [r.values[k] - r.interval(name, r.values[k])[0] for r in records]  # type: ignore[index]
+        plus = [r.interval(name, r.values[k])[1] - r.values[k] for r in records]  # type: ignore[index]
+        out.append((minus, plus))
+    return out[0], out[1]
+
+
+def _hover(report: Report, r: TrialRecord) -> str:
+    parts = [f"trial {r.number} ({r.front_status or r.state})"]
+    for name, (lo, hi) in r.intervals.items():
+        parts.append(f"{name}: 95% interval [{lo:.4g}, {hi:.4g}]")
+    return "<br>".join([*parts, *r.overrides])
 
 
 def _labels(report: Report) -> tuple[str, str]:
@@ -79,6 +104,7 @@ def figure(report: Report) -> Any:
     ax = fig.subplots()
     styles = {
         "dominated": {"marker": "o", "color": "0.6", "alpha": 0.6, "linestyle": "none"},
+        "possibly on the front": {"marker": "o", "color": "tab:cyan", "linestyle": "none", "fillstyle": "none"},
         "infeasible": {"marker": "x", "color": "tab:red", "linestyle": "none"},
         "Pareto front": {"marker": "o", "color": "tab:blue", "linestyle": "-" if report.knee else "none"},
     }
@@ -86,6 +112,10 @@ def figure(report: Report) -> Any:
         if records:
             x, y = _xy(report, records)
             ax.plot(x, y, label=f"{name} ({len(records)})", **styles[name])
+            xerr, yerr = _errors(report, records)
+            if xerr is not None or yerr is not None:
+                color = styles[name]["color"]
+                ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="none", ecolor=color, alpha=0.5, capsize=2)
     if report.knee is not None:
         x, y = _xy(report, [report.knee])
         ax.plot(x, y, marker="*", markersize=16, color="tab:orange", linestyle="none", label="knee")
@@ -106,15 +136,24 @@ def write_html(report: Report, path: Path) -> None:
     fig = go.Figure()
     styles = {
         "dominated": {"mode": "markers", "marker": {"color": "lightgray", "size": 8}},
+        "possibly on the front": {"mode": "markers", "marker": {"color": "darkturquoise", "size": 9}},
         "infeasible": {"mode": "markers", "marker": {"color": "crimson", "symbol": "x", "size": 9}},
         "Pareto front": {"mode": "lines+markers", "marker": {"color": "royalblue", "size": 10}},
     }
     for name, records in _groups(report).items():
         if records:
             x, y = _xy(report, records)
-            hover = [f"trial {r.number}<br>" + "<br>".join(r.overrides) for r in records]
+            hover = [_hover(report, r) for r in records]
+            xerr, yerr = _errors(report, records)
+            bars = {
+                key: {"type": "data", "symmetric": False, "array": err[1], "arrayminus": err[0], "thickness": 1}
+                for key, err in (("error_x", xerr), ("error_y", yerr))
+                if err is not None
+            }
             fig.add_trace(
-                go.Scatter(x=x, y=y, name=f"{name} ({len(records)})", text=hover, hoverinfo="text+x+y", **styles[name])
+                go.Scatter(
+                    x=x, y=y, name=f"{name} ({len(records)})", text=hover, hoverinfo="text+x+y", **bars, **styles[name]
+                )
             )
     if report.knee is not None:
         x, y = _xy(report, [report.knee])

@@ -9,8 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._artifacts import write_all
-from ._schema import HARDWARE_ATTR, ReportSettings
+from ._schema import CONFIRMED_ATTR, HARDWARE_ATTR, ReportSettings
 from ._sweep_report import Report, build_report
+
+_CONFIRMED_NOTE = (
+    "the energy per sample of the trials in 'confirmed' was measured again by `ecopt confirm` (all candidates "
+    "in one process, in interleaved rounds); the front, knee and payback use those values, and the sweep's own "
+    "values are kept (sweep_objectives in pareto_front.json, <objective>_sweep columns in the CSV files)"
+)
 
 
 def rebuild(
@@ -36,8 +42,13 @@ def rebuild(
     study = optuna.load_study(study_name=study_name, storage=open_storage(storage, heartbeat_interval_s=0))
     directions = [d.name.lower() for d in study.directions]
     settings = ReportSettings.from_attrs(study.user_attrs, study.metric_names, directions)
-    report = build_report(study.study_name, study.get_trials(deepcopy=False), settings, baseline, chosen)
+    confirmed = study.user_attrs.get(CONFIRMED_ATTR)
+    report = build_report(
+        study.study_name, study.get_trials(deepcopy=False), settings, baseline, chosen, confirmed=confirmed
+    )
     report.notes = {"rebuilt_from_storage": True, "hardware": study.user_attrs.get(HARDWARE_ATTR)}
+    if confirmed:
+        report.notes["confirmed"] = _CONFIRMED_NOTE
     paths = write_all(report, out_dir)
     if attach:
         from ._artifacts import attach_to_study

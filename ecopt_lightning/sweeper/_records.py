@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,8 +25,9 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 from ..metrics import ESTIMATED_FRACTION
-from ._metrics import trial_energy
+from ._metrics import Constraint, objective_interval, trial_energy
 from ._optuna_compat import constraints_key
+from ._pareto import POSSIBLY, ROBUST
 from ._schema import (
     CHECK_ENERGY_ATTR,
     CHECK_SOURCE_ATTR,
@@ -66,10 +68,33 @@ class TrialRecord:
     degraded: list[str] = field(default_factory=list)  # why its energy is not a full measurement
     rungs: dict[int, dict[str, Any]] = field(default_factory=dict)  # multi-fidelity rung records by epoch
     stopped_at_epoch: int | None = None  # the rung where multi-fidelity stopped it
+    #: the 95% interval of ``energy_per_sample_J`` (J), when the task reported one
+    energy_per_sample_interval: tuple[float, float] | None = None
+    #: per objective that the task reported an interval for (``<name>_ci_lo``/``_ci_hi``): (low, high)
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: ``ecopt confirm``'s re-measurement of the trial (see :func:`apply_confirmed`), else ``None``
+    confirmed: dict[str, Any] | None = None
+    #: the objective values the sweep measured, when ``values`` hold confirmed ones
+    sweep_values: list[float] | None = None
+    #: among feasible complete trials: ``on the front (robust)``, ``on the front``, ``possibly on the front``
+    #: or ``dominated`` (see :func:`._pareto.front_status`); ``None`` otherwise
+    front_status: str | None = None
 
     @property
     def on_front(self) -> bool:
         return self.rank == 0
+
+    @property
+    def possibly_on_front(self) -> bool:
+        return self.front_status == POSSIBLY
+
+    @property
+    def robust(self) -> bool:
+        return self.front_status == ROBUST
+
+    def interval(self, name: str, value: float) -> tuple[float, float]:
+        """The objective's interval, or ``(value, value)`` when it has none."""
+        return self.intervals.get(name, (value, value))
 
 
 def _constraints(trial: FrozenTrial) -> dict[str, float]:
@@ -123,12 +148,60 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
         energy_source=source,
         job_dir=trial.user_attrs.get(JOB_DIR_ATTR),
         energy_per_sample_J=per_sample,
+        energy_per_sample_interval=None
+        if per_sample is None
+        else objective_interval(metrics, settings.energy_per_sample_metric),
         samples_per_J=None if per_sample is None else 1.0 / per_sample,
         flags={k: v for k, v in trial.user_attrs.items() if k in FLAG_ATTRS},
         degraded=[str(x) for x in trial.user_attrs.get(DEGRADED_ATTR) or []],
         rungs=rung_values(trial.user_attrs),
         stopped_at_epoch=stopped_at(trial.user_attrs),
+        intervals={
+            name: iv for name in settings.objective_names if (iv := objective_interval(metrics, name)) is not None
+        },
     )
+
+
+def apply_confirmed(record: TrialRecord, entry: Mapping[str, Any], settings: ReportSettings) -> TrialRecord:
+    """A copy of ``record`` whose energy per sample (value, interval; the objective and constraints that use
+    it) is ``ecopt confirm``'s re-measurement ``entry``; the sweep's objective values stay in ``sweep_values``.
+
+    Example:
+        >>> r = TrialRecord(0, "COMPLETE", [0.9, 2.0], {}, [], {"e": 2.0}, {"e <= 1.5": 0.5}, False, None, None,
+        ...                 None, None, 2.0, 0.5)
+        >>> c = apply_confirmed(r, {"metric": "e", "value": 1.0, "ci_lo": 0.9, "ci_hi": 1.1},
+        ...                     ReportSettings(["acc", "e"], ["maximize", "minimize"], ["e <= 1.5"],
+        ...                                    energy_per_sample_metric="e"))
+        >>> c.values, c.sweep_values, c.intervals, c.feasible, c.constraints
+        ([0.9, 1.0], [0.9, 2.0], {'e': (0.9, 1.1)}, True, {'e <= 1.5': -0.5})
+    """
+    metric, value = str(entry["metric"]), float(entry["value"])
+    interval = (float(entry["ci_lo"]), float(entry["ci_hi"])) if entry.get("ci_lo") is not None else None
+    out = copy.copy(record)
+    out.confirmed = dict(entry)
+    out.intervals = dict(record.intervals)
+    if record.values is not None and metric in settings.objective_names:
+        out.sweep_values = list(record.values)
+        out.values = list(record.values)
+        out.values[settings.objective_names.index(metric)] = value
+        if interval is not None:
+            out.intervals[metric] = interval
+        else:
+            out.intervals.pop(metric, None)
+    if metric == settings.energy_per_sample_metric:
+        out.energy_per_sample_J, out.energy_per_sample_interval = value, interval
+        out.samples_per_J = 1.0 / value if value > 0 else None
+    constraints = dict(record.constraints)
+    for text in constraints:
+        try:
+            parsed = Constraint.parse(text)
+        except ValueError:
+            continue
+        if parsed.metric == metric:
+            constraints[text] = parsed.value({metric: value})
+    out.constraints = constraints
+    out.feasible = all(v <= 0 for v in constraints.values())
+    return out
 
 
 ESTIMATED_FRACTION_METRIC = ESTIMATED_FRACTION

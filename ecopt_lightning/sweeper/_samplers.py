@@ -1,11 +1,17 @@
 """Sampler choice (``auto``) and construction, for Optuna 4 and 5.
 
-``auto`` rules, in order (budget = ``n_trials``):
+``auto`` rules, in order (budget = ``n_trials``; measured in benchmarks/README.md):
 
-1. a custom search space (shape unknown) or any categorical parameter -> TPE (handles both, cheap);
+1. a custom search space (shape unknown) -> TPE (handles dynamic spaces);
 2. budget >= 300 trials: NSGA-III for 4+ objectives, NSGA-II for 2-3 (populations of 50 need many trials);
-3. all parameters numeric and budget <= 200 -> GP (the most sample-efficient for small numeric budgets);
-4. otherwise TPE.
+3. any categorical parameter: GP up to 100 trials (the best hypervolume on every categorical/mixed benchmark at
+   50 trials), multivariate TPE beyond (next best, and cheap);
+4. all parameters numeric and budget <= 200 -> GP (the most sample-efficient for small numeric budgets);
+5. otherwise TPE; multivariate (``group``) where the space has integer parameters.
+
+GP's own time is weighed against the trials': when a resumed study's trials are quick (:func:`choose`'s
+``trial_seconds``) or when proposing a batch takes more than 10 % of the sweep's time (:func:`too_slow`, checked
+after every batch), ``auto`` moves from GP to TPE and logs why.
 
 Example:
     >>> from optuna.distributions import FloatDistribution
@@ -15,24 +21,79 @@ Example:
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial
 
+from . import _failures
 from ._optuna_compat import constraints_key, set_trial_system_attr
 from ._schema import CONSTRAINTS_ATTR
 from .errors import SweeperConfigError
 
+#: samplers that learn from past trials (the others ignore them, so failures need not be shown to them)
+LEARNING = ("tpe", "nsga2", "nsga3", "gp")
+
+
+#: largest budget at which ``auto`` picks GP for a space with categorical parameters (measured best at 50
+#: trials; GP's proposing time grows with the trials, so beyond this multivariate TPE)
+GP_CATEGORICAL_MAX_TRIALS = 100
+#: proposing trials may take at most this share of the sweep's time; past it ``auto`` moves to a cheaper sampler
+SAMPLER_TIME_SHARE = 0.1
+#: where ``auto`` moves when proposing costs too much
+CHEAPER = {"gp": "tpe"}
+#: GP's proposing time per trial already in the study (s): ~0.4 s a proposal on average over a 50-trial run on
+#: a 2-core CPU (benchmarks/search.py); it grows with the trials it models. An estimate for the first choice
+#: only: during the sweep the measured time decides (:func:`too_slow`).
+GP_SECONDS_PER_TRIAL = 0.016
+
+
+def too_slow(name: str, propose_s: float, trial_s: float) -> str | None:
+    """Why to leave sampler ``name`` when proposing a batch took ``propose_s`` and running it ``trial_s`` (s);
+    ``None`` while proposing stays within :data:`SAMPLER_TIME_SHARE` of the time or nothing is cheaper.
+
+    Example:
+        >>> too_slow("gp", 2.0, 0.5)
+        'proposing took 2 s against 0.5 s of running trials (80% > 10% of the time); tpe is cheaper'
+        >>> too_slow("gp", 2.0, 60.0) is None
+        True
+    """
+    total = propose_s + trial_s
+    if name not in CHEAPER or total <= 0 or propose_s <= SAMPLER_TIME_SHARE * total:
+        return None
+    return (
+        f"proposing took {propose_s:.3g} s against {trial_s:.3g} s of running trials "
+        f"({propose_s / total:.0%} > {SAMPLER_TIME_SHARE:.0%} of the time); {CHEAPER[name]} is cheaper"
+    )
+
 
 def choose(
-    name: str, n_objectives: int, space: Mapping[str, BaseDistribution], n_trials: int, custom_space: bool
+    name: str,
+    n_objectives: int,
+    space: Mapping[str, BaseDistribution],
+    n_trials: int,
+    custom_space: bool,
+    trial_seconds: float | None = None,
 ) -> tuple[str, str]:
-    """``(sampler, reason)``: ``name`` itself unless it is ``auto``."""
+    """``(sampler, reason)``: ``name`` itself unless it is ``auto``. ``trial_seconds``: the trials' median
+    duration when known (a resumed study), weighed against GP's estimated proposing time at the budget's end."""
     if name != "auto":
         return name, "chosen in config"
+    chosen, reason = _rules(n_objectives, space, n_trials, custom_space)
+    if chosen == "gp" and trial_seconds is not None:
+        why = too_slow("gp", GP_SECONDS_PER_TRIAL * n_trials, trial_seconds)
+        if why:
+            return CHEAPER["gp"], f"{reason}, but at {n_trials} trials GP (estimated) {why.split('; ')[0]}"
+    return chosen, reason
+
+
+def _rules(
+    n_objectives: int, space: Mapping[str, BaseDistribution], n_trials: int, custom_space: bool
+) -> tuple[str, str]:
     n_cat = sum(isinstance(d, CategoricalDistribution) for d in space.values())
     if custom_space:
         return "tpe", "a custom search space may be conditional; TPE handles dynamic spaces"
@@ -41,8 +102,16 @@ def choose(
             return "nsga3", f"{n_objectives} objectives and a budget of {n_trials} trials (>= 300)"
         if n_objectives >= 2:
             return "nsga2", f"{n_objectives} objectives and a budget of {n_trials} trials (>= 300)"
+    if n_cat and n_trials <= GP_CATEGORICAL_MAX_TRIALS:
+        return "gp", (
+            f"{n_cat} categorical parameter(s) and a small budget ({n_trials} <= {GP_CATEGORICAL_MAX_TRIALS} "
+            "trials): GP had the best hypervolume on every categorical/mixed benchmark at 50 trials"
+        )
     if n_cat:
-        return "tpe", f"{n_cat} categorical parameter(s); TPE models them directly"
+        return "tpe", (
+            f"{n_cat} categorical parameter(s) and {n_trials} trials (> {GP_CATEGORICAL_MAX_TRIALS}: GP's proposing "
+            "time grows with the trials): multivariate TPE, next best on the categorical/mixed benchmarks"
+        )
     if space and n_trials <= 200:
         return "gp", f"{len(space)} numeric parameter(s) and a small budget ({n_trials} <= 200 trials)"
     return "tpe", f"{len(space)} parameter(s), budget {n_trials} trials"
@@ -72,10 +141,56 @@ def _instantiate_nested(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return {k: instantiate(v) if isinstance(v, Mapping) and "_target_" in v else v for k, v in kwargs.items()}
 
 
+def grid_points(space: Mapping[str, BaseDistribution]) -> dict[str, list[Any]]:
+    """Every value of each parameter, for ``grid``: choices, integer ranges and stepped float ranges.
+
+    Example:
+        >>> from optuna.distributions import IntDistribution
+        >>> grid_points({"w": CategoricalDistribution([8, 16]), "d": IntDistribution(1, 3)})
+        {'w': [8, 16], 'd': [1, 2, 3]}
+    """
+    out: dict[str, list[Any]] = {}
+    for key, dist in space.items():
+        if isinstance(dist, CategoricalDistribution):
+            out[key] = list(dist.choices)
+        elif isinstance(dist, IntDistribution) and not dist.log:
+            out[key] = list(range(dist.low, dist.high + 1, dist.step))
+        elif isinstance(dist, FloatDistribution) and dist.step is not None:
+            n = round((dist.high - dist.low) / dist.step)
+            out[key] = [dist.low + i * dist.step for i in range(n + 1)]
+        else:
+            raise SweeperConfigError(
+                "sampler",
+                "grid",
+                f"a search space of choice(...) and range(...) parameters only; {key} is {type(dist).__name__}"
+                f"({dist.low}, {dist.high}{', log' if getattr(dist, 'log', False) else ''}), which has no finite grid",
+            )
+    if not out:
+        raise SweeperConfigError("sampler", "grid", "a search space of choice/range parameters (it is empty)")
+    return out
+
+
+def grid_size(space: Mapping[str, BaseDistribution]) -> int:
+    """Number of points of the grid over ``space``."""
+    return math.prod(len(values) for values in grid_points(space).values())
+
+
 def build(
-    name: str, kwargs: Mapping[str, Any], seed: int | None, constrained: bool, field: str = "sampler_kwargs"
+    name: str,
+    kwargs: Mapping[str, Any],
+    seed: int | None,
+    constrained: bool,
+    field: str = "sampler_kwargs",
+    failures_infeasible: bool = True,
+    space: Mapping[str, BaseDistribution] | None = None,
 ) -> optuna.samplers.BaseSampler:
-    """An Optuna sampler; ``kwargs`` come from ``sampler_kwargs``, ``seed`` is added unless given there."""
+    """An Optuna sampler; ``kwargs`` come from ``sampler_kwargs``, ``seed`` is added unless given there.
+
+    Samplers that learn from past trials are wrapped so that failed trials count as infeasible
+    (:mod:`._failures`) unless ``failures_infeasible`` is false. ``grid`` needs ``space`` (choice/range
+    parameters: :func:`grid_points`)."""
+    if name == "grid":
+        return _build_grid(kwargs, seed, space or {}, field)
     samplers: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
         "tpe": optuna.samplers.TPESampler,
         "nsga2": optuna.samplers.NSGAIISampler,
@@ -91,6 +206,44 @@ def build(
     if constrained and not has_set_constraint() and name in ("tpe", "nsga2", "nsga3", "gp"):
         args.setdefault("constraints_func", stored_constraints)
     try:
-        return samplers[name](**args)
+        with warnings.catch_warnings():  # multivariate/group TPE, NSGA-III, QMC: "experimental" since Optuna 2-3
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = samplers[name](**args)
     except (TypeError, ValueError) as exc:
         raise SweeperConfigError(field, dict(kwargs), f"arguments of {samplers[name].__name__} ({exc})") from None
+    return _failures.wrap(sampler) if failures_infeasible and name in LEARNING else sampler
+
+
+def describe(sampler: optuna.samplers.BaseSampler) -> str:
+    """The sampler's class, and the failure wrapper when there is one: ``TPESampler (failed trials ...)``."""
+    return str(sampler) if isinstance(sampler, _failures.FailuresAsInfeasible) else type(sampler).__name__
+
+
+class SweepGridSampler(optuna.samplers.GridSampler):
+    """Optuna's GridSampler without its ``study.stop()`` when the grid is exhausted (it raises outside
+    ``Study.optimize``; the sweep loop stops itself when every point was tried)."""
+
+    def after_trial(
+        self, study: optuna.Study, trial: FrozenTrial, state: optuna.trial.TrialState, values: Sequence[float] | None
+    ) -> None:
+        return None
+
+
+def _build_grid(
+    kwargs: Mapping[str, Any], seed: int | None, space: Mapping[str, BaseDistribution], field: str
+) -> optuna.samplers.GridSampler:
+    args = {"seed": seed, **_instantiate_nested(kwargs)}
+    args.setdefault("search_space", grid_points(space))
+    try:
+        return SweepGridSampler(**args)
+    except (TypeError, ValueError) as exc:
+        raise SweeperConfigError(field, dict(kwargs), f"arguments of GridSampler ({exc})") from None
+
+
+def auto_kwargs(name: str, space: Mapping[str, BaseDistribution]) -> dict[str, Any]:
+    """The sampler settings ``auto`` adds to its choice (the user's ``sampler_kwargs`` win): multivariate TPE
+    (``group`` for conditional spaces) where the space has categorical or integer parameters, as measured."""
+    discrete = any(isinstance(d, (CategoricalDistribution, IntDistribution)) for d in space.values())
+    if name == "tpe" and discrete:
+        return {"multivariate": True, "group": True}
+    return {}

@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..metrics import INFERENCE_PER_SAMPLE_J, TOTAL_J
+
 #: Every key below starts with it; a trial's user attributes without it are the task's metrics.
 PREFIX = "ecopt."
 
@@ -29,6 +31,10 @@ SETTINGS_ATTR = "ecopt.settings"
 HARDWARE_ATTR = "ecopt.hardware"
 #: the multi-fidelity rung schedule (``RungSchedule.to_attrs()``), or None when the sweep has it off
 MULTI_FIDELITY_ATTR = "ecopt.multi_fidelity"
+#: ``ecopt confirm``'s re-measured energy per sample, per trial number (str): ``{"metric", "value", "ci_lo",
+#: "ci_hi", "repeats", "rounds", "contended", "source", "sweep_value"}``; reports use it in place of the sweep's
+#: value and keep both (finished trials cannot be updated, so it lives on the study)
+CONFIRMED_ATTR = "ecopt.confirmed"
 
 # -- trial attributes --
 #: the Hydra overrides the trial's job ran with
@@ -37,6 +43,11 @@ OVERRIDES_ATTR = "ecopt.overrides"
 JOB_DIR_ATTR = "ecopt.job_dir"
 #: why the trial failed (or was pruned); cleared when a retried trial runs again
 ERROR_ATTR = "ecopt.error"
+#: True on a FAIL trial whose job ran and failed (exception, NaN, missing metric), not a dead worker's or a refused
+#: batch's: the samplers are shown such trials as infeasible (``_failures.py``)
+JOB_FAILED_ATTR = "ecopt.job_failed"
+#: never stored: the constraint the samplers' view of the study adds (1 on job failures, 0 on the others)
+FAILED_CONSTRAINT = "ecopt.failed"
 #: each constraint's value (<= 0 feasible, in the metric's unit), keyed by the constraint's text, in order
 CONSTRAINTS_ATTR = "ecopt.constraints"
 #: reasons the trial's energy is not a full measurement (a list of strings)
@@ -65,8 +76,8 @@ RUNG_PREFIX = "ecopt.rung."
 #: trial markers copied onto a trial's record as flags
 FLAG_ATTRS = (BASELINE_ATTR,)
 
-DEFAULT_ENERGY_METRIC = "energy/total_J"
-DEFAULT_ENERGY_PER_SAMPLE_METRIC = "energy/inference_per_sample_J"
+DEFAULT_ENERGY_METRIC = TOTAL_J
+DEFAULT_ENERGY_PER_SAMPLE_METRIC = INFERENCE_PER_SAMPLE_J
 
 
 def pre_training_attr(metric: str) -> str:

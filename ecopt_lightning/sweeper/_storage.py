@@ -1,7 +1,9 @@
-"""Open the study's storage: SQLite, PostgreSQL/MySQL (with heartbeats) or an Optuna journal file.
+"""Open the study's storage: SQLite, PostgreSQL/MySQL (with heartbeats), an Optuna journal file, or Optuna's
+gRPC storage proxy (``grpc://host:port``; :mod:`.grpc_proxy` serves one).
 
-Database storages get Optuna's heartbeat table (``heartbeat_interval_s``); journal files have none, so
-:mod:`._heartbeat` keeps one in a trial attribute instead and fails (and retries) dead workers' trials.
+Database storages get Optuna's heartbeat table (``heartbeat_interval_s``); journal files and the gRPC proxy
+have none, so :mod:`._heartbeat` keeps one in a trial attribute instead and fails (and retries) dead workers'
+trials.
 
 Every error names the storage with its password redacted.
 
@@ -19,8 +21,11 @@ from typing import Any
 
 import optuna
 
-from ._urls import JOURNAL, journal_path, password, redact, scheme
+from ._urls import GRPC, JOURNAL, grpc_address, journal_path, password, redact, scheme
 from .errors import SweeperConfigError
+
+#: how long a worker waits for the gRPC proxy to answer at start (s) before it reports it unreachable
+GRPC_CONNECT_TIMEOUT_S = 30.0
 
 
 def _scrub(text: str, url: str) -> str:
@@ -76,11 +81,31 @@ def _journal(url: str) -> Any:
     return optuna.storages.JournalStorage(backend)
 
 
+def _grpc(url: str) -> Any:
+    address = grpc_address(url)
+    if address is None:
+        raise SweeperConfigError("storage", redact(url), "grpc://host:port with a port in 1-65535")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ExperimentalWarning (Optuna 4.2+)
+        proxy = optuna.storages.GrpcStorageProxy(host=address[0], port=address[1])
+    try:
+        proxy.wait_server_ready(timeout=GRPC_CONNECT_TIMEOUT_S)
+    except ConnectionError:
+        proxy.close()
+        raise ConnectionError(
+            f"no gRPC storage proxy answered at {address[0]}:{address[1]} within {GRPC_CONNECT_TIMEOUT_S:g} s "
+            "(start one: python -m ecopt_lightning.sweeper.grpc_proxy --storage <database URL>)"
+        ) from None
+    return proxy
+
+
 def open_storage(url: str, heartbeat_interval_s: int) -> Any:
     """The Optuna storage object for ``url``; :class:`SweeperConfigError` (password redacted) if it fails."""
     try:
         if scheme(url) == JOURNAL:
             return _journal(url)
+        if scheme(url) == GRPC:
+            return _grpc(url)
         return _rdb(url, heartbeat_interval_s)
     except SweeperConfigError:
         raise

@@ -18,15 +18,15 @@ Example:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from optuna.trial import FrozenTrial
 
 from ._impact import impact
-from ._pareto import hypervolume, knee_index, non_dominated_ranks, reference_point
-from ._records import TrialRecord, estimated_energy, to_record
+from ._pareto import front_status, hypervolume, knee_index, non_dominated_ranks, reference_point
+from ._records import TrialRecord, apply_confirmed, estimated_energy, to_record
 from ._schema import ReportSettings
 
 
@@ -38,6 +38,7 @@ class Report:
     settings: ReportSettings
     records: list[TrialRecord]
     front: list[TrialRecord]
+    possibly: list[TrialRecord]  # dominated by medians, but within the intervals of the trials that dominate
     hypervolume: float | None
     reference_point: list[float] | None
     knee: TrialRecord | None
@@ -56,6 +57,23 @@ def _to_min(values: Sequence[float], directions: Sequence[str]) -> tuple[float, 
     return tuple(-v if d == "maximize" else v for v, d in zip(values, directions, strict=False))
 
 
+def _boxes(
+    records: Sequence[TrialRecord], settings: ReportSettings
+) -> tuple[list[tuple[float, ...]], list[tuple[float, ...]]]:
+    """Each record's objective intervals in minimisation form: (lows, highs); a maximised objective's
+    interval flips when negated."""
+    lows, highs = [], []
+    for r in records:
+        lo, hi = [], []
+        for name, value, direction in zip(settings.objective_names, r.values or [], settings.directions, strict=False):
+            a, b = r.interval(name, value)
+            lo.append(-b if direction == "maximize" else a)
+            hi.append(-a if direction == "maximize" else b)
+        lows.append(tuple(lo))
+        highs.append(tuple(hi))
+    return lows, highs
+
+
 def build_report(
     study_name: str,
     trials: Sequence[FrozenTrial],
@@ -63,11 +81,15 @@ def build_report(
     baseline: int | None = None,
     chosen: int | None = None,
     cache: dict[int, TrialRecord] | None = None,
+    confirmed: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Report:
     """All the numbers behind the artifacts; ``baseline``/``chosen`` trial numbers steer the payback figures.
 
     ``cache`` keeps the records of finished trials between calls (a finished trial no longer changes), so a
     sweep that rebuilds its report after every batch flattens each trial once.
+
+    ``confirmed`` (the study's ``ecopt.confirmed`` attribute, by trial number) replaces the sweep's energy per
+    sample of the trials ``ecopt confirm`` measured again; both values stay on the records.
     """
     if cache is None:
         records = [to_record(t, settings) for t in trials]
@@ -82,18 +104,27 @@ def build_report(
             records.append(record)
         for record in records:
             record.rank = None
+            record.front_status = None
+    if confirmed:
+        records = [
+            apply_confirmed(r, confirmed[str(r.number)], settings) if str(r.number) in confirmed else r for r in records
+        ]
     candidates = [r for r in records if r.values is not None and r.feasible]
     points = [_to_min(r.values, settings.directions) for r in candidates]  # type: ignore[arg-type]
     for record, rank in zip(candidates, non_dominated_ranks(points), strict=False):
         record.rank = rank
+    lows, highs = _boxes(candidates, settings)
+    for record, status in zip(candidates, front_status(points, lows, highs), strict=True):
+        record.front_status = status
     front = [r for r in candidates if r.rank == 0]
     front_points = [_to_min(r.values, settings.directions) for r in front]  # type: ignore[arg-type]
+    robust = [r for r in front if r.robust] or front  # the knee is picked among robust members when any
     hv = ref = None
     if points:
         ref_min = reference_point(points)
         hv = hypervolume(front_points, ref_min)
         ref = list(_to_min(ref_min, settings.directions))  # negating twice restores the direction
-    knee_i = knee_index(front_points)
+    knee_i = knee_index([_to_min(r.values, settings.directions) for r in robust])  # type: ignore[arg-type]
     best: dict[str, dict[str, Any]] = {}
     for i, (name, direction) in enumerate(zip(settings.objective_names, settings.directions, strict=False)):
         if candidates:
@@ -107,9 +138,10 @@ def build_report(
         settings=settings,
         records=records,
         front=front,
+        possibly=[r for r in candidates if r.possibly_on_front],
         hypervolume=hv,
         reference_point=ref,
-        knee=None if knee_i is None else front[knee_i],
+        knee=None if knee_i is None else robust[knee_i],
         best=best,
         sweep_energy_J=sum(r.energy_J for r in energies),  # type: ignore[misc]
         energy_sources=dict(Counter(r.energy_source for r in energies)),  # type: ignore[arg-type]
@@ -118,5 +150,7 @@ def build_report(
         states=dict(Counter(r.state for r in records)),
     )
     knee = None if report.knee is None else report.knee.number
-    report.impact = impact(records, report.sweep_energy_J, knee, baseline, chosen)
+    report.impact = impact(
+        records, report.sweep_energy_J, knee, baseline, chosen, settings.objective_names, settings.directions
+    )
     return report

@@ -27,21 +27,25 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import Trial, TrialState
 
+from .. import metrics as metric_names
 from . import _crashpoints, _samplers
 from . import multi_fidelity as _multi_fidelity
 from . import pruning as _pruning
 from ._artifacts import attach_to_study, remove_stale_temps, write_all
+from ._budget import OVER_BUDGET_ERROR, beyond
 from ._energy_report import hardware_info
 from ._heartbeat import DeadTrialWatch, Heartbeat, worker
 from ._jobinfo import read_job
 from ._launch import TrackedTask, check_parallelism, job_process, recycle_workers
 from ._loggers import log_everywhere
-from ._metrics import TrialError, lookup, non_numeric, to_metrics, trial_energy
+from ._lost_jobs import died, expected_job_dir, recover
+from ._metrics import TrialError, lookup, name_mismatch, non_numeric, to_metrics, trial_energy
 from ._optuna_compat import contains, trial_id
 from ._records import TrialRecord
 from ._rung_report import energy_saved
 from ._schema import (
     BASELINE_ATTR,
+    CONFIRMED_ATTR,
     CONSTRAINTS_ATTR,
     DEGRADED_ATTR,
     ENERGY_ATTR,
@@ -49,6 +53,7 @@ from ._schema import (
     ERROR_ATTR,
     HARDWARE_ATTR,
     JOB_DIR_ATTR,
+    JOB_FAILED_ATTR,
     MULTI_FIDELITY_ATTR,
     OVERRIDES_ATTR,
     SETTINGS_ATTR,
@@ -57,7 +62,7 @@ from ._schema import (
 )
 from ._secrets import mask_config, scrub_tree
 from ._space import SearchSpace, parse_space, render
-from ._storage import open_storage
+from ._storage import open_storage, retry_callback
 from ._sweep_report import Report, build_report
 from ._urls import redact
 from .config import Settings, resolve_callable, validate
@@ -154,18 +159,26 @@ class EcoptSweeperImpl:
         output_dir = OmegaConf.select(ret.hydra_cfg, "hydra.runtime.output_dir") if ret.hydra_cfg else None
         return str(output_dir) if output_dir else ret.working_dir
 
-    def _tell(self, study: optuna.Study, trial: Trial, ret: JobReturn, settings: Settings) -> str | None:
-        """Record one job's result on its trial and tell Optuna; return the error when the trial failed."""
+    def _tell(
+        self, study: optuna.Study, trial: Trial, ret: JobReturn, settings: Settings
+    ) -> tuple[str | None, tuple[str, str] | None]:
+        """Record one job's result on its trial and tell Optuna; return the error when the trial failed, and
+        ``(field, text)`` when its result does not fit the configured metric names (see :func:`name_mismatch`)."""
         metrics: dict[str, float] = {}
         values: list[float] | None = None
         error: str | None = None
+        mismatch: tuple[str, str] | None = None
         try:
-            metrics = to_metrics(ret.return_value, settings.objective_names)
+            returned = ret.return_value
+            metrics = to_metrics(returned, settings.objective_names)
             values = [lookup(metrics, name, "objective") for name in settings.objective_names]
             constraints = {c.text: c.value(metrics) for c in settings.constraints}
         except TrialError as exc:
             names = [*settings.objective_names, *(c.metric for c in settings.constraints)]
-            error = non_numeric(ret.return_value, names) or str(exc)
+            error = non_numeric(returned, names) or str(exc)
+            mismatch = name_mismatch(
+                returned, metrics, settings.objective_names, [c.metric for c in settings.constraints]
+            )
         except Exception as exc:  # the job itself raised: JobReturn re-raises it here
             error = f"{type(exc).__name__}: {exc}"
         for name, value in metrics.items():
@@ -190,18 +203,19 @@ class EcoptSweeperImpl:
         if error is not None and settings.prune_before_training and _pruning.was_pruned(study, trial.number):
             log.info("ecopt: trial %d %s", trial.number, _pruning.was_pruned(study, trial.number))
             study.tell(trial, state=TrialState.PRUNED)  # our own decision: not a failure, not in n_trials
-            return None
+            return None, None
         stopped = _stopped_at(study, trial.number) if settings.multi_fidelity is not None else None
         if error is None and stopped is not None:
             # PRUNED keeps no values, so the trial never reaches the front; its metrics and energy stay
             log.info("ecopt: trial %d stopped by multi-fidelity at the rung of epoch %d", trial.number, stopped)
             study.tell(trial, state=TrialState.PRUNED)
-            return None
+            return None, None
         if error is not None:
             trial.set_user_attr(ERROR_ATTR, error)
+            trial.set_user_attr(JOB_FAILED_ATTR, True)  # the samplers learn the region fails (_failures.py)
             log.warning("ecopt: trial %d failed: %s", trial.number, error)
             study.tell(trial, state=TrialState.FAIL)
-            return error
+            return error, mismatch
         trial.set_user_attr(CONSTRAINTS_ATTR, constraints)
         if _samplers.has_set_constraint():
             for key, value in constraints.items():
@@ -209,7 +223,7 @@ class EcoptSweeperImpl:
         elif constraints:
             _samplers.store_constraints_optuna4(study, trial, list(constraints.values()))
         study.tell(trial, values)
-        return None
+        return None, None
 
     def _maybe_write(
         self, study: optuna.Study, settings: Settings, notes: dict[str, Any], paths: list[Path]
@@ -227,6 +241,7 @@ class EcoptSweeperImpl:
             study.get_trials(deepcopy=False),
             settings.for_report(),
             cache=self._records,
+            confirmed=study.user_attrs.get(CONFIRMED_ATTR),  # a sweep resumed after `ecopt confirm`
         )
         report.notes = dict(notes)
         return report
@@ -255,7 +270,11 @@ class EcoptSweeperImpl:
         sampler_name, reason = _samplers.choose(
             settings.sampler, len(settings.directions), space.distributions, settings.n_trials, custom is not None
         )
-        sampler = _samplers.build(sampler_name, settings.sampler_kwargs, settings.seed, bool(settings.constraints))
+        sampler = self._sampler(sampler_name, settings, space)
+        grid = _samplers.grid_size(space.distributions) if sampler_name == "grid" else None
+        if grid is not None and settings.n_trials > grid:
+            log.info("ecopt: the grid has %d points: n_trials=%d is capped at %d", grid, settings.n_trials, grid)
+            settings.n_trials = grid
         # Everything above only reads: a bad config stops here with nothing written.
         warning = check_parallelism(OmegaConf.select(self.config, "hydra.launcher"), settings.n_jobs)
         if warning:
@@ -268,23 +287,27 @@ class EcoptSweeperImpl:
             if created:  # nothing partial: not even an empty sweep dir or SQLite file
                 shutil.rmtree(self.sweep_dir, ignore_errors=True)
             raise
+        if settings.sampler == "auto" and custom is None:
+            sampler_name, reason = self._rechoose(study, settings, space, sampler_name, reason)
         self._written_at, self._write_s = 0.0, 0.0
         self._records: dict[int, TrialRecord] = {}  # finished trials, flattened once
         remove_stale_temps(self.sweep_dir)  # a killed writer's temp files (the artifacts are whole)
         log.info("ecopt: study %r in %s", study.study_name, redact(settings.storage) or self.sweep_dir / "ecopt.db")
-        log.info("ecopt: sampler %s (%s: %s)", type(sampler).__name__, settings.sampler, reason)
+        log.info("ecopt: sampler %s (%s: %s)", _samplers.describe(study.sampler), settings.sampler, reason)
         log.info(
             "ecopt: objectives %s; search space %s",
             list(zip(settings.objective_names, settings.directions, strict=False)),
             space.describe(),
         )
         notes: dict[str, Any] = {
-            "sampler": {"name": sampler_name, "class": type(sampler).__name__, "why": reason},
+            "sampler": {"name": sampler_name, "class": _samplers.describe(study.sampler), "why": reason},
             "n_trials_target": settings.n_trials,
             "stopped": "n_trials reached",
         }
         notes["hardware"] = study.user_attrs.get(HARDWARE_ATTR)
-        if settings.baseline and not study.get_trials(deepcopy=False):
+        if settings.baseline and grid is not None:
+            log.info("ecopt: no baseline trial: the grid visits every point (the app's config too, if on the grid)")
+        elif settings.baseline and not study.get_trials(deepcopy=False):
             self._enqueue_baseline(study, space, custom is not None)
         failures: list[str] = []
         report, paths = self._write(study, settings, notes)
@@ -311,6 +334,10 @@ class EcoptSweeperImpl:
                     settings.n_trials,
                 )
                 break
+            if grid is not None and sum(t.state.is_finished() for t in study.get_trials(deepcopy=False)) >= grid:
+                notes["stopped"] = f"every point of the grid ({grid}) was tried"
+                log.info("ecopt: %s; no new trials", notes["stopped"])
+                break
             pruned = len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))) - stopped
             if pruned >= _pruning.MAX_PRUNED_PER_TRIAL * settings.n_trials:
                 limit = _pruning.MAX_PRUNED_PER_TRIAL * settings.n_trials
@@ -324,12 +351,21 @@ class EcoptSweeperImpl:
                 )
                 log.warning("ecopt: %s; no new trials", notes["stopped"])
                 break
-            batch_errors, numbers = self._run_batch(
+            batch_errors, numbers, mismatches = self._run_batch(
                 study, storage, space, custom, settings, min(settings.n_jobs, missing)
             )
             failures += batch_errors
+            why = _samplers.too_slow(sampler_name, *self._batch_seconds) if settings.sampler == "auto" else None
+            if why:
+                cheaper = _samplers.CHEAPER[sampler_name]
+                log.warning("ecopt: auto moves from %s to %s: %s", sampler_name, cheaper, why)
+                notes["sampler"]["switched"] = {"after_trial": numbers[-1], "to": cheaper, "why": why}
+                sampler_name = cheaper
+                study.sampler = self._sampler(cheaper, settings, space)
             report, paths = self._maybe_write(study, settings, notes, paths)
             _log_progress(report, numbers, settings.n_trials)
+            if mismatches and not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+                self._stop_on_mismatch(study, settings, notes, mismatches[0])
             if len(failures) >= settings.max_failures:
                 notes["stopped"] = f"max_failures={settings.max_failures} reached"
                 self._write(study, settings, notes)
@@ -341,12 +377,67 @@ class EcoptSweeperImpl:
         self._finish(study, report, paths, settings)
         return {"study_name": study.study_name, "pareto_front": [r.number for r in report.front]}
 
+    @staticmethod
+    def _sampler(name: str, settings: Settings, space: SearchSpace) -> optuna.samplers.BaseSampler:
+        """The sampler ``name``; under ``auto``, with the settings ``auto`` adds (``sampler_kwargs`` win)."""
+        kwargs = dict(settings.sampler_kwargs)
+        if settings.sampler == "auto":
+            kwargs = {**_samplers.auto_kwargs(name, space.distributions), **kwargs}
+        return _quiet(
+            _samplers.build, name, kwargs, settings.seed, bool(settings.constraints), space=space.distributions
+        )
+
+    def _rechoose(
+        self, study: optuna.Study, settings: Settings, space: SearchSpace, name: str, reason: str
+    ) -> tuple[str, str]:
+        """A resumed study knows how long its trials take: ``auto`` chooses again with that."""
+        durations = sorted(
+            t.duration.total_seconds()
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.duration is not None
+        )
+        if not durations:
+            return name, reason
+        median = durations[len(durations) // 2]
+        new, why = _samplers.choose(
+            "auto", len(settings.directions), space.distributions, settings.n_trials, False, trial_seconds=median
+        )
+        if new != name:
+            study.sampler = self._sampler(new, settings, space)
+        return new, why
+
+    def _stop_on_mismatch(
+        self, study: optuna.Study, settings: Settings, notes: dict[str, Any], mismatch: tuple[int, str, str]
+    ) -> None:
+        """No trial has completed and a finished job's metrics do not fit the configured names: a config
+        mistake that every further trial would repeat, so stop now (the trial stays FAIL, artifacts written)."""
+        number, field, text = mismatch
+        value = (
+            [f"{n}:{d}" for n, d in zip(settings.objective_names, settings.directions, strict=False)]
+            if field == "objectives"
+            else [c.text for c in settings.constraints]
+        )
+        notes["stopped"] = f"trial {number}'s metrics do not fit hydra.sweeper.{field}: {text}"
+        self._write(study, settings, notes)
+        raise SweeperConfigError(
+            field,
+            value,
+            f"names of numeric metrics the task returns (trial {number}: {text}); "
+            f"the sweep stopped after its first finished job; artifacts in {self.sweep_dir}",
+        )
+
     def _run_batch(
         self, study: optuna.Study, storage: Any, space: SearchSpace, custom: Any, settings: Settings, size: int
-    ) -> tuple[list[str], list[int]]:
-        """Ask, launch and tell one batch; return the errors of failed trials and the batch's trial numbers."""
+    ) -> tuple[list[str], list[int], list[tuple[int, str, str]]]:
+        """Ask, launch and tell one batch; return the errors of failed trials, the batch's trial numbers and
+        ``(trial number, field, text)`` of each result that did not fit the configured metric names."""
+        start = time.perf_counter()
         trials = [_quiet(study.ask, dict(space.distributions)) for _ in range(size)]
+        propose_s = time.perf_counter() - start
         _crashpoints.reached("before_claim")
+        trials = self._drop_over_budget(study, trials, settings.n_trials)
+        if not trials:
+            return [], []
         told: set[int] = set()
         ids = [trial_id(trial) for trial in trials]
         me = worker()
@@ -368,24 +459,61 @@ class EcoptSweeperImpl:
                     batch.append(overrides)
                 _crashpoints.reached("after_ask")
                 self.validate_batch_is_legal(batch)
-                try:
-                    returns = self.launcher.launch(batch, initial_job_idx=trials[0].number)
-                finally:
-                    recycle_workers(self.launcher)
-            errors = []
+                loader = self.hydra_context.config_loader
+                dirs = [expected_job_dir(loader, self.config, o, trials[0].number + i) for i, o in enumerate(batch)]
+                for trial, job_dir in zip(trials, dirs, strict=True):
+                    if job_dir:  # where a watcher finds the energy of a job whose worker dies
+                        trial.set_user_attr(JOB_DIR_ATTR, job_dir)
+                start = time.perf_counter()
+                returns = self._launch(batch, trials[0].number, dirs)
+                self._batch_seconds = (propose_s, time.perf_counter() - start)  # auto weighs them (too_slow)
+            errors, mismatches = [], []
+            retry = retry_callback(settings.max_retry)
             for trial, ret in zip(trials, returns, strict=False):
-                error = self._tell(study, trial, ret, settings)
+                error, mismatch = self._tell(study, trial, ret, settings)
                 told.add(trial.number)
                 _crashpoints.reached("after_tell")
                 if error is not None:
                     errors.append(error)
+                if mismatch is not None:
+                    mismatches.append((trial.number, *mismatch))
+                if died(ret) and retry is not None:  # killed by the cluster: run its parameters again
+                    retry(study, storage.get_trial(trial_id(trial)))
             scrub_tree([self.sweep_dir, *(self._job_dir(r) for r in returns)], self.raw_config.get("storage"))
-            return errors, [t.number for t in trials]
+            return errors, [t.number for t in trials], mismatches
         finally:
             for trial in trials:  # interrupted or refused batch: never leave trials RUNNING
                 if trial.number not in told:
                     trial.set_user_attr(ERROR_ATTR, "not run: the batch was interrupted or refused")
                     study.tell(trial, state=TrialState.FAIL)
+
+    @staticmethod
+    def _drop_over_budget(study: optuna.Study, trials: list[Trial], n_trials: int) -> list[Trial]:
+        """Tell FAIL (never run) the asked trials beyond the shared budget (:mod:`._budget`); keep the others."""
+        counted = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))]
+        excess = set(beyond([t.number for t in trials], counted, n_trials))
+        for trial in trials:
+            if trial.number in excess:
+                trial.set_user_attr(ERROR_ATTR, OVER_BUDGET_ERROR)
+                study.tell(trial, state=TrialState.FAIL)
+                log.info(
+                    "ecopt: trial %d not run: other workers' trials already cover n_trials=%d", trial.number, n_trials
+                )
+        return [t for t in trials if t.number not in excess]
+
+    def _launch(self, batch: list[list[str]], first: int, dirs: list[str | None]) -> Sequence[JobReturn]:
+        """Run the batch on the launcher; when it raised because a job died, each job's return is rebuilt from
+        its job dir (:mod:`._lost_jobs`) so the finished jobs still count and only the dead one fails."""
+        try:
+            return self.launcher.launch(batch, initial_job_idx=first)
+        except Exception as exc:
+            returns = recover(dirs, batch, exc)
+            if returns is None:  # no job started: the launcher itself failed
+                raise
+            log.warning("ecopt: the launcher lost the batch (%s); results read from the job dirs", type(exc).__name__)
+            return returns
+        finally:
+            recycle_workers(self.launcher)
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         """Compose each job's config before launching (as Hydra's own Sweeper does) to fail early."""
@@ -422,6 +550,9 @@ class EcoptSweeperImpl:
                 saved["full_training_estimate_J"],
                 saved["saved_estimate_J"],
             )
+        quality = measurement_quality(report)
+        if quality:
+            log.warning("ecopt: %s", quality)
         estimated, unknown = report.sweep_estimated_J, report.trials_without_source
         share = f"{estimated / report.sweep_energy_J:.0%}" if report.sweep_energy_J > 0 else "0%"
         log.info(
@@ -476,6 +607,20 @@ def _log_progress(report: Report, numbers: Sequence[int], n_trials: int) -> None
         )
 
 
+def measurement_quality(report: Report) -> str | None:
+    """One line when some complete trials' inference energy was measured contended or imprecisely."""
+    done = [r for r in report.records if r.values is not None]
+    contended = [r.number for r in done if r.metrics.get(metric_names.INFERENCE_CONTENDED) == 1.0]
+    loose = [r.number for r in done if r.metrics.get(metric_names.INFERENCE_CONVERGED) == 0.0]
+    if not contended and not loose:
+        return None
+    return (
+        f"of {len(done)} complete trials, {len(contended)} measured their inference energy beside other processes' "
+        f"CPU load (contended: {contended}) and {len(loose)} did not reach the precision target (not converged: "
+        f"{loose}); compare them with care, measure quietly (docs/measurement.md) or run `ecopt confirm`"
+    )
+
+
 def front_table(report: Report) -> list[str]:
     """The Pareto front as aligned text lines: trial, objectives, samples per J, parameters; knee marked."""
     names = report.settings.objective_names
@@ -483,10 +628,14 @@ def front_table(report: Report) -> list[str]:
     rows = []
     for r in sorted(report.front, key=lambda r: r.values or []):
         knee = "*" if report.knee is not None and r.number == report.knee.number else ""
+        knee += "" if r.robust else "~"
         rows.append(
             [
                 f"{r.number}{knee}",
-                *(f"{v:.4g}" for v in r.values or []),
+                *(
+                    f"{v:.4g}" + (f" [{r.intervals[n][0]:.3g}, {r.intervals[n][1]:.3g}]" if n in r.intervals else "")
+                    for n, v in zip(names, r.values or [], strict=False)
+                ),
                 "-" if r.samples_per_J is None else f"{r.samples_per_J:.4g}",
                 " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.params.items()),
             ]
@@ -495,4 +644,12 @@ def front_table(report: Report) -> list[str]:
         return ["Pareto front: empty (no feasible complete trial)"]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
-    return ["Pareto front (* = knee):", fmt.format(*header), *(fmt.format(*row) for row in rows)]
+    lines = ["Pareto front (* = knee):", fmt.format(*header), *(fmt.format(*row) for row in rows)]
+    if any("[" in cell for row in rows for cell in row):
+        lines.append("[low, high]: 95% interval; ~: not robust, another trial's interval may beat it")
+    if report.possibly:
+        numbers = ", ".join(str(r.number) for r in report.possibly)
+        lines.append(
+            f"possibly on the front (their intervals overlap those of the trials that dominate them): {numbers}"
+        )
+    return lines

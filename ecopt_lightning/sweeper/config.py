@@ -27,7 +27,7 @@ from ._schema import ReportSettings
 from .errors import SweeperConfigError
 from .successive_halving import RungSchedule
 
-SAMPLERS = ("auto", "tpe", "nsga2", "nsga3", "gp", "random", "qmc")
+SAMPLERS = ("auto", "tpe", "nsga2", "nsga3", "gp", "random", "qmc", "grid")
 DIRECTIONS = ("maximize", "minimize")
 LOGGERS = ("tensorboard", "wandb", "mlflow")
 

@@ -145,6 +145,7 @@ def check_before_training(
         return None
     from ecopt_lightning.inference import measure_inference
 
+    measure_kwargs.setdefault("rel_precision", None)  # a screen: a fixed number of repeats, each long enough
     result = measure_inference(
         model, dataloader, warmup_batches=warmup_batches, repeats=repeats, max_batches=max_batches, **measure_kwargs
     )

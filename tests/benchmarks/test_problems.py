@@ -80,3 +80,40 @@ def test_every_point_of_the_box_is_inside_the_reference() -> None:
         lo, hi = np.array(p.bounds).T
         for x in lo + (hi - lo) * rng.random((50, p.n_var)):
             assert all(v < r for v, r in zip(p.evaluate(x), p.reference, strict=True)), p.name
+
+
+def test_categorical_problems_best_fronts_are_the_enumerated_ones() -> None:
+    from problems import LEVELS, SPACE_PROBLEMS
+
+    zdt1_cat = SPACE_PROBLEMS["zdt1_cat"]  # best front: x0 on the 5 levels, the rest at level 0
+    front = [(x, 1 - math.sqrt(x)) for x in LEVELS]
+    assert zdt1_cat.reference == pytest.approx((1.1, 11.0))
+    assert zdt1_cat.best_hv == pytest.approx(hypervolume(front, zdt1_cat.reference))
+    assert zdt1_cat.evaluate({f"x{i}": 0 for i in range(6)}) == pytest.approx((0.0, 1.0))
+    mixed = SPACE_PROBLEMS["zdt1_mixed"]  # x0 continuous: ZDT1's true front
+    assert mixed.best_hv == pytest.approx(PROBLEMS["zdt1"].true_hv, rel=1e-6)
+
+
+def test_failing_region_problem_fails_in_the_corner_next_to_its_optimum() -> None:
+    from problems import SPACE_PROBLEMS
+
+    oom = SPACE_PROBLEMS["oom"]
+    pairs = [(b, w) for b in range(7) for w in range(5)]
+    failing = [(b, w) for b, w in pairs if oom.evaluate({"batch": b, "width": w, "lr": 1e-2}) is None]
+    assert len(failing) == 10 and all(b + w >= 7 for b, w in failing)
+    # at each width, the largest batch that fits gives the lowest energy per sample: the optimum borders failure
+    for w in range(5):
+        fits = [b for b in range(7) if (b, w) not in failing]
+        energy = [oom.evaluate({"batch": b, "width": w, "lr": 1e-2})[1] for b in fits]
+        assert energy.index(min(energy)) == len(fits) - 1
+
+
+def test_space_benchmark_run_counts_failures_and_the_ratio() -> None:
+    import search
+
+    row = search.run_space("oom", "tpe", seed=0, n_trials=12)
+    assert row["complete"] == 12 or row["failed"] == 12
+    assert row["failed"] + row["complete"] == len(row["values"]) + row["failed"]
+    assert 0.0 < row["hv_ratio"] <= 1.0 + 1e-9
+    bare = search.run_space("oom", "tpe", seed=0, n_trials=12, wrapped=False)
+    assert bare["wrapped"] is False and bare["chose"] == "tpe"

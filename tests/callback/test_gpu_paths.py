@@ -85,7 +85,7 @@ def test_tracker_on_a_100_W_gpu(simulated_gpu):
 def test_callback_with_a_gpu_monitor_in_a_real_trainer(simulated_gpu, tmp_path):
     simulated_gpu([SimGpu("GPU-AAAA", power_W=250.0)])
     with EnergyMonitor(gpus=[0], cpu=False) as monitor:
-        cb = EnergyCallback(monitor=monitor, inference_benchmark={"repeats": 2})
+        cb = EnergyCallback(monitor=monitor, inference_benchmark={"repeats": 2, "rel_precision": None})
         trainer = make_trainer(tmp_path, [cb], loggers=False, limit_val_batches=2)
         trainer.fit(TinyModel())
         summary = cb.summary()
@@ -105,9 +105,11 @@ def test_measure_inference_on_the_gpu_double(simulated_gpu):
         return module(batch[0])
 
     with EnergyMonitor(gpus=[0], cpu=False) as monitor:
+        assert monitor.min_window_s == pytest.approx(1.0)  # 10 updates of the ~100 ms counter
         result = measure_inference(
-            torch.nn.Linear(16, 2), loader(32, 8), repeats=3, monitor=monitor, forward_fn=slow_forward
-        )
+            torch.nn.Linear(16, 2), loader(32, 8), repeats=3, rel_precision=None, min_window_s=0.0,
+            monitor=monitor, forward_fn=slow_forward,
+        )  # fmt: skip
     assert result.source == "nvml_counter"
     # 4 batches x 10 ms at 80 W over 32 samples: about 0.1 J per sample
     assert result.per_sample_J == pytest.approx(80.0 * result.seconds / 32, rel=0.05)

@@ -118,7 +118,8 @@ def test_fast_dev_run_and_limit_train_batches(tmp_path):
 
 
 def test_inference_benchmark_and_idle_baseline(tmp_path):
-    cb = EnergyCallback(inference_benchmark={"repeats": 3, "warmup_batches": 1}, idle_baseline_s=0.05)
+    benchmark = {"repeats": 3, "warmup_batches": 1, "rel_precision": None, "min_window_s": 0.0}  # a fixed count
+    cb = EnergyCallback(inference_benchmark=benchmark, idle_baseline_s=0.05)
     trainer = make_trainer(tmp_path, [cb])
     trainer.fit(TinyModel())
     m = {k: float(v) for k, v in trainer.callback_metrics.items()}

@@ -164,18 +164,18 @@ CASES = [
     ),
     ("empty search space", [], "hydra.sweeper.params={}", ["at least one search expression"]),
 ]
-# trial-level mistakes: the study exists, the first trial fails, the run stops (max_failures=1) with one line
+# trial-level mistakes: the study exists, the first trial fails, the run stops at once with one line
 TRIAL_CASES = [
     (
         "objective missing from metrics",
         ["hydra.sweeper.objectives=[{name: accuracy, direction: maximize}]"],
-        "hydra.sweeper.max_failures=1 reached",
-        ["objective 'accuracy' is not among the task's metrics; available:"],
+        "hydra.sweeper.objectives=['accuracy:maximize'] is not allowed",
+        ["missing objective 'accuracy'; available:", "stopped after its first finished job"],
     ),
     (
         "non-numeric metric",
         ["mode=text_acc"],
-        "hydra.sweeper.max_failures=1 reached",
+        "hydra.sweeper.objectives=",
         ["metric 'val_acc' is 'high' (str): return a number"],
     ),
 ]

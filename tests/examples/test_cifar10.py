@@ -44,6 +44,7 @@ def test_app_on_fake_data_returns_finite_metrics(tmp_path):
         "trainer.max_epochs=1",
         "energy.cpu=estimate",
         "energy.inference_benchmark.repeats=2",
+        "energy.inference_benchmark.max_repeats=6",
         "energy.inference_benchmark.max_batches=2",
         f"output_dir={tmp_path}",
     ]

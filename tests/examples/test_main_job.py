@@ -24,7 +24,8 @@ def test_digits_sweep_end_to_end(tmp_path):
         "hydra/sweeper=ecopt",
         "hydra.sweeper.n_trials=3",
         "trainer.max_epochs=2",
-        "energy.repeats=2",
+        "energy.repeats=6",
+        "energy.max_repeats=6",
         f"hydra.sweep.dir={sweep}",
     ]
     out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, env={**os.environ})

@@ -1,6 +1,6 @@
 """Framework internals behind one door: each private the compat modules read still exists in the installed
 Optuna and joblib, each public fallback agrees with the private it stands in for, and no other module reads
-a private attribute of Optuna or joblib."""
+a private attribute of Lightning, Optuna or joblib (Lightning's own check: tests/callback/test_lightning_compat.py)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,6 @@ from ecopt_lightning.sweeper import _joblib_compat, _optuna_compat
 ROOT = Path(__file__).parents[2]
 SCANNED = ("ecopt_lightning", "hydra_plugins", "benchmarks", "examples")
 COMPAT_MODULES = {"_optuna_compat.py", "_joblib_compat.py", "_lightning_compat.py"}
-# Lightning's privates move to ecopt_lightning/_lightning_compat.py (issue 16 part 2, the callback's half);
-# until then these three stay where they are. Optuna and joblib have no such allowance.
-LIGHTNING_PENDING = {("callback.py", "_should_accumulate"), ("callback.py", "_logger_connector")}
-LIGHTNING_PENDING |= {("callback.py", "_batches_that_stepped")}
 FRAMEWORKS = {"optuna", "joblib", "lightning", "pytorch_lightning", "lightning_fabric"}
 
 
@@ -115,7 +111,7 @@ def _framework_privates(path: Path) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] in FRAMEWORKS:
             parts = str(node.module).split(".") + [alias.name for alias in node.names]
             name = next((p for p in parts if p.startswith("_")), "")
-        if name.startswith("_") and not name.startswith("__") and (path.name, name) not in LIGHTNING_PENDING:
+        if name.startswith("_") and not name.startswith("__"):
             found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
     return found
 

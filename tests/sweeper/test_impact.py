@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from math import ceil
+
 import optuna
 import pytest
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 
+from ecopt_lightning.cli import impact_lines
 from ecopt_lightning.sweeper._energy_report import render
 from ecopt_lightning.sweeper._impact import payback_inferences, spearman
 from ecopt_lightning.sweeper._schema import ReportSettings
@@ -88,7 +91,7 @@ def test_report_payback_and_proxies():
     assert "Training energy" in text and "Spearman correlation of J per sample with params: 0" in text
 
 
-def test_knee_is_the_default_choice_and_missing_baseline_is_said():
+def test_knee_is_the_default_choice_without_a_baseline_and_the_missing_baseline_is_said():
     trials = [trial(0, 0.9, 0.01, 10, 10, 1.0, 5.0), trial(1, 0.8, 0.005, 5, 5, 1.0, 5.0)]
     report = build_report("s", trials, SETTINGS)
     assert report.impact["chosen_trial"] == report.knee.number
@@ -104,3 +107,57 @@ def test_optuna_study_round_trip(tmp_path):
     report = build_report("s", study.get_trials(), SETTINGS)
     assert report.impact["baseline_trial"] == 0 and report.impact["chosen_trial"] == 1
     assert report.impact["payback"] == 1250  # ceil(10 / 0.008)
+
+
+def with_interval(t, lo: float, hi: float):
+    t.user_attrs["energy/inference_per_sample_J_ci_lo"] = lo
+    t.user_attrs["energy/inference_per_sample_J_ci_hi"] = hi
+    return t
+
+
+def test_overlapping_intervals_give_no_measurable_saving():
+    trials = [
+        with_interval(trial(0, 0.92, 0.010, 9, 9, 5.0, 40.0, baseline=True), 0.007, 0.013),
+        with_interval(trial(1, 0.93, 0.009, 9, 9, 5.0, 40.0), 0.006, 0.012),
+    ]
+    imp = build_report("s", trials, SETTINGS).impact
+    assert imp["chosen_trial"] == 1  # on the front, at least as accurate, less energy
+    # saving 0.001, interval [0.007 - 0.012, 0.013 - 0.006] = [-0.005, 0.007]: includes 0
+    assert imp["saved_interval_J"] == pytest.approx((-0.005, 0.007))
+    assert imp["measurable"] is False
+    assert imp["payback_note"].startswith("no measurable saving: the saving's 95% interval [-0.005, 0.007] J")
+    assert imp["payback_interval"] == [ceil(80 / 0.007), None]
+
+
+def test_a_named_trial_with_worse_quality_is_called_a_loss_and_the_default_keeps_quality():
+    trials = [
+        with_interval(trial(0, 0.92, 0.010, 9, 9, 5.0, 40.0, baseline=True), 0.009, 0.011),
+        with_interval(trial(1, 0.43, 0.001, 9, 9, 5.0, 40.0), 0.0009, 0.0011),
+        with_interval(trial(2, 0.915, 0.004, 9, 9, 5.0, 40.0), 0.0035, 0.0045),  # within 1% of 0.92
+        with_interval(trial(3, 0.93, 0.008, 9, 9, 5.0, 40.0), 0.0075, 0.0085),
+    ]
+    named = build_report("s", trials, SETTINGS, chosen=1).impact
+    assert named["quality_loss"] is True
+    assert named["quality_change"]["val_acc"] == {"baseline": 0.92, "chosen": 0.43, "change": 0.43 - 0.92, "loss": True}
+    assert "a QUALITY LOSS: val_acc 0.92 -> 0.43" in named["payback_note"]
+    lines = impact_lines(named)
+    assert any("quality: val_acc 0.92 -> 0.43 (-0.49, a LOSS)" in line for line in lines)
+
+    default = build_report("s", trials, SETTINGS).impact
+    # eligible (accuracy >= 0.92 x 0.99 = 0.9108): trials 0, 2, 3 -> least energy per sample: trial 2
+    assert default["chosen_trial"] == 2 and default["quality_loss"] is False
+    assert "at least as good as the baseline on val_acc (within 1% of its value)" in default["chosen_rule"]
+    # saving 0.006 J, interval [0.009 - 0.0045, 0.011 - 0.0035] = [0.0045, 0.0075]; tuning 160 J
+    assert default["saved_interval_J"] == pytest.approx((0.0045, 0.0075)) and default["measurable"] is True
+    assert default["payback"] == ceil(160 / 0.006)
+    assert default["payback_interval"] == [ceil(160 / 0.0075), ceil(160 / 0.0045)]
+    assert f"(95%: {ceil(160 / 0.0075)} to {ceil(160 / 0.0045)})" in default["payback_note"]
+
+
+def test_the_energy_report_states_the_chosen_trials_precision_and_contention():
+    chosen = with_interval(trial(1, 0.93, 0.004, 9, 9, 5.0, 40.0), 0.003, 0.005)
+    chosen.user_attrs.update({"energy/inference_converged": 0.0, "energy/inference_contended": 1.0})
+    trials = [with_interval(trial(0, 0.92, 0.010, 9, 9, 5.0, 40.0, baseline=True), 0.009, 0.011), chosen]
+    text = render(build_report("s", trials, SETTINGS))
+    assert "95% interval 0.003 to 0.005 J; NOT converged to its precision target; measured beside" in text
+    assert "quality: val_acc 0.92 -> 0.93 (+0.01)" in text

@@ -6,17 +6,23 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
 from ecopt_lightning.sweeper import SweeperConfigError
-from ecopt_lightning.sweeper._samplers import build, choose
+from ecopt_lightning.sweeper._samplers import auto_kwargs, build, choose, describe, grid_points, too_slow
 
 NUMERIC = {"lr": FloatDistribution(1e-4, 1e-1, log=True)}
 MIXED = {**NUMERIC, "opt": CategoricalDistribution(["adam", "sgd"])}
+
+
+def _inner(sampler):
+    """The Optuna sampler itself: inside the failure wrapper (Optuna 5), or as built (Optuna 4)."""
+    return getattr(sampler, "inner", sampler)
 
 
 @pytest.mark.parametrize(
     ("space", "n_obj", "n_trials", "custom", "expected"),
     [
         (NUMERIC, 2, 50, False, "gp"),
-        (MIXED, 2, 50, False, "tpe"),
+        (MIXED, 2, 50, False, "gp"),
+        (MIXED, 2, 150, False, "tpe"),
         (NUMERIC, 2, 500, False, "nsga2"),
         (NUMERIC, 4, 500, False, "nsga3"),
         (NUMERIC, 2, 250, False, "tpe"),
@@ -40,10 +46,75 @@ def test_auto_choice_and_reason(space, n_obj: int, n_trials: int, custom: bool, 
     ],
 )
 def test_build_each_sampler(name: str, cls: str) -> None:
-    assert type(build(name, {}, seed=1, constrained=True)).__name__ == cls
+    assert describe(build(name, {}, seed=1, constrained=True)).split(" ")[0] == cls
 
 
 def test_sampler_kwargs_pass_through_and_bad_ones_name_the_field() -> None:
-    assert build("nsga2", {"population_size": 4}, seed=0, constrained=False)._population_size == 4
+    assert _inner(build("nsga2", {"population_size": 4}, seed=0, constrained=False))._population_size == 4
     with pytest.raises(SweeperConfigError, match=r"^hydra.sweeper.sampler_kwargs=\{'bogus': 1\} is not allowed"):
         build("tpe", {"bogus": 1}, seed=0, constrained=False)
+
+
+def test_grid_points_and_a_continuous_interval_is_refused_with_one_line() -> None:
+    from optuna.distributions import IntDistribution
+
+    space = {
+        "w": CategoricalDistribution([8, 16]),
+        "d": IntDistribution(1, 5, step=2),
+        "lr": FloatDistribution(0, 1, step=0.5),
+    }
+    assert grid_points(space) == {"w": [8, 16], "d": [1, 3, 5], "lr": [0.0, 0.5, 1.0]}
+    assert build("grid", {}, seed=0, constrained=False, space=space)._n_min_trials == 18
+    with pytest.raises(SweeperConfigError, match=r"^hydra.sweeper.sampler='grid' is not allowed: .*lr is FloatDist"):
+        grid_points(NUMERIC)
+
+
+@pytest.mark.slow
+def test_grid_multirun_visits_every_point_once(multirun, tmp_path) -> None:
+    from .conftest import load_study
+
+    multirun(
+        "width=choice(8,16,32)",
+        "depth=range(1,3)",
+        "hydra.sweeper.sampler=grid",
+        "hydra.sweeper.n_trials=50",  # capped at the 6 points
+        "hydra.sweeper.n_jobs=2",
+    )
+    trials = load_study(tmp_path / "sweep").trials
+    points = sorted((t.params["width"], t.params["depth"]) for t in trials)
+    assert points == [(w, d) for w in (8, 16, 32) for d in (1, 2)]
+    assert all(t.state.name == "COMPLETE" for t in trials)
+
+
+def test_auto_weighs_gp_time_against_the_trials_and_says_why() -> None:
+    slow_trials = choose("auto", 2, NUMERIC, 200, False, trial_seconds=600.0)
+    instant_trials = choose("auto", 2, NUMERIC, 200, False, trial_seconds=0.01)
+    assert slow_trials[0] == "gp" and "numeric" in slow_trials[1]
+    assert instant_trials[0] == "tpe"
+    assert "GP (estimated) proposing took" in instant_trials[1] and "> 10% of the time" in instant_trials[1]
+    assert choose("auto", 2, NUMERIC, 200, False)[0] == "gp"  # durations unknown: the measured time decides later
+
+
+def test_too_slow_moves_only_from_samplers_with_a_cheaper_one() -> None:
+    assert too_slow("gp", propose_s=1.0, trial_s=1.0) == (
+        "proposing took 1 s against 1 s of running trials (50% > 10% of the time); tpe is cheaper"
+    )
+    assert too_slow("gp", propose_s=1.0, trial_s=9.0) is None  # exactly the share: stays
+    assert too_slow("tpe", propose_s=5.0, trial_s=0.0) is None  # nothing cheaper that still learns
+
+
+def test_auto_uses_multivariate_tpe_on_categorical_and_integer_spaces() -> None:
+    from optuna.distributions import IntDistribution
+
+    assert auto_kwargs("tpe", MIXED) == {"multivariate": True, "group": True}
+    assert auto_kwargs("tpe", {"depth": IntDistribution(1, 8)}) == {"multivariate": True, "group": True}
+    assert auto_kwargs("tpe", NUMERIC) == {} and auto_kwargs("gp", MIXED) == {}
+    inner = _inner(build("tpe", auto_kwargs("tpe", MIXED), seed=0, constrained=False))
+    assert inner._multivariate and inner._group
+
+
+def test_auto_on_categorical_spaces_moves_from_gp_to_tpe_when_trials_are_instant_and_the_budget_large() -> None:
+    small = choose("auto", 2, MIXED, 50, False, trial_seconds=30.0)
+    large_instant = choose("auto", 2, MIXED, 100, False, trial_seconds=0.01)
+    assert small[0] == "gp" and "GP had the best hypervolume" in small[1]
+    assert large_instant[0] == "tpe" and "proposing took" in large_instant[1]

@@ -76,7 +76,13 @@ def main(cfg: DictConfig) -> dict:
         accelerator="cpu",
         devices=1,
         default_root_dir=".",
-        callbacks=[EnergyCallback(monitor=monitor, inference_benchmark={"repeats": 2}, proxies=False)],
+        callbacks=[
+            EnergyCallback(
+                monitor=monitor,
+                inference_benchmark={"repeats": 2, "rel_precision": None, "min_window_s": 0.0},
+                proxies=False,
+            )
+        ],
     )
     model = (Crash if cfg.fault == "crash" else Tiny)(cfg.width, cfg.lr)
     try:

@@ -52,7 +52,9 @@ def main(cfg: DictConfig) -> dict:
         enable_model_summary=False,
         accelerator="cpu",
         devices=1,
-        callbacks=[EnergyCallback(inference_benchmark={"repeats": 2}, proxies=False)],
+        callbacks=[
+            EnergyCallback(inference_benchmark={"repeats": 6, "max_repeats": 6, "min_window_s": 0.0}, proxies=False)
+        ],
     )
     trainer.fit(Tiny(cfg.width, cfg.lr), loader(128, 0), loader(64, 1))
     return trainer.callback_metrics

@@ -1,7 +1,9 @@
 """A pure-Python task for real Hydra multiruns: accuracy rises and energy rises with ``width`` and ``lr``.
 
 ``mode`` makes the job misbehave on purpose: ``raise`` (exception), ``nan_acc`` (NaN objective), ``missing``
-(no ``val_acc``), ``text_acc`` (``val_acc`` is a string), ``fail_if_wide`` (raises when width >= 64).
+(no ``val_acc``), ``missing_if_wide`` (no ``val_acc`` when width >= 64), ``text_acc`` (``val_acc`` is a string),
+``fail_if_wide`` (raises when width >= 64), ``oom`` (raises when width x depth > 128: the accurate corner fails, as
+big models run out of memory).
 ``sleep_s`` keeps each job running that long; ``die_marker`` SIGKILLs the first job's process (the whole
 sweep under the basic launcher) and leaves the marker file so the rerun goes on.
 Energy is reported as ``energy/total_J``
@@ -37,7 +39,7 @@ def metrics(cfg: DictConfig) -> dict[str, float]:
         out["energy/total_J"] = total
     if cfg.mode == "nan_acc":
         out["val_acc"] = float("nan")
-    elif cfg.mode == "missing":
+    elif cfg.mode == "missing" or (cfg.mode == "missing_if_wide" and cfg.width >= 64):
         del out["val_acc"]
     elif cfg.mode == "text_acc":
         out["val_acc"] = "high"  # type: ignore[assignment]
@@ -52,6 +54,8 @@ def main(cfg: DictConfig) -> dict[str, float]:
     time.sleep(float(cfg.sleep_s))
     if cfg.mode == "raise" or (cfg.mode == "fail_if_wide" and cfg.width >= 64):
         raise RuntimeError(f"toy failure at width={cfg.width}")
+    if cfg.mode == "oom" and cfg.width * cfg.depth > 128:
+        raise RuntimeError(f"out of memory (simulated) at width={cfg.width} depth={cfg.depth}")
     return metrics(cfg)
 
 

@@ -1,0 +1,246 @@
+"""How precise is J per inference sample, and is contention flagged? The digits job, quiet and contended.
+
+Usage: python benchmarks/noise.py [--measurements 5] [--max-seconds 5] [--threads 0] [--out benchmarks/results]
+
+Six configurations of the main job's model (``examples/digits.py``: width x depth) on its validation set.
+Each measurement is one independent ``measure_inference`` call with the benchmark's own defaults (stops at
++-5% or the cap), the configurations interleaved so that drift hits them alike:
+
+1. quiet: two rounds of ``--measurements`` measurements per configuration; Kendall's tau between the rounds'
+   per-configuration medians (goal >= 0.8) and each configuration's spread, (max - min) / median over a round
+   (goal: within the 5% target);
+2. contended: ``--measurements`` more per configuration beside CPU-bound processes that the script starts (one
+   per core) and stops itself; a measurement off by more than 10% from its configuration's quiet median must be
+   flagged ``contended`` (goal: none unflagged). The share flagged is printed per configuration and overall.
+
+The inference energy of an MLP does not depend on its weights' values, so the models are not trained.
+Outputs: ``noise.json`` (every measurement), ``noise.md`` (the tables) and ``noise.png`` (J per sample per
+configuration and condition) in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "examples"))
+
+from digits import DigitsClassifier, DigitsDataModule  # noqa: E402
+
+from ecopt_lightning import EnergyMonitor  # noqa: E402
+from ecopt_lightning.inference import measure_inference  # noqa: E402
+
+CONFIGS = [(16, 1), (32, 1), (64, 2), (128, 2), (256, 2), (256, 3)]
+BATCH_SIZE = 64
+SPIN = "while True: pass"
+
+
+def kendall_tau(x: list[float], y: list[float]) -> float:
+    """Kendall's tau-a: (concordant - discordant) pairs / all pairs.
+
+    Example:
+        >>> kendall_tau([1, 2, 3, 4], [1, 3, 2, 4])
+        0.6666666666666666
+    """
+    pairs = list(itertools.combinations(range(len(x)), 2))
+    score = sum((x[i] - x[j]) * (y[i] - y[j]) > 0 for i, j in pairs) - sum(
+        (x[i] - x[j]) * (y[i] - y[j]) < 0 for i, j in pairs
+    )
+    return score / len(pairs)
+
+
+def measure(models: dict[str, Any], loader: Any, n: int, max_seconds: float, condition: str) -> list[dict]:
+    """``n`` measurements per configuration, interleaved; one row each."""
+    rows = []
+    monitor = EnergyMonitor(gpus=[], cpu="auto")
+    try:
+        for i in range(n):
+            for name, model in models.items():
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    r = measure_inference(model, loader, max_seconds=max_seconds, monitor=monitor)
+                c = r.contention
+                rows.append(
+                    {
+                        "condition": condition,
+                        "config": name,
+                        "measurement": i,
+                        "J_per_sample": r.per_sample_J,
+                        "interval": r.interval_J,
+                        "rel_halfwidth": r.rel_halfwidth,
+                        "converged": r.converged,
+                        "repeats": r.repeats,
+                        "contended": r.contended,
+                        "foreign_cores": None if c is None else c.foreign_cores,
+                        "source": r.source,
+                    }
+                )
+                print(
+                    f"{condition:9} {name:8} #{i}: {r.per_sample_J:.4g} J/sample, +-{(r.rel_halfwidth or 0):.1%} "
+                    f"after {r.repeats} repeats, converged={r.converged}, contended={r.contended} "
+                    f"(foreign {0 if c is None else c.foreign_cores:.2f} cores)",
+                    flush=True,
+                )
+    finally:
+        monitor.close()
+    return rows
+
+
+def _median(rows: list[dict], condition: str, config: str, measurements: range | None = None) -> float:
+    values = [
+        r["J_per_sample"]
+        for r in rows
+        if r["condition"] == condition
+        and r["config"] == config
+        and (measurements is None or r["measurement"] in measurements)
+    ]
+    return statistics.median(values)
+
+
+def analyse(rows: list[dict], n: int) -> tuple[dict[str, Any], list[str]]:
+    """The goals' figures and the Markdown lines of the result tables."""
+    names = [f"{w}x{d}" for w, d in CONFIGS]
+    first = [_median(rows, "quiet", c, range(0, n)) for c in names]
+    second = [_median(rows, "quiet", c, range(n, 2 * n)) for c in names]
+    tau = kendall_tau(first, second)
+    lines = [
+        "| config | quiet median J/sample | spread round 1 | spread round 2 | quiet flagged | contended median "
+        "| contended flagged | off >10% unflagged |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    unflagged_total = flagged_total = contended_total = 0
+    per_config = {}
+    for c in names:
+        quiet = [r for r in rows if r["condition"] == "quiet" and r["config"] == c]
+        busy = [r for r in rows if r["condition"] == "contended" and r["config"] == c]
+        median = statistics.median(r["J_per_sample"] for r in quiet)
+        spreads = []
+        for k in (0, 1):
+            values = [r["J_per_sample"] for r in quiet if r["measurement"] in range(k * n, (k + 1) * n)]
+            spreads.append((max(values) - min(values)) / statistics.median(values))
+        off = [r for r in busy if abs(r["J_per_sample"] / median - 1) > 0.10]
+        unflagged = [r for r in off if not r["contended"]]
+        flagged = sum(r["contended"] for r in busy)
+        unflagged_total += len(unflagged)
+        flagged_total += flagged
+        contended_total += len(busy)
+        per_config[c] = {
+            "quiet_median": median,
+            "spread": spreads,
+            "quiet_flagged": sum(r["contended"] for r in quiet) / len(quiet),
+            "contended_flagged": flagged / len(busy) if busy else None,
+            "off_unflagged": len(unflagged),
+        }
+        busy_median = statistics.median(r["J_per_sample"] for r in busy) if busy else float("nan")
+        lines.append(
+            f"| {c} | {median:.4g} | {spreads[0]:.1%} | {spreads[1]:.1%} | "
+            f"{per_config[c]['quiet_flagged']:.0%} | {busy_median:.4g} | "
+            f"{(flagged / len(busy) if busy else 0):.0%} | {len(unflagged)} of {len(off)} |"
+        )
+    quiet_rows = [r for r in rows if r["condition"] == "quiet"]
+    summary = {
+        "kendall_tau_quiet_rounds": tau,
+        "quiet_flagged_share": sum(r["contended"] for r in quiet_rows) / len(quiet_rows),
+        "quiet_converged_share": sum(r["converged"] for r in quiet_rows) / len(quiet_rows),
+        "contended_flagged_share": flagged_total / contended_total if contended_total else None,
+        "contended_off_unflagged": unflagged_total,
+        "per_config": per_config,
+    }
+    lines += [
+        "",
+        f"Kendall tau between the two quiet rounds' medians: {tau:.2f} (goal >= 0.8). "
+        f"Quiet measurements converged: {summary['quiet_converged_share']:.0%}; flagged contended: "
+        f"{summary['quiet_flagged_share']:.0%}. Contended measurements flagged: "
+        f"{summary['contended_flagged_share'] or 0:.0%}; off by > 10% from the quiet median and not flagged: "
+        f"{unflagged_total} (goal 0).",
+    ]
+    return summary, lines
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    from matplotlib.figure import Figure
+
+    names = [f"{w}x{d}" for w, d in CONFIGS]
+    fig = Figure(figsize=(7.5, 4.5), layout="constrained")
+    ax = fig.subplots()
+    for k, (condition, color) in enumerate((("quiet", "tab:blue"), ("contended", "tab:red"))):
+        for i, c in enumerate(names):
+            pts = [r for r in rows if r["condition"] == condition and r["config"] == c]
+            for r in pts:
+                marker = "x" if r["contended"] else "o"
+                ax.plot(i + (k - 0.5) * 0.3, r["J_per_sample"], marker=marker, color=color, alpha=0.7, linestyle="none")
+    ax.plot([], [], "o", color="tab:blue", label="quiet")
+    ax.plot([], [], "o", color="tab:red", label="beside CPU-bound processes")
+    ax.plot([], [], "x", color="0.3", label="flagged contended")
+    ax.set_xticks(range(len(names)), names)
+    ax.set_xlabel("config (width x depth) [-]")
+    ax.set_ylabel("energy/inference_per_sample_J [J]")
+    ax.set_yscale("log")
+    ax.set_title("digits job: J per inference sample, independent measurements", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--measurements", type=int, default=5, help="independent measurements per config and round")
+    parser.add_argument("--max-seconds", type=float, default=5.0, help="time cap of one measurement (s)")
+    parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = DigitsDataModule(batch_size=BATCH_SIZE)
+    data.setup("fit")
+    loader = data.val_dataloader()
+    torch.manual_seed(0)
+    models = {f"{w}x{d}": DigitsClassifier(width=w, depth=d) for w, d in CONFIGS}
+    started = time.perf_counter()
+    n = args.measurements
+    rows = measure(models, loader, 2 * n, args.max_seconds, "quiet")
+    spinners = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(os.cpu_count() or 1)]
+    try:
+        rows += measure(models, loader, n, args.max_seconds, "contended")
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait()
+    summary, lines = analyse(rows, n)
+    summary.update(
+        measurements=n,
+        max_seconds=args.max_seconds,
+        torch_threads=torch.get_num_threads(),
+        cpu_count=os.cpu_count(),
+        source=rows[0]["source"],
+        seconds=time.perf_counter() - started,
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "noise.json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=2))
+    header = [
+        f"# noise.py: {n} measurements x 6 configs x (2 quiet rounds + 1 contended), source {summary['source']}, "
+        f"torch threads {summary['torch_threads']}, {summary['cpu_count']} cores, {summary['seconds']:.0f} s",
+        "",
+    ]
+    (args.out / "noise.md").write_text("\n".join([*header, *lines, ""]))
+    plot(rows, args.out / "noise.png")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""``ecopt confirm``: measure the front again, all candidates in one process, in interleaved rounds.
+
+During a sweep each trial measured its own model, at its own time: drift, heat and other processes hit
+trials unevenly. Here the trials on the front and those possibly on it are loaded together (the pattern of
+:mod:`ecopt_lightning.confirm`) and measured round after round, each round visiting every candidate once in
+a rotated order, so that whatever changes over time hits them alike. Each candidate's repeats from all rounds
+give its confirmed median and 95% interval (:func:`~ecopt_lightning.inference.median_interval`); they are
+stored on the study (``ecopt.confirmed``), and the report is rebuilt from them, keeping the sweep's values.
+
+Example:
+    ``ecopt confirm --storage sqlite:///multirun/digits/ecopt.db --study train --rounds 4``
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._records import TrialRecord
+from ._schema import CONFIRMED_ATTR, ReportSettings
+from ._sweep_report import Report, build_report
+
+#: repeats per candidate in each round
+REPEATS_PER_ROUND = 3
+
+
+class ConfirmError(Exception):
+    """Nothing can be confirmed; the message is one line saying why."""
+
+
+@dataclass
+class _Run:
+    record: TrialRecord
+    candidate: Any
+    per_repeat_J: list[float] = field(default_factory=list)
+    contention: Any = None
+    source: str = ""
+
+
+def candidates_of(report: Report) -> list[TrialRecord]:
+    """The trials worth measuring again: the front and those possibly on it, by trial number."""
+    return sorted([*report.front, *report.possibly], key=lambda r: r.number)
+
+
+def _load(records: list[TrialRecord], device: str) -> tuple[list[_Run], dict[int, str]]:
+    from ecopt_lightning.confirm import CANDIDATE_DIR, CandidateError, find_candidate, load_candidate
+
+    runs, skipped = [], {}
+    for r in records:
+        folder = find_candidate(r.job_dir)
+        if folder is None:
+            skipped[r.number] = (
+                f"no {CANDIDATE_DIR}/candidate.json under {r.job_dir or '(no job dir recorded)'}: the app must save "
+                "it with EnergyCallback(inference_benchmark={'keep_for_confirm': True}) (docs/measurement.md)"
+            )
+            continue
+        try:
+            runs.append(_Run(r, load_candidate(folder, device)))
+        except CandidateError as exc:
+            skipped[r.number] = str(exc)
+    return runs, skipped
+
+
+def measure_rounds(
+    runs: list[Any],
+    rounds: int,
+    measure: Callable[[Any], Any],
+) -> None:
+    """Measure every run once per round, the order rotated by one each round; ``measure(run)`` returns an
+    :class:`~ecopt_lightning.inference.InferenceResult` whose repeats are added to the run's.
+
+    Example:
+        >>> seen = []
+        >>> class R:
+        ...     def __init__(self, n): self.n, self.per_repeat_J, self.contention, self.source = n, [], None, ""
+        >>> class Result:
+        ...     per_repeat_J, contention, source = [1.0], None, "estimate"
+        >>> measure_rounds([R(0), R(1), R(2)], 2, lambda r: seen.append(r.n) or Result())
+        >>> seen
+        [0, 1, 2, 1, 2, 0]
+    """
+    for k in range(rounds):
+        shift = k % len(runs) if runs else 0
+        for run in runs[shift:] + runs[:shift]:
+            result = measure(run)
+            run.per_repeat_J.extend(result.per_repeat_J)
+            if result.contention is not None:
+                run.contention = result.contention if run.contention is None else run.contention + result.contention
+            run.source = result.source
+
+
+def confirm(
+    storage: str,
+    study_name: str,
+    rounds: int = 4,
+    repeats_per_round: int = REPEATS_PER_ROUND,
+    min_window_s: float | None = None,
+) -> tuple[Report, Report, dict[int, str]]:
+    """Re-measure the candidates of study ``study_name``; returns the report before, the report rebuilt from
+    the confirmed values, and the trials that could not be confirmed with the one-line reason."""
+    import optuna
+    import torch
+
+    from ecopt_lightning.energy import EnergyMonitor
+    from ecopt_lightning.inference import measure_inference, median_interval, precision_reached
+
+    from ._storage import open_storage
+
+    if rounds < 1 or repeats_per_round < 1:
+        raise ConfirmError(f"rounds={rounds}, repeats_per_round={repeats_per_round}: give 1 or more of each")
+    study = optuna.load_study(study_name=study_name, storage=open_storage(storage, heartbeat_interval_s=0))
+    directions = [d.name.lower() for d in study.directions]
+    settings = ReportSettings.from_attrs(study.user_attrs, study.metric_names, directions)
+    before = build_report(study.study_name, study.get_trials(deepcopy=False), settings)
+    records = candidates_of(before)
+    if not records:
+        raise ConfirmError(f"study {study_name!r} has no feasible complete trial to confirm")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    runs, skipped = _load(records, device)
+    if not runs:
+        first = min(skipped)
+        raise ConfirmError(f"no trial of the front can be measured again: trial {first}: {skipped[first]}")
+    monitor = EnergyMonitor(gpus=[0] if device == "cuda" else [])
+
+    def measure(run: _Run) -> Any:
+        c = run.candidate
+        return measure_inference(
+            c.module,
+            c.batches,
+            warmup_batches=int(c.settings.get("warmup_batches") or 0),
+            repeats=repeats_per_round,
+            rel_precision=None,
+            min_window_s=min_window_s,
+            forward_fn=c.settings.get("forward_fn"),
+            monitor=monitor,
+        )
+
+    try:
+        measure_rounds(runs, rounds, measure)
+    finally:
+        monitor.close()
+    confirmed = dict(study.user_attrs.get(CONFIRMED_ATTR) or {})
+    for run in runs:
+        values = sorted(run.per_repeat_J)
+        median = statistics.median(values)
+        interval = median_interval(values)
+        confirmed[str(run.record.number)] = {
+            "metric": settings.energy_per_sample_metric,
+            "value": median,
+            "ci_lo": None if interval is None else interval[0],
+            "ci_hi": None if interval is None else interval[1],
+            "converged": precision_reached(median, interval, 0.05),
+            "repeats": len(values),
+            "rounds": rounds,
+            "contended": bool(run.contention is not None and run.contention.contended),
+            "source": run.source,
+            "sweep_value": run.record.energy_per_sample_J,
+            "sweep_interval": None
+            if run.record.energy_per_sample_interval is None
+            else list(run.record.energy_per_sample_interval),
+        }
+    study.set_user_attr(CONFIRMED_ATTR, confirmed)
+    after = build_report(study.study_name, study.get_trials(deepcopy=False), settings, confirmed=confirmed)
+    return before, after, skipped
+
+
+def _fmt(value: float | None, interval: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" + ("" if not interval or interval[0] is None else f" [{interval[0]:.4g}, {interval[1]:.4g}]")
+
+
+def confirm_lines(before: Report, after: Report, skipped: dict[int, str]) -> list[str]:
+    """What ``ecopt confirm`` prints: per candidate, the sweep's and the confirmed J per sample with their 95%
+    intervals and the front status before and after; then the trials it could not measure, and why."""
+    was = {r.number: r.front_status for r in before.records}
+    lines = ["trial  sweep J/sample [95%]  ->  confirmed J/sample [95%]  |  front status: sweep -> confirmed"]
+    for r in sorted(after.records, key=lambda r: r.number):
+        if r.confirmed is None or r.number in skipped or r.confirmed.get("rounds") is None:
+            continue
+        c = r.confirmed
+        flags = " (contended)" if c.get("contended") else ""
+        lines.append(
+            f"{r.number:>5}  {_fmt(c.get('sweep_value'), c.get('sweep_interval'))}  ->  "
+            f"{_fmt(c['value'], (c.get('ci_lo'), c.get('ci_hi')))}{flags}  |  {was.get(r.number)} -> {r.front_status}"
+        )
+    knee = "n/a" if after.knee is None else after.knee.number
+    lines.append(f"front from confirmed values: {[r.number for r in after.front]}; knee {knee}")
+    lines += [f"trial {n} not confirmed: {why}" for n, why in sorted(skipped.items())]
+    return lines

@@ -1,0 +1,134 @@
+"""Sweeper workers as Ray tasks: each task runs one ecopt sweeper process on one shared study.
+
+The route for Ray users, since the Hydra Ray launcher cannot be installed beside our dependencies (it pins
+``cloudpickle<3``; joblib >= 1.6, which hydra-joblib-launcher needs, requires ``cloudpickle>=3``; see
+docs/distributed.md). Ray places the tasks on its nodes and gives each the GPUs it asks for
+(``--gpus-per-worker``: Ray sets the task's ``CUDA_VISIBLE_DEVICES``, which the task's sweeper and its jobs
+inherit); the study, in a storage every node reaches (PostgreSQL, the gRPC proxy, or a journal file on a shared
+file system), holds the shared budget ``n_trials``. Each worker gets its own sweep dir ``<sweep-root>/w<i>`` and
+seed ``i``; worker 0 alone runs the baseline trial. Each worker's output goes to ``<sweep-root>/w<i>.log``.
+
+Example:
+    ``python -m ecopt_lightning.sweeper.ray_workers --workers 2 --storage journal:///tmp/ray-demo.log
+    --study digits --sweep-root multirun/ray-demo -- examples/train.py hydra.sweeper.n_trials=4``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ._urls import check, redact
+from .errors import SweeperConfigError
+
+#: environment variables Ray sets for a task that its sweeper must keep (not the driver's values)
+RAY_PLACEMENT_VARS = ("CUDA_VISIBLE_DEVICES",)
+
+
+def worker_command(app: str, overrides: Sequence[str], storage: str, study: str, sweep_dir: Path, index: int) -> list:
+    """The multirun command of worker ``index``: the same sweep, its own sweep dir and seed."""
+    return [
+        sys.executable,
+        app,
+        "-m",
+        "hydra/sweeper=ecopt",
+        f"hydra.sweep.dir={sweep_dir}",
+        f"hydra.sweeper.storage={storage}",
+        f"hydra.sweeper.study_name={study}",
+        f"hydra.sweeper.seed={index}",
+        *([] if index == 0 else ["hydra.sweeper.baseline=false"]),
+        *overrides,
+    ]
+
+
+def run_worker(command: list[str], log_path: str, driver_env: dict[str, str], driver_cwd: str) -> dict[str, Any]:
+    """Inside a Ray task: run one sweeper process to its end (in the driver's folder when this node has it,
+    as on a shared file system); its exit code, pid and GPUs."""
+    env = {k: v for k, v in driver_env.items() if k not in RAY_PLACEMENT_VARS}
+    env.update({k: os.environ[k] for k in RAY_PLACEMENT_VARS if k in os.environ})
+    cwd = driver_cwd if os.path.isdir(driver_cwd) else None
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        code = proc.wait()
+    return {"returncode": code, "pid": proc.pid, "CUDA_VISIBLE_DEVICES": env.get("CUDA_VISIBLE_DEVICES")}
+
+
+def run_workers(
+    app: str,
+    overrides: Sequence[str],
+    *,
+    workers: int,
+    storage: str,
+    study: str,
+    sweep_root: Path,
+    cpus_per_worker: float = 1.0,
+    gpus_per_worker: float = 0.0,
+) -> list[dict[str, Any]]:
+    """Start ``workers`` Ray tasks (Ray must be initialised), wait for all; one result dict per worker."""
+    import ray
+
+    task = ray.remote(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_retries=0)(run_worker)
+    app, sweep_root = os.path.abspath(app), sweep_root.absolute()
+    sweep_root.mkdir(parents=True, exist_ok=True)
+    env, cwd = dict(os.environ), os.getcwd()
+    futures = [
+        task.remote(
+            worker_command(app, overrides, storage, study, sweep_root / f"w{i}", i),
+            str(sweep_root / f"w{i}.log"),
+            env,
+            cwd,
+        )
+        for i in range(workers)
+    ]
+    return [{"worker": i, "log": str(sweep_root / f"w{i}.log"), **r} for i, r in enumerate(ray.get(futures))]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ecopt_lightning.sweeper.ray_workers", description=__doc__)
+    parser.add_argument("--workers", type=int, required=True, help="sweeper processes (Ray tasks)")
+    parser.add_argument("--storage", required=True, help="a storage every Ray node reaches (not the SQLite default)")
+    parser.add_argument("--study", required=True, help="study name shared by the workers")
+    parser.add_argument("--sweep-root", default="multirun/ray", help="worker i's sweep dir is <sweep-root>/w<i>")
+    parser.add_argument("--cpus-per-worker", type=float, default=1.0)
+    parser.add_argument("--gpus-per-worker", type=float, default=0.0)
+    parser.add_argument("--address", default=None, help="a running Ray cluster ('auto'); default: start one here")
+    parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of the Ray instance started here")
+    parser.add_argument("app_and_overrides", nargs="+", help="-- <app.py> <Hydra overrides>")
+    args = parser.parse_args(argv)
+    try:
+        if check(args.storage) is None or args.storage.startswith("sqlite"):
+            raise SweeperConfigError("storage", redact(args.storage), "a storage shared by the workers (not SQLite)")
+    except SweeperConfigError as exc:
+        print(f"--storage: {exc}", file=sys.stderr)
+        return 2
+    if args.workers < 1:
+        print(f"--workers={args.workers} is not allowed: give 1 or more", file=sys.stderr)
+        return 2
+    import ray
+
+    ray.init(address=args.address, num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
+    app, *overrides = args.app_and_overrides
+    results = run_workers(
+        app,
+        overrides,
+        workers=args.workers,
+        storage=args.storage,
+        study=args.study,
+        sweep_root=Path(args.sweep_root),
+        cpus_per_worker=args.cpus_per_worker,
+        gpus_per_worker=args.gpus_per_worker,
+    )
+    for r in results:
+        print(json.dumps(r))
+    return max((1 for r in results if r["returncode"] != 0), default=0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""One study, many workers: 8 sweeper processes reach the study through Optuna's gRPC storage proxy
+(``hydra.sweeper.storage=grpc://host:port``, served by ``python -m ecopt_lightning.sweeper.grpc_proxy``) and
+finish exactly ``n_trials`` with no configuration run twice."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from ecopt_lightning.sweeper._budget import OVER_BUDGET_ERROR
+from ecopt_lightning.sweeper._storage import open_storage
+from ecopt_lightning.sweeper._urls import check
+from ecopt_lightning.sweeper.errors import SweeperConfigError
+
+from .conftest import run, start, sweep_env
+
+pytest.importorskip("grpc", reason="grpcio is not installed (pip install -e .[cluster])")
+pytestmark = pytest.mark.slow
+SPACE = ("width=choice(8,16,32,64)", "lr=tag(log, interval(1e-4, 1e-1))", "hydra.sweeper.sampler=random")
+WORKERS, N_TRIALS = 8, 16
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def start_proxy(database: str, port: int, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ecopt_lightning.sweeper.grpc_proxy", "--storage", database, "--port", str(port)],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        env=sweep_env(),
+    )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request, tmp_path: Path) -> str:
+    if request.param == "sqlite":  # the proxy is the database's only client: SQLite is safe behind it
+        return f"sqlite:///{tmp_path / 'behind_proxy.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def test_eight_workers_through_the_grpc_proxy(tmp_path: Path, database: str, study_name: str) -> None:
+    port = free_port()
+    proxy = start_proxy(database, port, tmp_path / "proxy.log")
+    try:
+        common = (*SPACE, f"hydra.sweeper.storage=grpc://localhost:{port}", f"hydra.sweeper.study_name={study_name}")
+        common += (f"hydra.sweeper.n_trials={N_TRIALS}", "sleep_s=0.05")
+        workers = [start(tmp_path / f"w{i}", *common, f"hydra.sweeper.seed={i}") for i in range(WORKERS)]
+        for i, proc in enumerate(workers):
+            assert proc.wait(timeout=280) == 0, Path(f"{tmp_path / f'w{i}'}.log").read_text()
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=30)
+
+    # read the database itself, not through the proxy
+    study = optuna.load_study(study_name=study_name, storage=open_storage(database, heartbeat_interval_s=0))
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    assert len(trials) == N_TRIALS  # exactly the budget, not one more
+    params = [tuple(sorted(t.params.items())) for t in trials]
+    assert len(set(params)) == N_TRIALS  # no configuration twice
+    assert len({t.user_attrs["ecopt.job_dir"] for t in trials}) == N_TRIALS  # each trial ran once
+    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):  # asked in a race, never launched
+        assert t.user_attrs["ecopt.error"] == OVER_BUDGET_ERROR and "ecopt.job_dir" not in t.user_attrs
+    assert len(study.trials) == len(trials) + len(study.get_trials(states=(TrialState.FAIL,)))
+    ran = [p for i in range(WORKERS) for p in (tmp_path / f"w{i}").iterdir() if p.is_dir() and p.name.isdigit()]
+    assert len(ran) == N_TRIALS
+    assert not any("marked FAIL" in Path(f"{tmp_path / f'w{i}'}.log").read_text() for i in range(WORKERS))
+
+
+def test_a_malformed_grpc_url_is_refused_with_one_line() -> None:
+    with pytest.raises(SweeperConfigError, match=r"storage='grpc://proxy-host' is not allowed: grpc://host:port"):
+        check("grpc://proxy-host")
+    assert check("grpc://proxy-host:13000") == "grpc://proxy-host:13000"
+
+
+def test_an_unreachable_proxy_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    proc = run(tmp_path / "sweep", *SPACE, f"hydra.sweeper.storage=grpc://localhost:{port}", timeout=120)
+    assert proc.returncode != 0
+    assert f"no gRPC storage proxy answered at localhost:{port}" in proc.stderr + proc.stdout
+    assert not (tmp_path / "sweep").exists()  # nothing partial

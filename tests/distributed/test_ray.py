@@ -1,0 +1,123 @@
+"""Sweeper workers as Ray tasks on one shared study (``python -m ecopt_lightning.sweeper.ray_workers``), on a
+local Ray instance started by the test with 2 CPUs and 2 declared GPUs: Ray gives each task its own GPU through
+``CUDA_VISIBLE_DEVICES``, and each worker's EnergyCallback measures that GPU (simulated: GPU 0 with an energy
+counter, GPU 1 without one, as a pre-Volta card). The worker on GPU 0 is SIGKILLed during its first trial; the
+other worker fails that trial (keeping the energy its job had measured), runs it again, and finishes the
+shared budget."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from ecopt_lightning.energy.devices import normalise_uuid
+from ecopt_lightning.sweeper._storage import open_storage
+from ecopt_lightning.sweeper.ray_workers import run_workers
+from tests.doubles.fake_powercap import FakePowercap
+from tests.sweeper.conftest import APPS, ROOT
+
+from .conftest import check_artifacts
+
+ray = pytest.importorskip("ray", reason="ray is not installed (pip install -e .[ray])")
+pytestmark = pytest.mark.slow
+GPUS = [
+    {"uuid": "GPU-00000000-0000-0000-0000-00000000aaaa", "power_W": 80},
+    {"uuid": "GPU-00000000-0000-0000-0000-00000000bbbb", "power_W": 200, "counter_supported": False},
+]
+OBJECTIVES = (
+    "hydra.sweeper.objectives=[{name: val_acc, direction: maximize},{name: energy/total_J, direction: minimize}]"
+)
+
+
+def gpu_key(gpu: dict) -> str:
+    """How the callback's summary names the physical GPU it read (its NVML UUID)."""
+    return f"gpu:{normalise_uuid(gpu['uuid'])}"
+
+
+@pytest.fixture(params=["journal", pytest.param("postgres", marks=pytest.mark.postgres)])
+def storage(request, tmp_path: Path) -> str:
+    if request.param == "journal":
+        return f"journal:///{tmp_path / 'shared' / 'study.log'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def local_ray(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A Ray instance of this machine, 2 CPUs and 2 declared GPUs; the simulated hardware in its environment."""
+    cap = FakePowercap(tmp_path / "powercap")
+    shim = ROOT / "tests" / "doubles" / "pynvml_shim"
+    monkeypatch.setenv("PYTHONPATH", f"{shim}:{ROOT}:{APPS}")
+    monkeypatch.setenv("ECOPT_POWERCAP_ROOT", str(cap.root))
+    monkeypatch.setenv("ECOPT_SIM_NVML", json.dumps({"gpus": GPUS}))
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")  # no CUDA here: trust the indices Ray gives
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
+    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def test_ray_tasks_share_a_study_measure_their_own_gpu_and_survive_a_killed_worker(
+    tmp_path: Path, storage: str, study_name: str, local_ray: None
+) -> None:
+    overrides = [
+        "width=choice(4,8,16,32)",
+        "lr=tag(log, interval(1e-3, 1e-1))",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.heartbeat_interval_s=1",
+        OBJECTIVES,
+        f"kill_marker={tmp_path / 'killed'}",
+        "kill_if_visible=0",
+        "barrier_n=2",
+        f"barrier_dir={tmp_path / 'barrier'}",
+    ]
+    results = run_workers(
+        str(APPS / "cluster_job.py"),
+        overrides,
+        workers=2,
+        storage=storage,
+        study=study_name,
+        sweep_root=tmp_path / "ray",
+        cpus_per_worker=1,
+        gpus_per_worker=1,
+    )
+    by_gpu = {r["CUDA_VISIBLE_DEVICES"]: r for r in results}
+    assert set(by_gpu) == {"0", "1"}, results  # Ray gave each task its own GPU
+    assert by_gpu["0"]["returncode"] == -9, Path(by_gpu["0"]["log"]).read_text()  # killed by the "cluster"
+    assert by_gpu["1"]["returncode"] == 0, Path(by_gpu["1"]["log"]).read_text()
+    survivor = Path(by_gpu["1"]["log"]).with_suffix("")  # its sweep dir
+
+    study = optuna.load_study(study_name=study_name, storage=open_storage(storage, heartbeat_interval_s=0))
+    trials = study.get_trials(deepcopy=False)
+    (dead,) = [t for t in trials if t.state == TrialState.FAIL]
+    assert dead.user_attrs["ecopt.error"].startswith("worker died: ")
+    assert dead.user_attrs["ecopt.energy_J"] > 0  # read from the dead job's summary by the surviving worker
+    assert dead.user_attrs["ecopt.energy_source"] == "energy_summary.json (finished fit)"
+    (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
+    assert retry.state == TrialState.COMPLETE and retry.params == dead.params
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 2 and len(trials) == 3
+
+    # the killed job measured GPU 0 by its counter before it died (its summary is in worker 0's sweep dir)
+    (killed_summary,) = (tmp_path / "ray" / "w0").glob("*/energy_summary.json")
+    killed = json.loads(killed_summary.read_text())
+    assert killed["sources"]["gpu:0"] == "nvml_counter" and killed["total_J"] > 0
+    assert killed["devices"][0]["gpu:0"]["key"] == gpu_key(GPUS[0])
+    # the survivor's trials measured GPU 1 (no counter: power polled), labelled and marked degraded
+    for t in complete:
+        summary = json.loads((Path(t.user_attrs["ecopt.job_dir"]) / "energy_summary.json").read_text())
+        assert summary["sources"]["gpu:0"] == "nvml_power"
+        assert summary["devices"][0]["gpu:0"]["key"] == gpu_key(GPUS[1])
+        assert "gpu:0: power polled and integrated (no energy counter)" in t.user_attrs["ecopt.degraded"]
+        assert t.user_attrs["energy/total_J"] == pytest.approx(summary["total_J"])
+
+    summary = check_artifacts(survivor)
+    assert summary["states"] == {"COMPLETE": 2, "FAIL": 1}
+    assert summary["sweep_energy"]["total_J"] == pytest.approx(
+        dead.user_attrs["ecopt.energy_J"] + sum(t.user_attrs["energy/total_J"] for t in complete)
+    )
+    front = json.loads((survivor / "pareto_front.json").read_text())["trials"]
+    assert {r["trial"] for r in front} == {t.number for t in study.best_trials}

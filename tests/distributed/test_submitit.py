@@ -1,0 +1,92 @@
+"""The sweeper through hydra-submitit-launcher's ``submitit_local`` executor (the same pickling, job folders and
+result files as ``submitit_slurm``): a batch of ``n_jobs`` Lightning trials in separate job processes, one of
+them SIGKILLed as a cluster kills a job; it becomes a FAIL trial with its energy kept, and is run again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from tests.doubles.fake_powercap import FakePowercap
+from tests.sweeper.conftest import APPS, ROOT
+
+from .conftest import check_artifacts, ok, run
+
+SKIP = "hydra-submitit-launcher is not installed (pip install -e .[cluster])"
+pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason=SKIP)
+pytestmark = pytest.mark.slow
+OBJECTIVES = (
+    "hydra.sweeper.objectives=[{name: val_acc, direction: maximize},{name: energy/total_J, direction: minimize}]"
+)
+
+
+def cluster_env(tmp_path: Path, gpus: list[dict]) -> dict[str, str]:
+    """Simulated GPUs and RAPL for the job processes; the app's folder on the path, since submitit's job
+    process unpickles the task function by module (as on a real cluster)."""
+    cap = FakePowercap(tmp_path / "powercap")
+    shim = ROOT / "tests" / "doubles" / "pynvml_shim"
+    return {
+        "PYTHONPATH": f"{shim}:{ROOT}:{APPS}",
+        "ECOPT_POWERCAP_ROOT": str(cap.root),
+        "ECOPT_SIM_NVML": json.dumps({"gpus": gpus}),
+    }
+
+
+def test_a_submitit_batch_with_a_job_killed_by_the_cluster(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    ok(
+        run(
+            sweep,
+            "hydra/launcher=submitit_local",
+            "hydra.launcher.gpus_per_node=1",  # the job sees CUDA_VISIBLE_DEVICES=0, as under SLURM
+            "width=choice(4,8,16,32)",
+            "lr=tag(log, interval(1e-3, 1e-1))",
+            "hydra.sweeper.n_trials=2",
+            "hydra.sweeper.n_jobs=2",
+            OBJECTIVES,
+            f"kill_marker={tmp_path / 'killed'}",
+            app="cluster_job.py",
+            env=cluster_env(tmp_path, [{"uuid": "GPU-11111111-sim", "power_W": 80}]),
+            timeout=280,
+        )
+    )
+    study = optuna.load_study(study_name="cluster_job", storage=f"sqlite:///{sweep / 'ecopt.db'}")
+    trials = study.get_trials(deepcopy=False)
+    assert [t.state for t in trials].count(TrialState.COMPLETE) == 2
+    (dead,) = [t for t in trials if t.state == TrialState.FAIL]
+    assert dead.number in (0, 1) and len(trials) == 3  # one batch of 2, then the retry alone
+
+    # the killed job: FAIL, its energy (written by its EnergyCallback after fit) kept, then run again
+    assert dead.user_attrs["ecopt.error"].startswith("JobDied: job died after it started, without a result")
+    assert "UncompletedJobError" in dead.user_attrs["ecopt.error"]
+    assert dead.user_attrs["ecopt.energy_J"] > 0
+    assert dead.user_attrs["ecopt.energy_source"] == "energy_summary.json (finished fit)"
+    (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
+    assert retry.state == TrialState.COMPLETE and retry.params == dead.params
+
+    # every job in its own process (not the sweeper's), each trial's metrics and energy summary back
+    sweeper_pid = dead.user_attrs["ecopt.worker"]["pid"]
+    pids = set()
+    for t in trials:
+        job_dir = Path(t.user_attrs["ecopt.job_dir"])
+        pids.add(json.loads((job_dir / ".ecopt_job.json").read_text())["pid"])
+        summary = json.loads((job_dir / "energy_summary.json").read_text())
+        assert summary["sources"]["gpu:0"] == "nvml_counter" and summary["total_J"] > 0
+        if t.state == TrialState.COMPLETE:
+            assert t.user_attrs["energy/total_J"] == pytest.approx(summary["total_J"])
+            assert 0.0 <= t.user_attrs["val_acc"] <= 1.0
+            assert t.values == [t.user_attrs["val_acc"], t.user_attrs["energy/total_J"]]
+    assert len(pids) == 3 and sweeper_pid not in pids
+    assert len([p for p in (sweep / ".submitit").iterdir() if p.name.isdigit()]) == 3  # one submitit job each
+
+    # the front and the summary: the complete trials only, the dead job's energy in the sweep's cost
+    summary = check_artifacts(sweep)
+    assert summary["states"] == {"COMPLETE": 2, "FAIL": 1}
+    front = json.loads((sweep / "pareto_front.json").read_text())["trials"]
+    assert {r["trial"] for r in front} == {t.number for t in study.best_trials}
+    assert dead.number not in {r["trial"] for r in front}
+    assert summary["sweep_energy"]["total_J"] == pytest.approx(sum(t.user_attrs["ecopt.energy_J"] for t in trials))

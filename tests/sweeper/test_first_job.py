@@ -1,0 +1,84 @@
+"""Config mistakes caught at the first finished job: a misspelt objective or constraint metric, or a result of
+the wrong type, stops the sweep at once with one line naming the missing and the available names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from optuna.trial import TrialState
+
+from .conftest import load_study
+
+pytestmark = pytest.mark.slow
+AVAILABLE = "available: energy/inference_per_sample_J, energy/total_J, train_loss, val_acc"
+
+
+def _error_lines(stderr: str) -> list[str]:
+    """The error's lines: Hydra's hint and Optuna's/our INFO and WARNING log lines left out."""
+    return [
+        line
+        for line in stderr.splitlines()
+        if line.strip() and "HYDRA_FULL_ERROR" not in line and not line.startswith(("[I ", "[W ", "[20"))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "start", "text"),
+    [
+        (
+            ["hydra.sweeper.objectives=[{name: val_accc, direction: maximize}]"],
+            "hydra.sweeper.objectives=['val_accc:maximize'] is not allowed: ",
+            f"(trial 0: missing objective 'val_accc'; {AVAILABLE})",
+        ),
+        (
+            ["hydra.sweeper.constraints=['energy/totl_J <= 5']"],
+            "hydra.sweeper.constraints=['energy/totl_J <= 5'] is not allowed: ",
+            f"(trial 0: missing constraint metric 'energy/totl_J'; {AVAILABLE})",
+        ),
+        (
+            ["mode=text_acc"],
+            "hydra.sweeper.objectives=['val_acc:maximize', 'energy/inference_per_sample_J:minimize'] is not allowed: ",
+            "(trial 0: metric 'val_acc' is 'high' (str): return a number (float, int or 0-d tensor); available: "
+            "energy/inference_per_sample_J, energy/total_J, train_loss)",
+        ),
+    ],
+    ids=["misspelt objective", "misspelt constraint metric", "objective not a number"],
+)
+def test_config_mistake_stops_after_the_first_job_with_one_line(
+    multirun, tmp_path: Path, overrides: list[str], start: str, text: str
+) -> None:
+    sweep = tmp_path / "sweep"
+    proc = multirun(
+        "width=choice(8,16,32)",
+        "hydra.sweeper.n_trials=5",
+        "hydra.sweeper.baseline=false",
+        *overrides,
+        expect_fail=True,
+    )
+    lines = _error_lines(proc.stderr)
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(start) and text in lines[0], lines[0]
+    assert "the sweep stopped after its first finished job" in lines[0]
+    study = load_study(sweep)
+    assert [t.state for t in study.trials] == [TrialState.FAIL]  # one job ran, not n_trials
+    summary = json.loads((sweep / "summary.json").read_text())
+    assert summary["states"]["FAIL"] == 1
+
+
+def test_a_metric_missing_after_a_complete_trial_fails_only_that_trial(multirun, tmp_path: Path) -> None:
+    """Once a trial has completed, the names are right: a later job without them is a failed trial."""
+    sweep = tmp_path / "sweep"
+    multirun(
+        "width=choice(16,64)",
+        "mode=missing_if_wide",
+        "hydra.sweeper.sampler=random",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.baseline=true",
+        "hydra.sweeper.max_failures=20",
+    )
+    study = load_study(sweep)
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 3
+    assert failed and all(t.params["width"] == 64 for t in failed)
