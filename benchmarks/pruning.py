@@ -50,7 +50,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SPACE = (
     "model.width=choice(16,64,256,1024,4096)",
-    "model.depth=range(1,4)",
+    "model.depth=range(1,3)",
     "model.lr=tag(log, interval(0.0003, 0.03))",
 )
 

@@ -249,18 +249,59 @@ def write_all(report: Report, out_dir: Path, figures: bool = True) -> list[Path]
     return written
 
 
-def attach_to_study(study: Any, paths: list[Path], store_dir: Path) -> list[str]:
-    """Upload ``paths`` to the study with ``optuna.artifacts`` (a FileSystemArtifactStore in ``store_dir``).
+def optimization_results(report: Report) -> dict[str, Any] | None:
+    """hydra-optuna-sweeper's ``optimization_results.yaml`` content: the best trial (one objective) or the
+    feasible Pareto front (several); ``None`` when no trial is complete and feasible."""
+    if not report.front:
+        return None
+    if len(report.settings.objective_names) == 1:
+        best = min(report.front, key=lambda r: r.number)  # ties: the earliest, as Optuna's best_trial
+        return {"name": "ecopt", "best_params": dict(best.params), "best_value": (best.values or [None])[0]}
+    solutions = [{"params": dict(r.params), "values": list(r.values or [])} for r in report.front]
+    return {"name": "ecopt", "solutions": solutions}
 
-    Returns the artifact ids; optuna-dashboard lists them when started with the same artifact directory.
+
+def write_optimization_results(report: Report, out_dir: Path) -> Path | None:
+    """Write ``optimization_results.yaml`` as hydra-optuna-sweeper does, so scripts reading it keep working."""
+    from omegaconf import OmegaConf
+
+    content = optimization_results(report)
+    if content is None:
+        log.info("ecopt: no optimization_results.yaml: no complete feasible trial")
+        return None
+    path = out_dir / "optimization_results.yaml"
+    atomic_write(path, _write_text(OmegaConf.to_yaml(OmegaConf.create(_finite(content)))))
+    return path
+
+
+#: not attached to the study: the HTML needs plotly.min.js beside it (optuna-dashboard shows the PNG)
+NOT_ATTACHED = ("pareto_front.html",)
+
+
+def attach_to_study(study: Any, paths: list[Path], store_dir: Path) -> list[str]:
+    """Attach ``paths`` to the study with ``optuna.artifacts`` (a FileSystemArtifactStore in ``store_dir``).
+
+    A file attached by an earlier run is replaced in place (same artifact id), so the study holds one copy of
+    each artifact however often the sweep is rerun. Returns the artifact ids; optuna-dashboard lists them when
+    started with the same artifact directory.
     """
-    from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+    from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
 
     store_dir.mkdir(parents=True, exist_ok=True)
     store = FileSystemArtifactStore(str(store_dir))
+    attached: dict[str, list[str]] = {}
+    for meta in get_all_artifact_meta(study):
+        attached.setdefault(meta.filename, []).append(meta.artifact_id)
     ids = []
     for path in paths:
-        ids.append(upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study))
+        if path.name in NOT_ATTACHED:
+            continue
+        for artifact_id in attached.get(path.name, []):
+            with path.open("rb") as f:
+                store.write(artifact_id, f)
+            ids.append(artifact_id)
+        if path.name not in attached:
+            ids.append(upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study))
     return ids
 
 

@@ -90,7 +90,8 @@ def to_metrics(returned: Any, objective_names: Sequence[str] = ()) -> dict[str, 
         if all(n is not None for n in numbers):
             return dict(zip(objective_names, numbers, strict=False))  # type: ignore[arg-type]
     raise TrialError(
-        f"the task returned {type(returned).__name__}; return a dict of metrics (e.g. trainer.callback_metrics)"
+        f"the task returned {type(returned).__name__}; return a dict of metrics (e.g. trainer.callback_metrics), "
+        f"or set hydra.sweeper.direction (one per returned number) for a float or tuple"
     )
 
 

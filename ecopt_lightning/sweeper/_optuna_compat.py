@@ -37,6 +37,10 @@ PRIVATES: tuple[tuple[str, str], ...] = (
     ("optuna.distributions.FloatDistribution", "_contains"),
     ("optuna.distributions.IntDistribution", "_contains"),
     ("optuna.distributions.CategoricalDistribution", "_contains"),
+    ("optuna.storages._cached_storage._CachedStorage", "_backend"),
+    ("optuna.storages.RDBStorage", "_set_trial_attr_without_commit"),
+    ("optuna.storages._rdb.storage", "_create_scoped_session"),
+    ("optuna.storages._rdb.models", "TrialUserAttributeModel"),
 )
 
 
@@ -79,6 +83,28 @@ def live_trial(study: optuna.Study, number: int) -> Trial:
 def set_trial_system_attr(study: optuna.Study, trial: Trial | FrozenTrial, key: str, value: Any) -> None:
     """Write a trial's system attribute (Optuna deprecated ``Trial.set_system_attr``; the storage's is public)."""
     storage(study).set_trial_system_attr(trial_id(trial), key, value)
+
+
+def set_user_attrs(study: optuna.Study, trial: Trial, attrs: dict[str, Any]) -> None:
+    """Write several user attributes of a live trial in one storage transaction (one SQLite commit instead of
+    one each) on an RDB storage; one ``Trial.set_user_attr`` each on any other storage, or when the RDB
+    internals (``_set_trial_attr_without_commit``, ``_create_scoped_session``) are not there."""
+    backend = getattr(storage(study), "_backend", storage(study))
+    write = getattr(backend, "_set_trial_attr_without_commit", None)
+    if not attrs:
+        return
+    try:
+        from optuna.storages._rdb.models import TrialUserAttributeModel
+        from optuna.storages._rdb.storage import _create_scoped_session
+    except ImportError:  # pragma: no cover - test_compat checks both names
+        write = None
+    if not isinstance(backend, optuna.storages.RDBStorage) or write is None:
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return
+    with _create_scoped_session(backend.scoped_session, True) as session:
+        for key, value in attrs.items():
+            write(session, TrialUserAttributeModel, trial_id(trial), key, value)
 
 
 def study_trials(study: optuna.Study, use_cache: bool) -> list[FrozenTrial]:

@@ -33,6 +33,7 @@ from optuna.trial import FrozenTrial
 from . import _failures
 from ._optuna_compat import constraints_key, set_trial_system_attr
 from ._schema import CONSTRAINTS_ATTR
+from .config import resolve_callable
 from .errors import SweeperConfigError
 
 #: samplers that learn from past trials (the others ignore them, so failures need not be shown to them)
@@ -142,22 +143,24 @@ def _instantiate_nested(kwargs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def grid_points(space: Mapping[str, BaseDistribution]) -> dict[str, list[Any]]:
-    """Every value of each parameter, for ``grid``: choices, integer ranges and stepped float ranges.
+    """Every value of each parameter, for ``grid``, as hydra-optuna-sweeper builds its grid: choices, and for
+    integer and stepped float ranges the steps ``low + i * step`` below ``high`` (``range(1, 3)``: 1, 2, as
+    Hydra lists a range; the other samplers draw ``range``'s ends both included, as hydra-optuna-sweeper does).
 
     Example:
         >>> from optuna.distributions import IntDistribution
         >>> grid_points({"w": CategoricalDistribution([8, 16]), "d": IntDistribution(1, 3)})
-        {'w': [8, 16], 'd': [1, 2, 3]}
+        {'w': [8, 16], 'd': [1, 2]}
     """
     out: dict[str, list[Any]] = {}
     for key, dist in space.items():
         if isinstance(dist, CategoricalDistribution):
             out[key] = list(dist.choices)
         elif isinstance(dist, IntDistribution) and not dist.log:
-            out[key] = list(range(dist.low, dist.high + 1, dist.step))
+            out[key] = list(range(dist.low, dist.high, dist.step)) or [dist.low]
         elif isinstance(dist, FloatDistribution) and dist.step is not None:
-            n = round((dist.high - dist.low) / dist.step)
-            out[key] = [dist.low + i * dist.step for i in range(n + 1)]
+            n = max(1, round((dist.high - dist.low) / dist.step))
+            out[key] = [dist.low + i * dist.step for i in range(n)]
         else:
             raise SweeperConfigError(
                 "sampler",
@@ -183,14 +186,19 @@ def build(
     field: str = "sampler_kwargs",
     failures_infeasible: bool = True,
     space: Mapping[str, BaseDistribution] | None = None,
+    target: str | None = None,
 ) -> optuna.samplers.BaseSampler:
-    """An Optuna sampler; ``kwargs`` come from ``sampler_kwargs``, ``seed`` is added unless given there.
+    """An Optuna sampler from its name (``custom``: the class at ``target``, a ``_target_`` from the config);
+    ``kwargs`` come from the sampler's config and ``sampler_kwargs``, ``seed`` is added unless given there.
 
     Samplers that learn from past trials are wrapped so that failed trials count as infeasible
     (:mod:`._failures`) unless ``failures_infeasible`` is false. ``grid`` needs ``space`` (choice/range
     parameters: :func:`grid_points`)."""
+    name = {"nsgaii": "nsga2"}.get(name, name)  # hydra-optuna-sweeper's group name
     if name == "grid":
         return _build_grid(kwargs, seed, space or {}, field)
+    if name == "custom":
+        return _build_custom(target or "", kwargs, seed, field)
     samplers: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
         "tpe": optuna.samplers.TPESampler,
         "nsga2": optuna.samplers.NSGAIISampler,
@@ -198,6 +206,7 @@ def build(
         "gp": optuna.samplers.GPSampler,
         "random": optuna.samplers.RandomSampler,
         "qmc": optuna.samplers.QMCSampler,
+        "cmaes": optuna.samplers.CmaEsSampler,
     }
     args = _instantiate_nested(kwargs)
     args.setdefault("seed", seed)
@@ -209,9 +218,28 @@ def build(
         with warnings.catch_warnings():  # multivariate/group TPE, NSGA-III, QMC: "experimental" since Optuna 2-3
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             sampler = samplers[name](**args)
-    except (TypeError, ValueError) as exc:
-        raise SweeperConfigError(field, dict(kwargs), f"arguments of {samplers[name].__name__} ({exc})") from None
+    except (TypeError, ValueError, ImportError) as exc:  # ImportError: CmaEsSampler without the cmaes package
+        reason = " ".join(str(exc).split())[:200]
+        raise SweeperConfigError(field, dict(kwargs), f"arguments of {samplers[name].__name__} ({reason})") from None
     return _failures.wrap(sampler) if failures_infeasible and name in LEARNING else sampler
+
+
+def _build_custom(target: str, kwargs: Mapping[str, Any], seed: int | None, field: str) -> optuna.samplers.BaseSampler:
+    """``hydra.sweeper.sampler._target_=<class>`` outside the group: that class, with ``seed`` unless given."""
+    try:
+        factory = resolve_callable(target)
+    except Exception:
+        raise SweeperConfigError("sampler._target_", target, "an importable Optuna sampler class") from None
+    args = _instantiate_nested(kwargs)
+    args.setdefault("seed", seed)
+    try:
+        sampler = factory(**args)
+    except (TypeError, ValueError, ImportError) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise SweeperConfigError(field, dict(kwargs), f"arguments of {target} ({reason})") from None
+    if not isinstance(sampler, optuna.samplers.BaseSampler):
+        raise SweeperConfigError("sampler._target_", target, "an Optuna sampler class (a BaseSampler)")
+    return sampler
 
 
 def describe(sampler: optuna.samplers.BaseSampler) -> str:

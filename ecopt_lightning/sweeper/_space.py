@@ -1,8 +1,15 @@
-"""The search-space grammar of hydra-optuna-sweeper, turned into Optuna distributions.
+"""The search-space grammar of hydra-optuna-sweeper, with its meaning, turned into Optuna distributions.
 
-``choice(a,b,c)`` or ``a,b,c`` -> categorical; ``range(start,stop[,step])`` -> int (or float) with a step,
-``stop`` excluded as in Hydra (``range(1,4)`` is 1, 2, 3); ``interval(low,high)`` -> uniform (int when both
-ends are ints); ``tag(log, interval(low,high))`` -> log-uniform; any other value is a fixed override.
+Each expression means what it means in hydra-optuna-sweeper (read from the types Hydra parsed, never the text):
+
+- ``choice(a,b,c)`` or ``a,b,c`` -> categorical of the parsed values (quoted ``'true'`` stays a string);
+- ``range(start,stop[,step])`` -> int (float if any of the three is a float) with that step, **both ends
+  included** (``range(1,3)`` is 1, 2, 3; Hydra's basic sweeper stops before ``stop``);
+- ``shuffle(range(...))`` -> categorical of Hydra's range values (``stop`` excluded);
+- ``interval(low,high)`` -> float uniform (Hydra parses interval ends as floats); ``int(interval(low,high))``
+  -> int uniform over the cast ends (``int(interval(1.5, 5.5))`` is 1..5);
+- ``tag(log, interval(...))`` -> log-uniform (int inside ``int(...)``); any other tag is an error;
+- anything else -> a fixed override for every trial.
 
 Example:
     >>> space = parse_space({"width": "choice(16,32)", "lr": "tag(log, interval(1e-4, 1e-1))", "epochs": "3"})
@@ -10,6 +17,8 @@ Example:
     (['lr', 'width'], ['epochs=3'])
     >>> space.distributions["lr"].log
     True
+    >>> render("opt", "c,d"), render("flag", "true"), render("lr", 0.1)
+    ("opt='c,d'", "flag='true'", 'lr=0.1')
 """
 
 from __future__ import annotations
@@ -20,13 +29,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override, Transformer
+from hydra.core.override_parser.types import Override
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from .errors import SweeperConfigError
 
-_INT_INTERVAL = re.compile(r"interval\(\s*[-+]?\d+\s*,\s*[-+]?\d+\s*\)")
-GRAMMAR = "choice(a,b,...), a,b,..., range(start,stop[,step]), interval(low,high), tag(log, interval(low,high))"
+GRAMMAR = (
+    "choice(a,b,...), a,b,..., range(start,stop[,step]), interval(low,high), int(interval(low,high)), "
+    "tag(log, interval(low,high))"
+)
+#: The only tag with a meaning here, and the only sweep it applies to.
+TAGS = ("log",)
 
 
 @dataclass
@@ -43,9 +56,9 @@ class SearchSpace:
 
 def _categorical(override: Override) -> CategoricalDistribution:
     choices = []
-    for value in override.sweep_iterator(transformer=Transformer.encode):
-        if not isinstance(value, (str, int, float, bool)):
-            value = str(value)
+    for value in override.sweep_iterator():
+        if not isinstance(value, (str, int, float, bool, type(None))):
+            raise ValueError(f"choice elements must be strings, numbers, booleans or null, not {value!r}")
         choices.append(value)
     return CategoricalDistribution(choices)
 
@@ -54,41 +67,77 @@ def _is_int(*values: Any) -> bool:
     return all(isinstance(v, int) and not isinstance(v, bool) for v in values)
 
 
+def _check_tags(tags: set[str], interval: bool) -> None:
+    unknown = sorted(set(tags) - set(TAGS))
+    if unknown:
+        raise ValueError(f"unknown tag {unknown[0]!r}: the only tag is 'log', as in tag(log, interval(low, high))")
+    if tags and not interval:
+        raise ValueError("tag(log, ...) applies to interval(low, high) only")
+
+
 def to_distribution(override: Override) -> BaseDistribution | None:
     """The distribution of one parsed override; ``None`` when it is a fixed value."""
     if not override.is_sweep_override():
         return None
     sweep = override.value()
+    _check_tags(set(sweep.tags), override.is_interval_sweep())
     if override.is_choice_sweep():
         return _categorical(override)
     if override.is_range_sweep():
         if sweep.shuffle:
             return _categorical(override)
-        values = list(override.sweep_iterator())
-        if not values:
-            raise ValueError("empty range")
-        if _is_int(sweep.start, sweep.stop, sweep.step):
-            return IntDistribution(min(values), max(values), step=abs(int(sweep.step)))
-        return FloatDistribution(float(min(values)), float(max(values)), step=abs(float(sweep.step)))
+        start, stop, step = sweep.start, sweep.stop, sweep.step
+        if step is None or step <= 0:
+            raise ValueError("range step must be positive")
+        if stop < start:
+            raise ValueError("empty range: stop is below start")
+        if _is_int(start, stop, step):
+            return IntDistribution(start, start + (stop - start) // step * step, step=step)
+        start, stop, step = float(start), float(stop), float(step)
+        n = int((stop - start) / step + 1e-9)  # the last step that does not pass stop
+        return FloatDistribution(start, start + n * step, step=step)
     if override.is_interval_sweep():
         log = "log" in sweep.tags
         if sweep.start >= sweep.end:
             raise ValueError("interval low must be below high")
-        # Hydra parses interval ends as floats; the text tells whether the user wrote ints.
-        if _INT_INTERVAL.search(override.input_line or ""):
-            return IntDistribution(int(sweep.start), int(sweep.end), log=log)
+        if _is_int(sweep.start, sweep.end):  # int(interval(...)): Hydra cast the ends
+            return IntDistribution(sweep.start, sweep.end, log=log)
         return FloatDistribution(float(sweep.start), float(sweep.end), log=log)
     raise ValueError(f"unsupported sweep {sweep!r}")
 
 
-def parse_space(params: Mapping[str, str], arguments: Iterable[str] = (), field_name: str = "params") -> SearchSpace:
-    """Build the search space from config ``params`` then command-line ``arguments`` (later ones win).
+def legacy_distribution(item: Mapping[str, Any]) -> BaseDistribution:
+    """A distribution from hydra-optuna-sweeper 1.1's deprecated ``search_space`` entry
+    (``{type: int|float|categorical, low, high, step, log, choices}``), with that version's meaning."""
+    kind = item["type"]
+    if kind == "categorical":
+        return CategoricalDistribution(list(item["choices"]))
+    low, high, step, log = item.get("low"), item.get("high"), item.get("step"), bool(item.get("log", False))
+    if kind == "int":
+        return IntDistribution(int(low), int(high), log=log, step=1 if log or step is None else int(step))
+    return FloatDistribution(float(low), float(high), log=log, step=None if log or step is None else float(step))
+
+
+def parse_space(
+    params: Mapping[str, str],
+    arguments: Iterable[str] = (),
+    field_name: str = "params",
+    legacy: Mapping[str, Mapping[str, Any]] | None = None,
+) -> SearchSpace:
+    """Build the search space from the deprecated ``search_space`` (``legacy``), config ``params``, then
+    command-line ``arguments`` (later ones win).
 
     Raises :class:`SweeperConfigError` naming ``params.<key>`` (or the argument) for a malformed expression.
     """
     parser = OverridesParser.create()
     space = SearchSpace()
     fixed: dict[str, str] = {}
+    for key, item in (legacy or {}).items():
+        try:
+            space.distributions[key] = legacy_distribution(item)
+        except Exception as exc:
+            reason = " ".join(str(exc).split())[:200]
+            raise SweeperConfigError(f"search_space.{key}", dict(item), f"a valid distribution ({reason})") from None
     items = [(f"{field_name}.{k}", f"{k}={v}") for k, v in params.items()]
     items += [("command line", arg) for arg in arguments]
     for where, line in items:
@@ -110,14 +159,26 @@ def parse_space(params: Mapping[str, str], arguments: Iterable[str] = (), field_
     return space
 
 
+def quote(text: str) -> str:
+    """``text`` as a single-quoted Hydra override value that parses back to the same string.
+
+    Inside quotes Hydra reads ``\\'`` as a quote and doubles the backslashes only before a quote or at the end.
+    """
+    text = re.sub(r"\\+(?=')|\\+$", lambda m: m.group(0) * 2, text)
+    return "'" + text.replace("'", "\\'") + "'"
+
+
 def render(key: str, value: Any) -> str:
-    """A Hydra override for a suggested value (bools and None in Hydra's spelling)."""
+    """A Hydra override for a suggested value: bools and None in Hydra's spelling, strings quoted (so that
+    ``'a b'``, ``'c,d'``, ``'e=f'``, ``it's``, ``'true'``, ``'null'`` and ``'1e3'`` reach the app as the strings)."""
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif value is None:
         text = "null"
     elif isinstance(value, float):
         text = repr(value)
+    elif isinstance(value, str):
+        text = quote(value)
     else:
         text = str(value)
     return f"{key}={text}"

@@ -31,8 +31,9 @@ from .. import metrics as metric_names
 from . import _crashpoints, _samplers
 from . import multi_fidelity as _multi_fidelity
 from . import pruning as _pruning
-from ._artifacts import attach_to_study, remove_stale_temps, write_all
+from ._artifacts import attach_to_study, remove_stale_temps, write_all, write_optimization_results
 from ._budget import OVER_BUDGET_ERROR, beyond
+from ._compose import ComposeOnce
 from ._energy_report import hardware_info
 from ._heartbeat import DeadTrialWatch, Heartbeat, worker
 from ._jobinfo import read_job
@@ -40,7 +41,7 @@ from ._launch import TrackedTask, check_parallelism, job_process, recycle_worker
 from ._loggers import log_everywhere
 from ._lost_jobs import died, expected_job_dir, recover
 from ._metrics import TrialError, lookup, name_mismatch, non_numeric, to_metrics, trial_energy
-from ._optuna_compat import contains, trial_id
+from ._optuna_compat import contains, set_user_attrs, trial_id
 from ._records import TrialRecord
 from ._rung_report import energy_saved
 from ._schema import (
@@ -70,8 +71,9 @@ from .errors import SweeperConfigError, SweepFailedError
 
 log = logging.getLogger(__name__)
 
-#: intermediate artifacts take at most 1 / (1 + this) of the sweep's wall time (written every batch otherwise)
-ARTIFACT_TIME_RATIO = 4.0
+#: wall time (s) between two writes of the figures (PNG, HTML: about a second of CPU each) during a sweep; the
+#: JSON/CSV files are written every batch and the figures once more at the end
+FIGURES_EVERY_S = 300.0
 
 
 def _quiet(func: Any, *args: Any, **kwargs: Any) -> Any:
@@ -93,10 +95,11 @@ class EcoptSweeperImpl:
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
-        self.hydra_context = hydra_context
+        self.composer = ComposeOnce(hydra_context.config_loader)  # the launcher reuses the configs we compose
+        self.hydra_context = HydraContext(config_loader=self.composer, callbacks=hydra_context.callbacks)
         mask_config(config, self.raw_config.get("storage"))  # before the launcher saves any config copy
         self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=TrackedTask(task_function), config=config
+            hydra_context=self.hydra_context, task_function=TrackedTask(task_function), config=config
         )
         self.sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
 
@@ -181,27 +184,27 @@ class EcoptSweeperImpl:
             )
         except Exception as exc:  # the job itself raised: JobReturn re-raises it here
             error = f"{type(exc).__name__}: {exc}"
-        for name, value in metrics.items():
-            trial.set_user_attr(name, value)
+        attrs: dict[str, Any] = dict(metrics)  # written in one storage transaction below
         job_dir = self._job_dir(ret)
         if job_dir:
-            trial.set_user_attr(JOB_DIR_ATTR, job_dir)
+            attrs[JOB_DIR_ATTR] = job_dir
         info = read_job(job_dir)  # EnergyCallback's summary: energy of a failed run, degraded sensors
         energy, source = trial_energy(metrics, settings.energy_metric)
         if energy is None and info.energy_J is not None:
             energy, source = info.energy_J, f"{Path(info.path or '').name} ({info.status})"
         if energy is not None:
-            trial.set_user_attr(ENERGY_ATTR, energy)
-            trial.set_user_attr(ENERGY_SOURCE_ATTR, source)
+            attrs[ENERGY_ATTR] = energy
+            attrs[ENERGY_SOURCE_ATTR] = source
         degraded = list(info.degraded)
         process = job_process(job_dir)
         reused = process.get("jobs_in_process", 1)
         if reused > 1 and process.get("pid") != os.getpid():  # a launcher's worker (the basic launcher runs here)
             degraded.append(f"process: ran in a worker process that had already run {reused - 1} job(s)")
         if degraded:
-            trial.set_user_attr(DEGRADED_ATTR, degraded)
+            attrs[DEGRADED_ATTR] = degraded
         if error is not None and settings.prune_before_training and _pruning.was_pruned(study, trial.number):
             log.info("ecopt: trial %d %s", trial.number, _pruning.was_pruned(study, trial.number))
+            set_user_attrs(study, trial, attrs)
             study.tell(trial, state=TrialState.PRUNED)  # our own decision: not a failure, not in n_trials
             return None, None
         stopped = _stopped_at(study, trial.number) if settings.multi_fidelity is not None else None
@@ -211,12 +214,14 @@ class EcoptSweeperImpl:
             study.tell(trial, state=TrialState.PRUNED)
             return None, None
         if error is not None:
-            trial.set_user_attr(ERROR_ATTR, error)
-            trial.set_user_attr(JOB_FAILED_ATTR, True)  # the samplers learn the region fails (_failures.py)
+            failed: dict[str, Any] = {ERROR_ATTR: error}
+            if not died(ret):  # a job killed by the cluster says nothing of its region (it is retried)
+                failed[JOB_FAILED_ATTR] = True  # the samplers learn the region fails (_failures.py)
+            set_user_attrs(study, trial, {**attrs, **failed})
             log.warning("ecopt: trial %d failed: %s", trial.number, error)
             study.tell(trial, state=TrialState.FAIL)
             return error, mismatch
-        trial.set_user_attr(CONSTRAINTS_ATTR, constraints)
+        set_user_attrs(study, trial, {**attrs, CONSTRAINTS_ATTR: constraints})
         if _samplers.has_set_constraint():
             for key, value in constraints.items():
                 trial.set_constraint(key, value)
@@ -228,12 +233,10 @@ class EcoptSweeperImpl:
     def _maybe_write(
         self, study: optuna.Study, settings: Settings, notes: dict[str, Any], paths: list[Path]
     ) -> tuple[Report, list[Path]]:
-        """A fresh report every batch (progress and the energy budget read it); the files every batch, unless
-        writing them would take more than 1/5 of the time."""
-        since = time.perf_counter() - self._written_at
-        if since < ARTIFACT_TIME_RATIO * self._write_s:
-            return self._report(study, settings, notes), paths
-        return self._write(study, settings, notes)
+        """A fresh report and its JSON/CSV files every batch (progress and the energy budget read them); the
+        figures only when ``FIGURES_EVERY_S`` of wall time have passed since they were last written."""
+        figures = time.monotonic() - self._figures_at >= FIGURES_EVERY_S
+        return self._write(study, settings, notes, figures=figures)
 
     def _report(self, study: optuna.Study, settings: Settings, notes: dict[str, Any]) -> Report:
         report = build_report(
@@ -246,19 +249,22 @@ class EcoptSweeperImpl:
         report.notes = dict(notes)
         return report
 
-    def _write(self, study: optuna.Study, settings: Settings, notes: dict[str, Any]) -> tuple[Report, list[Path]]:
+    def _write(
+        self, study: optuna.Study, settings: Settings, notes: dict[str, Any], figures: bool = True
+    ) -> tuple[Report, list[Path]]:
         report = self._report(study, settings, notes)
-        start = time.perf_counter()
-        paths = write_all(report, self.sweep_dir)
-        self._written_at = time.perf_counter()
-        self._write_s = self._written_at - start
+        paths = write_all(report, self.sweep_dir, figures=figures)
+        if figures:
+            self._figures_at = time.monotonic()
         return report, paths
 
     # ---- the loop -----------------------------------------------------------------------------------------
     def sweep(self, arguments: Sequence[str]) -> dict[str, Any]:
         assert self.config is not None and self.launcher is not None
         settings = validate(self.raw_config)
-        space = parse_space(settings.params, arguments)
+        for note in settings.warnings:
+            log.warning("ecopt: %s", note)
+        space = parse_space(settings.params, arguments, legacy=settings.legacy_space)
         custom = resolve_callable(settings.custom_search_space) if settings.custom_search_space else None
         if not space.distributions and custom is None:
             raise SweeperConfigError(
@@ -289,7 +295,7 @@ class EcoptSweeperImpl:
             raise
         if settings.sampler == "auto" and custom is None:
             sampler_name, reason = self._rechoose(study, settings, space, sampler_name, reason)
-        self._written_at, self._write_s = 0.0, 0.0
+        self._figures_at = time.monotonic()  # the first figures after FIGURES_EVERY_S, or at the end
         self._records: dict[int, TrialRecord] = {}  # finished trials, flattened once
         remove_stale_temps(self.sweep_dir)  # a killed writer's temp files (the artifacts are whole)
         log.info("ecopt: study %r in %s", study.study_name, redact(settings.storage) or self.sweep_dir / "ecopt.db")
@@ -299,6 +305,11 @@ class EcoptSweeperImpl:
             list(zip(settings.objective_names, settings.directions, strict=False)),
             space.describe(),
         )
+        if settings.unnamed_returns:
+            log.info(
+                "ecopt: hydra.sweeper.direction: the task's return value(s) are named %s in the study and artifacts",
+                ", ".join(settings.objective_names),
+            )
         notes: dict[str, Any] = {
             "sampler": {"name": sampler_name, "class": _samplers.describe(study.sampler), "why": reason},
             "n_trials_target": settings.n_trials,
@@ -310,7 +321,7 @@ class EcoptSweeperImpl:
         elif settings.baseline and not study.get_trials(deepcopy=False):
             self._enqueue_baseline(study, space, custom is not None)
         failures: list[str] = []
-        report, paths = self._write(study, settings, notes)
+        report, paths = self._write(study, settings, notes, figures=False)
         watch = DeadTrialWatch(settings.heartbeat_interval_s, settings.max_retry)
         while True:
             watch.fail_dead_trials(study)
@@ -364,9 +375,22 @@ class EcoptSweeperImpl:
                 study.sampler = self._sampler(cheaper, settings, space)
             report, paths = self._maybe_write(study, settings, notes, paths)
             _log_progress(report, numbers, settings.n_trials)
+            rate = settings.max_failure_rate
+            if rate is not None and numbers and len(batch_errors) / len(numbers) > rate:
+                notes["stopped"] = f"max_failure_rate={rate} exceeded"
+                self._write(study, settings, notes)
+                raise SweepFailedError(
+                    f"hydra.sweeper.max_failure_rate={rate} exceeded: {len(batch_errors)} of {len(numbers)} trials "
+                    f"of the batch failed; last error: {batch_errors[-1]}; artifacts in {self.sweep_dir}"
+                )
+            if settings.max_failures is None and len(failures) >= settings.n_trials:
+                # max_failure_rate alone tolerates failures; as in hydra-optuna-sweeper, n_trials bounds the attempts
+                notes["stopped"] = f"{len(failures)} trials failed in this run (n_trials={settings.n_trials})"
+                log.warning("ecopt: %s; max_failure_rate=%s tolerates them; no new trials", notes["stopped"], rate)
+                break
             if mismatches and not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
                 self._stop_on_mismatch(study, settings, notes, mismatches[0])
-            if len(failures) >= settings.max_failures:
+            if settings.max_failures is not None and len(failures) >= settings.max_failures:
                 notes["stopped"] = f"max_failures={settings.max_failures} reached"
                 self._write(study, settings, notes)
                 raise SweepFailedError(
@@ -384,7 +408,13 @@ class EcoptSweeperImpl:
         if settings.sampler == "auto":
             kwargs = {**_samplers.auto_kwargs(name, space.distributions), **kwargs}
         return _quiet(
-            _samplers.build, name, kwargs, settings.seed, bool(settings.constraints), space=space.distributions
+            _samplers.build,
+            name,
+            kwargs,
+            settings.seed,
+            bool(settings.constraints),
+            space=space.distributions,
+            target=settings.sampler_target,
         )
 
     def _rechoose(
@@ -437,7 +467,7 @@ class EcoptSweeperImpl:
         _crashpoints.reached("before_claim")
         trials = self._drop_over_budget(study, trials, settings.n_trials)
         if not trials:
-            return [], []
+            return [], [], []
         told: set[int] = set()
         ids = [trial_id(trial) for trial in trials]
         me = worker()
@@ -445,13 +475,13 @@ class EcoptSweeperImpl:
             with Heartbeat(storage, ids, settings.heartbeat_interval_s):  # first beat now, before anything else
                 batch = []
                 for trial in trials:
-                    trial.set_user_attr(WORKER_ATTR, me)
-                    if ERROR_ATTR in trial.user_attrs:  # a retried trial inherits the dead run's attributes
-                        trial.set_user_attr(ERROR_ATTR, None)
-                    if STOPPED_AT_ATTR in trial.user_attrs:  # nor a stop the dead run decided: it runs again
-                        trial.set_user_attr(STOPPED_AT_ATTR, None)
                     overrides = self._overrides(trial, space, custom)
-                    trial.set_user_attr(OVERRIDES_ATTR, overrides)
+                    claim: dict[str, Any] = {WORKER_ATTR: me, OVERRIDES_ATTR: overrides}
+                    if ERROR_ATTR in trial.user_attrs:  # a retried trial inherits the dead run's attributes
+                        claim[ERROR_ATTR] = None
+                    if STOPPED_AT_ATTR in trial.user_attrs:  # nor a stop the dead run decided: it runs again
+                        claim[STOPPED_AT_ATTR] = None
+                    set_user_attrs(study, trial, claim)
                     if settings.prune_before_training or settings.multi_fidelity is not None:
                         # the job reaches its trial through the storage
                         url = settings.storage or f"sqlite:///{self.sweep_dir / 'ecopt.db'}"
@@ -459,13 +489,16 @@ class EcoptSweeperImpl:
                     batch.append(overrides)
                 _crashpoints.reached("after_ask")
                 self.validate_batch_is_legal(batch)
-                loader = self.hydra_context.config_loader
+                loader = self.composer.peeking()  # the configs composed above, left for the launcher
                 dirs = [expected_job_dir(loader, self.config, o, trials[0].number + i) for i, o in enumerate(batch)]
                 for trial, job_dir in zip(trials, dirs, strict=True):
                     if job_dir:  # where a watcher finds the energy of a job whose worker dies
                         trial.set_user_attr(JOB_DIR_ATTR, job_dir)
                 start = time.perf_counter()
-                returns = self._launch(batch, trials[0].number, dirs)
+                try:
+                    returns = self._launch(batch, trials[0].number, dirs)
+                finally:
+                    self.composer.forget()
                 self._batch_seconds = (propose_s, time.perf_counter() - start)  # auto weighs them (too_slow)
             errors, mismatches = [], []
             retry = retry_callback(settings.max_retry)
@@ -516,12 +549,15 @@ class EcoptSweeperImpl:
             recycle_workers(self.launcher)
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
-        """Compose each job's config before launching (as Hydra's own Sweeper does) to fail early."""
-        assert self.hydra_context is not None and self.config is not None
-        for overrides in batch:
-            self.hydra_context.config_loader.load_sweep_config(
-                master_config=self.config, sweep_overrides=list(overrides)
-            )
+        """Compose each job's config before launching (as Hydra's own Sweeper does) to fail early; the launcher
+        is handed these configs rather than composing them again."""
+        assert self.config is not None
+        try:
+            for overrides in batch:
+                self.composer.compose(self.config, overrides)
+        except BaseException:
+            self.composer.forget()
+            raise
 
     def _finish(self, study: optuna.Study, report: Report, paths: list[Path], settings: Settings) -> None:
         try:
@@ -529,6 +565,7 @@ class EcoptSweeperImpl:
         except Exception as exc:  # the files are on disk already; the dashboard link is a convenience
             log.warning("ecopt: could not attach artifacts to the study: %s", exc)
         log_everywhere(settings.loggers, report, self.sweep_dir, paths, settings.logger_kwargs)
+        write_optimization_results(report, self.sweep_dir)
         hv = "n/a" if report.hypervolume is None else f"{report.hypervolume:.6g}"
         knee = "n/a" if report.knee is None else f"trial {report.knee.number} {report.knee.values}"
         log.info(

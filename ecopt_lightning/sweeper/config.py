@@ -6,6 +6,9 @@ Example:
     >>> s = validate({"objectives": [{"name": "val_acc", "direction": "maximize"}], "n_trials": 4})
     >>> s.directions, s.n_trials, s.sampler
     (['maximize'], 4, 'auto')
+    >>> s = validate({"direction": ["minimize", "maximize"], "sampler": {"_target_": "optuna.samplers.TPESampler"}})
+    >>> s.objective_names, s.sampler
+    (['value_0', 'value_1'], 'tpe')
     >>> validate({"sampler": "foo"})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -17,8 +20,10 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, NoReturn
+
+from omegaconf import MISSING
 
 from ..metrics import INFERENCE_PER_SAMPLE_J, TOTAL_J
 from . import _urls
@@ -27,12 +32,167 @@ from ._schema import ReportSettings
 from .errors import SweeperConfigError
 from .successive_halving import RungSchedule
 
-SAMPLERS = ("auto", "tpe", "nsga2", "nsga3", "gp", "random", "qmc", "grid")
+#: Sampler names: hydra-optuna-sweeper's ``hydra/sweeper/sampler`` group (tpe, random, cmaes, nsgaii, grid, qmc,
+#: gp) and ours (auto, nsga3); ``nsga2`` (ours) and ``nsgaii`` (the official group's name) are the same sampler.
+SAMPLERS = ("auto", "tpe", "random", "cmaes", "nsga2", "nsga3", "gp", "qmc", "grid")
+SAMPLER_ALIASES = {"nsgaii": "nsga2"}
+SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)
 DIRECTIONS = ("maximize", "minimize")
 LOGGERS = ("tensorboard", "wandb", "mlflow")
+MOTPE_REMOVED = (
+    "The 'motpe' sampler was removed in Optuna 4.0. Use 'hydra/sweeper/sampler=tpe' instead. "
+    "TPESampler now handles multi-objective optimization."
+)
 
 #: Where Hydra finds the sweeper class (the shim).
 TARGET = "hydra_plugins.ecopt_sweeper.ecopt_sweeper.EcoptSweeper"
+#: ``_target_`` of the ``auto`` and ``motpe`` group entries: markers read by :func:`validate`, never called.
+AUTO_TARGET = "ecopt_lightning.sweeper.config.auto_sampler"
+MOTPE_TARGET = "ecopt_lightning.sweeper.config.motpe_removed"
+
+#: Sampler ``_target_`` -> name (the official plugin's targets included, so its configs keep working).
+SAMPLER_TARGETS = {
+    AUTO_TARGET: "auto",
+    "optuna.samplers.TPESampler": "tpe",
+    "optuna.samplers.RandomSampler": "random",
+    "optuna.samplers.CmaEsSampler": "cmaes",
+    "optuna.samplers.NSGAIISampler": "nsga2",
+    "optuna.samplers.NSGAIIISampler": "nsga3",
+    "optuna.samplers.GPSampler": "gp",
+    "optuna.samplers.QMCSampler": "qmc",
+    "optuna.samplers.GridSampler": "grid",
+    MOTPE_TARGET: "motpe",
+    "optuna.samplers.MOTPESampler": "motpe",
+    "hydra_plugins.hydra_optuna_sweeper.config.raise_motpe_removed": "motpe",
+}
+
+
+def auto_sampler(**_: Any) -> NoReturn:
+    """Marker ``_target_`` of ``hydra/sweeper/sampler=auto``: the sweeper picks the sampler, nothing calls this."""
+    raise TypeError("hydra/sweeper/sampler=auto is resolved by the ecopt sweeper, not instantiated")
+
+
+def motpe_removed(**_: Any) -> NoReturn:
+    """Marker ``_target_`` of ``hydra/sweeper/sampler=motpe`` (refused by :func:`validate`)."""
+    raise ValueError(MOTPE_REMOVED)
+
+
+# ---- hydra/sweeper/sampler group: each entry a `_target_` config with `seed` (null fields: Optuna's default) ---
+@dataclass
+class SamplerConf:
+    """One entry of the ``hydra/sweeper/sampler`` group; fields left null take Optuna's default."""
+
+    _target_: str = MISSING
+    seed: int | None = None
+
+
+@dataclass
+class AutoSamplerConf(SamplerConf):
+    """``auto``: the sweeper picks a sampler from the space, objectives and budget (docs/sweeper.md)."""
+
+    _target_: str = AUTO_TARGET
+
+
+@dataclass
+class TPESamplerConf(SamplerConf):
+    _target_: str = "optuna.samplers.TPESampler"
+    consider_prior: bool | None = None
+    prior_weight: float | None = None
+    consider_magic_clip: bool | None = None
+    consider_endpoints: bool | None = None
+    n_startup_trials: int | None = None
+    n_ei_candidates: int | None = None
+    multivariate: bool | None = None
+    group: bool | None = None
+    constant_liar: bool | None = None
+    warn_independent_sampling: bool | None = None
+
+
+@dataclass
+class RandomSamplerConf(SamplerConf):
+    _target_: str = "optuna.samplers.RandomSampler"
+
+
+@dataclass
+class CmaEsSamplerConf(SamplerConf):
+    _target_: str = "optuna.samplers.CmaEsSampler"
+    x0: dict[str, Any] | None = None
+    sigma0: float | None = None
+    n_startup_trials: int | None = None
+    independent_sampler: Any | None = None
+    warn_independent_sampling: bool | None = None
+    consider_pruned_trials: bool | None = None
+    restart_strategy: str | None = None
+    inc_popsize: int | None = None
+    use_separable_cma: bool | None = None
+    with_margin: bool | None = None
+    source_trials: Any | None = None
+
+
+@dataclass
+class NSGAIISamplerConf(SamplerConf):
+    _target_: str = "optuna.samplers.NSGAIISampler"
+    population_size: int | None = None
+    mutation_prob: float | None = None
+    crossover_prob: float | None = None
+    swapping_prob: float | None = None
+    constraints_func: Any | None = None
+
+
+@dataclass
+class NSGAIIISamplerConf(NSGAIISamplerConf):
+    _target_: str = "optuna.samplers.NSGAIIISampler"
+    dividing_parameter: int | None = None
+
+
+@dataclass
+class GPSamplerConf(SamplerConf):
+    _target_: str = "optuna.samplers.GPSampler"
+    independent_sampler: Any | None = None
+    n_startup_trials: int | None = None
+    deterministic_objective: bool | None = None
+    constraints_func: Any | None = None
+    warn_independent_sampling: bool | None = None
+
+
+@dataclass
+class QMCSamplerConf(SamplerConf):
+    _target_: str = "optuna.samplers.QMCSampler"
+    qmc_type: str | None = None
+    scramble: bool | None = None
+    independent_sampler: Any | None = None
+    warn_asynchronous_seeding: bool | None = None
+    warn_independent_sampling: bool | None = None
+
+
+@dataclass
+class GridSamplerConf(SamplerConf):
+    """``grid``: every combination of the (discrete) search space, built by the sweeper; ``n_trials`` is capped."""
+
+    _target_: str = "optuna.samplers.GridSampler"
+
+
+@dataclass
+class MOTPESamplerConf(SamplerConf):
+    """``motpe``: removed in Optuna 4.0; selecting it stops with a one-line error."""
+
+    _target_: str = MOTPE_TARGET
+
+
+#: The ``hydra/sweeper/sampler`` group: name -> config node (registered by the plugin shim).
+SAMPLER_GROUP: dict[str, type[SamplerConf]] = {
+    "auto": AutoSamplerConf,
+    "tpe": TPESamplerConf,
+    "random": RandomSamplerConf,
+    "cmaes": CmaEsSamplerConf,
+    "nsgaii": NSGAIISamplerConf,
+    "nsga2": NSGAIISamplerConf,
+    "nsga3": NSGAIIISamplerConf,
+    "gp": GPSamplerConf,
+    "qmc": QMCSamplerConf,
+    "grid": GridSamplerConf,
+    "motpe": MOTPESamplerConf,
+}
 
 
 @dataclass
@@ -43,47 +203,62 @@ class ObjectiveConf:
     direction: str = "maximize"
 
 
-def _default_objectives() -> list[ObjectiveConf]:
-    return [ObjectiveConf("val_acc", "maximize"), ObjectiveConf(INFERENCE_PER_SAMPLE_J, "minimize")]
+#: The objectives when neither ``objectives`` nor ``direction`` is set: the quality/energy trade-off.
+DEFAULT_OBJECTIVES = (("val_acc", "maximize"), (INFERENCE_PER_SAMPLE_J, "minimize"))
 
 
 @dataclass
 class EcoptSweeperConf:
-    """``hydra/sweeper=ecopt``; every field is documented in docs/sweeper.md.
+    """``hydra/sweeper=ecopt``: the one place where the sweeper's fields and their defaults are declared.
 
-    Fields are loosely typed where the sweeper validates them itself, so a bad value gives our one-line
-    :class:`SweeperConfigError` rather than an OmegaConf type error.
+    Every field is documented in docs/sweeper.md. Fields are typed ``Any`` for OmegaConf because the sweeper
+    validates them itself (:func:`validate`), so a bad value gives the one-line :class:`SweeperConfigError`
+    rather than an OmegaConf type error; the type each one must have is in its comment.
     """
 
     _target_: str = TARGET
-    objectives: list[Any] = field(default_factory=_default_objectives)
-    params: dict[str, Any] = field(default_factory=dict)
-    custom_search_space: Any = None
-    sampler: Any = "auto"
-    sampler_kwargs: dict[str, Any] = field(default_factory=dict)
-    seed: Any = None
-    n_jobs: Any = 1
-    n_trials: Any = 20
-    storage: Any = None
-    study_name: Any = None
-    constraints: list[Any] = field(default_factory=list)
-    max_failures: Any = None
-    energy_budget_J: Any = None
+    # `hydra/sweeper/sampler=<name>` picks an entry of the group (merged over `sampler`); none by default, so
+    # that `sampler: <name>` in a config file or on the command line is not overridden by a default entry
+    defaults: list[Any] = field(default_factory=lambda: ["_self_", {"sampler": None}])
+    # Hydra 1.3 instantiates plugin configs recursively: keep the sampler a config; the sweeper builds it.
+    _recursive_: bool = False
+    objectives: Any = None  # list of {name, direction}; null: DEFAULT_OBJECTIVES (unless `direction` is set)
+    direction: Any = None  # hydra-optuna-sweeper's: maximize|minimize or a list, for unnamed (float/tuple) returns
+    params: Any = None  # mapping: override key -> search expression
+    search_space: Any = None  # deprecated (hydra-optuna-sweeper 1.1): {key: {type, low, high, step, log, choices}}
+    custom_search_space: Any = None  # dotted path to (cfg, trial) -> dict | None
+    sampler: Any = "auto"  # a `hydra/sweeper/sampler` entry ({_target_, seed, ...}) or a name from SAMPLERS
+    sampler_kwargs: Any = None  # mapping: extra keyword arguments of the sampler
+    seed: Any = None  # int >= 0 or null (hydra.sweeper.sampler.seed means the same)
+    n_jobs: Any = 1  # int >= 1: trials per batch
+    n_trials: Any = 20  # int >= 1: COMPLETE trials the study should hold
+    storage: Any = None  # Optuna storage URL; null: sqlite in the sweep dir
+    study_name: Any = None  # null: the app's job name
+    constraints: Any = None  # list of '<metric> <= <number>'
+    max_failures: Any = None  # int >= 1 or null: failed trials in one run before it fails (null: n_trials)
+    max_failure_rate: Any = None  # 0..1 or null: failed share of one batch above which the run stops
+    energy_budget_J: Any = None  # positive number (J) or null
     energy_metric: Any = TOTAL_J
     energy_per_sample_metric: Any = INFERENCE_PER_SAMPLE_J
-    heartbeat_interval_s: Any = 60
-    max_retry: Any = 1
+    heartbeat_interval_s: Any = 60  # int >= 0 (0: no heartbeat)
+    max_retry: Any = 1  # int >= 0
     wait_for_running: Any = True
     baseline: Any = True
     prune_before_training: Any = False
-    multi_fidelity: Any = None
-    loggers: list[Any] = field(default_factory=list)
-    logger_kwargs: dict[str, Any] = field(default_factory=dict)
+    multi_fidelity: Any = None  # null or {min_epochs, eta, max_epochs, rank, rung_metrics}
+    loggers: Any = None  # list from LOGGERS
+    logger_kwargs: Any = None  # mapping: logger -> kwargs
+
+
+#: The declared defaults, read by :func:`validate` (nowhere else).
+_DEFAULTS = {f.name: getattr(EcoptSweeperConf(), f.name) for f in fields(EcoptSweeperConf)}
+#: Keys Hydra uses itself, not sweeper fields.
+_HYDRA_KEYS = ("_target_", "_recursive_", "defaults")
 
 
 @dataclass
 class Settings:
-    """Validated, plain-Python sweeper settings (no OmegaConf containers)."""
+    """Validated, plain-Python sweeper settings (no OmegaConf containers); built by :func:`validate` only."""
 
     objective_names: list[str]
     directions: list[str]
@@ -97,17 +272,26 @@ class Settings:
     storage: str | None
     study_name: str | None
     constraints: list[Constraint]
-    max_failures: int
+    max_failures: int | None
+    max_failure_rate: float | None
     energy_budget_J: float | None
     energy_metric: str
     energy_per_sample_metric: str
     heartbeat_interval_s: int
     loggers: list[str]
     logger_kwargs: dict[str, dict[str, Any]]
-    baseline: bool = True
-    prune_before_training: bool = False
-    max_retry: int = 1
-    wait_for_running: bool = True
+    baseline: bool
+    prune_before_training: bool
+    max_retry: int
+    wait_for_running: bool
+    #: ``_target_`` of a sampler class outside :data:`SAMPLERS` (``sampler == "custom"``)
+    sampler_target: str | None = None
+    #: True when the objectives come from ``direction``: the task returns a float or a tuple, not a dict
+    unnamed_returns: bool = False
+    #: the deprecated ``search_space`` entries: key -> {type, low, high, step, log, choices}
+    legacy_space: dict[str, dict[str, Any]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    #: successive halving over epochs (docs/sweeper.md#multi-fidelity); ``None``: off
     multi_fidelity: RungSchedule | None = None
 
     def for_report(self) -> ReportSettings:
@@ -136,8 +320,8 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _int(raw: Mapping[str, Any], name: str, default: Any, minimum: int, allow_none: bool = False) -> Any:
-    value = raw.get(name, default)
+def _int(raw: Mapping[str, Any], name: str, minimum: int, allow_none: bool = False) -> Any:
+    value = raw[name]
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -146,32 +330,129 @@ def _int(raw: Mapping[str, Any], name: str, default: Any, minimum: int, allow_no
     return value
 
 
-def _objectives(raw: Any) -> tuple[list[str], list[str]]:
-    if raw is None:
-        raw = [vars(o) for o in _default_objectives()]
-    if not isinstance(raw, list) or not raw:
-        raise SweeperConfigError("objectives", raw, "a non-empty list of {name, direction}")
+def _bool(raw: Mapping[str, Any], name: str, meaning: str) -> bool:
+    value = raw[name]
+    if not isinstance(value, bool):
+        raise SweeperConfigError(name, value, f"true ({meaning}) or false")
+    return value
+
+
+def _direction(value: Any, where: str) -> str:
+    direction = getattr(value, "name", value)  # hydra-optuna-sweeper's Direction enum
+    if not isinstance(direction, str) or direction.lower() not in DIRECTIONS:
+        raise SweeperConfigError(where, value, "maximize or minimize")
+    return direction.lower()
+
+
+def _objectives(raw: Mapping[str, Any]) -> tuple[list[str], list[str], bool]:
+    """``(names, directions, unnamed)``: from ``objectives``, else from ``direction``, else the defaults."""
+    objectives, direction = raw["objectives"], raw["direction"]
+    if objectives is not None and direction is not None:
+        raise SweeperConfigError(
+            "direction", direction, "null when objectives are set (objectives name the metrics and their directions)"
+        )
+    if direction is not None:
+        directions = direction if isinstance(direction, list) else [direction]
+        if not directions:
+            raise SweeperConfigError("direction", direction, "maximize, minimize or a non-empty list of them")
+        directions = [
+            _direction(d, "direction" if d is direction else f"direction[{i}]") for i, d in enumerate(directions)
+        ]
+        names = ["value"] if len(directions) == 1 else [f"value_{i}" for i in range(len(directions))]
+        return names, directions, True
+    if objectives is None:
+        return [n for n, _ in DEFAULT_OBJECTIVES], [d for _, d in DEFAULT_OBJECTIVES], False
+    if not isinstance(objectives, list) or not objectives:
+        raise SweeperConfigError("objectives", objectives, "a non-empty list of {name, direction}")
     names, directions = [], []
-    for i, item in enumerate(raw):
+    for i, item in enumerate(objectives):
         item = vars(item) if isinstance(item, ObjectiveConf) else item
         if not isinstance(item, Mapping) or set(item) - {"name", "direction"}:
             raise SweeperConfigError(
                 f"objectives[{i}]", item, "a mapping {name: <metric>, direction: maximize|minimize}"
             )
-        name, direction = item.get("name"), str(item.get("direction", "maximize")).lower()
+        name = item.get("name")
         if not isinstance(name, str) or not name:
             raise SweeperConfigError(f"objectives[{i}].name", name, "a metric name returned by the task")
-        if direction not in DIRECTIONS:
-            raise SweeperConfigError(f"objectives[{i}].direction", item.get("direction"), "maximize or minimize")
         if name in names:
             raise SweeperConfigError(f"objectives[{i}].name", name, "a name not used by another objective")
         names.append(name)
-        directions.append(direction)
-    return names, directions
+        directions.append(_direction(item.get("direction", "maximize"), f"objectives[{i}].direction"))
+    return names, directions, False
+
+
+def _sampler(raw: Mapping[str, Any]) -> tuple[str, str | None, dict[str, Any], int | None]:
+    """``(name, custom _target_, keyword arguments, seed)`` of the ``sampler`` field (a name or a config)."""
+    value, kwargs = raw["sampler"], raw["sampler_kwargs"] or {}
+    if not isinstance(kwargs, Mapping):
+        raise SweeperConfigError("sampler_kwargs", kwargs, "a mapping of the sampler's keyword arguments")
+    seed = _int(raw, "seed", 0, allow_none=True)
+    target = None
+    allowed = "one of " + ", ".join(SAMPLERS) + " (hydra/sweeper/sampler=<name>) or a {_target_: <sampler class>}"
+    if value is None:
+        name = "auto"
+    elif isinstance(value, str):
+        name = SAMPLER_ALIASES.get(value.lower(), value.lower())
+    elif isinstance(value, Mapping) and isinstance(value.get("_target_"), str):
+        extra = {str(k): v for k, v in value.items() if k not in ("_target_", "_partial_") and v is not None}
+        inner_seed = extra.pop("seed", None)
+        if inner_seed is not None:
+            if isinstance(inner_seed, bool) or not isinstance(inner_seed, int) or inner_seed < 0:
+                raise SweeperConfigError("sampler.seed", inner_seed, "an integer >= 0 or null")
+            if seed is not None and seed != inner_seed:
+                raise SweeperConfigError("seed", seed, f"null or the same as hydra.sweeper.sampler.seed={inner_seed}")
+            seed = inner_seed
+        name = SAMPLER_TARGETS.get(value["_target_"], "custom")
+        target = value["_target_"] if name == "custom" else None
+        kwargs = {**extra, **kwargs}
+    else:
+        raise SweeperConfigError("sampler", value, allowed)
+    if name == "motpe":
+        raise SweeperConfigError("sampler", "motpe", MOTPE_REMOVED)
+    if name not in (*SAMPLERS, "custom"):
+        raise SweeperConfigError("sampler", value, allowed)
+    return name, target, dict(kwargs), seed
+
+
+def _max_failure_rate(raw: Mapping[str, Any]) -> float | None:
+    value = raw["max_failure_rate"]
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise SweeperConfigError(
+            "max_failure_rate",
+            value,
+            "a number from 0 to 1 (the failed share of a batch above which the run stops; "
+            "1 tolerates every failure) or null",
+        )
+    return float(value)
+
+
+def _legacy_space(raw: Mapping[str, Any]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """hydra-optuna-sweeper 1.1's ``search_space`` ({key: {type, low, high, step, log, choices}}), deprecated."""
+    value = raw["search_space"]
+    if value is None:
+        return {}, []
+    allowed = (
+        "a mapping of key to {type: int|float|categorical, low, high, step, log, choices} (deprecated: use params)"
+    )
+    if not isinstance(value, Mapping):
+        raise SweeperConfigError("search_space", value, allowed)
+    space = {}
+    for key, item in value.items():
+        if not isinstance(item, Mapping) or item.get("type") not in ("int", "float", "categorical"):
+            raise SweeperConfigError(f"search_space.{key}", item, allowed)
+        if set(item) - {"type", "low", "high", "step", "log", "choices"}:
+            raise SweeperConfigError(f"search_space.{key}", item, allowed)
+        space[str(key)] = dict(item)
+    note = "hydra.sweeper.search_space is deprecated (as in hydra-optuna-sweeper): write hydra.sweeper.params"
+    if raw["params"] is not None:
+        note += "; params and search_space are both set: params win for keys in both"
+    return space, [note]
 
 
 def _number(raw: Mapping[str, Any], name: str) -> float | None:
-    value = raw.get(name)
+    value = raw[name]
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
@@ -179,8 +460,8 @@ def _number(raw: Mapping[str, Any], name: str) -> float | None:
     return float(value)
 
 
-def _metric_name(raw: Mapping[str, Any], name: str, default: str) -> str:
-    value = raw.get(name, default)
+def _metric_name(raw: Mapping[str, Any], name: str) -> str:
+    value = raw[name]
     if not isinstance(value, str) or not value.strip():
         raise SweeperConfigError(name, value, "a metric name, e.g. 'energy/total_J'")
     return value
@@ -207,26 +488,33 @@ def resolve_callable(path: str) -> Callable[..., Any]:
 
 
 def validate(raw_config: Any) -> Settings:
-    """Check every field and return :class:`Settings`; raise :class:`SweeperConfigError` on the first bad one."""
-    raw = plain(raw_config) or {}
-    raw = {k: v for k, v in raw.items() if k != "_target_"}
-    unknown = sorted(set(raw) - set(EcoptSweeperConf.__dataclass_fields__))
+    """Check every field and return :class:`Settings`; raise :class:`SweeperConfigError` on the first bad one.
+
+    Fields not given take :class:`EcoptSweeperConf`'s defaults.
+    """
+    given = {k: v for k, v in (plain(raw_config) or {}).items() if k not in _HYDRA_KEYS}
+    unknown = sorted(set(given) - set(_DEFAULTS))
     if unknown:
-        raise SweeperConfigError(unknown[0], raw[unknown[0]], "not a field of the ecopt sweeper (see docs/sweeper.md)")
-    names, directions = _objectives(raw.get("objectives"))
+        raise SweeperConfigError(
+            unknown[0], given[unknown[0]], "not a field of the ecopt sweeper (see docs/sweeper.md)"
+        )
+    raw = {**plain(_DEFAULTS), **given}
+    names, directions, unnamed = _objectives(raw)
+    sampler, sampler_target, sampler_kwargs, seed = _sampler(raw)
+    if sampler in SINGLE_OBJECTIVE_SAMPLERS and len(directions) > 1:
+        raise SweeperConfigError(
+            "sampler",
+            sampler,
+            f"a sampler for {len(directions)} objectives ({sampler} handles one objective): "
+            "auto, tpe, nsgaii, nsga3, gp, random, qmc or grid",
+        )
 
-    sampler = str(raw.get("sampler", "auto")).lower()
-    if sampler not in SAMPLERS:
-        raise SweeperConfigError("sampler", raw.get("sampler"), "one of " + ", ".join(SAMPLERS))
-    sampler_kwargs = raw.get("sampler_kwargs") or {}
-    if not isinstance(sampler_kwargs, Mapping):
-        raise SweeperConfigError("sampler_kwargs", sampler_kwargs, "a mapping of the sampler's keyword arguments")
-
-    params = raw.get("params") or {}
+    params = raw["params"] or {}
     if not isinstance(params, Mapping):
         raise SweeperConfigError("params", params, "a mapping of override key to search expression")
+    legacy_space, notes = _legacy_space(raw)
 
-    space_fn = raw.get("custom_search_space")
+    space_fn = raw["custom_search_space"]
     if space_fn is not None:
         try:
             if not callable(resolve_callable(str(space_fn))):
@@ -236,9 +524,9 @@ def validate(raw_config: Any) -> Settings:
                 "custom_search_space", space_fn, "an importable dotted path to a function (cfg, trial) -> dict | None"
             ) from None
 
-    n_trials = _int(raw, "n_trials", 20, 1)
+    n_trials = _int(raw, "n_trials", 1)
     constraints = []
-    for i, text in enumerate(raw.get("constraints") or []):
+    for i, text in enumerate(raw["constraints"] or []):
         try:
             constraints.append(Constraint.parse(text))
         except ValueError:
@@ -246,55 +534,53 @@ def validate(raw_config: Any) -> Settings:
                 f"constraints[{i}]", text, "'<metric> <= <number>' (or <, >=, >), e.g. 'energy/total_J <= 50'"
             ) from None
 
-    loggers = [str(x).lower() for x in raw.get("loggers") or []]
+    loggers = [str(x).lower() for x in raw["loggers"] or []]
     for logger in loggers:
         if logger not in LOGGERS:
             raise SweeperConfigError("loggers", logger, "any of " + ", ".join(LOGGERS))
-    logger_kwargs = raw.get("logger_kwargs") or {}
+    logger_kwargs = raw["logger_kwargs"] or {}
     if not isinstance(logger_kwargs, Mapping) or any(k not in LOGGERS for k in logger_kwargs):
         raise SweeperConfigError("logger_kwargs", logger_kwargs, "a mapping from " + "|".join(LOGGERS) + " to kwargs")
 
-    storage = _urls.check(raw.get("storage"))
-    study_name = raw.get("study_name")
+    storage = _urls.check(raw["storage"])
+    study_name = raw["study_name"]
     if study_name is not None and not str(study_name).strip():
         raise SweeperConfigError("study_name", study_name, "a non-empty name or null")
 
-    max_failures = _int(raw, "max_failures", None, 1, allow_none=True)
-    baseline = raw.get("baseline", True)
-    if not isinstance(baseline, bool):
-        raise SweeperConfigError(
-            "baseline", baseline, "true (run the app's own config first, as the baseline) or false"
-        )
-    wait = raw.get("wait_for_running", True)
-    if not isinstance(wait, bool):
-        raise SweeperConfigError("wait_for_running", wait, "true (wait for other workers' running trials) or false")
-    heartbeat = _int(raw, "heartbeat_interval_s", 60, 0)
-    prune = raw.get("prune_before_training", False)
-    if not isinstance(prune, bool):
-        raise SweeperConfigError("prune_before_training", prune, "true (jobs may prune before training) or false")
+    max_failures = _int(raw, "max_failures", 1, allow_none=True)
+    max_failure_rate = _max_failure_rate(raw)
+    if max_failures is None and max_failure_rate is None:
+        max_failures = n_trials
+    heartbeat = _int(raw, "heartbeat_interval_s", 0)
+    wait = _bool(raw, "wait_for_running", "wait for other workers' running trials")
     return Settings(
-        prune_before_training=prune,
         multi_fidelity=_multi_fidelity(raw.get("multi_fidelity")),
-        max_retry=_int(raw, "max_retry", 1, 0),
-        wait_for_running=wait and heartbeat > 0,
-        baseline=baseline,
         objective_names=names,
         directions=directions,
+        unnamed_returns=unnamed,
         params={str(k): str(v) for k, v in params.items()},
+        legacy_space=legacy_space,
         custom_search_space=None if space_fn is None else str(space_fn),
         sampler=sampler,
-        sampler_kwargs=dict(sampler_kwargs),
-        seed=_int(raw, "seed", None, 0, allow_none=True),
-        n_jobs=_int(raw, "n_jobs", 1, 1),
+        sampler_target=sampler_target,
+        sampler_kwargs=sampler_kwargs,
+        seed=seed,
+        n_jobs=_int(raw, "n_jobs", 1),
         n_trials=n_trials,
         storage=storage,
         study_name=None if study_name is None else str(study_name),
         constraints=constraints,
-        max_failures=n_trials if max_failures is None else max_failures,
+        max_failures=max_failures,
+        max_failure_rate=max_failure_rate,
         energy_budget_J=_number(raw, "energy_budget_J"),
-        energy_metric=_metric_name(raw, "energy_metric", TOTAL_J),
-        energy_per_sample_metric=_metric_name(raw, "energy_per_sample_metric", INFERENCE_PER_SAMPLE_J),
+        energy_metric=_metric_name(raw, "energy_metric"),
+        energy_per_sample_metric=_metric_name(raw, "energy_per_sample_metric"),
         heartbeat_interval_s=heartbeat,
         loggers=loggers,
         logger_kwargs={k: dict(v or {}) for k, v in logger_kwargs.items()},
+        baseline=_bool(raw, "baseline", "run the app's own config first, as the baseline"),
+        prune_before_training=_bool(raw, "prune_before_training", "jobs may prune before training"),
+        max_retry=_int(raw, "max_retry", 0),
+        wait_for_running=wait and heartbeat > 0,
+        warnings=notes,
     )

@@ -3,7 +3,7 @@
 Hydra imports every plugin module at every application start: this module imports neither optuna nor torch.
 
 Example:
-    ``python train.py -m hydra/sweeper=ecopt hydra.sweeper.n_trials=10 'model.width=choice(16,32)'``
+    ``python train.py -m hydra/sweeper=ecopt hydra/sweeper/sampler=tpe hydra.sweeper.n_trials=10 x=choice(1,2)``
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from ecopt_lightning.sweeper.config import EcoptSweeperConf
+from ecopt_lightning.sweeper.config import SAMPLER_GROUP, EcoptSweeperConf
 
 ConfigStore.instance().store(group="hydra/sweeper", name="ecopt", node=EcoptSweeperConf, provider="ecopt_lightning")
+for _name, _node in SAMPLER_GROUP.items():  # hydra/sweeper/sampler=<name>, as in hydra-optuna-sweeper
+    ConfigStore.instance().store(group="hydra/sweeper/sampler", name=_name, node=_node, provider="ecopt_lightning")
 
 
 class EcoptSweeper(Sweeper):

@@ -18,7 +18,13 @@ PW = "Zq8pw_secret"
 
 # (id, overrides, expected start of the error line, texts the line must also hold)
 CASES = [
-    ("unknown sampler", ["hydra.sweeper.sampler=cmaes"], "hydra.sweeper.sampler='cmaes'", ["one of auto, tpe"]),
+    ("unknown sampler", ["hydra.sweeper.sampler=anneal"], "hydra.sweeper.sampler='anneal'", ["one of auto, tpe"]),
+    (
+        "single-objective sampler, two objectives",
+        ["hydra/sweeper/sampler=cmaes"],
+        "hydra.sweeper.sampler='cmaes'",
+        ["one objective", "tpe"],
+    ),
     (
         "bad direction",
         ["hydra.sweeper.objectives=[{name: val_acc, direction: up}]"],

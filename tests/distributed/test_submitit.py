@@ -63,6 +63,7 @@ def test_a_submitit_batch_with_a_job_killed_by_the_cluster(tmp_path: Path) -> No
     # the killed job: FAIL, its energy (written by its EnergyCallback after fit) kept, then run again
     assert dead.user_attrs["ecopt.error"].startswith("JobDied: job died after it started, without a result")
     assert "UncompletedJobError" in dead.user_attrs["ecopt.error"]
+    assert "ecopt.job_failed" not in dead.user_attrs  # not a failing region for the samplers: it was killed
     assert dead.user_attrs["ecopt.energy_J"] > 0
     assert dead.user_attrs["ecopt.energy_source"] == "energy_summary.json (finished fit)"
     (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]

@@ -12,7 +12,18 @@ from ecopt_lightning.sweeper.config import validate
 @pytest.mark.parametrize(
     ("raw", "field", "allowed"),
     [
-        ({"sampler": "cmaes"}, "sampler", "one of auto, tpe, nsga2, nsga3, gp, random, qmc"),
+        ({"sampler": "anneal"}, "sampler", "one of auto, tpe, random, cmaes, nsga2, nsga3, gp, qmc, grid"),
+        ({"sampler": "motpe"}, "sampler", "sampler was removed in Optuna 4.0. Use 'hydra/sweeper/sampler=tpe' instead"),
+        ({"sampler": {"_target_": "optuna.samplers.MOTPESampler"}}, "sampler", "sampler was removed in Optuna 4.0"),
+        ({"sampler": {"_target_": "optuna.samplers.TPESampler", "seed": -1}}, "sampler.seed", "an integer >= 0"),
+        ({"sampler": {"_target_": "optuna.samplers.TPESampler", "seed": 1}, "seed": 2}, "seed", "the same as"),
+        ({"direction": "up"}, "direction", "maximize or minimize"),
+        ({"sampler": "cmaes"}, "sampler", "cmaes handles one objective"),
+        ({"direction": ["minimize", "down"]}, "direction[1]", "maximize or minimize"),
+        ({"direction": []}, "direction", "non-empty list"),
+        ({"direction": "minimize", "objectives": [{"name": "a"}]}, "direction", "null when objectives are set"),
+        ({"max_failure_rate": 1.5}, "max_failure_rate", "a number from 0 to 1"),
+        ({"search_space": {"x": {"type": "normal"}}}, "search_space.x", "deprecated: use params"),
         ({"objectives": [{"name": "acc", "direction": "up"}]}, "objectives[0].direction", "maximize or minimize"),
         ({"objectives": []}, "objectives", "non-empty list"),
         ({"objectives": [{"name": "a"}, {"name": "a"}]}, "objectives[1].name", "not used by another"),
@@ -51,6 +62,57 @@ def test_defaults_are_the_energy_trade_off() -> None:
         ("energy/inference_per_sample_J", "minimize"),
     ]
     assert (s.sampler, s.n_jobs, s.energy_metric, s.max_failures) == ("auto", 1, "energy/total_J", s.n_trials)
+    assert (s.max_failure_rate, s.unnamed_returns, s.warnings) == (None, False, [])
+
+
+def test_defaults_are_declared_once_in_the_structured_config() -> None:
+    from dataclasses import fields
+
+    from ecopt_lightning.sweeper.config import EcoptSweeperConf
+
+    s, conf = validate({}), EcoptSweeperConf()
+    for f in fields(conf):
+        if f.name in ("n_jobs", "n_trials", "heartbeat_interval_s", "max_retry", "baseline", "energy_metric"):
+            assert getattr(s, f.name) == getattr(conf, f.name), f.name
+
+
+def test_direction_names_unnamed_returns_as_the_official_sweeper_takes_them() -> None:
+    one, two = validate({"direction": "MINIMIZE"}), validate({"direction": ["minimize", "maximize"]})
+    assert (one.objective_names, one.directions, one.unnamed_returns) == (["value"], ["minimize"], True)
+    assert (two.objective_names, two.directions) == (["value_0", "value_1"], ["minimize", "maximize"])
+
+
+@pytest.mark.parametrize(
+    ("sampler", "name", "kwargs", "seed"),
+    [
+        ("nsgaii", "nsga2", {}, None),  # the official group's name for our nsga2
+        ("nsga2", "nsga2", {}, None),
+        ({"_target_": "ecopt_lightning.sweeper.config.auto_sampler", "seed": None}, "auto", {}, None),
+        (
+            {"_target_": "optuna.samplers.TPESampler", "seed": 123, "n_startup_trials": 5},
+            "tpe",
+            {"n_startup_trials": 5},
+            123,
+        ),
+        ({"_target_": "optuna.samplers.GridSampler", "_partial_": True}, "grid", {}, None),
+        ({"_target_": "my.pkg.Sampler", "seed": 4, "x": 1}, "custom", {"x": 1}, 4),
+    ],
+)
+def test_sampler_is_a_name_or_a_target_config(sampler, name: str, kwargs: dict, seed) -> None:
+    s = validate({"sampler": sampler})
+    assert (s.sampler, s.sampler_kwargs, s.seed) == (name, kwargs, seed)
+    assert s.sampler_target == ("my.pkg.Sampler" if name == "custom" else None)
+
+
+def test_max_failure_rate_alone_lifts_the_max_failures_default() -> None:
+    assert validate({"max_failure_rate": 1.0}).max_failures is None
+    assert validate({"max_failure_rate": 0.5, "max_failures": 3}).max_failures == 3
+
+
+def test_search_space_is_accepted_with_a_deprecation_note() -> None:
+    s = validate({"search_space": {"x": {"type": "float", "low": -5.5, "high": 5.5, "step": 0.5}}})
+    assert s.legacy_space == {"x": {"type": "float", "low": -5.5, "high": 5.5, "step": 0.5}}
+    assert s.warnings and "deprecated" in s.warnings[0]
 
 
 def test_omegaconf_containers_are_accepted_as_hydra_1_3_and_1_4_pass_them() -> None:
@@ -60,3 +122,27 @@ def test_omegaconf_containers_are_accepted_as_hydra_1_3_and_1_4_pass_them() -> N
     s = validate(raw)
     assert (s.objective_names, s.directions, s.sampler_kwargs) == (["loss"], ["minimize"], {"a": 1})
     assert validate(dict(raw)).directions == ["minimize"]  # 1.4: top level a dict, nested still DictConfig
+
+
+def test_a_sampler_name_in_a_config_file_is_not_overridden_by_a_group_default(tmp_path) -> None:
+    """The group has no default entry: `sampler: tpe` in a `@package hydra.sweeper` file stays tpe."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).parents[2]
+    (tmp_path / "search").mkdir()
+    (tmp_path / "search" / "s.yaml").write_text("# @package hydra.sweeper\nsampler: tpe\n")
+    (tmp_path / "app.py").write_text(
+        "import hydra\n@hydra.main(version_base=None, config_path='.', config_name=None)\ndef main(cfg):\n    pass\n"
+        "main()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "app.py", "hydra/sweeper=ecopt", "+search=s", "--cfg", "hydra", "-p", "hydra.sweeper.sampler"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        check=True,
+    )
+    assert out.stdout.strip() == "tpe"

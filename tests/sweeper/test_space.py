@@ -24,12 +24,12 @@ def test_each_grammar_form_maps_to_its_distribution() -> None:
     )
     d = space.distributions
     assert d["a"] == CategoricalDistribution([16, 32, 64])
-    assert d["b"] == IntDistribution(1, 3)  # Hydra's range excludes stop
+    assert d["b"] == IntDistribution(1, 4)  # both ends, as hydra-optuna-sweeper
     assert isinstance(d["c"], FloatDistribution) and d["c"].step == 0.1 and d["c"].low == 0.1
-    assert d["d"] == IntDistribution(1, 5)
+    assert d["d"] == FloatDistribution(1.0, 5.0)  # Hydra parses interval ends as floats
     assert d["e"] == FloatDistribution(0.0, 1.0)
     assert d["f"] == FloatDistribution(1e-4, 1e-1, log=True)
-    assert d["g"] == IntDistribution(1, 1024, log=True)
+    assert d["g"] == FloatDistribution(1, 1024, log=True)
     assert d["h"] == CategoricalDistribution(["adam", "sgd"])
     assert sorted(d["i"].choices) == [1, 2]  # shuffled order
     assert space.fixed == ["j=0.5"]
@@ -42,4 +42,43 @@ def test_command_line_overrides_config_and_plain_values_stay_fixed() -> None:
 
 
 def test_render_uses_hydra_spelling() -> None:
-    assert [render("k", v) for v in (True, None, 0.1, 3, "adam")] == ["k=true", "k=null", "k=0.1", "k=3", "k=adam"]
+    assert [render("k", v) for v in (True, None, 0.1, 3, "adam")] == ["k=true", "k=null", "k=0.1", "k=3", "k='adam'"]
+
+
+def test_the_issue_table_gives_the_official_sweepers_meaning() -> None:
+    """issue 14: each expression as hydra-optuna-sweeper 1.3 measured it."""
+    d = parse_space(
+        {
+            "a": "range(1,3)",
+            "b": "range(-5.5, 5.5, step=0.5)",
+            "c": "interval(0, 1)",
+            "e": "tag(log, interval(1, 5))",
+            "f": "int(interval(1.5, 5.5))",
+            "g": "tag(log, int(interval(1, 5)))",
+        }
+    ).distributions
+    assert d["a"] == IntDistribution(1, 3)
+    assert d["b"] == FloatDistribution(-5.5, 5.5, step=0.5)
+    assert d["c"] == FloatDistribution(0.0, 1.0)
+    assert d["e"] == FloatDistribution(1.0, 5.0, log=True)
+    assert d["f"] == IntDistribution(1, 5)
+    assert d["g"] == IntDistribution(1, 5, log=True)
+
+
+def test_string_choices_render_to_the_same_strings() -> None:
+    """issue 15 item 6: quoting keeps spaces, commas, '=', quotes and str-typed 'true'/'null'/'1e3'."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    values = ["a b", "c,d", "e=f", "it's", "true", "null", "1e3"]
+    dist = parse_space({"z": "choice('a b','c,d','e=f',\"it's\",'true','null','1e3')"}).distributions["z"]
+    assert list(dist.choices) == values
+    parser = OverridesParser.create()
+    for value in values:
+        override = parser.parse_overrides([render("+z", value)])[0]
+        assert not override.is_sweep_override() and override.value() == value
+
+
+def test_official_tests_own_cases_shuffle_and_delete() -> None:
+    space = parse_space({}, ["key=shuffle(range(1,3))", "~z", "~w=10", "key2=5"])
+    assert set(space.distributions["key"].choices) == {1, 2}
+    assert space.fixed == ["~z", "~w=10", "key2=5"]

@@ -30,14 +30,28 @@ def test_choice_is_categorical_of_the_same_values(values) -> None:
 
 @FAST
 @given(ints, ints)
-def test_int_interval_is_int_distribution_or_an_error(low, high) -> None:
+def test_interval_of_ints_is_float_and_int_cast_is_int_or_an_error(low, high) -> None:
     if low < high:
         dist = parse_space({"k": f"interval({low}, {high})"}).distributions["k"]
+        assert dist == FloatDistribution(float(low), float(high))  # Hydra parses interval ends as floats
+        dist = parse_space({"k": f"int(interval({low}, {high}))"}).distributions["k"]
         assert isinstance(dist, IntDistribution) and (dist.low, dist.high) == (low, high)
     else:
         with pytest.raises(SweeperConfigError, match=r"^hydra\.sweeper\.params\.k=") as info:
             parse_space({"k": f"interval({low}, {high})"})
         assert "\n" not in str(info.value)
+
+
+@FAST
+@given(floats, floats)
+def test_int_cast_of_a_float_interval_reads_hydras_types(a, b) -> None:
+    low, high = int(min(a, b)), int(max(a, b))  # Hydra's int() truncates toward zero, like Python's
+    text = f"int(interval({min(a, b)!r}, {max(a, b)!r}))"
+    if low < high:
+        assert parse_space({"k": text}).distributions["k"] == IntDistribution(low, high)
+    else:
+        with pytest.raises(SweeperConfigError):
+            parse_space({"k": text})
 
 
 @FAST
@@ -58,8 +72,8 @@ def test_log_interval_needs_positive_ordered_bounds(a, b) -> None:
 
 @FAST
 @given(ints, ints, st.integers(min_value=1, max_value=50))
-def test_int_range_excludes_stop_like_hydra(start, stop, step) -> None:
-    values = list(range(start, stop, step))
+def test_int_range_includes_stop_like_the_official_sweeper(start, stop, step) -> None:
+    values = list(range(start, stop + 1, step))  # hydra-optuna-sweeper: IntDistribution(start, stop, step)
     text = f"range({start}, {stop}, {step})"
     if values:
         dist = parse_space({"k": text}).distributions["k"]
@@ -71,7 +85,25 @@ def test_int_range_excludes_stop_like_hydra(start, stop, step) -> None:
 
 
 @FAST
-@given(st.one_of(ints, floats, words, st.booleans(), st.none()))
+@given(
+    st.integers(min_value=-100, max_value=100), st.integers(min_value=0, max_value=200), st.sampled_from([0.5, 0.25])
+)
+def test_float_range_ends_on_the_last_step_not_past_stop(start, n, step) -> None:
+    dist = parse_space({"k": f"range({start * step}, {start * step + n * step}, step={step})"}).distributions["k"]
+    assert isinstance(dist, FloatDistribution) and dist.step == step
+    assert math.isclose(dist.low, start * step) and math.isclose(dist.high, start * step + n * step)
+
+
+@FAST
+@given(st.from_regex(r"[a-z]{1,6}", fullmatch=True).filter(lambda t: t != "log"))
+def test_unknown_tag_is_a_one_line_error_naming_it(tag) -> None:
+    with pytest.raises(SweeperConfigError, match=f"unknown tag '{tag}'") as info:
+        parse_space({"k": f"tag({tag}, interval(1, 5))"})
+    assert "\n" not in str(info.value)
+
+
+@FAST
+@given(st.one_of(ints, floats, words, st.booleans(), st.none(), st.text(max_size=12)))
 def test_render_round_trips_through_hydra(value) -> None:
     line = render("model.x", value)
     parsed = OverridesParser.create().parse_overrides([line])[0]
@@ -80,7 +112,7 @@ def test_render_round_trips_through_hydra(value) -> None:
     if isinstance(value, float):
         assert got == pytest.approx(value)
     else:
-        assert got == value
+        assert got == value and type(got) is type(value)
 
 
 @FAST
