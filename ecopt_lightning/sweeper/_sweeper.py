@@ -211,6 +211,7 @@ class EcoptSweeperImpl:
         if error is None and stopped is not None:
             # PRUNED keeps no values, so the trial never reaches the front; its metrics and energy stay
             log.info("ecopt: trial %d stopped by multi-fidelity at the rung of epoch %d", trial.number, stopped)
+            set_user_attrs(study, trial, attrs)
             study.tell(trial, state=TrialState.PRUNED)
             return None, None
         if error is not None:
