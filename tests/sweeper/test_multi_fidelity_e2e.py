@@ -12,6 +12,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from ecopt_lightning.sweeper._storage import open_storage
 from ecopt_lightning.sweeper.multi_fidelity import rung_values, stopped_at
 from ecopt_lightning.sweeper.successive_halving import decide
 
@@ -94,10 +95,10 @@ def test_off_by_default_nothing_is_ranked(multirun, tmp_path: Path) -> None:
 
 
 def test_two_workers_on_one_storage_promote_consistently(tmp_path: Path) -> None:
-    """Two sweeper processes share one SQLite file; whatever their interleaving, every decision replays
-    from the stored values and no two trials at a rung missed each other."""
-
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    """Two sweeper processes share one Optuna journal file (the documented storage for several workers without a
+    database server; SQLite is for one writer: two processes creating its tables at once collide); whatever their
+    interleaving, every decision replays from the stored values and no two trials at a rung missed each other."""
+    url = f"journal:///{tmp_path / 'shared' / 'study.log'}"
     common = (PLAN, "hydra.sweeper.n_trials=6", MF, f"hydra.sweeper.storage={url}", "hydra.sweeper.study_name=mf")
     for i in range(2):
         (tmp_path / f"w{i}").mkdir()
@@ -109,7 +110,7 @@ def test_two_workers_on_one_storage_promote_consistently(tmp_path: Path) -> None
         results = [f.result() for f in futures]
     for r in results:
         assert r.returncode == 0, r.stderr[-3000:]
-    study = optuna.load_study(study_name="mf", storage=url)
+    study = optuna.load_study(study_name="mf", storage=open_storage(url, heartbeat_interval_s=0))
     trials = study.get_trials()
     assert len(trials) >= 6  # the shared budget (a worker may ask while the other's last trial is told)
     assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
