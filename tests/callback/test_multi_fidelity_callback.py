@@ -27,7 +27,7 @@ class Shuffled(TinyModel):
         return DataLoader(base.dataset, batch_size=8, shuffle=True)
 
 
-def _fit(max_epochs: int = 3) -> tuple[Trainer, torch.Tensor]:
+def _fit(summary: Path, max_epochs: int = 3) -> tuple[Trainer, torch.Tensor]:
     torch.manual_seed(0)
     model = Shuffled()
     trainer = Trainer(
@@ -38,7 +38,9 @@ def _fit(max_epochs: int = 3) -> tuple[Trainer, torch.Tensor]:
         enable_model_summary=False,
         num_sanity_val_steps=0,
         accelerator="cpu",
-        callbacks=[EnergyCallback(cpu="estimate", inference_benchmark={"repeats": 2}, proxies=False)],
+        callbacks=[
+            EnergyCallback(cpu="estimate", inference_benchmark={"repeats": 2}, proxies=False, summary_path=summary)
+        ],
     )
     trainer.fit(model)
     return trainer, torch.cat([p.detach().flatten() for p in model.parameters()])
@@ -62,9 +64,9 @@ def _study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, earlier: list[list[f
 def test_lone_trial_trains_exactly_as_without_multi_fidelity(tmp_path: Path, monkeypatch) -> None:
     """The benchmark at the first rung iterates a DataLoader (a draw from torch's generator): with the random
     state forked around it, the shuffled batches and so the weights are those of a run outside a sweep."""
-    _, plain = _fit()
+    _, plain = _fit(tmp_path / "plain.json")
     study = _study(tmp_path, monkeypatch, earlier=[])
-    trainer, ranked = _fit()
+    trainer, ranked = _fit(tmp_path / "ranked.json")
     assert trainer.current_epoch == 3
     attrs = study.trials[-1].user_attrs
     assert [e["decision"] for e in rung_values(attrs).values()] == ["continue", "continue"]
@@ -73,7 +75,7 @@ def test_lone_trial_trains_exactly_as_without_multi_fidelity(tmp_path: Path, mon
 
 def test_dominated_trial_is_stopped_after_the_first_rung(tmp_path: Path, monkeypatch) -> None:
     study = _study(tmp_path, monkeypatch, earlier=[[0.0, 1e-12]])  # an earlier trial better on both
-    trainer, _ = _fit()
+    trainer, _ = _fit(tmp_path / "summary.json")
     assert trainer.current_epoch == 1 and trainer.should_stop
     attrs = study.trials[-1].user_attrs
     assert stopped_at(attrs) == 1 and rung_values(attrs)[1]["cohort"] == [0, 1]
