@@ -1,6 +1,8 @@
 # The two commands of the README: `make demo` (the main job) and `make test` (the test suite).
-# Both set up .venv on first use.
+# Both set up .venv on first use. Extra Hydra overrides for the demo: make demo DEMO_ARGS='hydra.sweeper.n_trials=4'
+# (or DEMO_ARGS in the environment).
 PY := .venv/bin/python
+DEMO_ARGS ?=
 
 .PHONY: setup demo test lint bench bench-quick bench-deps
 
@@ -8,7 +10,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	$(PY) examples/train.py -m hydra/sweeper=ecopt
+	$(PY) examples/train.py -m hydra/sweeper=ecopt $(DEMO_ARGS)
 
 test: setup
 	$(PY) -m ruff check .

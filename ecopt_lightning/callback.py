@@ -20,12 +20,14 @@ from typing import Any, Literal
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.trainer.states import TrainerFn
 from typing_extensions import override
 
 from . import _lightning_compat as compat
 from . import metrics
 from .confirm import CANDIDATE_DIR, save_candidate
 from .energy import EnergyMonitor, EnergyWarning, Measurement
+from .energy.carbon import grid_intensity
 from .energy.monitor import CpuChoice
 from .energy_summary import (
     SUMMARY_FILE,
@@ -75,7 +77,10 @@ class EnergyCallback(Callback):
         cuda_sync: when to synchronise CUDA at a window end: ``"log"`` (log points and epoch ends,
             default), ``"step"`` (read and synchronise every step) or ``"never"``.
         proxies: log ``model/params`` and ``model/flops_per_sample`` (one extra forward pass, not counted).
-        carbon_intensity_g_per_kWh: grid intensity (gCO2e/kWh); when set, ``carbon/..._gCO2e`` are logged.
+        carbon_region: ISO 3166-1 code (``"DE"``) of a country whose yearly average grid intensity is used for
+            ``carbon/..._gCO2e`` (table in :mod:`ecopt_lightning.energy.carbon`).
+        carbon_intensity_g_per_kWh: your grid's intensity (gCO2e/kWh). Without it and without a region, the
+            world average 2023 (Ember) is used; the summary names which.
         price_per_kWh: electricity price; when set, ``cost/..._{currency}`` are logged.
         pue: data-centre PUE applied to carbon and cost (>= 1).
         summary_path: where the JSON summary goes (default ``<trainer log dir>/energy_summary.json``).
@@ -108,6 +113,7 @@ class EnergyCallback(Callback):
         cuda_sync: CudaSync = "log",
         proxies: bool = True,
         carbon_intensity_g_per_kWh: float | None = None,
+        carbon_region: str | None = None,
         price_per_kWh: float | None = None,
         currency: str = "USD",
         pue: float = 1.0,
@@ -128,7 +134,7 @@ class EnergyCallback(Callback):
         self.idle_baseline_s = float(idle_baseline_s)
         self.cuda_sync = cuda_sync
         self.proxies = proxies
-        self.carbon_intensity = carbon_intensity_g_per_kWh
+        self.grid = grid_intensity(carbon_region, carbon_intensity_g_per_kWh)  # one-line error on bad input
         self.price_per_kWh = price_per_kWh
         self.currency = currency
         self.pue = pue
@@ -145,6 +151,8 @@ class EnergyCallback(Callback):
         self._flops: float | None = None
         self._inference: InferenceResult | None = None
         self._metrics: dict[str, float] = {}  # last value of every published metric
+        self._pending: dict[str, float] = {}  # the values of step _pending_step not yet sent to the loggers
+        self._pending_step: int | None = None
         self._resume_train = False
         self._deferred_step = False
         self._status = "not started"
@@ -177,6 +185,7 @@ class EnergyCallback(Callback):
 
     @override
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self._flush(trainer)
         if self._own_monitor:
             if self.monitor is not None:
                 self.monitor.close()
@@ -263,9 +272,8 @@ class EnergyCallback(Callback):
         elif self.inference_benchmark is not None:
             self._run_benchmark(trainer, pl_module, self.inference_benchmark)
         self.tracker.reduce(self._reducer)
-        self._publish(trainer, self._totals(), compat.batches_that_stepped(trainer), save=True)
-        self._status = "finished fit" + (f" ({self._stopped})" if self._stopped else "")
-        self._write_summary(trainer)
+        self._publish(trainer, self._totals(), compat.batches_that_stepped(trainer))
+        self._finish(trainer, "fit")
 
     # validation, test, predict ----------------------------------------------------------------------------
     @override
@@ -298,6 +306,11 @@ class EnergyCallback(Callback):
             self._resume_train = False
 
     @override
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not trainer.sanity_checking and trainer.state.fn == TrainerFn.VALIDATING:  # trainer.validate() alone
+            self._finish(trainer, "validate")
+
+    @override
     def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._publish_params(trainer, pl_module)
         self.tracker.start("test")
@@ -315,8 +328,7 @@ class EnergyCallback(Callback):
 
     @override
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._status = "finished test"
-        self._write_summary(trainer)
+        self._finish(trainer, "test")
 
     @override
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -336,8 +348,7 @@ class EnergyCallback(Callback):
 
     @override
     def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._status = "finished predict"
-        self._write_summary(trainer)
+        self._finish(trainer, "predict")
 
     @override
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
@@ -346,6 +357,7 @@ class EnergyCallback(Callback):
                 self.tracker.pause(phase)
                 self.tracker.flush(phase)
         self._status = f"failed: {type(exception).__name__}: {exception}"
+        self._flush(trainer)
         self._write_summary(trainer)
 
     # checkpoints ------------------------------------------------------------------------------------------
@@ -379,10 +391,10 @@ class EnergyCallback(Callback):
             self.tracker.reduce_local()
         total = self._totals()
         sources = device_sources(self._devices)
-        carbon = cost = None
-        if self.carbon_intensity is not None:
-            carbon = {"intensity_g_per_kWh": self.carbon_intensity, "pue": self.pue}
-            carbon["total_gCO2e"] = total.get(metrics.CARBON_TOTAL_G)
+        carbon = {**self.grid.to_dict(), "label": self.grid.label, "pue": self.pue}
+        carbon["total_gCO2e"] = total.get(metrics.CARBON_TOTAL_G)
+        carbon["train_total_gCO2e"] = total.get(metrics.carbon_total_g("train"))
+        cost = None
         if self.price_per_kWh is not None:
             cost = {"price_per_kWh": self.price_per_kWh, "currency": self.currency, "pue": self.pue}
             cost["total"] = total.get(metrics.cost_total(self.currency))
@@ -437,15 +449,16 @@ class EnergyCallback(Callback):
         totals = self.tracker.compute()
         extra = carbon_and_cost(
             totals,
-            carbon_intensity_g_per_kWh=self.carbon_intensity,
+            carbon_intensity_g_per_kWh=self.grid.g_per_kWh,
             price_per_kWh=self.price_per_kWh,
             currency=self.currency,
             pue=self.pue,
         )
         return {**totals, **extra}
 
-    def _publish(self, trainer: Trainer, values: Mapping[str, float | None], step: int, save: bool = False) -> None:
-        """Put ``values`` in ``trainer.callback_metrics`` and send them to every logger (rank 0)."""
+    def _publish(self, trainer: Trainer, values: Mapping[str, float | None], step: int) -> None:
+        """Put ``values`` in ``trainer.callback_metrics`` now, and send them to every logger (rank 0) at global
+        step ``step`` once that step is over: one value per metric per step, the step's last."""
         finite = _finite(values)
         if not finite:
             return
@@ -453,11 +466,18 @@ class EnergyCallback(Callback):
         callback_metrics = trainer.callback_metrics  # the trainer's own dict: updates stay until its next run
         for key, value in finite.items():
             callback_metrics[key] = torch.tensor(value, dtype=torch.float64)
-        if trainer.is_global_zero:
+        if step != self._pending_step:
+            self._flush(trainer)
+            self._pending_step = step
+        self._pending.update(finite)
+
+    def _flush(self, trainer: Trainer) -> None:
+        """Send the buffered step's values to every logger (rank 0)."""
+        if self._pending and self._pending_step is not None and trainer.is_global_zero:
             for logger in trainer.loggers:
-                logger.log_metrics(finite, step=step)
-                if save:
-                    logger.save()
+                logger.log_metrics(dict(self._pending), step=self._pending_step)
+                logger.save()
+        self._pending = {}
 
     def _log_steps(self, trainer: Trainer, phase: str, step: int, multi: bool = False) -> None:
         """Log the mean step energy (J) and power (W) per key since the last log point; ``multi`` names
@@ -474,7 +494,7 @@ class EnergyCallback(Callback):
         reduced = self.tracker.reduce(self._reducer, spans)
         whole = reduced.pop(None)
         values = epoch_metrics(phase, whole, reduced, items=self.length_fn is not None, idle_W=self.tracker.idle_W)
-        self._publish(trainer, {**values, **self._totals()}, step, save=True)
+        self._publish(trainer, {**values, **self._totals()}, step)
 
     def _eval_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, phase: str, batch: Any, dataloader_idx: int
@@ -484,8 +504,6 @@ class EnergyCallback(Callback):
         log_now = self._log_point(trainer)
         self.tracker.step(phase, samples, items, key=dataloader_idx, sync=self._sync(log_now), read=self._read(log_now))
         self._batches[phase] = self._batches.get(phase, 0) + 1
-        if log_now:
-            self._log_steps(trainer, phase, self._batches[phase], self._multi_loader(trainer, phase))
         if self.proxies and self._flops is None and phase != "val":
             self._measure_flops(trainer, pl_module, batch, phase)
 
@@ -493,13 +511,14 @@ class EnergyCallback(Callback):
         """Close the loop of ``phase``: log its leftover steps and loop totals; returns the closing snapshot."""
         multi = self._multi_loader(trainer, phase)
         self.tracker.close(phase, sync=self.cuda_sync != "never")
+        # one value per loop (the mean batch), at the global step Lightning logs the loop's own metrics at: a
+        # loop's batches all run at one global step
+        step = compat.batches_that_stepped(trainer)
         if trainer.log_every_n_steps > 0:
-            self._log_steps(trainer, phase, self._batches.get(phase, 0), multi)
+            self._log_steps(trainer, phase, step, multi)
         at = self.tracker.pause(phase, sync=self.cuda_sync != "never")
         by_loader = self.tracker.epoch_by_key(phase) if multi else {}
-        self._publish_epoch(
-            trainer, phase, {None: self.tracker.end_epoch(phase), **by_loader}, compat.batches_that_stepped(trainer)
-        )
+        self._publish_epoch(trainer, phase, {None: self.tracker.end_epoch(phase), **by_loader}, step)
         return at
 
     def _publish_params(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -601,6 +620,13 @@ class EnergyCallback(Callback):
         finally:
             if running:
                 self.tracker.start("train")
+
+    def _finish(self, trainer: Trainer, stage: str) -> None:
+        """The end of a Trainer entry point (fit, validate, test, predict): its last values to the loggers and
+        the summary written."""
+        self._status = f"finished {stage}" + (f" ({self._stopped})" if stage == "fit" and self._stopped else "")
+        self._flush(trainer)
+        self._write_summary(trainer)
 
     def _write_summary(self, trainer: Trainer) -> None:
         if trainer.is_global_zero:

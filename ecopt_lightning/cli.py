@@ -27,15 +27,15 @@ def _report_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from ecopt_lightning.sweeper._rebuild import rebuild
+    from ecopt_lightning.sweeper._rebuild import ReportError, rebuild
 
     out = args.out or Path(f"ecopt-report-{args.study}")
     try:
         report, paths = rebuild(
             args.storage, args.study, out, attach=args.attach, baseline=args.baseline, chosen=args.chosen
         )
-    except KeyError:
-        print(f"ecopt report: no study named {args.study!r} in {args.storage}", file=sys.stderr)
+    except ReportError as exc:
+        print(f"ecopt report: {exc}", file=sys.stderr)
         return 2
     hv = "n/a" if report.hypervolume is None else f"{report.hypervolume:.6g}"
     print(

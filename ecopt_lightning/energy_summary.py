@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lightning.pytorch import Trainer
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers import CSVLogger, MLFlowLogger, TensorBoardLogger, WandbLogger
 
 from .energy import EnergyMonitor
 from .energy_tracker import EnergyTracker
@@ -69,16 +69,27 @@ def measurement_faults(monitor: EnergyMonitor | None) -> dict[str, str]:
     return faults
 
 
+def run_folder(logger: Any) -> str | None:
+    """The folder where ``logger`` keeps this run's files: TensorBoard's and CSV's version folder, W&B's run
+    ``files`` folder (synced with the run), MLflow's local artifact folder; else its ``save_dir``."""
+    if isinstance(logger, TensorBoardLogger | CSVLogger):
+        return logger.log_dir
+    if isinstance(logger, WandbLogger):
+        return getattr(logger.experiment, "dir", None) or logger.save_dir
+    if isinstance(logger, MLFlowLogger):
+        uri = logger.experiment.get_run(logger.run_id).info.artifact_uri
+        if str(uri).startswith("file:"):
+            return str(uri)[len("file:") :].removeprefix("//")
+    return getattr(logger, "save_dir", None)
+
+
 def summary_file(trainer: Trainer, summary_path: str | os.PathLike[str] | None) -> str:
-    """``summary_path``, else ``<trainer log dir>/energy_summary.json``."""
+    """``summary_path``, else ``energy_summary.json`` in the first logger's run folder (:func:`run_folder`),
+    else in ``default_root_dir``."""
     if summary_path is not None:
         return os.fspath(summary_path)
     # as trainer.log_dir, without its broadcast (a collective that would hang in on_exception)
-    folder: str | None = None
-    if trainer.loggers:
-        logger = trainer.loggers[0]
-        is_file_logger = isinstance(logger, TensorBoardLogger | CSVLogger)
-        folder = logger.log_dir if is_file_logger else getattr(logger, "save_dir", None)
+    folder = run_folder(trainer.loggers[0]) if trainer.loggers else None
     return os.path.join(folder or trainer.default_root_dir, SUMMARY_FILE)
 
 

@@ -9,7 +9,9 @@ The returned dict holds `val_acc`, `test_acc`, `energy/inference_per_sample_J`, 
 
 from __future__ import annotations
 
+import logging
 import sys
+import warnings
 from pathlib import Path
 
 import hydra
@@ -23,8 +25,17 @@ from digits import DigitsClassifier, DigitsDataModule
 from ecopt_lightning import EnergyCallback, check_before_training
 
 
+def quiet_lightning() -> None:
+    """Keep Lightning's per-run banners out of the sweep's output ("GPU available", "💡 Tip", "Seed set to",
+    "`Trainer.fit` stopped"); its warnings still show, except torch's LeafSpec deprecation inside Lightning."""
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+
+
 def run(cfg: DictConfig) -> dict[str, float]:
     """Fit, test and measure inference energy for one configuration; return every metric as a float."""
+    quiet_lightning()
     L.seed_everything(cfg.seed, workers=True)
     data = DigitsDataModule(batch_size=cfg.data.batch_size, seed=cfg.seed)
     model = DigitsClassifier(width=cfg.model.width, depth=cfg.model.depth, lr=cfg.model.lr, dropout=cfg.model.dropout)

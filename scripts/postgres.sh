@@ -6,7 +6,7 @@
 # Idempotent: installs Debian's `postgresql` package if no server binaries are found (needs root and apt),
 # initialises a cluster in $ECOPT_PG_DIR (default /tmp/ecopt-pg) once, starts it on a free port unless it
 # is already running, creates user `ecopt` (password `ecopt_pw_5f3a9c`, distinctive so tests can
-# grep for leaks) and database `ecopt_test`. Logs go to stderr.
+# grep for leaks; CREATEROLE, for a test's throw-away role) and database `ecopt_test`. Logs go to stderr.
 # Stop it with: bash scripts/postgres.sh stop
 set -euo pipefail
 DIR=${ECOPT_PG_DIR:-/tmp/ecopt-pg}
@@ -66,6 +66,8 @@ if [ "$(psql_admin -c "SELECT 1 FROM pg_roles WHERE rolname = 'ecopt'")" != 1 ];
     psql_admin -c "CREATE ROLE ecopt LOGIN CREATEDB" >&2
 fi
 psql_admin -c "ALTER ROLE ecopt PASSWORD 'ecopt_pw_5f3a9c'" >&2
+# CREATEROLE: tests/distributed/test_secrets.py makes a throw-away role whose password holds "/ # ? :"
+psql_admin -c "ALTER ROLE ecopt CREATEROLE" >&2
 if [ "$(psql_admin -c "SELECT 1 FROM pg_database WHERE datname = 'ecopt_test'")" != 1 ]; then
     psql_admin -c "CREATE DATABASE ecopt_test OWNER ecopt" >&2
 fi

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from ecopt_lightning.energy import _notices
+from ecopt_lightning.energy import EnergyMonitor, _notices
+from tests.doubles.clock import ManualClock
 from tests.doubles.fake_powercap import FakePowercap
 from tests.doubles.simulated_gpu import SimGpu, SimulatedNvml
 
@@ -58,3 +60,18 @@ def _no_host_proc(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> None:
 def _no_host_powercap(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> None:
     """Tests never read the host's RAPL: by default the powercap root is an empty folder."""
     monkeypatch.setenv("ECOPT_POWERCAP_ROOT", str(tmp_path_factory.mktemp("no-powercap")))
+
+
+@pytest.fixture
+def manual_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[..., ManualClock]:
+    """Install a :class:`ManualClock` as ``time.perf_counter`` (call with ``tick=...`` to also move it on every
+    read). Install it before creating a ``SimGpu``, whose trace starts at the clock's current time."""
+
+    def install(tick: float = 0.0) -> ManualClock:
+        clock = ManualClock(tick=tick)
+        monkeypatch.setattr(time, "perf_counter", clock)  # the simulated GPU's trace and the power poller
+        # EnergyMonitor bound time.perf_counter as its clock's default: monitors made in the test use this one
+        monkeypatch.setitem(EnergyMonitor.__init__.__kwdefaults__, "clock", clock)
+        return clock
+
+    return install

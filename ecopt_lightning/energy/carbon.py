@@ -3,7 +3,8 @@
 Defaults, all overridable:
 
 - Carbon intensity 480 gCO2e/kWh: the world's average electricity in 2023 (Ember, Global Electricity
-  Review 2024). Use your grid's figure (e.g. from your utility or Electricity Maps) for real reports.
+  Review 2024). Use your grid's figure (e.g. from your utility or Electricity Maps) for real reports, or a
+  country's yearly average from :data:`REGION_INTENSITY_G_PER_KWH` (:func:`grid_intensity`). No network.
 - PUE 1.0: device energy only. Data centres add cooling and power delivery; the Uptime Institute's 2023
   survey puts the industry average near 1.58.
 - Price 0.127 USD/kWh: the US average retail price of electricity, all sectors, 2023 (US EIA, Electric
@@ -13,9 +14,36 @@ Defaults, all overridable:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 J_PER_KWH = 3.6e6
 DEFAULT_INTENSITY_G_PER_KWH = 480.0
+DEFAULT_INTENSITY_BASIS = "world average 2023 (Ember, Global Electricity Review 2024)"
+#: gCO2e/kWh of a country's electricity generation, yearly average (lifecycle emissions), by ISO 3166-1 alpha-2
+#: code; the source and year are :data:`REGION_INTENSITY_SOURCE`.
+REGION_INTENSITY_G_PER_KWH = {
+    "AU": 548.7,
+    "BR": 98.3,
+    "CA": 170.0,
+    "CH": 34.8,
+    "CN": 582.3,
+    "DE": 381.0,
+    "ES": 174.1,
+    "FI": 79.2,
+    "FR": 56.0,
+    "GB": 237.6,
+    "IE": 290.8,
+    "IN": 713.4,
+    "IT": 330.7,
+    "JP": 485.4,
+    "KR": 430.6,
+    "NL": 267.6,
+    "NO": 30.1,
+    "PL": 661.9,
+    "SE": 40.7,
+    "US": 369.5,
+}
+REGION_INTENSITY_SOURCE = "yearly average 2023 (Ember, Yearly Electricity Data, via Our World in Data)"
 DEFAULT_PUE = 1.0
 DEFAULT_PRICE_PER_KWH = 0.127
 DEFAULT_CURRENCY = "USD"
@@ -28,6 +56,50 @@ def _check(name: str, value: float, minimum: float, strict: bool = False) -> flo
         bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
         raise ValueError(f"{name}={value!r} is not allowed: give a finite number {bound}")
     return float(value)
+
+
+@dataclass(frozen=True)
+class GridIntensity:
+    """A grid's carbon intensity (gCO2e/kWh) and where the figure comes from."""
+
+    g_per_kWh: float
+    basis: str
+    region: str | None = None
+
+    @property
+    def label(self) -> str:
+        """E.g. ``480 gCO2e/kWh, world average 2023 (Ember, Global Electricity Review 2024)``."""
+        where = f"{self.region} " if self.region else ""
+        return f"{self.g_per_kWh:g} gCO2e/kWh, {where}{self.basis}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"intensity_g_per_kWh": self.g_per_kWh, "basis": self.basis, "region": self.region}
+
+
+def grid_intensity(region: str | None = None, intensity_g_per_kWh: float | None = None) -> GridIntensity:
+    """The intensity to use: an explicit figure, else a country's yearly average, else the world average.
+
+    Example:
+        >>> grid_intensity().label
+        '480 gCO2e/kWh, world average 2023 (Ember, Global Electricity Review 2024)'
+        >>> grid_intensity("fr").g_per_kWh, grid_intensity(intensity_g_per_kWh=20).basis
+        (56.0, 'user setting')
+    """
+    if intensity_g_per_kWh is not None and region is not None:
+        raise ValueError(
+            f"carbon_region={region!r} and carbon_intensity_g_per_kWh={intensity_g_per_kWh!r}: give one of them"
+        )
+    if intensity_g_per_kWh is not None:
+        return GridIntensity(_check("carbon_intensity_g_per_kWh", intensity_g_per_kWh, 0.0), "user setting")
+    if region is None:
+        return GridIntensity(DEFAULT_INTENSITY_G_PER_KWH, DEFAULT_INTENSITY_BASIS)
+    code = str(region).strip().upper()
+    if code not in REGION_INTENSITY_G_PER_KWH:
+        raise ValueError(
+            f"carbon_region={region!r} is not allowed: one of {', '.join(REGION_INTENSITY_G_PER_KWH)} (ISO 3166-1 "
+            "codes), or give carbon_intensity_g_per_kWh"
+        )
+    return GridIntensity(REGION_INTENSITY_G_PER_KWH[code], REGION_INTENSITY_SOURCE, code)
 
 
 def joules_to_kwh(energy_J: float) -> float:

@@ -56,15 +56,15 @@ def watts_per_core(model: str | None = None) -> tuple[float, str]:
 
     Example:
         >>> watts_per_core("AMD EPYC 7763 64-Core Processor")
-        (4.375, 'TDP table: EPYC 7763 280 W / 64 cores')
+        (4.375, 'from the TDP table: EPYC 7763 280 W / 64 cores')
     """
     model = cpu_model_name() if model is None else model
     for pattern, tdp, cores in TDP_TABLE:
         if re.search(pattern, model):
-            return tdp / cores, f"TDP table: {pattern.replace(chr(92), '')} {tdp:g} W / {cores} cores"
+            return tdp / cores, f"from the TDP table: {pattern.replace(chr(92), '')} {tdp:g} W / {cores} cores"
     return (
         DEFAULT_WATTS_PER_CORE,
-        f"default {DEFAULT_WATTS_PER_CORE:g} W per core (CPU {model or 'unknown'!r} not in table)",
+        f"the default for a CPU not in the TDP table, here {model or 'unknown'!r}",
     )
 
 
@@ -94,11 +94,11 @@ class CpuTimeEstimate:
         if watts is not None:
             watts, self.basis = (
                 _positive_watts(watts, "cpu_watts_per_core"),
-                f"user setting {watts:g} W per core",
+                "the user's cpu_watts_per_core",
             )
         elif env:
             watts = _positive_watts(env, "ECOPT_CPU_WATTS_PER_CORE")
-            self.basis = f"user setting ECOPT_CPU_WATTS_PER_CORE={watts:g} W per core"
+            self.basis = "the user's ECOPT_CPU_WATTS_PER_CORE"
         else:
             watts, self.basis = watts_per_core()
         self.watts = float(watts)

@@ -205,7 +205,7 @@ class EnergyMonitor:
                 raise ValueError(f"cpu='rapl' is not possible here: no RAPL zones under {RaplMeter(rapl_root).root}")
         estimate = CpuTimeEstimate(watts)
         self.meters.append(estimate)
-        self.notes[estimate.domain] = f"process CPU time x {estimate.watts:g} W per core ({estimate.basis})"
+        self.notes[estimate.domain] = f"process CPU time x {estimate.watts:g} W per core, {estimate.basis}"
 
     @property
     def min_window_s(self) -> float:

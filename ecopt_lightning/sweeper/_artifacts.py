@@ -22,6 +22,7 @@ import logging
 import math
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from .. import metrics as names
 from . import _crashpoints
 from ._records import TrialRecord
 from ._rung_report import RUNGS_PNG, energy_saved, rung_columns, rung_row, write_rungs_png
-from ._schema import ReportSettings
+from ._schema import FRONT_ATTR, HYPERVOLUME_ATTR, KNEE_ATTR, SOURCES_SUMMARY_ATTR, SWEEP_ENERGY_ATTR, ReportSettings
 from ._sweep_report import Report, build_report
 
 log = logging.getLogger(__name__)
@@ -48,11 +49,22 @@ FILES = (
 __all__ = ["FILES", "Report", "ReportSettings", "attach_to_study", "build_report", "summary", "write_all"]
 
 
+def _umask_mode() -> int:
+    mask = os.umask(0o022)  # reading the umask sets it: put it back at once
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+#: the mode a new file gets from ``open`` under this process's umask
+_FILE_MODE = _umask_mode()
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(temp_path)`` for a temp file next to ``path``, then move it over ``path`` in one step."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600: artifacts get the umask's mode like every other file
         write(Path(tmp))
         _crashpoints.reached("artifact_write")
         os.replace(tmp, path)
@@ -303,6 +315,43 @@ def attach_to_study(study: Any, paths: list[Path], store_dir: Path) -> list[str]
         if path.name not in attached:
             ids.append(upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study))
     return ids
+
+
+_DASHBOARD_MAX_FRONT = 8
+
+
+def _objectives_text(report: Report, r: TrialRecord) -> str:
+    return ", ".join(f"{n}={v:.4g}" for n, v in zip(report.settings.objective_names, r.values or [], strict=False))
+
+
+def dashboard_attrs(report: Report) -> dict[str, Any]:
+    """What a dashboard user should see without opening files, as short texts: the front (knee first), the
+    hypervolume, the sweep's own energy with its estimated share, and the measurement sources of the trials."""
+    knee = report.knee.number if report.knee is not None else None
+    front = sorted(report.front, key=lambda r: (r.number != knee, r.values or []))
+    lines = [f"trial {r.number}{' (knee)' if r.number == knee else ''}: {_objectives_text(report, r)}" for r in front]
+    if len(lines) > _DASHBOARD_MAX_FRONT:
+        lines = [*lines[:_DASHBOARD_MAX_FRONT], f"... {len(lines) - _DASHBOARD_MAX_FRONT} more in pareto_front.csv"]
+    total, estimated = report.sweep_energy_J, report.sweep_estimated_J
+    share = f"{estimated / total:.0%}" if total > 0 else "0%"
+    # "cpu:0: estimated from CPU time (100% of ...)" -> trials per domain and way
+    degraded = Counter(reason.split(" (", 1)[0] for r in report.records for reason in r.degraded)
+    return {
+        FRONT_ATTR: lines or ["empty: no feasible complete trial"],
+        KNEE_ATTR: None if report.knee is None else f"trial {knee}: {_objectives_text(report, report.knee)}",
+        HYPERVOLUME_ATTR: report.hypervolume,
+        SWEEP_ENERGY_ATTR: f"{total:.6g} J, {len(report.records)} trial(s), {share} of it ESTIMATED, not measured",
+        SOURCES_SUMMARY_ATTR: {
+            "trial energy from": report.energy_sources,
+            "not a full measurement (trials)": dict(sorted(degraded.items())) or "none",
+        },
+    }
+
+
+def publish_to_study(study: Any, report: Report) -> None:
+    """Set :func:`dashboard_attrs` as the study's user attributes (optuna-dashboard lists them)."""
+    for key, value in dashboard_attrs(report).items():
+        study.set_user_attr(key, _finite(value))
 
 
 def remove_stale_temps(out_dir: Path) -> int:

@@ -1,9 +1,11 @@
 """Test hook: kill the sweep with SIGKILL at a named point, to prove a crash there loses nothing.
 
 Off unless ``$ECOPT_CRASH_AT`` is set, to ``<point>`` or ``<point>:<n>`` (the n-th time it is reached, 1-based).
-Points: ``before_claim`` (trials asked, no worker recorded on them), ``after_ask`` (trials asked and
-claimed, nothing launched), ``after_tell`` (a result just stored),
-``artifact_write`` (a temp artifact written, not yet moved into place).
+Points: ``before_ask`` (the budget counted, nothing asked), ``before_claim`` (trials asked, no worker
+recorded on them), ``after_ask`` (trials asked and claimed, nothing launched), ``after_tell`` (a result just
+stored), ``artifact_write`` (a temp artifact written, not yet moved into place), ``in_tell`` (a result
+committed, the tell not yet returned). ``$ECOPT_CRASH_SIGNAL`` is the signal: ``KILL`` by default, ``INT``
+for a Ctrl-C, or ``STOP`` to pause the sweep there until a test sends ``SIGCONT``.
 
 Example:
     >>> reached("after_tell")  # $ECOPT_CRASH_AT unset: returns at once
@@ -14,12 +16,12 @@ from __future__ import annotations
 import os
 import signal
 
-ENV = "ECOPT_CRASH_AT"
+ENV, SIGNAL_ENV = "ECOPT_CRASH_AT", "ECOPT_CRASH_SIGNAL"
 _seen: dict[str, int] = {}
 
 
 def reached(point: str) -> None:
-    """SIGKILL this process if ``$ECOPT_CRASH_AT`` names ``point`` and this is the chosen occurrence."""
+    """Signal (SIGKILL) this process if ``$ECOPT_CRASH_AT`` names ``point`` and this is the chosen occurrence."""
     wanted = os.environ.get(ENV)
     if not wanted:
         return
@@ -28,4 +30,4 @@ def reached(point: str) -> None:
         return
     _seen[point] = _seen.get(point, 0) + 1
     if _seen[point] == int(nth or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), getattr(signal, "SIG" + os.environ.get(SIGNAL_ENV, "KILL").upper()))

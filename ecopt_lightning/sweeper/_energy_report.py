@@ -26,6 +26,8 @@ from ..metrics import (
 )
 
 if TYPE_CHECKING:
+    from ecopt_lightning.energy.carbon import GridIntensity
+
     from ._records import TrialRecord
     from ._sweep_report import Report
 
@@ -84,6 +86,17 @@ def _fmt(value: Any, unit: str = "") -> str:
     return f"{value}{' ' + unit if unit else ''}"
 
 
+def carbon_basis(summary: dict[str, Any] | None) -> GridIntensity:
+    """The grid intensity a trial's EnergyCallback used (its ``energy_summary.json``), else the world average."""
+    from ecopt_lightning.energy.carbon import GridIntensity, grid_intensity
+
+    carbon = (summary or {}).get("carbon") or {}
+    value = carbon.get("intensity_g_per_kWh")
+    if isinstance(value, (int, float)) and carbon.get("basis"):
+        return GridIntensity(float(value), str(carbon["basis"]), carbon.get("region"))
+    return grid_intensity()
+
+
 def _precision(record: TrialRecord) -> str:
     """The 95% interval, and whether the benchmark converged or ran contended, as a clause."""
     parts = []
@@ -101,7 +114,7 @@ def _precision(record: TrialRecord) -> str:
 
 def render(report: Report) -> str:
     """The Markdown text of the energy report."""
-    from ecopt_lightning.energy.carbon import DEFAULT_INTENSITY_G_PER_KWH, carbon_g
+    from ecopt_lightning.energy.carbon import carbon_g
 
     imp = report.impact
     by_number = {r.number: r for r in report.records}
@@ -125,6 +138,8 @@ def render(report: Report) -> str:
             f"- Share of the chosen trial's energy that is ESTIMATED (modelled from CPU time), not measured: "
             f"{estimated:.0%}."
         )
+    intensity = carbon_basis(summary)
+    lines.append(f"- Carbon: gCO2e at {intensity.label}; PUE 1.")
     lines += [
         "- Measured sources: `nvml_counter` (NVIDIA GPU energy counter), `nvml_power` (polled GPU power, "
         "integrated), `rapl` (CPU package and DRAM counters). `estimate`: process CPU time x watts per core.",
@@ -153,8 +168,8 @@ def render(report: Report) -> str:
         "## Tuning cost",
         "",
         f"- {len(report.records)} trials ({', '.join(f'{k}: {v}' for k, v in report.states.items())}) used "
-        f"{_fmt(tuning, 'J')} ({tuning / 3.6e6:.4g} kWh; {carbon_g(tuning):.4g} gCO2e at the world-average "
-        f"{DEFAULT_INTENSITY_G_PER_KWH:g} gCO2e/kWh).",
+        f"{_fmt(tuning, 'J')} ({tuning / 3.6e6:.4g} kWh; {carbon_g(tuning, intensity.g_per_kWh):.4g} gCO2e at "
+        f"{intensity.label}).",
     ]
     if imp.get("payback") is not None or imp.get("saved_J_per_inference") is not None:
         from ._impact import describe_saving

@@ -9,7 +9,8 @@ Optuna records heartbeats only inside ``Study.optimize``; the sweeper asks and t
 Each trial also records its worker (``ecopt.worker``: host, boot id, pid). :class:`DeadTrialWatch` marks a
 RUNNING trial FAIL when its worker is a dead process on this machine (seen at once), when its heartbeat
 is older than twice the interval (any machine), or when no worker ever claimed it (a worker killed between
-``ask`` and its first record) for twice the interval on the watcher's own clock (no cross-machine clock
+``ask`` and its first record): at once when every other process that asks trials of the study is a dead
+process on this machine, else after twice the interval on the watcher's own clock (no cross-machine clock
 compared); with ``max_retry`` it is enqueued again with the same parameters
 (:class:`optuna.storages.RetryFailedTrialCallback`), so another worker runs it.
 
@@ -46,7 +47,7 @@ from optuna.trial import TrialState
 
 from . import _optuna_compat as compat
 from ._lost_jobs import dead_job_energy
-from ._schema import BEAT_ATTR, ERROR_ATTR, JOB_DIR_ATTR, WORKER_ATTR
+from ._schema import ASKER_PREFIX, BEAT_ATTR, ERROR_ATTR, JOB_DIR_ATTR, WORKER_ATTR
 from ._storage import retry_callback
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,29 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def announce_asker(study: optuna.Study) -> None:
+    """Record on the study that this process asks trials of it, before its first ``ask``: an unclaimed trial
+    whose every possible asker is gone was left by a dead one, and is failed at once (:class:`DeadTrialWatch`)."""
+    me = worker()
+    study.set_user_attr(f"{ASKER_PREFIX}{me['host']}:{me['boot']}:{me['pid']}", me)
+
+
+def askers_gone(study: optuna.Study) -> list[dict[str, Any]] | None:
+    """The study's other askers when every one is a dead process on this machine; ``None`` when there is none
+    or one may live (alive here, or on another machine, which this process cannot check)."""
+    me = worker()
+    gone = []
+    for key, who in study.user_attrs.items():
+        if not key.startswith(ASKER_PREFIX) or not isinstance(who, dict) or who.get("pid") == me["pid"]:
+            continue
+        same_machine = who.get("host") == me["host"] and who.get("boot") == me["boot"]
+        pid = who.get("pid")
+        if not (same_machine and isinstance(pid, int) and not _alive(pid)):
+            return None
+        gone.append(who)
+    return gone or None  # none recorded (a trial asked outside the sweeper): nothing to tell
 
 
 def native(storage: Any) -> bool:
@@ -145,10 +169,12 @@ def _why_dead(trial: optuna.trial.FrozenTrial, interval_s: float, now: float, st
 class DeadTrialWatch:
     """Finds RUNNING trials whose worker died, fails them and retries them; one per sweeper process.
 
-    It remembers when it first saw each RUNNING trial that no worker has claimed (no ``ecopt.worker``
-    record): a worker killed between ``ask`` and its first record leaves such a trial, and nothing else would
-    ever end it. Unclaimed for ``2 * interval_s`` seconds of this process's monotonic clock means dead; a
-    timestamp written by another machine is never compared with this one's clock.
+    A RUNNING trial that no worker has claimed (no ``ecopt.worker`` record) was left by a worker killed
+    between ``ask`` and its first record, or is being claimed right now. When every other process that asks
+    trials of the study (:func:`announce_asker`) is a dead process on this machine, it is failed at once.
+    Otherwise the watch remembers when it first saw the trial: unclaimed for ``2 * interval_s`` seconds of
+    this process's monotonic clock means dead; a timestamp written by another machine is never compared
+    with this one's clock.
 
     Args:
         interval_s: the heartbeat interval (s); 0 turns off every check but the local dead-pid one.
@@ -164,9 +190,16 @@ class DeadTrialWatch:
         """Whether this watch can tell if ``trial``'s worker died (worth waiting for, rather than leaving)."""
         return WORKER_ATTR in trial.user_attrs or self.interval_s > 0
 
-    def _why_unclaimed_dead(self, trial: optuna.trial.FrozenTrial, clock: float) -> str | None:
-        if self.interval_s <= 0 or WORKER_ATTR in trial.user_attrs:
+    def _why_unclaimed_dead(
+        self, trial: optuna.trial.FrozenTrial, clock: float, gone: list[dict[str, Any]] | None
+    ) -> str | None:
+        if WORKER_ATTR in trial.user_attrs:
             self._unclaimed_since.pop(compat.trial_id(trial), None)
+            return None
+        if gone is not None:
+            pids = ", ".join(str(w.get("pid")) for w in gone)
+            return f"no worker claimed it, and every other process asking trials of this study is gone (pid {pids})"
+        if self.interval_s <= 0:
             return None
         since = self._unclaimed_since.setdefault(compat.trial_id(trial), clock)
         if clock - since > 2 * self.interval_s:
@@ -185,8 +218,10 @@ class DeadTrialWatch:
         retry = retry_callback(self.max_retry)
         failed: list[int] = []
         now, clock = time.time(), time.monotonic()
+        unclaimed = any(WORKER_ATTR not in t.user_attrs for t in running)
+        gone = askers_gone(study) if unclaimed else None
         for trial in running:
-            reason = _why_dead(trial, interval_s, now, stale) or self._why_unclaimed_dead(trial, clock)
+            reason = _why_dead(trial, interval_s, now, stale) or self._why_unclaimed_dead(trial, clock, gone)
             if reason is None:
                 continue
             try:

@@ -37,6 +37,8 @@ class JobInfo:
     energy_J: float | None = None
     status: str | None = None
     degraded: list[str] = field(default_factory=list)
+    #: measurement source per domain, e.g. ``{"gpu:0": "nvml_counter", "cpu:0": "rapl"}``
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 def find_summary(job_dir: str | None) -> Path | None:
@@ -93,4 +95,5 @@ def read_job(job_dir: str | None) -> JobInfo:
         return JobInfo(str(path), degraded=[f"{SUMMARY_FILE} unreadable"])
     total = summary.get("total_J")
     energy = float(total) if isinstance(total, (int, float)) and math.isfinite(total) else None
-    return JobInfo(str(path), energy, summary.get("status"), degraded_reasons(summary))
+    sources = {str(k): str(v) for k, v in (summary.get("sources") or {}).items()}
+    return JobInfo(str(path), energy, summary.get("status"), degraded_reasons(summary), sources)

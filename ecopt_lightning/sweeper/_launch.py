@@ -49,11 +49,20 @@ class TrackedTask:
             (out / JOB_FILE).write_text(json.dumps({"pid": os.getpid(), "jobs_in_process": _jobs_in_process}))
         try:
             value = self.task(cfg)
+        except SystemExit as exc:
+            # sys.exit() in the task ends that job, not the sweep (Hydra passes SystemExit through every launcher)
+            exited = TaskExited(f"the task called sys.exit({exc.code!r})")
+            _save_result(out, ("raised", f"{type(exited).__name__}: {exited}"))
+            raise exited from None
         except Exception as exc:
             _save_result(out, ("raised", f"{type(exc).__name__}: {exc}"))
             raise
         _save_result(out, ("returned", value))
         return value
+
+
+class TaskExited(RuntimeError):
+    """The task function called ``sys.exit``: its trial fails with this message and the sweep goes on."""
 
 
 def _save_result(job_dir: Path | None, result: tuple[str, Any]) -> None:

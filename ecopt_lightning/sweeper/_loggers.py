@@ -66,9 +66,14 @@ def _wandb(report: Report, out_dir: Path, paths: list[Path], kwargs: Mapping[str
         for path in paths:
             artifact.add_file(str(path))
         run.log_artifact(artifact)
+        for path in paths:  # also the run's own files: its folder then holds what the message names
+            run.save(str(path), base_path=str(path.parent), policy="now")
         run.summary["ecopt/hypervolume"] = report.hypervolume
         run.summary["ecopt/sweep_energy_J"] = report.sweep_energy_J
-        return str(run.dir)
+        where = f"artifact {artifact.name} and run files in {run.dir}"
+        if getattr(run, "offline", False):
+            where += f"; offline run: upload with `wandb sync {Path(run.dir).parent}`"
+        return where
     finally:
         run.finish()
 
@@ -107,7 +112,7 @@ def log_everywhere(
     for name in loggers:
         try:
             where[name] = _LOGGERS[name](report, out_dir, paths, kwargs.get(name, {}))  # type: ignore[arg-type]
-            log.info("ecopt: logged the Pareto front to %s (%s)", name, where[name])
+            log.info("ecopt: logged the Pareto front to %s: %s", name, where[name])
         except ImportError as exc:
             log.warning("ecopt: logger %s skipped: %s is not installed", name, exc.name)
         except Exception as exc:  # a logging backend must not lose the sweep's results

@@ -1,11 +1,15 @@
 """Pareto front figures: a PNG (matplotlib, Agg) and an interactive HTML (plotly; plotly.min.js beside it).
 
 Both show every finished trial over the first two objectives (one objective: value against trial number):
-the feasible front joined by a line, dominated trials faint, infeasible trials as crosses, the knee starred.
+the feasible front joined by a line and labelled with trial numbers, dominated trials faint, infeasible trials
+as crosses, the knee starred, the baseline ringed. An energy axis names its unit and how the trials' energy was
+measured; the HTML hover shows each trial's constraint values and sources.
 
 Example:
     >>> axis_label("energy/inference_per_sample_J", "minimize")
     'energy/inference_per_sample_J [J] (minimize ↓)'
+    >>> axis_title("energy/inference_per_sample_J", "minimize", "ESTIMATED from CPU time")
+    'energy/inference_per_sample_J [J per sample, ESTIMATED from CPU time] (minimize ↓)'
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ..metrics import ESTIMATED_FRACTION
+from ._metrics import Constraint
 from ._records import TrialRecord
+from ._schema import BASELINE_ATTR
 from ._sweep_report import Report
 
 _UNITS = {"_J": "J", "_kJ": "kJ", "_Wh": "Wh", "_kWh": "kWh", "_W": "W", "_s": "s", "_ms": "ms", "_g": "gCO2e"}
@@ -31,6 +38,114 @@ def unit_of(metric: str) -> str:
 def axis_label(metric: str, direction: str) -> str:
     arrow = "↑" if direction == "maximize" else "↓"
     return f"{metric} [{unit_of(metric)}] ({direction} {arrow})"
+
+
+#: how each measurement source reads on an axis; estimates last, in capitals (never shown as a measurement)
+_SOURCE_WORDS = {
+    "nvml_counter": "NVML counter",
+    "nvml_power": "NVML power, integrated",
+    "rapl": "RAPL",
+    "estimate": "ESTIMATED from CPU time",
+    "measured": "measured (sensor not recorded)",
+}
+_PER = {"_per_sample_J": "J per sample", "_per_item_J": "J per item", "_per_token_J": "J per token"}
+_ENERGY_UNITS = {"J", "kJ", "Wh", "kWh", "W"}
+
+
+def measured_by(records: list[TrialRecord]) -> str:
+    """How the trials' energy was measured, in words (``NVML counter + RAPL``, ``ESTIMATED from CPU time``,
+    ``RAPL + ESTIMATED from CPU time`` when mixed); empty when no trial said. Trials stored before the sources
+    were recorded say it through ``energy/estimated_fraction``."""
+    kinds = {source.split(":", 1)[0] for r in records for source in r.sources.values()}
+    for r in records:
+        fraction = r.metrics.get(ESTIMATED_FRACTION)
+        if not r.sources and fraction is not None:
+            kinds |= ({"estimate"} if fraction > 0 else set()) | ({"measured"} if fraction < 1 else set())
+    ordered = sorted(kinds, key=lambda k: (k == "estimate", k))
+    return " + ".join(_SOURCE_WORDS.get(k, k) for k in ordered)
+
+
+def axis_title(metric: str, direction: str, how: str = "") -> str:
+    """An axis title with the unit (``J per sample``) and, for energy and power, how it was measured."""
+    arrow = "↑" if direction == "maximize" else "↓"
+    unit = next((words for suffix, words in _PER.items() if metric.endswith(suffix)), unit_of(metric))
+    energy_like = unit_of(metric) in _ENERGY_UNITS
+    return f"{metric} [{unit}{', ' + how if how and energy_like else ''}] ({direction} {arrow})"
+
+
+def hover_text(report: Report, r: TrialRecord) -> str:
+    """A trial's hover: number (and baseline), front status, 95% intervals, overrides, each constraint's value,
+    energy and its sources."""
+    baseline = " (baseline)" if r.flags.get(BASELINE_ATTR) else ""
+    status = r.front_status or ("infeasible" if r.values is not None and not r.feasible else r.state)
+    lines = [f"trial {r.number}{baseline} ({status})"]
+    lines += [f"{name}: 95% interval [{lo:.4g}, {hi:.4g}]" for name, (lo, hi) in r.intervals.items()]
+    lines += r.overrides
+    for text, value in r.constraints.items():
+        try:
+            metric = Constraint.parse(text).metric
+            observed = f"{r.metrics[metric]:.4g}" if metric in r.metrics else "?"
+        except ValueError:
+            observed = "?"
+        lines.append(f"{text}: {observed} ({'met' if value <= 0 else f'broken by {value:.3g}'})")
+    if r.energy_J is not None:
+        lines.append(f"energy {r.energy_J:.4g} J")
+    if r.sources:
+        lines.append("sources: " + ", ".join(f"{d} {s}" for d, s in sorted(r.sources.items())))
+    return "<br>".join(lines)
+
+
+def _baseline(report: Report) -> TrialRecord | None:
+    return next((r for r in report.records if r.flags.get(BASELINE_ATTR) and r.values is not None), None)
+
+
+def _mark_trials(ax: Any, report: Report) -> None:
+    """Trial numbers beside the front's points; the baseline ringed and named in the legend."""
+    for r in report.front:
+        (x,), (y,) = _xy(report, [r])
+        ax.annotate(str(r.number), (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8, color="tab:blue")
+    base = _baseline(report)
+    if base is not None:
+        x, y = _xy(report, [base])
+        ax.plot(
+            x,
+            y,
+            marker="o",
+            markersize=14,
+            markerfacecolor="none",
+            markeredgecolor="black",
+            linestyle="none",
+            label=f"baseline (trial {base.number})",
+        )
+        if not base.on_front:
+            ax.annotate(str(base.number), (x[0], y[0]), textcoords="offset points", xytext=(5, 5), fontsize=8)
+
+
+def _mark_trials_html(fig: Any, report: Report) -> None:
+    import plotly.graph_objects as go
+
+    if report.front:
+        x, y = _xy(report, report.front)
+        numbers = [str(r.number) for r in report.front]
+        fig.add_trace(
+            go.Scatter(
+                x=x, y=y, mode="text", text=numbers, textposition="top right", showlegend=False, hoverinfo="skip"
+            )
+        )
+    base = _baseline(report)
+    if base is not None:
+        x, y = _xy(report, [base])
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                name=f"baseline (trial {base.number})",
+                mode="markers",
+                marker={"symbol": "circle-open", "size": 20, "color": "black"},
+                hovertext=[hover_text(report, base)],
+                hoverinfo="text+x+y",
+            )
+        )
 
 
 def _groups(report: Report) -> dict[str, list[TrialRecord]]:
@@ -66,18 +181,15 @@ def _errors(report: Report, records: list[TrialRecord]) -> tuple[Any, Any]:
     return out[0], out[1]
 
 
-def _hover(report: Report, r: TrialRecord) -> str:
-    parts = [f"trial {r.number} ({r.front_status or r.state})"]
-    for name, (lo, hi) in r.intervals.items():
-        parts.append(f"{name}: 95% interval [{lo:.4g}, {hi:.4g}]")
-    return "<br>".join([*parts, *r.overrides])
-
-
 def _labels(report: Report) -> tuple[str, str]:
     s = report.settings
+    how = measured_by([r for r in report.records if r.values is not None])
     if len(s.objective_names) == 1:
-        return "trial number [-]", axis_label(s.objective_names[0], s.directions[0])
-    return axis_label(s.objective_names[0], s.directions[0]), axis_label(s.objective_names[1], s.directions[1])
+        return "trial number [-]", axis_title(s.objective_names[0], s.directions[0], how)
+    return (
+        axis_title(s.objective_names[0], s.directions[0], how),
+        axis_title(s.objective_names[1], s.directions[1], how),
+    )
 
 
 def _title(report: Report) -> str:
@@ -120,6 +232,7 @@ def figure(report: Report) -> Any:
     if report.knee is not None:
         x, y = _xy(report, [report.knee])
         ax.plot(x, y, marker="*", markersize=16, color="tab:orange", linestyle="none", label="knee")
+    _mark_trials(ax, report)
     xlabel, ylabel = _labels(report)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -165,7 +278,7 @@ def write_html(report: Report, path: Path) -> None:
     for name, records in _groups(report).items():
         if records:
             x, y = _xy(report, records)
-            hover = [_hover(report, r) for r in records]
+            hover = [hover_text(report, r) for r in records]
             xerr, yerr = _errors(report, records)
             bars = {
                 key: {"type": "data", "symmetric": False, "array": err[1], "arrayminus": err[0], "thickness": 1}
@@ -182,6 +295,7 @@ def write_html(report: Report, path: Path) -> None:
         fig.add_trace(
             go.Scatter(x=x, y=y, name="knee", mode="markers", marker={"symbol": "star", "size": 18, "color": "orange"})
         )
+    _mark_trials_html(fig, report)
     xlabel, ylabel = _labels(report)
     fig.update_layout(title=_title(report), xaxis_title=xlabel, yaxis_title=ylabel, template="plotly_white")
     shared_plotly_js(path.parent)

@@ -7,6 +7,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ._artifacts import write_all
 from ._schema import CONFIRMED_ATTR, HARDWARE_ATTR, ReportSettings
@@ -17,6 +18,37 @@ _CONFIRMED_NOTE = (
     "in one process, in interleaved rounds); the front, knee and payback use those values, and the sweep's own "
     "values are kept (sweep_objectives in pareto_front.json, <objective>_sweep columns in the CSV files)"
 )
+
+
+class ReportError(ValueError):
+    """``ecopt report`` cannot read the study; the message is one line (password redacted)."""
+
+
+def load_study(url: str, study_name: str) -> Any:
+    """The study ``study_name`` in storage ``url``; :class:`ReportError` saying why not (and which studies
+    the storage holds, when the name is wrong)."""
+    import optuna
+
+    from ._storage import open_storage
+    from ._urls import JOURNAL, journal_path, redact, scheme
+    from .errors import SweeperConfigError
+
+    shown = redact(url)
+    if scheme(url) in ("sqlite", JOURNAL):  # opening a missing file would create an empty one
+        path = url.split(":///", 1)[1] if scheme(url) == "sqlite" else journal_path(url)
+        if path and path != ":memory:" and not Path(path).expanduser().exists():
+            raise ReportError(f"--storage {shown}: no such file {path}")
+    try:
+        # journal:/// URLs, the installed PostgreSQL driver, and errors with the password redacted
+        storage = open_storage(url, heartbeat_interval_s=0)
+    except SweeperConfigError as exc:
+        raise ReportError(f"--storage {shown} cannot be opened: {exc.allowed}") from None
+    try:
+        return optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        names = optuna.get_all_study_names(storage)
+        there = f"studies there: {', '.join(sorted(names))}" if names else "it holds no study"
+        raise ReportError(f"--study {study_name!r}: no study of that name in {shown}; {there}") from None
 
 
 def rebuild(
@@ -34,12 +66,8 @@ def rebuild(
 
     ``attach=True`` also uploads them to the study (``optuna.artifacts``, store in ``out_dir/optuna_artifacts``).
     """
-    import optuna
 
-    from ._storage import open_storage
-
-    # journal:/// URLs, the installed PostgreSQL driver, and errors with the password redacted
-    study = optuna.load_study(study_name=study_name, storage=open_storage(storage, heartbeat_interval_s=0))
+    study = load_study(storage, study_name)
     directions = [d.name.lower() for d in study.directions]
     settings = ReportSettings.from_attrs(study.user_attrs, study.metric_names, directions)
     confirmed = study.user_attrs.get(CONFIRMED_ATTR)
@@ -51,7 +79,8 @@ def rebuild(
         report.notes["confirmed"] = _CONFIRMED_NOTE
     paths = write_all(report, out_dir)
     if attach:
-        from ._artifacts import attach_to_study
+        from ._artifacts import attach_to_study, publish_to_study
 
+        publish_to_study(study, report)
         attach_to_study(study, paths, out_dir / "optuna_artifacts")
     return report, paths

@@ -40,6 +40,7 @@ from ._schema import (
     JOB_DIR_ATTR,
     OVERRIDES_ATTR,
     PREFIX,
+    SOURCES_ATTR,
     ReportSettings,
 )
 from .multi_fidelity import rung_values, stopped_at
@@ -56,7 +57,7 @@ class TrialRecord:
     overrides: list[str]
     metrics: dict[str, float]
     constraints: dict[str, float]
-    feasible: bool
+    feasible: bool  # a COMPLETE trial within every constraint (a failed or pruned one never is)
     error: str | None
     energy_J: float | None
     energy_source: str | None
@@ -68,6 +69,7 @@ class TrialRecord:
     degraded: list[str] = field(default_factory=list)  # why its energy is not a full measurement
     rungs: dict[int, dict[str, Any]] = field(default_factory=dict)  # multi-fidelity rung records by epoch
     stopped_at_epoch: int | None = None  # the rung where multi-fidelity stopped it
+    sources: dict[str, str] = field(default_factory=dict)  # domain -> measurement source (nvml_counter, estimate)
     #: the 95% interval of ``energy_per_sample_J`` (J), when the task reported one
     energy_per_sample_interval: tuple[float, float] | None = None
     #: per objective that the task reported an interval for (``<name>_ci_lo``/``_ci_hi``): (low, high)
@@ -142,7 +144,7 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
         overrides=list(trial.user_attrs.get(OVERRIDES_ATTR, [])),
         metrics=metrics,
         constraints=constraints,
-        feasible=all(v <= 0 for v in constraints.values()),
+        feasible=trial.state == TrialState.COMPLETE and all(v <= 0 for v in constraints.values()),
         error=trial.user_attrs.get(ERROR_ATTR),
         energy_J=energy,
         energy_source=source,
@@ -156,6 +158,7 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
         degraded=[str(x) for x in trial.user_attrs.get(DEGRADED_ATTR) or []],
         rungs=rung_values(trial.user_attrs),
         stopped_at_epoch=stopped_at(trial.user_attrs),
+        sources={str(k): str(v) for k, v in (trial.user_attrs.get(SOURCES_ATTR) or {}).items()},
         intervals={
             name: iv for name in settings.objective_names if (iv := objective_interval(metrics, name)) is not None
         },

@@ -35,6 +35,18 @@ MULTI_FIDELITY_ATTR = "ecopt.multi_fidelity"
 #: "ci_hi", "repeats", "rounds", "contended", "source", "sweep_value"}``; reports use it in place of the sweep's
 #: value and keep both (finished trials cannot be updated, so it lives on the study)
 CONFIRMED_ATTR = "ecopt.confirmed"
+#: what optuna-dashboard shows on the study page without opening a file (short texts, each under its 1024
+#: characters): the front (knee first), the knee, the hypervolume, the sweep's own energy, the measurement sources
+FRONT_ATTR = "ecopt.pareto_front"
+KNEE_ATTR = "ecopt.knee"
+HYPERVOLUME_ATTR = "ecopt.hypervolume"
+SWEEP_ENERGY_ATTR = "ecopt.sweep_energy"
+SOURCES_SUMMARY_ATTR = "ecopt.sources"
+DASHBOARD_ATTRS = (FRONT_ATTR, KNEE_ATTR, HYPERVOLUME_ATTR, SWEEP_ENERGY_ATTR, SOURCES_SUMMARY_ATTR)
+
+#: prefix of one study attribute per sweeper process that asks trials of the study (``{"host", "boot",
+#: "pid"}``), written before its first ask: an unclaimed trial whose every asker is dead was left by one
+ASKER_PREFIX = "ecopt.asker."
 
 # -- trial attributes --
 #: the Hydra overrides the trial's job ran with
@@ -52,6 +64,9 @@ FAILED_CONSTRAINT = "ecopt.failed"
 CONSTRAINTS_ATTR = "ecopt.constraints"
 #: reasons the trial's energy is not a full measurement (a list of strings)
 DEGRADED_ATTR = "ecopt.degraded"
+#: the measurement source per domain of the trial's energy, from EnergyCallback's summary
+#: (``{"gpu:0": "nvml_counter", "cpu:0": "estimate"}``): the plots' axis titles say how energy was measured
+SOURCES_ATTR = "ecopt.measurement_sources"
 #: a trial's energy (J) when its metrics lack it (failed or pruned trials), and that energy's source
 ENERGY_ATTR = "ecopt.energy_J"
 ENERGY_SOURCE_ATTR = "ecopt.energy_source"

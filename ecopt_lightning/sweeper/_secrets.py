@@ -16,19 +16,20 @@ Example:
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from ._urls import password, redact
+from ._urls import redact, secrets
 
 
 def mask_config(config: DictConfig, url: Any) -> None:
     """Replace ``url``'s password by ``***`` in ``hydra.sweeper.storage`` and ``hydra.overrides.hydra``."""
-    secret = password(url)
-    if not secret:
+    hidden = secrets(url)
+    if not hidden:
         return
     # each node is opened itself: OmegaConf 2.4 (Hydra 1.4) keeps a read-only flag set on a child node
     sweeper = OmegaConf.select(config, "hydra.sweeper")
@@ -38,27 +39,34 @@ def mask_config(config: DictConfig, url: Any) -> None:
     parent = OmegaConf.select(config, "hydra.overrides")
     if isinstance(parent, DictConfig) and parent.get("hydra") is not None:
         with read_write(parent), open_dict(parent):
-            parent.hydra = [str(o).replace(url, redact(url)).replace(secret, "***") for o in parent.hydra]
+            parent.hydra = [_hide(str(o).replace(url, redact(url)), hidden) for o in parent.hydra]
 
 
-def scrub_file(path: Path, secret: str) -> bool:
-    """Rewrite ``path`` without ``secret`` (atomically); True when it held it."""
+def _hide(text: str, hidden: list[str]) -> str:
+    for secret in hidden:  # longest first, so no part of a longer form is left behind
+        text = text.replace(secret, "***")
+    return text
+
+
+def scrub_file(path: Path, hidden: list[str]) -> bool:
+    """Rewrite ``path`` without any of ``hidden`` (atomically, keeping its mode); True when it held one."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return False
-    if secret not in text:
+    if not any(secret in text for secret in hidden):
         return False
     tmp = path.with_name(f".{path.name}.scrub")
-    tmp.write_text(text.replace(secret, "***"), encoding="utf-8")
+    tmp.write_text(_hide(text, hidden), encoding="utf-8")
+    shutil.copymode(path, tmp)
     tmp.replace(path)
     return True
 
 
 def scrub_tree(folders: Iterable[str | Path | None], url: Any) -> int:
     """Scrub the password of ``url`` from Hydra's YAML copies and logs in ``folders``; returns files rewritten."""
-    secret = password(url)
-    if not secret:
+    hidden = secrets(url)
+    if not hidden:
         return 0
     count = 0
     for folder in folders:
@@ -66,5 +74,5 @@ def scrub_tree(folders: Iterable[str | Path | None], url: Any) -> int:
             continue
         root = Path(folder)
         candidates = [*root.glob("*.yaml"), *root.glob(".hydra/*.yaml"), *root.glob("*.log")]
-        count += sum(scrub_file(p, secret) for p in candidates)
+        count += sum(scrub_file(p, hidden) for p in candidates)
     return count

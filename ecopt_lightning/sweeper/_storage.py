@@ -15,13 +15,14 @@ Example:
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import optuna
 
-from ._urls import GRPC, JOURNAL, grpc_address, journal_path, password, redact, scheme
+from ._urls import GRPC, JOURNAL, grpc_address, journal_path, redact, scheme, secrets
 from .errors import SweeperConfigError
 
 #: how long a worker waits for the gRPC proxy to answer at start (s) before it reports it unreachable
@@ -29,9 +30,10 @@ GRPC_CONNECT_TIMEOUT_S = 30.0
 
 
 def _scrub(text: str, url: str) -> str:
-    secret = password(url)
     text = text.replace(url, redact(url))
-    return text.replace(secret, "***") if secret else text
+    for secret in secrets(url):
+        text = text.replace(secret, "***")
+    return text
 
 
 def retry_callback(max_retry: int) -> Any:
@@ -59,6 +61,17 @@ def with_driver(url: str) -> str:
     return url
 
 
+#: tries at opening a database whose schema another worker is creating at the same moment
+SCHEMA_ATTEMPTS = 5
+
+
+def _schema_race(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return type(exc).__name__ in ("IntegrityError", "OperationalError") and any(
+        s in text for s in ("already exists", "unique constraint", "duplicate key", "database is locked")
+    )
+
+
 def _rdb(url: str, heartbeat_interval_s: int) -> Any:
     url = with_driver(url)
     kwargs: dict[str, Any] = {}
@@ -66,12 +79,25 @@ def _rdb(url: str, heartbeat_interval_s: int) -> Any:
         kwargs["heartbeat_interval"] = heartbeat_interval_s  # stale trials: ._heartbeat.DeadTrialWatch
     if scheme(url) != "sqlite":
         kwargs["engine_kwargs"] = {"pool_pre_ping": True}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        storage = optuna.storages.RDBStorage(url, **kwargs)
+    storage = _open_rdb(url, kwargs)
     if scheme(url) == "sqlite" and ":memory:" not in url and url.rstrip("/") != "sqlite:":
         commit_without_fsync(storage.engine)
     return storage
+
+
+def _open_rdb(url: str, kwargs: dict[str, Any]) -> Any:
+    for attempt in range(SCHEMA_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return optuna.storages.RDBStorage(url, **kwargs)
+        except Exception as exc:
+            # two workers starting at once on a new database both create Optuna's tables: the loser's CREATE
+            # or INSERT fails ("already exists", UNIQUE alembic_version); once the winner is done, opening works
+            if attempt == SCHEMA_ATTEMPTS - 1 or not _schema_race(exc):
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def commit_without_fsync(engine: Any) -> None:

@@ -11,6 +11,8 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 import shutil
@@ -25,23 +27,25 @@ from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
+from optuna.distributions import CategoricalDistribution
 from optuna.trial import Trial, TrialState
 
 from .. import metrics as metric_names
 from . import _crashpoints, _samplers
 from . import multi_fidelity as _multi_fidelity
 from . import pruning as _pruning
-from ._artifacts import attach_to_study, remove_stale_temps, write_all, write_optimization_results
+from ._artifacts import attach_to_study, publish_to_study, remove_stale_temps, write_all, write_optimization_results
 from ._budget import OVER_BUDGET_ERROR, beyond
 from ._compose import ComposeOnce
 from ._energy_report import hardware_info
-from ._heartbeat import DeadTrialWatch, Heartbeat, worker
+from ._heartbeat import DeadTrialWatch, Heartbeat, announce_asker, worker
 from ._jobinfo import read_job
 from ._launch import TrackedTask, check_parallelism, job_process, recycle_workers
 from ._loggers import log_everywhere
 from ._lost_jobs import died, expected_job_dir, recover
 from ._metrics import TrialError, lookup, name_mismatch, non_numeric, to_metrics, trial_energy
 from ._optuna_compat import contains, set_user_attrs, trial_id
+from ._progress import describe_space, front_table, progress_line
 from ._records import TrialRecord
 from ._rung_report import energy_saved
 from ._schema import (
@@ -58,6 +62,7 @@ from ._schema import (
     MULTI_FIDELITY_ATTR,
     OVERRIDES_ATTR,
     SETTINGS_ATTR,
+    SOURCES_ATTR,
     STOPPED_AT_ATTR,
     WORKER_ATTR,
 )
@@ -65,9 +70,9 @@ from ._secrets import mask_config, scrub_tree
 from ._space import SearchSpace, parse_space, render
 from ._storage import open_storage, retry_callback
 from ._sweep_report import Report, build_report
-from ._urls import redact
+from ._urls import redact, secrets
 from .config import Settings, resolve_callable, validate
-from .errors import SweeperConfigError, SweepFailedError
+from .errors import SweepDirError, SweeperConfigError, SweepFailedError
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +82,17 @@ FIGURES_EVERY_S = 300.0
 
 
 def _quiet(func: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call Optuna without its ExperimentalWarning, nor the heartbeat warning of ``ask`` (we beat ourselves)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-        return func(*args, **kwargs)
+    """Call Optuna without its ExperimentalWarning, nor the heartbeat warning of ``ask`` (we beat ourselves),
+    nor its INFO lines ("A new study created", "Trial 3 finished"): the sweeper says these its own way."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+            return func(*args, **kwargs)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
 
 
 class EcoptSweeperImpl:
@@ -107,14 +118,27 @@ class EcoptSweeperImpl:
     def _open_study(self, settings: Settings, sampler: optuna.samplers.BaseSampler) -> tuple[optuna.Study, Any]:
         assert self.config is not None
         url = settings.storage or f"sqlite:///{self.sweep_dir / 'ecopt.db'}"
-        storage = open_storage(url, settings.heartbeat_interval_s)
+        default = f"the study's SQLite file {self.sweep_dir / 'ecopt.db'} (hydra.sweeper.storage=null)"
+        try:
+            storage = open_storage(url, settings.heartbeat_interval_s)
+        except SweeperConfigError as exc:
+            if settings.storage is None:  # the default file: no hydra.sweeper.storage to blame
+                raise SweepDirError(f"{default} cannot be used: {exc.allowed}") from None
+            raise
         name = settings.study_name or str(self.config.hydra.job.name)
         try:
-            study = optuna.create_study(
-                study_name=name, storage=storage, sampler=sampler, directions=settings.directions, load_if_exists=True
+            study = _quiet(
+                optuna.create_study,
+                study_name=name,
+                storage=storage,
+                sampler=sampler,
+                directions=settings.directions,
+                load_if_exists=True,
             )
         except Exception as exc:
-            reason = " ".join(str(exc).split())[:200]
+            reason = _scrub_reason(_root_cause(exc), url)
+            if settings.storage is None:  # the default file: no hydra.sweeper.storage to blame
+                raise SweepDirError(f"{default} cannot be used: {reason}") from None
             raise SweeperConfigError("storage", redact(url), f"a usable Optuna storage ({reason})") from None
         old_dirs = [d.name.lower() for d in study.directions]
         old_names = study.metric_names
@@ -145,8 +169,9 @@ class EcoptSweeperImpl:
                 log.info("ecopt: no baseline trial: the config's %s=%r is outside the search space", key, value)
                 return
             params[key] = value
+        number = len(study.get_trials(deepcopy=False))  # enqueued trials are numbered on creation
         _quiet(study.enqueue_trial, params, user_attrs={BASELINE_ATTR: True})
-        log.info("ecopt: trial 0 is the baseline, the app's own config: %s", params)
+        log.info("ecopt: trial %d is the baseline, the app's own config: %s", number, params)
 
     def _overrides(self, trial: Trial, space: SearchSpace, custom: Any) -> list[str]:
         extra = custom(self.config, trial) if custom is not None else None
@@ -202,6 +227,8 @@ class EcoptSweeperImpl:
             degraded.append(f"process: ran in a worker process that had already run {reused - 1} job(s)")
         if degraded:
             attrs[DEGRADED_ATTR] = degraded
+        if info.sources:
+            attrs[SOURCES_ATTR] = info.sources
         if error is not None and settings.prune_before_training and _pruning.was_pruned(study, trial.number):
             log.info("ecopt: trial %d %s", trial.number, _pruning.was_pruned(study, trial.number))
             set_user_attrs(study, trial, attrs)
@@ -222,13 +249,13 @@ class EcoptSweeperImpl:
             log.warning("ecopt: trial %d failed: %s", trial.number, error)
             study.tell(trial, state=TrialState.FAIL)
             return error, mismatch
-        set_user_attrs(study, trial, {**attrs, CONSTRAINTS_ATTR: constraints})
-        if _samplers.has_set_constraint():
-            for key, value in constraints.items():
-                trial.set_constraint(key, value)
-        elif constraints:
+        set_user_attrs(study, trial, {**attrs, CONSTRAINTS_ATTR: constraints})  # by name
+        if constraints:
+            # the one stored form that Optuna 4 and 5 (best_trials, the samplers) and optuna-dashboard all read: the
+            # dashboard reads only this list, not Optuna 5's per-key `set_constraint` attributes
             _samplers.store_constraints_optuna4(study, trial, list(constraints.values()))
         study.tell(trial, values)
+        _crashpoints.reached("in_tell")
         return None, None
 
     def _maybe_write(
@@ -282,21 +309,46 @@ class EcoptSweeperImpl:
         if grid is not None and settings.n_trials > grid:
             log.info("ecopt: the grid has %d points: n_trials=%d is capped at %d", grid, settings.n_trials, grid)
             settings.n_trials = grid
+        # a search key the app's config lacks stops here (Hydra's "Could not override"), before the study exists
+        self.validate_batch_is_legal([example_overrides(space)])
         # Everything above only reads: a bad config stops here with nothing written.
         warning = check_parallelism(OmegaConf.select(self.config, "hydra.launcher"), settings.n_jobs)
         if warning:
             log.warning("ecopt: %s", warning)
         created = not self.sweep_dir.exists()
-        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SweepDirError(
+                f"hydra.sweep.dir={str(self.sweep_dir)!r} cannot be created: {_os_reason(exc)}"
+            ) from None
         try:
             study, storage = self._open_study(settings, sampler)
-        except SweeperConfigError:
+        except (SweeperConfigError, SweepDirError):
             if created:  # nothing partial: not even an empty sweep dir or SQLite file
                 shutil.rmtree(self.sweep_dir, ignore_errors=True)
             raise
+        so_far = len(study.get_trials(deepcopy=False))
+        earlier = earlier_results(self.sweep_dir, study.study_name)
+        if not so_far and earlier:
+            # an emptied or replaced storage: the sweep dir's artifacts and job dirs are the last copies of the
+            # old results, which this sweep would overwrite
+            raise SweeperConfigError(
+                "storage",
+                redact(settings.storage) if settings.storage else f"{self.sweep_dir / 'ecopt.db'} (default)",
+                f"a storage holding study {study.study_name!r}: it has no trial, yet {earlier} in "
+                f"{self.sweep_dir} came from one; point hydra.sweeper.storage at that study's storage, or move "
+                "the sweep dir away to start afresh",
+            )
         if settings.sampler == "auto" and custom is None:
             sampler_name, reason = self._rechoose(study, settings, space, sampler_name, reason)
         self._figures_at = time.monotonic()  # the first figures after FIGURES_EVERY_S, or at the end
+        if settings.seed is not None and so_far:
+            # a resumed sweep must not replay the proposals the same seed made before: the seed goes on from
+            # the study's trial count (still reproducible: the same command on the same study draws the same)
+            study.sampler = self._sampler(
+                sampler_name, dataclasses.replace(settings, seed=resumed_seed(settings.seed, so_far)), space
+            )
         self._records: dict[int, TrialRecord] = {}  # finished trials, flattened once
         remove_stale_temps(self.sweep_dir)  # a killed writer's temp files (the artifacts are whole)
         log.info("ecopt: study %r in %s", study.study_name, redact(settings.storage) or self.sweep_dir / "ecopt.db")
@@ -304,7 +356,7 @@ class EcoptSweeperImpl:
         log.info(
             "ecopt: objectives %s; search space %s",
             list(zip(settings.objective_names, settings.directions, strict=False)),
-            space.describe(),
+            describe_space(space.distributions) or "(no parameters)",
         )
         if settings.unnamed_returns:
             log.info(
@@ -319,11 +371,13 @@ class EcoptSweeperImpl:
         notes["hardware"] = study.user_attrs.get(HARDWARE_ATTR)
         if settings.baseline and grid is not None:
             log.info("ecopt: no baseline trial: the grid visits every point (the app's config too, if on the grid)")
-        elif settings.baseline and not study.get_trials(deepcopy=False):
+        elif settings.baseline and not has_baseline(study):
             self._enqueue_baseline(study, space, custom is not None)
         failures: list[str] = []
         report, paths = self._write(study, settings, notes, figures=False)
         watch = DeadTrialWatch(settings.heartbeat_interval_s, settings.max_retry)
+        announce_asker(study)  # before the first ask: see DeadTrialWatch
+        waiting_said = None
         while True:
             watch.fail_dead_trials(study)
             trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
@@ -335,7 +389,15 @@ class EcoptSweeperImpl:
             watched = any(watch.judgeable(t) for t in trials if t.state == TrialState.RUNNING)
             if missing <= 0 and done < settings.n_trials and settings.wait_for_running and watched:
                 # other workers' trials may still fail (or their worker die): wait to take over what is missing
-                log.info("ecopt: %d complete, %d running in other workers: waiting", done, running)
+                unclaimed = sum(WORKER_ATTR not in t.user_attrs for t in trials if t.state == TrialState.RUNNING)
+                if (done, running, unclaimed) != waiting_said:  # said once per change, not every poll
+                    waiting_said = (done, running, unclaimed)
+                    log.info(
+                        "ecopt: %d complete, %d running (%d not claimed by any worker yet): waiting",
+                        done,
+                        running,
+                        unclaimed,
+                    )
                 time.sleep(0.5)  # one cheap query per poll; a finishing trial is seen at once
                 continue
             if missing <= 0:
@@ -462,6 +524,7 @@ class EcoptSweeperImpl:
     ) -> tuple[list[str], list[int], list[tuple[int, str, str]]]:
         """Ask, launch and tell one batch; return the errors of failed trials, the batch's trial numbers and
         ``(trial number, field, text)`` of each result that did not fit the configured metric names."""
+        _crashpoints.reached("before_ask")
         start = time.perf_counter()
         trials = [_quiet(study.ask, dict(space.distributions)) for _ in range(size)]
         propose_s = time.perf_counter() - start
@@ -470,6 +533,8 @@ class EcoptSweeperImpl:
         if not trials:
             return [], [], []
         told: set[int] = set()
+        launched = False
+        why = "not run: the batch was refused"
         ids = [trial_id(trial) for trial in trials]
         me = worker()
         try:
@@ -496,6 +561,7 @@ class EcoptSweeperImpl:
                     if job_dir:  # where a watcher finds the energy of a job whose worker dies
                         trial.set_user_attr(JOB_DIR_ATTR, job_dir)
                 start = time.perf_counter()
+                launched = True
                 try:
                     returns = self._launch(batch, trials[0].number, dirs)
                 finally:
@@ -515,11 +581,21 @@ class EcoptSweeperImpl:
                     retry(study, storage.get_trial(trial_id(trial)))
             scrub_tree([self.sweep_dir, *(self._job_dir(r) for r in returns)], self.raw_config.get("storage"))
             return errors, [t.number for t in trials], mismatches
+        except KeyboardInterrupt:
+            why = "interrupted (Ctrl-C) while it ran: no result stored" if launched else "not run: interrupted (Ctrl-C)"
+            raise
+        except BaseException as exc:
+            why = f"{'stopped while it ran' if launched else why}: {type(exc).__name__}"
+            raise
         finally:
+            unfinished = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
             for trial in trials:  # interrupted or refused batch: never leave trials RUNNING
-                if trial.number not in told:
-                    trial.set_user_attr(ERROR_ATTR, "not run: the batch was interrupted or refused")
-                    study.tell(trial, state=TrialState.FAIL)
+                if trial.number not in told and trial.number in unfinished:
+                    trial.set_user_attr(ERROR_ATTR, why)
+                    try:
+                        study.tell(trial, state=TrialState.FAIL)
+                    except optuna.exceptions.UpdateFinishedTrialError:
+                        pass  # told in the meantime (e.g. Ctrl-C inside tell, after its commit)
 
     @staticmethod
     def _drop_over_budget(study: optuna.Study, trials: list[Trial], n_trials: int) -> list[Trial]:
@@ -562,6 +638,7 @@ class EcoptSweeperImpl:
 
     def _finish(self, study: optuna.Study, report: Report, paths: list[Path], settings: Settings) -> None:
         try:
+            publish_to_study(study, report)
             attach_to_study(study, paths, self.sweep_dir / "optuna_artifacts")
         except Exception as exc:  # the files are on disk already; the dashboard link is a convenience
             log.warning("ecopt: could not attach artifacts to the study: %s", exc)
@@ -617,32 +694,69 @@ def _stopped_count(study: optuna.Study) -> int:
     return sum(_multi_fidelity.stopped_at(t.user_attrs) is not None for t in pruned)
 
 
+def _os_reason(exc: OSError) -> str:
+    return f"{exc.strerror or type(exc).__name__} (errno {exc.errno})" if exc.errno else str(exc)
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The first exception of a chain (Optuna wraps the database's own error in a generic one)."""
+    seen = {id(exc)}
+    while (exc.__cause__ or exc.__context__) is not None and id(exc.__cause__ or exc.__context__) not in seen:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        seen.add(id(exc))
+    return exc
+
+
+def _scrub_reason(exc: BaseException, url: str) -> str:
+    """One line of ``exc`` without the URL's password, and without SQLAlchemy's background link."""
+    text = str(exc).split("(Background on this error")[0]
+    for secret in secrets(url):
+        text = text.replace(secret, "***")
+    return " ".join(f"{type(exc).__name__}: {text}".split())[:300]
+
+
+def example_overrides(space: SearchSpace) -> list[str]:
+    """One job's overrides with a value of every searched parameter (its first choice or lowest value)."""
+    lines = list(space.fixed)
+    for key, dist in space.distributions.items():
+        value = dist.choices[0] if isinstance(dist, CategoricalDistribution) else dist.low  # type: ignore[attr-defined]
+        lines.append(render(key, value))
+    return lines
+
+
+def earlier_results(sweep_dir: Path, study_name: str) -> str | None:
+    """What in ``sweep_dir`` shows a sweep of ``study_name`` with trials ran there before (``None``: nothing)."""
+    try:
+        old = json.loads((sweep_dir / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(old, dict) and old.get("study_name") == study_name and old.get("n_trials"):
+        return f"summary.json ({old['n_trials']} trial(s))"
+    return None
+
+
+def resumed_seed(seed: int, trials_so_far: int) -> int:
+    """The sampler's seed for a sweep resumed on a study holding ``trials_so_far`` trials.
+
+    Example:
+        >>> resumed_seed(0, 5) != resumed_seed(0, 6) != 0
+        True
+    """
+    return (seed * 1_000_003 + trials_so_far * 7_919) % 2**32
+
+
+def has_baseline(study: optuna.Study) -> bool:
+    """Whether the study holds a baseline trial that is complete, running or waiting (not only failed ones)."""
+    states = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    return any(t.user_attrs.get(BASELINE_ATTR) for t in study.get_trials(deepcopy=False, states=states))
+
+
 def _log_progress(report: Report, numbers: Sequence[int], n_trials: int) -> None:
-    """One line per trial of the batch: its objectives, the study's progress, front size, energy so far."""
-    by_number = {r.number: r for r in report.records}
-    complete = sum(r.state == "COMPLETE" for r in report.records)
+    """One line per trial of the batch (see :func:`._progress.progress_line`)."""
     for number in numbers:
-        record = by_number.get(number)
-        if record is None:
-            continue
-        if record.stopped_at_epoch is not None:
-            outcome = f"{record.state}: stopped by multi-fidelity after epoch {record.stopped_at_epoch}"
-        elif record.values is None:
-            outcome = f"{record.state}: {record.error}"
-        else:
-            outcome = ", ".join(
-                f"{name}={value:.4g}"
-                for name, value in zip(report.settings.objective_names, record.values, strict=False)
-            )
-        log.info(
-            "ecopt: trial %d (%d of %d complete): %s | front %d trial(s) | sweep energy so far %.4g J",
-            number,
-            complete,
-            n_trials,
-            outcome,
-            len(report.front),
-            report.sweep_energy_J,
-        )
+        line = progress_line(report, number, n_trials)
+        if line is not None:
+            log.info("ecopt: %s", line)
 
 
 def measurement_quality(report: Report) -> str | None:
@@ -657,37 +771,3 @@ def measurement_quality(report: Report) -> str | None:
         f"CPU load (contended: {contended}) and {len(loose)} did not reach the precision target (not converged: "
         f"{loose}); compare them with care, measure quietly (docs/measurement.md) or run `ecopt confirm`"
     )
-
-
-def front_table(report: Report) -> list[str]:
-    """The Pareto front as aligned text lines: trial, objectives, samples per J, parameters; knee marked."""
-    names = report.settings.objective_names
-    header = ["trial", *names, "samples/J", "params"]
-    rows = []
-    for r in sorted(report.front, key=lambda r: r.values or []):
-        knee = "*" if report.knee is not None and r.number == report.knee.number else ""
-        knee += "" if r.robust else "~"
-        rows.append(
-            [
-                f"{r.number}{knee}",
-                *(
-                    f"{v:.4g}" + (f" [{r.intervals[n][0]:.3g}, {r.intervals[n][1]:.3g}]" if n in r.intervals else "")
-                    for n, v in zip(names, r.values or [], strict=False)
-                ),
-                "-" if r.samples_per_J is None else f"{r.samples_per_J:.4g}",
-                " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.params.items()),
-            ]
-        )
-    if not rows:
-        return ["Pareto front: empty (no feasible complete trial)"]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
-    lines = ["Pareto front (* = knee):", fmt.format(*header), *(fmt.format(*row) for row in rows)]
-    if any("[" in cell for row in rows for cell in row):
-        lines.append("[low, high]: 95% interval; ~: not robust, another trial's interval may beat it")
-    if report.possibly:
-        numbers = ", ".join(str(r.number) for r in report.possibly)
-        lines.append(
-            f"possibly on the front (their intervals overlap those of the trials that dominate them): {numbers}"
-        )
-    return lines

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import unquote, unquote_plus
 
 from .errors import SweeperConfigError
 
@@ -37,28 +38,68 @@ ALLOWED = (
     "storage proxy)"
 )
 _URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):(?P<rest>.*)$", re.S)
-_PASSWORD = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*):(?P<pw>[^@/?#]*)@")
-_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
+# SQLAlchemy and libpq accept a raw "/", "#", "?", ":" or "@" in a password, so the password runs to the
+# LAST "@" of the URL (greedy): a URL whose path or query holds an "@" is masked too far, never too little.
+_PASSWORD = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*):(?P<pw>.*)@", re.S)
+# the query's password runs to the end of the URL: a raw "&" or "#" in it cannot end it early
+_QUERY_PASSWORD = re.compile(r"(?is)(?P<key>[?&]password=)(?P<pw>.+)$")
 _GRPC = re.compile(r"^grpc://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>[0-9]{1,5})/?$")
 
 
 def redact(url: Any) -> Any:
-    """``url`` with any password replaced by ``***`` (user-info and ``?password=``); non-strings unchanged."""
+    """``url`` with any password replaced by ``***`` (user-info and ``?password=``); non-strings unchanged.
+
+    Example:
+        >>> redact("postgresql://u:SEK/R#?@T@db.example/optuna")
+        'postgresql://u:***@db.example/optuna'
+    """
     if not isinstance(url, str):
         return url
-    text = _PASSWORD.sub(lambda m: f"{m['head']}:***@", url)
-    return _QUERY_PASSWORD.sub(r"\1***", text)
+    text = redact_userinfo(url)
+    return _QUERY_PASSWORD.sub(lambda m: f"{m['key']}***", text)
 
 
 def password(url: Any) -> str | None:
-    """The password written in ``url`` (user-info or ``?password=``), or ``None``."""
+    """The password written in ``url`` (user-info or ``?password=``) as written there, or ``None``."""
     if not isinstance(url, str):
         return None
     match = _PASSWORD.match(url)
     if match and match["pw"]:
         return match["pw"]
-    query = re.search(r"(?i)[?&]password=([^&#]*)", url)
-    return query.group(1) if query and query.group(1) else None
+    query = _QUERY_PASSWORD.search(url)
+    return query["pw"] if query else None
+
+
+def secrets(url: Any) -> list[str]:
+    """Every form of ``url``'s passwords that may show in a text, longest first: each as written and
+    percent-decoded, and for a raw ``@`` in one, the parts SQLAlchemy splits it into (it ends the password at
+    the first ``@`` and takes the rest as the start of the host name, which drivers' errors print).
+
+    Example:
+        >>> secrets("postgresql://u:a%2Fb@h/db")
+        ['a%2Fb', 'a/b']
+    """
+    if not isinstance(url, str):
+        return []
+    found: list[str] = []
+    match = _PASSWORD.match(url)
+    if match and match["pw"]:
+        found.append(match["pw"])
+    query = _QUERY_PASSWORD.search(redact_userinfo(url))
+    if query:
+        found.append(query["pw"])
+    forms: set[str] = set()
+    for written in found:
+        forms.update({written, unquote(written), unquote_plus(written)})
+        for i, char in enumerate(written):
+            if char == "@":
+                forms.update({written[:i], written[i + 1 :] + "@"})
+    return sorted((f for f in forms if f and f != "@"), key=lambda f: (-len(f), f))
+
+
+def redact_userinfo(url: str) -> str:
+    """``url`` with the user-info password (only) replaced by ``***``."""
+    return _PASSWORD.sub(lambda m: f"{m['head']}:***@", url)
 
 
 def scheme(url: str) -> str:

@@ -13,6 +13,9 @@ from typing import Any
 
 from hydra.errors import CompactHydraException
 
+#: the ``field`` of an error about a search expression given on the command line
+COMMAND_LINE = "command line"
+
 
 class SweeperConfigError(CompactHydraException, ValueError):
     """A bad ``hydra.sweeper`` field; the message is one line naming the field, the value and what is allowed.
@@ -24,9 +27,15 @@ class SweeperConfigError(CompactHydraException, ValueError):
         self.field = field
         self.value = value
         self.allowed = allowed
-        text = f"hydra.sweeper.{field}={value!r} is not allowed: {allowed}"
+        # a command-line search argument is no hydra.sweeper field: it is named as the user typed it
+        name = "the command-line override" if field == COMMAND_LINE else f"hydra.sweeper.{field}="
+        text = f"{name}{' ' if field == COMMAND_LINE else ''}{value!r} is not allowed: {allowed}"
         super().__init__(" ".join(text.split()))
 
 
 class SweepFailedError(CompactHydraException, RuntimeError):
     """The sweep stopped early on purpose (e.g. ``max_failures`` reached); artifacts were written before."""
+
+
+class SweepDirError(CompactHydraException, OSError):
+    """The sweep dir (``hydra.sweep.dir``) or the SQLite file in it cannot be used; one line says why."""

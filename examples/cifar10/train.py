@@ -11,8 +11,10 @@ Run:
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,14 @@ from ecopt_lightning import EnergyCallback
 from ecopt_lightning.metrics import INFERENCE_PER_SAMPLE_J
 from examples.cifar10.data import Cifar10DataModule
 from examples.cifar10.model import PlainCnn
+
+
+def quiet_lightning() -> None:
+    """Keep Lightning's per-run banners out of the sweep's output ("GPU available", "💡 Tip", "Seed set to",
+    "`Trainer.fit` stopped"); its warnings still show, except torch's LeafSpec deprecation inside Lightning."""
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 
 def as_floats(metrics: Mapping[str, Any]) -> dict[str, float]:
@@ -52,6 +62,7 @@ def kwargs(node: DictConfig) -> dict[str, Any]:
 
 def run(cfg: DictConfig) -> dict[str, float]:
     """Fit with early stopping on ``val_loss``, measure inference energy, test; return every metric."""
+    quiet_lightning()
     L.seed_everything(int(cfg.seed), workers=True)
     out = Path(str(cfg.output_dir))
     datamodule = Cifar10DataModule(**kwargs(cfg.data))

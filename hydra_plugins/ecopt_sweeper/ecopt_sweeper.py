@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -15,7 +16,14 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from ecopt_lightning.sweeper._override_hints import constraint_quoting_error
 from ecopt_lightning.sweeper.config import SAMPLER_GROUP, EcoptSweeperConf
+
+# Hydra imports this module before it parses the command line: a constraint its grammar would stop at with a
+# bare lexer error gets a one-line message with the right quoting instead.
+_hint = constraint_quoting_error(sys.argv[1:])
+if _hint is not None:
+    raise SystemExit(_hint)
 
 ConfigStore.instance().store(group="hydra/sweeper", name="ecopt", node=EcoptSweeperConf, provider="ecopt_lightning")
 for _name, _node in SAMPLER_GROUP.items():  # hydra/sweeper/sampler=<name>, as in hydra-optuna-sweeper

@@ -144,16 +144,16 @@ CASES = [
     (
         "interval low > high",
         ["width=interval(5,1)"],
-        "hydra.sweeper.command line='width=interval(5,1)'",
+        "the command-line override 'width=interval(5,1)'",
         ["interval low must be below high"],
     ),
     (
         "log of non-positive bound",
         ["lr=tag(log, interval(0, 1))"],
-        "hydra.sweeper.command line='lr=tag(log, interval(0, 1))'",
+        "the command-line override 'lr=tag(log, interval(0, 1))'",
         ["interval(low,high)"],
     ),
-    ("empty range", ["width=range(3,1)"], "hydra.sweeper.command line='width=range(3,1)'", ["empty range"]),
+    ("empty range", ["width=range(3,1)"], "the command-line override 'width=range(3,1)'", ["empty range"]),
     (
         "log of a negative bound in params",
         ["+hydra.sweeper.params.lr='tag(log, interval(-1, 1))'"],

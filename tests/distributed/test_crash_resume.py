@@ -51,3 +51,91 @@ def test_kill_9_then_same_command_continues(tmp_path: Path, where: str, env: dic
         assert len(dead) == 1 and "worker died: its worker (pid" in dead[0].user_attrs["ecopt.error"]
         retried = [t for t in trials if t.system_attrs.get("failed_trial") == dead[0].number]
         assert retried and retried[0].params == dead[0].params
+
+
+def _trials(sweep: Path) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name="toy", storage=f"sqlite:///{sweep / 'ecopt.db'}").trials
+
+
+def test_a_resumed_sweep_with_a_fixed_seed_proposes_no_config_twice(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    space = ("width=choice(8,16,32,64)", "lr=interval(0.001, 0.1)", "hydra.sweeper.sampler=random")
+    ok(run(sweep, *space, "hydra.sweeper.n_trials=3", "hydra.sweeper.seed=0"))
+    ok(run(sweep, *space, "hydra.sweeper.n_trials=6", "hydra.sweeper.seed=0"))  # the same seed goes on
+    params = [tuple(sorted(t.params.items())) for t in _trials(sweep)]
+    assert len(params) == 6 and len(set(params)) == 6, params
+
+
+def test_ctrl_c_inside_tell_keeps_the_stored_result_and_shows_no_other_error(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    env = {"ECOPT_CRASH_AT": "in_tell:1", "ECOPT_CRASH_SIGNAL": "INT"}  # SIGINT after the commit, inside tell
+    first = run(sweep, *COMMAND, env=env)
+    assert first.returncode in (-signal.SIGINT, 130), (first.returncode, first.stderr[-3000:])
+    assert "UpdateFinishedTrialError" not in first.stderr, first.stderr[-3000:]
+    assert [t.state for t in _trials(sweep)] == [TrialState.COMPLETE]
+
+
+def test_the_baseline_interrupted_by_ctrl_c_is_said_so_and_run_again_by_the_rerun(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    args = (*COMMAND, "hydra.sweeper.baseline=true", f"die_marker={tmp_path / 'died.txt'}", "die_signal=INT")
+    first = run(sweep, *args)
+    assert first.returncode != 0
+    (baseline,) = _trials(sweep)
+    assert baseline.state == TrialState.FAIL and baseline.user_attrs["ecopt.baseline"]
+    assert baseline.user_attrs["ecopt.error"] == "interrupted (Ctrl-C) while it ran: no result stored"
+    ok(run(sweep, *args))
+    done = [t for t in _trials(sweep) if t.state == TrialState.COMPLETE]
+    assert [t.user_attrs.get("ecopt.baseline") for t in done].count(True) == 1
+    assert len(done) == 4
+
+
+def test_an_emptied_database_does_not_start_afresh_over_the_old_results(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    ok(run(sweep, *COMMAND[:3], "hydra.sweeper.n_trials=2"))
+    old = (sweep / "trials.csv").read_text()
+    (sweep / "ecopt.db").write_bytes(b"")  # emptied (or replaced by an empty file)
+    again = run(sweep, *COMMAND[:3], "hydra.sweeper.n_trials=2")
+    assert again.returncode != 0
+    error = [line for line in again.stderr.splitlines() if "is not allowed" in line]
+    assert len(error) == 1 and "summary.json (2 trial(s))" in error[0], again.stderr[-2000:]
+    assert "Traceback" not in again.stderr
+    assert (sweep / "trials.csv").read_text() == old  # the last copy of the old results is kept
+
+
+def test_a_search_key_missing_from_the_app_config_stops_with_nothing_written(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    proc = run(sweep, "nosuch=choice(1,2)", "width=choice(8,16)", "hydra.sweeper.n_trials=2")
+    assert proc.returncode != 0
+    assert "Could not override 'nosuch'" in proc.stderr, proc.stderr[-2000:]
+    assert not sweep.exists()  # no study, no FAIL trial, no artifact
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_sys_exit_in_the_app_fails_its_trial_and_the_sweep_goes_on(tmp_path: Path, launcher: str) -> None:
+    sweep = tmp_path / "sweep"
+    extra = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=1"] if launcher == "joblib" else []
+    marker = f"die_marker={tmp_path / 'exited.txt'}"  # the first job calls sys.exit(3)
+    proc = run(sweep, "width=choice(8,16,32,64)", marker, "die_signal=EXIT", "hydra.sweeper.n_trials=3", *extra)
+    trials = optuna.load_study(study_name="toy", storage=f"sqlite:///{sweep / 'ecopt.db'}").trials
+    assert trials[0].state == TrialState.FAIL, proc.stderr[-2000:]
+    assert trials[0].user_attrs["ecopt.error"] == "TaskExited: the task called sys.exit(3)"
+    assert "trial 0 failed: TaskExited: the task called sys.exit(3)" in proc.stderr + proc.stdout
+    assert proc.returncode == 0 and sum(t.state == TrialState.COMPLETE for t in trials) == 3
+
+
+def test_a_sweep_dir_that_cannot_be_created_gives_one_line(tmp_path: Path) -> None:
+    proc = run(tmp_path / "sweep", *COMMAND[:3], "hydra.sweep.dir=/sys/ecopt-cannot-write/sweep")
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "hydra.sweep.dir='/sys/ecopt-cannot-write/sweep' cannot be created: " in proc.stderr
+
+
+def test_an_unusable_default_sqlite_file_is_named_as_such(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    (sweep / "ecopt.db").mkdir(parents=True)  # a folder where the file should be: SQLite cannot open it
+    proc = run(sweep, *COMMAND[:3])
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if "cannot be used" in line]
+    assert len(lines) == 1 and f"the study's SQLite file {sweep / 'ecopt.db'}" in lines[0], proc.stderr[-2000:]
+    assert "hydra.sweeper.storage=" not in lines[0].replace("hydra.sweeper.storage=null", "")
+    assert "Traceback" not in proc.stderr

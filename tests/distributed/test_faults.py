@@ -72,3 +72,37 @@ def test_each_fault_is_marked_and_the_sweep_goes_on(tmp_path: Path) -> None:
         rows = {int(r["trial"]): r for r in csv.DictReader(f)}
     assert rows[by_fault["gpu_lost"].number]["degraded"].startswith("gpu:0: NVML energy read failed")
     assert rows[by_fault["none"].number]["degraded"] == ""
+
+
+def test_the_simulated_gpu_is_lost_at_its_nth_call_however_long_it_runs() -> None:
+    from tests.doubles.simulated_gpu import NVML_ERROR_GPU_IS_LOST, NVMLError, SimGpu, SimulatedNvml
+
+    nvml = SimulatedNvml([SimGpu("GPU-aaaa", fail_at_call=3)])
+    nvml.nvmlInit()
+    handle = nvml.nvmlDeviceGetHandleByIndex(0)
+    assert nvml.nvmlDeviceGetUUID(handle) == "GPU-aaaa"  # call 1
+    nvml.nvmlDeviceGetTotalEnergyConsumption(handle)  # call 2
+    for _ in range(2):  # call 3 and every later one
+        with pytest.raises(NVMLError) as lost:
+            nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+        assert lost.value.value == NVML_ERROR_GPU_IS_LOST
+
+
+def test_the_pynvml_shim_takes_the_fault_by_call_and_has_no_timed_trigger(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    shim = ROOT / "tests" / "doubles" / "pynvml_shim"
+    assert "Timer" not in (shim / "pynvml.py").read_text() and "fail_after_s" not in (shim / "pynvml.py").read_text()
+    code = (
+        "import pynvml; pynvml.nvmlInit(); h = pynvml.nvmlDeviceGetHandleByIndex(0)\n"
+        "out = []\n"
+        "for _ in range(3):\n"
+        "    try: pynvml.nvmlDeviceGetTotalEnergyConsumption(h); out.append('ok')\n"
+        "    except pynvml.NVMLError as e: out.append(type(e).__name__)\n"
+        "print(out)\n"
+    )
+    spec = json.dumps({"gpus": [{"fail_at_call": 2}]})
+    env = {"PYTHONPATH": f"{shim}:{ROOT}", "ECOPT_SIM_NVML": spec, "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.stdout.splitlines()[-1] == "['ok', 'NVMLError_GpuIsLost', 'NVMLError_GpuIsLost']", proc.stderr

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
 from ecopt_lightning.cli import main as ecopt_main
 from ecopt_lightning.sweeper._secrets import mask_config, scrub_tree
 from ecopt_lightning.sweeper._storage import open_storage
-from ecopt_lightning.sweeper._urls import password, redact
+from ecopt_lightning.sweeper._urls import password, redact, secrets
+from ecopt_lightning.sweeper.config import validate
 from ecopt_lightning.sweeper.errors import SweeperConfigError
 
 from .conftest import ok, run
@@ -28,6 +33,66 @@ from .conftest import ok, run
 )
 def test_redact(url: str, shown: str) -> None:
     assert redact(url) == shown
+
+
+#: passwords of every printable character, "/ # ? @ : & %" included; the fixed ends keep each one long enough
+#: that finding it in a text cannot be chance
+PASSWORDS = st.text(alphabet=string.printable, min_size=0, max_size=12).map(lambda middle: f"Q7{middle}J4")
+SPECIAL = ("SEKRETb/x", "SEKRET#x", "SEKRET?x", "SEKRETa@x", "SEK/RET#?@1", "p@ss:w/rd?#&=%41")
+
+
+def _leaks(text: str, pw: str) -> list[str]:
+    """The forms of ``pw`` (as written, percent-decoded, and either side of a raw "@") found in ``text``."""
+    forms = {pw, unquote(pw), *(part for part in pw.split("@") if len(part) >= 6)}
+    return [f for f in forms if f in text]
+
+
+@settings(max_examples=200, deadline=None)
+@given(pw=PASSWORDS, encoded=st.booleans(), query=st.sampled_from(["", "?sslmode=require", "?a=b&c=d"]))
+def test_any_printable_password_is_redacted_raw_or_percent_encoded(pw: str, encoded: bool, query: str) -> None:
+    written = quote(pw, safe="") if encoded else pw
+    url = f"postgresql+psycopg2://ecopt:{written}@db.example:5432/optuna{query}"
+    assert redact(url) == f"postgresql+psycopg2://ecopt:***@db.example:5432/optuna{query}"
+    assert password(url) == written
+    assert written in secrets(url) and unquote(written) in secrets(url)
+    query_url = f"postgresql://ecopt@db.example/optuna?sslmode=require&password={written}"
+    assert redact(query_url) == "postgresql://ecopt@db.example/optuna?sslmode=require&password=***"
+    assert written in secrets(query_url)
+
+
+@settings(max_examples=25, deadline=None)
+@given(pw=PASSWORDS, encoded=st.booleans())
+def test_the_one_line_error_of_an_unreachable_database_shows_no_password(pw: str, encoded: bool) -> None:
+    url = f"postgresql://ecopt:{quote(pw, safe='') if encoded else pw}@127.0.0.1:1/db"
+    with pytest.raises(SweeperConfigError) as info:
+        open_storage(url, heartbeat_interval_s=60)
+    text = str(info.value)
+    assert "\n" not in text.strip()
+    assert not _leaks(text, pw), text
+
+
+@pytest.mark.parametrize("pw", SPECIAL)
+def test_raw_special_characters_in_a_password_are_not_shown_in_errors(pw: str) -> None:
+    url = f"postgresql://u:{pw}@127.0.0.1:1/db"
+    assert redact(url) == "postgresql://u:***@127.0.0.1:1/db"
+    with pytest.raises(SweeperConfigError) as info:
+        open_storage(url, heartbeat_interval_s=60)
+    assert not _leaks(str(info.value), pw), str(info.value)
+    with pytest.raises(SweeperConfigError) as bad:  # not allowed at all: shown redacted
+        validate({"storage": f"redis://u:{pw}@127.0.0.1:1/db"})
+    assert not _leaks(str(bad.value), pw), str(bad.value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(pw=PASSWORDS)
+def test_hydra_config_copies_are_masked_for_any_password(pw: str) -> None:
+    url = f"postgresql://u:{pw}@h/db"
+    cfg = OmegaConf.create(
+        {"hydra": {"sweeper": {"storage": url}, "overrides": {"hydra": [f"hydra.sweeper.storage={url}"]}}}
+    )
+    mask_config(cfg, url)
+    assert cfg.hydra.sweeper.storage == "postgresql://u:***@h/db"
+    assert list(cfg.hydra.overrides.hydra) == ["hydra.sweeper.storage=postgresql://u:***@h/db"]
 
 
 def test_unreachable_database_error_has_no_password() -> None:
@@ -70,3 +135,60 @@ def test_a_postgres_sweep_writes_its_password_nowhere(tmp_path: Path, postgres_u
     leaks = [p for p in tmp_path.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
     assert not leaks
     assert "ecopt:***@" in (sweep / "0" / ".hydra" / "hydra.yaml").read_text()  # Hydra's copy, masked
+
+
+@pytest.fixture
+def special_role(postgres_url: str, study_name: str):
+    """A throw-away role on the test server whose password holds a raw "/ # ? :"; yields its URL (raw)."""
+    import sqlalchemy as sa
+
+    from ecopt_lightning.sweeper._storage import with_driver
+
+    pw = f"Sek/R#t?1:w{study_name[-6:]}"
+    open_storage(postgres_url, heartbeat_interval_s=60)  # Optuna's tables exist, owned by the test user
+    admin = sa.create_engine(with_driver(postgres_url), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            try:
+                c.execute(sa.text(f"CREATE ROLE {study_name} LOGIN PASSWORD '{pw}'"))
+            except sa.exc.ProgrammingError as exc:
+                pytest.skip(f"the test role cannot create roles (run scripts/postgres.sh again): {exc}")
+            c.execute(sa.text(f"GRANT USAGE, CREATE ON SCHEMA public TO {study_name}"))
+            c.execute(sa.text(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {study_name}"))
+            c.execute(sa.text(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {study_name}"))
+        head, rest = postgres_url.split("://", 1)
+        yield f"{head}://{study_name}:{pw}@{rest.split('@', 1)[1]}", pw
+    finally:
+        with admin.connect() as c:
+            for what in ("ALL TABLES IN SCHEMA public", "ALL SEQUENCES IN SCHEMA public", "SCHEMA public"):
+                c.execute(sa.text(f"REVOKE ALL ON {what} FROM {study_name}"))
+            c.execute(sa.text(f"DROP ROLE IF EXISTS {study_name}"))
+        admin.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_raw_slash_hash_and_question_mark_in_a_real_password_are_written_nowhere(
+    tmp_path: Path, special_role: tuple[str, str], study_name: str
+) -> None:
+    url, pw = special_role
+    sweep = tmp_path / "sweep"
+    quoted = "'" + url.replace("\\", "\\\\").replace("'", "\\'") + "'"  # a Hydra quoted string
+    proc = ok(
+        run(
+            sweep,
+            "width=choice(8,16)",
+            f"hydra.sweeper.storage={quoted}",
+            f"hydra.sweeper.study_name={study_name}",
+            "hydra.sweeper.n_trials=2",
+        )
+    )
+    output = proc.stdout + proc.stderr
+    assert f"in postgresql://{study_name}:***@" in output  # the log line names the storage, masked
+    assert not _leaks(output, pw)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    jobs = [p for p in files if p.name == "hydra.yaml" and p.parent.name == ".hydra" and p.parent.parent != sweep]
+    assert len(jobs) >= 2  # every job's Hydra copy is among the files checked
+    leaks = {str(p): _leaks(p.read_bytes().decode("utf-8", "replace"), pw) for p in files}
+    assert not {k: v for k, v in leaks.items() if v}
+    assert f"{study_name}:***@" in jobs[0].read_text()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import signal
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -44,7 +45,9 @@ def _claimed(url: str, name: str) -> bool:
 
 def test_two_workers_share_one_budget(tmp_path: Path, storage: str, study_name: str) -> None:
     common = (*SPACE, f"hydra.sweeper.storage={storage}", f"hydra.sweeper.study_name={study_name}")
-    common += ("hydra.sweeper.n_trials=8", "hydra.sweeper.heartbeat_interval_s=1", "sleep_s=0.3")
+    # each worker's first trial waits for the other's (an event, not a time), so both run trials however fast
+    # either starts; no worker dies here, so a long heartbeat interval rules out a live one taken for dead
+    common += ("hydra.sweeper.n_trials=8", "hydra.sweeper.heartbeat_interval_s=60", f"meet_dir={tmp_path / 'met'}")
     workers = [start(tmp_path / f"w{i}", *common, f"hydra.sweeper.seed={i}") for i in range(2)]
     for i, proc in enumerate(workers):
         assert proc.wait(timeout=240) == 0, Path(f"{tmp_path / f'w{i}'}.log").read_text()
@@ -102,19 +105,73 @@ def test_a_killed_worker_is_failed_by_heartbeat_and_its_trial_retried(
 
 
 def test_a_worker_killed_before_claiming_its_trial_is_detected(tmp_path: Path, storage: str, study_name: str) -> None:
-    # killed between ask and its first record: no worker, no heartbeat, nothing but a RUNNING trial
+    # killed between ask and its first record: no worker, no heartbeat, nothing but a RUNNING trial; the lone
+    # worker that runs next fails it at once (its asker is a dead process here), without waiting 2 x 60 s
     common = (*SPACE, f"hydra.sweeper.storage={storage}", f"hydra.sweeper.study_name={study_name}")
-    common += ("hydra.sweeper.heartbeat_interval_s=1", "hydra.sweeper.n_trials=3")
+    common += ("hydra.sweeper.heartbeat_interval_s=60", "hydra.sweeper.n_trials=3")
     a = run(tmp_path / "a", *common, env={"ECOPT_CRASH_AT": "before_claim"})
     assert a.returncode == -signal.SIGKILL, a.stdout + a.stderr
     orphan = _load(storage, study_name).trials[0]
     assert orphan.state == TrialState.RUNNING and "ecopt.worker" not in orphan.user_attrs
+    (a_pid,) = [w["pid"] for k, w in _load(storage, study_name).user_attrs.items() if k.startswith("ecopt.asker.")]
 
     b = run(tmp_path / "b", *common, "hydra.sweeper.seed=1", "sleep_s=0.1", timeout=120)
     assert b.returncode == 0, b.stdout + b.stderr
     trials = _load(storage, study_name).trials
     assert trials[0].state == TrialState.FAIL
-    assert trials[0].user_attrs["ecopt.error"].startswith("worker died: no worker claimed it for more than 2 s")
+    gone = f"every other process asking trials of this study is gone (pid {a_pid})"
+    assert trials[0].user_attrs["ecopt.error"] == f"worker died: no worker claimed it, and {gone}"
+    assert "waiting" not in b.stdout + b.stderr and "other workers" not in b.stdout + b.stderr
     retried = [t for t in trials if t.system_attrs.get("failed_trial") == 0]
     assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE and retried[0].params == orphan.params
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 3
+
+
+def _open_after(barrier: Any, url: str, results: Any) -> None:
+    barrier.wait()  # every process opens the new database at the same moment
+    try:
+        open_storage(url, heartbeat_interval_s=60)
+        results.put("ok")
+    except Exception as exc:
+        results.put(str(exc))
+
+
+def test_workers_starting_at_once_on_a_new_sqlite_file_all_open_it(tmp_path: Path) -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(3):  # each round a new file, four processes creating Optuna's tables at once
+        url = f"sqlite:///{tmp_path / f'new{round_}.db'}"
+        barrier, results = ctx.Barrier(4), ctx.Queue()
+        procs = [ctx.Process(target=_open_after, args=(barrier, url, results)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(timeout=120)
+        assert [results.get(timeout=10) for _ in procs] == ["ok"] * 4
+
+
+def _stopped(pid: int) -> bool:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def test_two_workers_counting_the_budget_at_once_do_not_overshoot_it(
+    tmp_path: Path, storage: str, study_name: str
+) -> None:
+    common = (*SPACE, f"hydra.sweeper.storage={storage}", f"hydra.sweeper.study_name={study_name}")
+    common += ("hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=3", "hydra.sweeper.heartbeat_interval_s=60")
+    # worker A counts 4 missing trials and is paused before it asks; B then asks its batch of 3; A goes on and
+    # asks 3 more, as if both had counted at the same moment
+    a = start(tmp_path / "a", *common, env={"ECOPT_CRASH_AT": "before_ask:1", "ECOPT_CRASH_SIGNAL": "STOP"})
+    try:
+        wait_for(lambda: _stopped(a.pid), timeout=120, what="worker A paused before asking")
+        b = start(tmp_path / "b", *common, "hydra.sweeper.seed=1", "sleep_s=0.5")
+        wait_for(lambda: len(_load(storage, study_name).trials) >= 3, timeout=120, what="worker B's batch")
+    finally:
+        a.send_signal(signal.SIGCONT)
+    assert a.wait(timeout=240) == 0, Path(f"{tmp_path / 'a'}.log").read_text()
+    assert b.wait(timeout=240) == 0, Path(f"{tmp_path / 'b'}.log").read_text()
+    trials = _load(storage, study_name).trials
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 4, [(t.number, t.state.name) for t in trials]
+    surplus = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(surplus) == 2 and all(t.user_attrs["ecopt.error"].startswith("not run: over budget") for t in surplus)

@@ -6,8 +6,10 @@ when it is put in ``sys.modules["pynvml"]`` (see the ``simulated_gpu`` fixture i
 
 Each :class:`SimGpu` has a UUID, a power trace (W, a constant or a function of seconds since creation) and an
 energy counter that is the exact integral of that trace, optionally quantised to ``counter_period_s`` like the
-real ~100 ms counter. Faults: ``counter_supported=False`` (pre-Volta), ``instant_supported=False``, and
-``fail(code)``/``recover()`` to make every call on the device raise, e.g. ``GPU_IS_LOST`` mid-run.
+real ~100 ms counter. Faults: ``counter_supported=False`` (pre-Volta), ``instant_supported=False``,
+``fail(code)``/``recover()`` to make every call on the device raise, e.g. ``GPU_IS_LOST`` mid-run, and
+``fail_at_call=N`` to do the same from the device's Nth call on. Faults are triggered by events (a call, the
+test's own ``fail()``), never by elapsed time, so a test's outcome does not depend on the machine's speed.
 
 Example:
     >>> nvml = SimulatedNvml([SimGpu("GPU-aaaa", power_W=100.0)])
@@ -111,6 +113,9 @@ class SimGpu:
         counter_period_s: the counter only moves at multiples of this period (0: continuous).
         start_mJ: the counter's value at creation (mJ since "driver load").
         mig_uuids: UUIDs (``MIG-...``) of MIG slices on this GPU.
+        fail_at_call: every call on this device raises ``fail_code`` from its Nth call on (1-based; every
+            call that reaches the device counts: its UUID, name and sensor reads; ``None``: never).
+        fail_code: the NVML error code of that fault (default ``GPU_IS_LOST``).
     """
 
     def __init__(
@@ -124,7 +129,11 @@ class SimGpu:
         counter_period_s: float = 0.0,
         start_mJ: int = 123_456_789,
         mig_uuids: tuple[str, ...] = (),
+        fail_at_call: int | None = None,
+        fail_code: int = NVML_ERROR_GPU_IS_LOST,
     ) -> None:
+        if fail_at_call is not None and fail_at_call < 1:
+            raise ValueError(f"fail_at_call={fail_at_call!r} is not allowed: give a call number >= 1 or None")
         self.uuid = uuid
         self.name = name
         self.counter_supported = counter_supported
@@ -133,6 +142,10 @@ class SimGpu:
         self.start_mJ = start_mJ
         self.mig_uuids = mig_uuids
         self.failure: int | None = None
+        self.fail_at_call = fail_at_call
+        self.fail_code = fail_code
+        self.device_calls = 0  # calls that reached this device (see check)
+        self.failed_calls = 0  # of which raised the device's fault: a test waits for this event, not for a time
         self._lock = threading.Lock()
         self._t0 = time.perf_counter()
         self._t = 0.0  # seconds since creation up to which _energy_J is integrated
@@ -172,8 +185,16 @@ class SimGpu:
         self.failure = None
 
     def check(self) -> None:
-        if self.failure is not None:
-            raise NVMLError(self.failure)
+        """Count one call on this device; raise its fault if it has one (set, or due from this call on)."""
+        with self._lock:
+            self.device_calls += 1
+            if self.fail_at_call is not None and self.device_calls >= self.fail_at_call and self.failure is None:
+                self.failure = self.fail_code
+            failure = self.failure
+            if failure is not None:
+                self.failed_calls += 1
+        if failure is not None:
+            raise NVMLError(failure)
 
     def counter_mJ(self) -> int:
         t = self.now()

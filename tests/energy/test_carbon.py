@@ -22,3 +22,33 @@ def test_conversions():
 def test_bad_values(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_grid_intensity_default_region_and_explicit_each_say_where_the_figure_comes_from():
+    from ecopt_lightning.energy.carbon import grid_intensity
+
+    world = grid_intensity()
+    assert (world.g_per_kWh, world.region) == (480.0, None)
+    assert world.label == "480 gCO2e/kWh, world average 2023 (Ember, Global Electricity Review 2024)"
+    de = grid_intensity("DE")
+    assert de.g_per_kWh == 381.0
+    assert de.label == "381 gCO2e/kWh, DE yearly average 2023 (Ember, Yearly Electricity Data, via Our World in Data)"
+    assert grid_intensity(" se ").region == "SE"
+    own = grid_intensity(intensity_g_per_kWh=12.5)
+    assert own.label == "12.5 gCO2e/kWh, user setting"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"region": "XX"}, "carbon_region='XX' is not allowed: one of AU, BR, "),
+        ({"region": "DE", "intensity_g_per_kWh": 100.0}, "give one of them"),
+        ({"intensity_g_per_kWh": -3.0}, "carbon_intensity_g_per_kWh=-3.0 is not allowed"),
+    ],
+)
+def test_grid_intensity_bad_input_is_one_line(kwargs, message):
+    from ecopt_lightning.energy.carbon import grid_intensity
+
+    with pytest.raises(ValueError, match=message) as info:
+        grid_intensity(**kwargs)
+    assert "\n" not in str(info.value)

@@ -51,7 +51,7 @@ def test_estimate_is_cpu_time_times_watts_per_core():
 def test_tdp_table_and_default():
     assert watts_per_core("AMD EPYC 7763 64-Core Processor")[0] == pytest.approx(280 / 64)
     watts, basis = watts_per_core("Some Unknown CPU")
-    assert watts == 6.0 and "not in table" in basis
+    assert watts == 6.0 and basis == "the default for a CPU not in the TDP table, here 'Some Unknown CPU'"
 
 
 def test_rapl_microjoules_to_joules_and_no_double_counting(fake_powercap):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -18,21 +19,28 @@ def busy(seconds: float) -> None:
         pass
 
 
-def test_counter_mj_to_joules(simulated_gpu):
+def wait_for(event: Callable[[], bool], what: str) -> None:
+    """Wait for an event of the meter's background thread; the deadline only stops a hung test."""
+    deadline = time.monotonic() + 60.0
+    while not event():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.001)
+
+
+def test_counter_mj_to_joules(simulated_gpu, manual_clock):
+    clock = manual_clock()
     gpu = SimGpu("GPU-aaaa", power_W=200.0)
     simulated_gpu([gpu])
     with EnergyMonitor(gpus=[0], cpu=False) as monitor:
         assert monitor.sources == {"gpu:0": "nvml_counter"}
-        t0, e0 = gpu.now(), gpu.energy_J()
         with monitor.window("w") as w:
-            time.sleep(0.3)
-        t1, e1 = gpu.now(), gpu.energy_J()
+            clock.advance(0.3)
     m = w.measurement
     assert m.sources == {"gpu:0": "nvml_counter"}
-    # 200 W for ~0.3 s = ~60 J, read in mJ and reported in J
-    assert m.by_device["gpu:0"] == pytest.approx(e1 - e0, rel=0.02)
-    assert m.power_W == pytest.approx(200.0, rel=0.02)
-    assert m.seconds == pytest.approx(t1 - t0, rel=0.05)
+    # 200 W for 0.3 s = 60 J, read in mJ and reported in J
+    assert m.by_device["gpu:0"] == pytest.approx(60.0, abs=0.002)
+    assert m.power_W == pytest.approx(200.0, rel=1e-4)
+    assert m.seconds == pytest.approx(0.3)
     assert not m.approximate
 
 
@@ -54,18 +62,19 @@ def test_nvml_is_initialised_once_not_per_read(simulated_gpu):
         ("1", "PCI_BUS_ID", {"gpu:0": 200.0}),
     ],
 )
-def test_uuid_mapping_follows_cuda_visible_devices(simulated_gpu, monkeypatch, visible, order, expected):
+def test_uuid_mapping_follows_cuda_visible_devices(simulated_gpu, manual_clock, monkeypatch, visible, order, expected):
+    clock = manual_clock()
     gpus = [SimGpu("GPU-aaaa", 100.0), SimGpu("GPU-bbbb", 200.0), SimGpu("GPU-cccc", 300.0)]
     simulated_gpu(gpus)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
     if order:
         monkeypatch.setenv("CUDA_DEVICE_ORDER", order)
     with EnergyMonitor(gpus=list(range(len(expected))), cpu=False) as monitor, monitor.window() as w:
-        time.sleep(0.25)
+        clock.advance(0.25)
     powers = {d: e / w.measurement.seconds for d, e in w.measurement.by_device.items()}
     assert powers.keys() == expected.keys()
     for domain, watts in expected.items():
-        assert powers[domain] == pytest.approx(watts, rel=0.05), domain
+        assert powers[domain] == pytest.approx(watts, rel=1e-3), domain
 
 
 def test_numeric_visible_devices_in_cuda_order_are_not_guessed(simulated_gpu, monkeypatch):
@@ -78,8 +87,9 @@ def test_numeric_visible_devices_in_cuda_order_are_not_guessed(simulated_gpu, mo
     monitor.close()
 
 
-def test_power_polling_agrees_with_counter_on_a_known_trace(simulated_gpu, monkeypatch):
+def test_power_polling_agrees_with_counter_on_a_known_trace(simulated_gpu, manual_clock, monkeypatch):
     monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    clock = manual_clock()
 
     def trace(t: float) -> float:
         return 250.0 + 150.0 * math.sin(2 * math.pi * t / 0.4) + (100.0 if int(t * 5) % 2 else 0.0)
@@ -90,26 +100,31 @@ def test_power_polling_agrees_with_counter_on_a_known_trace(simulated_gpu, monke
     with EnergyMonitor(gpus=[0, 1], cpu=False, poll_period_s=0.01) as monitor:
         assert monitor.sources == {"gpu:0": "nvml_counter", "gpu:1": "nvml_power"}
         with monitor.window() as w:
-            time.sleep(1.5)
+            for _ in range(150):  # 1.5 s in 10 ms steps, each sampled by the poller once at least
+                polls = polled.device_calls
+                clock.advance(0.01)
+                wait_for(lambda n=polls: polled.device_calls >= n + 2, "two polls after a step")
     by = w.measurement.by_device
     assert by["gpu:1"] == pytest.approx(by["gpu:0"], rel=0.02)
 
 
-def test_averaged_power_makes_sub_second_windows_approximate(simulated_gpu):
+def test_averaged_power_makes_sub_second_windows_approximate(simulated_gpu, manual_clock):
+    clock = manual_clock()
     simulated_gpu([SimGpu("GPU-aaaa", counter_supported=False, instant_supported=False)])
     with EnergyMonitor(gpus=[0], cpu=False, poll_period_s=0.01) as monitor, monitor.window() as w:
-        time.sleep(0.05)
+        clock.advance(0.05)
     assert w.measurement.sources == {"gpu:0": "nvml_power"}
     assert w.measurement.approximate
 
 
-def test_window_shorter_than_counter_update_is_flagged_not_zeroed(simulated_gpu):
+def test_window_shorter_than_counter_update_is_flagged_not_zeroed(simulated_gpu, manual_clock):
+    clock = manual_clock()
     simulated_gpu([SimGpu("GPU-aaaa", 300.0, counter_period_s=0.1)])
     with EnergyMonitor(gpus=[0], cpu=False) as monitor:
         with monitor.window("short") as short:
-            time.sleep(0.01)
+            clock.advance(0.01)
         with monitor.window("long") as long:
-            time.sleep(0.35)
+            clock.advance(0.35)
     assert short.measurement.approximate
     assert not long.measurement.approximate
     assert long.measurement.by_device["gpu:0"] == pytest.approx(300.0 * long.measurement.seconds, rel=0.35)
@@ -136,23 +151,26 @@ def test_polling_fault_that_recovers_still_invalidates_the_window(simulated_gpu)
     with EnergyMonitor(gpus=[0], cpu=False, poll_period_s=0.01) as monitor:
         with monitor.window() as spanning:
             gpu.fail(NVML_ERROR_GPU_IS_LOST)
-            time.sleep(0.05)
+            wait_for(lambda: gpu.failed_calls >= 1, "a failed poll")
             gpu.recover()
-            time.sleep(0.05)
+            polls = gpu.device_calls
+            wait_for(lambda: gpu.device_calls >= polls + 2, "a good poll after the fault")
         with monitor.window() as clean:
-            time.sleep(0.05)
+            polls = gpu.device_calls
+            wait_for(lambda: gpu.device_calls >= polls + 2, "a good poll in the clean window")
     assert "gpu:0" in spanning.measurement.invalid
     assert clean.measurement.by_device["gpu:0"] > 0
 
 
-def test_mig_slice_measures_parent_and_says_whole_gpu(simulated_gpu, monkeypatch):
+def test_mig_slice_measures_parent_and_says_whole_gpu(simulated_gpu, manual_clock, monkeypatch):
+    clock = manual_clock()
     simulated_gpu([SimGpu("GPU-aaaa", 150.0, mig_uuids=("MIG-1111", "MIG-2222"))])
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "MIG-1111")
     with pytest.warns(EnergyWarning, match="MIG slice"):
         monitor = EnergyMonitor(gpus=[0], cpu=False)
     assert monitor.sources == {"gpu:0": "nvml_counter:whole-GPU"}
     with monitor.window() as w:
-        time.sleep(0.1)
+        clock.advance(0.1)
     monitor.close()
     assert w.measurement.by_device["gpu:0"] > 0
     assert w.measurement.source == "nvml_counter"

@@ -41,11 +41,17 @@ def test_digits_sweep_end_to_end(tmp_path):
     # on this machine the energy is estimated, and said so
     assert "ESTIMATED, not measured: cpu:0" in log
     assert "(100% of it ESTIMATED, not measured;" in log
+    # only our own lines, each event once: Lightning's per-run banners, Hydra's launcher lines and Optuna's
+    # are quieted by the example (logging levels), the energy notice is one line without nested brackets
+    assert [line for line in log.splitlines() if line.strip() and "ecopt" not in line] == []
+    assert log.count("ESTIMATED, not measured: cpu:0") == 1
+    assert "W per core (" not in log
 
     study = optuna.load_study(study_name="train", storage=f"sqlite:///{sweep / 'ecopt.db'}")
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 3
     assert study.trials[0].user_attrs["ecopt.baseline"] is True
+    assert study.trials[0].user_attrs["ecopt.measurement_sources"] == {"cpu:0": "estimate"}  # the plots' axis titles
     assert study.trials[0].params == {"model.width": 64, "model.depth": 2, "model.lr": 0.003, "data.batch_size": 64}
 
     front = json.loads((sweep / "pareto_front.json").read_text())["trials"]

@@ -54,6 +54,11 @@ def test_wandb_offline_artifact(report_and_paths, tmp_path: Path, monkeypatch: p
     assert "wandb" in where
     run_dirs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert run_dirs and list(run_dirs[0].glob("*.wandb"))
+    # the folder the message names holds the artifacts (it held only requirements.txt), and says how to upload
+    files = run_dirs[0] / "files"
+    assert f"run files in {files};" in where["wandb"]
+    assert {p.name for p in paths} <= {p.name for p in files.iterdir()}
+    assert f"`wandb sync {run_dirs[0]}`" in where["wandb"]
 
 
 def test_mlflow_artifacts(report_and_paths, tmp_path: Path) -> None:

@@ -123,8 +123,16 @@ def test_constraints_keep_infeasible_trials_off_the_front(multirun, tmp_path: Pa
 
     for t in study.trials:
         assert t.user_attrs["ecopt.constraints"] == expected(t)  # the sweeper's own record, Optuna 4 and 5
-        if hasattr(t, "constraints"):  # Optuna 5: Trial.set_constraint
-            assert t.constraints == expected(t)
+        # the list optuna-dashboard shows (it reads no other form); Optuna 5 reads it as trial.constraints
+        assert t.system_attrs["constraints"] == list(expected(t).values())
+        if hasattr(t, "constraints"):
+            assert list(t.constraints.values()) == list(expected(t).values())
+    # the dashboard's feasibility (all listed values <= 0) and Optuna's best_trials agree with our front
+    dashboard_feasible = {t.number for t in study.trials if all(v <= 0 for v in t.system_attrs["constraints"])}
+    assert {t.number for t in study.best_trials} <= dashboard_feasible
+    assert dashboard_feasible == {t.number for t in study.trials} - infeasible
+    front_lines = study.user_attrs["ecopt.pareto_front"]  # the study page shows the front without any file
+    assert {int(line.split()[1].rstrip(":")) for line in front_lines} == _front_numbers(sweep)
     assert _front_numbers(sweep) == {t.number for t in study.best_trials}
     assert not _front_numbers(sweep) & infeasible
     with open(sweep / "trials.csv") as f:

@@ -19,10 +19,12 @@ from ecopt_lightning.sweeper.pruning import ENV_TRIAL, TrialRef, check_before_tr
 from .conftest import load_study
 
 APP = """
+import os
 import hydra, torch
 from omegaconf import DictConfig
 from ecopt_lightning import measure_inference
 from ecopt_lightning.sweeper.pruning import check_before_training
+from tests.doubles.fake_powercap import FakePowercap
 from tests.sweeper.apps.hydra_compat import MAIN_KWARGS
 
 BATCHES = [(torch.rand(32, 64, generator=torch.Generator().manual_seed(0)), torch.zeros(32))] * 4
@@ -32,6 +34,10 @@ def main(cfg: DictConfig) -> dict:
     w = int(cfg.width)
     model = torch.nn.Sequential(torch.nn.Linear(64, w), torch.nn.ReLU(), torch.nn.Linear(w, w), torch.nn.Linear(w, w),
                                 torch.nn.Linear(w, w), torch.nn.Linear(w, 10))
+    # the simulated meter: the fake RAPL package counts J_PER_SAMPLE_PER_UNIT * width per sample forwarded, so
+    # a model's energy per sample is its width's by construction, whatever the machine's speed
+    cap = FakePowercap(os.environ["ECOPT_POWERCAP_ROOT"], psys=False)
+    model.register_forward_hook(lambda m, args, out: cap.add("cpu:0", {per_unit} * w * args[0].shape[0]))
     check_before_training(model, BATCHES)
     r = measure_inference(model, BATCHES, warmup_batches=1, repeats=2, max_batches=3)  # "after training"
     return {"val_acc": 1.0 - 1.0 / w - abs(cfg.lr - 0.01), "energy/inference_per_sample_J": r.per_sample_J,
@@ -40,15 +46,17 @@ def main(cfg: DictConfig) -> dict:
 if __name__ == "__main__":
     main()
 """
+#: simulated energy per sample and unit of width (J): width 8 costs 8e-5 J/sample, width 4096 0.041
+J_PER_SAMPLE_PER_UNIT = 1e-5
 CONF = "width: 8\nlr: 0.01\nhydra:\n  job:\n    chdir: true\n"
-# Estimate meter on a 2-core CPU: width 8 measures <= 0.005 J/sample, the 4-layer 4096-wide model >= 0.02.
 CONSTRAINT = "hydra.sweeper.constraints=['energy/inference_per_sample_J <= 0.012']"
 SPACE = ("width=choice(8,4096)", "lr=interval(0.001,0.1)")
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> str:
-    (tmp_path / "prune_app.py").write_text(textwrap.dedent(APP))
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("ECOPT_POWERCAP_ROOT", str(tmp_path / "powercap"))  # the jobs' simulated meter (see APP)
+    (tmp_path / "prune_app.py").write_text(textwrap.dedent(APP).replace("{per_unit}", repr(J_PER_SAMPLE_PER_UNIT)))
     (tmp_path / "prune.yaml").write_text(CONF)
     return str(tmp_path / "prune_app.py")
 
@@ -76,7 +84,7 @@ def test_wide_models_are_pruned_before_training_and_not_counted(multirun, app: s
     for t in pruned:
         assert t.params["width"] == 4096
         assert "pruned before training" in t.user_attrs["ecopt.pruned"]
-        assert t.user_attrs["energy/inference_per_sample_J"] > 0.012
+        assert t.user_attrs["energy/inference_per_sample_J"] == pytest.approx(J_PER_SAMPLE_PER_UNIT * 4096)
         assert t.user_attrs["ecopt.energy_J"] > 0  # the check's own energy counts in the sweep's
         assert not (Path(t.user_attrs["ecopt.job_dir"]) / "never").exists()
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)  # no FAIL
@@ -85,11 +93,13 @@ def test_wide_models_are_pruned_before_training_and_not_counted(multirun, app: s
     summary = json.loads((sweep / "summary.json").read_text())
     checks = [t.user_attrs["ecopt.pre_training.energy_J"] for t in complete]  # trained trials were checked too
     assert all(j > 0 for j in checks)
+    checked = [t.user_attrs["ecopt.pre_training.energy/inference_per_sample_J"] for t in complete]
+    assert checked == pytest.approx([J_PER_SAMPLE_PER_UNIT * 8] * len(complete))
     energies = [t.user_attrs["energy/total_J"] for t in complete] + [t.user_attrs["ecopt.energy_J"] for t in pruned]
     assert summary["sweep_energy"]["total_J"] == pytest.approx(sum(energies) + sum(checks))
     assert set(summary["sweep_energy"]["sources"]) == {
-        "energy/total_J + pre-training check (estimate)",  # the trained trials: run and check, with the check's meter
-        "pre_training_check:estimate",  # the pruned ones: the check alone
+        "energy/total_J + pre-training check (rapl)",  # the trained trials: run and check, with the check's meter
+        "pre_training_check:rapl",  # the pruned ones: the check alone
     }
 
 

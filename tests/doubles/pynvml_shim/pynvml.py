@@ -3,8 +3,8 @@
 
 Spec fields: ``missing`` (bool: the import fails, as without nvidia-ml-py), ``init_error`` (an NVML error code
 raised by ``nvmlInit``, e.g. 9 = driver not loaded), ``gpus``: a list of ``{uuid, power_W,
-counter_supported, instant_supported, fail_after_s, fail_code}``; ``fail_after_s`` makes every call on that
-GPU raise ``fail_code`` (default 15, GPU is lost) from that many seconds after the import on.
+counter_supported, instant_supported, fail_at_call, fail_code}``; ``fail_at_call`` makes every call on that
+GPU raise ``fail_code`` (default 15, GPU is lost) from the GPU's Nth call on (an event, never a time).
 
 Example:
     ``ECOPT_SIM_NVML='{"gpus": [{"uuid": "GPU-sim0", "power_W": 80}]}' PYTHONPATH=tests/doubles/pynvml_shim:.``
@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
 
 _spec = json.loads(os.environ.get("ECOPT_SIM_NVML") or "{}")
 if _spec.get("missing"):
@@ -30,13 +29,9 @@ for _i, _g in enumerate(_spec.get("gpus", [{}])):
         float(_g.get("power_W", 100.0)),
         counter_supported=bool(_g.get("counter_supported", True)),
         instant_supported=bool(_g.get("instant_supported", True)),
+        fail_at_call=_g.get("fail_at_call"),
+        fail_code=int(_g.get("fail_code", NVML_ERROR_GPU_IS_LOST)),
     )
-    if _g.get("fail_after_s") is not None:
-        _timer = threading.Timer(
-            float(_g["fail_after_s"]), _gpu.fail, [int(_g.get("fail_code", NVML_ERROR_GPU_IS_LOST))]
-        )
-        _timer.daemon = True
-        _timer.start()
     _gpus.append(_gpu)
 
 sys.modules[__name__] = SimulatedNvml(_gpus, init_error=_spec.get("init_error"))

@@ -29,7 +29,7 @@ SPECS = {
     "nvml_missing": {"missing": True},
     "driver_missing": {"init_error": 9},
     "no_counter": {"gpus": [{"power_W": 80, "counter_supported": False}]},
-    "gpu_lost": {"gpus": [{"power_W": 80, "fail_after_s": 0.05}]},
+    "gpu_lost": {"gpus": [{"power_W": 80, "fail_at_call": 10}]},  # lost mid-training (5 calls set the meter up)
     "rapl_denied": {"gpus": [{"power_W": 80}]},
     "crash": {"gpus": [{"power_W": 80}]},
 }

@@ -4,8 +4,10 @@
 (no ``val_acc``), ``missing_if_wide`` (no ``val_acc`` when width >= 64), ``text_acc`` (``val_acc`` is a string),
 ``fail_if_wide`` (raises when width >= 64), ``oom`` (raises when width x depth > 128: the accurate corner fails, as
 big models run out of memory).
-``sleep_s`` keeps each job running that long; ``die_marker`` SIGKILLs the first job's process (the whole
-sweep under the basic launcher) and leaves the marker file so the rerun goes on.
+``sleep_s`` keeps each job running that long; ``die_marker`` SIGKILLs (or sends ``die_signal``) the first job's
+process (the whole sweep under the basic launcher) and leaves the marker file so the rerun goes on.
+``meet_dir`` makes each job wait until ``meet_n`` processes have run a job there (so that several workers each
+run one trial, whatever their speed).
 Energy is reported as ``energy/total_J``
 unless ``energy_keys=split`` (then ``energy/fit_total_J`` + ``energy/inference_total_J``).
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -46,11 +49,26 @@ def metrics(cfg: DictConfig) -> dict[str, float]:
     return out
 
 
+def meet(folder: str, n: int) -> None:
+    """Record this process in ``folder``; wait until ``n`` processes have. The deadline only stops a hung test."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    (Path(folder) / str(os.getpid())).touch()
+    deadline = time.monotonic() + 300.0
+    while len(list(Path(folder).iterdir())) < n:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {len(list(Path(folder).iterdir()))} of {n} processes met in {folder}")
+        time.sleep(0.05)
+
+
 @hydra.main(**MAIN_KWARGS, config_path="conf", config_name="toy")
 def main(cfg: DictConfig) -> dict[str, float]:
     if cfg.die_marker and not Path(cfg.die_marker).exists():
         Path(cfg.die_marker).write_text("died once")
-        os.kill(os.getpid(), signal.SIGKILL)
+        if cfg.die_signal == "EXIT":
+            sys.exit(3)
+        os.kill(os.getpid(), getattr(signal, f"SIG{cfg.die_signal}"))
+    if cfg.meet_dir:
+        meet(cfg.meet_dir, int(cfg.meet_n))
     time.sleep(float(cfg.sleep_s))
     if cfg.mode == "raise" or (cfg.mode == "fail_if_wide" and cfg.width >= 64):
         raise RuntimeError(f"toy failure at width={cfg.width}")

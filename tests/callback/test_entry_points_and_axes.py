@@ -1,0 +1,158 @@
+"""What the loggers read back: every energy metric at Lightning's global-step x values, one value per step, in
+TensorBoard and an offline W&B run; each Trainer entry point leaves its summary, W&B's in the run's folder."""
+
+from __future__ import annotations
+
+import glob
+import json
+import struct
+from pathlib import Path
+
+import pytest
+
+from ecopt_lightning.callback import EnergyCallback
+from tests.callback.helpers import make_trainer, read_summary, tb_series
+from tests.callback.models import TinyModel
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+OURS = ("energy/", "power/", "carbon/", "cost/", "efficiency/", "model/")
+
+
+def _check_axes(series: dict[str, list[tuple[int, float]]], global_step: int) -> None:
+    """Every metric of ours: steps strictly increasing (one value per step, in order), within the run's
+    global steps; validation values at the steps of Lightning's own val_loss, step values at train_loss's."""
+    ours = {k: v for k, v in series.items() if k.startswith(OURS)}
+    assert "energy/val_batch_J" in ours and "energy/train_total_J" in ours
+    for name, points in ours.items():
+        steps = [s for s, _ in points]
+        assert steps == sorted(set(steps)), f"{name}: {steps}"
+        assert all(0 <= s <= global_step for s in steps), f"{name}: {steps}"
+    val_steps = [s for s, _ in series["val_loss"]]
+    for name in ("energy/val_batch_J", "energy/val_epoch_J", "energy/val_per_sample_J", "power/val_W"):
+        assert [s for s, _ in ours[name]] == val_steps, name
+    # step values at Lightning's log points, and the steps left at an epoch's end where it logs epoch metrics
+    epoch_ends = {s for s, _ in ours["energy/train_epoch_J"]}
+    assert {s for s, _ in ours["energy/train_step_J"]} <= {s for s, _ in series["train_loss"]} | epoch_ends
+    assert epoch_ends <= set(val_steps)  # validation runs every epoch here
+
+
+def test_tensorboard_reads_back_at_global_steps_one_value_per_step(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path, [EnergyCallback(inference_benchmark=True)], max_epochs=3, log_every_n_steps=3)
+    trainer.fit(TinyModel())
+    series = tb_series(tmp_path)
+    _check_axes(series, trainer.global_step)
+    assert [s for s, _ in series["val_loss"]] == [7, 15, 23]  # validation ran at these global steps
+    # running totals: one value per step, growing
+    totals = [v for _, v in series["energy/train_total_J"]]
+    assert totals == sorted(totals) and len(totals) == 4  # 3 epoch ends + fit end
+
+
+def _wandb_history(run_file: str) -> list[dict[str, object]]:
+    """History rows of an offline W&B run, read from its .wandb file (W&B's LevelDB-style record log)."""
+    from wandb.proto import wandb_internal_pb2
+
+    data = Path(run_file).read_bytes()
+    block, pos, chunks, partial = 32768, 7, [], b""  # 7 bytes of header: b":W&B", magic, version
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        if left < 7:
+            pos += left
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        if length == 0 and kind == 0:
+            pos += left
+            continue
+        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
+        if kind == 1:
+            chunks.append(chunk)
+        elif kind == 2:
+            partial = chunk
+        elif kind == 3:
+            partial += chunk
+        elif kind == 4:
+            chunks.append(partial + chunk)
+    rows = []
+    for chunk in chunks:
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(chunk)
+        if record.WhichOneof("record_type") == "history":
+            rows.append({i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in record.history.item})
+    return rows
+
+
+def test_wandb_offline_reads_back_at_global_steps_and_keeps_the_summary_in_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    import wandb
+    from lightning.pytorch.loggers import WandbLogger
+
+    logger = WandbLogger(save_dir=str(tmp_path), offline=True, project="ecopt-test")
+    trainer = make_trainer(tmp_path, [EnergyCallback()], loggers=[logger], max_epochs=2, log_every_n_steps=3)
+    trainer.fit(TinyModel())
+    run_dir = Path(logger.experiment.dir)
+    logger.experiment.finish()
+    wandb.teardown()  # the W&B service writes out the run's record log
+
+    series: dict[str, list[tuple[int, float]]] = {}
+    files = glob.glob(str(tmp_path / "wandb" / "offline-run-*" / "*.wandb"))
+    rows = _wandb_history(files[0])
+    for row in rows:
+        step = row.get("trainer/global_step")
+        for key, value in row.items():
+            if isinstance(step, int) and isinstance(value, (int, float)) and not key.startswith(("_", "trainer/")):
+                series.setdefault(key, []).append((step, float(value)))
+    _check_axes(series, trainer.global_step)
+    assert [s for s, _ in series["energy/val_batch_J"]] == [7, 15]  # W&B had trainer/global_step=8 (a batch count)
+    # the summary is in the run's own files folder (synced with it), not in save_dir where the next run overwrites it
+    assert (run_dir / "energy_summary.json").is_file()
+    assert not (tmp_path / "energy_summary.json").exists()
+
+
+def _summary(tmp_path: Path) -> dict:
+    return read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
+
+
+@pytest.mark.parametrize("entry", ["validate", "test", "predict"])
+def test_each_entry_point_alone_writes_its_summary(tmp_path: Path, entry: str) -> None:
+    cb = EnergyCallback()
+    trainer = make_trainer(tmp_path, [cb])
+    getattr(trainer, entry)(TinyModel())
+    summary = _summary(tmp_path)
+    phase = {"validate": "val"}.get(entry, entry)
+    assert summary["status"] == f"finished {entry}"
+    assert summary["phases"][phase]["energy_J"] > 0
+    assert summary["total_J"] == pytest.approx(summary["phases"][phase]["energy_J"])
+    assert float(trainer.callback_metrics[f"energy/{phase}_total_J"]) == pytest.approx(summary["total_J"])
+
+
+def test_fit_then_fit_again_with_one_callback_counts_both(tmp_path: Path) -> None:
+    cb = EnergyCallback()
+    model = TinyModel()
+    make_trainer(tmp_path, [cb], limit_val_batches=0).fit(model)
+    first = _summary(tmp_path)
+    assert first["status"] == "finished fit" and first["phases"]["train"]["steps"] == 8
+    make_trainer(tmp_path, [cb], limit_val_batches=0, max_epochs=1).fit(model)
+    second = _summary(tmp_path)
+    assert second["status"] == "finished fit"
+    assert second["phases"]["train"]["steps"] == 16  # the callback's totals run on across fits
+    assert second["total_J"] > first["total_J"]
+
+
+def test_carbon_is_always_reported_and_labelled(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path, [EnergyCallback()], limit_val_batches=0)
+    trainer.fit(TinyModel())
+    carbon = _summary(tmp_path)["carbon"]
+    assert carbon["label"] == "480 gCO2e/kWh, world average 2023 (Ember, Global Electricity Review 2024)"
+    total = float(trainer.callback_metrics["energy/total_J"])
+    assert float(trainer.callback_metrics["carbon/total_gCO2e"]) == pytest.approx(total / 3.6e6 * 480.0)
+    assert carbon["total_gCO2e"] == pytest.approx(total / 3.6e6 * 480.0)
+
+    regional = EnergyCallback(carbon_region="fr")
+    make_trainer(tmp_path / "fr", [regional], limit_val_batches=0).fit(TinyModel())
+    assert regional.summary()["carbon"]["label"].startswith("56 gCO2e/kWh, FR yearly average 2023 (Ember")
+    with pytest.raises(ValueError, match="carbon_region='XX' is not allowed"):
+        EnergyCallback(carbon_region="XX")

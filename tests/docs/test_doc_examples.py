@@ -1,0 +1,153 @@
+"""Every shell command and Python snippet of README.md and docs/*.md runs as written.
+
+Each doc's blocks run in order in one fresh folder (a later block may read what an earlier one wrote, e.g.
+`ecopt report` after `make demo`), laid out as a checkout: ``examples``, ``conf``, ``scripts``, the Makefile and
+a ``.venv`` that is the test's own environment. What the test adds, none of it in the text a user copies:
+
+- budgets: a sweep of the example app gets ``hydra.sweeper.n_trials``, ``trainer.max_epochs`` and
+  ``energy.repeats`` appended (Hydra's last override wins), ``make demo`` the same through its ``DEMO_ARGS``
+  make variable, taken from the environment; ``make test`` runs ruff and collects the suite without running it
+  (``PYTEST_ADDOPTS=--collect-only``: this test is part of that suite);
+- Python snippets find ``model``, ``datamodule``, ``val_loader`` and ``batch`` defined (the digits example's),
+  as the text around them presumes;
+- a block with ``<!-- doc-test: skip: reason -->`` above its fence is not run (hardware or servers we lack).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+from tests.docs.blocks import Block, doc_blocks
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
+#: appended to each sweep of the example app (the n-th sweep in a folder asks for 2n trials: it resumes)
+BUDGET = "trainer.max_epochs=1 energy.repeats=1"
+_SWEEP = re.compile(r"examples/train\.py\b.*\s-m\b")
+
+
+def _checkout(workdir: Path) -> dict[str, str]:
+    """A checkout-like folder whose .venv is this interpreter's environment; returns the environment to use."""
+    names = ("examples", "conf", "scripts", "tests", "benchmarks", "Makefile", "pyproject.toml", "hydra_plugins")
+    for name in (*names, "ecopt_lightning"):
+        (workdir / name).symlink_to(ROOT / name)
+    venv = workdir / ".venv"
+    venv.mkdir()
+    prefix = Path(sys.prefix)
+    for name in ("bin", "lib", "include", "pyvenv.cfg"):
+        if (prefix / name).exists():
+            (venv / name).symlink_to(prefix / name)
+    # what scripts/setup.sh leaves after installing: `make` then goes straight to the command
+    stamp = subprocess.run(
+        "cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16",
+        shell=True,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    (venv / ".ecopt-installed").write_text(stamp)
+    env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def _with_budget(text: str, sweeps: list[int]) -> str:
+    """The block with budget overrides after each sweep command of the example app."""
+    out = []
+    for line in text.replace("\\\n", " ").splitlines():
+        if _SWEEP.search(line):
+            sweeps[0] += 1
+            command, _, comment = line.partition(" #")
+            line = f"{command.rstrip()} hydra.sweeper.n_trials={2 * sweeps[0]} {BUDGET}"
+            line += f"  #{comment}" if comment else ""
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def _run_shell(block: Block, workdir: Path, env: dict[str, str], sweeps: list[int]) -> None:
+    script = _with_budget(block.text, sweeps)
+    env = {
+        **env,
+        "DEMO_ARGS": f"hydra.sweeper.n_trials={2 * (sweeps[0] + 1)} {BUDGET}",
+        "PYTEST_ADDOPTS": "--collect-only -q -p no:cacheprovider",
+    }
+    if "make demo" in script:
+        sweeps[0] += 1
+    out = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    tail = f"{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    assert out.returncode == 0, f"{block.id} failed (exit {out.returncode}):\n{script}\n{tail}"
+
+
+def _fixtures() -> dict[str, object]:
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        from digits import DigitsClassifier, DigitsDataModule
+    finally:
+        sys.path.remove(str(ROOT / "examples"))
+    datamodule = DigitsDataModule(batch_size=64)
+    datamodule.setup("fit")
+    val_loader = datamodule.val_dataloader()
+    return {
+        "model": DigitsClassifier(width=32, depth=1),
+        "datamodule": datamodule,
+        "val_loader": val_loader,
+        "batch": next(iter(val_loader))[0],
+    }
+
+
+def _run_python(block: Block, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(workdir)
+    namespace = {"__name__": "__doc_example__", **_fixtures()}
+    loggers = {name: logging.getLogger(name).level for name in ("lightning.pytorch", "lightning.fabric")}
+    try:
+        with warnings.catch_warnings():  # a snippet may set filters and levels: not for the tests after it
+            exec(compile(block.text, block.id, "exec"), namespace)
+    finally:
+        for name, level in loggers.items():
+            logging.getLogger(name).setLevel(level)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)  # a doc runs several real sweeps (budgets appended), one after another
+@pytest.mark.parametrize("doc", DOCS)
+def test_every_block_of_the_doc_runs_as_written(doc: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocks = doc_blocks(ROOT, [doc])
+    env = _checkout(tmp_path)
+    sweeps = [0]
+    ran = 0
+    for block in blocks:
+        if block.skip:
+            continue
+        if block.lang == "shell":
+            _run_shell(block, tmp_path, env, sweeps)
+        else:
+            _run_python(block, tmp_path, monkeypatch)
+        ran += 1
+    skipped = [f"{b.id}: {b.skip}" for b in blocks if b.skip]
+    if not ran and not skipped:
+        pytest.skip(f"{doc} has no shell or Python block")
+    assert ran or skipped
+
+
+def test_a_skipped_block_says_why_and_every_doc_is_covered() -> None:
+    blocks = doc_blocks(ROOT, DOCS)
+    assert {b.path for b in blocks} >= {"README.md", "docs/callback.md", "docs/sweeper.md"}
+    for block in blocks:
+        assert block.skip is None or len(block.skip) > 10, f"{block.id}: a skip needs a reason"
+    assert sum(b.skip is None for b in blocks) >= 8  # most blocks run: skipping is for hardware we lack

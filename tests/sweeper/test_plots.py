@@ -1,0 +1,89 @@
+"""The Pareto plots: front points labelled with trial numbers, the baseline marked, axis titles with unit and
+measurement source, the HTML hover with constraint values and sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+from ecopt_lightning.sweeper._plots import figure, measured_by, write_html
+from ecopt_lightning.sweeper._schema import BASELINE_ATTR, CONSTRAINTS_ATTR, SOURCES_ATTR, ReportSettings
+from ecopt_lightning.sweeper._sweep_report import build_report
+
+BOUND = "energy/inference_per_sample_J <= 0.0002"
+NAMES = ["val_acc", "energy/inference_per_sample_J"]
+
+
+def _report(sources: dict[str, str]):
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for i, (acc, per_sample) in enumerate([(0.4277, 0.001986), (0.90, 0.00015), (0.95, 0.00019), (0.85, 0.00018)]):
+        attrs = {
+            "val_acc": acc,
+            "energy/inference_per_sample_J": per_sample,
+            "energy/total_J": 10.0,
+            CONSTRAINTS_ATTR: {BOUND: per_sample - 0.0002},
+            SOURCES_ATTR: sources,
+        }
+        if i == 0:
+            attrs[BASELINE_ATTR] = True
+        study.add_trial(
+            optuna.trial.create_trial(
+                values=[acc, per_sample],
+                params={"w": float(i)},
+                distributions={"w": optuna.distributions.FloatDistribution(0, 4)},
+                user_attrs=attrs,
+            )
+        )
+    settings = ReportSettings(NAMES, ["maximize", "minimize"], constraints=[BOUND])
+    return build_report("s", study.get_trials(), settings)
+
+
+@pytest.mark.parametrize(
+    ("sources", "words"),
+    [
+        ({"cpu:0": "estimate"}, "ESTIMATED from CPU time"),
+        ({"gpu:0": "nvml_counter", "cpu:0": "rapl"}, "NVML counter + RAPL"),
+        ({"gpu:0": "nvml_counter:whole-GPU", "cpu:0": "estimate"}, "NVML counter + ESTIMATED from CPU time"),
+    ],
+)
+def test_the_energy_axis_names_its_unit_and_how_it_was_measured(sources, words) -> None:
+    report = _report(sources)
+    assert measured_by(report.records) == words
+    ax = figure(report).axes[0]
+    assert ax.get_ylabel() == f"energy/inference_per_sample_J [J per sample, {words}] (minimize ↓)"
+    assert ax.get_xlabel() == "val_acc [-] (maximize ↑)"
+
+
+def test_the_png_labels_the_front_with_trial_numbers_and_marks_the_baseline() -> None:
+    report = _report({"cpu:0": "estimate"})
+    ax = figure(report).axes[0]
+    labels = {t.get_text() for t in ax.texts}
+    assert {str(r.number) for r in report.front} <= labels
+    assert "0" in labels  # the baseline, off the front (it broke the constraint)
+    assert "baseline (trial 0)" in ax.get_legend_handles_labels()[1]
+
+
+def test_the_html_hover_has_constraint_values_and_sources(tmp_path: Path) -> None:
+    report = _report({"cpu:0": "estimate"})
+    write_html(report, tmp_path / "front.html")
+    html = (tmp_path / "front.html").read_text()
+    for escaped, char in (("\\u003c", "<"), ("\\u003e", ">"), ("\\u002f", "/")):  # plotly's JSON escapes
+        html = html.replace(escaped, char)
+    assert (
+        "trial 0 (baseline) (infeasible)<br>energy/inference_per_sample_J <= 0.0002: 0.001986 (broken by 0.00179)"
+        in html
+    )
+    assert "0.00015 (met)" in html
+    assert "sources: cpu:0 estimate" in html
+    assert "trial 0 (baseline)" in html and "baseline (trial 0)" in html
+
+
+def test_trials_stored_without_sources_say_it_through_the_estimated_fraction() -> None:
+    report = _report({})
+    for r in report.records:
+        r.metrics["energy/estimated_fraction"] = 1.0
+    assert measured_by(report.records) == "ESTIMATED from CPU time"
+    report.records[0].metrics["energy/estimated_fraction"] = 0.25
+    assert measured_by(report.records) == "measured (sensor not recorded) + ESTIMATED from CPU time"

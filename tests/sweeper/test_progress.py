@@ -1,0 +1,75 @@
+"""The per-trial line and the final table say which trials broke a constraint, and which constraint."""
+
+from __future__ import annotations
+
+import optuna
+
+from ecopt_lightning.sweeper._progress import describe_space, front_table, progress_line
+from ecopt_lightning.sweeper._schema import BASELINE_ATTR, CONSTRAINTS_ATTR, ReportSettings
+from ecopt_lightning.sweeper._sweep_report import build_report
+
+BOUND = "energy/inference_per_sample_J <= 0.0002"
+SETTINGS = ReportSettings(["val_acc", "energy/inference_per_sample_J"], ["maximize", "minimize"], constraints=[BOUND])
+
+
+def _report():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    rows = [(0.4277, 0.001986, True), (0.90, 0.00015, False), (0.95, 0.00019, False), (0.97, 0.0009, False)]
+    for width, (acc, per_sample, baseline) in zip((64, 16, 32, 128), rows, strict=True):
+        study.enqueue_trial({"model.width": width})
+        trial = study.ask({"model.width": optuna.distributions.IntDistribution(8, 256)})
+        for name, value in {"val_acc": acc, "energy/inference_per_sample_J": per_sample}.items():
+            trial.set_user_attr(name, value)
+        trial.set_user_attr(CONSTRAINTS_ATTR, {BOUND: per_sample - 0.0002})
+        if baseline:
+            trial.set_user_attr(BASELINE_ATTR, True)
+        study.tell(trial, [acc, per_sample])
+    return build_report("s", study.get_trials(), SETTINGS)
+
+
+def test_the_progress_line_names_the_broken_constraint_and_the_baseline() -> None:
+    line = progress_line(_report(), 0, 8)
+    assert line is not None
+    assert line.startswith(
+        "trial 0 (baseline) (4 of 8 complete): val_acc=0.4277, energy/inference_per_sample_J=0.001986"
+    )
+    assert "| INFEASIBLE: energy/inference_per_sample_J=0.001986 breaks '<= 0.0002' |" in line
+    assert line.endswith("| model.width=64")
+
+
+def test_a_feasible_trial_says_so_and_a_study_without_constraints_says_nothing() -> None:
+    assert "| feasible |" in (progress_line(_report(), 1, 8) or "")
+    report = _report()
+    report.settings = ReportSettings(SETTINGS.objective_names, SETTINGS.directions)
+    for r in report.records:
+        r.constraints = {}
+    line = progress_line(report, 1, 8) or ""
+    assert "feasible" not in line and "INFEASIBLE" not in line
+
+
+def test_the_final_table_shows_the_baseline_and_every_infeasible_trial() -> None:
+    lines = front_table(_report())
+    assert lines[0] == "Pareto front (* = knee):"
+    header = lines[1].split()
+    assert header[:5] == ["trial", "val_acc", "energy/inference_per_sample_J", "samples/J", "constraints"]
+    baseline = next(line for line in lines if line.startswith("0 (baseline, not on the front)"))
+    assert "INFEASIBLE: energy/inference_per_sample_J=0.001986 breaks '<= 0.0002'" in baseline
+    assert lines[-1] == (
+        "2 of 4 complete trial(s) broke a constraint: 0 (energy/inference_per_sample_J=0.001986 breaks '<= 0.0002'), "
+        "3 (energy/inference_per_sample_J=0.0009 breaks '<= 0.0002')"
+    )
+    front_rows = lines[2:-2]
+    assert len(front_rows) == 2 and all("feasible" in row for row in front_rows)
+
+
+def test_the_search_space_is_logged_in_words_not_reprs() -> None:
+    space = {
+        "model.width": optuna.distributions.CategoricalDistribution([8, 16]),
+        "model.depth": optuna.distributions.IntDistribution(1, 3),
+        "model.lr": optuna.distributions.FloatDistribution(0.0003, 0.03, log=True),
+        "x": optuna.distributions.FloatDistribution(0, 1, step=0.25),
+    }
+    assert describe_space(space) == (
+        "model.width: one of 8, 16; model.depth: int in [1, 3]; model.lr: log-float in [0.0003, 0.03]; "
+        "x: float in [0, 1] step 0.25"
+    )
