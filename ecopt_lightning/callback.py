@@ -88,6 +88,11 @@ class EnergyCallback(Callback):
         monitor: an :class:`EnergyMonitor` to read instead of one opened per rank at set-up (kept open;
             no DDP de-duplication).
 
+    Inside an ``ecopt`` sweep with ``hydra.sweeper.multi_fidelity`` (docs/sweeper.md#multi-fidelity), the
+    callback also ranks the trial against the study at each rung's epoch end and stops the Trainer
+    (``trainer.should_stop``) when it is out; the inference benchmark then runs once, at the first rung.
+    Elsewhere nothing of this runs.
+
     Example (two steps on the CPU; what measured each device depends on the machine):
         >>> import tempfile
         >>> from lightning.pytorch import Trainer
@@ -157,6 +162,9 @@ class EnergyCallback(Callback):
         self._resume_train = False
         self._deferred_step = False
         self._status = "not started"
+        self._rungs: Any = None  # the trial's StudyRungs inside a multi-fidelity sweep (opened at fit set-up)
+        self._rung_epochs: list[int] = []
+        self._stopped = ""  # why multi-fidelity stopped fit early, for the summary's status
 
     # set-up -----------------------------------------------------------------------------------------------
     @override
@@ -177,6 +185,8 @@ class EnergyCallback(Callback):
                 cpu_watts_per_core=self.cpu_watts_per_core,
             )
             self.tracker.use(self.monitor)
+        if stage == "fit" and self._rungs is None:
+            self._open_rungs(trainer)
         self._status = f"running {stage}"
 
     @override
@@ -252,6 +262,8 @@ class EnergyCallback(Callback):
         # the clock runs on: time after the last step goes to the next step, or to the total at on_train_end
         epoch = self.tracker.end_epoch("train", sync=sync, read=False)
         self._publish_epoch(trainer, "train", {None: epoch}, step)
+        if self._rung_epochs:
+            self._rung_check(trainer, pl_module)
 
     @override
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -260,7 +272,10 @@ class EnergyCallback(Callback):
 
     @override
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self.inference_benchmark is not None:
+        if self.inference_benchmark is not None and self._rungs is not None and self._inference is not None:
+            # measured at the first rung: J per sample depends on the architecture, not on training progress
+            self._publish(trainer, benchmark_metrics(self._inference), compat.batches_that_stepped(trainer))
+        elif self.inference_benchmark is not None:
             self._run_benchmark(trainer, pl_module, self.inference_benchmark)
         self.tracker.reduce(self._reducer)
         self._publish(trainer, self._totals(), compat.batches_that_stepped(trainer))
@@ -563,10 +578,61 @@ class EnergyCallback(Callback):
                 self._measure_flops(trainer, pl_module, move_data_to_device(first, pl_module.device), "benchmark")
         self._publish(trainer, benchmark_metrics(result), compat.batches_that_stepped(trainer))
 
+    # multi-fidelity -----------------------------------------------------------------------------------------
+    def _open_rungs(self, trainer: Trainer) -> None:
+        """Inside a sweep with ``hydra.sweeper.multi_fidelity`` (environment set by the sweeper): the trial's
+        rungs; otherwise nothing is opened. Rank 0 opens the study and tells the other ranks the rung epochs."""
+        if trainer.is_global_zero:
+            from .sweeper.multi_fidelity import StudyRungs
+
+            self._rungs = StudyRungs.from_env()
+            if self._rungs is not None:
+                self._rung_epochs = self._rungs.decision_epochs(trainer.max_epochs)
+        if self._reducer.world_size > 1:
+            self._rung_epochs = list(trainer.strategy.broadcast(self._rung_epochs))
+
+    def _rung_check(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """At a rung's epoch end: report the objectives to the study and stop the Trainer if the trial is out.
+
+        Rank 0 decides; every rank gets the decision (a rung epoch is the same on every rank)."""
+        epoch = trainer.current_epoch + 1  # epochs completed: current_epoch moves on after this hook
+        if epoch not in self._rung_epochs:
+            return
+        go_on = True
+        if trainer.is_global_zero and self._rungs is not None:
+            if self._inference is None and self.inference_benchmark is not None:
+                self._benchmark_paused(trainer, pl_module)
+            values = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
+            top = self._rungs.schedule.max_epochs or trainer.max_epochs
+            assert top is not None  # decision_epochs refused a schedule with no max_epochs at set-up
+            decision = self._rungs.report(epoch, {**values, **self._metrics}, int(top))
+            go_on = decision.go_on
+        if self._reducer.world_size > 1:
+            go_on = bool(trainer.strategy.broadcast(go_on))
+        if not go_on:
+            trainer.should_stop = True
+            self._stopped = f"stopped by multi-fidelity at epoch {epoch}"
+
+    def _benchmark_paused(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """The inference benchmark with the training clock paused (its energy is the benchmark's) and the random
+        state forked: iterating a DataLoader draws from torch's generator, which would change what training
+        does next (the order of shuffled batches) against the same run without multi-fidelity."""
+        running = self.tracker.running("train")
+        if running:
+            self.tracker.pause("train", sync=self.cuda_sync != "never")
+        device = pl_module.device
+        try:
+            assert self.inference_benchmark is not None
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                self._run_benchmark(trainer, pl_module, self.inference_benchmark)
+        finally:
+            if running:
+                self.tracker.start("train")
+
     def _finish(self, trainer: Trainer, stage: str) -> None:
         """The end of a Trainer entry point (fit, validate, test, predict): its last values to the loggers and
         the summary written."""
-        self._status = f"finished {stage}"
+        self._status = f"finished {stage}" + (f" ({self._stopped})" if stage == "fit" and self._stopped else "")
         self._flush(trainer)
         self._write_summary(trainer)
 

@@ -24,13 +24,14 @@ import math
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .. import metrics as names
 from . import _crashpoints
 from ._records import TrialRecord
+from ._rung_report import RUNGS_PNG, energy_saved, rung_columns, rung_row, write_rungs_png
 from ._schema import FRONT_ATTR, HYPERVOLUME_ATTR, KNEE_ATTR, SOURCES_SUMMARY_ATTR, SWEEP_ENERGY_ATTR, ReportSettings
 from ._sweep_report import Report, build_report
 
@@ -176,6 +177,7 @@ def summary(report: Report) -> dict[str, Any]:
                 "(EnergyCallback's energy_summary.json in the job dir), or that ran in a reused process",
             },
             "impact": report.impact,
+            "multi_fidelity": energy_saved(report.records),
             **{k: v for k, v in report.notes.items() if k != "hardware"},
             "hardware": report.notes.get("hardware"),
         }
@@ -193,7 +195,7 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def _flat(report: Report, r: TrialRecord, all_trials: bool) -> dict[str, Any]:
+def _flat(report: Report, r: TrialRecord, all_trials: bool, rungs: Sequence[str] = ()) -> dict[str, Any]:
     row: dict[str, Any] = {"trial": r.number}
     if all_trials:
         row.update({"state": r.state, "feasible": r.feasible, "on_front": r.on_front})
@@ -215,6 +217,7 @@ def _flat(report: Report, r: TrialRecord, all_trials: bool) -> dict[str, Any]:
         row.update({f"constraint:{k}": v for k, v in r.constraints.items()})
         row["error"] = r.error
         row["degraded"] = "; ".join(r.degraded)
+        row.update(rung_row(r, rungs, report.settings.objective_names))
     row["overrides"] = " ".join(r.overrides)
     row["job_dir"] = r.job_dir
     return row
@@ -227,6 +230,7 @@ def write_all(report: Report, out_dir: Path, figures: bool = True) -> list[Path]
 
     out_dir.mkdir(parents=True, exist_ok=True)
     front = [_front_row(report, r) for r in report.front]
+    rungs = rung_columns(report.records, report.settings.objective_names)
     possibly = [_front_row(report, r) for r in report.possibly]
     texts = {
         "pareto_front.json": json.dumps(
@@ -241,7 +245,7 @@ def write_all(report: Report, out_dir: Path, figures: bool = True) -> list[Path]
             indent=2,
         ),
         "pareto_front.csv": _csv([_flat(report, r, False) for r in report.front]),
-        "trials.csv": _csv([_flat(report, r, True) for r in report.records]),
+        "trials.csv": _csv([_flat(report, r, True, rungs) for r in report.records]),
         "summary.json": json.dumps(summary(report), indent=2),
         "energy_report.md": render_energy_report(report),
     }
@@ -253,6 +257,12 @@ def write_all(report: Report, out_dir: Path, figures: bool = True) -> list[Path]
         for name, writer in (("pareto_front.png", write_png), ("pareto_front.html", write_html)):
             atomic_write(out_dir / name, functools.partial(writer, report))
             written.append(out_dir / name)
+        if rungs:
+            s = report.settings
+            atomic_write(
+                out_dir / RUNGS_PNG, lambda p: write_rungs_png(report.records, s.objective_names, s.directions, p)
+            )
+            written.append(out_dir / RUNGS_PNG)
     return written
 
 

@@ -43,6 +43,7 @@ from ._schema import (
     SOURCES_ATTR,
     ReportSettings,
 )
+from .multi_fidelity import rung_values, stopped_at
 
 
 @dataclass
@@ -66,6 +67,8 @@ class TrialRecord:
     rank: int | None = None  # non-dominated rank among feasible complete trials (0 = on the front)
     flags: dict[str, Any] = field(default_factory=dict)  # ecopt markers, e.g. ecopt.baseline
     degraded: list[str] = field(default_factory=list)  # why its energy is not a full measurement
+    rungs: dict[int, dict[str, Any]] = field(default_factory=dict)  # multi-fidelity rung records by epoch
+    stopped_at_epoch: int | None = None  # the rung where multi-fidelity stopped it
     sources: dict[str, str] = field(default_factory=dict)  # domain -> measurement source (nvml_counter, estimate)
     #: the 95% interval of ``energy_per_sample_J`` (J), when the task reported one
     energy_per_sample_interval: tuple[float, float] | None = None
@@ -160,6 +163,8 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
         samples_per_J=None if per_sample is None else 1.0 / per_sample,
         flags={k: v for k, v in trial.user_attrs.items() if k in FLAG_ATTRS},
         degraded=[str(x) for x in trial.user_attrs.get(DEGRADED_ATTR) or []],
+        rungs=rung_values(trial.user_attrs),
+        stopped_at_epoch=stopped_at(trial.user_attrs),
         sources={str(k): str(v) for k, v in (trial.user_attrs.get(SOURCES_ATTR) or {}).items()},
         intervals={
             name: iv for name in settings.objective_names if (iv := objective_interval(metrics, name)) is not None

@@ -29,6 +29,8 @@ PREFIX = "ecopt."
 SETTINGS_ATTR = "ecopt.settings"
 #: the machine the sweep ran on (CPU, GPUs, OS, library versions), for the energy report
 HARDWARE_ATTR = "ecopt.hardware"
+#: the multi-fidelity rung schedule (``RungSchedule.to_attrs()``), or None when the sweep has it off
+MULTI_FIDELITY_ATTR = "ecopt.multi_fidelity"
 #: ``ecopt confirm``'s re-measured energy per sample, per trial number (str): ``{"metric", "value", "ci_lo",
 #: "ci_hi", "repeats", "rounds", "contended", "source", "sweep_value"}``; reports use it in place of the sweep's
 #: value and keep both (finished trials cannot be updated, so it lives on the study)
@@ -81,6 +83,11 @@ WORKER_ATTR = "ecopt.worker"
 #: the worker's last heartbeat (Unix time, s) on storages without Optuna's own heartbeats
 BEAT_ATTR = "ecopt.heartbeat_at"
 
+#: the epoch of the rung where multi-fidelity stopped the trial (an int; absent on trials that went on)
+STOPPED_AT_ATTR = "ecopt.stopped_at_epoch"
+#: every rung attribute (:func:`rung_attr`) starts with it
+RUNG_PREFIX = "ecopt.rung."
+
 #: trial markers copied onto a trial's record as flags
 FLAG_ATTRS = (BASELINE_ATTR,)
 
@@ -91,6 +98,19 @@ DEFAULT_ENERGY_PER_SAMPLE_METRIC = INFERENCE_PER_SAMPLE_J
 def pre_training_attr(metric: str) -> str:
     """The trial attribute holding the untrained model's ``metric`` measured by the pre-training check."""
     return f"{PREFIX}pre_training.{metric}"
+
+
+def rung_attr(epoch: int) -> str:
+    """The trial attribute holding its values at the rung ``epoch``: ``{"values": [...objectives in the study's
+    order, as returned...], "max_epochs": full budget}``, then with ``decision`` (``continue``/``stop``), ``cohort``
+    (the trial numbers it was ranked among) and ``reason`` once decided."""
+    return f"{RUNG_PREFIX}{int(epoch)}"
+
+
+def rung_epoch(key: str) -> int | None:
+    """The epoch of a :func:`rung_attr` key, or ``None`` for any other key."""
+    tail = key[len(RUNG_PREFIX) :] if key.startswith(RUNG_PREFIX) else ""
+    return int(tail) if tail.isdigit() else None
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from optuna.trial import Trial, TrialState
 
 from .. import metrics as metric_names
 from . import _crashpoints, _samplers
+from . import multi_fidelity as _multi_fidelity
 from . import pruning as _pruning
 from ._artifacts import attach_to_study, publish_to_study, remove_stale_temps, write_all, write_optimization_results
 from ._budget import OVER_BUDGET_ERROR, beyond
@@ -48,6 +49,7 @@ from ._metrics import TrialError, lookup, name_mismatch, non_numeric, to_metrics
 from ._optuna_compat import contains, set_user_attrs, trial_id
 from ._progress import describe_space, front_table, progress_line
 from ._records import TrialRecord
+from ._rung_report import energy_saved
 from ._schema import (
     BASELINE_ATTR,
     CONFIRMED_ATTR,
@@ -59,9 +61,11 @@ from ._schema import (
     HARDWARE_ATTR,
     JOB_DIR_ATTR,
     JOB_FAILED_ATTR,
+    MULTI_FIDELITY_ATTR,
     OVERRIDES_ATTR,
     SETTINGS_ATTR,
     SOURCES_ATTR,
+    STOPPED_AT_ATTR,
     WORKER_ATTR,
 )
 from ._secrets import mask_config, scrub_tree
@@ -150,6 +154,8 @@ class EcoptSweeperImpl:
             )
         _quiet(study.set_metric_names, settings.objective_names)
         study.set_user_attr(SETTINGS_ATTR, settings.for_report().to_attrs())
+        schedule = settings.multi_fidelity
+        study.set_user_attr(MULTI_FIDELITY_ATTR, None if schedule is None else schedule.to_attrs())
         if HARDWARE_ATTR not in study.user_attrs:
             study.set_user_attr(HARDWARE_ATTR, hardware_info())
         return study, storage
@@ -231,6 +237,13 @@ class EcoptSweeperImpl:
             log.info("ecopt: trial %d %s", trial.number, _pruning.was_pruned(study, trial.number))
             set_user_attrs(study, trial, attrs)
             study.tell(trial, state=TrialState.PRUNED)  # our own decision: not a failure, not in n_trials
+            return None, None
+        stopped = _stopped_at(study, trial.number) if settings.multi_fidelity is not None else None
+        if error is None and stopped is not None:
+            # PRUNED keeps no values, so the trial never reaches the front; its metrics and energy stay
+            log.info("ecopt: trial %d stopped by multi-fidelity at the rung of epoch %d", trial.number, stopped)
+            set_user_attrs(study, trial, attrs)
+            study.tell(trial, state=TrialState.PRUNED)
             return None, None
         if error is not None:
             failed: dict[str, Any] = {ERROR_ATTR: error}
@@ -374,6 +387,8 @@ class EcoptSweeperImpl:
             trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
             done = sum(t.state == TrialState.COMPLETE for t in trials)
             running = len(trials) - done
+            stopped = _stopped_count(study) if settings.multi_fidelity is not None else 0
+            done += stopped  # a trial stopped at a rung was trained (in part): it counts towards n_trials
             missing = settings.n_trials - done - running
             watched = any(watch.judgeable(t) for t in trials if t.state == TrialState.RUNNING)
             if missing <= 0 and done < settings.n_trials and settings.wait_for_running and watched:
@@ -401,7 +416,7 @@ class EcoptSweeperImpl:
                 notes["stopped"] = f"every point of the grid ({grid}) was tried"
                 log.info("ecopt: %s; no new trials", notes["stopped"])
                 break
-            pruned = len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)))
+            pruned = len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))) - stopped
             if pruned >= _pruning.MAX_PRUNED_PER_TRIAL * settings.n_trials:
                 limit = _pruning.MAX_PRUNED_PER_TRIAL * settings.n_trials
                 notes["stopped"] = f"{pruned} trials pruned before training (limit {limit})"
@@ -534,8 +549,11 @@ class EcoptSweeperImpl:
                     claim: dict[str, Any] = {WORKER_ATTR: me, OVERRIDES_ATTR: overrides}
                     if ERROR_ATTR in trial.user_attrs:  # a retried trial inherits the dead run's attributes
                         claim[ERROR_ATTR] = None
+                    if STOPPED_AT_ATTR in trial.user_attrs:  # nor a stop the dead run decided: it runs again
+                        claim[STOPPED_AT_ATTR] = None
                     set_user_attrs(study, trial, claim)
-                    if settings.prune_before_training:  # the job reaches its trial through the storage
+                    if settings.prune_before_training or settings.multi_fidelity is not None:
+                        # the job reaches its trial through the storage
                         url = settings.storage or f"sqlite:///{self.sweep_dir / 'ecopt.db'}"
                         overrides = [*overrides, *_pruning.job_overrides(url, study.study_name, trial.number)]
                     batch.append(overrides)
@@ -642,6 +660,16 @@ class EcoptSweeperImpl:
         )
         for line in front_table(report):
             log.info("ecopt: %s", line)
+        saved = energy_saved(report.records)
+        if saved is not None:
+            log.info(
+                "ecopt: multi-fidelity stopped %d trial(s), which used %.6g J; training them to the end would have "
+                "cost about %.6g J (ESTIMATE, linear in epochs): about %.6g J saved",
+                saved["trials_stopped"],
+                saved["stopped_energy_J"],
+                saved["full_training_estimate_J"],
+                saved["saved_estimate_J"],
+            )
         quality = measurement_quality(report)
         if quality:
             log.warning("ecopt: %s", quality)
@@ -655,6 +683,20 @@ class EcoptSweeperImpl:
             report.energy_sources or "no trial reported energy",
             self.sweep_dir,
         )
+
+
+def _stopped_at(study: optuna.Study, number: int) -> int | None:
+    """The rung epoch where the job's multi-fidelity check stopped trial ``number`` (read from storage)."""
+    for t in study.get_trials(deepcopy=False):
+        if t.number == number:
+            return _multi_fidelity.stopped_at(t.user_attrs)
+    return None
+
+
+def _stopped_count(study: optuna.Study) -> int:
+    """PRUNED trials that multi-fidelity stopped at a rung (not those pruned before training)."""
+    pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+    return sum(_multi_fidelity.stopped_at(t.user_attrs) is not None for t in pruned)
 
 
 def _os_reason(exc: OSError) -> str:

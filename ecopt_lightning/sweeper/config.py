@@ -30,6 +30,7 @@ from . import _urls
 from ._metrics import Constraint
 from ._schema import ReportSettings
 from .errors import SweeperConfigError
+from .successive_halving import RungSchedule
 
 #: Sampler names: hydra-optuna-sweeper's ``hydra/sweeper/sampler`` group (tpe, random, cmaes, nsgaii, grid, qmc,
 #: gp) and ours (auto, nsga3); ``nsga2`` (ours) and ``nsgaii`` (the official group's name) are the same sampler.
@@ -244,6 +245,7 @@ class EcoptSweeperConf:
     wait_for_running: Any = True
     baseline: Any = True
     prune_before_training: Any = False
+    multi_fidelity: Any = None  # null or {min_epochs, eta, max_epochs, rank, rung_metrics}
     loggers: Any = None  # list from LOGGERS
     logger_kwargs: Any = None  # mapping: logger -> kwargs
 
@@ -289,6 +291,8 @@ class Settings:
     #: the deprecated ``search_space`` entries: key -> {type, low, high, step, log, choices}
     legacy_space: dict[str, dict[str, Any]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: successive halving over epochs (docs/sweeper.md#multi-fidelity); ``None``: off
+    multi_fidelity: RungSchedule | None = None
 
     def for_report(self) -> ReportSettings:
         """What ``ecopt report`` needs to rebuild the artifacts from storage alone (stored on the study)."""
@@ -463,6 +467,20 @@ def _metric_name(raw: Mapping[str, Any], name: str) -> str:
     return value
 
 
+def _multi_fidelity(raw: Any) -> RungSchedule | None:
+    """``{min_epochs, eta, max_epochs, rank}`` (all optional) to a schedule; ``null`` or ``false``: off."""
+    if raw is None or raw is False:
+        return None
+    allowed = "null, or {min_epochs: int >= 1, eta: int >= 2, max_epochs: int or null, rank: nds, rung_metrics: {}}"
+    if not isinstance(raw, Mapping) or set(raw) - set(RungSchedule.__dataclass_fields__):
+        raise SweeperConfigError("multi_fidelity", raw, allowed)
+    try:
+        return RungSchedule(**{k: plain(v) for k, v in raw.items()})
+    except ValueError as exc:
+        field, value = str(exc).split("=", 1)[0], str(exc).split(" is not allowed: ", 1)
+        raise SweeperConfigError(f"multi_fidelity.{field}", raw.get(field), value[-1]) from None
+
+
 def resolve_callable(path: str) -> Callable[..., Any]:
     """The object at a dotted path ``package.module.function``."""
     module_name, _, attr = path.rpartition(".")
@@ -536,6 +554,7 @@ def validate(raw_config: Any) -> Settings:
     heartbeat = _int(raw, "heartbeat_interval_s", 0)
     wait = _bool(raw, "wait_for_running", "wait for other workers' running trials")
     return Settings(
+        multi_fidelity=_multi_fidelity(raw.get("multi_fidelity")),
         objective_names=names,
         directions=directions,
         unnamed_returns=unnamed,

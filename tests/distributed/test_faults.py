@@ -45,7 +45,7 @@ def test_each_fault_is_marked_and_the_sweep_goes_on(tmp_path: Path) -> None:
         )
     )
     trials = optuna.load_study(study_name="faulty", storage=f"sqlite:///{sweep / 'ecopt.db'}").trials
-    by_fault = {t.user_attrs["ecopt.overrides"][-1].split("=")[1]: t for t in trials}
+    by_fault = {t.user_attrs["ecopt.overrides"][-1].split("=", 1)[1].strip("'"): t for t in trials}
     for fault, reason in EXPECTED.items():
         trial = by_fault[fault]
         assert trial.state == TrialState.COMPLETE, (fault, trial.user_attrs.get("ecopt.error"))

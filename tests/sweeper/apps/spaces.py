@@ -20,3 +20,13 @@ def each_fault(cfg: Any, trial: Any) -> dict[str, Any]:
     """Trial n gets fault ``FAULTS[n % 7]`` (a fixed override), so one sweep meets every fault once."""
     trial.suggest_categorical("width", [4, 8])
     return {"fault": FAULTS[trial.number % len(FAULTS)]}
+
+
+#: (width, flip) of trial n: good, clearly dominated (wide, inverted labels), good, clearly dominated again
+RUNG_PLAN = ((4, 0.0), (64, 1.0), (8, 0.0), (64, 1.0))
+
+
+def rung_plan(cfg: Any, trial: Any) -> dict[str, Any]:
+    """Trial n runs ``RUNG_PLAN[n % 4]`` (fixed overrides), so a multi-fidelity test knows who is dominated."""
+    width, flip = RUNG_PLAN[trial.number % len(RUNG_PLAN)]
+    return {"width": width, "flip": flip}

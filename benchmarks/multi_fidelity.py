@@ -1,0 +1,274 @@
+"""Tuning energy saved by multi-fidelity (successive halving over epochs) on the digits main job.
+
+Per seed, two sweeps of the digits job (``examples/train.py``'s ``run``, config ``conf/train.yaml``), random
+sampler with the same seed, ``--trials`` proposals each, ``--epochs`` epochs of full training: one plain, one with
+``hydra.sweeper.multi_fidelity={min_epochs: 1, eta: --eta}``. The random sampler's proposals do not depend on
+results, and a trial stopped at a rung counts towards ``n_trials``, so both sweeps see the same proposals in the
+same order (paired design): the only difference is that dominated trials stop early.
+
+Energy is the sweeper's own accounting (``energy/total_J`` of every trial, stopped ones included). Quality is
+each trial's ``val_acc`` after its training, energy per inference sample its ``energy/inference_per_sample_J``;
+stopped trials are not on the front (they add no hypervolume). Reference point: ``val_acc = 0`` and 1.1 x the
+largest J per sample of both sweeps' complete trials.
+
+Reported per seed: the energy each sweep spends before its front first reaches ``HV_FRACTION`` (95%) of the
+PLAIN sweep's final hypervolume (``None``: never reached), their ratio, and the two final hypervolumes side by
+side (a smaller cost bought with a worse front shows). Then median and IQR over seeds. Goal: the
+multi-fidelity sweep needs at most a third of the energy.
+
+Example:
+    ``python benchmarks/multi_fidelity.py --quick``   (2 seeds, 6 proposals, 9 epochs)
+    ``python benchmarks/multi_fidelity.py``           (5 seeds, 8 proposals, 9 epochs)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from search import _quartiles  # a sibling script: median and IQR as the search benchmark takes them
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SPACE = (
+    "model.width=choice(8,16,64,256,1024)",
+    "model.depth=range(1,4)",
+    "model.lr=tag(log, interval(0.0001, 0.03))",
+)
+#: the target: this fraction of the plain sweep's final hypervolume (J/sample of the same model varies by some
+#: percent between measurements, which moves the hypervolume of an identical front)
+HV_FRACTION = 0.95
+GOAL_RATIO = 1 / 3
+
+
+def app() -> None:
+    """The Hydra app: the digits main job."""
+    import hydra
+    from omegaconf import DictConfig
+
+    sys.path.insert(0, str(ROOT / "examples"))
+    from train import run
+
+    @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
+    def main(cfg: DictConfig) -> dict[str, float]:
+        return run(cfg)
+
+    main()
+
+
+def sweep(
+    out: Path, mf: bool, n_trials: int, epochs: int, eta: int, seed: int, repeats: int = 3
+) -> list[dict[str, Any]]:
+    """Run one sweep in a subprocess; its trials in order: state, energy (J), val_acc, J/sample, params."""
+    import optuna
+
+    from ecopt_lightning.sweeper._records import to_record
+    from ecopt_lightning.sweeper._schema import ReportSettings
+
+    sweep_dir = out / f"seed{seed}" / ("mf" if mf else "plain")
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--app",
+        "-m",
+        f"hydra.sweep.dir={sweep_dir}",
+        f"hydra.sweeper.n_trials={n_trials}",
+        "hydra.sweeper.sampler=random",
+        f"hydra.sweeper.seed={seed}",
+        "hydra.sweeper.baseline=false",
+        f"trainer.max_epochs={epochs}",
+        f"energy.repeats={repeats}",
+        *SPACE,
+    ]
+    if mf:
+        cmd.append(f"hydra.sweeper.multi_fidelity={{min_epochs: 1, eta: {eta}}}")
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"sweep failed ({'mf' if mf else 'plain'}, seed {seed}): {proc.stderr[-1500:]}")
+    study = optuna.load_study(study_name="multi_fidelity", storage=f"sqlite:///{sweep_dir / 'ecopt.db'}")
+    settings = ReportSettings.from_attrs(study.user_attrs, None, ["maximize", "minimize"])
+    rows = []
+    for t in sorted(study.trials, key=lambda t: t.number):
+        r = to_record(t, settings)
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "energy_J": float(r.energy_J or 0.0),
+                "energy_source": r.energy_source,
+                "acc": r.metrics.get("val_acc"),
+                "j_per_sample": r.metrics.get("energy/inference_per_sample_J"),
+                "stopped_at_epoch": r.stopped_at_epoch,
+                "params": dict(t.params),
+            }
+        )
+    return rows
+
+
+def reference(*arms: Sequence[dict[str, Any]]) -> tuple[float, float]:
+    """``(-val_acc, J/sample)`` reference point: accuracy 0, 1.1 x the largest J/sample of complete trials."""
+    js = [r["j_per_sample"] for rows in arms for r in rows if r["state"] == "COMPLETE" and r["j_per_sample"]]
+    return (0.0, 1.1 * max(js))
+
+
+def hv_curve(rows: Sequence[dict[str, Any]], ref: tuple[float, float]) -> list[tuple[float, float]]:
+    """``(cumulative energy J, hypervolume of the complete trials' front)`` after each trial."""
+    from ecopt_lightning.sweeper._pareto import hypervolume
+
+    points, curve, spent = [], [], 0.0
+    for r in rows:
+        spent += r["energy_J"]
+        if r["state"] == "COMPLETE" and r["acc"] is not None and r["j_per_sample"] is not None:
+            points.append((-r["acc"], r["j_per_sample"]))
+        curve.append((spent, hypervolume(points, ref) if points else 0.0))
+    return curve
+
+
+def energy_to_reach(curve: Sequence[tuple[float, float]], target: float) -> float | None:
+    """Cumulative energy (J) when the hypervolume first reaches ``target``; ``None`` if it never does."""
+    return next((e for e, hv in curve if hv >= target * (1 - 1e-12)), None)
+
+
+def compare(plain: Sequence[dict[str, Any]], mf: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One seed: the target (95% of the plain sweep's final HV), energy to reach it, ratio, final HVs."""
+    ref = reference(plain, mf)
+    c_plain, c_mf = hv_curve(plain, ref), hv_curve(mf, ref)
+    target = HV_FRACTION * c_plain[-1][1]
+    e_plain, e_mf = energy_to_reach(c_plain, target), energy_to_reach(c_mf, target)
+    ratio = None if not e_plain or e_mf is None or target <= 0 else e_mf / e_plain
+    paired = [a["params"] for a in plain] == [b["params"] for b in mf]
+    return {
+        "reference": ref,
+        "target_hv": target,
+        "energy_to_target_J": {"plain": e_plain, "mf": e_mf},
+        "ratio": ratio,
+        "paired": paired,
+        "total_J": {"plain": c_plain[-1][0], "mf": c_mf[-1][0]},
+        "final_hv": {"plain": c_plain[-1][1], "mf": c_mf[-1][1]},
+        "n_stopped": sum(r["stopped_at_epoch"] is not None for r in mf),
+        "curves": {"plain": c_plain, "mf": c_mf},
+        "trials": {"plain": list(plain), "mf": list(mf)},
+    }
+
+
+def summarise(seeds: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Median and IQR over seeds of the energy ratio to the target (seeds where the multi-fidelity sweep never
+    reached it are counted apart) and of the total-energy ratio."""
+    ratios = [s["ratio"] for s in seeds if s["ratio"] is not None]
+    totals = [s["total_J"]["mf"] / s["total_J"]["plain"] for s in seeds if s["total_J"]["plain"] > 0]
+    hv = [s["final_hv"]["mf"] / s["final_hv"]["plain"] for s in seeds if s["final_hv"]["plain"] > 0]
+    return {
+        "energy_ratio_to_target_quartiles": _quartiles(ratios) if ratios else None,
+        "seeds_target_not_reached_by_mf": sum(s["ratio"] is None for s in seeds),
+        "total_energy_ratio_quartiles": _quartiles(totals) if totals else None,
+        "final_hv_ratio_quartiles": _quartiles(hv) if hv else None,
+    }
+
+
+def _q(q: Sequence[float] | None, pct: bool = True) -> str:
+    if q is None:
+        return "-"
+    return f"{q[1]:.0%} [{q[0]:.0%}, {q[2]:.0%}]" if pct else f"{q[1]:.3g} [{q[0]:.3g}, {q[2]:.3g}]"
+
+
+def _num(x: float | None) -> str:
+    return "not reached" if x is None else f"{x:.4g}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the sweeps; write ``multi_fidelity.json`` and ``multi_fidelity.md`` under ``--out``."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="2 seeds, 6 proposals, 9 epochs")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--trials", type=int, default=8, help="proposals per sweep (stopped ones included)")
+    ap.add_argument("--epochs", type=int, default=9, help="full training (epochs)")
+    ap.add_argument("--eta", type=int, default=3)
+    ap.add_argument("--jobs", type=int, default=1, help="seeds run at the same time")
+    ap.add_argument("--repeats", type=int, default=3, help="inference benchmark repeats")
+    ap.add_argument("--out", type=Path, default=HERE / "results")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.seeds, args.trials, args.epochs = 2, 6, 9
+    start = time.perf_counter()
+    work = ROOT / "multirun" / "multi_fidelity_bench"  # git-ignored; sweep dirs and SQLite studies
+    if work.exists():
+        import shutil
+
+        shutil.rmtree(work)
+
+    def pair(seed: int) -> dict[str, Any]:
+        plain = sweep(work, False, args.trials, args.epochs, args.eta, seed, args.repeats)
+        mf = sweep(work, True, args.trials, args.epochs, args.eta, seed, args.repeats)
+        s = {"seed": seed, **compare(plain, mf)}
+        print(
+            f"seed {seed}: total J plain {s['total_J']['plain']:.4g} mf {s['total_J']['mf']:.4g} "
+            f"({s['n_stopped']} stopped); to {HV_FRACTION:.0%} of plain's HV: {s['energy_to_target_J']} "
+            f"-> ratio {s['ratio']}; final HV {s['final_hv']}",
+            flush=True,
+        )
+        return s
+
+    # seeds in parallel (each one's two sweeps in turn): the CPU estimate counts each process's own CPU time
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        seeds = list(pool.map(pair, range(args.seeds)))
+    summary = summarise(seeds)
+    q = summary["energy_ratio_to_target_quartiles"]
+    verdict = (
+        "MET" if q is not None and q[1] <= GOAL_RATIO and not summary["seeds_target_not_reached_by_mf"] else "NOT MET"
+    )
+    result = {
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "wall_s": time.perf_counter() - start,
+        "goal_at_most_a_third_of_the_energy": verdict,
+        "summary": summary,
+        "seeds": seeds,
+    }
+    tag = "_quick" if args.quick else ""
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"multi_fidelity{tag}.json").write_text(json.dumps(result, indent=1))
+    lines = [
+        f"{args.seeds} paired seeds (random sampler), {args.trials} proposals per sweep, {args.epochs} epochs of full "
+        f"training, multi-fidelity min_epochs=1 eta={args.eta}, {args.jobs} seed(s) at a time; "
+        f"{result['wall_s']:.0f} s.",
+        "",
+        f"| seed | plain: J total | mf: J total (stopped) | {HV_FRACTION:.0%} of plain's final HV | plain J to it | "
+        "mf J to it | mf / plain | final HV plain | final HV mf |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in seeds:
+        e = s["energy_to_target_J"]
+        ratio = "-" if s["ratio"] is None else f"{s['ratio']:.0%}"
+        lines.append(
+            f"| {s['seed']} | {s['total_J']['plain']:.4g} | {s['total_J']['mf']:.4g} ({s['n_stopped']}) | "
+            f"{s['target_hv']:.4g} | {_num(e['plain'])} | {_num(e['mf'])} | {ratio} | "
+            f"{s['final_hv']['plain']:.4g} | {s['final_hv']['mf']:.4g} |"
+        )
+    lines += [
+        "",
+        f"- energy to reach {HV_FRACTION:.0%} of the plain sweep's final hypervolume, mf / plain, median [IQR]: "
+        f"{_q(q)} (seeds where mf never reached it: {summary['seeds_target_not_reached_by_mf']})",
+        f"- whole sweep energy, mf / plain: {_q(summary['total_energy_ratio_quartiles'])}",
+        f"- final hypervolume, mf / plain: {_q(summary['final_hv_ratio_quartiles'])}",
+        f"- goal (at most a third of the energy): {verdict}",
+    ]
+    md = "\n".join(lines)
+    (args.out / f"multi_fidelity{tag}.md").write_text(md + "\n")
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--app"]:
+        sys.argv.pop(1)
+        app()
+    else:
+        raise SystemExit(main())

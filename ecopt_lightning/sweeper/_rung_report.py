@@ -1,0 +1,112 @@
+"""Multi-fidelity in the report: rung columns of ``trials.csv``, the tuning energy saved (an ESTIMATE) and the
+figure of the trials' progress through the rungs (``rungs.png``).
+
+Energy saved: a trial stopped after ``e`` of ``E`` epochs would have cost about ``energy x E / e`` had it run
+to the end (linear in epochs). That is an estimate, labelled as such everywhere: it counts the stopped trial's
+one-off parts (the inference benchmark, start-up) ``E / e`` times, so it errs towards more saving when those
+parts are large against an epoch.
+
+Example:
+    >>> from types import SimpleNamespace as R
+    >>> rec = [R(number=0, rungs={1: {"values": [0.5, 2.0], "max_epochs": 4}}, stopped_at_epoch=1, energy_J=10.0),
+    ...        R(number=1, rungs={1: {"values": [0.9, 1.0], "max_epochs": 4}}, stopped_at_epoch=None, energy_J=40.0)]
+    >>> rung_columns(rec, ["acc", "e"])
+    ['stopped_at_epoch', 'rung1:acc', 'rung1:e']
+    >>> energy_saved(rec)["saved_estimate_J"]  # 10 J after 1 epoch of 4: about 40 J in full
+    30.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+#: the figure's file name, written beside the other artifacts when multi-fidelity was on
+RUNGS_PNG = "rungs.png"
+ESTIMATE_NOTE = (
+    "ESTIMATE, not a measurement: each stopped trial's measured energy x max_epochs / epochs trained "
+    "(linear in epochs); measured energy of every trial is in sweep_energy"
+)
+
+
+def _epochs(records: Sequence[Any]) -> list[int]:
+    return sorted({e for r in records for e in r.rungs})
+
+
+def rung_columns(records: Sequence[Any], objective_names: Sequence[str]) -> list[str]:
+    """``trials.csv`` columns for multi-fidelity (empty when no trial has a rung record)."""
+    epochs = _epochs(records)
+    if not epochs:
+        return []
+    return ["stopped_at_epoch", *(f"rung{e}:{n}" for e in epochs for n in objective_names)]
+
+
+def rung_row(record: Any, columns: Sequence[str], objective_names: Sequence[str]) -> dict[str, Any]:
+    """One trial's values for :func:`rung_columns` (``None`` where it did not reach the rung)."""
+    row: dict[str, Any] = {}
+    for column in columns:
+        if column == "stopped_at_epoch":
+            row[column] = record.stopped_at_epoch
+            continue
+        epoch, name = column[len("rung") :].split(":", 1)
+        values = (record.rungs.get(int(epoch)) or {}).get("values")
+        row[column] = None if values is None else values[list(objective_names).index(name)]
+    return row
+
+
+def energy_saved(records: Sequence[Any]) -> dict[str, Any] | None:
+    """Energy of the stopped trials (measured) beside what training them to the end would have cost
+    (estimated); ``None`` when multi-fidelity was off."""
+    if not any(r.rungs for r in records):
+        return None
+    stopped = [r for r in records if r.stopped_at_epoch is not None]
+    spent, full, unknown = 0.0, 0.0, 0
+    for r in stopped:
+        budget = (r.rungs.get(r.stopped_at_epoch) or {}).get("max_epochs")
+        if r.energy_J is None or not budget:
+            unknown += 1
+            continue
+        spent += r.energy_J
+        full += r.energy_J * budget / r.stopped_at_epoch
+    return {
+        "trials_stopped": len(stopped),
+        "stopped_at_epoch": {str(r.number): r.stopped_at_epoch for r in stopped},
+        "stopped_energy_J": spent,
+        "full_training_estimate_J": full,
+        "saved_estimate_J": full - spent,
+        "stopped_without_energy": unknown,
+        "note": ESTIMATE_NOTE,
+    }
+
+
+def write_rungs_png(
+    records: Sequence[Any], objective_names: Sequence[str], directions: Sequence[str], path: Path
+) -> None:
+    """Each trial's first objective at each rung it reached; a cross where multi-fidelity stopped it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ._plots import axis_label
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in records:
+        points = [(e, entry["values"][0]) for e, entry in sorted(r.rungs.items()) if entry.get("values")]
+        final = r.metrics.get(objective_names[0]) if r.stopped_at_epoch is None and r.state == "COMPLETE" else None
+        budget = next((entry.get("max_epochs") for entry in r.rungs.values()), None)
+        if final is not None and budget:
+            points.append((budget, final))
+        if not points:
+            continue
+        xs, ys = zip(*points, strict=True)
+        stopped = r.stopped_at_epoch is not None
+        ax.plot(xs, ys, "-", color="tab:red" if stopped else "tab:blue", alpha=0.4 if stopped else 0.9, lw=1)
+        ax.plot(xs[-1:], ys[-1:], "x" if stopped else "o", color="tab:red" if stopped else "tab:blue")
+    ax.set_xlabel("epochs trained (rungs) [-]")
+    ax.set_ylabel(axis_label(objective_names[0], directions[0]))
+    ax.set_title("trials through the rungs: o ran to the end, x stopped by multi-fidelity")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,168 @@
+"""Multi-fidelity decisions through the study: a job records its rung values on its trial and reads the other
+trials' from the study's storage, as the pre-training check does (:mod:`ecopt_lightning.sweeper.pruning`).
+
+With ``hydra.sweeper.multi_fidelity`` set, the sweeper stores the rung schedule on the study
+(``ecopt.multi_fidelity``) and hands each job its storage URL, study name and trial number (environment
+variables ``ECOPT_STORAGE``, ``ECOPT_STUDY``, ``ECOPT_TRIAL_NUMBER``). ``EnergyCallback`` opens
+:class:`StudyRungs` at the start of fit and, at each rung's epoch end, calls :meth:`StudyRungs.report`; the
+maths is :func:`~ecopt_lightning.sweeper.successive_halving.decide`.
+
+Order of a decision: the trial's values are written first, then every trial's values at the rung are read.
+Of two trials reaching a rung at the same time (two workers on one storage), at least the later reader sees
+the other: no two decisions at a rung can both miss each other. A decision never waits for other trials.
+
+A stopped trial is told ``PRUNED`` by the sweeper (Optuna allows ``tell(state=PRUNED)`` in multi-objective
+studies; it keeps no values, so it never reaches the front); its rung values and energy stay on the trial.
+
+Example:
+    >>> StudyRungs.from_env({}) is None  # not inside a multi-fidelity sweep: nothing opened
+    True
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ._schema import MULTI_FIDELITY_ATTR, RUNG_PREFIX, STOPPED_AT_ATTR, ReportSettings, rung_attr, rung_epoch
+from .successive_halving import RungDecision, RungSchedule, decide
+
+log = logging.getLogger(__name__)
+
+
+class StudyRungs:
+    """One trial's rung reports and decisions, through its study's storage.
+
+    Args:
+        study: the ``optuna.Study``, opened on the sweep's storage.
+        trial: the job's live ``optuna.Trial``.
+        schedule: the sweep's rung schedule.
+        objective_names, directions: the study's objectives, in order (``maximize``/``minimize``).
+    """
+
+    def __init__(
+        self,
+        study: Any,
+        trial: Any,
+        schedule: RungSchedule,
+        objective_names: Sequence[str],
+        directions: Sequence[str],
+    ) -> None:
+        self.study = study
+        self.trial = trial
+        self.schedule = schedule
+        self.objective_names = list(objective_names)
+        self.directions = list(directions)
+
+    @property
+    def number(self) -> int:
+        return int(self.trial.number)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StudyRungs | None:
+        """The job's trial when its sweep has multi-fidelity on; ``None`` otherwise (outside a sweep without
+        opening anything)."""
+        from .pruning import TrialRef, _open_trial
+
+        ref = TrialRef.from_env(env)
+        if ref is None:
+            return None
+        study, trial = _open_trial(ref)
+        return cls.of(study, trial)
+
+    @classmethod
+    def of(cls, study: Any, trial: Any) -> StudyRungs | None:
+        """For ``trial`` of ``study``; ``None`` when the study has multi-fidelity off."""
+        stored = study.user_attrs.get(MULTI_FIDELITY_ATTR)
+        if not stored:
+            return None
+        settings = ReportSettings.from_attrs(
+            study.user_attrs, study.metric_names, [d.name.lower() for d in study.directions]
+        )
+        return cls(study, trial, RungSchedule.from_attrs(stored), settings.objective_names, settings.directions)
+
+    def decision_epochs(self, trainer_max_epochs: int | None) -> list[int]:
+        """Epochs (counted from 1) at whose end the trial is ranked; the full budget is not one of them.
+
+        Raises:
+            ValueError: the schedule names a ``max_epochs`` other than the Trainer's.
+        """
+        m = self.schedule.max_epochs
+        if m is not None and trainer_max_epochs is not None and trainer_max_epochs not in (m, -1):
+            raise ValueError(
+                f"hydra.sweeper.multi_fidelity.max_epochs={m} is not allowed with Trainer(max_epochs="
+                f"{trainer_max_epochs}): make them equal, or set multi_fidelity.max_epochs=null to use the Trainer's"
+            )
+        top = m if m is not None else trainer_max_epochs
+        if top is None or top < 1:
+            raise ValueError(
+                f"Trainer(max_epochs={trainer_max_epochs}) is not allowed with multi_fidelity.max_epochs=null: "
+                "give the full budget in epochs"
+            )
+        return self.schedule.decision_epochs(top)
+
+    def record(self, epoch: int, metrics: Mapping[str, float | None], max_epochs: int) -> list[float] | None:
+        """Write the trial's objective values at rung ``epoch`` (``None`` when one is missing or not finite:
+        the trial then cannot be ranked at this rung and goes on)."""
+        values = [metrics.get(self.schedule.metric_at_rung(name)) for name in self.objective_names]
+        finite = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+        clean = finite if len(finite) == len(values) else None
+        self.trial.set_user_attr(rung_attr(epoch), {"values": clean, "max_epochs": int(max_epochs)})
+        return clean
+
+    def cohort(self, epoch: int) -> dict[int, list[float]]:
+        """Every trial's values at rung ``epoch`` as stored now (trial number -> values), in any state."""
+        key = rung_attr(epoch)
+        found: dict[int, list[float]] = {}
+        for t in self.study.get_trials(deepcopy=False):
+            entry = t.user_attrs.get(key)
+            values = entry.get("values") if isinstance(entry, Mapping) else None
+            if isinstance(values, list) and len(values) == len(self.directions):
+                found[t.number] = [float(v) for v in values]
+        return found
+
+    def decide(self, epoch: int, values: list[float] | None, max_epochs: int) -> RungDecision:
+        """Rank the trial among those at rung ``epoch`` and store the decision (and, on stop, the epoch)."""
+        if values is None:
+            missing = ", ".join(self.schedule.metric_at_rung(n) for n in self.objective_names)
+            decision = RungDecision(True, 0, 1, 0, f"continue: not every objective ({missing}) was logged by now")
+            log.warning("ecopt: trial %d at epoch %d: %s", self.number, epoch, decision.reason)
+            cohort: dict[int, list[float]] = {}
+        else:
+            cohort = {**self.cohort(epoch), self.number: values}
+            decision = decide(self.number, cohort, self.directions, self.schedule.eta)
+        self.trial.set_user_attr(
+            rung_attr(epoch),
+            {
+                "values": values,
+                "max_epochs": int(max_epochs),
+                "decision": "continue" if decision.go_on else "stop",
+                "cohort": sorted(cohort),
+                "reason": decision.reason,
+            },
+        )
+        if not decision.go_on:
+            self.trial.set_user_attr(STOPPED_AT_ATTR, int(epoch))
+        return decision
+
+    def report(self, epoch: int, metrics: Mapping[str, float | None], max_epochs: int) -> RungDecision:
+        """Record the values at rung ``epoch`` then decide: continue or stop."""
+        return self.decide(epoch, self.record(epoch, metrics, max_epochs), max_epochs)
+
+
+def stopped_at(user_attrs: Mapping[str, Any]) -> int | None:
+    """The rung epoch where multi-fidelity stopped a trial (from its user attributes), or ``None``."""
+    value = user_attrs.get(STOPPED_AT_ATTR)
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def rung_values(user_attrs: Mapping[str, Any]) -> dict[int, dict[str, Any]]:
+    """A trial's rung records by epoch, ascending."""
+    found = {}
+    for key, entry in user_attrs.items():
+        epoch = rung_epoch(key) if key.startswith(RUNG_PREFIX) else None
+        if epoch is not None and isinstance(entry, Mapping):
+            found[epoch] = dict(entry)
+    return dict(sorted(found.items()))

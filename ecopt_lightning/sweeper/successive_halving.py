@@ -1,0 +1,193 @@
+"""Multi-objective asynchronous successive halving (MOASHA-style): the rung schedule and the promotion rule.
+
+Plain maths, no Optuna, no Lightning: :mod:`ecopt_lightning.sweeper.multi_fidelity` stores and reads the
+rung values through the study, and ``EnergyCallback`` stops the Trainer when :func:`decide` says stop.
+
+Rungs are epoch counts ``r, r*eta, r*eta^2, ...`` below the full budget ``max_epochs``, which is the last
+rung. At a rung below the last, a trial continues only if it ranks in the top ``floor(n / eta)`` of the
+``n`` trials that have reached that rung so far (itself included), ranked by non-dominated sorting
+(:func:`~ecopt_lightning.sweeper._pareto.non_dominated_ranks`) with crowding distance as the tie-break inside
+a front (a larger distance, i.e. a less crowded point, ranks higher; then the earlier trial number).
+Decisions are asynchronous, as in ASHA: nothing waits for the cohort. While fewer than ``eta`` trials have
+reached a rung (``floor(n / eta) == 0``), the trial continues: a lone trial, or the first few, never block
+and never stop for lack of company.
+
+Example:
+    >>> RungSchedule(1, 3, 27).epochs()
+    [1, 3, 9, 27]
+    >>> RungSchedule(2, 2).epochs(max_epochs=10)  # max_epochs from the Trainer
+    [2, 4, 8, 10]
+    >>> # two objectives, both minimised; trial 2 is dominated by 0 and 1: with eta=3, the top 1 of 3 goes on
+    >>> cohort = {0: [0.1, 1.0], 1: [0.2, 0.5], 2: [0.3, 2.0]}
+    >>> decide(2, cohort, ["minimize", "minimize"], eta=3).go_on
+    False
+    >>> decide(1, {1: [0.2, 0.5]}, ["minimize", "minimize"], eta=3).go_on  # alone at the rung: continue
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._pareto import non_dominated_ranks
+
+#: Ranking rules: ``nds`` = non-dominated sorting, crowding distance inside a front.
+RANKS = ("nds",)
+
+
+@dataclass(frozen=True)
+class RungSchedule:
+    """Rungs in epochs: ``min_epochs * eta**k`` below ``max_epochs``, then ``max_epochs`` itself.
+
+    Args:
+        min_epochs: the first rung (epochs, >= 1).
+        eta: the reduction factor (integer >= 2): about 1 in ``eta`` trials goes on at each rung.
+        max_epochs: the full budget (epochs); ``None``: the Trainer's ``max_epochs``.
+        rank: the ranking rule, one of :data:`RANKS`.
+        rung_metrics: objective -> the metric that stands in for it at a rung, for objectives known only at the
+            end (e.g. ``{"test_acc": "val_acc"}``); other objectives are read under their own name.
+    """
+
+    min_epochs: int = 1
+    eta: int = 3
+    max_epochs: int | None = None
+    rank: str = "nds"
+    rung_metrics: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.min_epochs, bool) or not isinstance(self.min_epochs, int) or self.min_epochs < 1:
+            raise ValueError(f"min_epochs={self.min_epochs!r} is not allowed: an integer >= 1")
+        if isinstance(self.eta, bool) or not isinstance(self.eta, int) or self.eta < 2:
+            raise ValueError(f"eta={self.eta!r} is not allowed: an integer >= 2")
+        m = self.max_epochs
+        if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < self.min_epochs):
+            raise ValueError(f"max_epochs={m!r} is not allowed: null or an integer >= min_epochs={self.min_epochs}")
+        if self.rank not in RANKS:
+            raise ValueError(f"rank={self.rank!r} is not allowed: one of {', '.join(RANKS)}")
+        r = self.rung_metrics
+        if not isinstance(r, Mapping) or not all(isinstance(v, str) and v for v in r.values()):
+            raise ValueError(f"rung_metrics={r!r} is not allowed: a mapping objective -> metric name")
+
+    def epochs(self, max_epochs: int | None = None) -> list[int]:
+        """Every rung (epochs), the full budget last; ``max_epochs`` stands in when the schedule has none."""
+        top = self.max_epochs if self.max_epochs is not None else max_epochs
+        if top is None or top < 1:
+            raise ValueError(f"max_epochs={top!r} is not allowed: give the full budget in epochs (>= 1)")
+        rungs, epoch = [], self.min_epochs
+        while epoch < top:
+            rungs.append(epoch)
+            epoch *= self.eta
+        return [*rungs, top]
+
+    def decision_epochs(self, max_epochs: int | None = None) -> list[int]:
+        """The rungs where a trial may stop: all but the full budget (a trial there has finished anyway)."""
+        return self.epochs(max_epochs)[:-1]
+
+    def to_attrs(self) -> dict[str, Any]:
+        return {
+            "min_epochs": self.min_epochs,
+            "eta": self.eta,
+            "max_epochs": self.max_epochs,
+            "rank": self.rank,
+            "rung_metrics": dict(self.rung_metrics),
+        }
+
+    @classmethod
+    def from_attrs(cls, stored: Mapping[str, Any]) -> RungSchedule:
+        return cls(
+            int(stored["min_epochs"]),
+            int(stored["eta"]),
+            stored.get("max_epochs"),
+            stored.get("rank", "nds"),
+            dict(stored.get("rung_metrics") or {}),
+        )
+
+    def metric_at_rung(self, objective: str) -> str:
+        """The metric read at a rung for ``objective``."""
+        return self.rung_metrics.get(objective, objective)
+
+
+@dataclass(frozen=True)
+class RungDecision:
+    """A trial's decision at a rung: go on or stop, its place in the ranking (0 = best) among ``n`` trials at
+    the rung, how many go on (``keep = floor(n / eta)``) and why, in one line."""
+
+    go_on: bool
+    position: int
+    n: int
+    keep: int
+    reason: str
+
+
+def minimised(values: Sequence[float], directions: Sequence[str]) -> list[float]:
+    """``values`` with maximised objectives negated, so that smaller is better everywhere."""
+    return [-v if d == "maximize" else v for v, d in zip(values, directions, strict=True)]
+
+
+def crowding_distances(points: Sequence[Sequence[float]]) -> list[float]:
+    """NSGA-II crowding distance of each point among ``points`` (one front): the sum over objectives of the
+    normalised gap between its two neighbours; boundary points get ``inf``.
+
+    Example:
+        >>> crowding_distances([(0.0, 2.0), (1.0, 1.0), (2.0, 0.0)])
+        [inf, 2.0, inf]
+    """
+    n = len(points)
+    if n <= 2:
+        return [math.inf] * n
+    distance = [0.0] * n
+    for m in range(len(points[0])):
+        order = sorted(range(n), key=lambda i: (points[i][m], i))
+        lo, hi = points[order[0]][m], points[order[-1]][m]
+        distance[order[0]] = distance[order[-1]] = math.inf
+        if hi == lo:
+            continue
+        for before, here, after in zip(order, order[1:], order[2:], strict=False):
+            distance[here] += (points[after][m] - points[before][m]) / (hi - lo)
+    return distance
+
+
+def ranking(cohort: Mapping[int, Sequence[float]], directions: Sequence[str]) -> list[int]:
+    """Trial numbers best first: non-dominated front, then crowding distance (larger first), then number.
+
+    Example:
+        >>> ranking({5: [1.0, 1.0], 3: [0.0, 2.0], 4: [2.0, 2.0]}, ["minimize", "minimize"])
+        [3, 5, 4]
+    """
+    numbers = sorted(cohort)
+    points = [minimised(cohort[k], directions) for k in numbers]
+    fronts = non_dominated_ranks(points)
+    crowding: dict[int, float] = {}
+    for front in set(fronts):
+        members = [i for i, f in enumerate(fronts) if f == front]
+        for i, d in zip(members, crowding_distances([points[i] for i in members]), strict=True):
+            crowding[i] = d
+    order = sorted(range(len(numbers)), key=lambda i: (fronts[i], -crowding[i], numbers[i]))
+    return [numbers[i] for i in order]
+
+
+def decide(number: int, cohort: Mapping[int, Sequence[float]], directions: Sequence[str], eta: int) -> RungDecision:
+    """Whether trial ``number`` goes on past a rung, given every trial that has reached the rung so far
+    (``cohort``: trial number -> objective values in the study's order, ``number`` included).
+
+    Raises:
+        ValueError: ``number`` is not in ``cohort``, or a value is not finite.
+    """
+    if number not in cohort:
+        raise ValueError(f"trial {number} is not in the rung's cohort {sorted(cohort)}: record its values first")
+    for k, values in cohort.items():
+        if len(values) != len(directions) or not all(math.isfinite(v) for v in values):
+            raise ValueError(f"trial {k}'s rung values {list(values)!r} are not {len(directions)} finite numbers")
+    n = len(cohort)
+    keep = n // eta
+    position = ranking(cohort, directions).index(number)
+    if keep == 0:
+        reason = f"continue: {n} trial(s) at this rung, fewer than eta={eta} (nobody is stopped yet)"
+        return RungDecision(True, position, n, keep, reason)
+    go_on = position < keep
+    verb = "continue" if go_on else "stop"
+    reason = f"{verb}: ranked {position + 1} of {n} at this rung, the top {keep} (1/eta={eta}) go on"
+    return RungDecision(go_on, position, n, keep, reason)

@@ -1,0 +1,41 @@
+"""benchmarks/multi_fidelity.py's arithmetic: stopped trials cost energy but add no hypervolume; the energy each
+sweep spends to reach 95% of the plain sweep's final hypervolume; their ratio and the final hypervolumes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+from multi_fidelity import compare, hv_curve, reference, summarise
+
+
+def row(state: str, energy: float, acc: float | None, j: float | None, stopped: int | None = None, p: int = 0):
+    return {"state": state, "energy_J": energy, "acc": acc, "j_per_sample": j, "stopped_at_epoch": stopped,
+            "params": {"width": p}}  # fmt: skip
+
+
+def test_stopped_trials_cost_energy_and_add_no_hypervolume() -> None:
+    rows = [row("COMPLETE", 10, 0.8, 0.5), row("PRUNED", 2, 0.1, 0.1, stopped=1), row("COMPLETE", 10, 0.9, 0.4)]
+    ref = reference(rows)
+    assert ref == pytest.approx((0.0, 0.55))
+    curve = hv_curve(rows, ref)
+    assert [e for e, _ in curve] == [10, 12, 22]
+    assert [h for _, h in curve] == pytest.approx([0.8 * 0.05, 0.8 * 0.05, 0.9 * 0.15])
+
+
+def test_ratio_to_ninety_five_percent_of_the_plain_front() -> None:
+    plain = [row("COMPLETE", 40, 0.5, 1.0, p=1), row("COMPLETE", 40, 0.9, 0.5, p=2), row("COMPLETE", 40, 0.2, 2.0, p=3)]
+    mf = [row("COMPLETE", 40, 0.5, 1.0, p=1), row("COMPLETE", 40, 0.9, 0.5, p=2), row("PRUNED", 10, 0.2, 2.0, 1, p=3)]
+    s = compare(plain, mf)
+    # reference J = 1.1 x 2.0 (plain's dear trial); both fronts are {(0.9, 0.5)} after trial 1, at 80 J
+    assert s["paired"] and s["n_stopped"] == 1
+    assert s["final_hv"]["plain"] == pytest.approx(0.9 * 1.7) == pytest.approx(s["final_hv"]["mf"])
+    assert s["energy_to_target_J"] == {"plain": 80, "mf": 80} and s["ratio"] == 1.0
+    assert s["total_J"] == {"plain": 120, "mf": 90}
+    never = compare(plain, [row("COMPLETE", 40, 0.5, 1.0, p=1), row("PRUNED", 5, 0.9, 0.5, 1, p=2)])
+    assert never["energy_to_target_J"]["mf"] is None and never["ratio"] is None
+    q = summarise([s, never])
+    assert q["seeds_target_not_reached_by_mf"] == 1 and q["energy_ratio_to_target_quartiles"] == (1.0, 1.0, 1.0)

@@ -1,0 +1,85 @@
+"""EnergyCallback in a multi-fidelity sweep, with a real Trainer and a real SQLite study: it ranks at rung
+epochs, stops the Trainer when the rule says so, and its measurement does not change what training does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+from lightning.pytorch import Trainer
+from torch.utils.data import DataLoader
+
+from ecopt_lightning.callback import EnergyCallback
+from ecopt_lightning.sweeper._schema import MULTI_FIDELITY_ATTR, SETTINGS_ATTR, ReportSettings, rung_attr
+from ecopt_lightning.sweeper.multi_fidelity import rung_values, stopped_at
+from ecopt_lightning.sweeper.successive_halving import RungSchedule
+
+from .models import TinyModel, loader
+
+OBJECTIVES = ["val_loss", "energy/inference_per_sample_J"]
+
+
+class Shuffled(TinyModel):
+    def train_dataloader(self) -> DataLoader:
+        base = loader(64, 8, seed=0)
+        return DataLoader(base.dataset, batch_size=8, shuffle=True)
+
+
+def _fit(summary: Path, max_epochs: int = 3) -> tuple[Trainer, torch.Tensor]:
+    torch.manual_seed(0)
+    model = Shuffled()
+    trainer = Trainer(
+        max_epochs=max_epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        accelerator="cpu",
+        callbacks=[
+            EnergyCallback(cpu="estimate", inference_benchmark={"repeats": 2}, proxies=False, summary_path=summary)
+        ],
+    )
+    trainer.fit(model)
+    return trainer, torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def _study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, earlier: list[list[float]]) -> optuna.Study:
+    """A study with multi-fidelity on (rungs 1, 2 of 3; eta 2), ``earlier`` trials' values at rung 1, and a
+    RUNNING trial for this job; the job's environment points at it, as the sweeper sets it."""
+    url = f"sqlite:///{tmp_path / 'ecopt.db'}"
+    study = optuna.create_study(study_name="s", storage=url, directions=["minimize", "minimize"])
+    study.set_user_attr(SETTINGS_ATTR, ReportSettings(OBJECTIVES, ["minimize", "minimize"]).to_attrs())
+    study.set_user_attr(MULTI_FIDELITY_ATTR, RungSchedule(1, 2, 3).to_attrs())
+    for values in earlier:
+        study.ask().set_user_attr(rung_attr(1), {"values": values, "max_epochs": 3})
+    mine = study.ask()
+    for key, value in {"ECOPT_STORAGE": url, "ECOPT_STUDY": "s", "ECOPT_TRIAL_NUMBER": str(mine.number)}.items():
+        monkeypatch.setenv(key, value)
+    return study
+
+
+def test_lone_trial_trains_exactly_as_without_multi_fidelity(tmp_path: Path, monkeypatch) -> None:
+    """The benchmark at the first rung iterates a DataLoader (a draw from torch's generator): with the random
+    state forked around it, the shuffled batches and so the weights are those of a run outside a sweep."""
+    _, plain = _fit(tmp_path / "plain.json")
+    study = _study(tmp_path, monkeypatch, earlier=[])
+    trainer, ranked = _fit(tmp_path / "ranked.json")
+    assert trainer.current_epoch == 3
+    attrs = study.trials[-1].user_attrs
+    assert [e["decision"] for e in rung_values(attrs).values()] == ["continue", "continue"]
+    assert torch.equal(plain, ranked)
+
+
+def test_dominated_trial_is_stopped_after_the_first_rung(tmp_path: Path, monkeypatch) -> None:
+    study = _study(tmp_path, monkeypatch, earlier=[[0.0, 1e-12]])  # an earlier trial better on both
+    trainer, _ = _fit(tmp_path / "summary.json")
+    assert trainer.current_epoch == 1 and trainer.should_stop
+    attrs = study.trials[-1].user_attrs
+    assert stopped_at(attrs) == 1 and rung_values(attrs)[1]["cohort"] == [0, 1]
+    energy = trainer.callbacks[0]
+    assert energy.summary()["status"] == "finished fit (stopped by multi-fidelity at epoch 1)"
+    # the benchmark ran once, at the rung, and its values are the trial's final ones
+    assert float(trainer.callback_metrics["energy/inference_per_sample_J"]) == rung_values(attrs)[1]["values"][1]

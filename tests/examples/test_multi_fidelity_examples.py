@@ -1,0 +1,65 @@
+"""Multi-fidelity in the examples: the main job's sweep with it on (tiny budget), the CIFAR-10 search configs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from ecopt_lightning.sweeper.config import validate
+from ecopt_lightning.sweeper.multi_fidelity import rung_values
+from ecopt_lightning.sweeper.successive_halving import RungSchedule
+
+from .test_cifar10 import compose_search
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_main_job_with_multi_fidelity(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    cmd = [
+        sys.executable,
+        str(ROOT / "examples" / "train.py"),
+        "-m",
+        "hydra/sweeper=ecopt",
+        "hydra.sweeper.multi_fidelity={min_epochs: 1, eta: 2}",  # as conf/train.yaml's comment says, no '+'
+        "hydra.sweeper.n_trials=3",
+        "trainer.max_epochs=3",
+        "energy.repeats=2",
+        f"hydra.sweep.dir={sweep}",
+    ]
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, env={**os.environ})
+    assert out.returncode == 0, out.stderr[-3000:]
+    trials = optuna.load_study(study_name="train", storage=f"sqlite:///{sweep / 'ecopt.db'}").get_trials()
+    assert len(trials) == 3 and {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
+    # the baseline ran first, alone at rungs 1 and 2: it went on to the end
+    assert trials[0].state == TrialState.COMPLETE
+    assert [e["decision"] for e in rung_values(trials[0].user_attrs).values()] == ["continue", "continue"]
+    for t in trials:  # every trial was ranked at epoch 1 on (val_acc, J per inference sample)
+        assert len(rung_values(t.user_attrs)[1]["values"]) == 2
+    with open(sweep / "trials.csv") as f:
+        header = next(csv.reader(f))
+    assert "stopped_at_epoch" in header and "rung1:energy/inference_per_sample_J" in header
+    saved = json.loads((sweep / "summary.json").read_text())["multi_fidelity"]
+    assert saved["note"].startswith("ESTIMATE") and saved["trials_stopped"] == sum(
+        t.state == TrialState.PRUNED for t in trials
+    )
+    assert (sweep / "rungs.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("name", ["paper_multi_fidelity", "smoke_multi_fidelity"])
+def test_cifar10_multi_fidelity_searches_validate(name: str) -> None:
+    settings = validate(compose_search(name))
+    assert settings.objective_names == ["test_acc", "energy/inference_per_sample_J"]
+    eta = 3 if name.startswith("paper") else 2
+    assert settings.multi_fidelity == RungSchedule(1, eta, None, rung_metrics={"test_acc": "val_acc"})
+    top = 100 if name.startswith("paper") else 3
+    assert settings.multi_fidelity.epochs(top) == ([1, 3, 9, 27, 81, 100] if eta == 3 else [1, 2, 3])

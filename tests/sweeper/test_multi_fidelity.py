@@ -1,0 +1,136 @@
+"""Rung decisions through a real SQLite storage: record, read the cohort, decide, as two workers would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+from ecopt_lightning.sweeper._schema import MULTI_FIDELITY_ATTR, SETTINGS_ATTR, STOPPED_AT_ATTR, ReportSettings
+from ecopt_lightning.sweeper.multi_fidelity import StudyRungs, rung_values, stopped_at
+from ecopt_lightning.sweeper.pruning import TrialRef
+from ecopt_lightning.sweeper.successive_halving import RungSchedule, decide
+
+NAMES = ["val_acc", "model/params"]
+DIRECTIONS = ["maximize", "minimize"]
+
+
+SCHEDULE = RungSchedule(1, 2, 4)
+
+
+def _study(tmp_path: Path, schedule: RungSchedule | None = SCHEDULE) -> tuple[str, optuna.Study]:
+    url = f"sqlite:///{tmp_path / 'ecopt.db'}"
+    study = optuna.create_study(study_name="s", storage=url, directions=DIRECTIONS)
+    study.set_user_attr(SETTINGS_ATTR, ReportSettings(NAMES, DIRECTIONS).to_attrs())
+    study.set_user_attr(MULTI_FIDELITY_ATTR, None if schedule is None else schedule.to_attrs())
+    return url, study
+
+
+def _worker(url: str, number: int) -> StudyRungs:
+    """A job's view, opened from the environment the sweeper sets (its own storage connection)."""
+    env = {"ECOPT_STORAGE": url, "ECOPT_STUDY": "s", "ECOPT_TRIAL_NUMBER": str(number)}
+    rungs = StudyRungs.from_env(env)
+    assert rungs is not None
+    return rungs
+
+
+def test_off_outside_a_sweep_or_with_multi_fidelity_off(tmp_path: Path) -> None:
+    assert StudyRungs.from_env({}) is None
+    url, study = _study(tmp_path, schedule=None)
+    study.ask()
+    env = {"ECOPT_STORAGE": url, "ECOPT_STUDY": "s", "ECOPT_TRIAL_NUMBER": "0"}
+    assert TrialRef.from_env(env) is not None and StudyRungs.from_env(env) is None
+
+
+def test_lone_trial_goes_on_at_every_rung(tmp_path: Path) -> None:
+    url, study = _study(tmp_path)
+    study.ask()
+    rungs = _worker(url, 0)
+    assert rungs.decision_epochs(4) == [1, 2]
+    for epoch in (1, 2):
+        d = rungs.report(epoch, {"val_acc": 0.1, "model/params": 1e6}, 4)  # bad values, but alone: never blocks
+        assert d.go_on and d.n == 1
+    attrs = study.trials[0].user_attrs
+    assert stopped_at(attrs) is None
+    assert [e["decision"] for e in rung_values(attrs).values()] == ["continue", "continue"]
+
+
+def test_two_workers_interleaved_by_event_see_each_other(tmp_path: Path) -> None:
+    url, study = _study(tmp_path, RungSchedule(1, 2, 4))
+    for _ in range(3):
+        study.ask()
+    first, a, b = _worker(url, 0), _worker(url, 1), _worker(url, 2)
+    assert first.report(1, {"val_acc": 0.9, "model/params": 10.0}, 4).go_on  # alone
+    # a and b reach rung 1 "at once": both write, then both read; each sees the other
+    va = a.record(1, {"val_acc": 0.5, "model/params": 100.0}, 4)
+    vb = b.record(1, {"val_acc": 0.95, "model/params": 5.0}, 4)
+    da, db = a.decide(1, va, 4), b.decide(1, vb, 4)
+    assert (da.n, db.n) == (3, 3)  # floor(3/2) = 1 goes on: b dominates everyone
+    assert (da.go_on, db.go_on) == (False, True)
+    trials = {t.number: t.user_attrs for t in study.get_trials()}
+    assert stopped_at(trials[1]) == 1 and trials[1][STOPPED_AT_ATTR] == 1
+    assert stopped_at(trials[2]) is None
+    assert rung_values(trials[1])[1]["cohort"] == [0, 1, 2]
+
+
+def test_decisions_replay_from_storage(tmp_path: Path) -> None:
+    """What a worker stored (values, cohort, decision) agrees with the rule re-applied to the stored values."""
+    url, study = _study(tmp_path, RungSchedule(1, 3, 9))
+    plan = [(0.9, 10.0), (0.2, 50.0), (0.8, 5.0), (0.1, 70.0), (0.95, 1.0), (0.3, 3.0)]
+    for _ in plan:
+        study.ask()
+    for number, (acc, params) in enumerate(plan):
+        _worker(url, number).report(1, {"val_acc": acc, "model/params": params}, 9)
+    attrs = {t.number: t.user_attrs for t in study.get_trials()}
+    values = {k: rung_values(v)[1]["values"] for k, v in attrs.items()}
+    for number, a in attrs.items():
+        entry = rung_values(a)[1]
+        replay = decide(number, {k: values[k] for k in entry["cohort"]}, DIRECTIONS, 3)
+        assert entry["decision"] == ("continue" if replay.go_on else "stop")
+        assert entry["cohort"] == list(range(number + 1))  # sequential workers: everyone before it
+    # hand-computed: 0, 1 alone-ish (n<3); 2: n=3 keep 1, front {0, 2}: 0 and 2 both inf crowding -> 0 wins: stop
+    assert [stopped_at(attrs[k]) for k in range(6)] == [None, None, 1, 1, None, 1]
+
+
+def test_missing_objective_goes_on_and_says_why(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    url, study = _study(tmp_path)
+    study.ask()
+    d = _worker(url, 0).report(1, {"val_acc": 0.5}, 4)
+    assert d.go_on and "not every objective" in d.reason
+    assert "not every objective" in caplog.text
+
+
+def test_schedule_max_epochs_must_match_the_trainer(tmp_path: Path) -> None:
+    url, study = _study(tmp_path, RungSchedule(1, 2, 4))
+    study.ask()
+    rungs = _worker(url, 0)
+    with pytest.raises(ValueError, match=r"multi_fidelity.max_epochs=4 is not allowed with Trainer\(max_epochs=8\)"):
+        rungs.decision_epochs(8)
+
+
+def test_config_off_by_default_and_bad_values_are_one_line() -> None:
+    from ecopt_lightning.sweeper.config import validate
+    from ecopt_lightning.sweeper.errors import SweeperConfigError
+
+    assert validate({}).multi_fidelity is None
+    assert validate({"multi_fidelity": {"eta": 4}}).multi_fidelity == RungSchedule(1, 4, None)
+    cases = {
+        "hydra.sweeper.multi_fidelity.eta=1 is not allowed: an integer >= 2": {"eta": 1},
+        "hydra.sweeper.multi_fidelity.min_epochs=0 is not allowed: an integer >= 1": {"min_epochs": 0},
+        "hydra.sweeper.multi_fidelity={'epochs': 3} is not allowed: null, or {min_epochs": {"epochs": 3},
+    }
+    for message, raw in cases.items():
+        with pytest.raises(SweeperConfigError) as err:
+            validate({"multi_fidelity": raw})
+        assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_rung_metrics_stand_in_for_objectives_known_only_at_the_end(tmp_path: Path) -> None:
+    url, study = _study(tmp_path, RungSchedule(1, 2, 4, rung_metrics={"val_acc": "val_acc_so_far"}))
+    study.ask()
+    rungs = _worker(url, 0)
+    assert rungs.report(1, {"val_acc_so_far": 0.7, "model/params": 3.0}, 4).go_on
+    assert rung_values(study.trials[0].user_attrs)[1]["values"] == [0.7, 3.0]
+    with pytest.raises(ValueError, match=r"^rung_metrics=\['x'\] is not allowed: a mapping objective -> metric"):
+        RungSchedule(rung_metrics=["x"])  # type: ignore[arg-type]

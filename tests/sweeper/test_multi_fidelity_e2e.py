@@ -1,0 +1,117 @@
+"""Multi-fidelity in real Hydra multiruns of a Lightning app that has only ``EnergyCallback``."""
+
+from __future__ import annotations
+
+import csv
+import json
+from concurrent.futures import ThreadPoolExecutor
+from itertools import combinations
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from ecopt_lightning.sweeper._storage import open_storage
+from ecopt_lightning.sweeper.multi_fidelity import rung_values, stopped_at
+from ecopt_lightning.sweeper.successive_halving import decide
+
+from .conftest import load_study, run_multirun
+
+pytestmark = pytest.mark.slow
+DIRECTIONS = ["maximize", "minimize"]  # apps/conf/rungs.yaml: val_acc, model/params
+MF = "+hydra.sweeper.multi_fidelity={min_epochs: 1, eta: 2}"  # epochs=3: rungs 1, 2, then the full 3
+PLAN = "hydra.sweeper.custom_search_space=spaces.rung_plan"
+
+
+def _replays(trials: list[optuna.trial.FrozenTrial]) -> None:
+    """Every stored decision is the rule applied to the stored values of the cohort it names; at each rung,
+    of any two trials at least one saw the other (write before read)."""
+    values = {t.number: {e: r["values"] for e, r in rung_values(t.user_attrs).items()} for t in trials}
+    by_rung: dict[int, dict[int, list[int]]] = {}
+    for t in trials:
+        for epoch, entry in rung_values(t.user_attrs).items():
+            cohort = {k: values[k][epoch] for k in entry["cohort"]}
+            assert entry["decision"] == ("continue" if decide(t.number, cohort, DIRECTIONS, 2).go_on else "stop")
+            by_rung.setdefault(epoch, {})[t.number] = entry["cohort"]
+        stops = [e for e, r in rung_values(t.user_attrs).items() if r["decision"] == "stop"]
+        assert stopped_at(t.user_attrs) == (stops[0] if stops else None)
+        assert (t.state == TrialState.PRUNED) == bool(stops)
+    for cohorts in by_rung.values():
+        for a, b in combinations(cohorts, 2):
+            assert a in cohorts[b] or b in cohorts[a], (a, b, cohorts)
+
+
+def test_dominated_trials_stop_at_the_first_rung(multirun, tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    proc = multirun(PLAN, "hydra.sweeper.n_trials=4", MF, app="rungs.py", timeout=300)
+    study = load_study(sweep, "rungs")
+    trials = {t.number: t for t in study.get_trials()}
+    assert len(trials) == 4  # a stopped trial counts towards n_trials
+    # trial 0 was alone at every rung: it never waited and was never stopped
+    assert trials[0].state == TrialState.COMPLETE and trials[0].user_attrs["epochs_trained"] == 3
+    assert [r["cohort"] for r in rung_values(trials[0].user_attrs).values()] == [[0], [0]]
+    # 1 and 3 (wide, inverted labels) are dominated by 0 at epoch 1: stopped there, after one epoch
+    for n in (1, 3):
+        assert trials[n].state == TrialState.PRUNED and stopped_at(trials[n].user_attrs) == 1
+        assert trials[n].user_attrs["epochs_trained"] == 1 and list(rung_values(trials[n].user_attrs)) == [1]
+    assert "trial 1 stopped by multi-fidelity at the rung of epoch 1" in proc.stderr + proc.stdout
+    assert "multi-fidelity stopped 3 trial(s)" in proc.stderr + proc.stdout  # 1, 3 and 2 (0 won the tie)
+    _replays(list(trials.values()))
+
+    # nothing stopped reaches the front
+    front = {r["trial"] for r in json.loads((sweep / "pareto_front.json").read_text())["trials"]}
+    assert front and all(trials[n].state == TrialState.COMPLETE for n in front)
+    # the stopped trials' energy is in the sweep's total
+    summary = json.loads((sweep / "summary.json").read_text())
+    energies = [t.user_attrs["energy/total_J"] for t in trials.values()]
+    assert all(e > 0 for e in energies)
+    assert summary["sweep_energy"]["total_J"] == pytest.approx(sum(energies))
+    # trials.csv: the rung each trial stopped at, its rung values
+    rows = {int(r["trial"]): r for r in csv.DictReader((sweep / "trials.csv").open())}
+    assert rows[1]["stopped_at_epoch"] == "1" and rows[0]["stopped_at_epoch"] == ""
+    assert float(rows[1]["rung1:val_acc"]) == rung_values(trials[1].user_attrs)[1]["values"][0]
+    assert rows[1]["rung2:val_acc"] == "" and rows[0]["rung2:val_acc"] != ""
+    saved = summary["multi_fidelity"]
+    stopped_J = sum(trials[n].user_attrs["energy/total_J"] for n in (1, 2, 3))
+    assert saved["stopped_energy_J"] == pytest.approx(stopped_J)
+    assert saved["full_training_estimate_J"] == pytest.approx(3 * stopped_J)  # 1 epoch of 3 each
+    assert saved["note"].startswith("ESTIMATE") and (sweep / "rungs.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_lone_trial_runs_to_the_end(multirun, tmp_path: Path) -> None:
+    """A single trial with eta=2 is ranked at every rung alone: never blocked, never stopped."""
+    multirun(PLAN, "hydra.sweeper.n_trials=1", MF, app="rungs.py", timeout=240)
+    (t,) = load_study(tmp_path / "sweep", "rungs").get_trials()
+    assert t.state == TrialState.COMPLETE and t.user_attrs["epochs_trained"] == 3
+    assert [r["decision"] for r in rung_values(t.user_attrs).values()] == ["continue", "continue"]
+
+
+def test_off_by_default_nothing_is_ranked(multirun, tmp_path: Path) -> None:
+    multirun(PLAN, "hydra.sweeper.n_trials=2", app="rungs.py", timeout=240)
+    trials = load_study(tmp_path / "sweep", "rungs").get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    assert all(not rung_values(t.user_attrs) and t.user_attrs["epochs_trained"] == 3 for t in trials)
+
+
+def test_two_workers_on_one_storage_promote_consistently(tmp_path: Path) -> None:
+    """Two sweeper processes share one Optuna journal file (the documented storage for several workers without a
+    database server; SQLite is for one writer: two processes creating its tables at once collide); whatever their
+    interleaving, every decision replays from the stored values and no two trials at a rung missed each other."""
+    url = f"journal:///{tmp_path / 'shared' / 'study.log'}"
+    common = (PLAN, "hydra.sweeper.n_trials=6", MF, f"hydra.sweeper.storage={url}", "hydra.sweeper.study_name=mf")
+    for i in range(2):
+        (tmp_path / f"w{i}").mkdir()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [
+            pool.submit(run_multirun, tmp_path / f"w{i}" / "sweep", *common, app="rungs.py", timeout=400)
+            for i in range(2)
+        ]
+        results = [f.result() for f in futures]
+    for r in results:
+        assert r.returncode == 0, r.stderr[-3000:]
+    study = optuna.load_study(study_name="mf", storage=open_storage(url, heartbeat_interval_s=0))
+    trials = study.get_trials()
+    assert len(trials) >= 6  # the shared budget (a worker may ask while the other's last trial is told)
+    assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
+    _replays(trials)

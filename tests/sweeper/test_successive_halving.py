@@ -1,0 +1,123 @@
+"""The rung schedule and the promotion rule, on hand-computed cases (no Trainer, no storage)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from ecopt_lightning.sweeper.successive_halving import (
+    RungSchedule,
+    crowding_distances,
+    decide,
+    minimised,
+    ranking,
+)
+
+MIN2 = ["minimize", "minimize"]
+ACC_ENERGY = ["maximize", "minimize"]  # val_acc, energy per sample
+
+
+@pytest.mark.parametrize(
+    ("schedule", "trainer_max", "epochs"),
+    [
+        (RungSchedule(1, 3, 27), None, [1, 3, 9, 27]),
+        (RungSchedule(1, 3, 10), None, [1, 3, 9, 10]),
+        (RungSchedule(1, 2, 1), None, [1]),  # the full budget is the only rung: nothing to decide
+        (RungSchedule(2, 2), 10, [2, 4, 8, 10]),
+        (RungSchedule(1, 4, 4), 99, [1, 4]),  # the schedule's own max wins over the Trainer's
+    ],
+)
+def test_rungs(schedule: RungSchedule, trainer_max: int | None, epochs: list[int]) -> None:
+    assert schedule.epochs(trainer_max) == epochs
+    assert schedule.decision_epochs(trainer_max) == epochs[:-1]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"min_epochs": 0}, "min_epochs=0 is not allowed: an integer >= 1"),
+        ({"eta": 1}, "eta=1 is not allowed: an integer >= 2"),
+        ({"eta": 2.5}, "eta=2.5 is not allowed"),
+        ({"min_epochs": 3, "max_epochs": 2}, "max_epochs=2 is not allowed: null or an integer >= min_epochs=3"),
+        ({"rank": "hv"}, "rank='hv' is not allowed: one of nds"),
+    ],
+)
+def test_bad_schedule_is_one_line(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
+        RungSchedule(**kwargs)
+
+
+def test_no_max_anywhere_is_an_error() -> None:
+    with pytest.raises(ValueError, match="max_epochs=None is not allowed"):
+        RungSchedule(1, 2).epochs()
+
+
+def test_schedule_round_trips_through_attrs() -> None:
+    s = RungSchedule(2, 4, 32)
+    assert RungSchedule.from_attrs(s.to_attrs()) == s
+
+
+def test_crowding_hand_computed() -> None:
+    # front of 4 points, ranges 3 and 3: middle points get (gap_x + gap_y) / 3
+    pts = [(0.0, 3.0), (1.0, 2.0), (2.0, 0.5), (3.0, 0.0)]
+    d = crowding_distances(pts)
+    assert d[0] == d[3] == math.inf
+    assert d[1] == pytest.approx((2 - 0) / 3 + (3 - 0.5) / 3)
+    assert d[2] == pytest.approx((3 - 1) / 3 + (2 - 0) / 3)
+
+
+def test_ranking_front_then_crowding_then_number() -> None:
+    cohort = {
+        0: [0.0, 3.0],  # front 0, boundary (inf)
+        1: [1.0, 2.0],  # front 0, crowding 2/3 + 2.5/3 = 1.5
+        2: [2.0, 0.5],  # front 0, crowding 2/3 + 2/3 = 1.33
+        3: [3.0, 0.0],  # front 0, boundary (inf)
+        4: [3.0, 3.0],  # front 1 (dominated by 1 and 2)
+    }
+    assert ranking(cohort, MIN2) == [0, 3, 1, 2, 4]
+
+
+def test_maximised_objective_is_negated() -> None:
+    assert minimised([0.9, 2e-5], ACC_ENERGY) == [-0.9, 2e-5]
+    # higher accuracy at the same energy dominates
+    assert ranking({7: [0.5, 1.0], 8: [0.9, 1.0]}, ACC_ENERGY) == [8, 7]
+
+
+def test_fewer_than_eta_trials_never_stop() -> None:
+    # eta=3: the first and second trial at a rung go on, whatever their values (floor(n/3) == 0)
+    assert decide(0, {0: [0.1, 9.0]}, ACC_ENERGY, eta=3).go_on
+    d = decide(1, {0: [0.9, 1.0], 1: [0.1, 9.0]}, ACC_ENERGY, eta=3)
+    assert d.go_on and d.keep == 0 and d.n == 2 and d.position == 1
+    assert "fewer than eta=3" in d.reason
+
+
+def test_third_trial_dominated_stops_top_one_goes_on() -> None:
+    cohort = {0: [0.9, 1.0], 1: [0.8, 0.5], 2: [0.1, 9.0]}
+    d = decide(2, cohort, ACC_ENERGY, eta=3)
+    assert (d.go_on, d.position, d.n, d.keep) == (False, 2, 3, 1)
+    assert d.reason == "stop: ranked 3 of 3 at this rung, the top 1 (1/eta=3) go on"
+    # 0 and 1 are both on the front with crowding inf: the earlier number wins the single place
+    assert decide(0, cohort, ACC_ENERGY, eta=3).go_on
+    assert not decide(1, cohort, ACC_ENERGY, eta=3).go_on
+
+
+def test_eta_two_keeps_half_rounded_down() -> None:
+    cohort = {0: [0.5, 1.0], 1: [0.6, 1.0], 2: [0.7, 1.0], 3: [0.8, 1.0], 4: [0.9, 1.0]}  # a chain: 4 > 3 > ...
+    go_on = {k: decide(k, cohort, ACC_ENERGY, eta=2).go_on for k in cohort}
+    assert go_on == {0: False, 1: False, 2: False, 3: True, 4: True}  # floor(5/2) = 2
+
+
+def test_asynchronous_decisions_depend_only_on_who_has_reached_the_rung() -> None:
+    # trial 1 arrives second (keep 0: goes on); trial 2 arrives third and is dominated: it stops even though
+    # trial 1 is no longer at this rung (it went on): everyone who reached the rung counts
+    seen = {0: [0.9, 1.0], 1: [0.5, 2.0]}
+    assert decide(1, seen, ACC_ENERGY, eta=3).go_on
+    assert not decide(2, {**seen, 2: [0.4, 3.0]}, ACC_ENERGY, eta=3).go_on
+
+
+def test_bad_cohort_is_one_line() -> None:
+    with pytest.raises(ValueError, match=r"^trial 3 is not in the rung's cohort \[0\]"):
+        decide(3, {0: [1.0, 1.0]}, MIN2, eta=2)
+    with pytest.raises(ValueError, match=r"^trial 0's rung values \[nan, 1.0\] are not 2 finite numbers"):
+        decide(0, {0: [math.nan, 1.0]}, MIN2, eta=2)
