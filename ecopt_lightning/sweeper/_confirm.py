@@ -104,7 +104,7 @@ def confirm(
     import torch
 
     from ecopt_lightning.energy import EnergyMonitor
-    from ecopt_lightning.inference import measure_inference, median_interval, precision_reached
+    from ecopt_lightning.inference import measure_inference
 
     from ._storage import open_storage
 
@@ -137,33 +137,49 @@ def confirm(
             monitor=monitor,
         )
 
+    confirmed = dict(study.user_attrs.get(CONFIRMED_ATTR) or {})
+    measured: set[int] = set()
     try:
-        measure_rounds(runs, rounds, measure)
+        while runs:
+            measure_rounds(runs, rounds, measure)
+            for run in runs:
+                measured.add(run.record.number)
+                confirmed[str(run.record.number)] = _confirmed_entry(run, rounds, settings)
+            after = build_report(study.study_name, study.get_trials(deepcopy=False), settings, confirmed=confirmed)
+            # a front member measured worse can let a trial the sweep had dominated onto the rebuilt front:
+            # measure those too, so that every member of the confirmed front was measured again
+            newcomers = [r for r in candidates_of(after) if r.number not in measured and r.number not in skipped]
+            runs, more_skipped = _load(newcomers, device) if newcomers else ([], {})
+            skipped.update(more_skipped)
     finally:
         monitor.close()
-    confirmed = dict(study.user_attrs.get(CONFIRMED_ATTR) or {})
-    for run in runs:
-        values = sorted(run.per_repeat_J)
-        median = statistics.median(values)
-        interval = median_interval(values)
-        confirmed[str(run.record.number)] = {
-            "metric": settings.energy_per_sample_metric,
-            "value": median,
-            "ci_lo": None if interval is None else interval[0],
-            "ci_hi": None if interval is None else interval[1],
-            "converged": precision_reached(median, interval, 0.05),
-            "repeats": len(values),
-            "rounds": rounds,
-            "contended": bool(run.contention is not None and run.contention.contended),
-            "source": run.source,
-            "sweep_value": run.record.energy_per_sample_J,
-            "sweep_interval": None
-            if run.record.energy_per_sample_interval is None
-            else list(run.record.energy_per_sample_interval),
-        }
     study.set_user_attr(CONFIRMED_ATTR, confirmed)
     after = build_report(study.study_name, study.get_trials(deepcopy=False), settings, confirmed=confirmed)
     return before, after, skipped
+
+
+def _confirmed_entry(run: _Run, rounds: int, settings: ReportSettings) -> dict[str, Any]:
+    """What ``ecopt.confirmed`` keeps of one re-measured trial (J per sample)."""
+    from ecopt_lightning.inference import median_interval, precision_reached
+
+    values = sorted(run.per_repeat_J)
+    median = statistics.median(values)
+    interval = median_interval(values)
+    return {
+        "metric": settings.energy_per_sample_metric,
+        "value": median,
+        "ci_lo": None if interval is None else interval[0],
+        "ci_hi": None if interval is None else interval[1],
+        "converged": precision_reached(median, interval, 0.05),
+        "repeats": len(values),
+        "rounds": rounds,
+        "contended": bool(run.contention is not None and run.contention.contended),
+        "source": run.source,
+        "sweep_value": run.record.energy_per_sample_J,
+        "sweep_interval": None
+        if run.record.energy_per_sample_interval is None
+        else list(run.record.energy_per_sample_interval),
+    }
 
 
 def _fmt(value: float | None, interval: Any) -> str:
