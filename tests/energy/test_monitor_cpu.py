@@ -30,14 +30,16 @@ def busy(seconds: float) -> None:
 def test_this_machine_estimates_and_says_so():
     with pytest.warns(EnergyWarning, match="ESTIMATED, not measured: cpu:0"):
         monitor = EnergyMonitor()
+    before = time.perf_counter()
     with monitor.window("busy") as w:
         busy(0.5)
+    elapsed = time.perf_counter() - before
     monitor.close()
     m = w.measurement
     assert m.sources == {"cpu:0": "estimate"}
     assert m.energy_J > 0
     assert m.estimated_J == m.energy_J and m.measured_J == 0
-    assert m.seconds == pytest.approx(0.5, abs=0.05)
+    assert 0.5 <= m.seconds <= elapsed  # the window's ends lie inside the reads around it, at any load
 
 
 def test_estimate_is_cpu_time_times_watts_per_core():
