@@ -15,11 +15,14 @@ a ``.venv`` that is the test's own environment. What the test adds, none of it i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -67,7 +70,10 @@ def _with_budget(text: str, sweeps: list[int]) -> str:
         if _SWEEP.search(line):
             sweeps[0] += 1
             command, _, comment = line.partition(" #")
-            line = f"{command.rstrip()} hydra.sweeper.n_trials={2 * sweeps[0]} {BUDGET}"
+            command = command.rstrip()
+            background = command.endswith("&")  # `cmd ... &`: the overrides go before the `&`
+            command = command.removesuffix("&").rstrip()
+            line = f"{command} hydra.sweeper.n_trials={2 * sweeps[0]} {BUDGET}" + (" &" if background else "")
             line += f"  #{comment}" if comment else ""
         out.append(line)
     return "\n".join(out) + "\n"
@@ -82,16 +88,28 @@ def _run_shell(block: Block, workdir: Path, env: dict[str, str], sweeps: list[in
     }
     if "make demo" in script:
         sweeps[0] += 1
-    out = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    tail = f"{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
-    assert out.returncode == 0, f"{block.id} failed (exit {out.returncode}):\n{script}\n{tail}"
+    # output to files, not pipes, and the block's own process group killed after it: a process a block left
+    # in the background (a failed block never reaching its `kill`) must not keep the test waiting
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        proc = subprocess.Popen(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=workdir,
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            returncode = proc.wait(timeout=900)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        stdout.seek(0)
+        stderr.seek(0)
+        tail = f"{stdout.read()[-3000:]}\n{stderr.read()[-3000:]}"
+    assert returncode == 0, f"{block.id} failed (exit {returncode}):\n{script}\n{tail}"
 
 
 def _fixtures() -> dict[str, object]:
