@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -34,7 +32,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from search import _quartiles  # a sibling script: median and IQR as the search benchmark takes them
+from _sweep_runs import run_sweep  # sibling scripts
+from search import _quartiles  # median and IQR as the search benchmark takes them
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -68,18 +67,8 @@ def sweep(
     out: Path, mf: bool, n_trials: int, epochs: int, eta: int, seed: int, repeats: int = 3
 ) -> list[dict[str, Any]]:
     """Run one sweep in a subprocess; its trials in order: state, energy (J), val_acc, J/sample, params."""
-    import optuna
-
-    from ecopt_lightning.sweeper._records import to_record
-    from ecopt_lightning.sweeper._schema import ReportSettings
-
     sweep_dir = out / f"seed{seed}" / ("mf" if mf else "plain")
-    cmd = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--app",
-        "-m",
-        f"hydra.sweep.dir={sweep_dir}",
+    overrides = [
         f"hydra.sweeper.n_trials={n_trials}",
         "hydra.sweeper.sampler=random",
         f"hydra.sweeper.seed={seed}",
@@ -89,29 +78,21 @@ def sweep(
         *SPACE,
     ]
     if mf:
-        cmd.append(f"hydra.sweeper.multi_fidelity={{min_epochs: 1, eta: {eta}}}")
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"sweep failed ({'mf' if mf else 'plain'}, seed {seed}): {proc.stderr[-1500:]}")
-    study = optuna.load_study(study_name="multi_fidelity", storage=f"sqlite:///{sweep_dir / 'ecopt.db'}")
-    settings = ReportSettings.from_attrs(study.user_attrs, None, ["maximize", "minimize"])
-    rows = []
-    for t in sorted(study.trials, key=lambda t: t.number):
-        r = to_record(t, settings)
-        rows.append(
-            {
-                "number": t.number,
-                "state": t.state.name,
-                "energy_J": float(r.energy_J or 0.0),
-                "energy_source": r.energy_source,
-                "acc": r.metrics.get("val_acc"),
-                "j_per_sample": r.metrics.get("energy/inference_per_sample_J"),
-                "stopped_at_epoch": r.stopped_at_epoch,
-                "params": dict(t.params),
-            }
-        )
-    return rows
+        overrides.append(f"hydra.sweeper.multi_fidelity={{min_epochs: 1, eta: {eta}}}")
+    label = f"{'mf' if mf else 'plain'}, seed {seed}"
+    return [
+        {
+            "number": t.number,
+            "state": t.state.name,
+            "energy_J": float(r.energy_J or 0.0),
+            "energy_source": r.energy_source,
+            "acc": r.metrics.get("val_acc"),
+            "j_per_sample": r.metrics.get("energy/inference_per_sample_J"),
+            "stopped_at_epoch": r.stopped_at_epoch,
+            "params": dict(t.params),
+        }
+        for t, r in run_sweep(__file__, overrides, sweep_dir, "multi_fidelity", label)
+    ]
 
 
 def reference(*arms: Sequence[dict[str, Any]]) -> tuple[float, float]:

@@ -35,16 +35,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from search import _quartiles  # a sibling script: median and IQR as the search benchmark takes them
+from _sweep_runs import run_sweep  # sibling scripts
+from search import _quartiles  # median and IQR as the search benchmark takes them
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -111,18 +110,8 @@ def sweep(
     out: Path, prune: bool, n_trials: int, epochs: int, bound: float, seed: int, sampler: str = "tpe"
 ) -> list[dict[str, Any]]:
     """Run one sweep in a subprocess; return its trials in order (state, energy J, val_acc, J/sample)."""
-    import optuna
-
-    from ecopt_lightning.sweeper._records import to_record
-    from ecopt_lightning.sweeper._schema import ReportSettings
-
     sweep_dir = out / f"{sampler}_seed{seed}" / ("pruned" if prune else "plain")
-    cmd = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--app",
-        "-m",
-        f"hydra.sweep.dir={sweep_dir}",
+    overrides = [
         f"hydra.sweeper.n_trials={n_trials}",
         f"hydra.sweeper.sampler={sampler}",
         f"hydra.sweeper.seed={seed}",
@@ -133,27 +122,19 @@ def sweep(
         "data.batch_size=64",
         *SPACE,
     ]
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"sweep failed ({'pruned' if prune else 'plain'}, seed {seed}): {proc.stderr[-1500:]}")
-    study = optuna.load_study(study_name="pruning", storage=f"sqlite:///{sweep_dir / 'ecopt.db'}")
-    settings = ReportSettings.from_attrs(study.user_attrs, None, ["maximize", "minimize"])
-    rows = []
-    for t in sorted(study.trials, key=lambda t: t.number):
-        r = to_record(t, settings)
-        rows.append(
-            {
-                "number": t.number,
-                "state": t.state.name,
-                "energy_J": float(r.energy_J or 0.0),
-                "energy_source": r.energy_source,
-                "acc": r.metrics.get("val_acc"),
-                "j_per_sample": t.user_attrs.get("energy/inference_per_sample_J"),
-                "params": dict(t.params),
-            }
-        )
-    return rows
+    label = f"{'pruned' if prune else 'plain'}, seed {seed}"
+    return [
+        {
+            "number": t.number,
+            "state": t.state.name,
+            "energy_J": float(r.energy_J or 0.0),
+            "energy_source": r.energy_source,
+            "acc": r.metrics.get("val_acc"),
+            "j_per_sample": t.user_attrs.get("energy/inference_per_sample_J"),
+            "params": dict(t.params),
+        }
+        for t, r in run_sweep(__file__, overrides, sweep_dir, "pruning", label)
+    ]
 
 
 def hv_curve(rows: Sequence[dict[str, Any]], bound: float) -> list[tuple[float, float]]:
