@@ -29,10 +29,12 @@ def test_totals_survive_resume_from_checkpoint(tmp_path):
     trainer.fit(TinyModel(), ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"))
     after = second.summary()["phases"]["train"]
     assert after["steps"] == 16 and after["samples"] == 128  # 8 restored + 8 new
-    assert after["energy_J"] > before["energy_J"]
     state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)["callbacks"]["EnergyCallback"]
     saved = state["cluster"]["train"]["energy_J"]  # as of the save, in on_train_epoch_end
     assert 0 < saved <= before["energy_J"]
+    # Compared with the save, not with the first run's end: what the first run spent after the save (writing
+    # the checkpoint) can exceed the whole second epoch on a slow or loaded machine.
+    assert after["energy_J"] > saved
     epoch_2 = float(trainer.callback_metrics["energy/train_epoch_J"])
     assert float(trainer.callback_metrics["energy/train_total_J"]) >= saved + epoch_2
 
