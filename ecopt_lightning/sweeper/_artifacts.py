@@ -31,6 +31,7 @@ from typing import Any
 from .. import metrics as names
 from . import _crashpoints
 from ._records import TrialRecord
+from ._repeats import merged_summary
 from ._rung_report import RUNGS_PNG, energy_saved, rung_columns, rung_row, write_rungs_png
 from ._schema import FRONT_ATTR, HYPERVOLUME_ATTR, KNEE_ATTR, SOURCES_SUMMARY_ATTR, SWEEP_ENERGY_ATTR, ReportSettings
 from ._sweep_report import Report, build_report
@@ -103,6 +104,7 @@ def _front_row(report: Report, r: TrialRecord) -> dict[str, Any]:
         "objectives": dict(zip(report.settings.objective_names, r.values or [], strict=False)),
         "intervals": {name: list(iv) for name, iv in r.intervals.items()},
         "front_status": r.front_status,
+        "merged_trials": r.merged_trials,
         "confirmed": r.confirmed is not None,
         "sweep_objectives": None
         if r.sweep_values is None
@@ -140,6 +142,7 @@ def summary(report: Report) -> dict[str, Any]:
             "pareto_front_robust": [r.number for r in report.front if r.robust],
             "possibly_on_front": [r.number for r in report.possibly],
             "confirmed": {str(r.number): r.confirmed for r in report.records if r.confirmed is not None},
+            "repeated_configs": merged_summary(report.points),
             "front_method": "non-dominated by the objectives' central values (the median for an energy per "
             "sample); 'robust' when no trial it does not dominate could beat it within the 95% intervals; "
             "'possibly on the front' when dominated, but its interval overlaps those of every trial that "
@@ -167,7 +170,11 @@ def summary(report: Report) -> dict[str, Any]:
             "measurement_quality": {
                 "contended": [r.number for r in report.records if r.metrics.get(names.INFERENCE_CONTENDED) == 1.0],
                 "not_converged": [r.number for r in report.records if r.metrics.get(names.INFERENCE_CONVERGED) == 0.0],
+                "contended_training": [
+                    r.number for r in report.records if r.metrics.get(names.contended("train")) == 1.0
+                ],
                 "note": "trials whose inference benchmark ran beside other processes' CPU load (contended), or "
+                "whose training did (contended_training: energy/train_contended), or "
                 "stopped at its cap before its 95% interval was within the target (not_converged); see "
                 "docs/measurement.md",
             },
@@ -209,6 +216,10 @@ def _flat(report: Report, r: TrialRecord, all_trials: bool, rungs: Sequence[str]
             values = r.sweep_values or r.values
             row[f"{name}_sweep"] = values[i] if values else None
     row["front_status"] = r.front_status
+    if all_trials:
+        row["config_group"] = r.config_group  # the trial number of the point its repeated config merged into
+    else:
+        row["merged_trials"] = " ".join(str(n) for n in r.merged_trials or [])
     if any(x.confirmed is not None for x in report.records):
         row["confirmed"] = r.confirmed is not None
     row.update({f"param:{k}": v for k, v in r.params.items()})

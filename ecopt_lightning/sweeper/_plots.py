@@ -79,6 +79,8 @@ def hover_text(report: Report, r: TrialRecord) -> str:
     baseline = " (baseline)" if r.flags.get(BASELINE_ATTR) else ""
     status = r.front_status or ("infeasible" if r.values is not None and not r.feasible else r.state)
     lines = [f"trial {r.number}{baseline} ({status})"]
+    if r.merged_trials:
+        lines.append(f"one config run in trials {', '.join(map(str, r.merged_trials))}: their repeats pooled")
     lines += [f"{name}: 95% interval [{lo:.4g}, {hi:.4g}]" for name, (lo, hi) in r.intervals.items()]
     lines += r.overrides
     for text, value in r.constraints.items():
@@ -96,14 +98,19 @@ def hover_text(report: Report, r: TrialRecord) -> str:
 
 
 def _baseline(report: Report) -> TrialRecord | None:
-    return next((r for r in report.records if r.flags.get(BASELINE_ATTR) and r.values is not None), None)
+    return next((r for r in report.points if r.flags.get(BASELINE_ATTR) and r.values is not None), None)
+
+
+def _label(r: TrialRecord) -> str:
+    """A point's label: its trial number, or ``3+7`` for a config run in trials 3 and 7."""
+    return "+".join(map(str, r.merged_trials)) if r.merged_trials else str(r.number)
 
 
 def _mark_trials(ax: Any, report: Report) -> None:
     """Trial numbers beside the front's points; the baseline ringed and named in the legend."""
     for r in report.front:
         (x,), (y,) = _xy(report, [r])
-        ax.annotate(str(r.number), (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8, color="tab:blue")
+        ax.annotate(_label(r), (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8, color="tab:blue")
     base = _baseline(report)
     if base is not None:
         xs, ys = _xy(report, [base])
@@ -126,7 +133,7 @@ def _mark_trials_html(fig: Any, report: Report) -> None:
 
     if report.front:
         x, y = _xy(report, report.front)
-        numbers = [str(r.number) for r in report.front]
+        numbers = [_label(r) for r in report.front]
         fig.add_trace(
             go.Scatter(
                 x=x, y=y, mode="text", text=numbers, textposition="top right", showlegend=False, hoverinfo="skip"
@@ -149,7 +156,7 @@ def _mark_trials_html(fig: Any, report: Report) -> None:
 
 
 def _groups(report: Report) -> dict[str, list[TrialRecord]]:
-    done = [r for r in report.records if r.values is not None]
+    done = report.points  # a repeated config is one point
     return {
         "Pareto front": sorted(report.front, key=lambda r: r.objective_values[0]),
         "possibly on the front": list(report.possibly),
