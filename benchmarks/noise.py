@@ -1,6 +1,6 @@
 """How precise is J per inference sample, and is contention flagged? The digits job, quiet and contended.
 
-Usage: python benchmarks/noise.py [--measurements 5] [--max-seconds 5] [--threads 0] [--configs 16x1,...]
+Usage: python benchmarks/noise.py [--measurements 5] [--max-seconds 5] [--threads 1] [--configs 16x1,...]
        [--no-contended] [--out benchmarks/results]
 
 Run it on a quiet machine for the quiet goals: the script checks the machine itself (the share of quiet
@@ -253,10 +253,17 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def main() -> None:
+    from ecopt_lightning.inference import BENCHMARK_THREADS
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--measurements", type=int, default=5, help="independent measurements per config and round")
     parser.add_argument("--max-seconds", type=float, default=5.0, help="time cap of one measurement (s)")
-    parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=BENCHMARK_THREADS,
+        help=f"torch.set_num_threads (default {BENCHMARK_THREADS}, as EnergyCallback's benchmark; 0: torch's default)",
+    )
     parser.add_argument("--configs", default=",".join(f"{w}x{d}" for w, d in CONFIGS), help="width x depth list")
     parser.add_argument("--no-contended", action="store_true", help="skip the round beside CPU-bound processes")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
