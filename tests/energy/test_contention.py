@@ -116,3 +116,38 @@ def test_span_contended_judges_the_average_over_the_read_time():
     assert span_contended(10.0, FOREIGN_CORES_LIMIT * 10.0, 0.0)
     assert not span_contended(10.0, FOREIGN_CORES_LIMIT * 10.0 - 0.1, 0.0)
     assert not span_contended(0.05, 1.0, 0.0)  # too short for the tick counters to say anything
+
+
+def test_a_real_trainer_flags_its_training_contended_from_a_fake_proc_load(tmp_path, monkeypatch):
+    import json
+    import os
+    import time
+
+    from lightning.pytorch import Callback
+
+    from ecopt_lightning import EnergyCallback
+    from ecopt_lightning.sweeper._jobinfo import read_job
+    from tests.callback.helpers import make_trainer
+    from tests.callback.models import TinyModel
+
+    hz = os.sysconf("SC_CLK_TCK")
+    proc = FakeProc(tmp_path / "proc", cores=64)
+    monkeypatch.setenv("ECOPT_PROC_ROOT", str(proc.root))
+
+    class OtherProcesses(Callback):
+        """At each training batch's end (an event) other processes have used 1000 core-seconds; the short
+        sleep makes the training windows add up to at least the 0.1 s the tick counters need (a slower
+        machine only lengthens them)."""
+
+        def on_train_batch_end(self, *args, **kwargs):
+            proc.run(own=1, foreign=1000 * hz)
+            time.sleep(0.05)
+
+    cb = EnergyCallback(proxies=False)
+    trainer = make_trainer(tmp_path, [OtherProcesses(), cb], loggers=False, num_sanity_val_steps=0)
+    trainer.fit(TinyModel())
+    assert float(trainer.callback_metrics["energy/train_contended"]) == 1.0
+    phases = json.loads((tmp_path / "energy_summary.json").read_text())["phases"]
+    assert phases["train"]["contended"] is True and phases["train"]["foreign_cores"] > 0.5
+    assert any(reason.endswith("during train (" + f"{phases['train']['contended_fraction']:.0%}" + " of its time "
+               "in contended windows)") for reason in read_job(str(tmp_path)).degraded)  # fmt: skip
