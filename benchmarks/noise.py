@@ -61,12 +61,14 @@ def kendall_tau(x: list[float], y: list[float]) -> float:
 
 #: issue 12's goals
 TAU_GOAL, SPREAD_GOAL, OFF_LIMIT = 0.8, 0.05, 0.10
+#: the quiet goals are judged only when at most this share of the "quiet" measurements was flagged contended
+QUIET_FLAGGED_LIMIT = 0.10
 
 
 def goals(summary: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     """Each goal of issue 12: what it asks, what was measured, and PASS (True), FAIL (False) or not judged
-    (None: the "quiet" rounds were flagged contended, so the quiet goals say nothing of a quiet machine; or the
-    contended round was skipped).
+    (None: more than :data:`QUIET_FLAGGED_LIMIT` of the "quiet" measurements were flagged contended, so the quiet
+    goals say nothing of a quiet machine; or the contended round was skipped).
 
     Example:
         >>> s = {"kendall_tau_quiet_rounds": 0.87, "quiet_flagged_share": 0.0, "contended_off_unflagged": 0,
@@ -74,7 +76,7 @@ def goals(summary: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         >>> [(g, ok) for g, _, ok in goals(s)]
         [('Kendall tau >= 0.8', True), ('spread per config <= 5%', True), ('contended runs flagged', True)]
     """
-    quiet = summary["quiet_flagged_share"] == 0.0
+    quiet = summary["quiet_flagged_share"] <= QUIET_FLAGGED_LIMIT
     tau = summary["kendall_tau_quiet_rounds"]
     spreads = [x for c in summary["per_config"].values() for x in c["spread"]]
     worst = max(spreads)
