@@ -30,6 +30,7 @@ from typing import Any
 
 from .. import metrics as names
 from . import _crashpoints
+from ._energy_report import sweep_grid
 from ._records import TrialRecord
 from ._rung_report import RUNGS_PNG, energy_saved, rung_columns, rung_row, write_rungs_png
 from ._schema import FRONT_ATTR, HYPERVOLUME_ATTR, KNEE_ATTR, SOURCES_SUMMARY_ATTR, SWEEP_ENERGY_ATTR, ReportSettings
@@ -161,8 +162,10 @@ def summary(report: Report) -> dict[str, Any]:
                 "energy_metric": s.energy_metric,
                 "sources": report.energy_sources,
                 "trials_without_energy": sum(r.energy_J is None for r in report.records),
+                "carbon": sweep_grid(report).entry(report.sweep_energy_J),
                 "note": f"sum over all trials (failed ones included when they reported it) of {s.energy_metric!r}; "
-                "when a trial lacked it, the sum of its energy/*_total_J metrics",
+                "when a trial lacked it, the sum of its energy/*_total_J metrics; carbon: its gCO2e at the grid "
+                "intensity the trials' EnergyCallback used (the chosen trial's), else at the world average",
             },
             "measurement_quality": {
                 "contended": [r.number for r in report.records if r.metrics.get(names.INFERENCE_CONTENDED) == 1.0],
@@ -232,12 +235,13 @@ def write_all(report: Report, out_dir: Path, figures: bool = True) -> list[Path]
     front = [_front_row(report, r) for r in report.front]
     rungs = rung_columns(report.records, report.settings.objective_names)
     possibly = [_front_row(report, r) for r in report.possibly]
+    summary_json = summary(report)
     texts = {
         "pareto_front.json": json.dumps(
             _finite(
                 {
                     "study_name": report.study_name,
-                    "objectives": summary(report)["objectives"],
+                    "objectives": summary_json["objectives"],
                     "trials": front,
                     "possibly_on_front": possibly,
                 }
@@ -246,7 +250,7 @@ def write_all(report: Report, out_dir: Path, figures: bool = True) -> list[Path]
         ),
         "pareto_front.csv": _csv([_flat(report, r, False) for r in report.front]),
         "trials.csv": _csv([_flat(report, r, True, rungs) for r in report.records]),
-        "summary.json": json.dumps(summary(report), indent=2),
+        "summary.json": json.dumps(summary_json, indent=2),
         "energy_report.md": render_energy_report(report),
     }
     written = []
