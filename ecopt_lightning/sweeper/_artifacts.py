@@ -339,13 +339,14 @@ def _objectives_text(report: Report, r: TrialRecord) -> str:
 
 def dashboard_attrs(report: Report) -> dict[str, Any]:
     """What a dashboard user should see without opening files, as short texts: the front (knee first), the
-    hypervolume, the sweep's own energy with its estimated share, and the measurement sources of the trials."""
+    hypervolume, the sweep's own energy with its estimated share and gCO2e, and the measurement sources of the
+    trials."""
     knee = report.knee.number if report.knee is not None else None
     front = sorted(report.front, key=lambda r: (r.number != knee, r.values or []))
     lines = [f"trial {r.number}{' (knee)' if r.number == knee else ''}: {_objectives_text(report, r)}" for r in front]
     if len(lines) > _DASHBOARD_MAX_FRONT:
         lines = [*lines[:_DASHBOARD_MAX_FRONT], f"... {len(lines) - _DASHBOARD_MAX_FRONT} more in pareto_front.csv"]
-    total, estimated = report.sweep_energy_J, report.sweep_estimated_J
+    total, estimated, grid = report.sweep_energy_J, report.sweep_estimated_J, sweep_grid(report)
     share = f"{estimated / total:.0%}" if total > 0 else "0%"
     # "cpu:0: estimated from CPU time (100% of ...)" -> trials per domain and way
     degraded = Counter(reason.split(" (", 1)[0] for r in report.records for reason in r.degraded)
@@ -353,7 +354,8 @@ def dashboard_attrs(report: Report) -> dict[str, Any]:
         FRONT_ATTR: lines or ["empty: no feasible complete trial"],
         KNEE_ATTR: None if report.knee is None else f"trial {knee}: {_objectives_text(report, report.knee)}",
         HYPERVOLUME_ATTR: report.hypervolume,
-        SWEEP_ENERGY_ATTR: f"{total:.6g} J, {len(report.records)} trial(s), {share} of it ESTIMATED, not measured",
+        SWEEP_ENERGY_ATTR: f"{total:.6g} J, {len(report.records)} trial(s), {share} of it ESTIMATED, not measured; "
+        f"{grid.entry(total)['total_gCO2e']:.4g} gCO2e at {grid.label}",
         SOURCES_SUMMARY_ATTR: {
             "trial energy from": report.energy_sources,
             "not a full measurement (trials)": dict(sorted(degraded.items())) or "none",
