@@ -89,7 +89,9 @@ def test_decisions_replay_from_storage(tmp_path: Path) -> None:
         replay = decide(number, {k: values[k] for k in entry["cohort"]}, DIRECTIONS, 3)
         assert entry["decision"] == ("continue" if replay.go_on else "stop")
         assert entry["cohort"] == list(range(number + 1))  # sequential workers: everyone before it
-    # hand-computed: 0, 1 alone-ish (n<3); 2: n=3 keep 1, front {0, 2}: 0 and 2 both inf crowding -> 0 wins: stop
+    # hand-computed (nds_hv): 0, 1 alone-ish (n<3); 2: n=3 keep 1, front {0, 2}, reference (-0.13, 54.5): 0 adds
+    # 0.1 x 44.5, 2 adds 0.67 x 5: 0 wins, 2 stops; 3 dominated; 4 dominates all; 5: n=6 keep 2, 4 first, then
+    # front {0, 2, 5} (reference (-0.015, 76.9)): 0 adds 6.69, 2 adds 2.5, 5 adds 0.285 x 2 = 0.57: 5 stops
     assert [stopped_at(attrs[k]) for k in range(6)] == [None, None, 1, 1, None, 1]
 
 
