@@ -49,6 +49,7 @@ from .inference import (
 )
 from .proxies import count_parameters, flops_per_sample
 from .ranks import RankReducer, device_keys, open_rank_monitor
+from .rung_check import Broadcast, RungCheck
 
 CudaSync = Literal["log", "step", "never"]
 
@@ -162,9 +163,7 @@ class EnergyCallback(Callback):
         self._resume_train = False
         self._deferred_step = False
         self._status = "not started"
-        self._rungs: Any = None  # the trial's StudyRungs inside a multi-fidelity sweep (opened at fit set-up)
-        self._rung_epochs: list[int] = []
-        self._stopped = ""  # why multi-fidelity stopped fit early, for the summary's status
+        self._rungs: RungCheck | None = None  # the stop-at-rung check of a multi-fidelity sweep (fit set-up)
 
     # set-up -----------------------------------------------------------------------------------------------
     @override
@@ -186,7 +185,9 @@ class EnergyCallback(Callback):
             )
             self.tracker.use(self.monitor)
         if stage == "fit" and self._rungs is None:
-            self._open_rungs(trainer)
+            self._rungs = RungCheck.open(
+                rank_zero=trainer.is_global_zero, max_epochs=trainer.max_epochs, broadcast=self._broadcast(trainer)
+            )
         self._status = f"running {stage}"
 
     @override
@@ -262,7 +263,7 @@ class EnergyCallback(Callback):
         # the clock runs on: time after the last step goes to the next step, or to the total at on_train_end
         epoch = self.tracker.end_epoch("train", sync=sync, read=False)
         self._publish_epoch(trainer, "train", {None: epoch}, step)
-        if self._rung_epochs:
+        if self._rungs is not None and self._rungs.due(trainer.current_epoch + 1):  # epochs completed
             self._rung_check(trainer, pl_module)
 
     @override
@@ -272,7 +273,8 @@ class EnergyCallback(Callback):
 
     @override
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self.inference_benchmark is not None and self._rungs is not None and self._inference is not None:
+        ranked = self._rungs is not None and self._rungs.reports
+        if self.inference_benchmark is not None and ranked and self._inference is not None:
             # measured at the first rung: J per sample depends on the architecture, not on training progress
             self._publish(trainer, benchmark_metrics(self._inference), compat.batches_that_stepped(trainer))
         elif self.inference_benchmark is not None:
@@ -579,39 +581,22 @@ class EnergyCallback(Callback):
         self._publish(trainer, benchmark_metrics(result), compat.batches_that_stepped(trainer))
 
     # multi-fidelity -----------------------------------------------------------------------------------------
-    def _open_rungs(self, trainer: Trainer) -> None:
-        """Inside a sweep with ``hydra.sweeper.multi_fidelity`` (environment set by the sweeper): the trial's
-        rungs; otherwise nothing is opened. Rank 0 opens the study and tells the other ranks the rung epochs."""
-        if trainer.is_global_zero:
-            from .sweeper.multi_fidelity import StudyRungs
-
-            self._rungs = StudyRungs.from_env()
-            if self._rungs is not None:
-                self._rung_epochs = self._rungs.decision_epochs(trainer.max_epochs)
-        if self._reducer.world_size > 1:
-            self._rung_epochs = list(trainer.strategy.broadcast(self._rung_epochs))
+    def _broadcast(self, trainer: Trainer) -> Broadcast | None:
+        return trainer.strategy.broadcast if self._reducer.world_size > 1 else None
 
     def _rung_check(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """At a rung's epoch end: report the objectives to the study and stop the Trainer if the trial is out.
-
-        Rank 0 decides; every rank gets the decision (a rung epoch is the same on every rank)."""
-        epoch = trainer.current_epoch + 1  # epochs completed: current_epoch moves on after this hook
-        if epoch not in self._rung_epochs:
-            return
-        go_on = True
-        if trainer.is_global_zero and self._rungs is not None:
+        """At a rung's epoch end: rank 0 runs the inference benchmark once (the first rung) and reports the
+        metrics; every rank stops the Trainer if the trial is out."""
+        assert self._rungs is not None
+        values = None
+        if self._rungs.reports:
             if self._inference is None and self.inference_benchmark is not None:
                 self._benchmark_paused(trainer, pl_module)
             values = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
-            top = self._rungs.schedule.max_epochs or trainer.max_epochs
-            assert top is not None  # decision_epochs refused a schedule with no max_epochs at set-up
-            decision = self._rungs.report(epoch, {**values, **self._metrics}, int(top))
-            go_on = decision.go_on
-        if self._reducer.world_size > 1:
-            go_on = bool(trainer.strategy.broadcast(go_on))
-        if not go_on:
+            values.update(self._metrics)
+        epoch = trainer.current_epoch + 1  # epochs completed: current_epoch moves on after this hook
+        if not self._rungs.decide(epoch, values, trainer.max_epochs, self._broadcast(trainer)):
             trainer.should_stop = True
-            self._stopped = f"stopped by multi-fidelity at epoch {epoch}"
 
     def _benchmark_paused(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """The inference benchmark with the training clock paused (its energy is the benchmark's) and the random
@@ -632,7 +617,8 @@ class EnergyCallback(Callback):
     def _finish(self, trainer: Trainer, stage: str) -> None:
         """The end of a Trainer entry point (fit, validate, test, predict): its last values to the loggers and
         the summary written."""
-        self._status = f"finished {stage}" + (f" ({self._stopped})" if stage == "fit" and self._stopped else "")
+        stopped = self._rungs.stopped if stage == "fit" and self._rungs is not None else ""
+        self._status = f"finished {stage}" + (f" ({stopped})" if stopped else "")
         self._flush(trainer)
         self._write_summary(trainer)
 
