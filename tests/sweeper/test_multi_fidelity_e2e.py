@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 from itertools import combinations
 from pathlib import Path
@@ -55,7 +56,9 @@ def test_dominated_trials_stop_at_the_first_rung(multirun, tmp_path: Path) -> No
     for n in (1, 3):
         assert trials[n].state == TrialState.PRUNED and stopped_at(trials[n].user_attrs) == 1
         assert trials[n].user_attrs["epochs_trained"] == 1 and list(rung_values(trials[n].user_attrs)) == [1]
-    assert "trial 1 stopped by multi-fidelity at the rung of epoch 1" in proc.stderr + proc.stdout
+    out = proc.stderr + proc.stdout
+    assert "trial 1 stopped at rung 1 (epoch 1): ranked " in out and "(multi-fidelity: told PRUNED)" in out
+    assert re.search(r"trial 1 \(\d of 4 complete\): stopped at rung 1 \(epoch 1\): ranked \d of ", out)  # progress
     assert "multi-fidelity stopped 3 trial(s)" in proc.stderr + proc.stdout  # 1, 3 and 2 (0 won the tie)
     _replays(list(trials.values()))
 
