@@ -109,14 +109,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=ROOT / "multirun" / "multi_fidelity_bench")
     ap.add_argument("--eta", type=int, default=3)
     ap.add_argument("--min-epochs", type=int, default=1)
+    ap.add_argument("--trials", type=int, default=8, help="replay only plain sweeps that finished this many trials")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     args = ap.parse_args(argv)
     seeds = sorted(args.work.glob("seed*"), key=lambda p: int(p.name[4:]))
     if not seeds:
         raise SystemExit(f"--work {args.work}: no seed*/plain sweeps there; run benchmarks/multi_fidelity.py first")
     results: dict[str, list[dict[str, Any]]] = {rank: [] for rank in RANKS}
+    used = []
     for seed_dir in seeds:
         plain = plain_trials(seed_dir / "plain")
+        finished = [r for r in plain if r["state"] in ("COMPLETE", "PRUNED", "FAIL")]
+        if len(finished) < args.trials:
+            print(f"{seed_dir.name}: {len(finished)} of {args.trials} trials finished in the plain sweep: skipped")
+            continue
+        used.append(seed_dir.name)
         epochs = max(len(r["curves"].get("val_acc", [])) for r in plain)
         for rank in RANKS:
             sim = replay(plain, RungSchedule(args.min_epochs, args.eta, epochs, rank), epochs)
@@ -125,8 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             s["seed"] = int(seed_dir.name[4:])
             results[rank].append(s)
     lines = [
-        f"REPLAY (simulated from the plain sweeps' measured per-epoch values, not a measurement): {len(seeds)} "
-        f"seeds, min_epochs={args.min_epochs}, eta={args.eta}.",
+        f"REPLAY (simulated from the plain sweeps' measured per-epoch values, not a measurement): {len(used)} "
+        f"seeds ({', '.join(used)}), {args.trials} proposals each, min_epochs={args.min_epochs}, eta={args.eta}.",
         "",
         f"| rule | energy to {HV_FRACTION:.0%} of plain's HV, mf/plain: median [IQR] | seeds never reaching it | "
         "whole-sweep energy, mf/plain | final HV, mf/plain |",
@@ -146,7 +153,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"multi_fidelity_replay_eta{args.eta}"
     (args.out / f"{stem}.json").write_text(
-        json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "summary": summary}, indent=1)
+        json.dumps(
+            {
+                "args": {k: str(v) for k, v in vars(args).items()},
+                "seeds": used,
+                "summary": summary,
+                "per_seed": results,
+            },
+            indent=1,
+        )
     )
     (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
