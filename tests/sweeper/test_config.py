@@ -28,6 +28,8 @@ from ecopt_lightning.sweeper.config import validate
         ({"objectives": []}, "objectives", "non-empty list"),
         ({"objectives": [{"name": "a"}, {"name": "a"}]}, "objectives[1].name", "not used by another"),
         ({"constraints": ["energy/total_J == 3"]}, "constraints[0]", "'<metric> <= <number>'"),
+        ({"constraints": "val_acc >= 0.5, energy/total_J =< 3"}, "constraints[1]", "'<metric> <= <number>'"),
+        ({"constraints": 5}, "constraints", "a list of '<metric> <= <number>' (or <, >=, >) strings, or one such"),
         ({"n_trials": 0}, "n_trials", "an integer >= 1"),
         ({"n_jobs": "2"}, "n_jobs", "an integer >= 1"),
         ({"energy_budget_J": -1}, "energy_budget_J", "a positive number (J)"),
@@ -61,6 +63,19 @@ def test_multi_fidelity_ranks_by_hypervolume_unless_told_crowding() -> None:
     assert validate({"multi_fidelity": {"eta": 3}}).multi_fidelity.rank == "nds_hv"
     assert validate({"multi_fidelity": {"rank": "nds_crowding"}}).multi_fidelity.rank == "nds_crowding"
     assert validate({}).multi_fidelity is None  # off by default
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        ["energy/total_J <= 60", "val_acc >= 0.5"],
+        "energy/total_J <= 60, val_acc >= 0.5",
+        "[energy/total_J <= 60, 'val_acc >= 0.5']",
+    ],
+)
+def test_constraints_as_a_list_or_one_string_of_them(raw: object) -> None:
+    parsed = validate({"constraints": raw}).constraints
+    assert [(c.metric, c.op, c.bound) for c in parsed] == [("energy/total_J", "<=", 60.0), ("val_acc", ">=", 0.5)]
 
 
 def test_defaults_are_the_energy_trade_off() -> None:
