@@ -9,11 +9,8 @@ Metric names are in docs/callback.md.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
-import time
-import warnings
 from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -25,12 +22,14 @@ from typing_extensions import override
 
 from . import _lightning_compat as compat
 from . import metrics
-from .confirm import CANDIDATE_DIR, save_candidate
-from .energy import EnergyMonitor, EnergyWarning, Measurement
+from .benchmark_runner import BenchmarkRunner
+from .energy import EnergyMonitor, Measurement
 from .energy.carbon import grid_intensity
 from .energy.monitor import CpuChoice
 from .energy_summary import (
     SUMMARY_FILE,
+    carbon_entry,
+    cost_entry,
     device_sources,
     measurement_faults,
     none_if_nan,
@@ -39,16 +38,10 @@ from .energy_summary import (
     write_json,
 )
 from .energy_tracker import COUNTED, EnergyTracker, Totals, carbon_and_cost, epoch_metrics, step_metrics
-from .inference import (
-    InferenceBenchmark,
-    InferenceResult,
-    batch_samples,
-    benchmark_loader,
-    benchmark_metrics,
-    run_benchmark,
-)
-from .proxies import count_parameters, flops_per_sample
+from .inference import InferenceBenchmark, batch_samples
+from .proxies import ModelProxies
 from .ranks import RankReducer, device_keys, open_rank_monitor
+from .rung_check import Broadcast, RungCheck
 
 CudaSync = Literal["log", "step", "never"]
 
@@ -136,10 +129,8 @@ class EnergyCallback(Callback):
         self.cpu = cpu
         self.batch_size_fn = batch_size_fn
         self.length_fn = length_fn
-        self.inference_benchmark = InferenceBenchmark.of(inference_benchmark)
         self.idle_baseline_s = float(idle_baseline_s)
         self.cuda_sync = cuda_sync
-        self.proxies = proxies
         self.grid = grid_intensity(carbon_region, carbon_intensity_g_per_kWh)  # one-line error on bad input
         self.price_per_kWh = price_per_kWh
         self.currency = currency
@@ -148,23 +139,40 @@ class EnergyCallback(Callback):
         self.cpu_watts_per_core = cpu_watts_per_core
 
         self.tracker = EnergyTracker(None)
+        self._proxies = ModelProxies(proxies)  # model/params, model/flops_per_sample
+        self._benchmark = BenchmarkRunner(
+            InferenceBenchmark.of(inference_benchmark), self.tracker, self._proxies, batch_size_fn
+        )
         self.monitor: EnergyMonitor | None = monitor
         self._own_monitor = monitor is None
         self._reducer = RankReducer()
         self._devices: list[dict[str, dict[str, str]]] = []  # per rank: domain -> {key, source}
         self._batches: dict[str, int] = {}  # inference batches seen per phase (their log step)
-        self._params: int | None = None
-        self._flops: float | None = None
-        self._inference: InferenceResult | None = None
         self._metrics: dict[str, float] = {}  # last value of every published metric
         self._pending: dict[str, float] = {}  # the values of step _pending_step not yet sent to the loggers
         self._pending_step: int | None = None
         self._resume_train = False
         self._deferred_step = False
         self._status = "not started"
-        self._rungs: Any = None  # the trial's StudyRungs inside a multi-fidelity sweep (opened at fit set-up)
-        self._rung_epochs: list[int] = []
-        self._stopped = ""  # why multi-fidelity stopped fit early, for the summary's status
+        self._rungs: RungCheck | None = None  # the stop-at-rung check of a multi-fidelity sweep (fit set-up)
+
+    @property
+    def inference_benchmark(self) -> InferenceBenchmark | None:
+        """The inference benchmark's settings (``None``: no benchmark)."""
+        return self._benchmark.settings
+
+    @inference_benchmark.setter
+    def inference_benchmark(self, value: bool | InferenceBenchmark | Mapping[str, Any] | None) -> None:
+        self._benchmark.settings = InferenceBenchmark.of(value)
+
+    @property
+    def proxies(self) -> bool:
+        """Whether ``model/params`` and ``model/flops_per_sample`` are measured."""
+        return self._proxies.enabled
+
+    @proxies.setter
+    def proxies(self, value: bool) -> None:
+        self._proxies.enabled = bool(value)
 
     # set-up -----------------------------------------------------------------------------------------------
     @override
@@ -186,7 +194,9 @@ class EnergyCallback(Callback):
             )
             self.tracker.use(self.monitor)
         if stage == "fit" and self._rungs is None:
-            self._open_rungs(trainer)
+            self._rungs = RungCheck.open(
+                rank_zero=trainer.is_global_zero, max_epochs=trainer.max_epochs, broadcast=self._broadcast(trainer)
+            )
         self._status = f"running {stage}"
 
     @override
@@ -201,12 +211,8 @@ class EnergyCallback(Callback):
     # fit --------------------------------------------------------------------------------------------------
     @override
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self.idle_baseline_s > 0 and self.tracker.idle_W is None and self.monitor is not None:
-            start = self.monitor.snapshot(sync=True)
-            time.sleep(self.idle_baseline_s)
-            m = self.monitor.measure(start, self.monitor.snapshot(sync=True), "idle")
-            idle = self._reducer.reduce({"energy_J": m.energy_J, "seconds": m.seconds})
-            self.tracker.idle_W = idle["energy_J"] / idle["seconds"] if idle["seconds"] else math.nan
+        if self.idle_baseline_s > 0 and self.tracker.idle_W is None:
+            self.tracker.measure_idle(self.idle_baseline_s, self._reducer.reduce)
 
     @override
     def on_sanity_check_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -227,8 +233,7 @@ class EnergyCallback(Callback):
 
     @override
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
-        if self.proxies and self._flops is None:
-            self._measure_flops(trainer, pl_module, batch, "train")
+        self._measure_flops(trainer, pl_module, batch, "train")
 
     @override
     def on_train_batch_end(
@@ -262,7 +267,7 @@ class EnergyCallback(Callback):
         # the clock runs on: time after the last step goes to the next step, or to the total at on_train_end
         epoch = self.tracker.end_epoch("train", sync=sync, read=False)
         self._publish_epoch(trainer, "train", {None: epoch}, step)
-        if self._rung_epochs:
+        if self._rungs is not None and self._rungs.due(trainer.current_epoch + 1):  # epochs completed
             self._rung_check(trainer, pl_module)
 
     @override
@@ -272,11 +277,8 @@ class EnergyCallback(Callback):
 
     @override
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self.inference_benchmark is not None and self._rungs is not None and self._inference is not None:
-            # measured at the first rung: J per sample depends on the architecture, not on training progress
-            self._publish(trainer, benchmark_metrics(self._inference), compat.batches_that_stepped(trainer))
-        elif self.inference_benchmark is not None:
-            self._run_benchmark(trainer, pl_module, self.inference_benchmark)
+        values = self._benchmark.after_fit(trainer, pl_module, **self._benchmark_context(trainer))
+        self._publish(trainer, values, compat.batches_that_stepped(trainer))
         self.tracker.reduce(self._reducer)
         self._publish(trainer, self._totals(), compat.batches_that_stepped(trainer))
         self._finish(trainer, "fit")
@@ -397,13 +399,6 @@ class EnergyCallback(Callback):
             self.tracker.reduce_local()
         total = self._totals()
         sources = device_sources(self._devices)
-        carbon: dict[str, Any] = {**self.grid.to_dict(), "label": self.grid.label, "pue": self.pue}
-        carbon["total_gCO2e"] = total.get(metrics.CARBON_TOTAL_G)
-        carbon["train_total_gCO2e"] = total.get(metrics.carbon_total_g("train"))
-        cost: dict[str, Any] | None = None
-        if self.price_per_kWh is not None:
-            cost = {"price_per_kWh": self.price_per_kWh, "currency": self.currency, "pue": self.pue}
-            cost["total"] = total.get(metrics.cost_total(self.currency))
         return {
             "status": self._status,
             "total_J": total.get(metrics.TOTAL_J, 0.0),
@@ -415,10 +410,10 @@ class EnergyCallback(Callback):
             "phases": phase_entries(self.tracker, self.tracker.idle_W),
             "counted_in_total": list(COUNTED),
             "idle_power_W": self.tracker.idle_W,
-            "model": {"params": self._params, "flops_per_sample": self._flops},
-            "inference": None if self._inference is None else self._inference.to_dict(),
-            "carbon": carbon,
-            "cost": cost,
+            "model": self._proxies.to_dict(),
+            "inference": self._benchmark.to_dict(),
+            "carbon": carbon_entry(total, self.grid, self.pue),
+            "cost": cost_entry(total, self.price_per_kWh, self.currency, self.pue),
             "metrics": dict(self._metrics),
             "monitor": None if self.monitor is None else self.monitor.describe(),
             "measurement_faults": measurement_faults(self.monitor),
@@ -511,7 +506,7 @@ class EnergyCallback(Callback):
         log_now = self._log_point(trainer)
         self.tracker.step(phase, samples, items, key=dataloader_idx, sync=self._sync(log_now), read=self._read(log_now))
         self._batches[phase] = self._batches.get(phase, 0) + 1
-        if self.proxies and self._flops is None and phase != "val":
+        if phase != "val":
             self._measure_flops(trainer, pl_module, batch, phase)
 
     def _eval_end(self, trainer: Trainer, phase: str) -> Any:
@@ -529,110 +524,47 @@ class EnergyCallback(Callback):
         return at
 
     def _publish_params(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self.proxies and self._params is None:
-            self._params = count_parameters(pl_module)
-        if self._params is not None:
-            self._publish(trainer, {metrics.PARAMS: float(self._params)}, compat.batches_that_stepped(trainer))
+        self._publish(trainer, self._proxies.count(pl_module), compat.batches_that_stepped(trainer))
 
     def _measure_flops(self, trainer: Trainer, pl_module: LightningModule, batch: Any, phase: str) -> None:
-        """Count FLOPs per sample on ``batch``; the clock of ``phase`` is paused so the extra pass is not
-        counted as the model's energy."""
-        samples = batch_samples(batch, self.batch_size_fn)
-        if samples <= 0:
-            return
-        running = self.tracker.running(phase)
-        if running:
-            self.tracker.pause(phase)
-        try:
-            self._flops = flops_per_sample(pl_module, batch, samples)
-        except Exception as exc:  # a model the default forward cannot call: the proxy is optional
-            self._flops = math.nan
-            warnings.warn(f"ecopt: FLOPs per sample not counted ({type(exc).__name__}: {exc})", EnergyWarning, 2)
-        finally:
-            if running:
-                self.tracker.start(phase)
-        self._publish(trainer, {metrics.FLOPS_PER_SAMPLE: self._flops}, compat.batches_that_stepped(trainer))
+        """FLOPs per sample on the first batch that gives them, the clock of ``phase`` paused."""
+        if self._proxies.wants_flops:
+            samples = batch_samples(batch, self.batch_size_fn)
+            values = self._proxies.measure_flops(pl_module, batch, samples, paused=self.tracker.paused(phase))
+            self._publish(trainer, values, compat.batches_that_stepped(trainer))
 
-    def _run_benchmark(self, trainer: Trainer, pl_module: LightningModule, cfg: InferenceBenchmark) -> None:
-        loader = benchmark_loader(trainer, pl_module, cfg)
-        if loader is None or self.monitor is None:
-            warnings.warn("ecopt: no dataloader for the inference benchmark: skipped", EnergyWarning, 2)
-            return
-        reduce = self._reducer.reduce if self._reducer.world_size > 1 else None
-        result = run_benchmark(
-            trainer, pl_module, loader, cfg, monitor=self.monitor, batch_size_fn=self.batch_size_fn, reduce=reduce
-        )
-        self._inference = result
-        self.tracker.add("benchmark", result.measurement, samples=result.samples_total)
-        if cfg.keep_for_confirm:
-            folder = Path(summary_file(trainer, self.summary_path)).parent / CANDIDATE_DIR
-            settings = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}  # asdict would copy the loader
-            why = save_candidate(trainer, pl_module, loader, settings, folder)
-            if why is not None:
-                warnings.warn(f"ecopt: this trial cannot be confirmed later: {why}", EnergyWarning, 2)
-        if self.proxies and self._flops is None:
-            first = next(iter(loader), None)
-            if first is not None:
-                from lightning.fabric.utilities.apply_func import move_data_to_device
+    def _benchmark_context(self, trainer: Trainer) -> dict[str, Any]:
+        """What the inference benchmark reads from this callback: the monitor, the ranks, the summary's folder."""
 
-                self._measure_flops(trainer, pl_module, move_data_to_device(first, pl_module.device), "benchmark")
-        self._publish(trainer, benchmark_metrics(result), compat.batches_that_stepped(trainer))
+        def folder() -> Path:  # asked only when the model is kept: finding it may ask a logger
+            return Path(summary_file(trainer, self.summary_path)).parent
+
+        return {"monitor": self.monitor, "reducer": self._reducer, "summary_dir": folder}
 
     # multi-fidelity -----------------------------------------------------------------------------------------
-    def _open_rungs(self, trainer: Trainer) -> None:
-        """Inside a sweep with ``hydra.sweeper.multi_fidelity`` (environment set by the sweeper): the trial's
-        rungs; otherwise nothing is opened. Rank 0 opens the study and tells the other ranks the rung epochs."""
-        if trainer.is_global_zero:
-            from .sweeper.multi_fidelity import StudyRungs
-
-            self._rungs = StudyRungs.from_env()
-            if self._rungs is not None:
-                self._rung_epochs = self._rungs.decision_epochs(trainer.max_epochs)
-        if self._reducer.world_size > 1:
-            self._rung_epochs = list(trainer.strategy.broadcast(self._rung_epochs))
+    def _broadcast(self, trainer: Trainer) -> Broadcast | None:
+        return trainer.strategy.broadcast if self._reducer.world_size > 1 else None
 
     def _rung_check(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """At a rung's epoch end: report the objectives to the study and stop the Trainer if the trial is out.
-
-        Rank 0 decides; every rank gets the decision (a rung epoch is the same on every rank)."""
-        epoch = trainer.current_epoch + 1  # epochs completed: current_epoch moves on after this hook
-        if epoch not in self._rung_epochs:
-            return
-        go_on = True
-        if trainer.is_global_zero and self._rungs is not None:
-            if self._inference is None and self.inference_benchmark is not None:
-                self._benchmark_paused(trainer, pl_module)
+        """At a rung's epoch end: rank 0 runs the inference benchmark once (the first rung) and reports the
+        metrics; every rank stops the Trainer if the trial is out."""
+        assert self._rungs is not None
+        values = None
+        if self._rungs.reports:
+            sync = self.cuda_sync != "never"
+            measured = self._benchmark.at_rung(trainer, pl_module, **self._benchmark_context(trainer), sync=sync)
+            self._publish(trainer, measured, compat.batches_that_stepped(trainer))
             values = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
-            top = self._rungs.schedule.max_epochs or trainer.max_epochs
-            assert top is not None  # decision_epochs refused a schedule with no max_epochs at set-up
-            decision = self._rungs.report(epoch, {**values, **self._metrics}, int(top))
-            go_on = decision.go_on
-        if self._reducer.world_size > 1:
-            go_on = bool(trainer.strategy.broadcast(go_on))
-        if not go_on:
+            values.update(self._metrics)
+        epoch = trainer.current_epoch + 1  # epochs completed: current_epoch moves on after this hook
+        if not self._rungs.decide(epoch, values, trainer.max_epochs, self._broadcast(trainer)):
             trainer.should_stop = True
-            self._stopped = f"stopped by multi-fidelity at epoch {epoch}"
-
-    def _benchmark_paused(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """The inference benchmark with the training clock paused (its energy is the benchmark's) and the random
-        state forked: iterating a DataLoader draws from torch's generator, which would change what training
-        does next (the order of shuffled batches) against the same run without multi-fidelity."""
-        running = self.tracker.running("train")
-        if running:
-            self.tracker.pause("train", sync=self.cuda_sync != "never")
-        device = pl_module.device
-        try:
-            assert self.inference_benchmark is not None
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                self._run_benchmark(trainer, pl_module, self.inference_benchmark)
-        finally:
-            if running:
-                self.tracker.start("train")
 
     def _finish(self, trainer: Trainer, stage: str) -> None:
         """The end of a Trainer entry point (fit, validate, test, predict): its last values to the loggers and
         the summary written."""
-        self._status = f"finished {stage}" + (f" ({self._stopped})" if stage == "fit" and self._stopped else "")
+        stopped = self._rungs.stopped if stage == "fit" and self._rungs is not None else ""
+        self._status = f"finished {stage}" + (f" ({stopped})" if stopped else "")
         self._flush(trainer)
         self._write_summary(trainer)
 

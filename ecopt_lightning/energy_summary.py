@@ -22,7 +22,9 @@ from typing import Any
 from lightning.pytorch import Trainer
 from lightning.pytorch.loggers import CSVLogger, MLFlowLogger, TensorBoardLogger, WandbLogger
 
+from . import metrics
 from .energy import EnergyMonitor
+from .energy.carbon import GridIntensity
 from .energy_tracker import EnergyTracker
 from .metrics import SUMMARY_FILE
 
@@ -50,6 +52,35 @@ def phase_entries(tracker: EnergyTracker, idle_W: float | None) -> dict[str, dic
         entry.update(source=local.source, sources=dict(local.sources), by_device_J_this_rank=dict(local.by_device))
         phases[name] = entry
     return phases
+
+
+def carbon_entry(totals: Mapping[str, float], grid: GridIntensity, pue: float) -> dict[str, Any]:
+    """The summary's ``carbon``: the grid intensity used, its label, the PUE and the totals (gCO2e) in ``totals``
+    (the callback's total metrics).
+
+    Example:
+        >>> from ecopt_lightning.energy.carbon import grid_intensity
+        >>> carbon_entry({"carbon/total_gCO2e": 4.0}, grid_intensity(intensity_g_per_kWh=400.0), 1.2)["total_gCO2e"]
+        4.0
+    """
+    carbon: dict[str, Any] = {**grid.to_dict(), "label": grid.label, "pue": pue}
+    carbon["total_gCO2e"] = totals.get(metrics.CARBON_TOTAL_G)
+    carbon["train_total_gCO2e"] = totals.get(metrics.carbon_total_g("train"))
+    return carbon
+
+
+def cost_entry(
+    totals: Mapping[str, float], price_per_kWh: float | None, currency: str, pue: float
+) -> dict[str, Any] | None:
+    """The summary's ``cost`` (``None`` without a price): the price, currency, PUE and the total cost."""
+    if price_per_kWh is None:
+        return None
+    return {
+        "price_per_kWh": price_per_kWh,
+        "currency": currency,
+        "pue": pue,
+        "total": totals.get(metrics.cost_total(currency)),
+    }
 
 
 def device_sources(devices: Sequence[Mapping[str, Mapping[str, str]]]) -> dict[str, str]:

@@ -12,7 +12,9 @@ tracker keeps the current epoch (or loop), the running total, and a buffer of st
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping
+import time
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Protocol
 
@@ -246,6 +248,17 @@ class EnergyTracker:
             return Measurement.empty(name)
         return self.monitor.measure(start, end, name)
 
+    def measure_idle(self, seconds: float, reduce: Callable[[Mapping[str, float]], Mapping[str, float]]) -> None:
+        """Measure idle power (W) over ``seconds`` of sleep into :attr:`idle_W`, over all ranks: ``reduce``
+        sums energy and maximises time (``RankReducer.reduce``). Nothing is measured without a monitor."""
+        if self.monitor is None:
+            return
+        start = self.monitor.snapshot(sync=True)
+        time.sleep(seconds)
+        m = self.monitor.measure(start, self.monitor.snapshot(sync=True), "idle")
+        idle = reduce({"energy_J": m.energy_J, "seconds": m.seconds})
+        self.idle_W = idle["energy_J"] / idle["seconds"] if idle["seconds"] else math.nan
+
     # the clock --------------------------------------------------------------------------------------------
     def running(self, name: str) -> bool:
         """Whether the clock of phase ``name`` runs."""
@@ -266,6 +279,19 @@ class EnergyTracker:
             p.pending = p.pending + self._measure(p.mark, now, name)
             p.mark = None
         return now
+
+    @contextmanager
+    def paused(self, name: str, sync: bool = False) -> Iterator[None]:
+        """The clock of ``name`` paused inside (if it runs), so that work done there (an extra forward pass,
+        a benchmark) is not counted as the phase's energy; it resumes at the first reading after."""
+        running = self.running(name)
+        if running:
+            self.pause(name, sync)
+        try:
+            yield
+        finally:
+            if running:
+                self.start(name)
 
     def count(self, name: str, samples: int = 0, items: int = 0) -> None:
         """Count samples for the next step without closing a window (gradient accumulation)."""

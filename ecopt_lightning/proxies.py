@@ -1,16 +1,23 @@
 """Cheap proxies people use in place of energy: parameter count and FLOPs per sample.
 
 They are logged beside the measured energy so that users can see when a proxy misleads (e.g. two models
-with equal FLOPs but different energy per sample).
+with equal FLOPs but different energy per sample). :class:`ModelProxies` holds one run's values, each measured
+once (``EnergyCallback(proxies=True)``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
+
+from . import metrics
+from .energy import EnergyWarning
 
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule
@@ -79,3 +86,62 @@ def flops_per_sample(
     finally:
         module.train(was_training)
     return counter.get_total_flops() / batch_size
+
+
+class ModelProxies:
+    """One run's parameter count and FLOPs per sample, each measured once and kept.
+
+    A model the default forward cannot call gets NaN FLOPs and a warning: the proxies are optional.
+
+    Args:
+        enabled: measure at all; when ``False`` nothing is measured and every method returns ``{}``.
+
+    Example:
+        >>> proxies = ModelProxies()
+        >>> proxies.count(torch.nn.Linear(3, 2))
+        {'model/params': 8.0}
+        >>> proxies.measure_flops(torch.nn.Linear(3, 2, bias=False), torch.zeros(4, 3), samples=4)
+        {'model/flops_per_sample': 12.0}
+        >>> proxies.wants_flops, proxies.to_dict()
+        (False, {'params': 8, 'flops_per_sample': 12.0})
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.params: int | None = None
+        self.flops: float | None = None  # NaN: the forward pass could not be counted
+
+    @property
+    def wants_flops(self) -> bool:
+        """Whether the next suitable batch should be measured (enabled, not measured yet)."""
+        return self.enabled and self.flops is None
+
+    def count(self, module: torch.nn.Module) -> dict[str, float]:
+        """``model/params`` of ``module``, counted on the first call; ``{}`` when disabled."""
+        if self.enabled and self.params is None:
+            self.params = count_parameters(module)
+        return {} if self.params is None else {metrics.PARAMS: float(self.params)}
+
+    def measure_flops(
+        self,
+        module: torch.nn.Module,
+        batch: Any,
+        samples: int,
+        paused: contextlib.AbstractContextManager[Any] | None = None,
+    ) -> dict[str, float]:
+        """``model/flops_per_sample`` from one forward pass on ``batch`` of ``samples`` samples, inside ``paused``
+        (e.g. :meth:`EnergyTracker.paused <ecopt_lightning.energy_tracker.EnergyTracker.paused>`: the extra pass
+        is not the model's energy); ``{}`` when not wanted or the batch has no samples."""
+        if not self.wants_flops or samples <= 0:
+            return {}
+        with paused if paused is not None else contextlib.nullcontext():
+            try:
+                self.flops = flops_per_sample(module, batch, samples)
+            except Exception as exc:  # a model the default forward cannot call: the proxy is optional
+                self.flops = math.nan
+                warnings.warn(f"ecopt: FLOPs per sample not counted ({type(exc).__name__}: {exc})", EnergyWarning, 3)
+        return {metrics.FLOPS_PER_SAMPLE: self.flops}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary's ``model`` entry."""
+        return {"params": self.params, "flops_per_sample": self.flops}

@@ -39,11 +39,22 @@ class Snapshot:
 
 @dataclass
 class Window:
-    """An open or closed window; ``measurement`` is set when it closes."""
+    """An open or closed window; its :attr:`measurement` is readable once it closes."""
 
     name: str
     start: Snapshot
-    measurement: Measurement | None = None
+    closed: Measurement | None = None  # set when the window closes
+
+    @property
+    def measurement(self) -> Measurement:
+        """What the window measured (J, s, per domain).
+
+        Raises:
+            RuntimeError: the window is still open (read it after the ``with`` block or :meth:`EnergyMonitor.end`).
+        """
+        if self.closed is None:
+            raise RuntimeError(f"window {self.name!r} is still open: read its measurement after it closes")
+        return self.closed
 
 
 def _proc_root(root: str | os.PathLike[str] | None) -> Path | None:
@@ -328,7 +339,7 @@ class EnergyMonitor:
         try:
             yield w
         finally:
-            w.measurement = self.measure(w.start, self.snapshot(sync), name)
+            w.closed = self.measure(w.start, self.snapshot(sync), name)
 
     def begin(self, name: str, sync: bool | None = None) -> None:
         """Open the window ``name``; windows of other names may be open too (nested or overlapping)."""
@@ -347,8 +358,8 @@ class EnergyMonitor:
         if window is None:
             open_names = sorted(self._windows) or "none"
             raise ValueError(f"window {name!r} is not open (open windows: {open_names})")
-        window.measurement = self.measure(window.start, end, name)
-        return window.measurement
+        window.closed = self.measure(window.start, end, name)
+        return window.closed
 
     # life-cycle ---------------------------------------------------------------------------------------------
     def close(self) -> None:

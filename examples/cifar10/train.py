@@ -81,8 +81,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
     trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
     metrics.update(as_floats(trainer.callback_metrics))
     print(
-        f"cifar10 filters={model.hparams.filters} depth={model.hparams.depth} kernel={model.hparams.kernel_size} "
-        f"pool={model.hparams.pool}: test_acc={metrics.get('test_acc', math.nan):.4f}, "
+        f"cifar10 filters={model.hparams['filters']} depth={model.hparams['depth']} "
+        f"kernel={model.hparams['kernel_size']} pool={model.hparams['pool']}: "
+        f"test_acc={metrics.get('test_acc', math.nan):.4f}, "
         f"{metrics.get(INFERENCE_PER_SAMPLE_J, math.nan):.4g} J per inference sample"
     )
     return metrics

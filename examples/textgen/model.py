@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.nn import functional as F
+from typing_extensions import override
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class Block(nn.Module):
             nn.Linear(4 * config.d_model, config.d_model),
         )
 
+    @override
     def forward(self, x: torch.Tensor, cache: KvCache, layer: int) -> torch.Tensor:
         b, t, d = x.shape
         q, k, v = self.qkv(self.ln1(x)).view(b, t, 3, self.n_head, d // self.n_head).permute(2, 0, 3, 1, 4)
@@ -115,6 +117,7 @@ class TinyGpt(nn.Module):
             if isinstance(module, (nn.Linear, nn.Embedding)):
                 nn.init.normal_(module.weight, std=0.02)
 
+    @override
     def forward(self, tokens: torch.Tensor, cache: KvCache) -> torch.Tensor:
         """Logits for ``tokens`` (batch x new positions) appended after what ``cache`` holds; advances it."""
         t = tokens.shape[1]

@@ -197,3 +197,11 @@ def test_measurement_dict_and_sum_keep_sources():
     d = s.to_dict()
     assert d["energy_J"] == 7.0 and d["power_W"] == pytest.approx(7.0 / 4.0)
     assert d["sources"] == {"cpu:0": "rapl", "gpu:0": "nvml_counter"}
+
+
+def test_a_window_read_while_open_says_so_and_holds_its_measurement_after():
+    monitor = EnergyMonitor(gpus=[], cpu="estimate")
+    with monitor.window("open") as w, pytest.raises(RuntimeError, match="window 'open' is still open"):
+        _ = w.measurement
+    monitor.close()
+    assert isinstance(w.measurement, Measurement) and w.measurement.sources == {"cpu:0": "estimate"}

@@ -227,3 +227,19 @@ def test_every_counted_field_says_how_it_combines_over_ranks():
     t.add(Measurement("w", 2.0, {"cpu:0": 4.0}, {"cpu:0": "estimate"}), samples=3, items=5, steps=1)
     assert t.counts() == {"energy_J": 4.0, "seconds": 2.0, "estimated_J": 4.0, "samples": 3, "items": 5, "steps": 1,
                           "proc_s": 0.0, "foreign_core_s": 0.0, "contended_s": 0.0}  # fmt: skip
+
+
+def test_work_inside_paused_is_not_counted_and_the_clock_resumes_after(rapl):
+    cap, monitor = rapl
+    tracker = EnergyTracker(monitor)
+    tracker.start("train")
+    cap.add("cpu:0", 2.0)
+    with tracker.paused("train"):
+        assert not tracker.running("train")
+        cap.add("cpu:0", 50.0)  # an extra forward pass, a benchmark
+    assert tracker.running("train")
+    cap.add("cpu:0", 3.0)
+    assert tracker.step("train", samples=8).energy_J == pytest.approx(5.0)
+    with tracker.paused("val"):  # a clock that does not run stays stopped
+        pass
+    assert not tracker.running("val")

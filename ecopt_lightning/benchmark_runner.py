@@ -1,0 +1,142 @@
+"""The inference benchmark inside a Trainer's fit: when it runs, and what it adds to the run.
+
+It runs once per fit: after fit, or, inside a multi-fidelity sweep, at the first rung
+(:mod:`ecopt_lightning.rung_check`; J per sample depends on the architecture, not on training progress). At a
+rung the training clock is paused (the benchmark's energy is its own) and torch's random state is forked:
+iterating a DataLoader draws from torch's generator, which would change the order of the shuffled batches that
+training sees next against the same run without multi-fidelity. The benchmark's windows go to the tracker's
+``benchmark`` phase; with ``keep_for_confirm`` the model and batches are saved next to the summary for
+``ecopt confirm``; the FLOPs proxy is measured on its first batch when no earlier batch gave it.
+
+The measurement itself is :func:`~ecopt_lightning.inference.run_benchmark`; the settings are
+:class:`~ecopt_lightning.inference.InferenceBenchmark`. ``EnergyCallback`` publishes what the methods return.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from .confirm import CANDIDATE_DIR, save_candidate
+from .energy import EnergyMonitor, EnergyWarning
+from .energy_tracker import EnergyTracker
+from .inference import InferenceBenchmark, InferenceResult, batch_samples, benchmark_loader, benchmark_metrics
+from .inference import run_benchmark as measure
+from .proxies import ModelProxies
+from .ranks import RankReducer
+
+if TYPE_CHECKING:
+    from lightning.pytorch import LightningModule, Trainer
+
+
+class BenchmarkRunner:
+    """Runs the inference benchmark of one fit and keeps its result.
+
+    Args:
+        settings: the benchmark's settings; ``None``: no benchmark (every method returns ``{}``).
+        tracker: the run's accounting; the benchmark's energy goes to its ``benchmark`` phase.
+        proxies: the run's model proxies (FLOPs measured on the benchmark's first batch if still unknown).
+        batch_size_fn: ``batch -> samples``; default as Lightning infers it.
+
+    The methods take the run's monitor, its :class:`RankReducer`, and ``summary_dir``: the summary's folder,
+    asked for only when the model is kept for ``ecopt confirm`` (finding it may ask a logger).
+    """
+
+    def __init__(
+        self,
+        settings: InferenceBenchmark | None,
+        tracker: EnergyTracker,
+        proxies: ModelProxies,
+        batch_size_fn: Callable[[Any], int] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.tracker = tracker
+        self.proxies = proxies
+        self.batch_size_fn = batch_size_fn
+        self.result: InferenceResult | None = None
+        self.measured_at_rung = False  # then after fit its values are published again, not measured again
+
+    def at_rung(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        *,
+        monitor: EnergyMonitor | None,
+        reducer: RankReducer,
+        summary_dir: Callable[[], str | Path],
+        sync: bool = False,
+    ) -> dict[str, float]:
+        """The benchmark at a multi-fidelity rung, unless measured already: the training clock paused (read with
+        ``sync``), the random state forked. Returns the metrics to publish."""
+        if self.settings is None or self.result is not None:
+            return {}
+        device = pl_module.device
+        with (
+            self.tracker.paused("train", sync=sync),
+            torch.random.fork_rng(devices=[device] if device.type == "cuda" else []),
+        ):
+            values = self._run(trainer, pl_module, monitor=monitor, reducer=reducer, summary_dir=summary_dir)
+        self.measured_at_rung = self.result is not None
+        return values
+
+    def after_fit(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        *,
+        monitor: EnergyMonitor | None,
+        reducer: RankReducer,
+        summary_dir: Callable[[], str | Path],
+    ) -> dict[str, float]:
+        """The benchmark at the end of fit, or the values measured at the first rung. Returns the metrics to
+        publish."""
+        if self.settings is None:
+            return {}
+        if self.measured_at_rung and self.result is not None:
+            return benchmark_metrics(self.result)
+        return self._run(trainer, pl_module, monitor=monitor, reducer=reducer, summary_dir=summary_dir)
+
+    def to_dict(self) -> dict[str, Any] | None:
+        """The summary's ``inference`` entry (``None``: not measured)."""
+        return None if self.result is None else self.result.to_dict()
+
+    def _run(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        *,
+        monitor: EnergyMonitor | None,
+        reducer: RankReducer,
+        summary_dir: Callable[[], str | Path],
+    ) -> dict[str, float]:
+        cfg = self.settings
+        assert cfg is not None
+        loader = benchmark_loader(trainer, pl_module, cfg)
+        if loader is None or monitor is None:
+            warnings.warn("ecopt: no dataloader for the inference benchmark: skipped", EnergyWarning, 3)
+            return {}
+        reduce = reducer.reduce if reducer.world_size > 1 else None
+        result = measure(
+            trainer, pl_module, loader, cfg, monitor=monitor, batch_size_fn=self.batch_size_fn, reduce=reduce
+        )
+        self.result = result
+        self.tracker.add("benchmark", result.measurement, samples=result.samples_total)
+        if cfg.keep_for_confirm:
+            settings = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}  # asdict would copy the loader
+            why = save_candidate(trainer, pl_module, loader, settings, Path(summary_dir()) / CANDIDATE_DIR)
+            if why is not None:
+                warnings.warn(f"ecopt: this trial cannot be confirmed later: {why}", EnergyWarning, 3)
+        values: dict[str, float] = {}
+        if self.proxies.wants_flops:
+            first = next(iter(loader), None)
+            if first is not None:
+                from lightning.fabric.utilities.apply_func import move_data_to_device
+
+                batch = move_data_to_device(first, pl_module.device)
+                values = self.proxies.measure_flops(pl_module, batch, batch_samples(batch, self.batch_size_fn))
+        return {**values, **benchmark_metrics(result)}

@@ -1,0 +1,103 @@
+"""The stop-at-rung check of a training job inside a multi-fidelity sweep (docs/sweeper.md#multi-fidelity):
+which epochs are rungs, and at a rung's epoch end whether training goes on.
+
+No Lightning here: the caller says whether its rank is rank 0 and passes a ``broadcast`` (rank 0's value to
+every rank) under DDP. Rank 0 alone opens the study and reports; every rank gets the rung epochs and each
+decision, so all ranks stop at the same epoch. The study side (record, read the cohort, decide) is
+:class:`~ecopt_lightning.sweeper.multi_fidelity.StudyRungs`; the rule is
+:func:`~ecopt_lightning.sweeper.successive_halving.decide`. ``EnergyCallback`` calls :meth:`RungCheck.open` at
+the start of fit and :meth:`RungCheck.decide` at each epoch end that :meth:`RungCheck.due` names.
+
+Example (outside a sweep nothing is opened and no epoch is a rung):
+    >>> check = RungCheck.open(rank_zero=True, max_epochs=3, env={})
+    >>> check.active, check.due(1), check.reports
+    (False, False, False)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .sweeper.multi_fidelity import StudyRungs
+
+Broadcast = Callable[[Any], Any]
+"""Rank 0's value, returned on every rank (``trainer.strategy.broadcast``); ``None`` on one process."""
+
+
+class RungCheck:
+    """One job's rung epochs and its decisions at them.
+
+    Args:
+        rungs: the trial's :class:`StudyRungs` on rank 0 inside a multi-fidelity sweep; ``None`` elsewhere.
+        epochs: the rung epochs (counted from 1), known on every rank; the full budget is not one of them.
+    """
+
+    def __init__(self, rungs: StudyRungs | None = None, epochs: Sequence[int] = ()) -> None:
+        self.rungs = rungs
+        self.epochs = [int(e) for e in epochs]
+        self.stopped = ""  # why training stopped before its budget ("" while it goes on)
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        rank_zero: bool,
+        max_epochs: int | None,
+        broadcast: Broadcast | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> RungCheck:
+        """The job's check, from the environment the sweeper sets (``env``: default ``os.environ``).
+
+        Raises:
+            ValueError: the sweep's schedule does not fit the Trainer's ``max_epochs`` (on rank 0).
+        """
+        rungs = None
+        epochs: list[int] = []
+        if rank_zero:
+            from .sweeper.multi_fidelity import StudyRungs
+
+            rungs = StudyRungs.from_env(env)
+            if rungs is not None:
+                epochs = rungs.decision_epochs(max_epochs)
+        if broadcast is not None:
+            epochs = list(broadcast(epochs))
+        return cls(rungs, epochs)
+
+    @property
+    def active(self) -> bool:
+        """Whether any epoch is a rung (on every rank)."""
+        return bool(self.epochs)
+
+    @property
+    def reports(self) -> bool:
+        """Whether this rank reports to the study (rank 0 inside a multi-fidelity sweep)."""
+        return self.rungs is not None
+
+    def due(self, epoch: int) -> bool:
+        """Whether the end of ``epoch`` (counted from 1) is a rung."""
+        return epoch in self.epochs
+
+    def decide(
+        self,
+        epoch: int,
+        metrics: Mapping[str, float | None] | None,
+        max_epochs: int | None,
+        broadcast: Broadcast | None = None,
+    ) -> bool:
+        """At rung ``epoch``: report ``metrics`` (the job's values by name; read on the reporting rank only)
+        and return whether training goes on, the same on every rank.
+
+        ``max_epochs`` is the Trainer's, used when the schedule names none.
+        """
+        go_on = True
+        if self.rungs is not None:
+            top = self.rungs.schedule.max_epochs or max_epochs
+            assert top is not None  # open() refused a schedule with no max_epochs beside a Trainer with none
+            go_on = self.rungs.report(epoch, dict(metrics or {}), int(top)).go_on
+        if broadcast is not None:
+            go_on = bool(broadcast(go_on))
+        if not go_on:
+            self.stopped = f"stopped by multi-fidelity at epoch {epoch}"
+        return go_on
