@@ -447,6 +447,24 @@ def space_markdown(rows: Sequence[dict[str, Any]], failing: bool) -> str:
     return "\n".join(lines)
 
 
+def wide_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """HV ratio median [IQR] (seeds) per problem (rows) and method (columns): the categorical set at a glance."""
+    methods = [m for m in [*SPACE_METHODS, "official", "auto"] if any(r["method"] == m for r in rows)]
+    lines = ["| problem | " + " | ".join(methods) + " |", "|" + "---|" * (len(methods) + 1)]
+    for problem in dict.fromkeys(r["problem"] for r in rows):
+        cells = []
+        for m in methods:
+            xs = [
+                r["hv_ratio"]
+                for r in rows
+                if r["problem"] == problem and r["method"] == m and r["wrapped"] != (m == "official")
+            ]
+            q1, med, q3 = _quartiles(xs) if xs else (math.nan,) * 3
+            cells.append(f"{med:.3f} [{q1:.3f}-{q3:.3f}] ({len(xs)})" if xs else "—")
+        lines.append(f"| {problem} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main_spaces(argv: Sequence[str]) -> int:
     """``--set categorical`` or ``--set failing``: write ``search_<set>.json`` and ``.md`` under ``--out``."""
     ap = argparse.ArgumentParser(description="categorical/mixed and failing-region search benchmarks")
@@ -520,6 +538,8 @@ def main_spaces(argv: Sequence[str]) -> int:
         )
     )
     table = space_markdown(rows, args.set == "failing")
+    if args.set == "categorical":
+        table += "\n\nHV ratio median [IQR] (seeds):\n\n" + wide_markdown(rows)
     wall = time.perf_counter() - start
     meta = {"args": {k: str(v) for k, v in vars(args).items()}, "wall_s": wall, "date": time.strftime("%F %T %Z")}
     (args.out / f"search{tag}.json").write_text(json.dumps(meta, indent=1))  # the runs: search<tag>.jsonl
