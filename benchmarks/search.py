@@ -494,7 +494,7 @@ def main_spaces(argv: Sequence[str]) -> int:
         try:
             SPACE_PROBLEMS[problem]
         except KeyError as exc:
-            ap.error(f"problem {exc.args[0]}; known: {', '.join([*SPACE_PROBLEMS, *CATEGORICAL_SET])}")
+            ap.error(f"problem {exc.args[0]}; known: {', '.join(dict.fromkeys([*CATEGORICAL_SET, *SPACE_PROBLEMS]))}")
     start = time.perf_counter()
     tag = f"_{args.set}" + ("_quick" if args.quick else "")
     args.out.mkdir(parents=True, exist_ok=True)
