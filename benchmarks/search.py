@@ -529,6 +529,8 @@ def main_spaces(argv: Sequence[str]) -> int:
                 for r in rows
                 if r["method"] == same and r["problem"] == problem and r["wrapped"]
             ]
+    # one run per problem, method, wrapper and seed: the first recorded (an --append rerun may repeat one)
+    rows = list({(r["problem"], r["method"], r["wrapped"], r["seed"]): r for r in reversed(rows)}.values())[::-1]
     rows.sort(
         key=lambda r: (
             r["problem"],
