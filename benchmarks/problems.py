@@ -365,6 +365,39 @@ def _on_levels(func: Callable[[np.ndarray], np.ndarray], n: int) -> Callable[[di
     return f
 
 
+#: NAS-Bench-Graph datasets in the categorical set: the first two of the package's list (chosen before any run)
+NBG_DATASETS = ("cora", "citeseer")
+
+
+def _nas_bench_graph(dataset: str) -> SpaceProblem:
+    """NAS-Bench-Graph (Qin et al., "NAS-Bench-Graph: Benchmarking Graph Neural Architecture Search", NeurIPS
+    2022; PyPI ``nas-bench-graph``, whose wheel ships each dataset's measured table): a GNN cell of 4 nodes,
+    ``link`` one of its 9 wirings, ``op0..op3`` one of 9 operations each, all categorical (59,049 combinations,
+    26,206 distinct networks). Objectives: validation error (1 - validation accuracy, mean of 3 runs) and
+    inference latency (s), both as the authors measured them. The 9 all-``skip`` cells have no network and no
+    entry: they fail, as a trial without its metric does."""
+    import itertools
+
+    from nas_bench_graph import Arch, light_read
+    from nas_bench_graph.architecture import gnn_list, link_list
+
+    bench = light_read(dataset)
+    table: dict[tuple[int, ...], tuple[float, float]] = {}
+    for li, link in enumerate(link_list):
+        for ops in itertools.product(range(len(gnn_list)), repeat=4):
+            info = bench.get(Arch(list(link), [gnn_list[o] for o in ops]).valid_hash())
+            if info is not None:
+                table[(li, *ops)] = (1.0 - float(info["valid_perf"]), float(info["latency"]))
+
+    def f(p: dict[str, float]) -> tuple[float, float] | None:
+        return table.get((int(p["link"]), *(int(p[f"op{i}"]) for i in range(4))))
+
+    nine = tuple(float(i) for i in range(9))
+    params = (("link", "cat", nine), *((f"op{i}", "cat", nine) for i in range(4)))
+    note = f"NAS-Bench-Graph {dataset}: measured validation error and latency of 26,206 GNNs (tabular)"
+    return _enumerated(f"nbg_{dataset}", params, f, note=note)
+
+
 def _make_spaces() -> dict[str, SpaceProblem]:
     idx = tuple(float(i) for i in range(5))
     out = [
@@ -396,6 +429,22 @@ def _make_spaces() -> dict[str, SpaceProblem]:
     return spaces
 
 
+class _SpaceProblems(dict[str, SpaceProblem]):
+    """The problems by name. NAS-Bench-Graph's (``nbg_<dataset>``) are read from the package's tables on first
+    use (a few seconds each), and need the optional package (the ``bench`` extra)."""
+
+    def __missing__(self, name: str) -> SpaceProblem:
+        dataset = name.removeprefix("nbg_")
+        if not name.startswith("nbg_") or dataset not in NBG_DATASETS:
+            raise KeyError(name)
+        try:
+            import nas_bench_graph  # noqa: F401
+        except ImportError:
+            raise KeyError(f"{name} needs the nas-bench-graph package: pip install 'ecopt-lightning[bench]'") from None
+        self[name] = _nas_bench_graph(dataset)
+        return self[name]
+
+
 def _exact_mixed_zdt1(p: SpaceProblem) -> SpaceProblem:
     """x0 continuous: the best front is ZDT1's true front (closed form), reference as for ZDT1."""
     note = "ZDT1 with x0 continuous, x1..x5 categorical (5 levels)"
@@ -403,5 +452,12 @@ def _exact_mixed_zdt1(p: SpaceProblem) -> SpaceProblem:
 
 
 #: Categorical, integer and mixed problems (issue 13); ``oom`` is the failing-region problem.
-SPACE_PROBLEMS: dict[str, SpaceProblem] = _make_spaces()
-CATEGORICAL_SET: tuple[str, ...] = ("nas6x5", "zdt1_cat", "dtlz2_cat", "zdt2_int", "zdt1_mixed")
+SPACE_PROBLEMS: dict[str, SpaceProblem] = _SpaceProblems(_make_spaces())
+CATEGORICAL_SET: tuple[str, ...] = (
+    "nas6x5",
+    *(f"nbg_{d}" for d in NBG_DATASETS),
+    "zdt1_cat",
+    "dtlz2_cat",
+    "zdt2_int",
+    "zdt1_mixed",
+)

@@ -14,6 +14,8 @@ if [[ ! -x $OFF/bin/python ]]; then
   $PY -m venv $OFF
   $OFF/bin/pip install -q "optuna==2.10.1" "hydra-optuna-sweeper==1.3.0" "hydra-core==1.3.2" "numpy<2"
 fi
+# NAS-Bench-Graph's tables (search.py --set categorical) for the official runner too
+$OFF/bin/python -c "import nas_bench_graph" 2>/dev/null || $OFF/bin/pip install -q --no-deps "nas-bench-graph==1.4.0"
 [[ -d $OFF/extra/greenlet ]] || $PY -m pip install -q --target $OFF/extra greenlet
 export PYTHONPATH="$OFF/extra:.${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p benchmarks/results

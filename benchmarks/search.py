@@ -386,12 +386,33 @@ def hv_ratio(problem: str, values: Sequence[Sequence[float]]) -> float:
     return hypervolume([tuple(v) for v in values], p.reference) / p.best_hv
 
 
+def run_official_spaces(problem: str, seeds: Sequence[int], n_trials: int) -> list[dict[str, Any]]:
+    """The official sweeper's default sampler on a categorical/mixed problem (its runner, in its own venv)."""
+    job = json.dumps({"set": "spaces", "problems": [problem], "seeds": list(seeds), "n_trials": n_trials})
+    out = subprocess.run(
+        [str(OFFICIAL_PY), str(HERE / "official" / "runner.py")], input=job, text=True, capture_output=True
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"official runner failed on {problem}: {out.stderr[-2000:]}")
+    rows = json.loads(out.stdout)["rows"]
+    return [{**r, "hv_ratio": hv_ratio(problem, r["values"])} for r in rows]
+
+
+def _same_as_auto(problem: str, n_trials: int) -> str | None:
+    """The fixed method whose sampler and settings ``auto`` resolves to on ``problem`` (its runs are ``auto``'s)."""
+    name, kwargs, _ = resolve_method("auto", problem, n_trials)
+    return next((m for m, nk in SPACE_METHODS.items() if nk == (name, kwargs)), None)
+
+
 def _space_jobs(args: argparse.Namespace) -> list[tuple[str, str, int, int, bool]]:
     jobs = []
     for problem in args.problems:
         for method in args.methods:
+            if method == "official" or (method == "auto" and _same_as_auto(problem, args.trials) in args.methods):
+                continue  # official: its own venv (run_official_spaces); auto: the same runs as that method's
             for wrapped in (True, False) if args.set == "failing" and method not in ("random", "auto") else (True,):
-                for seed in range(args.seeds if method != "gp" else min(args.seeds, args.gp_seeds)):
+                n_seeds = args.seeds if method != "gp" else min(args.seeds, args.gp_seeds)
+                for seed in range(args.first_seed, args.first_seed + n_seeds):
                     jobs.append((problem, method, seed, args.trials, wrapped))
     jobs.sort(key=lambda j: (j[1] == "gp", j[2]))  # every cheap run first, then GP seed by seed
     return jobs
@@ -426,6 +447,24 @@ def space_markdown(rows: Sequence[dict[str, Any]], failing: bool) -> str:
     return "\n".join(lines)
 
 
+def wide_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """HV ratio median [IQR] (seeds) per problem (rows) and method (columns): the categorical set at a glance."""
+    methods = [m for m in [*SPACE_METHODS, "official", "auto"] if any(r["method"] == m for r in rows)]
+    lines = ["| problem | " + " | ".join(methods) + " |", "|" + "---|" * (len(methods) + 1)]
+    for problem in dict.fromkeys(r["problem"] for r in rows):
+        cells = []
+        for m in methods:
+            xs = [
+                r["hv_ratio"]
+                for r in rows
+                if r["problem"] == problem and r["method"] == m and r["wrapped"] != (m == "official")
+            ]
+            q1, med, q3 = _quartiles(xs) if xs else (math.nan,) * 3
+            cells.append(f"{med:.3f} [{q1:.3f}-{q3:.3f}] ({len(xs)})" if xs else "—")
+        lines.append(f"| {problem} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main_spaces(argv: Sequence[str]) -> int:
     """``--set categorical`` or ``--set failing``: write ``search_<set>.json`` and ``.md`` under ``--out``."""
     ap = argparse.ArgumentParser(description="categorical/mixed and failing-region search benchmarks")
@@ -433,9 +472,11 @@ def main_spaces(argv: Sequence[str]) -> int:
     ap.add_argument("--quick", action="store_true", help="3 seeds, 2 problems, 30 trials, no GP")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--gp-seeds", type=int, default=10, help="seeds of gp (~10x slower than the others)")
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--trials", type=int, default=50)
     ap.add_argument("--problems", nargs="+")
-    ap.add_argument("--methods", nargs="+", default=["random", "tpe", "tpe_mv", "nsga2", "gp", "auto"])
+    ap.add_argument("--methods", nargs="+", default=[*SPACE_METHODS, "official", "auto"])
+    ap.add_argument("--append", action="store_true", help="add to the runs' .jsonl instead of starting it anew")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: one per core)")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     ap.add_argument("--table-only", action="store_true", help="rebuild the table from the runs' .jsonl")
@@ -444,9 +485,16 @@ def main_spaces(argv: Sequence[str]) -> int:
         args.problems = ["oom"] if args.set == "failing" else list(CATEGORICAL_SET)
     if args.quick:
         args.seeds, args.trials = 3, 30
-        args.methods = [m for m in args.methods if m not in ("gp", "auto")]  # GP: minutes a run
+        args.methods = [m for m in args.methods if m not in ("gp", "auto", "official")]  # GP: minutes a run
         if args.set == "categorical":
             args.problems = args.problems[:2]
+    if "official" in args.methods and not OFFICIAL_PY.exists():
+        ap.error(f"method official needs the official sweeper's venv ({OFFICIAL_PY}): run benchmarks/run_all.sh once")
+    for problem in args.problems:
+        try:
+            SPACE_PROBLEMS[problem]
+        except KeyError as exc:
+            ap.error(f"problem {exc.args[0]}; known: {', '.join(dict.fromkeys([*CATEGORICAL_SET, *SPACE_PROBLEMS]))}")
     start = time.perf_counter()
     tag = f"_{args.set}" + ("_quick" if args.quick else "")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -456,24 +504,44 @@ def main_spaces(argv: Sequence[str]) -> int:
         for r in rows:  # against the problems as defined now
             r["hv_ratio"] = hv_ratio(r["problem"], r["values"])
     else:
-        runs.write_text("")
+        if not args.append:
+            runs.write_text("")
         rows = []
         with ProcessPoolExecutor(args.workers) as pool:
             futures = [pool.submit(run_space, *job) for job in _space_jobs(args)]
+            if "official" in args.methods:
+                seeds = range(args.first_seed, args.first_seed + args.seeds)
+                futures += [pool.submit(run_official_spaces, p, seeds, args.trials) for p in args.problems]
             for future in as_completed(futures):
-                row = {**future.result(), "n_trials": args.trials}
-                rows.append(row)
-                with runs.open("a") as f:
-                    f.write(json.dumps(row) + "\n")
+                result = future.result()
+                for row in result if isinstance(result, list) else [result]:
+                    row = {**row, "n_trials": args.trials}
+                    rows.append(row)
+                    with runs.open("a") as f:
+                        f.write(json.dumps(row) + "\n")
+        if args.append:
+            rows = [json.loads(line) for line in runs.read_text().splitlines() if line.strip()]
+    if "auto" in args.methods:  # auto resolving to a fixed method's sampler and settings: that method's runs
+        for problem in args.problems:
+            same = _same_as_auto(problem, args.trials)
+            rows += [
+                {**r, "method": "auto"}
+                for r in rows
+                if r["method"] == same and r["problem"] == problem and r["wrapped"]
+            ]
+    # one run per problem, method, wrapper and seed: the first recorded (an --append rerun may repeat one)
+    rows = list({(r["problem"], r["method"], r["wrapped"], r["seed"]): r for r in reversed(rows)}.values())[::-1]
     rows.sort(
         key=lambda r: (
             r["problem"],
-            list(SPACE_METHODS).index(r["method"]) if r["method"] in SPACE_METHODS else 99,
+            [*SPACE_METHODS, "official", "auto"].index(r["method"]),
             not r["wrapped"],
             r["seed"],
         )
     )
     table = space_markdown(rows, args.set == "failing")
+    if args.set == "categorical":
+        table += "\n\nHV ratio median [IQR] (seeds):\n\n" + wide_markdown(rows)
     wall = time.perf_counter() - start
     meta = {"args": {k: str(v) for k, v in vars(args).items()}, "wall_s": wall, "date": time.strftime("%F %T %Z")}
     (args.out / f"search{tag}.json").write_text(json.dumps(meta, indent=1))  # the runs: search<tag>.jsonl

@@ -8,6 +8,13 @@ per parameter for ``interval(low, high)``, ``study.tell(values)``), without Hydr
 Input (stdin, JSON): ``{"problems": [...], "seeds": [...], "n_trials": N}``. Output (stdout, JSON): one row
 per (problem, seed) with every trial's objective values (all minimised) and the wall time (s).
 
+With ``"set": "spaces"`` the problems are :data:`problems.SPACE_PROBLEMS` (categorical, integer, mixed; issue
+13): each parameter is written as the Hydra override a user would write (``choice(0, 1, ...)``,
+``range(0, 4)``, ``interval(lo, hi)``, ``tag(log, interval(lo, hi))``), turned into a distribution by the
+plugin's own ``create_optuna_distribution_from_override`` and suggested with ``trial._suggest`` as the plugin
+does; a configuration that fails is told ``TrialState.FAIL`` as the plugin tells a failed job, and the study
+runs until ``n_trials`` trials completed or ``n_trials`` failed (as ``benchmarks/search.py``'s ``run_space``).
+
 Example:
     ``echo '{"problems": ["zdt1"], "seeds": [0], "n_trials": 25}' | benchmarks/.venv-official/bin/python
     benchmarks/official/runner.py``
@@ -28,7 +35,7 @@ from hydra_plugins.hydra_optuna_sweeper.config import TPESamplerConfig
 from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from problems import PROBLEMS
+from problems import PROBLEMS, SPACE_PROBLEMS
 
 
 def run(problem: str, seed: int, n_trials: int) -> dict[str, Any]:
@@ -54,12 +61,61 @@ def run(problem: str, seed: int, n_trials: int) -> dict[str, Any]:
     }
 
 
+def space_override(name: str, kind: str, choices: tuple[float, ...]) -> str:
+    """The Hydra sweep override a user would write for one parameter of a space problem."""
+    if kind == "cat":
+        return f"{name}=choice({', '.join(str(int(c)) for c in choices)})"
+    if kind == "int":
+        return f"{name}=range(0,{len(choices) - 1})"  # the plugin draws range's end too: levels 0..len-1
+    lo, hi = choices
+    return f"{name}=tag(log, interval({lo},{hi}))" if name == "lr" else f"{name}=interval({lo},{hi})"
+
+
+def run_space(problem: str, seed: int, n_trials: int) -> dict[str, Any]:
+    """The official default sampler on a categorical/mixed problem, parameters parsed as the plugin parses them."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra_plugins.hydra_optuna_sweeper._impl import create_optuna_distribution_from_override
+    from optuna.trial import TrialState
+
+    p = SPACE_PROBLEMS[problem]
+    parsed = OverridesParser.create().parse_overrides([space_override(*param) for param in p.params])
+    space = {o.get_key_element(): create_optuna_distribution_from_override(o) for o in parsed}
+    sampler = instantiate(OmegaConf.structured(TPESamplerConfig(seed=seed)))
+    study = optuna.create_study(sampler=sampler, directions=["minimize", "minimize"])
+    values: list[list[float]] = []
+    failed = 0
+    start = time.perf_counter()
+    while len(values) < n_trials and failed < n_trials:
+        trial = study.ask()
+        for name, dist in space.items():
+            trial._suggest(name, dist)
+        out = p.evaluate(dict(trial.params))
+        if out is None:
+            study.tell(trial, state=TrialState.FAIL)
+            failed += 1
+        else:
+            study.tell(trial, list(out))
+            values.append(list(out))
+    return {
+        "problem": problem,
+        "method": "official",
+        "wrapped": False,  # the plugin has no failure wrapper
+        "seed": seed,
+        "chose": f"{type(sampler).__name__} (hydra-optuna-sweeper 1.3.0 default, Optuna {optuna.__version__})",
+        "seconds": time.perf_counter() - start,
+        "failed": failed,
+        "complete": len(values),
+        "values": values,
+    }
+
+
 def main() -> None:
     """Read the job list from stdin and print the results as JSON."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.simplefilter("ignore")
     job = json.load(sys.stdin)
-    rows = [run(p, s, job["n_trials"]) for p in job["problems"] for s in job["seeds"]]
+    one = run_space if job.get("set") == "spaces" else run
+    rows = [one(p, s, job["n_trials"]) for p in job["problems"] for s in job["seeds"]]
     json.dump({"optuna": optuna.__version__, "rows": rows}, sys.stdout)
 
 

@@ -117,3 +117,28 @@ def test_space_benchmark_run_counts_failures_and_the_ratio() -> None:
     assert 0.0 < row["hv_ratio"] <= 1.0 + 1e-9
     bare = search.run_space("oom", "tpe", seed=0, n_trials=12, wrapped=False)
     assert bare["wrapped"] is False and bare["chose"] == "tpe"
+
+
+def test_nas_bench_graph_problem_reads_the_published_table() -> None:
+    pytest.importorskip("nas_bench_graph")
+    from problems import SPACE_PROBLEMS
+
+    cora = SPACE_PROBLEMS["nbg_cora"]
+    assert [name for name, _, _ in cora.params] == ["link", "op0", "op1", "op2", "op3"]
+    # the package README's example cell, wiring [0, 1, 2, 1] (gcn, gin, fc, cheb): 0.79 validation accuracy on
+    # cora; the same network is wiring 6, [0, 1, 1, 2], with ops (gcn, gin, cheb, fc) = (1, 2, 3, 7)
+    error, latency = cora.evaluate({"link": 6, "op0": 1, "op1": 2, "op2": 3, "op3": 7})
+    assert error == pytest.approx(0.21) and latency == pytest.approx(0.0036518574, rel=1e-6)
+    assert cora.evaluate({"link": 3, "op0": 8, "op1": 8, "op2": 8, "op3": 8}) is None  # all skip: no network
+    rng = np.random.default_rng(3)
+    for combo in rng.integers(0, 9, size=(300, 5)):
+        out = cora.evaluate(dict(zip(["link", "op0", "op1", "op2", "op3"], combo, strict=True)))
+        assert out is None or all(v < r for v, r in zip(out, cora.reference, strict=True))
+    assert 0.0 < hypervolume([(0.5, 0.005)], cora.reference) < cora.best_hv
+
+
+def test_auto_runs_are_the_runs_of_the_method_it_resolves_to() -> None:
+    import search
+
+    assert search._same_as_auto("nas6x5", 50) == "gp"
+    assert search._same_as_auto("nas6x5", 150) == "tpe_mv"
