@@ -30,6 +30,7 @@ from typing import Any
 
 from .. import metrics as names
 from . import _crashpoints
+from ._energy_report import sweep_grid
 from ._records import TrialRecord
 from ._rung_report import RUNGS_PNG, energy_saved, rung_columns, rung_row, write_rungs_png
 from ._schema import FRONT_ATTR, HYPERVOLUME_ATTR, KNEE_ATTR, SOURCES_SUMMARY_ATTR, SWEEP_ENERGY_ATTR, ReportSettings
@@ -161,8 +162,10 @@ def summary(report: Report) -> dict[str, Any]:
                 "energy_metric": s.energy_metric,
                 "sources": report.energy_sources,
                 "trials_without_energy": sum(r.energy_J is None for r in report.records),
+                "carbon": sweep_grid(report).entry(report.sweep_energy_J),
                 "note": f"sum over all trials (failed ones included when they reported it) of {s.energy_metric!r}; "
-                "when a trial lacked it, the sum of its energy/*_total_J metrics",
+                "when a trial lacked it, the sum of its energy/*_total_J metrics; carbon: its gCO2e at the grid "
+                "intensity the trials' EnergyCallback used (the chosen trial's), else at the world average",
             },
             "measurement_quality": {
                 "contended": [r.number for r in report.records if r.metrics.get(names.INFERENCE_CONTENDED) == 1.0],
@@ -236,12 +239,13 @@ def write_all(report: Report, out_dir: Path, figures: bool = True, last: dict[Pa
     front = [_front_row(report, r) for r in report.front]
     rungs = rung_columns(report.records, report.settings.objective_names)
     possibly = [_front_row(report, r) for r in report.possibly]
+    summary_json = summary(report)
     texts = {
         "pareto_front.json": json.dumps(
             _finite(
                 {
                     "study_name": report.study_name,
-                    "objectives": summary(report)["objectives"],
+                    "objectives": summary_json["objectives"],
                     "trials": front,
                     "possibly_on_front": possibly,
                 }
@@ -250,7 +254,7 @@ def write_all(report: Report, out_dir: Path, figures: bool = True, last: dict[Pa
         ),
         "pareto_front.csv": _csv([_flat(report, r, False) for r in report.front]),
         "trials.csv": _csv([_flat(report, r, True, rungs) for r in report.records]),
-        "summary.json": json.dumps(summary(report), indent=2),
+        "summary.json": json.dumps(summary_json, indent=2),
     }
     if figures:
         texts["energy_report.md"] = render_energy_report(report)
@@ -344,13 +348,14 @@ def _objectives_text(report: Report, r: TrialRecord) -> str:
 
 def dashboard_attrs(report: Report) -> dict[str, Any]:
     """What a dashboard user should see without opening files, as short texts: the front (knee first), the
-    hypervolume, the sweep's own energy with its estimated share, and the measurement sources of the trials."""
+    hypervolume, the sweep's own energy with its estimated share and gCO2e, and the measurement sources of the
+    trials."""
     knee = report.knee.number if report.knee is not None else None
     front = sorted(report.front, key=lambda r: (r.number != knee, r.values or []))
     lines = [f"trial {r.number}{' (knee)' if r.number == knee else ''}: {_objectives_text(report, r)}" for r in front]
     if len(lines) > _DASHBOARD_MAX_FRONT:
         lines = [*lines[:_DASHBOARD_MAX_FRONT], f"... {len(lines) - _DASHBOARD_MAX_FRONT} more in pareto_front.csv"]
-    total, estimated = report.sweep_energy_J, report.sweep_estimated_J
+    total, estimated, grid = report.sweep_energy_J, report.sweep_estimated_J, sweep_grid(report)
     share = f"{estimated / total:.0%}" if total > 0 else "0%"
     # "cpu:0: estimated from CPU time (100% of ...)" -> trials per domain and way
     degraded = Counter(reason.split(" (", 1)[0] for r in report.records for reason in r.degraded)
@@ -358,7 +363,8 @@ def dashboard_attrs(report: Report) -> dict[str, Any]:
         FRONT_ATTR: lines or ["empty: no feasible complete trial"],
         KNEE_ATTR: None if report.knee is None else f"trial {knee}: {_objectives_text(report, report.knee)}",
         HYPERVOLUME_ATTR: report.hypervolume,
-        SWEEP_ENERGY_ATTR: f"{total:.6g} J, {len(report.records)} trial(s), {share} of it ESTIMATED, not measured",
+        SWEEP_ENERGY_ATTR: f"{total:.6g} J, {len(report.records)} trial(s), {share} of it ESTIMATED, not measured; "
+        f"{grid.entry(total)['total_gCO2e']:.4g} gCO2e at {grid.label}",
         SOURCES_SUMMARY_ATTR: {
             "trial energy from": report.energy_sources,
             "not a full measurement (trials)": dict(sorted(degraded.items())) or "none",

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import shutil
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +210,10 @@ def write_png(report: Report, path: Path) -> None:
     fig.savefig(path, dpi=120, format="png")
 
 
+#: characters per line of the PNG's axis titles (at matplotlib's default 10 pt, on the 7.5 x 5 inch figure)
+_X_LABEL_CHARS, _Y_LABEL_CHARS = 90, 55
+
+
 def figure(report: Report) -> Any:
     """The matplotlib figure of :func:`write_png` (also logged to TensorBoard)."""
     from matplotlib.figure import Figure
@@ -234,8 +239,9 @@ def figure(report: Report) -> Any:
         ax.plot(x, y, marker="*", markersize=16, color="tab:orange", linestyle="none", label="knee")
     _mark_trials(ax, report)
     xlabel, ylabel = _labels(report)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    # a title that names the metric, unit and source outgrows the figure's 5 inch height: wrapped to fit
+    ax.set_xlabel(textwrap.fill(xlabel, _X_LABEL_CHARS, break_long_words=False))
+    ax.set_ylabel(textwrap.fill(ylabel, _Y_LABEL_CHARS, break_long_words=False))
     ax.set_title(_title(report), fontsize=10)
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[0]:

@@ -59,6 +59,9 @@ def test_two_objective_sweep_artifacts_match_optuna_then_resume_adds_only_missin
         sum(t.user_attrs["energy/total_J"] for t in study.trials)
     )
     assert summary["sweep_energy"]["sources"] == {"energy/total_J": 4}
+    carbon = summary["sweep_energy"]["carbon"]  # the toy has no EnergyCallback summary: the world average, named
+    assert carbon["label"] == "480 gCO2e/kWh, world average 2023 (Ember, Global Electricity Review 2024)"
+    assert carbon["total_gCO2e"] == pytest.approx(summary["sweep_energy"]["total_J"] / 3.6e6 * 480)
     assert set(summary["best_per_objective"]) == {"val_acc", "energy/inference_per_sample_J"}
     assert (sweep / "pareto_front.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     html = (sweep / "pareto_front.html").read_text()
