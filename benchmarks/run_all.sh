@@ -12,7 +12,9 @@ QUICK=""
 OFF=benchmarks/.venv-official
 if [[ ! -x $OFF/bin/python ]]; then
   $PY -m venv $OFF
-  $OFF/bin/pip install -q "optuna==2.10.1" "hydra-optuna-sweeper==1.3.0" "hydra-core==1.3.2" "numpy<2"
+  # Optuna 2.10's RDB storage (sweep_overhead.py --official-sqlite) needs SQLAlchemy 1.4 and an alembic for it
+  $OFF/bin/pip install -q "optuna==2.10.1" "hydra-optuna-sweeper==1.3.0" "hydra-core==1.3.2" "numpy<2" \
+    "sqlalchemy<2" "alembic<1.14"
 fi
 # NAS-Bench-Graph's tables (search.py --set categorical) for the official runner too
 $OFF/bin/python -c "import nas_bench_graph" 2>/dev/null || $OFF/bin/pip install -q --no-deps "nas-bench-graph==1.4.0"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import resource
 import shutil
 import statistics
@@ -96,6 +97,8 @@ def main() -> None:
     if args.official_sqlite:
         sides["official+sqlite"] = (str(OFFICIAL_PY), "optuna")
     print(f"sweep_overhead: {args.trials} vs 2 trials, {args.runs} alternating run(s), tpe seed 0, n_jobs=1")
+    print(f"machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}")
+    print(f"load average (1, 5, 15 min) at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print("| sweeper | objectives | per trial, wall (ms) | per trial, CPU (ms) | bytes written, N trials |")
     print("|---|---|---|---|---|")
     for objectives in args.objectives:
@@ -123,6 +126,7 @@ def main() -> None:
                 wall = statistics.median(w for w, _ in per_trial[side]) * 1e3
                 cpu = statistics.median(c for _, c in per_trial[side]) * 1e3
                 print(f"| {side} | {objectives} | {wall:.0f} | {cpu:.0f} | {written[side] / 1e6:.2f} MB |", flush=True)
+    print(f"load average (1, 5, 15 min) at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

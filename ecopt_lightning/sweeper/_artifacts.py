@@ -10,7 +10,7 @@ Example:
     >>> report = build_report("s", study.get_trials(), ReportSettings.default(["acc"], ["maximize"]))
     >>> out = pathlib.Path(tempfile.mkdtemp())
     >>> sorted(p.name for p in write_all(report, out, figures=False))
-    ['energy_report.md', 'pareto_front.csv', 'pareto_front.json', 'summary.json', 'trials.csv']
+    ['pareto_front.csv', 'pareto_front.json', 'summary.json', 'trials.csv']
 """
 
 from __future__ import annotations
@@ -237,8 +237,12 @@ def _flat(report: Report, r: TrialRecord, all_trials: bool, rungs: Sequence[str]
     return row
 
 
-def write_all(report: Report, out_dir: Path, figures: bool = True) -> list[Path]:
-    """Write every artifact into ``out_dir`` (created if needed); return the paths written."""
+def write_all(report: Report, out_dir: Path, figures: bool = True, last: dict[Path, str] | None = None) -> list[Path]:
+    """Write the artifacts into ``out_dir`` (created if needed); return their paths.
+
+    ``figures``: also the documents for people (PNG, HTML, ``energy_report.md``): the sweep loop writes those on
+    a timer and at the end, the JSON/CSV every batch. ``last``: the texts earlier calls wrote (updated here); a
+    file whose text has not changed is not written again (the front's files change only with the front)."""
     from ._energy_report import render as render_energy_report
     from ._plots import write_html, write_png
 
@@ -262,12 +266,17 @@ def write_all(report: Report, out_dir: Path, figures: bool = True) -> list[Path]
         "pareto_front.csv": _csv([_flat(report, r, False) for r in report.front]),
         "trials.csv": _csv([_flat(report, r, True, rungs) for r in report.records]),
         "summary.json": json.dumps(summary_json, indent=2),
-        "energy_report.md": render_energy_report(report),
     }
+    if figures:
+        texts["energy_report.md"] = render_energy_report(report)
     written = []
     for name, text in texts.items():
-        atomic_write(out_dir / name, _write_text(text))
-        written.append(out_dir / name)
+        path = out_dir / name
+        if last is None or last.get(path) != text:
+            atomic_write(path, _write_text(text))
+            if last is not None:
+                last[path] = text
+        written.append(path)
     if figures:
         for name, writer in (("pareto_front.png", write_png), ("pareto_front.html", write_html)):
             atomic_write(out_dir / name, functools.partial(writer, report))

@@ -29,3 +29,14 @@ def beyond(asked: Sequence[int], counted: Sequence[int], n_trials: int) -> list[
     the asked ones included) below them."""
     ordered = sorted(counted)
     return [n for n in asked if bisect_left(ordered, n) >= n_trials]
+
+
+def may_exceed(asked: Sequence[int], n_trials: int) -> bool:
+    """Whether any of ``asked`` can lie :func:`beyond` the budget, whatever the other trials' states: a number
+    below ``n_trials`` has fewer than ``n_trials`` numbers below it, so only a higher one needs the count read.
+
+    Example:
+        >>> may_exceed([3, 4], n_trials=5), may_exceed([4, 5], n_trials=5)
+        (False, True)
+    """
+    return bool(asked) and max(asked) >= n_trials

@@ -206,13 +206,21 @@ class DeadTrialWatch:
             return f"no worker claimed it for more than {2 * self.interval_s:g} s (its worker died right after ask)"
         return None
 
-    def fail_dead_trials(self, study: optuna.Study) -> list[int]:
+    def fail_dead_trials(
+        self, study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial] | None = None
+    ) -> list[int]:
         """Mark RUNNING trials of dead workers FAIL (reason in ``ecopt.error``); retry each up to ``max_retry``
-        times. Returns the numbers of the trials failed by this call."""
+        times. Returns the numbers of the trials failed by this call.
+
+        ``trials``: the study's trials as the caller has just read them (saves a read; a trial that finished
+        since then refuses the FAIL, as one failed by another worker does); ``None``: read here."""
         store = compat.storage(study)
         interval_s = self.interval_s
-        stale = compat.stale_trial_ids(study) if native(store) and interval_s > 0 else set()
-        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if trials is None:
+            running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        else:
+            running = [t for t in trials if t.state == TrialState.RUNNING]
+        stale = compat.stale_trial_ids(study) if running and native(store) and interval_s > 0 else set()
         ids = {compat.trial_id(t) for t in running}
         self._unclaimed_since = {k: v for k, v in self._unclaimed_since.items() if k in ids}
         retry = retry_callback(self.max_retry)

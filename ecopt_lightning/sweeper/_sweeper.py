@@ -30,14 +30,14 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.study import StudyDirection
-from optuna.trial import Trial, TrialState
+from optuna.trial import FrozenTrial, Trial, TrialState
 
 from .. import metrics as metric_names
 from . import _crashpoints, _samplers
 from . import multi_fidelity as _multi_fidelity
 from . import pruning as _pruning
 from ._artifacts import attach_to_study, publish_to_study, remove_stale_temps, write_all, write_optimization_results
-from ._budget import OVER_BUDGET_ERROR, beyond
+from ._budget import OVER_BUDGET_ERROR, beyond, may_exceed
 from ._compose import ComposeOnce
 from ._energy_report import hardware_info
 from ._heartbeat import DeadTrialWatch, Heartbeat, announce_asker, worker
@@ -47,6 +47,7 @@ from ._loggers import log_everywhere
 from ._lost_jobs import died, expected_job_dir, recover
 from ._metrics import TrialError, lookup, name_mismatch, non_numeric, to_metrics, trial_energy
 from ._optuna_compat import contains, set_user_attrs, trial_id
+from ._optuna_compat import storage as storage_of
 from ._progress import describe_space, front_table, progress_line
 from ._records import TrialRecord
 from ._rung_report import energy_saved, stopped_phrase
@@ -79,8 +80,8 @@ from .errors import SweepDirError, SweeperConfigError, SweepFailedError
 
 log = logging.getLogger(__name__)
 
-#: wall time (s) between two writes of the figures (PNG, HTML: about a second of CPU each) during a sweep; the
-#: JSON/CSV files are written every batch and the figures once more at the end
+#: wall time (s) between two writes of the figures (PNG, HTML: about a second of CPU each) and energy_report.md
+#: during a sweep; the JSON/CSV files are written every batch (when changed) and the figures once more at the end
 FIGURES_EVERY_S = 300.0
 
 
@@ -106,6 +107,11 @@ class EcoptSweeperImpl:
         self.config: DictConfig | None = None
         self.launcher: Any = None
         self.hydra_context: HydraContext | None = None
+        #: every trial of the study as the last report read them, right after a batch was told: the next turn
+        #: of the sweep loop starts from it instead of reading again (one read of all trials per batch)
+        self._snapshot: list[FrozenTrial] | None = None
+        self._confirmed: Any = None  # the study's CONFIRMED_ATTR, read when the sweep starts and at its end
+        self._texts: dict[Path, str] = {}  # the JSON/CSV texts this sweep last wrote (unchanged: not rewritten)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
@@ -241,7 +247,7 @@ class EcoptSweeperImpl:
             set_user_attrs(study, trial, attrs)
             study.tell(trial, state=TrialState.PRUNED)  # our own decision: not a failure, not in n_trials
             return None, None
-        stopped = _stopped_at(study, trial.number) if settings.multi_fidelity is not None else None
+        stopped = _stopped_at(study, trial) if settings.multi_fidelity is not None else None
         if error is None and stopped is not None:
             # PRUNED keeps no values, so the trial never reaches the front; its metrics and energy stay
             log.info("ecopt: trial %d %s (multi-fidelity: told PRUNED)", trial.number, stopped)
@@ -274,21 +280,30 @@ class EcoptSweeperImpl:
         return self._write(study, settings, notes, figures=figures)
 
     def _report(self, study: optuna.Study, settings: Settings, notes: dict[str, Any]) -> Report:
+        trials = study.get_trials(deepcopy=False)
+        self._snapshot = trials
         report = build_report(
             study.study_name,
-            study.get_trials(deepcopy=False),
+            trials,
             settings.for_report(),
             cache=self._records,
-            confirmed=study.user_attrs.get(CONFIRMED_ATTR),  # a sweep resumed after `ecopt confirm`
+            confirmed=self._confirmed,  # a sweep resumed after `ecopt confirm`
         )
         report.notes = dict(notes)
         return report
+
+    def _trials_now(self, study: optuna.Study) -> list[FrozenTrial]:
+        """Every trial of the study: the last report's read when nothing was read since (taken once), else read."""
+        trials, self._snapshot = self._snapshot, None
+        return study.get_trials(deepcopy=False) if trials is None else trials
 
     def _write(
         self, study: optuna.Study, settings: Settings, notes: dict[str, Any], figures: bool = True
     ) -> tuple[Report, list[Path]]:
         report = self._report(study, settings, notes)
-        paths = write_all(report, self.sweep_dir, figures=figures)
+        if figures:
+            self._texts.clear()  # a full write: every file written again
+        paths = write_all(report, self.sweep_dir, figures=figures, last=self._texts)
         if figures:
             self._figures_at = time.monotonic()
         return report, paths
@@ -375,7 +390,9 @@ class EcoptSweeperImpl:
             "n_trials_target": settings.n_trials,
             "stopped": "n_trials reached",
         }
-        notes["hardware"] = study.user_attrs.get(HARDWARE_ATTR)
+        study_attrs = study.user_attrs
+        notes["hardware"] = study_attrs.get(HARDWARE_ATTR)
+        self._confirmed = study_attrs.get(CONFIRMED_ATTR)
         if settings.baseline and grid is not None:
             log.info("ecopt: no baseline trial: the grid visits every point (the app's config too, if on the grid)")
         elif settings.baseline and not has_baseline(study):
@@ -386,11 +403,13 @@ class EcoptSweeperImpl:
         announce_asker(study)  # before the first ask: see DeadTrialWatch
         waiting_said = None
         while True:
-            watch.fail_dead_trials(study)
-            trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
+            every = self._trials_now(study)
+            if watch.fail_dead_trials(study, every):
+                every = study.get_trials(deepcopy=False)  # failed, and maybe enqueued again
+            trials = [t for t in every if t.state in (TrialState.COMPLETE, TrialState.RUNNING)]
             done = sum(t.state == TrialState.COMPLETE for t in trials)
             running = len(trials) - done
-            stopped = _stopped_count(study) if settings.multi_fidelity is not None else 0
+            stopped = _stopped_count(every) if settings.multi_fidelity is not None else 0
             done += stopped  # a trial stopped at a rung was trained (in part): it counts towards n_trials
             missing = settings.n_trials - done - running
             watched = any(watch.judgeable(t) for t in trials if t.state == TrialState.RUNNING)
@@ -415,11 +434,11 @@ class EcoptSweeperImpl:
                     settings.n_trials,
                 )
                 break
-            if grid is not None and sum(t.state.is_finished() for t in study.get_trials(deepcopy=False)) >= grid:
+            if grid is not None and sum(t.state.is_finished() for t in every) >= grid:
                 notes["stopped"] = f"every point of the grid ({grid}) was tried"
                 log.info("ecopt: %s; no new trials", notes["stopped"])
                 break
-            pruned = len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))) - stopped
+            pruned = sum(t.state == TrialState.PRUNED for t in every) - stopped
             if pruned >= _pruning.MAX_PRUNED_PER_TRIAL * settings.n_trials:
                 limit = _pruning.MAX_PRUNED_PER_TRIAL * settings.n_trials
                 notes["stopped"] = f"{pruned} trials pruned before training (limit {limit})"
@@ -458,7 +477,8 @@ class EcoptSweeperImpl:
                 notes["stopped"] = f"{len(failures)} trials failed in this run (n_trials={settings.n_trials})"
                 log.warning("ecopt: %s; max_failure_rate=%s tolerates them; no new trials", notes["stopped"], rate)
                 break
-            if mismatches and not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            seen = self._snapshot if self._snapshot is not None else study.get_trials(deepcopy=False)
+            if mismatches and not any(t.state == TrialState.COMPLETE for t in seen):
                 self._stop_on_mismatch(study, settings, notes, mismatches[0])
             if settings.max_failures is not None and len(failures) >= settings.max_failures:
                 notes["stopped"] = f"max_failures={settings.max_failures} reached"
@@ -467,6 +487,7 @@ class EcoptSweeperImpl:
                     f"hydra.sweeper.max_failures={settings.max_failures} reached: {len(failures)} trials failed in "
                     f"this run; last error: {failures[-1]}; artifacts in {self.sweep_dir}"
                 )
+        self._confirmed = study.user_attrs.get(CONFIRMED_ATTR)  # `ecopt confirm` may have run meanwhile
         report, paths = self._write(study, settings, notes)
         self._finish(study, report, paths, settings)
         return {"study_name": study.study_name, "pareto_front": [r.number for r in report.front]}
@@ -596,7 +617,9 @@ class EcoptSweeperImpl:
             why = f"{'stopped while it ran' if launched else why}: {type(exc).__name__}"
             raise
         finally:
-            unfinished = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+            untold = any(t.number not in told for t in trials)  # else nothing to read: every trial was told
+            running = (TrialState.RUNNING,)
+            unfinished = {t.number for t in study.get_trials(deepcopy=False, states=running)} if untold else set()
             for trial in trials:  # interrupted or refused batch: never leave trials RUNNING
                 if trial.number not in told and trial.number in unfinished:
                     trial.set_user_attr(ERROR_ATTR, why)
@@ -608,6 +631,8 @@ class EcoptSweeperImpl:
     @staticmethod
     def _drop_over_budget(study: optuna.Study, trials: list[Trial], n_trials: int) -> list[Trial]:
         """Tell FAIL (never run) the asked trials beyond the shared budget (:mod:`._budget`); keep the others."""
+        if not may_exceed([t.number for t in trials], n_trials):
+            return trials  # none can be beyond: no need to read the count
         counted = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))]
         excess = set(beyond([t.number for t in trials], counted, n_trials))
         for trial in trials:
@@ -688,19 +713,17 @@ class EcoptSweeperImpl:
         )
 
 
-def _stopped_at(study: optuna.Study, number: int) -> str | None:
-    """Where the job's multi-fidelity check stopped trial ``number`` (read from storage), as
-    ``stopped at rung k (epoch e): why``; ``None`` when it was not stopped."""
-    for t in study.get_trials(deepcopy=False):
-        if t.number == number:
-            epoch = _multi_fidelity.stopped_at(t.user_attrs)
-            return None if epoch is None else stopped_phrase(epoch, _multi_fidelity.rung_values(t.user_attrs))
-    return None
+def _stopped_at(study: optuna.Study, trial: Trial) -> str | None:
+    """Where the job's multi-fidelity check stopped ``trial`` (that one trial read from storage: the job wrote
+    it), as ``stopped at rung k (epoch e): why``; ``None`` when it was not stopped."""
+    attrs = storage_of(study).get_trial(trial_id(trial)).user_attrs
+    epoch = _multi_fidelity.stopped_at(attrs)
+    return None if epoch is None else stopped_phrase(epoch, _multi_fidelity.rung_values(attrs))
 
 
-def _stopped_count(study: optuna.Study) -> int:
+def _stopped_count(trials: Sequence[FrozenTrial]) -> int:
     """PRUNED trials that multi-fidelity stopped at a rung (not those pruned before training)."""
-    pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
     return sum(_multi_fidelity.stopped_at(t.user_attrs) is not None for t in pruned)
 
 
