@@ -556,14 +556,14 @@ class EnergyCallback(Callback):
         return trainer.strategy.broadcast if self._reducer.world_size > 1 else None
 
     def _rung_check(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """At a rung's epoch end: rank 0 runs the inference benchmark once (the first rung) and reports the
-        metrics; every rank stops the Trainer if the trial is out."""
+        """At a rung's epoch end: every rank runs the inference benchmark once (the first rung; its reduction over
+        ranks is a collective), rank 0 reports the metrics, and every rank stops the Trainer if the trial is out."""
         assert self._rungs is not None
+        sync = self.cuda_sync != "never"
+        measured = self._benchmark.at_rung(trainer, pl_module, **self._benchmark_context(trainer), sync=sync)
+        self._publish(trainer, measured, compat.batches_that_stepped(trainer))
         values = None
         if self._rungs.reports:
-            sync = self.cuda_sync != "never"
-            measured = self._benchmark.at_rung(trainer, pl_module, **self._benchmark_context(trainer), sync=sync)
-            self._publish(trainer, measured, compat.batches_that_stepped(trainer))
             values = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
             values.update(self._metrics)
         epoch = trainer.current_epoch + 1  # epochs completed: current_epoch moves on after this hook
