@@ -3,7 +3,6 @@ epochs, stops the Trainer when the rule says so, and its measurement does not ch
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import optuna
@@ -84,40 +83,3 @@ def test_dominated_trial_is_stopped_after_the_first_rung(tmp_path: Path, monkeyp
     assert energy.summary()["status"] == "finished fit (stopped by multi-fidelity at epoch 1)"
     # the benchmark ran once, at the rung, and its values are the trial's final ones
     assert float(trainer.callback_metrics["energy/inference_per_sample_J"]) == rung_values(attrs)[1]["values"][1]
-
-
-@pytest.mark.slow
-def test_ddp_ranks_run_the_rung_benchmark_together_and_stop_together(tmp_path: Path, monkeypatch) -> None:
-    """The benchmark's reduction over ranks is a collective: at the first rung every rank runs it (rank 0 alone
-    would wait for rank 1 in its reduction while rank 1 waits in the decision's broadcast); both ranks stop."""
-    study = _study(tmp_path, monkeypatch, earlier=[[0.0, 1e-12]])  # an earlier trial better on both
-    summary_path = tmp_path / "summary.json"
-    trainer = Trainer(
-        max_epochs=3,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=2,
-        accelerator="cpu",
-        strategy="ddp_spawn",
-        devices=2,
-        callbacks=[
-            EnergyCallback(
-                cpu="estimate",
-                inference_benchmark={"repeats": 2, "rel_precision": None},  # two repeats, no precision target
-                proxies=False,
-                summary_path=summary_path,
-            )
-        ],
-    )
-    trainer.fit(TinyModel())
-    attrs = study.trials[-1].user_attrs
-    assert stopped_at(attrs) == 1 and rung_values(attrs)[1]["cohort"] == [0, 1]
-    summary = json.loads(summary_path.read_text())
-    assert summary["world_size"] == 2
-    assert summary["status"] == "finished fit (stopped by multi-fidelity at epoch 1)"
-    assert summary["progress"] == {"epochs": 1, "steps": 4}  # 32 samples per rank, batches of 8
-    # measured once, at the rung, on both ranks: the value ranked there is the trial's final one
-    assert summary["metrics"]["energy/inference_per_sample_J"] == rung_values(attrs)[1]["values"][1]
