@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -34,6 +35,8 @@ from typing import Any
 
 from _sweep_runs import run_sweep  # sibling scripts
 from search import _quartiles  # median and IQR as the search benchmark takes them
+
+from ecopt_lightning.sweeper.successive_halving import NDS_HV, RANKS
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -64,7 +67,7 @@ def app() -> None:
 
 
 def sweep(
-    out: Path, mf: bool, n_trials: int, epochs: int, eta: int, seed: int, repeats: int = 3
+    out: Path, mf: bool, n_trials: int, epochs: int, eta: int, seed: int, repeats: int = 3, rank: str = NDS_HV
 ) -> list[dict[str, Any]]:
     """Run one sweep in a subprocess; its trials in order: state, energy (J), val_acc, J/sample, params."""
     sweep_dir = out / f"seed{seed}" / ("mf" if mf else "plain")
@@ -78,7 +81,7 @@ def sweep(
         *SPACE,
     ]
     if mf:
-        overrides.append(f"hydra.sweeper.multi_fidelity={{min_epochs: 1, eta: {eta}}}")
+        overrides.append(f"hydra.sweeper.multi_fidelity={{min_epochs: 1, eta: {eta}, rank: {rank}}}")
     label = f"{'mf' if mf else 'plain'}, seed {seed}"
     return [
         {
@@ -175,11 +178,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--eta", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=1, help="seeds run at the same time")
     ap.add_argument("--repeats", type=int, default=3, help="inference benchmark repeats")
+    ap.add_argument("--rank", choices=RANKS, default=NDS_HV, help="the promotion rule's tie-break inside a front")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     args = ap.parse_args(argv)
     if args.quick:
         args.seeds, args.trials, args.epochs = 2, 6, 9
-    start = time.perf_counter()
+    start, load_before = time.perf_counter(), os.getloadavg()
     work = ROOT / "multirun" / "multi_fidelity_bench"  # git-ignored; sweep dirs and SQLite studies
     if work.exists():
         import shutil
@@ -188,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def pair(seed: int) -> dict[str, Any]:
         plain = sweep(work, False, args.trials, args.epochs, args.eta, seed, args.repeats)
-        mf = sweep(work, True, args.trials, args.epochs, args.eta, seed, args.repeats)
+        mf = sweep(work, True, args.trials, args.epochs, args.eta, seed, args.repeats, args.rank)
         s = {"seed": seed, **compare(plain, mf)}
         print(
             f"seed {seed}: total J plain {s['total_J']['plain']:.4g} mf {s['total_J']['mf']:.4g} "
@@ -209,6 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = {
         "args": {k: str(v) for k, v in vars(args).items()},
         "wall_s": time.perf_counter() - start,
+        "load_average_1_5_15min": {"start": load_before, "end": os.getloadavg()},
+        "cpus": os.cpu_count(),
         "goal_at_most_a_third_of_the_energy": verdict,
         "summary": summary,
         "seeds": seeds,
@@ -218,8 +224,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     (args.out / f"multi_fidelity{tag}.json").write_text(json.dumps(result, indent=1))
     lines = [
         f"{args.seeds} paired seeds (random sampler), {args.trials} proposals per sweep, {args.epochs} epochs of full "
-        f"training, multi-fidelity min_epochs=1 eta={args.eta}, {args.jobs} seed(s) at a time; "
-        f"{result['wall_s']:.0f} s.",
+        f"training, multi-fidelity min_epochs=1 eta={args.eta} rank={args.rank}, {args.jobs} seed(s) at a time; "
+        f"{result['wall_s']:.0f} s on {result['cpus']} CPU(s), load average (1, 5, 15 min) "
+        f"{' '.join(f'{x:.1f}' for x in load_before)} at the start, "
+        f"{' '.join(f'{x:.1f}' for x in result['load_average_1_5_15min']['end'])} at the end.",
         "",
         f"| seed | plain: J total | mf: J total (stopped) | {HV_FRACTION:.0%} of plain's final HV | plain J to it | "
         "mf J to it | mf / plain | final HV plain | final HV mf |",

@@ -24,6 +24,7 @@ from ..metrics import (
     SUMMARY_FILE,
     total_J,
 )
+from ._rung_report import energy_saved
 
 if TYPE_CHECKING:
     from ecopt_lightning.energy.carbon import GridIntensity
@@ -179,6 +180,16 @@ def render(report: Report) -> str:
         f"{_fmt(tuning, 'J')} ({tuning / 3.6e6:.4g} kWh; {intensity.entry(tuning)['total_gCO2e']:.4g} gCO2e at "
         f"{intensity.label}).",
     ]
+    saved = energy_saved(report.records)
+    if saved is not None:
+        lines.append(
+            f"- Multi-fidelity stopped {saved['trials_stopped']} trial(s) at a rung; their measured energy, "
+            f"{_fmt(saved['stopped_energy_J'], 'J')}, is in the total above. Training them to the end would have "
+            f"cost about {_fmt(saved['full_training_estimate_J'], 'J')}: about {_fmt(saved['saved_estimate_J'], 'J')} "
+            "saved by stopping (ESTIMATE, not a measurement: linear in epochs)."
+        )
+        if saved["stopped_without_energy"]:
+            lines.append(f"- {saved['stopped_without_energy']} stopped trial(s) reported no energy: not counted.")
     if imp.get("payback") is not None or imp.get("saved_J_per_inference") is not None:
         from ._impact import describe_saving
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from ._metrics import Constraint
 from ._records import TrialRecord
+from ._rung_report import stopped_phrase
 from ._schema import BASELINE_ATTR
 from ._sweep_report import Report
 
@@ -54,7 +55,9 @@ def progress_line(report: Report, number: int, n_trials: int) -> str | None:
     if record is None:
         return None
     complete = sum(r.state == "COMPLETE" for r in report.records)
-    if record.values is None:
+    if record.stopped_at_epoch is not None:
+        outcome = stopped_phrase(record.stopped_at_epoch, record.rungs)
+    elif record.values is None:
         outcome = f"{record.state}: {record.error}"
     else:
         outcome = ", ".join(

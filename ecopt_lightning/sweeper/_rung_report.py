@@ -18,7 +18,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,20 @@ def rung_row(record: Any, columns: Sequence[str], objective_names: Sequence[str]
         values = (record.rungs.get(int(epoch)) or {}).get("values")
         row[column] = None if values is None else values[list(objective_names).index(name)]
     return row
+
+
+def stopped_phrase(stopped_at_epoch: int, rungs: Mapping[int, Mapping[str, Any]]) -> str:
+    """``stopped at rung k (epoch e)``: ``k`` counts the rungs from 1 (a trial records every rung it reaches, so
+    ``rungs`` holds the rungs up to the stop), then the decision's reason when it was stored.
+
+    Example:
+        >>> stopped_phrase(3, {1: {"decision": "continue"}, 3: {"reason": "stop: ranked 3 of 3 at this rung"}})
+        'stopped at rung 2 (epoch 3): ranked 3 of 3 at this rung'
+    """
+    k = sum(1 for epoch in rungs if epoch <= stopped_at_epoch) or 1
+    reason = str((rungs.get(stopped_at_epoch) or {}).get("reason") or "")
+    reason = reason.removeprefix("stop: ")
+    return f"stopped at rung {k} (epoch {stopped_at_epoch})" + (f": {reason}" if reason else "")
 
 
 def energy_saved(records: Sequence[Any]) -> dict[str, Any] | None:

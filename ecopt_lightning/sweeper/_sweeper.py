@@ -49,7 +49,7 @@ from ._metrics import TrialError, lookup, name_mismatch, non_numeric, to_metrics
 from ._optuna_compat import contains, set_user_attrs, trial_id
 from ._progress import describe_space, front_table, progress_line
 from ._records import TrialRecord
-from ._rung_report import energy_saved
+from ._rung_report import energy_saved, stopped_phrase
 from ._schema import (
     BASELINE_ATTR,
     CONFIRMED_ATTR,
@@ -244,7 +244,7 @@ class EcoptSweeperImpl:
         stopped = _stopped_at(study, trial.number) if settings.multi_fidelity is not None else None
         if error is None and stopped is not None:
             # PRUNED keeps no values, so the trial never reaches the front; its metrics and energy stay
-            log.info("ecopt: trial %d stopped by multi-fidelity at the rung of epoch %d", trial.number, stopped)
+            log.info("ecopt: trial %d %s (multi-fidelity: told PRUNED)", trial.number, stopped)
             set_user_attrs(study, trial, attrs)
             study.tell(trial, state=TrialState.PRUNED)
             return None, None
@@ -688,11 +688,13 @@ class EcoptSweeperImpl:
         )
 
 
-def _stopped_at(study: optuna.Study, number: int) -> int | None:
-    """The rung epoch where the job's multi-fidelity check stopped trial ``number`` (read from storage)."""
+def _stopped_at(study: optuna.Study, number: int) -> str | None:
+    """Where the job's multi-fidelity check stopped trial ``number`` (read from storage), as
+    ``stopped at rung k (epoch e): why``; ``None`` when it was not stopped."""
     for t in study.get_trials(deepcopy=False):
         if t.number == number:
-            return _multi_fidelity.stopped_at(t.user_attrs)
+            epoch = _multi_fidelity.stopped_at(t.user_attrs)
+            return None if epoch is None else stopped_phrase(epoch, _multi_fidelity.rung_values(t.user_attrs))
     return None
 
 

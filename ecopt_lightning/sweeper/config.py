@@ -31,7 +31,7 @@ from ._metrics import Constraint
 from ._override_hints import constraint_items
 from ._schema import ReportSettings
 from .errors import SweeperConfigError
-from .successive_halving import RungSchedule
+from .successive_halving import RANKS, RungSchedule
 
 #: Sampler names: hydra-optuna-sweeper's ``hydra/sweeper/sampler`` group (tpe, random, cmaes, nsgaii, grid, qmc,
 #: gp) and ours (auto, nsga3); ``nsga2`` (ours) and ``nsgaii`` (the official group's name) are the same sampler.
@@ -475,7 +475,10 @@ def _multi_fidelity(raw: Any) -> RungSchedule | None:
     """``{min_epochs, eta, max_epochs, rank}`` (all optional) to a schedule; ``null`` or ``false``: off."""
     if raw is None or raw is False:
         return None
-    allowed = "null, or {min_epochs: int >= 1, eta: int >= 2, max_epochs: int or null, rank: nds, rung_metrics: {}}"
+    allowed = (
+        "null, or {min_epochs: int >= 1, eta: int >= 2, max_epochs: int or null, "
+        f"rank: {' or '.join(RANKS)}, rung_metrics: {{}}}}"
+    )
     if not isinstance(raw, Mapping) or set(raw) - set(RungSchedule.__dataclass_fields__):
         raise SweeperConfigError("multi_fidelity", raw, allowed)
     try:

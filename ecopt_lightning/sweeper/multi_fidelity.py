@@ -132,7 +132,7 @@ class StudyRungs:
             cohort: dict[int, list[float]] = {}
         else:
             cohort = {**self.cohort(epoch), self.number: values}
-            decision = decide(self.number, cohort, self.directions, self.schedule.eta)
+            decision = decide(self.number, cohort, self.directions, self.schedule.eta, self.schedule.rank)
         self.trial.set_user_attr(
             rung_attr(epoch),
             {

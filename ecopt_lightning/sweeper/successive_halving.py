@@ -6,8 +6,15 @@ rung values through the study, and ``EnergyCallback`` stops the Trainer when :fu
 Rungs are epoch counts ``r, r*eta, r*eta^2, ...`` below the full budget ``max_epochs``, which is the last
 rung. At a rung below the last, a trial continues only if it ranks in the top ``floor(n / eta)`` of the
 ``n`` trials that have reached that rung so far (itself included), ranked by non-dominated sorting
-(:func:`~ecopt_lightning.sweeper._pareto.non_dominated_ranks`) with crowding distance as the tie-break inside
-a front (a larger distance, i.e. a less crowded point, ranks higher; then the earlier trial number).
+(:func:`~ecopt_lightning.sweeper._pareto.non_dominated_ranks`) with a tie-break inside a front (``rank``):
+
+- ``nds_hv`` (default): hypervolume contribution, relative to the cohort's reference point (each objective's
+  worst value at the rung plus 10% of its range). The front is thinned greedily: the point whose loss costs the
+  least hypervolume is ranked last, then contributions are computed again among the rest (two near-duplicates
+  do not both look worthless). A front's extremes rank by what they add, not first by rule.
+- ``nds_crowding``: NSGA-II crowding distance (a less crowded point ranks higher; the extremes first).
+
+Then the earlier trial number.
 Decisions are asynchronous, as in ASHA: nothing waits for the cohort. While fewer than ``eta`` trials have
 reached a rung (``floor(n / eta) == 0``), the trial continues: a lone trial, or the first few, never block
 and never stop for lack of company.
@@ -32,10 +39,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._pareto import non_dominated_ranks
+from ._pareto import hypervolume, non_dominated_ranks, reference_point
 
-#: Ranking rules: ``nds`` = non-dominated sorting, crowding distance inside a front.
-RANKS = ("nds",)
+#: Ranking rules: non-dominated sorting, then inside a front hypervolume contribution or crowding distance.
+NDS_HV, NDS_CROWDING = "nds_hv", "nds_crowding"
+RANKS = (NDS_HV, NDS_CROWDING)
+#: Studies stored before the rule was configurable named crowding ``nds``.
+_LEGACY_RANKS = {"nds": NDS_CROWDING}
+#: Reference point margin for ``nds_hv``: this fraction of each objective's range beyond the cohort's worst value.
+HV_MARGIN = 0.1
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,7 @@ class RungSchedule:
     min_epochs: int = 1
     eta: int = 3
     max_epochs: int | None = None
-    rank: str = "nds"
+    rank: str = NDS_HV
     rung_metrics: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -101,7 +113,7 @@ class RungSchedule:
             int(stored["min_epochs"]),
             int(stored["eta"]),
             stored.get("max_epochs"),
-            stored.get("rank", "nds"),
+            _LEGACY_RANKS.get(stored.get("rank", NDS_CROWDING), stored.get("rank", NDS_CROWDING)),
             dict(stored.get("rung_metrics") or {}),
         )
 
@@ -150,28 +162,65 @@ def crowding_distances(points: Sequence[Sequence[float]]) -> list[float]:
     return distance
 
 
-def ranking(cohort: Mapping[int, Sequence[float]], directions: Sequence[str]) -> list[int]:
-    """Trial numbers best first: non-dominated front, then crowding distance (larger first), then number.
+def hypervolume_order(points: Sequence[Sequence[float]], reference: Sequence[float]) -> list[int]:
+    """Indices of one front's ``points`` (minimisation form), best first, by hypervolume contribution.
+
+    Greedy thinning: the point whose removal loses the least hypervolume (relative to ``reference``) goes last,
+    then contributions are computed again among the points left; equal contributions: the later index goes
+    first. The last point left ranks first.
+
+    Example (hand-computed, reference (4, 4)): contributions (1-0)x(4-3)=1, (3-1)x(3-1)=4, (4-3)x(1-0)=1: the
+    extremes tie and the later, (3, 0), goes first; then (0, 3) adds (1-0)x(4-3)=1 against the middle's
+    (4-1)x(3-1)=6:
+        >>> hypervolume_order([(0.0, 3.0), (1.0, 1.0), (3.0, 0.0)], (4.0, 4.0))
+        [1, 0, 2]
+    """
+    left = list(range(len(points)))
+    dropped: list[int] = []
+    while left:
+        total = hypervolume([points[i] for i in left], reference)
+        scale = total if total > 0 else 1.0
+        lost = {i: total - hypervolume([points[j] for j in left if j != i], reference) for i in left}
+        # relative and rounded, so that contributions equal on paper tie exactly (then the later index goes)
+        worst = min(left, key=lambda i: (round(lost[i] / scale, 12), -i))
+        dropped.append(worst)
+        left.remove(worst)
+    return dropped[::-1]
+
+
+def ranking(cohort: Mapping[int, Sequence[float]], directions: Sequence[str], rank: str = NDS_HV) -> list[int]:
+    """Trial numbers best first: non-dominated front, then the ``rank`` rule's tie-break inside a front, then
+    trial number.
 
     Example:
-        >>> ranking({5: [1.0, 1.0], 3: [0.0, 2.0], 4: [2.0, 2.0]}, ["minimize", "minimize"])
+        >>> ranking({5: [1.0, 1.0], 3: [0.0, 2.0], 4: [2.0, 2.0]}, ["minimize", "minimize"], "nds_crowding")
         [3, 5, 4]
     """
+    if rank not in RANKS:
+        raise ValueError(f"rank={rank!r} is not allowed: one of {', '.join(RANKS)}")
     numbers = sorted(cohort)
     points = [minimised(cohort[k], directions) for k in numbers]
     fronts = non_dominated_ranks(points)
-    crowding: dict[int, float] = {}
+    reference = reference_point(points, HV_MARGIN)
+    place: dict[int, float] = {}  # index -> sort key inside its front (smaller first)
     for front in set(fronts):
         members = [i for i, f in enumerate(fronts) if f == front]
-        for i, d in zip(members, crowding_distances([points[i] for i in members]), strict=True):
-            crowding[i] = d
-    order = sorted(range(len(numbers)), key=lambda i: (fronts[i], -crowding[i], numbers[i]))
+        if rank == NDS_HV:
+            for position, m in enumerate(hypervolume_order([points[i] for i in members], reference)):
+                place[members[m]] = position
+        else:
+            for i, d in zip(members, crowding_distances([points[i] for i in members]), strict=True):
+                place[i] = -d
+    order = sorted(range(len(numbers)), key=lambda i: (fronts[i], place[i], numbers[i]))
     return [numbers[i] for i in order]
 
 
-def decide(number: int, cohort: Mapping[int, Sequence[float]], directions: Sequence[str], eta: int) -> RungDecision:
+def decide(
+    number: int, cohort: Mapping[int, Sequence[float]], directions: Sequence[str], eta: int, rank: str = NDS_HV
+) -> RungDecision:
     """Whether trial ``number`` goes on past a rung, given every trial that has reached the rung so far
-    (``cohort``: trial number -> objective values in the study's order, ``number`` included).
+    (``cohort``: trial number -> objective values in the study's order, ``number`` included), ranked by the
+    ``rank`` rule (:data:`RANKS`).
 
     Raises:
         ValueError: ``number`` is not in ``cohort``, or a value is not finite.
@@ -183,7 +232,7 @@ def decide(number: int, cohort: Mapping[int, Sequence[float]], directions: Seque
             raise ValueError(f"trial {k}'s rung values {list(values)!r} are not {len(directions)} finite numbers")
     n = len(cohort)
     keep = n // eta
-    position = ranking(cohort, directions).index(number)
+    position = ranking(cohort, directions, rank).index(number)
     if keep == 0:
         reason = f"continue: {n} trial(s) at this rung, fewer than eta={eta} (nobody is stopped yet)"
         return RungDecision(True, position, n, keep, reason)

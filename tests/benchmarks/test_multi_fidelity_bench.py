@@ -39,3 +39,25 @@ def test_ratio_to_ninety_five_percent_of_the_plain_front() -> None:
     assert never["energy_to_target_J"]["mf"] is None and never["ratio"] is None
     q = summarise([s, never])
     assert q["seeds_target_not_reached_by_mf"] == 1 and q["energy_ratio_to_target_quartiles"] == (1.0, 1.0, 1.0)
+
+
+def test_replay_stops_by_the_rule_and_charges_the_epochs_run() -> None:
+    from multi_fidelity_replay import replay
+
+    from ecopt_lightning.sweeper.successive_halving import RungSchedule
+
+    def trial(n: int, accs: list[float], j: float, total: float) -> dict:
+        curves = {"val_acc": accs, "energy/train_epoch_J": [10.0] * 3, "energy/val_epoch_J": [1.0] * 3}
+        return {**row("COMPLETE", total, accs[-1], j, p=n), "number": n, "curves": curves}
+
+    plain = [
+        trial(0, [0.8, 0.9, 0.95], 1.0, 40.0),
+        trial(1, [0.5, 0.6, 0.7], 2.0, 40.0),  # dominated by 0 at epoch 1
+        trial(2, [0.9, 0.92, 0.93], 0.5, 40.0),  # dominates 0 and 1 at epoch 1
+    ]
+    sim = replay(plain, RungSchedule(1, 2, 3), 3)  # rungs 1, 2; eta 2
+    # 0 alone at both rungs; 1: n=2 keep 1, dominated: stopped after epoch 1, charged 40 - 2 x (10 + 1) = 18 J;
+    # 2 at rung 1: n=3 keep 1, first; at rung 2 beside 0 (0.92, 0.5) dominates (0.9, 1.0): first of 2, goes on
+    assert [r["state"] for r in sim] == ["COMPLETE", "PRUNED", "COMPLETE"]
+    assert sim[1]["stopped_at_epoch"] == 1 and sim[1]["energy_J"] == pytest.approx(18.0) and sim[1]["acc"] == 0.5
+    assert sim[0]["energy_J"] == sim[2]["energy_J"] == 40.0 and "curves" not in sim[0]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
-from lightning.pytorch import LightningModule
+from lightning.pytorch import Callback, LightningModule, Trainer
 from torch.utils.data import DataLoader, TensorDataset
 from typing_extensions import override
 
@@ -80,3 +83,32 @@ class TinyModel(LightningModule):
     @override
     def predict_dataloader(self):
         return loader(24, 6, seed=10)
+
+
+class RankValLoss(TinyModel):
+    """Logs a fixed ``val_loss`` per rank, ``values[rank]``, unsynchronised: each rank ranks differently."""
+
+    def __init__(self, values: tuple[float, ...]) -> None:
+        super().__init__()
+        self.values = values
+
+    @override
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        self.log("val_loss", self.values[self.global_rank])
+
+
+class RankRecord(Callback):
+    """Writes each rank's end of fit (epochs and steps done, ``should_stop``) to ``folder/rank<r>.json``."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    @override
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        record = {
+            "epochs": trainer.current_epoch,
+            "steps": trainer.global_step,
+            "should_stop": trainer.should_stop,
+            "rung_status": [c.summary()["status"] for c in trainer.callbacks if hasattr(c, "summary")],
+        }
+        (Path(self.folder) / f"rank{trainer.global_rank}.json").write_text(json.dumps(record))

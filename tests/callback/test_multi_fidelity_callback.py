@@ -3,6 +3,7 @@ epochs, stops the Trainer when the rule says so, and its measurement does not ch
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import optuna
@@ -16,7 +17,7 @@ from ecopt_lightning.sweeper._schema import MULTI_FIDELITY_ATTR, SETTINGS_ATTR, 
 from ecopt_lightning.sweeper.multi_fidelity import rung_values, stopped_at
 from ecopt_lightning.sweeper.successive_halving import RungSchedule
 
-from .models import TinyModel, loader
+from .models import RankRecord, RankValLoss, TinyModel, loader
 
 OBJECTIVES = ["val_loss", "energy/inference_per_sample_J"]
 
@@ -83,3 +84,43 @@ def test_dominated_trial_is_stopped_after_the_first_rung(tmp_path: Path, monkeyp
     assert energy.summary()["status"] == "finished fit (stopped by multi-fidelity at epoch 1)"
     # the benchmark ran once, at the rung, and its values are the trial's final ones
     assert float(trainer.callback_metrics["energy/inference_per_sample_J"]) == rung_values(attrs)[1]["values"][1]
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_ddp_rank_zero_decides_and_every_rank_stops_at_the_same_rung(tmp_path: Path, monkeypatch) -> None:
+    """Two CPU processes (ddp_spawn, gloo). Rank 0 logs val_loss 0.5, which an earlier trial (0.3, same
+    parameter count) dominates: stop. Rank 1 logs 0.0, which would dominate that trial: alone it would go on.
+    Both stop after the first rung's epoch, and the study holds rank 0's values only."""
+    url = f"sqlite:///{tmp_path / 'ecopt.db'}"
+    study = optuna.create_study(study_name="s", storage=url, directions=["minimize", "minimize"])
+    names = ["val_loss", "model/params"]
+    study.set_user_attr(SETTINGS_ATTR, ReportSettings(names, ["minimize", "minimize"]).to_attrs())
+    study.set_user_attr(MULTI_FIDELITY_ATTR, RungSchedule(1, 2, 3).to_attrs())
+    params = float(sum(p.numel() for p in TinyModel().parameters()))
+    study.ask().set_user_attr(rung_attr(1), {"values": [0.3, params], "max_epochs": 3})
+    mine = study.ask()
+    for key, value in {"ECOPT_STORAGE": url, "ECOPT_STUDY": "s", "ECOPT_TRIAL_NUMBER": str(mine.number)}.items():
+        monkeypatch.setenv(key, value)  # ddp_spawn's processes inherit the environment, as a sweep's job's do
+    trainer = Trainer(
+        max_epochs=3,
+        strategy="ddp_spawn",
+        devices=2,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=[EnergyCallback(cpu="estimate", summary_path=tmp_path / "summary.json"), RankRecord(str(tmp_path))],
+    )
+    trainer.fit(RankValLoss((0.5, 0.0)))
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    steps_per_epoch = 64 // 8 // 2  # TinyModel's 64 samples in batches of 8, split over 2 ranks
+    for record in ranks:
+        assert (record["epochs"], record["steps"], record["should_stop"]) == (1, steps_per_epoch, True)
+        assert record["rung_status"] == ["finished fit (stopped by multi-fidelity at epoch 1)"]
+    attrs = optuna.load_study(study_name="s", storage=url).trials[mine.number].user_attrs
+    entry = rung_values(attrs)[1]
+    assert entry["values"] == [0.5, params] and entry["decision"] == "stop" and entry["cohort"] == [0, 1]
+    assert stopped_at(attrs) == 1

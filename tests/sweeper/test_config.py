@@ -37,6 +37,8 @@ from ecopt_lightning.sweeper.config import validate
         ({"storage": "not a url"}, "storage", "Optuna storage URL"),
         ({"custom_search_space": "no.such.module.fn"}, "custom_search_space", "importable dotted path"),
         ({"n_trails": 3}, "n_trails", "not a field"),
+        ({"multi_fidelity": {"rank": "nds"}}, "multi_fidelity.rank", "one of nds_hv, nds_crowding"),
+        ({"multi_fidelity": {"eta": 1}}, "multi_fidelity.eta", "an integer >= 2"),
     ],
 )
 def test_bad_field_is_one_line_naming_field_value_and_allowed(raw: dict, field: str, allowed: str) -> None:
@@ -55,6 +57,12 @@ def test_malformed_search_expression_names_the_param(expr: str) -> None:
         parse_space({"model.width": expr})
     assert str(info.value).startswith(f"hydra.sweeper.params.model.width={expr!r} is not allowed: choice(")
     assert "\n" not in str(info.value)
+
+
+def test_multi_fidelity_ranks_by_hypervolume_unless_told_crowding() -> None:
+    assert validate({"multi_fidelity": {"eta": 3}}).multi_fidelity.rank == "nds_hv"
+    assert validate({"multi_fidelity": {"rank": "nds_crowding"}}).multi_fidelity.rank == "nds_crowding"
+    assert validate({}).multi_fidelity is None  # off by default
 
 
 @pytest.mark.parametrize(

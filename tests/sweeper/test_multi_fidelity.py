@@ -89,7 +89,9 @@ def test_decisions_replay_from_storage(tmp_path: Path) -> None:
         replay = decide(number, {k: values[k] for k in entry["cohort"]}, DIRECTIONS, 3)
         assert entry["decision"] == ("continue" if replay.go_on else "stop")
         assert entry["cohort"] == list(range(number + 1))  # sequential workers: everyone before it
-    # hand-computed: 0, 1 alone-ish (n<3); 2: n=3 keep 1, front {0, 2}: 0 and 2 both inf crowding -> 0 wins: stop
+    # hand-computed (nds_hv): 0, 1 alone-ish (n<3); 2: n=3 keep 1, front {0, 2}, reference (-0.13, 54.5): 0 adds
+    # 0.1 x 44.5, 2 adds 0.67 x 5: 0 wins, 2 stops; 3 dominated; 4 dominates all; 5: n=6 keep 2, 4 first, then
+    # front {0, 2, 5} (reference (-0.015, 76.9)): 0 adds 6.69, 2 adds 2.5, 5 adds 0.285 x 2 = 0.57: 5 stops
     assert [stopped_at(attrs[k]) for k in range(6)] == [None, None, 1, 1, None, 1]
 
 
@@ -134,3 +136,40 @@ def test_rung_metrics_stand_in_for_objectives_known_only_at_the_end(tmp_path: Pa
     assert rung_values(study.trials[0].user_attrs)[1]["values"] == [0.7, 3.0]
     with pytest.raises(ValueError, match=r"^rung_metrics=\['x'\] is not allowed: a mapping objective -> metric"):
         RungSchedule(rung_metrics=["x"])  # type: ignore[arg-type]
+
+
+def test_the_progress_line_and_energy_report_say_where_a_trial_stopped_and_the_energy_saved(tmp_path: Path) -> None:
+    from ecopt_lightning.sweeper._energy_report import render
+    from ecopt_lightning.sweeper._progress import progress_line
+    from ecopt_lightning.sweeper._sweep_report import build_report
+
+    url, study = _study(tmp_path)
+    for _ in range(3):
+        study.ask()
+    # hand-computed: 0 is alone at rungs 1 and 2; 2 dominates 0 at rung 1 (n=2, keep 1); at rung 2, 2 and 0 are
+    # both on the front and add the same hypervolume (0.32 x 0.5 = 0.032 x 5): the earlier, 0, goes on; 1 is
+    # dominated at rung 1 (n=3, keep 1)
+    w0, w1, w2 = _worker(url, 0), _worker(url, 1), _worker(url, 2)
+    assert w0.report(1, {"val_acc": 0.9, "model/params": 10.0}, 4).go_on
+    assert w0.report(2, {"val_acc": 0.92, "model/params": 10.0}, 4).go_on
+    assert w2.report(1, {"val_acc": 0.95, "model/params": 5.0}, 4).go_on
+    assert not w2.report(2, {"val_acc": 0.6, "model/params": 5.0}, 4).go_on
+    assert not w1.report(1, {"val_acc": 0.5, "model/params": 20.0}, 4).go_on
+    # J: 0 ran 4 epochs; 1 stopped after 1 of 4, 2 after 2 of 4
+    for worker, energy in ((w0, 40.0), (w1, 10.0), (w2, 20.0)):
+        worker.trial.set_user_attr("energy/total_J", energy)
+    study.tell(0, [0.92, 10.0])
+    study.tell(1, state=optuna.trial.TrialState.PRUNED)
+    study.tell(2, state=optuna.trial.TrialState.PRUNED)
+    report = build_report("s", study.get_trials(), ReportSettings(NAMES, DIRECTIONS))
+    line = progress_line(report, 2, 3) or ""
+    assert "trial 2 (1 of 3 complete): stopped at rung 2 (epoch 2): ranked 2 of 2 at this rung, the top 1" in line
+    assert "stopped at rung 1 (epoch 1): ranked 3 of 3" in (progress_line(report, 1, 3) or "")
+    text = render(report)
+    # stopped: 10 J after 1 of 4 epochs (about 40 J in full) and 20 J after 2 of 4 (about 40 J): 30 J measured,
+    # about 80 J in full, about 50 J saved
+    assert (
+        "- Multi-fidelity stopped 2 trial(s) at a rung; their measured energy, 30 J, is in the total above. "
+        "Training them to the end would have cost about 80 J: about 50 J saved by stopping (ESTIMATE, not a "
+        "measurement: linear in epochs)."
+    ) in text

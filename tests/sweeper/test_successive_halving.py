@@ -10,6 +10,7 @@ from ecopt_lightning.sweeper.successive_halving import (
     RungSchedule,
     crowding_distances,
     decide,
+    hypervolume_order,
     minimised,
     ranking,
 )
@@ -40,7 +41,8 @@ def test_rungs(schedule: RungSchedule, trainer_max: int | None, epochs: list[int
         ({"eta": 1}, "eta=1 is not allowed: an integer >= 2"),
         ({"eta": 2.5}, "eta=2.5 is not allowed"),
         ({"min_epochs": 3, "max_epochs": 2}, "max_epochs=2 is not allowed: null or an integer >= min_epochs=3"),
-        ({"rank": "hv"}, "rank='hv' is not allowed: one of nds"),
+        ({"rank": "hv"}, "rank='hv' is not allowed: one of nds_hv, nds_crowding"),
+        ({"rank": "nds"}, "rank='nds' is not allowed: one of nds_hv, nds_crowding"),
     ],
 )
 def test_bad_schedule_is_one_line(kwargs: dict, message: str) -> None:
@@ -54,8 +56,14 @@ def test_no_max_anywhere_is_an_error() -> None:
 
 
 def test_schedule_round_trips_through_attrs() -> None:
-    s = RungSchedule(2, 4, 32)
-    assert RungSchedule.from_attrs(s.to_attrs()) == s
+    for s in (RungSchedule(2, 4, 32), RungSchedule(1, 3, 9, rank="nds_crowding")):
+        assert RungSchedule.from_attrs(s.to_attrs()) == s
+    assert RungSchedule().rank == "nds_hv"  # the default
+
+
+def test_studies_stored_with_the_old_rule_name_keep_crowding() -> None:
+    # before the rule was configurable a study stored rank "nds", which meant crowding distance
+    assert RungSchedule.from_attrs({"min_epochs": 1, "eta": 3, "rank": "nds"}).rank == "nds_crowding"
 
 
 def test_crowding_hand_computed() -> None:
@@ -67,15 +75,54 @@ def test_crowding_hand_computed() -> None:
     assert d[2] == pytest.approx((3 - 1) / 3 + (2 - 0) / 3)
 
 
+FOUR_ON_A_FRONT = {
+    0: [0.0, 3.0],  # front 0, boundary (crowding inf)
+    1: [1.0, 2.0],  # front 0, crowding 2/3 + 2.5/3 = 1.5
+    2: [2.0, 0.5],  # front 0, crowding 2/3 + 2/3 = 1.33
+    3: [3.0, 0.0],  # front 0, boundary (crowding inf)
+    4: [3.0, 3.0],  # front 1 (dominated by 1 and 2)
+}
+
+
 def test_ranking_front_then_crowding_then_number() -> None:
-    cohort = {
-        0: [0.0, 3.0],  # front 0, boundary (inf)
-        1: [1.0, 2.0],  # front 0, crowding 2/3 + 2.5/3 = 1.5
-        2: [2.0, 0.5],  # front 0, crowding 2/3 + 2/3 = 1.33
-        3: [3.0, 0.0],  # front 0, boundary (inf)
-        4: [3.0, 3.0],  # front 1 (dominated by 1 and 2)
-    }
-    assert ranking(cohort, MIN2) == [0, 3, 1, 2, 4]
+    assert ranking(FOUR_ON_A_FRONT, MIN2, "nds_crowding") == [0, 3, 1, 2, 4]
+
+
+def test_ranking_front_then_hypervolume_contribution() -> None:
+    # reference: worst + 10% of the range per objective = (3.3, 3.3). Exclusive contributions on the front
+    # (sorted by the first objective): 0: (1-0)(3.3-3) = 0.3, 1: (2-1)(3-2) = 1, 2: (3-2)(2-0.5) = 1.5,
+    # 3: (3.3-3)(0.5-0) = 0.15 -> 3 dropped; then 0: 0.3, 1: 1, 2: (3.3-2)(2-0.5) = 1.95 -> 0 dropped;
+    # then 1: (2-1)(3.3-2) = 1.3, 2: 1.95 -> 1 dropped. Best first: 2, 1, 0, 3; then the dominated 4.
+    assert ranking(FOUR_ON_A_FRONT, MIN2) == ranking(FOUR_ON_A_FRONT, MIN2, "nds_hv") == [2, 1, 0, 3, 4]
+
+
+def test_hypervolume_order_is_greedy_so_duplicates_do_not_both_sink() -> None:
+    # reference (4, 4); 1 and 2 are the same point: each alone adds 0, so 2 (the later) is dropped first; then
+    # 1 adds (3-1)(3-1) = 4 against the extremes' 1 and 1: it ranks first, its duplicate last
+    points = [(0.0, 3.0), (1.0, 1.0), (1.0, 1.0), (3.0, 0.0)]
+    assert hypervolume_order(points, (4.0, 4.0)) == [1, 0, 3, 2]
+    assert hypervolume_order([(1.0, 1.0)], (4.0, 4.0)) == [0]
+    assert hypervolume_order([], (4.0, 4.0)) == []
+
+
+def test_hypervolume_tie_break_keeps_the_trade_off_crowding_drops() -> None:
+    # the benchmark's case: eta=2, four trials on one front at a rung, (val_acc, J per sample). Minimised:
+    # 0 (-0.90, 5.0), 3 (-0.89, 1.2), 2 (-0.80, 1.0), 1 (-0.20, 0.1); reference (-0.2 + 0.07, 5 + 0.49).
+    # Contributions: 0: 0.01 x 0.49 = 0.0049, 3: 0.09 x 3.8 = 0.342, 2: 0.6 x 0.2 = 0.12, 1: 0.07 x 0.9 = 0.063
+    # -> 0 dropped; then 3: 0.09 x 4.29 = 0.386, 2: 0.12, 1: 0.063 -> 1 dropped; then 2: 0.67 x 0.2 = 0.134 < 3.
+    cohort = {0: [0.90, 5.0], 1: [0.20, 0.1], 2: [0.80, 1.0], 3: [0.89, 1.2]}
+    assert ranking(cohort, ACC_ENERGY, "nds_hv") == [3, 2, 1, 0]
+    keep_hv = {k for k in cohort if decide(k, cohort, ACC_ENERGY, eta=2).go_on}
+    assert keep_hv == {3, 2}  # the 89% trade-off and its neighbour go on
+    # crowding ranks the two extremes first: the 20%-accuracy cheap model and the most expensive one go on
+    assert ranking(cohort, ACC_ENERGY, "nds_crowding")[:2] == [0, 1]
+    keep_crowding = {k for k in cohort if decide(k, cohort, ACC_ENERGY, eta=2, rank="nds_crowding").go_on}
+    assert keep_crowding == {0, 1}
+
+
+def test_ranking_refuses_an_unknown_rule() -> None:
+    with pytest.raises(ValueError, match=r"^rank='crowding' is not allowed: one of nds_hv, nds_crowding$"):
+        ranking({0: [1.0, 1.0]}, MIN2, "crowding")
 
 
 def test_maximised_objective_is_negated() -> None:
@@ -98,6 +145,10 @@ def test_third_trial_dominated_stops_top_one_goes_on() -> None:
     assert (d.go_on, d.position, d.n, d.keep) == (False, 2, 3, 1)
     assert d.reason == "stop: ranked 3 of 3 at this rung, the top 1 (1/eta=3) go on"
     # 0 and 1 are both on the front with crowding inf: the earlier number wins the single place
+    assert decide(0, cohort, ACC_ENERGY, eta=3, rank="nds_crowding").go_on
+    assert not decide(1, cohort, ACC_ENERGY, eta=3, rank="nds_crowding").go_on
+    # by hypervolume (reference (-0.1 + 0.08, 9 + 0.85)): 0 adds (0.9-0.8)(9.85-1) = 0.885, 1 adds
+    # (0.8-0.02)(1-0.5) = 0.39: 0 goes on here too
     assert decide(0, cohort, ACC_ENERGY, eta=3).go_on
     assert not decide(1, cohort, ACC_ENERGY, eta=3).go_on
 

@@ -1,0 +1,172 @@
+"""Replay the promotion rule on the plain sweeps of ``benchmarks/multi_fidelity.py``: what each ranking rule
+(``nds_hv``, ``nds_crowding``) would have stopped, from the measured per-epoch values, at no extra training.
+
+Reads ``multirun/multi_fidelity_bench/seed*/plain`` (left by the benchmark): per trial, in order, its
+per-epoch ``val_acc``, ``energy/train_epoch_J`` and ``energy/val_epoch_J`` (TensorBoard events in its job
+folder), its final J per inference sample and its total energy. Each trial is ranked at each rung, in trial
+order, among the trials the replay let reach that rung, by
+:func:`ecopt_lightning.sweeper.successive_halving.decide`: values ``(val_acc at the rung's epoch, final
+J/sample)`` (J/sample depends on the architecture, not on training progress). A trial stopped after epoch ``e``
+costs its measured total minus the measured train and validation energy of the epochs after ``e``.
+
+This is a SIMULATION from measured values, not a measurement of a multi-fidelity sweep: the benchmark's own
+``mf`` arm is that measurement, and the replay of ``nds_hv`` is set beside it to show how far the two agree
+(the real arm measured J/sample again at the first rung, with its own noise). Its use: the two ranking rules on
+the same trials, and larger ``eta`` or fewer rungs, without training again.
+
+Example:
+    ``python benchmarks/multi_fidelity_replay.py --eta 3``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from multi_fidelity import HV_FRACTION, compare, summarise  # sibling script: same hypervolume arithmetic
+
+from ecopt_lightning.sweeper.successive_halving import RANKS, RungSchedule, decide
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DIRECTIONS = ["maximize", "minimize"]  # val_acc, J per inference sample
+
+
+def curves(job_dir: str | Path) -> dict[str, list[float]]:
+    """Per-epoch ``val_acc``, ``energy/train_epoch_J``, ``energy/val_epoch_J`` from the job's TensorBoard events,
+    in step order (one value per epoch)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out: dict[str, list[float]] = {}
+    for events in sorted(Path(job_dir).glob("lightning_logs/version_*")):
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        tags = acc.Tags()["scalars"]
+        for tag in ("val_acc", "energy/train_epoch_J", "energy/val_epoch_J"):
+            if tag in tags:
+                out[tag] = [e.value for e in sorted(acc.Scalars(tag), key=lambda e: e.step)]
+    return out
+
+
+def plain_trials(sweep_dir: Path) -> list[dict[str, Any]]:
+    """The plain sweep's trials in order, as the benchmark's rows plus their per-epoch curves."""
+    import optuna
+
+    from ecopt_lightning.sweeper._records import to_record
+    from ecopt_lightning.sweeper._schema import ReportSettings
+
+    study = optuna.load_study(study_name="multi_fidelity", storage=f"sqlite:///{sweep_dir / 'ecopt.db'}")
+    settings = ReportSettings.from_attrs(study.user_attrs, None, DIRECTIONS)
+    rows = []
+    for t in sorted(study.trials, key=lambda t: t.number):
+        r = to_record(t, settings)
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "energy_J": float(r.energy_J or 0.0),
+                "acc": r.metrics.get("val_acc"),
+                "j_per_sample": r.metrics.get("energy/inference_per_sample_J"),
+                "stopped_at_epoch": None,
+                "params": dict(t.params),
+                "curves": curves(sweep_dir / r.job_dir) if r.job_dir else {},
+            }
+        )
+    return rows
+
+
+def replay(plain: Sequence[dict[str, Any]], schedule: RungSchedule, epochs: int) -> list[dict[str, Any]]:
+    """The plain trials as a multi-fidelity sweep with ``schedule`` would have run them (in trial order)."""
+    reached: dict[int, dict[int, list[float]]] = {}  # rung epoch -> trial number -> values there
+    out = []
+    for row in plain:
+        c = row["curves"]
+        accs, train, val = c.get("val_acc", []), c.get("energy/train_epoch_J", []), c.get("energy/val_epoch_J", [])
+        sim = {k: v for k, v in row.items() if k != "curves"}
+        if row["state"] != "COMPLETE" or row["j_per_sample"] is None or len(accs) < epochs or len(train) < epochs:
+            out.append(sim)  # not rankable: it runs as it ran
+            continue
+        for epoch in schedule.decision_epochs(epochs):
+            cohort = reached.setdefault(epoch, {})
+            cohort[row["number"]] = [accs[epoch - 1], row["j_per_sample"]]
+            d = decide(row["number"], cohort, DIRECTIONS, schedule.eta, schedule.rank)
+            if not d.go_on:
+                later = sum(train[epoch:epochs]) + sum(val[epoch:epochs])
+                sim.update(
+                    state="PRUNED", stopped_at_epoch=epoch, energy_J=row["energy_J"] - later, acc=accs[epoch - 1]
+                )
+                break
+        out.append(sim)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--work", type=Path, default=ROOT / "multirun" / "multi_fidelity_bench")
+    ap.add_argument("--eta", type=int, default=3)
+    ap.add_argument("--min-epochs", type=int, default=1)
+    ap.add_argument("--trials", type=int, default=8, help="replay only plain sweeps that finished this many trials")
+    ap.add_argument("--out", type=Path, default=HERE / "results")
+    args = ap.parse_args(argv)
+    seeds = sorted(args.work.glob("seed*"), key=lambda p: int(p.name[4:]))
+    if not seeds:
+        raise SystemExit(f"--work {args.work}: no seed*/plain sweeps there; run benchmarks/multi_fidelity.py first")
+    results: dict[str, list[dict[str, Any]]] = {rank: [] for rank in RANKS}
+    used = []
+    for seed_dir in seeds:
+        plain = plain_trials(seed_dir / "plain")
+        finished = [r for r in plain if r["state"] in ("COMPLETE", "PRUNED", "FAIL")]
+        if len(finished) < args.trials:
+            print(f"{seed_dir.name}: {len(finished)} of {args.trials} trials finished in the plain sweep: skipped")
+            continue
+        used.append(seed_dir.name)
+        epochs = max(len(r["curves"].get("val_acc", [])) for r in plain)
+        for rank in RANKS:
+            sim = replay(plain, RungSchedule(args.min_epochs, args.eta, epochs, rank), epochs)
+            rows = [{k: v for k, v in r.items() if k != "curves"} for r in plain]
+            s = compare(rows, sim)
+            s["seed"] = int(seed_dir.name[4:])
+            results[rank].append(s)
+    lines = [
+        f"REPLAY (simulated from the plain sweeps' measured per-epoch values, not a measurement): {len(used)} "
+        f"seeds ({', '.join(used)}), {args.trials} proposals each, min_epochs={args.min_epochs}, eta={args.eta}.",
+        "",
+        f"| rule | energy to {HV_FRACTION:.0%} of plain's HV, mf/plain: median [IQR] | seeds never reaching it | "
+        "whole-sweep energy, mf/plain | final HV, mf/plain |",
+        "|---|---|---|---|---|",
+    ]
+    summary = {}
+    for rank, seeds_out in results.items():
+        s = summary[rank] = summarise(seeds_out)
+
+        def q(x: Any) -> str:
+            return "-" if x is None else f"{x[1]:.0%} [{x[0]:.0%}, {x[2]:.0%}]"
+
+        lines.append(
+            f"| {rank} | {q(s['energy_ratio_to_target_quartiles'])} | {s['seeds_target_not_reached_by_mf']} | "
+            f"{q(s['total_energy_ratio_quartiles'])} | {q(s['final_hv_ratio_quartiles'])} |"
+        )
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = f"multi_fidelity_replay_eta{args.eta}"
+    (args.out / f"{stem}.json").write_text(
+        json.dumps(
+            {
+                "args": {k: str(v) for k, v in vars(args).items()},
+                "seeds": used,
+                "summary": summary,
+                "per_seed": results,
+            },
+            indent=1,
+        )
+    )
+    (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
