@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import importlib.metadata
 import itertools
 import json
@@ -42,7 +43,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `examples`, `tests.doubles` and an uninstalled `ecopt_lightning`
@@ -202,8 +203,10 @@ def call(fn: Callable[[], Any]) -> dict[str, Any]:
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
-def field_W(ctx: Context, field_id: int) -> float:
-    """One NVML power field (mW) in W; raises when the field is not supported."""
+def field_W(ctx: Context, field_id: int | None) -> float:
+    """One NVML power field (mW) in W; raises when the field is not supported (``None``: not in this pynvml)."""
+    if field_id is None:
+        raise RuntimeError("field not in this pynvml")
     value = ctx.nvml.nvmlDeviceGetFieldValues(ctx.handle, [field_id])[0]
     if int(value.nvmlReturn) != 0:
         raise RuntimeError(f"field {field_id}: NVML return code {int(value.nvmlReturn)}")
@@ -225,7 +228,7 @@ class Trace:
         self.errors = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gpu-check-trace", daemon=True)
-        self._instant_id = getattr(ctx.nvml, "NVML_FI_DEV_POWER_INSTANT", None)
+        self._instant_id: int | None = getattr(ctx.nvml, "NVML_FI_DEV_POWER_INSTANT", None)
 
     def _read(self) -> tuple[float, float, float, float]:
         nvml, handle = self.ctx.nvml, self.ctx.handle
@@ -239,7 +242,8 @@ class Trace:
                 values.append(float(probe()))
             except Exception:
                 values.append(math.nan)
-        return (time.perf_counter(), *values)  # type: ignore[return-value]
+        instant_W, average_W, counter_J = values
+        return time.perf_counter(), instant_W, average_W, counter_J
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -315,7 +319,7 @@ def save_plot(ctx: Context, name: str, draw: Callable[[Any], None]) -> str:
 # step 1 ---------------------------------------------------------------------------------------------------
 def step_environment(ctx: Context) -> dict[str, Any]:
     nvml, h = ctx.nvml, ctx.handle
-    versions = {}
+    versions: dict[str, str | None] = {}
     for dist in ("torch", "lightning", "nvidia-ml-py", "torchvision", "matplotlib", "optuna", "hydra-core"):
         try:
             versions[dist] = importlib.metadata.version(dist)
@@ -324,7 +328,7 @@ def step_environment(ctx: Context) -> dict[str, Any]:
     fields = {}
     for name in ("NVML_FI_DEV_POWER_INSTANT", "NVML_FI_DEV_POWER_AVERAGE"):
         fid = getattr(nvml, name, None)
-        fields[name] = {"error": "not in this pynvml"} if fid is None else call(lambda f=fid: field_W(ctx, f))
+        fields[name] = {"error": "not in this pynvml"} if fid is None else call(functools.partial(field_W, ctx, fid))
     out: dict[str, Any] = {
         "dry_run": ctx.dry,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -510,7 +514,7 @@ def step_telescoping(ctx: Context) -> dict[str, Any]:
     chained_sum = sum(m.energy_J for m in chained)
     energies = [m.energy_J for m in inner]
     diff = pct(inner_sum, outer.energy_J)
-    result = {
+    result: dict[str, Any] = {
         "windows": len(inner),
         "matmuls_per_window": per_window,
         "median_window_s": statistics.median(m.seconds for m in inner),
@@ -676,7 +680,7 @@ def step_lightning(ctx: Context) -> dict[str, Any]:
     plan = ctx.plan
     steps = plan.lightning_steps
     data, data_kind = fake_images(plan.lightning_batch * steps, seed=0)
-    cpu = False if ctx.device.type == "cuda" else "estimate"
+    cpu: bool | Literal["estimate"] = False if ctx.device.type == "cuda" else "estimate"
     fit_once(ctx, data, min(steps, 30), None)  # warm-up: cuDNN algorithm choice, allocator, imports
     runs: dict[str, list[float]] = {"without": [], "with": [], "with_step_sync": []}
     for _ in range(plan.lightning_repeats):

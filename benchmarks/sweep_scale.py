@@ -31,10 +31,11 @@ import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import optuna
 from hydra.core.utils import JobReturn, JobStatus
+from hydra.types import HydraContext
 from omegaconf import OmegaConf
 from typing_extensions import override
 
@@ -132,7 +133,10 @@ def sweep(storage: str | None, n_trials: int, out: Path, study: str, seed: int, 
     }
     impl = EcoptSweeperImpl(raw)
     impl.config = OmegaConf.create({"hydra": {"job": {"name": study}, "sweep": {"dir": str(out)}, "launcher": {}}})
-    impl.hydra_context = SimpleNamespace(config_loader=SimpleNamespace(load_sweep_config=lambda **kw: None))
+    # the loop reads only config_loader.load_sweep_config from Hydra's context (set by setup(), skipped here)
+    impl.hydra_context = cast(
+        HydraContext, SimpleNamespace(config_loader=SimpleNamespace(load_sweep_config=lambda **kw: None))
+    )
     impl.launcher = Launcher(task_s, timed)
     impl.sweep_dir = out
     started_at = time.time()

@@ -154,6 +154,8 @@ class EnergyCallback(Callback):
         self._resume_train = False
         self._deferred_step = False
         self._status = "not started"
+        self._progress: dict[str, int] = {}  # training epochs and optimizer steps completed (fit)
+        self._summary_file: str | None = None  # where this entry point's summary goes (found at its first write)
         self._rungs: RungCheck | None = None  # the stop-at-rung check of a multi-fidelity sweep (fit set-up)
 
     @property
@@ -197,7 +199,8 @@ class EnergyCallback(Callback):
             self._rungs = RungCheck.open(
                 rank_zero=trainer.is_global_zero, max_epochs=trainer.max_epochs, broadcast=self._broadcast(trainer)
             )
-        self._status = f"running {stage}"
+        self._status = f"running {getattr(stage, 'value', stage)}"  # Lightning passes a TrainerFn: "fit", not its name
+        self._summary_file = None
 
     @override
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
@@ -269,6 +272,9 @@ class EnergyCallback(Callback):
         self._publish_epoch(trainer, "train", {None: epoch}, step)
         if self._rungs is not None and self._rungs.due(trainer.current_epoch + 1):  # epochs completed
             self._rung_check(trainer, pl_module)
+        # the energy so far, kept should the job be killed before fit ends (no hook runs on SIGKILL)
+        self._progress = {"epochs": trainer.current_epoch + 1, "steps": trainer.global_step}
+        self._write_summary(trainer)
 
     @override
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -394,6 +400,8 @@ class EnergyCallback(Callback):
 
         Under DDP the totals are the cluster's as of the last reduction (epoch and loop ends), on rank 0.
         With ``ddp_spawn`` this object in the launching process stays empty: read the JSON file instead.
+        While an entry point runs, ``partial`` is true and ``progress`` gives the training epochs and optimizer
+        steps completed (the file is also written at every training epoch end).
         """
         if self._reducer.world_size == 1:
             self.tracker.reduce_local()
@@ -401,6 +409,8 @@ class EnergyCallback(Callback):
         sources = device_sources(self._devices)
         return {
             "status": self._status,
+            "partial": self._status.startswith("running"),
+            "progress": dict(self._progress),
             "total_J": total.get(metrics.TOTAL_J, 0.0),
             "estimated_fraction": none_if_nan(total.get(metrics.ESTIMATED_FRACTION, math.nan)),
             "sources": sources,
@@ -546,14 +556,14 @@ class EnergyCallback(Callback):
         return trainer.strategy.broadcast if self._reducer.world_size > 1 else None
 
     def _rung_check(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """At a rung's epoch end: rank 0 runs the inference benchmark once (the first rung) and reports the
-        metrics; every rank stops the Trainer if the trial is out."""
+        """At a rung's epoch end: every rank runs the inference benchmark once (the first rung; its reduction over
+        ranks is a collective), rank 0 reports the metrics, and every rank stops the Trainer if the trial is out."""
         assert self._rungs is not None
+        sync = self.cuda_sync != "never"
+        measured = self._benchmark.at_rung(trainer, pl_module, **self._benchmark_context(trainer), sync=sync)
+        self._publish(trainer, measured, compat.batches_that_stepped(trainer))
         values = None
         if self._rungs.reports:
-            sync = self.cuda_sync != "never"
-            measured = self._benchmark.at_rung(trainer, pl_module, **self._benchmark_context(trainer), sync=sync)
-            self._publish(trainer, measured, compat.batches_that_stepped(trainer))
             values = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
             values.update(self._metrics)
         epoch = trainer.current_epoch + 1  # epochs completed: current_epoch moves on after this hook
@@ -570,7 +580,9 @@ class EnergyCallback(Callback):
 
     def _write_summary(self, trainer: Trainer) -> None:
         if trainer.is_global_zero:
-            write_json(summary_file(trainer, self.summary_path), self.summary())
+            if self._summary_file is None:
+                self._summary_file = summary_file(trainer, self.summary_path)
+            write_json(self._summary_file, self.summary())
 
 
 __all__ = ["SUMMARY_FILE", "EnergyCallback", "InferenceBenchmark"]

@@ -1,7 +1,8 @@
 """What a trial's job directory says about its energy: EnergyCallback's ``energy_summary.json``.
 
-The summary is written atomically at the end of fit/test and also when training raised, so a failed trial's
-energy is still known (the tuning cost stays complete). Degraded measurements are listed from it: domains
+The summary is written atomically at the end of fit/test, when training raised, and at every training epoch end
+(``partial``: true), so a failed or killed trial's energy is still known, up to its last epoch end for a killed
+one (the tuning cost stays complete). Degraded measurements are listed from it: domains
 estimated instead of measured, domains not measured at all (NVML missing, no driver), sensors that failed
 (a GPU lost mid-run), GPUs measured by power polling because they lack the energy counter.
 
@@ -57,6 +58,12 @@ def find_summary(job_dir: str | None) -> Path | None:
 def degraded_reasons(summary: dict[str, Any]) -> list[str]:
     """Why a summary's energy is not a full measurement (empty when it is)."""
     reasons: list[str] = []
+    if summary.get("partial"):  # written at an epoch end of a job that never reached the end of its run
+        progress = summary.get("progress") or {}
+        reasons.append(
+            f"partial: the job ended while {summary.get('status')!r}; energy counted up to epoch "
+            f"{progress.get('epochs', '?')} (step {progress.get('steps', '?')}) only"
+        )
     for domain, why in sorted((summary.get("measurement_faults") or {}).items()):
         reasons.append(f"{domain}: {why}")
     fraction = summary.get("estimated_fraction")

@@ -78,6 +78,22 @@ def test_a_paused_clock_counts_nothing_and_the_next_phase_starts_at_its_snapshot
     assert tracker.epoch_by_key("val")[1].samples == 4
 
 
+def test_work_inside_paused_is_not_counted_and_the_clock_resumes_after(rapl):
+    cap, monitor = rapl
+    tracker = EnergyTracker(monitor)
+    tracker.start("train")
+    cap.add("cpu:0", 2.0)
+    with tracker.paused("train"):
+        assert not tracker.running("train")
+        cap.add("cpu:0", 50.0)  # an extra forward pass, a benchmark
+    assert tracker.running("train")
+    cap.add("cpu:0", 3.0)
+    assert tracker.step("train", samples=8).energy_J == pytest.approx(5.0)
+    with tracker.paused("val"):  # a clock that does not run stays stopped
+        pass
+    assert not tracker.running("val")
+
+
 def test_step_epoch_and_total_metrics_by_hand():
     steps = {0: Totals(energy_J=6.0, seconds=3.0, steps=2), 1: Totals(energy_J=1.0, seconds=0.5, steps=1)}
     assert step_metrics("val", steps, per_dataloader=True) == {
@@ -227,19 +243,3 @@ def test_every_counted_field_says_how_it_combines_over_ranks():
     t.add(Measurement("w", 2.0, {"cpu:0": 4.0}, {"cpu:0": "estimate"}), samples=3, items=5, steps=1)
     assert t.counts() == {"energy_J": 4.0, "seconds": 2.0, "estimated_J": 4.0, "samples": 3, "items": 5, "steps": 1,
                           "proc_s": 0.0, "foreign_core_s": 0.0, "contended_s": 0.0}  # fmt: skip
-
-
-def test_work_inside_paused_is_not_counted_and_the_clock_resumes_after(rapl):
-    cap, monitor = rapl
-    tracker = EnergyTracker(monitor)
-    tracker.start("train")
-    cap.add("cpu:0", 2.0)
-    with tracker.paused("train"):
-        assert not tracker.running("train")
-        cap.add("cpu:0", 50.0)  # an extra forward pass, a benchmark
-    assert tracker.running("train")
-    cap.add("cpu:0", 3.0)
-    assert tracker.step("train", samples=8).energy_J == pytest.approx(5.0)
-    with tracker.paused("val"):  # a clock that does not run stays stopped
-        pass
-    assert not tracker.running("val")

@@ -1,0 +1,53 @@
+"""EnergyCallback in a multi-fidelity sweep under DDP (ddp_spawn, 2 CPU processes, gloo), with a real SQLite
+study: the inference benchmark at the first rung runs on every rank."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from lightning.pytorch import Trainer
+
+from ecopt_lightning.callback import EnergyCallback
+from ecopt_lightning.sweeper.multi_fidelity import rung_values, stopped_at
+
+from .models import TinyModel
+from .test_multi_fidelity_callback import _study
+
+
+@pytest.mark.slow
+def test_ddp_ranks_run_the_rung_benchmark_together_and_stop_together(tmp_path: Path, monkeypatch) -> None:
+    """The benchmark's reduction over ranks is a collective: at the first rung every rank runs it (rank 0 alone
+    would wait for rank 1 in its reduction while rank 1 waits in the decision's broadcast); both ranks stop."""
+    study = _study(tmp_path, monkeypatch, earlier=[[0.0, 1e-12]])  # an earlier trial better on both
+    summary_path = tmp_path / "summary.json"
+    trainer = Trainer(
+        max_epochs=3,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=2,
+        accelerator="cpu",
+        strategy="ddp_spawn",
+        devices=2,
+        callbacks=[
+            EnergyCallback(
+                cpu="estimate",
+                inference_benchmark={"repeats": 2, "rel_precision": None},  # two repeats, no precision target
+                proxies=False,
+                summary_path=summary_path,
+            )
+        ],
+    )
+    trainer.fit(TinyModel())
+    attrs = study.trials[-1].user_attrs
+    assert stopped_at(attrs) == 1 and rung_values(attrs)[1]["cohort"] == [0, 1]
+    summary = json.loads(summary_path.read_text())
+    assert summary["world_size"] == 2
+    assert summary["status"] == "finished fit (stopped by multi-fidelity at epoch 1)"
+    assert summary["progress"] == {"epochs": 1, "steps": 4}  # 32 samples per rank, batches of 8
+    # measured once, at the rung, on both ranks: the value ranked there is the trial's final one
+    assert summary["metrics"]["energy/inference_per_sample_J"] == rung_values(attrs)[1]["values"][1]
