@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
+from typing_extensions import override
+
 NVML_SUCCESS = 0
 NVML_ERROR_UNINITIALIZED = 1
 NVML_ERROR_INVALID_ARGUMENT = 2
@@ -70,6 +72,7 @@ class NVMLError(Exception):
     def __init__(self, value: int = NVML_ERROR_UNKNOWN) -> None:
         super().__init__(value)
 
+    @override
     def __str__(self) -> str:
         return _NAMES.get(self.value, f"NVML error {self.value}")
 
