@@ -26,6 +26,7 @@ from pathlib import Path
 
 import hydra
 from hydra_compat import MAIN_KWARGS
+from meet import meet
 from omegaconf import DictConfig
 
 
@@ -47,17 +48,6 @@ def metrics(cfg: DictConfig) -> dict[str, float]:
     elif cfg.mode == "text_acc":
         out["val_acc"] = "high"  # type: ignore[assignment]
     return out
-
-
-def meet(folder: str, n: int) -> None:
-    """Record this process in ``folder``; wait until ``n`` processes have. The deadline only stops a hung test."""
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    (Path(folder) / str(os.getpid())).touch()
-    deadline = time.monotonic() + 300.0
-    while len(list(Path(folder).iterdir())) < n:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"only {len(list(Path(folder).iterdir()))} of {n} processes met in {folder}")
-        time.sleep(0.05)
 
 
 @hydra.main(**MAIN_KWARGS, config_path="conf", config_name="toy")
