@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -44,6 +45,13 @@ def sweep_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     }
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """Run in the child before exec: SIGINT back to its default, so that Python turns it into KeyboardInterrupt.
+    A test runner started in the background (``cmd &`` in a script, as CI may) ignores SIGINT, and an ignored
+    signal stays ignored across exec: a simulated Ctrl-C would then do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(sweep_dir: Path, *overrides: str, env: dict[str, str] | None = None, app: str = "toy.py"):
     """Start a sweep in the background; its output goes to ``<sweep_dir>.log``."""
     sweep_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -55,6 +63,7 @@ def start(sweep_dir: Path, *overrides: str, env: dict[str, str] | None = None, a
         cwd=sweep_dir.parent,
         env=sweep_env(env),
         text=True,
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )
 
 
@@ -68,6 +77,7 @@ def run(sweep_dir: Path, *overrides: str, env: dict[str, str] | None = None, app
         cwd=sweep_dir.parent,
         env=sweep_env(env),
         timeout=timeout,
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )
 
 
