@@ -41,7 +41,6 @@ def test_each_fault_is_marked_and_the_sweep_goes_on(tmp_path: Path) -> None:
             "hydra.sweeper.max_failures=3",
             app="faulty.py",
             env=env,
-            timeout=300,
         )
     )
     trials = optuna.load_study(study_name="faulty", storage=f"sqlite:///{sweep / 'ecopt.db'}").trials

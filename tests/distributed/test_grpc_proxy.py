@@ -22,6 +22,7 @@ from ecopt_lightning.sweeper._storage import (
 )
 from ecopt_lightning.sweeper._urls import check
 from ecopt_lightning.sweeper.errors import EnvSettingError, SweeperConfigError
+from tests.guards import SUBPROCESS_S
 
 from .conftest import run, start, sweep_env
 
@@ -61,7 +62,7 @@ def test_eight_workers_through_the_grpc_proxy(tmp_path: Path, database: str, stu
         common += (f"hydra.sweeper.n_trials={N_TRIALS}", "sleep_s=0.05")
         workers = [start(tmp_path / f"w{i}", *common, f"hydra.sweeper.seed={i}") for i in range(WORKERS)]
         for i, proc in enumerate(workers):
-            assert proc.wait(timeout=280) == 0, Path(f"{tmp_path / f'w{i}'}.log").read_text()
+            assert proc.wait(timeout=SUBPROCESS_S) == 0, Path(f"{tmp_path / f'w{i}'}.log").read_text()
     finally:
         proxy.terminate()
         proxy.wait(timeout=30)
@@ -91,7 +92,7 @@ def test_an_unreachable_proxy_is_a_config_error_naming_it(tmp_path: Path) -> Non
     port = free_port()  # nothing listens there
     # a short wait set through the environment (the default, 30 s, only makes the test longer)
     env = {GRPC_CONNECT_TIMEOUT_ENV: "0.5"}
-    proc = run(tmp_path / "sweep", *SPACE, f"hydra.sweeper.storage=grpc://localhost:{port}", env=env, timeout=120)
+    proc = run(tmp_path / "sweep", *SPACE, f"hydra.sweeper.storage=grpc://localhost:{port}", env=env)
     assert proc.returncode != 0
     assert f"no gRPC storage proxy answered at localhost:{port} within 0.5 s" in proc.stderr + proc.stdout
     assert not (tmp_path / "sweep").exists()  # nothing partial

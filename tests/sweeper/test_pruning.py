@@ -76,7 +76,6 @@ def test_wide_models_are_pruned_before_training_and_not_counted(multirun, app: s
         "hydra.sweeper.prune_before_training=true",
         "hydra.sweeper.baseline=false",
         app=app,
-        timeout=240,
     )
     study = load_study(sweep, "prune_app")
     states = {t.number: t.state for t in study.trials}
@@ -116,7 +115,6 @@ def test_without_the_flag_the_check_is_a_no_op_and_wide_models_train(multirun, a
         "hydra.sweeper.sampler=random",
         "hydra.sweeper.baseline=false",
         app=app,
-        timeout=240,
     )
     study = load_study(tmp_path / "sweep", "prune_app")
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
