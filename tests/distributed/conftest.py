@@ -47,9 +47,8 @@ def sweep_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def _ctrl_c_as_in_a_terminal() -> None:
-    """Run in the child before exec: SIGINT back to its default, so that Python turns it into KeyboardInterrupt.
-    A test runner started in the background (``cmd &`` in a script, as CI may) ignores SIGINT, and an ignored
-    signal stays ignored across exec: a simulated Ctrl-C would then do nothing."""
+    """SIGINT back to its default in the sweep, so that Python raises KeyboardInterrupt on it as in a terminal:
+    a suite started in the background (``cmd &``, nohup, some CI runners) hands its children SIGINT ignored."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
