@@ -43,6 +43,10 @@ def phase_entries(tracker: EnergyTracker, idle_W: float | None) -> dict[str, dic
         entry["per_sample_J"] = none_if_nan(t.per_sample_J)
         if idle_W is not None:
             entry["net_J"] = t.net_J(idle_W)
+        if t.proc_s > 0:
+            entry["contended"] = t.contended
+            entry["contended_fraction"] = t.contended_fraction
+            entry["foreign_cores"] = t.foreign_core_s / t.proc_s
         entry.update(source=local.source, sources=dict(local.sources), by_device_J_this_rank=dict(local.by_device))
         phases[name] = entry
     return phases

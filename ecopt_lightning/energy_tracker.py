@@ -18,6 +18,8 @@ from typing import Any, Literal, Protocol
 
 from . import metrics
 from .energy import EnergyMonitor, Measurement, Snapshot, carbon_g, cost
+from .energy._notices import say_once
+from .energy.contention import REMEDY, span_contended
 
 Op = Literal["sum", "max"]
 
@@ -51,6 +53,9 @@ class Totals:
         steps: windows closed by :meth:`EnergyTracker.step`.
         by_device: energy per domain (J); ``sources``: per domain, where its numbers come from (this rank's;
             not reduced over ranks).
+        proc_s: time of the windows in which ``/proc`` was read (s); foreign_core_s: the CPU time other
+            processes used in them (core-seconds); contended_s: time of the windows that were contended on
+            their own (s). Over ranks the most contended rank's figures are kept (:attr:`contended`).
 
     The counted fields carry their DDP reduction in their metadata (energy sums, time and steps take the
     maximum): a new counted field is declared here and incremented in :meth:`add`, and nothing else changes.
@@ -70,6 +75,9 @@ class Totals:
     samples: int = _counted("sum")
     items: int = _counted("sum")
     steps: int = _counted("max")
+    proc_s: float = _counted("max")
+    foreign_core_s: float = _counted("max")
+    contended_s: float = _counted("max")
     by_device: dict[str, float] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
 
@@ -90,6 +98,11 @@ class Totals:
         self.samples += samples
         self.items += items
         self.steps += steps
+        c = m.contention
+        if c is not None:
+            self.proc_s += c.seconds
+            self.foreign_core_s += c.foreign_cores * c.seconds
+            self.contended_s += c.seconds if c.contended else 0.0
         for domain, value in m.by_device.items():
             self.by_device[domain] = self.by_device.get(domain, 0.0) + value
         self.sources.update(m.sources)
@@ -120,6 +133,17 @@ class Totals:
             out.by_device[domain] = out.by_device.get(domain, 0.0) + value
         out.sources = {**self.sources, **other.sources}
         return out
+
+    @property
+    def contended(self) -> bool:
+        """Other processes' CPU load may have biased the span (see
+        :func:`~ecopt_lightning.energy.contention.span_contended`)."""
+        return span_contended(self.proc_s, self.foreign_core_s, self.contended_s)
+
+    @property
+    def contended_fraction(self) -> float:
+        """Share of the time ``/proc`` was read in that lay in contended windows (0..1); NaN when never read."""
+        return _ratio(self.contended_s, self.proc_s)
 
     @property
     def power_W(self) -> float:
@@ -366,8 +390,25 @@ class EnergyTracker:
         self.cluster = merge_totals(self.restored)
 
     def compute(self) -> dict[str, float]:
-        """The cluster totals as named metrics (:func:`total_metrics`)."""
+        """The cluster totals as named metrics (:func:`total_metrics`); a contended phase is said once (the
+        numbers are not changed)."""
+        warn_contended(self.cluster)
         return total_metrics(self.cluster, self.idle_W)
+
+
+def warn_contended(cluster: Mapping[str, Totals]) -> None:
+    """Say once per process, with the remedy, that a phase's totals were measured while other processes loaded
+    the CPU (the same notice as a contended inference window; the values are kept as measured)."""
+    for phase, t in cluster.items():
+        if t.contended:
+            foreign = _ratio(t.foreign_core_s, t.proc_s)
+            say_once(
+                "contended",
+                f"ecopt energy: the {phase} totals were measured while other processes kept {foreign:.2f} cores "
+                f"busy on average ({t.contended_fraction:.0%} of the time in contended windows); they may be "
+                f"biased and are marked '{metrics.contended(phase)}'. To measure quietly: {REMEDY}.",
+            )
+            return
 
 
 def _ratio(a: float, b: float) -> float:
@@ -430,6 +471,9 @@ def total_metrics(cluster: Mapping[str, Totals], idle_W: float | None = None) ->
         t = cluster.get(p, empty)
         if t.steps or t.energy_J:
             out[metrics.total_J(p)] = t.energy_J
+        if t.proc_s > 0:  # /proc was read: say whether other processes' load may have biased the total
+            out[metrics.contended(p)] = float(t.contended)
+            out[metrics.contended_fraction(p)] = t.contended_fraction
     if idle_W is not None:
         out[metrics.TOTAL_NET_J] = total - idle_W * sum(t.seconds for t in counted)
         if "train" in cluster:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import math
+import os
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +22,16 @@ import torch
 from . import metrics
 from .energy import EnergyMonitor, EnergyWarning, Measurement
 from .energy.contention import Contention
+from .intervals import CONFIDENCE, median_interval, precision_reached
 from .proxies import ForwardFn, default_forward
 
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
+
+log = logging.getLogger("ecopt_lightning")
+
+#: torch intra-op threads of the inference benchmark unless set (:attr:`InferenceBenchmark.threads`)
+BENCHMARK_THREADS = 1
 
 
 def batch_samples(batch: Any, batch_size_fn: Callable[[Any], int] | None = None) -> int:
@@ -59,48 +67,6 @@ def _quartiles(values: list[float]) -> tuple[float, float, float]:
     return q(0.25), q(0.5), q(0.75)
 
 
-#: Confidence of the interval of the median that :func:`measure_inference` reports and stops on.
-CONFIDENCE = 0.95
-
-
-def median_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
-    """A distribution-free interval of the median: order statistics ``(x_(l), x_(n+1-l))`` of the sorted
-    ``values``, ``l`` the largest rank whose coverage ``1 - 2 P(B <= l - 1)``, ``B ~ Binomial(n, 1/2)``, is at
-    least ``confidence``. Exact for any continuous distribution, no resampling, the same answer every time.
-    ``None`` when no such interval exists (fewer than 6 values at 95%).
-
-    Example:
-        >>> median_interval([5.0, 1.0, 3.0, 2.0, 4.0, 6.0])  # n = 6: (min, max) covers 1 - 2/64 = 96.9%
-        (1.0, 6.0)
-        >>> median_interval([float(i) for i in range(1, 11)])  # n = 10: (x_(2), x_(9)) covers 97.9%
-        (2.0, 9.0)
-        >>> median_interval([1.0, 2.0, 3.0, 4.0, 5.0]) is None  # (min, max) covers only 93.8%
-        True
-    """
-    n = len(values)
-    ordered = sorted(values)
-    below = 0.0  # P(B <= l - 1), grown one rank at a time
-    best = None
-    for low in range(1, n // 2 + 1):
-        below += math.comb(n, low - 1) / 2.0**n
-        if 1.0 - 2.0 * below < confidence:
-            break
-        best = low
-    return None if best is None else (ordered[best - 1], ordered[n - best])
-
-
-def precision_reached(median: float, interval: tuple[float, float] | None, rel_precision: float) -> bool:
-    """The interval lies within ``median * (1 +- rel_precision)``.
-
-    Example:
-        >>> precision_reached(100.0, (96.0, 104.9), 0.05), precision_reached(100.0, (94.0, 101.0), 0.05)
-        (True, False)
-    """
-    if interval is None or not median > 0:
-        return False
-    return max(median - interval[0], interval[1] - median) <= rel_precision * median * (1 + 1e-12)  # rounding
-
-
 @dataclass(frozen=True)
 class InferenceResult:
     """What :func:`measure_inference` found.
@@ -124,6 +90,9 @@ class InferenceResult:
         samples_total: samples over all repeats.
         contention: the CPU load of other processes over all repeats (``None`` where ``/proc`` is not read).
         contended_repeats: repeats whose own window was contended.
+        threads: torch's intra-op threads during the repeats; omp_wait_policy: ``$OMP_WAIT_POLICY`` of the
+            process (``PASSIVE``: waiting OpenMP threads sleep; unset or ``ACTIVE``: they may spin, and the CPU
+            estimate counts the spin as work).
     """
 
     per_sample_J: float
@@ -143,6 +112,8 @@ class InferenceResult:
     samples_total: int = 0
     contention: Contention | None = None
     contended_repeats: int = 0
+    threads: int = 0
+    omp_wait_policy: str | None = None
 
     @property
     def contended(self) -> bool:
@@ -198,6 +169,8 @@ class InferenceResult:
             "short_windows": self.short_windows,
             "contended": self.contended,
             "contended_repeats": self.contended_repeats,
+            "threads": self.threads,
+            "omp_wait_policy": self.omp_wait_policy,
             "contention": None if self.contention is None else self.contention.to_dict(),
             "energy_J": self.measurement.energy_J,
             "source": self.source,
@@ -390,6 +363,8 @@ def measure_inference(
         samples_total=samples_total,
         contention=contention,
         contended_repeats=contended,
+        threads=torch.get_num_threads(),
+        omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"),
     )
 
 
@@ -411,6 +386,10 @@ class InferenceBenchmark:
         forward_fn: ``(module, batch, batch_idx) -> output``; default ``predict_step`` or ``module(batch[0])``.
         keep_for_confirm: save the trained model and the benchmark's batches next to the summary, so that
             ``ecopt confirm`` can measure it again (the pattern in :mod:`ecopt_lightning.confirm`).
+        threads: torch intra-op threads while the benchmark runs (default :data:`BENCHMARK_THREADS`: 1); the
+            process's own setting is put back afterwards. ``None`` keeps the process's setting. One thread makes
+            the figure comparable between trials and machines loads: with several, threads wait for each other,
+            OpenMP threads spin while they wait, and on a CPU the spin is counted as work (docs/measurement.md).
 
     Example:
         >>> InferenceBenchmark.of({"repeats": 3}).repeats, InferenceBenchmark.of(True).warmup_batches
@@ -427,6 +406,11 @@ class InferenceBenchmark:
     max_batches: int | None = None
     forward_fn: ForwardFn | None = None
     keep_for_confirm: bool = False
+    threads: int | None = BENCHMARK_THREADS
+
+    def __post_init__(self) -> None:
+        if self.threads is not None and not (isinstance(self.threads, int) and self.threads >= 1):
+            raise ValueError(f"threads={self.threads!r} is not allowed: an int >= 1, or None (the process's own)")
 
     @classmethod
     def of(cls, value: bool | InferenceBenchmark | Mapping[str, Any] | None) -> InferenceBenchmark | None:
@@ -478,7 +462,67 @@ def run_benchmark(
     if max_batches is None and isinstance(trainer.limit_val_batches, int) and trainer.limit_val_batches > 0:
         max_batches = trainer.limit_val_batches
     quick = bool(fast_dev_run(trainer))
-    result = measure_inference(
+    with benchmark_threads(cfg.threads):
+        result = _run(trainer, pl_module, loader, cfg, max_batches, quick, monitor, batch_size_fn, reduce)
+    if not result.converged and result.rel_precision is not None:
+        half = result.rel_halfwidth
+        warnings.warn(
+            f"ecopt: inference energy per sample known only to +-{math.inf if half is None else half:.0%} "
+            f"(target {result.rel_precision:.0%}) after {result.repeats} repeats ({result.stop_reason}); "
+            "quiet the machine or raise max_seconds (docs/measurement.md)",
+            EnergyWarning,
+            2,
+        )
+    return result
+
+
+_said_threads: set[tuple[int, int]] = set()
+
+
+@contextlib.contextmanager
+def benchmark_threads(threads: int | None) -> Iterator[None]:
+    """Run the block on ``threads`` torch intra-op threads (``None``: as the process is), then put the
+    process's setting back; says once per setting what it did, and how to keep the process's own.
+
+    Example:
+        >>> before = torch.get_num_threads()
+        >>> with benchmark_threads(1):
+        ...     torch.get_num_threads()
+        1
+        >>> torch.get_num_threads() == before
+        True
+    """
+    before = torch.get_num_threads()
+    if threads is None or threads == before:
+        yield
+        return
+    if (threads, before) not in _said_threads:
+        _said_threads.add((threads, before))
+        log.info(
+            "ecopt: the inference benchmark runs on %d torch thread(s), the process on %d "
+            "(InferenceBenchmark.threads; None keeps the process's setting)",
+            threads,
+            before,
+        )
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run(
+    trainer: Trainer,
+    pl_module: LightningModule,
+    loader: Iterable[Any],
+    cfg: InferenceBenchmark,
+    max_batches: int | None,
+    quick: bool,
+    monitor: EnergyMonitor,
+    batch_size_fn: Callable[[Any], int] | None,
+    reduce: Callable[[Mapping[str, float]], Mapping[str, float]] | None,
+) -> InferenceResult:
+    return measure_inference(
         pl_module,
         loader,
         warmup_batches=0 if quick else cfg.warmup_batches,
@@ -494,16 +538,6 @@ def run_benchmark(
         context=trainer.precision_plugin.predict_step_context,
         reduce=reduce,
     )
-    if not result.converged and result.rel_precision is not None:
-        half = result.rel_halfwidth
-        warnings.warn(
-            f"ecopt: inference energy per sample known only to +-{math.inf if half is None else half:.0%} "
-            f"(target {result.rel_precision:.0%}) after {result.repeats} repeats ({result.stop_reason}); "
-            "quiet the machine or raise max_seconds (docs/measurement.md)",
-            EnergyWarning,
-            2,
-        )
-    return result
 
 
 def benchmark_metrics(result: InferenceResult) -> dict[str, float]:

@@ -15,6 +15,8 @@ name                            value
 ``energy/inference_rel_halfwidth``  the interval's larger distance from the median / the median
 ``energy/inference_contended``  1.0 when other processes' CPU load may bias the benchmark, else 0.0
 ``energy/inference_foreign_cores``  cores other processes kept busy during the benchmark, on average
+``energy/train_contended``      1.0 when other processes' CPU load may bias the phase's total, else 0.0
+``energy/train_contended_fraction``  share of the phase's measured time in contended windows (0..1)
 ``efficiency/samples_per_J``    inference samples per joule
 ``power/inference_W``           mean power of the inference benchmark (W)
 ``power/idle_W``                idle power measured before fit (W)
@@ -106,6 +108,16 @@ def epoch_net_J(phase: str) -> str:
 def total_net_J(phase: str) -> str:
     """Running total minus idle power x time (J), with an idle baseline."""
     return f"energy/{phase}_total_net_J"
+
+
+def contended(phase: str) -> str:
+    """1.0 when other processes' CPU load may bias the phase's running total, else 0.0 (``/proc`` read)."""
+    return f"energy/{phase}_contended"
+
+
+def contended_fraction(phase: str) -> str:
+    """Share of the phase's ``/proc``-read time that lay in contended windows (0..1)."""
+    return f"energy/{phase}_contended_fraction"
 
 
 def carbon_total_g(phase: str) -> str:

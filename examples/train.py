@@ -48,6 +48,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
                 "max_repeats": cfg.energy.max_repeats,
                 "max_seconds": cfg.energy.max_seconds,
                 "keep_for_confirm": cfg.energy.keep_for_confirm,
+                "threads": cfg.energy.threads,
             }
             if cfg.energy.inference_benchmark
             else None

@@ -148,7 +148,35 @@ def test_a_real_trainer_run_reports_repeats_the_interval_and_convergence(tmp_pat
     assert s["repeats"] == m["energy/inference_repeats"] and s["interval_J"] == [lo, hi]
     assert s["converged"] == (m["energy/inference_converged"] == 1.0)
     assert s["stop_reason"] == ("converged" if s["converged"] else "max_repeats")
+    assert s["threads"] == 1  # InferenceBenchmark.threads' default, recorded with the result
     assert s["min_window_s"] == 0.05 and s["rel_precision"] == 0.05
+
+
+def test_the_benchmark_runs_on_its_threads_says_so_and_puts_the_process_setting_back(caplog):
+    import logging
+
+    from ecopt_lightning.inference import InferenceBenchmark, benchmark_threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        with caplog.at_level(logging.INFO, logger="ecopt_lightning"):
+            with benchmark_threads(InferenceBenchmark().threads):
+                r = measure_inference(
+                    torch.nn.Linear(16, 2), loader(16, 8), repeats=2, rel_precision=None, min_window_s=0,
+                    monitor=EnergyMonitor(gpus=[], cpu="estimate"),
+                )  # fmt: skip
+            assert torch.get_num_threads() == 3 and r.threads == 1 and r.to_dict()["threads"] == 1
+            with benchmark_threads(None):  # None: the process's own setting
+                assert torch.get_num_threads() == 3
+        said = [rec.getMessage() for rec in caplog.records if "torch thread" in rec.getMessage()]
+        assert said == ["ecopt: the inference benchmark runs on 1 torch thread(s), the process on 3 "
+                        "(InferenceBenchmark.threads; None keeps the process's setting)"]  # fmt: skip
+    finally:
+        torch.set_num_threads(before)
+    for bad in (0, 1.5, "2"):
+        with pytest.raises(ValueError, match=f"threads={bad!r} is not allowed: an int >= 1, or None"):
+            InferenceBenchmark(threads=bad)  # type: ignore[arg-type]
 
 
 class _Clock:

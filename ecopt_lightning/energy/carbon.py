@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 J_PER_KWH = 3.6e6
 DEFAULT_INTENSITY_G_PER_KWH = 480.0
@@ -72,8 +73,25 @@ class GridIntensity:
         where = f"{self.region} " if self.region else ""
         return f"{self.g_per_kWh:g} gCO2e/kWh, {where}{self.basis}"
 
-    def to_dict(self) -> dict[str, object]:
-        return {"intensity_g_per_kWh": self.g_per_kWh, "basis": self.basis, "region": self.region}
+    def to_dict(self, pue: float = DEFAULT_PUE) -> dict[str, Any]:
+        """The keys every summary's ``carbon`` entry starts with: intensity (gCO2e/kWh), basis, region, label, PUE."""
+        return {
+            "intensity_g_per_kWh": self.g_per_kWh,
+            "basis": self.basis,
+            "region": self.region,
+            "label": self.label,
+            "pue": pue,
+        }
+
+    def entry(self, energy_J: float, pue: float = DEFAULT_PUE) -> dict[str, Any]:
+        """A summary's ``carbon`` entry for ``energy_J`` joules: :meth:`to_dict` and ``total_gCO2e``.
+
+        Example:
+            >>> entry = grid_intensity("FR").entry(3.6e6)
+            >>> entry["total_gCO2e"], entry["label"]
+            (56.0, '56 gCO2e/kWh, FR yearly average 2023 (Ember, Yearly Electricity Data, via Our World in Data)')
+        """
+        return {**self.to_dict(pue), "total_gCO2e": carbon_g(energy_J, self.g_per_kWh, pue)}
 
 
 def grid_intensity(region: str | None = None, intensity_g_per_kWh: float | None = None) -> GridIntensity:

@@ -40,6 +40,19 @@ REMEDY = (
 )
 
 
+def span_contended(proc_s: float, foreign_core_s: float, contended_s: float) -> bool:
+    """Whether a span of windows (a training phase) was contended: some window of it was on its own, or other
+    processes kept :data:`FOREIGN_CORES_LIMIT` cores busy on average over the ``proc_s`` seconds that ``/proc``
+    was read in (``foreign_core_s``: their busy core-seconds; ``contended_s``: seconds of contended windows).
+
+    Example:
+        >>> span_contended(100.0, 10.0, 0.0), span_contended(100.0, 60.0, 0.0), span_contended(100.0, 0.0, 0.2)
+        (False, True, True)
+    """
+    judged = proc_s * 100 >= MIN_TICKS  # at the usual 100 ticks per second
+    return contended_s > 0 or (judged and foreign_core_s / proc_s >= FOREIGN_CORES_LIMIT)
+
+
 def proc_root() -> Path:
     """``$ECOPT_PROC_ROOT`` or ``/proc``."""
     return Path(os.environ.get("ECOPT_PROC_ROOT") or "/proc")

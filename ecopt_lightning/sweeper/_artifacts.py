@@ -30,7 +30,9 @@ from typing import Any
 
 from .. import metrics as names
 from . import _crashpoints
+from ._energy_report import sweep_grid
 from ._records import TrialRecord
+from ._repeats import merged_summary
 from ._rung_report import RUNGS_PNG, energy_saved, rung_columns, rung_row, write_rungs_png
 from ._schema import FRONT_ATTR, HYPERVOLUME_ATTR, KNEE_ATTR, SOURCES_SUMMARY_ATTR, SWEEP_ENERGY_ATTR, ReportSettings
 from ._sweep_report import Report, build_report
@@ -103,6 +105,7 @@ def _front_row(report: Report, r: TrialRecord) -> dict[str, Any]:
         "objectives": dict(zip(report.settings.objective_names, r.values or [], strict=False)),
         "intervals": {name: list(iv) for name, iv in r.intervals.items()},
         "front_status": r.front_status,
+        "merged_trials": r.merged_trials,
         "confirmed": r.confirmed is not None,
         "sweep_objectives": None
         if r.sweep_values is None
@@ -140,6 +143,7 @@ def summary(report: Report) -> dict[str, Any]:
             "pareto_front_robust": [r.number for r in report.front if r.robust],
             "possibly_on_front": [r.number for r in report.possibly],
             "confirmed": {str(r.number): r.confirmed for r in report.records if r.confirmed is not None},
+            "repeated_configs": merged_summary(report.points),
             "front_method": "non-dominated by the objectives' central values (the median for an energy per "
             "sample); 'robust' when no trial it does not dominate could beat it within the 95% intervals; "
             "'possibly on the front' when dominated, but its interval overlaps those of every trial that "
@@ -161,13 +165,19 @@ def summary(report: Report) -> dict[str, Any]:
                 "energy_metric": s.energy_metric,
                 "sources": report.energy_sources,
                 "trials_without_energy": sum(r.energy_J is None for r in report.records),
+                "carbon": sweep_grid(report).entry(report.sweep_energy_J),
                 "note": f"sum over all trials (failed ones included when they reported it) of {s.energy_metric!r}; "
-                "when a trial lacked it, the sum of its energy/*_total_J metrics",
+                "when a trial lacked it, the sum of its energy/*_total_J metrics; carbon: its gCO2e at the grid "
+                "intensity the trials' EnergyCallback used (the chosen trial's), else at the world average",
             },
             "measurement_quality": {
                 "contended": [r.number for r in report.records if r.metrics.get(names.INFERENCE_CONTENDED) == 1.0],
                 "not_converged": [r.number for r in report.records if r.metrics.get(names.INFERENCE_CONVERGED) == 0.0],
+                "contended_training": [
+                    r.number for r in report.records if r.metrics.get(names.contended("train")) == 1.0
+                ],
                 "note": "trials whose inference benchmark ran beside other processes' CPU load (contended), or "
+                "whose training did (contended_training: energy/train_contended), or "
                 "stopped at its cap before its 95% interval was within the target (not_converged); see "
                 "docs/measurement.md",
             },
@@ -209,6 +219,10 @@ def _flat(report: Report, r: TrialRecord, all_trials: bool, rungs: Sequence[str]
             values = r.sweep_values or r.values
             row[f"{name}_sweep"] = values[i] if values else None
     row["front_status"] = r.front_status
+    if all_trials:
+        row["config_group"] = r.config_group  # the trial number of the point its repeated config merged into
+    else:
+        row["merged_trials"] = " ".join(str(n) for n in r.merged_trials or [])
     if any(x.confirmed is not None for x in report.records):
         row["confirmed"] = r.confirmed is not None
     row.update({f"param:{k}": v for k, v in r.params.items()})
@@ -232,12 +246,13 @@ def write_all(report: Report, out_dir: Path, figures: bool = True) -> list[Path]
     front = [_front_row(report, r) for r in report.front]
     rungs = rung_columns(report.records, report.settings.objective_names)
     possibly = [_front_row(report, r) for r in report.possibly]
+    summary_json = summary(report)
     texts = {
         "pareto_front.json": json.dumps(
             _finite(
                 {
                     "study_name": report.study_name,
-                    "objectives": summary(report)["objectives"],
+                    "objectives": summary_json["objectives"],
                     "trials": front,
                     "possibly_on_front": possibly,
                 }
@@ -246,7 +261,7 @@ def write_all(report: Report, out_dir: Path, figures: bool = True) -> list[Path]
         ),
         "pareto_front.csv": _csv([_flat(report, r, False) for r in report.front]),
         "trials.csv": _csv([_flat(report, r, True, rungs) for r in report.records]),
-        "summary.json": json.dumps(summary(report), indent=2),
+        "summary.json": json.dumps(summary_json, indent=2),
         "energy_report.md": render_energy_report(report),
     }
     written = []
@@ -335,13 +350,14 @@ def _objectives_text(report: Report, r: TrialRecord) -> str:
 
 def dashboard_attrs(report: Report) -> dict[str, Any]:
     """What a dashboard user should see without opening files, as short texts: the front (knee first), the
-    hypervolume, the sweep's own energy with its estimated share, and the measurement sources of the trials."""
+    hypervolume, the sweep's own energy with its estimated share and gCO2e, and the measurement sources of the
+    trials."""
     knee = report.knee.number if report.knee is not None else None
     front = sorted(report.front, key=lambda r: (r.number != knee, r.values or []))
     lines = [f"trial {r.number}{' (knee)' if r.number == knee else ''}: {_objectives_text(report, r)}" for r in front]
     if len(lines) > _DASHBOARD_MAX_FRONT:
         lines = [*lines[:_DASHBOARD_MAX_FRONT], f"... {len(lines) - _DASHBOARD_MAX_FRONT} more in pareto_front.csv"]
-    total, estimated = report.sweep_energy_J, report.sweep_estimated_J
+    total, estimated, grid = report.sweep_energy_J, report.sweep_estimated_J, sweep_grid(report)
     share = f"{estimated / total:.0%}" if total > 0 else "0%"
     # "cpu:0: estimated from CPU time (100% of ...)" -> trials per domain and way
     degraded = Counter(reason.split(" (", 1)[0] for r in report.records for reason in r.degraded)
@@ -349,7 +365,8 @@ def dashboard_attrs(report: Report) -> dict[str, Any]:
         FRONT_ATTR: lines or ["empty: no feasible complete trial"],
         KNEE_ATTR: None if report.knee is None else f"trial {knee}: {_objectives_text(report, report.knee)}",
         HYPERVOLUME_ATTR: report.hypervolume,
-        SWEEP_ENERGY_ATTR: f"{total:.6g} J, {len(report.records)} trial(s), {share} of it ESTIMATED, not measured",
+        SWEEP_ENERGY_ATTR: f"{total:.6g} J, {len(report.records)} trial(s), {share} of it ESTIMATED, not measured; "
+        f"{grid.entry(total)['total_gCO2e']:.4g} gCO2e at {grid.label}",
         SOURCES_SUMMARY_ATTR: {
             "trial energy from": report.energy_sources,
             "not a full measurement (trials)": dict(sorted(degraded.items())) or "none",

@@ -172,6 +172,7 @@ def _confirmed_entry(run: _Run, rounds: int, settings: ReportSettings) -> dict[s
         "ci_hi": None if interval is None else interval[1],
         "converged": precision_reached(median, interval, 0.05),
         "repeats": len(values),
+        "per_repeat_J": values,
         "rounds": rounds,
         "contended": bool(run.contention is not None and run.contention.contended),
         "source": run.source,

@@ -97,6 +97,15 @@ def carbon_basis(summary: dict[str, Any] | None) -> GridIntensity:
     return grid_intensity()
 
 
+def sweep_grid(report: Report) -> GridIntensity:
+    """The grid intensity of the sweep's gCO2e: the chosen trial's (its ``energy_summary.json``), else the first
+    trial's that has a summary, else the world average; the same basis in ``summary.json`` and the report."""
+    chosen_number = report.impact.get("chosen_trial")
+    records = sorted(report.records, key=lambda r: r.number != chosen_number)
+    summary = next((found for found in map(_trial_summary, records) if found is not None), None)
+    return carbon_basis(summary)
+
+
 def _precision(record: TrialRecord) -> str:
     """The 95% interval, and whether the benchmark converged or ran contended, as a clause."""
     parts = []
@@ -114,8 +123,6 @@ def _precision(record: TrialRecord) -> str:
 
 def render(report: Report) -> str:
     """The Markdown text of the energy report."""
-    from ecopt_lightning.energy.carbon import carbon_g
-
     imp = report.impact
     by_number = {r.number: r for r in report.records}
     chosen_number = imp.get("chosen_trial")
@@ -139,7 +146,7 @@ def render(report: Report) -> str:
             f"- Share of the chosen trial's energy that is ESTIMATED (modelled from CPU time), not measured: "
             f"{estimated:.0%}."
         )
-    intensity = carbon_basis(summary)
+    intensity = sweep_grid(report)
     lines.append(f"- Carbon: gCO2e at {intensity.label}; PUE 1.")
     lines += [
         "- Measured sources: `nvml_counter` (NVIDIA GPU energy counter), `nvml_power` (polled GPU power, "
@@ -169,7 +176,7 @@ def render(report: Report) -> str:
         "## Tuning cost",
         "",
         f"- {len(report.records)} trials ({', '.join(f'{k}: {v}' for k, v in report.states.items())}) used "
-        f"{_fmt(tuning, 'J')} ({tuning / 3.6e6:.4g} kWh; {carbon_g(tuning, intensity.g_per_kWh):.4g} gCO2e at "
+        f"{_fmt(tuning, 'J')} ({tuning / 3.6e6:.4g} kWh; {intensity.entry(tuning)['total_gCO2e']:.4g} gCO2e at "
         f"{intensity.label}).",
     ]
     if imp.get("payback") is not None or imp.get("saved_J_per_inference") is not None:

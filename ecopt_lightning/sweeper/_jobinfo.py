@@ -39,6 +39,8 @@ class JobInfo:
     degraded: list[str] = field(default_factory=list)
     #: measurement source per domain, e.g. ``{"gpu:0": "nvml_counter", "cpu:0": "rapl"}``
     sources: dict[str, str] = field(default_factory=dict)
+    #: the inference benchmark's energy per sample of each repeat (J), when it ran
+    per_repeat_J: list[float] | None = None
 
 
 def find_summary(job_dir: str | None) -> Path | None:
@@ -65,6 +67,13 @@ def degraded_reasons(summary: dict[str, Any]) -> list[str]:
             reasons.append(f"{domain}: estimated from CPU time{share}")
         elif base == "nvml_power":
             reasons.append(f"{domain}: power polled and integrated (no energy counter)")
+    for phase, entry in sorted((summary.get("phases") or {}).items()):
+        if isinstance(entry, dict) and entry.get("contended"):
+            reasons.append(
+                f"contended: other processes kept {entry.get('foreign_cores', float('nan')):.2f} cores busy on "
+                f"average during {phase} ({entry.get('contended_fraction', float('nan')):.0%} of its time in "
+                "contended windows)"
+            )
     inference = summary.get("inference") or {}
     contention = inference.get("contention") or {}
     if inference.get("contended"):
@@ -96,4 +105,7 @@ def read_job(job_dir: str | None) -> JobInfo:
     total = summary.get("total_J")
     energy = float(total) if isinstance(total, (int, float)) and math.isfinite(total) else None
     sources = {str(k): str(v) for k, v in (summary.get("sources") or {}).items()}
-    return JobInfo(str(path), energy, summary.get("status"), degraded_reasons(summary), sources)
+    repeats = (summary.get("inference") or {}).get("per_repeat_J")
+    if not (isinstance(repeats, list) and repeats and all(isinstance(v, (int, float)) for v in repeats)):
+        repeats = None
+    return JobInfo(str(path), energy, summary.get("status"), degraded_reasons(summary), sources, repeats)

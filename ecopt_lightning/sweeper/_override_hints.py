@@ -1,14 +1,18 @@
-"""Command-line spellings of ``hydra.sweeper.constraints`` that Hydra's override grammar rejects or misreads.
+"""Spellings of ``hydra.sweeper.constraints``: the ones Hydra's override grammar rejects, and the string forms.
 
 Hydra's lexer stops at a bare ``<`` or ``>`` with ``LexerNoViableAltException`` and a caret, before any sweeper
 code runs; the plugin shim, which Hydra imports first, checks the command line and names the quoting instead.
+What the grammar lets through (a list of quoted constraints, or one quoted string holding one constraint or
+several separated by commas, brackets optional) is split by :func:`constraint_items`.
 Pure Python, no Hydra import (the shim is imported at every application start).
 
 Example:
     >>> print(constraint_quoting_error(["hydra.sweeper.constraints=[energy/total_J <= 60]"]).split("; ")[-1])
     quote each constraint: "hydra.sweeper.constraints=['energy/total_J <= 60']"
-    >>> constraint_quoting_error(["hydra.sweeper.constraints=['energy/total_J <= 60']"]) is None
+    >>> constraint_quoting_error(["hydra.sweeper.constraints='energy/total_J <= 60'"]) is None
     True
+    >>> constraint_items("[energy/total_J <= 60, 'val_acc >= 0.9']")
+    ['energy/total_J <= 60', 'val_acc >= 0.9']
 """
 
 from __future__ import annotations
@@ -40,6 +44,14 @@ def _unquoted(item: str) -> str:
     return item[1:-1] if len(item) >= 2 and item[0] == item[-1] and item[0] in "'\"" else item
 
 
+def constraint_items(text: str) -> list[str]:
+    """The constraints in one string: ``'a <= 1'``, ``'a <= 1, b >= 2'`` or ``'[a <= 1, "b >= 2"]'``."""
+    body = text.strip()
+    if body.startswith("[") and body.endswith("]"):
+        body = body[1:-1]
+    return [_unquoted(item) for item in _split_items(body)]
+
+
 def constraint_quoting_error(args: Sequence[str]) -> str | None:
     """One line naming the quoting, for a ``hydra.sweeper.constraints=`` argument Hydra cannot take; else None."""
     for arg in args:
@@ -48,18 +60,10 @@ def constraint_quoting_error(args: Sequence[str]) -> str | None:
             continue
         value = match["value"].strip()
         bracketed = value.startswith("[") and value.endswith("]")
-        items = _split_items(value[1:-1]) if bracketed else [value]
-        bare = any(("<" in item or ">" in item) and _unquoted(item) == item for item in items)
-        if bracketed and not bare:
-            continue
-        if not bare and not any("<" in item or ">" in item for item in items):
-            continue  # not a constraint spelling we know; the sweeper's own validation speaks
+        items = _split_items(value[1:-1] if bracketed else value)
+        if not any(("<" in item or ">" in item) and _unquoted(item) == item for item in items):
+            continue  # the grammar takes it; the sweeper's own validation checks each constraint
         quoted = ", ".join(f"'{_unquoted(item)}'" for item in items)
         right = f'"{match["key"]}=[{quoted}]"'
-        why = (
-            "Hydra's override grammar does not allow a bare '<' or '>'"
-            if bare
-            else "give a list, even of one constraint"
-        )
-        return f"{arg}: {why}; quote each constraint: {right}"
+        return f"{arg}: Hydra's override grammar does not allow a bare '<' or '>'; quote each constraint: {right}"
     return None

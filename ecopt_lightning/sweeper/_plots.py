@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import shutil
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,8 @@ def hover_text(report: Report, r: TrialRecord) -> str:
     baseline = " (baseline)" if r.flags.get(BASELINE_ATTR) else ""
     status = r.front_status or ("infeasible" if r.values is not None and not r.feasible else r.state)
     lines = [f"trial {r.number}{baseline} ({status})"]
+    if r.merged_trials:
+        lines.append(f"one config run in trials {', '.join(map(str, r.merged_trials))}: their repeats pooled")
     lines += [f"{name}: 95% interval [{lo:.4g}, {hi:.4g}]" for name, (lo, hi) in r.intervals.items()]
     lines += r.overrides
     for text, value in r.constraints.items():
@@ -96,14 +99,19 @@ def hover_text(report: Report, r: TrialRecord) -> str:
 
 
 def _baseline(report: Report) -> TrialRecord | None:
-    return next((r for r in report.records if r.flags.get(BASELINE_ATTR) and r.values is not None), None)
+    return next((r for r in report.points if r.flags.get(BASELINE_ATTR) and r.values is not None), None)
+
+
+def _label(r: TrialRecord) -> str:
+    """A point's label: its trial number, or ``3+7`` for a config run in trials 3 and 7."""
+    return "+".join(map(str, r.merged_trials)) if r.merged_trials else str(r.number)
 
 
 def _mark_trials(ax: Any, report: Report) -> None:
     """Trial numbers beside the front's points; the baseline ringed and named in the legend."""
     for r in report.front:
         (x,), (y,) = _xy(report, [r])
-        ax.annotate(str(r.number), (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8, color="tab:blue")
+        ax.annotate(_label(r), (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8, color="tab:blue")
     base = _baseline(report)
     if base is not None:
         xs, ys = _xy(report, [base])
@@ -126,7 +134,7 @@ def _mark_trials_html(fig: Any, report: Report) -> None:
 
     if report.front:
         x, y = _xy(report, report.front)
-        numbers = [str(r.number) for r in report.front]
+        numbers = [_label(r) for r in report.front]
         fig.add_trace(
             go.Scatter(
                 x=x, y=y, mode="text", text=numbers, textposition="top right", showlegend=False, hoverinfo="skip"
@@ -149,7 +157,7 @@ def _mark_trials_html(fig: Any, report: Report) -> None:
 
 
 def _groups(report: Report) -> dict[str, list[TrialRecord]]:
-    done = [r for r in report.records if r.values is not None]
+    done = report.points  # a repeated config is one point
     return {
         "Pareto front": sorted(report.front, key=lambda r: r.objective_values[0]),
         "possibly on the front": list(report.possibly),
@@ -209,6 +217,10 @@ def write_png(report: Report, path: Path) -> None:
     fig.savefig(path, dpi=120, format="png")
 
 
+#: characters per line of the PNG's axis titles (at matplotlib's default 10 pt, on the 7.5 x 5 inch figure)
+_X_LABEL_CHARS, _Y_LABEL_CHARS = 90, 55
+
+
 def figure(report: Report) -> Any:
     """The matplotlib figure of :func:`write_png` (also logged to TensorBoard)."""
     from matplotlib.figure import Figure
@@ -234,8 +246,9 @@ def figure(report: Report) -> Any:
         ax.plot(x, y, marker="*", markersize=16, color="tab:orange", linestyle="none", label="knee")
     _mark_trials(ax, report)
     xlabel, ylabel = _labels(report)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    # a title that names the metric, unit and source outgrows the figure's 5 inch height: wrapped to fit
+    ax.set_xlabel(textwrap.fill(xlabel, _X_LABEL_CHARS, break_long_words=False))
+    ax.set_ylabel(textwrap.fill(ylabel, _Y_LABEL_CHARS, break_long_words=False))
     ax.set_title(_title(report), fontsize=10)
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[0]:

@@ -39,6 +39,7 @@ from ._schema import (
     FLAG_ATTRS,
     JOB_DIR_ATTR,
     OVERRIDES_ATTR,
+    PER_REPEAT_ATTR,
     PREFIX,
     SOURCES_ATTR,
     ReportSettings,
@@ -81,6 +82,12 @@ class TrialRecord:
     #: among feasible complete trials: ``on the front (robust)``, ``on the front``, ``possibly on the front``
     #: or ``dominated`` (see :func:`._pareto.front_status`); ``None`` otherwise
     front_status: str | None = None
+    #: the energy per sample of each repeat of its inference benchmark (J), when stored
+    per_repeat_J: list[float] | None = None
+    #: on a point that merges a repeated config (``_repeats.py``): the trial numbers it merges
+    merged_trials: list[int] | None = None
+    #: on a trial whose config ran in several trials: the number of the merged point it belongs to
+    config_group: int | None = None
 
     @property
     def on_front(self) -> bool:
@@ -169,7 +176,16 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
         intervals={
             name: iv for name in settings.objective_names if (iv := objective_interval(metrics, name)) is not None
         },
+        per_repeat_J=_repeats(trial.user_attrs.get(PER_REPEAT_ATTR)),
     )
+
+
+def _repeats(stored: Any) -> list[float] | None:
+    """A stored list of per-repeat energies (J), or ``None`` when absent or not all positive finite numbers."""
+    if not isinstance(stored, list) or not stored:
+        return None
+    ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in stored)
+    return [float(v) for v in stored] if ok else None
 
 
 def apply_confirmed(record: TrialRecord, entry: Mapping[str, Any], settings: ReportSettings) -> TrialRecord:
@@ -200,6 +216,7 @@ def apply_confirmed(record: TrialRecord, entry: Mapping[str, Any], settings: Rep
             out.intervals.pop(metric, None)
     if metric == settings.energy_per_sample_metric:
         out.energy_per_sample_J, out.energy_per_sample_interval = value, interval
+        out.per_repeat_J = _repeats(entry.get("per_repeat_J"))  # the sweep's repeats no longer describe it
         out.samples_per_J = 1.0 / value if value > 0 else None
     constraints = dict(record.constraints)
     for text in constraints:

@@ -32,8 +32,8 @@ HARDWARE_ATTR = "ecopt.hardware"
 #: the multi-fidelity rung schedule (``RungSchedule.to_attrs()``), or None when the sweep has it off
 MULTI_FIDELITY_ATTR = "ecopt.multi_fidelity"
 #: ``ecopt confirm``'s re-measured energy per sample, per trial number (str): ``{"metric", "value", "ci_lo",
-#: "ci_hi", "repeats", "rounds", "contended", "source", "sweep_value"}``; reports use it in place of the sweep's
-#: value and keep both (finished trials cannot be updated, so it lives on the study)
+#: "ci_hi", "repeats", "per_repeat_J", "rounds", "contended", "source", "sweep_value"}``; reports use it in place
+#: of the sweep's value and keep both (finished trials cannot be updated, so it lives on the study)
 CONFIRMED_ATTR = "ecopt.confirmed"
 #: what optuna-dashboard shows on the study page without opening a file (short texts, each under its 1024
 #: characters): the front (knee first), the knee, the hypervolume, the sweep's own energy, the measurement sources
@@ -64,6 +64,9 @@ FAILED_CONSTRAINT = "ecopt.failed"
 CONSTRAINTS_ATTR = "ecopt.constraints"
 #: reasons the trial's energy is not a full measurement (a list of strings)
 DEGRADED_ATTR = "ecopt.degraded"
+#: the energy per sample of each repeat of the trial's inference benchmark (J, a list), from EnergyCallback's
+#: summary: a config run in several trials is one point whose interval pools them (``_repeats.py``)
+PER_REPEAT_ATTR = "ecopt.inference_per_repeat_J"
 #: the measurement source per domain of the trial's energy, from EnergyCallback's summary
 #: (``{"gpu:0": "nvml_counter", "cpu:0": "estimate"}``): the plots' axis titles say how energy was measured
 SOURCES_ATTR = "ecopt.measurement_sources"

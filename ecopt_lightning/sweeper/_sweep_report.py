@@ -27,6 +27,7 @@ from optuna.trial import FrozenTrial
 from ._impact import impact
 from ._pareto import front_status, hypervolume, knee_index, non_dominated_ranks, reference_point
 from ._records import TrialRecord, apply_confirmed, estimated_energy, to_record
+from ._repeats import group_of, merge_repeats
 from ._schema import ReportSettings
 
 
@@ -51,6 +52,9 @@ class Report:
     states: dict[str, int]
     notes: dict[str, Any] = field(default_factory=dict)
     impact: dict[str, Any] = field(default_factory=dict)  # payback and proxy check, see _impact
+    #: one per config among the complete trials: a repeated config's trials merged into one (``_repeats.py``);
+    #: the front, knee, hypervolume and payback are computed over these, ``records`` keep every trial
+    points: list[TrialRecord] = field(default_factory=list)
 
 
 def _to_min(values: Sequence[float], directions: Sequence[str]) -> tuple[float, ...]:
@@ -72,6 +76,11 @@ def _boxes(
         lows.append(tuple(lo))
         highs.append(tuple(hi))
     return lows, highs
+
+
+def _point_number(by_group: Mapping[int, TrialRecord], number: int) -> int:
+    point = by_group.get(number)
+    return number if point is None else point.number
 
 
 def build_report(
@@ -105,17 +114,23 @@ def build_report(
         for record in records:
             record.rank = None
             record.front_status = None
+            record.config_group = None
     if confirmed:
         records = [
             apply_confirmed(r, confirmed[str(r.number)], settings) if str(r.number) in confirmed else r for r in records
         ]
-    candidates = [r for r in records if r.values is not None and r.feasible]
+    merged = merge_repeats(records, settings)  # a config run in several trials is one point
+    candidates = [r for r in merged if r.values is not None and r.feasible]
+    by_group = group_of(merged)
     points = [_to_min(r.objective_values, settings.directions) for r in candidates]
     for record, rank in zip(candidates, non_dominated_ranks(points), strict=False):
         record.rank = rank
     lows, highs = _boxes(candidates, settings)
     for record, status in zip(candidates, front_status(points, lows, highs), strict=True):
         record.front_status = status
+    for record in records:  # a merged trial stands where its point stands
+        if record.config_group is not None:
+            record.rank, record.front_status = by_group[record.number].rank, by_group[record.number].front_status
     front = [r for r in candidates if r.rank == 0]
     front_points = [_to_min(r.objective_values, settings.directions) for r in front]
     robust = [r for r in front if r.robust] or front  # the knee is picked among robust members when any
@@ -149,9 +164,18 @@ def build_report(
         sweep_estimated_J=estimated,
         trials_without_source=unknown,
         states=dict(Counter(r.state for r in records)),
+        points=merged,
     )
     knee = None if report.knee is None else report.knee.number
+    # the payback compares points: a named trial stands for its config's point
+    singles = [r for r in records if r.values is None]
     report.impact = impact(
-        records, report.sweep_energy_J, knee, baseline, chosen, settings.objective_names, settings.directions
+        [*merged, *singles],
+        report.sweep_energy_J,
+        knee,
+        None if baseline is None else _point_number(by_group, baseline),
+        None if chosen is None else _point_number(by_group, chosen),
+        settings.objective_names,
+        settings.directions,
     )
     return report

@@ -63,6 +63,7 @@ from ._schema import (
     JOB_FAILED_ATTR,
     MULTI_FIDELITY_ATTR,
     OVERRIDES_ATTR,
+    PER_REPEAT_ATTR,
     SETTINGS_ATTR,
     SOURCES_ATTR,
     STOPPED_AT_ATTR,
@@ -233,6 +234,8 @@ class EcoptSweeperImpl:
             attrs[DEGRADED_ATTR] = degraded
         if info.sources:
             attrs[SOURCES_ATTR] = info.sources
+        if info.per_repeat_J:  # a config run again pools its repeats with these (_repeats.py)
+            attrs[PER_REPEAT_ATTR] = info.per_repeat_J
         if error is not None and settings.prune_before_training and _pruning.was_pruned(study, trial.number):
             log.info("ecopt: trial %d %s", trial.number, _pruning.was_pruned(study, trial.number))
             set_user_attrs(study, trial, attrs)

@@ -28,6 +28,7 @@ from omegaconf import MISSING
 from ..metrics import INFERENCE_PER_SAMPLE_J, TOTAL_J
 from . import _urls
 from ._metrics import Constraint
+from ._override_hints import constraint_items
 from ._schema import ReportSettings
 from .errors import SweeperConfigError
 from .successive_halving import RungSchedule
@@ -43,6 +44,9 @@ MOTPE_REMOVED = (
     "The 'motpe' sampler was removed in Optuna 4.0. Use 'hydra/sweeper/sampler=tpe' instead. "
     "TPESampler now handles multi-objective optimization."
 )
+
+#: How one constraint is written (error messages).
+_CONSTRAINT_FORM = "'<metric> <= <number>' (or <, >=, >)"
 
 #: Where Hydra finds the sweeper class (the shim).
 TARGET = "hydra_plugins.ecopt_sweeper.ecopt_sweeper.EcoptSweeper"
@@ -234,7 +238,7 @@ class EcoptSweeperConf:
     n_trials: Any = 20  # int >= 1: COMPLETE trials the study should hold
     storage: Any = None  # Optuna storage URL; null: sqlite in the sweep dir
     study_name: Any = None  # null: the app's job name
-    constraints: Any = None  # list of '<metric> <= <number>'
+    constraints: Any = None  # list of '<metric> <= <number>', or one string of them separated by commas
     max_failures: Any = None  # int >= 1 or null: failed trials in one run before it fails (null: n_trials)
     max_failure_rate: Any = None  # 0..1 or null: failed share of one batch above which the run stops
     energy_budget_J: Any = None  # positive number (J) or null
@@ -481,6 +485,25 @@ def _multi_fidelity(raw: Any) -> RungSchedule | None:
         raise SweeperConfigError(f"multi_fidelity.{field}", raw.get(field), value[-1]) from None
 
 
+def _constraints(value: Any) -> list[Constraint]:
+    """A list of ``'<metric> <= <number>'`` strings, or one string holding them (``'a <= 1, b >= 2'``)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = constraint_items(value)
+    if not isinstance(value, list):
+        raise SweeperConfigError("constraints", value, f"a list of {_CONSTRAINT_FORM} strings, or one such string")
+    constraints = []
+    for i, text in enumerate(value):
+        try:
+            constraints.append(Constraint.parse(text))
+        except ValueError:
+            raise SweeperConfigError(
+                f"constraints[{i}]", text, _CONSTRAINT_FORM + ", e.g. 'energy/total_J <= 50'"
+            ) from None
+    return constraints
+
+
 def resolve_callable(path: str) -> Callable[..., Any]:
     """The object at a dotted path ``package.module.function``."""
     module_name, _, attr = path.rpartition(".")
@@ -525,14 +548,7 @@ def validate(raw_config: Any) -> Settings:
             ) from None
 
     n_trials = _int(raw, "n_trials", 1)
-    constraints = []
-    for i, text in enumerate(raw["constraints"] or []):
-        try:
-            constraints.append(Constraint.parse(text))
-        except ValueError:
-            raise SweeperConfigError(
-                f"constraints[{i}]", text, "'<metric> <= <number>' (or <, >=, >), e.g. 'energy/total_J <= 50'"
-            ) from None
+    constraints = _constraints(raw["constraints"])
 
     loggers = [str(x).lower() for x in raw["loggers"] or []]
     for logger in loggers:

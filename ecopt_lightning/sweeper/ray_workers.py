@@ -18,9 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,22 @@ from .errors import SweeperConfigError
 
 #: environment variables Ray sets for a task that its sweeper must keep (not the driver's values)
 RAY_PLACEMENT_VARS = ("CUDA_VISIBLE_DEVICES",)
+#: how Ray finds its token (a local instance enables token authentication and, with none of these set and no
+#: ~/.ray/auth_token, writes a new token there)
+RAY_TOKEN_VARS = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+
+
+def local_instance_token(environ: Mapping[str, str], address: str | None) -> dict[str, str]:
+    """``{"RAY_AUTH_TOKEN": <new token>}`` for a Ray instance started here that has no token configured, so that
+    it keeps token authentication without writing a token into the user's home; ``{}`` otherwise.
+
+    Example:
+        >>> len(local_instance_token({}, None)["RAY_AUTH_TOKEN"]), local_instance_token({}, "auto")
+        (64, {})
+    """
+    if address is not None or any(name in environ for name in RAY_TOKEN_VARS):
+        return {}
+    return {"RAY_AUTH_TOKEN": secrets.token_hex(32)}  # 256 bits, as Ray's own tokens
 
 
 def worker_command(app: str, overrides: Sequence[str], storage: str, study: str, sweep_dir: Path, index: int) -> list:
@@ -77,7 +94,8 @@ def run_workers(
     task = ray.remote(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_retries=0)(run_worker)
     app, sweep_root = os.path.abspath(app), sweep_root.absolute()
     sweep_root.mkdir(parents=True, exist_ok=True)
-    env, cwd = dict(os.environ), os.getcwd()
+    # the token stays with Ray: not in the task arguments nor the sweepers' environment
+    env, cwd = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_TOKEN"}, os.getcwd()
     futures = [
         task.remote(
             worker_command(app, overrides, storage, study, sweep_root / f"w{i}", i),
@@ -113,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     import ray
 
+    os.environ.update(local_instance_token(os.environ, args.address))
     ray.init(address=args.address, num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
     app, *overrides = args.app_and_overrides
     results = run_workers(

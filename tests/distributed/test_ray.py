@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 
 from ecopt_lightning.energy.devices import normalise_uuid
 from ecopt_lightning.sweeper._storage import open_storage
-from ecopt_lightning.sweeper.ray_workers import run_workers
+from ecopt_lightning.sweeper.ray_workers import local_instance_token, run_workers
 from tests.doubles.fake_powercap import FakePowercap
 from tests.sweeper.conftest import APPS, ROOT
 
@@ -55,6 +55,8 @@ def local_ray(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("ECOPT_SIM_NVML", json.dumps({"gpus": GPUS}))
     monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")  # no CUDA here: trust the indices Ray gives
     monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
+    # token authentication on, the token in the environment: Ray writes none into ~/.ray (as ray_workers does)
+    monkeypatch.setenv("RAY_AUTH_TOKEN", local_instance_token({}, None)["RAY_AUTH_TOKEN"])
     ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
@@ -121,3 +123,11 @@ def test_ray_tasks_share_a_study_measure_their_own_gpu_and_survive_a_killed_work
     )
     front = json.loads((survivor / "pareto_front.json").read_text())["trials"]
     assert {r["trial"] for r in front} == {t.number for t in study.best_trials}
+
+
+def test_a_local_instance_gets_a_token_in_the_environment_unless_one_is_configured() -> None:
+    token = local_instance_token({"PATH": "/bin"}, None)["RAY_AUTH_TOKEN"]
+    assert len(token) == 64 and token != local_instance_token({}, None)["RAY_AUTH_TOKEN"]
+    for configured in ({"RAY_AUTH_TOKEN": "x"}, {"RAY_AUTH_TOKEN_PATH": "/t"}, {"RAY_AUTH_MODE": "disabled"}):
+        assert local_instance_token(configured, None) == {}
+    assert local_instance_token({}, "auto") == {}  # a cluster joined: its token as Ray finds it

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ecopt_lightning.energy.contention import Contention, ProcSample
 from tests.doubles.fake_proc import FakeProc
 
@@ -38,3 +40,114 @@ def test_windows_add_up_and_the_fake_tree_is_read_as_the_real_one(tmp_path):
     c = Contention.between(a, b, seconds=1.0, compute_threads=1) + Contention.between(b, b, 1.0, 1)
     assert c.seconds == 2.0 and c.foreign_ticks == 50 and c.own_ticks == 30
     assert ProcSample.read(tmp_path / "missing") is None
+
+
+class _Clock:
+    """One second per call: every window between two snapshots is exactly 1 s."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        self.t += 1.0
+        return self.t
+
+
+def _train(tmp_path, foreign_per_step: list[int]):
+    """A tracker whose training steps each last 1 s of a scripted clock; in step i other processes use
+    ``foreign_per_step[i]`` ticks of the fake /proc (an event, not a time)."""
+    import os
+
+    from ecopt_lightning import EnergyMonitor
+    from ecopt_lightning.energy_tracker import EnergyTracker
+    from tests.doubles.noisy_meter import ScriptedMeter
+
+    hz = os.sysconf("SC_CLK_TCK")
+    proc = FakeProc(tmp_path / "proc", cores=64)  # many cores: no oversubscription, only the foreign load counts
+    tracker = EnergyTracker(EnergyMonitor(meters=[ScriptedMeter.quiet(2.0)], proc_root=proc.root, clock=_Clock()))
+    tracker.start("train")
+    for foreign in foreign_per_step:
+        proc.run(own=hz // 10, foreign=foreign * hz // 100)  # foreign: hundredths of a core over the 1 s step
+        tracker.step("train", samples=4)
+    tracker.end_epoch("train", read=False)
+    tracker.reduce_local()
+    return tracker
+
+
+def test_a_contended_training_window_is_flagged_in_the_totals_once_with_the_remedy_and_numbers_unchanged(tmp_path):
+    import warnings
+
+    from ecopt_lightning.energy_summary import phase_entries
+
+    quiet = _train(tmp_path / "quiet", [0, 0, 0, 0])
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        loaded = _train(tmp_path / "loaded", [0, 150, 0, 0])  # one window with 1.5 foreign cores
+        metrics = loaded.compute()
+        loaded.compute()  # said once, however often the totals are logged
+    remedy = [w for w in said if "contended" in str(w.message) and "OMP_NUM_THREADS" in str(w.message)]
+    assert len(remedy) == 1
+    train = loaded.cluster["train"]
+    assert (train.proc_s, train.contended_s, train.foreign_core_s) == (4.0, 1.0, pytest.approx(1.5))
+    assert metrics["energy/train_contended"] == 1.0 and metrics["energy/train_contended_fraction"] == 0.25
+    assert quiet.compute()["energy/train_contended"] == 0.0
+    # the flag changes no number: the same scripted meter gives the same totals with or without the load
+    assert metrics["energy/train_total_J"] == quiet.compute()["energy/train_total_J"] == 8.0
+    entry = phase_entries(loaded, None)["train"]
+    assert entry["contended"] is True and entry["contended_fraction"] == 0.25
+    assert entry["foreign_cores"] == pytest.approx(1.5 / 4)
+
+
+def test_a_training_below_the_limit_is_not_flagged_and_a_flag_survives_a_resume(tmp_path):
+    from ecopt_lightning.energy_tracker import EnergyTracker
+
+    tracker = _train(tmp_path, [40, 40, 40, 40])  # 0.4 cores each step: below the limit (0.5)
+    assert tracker.cluster["train"].contended_s == 0.0 and not tracker.cluster["train"].contended
+    tracker = _train(tmp_path / "more", [60, 60, 0, 0])  # 0.6 in two windows: those two are contended
+    assert tracker.cluster["train"].contended_s == 2.0 and tracker.cluster["train"].contended
+    resumed = EnergyTracker(None)  # a checkpoint keeps the counted fields, the flag with them
+    resumed.restore({p: t.counts() for p, t in tracker.cluster.items()})
+    assert resumed.compute()["energy/train_contended"] == 1.0
+
+
+def test_span_contended_judges_the_average_over_the_read_time():
+    from ecopt_lightning.energy.contention import FOREIGN_CORES_LIMIT, span_contended
+
+    assert span_contended(10.0, FOREIGN_CORES_LIMIT * 10.0, 0.0)
+    assert not span_contended(10.0, FOREIGN_CORES_LIMIT * 10.0 - 0.1, 0.0)
+    assert not span_contended(0.05, 1.0, 0.0)  # too short for the tick counters to say anything
+
+
+def test_a_real_trainer_flags_its_training_contended_from_a_fake_proc_load(tmp_path, monkeypatch):
+    import json
+    import os
+    import time
+
+    from lightning.pytorch import Callback
+
+    from ecopt_lightning import EnergyCallback
+    from ecopt_lightning.sweeper._jobinfo import read_job
+    from tests.callback.helpers import make_trainer
+    from tests.callback.models import TinyModel
+
+    hz = os.sysconf("SC_CLK_TCK")
+    proc = FakeProc(tmp_path / "proc", cores=64)
+    monkeypatch.setenv("ECOPT_PROC_ROOT", str(proc.root))
+
+    class OtherProcesses(Callback):
+        """At each training batch's end (an event) other processes have used 1000 core-seconds; the short
+        sleep makes the training windows add up to at least the 0.1 s the tick counters need (a slower
+        machine only lengthens them)."""
+
+        def on_train_batch_end(self, *args, **kwargs):
+            proc.run(own=1, foreign=1000 * hz)
+            time.sleep(0.05)
+
+    cb = EnergyCallback(proxies=False)
+    trainer = make_trainer(tmp_path, [OtherProcesses(), cb], loggers=False, num_sanity_val_steps=0)
+    trainer.fit(TinyModel())
+    assert float(trainer.callback_metrics["energy/train_contended"]) == 1.0
+    phases = json.loads((tmp_path / "energy_summary.json").read_text())["phases"]
+    assert phases["train"]["contended"] is True and phases["train"]["foreign_cores"] > 0.5
+    assert any(reason.endswith("during train (" + f"{phases['train']['contended_fraction']:.0%}" + " of its time "
+               "in contended windows)") for reason in read_job(str(tmp_path)).degraded)  # fmt: skip

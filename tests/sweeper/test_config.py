@@ -28,6 +28,8 @@ from ecopt_lightning.sweeper.config import validate
         ({"objectives": []}, "objectives", "non-empty list"),
         ({"objectives": [{"name": "a"}, {"name": "a"}]}, "objectives[1].name", "not used by another"),
         ({"constraints": ["energy/total_J == 3"]}, "constraints[0]", "'<metric> <= <number>'"),
+        ({"constraints": "val_acc >= 0.5, energy/total_J =< 3"}, "constraints[1]", "'<metric> <= <number>'"),
+        ({"constraints": 5}, "constraints", "a list of '<metric> <= <number>' (or <, >=, >) strings, or one such"),
         ({"n_trials": 0}, "n_trials", "an integer >= 1"),
         ({"n_jobs": "2"}, "n_jobs", "an integer >= 1"),
         ({"energy_budget_J": -1}, "energy_budget_J", "a positive number (J)"),
@@ -53,6 +55,19 @@ def test_malformed_search_expression_names_the_param(expr: str) -> None:
         parse_space({"model.width": expr})
     assert str(info.value).startswith(f"hydra.sweeper.params.model.width={expr!r} is not allowed: choice(")
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        ["energy/total_J <= 60", "val_acc >= 0.5"],
+        "energy/total_J <= 60, val_acc >= 0.5",
+        "[energy/total_J <= 60, 'val_acc >= 0.5']",
+    ],
+)
+def test_constraints_as_a_list_or_one_string_of_them(raw: object) -> None:
+    parsed = validate({"constraints": raw}).constraints
+    assert [(c.metric, c.op, c.bound) for c in parsed] == [("energy/total_J", "<=", 60.0), ("val_acc", ">=", 0.5)]
 
 
 def test_defaults_are_the_energy_trade_off() -> None:

@@ -39,7 +39,10 @@ def test_the_study_page_shows_front_knee_energy_and_sources(tmp_path: Path) -> N
     knee = report.knee.number
     assert attrs["ecopt.pareto_front"][0].startswith(f"trial {knee} (knee): val_acc=")
     assert len(attrs["ecopt.pareto_front"]) == 2
-    assert attrs["ecopt.sweep_energy"] == "30 J, 3 trial(s), 100% of it ESTIMATED, not measured"
+    assert attrs["ecopt.sweep_energy"] == (
+        "30 J, 3 trial(s), 100% of it ESTIMATED, not measured; "  # 30 J at 480 g/kWh: 0.004 g
+        "0.004 gCO2e at 480 gCO2e/kWh, world average 2023 (Ember, Global Electricity Review 2024)"
+    )
     assert attrs["ecopt.sources"] == {
         "trial energy from": {"energy/total_J": 3},
         "not a full measurement (trials)": {"cpu:0: estimated from CPU time": 3},

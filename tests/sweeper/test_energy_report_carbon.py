@@ -1,4 +1,5 @@
-"""energy_report.md says at which grid intensity its gCO2e were computed, and where that figure comes from."""
+"""energy_report.md and summary.json say at which grid intensity their gCO2e were computed, and where that figure
+comes from."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from ecopt_lightning.sweeper._artifacts import summary
 from ecopt_lightning.sweeper._energy_report import render
 from ecopt_lightning.sweeper._schema import JOB_DIR_ATTR, ReportSettings
 from ecopt_lightning.sweeper._sweep_report import build_report
@@ -15,16 +17,22 @@ from ecopt_lightning.sweeper._sweep_report import build_report
 NAMES = ["val_acc", "energy/inference_per_sample_J"]
 
 
-def _report(job_dir: Path):
+def _report(*job_dirs: Path):
+    """One trial per job dir, each 3.6e6 J (1 kWh); the first is the only front member, so the chosen one."""
     study = optuna.create_study(directions=["maximize", "minimize"])
-    study.add_trial(
-        optuna.trial.create_trial(
-            values=[0.9, 1e-4],
-            params={"w": 1.0},
-            distributions={"w": optuna.distributions.FloatDistribution(0, 2)},
-            user_attrs={"energy/total_J": 3.6e6, "energy/inference_per_sample_J": 1e-4, JOB_DIR_ATTR: str(job_dir)},
+    for i, job_dir in enumerate(job_dirs):
+        study.add_trial(
+            optuna.trial.create_trial(
+                values=[0.9 - i * 0.1, 1e-4 * (1 + i)],
+                params={"w": 1.0},
+                distributions={"w": optuna.distributions.FloatDistribution(0, 2)},
+                user_attrs={
+                    "energy/total_J": 3.6e6,
+                    "energy/inference_per_sample_J": 1e-4 * (1 + i),
+                    JOB_DIR_ATTR: str(job_dir),
+                },
+            )
         )
-    )
     return build_report("s", study.get_trials(), ReportSettings.default(NAMES, ["maximize", "minimize"]))
 
 
@@ -33,6 +41,8 @@ def test_without_a_callback_summary_the_world_average_is_named(tmp_path: Path) -
     label = "480 gCO2e/kWh, world average 2023 (Ember, Global Electricity Review 2024)"
     assert f"- Carbon: gCO2e at {label}; PUE 1." in text
     assert f"used 3.6e+06 J (1 kWh; 480 gCO2e at {label})." in text
+    carbon = summary(_report(tmp_path))["sweep_energy"]["carbon"]
+    assert (carbon["total_gCO2e"], carbon["label"], carbon["region"], carbon["pue"]) == (480.0, label, None, 1.0)
 
 
 @pytest.mark.parametrize(
@@ -50,3 +60,17 @@ def test_the_trials_own_intensity_is_used_and_named(tmp_path: Path, carbon, labe
     text = render(_report(tmp_path))
     assert f"- Carbon: gCO2e at {label}; PUE 1." in text
     assert f"{carbon['intensity_g_per_kWh']:g} gCO2e at {label})." in text
+
+
+def test_summary_json_carries_the_sweeps_gco2e_at_the_trials_intensity(tmp_path: Path) -> None:
+    chosen, other = tmp_path / "0", tmp_path / "1"
+    chosen.mkdir()
+    (other / "sub").mkdir(parents=True)  # the chosen trial wrote no summary: the next trial's intensity is used
+    carbon = {"intensity_g_per_kWh": 381.0, "basis": "yearly average 2023 (Ember)", "region": "DE"}
+    (other / "sub" / "energy_summary.json").write_text(json.dumps({"carbon": carbon}))
+    report = _report(chosen, other)
+    assert report.impact["chosen_trial"] == 0
+    entry = summary(report)["sweep_energy"]["carbon"]
+    label = "381 gCO2e/kWh, DE yearly average 2023 (Ember)"
+    assert entry == {**carbon, "label": label, "pue": 1.0, "total_gCO2e": pytest.approx(2 * 381.0)}
+    assert f"used 7.2e+06 J (2 kWh; 762 gCO2e at {label})." in render(report)

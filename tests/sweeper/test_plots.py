@@ -51,9 +51,16 @@ def _report(sources: dict[str, str]):
 def test_the_energy_axis_names_its_unit_and_how_it_was_measured(sources, words) -> None:
     report = _report(sources)
     assert measured_by(report.records) == words
-    ax = figure(report).axes[0]
-    assert ax.get_ylabel() == f"energy/inference_per_sample_J [J per sample, {words}] (minimize ↓)"
+    fig = figure(report)
+    ax = fig.axes[0]
+    title = ax.get_ylabel().replace("\n", " ")
+    assert title == f"energy/inference_per_sample_J [J per sample, {words}] (minimize ↓)"
     assert ax.get_xlabel() == "val_acc [-] (maximize ↑)"
+    # the long title fits the figure (wrapped), not cut at its edge
+    fig.draw_without_rendering()  # runs the constrained layout, as savefig does
+    for label in (ax.xaxis.label, ax.yaxis.label):
+        box = label.get_window_extent()
+        assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 and fig.bbox.y0 <= box.y0 and box.y1 <= fig.bbox.y1
 
 
 def test_the_png_labels_the_front_with_trial_numbers_and_marks_the_baseline() -> None:

@@ -182,3 +182,28 @@ def test_the_sweep_says_which_trials_were_contended_or_imprecise():
     assert (
         measurement_quality(build_report("q", quiet.get_trials(), ReportSettings.default(["e"], ["minimize"]))) is None
     )
+
+
+def test_a_contended_training_marks_the_trial_degraded(tmp_path):
+    phases = {
+        "train": {"energy_J": 5.0, "contended": True, "contended_fraction": 0.25, "foreign_cores": 0.8},
+        "val": {"energy_J": 1.0, "contended": False, "contended_fraction": 0.0, "foreign_cores": 0.1},
+    }
+    (tmp_path / "energy_summary.json").write_text(json.dumps({"total_J": 6.0, "phases": phases}))
+    assert read_job(str(tmp_path)).degraded == [
+        "contended: other processes kept 0.80 cores busy on average during train (25% of its time in contended windows)"
+    ]
+
+
+def test_summary_lists_trials_whose_training_was_contended():
+    import optuna
+
+    from ecopt_lightning.sweeper._artifacts import summary
+    from ecopt_lightning.sweeper._records import ReportSettings
+    from ecopt_lightning.sweeper._sweep_report import build_report
+
+    study = optuna.create_study(directions=["minimize"])
+    for flag in (0.0, 1.0):
+        study.add_trial(optuna.trial.create_trial(values=[1.0], user_attrs={"e": 1.0, "energy/train_contended": flag}))
+    s = summary(build_report("q", study.get_trials(), ReportSettings.default(["e"], ["minimize"])))
+    assert s["measurement_quality"]["contended_training"] == [1]

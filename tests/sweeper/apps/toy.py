@@ -10,6 +10,8 @@ process (the whole sweep under the basic launcher) and leaves the marker file so
 run one trial, whatever their speed).
 Energy is reported as ``energy/total_J``
 unless ``energy_keys=split`` (then ``energy/fit_total_J`` + ``energy/inference_total_J``).
+``repeats=N`` writes an ``energy_summary.json`` whose inference benchmark has N repeats that differ by job
+(:func:`repeats_J`), and returns their median as the energy per sample.
 
 Example:
     ``python tests/sweeper/apps/toy.py -m hydra/sweeper=ecopt 'width=choice(8,16,32)'``
@@ -17,9 +19,11 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -50,6 +54,12 @@ def metrics(cfg: DictConfig) -> dict[str, float]:
     return out
 
 
+def repeats_J(per_sample: float, job_num: int, n: int) -> list[float]:
+    """The toy benchmark's energy per sample of each repeat (J): job ``job_num``'s are ``1 + job_num / 10``
+    times ``per_sample``, spread by 1% a repeat, so that two jobs of one config differ."""
+    return [per_sample * (1.0 + 0.1 * job_num + 0.01 * i) for i in range(n)]
+
+
 @hydra.main(**MAIN_KWARGS, config_path="conf", config_name="toy")
 def main(cfg: DictConfig) -> dict[str, float]:
     if cfg.die_marker and not Path(cfg.die_marker).exists():
@@ -64,7 +74,15 @@ def main(cfg: DictConfig) -> dict[str, float]:
         raise RuntimeError(f"toy failure at width={cfg.width}")
     if cfg.mode == "oom" and cfg.width * cfg.depth > 128:
         raise RuntimeError(f"out of memory (simulated) at width={cfg.width} depth={cfg.depth}")
-    return metrics(cfg)
+    out = metrics(cfg)
+    if cfg.repeats:
+        from hydra.core.hydra_config import HydraConfig
+
+        values = repeats_J(out["energy/inference_per_sample_J"], HydraConfig.get().job.num, int(cfg.repeats))
+        summary = {"inference": {"per_repeat_J": values}}
+        Path(HydraConfig.get().runtime.output_dir, "energy_summary.json").write_text(json.dumps(summary))
+        out["energy/inference_per_sample_J"] = statistics.median(values)
+    return out
 
 
 if __name__ == "__main__":

@@ -1,0 +1,178 @@
+"""Repeated configs are repeat measurements, not new points: complete trials with the same parameters (an
+enqueued config run again, a sampler proposing a config twice) become ONE point of the front.
+
+- Energy per sample: when every member stored its benchmark's repeats (``ecopt.inference_per_repeat_J``), the
+  point's value is the median of all of them pooled and its interval the median's 95% interval over them
+  (:func:`~ecopt_lightning.intervals.median_interval`); else the median of the members' values, and the
+  interval spans the members' intervals and values.
+- Every other objective: the median of the members' values; its interval spans the members' values and
+  intervals (two or three repeats are too few for a 95% interval of their median).
+- Constraints are recomputed from the pooled values where they read an objective, else the members' median.
+  A point is baseline when any member is, contended when any member was, degraded for any member's reason.
+
+The point keeps the lowest member's trial number; :attr:`TrialRecord.merged_trials` names all members, and
+each member's record names its point in :attr:`TrialRecord.config_group`.
+
+Example:
+    >>> from ecopt_lightning.sweeper._schema import ReportSettings
+    >>> def rec(n, acc, e, repeats):
+    ...     return TrialRecord(n, "COMPLETE", [acc, e], {"w": 8}, [], {"e": e}, {}, True, None, None, None, None,
+    ...                        e, 1 / e, per_repeat_J=repeats)
+    >>> a, b = rec(0, 0.75, 2.0, [1.0, 2.0, 3.0]), rec(3, 0.25, 5.0, [4.0, 5.0, 6.0])
+    >>> settings = ReportSettings(["acc", "e"], ["maximize", "minimize"], energy_per_sample_metric="e")
+    >>> [p] = merge_repeats([a, b], settings)
+    >>> p.number, p.merged_trials, p.values, p.intervals, a.config_group
+    (0, [0, 3], [0.5, 3.5], {'acc': (0.25, 0.75), 'e': (1.0, 6.0)}, 0)
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from ..intervals import median_interval, precision_reached
+from ..metrics import INFERENCE_CONTENDED, INFERENCE_CONVERGED, INFERENCE_REPEATS, ci_hi, ci_lo
+from ._metrics import Constraint
+from ._records import TrialRecord
+from ._schema import ReportSettings
+
+#: how an objective's interval is formed for a merged point, in words (summary.json says it)
+METHOD = (
+    "complete trials with the same parameters are one point: energy per sample is the median of all their "
+    "benchmark repeats pooled, with the median's 95% interval over them (when every member stored its repeats; "
+    "else the median of the members' values); other objectives are the median of the members' values; "
+    "an interval not computed from pooled repeats spans the members' values and intervals"
+)
+#: the relative precision the pooled interval is judged against (the benchmark's default target)
+REL_PRECISION = 0.05
+
+
+def config_key(record: TrialRecord) -> str:
+    """What makes two trials the same config: their parameters (their overrides when they have none); a trial
+    with neither is a config of its own (nothing says what it ran)."""
+    if record.params:
+        return json.dumps(record.params, sort_keys=True, default=repr)
+    if record.overrides:
+        return json.dumps(sorted(record.overrides))
+    return f"trial {record.number}"
+
+
+def _span(members: Sequence[TrialRecord], name: str, index: int) -> tuple[float, float]:
+    ends = [end for r in members for end in r.interval(name, r.objective_values[index])]
+    return min(ends), max(ends)
+
+
+def _merge(members: list[TrialRecord], settings: ReportSettings) -> TrialRecord:
+    first = members[0]
+    point = copy.copy(first)
+    point.merged_trials = [r.number for r in members]
+    point.metrics = dict(first.metrics)
+    point.intervals = {}
+    values: list[float] = []
+    pooled = [v for r in members for v in (r.per_repeat_J or [])]
+    every_repeat = all(r.per_repeat_J for r in members)
+    for i, name in enumerate(settings.objective_names):
+        column = [r.objective_values[i] for r in members]
+        interval: tuple[float, float] | None
+        if name == settings.energy_per_sample_metric and every_repeat:
+            value, interval = statistics.median(pooled), median_interval(pooled)
+        else:
+            value, interval = statistics.median(column), _span(members, name, i)
+        values.append(value)
+        point.metrics[name] = value
+        if interval is not None:
+            point.intervals[name] = interval
+            point.metrics[ci_lo(name)], point.metrics[ci_hi(name)] = interval
+        else:
+            point.metrics.pop(ci_lo(name), None)
+            point.metrics.pop(ci_hi(name), None)
+    point.values = values
+    per_sample = [r.energy_per_sample_J for r in members if r.energy_per_sample_J is not None]
+    metric = settings.energy_per_sample_metric
+    if metric in settings.objective_names:
+        point.energy_per_sample_J = values[settings.objective_names.index(metric)]
+        point.energy_per_sample_interval = point.intervals.get(metric)
+    elif every_repeat:
+        point.energy_per_sample_J, point.energy_per_sample_interval = statistics.median(pooled), median_interval(pooled)
+    elif per_sample:
+        point.energy_per_sample_J = statistics.median(per_sample)
+        point.energy_per_sample_interval = (min(per_sample), max(per_sample))
+    if point.energy_per_sample_J is not None:
+        point.samples_per_J = 1.0 / point.energy_per_sample_J if point.energy_per_sample_J > 0 else None
+        point.metrics[metric] = point.energy_per_sample_J
+    if every_repeat:
+        point.per_repeat_J = pooled
+        point.metrics[INFERENCE_REPEATS] = float(len(pooled))
+        median = statistics.median(pooled)
+        point.metrics[INFERENCE_CONVERGED] = float(precision_reached(median, median_interval(pooled), REL_PRECISION))
+    if any(r.metrics.get(INFERENCE_CONTENDED) == 1.0 for r in members):
+        point.metrics[INFERENCE_CONTENDED] = 1.0
+    energies = [r.energy_J for r in members if r.energy_J is not None]
+    point.energy_J = statistics.median(energies) if energies else None
+    constraints = {}
+    for text in first.constraints:
+        try:
+            read = Constraint.parse(text).metric
+        except ValueError:
+            read = None
+        if read is not None and read in point.metrics and (read in settings.objective_names or read == metric):
+            constraints[text] = Constraint.parse(text).value(point.metrics)
+        else:
+            constraints[text] = statistics.median(r.constraints.get(text, 0.0) for r in members)
+    point.constraints = constraints
+    point.feasible = all(v <= 0 for v in constraints.values())
+    point.flags = {k: v for r in reversed(members) for k, v in r.flags.items()}
+    point.degraded = list(dict.fromkeys(reason for r in members for reason in r.degraded))
+    point.sweep_values = None
+    if any(r.sweep_values is not None for r in members):
+        point.sweep_values = [
+            statistics.median((r.sweep_values or r.objective_values)[i] for r in members)
+            for i in range(len(settings.objective_names))
+        ]
+    point.config_group = first.number
+    return point
+
+
+def merge_repeats(records: Sequence[TrialRecord], settings: ReportSettings) -> list[TrialRecord]:
+    """One point per config among the records that have objective values, in the order of their first trial;
+    a config run once is its own record, a repeated one a merged copy (the members are not changed, except
+    that each gets ``config_group``, the point's trial number)."""
+    groups: dict[str, list[TrialRecord]] = {}
+    for r in records:
+        if r.values is not None:
+            groups.setdefault(config_key(r), []).append(r)
+    points = []
+    for members in groups.values():
+        members.sort(key=lambda r: r.number)
+        if len(members) == 1:
+            members[0].config_group = None
+            points.append(members[0])
+            continue
+        for r in members:
+            r.config_group = members[0].number
+        # once `ecopt confirm` measured a member again, its values stand for the config
+        point = _merge([r for r in members if r.confirmed is not None] or members, settings)
+        point.number, point.config_group = members[0].number, members[0].number
+        point.merged_trials = [r.number for r in members]
+        points.append(point)
+    return sorted(points, key=lambda r: r.number)
+
+
+def group_of(points: Sequence[TrialRecord]) -> dict[int, TrialRecord]:
+    """Each trial number (members of merged points included) to its point."""
+    out = {}
+    for p in points:
+        for number in p.merged_trials or [p.number]:
+            out[number] = p
+    return out
+
+
+def merged_summary(points: Sequence[TrialRecord]) -> dict[str, Any]:
+    """What ``summary.json`` says of the merged points: their members, and how they were pooled."""
+    return {
+        "points": {str(p.number): p.merged_trials for p in points if p.merged_trials},
+        "method": METHOD,
+    }

@@ -1,0 +1,45 @@
+"""benchmarks/noise.py's verdicts, on hand-made measurements (no measuring: the script is for a quiet machine)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+from noise import analyse, goal_lines, goals
+
+
+def _rows(quiet_contended: bool, busy: list[tuple[float, bool]]) -> list[dict]:
+    """Two configs, 2 quiet measurements per round (2 rounds), then the contended round's (value, flagged)."""
+    rows = []
+    for config, base in (("16x1", 1.0), ("32x1", 2.0)):
+        for i, factor in enumerate((1.0, 1.02, 0.99, 1.01)):
+            rows.append({"condition": "quiet", "config": config, "measurement": i, "J_per_sample": base * factor,
+                         "contended": quiet_contended, "converged": True})  # fmt: skip
+        for i, (factor, flagged) in enumerate(busy):
+            rows.append({"condition": "contended", "config": config, "measurement": i, "J_per_sample": base * factor,
+                         "contended": flagged, "converged": False})  # fmt: skip
+    return rows
+
+
+def test_quiet_goals_pass_and_an_unflagged_outlier_fails_the_contention_goal():
+    summary, _ = analyse(_rows(False, [(1.5, True), (1.01, False)]), 2)
+    assert [ok for _, _, ok in goals(summary)] == [True, True, True]  # 1.01 is within 10%: no flag needed
+    summary, lines = analyse(_rows(False, [(1.5, False)]), 2)
+    assert summary["contended_off_unflagged"] == 2  # one per config
+    verdicts = goal_lines(summary)
+    assert verdicts[2].startswith("goal contended runs flagged: FAIL")
+    assert any("| 16x1 |" in line for line in lines)
+
+
+def test_quiet_goals_are_not_judged_when_the_quiet_rounds_were_contended():
+    summary, _ = analyse(_rows(True, [(1.5, True)]), 2)
+    assert [ok for _, _, ok in goals(summary)] == [None, None, True]
+    assert (
+        "NOT JUDGED" in goal_lines(summary)[0] and "100% of quiet measurements were contended" in goal_lines(summary)[0]
+    )
+
+
+def test_without_the_contended_round_its_goal_is_not_judged():
+    summary, _ = analyse(_rows(False, []), 2)
+    assert goals(summary)[2] == ("contended runs flagged", "not run (--no-contended)", None)

@@ -1,0 +1,160 @@
+"""A config measured in several trials of one sweep is one point of the front: its repeats pooled into one
+median and one 95% interval, in the front's files, the plots, the knee and the payback; every trial stays in
+trials.csv, naming its group."""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from pathlib import Path
+
+import optuna
+import pytest
+
+from ecopt_lightning.intervals import median_interval
+from ecopt_lightning.sweeper._artifacts import write_all
+from ecopt_lightning.sweeper._plots import hover_text
+from ecopt_lightning.sweeper._records import ReportSettings
+from ecopt_lightning.sweeper._schema import BASELINE_ATTR, PER_REPEAT_ATTR
+from ecopt_lightning.sweeper._sweep_report import build_report
+
+from .conftest import load_study
+
+E = "energy/inference_per_sample_J"
+SETTINGS = ReportSettings.default(["val_acc", E], ["maximize", "minimize"])
+
+
+def _trial(width: int, acc: float, repeats: list[float], baseline: bool = False) -> optuna.trial.FrozenTrial:
+    lo_hi = median_interval(repeats)
+    attrs = {"val_acc": acc, E: statistics.median(repeats), PER_REPEAT_ATTR: repeats}
+    if lo_hi is not None:
+        attrs[E + "_ci_lo"], attrs[E + "_ci_hi"] = lo_hi
+    if baseline:
+        attrs[BASELINE_ATTR] = True
+    return optuna.trial.create_trial(
+        params={"width": width},
+        distributions={"width": optuna.distributions.CategoricalDistribution([8, 16, 32])},
+        values=[acc, statistics.median(repeats)],
+        user_attrs=attrs,
+    )
+
+
+def _study(rows) -> optuna.Study:
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for row in rows:
+        study.add_trial(_trial(*row))
+    return study
+
+
+# trial: (width, accuracy, per-repeat J/sample); width 16 runs in trials 0 (the baseline) and 2
+HAND = [
+    (16, 0.90, [2.0, 2.1, 2.2, 2.3, 2.4, 2.5], True),
+    (8, 0.80, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]),
+    (16, 0.92, [3.0, 3.1, 3.2, 3.3, 3.4, 3.5]),
+    (32, 0.85, [4.0, 4.0, 4.0, 4.0, 4.0, 4.0]),
+]
+
+
+def test_a_repeated_config_is_one_point_with_its_repeats_pooled_hand_computed():
+    report = build_report("hand", _study(HAND).get_trials(), SETTINGS)
+    pooled = sorted([2.0, 2.1, 2.2, 2.3, 2.4, 2.5, 3.0, 3.1, 3.2, 3.3, 3.4, 3.5])
+    # 12 repeats: median (2.5 + 3.0) / 2; the 95% interval of the median is (x_(3), x_(10)) = (2.2, 3.3)
+    assert median_interval(pooled) == (2.2, 3.3)
+    points = {p.number: p for p in report.points}
+    assert sorted(points) == [0, 1, 3]  # trial 2 is no point of its own
+    merged = points[0]
+    assert merged.merged_trials == [0, 2]
+    assert merged.values == [pytest.approx(0.91), pytest.approx(2.75)]
+    assert merged.intervals == {"val_acc": (0.90, 0.92), E: (2.2, 3.3)}
+    assert merged.energy_per_sample_J == pytest.approx(2.75) and merged.energy_per_sample_interval == (2.2, 3.3)
+    # the front over the points: 8 (cheapest) and 16 (most accurate); 32 is dominated by 16's pooled point
+    assert [r.number for r in report.front] == [0, 1]
+    assert points[3].front_status == "dominated"
+    # each trial keeps its own values, and names its group
+    by_number = {r.number: r for r in report.records}
+    assert [by_number[n].config_group for n in range(4)] == [0, None, 0, None]
+    assert by_number[2].values == [0.92, 3.25] and by_number[2].front_status == merged.front_status
+    # the payback compares the baseline's pooled point, not trial 0 alone
+    assert report.impact["baseline_trial"] == 0
+    assert report.impact["baseline_J_per_inference"] == pytest.approx(2.75)
+    assert report.impact["baseline_interval_J"] == (2.2, 3.3)
+
+
+def test_naming_a_merged_trial_as_chosen_or_baseline_means_its_point():
+    report = build_report("hand", _study(HAND).get_trials(), SETTINGS, baseline=2, chosen=1)
+    assert report.impact["baseline_trial"] == 0 and report.impact["chosen_trial"] == 1
+    assert report.impact["baseline_J_per_inference"] == pytest.approx(2.75)
+
+
+def test_without_stored_repeats_the_point_takes_the_median_and_spans_the_members():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    dist = {"width": optuna.distributions.CategoricalDistribution([8, 16])}
+    for acc, e, (lo, hi) in [(0.9, 2.0, (1.5, 2.5)), (0.9, 4.0, (3.0, 6.0)), (0.9, 3.0, (2.9, 3.1))]:
+        attrs = {"val_acc": acc, E: e, E + "_ci_lo": lo, E + "_ci_hi": hi}
+        study.add_trial(
+            optuna.trial.create_trial(params={"width": 16}, distributions=dist, values=[acc, e], user_attrs=attrs)
+        )
+    [point] = build_report("s", study.get_trials(), SETTINGS).points
+    assert point.merged_trials == [0, 1, 2]
+    assert point.values == [0.9, 3.0] and point.intervals[E] == (1.5, 6.0) and point.intervals["val_acc"] == (0.9, 0.9)
+
+
+def test_trials_without_parameters_are_never_merged():
+    study = optuna.create_study(directions=["minimize"])
+    for _ in range(2):
+        study.add_trial(optuna.trial.create_trial(values=[1.0], user_attrs={"e": 1.0}))
+    report = build_report("s", study.get_trials(), ReportSettings.default(["e"], ["minimize"]))
+    assert [p.number for p in report.points] == [0, 1] and all(p.merged_trials is None for p in report.points)
+
+
+def test_the_artifacts_show_one_point_per_config_and_every_trial_with_its_group(tmp_path: Path):
+    report = build_report("hand", _study(HAND).get_trials(), SETTINGS)
+    write_all(report, tmp_path, figures=False)
+    front = json.loads((tmp_path / "pareto_front.json").read_text())["trials"]
+    assert [(row["trial"], row["merged_trials"]) for row in front] == [(0, [0, 2]), (1, None)]
+    assert front[0]["objectives"][E] == pytest.approx(2.75) and front[0]["intervals"][E] == [2.2, 3.3]
+    with open(tmp_path / "pareto_front.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["trial"], r["merged_trials"]) for r in rows] == [("0", "0 2"), ("1", "")]
+    assert float(rows[0][E]) == pytest.approx(2.75) and float(rows[0][E + "_ci_lo"]) == 2.2
+    with open(tmp_path / "trials.csv") as f:
+        trials = list(csv.DictReader(f))
+    assert [(r["trial"], r["config_group"]) for r in trials] == [("0", "0"), ("1", ""), ("2", "0"), ("3", "")]
+    assert float(trials[2][E]) == 3.25  # the trial's own measurement is kept
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["repeated_configs"]["points"] == {"0": [0, 2]}
+    assert summary["pareto_front_size"] == 2
+    assert "trials 0, 2" in hover_text(report, report.front[0])
+
+
+def test_a_real_sweep_that_runs_a_config_twice_shows_it_once_with_pooled_repeats(multirun, tmp_path: Path):
+    sweep = tmp_path / "sweep"
+    # the baseline (width 16) and two sampled trials over 2 widths: some width runs twice, by construction
+    multirun("width=choice(8,16)", "hydra.sweeper.sampler=random", "hydra.sweeper.n_trials=3", "repeats=6")
+    trials = load_study(sweep).trials
+    assert len(trials) == 3 and len({t.params["width"] for t in trials}) < 3
+    groups: dict[int, list[optuna.trial.FrozenTrial]] = {}
+    for t in trials:
+        groups.setdefault(t.params["width"], []).append(t)
+    front = json.loads((sweep / "pareto_front.json").read_text())["trials"]
+    assert len(front) == len(groups)  # one point per config (8 is cheaper, 16 more accurate)
+    for members in groups.values():
+        numbers = [t.number for t in members]
+        [row] = [row for row in front if row["trial"] == numbers[0]]
+        pooled = [v for t in members for v in t.user_attrs[PER_REPEAT_ATTR]]
+        assert len(pooled) == 6 * len(members)  # each job's benchmark repeats were stored on its trial
+        assert row["objectives"][E] == pytest.approx(statistics.median(pooled))
+        assert row["merged_trials"] == (numbers if len(numbers) > 1 else None)
+        if len(members) > 1:  # (the toy reports no interval of its own: a single trial has none)
+            assert row["intervals"][E] == pytest.approx(list(median_interval(pooled)))
+    with open(sweep / "trials.csv") as f:
+        rows = {int(r["trial"]): r for r in csv.DictReader(f)}
+    for members in groups.values():
+        for t in members:
+            expect = str(members[0].number) if len(members) > 1 else ""
+            assert rows[t.number]["config_group"] == expect
+            assert float(rows[t.number][E]) == pytest.approx(t.values[1])
+    summary = json.loads((sweep / "summary.json").read_text())
+    merged = {str(m[0].number): [t.number for t in m] for m in groups.values() if len(m) > 1}
+    assert summary["repeated_configs"]["points"] == merged and merged
