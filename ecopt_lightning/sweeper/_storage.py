@@ -15,6 +15,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+import os
 import time
 import warnings
 from pathlib import Path
@@ -23,10 +25,26 @@ from typing import Any
 import optuna
 
 from ._urls import GRPC, JOURNAL, grpc_address, journal_path, redact, scheme, secrets
-from .errors import SweeperConfigError
+from .errors import EnvSettingError, SweeperConfigError
 
 #: how long a worker waits for the gRPC proxy to answer at start (s) before it reports it unreachable
 GRPC_CONNECT_TIMEOUT_S = 30.0
+#: the environment variable that sets another wait (s): longer where workers may start before their proxy
+GRPC_CONNECT_TIMEOUT_ENV = "ECOPT_GRPC_CONNECT_TIMEOUT_S"
+
+
+def grpc_connect_timeout_s() -> float:
+    """The gRPC proxy's connect wait (s): ``$ECOPT_GRPC_CONNECT_TIMEOUT_S`` or :data:`GRPC_CONNECT_TIMEOUT_S`."""
+    raw = os.environ.get(GRPC_CONNECT_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return GRPC_CONNECT_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise EnvSettingError(GRPC_CONNECT_TIMEOUT_ENV, raw, "a number of seconds > 0")
+    return value
 
 
 def _scrub(text: str, url: str) -> str:
@@ -134,7 +152,7 @@ def _journal(url: str) -> Any:
     return optuna.storages.JournalStorage(backend)
 
 
-def _grpc(url: str) -> Any:
+def _grpc(url: str, timeout_s: float) -> Any:
     address = grpc_address(url)
     if address is None:
         raise SweeperConfigError("storage", redact(url), "grpc://host:port with a port in 1-65535")
@@ -142,23 +160,25 @@ def _grpc(url: str) -> Any:
         warnings.simplefilter("ignore")  # ExperimentalWarning (Optuna 4.2+)
         proxy = optuna.storages.GrpcStorageProxy(host=address[0], port=address[1])
     try:
-        proxy.wait_server_ready(timeout=GRPC_CONNECT_TIMEOUT_S)
+        proxy.wait_server_ready(timeout=timeout_s)
     except ConnectionError:
         proxy.close()
         raise ConnectionError(
-            f"no gRPC storage proxy answered at {address[0]}:{address[1]} within {GRPC_CONNECT_TIMEOUT_S:g} s "
+            f"no gRPC storage proxy answered at {address[0]}:{address[1]} within {timeout_s:g} s "
             "(start one: python -m ecopt_lightning.sweeper.grpc_proxy --storage <database URL>)"
         ) from None
     return proxy
 
 
 def open_storage(url: str, heartbeat_interval_s: int) -> Any:
-    """The Optuna storage object for ``url``; :class:`SweeperConfigError` (password redacted) if it fails."""
+    """The Optuna storage object for ``url``; :class:`SweeperConfigError` (password redacted) if it fails,
+    :class:`EnvSettingError` for a bad ``$ECOPT_GRPC_CONNECT_TIMEOUT_S`` (a ``grpc://`` URL only)."""
+    connect_timeout_s = grpc_connect_timeout_s() if scheme(url) == GRPC else GRPC_CONNECT_TIMEOUT_S
     try:
         if scheme(url) == JOURNAL:
             return _journal(url)
         if scheme(url) == GRPC:
-            return _grpc(url)
+            return _grpc(url, connect_timeout_s)
         return _rdb(url, heartbeat_interval_s)
     except SweeperConfigError:
         raise

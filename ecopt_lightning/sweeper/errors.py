@@ -33,6 +33,13 @@ class SweeperConfigError(CompactHydraException, ValueError):
         super().__init__(" ".join(text.split()))
 
 
+class EnvSettingError(CompactHydraException, ValueError):
+    """A bad ``ECOPT_*`` environment variable; the message is one line naming it, its value and what is allowed."""
+
+    def __init__(self, name: str, value: str, allowed: str) -> None:
+        super().__init__(f"{name}={value!r} is not allowed: {allowed}")
+
+
 class SweepFailedError(CompactHydraException, RuntimeError):
     """The sweep stopped early on purpose (e.g. ``max_failures`` reached); artifacts were written before."""
 

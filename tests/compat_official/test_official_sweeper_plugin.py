@@ -32,6 +32,7 @@ from pytest import mark, raises
 
 from ecopt_lightning.sweeper._space import parse_space, to_distribution
 from ecopt_lightning.sweeper.config import MOTPESamplerConf
+from tests.guards import SUBPROCESS_S
 
 pytestmark = [mark.compat_official, mark.slow]
 
@@ -45,7 +46,7 @@ def run_python_script(cmd: list[str], raise_exception: bool = True) -> tuple[str
     ``run_python_script``/``run_process``: stdout and stderr; a non-zero exit fails unless told not to."""
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     proc = subprocess.run(
-        [sys.executable, *cmd], cwd=HERE, env=env, capture_output=True, text=True, timeout=240, check=False
+        [sys.executable, *cmd], cwd=HERE, env=env, capture_output=True, text=True, timeout=SUBPROCESS_S, check=False
     )
     if raise_exception and proc.returncode != 0:
         pytest.fail(f"{cmd} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.guards import EVENT_S, SUBPROCESS_S
 from tests.sweeper.conftest import APPS, ROOT
 
 POSTGRES_URL = os.environ.get("ECOPT_TEST_POSTGRES_URL")
@@ -66,7 +67,7 @@ def start(sweep_dir: Path, *overrides: str, env: dict[str, str] | None = None, a
     )
 
 
-def run(sweep_dir: Path, *overrides: str, env: dict[str, str] | None = None, app: str = "toy.py", timeout=180):
+def run(sweep_dir: Path, *overrides: str, env: dict[str, str] | None = None, app: str = "toy.py", timeout=SUBPROCESS_S):
     """Run a sweep to its end; returns the CompletedProcess (output captured)."""
     sweep_dir.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.run(
@@ -85,7 +86,7 @@ def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[st
     return proc
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 60, what: str = "condition") -> None:
+def wait_for(condition: Callable[[], bool], timeout: float = EVENT_S, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

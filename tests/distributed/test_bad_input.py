@@ -205,7 +205,7 @@ def results(tmp_path_factory) -> dict[str, tuple[Path, object]]:
         sweep = root / "".join(c if c.isalnum() else "_" for c in name) / "sweep"
         space = [] if name == "empty search space" else [SPACE]
         extra = ["hydra.sweeper.max_failures=1"] if case in TRIAL_CASES else []
-        return name, (sweep, run(sweep, *space, *extra, *overrides, timeout=120))
+        return name, (sweep, run(sweep, *space, *extra, *overrides))
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         return dict(pool.map(one, CASES + TRIAL_CASES))

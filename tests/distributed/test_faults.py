@@ -13,6 +13,7 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.doubles.fake_powercap import FakePowercap
+from tests.guards import SUBPROCESS_S
 from tests.sweeper.conftest import ROOT
 
 from .conftest import ok, run
@@ -41,7 +42,6 @@ def test_each_fault_is_marked_and_the_sweep_goes_on(tmp_path: Path) -> None:
             "hydra.sweeper.max_failures=3",
             app="faulty.py",
             env=env,
-            timeout=300,
         )
     )
     trials = optuna.load_study(study_name="faulty", storage=f"sqlite:///{sweep / 'ecopt.db'}").trials
@@ -104,5 +104,5 @@ def test_the_pynvml_shim_takes_the_fault_by_call_and_has_no_timed_trigger(tmp_pa
     )
     spec = json.dumps({"gpus": [{"fail_at_call": 2}]})
     env = {"PYTHONPATH": f"{shim}:{ROOT}", "ECOPT_SIM_NVML": spec, "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=SUBPROCESS_S)
     assert proc.stdout.splitlines()[-1] == "['ok', 'NVMLError_GpuIsLost', 'NVMLError_GpuIsLost']", proc.stderr

@@ -14,9 +14,15 @@ import pytest
 from optuna.trial import TrialState
 
 from ecopt_lightning.sweeper._budget import OVER_BUDGET_ERROR
-from ecopt_lightning.sweeper._storage import open_storage
+from ecopt_lightning.sweeper._storage import (
+    GRPC_CONNECT_TIMEOUT_ENV,
+    GRPC_CONNECT_TIMEOUT_S,
+    grpc_connect_timeout_s,
+    open_storage,
+)
 from ecopt_lightning.sweeper._urls import check
-from ecopt_lightning.sweeper.errors import SweeperConfigError
+from ecopt_lightning.sweeper.errors import EnvSettingError, SweeperConfigError
+from tests.guards import SUBPROCESS_S
 
 from .conftest import run, start, sweep_env
 
@@ -56,7 +62,7 @@ def test_eight_workers_through_the_grpc_proxy(tmp_path: Path, database: str, stu
         common += (f"hydra.sweeper.n_trials={N_TRIALS}", "sleep_s=0.05")
         workers = [start(tmp_path / f"w{i}", *common, f"hydra.sweeper.seed={i}") for i in range(WORKERS)]
         for i, proc in enumerate(workers):
-            assert proc.wait(timeout=280) == 0, Path(f"{tmp_path / f'w{i}'}.log").read_text()
+            assert proc.wait(timeout=SUBPROCESS_S) == 0, Path(f"{tmp_path / f'w{i}'}.log").read_text()
     finally:
         proxy.terminate()
         proxy.wait(timeout=30)
@@ -84,7 +90,20 @@ def test_a_malformed_grpc_url_is_refused_with_one_line() -> None:
 
 def test_an_unreachable_proxy_is_a_config_error_naming_it(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there
-    proc = run(tmp_path / "sweep", *SPACE, f"hydra.sweeper.storage=grpc://localhost:{port}", timeout=120)
+    # a short wait set through the environment (the default, 30 s, only makes the test longer)
+    env = {GRPC_CONNECT_TIMEOUT_ENV: "0.5"}
+    proc = run(tmp_path / "sweep", *SPACE, f"hydra.sweeper.storage=grpc://localhost:{port}", env=env)
     assert proc.returncode != 0
-    assert f"no gRPC storage proxy answered at localhost:{port}" in proc.stderr + proc.stdout
+    assert f"no gRPC storage proxy answered at localhost:{port} within 0.5 s" in proc.stderr + proc.stdout
     assert not (tmp_path / "sweep").exists()  # nothing partial
+
+
+def test_the_proxy_connect_wait_is_set_through_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(GRPC_CONNECT_TIMEOUT_ENV, raising=False)
+    assert grpc_connect_timeout_s() == GRPC_CONNECT_TIMEOUT_S == 30.0
+    monkeypatch.setenv(GRPC_CONNECT_TIMEOUT_ENV, "120")
+    assert grpc_connect_timeout_s() == 120.0
+    for bad in ("0", "-1", "soon", "inf", "nan"):
+        monkeypatch.setenv(GRPC_CONNECT_TIMEOUT_ENV, bad)
+        with pytest.raises(EnvSettingError, match=rf"^ECOPT_GRPC_CONNECT_TIMEOUT_S='{bad}' is not allowed: a number"):
+            open_storage("grpc://localhost:1", heartbeat_interval_s=0)  # refused before any connect

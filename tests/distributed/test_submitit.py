@@ -51,7 +51,6 @@ def test_a_submitit_batch_with_a_job_killed_by_the_cluster(tmp_path: Path) -> No
             f"kill_marker={tmp_path / 'killed'}",
             app="cluster_job.py",
             env=cluster_env(tmp_path, [{"uuid": "GPU-11111111-sim", "power_W": 80}]),
-            timeout=280,
         )
     )
     study = optuna.load_study(study_name="cluster_job", storage=f"sqlite:///{sweep / 'ecopt.db'}")

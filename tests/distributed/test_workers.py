@@ -14,6 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from ecopt_lightning.sweeper._storage import open_storage
+from tests.guards import SUBPROCESS_S
 
 from .conftest import check_artifacts, run, start, wait_for
 
@@ -50,7 +51,7 @@ def test_two_workers_share_one_budget(tmp_path: Path, storage: str, study_name: 
     common += ("hydra.sweeper.n_trials=8", "hydra.sweeper.heartbeat_interval_s=60", f"meet_dir={tmp_path / 'met'}")
     workers = [start(tmp_path / f"w{i}", *common, f"hydra.sweeper.seed={i}") for i in range(2)]
     for i, proc in enumerate(workers):
-        assert proc.wait(timeout=240) == 0, Path(f"{tmp_path / f'w{i}'}.log").read_text()
+        assert proc.wait(timeout=SUBPROCESS_S) == 0, Path(f"{tmp_path / f'w{i}'}.log").read_text()
 
     study = _load(storage, study_name)
     trials = study.get_trials(deepcopy=False)
@@ -81,7 +82,7 @@ def test_a_killed_worker_is_failed_by_heartbeat_and_its_trial_retried(
     a = start(tmp_path / "a", *common, "sleep_s=60", env={"ECOPT_WORKER_HOST": "machine-a"})
     try:
         # not merely RUNNING: a kill between ask and the worker's first record leaves nothing to detect it by
-        wait_for(lambda: _claimed(storage, study_name), timeout=60, what="worker A's first trial")
+        wait_for(lambda: _claimed(storage, study_name), what="worker A's first trial")
     except Exception:
         a.kill()
         raise
@@ -91,7 +92,7 @@ def test_a_killed_worker_is_failed_by_heartbeat_and_its_trial_retried(
     assert victim.state == TrialState.RUNNING
 
     b = start(tmp_path / "b", *common, "hydra.sweeper.seed=1", "sleep_s=0.1")
-    assert b.wait(timeout=120) == 0, Path(f"{tmp_path / 'b'}.log").read_text()
+    assert b.wait(timeout=SUBPROCESS_S) == 0, Path(f"{tmp_path / 'b'}.log").read_text()
     trials = _load(storage, study_name).trials
     dead = trials[0]
     assert dead.state == TrialState.FAIL
@@ -115,7 +116,7 @@ def test_a_worker_killed_before_claiming_its_trial_is_detected(tmp_path: Path, s
     assert orphan.state == TrialState.RUNNING and "ecopt.worker" not in orphan.user_attrs
     (a_pid,) = [w["pid"] for k, w in _load(storage, study_name).user_attrs.items() if k.startswith("ecopt.asker.")]
 
-    b = run(tmp_path / "b", *common, "hydra.sweeper.seed=1", "sleep_s=0.1", timeout=120)
+    b = run(tmp_path / "b", *common, "hydra.sweeper.seed=1", "sleep_s=0.1")
     assert b.returncode == 0, b.stdout + b.stderr
     trials = _load(storage, study_name).trials
     assert trials[0].state == TrialState.FAIL
@@ -147,7 +148,7 @@ def test_workers_starting_at_once_on_a_new_sqlite_file_all_open_it(tmp_path: Pat
         for p in procs:
             p.start()
         for p in procs:
-            p.join(timeout=120)
+            p.join(timeout=SUBPROCESS_S)
         assert [results.get(timeout=10) for _ in procs] == ["ok"] * 4
 
 
@@ -164,13 +165,13 @@ def test_two_workers_counting_the_budget_at_once_do_not_overshoot_it(
     # asks 3 more, as if both had counted at the same moment
     a = start(tmp_path / "a", *common, env={"ECOPT_CRASH_AT": "before_ask:1", "ECOPT_CRASH_SIGNAL": "STOP"})
     try:
-        wait_for(lambda: _stopped(a.pid), timeout=120, what="worker A paused before asking")
+        wait_for(lambda: _stopped(a.pid), what="worker A paused before asking")
         b = start(tmp_path / "b", *common, "hydra.sweeper.seed=1", "sleep_s=0.5")
-        wait_for(lambda: len(_load(storage, study_name).trials) >= 3, timeout=120, what="worker B's batch")
+        wait_for(lambda: len(_load(storage, study_name).trials) >= 3, what="worker B's batch")
     finally:
         a.send_signal(signal.SIGCONT)
-    assert a.wait(timeout=240) == 0, Path(f"{tmp_path / 'a'}.log").read_text()
-    assert b.wait(timeout=240) == 0, Path(f"{tmp_path / 'b'}.log").read_text()
+    assert a.wait(timeout=SUBPROCESS_S) == 0, Path(f"{tmp_path / 'a'}.log").read_text()
+    assert b.wait(timeout=SUBPROCESS_S) == 0, Path(f"{tmp_path / 'b'}.log").read_text()
     trials = _load(storage, study_name).trials
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 4, [(t.number, t.state.name) for t in trials]
     surplus = [t for t in trials if t.state == TrialState.FAIL]

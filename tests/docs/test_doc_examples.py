@@ -4,10 +4,11 @@ Each doc's blocks run in order in one fresh folder (a later block may read what 
 `ecopt report` after `make demo`), laid out as a checkout: ``examples``, ``conf``, ``scripts``, the Makefile and
 a ``.venv`` that is the test's own environment. What the test adds, none of it in the text a user copies:
 
-- budgets: a sweep of the example app gets ``hydra.sweeper.n_trials``, ``trainer.max_epochs`` and
-  ``energy.repeats`` appended (Hydra's last override wins), ``make demo`` the same through its ``DEMO_ARGS``
-  make variable, taken from the environment; ``make test`` runs ruff and collects the suite without running it
-  (``PYTEST_ADDOPTS=--collect-only``: this test is part of that suite);
+- budgets: a sweep of the example app gets ``hydra.sweeper.n_trials`` (two trials more than its study has),
+  one epoch and one benchmark repeat appended (Hydra's last override wins), ``make demo`` the same through its
+  ``DEMO_ARGS`` make variable, taken from the environment; ``make test`` runs ruff and collects the suite
+  without running it (``PYTEST_ADDOPTS=--collect-only``: this test is part of that suite), and its mypy uses the
+  checkout's cache (``MYPY_CACHE_DIR``: a cold cache costs a minute of CPU);
 - Python snippets find ``model``, ``datamodule``, ``val_loader`` and ``batch`` defined (the digits example's),
   as the text around them presumes;
 - a block with ``<!-- doc-test: skip: reason -->`` above its fence is not run (hardware or servers we lack).
@@ -32,9 +33,28 @@ from tests.docs.blocks import Block, doc_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
-#: appended to each sweep of the example app (the n-th sweep in a folder asks for 2n trials: it resumes)
-BUDGET = "trainer.max_epochs=1 energy.repeats=1"
-_SWEEP = re.compile(r"examples/train\.py\b.*\s-m\b")
+#: appended to each sweep of the example app: one epoch, one benchmark repeat and no precision target (the
+#: benchmark would otherwise repeat until its interval is known, up to max_seconds)
+BUDGET = "trainer.max_epochs=1 energy.repeats=1 energy.rel_precision=null"
+#: new trials per sweep: the baseline and one the sampler proposes
+TRIALS_PER_SWEEP = 2
+DEFAULT_SWEEP_DIR = "multirun/digits"  # conf/train.yaml's hydra.sweep.dir, also `make demo`'s
+_SWEEP = re.compile(r"examples/train\.py\b.*\s-m\b|\bray_workers\b.*\s--\s+examples/train\.py\b")
+_STUDY = re.compile(r"(?:--storage|hydra\.sweeper\.storage=)\s*(\S+)|hydra\.sweep\.dir=(\S+)")
+
+
+def _study_key(command: str) -> str:
+    """What a sweep resumes: its storage when one is named (shared by workers), else its sweep dir's database."""
+    storage = dir_ = None
+    for match in _STUDY.finditer(command):
+        storage, dir_ = match[1] or storage, match[2] or dir_
+    return storage or dir_ or DEFAULT_SWEEP_DIR
+
+
+def _trials(studies: dict[str, int], key: str) -> int:
+    """``n_trials`` for the next sweep of a study: the trials it has plus two (a sweep resumes its study)."""
+    studies[key] = studies.get(key, 0) + 1
+    return TRIALS_PER_SWEEP * studies[key]
 
 
 def _checkout(workdir: Path) -> dict[str, str]:
@@ -60,34 +80,31 @@ def _checkout(workdir: Path) -> dict[str, str]:
     (venv / ".ecopt-installed").write_text(stamp)
     env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env["MYPY_CACHE_DIR"] = str(ROOT / ".mypy_cache")  # pyproject.toml's cache_dir, of the checkout
     return env
 
 
-def _with_budget(text: str, sweeps: list[int]) -> str:
+def _with_budget(text: str, studies: dict[str, int]) -> str:
     """The block with budget overrides after each sweep command of the example app."""
     out = []
     for line in text.replace("\\\n", " ").splitlines():
         if _SWEEP.search(line):
-            sweeps[0] += 1
             command, _, comment = line.partition(" #")
             command = command.rstrip()
             background = command.endswith("&")  # `cmd ... &`: the overrides go before the `&`
             command = command.removesuffix("&").rstrip()
-            line = f"{command} hydra.sweeper.n_trials={2 * sweeps[0]} {BUDGET}" + (" &" if background else "")
+            n_trials = _trials(studies, _study_key(command))
+            line = f"{command} hydra.sweeper.n_trials={n_trials} {BUDGET}" + (" &" if background else "")
             line += f"  #{comment}" if comment else ""
         out.append(line)
     return "\n".join(out) + "\n"
 
 
-def _run_shell(block: Block, workdir: Path, env: dict[str, str], sweeps: list[int]) -> None:
-    script = _with_budget(block.text, sweeps)
-    env = {
-        **env,
-        "DEMO_ARGS": f"hydra.sweeper.n_trials={2 * (sweeps[0] + 1)} {BUDGET}",
-        "PYTEST_ADDOPTS": "--collect-only -q -p no:cacheprovider",
-    }
+def _run_shell(block: Block, workdir: Path, env: dict[str, str], studies: dict[str, int]) -> None:
+    script = _with_budget(block.text, studies)
+    env = {**env, "PYTEST_ADDOPTS": "--collect-only -q -p no:cacheprovider"}
     if "make demo" in script:
-        sweeps[0] += 1
+        env["DEMO_ARGS"] = f"hydra.sweeper.n_trials={_trials(studies, DEFAULT_SWEEP_DIR)} {BUDGET}"
     # output to files, not pipes, and the block's own process group killed after it: a process a block left
     # in the background (a failed block never reaching its `kill`) must not keep the test waiting
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
@@ -147,13 +164,13 @@ def _run_python(block: Block, workdir: Path, monkeypatch: pytest.MonkeyPatch) ->
 def test_every_block_of_the_doc_runs_as_written(doc: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocks = doc_blocks(ROOT, [doc])
     env = _checkout(tmp_path)
-    sweeps = [0]
+    studies: dict[str, int] = {}
     ran = 0
     for block in blocks:
         if block.skip:
             continue
         if block.lang == "shell":
-            _run_shell(block, tmp_path, env, sweeps)
+            _run_shell(block, tmp_path, env, studies)
         else:
             _run_python(block, tmp_path, monkeypatch)
         ran += 1
@@ -161,6 +178,24 @@ def test_every_block_of_the_doc_runs_as_written(doc: str, tmp_path: Path, monkey
     if not ran and not skipped:
         pytest.skip(f"{doc} has no shell or Python block")
     assert ran or skipped
+
+
+def test_each_sweep_gets_the_budget_and_two_trials_more_than_its_study_has() -> None:
+    text = (
+        "python examples/train.py -m hydra.sweep.dir=multirun/a  # first\n"
+        "python examples/train.py -m \\\n    hydra.sweep.dir=multirun/a &\n"
+        "python examples/train.py -m hydra.sweeper.storage=grpc://localhost:1 hydra.sweep.dir=multirun/w0\n"
+        "python -m ecopt_lightning.sweeper.ray_workers --storage journal:///x.log -- examples/train.py a=1\n"
+        "python examples/train.py a=1\n"  # one run, no sweep
+    )
+    studies: dict[str, int] = {}
+    lines = _with_budget(text, studies).splitlines()
+    assert lines[0] == f"{text.split('  #')[0]} hydra.sweeper.n_trials=2 {BUDGET}  # first"
+    assert lines[1].endswith(f"multirun/a hydra.sweeper.n_trials=4 {BUDGET} &")  # resumes multirun/a
+    assert lines[2].endswith(f"multirun/w0 hydra.sweeper.n_trials=2 {BUDGET}")  # a fresh study, on the proxy
+    assert lines[3].endswith(f"-- examples/train.py a=1 hydra.sweeper.n_trials=2 {BUDGET}")
+    assert lines[4] == "python examples/train.py a=1"
+    assert studies == {"multirun/a": 2, "grpc://localhost:1": 1, "journal:///x.log": 1}
 
 
 def test_a_skipped_block_says_why_and_every_doc_is_covered() -> None:

@@ -34,6 +34,7 @@ def test_main_job_with_multi_fidelity(tmp_path: Path) -> None:
         "hydra.sweeper.n_trials=3",
         "trainer.max_epochs=3",
         "energy.repeats=2",
+        "energy.rel_precision=null",  # two repeats, not until the interval is known (up to max_seconds per trial)
         f"hydra.sweep.dir={sweep}",
     ]
     out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, env={**os.environ})

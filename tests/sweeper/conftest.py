@@ -10,12 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.guards import SUBPROCESS_S
+
 APPS = Path(__file__).parent / "apps"
 ROOT = Path(__file__).parents[2]
 
 
 def run_multirun(
-    sweep_dir: Path, *overrides: str, app: str = "toy.py", env: dict[str, str] | None = None, timeout: float = 120
+    sweep_dir: Path,
+    *overrides: str,
+    app: str = "toy.py",
+    env: dict[str, str] | None = None,
+    timeout: float = SUBPROCESS_S,
 ) -> subprocess.CompletedProcess[str]:
     """``python <app> -m hydra/sweeper=ecopt hydra.sweep.dir=<sweep_dir> <overrides>``; output captured."""
     full_env = {

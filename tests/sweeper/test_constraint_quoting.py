@@ -12,6 +12,7 @@ import pytest
 
 from ecopt_lightning.sweeper._override_hints import constraint_quoting_error
 from ecopt_lightning.sweeper._schema import CONSTRAINTS_ATTR, SETTINGS_ATTR
+from tests.guards import SUBPROCESS_S
 
 from .conftest import load_study
 
@@ -61,7 +62,7 @@ def test_the_app_stops_with_one_line_instead_of_hydras_lexer_error(tmp_path: Pat
         f"hydra.sweep.dir={tmp_path / 'sweep'}",
         "hydra.sweeper.constraints=[energy/inference_per_sample_J <= 0.0002]",
     ]
-    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300, env={**os.environ})
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=SUBPROCESS_S, env={**os.environ})
     assert out.returncode == 1
     assert "LexerNoViableAltException" not in out.stderr
     assert out.stderr.strip().splitlines() == [

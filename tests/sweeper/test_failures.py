@@ -121,7 +121,6 @@ def test_multirun_with_a_failing_region_learns_it_and_keeps_failures_off_the_fro
         "mode=oom",
         "hydra.sweeper.n_trials=24",
         "hydra.sweeper.sampler=tpe",  # auto would move from GP to TPE at a moment that depends on machine speed
-        timeout=300,
     )
     study = load_study(sweep)
     states = [t.state for t in study.trials]

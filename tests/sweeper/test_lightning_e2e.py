@@ -21,7 +21,7 @@ pytestmark = [
 
 def test_lightning_sweep_uses_callback_metrics(multirun, tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
-    multirun("width=choice(4,16)", "hydra.sweeper.n_trials=2", app="lit.py", timeout=240)
+    multirun("width=choice(4,16)", "hydra.sweeper.n_trials=2", app="lit.py")
     study = load_study(sweep, "lit")
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
     for t in study.trials:

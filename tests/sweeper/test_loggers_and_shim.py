@@ -13,6 +13,7 @@ from ecopt_lightning.sweeper._artifacts import write_all
 from ecopt_lightning.sweeper._loggers import log_everywhere
 from ecopt_lightning.sweeper._schema import ReportSettings
 from ecopt_lightning.sweeper._sweep_report import build_report
+from tests.guards import SUBPROCESS_S
 
 
 @pytest.fixture
@@ -87,7 +88,7 @@ def test_shim_imports_neither_optuna_nor_torch() -> None:
         "heavy = [x for x in ('optuna', 'torch', 'lightning', 'matplotlib', 'plotly') if x in sys.modules];"
         "assert not heavy, heavy; print(m.EcoptSweeper.__name__)"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=SUBPROCESS_S)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "EcoptSweeper"
 
@@ -97,5 +98,5 @@ def test_hydra_discovers_the_plugin() -> None:
         "from hydra.core.plugins import Plugins; from hydra.plugins.sweeper import Sweeper;"
         "print([p.__name__ for p in Plugins.instance().discover(Sweeper)])"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=SUBPROCESS_S)
     assert "EcoptSweeper" in proc.stdout, proc.stderr

@@ -45,7 +45,7 @@ def _replays(trials: list[optuna.trial.FrozenTrial]) -> None:
 
 def test_dominated_trials_stop_at_the_first_rung(multirun, tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
-    proc = multirun(PLAN, "hydra.sweeper.n_trials=4", MF, app="rungs.py", timeout=300)
+    proc = multirun(PLAN, "hydra.sweeper.n_trials=4", MF, app="rungs.py")
     study = load_study(sweep, "rungs")
     trials = {t.number: t for t in study.get_trials()}
     assert len(trials) == 4  # a stopped trial counts towards n_trials
@@ -89,14 +89,14 @@ def test_dominated_trials_stop_at_the_first_rung(multirun, tmp_path: Path) -> No
 
 def test_lone_trial_runs_to_the_end(multirun, tmp_path: Path) -> None:
     """A single trial with eta=2 is ranked at every rung alone: never blocked, never stopped."""
-    multirun(PLAN, "hydra.sweeper.n_trials=1", MF, app="rungs.py", timeout=240)
+    multirun(PLAN, "hydra.sweeper.n_trials=1", MF, app="rungs.py")
     (t,) = load_study(tmp_path / "sweep", "rungs").get_trials()
     assert t.state == TrialState.COMPLETE and t.user_attrs["epochs_trained"] == 3
     assert [r["decision"] for r in rung_values(t.user_attrs).values()] == ["continue", "continue"]
 
 
 def test_off_by_default_nothing_is_ranked(multirun, tmp_path: Path) -> None:
-    multirun(PLAN, "hydra.sweeper.n_trials=2", app="rungs.py", timeout=240)
+    multirun(PLAN, "hydra.sweeper.n_trials=2", app="rungs.py")
     trials = load_study(tmp_path / "sweep", "rungs").get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
     assert all(not rung_values(t.user_attrs) and t.user_attrs["epochs_trained"] == 3 for t in trials)
@@ -111,10 +111,7 @@ def test_two_workers_on_one_storage_promote_consistently(tmp_path: Path) -> None
     for i in range(2):
         (tmp_path / f"w{i}").mkdir()
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [
-            pool.submit(run_multirun, tmp_path / f"w{i}" / "sweep", *common, app="rungs.py", timeout=400)
-            for i in range(2)
-        ]
+        futures = [pool.submit(run_multirun, tmp_path / f"w{i}" / "sweep", *common, app="rungs.py") for i in range(2)]
         results = [f.result() for f in futures]
     for r in results:
         assert r.returncode == 0, r.stderr[-3000:]

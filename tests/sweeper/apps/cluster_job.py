@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import os
 import signal
-import time
-from pathlib import Path
 
 import hydra
-import lightning as L
-import torch
 from hydra_compat import MAIN_KWARGS
-from lit import Tiny, loader
+from lit import Tiny, fit, loader
+from meet import meet
 from omegaconf import DictConfig
 
 
@@ -39,16 +36,6 @@ def _claim(marker: str) -> bool:
 _jobs = 0
 
 
-def _barrier(folder: str, n: int) -> None:
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    (Path(folder) / str(os.getpid())).touch()
-    deadline = time.monotonic() + 300  # a safety net for a broken test, not a timing condition
-    while len(list(Path(folder).iterdir())) < n:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"barrier: fewer than {n} workers started")
-        time.sleep(0.05)
-
-
 @hydra.main(**MAIN_KWARGS, config_path="conf", config_name="cluster_job")
 def main(cfg: DictConfig) -> dict:
     from ecopt_lightning.callback import EnergyCallback
@@ -57,24 +44,10 @@ def main(cfg: DictConfig) -> dict:
     global _jobs
     _jobs += 1
     if cfg.barrier_n and _jobs == 1:
-        _barrier(str(cfg.barrier_dir), int(cfg.barrier_n))
+        meet(str(cfg.barrier_dir), int(cfg.barrier_n))
     monitor = EnergyMonitor(gpus=[0], cpu="auto")  # explicit: torch sees no CUDA device here
-    torch.manual_seed(0)
-    trainer = L.Trainer(
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-        devices=1,
-        default_root_dir=".",
-        callbacks=[EnergyCallback(monitor=monitor, proxies=False)],
-    )
-    try:
-        trainer.fit(Tiny(cfg.width, cfg.lr), loader(128, 0), loader(64, 1))
-    finally:
-        monitor.close()
+    callback = EnergyCallback(monitor=monitor, proxies=False)
+    trainer = fit(lambda: Tiny(cfg.width, cfg.lr), loader(128, 0), callback, monitor=monitor)
     visible_ok = cfg.kill_if_visible is None or os.environ.get("CUDA_VISIBLE_DEVICES") == str(cfg.kill_if_visible)
     if cfg.kill_marker and visible_ok and _claim(str(cfg.kill_marker)):
         os.kill(os.getpid(), signal.SIGKILL)

@@ -18,10 +18,8 @@ import os
 import sys
 
 import hydra
-import lightning as L
-import torch
 from hydra_compat import MAIN_KWARGS
-from lit import Tiny, loader
+from lit import Tiny, fit, loader
 from omegaconf import DictConfig
 from typing_extensions import override
 
@@ -68,29 +66,10 @@ def main(cfg: DictConfig) -> dict:
     if cfg.fault == "rapl_denied":
         _deny_rapl()
     monitor = EnergyMonitor(gpus=[0], cpu="auto")  # explicit: torch sees no CUDA device here
-    torch.manual_seed(0)
-    trainer = L.Trainer(
-        max_epochs=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-        devices=1,
-        default_root_dir=".",
-        callbacks=[
-            EnergyCallback(
-                monitor=monitor,
-                inference_benchmark={"repeats": 2, "rel_precision": None, "min_window_s": 0.0},
-                proxies=False,
-            )
-        ],
-    )
-    model = (Crash if cfg.fault == "crash" else Tiny)(cfg.width, cfg.lr)
-    try:
-        trainer.fit(model, loader(256, 0), loader(64, 1))
-    finally:
-        monitor.close()
+    benchmark = {"repeats": 2, "rel_precision": None, "min_window_s": 0.0}
+    callback = EnergyCallback(monitor=monitor, inference_benchmark=benchmark, proxies=False)
+    model = Crash if cfg.fault == "crash" else Tiny
+    trainer = fit(lambda: model(cfg.width, cfg.lr), loader(256, 0), callback, max_epochs=2, monitor=monitor)
     return trainer.callback_metrics
 
 

@@ -1,7 +1,12 @@
 """A tiny Lightning task for an end-to-end sweep: a linear classifier on random separable data, with
-:class:`ecopt_lightning.callback.EnergyCallback`; returns ``trainer.callback_metrics`` (0-d tensors)."""
+:class:`ecopt_lightning.callback.EnergyCallback`; returns ``trainer.callback_metrics`` (0-d tensors).
+
+:func:`fit` is the fit the test apps share (this one, ``faulty.py``, ``cluster_job.py``, ``rungs.py``)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import hydra
 import lightning as L
@@ -44,25 +49,45 @@ def loader(n: int, seed: int) -> DataLoader:
     return DataLoader(TensorDataset(x, (x[:, 0] > 0).long()), batch_size=16)
 
 
-@hydra.main(**MAIN_KWARGS, config_path="conf", config_name="lit")
-def main(cfg: DictConfig) -> dict:
-    from ecopt_lightning.callback import EnergyCallback
-
+def fit(
+    model: Callable[[], L.LightningModule],
+    train: DataLoader,
+    callback: L.Callback,
+    *,
+    max_epochs: int = 1,
+    monitor: Any = None,
+    **trainer_kwargs: Any,
+) -> L.Trainer:
+    """Seed 0, then fit ``model()`` on the CPU on ``train`` (validation: ``loader(64, 1)``) with ``callback`` alone:
+    no logger, checkpoints, progress bar or model summary. ``monitor`` (an ``EnergyMonitor`` the app made) is
+    closed afterwards, also when fit raises. Returns the trainer."""
     torch.manual_seed(0)
     trainer = L.Trainer(
-        max_epochs=1,
+        max_epochs=max_epochs,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
         accelerator="cpu",
         devices=1,
-        callbacks=[
-            EnergyCallback(inference_benchmark={"repeats": 6, "max_repeats": 6, "min_window_s": 0.0}, proxies=False)
-        ],
+        callbacks=[callback],
+        **trainer_kwargs,
     )
-    trainer.fit(Tiny(cfg.width, cfg.lr), loader(128, 0), loader(64, 1))
-    return trainer.callback_metrics
+    try:
+        trainer.fit(model(), train, loader(64, 1))
+    finally:
+        if monitor is not None:
+            monitor.close()
+    return trainer
+
+
+@hydra.main(**MAIN_KWARGS, config_path="conf", config_name="lit")
+def main(cfg: DictConfig) -> dict:
+    from ecopt_lightning.callback import EnergyCallback
+
+    benchmark = {"repeats": 6, "max_repeats": 6, "min_window_s": 0.0}
+    callback = EnergyCallback(inference_benchmark=benchmark, proxies=False)
+    return fit(lambda: Tiny(cfg.width, cfg.lr), loader(128, 0), callback).callback_metrics
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import hydra
 from hydra_compat import MAIN_KWARGS
+from meet import meet
 from omegaconf import DictConfig
 
 
@@ -57,17 +58,6 @@ def repeats_J(per_sample: float, job_num: int, n: int) -> list[float]:
     """The toy benchmark's energy per sample of each repeat (J): job ``job_num``'s are ``1 + job_num / 10``
     times ``per_sample``, spread by 1% a repeat, so that two jobs of one config differ."""
     return [per_sample * (1.0 + 0.1 * job_num + 0.01 * i) for i in range(n)]
-
-
-def meet(folder: str, n: int) -> None:
-    """Record this process in ``folder``; wait until ``n`` processes have. The deadline only stops a hung test."""
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    (Path(folder) / str(os.getpid())).touch()
-    deadline = time.monotonic() + 300.0
-    while len(list(Path(folder).iterdir())) < n:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"only {len(list(Path(folder).iterdir()))} of {n} processes met in {folder}")
-        time.sleep(0.05)
 
 
 @hydra.main(**MAIN_KWARGS, config_path="conf", config_name="toy")
