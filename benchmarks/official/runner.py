@@ -11,9 +11,10 @@ per (problem, seed) with every trial's objective values (all minimised) and the 
 With ``"set": "spaces"`` the problems are :data:`problems.SPACE_PROBLEMS` (categorical, integer, mixed; issue
 13): each parameter is written as the Hydra override a user would write (``choice(0, 1, ...)``,
 ``range(0, 4)``, ``interval(lo, hi)``, ``tag(log, interval(lo, hi))``), turned into a distribution by the
-plugin's own ``create_optuna_distribution_from_override`` and suggested with ``trial._suggest`` as the plugin
-does; a configuration that fails is told ``TrialState.FAIL`` as the plugin tells a failed job, and the study
-runs until ``n_trials`` trials completed or ``n_trials`` failed (as ``benchmarks/search.py``'s ``run_space``).
+plugin's own ``create_optuna_distribution_from_override`` and suggested through the public ``suggest_*`` call
+that builds the same distribution (the plugin calls ``trial._suggest`` with it); a configuration that fails
+is told ``TrialState.FAIL`` as the plugin tells a failed job, and the study runs until ``n_trials`` trials
+completed or ``n_trials`` failed (as ``benchmarks/search.py``'s ``run_space``).
 
 Example:
     ``echo '{"problems": ["zdt1"], "seeds": [0], "n_trials": 25}' | benchmarks/.venv-official/bin/python
@@ -36,6 +37,24 @@ from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from problems import PROBLEMS, SPACE_PROBLEMS
+
+
+def _suggest(trial: optuna.trial.Trial, name: str, dist: Any) -> Any:
+    """``dist`` suggested through the public Optuna 2.10 call that records the same distribution."""
+    d = optuna.distributions
+    if isinstance(dist, d.CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, d.IntLogUniformDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, log=True)
+    if isinstance(dist, d.IntUniformDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step)
+    if isinstance(dist, d.DiscreteUniformDistribution):
+        return trial.suggest_float(name, dist.low, dist.high, step=dist.q)
+    if isinstance(dist, d.LogUniformDistribution):
+        return trial.suggest_float(name, dist.low, dist.high, log=True)
+    if isinstance(dist, d.UniformDistribution):
+        return trial.suggest_float(name, dist.low, dist.high)
+    raise TypeError(f"distribution {dist!r} of {name!r} is not one the official plugin creates")
 
 
 def run(problem: str, seed: int, n_trials: int) -> dict[str, Any]:
@@ -88,7 +107,7 @@ def run_space(problem: str, seed: int, n_trials: int) -> dict[str, Any]:
     while len(values) < n_trials and failed < n_trials:
         trial = study.ask()
         for name, dist in space.items():
-            trial._suggest(name, dist)
+            _suggest(trial, name, dist)
         out = p.evaluate(dict(trial.params))
         if out is None:
             study.tell(trial, state=TrialState.FAIL)

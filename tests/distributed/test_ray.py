@@ -33,6 +33,11 @@ OBJECTIVES = (
 )
 
 
+# One token for every local instance this test process starts: Ray's client reads the token once per process,
+# so a second instance started with a fresh token refuses it (InvalidAuthToken).
+TOKEN = local_instance_token({}, None)["RAY_AUTH_TOKEN"]
+
+
 def gpu_key(gpu: dict) -> str:
     """How the callback's summary names the physical GPU it read (its NVML UUID)."""
     return f"gpu:{normalise_uuid(gpu['uuid'])}"
@@ -56,7 +61,7 @@ def local_ray(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")  # no CUDA here: trust the indices Ray gives
     monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
     # token authentication on, the token in the environment: Ray writes none into ~/.ray (as ray_workers does)
-    monkeypatch.setenv("RAY_AUTH_TOKEN", local_instance_token({}, None)["RAY_AUTH_TOKEN"])
+    monkeypatch.setenv("RAY_AUTH_TOKEN", TOKEN)
     ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
