@@ -92,7 +92,7 @@ class Plan:
             "sync_work_s": 0.8,
             "trace_period_s": 0.01,
             "lightning_steps": 300,
-            "lightning_repeats": 2,
+            "lightning_repeats": 5,
             "lightning_batch": 64,
             "lightning_filters": 32,
             "textgen_preset": "gpt2",
@@ -373,6 +373,30 @@ def step_environment(ctx: Context) -> dict[str, Any]:
     with EnergyMonitor(gpus=[ctx.device.index or 0], cpu="auto") as monitor:
         out["monitor"] = {"sources": dict(monitor.sources), "missing": dict(monitor.missing)}
         out["monitor"]["describe"] = monitor.describe()
+    out["read_cost_us"] = read_cost_us(ctx)
+    return out
+
+
+def read_cost_us(ctx: Context, calls: int = 2000) -> dict[str, float]:
+    """Median cost of one read (us): the raw NVML counter call, and the snapshot ``EnergyCallback`` takes per
+    step (GPU counter, and with ``cpu="estimate"`` the process CPU time). Per-step overhead is about one
+    snapshot, so this over the step time predicts the step-time ratio without the run-to-run noise."""
+    from ecopt_lightning import EnergyMonitor
+
+    def median_us(fn: Callable[[], Any]) -> float:
+        times = []
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return 1e6 * statistics.median(times)
+
+    gpus = [ctx.device.index or 0]
+    out = {"nvml_total_energy": median_us(lambda: ctx.nvml.nvmlDeviceGetTotalEnergyConsumption(ctx.handle))}
+    cpus: dict[str, Literal["estimate"] | bool] = {"snapshot_gpu": False, "snapshot_gpu_cpu_estimate": "estimate"}
+    for label, cpu in cpus.items():
+        with EnergyMonitor(gpus=gpus, cpu=cpu) as monitor:
+            out[label] = median_us(functools.partial(monitor.snapshot, sync=False))
     return out
 
 

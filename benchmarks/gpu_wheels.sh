@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Wheels the GPU machine lacks, for an offline install there (issue 8).
 #
-# The device image has torch, lightning and nvidia-ml-py but not optuna, hydra-core or omegaconf, and it cannot
+# The device image has torch, lightning and nvidia-ml-py but not optuna, hydra-core, omegaconf or plotly, and it cannot
 # reach PyPI. This downloads them, the dependencies torch and lightning do not bring, and matplotlib for the
 # plots, into .device/wheels (ignored by git; carried to the device with the run's `carry` list).
 #
@@ -22,7 +22,7 @@ mkdir -p "$DEST"
 # pure Python: any interpreter, any platform (versions as tested in this checkout)
 $PIP download --no-deps --only-binary=:all: --dest "$DEST" \
   optuna==5.0.0 hydra-core==1.3.8 omegaconf==2.3.1 alembic==1.20.1 colorlog==6.12.0 Mako==1.4.3 \
-  cycler==0.12.1 pyparsing python-dateutil six
+  cycler==0.12.1 pyparsing python-dateutil six plotly==7.1.0 narwhals==2.29.0
 # antlr4-python3-runtime 4.9.3 (what hydra-core 1.3 pins) is published as a source archive only: build its
 # pure-Python wheel here, so that the device needs no build tools
 $PIP wheel --no-deps --wheel-dir "$DEST" antlr4-python3-runtime==4.9.3

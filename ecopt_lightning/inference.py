@@ -32,6 +32,8 @@ log = logging.getLogger("ecopt_lightning")
 
 #: torch intra-op threads of the inference benchmark unless set (:attr:`InferenceBenchmark.threads`)
 BENCHMARK_THREADS = 1
+#: bytes of batches the benchmark keeps on the model's device unless set (:attr:`InferenceBenchmark.cache_bytes`)
+CACHE_BYTES = 1 << 30
 
 
 def batch_samples(batch: Any, batch_size_fn: Callable[[Any], int] | None = None) -> int:
@@ -188,6 +190,38 @@ def _module_device(module: torch.nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def _nbytes(batch: Any) -> int:
+    """Bytes of the tensors in a (nested) batch."""
+    from lightning.fabric.utilities.apply_func import apply_to_collection
+
+    sizes: list[int] = []
+    apply_to_collection(batch, torch.Tensor, lambda t: sizes.append(t.nelement() * t.element_size()))
+    return sum(sizes)
+
+
+def cache_batches(
+    dataloader: Iterable[Any], device: torch.device, max_batches: int | None, max_bytes: int
+) -> list[Any]:
+    """The first ``max_batches`` batches of ``dataloader`` (all when ``None``) moved to ``device``, as long as
+    they fit in ``max_bytes`` (at least one batch).
+
+    Example:
+        >>> data, cpu = [(torch.zeros(4, 8),) for _ in range(5)], torch.device("cpu")  # 128 bytes each
+        >>> len(cache_batches(data, cpu, None, 300)), len(cache_batches(data, cpu, 2, 10))
+        (2, 1)
+    """
+    from lightning.fabric.utilities.apply_func import move_data_to_device
+
+    cached: list[Any] = []
+    used = 0
+    for batch in itertools.islice(dataloader, max_batches):
+        used += _nbytes(batch)
+        if cached and used > max_bytes:
+            break
+        cached.append(move_data_to_device(batch, device))
+    return cached
+
+
 def _cycle(dataloader: Iterable[Any], max_batches: int | None) -> Iterator[tuple[int, int, Any]]:
     """``(pass, batch_idx, batch)`` over the first ``max_batches`` batches of ``dataloader`` (all when
     ``None``), pass after pass."""
@@ -211,6 +245,7 @@ def measure_inference(
     max_seconds: float | None = 30.0,
     min_window_s: float | None = None,
     max_batches: int | None = None,
+    cache_bytes: int = CACHE_BYTES,
     forward_fn: ForwardFn | None = None,
     batch_size_fn: Callable[[Any], int] | None = None,
     monitor: EnergyMonitor | None = None,
@@ -225,12 +260,15 @@ def measure_inference(
     batches of the dataloader, cycled; at least one pass). It stops after at least ``repeats`` repeats once
     the median's 95% interval (:func:`median_interval`) lies within ``rel_precision`` of it, or at
     ``max_repeats`` repeats, or when the repeats have taken ``max_seconds``; ``result.converged`` says which.
-    Batches are moved to the module's device; the module is put in eval mode and its mode restored.
+    Batches are moved to the module's device once, before the windows (up to ``cache_bytes`` of them), so that
+    the windows measure the model's forward passes, not the data pipeline: on a GPU, loading and copying batches
+    inside the windows would count the GPU's idle power while it waits for them. The module is put in eval mode
+    and its mode restored.
 
     Args:
         module: the model; ``forward_fn(module, batch, batch_idx)`` runs it (default
             :func:`~ecopt_lightning.proxies.default_forward`).
-        dataloader: batches to run; it is iterated as often as the repeats need.
+        dataloader: batches to run; read once (its first ``max_batches`` batches, up to ``cache_bytes``).
         repeats: the fewest repeats (a 95% interval of the median needs 6).
         rel_precision: target half-width of the median's interval, as a fraction of the median; ``None``
             runs exactly ``repeats`` repeats.
@@ -239,6 +277,8 @@ def measure_inference(
         min_window_s: the shortest repeat window (s); default the monitor's floor
             (:attr:`EnergyMonitor.min_window_s`: 1 s for NVML, 0.2 s for RAPL and the estimate).
         max_batches: batches per pass over the dataloader (default all).
+        cache_bytes: the most bytes of batches kept on the device (at least one batch is); a pass is then the
+            batches that fit. ``0`` keeps one batch.
         batch_size_fn: samples in a batch (default: as Lightning infers it).
         monitor: the :class:`EnergyMonitor` to read (default: a new one on the module's GPU and the CPU).
         context: a context manager factory around the forward passes (e.g. autocast).
@@ -265,6 +305,8 @@ def measure_inference(
         raise ValueError(f"max_seconds={max_seconds!r} is not allowed: give seconds > 0 or None")
     if min_window_s is not None and not min_window_s >= 0:
         raise ValueError(f"min_window_s={min_window_s!r} is not allowed: give seconds >= 0 or None")
+    if not (isinstance(cache_bytes, int) and cache_bytes >= 0):
+        raise ValueError(f"cache_bytes={cache_bytes!r} is not allowed: give bytes as an int >= 0")
     device = _module_device(module)
     own_monitor = monitor is None
     if monitor is None:
@@ -272,8 +314,6 @@ def measure_inference(
     floor = monitor.min_window_s if min_window_s is None else float(min_window_s)
     forward = forward_fn or default_forward
     make_context = context or contextlib.nullcontext
-    from lightning.fabric.utilities.apply_func import move_data_to_device
-
     was_training = module.training
     module.eval()
     per_repeat: list[float] = []
@@ -282,12 +322,13 @@ def measure_inference(
     contention: Contention | None = None
     stop = "fixed repeats"
     try:
+        cached = cache_batches(dataloader, device, max_batches, cache_bytes)
+        if not cached:
+            raise ValueError("the dataloader gave no samples: cannot measure energy per sample")
         with torch.inference_mode(), make_context():
             start = monitor.snapshot(sync=True)
-            for i, batch in enumerate(dataloader):
-                if i >= warmup_batches:
-                    break
-                forward(module, move_data_to_device(batch, device), i)
+            for _, i, batch in itertools.islice(_cycle(cached, None), warmup_batches):
+                forward(module, batch, i)
             mark = monitor.snapshot(sync=True)
             total = monitor.measure(start, mark, "inference-warmup")
             target = 0  # batches per repeat: found by the first repeat, raised when a window comes out short
@@ -295,13 +336,13 @@ def measure_inference(
             while True:
                 samples = batches = 0
                 t0 = time.perf_counter()
-                for passes, i, batch in _cycle(dataloader, max_batches):
+                for passes, i, batch in _cycle(cached, None):
                     if target and batches >= target:
                         break
                     if not target and passes >= 1 and time.perf_counter() - t0 >= floor:
                         break  # the first repeat: at least one pass, and long enough for the meters
                     samples += batch_samples(batch, batch_size_fn)
-                    forward(module, move_data_to_device(batch, device), i)
+                    forward(module, batch, i)
                     batches += 1
                 end = monitor.snapshot(sync=True)
                 m = monitor.measure(mark, end, "inference")
@@ -383,6 +424,8 @@ class InferenceBenchmark:
         max_seconds: time cap on the repeats (s).
         min_window_s: the shortest repeat (s); default the meters' floor (1 s NVML, 0.2 s RAPL/estimate).
         max_batches: batches per pass; default ``limit_val_batches`` when it is a count, else all.
+        cache_bytes: the most bytes of those batches kept on the model's device for the benchmark (default
+            :data:`CACHE_BYTES`, 1 GiB; at least one batch): the windows then measure the model, not the loader.
         forward_fn: ``(module, batch, batch_idx) -> output``; default ``predict_step`` or ``module(batch[0])``.
         keep_for_confirm: save the trained model and the benchmark's batches next to the summary, so that
             ``ecopt confirm`` can measure it again (the pattern in :mod:`ecopt_lightning.confirm`).
@@ -404,6 +447,7 @@ class InferenceBenchmark:
     max_seconds: float | None = 30.0
     min_window_s: float | None = None
     max_batches: int | None = None
+    cache_bytes: int = CACHE_BYTES
     forward_fn: ForwardFn | None = None
     keep_for_confirm: bool = False
     threads: int | None = BENCHMARK_THREADS
@@ -454,15 +498,15 @@ def run_benchmark(
     batch_size_fn: Callable[[Any], int] | None = None,
     reduce: Callable[[Mapping[str, float]], Mapping[str, float]] | None = None,
 ) -> InferenceResult:
-    """:func:`measure_inference` with the trainer's settings: its precision context, ``limit_val_batches`` as
-    the default ``max_batches``, one batch and no warm-up under ``fast_dev_run``."""
+    """:func:`measure_inference` with the trainer's settings: on its root device, in its precision context,
+    ``limit_val_batches`` as the default ``max_batches``, one batch and no warm-up under ``fast_dev_run``."""
     from ._lightning_compat import fast_dev_run
 
     max_batches = cfg.max_batches
     if max_batches is None and isinstance(trainer.limit_val_batches, int) and trainer.limit_val_batches > 0:
         max_batches = trainer.limit_val_batches
     quick = bool(fast_dev_run(trainer))
-    with benchmark_threads(cfg.threads):
+    with benchmark_threads(cfg.threads), on_device(pl_module, trainer.strategy.root_device):
         result = _run(trainer, pl_module, loader, cfg, max_batches, quick, monitor, batch_size_fn, reduce)
     if not result.converged and result.rel_precision is not None:
         half = result.rel_halfwidth
@@ -477,6 +521,28 @@ def run_benchmark(
 
 
 _said_threads: set[tuple[int, int]] = set()
+
+
+@contextlib.contextmanager
+def on_device(module: torch.nn.Module, device: torch.device) -> Iterator[None]:
+    """``module`` on ``device`` inside the block, then back where it was.
+
+    The benchmark after fit needs it: Lightning's strategy teardown moves the module to the CPU before
+    ``on_fit_end``, so a GPU model would otherwise be measured running on the CPU while the GPU idles (seen on an
+    H200: 0.11 J per sample, the GPU's idle power over a CPU forward pass).
+
+    Example:
+        >>> m = torch.nn.Linear(2, 2)
+        >>> with on_device(m, torch.device("cpu")):
+        ...     str(next(m.parameters()).device)
+        'cpu'
+    """
+    before = _module_device(module)
+    module.to(device)  # always: a module moved away and back reports the same device, and `to` is free when there
+    try:
+        yield
+    finally:
+        module.to(before)
 
 
 @contextlib.contextmanager
@@ -532,6 +598,7 @@ def _run(
         max_seconds=cfg.max_seconds,
         min_window_s=0.0 if quick else cfg.min_window_s,
         max_batches=1 if quick else max_batches,
+        cache_bytes=cfg.cache_bytes,
         forward_fn=cfg.forward_fn,
         batch_size_fn=batch_size_fn,
         monitor=monitor,

@@ -83,6 +83,49 @@ def test_each_repeat_runs_whole_batches_until_its_window_reaches_the_floor():
     assert r.batches_per_repeat > 4  # one pass is 4 batches
 
 
+class CountingLoader:
+    """Batches of 8 x 16 floats (512 bytes each); counts how often it is iterated and how many batches it gave."""
+
+    def __init__(self, batches: int) -> None:
+        self.batches, self.iterations, self.given = batches, 0, 0
+
+    def __iter__(self):
+        self.iterations += 1
+        for _ in range(self.batches):
+            self.given += 1
+            yield (torch.randn(8, 16),)
+
+
+def test_the_dataloader_is_read_once_and_the_windows_reuse_its_batches_on_the_device():
+    # found on an H200: batches loaded inside the windows made J per sample the GPU's idle power while FakeData
+    # loaded (0.105 J, +-14% after 30 s); the windows now run on batches read once, before the first one
+    seen: list[int] = []
+
+    def forward(module, batch, i):
+        seen.append(id(batch[0]))
+        return module(batch[0])
+
+    data = CountingLoader(batches=4)
+    r = measure_inference(
+        torch.nn.Linear(16, 2), data, warmup_batches=2, repeats=3, rel_precision=None, min_window_s=0,
+        max_batches=3, forward_fn=forward, monitor=ScriptedMonitor([0.0] * 5),
+    )  # fmt: skip
+    assert data.iterations == 1 and data.given == 3  # max_batches of them, once
+    assert r.repeats == 3 and len(set(seen)) == 3 and len(seen) == 2 + 3 * 3  # warm-up + 3 passes of 3
+    # cache_bytes bounds what stays on the device: 1100 bytes hold two 512-byte batches, 0 still keeps one
+    for cache_bytes, per_pass in ((1100, 2), (0, 1)):
+        data = CountingLoader(batches=4)
+        r = measure_inference(
+            torch.nn.Linear(16, 2), data, warmup_batches=0, repeats=2, rel_precision=None, min_window_s=0,
+            cache_bytes=cache_bytes, monitor=ScriptedMonitor([0.0] * 4),
+        )  # fmt: skip
+        assert data.iterations == 1 and r.batches_per_repeat == per_pass
+    with pytest.raises(ValueError, match=r"cache_bytes=-1 is not allowed"):
+        measure_inference(torch.nn.Linear(16, 2), loader(16, 8), cache_bytes=-1, monitor=ScriptedMonitor([0.0]))
+    with pytest.raises(ValueError, match="no samples"):
+        measure_inference(torch.nn.Linear(16, 2), [], monitor=ScriptedMonitor([0.0]))
+
+
 def test_the_interval_of_the_median_is_the_order_statistic_one():
     assert median_interval([float(v) for v in range(1, 6)]) is None  # 5 values: 93.75% < 95%
     assert median_interval([3.0, 1.0, 2.0, 6.0, 5.0, 4.0]) == (1.0, 6.0)
@@ -150,6 +193,41 @@ def test_a_real_trainer_run_reports_repeats_the_interval_and_convergence(tmp_pat
     assert s["stop_reason"] == ("converged" if s["converged"] else "max_repeats")
     assert s["threads"] == 1  # InferenceBenchmark.threads' default, recorded with the result
     assert s["min_window_s"] == 0.05 and s["rel_precision"] == 0.05
+
+
+def test_the_benchmark_after_fit_runs_the_model_on_the_trainers_device_not_where_teardown_parked_it(tmp_path):
+    # found on an H200: Lightning's teardown moves the module to the CPU before on_fit_end, and the benchmark
+    # measured a CPU forward pass against the idle GPU's counter (0.11 J per sample). Here teardown's `cpu()`
+    # parks the module, and only a move back to the trainer's root device un-parks it.
+    from ecopt_lightning import EnergyCallback
+    from tests.callback.helpers import make_trainer
+    from tests.callback.models import TinyModel
+
+    class Parked(TinyModel):
+        parked = False
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen_parked: list[bool] = []
+
+        def cpu(self):
+            self.parked = True
+            return super().cpu()
+
+        def to(self, *args, **kwargs):
+            self.parked = False
+            return super().to(*args, **kwargs)
+
+    def forward(module, batch, i):
+        module.seen_parked.append(module.parked)
+        return module(batch[0])
+
+    benchmark = {"repeats": 2, "rel_precision": None, "min_window_s": 0, "forward_fn": forward}
+    model = Parked()
+    trainer = make_trainer(tmp_path, [EnergyCallback(inference_benchmark=benchmark, proxies=False)], loggers=False)
+    trainer.fit(model)
+    assert model.seen_parked and not any(model.seen_parked)
+    assert model.device == torch.device("cpu")  # where teardown left it, afterwards
 
 
 def test_the_benchmark_runs_on_its_threads_says_so_and_puts_the_process_setting_back(caplog):

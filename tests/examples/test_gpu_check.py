@@ -34,6 +34,9 @@ def test_dry_run_writes_every_section(gpu_check, tmp_path):
     s = {name: entry["result"] for name, entry in report["sections"].items()}
     assert s["environment"]["supported"]["total_energy_counter_mJ"]["value"] > 0
     assert s["environment"]["monitor"]["sources"]["gpu:0"] == "nvml_counter"
+    costs = s["environment"]["read_cost_us"]
+    assert set(costs) == {"nvml_total_energy", "snapshot_gpu", "snapshot_gpu_cpu_estimate"}
+    assert all(v > 0 for v in costs.values())
     # the simulated GPU idles at 70 W and draws 300 +- 20 W under load; its counter moves in 100 ms steps, so
     # over these sub-second dry-run windows only the polled figures are close to the truth
     assert s["idle"]["polled_W"] == pytest.approx(70.0, rel=0.02)

@@ -1,0 +1,178 @@
+"""The product's own loop on a GPU (issue 19, step 2): a small ``ecopt`` sweep of ``examples/cifar10``, checked.
+
+Runs ``examples/cifar10/train.py -m hydra/sweeper=ecopt +search=smoke`` (FakeData, so no download) with
+``hydra.sweeper.n_trials`` trials in a subprocess, then reads what the sweep wrote and checks:
+
+- every trial completed;
+- each trial's J per inference sample has its GPU domain measured by ``nvml_counter`` (``--dry-run``: the CPU
+  estimate, since the trainer runs on the CPU there);
+- each trial's inference benchmark converged to its precision target (the 95% interval's half-width within
+  ``rel_precision``), with its repeats, stop reason and interval;
+- the Pareto front (``pareto_front.json``/``.csv``) has a knee and intervals, and ``energy_report.md`` names the
+  sources.
+
+Writes ``gpu_sweep_check.json`` (every figure and each check's outcome) and ``sweep.tar.gz`` (the sweep folder
+without checkpoints, with the sweep's log) to the output folder. Exit status 0 when every check holds, 1 otherwise.
+
+Run (from the repository root):
+    python benchmarks/gpu_sweep_check.py /tmp/gpu-sweep              # on the GPU machine
+    python benchmarks/gpu_sweep_check.py /tmp/gpu-sweep --dry-run    # CPU: checks the script, not the hardware
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULT_FILE = "gpu_sweep_check.json"
+ARCHIVE = "sweep.tar.gz"
+APP = ROOT / "examples" / "cifar10" / "train.py"
+
+
+def sweep_command(sweep_dir: Path, trials: int, dry: bool) -> list[str]:
+    """The command a user types, with the sweep folder and trial count set (``dry``: CPU trainer)."""
+    command = [
+        sys.executable,
+        str(APP),
+        "-m",
+        "hydra/sweeper=ecopt",
+        "+search=smoke",
+        f"hydra.sweeper.n_trials={trials}",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
+    if dry:
+        command.append("trainer.accelerator=cpu")
+    return command
+
+
+def read_trials(sweep_dir: Path) -> list[dict[str, Any]]:
+    """One row per trial: its state and its job's inference benchmark (``energy_summary.json``)."""
+    with (sweep_dir / "trials.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    out = []
+    for row in rows:
+        summary_file = Path(row["job_dir"]) / "energy_summary.json" if row.get("job_dir") else None
+        summary = json.loads(summary_file.read_text()) if summary_file and summary_file.is_file() else {}
+        inference = summary.get("inference") or {}
+        out.append(
+            {
+                "trial": int(row["trial"]),
+                "state": row["state"],
+                "params": {k[len("param:") :]: v for k, v in row.items() if k.startswith("param:")},
+                "J_per_sample": inference.get("per_sample_J"),
+                "interval_J": inference.get("interval_J"),
+                "rel_halfwidth": inference.get("rel_halfwidth"),
+                "rel_precision": inference.get("rel_precision"),
+                "converged": inference.get("converged"),
+                "repeats": inference.get("repeats"),
+                "stop_reason": inference.get("stop_reason"),
+                "seconds_per_repeat": inference.get("seconds_per_repeat"),
+                "min_window_s": inference.get("min_window_s"),
+                "contended": inference.get("contended"),
+                "sources": inference.get("sources"),
+                "estimated_fraction": summary.get("estimated_fraction"),
+                "total_J": summary.get("total_J"),
+                "train_total_J": (summary.get("metrics") or {}).get("energy/train_total_J"),
+                "degraded": row.get("degraded"),
+            }
+        )
+    return out
+
+
+def evaluate(
+    sweep_dir: Path, trials: list[dict[str, Any]], expected_trials: int, gpu_source: str | None
+) -> dict[str, dict[str, Any]]:
+    """Each check's outcome (``{name: {"ok": bool, "detail": ...}}``)."""
+    checks: dict[str, dict[str, Any]] = {}
+
+    def check(name: str, ok: bool, detail: Any) -> None:
+        checks[name] = {"ok": bool(ok), "detail": detail}
+
+    complete = [t for t in trials if t["state"] == "COMPLETE"]
+    check("all_trials_complete", len(complete) >= expected_trials, {t["trial"]: t["state"] for t in trials})
+    if gpu_source is not None:
+        seen = {t["trial"]: (t["sources"] or {}).get("gpu:0") for t in complete}
+        check("inference_gpu_source", bool(seen) and set(seen.values()) == {gpu_source}, seen)
+    else:
+        seen = {t["trial"]: t["sources"] for t in complete}
+        check("inference_sources_labelled", bool(seen) and all(seen.values()), seen)
+    fields = ("converged", "rel_halfwidth", "rel_precision", "stop_reason")
+    converged = {t["trial"]: [t[k] for k in fields] for t in complete}
+    check(
+        "inference_converged",
+        bool(complete) and all(t["converged"] is True and t["rel_halfwidth"] <= t["rel_precision"] for t in complete),
+        converged,
+    )
+    front_file = sweep_dir / "pareto_front.json"
+    front = json.loads(front_file.read_text()) if front_file.is_file() else {}
+    members = front.get("trials", [])
+    check(
+        "front_has_knee_and_intervals",
+        any(m.get("knee") for m in members) and all(m.get("intervals") for m in members),
+        [{"trial": m["trial"], "knee": m.get("knee"), "status": m.get("front_status")} for m in members],
+    )
+    report_file = sweep_dir / "energy_report.md"
+    report = report_file.read_text() if report_file.is_file() else ""
+    wanted = gpu_source or "estimate"
+    check("report_names_source", wanted in report and (sweep_dir / "pareto_front.csv").is_file(), wanted)
+    return checks
+
+
+def archive(sweep_dir: Path, log: Path, target: Path) -> None:
+    """The sweep folder (checkpoints left out) and its log as one file."""
+    with tarfile.open(target, "w:gz") as tar:
+        tar.add(log, arcname="sweep/sweep.log")
+        for path in sorted(sweep_dir.rglob("*")):
+            if path.is_file() and not path.is_symlink() and "checkpoints" not in path.parts:
+                tar.add(path, arcname=f"sweep/{path.relative_to(sweep_dir)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, help="output folder (created)")
+    parser.add_argument("--trials", type=int, default=4, help="trials in the sweep (default 4)")
+    parser.add_argument("--dry-run", action="store_true", help="CPU trainer: checks the script, not a GPU")
+    parser.add_argument("--timeout", type=float, default=None, help="stop the sweep after this many seconds")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="ecopt-gpu-sweep-"))
+    sweep_dir, log = work / "sweep", work / "sweep.log"
+    command = sweep_command(sweep_dir, args.trials, args.dry_run)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    print("gpu_sweep_check:", " ".join(command[1:]), flush=True)
+    with log.open("w") as handle:
+        try:
+            rc: int | str = subprocess.run(
+                command, cwd=work, env=env, stdout=handle, stderr=subprocess.STDOUT, timeout=args.timeout
+            ).returncode
+        except subprocess.TimeoutExpired:  # keep and check what the sweep wrote so far
+            rc = f"stopped after {args.timeout} s"
+    trials = read_trials(sweep_dir) if (sweep_dir / "trials.csv").is_file() else []
+    checks = evaluate(sweep_dir, trials, args.trials, None if args.dry_run else "nvml_counter")
+    result = {
+        "dry_run": args.dry_run,
+        "command": " ".join(["python", *command[1:]]),
+        "returncode": rc,
+        "trials": trials,
+        "checks": checks,
+        "passed": rc == 0 and all(c["ok"] for c in checks.values()),
+    }
+    (args.out / RESULT_FILE).write_text(json.dumps(result, indent=2) + "\n")
+    archive(sweep_dir, log, args.out / ARCHIVE)
+    for name, outcome in checks.items():
+        print(f"gpu_sweep_check: {'ok  ' if outcome['ok'] else 'FAIL'} {name}: {outcome['detail']}", flush=True)
+    print(f"gpu_sweep_check: sweep exit {rc}; wrote {args.out / RESULT_FILE}", flush=True)
+    return 0 if result["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
