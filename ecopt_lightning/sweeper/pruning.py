@@ -103,6 +103,7 @@ def check_before_training(
     repeats: int = CHECK_REPEATS,
     max_batches: int = CHECK_MAX_BATCHES,
     ref: TrialRef | None = None,
+    device: Any = None,
     **measure_kwargs: Any,
 ) -> float | None:
     """Measure the untrained ``model``'s inference energy and prune the trial if it violates a constraint.
@@ -113,6 +114,9 @@ def check_before_training(
         metric: the constraint metric this measures, in J per sample.
         warmup_batches, repeats, max_batches: passed to :func:`ecopt_lightning.measure_inference`.
         ref: the trial (default: from the environment the sweeper set).
+        device: where the model runs for the check (default: the first visible CUDA device when there is one, as
+            a trainer with ``accelerator="auto"`` picks, else where the model is), so that the check measures
+            what the benchmark after fit will; the model is put back afterwards.
         measure_kwargs: more arguments of ``measure_inference`` (``monitor``, ``forward_fn``...).
 
     Returns:
@@ -143,12 +147,19 @@ def check_before_training(
     constraints = [c for c in map(Constraint.parse, texts) if c.metric == metric]
     if not constraints:
         return None
-    from ecopt_lightning.inference import measure_inference
+    import contextlib
 
+    import torch
+
+    from ecopt_lightning.inference import measure_inference, on_device
+
+    if device is None and torch.cuda.is_available():
+        device = "cuda:0"
     measure_kwargs.setdefault("rel_precision", None)  # a screen: a fixed number of repeats, each long enough
-    result = measure_inference(
-        model, dataloader, warmup_batches=warmup_batches, repeats=repeats, max_batches=max_batches, **measure_kwargs
-    )
+    with contextlib.nullcontext() if device is None else on_device(model, torch.device(device)):
+        result = measure_inference(
+            model, dataloader, warmup_batches=warmup_batches, repeats=repeats, max_batches=max_batches, **measure_kwargs
+        )
     value = result.per_sample_J
     violated = [c.text for c in constraints if c.value({metric: value}) > 0]
     trial.set_user_attr(pre_training_attr(metric), value)

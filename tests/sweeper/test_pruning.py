@@ -39,7 +39,7 @@ def main(cfg: DictConfig) -> dict:
     cap = FakePowercap(os.environ["ECOPT_POWERCAP_ROOT"], psys=False)
     model.register_forward_hook(lambda m, args, out: cap.add("cpu:0", {per_unit} * w * args[0].shape[0]))
     # windows as short as they come: the simulated meter counts each sample, so no window needs a floor
-    check_before_training(model, BATCHES, min_window_s=0.0)
+    check_before_training(model, BATCHES, min_window_s=0.0, device="cpu")  # where the trainer will run it
     r = measure_inference(model, BATCHES, warmup_batches=1, repeats=2, max_batches=3, rel_precision=None,
                           min_window_s=0.0)  # "after training"
     return {"val_acc": 1.0 - 1.0 / w - abs(cfg.lr - 0.01), "energy/inference_per_sample_J": r.per_sample_J,
