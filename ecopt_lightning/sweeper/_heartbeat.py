@@ -105,16 +105,28 @@ def native(storage: Any) -> bool:
     return callable(check) and check() is not None
 
 
+def first_beat(storage: Any, interval_s: float) -> tuple[dict[str, Any], bool]:
+    """The first heartbeat of a trial as part of another write (:func:`._optuna_compat.write_trials`): the user
+    attributes to add (journal-style storages) and whether to record an Optuna heartbeat (RDB storages)."""
+    if interval_s <= 0:
+        return {}, False
+    if native(storage):
+        return {}, True
+    return {BEAT_ATTR: time.time()}, False
+
+
 class Heartbeat:
-    """Beat for ``trial_ids`` now and then every ``interval_s`` seconds while the ``with`` block runs.
+    """Beat for ``trial_ids`` now (unless ``beat_now`` is false: the caller wrote the first beat, see
+    :func:`first_beat`) and then every ``interval_s`` seconds while the ``with`` block runs.
 
     ``interval_s = 0`` disables it.
     """
 
-    def __init__(self, storage: Any, trial_ids: Sequence[int], interval_s: float) -> None:
+    def __init__(self, storage: Any, trial_ids: Sequence[int], interval_s: float, beat_now: bool = True) -> None:
         self._storage = storage
         self._ids = list(trial_ids)
         self._interval = interval_s
+        self._beat_now = beat_now
         self._native = native(storage)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -138,7 +150,8 @@ class Heartbeat:
 
     def __enter__(self) -> Heartbeat:
         if self._interval > 0:
-            self.beat()
+            if self._beat_now:
+                self.beat()
             self._thread = threading.Thread(target=self._run, name="ecopt-heartbeat", daemon=True)
             self._thread.start()
         return self

@@ -17,13 +17,17 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.storages import BaseStorage
-from optuna.trial import FrozenTrial, Trial
+from optuna.trial import FrozenTrial, Trial, TrialState
 
 #: The privates this module reads: ``(object or module path, attribute)``; ``test_compat`` checks each.
 PRIVATES: tuple[tuple[str, str], ...] = (
@@ -41,6 +45,10 @@ PRIVATES: tuple[tuple[str, str], ...] = (
     ("optuna.storages.RDBStorage", "_set_trial_attr_without_commit"),
     ("optuna.storages._rdb.storage", "_create_scoped_session"),
     ("optuna.storages._rdb.models", "TrialUserAttributeModel"),
+    ("optuna.storages._rdb.models", "TrialSystemAttributeModel"),
+    ("optuna.storages._rdb.models", "TrialHeartbeatModel"),
+    ("optuna.storages._rdb.models", "TrialModel"),
+    ("optuna.study._tell", "_tell_with_warning"),
 )
 
 
@@ -85,26 +93,120 @@ def set_trial_system_attr(study: optuna.Study, trial: Trial | FrozenTrial, key: 
     storage(study).set_trial_system_attr(trial_id(trial), key, value)
 
 
-def set_user_attrs(study: optuna.Study, trial: Trial, attrs: dict[str, Any]) -> None:
-    """Write several user attributes of a live trial in one storage transaction (one SQLite commit instead of
-    one each) on an RDB storage; one ``Trial.set_user_attr`` each on any other storage, or when the RDB
-    internals (``_set_trial_attr_without_commit``, ``_create_scoped_session``) are not there."""
-    backend = getattr(storage(study), "_backend", storage(study))
-    write = getattr(backend, "_set_trial_attr_without_commit", None)
-    if not attrs:
+@dataclass
+class TrialWrite:
+    """What :func:`write_trials` stores on one trial: user and system attributes and, with ``heartbeat``, its
+    Optuna heartbeat (RDB storages made with ``heartbeat_interval``; the caller checks that)."""
+
+    trial: Trial | FrozenTrial
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+    system_attrs: dict[str, Any] = field(default_factory=dict)
+    heartbeat: bool = False
+
+
+def write_trials(study: optuna.Study, writes: Sequence[TrialWrite]) -> None:
+    """Store every write of ``writes`` in one storage transaction on an RDB storage: per trial one read of its
+    row (refused with :class:`~optuna.exceptions.UpdateFinishedTrialError` when finished, as Optuna's own
+    setters do) and one multi-row upsert per attribute table, where Optuna's setters commit once per attribute
+    and read the trial row back for each. Any other storage, or an RDB dialect without upserts: the public
+    setters, one call per attribute (``record_heartbeat`` for the heartbeat).
+
+    Privates: ``RDBStorage.scoped_session`` with ``_create_scoped_session`` (Optuna's commit-or-rollback),
+    the ``TrialModel``/``Trial*AttributeModel``/``TrialHeartbeatModel`` tables, and
+    ``_set_trial_attr_without_commit`` for dialects other than SQLite, PostgreSQL and MySQL."""
+    writes = [w for w in writes if w.user_attrs or w.system_attrs or w.heartbeat]
+    if not writes:
         return
+    store = storage(study)
+    backend = getattr(store, "_backend", store)
     try:
-        from optuna.storages._rdb.models import TrialUserAttributeModel
+        from optuna.storages._rdb import models
         from optuna.storages._rdb.storage import _create_scoped_session
     except ImportError:  # pragma: no cover - test_compat checks both names
-        write = None
-    if not isinstance(backend, optuna.storages.RDBStorage) or write is None:
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
+        backend = None
+    if not isinstance(backend, optuna.storages.RDBStorage):
+        for w in writes:
+            for key, value in w.user_attrs.items():
+                store.set_trial_user_attr(trial_id(w.trial), key, value)
+            for key, value in w.system_attrs.items():
+                store.set_trial_system_attr(trial_id(w.trial), key, value)
+            if w.heartbeat:
+                store.record_heartbeat(trial_id(w.trial))  # type: ignore[attr-defined]
         return
     with _create_scoped_session(backend.scoped_session, True) as session:
+        for w in writes:
+            tid = trial_id(w.trial)
+            state: Any = models.TrialModel.find_or_raise_by_id(tid, session).state  # a TrialState, once loaded
+            backend.check_trial_is_updatable(tid, state)
+            _upsert(backend, session, models.TrialUserAttributeModel, tid, w.user_attrs)
+            _upsert(backend, session, models.TrialSystemAttributeModel, tid, w.system_attrs)
+            if w.heartbeat:
+                _beat(session, models.TrialHeartbeatModel, tid)
+
+
+def _upsert(backend: Any, session: Any, model: Any, tid: int, attrs: dict[str, Any]) -> None:
+    """Insert or replace ``attrs`` of trial ``tid`` in ``model``'s table in one statement (JSON values, as
+    Optuna stores them), without committing."""
+    if not attrs:
+        return
+    rows = [{"trial_id": tid, "key": key, "value_json": json.dumps(value)} for key, value in attrs.items()]
+    dialect = backend.engine.name
+    if dialect == "sqlite" and sqlite3.sqlite_version_info >= (3, 24, 0):
+        from sqlalchemy.dialects import sqlite
+
+        insert = sqlite.insert(model).values(rows)
+        session.execute(
+            insert.on_conflict_do_update(
+                index_elements=[model.trial_id, model.key], set_={"value_json": insert.excluded.value_json}
+            )
+        )
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        pg_insert = postgresql.insert(model).values(rows)
+        session.execute(
+            pg_insert.on_conflict_do_update(
+                index_elements=[model.trial_id, model.key], set_={"value_json": pg_insert.excluded.value_json}
+            )
+        )
+    elif dialect == "mysql":
+        from sqlalchemy.dialects import mysql
+
+        my_insert = mysql.insert(model).values(rows)
+        session.execute(my_insert.on_duplicate_key_update(value_json=my_insert.inserted.value_json))
+    else:  # Optuna's own per-attribute path (it reads the trial row again for each)
         for key, value in attrs.items():
-            write(session, TrialUserAttributeModel, trial_id(trial), key, value)
+            backend._set_trial_attr_without_commit(session, model, tid, key, value)
+
+
+def _beat(session: Any, model: Any, tid: int) -> None:
+    """``RDBStorage.record_heartbeat`` without its commit: the row made with the database's time, or updated."""
+    import sqlalchemy
+
+    if model.where_trial_id(tid, session) is None:
+        session.add(model(trial_id=tid))
+    else:
+        row = model.where_trial_id(tid, session, True)  # again, for update (row lock where the database has one)
+        row.heartbeat = session.execute(sqlalchemy.func.now()).scalar()
+
+
+def set_user_attrs(study: optuna.Study, trial: Trial | FrozenTrial, attrs: dict[str, Any]) -> None:
+    """Write several user attributes of a live trial in one storage transaction (:func:`write_trials`)."""
+    write_trials(study, [TrialWrite(trial, user_attrs=attrs)])
+
+
+def tell(
+    study: optuna.Study, trial: Trial, values: Sequence[float] | None = None, state: TrialState | None = None
+) -> None:
+    """``Study.tell`` without reading the trial back afterwards for a return value nobody reads (one full read of
+    the trial from an RDB storage: its row and five attribute tables). Private: ``study._tell._tell_with_warning``,
+    which ``Study.tell`` calls before that read; fallback: ``Study.tell``."""
+    try:
+        from optuna.study._tell import _tell_with_warning
+    except ImportError:  # pragma: no cover - test_compat checks the name
+        study.tell(trial, values, state)
+        return
+    _tell_with_warning(study=study, trial=trial, value_or_values=values, state=state)
 
 
 def study_trials(study: optuna.Study, use_cache: bool) -> list[FrozenTrial]:

@@ -32,7 +32,7 @@ from optuna.trial import FrozenTrial
 from typing_extensions import override
 
 from . import _failures
-from ._optuna_compat import constraints_key, set_trial_system_attr
+from ._optuna_compat import constraints_key
 from ._schema import CONSTRAINTS_ATTR
 from .config import resolve_callable
 from .errors import SweeperConfigError
@@ -124,11 +124,12 @@ def has_set_constraint() -> bool:
     return hasattr(optuna.trial.Trial, "set_constraint")
 
 
-def store_constraints_optuna4(study: optuna.Study, trial: optuna.trial.Trial, values: Sequence[float]) -> None:
-    """Optuna 4 reads feasibility (``Study.best_trials``, the constrained samplers) from the trial's system
-    attribute ``constraints``, which only a sampler's ``constraints_func`` writes; samplers without one (random,
-    QMC, GP) would leave infeasible trials on Optuna's own front. Write it here, with the same values."""
-    set_trial_system_attr(study, trial, constraints_key(), list(values))
+def constraints_optuna4(values: Sequence[float]) -> dict[str, list[float]]:
+    """The system attribute to store with a trial's constraint ``values``: Optuna 4 reads feasibility
+    (``Study.best_trials``, the constrained samplers) from the trial's system attribute ``constraints``, which
+    only a sampler's ``constraints_func`` writes; samplers without one (random, QMC, GP) would leave infeasible
+    trials on Optuna's own front."""
+    return {constraints_key(): list(values)}
 
 
 def stored_constraints(trial: FrozenTrial) -> Sequence[float]:
@@ -193,13 +194,15 @@ def build(
     failures_infeasible: bool = True,
     space: Mapping[str, BaseDistribution] | None = None,
     target: str | None = None,
+    concurrent: bool = True,
 ) -> optuna.samplers.BaseSampler:
     """An Optuna sampler from its name (``custom``: the class at ``target``, a ``_target_`` from the config);
     ``kwargs`` come from the sampler's config and ``sampler_kwargs``, ``seed`` is added unless given there.
 
     Samplers that learn from past trials are wrapped so that failed trials count as infeasible
     (:mod:`._failures`) unless ``failures_infeasible`` is false. ``grid`` needs ``space`` (choice/range
-    parameters: :func:`grid_points`)."""
+    parameters: :func:`grid_points`). ``concurrent``: whether other trials may run while one is proposed (a
+    batch of ``n_jobs``, or other workers on a shared storage); TPE's ``constant_liar`` defaults to it."""
     name = {"nsgaii": "nsga2"}.get(name, name)  # hydra-optuna-sweeper's group name
     if name == "grid":
         return _build_grid(kwargs, seed, space or {}, field)
@@ -217,7 +220,10 @@ def build(
     args = _instantiate_nested(kwargs)
     args.setdefault("seed", seed)
     if name == "tpe":
-        args.setdefault("constant_liar", True)  # batches of n_jobs run at once; default only since Optuna 5
+        # the running trials' points count as taken. Alone (one trial at a time, no other worker) there is none
+        # but the one proposed, so the proposals are the same either way, and without it TPE reads the study
+        # once per trial instead of once more per parameter (benchmarks/README.md, issue 14)
+        args.setdefault("constant_liar", concurrent)
     if constrained and not has_set_constraint() and name in ("tpe", "nsga2", "nsga3", "gp"):
         args.setdefault("constraints_func", stored_constraints)
     try:

@@ -40,14 +40,15 @@ from ._artifacts import attach_to_study, publish_to_study, remove_stale_temps, w
 from ._budget import OVER_BUDGET_ERROR, beyond, may_exceed
 from ._compose import ComposeOnce
 from ._energy_report import hardware_info
-from ._heartbeat import DeadTrialWatch, Heartbeat, announce_asker, worker
+from ._heartbeat import DeadTrialWatch, Heartbeat, announce_asker, first_beat, worker
 from ._jobinfo import read_job
 from ._launch import TrackedTask, check_parallelism, job_process, recycle_workers
 from ._loggers import log_everywhere
 from ._lost_jobs import died, expected_job_dir, recover
 from ._metrics import TrialError, lookup, name_mismatch, non_numeric, to_metrics, trial_energy
-from ._optuna_compat import contains, set_user_attrs, trial_id
+from ._optuna_compat import TrialWrite, contains, set_user_attrs, trial_id, write_trials
 from ._optuna_compat import storage as storage_of
+from ._optuna_compat import tell as tell_quietly
 from ._progress import describe_space, front_table, progress_line
 from ._records import TrialRecord
 from ._rung_report import energy_saved, stopped_phrase
@@ -245,14 +246,14 @@ class EcoptSweeperImpl:
         if error is not None and settings.prune_before_training and _pruning.was_pruned(study, trial.number):
             log.info("ecopt: trial %d %s", trial.number, _pruning.was_pruned(study, trial.number))
             set_user_attrs(study, trial, attrs)
-            study.tell(trial, state=TrialState.PRUNED)  # our own decision: not a failure, not in n_trials
+            tell_quietly(study, trial, state=TrialState.PRUNED)  # our own decision: not a failure, not in n_trials
             return None, None
         stopped = _stopped_at(study, trial) if settings.multi_fidelity is not None else None
         if error is None and stopped is not None:
             # PRUNED keeps no values, so the trial never reaches the front; its metrics and energy stay
             log.info("ecopt: trial %d %s (multi-fidelity: told PRUNED)", trial.number, stopped)
             set_user_attrs(study, trial, attrs)
-            study.tell(trial, state=TrialState.PRUNED)
+            tell_quietly(study, trial, state=TrialState.PRUNED)
             return None, None
         if error is not None:
             failed: dict[str, Any] = {ERROR_ATTR: error}
@@ -260,14 +261,13 @@ class EcoptSweeperImpl:
                 failed[JOB_FAILED_ATTR] = True  # the samplers learn the region fails (_failures.py)
             set_user_attrs(study, trial, {**attrs, **failed})
             log.warning("ecopt: trial %d failed: %s", trial.number, error)
-            study.tell(trial, state=TrialState.FAIL)
+            tell_quietly(study, trial, state=TrialState.FAIL)
             return error, mismatch
-        set_user_attrs(study, trial, {**attrs, CONSTRAINTS_ATTR: constraints})  # by name
-        if constraints:
-            # the one stored form that Optuna 4 and 5 (best_trials, the samplers) and optuna-dashboard all read: the
-            # dashboard reads only this list, not Optuna 5's per-key `set_constraint` attributes
-            _samplers.store_constraints_optuna4(study, trial, list(constraints.values()))
-        study.tell(trial, values)
+        # by name; and as the one stored form that Optuna 4 and 5 (best_trials, the samplers) and optuna-dashboard
+        # all read (the dashboard reads only this list, not Optuna 5's per-key `set_constraint` attributes)
+        system = _samplers.constraints_optuna4(list(constraints.values())) if constraints else {}
+        write_trials(study, [TrialWrite(trial, {**attrs, CONSTRAINTS_ATTR: constraints}, system)])
+        tell_quietly(study, trial, values)
         _crashpoints.reached("in_tell")
         return None, None
 
@@ -506,6 +506,7 @@ class EcoptSweeperImpl:
             bool(settings.constraints),
             space=space.distributions,
             target=settings.sampler_target,
+            concurrent=not runs_alone(settings),
         )
 
     def _rechoose(
@@ -566,36 +567,43 @@ class EcoptSweeperImpl:
         ids = [trial_id(trial) for trial in trials]
         me = worker()
         try:
-            with Heartbeat(storage, ids, settings.heartbeat_interval_s):  # first beat now, before anything else
-                batch = []
-                for trial in trials:
-                    overrides = self._overrides(trial, space, custom)
-                    claim: dict[str, Any] = {WORKER_ATTR: me, OVERRIDES_ATTR: overrides}
-                    if ERROR_ATTR in trial.user_attrs:  # a retried trial inherits the dead run's attributes
-                        claim[ERROR_ATTR] = None
-                    if STOPPED_AT_ATTR in trial.user_attrs:  # nor a stop the dead run decided: it runs again
-                        claim[STOPPED_AT_ATTR] = None
-                    set_user_attrs(study, trial, claim)
-                    if settings.prune_before_training or settings.multi_fidelity is not None:
-                        # the job reaches its trial through the storage
-                        url = settings.storage or f"sqlite:///{self.sweep_dir / 'ecopt.db'}"
-                        overrides = [*overrides, *_pruning.job_overrides(url, study.study_name, trial.number)]
-                    batch.append(overrides)
-                _crashpoints.reached("after_ask")
+            claims, batch = [], []
+            for trial in trials:
+                overrides = self._overrides(trial, space, custom)
+                claim: dict[str, Any] = {WORKER_ATTR: me, OVERRIDES_ATTR: overrides}
+                if ERROR_ATTR in trial.user_attrs:  # a retried trial inherits the dead run's attributes
+                    claim[ERROR_ATTR] = None
+                if STOPPED_AT_ATTR in trial.user_attrs:  # nor a stop the dead run decided: it runs again
+                    claim[STOPPED_AT_ATTR] = None
+                claims.append(claim)
+                if settings.prune_before_training or settings.multi_fidelity is not None:
+                    # the job reaches its trial through the storage
+                    url = settings.storage or f"sqlite:///{self.sweep_dir / 'ecopt.db'}"
+                    overrides = [*overrides, *_pruning.job_overrides(url, study.study_name, trial.number)]
+                batch.append(overrides)
+            try:
                 self.validate_batch_is_legal(batch)
                 assert self.config is not None
                 loader = self.composer.peeking()  # the configs composed above, left for the launcher
                 dirs = [expected_job_dir(loader, self.config, o, trials[0].number + i) for i, o in enumerate(batch)]
-                for trial, job_dir in zip(trials, dirs, strict=True):
-                    if job_dir:  # where a watcher finds the energy of a job whose worker dies
-                        trial.set_user_attr(JOB_DIR_ATTR, job_dir)
-                start = time.perf_counter()
-                launched = True
-                try:
+                # the claim, the job dir (where a watcher finds the energy of a job whose worker dies) and the first
+                # heartbeat: one storage transaction for the batch. The claim waits for the configs above (well
+                # below the 2 heartbeat intervals another worker gives an unclaimed trial)
+                beat, native_beat = first_beat(storage, settings.heartbeat_interval_s)
+                for claim, job_dir in zip(claims, dirs, strict=True):
+                    claim.update(beat)
+                    if job_dir:
+                        claim[JOB_DIR_ATTR] = job_dir
+                claimed = [TrialWrite(t, c, heartbeat=native_beat) for t, c in zip(trials, claims, strict=True)]
+                write_trials(study, claimed)
+                _crashpoints.reached("after_ask")
+                with Heartbeat(storage, ids, settings.heartbeat_interval_s, beat_now=False):
+                    start = time.perf_counter()
+                    launched = True
                     returns = self._launch(batch, trials[0].number, dirs)
-                finally:
-                    self.composer.forget()
-                self._batch_seconds = (propose_s, time.perf_counter() - start)  # auto weighs them (too_slow)
+                    self._batch_seconds = (propose_s, time.perf_counter() - start)  # auto weighs them (too_slow)
+            finally:
+                self.composer.forget()
             errors, mismatches = [], []
             retry = retry_callback(settings.max_retry)
             for trial, ret in zip(trials, returns, strict=False):
@@ -783,6 +791,13 @@ def resumed_seed(seed: int, trials_so_far: int) -> int:
         True
     """
     return (seed * 1_000_003 + trials_so_far * 7_919) % 2**32
+
+
+def runs_alone(settings: Settings) -> bool:
+    """Whether no other trial of the study can run while this sweep proposes one: one trial per batch, on the
+    default storage, which is the sweep dir's own (concurrent workers need distinct sweep dirs and a configured
+    shared ``storage``)."""
+    return settings.n_jobs == 1 and settings.storage is None
 
 
 def has_baseline(study: optuna.Study) -> bool:

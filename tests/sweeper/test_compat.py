@@ -7,13 +7,17 @@ from __future__ import annotations
 import ast
 import importlib
 import os
+import warnings
 from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
 
 from ecopt_lightning.sweeper import _joblib_compat, _optuna_compat
+from ecopt_lightning.sweeper._storage import with_driver
 
 ROOT = Path(__file__).parents[2]
 SCANNED = ("ecopt_lightning", "hydra_plugins", "benchmarks", "examples")
@@ -138,3 +142,76 @@ def test_set_user_attrs_writes_every_attribute_in_one_transaction_on_rdb_and_one
         _optuna_compat.set_user_attrs(study, trial, {"a": 2.5})
         study.tell(trial, 1.0)
         assert study.trials[0].user_attrs == {"a": 2.5, "ecopt.job_dir": "/x", "b": [1, 2]}
+
+
+def _statements(storage: optuna.storages.RDBStorage) -> list[str]:
+    """Every SQL statement ``storage`` sends from now on (``<COMMIT>`` for a commit)."""
+    from sqlalchemy import event
+
+    sent: list[str] = []
+    event.listen(storage.engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: sent.append(statement))
+    event.listen(storage.engine, "commit", lambda conn: sent.append("<COMMIT>"))
+    return sent
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_write_trials_stores_a_whole_claim_in_one_transaction_of_a_few_statements(tmp_path: Path, database) -> None:
+    url = f"sqlite:///{tmp_path / 'a.db'}" if database == "sqlite" else os.environ.get("ECOPT_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("ECOPT_TEST_POSTGRES_URL is unset: run `bash scripts/postgres.sh` or .ci/run (CI sets it)")
+    user = {f"metric{i}": float(i) for i in range(8)} | {"ecopt.job_dir": "/x", "nested": {"a": [1, 2]}}
+    system = {"constraints": [0.5, -1.0], "other": "y"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # heartbeat_interval: experimental
+        storage = optuna.storages.RDBStorage(with_driver(url), heartbeat_interval=60)
+    stored = {}
+    for name, where in ((database, storage), ("in memory", None)):
+        study = optuna.create_study(storage=where)
+        trial = study.ask()
+        sent = _statements(where) if where is not None else []
+        beats = where is not None  # an in-memory storage keeps no heartbeats
+        _optuna_compat.write_trials(study, [_optuna_compat.TrialWrite(trial, user, system, heartbeat=beats)])
+        _optuna_compat.write_trials(study, [_optuna_compat.TrialWrite(trial, {"metric0": 9.0}, heartbeat=beats)])
+        frozen = study.trials[0]
+        stored[name] = (frozen.user_attrs, {k: v for k, v in frozen.system_attrs.items() if k in system})
+        if where is None:
+            continue
+        first = sent[: sent.index("<COMMIT>") + 1]
+        # the trial's row (is it still running?), one upsert per attribute table, the heartbeat's row: read, made
+        assert len(first) - 1 <= 5 and first.count("<COMMIT>") == 1, first  # one select + one insert each were 20
+        with storage.engine.connect() as db:  # the second write moved the heartbeat, added no row
+            rows = db.execute(
+                sqlalchemy.text("SELECT count(*) FROM trial_heartbeats WHERE trial_id = :t"),
+                {"t": _optuna_compat.trial_id(trial)},
+            )
+            assert rows.scalar() == 1
+    assert stored[database] == stored["in memory"]
+    assert stored[database][0] == {**user, "metric0": 9.0} and stored[database][1] == system
+
+
+def test_write_trials_refuses_a_finished_trial_as_optunas_setters_do(tmp_path: Path) -> None:
+    for url in (f"sqlite:///{tmp_path / 'a.db'}", None):
+        study = optuna.create_study(storage=url)
+        trial = study.ask()
+        study.tell(trial, 1.0)
+        with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+            _optuna_compat.write_trials(study, [_optuna_compat.TrialWrite(trial, {"late": 1})])
+        assert "late" not in study.trials[0].user_attrs
+
+
+def test_tell_stores_what_study_tell_stores_and_reads_the_trial_once(tmp_path: Path, monkeypatch) -> None:
+    reads = []
+    read = optuna.storages.RDBStorage.get_trial
+    monkeypatch.setattr(optuna.storages.RDBStorage, "get_trial", lambda self, tid: reads.append(tid) or read(self, tid))
+    outcomes = {}
+    for name, tell in (("compat", _optuna_compat.tell), ("study.tell", optuna.Study.tell)):
+        study = optuna.create_study(storage=f"sqlite:///{tmp_path / name}.db", directions=["minimize", "maximize"])
+        told = [study.ask() for _ in range(3)]
+        reads.clear()
+        tell(study, told[0], [1.0, 2.0])
+        once = len(reads)
+        tell(study, told[1], state=TrialState.FAIL)
+        tell(study, told[2], state=TrialState.PRUNED)
+        outcomes[name] = ([(t.state, t.values) for t in study.trials], once)
+    assert outcomes["compat"][0] == outcomes["study.tell"][0]
+    assert (outcomes["compat"][1], outcomes["study.tell"][1]) == (1, 2)  # Study.tell reads it again to return it

@@ -1,9 +1,16 @@
-"""The sweeper's own cost per trial (issue 14), bounded by construction instead of timed: each batch of the
-sweep loop reads the study's trials once (for its report; the next turn of the loop starts from that read), so
-the dead-trial watch, the budget count, the pruned count and the clean-up of a batch add no read of their own."""
+"""The sweeper's own cost per trial (issue 14), bounded by construction instead of timed, on a whole sweep of
+one-job batches (the counts: apps/counted.py):
+
+- each batch reads the study's trials once (for its report; the next turn of the sweep loop starts from that
+  read), so the dead-trial watch, the budget count, the pruned count and the clean-up of a batch add no read;
+- a trial is read from the database once by ``ask`` and once by ``tell``, never read back after the sweeper
+  wrote it;
+- a trial's attributes are written in two transactions: the claim (worker, overrides, job dir, first heartbeat)
+  and the result (metrics, energy, constraints) just before ``tell``."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,23 +20,35 @@ from .conftest import run_multirun
 pytestmark = pytest.mark.slow
 
 
-def _reads(tmp_path: Path, n_trials: int) -> int:
-    """Reads of all the study's trials (``Study.get_trials``) in a whole sweep of ``n_trials`` one-job batches."""
-    out = tmp_path / f"reads-{n_trials}"
+def _counts(tmp_path: Path, n_trials: int, *overrides: str) -> dict[str, int]:
+    """apps/counted.py's counts for a whole sweep of ``n_trials`` one-job batches."""
+    out = tmp_path / f"counts-{n_trials}.json"
     proc = run_multirun(
         tmp_path / f"sweep-{n_trials}",
         "width=choice(8,16,32)",
         "hydra.sweeper.sampler=random",
         "hydra.sweeper.n_jobs=1",
-        "hydra.sweeper.heartbeat_interval_s=0",  # no heartbeat thread: nothing but the loop itself acts
         f"hydra.sweeper.n_trials={n_trials}",
+        *overrides,
         app="counted.py",
         env={"ECOPT_TEST_TRIAL_READS": str(out)},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return int(out.read_text(encoding="utf-8"))
+    return json.loads(out.read_text(encoding="utf-8"))
 
 
 def test_each_batch_reads_the_studys_trials_once(tmp_path: Path) -> None:
-    short, long = _reads(tmp_path, 2), _reads(tmp_path, 5)
-    assert long - short <= 5 - 2  # three more one-job batches, one read each (there were six each)
+    # no heartbeat thread: nothing but the loop itself acts
+    short, long = _counts(tmp_path, 2, "hydra.sweeper.heartbeat_interval_s=0"), _counts(tmp_path, 5)
+    assert long["get_trials"] - short["get_trials"] <= 5 - 2  # three more one-job batches, one read each (were 6)
+
+
+def test_each_trial_is_read_twice_and_its_attributes_written_twice(tmp_path: Path) -> None:
+    # heartbeats on (their first beat is part of the claim; the next comes after 60 s, long after these jobs) and
+    # a constraint (stored as a system attribute too, for Optuna 4): neither adds a write
+    on = ("hydra.sweeper.heartbeat_interval_s=60", "hydra.sweeper.constraints=['energy/total_J <= 100']")
+    short, long = _counts(tmp_path, 2, *on), _counts(tmp_path, 5, *on)
+    extra = 5 - 2
+    assert long["trial_reads"] - short["trial_reads"] == 2 * extra  # ask and tell; tell's return value was a third
+    # the claim, job dir and first heartbeat were three transactions and a constraint a fifth
+    assert long["attr_writes"] - short["attr_writes"] == 2 * extra

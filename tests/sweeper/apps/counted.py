@@ -1,44 +1,83 @@
-"""The toy app (``toy.py``, same config) with every read of all a study's trials through Optuna's public
-``Study.get_trials`` (and ``Study.trials``, which calls it) counted.
+"""The toy app (``toy.py``, same config) with the sweeper's storage traffic counted, written as JSON to the file
+named by ``ECOPT_TEST_TRIAL_READS`` when the process exits:
 
-The sweeper and, under Hydra's basic launcher, every job run in this one process, so the count covers the whole
-sweep; it is written to the file named by ``ECOPT_TEST_TRIAL_READS`` when the process exits. Optuna's own
-samplers and ``ask`` read through its private paths and are not counted: the count is the sweeper's reads.
+- ``get_trials``: reads of all a study's trials through Optuna's public ``Study.get_trials`` (and
+  ``Study.trials``, which calls it). Optuna's own samplers and ``ask`` read through its private paths and are
+  not counted: this is the sweeper's reads;
+- ``trial_reads``: reads of one trial from the database (``RDBStorage.get_trial``: its row and five attribute
+  tables; Optuna's cache answers finished trials without one). ``Study.ask`` reads its new trial once and
+  ``Study.tell`` the told one once; any more is a trial read back;
+- ``attr_writes``: committed transactions that write a trial's user or system attributes or its heartbeat.
+
+The sweeper and, under Hydra's basic launcher, every job run in this one process, so the counts cover the whole
+sweep.
 
 Example:
-    ``ECOPT_TEST_TRIAL_READS=/tmp/reads python tests/sweeper/apps/counted.py -m hydra/sweeper=ecopt``
+    ``ECOPT_TEST_TRIAL_READS=/tmp/counts.json python tests/sweeper/apps/counted.py -m hydra/sweeper=ecopt``
 """
 
 from __future__ import annotations
 
 import atexit
 import functools
+import json
 import os
 import runpy
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import optuna
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 TOY = Path(__file__).with_name("toy.py")
-reads = 0
+ATTR_TABLES = ("trial_user_attributes", "trial_system_attributes", "trial_heartbeats")
+counts: Counter[str] = Counter()
+_pending: set[int] = set()  # connections whose open transaction wrote a trial attribute or heartbeat
 _get_trials = optuna.Study.get_trials
+_get_trial = optuna.storages.RDBStorage.get_trial
 
 
 @functools.wraps(_get_trials)
-def _counted(self: optuna.Study, *args: Any, **kwargs: Any) -> Any:
-    global reads
-    reads += 1
+def _counted_get_trials(self: optuna.Study, *args: Any, **kwargs: Any) -> Any:
+    counts["get_trials"] += 1
     return _get_trials(self, *args, **kwargs)
+
+
+@functools.wraps(_get_trial)
+def _counted_get_trial(self: Any, *args: Any, **kwargs: Any) -> Any:
+    counts["trial_reads"] += 1
+    return _get_trial(self, *args, **kwargs)
+
+
+def _statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    head = " ".join(statement.split()[:3]).lower()
+    if head.startswith(("insert into", "update")) and any(t in head for t in ATTR_TABLES):
+        _pending.add(id(conn))
+
+
+def _commit(conn: Any) -> None:
+    if id(conn) in _pending:
+        counts["attr_writes"] += 1
+        _pending.discard(id(conn))
+
+
+def _rollback(conn: Any) -> None:
+    _pending.discard(id(conn))
 
 
 @atexit.register
 def _save() -> None:
-    Path(os.environ["ECOPT_TEST_TRIAL_READS"]).write_text(str(reads), encoding="utf-8")
+    Path(os.environ["ECOPT_TEST_TRIAL_READS"]).write_text(json.dumps(counts), encoding="utf-8")
 
 
 if __name__ == "__main__":
-    optuna.Study.get_trials = _counted  # type: ignore[method-assign]
+    optuna.Study.get_trials = _counted_get_trials  # type: ignore[method-assign]
+    optuna.storages.RDBStorage.get_trial = _counted_get_trial  # type: ignore[method-assign]
+    event.listen(Engine, "before_cursor_execute", _statement)
+    event.listen(Engine, "commit", _commit)
+    event.listen(Engine, "rollback", _rollback)
     sys.argv[0] = str(TOY)  # Hydra finds the config beside the app it runs
     runpy.run_path(str(TOY), run_name="__main__")
