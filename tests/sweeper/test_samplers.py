@@ -7,6 +7,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 
 from ecopt_lightning.sweeper import SweeperConfigError
 from ecopt_lightning.sweeper._samplers import auto_kwargs, build, choose, describe, grid_points, too_slow
+from ecopt_lightning.sweeper._sweeper import runs_alone
+from ecopt_lightning.sweeper.config import validate
 
 NUMERIC = {"lr": FloatDistribution(1e-4, 1e-1, log=True)}
 MIXED = {**NUMERIC, "opt": CategoricalDistribution(["adam", "sgd"])}
@@ -119,3 +121,14 @@ def test_auto_on_categorical_spaces_moves_from_gp_to_tpe_when_trials_are_instant
     large_instant = choose("auto", 2, MIXED, 100, False, trial_seconds=0.01)
     assert small[0] == "gp" and "GP had the best hypervolume" in small[1]
     assert large_instant[0] == "tpe" and "proposing took" in large_instant[1]
+
+
+def test_tpe_lies_about_running_trials_only_when_others_can_run_meanwhile() -> None:
+    # alone, no other trial runs while one is proposed: constant_liar changes no proposal, only adds reads
+    assert _inner(build("tpe", {}, seed=0, constrained=False))._constant_liar
+    assert not _inner(build("tpe", {}, seed=0, constrained=False, concurrent=False))._constant_liar
+    given = {"constant_liar": True}
+    assert _inner(build("tpe", given, seed=0, constrained=False, concurrent=False))._constant_liar
+    assert runs_alone(validate({"n_jobs": 1}))
+    assert not runs_alone(validate({"n_jobs": 2}))
+    assert not runs_alone(validate({"n_jobs": 1, "storage": "sqlite:///shared.db"}))  # other workers may share it
