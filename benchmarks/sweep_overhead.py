@@ -4,7 +4,8 @@ The app is trivial (the official sweeper's own ``sphere.py`` and ``multi-objecti
 measured is the sweeper: composing configs, sampling, storage, artifacts. Each run is a whole
 ``python app.py --multirun`` process; the per-trial cost is ``(cost(N) - cost(2)) / (N - 2)``, which takes
 out process start and import time. Wall time and CPU time (user + system of the child process) are measured;
-runs alternate between the two sweepers so that both see the same machine load.
+runs alternate between the two sweepers so that both see the same machine load, and the ratio rows
+(``ecopt / official``) take each run's ratio of the back-to-back pair, then their median.
 
 - ``ecopt``: this checkout, its default SQLite storage in the sweep dir, ``hydra/sweeper=ecopt``;
 - ``official``: hydra-optuna-sweeper 1.3.0 on Optuna 2.10 in ``benchmarks/.venv-official`` (made by
@@ -126,6 +127,11 @@ def main() -> None:
                 wall = statistics.median(w for w, _ in per_trial[side]) * 1e3
                 cpu = statistics.median(c for _, c in per_trial[side]) * 1e3
                 print(f"| {side} | {objectives} | {wall:.0f} | {cpu:.0f} | {written[side] / 1e6:.2f} MB |", flush=True)
+            for side in sides:
+                if side != "ecopt":  # each run's ratio (the two ran back to back), then their median
+                    pairs = list(zip(per_trial["ecopt"], per_trial[side], strict=True))
+                    wall_ratio, cpu_ratio = (statistics.median(a[i] / b[i] for a, b in pairs) for i in (0, 1))
+                    print(f"| ecopt / {side} | {objectives} | {wall_ratio:.2f} | {cpu_ratio:.2f} | |", flush=True)
     print(f"load average (1, 5, 15 min) at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
