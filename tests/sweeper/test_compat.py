@@ -23,6 +23,7 @@ ROOT = Path(__file__).parents[2]
 SCANNED = ("ecopt_lightning", "hydra_plugins", "benchmarks", "examples")
 COMPAT_MODULES = {"_optuna_compat.py", "_joblib_compat.py", "_lightning_compat.py"}
 FRAMEWORKS = {"optuna", "joblib", "lightning", "pytorch_lightning", "lightning_fabric"}
+OPTUNA_MAJOR = int(optuna.__version__.split(".")[0])
 
 
 def _resolve(path: str) -> object:
@@ -214,4 +215,7 @@ def test_tell_stores_what_study_tell_stores_and_reads_the_trial_once(tmp_path: P
         tell(study, told[2], state=TrialState.PRUNED)
         outcomes[name] = ([(t.state, t.values) for t in study.trials], once)
     assert outcomes["compat"][0] == outcomes["study.tell"][0]
-    assert (outcomes["compat"][1], outcomes["study.tell"][1]) == (1, 2)  # Study.tell reads it again to return it
+    reads_compat, reads_public = outcomes["compat"][1], outcomes["study.tell"][1]
+    assert reads_compat <= reads_public
+    if OPTUNA_MAJOR >= 5:  # Study.tell reads the trial again to return it; Optuna 4 does inside _tell_with_warning
+        assert (reads_compat, reads_public) == (1, 2)

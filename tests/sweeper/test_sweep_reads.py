@@ -3,8 +3,8 @@ one-job batches (the counts: apps/counted.py):
 
 - each batch reads the study's trials once (for its report; the next turn of the sweep loop starts from that
   read), so the dead-trial watch, the budget count, the pruned count and the clean-up of a batch add no read;
-- a trial is read from the database once by ``ask`` and once by ``tell``, never read back after the sweeper
-  wrote it;
+- a trial is read from the database once by ``ask`` and once by ``tell`` (Optuna 5; Optuna 4's ``tell`` reads
+  it back after storing the state), never read back after the sweeper wrote it;
 - a trial's attributes are written in two transactions: the claim (worker, overrides, job dir, first heartbeat)
   and the result (metrics, energy, constraints) just before ``tell``."""
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import optuna
 import pytest
 
 from .conftest import run_multirun
@@ -49,6 +50,8 @@ def test_each_trial_is_read_twice_and_its_attributes_written_twice(tmp_path: Pat
     on = ("hydra.sweeper.heartbeat_interval_s=60", "hydra.sweeper.constraints=['energy/total_J <= 100']")
     short, long = _counts(tmp_path, 2, *on), _counts(tmp_path, 5, *on)
     extra = 5 - 2
-    assert long["trial_reads"] - short["trial_reads"] == 2 * extra  # ask and tell; tell's return value was a third
+    # ask and tell; Study.tell's read for its return value was a third (Optuna 4's tell reads it back inside)
+    reads = 2 if int(optuna.__version__.split(".")[0]) >= 5 else 3
+    assert long["trial_reads"] - short["trial_reads"] == reads * extra
     # the claim, job dir and first heartbeat were three transactions and a constraint a fifth
     assert long["attr_writes"] - short["attr_writes"] == 2 * extra
