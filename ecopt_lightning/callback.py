@@ -22,7 +22,7 @@ from typing_extensions import override
 
 from . import _lightning_compat as compat
 from . import metrics
-from .benchmark_runner import BenchmarkRunner
+from .benchmark_runner import BenchmarkRunner, FitContext
 from .energy import EnergyMonitor, Measurement
 from .energy.carbon import grid_intensity
 from .energy.monitor import CpuChoice
@@ -157,6 +157,7 @@ class EnergyCallback(Callback):
         self._progress: dict[str, int] = {}  # training epochs and optimizer steps completed (fit)
         self._summary_file: str | None = None  # where this entry point's summary goes (found at its first write)
         self._rungs: RungCheck | None = None  # the stop-at-rung check of a multi-fidelity sweep (fit set-up)
+        self._fit: FitContext | None = None  # what the inference benchmark reads (fit set-up)
 
     @property
     def inference_benchmark(self) -> InferenceBenchmark | None:
@@ -195,6 +196,8 @@ class EnergyCallback(Callback):
                 cpu_watts_per_core=self.cpu_watts_per_core,
             )
             self.tracker.use(self.monitor)
+        if stage == "fit":
+            self._fit = self._fit_context(trainer, pl_module)
         if stage == "fit" and self._rungs is None:
             self._rungs = RungCheck.open(
                 rank_zero=trainer.is_global_zero, max_epochs=trainer.max_epochs, broadcast=self._broadcast(trainer)
@@ -205,6 +208,8 @@ class EnergyCallback(Callback):
     @override
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         self._flush(trainer)
+        if stage == "fit":
+            self._fit = None  # holds the trainer and the monitor
         if self._own_monitor:
             if self.monitor is not None:
                 self.monitor.close()
@@ -283,7 +288,8 @@ class EnergyCallback(Callback):
 
     @override
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        values = self._benchmark.after_fit(trainer, pl_module, **self._benchmark_context(trainer))
+        assert self._fit is not None  # built by setup("fit")
+        values = self._benchmark.after_fit(self._fit)
         self._publish(trainer, values, compat.batches_that_stepped(trainer))
         self.tracker.reduce(self._reducer)
         self._publish(trainer, self._totals(), compat.batches_that_stepped(trainer))
@@ -543,13 +549,14 @@ class EnergyCallback(Callback):
             values = self._proxies.measure_flops(pl_module, batch, samples, paused=self.tracker.paused(phase))
             self._publish(trainer, values, compat.batches_that_stepped(trainer))
 
-    def _benchmark_context(self, trainer: Trainer) -> dict[str, Any]:
-        """What the inference benchmark reads from this callback: the monitor, the ranks, the summary's folder."""
+    def _fit_context(self, trainer: Trainer, pl_module: LightningModule) -> FitContext:
+        """What the inference benchmark reads from this callback: the monitor, the ranks, the summary's folder
+        (built at fit set-up, once the monitor is open)."""
 
         def folder() -> Path:  # asked only when the model is kept: finding it may ask a logger
             return Path(summary_file(trainer, self.summary_path)).parent
 
-        return {"monitor": self.monitor, "reducer": self._reducer, "summary_dir": folder}
+        return FitContext(trainer, pl_module, self.monitor, self._reducer, folder)
 
     # multi-fidelity -----------------------------------------------------------------------------------------
     def _broadcast(self, trainer: Trainer) -> Broadcast | None:
@@ -558,9 +565,9 @@ class EnergyCallback(Callback):
     def _rung_check(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """At a rung's epoch end: every rank runs the inference benchmark once (the first rung; its reduction over
         ranks is a collective), rank 0 reports the metrics, and every rank stops the Trainer if the trial is out."""
-        assert self._rungs is not None
+        assert self._rungs is not None and self._fit is not None  # both built by setup("fit")
         sync = self.cuda_sync != "never"
-        measured = self._benchmark.at_rung(trainer, pl_module, **self._benchmark_context(trainer), sync=sync)
+        measured = self._benchmark.at_rung(self._fit, sync=sync)
         self._publish(trainer, measured, compat.batches_that_stepped(trainer))
         values = None
         if self._rungs.reports:
