@@ -182,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     verdict = (
         "MET" if q is not None and q[1] <= GOAL_RATIO and not summary["seeds_target_not_reached_by_mf"] else "NOT MET"
     )
-    result = {
+    result: dict[str, Any] = {
         "args": {k: str(v) for k, v in vars(args).items()},
         "wall_s": time.perf_counter() - start,
         "load_average_1_5_15min": {"start": load_before, "end": os.getloadavg()},

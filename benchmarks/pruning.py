@@ -38,7 +38,7 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -279,7 +279,7 @@ def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.4g}"
 
 
-def _plot(designs: dict[str, Sequence[Row]], path: Path) -> None:
+def _plot(designs: Mapping[str, Sequence[Row]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
