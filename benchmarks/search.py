@@ -39,7 +39,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ def run_ours(problem: str, method: str, seed: int, n_trials: int) -> dict[str, A
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import optuna
     import torch
-    from optuna.distributions import FloatDistribution
+    from optuna.distributions import BaseDistribution, FloatDistribution
 
     from ecopt_lightning.sweeper import _samplers
 
@@ -66,7 +66,7 @@ def run_ours(problem: str, method: str, seed: int, n_trials: int) -> dict[str, A
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.simplefilter("ignore")
     p = PROBLEMS[problem]
-    space = {f"x{i:02d}": FloatDistribution(lo, hi) for i, (lo, hi) in enumerate(p.bounds)}
+    space: dict[str, BaseDistribution] = {f"x{i:02d}": FloatDistribution(lo, hi) for i, (lo, hi) in enumerate(p.bounds)}
     name, _why = _samplers.choose(method, p.n_obj, space, n_trials, custom_space=False)
     sampler = _samplers.build(name, {}, seed, constrained=False)
     study = optuna.create_study(directions=["minimize"] * p.n_obj, sampler=sampler)
@@ -246,10 +246,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for r in rows:
         r["regret"] = regrets(r["problem"], r["values"], CHECKPOINTS)
     summary = summarise(rows)
-    seconds: dict[str, dict[str, float]] = {}
+    runs: dict[str, dict[str, list[float]]] = {}
     for r in rows:
-        seconds.setdefault(r["problem"], {}).setdefault(r["method"], []).append(r["seconds"])  # type: ignore[arg-type]
-    seconds = {p: {m: float(sorted(v)[len(v) // 2]) for m, v in ms.items()} for p, ms in seconds.items()}  # type: ignore[union-attr]
+        runs.setdefault(r["problem"], {}).setdefault(r["method"], []).append(r["seconds"])
+    seconds = {p: {m: float(sorted(v)[len(v) // 2]) for m, v in ms.items()} for p, ms in runs.items()}
     methods = [m for m in [*METHODS, "official"] if m in args.methods]
     args.out.mkdir(parents=True, exist_ok=True)
     tag = "_quick" if args.quick else ""
@@ -508,7 +508,7 @@ def main_spaces(argv: Sequence[str]) -> int:
             runs.write_text("")
         rows = []
         with ProcessPoolExecutor(args.workers) as pool:
-            futures = [pool.submit(run_space, *job) for job in _space_jobs(args)]
+            futures: list[Future[Any]] = [pool.submit(run_space, *job) for job in _space_jobs(args)]
             if "official" in args.methods:
                 seeds = range(args.first_seed, args.first_seed + args.seeds)
                 futures += [pool.submit(run_official_spaces, p, seeds, args.trials) for p in args.problems]
