@@ -303,7 +303,13 @@ SPACE_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "tpe_mv": ("tpe", {"multivariate": True, "group": True}),
     "nsga2": ("nsga2", {"population_size": 10}),
     "gp": ("gp", {}),
+    # GP settings compared on tuning seeds (issue 13: nas6x5); not in the default method list
+    "gp_s5": ("gp", {"n_startup_trials": 5}),
+    "gp_s20": ("gp", {"n_startup_trials": 20}),
+    "gp_det": ("gp", {"deterministic_objective": True}),
 }
+#: methods run when ``--methods`` is not given
+DEFAULT_SPACE_METHODS = ("random", "tpe", "tpe_mv", "nsga2", "gp", "official", "auto")
 
 
 def space_distributions(problem: str) -> dict[str, Any]:
@@ -411,10 +417,10 @@ def _space_jobs(args: argparse.Namespace) -> list[tuple[str, str, int, int, bool
             if method == "official" or (method == "auto" and _same_as_auto(problem, args.trials) in args.methods):
                 continue  # official: its own venv (run_official_spaces); auto: the same runs as that method's
             for wrapped in (True, False) if args.set == "failing" and method not in ("random", "auto") else (True,):
-                n_seeds = args.seeds if method != "gp" else min(args.seeds, args.gp_seeds)
+                n_seeds = args.seeds if not method.startswith("gp") else min(args.seeds, args.gp_seeds)
                 for seed in range(args.first_seed, args.first_seed + n_seeds):
                     jobs.append((problem, method, seed, args.trials, wrapped))
-    jobs.sort(key=lambda j: (j[1] == "gp", j[2]))  # every cheap run first, then GP seed by seed
+    jobs.sort(key=lambda j: (j[1].startswith("gp"), j[2]))  # every cheap run first, then GP seed by seed
     return jobs
 
 
@@ -475,7 +481,7 @@ def main_spaces(argv: Sequence[str]) -> int:
     ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--trials", type=int, default=50)
     ap.add_argument("--problems", nargs="+")
-    ap.add_argument("--methods", nargs="+", default=[*SPACE_METHODS, "official", "auto"])
+    ap.add_argument("--methods", nargs="+", default=list(DEFAULT_SPACE_METHODS))
     ap.add_argument("--append", action="store_true", help="add to the runs' .jsonl instead of starting it anew")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: one per core)")
     ap.add_argument("--out", type=Path, default=HERE / "results")
