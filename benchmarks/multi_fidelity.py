@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _sweep_runs import run_sweep  # sibling scripts
+from _sweep_runs import Row, energy_to_reach, hv_curve, run_sweep, trial_row, unmeasured  # sibling scripts
 from search import _quartiles  # median and IQR as the search benchmark takes them
 
 from ecopt_lightning.sweeper.successive_halving import NDS_HV, RANKS
@@ -68,7 +68,7 @@ def app() -> None:
 
 def sweep(
     out: Path, mf: bool, n_trials: int, epochs: int, eta: int, seed: int, repeats: int = 3, rank: str = NDS_HV
-) -> list[dict[str, Any]]:
+) -> list[Row]:
     """Run one sweep in a subprocess; its trials in order: state, energy (J), val_acc, J/sample, params."""
     sweep_dir = out / f"seed{seed}" / ("mf" if mf else "plain")
     overrides = [
@@ -83,46 +83,16 @@ def sweep(
     if mf:
         overrides.append(f"hydra.sweeper.multi_fidelity={{min_epochs: 1, eta: {eta}, rank: {rank}}}")
     label = f"{'mf' if mf else 'plain'}, seed {seed}"
-    return [
-        {
-            "number": t.number,
-            "state": t.state.name,
-            "energy_J": float(r.energy_J or 0.0),
-            "energy_source": r.energy_source,
-            "acc": r.metrics.get("val_acc"),
-            "j_per_sample": r.metrics.get("energy/inference_per_sample_J"),
-            "stopped_at_epoch": r.stopped_at_epoch,
-            "params": dict(t.params),
-        }
-        for t, r in run_sweep(__file__, overrides, sweep_dir, "multi_fidelity", label)
-    ]
+    return [trial_row(t, r) for t, r in run_sweep(__file__, overrides, sweep_dir, "multi_fidelity", label)]
 
 
-def reference(*arms: Sequence[dict[str, Any]]) -> tuple[float, float]:
+def reference(*arms: Sequence[Row]) -> tuple[float, float]:
     """``(-val_acc, J/sample)`` reference point: accuracy 0, 1.1 x the largest J/sample of complete trials."""
     js = [r["j_per_sample"] for rows in arms for r in rows if r["state"] == "COMPLETE" and r["j_per_sample"]]
     return (0.0, 1.1 * max(js))
 
 
-def hv_curve(rows: Sequence[dict[str, Any]], ref: tuple[float, float]) -> list[tuple[float, float]]:
-    """``(cumulative energy J, hypervolume of the complete trials' front)`` after each trial."""
-    from ecopt_lightning.sweeper._pareto import hypervolume
-
-    points, curve, spent = [], [], 0.0
-    for r in rows:
-        spent += r["energy_J"]
-        if r["state"] == "COMPLETE" and r["acc"] is not None and r["j_per_sample"] is not None:
-            points.append((-r["acc"], r["j_per_sample"]))
-        curve.append((spent, hypervolume(points, ref) if points else 0.0))
-    return curve
-
-
-def energy_to_reach(curve: Sequence[tuple[float, float]], target: float) -> float | None:
-    """Cumulative energy (J) when the hypervolume first reaches ``target``; ``None`` if it never does."""
-    return next((e for e, hv in curve if hv >= target * (1 - 1e-12)), None)
-
-
-def compare(plain: Sequence[dict[str, Any]], mf: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def compare(plain: Sequence[Row], mf: Sequence[Row]) -> dict[str, Any]:
     """One seed: the target (95% of the plain sweep's final HV), energy to reach it, ratio, final HVs."""
     ref = reference(plain, mf)
     c_plain, c_mf = hv_curve(plain, ref), hv_curve(mf, ref)
@@ -136,7 +106,8 @@ def compare(plain: Sequence[dict[str, Any]], mf: Sequence[dict[str, Any]]) -> di
         "energy_to_target_J": {"plain": e_plain, "mf": e_mf},
         "ratio": ratio,
         "paired": paired,
-        "total_J": {"plain": c_plain[-1][0], "mf": c_mf[-1][0]},
+        "total_J": {"plain": c_plain[-1][0], "mf": c_mf[-1][0]},  # measured trials only
+        "unmeasured_trials": {"plain": unmeasured(plain), "mf": unmeasured(mf)},
         "final_hv": {"plain": c_plain[-1][1], "mf": c_mf[-1][1]},
         "n_stopped": sum(r["stopped_at_epoch"] is not None for r in mf),
         "curves": {"plain": c_plain, "mf": c_mf},
@@ -155,6 +126,7 @@ def summarise(seeds: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "seeds_target_not_reached_by_mf": sum(s["ratio"] is None for s in seeds),
         "total_energy_ratio_quartiles": _quartiles(totals) if totals else None,
         "final_hv_ratio_quartiles": _quartiles(hv) if hv else None,
+        "unmeasured_trials": {arm: sum(s["unmeasured_trials"][arm] for s in seeds) for arm in ("plain", "mf")},
     }
 
 
@@ -197,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"seed {seed}: total J plain {s['total_J']['plain']:.4g} mf {s['total_J']['mf']:.4g} "
             f"({s['n_stopped']} stopped); to {HV_FRACTION:.0%} of plain's HV: {s['energy_to_target_J']} "
-            f"-> ratio {s['ratio']}; final HV {s['final_hv']}",
+            f"-> ratio {s['ratio']}; final HV {s['final_hv']}; unmeasured trials {s['unmeasured_trials']}",
             flush=True,
         )
         return s
@@ -210,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     verdict = (
         "MET" if q is not None and q[1] <= GOAL_RATIO and not summary["seeds_target_not_reached_by_mf"] else "NOT MET"
     )
-    result = {
+    result: dict[str, Any] = {
         "args": {k: str(v) for k, v in vars(args).items()},
         "wall_s": time.perf_counter() - start,
         "load_average_1_5_15min": {"start": load_before, "end": os.getloadavg()},
@@ -247,6 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{_q(q)} (seeds where mf never reached it: {summary['seeds_target_not_reached_by_mf']})",
         f"- whole sweep energy, mf / plain: {_q(summary['total_energy_ratio_quartiles'])}",
         f"- final hypervolume, mf / plain: {_q(summary['final_hv_ratio_quartiles'])}",
+        f"- trials without a measured energy, left out of the energy sums: {summary['unmeasured_trials']}",
         f"- goal (at most a third of the energy): {verdict}",
     ]
     md = "\n".join(lines)

@@ -27,7 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from multi_fidelity import HV_FRACTION, compare, summarise  # sibling script: same hypervolume arithmetic
+from _sweep_runs import Row, read_study, trial_row  # sibling scripts
+from multi_fidelity import HV_FRACTION, compare, summarise  # same hypervolume arithmetic
 
 from ecopt_lightning.sweeper.successive_halving import RANKS, RungSchedule, decide
 
@@ -52,34 +53,15 @@ def curves(job_dir: str | Path) -> dict[str, list[float]]:
     return out
 
 
-def plain_trials(sweep_dir: Path) -> list[dict[str, Any]]:
+def plain_trials(sweep_dir: Path) -> list[Row]:
     """The plain sweep's trials in order, as the benchmark's rows plus their per-epoch curves."""
-    import optuna
-
-    from ecopt_lightning.sweeper._records import to_record
-    from ecopt_lightning.sweeper._schema import ReportSettings
-
-    study = optuna.load_study(study_name="multi_fidelity", storage=f"sqlite:///{sweep_dir / 'ecopt.db'}")
-    settings = ReportSettings.from_attrs(study.user_attrs, None, DIRECTIONS)
-    rows = []
-    for t in sorted(study.trials, key=lambda t: t.number):
-        r = to_record(t, settings)
-        rows.append(
-            {
-                "number": t.number,
-                "state": t.state.name,
-                "energy_J": float(r.energy_J or 0.0),
-                "acc": r.metrics.get("val_acc"),
-                "j_per_sample": r.metrics.get("energy/inference_per_sample_J"),
-                "stopped_at_epoch": None,
-                "params": dict(t.params),
-                "curves": curves(sweep_dir / r.job_dir) if r.job_dir else {},
-            }
-        )
-    return rows
+    return [
+        {**trial_row(t, r), "curves": curves(sweep_dir / r.job_dir) if r.job_dir else {}}
+        for t, r in read_study(sweep_dir, "multi_fidelity")
+    ]
 
 
-def replay(plain: Sequence[dict[str, Any]], schedule: RungSchedule, epochs: int) -> list[dict[str, Any]]:
+def replay(plain: Sequence[Row], schedule: RungSchedule, epochs: int) -> list[Row]:
     """The plain trials as a multi-fidelity sweep with ``schedule`` would have run them (in trial order)."""
     reached: dict[int, dict[int, list[float]]] = {}  # rung epoch -> trial number -> values there
     out = []
@@ -96,9 +78,8 @@ def replay(plain: Sequence[dict[str, Any]], schedule: RungSchedule, epochs: int)
             d = decide(row["number"], cohort, DIRECTIONS, schedule.eta, schedule.rank)
             if not d.go_on:
                 later = sum(train[epoch:epochs]) + sum(val[epoch:epochs])
-                sim.update(
-                    state="PRUNED", stopped_at_epoch=epoch, energy_J=row["energy_J"] - later, acc=accs[epoch - 1]
-                )
+                spent = None if row["energy_J"] is None else row["energy_J"] - later  # unmeasured stays so
+                sim.update(state="PRUNED", stopped_at_epoch=epoch, energy_J=spent, acc=accs[epoch - 1])
                 break
         out.append(sim)
     return out

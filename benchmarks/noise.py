@@ -207,12 +207,17 @@ def analyse(rows: list[dict], n: int) -> tuple[dict[str, Any], list[str]]:
             f"{(flagged / len(busy) if busy else 0):.0%} | {len(unflagged)} of {len(off)} |"
         )
     quiet_rows = [r for r in rows if r["condition"] == "quiet"]
+    covered = [
+        r["interval"] is not None and r["interval"][0] <= per_config[r["config"]]["quiet_median"] <= r["interval"][1]
+        for r in quiet_rows
+    ]
     summary = {
         "kendall_tau_quiet_rounds": tau,
         "quiet_flagged_share": sum(r["contended"] for r in quiet_rows) / len(quiet_rows),
         "quiet_converged_share": sum(r["converged"] for r in quiet_rows) / len(quiet_rows),
         "contended_flagged_share": flagged_total / contended_total if contended_total else None,
         "contended_off_unflagged": unflagged_total,
+        "quiet_interval_coverage": sum(covered) / len(covered),
         "per_config": per_config,
     }
     lines += [
@@ -222,6 +227,10 @@ def analyse(rows: list[dict], n: int) -> tuple[dict[str, Any], list[str]]:
         f"{summary['quiet_flagged_share']:.0%}. Contended measurements flagged: "
         f"{summary['contended_flagged_share'] or 0:.0%}; off by > 10% from the quiet median and not flagged: "
         f"{unflagged_total} (goal 0).",
+        "",
+        f"Quiet measurements whose 95% interval holds their configuration's median over all quiet measurements: "
+        f"{summary['quiet_interval_coverage']:.0%} (honest intervals hold it about 95% of the time; less means the "
+        "repeats of one measurement vary less than independent measurements do).",
     ]
     return summary, lines
 

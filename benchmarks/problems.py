@@ -222,7 +222,8 @@ def _hv_zdt3(r1: float, r2: float, n: int = 400_001) -> float:
     ``n`` points (error < 1e-6 of the value; no closed form for the disconnected pieces)."""
     t = np.linspace(0.0, 1.0, n)
     low = np.minimum.accumulate(1.0 - np.sqrt(t) - t * np.sin(10.0 * math.pi * t))
-    trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 (the official sweeper's venv) lacks trapezoid
+    # numpy < 2 (the official sweeper's venv) lacks trapezoid; numpy >= 2's stubs lack trapz
+    trapezoid = getattr(np, "trapezoid", None) or np.trapz  # type: ignore[attr-defined]
     return float(trapezoid(r2 - low, t)) + (r1 - 1.0) * (r2 - float(low[-1]))
 
 
@@ -387,7 +388,8 @@ def _nas_bench_graph(dataset: str) -> SpaceProblem:
         for ops in itertools.product(range(len(gnn_list)), repeat=4):
             info = bench.get(Arch(list(link), [gnn_list[o] for o in ops]).valid_hash())
             if info is not None:
-                table[(li, *ops)] = (1.0 - float(info["valid_perf"]), float(info["latency"]))
+                key = (li, *ops)  # not table[(li, *ops)]: mypy reads that as 3.11's star in a subscript
+                table[key] = (1.0 - float(info["valid_perf"]), float(info["latency"]))
 
     def f(p: dict[str, float]) -> tuple[float, float] | None:
         return table.get((int(p["link"]), *(int(p[f"op{i}"]) for i in range(4))))

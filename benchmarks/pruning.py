@@ -38,11 +38,11 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from _sweep_runs import run_sweep  # sibling scripts
+from _sweep_runs import Row, energy_to_reach, hv_curve, run_sweep, trial_row, unmeasured  # sibling scripts
 from search import _quartiles  # median and IQR as the search benchmark takes them
 
 HERE = Path(__file__).resolve().parent
@@ -108,7 +108,7 @@ def calibrate_bound() -> tuple[float, dict[str, float]]:
 
 def sweep(
     out: Path, prune: bool, n_trials: int, epochs: int, bound: float, seed: int, sampler: str = "tpe"
-) -> list[dict[str, Any]]:
+) -> list[Row]:
     """Run one sweep in a subprocess; return its trials in order (state, energy J, val_acc, J/sample)."""
     sweep_dir = out / f"{sampler}_seed{seed}" / ("pruned" if prune else "plain")
     overrides = [
@@ -123,36 +123,7 @@ def sweep(
         *SPACE,
     ]
     label = f"{'pruned' if prune else 'plain'}, seed {seed}"
-    return [
-        {
-            "number": t.number,
-            "state": t.state.name,
-            "energy_J": float(r.energy_J or 0.0),
-            "energy_source": r.energy_source,
-            "acc": r.metrics.get("val_acc"),
-            "j_per_sample": t.user_attrs.get("energy/inference_per_sample_J"),
-            "params": dict(t.params),
-        }
-        for t, r in run_sweep(__file__, overrides, sweep_dir, "pruning", label)
-    ]
-
-
-def hv_curve(rows: Sequence[dict[str, Any]], bound: float) -> list[tuple[float, float]]:
-    """``(cumulative energy J, hypervolume of the feasible front)`` after each trial."""
-    from ecopt_lightning.sweeper._pareto import hypervolume
-
-    points, curve, spent = [], [], 0.0
-    for r in rows:
-        spent += r["energy_J"]
-        if r["state"] == "COMPLETE" and r["j_per_sample"] is not None and r["j_per_sample"] <= bound:
-            points.append((-r["acc"], r["j_per_sample"]))
-        curve.append((spent, hypervolume(points, (0.0, bound)) if points else 0.0))
-    return curve
-
-
-def energy_to_reach(curve: Sequence[tuple[float, float]], target: float) -> float | None:
-    """Cumulative energy (J) when the hypervolume first reaches ``target``."""
-    return next((e for e, hv in curve if hv >= target * (1 - 1e-12)), None)
+    return [trial_row(t, r) for t, r in run_sweep(__file__, overrides, sweep_dir, "pruning", label)]
 
 
 #: The common target: this fraction of the smaller final hypervolume. J/sample of small models varies by some
@@ -161,11 +132,11 @@ def energy_to_reach(curve: Sequence[tuple[float, float]], target: float) -> floa
 HV_FRACTION = 0.95
 
 
-def compare(plain: Sequence[dict[str, Any]], pruned: Sequence[dict[str, Any]], bound: float) -> dict[str, Any]:
+def compare(plain: Sequence[Row], pruned: Sequence[Row], bound: float) -> dict[str, Any]:
     """One seed's comparison: curves, the common target hypervolume, energy to reach it, saving; and, when
     both sweeps proposed the same architectures in the same order (paired design), the energy each spent on
     the plain sweep's proposals, which give both the same front by construction."""
-    c_plain, c_pruned = hv_curve(plain, bound), hv_curve(pruned, bound)
+    c_plain, c_pruned = hv_curve(plain, (0.0, bound)), hv_curve(pruned, (0.0, bound))
     target = HV_FRACTION * min(c_plain[-1][1], c_pruned[-1][1])
     e_plain, e_pruned = energy_to_reach(c_plain, target), energy_to_reach(c_pruned, target)
     saving = None if not e_plain or e_pruned is None or target <= 0 else 1.0 - e_pruned / e_plain
@@ -185,7 +156,8 @@ def compare(plain: Sequence[dict[str, Any]], pruned: Sequence[dict[str, Any]], b
         "paired": paired,
         "saving_same_proposals": same_front,
         "hv_ratio_same_proposals": same_front_hv,
-        "total_J": {"plain": c_plain[-1][0], "pruned": c_pruned[-1][0]},
+        "total_J": {"plain": c_plain[-1][0], "pruned": c_pruned[-1][0]},  # measured trials only
+        "unmeasured_trials": {"plain": unmeasured(plain), "pruned": unmeasured(pruned)},
         "final_hv": {"plain": c_plain[-1][1], "pruned": c_pruned[-1][1]},
         "n_pruned": sum(r["state"] == "PRUNED" for r in pruned),
         "infeasible_trained": sum(r["state"] == "COMPLETE" and (r["j_per_sample"] or 0.0) > bound for r in plain),
@@ -199,11 +171,12 @@ def summarise(seeds: Sequence[dict[str, Any]]) -> dict[str, Any]:
     and for the same number of trained trials."""
     savings = [s["saving"] for s in seeds if s["saving"] is not None]
     same = [s["saving_same_proposals"] for s in seeds if s.get("saving_same_proposals") is not None]
-    totals = [1.0 - s["total_J"]["pruned"] / s["total_J"]["plain"] for s in seeds]
+    totals = [1.0 - s["total_J"]["pruned"] / s["total_J"]["plain"] for s in seeds if s["total_J"]["plain"] > 0]
     return {
         "saving_to_same_hv_quartiles": _quartiles(savings) if savings else None,
         "saving_same_proposals_quartiles": _quartiles(same) if same else None,
-        "saving_same_trained_trials_quartiles": _quartiles(totals),
+        "saving_same_trained_trials_quartiles": _quartiles(totals) if totals else None,
+        "unmeasured_trials": {arm: sum(s["unmeasured_trials"][arm] for s in seeds) for arm in ("plain", "pruned")},
     }
 
 
@@ -245,7 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             designs[sampler].append(s)
             print(
                 f"{sampler} seed {seed}: total J plain {s['total_J']['plain']:.4g} pruned {s['total_J']['pruned']:.4g}"
-                f"; to HV {s['target_hv']:.4g}: {s['energy_to_target_J']} -> saving {s['saving']}",
+                f"; to HV {s['target_hv']:.4g}: {s['energy_to_target_J']} -> saving {s['saving']}; "
+                f"unmeasured trials {s['unmeasured_trials']}",
                 flush=True,
             )
     summaries = {d: summarise(seeds) for d, seeds in designs.items() if seeds}
@@ -290,7 +264,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"- {design}: energy saved, median [IQR] over seeds: "
             + (f"for the same front (same proposals) {_pct(same)}; " if same else "")
             + f"to reach {HV_FRACTION:.0%} of the common hypervolume {_pct(q['saving_to_same_hv_quartiles'])}; "
-            f"for the same number of trained trials {_pct(q['saving_same_trained_trials_quartiles'])}"
+            f"for the same number of trained trials {_pct(q['saving_same_trained_trials_quartiles'])}; "
+            f"trials without a measured energy, left out of the energy sums: {q['unmeasured_trials']}"
         )
     lines.append(f"- goal (>= 30% less energy for the same front; paired design, same proposals): {verdict}")
     md = "\n".join(lines)
@@ -304,7 +279,7 @@ def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.4g}"
 
 
-def _plot(designs: dict[str, Sequence[dict[str, Any]]], path: Path) -> None:
+def _plot(designs: Mapping[str, Sequence[Row]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

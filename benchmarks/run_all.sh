@@ -2,8 +2,7 @@
 # Rerun every benchmark of issues 7 and 12 on a CPU and write benchmarks/results/ (times per part are printed at the end).
 #   benchmarks/run_all.sh           # full budgets
 #   benchmarks/run_all.sh --quick   # CI-time check: fewer seeds, problems, trials
-# Creates benchmarks/.venv-official (optuna 2.10 + hydra-optuna-sweeper 1.3.0, git-ignored) on first use, and
-# puts greenlet (GPSampler's batched L-BFGS-B, ~3x faster) in benchmarks/.venv-official/extra for our runs only.
+# Creates benchmarks/.venv-official (optuna 2.10 + hydra-optuna-sweeper 1.3.0, git-ignored) on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -18,8 +17,7 @@ if [[ ! -x $OFF/bin/python ]]; then
 fi
 # NAS-Bench-Graph's tables (search.py --set categorical) for the official runner too
 $OFF/bin/python -c "import nas_bench_graph" 2>/dev/null || $OFF/bin/pip install -q --no-deps "nas-bench-graph==1.4.0"
-[[ -d $OFF/extra/greenlet ]] || $PY -m pip install -q --target $OFF/extra greenlet
-export PYTHONPATH="$OFF/extra:.${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p benchmarks/results
 t0=$(date +%s)
 $PY benchmarks/search.py $QUICK

@@ -39,7 +39,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ def run_ours(problem: str, method: str, seed: int, n_trials: int) -> dict[str, A
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import optuna
     import torch
-    from optuna.distributions import FloatDistribution
+    from optuna.distributions import BaseDistribution, FloatDistribution
 
     from ecopt_lightning.sweeper import _samplers
 
@@ -66,7 +66,7 @@ def run_ours(problem: str, method: str, seed: int, n_trials: int) -> dict[str, A
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.simplefilter("ignore")
     p = PROBLEMS[problem]
-    space = {f"x{i:02d}": FloatDistribution(lo, hi) for i, (lo, hi) in enumerate(p.bounds)}
+    space: dict[str, BaseDistribution] = {f"x{i:02d}": FloatDistribution(lo, hi) for i, (lo, hi) in enumerate(p.bounds)}
     name, _why = _samplers.choose(method, p.n_obj, space, n_trials, custom_space=False)
     sampler = _samplers.build(name, {}, seed, constrained=False)
     study = optuna.create_study(directions=["minimize"] * p.n_obj, sampler=sampler)
@@ -246,10 +246,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for r in rows:
         r["regret"] = regrets(r["problem"], r["values"], CHECKPOINTS)
     summary = summarise(rows)
-    seconds: dict[str, dict[str, float]] = {}
+    runs: dict[str, dict[str, list[float]]] = {}
     for r in rows:
-        seconds.setdefault(r["problem"], {}).setdefault(r["method"], []).append(r["seconds"])  # type: ignore[arg-type]
-    seconds = {p: {m: float(sorted(v)[len(v) // 2]) for m, v in ms.items()} for p, ms in seconds.items()}  # type: ignore[union-attr]
+        runs.setdefault(r["problem"], {}).setdefault(r["method"], []).append(r["seconds"])
+    seconds = {p: {m: float(sorted(v)[len(v) // 2]) for m, v in ms.items()} for p, ms in runs.items()}
     methods = [m for m in [*METHODS, "official"] if m in args.methods]
     args.out.mkdir(parents=True, exist_ok=True)
     tag = "_quick" if args.quick else ""
@@ -303,7 +303,13 @@ SPACE_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "tpe_mv": ("tpe", {"multivariate": True, "group": True}),
     "nsga2": ("nsga2", {"population_size": 10}),
     "gp": ("gp", {}),
+    # GP settings compared on tuning seeds (issue 13: nas6x5); not in the default method list
+    "gp_s5": ("gp", {"n_startup_trials": 5}),
+    "gp_s20": ("gp", {"n_startup_trials": 20}),
+    "gp_det": ("gp", {"deterministic_objective": True}),
 }
+#: methods run when ``--methods`` is not given
+DEFAULT_SPACE_METHODS = ("random", "tpe", "tpe_mv", "nsga2", "gp", "official", "auto")
 
 
 def space_distributions(problem: str) -> dict[str, Any]:
@@ -411,10 +417,10 @@ def _space_jobs(args: argparse.Namespace) -> list[tuple[str, str, int, int, bool
             if method == "official" or (method == "auto" and _same_as_auto(problem, args.trials) in args.methods):
                 continue  # official: its own venv (run_official_spaces); auto: the same runs as that method's
             for wrapped in (True, False) if args.set == "failing" and method not in ("random", "auto") else (True,):
-                n_seeds = args.seeds if method != "gp" else min(args.seeds, args.gp_seeds)
+                n_seeds = args.seeds if not method.startswith("gp") else min(args.seeds, args.gp_seeds)
                 for seed in range(args.first_seed, args.first_seed + n_seeds):
                     jobs.append((problem, method, seed, args.trials, wrapped))
-    jobs.sort(key=lambda j: (j[1] == "gp", j[2]))  # every cheap run first, then GP seed by seed
+    jobs.sort(key=lambda j: (j[1].startswith("gp"), j[2]))  # every cheap run first, then GP seed by seed
     return jobs
 
 
@@ -475,7 +481,7 @@ def main_spaces(argv: Sequence[str]) -> int:
     ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--trials", type=int, default=50)
     ap.add_argument("--problems", nargs="+")
-    ap.add_argument("--methods", nargs="+", default=[*SPACE_METHODS, "official", "auto"])
+    ap.add_argument("--methods", nargs="+", default=list(DEFAULT_SPACE_METHODS))
     ap.add_argument("--append", action="store_true", help="add to the runs' .jsonl instead of starting it anew")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: one per core)")
     ap.add_argument("--out", type=Path, default=HERE / "results")
@@ -508,7 +514,7 @@ def main_spaces(argv: Sequence[str]) -> int:
             runs.write_text("")
         rows = []
         with ProcessPoolExecutor(args.workers) as pool:
-            futures = [pool.submit(run_space, *job) for job in _space_jobs(args)]
+            futures: list[Future[Any]] = [pool.submit(run_space, *job) for job in _space_jobs(args)]
             if "official" in args.methods:
                 seeds = range(args.first_seed, args.first_seed + args.seeds)
                 futures += [pool.submit(run_official_spaces, p, seeds, args.trials) for p in args.problems]

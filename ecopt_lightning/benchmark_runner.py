@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,25 @@ if TYPE_CHECKING:
     from lightning.pytorch import LightningModule, Trainer
 
 
+@dataclass(frozen=True)
+class FitContext:
+    """What the benchmark reads from the run, built once per call by ``EnergyCallback``.
+
+    Attributes:
+        trainer, pl_module: the fit's.
+        monitor: the run's meters (``None``: closed; the benchmark is skipped with a warning).
+        reducer: the run's ranks (the benchmark's windows are reduced over them).
+        summary_dir: the summary's folder, asked for only when the model is kept for ``ecopt confirm``
+            (finding it may ask a logger).
+    """
+
+    trainer: Trainer
+    pl_module: LightningModule
+    monitor: EnergyMonitor | None
+    reducer: RankReducer
+    summary_dir: Callable[[], str | Path]
+
+
 class BenchmarkRunner:
     """Runs the inference benchmark of one fit and keeps its result.
 
@@ -42,9 +62,6 @@ class BenchmarkRunner:
         tracker: the run's accounting; the benchmark's energy goes to its ``benchmark`` phase.
         proxies: the run's model proxies (FLOPs measured on the benchmark's first batch if still unknown).
         batch_size_fn: ``batch -> samples``; default as Lightning infers it.
-
-    The methods take the run's monitor, its :class:`RankReducer`, and ``summary_dir``: the summary's folder,
-    asked for only when the model is kept for ``ecopt confirm`` (finding it may ask a logger).
     """
 
     def __init__(
@@ -61,66 +78,42 @@ class BenchmarkRunner:
         self.result: InferenceResult | None = None
         self.measured_at_rung = False  # then after fit its values are published again, not measured again
 
-    def at_rung(
-        self,
-        trainer: Trainer,
-        pl_module: LightningModule,
-        *,
-        monitor: EnergyMonitor | None,
-        reducer: RankReducer,
-        summary_dir: Callable[[], str | Path],
-        sync: bool = False,
-    ) -> dict[str, float]:
+    def at_rung(self, ctx: FitContext, *, sync: bool = False) -> dict[str, float]:
         """The benchmark at a multi-fidelity rung, unless measured already: the training clock paused (read with
         ``sync``), the random state forked. Returns the metrics to publish."""
         if self.settings is None or self.result is not None:
             return {}
-        device = pl_module.device
+        device = ctx.pl_module.device
         with (
             self.tracker.paused("train", sync=sync),
             torch.random.fork_rng(devices=[device] if device.type == "cuda" else []),
         ):
-            values = self._run(trainer, pl_module, monitor=monitor, reducer=reducer, summary_dir=summary_dir)
+            values = self._run(ctx)
         self.measured_at_rung = self.result is not None
         return values
 
-    def after_fit(
-        self,
-        trainer: Trainer,
-        pl_module: LightningModule,
-        *,
-        monitor: EnergyMonitor | None,
-        reducer: RankReducer,
-        summary_dir: Callable[[], str | Path],
-    ) -> dict[str, float]:
+    def after_fit(self, ctx: FitContext) -> dict[str, float]:
         """The benchmark at the end of fit, or the values measured at the first rung. Returns the metrics to
         publish."""
         if self.settings is None:
             return {}
         if self.measured_at_rung and self.result is not None:
             return benchmark_metrics(self.result)
-        return self._run(trainer, pl_module, monitor=monitor, reducer=reducer, summary_dir=summary_dir)
+        return self._run(ctx)
 
     def to_dict(self) -> dict[str, Any] | None:
         """The summary's ``inference`` entry (``None``: not measured)."""
         return None if self.result is None else self.result.to_dict()
 
-    def _run(
-        self,
-        trainer: Trainer,
-        pl_module: LightningModule,
-        *,
-        monitor: EnergyMonitor | None,
-        reducer: RankReducer,
-        summary_dir: Callable[[], str | Path],
-    ) -> dict[str, float]:
+    def _run(self, ctx: FitContext) -> dict[str, float]:
         cfg = self.settings
         assert cfg is not None
+        trainer, pl_module, monitor = ctx.trainer, ctx.pl_module, ctx.monitor
         loader = benchmark_loader(trainer, pl_module, cfg)
         if loader is None or monitor is None:
             warnings.warn("ecopt: no dataloader for the inference benchmark: skipped", EnergyWarning, 3)
             return {}
-        reduce = reducer.reduce if reducer.world_size > 1 else None
+        reduce = ctx.reducer.reduce if ctx.reducer.world_size > 1 else None
         result = measure(
             trainer, pl_module, loader, cfg, monitor=monitor, batch_size_fn=self.batch_size_fn, reduce=reduce
         )
@@ -128,7 +121,7 @@ class BenchmarkRunner:
         self.tracker.add("benchmark", result.measurement, samples=result.samples_total)
         if cfg.keep_for_confirm:
             settings = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}  # asdict would copy the loader
-            why = save_candidate(trainer, pl_module, loader, settings, Path(summary_dir()) / CANDIDATE_DIR)
+            why = save_candidate(trainer, pl_module, loader, settings, Path(ctx.summary_dir()) / CANDIDATE_DIR)
             if why is not None:
                 warnings.warn(f"ecopt: this trial cannot be confirmed later: {why}", EnergyWarning, 3)
         values: dict[str, float] = {}

@@ -3,13 +3,13 @@
 Hooks and publishing only: a meter reading -> a window (:class:`~ecopt_lightning.energy.EnergyMonitor`) ->
 accounting per phase and over DDP ranks (:class:`~ecopt_lightning.energy_tracker.EnergyTracker`,
 :class:`~ecopt_lightning.ranks.RankReducer`) -> named metrics (``energy_tracker``'s ``*_metrics``, names from
-:mod:`ecopt_lightning.metrics`) -> here: ``trainer.callback_metrics``, every logger and the JSON summary.
+:mod:`ecopt_lightning.metrics`) -> here: ``trainer.callback_metrics`` and every logger
+(:mod:`ecopt_lightning.logger_buffer`), the JSON summary (:mod:`ecopt_lightning.energy_summary`).
 Metric names are in docs/callback.md.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
@@ -22,32 +22,19 @@ from typing_extensions import override
 
 from . import _lightning_compat as compat
 from . import metrics
-from .benchmark_runner import BenchmarkRunner
-from .energy import EnergyMonitor, Measurement
+from .benchmark_runner import BenchmarkRunner, FitContext
+from .energy import EnergyMonitor
 from .energy.carbon import grid_intensity
 from .energy.monitor import CpuChoice
-from .energy_summary import (
-    SUMMARY_FILE,
-    carbon_entry,
-    cost_entry,
-    device_sources,
-    measurement_faults,
-    none_if_nan,
-    phase_entries,
-    summary_file,
-    write_json,
-)
-from .energy_tracker import COUNTED, EnergyTracker, Totals, carbon_and_cost, epoch_metrics, step_metrics
+from .energy_summary import SUMMARY_FILE, build_summary, summary_file, write_json
+from .energy_tracker import EnergyTracker, Totals, carbon_and_cost, epoch_metrics, step_metrics
 from .inference import InferenceBenchmark, batch_samples
+from .logger_buffer import LoggerBuffer
 from .proxies import ModelProxies
 from .ranks import RankReducer, device_keys, open_rank_monitor
 from .rung_check import Broadcast, RungCheck
 
 CudaSync = Literal["log", "step", "never"]
-
-
-def _finite(values: Mapping[str, float | None]) -> dict[str, float]:
-    return {k: float(v) for k, v in values.items() if v is not None and math.isfinite(v)}
 
 
 class EnergyCallback(Callback):
@@ -148,15 +135,14 @@ class EnergyCallback(Callback):
         self._reducer = RankReducer()
         self._devices: list[dict[str, dict[str, str]]] = []  # per rank: domain -> {key, source}
         self._batches: dict[str, int] = {}  # inference batches seen per phase (their log step)
-        self._metrics: dict[str, float] = {}  # last value of every published metric
-        self._pending: dict[str, float] = {}  # the values of step _pending_step not yet sent to the loggers
-        self._pending_step: int | None = None
+        self._out = LoggerBuffer()  # trainer.callback_metrics and the loggers
         self._resume_train = False
         self._deferred_step = False
         self._status = "not started"
         self._progress: dict[str, int] = {}  # training epochs and optimizer steps completed (fit)
         self._summary_file: str | None = None  # where this entry point's summary goes (found at its first write)
         self._rungs: RungCheck | None = None  # the stop-at-rung check of a multi-fidelity sweep (fit set-up)
+        self._fit: FitContext | None = None  # what the inference benchmark reads (fit set-up)
 
     @property
     def inference_benchmark(self) -> InferenceBenchmark | None:
@@ -195,6 +181,8 @@ class EnergyCallback(Callback):
                 cpu_watts_per_core=self.cpu_watts_per_core,
             )
             self.tracker.use(self.monitor)
+        if stage == "fit":
+            self._fit = self._fit_context(trainer, pl_module)
         if stage == "fit" and self._rungs is None:
             self._rungs = RungCheck.open(
                 rank_zero=trainer.is_global_zero, max_epochs=trainer.max_epochs, broadcast=self._broadcast(trainer)
@@ -204,7 +192,9 @@ class EnergyCallback(Callback):
 
     @override
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        self._flush(trainer)
+        self._out.flush(trainer)
+        if stage == "fit":
+            self._fit = None  # holds the trainer and the monitor
         if self._own_monitor:
             if self.monitor is not None:
                 self.monitor.close()
@@ -231,7 +221,7 @@ class EnergyCallback(Callback):
         # published here, not in on_fit_start: the sanity check clears callback_metrics when it ends
         self._publish_params(trainer, pl_module)
         if self.tracker.idle_W is not None:
-            self._publish(trainer, {metrics.IDLE_W: self.tracker.idle_W}, compat.batches_that_stepped(trainer))
+            self._out.publish(trainer, {metrics.IDLE_W: self.tracker.idle_W}, compat.batches_that_stepped(trainer))
         self.tracker.start("train", sync=self.cuda_sync != "never")
 
     @override
@@ -283,10 +273,11 @@ class EnergyCallback(Callback):
 
     @override
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        values = self._benchmark.after_fit(trainer, pl_module, **self._benchmark_context(trainer))
-        self._publish(trainer, values, compat.batches_that_stepped(trainer))
+        assert self._fit is not None  # built by setup("fit")
+        values = self._benchmark.after_fit(self._fit)
+        self._out.publish(trainer, values, compat.batches_that_stepped(trainer))
         self.tracker.reduce(self._reducer)
-        self._publish(trainer, self._totals(), compat.batches_that_stepped(trainer))
+        self._out.publish(trainer, self._totals(), compat.batches_that_stepped(trainer))
         self._finish(trainer, "fit")
 
     # validation, test, predict ----------------------------------------------------------------------------
@@ -371,7 +362,7 @@ class EnergyCallback(Callback):
                 self.tracker.pause(phase)
                 self.tracker.flush(phase)
         self._status = f"failed: {type(exception).__name__}: {exception}"
-        self._flush(trainer)
+        self._out.flush(trainer)
         self._write_summary(trainer)
 
     # checkpoints ------------------------------------------------------------------------------------------
@@ -405,29 +396,22 @@ class EnergyCallback(Callback):
         """
         if self._reducer.world_size == 1:
             self.tracker.reduce_local()
-        total = self._totals()
-        sources = device_sources(self._devices)
-        return {
-            "status": self._status,
-            "partial": self._status.startswith("running"),
-            "progress": dict(self._progress),
-            "total_J": total.get(metrics.TOTAL_J, 0.0),
-            "estimated_fraction": none_if_nan(total.get(metrics.ESTIMATED_FRACTION, math.nan)),
-            "sources": sources,
-            "source": Measurement("summary", 0.0, {}, sources).source,
-            "devices": self._devices,
-            "world_size": self._reducer.world_size,
-            "phases": phase_entries(self.tracker, self.tracker.idle_W),
-            "counted_in_total": list(COUNTED),
-            "idle_power_W": self.tracker.idle_W,
-            "model": self._proxies.to_dict(),
-            "inference": self._benchmark.to_dict(),
-            "carbon": carbon_entry(total, self.grid, self.pue),
-            "cost": cost_entry(total, self.price_per_kWh, self.currency, self.pue),
-            "metrics": dict(self._metrics),
-            "monitor": None if self.monitor is None else self.monitor.describe(),
-            "measurement_faults": measurement_faults(self.monitor),
-        }
+        return build_summary(
+            status=self._status,
+            progress=self._progress,
+            totals=self._totals(),
+            tracker=self.tracker,
+            devices=self._devices,
+            world_size=self._reducer.world_size,
+            model=self._proxies.to_dict(),
+            inference=self._benchmark.to_dict(),
+            grid=self.grid,
+            pue=self.pue,
+            price_per_kWh=self.price_per_kWh,
+            currency=self.currency,
+            published=self._out.last,
+            monitor=self.monitor,
+        )
 
     # internals --------------------------------------------------------------------------------------------
     def _sync(self, log_now: bool) -> bool:
@@ -467,29 +451,6 @@ class EnergyCallback(Callback):
         )
         return {**totals, **extra}
 
-    def _publish(self, trainer: Trainer, values: Mapping[str, float | None], step: int) -> None:
-        """Put ``values`` in ``trainer.callback_metrics`` now, and send them to every logger (rank 0) at global
-        step ``step`` once that step is over: one value per metric per step, the step's last."""
-        finite = _finite(values)
-        if not finite:
-            return
-        self._metrics.update(finite)
-        callback_metrics = trainer.callback_metrics  # the trainer's own dict: updates stay until its next run
-        for key, value in finite.items():
-            callback_metrics[key] = torch.tensor(value, dtype=torch.float64)
-        if step != self._pending_step:
-            self._flush(trainer)
-            self._pending_step = step
-        self._pending.update(finite)
-
-    def _flush(self, trainer: Trainer) -> None:
-        """Send the buffered step's values to every logger (rank 0)."""
-        if self._pending and self._pending_step is not None and trainer.is_global_zero:
-            for logger in trainer.loggers:
-                logger.log_metrics(dict(self._pending), step=self._pending_step)
-                logger.save()
-        self._pending = {}
-
     def _log_steps(self, trainer: Trainer, phase: str, step: int, multi: bool = False) -> None:
         """Log the mean step energy (J) and power (W) per key since the last log point; ``multi`` names
         them per dataloader."""
@@ -498,7 +459,7 @@ class EnergyCallback(Callback):
             spans: dict[Hashable, Totals] = buffered or {None: Totals()}
             reduced = self._reducer.reduce_totals(spans)
             buffered = {k: reduced[k] for k in buffered}
-        self._publish(trainer, step_metrics(phase, buffered, multi and phase != "train"), step)
+        self._out.publish(trainer, step_metrics(phase, buffered, multi and phase != "train"), step)
 
     def _publish_epoch(self, trainer: Trainer, phase: str, spans: Mapping[Any, Totals], step: int) -> None:
         """Reduce the epoch's (or loop's) ``spans`` (key ``None``: the whole; else per dataloader) with the
@@ -506,7 +467,7 @@ class EnergyCallback(Callback):
         reduced = self.tracker.reduce(self._reducer, spans)
         whole = reduced.pop(None)
         values = epoch_metrics(phase, whole, reduced, items=self.length_fn is not None, idle_W=self.tracker.idle_W)
-        self._publish(trainer, {**values, **self._totals()}, step)
+        self._out.publish(trainer, {**values, **self._totals()}, step)
 
     def _eval_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, phase: str, batch: Any, dataloader_idx: int
@@ -534,22 +495,23 @@ class EnergyCallback(Callback):
         return at
 
     def _publish_params(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._publish(trainer, self._proxies.count(pl_module), compat.batches_that_stepped(trainer))
+        self._out.publish(trainer, self._proxies.count(pl_module), compat.batches_that_stepped(trainer))
 
     def _measure_flops(self, trainer: Trainer, pl_module: LightningModule, batch: Any, phase: str) -> None:
         """FLOPs per sample on the first batch that gives them, the clock of ``phase`` paused."""
         if self._proxies.wants_flops:
             samples = batch_samples(batch, self.batch_size_fn)
             values = self._proxies.measure_flops(pl_module, batch, samples, paused=self.tracker.paused(phase))
-            self._publish(trainer, values, compat.batches_that_stepped(trainer))
+            self._out.publish(trainer, values, compat.batches_that_stepped(trainer))
 
-    def _benchmark_context(self, trainer: Trainer) -> dict[str, Any]:
-        """What the inference benchmark reads from this callback: the monitor, the ranks, the summary's folder."""
+    def _fit_context(self, trainer: Trainer, pl_module: LightningModule) -> FitContext:
+        """What the inference benchmark reads from this callback: the monitor, the ranks, the summary's folder
+        (built at fit set-up, once the monitor is open)."""
 
         def folder() -> Path:  # asked only when the model is kept: finding it may ask a logger
             return Path(summary_file(trainer, self.summary_path)).parent
 
-        return {"monitor": self.monitor, "reducer": self._reducer, "summary_dir": folder}
+        return FitContext(trainer, pl_module, self.monitor, self._reducer, folder)
 
     # multi-fidelity -----------------------------------------------------------------------------------------
     def _broadcast(self, trainer: Trainer) -> Broadcast | None:
@@ -558,14 +520,14 @@ class EnergyCallback(Callback):
     def _rung_check(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """At a rung's epoch end: every rank runs the inference benchmark once (the first rung; its reduction over
         ranks is a collective), rank 0 reports the metrics, and every rank stops the Trainer if the trial is out."""
-        assert self._rungs is not None
+        assert self._rungs is not None and self._fit is not None  # both built by setup("fit")
         sync = self.cuda_sync != "never"
-        measured = self._benchmark.at_rung(trainer, pl_module, **self._benchmark_context(trainer), sync=sync)
-        self._publish(trainer, measured, compat.batches_that_stepped(trainer))
+        measured = self._benchmark.at_rung(self._fit, sync=sync)
+        self._out.publish(trainer, measured, compat.batches_that_stepped(trainer))
         values = None
         if self._rungs.reports:
             values = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
-            values.update(self._metrics)
+            values.update(self._out.last)
         epoch = trainer.current_epoch + 1  # epochs completed: current_epoch moves on after this hook
         if not self._rungs.decide(epoch, values, trainer.max_epochs, self._broadcast(trainer)):
             trainer.should_stop = True
@@ -575,7 +537,7 @@ class EnergyCallback(Callback):
         the summary written."""
         stopped = self._rungs.stopped if stage == "fit" and self._rungs is not None else ""
         self._status = f"finished {stage}" + (f" ({stopped})" if stopped else "")
-        self._flush(trainer)
+        self._out.flush(trainer)
         self._write_summary(trainer)
 
     def _write_summary(self, trainer: Trainer) -> None:

@@ -1,4 +1,4 @@
-"""The JSON summary `EnergyCallback` writes (``energy_summary.json``): its parts and where it goes.
+"""The JSON summary `EnergyCallback` writes (``energy_summary.json``): its parts, their assembly, where it goes.
 
 Example:
     >>> from ecopt_lightning.energy_tracker import EnergyTracker, Totals
@@ -23,9 +23,9 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.loggers import CSVLogger, MLFlowLogger, TensorBoardLogger, WandbLogger
 
 from . import metrics
-from .energy import EnergyMonitor
+from .energy import EnergyMonitor, Measurement
 from .energy.carbon import GridIntensity
-from .energy_tracker import EnergyTracker
+from .energy_tracker import COUNTED, EnergyTracker
 from .metrics import SUMMARY_FILE
 
 
@@ -102,6 +102,60 @@ def measurement_faults(monitor: EnergyMonitor | None) -> dict[str, str]:
     except Exception as exc:  # a summary must still be written
         faults["monitor"] = f"reading failed: {type(exc).__name__}: {exc}"
     return faults
+
+
+def build_summary(
+    *,
+    status: str,
+    progress: Mapping[str, int],
+    totals: Mapping[str, float],
+    tracker: EnergyTracker,
+    devices: Sequence[Mapping[str, Mapping[str, str]]],
+    world_size: int,
+    model: dict[str, Any],
+    inference: dict[str, Any] | None,
+    grid: GridIntensity,
+    pue: float,
+    price_per_kWh: float | None,
+    currency: str,
+    published: Mapping[str, float],
+    monitor: EnergyMonitor | None,
+) -> dict[str, Any]:
+    """The whole summary of one run (J, s, W; samples).
+
+    Args:
+        status: ``running fit``, ``finished fit``, ``failed: ...``; ``partial`` while it is ``running``.
+        progress: training epochs and optimizer steps completed.
+        totals: the cluster totals as metrics, carbon and cost included (``metrics`` names).
+        tracker: the accounting, for the per-phase entries and the idle power (W).
+        devices: per rank, domain -> ``{key, source}``.
+        model, inference: the model proxies' and the inference benchmark's entries.
+        grid, pue, price_per_kWh, currency: the carbon and cost settings.
+        published: the last value of every metric the callback published.
+        monitor: the run's meters, for their description and faults (``None``: closed).
+    """
+    sources = device_sources(devices)
+    return {
+        "status": status,
+        "partial": status.startswith("running"),
+        "progress": dict(progress),
+        "total_J": totals.get(metrics.TOTAL_J, 0.0),
+        "estimated_fraction": none_if_nan(totals.get(metrics.ESTIMATED_FRACTION, math.nan)),
+        "sources": sources,
+        "source": Measurement("summary", 0.0, {}, sources).source,
+        "devices": devices,
+        "world_size": world_size,
+        "phases": phase_entries(tracker, tracker.idle_W),
+        "counted_in_total": list(COUNTED),
+        "idle_power_W": tracker.idle_W,
+        "model": model,
+        "inference": inference,
+        "carbon": carbon_entry(totals, grid, pue),
+        "cost": cost_entry(totals, price_per_kWh, currency, pue),
+        "metrics": dict(published),
+        "monitor": None if monitor is None else monitor.describe(),
+        "measurement_faults": measurement_faults(monitor),
+    }
 
 
 def run_folder(logger: Any) -> str | None:

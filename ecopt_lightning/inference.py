@@ -239,6 +239,7 @@ def measure_inference(
     dataloader: Iterable[Any],
     *,
     warmup_batches: int = 2,
+    warmup_s: float | None = None,
     repeats: int = 6,
     rel_precision: float | None = 0.05,
     max_repeats: int = 50,
@@ -255,11 +256,12 @@ def measure_inference(
     """Energy per sample (J) of ``module`` under ``torch.inference_mode``: the median over repeats, measured
     until it is known to ``rel_precision``.
 
-    Runs ``warmup_batches`` unmeasured batches, then repeats: each is one measurement window (CUDA is
-    synchronised at window ends) of enough batches to last ``min_window_s`` (the first ``max_batches``
-    batches of the dataloader, cycled; at least one pass). It stops after at least ``repeats`` repeats once
-    the median's 95% interval (:func:`median_interval`) lies within ``rel_precision`` of it, or at
-    ``max_repeats`` repeats, or when the repeats have taken ``max_seconds``; ``result.converged`` says which.
+    Runs an unmeasured warm-up (at least ``warmup_batches`` batches and ``warmup_s``), then repeats: each is one
+    measurement window (CUDA is synchronised at window ends) of enough batches to last ``min_window_s`` (the
+    first ``max_batches`` batches of the dataloader, cycled; at least one pass). It stops after at least
+    ``repeats`` repeats once the median's 95% interval (:func:`median_interval`) lies within ``rel_precision``
+    of it, or at ``max_repeats`` repeats, or when the repeats have taken ``max_seconds``; ``result.converged``
+    says which.
     Batches are moved to the module's device once, before the windows (up to ``cache_bytes`` of them), so that
     the windows measure the model's forward passes, not the data pipeline: on a GPU, loading and copying batches
     inside the windows would count the GPU's idle power while it waits for them. The module is put in eval mode
@@ -269,6 +271,9 @@ def measure_inference(
         module: the model; ``forward_fn(module, batch, batch_idx)`` runs it (default
             :func:`~ecopt_lightning.proxies.default_forward`).
         dataloader: batches to run; read once (its first ``max_batches`` batches, up to ``cache_bytes``).
+        warmup_s: the shortest warm-up (s; default the repeats' window floor, ``min_window_s``), as long as
+            ``warmup_batches`` is not 0: caches, allocators and a GPU's clocks (which ramp up from idle) settle
+            before the first window, whose value would otherwise read high.
         repeats: the fewest repeats (a 95% interval of the median needs 6).
         rel_precision: target half-width of the median's interval, as a fraction of the median; ``None``
             runs exactly ``repeats`` repeats.
@@ -297,6 +302,8 @@ def measure_inference(
         raise ValueError(f"repeats={repeats!r} is not allowed: give at least 1")
     if warmup_batches < 0:
         raise ValueError(f"warmup_batches={warmup_batches!r} is not allowed: give 0 or more")
+    if warmup_s is not None and not warmup_s >= 0:
+        raise ValueError(f"warmup_s={warmup_s!r} is not allowed: give seconds >= 0 or None")
     if rel_precision is not None and not 0 < rel_precision < 1:
         raise ValueError(f"rel_precision={rel_precision!r} is not allowed: give a fraction in (0, 1) or None")
     if max_repeats < repeats:
@@ -327,7 +334,11 @@ def measure_inference(
             raise ValueError("the dataloader gave no samples: cannot measure energy per sample")
         with torch.inference_mode(), make_context():
             start = monitor.snapshot(sync=True)
-            for _, i, batch in itertools.islice(_cycle(cached, None), warmup_batches):
+            warm_s = floor if warmup_s is None else warmup_s
+            warm_until = monitor.clock() + warm_s if warmup_batches and warm_s else None
+            for n, (_, i, batch) in enumerate(_cycle(cached, None)):
+                if n >= warmup_batches and (warm_until is None or monitor.clock() >= warm_until):
+                    break
                 forward(module, batch, i)
             mark = monitor.snapshot(sync=True)
             total = monitor.measure(start, mark, "inference-warmup")
@@ -416,7 +427,8 @@ class InferenceBenchmark:
 
     Attributes:
         dataloader: batches to measure; default the trainer's (first) validation dataloader.
-        warmup_batches: unmeasured batches first.
+        warmup_batches: unmeasured batches first (at least).
+        warmup_s: the shortest warm-up (s); default the meters' floor (1 s NVML: GPU clocks ramp up from idle).
         repeats: the fewest repeats; the median, IQR and 95% interval of J per sample are over the repeats.
         rel_precision: repeat until the median's 95% interval is within this fraction of it (``None``: run
             exactly ``repeats``).
@@ -441,6 +453,7 @@ class InferenceBenchmark:
 
     dataloader: Iterable[Any] | None = None
     warmup_batches: int = 2
+    warmup_s: float | None = None
     repeats: int = 6
     rel_precision: float | None = 0.05
     max_repeats: int = 50
@@ -592,6 +605,7 @@ def _run(
         pl_module,
         loader,
         warmup_batches=0 if quick else cfg.warmup_batches,
+        warmup_s=cfg.warmup_s,
         repeats=1 if quick else cfg.repeats,
         rel_precision=None if quick else cfg.rel_precision,
         max_repeats=max(1 if quick else cfg.repeats, cfg.max_repeats),

@@ -126,6 +126,29 @@ def test_the_dataloader_is_read_once_and_the_windows_reuse_its_batches_on_the_de
         measure_inference(torch.nn.Linear(16, 2), [], monitor=ScriptedMonitor([0.0]))
 
 
+def test_the_warm_up_lasts_warmup_s_and_at_least_warmup_batches():
+    # the first window after too short a warm-up reads high (cold caches; on a GPU, clocks still ramping up from
+    # idle): the warm-up runs until warmup_s has passed on the monitor's clock. A manual clock moves 0.25 s per
+    # read, so the count of warm-up batches is exact, whatever the machine's speed.
+    from tests.doubles.clock import ManualClock
+
+    def warmup_count(**kwargs) -> int:
+        calls = []
+        monitor = EnergyMonitor(gpus=[], cpu="estimate", clock=ManualClock(tick=0.25))
+        measure_inference(
+            torch.nn.Linear(16, 2), loader(32, 8), repeats=1, rel_precision=None, min_window_s=0, monitor=monitor,
+            forward_fn=lambda m, b, i: calls.append(i) or m(b[0]), **kwargs,
+        )  # fmt: skip
+        return len(calls) - 4  # the one repeat is one pass of 4 batches
+
+    assert warmup_count(warmup_batches=2, warmup_s=0) == 2
+    # the start snapshot reads 1000.0, the deadline 1000.25 + 1.0; from batch 2 on each batch reads the clock
+    assert warmup_count(warmup_batches=2, warmup_s=1.0) == 5  # 1000.5, 1000.75, 1001.0, then 1001.25: done
+    assert warmup_count(warmup_batches=0, warmup_s=1.0) == 0  # no warm-up asked for
+    with pytest.raises(ValueError, match=r"warmup_s=-1 is not allowed"):
+        warmup_count(warmup_s=-1)
+
+
 def test_the_interval_of_the_median_is_the_order_statistic_one():
     assert median_interval([float(v) for v in range(1, 6)]) is None  # 5 values: 93.75% < 95%
     assert median_interval([3.0, 1.0, 2.0, 6.0, 5.0, 4.0]) == (1.0, 6.0)

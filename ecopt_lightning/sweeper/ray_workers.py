@@ -9,7 +9,7 @@ file system), holds the shared budget ``n_trials``. Each worker gets its own swe
 seed ``i``; worker 0 alone runs the baseline trial. Each worker's output goes to ``<sweep-root>/w<i>.log``.
 
 Example:
-    ``python -m ecopt_lightning.sweeper.ray_workers --workers 2 --storage journal:///tmp/ray-demo.log
+    ``python -m ecopt_lightning.sweeper.ray_workers --workers 2 --storage journal://$PWD/multirun/ray-demo/study.log
     --study digits --sweep-root multirun/ray-demo -- examples/train.py hydra.sweeper.n_trials=4``
 """
 

@@ -9,12 +9,15 @@ sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 from noise import analyse, goal_lines, goals
 
 
-def _rows(quiet_contended: bool, busy: list[tuple[float, bool]]) -> list[dict]:
-    """Two configs, 2 quiet measurements per round (2 rounds), then the contended round's (value, flagged)."""
+def _rows(quiet_contended: bool, busy: list[tuple[float, bool]], halfwidth: float = 0.03) -> list[dict]:
+    """Two configs, 2 quiet measurements per round (2 rounds), then the contended round's (value, flagged); each
+    quiet measurement's interval is its value +- ``halfwidth``."""
     rows = []
     for config, base in (("16x1", 1.0), ("32x1", 2.0)):
         for i, factor in enumerate((1.0, 1.02, 0.99, 1.01)):
-            rows.append({"condition": "quiet", "config": config, "measurement": i, "J_per_sample": base * factor,
+            value = base * factor
+            rows.append({"condition": "quiet", "config": config, "measurement": i, "J_per_sample": value,
+                         "interval": [value * (1 - halfwidth), value * (1 + halfwidth)],
                          "contended": quiet_contended, "converged": True})  # fmt: skip
         for i, (factor, flagged) in enumerate(busy):
             rows.append({"condition": "contended", "config": config, "measurement": i, "J_per_sample": base * factor,
@@ -43,3 +46,11 @@ def test_quiet_goals_are_not_judged_when_the_quiet_rounds_were_contended():
 def test_without_the_contended_round_its_goal_is_not_judged():
     summary, _ = analyse(_rows(False, []), 2)
     assert goals(summary)[2] == ("contended runs flagged", "not run (--no-contended)", None)
+
+
+def test_interval_coverage_counts_the_quiet_intervals_that_hold_their_configs_median():
+    # medians 1.005 and 2.01: +-3% intervals hold them all; +-0.6% ones only those of 1.0 and 1.01 (x base)
+    assert analyse(_rows(False, [(1.0, False)]), 2)[0]["quiet_interval_coverage"] == 1.0
+    summary, lines = analyse(_rows(False, [(1.0, False)], halfwidth=0.006), 2)
+    assert summary["quiet_interval_coverage"] == 0.5
+    assert "interval holds their configuration's median over all quiet measurements: 50%" in lines[-1]

@@ -25,7 +25,7 @@ def test_infeasible_and_pruned_trials_cost_energy_but_add_no_hypervolume() -> No
         row("PRUNED", 1),
         row("COMPLETE", 10, 0.9, 0.002),
     ]
-    curve = hv_curve(rows, BOUND)
+    curve = hv_curve(rows, (0.0, BOUND))
     assert [e for e, _ in curve] == [10, 60, 61, 71]
     # front (acc, J): (0.8, 0.005) then (0.9, 0.002) dominates it; reference (acc 0, J 0.01)
     assert [hv for _, hv in curve] == pytest.approx([0.8 * 0.005, 0.8 * 0.005, 0.8 * 0.005, 0.9 * 0.008])
