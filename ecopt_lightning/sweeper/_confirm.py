@@ -4,8 +4,10 @@ During a sweep each trial measured its own model, at its own time: drift, heat a
 trials unevenly. Here the trials on the front and those possibly on it are loaded together (the pattern of
 :mod:`ecopt_lightning.confirm`) and measured round after round, each round visiting every candidate once in
 a rotated order, so that whatever changes over time hits them alike. Each candidate's repeats from all rounds
-give its confirmed median and 95% interval (:func:`~ecopt_lightning.inference.median_interval`); they are
-stored on the study (``ecopt.confirmed``), and the report is rebuilt from them, keeping the sweep's values.
+give its confirmed median and 95% interval (:func:`~ecopt_lightning.inference.median_interval`), widened where
+needed to hold every round's median (:func:`confirmed_interval`): repeats within a round share the machine's
+state, so their interval alone understates how much rounds differ. They are stored on the study
+(``ecopt.confirmed``), and the report is rebuilt from them, keeping the sweep's values.
 
 Example:
     ``ecopt confirm --storage sqlite:///multirun/digits/ecopt.db --study train --rounds 4``
@@ -35,6 +37,7 @@ class _Run:
     record: TrialRecord
     candidate: Any
     per_repeat_J: list[float] = field(default_factory=list)
+    round_medians: list[float] = field(default_factory=list)
     contention: Any = None
     source: str = ""
 
@@ -74,7 +77,7 @@ def measure_rounds(
     Example:
         >>> seen = []
         >>> class R:
-        ...     def __init__(self, n): self.n, self.per_repeat_J, self.contention, self.source = n, [], None, ""
+        ...     def __init__(self, n): self.n, self.per_repeat_J, self.round_medians, self.contention = n, [], [], None
         >>> class Result:
         ...     per_repeat_J, contention, source = [1.0], None, "estimate"
         >>> measure_rounds([R(0), R(1), R(2)], 2, lambda r: seen.append(r.n) or Result())
@@ -86,6 +89,8 @@ def measure_rounds(
         for run in runs[shift:] + runs[:shift]:
             result = measure(run)
             run.per_repeat_J.extend(result.per_repeat_J)
+            if result.per_repeat_J:
+                run.round_medians.append(statistics.median(result.per_repeat_J))
             if result.contention is not None:
                 run.contention = result.contention if run.contention is None else run.contention + result.contention
             run.source = result.source
@@ -158,13 +163,33 @@ def confirm(
     return before, after, skipped
 
 
+def confirmed_interval(per_repeat: list[float], round_medians: list[float]) -> tuple[float, float] | None:
+    """The 95% interval of the median of all repeats, widened to hold every round's median (J per sample).
+
+    Rounds are minutes apart and the machine drifts between them; the repeats of one round share its state, so
+    an interval over the pooled repeats as if independent can exclude rounds that read differently.
+
+    Example:
+        >>> confirmed_interval([1.0] * 18 + [1.3] * 6, [1.0, 1.0, 1.0, 1.3])  # pooled alone: (1.0, 1.0)
+        (1.0, 1.3)
+        >>> confirmed_interval([1.0, 1.1, 1.0], [1.0]) is None  # fewer than 6 repeats: no 95% interval
+        True
+    """
+    from ecopt_lightning.inference import median_interval
+
+    interval = median_interval(sorted(per_repeat))
+    if interval is None:
+        return None
+    return min(interval[0], *round_medians), max(interval[1], *round_medians)
+
+
 def _confirmed_entry(run: _Run, rounds: int, settings: ReportSettings) -> dict[str, Any]:
     """What ``ecopt.confirmed`` keeps of one re-measured trial (J per sample)."""
-    from ecopt_lightning.inference import median_interval, precision_reached
+    from ecopt_lightning.inference import precision_reached
 
     values = sorted(run.per_repeat_J)
     median = statistics.median(values)
-    interval = median_interval(values)
+    interval = confirmed_interval(values, run.round_medians)
     return {
         "metric": settings.energy_per_sample_metric,
         "value": median,
@@ -174,6 +199,7 @@ def _confirmed_entry(run: _Run, rounds: int, settings: ReportSettings) -> dict[s
         "repeats": len(values),
         "per_repeat_J": values,
         "rounds": rounds,
+        "round_medians": list(run.round_medians),
         "contended": bool(run.contention is not None and run.contention.contended),
         "source": run.source,
         "sweep_value": run.record.energy_per_sample_J,
