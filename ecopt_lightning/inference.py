@@ -222,16 +222,11 @@ def cache_batches(
     return cached
 
 
-def _cycle(dataloader: Iterable[Any], max_batches: int | None) -> Iterator[tuple[int, int, Any]]:
-    """``(pass, batch_idx, batch)`` over the first ``max_batches`` batches of ``dataloader`` (all when
-    ``None``), pass after pass."""
+def _cycle(batches: list[Any]) -> Iterator[tuple[int, int, Any]]:
+    """``(pass, batch_idx, batch)`` over ``batches`` (not empty), pass after pass, without end."""
     for n in itertools.count():
-        empty = True
-        for i, batch in enumerate(itertools.islice(dataloader, max_batches)):
-            empty = False
+        for i, batch in enumerate(batches):
             yield n, i, batch
-        if empty:
-            return
 
 
 def measure_inference(
@@ -336,7 +331,7 @@ def measure_inference(
             start = monitor.snapshot(sync=True)
             warm_s = floor if warmup_s is None else warmup_s
             warm_until = monitor.clock() + warm_s if warmup_batches and warm_s else None
-            for n, (_, i, batch) in enumerate(_cycle(cached, None)):
+            for n, (_, i, batch) in enumerate(_cycle(cached)):
                 if n >= warmup_batches and (warm_until is None or monitor.clock() >= warm_until):
                     break
                 forward(module, batch, i)
@@ -347,7 +342,7 @@ def measure_inference(
             while True:
                 samples = batches = 0
                 t0 = time.perf_counter()
-                for passes, i, batch in _cycle(cached, None):
+                for passes, i, batch in _cycle(cached):
                     if target and batches >= target:
                         break
                     if not target and passes >= 1 and time.perf_counter() - t0 >= floor:

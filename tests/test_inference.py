@@ -10,6 +10,7 @@ import torch
 from ecopt_lightning import EnergyMonitor, Measurement
 from ecopt_lightning.inference import _quartiles, batch_samples, measure_inference, median_interval, precision_reached
 from tests.callback.models import loader
+from tests.doubles.clock import ManualClock
 from tests.doubles.noisy_meter import ScriptedMeter
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -130,8 +131,6 @@ def test_the_warm_up_lasts_warmup_s_and_at_least_warmup_batches():
     # the first window after too short a warm-up reads high (cold caches; on a GPU, clocks still ramping up from
     # idle): the warm-up runs until warmup_s has passed on the monitor's clock. A manual clock moves 0.25 s per
     # read, so the count of warm-up batches is exact, whatever the machine's speed.
-    from tests.doubles.clock import ManualClock
-
     def warmup_count(**kwargs) -> int:
         calls = []
         monitor = EnergyMonitor(gpus=[], cpu="estimate", clock=ManualClock(tick=0.25))
@@ -280,17 +279,6 @@ def test_the_benchmark_runs_on_its_threads_says_so_and_puts_the_process_setting_
             InferenceBenchmark(threads=bad)  # type: ignore[arg-type]
 
 
-class _Clock:
-    """One second per call: every window between two snapshots is exactly 1 s."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        self.t += 1.0
-        return self.t
-
-
 @pytest.mark.parametrize("foreign_per_batch", [0, 40])
 def test_a_fake_proc_load_flags_the_benchmark_contended(tmp_path, foreign_per_batch):
     import os
@@ -299,7 +287,8 @@ def test_a_fake_proc_load_flags_the_benchmark_contended(tmp_path, foreign_per_ba
 
     hz = os.sysconf("SC_CLK_TCK")
     proc = FakeProc(tmp_path / "proc", cores=torch.get_num_threads() + 1)
-    monitor = EnergyMonitor(meters=[ScriptedMeter.quiet()], proc_root=proc.root, clock=_Clock())
+    clock = ManualClock(tick=1.0)  # 1 s per read: every window between two snapshots is exactly 1 s
+    monitor = EnergyMonitor(meters=[ScriptedMeter.quiet()], proc_root=proc.root, clock=clock)
 
     def forward(module, batch, i):  # each batch: this process 10 ticks, other processes foreign_per_batch
         proc.run(own=hz // 10, foreign=foreign_per_batch * hz // 100)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ecopt_lightning.energy.contention import Contention, ProcSample
+from tests.doubles.clock import ManualClock
 from tests.doubles.fake_proc import FakeProc
 
 
@@ -42,17 +43,6 @@ def test_windows_add_up_and_the_fake_tree_is_read_as_the_real_one(tmp_path):
     assert ProcSample.read(tmp_path / "missing") is None
 
 
-class _Clock:
-    """One second per call: every window between two snapshots is exactly 1 s."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        self.t += 1.0
-        return self.t
-
-
 def _train(tmp_path, foreign_per_step: list[int]):
     """A tracker whose training steps each last 1 s of a scripted clock; in step i other processes use
     ``foreign_per_step[i]`` ticks of the fake /proc (an event, not a time)."""
@@ -64,7 +54,8 @@ def _train(tmp_path, foreign_per_step: list[int]):
 
     hz = os.sysconf("SC_CLK_TCK")
     proc = FakeProc(tmp_path / "proc", cores=64)  # many cores: no oversubscription, only the foreign load counts
-    tracker = EnergyTracker(EnergyMonitor(meters=[ScriptedMeter.quiet(2.0)], proc_root=proc.root, clock=_Clock()))
+    clock = ManualClock(tick=1.0)  # 1 s per read: every window between two snapshots is exactly 1 s
+    tracker = EnergyTracker(EnergyMonitor(meters=[ScriptedMeter.quiet(2.0)], proc_root=proc.root, clock=clock))
     tracker.start("train")
     for foreign in foreign_per_step:
         proc.run(own=hz // 10, foreign=foreign * hz // 100)  # foreign: hundredths of a core over the 1 s step
