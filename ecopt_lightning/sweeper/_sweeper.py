@@ -38,7 +38,7 @@ from . import multi_fidelity as _multi_fidelity
 from . import pruning as _pruning
 from ._artifacts import attach_to_study, publish_to_study, remove_stale_temps, write_all, write_optimization_results
 from ._budget import OVER_BUDGET_ERROR, beyond, may_exceed
-from ._compose import ComposeOnce
+from ._compose import ComposeOnce, ReuseComposed
 from ._energy_report import hardware_info
 from ._heartbeat import DeadTrialWatch, Heartbeat, announce_asker, first_beat, worker
 from ._jobinfo import read_job
@@ -116,7 +116,8 @@ class EcoptSweeperImpl:
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
-        self.composer = ComposeOnce(hydra_context.config_loader)  # the launcher reuses the configs we compose
+        # the launcher reuses the configs we compose; most are built from an earlier job's (see ._compose)
+        self.composer = ComposeOnce(ReuseComposed(hydra_context.config_loader))
         loader = cast(ConfigLoader, self.composer)  # it stands in for the loader it wraps (the rest delegates)
         self.hydra_context = HydraContext(config_loader=loader, callbacks=hydra_context.callbacks)
         mask_config(config, self.raw_config.get("storage"))  # before the launcher saves any config copy

@@ -1,6 +1,7 @@
 """Framework internals behind one door: each private the compat modules read still exists in the installed
-Optuna and joblib, each public fallback agrees with the private it stands in for, and no other module reads
-a private attribute of Lightning, Optuna or joblib (Lightning's own check: tests/callback/test_lightning_compat.py)."""
+Optuna, joblib and Hydra, each public fallback agrees with the private it stands in for, and no other module
+reads a private attribute of Lightning, Optuna, joblib or Hydra (Lightning's own check:
+tests/callback/test_lightning_compat.py)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,13 @@ import sqlalchemy
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from ecopt_lightning.sweeper import _joblib_compat, _optuna_compat
+from ecopt_lightning.sweeper import _hydra_compat, _joblib_compat, _optuna_compat
 from ecopt_lightning.sweeper._storage import with_driver
 
 ROOT = Path(__file__).parents[2]
 SCANNED = ("ecopt_lightning", "hydra_plugins", "benchmarks", "examples")
-COMPAT_MODULES = {"_optuna_compat.py", "_joblib_compat.py", "_lightning_compat.py"}
-FRAMEWORKS = {"optuna", "joblib", "lightning", "pytorch_lightning", "lightning_fabric"}
+COMPAT_MODULES = {"_optuna_compat.py", "_joblib_compat.py", "_lightning_compat.py", "_hydra_compat.py"}
+FRAMEWORKS = {"optuna", "joblib", "lightning", "pytorch_lightning", "lightning_fabric", "hydra"}
 OPTUNA_MAJOR = int(optuna.__version__.split(".")[0])
 
 
@@ -35,7 +36,9 @@ def _resolve(path: str) -> object:
         return getattr(importlib.import_module(module), name)
 
 
-@pytest.mark.parametrize(("owner", "attribute"), _optuna_compat.PRIVATES + _joblib_compat.PRIVATES)
+@pytest.mark.parametrize(
+    ("owner", "attribute"), _optuna_compat.PRIVATES + _joblib_compat.PRIVATES + _hydra_compat.PRIVATES
+)
 def test_each_private_the_compat_modules_read_still_exists(owner: str, attribute: str) -> None:
     found = _resolve(owner)
     if attribute in ("_trial_id", "_storage", "_study_id"):  # instance attributes: look on live objects
@@ -99,6 +102,25 @@ def test_killing_the_loky_workers_gives_the_next_batch_new_processes() -> None:
     second = get_reusable_executor(max_workers=1).submit(os.getpid).result()
     _joblib_compat.kill_loky_workers()
     assert first != second
+
+
+@pytest.mark.parametrize(
+    ("lines", "exclude_keys", "item_sep", "kv_sep"),
+    [
+        (["lr=0.1", "seed=3", "width=8"], ["seed"], ",", "="),
+        (["width=8", "arch='large'", "lr=1e-3", "tag='a=b'"], [], "__", "-"),
+        (["+extra=1", "~seed", "b=[1,2]", "a={x: 1}"], ["a"], "/", ":"),
+        ([], [], ",", "="),
+    ],
+)
+def test_the_public_override_dirname_agrees_with_hydras_own(
+    lines: list[str], exclude_keys: list[str], item_sep: str, kv_sep: str
+) -> None:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(lines)
+    kwargs = {"exclude_keys": exclude_keys, "item_sep": item_sep, "kv_sep": kv_sep}
+    assert _hydra_compat.override_dirname(parsed, **kwargs) == _hydra_compat.override_dirname_public(parsed, **kwargs)
 
 
 def _framework_privates(path: Path) -> list[str]:

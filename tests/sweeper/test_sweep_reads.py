@@ -6,7 +6,8 @@ one-job batches (the counts: apps/counted.py):
 - a trial is read from the database once by ``ask`` and once by ``tell`` (Optuna 5; Optuna 4's ``tell`` reads
   it back after storing the state), never read back after the sweeper wrote it;
 - a trial's attributes are written in two transactions: the claim (worker, overrides, job dir, first heartbeat)
-  and the result (metrics, energy, constraints) just before ``tell``."""
+  and the result (metrics, energy, constraints) just before ``tell``;
+- Hydra composes one job's config for the sweep's set of keys: the others are built from it (``_compose``)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,16 @@ from pathlib import Path
 import optuna
 import pytest
 
+from ecopt_lightning.sweeper._compose import FULL_COMPOSE_ENV
+
 from .conftest import run_multirun
 
 pytestmark = pytest.mark.slow
 
 
-def _counts(tmp_path: Path, n_trials: int, *overrides: str) -> dict[str, int]:
+def _counts(tmp_path: Path, n_trials: int, *overrides: str, env: dict[str, str] | None = None) -> dict[str, int]:
     """apps/counted.py's counts for a whole sweep of ``n_trials`` one-job batches."""
+    tmp_path.mkdir(exist_ok=True)
     out = tmp_path / f"counts-{n_trials}.json"
     proc = run_multirun(
         tmp_path / f"sweep-{n_trials}",
@@ -32,7 +36,7 @@ def _counts(tmp_path: Path, n_trials: int, *overrides: str) -> dict[str, int]:
         f"hydra.sweeper.n_trials={n_trials}",
         *overrides,
         app="counted.py",
-        env={"ECOPT_TEST_TRIAL_READS": str(out)},
+        env={"ECOPT_TEST_TRIAL_READS": str(out), **(env or {})},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text(encoding="utf-8"))
@@ -55,3 +59,11 @@ def test_each_trial_is_read_twice_and_its_attributes_written_twice(tmp_path: Pat
     assert long["trial_reads"] - short["trial_reads"] == reads * extra
     # the claim, job dir and first heartbeat were three transactions and a constraint a fifth
     assert long["attr_writes"] - short["attr_writes"] == 2 * extra
+
+
+def test_hydra_composes_one_job_config_for_the_sweeps_keys(tmp_path: Path) -> None:
+    # the sweep's first composition checks the space's keys (before the study exists); each job sets width and
+    # is built from that config
+    assert _counts(tmp_path / "reuse", 5)["composes"] == 1
+    # the count sees every composition: with reuse off, the check and each job's (it was twice each, issue 14)
+    assert _counts(tmp_path / "full", 5, env={FULL_COMPOSE_ENV: "1"})["composes"] == 1 + 5

@@ -7,7 +7,8 @@ named by ``ECOPT_TEST_TRIAL_READS`` when the process exits:
 - ``trial_reads``: reads of one trial from the database (``RDBStorage.get_trial``: its row and five attribute
   tables; Optuna's cache answers finished trials without one). ``Study.ask`` reads its new trial once and
   ``Study.tell`` the told one once; any more is a trial read back;
-- ``attr_writes``: committed transactions that write a trial's user or system attributes or its heartbeat.
+- ``attr_writes``: committed transactions that write a trial's user or system attributes or its heartbeat;
+- ``composes``: job configs composed by Hydra (``ConfigLoaderImpl.load_sweep_config``), whoever asked.
 
 The sweeper and, under Hydra's basic launcher, every job run in this one process, so the counts cover the whole
 sweep.
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -38,6 +40,7 @@ counts: Counter[str] = Counter()
 _pending: set[int] = set()  # connections whose open transaction wrote a trial attribute or heartbeat
 _get_trials = optuna.Study.get_trials
 _get_trial = optuna.storages.RDBStorage.get_trial
+_load_sweep_config = ConfigLoaderImpl.load_sweep_config
 
 
 @functools.wraps(_get_trials)
@@ -50,6 +53,12 @@ def _counted_get_trials(self: optuna.Study, *args: Any, **kwargs: Any) -> Any:
 def _counted_get_trial(self: Any, *args: Any, **kwargs: Any) -> Any:
     counts["trial_reads"] += 1
     return _get_trial(self, *args, **kwargs)
+
+
+@functools.wraps(_load_sweep_config)
+def _counted_load_sweep_config(self: Any, *args: Any, **kwargs: Any) -> Any:
+    counts["composes"] += 1
+    return _load_sweep_config(self, *args, **kwargs)
 
 
 def _statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -76,6 +85,7 @@ def _save() -> None:
 if __name__ == "__main__":
     optuna.Study.get_trials = _counted_get_trials  # type: ignore[method-assign]
     optuna.storages.RDBStorage.get_trial = _counted_get_trial  # type: ignore[method-assign]
+    ConfigLoaderImpl.load_sweep_config = _counted_load_sweep_config  # type: ignore[method-assign]
     event.listen(Engine, "before_cursor_execute", _statement)
     event.listen(Engine, "commit", _commit)
     event.listen(Engine, "rollback", _rollback)

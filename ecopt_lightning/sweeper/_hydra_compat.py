@@ -1,0 +1,40 @@
+"""Hydra's one private the sweeper reads, behind one function, with a public fallback.
+
+``tests/sweeper/test_compat.py`` checks that the private still exists in the installed Hydra and that the
+fallback agrees with it. Nothing outside this module imports from ``hydra._internal``.
+
+Example:
+    >>> from hydra.core.override_parser.overrides_parser import OverridesParser
+    >>> parsed = OverridesParser.create().parse_overrides(["lr=0.1", "seed=3", "width=8"])
+    >>> override_dirname(parsed, exclude_keys=["seed"], item_sep=",", kv_sep="=")
+    'lr=0.1,width=8'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from hydra.core.override_parser.types import Override
+
+#: The privates this module reads: ``(module path, attribute)``; ``test_compat`` checks each.
+PRIVATES: tuple[tuple[str, str], ...] = (("hydra._internal.config_loader_impl", "get_overrides_dirname"),)
+
+
+def override_dirname(overrides: Sequence[Override], *, exclude_keys: Any, item_sep: str, kv_sep: str) -> str:
+    """``hydra.job.override_dirname`` of a job's (non-``hydra.``) overrides, as Hydra's composition sets it.
+
+    Calls Hydra's own ``get_overrides_dirname``; where that is gone, :func:`override_dirname_public`."""
+    try:
+        from hydra._internal.config_loader_impl import get_overrides_dirname
+    except ImportError:  # pragma: no cover - test_compat checks the private
+        return override_dirname_public(overrides, exclude_keys=exclude_keys, item_sep=item_sep, kv_sep=kv_sep)
+    return get_overrides_dirname(overrides=list(overrides), exclude_keys=exclude_keys, item_sep=item_sep, kv_sep=kv_sep)
+
+
+def override_dirname_public(overrides: Sequence[Override], *, exclude_keys: Any, item_sep: str, kv_sep: str) -> str:
+    """Hydra 1.3's rule, written out: the override lines whose key is not excluded, sorted, joined by
+    ``item_sep``, each ``=`` replaced by ``kv_sep``."""
+    lines = sorted(str(o.input_line) for o in overrides if o.key_or_group not in exclude_keys)
+    return re.sub("[=]", kv_sep, item_sep.join(lines))
