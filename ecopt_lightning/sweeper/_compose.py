@@ -32,6 +32,7 @@ import copy
 import functools
 import logging
 import os
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -119,7 +120,15 @@ class _Template:
     keys: tuple[str, ...]
     fixed: tuple[str | None, ...]  # the line a job must repeat; None: a plain value, which may differ
     lines: tuple[str, ...]
-    config: DictConfig
+    config: DictConfig | bytes  # pickled where it can be: unpickling copies it about 6 times faster than deepcopy
+
+    def copy(self) -> DictConfig:
+        """A copy of the composed config, flags, node types and resolver cache included."""
+        if isinstance(self.config, bytes):
+            copied = pickle.loads(self.config)
+            assert isinstance(copied, DictConfig)
+            return copied
+        return copy.deepcopy(self.config)
 
     def fits(self, context: tuple[Any, ...], job: _Job) -> bool:
         return (
@@ -167,7 +176,11 @@ def _template(context: tuple[Any, ...], job: _Job, config: DictConfig) -> _Templ
         a = job.keys[i]
         if any(i != j and _nested(a, job.keys[j]) for j in others):
             return None
-    return _Template(context, job.keys, fixed, job.lines, copy.deepcopy(config))
+    try:
+        kept: DictConfig | bytes = pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # e.g. a structured config's class defined inside a function
+        kept = copy.deepcopy(config)
+    return _Template(context, job.keys, fixed, job.lines, kept)
 
 
 def _nested(a: str, b: str) -> bool:
@@ -184,7 +197,7 @@ def _context(master_config: DictConfig) -> tuple[Any, ...]:
 def _build(template: _Template, job: _Job, master_config: DictConfig) -> DictConfig:
     """The job's config from the template: what ``ConfigLoaderImpl._load_configuration_impl`` and
     ``load_sweep_config`` (Hydra 1.3) set from the overrides, set again."""
-    cfg = copy.deepcopy(template.config)
+    cfg = template.copy()
     for override, fixed, old, new in zip(job.overrides, template.fixed, template.lines, job.lines, strict=True):
         if fixed is None and new != old:
             OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True)  # as Hydra applies it

@@ -158,6 +158,7 @@ def test_the_projects_train_config_is_built_from_the_first_job_for_new_values(bo
         ("abc", 2, 1, 64),  # an int key given a str: untyped yaml takes it
     ]
     assert b.composes(*([f"{k}={v}" for k, v in zip(keys, job, strict=True)] for job in jobs)) == [1, 0, 0, 0, 0, 0]
+    assert isinstance(b.reuse._templates[0].config, bytes)  # kept pickled: copied by unpickling
 
 
 def test_the_cifar10_search_with_a_group_added_and_a_list_value_repeated_by_each_job(both) -> None:
@@ -187,6 +188,18 @@ def test_typed_fields_convert_and_validate_as_when_hydra_composes(both, tmp_path
     assert b.composes(*([f"{k}={v}" for k, v in zip(keys, job, strict=True)] for job in jobs)) == [1, 0, 0, 0]
     built = b.job(*(f"{k}={v}" for k, v in zip(keys, jobs[2], strict=True)))
     assert (built.count, built.ratio, built.maybe, built.color, built.label) == (0, 2.5, 1.0, Color.GREEN, "-0-2.5")
+
+
+def test_a_config_that_cannot_be_pickled_is_built_from_a_deep_copy(both, tmp_path: Path) -> None:
+    @dataclass
+    class Local:  # pickle cannot name a class defined in a function
+        count: int = 1
+        ratio: float = 0.5
+
+    ConfigStore.instance().store(name="ecopt_test_local", node=Local)
+    b = both(tmp_path, "ecopt_test_local")
+    assert b.composes(["count=2", "ratio=1"], ["count=3", "ratio=2"]) == [1, 0]
+    assert not isinstance(b.reuse._templates[0].config, bytes)
 
 
 @pytest.mark.parametrize(
