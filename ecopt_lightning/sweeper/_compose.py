@@ -37,11 +37,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import hydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ._hydra_compat import override_dirname
+from ._hydra_compat import override_dirname, reuse_checked
 
 log = logging.getLogger(__name__)
 
@@ -223,8 +224,14 @@ class ReuseComposed:
     one when the two differ only in the values of plain overrides; everything else delegates to Hydra's loader."""
 
     def __init__(self, loader: Any, enabled: bool | None = None) -> None:
+        """``enabled``: None: unless ``ECOPT_FULL_COMPOSE`` is set, on the Hydra releases :mod:`._hydra_compat`
+        checked."""
         self._loader = loader
-        self._enabled = os.environ.get(FULL_COMPOSE_ENV, "0") == "0" if enabled is None else enabled
+        if enabled is None:
+            enabled = os.environ.get(FULL_COMPOSE_ENV, "0") == "0" and reuse_checked()
+            if not reuse_checked():
+                log.info("ecopt: Hydra %s composes each job's config (ours repeats 1.3's)", hydra.__version__)
+        self._enabled = enabled
         self._templates: list[_Template] = []  # newest first
 
     def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:

@@ -1,4 +1,5 @@
-"""Hydra's one private the sweeper reads, behind one function, with a public fallback.
+"""Hydra's one private the sweeper reads, behind one function, with a public fallback; and the Hydra releases
+whose composition ``_compose.ReuseComposed`` repeats.
 
 ``tests/sweeper/test_compat.py`` checks that the private still exists in the installed Hydra and that the
 fallback agrees with it. Nothing outside this module imports from ``hydra._internal``.
@@ -8,6 +9,8 @@ Example:
     >>> parsed = OverridesParser.create().parse_overrides(["lr=0.1", "seed=3", "width=8"])
     >>> override_dirname(parsed, exclude_keys=["seed"], item_sep=",", kv_sep="=")
     'lr=0.1,width=8'
+    >>> reuse_checked("1.3.2"), reuse_checked("1.4.0.dev1")
+    (True, False)
 """
 
 from __future__ import annotations
@@ -16,10 +19,23 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import hydra
 from hydra.core.override_parser.types import Override
 
 #: The privates this module reads: ``(module path, attribute)``; ``test_compat`` checks each.
 PRIVATES: tuple[tuple[str, str], ...] = (("hydra._internal.config_loader_impl", "get_overrides_dirname"),)
+#: Hydra releases (major, minor) whose ``ConfigLoaderImpl.load_sweep_config`` sets what ``_compose._build`` sets
+#: again (read in 1.3.8's source; tests/sweeper/test_compose.py compares both on the installed release). Other
+#: releases set other fields (older ones copy only the ``now`` cache and merge ``hydra.runtime``): there Hydra
+#: composes every job.
+REUSE_CHECKED: tuple[tuple[int, int], ...] = ((1, 3),)
+
+
+def reuse_checked(version: str | None = None) -> bool:
+    """Whether this Hydra release (``version``; None: the installed one) composes a job's config as
+    ``_compose`` repeats it."""
+    major, minor = (int(p) for p in (version or hydra.__version__).split(".")[:2])
+    return (major, minor) in REUSE_CHECKED
 
 
 def override_dirname(overrides: Sequence[Override], *, exclude_keys: Any, item_sep: str, kv_sep: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import enum
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -315,6 +316,19 @@ def test_reuse_off_composes_every_job(both, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv(FULL_COMPOSE_ENV, "1")
     b.reuse = ReuseComposed(b.counted)
     assert b.composes(["width=8"], ["width=16"]) == [1, 1]
+
+
+def test_another_hydra_release_composes_every_job(
+    both, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import hydra
+
+    b = both(APP_CONF, "composed", "hydra/sweeper=ecopt")
+    monkeypatch.setattr(hydra, "__version__", "1.4.0")
+    caplog.set_level(logging.INFO, logger="ecopt_lightning.sweeper._compose")
+    b.reuse = ReuseComposed(b.counted)
+    assert b.composes(["width=8"], ["width=16"]) == [1, 1]
+    assert "Hydra 1.4.0 composes each job's config" in caplog.text
 
 
 # ---- real multiruns ---------------------------------------------------------------------------------------------
