@@ -318,6 +318,17 @@ def test_reuse_off_composes_every_job(both, monkeypatch: pytest.MonkeyPatch) -> 
     assert b.composes(["width=8"], ["width=16"]) == [1, 1]
 
 
+def test_a_config_no_template_can_be_made_of_is_still_handed_out() -> None:
+    class Odd:  # a loader whose config lacks hydra.runtime.choices
+        def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
+            return OmegaConf.create({"x": 1})
+
+    master = OmegaConf.create({"hydra": {"overrides": {"hydra": []}, "job": {"config_name": "odd"}}})
+    reuse = ReuseComposed(Odd(), enabled=True)
+    assert reuse.load_sweep_config(master, ["x=1"]) == {"x": 1}
+    assert reuse._templates == []
+
+
 def test_another_hydra_release_composes_every_job(
     both, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
