@@ -164,15 +164,18 @@ def test_the_projects_train_config_is_built_from_the_first_job_for_new_values(bo
 
 def test_the_cifar10_search_with_a_group_added_and_a_list_value_repeated_by_each_job(both) -> None:
     b = both(CIFAR_CONF, "cifar10", "hydra/sweeper=ecopt", "+search=smoke")
-    fixed = ["+search=smoke", "data.fake=true", "data.fake_sizes=[160,32]", "data.num_workers=0"]
+
+    def job(sizes: str, filters: int, depth: int, kernel: int, pool: bool) -> list[str]:
+        fixed = ["+search=smoke", "data.fake=true", f"data.fake_sizes={sizes}", "data.num_workers=0"]
+        plain = [f"model.filters={filters}", f"model.depth={depth}", f"model.kernel_size={kernel}"]
+        return [*fixed, *plain, f"model.pool={str(pool).lower()}"]
+
     jobs = [
-        [*fixed, "model.filters=4", "model.depth=2", "model.kernel_size=3", "model.pool=true"],
-        [*fixed, "model.filters=16", "model.depth=1", "model.kernel_size=5", "model.pool=false"],
-        [*fixed, "model.filters=1", "model.depth=3", "model.kernel_size=1", "model.pool=true"],
-        # a different list value: composed by Hydra (the config it composed becomes a template too)
-        [*fixed[:2], "data.fake_sizes=[64,16]", *fixed[3:], "model.filters=1", "model.depth=3", "model.kernel_size=1"],
+        job("[160,32]", 4, 2, 3, True),
+        job("[160,32]", 16, 1, 5, False),
+        job("[160,32]", 1, 3, 1, True),
+        job("[64,16]", 1, 3, 1, True),  # a different list value: composed by Hydra
     ]
-    jobs[3].append("model.pool=true")
     assert b.composes(*jobs) == [1, 0, 0, 1]
     assert b.job(*jobs[0]).hydra.runtime.choices.search == "smoke"
 
