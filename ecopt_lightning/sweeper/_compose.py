@@ -43,10 +43,11 @@ from hydra.core.override_parser.types import Override, OverrideType
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ._hydra_compat import override_dirname, reuse_checked
+from .errors import EnvSettingError
 
 log = logging.getLogger(__name__)
 
-#: set to a value other than ``0`` to have Hydra compose every job's config (no reuse of an earlier job's)
+#: ``1``: Hydra composes every job's config (no reuse of an earlier job's); ``0`` or unset: reuse
 FULL_COMPOSE_ENV = "ECOPT_FULL_COMPOSE"
 #: composed configs kept to build later jobs' from (one per set of keys and config-group choices)
 TEMPLATES_KEPT = 32
@@ -228,7 +229,10 @@ class ReuseComposed:
         checked."""
         self._loader = loader
         if enabled is None:
-            enabled = os.environ.get(FULL_COMPOSE_ENV, "0") == "0" and reuse_checked()
+            full = os.environ.get(FULL_COMPOSE_ENV, "0")
+            if full not in ("0", "1"):
+                raise EnvSettingError(FULL_COMPOSE_ENV, full, "1 (Hydra composes every job's config) or 0")
+            enabled = full == "0" and reuse_checked()
             if not reuse_checked():
                 log.info("ecopt: Hydra %s composes each job's config (ours repeats 1.3's)", hydra.__version__)
         self._enabled = enabled

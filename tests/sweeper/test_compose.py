@@ -28,6 +28,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from ecopt_lightning.sweeper._compose import FULL_COMPOSE_ENV, ReuseComposed
+from ecopt_lightning.sweeper.errors import EnvSettingError
 
 from .conftest import APPS, ROOT, run_multirun
 
@@ -301,6 +302,12 @@ def test_a_template_never_changes_with_the_configs_handed_out(both) -> None:
         first.hydra.job.num, first.width = 0, 1000
     assert b.composes(["width=8", "lr=0.2"]) == [0]
     assert OmegaConf.is_missing(b.job("width=8", "lr=0.3").hydra.job, "num")
+
+
+def test_a_bad_switch_value_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(FULL_COMPOSE_ENV, "false")
+    with pytest.raises(EnvSettingError, match=r"^ECOPT_FULL_COMPOSE='false' is not allowed: 1 .* or 0$"):
+        ReuseComposed(object())
 
 
 def test_the_masters_resolver_cache_is_copied_as_it_is_when_each_job_is_built(both) -> None:
