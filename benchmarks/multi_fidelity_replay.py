@@ -14,14 +14,23 @@ This is a SIMULATION from measured values, not a measurement of a multi-fidelity
 (the real arm measured J/sample again at the first rung, with its own noise). Its use: the two ranking rules on
 the same trials, and larger ``eta`` or fewer rungs, without training again.
 
+``--orders K`` replays each seed's trials in ``K`` random orders as well (fixed RNG seeds). A random sampler's
+proposals are independent draws, so every order of them is as likely as the recorded one, and the energy to the
+target depends much on how early the order happens to bring a front-defining model. Per seed the mean energy to
+the target over the orders is compared (orders where the multi-fidelity replay never reaches it are counted
+apart): the expected cost, not one order's luck.
+
 Example:
     ``python benchmarks/multi_fidelity_replay.py --eta 3``
+    ``python benchmarks/multi_fidelity_replay.py --eta 3 --trials 27 --orders 200``
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
+import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -85,18 +94,61 @@ def replay(plain: Sequence[Row], schedule: RungSchedule, epochs: int) -> list[Ro
     return out
 
 
+def reordered(plain: Sequence[Row], rng: random.Random) -> list[Row]:
+    """The trials in a random order, renumbered ``0..n-1`` in that order (the rule breaks ties by number)."""
+    rows = list(plain)
+    rng.shuffle(rows)
+    return [{**r, "number": i} for i, r in enumerate(rows)]
+
+
+def over_orders(plain: Sequence[Row], schedule: RungSchedule, epochs: int, orders: int, seed: int) -> dict[str, Any]:
+    """Energy to the target averaged over ``orders`` random orders of the plain trials: ``plain_J`` and ``mf_J``
+    (means over the orders where both reach it), their ratio, and the share of orders where mf never does.
+
+    Example (three trials, the last one alone defines the front; no rung stops a trial of a 1-epoch budget):
+        >>> rows = [{"number": i, "state": "COMPLETE", "acc": a, "j_per_sample": 1.0, "energy_J": 10.0,
+        ...          "params": {}, "stopped_at_epoch": None, "curves": {}} for i, a in enumerate([0.1, 0.2, 0.9])]
+        >>> out = over_orders(rows, RungSchedule(1, 3, 1), 1, 30, seed=0)
+        >>> out["ratio"], out["mf_never_share"], 10.0 <= out["plain_J"] <= 30.0
+        (1.0, 0.0, True)
+    """
+    rng = random.Random(seed)
+    plain_j, mf_j, never = [], [], 0
+    for _ in range(orders):
+        rows = reordered(plain, rng)
+        s = compare([{k: v for k, v in r.items() if k != "curves"} for r in rows], replay(rows, schedule, epochs))
+        e = s["energy_to_target_J"]
+        if e["mf"] is None:
+            never += 1
+        elif e["plain"]:
+            plain_j.append(e["plain"])
+            mf_j.append(e["mf"])
+    both = bool(plain_j)
+    return {
+        "orders": orders,
+        "plain_J": statistics.fmean(plain_j) if both else None,
+        "mf_J": statistics.fmean(mf_j) if both else None,
+        "ratio": statistics.fmean(mf_j) / statistics.fmean(plain_j) if both else None,
+        "mf_never_share": never / orders,
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--work", type=Path, default=ROOT / "multirun" / "multi_fidelity_bench")
     ap.add_argument("--eta", type=int, default=3)
     ap.add_argument("--min-epochs", type=int, default=1)
     ap.add_argument("--trials", type=int, default=8, help="replay only plain sweeps that finished this many trials")
+    ap.add_argument("--orders", type=int, default=0, help="also replay each seed in this many random trial orders")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     args = ap.parse_args(argv)
+    if args.orders < 0:
+        ap.error(f"--orders {args.orders}: give 0 (the recorded order only) or a positive count")
     seeds = sorted(args.work.glob("seed*"), key=lambda p: int(p.name[4:]))
     if not seeds:
         raise SystemExit(f"--work {args.work}: no seed*/plain sweeps there; run benchmarks/multi_fidelity.py first")
     results: dict[str, list[dict[str, Any]]] = {rank: [] for rank in RANKS}
+    ordered: dict[str, list[dict[str, Any]]] = {rank: [] for rank in RANKS}
     used = []
     for seed_dir in seeds:
         plain = plain_trials(seed_dir / "plain")
@@ -112,6 +164,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             s = compare(rows, sim)
             s["seed"] = int(seed_dir.name[4:])
             results[rank].append(s)
+            if args.orders:
+                o = over_orders(
+                    plain, RungSchedule(args.min_epochs, args.eta, epochs, rank), epochs, args.orders, s["seed"]
+                )
+                ordered[rank].append({"seed": s["seed"], **o})
     lines = [
         f"REPLAY (simulated from the plain sweeps' measured per-epoch values, not a measurement): {len(used)} "
         f"seeds ({', '.join(used)}), {args.trials} proposals each, min_epochs={args.min_epochs}, eta={args.eta}.",
@@ -131,8 +188,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"| {rank} | {q(s['energy_ratio_to_target_quartiles'])} | {s['seeds_target_not_reached_by_mf']} | "
             f"{q(s['total_energy_ratio_quartiles'])} | {q(s['final_hv_ratio_quartiles'])} |"
         )
+    if args.orders:
+        lines += [
+            "",
+            f"Over {args.orders} random orders of each seed's trials (mean energy to the target per seed, orders where "
+            "mf never reaches it counted apart):",
+            "",
+            "| rule | per seed: mean mf J / mean plain J (orders mf never reaches it) | median over seeds |",
+            "|---|---|---|",
+        ]
+        for rank, rows in ordered.items():
+            per = ", ".join(
+                f"seed {o['seed']} {'-' if o['ratio'] is None else format(o['ratio'], '.0%')} "
+                f"({o['mf_never_share']:.0%})"
+                for o in rows
+            )
+            ratios = [o["ratio"] for o in rows if o["ratio"] is not None]
+            lines.append(f"| {rank} | {per} | {format(statistics.median(ratios), '.0%') if ratios else '-'} |")
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"multi_fidelity_replay_eta{args.eta}"
+    stem = f"multi_fidelity_replay_eta{args.eta}" + (f"_{args.trials}trials" if args.trials != 8 else "")
     (args.out / f"{stem}.json").write_text(
         json.dumps(
             {
@@ -140,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "seeds": used,
                 "summary": summary,
                 "per_seed": results,
+                "over_orders": ordered,
             },
             indent=1,
         )

@@ -61,3 +61,23 @@ def test_replay_stops_by_the_rule_and_charges_the_epochs_run() -> None:
     assert [r["state"] for r in sim] == ["COMPLETE", "PRUNED", "COMPLETE"]
     assert sim[1]["stopped_at_epoch"] == 1 and sim[1]["energy_J"] == pytest.approx(18.0) and sim[1]["acc"] == 0.5
     assert sim[0]["energy_J"] == sim[2]["energy_J"] == 40.0 and "curves" not in sim[0]
+
+
+def test_replay_over_orders_counts_the_orders_that_stop_the_front_defining_trial() -> None:
+    from multi_fidelity_replay import over_orders, reordered
+
+    from ecopt_lightning.sweeper.successive_halving import RungSchedule
+
+    def trial(n: int, accs: list[float]) -> dict:
+        curves = {"val_acc": accs, "energy/train_epoch_J": [10.0] * 2, "energy/val_epoch_J": [0.0] * 2}
+        return {**row("COMPLETE", 20.0, accs[-1], 1.0, p=n), "number": n, "curves": curves}
+
+    # same J/sample; C starts slowest and ends best, so C alone makes the target (A's final 0.91 < 95% of 0.99);
+    # at the one rung (epoch 1, eta 2) C is dominated by whoever came before it: it goes on only when first
+    plain = [trial(0, [0.9, 0.91]), trial(1, [0.5, 0.6]), trial(2, [0.1, 0.99])]
+    shuffled = reordered(plain, __import__("random").Random(1))
+    assert [r["number"] for r in shuffled] == [0, 1, 2]
+    assert sorted(r["params"]["width"] for r in shuffled) == [0, 1, 2]
+    out = over_orders(plain, RungSchedule(1, 2, 2), 2, 300, seed=0)
+    assert 0.55 < out["mf_never_share"] < 0.78  # 2/3 of the orders put C after another trial
+    assert out["ratio"] == 1.0  # C first: both arms train it in full and reach the target with it

@@ -142,3 +142,16 @@ def test_auto_runs_are_the_runs_of_the_method_it_resolves_to() -> None:
 
     assert search._same_as_auto("nas6x5", 50) == "gp"
     assert search._same_as_auto("nas6x5", 150) == "tpe_mv"
+
+
+def test_table_only_rebuilds_the_table_without_the_official_venv(tmp_path: Path, monkeypatch) -> None:
+    """``--table-only`` reads recorded runs: the default methods include ``official``, whose venv it never runs."""
+    import json
+
+    import search
+
+    monkeypatch.setattr(search, "OFFICIAL_PY", tmp_path / "no-venv" / "python")
+    row = {**search.run_space("oom", "random", seed=0, n_trials=6), "n_trials": 6}
+    (tmp_path / "search_failing.jsonl").write_text(json.dumps(row) + "\n")
+    assert search.main(["--set", "failing", "--table-only", "--out", str(tmp_path)]) == 0
+    assert "random" in (tmp_path / "search_failing.md").read_text()
