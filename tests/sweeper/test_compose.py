@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import enum
+import json
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -370,14 +371,20 @@ def _jobs(sweep_dir: Path) -> dict[str, dict[str, Any]]:
 
 @pytest.mark.slow
 def test_a_sweep_saves_the_same_job_configs_with_reuse_on_and_off(tmp_path: Path) -> None:
-    runs = {}
-    for name, env in (("on", {FULL_COMPOSE_ENV: "0"}), ("off", {FULL_COMPOSE_ENV: "1"})):
+    runs, composes = {}, {}
+    for name, full in (("on", "0"), ("off", "1")):
+        counts = tmp_path / f"counts-{name}.json"
+        env = {FULL_COMPOSE_ENV: full, "ECOPT_TEST_APP": "composed.py", "ECOPT_TEST_TRIAL_READS": str(counts)}
         settings = ("hydra.sweeper.sampler=random", "hydra.sweeper.n_trials=6")
-        proc = run_multirun(tmp_path / name, *SWEEP, *settings, app="composed.py", env=env)
+        proc = run_multirun(tmp_path / name, *SWEEP, *settings, app="counted.py", env=env)
         assert proc.returncode == 0, proc.stderr[-3000:]
         runs[name] = _jobs(tmp_path / name)
+        composes[name] = json.loads(counts.read_text())["composes"]
     assert sorted(runs["on"]) == [str(i) for i in range(6)]
     assert runs["on"] == runs["off"]
+    # Hydra composes the up-front check's config, then at most one per arch choice; without reuse, every job's
+    assert composes["on"] <= 1 + 2
+    assert composes["off"] == 1 + 6
     first = runs["on"]["0"]
     assert first["resolved.yaml"]["run_dir"].startswith("SWEEP/0_")
     assert first["hydra.yaml"]["hydra"]["job"]["override_dirname"] in first["resolved.yaml"]["run_dir"]

@@ -1,5 +1,5 @@
-"""The toy app (``toy.py``, same config) with the sweeper's storage traffic counted, written as JSON to the file
-named by ``ECOPT_TEST_TRIAL_READS`` when the process exits:
+"""The toy app (``toy.py``, same config; or the app named by ``ECOPT_TEST_APP``) with the sweeper's storage
+traffic counted, written as JSON to the file named by ``ECOPT_TEST_TRIAL_READS`` when the process exits:
 
 - ``get_trials``: reads of all a study's trials through Optuna's public ``Study.get_trials`` (and
   ``Study.trials``, which calls it). Optuna's own samplers and ``ask`` read through its private paths and are
@@ -34,7 +34,7 @@ from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-TOY = Path(__file__).with_name("toy.py")
+APP = Path(__file__).with_name(os.environ.get("ECOPT_TEST_APP", "toy.py"))  # the app whose sweep is counted
 ATTR_TABLES = ("trial_user_attributes", "trial_system_attributes", "trial_heartbeats")
 counts: Counter[str] = Counter()
 _pending: set[int] = set()  # connections whose open transaction wrote a trial attribute or heartbeat
@@ -89,5 +89,5 @@ if __name__ == "__main__":
     event.listen(Engine, "before_cursor_execute", _statement)
     event.listen(Engine, "commit", _commit)
     event.listen(Engine, "rollback", _rollback)
-    sys.argv[0] = str(TOY)  # Hydra finds the config beside the app it runs
-    runpy.run_path(str(TOY), run_name="__main__")
+    sys.argv[0] = str(APP)  # Hydra finds the config beside the app it runs
+    runpy.run_path(str(APP), run_name="__main__")
