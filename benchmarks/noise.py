@@ -19,6 +19,11 @@ Each measurement is one independent ``measure_inference`` call with the benchmar
    per core) and stops itself; a measurement off by more than 10% from its configuration's quiet median must be
    flagged ``contended`` (goal: none unflagged). The share flagged is printed per configuration and overall.
 
+The machine's own floor: right before each measurement the script times a fixed workload (:func:`control_cpu_s`,
+the same matrix products every time) in process CPU time, the quantity the CPU estimate counts. Its spread per
+configuration and round, computed as the J/sample spread is, is what this machine repeats identical work to: a
+spread goal below it cannot be met by a meter that counts CPU time here, whatever the meter does.
+
 The inference energy of an MLP does not depend on its weights' values, so the models are not trained.
 Outputs: ``noise.json`` (every measurement), ``noise.md`` (the tables) and ``noise.png`` (J per sample per
 configuration and condition) in ``--out``.
@@ -59,6 +64,9 @@ def kendall_tau(x: list[float], y: list[float]) -> float:
     return score / len(pairs)
 
 
+#: the control workload: this many products of two CONTROL_SIZE x CONTROL_SIZE float32 matrices
+CONTROL_PRODUCTS, CONTROL_SIZE = 400, 256
+
 #: issue 12's goals
 TAU_GOAL, SPREAD_GOAL, OFF_LIMIT = 0.8, 0.05, 0.10
 #: the quiet goals are judged only when at most this share of the "quiet" measurements was flagged contended
@@ -81,6 +89,9 @@ def goals(summary: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     spreads = [x for c in summary["per_config"].values() for x in c["spread"]]
     worst = max(spreads)
     why = "" if quiet else f" (NOT judged: {summary['quiet_flagged_share']:.0%} of quiet measurements were contended)"
+    floor = summary.get("machine_floor_spread")
+    if floor is not None:
+        why += f"; the machine's own floor, a fixed workload's CPU time: {floor[0]:.1%}..{floor[1]:.1%}"
     out: list[tuple[str, str, bool | None]] = [
         (f"Kendall tau >= {TAU_GOAL}", f"tau {tau:.2f}{why}", tau >= TAU_GOAL if quiet else None),
         (
@@ -120,6 +131,7 @@ def measure(models: dict[str, Any], loader: Any, n: int, max_seconds: float, con
     try:
         for i in range(n):
             for name, model in models.items():
+                control = control_cpu_s()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     r = measure_inference(model, loader, max_seconds=max_seconds, monitor=monitor)
@@ -137,6 +149,7 @@ def measure(models: dict[str, Any], loader: Any, n: int, max_seconds: float, con
                         "contended": r.contended,
                         "foreign_cores": None if c is None else c.foreign_cores,
                         "source": r.source,
+                        "control_cpu_s": control,
                     }
                 )
                 print(
@@ -148,6 +161,28 @@ def measure(models: dict[str, Any], loader: Any, n: int, max_seconds: float, con
     finally:
         monitor.close()
     return rows
+
+
+def control_cpu_s() -> float:
+    """Process CPU time (s) of a fixed workload: :data:`CONTROL_PRODUCTS` products of the same two
+    :data:`CONTROL_SIZE`-square float32 matrices on the current torch threads. Identical work every call, so
+    its spread is the machine's, not a meter's.
+
+    Example:
+        >>> control_cpu_s() > 0
+        True
+    """
+    import torch
+
+    a = torch.ones(CONTROL_SIZE, CONTROL_SIZE)
+    start = time.process_time()
+    for _ in range(CONTROL_PRODUCTS):
+        a @ a
+    return time.process_time() - start
+
+
+def _spread(values: list[float]) -> float:
+    return (max(values) - min(values)) / statistics.median(values)
 
 
 def _size(name: str) -> tuple[int, int]:
@@ -183,10 +218,13 @@ def analyse(rows: list[dict], n: int) -> tuple[dict[str, Any], list[str]]:
         quiet = [r for r in rows if r["condition"] == "quiet" and r["config"] == c]
         busy = [r for r in rows if r["condition"] == "contended" and r["config"] == c]
         median = statistics.median(r["J_per_sample"] for r in quiet)
-        spreads = []
+        spreads, floors = [], []
         for k in (0, 1):
-            values = [r["J_per_sample"] for r in quiet if r["measurement"] in range(k * n, (k + 1) * n)]
-            spreads.append((max(values) - min(values)) / statistics.median(values))
+            in_round = [r for r in quiet if r["measurement"] in range(k * n, (k + 1) * n)]
+            spreads.append(_spread([r["J_per_sample"] for r in in_round]))
+            controls = [r["control_cpu_s"] for r in in_round if r.get("control_cpu_s") is not None]
+            if len(controls) == len(in_round):  # rows from before the control have none
+                floors.append(_spread(controls))
         off = [r for r in busy if abs(r["J_per_sample"] / median - 1) > OFF_LIMIT]
         unflagged = [r for r in off if not r["contended"]]
         flagged = sum(r["contended"] for r in busy)
@@ -196,6 +234,7 @@ def analyse(rows: list[dict], n: int) -> tuple[dict[str, Any], list[str]]:
         per_config[c] = {
             "quiet_median": median,
             "spread": spreads,
+            "machine_floor": floors or None,
             "quiet_flagged": sum(r["contended"] for r in quiet) / len(quiet),
             "contended_flagged": flagged / len(busy) if busy else None,
             "off_unflagged": len(unflagged),
@@ -211,8 +250,10 @@ def analyse(rows: list[dict], n: int) -> tuple[dict[str, Any], list[str]]:
         r["interval"] is not None and r["interval"][0] <= per_config[r["config"]]["quiet_median"] <= r["interval"][1]
         for r in quiet_rows
     ]
+    floors = [x for c in per_config.values() for x in (c["machine_floor"] or [])]
     summary = {
         "kendall_tau_quiet_rounds": tau,
+        "machine_floor_spread": [min(floors), max(floors)] if floors else None,
         "quiet_flagged_share": sum(r["contended"] for r in quiet_rows) / len(quiet_rows),
         "quiet_converged_share": sum(r["converged"] for r in quiet_rows) / len(quiet_rows),
         "contended_flagged_share": flagged_total / contended_total if contended_total else None,
@@ -232,6 +273,14 @@ def analyse(rows: list[dict], n: int) -> tuple[dict[str, Any], list[str]]:
         f"{summary['quiet_interval_coverage']:.0%} (honest intervals hold it about 95% of the time; less means the "
         "repeats of one measurement vary less than independent measurements do).",
     ]
+    if floors:
+        lines += [
+            "",
+            f"The machine's own floor: a fixed workload ({CONTROL_PRODUCTS} products of {CONTROL_SIZE}-square "
+            "matrices) timed in process CPU time right before each quiet measurement spread by "
+            f"{min(floors):.1%}..{max(floors):.1%} per configuration and round, computed as the J/sample spread is. "
+            "The CPU estimate counts process CPU time, so its spread cannot be smaller than this machine's.",
+        ]
     return summary, lines
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 from noise import analyse, goal_lines, goals
 
@@ -54,3 +56,19 @@ def test_interval_coverage_counts_the_quiet_intervals_that_hold_their_configs_me
     summary, lines = analyse(_rows(False, [(1.0, False)], halfwidth=0.006), 2)
     assert summary["quiet_interval_coverage"] == 0.5
     assert "interval holds their configuration's median over all quiet measurements: 50%" in lines[-1]
+
+
+def test_the_machine_floor_is_the_spread_of_the_fixed_workload_per_config_and_round():
+    rows = _rows(False, [(1.0, False)])
+    controls = {"16x1": [0.10, 0.11, 0.10, 0.10], "32x1": [0.10, 0.10, 0.12, 0.10]}  # per measurement 0..3
+    for r in rows:
+        if r["condition"] == "quiet":
+            r["control_cpu_s"] = controls[r["config"]][r["measurement"]]
+    summary, lines = analyse(rows, 2)
+    # 16x1: round 1 (0.10, 0.11) -> 0.01 / 0.105, round 2 0; 32x1: round 1 0, round 2 (0.12, 0.10) -> 0.02 / 0.11
+    assert summary["per_config"]["16x1"]["machine_floor"] == pytest.approx([0.01 / 0.105, 0.0])
+    assert summary["machine_floor_spread"] == pytest.approx([0.0, 0.02 / 0.11])
+    assert "the machine's own floor, a fixed workload's CPU time: 0.0%..18.2%" in goal_lines(summary)[1]
+    assert "spread by 0.0%..18.2% per configuration and round" in lines[-1]
+    older, _ = analyse(_rows(False, [(1.0, False)]), 2)  # rows recorded before the control: no floor
+    assert older["machine_floor_spread"] is None and "floor" not in goal_lines(older)[1]
