@@ -90,13 +90,16 @@ def goals(summary: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     worst = max(spreads)
     why = "" if quiet else f" (NOT judged: {summary['quiet_flagged_share']:.0%} of quiet measurements were contended)"
     floor = summary.get("machine_floor_spread")
-    if floor is not None:
-        why += f"; the machine's own floor, a fixed workload's CPU time: {floor[0]:.1%}..{floor[1]:.1%}"
+    floor_said = (
+        ""
+        if floor is None
+        else f"; the machine's own floor, a fixed workload's CPU time: {floor[0]:.1%}..{floor[1]:.1%}"
+    )
     out: list[tuple[str, str, bool | None]] = [
         (f"Kendall tau >= {TAU_GOAL}", f"tau {tau:.2f}{why}", tau >= TAU_GOAL if quiet else None),
         (
             f"spread per config <= {SPREAD_GOAL:.0%}",
-            f"spread {min(spreads):.1%}..{worst:.1%}{why}",
+            f"spread {min(spreads):.1%}..{worst:.1%}{floor_said}{why}",
             worst <= SPREAD_GOAL if quiet else None,
         ),
     ]

@@ -69,6 +69,7 @@ def test_the_machine_floor_is_the_spread_of_the_fixed_workload_per_config_and_ro
     assert summary["per_config"]["16x1"]["machine_floor"] == pytest.approx([0.01 / 0.105, 0.0])
     assert summary["machine_floor_spread"] == pytest.approx([0.0, 0.02 / 0.11])
     assert "the machine's own floor, a fixed workload's CPU time: 0.0%..18.2%" in goal_lines(summary)[1]
+    assert "floor" not in goal_lines(summary)[0]  # the tau line
     assert "spread by 0.0%..18.2% per configuration and round" in lines[-1]
     older, _ = analyse(_rows(False, [(1.0, False)]), 2)  # rows recorded before the control: no floor
     assert older["machine_floor_spread"] is None and "floor" not in goal_lines(older)[1]
