@@ -26,14 +26,17 @@ Row = dict[str, Any]
 
 
 def run_sweep(
-    script: str, overrides: list[str], sweep_dir: Path, study_name: str, label: str
+    script: str, overrides: list[str], sweep_dir: Path, study_name: str, label: str, threads: int = 0
 ) -> list[tuple[FrozenTrial, TrialRecord]]:
     """Run ``script --app -m`` with ``overrides`` in ``sweep_dir``; return ``(FrozenTrial, TrialRecord)`` by number.
 
-    Raises ``SystemExit`` naming ``label`` and the sweep's last stderr when the sweep fails.
+    ``threads``: ``OMP_NUM_THREADS`` of the sweep and its jobs (0: torch's default). Raises ``SystemExit`` naming
+    ``label`` and the sweep's last stderr when the sweep fails.
     """
     cmd = [sys.executable, str(Path(script).resolve()), "--app", "-m", f"hydra.sweep.dir={sweep_dir}", *overrides]
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"sweep failed ({label}): {proc.stderr[-1500:]}")

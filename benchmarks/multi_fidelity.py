@@ -67,7 +67,15 @@ def app() -> None:
 
 
 def sweep(
-    out: Path, mf: bool, n_trials: int, epochs: int, eta: int, seed: int, repeats: int = 3, rank: str = NDS_HV
+    out: Path,
+    mf: bool,
+    n_trials: int,
+    epochs: int,
+    eta: int,
+    seed: int,
+    repeats: int = 3,
+    rank: str = NDS_HV,
+    threads: int = 0,
 ) -> list[Row]:
     """Run one sweep in a subprocess; its trials in order: state, energy (J), val_acc, J/sample, params."""
     sweep_dir = out / f"seed{seed}" / ("mf" if mf else "plain")
@@ -83,7 +91,8 @@ def sweep(
     if mf:
         overrides.append(f"hydra.sweeper.multi_fidelity={{min_epochs: 1, eta: {eta}, rank: {rank}}}")
     label = f"{'mf' if mf else 'plain'}, seed {seed}"
-    return [trial_row(t, r) for t, r in run_sweep(__file__, overrides, sweep_dir, "multi_fidelity", label)]
+    runs = run_sweep(__file__, overrides, sweep_dir, "multi_fidelity", label, threads)
+    return [trial_row(t, r) for t, r in runs]
 
 
 def reference(*arms: Sequence[Row]) -> tuple[float, float]:
@@ -151,8 +160,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="seeds run at the same time")
     ap.add_argument("--repeats", type=int, default=3, help="inference benchmark repeats")
     ap.add_argument("--rank", choices=RANKS, default=NDS_HV, help="the promotion rule's tie-break inside a front")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="OMP_NUM_THREADS of every trial (0: torch's default); 1 keeps waiting threads from spinning, which the "
+        "CPU estimate counts as work",
+    )
     ap.add_argument("--out", type=Path, default=HERE / "results")
     args = ap.parse_args(argv)
+    if args.threads < 0:
+        ap.error(f"--threads {args.threads}: give 0 (torch's default) or a positive thread count")
     if args.quick:
         args.seeds, args.trials, args.epochs = 2, 6, 9
     start, load_before = time.perf_counter(), os.getloadavg()
@@ -163,8 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(work)
 
     def pair(seed: int) -> dict[str, Any]:
-        plain = sweep(work, False, args.trials, args.epochs, args.eta, seed, args.repeats)
-        mf = sweep(work, True, args.trials, args.epochs, args.eta, seed, args.repeats, args.rank)
+        plain = sweep(work, False, args.trials, args.epochs, args.eta, seed, args.repeats, threads=args.threads)
+        mf = sweep(work, True, args.trials, args.epochs, args.eta, seed, args.repeats, args.rank, args.threads)
         s = {"seed": seed, **compare(plain, mf)}
         print(
             f"seed {seed}: total J plain {s['total_J']['plain']:.4g} mf {s['total_J']['mf']:.4g} "
@@ -196,7 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     (args.out / f"multi_fidelity{tag}.json").write_text(json.dumps(result, indent=1))
     lines = [
         f"{args.seeds} paired seeds (random sampler), {args.trials} proposals per sweep, {args.epochs} epochs of full "
-        f"training, multi-fidelity min_epochs=1 eta={args.eta} rank={args.rank}, {args.jobs} seed(s) at a time; "
+        f"training, multi-fidelity min_epochs=1 eta={args.eta} rank={args.rank}, {args.jobs} seed(s) at a time, "
+        f"OMP_NUM_THREADS {args.threads or 'unset'}; "
         f"{result['wall_s']:.0f} s on {result['cpus']} CPU(s), load average (1, 5, 15 min) "
         f"{' '.join(f'{x:.1f}' for x in load_before)} at the start, "
         f"{' '.join(f'{x:.1f}' for x in result['load_average_1_5_15min']['end'])} at the end.",

@@ -53,3 +53,14 @@ def test_comparisons_skip_and_count_unmeasured_trials() -> None:
     assert m["total_J"] == {"plain": 15.0, "mf": 15.0} and m["unmeasured_trials"] == {"plain": 1, "mf": 1}
     assert multi_fidelity.summarise([m, m])["unmeasured_trials"] == {"plain": 2, "mf": 2}
     assert m["final_hv"]["plain"] == pytest.approx(0.82 * (1.1 * 0.004 - 0.004))
+
+
+@pytest.mark.parametrize(("threads", "seen"), [(1, "OMP=1"), (0, "OMP=inherited")])
+def test_run_sweep_sets_the_trials_thread_count_only_when_asked(tmp_path: Path, monkeypatch, threads, seen) -> None:
+    from _sweep_runs import run_sweep
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "inherited")
+    script = tmp_path / "app.py"  # stands in for a benchmark's --app: says what it got, then fails
+    script.write_text("import os, sys\nsys.exit('OMP=' + os.environ['OMP_NUM_THREADS'])\n")
+    with pytest.raises(SystemExit, match=f"sweep failed \\(probe\\): {seen}"):
+        run_sweep(str(script), [], tmp_path / "sweep", "study", "probe", threads)
