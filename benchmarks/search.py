@@ -296,6 +296,10 @@ def _auto_row(problem: str, seed: int, n_trials: int, rows: Sequence[dict[str, A
 
 
 # ---- categorical / mixed spaces and the failing region (issue 13) ------------------------------------------------
+#: sampler name of a GP whose proposals are mixed with other samplers' by trial number (:func:`build_space_sampler`)
+SCHEDULED = "gp+"
+#: GPSampler's start-up trials (Optuna's default), after which a scheduled sampler's mixing starts
+GP_STARTUP = 10
 #: method -> (sampler name, sampler_kwargs); ``auto`` is resolved by the sweeper's own rules
 SPACE_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "random": ("random", {}),
@@ -307,6 +311,11 @@ SPACE_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "gp_s5": ("gp", {"n_startup_trials": 5}),
     "gp_s20": ("gp", {"n_startup_trials": 20}),
     "gp_det": ("gp", {"deterministic_objective": True}),
+    # GP with every 3rd/5th proposal after its 10 start-up trials from multivariate TPE or random (issue 13:
+    # exploration mixed into GP; ecopt_lightning/sweeper/_schedule.py); not in the default method list
+    "gp_tpe3": (SCHEDULED, {"every": [("tpe", {"multivariate": True, "group": True}, 3)]}),
+    "gp_tpe5": (SCHEDULED, {"every": [("tpe", {"multivariate": True, "group": True}, 5)]}),
+    "gp_rand5": (SCHEDULED, {"every": [("random", {}, 5)]}),
 }
 #: methods run when ``--methods`` is not given
 DEFAULT_SPACE_METHODS = ("random", "tpe", "tpe_mv", "nsga2", "gp", "official", "auto")
@@ -346,7 +355,6 @@ def run_space(problem: str, method: str, seed: int, n_trials: int, wrapped: bool
     import torch
     from optuna.trial import TrialState
 
-    from ecopt_lightning.sweeper import _samplers
     from ecopt_lightning.sweeper._schema import JOB_FAILED_ATTR
 
     torch.set_num_threads(1)
@@ -355,7 +363,7 @@ def run_space(problem: str, method: str, seed: int, n_trials: int, wrapped: bool
     p = SPACE_PROBLEMS[problem]
     space = space_distributions(problem)
     name, kwargs, _why = resolve_method(method, problem, n_trials)
-    sampler = _samplers.build(name, kwargs, seed, constrained=False, failures_infeasible=wrapped)
+    sampler = build_space_sampler(name, kwargs, seed, wrapped)
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
     values: list[list[float]] = []
     failed = 0
@@ -382,6 +390,24 @@ def run_space(problem: str, method: str, seed: int, n_trials: int, wrapped: bool
         "hv_ratio": hv_ratio(problem, values),
         "values": values,
     }
+
+
+def build_space_sampler(name: str, kwargs: dict[str, Any], seed: int, wrapped: bool) -> Any:
+    """The sweeper's sampler ``name`` (``_samplers.build``), or for :data:`SCHEDULED` a GP with Optuna's
+    defaults that leaves every ``period``-th proposal after its start-up trials to another sampler; both read
+    the same study, and the failure wrapper (``wrapped``) goes around the whole."""
+    from ecopt_lightning.sweeper import _failures, _samplers
+    from ecopt_lightning.sweeper._schedule import ScheduledSampler
+
+    if name != SCHEDULED:
+        return _samplers.build(name, kwargs, seed, constrained=False, failures_infeasible=wrapped)
+    gp = _samplers.build("gp", {}, seed, constrained=False, failures_infeasible=False)
+    others = [
+        (_samplers.build(n, k, seed, constrained=False, failures_infeasible=False), period)
+        for n, k, period in kwargs["every"]
+    ]
+    sampler = ScheduledSampler(gp, others, start=GP_STARTUP)
+    return _failures.wrap(sampler) if wrapped else sampler
 
 
 def hv_ratio(problem: str, values: Sequence[Sequence[float]]) -> float:
