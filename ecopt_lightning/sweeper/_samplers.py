@@ -6,7 +6,8 @@
 2. budget >= 300 trials: NSGA-III for 4+ objectives, NSGA-II for 2-3 (populations of 50 need many trials);
 3. any categorical parameter: GP up to 100 trials (the best hypervolume on every categorical/mixed benchmark at
    50 trials), multivariate TPE beyond (next best, and cheap). GP keeps Optuna's settings: 5 or 20 start-up
-   trials instead of 10, and ``deterministic_objective``, were no better on tuning seeds;
+   trials instead of 10, ``deterministic_objective``, and every 3rd or 5th proposal from multivariate TPE or
+   random (:mod:`._schedule`) were no better on tuning seeds;
 4. all parameters numeric and budget <= 200 -> GP (the most sample-efficient for small numeric budgets);
 5. otherwise TPE; multivariate (``group``) where the space has integer parameters.
 
