@@ -119,6 +119,22 @@ def test_space_benchmark_run_counts_failures_and_the_ratio() -> None:
     assert bare["wrapped"] is False and bare["chose"] == "tpe"
 
 
+def test_scheduled_gp_takes_every_fifth_proposal_from_random_inside_the_failure_wrapper() -> None:
+    import search
+
+    from ecopt_lightning.sweeper._failures import FailuresAsInfeasible
+    from ecopt_lightning.sweeper._schedule import ScheduledSampler
+
+    name, kwargs, _ = search.resolve_method("gp_rand5", "oom", 12)
+    sampler = search.build_space_sampler(name, kwargs, seed=0, wrapped=True)
+    assert isinstance(sampler, FailuresAsInfeasible) and isinstance(sampler.inner, ScheduledSampler)
+    picked = [type(sampler.inner.pick(n)).__name__ for n in (13, 14, 19)]
+    assert picked == ["GPSampler", "RandomSampler", "RandomSampler"]
+    row = search.run_space("oom", "gp_rand5", seed=0, n_trials=12)
+    assert row["complete"] == 12 or row["failed"] == 12
+    assert 0.0 < row["hv_ratio"] <= 1.0 + 1e-9
+
+
 def test_nas_bench_graph_problem_reads_the_published_table() -> None:
     pytest.importorskip("nas_bench_graph")
     from problems import SPACE_PROBLEMS
