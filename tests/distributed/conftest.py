@@ -42,6 +42,7 @@ def sweep_env(extra: dict[str, str] | None = None) -> dict[str, str]:
         **os.environ,
         "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
         "HYDRA_FULL_ERROR": "0",
+        "PYTHONFAULTHANDLER": "1",  # a sweep that hangs dumps every thread's stack on SIGABRT (see finish)
         **(extra or {}),
     }
 
@@ -65,6 +66,24 @@ def start(sweep_dir: Path, *overrides: str, env: dict[str, str] | None = None, a
         text=True,
         preexec_fn=_ctrl_c_as_in_a_terminal,
     )
+
+
+def finish(proc: subprocess.Popen, sweep_dir: Path, timeout: float = SUBPROCESS_S) -> int:
+    """The exit code of a sweep begun by :func:`start`. One that has not ended within ``timeout`` is sent SIGABRT,
+    which makes Python dump every thread's stack into its log (``PYTHONFAULTHANDLER``), and the test fails with
+    the end of that log: a hang leaves its evidence."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        tail = Path(f"{sweep_dir}.log").read_text()[-6000:]
+        why = f"sweep {sweep_dir.name} still running after {timeout:g} s; its log ends:\n{tail}"
+        raise AssertionError(why) from None
 
 
 def run(sweep_dir: Path, *overrides: str, env: dict[str, str] | None = None, app: str = "toy.py", timeout=SUBPROCESS_S):

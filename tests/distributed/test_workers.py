@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from ecopt_lightning.sweeper._storage import open_storage
 from tests.guards import SUBPROCESS_S
 
-from .conftest import check_artifacts, run, start, wait_for
+from .conftest import check_artifacts, finish, run, start, wait_for
 
 pytestmark = pytest.mark.slow
 SPACE = ("width=choice(8,16,32,64)", "lr=tag(log, interval(1e-4, 1e-1))", "hydra.sweeper.sampler=random")
@@ -51,7 +51,7 @@ def test_two_workers_share_one_budget(tmp_path: Path, storage: str, study_name: 
     common += ("hydra.sweeper.n_trials=8", "hydra.sweeper.heartbeat_interval_s=60", f"meet_dir={tmp_path / 'met'}")
     workers = [start(tmp_path / f"w{i}", *common, f"hydra.sweeper.seed={i}") for i in range(2)]
     for i, proc in enumerate(workers):
-        assert proc.wait(timeout=SUBPROCESS_S) == 0, Path(f"{tmp_path / f'w{i}'}.log").read_text()
+        assert finish(proc, tmp_path / f"w{i}") == 0, Path(f"{tmp_path / f'w{i}'}.log").read_text()
 
     study = _load(storage, study_name)
     trials = study.get_trials(deepcopy=False)
@@ -92,7 +92,7 @@ def test_a_killed_worker_is_failed_by_heartbeat_and_its_trial_retried(
     assert victim.state == TrialState.RUNNING
 
     b = start(tmp_path / "b", *common, "hydra.sweeper.seed=1", "sleep_s=0.1")
-    assert b.wait(timeout=SUBPROCESS_S) == 0, Path(f"{tmp_path / 'b'}.log").read_text()
+    assert finish(b, tmp_path / "b") == 0, Path(f"{tmp_path / 'b'}.log").read_text()
     trials = _load(storage, study_name).trials
     dead = trials[0]
     assert dead.state == TrialState.FAIL
@@ -170,8 +170,8 @@ def test_two_workers_counting_the_budget_at_once_do_not_overshoot_it(
         wait_for(lambda: len(_load(storage, study_name).trials) >= 3, what="worker B's batch")
     finally:
         a.send_signal(signal.SIGCONT)
-    assert a.wait(timeout=SUBPROCESS_S) == 0, Path(f"{tmp_path / 'a'}.log").read_text()
-    assert b.wait(timeout=SUBPROCESS_S) == 0, Path(f"{tmp_path / 'b'}.log").read_text()
+    assert finish(a, tmp_path / "a") == 0, Path(f"{tmp_path / 'a'}.log").read_text()
+    assert finish(b, tmp_path / "b") == 0, Path(f"{tmp_path / 'b'}.log").read_text()
     trials = _load(storage, study_name).trials
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 4, [(t.number, t.state.name) for t in trials]
     surplus = [t for t in trials if t.state == TrialState.FAIL]
