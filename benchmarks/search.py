@@ -312,7 +312,7 @@ SPACE_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "gp_s20": ("gp", {"n_startup_trials": 20}),
     "gp_det": ("gp", {"deterministic_objective": True}),
     # GP with every 3rd/5th proposal after its 10 start-up trials from multivariate TPE or random (issue 13:
-    # exploration mixed into GP; ecopt_lightning/sweeper/_schedule.py); not in the default method list
+    # exploration mixed into GP; benchmarks/scheduled_sampler.py); not in the default method list
     "gp_tpe3": (SCHEDULED, {"every": [("tpe", {"multivariate": True, "group": True}, 3)]}),
     "gp_tpe5": (SCHEDULED, {"every": [("tpe", {"multivariate": True, "group": True}, 5)]}),
     "gp_rand5": (SCHEDULED, {"every": [("random", {}, 5)]}),
@@ -396,8 +396,9 @@ def build_space_sampler(name: str, kwargs: dict[str, Any], seed: int, wrapped: b
     """The sweeper's sampler ``name`` (``_samplers.build``), or for :data:`SCHEDULED` a GP with Optuna's
     defaults that leaves every ``period``-th proposal after its start-up trials to another sampler; both read
     the same study, and the failure wrapper (``wrapped``) goes around the whole."""
+    from scheduled_sampler import ScheduledSampler
+
     from ecopt_lightning.sweeper import _failures, _samplers
-    from ecopt_lightning.sweeper._schedule import ScheduledSampler
 
     if name != SCHEDULED:
         return _samplers.build(name, kwargs, seed, constrained=False, failures_infeasible=wrapped)

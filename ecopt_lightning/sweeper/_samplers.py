@@ -7,7 +7,7 @@
 3. any categorical parameter: GP up to 100 trials (the best hypervolume on every categorical/mixed benchmark at
    50 trials), multivariate TPE beyond (next best, and cheap). GP keeps Optuna's settings: 5 or 20 start-up
    trials instead of 10, ``deterministic_objective``, and every 3rd or 5th proposal from multivariate TPE or
-   random (:mod:`._schedule`) were no better on tuning seeds;
+   random (``benchmarks/scheduled_sampler.py``) were no better on tuning seeds;
 4. all parameters numeric and budget <= 200 -> GP (the most sample-efficient for small numeric budgets);
 5. otherwise TPE; multivariate (``group``) where the space has integer parameters.
 

@@ -121,9 +121,9 @@ def test_space_benchmark_run_counts_failures_and_the_ratio() -> None:
 
 def test_scheduled_gp_takes_every_fifth_proposal_from_random_inside_the_failure_wrapper() -> None:
     import search
+    from scheduled_sampler import ScheduledSampler
 
     from ecopt_lightning.sweeper._failures import FailuresAsInfeasible
-    from ecopt_lightning.sweeper._schedule import ScheduledSampler
 
     name, kwargs, _ = search.resolve_method("gp_rand5", "oom", 12)
     sampler = search.build_space_sampler(name, kwargs, seed=0, wrapped=True)

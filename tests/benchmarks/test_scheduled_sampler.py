@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -12,7 +14,8 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 from typing_extensions import override
 
-from ecopt_lightning.sweeper._schedule import ScheduledSampler
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+from scheduled_sampler import ScheduledSampler
 
 
 class Recording(optuna.samplers.RandomSampler):

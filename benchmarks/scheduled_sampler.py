@@ -1,7 +1,8 @@
 """A sampler that takes each trial's proposal from one of several samplers, by trial number.
 
-Used to mix exploration into GP (benchmarks/search.py ``gp_tpe3``, ``gp_tpe5``, ``gp_rand5``: issue 13). Every
-inner sampler reads the same study, so each one learns from every finished trial, whichever sampler proposed it.
+Benchmarks only (no product code uses it): used to mix exploration into GP (benchmarks/search.py ``gp_tpe3``,
+``gp_tpe5``, ``gp_rand5``: issue 13). Every inner sampler reads the same study, so each one learns from every
+finished trial, whichever sampler proposed it.
 
 Example:
     >>> import optuna
