@@ -70,6 +70,11 @@ def plain_trials(sweep_dir: Path) -> list[Row]:
     ]
 
 
+def without_curves(row: Row) -> Row:
+    """A replayed trial's row as the benchmark's rows are: its per-epoch curves left out."""
+    return {k: v for k, v in row.items() if k != "curves"}
+
+
 def replay(plain: Sequence[Row], schedule: RungSchedule, epochs: int) -> list[Row]:
     """The plain trials as a multi-fidelity sweep with ``schedule`` would have run them (in trial order)."""
     reached: dict[int, dict[int, list[float]]] = {}  # rung epoch -> trial number -> values there
@@ -77,7 +82,7 @@ def replay(plain: Sequence[Row], schedule: RungSchedule, epochs: int) -> list[Ro
     for row in plain:
         c = row["curves"]
         accs, train, val = c.get("val_acc", []), c.get("energy/train_epoch_J", []), c.get("energy/val_epoch_J", [])
-        sim = {k: v for k, v in row.items() if k != "curves"}
+        sim = without_curves(row)
         if row["state"] != "COMPLETE" or row["j_per_sample"] is None or len(accs) < epochs or len(train) < epochs:
             out.append(sim)  # not rankable: it runs as it ran
             continue
@@ -116,7 +121,7 @@ def over_orders(plain: Sequence[Row], schedule: RungSchedule, epochs: int, order
     plain_j, mf_j, never = [], [], 0
     for _ in range(orders):
         rows = reordered(plain, rng)
-        s = compare([{k: v for k, v in r.items() if k != "curves"} for r in rows], replay(rows, schedule, epochs))
+        s = compare([without_curves(r) for r in rows], replay(rows, schedule, epochs))
         e = s["energy_to_target_J"]
         if e["mf"] is None:
             never += 1
@@ -160,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         epochs = max(len(r["curves"].get("val_acc", [])) for r in plain)
         for rank in RANKS:
             sim = replay(plain, RungSchedule(args.min_epochs, args.eta, epochs, rank), epochs)
-            rows = [{k: v for k, v in r.items() if k != "curves"} for r in plain]
+            rows = [without_curves(r) for r in plain]
             s = compare(rows, sim)
             s["seed"] = int(seed_dir.name[4:])
             results[rank].append(s)

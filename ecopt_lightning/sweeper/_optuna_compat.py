@@ -151,22 +151,14 @@ def _upsert(backend: Any, session: Any, model: Any, tid: int, attrs: dict[str, A
         return
     rows = [{"trial_id": tid, "key": key, "value_json": json.dumps(value)} for key, value in attrs.items()]
     dialect = backend.engine.name
-    if dialect == "sqlite" and sqlite3.sqlite_version_info >= (3, 24, 0):
-        from sqlalchemy.dialects import sqlite
+    if dialect == "postgresql" or (dialect == "sqlite" and sqlite3.sqlite_version_info >= (3, 24, 0)):
+        from sqlalchemy.dialects import postgresql, sqlite
 
-        insert = sqlite.insert(model).values(rows)
+        # the same ON CONFLICT ... DO UPDATE statement in both dialects
+        insert: Any = {"sqlite": sqlite, "postgresql": postgresql}[dialect].insert(model).values(rows)
         session.execute(
             insert.on_conflict_do_update(
                 index_elements=[model.trial_id, model.key], set_={"value_json": insert.excluded.value_json}
-            )
-        )
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects import postgresql
-
-        pg_insert = postgresql.insert(model).values(rows)
-        session.execute(
-            pg_insert.on_conflict_do_update(
-                index_elements=[model.trial_id, model.key], set_={"value_json": pg_insert.excluded.value_json}
             )
         )
     elif dialect == "mysql":
