@@ -61,6 +61,9 @@ IDLE_W = "power/idle_W"
 PARAMS = "model/params"
 FLOPS_PER_SAMPLE = "model/flops_per_sample"
 CARBON_TOTAL_G = "carbon/total_gCO2e"
+#: metric families of positive quantities that span decades between models (J, W, gCO2e, cost, samples per J,
+#: parameter and FLOP counts): compared on log10 where a scale matters (:func:`on_log_scale`)
+LOG_SCALE_PREFIXES = ("energy/", "efficiency/", "power/", "carbon/", "cost/", "model/")
 #: the JSON summary the callback writes next to the logs
 SUMMARY_FILE = "energy_summary.json"
 #: matches every phase's running total, :func:`total_J` (``energy/train_total_J``, ...)
@@ -143,3 +146,19 @@ def ci_lo(name: str) -> str:
 def ci_hi(name: str) -> str:
     """The upper end of metric ``name``'s 95% interval."""
     return name + CI_HI_SUFFIX
+
+
+def on_log_scale(name: str) -> bool:
+    """Whether metric ``name`` is one of ours that spans decades between models (:data:`LOG_SCALE_PREFIXES`),
+    other than a share, a count of repeats, or a 0/1 flag.
+
+    Example:
+        >>> on_log_scale(INFERENCE_PER_SAMPLE_J), on_log_scale(SAMPLES_PER_J), on_log_scale("val_acc")
+        (True, True, False)
+        >>> on_log_scale(ESTIMATED_FRACTION), on_log_scale(INFERENCE_CONVERGED)
+        (False, False)
+    """
+    flags = (ESTIMATED_FRACTION, INFERENCE_REPEATS, INFERENCE_CONVERGED, INFERENCE_REL_HALFWIDTH, INFERENCE_CONTENDED)
+    if name in flags or name.endswith(("_contended", "_fraction")):
+        return False
+    return name.startswith(LOG_SCALE_PREFIXES)

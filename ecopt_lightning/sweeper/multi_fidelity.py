@@ -26,6 +26,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..metrics import on_log_scale
 from ._schema import MULTI_FIDELITY_ATTR, RUNG_PREFIX, STOPPED_AT_ATTR, ReportSettings, rung_attr, rung_epoch
 from .successive_halving import RungDecision, RungSchedule, decide
 
@@ -132,7 +133,8 @@ class StudyRungs:
             cohort: dict[int, list[float]] = {}
         else:
             cohort = {**self.cohort(epoch), self.number: values}
-            decision = decide(self.number, cohort, self.directions, self.schedule.eta, self.schedule.rank)
+            log_axes = [on_log_scale(name) for name in self.objective_names]
+            decision = decide(self.number, cohort, self.directions, self.schedule.eta, self.schedule.rank, log_axes)
         self.trial.set_user_attr(
             rung_attr(epoch),
             {

@@ -14,6 +14,13 @@ rung. At a rung below the last, a trial continues only if it ranks in the top ``
   do not both look worthless). A front's extremes rank by what they add, not first by rule.
 - ``nds_crowding``: NSGA-II crowding distance (a less crowded point ranks higher; the extremes first).
 
+Both tie-breaks measure energy-like objectives (``log_axes``: J, J per sample, samples per J, W, gCO2e, cost,
+parameter and FLOP counts; :func:`ecopt_lightning.metrics.on_log_scale`) on log10 when all their values at the
+rung are positive: such values span decades between architectures, and on a linear axis the frugal models'
+differences vanish next to the dearest one (the front's frugal end then adds almost no hypervolume and is
+stopped first). On log10 a model 10x more frugal gains as much at any size, and ``J per sample`` and
+``samples per J`` rank alike. The fronts themselves do not depend on the scale.
+
 Then the earlier trial number.
 Decisions are asynchronous, as in ASHA: nothing waits for the cohort. While fewer than ``eta`` trials have
 reached a rung (``floor(n / eta) == 0``), the trial continues: a lone trial, or the first few, never block
@@ -188,18 +195,47 @@ def hypervolume_order(points: Sequence[Sequence[float]], reference: Sequence[flo
     return dropped[::-1]
 
 
-def ranking(cohort: Mapping[int, Sequence[float]], directions: Sequence[str], rank: str = NDS_HV) -> list[int]:
-    """Trial numbers best first: non-dominated front, then the ``rank`` rule's tie-break inside a front, then
-    trial number.
+def on_log_axes(values: Sequence[Sequence[float]], log_axes: Sequence[bool]) -> list[list[float]]:
+    """``values`` (one row per trial) with each column flagged in ``log_axes`` on log10, when every value in it
+    is positive (a column with a value <= 0 stays as it is).
+
+    Example:
+        >>> on_log_axes([[0.9, 1e-4], [0.5, 1e-6]], [False, True])
+        [[0.9, -4.0], [0.5, -6.0]]
+        >>> on_log_axes([[0.9, 2.0], [0.5, -1.0]], [False, True])  # net energy can be negative: left linear
+        [[0.9, 2.0], [0.5, -1.0]]
+    """
+    rows = [list(v) for v in values]
+    for axis, log in enumerate(log_axes):
+        if log and rows and all(r[axis] > 0 for r in rows):
+            for r in rows:
+                r[axis] = math.log10(r[axis])
+    return rows
+
+
+def ranking(
+    cohort: Mapping[int, Sequence[float]],
+    directions: Sequence[str],
+    rank: str = NDS_HV,
+    log_axes: Sequence[bool] = (),
+) -> list[int]:
+    """Trial numbers best first: non-dominated front, then the ``rank`` rule's tie-break inside a front (on
+    log10 for the objectives flagged in ``log_axes``: :func:`on_log_axes`), then trial number.
 
     Example:
         >>> ranking({5: [1.0, 1.0], 3: [0.0, 2.0], 4: [2.0, 2.0]}, ["minimize", "minimize"], "nds_crowding")
         [3, 5, 4]
+        >>> # a front of three (accuracy up, J per sample down) and one dominated trial, 4: on the linear axis
+        >>> # the frugal 3 adds least, on log10 the accurate 1 does
+        >>> front = {0: [0.85, 1e-5], 1: [0.9, 1e-4], 3: [0.6, 1e-6], 4: [0.7, 1e-4]}
+        >>> ranking(front, ["maximize", "minimize"]), ranking(front, ["maximize", "minimize"], log_axes=[False, True])
+        ([0, 1, 3, 4], [0, 3, 1, 4])
     """
     if rank not in RANKS:
         raise ValueError(f"rank={rank!r} is not allowed: one of {', '.join(RANKS)}")
     numbers = sorted(cohort)
-    points = [minimised(cohort[k], directions) for k in numbers]
+    scaled = on_log_axes([cohort[k] for k in numbers], log_axes)
+    points = [minimised(v, directions) for v in scaled]
     fronts = non_dominated_ranks(points)
     reference = reference_point(points, HV_MARGIN)
     place: dict[int, float] = {}  # index -> sort key inside its front (smaller first)
@@ -216,11 +252,16 @@ def ranking(cohort: Mapping[int, Sequence[float]], directions: Sequence[str], ra
 
 
 def decide(
-    number: int, cohort: Mapping[int, Sequence[float]], directions: Sequence[str], eta: int, rank: str = NDS_HV
+    number: int,
+    cohort: Mapping[int, Sequence[float]],
+    directions: Sequence[str],
+    eta: int,
+    rank: str = NDS_HV,
+    log_axes: Sequence[bool] = (),
 ) -> RungDecision:
     """Whether trial ``number`` goes on past a rung, given every trial that has reached the rung so far
     (``cohort``: trial number -> objective values in the study's order, ``number`` included), ranked by the
-    ``rank`` rule (:data:`RANKS`).
+    ``rank`` rule (:data:`RANKS`), energy-like objectives (``log_axes``) on log10 inside a front.
 
     Raises:
         ValueError: ``number`` is not in ``cohort``, or a value is not finite.
@@ -232,7 +273,7 @@ def decide(
             raise ValueError(f"trial {k}'s rung values {list(values)!r} are not {len(directions)} finite numbers")
     n = len(cohort)
     keep = n // eta
-    position = ranking(cohort, directions, rank).index(number)
+    position = ranking(cohort, directions, rank, log_axes).index(number)
     if keep == 0:
         reason = f"continue: {n} trial(s) at this rung, fewer than eta={eta} (nobody is stopped yet)"
         return RungDecision(True, position, n, keep, reason)
