@@ -20,9 +20,16 @@ target depends much on how early the order happens to bring a front-defining mod
 the target over the orders is compared (orders where the multi-fidelity replay never reaches it are counted
 apart): the expected cost, not one order's luck.
 
+``--pool N`` (with ``--orders K``) instead replays ``K`` sweeps of ``N`` trials, each drawn without replacement from
+all seeds' plain trials together (the seeds' proposals are draws from the same space, so the pool is a larger
+sample of it) and put in a random order. ``--energy-scale log`` measures the hypervolume on log10 J/sample
+(:func:`multi_fidelity.on_scale`); ``--rank-energy-scale linear`` replays the rule as it was before 2026-11-28
+(its tie-break on J/sample; the sweeper's is on log10 J/sample).
+
 Example:
     ``python benchmarks/multi_fidelity_replay.py --eta 3``
     ``python benchmarks/multi_fidelity_replay.py --eta 3 --trials 27 --orders 200``
+    ``python benchmarks/multi_fidelity_replay.py --trials 27 --pool 27 --orders 100 --energy-scale log``
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from _sweep_runs import Row, read_study, trial_row  # sibling scripts
-from multi_fidelity import HV_FRACTION, compare, summarise  # same hypervolume arithmetic
+from multi_fidelity import ENERGY_SCALES, HV_FRACTION, LINEAR, LOG, compare, summarise  # same hypervolume arithmetic
 
 from ecopt_lightning.sweeper.successive_halving import RANKS, RungSchedule, decide
 
@@ -75,8 +82,10 @@ def without_curves(row: Row) -> Row:
     return {k: v for k, v in row.items() if k != "curves"}
 
 
-def replay(plain: Sequence[Row], schedule: RungSchedule, epochs: int) -> list[Row]:
-    """The plain trials as a multi-fidelity sweep with ``schedule`` would have run them (in trial order)."""
+def replay(plain: Sequence[Row], schedule: RungSchedule, epochs: int, rank_scale: str = LOG) -> list[Row]:
+    """The plain trials as a multi-fidelity sweep with ``schedule`` would have run them (in trial order); the
+    rule's tie-break inside a front on log10 J/sample (``rank_scale`` ``log``, as the sweeper ranks energy) or on
+    J/sample (``linear``, the rule before 2026-11-28)."""
     reached: dict[int, dict[int, list[float]]] = {}  # rung epoch -> trial number -> values there
     out = []
     for row in plain:
@@ -89,7 +98,7 @@ def replay(plain: Sequence[Row], schedule: RungSchedule, epochs: int) -> list[Ro
         for epoch in schedule.decision_epochs(epochs):
             cohort = reached.setdefault(epoch, {})
             cohort[row["number"]] = [accs[epoch - 1], row["j_per_sample"]]
-            d = decide(row["number"], cohort, DIRECTIONS, schedule.eta, schedule.rank)
+            d = decide(row["number"], cohort, DIRECTIONS, schedule.eta, schedule.rank, (False, rank_scale == LOG))
             if not d.go_on:
                 later = sum(train[epoch:epochs]) + sum(val[epoch:epochs])
                 spent = None if row["energy_J"] is None else row["energy_J"] - later  # unmeasured stays so
@@ -106,9 +115,21 @@ def reordered(plain: Sequence[Row], rng: random.Random) -> list[Row]:
     return [{**r, "number": i} for i, r in enumerate(rows)]
 
 
-def over_orders(plain: Sequence[Row], schedule: RungSchedule, epochs: int, orders: int, seed: int) -> dict[str, Any]:
+def over_orders(
+    plain: Sequence[Row],
+    schedule: RungSchedule,
+    epochs: int,
+    orders: int,
+    seed: int,
+    scale: str = LINEAR,
+    rank_scale: str = LOG,
+    draw: int | None = None,
+) -> dict[str, Any]:
     """Energy to the target averaged over ``orders`` random orders of the plain trials: ``plain_J`` and ``mf_J``
     (means over the orders where both reach it), their ratio, and the share of orders where mf never does.
+    ``draw``: each order is a sweep of ``draw`` trials drawn from ``plain`` without replacement (a pool of a
+    random sampler's proposals, several seeds' together); ``scale``: the hypervolume's J/sample axis
+    (:func:`multi_fidelity.on_scale`); ``rank_scale``: the rule's (:func:`replay`).
 
     Example (three trials, the last one alone defines the front; no rung stops a trial of a 1-epoch budget):
         >>> rows = [{"number": i, "state": "COMPLETE", "acc": a, "j_per_sample": 1.0, "energy_J": 10.0,
@@ -120,8 +141,8 @@ def over_orders(plain: Sequence[Row], schedule: RungSchedule, epochs: int, order
     rng = random.Random(seed)
     plain_j, mf_j, never = [], [], 0
     for _ in range(orders):
-        rows = reordered(plain, rng)
-        s = compare([without_curves(r) for r in rows], replay(rows, schedule, epochs))
+        rows = reordered(plain if draw is None else rng.sample(list(plain), draw), rng)
+        s = compare([without_curves(r) for r in rows], replay(rows, schedule, epochs, rank_scale), scale)
         e = s["energy_to_target_J"]
         if e["mf"] is None:
             never += 1
@@ -135,6 +156,9 @@ def over_orders(plain: Sequence[Row], schedule: RungSchedule, epochs: int, order
         "mf_J": statistics.fmean(mf_j) if both else None,
         "ratio": statistics.fmean(mf_j) / statistics.fmean(plain_j) if both else None,
         "mf_never_share": never / orders,
+        "draw": draw,
+        "scale": scale,
+        "rank_scale": rank_scale,
     }
 
 
@@ -144,17 +168,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--eta", type=int, default=3)
     ap.add_argument("--min-epochs", type=int, default=1)
     ap.add_argument("--trials", type=int, default=8, help="replay only plain sweeps that finished this many trials")
-    ap.add_argument("--orders", type=int, default=0, help="also replay each seed in this many random trial orders")
+    ap.add_argument(
+        "--orders",
+        type=int,
+        default=0,
+        help="also replay each seed in this many random trial orders (with --pool: this many drawn sweeps instead)",
+    )
+    ap.add_argument(
+        "--pool",
+        type=int,
+        default=0,
+        help="replay --orders sweeps of this many trials drawn from all seeds' plain trials together",
+    )
+    ap.add_argument("--energy-scale", choices=ENERGY_SCALES, default=LINEAR, help="the hypervolume's J/sample axis")
+    ap.add_argument(
+        "--rank-energy-scale",
+        choices=ENERGY_SCALES,
+        default=LOG,
+        help="the rule's J/sample axis inside a front: log (the sweeper's) or linear (its rule before 2026-11-28)",
+    )
     ap.add_argument("--out", type=Path, default=HERE / "results")
     args = ap.parse_args(argv)
     if args.orders < 0:
         ap.error(f"--orders {args.orders}: give 0 (the recorded order only) or a positive count")
+    if args.pool < 0 or (args.pool and not args.orders):
+        ap.error(f"--pool {args.pool}: give 0 (no pool) or a positive sweep size, with --orders K")
     seeds = sorted(args.work.glob("seed*"), key=lambda p: int(p.name[4:]))
     if not seeds:
         raise SystemExit(f"--work {args.work}: no seed*/plain sweeps there; run benchmarks/multi_fidelity.py first")
     results: dict[str, list[dict[str, Any]]] = {rank: [] for rank in RANKS}
     ordered: dict[str, list[dict[str, Any]]] = {rank: [] for rank in RANKS}
-    used = []
+    used, pooled, pool_epochs = [], [], 0
     for seed_dir in seeds:
         plain = plain_trials(seed_dir / "plain")
         finished = [r for r in plain if r["state"] in ("COMPLETE", "PRUNED", "FAIL")]
@@ -163,20 +207,38 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         used.append(seed_dir.name)
         epochs = max(len(r["curves"].get("val_acc", [])) for r in plain)
+        pooled += plain
+        pool_epochs = max(pool_epochs, epochs)
         for rank in RANKS:
-            sim = replay(plain, RungSchedule(args.min_epochs, args.eta, epochs, rank), epochs)
+            sim = replay(plain, RungSchedule(args.min_epochs, args.eta, epochs, rank), epochs, args.rank_energy_scale)
             rows = [without_curves(r) for r in plain]
-            s = compare(rows, sim)
+            s = compare(rows, sim, args.energy_scale)
             s["seed"] = int(seed_dir.name[4:])
             results[rank].append(s)
-            if args.orders:
+            if args.orders and not args.pool:
                 o = over_orders(
-                    plain, RungSchedule(args.min_epochs, args.eta, epochs, rank), epochs, args.orders, s["seed"]
+                    plain,
+                    RungSchedule(args.min_epochs, args.eta, epochs, rank),
+                    epochs,
+                    args.orders,
+                    s["seed"],
+                    args.energy_scale,
+                    args.rank_energy_scale,
                 )
                 ordered[rank].append({"seed": s["seed"], **o})
+    pool: dict[str, dict[str, Any]] = {}
+    if args.pool:
+        if args.pool > len(pooled):
+            raise SystemExit(f"--pool {args.pool}: the plain sweeps hold {len(pooled)} trials; give at most that")
+        for rank in RANKS:
+            schedule = RungSchedule(args.min_epochs, args.eta, pool_epochs, rank)
+            pool[rank] = over_orders(
+                pooled, schedule, pool_epochs, args.orders, 0, args.energy_scale, args.rank_energy_scale, args.pool
+            )
     lines = [
         f"REPLAY (simulated from the plain sweeps' measured per-epoch values, not a measurement): {len(used)} "
-        f"seeds ({', '.join(used)}), {args.trials} proposals each, min_epochs={args.min_epochs}, eta={args.eta}.",
+        f"seeds ({', '.join(used)}), {args.trials} proposals each, min_epochs={args.min_epochs}, eta={args.eta}; "
+        f"hypervolume on {args.energy_scale} J/sample, the rule ranking on {args.rank_energy_scale} J/sample.",
         "",
         f"| rule | energy to {HV_FRACTION:.0%} of plain's HV, mf/plain: median [IQR] | seeds never reaching it | "
         "whole-sweep energy, mf/plain | final HV, mf/plain |",
@@ -193,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"| {rank} | {q(s['energy_ratio_to_target_quartiles'])} | {s['seeds_target_not_reached_by_mf']} | "
             f"{q(s['total_energy_ratio_quartiles'])} | {q(s['final_hv_ratio_quartiles'])} |"
         )
-    if args.orders:
+    if args.orders and not args.pool:
         lines += [
             "",
             f"Over {args.orders} random orders of each seed's trials (mean energy to the target per seed, orders where "
@@ -210,8 +272,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             ratios = [o["ratio"] for o in rows if o["ratio"] is not None]
             lines.append(f"| {rank} | {per} | {format(statistics.median(ratios), '.0%') if ratios else '-'} |")
+    if pool:
+        lines += [
+            "",
+            f"Sweeps of {args.pool} trials drawn from all {len(pooled)} plain trials of these seeds together "
+            f"({args.orders} draws, each in a random order):",
+            "",
+            "| rule | mean mf J / mean plain J to the target | draws mf never reaches it |",
+            "|---|---|---|",
+        ]
+        for rank, o in pool.items():
+            ratio = "-" if o["ratio"] is None else format(o["ratio"], ".0%")
+            lines.append(f"| {rank} | {ratio} | {o['mf_never_share']:.0%} |")
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"multi_fidelity_replay_eta{args.eta}" + (f"_{args.trials}trials" if args.trials != 8 else "")
+    stem += f"_pool{args.pool}" if args.pool else ""
+    stem += "_log" if args.energy_scale == LOG else ""
+    stem += "_ranklinear" if args.rank_energy_scale == LINEAR else ""
     (args.out / f"{stem}.json").write_text(
         json.dumps(
             {
@@ -220,6 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "summary": summary,
                 "per_seed": results,
                 "over_orders": ordered,
+                "pool": pool,
             },
             indent=1,
         )

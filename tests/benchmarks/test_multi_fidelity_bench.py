@@ -81,3 +81,56 @@ def test_replay_over_orders_counts_the_orders_that_stop_the_front_defining_trial
     out = over_orders(plain, RungSchedule(1, 2, 2), 2, 300, seed=0)
     assert 0.55 < out["mf_never_share"] < 0.78  # 2/3 of the orders put C after another trial
     assert out["ratio"] == 1.0  # C first: both arms train it in full and reach the target with it
+
+
+def test_log_energy_scale_measures_the_hypervolume_on_log10_j_per_sample() -> None:
+    from multi_fidelity import LOG
+
+    plain = [row("COMPLETE", 10, 0.9, 1e-4, p=0), row("COMPLETE", 10, 0.5, 1e-6, p=1)]
+    mf = [row("COMPLETE", 10, 0.9, 1e-4, p=0), row("PRUNED", 2, 0.4, 1e-6, stopped=1, p=1)]
+    # log: J/sample over the most frugal model's, so (0.9, 2) and (0.5, 0), reference (0, 1.1 x 2): the frugal
+    # model covers 0.5 x 2.2, the accurate one adds 0.4 x 0.2; linear: reference J 1.1e-4, 0.5 x 1.09e-4 + 0.4 x 1e-5
+    log, linear = compare(plain, mf, LOG), compare(plain, mf)
+    assert log["final_hv"]["plain"] == pytest.approx(0.5 * 2.2 + 0.4 * 0.2)
+    assert linear["final_hv"]["plain"] == pytest.approx(0.5 * 1.09e-4 + 0.4 * 1e-5)
+    assert log["final_hv"]["mf"] == pytest.approx(0.9 * 0.2) and log["ratio"] is None  # mf stopped the frugal one
+    with pytest.raises(ValueError, match="energy scale 'ln' is not allowed: one of linear, log"):
+        compare(plain, mf, "ln")
+
+
+def test_replay_ranks_on_log_energy_as_the_sweeper_does_keeping_the_frugal_end_the_linear_rule_dropped() -> None:
+    from multi_fidelity_replay import replay
+
+    from ecopt_lightning.sweeper.successive_halving import RungSchedule
+
+    def trial(n: int, acc: float, j: float) -> dict:
+        curves = {"val_acc": [acc, acc], "energy/train_epoch_J": [10.0] * 2, "energy/val_epoch_J": [0.0] * 2}
+        return {**row("COMPLETE", 20.0, acc, j, p=n), "number": n, "curves": curves}
+
+    # at the one rung (epoch 1, eta 2) the last trial, B, ranks among M, A, D: D is dominated (and, inside the
+    # front's box, moves no reference); on the front A, M, B the frugal B adds 0.03 x 9e-6 J on the linear axis
+    # (least: dropped) but 0.03 x 1 decade on the log axis, where the accurate A adds least (0.05 x 0.2): with 2
+    # of 4 going on, B stops on one axis and goes on on the other (A, the second trial, ties with M and stops as
+    # the later one; its rung value still counts)
+    plain = [trial(0, 0.85, 1e-5), trial(1, 0.9, 1e-4), trial(2, 0.7, 1e-4), trial(3, 0.6, 1e-6)]
+    schedule = RungSchedule(1, 2, 2)
+    assert [r["state"] for r in replay(plain, schedule, 2, "linear")] == ["COMPLETE", "PRUNED", "PRUNED", "PRUNED"]
+    assert [r["state"] for r in replay(plain, schedule, 2)] == ["COMPLETE", "PRUNED", "PRUNED", "COMPLETE"]  # log
+
+
+def test_pooled_draws_replay_sweeps_of_the_drawn_size() -> None:
+    from multi_fidelity_replay import over_orders
+
+    from ecopt_lightning.sweeper.successive_halving import RungSchedule
+
+    def trial(n: int, accs: list[float]) -> dict:
+        curves = {"val_acc": accs, "energy/train_epoch_J": [10.0] * 2, "energy/val_epoch_J": [0.0] * 2}
+        return {**row("COMPLETE", 20.0, accs[-1], 1.0, p=n), "number": n, "curves": curves}
+
+    pool = [trial(0, [0.9, 0.91]), trial(1, [0.5, 0.6]), trial(2, [0.1, 0.99])]
+    schedule = RungSchedule(1, 2, 2)
+    whole = over_orders(pool, schedule, 2, 100, seed=0)
+    assert whole["mf_never_share"] > 0.5  # as in the test above: C stopped whenever another trial came first
+    single = over_orders(pool, schedule, 2, 100, seed=0, draw=1)
+    # a sweep of one trial: it is alone at the rung, so it goes on, and both arms reach the target with it
+    assert single["mf_never_share"] == 0.0 and single["ratio"] == 1.0 and single["draw"] == 1
