@@ -8,7 +8,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from ecopt_lightning.callback import EnergyCallback
 from tests.callback.helpers import csv_series, make_trainer, read_summary
-from tests.callback.models import TinyModel
+from tests.callback.models import CloseProcessGroup, TinyModel
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -54,7 +54,10 @@ def test_exception_mid_epoch_leaves_the_summary(tmp_path):
 @pytest.mark.slow
 def test_ddp_two_cpu_processes(tmp_path):
     cb = EnergyCallback()
-    trainer = make_trainer(tmp_path, [cb], strategy="ddp_spawn", devices=2, limit_val_batches=2, num_sanity_val_steps=0)
+    callbacks = [cb, CloseProcessGroup()]
+    trainer = make_trainer(
+        tmp_path, callbacks, strategy="ddp_spawn", devices=2, limit_val_batches=2, num_sanity_val_steps=0
+    )
     trainer.fit(TinyModel())
     summary = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
     assert summary["world_size"] == 2
