@@ -1,7 +1,9 @@
 """The inference benchmark inside a Trainer's fit: when it runs, and what it adds to the run.
 
 It runs once per fit: after fit, or, inside a multi-fidelity sweep, at the first rung
-(:mod:`ecopt_lightning.rung_check`; J per sample depends on the architecture, not on training progress). At a
+(:mod:`ecopt_lightning.rung_check`; J per sample depends on the architecture, not on training progress). A sweep
+may ask for fewer repeats there (``rung_repeats``, no precision target: enough to rank); a trial that then trains
+to the end is measured again after fit with the full settings, and both measurements' energy counts. At a
 rung the training clock is paused (the benchmark's energy is its own) and torch's random state is forked:
 iterating a DataLoader draws from torch's generator, which would change the order of the shuffled batches that
 training sees next against the same run without multi-fidelity. The benchmark's windows go to the tracker's
@@ -77,37 +79,51 @@ class BenchmarkRunner:
         self.batch_size_fn = batch_size_fn
         self.result: InferenceResult | None = None
         self.measured_at_rung = False  # then after fit its values are published again, not measured again
+        self.rung_result: InferenceResult | None = None  # the first rung's shorter measurement, when asked for
 
-    def at_rung(self, ctx: FitContext, *, sync: bool = False) -> dict[str, float]:
+    def at_rung(self, ctx: FitContext, *, sync: bool = False, repeats: int | None = None) -> dict[str, float]:
         """The benchmark at a multi-fidelity rung, unless measured already: the training clock paused (read with
-        ``sync``), the random state forked. Returns the metrics to publish."""
-        if self.settings is None or self.result is not None:
+        ``sync``), the random state forked. ``repeats``: exactly that many, with no precision target and nothing
+        kept for ``ecopt confirm``; after fit the full settings measure again. ``None``: the full settings,
+        once. Returns the metrics to publish."""
+        if self.settings is None or self.result is not None or self.rung_result is not None:
             return {}
+        cfg = self.settings
+        if repeats is not None:
+            cfg = dataclasses.replace(cfg, repeats=repeats, rel_precision=None, keep_for_confirm=False)
         device = ctx.pl_module.device
         with (
             self.tracker.paused("train", sync=sync),
             torch.random.fork_rng(devices=[device] if device.type == "cuda" else []),
         ):
-            values = self._run(ctx)
+            values = self._run(ctx, cfg)
+        if repeats is not None:
+            self.rung_result, self.result = self.result, None
         self.measured_at_rung = self.result is not None
         return values
 
-    def after_fit(self, ctx: FitContext) -> dict[str, float]:
-        """The benchmark at the end of fit, or the values measured at the first rung. Returns the metrics to
-        publish."""
+    def after_fit(self, ctx: FitContext, *, stopped: bool = False) -> dict[str, float]:
+        """The benchmark at the end of fit, or the values measured at the first rung (with the full settings
+        there, or ``stopped`` at a rung: a stopped trial is not measured again). Returns the metrics to publish."""
         if self.settings is None:
             return {}
         if self.measured_at_rung and self.result is not None:
             return benchmark_metrics(self.result)
-        return self._run(ctx)
+        if stopped and self.rung_result is not None:
+            return benchmark_metrics(self.rung_result)
+        return self._run(ctx, self.settings)
 
     def to_dict(self) -> dict[str, Any] | None:
-        """The summary's ``inference`` entry (``None``: not measured)."""
-        return None if self.result is None else self.result.to_dict()
+        """The summary's ``inference`` entry (``None``: not measured): the full measurement, with the first
+        rung's shorter one under ``first_rung`` when there was one; a trial stopped at a rung has only that."""
+        if self.result is None:
+            return None if self.rung_result is None else {**self.rung_result.to_dict(), "measured_at": "first_rung"}
+        entry = self.result.to_dict()
+        if self.rung_result is not None:
+            entry["first_rung"] = self.rung_result.to_dict()
+        return entry
 
-    def _run(self, ctx: FitContext) -> dict[str, float]:
-        cfg = self.settings
-        assert cfg is not None
+    def _run(self, ctx: FitContext, cfg: InferenceBenchmark) -> dict[str, float]:
         trainer, pl_module, monitor = ctx.trainer, ctx.pl_module, ctx.monitor
         loader = benchmark_loader(trainer, pl_module, cfg)
         if loader is None or monitor is None:

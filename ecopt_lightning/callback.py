@@ -274,7 +274,8 @@ class EnergyCallback(Callback):
     @override
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         assert self._fit is not None  # built by setup("fit")
-        values = self._benchmark.after_fit(self._fit)
+        stopped = self._rungs is not None and bool(self._rungs.stopped)
+        values = self._benchmark.after_fit(self._fit, stopped=stopped)
         self._out.publish(trainer, values, compat.batches_that_stepped(trainer))
         self.tracker.reduce(self._reducer)
         self._out.publish(trainer, self._totals(), compat.batches_that_stepped(trainer))
@@ -518,11 +519,12 @@ class EnergyCallback(Callback):
         return trainer.strategy.broadcast if self._reducer.world_size > 1 else None
 
     def _rung_check(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """At a rung's epoch end: every rank runs the inference benchmark once (the first rung; its reduction over
-        ranks is a collective), rank 0 reports the metrics, and every rank stops the Trainer if the trial is out."""
+        """At a rung's epoch end: every rank runs the inference benchmark once (the first rung, with the sweep's
+        ``rung_repeats``; its reduction over ranks is a collective), rank 0 reports the metrics, and every rank
+        stops the Trainer if the trial is out."""
         assert self._rungs is not None and self._fit is not None  # both built by setup("fit")
         sync = self.cuda_sync != "never"
-        measured = self._benchmark.at_rung(self._fit, sync=sync)
+        measured = self._benchmark.at_rung(self._fit, sync=sync, repeats=self._rungs.benchmark_repeats)
         self._out.publish(trainer, measured, compat.batches_that_stepped(trainer))
         values = None
         if self._rungs.reports:

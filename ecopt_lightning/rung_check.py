@@ -32,11 +32,16 @@ class RungCheck:
     Args:
         rungs: the trial's :class:`StudyRungs` on rank 0 inside a multi-fidelity sweep; ``None`` elsewhere.
         epochs: the rung epochs (counted from 1), known on every rank; the full budget is not one of them.
+        benchmark_repeats: the inference benchmark's repeats at the first rung (``RungSchedule.rung_repeats``),
+            known on every rank; ``None``: the callback's own settings there.
     """
 
-    def __init__(self, rungs: StudyRungs | None = None, epochs: Sequence[int] = ()) -> None:
+    def __init__(
+        self, rungs: StudyRungs | None = None, epochs: Sequence[int] = (), benchmark_repeats: int | None = None
+    ) -> None:
         self.rungs = rungs
         self.epochs = [int(e) for e in epochs]
+        self.benchmark_repeats = benchmark_repeats
         self.stopped = ""  # why training stopped before its budget ("" while it goes on)
 
     @classmethod
@@ -55,15 +60,17 @@ class RungCheck:
         """
         rungs = None
         epochs: list[int] = []
+        repeats: int | None = None
         if rank_zero:
             from .sweeper.multi_fidelity import StudyRungs
 
             rungs = StudyRungs.from_env(env)
             if rungs is not None:
                 epochs = rungs.decision_epochs(max_epochs)
+                repeats = rungs.schedule.rung_repeats
         if broadcast is not None:
-            epochs = list(broadcast(epochs))
-        return cls(rungs, epochs)
+            epochs, repeats = broadcast([epochs, repeats])
+        return cls(rungs, epochs, repeats)
 
     @property
     def active(self) -> bool:

@@ -53,6 +53,8 @@ NDS_HV, NDS_CROWDING = "nds_hv", "nds_crowding"
 RANKS = (NDS_HV, NDS_CROWDING)
 #: Studies stored before the rule was configurable named crowding ``nds``.
 _LEGACY_RANKS = {"nds": NDS_CROWDING}
+#: Repeats of the inference benchmark at the first rung (``RungSchedule.rung_repeats``).
+RUNG_REPEATS = 3
 #: Reference point margin for ``nds_hv``: this fraction of each objective's range beyond the cohort's worst value.
 HV_MARGIN = 0.1
 
@@ -68,6 +70,11 @@ class RungSchedule:
         rank: the ranking rule, one of :data:`RANKS`.
         rung_metrics: objective -> the metric that stands in for it at a rung, for objectives known only at the
             end (e.g. ``{"test_acc": "val_acc"}``); other objectives are read under their own name.
+        rung_repeats: repeats of the inference benchmark at the first rung, with no precision target (enough to
+            rank: J per sample spans decades between architectures; a fraction of the full measurement's energy,
+            which on a small model can outweigh many epochs). A trial that trains to the full budget is measured
+            again after fit with ``EnergyCallback``'s own settings, and that is its objective. ``None``: one
+            measurement, at the first rung, with the callback's settings, reported again after fit.
     """
 
     min_epochs: int = 1
@@ -75,6 +82,7 @@ class RungSchedule:
     max_epochs: int | None = None
     rank: str = NDS_HV
     rung_metrics: Mapping[str, str] = field(default_factory=dict)
+    rung_repeats: int | None = RUNG_REPEATS
 
     def __post_init__(self) -> None:
         if isinstance(self.min_epochs, bool) or not isinstance(self.min_epochs, int) or self.min_epochs < 1:
@@ -89,6 +97,9 @@ class RungSchedule:
         r = self.rung_metrics
         if not isinstance(r, Mapping) or not all(isinstance(v, str) and v for v in r.values()):
             raise ValueError(f"rung_metrics={r!r} is not allowed: a mapping objective -> metric name")
+        n = self.rung_repeats
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ValueError(f"rung_repeats={n!r} is not allowed: null or an integer >= 1")
 
     def epochs(self, max_epochs: int | None = None) -> list[int]:
         """Every rung (epochs), the full budget last; ``max_epochs`` stands in when the schedule has none."""
@@ -112,6 +123,7 @@ class RungSchedule:
             "max_epochs": self.max_epochs,
             "rank": self.rank,
             "rung_metrics": dict(self.rung_metrics),
+            "rung_repeats": self.rung_repeats,
         }
 
     @classmethod
@@ -122,6 +134,7 @@ class RungSchedule:
             stored.get("max_epochs"),
             _LEGACY_RANKS.get(stored.get("rank", NDS_CROWDING), stored.get("rank", NDS_CROWDING)),
             dict(stored.get("rung_metrics") or {}),
+            stored.get("rung_repeats"),  # studies stored before it measured once, at the first rung
         )
 
     def metric_at_rung(self, objective: str) -> str:

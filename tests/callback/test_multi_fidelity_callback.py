@@ -17,7 +17,7 @@ from ecopt_lightning.sweeper._schema import MULTI_FIDELITY_ATTR, SETTINGS_ATTR, 
 from ecopt_lightning.sweeper.multi_fidelity import rung_values, stopped_at
 from ecopt_lightning.sweeper.successive_halving import RungSchedule
 
-from .models import RankRecord, RankValLoss, TinyModel, loader
+from .models import CloseProcessGroup, RankRecord, RankValLoss, TinyModel, loader
 
 OBJECTIVES = ["val_loss", "energy/inference_per_sample_J"]
 
@@ -47,13 +47,15 @@ def _fit(summary: Path, max_epochs: int = 3) -> tuple[Trainer, torch.Tensor]:
     return trainer, torch.cat([p.detach().flatten() for p in model.parameters()])
 
 
-def _study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, earlier: list[list[float]]) -> optuna.Study:
-    """A study with multi-fidelity on (rungs 1, 2 of 3; eta 2), ``earlier`` trials' values at rung 1, and a
-    RUNNING trial for this job; the job's environment points at it, as the sweeper sets it."""
+def _study(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, earlier: list[list[float]], rung_repeats: int | None = None
+) -> optuna.Study:
+    """A study with multi-fidelity on (rungs 1, 2 of 3; eta 2; ``rung_repeats``), ``earlier`` trials' values at
+    rung 1, and a RUNNING trial for this job; the job's environment points at it, as the sweeper sets it."""
     url = f"sqlite:///{tmp_path / 'ecopt.db'}"
     study = optuna.create_study(study_name="s", storage=url, directions=["minimize", "minimize"])
     study.set_user_attr(SETTINGS_ATTR, ReportSettings(OBJECTIVES, ["minimize", "minimize"]).to_attrs())
-    study.set_user_attr(MULTI_FIDELITY_ATTR, RungSchedule(1, 2, 3).to_attrs())
+    study.set_user_attr(MULTI_FIDELITY_ATTR, RungSchedule(1, 2, 3, rung_repeats=rung_repeats).to_attrs())
     for values in earlier:
         study.ask().set_user_attr(rung_attr(1), {"values": values, "max_epochs": 3})
     mine = study.ask()
@@ -86,6 +88,48 @@ def test_dominated_trial_is_stopped_after_the_first_rung(tmp_path: Path, monkeyp
     assert float(trainer.callback_metrics["energy/inference_per_sample_J"]) == rung_values(attrs)[1]["values"][1]
 
 
+def _summary(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_with_rung_repeats_a_trial_that_trains_to_the_end_is_measured_again_with_the_full_settings(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The first rung's benchmark runs exactly ``rung_repeats`` times (its value ranks the trial); after fit
+    the callback's own settings measure again, that value is the trial's objective, and both cost energy."""
+    study = _study(tmp_path, monkeypatch, earlier=[], rung_repeats=1)
+    trainer, _ = _fit(tmp_path / "summary.json")
+    assert trainer.current_epoch == 3
+    summary = _summary(tmp_path / "summary.json")
+    final, first = summary["inference"], summary["inference"]["first_rung"]
+    assert first["repeats"] == 1 and first["rel_precision"] is None
+    assert final["repeats"] >= 2 and final["rel_precision"] == 0.05  # the callback's repeats=2 and default target
+    attrs = study.trials[-1].user_attrs
+    assert rung_values(attrs)[1]["values"][1] == first["per_sample_J"]
+    assert float(trainer.callback_metrics["energy/inference_per_sample_J"]) == pytest.approx(final["per_sample_J"])
+    assert summary["phases"]["benchmark"]["energy_J"] == pytest.approx(first["energy_J"] + final["energy_J"])
+
+
+def test_with_rung_repeats_a_stopped_trial_is_measured_once_at_the_rung(tmp_path: Path, monkeypatch) -> None:
+    study = _study(tmp_path, monkeypatch, earlier=[[0.0, 1e-12]], rung_repeats=1)
+    trainer, _ = _fit(tmp_path / "summary.json")
+    assert trainer.current_epoch == 1 and trainer.should_stop
+    summary = _summary(tmp_path / "summary.json")
+    entry = summary["inference"]
+    assert (entry["measured_at"], entry["repeats"], "first_rung" in entry) == ("first_rung", 1, False)
+    assert summary["phases"]["benchmark"]["energy_J"] == pytest.approx(entry["energy_J"])
+    value = rung_values(study.trials[-1].user_attrs)[1]["values"][1]
+    assert float(trainer.callback_metrics["energy/inference_per_sample_J"]) == pytest.approx(value)
+
+
+def test_without_rung_repeats_the_benchmark_runs_once_at_the_first_rung(tmp_path: Path, monkeypatch) -> None:
+    _study(tmp_path, monkeypatch, earlier=[], rung_repeats=None)
+    _fit(tmp_path / "summary.json")
+    summary = _summary(tmp_path / "summary.json")
+    assert "first_rung" not in summary["inference"] and "measured_at" not in summary["inference"]
+    assert summary["phases"]["benchmark"]["energy_J"] == pytest.approx(summary["inference"]["energy_J"])
+
+
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_ddp_rank_zero_decides_and_every_rank_stops_at_the_same_rung(tmp_path: Path, monkeypatch) -> None:
@@ -112,7 +156,11 @@ def test_ddp_rank_zero_decides_and_every_rank_stops_at_the_same_rung(tmp_path: P
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
-        callbacks=[EnergyCallback(cpu="estimate", summary_path=tmp_path / "summary.json"), RankRecord(str(tmp_path))],
+        callbacks=[
+            EnergyCallback(cpu="estimate", summary_path=tmp_path / "summary.json"),
+            RankRecord(str(tmp_path)),
+            CloseProcessGroup(),
+        ],
     )
     trainer.fit(RankValLoss((0.5, 0.0)))
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]

@@ -122,6 +122,7 @@ def test_config_off_by_default_and_bad_values_are_one_line() -> None:
     cases = {
         "hydra.sweeper.multi_fidelity.eta=1 is not allowed: an integer >= 2": {"eta": 1},
         "hydra.sweeper.multi_fidelity.min_epochs=0 is not allowed: an integer >= 1": {"min_epochs": 0},
+        "hydra.sweeper.multi_fidelity.rung_repeats=0 is not allowed: null or an integer >= 1": {"rung_repeats": 0},
         "hydra.sweeper.multi_fidelity={'epochs': 3} is not allowed: null, or {min_epochs": {"epochs": 3},
     }
     for message, raw in cases.items():

@@ -43,6 +43,8 @@ def test_rungs(schedule: RungSchedule, trainer_max: int | None, epochs: list[int
         ({"min_epochs": 3, "max_epochs": 2}, "max_epochs=2 is not allowed: null or an integer >= min_epochs=3"),
         ({"rank": "hv"}, "rank='hv' is not allowed: one of nds_hv, nds_crowding"),
         ({"rank": "nds"}, "rank='nds' is not allowed: one of nds_hv, nds_crowding"),
+        ({"rung_repeats": 0}, "rung_repeats=0 is not allowed: null or an integer >= 1"),
+        ({"rung_repeats": True}, "rung_repeats=True is not allowed: null or an integer >= 1"),
     ],
 )
 def test_bad_schedule_is_one_line(kwargs: dict, message: str) -> None:
@@ -56,8 +58,13 @@ def test_no_max_anywhere_is_an_error() -> None:
 
 
 def test_schedule_round_trips_through_attrs() -> None:
-    for s in (RungSchedule(2, 4, 32), RungSchedule(1, 3, 9, rank="nds_crowding")):
+    for s in (RungSchedule(2, 4, 32), RungSchedule(1, 3, 9, rank="nds_crowding"), RungSchedule(rung_repeats=None)):
         assert RungSchedule.from_attrs(s.to_attrs()) == s
+
+
+def test_a_schedule_stored_before_rung_repeats_keeps_measuring_once_at_the_first_rung() -> None:
+    stored = {k: v for k, v in RungSchedule(1, 3, 9).to_attrs().items() if k != "rung_repeats"}
+    assert RungSchedule().rung_repeats == 3 and RungSchedule.from_attrs(stored).rung_repeats is None
     assert RungSchedule().rank == "nds_hv"  # the default
 
 
