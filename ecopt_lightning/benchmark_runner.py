@@ -81,14 +81,20 @@ class BenchmarkRunner:
         self.measured_at_rung = False  # then after fit its values are published again, not measured again
         self.rung_result: InferenceResult | None = None  # the first rung's shorter measurement, when asked for
 
+    @property
+    def pending(self) -> bool:
+        """Whether a rung would measure: a benchmark is set and nothing has been measured yet."""
+        return self.settings is not None and self.result is None and self.rung_result is None
+
     def at_rung(self, ctx: FitContext, *, sync: bool = False, repeats: int | None = None) -> dict[str, float]:
         """The benchmark at a multi-fidelity rung, unless measured already: the training clock paused (read with
         ``sync``), the random state forked. ``repeats``: exactly that many, with no precision target and nothing
         kept for ``ecopt confirm``; after fit the full settings measure again. ``None``: the full settings,
         once. Returns the metrics to publish."""
-        if self.settings is None or self.result is not None or self.rung_result is not None:
+        if not self.pending:
             return {}
         cfg = self.settings
+        assert cfg is not None
         if repeats is not None:
             cfg = dataclasses.replace(cfg, repeats=repeats, rel_precision=None, keep_for_confirm=False)
         device = ctx.pl_module.device

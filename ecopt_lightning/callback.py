@@ -520,17 +520,20 @@ class EnergyCallback(Callback):
 
     def _rung_check(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """At a rung's epoch end: every rank runs the inference benchmark once (the first rung, with the sweep's
-        ``rung_repeats``; its reduction over ranks is a collective), rank 0 reports the metrics, and every rank
-        stops the Trainer if the trial is out."""
+        ``rung_repeats`` unless the trial cannot be stopped there; its reduction over ranks is a collective), rank
+        0 reports the metrics, and every rank stops the Trainer if the trial is out."""
         assert self._rungs is not None and self._fit is not None  # both built by setup("fit")
         sync = self.cuda_sync != "never"
-        measured = self._benchmark.at_rung(self._fit, sync=sync, repeats=self._rungs.benchmark_repeats)
+        epoch = trainer.current_epoch + 1  # epochs completed: current_epoch moves on after this hook
+        repeats = None
+        if self._benchmark.pending:
+            repeats = self._rungs.benchmark_repeats_at(epoch, self._broadcast(trainer))
+        measured = self._benchmark.at_rung(self._fit, sync=sync, repeats=repeats)
         self._out.publish(trainer, measured, compat.batches_that_stepped(trainer))
         values = None
         if self._rungs.reports:
             values = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
             values.update(self._out.last)
-        epoch = trainer.current_epoch + 1  # epochs completed: current_epoch moves on after this hook
         if not self._rungs.decide(epoch, values, trainer.max_epochs, self._broadcast(trainer)):
             trainer.should_stop = True
 

@@ -86,6 +86,18 @@ class RungCheck:
         """Whether the end of ``epoch`` (counted from 1) is a rung."""
         return epoch in self.epochs
 
+    def benchmark_repeats_at(self, epoch: int, broadcast: Broadcast | None = None) -> int | None:
+        """The inference benchmark's repeats at rung ``epoch``, the same on every rank: ``benchmark_repeats``, or
+        ``None`` (the callback's own settings) when the trial goes on whatever it measures there, as too few
+        trials have reached the rung to rank it (read on the reporting rank): it then measures once, in full,
+        instead of a short measurement now and the full one after fit."""
+        repeats = self.benchmark_repeats
+        if repeats is not None and self.rungs is not None and not self.rungs.can_stop_at(epoch):
+            repeats = None
+        if broadcast is not None:
+            repeats = broadcast(repeats)
+        return repeats
+
     def decide(
         self,
         epoch: int,

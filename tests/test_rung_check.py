@@ -71,3 +71,17 @@ def test_a_schedule_beside_another_max_epochs_is_refused_at_open(tmp_path: Path)
     _, env = _study(tmp_path, earlier=[])
     with pytest.raises(ValueError, match="max_epochs=4 is not allowed with Trainer\\(max_epochs=6\\)"):
         RungCheck.open(rank_zero=True, max_epochs=6, env=env)
+
+
+@pytest.mark.parametrize(("earlier", "repeats"), [([], None), ([[1.0, 1.0]], 3)])
+def test_every_rank_measures_the_first_rung_alike_short_only_where_the_trial_can_be_stopped(
+    tmp_path: Path, earlier: list[list[float]], repeats: int | None
+) -> None:
+    """eta 2: alone at the rung the trial goes on whatever it measures, so it measures in full (``None``); with
+    one other trial there it can be stopped, so the short measurement (``rung_repeats``, 3 by default) ranks it.
+    Rank 1 has no study and takes rank 0's answer."""
+    _, env = _study(tmp_path, earlier=earlier)
+    rank0, rank1, sent = _two_ranks(env)
+    assert rank0.benchmark_repeats == rank1.benchmark_repeats == 3  # the schedule's, sent with the epochs
+    assert rank0.benchmark_repeats_at(1, broadcast=lambda v: sent.append(v) or v) == repeats
+    assert rank1.benchmark_repeats_at(1, broadcast=lambda _: sent.pop(0)) == repeats

@@ -124,6 +124,12 @@ class StudyRungs:
                 found[t.number] = [float(v) for v in values]
         return found
 
+    def can_stop_at(self, epoch: int) -> bool:
+        """Whether the trial could be stopped at rung ``epoch`` as the study stands now: at least ``eta - 1``
+        other trials have values there (with fewer, ``floor(n / eta)`` is 0 and it goes on)."""
+        others = [k for k in self.cohort(epoch) if k != self.number]
+        return len(others) + 1 >= self.schedule.eta
+
     def decide(self, epoch: int, values: list[float] | None, max_epochs: int) -> RungDecision:
         """Rank the trial among those at rung ``epoch`` and store the decision (and, on stop, the epoch)."""
         if values is None:

@@ -95,9 +95,10 @@ def _summary(path: Path) -> dict:
 def test_with_rung_repeats_a_trial_that_trains_to_the_end_is_measured_again_with_the_full_settings(
     tmp_path: Path, monkeypatch
 ) -> None:
-    """The first rung's benchmark runs exactly ``rung_repeats`` times (its value ranks the trial); after fit
-    the callback's own settings measure again, that value is the trial's objective, and both cost energy."""
-    study = _study(tmp_path, monkeypatch, earlier=[], rung_repeats=1)
+    """The first rung's benchmark runs exactly ``rung_repeats`` times (its value ranks the trial against an
+    earlier one, which it dominates); after fit the callback's own settings measure again, that value is the
+    trial's objective, and both cost energy."""
+    study = _study(tmp_path, monkeypatch, earlier=[[1e9, 1.0]], rung_repeats=1)
     trainer, _ = _fit(tmp_path / "summary.json")
     assert trainer.current_epoch == 3
     summary = _summary(tmp_path / "summary.json")
@@ -122,8 +123,21 @@ def test_with_rung_repeats_a_stopped_trial_is_measured_once_at_the_rung(tmp_path
     assert float(trainer.callback_metrics["energy/inference_per_sample_J"]) == pytest.approx(value)
 
 
+def test_a_trial_that_cannot_be_stopped_at_the_first_rung_measures_once_in_full_there(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Alone at the rung (eta 2 needs one other trial to rank against), it goes on whatever it measures: the
+    short measurement would be spent for nothing, so the full one is made at the rung, once."""
+    study = _study(tmp_path, monkeypatch, earlier=[], rung_repeats=1)
+    trainer, _ = _fit(tmp_path / "summary.json")
+    assert trainer.current_epoch == 3
+    entry = _summary(tmp_path / "summary.json")["inference"]
+    assert "first_rung" not in entry and "measured_at" not in entry and entry["rel_precision"] == 0.05
+    assert rung_values(study.trials[-1].user_attrs)[1]["values"][1] == entry["per_sample_J"]
+
+
 def test_without_rung_repeats_the_benchmark_runs_once_at_the_first_rung(tmp_path: Path, monkeypatch) -> None:
-    _study(tmp_path, monkeypatch, earlier=[], rung_repeats=None)
+    _study(tmp_path, monkeypatch, earlier=[[1e9, 1.0]], rung_repeats=None)
     _fit(tmp_path / "summary.json")
     summary = _summary(tmp_path / "summary.json")
     assert "first_rung" not in summary["inference"] and "measured_at" not in summary["inference"]
