@@ -186,7 +186,7 @@ def render(report: Report) -> str:
             f"- Multi-fidelity stopped {saved['trials_stopped']} trial(s) at a rung; their measured energy, "
             f"{_fmt(saved['stopped_energy_J'], 'J')}, is in the total above. Training them to the end would have "
             f"cost about {_fmt(saved['full_training_estimate_J'], 'J')}: about {_fmt(saved['saved_estimate_J'], 'J')} "
-            "saved by stopping (ESTIMATE, not a measurement: linear in epochs)."
+            "saved by stopping (ESTIMATE, not a measurement: training and validation linear in epochs, the rest once)."
         )
         if saved["stopped_without_energy"]:
             lines.append(f"- {saved['stopped_without_energy']} stopped trial(s) reported no energy: not counted.")

@@ -701,7 +701,8 @@ class EcoptSweeperImpl:
         if saved is not None:
             log.info(
                 "ecopt: multi-fidelity stopped %d trial(s), which used %.6g J; training them to the end would have "
-                "cost about %.6g J (ESTIMATE, linear in epochs): about %.6g J saved",
+                "cost about %.6g J (ESTIMATE: training and validation linear in epochs, the rest once): "
+                "about %.6g J saved",
                 saved["trials_stopped"],
                 saved["stopped_energy_J"],
                 saved["full_training_estimate_J"],

@@ -174,5 +174,24 @@ def test_the_progress_line_and_energy_report_say_where_a_trial_stopped_and_the_e
     assert (
         "- Multi-fidelity stopped 2 trial(s) at a rung; their measured energy, 30 J, is in the total above. "
         "Training them to the end would have cost about 80 J: about 50 J saved by stopping (ESTIMATE, not a "
-        "measurement: linear in epochs)."
+        "measurement: training and validation linear in epochs, the rest once)."
     ) in text
+
+
+def test_the_saving_estimate_scales_training_and_validation_only() -> None:
+    """A trial stopped after 1 of 4 epochs that spent 10 J, 2 J of it training and validating: about 8 + 2 x 4
+    = 16 J in full, not 40 J. Without phase totals its whole energy is scaled, and counted as such; a phase total
+    above the trial's energy is capped at it."""
+    from types import SimpleNamespace
+
+    from ecopt_lightning.sweeper._rung_report import energy_saved
+
+    def stopped(metrics: dict) -> SimpleNamespace:
+        rungs = {1: {"values": [0.5, 2.0], "max_epochs": 4}}
+        return SimpleNamespace(number=0, rungs=rungs, stopped_at_epoch=1, energy_J=10.0, metrics=metrics)
+
+    phases = {"energy/train_total_J": 1.5, "energy/val_total_J": 0.5}
+    for metrics, full, whole in ((phases, 16.0, 0), ({}, 40.0, 1), ({"energy/train_total_J": 12.0}, 40.0, 0)):
+        saved = energy_saved([stopped(metrics)])
+        assert saved is not None
+        assert (saved["full_training_estimate_J"], saved["whole_energy_scaled"]) == (full, whole)
