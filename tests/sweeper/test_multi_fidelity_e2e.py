@@ -13,6 +13,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from ecopt_lightning.metrics import on_log_scale
 from ecopt_lightning.sweeper._storage import open_storage
 from ecopt_lightning.sweeper.multi_fidelity import rung_values, stopped_at
 from ecopt_lightning.sweeper.successive_halving import decide
@@ -21,6 +22,8 @@ from .conftest import load_study, run_multirun
 
 pytestmark = pytest.mark.slow
 DIRECTIONS = ["maximize", "minimize"]  # apps/conf/rungs.yaml: val_acc, model/params
+# as the sweeper ranks: model/params is energy-like, on log10 inside a front (on_log_scale)
+LOG_AXES = [on_log_scale(name) for name in ("val_acc", "model/params")]
 MF = "+hydra.sweeper.multi_fidelity={min_epochs: 1, eta: 2}"  # epochs=3: rungs 1, 2, then the full 3
 PLAN = "hydra.sweeper.custom_search_space=spaces.rung_plan"
 
@@ -33,7 +36,9 @@ def _replays(trials: list[optuna.trial.FrozenTrial]) -> None:
     for t in trials:
         for epoch, entry in rung_values(t.user_attrs).items():
             cohort = {k: values[k][epoch] for k in entry["cohort"]}
-            assert entry["decision"] == ("continue" if decide(t.number, cohort, DIRECTIONS, 2).go_on else "stop")
+            assert entry["decision"] == (
+                "continue" if decide(t.number, cohort, DIRECTIONS, 2, log_axes=LOG_AXES).go_on else "stop"
+            )
             by_rung.setdefault(epoch, {})[t.number] = entry["cohort"]
         stops = [e for e, r in rung_values(t.user_attrs).items() if r["decision"] == "stop"]
         assert stopped_at(t.user_attrs) == (stops[0] if stops else None)
