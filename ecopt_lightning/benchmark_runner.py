@@ -102,10 +102,12 @@ class BenchmarkRunner:
             self.tracker.paused("train", sync=sync),
             torch.random.fork_rng(devices=[device] if device.type == "cuda" else []),
         ):
-            values = self._run(ctx, cfg)
-        if repeats is not None:
-            self.rung_result, self.result = self.result, None
-        self.measured_at_rung = self.result is not None
+            values, result = self._run(ctx, cfg)
+        if repeats is None:
+            self.result = result
+            self.measured_at_rung = result is not None
+        else:
+            self.rung_result = result
         return values
 
     def after_fit(self, ctx: FitContext, *, stopped: bool = False) -> dict[str, float]:
@@ -117,7 +119,8 @@ class BenchmarkRunner:
             return benchmark_metrics(self.result)
         if stopped and self.rung_result is not None:
             return benchmark_metrics(self.rung_result)
-        return self._run(ctx, self.settings)
+        values, self.result = self._run(ctx, self.settings)
+        return values
 
     def to_dict(self) -> dict[str, Any] | None:
         """The summary's ``inference`` entry (``None``: not measured): the full measurement, with the first
@@ -129,17 +132,17 @@ class BenchmarkRunner:
             entry["first_rung"] = self.rung_result.to_dict()
         return entry
 
-    def _run(self, ctx: FitContext, cfg: InferenceBenchmark) -> dict[str, float]:
+    def _run(self, ctx: FitContext, cfg: InferenceBenchmark) -> tuple[dict[str, float], InferenceResult | None]:
+        """Measure with ``cfg``; returns the metrics to publish and the result (``None``: skipped)."""
         trainer, pl_module, monitor = ctx.trainer, ctx.pl_module, ctx.monitor
         loader = benchmark_loader(trainer, pl_module, cfg)
         if loader is None or monitor is None:
             warnings.warn("ecopt: no dataloader for the inference benchmark: skipped", EnergyWarning, 3)
-            return {}
+            return {}, None
         reduce = ctx.reducer.reduce if ctx.reducer.world_size > 1 else None
         result = measure(
             trainer, pl_module, loader, cfg, monitor=monitor, batch_size_fn=self.batch_size_fn, reduce=reduce
         )
-        self.result = result
         self.tracker.add("benchmark", result.measurement, samples=result.samples_total)
         if cfg.keep_for_confirm:
             settings = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}  # asdict would copy the loader
@@ -154,4 +157,4 @@ class BenchmarkRunner:
 
                 batch = move_data_to_device(first, pl_module.device)
                 values = self.proxies.measure_flops(pl_module, batch, batch_samples(batch, self.batch_size_fn))
-        return {**values, **benchmark_metrics(result)}
+        return {**values, **benchmark_metrics(result)}, result
