@@ -300,6 +300,8 @@ def _auto_row(problem: str, seed: int, n_trials: int, rows: Sequence[dict[str, A
 SCHEDULED = "gp+"
 #: GPSampler's start-up trials (Optuna's default), after which a scheduled sampler's mixing starts
 GP_STARTUP = 10
+#: ``independent_sampler`` value that :func:`build_space_sampler` replaces with a seeded BalancedStartSampler
+BALANCED = "balanced_start"
 #: method -> (sampler name, sampler_kwargs); ``auto`` is resolved by the sweeper's own rules
 SPACE_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "random": ("random", {}),
@@ -316,6 +318,8 @@ SPACE_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "gp_tpe3": (SCHEDULED, {"every": [("tpe", {"multivariate": True, "group": True}, 3)]}),
     "gp_tpe5": (SCHEDULED, {"every": [("tpe", {"multivariate": True, "group": True}, 5)]}),
     "gp_rand5": (SCHEDULED, {"every": [("random", {}, 5)]}),
+    # GP whose start-up trials spread each parameter's levels evenly (benchmarks/balanced_start.py); tuning only
+    "gp_bal": ("gp", {"independent_sampler": BALANCED}),
 }
 #: methods run when ``--methods`` is not given
 DEFAULT_SPACE_METHODS = ("random", "tpe", "tpe_mv", "nsga2", "gp", "official", "auto")
@@ -400,6 +404,10 @@ def build_space_sampler(name: str, kwargs: dict[str, Any], seed: int, wrapped: b
 
     from ecopt_lightning.sweeper import _failures, _samplers
 
+    if kwargs.get("independent_sampler") == BALANCED:
+        from balanced_start import BalancedStartSampler
+
+        kwargs = {**kwargs, "independent_sampler": BalancedStartSampler(seed=seed)}
     if name != SCHEDULED:
         return _samplers.build(name, kwargs, seed, constrained=False, failures_infeasible=wrapped)
     gp = _samplers.build("gp", {}, seed, constrained=False, failures_infeasible=False)
