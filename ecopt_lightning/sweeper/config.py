@@ -249,7 +249,7 @@ class EcoptSweeperConf:
     wait_for_running: Any = True
     baseline: Any = True
     prune_before_training: Any = False
-    multi_fidelity: Any = None  # null or {min_epochs, eta, max_epochs, rank, rung_metrics, rung_repeats}
+    multi_fidelity: Any = None  # null or {min_epochs, eta, max_epochs, rank, rung_metrics, rung_repeats, keep_front}
     loggers: Any = None  # list from LOGGERS
     logger_kwargs: Any = None  # mapping: logger -> kwargs
 
@@ -472,13 +472,13 @@ def _metric_name(raw: Mapping[str, Any], name: str) -> str:
 
 
 def _multi_fidelity(raw: Any) -> RungSchedule | None:
-    """``{min_epochs, eta, max_epochs, rank, rung_metrics, rung_repeats}`` (all optional) to a schedule; ``null`` or
-    ``false``: off."""
+    """``{min_epochs, eta, max_epochs, rank, rung_metrics, rung_repeats, keep_front}`` (all optional) to a schedule;
+    ``null`` or ``false``: off."""
     if raw is None or raw is False:
         return None
     allowed = (
         "null, or {min_epochs: int >= 1, eta: int >= 2, max_epochs: int or null, "
-        f"rank: {' or '.join(RANKS)}, rung_metrics: {{}}, rung_repeats: int >= 1 or null}}"
+        f"rank: {' or '.join(RANKS)}, rung_metrics: {{}}, rung_repeats: int >= 1 or null, keep_front: bool}}"
     )
     if not isinstance(raw, Mapping) or set(raw) - set(RungSchedule.__dataclass_fields__):
         raise SweeperConfigError("multi_fidelity", raw, allowed)

@@ -140,7 +140,15 @@ class StudyRungs:
         else:
             cohort = {**self.cohort(epoch), self.number: values}
             log_axes = [on_log_scale(name) for name in self.objective_names]
-            decision = decide(self.number, cohort, self.directions, self.schedule.eta, self.schedule.rank, log_axes)
+            decision = decide(
+                self.number,
+                cohort,
+                self.directions,
+                self.schedule.eta,
+                self.schedule.rank,
+                log_axes,
+                self.schedule.keep_front,
+            )
         self.trial.set_user_attr(
             rung_attr(epoch),
             {

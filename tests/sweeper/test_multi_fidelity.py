@@ -149,14 +149,13 @@ def test_the_progress_line_and_energy_report_say_where_a_trial_stopped_and_the_e
     url, study = _study(tmp_path)
     for _ in range(3):
         study.ask()
-    # hand-computed: 0 is alone at rungs 1 and 2; 2 dominates 0 at rung 1 (n=2, keep 1); at rung 2, 2 and 0 are
-    # both on the front and add the same hypervolume (0.32 x 0.5 = 0.032 x 5): the earlier, 0, goes on; 1 is
-    # dominated at rung 1 (n=3, keep 1)
+    # hand-computed: 0 is alone at rungs 1 and 2; 2 dominates 0 at rung 1 (n=2, keep 1); at rung 2, 0 dominates
+    # 2 (n=2, keep 1); 1 is dominated at rung 1 (n=3, keep 1)
     w0, w1, w2 = _worker(url, 0), _worker(url, 1), _worker(url, 2)
     assert w0.report(1, {"val_acc": 0.9, "model/params": 10.0}, 4).go_on
     assert w0.report(2, {"val_acc": 0.92, "model/params": 10.0}, 4).go_on
     assert w2.report(1, {"val_acc": 0.95, "model/params": 5.0}, 4).go_on
-    assert not w2.report(2, {"val_acc": 0.6, "model/params": 5.0}, 4).go_on
+    assert not w2.report(2, {"val_acc": 0.6, "model/params": 12.0}, 4).go_on
     assert not w1.report(1, {"val_acc": 0.5, "model/params": 20.0}, 4).go_on
     # J: 0 ran 4 epochs; 1 stopped after 1 of 4, 2 after 2 of 4
     for worker, energy in ((w0, 40.0), (w1, 10.0), (w2, 20.0)):

@@ -28,7 +28,7 @@ MF = "+hydra.sweeper.multi_fidelity={min_epochs: 1, eta: 2}"  # epochs=3: rungs 
 PLAN = "hydra.sweeper.custom_search_space=spaces.rung_plan"
 
 
-def _replays(trials: list[optuna.trial.FrozenTrial]) -> None:
+def _replays(trials: list[optuna.trial.FrozenTrial], keep_front: bool = True) -> None:
     """Every stored decision is the rule applied to the stored values of the cohort it names; at each rung,
     of any two trials at least one saw the other (write before read)."""
     values = {t.number: {e: r["values"] for e, r in rung_values(t.user_attrs).items()} for t in trials}
@@ -37,7 +37,9 @@ def _replays(trials: list[optuna.trial.FrozenTrial]) -> None:
         for epoch, entry in rung_values(t.user_attrs).items():
             cohort = {k: values[k][epoch] for k in entry["cohort"]}
             assert entry["decision"] == (
-                "continue" if decide(t.number, cohort, DIRECTIONS, 2, log_axes=LOG_AXES).go_on else "stop"
+                "continue"
+                if decide(t.number, cohort, DIRECTIONS, 2, log_axes=LOG_AXES, keep_front=keep_front).go_on
+                else "stop"
             )
             by_rung.setdefault(epoch, {})[t.number] = entry["cohort"]
         stops = [e for e, r in rung_values(t.user_attrs).items() if r["decision"] == "stop"]
@@ -48,9 +50,11 @@ def _replays(trials: list[optuna.trial.FrozenTrial]) -> None:
             assert a in cohorts[b] or b in cohorts[a], (a, b, cohorts)
 
 
-def test_dominated_trials_stop_at_the_first_rung(multirun, tmp_path: Path) -> None:
+@pytest.mark.parametrize("keep_front", [True, False])
+def test_dominated_trials_stop_at_the_first_rung(multirun, tmp_path: Path, keep_front: bool) -> None:
     sweep = tmp_path / "sweep"
-    proc = multirun(PLAN, "hydra.sweeper.n_trials=4", MF, app="rungs.py")
+    mf = MF if keep_front else MF.replace("eta: 2}", "eta: 2, keep_front: false}")
+    proc = multirun(PLAN, "hydra.sweeper.n_trials=4", mf, app="rungs.py")
     study = load_study(sweep, "rungs")
     trials = {t.number: t for t in study.get_trials()}
     assert len(trials) == 4  # a stopped trial counts towards n_trials
@@ -64,12 +68,17 @@ def test_dominated_trials_stop_at_the_first_rung(multirun, tmp_path: Path) -> No
     out = proc.stderr + proc.stdout
     assert "trial 1 stopped at rung 1 (epoch 1): ranked " in out and "(multi-fidelity: told PRUNED)" in out
     assert re.search(r"trial 1 \(\d of 4 complete\): stopped at rung 1 \(epoch 1\): ranked \d of ", out)  # progress
-    # 1, 3 and 2: trial 2 (width 8) is never dominated by 0 (width 4, fewer parameters); at rung 1 it may rank
-    # first or second of {0, 2} by hypervolume (its accuracy decides); at rung 2 the two of them add the same
-    # hypervolume (two points span the reference's box) and the earlier, 0, goes on: 2 stops at rung 1 or 2
-    assert "multi-fidelity stopped 3 trial(s)" in proc.stderr + proc.stdout
-    assert stopped_at(trials[2].user_attrs) in (1, 2)
-    _replays(list(trials.values()))
+    # trial 2 (width 8) is never dominated by 0 (width 4, fewer parameters): with keep_front (the default) it is on
+    # every rung's front and trains to the end. Without, at rung 1 it may rank first or second of {0, 2} by
+    # hypervolume (its accuracy decides); at rung 2 the two of them add the same hypervolume (two points span the
+    # reference's box) and the earlier, 0, goes on: 2 stops at rung 1 or 2
+    stopped = (1, 3) if keep_front else (1, 2, 3)
+    assert f"multi-fidelity stopped {len(stopped)} trial(s)" in proc.stderr + proc.stdout
+    if keep_front:
+        assert trials[2].state == TrialState.COMPLETE and trials[2].user_attrs["epochs_trained"] == 3
+    else:
+        assert stopped_at(trials[2].user_attrs) in (1, 2)
+    _replays(list(trials.values()), keep_front)
 
     # nothing stopped reaches the front
     front = {r["trial"] for r in json.loads((sweep / "pareto_front.json").read_text())["trials"]}
@@ -85,10 +94,10 @@ def test_dominated_trials_stop_at_the_first_rung(multirun, tmp_path: Path) -> No
     assert float(rows[1]["rung1:val_acc"]) == rung_values(trials[1].user_attrs)[1]["values"][0]
     assert rows[1]["rung2:val_acc"] == "" and rows[0]["rung2:val_acc"] != ""
     saved = summary["multi_fidelity"]
-    stopped_J = sum(trials[n].user_attrs["energy/total_J"] for n in (1, 2, 3))
+    stopped_J = sum(trials[n].user_attrs["energy/total_J"] for n in stopped)
     assert saved["stopped_energy_J"] == pytest.approx(stopped_J)
     full = 0.0
-    for n in (1, 2, 3):  # training and validation x 3 epochs / epochs trained, the rest (benchmark, start) once
+    for n in stopped:  # training and validation x 3 epochs / epochs trained, the rest (benchmark, start) once
         attrs = trials[n].user_attrs
         per_epoch = attrs["energy/train_total_J"] + attrs["energy/val_total_J"]
         full += attrs["energy/total_J"] - per_epoch + per_epoch * 3 / stopped_at(attrs)

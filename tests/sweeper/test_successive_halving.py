@@ -7,6 +7,7 @@ import math
 import pytest
 
 from ecopt_lightning.sweeper.successive_halving import (
+    RANKS,
     RungSchedule,
     crowding_distances,
     decide,
@@ -45,6 +46,7 @@ def test_rungs(schedule: RungSchedule, trainer_max: int | None, epochs: list[int
         ({"rank": "nds"}, "rank='nds' is not allowed: one of nds_hv, nds_crowding"),
         ({"rung_repeats": 0}, "rung_repeats=0 is not allowed: null or an integer >= 1"),
         ({"rung_repeats": True}, "rung_repeats=True is not allowed: null or an integer >= 1"),
+        ({"keep_front": "yes"}, "keep_front='yes' is not allowed: true or false"),
     ],
 )
 def test_bad_schedule_is_one_line(kwargs: dict, message: str) -> None:
@@ -58,7 +60,13 @@ def test_no_max_anywhere_is_an_error() -> None:
 
 
 def test_schedule_round_trips_through_attrs() -> None:
-    for s in (RungSchedule(2, 4, 32), RungSchedule(1, 3, 9, rank="nds_crowding"), RungSchedule(rung_repeats=None)):
+    schedules = (
+        RungSchedule(2, 4, 32),
+        RungSchedule(1, 3, 9, rank="nds_crowding"),
+        RungSchedule(rung_repeats=None),
+        RungSchedule(keep_front=False),
+    )
+    for s in schedules:
         assert RungSchedule.from_attrs(s.to_attrs()) == s
 
 
@@ -66,6 +74,11 @@ def test_a_schedule_stored_before_rung_repeats_keeps_measuring_once_at_the_first
     stored = {k: v for k, v in RungSchedule(1, 3, 9).to_attrs().items() if k != "rung_repeats"}
     assert RungSchedule().rung_repeats == 3 and RungSchedule.from_attrs(stored).rung_repeats is None
     assert RungSchedule().rank == "nds_hv"  # the default
+
+
+def test_a_schedule_stored_before_keep_front_keeps_only_the_top() -> None:
+    stored = {k: v for k, v in RungSchedule(1, 3, 9).to_attrs().items() if k != "keep_front"}
+    assert RungSchedule().keep_front and not RungSchedule.from_attrs(stored).keep_front
 
 
 def test_studies_stored_with_the_old_rule_name_keep_crowding() -> None:
@@ -119,12 +132,33 @@ def test_hypervolume_tie_break_keeps_the_trade_off_crowding_drops() -> None:
     # -> 0 dropped; then 3: 0.09 x 4.29 = 0.386, 2: 0.12, 1: 0.063 -> 1 dropped; then 2: 0.67 x 0.2 = 0.134 < 3.
     cohort = {0: [0.90, 5.0], 1: [0.20, 0.1], 2: [0.80, 1.0], 3: [0.89, 1.2]}
     assert ranking(cohort, ACC_ENERGY, "nds_hv") == [3, 2, 1, 0]
-    keep_hv = {k for k in cohort if decide(k, cohort, ACC_ENERGY, eta=2).go_on}
+    keep_hv = {k for k in cohort if decide(k, cohort, ACC_ENERGY, eta=2, keep_front=False).go_on}
     assert keep_hv == {3, 2}  # the 89% trade-off and its neighbour go on
     # crowding ranks the two extremes first: the 20%-accuracy cheap model and the most expensive one go on
     assert ranking(cohort, ACC_ENERGY, "nds_crowding")[:2] == [0, 1]
-    keep_crowding = {k for k in cohort if decide(k, cohort, ACC_ENERGY, eta=2, rank="nds_crowding").go_on}
+    keep_crowding = {
+        k for k in cohort if decide(k, cohort, ACC_ENERGY, eta=2, rank="nds_crowding", keep_front=False).go_on
+    }
     assert keep_crowding == {0, 1}
+    # keep_front (the default): the whole front goes on, whichever the tie-break
+    for rank in RANKS:
+        assert all(decide(k, cohort, ACC_ENERGY, eta=2, rank=rank).go_on for k in cohort)
+
+
+def test_keep_front_lets_a_front_member_below_the_top_go_on_and_the_dominated_stop() -> None:
+    # (val_acc, J per sample): a front of three, 0 (accurate, dear), 1, 2 (frugal); 3, 4 and 5 are dominated.
+    # On log10 J/sample the dear end 0 adds least of the front: it ranks third, below the top 2 (6 // eta 3)
+    cohort = {0: [0.95, 3e-4], 1: [0.90, 2e-5], 2: [0.60, 3e-6], 3: [0.85, 5e-5], 4: [0.70, 1e-4], 5: [0.5, 4e-4]}
+    log_axes = [False, True]
+    assert ranking(cohort, ACC_ENERGY, log_axes=log_axes)[:3] == [1, 2, 0]
+    by_place = {k for k in cohort if decide(k, cohort, ACC_ENERGY, 3, log_axes=log_axes, keep_front=False).go_on}
+    assert by_place == {1, 2}
+    kept = {k for k in cohort if decide(k, cohort, ACC_ENERGY, 3, log_axes=log_axes).go_on}
+    assert kept == {0, 1, 2}
+    d = decide(0, cohort, ACC_ENERGY, 3, log_axes=log_axes)
+    assert d.reason == (
+        "continue: on the rung's non-dominated front (ranked 3 of 6; the top 2, 1/eta=3, go on by place)"
+    )
 
 
 def test_ranking_refuses_an_unknown_rule() -> None:
@@ -151,13 +185,16 @@ def test_third_trial_dominated_stops_top_one_goes_on() -> None:
     d = decide(2, cohort, ACC_ENERGY, eta=3)
     assert (d.go_on, d.position, d.n, d.keep) == (False, 2, 3, 1)
     assert d.reason == "stop: ranked 3 of 3 at this rung, the top 1 (1/eta=3) go on"
-    # 0 and 1 are both on the front with crowding inf: the earlier number wins the single place
-    assert decide(0, cohort, ACC_ENERGY, eta=3, rank="nds_crowding").go_on
-    assert not decide(1, cohort, ACC_ENERGY, eta=3, rank="nds_crowding").go_on
+    # by place alone (keep_front off): 0 and 1 are both on the front with crowding inf, and the earlier number
+    # wins the single place
+    assert decide(0, cohort, ACC_ENERGY, eta=3, rank="nds_crowding", keep_front=False).go_on
+    assert not decide(1, cohort, ACC_ENERGY, eta=3, rank="nds_crowding", keep_front=False).go_on
     # by hypervolume (reference (-0.1 + 0.08, 9 + 0.85)): 0 adds (0.9-0.8)(9.85-1) = 0.885, 1 adds
     # (0.8-0.02)(1-0.5) = 0.39: 0 goes on here too
-    assert decide(0, cohort, ACC_ENERGY, eta=3).go_on
-    assert not decide(1, cohort, ACC_ENERGY, eta=3).go_on
+    assert decide(0, cohort, ACC_ENERGY, eta=3, keep_front=False).go_on
+    assert not decide(1, cohort, ACC_ENERGY, eta=3, keep_front=False).go_on
+    # with keep_front (the default) 1 goes on too: it is on the front
+    assert decide(1, cohort, ACC_ENERGY, eta=3).go_on
 
 
 def test_eta_two_keeps_half_rounded_down() -> None:
