@@ -37,7 +37,7 @@ from typing import Any
 from _sweep_runs import Row, energy_to_reach, hv_curve, run_sweep, trial_row, unmeasured  # sibling scripts
 from search import _quartiles  # median and IQR as the search benchmark takes them
 
-from ecopt_lightning.sweeper.successive_halving import NDS_HV, RANKS
+from ecopt_lightning.sweeper.successive_halving import KEEP_FRONT, NDS_HV, RANKS
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -80,6 +80,7 @@ def sweep(
     repeats: int = 3,
     rank: str = NDS_HV,
     threads: int = 0,
+    keep_front: bool = KEEP_FRONT,
 ) -> list[Row]:
     """Run one sweep in a subprocess; its trials in order: state, energy (J), val_acc, J/sample, params."""
     sweep_dir = out / f"seed{seed}" / ("mf" if mf else "plain")
@@ -93,7 +94,10 @@ def sweep(
         *SPACE,
     ]
     if mf:
-        overrides.append(f"hydra.sweeper.multi_fidelity={{min_epochs: 1, eta: {eta}, rank: {rank}}}")
+        front = str(keep_front).lower()
+        overrides.append(
+            f"hydra.sweeper.multi_fidelity={{min_epochs: 1, eta: {eta}, rank: {rank}, keep_front: {front}}}"
+        )
     label = f"{'mf' if mf else 'plain'}, seed {seed}"
     runs = run_sweep(__file__, overrides, sweep_dir, "multi_fidelity", label, threads)
     return [trial_row(t, r) for t, r in runs]
@@ -186,6 +190,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="inference benchmark repeats")
     ap.add_argument("--rank", choices=RANKS, default=NDS_HV, help="the promotion rule's tie-break inside a front")
     ap.add_argument(
+        "--keep-front",
+        choices=("true", "false"),
+        default=str(KEEP_FRONT).lower(),
+        help="a trial on the rung's non-dominated front goes on whatever its place (the sweeper's default)",
+    )
+    ap.add_argument(
         "--threads",
         type=int,
         default=0,
@@ -207,7 +217,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def pair(seed: int) -> dict[str, Any]:
         plain = sweep(work, False, args.trials, args.epochs, args.eta, seed, args.repeats, threads=args.threads)
-        mf = sweep(work, True, args.trials, args.epochs, args.eta, seed, args.repeats, args.rank, args.threads)
+        keep_front = args.keep_front == "true"
+        mf = sweep(
+            work, True, args.trials, args.epochs, args.eta, seed, args.repeats, args.rank, args.threads, keep_front
+        )
         s = {"seed": seed, **compare(plain, mf)}
         s[LOG] = {k: v for k, v in compare(plain, mf, LOG).items() if k not in ("trials", "curves")}
         print(
@@ -242,7 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     (args.out / f"multi_fidelity{tag}.json").write_text(json.dumps(result, indent=1))
     lines = [
         f"{args.seeds} paired seeds (random sampler), {args.trials} proposals per sweep, {args.epochs} epochs of full "
-        f"training, multi-fidelity min_epochs=1 eta={args.eta} rank={args.rank}, {args.jobs} seed(s) at a time, "
+        f"training, multi-fidelity min_epochs=1 eta={args.eta} rank={args.rank} keep_front={args.keep_front}, "
+        f"{args.jobs} seed(s) at a time, "
         f"OMP_NUM_THREADS {args.threads or 'unset'}; "
         f"{result['wall_s']:.0f} s on {result['cpus']} CPU(s), load average (1, 5, 15 min) "
         f"{' '.join(f'{x:.1f}' for x in load_before)} at the start, "

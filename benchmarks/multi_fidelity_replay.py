@@ -44,13 +44,27 @@ from pathlib import Path
 from typing import Any
 
 from _sweep_runs import Row, read_study, trial_row  # sibling scripts
-from multi_fidelity import ENERGY_SCALES, HV_FRACTION, LINEAR, LOG, compare, summarise  # same hypervolume arithmetic
+from multi_fidelity import (  # same hypervolume arithmetic
+    ENERGY_SCALES,
+    HV_FRACTION,
+    LINEAR,
+    LOG,
+    compare,
+    on_scale,
+    reference,
+    summarise,
+)
 
-from ecopt_lightning.sweeper.successive_halving import RANKS, RungSchedule, decide
+from ecopt_lightning.sweeper.successive_halving import KEEP_FRONT, RANKS, RungSchedule, decide
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DIRECTIONS = ["maximize", "minimize"]  # val_acc, J per inference sample
+#: replayed "rules" that know the future (:func:`front_oracle`, :func:`target_oracle`), beside the real ranks
+ORACLE = "front_oracle"
+TARGET_ORACLE = "target_oracle"
+ORACLES = (ORACLE, TARGET_ORACLE)
+RULES = (*RANKS, *ORACLES)
 
 
 def curves(job_dir: str | Path) -> dict[str, list[float]]:
@@ -69,12 +83,43 @@ def curves(job_dir: str | Path) -> dict[str, list[float]]:
     return out
 
 
+def benchmark_cost(job_dir: str | Path) -> dict[str, float]:
+    """The inference benchmark's energy (J) and repeats from the job's ``energy_summary.json``; empty if absent."""
+    for path in sorted(Path(job_dir).glob("lightning_logs/version_*/energy_summary.json")):
+        s = json.loads(path.read_text())
+        bench, repeats = (s.get("phases") or {}).get("benchmark") or {}, (s.get("inference") or {}).get("repeats")
+        if bench.get("energy_J") is not None and repeats:
+            return {"energy_J": float(bench["energy_J"]), "repeats": float(repeats)}
+    return {}
+
+
 def plain_trials(sweep_dir: Path) -> list[Row]:
-    """The plain sweep's trials in order, as the benchmark's rows plus their per-epoch curves."""
+    """The plain sweep's trials in order, as the benchmark's rows plus their per-epoch curves and (``"curves"``
+    key ``"benchmark"``) their inference benchmark's energy and repeats."""
     return [
-        {**trial_row(t, r), "curves": curves(sweep_dir / r.job_dir) if r.job_dir else {}}
+        {
+            **trial_row(t, r),
+            "curves": {**curves(sweep_dir / r.job_dir), "benchmark": benchmark_cost(sweep_dir / r.job_dir)}
+            if r.job_dir
+            else {},
+        }
         for t, r in read_study(sweep_dir, "multi_fidelity")
     ]
+
+
+def stopped_cost(row: Row, epoch: int, epochs: int, rung_repeats: int | None) -> float | None:
+    """What a trial stopped after ``epoch`` costs: its measured total less the measured train and validation
+    energy of the later epochs; with ``rung_repeats``, its inference benchmark scaled to that many repeats (the
+    sweeper's short first-rung measurement, ``multi_fidelity.rung_repeats``). ``None`` if nothing measured it."""
+    if row["energy_J"] is None:
+        return None
+    c = row["curves"]
+    later = sum(c.get("energy/train_epoch_J", [])[epoch:epochs]) + sum(c.get("energy/val_epoch_J", [])[epoch:epochs])
+    bench = c.get("benchmark") or {}
+    cut = 0.0
+    if rung_repeats is not None and bench and bench["repeats"] > rung_repeats:
+        cut = bench["energy_J"] * (1.0 - rung_repeats / bench["repeats"])
+    return float(row["energy_J"] - later - cut)
 
 
 def without_curves(row: Row) -> Row:
@@ -82,30 +127,149 @@ def without_curves(row: Row) -> Row:
     return {k: v for k, v in row.items() if k != "curves"}
 
 
-def replay(plain: Sequence[Row], schedule: RungSchedule, epochs: int, rank_scale: str = LOG) -> list[Row]:
+def replay(
+    plain: Sequence[Row], schedule: RungSchedule, epochs: int, rank_scale: str = LOG, rung_repeats: int | None = None
+) -> list[Row]:
     """The plain trials as a multi-fidelity sweep with ``schedule`` would have run them (in trial order); the
     rule's tie-break inside a front on log10 J/sample (``rank_scale`` ``log``, as the sweeper ranks energy) or on
-    J/sample (``linear``, the rule before 2026-11-28)."""
+    J/sample (``linear``, the rule before 2026-11-28); a stopped trial costs :func:`stopped_cost`. With
+    ``rung_repeats``, a trial that could have been stopped at the first rung (``eta`` or more there) and went on
+    also pays the short measurement it took there (:func:`short_measurement_cost`), as the sweeper's trials do."""
     reached: dict[int, dict[int, list[float]]] = {}  # rung epoch -> trial number -> values there
     out = []
     for row in plain:
         c = row["curves"]
-        accs, train, val = c.get("val_acc", []), c.get("energy/train_epoch_J", []), c.get("energy/val_epoch_J", [])
+        accs, train = c.get("val_acc", []), c.get("energy/train_epoch_J", [])
         sim = without_curves(row)
         if row["state"] != "COMPLETE" or row["j_per_sample"] is None or len(accs) < epochs or len(train) < epochs:
             out.append(sim)  # not rankable: it runs as it ran
             continue
-        for epoch in schedule.decision_epochs(epochs):
+        for k, epoch in enumerate(schedule.decision_epochs(epochs)):
             cohort = reached.setdefault(epoch, {})
             cohort[row["number"]] = [accs[epoch - 1], row["j_per_sample"]]
-            d = decide(row["number"], cohort, DIRECTIONS, schedule.eta, schedule.rank, (False, rank_scale == LOG))
+            log_axes = (False, rank_scale == LOG)
+            d = decide(row["number"], cohort, DIRECTIONS, schedule.eta, schedule.rank, log_axes, schedule.keep_front)
             if not d.go_on:
-                later = sum(train[epoch:epochs]) + sum(val[epoch:epochs])
-                spent = None if row["energy_J"] is None else row["energy_J"] - later  # unmeasured stays so
+                spent = stopped_cost(row, epoch, epochs, rung_repeats)
                 sim.update(state="PRUNED", stopped_at_epoch=epoch, energy_J=spent, acc=accs[epoch - 1])
                 break
+            if k == 0 and rung_repeats is not None and len(cohort) >= schedule.eta and sim["energy_J"] is not None:
+                sim["energy_J"] += short_measurement_cost(row, rung_repeats)
         out.append(sim)
     return out
+
+
+def short_measurement_cost(row: Row, rung_repeats: int) -> float:
+    """The first rung's short inference benchmark of ``row`` (J): its measured benchmark scaled to
+    ``rung_repeats`` repeats (0 when the benchmark's energy is not known)."""
+    bench = row["curves"].get("benchmark") or {}
+    return bench["energy_J"] * min(1.0, rung_repeats / bench["repeats"]) if bench else 0.0
+
+
+def front_oracle(plain: Sequence[Row], first_epoch: int, epochs: int, rung_repeats: int | None = None) -> list[Row]:
+    """The best any rule that keeps the sweep's final front can do: trains to the end exactly the trials on the
+    plain sweep's final front (known in advance, which no real rule can) and stops every other rankable trial at
+    ``first_epoch``, charged :func:`stopped_cost`. Its energy to the target bounds every such rule's from below.
+
+    Example (the 0.9-accuracy trial alone is the front; the others stop at epoch 1 and pay 10 - 2 J):
+        >>> c = {"val_acc": [0.1, 0.1], "energy/train_epoch_J": [1.0, 1.0], "energy/val_epoch_J": [1.0, 1.0]}
+        >>> rows = [{"number": i, "state": "COMPLETE", "acc": a, "j_per_sample": 1.0, "energy_J": 10.0,
+        ...          "params": {}, "stopped_at_epoch": None, "curves": c} for i, a in enumerate([0.1, 0.2, 0.9])]
+        >>> [(r["state"], r["energy_J"]) for r in front_oracle(rows, 1, 2)]
+        [('PRUNED', 8.0), ('PRUNED', 8.0), ('COMPLETE', 10.0)]
+    """
+    from ecopt_lightning.sweeper._pareto import pareto_indices
+
+    done = [r for r in plain if r["state"] == "COMPLETE" and r["acc"] is not None and r["j_per_sample"] is not None]
+    keep = {done[i]["number"] for i in pareto_indices([(-r["acc"], r["j_per_sample"]) for r in done])}
+    out = []
+    for row in plain:
+        sim = without_curves(row)
+        accs = row["curves"].get("val_acc", [])
+        if row in done and row["number"] not in keep and len(accs) >= epochs:
+            spent = stopped_cost(row, first_epoch, epochs, rung_repeats)
+            sim.update(state="PRUNED", stopped_at_epoch=first_epoch, energy_J=spent, acc=accs[first_epoch - 1])
+        out.append(sim)
+    return out
+
+
+def target_oracle(
+    plain: Sequence[Row], first_epoch: int, epochs: int, scale: str, rung_repeats: int | None = None
+) -> list[Row]:
+    """The least energy in which any stopping rule could reach the target (95% of the plain sweep's final
+    hypervolume on ``scale``), knowing every trial's final values in advance: over each prefix of the trials,
+    the cheapest set of its non-dominated trials whose hypervolume reaches the target is trained to the end,
+    and every other rankable trial stops at ``first_epoch`` (:func:`stopped_cost`). The prefix and set with the
+    least total energy win. It bounds every rule from below (up to the restriction to each prefix's
+    non-dominated trials: a dominated trial could only be cheaper to finish, never add hypervolume).
+
+    Example (only the 0.9-accuracy trial is needed; the trials before it stop at epoch 1, the one after runs):
+        >>> c = {"val_acc": [0.1, 0.1], "energy/train_epoch_J": [1.0, 1.0], "energy/val_epoch_J": [1.0, 1.0]}
+        >>> rows = [{"number": i, "state": "COMPLETE", "acc": a, "j_per_sample": 1.0, "energy_J": 10.0,
+        ...          "params": {}, "stopped_at_epoch": None, "curves": c} for i, a in enumerate([0.1, 0.9, 0.5])]
+        >>> [(r["state"], r["energy_J"]) for r in target_oracle(rows, 1, 2, "linear")]
+        [('PRUNED', 8.0), ('COMPLETE', 10.0), ('PRUNED', 8.0)]
+    """
+    from itertools import combinations
+
+    from ecopt_lightning.sweeper._pareto import hypervolume, pareto_indices
+
+    def rankable(r: Row) -> bool:
+        ok = r["state"] == "COMPLETE" and r["acc"] is not None and r["j_per_sample"] is not None
+        return ok and len(r["curves"].get("val_acc", [])) >= epochs and r["energy_J"] is not None
+
+    js = [r["j_per_sample"] for r in plain if r["state"] == "COMPLETE" and r["j_per_sample"]]
+    scaled = on_scale(plain, scale, min(js)) if js else list(plain)
+    ref = reference(scaled)
+    point: dict[int, tuple[float, float]] = {
+        i: (-r["acc"], r["j_per_sample"])
+        for i, r in enumerate(scaled)
+        if r["state"] == "COMPLETE" and r["acc"] is not None and r["j_per_sample"] is not None
+    }
+    target = HV_FRACTION * hypervolume(list(point.values()), ref)
+    short = [stopped_cost(r, first_epoch, epochs, rung_repeats) if rankable(r) else None for r in plain]
+    cost = [s if s is not None else (r["energy_J"] or 0.0) for s, r in zip(short, plain, strict=True)]
+    best: tuple[float, tuple[int, ...]] | None = None
+    for k in range(len(plain)):
+        base = sum(cost[: k + 1])
+        if best is not None and base >= best[0]:
+            break
+        fixed = [i for i in range(k + 1) if short[i] is None and i in point]
+        cands = [i for i in range(k + 1) if short[i] is not None]
+        cands = [cands[j] for j in pareto_indices([point[i] for i in cands])] if cands else []
+        for size in range(len(cands) + 1):
+            for chosen in combinations(cands, size):
+                extra = sum(plain[i]["energy_J"] - cost[i] for i in chosen)
+                if best is not None and base + extra >= best[0]:
+                    continue
+                if hypervolume([point[i] for i in (*fixed, *chosen)], ref) >= target > 0:
+                    best = (base + extra, chosen)
+    keep = set(best[1]) if best else {i for i in range(len(plain)) if short[i] is not None}
+    out = []
+    for i, row in enumerate(plain):
+        sim = without_curves(row)
+        if short[i] is not None and i not in keep:
+            acc = row["curves"]["val_acc"][first_epoch - 1]
+            sim.update(state="PRUNED", stopped_at_epoch=first_epoch, energy_J=short[i], acc=acc)
+        out.append(sim)
+    return out
+
+
+def simulate(
+    rows: Sequence[Row],
+    rule: str,
+    schedule: RungSchedule,
+    epochs: int,
+    rank_scale: str,
+    rung_repeats: int | None,
+    scale: str = LINEAR,
+) -> list[Row]:
+    """The multi-fidelity arm of ``rows`` under ``rule``: a rank of :data:`RANKS` replayed, or an oracle."""
+    if rule == ORACLE:
+        return front_oracle(rows, schedule.min_epochs, epochs, rung_repeats)
+    if rule == TARGET_ORACLE:
+        return target_oracle(rows, schedule.min_epochs, epochs, scale, rung_repeats)
+    return replay(rows, schedule, epochs, rank_scale, rung_repeats)
 
 
 def reordered(plain: Sequence[Row], rng: random.Random) -> list[Row]:
@@ -124,6 +288,8 @@ def over_orders(
     scale: str = LINEAR,
     rank_scale: str = LOG,
     draw: int | None = None,
+    rule: str | None = None,
+    rung_repeats: int | None = None,
 ) -> dict[str, Any]:
     """Energy to the target averaged over ``orders`` random orders of the plain trials: ``plain_J`` and ``mf_J``
     (means over the orders where both reach it), their ratio, and the share of orders where mf never does.
@@ -142,7 +308,8 @@ def over_orders(
     plain_j, mf_j, never = [], [], 0
     for _ in range(orders):
         rows = reordered(plain if draw is None else rng.sample(list(plain), draw), rng)
-        s = compare([without_curves(r) for r in rows], replay(rows, schedule, epochs, rank_scale), scale)
+        sim = simulate(rows, rule or schedule.rank, schedule, epochs, rank_scale, rung_repeats, scale)
+        s = compare([without_curves(r) for r in rows], sim, scale)
         e = s["energy_to_target_J"]
         if e["mf"] is None:
             never += 1
@@ -187,17 +354,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=LOG,
         help="the rule's J/sample axis inside a front: log (the sweeper's) or linear (its rule before 2026-11-28)",
     )
+    ap.add_argument(
+        "--keep-front",
+        choices=("true", "false"),
+        default="true" if KEEP_FRONT else "false",
+        help="a trial on the rung's front goes on whatever its place (the sweeper's default) or not (before)",
+    )
+    ap.add_argument(
+        "--rung-repeats",
+        type=int,
+        default=None,
+        help="charge a stopped trial's inference benchmark at this many repeats (the sweeper's rung_repeats)",
+    )
     ap.add_argument("--out", type=Path, default=HERE / "results")
     args = ap.parse_args(argv)
     if args.orders < 0:
         ap.error(f"--orders {args.orders}: give 0 (the recorded order only) or a positive count")
     if args.pool < 0 or (args.pool and not args.orders):
         ap.error(f"--pool {args.pool}: give 0 (no pool) or a positive sweep size, with --orders K")
+    keep_front = args.keep_front == "true"
     seeds = sorted(args.work.glob("seed*"), key=lambda p: int(p.name[4:]))
     if not seeds:
         raise SystemExit(f"--work {args.work}: no seed*/plain sweeps there; run benchmarks/multi_fidelity.py first")
-    results: dict[str, list[dict[str, Any]]] = {rank: [] for rank in RANKS}
-    ordered: dict[str, list[dict[str, Any]]] = {rank: [] for rank in RANKS}
+    results: dict[str, list[dict[str, Any]]] = {rule: [] for rule in RULES}
+    ordered: dict[str, list[dict[str, Any]]] = {rule: [] for rule in RULES}
     used, pooled, pool_epochs = [], [], 0
     for seed_dir in seeds:
         plain = plain_trials(seed_dir / "plain")
@@ -209,8 +389,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         epochs = max(len(r["curves"].get("val_acc", [])) for r in plain)
         pooled += plain
         pool_epochs = max(pool_epochs, epochs)
-        for rank in RANKS:
-            sim = replay(plain, RungSchedule(args.min_epochs, args.eta, epochs, rank), epochs, args.rank_energy_scale)
+        for rank in RULES:
+            schedule = RungSchedule(
+                args.min_epochs, args.eta, epochs, RANKS[0] if rank in ORACLES else rank, keep_front=keep_front
+            )
+            sim = simulate(plain, rank, schedule, epochs, args.rank_energy_scale, args.rung_repeats, args.energy_scale)
             rows = [without_curves(r) for r in plain]
             s = compare(rows, sim, args.energy_scale)
             s["seed"] = int(seed_dir.name[4:])
@@ -218,27 +401,42 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.orders and not args.pool:
                 o = over_orders(
                     plain,
-                    RungSchedule(args.min_epochs, args.eta, epochs, rank),
+                    schedule,
                     epochs,
                     args.orders,
                     s["seed"],
                     args.energy_scale,
                     args.rank_energy_scale,
+                    rule=rank,
+                    rung_repeats=args.rung_repeats,
                 )
                 ordered[rank].append({"seed": s["seed"], **o})
     pool: dict[str, dict[str, Any]] = {}
     if args.pool:
         if args.pool > len(pooled):
             raise SystemExit(f"--pool {args.pool}: the plain sweeps hold {len(pooled)} trials; give at most that")
-        for rank in RANKS:
-            schedule = RungSchedule(args.min_epochs, args.eta, pool_epochs, rank)
+        for rank in RULES:
+            schedule = RungSchedule(
+                args.min_epochs, args.eta, pool_epochs, RANKS[0] if rank in ORACLES else rank, keep_front=keep_front
+            )
             pool[rank] = over_orders(
-                pooled, schedule, pool_epochs, args.orders, 0, args.energy_scale, args.rank_energy_scale, args.pool
+                pooled,
+                schedule,
+                pool_epochs,
+                args.orders,
+                0,
+                args.energy_scale,
+                args.rank_energy_scale,
+                args.pool,
+                rule=rank,
+                rung_repeats=args.rung_repeats,
             )
     lines = [
         f"REPLAY (simulated from the plain sweeps' measured per-epoch values, not a measurement): {len(used)} "
         f"seeds ({', '.join(used)}), {args.trials} proposals each, min_epochs={args.min_epochs}, eta={args.eta}; "
-        f"hypervolume on {args.energy_scale} J/sample, the rule ranking on {args.rank_energy_scale} J/sample.",
+        f"hypervolume on {args.energy_scale} J/sample, the rule ranking on {args.rank_energy_scale} J/sample, "
+        f"keep_front={keep_front}, a stopped trial's inference benchmark charged at "
+        f"{'its measured repeats' if args.rung_repeats is None else f'{args.rung_repeats} repeats'}.",
         "",
         f"| rule | energy to {HV_FRACTION:.0%} of plain's HV, mf/plain: median [IQR] | seeds never reaching it | "
         "whole-sweep energy, mf/plain | final HV, mf/plain |",
@@ -289,6 +487,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stem += f"_pool{args.pool}" if args.pool else ""
     stem += "_log" if args.energy_scale == LOG else ""
     stem += "_ranklinear" if args.rank_energy_scale == LINEAR else ""
+    stem += f"_rungrepeats{args.rung_repeats}" if args.rung_repeats is not None else ""
+    stem += "" if keep_front else "_toponly"
     (args.out / f"{stem}.json").write_text(
         json.dumps(
             {

@@ -113,9 +113,59 @@ def test_replay_ranks_on_log_energy_as_the_sweeper_does_keeping_the_frugal_end_t
     # of 4 going on, B stops on one axis and goes on on the other (A, the second trial, ties with M and stops as
     # the later one; its rung value still counts)
     plain = [trial(0, 0.85, 1e-5), trial(1, 0.9, 1e-4), trial(2, 0.7, 1e-4), trial(3, 0.6, 1e-6)]
-    schedule = RungSchedule(1, 2, 2)
+    schedule = RungSchedule(1, 2, 2, keep_front=False)  # the tie-break alone
     assert [r["state"] for r in replay(plain, schedule, 2, "linear")] == ["COMPLETE", "PRUNED", "PRUNED", "PRUNED"]
     assert [r["state"] for r in replay(plain, schedule, 2)] == ["COMPLETE", "PRUNED", "PRUNED", "COMPLETE"]  # log
+    # keep_front (the sweeper's default): A and B are on the front at the rung and go on whatever their place
+    kept = replay(plain, RungSchedule(1, 2, 2), 2, "linear")
+    assert [r["state"] for r in kept] == ["COMPLETE", "COMPLETE", "PRUNED", "COMPLETE"]
+
+
+def test_a_stopped_trial_pays_the_short_measurement_and_one_that_goes_on_pays_it_too() -> None:
+    from multi_fidelity_replay import replay, stopped_cost
+
+    from ecopt_lightning.sweeper.successive_halving import RungSchedule
+
+    def trial(n: int, acc: float, j: float) -> dict:
+        curves = {"val_acc": [acc, acc], "energy/train_epoch_J": [4.0] * 2, "energy/val_epoch_J": [1.0] * 2,
+                  "benchmark": {"energy_J": 6.0, "repeats": 6.0}}  # fmt: skip
+        return {**row("COMPLETE", 20.0, acc, j, p=n), "number": n, "curves": curves}
+
+    # a full trial: 20 J, 6 of them its 6-repeat benchmark; stopped after epoch 1 of 2 with a 3-repeat benchmark:
+    # 20 - (4 + 1) - 6 x (1 - 3/6) = 12 J; as measured (no rung_repeats): 20 - 5 = 15 J
+    t = trial(0, 0.9, 1.0)
+    assert stopped_cost(t, 1, 2, 3) == pytest.approx(12.0) and stopped_cost(t, 1, 2, None) == pytest.approx(15.0)
+    # 0 goes on alone (it could not be stopped: it measures once, in full); 1 and 3 are on the front at a rung
+    # where they could have been stopped (eta 2: two or more there): each pays its short measurement, 6 x 3/6 = 3 J,
+    # on top of the full one; 2, dominated, stops
+    plain = [trial(0, 0.9, 1.0), trial(1, 0.95, 2.0), trial(2, 0.5, 3.0), trial(3, 0.99, 0.5)]
+    sim = replay(plain, RungSchedule(1, 2, 2), 2, rung_repeats=3)
+    assert [r["state"] for r in sim] == ["COMPLETE", "COMPLETE", "PRUNED", "COMPLETE"]
+    assert [r["energy_J"] for r in sim] == pytest.approx([20.0, 23.0, 12.0, 23.0])
+
+
+def test_the_oracles_reach_the_target_every_time_and_the_target_oracle_for_the_least_energy() -> None:
+    from multi_fidelity_replay import ORACLE, TARGET_ORACLE, over_orders
+
+    from ecopt_lightning.sweeper.successive_halving import RungSchedule
+
+    def trial(n: int, accs: list[float], j: float) -> dict:
+        curves = {"val_acc": accs, "energy/train_epoch_J": [10.0] * 2, "energy/val_epoch_J": [0.0] * 2}
+        return {**row("COMPLETE", 20.0, accs[-1], j, p=n), "number": n, "curves": curves}
+
+    # C starts slowest and ends best: the rule stops it whenever a trial came first; the oracles know better
+    pool = [
+        trial(0, [0.9, 0.91], 1.0),
+        trial(1, [0.5, 0.6], 1.0),
+        trial(2, [0.1, 0.99], 1.0),
+        trial(3, [0.4, 0.45], 2.0),
+    ]
+    schedule = RungSchedule(1, 2, 2)
+    rule = over_orders(pool, schedule, 2, 50, seed=0)
+    front = over_orders(pool, schedule, 2, 50, seed=0, rule=ORACLE)
+    target = over_orders(pool, schedule, 2, 50, seed=0, rule=TARGET_ORACLE)
+    assert rule["mf_never_share"] > 0 and front["mf_never_share"] == target["mf_never_share"] == 0
+    assert target["ratio"] <= front["ratio"] < 1.0
 
 
 def test_pooled_draws_replay_sweeps_of_the_drawn_size() -> None:
