@@ -84,13 +84,29 @@ def curves(job_dir: str | Path) -> dict[str, list[float]]:
 
 
 def benchmark_cost(job_dir: str | Path) -> dict[str, float]:
-    """The inference benchmark's energy (J) and repeats from the job's ``energy_summary.json``; empty if absent."""
+    """The inference benchmark's energy (J), repeats and warm-up energy (J: its energy less its repeats') from
+    the job's ``energy_summary.json``; empty if absent."""
     for path in sorted(Path(job_dir).glob("lightning_logs/version_*/energy_summary.json")):
         s = json.loads(path.read_text())
-        bench, repeats = (s.get("phases") or {}).get("benchmark") or {}, (s.get("inference") or {}).get("repeats")
-        if bench.get("energy_J") is not None and repeats:
-            return {"energy_J": float(bench["energy_J"]), "repeats": float(repeats)}
+        bench, inference = (s.get("phases") or {}).get("benchmark") or {}, s.get("inference") or {}
+        repeats, per_repeat = inference.get("repeats"), inference.get("per_repeat_J") or []
+        if bench.get("energy_J") is not None and repeats and inference.get("samples_per_repeat"):
+            in_repeats = sum(per_repeat) * inference["samples_per_repeat"]
+            warmup = max(0.0, float(inference.get("energy_J", bench["energy_J"])) - in_repeats)
+            return {"energy_J": float(bench["energy_J"]), "repeats": float(repeats), "warmup_J": warmup}
     return {}
+
+
+def short_benchmark_J(bench: dict[str, float], rung_repeats: int) -> float:
+    """A benchmark of ``rung_repeats`` repeats (J), from a measured one: its warm-up plus that share of its
+    repeats' energy.
+
+    Example (a 6-repeat benchmark of 8 J, 2 J of it the warm-up: 3 repeats cost 2 + 6 x 3/6 = 5 J):
+        >>> short_benchmark_J({"energy_J": 8.0, "repeats": 6.0, "warmup_J": 2.0}, 3)
+        5.0
+    """
+    warmup = bench.get("warmup_J", 0.0)
+    return warmup + (bench["energy_J"] - warmup) * min(1.0, rung_repeats / bench["repeats"])
 
 
 def plain_trials(sweep_dir: Path) -> list[Row]:
@@ -109,8 +125,9 @@ def plain_trials(sweep_dir: Path) -> list[Row]:
 
 def stopped_cost(row: Row, epoch: int, epochs: int, rung_repeats: int | None) -> float | None:
     """What a trial stopped after ``epoch`` costs: its measured total less the measured train and validation
-    energy of the later epochs; with ``rung_repeats``, its inference benchmark scaled to that many repeats (the
-    sweeper's short first-rung measurement, ``multi_fidelity.rung_repeats``). ``None`` if nothing measured it."""
+    energy of the later epochs; with ``rung_repeats``, its inference benchmark cut to that many repeats
+    (:func:`short_benchmark_J`: the sweeper's short first-rung measurement, ``multi_fidelity.rung_repeats``).
+    ``None`` if nothing measured it."""
     if row["energy_J"] is None:
         return None
     c = row["curves"]
@@ -118,7 +135,7 @@ def stopped_cost(row: Row, epoch: int, epochs: int, rung_repeats: int | None) ->
     bench = c.get("benchmark") or {}
     cut = 0.0
     if rung_repeats is not None and bench and bench["repeats"] > rung_repeats:
-        cut = bench["energy_J"] * (1.0 - rung_repeats / bench["repeats"])
+        cut = bench["energy_J"] - short_benchmark_J(bench, rung_repeats)
     return float(row["energy_J"] - later - cut)
 
 
@@ -134,7 +151,7 @@ def replay(
     rule's tie-break inside a front on log10 J/sample (``rank_scale`` ``log``, as the sweeper ranks energy) or on
     J/sample (``linear``, the rule before 2026-11-28); a stopped trial costs :func:`stopped_cost`. With
     ``rung_repeats``, a trial that could have been stopped at the first rung (``eta`` or more there) and went on
-    also pays the short measurement it took there (:func:`short_measurement_cost`), as the sweeper's trials do."""
+    pays what measuring short first adds (:func:`short_measurement_cost`), as the sweeper's trials do."""
     reached: dict[int, dict[int, list[float]]] = {}  # rung epoch -> trial number -> values there
     out = []
     for row in plain:
@@ -160,10 +177,12 @@ def replay(
 
 
 def short_measurement_cost(row: Row, rung_repeats: int) -> float:
-    """The first rung's short inference benchmark of ``row`` (J): its measured benchmark scaled to
-    ``rung_repeats`` repeats (0 when the benchmark's energy is not known)."""
+    """What measuring ``row`` short at the first rung adds (J) when it goes on: the sweeper continues the short
+    measurement there with the full settings (its repeats count), so the second warm-up; 0 when the
+    benchmark's energy is not known. (Before 2026-11-28 07:40 UTC a trial that went on was measured again in
+    full after fit, which added the whole short measurement, :func:`short_benchmark_J`.)"""
     bench = row["curves"].get("benchmark") or {}
-    return bench["energy_J"] * min(1.0, rung_repeats / bench["repeats"]) if bench else 0.0
+    return bench.get("warmup_J", 0.0) if bench else 0.0
 
 
 def front_oracle(plain: Sequence[Row], first_epoch: int, epochs: int, rung_repeats: int | None = None) -> list[Row]:

@@ -2,13 +2,15 @@
 
 It runs once per fit: after fit, or, inside a multi-fidelity sweep, at the first rung
 (:mod:`ecopt_lightning.rung_check`; J per sample depends on the architecture, not on training progress). A sweep
-may ask for fewer repeats there (``rung_repeats``, no precision target: enough to rank); a trial that then trains
-to the end is measured again after fit with the full settings, and both measurements' energy counts. At a
-rung the training clock is paused (the benchmark's energy is its own) and torch's random state is forked:
-iterating a DataLoader draws from torch's generator, which would change the order of the shuffled batches that
-training sees next against the same run without multi-fidelity. The benchmark's windows go to the tracker's
-``benchmark`` phase; with ``keep_for_confirm`` the model and batches are saved next to the summary for
-``ecopt confirm``; the FLOPs proxy is measured on its first batch when no earlier batch gave it.
+may ask for fewer repeats there (``rung_repeats``, no precision target: enough to rank); a trial that then goes
+on continues that measurement at the rung with the full settings (:meth:`BenchmarkRunner.complete_at_rung`: the
+short measurement's repeats count towards the full one's, so no repeat is spent twice). At a rung the training
+clock is paused (the benchmark's energy is its own) and torch's random state is forked: iterating a DataLoader
+draws from torch's generator, which would change the order of the shuffled batches that training sees next
+against the same run without multi-fidelity. The benchmark's windows go to the tracker's ``benchmark`` phase;
+with ``keep_for_confirm`` the model and batches are saved next to the summary for ``ecopt confirm`` after fit
+(the trained model, even when it was measured at a rung); the FLOPs proxy is measured on its first batch when no
+earlier batch gave it.
 
 The measurement itself is :func:`~ecopt_lightning.inference.run_benchmark`; the settings are
 :class:`~ecopt_lightning.inference.InferenceBenchmark`. ``EnergyCallback`` publishes what the methods return.
@@ -16,6 +18,7 @@ The measurement itself is :func:`~ecopt_lightning.inference.run_benchmark`; the 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import warnings
 from collections.abc import Callable
@@ -96,18 +99,26 @@ class BenchmarkRunner:
         cfg = self.settings
         assert cfg is not None
         if repeats is not None:
-            cfg = dataclasses.replace(cfg, repeats=repeats, rel_precision=None, keep_for_confirm=False)
-        device = ctx.pl_module.device
-        with (
-            self.tracker.paused("train", sync=sync),
-            torch.random.fork_rng(devices=[device] if device.type == "cuda" else []),
-        ):
-            values, result = self._run(ctx, cfg)
+            cfg = dataclasses.replace(cfg, repeats=repeats, rel_precision=None)
+        with self._at_rung(ctx, sync):
+            values, result = self._run(ctx, dataclasses.replace(cfg, keep_for_confirm=False))
         if repeats is None:
             self.result = result
             self.measured_at_rung = result is not None
         else:
             self.rung_result = result
+        return values
+
+    def complete_at_rung(self, ctx: FitContext, *, sync: bool = False) -> dict[str, float]:
+        """For a trial that goes on past the rung where it was measured short: the full settings' measurement,
+        there, continuing the short one (its repeats count; the warm-up runs again). Nothing to do otherwise.
+        Returns the metrics to publish."""
+        if self.settings is None or self.rung_result is None or self.result is not None:
+            return {}
+        with self._at_rung(ctx, sync):
+            cfg = dataclasses.replace(self.settings, keep_for_confirm=False)
+            values, self.result = self._run(ctx, cfg, prior=self.rung_result)
+        self.measured_at_rung = self.result is not None
         return values
 
     def after_fit(self, ctx: FitContext, *, stopped: bool = False) -> dict[str, float]:
@@ -116,6 +127,8 @@ class BenchmarkRunner:
         if self.settings is None:
             return {}
         if self.measured_at_rung and self.result is not None:
+            if self.settings.keep_for_confirm and not stopped:
+                self._keep(ctx, self.settings)
             return benchmark_metrics(self.result)
         if stopped and self.rung_result is not None:
             return benchmark_metrics(self.rung_result)
@@ -132,8 +145,30 @@ class BenchmarkRunner:
             entry["first_rung"] = self.rung_result.to_dict()
         return entry
 
-    def _run(self, ctx: FitContext, cfg: InferenceBenchmark) -> tuple[dict[str, float], InferenceResult | None]:
-        """Measure with ``cfg``; returns the metrics to publish and the result (``None``: skipped)."""
+    def _at_rung(self, ctx: FitContext, sync: bool) -> contextlib.AbstractContextManager[Any]:
+        """At a rung: the training clock paused (read with ``sync``) and torch's random state forked."""
+        device = ctx.pl_module.device
+        stack = contextlib.ExitStack()
+        stack.enter_context(self.tracker.paused("train", sync=sync))
+        stack.enter_context(torch.random.fork_rng(devices=[device] if device.type == "cuda" else []))
+        return stack
+
+    def _keep(self, ctx: FitContext, cfg: InferenceBenchmark, loader: Any = None) -> None:
+        """The model and benchmark batches saved for ``ecopt confirm`` (a warning says why when they cannot be)."""
+        trainer, pl_module = ctx.trainer, ctx.pl_module
+        loader = loader if loader is not None else benchmark_loader(trainer, pl_module, cfg)
+        if loader is None:
+            return
+        settings = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}  # asdict would copy the loader
+        why = save_candidate(trainer, pl_module, loader, settings, Path(ctx.summary_dir()) / CANDIDATE_DIR)
+        if why is not None:
+            warnings.warn(f"ecopt: this trial cannot be confirmed later: {why}", EnergyWarning, 4)
+
+    def _run(
+        self, ctx: FitContext, cfg: InferenceBenchmark, prior: InferenceResult | None = None
+    ) -> tuple[dict[str, float], InferenceResult | None]:
+        """Measure with ``cfg`` (continuing ``prior``); returns the metrics to publish and the result (``None``:
+        skipped)."""
         trainer, pl_module, monitor = ctx.trainer, ctx.pl_module, ctx.monitor
         loader = benchmark_loader(trainer, pl_module, cfg)
         if loader is None or monitor is None:
@@ -141,14 +176,18 @@ class BenchmarkRunner:
             return {}, None
         reduce = ctx.reducer.reduce if ctx.reducer.world_size > 1 else None
         result = measure(
-            trainer, pl_module, loader, cfg, monitor=monitor, batch_size_fn=self.batch_size_fn, reduce=reduce
+            trainer,
+            pl_module,
+            loader,
+            cfg,
+            monitor=monitor,
+            batch_size_fn=self.batch_size_fn,
+            reduce=reduce,
+            prior=prior,
         )
         self.tracker.add("benchmark", result.measurement, samples=result.samples_total)
         if cfg.keep_for_confirm:
-            settings = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}  # asdict would copy the loader
-            why = save_candidate(trainer, pl_module, loader, settings, Path(ctx.summary_dir()) / CANDIDATE_DIR)
-            if why is not None:
-                warnings.warn(f"ecopt: this trial cannot be confirmed later: {why}", EnergyWarning, 3)
+            self._keep(ctx, cfg, loader)
         values: dict[str, float] = {}
         if self.proxies.wants_flops:
             first = next(iter(loader), None)

@@ -521,7 +521,8 @@ class EnergyCallback(Callback):
     def _rung_check(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """At a rung's epoch end: every rank runs the inference benchmark once (the first rung, with the sweep's
         ``rung_repeats`` unless the trial cannot be stopped there; its reduction over ranks is a collective), rank
-        0 reports the metrics, and every rank stops the Trainer if the trial is out."""
+        0 reports the metrics, and every rank stops the Trainer if the trial is out; a trial that goes on after a
+        short measurement completes it there with the full settings, on every rank."""
         assert self._rungs is not None and self._fit is not None  # both built by setup("fit")
         sync = self.cuda_sync != "never"
         epoch = trainer.current_epoch + 1  # epochs completed: current_epoch moves on after this hook
@@ -536,6 +537,9 @@ class EnergyCallback(Callback):
             values.update(self._out.last)
         if not self._rungs.decide(epoch, values, trainer.max_epochs, self._broadcast(trainer)):
             trainer.should_stop = True
+            return
+        measured = self._benchmark.complete_at_rung(self._fit, sync=sync)  # it goes on: the objective's measurement
+        self._out.publish(trainer, measured, compat.batches_that_stepped(trainer))
 
     def _finish(self, trainer: Trainer, stage: str) -> None:
         """The end of a Trainer entry point (fit, validate, test, predict): its last values to the loggers and

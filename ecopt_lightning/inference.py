@@ -79,7 +79,8 @@ class InferenceResult:
         per_repeat_J: energy per sample of each repeat (J).
         samples: samples in the last repeat (summed over ranks when reduced).
         seconds: median wall time of one repeat (s).
-        measurement: every window of the benchmark, warm-up included, summed (this process only).
+        measurement: every window of the benchmark, warm-up included, summed (this process only); of a
+            continued measurement (``prior``), the windows of this call only: the earlier ones are the prior's.
         interval_J: the median's :data:`CONFIDENCE` interval (:func:`median_interval`, J), ``None`` with too
             few repeats.
         converged: the interval lies within ``rel_precision`` of the median.
@@ -89,7 +90,7 @@ class InferenceResult:
             window was at least this long.
         batches_per_repeat: batches in the last repeat.
         short_windows: repeats whose window still came out shorter than ``min_window_s``.
-        samples_total: samples over all repeats.
+        samples_total: samples over all repeats (of a continued measurement, over this call's repeats).
         contention: the CPU load of other processes over all repeats (``None`` where ``/proc`` is not read).
         contended_repeats: repeats whose own window was contended.
         threads: torch's intra-op threads during the repeats; omp_wait_policy: ``$OMP_WAIT_POLICY`` of the
@@ -247,6 +248,7 @@ def measure_inference(
     monitor: EnergyMonitor | None = None,
     context: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
     reduce: Callable[[Mapping[str, float]], Mapping[str, float]] | None = None,
+    prior: InferenceResult | None = None,
 ) -> InferenceResult:
     """Energy per sample (J) of ``module`` under ``torch.inference_mode``: the median over repeats, measured
     until it is known to ``rel_precision``.
@@ -284,6 +286,9 @@ def measure_inference(
         context: a context manager factory around the forward passes (e.g. autocast).
         reduce: combines ``{"energy_J", "seconds", "samples"}`` over DDP ranks (sum, max, sum); every rank
             then takes the same stopping decision.
+        prior: an earlier measurement of the same module on the same batches to continue (a multi-fidelity
+            rung's short one): its repeats count towards ``repeats``, the precision target, ``max_repeats`` and
+            ``max_seconds``, and the new repeats use its batches per window. The warm-up runs again.
 
     Example:
         >>> from ecopt_lightning import EnergyMonitor
@@ -292,6 +297,10 @@ def measure_inference(
         ...                       monitor=EnergyMonitor(gpus=[], cpu="estimate"))
         >>> r.repeats, r.samples, r.source, r.stop_reason
         (3, 64, 'estimate', 'fixed repeats')
+        >>> more = measure_inference(torch.nn.Linear(8, 2), data, repeats=5, rel_precision=None, min_window_s=0,
+        ...                          monitor=EnergyMonitor(gpus=[], cpu="estimate"), prior=r)
+        >>> more.repeats, more.per_repeat_J[:3] == r.per_repeat_J, more.samples_total
+        (5, True, 128)
     """
     if repeats < 1:
         raise ValueError(f"repeats={repeats!r} is not allowed: give at least 1")
@@ -318,8 +327,8 @@ def measure_inference(
     make_context = context or contextlib.nullcontext
     was_training = module.training
     module.eval()
-    per_repeat: list[float] = []
-    seconds: list[float] = []
+    per_repeat: list[float] = list(prior.per_repeat_J) if prior is not None else []
+    seconds: list[float] = [prior.seconds] * prior.repeats if prior is not None else []
     samples = batches = short = samples_total = contended = 0
     contention: Contention | None = None
     stop = "fixed repeats"
@@ -337,8 +346,9 @@ def measure_inference(
                 forward(module, batch, i)
             mark = monitor.snapshot(sync=True)
             total = monitor.measure(start, mark, "inference-warmup")
-            target = 0  # batches per repeat: found by the first repeat, raised when a window comes out short
-            elapsed = 0.0
+            # batches per repeat: found by the first repeat, raised when a window comes out short
+            target = prior.batches_per_repeat if prior is not None else 0
+            elapsed = sum(seconds)
             while True:
                 samples = batches = 0
                 t0 = time.perf_counter()
@@ -390,6 +400,10 @@ def measure_inference(
         module.train(was_training)
         if own_monitor:
             monitor.close()
+    if prior is not None:  # the repeats' bookkeeping covers the prior's repeats too
+        short, contended = short + prior.short_windows, contended + prior.contended_repeats
+        if prior.contention is not None:
+            contention = prior.contention if contention is None else prior.contention + contention
     q1, median, q3 = _quartiles(per_repeat)
     interval = median_interval(per_repeat)
     return InferenceResult(
@@ -505,9 +519,11 @@ def run_benchmark(
     monitor: EnergyMonitor,
     batch_size_fn: Callable[[Any], int] | None = None,
     reduce: Callable[[Mapping[str, float]], Mapping[str, float]] | None = None,
+    prior: InferenceResult | None = None,
 ) -> InferenceResult:
     """:func:`measure_inference` with the trainer's settings: on its root device, in its precision context,
-    ``limit_val_batches`` as the default ``max_batches``, one batch and no warm-up under ``fast_dev_run``."""
+    ``limit_val_batches`` as the default ``max_batches``, one batch and no warm-up under ``fast_dev_run``;
+    ``prior``: an earlier measurement to continue."""
     from ._lightning_compat import fast_dev_run
 
     max_batches = cfg.max_batches
@@ -515,7 +531,7 @@ def run_benchmark(
         max_batches = trainer.limit_val_batches
     quick = bool(fast_dev_run(trainer))
     with benchmark_threads(cfg.threads), on_device(pl_module, trainer.strategy.root_device):
-        result = _run(trainer, pl_module, loader, cfg, max_batches, quick, monitor, batch_size_fn, reduce)
+        result = _run(trainer, pl_module, loader, cfg, max_batches, quick, monitor, batch_size_fn, reduce, prior)
     if not result.converged and result.rel_precision is not None:
         half = result.rel_halfwidth
         warnings.warn(
@@ -595,6 +611,7 @@ def _run(
     monitor: EnergyMonitor,
     batch_size_fn: Callable[[Any], int] | None,
     reduce: Callable[[Mapping[str, float]], Mapping[str, float]] | None,
+    prior: InferenceResult | None = None,
 ) -> InferenceResult:
     return measure_inference(
         pl_module,
@@ -613,6 +630,7 @@ def _run(
         monitor=monitor,
         context=trainer.precision_plugin.predict_step_context,
         reduce=reduce,
+        prior=prior,
     )
 
 

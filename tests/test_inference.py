@@ -45,6 +45,33 @@ def test_median_and_iqr_over_repeats_warmup_excluded():
     assert r.repeats == 4 and r.interval_J is None and not r.converged and r.stop_reason == "fixed repeats"
 
 
+def test_a_continued_measurement_counts_the_prior_repeats_and_only_its_own_energy():
+    """A multi-fidelity rung's short measurement (2 repeats) continued to 4: the prior repeats are the first two
+    of the result, its median is over all four, and the energy and samples are this call's (warm-up included):
+    the prior's were counted when it ran."""
+    first = measure_inference(
+        torch.nn.Linear(16, 2),
+        loader(32, 8),
+        repeats=2,
+        rel_precision=None,
+        min_window_s=0,
+        monitor=ScriptedMonitor([0.0, 100.0, 32.0, 64.0]),
+    )
+    assert first.per_repeat_J == [1.0, 2.0]
+    more = measure_inference(
+        torch.nn.Linear(16, 2),
+        loader(32, 8),
+        repeats=4,
+        rel_precision=None,
+        min_window_s=0,
+        monitor=ScriptedMonitor([0.0, 50.0, 96.0, 320.0]),
+        prior=first,
+    )
+    assert more.per_repeat_J == [1.0, 2.0, 3.0, 10.0] and more.per_sample_J == 2.5 and more.repeats == 4
+    assert more.measurement.energy_J == pytest.approx(50 + 96 + 320) and more.samples_total == 64
+    assert more.batches_per_repeat == first.batches_per_repeat
+
+
 def _noisy_benchmark(meter: ScriptedMeter, **kwargs):
     monitor = EnergyMonitor(meters=[meter])
     return measure_inference(

@@ -82,9 +82,9 @@ class RungSchedule:
             end (e.g. ``{"test_acc": "val_acc"}``); other objectives are read under their own name.
         rung_repeats: repeats of the inference benchmark at the first rung, with no precision target (enough to
             rank: J per sample spans decades between architectures; a fraction of the full measurement's energy,
-            which on a small model can outweigh many epochs). A trial that trains to the full budget is measured
-            again after fit with ``EnergyCallback``'s own settings, and that is its objective. ``None``: one
-            measurement, at the first rung, with the callback's settings, reported again after fit.
+            which on a small model can outweigh many epochs). A trial that goes on continues that measurement
+            there with ``EnergyCallback``'s own settings (the short repeats count), and that is its objective.
+            ``None``: one measurement, at the first rung, with the callback's settings, reported again after fit.
         keep_front: a trial on the rung's non-dominated front goes on whatever its place; ``False``: only the
             top ``floor(n / eta)`` go on (studies stored before it existed).
     """

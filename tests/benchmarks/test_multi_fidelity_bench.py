@@ -121,27 +121,27 @@ def test_replay_ranks_on_log_energy_as_the_sweeper_does_keeping_the_frugal_end_t
     assert [r["state"] for r in kept] == ["COMPLETE", "COMPLETE", "PRUNED", "COMPLETE"]
 
 
-def test_a_stopped_trial_pays_the_short_measurement_and_one_that_goes_on_pays_it_too() -> None:
+def test_a_stopped_trial_pays_the_short_measurement_and_one_that_goes_on_a_second_warm_up() -> None:
     from multi_fidelity_replay import replay, stopped_cost
 
     from ecopt_lightning.sweeper.successive_halving import RungSchedule
 
     def trial(n: int, acc: float, j: float) -> dict:
         curves = {"val_acc": [acc, acc], "energy/train_epoch_J": [4.0] * 2, "energy/val_epoch_J": [1.0] * 2,
-                  "benchmark": {"energy_J": 6.0, "repeats": 6.0}}  # fmt: skip
+                  "benchmark": {"energy_J": 6.0, "repeats": 6.0, "warmup_J": 2.0}}  # fmt: skip
         return {**row("COMPLETE", 20.0, acc, j, p=n), "number": n, "curves": curves}
 
-    # a full trial: 20 J, 6 of them its 6-repeat benchmark; stopped after epoch 1 of 2 with a 3-repeat benchmark:
-    # 20 - (4 + 1) - 6 x (1 - 3/6) = 12 J; as measured (no rung_repeats): 20 - 5 = 15 J
+    # a full trial: 20 J, 6 of them its benchmark (2 J warm-up, 6 repeats of 2/3 J); stopped after epoch 1 of 2
+    # with a 3-repeat benchmark (2 + 3 x 2/3 = 4 J): 20 - (4 + 1) - (6 - 4) = 13 J; as measured: 20 - 5 = 15 J
     t = trial(0, 0.9, 1.0)
-    assert stopped_cost(t, 1, 2, 3) == pytest.approx(12.0) and stopped_cost(t, 1, 2, None) == pytest.approx(15.0)
+    assert stopped_cost(t, 1, 2, 3) == pytest.approx(13.0) and stopped_cost(t, 1, 2, None) == pytest.approx(15.0)
     # 0 goes on alone (it could not be stopped: it measures once, in full); 1 and 3 are on the front at a rung
-    # where they could have been stopped (eta 2: two or more there): each pays its short measurement, 6 x 3/6 = 3 J,
-    # on top of the full one; 2, dominated, stops
+    # where they could have been stopped (eta 2: two or more there): each continues its short measurement there,
+    # which adds a second warm-up, 2 J; 2, dominated, stops
     plain = [trial(0, 0.9, 1.0), trial(1, 0.95, 2.0), trial(2, 0.5, 3.0), trial(3, 0.99, 0.5)]
     sim = replay(plain, RungSchedule(1, 2, 2), 2, rung_repeats=3)
     assert [r["state"] for r in sim] == ["COMPLETE", "COMPLETE", "PRUNED", "COMPLETE"]
-    assert [r["energy_J"] for r in sim] == pytest.approx([20.0, 23.0, 12.0, 23.0])
+    assert [r["energy_J"] for r in sim] == pytest.approx([20.0, 22.0, 13.0, 22.0])
 
 
 def test_the_oracles_reach_the_target_every_time_and_the_target_oracle_for_the_least_energy() -> None:

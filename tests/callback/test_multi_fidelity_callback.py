@@ -92,12 +92,13 @@ def _summary(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def test_with_rung_repeats_a_trial_that_trains_to_the_end_is_measured_again_with_the_full_settings(
+def test_with_rung_repeats_a_trial_that_goes_on_completes_the_measurement_at_the_rung_with_the_full_settings(
     tmp_path: Path, monkeypatch
 ) -> None:
     """The first rung's benchmark runs exactly ``rung_repeats`` times (its value ranks the trial against an
-    earlier one, which it dominates); after fit the callback's own settings measure again, that value is the
-    trial's objective, and both cost energy."""
+    earlier one, which it dominates); the trial goes on, so the measurement is continued there with the
+    callback's own settings: the short repeat counts towards them, that value is the trial's objective, and the
+    energy of both parts counts."""
     study = _study(tmp_path, monkeypatch, earlier=[[1e9, 1.0]], rung_repeats=1)
     trainer, _ = _fit(tmp_path / "summary.json")
     assert trainer.current_epoch == 3
@@ -105,10 +106,39 @@ def test_with_rung_repeats_a_trial_that_trains_to_the_end_is_measured_again_with
     final, first = summary["inference"], summary["inference"]["first_rung"]
     assert first["repeats"] == 1 and first["rel_precision"] is None
     assert final["repeats"] >= 2 and final["rel_precision"] == 0.05  # the callback's repeats=2 and default target
+    assert final["per_repeat_J"][:1] == first["per_repeat_J"]  # continued, not measured again
     attrs = study.trials[-1].user_attrs
     assert rung_values(attrs)[1]["values"][1] == first["per_sample_J"]
     assert float(trainer.callback_metrics["energy/inference_per_sample_J"]) == pytest.approx(final["per_sample_J"])
     assert summary["phases"]["benchmark"]["energy_J"] == pytest.approx(first["energy_J"] + final["energy_J"])
+
+
+def test_the_model_kept_for_confirm_is_the_trained_one_when_the_benchmark_ran_at_a_rung(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from ecopt_lightning.confirm import CANDIDATE_DIR
+
+    _study(tmp_path, monkeypatch, earlier=[[1e9, 1.0]], rung_repeats=1)
+    torch.manual_seed(0)
+    model = Shuffled()
+    bench = {"repeats": 2, "keep_for_confirm": True}
+    energy = EnergyCallback(cpu="estimate", inference_benchmark=bench, proxies=False, summary_path=tmp_path / "s.json")
+    trainer = Trainer(
+        max_epochs=3,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        accelerator="cpu",
+        callbacks=[energy],
+    )
+    trainer.fit(model)
+    assert _summary(tmp_path / "s.json")["inference"]["first_rung"]["repeats"] == 1  # measured at the rung
+    kept = torch.load(tmp_path / CANDIDATE_DIR / "model.ckpt", weights_only=True)
+    assert kept["epoch"] == trainer.current_epoch == 3  # saved after fit (at the rung it read 0)
+    for name, value in model.state_dict().items():
+        assert torch.equal(kept["state_dict"][name], value)
 
 
 def test_with_rung_repeats_a_stopped_trial_is_measured_once_at_the_rung(tmp_path: Path, monkeypatch) -> None:
