@@ -27,8 +27,9 @@ With ``keep_front`` (default), a trial on the rung's non-dominated front goes on
 top ``floor(n / eta)``: at an early rung every member of the front is a trade-off nothing seen so far beats,
 and the top ``1/eta`` of a two-objective cohort often holds fewer trials than a front has. Replayed on the
 digits benchmark's measured trials (benchmarks/README.md, issue 20), the top ``1/eta`` alone stopped a member
-of the final front (usually its frugal end) in 15-87% of the orders per seed; keeping the rung's front never
-did, and the measured sweep cost 42% of the plain one's energy instead of 29%. Only dominated trials stop then.
+of the final front (usually its frugal end) in 15-85% of the orders per seed; keeping the rung's front never
+did, for a dearer sweep (measured at 27 epochs: 37% of the plain sweep's energy instead of 29%). Only dominated
+trials stop then.
 
 Decisions are asynchronous, as in ASHA: nothing waits for the cohort. While fewer than ``eta`` trials have
 reached a rung (``floor(n / eta) == 0``), the trial continues: a lone trial, or the first few, never block
