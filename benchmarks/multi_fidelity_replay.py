@@ -144,6 +144,20 @@ def without_curves(row: Row) -> Row:
     return {k: v for k, v in row.items() if k != "curves"}
 
 
+def rankable(row: Row, epochs: int) -> bool:
+    """Whether a plain trial can be replayed at the rungs: complete, with its final values and a measured
+    ``val_acc`` and training energy for each of the ``epochs``."""
+    c = row["curves"]
+    done = row["state"] == "COMPLETE" and row["acc"] is not None and row["j_per_sample"] is not None
+    return done and len(c.get("val_acc", [])) >= epochs and len(c.get("energy/train_epoch_J", [])) >= epochs
+
+
+def stopped(row: Row, epoch: int, energy_J: float | None) -> Row:
+    """``row`` as a trial stopped after ``epoch``, which cost ``energy_J``: its values there, its curves left out."""
+    acc = row["curves"]["val_acc"][epoch - 1]
+    return {**without_curves(row), "state": "PRUNED", "stopped_at_epoch": epoch, "energy_J": energy_J, "acc": acc}
+
+
 def replay(
     plain: Sequence[Row], schedule: RungSchedule, epochs: int, rank_scale: str = LOG, rung_repeats: int | None = None
 ) -> list[Row]:
@@ -155,20 +169,18 @@ def replay(
     reached: dict[int, dict[int, list[float]]] = {}  # rung epoch -> trial number -> values there
     out = []
     for row in plain:
-        c = row["curves"]
-        accs, train = c.get("val_acc", []), c.get("energy/train_epoch_J", [])
         sim = without_curves(row)
-        if row["state"] != "COMPLETE" or row["j_per_sample"] is None or len(accs) < epochs or len(train) < epochs:
-            out.append(sim)  # not rankable: it runs as it ran
+        if not rankable(row, epochs):
+            out.append(sim)  # it runs as it ran
             continue
+        accs = row["curves"]["val_acc"]
         for k, epoch in enumerate(schedule.decision_epochs(epochs)):
             cohort = reached.setdefault(epoch, {})
             cohort[row["number"]] = [accs[epoch - 1], row["j_per_sample"]]
             log_axes = (False, rank_scale == LOG)
             d = decide(row["number"], cohort, DIRECTIONS, schedule.eta, schedule.rank, log_axes, schedule.keep_front)
             if not d.go_on:
-                spent = stopped_cost(row, epoch, epochs, rung_repeats)
-                sim.update(state="PRUNED", stopped_at_epoch=epoch, energy_J=spent, acc=accs[epoch - 1])
+                sim = stopped(row, epoch, stopped_cost(row, epoch, epochs, rung_repeats))
                 break
             if k == 0 and rung_repeats is not None and len(cohort) >= schedule.eta and sim["energy_J"] is not None:
                 sim["energy_J"] += short_measurement_cost(row, rung_repeats)
@@ -201,15 +213,12 @@ def front_oracle(plain: Sequence[Row], first_epoch: int, epochs: int, rung_repea
 
     done = [r for r in plain if r["state"] == "COMPLETE" and r["acc"] is not None and r["j_per_sample"] is not None]
     keep = {done[i]["number"] for i in pareto_indices([(-r["acc"], r["j_per_sample"]) for r in done])}
-    out = []
-    for row in plain:
-        sim = without_curves(row)
-        accs = row["curves"].get("val_acc", [])
-        if row in done and row["number"] not in keep and len(accs) >= epochs:
-            spent = stopped_cost(row, first_epoch, epochs, rung_repeats)
-            sim.update(state="PRUNED", stopped_at_epoch=first_epoch, energy_J=spent, acc=accs[first_epoch - 1])
-        out.append(sim)
-    return out
+    return [
+        stopped(row, first_epoch, stopped_cost(row, first_epoch, epochs, rung_repeats))
+        if rankable(row, epochs) and row["number"] not in keep
+        else without_curves(row)
+        for row in plain
+    ]
 
 
 def target_oracle(
@@ -233,10 +242,6 @@ def target_oracle(
 
     from ecopt_lightning.sweeper._pareto import hypervolume, pareto_indices
 
-    def rankable(r: Row) -> bool:
-        ok = r["state"] == "COMPLETE" and r["acc"] is not None and r["j_per_sample"] is not None
-        return ok and len(r["curves"].get("val_acc", [])) >= epochs and r["energy_J"] is not None
-
     js = [r["j_per_sample"] for r in plain if r["state"] == "COMPLETE" and r["j_per_sample"]]
     scaled = on_scale(plain, scale, min(js)) if js else list(plain)
     ref = reference(scaled)
@@ -246,7 +251,8 @@ def target_oracle(
         if r["state"] == "COMPLETE" and r["acc"] is not None and r["j_per_sample"] is not None
     }
     target = HV_FRACTION * hypervolume(list(point.values()), ref)
-    short = [stopped_cost(r, first_epoch, epochs, rung_repeats) if rankable(r) else None for r in plain]
+    # a rankable trial's cost when stopped (None for the others, and where nothing measured it: those run as ran)
+    short = [stopped_cost(r, first_epoch, epochs, rung_repeats) if rankable(r, epochs) else None for r in plain]
     cost = [s if s is not None else (r["energy_J"] or 0.0) for s, r in zip(short, plain, strict=True)]
     best: tuple[float, tuple[int, ...]] | None = None
     for k in range(len(plain)):
@@ -264,14 +270,10 @@ def target_oracle(
                 if hypervolume([point[i] for i in (*fixed, *chosen)], ref) >= target > 0:
                     best = (base + extra, chosen)
     keep = set(best[1]) if best else {i for i in range(len(plain)) if short[i] is not None}
-    out = []
-    for i, row in enumerate(plain):
-        sim = without_curves(row)
-        if short[i] is not None and i not in keep:
-            acc = row["curves"]["val_acc"][first_epoch - 1]
-            sim.update(state="PRUNED", stopped_at_epoch=first_epoch, energy_J=short[i], acc=acc)
-        out.append(sim)
-    return out
+    return [
+        stopped(row, first_epoch, short[i]) if short[i] is not None and i not in keep else without_curves(row)
+        for i, row in enumerate(plain)
+    ]
 
 
 def simulate(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,7 +101,7 @@ class BenchmarkRunner:
         if repeats is not None:
             cfg = dataclasses.replace(cfg, repeats=repeats, rel_precision=None)
         with self._at_rung(ctx, sync):
-            values, result = self._run(ctx, dataclasses.replace(cfg, keep_for_confirm=False))
+            values, result = self._run(ctx, cfg)
         if repeats is None:
             self.result = result
             self.measured_at_rung = result is not None
@@ -116,8 +116,7 @@ class BenchmarkRunner:
         if self.settings is None or self.rung_result is None or self.result is not None:
             return {}
         with self._at_rung(ctx, sync):
-            cfg = dataclasses.replace(self.settings, keep_for_confirm=False)
-            values, self.result = self._run(ctx, cfg, prior=self.rung_result)
+            values, self.result = self._run(ctx, self.settings, prior=self.rung_result)
         self.measured_at_rung = self.result is not None
         return values
 
@@ -132,7 +131,7 @@ class BenchmarkRunner:
             return benchmark_metrics(self.result)
         if stopped and self.rung_result is not None:
             return benchmark_metrics(self.rung_result)
-        values, self.result = self._run(ctx, self.settings)
+        values, self.result = self._run(ctx, self.settings, keep=self.settings.keep_for_confirm)
         return values
 
     def to_dict(self) -> dict[str, Any] | None:
@@ -145,13 +144,15 @@ class BenchmarkRunner:
             entry["first_rung"] = self.rung_result.to_dict()
         return entry
 
-    def _at_rung(self, ctx: FitContext, sync: bool) -> contextlib.AbstractContextManager[Any]:
+    @contextlib.contextmanager
+    def _at_rung(self, ctx: FitContext, sync: bool) -> Iterator[None]:
         """At a rung: the training clock paused (read with ``sync``) and torch's random state forked."""
         device = ctx.pl_module.device
-        stack = contextlib.ExitStack()
-        stack.enter_context(self.tracker.paused("train", sync=sync))
-        stack.enter_context(torch.random.fork_rng(devices=[device] if device.type == "cuda" else []))
-        return stack
+        with (
+            self.tracker.paused("train", sync=sync),
+            torch.random.fork_rng(devices=[device] if device.type == "cuda" else []),
+        ):
+            yield
 
     def _keep(self, ctx: FitContext, cfg: InferenceBenchmark, loader: Any = None) -> None:
         """The model and benchmark batches saved for ``ecopt confirm`` (a warning says why when they cannot be)."""
@@ -165,10 +166,10 @@ class BenchmarkRunner:
             warnings.warn(f"ecopt: this trial cannot be confirmed later: {why}", EnergyWarning, 4)
 
     def _run(
-        self, ctx: FitContext, cfg: InferenceBenchmark, prior: InferenceResult | None = None
+        self, ctx: FitContext, cfg: InferenceBenchmark, prior: InferenceResult | None = None, keep: bool = False
     ) -> tuple[dict[str, float], InferenceResult | None]:
-        """Measure with ``cfg`` (continuing ``prior``); returns the metrics to publish and the result (``None``:
-        skipped)."""
+        """Measure with ``cfg`` (continuing ``prior``; with ``keep``, the model saved for ``ecopt confirm``);
+        returns the metrics to publish and the result (``None``: skipped)."""
         trainer, pl_module, monitor = ctx.trainer, ctx.pl_module, ctx.monitor
         loader = benchmark_loader(trainer, pl_module, cfg)
         if loader is None or monitor is None:
@@ -186,7 +187,7 @@ class BenchmarkRunner:
             prior=prior,
         )
         self.tracker.add("benchmark", result.measurement, samples=result.samples_total)
-        if cfg.keep_for_confirm:
+        if keep:
             self._keep(ctx, cfg, loader)
         values: dict[str, float] = {}
         if self.proxies.wants_flops:

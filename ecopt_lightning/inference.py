@@ -328,7 +328,7 @@ def measure_inference(
     was_training = module.training
     module.eval()
     per_repeat: list[float] = list(prior.per_repeat_J) if prior is not None else []
-    seconds: list[float] = [prior.seconds] * prior.repeats if prior is not None else []
+    seconds: list[float] = [prior.seconds] * prior.repeats if prior is not None else []  # it keeps their median
     samples = batches = short = samples_total = contended = 0
     contention: Contention | None = None
     stop = "fixed repeats"

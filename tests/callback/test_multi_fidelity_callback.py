@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -28,7 +29,8 @@ class Shuffled(TinyModel):
         return DataLoader(base.dataset, batch_size=8, shuffle=True)
 
 
-def _fit(summary: Path, max_epochs: int = 3) -> tuple[Trainer, torch.Tensor]:
+def _fit(summary: Path, max_epochs: int = 3, **bench: Any) -> tuple[Trainer, torch.Tensor]:
+    """A 3-epoch fit of :class:`Shuffled` with ``EnergyCallback`` (inference benchmark: 2 repeats, ``bench``)."""
     torch.manual_seed(0)
     model = Shuffled()
     trainer = Trainer(
@@ -40,7 +42,9 @@ def _fit(summary: Path, max_epochs: int = 3) -> tuple[Trainer, torch.Tensor]:
         num_sanity_val_steps=0,
         accelerator="cpu",
         callbacks=[
-            EnergyCallback(cpu="estimate", inference_benchmark={"repeats": 2}, proxies=False, summary_path=summary)
+            EnergyCallback(
+                cpu="estimate", inference_benchmark={"repeats": 2, **bench}, proxies=False, summary_path=summary
+            )
         ],
     )
     trainer.fit(model)
@@ -119,21 +123,8 @@ def test_the_model_kept_for_confirm_is_the_trained_one_when_the_benchmark_ran_at
     from ecopt_lightning.confirm import CANDIDATE_DIR
 
     _study(tmp_path, monkeypatch, earlier=[[1e9, 1.0]], rung_repeats=1)
-    torch.manual_seed(0)
-    model = Shuffled()
-    bench = {"repeats": 2, "keep_for_confirm": True}
-    energy = EnergyCallback(cpu="estimate", inference_benchmark=bench, proxies=False, summary_path=tmp_path / "s.json")
-    trainer = Trainer(
-        max_epochs=3,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        accelerator="cpu",
-        callbacks=[energy],
-    )
-    trainer.fit(model)
+    trainer, _ = _fit(tmp_path / "s.json", keep_for_confirm=True)
+    model = trainer.lightning_module
     assert _summary(tmp_path / "s.json")["inference"]["first_rung"]["repeats"] == 1  # measured at the rung
     kept = torch.load(tmp_path / CANDIDATE_DIR / "model.ckpt", weights_only=True)
     assert kept["epoch"] == trainer.current_epoch == 3  # saved after fit (at the rung it read 0)
