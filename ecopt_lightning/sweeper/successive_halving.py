@@ -262,6 +262,16 @@ def ranking(
         >>> ranking(front, ["maximize", "minimize"]), ranking(front, ["maximize", "minimize"], log_axes=[False, True])
         ([0, 1, 3, 4], [0, 3, 1, 4])
     """
+    return _ranked(cohort, directions, rank, log_axes)[0]
+
+
+def _ranked(
+    cohort: Mapping[int, Sequence[float]],
+    directions: Sequence[str],
+    rank: str,
+    log_axes: Sequence[bool],
+) -> tuple[list[int], dict[int, int]]:
+    """:func:`ranking`'s order, and each trial number's front (0: non-dominated)."""
     if rank not in RANKS:
         raise ValueError(f"rank={rank!r} is not allowed: one of {', '.join(RANKS)}")
     numbers = sorted(cohort)
@@ -279,7 +289,7 @@ def ranking(
             for i, d in zip(members, crowding_distances([points[i] for i in members]), strict=True):
                 place[i] = -d
     order = sorted(range(len(numbers)), key=lambda i: (fronts[i], place[i], numbers[i]))
-    return [numbers[i] for i in order]
+    return [numbers[i] for i in order], {numbers[i]: fronts[i] for i in range(len(numbers))}
 
 
 def decide(
@@ -312,20 +322,18 @@ def decide(
             raise ValueError(f"trial {k}'s rung values {list(values)!r} are not {len(directions)} finite numbers")
     n = len(cohort)
     keep = n // eta
-    position = ranking(cohort, directions, rank, log_axes).index(number)
+    order, front_of = _ranked(cohort, directions, rank, log_axes)
+    position = order.index(number)
     if keep == 0:
         reason = f"continue: {n} trial(s) at this rung, fewer than eta={eta} (nobody is stopped yet)"
         return RungDecision(True, position, n, keep, reason)
     go_on = position < keep
-    if not go_on and keep_front:
-        numbers = sorted(cohort)
-        points = [minimised(cohort[k], directions) for k in numbers]
-        if non_dominated_ranks(points)[numbers.index(number)] == 0:
-            reason = (
-                f"continue: on the rung's non-dominated front (ranked {position + 1} of {n}; the top {keep}, "
-                f"1/eta={eta}, go on by place)"
-            )
-            return RungDecision(True, position, n, keep, reason)
+    if not go_on and keep_front and front_of[number] == 0:
+        reason = (
+            f"continue: on the rung's non-dominated front (ranked {position + 1} of {n}; the top {keep}, "
+            f"1/eta={eta}, go on by place)"
+        )
+        return RungDecision(True, position, n, keep, reason)
     verb = "continue" if go_on else "stop"
     reason = f"{verb}: ranked {position + 1} of {n} at this rung, the top {keep} (1/eta={eta}) go on"
     return RungDecision(go_on, position, n, keep, reason)
