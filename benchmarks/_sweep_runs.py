@@ -98,3 +98,13 @@ def hv_curve(rows: Sequence[Row], ref: tuple[float, float]) -> list[tuple[float,
 def energy_to_reach(curve: Sequence[tuple[float, float]], target: float) -> float | None:
     """Cumulative energy (J) when the hypervolume first reaches ``target``; ``None`` if it never does."""
     return next((e for e, hv in curve if hv >= target * (1 - 1e-12)), None)
+
+
+def trials_to_reach(curve: Sequence[tuple[float, float]], target: float) -> int | None:
+    """Trials run (stopped ones included) when the hypervolume first reaches ``target``; ``None`` if never.
+
+    Example:
+        >>> trials_to_reach([(10.0, 0.0), (25.0, 0.5), (30.0, 0.9)], 0.5)
+        2
+    """
+    return next((i + 1 for i, (_, hv) in enumerate(curve) if hv >= target * (1 - 1e-12)), None)

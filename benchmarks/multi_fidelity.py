@@ -19,6 +19,8 @@ multi-fidelity sweep needs at most a third of the energy.
 Example:
     ``python benchmarks/multi_fidelity.py --quick``   (2 seeds, 6 proposals, 9 epochs)
     ``python benchmarks/multi_fidelity.py``           (5 seeds, 8 proposals, 9 epochs)
+    ``python benchmarks/multi_fidelity.py --report benchmarks/results/multi_fidelity_27trials_81epochs_threads1.json``
+    (print a saved run's report again)
 """
 
 from __future__ import annotations
@@ -34,7 +36,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _sweep_runs import Row, energy_to_reach, hv_curve, run_sweep, trial_row, unmeasured  # sibling scripts
+from _sweep_runs import (  # sibling scripts
+    Row,
+    energy_to_reach,
+    hv_curve,
+    run_sweep,
+    trial_row,
+    trials_to_reach,
+    unmeasured,
+)
 from search import _quartiles  # median and IQR as the search benchmark takes them
 
 from ecopt_lightning.sweeper.successive_halving import KEEP_FRONT, NDS_HV, RANKS
@@ -50,6 +60,7 @@ SPACE = (
 #: percent between measurements, which moves the hypervolume of an identical front)
 HV_FRACTION = 0.95
 GOAL_RATIO = 1 / 3
+GOAL_KEY = "goal_at_most_a_third_of_the_energy"
 #: scales of the J/sample axis the hypervolume is measured on (:func:`on_scale`); ``linear`` is the reported one
 LINEAR, LOG = "linear", "log"
 ENERGY_SCALES = (LINEAR, LOG)
@@ -178,6 +189,50 @@ def _num(x: float | None) -> str:
     return "not reached" if x is None else f"{x:.4g}"
 
 
+def report(result: dict[str, Any]) -> str:
+    """The Markdown report of a run's ``result`` (as written to ``multi_fidelity.json``)."""
+    a, load, seeds, verdict = result["args"], result["load_average_1_5_15min"], result["seeds"], result[GOAL_KEY]
+    summary, summary_log = result["summary"], result["summary_on_log_energy"]
+    q = summary["energy_ratio_to_target_quartiles"]
+    lines = [
+        f"{a['seeds']} paired seeds (random sampler), {a['trials']} proposals per sweep, {a['epochs']} epochs of full "
+        f"training, multi-fidelity min_epochs=1 eta={a['eta']} rank={a['rank']} keep_front={a['keep_front']}, "
+        f"{a['jobs']} seed(s) at a time, "
+        f"OMP_NUM_THREADS {a['threads'] if a['threads'] != '0' else 'unset'}; "
+        f"{result['wall_s']:.0f} s on {result['cpus']} CPU(s), load average (1, 5, 15 min) "
+        f"{' '.join(f'{x:.1f}' for x in load['start'])} at the start, "
+        f"{' '.join(f'{x:.1f}' for x in load['end'])} at the end.",
+        "",
+        f"| seed | plain: J total | mf: J total (stopped) | {HV_FRACTION:.0%} of plain's final HV | plain J to it | "
+        "mf J to it | trials run to it, plain / mf | mf / plain | final HV plain | final HV mf |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in seeds:
+        e = s["energy_to_target_J"]
+        n = {arm: trials_to_reach(s["curves"][arm], s["target_hv"]) for arm in ("plain", "mf")}
+        ratio = "-" if s["ratio"] is None else f"{s['ratio']:.0%}"
+        lines.append(
+            f"| {s['seed']} | {s['total_J']['plain']:.4g} | {s['total_J']['mf']:.4g} ({s['n_stopped']}) | "
+            f"{s['target_hv']:.4g} | {_num(e['plain'])} | {_num(e['mf'])} | {n['plain'] or '-'} / {n['mf'] or '-'} | "
+            f"{ratio} | "
+            f"{s['final_hv']['plain']:.4g} | {s['final_hv']['mf']:.4g} |"
+        )
+    lines += [
+        "",
+        f"- energy to reach {HV_FRACTION:.0%} of the plain sweep's final hypervolume, mf / plain, median [IQR]: "
+        f"{_q(q)} (seeds where mf never reached it: {summary['seeds_target_not_reached_by_mf']})",
+        f"- whole sweep energy, mf / plain: {_q(summary['total_energy_ratio_quartiles'])}",
+        f"- final hypervolume, mf / plain: {_q(summary['final_hv_ratio_quartiles'])}",
+        f"- trials without a measured energy, left out of the energy sums: {summary['unmeasured_trials']}",
+        f"- the same on log10 J/sample, energy to {HV_FRACTION:.0%} of plain's final HV, mf / plain: "
+        f"{_q(summary_log['energy_ratio_to_target_quartiles'])} (seeds where mf never reached it: "
+        f"{summary_log['seeds_target_not_reached_by_mf']}); final HV, mf / plain: "
+        f"{_q(summary_log['final_hv_ratio_quartiles'])}",
+        f"- goal (at most a third of the energy): {verdict}",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the sweeps; write ``multi_fidelity.json`` and ``multi_fidelity.md`` under ``--out``."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -203,7 +258,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "CPU estimate counts as work",
     )
     ap.add_argument("--out", type=Path, default=HERE / "results")
+    ap.add_argument(
+        "--report",
+        type=Path,
+        help="run nothing: print the Markdown report of a saved results JSON again (for example after the report "
+        "gained a column)",
+    )
     args = ap.parse_args(argv)
+    if args.report:
+        if not args.report.is_file():
+            ap.error(f"--report {args.report}: no such file; give a results JSON this script wrote")
+        print(report(json.loads(args.report.read_text())))
+        return 0
     if args.threads < 0:
         ap.error(f"--threads {args.threads}: give 0 (torch's default) or a positive thread count")
     if args.quick:
@@ -245,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "wall_s": time.perf_counter() - start,
         "load_average_1_5_15min": {"start": load_before, "end": os.getloadavg()},
         "cpus": os.cpu_count(),
-        "goal_at_most_a_third_of_the_energy": verdict,
+        GOAL_KEY: verdict,
         "summary": summary,
         "summary_on_log_energy": summary_log,
         "seeds": seeds,
@@ -253,41 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tag = "_quick" if args.quick else ""
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"multi_fidelity{tag}.json").write_text(json.dumps(result, indent=1))
-    lines = [
-        f"{args.seeds} paired seeds (random sampler), {args.trials} proposals per sweep, {args.epochs} epochs of full "
-        f"training, multi-fidelity min_epochs=1 eta={args.eta} rank={args.rank} keep_front={args.keep_front}, "
-        f"{args.jobs} seed(s) at a time, "
-        f"OMP_NUM_THREADS {args.threads or 'unset'}; "
-        f"{result['wall_s']:.0f} s on {result['cpus']} CPU(s), load average (1, 5, 15 min) "
-        f"{' '.join(f'{x:.1f}' for x in load_before)} at the start, "
-        f"{' '.join(f'{x:.1f}' for x in result['load_average_1_5_15min']['end'])} at the end.",
-        "",
-        f"| seed | plain: J total | mf: J total (stopped) | {HV_FRACTION:.0%} of plain's final HV | plain J to it | "
-        "mf J to it | mf / plain | final HV plain | final HV mf |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for s in seeds:
-        e = s["energy_to_target_J"]
-        ratio = "-" if s["ratio"] is None else f"{s['ratio']:.0%}"
-        lines.append(
-            f"| {s['seed']} | {s['total_J']['plain']:.4g} | {s['total_J']['mf']:.4g} ({s['n_stopped']}) | "
-            f"{s['target_hv']:.4g} | {_num(e['plain'])} | {_num(e['mf'])} | {ratio} | "
-            f"{s['final_hv']['plain']:.4g} | {s['final_hv']['mf']:.4g} |"
-        )
-    lines += [
-        "",
-        f"- energy to reach {HV_FRACTION:.0%} of the plain sweep's final hypervolume, mf / plain, median [IQR]: "
-        f"{_q(q)} (seeds where mf never reached it: {summary['seeds_target_not_reached_by_mf']})",
-        f"- whole sweep energy, mf / plain: {_q(summary['total_energy_ratio_quartiles'])}",
-        f"- final hypervolume, mf / plain: {_q(summary['final_hv_ratio_quartiles'])}",
-        f"- trials without a measured energy, left out of the energy sums: {summary['unmeasured_trials']}",
-        f"- the same on log10 J/sample, energy to {HV_FRACTION:.0%} of plain's final HV, mf / plain: "
-        f"{_q(summary_log['energy_ratio_to_target_quartiles'])} (seeds where mf never reached it: "
-        f"{summary_log['seeds_target_not_reached_by_mf']}); final HV, mf / plain: "
-        f"{_q(summary_log['final_hv_ratio_quartiles'])}",
-        f"- goal (at most a third of the energy): {verdict}",
-    ]
-    md = "\n".join(lines)
+    md = report(result)
     (args.out / f"multi_fidelity{tag}.md").write_text(md + "\n")
     print(md)
     return 0

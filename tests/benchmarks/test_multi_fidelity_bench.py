@@ -41,6 +41,33 @@ def test_ratio_to_ninety_five_percent_of_the_plain_front() -> None:
     assert q["seeds_target_not_reached_by_mf"] == 1 and q["energy_ratio_to_target_quartiles"] == (1.0, 1.0, 1.0)
 
 
+def test_the_report_names_the_trial_that_reaches_the_target_and_renders_again_from_the_saved_json(tmp_path) -> None:
+    import json
+
+    from _sweep_runs import trials_to_reach
+    from multi_fidelity import GOAL_KEY, LOG, main, report
+
+    assert trials_to_reach([(10.0, 0.0), (25.0, 0.5), (30.0, 0.9)], 0.5) == 2
+    assert trials_to_reach([(10.0, 0.0)], 0.5) is None
+    plain = [row("COMPLETE", 40, 0.5, 1.0, p=1), row("COMPLETE", 40, 0.9, 0.5, p=2), row("COMPLETE", 40, 0.2, 2.0, p=3)]
+    mf = [row("COMPLETE", 40, 0.5, 1.0, p=1), row("PRUNED", 5, 0.9, 0.5, 1, p=2), row("COMPLETE", 40, 0.9, 0.5, p=3)]
+    seed = {"seed": 0, **compare(plain, mf), LOG: compare(plain, mf, LOG)}
+    q = summarise([seed])
+    args = {"seeds": "1", "trials": "3", "epochs": "9", "eta": "3", "rank": "nds_hv", "keep_front": "true",
+            "jobs": "1", "threads": "1"}  # fmt: skip
+    result = {"args": args, "wall_s": 1.0, "load_average_1_5_15min": {"start": [0, 0, 0], "end": [1, 1, 1]},
+              "cpus": 2, GOAL_KEY: "NOT MET", "summary": q, "summary_on_log_energy": summarise([seed[LOG]]),
+              "seeds": [seed]}  # fmt: skip
+    saved = tmp_path / "multi_fidelity.json"
+    saved.write_text(json.dumps(result))
+    assert main(["--report", str(saved)]) == 0
+    # plain reaches 95% of its front with its second trial, mf (whose second trial stopped) with its third
+    assert seed["energy_to_target_J"] == {"plain": 80, "mf": 85}
+    assert "| 80 | 85 | 2 / 3 | 106% |" in report(result)
+    with pytest.raises(SystemExit):
+        main(["--report", str(tmp_path / "missing.json")])
+
+
 def test_replay_stops_by_the_rule_and_charges_the_epochs_run() -> None:
     from multi_fidelity_replay import replay
 
