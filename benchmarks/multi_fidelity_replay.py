@@ -55,7 +55,7 @@ from multi_fidelity import (  # same hypervolume arithmetic
     summarise,
 )
 
-from ecopt_lightning.sweeper.successive_halving import KEEP_FRONT, RANKS, RungSchedule, decide
+from ecopt_lightning.sweeper.successive_halving import KEEP_FRONT, RANKS, RungSchedule, can_stop, decide
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -164,7 +164,7 @@ def replay(
     """The plain trials as a multi-fidelity sweep with ``schedule`` would have run them (in trial order); the
     rule's tie-break inside a front on log10 J/sample (``rank_scale`` ``log``, as the sweeper ranks energy) or on
     J/sample (``linear``, the rule before 2026-11-28); a stopped trial costs :func:`stopped_cost`. With
-    ``rung_repeats``, a trial that could have been stopped at the first rung (``eta`` or more there) and went on
+    ``rung_repeats``, a trial that could have been stopped at the first rung (``can_stop``) and went on
     pays what measuring short first adds (:func:`short_measurement_cost`), as the sweeper's trials do."""
     reached: dict[int, dict[int, list[float]]] = {}  # rung epoch -> trial number -> values there
     out = []
@@ -182,7 +182,8 @@ def replay(
             if not d.go_on:
                 sim = stopped(row, epoch, stopped_cost(row, epoch, epochs, rung_repeats))
                 break
-            if k == 0 and rung_repeats is not None and len(cohort) >= schedule.eta and sim["energy_J"] is not None:
+            could_stop = can_stop(len(cohort), schedule.eta, schedule.keep_front)
+            if k == 0 and rung_repeats is not None and could_stop and sim["energy_J"] is not None:
                 sim["energy_J"] += short_measurement_cost(row, rung_repeats)
         out.append(sim)
     return out

@@ -28,7 +28,7 @@ from typing import Any
 
 from ..metrics import on_log_scale
 from ._schema import MULTI_FIDELITY_ATTR, RUNG_PREFIX, STOPPED_AT_ATTR, ReportSettings, rung_attr, rung_epoch
-from .successive_halving import RungDecision, RungSchedule, decide
+from .successive_halving import RungDecision, RungSchedule, can_stop, decide
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +125,10 @@ class StudyRungs:
         return found
 
     def can_stop_at(self, epoch: int) -> bool:
-        """Whether the trial could be stopped at rung ``epoch`` as the study stands now: at least ``eta - 1``
-        other trials have values there (with fewer, ``floor(n / eta)`` is 0 and it goes on)."""
+        """Whether the trial could be stopped at rung ``epoch`` as the study stands now
+        (:func:`~ecopt_lightning.sweeper.successive_halving.can_stop` of the trials with values there and it)."""
         others = [k for k in self.cohort(epoch) if k != self.number]
-        return len(others) + 1 >= self.schedule.eta
+        return can_stop(len(others) + 1, self.schedule.eta, self.schedule.keep_front)
 
     def decide(self, epoch: int, values: list[float] | None, max_epochs: int) -> RungDecision:
         """Rank the trial among those at rung ``epoch`` and store the decision (and, on stop, the epoch)."""

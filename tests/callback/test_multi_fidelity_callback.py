@@ -52,14 +52,18 @@ def _fit(summary: Path, max_epochs: int = 3, **bench: Any) -> tuple[Trainer, tor
 
 
 def _study(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, earlier: list[list[float]], rung_repeats: int | None = None
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    earlier: list[list[float]],
+    rung_repeats: int | None = None,
+    eta: int = 2,
 ) -> optuna.Study:
-    """A study with multi-fidelity on (rungs 1, 2 of 3; eta 2; ``rung_repeats``), ``earlier`` trials' values at
-    rung 1, and a RUNNING trial for this job; the job's environment points at it, as the sweeper sets it."""
+    """A study with multi-fidelity on (rungs 1, 2 of 3 with eta 2; ``rung_repeats``), ``earlier`` trials' values
+    at rung 1, and a RUNNING trial for this job; the job's environment points at it, as the sweeper sets it."""
     url = f"sqlite:///{tmp_path / 'ecopt.db'}"
     study = optuna.create_study(study_name="s", storage=url, directions=["minimize", "minimize"])
     study.set_user_attr(SETTINGS_ATTR, ReportSettings(OBJECTIVES, ["minimize", "minimize"]).to_attrs())
-    study.set_user_attr(MULTI_FIDELITY_ATTR, RungSchedule(1, 2, 3, rung_repeats=rung_repeats).to_attrs())
+    study.set_user_attr(MULTI_FIDELITY_ATTR, RungSchedule(1, eta, 3, rung_repeats=rung_repeats).to_attrs())
     for values in earlier:
         study.ask().set_user_attr(rung_attr(1), {"values": values, "max_epochs": 3})
     mine = study.ask()
@@ -155,6 +159,18 @@ def test_a_trial_that_cannot_be_stopped_at_the_first_rung_measures_once_in_full_
     entry = _summary(tmp_path / "summary.json")["inference"]
     assert "first_rung" not in entry and "measured_at" not in entry and entry["rel_precision"] == 0.05
     assert rung_values(study.trials[-1].user_attrs)[1]["values"][1] == entry["per_sample_J"]
+
+
+def test_second_at_a_rung_below_eta_and_dominated_measures_short_and_stops(tmp_path: Path, monkeypatch) -> None:
+    """eta 3 and one earlier trial at the rung: no place is open (floor(2/3) = 0), but with keep_front (the
+    default) a dominated trial stops there, so the short measurement is worth making."""
+    study = _study(tmp_path, monkeypatch, earlier=[[0.0, 1e-12]], rung_repeats=1, eta=3)
+    trainer, _ = _fit(tmp_path / "summary.json")
+    assert trainer.current_epoch == 1 and trainer.should_stop
+    entry = _summary(tmp_path / "summary.json")["inference"]
+    assert (entry["measured_at"], entry["repeats"]) == ("first_rung", 1)
+    reason = rung_values(study.trials[-1].user_attrs)[1]["reason"]
+    assert reason.startswith("stop: dominated at this rung, where 2 trial(s), fewer than eta=3, have arrived")
 
 
 def test_without_rung_repeats_the_benchmark_runs_once_at_the_first_rung(tmp_path: Path, monkeypatch) -> None:

@@ -90,11 +90,11 @@ def test_decisions_replay_from_storage(tmp_path: Path) -> None:
         assert entry["decision"] == ("continue" if replay.go_on else "stop")
         assert entry["cohort"] == list(range(number + 1))  # sequential workers: everyone before it
     # hand-computed (nds_hv; model/params on log10 inside a front: 10 -> 1, 50 -> 1.70, 5 -> 0.70, 70 -> 1.85,
-    # 1 -> 0, 3 -> 0.48): 0, 1 alone-ish (n<3); 2: n=3 keep 1, front {0, 2}, reference (-0.13, 1.80): 0 adds
-    # 0.1 x 0.80, 2 adds 0.67 x 0.30: 2 wins (on the linear axis 0 did); 3 dominated; 4 dominates all; 5: n=6
-    # keep 2, 4 first, then front {0, 2, 5} (reference (-0.015, 2.03)): 0 adds 0.103, 2 adds 0.5 x 0.30, 5 adds
-    # 0.285 x 0.22 = 0.063: 5 stops
-    assert [stopped_at(attrs[k]) for k in range(6)] == [None, None, None, 1, None, 1]
+    # 1 -> 0, 3 -> 0.48): 0 alone; 1 (n=2 < eta, keep 0) dominated by 0: stops (keep_front); 2: n=3 keep 1,
+    # front {0, 2}, reference (-0.13, 1.80): 0 adds 0.1 x 0.80, 2 adds 0.67 x 0.30: 2 wins (on the linear axis
+    # 0 did); 3 dominated; 4 dominates all; 5: n=6 keep 2, 4 first, then front {0, 2, 5} (reference (-0.015,
+    # 2.03)): 0 adds 0.103, 2 adds 0.5 x 0.30, 5 adds 0.285 x 0.22 = 0.063: 5 stops
+    assert [stopped_at(attrs[k]) for k in range(6)] == [None, 1, None, 1, None, 1]
 
 
 def test_missing_objective_goes_on_and_says_why(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -172,12 +172,26 @@ def test_maximised_objective_is_negated() -> None:
     assert ranking({7: [0.5, 1.0], 8: [0.9, 1.0]}, ACC_ENERGY) == [8, 7]
 
 
-def test_fewer_than_eta_trials_never_stop() -> None:
-    # eta=3: the first and second trial at a rung go on, whatever their values (floor(n/3) == 0)
-    assert decide(0, {0: [0.1, 9.0]}, ACC_ENERGY, eta=3).go_on
+def test_fewer_than_eta_trials_stop_only_when_dominated() -> None:
+    # eta=3, floor(n/3) == 0: a lone trial goes on whatever its values
+    alone = decide(0, {0: [0.1, 9.0]}, ACC_ENERGY, eta=3)
+    assert (
+        alone.go_on
+        and alone.reason == "continue: 1 trial(s) at this rung, fewer than eta=3 (on the rung's non-dominated front)"
+    )
+    # the second, dominated by the first (less accurate and dearer), stops
     d = decide(1, {0: [0.9, 1.0], 1: [0.1, 9.0]}, ACC_ENERGY, eta=3)
-    assert d.go_on and d.keep == 0 and d.n == 2 and d.position == 1
-    assert "fewer than eta=3" in d.reason
+    assert not d.go_on and d.keep == 0 and d.n == 2 and d.position == 1
+    assert d.reason.startswith("stop: dominated at this rung, where 2 trial(s), fewer than eta=3, have arrived")
+    # a trade-off (less accurate but cheaper) goes on, and so does the first trial ranked again beside it
+    assert decide(1, {0: [0.9, 1.0], 1: [0.1, 0.5]}, ACC_ENERGY, eta=3).go_on
+    assert decide(0, {0: [0.9, 1.0], 1: [0.1, 9.0]}, ACC_ENERGY, eta=3).go_on
+    # without keep_front the first eta - 1 go on whatever their values (no place is open yet)
+    top_only = decide(1, {0: [0.9, 1.0], 1: [0.1, 9.0]}, ACC_ENERGY, eta=3, keep_front=False)
+    assert (
+        top_only.go_on
+        and top_only.reason == "continue: 2 trial(s) at this rung, fewer than eta=3 (nobody is stopped yet)"
+    )
 
 
 def test_third_trial_dominated_stops_top_one_goes_on() -> None:
@@ -204,9 +218,9 @@ def test_eta_two_keeps_half_rounded_down() -> None:
 
 
 def test_asynchronous_decisions_depend_only_on_who_has_reached_the_rung() -> None:
-    # trial 1 arrives second (keep 0: goes on); trial 2 arrives third and is dominated: it stops even though
-    # trial 1 is no longer at this rung (it went on): everyone who reached the rung counts
-    seen = {0: [0.9, 1.0], 1: [0.5, 2.0]}
+    # trial 1 arrives second (keep 0, a trade-off: goes on); trial 2 arrives third and is dominated: it stops
+    # even though trial 1 is no longer at this rung (it went on): everyone who reached the rung counts
+    seen = {0: [0.9, 1.0], 1: [0.5, 0.5]}
     assert decide(1, seen, ACC_ENERGY, eta=3).go_on
     assert not decide(2, {**seen, 2: [0.4, 3.0]}, ACC_ENERGY, eta=3).go_on
 
