@@ -92,6 +92,7 @@ def sweep(
     rank: str = NDS_HV,
     threads: int = 0,
     keep_front: bool = KEEP_FRONT,
+    space: Sequence[str] = SPACE,
 ) -> list[Row]:
     """Run one sweep in a subprocess; its trials in order: state, energy (J), val_acc, J/sample, params."""
     sweep_dir = out / f"seed{seed}" / ("mf" if mf else "plain")
@@ -102,7 +103,7 @@ def sweep(
         "hydra.sweeper.baseline=false",
         f"trainer.max_epochs={epochs}",
         f"energy.repeats={repeats}",
-        *SPACE,
+        *space,
     ]
     if mf:
         front = str(keep_front).lower()
@@ -201,7 +202,7 @@ def report(result: dict[str, Any]) -> str:
         f"OMP_NUM_THREADS {a['threads'] if a['threads'] != '0' else 'unset'}; "
         f"{result['wall_s']:.0f} s on {result['cpus']} CPU(s), load average (1, 5, 15 min) "
         f"{' '.join(f'{x:.1f}' for x in load['start'])} at the start, "
-        f"{' '.join(f'{x:.1f}' for x in load['end'])} at the end.",
+        f"{' '.join(f'{x:.1f}' for x in load['end'])} at the end. Space: {a.get('space', list(SPACE))}.",
         "",
         f"| seed | plain: J total | mf: J total (stopped) | {HV_FRACTION:.0%} of plain's final HV | plain J to it | "
         "mf J to it | trials run to it, plain / mf | mf / plain | final HV plain | final HV mf |",
@@ -238,6 +239,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="2 seeds, 6 proposals, 9 epochs")
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed, first-seed + 1, ...")
+    ap.add_argument(
+        "--space",
+        nargs="+",
+        default=list(SPACE),
+        metavar="OVERRIDE",
+        help="the search space as Hydra sweep overrides (default: %(default)s); parameters not named keep the "
+        "config's (data.batch_size)",
+    )
     ap.add_argument("--trials", type=int, default=8, help="proposals per sweep (stopped ones included)")
     ap.add_argument("--epochs", type=int, default=9, help="full training (epochs)")
     ap.add_argument("--eta", type=int, default=3)
@@ -282,10 +292,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(work)
 
     def pair(seed: int) -> dict[str, Any]:
-        plain = sweep(work, False, args.trials, args.epochs, args.eta, seed, args.repeats, threads=args.threads)
+        plain = sweep(
+            work, False, args.trials, args.epochs, args.eta, seed, args.repeats, threads=args.threads, space=args.space
+        )
         keep_front = args.keep_front == "true"
         mf = sweep(
-            work, True, args.trials, args.epochs, args.eta, seed, args.repeats, args.rank, args.threads, keep_front
+            work,
+            True,
+            args.trials,
+            args.epochs,
+            args.eta,
+            seed,
+            args.repeats,
+            args.rank,
+            args.threads,
+            keep_front,
+            args.space,
         )
         s = {"seed": seed, **compare(plain, mf)}
         s[LOG] = {k: v for k, v in compare(plain, mf, LOG).items() if k not in ("trials", "curves")}
@@ -299,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # seeds in parallel (each one's two sweeps in turn): the CPU estimate counts each process's own CPU time
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        seeds = list(pool.map(pair, range(args.seeds)))
+        seeds = list(pool.map(pair, range(args.first_seed, args.first_seed + args.seeds)))
     summary = summarise(seeds)
     summary_log = summarise([s[LOG] for s in seeds])
     q = summary["energy_ratio_to_target_quartiles"]
