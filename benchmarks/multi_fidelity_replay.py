@@ -45,11 +45,14 @@ from typing import Any
 
 from _sweep_runs import Row, read_study, trial_row  # sibling scripts
 from multi_fidelity import (  # same hypervolume arithmetic
+    BOX,
     ENERGY_SCALES,
     HV_FRACTION,
     LINEAR,
     LOG,
+    REFERENCES,
     compare,
+    front_stopped,
     on_scale,
     reference,
     summarise,
@@ -182,8 +185,12 @@ def replay(
             if not d.go_on:
                 sim = stopped(row, epoch, stopped_cost(row, epoch, epochs, rung_repeats))
                 break
-            could_stop = can_stop(len(cohort), schedule.eta, schedule.keep_front)
-            if k == 0 and rung_repeats is not None and could_stop and sim["energy_J"] is not None:
+            if (
+                k == 0
+                and rung_repeats is not None
+                and sim["energy_J"] is not None
+                and can_stop(len(cohort), schedule.eta, schedule.keep_front)
+            ):
                 sim["energy_J"] += short_measurement_cost(row, rung_repeats)
         out.append(sim)
     return out
@@ -312,26 +319,32 @@ def over_orders(
     draw: int | None = None,
     rule: str | None = None,
     rung_repeats: int | None = None,
+    ref_kind: str = BOX,
 ) -> dict[str, Any]:
     """Energy to the target averaged over ``orders`` random orders of the plain trials: ``plain_J`` and ``mf_J``
     (means over the orders where both reach it), their ratio, and the share of orders where mf never does.
     ``draw``: each order is a sweep of ``draw`` trials drawn from ``plain`` without replacement (a pool of a
     random sampler's proposals, several seeds' together); ``scale``: the hypervolume's J/sample axis
-    (:func:`multi_fidelity.on_scale`); ``rank_scale``: the rule's (:func:`replay`).
+    (:func:`multi_fidelity.on_scale`); ``rank_scale``: the rule's (:func:`replay`); ``ref_kind``: the hypervolume's
+    reference point (:data:`multi_fidelity.REFERENCES`). ``front_stopped_share``: of the plain front's trials
+    over all orders, the share the rule stopped.
 
     Example (three trials, the last one alone defines the front; no rung stops a trial of a 1-epoch budget):
         >>> rows = [{"number": i, "state": "COMPLETE", "acc": a, "j_per_sample": 1.0, "energy_J": 10.0,
         ...          "params": {}, "stopped_at_epoch": None, "curves": {}} for i, a in enumerate([0.1, 0.2, 0.9])]
         >>> out = over_orders(rows, RungSchedule(1, 3, 1), 1, 30, seed=0)
-        >>> out["ratio"], out["mf_never_share"], 10.0 <= out["plain_J"] <= 30.0
-        (1.0, 0.0, True)
+        >>> out["ratio"], out["mf_never_share"], 10.0 <= out["plain_J"] <= 30.0, out["front_stopped_share"]
+        (1.0, 0.0, True, 0.0)
     """
     rng = random.Random(seed)
-    plain_j, mf_j, never = [], [], 0
+    plain_j, mf_j, never, lost, front = [], [], 0, 0, 0
     for _ in range(orders):
         rows = reordered(plain if draw is None else rng.sample(list(plain), draw), rng)
         sim = simulate(rows, rule or schedule.rank, schedule, epochs, rank_scale, rung_repeats, scale)
-        s = compare([without_curves(r) for r in rows], sim, scale)
+        bare = [without_curves(r) for r in rows]
+        s = compare(bare, sim, scale, ref_kind)
+        k, n = front_stopped(bare, sim)
+        lost, front = lost + k, front + n
         e = s["energy_to_target_J"]
         if e["mf"] is None:
             never += 1
@@ -345,6 +358,7 @@ def over_orders(
         "mf_J": statistics.fmean(mf_j) if both else None,
         "ratio": statistics.fmean(mf_j) / statistics.fmean(plain_j) if both else None,
         "mf_never_share": never / orders,
+        "front_stopped_share": lost / front if front else None,
         "draw": draw,
         "scale": scale,
         "rank_scale": rank_scale,
@@ -370,6 +384,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="replay --orders sweeps of this many trials drawn from all seeds' plain trials together",
     )
     ap.add_argument("--energy-scale", choices=ENERGY_SCALES, default=LINEAR, help="the hypervolume's J/sample axis")
+    ap.add_argument(
+        "--reference",
+        choices=REFERENCES,
+        default=BOX,
+        help="the hypervolume's reference point: box (accuracy 0, 1.1 x the largest J/sample; the goal's) or front "
+        "(the joint front's nadir + 10%% of its range)",
+    )
     ap.add_argument(
         "--rank-energy-scale",
         choices=ENERGY_SCALES,
@@ -417,8 +438,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             sim = simulate(plain, rank, schedule, epochs, args.rank_energy_scale, args.rung_repeats, args.energy_scale)
             rows = [without_curves(r) for r in plain]
-            s = compare(rows, sim, args.energy_scale)
+            s = compare(rows, sim, args.energy_scale, args.reference)
             s["seed"] = int(seed_dir.name[4:])
+            s["front_stopped"] = front_stopped(rows, sim)
             results[rank].append(s)
             if args.orders and not args.pool:
                 o = over_orders(
@@ -431,6 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     args.rank_energy_scale,
                     rule=rank,
                     rung_repeats=args.rung_repeats,
+                    ref_kind=args.reference,
                 )
                 ordered[rank].append({"seed": s["seed"], **o})
     pool: dict[str, dict[str, Any]] = {}
@@ -452,17 +475,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.pool,
                 rule=rank,
                 rung_repeats=args.rung_repeats,
+                ref_kind=args.reference,
             )
     lines = [
         f"REPLAY (simulated from the plain sweeps' measured per-epoch values, not a measurement): {len(used)} "
         f"seeds ({', '.join(used)}), {args.trials} proposals each, min_epochs={args.min_epochs}, eta={args.eta}; "
-        f"hypervolume on {args.energy_scale} J/sample, the rule ranking on {args.rank_energy_scale} J/sample, "
+        f"hypervolume on {args.energy_scale} J/sample from the {args.reference} reference, the rule ranking on "
+        f"{args.rank_energy_scale} J/sample, "
         f"keep_front={keep_front}, a stopped trial's inference benchmark charged at "
         f"{'its measured repeats' if args.rung_repeats is None else f'{args.rung_repeats} repeats'}.",
         "",
         f"| rule | energy to {HV_FRACTION:.0%} of plain's HV, mf/plain: median [IQR] | seeds never reaching it | "
-        "whole-sweep energy, mf/plain | final HV, mf/plain |",
-        "|---|---|---|---|---|",
+        "whole-sweep energy, mf/plain | final HV, mf/plain | plain's front trials stopped |",
+        "|---|---|---|---|---|---|",
     ]
     summary = {}
     for rank, seeds_out in results.items():
@@ -473,7 +498,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         lines.append(
             f"| {rank} | {q(s['energy_ratio_to_target_quartiles'])} | {s['seeds_target_not_reached_by_mf']} | "
-            f"{q(s['total_energy_ratio_quartiles'])} | {q(s['final_hv_ratio_quartiles'])} |"
+            f"{q(s['total_energy_ratio_quartiles'])} | {q(s['final_hv_ratio_quartiles'])} | "
+            f"{sum(x['front_stopped'][0] for x in seeds_out)} of {sum(x['front_stopped'][1] for x in seeds_out)} |"
         )
     if args.orders and not args.pool:
         lines += [
@@ -481,8 +507,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Over {args.orders} random orders of each seed's trials (mean energy to the target per seed, orders where "
             "mf never reaches it counted apart):",
             "",
-            "| rule | per seed: mean mf J / mean plain J (orders mf never reaches it) | median over seeds |",
-            "|---|---|---|",
+            "| rule | per seed: mean mf J / mean plain J (orders mf never reaches it) | median over seeds | "
+            "plain's front trials stopped, per seed |",
+            "|---|---|---|---|",
         ]
         for rank, rows in ordered.items():
             per = ", ".join(
@@ -491,23 +518,30 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for o in rows
             )
             ratios = [o["ratio"] for o in rows if o["ratio"] is not None]
-            lines.append(f"| {rank} | {per} | {format(statistics.median(ratios), '.0%') if ratios else '-'} |")
+            shares = [o["front_stopped_share"] for o in rows]
+            lost = ", ".join("-" if x is None else f"{x:.0%}" for x in shares)
+            median = format(statistics.median(ratios), ".0%") if ratios else "-"
+            lines.append(f"| {rank} | {per} | {median} | {lost} |")
     if pool:
         lines += [
             "",
             f"Sweeps of {args.pool} trials drawn from all {len(pooled)} plain trials of these seeds together "
             f"({args.orders} draws, each in a random order):",
             "",
-            "| rule | mean mf J / mean plain J to the target | draws mf never reaches it |",
-            "|---|---|---|",
+            "| rule | mean mf J / mean plain J to the target | draws mf never reaches it | plain's front trials "
+            "stopped |",
+            "|---|---|---|---|",
         ]
         for rank, o in pool.items():
             ratio = "-" if o["ratio"] is None else format(o["ratio"], ".0%")
-            lines.append(f"| {rank} | {ratio} | {o['mf_never_share']:.0%} |")
+            lost = "-" if o["front_stopped_share"] is None else format(o["front_stopped_share"], ".0%")
+            lines.append(f"| {rank} | {ratio} | {o['mf_never_share']:.0%} | {lost} |")
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"multi_fidelity_replay_eta{args.eta}" + (f"_{args.trials}trials" if args.trials != 8 else "")
     stem += f"_pool{args.pool}" if args.pool else ""
     stem += "_log" if args.energy_scale == LOG else ""
+    stem += "_frontref" if args.reference != BOX else ""
+    stem += f"_min{args.min_epochs}" if args.min_epochs != 1 else ""
     stem += "_ranklinear" if args.rank_energy_scale == LINEAR else ""
     stem += f"_rungrepeats{args.rung_repeats}" if args.rung_repeats is not None else ""
     stem += "" if keep_front else "_toponly"

@@ -41,6 +41,22 @@ def test_ratio_to_ninety_five_percent_of_the_plain_front() -> None:
     assert q["seeds_target_not_reached_by_mf"] == 1 and q["energy_ratio_to_target_quartiles"] == (1.0, 1.0, 1.0)
 
 
+def test_the_front_reference_shows_a_stopped_front_point_that_the_box_reference_hides() -> None:
+    from multi_fidelity import BOX, FRONT, front_reference, front_stopped
+
+    plain = [row("COMPLETE", 9, 0.97, 10, p=1), row("COMPLETE", 9, 0.99, 100, p=2), row("COMPLETE", 9, 0.90, 1, p=3)]
+    mf = [plain[0], row("PRUNED", 1, 0.5, 100, 1, p=2), plain[2]]
+    assert front_stopped(plain, mf) == (1, 3)
+    assert front_reference(plain, mf) == pytest.approx((-0.891, 109.9))
+    box, front = compare(plain, mf, ref_kind=BOX), compare(plain, mf, ref_kind=FRONT)
+    box_ratio = box["final_hv"]["mf"] / box["final_hv"]["plain"]
+    front_ratio = front["final_hv"]["mf"] / front["final_hv"]["plain"]
+    assert box_ratio == pytest.approx(105.1 / 105.3) and box_ratio > 0.995
+    assert front_ratio == pytest.approx(7.9731 / 8.1711, abs=1e-6) and front_ratio < 0.98
+    with pytest.raises(ValueError, match="reference 'nadir' is not allowed: one of box, front"):
+        compare(plain, mf, ref_kind="nadir")
+
+
 def test_the_report_names_the_trial_that_reaches_the_target_and_renders_again_from_the_saved_json(tmp_path) -> None:
     import json
 
@@ -63,7 +79,11 @@ def test_the_report_names_the_trial_that_reaches_the_target_and_renders_again_fr
     assert main(["--report", str(saved)]) == 0
     # plain reaches 95% of its front with its second trial, mf (whose second trial stopped) with its third
     assert seed["energy_to_target_J"] == {"plain": 80, "mf": 85}
-    assert "| 80 | 85 | 2 / 3 | 106% |" in report(result)
+    text = report(result)
+    assert "| 80 | 85 | 2 / 3 | 106% |" in text
+    # plain's front is its second trial alone, which mf stopped (its third trial is the same point)
+    assert text.splitlines()[4].endswith("| 100% | 1 of 1 |")
+    assert "front trials that the multi-fidelity sweep stopped: 1 of 1 (paired seeds: 1 of 1)" in text
     with pytest.raises(SystemExit):
         main(["--report", str(tmp_path / "missing.json")])
 
