@@ -246,7 +246,10 @@ def _num(x: float | None) -> str:
 def report(result: dict[str, Any]) -> str:
     """The Markdown report of a run's ``result`` (as written to ``multi_fidelity.json``)."""
     a, load, seeds, verdict = result["args"], result["load_average_1_5_15min"], result["seeds"], result[GOAL_KEY]
-    summary, summary_log = result["summary"], result["summary_on_log_energy"]
+    summary = result["summary"]
+    summary_log = result.get("summary_on_log_energy") or summarise(
+        [compare(s["trials"]["plain"], s["trials"]["mf"], LOG) for s in seeds]
+    )
     q = summary["energy_ratio_to_target_quartiles"]
     # the front reference and the front trials stopped are computed here from the saved trials, so that a run
     # saved before they existed reports them too
@@ -258,9 +261,9 @@ def report(result: dict[str, Any]) -> str:
     lines = [
         f"{a['seeds']} paired seeds (random sampler), {a['trials']} proposals per sweep, {a['epochs']} epochs of full "
         f"training, multi-fidelity min_epochs={a.get('min_epochs', 1)} eta={a['eta']} rank={a['rank']} "
-        f"keep_front={a['keep_front']}, "
+        f"keep_front={a.get('keep_front', 'false')}, "  # a run saved before keep_front existed ranked top-only
         f"{a['jobs']} seed(s) at a time, "
-        f"OMP_NUM_THREADS {a['threads'] if a['threads'] != '0' else 'unset'}; "
+        f"OMP_NUM_THREADS {a.get('threads', '0') if a.get('threads', '0') != '0' else 'unset'}; "
         f"{result['wall_s']:.0f} s on {result['cpus']} CPU(s), load average (1, 5, 15 min) "
         f"{' '.join(f'{x:.1f}' for x in load['start'])} at the start, "
         f"{' '.join(f'{x:.1f}' for x in load['end'])} at the end. Space: {a.get('space', list(SPACE))}.",
@@ -290,7 +293,8 @@ def report(result: dict[str, Any]) -> str:
         f"{_q(q)} (seeds where mf never reached it: {summary['seeds_target_not_reached_by_mf']})",
         f"- whole sweep energy, mf / plain: {_q(summary['total_energy_ratio_quartiles'])}",
         f"- final hypervolume, mf / plain: {_q(summary['final_hv_ratio_quartiles'])}",
-        f"- trials without a measured energy, left out of the energy sums: {summary['unmeasured_trials']}",
+        "- trials without a measured energy, left out of the energy sums: "
+        f"{summary.get('unmeasured_trials', 'not recorded')}",
         f"- the same on log10 J/sample, energy to {HV_FRACTION:.0%} of plain's final HV, mf / plain: "
         f"{_q(summary_log['energy_ratio_to_target_quartiles'])} (seeds where mf never reached it: "
         f"{summary_log['seeds_target_not_reached_by_mf']}); final HV, mf / plain: "

@@ -86,6 +86,11 @@ def test_the_report_names_the_trial_that_reaches_the_target_and_renders_again_fr
     assert "front trials that the multi-fidelity sweep stopped: 1 of 1 (paired seeds: 1 of 1)" in text
     with pytest.raises(SystemExit):
         main(["--report", str(tmp_path / "missing.json")])
+    # a run saved before keep_front, threads and the log10 summary existed renders too (top-only, unset threads)
+    old = {**result, "args": {k: v for k, v in args.items() if k not in ("keep_front", "threads")}}
+    del old["summary_on_log_energy"]
+    assert "keep_front=false" in report(old) and "OMP_NUM_THREADS unset" in report(old)
+    assert report(old).splitlines()[4:] == text.splitlines()[4:]
 
 
 def test_replay_stops_by_the_rule_and_charges_the_epochs_run() -> None:
