@@ -40,6 +40,7 @@ import random
 import statistics
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -284,6 +285,38 @@ def target_oracle(
     ]
 
 
+def replay_brackets(
+    plain: Sequence[Row],
+    schedule: RungSchedule,
+    brackets: int,
+    epochs: int,
+    rank_scale: str = LOG,
+    rung_repeats: int | None = None,
+) -> list[Row]:
+    """Hyperband-style brackets, an experiment and not a sweeper option: the ``i``-th trial goes to bracket
+    ``b = i % brackets``, whose first rung is ``min_epochs * eta**b`` epochs, and each bracket is replayed alone by
+    :func:`replay` (ASHA within each bracket). A later first rung hedges against models that start slowly, at
+    the price of training more of every trial in its bracket. ``brackets=1`` is :func:`replay`.
+
+    Example (each trial behind the one before it after epoch 1; the second, in bracket 1, has no rung below the
+    2-epoch budget and runs to the end; the third is ranked against the first alone, and stops):
+        >>> c = lambda a: {"val_acc": [a, 0.9], "energy/train_epoch_J": [1.0] * 2, "energy/val_epoch_J": [0.0] * 2}
+        >>> rows = [{"number": i, "state": "COMPLETE", "acc": 0.9, "j_per_sample": 1.0, "energy_J": 10.0,
+        ...          "params": {}, "stopped_at_epoch": None, "curves": c(a)} for i, a in enumerate([0.5, 0.4, 0.1])]
+        >>> [r["state"] for r in replay_brackets(rows, RungSchedule(1, 2, 2), 2, 2)]
+        ['COMPLETE', 'COMPLETE', 'PRUNED']
+        >>> [r["state"] for r in replay_brackets(rows, RungSchedule(1, 2, 2), 1, 2)]
+        ['COMPLETE', 'PRUNED', 'PRUNED']
+    """
+    out: dict[int, Row] = {}
+    for b in range(brackets):
+        positions = range(b, len(plain), brackets)
+        first = replace(schedule, min_epochs=schedule.min_epochs * schedule.eta**b)
+        sub = replay([plain[i] for i in positions], first, epochs, rank_scale, rung_repeats)
+        out.update(zip(positions, sub, strict=True))
+    return [out[i] for i in range(len(plain))]
+
+
 def simulate(
     rows: Sequence[Row],
     rule: str,
@@ -292,13 +325,15 @@ def simulate(
     rank_scale: str,
     rung_repeats: int | None,
     scale: str = LINEAR,
+    brackets: int = 1,
 ) -> list[Row]:
-    """The multi-fidelity arm of ``rows`` under ``rule``: a rank of :data:`RANKS` replayed, or an oracle."""
+    """The multi-fidelity arm of ``rows`` under ``rule``: a rank of :data:`RANKS` replayed (in ``brackets``:
+    :func:`replay_brackets`), or an oracle."""
     if rule == ORACLE:
         return front_oracle(rows, schedule.min_epochs, epochs, rung_repeats)
     if rule == TARGET_ORACLE:
         return target_oracle(rows, schedule.min_epochs, epochs, scale, rung_repeats)
-    return replay(rows, schedule, epochs, rank_scale, rung_repeats)
+    return replay_brackets(rows, schedule, brackets, epochs, rank_scale, rung_repeats)
 
 
 def reordered(plain: Sequence[Row], rng: random.Random) -> list[Row]:
@@ -320,6 +355,7 @@ def over_orders(
     rule: str | None = None,
     rung_repeats: int | None = None,
     ref_kind: str = BOX,
+    brackets: int = 1,
 ) -> dict[str, Any]:
     """Energy to the target averaged over ``orders`` random orders of the plain trials: ``plain_J`` and ``mf_J``
     (means over the orders where both reach it), their ratio, and the share of orders where mf never does.
@@ -327,7 +363,8 @@ def over_orders(
     random sampler's proposals, several seeds' together); ``scale``: the hypervolume's J/sample axis
     (:func:`multi_fidelity.on_scale`); ``rank_scale``: the rule's (:func:`replay`); ``ref_kind``: the hypervolume's
     reference point (:data:`multi_fidelity.REFERENCES`). ``front_stopped_share``: of the plain front's trials
-    over all orders, the share the rule stopped.
+    over all orders, the share the rule stopped; ``whole_sweep_ratio``: the whole sweep's energy, mf / plain, mean
+    over the orders.
 
     Example (three trials, the last one alone defines the front; no rung stops a trial of a 1-epoch budget):
         >>> rows = [{"number": i, "state": "COMPLETE", "acc": a, "j_per_sample": 1.0, "energy_J": 10.0,
@@ -335,16 +372,20 @@ def over_orders(
         >>> out = over_orders(rows, RungSchedule(1, 3, 1), 1, 30, seed=0)
         >>> out["ratio"], out["mf_never_share"], 10.0 <= out["plain_J"] <= 30.0, out["front_stopped_share"]
         (1.0, 0.0, True, 0.0)
+        >>> out["whole_sweep_ratio"]
+        1.0
     """
     rng = random.Random(seed)
-    plain_j, mf_j, never, lost, front = [], [], 0, 0, 0
+    plain_j, mf_j, never, lost, front, whole = [], [], 0, 0, 0, []
     for _ in range(orders):
         rows = reordered(plain if draw is None else rng.sample(list(plain), draw), rng)
-        sim = simulate(rows, rule or schedule.rank, schedule, epochs, rank_scale, rung_repeats, scale)
+        sim = simulate(rows, rule or schedule.rank, schedule, epochs, rank_scale, rung_repeats, scale, brackets)
         bare = [without_curves(r) for r in rows]
         s = compare(bare, sim, scale, ref_kind)
         k, n = front_stopped(bare, sim)
         lost, front = lost + k, front + n
+        if s["total_J"]["plain"] > 0:
+            whole.append(s["total_J"]["mf"] / s["total_J"]["plain"])
         e = s["energy_to_target_J"]
         if e["mf"] is None:
             never += 1
@@ -359,6 +400,7 @@ def over_orders(
         "ratio": statistics.fmean(mf_j) / statistics.fmean(plain_j) if both else None,
         "mf_never_share": never / orders,
         "front_stopped_share": lost / front if front else None,
+        "whole_sweep_ratio": statistics.fmean(whole) if whole else None,
         "draw": draw,
         "scale": scale,
         "rank_scale": rank_scale,
@@ -370,6 +412,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=ROOT / "multirun" / "multi_fidelity_bench")
     ap.add_argument("--eta", type=int, default=3)
     ap.add_argument("--min-epochs", type=int, default=1)
+    ap.add_argument(
+        "--brackets",
+        type=int,
+        default=1,
+        help="Hyperband-style brackets: trial i starts its rungs at min-epochs x eta^(i mod B) (replay_brackets)",
+    )
     ap.add_argument("--trials", type=int, default=8, help="replay only plain sweeps that finished this many trials")
     ap.add_argument(
         "--orders",
@@ -413,6 +461,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.orders < 0:
         ap.error(f"--orders {args.orders}: give 0 (the recorded order only) or a positive count")
+    if args.brackets < 1:
+        ap.error(f"--brackets {args.brackets}: give 1 (one bracket: plain successive halving) or more")
     if args.pool < 0 or (args.pool and not args.orders):
         ap.error(f"--pool {args.pool}: give 0 (no pool) or a positive sweep size, with --orders K")
     keep_front = args.keep_front == "true"
@@ -436,7 +486,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             schedule = RungSchedule(
                 args.min_epochs, args.eta, epochs, RANKS[0] if rank in ORACLES else rank, keep_front=keep_front
             )
-            sim = simulate(plain, rank, schedule, epochs, args.rank_energy_scale, args.rung_repeats, args.energy_scale)
+            sim = simulate(
+                plain,
+                rank,
+                schedule,
+                epochs,
+                args.rank_energy_scale,
+                args.rung_repeats,
+                args.energy_scale,
+                args.brackets,
+            )
             rows = [without_curves(r) for r in plain]
             s = compare(rows, sim, args.energy_scale, args.reference)
             s["seed"] = int(seed_dir.name[4:])
@@ -454,6 +513,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     rule=rank,
                     rung_repeats=args.rung_repeats,
                     ref_kind=args.reference,
+                    brackets=args.brackets,
                 )
                 ordered[rank].append({"seed": s["seed"], **o})
     pool: dict[str, dict[str, Any]] = {}
@@ -476,10 +536,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rule=rank,
                 rung_repeats=args.rung_repeats,
                 ref_kind=args.reference,
+                brackets=args.brackets,
             )
     lines = [
         f"REPLAY (simulated from the plain sweeps' measured per-epoch values, not a measurement): {len(used)} "
-        f"seeds ({', '.join(used)}), {args.trials} proposals each, min_epochs={args.min_epochs}, eta={args.eta}; "
+        f"seeds ({', '.join(used)}), {args.trials} proposals each, min_epochs={args.min_epochs}, eta={args.eta}, "
+        f"{args.brackets} bracket(s); "
         f"hypervolume on {args.energy_scale} J/sample from the {args.reference} reference, the rule ranking on "
         f"{args.rank_energy_scale} J/sample, "
         f"keep_front={keep_front}, a stopped trial's inference benchmark charged at "
@@ -508,8 +570,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "mf never reaches it counted apart):",
             "",
             "| rule | per seed: mean mf J / mean plain J (orders mf never reaches it) | median over seeds | "
-            "plain's front trials stopped, per seed |",
-            "|---|---|---|---|",
+            "plain's front trials stopped, per seed | whole sweep, mf / plain, median over seeds |",
+            "|---|---|---|---|---|",
         ]
         for rank, rows in ordered.items():
             per = ", ".join(
@@ -521,7 +583,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             shares = [o["front_stopped_share"] for o in rows]
             lost = ", ".join("-" if x is None else f"{x:.0%}" for x in shares)
             median = format(statistics.median(ratios), ".0%") if ratios else "-"
-            lines.append(f"| {rank} | {per} | {median} | {lost} |")
+            wholes = [o["whole_sweep_ratio"] for o in rows if o["whole_sweep_ratio"] is not None]
+            whole = format(statistics.median(wholes), ".0%") if wholes else "-"
+            lines.append(f"| {rank} | {per} | {median} | {lost} | {whole} |")
     if pool:
         lines += [
             "",
@@ -542,6 +606,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stem += "_log" if args.energy_scale == LOG else ""
     stem += "_frontref" if args.reference != BOX else ""
     stem += f"_min{args.min_epochs}" if args.min_epochs != 1 else ""
+    stem += f"_brackets{args.brackets}" if args.brackets != 1 else ""
     stem += "_ranklinear" if args.rank_energy_scale == LINEAR else ""
     stem += f"_rungrepeats{args.rung_repeats}" if args.rung_repeats is not None else ""
     stem += "" if keep_front else "_toponly"

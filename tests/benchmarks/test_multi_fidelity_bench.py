@@ -236,3 +236,12 @@ def test_pooled_draws_replay_sweeps_of_the_drawn_size() -> None:
     single = over_orders(pool, schedule, 2, 100, seed=0, draw=1)
     # a sweep of one trial: it is alone at the rung, so it goes on, and both arms reach the target with it
     assert single["mf_never_share"] == 0.0 and single["ratio"] == 1.0 and single["draw"] == 1
+
+
+def test_replay_options_are_checked_in_one_line(tmp_path) -> None:
+    from multi_fidelity_replay import main
+
+    for bad in (["--brackets", "0"], ["--orders", "-1"]):
+        with pytest.raises(SystemExit) as stop:
+            main([*bad, "--work", str(tmp_path)])
+        assert stop.value.code == 2  # argparse's usage error, before anything is read
