@@ -75,6 +75,16 @@ def unmeasured(rows: Sequence[Row]) -> int:
     return sum(r["energy_J"] is None for r in rows)
 
 
+def complete(r: Row) -> bool:
+    """Whether a trial ran to the end with both values measured (only such a trial can be on a front).
+
+    Example:
+        >>> complete({"state": "COMPLETE", "acc": 0.9, "j_per_sample": None})
+        False
+    """
+    return r["state"] == "COMPLETE" and r["acc"] is not None and r["j_per_sample"] is not None
+
+
 def hv_curve(rows: Sequence[Row], ref: tuple[float, float]) -> list[tuple[float, float]]:
     """``(cumulative measured energy J, hypervolume of the complete trials' front)`` after each trial.
 
@@ -89,7 +99,7 @@ def hv_curve(rows: Sequence[Row], ref: tuple[float, float]) -> list[tuple[float,
     for r in rows:
         if r["energy_J"] is not None:
             spent += r["energy_J"]
-        if r["state"] == "COMPLETE" and r["acc"] is not None and r["j_per_sample"] is not None:
+        if complete(r):
             points.append((-r["acc"], r["j_per_sample"]))
         curve.append((spent, hypervolume(points, ref) if points else 0.0))
     return curve

@@ -46,6 +46,7 @@ from typing import Any
 
 from _sweep_runs import (  # sibling scripts
     Row,
+    complete,
     energy_to_reach,
     hv_curve,
     run_sweep,
@@ -135,11 +136,7 @@ def reference(*arms: Sequence[Row]) -> tuple[float, float]:
 
 
 def _points(rows: Sequence[Row]) -> list[tuple[float, float]]:
-    return [(-r["acc"], r["j_per_sample"]) for r in rows if _complete(r)]
-
-
-def _complete(r: Row) -> bool:
-    return r["state"] == "COMPLETE" and r["acc"] is not None and r["j_per_sample"] is not None
+    return [(-r["acc"], r["j_per_sample"]) for r in rows if complete(r)]
 
 
 def front_reference(*arms: Sequence[Row]) -> tuple[float, float]:
@@ -166,7 +163,7 @@ def front_stopped(plain: Sequence[Row], mf: Sequence[Row]) -> tuple[int, int]:
         >>> front_stopped([c(0.9, 2.0), c(0.8, 1.0), c(0.7, 3.0)], [c(0.9, 2.0), {"state": "PRUNED"}, c(0.7, 3.0)])
         (1, 2)
     """
-    done = [i for i, r in enumerate(plain) if _complete(r)]
+    done = [i for i, r in enumerate(plain) if complete(r)]
     front = [done[i] for i in pareto_indices(_points(plain))]
     return sum(mf[i]["state"] != "COMPLETE" for i in front), len(front)
 

@@ -44,7 +44,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from _sweep_runs import Row, read_study, trial_row  # sibling scripts
+from _sweep_runs import Row, complete, read_study, trial_row  # sibling scripts
 from multi_fidelity import (  # same hypervolume arithmetic
     BOX,
     ENERGY_SCALES,
@@ -152,7 +152,7 @@ def rankable(row: Row, epochs: int) -> bool:
     """Whether a plain trial can be replayed at the rungs: complete, with its final values and a measured
     ``val_acc`` and training energy for each of the ``epochs``."""
     c = row["curves"]
-    done = row["state"] == "COMPLETE" and row["acc"] is not None and row["j_per_sample"] is not None
+    done = complete(row)
     return done and len(c.get("val_acc", [])) >= epochs and len(c.get("energy/train_epoch_J", [])) >= epochs
 
 
@@ -220,7 +220,7 @@ def front_oracle(plain: Sequence[Row], first_epoch: int, epochs: int, rung_repea
     """
     from ecopt_lightning.sweeper._pareto import pareto_indices
 
-    done = [r for r in plain if r["state"] == "COMPLETE" and r["acc"] is not None and r["j_per_sample"] is not None]
+    done = [r for r in plain if complete(r)]
     keep = {done[i]["number"] for i in pareto_indices([(-r["acc"], r["j_per_sample"]) for r in done])}
     return [
         stopped(row, first_epoch, stopped_cost(row, first_epoch, epochs, rung_repeats))
@@ -255,9 +255,7 @@ def target_oracle(
     scaled = on_scale(plain, scale, min(js)) if js else list(plain)
     ref = reference(scaled)
     point: dict[int, tuple[float, float]] = {
-        i: (-r["acc"], r["j_per_sample"])
-        for i, r in enumerate(scaled)
-        if r["state"] == "COMPLETE" and r["acc"] is not None and r["j_per_sample"] is not None
+        i: (-r["acc"], r["j_per_sample"]) for i, r in enumerate(scaled) if complete(r)
     }
     target = HV_FRACTION * hypervolume(list(point.values()), ref)
     # a rankable trial's cost when stopped (None for the others, and where nothing measured it: those run as ran)
