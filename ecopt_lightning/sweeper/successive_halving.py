@@ -36,7 +36,8 @@ reached a rung (``floor(n / eta) == 0``), no place goes on: with ``keep_front`` 
 earlier trial at the rung dominates it (the same rule as at any cohort size), without it every trial continues.
 A lone trial is on its rung's front, so it never blocks and never stops for lack of company. Replayed on the
 digits benchmark at 81 epochs (benchmarks/README.md, issue 20), stopping the dominated among the first few
-trials took the whole sweep from 27% to 21% of the plain sweep's energy, with the same final front.
+trials took the whole sweep from 27% to 21% of the plain sweep's energy, for the same final hypervolume on the
+benchmark's goal reference (which hides stopped front models: docs/sweeper.md, "What it costs the front").
 
 Example:
     >>> RungSchedule(1, 3, 27).epochs()
