@@ -302,6 +302,10 @@ SCHEDULED = "gp+"
 GP_STARTUP = 10
 #: ``independent_sampler`` value that :func:`build_space_sampler` replaces with a seeded BalancedStartSampler
 BALANCED = "balanced_start"
+#: sampler name of a GP that maximises its acquisition cell by cell (:func:`build_space_sampler`)
+EXHAUSTIVE = "gp_exhaustive"
+#: sampler name of a GP whose hypervolume-improvement reference lies further out (:func:`build_space_sampler`)
+WIDE_REFERENCE = "gp_wide_reference"
 #: method -> (sampler name, sampler_kwargs); ``auto`` is resolved by the sweeper's own rules
 SPACE_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "random": ("random", {}),
@@ -320,6 +324,12 @@ SPACE_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "gp_rand5": (SCHEDULED, {"every": [("random", {}, 5)]}),
     # GP whose start-up trials spread each parameter's levels evenly (benchmarks/balanced_start.py); tuning only
     "gp_bal": ("gp", {"independent_sampler": BALANCED}),
+    # GP whose acquisition is maximised over every cell of a small discrete space (benchmarks/exhaustive_acqf.py)
+    "gp_exh": (EXHAUSTIVE, {}),
+    # GP whose EHVI reference lies half the seen range past the worst seen point (benchmarks/wide_reference.py)
+    "gp_ref": (WIDE_REFERENCE, {}),
+    "gp_ref15": (WIDE_REFERENCE, {"margin": 0.15}),
+    "gp_ref25": (WIDE_REFERENCE, {"margin": 0.25}),
 }
 #: methods run when ``--methods`` is not given
 DEFAULT_SPACE_METHODS = ("random", "tpe", "tpe_mv", "nsga2", "gp", "official", "auto")
@@ -408,6 +418,13 @@ def build_space_sampler(name: str, kwargs: dict[str, Any], seed: int, wrapped: b
         from balanced_start import BalancedStartSampler
 
         kwargs = {**kwargs, "independent_sampler": BalancedStartSampler(seed=seed)}
+    if name in (EXHAUSTIVE, WIDE_REFERENCE):
+        from exhaustive_acqf import ExhaustiveAcqfGPSampler
+        from wide_reference import WideReferenceGPSampler
+
+        cls = ExhaustiveAcqfGPSampler if name == EXHAUSTIVE else WideReferenceGPSampler
+        variant: Any = cls(seed=seed, **kwargs)
+        return _failures.wrap(variant) if wrapped else variant
     if name != SCHEDULED:
         return _samplers.build(name, kwargs, seed, constrained=False, failures_infeasible=wrapped)
     gp = _samplers.build("gp", {}, seed, constrained=False, failures_infeasible=False)
