@@ -81,16 +81,16 @@ def _confirm(args: argparse.Namespace) -> int:
 
     out = args.out or Path(f"ecopt-report-{args.study}")
     try:
-        before, after, skipped = confirm(args.storage, args.study, rounds=args.rounds, repeats_per_round=args.repeats)
+        result = confirm(args.storage, args.study, rounds=args.rounds, repeats_per_round=args.repeats)
     except KeyError:
         print(f"ecopt confirm: no study named {args.study!r} in {args.storage}", file=sys.stderr)
         return 2
     except ConfirmError as exc:
         print(f"ecopt confirm: {exc}", file=sys.stderr)
         return 2
-    for line in confirm_lines(before, after, skipped):
+    for line in confirm_lines(result):
         print(line)
-    for path in write_all(after, out):
+    for path in write_all(result.after, out):
         print(path)
     return 0
 

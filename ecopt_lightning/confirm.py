@@ -8,7 +8,8 @@ The pattern (the main job follows it; any Lightning app can):
 2. ``EnergyCallback(inference_benchmark={"keep_for_confirm": True, ...})``: after the benchmark, the callback
    writes ``ecopt_confirm/`` next to ``energy_summary.json``: ``model.ckpt`` (the trained weights,
    ``trainer.save_checkpoint(weights_only=True)``), ``batches.pt`` (the benchmark's batches, one pass, on the
-   CPU) and ``candidate.json`` (the class, its file, the benchmark settings).
+   CPU) and ``candidate.json`` (the class, its file, the benchmark settings, among them the torch threads it ran
+   on, which ``ecopt confirm`` measures on again).
 
 A trial that does not follow it is named by ``ecopt confirm`` with the one-line reason, e.g.
 ``trial 3: no ecopt_confirm/candidate.json under <job dir> (...)``.
@@ -97,6 +98,7 @@ def save_candidate(
             "class_file": inspect.getsourcefile(cls),
             "forward_fn": None if forward is None else _qualname(forward),
             "warmup_batches": settings.get("warmup_batches", 2),
+            "threads": settings.get("threads"),
         }
         (folder / "candidate.json").write_text(json.dumps(info, indent=2))
     return None

@@ -7,7 +7,10 @@ a rotated order, so that whatever changes over time hits them alike. Each candid
 give its confirmed median and 95% interval (:func:`~ecopt_lightning.inference.median_interval`), widened where
 needed to hold every round's median (:func:`confirmed_interval`): repeats within a round share the machine's
 state, so their interval alone understates how much rounds differ. They are stored on the study
-(``ecopt.confirmed``), and the report is rebuilt from them, keeping the sweep's values.
+(``ecopt.confirmed``), and the report is rebuilt from them, keeping the sweep's values. Each model is measured
+on the torch threads its trial's benchmark ran on (``InferenceBenchmark.threads``, kept in its candidate files):
+on the process's own threads a CPU figure can differ from the sweep's many times over (threads that wait spin,
+and the CPU estimate counts the spin as work).
 
 Example:
     ``ecopt confirm --storage sqlite:///multirun/digits/ecopt.db --study train --rounds 4``
@@ -18,7 +21,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._records import TrialRecord
 from ._schema import CONFIRMED_ATTR, ReportSettings
@@ -30,6 +33,16 @@ REPEATS_PER_ROUND = 3
 
 class ConfirmError(Exception):
     """Nothing can be confirmed; the message is one line saying why."""
+
+
+class Confirmation(NamedTuple):
+    """What :func:`confirm` did: the report before and after, the trials it could not measure (with the
+    one-line reason) and the trials it measured in this run."""
+
+    before: Report
+    after: Report
+    skipped: dict[int, str]
+    measured: set[int]
 
 
 @dataclass
@@ -102,15 +115,15 @@ def confirm(
     rounds: int = 4,
     repeats_per_round: int = REPEATS_PER_ROUND,
     min_window_s: float | None = None,
-) -> tuple[Report, Report, dict[int, str]]:
-    """Re-measure the candidates of study ``study_name``; returns the report before, the report rebuilt from
-    the confirmed values, and the trials that could not be confirmed with the one-line reason."""
+) -> Confirmation:
+    """Re-measure the candidates of study ``study_name`` (:class:`Confirmation`)."""
     import optuna
     import torch
 
     from ecopt_lightning.energy import EnergyMonitor
-    from ecopt_lightning.inference import measure_inference
+    from ecopt_lightning.inference import BENCHMARK_THREADS, benchmark_threads, measure_inference
 
+    from ._rebuild import storage_notes
     from ._storage import open_storage
 
     if rounds < 1 or repeats_per_round < 1:
@@ -131,16 +144,18 @@ def confirm(
 
     def measure(run: _Run) -> Any:
         c = run.candidate
-        return measure_inference(
-            c.module,
-            c.batches,
-            warmup_batches=int(c.settings.get("warmup_batches") or 0),
-            repeats=repeats_per_round,
-            rel_precision=None,
-            min_window_s=min_window_s,
-            forward_fn=c.settings.get("forward_fn"),
-            monitor=monitor,
-        )
+        # candidates saved before the threads were kept ran on the benchmark's default
+        with benchmark_threads(c.settings.get("threads", BENCHMARK_THREADS)):
+            return measure_inference(
+                c.module,
+                c.batches,
+                warmup_batches=int(c.settings.get("warmup_batches") or 0),
+                repeats=repeats_per_round,
+                rel_precision=None,
+                min_window_s=min_window_s,
+                forward_fn=c.settings.get("forward_fn"),
+                monitor=monitor,
+            )
 
     confirmed = dict(study.user_attrs.get(CONFIRMED_ATTR) or {})
     measured: set[int] = set()
@@ -153,14 +168,19 @@ def confirm(
             after = build_report(study.study_name, study.get_trials(deepcopy=False), settings, confirmed=confirmed)
             # a front member measured worse can let a trial the sweep had dominated onto the rebuilt front:
             # measure those too, so that every member of the confirmed front was measured again
-            newcomers = [r for r in candidates_of(after) if r.number not in measured and r.number not in skipped]
+            # (their sweep records: ``after`` carries the values earlier confirms stored)
+            swept = {r.number: r for r in before.records}
+            newcomers = [
+                swept[r.number] for r in candidates_of(after) if r.number not in measured and r.number not in skipped
+            ]
             runs, more_skipped = _load(newcomers, device) if newcomers else ([], {})
             skipped.update(more_skipped)
     finally:
         monitor.close()
     study.set_user_attr(CONFIRMED_ATTR, confirmed)
     after = build_report(study.study_name, study.get_trials(deepcopy=False), settings, confirmed=confirmed)
-    return before, after, skipped
+    after.notes = storage_notes(study, confirmed)
+    return Confirmation(before, after, skipped, measured)
 
 
 def confirmed_interval(per_repeat: list[float], round_medians: list[float]) -> tuple[float, float] | None:
@@ -215,13 +235,15 @@ def _fmt(value: float | None, interval: Any) -> str:
     return f"{value:.4g}" + ("" if not interval or interval[0] is None else f" [{interval[0]:.4g}, {interval[1]:.4g}]")
 
 
-def confirm_lines(before: Report, after: Report, skipped: dict[int, str]) -> list[str]:
-    """What ``ecopt confirm`` prints: per candidate, the sweep's and the confirmed J per sample with their 95%
-    intervals and the front status before and after; then the trials it could not measure, and why."""
+def confirm_lines(result: Confirmation) -> list[str]:
+    """What ``ecopt confirm`` prints: per trial measured in this run, the sweep's and the confirmed J per sample
+    with their 95% intervals and the front status before and after; then the trials it could not measure, and
+    why. (Trials an earlier confirm measured keep their values in the rebuilt front and are not listed.)"""
+    before, after, skipped = result.before, result.after, result.skipped
     was = {r.number: r.front_status for r in before.records}
     lines = ["trial  sweep J/sample [95%]  ->  confirmed J/sample [95%]  |  front status: sweep -> confirmed"]
     for r in sorted(after.records, key=lambda r: r.number):
-        if r.confirmed is None or r.number in skipped or r.confirmed.get("rounds") is None:
+        if r.confirmed is None or r.number not in result.measured or r.confirmed.get("rounds") is None:
             continue
         c = r.confirmed
         flags = " (contended)" if c.get("contended") else ""

@@ -20,6 +20,15 @@ _CONFIRMED_NOTE = (
 )
 
 
+def storage_notes(study: Any, confirmed: Any) -> dict[str, Any]:
+    """The notes of a report rebuilt from ``study``'s storage: the hardware the sweeper recorded, and what
+    ``confirmed`` values mean when there are some."""
+    notes: dict[str, Any] = {"rebuilt_from_storage": True, "hardware": study.user_attrs.get(HARDWARE_ATTR)}
+    if confirmed:
+        notes["confirmed_note"] = _CONFIRMED_NOTE  # beside summary.json's "confirmed" entries, not over them
+    return notes
+
+
 class ReportError(ValueError):
     """``ecopt report`` cannot read the study; the message is one line (password redacted)."""
 
@@ -74,9 +83,7 @@ def rebuild(
     report = build_report(
         study.study_name, study.get_trials(deepcopy=False), settings, baseline, chosen, confirmed=confirmed
     )
-    report.notes = {"rebuilt_from_storage": True, "hardware": study.user_attrs.get(HARDWARE_ATTR)}
-    if confirmed:
-        report.notes["confirmed"] = _CONFIRMED_NOTE
+    report.notes = storage_notes(study, confirmed)
     paths = write_all(report, out_dir)
     if attach:
         from ._artifacts import attach_to_study, publish_to_study

@@ -5,13 +5,17 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import optuna
 import pytest
 import torch
+from lightning.pytorch import LightningModule, Trainer
+from typing_extensions import override
 
 from ecopt_lightning.cli import main
 from ecopt_lightning.confirm import why_not_reloadable
@@ -115,3 +119,98 @@ def test_a_model_that_cannot_be_rebuilt_is_named_with_the_reason():
     assert "save_hyperparameters" in why_not_reloadable(NoHparams(3))
     main_class = type("Script", (torch.nn.Module,), {"__module__": "__main__"})
     assert "__main__" in why_not_reloadable(main_class())
+
+
+class ThreadProbe(LightningModule):
+    """A tiny classifier that records the torch threads each forward pass runs on (class-level, read by tests)."""
+
+    seen: ClassVar[list[int]] = []
+
+    def __init__(self, width: int = 8) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = torch.nn.Linear(width, 2)
+
+    @override
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ThreadProbe.seen.append(torch.get_num_threads())
+        return self.net(x)
+
+    @override
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return torch.nn.functional.cross_entropy(self(x), y)
+
+    @override
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_loss", torch.nn.functional.cross_entropy(self(x), y))
+
+    @override
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def _kept_candidate(job: Path) -> None:
+    """A real fit whose EnergyCallback keeps the model for ``ecopt confirm`` under ``job``, its benchmark on 1
+    torch thread (the default)."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from ecopt_lightning import EnergyCallback
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(32, 8, generator=g)
+    data = DataLoader(TensorDataset(x, (x.sum(dim=1) > 0).long()), batch_size=8)
+    bench = {"repeats": 2, "keep_for_confirm": True}
+    callback = EnergyCallback(cpu="estimate", proxies=False, inference_benchmark=bench, summary_path=job / "s.json")
+    trainer = Trainer(
+        max_epochs=1, default_root_dir=job, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0, accelerator="cpu", callbacks=[callback],
+    )  # fmt: skip
+    trainer.fit(ThreadProbe(), data, data)
+
+
+def test_confirm_measures_on_the_sweeps_threads_with_the_sweeps_values_and_hardware(tmp_path, monkeypatch):
+    """Regression (first-hour audit, 2026-11-28): ``ecopt confirm`` measured on the process's own torch threads,
+    not the benchmark's 1, and read 200-800x the sweep's J/sample on a busy 2-core machine; a trial that joined
+    the front through an earlier confirm's value showed that value as its sweep value; the report said the
+    hardware was not recorded; and `ecopt report` replaced summary.json's confirmed entries with a note."""
+    from ecopt_lightning.sweeper._confirm import confirm, confirm_lines
+    from ecopt_lightning.sweeper._energy_report import render
+    from ecopt_lightning.sweeper._schema import CONFIRMED_ATTR, HARDWARE_ATTR, JOB_DIR_ATTR
+
+    _kept_candidate(tmp_path / "job0")
+    shutil.copytree(tmp_path / "job0", tmp_path / "job1")
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(study_name="s", storage=storage, directions=["maximize", "minimize"])
+    study.set_metric_names(["val_acc", E])
+    study.set_user_attr(HARDWARE_ATTR, {"cpu": "probe CPU"})
+    for n, (acc, j) in enumerate([(0.9, 0.01), (0.8, 0.02)]):  # trial 1 is dominated in the sweep
+        attrs = {"val_acc": acc, E: j, JOB_DIR_ATTR: str(tmp_path / f"job{n}")}
+        study.add_trial(optuna.trial.create_trial(values=[acc, j], user_attrs=attrs))
+    # an earlier confirm read trial 1 far cheaper, so the rebuilt front takes it in and this run measures it too
+    earlier = {"metric": E, "value": 1e-12, "ci_lo": 1e-12, "ci_hi": 1e-12, "rounds": 1, "sweep_value": 0.02}
+    study.set_user_attr(CONFIRMED_ATTR, {"1": earlier})
+
+    monkeypatch.setattr(ThreadProbe, "seen", [])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        result = confirm(storage, "s", rounds=1, repeats_per_round=1)
+    finally:
+        torch.set_num_threads(threads)
+    assert ThreadProbe.seen and set(ThreadProbe.seen) == {1}  # the candidate's threads, not the process's 2
+    assert result.measured == {0, 1}
+    entries = optuna.load_study(study_name="s", storage=storage).user_attrs[CONFIRMED_ATTR]
+    assert entries["0"]["sweep_value"] == 0.01 and entries["1"]["sweep_value"] == 0.02
+    lines = confirm_lines(result)
+    assert [line.split()[0] for line in lines[1:3]] == ["0", "1"] and "0.02 " in lines[2]
+    assert result.after.notes["hardware"] == {"cpu": "probe CPU"}
+    assert "- cpu: probe CPU" in render(result.after) and "not recorded" not in render(result.after)
+    # and `ecopt report` afterwards keeps the entries in summary.json (its note used to overwrite them)
+    from ecopt_lightning.sweeper._rebuild import rebuild
+
+    rebuild(storage, "s", tmp_path / "report")
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    assert set(summary["confirmed"]) == {"0", "1"} and summary["confirmed"]["1"]["sweep_value"] == 0.02
+    assert "ecopt confirm" in summary["confirmed_note"]
