@@ -10,11 +10,12 @@ import contextlib
 import itertools
 import logging
 import math
+import numbers
 import os
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -230,6 +231,64 @@ def _cycle(batches: list[Any]) -> Iterator[tuple[int, int, Any]]:
             yield n, i, batch
 
 
+def _is_int(x: Any) -> bool:
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and not math.isnan(x)
+
+
+def check_settings(
+    *,
+    warmup_batches: Any = 2,
+    warmup_s: Any = None,
+    repeats: Any = 6,
+    rel_precision: Any = None,
+    max_repeats: Any = 50,
+    max_seconds: Any = None,
+    min_window_s: Any = None,
+    max_batches: Any = None,
+    cache_bytes: Any = 0,
+) -> None:
+    """Raise a one-line ``ValueError`` naming the first benchmark setting of the wrong type or range, and what
+    is allowed (before any training, where the settings are given: :class:`InferenceBenchmark`).
+
+    Example:
+        >>> check_settings(repeats="six")
+        Traceback (most recent call last):
+        ...
+        ValueError: repeats='six' is not allowed: give an int >= 1
+    """
+    rules: list[tuple[str, Any, bool, str]] = [
+        ("warmup_batches", warmup_batches, _is_int(warmup_batches) and warmup_batches >= 0, "an int >= 0"),
+        ("warmup_s", warmup_s, warmup_s is None or (_is_number(warmup_s) and warmup_s >= 0), "seconds >= 0 or None"),
+        ("repeats", repeats, _is_int(repeats) and repeats >= 1, "an int >= 1"),
+        (
+            "rel_precision",
+            rel_precision,
+            rel_precision is None or (_is_number(rel_precision) and 0 < rel_precision < 1),
+            "a fraction in (0, 1) or None",
+        ),
+        (
+            "max_repeats",
+            max_repeats,
+            _is_int(max_repeats) and (not _is_int(repeats) or max_repeats >= repeats),
+            f"an int >= repeats ({repeats!r})",
+        ),
+        ("max_seconds", max_seconds, max_seconds is None or (_is_number(max_seconds) and max_seconds > 0),
+         "seconds > 0 or None"),
+        ("min_window_s", min_window_s, min_window_s is None or (_is_number(min_window_s) and min_window_s >= 0),
+         "seconds >= 0 or None"),
+        ("max_batches", max_batches, max_batches is None or (_is_int(max_batches) and max_batches >= 1),
+         "an int >= 1 or None"),
+        ("cache_bytes", cache_bytes, _is_int(cache_bytes) and cache_bytes >= 0, "bytes as an int >= 0"),
+    ]  # fmt: skip
+    for name, value, ok, allowed in rules:
+        if not ok:
+            raise ValueError(f"{name}={value!r} is not allowed: give {allowed}")
+
+
 def measure_inference(
     module: torch.nn.Module,
     dataloader: Iterable[Any],
@@ -302,22 +361,17 @@ def measure_inference(
         >>> more.repeats, more.per_repeat_J[:3] == r.per_repeat_J, more.samples_total
         (5, True, 128)
     """
-    if repeats < 1:
-        raise ValueError(f"repeats={repeats!r} is not allowed: give at least 1")
-    if warmup_batches < 0:
-        raise ValueError(f"warmup_batches={warmup_batches!r} is not allowed: give 0 or more")
-    if warmup_s is not None and not warmup_s >= 0:
-        raise ValueError(f"warmup_s={warmup_s!r} is not allowed: give seconds >= 0 or None")
-    if rel_precision is not None and not 0 < rel_precision < 1:
-        raise ValueError(f"rel_precision={rel_precision!r} is not allowed: give a fraction in (0, 1) or None")
-    if max_repeats < repeats:
-        raise ValueError(f"max_repeats={max_repeats!r} is not allowed: give at least repeats={repeats}")
-    if max_seconds is not None and not max_seconds > 0:
-        raise ValueError(f"max_seconds={max_seconds!r} is not allowed: give seconds > 0 or None")
-    if min_window_s is not None and not min_window_s >= 0:
-        raise ValueError(f"min_window_s={min_window_s!r} is not allowed: give seconds >= 0 or None")
-    if not (isinstance(cache_bytes, int) and cache_bytes >= 0):
-        raise ValueError(f"cache_bytes={cache_bytes!r} is not allowed: give bytes as an int >= 0")
+    check_settings(
+        warmup_batches=warmup_batches,
+        warmup_s=warmup_s,
+        repeats=repeats,
+        rel_precision=rel_precision,
+        max_repeats=max_repeats,
+        max_seconds=max_seconds,
+        min_window_s=min_window_s,
+        max_batches=max_batches,
+        cache_bytes=cache_bytes,
+    )
     device = _module_device(module)
     own_monitor = monitor is None
     if monitor is None:
@@ -475,8 +529,25 @@ class InferenceBenchmark:
     threads: int | None = BENCHMARK_THREADS
 
     def __post_init__(self) -> None:
-        if self.threads is not None and not (isinstance(self.threads, int) and self.threads >= 1):
+        check_settings(
+            warmup_batches=self.warmup_batches,
+            warmup_s=self.warmup_s,
+            repeats=self.repeats,
+            rel_precision=self.rel_precision,
+            max_repeats=self.max_repeats,
+            max_seconds=self.max_seconds,
+            min_window_s=self.min_window_s,
+            max_batches=self.max_batches,
+            cache_bytes=self.cache_bytes,
+        )
+        if self.threads is not None and not (_is_int(self.threads) and self.threads >= 1):
             raise ValueError(f"threads={self.threads!r} is not allowed: an int >= 1, or None (the process's own)")
+        if not isinstance(self.keep_for_confirm, bool):
+            raise ValueError(f"keep_for_confirm={self.keep_for_confirm!r} is not allowed: give true or false")
+        if self.forward_fn is not None and not callable(self.forward_fn):
+            raise ValueError(
+                f"forward_fn={self.forward_fn!r} is not allowed: give (module, batch, batch_idx) -> output"
+            )
 
     @classmethod
     def of(cls, value: bool | InferenceBenchmark | Mapping[str, Any] | None) -> InferenceBenchmark | None:
@@ -485,8 +556,17 @@ class InferenceBenchmark:
         if value is True:
             return cls()
         if isinstance(value, Mapping):
+            names = [f.name for f in fields(cls)]
+            unknown = [k for k in value if k not in names]
+            if unknown:
+                raise ValueError(f"inference_benchmark key {unknown[0]!r} is not allowed: one of {', '.join(names)}")
             return cls(**value)
-        return value or None
+        if value is None or value is False or isinstance(value, InferenceBenchmark):
+            return value or None
+        raise ValueError(
+            f"inference_benchmark={value!r} is not allowed: give True, False, None, an InferenceBenchmark or a dict "
+            "of its fields"
+        )
 
 
 def benchmark_loader(trainer: Trainer, pl_module: LightningModule, cfg: InferenceBenchmark) -> Any:

@@ -159,3 +159,36 @@ def test_carbon_is_always_reported_and_labelled(tmp_path: Path) -> None:
     assert regional.summary()["carbon"]["label"].startswith("56 gCO2e/kWh, FR yearly average 2023 (Ember")
     with pytest.raises(ValueError, match="carbon_region='XX' is not allowed"):
         EnergyCallback(carbon_region="XX")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("yes", "inference_benchmark='yes' is not allowed: give True, False, None, an InferenceBenchmark or a dict"),
+        (1, "inference_benchmark=1 is not allowed"),
+        ({"repeats": "six"}, "repeats='six' is not allowed: give an int >= 1"),
+        ({"repeat": 3}, "inference_benchmark key 'repeat' is not allowed: one of dataloader, warmup_batches, "),
+        ({"rel_precision": 5}, "rel_precision=5 is not allowed: give a fraction in (0, 1) or None"),
+        ({"max_seconds": "10s"}, "max_seconds='10s' is not allowed: give seconds > 0 or None"),
+        ({"repeats": 6, "max_repeats": 3}, "max_repeats=3 is not allowed: give an int >= repeats (6)"),
+        ({"keep_for_confirm": "yes"}, "keep_for_confirm='yes' is not allowed: give true or false"),
+    ],
+)
+def test_bad_inference_benchmark_settings_stop_at_construction_with_one_line(value, message):
+    """Regression (first-hour audit, 2026-11-28): these were accepted and failed only after the whole fit, with
+    ``AttributeError: 'str' object has no attribute 'keep_for_confirm'`` or a ``TypeError`` comparing int and str;
+    in a sweep every trial trained and then failed the same way."""
+    with pytest.raises(ValueError) as err:
+        EnergyCallback(inference_benchmark=value)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+    with pytest.raises(ValueError):  # the setter checks the same
+        EnergyCallback().inference_benchmark = value
+
+
+def test_numpy_and_omegaconf_settings_are_taken():
+    import numpy as np
+    from omegaconf import OmegaConf
+
+    cb = EnergyCallback(inference_benchmark=OmegaConf.create({"repeats": 3, "rel_precision": 0.1}))
+    assert (cb.inference_benchmark.repeats, cb.inference_benchmark.rel_precision) == (3, 0.1)
+    assert EnergyCallback(inference_benchmark={"repeats": np.int64(4)}).inference_benchmark.repeats == 4
