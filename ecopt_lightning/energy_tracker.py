@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 from . import metrics
 from .energy import EnergyMonitor, Measurement, Snapshot, carbon_g, cost
 from .energy._notices import say_once
-from .energy.contention import REMEDY, span_contended
+from .energy.contention import REMEDY, contended_share, span_contended
 
 Op = Literal["sum", "max"]
 
@@ -431,7 +431,7 @@ def warn_contended(cluster: Mapping[str, Totals]) -> None:
             say_once(
                 "contended",
                 f"ecopt energy: the {phase} totals were measured while other processes kept {foreign:.2f} cores "
-                f"busy on average ({t.contended_fraction:.0%} of the time in contended windows); they may be "
+                f"busy on average ({contended_share(t.contended_fraction)}); they may be "
                 f"biased and are marked '{metrics.contended(phase)}'. To measure quietly: {REMEDY}.",
             )
             return

@@ -53,6 +53,21 @@ def span_contended(proc_s: float, foreign_core_s: float, contended_s: float) -> 
     return contended_s > 0 or (judged and foreign_core_s / proc_s >= FOREIGN_CORES_LIMIT)
 
 
+def contended_share(fraction: float) -> str:
+    """How a contended phase's share of time in contended windows reads: a phase can be contended by its
+    average load alone, when no window crossed the limit on its own (windows too short to judge alone).
+
+    Example:
+        >>> contended_share(0.25)
+        '25% of the time in windows contended on their own'
+        >>> contended_share(0.0)
+        'over the phase as a whole; no window was contended on its own'
+    """
+    if fraction > 0:
+        return f"{fraction:.0%} of the time in windows contended on their own"
+    return "over the phase as a whole; no window was contended on its own"
+
+
 def proc_root() -> Path:
     """``$ECOPT_PROC_ROOT`` or ``/proc``."""
     return Path(os.environ.get("ECOPT_PROC_ROOT") or "/proc")

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..energy.contention import contended_share
 from ..metrics import SUMMARY_FILE
 
 #: how deep below the job directory the summary is looked for (Lightning puts it in its log dir)
@@ -78,8 +79,7 @@ def degraded_reasons(summary: dict[str, Any]) -> list[str]:
         if isinstance(entry, dict) and entry.get("contended"):
             reasons.append(
                 f"contended: other processes kept {entry.get('foreign_cores', float('nan')):.2f} cores busy on "
-                f"average during {phase} ({entry.get('contended_fraction', float('nan')):.0%} of its time in "
-                "contended windows)"
+                f"average during {phase} ({contended_share(entry.get('contended_fraction', float('nan')))})"
             )
     inference = summary.get("inference") or {}
     contention = inference.get("contention") or {}

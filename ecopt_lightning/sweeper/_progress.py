@@ -55,6 +55,10 @@ def progress_line(report: Report, number: int, n_trials: int) -> str | None:
     if record is None:
         return None
     complete = sum(r.state == "COMPLETE" for r in report.records)
+    stopped = sum(r.stopped_at_epoch is not None for r in report.records)
+    count = f"{complete} of {n_trials} complete"
+    if stopped:  # a trial stopped at a rung counts towards n_trials
+        count = f"{complete + stopped} of {n_trials}: {complete} complete, {stopped} stopped at a rung"
     if record.stopped_at_epoch is not None:
         outcome = stopped_phrase(record.stopped_at_epoch, record.rungs)
     elif record.values is None:
@@ -67,7 +71,7 @@ def progress_line(report: Report, number: int, n_trials: int) -> str | None:
         outcome += f" | {status}" if status else ""
     baseline = " (baseline)" if record.flags.get(BASELINE_ATTR) else ""
     return (
-        f"trial {number}{baseline} ({complete} of {n_trials} complete): {outcome} | front {len(report.front)} "
+        f"trial {number}{baseline} ({count}): {outcome} | front {len(report.front)} "
         f"trial(s) | sweep energy so far {report.sweep_energy_J:.4g} J | {_params(record) or 'no parameters'}"
     )
 

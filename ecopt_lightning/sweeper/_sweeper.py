@@ -80,6 +80,11 @@ from .config import Settings, resolve_callable, validate
 from .errors import SweepDirError, SweeperConfigError, SweepFailedError
 
 log = logging.getLogger(__name__)
+#: what a sweep that found its study already full says: the same command only resumes it
+NOTHING_NEW_HINT = (
+    " (this sweep dir's study already has them: raise hydra.sweeper.n_trials to add trials, or give another "
+    "hydra.sweep.dir for a new sweep, as a changed search space or multi_fidelity needs)"
+)
 
 #: wall time (s) between two writes of the figures (PNG, HTML: about a second of CPU each) and energy_report.md
 #: during a sweep; the JSON/CSV files are written every batch (when changed) and the figures once more at the end
@@ -252,7 +257,8 @@ class EcoptSweeperImpl:
         stopped = _stopped_at(study, trial) if settings.multi_fidelity is not None else None
         if error is None and stopped is not None:
             # PRUNED keeps no values, so the trial never reaches the front; its metrics and energy stay
-            log.info("ecopt: trial %d %s (multi-fidelity: told PRUNED)", trial.number, stopped)
+            # the trial's progress line says the same for the user
+            log.debug("ecopt: trial %d %s (multi-fidelity: told PRUNED)", trial.number, stopped)
             set_user_attrs(study, trial, attrs)
             tell_quietly(study, trial, state=TrialState.PRUNED)
             return None, None
@@ -403,6 +409,7 @@ class EcoptSweeperImpl:
         watch = DeadTrialWatch(settings.heartbeat_interval_s, settings.max_retry)
         announce_asker(study)  # before the first ask: see DeadTrialWatch
         waiting_said = None
+        launched = False
         while True:
             every = self._trials_now(study)
             if watch.fail_dead_trials(study, every):
@@ -429,10 +436,11 @@ class EcoptSweeperImpl:
                 continue
             if missing <= 0:
                 log.info(
-                    "ecopt: %d complete + %d running of n_trials=%d: nothing to launch",
-                    done,
+                    "ecopt: %s + %d running of n_trials=%d: nothing to launch%s",
+                    f"{done - stopped} complete + {stopped} stopped at a rung" if stopped else f"{done} complete",
                     running,
                     settings.n_trials,
+                    "" if launched else NOTHING_NEW_HINT,
                 )
                 break
             if grid is not None and sum(t.state.is_finished() for t in every) >= grid:
@@ -455,6 +463,7 @@ class EcoptSweeperImpl:
             batch_errors, numbers, mismatches = self._run_batch(
                 study, storage, space, custom, settings, min(settings.n_jobs, missing)
             )
+            launched = True
             failures += batch_errors
             why = _samplers.too_slow(sampler_name, *self._batch_seconds) if settings.sampler == "auto" else None
             if why:

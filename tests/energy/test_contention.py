@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ecopt_lightning.energy.contention import Contention, ProcSample
+from ecopt_lightning.energy.contention import Contention, ProcSample, contended_share
 from tests.doubles.clock import ManualClock
 from tests.doubles.fake_proc import FakeProc
 
@@ -140,5 +140,5 @@ def test_a_real_trainer_flags_its_training_contended_from_a_fake_proc_load(tmp_p
     assert float(trainer.callback_metrics["energy/train_contended"]) == 1.0
     phases = json.loads((tmp_path / "energy_summary.json").read_text())["phases"]
     assert phases["train"]["contended"] is True and phases["train"]["foreign_cores"] > 0.5
-    assert any(reason.endswith("during train (" + f"{phases['train']['contended_fraction']:.0%}" + " of its time "
-               "in contended windows)") for reason in read_job(str(tmp_path)).degraded)  # fmt: skip
+    share = contended_share(phases["train"]["contended_fraction"])
+    assert any(reason.endswith(f"during train ({share})") for reason in read_job(str(tmp_path)).degraded)

@@ -66,8 +66,12 @@ def test_dominated_trials_stop_at_the_first_rung(multirun, tmp_path: Path, keep_
         assert trials[n].state == TrialState.PRUNED and stopped_at(trials[n].user_attrs) == 1
         assert trials[n].user_attrs["epochs_trained"] == 1 and list(rung_values(trials[n].user_attrs)) == [1]
     out = proc.stderr + proc.stdout
-    assert "trial 1 stopped at rung 1 (epoch 1): ranked " in out and "(multi-fidelity: told PRUNED)" in out
-    assert re.search(r"trial 1 \(\d of 4 complete\): stopped at rung 1 \(epoch 1\): ranked \d of ", out)  # progress
+    # one progress line per trial, counting stopped trials towards n_trials (first-hour audit: "(3 of 12
+    # complete)" beside "12 complete ... of n_trials=12", and a second line per stopped trial)
+    line = r"trial 1 \((\d) of 4: (\d) complete, (\d) stopped at a rung\): stopped at rung 1 \(epoch 1\): ranked \d of "
+    found = re.search(line, out)
+    assert found and int(found[1]) == int(found[2]) + int(found[3]), out[-3000:]
+    assert len(re.findall(r"ecopt: trial 1\b", out)) == 1 and "told PRUNED" not in out
     # trial 2 (width 8) is never dominated by 0 (width 4, fewer parameters): with keep_front (the default) it is on
     # every rung's front and trains to the end. Without, at rung 1 it may rank first or second of {0, 2} by
     # hypervolume (its accuracy decides); at rung 2 the two of them add the same hypervolume (two points span the

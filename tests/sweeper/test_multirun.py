@@ -98,8 +98,12 @@ def test_two_objective_sweep_artifacts_match_optuna_then_resume_adds_only_missin
     assert [t.state for t in resumed] == [TrialState.COMPLETE] * 6
     assert [t.params for t in resumed[:4]] == first_params  # the first 4 were not rerun
     assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == ["0", "1", "2", "3", "4", "5"]
-    multirun(*SPACE, "hydra.sweeper.sampler=tpe", "hydra.sweeper.n_trials=6")
+    again = multirun(*SPACE, "hydra.sweeper.sampler=tpe", "hydra.sweeper.n_trials=6")
     assert len(load_study(sweep).trials) == 6
+    # ... and says how to get more trials or a new sweep (first-hour audit: a rerun said only "nothing to launch")
+    out = again.stdout + again.stderr
+    assert "6 complete + 0 running of n_trials=6: nothing to launch (this sweep dir's study already has them: " in out
+    assert "raise hydra.sweeper.n_trials to add trials, or give another hydra.sweep.dir" in out
 
 
 @pytest.mark.parametrize("sampler", ["nsga2", "nsga3", "gp", "random", "qmc"])

@@ -191,7 +191,18 @@ def test_a_contended_training_marks_the_trial_degraded(tmp_path):
     }
     (tmp_path / "energy_summary.json").write_text(json.dumps({"total_J": 6.0, "phases": phases}))
     assert read_job(str(tmp_path)).degraded == [
-        "contended: other processes kept 0.80 cores busy on average during train (25% of its time in contended windows)"
+        "contended: other processes kept 0.80 cores busy on average during train (25% of the time in windows "
+        "contended on their own)"
+    ]
+
+
+def test_a_phase_contended_by_its_average_alone_does_not_say_0_percent_in_contended_windows(tmp_path):
+    """Regression (first-hour audit): 'kept 0.83 cores busy on average (0% of the time in contended windows)'."""
+    phases = {"train": {"energy_J": 5.0, "contended": True, "contended_fraction": 0.0, "foreign_cores": 0.83}}
+    (tmp_path / "energy_summary.json").write_text(json.dumps({"total_J": 5.0, "phases": phases}))
+    assert read_job(str(tmp_path)).degraded == [
+        "contended: other processes kept 0.83 cores busy on average during train (over the phase as a whole; no "
+        "window was contended on its own)"
     ]
 
 
