@@ -15,10 +15,11 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,17 @@ _CONSTRAINT_RE = re.compile(r"^\s*(?P<name>\S+)\s*(?P<op><=|>=|<|>)\s*(?P<bound>
 
 class TrialError(Exception):
     """A trial's result cannot be used (missing objective, NaN, not a mapping); the trial is marked FAIL."""
+
+
+def did_you_mean(name: str, names: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``names`` to a misspelt ``name``, else empty.
+
+    Example:
+        >>> did_you_mean("val_accc", ["val_acc", "val_loss"]), did_you_mean("throughput", ["val_acc"])
+        (" (did you mean 'val_acc'?)", '')
+    """
+    close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.8)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def name_mismatch(
@@ -54,8 +66,8 @@ def name_mismatch(
         wrong = non_numeric(returned, wanted)
         if wrong:
             return field, f"{wrong}; {available}"
-    missing = [f"objective {n!r}" for n in objective_names if n not in metrics]
-    missing += [f"constraint metric {n!r}" for n in constraint_metrics if n not in metrics]
+    missing = [f"objective {n!r}{did_you_mean(n, metrics)}" for n in objective_names if n not in metrics]
+    missing += [f"constraint metric {n!r}{did_you_mean(n, metrics)}" for n in constraint_metrics if n not in metrics]
     if not missing:
         return None
     field = "objectives" if missing[0].startswith("objective ") else "constraints"
@@ -99,7 +111,9 @@ def lookup(metrics: Mapping[str, float], name: str, role: str) -> float:
     """The finite value of metric ``name``; :class:`TrialError` listing the available names otherwise."""
     if name not in metrics:
         available = ", ".join(sorted(metrics)) or "(none)"
-        raise TrialError(f"{role} {name!r} is not among the task's metrics; available: {available}")
+        raise TrialError(
+            f"{role} {name!r} is not among the task's metrics{did_you_mean(name, metrics)}; available: {available}"
+        )
     value = metrics[name]
     if not math.isfinite(value):
         raise TrialError(f"{role} {name!r} is {value}")

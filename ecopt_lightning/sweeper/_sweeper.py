@@ -832,8 +832,13 @@ def measurement_quality(report: Report) -> str | None:
     loose = [r.number for r in done if r.metrics.get(metric_names.INFERENCE_CONVERGED) == 0.0]
     if not contended and not loose:
         return None
+    parts = (
+        [f"{len(contended)} measured their inference energy beside other processes' CPU load (contended: {contended})"]
+        if contended
+        else []
+    )
+    parts += [f"{len(loose)} did not reach the precision target (not converged: {loose})"] if loose else []
     return (
-        f"of {len(done)} complete trials, {len(contended)} measured their inference energy beside other processes' "
-        f"CPU load (contended: {contended}) and {len(loose)} did not reach the precision target (not converged: "
-        f"{loose}); compare them with care, measure quietly (docs/measurement.md) or run `ecopt confirm`"
+        f"of {len(done)} complete trials, {' and '.join(parts)}; compare them with care, measure quietly "
+        "(docs/measurement.md) or run `ecopt confirm`"
     )

@@ -30,12 +30,12 @@ def _error_lines(stderr: str) -> list[str]:
         (
             ["hydra.sweeper.objectives=[{name: val_accc, direction: maximize}]"],
             "hydra.sweeper.objectives=['val_accc:maximize'] is not allowed: ",
-            f"(trial 0: missing objective 'val_accc'; {AVAILABLE})",
+            f"(trial 0: missing objective 'val_accc' (did you mean 'val_acc'?); {AVAILABLE})",
         ),
         (
             ["hydra.sweeper.constraints=['energy/totl_J <= 5']"],
             "hydra.sweeper.constraints=['energy/totl_J <= 5'] is not allowed: ",
-            f"(trial 0: missing constraint metric 'energy/totl_J'; {AVAILABLE})",
+            f"(trial 0: missing constraint metric 'energy/totl_J' (did you mean 'energy/total_J'?); {AVAILABLE})",
         ),
         (
             ["mode=text_acc"],

@@ -177,6 +177,11 @@ def test_the_sweep_says_which_trials_were_contended_or_imprecise():
         study.add_trial(optuna.trial.create_trial(values=[1.0], user_attrs=attrs))
     line = measurement_quality(build_report("q", study.get_trials(), ReportSettings.default(["e"], ["minimize"])))
     assert line is not None and "(contended: [0])" in line and "(not converged: [1])" in line
+    # only one kind: the other is not named with an empty list (first-hour audit: "(not converged: [])")
+    loose = optuna.create_study(directions=["minimize"])
+    loose.add_trial(optuna.trial.create_trial(values=[1.0], user_attrs={"e": 1.0, "energy/inference_contended": 1.0}))
+    line = measurement_quality(build_report("q", loose.get_trials(), ReportSettings.default(["e"], ["minimize"])))
+    assert line is not None and "(contended: [0])" in line and "converged" not in line and "[]" not in line
     quiet = optuna.create_study(directions=["minimize"])
     quiet.add_trial(optuna.trial.create_trial(values=[1.0], user_attrs={"e": 1.0}))
     assert (
