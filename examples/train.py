@@ -80,9 +80,30 @@ def _floats(metrics) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if v.numel() == 1}
 
 
+#: what a single run prints at its end (a sweep prints its own line per trial)
+SHOWN = ("val_acc", "test_acc", "energy/inference_per_sample_J", "energy/total_J")
+
+
+def result_line(metrics: dict[str, float], folder: str) -> str:
+    """The single run's closing line: its main metrics and where its files are.
+
+    Example:
+        >>> result_line({"val_acc": 0.93591, "energy/total_J": 14.04, "other": 1.0}, "outputs/digits/x")
+        'val_acc=0.9359 energy/total_J=14.04; logs and energy_summary.json under outputs/digits/x'
+    """
+    shown = " ".join(f"{k}={metrics[k]:.4g}" for k in SHOWN if k in metrics)
+    return f"{shown}; logs and energy_summary.json under {folder}"
+
+
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> dict[str, float]:
-    return run(cfg)
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    metrics = run(cfg)
+    if HydraConfig.get().mode == RunMode.RUN:
+        print(result_line(metrics, HydraConfig.get().runtime.output_dir))
+    return metrics
 
 
 if __name__ == "__main__":

@@ -73,3 +73,19 @@ def test_digits_sweep_end_to_end(tmp_path):
     # each job's EnergyCallback summary labels its source
     job_summary = next((sweep / "0").glob("**/energy_summary.json"))
     assert set(json.loads(job_summary.read_text())["sources"].values()) == {"estimate"}
+
+
+def test_a_single_run_ends_with_its_result_and_where_its_files_are(tmp_path):
+    """Regression (first-hour audit, 2026-11-28): ``python examples/train.py``, the "one training run" of
+    conf/train.yaml, printed only warnings: no accuracy, no J/sample, no path."""
+    run_dir = tmp_path / "one"
+    cmd = [
+        sys.executable, str(ROOT / "examples" / "train.py"), "trainer.max_epochs=1", "energy.repeats=6",
+        "energy.max_repeats=6", f"hydra.run.dir={run_dir}",
+    ]  # fmt: skip
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, env={**os.environ})
+    assert out.returncode == 0, out.stderr[-3000:]
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("val_acc=") and " energy/inference_per_sample_J=" in last, out.stdout
+    assert last.endswith(f"; logs and energy_summary.json under {run_dir}")
+    assert next(run_dir.glob("**/energy_summary.json")).is_file()
