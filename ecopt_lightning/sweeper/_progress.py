@@ -104,11 +104,12 @@ def front_table(report: Report) -> list[str]:
     names = report.settings.objective_names
     header = ["trial", *names, "samples/J", *(["constraints"] if with_status else []), "params"]
     knee = report.knee.number if report.knee is not None else None
-    rows = [
-        _row(report, r, f"{r.number}{'*' if r.number == knee else ''}{'' if r.robust else '~'}", with_status)
-        for r in sorted(report.front, key=lambda r: r.values or [])
-    ]
     baseline = next((r for r in report.records if r.flags.get(BASELINE_ATTR) and r.values is not None), None)
+    rows = [
+        _row(report, r, f"{r.number}{'*' if r.number == knee else ''}{'' if r.robust else '~'}"
+             f"{' (baseline)' if r is baseline else ''}", with_status)
+        for r in sorted(report.front, key=lambda r: r.values or [])
+    ]  # fmt: skip
     extra = []
     if baseline is not None and not baseline.on_front:
         extra.append(_row(report, baseline, f"{baseline.number} (baseline, not on the front)", with_status))

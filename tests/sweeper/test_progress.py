@@ -73,3 +73,20 @@ def test_the_search_space_is_logged_in_words_not_reprs() -> None:
         "model.width: one of 8, 16; model.depth: int in [1, 3]; model.lr: log-float in [0.0003, 0.03]; "
         "x: float in [0, 1] step 0.25"
     )
+
+
+def test_a_baseline_on_the_front_is_named_in_the_table() -> None:
+    """Regression (first-hour audit): on the front the baseline's row read ``0*``, without saying it was the
+    baseline (off the front it reads ``0 (baseline, not on the front)``)."""
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for acc, per_sample, baseline in [(0.95, 0.0001, True), (0.90, 0.0002, False), (0.97, 0.0003, False)]:
+        trial = study.ask({"model.width": optuna.distributions.IntDistribution(8, 256)})
+        for name, value in {"val_acc": acc, "energy/inference_per_sample_J": per_sample}.items():
+            trial.set_user_attr(name, value)
+        if baseline:
+            trial.set_user_attr(BASELINE_ATTR, True)
+        study.tell(trial, [acc, per_sample])
+    settings = ReportSettings(["val_acc", "energy/inference_per_sample_J"], ["maximize", "minimize"])
+    rows = front_table(build_report("s", study.get_trials(), settings))[2:]
+    assert [row.split("  ")[0].strip() for row in rows[:2]] == ["0* (baseline)", "2"]
+    assert not any("not on the front" in row for row in rows)
