@@ -165,7 +165,10 @@ def test_the_progress_line_and_energy_report_say_where_a_trial_stopped_and_the_e
     study.tell(2, state=optuna.trial.TrialState.PRUNED)
     report = build_report("s", study.get_trials(), ReportSettings(NAMES, DIRECTIONS))
     line = progress_line(report, 2, 3) or ""
-    assert "trial 2 (1 of 3 complete): stopped at rung 2 (epoch 2): ranked 2 of 2 at this rung, the top 1" in line
+    assert (
+        "trial 2 (3 of 3: 1 complete, 2 stopped at a rung): stopped at rung 2 (epoch 2): ranked 2 of 2 at this rung, "
+        "the top 1" in line
+    )
     assert "stopped at rung 1 (epoch 1): ranked 3 of 3" in (progress_line(report, 1, 3) or "")
     text = render(report)
     # stopped: 10 J after 1 of 4 epochs (about 40 J in full) and 20 J after 2 of 4 (about 40 J): 30 J measured,
