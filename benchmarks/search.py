@@ -302,10 +302,6 @@ SCHEDULED = "gp+"
 GP_STARTUP = 10
 #: ``independent_sampler`` value that :func:`build_space_sampler` replaces with a seeded BalancedStartSampler
 BALANCED = "balanced_start"
-#: sampler name of a GP that maximises its acquisition cell by cell (:func:`build_space_sampler`)
-EXHAUSTIVE = "gp_exhaustive"
-#: sampler name of a GP whose hypervolume-improvement reference lies further out (:func:`build_space_sampler`)
-WIDE_REFERENCE = "gp_wide_reference"
 #: method -> (sampler name, sampler_kwargs); ``auto`` is resolved by the sweeper's own rules
 SPACE_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "random": ("random", {}),
@@ -324,12 +320,6 @@ SPACE_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "gp_rand5": (SCHEDULED, {"every": [("random", {}, 5)]}),
     # GP whose start-up trials spread each parameter's levels evenly (benchmarks/balanced_start.py); tuning only
     "gp_bal": ("gp", {"independent_sampler": BALANCED}),
-    # GP whose acquisition is maximised over every cell of a small discrete space (benchmarks/exhaustive_acqf.py)
-    "gp_exh": (EXHAUSTIVE, {}),
-    # GP whose EHVI reference lies half the seen range past the worst seen point (benchmarks/wide_reference.py)
-    "gp_ref": (WIDE_REFERENCE, {}),
-    "gp_ref15": (WIDE_REFERENCE, {"margin": 0.15}),
-    "gp_ref25": (WIDE_REFERENCE, {"margin": 0.25}),
 }
 #: methods run when ``--methods`` is not given
 DEFAULT_SPACE_METHODS = ("random", "tpe", "tpe_mv", "nsga2", "gp", "official", "auto")
@@ -418,13 +408,6 @@ def build_space_sampler(name: str, kwargs: dict[str, Any], seed: int, wrapped: b
         from balanced_start import BalancedStartSampler
 
         kwargs = {**kwargs, "independent_sampler": BalancedStartSampler(seed=seed)}
-    if name in (EXHAUSTIVE, WIDE_REFERENCE):
-        from exhaustive_acqf import ExhaustiveAcqfGPSampler
-        from wide_reference import WideReferenceGPSampler
-
-        cls = ExhaustiveAcqfGPSampler if name == EXHAUSTIVE else WideReferenceGPSampler
-        variant: Any = cls(seed=seed, **kwargs)
-        return _failures.wrap(variant) if wrapped else variant
     if name != SCHEDULED:
         return _samplers.build(name, kwargs, seed, constrained=False, failures_infeasible=wrapped)
     gp = _samplers.build("gp", {}, seed, constrained=False, failures_infeasible=False)
@@ -505,9 +488,21 @@ def space_markdown(rows: Sequence[dict[str, Any]], failing: bool) -> str:
     return "\n".join(lines)
 
 
+def method_order(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Methods in table order: :data:`SPACE_METHODS`, ``official``, ``auto``, then any other method the runs
+    name (a variant measured and retired, whose code is in git history: benchmarks/README.md says where).
+
+    Example:
+        >>> method_order([{"method": "gp_old"}, {"method": "gp"}])[-3:]
+        ['official', 'auto', 'gp_old']
+    """
+    known = [*SPACE_METHODS, "official", "auto"]
+    return known + sorted({r["method"] for r in rows} - set(known))
+
+
 def wide_markdown(rows: Sequence[dict[str, Any]]) -> str:
     """HV ratio median [IQR] (seeds) per problem (rows) and method (columns): the categorical set at a glance."""
-    methods = [m for m in [*SPACE_METHODS, "official", "auto"] if any(r["method"] == m for r in rows)]
+    methods = [m for m in method_order(rows) if any(r["method"] == m for r in rows)]
     lines = ["| problem | " + " | ".join(methods) + " |", "|" + "---|" * (len(methods) + 1)]
     for problem in dict.fromkeys(r["problem"] for r in rows):
         cells = []
@@ -589,10 +584,11 @@ def main_spaces(argv: Sequence[str]) -> int:
             ]
     # one run per problem, method, wrapper and seed: the first recorded (an --append rerun may repeat one)
     rows = list({(r["problem"], r["method"], r["wrapped"], r["seed"]): r for r in reversed(rows)}.values())[::-1]
+    order = method_order(rows)
     rows.sort(
         key=lambda r: (
             r["problem"],
-            [*SPACE_METHODS, "official", "auto"].index(r["method"]),
+            order.index(r["method"]),
             not r["wrapped"],
             r["seed"],
         )
