@@ -16,6 +16,8 @@ from pathlib import Path
 
 import hydra
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -97,12 +99,10 @@ def result_line(metrics: dict[str, float], folder: str) -> str:
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> dict[str, float]:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
     metrics = run(cfg)
-    if HydraConfig.get().mode == RunMode.RUN:
-        print(result_line(metrics, HydraConfig.get().runtime.output_dir))
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.RUN:
+        print(result_line(metrics, hydra_cfg.runtime.output_dir))
     return metrics
 
 

@@ -158,6 +158,7 @@ def confirm(
             )
 
     confirmed = dict(study.user_attrs.get(CONFIRMED_ATTR) or {})
+    swept = {r.number: r for r in before.records}  # the sweep's records (a rebuilt report carries confirmed values)
     measured: set[int] = set()
     try:
         while runs:
@@ -168,8 +169,6 @@ def confirm(
             after = build_report(study.study_name, study.get_trials(deepcopy=False), settings, confirmed=confirmed)
             # a front member measured worse can let a trial the sweep had dominated onto the rebuilt front:
             # measure those too, so that every member of the confirmed front was measured again
-            # (their sweep records: ``after`` carries the values earlier confirms stored)
-            swept = {r.number: r for r in before.records}
             newcomers = [
                 swept[r.number] for r in candidates_of(after) if r.number not in measured and r.number not in skipped
             ]
@@ -243,7 +242,7 @@ def confirm_lines(result: Confirmation) -> list[str]:
     was = {r.number: r.front_status for r in before.records}
     lines = ["trial  sweep J/sample [95%]  ->  confirmed J/sample [95%]  |  front status: sweep -> confirmed"]
     for r in sorted(after.records, key=lambda r: r.number):
-        if r.confirmed is None or r.number not in result.measured or r.confirmed.get("rounds") is None:
+        if r.confirmed is None or r.number not in result.measured:
             continue
         c = r.confirmed
         flags = " (contended)" if c.get("contended") else ""

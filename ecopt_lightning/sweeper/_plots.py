@@ -109,11 +109,13 @@ def _label(r: TrialRecord) -> str:
 
 def _mark_trials(ax: Any, report: Report) -> None:
     """Trial numbers beside the front's points; the baseline ringed and named in the legend."""
-    points = sorted(((_xy(report, [r]), r) for r in report.front), key=lambda p: (p[0][0][0], p[0][1][0]))
-    for i, (((x,), (y,)), r) in enumerate(points):
+    front = list(report.front)
+    xs, ys = _xy(report, front)
+    for i, k in enumerate(sorted(range(len(front)), key=lambda k: (xs[k], ys[k]))):
         # above and below in turn along the front, so that neighbours' numbers do not run together ("811")
         offset = (5, 5) if i % 2 == 0 else (5, -11)
-        ax.annotate(_label(r), (x, y), textcoords="offset points", xytext=offset, fontsize=8, color="tab:blue")
+        ax.annotate(_label(front[k]), (xs[k], ys[k]), textcoords="offset points", xytext=offset, fontsize=8,
+                    color="tab:blue")  # fmt: skip
     base = _baseline(report)
     if base is not None:
         xs, ys = _xy(report, [base])

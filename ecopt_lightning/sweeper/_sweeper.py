@@ -832,12 +832,14 @@ def measurement_quality(report: Report) -> str | None:
     loose = [r.number for r in done if r.metrics.get(metric_names.INFERENCE_CONVERGED) == 0.0]
     if not contended and not loose:
         return None
-    parts = (
-        [f"{len(contended)} measured their inference energy beside other processes' CPU load (contended: {contended})"]
-        if contended
-        else []
-    )
-    parts += [f"{len(loose)} did not reach the precision target (not converged: {loose})"] if loose else []
+    parts = []
+    if contended:
+        parts.append(
+            f"{len(contended)} measured their inference energy beside other processes' CPU load (contended: "
+            f"{contended})"
+        )
+    if loose:
+        parts.append(f"{len(loose)} did not reach the precision target (not converged: {loose})")
     return (
         f"of {len(done)} complete trials, {' and '.join(parts)}; compare them with care, measure quietly "
         "(docs/measurement.md) or run `ecopt confirm`"
