@@ -27,7 +27,10 @@ from ._urls import redact, secrets
 
 
 def mask_config(config: DictConfig, url: Any) -> None:
-    """Replace ``url``'s password by ``***`` in ``hydra.sweeper.storage`` and ``hydra.overrides.hydra``."""
+    """Replace ``url``'s password by ``***`` in ``hydra.sweeper.storage`` and ``hydra.overrides.hydra``: the whole
+    URL wherever it is written, and any form of the password (:func:`~._urls.secrets`) in the overrides that set
+    the storage. Other overrides keep their text: Hydra composes every job from them, and a password that happens
+    to be a word of another one (``hydra/sweeper=ecopt``, a sweep dir) must not change it."""
     hidden = secrets(url)
     if not hidden:
         return
@@ -39,7 +42,19 @@ def mask_config(config: DictConfig, url: Any) -> None:
     parent = OmegaConf.select(config, "hydra.overrides")
     if isinstance(parent, DictConfig) and parent.get("hydra") is not None:
         with read_write(parent), open_dict(parent):
-            parent.hydra = [_hide(str(o).replace(url, redact(url)), hidden) for o in parent.hydra]
+            masked = [str(o).replace(url, redact(url)) for o in parent.hydra]
+            parent.hydra = [_hide(o, hidden) if sets_storage(o) else o for o in masked]
+
+
+def sets_storage(override: str) -> bool:
+    """Whether a Hydra override sets ``hydra.sweeper.storage`` (or a key under it).
+
+    Example:
+        >>> sets_storage("++hydra.sweeper.storage=x"), sets_storage("hydra.sweep.dir=/tmp/storage")
+        (True, False)
+    """
+    key = override.split("=", 1)[0].strip().lstrip("+~")
+    return key == "hydra.sweeper.storage" or key.startswith("hydra.sweeper.storage.")
 
 
 def _hide(text: str, hidden: list[str]) -> str:

@@ -192,3 +192,15 @@ def test_a_raw_slash_hash_and_question_mark_in_a_real_password_are_written_nowhe
     leaks = {str(p): _leaks(p.read_bytes().decode("utf-8", "replace"), pw) for p in files}
     assert not {k: v for k, v in leaks.items() if v}
     assert f"{study_name}:***@" in jobs[0].read_text()
+
+
+def test_masking_changes_only_the_overrides_that_set_the_storage() -> None:
+    # a password that is also a word of other overrides (first-hour audit: with "admin" the jobs went to
+    # /tmp/***/sw; with "ecopt" Hydra could not find hydra/sweeper/***)
+    for pw, other in (("admin", "hydra.sweep.dir=/tmp/admin/sw"), ("ecopt", "hydra/sweeper=ecopt")):
+        url = f"postgresql://u:{pw}@h/db"
+        cfg = OmegaConf.create(
+            {"hydra": {"sweeper": {"storage": url}, "overrides": {"hydra": [other, f"hydra.sweeper.storage='{url}'"]}}}
+        )
+        mask_config(cfg, url)
+        assert list(cfg.hydra.overrides.hydra) == [other, "hydra.sweeper.storage='postgresql://u:***@h/db'"]
