@@ -82,9 +82,6 @@ def _confirm(args: argparse.Namespace) -> int:
     out = args.out or Path(f"ecopt-report-{args.study}")
     try:
         result = confirm(args.storage, args.study, rounds=args.rounds, repeats_per_round=args.repeats)
-    except KeyError:
-        print(f"ecopt confirm: no study named {args.study!r} in {args.storage}", file=sys.stderr)
-        return 2
     except ConfirmError as exc:
         print(f"ecopt confirm: {exc}", file=sys.stderr)
         return 2

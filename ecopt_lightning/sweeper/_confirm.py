@@ -117,18 +117,19 @@ def confirm(
     min_window_s: float | None = None,
 ) -> Confirmation:
     """Re-measure the candidates of study ``study_name`` (:class:`Confirmation`)."""
-    import optuna
     import torch
 
     from ecopt_lightning.energy import EnergyMonitor
     from ecopt_lightning.inference import BENCHMARK_THREADS, benchmark_threads, measure_inference
 
-    from ._rebuild import storage_notes
-    from ._storage import open_storage
+    from ._rebuild import ReportError, load_study, storage_notes
 
     if rounds < 1 or repeats_per_round < 1:
         raise ConfirmError(f"rounds={rounds}, repeats_per_round={repeats_per_round}: give 1 or more of each")
-    study = optuna.load_study(study_name=study_name, storage=open_storage(storage, heartbeat_interval_s=0))
+    try:
+        study = load_study(storage, study_name)  # ``ecopt report``'s one-line errors, the password redacted
+    except ReportError as exc:
+        raise ConfirmError(str(exc)) from None
     directions = [d.name.lower() for d in study.directions]
     settings = ReportSettings.from_attrs(study.user_attrs, study.metric_names, directions)
     before = build_report(study.study_name, study.get_trials(deepcopy=False), settings)

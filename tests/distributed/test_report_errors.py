@@ -1,5 +1,5 @@
-"""``ecopt report`` on a storage it cannot read: one line naming the command-line option, never a traceback,
-a password or a sweeper field; a wrong study name lists the studies the storage holds."""
+"""``ecopt report`` and ``ecopt confirm`` on a storage they cannot read: one line naming the command-line option,
+never a traceback, a password or a sweeper field; a wrong study name lists the studies the storage holds."""
 
 from __future__ import annotations
 
@@ -10,32 +10,38 @@ import pytest
 
 from ecopt_lightning.cli import main as ecopt_main
 
+COMMANDS = pytest.mark.parametrize("command", ["report", "confirm"])
 
-def _report(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str]]:
-    code = ecopt_main(["report", *args])
+
+def _run(capsys: pytest.CaptureFixture[str], command: str, *args: str) -> tuple[int, list[str]]:
+    code = ecopt_main([command, *args])
     err = capsys.readouterr().err.strip().splitlines()
     return code, err
 
 
-def test_an_unreachable_database_is_one_line_about_storage(capsys, tmp_path: Path) -> None:
+@COMMANDS
+def test_an_unreachable_database_is_one_line_about_storage(capsys, tmp_path: Path, command: str) -> None:
     url = "postgresql://ecopt:Zq8/pw#secret@127.0.0.1:1/db"
-    code, err = _report(capsys, "--storage", url, "--study", "s", "--out", str(tmp_path / "r"))
+    code, err = _run(capsys, command, "--storage", url, "--study", "s", "--out", str(tmp_path / "r"))
     assert code == 2 and len(err) == 1, err
-    assert err[0].startswith("ecopt report: --storage postgresql://ecopt:***@127.0.0.1:1/db cannot be opened: ")
+    assert err[0].startswith(f"ecopt {command}: --storage postgresql://ecopt:***@127.0.0.1:1/db cannot be opened: ")
     assert "Zq8" not in err[0] and "hydra.sweeper" not in err[0]
 
 
-def test_a_missing_sqlite_file_is_said_and_not_created(capsys, tmp_path: Path) -> None:
+@COMMANDS
+def test_a_missing_sqlite_file_is_said_and_not_created(capsys, tmp_path: Path, command: str) -> None:
     db = tmp_path / "nowhere.db"
-    code, err = _report(capsys, "--storage", f"sqlite:///{db}", "--study", "s", "--out", str(tmp_path / "r"))
-    assert code == 2 and err == [f"ecopt report: --storage sqlite:///{db}: no such file {db}"]
+    code, err = _run(capsys, command, "--storage", f"sqlite:///{db}", "--study", "s", "--out", str(tmp_path / "r"))
+    assert code == 2 and err == [f"ecopt {command}: --storage sqlite:///{db}: no such file {db}"]
     assert not db.exists()
 
 
-def test_a_wrong_study_name_lists_the_studies_there(capsys, tmp_path: Path) -> None:
+@COMMANDS
+def test_a_wrong_study_name_lists_the_studies_there(capsys, tmp_path: Path, command: str) -> None:
     url = f"sqlite:///{tmp_path / 'ecopt.db'}"
     for name in ("train", "digits"):
         optuna.create_study(study_name=name, storage=url)
-    code, err = _report(capsys, "--storage", url, "--study", "trian", "--out", str(tmp_path / "r"))
+    code, err = _run(capsys, command, "--storage", url, "--study", "trian", "--out", str(tmp_path / "r"))
     assert code == 2
-    assert err == [f"ecopt report: --study 'trian': no study of that name in {url}; studies there: digits, train"]
+    there = f"no study of that name in {url}; studies there: digits, train"
+    assert err == [f"ecopt {command}: --study 'trian': {there}"]
