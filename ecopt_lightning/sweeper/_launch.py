@@ -22,6 +22,8 @@ import json
 import logging
 import os
 import pickle
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -48,17 +50,72 @@ class TrackedTask:
             out = Path(HydraConfig.get().runtime.output_dir)
             (out / JOB_FILE).write_text(json.dumps({"pid": os.getpid(), "jobs_in_process": _jobs_in_process}))
         try:
-            value = self.task(cfg)
+            with CtrlC() as ctrl_c:
+                value = self.task(cfg)
+            if ctrl_c.pressed:  # the task caught it and returned: a result of an interrupted run is not one
+                raise KeyboardInterrupt
         except SystemExit as exc:
+            if ctrl_c.pressed:  # Lightning turns Ctrl-C into sys.exit(1) after its graceful shutdown
+                _save_result(out, ("raised", "KeyboardInterrupt: interrupted (Ctrl-C)"))
+                raise KeyboardInterrupt from None
             # sys.exit() in the task ends that job, not the sweep (Hydra passes SystemExit through every launcher)
             exited = TaskExited(f"the task called sys.exit({exc.code!r})")
             _save_result(out, ("raised", f"{type(exited).__name__}: {exited}"))
             raise exited from None
+        except KeyboardInterrupt:
+            _save_result(out, ("raised", "KeyboardInterrupt: interrupted (Ctrl-C)"))
+            raise
         except Exception as exc:
+            if ctrl_c.pressed:
+                _save_result(out, ("raised", "KeyboardInterrupt: interrupted (Ctrl-C)"))
+                raise KeyboardInterrupt from exc
             _save_result(out, ("raised", f"{type(exc).__name__}: {exc}"))
             raise
         _save_result(out, ("returned", value))
         return value
+
+
+class CtrlC:
+    """Notes a Ctrl-C (SIGINT) that reaches the process while the task runs, whatever the task makes of it,
+    and gives SIGINT its handler back afterwards.
+
+    Lightning catches the ``KeyboardInterrupt``, shuts down, sets SIGINT to be ignored for the rest of the
+    process and calls ``sys.exit(1)``: without this the sweeper saw an ordinary failed task and went on, deaf to
+    any further Ctrl-C. Only in the main thread (where Python delivers signals); elsewhere it notes nothing.
+
+    Example:
+        >>> import os, signal
+        >>> with CtrlC() as ctrl_c:
+        ...     try:
+        ...         os.kill(os.getpid(), signal.SIGINT)
+        ...     except KeyboardInterrupt:
+        ...         pass  # caught inside the task, as Lightning does
+        >>> ctrl_c.pressed
+        True
+    """
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self._installed = False
+        self._previous: Any = None
+
+    def __enter__(self) -> CtrlC:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._note)
+            self._installed = True
+        return self
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self.pressed = True
+        if callable(self._previous):
+            self._previous(signum, frame)  # Python's default handler raises KeyboardInterrupt
+        elif self._previous != signal.SIG_IGN:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:  # None: a handler not set from Python, which Python cannot put back
+            signal.signal(signal.SIGINT, self._previous if self._previous is not None else signal.SIG_DFL)
 
 
 class TaskExited(RuntimeError):

@@ -139,3 +139,19 @@ def test_an_unusable_default_sqlite_file_is_named_as_such(tmp_path: Path) -> Non
     assert len(lines) == 1 and f"the study's SQLite file {sweep / 'ecopt.db'}" in lines[0], proc.stderr[-2000:]
     assert "hydra.sweeper.storage=" not in lines[0].replace("hydra.sweeper.storage=null", "")
     assert "Traceback" not in proc.stderr
+
+
+def test_ctrl_c_in_a_lightning_job_stops_the_sweep_and_the_rerun_completes_it(tmp_path: Path) -> None:
+    # Lightning catches the KeyboardInterrupt, ignores SIGINT from then on and calls sys.exit(1): the sweep
+    # took it for a failed task and ran the other trials (fault audit, 2026-11-28)
+    sweep = tmp_path / "sweep"
+    args = ("width=choice(8,16,32)", "hydra.sweeper.n_trials=3", f"ctrl_c_marker={tmp_path / 'pressed.txt'}")
+    first = run(sweep, *args, app="lit.py")
+    assert first.returncode != 0, first.stderr[-2000:]
+    storage = f"sqlite:///{sweep / 'ecopt.db'}"
+    (interrupted,) = optuna.load_study(study_name="lit", storage=storage).trials  # nothing ran after it
+    assert interrupted.state == TrialState.FAIL
+    assert interrupted.user_attrs["ecopt.error"] == "interrupted (Ctrl-C) while it ran: no result stored"
+    ok(run(sweep, *args, app="lit.py"))
+    trials = optuna.load_study(study_name="lit", storage=storage).trials
+    assert [t.state for t in trials].count(TrialState.COMPLETE) == 3

@@ -1,11 +1,15 @@
 """A tiny Lightning task for an end-to-end sweep: a linear classifier on random separable data, with
-:class:`ecopt_lightning.callback.EnergyCallback`; returns ``trainer.callback_metrics`` (0-d tensors).
+:class:`ecopt_lightning.callback.EnergyCallback`; returns ``trainer.callback_metrics`` (0-d tensors). With
+``ctrl_c_marker`` set, the first job presses Ctrl-C on itself during training.
 
 :func:`fit` is the fit the test apps share (this one, ``faulty.py``, ``cluster_job.py``, ``rungs.py``)."""
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -41,6 +45,22 @@ class Tiny(L.LightningModule):
     @override
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=self.lr)
+
+
+class PressesCtrlC(Tiny):
+    """Sends its own process SIGINT at the second training batch, as Ctrl-C in a terminal would (once: it writes
+    ``marker`` first)."""
+
+    def __init__(self, width: int, lr: float, marker: str) -> None:
+        super().__init__(width, lr)
+        self.marker = Path(marker)
+
+    @override
+    def training_step(self, batch, batch_idx):
+        if batch_idx == 1 and not self.marker.exists():
+            self.marker.write_text("pressed")
+            os.kill(os.getpid(), signal.SIGINT)
+        return super().training_step(batch, batch_idx)
 
 
 def loader(n: int, seed: int) -> DataLoader:
@@ -87,7 +107,11 @@ def main(cfg: DictConfig) -> dict:
 
     benchmark = {"repeats": 6, "max_repeats": 6, "min_window_s": 0.0}
     callback = EnergyCallback(inference_benchmark=benchmark, proxies=False)
-    return fit(lambda: Tiny(cfg.width, cfg.lr), loader(128, 0), callback).callback_metrics
+
+    def model() -> L.LightningModule:
+        return PressesCtrlC(cfg.width, cfg.lr, cfg.ctrl_c_marker) if cfg.ctrl_c_marker else Tiny(cfg.width, cfg.lr)
+
+    return fit(model, loader(128, 0), callback).callback_metrics
 
 
 if __name__ == "__main__":
