@@ -46,6 +46,29 @@ def mask_config(config: DictConfig, url: Any) -> None:
             parent.hydra = [_hide(o, hidden) if sets_storage(o) else o for o in masked]
 
 
+def job_override(url: Any) -> list[str]:
+    """The override that gives each job ``url`` with its password masked, when it has one (else nothing): a URL
+    written in the app's YAML is composed again into every job's config, and Hydra saves that copy in the job dir
+    as the job starts, before any scrub could reach it. (Jobs reach the storage through their environment:
+    :func:`~.pruning.job_overrides`.)
+
+    Example:
+        >>> job_override("postgresql://u:pw@h/db"), job_override("sqlite:///x.db")
+        (["++hydra.sweeper.storage='postgresql://u:***@h/db'"], [])
+    """
+    return [f"++hydra.sweeper.storage={quoted(redact(url))}"] if secrets(url) else []
+
+
+def quoted(value: str) -> str:
+    """``value`` as a Hydra quoted string (backslashes and single quotes escaped).
+
+    Example:
+        >>> print(quoted("db?sslmode=require"))
+        'db?sslmode=require'
+    """
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def sets_storage(override: str) -> bool:
     """Whether a Hydra override sets ``hydra.sweeper.storage`` (or a key under it).
 

@@ -71,7 +71,7 @@ from ._schema import (
     STOPPED_AT_ATTR,
     WORKER_ATTR,
 )
-from ._secrets import mask_config, scrub_tree
+from ._secrets import job_override, mask_config, scrub_tree
 from ._space import SearchSpace, parse_space, render
 from ._storage import open_storage, retry_callback
 from ._sweep_report import Report, build_report
@@ -380,6 +380,11 @@ class EcoptSweeperImpl:
             )
         self._records: dict[int, TrialRecord] = {}  # finished trials, flattened once
         remove_stale_temps(self.sweep_dir)  # a killed writer's temp files (the artifacts are whole)
+        # a killed run's job dirs: Hydra copied a password written in the app's YAML into each, and nothing after
+        # the kill scrubbed them
+        scrub_tree(
+            [self.sweep_dir, *(p for p in self.sweep_dir.iterdir() if p.is_dir())], self.raw_config.get("storage")
+        )
         log.info("ecopt: study %r in %s", study.study_name, redact(settings.storage) or self.sweep_dir / "ecopt.db")
         log.info("ecopt: sampler %s (%s: %s)", _samplers.describe(study.sampler), settings.sampler, reason)
         log.info(
@@ -572,6 +577,8 @@ class EcoptSweeperImpl:
         if not trials:
             return [], [], []
         told: set[int] = set()
+        dirs: list[str | None] = []
+        returns: Sequence[JobReturn] = []
         launched = False
         why = "not run: the batch was refused"
         ids = [trial_id(trial) for trial in trials]
@@ -590,7 +597,7 @@ class EcoptSweeperImpl:
                     # the job reaches its trial through the storage
                     url = settings.storage or f"sqlite:///{self.sweep_dir / 'ecopt.db'}"
                     overrides = [*overrides, *_pruning.job_overrides(url, study.study_name, trial.number)]
-                batch.append(overrides)
+                batch.append([*overrides, *job_override(self.raw_config.get("storage"))])
             try:
                 self.validate_batch_is_legal(batch)
                 assert self.config is not None
@@ -626,7 +633,6 @@ class EcoptSweeperImpl:
                     mismatches.append((trial.number, *mismatch))
                 if died(ret) and retry is not None:  # killed by the cluster: run its parameters again
                     retry(study, storage.get_trial(trial_id(trial)))
-            scrub_tree([self.sweep_dir, *(self._job_dir(r) for r in returns)], self.raw_config.get("storage"))
             return errors, [t.number for t in trials], mismatches
         except KeyboardInterrupt:
             why = "interrupted (Ctrl-C) while it ran: no result stored" if launched else "not run: interrupted (Ctrl-C)"
@@ -635,6 +641,8 @@ class EcoptSweeperImpl:
             why = f"{'stopped while it ran' if launched else why}: {type(exc).__name__}"
             raise
         finally:
+            # also after Ctrl-C or a refusal; the returns name the dirs a subdir like ${hydra.job.id} hides
+            scrub_tree([self.sweep_dir, *dirs, *map(self._job_dir, returns)], self.raw_config.get("storage"))
             untold = any(t.number not in told for t in trials)  # else nothing to read: every trial was told
             running = (TrialState.RUNNING,)
             unfinished = {t.number for t in study.get_trials(deepcopy=False, states=running)} if untold else set()

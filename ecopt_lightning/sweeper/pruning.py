@@ -31,6 +31,7 @@ from typing import Any
 
 from ..metrics import INFERENCE_PER_SAMPLE_J
 from ._schema import PRUNED_ATTR
+from ._secrets import quoted
 from ._urls import password
 
 ENV_STORAGE, ENV_STUDY, ENV_TRIAL = "ECOPT_STORAGE", "ECOPT_STUDY", "ECOPT_TRIAL_NUMBER"
@@ -69,9 +70,6 @@ def job_overrides(storage: str, study_name: str, number: int) -> list[str]:
         >>> job_overrides("sqlite:///s/ecopt.db", "train", 3)[2]
         "++hydra.job.env_set.ECOPT_TRIAL_NUMBER='3'"
     """
-
-    def quoted(value: str) -> str:
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
     values = {ENV_STORAGE: storage, ENV_STUDY: study_name, ENV_TRIAL: str(number)}
     if password(storage):

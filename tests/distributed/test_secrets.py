@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import string
+import subprocess
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -18,7 +20,7 @@ from ecopt_lightning.sweeper._urls import password, redact, secrets
 from ecopt_lightning.sweeper.config import validate
 from ecopt_lightning.sweeper.errors import SweeperConfigError
 
-from .conftest import ok, run
+from .conftest import SUBPROCESS_S, ok, run, sweep_cmd, sweep_env
 
 
 @pytest.mark.parametrize(
@@ -135,6 +137,46 @@ def test_a_postgres_sweep_writes_its_password_nowhere(tmp_path: Path, postgres_u
     leaks = [p for p in tmp_path.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
     assert not leaks
     assert "ecopt:***@" in (sweep / "0" / ".hydra" / "hydra.yaml").read_text()  # Hydra's copy, masked
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_killed_runs_job_dirs_are_scrubbed_by_the_next_run(
+    tmp_path: Path, postgres_url: str, study_name: str
+) -> None:
+    # a URL written in the app's YAML comes back in every job's Hydra copy; a kill -9 left them unscrubbed and
+    # the rerun scrubbed only its own batches (fault audit, 2026-11-28). The dead run's job dir, as Hydra wrote it:
+    secret = password(postgres_url)
+    assert secret
+    sweep = tmp_path / "sweep"
+    left = sweep / "7" / ".hydra" / "hydra.yaml"
+    left.parent.mkdir(parents=True)
+    left.write_text(f"hydra:\n  sweeper:\n    storage: {postgres_url}\n")
+    ok(run(sweep, "width=choice(8,16)", f"hydra.sweeper.storage={postgres_url}",
+           f"hydra.sweeper.study_name={study_name}", "hydra.sweeper.n_trials=1"))  # fmt: skip
+    assert secret not in left.read_text() and "***@" in left.read_text()
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_url_in_the_apps_yaml_is_masked_in_a_jobs_copy_from_its_start(
+    tmp_path: Path, postgres_url: str, study_name: str
+) -> None:
+    # the job's Hydra copy is written as it starts: a kill -9 during the job leaves it as it was then
+    secret = password(postgres_url)
+    assert secret
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    url = postgres_url.replace("'", "''")
+    (conf / "pg.yaml").write_text(f"defaults:\n  - toy\n  - _self_\nhydra:\n  sweeper:\n    storage: '{url}'\n")
+    sweep = tmp_path / "sweep"
+    cmd = sweep_cmd(sweep, "width=choice(8,16)", f"hydra.sweeper.study_name={study_name}", "hydra.sweeper.n_trials=2",
+                    f"die_marker={tmp_path / 'died.txt'}")  # fmt: skip
+    cmd[2:2] = ["--config-dir", str(conf), "--config-name", "pg"]  # flags before the overrides
+    died = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=sweep_env(), timeout=SUBPROCESS_S)
+    assert died.returncode == -signal.SIGKILL, died.stderr[-2000:]
+    (copy,) = [p for p in sweep.glob("*/.hydra/hydra.yaml")]
+    assert secret not in copy.read_text() and "ecopt:***@" in copy.read_text()
 
 
 @pytest.fixture
