@@ -231,7 +231,9 @@ class EcoptSweeperConf:
     params: Any = None  # mapping: override key -> search expression
     search_space: Any = None  # deprecated (hydra-optuna-sweeper 1.1): {key: {type, low, high, step, log, choices}}
     custom_search_space: Any = None  # dotted path to (cfg, trial) -> dict | None
-    sampler: Any = "auto"  # a `hydra/sweeper/sampler` entry ({_target_, seed, ...}) or a name from SAMPLERS
+    # a `hydra/sweeper/sampler` entry ({_target_, seed, ...}) or a name from SAMPLERS; by default `auto` as an
+    # entry, so that `sampler.seed=...` merges into it as into the official sweeper's default (TPE)
+    sampler: Any = field(default_factory=lambda: {"_target_": AUTO_TARGET, "seed": None})
     sampler_kwargs: Any = None  # mapping: extra keyword arguments of the sampler
     seed: Any = None  # int >= 0 or null (hydra.sweeper.sampler.seed means the same)
     n_jobs: Any = 1  # int >= 1: trials per batch
@@ -397,6 +399,13 @@ def _sampler(raw: Mapping[str, Any]) -> tuple[str, str | None, dict[str, Any], i
         name = "auto"
     elif isinstance(value, str):
         name = SAMPLER_ALIASES.get(value.lower(), value.lower())
+    elif isinstance(value, Mapping) and "_target_" not in value:  # `sampler: {seed: 123}` alone: the default's
+        unknown = sorted(str(k) for k, v in value.items() if k != "seed" and v is not None)
+        if unknown:
+            raise SweeperConfigError(
+                "sampler", dict(value), f"{allowed}; without a _target_ only seed may be set (not {', '.join(unknown)})"
+            )
+        return _sampler({**raw, "sampler": {**value, "_target_": AUTO_TARGET}})
     elif isinstance(value, Mapping) and isinstance(value.get("_target_"), str):
         extra = {str(k): v for k, v in value.items() if k not in ("_target_", "_partial_") and v is not None}
         inner_seed = extra.pop("seed", None)

@@ -340,3 +340,21 @@ def test_example_with_deprecated_search_space(tmpdir: Path) -> None:
     assert returns.name == SWEEPER_NAME
     assert abs(returns["best_params"]["x"]) <= 5.5
     assert "search_space is deprecated" in out  # ours: a log line, where the official warns
+
+
+# Not ported from upstream: its tests always choose a sampler group, but its custom-search-space example's config
+# sets `sampler: {seed: 123}` alone (the official default sampler, TPE, takes it), and users write the seed so.
+def test_a_sampler_seed_without_a_sampler_group_is_taken(tmpdir: Path) -> None:
+    cmd = [
+        "example/custom-search-space-objective.py",
+        "--multirun",
+        "hydra.job.chdir=True",
+        "hydra.sweeper.n_trials=3",
+    ]
+    run_python_script([*cmd, f"hydra.sweep.dir={tmpdir}/as_written"])  # the config's own `sampler: {seed: 123}`
+    assert OmegaConf.load(f"{tmpdir}/as_written/optimization_results.yaml").name == SWEEPER_NAME
+    proposals = []
+    for run in ("a", "b"):
+        run_python_script([*cmd, f"hydra.sweep.dir={tmpdir}/{run}", "hydra.sweeper.sampler.seed=7"])
+        proposals.append(OmegaConf.load(f"{tmpdir}/{run}/optimization_results.yaml").best_params)
+    assert proposals[0] == proposals[1]
