@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -219,6 +220,10 @@ def build(
         "qmc": optuna.samplers.QMCSampler,
         "cmaes": optuna.samplers.CmaEsSampler,
     }
+    if name == "cmaes" and importlib.util.find_spec("cmaes") is None:  # Optuna imports it at the first proposal
+        raise SweeperConfigError(
+            "sampler", "cmaes", "a sampler whose package is installed (cmaes needs `pip install cmaes`)"
+        )
     args = _instantiate_nested(kwargs)
     args.setdefault("seed", seed)
     if name == "tpe":

@@ -3,6 +3,7 @@ and what is allowed, a non-zero exit, and nothing partial written. Runs the case
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -170,6 +171,10 @@ CASES = [
     ),
     ("empty search space", [], "hydra.sweeper.params={}", ["at least one search expression"]),
 ]
+if importlib.util.find_spec("cmaes") is None:  # Optuna's CmaEsSampler imports it at its first proposal
+    one_objective = "hydra.sweeper.objectives=[{name: val_acc, direction: maximize}]"
+    cmaes = ["hydra/sweeper/sampler=cmaes", one_objective]
+    CASES.append(("cmaes not installed", cmaes, "hydra.sweeper.sampler='cmaes'", ["pip install cmaes"]))
 # trial-level mistakes: the study exists, the first trial fails, the run stops at once with one line
 TRIAL_CASES = [
     (
