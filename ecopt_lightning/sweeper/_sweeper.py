@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -85,6 +86,12 @@ NOTHING_NEW_HINT = (
     " (this sweep dir's study already has them: raise hydra.sweeper.n_trials to add trials, or give another "
     "hydra.sweep.dir for a new sweep, as a changed search space or multi_fidelity needs)"
 )
+
+#: ``summary.json``'s ``stopped`` (what ended the sweep) while it runs, when it ends with the budget met, and when
+#: Ctrl-C ends it; the other endings say their reason
+STILL_RUNNING = "not yet: the sweep is running"
+N_TRIALS_REACHED = "n_trials reached"
+INTERRUPTED = "interrupted (Ctrl-C)"
 
 #: wall time (s) between two writes of the figures (PNG, HTML: about a second of CPU each) and energy_report.md
 #: during a sweep; the JSON/CSV files are written every batch (when changed) and the figures once more at the end
@@ -400,7 +407,7 @@ class EcoptSweeperImpl:
         notes: dict[str, Any] = {
             "sampler": {"name": sampler_name, "class": _samplers.describe(study.sampler), "why": reason},
             "n_trials_target": settings.n_trials,
-            "stopped": "n_trials reached",
+            "stopped": STILL_RUNNING,  # what ended the sweep, once it ends
         }
         study_attrs = study.user_attrs
         notes["hardware"] = study_attrs.get(HARDWARE_ATTR)
@@ -415,93 +422,100 @@ class EcoptSweeperImpl:
         announce_asker(study)  # before the first ask: see DeadTrialWatch
         waiting_said = None
         launched = False
-        while True:
-            every = self._trials_now(study)
-            if watch.fail_dead_trials(study, every):
-                every = study.get_trials(deepcopy=False)  # failed, and maybe enqueued again
-            trials = [t for t in every if t.state in (TrialState.COMPLETE, TrialState.RUNNING)]
-            done = sum(t.state == TrialState.COMPLETE for t in trials)
-            running = len(trials) - done
-            stopped = _stopped_count(every) if settings.multi_fidelity is not None else 0
-            done += stopped  # a trial stopped at a rung was trained (in part): it counts towards n_trials
-            missing = settings.n_trials - done - running
-            watched = any(watch.judgeable(t) for t in trials if t.state == TrialState.RUNNING)
-            if missing <= 0 and done < settings.n_trials and settings.wait_for_running and watched:
-                # other workers' trials may still fail (or their worker die): wait to take over what is missing
-                unclaimed = sum(WORKER_ATTR not in t.user_attrs for t in trials if t.state == TrialState.RUNNING)
-                if (done, running, unclaimed) != waiting_said:  # said once per change, not every poll
-                    waiting_said = (done, running, unclaimed)
+        try:
+            while True:
+                every = self._trials_now(study)
+                if watch.fail_dead_trials(study, every):
+                    every = study.get_trials(deepcopy=False)  # failed, and maybe enqueued again
+                trials = [t for t in every if t.state in (TrialState.COMPLETE, TrialState.RUNNING)]
+                done = sum(t.state == TrialState.COMPLETE for t in trials)
+                running = len(trials) - done
+                stopped = _stopped_count(every) if settings.multi_fidelity is not None else 0
+                done += stopped  # a trial stopped at a rung was trained (in part): it counts towards n_trials
+                missing = settings.n_trials - done - running
+                watched = any(watch.judgeable(t) for t in trials if t.state == TrialState.RUNNING)
+                if missing <= 0 and done < settings.n_trials and settings.wait_for_running and watched:
+                    # other workers' trials may still fail (or their worker die): wait to take over what is missing
+                    unclaimed = sum(WORKER_ATTR not in t.user_attrs for t in trials if t.state == TrialState.RUNNING)
+                    if (done, running, unclaimed) != waiting_said:  # said once per change, not every poll
+                        waiting_said = (done, running, unclaimed)
+                        log.info(
+                            "ecopt: %d complete, %d running (%d not claimed by any worker yet): waiting",
+                            done,
+                            running,
+                            unclaimed,
+                        )
+                    time.sleep(0.5)  # one cheap query per poll; a finishing trial is seen at once
+                    continue
+                if missing <= 0:
+                    notes["stopped"] = N_TRIALS_REACHED
                     log.info(
-                        "ecopt: %d complete, %d running (%d not claimed by any worker yet): waiting",
-                        done,
+                        "ecopt: %s + %d running of n_trials=%d: nothing to launch%s",
+                        f"{done - stopped} complete + {stopped} stopped at a rung" if stopped else f"{done} complete",
                         running,
-                        unclaimed,
+                        settings.n_trials,
+                        "" if launched else NOTHING_NEW_HINT,
                     )
-                time.sleep(0.5)  # one cheap query per poll; a finishing trial is seen at once
-                continue
-            if missing <= 0:
-                log.info(
-                    "ecopt: %s + %d running of n_trials=%d: nothing to launch%s",
-                    f"{done - stopped} complete + {stopped} stopped at a rung" if stopped else f"{done} complete",
-                    running,
-                    settings.n_trials,
-                    "" if launched else NOTHING_NEW_HINT,
+                    break
+                if grid is not None and sum(t.state.is_finished() for t in every) >= grid:
+                    notes["stopped"] = f"every point of the grid ({grid}) was tried"
+                    log.info("ecopt: %s; no new trials", notes["stopped"])
+                    break
+                pruned = sum(t.state == TrialState.PRUNED for t in every) - stopped
+                if pruned >= _pruning.MAX_PRUNED_PER_TRIAL * settings.n_trials:
+                    limit = _pruning.MAX_PRUNED_PER_TRIAL * settings.n_trials
+                    notes["stopped"] = f"{pruned} trials pruned before training (limit {limit})"
+                    log.warning("ecopt: %s; no new trials", notes["stopped"])
+                    break
+                if settings.energy_budget_J is not None and report.sweep_energy_J >= settings.energy_budget_J:
+                    notes["stopped"] = (
+                        f"energy budget reached: {report.sweep_energy_J:.6g} J >= "
+                        f"energy_budget_J={settings.energy_budget_J:.6g} J"
+                    )
+                    log.warning("ecopt: %s; no new trials", notes["stopped"])
+                    break
+                batch_errors, numbers, mismatches = self._run_batch(
+                    study, storage, space, custom, settings, min(settings.n_jobs, missing)
                 )
-                break
-            if grid is not None and sum(t.state.is_finished() for t in every) >= grid:
-                notes["stopped"] = f"every point of the grid ({grid}) was tried"
-                log.info("ecopt: %s; no new trials", notes["stopped"])
-                break
-            pruned = sum(t.state == TrialState.PRUNED for t in every) - stopped
-            if pruned >= _pruning.MAX_PRUNED_PER_TRIAL * settings.n_trials:
-                limit = _pruning.MAX_PRUNED_PER_TRIAL * settings.n_trials
-                notes["stopped"] = f"{pruned} trials pruned before training (limit {limit})"
-                log.warning("ecopt: %s; no new trials", notes["stopped"])
-                break
-            if settings.energy_budget_J is not None and report.sweep_energy_J >= settings.energy_budget_J:
-                notes["stopped"] = (
-                    f"energy budget reached: {report.sweep_energy_J:.6g} J >= "
-                    f"energy_budget_J={settings.energy_budget_J:.6g} J"
-                )
-                log.warning("ecopt: %s; no new trials", notes["stopped"])
-                break
-            batch_errors, numbers, mismatches = self._run_batch(
-                study, storage, space, custom, settings, min(settings.n_jobs, missing)
-            )
-            launched = True
-            failures += batch_errors
-            why = _samplers.too_slow(sampler_name, *self._batch_seconds) if settings.sampler == "auto" else None
-            if why:
-                cheaper = _samplers.CHEAPER[sampler_name]
-                log.warning("ecopt: auto moves from %s to %s: %s", sampler_name, cheaper, why)
-                notes["sampler"]["switched"] = {"after_trial": numbers[-1], "to": cheaper, "why": why}
-                sampler_name = cheaper
-                study.sampler = self._sampler(cheaper, settings, space)
-            report, paths = self._maybe_write(study, settings, notes, paths)
-            _log_progress(report, numbers, settings.n_trials)
-            rate = settings.max_failure_rate
-            if rate is not None and numbers and len(batch_errors) / len(numbers) > rate:
-                notes["stopped"] = f"max_failure_rate={rate} exceeded"
-                self._write(study, settings, notes)
-                raise SweepFailedError(
-                    f"hydra.sweeper.max_failure_rate={rate} exceeded: {len(batch_errors)} of {len(numbers)} trials "
-                    f"of the batch failed; last error: {batch_errors[-1]}; artifacts in {self.sweep_dir}"
-                )
-            if settings.max_failures is None and len(failures) >= settings.n_trials:
-                # max_failure_rate alone tolerates failures; as in hydra-optuna-sweeper, n_trials bounds the attempts
-                notes["stopped"] = f"{len(failures)} trials failed in this run (n_trials={settings.n_trials})"
-                log.warning("ecopt: %s; max_failure_rate=%s tolerates them; no new trials", notes["stopped"], rate)
-                break
-            seen = self._snapshot if self._snapshot is not None else study.get_trials(deepcopy=False)
-            if mismatches and not any(t.state == TrialState.COMPLETE for t in seen):
-                self._stop_on_mismatch(study, settings, notes, mismatches[0])
-            if settings.max_failures is not None and len(failures) >= settings.max_failures:
-                notes["stopped"] = f"max_failures={settings.max_failures} reached"
-                self._write(study, settings, notes)
-                raise SweepFailedError(
-                    f"hydra.sweeper.max_failures={settings.max_failures} reached: {len(failures)} trials failed in "
-                    f"this run; last error: {failures[-1]}; artifacts in {self.sweep_dir}"
-                )
+                launched = True
+                failures += batch_errors
+                why = _samplers.too_slow(sampler_name, *self._batch_seconds) if settings.sampler == "auto" else None
+                if why:
+                    cheaper = _samplers.CHEAPER[sampler_name]
+                    log.warning("ecopt: auto moves from %s to %s: %s", sampler_name, cheaper, why)
+                    notes["sampler"]["switched"] = {"after_trial": numbers[-1], "to": cheaper, "why": why}
+                    sampler_name = cheaper
+                    study.sampler = self._sampler(cheaper, settings, space)
+                report, paths = self._maybe_write(study, settings, notes, paths)
+                _log_progress(report, numbers, settings.n_trials)
+                rate = settings.max_failure_rate
+                if rate is not None and numbers and len(batch_errors) / len(numbers) > rate:
+                    notes["stopped"] = f"max_failure_rate={rate} exceeded"
+                    self._write(study, settings, notes)
+                    raise SweepFailedError(
+                        f"hydra.sweeper.max_failure_rate={rate} exceeded: {len(batch_errors)} of {len(numbers)} trials "
+                        f"of the batch failed; last error: {batch_errors[-1]}; artifacts in {self.sweep_dir}"
+                    )
+                if settings.max_failures is None and len(failures) >= settings.n_trials:
+                    # max_failure_rate alone tolerates failures; as in hydra-optuna-sweeper, n_trials bounds attempts
+                    notes["stopped"] = f"{len(failures)} trials failed in this run (n_trials={settings.n_trials})"
+                    log.warning("ecopt: %s; max_failure_rate=%s tolerates them; no new trials", notes["stopped"], rate)
+                    break
+                seen = self._snapshot if self._snapshot is not None else study.get_trials(deepcopy=False)
+                if mismatches and not any(t.state == TrialState.COMPLETE for t in seen):
+                    self._stop_on_mismatch(study, settings, notes, mismatches[0])
+                if settings.max_failures is not None and len(failures) >= settings.max_failures:
+                    notes["stopped"] = f"max_failures={settings.max_failures} reached"
+                    self._write(study, settings, notes)
+                    raise SweepFailedError(
+                        f"hydra.sweeper.max_failures={settings.max_failures} reached: {len(failures)} trials failed in "
+                        f"this run; last error: {failures[-1]}; artifacts in {self.sweep_dir}"
+                    )
+        except KeyboardInterrupt:
+            notes["stopped"] = INTERRUPTED
+            with contextlib.suppress(Exception):  # the interrupted batch's trials, told FAIL, in the artifacts
+                self._write(study, settings, notes, figures=False)
+            raise
         self._confirmed = study.user_attrs.get(CONFIRMED_ATTR)  # `ecopt confirm` may have run meanwhile
         report, paths = self._write(study, settings, notes)
         self._finish(study, report, paths, settings)

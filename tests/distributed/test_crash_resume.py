@@ -3,6 +3,8 @@ command again continues the study: completed trials stay, artifacts are valid fi
 
 from __future__ import annotations
 
+import csv
+import json
 import signal
 from pathlib import Path
 
@@ -152,6 +154,11 @@ def test_ctrl_c_in_a_lightning_job_stops_the_sweep_and_the_rerun_completes_it(tm
     (interrupted,) = optuna.load_study(study_name="lit", storage=storage).trials  # nothing ran after it
     assert interrupted.state == TrialState.FAIL
     assert interrupted.user_attrs["ecopt.error"] == "interrupted (Ctrl-C) while it ran: no result stored"
+    # the artifacts say so at once (they said "n_trials reached" and left the trial out until the next run)
+    assert json.loads((sweep / "summary.json").read_text())["stopped"] == "interrupted (Ctrl-C)"
+    with open(sweep / "trials.csv", newline="") as f:
+        assert [(r["trial"], r["state"]) for r in csv.DictReader(f)] == [("0", "FAIL")]
     ok(run(sweep, *args, app="lit.py"))
     trials = optuna.load_study(study_name="lit", storage=storage).trials
     assert [t.state for t in trials].count(TrialState.COMPLETE) == 3
+    assert json.loads((sweep / "summary.json").read_text())["stopped"] == "n_trials reached"
