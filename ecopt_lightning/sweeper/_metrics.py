@@ -84,8 +84,14 @@ def _as_float(value: Any) -> float | None:
 def to_metrics(returned: Any, objective_names: Sequence[str] = ()) -> dict[str, float]:
     """Metrics as ``{name: float}`` from a task's return value; entries that are not numbers are skipped.
 
-    A bare number (one objective) or a sequence of numbers (one per objective) is accepted too, named after
-    the objectives, so hydra-optuna-sweeper tasks keep working.
+    A bare number (one objective) or an iterable of numbers (one per objective: a tuple, list, numpy array or
+    tensor, as hydra-optuna-sweeper takes any) is accepted too, named after the objectives, so hydra-optuna-sweeper
+    tasks keep working.
+
+    Example:
+        >>> import numpy as np
+        >>> to_metrics(np.array([0.5, 2.0]), ["loss", "energy"])
+        {'loss': 0.5, 'energy': 2.0}
     """
     if isinstance(returned, Mapping):
         out = {}
@@ -97,9 +103,10 @@ def to_metrics(returned: Any, objective_names: Sequence[str] = ()) -> dict[str, 
     number = _as_float(returned)
     if number is not None and len(objective_names) == 1:
         return {objective_names[0]: number}
-    if isinstance(returned, Sequence) and not isinstance(returned, str) and len(returned) == len(objective_names):
-        numbers = [n for n in map(_as_float, returned) if n is not None]
-        if len(numbers) == len(returned):
+    if isinstance(returned, Iterable) and not isinstance(returned, (str, bytes)):  # a tuple, list, array, tensor
+        values = list(returned)
+        numbers = [n for n in map(_as_float, values) if n is not None]
+        if len(numbers) == len(values) == len(objective_names):
             return dict(zip(objective_names, numbers, strict=True))
     raise TrialError(
         f"the task returned {type(returned).__name__}; return a dict of metrics (e.g. trainer.callback_metrics), "

@@ -76,7 +76,7 @@ from ._secrets import job_override, mask_config, scrub_tree
 from ._space import SearchSpace, parse_space, render
 from ._storage import open_storage, retry_callback
 from ._sweep_report import Report, build_report
-from ._urls import redact, secrets
+from ._urls import as_url, redact, secrets
 from .config import Settings, resolve_callable, validate
 from .errors import SweepDirError, SweeperConfigError, SweepFailedError
 
@@ -117,6 +117,8 @@ class EcoptSweeperImpl:
 
     def __init__(self, raw_config: Mapping[str, Any]) -> None:
         self.raw_config = dict(raw_config)
+        with contextlib.suppress(SweeperConfigError):  # validate() says what is wrong with it, in one line
+            self.raw_config["storage"] = as_url(self.raw_config.get("storage"))  # hidden and opened as a URL
         self.config: DictConfig | None = None
         self.launcher: Any = None
         self.hydra_context: HydraContext | None = None

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, unquote_plus
 
@@ -46,13 +47,38 @@ _QUERY_PASSWORD = re.compile(r"(?is)(?P<key>[?&]password=)(?P<pw>.+)$")
 _GRPC = re.compile(r"^grpc://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>[0-9]{1,5})/?$")
 
 
+#: ``_target_`` of a storage written as a config, as hydra-optuna-sweeper's users may (Hydra instantiates it there)
+RDB_STORAGE = "optuna.storages.RDBStorage"
+
+
+def as_url(storage: Any) -> Any:
+    """The URL of a storage written as ``{_target_: optuna.storages.RDBStorage, url: ...}``; anything else as it is
+    (:func:`check` judges it). The sweeper opens the storage itself, so other arguments are refused.
+
+    Example:
+        >>> as_url({"_target_": "optuna.storages.RDBStorage", "url": "sqlite:///x.db"})
+        'sqlite:///x.db'
+    """
+    if not isinstance(storage, Mapping) or storage.get("_target_") != RDB_STORAGE:
+        return storage
+    extra = sorted(str(k) for k in storage if k not in ("_target_", "url"))
+    if extra or not isinstance(storage.get("url"), str):
+        raise SweeperConfigError(
+            "storage", redact(storage), f"{{_target_: {RDB_STORAGE}, url: <URL>}} with only url set, or {ALLOWED}"
+        )
+    return storage["url"]
+
+
 def redact(url: Any) -> Any:
-    """``url`` with any password replaced by ``***`` (user-info and ``?password=``); non-strings unchanged.
+    """``url`` with any password replaced by ``***`` (user-info and ``?password=``); in a mapping, its values
+    redacted; other non-strings unchanged.
 
     Example:
         >>> redact("postgresql://u:SEK/R#?@T@db.example/optuna")
         'postgresql://u:***@db.example/optuna'
     """
+    if isinstance(url, Mapping):
+        return {str(k): redact(v) for k, v in url.items()}
     if not isinstance(url, str):
         return url
     text = redact_userinfo(url)

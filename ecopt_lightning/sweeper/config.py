@@ -571,7 +571,7 @@ def validate(raw_config: Any) -> Settings:
     if not isinstance(logger_kwargs, Mapping) or any(k not in LOGGERS for k in logger_kwargs):
         raise SweeperConfigError("logger_kwargs", logger_kwargs, "a mapping from " + "|".join(LOGGERS) + " to kwargs")
 
-    storage = _urls.check(raw["storage"])
+    storage = _urls.check(_urls.as_url(raw["storage"]))
     study_name = raw["study_name"]
     if study_name is not None and not str(study_name).strip():
         raise SweeperConfigError("study_name", study_name, "a non-empty name or null")

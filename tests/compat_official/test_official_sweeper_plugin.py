@@ -358,3 +358,12 @@ def test_a_sampler_seed_without_a_sampler_group_is_taken(tmpdir: Path) -> None:
         run_python_script([*cmd, f"hydra.sweep.dir={tmpdir}/{run}", "hydra.sweeper.sampler.seed=7"])
         proposals.append(OmegaConf.load(f"{tmpdir}/{run}/optimization_results.yaml").best_params)
     assert proposals[0] == proposals[1]
+
+
+# Not ported from upstream: with hydra-core 1.3 the official sweeper instantiates a storage written as a config.
+def test_a_storage_written_as_an_rdb_storage_config_is_used(tmpdir: Path) -> None:
+    db = Path(tmpdir) / "study.db"
+    storage = f'{{_target_:optuna.storages.RDBStorage,url:"sqlite:///{db}"}}'
+    cmd = ["example/sphere.py", "--multirun", f"hydra.sweep.dir={tmpdir}/s", "hydra.sweeper.n_trials=2"]
+    run_python_script([*cmd, f"hydra.sweeper.storage={storage}", "hydra.sweeper.study_name=rdb"])
+    assert len(optuna.load_study(study_name="rdb", storage=f"sqlite:///{db}").trials) == 2

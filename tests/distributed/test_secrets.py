@@ -246,3 +246,14 @@ def test_masking_changes_only_the_overrides_that_set_the_storage() -> None:
         )
         mask_config(cfg, url)
         assert list(cfg.hydra.overrides.hydra) == [other, "hydra.sweeper.storage='postgresql://u:***@h/db'"]
+
+
+def test_a_storage_config_is_refused_without_its_password() -> None:
+    # a storage written as {_target_: optuna.storages.RDBStorage, ...} with more than its url is refused; the
+    # error showed the mapping as given, password and all
+    storage = {"_target_": "optuna.storages.RDBStorage", "url": "postgresql://u:Zq8pw_secret@h/db", "engine_kwargs": {}}
+    with pytest.raises(SweeperConfigError) as info:
+        validate({"storage": storage})
+    assert "Zq8pw_secret" not in str(info.value) and "postgresql://u:***@h/db" in str(info.value)
+    good = {"_target_": "optuna.storages.RDBStorage", "url": "sqlite:///x.db"}
+    assert validate({"storage": good}).storage == "sqlite:///x.db"

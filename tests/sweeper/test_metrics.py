@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -18,6 +19,11 @@ def test_lightning_callback_metrics_tensors_become_floats() -> None:
 def test_bare_numbers_map_onto_objectives() -> None:
     assert to_metrics(0.5, ["loss"]) == {"loss": 0.5}
     assert to_metrics([0.5, 2.0], ["a", "b"]) == {"a": 0.5, "b": 2.0}
+    # any iterable of numbers, as hydra-optuna-sweeper takes (a numpy array was refused: fault audit, 2026-11-28)
+    for values in (np.array([0.5, 2.0]), torch.tensor([0.5, 2.0]), (v for v in (0.5, 2.0))):
+        assert to_metrics(values, ["a", "b"]) == {"a": 0.5, "b": 2.0}
+    with pytest.raises(TrialError, match="return a dict of metrics"):
+        to_metrics(np.array([0.5, 2.0, 3.0]), ["a", "b"])  # one number per objective
     with pytest.raises(TrialError, match="return a dict of metrics"):
         to_metrics(None, ["a"])
 
