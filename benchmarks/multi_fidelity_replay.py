@@ -24,7 +24,8 @@ apart): the expected cost, not one order's luck.
 all seeds' plain trials together (the seeds' proposals are draws from the same space, so the pool is a larger
 sample of it) and put in a random order. ``--energy-scale log`` measures the hypervolume on log10 J/sample
 (:func:`multi_fidelity.on_scale`); ``--rank-energy-scale linear`` replays the rule as it was before 2026-11-28
-(its tie-break on J/sample; the sweeper's is on log10 J/sample).
+(its tie-break on J/sample; the sweeper's is on log10 J/sample). ``--promotion`` replays ASHA's promotion (pause
+and resume from a checkpoint, :func:`replay_promotion`) instead of the sweeper's stop on arrival.
 
 Example:
     ``python benchmarks/multi_fidelity_replay.py --eta 3``
@@ -59,7 +60,7 @@ from multi_fidelity import (  # same hypervolume arithmetic
     summarise,
 )
 
-from ecopt_lightning.sweeper.successive_halving import KEEP_FRONT, RANKS, RungSchedule, can_stop, decide
+from ecopt_lightning.sweeper.successive_halving import KEEP_FRONT, RANKS, RungSchedule, can_stop, decide, ranking
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -315,6 +316,118 @@ def replay_brackets(
     return [out[i] for i in range(len(plain))]
 
 
+def promotable(
+    cohort: dict[int, list[float]], promoted: set[int], schedule: RungSchedule, log_axes: tuple[bool, bool]
+) -> list[int]:
+    """The paused trials at one rung that ASHA's promotion would resume, best first: none while fewer than ``eta``
+    trials have reached the rung, then those :func:`decide` lets go on (the top ``floor(n / eta)``, and with
+    ``keep_front`` the rung's non-dominated front too) that have not gone up already."""
+    if len(cohort) < schedule.eta:
+        return []
+    order = ranking(cohort, DIRECTIONS, schedule.rank, log_axes)
+    return [
+        t
+        for t in order
+        if t not in promoted
+        and decide(t, cohort, DIRECTIONS, schedule.eta, schedule.rank, log_axes, schedule.keep_front).go_on
+    ]
+
+
+def replay_promotion(
+    plain: Sequence[Row], schedule: RungSchedule, epochs: int, rank_scale: str = LOG, rung_repeats: int | None = None
+) -> list[Row]:
+    """ASHA's promotion (pause and resume from a checkpoint), an experiment and not a sweeper option: a trial
+    pauses at each rung; one worker, whenever it is free, resumes the best paused trial that may go up
+    (:func:`promotable`, the highest rung first) for the epochs to the next rung, or else starts the next
+    proposal (in trial order). Unlike the sweeper's rule (:func:`replay`: decide on arrival, stop for good) a
+    trial can go up later, when more trials have reached its rung, and while fewer than ``eta`` have, nobody goes
+    up: the first trials wait instead of running in full. Resuming is free here (a real resume reloads a
+    checkpoint). A trial's first segment costs :func:`stopped_cost` at the first rung, a later one the measured
+    epochs' energy, and one that reaches the full budget what measuring short first adds
+    (:func:`short_measurement_cost`).
+
+    Returns the work in the order it was done, one row per segment (``"segment_of"``: the trial's number): the
+    segment that reaches the full budget is the trial's ``COMPLETE`` row, the others ``PAUSED`` (never on a front);
+    a trial still paused at the end was stopped there (``stopped_at_epoch`` on its last segment).
+    :func:`per_trial` folds them into one row per trial.
+
+    Example (rungs 1 and 2, eta 2; trial 0 waits until trial 1 has reached epoch 1, then goes up; 1 and 2 rank
+    below it and stay paused):
+        >>> c = lambda a: {"val_acc": [a, 0.9], "energy/train_epoch_J": [1.0] * 2, "energy/val_epoch_J": [0.0] * 2}
+        >>> rows = [{"number": i, "state": "COMPLETE", "acc": 0.9, "j_per_sample": 1.0, "energy_J": 10.0,
+        ...          "params": {}, "stopped_at_epoch": None, "curves": c(a)} for i, a in enumerate([0.5, 0.4, 0.1])]
+        >>> work = replay_promotion(rows, RungSchedule(1, 2, 2, keep_front=False), 2)
+        >>> [(r["segment_of"], r["state"], r["energy_J"], r["stopped_at_epoch"]) for r in work]
+        [(0, 'PAUSED', 9.0, None), (1, 'PAUSED', 9.0, 1), (0, 'COMPLETE', 1.0, None), (2, 'PAUSED', 9.0, 1)]
+    """
+    rungs = schedule.epochs(epochs)
+    log_axes = (False, rank_scale == LOG)
+    reached: list[dict[int, list[float]]] = [{} for _ in rungs[:-1]]  # rung -> trial number -> values there
+    promoted: list[set[int]] = [set() for _ in rungs[:-1]]
+    by_number = {r["number"]: r for r in plain}
+    fresh = iter(plain)
+    out: list[Row] = []
+    while True:
+        job = next(
+            (
+                (t, k + 1)
+                for k in reversed(range(len(reached)))
+                for t in promotable(reached[k], promoted[k], schedule, log_axes)
+            ),
+            None,
+        )
+        if job is None:
+            row = next(fresh, None)
+            if row is None:
+                break
+            if not rankable(row, epochs):
+                out.append({**without_curves(row), "segment_of": row["number"]})  # it runs as it ran
+                continue
+            job = (row["number"], 0)
+        number, k = job
+        row = by_number[number]
+        if k == 0:
+            energy = stopped_cost(row, rungs[0], epochs, rung_repeats)
+        else:
+            promoted[k - 1].add(number)
+            c = row["curves"]
+            energy = sum(c["energy/train_epoch_J"][rungs[k - 1] : rungs[k]]) + sum(
+                c["energy/val_epoch_J"][rungs[k - 1] : rungs[k]]
+            )
+        if energy is not None and k == len(rungs) - 1 and rung_repeats is not None:
+            energy += short_measurement_cost(row, rung_repeats)
+        if k == len(rungs) - 1:
+            out.append({**without_curves(row), "energy_J": energy, "segment_of": number})
+            continue
+        reached[k][number] = [row["curves"]["val_acc"][rungs[k] - 1], row["j_per_sample"]]
+        out.append({**stopped(row, rungs[k], energy), "state": "PAUSED", "segment_of": number})
+    last = {r["segment_of"]: i for i, r in enumerate(out)}  # a trial's last segment: where it ended
+    return [
+        r if r["state"] != "PAUSED" or last[r["segment_of"]] == i else {**r, "stopped_at_epoch": None}
+        for i, r in enumerate(out)
+    ]
+
+
+def per_trial(plain: Sequence[Row], work: Sequence[Row]) -> list[Row]:
+    """:func:`replay_promotion`'s segments as one row per trial of ``plain`` (its last segment, with the energy of
+    all of them); other rules' rows (one per trial already) as they are.
+
+    Example:
+        >>> work = [{"segment_of": 0, "state": "PAUSED", "energy_J": 9.0}, {"segment_of": 0, "state": "COMPLETE",
+        ...          "energy_J": 1.0}]
+        >>> per_trial([{"number": 0}], work)
+        [{'segment_of': 0, 'state': 'COMPLETE', 'energy_J': 10.0}]
+    """
+    if not any("segment_of" in r for r in work):
+        return list(work)
+    out = []
+    for row in plain:
+        segments = [r for r in work if r["segment_of"] == row["number"]]
+        spent = [r["energy_J"] for r in segments if r["energy_J"] is not None]
+        out.append({**segments[-1], "energy_J": sum(spent) if spent else None})
+    return out
+
+
 def simulate(
     rows: Sequence[Row],
     rule: str,
@@ -324,13 +437,16 @@ def simulate(
     rung_repeats: int | None,
     scale: str = LINEAR,
     brackets: int = 1,
+    promotion: bool = False,
 ) -> list[Row]:
     """The multi-fidelity arm of ``rows`` under ``rule``: a rank of :data:`RANKS` replayed (in ``brackets``:
-    :func:`replay_brackets`), or an oracle."""
+    :func:`replay_brackets`; with ``promotion``: :func:`replay_promotion`), or an oracle."""
     if rule == ORACLE:
         return front_oracle(rows, schedule.min_epochs, epochs, rung_repeats)
     if rule == TARGET_ORACLE:
         return target_oracle(rows, schedule.min_epochs, epochs, scale, rung_repeats)
+    if promotion:
+        return replay_promotion(rows, schedule, epochs, rank_scale, rung_repeats)
     return replay_brackets(rows, schedule, brackets, epochs, rank_scale, rung_repeats)
 
 
@@ -354,6 +470,7 @@ def over_orders(
     rung_repeats: int | None = None,
     ref_kind: str = BOX,
     brackets: int = 1,
+    promotion: bool = False,
 ) -> dict[str, Any]:
     """Energy to the target averaged over ``orders`` random orders of the plain trials: ``plain_J`` and ``mf_J``
     (means over the orders where both reach it), their ratio, and the share of orders where mf never does.
@@ -377,10 +494,12 @@ def over_orders(
     plain_j, mf_j, never, lost, front, whole = [], [], 0, 0, 0, []
     for _ in range(orders):
         rows = reordered(plain if draw is None else rng.sample(list(plain), draw), rng)
-        sim = simulate(rows, rule or schedule.rank, schedule, epochs, rank_scale, rung_repeats, scale, brackets)
+        sim = simulate(
+            rows, rule or schedule.rank, schedule, epochs, rank_scale, rung_repeats, scale, brackets, promotion
+        )
         bare = [without_curves(r) for r in rows]
         s = compare(bare, sim, scale, ref_kind)
-        k, n = front_stopped(bare, sim)
+        k, n = front_stopped(bare, per_trial(rows, sim))
         lost, front = lost + k, front + n
         if s["total_J"]["plain"] > 0:
             whole.append(s["total_J"]["mf"] / s["total_J"]["plain"])
@@ -429,6 +548,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0,
         help="replay --orders sweeps of this many trials drawn from all seeds' plain trials together",
     )
+    ap.add_argument(
+        "--promotion",
+        action="store_true",
+        help="pause and resume (ASHA's promotion, replay_promotion) instead of the sweeper's stop on arrival",
+    )
     ap.add_argument("--energy-scale", choices=ENERGY_SCALES, default=LINEAR, help="the hypervolume's J/sample axis")
     ap.add_argument(
         "--reference",
@@ -461,6 +585,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error(f"--orders {args.orders}: give 0 (the recorded order only) or a positive count")
     if args.brackets < 1:
         ap.error(f"--brackets {args.brackets}: give 1 (one bracket: plain successive halving) or more")
+    if args.promotion and args.brackets != 1:
+        ap.error(
+            f"--promotion with --brackets {args.brackets}: promotion is replayed in one bracket; give --brackets 1"
+        )
     if args.pool < 0 or (args.pool and not args.orders):
         ap.error(f"--pool {args.pool}: give 0 (no pool) or a positive sweep size, with --orders K")
     keep_front = args.keep_front == "true"
@@ -493,11 +621,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.rung_repeats,
                 args.energy_scale,
                 args.brackets,
+                args.promotion,
             )
             rows = [without_curves(r) for r in plain]
             s = compare(rows, sim, args.energy_scale, args.reference)
             s["seed"] = int(seed_dir.name[4:])
-            s["front_stopped"] = front_stopped(rows, sim)
+            s["front_stopped"] = front_stopped(rows, per_trial(plain, sim))
             results[rank].append(s)
             if args.orders and not args.pool:
                 o = over_orders(
@@ -512,6 +641,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     rung_repeats=args.rung_repeats,
                     ref_kind=args.reference,
                     brackets=args.brackets,
+                    promotion=args.promotion,
                 )
                 ordered[rank].append({"seed": s["seed"], **o})
     pool: dict[str, dict[str, Any]] = {}
@@ -535,11 +665,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rung_repeats=args.rung_repeats,
                 ref_kind=args.reference,
                 brackets=args.brackets,
+                promotion=args.promotion,
             )
     lines = [
         f"REPLAY (simulated from the plain sweeps' measured per-epoch values, not a measurement): {len(used)} "
         f"seeds ({', '.join(used)}), {args.trials} proposals each, min_epochs={args.min_epochs}, eta={args.eta}, "
-        f"{args.brackets} bracket(s); "
+        f"{args.brackets} bracket(s), "
+        f"{'pause and resume (ASHA promotion, one worker)' if args.promotion else 'stop on arrival (the sweeper)'}; "
         f"hypervolume on {args.energy_scale} J/sample from the {args.reference} reference, the rule ranking on "
         f"{args.rank_energy_scale} J/sample, "
         f"keep_front={keep_front}, a stopped trial's inference benchmark charged at "
@@ -605,6 +737,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stem += "_frontref" if args.reference != BOX else ""
     stem += f"_min{args.min_epochs}" if args.min_epochs != 1 else ""
     stem += f"_brackets{args.brackets}" if args.brackets != 1 else ""
+    stem += "_promotion" if args.promotion else ""
     stem += "_ranklinear" if args.rank_energy_scale == LINEAR else ""
     stem += f"_rungrepeats{args.rung_repeats}" if args.rung_repeats is not None else ""
     stem += "" if keep_front else "_toponly"

@@ -241,7 +241,32 @@ def test_pooled_draws_replay_sweeps_of_the_drawn_size() -> None:
 def test_replay_options_are_checked_in_one_line(tmp_path) -> None:
     from multi_fidelity_replay import main
 
-    for bad in (["--brackets", "0"], ["--orders", "-1"]):
+    for bad in (["--brackets", "0"], ["--orders", "-1"], ["--promotion", "--brackets", "2"]):
         with pytest.raises(SystemExit) as stop:
             main([*bad, "--work", str(tmp_path)])
         assert stop.value.code == 2  # argparse's usage error, before anything is read
+
+
+def test_promotion_resumes_a_paused_trial_once_its_rung_has_room_where_stopping_on_arrival_loses_it() -> None:
+    from multi_fidelity_replay import per_trial, replay, replay_promotion
+
+    from ecopt_lightning.sweeper.successive_halving import RungSchedule
+
+    def trial(n: int, accs: list[float]) -> dict:
+        curves = {"val_acc": accs, "energy/train_epoch_J": [10.0] * 2, "energy/val_epoch_J": [0.0] * 2}
+        return {**row("COMPLETE", 20.0, accs[-1], 1.0, p=n), "number": n, "curves": curves}
+
+    plain = [trial(0, [0.9, 0.91]), trial(1, [0.5, 0.6]), trial(2, [0.4, 0.99]), trial(3, [0.45, 0.5])]
+    schedule = RungSchedule(1, 2, 2, keep_front=False)
+    # on arrival trial 1 ranks 2nd of 2 (the top 1 go on): stopped for good; paused, it goes up once 4 trials are
+    # at the rung (the top 2 go on)
+    assert [r["state"] for r in replay(plain, schedule, 2)] == ["COMPLETE", "PRUNED", "PRUNED", "PRUNED"]
+    work = replay_promotion(plain, schedule, 2)
+    assert [(r["segment_of"], r["state"]) for r in work] == [
+        (0, "PAUSED"), (1, "PAUSED"), (0, "COMPLETE"), (2, "PAUSED"), (3, "PAUSED"), (1, "COMPLETE")
+    ]  # fmt: skip
+    trials = per_trial(plain, work)
+    assert [(r["state"], r["energy_J"], r["stopped_at_epoch"]) for r in trials] == [
+        ("COMPLETE", 20.0, None), ("COMPLETE", 20.0, None), ("PAUSED", 10.0, 1), ("PAUSED", 10.0, 1)
+    ]  # fmt: skip
+    assert sum(r["energy_J"] for r in work) == sum(r["energy_J"] for r in trials) == 60.0
