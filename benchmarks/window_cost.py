@@ -1,6 +1,6 @@
 """Cost of one measurement window (open + close) with the meters this machine has.
 
-Usage: python benchmarks/window_cost.py [--n 20000]
+Usage: python benchmarks/window_cost.py [--n 20000] [--fresh-proc]
 Prints the median and IQR of the wall time of `with monitor.window(): pass` and of one `snapshot()`, in µs.
 """
 
@@ -12,6 +12,7 @@ import time
 import warnings
 
 from ecopt_lightning import EnergyMonitor
+from ecopt_lightning.energy import contention
 
 
 def quantiles(values: list[float]) -> tuple[float, float, float]:
@@ -22,7 +23,12 @@ def quantiles(values: list[float]) -> tuple[float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20000, help="windows to time")
+    parser.add_argument(
+        "--fresh-proc", action="store_true", help="read /proc at both ends of every window (PROC_MAX_AGE_S = 0)"
+    )
     args = parser.parse_args()
+    if args.fresh_proc:
+        contention.PROC_MAX_AGE_S = 0.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         monitor = EnergyMonitor()

@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Literal
 
 from . import _notices
-from .contention import REMEDY, Contention, ProcSample, compute_threads, proc_root
+from .contention import REMEDY, Contention, ProcReader, ProcSample, compute_threads, proc_root
 from .estimate import CpuTimeEstimate
 from .measurement import ESTIMATE, NVML_COUNTER, Measurement, base_source, is_measured, min_window_s
 from .meter import Meter
@@ -138,7 +138,8 @@ class EnergyMonitor:
             raise ValueError(f"keepalive_s={keepalive_s!r} is not allowed: give a period in s greater than 0")
         self.sync = sync
         self.clock = clock
-        self._proc_root = None if proc_root is False else _proc_root(proc_root)
+        root = None if proc_root is False else _proc_root(proc_root)
+        self._proc = None if root is None else ProcReader(root)
         self.gpu_indices = _cuda_indices(gpus) if meters is None else []
         self.meters: list[Meter] = list(meters or [])
         self.missing: dict[str, str] = {}
@@ -275,7 +276,7 @@ class EnergyMonitor:
             energy.update(reading.energy_J)
             errors.update(reading.errors)
             faults.update(reading.faults)
-        proc = None if self._proc_root is None else ProcSample.read(self._proc_root)
+        proc = None if self._proc is None else self._proc.read(t)
         return Snapshot(t, energy, errors, faults, proc)
 
     def measure(self, start: Snapshot, end: Snapshot, name: str = "") -> Measurement:
@@ -367,6 +368,8 @@ class EnergyMonitor:
         self._stop.set()
         for meter in self.meters:
             meter.close()
+        if self._proc is not None:
+            self._proc.close()
         if self._keepalive is not None:
             self._keepalive.join(timeout=1.0)
         if self._nvml is not None:

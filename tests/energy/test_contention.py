@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ecopt_lightning.energy.contention import Contention, ProcSample, contended_share
+from ecopt_lightning.energy.contention import Contention, ProcReader, ProcSample, contended_share
 from tests.doubles.clock import ManualClock
 from tests.doubles.fake_proc import FakeProc
 
@@ -41,6 +41,27 @@ def test_windows_add_up_and_the_fake_tree_is_read_as_the_real_one(tmp_path):
     c = Contention.between(a, b, seconds=1.0, compute_threads=1) + Contention.between(b, b, 1.0, 1)
     assert c.seconds == 2.0 and c.foreign_ticks == 50 and c.own_ticks == 30
     assert ProcSample.read(tmp_path / "missing") is None
+
+
+def test_a_sample_is_read_again_once_older_than_its_max_age_and_a_fork_reads_its_own(tmp_path):
+    import os
+
+    proc = FakeProc(tmp_path, cores=2, threads=7)
+    reader = ProcReader(tmp_path, max_age_s=0.001)
+    first = reader.read(now=10.0)
+    proc.run(own=5, foreign=20)
+    assert reader.read(now=10.0005) is first  # a tenth of a tick later: the same sample, not read
+    later = reader.read(now=10.002)
+    assert later is not None and first is not None
+    assert (later.own - first.own, later.system_busy - first.system_busy, later.cores) == (5, 25, 2)
+    proc.run(own=1)
+    child = os.fork()
+    if child == 0:  # a forked child has its own process: it opens the files again and never shares a sample
+        again = reader.read(now=10.002)
+        os._exit(0 if again is not None and again is not later and again.own == later.own + 1 else 1)
+    assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
+    reader.close()
+    assert ProcReader(tmp_path / "missing").read() is None
 
 
 def _train(tmp_path, foreign_per_step: list[int]):
