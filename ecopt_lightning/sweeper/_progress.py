@@ -10,7 +10,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from ._metrics import Constraint
@@ -49,13 +49,15 @@ def feasibility(record: TrialRecord) -> str:
     return "INFEASIBLE: " + "; ".join(breaks(record.constraints, record.metrics))
 
 
-def progress_line(report: Report, number: int, n_trials: int) -> str | None:
-    """One trial's line: objectives, feasibility, the study's progress, front size, energy so far."""
+def progress_line(report: Report, number: int, n_trials: int, later: Collection[int] = ()) -> str | None:
+    """One trial's line: objectives, feasibility, the study's progress, front size, energy so far. ``later``: the
+    trials of the same batch said after this one, left out of its count (the report is read once per batch)."""
     record = next((r for r in report.records if r.number == number), None)
     if record is None:
         return None
-    complete = sum(r.state == "COMPLETE" for r in report.records)
-    stopped = sum(r.stopped_at_epoch is not None for r in report.records)
+    counted = [r for r in report.records if r.number not in later]
+    complete = sum(r.state == "COMPLETE" for r in counted)
+    stopped = sum(r.stopped_at_epoch is not None for r in counted)
     count = f"{complete} of {n_trials} complete"
     if stopped:  # a trial stopped at a rung counts towards n_trials
         count = f"{complete + stopped} of {n_trials}: {complete} complete, {stopped} stopped at a rung"

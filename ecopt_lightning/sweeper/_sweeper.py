@@ -843,8 +843,8 @@ def has_baseline(study: optuna.Study) -> bool:
 
 def _log_progress(report: Report, numbers: Sequence[int], n_trials: int) -> None:
     """One line per trial of the batch (see :func:`._progress.progress_line`)."""
-    for number in numbers:
-        line = progress_line(report, number, n_trials)
+    for i, number in enumerate(numbers):
+        line = progress_line(report, number, n_trials, later=set(numbers[i + 1 :]))
         if line is not None:
             log.info("ecopt: %s", line)
 

@@ -37,6 +37,13 @@ def test_the_progress_line_names_the_broken_constraint_and_the_baseline() -> Non
     assert line.endswith("| model.width=64")
 
 
+def test_a_batchs_lines_count_only_the_trials_said_before_them() -> None:
+    # a batch is told and read once: trial 0 of a two-job batch read "(2 of 6 complete)" (audits, 2026-11-28)
+    report = _report()
+    assert "(2 of 8 complete)" in (progress_line(report, 1, 8, later={2, 3}) or "")
+    assert "(4 of 8 complete)" in (progress_line(report, 3, 8) or "")
+
+
 def test_a_feasible_trial_says_so_and_a_study_without_constraints_says_nothing() -> None:
     assert "| feasible |" in (progress_line(_report(), 1, 8) or "")
     report = _report()
