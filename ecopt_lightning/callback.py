@@ -24,7 +24,7 @@ from . import _lightning_compat as compat
 from . import metrics
 from .benchmark_runner import BenchmarkRunner, FitContext
 from .energy import EnergyMonitor
-from .energy.carbon import grid_intensity
+from .energy.carbon import carbon_g, cost, grid_intensity
 from .energy.monitor import CpuChoice
 from .energy_summary import SUMMARY_FILE, build_summary, summary_file, write_json
 from .energy_tracker import EnergyTracker, Totals, carbon_and_cost, epoch_metrics, step_metrics
@@ -111,8 +111,6 @@ class EnergyCallback(Callback):
             raise ValueError(f"cuda_sync={cuda_sync!r} is not allowed: use 'log', 'step' or 'never'")
         if not (isinstance(idle_baseline_s, int | float) and idle_baseline_s >= 0):
             raise ValueError(f"idle_baseline_s={idle_baseline_s!r} is not allowed: give seconds >= 0")
-        if pue < 1:
-            raise ValueError(f"pue={pue!r} is not allowed: a PUE is >= 1")
         self.cpu = cpu
         self.batch_size_fn = batch_size_fn
         self.length_fn = length_fn
@@ -122,6 +120,15 @@ class EnergyCallback(Callback):
         self.price_per_kWh = price_per_kWh
         self.currency = currency
         self.pue = pue
+        carbon_g(0.0, pue=pue)  # one-line errors now, not after the first epoch
+        if price_per_kWh is not None:
+            cost(0.0, price_per_kWh, pue)
+        if summary_path is not None and (
+            not isinstance(summary_path, str | os.PathLike) or Path(summary_path).is_dir()
+        ):
+            raise ValueError(
+                f"summary_path={summary_path!r} is not allowed: give the path of a JSON file (not a folder) or None"
+            )
         self.summary_path = summary_path
         self.cpu_watts_per_core = cpu_watts_per_core
 

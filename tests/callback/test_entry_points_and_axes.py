@@ -192,3 +192,21 @@ def test_numpy_and_omegaconf_settings_are_taken():
     cb = EnergyCallback(inference_benchmark=OmegaConf.create({"repeats": 3, "rel_precision": 0.1}))
     assert (cb.inference_benchmark.repeats, cb.inference_benchmark.rel_precision) == (3, 0.1)
     assert EnergyCallback(inference_benchmark={"repeats": np.int64(4)}).inference_benchmark.repeats == 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"summary_path": "/tmp"}, "summary_path='/tmp' is not allowed: give the path of a JSON file (not a folder)"),
+        ({"summary_path": 123}, "summary_path=123 is not allowed"),
+        ({"price_per_kWh": -1}, "price_per_kWh=-1 is not allowed: give a finite number >= 0"),
+        ({"pue": float("nan")}, "pue=nan is not allowed: give a finite number >= 1"),
+        ({"pue": "1.2"}, "pue='1.2' is not allowed"),
+    ],
+)
+def test_bad_summary_path_price_and_pue_stop_at_construction(kwargs, message):
+    """Regression (callback audit, 2026-11-28): a folder as summary_path failed at the first epoch end with a raw
+    IsADirectoryError and left a temp file beside it; a bad price or PUE failed after a whole training epoch."""
+    with pytest.raises(ValueError) as err:
+        EnergyCallback(**kwargs)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
