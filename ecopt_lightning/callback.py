@@ -24,7 +24,7 @@ from . import _lightning_compat as compat
 from . import metrics
 from .benchmark_runner import BenchmarkRunner, FitContext
 from .energy import EnergyMonitor
-from .energy.carbon import carbon_g, cost, grid_intensity
+from .energy.carbon import check_factors, grid_intensity
 from .energy.monitor import CpuChoice
 from .energy_summary import SUMMARY_FILE, build_summary, summary_file, write_json
 from .energy_tracker import EnergyTracker, Totals, carbon_and_cost, epoch_metrics, step_metrics
@@ -120,9 +120,7 @@ class EnergyCallback(Callback):
         self.price_per_kWh = price_per_kWh
         self.currency = currency
         self.pue = pue
-        carbon_g(0.0, pue=pue)  # one-line errors now, not after the first epoch
-        if price_per_kWh is not None:
-            cost(0.0, price_per_kWh, pue)
+        check_factors(pue, price_per_kWh)  # one-line errors now, not after the first epoch
         if summary_path is not None and (
             not isinstance(summary_path, str | os.PathLike) or Path(summary_path).is_dir()
         ):

@@ -144,6 +144,21 @@ def carbon_g(
     return joules_to_kwh(energy_J) * pue * intensity_g_per_kWh
 
 
+def check_factors(pue: float, price_per_kWh: float | None = None) -> None:
+    """The checks :func:`carbon_g` and :func:`cost` make of ``pue`` and ``price_per_kWh`` (``None``: no price),
+    for settings taken long before the first use: one-line ``ValueError``.
+
+    Example:
+        >>> check_factors(0.9)
+        Traceback (most recent call last):
+        ...
+        ValueError: pue=0.9 is not allowed: give a finite number >= 1
+    """
+    _check("pue", pue, 1.0)
+    if price_per_kWh is not None:
+        _check("price_per_kWh", price_per_kWh, 0.0)
+
+
 def cost(energy_J: float, price_per_kWh: float = DEFAULT_PRICE_PER_KWH, pue: float = DEFAULT_PUE) -> float:
     """Cost of ``energy_J`` joules at ``price_per_kWh`` (any currency) and PUE.
 

@@ -89,18 +89,12 @@ class ProcSample:
 
     @classmethod
     def read(cls, root: Path | None = None) -> ProcSample | None:
-        """Read ``<root>/stat`` and ``<root>/self/stat``; ``None`` when they are absent or unreadable."""
-        root = proc_root() if root is None else root
+        """Read ``<root>/stat`` and ``<root>/self/stat`` once; ``None`` when they are absent or unreadable."""
+        reader = ProcReader(proc_root() if root is None else root, max_age_s=0.0)
         try:
-            lines = (root / "stat").read_text().splitlines()
-            own_stat = (root / "self" / "stat").read_text()
-        except OSError:
-            return None
-        if not lines:
-            return None
-        cores = sum(1 for line in lines[1:] if line.startswith("cpu") and line[3:4].isdigit())
-        hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        return _parse(lines[0], own_stat, max(cores, 1), int(hz))
+            return reader.read()
+        finally:
+            reader.close()
 
 
 #: A sample younger than this (s) is returned again instead of read: ``/proc``'s CPU times move in clock ticks

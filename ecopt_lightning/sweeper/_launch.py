@@ -52,25 +52,21 @@ class TrackedTask:
         try:
             with CtrlC() as ctrl_c:
                 value = self.task(cfg)
-            if ctrl_c.pressed:  # the task caught it and returned: a result of an interrupted run is not one
-                raise KeyboardInterrupt
         except SystemExit as exc:
-            if ctrl_c.pressed:  # Lightning turns Ctrl-C into sys.exit(1) after its graceful shutdown
-                _save_result(out, ("raised", "KeyboardInterrupt: interrupted (Ctrl-C)"))
-                raise KeyboardInterrupt from None
-            # sys.exit() in the task ends that job, not the sweep (Hydra passes SystemExit through every launcher)
-            exited = TaskExited(f"the task called sys.exit({exc.code!r})")
-            _save_result(out, ("raised", f"{type(exited).__name__}: {exited}"))
-            raise exited from None
+            if not ctrl_c.pressed:  # (Lightning turns Ctrl-C into sys.exit(1) after its graceful shutdown)
+                # sys.exit() in the task ends that job, not the sweep (Hydra passes SystemExit through every launcher)
+                exited = TaskExited(f"the task called sys.exit({exc.code!r})")
+                _save_result(out, ("raised", f"{type(exited).__name__}: {exited}"))
+                raise exited from None
         except KeyboardInterrupt:
-            _save_result(out, ("raised", "KeyboardInterrupt: interrupted (Ctrl-C)"))
-            raise
+            ctrl_c.pressed = True
         except Exception as exc:
-            if ctrl_c.pressed:
-                _save_result(out, ("raised", "KeyboardInterrupt: interrupted (Ctrl-C)"))
-                raise KeyboardInterrupt from exc
-            _save_result(out, ("raised", f"{type(exc).__name__}: {exc}"))
-            raise
+            if not ctrl_c.pressed:
+                _save_result(out, ("raised", f"{type(exc).__name__}: {exc}"))
+                raise
+        if ctrl_c.pressed:  # whatever the task made of it: a result of an interrupted run is not one
+            _save_result(out, ("raised", "KeyboardInterrupt: interrupted (Ctrl-C)"))
+            raise KeyboardInterrupt
         _save_result(out, ("returned", value))
         return value
 
