@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from . import metrics
-from .energy import EnergyMonitor, EnergyWarning, Measurement
+from .energy import EnergyMonitor, EnergyWarning, Measurement, checks
 from .energy.contention import Contention
 from .intervals import CONFIDENCE, median_interval, precision_reached
 from .proxies import ForwardFn, default_forward
@@ -46,7 +46,7 @@ def batch_samples(batch: Any, batch_size_fn: Callable[[Any], int] | None = None)
         8
     """
     if batch_size_fn is not None:
-        return int(batch_size_fn(batch))
+        return checks.count("samples", batch_size_fn(batch), "batch_size_fn")
     # fast paths for the common shapes (Lightning's general search costs ~0.2 ms a batch); same answer
     first = batch[0] if isinstance(batch, list | tuple) and batch else batch
     if isinstance(first, torch.Tensor):
@@ -57,6 +57,16 @@ def batch_samples(batch: Any, batch_size_fn: Callable[[Any], int] | None = None)
         return int(extract_batch_size(batch))
     except Exception:  # Lightning raises when no tensor is found
         return 0
+
+
+def batch_items(batch: Any, length_fn: Callable[[Any], int] | None) -> int:
+    """Items in ``batch`` (tokens, ...) as ``length_fn`` counts them; 0 without one.
+
+    Example:
+        >>> batch_items(torch.zeros(2, 5), lambda b: b.numel())
+        10
+    """
+    return 0 if length_fn is None else checks.count("items", length_fn(batch), "length_fn")
 
 
 def _quartiles(values: list[float]) -> tuple[float, float, float]:
@@ -544,6 +554,11 @@ class InferenceBenchmark:
             raise ValueError(f"threads={self.threads!r} is not allowed: an int >= 1, or None (the process's own)")
         if not isinstance(self.keep_for_confirm, bool):
             raise ValueError(f"keep_for_confirm={self.keep_for_confirm!r} is not allowed: give true or false")
+        if self.dataloader is not None and not isinstance(self.dataloader, Iterable):
+            raise ValueError(
+                f"dataloader={self.dataloader!r} is not allowed: give a DataLoader (any iterable of batches) or None "
+                "(the first validation dataloader)"
+            )
         if self.forward_fn is not None and not callable(self.forward_fn):
             raise ValueError(
                 f"forward_fn={self.forward_fn!r} is not allowed: give (module, batch, batch_idx) -> output"

@@ -13,9 +13,10 @@ Defaults, all overridable:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
+
+from .checks import finite
 
 J_PER_KWH = 3.6e6
 DEFAULT_INTENSITY_G_PER_KWH = 480.0
@@ -48,15 +49,6 @@ REGION_INTENSITY_SOURCE = "yearly average 2023 (Ember, Yearly Electricity Data, 
 DEFAULT_PUE = 1.0
 DEFAULT_PRICE_PER_KWH = 0.127
 DEFAULT_CURRENCY = "USD"
-
-
-def _check(name: str, value: float, minimum: float, strict: bool = False) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > minimum if strict else value >= minimum)
-    if not ok:
-        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-        raise ValueError(f"{name}={value!r} is not allowed: give a finite number {bound}")
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -108,7 +100,7 @@ def grid_intensity(region: str | None = None, intensity_g_per_kWh: float | None 
             f"carbon_region={region!r} and carbon_intensity_g_per_kWh={intensity_g_per_kWh!r}: give one of them"
         )
     if intensity_g_per_kWh is not None:
-        return GridIntensity(_check("carbon_intensity_g_per_kWh", intensity_g_per_kWh, 0.0), "user setting")
+        return GridIntensity(finite("carbon_intensity_g_per_kWh", intensity_g_per_kWh, 0.0), "user setting")
     if region is None:
         return GridIntensity(DEFAULT_INTENSITY_G_PER_KWH, DEFAULT_INTENSITY_BASIS)
     code = str(region).strip().upper()
@@ -139,8 +131,8 @@ def carbon_g(
         >>> round(carbon_g(3.6e6, intensity_g_per_kWh=100.0, pue=1.5), 6)
         150.0
     """
-    _check("intensity_g_per_kWh", intensity_g_per_kWh, 0.0)
-    _check("pue", pue, 1.0)
+    finite("intensity_g_per_kWh", intensity_g_per_kWh, 0.0)
+    finite("pue", pue, 1.0)
     return joules_to_kwh(energy_J) * pue * intensity_g_per_kWh
 
 
@@ -154,9 +146,9 @@ def check_factors(pue: float, price_per_kWh: float | None = None) -> None:
         ...
         ValueError: pue=0.9 is not allowed: give a finite number >= 1
     """
-    _check("pue", pue, 1.0)
+    finite("pue", pue, 1.0)
     if price_per_kWh is not None:
-        _check("price_per_kWh", price_per_kWh, 0.0)
+        finite("price_per_kWh", price_per_kWh, 0.0)
 
 
 def cost(energy_J: float, price_per_kWh: float = DEFAULT_PRICE_PER_KWH, pue: float = DEFAULT_PUE) -> float:
@@ -166,6 +158,6 @@ def cost(energy_J: float, price_per_kWh: float = DEFAULT_PRICE_PER_KWH, pue: flo
         >>> round(cost(3.6e6, price_per_kWh=0.2), 6)
         0.2
     """
-    _check("price_per_kWh", price_per_kWh, 0.0)
-    _check("pue", pue, 1.0)
+    finite("price_per_kWh", price_per_kWh, 0.0)
+    finite("pue", pue, 1.0)
     return joules_to_kwh(energy_J) * pue * price_per_kWh

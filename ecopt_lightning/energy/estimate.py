@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .checks import finite
 from .measurement import ESTIMATE
 from .meter import Reading
 
@@ -94,7 +95,7 @@ class CpuTimeEstimate:
         env = os.environ.get("ECOPT_CPU_WATTS_PER_CORE")
         if watts is not None:
             watts, self.basis = (
-                _positive_watts(watts, "cpu_watts_per_core"),
+                finite("cpu_watts_per_core", watts, 0.0, strict=True),
                 "the user's cpu_watts_per_core",
             )
         elif env:

@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Literal
 
 from . import _notices
+from .checks import finite
 from .contention import REMEDY, Contention, ProcReader, ProcSample, compute_threads, proc_root
 from .estimate import CpuTimeEstimate
 from .measurement import ESTIMATE, NVML_COUNTER, Measurement, base_source, is_measured, min_window_s
@@ -74,7 +75,10 @@ def _cuda_indices(gpus: GpuChoice) -> list[int]:
         except ImportError:
             return []
         return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    indices = list(gpus)
+    try:
+        indices = list(gpus)
+    except TypeError:  # an int, None
+        raise ValueError(f"gpus={gpus!r} is not allowed: use 'auto', a list of CUDA device indices, or []") from None
     for i in indices:
         if isinstance(i, bool) or not isinstance(i, int) or i < 0:
             raise ValueError(f"gpus={list(gpus)!r} is not allowed: CUDA device indices must be integers >= 0")
@@ -134,8 +138,15 @@ class EnergyMonitor:
     ) -> None:
         if cpu not in ("auto", "rapl", "estimate", True, False):
             raise ValueError(f"cpu={cpu!r} is not allowed: use 'auto', True, 'rapl', 'estimate' or False")
-        if not keepalive_s > 0:
-            raise ValueError(f"keepalive_s={keepalive_s!r} is not allowed: give a period in s greater than 0")
+        if not isinstance(sync, bool):
+            raise ValueError(f"sync={sync!r} is not allowed: give True or False")
+        finite("keepalive_s", keepalive_s, 0.0, strict=True)
+        finite("poll_period_s", poll_period_s, 0.0, strict=True)
+        if not callable(clock):
+            raise ValueError(f"clock={clock!r} is not allowed: give a function () -> seconds, or leave the default")
+        for meter in meters or []:
+            if not (callable(getattr(meter, "read", None)) and isinstance(getattr(meter, "sources", None), dict)):
+                raise ValueError(f"meters=[{meter!r}, ...] is not allowed: give Meters (read() and sources)")
         self.sync = sync
         self.clock = clock
         root = None if proc_root is False else _proc_root(proc_root)

@@ -180,6 +180,15 @@ def test_window_misuse_gives_clear_errors():
         ({"cpu": "yes"}, "cpu='yes' is not allowed"),
         ({"cpu_watts_per_core": 0.0}, "cpu_watts_per_core=0.0 is not allowed"),
         ({"keepalive_s": -1}, "keepalive_s=-1 is not allowed"),
+        # regressions (callback audit, 2026-11-28): raw TypeErrors, or accepted and ignored
+        ({"gpus": 5}, "gpus=5 is not allowed"),
+        ({"gpus": None}, "gpus=None is not allowed"),
+        ({"keepalive_s": "30"}, "keepalive_s='30' is not allowed"),
+        ({"poll_period_s": 0}, "poll_period_s=0 is not allowed"),
+        ({"cpu_watts_per_core": "6"}, "cpu_watts_per_core='6' is not allowed"),
+        ({"sync": "no"}, "sync='no' is not allowed"),
+        ({"clock": 5}, "clock=5 is not allowed"),
+        ({"meters": [1]}, r"meters=\[1, ...\] is not allowed"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(kwargs, message):
