@@ -4,13 +4,13 @@ It runs once per fit: after fit, or, inside a multi-fidelity sweep, at the first
 (:mod:`ecopt_lightning.rung_check`; J per sample depends on the architecture, not on training progress). A sweep
 may ask for fewer repeats there (``rung_repeats``, no precision target: enough to rank); a trial that then goes
 on continues that measurement at the rung with the full settings (:meth:`BenchmarkRunner.complete_at_rung`: the
-short measurement's repeats count towards the full one's, so no repeat is spent twice). At a rung the training
-clock is paused (the benchmark's energy is its own) and torch's random state is forked: iterating a DataLoader
-draws from torch's generator, which would change the order of the shuffled batches that training sees next
-against the same run without multi-fidelity. The benchmark's windows go to the tracker's ``benchmark`` phase;
-with ``keep_for_confirm`` the model and batches are saved next to the summary for ``ecopt confirm`` after fit
-(the trained model, even when it was measured at a rung); the FLOPs proxy is measured on its first batch when no
-earlier batch gave it.
+short measurement's repeats count towards the full one's, so no repeat is spent twice). At a rung (an epoch's
+end) the running clock is paused (the benchmark's energy is its own) and torch's random state is forked:
+iterating a DataLoader draws from torch's generator, which would change the order of the shuffled batches that
+training sees next against the same run without multi-fidelity. The benchmark's windows go to the tracker's
+``benchmark`` phase; with ``keep_for_confirm`` the model and batches are saved next to the summary for ``ecopt
+confirm`` after fit (the trained model, even when it was measured at a rung); the FLOPs proxy is measured on its
+first batch when no earlier batch gave it.
 
 The measurement itself is :func:`~ecopt_lightning.inference.run_benchmark`; the settings are
 :class:`~ecopt_lightning.inference.InferenceBenchmark`. ``EnergyCallback`` publishes what the methods return.
@@ -30,7 +30,7 @@ import torch
 
 from .confirm import CANDIDATE_DIR, save_candidate
 from .energy import EnergyMonitor, EnergyWarning
-from .energy_tracker import EnergyTracker
+from .energy_tracker import OTHER, EnergyTracker
 from .inference import InferenceBenchmark, InferenceResult, batch_samples, benchmark_loader, benchmark_metrics
 from .inference import run_benchmark as measure
 from .proxies import ModelProxies
@@ -90,7 +90,7 @@ class BenchmarkRunner:
         return self.settings is not None and self.result is None and self.rung_result is None
 
     def at_rung(self, ctx: FitContext, *, sync: bool = False, repeats: int | None = None) -> dict[str, float]:
-        """The benchmark at a multi-fidelity rung, unless measured already: the training clock paused (read with
+        """The benchmark at a multi-fidelity rung, unless measured already: the running clock paused (read with
         ``sync``), the random state forked. ``repeats``: exactly that many, with no precision target and nothing
         kept for ``ecopt confirm``; after fit the full settings measure again. ``None``: the full settings,
         once. Returns the metrics to publish."""
@@ -146,10 +146,10 @@ class BenchmarkRunner:
 
     @contextlib.contextmanager
     def _at_rung(self, ctx: FitContext, sync: bool) -> Iterator[None]:
-        """At a rung: the training clock paused (read with ``sync``) and torch's random state forked."""
+        """At a rung (an epoch's end): OTHER's clock paused (read with ``sync``), torch's random state forked."""
         device = ctx.pl_module.device
         with (
-            self.tracker.paused("train", sync=sync),
+            self.tracker.paused(OTHER, sync=sync),
             torch.random.fork_rng(devices=[device] if device.type == "cuda" else []),
         ):
             yield

@@ -23,12 +23,12 @@ from typing_extensions import override
 from . import _lightning_compat as compat
 from . import metrics
 from .benchmark_runner import BenchmarkRunner, FitContext
-from .energy import EnergyMonitor
+from .energy import EnergyMonitor, checks
 from .energy.carbon import check_factors, grid_intensity
 from .energy.monitor import CpuChoice
 from .energy_summary import SUMMARY_FILE, build_summary, summary_file, write_json
-from .energy_tracker import EnergyTracker, Totals, carbon_and_cost, epoch_metrics, step_metrics
-from .inference import InferenceBenchmark, batch_samples
+from .energy_tracker import OTHER, EnergyTracker, Totals, carbon_and_cost, epoch_metrics, step_metrics
+from .inference import InferenceBenchmark, batch_items, batch_samples
 from .logger_buffer import LoggerBuffer
 from .proxies import ModelProxies
 from .ranks import RankReducer, device_keys, open_rank_monitor
@@ -109,15 +109,15 @@ class EnergyCallback(Callback):
     ) -> None:
         if cuda_sync not in ("log", "step", "never"):
             raise ValueError(f"cuda_sync={cuda_sync!r} is not allowed: use 'log', 'step' or 'never'")
-        if not (isinstance(idle_baseline_s, int | float) and idle_baseline_s >= 0):
-            raise ValueError(f"idle_baseline_s={idle_baseline_s!r} is not allowed: give seconds >= 0")
         self.cpu = cpu
-        self.batch_size_fn = batch_size_fn
-        self.length_fn = length_fn
-        self.idle_baseline_s = float(idle_baseline_s)
+        self.batch_size_fn = checks.function("batch_size_fn", batch_size_fn, "(batch) -> int")
+        self.length_fn = checks.function("length_fn", length_fn, "(batch) -> int")
+        self.idle_baseline_s = checks.finite("idle_baseline_s", idle_baseline_s, 0.0)
         self.cuda_sync = cuda_sync
         self.grid = grid_intensity(carbon_region, carbon_intensity_g_per_kWh)  # one-line error on bad input
         self.price_per_kWh = price_per_kWh
+        if not (isinstance(currency, str) and currency.isidentifier()):  # it names a metric: cost/total_{currency}
+            raise ValueError(f"currency={currency!r} is not allowed: give a code such as 'USD' or 'EUR'")
         self.currency = currency
         self.pue = pue
         check_factors(pue, price_per_kWh)  # one-line errors now, not after the first epoch
@@ -128,10 +128,14 @@ class EnergyCallback(Callback):
                 f"summary_path={summary_path!r} is not allowed: give the path of a JSON file (not a folder) or None"
             )
         self.summary_path = summary_path
+        if cpu_watts_per_core is not None:
+            checks.finite("cpu_watts_per_core", cpu_watts_per_core, 0.0, strict=True)
         self.cpu_watts_per_core = cpu_watts_per_core
+        if monitor is not None and not isinstance(monitor, EnergyMonitor):
+            raise ValueError(f"monitor={monitor!r} is not allowed: give an EnergyMonitor, or None (one per rank)")
 
         self.tracker = EnergyTracker(None)
-        self._proxies = ModelProxies(proxies)  # model/params, model/flops_per_sample
+        self._proxies = ModelProxies(checks.flag("proxies", proxies))  # model/params, model/flops_per_sample
         self._benchmark = BenchmarkRunner(
             InferenceBenchmark.of(inference_benchmark), self.tracker, self._proxies, batch_size_fn
         )
@@ -141,7 +145,7 @@ class EnergyCallback(Callback):
         self._devices: list[dict[str, dict[str, str]]] = []  # per rank: domain -> {key, source}
         self._batches: dict[str, int] = {}  # inference batches seen per phase (their log step)
         self._out = LoggerBuffer()  # trainer.callback_metrics and the loggers
-        self._resume_train = False
+        self._resume_other = False  # a validation loop inside fit paused the clock of OTHER or train
         self._deferred_step = False
         self._status = "not started"
         self._progress: dict[str, int] = {}  # training epochs and optimizer steps completed (fit)
@@ -165,7 +169,7 @@ class EnergyCallback(Callback):
 
     @proxies.setter
     def proxies(self, value: bool) -> None:
-        self._proxies.enabled = bool(value)
+        self._proxies.enabled = checks.flag("proxies", value)
 
     # set-up -----------------------------------------------------------------------------------------------
     @override
@@ -227,10 +231,16 @@ class EnergyCallback(Callback):
         self._publish_params(trainer, pl_module)
         if self.tracker.idle_W is not None:
             self._out.publish(trainer, {metrics.IDLE_W: self.tracker.idle_W}, compat.batches_that_stepped(trainer))
-        self.tracker.start("train", sync=self.cuda_sync != "never")
+        self.tracker.start(OTHER, sync=self.cuda_sync != "never")
+
+    @override
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._resume_training()
 
     @override
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
+        if not self.tracker.running("train"):  # the first batch after a validation loop
+            self._resume_training()
         self._measure_flops(trainer, pl_module, batch, "train")
 
     @override
@@ -238,7 +248,7 @@ class EnergyCallback(Callback):
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         samples = batch_samples(batch, self.batch_size_fn)
-        items = int(self.length_fn(batch)) if self.length_fn else 0
+        items = batch_items(batch, self.length_fn)
         if pl_module.automatic_optimization and compat.should_accumulate(trainer):
             self.tracker.count("train", samples, items)
             return
@@ -256,14 +266,17 @@ class EnergyCallback(Callback):
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         step = max(0, compat.batches_that_stepped(trainer) - 1)  # the step Lightning logs epoch metrics at
         sync = self.cuda_sync != "never"
+        # the epoch ends here: what runs after this hook (a checkpoint save) is OTHER's, not the next step's
+        at = self.tracker.pause("train", sync=sync) if self.tracker.running("train") else None
         if self._deferred_step:
             self.tracker.step("train", sync=sync)
             self._deferred_step = False
         self.tracker.close("train", sync=sync)  # steps counted since the last read
         if compat.log_every_n_steps(trainer) > 0:
             self._log_steps(trainer, "train", step)  # steps since the last log point, so they sum to the epoch
-        # the clock runs on: time after the last step goes to the next step, or to the total at on_train_end
         epoch = self.tracker.end_epoch("train", sync=sync, read=False)
+        if not self.tracker.running(OTHER):  # else a validation loop at the epoch's end started it already
+            self.tracker.start(OTHER, at=at)
         self._publish_epoch(trainer, "train", {None: epoch}, step)
         if self._rungs is not None and self._rungs.due(trainer.current_epoch + 1):  # epochs completed
             self._rung_check(trainer, pl_module)
@@ -273,8 +286,9 @@ class EnergyCallback(Callback):
 
     @override
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.tracker.pause("train")
-        self.tracker.flush("train")
+        for phase in ("train", OTHER):
+            self.tracker.pause(phase)
+            self.tracker.flush(phase)
 
     @override
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -291,10 +305,13 @@ class EnergyCallback(Callback):
     def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.sanity_checking:
             return
+        if trainer.state.fn == TrainerFn.VALIDATING:  # trainer.validate() alone: fit publishes them at its start
+            self._publish_params(trainer, pl_module)
         at = None
-        self._resume_train = self.tracker.running("train")
-        if self._resume_train:
-            at = self.tracker.pause("train", sync=self.cuda_sync != "never")
+        for phase in ("train", OTHER):  # inside fit: validation takes over from the running clock
+            if self.tracker.running(phase):
+                at = self.tracker.pause(phase, sync=self.cuda_sync != "never")
+        self._resume_other = at is not None
         self.tracker.start("val", at=at)
 
     @override
@@ -312,9 +329,11 @@ class EnergyCallback(Callback):
         if trainer.sanity_checking:
             return
         at = self._eval_end(trainer, "val")
-        if self._resume_train:
-            self.tracker.start("train", at=at)
-            self._resume_train = False
+        if self._resume_other:
+            # other callbacks' on_validation_end (ModelCheckpoint saves there) and the logging of the loop's
+            # metrics run after this hook: OTHER's, until the next training batch
+            self.tracker.start(OTHER, at=at)
+            self._resume_other = False
 
     @override
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -420,6 +439,11 @@ class EnergyCallback(Callback):
         )
 
     # internals --------------------------------------------------------------------------------------------
+    def _resume_training(self) -> None:
+        """The training clock takes over from OTHER's at one reading (no gap, no overlap)."""
+        at = self.tracker.pause(OTHER) if self.tracker.running(OTHER) else None
+        self.tracker.start("train", at=at)
+
     def _sync(self, log_now: bool) -> bool:
         return self.cuda_sync == "step" or (self.cuda_sync == "log" and log_now)
 
@@ -479,7 +503,7 @@ class EnergyCallback(Callback):
         self, trainer: Trainer, pl_module: LightningModule, phase: str, batch: Any, dataloader_idx: int
     ) -> None:
         samples = batch_samples(batch, self.batch_size_fn)
-        items = int(self.length_fn(batch)) if self.length_fn else 0
+        items = batch_items(batch, self.length_fn)
         log_now = self._log_point(trainer)
         self.tracker.step(phase, samples, items, key=dataloader_idx, sync=self._sync(log_now), read=self._read(log_now))
         self._batches[phase] = self._batches.get(phase, 0) + 1

@@ -33,8 +33,12 @@ class TotalsReducer(Protocol):
     def reduce_totals(self, spans: Mapping[Any, Totals]) -> dict[Any, Totals]: ...
 
 
+#: the fit's time outside training steps and evaluation loops: checkpoint saves and other callbacks' work after
+#: an epoch or a validation loop ends, the logging in between, the end of fit (its clock runs whenever the
+#: training clock is paused between its steps)
+OTHER = "other"
 #: phases whose energy makes up ``energy/total_J``
-COUNTED = ("train", "val", "test", "predict", "benchmark")
+COUNTED = ("train", "val", "test", "predict", "benchmark", OTHER)
 #: how a counted field of :class:`Totals` combines over DDP ranks (in the field's metadata)
 REDUCE = "reduce"
 
@@ -493,7 +497,7 @@ def total_metrics(cluster: Mapping[str, Totals], idle_W: float | None = None) ->
     counted = [cluster.get(p, empty) for p in COUNTED]
     total = sum(t.energy_J for t in counted)
     out = {metrics.TOTAL_J: total, metrics.ESTIMATED_FRACTION: _ratio(sum(t.estimated_J for t in counted), total)}
-    for p in ("train", "val", "test", "predict"):
+    for p in ("train", "val", "test", "predict", OTHER):
         t = cluster.get(p, empty)
         if t.steps or t.energy_J:
             out[metrics.total_J(p)] = t.energy_J
@@ -516,19 +520,20 @@ def carbon_and_cost(
     pue: float,
 ) -> dict[str, float]:
     """Carbon (gCO2e) and cost of the energy in the metrics :func:`total_metrics` computed; empty without an
-    intensity and a price.
+    intensity and a price. Training's carbon only where training ran (no zero for a phase that never ran).
 
     Example:
         >>> carbon_and_cost({"energy/total_J": 3.6e6}, carbon_intensity_g_per_kWh=400.0, price_per_kWh=0.25,
         ...                 currency="EUR", pue=1.0)
-        {'carbon/total_gCO2e': 400.0, 'carbon/train_total_gCO2e': 0.0, 'cost/total_EUR': 0.25}
+        {'carbon/total_gCO2e': 400.0, 'cost/total_EUR': 0.25}
     """
     out: dict[str, float] = {}
     total = totals[metrics.TOTAL_J]
     if carbon_intensity_g_per_kWh is not None:
         out[metrics.CARBON_TOTAL_G] = carbon_g(total, carbon_intensity_g_per_kWh, pue)
-        train = totals.get(metrics.total_J("train"), 0.0)
-        out[metrics.carbon_total_g("train")] = carbon_g(train, carbon_intensity_g_per_kWh, pue)
+        train = totals.get(metrics.total_J("train"))
+        if train is not None:
+            out[metrics.carbon_total_g("train")] = carbon_g(train, carbon_intensity_g_per_kWh, pue)
     if price_per_kWh is not None:
         out[metrics.cost_total(currency)] = cost(total, price_per_kWh, pue)
     return out
@@ -536,6 +541,7 @@ def carbon_and_cost(
 
 __all__ = [
     "COUNTED",
+    "OTHER",
     "EnergyTracker",
     "Totals",
     "carbon_and_cost",

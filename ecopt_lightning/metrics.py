@@ -5,7 +5,7 @@ Fixed names (J: joules, W: watts, s: seconds):
 ==============================  ===================================================================
 name                            value
 ==============================  ===================================================================
-``energy/total_J``              train + val + test + predict + benchmark energy (J)
+``energy/total_J``              train + val + test + predict + benchmark + other energy (J)
 ``energy/total_net_J``          ``energy/total_J`` minus idle power x time (J)
 ``energy/estimated_fraction``   share of ``energy/total_J`` that is estimated, not measured (0..1)
 ``energy/inference_*``          the inference benchmark: median J per sample and its IQR (J)

@@ -128,6 +128,11 @@ def test_each_entry_point_alone_writes_its_summary(tmp_path: Path, entry: str) -
     assert summary["phases"][phase]["energy_J"] > 0
     assert summary["total_J"] == pytest.approx(summary["phases"][phase]["energy_J"])
     assert float(trainer.callback_metrics[f"energy/{phase}_total_J"]) == pytest.approx(summary["total_J"])
+    published = summary["metrics"]  # every value the callback published (predict's skip callback_metrics)
+    assert "carbon/total_gCO2e" in published
+    assert "carbon/train_total_gCO2e" not in published  # no training ran: no zero for it
+    assert "energy/other_total_J" not in published  # outside fit nothing is other
+    assert "model/params" in published
 
 
 def test_fit_then_fit_again_with_one_callback_counts_both(tmp_path: Path) -> None:
@@ -202,11 +207,28 @@ def test_numpy_and_omegaconf_settings_are_taken():
         ({"price_per_kWh": -1}, "price_per_kWh=-1 is not allowed: give a finite number >= 0"),
         ({"pue": float("nan")}, "pue=nan is not allowed: give a finite number >= 1"),
         ({"pue": "1.2"}, "pue='1.2' is not allowed"),
+        ({"currency": ""}, "currency='' is not allowed"),  # logged cost/total_
+        ({"proxies": "no"}, "proxies='no' is not allowed: give True or False"),  # read as true
+        ({"idle_baseline_s": True}, "idle_baseline_s=True is not allowed"),  # measured 1 s
+        ({"idle_baseline_s": float("inf")}, "idle_baseline_s=inf is not allowed"),  # OverflowError at fit start
+        ({"cpu_watts_per_core": "6"}, "cpu_watts_per_core='6' is not allowed"),
+        ({"batch_size_fn": 4}, "batch_size_fn=4 is not allowed: give a function (batch) -> int, or None"),
+        ({"length_fn": "len"}, "length_fn='len' is not allowed"),
+        ({"monitor": "x"}, "monitor='x' is not allowed: give an EnergyMonitor"),
+        ({"inference_benchmark": {"dataloader": 5}}, "dataloader=5 is not allowed"),  # a TypeError at fit end
     ],
 )
-def test_bad_summary_path_price_and_pue_stop_at_construction(kwargs, message):
+def test_bad_settings_stop_at_construction(kwargs, message):
     """Regression (callback audit, 2026-11-28): a folder as summary_path failed at the first epoch end with a raw
-    IsADirectoryError and left a temp file beside it; a bad price or PUE failed after a whole training epoch."""
+    IsADirectoryError and left a temp file beside it; a bad price or PUE failed after a whole training epoch; the
+    settings below it were raw TypeErrors at fit, or accepted and read wrongly."""
     with pytest.raises(ValueError) as err:
         EnergyCallback(**kwargs)
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_a_negative_count_from_batch_size_fn_stops_at_the_first_batch(tmp_path: Path) -> None:
+    """Regression (callback audit): a negative count was logged as a negative J per sample."""
+    trainer = make_trainer(tmp_path, [EnergyCallback(batch_size_fn=lambda batch: -1)], loggers=False)
+    with pytest.raises(ValueError, match=r"^batch_size_fn returned -1 for a batch: give the number of samples"):
+        trainer.fit(TinyModel())

@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 
 import pytest
+from lightning.pytorch import Callback
 
 from ecopt_lightning.callback import EnergyCallback
+from ecopt_lightning.energy import EnergyMonitor
 from tests.callback.helpers import csv_series, make_trainer, read_summary, tb_series
 from tests.callback.models import TinyModel
+from tests.doubles.noisy_meter import ScriptedMeter
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -32,10 +35,9 @@ def test_tensorboard_and_csv_steps_add_up_to_epochs(tmp_path):
             assert in_epoch == pytest.approx(epoch_J, rel=0.01)
         assert len(series["power/train_W"]) == 16
         assert all(v > 0 for _, v in series["power/train_W"])
-        # the last point (at fit end) adds the time after the last epoch (Lightning's epoch-end logging,
-        # on_train_end) to the total
+        # the training total is its epochs exactly; the time after an epoch (logging, on_train_end) is "other"
         last_total = series["energy/train_total_J"][-1][1]
-        assert sum(v for _, v in epochs) <= last_total <= 1.1 * sum(v for _, v in epochs)
+        assert last_total == pytest.approx(sum(v for _, v in epochs), rel=1e-6)
         # one value per validation run (its mean batch), at the step Lightning logs val metrics at; not the sanity check
         assert [s for s, _ in series["energy/val_batch_J"]] == [7, 15]
         for name in ("energy/val_per_sample_J", "energy/val_total_J", "energy/total_J", "model/params"):
@@ -48,7 +50,8 @@ def test_tensorboard_and_csv_steps_add_up_to_epochs(tmp_path):
     assert phases["train"]["steps"] == 16 and phases["train"]["samples"] == 128
     assert phases["val"]["samples"] == 64  # 2 x 32; the sanity check (16 samples) is apart
     assert phases["sanity"]["samples"] == 16
-    assert metrics["energy/total_J"] == pytest.approx(phases["train"]["energy_J"] + phases["val"]["energy_J"])
+    counted = sum(phases[p]["energy_J"] for p in ("train", "val", "other"))
+    assert metrics["energy/total_J"] == pytest.approx(counted) and phases["other"]["energy_J"] > 0
     assert metrics["energy/total_J"] == pytest.approx(summary["total_J"])
     assert summary["sources"] == {"cpu:0": "estimate"} and phases["train"]["source"] == "estimate"
     assert metrics["energy/estimated_fraction"] == 1.0
@@ -56,6 +59,47 @@ def test_tensorboard_and_csv_steps_add_up_to_epochs(tmp_path):
     assert metrics["model/flops_per_sample"] == 2 * (16 * 32 + 32 * 2)
     assert summary["status"] == "finished fit"
     assert metrics["carbon/total_gCO2e"] == pytest.approx(metrics["energy/total_J"] / 3.6e6 * 400.0)
+
+
+class _Deposit(Callback):
+    """Adds 100 J to the meter's next read at an event (as a checkpoint save would spend energy there)."""
+
+    def __init__(self, hook: str) -> None:
+        self.joules: list[float] = []
+        self.events = 0
+        setattr(self, hook, self._spend)
+
+    def _spend(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            self.joules.append(100.0)
+            self.events += 1
+
+    def meter(self) -> ScriptedMeter:
+        return ScriptedMeter(lambda n: self.joules.pop() if self.joules else 0.001)
+
+
+@pytest.mark.parametrize(
+    ("hook", "options"),
+    [
+        ("on_validation_end", {}),  # validation at each epoch's end
+        ("on_validation_end", {"val_check_interval": 0.5}),  # and in mid-epoch
+        ("on_train_epoch_end", {"limit_val_batches": 0}),  # a callback after ours (ModelCheckpoint without val)
+    ],
+)
+def test_work_after_an_epoch_or_validation_is_not_a_training_step(tmp_path, hook, options):
+    deposit = _Deposit(hook)
+    cb = EnergyCallback(monitor=EnergyMonitor(meters=[deposit.meter()]), proxies=False)
+    trainer = make_trainer(tmp_path, [cb, deposit], max_epochs=2, num_sanity_val_steps=0, **options)
+    trainer.fit(TinyModel())
+    series = csv_series(tmp_path)
+    assert deposit.events >= 2
+    assert max(v for _, v in series["energy/train_step_J"]) < 1.0  # no step carries a deposit
+    phases = cb.summary()["phases"]
+    assert phases["other"]["energy_J"] == pytest.approx(100.0 * deposit.events, abs=1.0)
+    assert phases["train"]["energy_J"] == pytest.approx(sum(v for _, v in series["energy/train_epoch_J"]))
+    total = float(trainer.callback_metrics["energy/total_J"])
+    assert total == pytest.approx(sum(p["energy_J"] for name, p in phases.items() if name != "sanity"))
+    assert float(trainer.callback_metrics["energy/other_total_J"]) == pytest.approx(phases["other"]["energy_J"])
 
 
 def test_log_every_n_steps_with_accumulation_logs_means(tmp_path):
@@ -131,7 +175,7 @@ def test_inference_benchmark_and_idle_baseline(tmp_path):
     s = cb.summary()
     assert s["inference"]["samples_per_repeat"] == 32 and len(s["inference"]["per_repeat_J"]) == 3
     assert s["inference"]["source"] == "estimate"
-    counted = sum(s["phases"][p]["energy_J"] for p in ("train", "val", "benchmark"))
+    counted = sum(s["phases"][p]["energy_J"] for p in ("train", "val", "benchmark", "other"))
     assert m["energy/total_J"] == pytest.approx(counted)  # the benchmark counts in the run's total
 
 
