@@ -26,7 +26,7 @@ from .benchmark_runner import BenchmarkRunner, FitContext
 from .energy import EnergyMonitor, checks
 from .energy.carbon import check_factors, grid_intensity
 from .energy.monitor import CpuChoice
-from .energy_summary import SUMMARY_FILE, build_summary, summary_file, write_json
+from .energy_summary import SUMMARY_FILE, build_summary, device_sources, summary_file, write_json
 from .energy_tracker import OTHER, EnergyTracker, Totals, carbon_and_cost, epoch_metrics, step_metrics
 from .inference import InferenceBenchmark, batch_items, batch_samples
 from .logger_buffer import LoggerBuffer
@@ -190,6 +190,8 @@ class EnergyCallback(Callback):
                 cpu_watts_per_core=self.cpu_watts_per_core,
             )
             self.tracker.use(self.monitor)
+        sources = device_sources(self._devices)
+        self._out.label(trainer, {metrics.SOURCES: ", ".join(f"{d}={s}" for d, s in sorted(sources.items()))})
         if stage == "fit":
             self._fit = self._fit_context(trainer, pl_module)
         if stage == "fit" and self._rungs is None:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 import torch
 from lightning.pytorch import Trainer
+from lightning.pytorch.loggers import TensorBoardLogger
 
 
 def finite(values: Mapping[str, float | None]) -> dict[str, float]:
@@ -46,6 +47,19 @@ class LoggerBuffer:
             self.flush(trainer)
             self._pending_step = step
         self._pending.update(values)
+
+    @staticmethod
+    def label(trainer: Trainer, labels: Mapping[str, str]) -> None:
+        """Text ``labels`` as every logger's hyperparameters (rank 0): TensorBoard's ``hparams.yaml``, CSV's,
+        MLflow's params, W&B's config. TensorBoard gets no ``hp_metric`` placeholder (it would add a metric and an
+        HParams entry to a run that logged none)."""
+        if not trainer.is_global_zero:
+            return
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.log_hyperparams(dict(labels), metrics={})
+            else:
+                logger.log_hyperparams(dict(labels))
 
     def flush(self, trainer: Trainer) -> None:
         """Send the buffered step's values to every logger (rank 0)."""

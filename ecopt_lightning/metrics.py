@@ -64,6 +64,8 @@ CARBON_TOTAL_G = "carbon/total_gCO2e"
 #: metric families of positive quantities that span decades between models (J, W, gCO2e, cost, samples per J,
 #: parameter and FLOP counts): compared on log10 where a scale matters (:func:`on_log_scale`)
 LOG_SCALE_PREFIXES = ("energy/", "efficiency/", "power/", "carbon/", "cost/", "model/")
+#: the hyperparameter that names every energy value's sources in each logger: ``"cpu:0=rapl, gpu:0=nvml_counter"``
+SOURCES = "energy/sources"
 #: the JSON summary the callback writes next to the logs
 SUMMARY_FILE = "energy_summary.json"
 #: matches every phase's running total, :func:`total_J` (``energy/train_total_J``, ...)

@@ -49,8 +49,28 @@ def test_tensorboard_reads_back_at_global_steps_one_value_per_step(tmp_path: Pat
     assert totals == sorted(totals) and len(totals) == 4  # 3 epoch ends + fit end
 
 
+def test_every_logger_names_the_sources_of_the_energy_values(tmp_path: Path) -> None:
+    """The loggers hold numbers only: the sources (estimate, rapl, nvml_*) are the run's hyperparameter
+    ``energy/sources``, in TensorBoard's and CSV's hparams.yaml and MLflow's params; TensorBoard gets no
+    hp_metric placeholder for it."""
+    pytest.importorskip("mlflow")
+    import mlflow
+    from lightning.pytorch.loggers import CSVLogger, MLFlowLogger
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow_logger = MLFlowLogger(tracking_uri=uri)
+    loggers = [TensorBoardLogger(tmp_path, name="tb", version=0), CSVLogger(tmp_path, name="csv", version=0)]
+    trainer = make_trainer(tmp_path, [EnergyCallback()], loggers=[*loggers, mlflow_logger])
+    trainer.fit(TinyModel())
+    for name in ("tb", "csv"):
+        assert "energy/sources: cpu:0=estimate" in (tmp_path / name / "version_0" / "hparams.yaml").read_text()
+    params = mlflow.MlflowClient(tracking_uri=uri).get_run(mlflow_logger.run_id).data.params
+    assert params["energy/sources"] == "cpu:0=estimate"
+    assert "hp_metric" not in tb_series(tmp_path)
+
+
 def _wandb_history(run_file: str) -> list[dict[str, object]]:
-    """History rows of an offline W&B run, read from its .wandb file (W&B's LevelDB-style record log)."""
+    """History and config rows (``_record``) of an offline W&B run, from its .wandb file (a LevelDB-style log)."""
     from wandb.proto import wandb_internal_pb2
 
     data = Path(run_file).read_bytes()
@@ -77,8 +97,11 @@ def _wandb_history(run_file: str) -> list[dict[str, object]]:
     for chunk in chunks:
         record = wandb_internal_pb2.Record()
         record.ParseFromString(chunk)
-        if record.WhichOneof("record_type") == "history":
-            rows.append({i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in record.history.item})
+        kind = record.WhichOneof("record_type")
+        if kind in ("history", "config"):
+            items = record.history.item if kind == "history" else record.config.update
+            row = {i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in items}
+            rows.append({"_record": kind, **row})
     return rows
 
 
@@ -101,6 +124,8 @@ def test_wandb_offline_reads_back_at_global_steps_and_keeps_the_summary_in_the_r
     series: dict[str, list[tuple[int, float]]] = {}
     files = glob.glob(str(tmp_path / "wandb" / "offline-run-*" / "*.wandb"))
     rows = _wandb_history(files[0])
+    config = {k: v for row in rows if row["_record"] == "config" for k, v in row.items()}
+    assert config["energy/sources"] == "cpu:0=estimate"  # the run's config names the sources of its values
     for row in rows:
         step = row.get("trainer/global_step")
         for key, value in row.items():
