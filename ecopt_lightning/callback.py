@@ -23,7 +23,7 @@ from typing_extensions import override
 from . import _lightning_compat as compat
 from . import metrics
 from .benchmark_runner import BenchmarkRunner, FitContext
-from .energy import EnergyMonitor, checks
+from .energy import EnergyMonitor, Snapshot, checks
 from .energy.carbon import check_factors, grid_intensity
 from .energy.monitor import CpuChoice
 from .energy_summary import SUMMARY_FILE, build_summary, device_sources, summary_file, write_json
@@ -310,9 +310,15 @@ class EnergyCallback(Callback):
         if trainer.state.fn == TrainerFn.VALIDATING:  # trainer.validate() alone: fit publishes them at its start
             self._publish_params(trainer, pl_module)
         at = None
-        for phase in ("train", OTHER):  # inside fit: validation takes over from the running clock
-            if self.tracker.running(phase):
-                at = self.tracker.pause(phase, sync=self.cuda_sync != "never")
+        sync = self.cuda_sync != "never"
+        if self.tracker.running("train"):  # inside fit: validation takes over from the running clock
+            at = self.tracker.pause("train", sync=sync)
+        elif self.tracker.running(OTHER):
+            at = self._pause_other(sync)
+        if self._deferred_step:
+            # the epoch's last step ends here; it is in the totals before ModelCheckpoint saves in on_validation_end
+            self.tracker.step("train", sync=sync)
+            self._deferred_step = False
         self._resume_other = at is not None
         self.tracker.start("val", at=at)
 
@@ -443,8 +449,15 @@ class EnergyCallback(Callback):
     # internals --------------------------------------------------------------------------------------------
     def _resume_training(self) -> None:
         """The training clock takes over from OTHER's at one reading (no gap, no overlap)."""
-        at = self.tracker.pause(OTHER) if self.tracker.running(OTHER) else None
+        at = self._pause_other(False) if self.tracker.running(OTHER) else None
         self.tracker.start("train", at=at)
+
+    def _pause_other(self, sync: bool) -> Snapshot | None:
+        """Stop OTHER's clock and add its window to its total at once (it has no steps to carry it there, and a
+        checkpoint saved before fit ends reads the total). Returns the snapshot read."""
+        at = self.tracker.pause(OTHER, sync=sync)
+        self.tracker.flush(OTHER, read=False)
+        return at
 
     def _sync(self, log_now: bool) -> bool:
         return self.cuda_sync == "step" or (self.cuda_sync == "log" and log_now)

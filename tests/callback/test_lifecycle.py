@@ -39,6 +39,24 @@ def test_totals_survive_resume_from_checkpoint(tmp_path):
     assert float(trainer.callback_metrics["energy/train_total_J"]) >= saved + epoch_2
 
 
+@pytest.mark.parametrize(("val_batches", "on_epoch_end"), [(0, None), (2, False)])  # saved there / at validation end
+def test_a_checkpoint_holds_the_whole_epoch_of_training(tmp_path, val_batches, on_epoch_end):
+    """Regression (callback audit): a checkpoint saved in on_validation_end at an epoch's end missed the epoch's
+    last step, and every checkpoint missed the 'other' energy, so a resumed run lost both."""
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True, save_on_train_epoch_end=on_epoch_end)
+    cb = EnergyCallback()
+    trainer = make_trainer(
+        tmp_path, [cb, ckpt], loggers=False, enable_checkpointing=True, limit_val_batches=val_batches,
+        num_sanity_val_steps=0,
+    )  # fmt: skip
+    trainer.fit(TinyModel())
+    state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)["callbacks"]["EnergyCallback"]
+    final = cb.summary()["phases"]
+    assert state["cluster"]["train"]["steps"] == 8
+    assert state["cluster"]["train"]["energy_J"] == pytest.approx(final["train"]["energy_J"], rel=1e-12)
+    assert 0 < state["cluster"]["other"]["energy_J"] < final["other"]["energy_J"]  # up to the save, not after
+
+
 def test_exception_mid_epoch_leaves_the_summary(tmp_path):
     cb = EnergyCallback()
     trainer = make_trainer(tmp_path, [cb], loggers=False, limit_val_batches=0)
