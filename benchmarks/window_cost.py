@@ -32,7 +32,6 @@ def main() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         monitor = EnergyMonitor()
-    print(monitor.describe())
     windows, snaps = [], []
     for _ in range(args.n):
         t0 = time.perf_counter()
