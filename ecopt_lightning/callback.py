@@ -449,8 +449,9 @@ class EnergyCallback(Callback):
     # internals --------------------------------------------------------------------------------------------
     def _resume_training(self) -> None:
         """The training clock takes over from OTHER's at one reading (no gap, no overlap)."""
-        at = self._pause_other(False) if self.tracker.running(OTHER) else None
-        self.tracker.start("train", at=at)
+        sync = self.cuda_sync != "never"
+        at = self._pause_other(sync) if self.tracker.running(OTHER) else None
+        self.tracker.start("train", at=at, sync=sync)
 
     def _pause_other(self, sync: bool) -> Snapshot | None:
         """Stop OTHER's clock and add its window to its total at once (it has no steps to carry it there, and a
