@@ -187,14 +187,19 @@ def trial_energy(metrics: Mapping[str, float], energy_metric: str) -> tuple[floa
 
 
 def objective_interval(metrics: Mapping[str, float], name: str) -> tuple[float, float] | None:
-    """``(low, high)`` of metric ``name`` from ``<name>_ci_lo`` and ``<name>_ci_hi``, when both are finite
-    and ordered; ``None`` otherwise.
+    """``(low, high)`` of metric ``name`` from ``<name>_ci_lo`` and ``<name>_ci_hi``, when both are finite,
+    ordered and hold the metric's own value; ``None`` otherwise (an interval that misses its value is not one).
 
     Example:
         >>> objective_interval({"e": 2.0, "e_ci_lo": 1.5, "e_ci_hi": 2.5}, "e"), objective_interval({"e": 2.0}, "e")
         ((1.5, 2.5), None)
+        >>> objective_interval({"e": 3.0, "e_ci_lo": 1.5, "e_ci_hi": 2.5}, "e") is None
+        True
     """
     lo, hi = metrics.get(names.ci_lo(name)), metrics.get(names.ci_hi(name))
     if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+        return None
+    value = metrics.get(name)
+    if value is not None and math.isfinite(value) and not lo <= value <= hi:
         return None
     return float(lo), float(hi)

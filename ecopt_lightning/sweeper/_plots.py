@@ -187,8 +187,9 @@ def _errors(report: Report, records: list[TrialRecord]) -> tuple[Any, Any]:
             out.append(None)
             continue
         k = names.index(name)
-        minus = [r.objective_values[k] - r.interval(name, r.objective_values[k])[0] for r in records]
-        plus = [r.interval(name, r.objective_values[k])[1] - r.objective_values[k] for r in records]
+        # clipped at 0: a value outside its interval (e.g. confirmed apart from it) draws no bar, not a crash
+        minus = [max(0.0, r.objective_values[k] - r.interval(name, r.objective_values[k])[0]) for r in records]
+        plus = [max(0.0, r.interval(name, r.objective_values[k])[1] - r.objective_values[k]) for r in records]
         out.append((minus, plus))
     return out[0], out[1]
 

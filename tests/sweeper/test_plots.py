@@ -94,3 +94,23 @@ def test_trials_stored_without_sources_say_it_through_the_estimated_fraction() -
     assert measured_by(report.records) == "ESTIMATED from CPU time"
     report.records[0].metrics["energy/estimated_fraction"] = 0.25
     assert measured_by(report.records) == "measured (sensor not recorded) + ESTIMATED from CPU time"
+
+
+def test_an_interval_that_misses_its_value_is_dropped_not_drawn_negative() -> None:
+    """Regression (first-hour audit, 2026-11-28): a task whose _ci_lo/_ci_hi did not bracket its value made the
+    sweep (and ``ecopt report``) end in matplotlib's "'yerr' must not contain negative values"."""
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for i, (acc, per_sample, lo, hi) in enumerate([(0.9, 2e-4, 3e-4, 4e-4), (0.8, 1e-4, 0.9e-4, 1.1e-4)]):
+        attrs = {NAMES[0]: acc, NAMES[1]: per_sample, NAMES[1] + "_ci_lo": lo, NAMES[1] + "_ci_hi": hi}
+        study.add_trial(
+            optuna.trial.create_trial(
+                values=[acc, per_sample],
+                params={"w": float(i)},
+                distributions={"w": optuna.distributions.FloatDistribution(0, 4)},
+                user_attrs=attrs,
+            )
+        )
+    report = build_report("s", study.get_trials(), ReportSettings(NAMES, ["maximize", "minimize"]))
+    assert NAMES[1] not in report.records[0].intervals  # 2e-4 outside [3e-4, 4e-4]: no interval
+    assert report.records[1].intervals[NAMES[1]] == (0.9e-4, 1.1e-4)
+    figure(report).draw_without_rendering()
