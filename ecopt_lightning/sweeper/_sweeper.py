@@ -385,7 +385,7 @@ class EcoptSweeperImpl:
             # a resumed sweep must not replay the proposals the same seed made before: the seed goes on from
             # the study's trial count (still reproducible: the same command on the same study draws the same)
             study.sampler = self._sampler(
-                sampler_name, dataclasses.replace(settings, seed=resumed_seed(settings.seed, so_far)), space
+                sampler_name, dataclasses.replace(settings, seed=sampler_seed(settings.seed, so_far)), space
             )
         self._records: dict[int, TrialRecord] = {}  # finished trials, flattened once
         remove_stale_temps(self.sweep_dir)  # a killed writer's temp files (the artifacts are whole)
@@ -487,7 +487,10 @@ class EcoptSweeperImpl:
                     log.warning("ecopt: auto moves from %s to %s: %s", sampler_name, cheaper, why)
                     notes["sampler"]["switched"] = {"after_trial": numbers[-1], "to": cheaper, "why": why}
                     sampler_name = cheaper
-                    study.sampler = self._sampler(cheaper, settings, space)
+                    # the seed goes on from the trial count, as on resume: the original seed would replay the
+                    # first proposals (trial 1 repeated trial 0's parameters)
+                    seed = sampler_seed(settings.seed, len(study.trials))
+                    study.sampler = self._sampler(cheaper, dataclasses.replace(settings, seed=seed), space)
                 report, paths = self._maybe_write(study, settings, notes, paths)
                 _log_progress(report, numbers, settings.n_trials)
                 rate = settings.max_failure_rate
@@ -826,6 +829,17 @@ def resumed_seed(seed: int, trials_so_far: int) -> int:
         True
     """
     return (seed * 1_000_003 + trials_so_far * 7_919) % 2**32
+
+
+def sampler_seed(seed: int | None, trials_so_far: int) -> int | None:
+    """The seed of a sampler that takes over a study holding ``trials_so_far`` trials (a resumed sweep, or
+    ``auto`` moving to a cheaper sampler): :func:`resumed_seed`, so that it does not replay the first proposals.
+
+    Example:
+        >>> sampler_seed(None, 3), sampler_seed(0, 0), sampler_seed(0, 5) == resumed_seed(0, 5)
+        (None, 0, True)
+    """
+    return seed if seed is None or trials_so_far == 0 else resumed_seed(seed, trials_so_far)
 
 
 def runs_alone(settings: Settings) -> bool:

@@ -7,7 +7,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 
 from ecopt_lightning.sweeper import SweeperConfigError
 from ecopt_lightning.sweeper._samplers import auto_kwargs, build, choose, describe, grid_points, too_slow
-from ecopt_lightning.sweeper._sweeper import runs_alone
+from ecopt_lightning.sweeper._sweeper import runs_alone, sampler_seed
 from ecopt_lightning.sweeper.config import validate
 
 NUMERIC = {"lr": FloatDistribution(1e-4, 1e-1, log=True)}
@@ -132,3 +132,16 @@ def test_tpe_lies_about_running_trials_only_when_others_can_run_meanwhile() -> N
     assert runs_alone(validate({"n_jobs": 1}))
     assert not runs_alone(validate({"n_jobs": 2}))
     assert not runs_alone(validate({"n_jobs": 1, "storage": "sqlite:///shared.db"}))  # other workers may share it
+
+
+def test_a_sampler_that_takes_over_does_not_replay_the_first_proposal() -> None:
+    """Regression (first-hour audit, 2026-11-28): when ``auto`` moved from GP to TPE after trial 0, TPE got the
+    sweep's seed and its random start drew trial 0's parameters again (a failing trial failed twice)."""
+    import optuna
+
+    def first(sampler):
+        return optuna.create_study(directions=["maximize", "minimize"], sampler=sampler).ask(MIXED).params
+
+    gp_first = first(build("gp", {}, seed=0, constrained=False))
+    assert first(build("tpe", {}, seed=0, constrained=False)) == gp_first  # the same seed, the same random start
+    assert first(build("tpe", {}, seed=sampler_seed(0, 1), constrained=False)) != gp_first
