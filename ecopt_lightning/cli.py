@@ -17,19 +17,27 @@ SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Cal
 
 def _report_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", required=True, help="Optuna storage URL, e.g. sqlite:///path/ecopt.db")
-    parser.add_argument("--study", required=True, help="study name (the sweeper's study_name; default: job name)")
+    parser.add_argument("--study", required=True, help="study name (the sweeper's study_name: the job name unless set)")
     parser.add_argument("--out", type=Path, default=None, help="output directory (default: ./ecopt-report-<study>)")
     parser.add_argument("--attach", action="store_true", help="also attach the files to the study (optuna.artifacts)")
     parser.add_argument(
         "--baseline", type=int, default=None, help="trial number to compare against (default: the enqueued baseline)"
     )
-    parser.add_argument("--chosen", type=int, default=None, help="trial number of the chosen model (default: the knee)")
+    parser.add_argument(
+        "--chosen",
+        type=int,
+        default=None,
+        help="trial number of the chosen model (default: the least J per sample among the front's trials at least as "
+        "good as the baseline, robust ones first)",
+    )
 
 
 def _report(args: argparse.Namespace) -> int:
     from ecopt_lightning.sweeper._rebuild import ReportError, rebuild
 
-    out = args.out or Path(f"ecopt-report-{args.study}")
+    out = _out_dir(args.out or Path(f"ecopt-report-{args.study}"), "report")
+    if out is None:
+        return 2
     try:
         report, paths = rebuild(
             args.storage, args.study, out, attach=args.attach, baseline=args.baseline, chosen=args.chosen
@@ -51,6 +59,18 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _out_dir(out: Path, command: str) -> Path | None:
+    """``out`` made (a folder), or ``None`` after one line on stderr saying why it cannot be: checked before
+    anything is measured or written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = exc.strerror or exc
+        print(f"ecopt {command}: --out {str(out)!r} is not allowed: {why}; give a folder", file=sys.stderr)
+        return None
+    return out
+
+
 def impact_lines(impact: dict) -> list[str]:
     """The payback and proxy-check figures as short lines of text."""
     lines = [f"tuning energy {impact['tuning_energy_J']:.6g} J"]
@@ -69,8 +89,8 @@ SUBCOMMANDS["report"] = ("rebuild the Pareto artifacts of a sweep from its Optun
 
 def _confirm_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", required=True, help="Optuna storage URL, e.g. sqlite:///path/ecopt.db")
-    parser.add_argument("--study", required=True, help="study name (the sweeper's study_name; default: job name)")
-    parser.add_argument("--out", type=Path, default=None, help="output directory (default: ./ecopt-report-<study>)")
+    parser.add_argument("--study", required=True, help="study name (the sweeper's study_name: the job name unless set)")
+    parser.add_argument("--out", type=Path, default=None, help="output directory (default: ./ecopt-confirm-<study>)")
     parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds over the candidates (default 4)")
     parser.add_argument("--repeats", type=int, default=3, help="repeats per candidate and round (default 3)")
 
@@ -79,7 +99,9 @@ def _confirm(args: argparse.Namespace) -> int:
     from ecopt_lightning.sweeper._artifacts import write_all
     from ecopt_lightning.sweeper._confirm import ConfirmError, confirm, confirm_lines
 
-    out = args.out or Path(f"ecopt-report-{args.study}")
+    out = _out_dir(args.out or Path(f"ecopt-confirm-{args.study}"), "confirm")
+    if out is None:
+        return 2
     try:
         result = confirm(args.storage, args.study, rounds=args.rounds, repeats_per_round=args.repeats)
     except ConfirmError as exc:

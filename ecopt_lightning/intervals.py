@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 #: Confidence of the interval of the median that :func:`measure_inference` reports and stops on.
 CONFIDENCE = 0.95
+#: the fewest values whose median has a 95% interval (the range of 6 values covers 1 - 2/2**6 = 96.9%)
+MIN_VALUES_FOR_INTERVAL = 6
 
 
 def median_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:

@@ -121,11 +121,16 @@ def confirm(
 
     from ecopt_lightning.energy import EnergyMonitor
     from ecopt_lightning.inference import BENCHMARK_THREADS, benchmark_threads, measure_inference
+    from ecopt_lightning.intervals import MIN_VALUES_FOR_INTERVAL
 
     from ._rebuild import ReportError, load_study, storage_notes
 
-    if rounds < 1 or repeats_per_round < 1:
-        raise ConfirmError(f"rounds={rounds}, repeats_per_round={repeats_per_round}: give 1 or more of each")
+    if rounds < 1 or repeats_per_round < 1 or rounds * repeats_per_round < MIN_VALUES_FOR_INTERVAL:
+        raise ConfirmError(
+            f"rounds={rounds}, repeats_per_round={repeats_per_round} are not allowed: give 1 or more of each and "
+            f"{MIN_VALUES_FOR_INTERVAL} or more repeats in all (rounds x repeats), the fewest with a 95% interval; "
+            "a confirmed value replaces the sweep's, so it must carry one"
+        )
     try:
         study = load_study(storage, study_name)  # ``ecopt report``'s one-line errors, the password redacted
     except ReportError as exc:

@@ -109,6 +109,40 @@ def test_an_app_without_the_pattern_gets_a_one_line_reason(tmp_path, capsys):
     assert f"ecopt_confirm/candidate.json under {job}" in err and "keep_for_confirm" in err
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rounds", "1", "--repeats", "1"], "ecopt confirm: rounds=1, repeats_per_round=1 are not allowed: give"),
+        (["--out", "AFILE"], "ecopt confirm: --out "),
+    ],
+)
+def test_confirm_refuses_too_few_repeats_and_a_bad_out_before_it_touches_the_study(tmp_path, capsys, args, message):
+    """Regression (first-hour audit, 2026-11-28): one repeat gave a confirmed value with no interval that replaced
+    the sweep's measured one; an --out that cannot be a folder failed with a traceback after the study was
+    already changed."""
+    from ecopt_lightning.sweeper._schema import CONFIRMED_ATTR
+
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(study_name="s", storage=storage, directions=["maximize", "minimize"])
+    study.add_trial(optuna.trial.create_trial(values=[0.9, 0.01], user_attrs={"val_acc": 0.9, E: 0.01}))
+    (tmp_path / "AFILE").write_text("")
+    args = [str(tmp_path / "AFILE") if a == "AFILE" else a for a in args]
+    assert main(["confirm", "--storage", storage, "--study", "s", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+    assert CONFIRMED_ATTR not in optuna.load_study(study_name="s", storage=storage).user_attrs
+
+
+def test_report_refuses_an_out_that_cannot_be_a_folder_in_one_line(tmp_path, capsys):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(study_name="s", storage=storage, directions=["maximize", "minimize"])
+    study.add_trial(optuna.trial.create_trial(values=[0.9, 0.01], user_attrs={"val_acc": 0.9, E: 0.01}))
+    (tmp_path / "AFILE").write_text("")
+    assert main(["report", "--storage", storage, "--study", "s", "--out", str(tmp_path / "AFILE")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ecopt report: --out {str(tmp_path / 'AFILE')!r} is not allowed: ") and err.count("\n") == 1
+
+
 class NoHparams(torch.nn.Module):
     def __init__(self, width: int) -> None:
         super().__init__()
@@ -196,7 +230,7 @@ def test_confirm_measures_on_the_sweeps_threads_with_the_sweeps_values_and_hardw
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        result = confirm(storage, "s", rounds=1, repeats_per_round=1)
+        result = confirm(storage, "s", rounds=2, repeats_per_round=3)
     finally:
         torch.set_num_threads(threads)
     assert ThreadProbe.seen and set(ThreadProbe.seen) == {1}  # the candidate's threads, not the process's 2
