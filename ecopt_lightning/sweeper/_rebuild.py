@@ -71,7 +71,7 @@ def rebuild(
     """Load the study, recompute front, hypervolume, knee and energy, write the files into ``out_dir``.
 
     ``baseline`` and ``chosen`` name the trials the payback figures compare (default: the enqueued baseline
-    trial and the knee).
+    trial, and the least J per sample among the front's trials at least as good as it, robust ones first).
 
     ``attach=True`` also uploads them to the study (``optuna.artifacts``, store in ``out_dir/optuna_artifacts``).
     """
