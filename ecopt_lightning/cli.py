@@ -50,7 +50,7 @@ def _report(args: argparse.Namespace) -> int:
         f"{len(report.records)} trials, {len(report.front)} on the Pareto front "
         f"({sum(r.robust for r in report.front)} robust, {len(report.possibly)} more possibly on it), "
         f"hypervolume {hv}, "
-        f"sweep energy {report.sweep_energy_J:.6g} J"
+        f"sweep energy {report.sweep_energy_text()}"
     )
     for line in impact_lines(report.impact):
         print(line)
@@ -73,7 +73,8 @@ def _out_dir(out: Path, command: str) -> Path | None:
 
 def impact_lines(impact: dict) -> list[str]:
     """The payback and proxy-check figures as short lines of text."""
-    lines = [f"tuning energy {impact['tuning_energy_J']:.6g} J"]
+    tuning = impact["tuning_energy_J"]
+    lines = [f"tuning energy {'unknown (no trial reported it)' if tuning is None else f'{tuning:.6g} J'}"]
     from ecopt_lightning.sweeper._impact import describe_saving
 
     lines += describe_saving(impact)

@@ -159,7 +159,7 @@ def summary(report: Report) -> dict[str, Any]:
             "point, each objective scaled to [0, 1]",
             "best_per_objective": report.best,
             "sweep_energy": {
-                "total_J": report.sweep_energy_J,
+                "total_J": report.sweep_energy_J if report.energy_reported else None,
                 "estimated_J": report.sweep_estimated_J,
                 "trials_without_source": report.trials_without_source,
                 "energy_metric": s.energy_metric,
@@ -374,8 +374,10 @@ def dashboard_attrs(report: Report) -> dict[str, Any]:
         FRONT_ATTR: lines or ["empty: no feasible complete trial"],
         KNEE_ATTR: None if report.knee is None else f"trial {knee}: {_objectives_text(report, report.knee)}",
         HYPERVOLUME_ATTR: report.hypervolume,
-        SWEEP_ENERGY_ATTR: f"{total:.6g} J, {len(report.records)} trial(s), {share} of it ESTIMATED, not measured; "
-        f"{grid.entry(total)['total_gCO2e']:.4g} gCO2e at {grid.label}",
+        SWEEP_ENERGY_ATTR: f"{report.sweep_energy_text()}, {len(report.records)} trial(s), {share} of it ESTIMATED, "
+        f"not measured; {grid.entry(total)['total_gCO2e']:.4g} gCO2e at {grid.label}"
+        if report.energy_reported
+        else f"{report.sweep_energy_text()}, {len(report.records)} trial(s)",
         SOURCES_SUMMARY_ATTR: {
             "trial energy from": report.energy_sources,
             "not a full measurement (trials)": dict(sorted(degraded.items())) or "none",

@@ -122,6 +122,19 @@ def _precision(record: TrialRecord) -> str:
     return "".join(f"; {p}" for p in parts)
 
 
+def _why_chosen(rule: str | None, knee: bool) -> str:
+    """How the chosen trial was chosen, in words.
+
+    Example:
+        >>> _why_chosen("named", knee=True), _why_chosen(None, knee=True)
+        ('named by the user; the knee of the Pareto front', 'the knee of the Pareto front')
+    """
+    where = "the knee of the Pareto front" if knee else ""
+    if rule == "named":
+        return "named by the user" + (f"; {where}" if where else "")
+    return rule or where or "chosen"
+
+
 def render(report: Report) -> str:
     """The Markdown text of the energy report."""
     imp = report.impact
@@ -159,11 +172,12 @@ def render(report: Report) -> str:
         "",
     ]
     if chosen is None:
-        lines.append("No chosen trial (no feasible complete trial).")
+        why = "no feasible complete trial" if not report.front else imp.get("chosen_rule", "none named")
+        lines.append(f"No chosen trial ({why}).")
     else:
         m = chosen.metrics
         lines += [
-            f"- Trial {chosen.number} ({'knee of the Pareto front' if report.knee is chosen else 'named'}); "
+            f"- Trial {chosen.number} ({_why_chosen(imp.get('chosen_rule'), report.knee is chosen)}); "
             f"parameters: {', '.join(f'{k}={v}' for k, v in chosen.params.items()) or 'defaults'}.",
             f"- Training energy: {_fmt(m.get(total_J('train')), 'J')}.",
             f"- Inference energy: {_fmt(chosen.energy_per_sample_J, 'J')} per sample "
@@ -172,14 +186,14 @@ def render(report: Report) -> str:
             f"- Parameters: {_fmt(m.get(PARAMS))}; FLOPs per sample: {_fmt(m.get(FLOPS_PER_SAMPLE))}.",
         ]
     tuning = report.sweep_energy_J
-    lines += [
-        "",
-        "## Tuning cost",
-        "",
-        f"- {len(report.records)} trials ({', '.join(f'{k}: {v}' for k, v in report.states.items())}) used "
-        f"{_fmt(tuning, 'J')} ({tuning / 3.6e6:.4g} kWh; {intensity.entry(tuning)['total_gCO2e']:.4g} gCO2e at "
-        f"{intensity.label}).",
-    ]
+    states = ", ".join(f"{k}: {v}" for k, v in report.states.items())
+    used = (
+        f"{report.sweep_energy_text(4)} ({tuning / 3.6e6:.4g} kWh; {intensity.entry(tuning)['total_gCO2e']:.4g} "
+        f"gCO2e at {intensity.label})"
+        if report.energy_reported
+        else "an energy no trial reported (unknown, not zero)"
+    )
+    lines += ["", "## Tuning cost", "", f"- {len(report.records)} trials ({states}) used {used}."]
     saved = energy_saved(report.records)
     if saved is not None:
         lines.append(

@@ -179,7 +179,7 @@ def _default_choice(
 
 def impact(
     records: Sequence[TrialRecord],
-    tuning_J: float,
+    tuning_J: float | None,
     knee: int | None,
     baseline: int | None = None,
     chosen: int | None = None,
@@ -188,8 +188,9 @@ def impact(
     quality_tolerance: float = QUALITY_TOLERANCE,
 ) -> dict[str, Any]:
     """The payback and proxy figures of a sweep: its trials' ``records``, the energy the sweep spent
-    (``tuning_J``, J) and its ``knee`` trial number. ``baseline``/``chosen`` are trial numbers (default: the
-    trial flagged as baseline, and the rule of the module's docstring; the knee when no objectives are given)."""
+    (``tuning_J``, J; ``None``: unknown, no trial reported it) and its ``knee`` trial number.
+    ``baseline``/``chosen`` are trial numbers (default: the trial flagged as baseline, and the rule of the
+    module's docstring; the knee when no objectives are given)."""
     by_number = {r.number: r for r in records}
     result: dict[str, Any] = {"tuning_energy_J": tuning_J, "proxy_spearman": proxy_check(records)}
     if baseline is None:
@@ -206,13 +207,13 @@ def impact(
     pick = by_number.get(chosen) if chosen is not None else None
     result["baseline_trial"] = baseline
     result["chosen_trial"] = chosen
-    if base is None or pick is None or base.energy_per_sample_J is None or pick.energy_per_sample_J is None:
-        missing = "baseline" if base is None or base.energy_per_sample_J is None else "chosen trial"
-        if base is not None and chosen is None and objectives:
-            missing = "chosen trial (no front member is as good as the baseline)"
+    why = _no_payback(base, baseline, pick, chosen, result["chosen_rule"])
+    if why is not None:
         result["payback"] = None
-        result["payback_note"] = f"no {missing} with a measured energy per sample"
+        result["payback_note"] = why
         return result
+    assert base is not None and pick is not None and base.energy_per_sample_J is not None
+    assert pick.energy_per_sample_J is not None
     saved = base.energy_per_sample_J - pick.energy_per_sample_J
     quality = quality_change(base, pick, objectives, directions, quality_tolerance)
     losses = [f"{n} {q['baseline']:.4g} -> {q['chosen']:.4g}" for n, q in quality.items() if q["loss"]]
@@ -227,6 +228,10 @@ def impact(
     result["measurable"] = None if interval is None else interval[0] > 0 or interval[1] < 0
     result["quality_change"] = quality
     result["quality_loss"] = bool(losses)
+    if tuning_J is None:
+        result["payback"] = result["payback_interval"] = None
+        result["payback_note"] = "unknown: no trial reported the energy the tuning spent"
+        return result
     result["payback"] = payback_inferences(tuning_J, saved)
     result["payback_interval"] = None if interval is None else list(payback_interval(tuning_J, interval))
     loss_note = f"; a QUALITY LOSS: {', '.join(losses)}" if losses else ""
@@ -254,6 +259,31 @@ def impact(
         f"tuning pays back its {tuning_J:.4g} J after {result['payback']} inferences{spread}{unsure}{loss_note}"
     )
     return result
+
+
+def _no_payback(
+    base: TrialRecord | None, baseline: int | None, pick: TrialRecord | None, chosen: int | None, rule: str
+) -> str | None:
+    """Why there is no payback to compute (a note naming the missing trial or value), or ``None``.
+
+    Example:
+        >>> _no_payback(None, 99, None, None, "named")
+        'no trial 99 in the study to be the baseline'
+    """
+    if base is None:
+        return (
+            "no baseline trial (none flagged, none named)"
+            if baseline is None
+            else (f"no trial {baseline} in the study to be the baseline")
+        )
+    if base.energy_per_sample_J is None:
+        return f"the baseline, trial {base.number} ({base.state}), has no measured energy per sample"
+    if pick is None:
+        named = f"no trial {chosen} in the study to be the chosen one"
+        return named if chosen is not None else f"no chosen trial: {rule}"
+    if pick.energy_per_sample_J is None:
+        return f"the chosen trial {pick.number} ({pick.state}) has no measured energy per sample"
+    return None
 
 
 def _interval_text(interval: Sequence[float] | None) -> str:

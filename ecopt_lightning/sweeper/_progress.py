@@ -74,7 +74,7 @@ def progress_line(report: Report, number: int, n_trials: int, later: Collection[
     baseline = " (baseline)" if record.flags.get(BASELINE_ATTR) else ""
     return (
         f"trial {number}{baseline} ({count}): {outcome} | front {len(report.front)} "
-        f"trial(s) | sweep energy so far {report.sweep_energy_J:.4g} J | {_params(record) or 'no parameters'}"
+        f"trial(s) | sweep energy so far {_so_far(report)} | {_params(record) or 'no parameters'}"
     )
 
 
@@ -159,3 +159,7 @@ def describe_space(distributions: Mapping[str, Any]) -> str:
         by = f" step {step:g}" if step not in (None, 1) else ""
         parts.append(f"{key}: {scale}{kind} in [{d.low:g}, {d.high:g}]{by}")
     return "; ".join(parts)
+
+
+def _so_far(report: Report) -> str:
+    return f"{report.sweep_energy_J:.4g} J" if report.energy_reported else "unknown (no trial reported it)"

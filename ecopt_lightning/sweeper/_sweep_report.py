@@ -56,6 +56,24 @@ class Report:
     #: the front, knee, hypervolume and payback are computed over these, ``records`` keep every trial
     points: list[TrialRecord] = field(default_factory=list)
 
+    @property
+    def energy_reported(self) -> bool:
+        """Whether any trial reported its energy: else ``sweep_energy_J`` (0) is unknown, not zero."""
+        return any(r.energy_J is not None for r in self.records)
+
+    def sweep_energy_text(self, digits: int = 6) -> str:
+        """``sweep_energy_J`` in words: ``"12.3 J"``, with the trials that did not report, or ``"unknown (...)"``.
+
+        Example:
+            >>> Report("s", None, [], [], [], None, None, None, {}, 0.0, {}, 0.0, 0, {}).sweep_energy_text()
+            'unknown (no trial reported its energy)'
+        """
+        if not self.energy_reported:
+            return "unknown (no trial reported its energy)"
+        missing = sum(r.energy_J is None for r in self.records)
+        not_said = f" ({missing} trial(s) did not report theirs)" if missing else ""
+        return f"{self.sweep_energy_J:.{digits}g} J{not_said}"
+
 
 def _to_min(values: Sequence[float], directions: Sequence[str]) -> tuple[float, ...]:
     return tuple(-v if d == "maximize" else v for v, d in zip(values, directions, strict=False))
@@ -171,7 +189,7 @@ def build_report(
     singles = [r for r in records if r.values is None]
     report.impact = impact(
         [*merged, *singles],
-        report.sweep_energy_J,
+        report.sweep_energy_J if report.energy_reported else None,
         knee,
         None if baseline is None else _point_number(by_group, baseline),
         None if chosen is None else _point_number(by_group, chosen),

@@ -748,13 +748,17 @@ class EcoptSweeperImpl:
         if quality:
             log.warning("ecopt: %s", quality)
         estimated, unknown = report.sweep_estimated_J, report.trials_without_source
-        share = f"{estimated / report.sweep_energy_J:.0%}" if report.sweep_energy_J > 0 else "0%"
+        if not report.energy_reported:
+            log.info("ecopt: the sweep's own energy: %s; artifacts in %s", report.sweep_energy_text(), self.sweep_dir)
+            return
+        share = f"{estimated / report.sweep_energy_J:.0%}" if report.sweep_energy_J > 0 else "none"
+        sources = ", ".join(f"{source}: {n} trial(s)" for source, n in report.energy_sources.items())
         log.info(
-            "ecopt: the sweep's own energy: %.6g J (%s of it ESTIMATED, not measured%s; from %s); artifacts in %s",
-            report.sweep_energy_J,
+            "ecopt: the sweep's own energy: %s (%s of it ESTIMATED, not measured%s; from %s); artifacts in %s",
+            report.sweep_energy_text(),
             share,
             f"; {unknown} trial(s) did not say" if unknown else "",
-            report.energy_sources or "no trial reported energy",
+            sources,
             self.sweep_dir,
         )
 

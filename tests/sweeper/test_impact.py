@@ -96,7 +96,27 @@ def test_knee_is_the_default_choice_without_a_baseline_and_the_missing_baseline_
     report = build_report("s", trials, SETTINGS)
     assert report.impact["chosen_trial"] == report.knee.number
     assert report.impact["payback"] is None
-    assert report.impact["payback_note"] == "no baseline with a measured energy per sample"
+    assert report.impact["payback_note"] == "no baseline trial (none flagged, none named)"
+    named = build_report("s", trials, SETTINGS, baseline=99)
+    assert named.impact["payback_note"] == "no trial 99 in the study to be the baseline"
+
+
+def test_no_reported_energy_is_unknown_not_zero_and_the_report_says_how_the_trial_was_chosen():
+    """Regression (first-hour audit, 2026-11-28): with no trial reporting energy the report said the tuning
+    'used 0 J' and 'pays back its 0 J after 0 inferences'; a trial the default rule chose was called 'named'."""
+    trials = [trial(0, 0.9, 0.01, 10, 10, 1.0, 5.0, baseline=True), trial(1, 0.95, 0.005, 5, 5, 1.0, 5.0)]
+    for t in trials:
+        del t.user_attrs["energy/total_J"]
+    report = build_report("s", trials, SETTINGS)
+    assert not report.energy_reported and report.sweep_energy_text() == "unknown (no trial reported its energy)"
+    assert report.impact["tuning_energy_J"] is None and report.impact["payback"] is None
+    assert report.impact["payback_note"] == "unknown: no trial reported the energy the tuning spent"
+    assert impact_lines(report.impact)[0] == "tuning energy unknown (no trial reported it)"
+    text = render(report)
+    assert "used an energy no trial reported (unknown, not zero)" in text and "0 J" not in text
+    assert "- Trial 1 (the front member with the least energy per sample" in text and "named" not in text
+    named = render(build_report("s", trials, SETTINGS, chosen=1))
+    assert "- Trial 1 (named by the user" in named
 
 
 def test_optuna_study_round_trip(tmp_path):
