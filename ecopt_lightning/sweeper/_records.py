@@ -24,6 +24,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
+from ..energy.measurement import is_measured
 from ..metrics import ESTIMATED_FRACTION
 from ._metrics import Constraint, objective_interval, trial_energy
 from ._optuna_compat import constraints_key
@@ -236,12 +237,16 @@ ESTIMATED_FRACTION_METRIC = ESTIMATED_FRACTION
 
 def estimated_energy(records: Sequence[TrialRecord]) -> tuple[float, int]:
     """The part of the records' energy that is an estimate, not a measurement (J), and how many trials with
-    energy did not say (they lack ``energy/estimated_fraction``, which EnergyCallback logs)."""
+    energy did not say: they lack ``energy/estimated_fraction`` (which EnergyCallback logs; a failed job returns
+    no metrics) and their sources (from the job's energy summary) are not all estimates or all measurements."""
     estimated, unknown = 0.0, 0
     for r in records:
         if r.energy_J is None:
             continue
         share = r.metrics.get(ESTIMATED_FRACTION_METRIC)
+        if share is None and r.sources:
+            measured = {is_measured(s) for s in r.sources.values()}
+            share = 0.0 if measured == {True} else 1.0 if measured == {False} else None
         if share is None:
             unknown += 1
         else:

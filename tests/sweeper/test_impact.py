@@ -189,3 +189,24 @@ def test_energy_stored_without_a_source_counts_as_unknown_not_as_a_none_key():
     report = build_report("s", [trial(0, 0.9, 0.01, 10, 10, 1.0, 5.0), failed], SETTINGS)
     assert report.sweep_energy_J == 8.0
     assert report.energy_sources == {SETTINGS.energy_metric: 1, "unknown": 1}
+
+
+def test_a_failed_trials_energy_counts_as_estimated_by_its_sources():
+    """Regression (first-hour audit, 2026-11-28): a failed job returns no metrics, so its energy (read from its
+    energy summary) was counted as 'did not say' although every source it names is an estimate."""
+    from ecopt_lightning.sweeper._schema import SOURCES_ATTR
+
+    trials = [trial(0, 0.9, 0.01, 10, 10, 1.0, 5.0)]
+    for n, sources in [
+        (1, {"cpu:0": "estimate"}),
+        (2, {"gpu:0": "nvml_counter"}),
+        (3, {"cpu:0": "estimate", "gpu:0": "nvml_counter"}),
+    ]:
+        failed = create_trial(state=TrialState.FAIL, user_attrs={ENERGY_ATTR: 2.0, SOURCES_ATTR: sources})
+        failed.number = n
+        trials.append(failed)
+    trials[0].user_attrs["energy/estimated_fraction"] = 1.0
+    report = build_report("s", trials, SETTINGS)
+    assert report.sweep_energy_J == pytest.approx(5.0 + 3 * 2.0)
+    assert report.sweep_estimated_J == pytest.approx(5.0 + 2.0)  # trial 0 by its metric, trial 1 by its sources
+    assert report.trials_without_source == 1  # trial 3: estimated and measured domains, shares unknown
