@@ -115,6 +115,8 @@ def _front_row(report: Report, r: TrialRecord) -> dict[str, Any]:
         "energy_per_sample_J": r.energy_per_sample_J,
         "samples_per_J": r.samples_per_J,
         "energy_J": r.energy_J,
+        "energy_sources": r.sources,
+        "energy_estimated_fraction": r.metrics.get(names.ESTIMATED_FRACTION),
         "constraints": r.constraints,
         "job_dir": r.job_dir,
         "knee": report.knee is not None and r.number == report.knee.number,
@@ -227,8 +229,12 @@ def _flat(report: Report, r: TrialRecord, all_trials: bool, rungs: Sequence[str]
         row["confirmed"] = r.confirmed is not None
     row.update({f"param:{k}": v for k, v in r.params.items()})
     row.update({"energy_per_sample_J": r.energy_per_sample_J, "samples_per_J": r.samples_per_J, "energy_J": r.energy_J})
+    # where the energy values come from: domain=source, and the estimated share the job reported
+    row["energy_sources"] = ", ".join(f"{d}={s}" for d, s in sorted(r.sources.items()))
+    row["energy_estimated_fraction"] = r.metrics.get(names.ESTIMATED_FRACTION)
+    row["knee"] = report.knee is not None and r.number == report.knee.number
+    row.update({f"constraint:{k}": v for k, v in r.constraints.items()})
     if all_trials:
-        row.update({f"constraint:{k}": v for k, v in r.constraints.items()})
         row["error"] = r.error
         row["degraded"] = "; ".join(r.degraded)
         row.update(rung_row(r, rungs, report.settings.objective_names))

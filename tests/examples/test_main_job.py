@@ -59,6 +59,7 @@ def test_digits_sweep_end_to_end(tmp_path):
     for row in front:
         assert 0 < row["objectives"]["val_acc"] <= 1
         assert row["energy_per_sample_J"] > 0 and row["samples_per_J"] > 0
+        assert row["energy_sources"] == {"cpu:0": "estimate"}  # each row names its source (first-hour audit)
 
     summary = json.loads((sweep / "summary.json").read_text())
     assert summary["impact"]["baseline_trial"] == 0
@@ -66,7 +67,8 @@ def test_digits_sweep_end_to_end(tmp_path):
     assert summary["sweep_energy"]["estimated_J"] == pytest.approx(summary["sweep_energy"]["total_J"])
     assert set(summary["impact"]["proxy_spearman"]) == {"params", "flops_per_sample", "runtime_per_sample_s"}
     with open(sweep / "trials.csv") as f:
-        assert len(list(csv.DictReader(f))) == 3
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and {r["energy_sources"] for r in rows} == {"cpu:0=estimate"}
     report = (sweep / "energy_report.md").read_text()
     assert "ESTIMATED" in report and "cpu:0: estimate" in report and "## Tuning cost" in report
     assert (sweep / "pareto_front.png").read_bytes()[:4] == b"\x89PNG"

@@ -38,3 +38,12 @@ def test_lightning_sweep_uses_callback_metrics(multirun, tmp_path: Path) -> None
     else:
         assert {r["trial"] for r in front} == {t.number for t in study.best_trials}
     assert all(r["samples_per_J"] == pytest.approx(1 / r["energy_per_sample_J"]) for r in front)
+    # every row names where its energy comes from, and the front's CSV says which row is the knee, as the JSON does
+    # (regression, first-hour audit 2026-11-28: neither file named a source; the CSV had no knee column)
+    import csv
+
+    assert all(r["energy_estimated_fraction"] == 1.0 for r in front)  # (its summary's sources: the main job's test)
+    with open(sweep / "pareto_front.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["energy_estimated_fraction"] for r in rows} == {"1.0"}
+    assert [r["trial"] for r in rows if r["knee"] == "True"] == [str(summary["knee"]["trial"])]
