@@ -10,7 +10,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from ._metrics import Constraint
@@ -74,7 +74,7 @@ def progress_line(report: Report, number: int, n_trials: int, later: Collection[
     baseline = " (baseline)" if record.flags.get(BASELINE_ATTR) else ""
     return (
         f"trial {number}{baseline} ({count}): {outcome} | front {len(report.front)} "
-        f"trial(s) | sweep energy so far {_so_far(report)} | {_params(record) or 'no parameters'}"
+        f"trial(s) | sweep energy so far {_so_far(counted)} | {_params(record) or 'no parameters'}"
     )
 
 
@@ -161,5 +161,7 @@ def describe_space(distributions: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def _so_far(report: Report) -> str:
-    return f"{report.sweep_energy_J:.4g} J" if report.energy_reported else "unknown (no trial reported it)"
+def _so_far(records: Sequence[TrialRecord]) -> str:
+    """The energy of ``records`` (the trials said so far), or unknown when none of them reported it."""
+    energies = [r.energy_J for r in records if r.energy_J is not None]
+    return f"{sum(energies):.4g} J" if energies else "unknown (no trial reported it)"

@@ -18,7 +18,11 @@ def _report():
     for width, (acc, per_sample, baseline) in zip((64, 16, 32, 128), rows, strict=True):
         study.enqueue_trial({"model.width": width})
         trial = study.ask({"model.width": optuna.distributions.IntDistribution(8, 256)})
-        for name, value in {"val_acc": acc, "energy/inference_per_sample_J": per_sample}.items():
+        for name, value in {
+            "val_acc": acc,
+            "energy/inference_per_sample_J": per_sample,
+            "energy/total_J": 10.0,
+        }.items():
             trial.set_user_attr(name, value)
         trial.set_user_attr(CONSTRAINTS_ATTR, {BOUND: per_sample - 0.0002})
         if baseline:
@@ -42,6 +46,9 @@ def test_a_batchs_lines_count_only_the_trials_said_before_them() -> None:
     report = _report()
     assert "(2 of 8 complete)" in (progress_line(report, 1, 8, later={2, 3}) or "")
     assert "(4 of 8 complete)" in (progress_line(report, 3, 8) or "")
+    # and its energy so far: trial 0 of a two-job batch gave the whole batch's (first-hour audit, 2026-11-28)
+    assert "| sweep energy so far 20 J |" in (progress_line(report, 1, 8, later={2, 3}) or "")
+    assert "| sweep energy so far 40 J |" in (progress_line(report, 3, 8) or "")
 
 
 def test_a_feasible_trial_says_so_and_a_study_without_constraints_says_nothing() -> None:
@@ -88,7 +95,11 @@ def test_a_baseline_on_the_front_is_named_in_the_table() -> None:
     study = optuna.create_study(directions=["maximize", "minimize"])
     for acc, per_sample, baseline in [(0.95, 0.0001, True), (0.90, 0.0002, False), (0.97, 0.0003, False)]:
         trial = study.ask({"model.width": optuna.distributions.IntDistribution(8, 256)})
-        for name, value in {"val_acc": acc, "energy/inference_per_sample_J": per_sample}.items():
+        for name, value in {
+            "val_acc": acc,
+            "energy/inference_per_sample_J": per_sample,
+            "energy/total_J": 10.0,
+        }.items():
             trial.set_user_attr(name, value)
         if baseline:
             trial.set_user_attr(BASELINE_ATTR, True)
