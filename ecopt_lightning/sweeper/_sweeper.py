@@ -332,12 +332,24 @@ class EcoptSweeperImpl:
             log.warning("ecopt: %s", note)
         space = parse_space(settings.params, arguments, legacy=settings.legacy_space)
         custom = resolve_callable(settings.custom_search_space) if settings.custom_search_space else None
+        given = {a.split("=", 1)[0].lstrip("+~") for a in arguments if "=" in a}
+        replaced = [k for k in (settings.params or {}) if k in given and k not in space.distributions]
         if not space.distributions and custom is None:
+            because = (
+                f" (the command line gave plain values for {', '.join(replaced)}, which replace their search "
+                "expressions)"
+                if replaced
+                else ""
+            )
             raise SweeperConfigError(
                 "params",
                 settings.params,
                 "at least one search expression (choice/range/interval, here or on the command line) "
-                "or a custom_search_space: every trial would be the same",
+                f"or a custom_search_space: every trial would be the same{because}",
+            )
+        if replaced:
+            log.info(
+                "ecopt: not searched: %s (a plain value on the command line replaces the search)", ", ".join(replaced)
             )
         sampler_name, reason = _samplers.choose(
             settings.sampler, len(settings.directions), space.distributions, settings.n_trials, custom is not None

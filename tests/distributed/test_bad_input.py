@@ -170,6 +170,12 @@ CASES = [
         ["arguments of RandomSampler"],
     ),
     ("empty search space", [], "hydra.sweeper.params={}", ["at least one search expression"]),
+    (
+        "empty search space: a plain value replaced it",  # first-hour audit, 2026-11-28: it did not say so
+        ["+hydra.sweeper.params.width='choice(8,16)'", "width=8"],
+        "hydra.sweeper.params={'width': 'choice(8,16)'}",
+        ["every trial would be the same (the command line gave plain values for width, which replace their"],
+    ),
 ]
 if importlib.util.find_spec("cmaes") is None:  # Optuna's CmaEsSampler imports it at its first proposal
     one_objective = "hydra.sweeper.objectives=[{name: val_acc, direction: maximize}]"
@@ -208,7 +214,7 @@ def results(tmp_path_factory) -> dict[str, tuple[Path, object]]:
     def one(case):
         name, overrides, *_ = case
         sweep = root / "".join(c if c.isalnum() else "_" for c in name) / "sweep"
-        space = [] if name == "empty search space" else [SPACE]
+        space = [] if name.startswith("empty search space") else [SPACE]
         extra = ["hydra.sweeper.max_failures=1"] if case in TRIAL_CASES else []
         return name, (sweep, run(sweep, *space, *extra, *overrides))
 
