@@ -56,8 +56,14 @@ class _Run:
 
 
 def candidates_of(report: Report) -> list[TrialRecord]:
-    """The trials worth measuring again: the front and those possibly on it, by trial number."""
-    return sorted([*report.front, *report.possibly], key=lambda r: r.number)
+    """The trials worth measuring again: the front, those possibly on it, and the baseline the payback compares
+    the chosen trial with (measured in the same rounds, so that the saving compares like with like), by number."""
+    out = {r.number: r for r in [*report.front, *report.possibly]}
+    base = report.impact.get("baseline_trial")
+    record = next((r for r in report.records if r.number == base), None)
+    if record is not None and record.values is not None and record.energy_per_sample_J is not None:
+        out.setdefault(record.number, record)
+    return sorted(out.values(), key=lambda r: r.number)
 
 
 def _load(records: list[TrialRecord], device: str) -> tuple[list[_Run], dict[int, str]]:

@@ -46,6 +46,7 @@ def test_confirm_on_a_real_4_trial_sweep_rebuilds_the_front_from_the_new_values(
 
     confirmed = optuna.load_study(study_name="train", storage=storage).user_attrs["ecopt.confirmed"]
     assert confirmed  # the front (and the trials possibly on it) were measured again: 2 rounds x 3 repeats
+    assert "0" in confirmed  # and the baseline the payback compares with, in the same rounds (first-hour audit)
     for number, c in confirmed.items():
         assert c["repeats"] == 6 and c["rounds"] == 2 and c["metric"] == E
         assert c["sweep_value"] == pytest.approx(swept[int(number)][1])
