@@ -25,6 +25,7 @@ from . import metrics
 from .benchmark_runner import BenchmarkRunner, FitContext
 from .energy import EnergyMonitor, Snapshot, checks
 from .energy.carbon import check_factors, grid_intensity
+from .energy.measurement import sources_text
 from .energy.monitor import CpuChoice
 from .energy_summary import SUMMARY_FILE, build_summary, device_sources, summary_file, write_json
 from .energy_tracker import OTHER, EnergyTracker, Totals, carbon_and_cost, epoch_metrics, step_metrics
@@ -190,8 +191,7 @@ class EnergyCallback(Callback):
                 cpu_watts_per_core=self.cpu_watts_per_core,
             )
             self.tracker.use(self.monitor)
-        sources = device_sources(self._devices)
-        self._out.label(trainer, {metrics.SOURCES: ", ".join(f"{d}={s}" for d, s in sorted(sources.items()))})
+        self._out.label(trainer, {metrics.SOURCES: sources_text(device_sources(self._devices))})
         if stage == "fit":
             self._fit = self._fit_context(trainer, pl_module)
         if stage == "fit" and self._rungs is None:

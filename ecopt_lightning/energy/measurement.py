@@ -28,6 +28,16 @@ MIN_WINDOW_S = {NVML_COUNTER: 1.0, NVML_POWER: 1.0, RAPL: 0.2, ESTIMATE: 0.2}
 WHOLE_GPU = "whole-GPU"
 
 
+def sources_text(sources: Mapping[str, str]) -> str:
+    """Domain -> source as one line, domains sorted: what loggers and CSV files carry.
+
+    Example:
+        >>> sources_text({"gpu:0": "nvml_counter", "cpu:0": "rapl"})
+        'cpu:0=rapl, gpu:0=nvml_counter'
+    """
+    return ", ".join(f"{domain}={source}" for domain, source in sorted(sources.items()))
+
+
 def base_source(source: str) -> str:
     """The source without its qualifier: ``"nvml_counter:whole-GPU"`` -> ``"nvml_counter"``."""
     return source.split(":", 1)[0]

@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Literal
 
 from . import _notices
-from .checks import finite
+from .checks import finite, flag
 from .contention import REMEDY, Contention, ProcReader, ProcSample, compute_threads, proc_root
 from .estimate import CpuTimeEstimate
 from .measurement import ESTIMATE, NVML_COUNTER, Measurement, base_source, is_measured, min_window_s
@@ -138,8 +138,7 @@ class EnergyMonitor:
     ) -> None:
         if cpu not in ("auto", "rapl", "estimate", True, False):
             raise ValueError(f"cpu={cpu!r} is not allowed: use 'auto', True, 'rapl', 'estimate' or False")
-        if not isinstance(sync, bool):
-            raise ValueError(f"sync={sync!r} is not allowed: give True or False")
+        flag("sync", sync)
         finite("keepalive_s", keepalive_s, 0.0, strict=True)
         finite("poll_period_s", poll_period_s, 0.0, strict=True)
         if not callable(clock):

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import metrics as names
+from ..energy.measurement import sources_text
 from . import _crashpoints
 from ._energy_report import sweep_grid
 from ._records import TrialRecord
@@ -230,7 +231,7 @@ def _flat(report: Report, r: TrialRecord, all_trials: bool, rungs: Sequence[str]
     row.update({f"param:{k}": v for k, v in r.params.items()})
     row.update({"energy_per_sample_J": r.energy_per_sample_J, "samples_per_J": r.samples_per_J, "energy_J": r.energy_J})
     # where the energy values come from: domain=source, and the estimated share the job reported
-    row["energy_sources"] = ", ".join(f"{d}={s}" for d, s in sorted(r.sources.items()))
+    row["energy_sources"] = sources_text(r.sources)
     row["energy_estimated_fraction"] = r.metrics.get(names.ESTIMATED_FRACTION)
     row["knee"] = report.knee is not None and r.number == report.knee.number
     row.update({f"constraint:{k}": v for k, v in r.constraints.items()})

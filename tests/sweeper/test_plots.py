@@ -16,6 +16,12 @@ BOUND = "energy/inference_per_sample_J <= 0.0002"
 NAMES = ["val_acc", "energy/inference_per_sample_J"]
 
 
+def _add(study: optuna.Study, i: int, values: list[float], attrs: dict) -> None:
+    """A finished trial with parameter ``w = i``, ``values`` and user attributes ``attrs``."""
+    w = {"w": optuna.distributions.FloatDistribution(0, 4)}
+    study.add_trial(optuna.trial.create_trial(values=values, params={"w": float(i)}, distributions=w, user_attrs=attrs))
+
+
 def _report(sources: dict[str, str]):
     study = optuna.create_study(directions=["maximize", "minimize"])
     for i, (acc, per_sample) in enumerate([(0.4277, 0.001986), (0.90, 0.00015), (0.95, 0.00019), (0.85, 0.00018)]):
@@ -28,14 +34,7 @@ def _report(sources: dict[str, str]):
         }
         if i == 0:
             attrs[BASELINE_ATTR] = True
-        study.add_trial(
-            optuna.trial.create_trial(
-                values=[acc, per_sample],
-                params={"w": float(i)},
-                distributions={"w": optuna.distributions.FloatDistribution(0, 4)},
-                user_attrs=attrs,
-            )
-        )
+        _add(study, i, [acc, per_sample], attrs)
     settings = ReportSettings(NAMES, ["maximize", "minimize"], constraints=[BOUND])
     return build_report("s", study.get_trials(), settings)
 
@@ -102,14 +101,7 @@ def test_an_interval_that_misses_its_value_is_dropped_not_drawn_negative() -> No
     study = optuna.create_study(directions=["maximize", "minimize"])
     for i, (acc, per_sample, lo, hi) in enumerate([(0.9, 2e-4, 3e-4, 4e-4), (0.8, 1e-4, 0.9e-4, 1.1e-4)]):
         attrs = {NAMES[0]: acc, NAMES[1]: per_sample, NAMES[1] + "_ci_lo": lo, NAMES[1] + "_ci_hi": hi}
-        study.add_trial(
-            optuna.trial.create_trial(
-                values=[acc, per_sample],
-                params={"w": float(i)},
-                distributions={"w": optuna.distributions.FloatDistribution(0, 4)},
-                user_attrs=attrs,
-            )
-        )
+        _add(study, i, [acc, per_sample], attrs)
     report = build_report("s", study.get_trials(), ReportSettings(NAMES, ["maximize", "minimize"]))
     assert NAMES[1] not in report.records[0].intervals  # 2e-4 outside [3e-4, 4e-4]: no interval
     assert report.records[1].intervals[NAMES[1]] == (0.9e-4, 1.1e-4)
