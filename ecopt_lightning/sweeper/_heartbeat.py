@@ -11,8 +11,10 @@ RUNNING trial FAIL when its worker is a dead process on this machine (seen at on
 is older than twice the interval (any machine), or when no worker ever claimed it (a worker killed between
 ``ask`` and its first record): at once when every other process that asks trials of the study is a dead
 process on this machine, else after twice the interval on the watcher's own clock (no cross-machine clock
-compared); with ``max_retry`` it is enqueued again with the same parameters
-(:class:`optuna.storages.RetryFailedTrialCallback`), so another worker runs it.
+compared). A trial claimed without a heartbeat attribute (a worker killed between the claim's writes, which a
+journal file stores one by one) is judged on the watcher's clock too. With ``max_retry`` a failed trial is
+enqueued again with the same parameters (:class:`optuna.storages.RetryFailedTrialCallback`), so another worker
+runs it.
 
 Example:
     >>> import optuna
@@ -36,7 +38,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
@@ -187,37 +189,45 @@ class DeadTrialWatch:
     trials of the study (:func:`announce_asker`) is a dead process on this machine, it is failed at once.
     Otherwise the watch remembers when it first saw the trial: unclaimed for ``2 * interval_s`` seconds of
     this process's monotonic clock means dead; a timestamp written by another machine is never compared
-    with this one's clock.
+    with this one's clock. A trial claimed on a storage without native heartbeats but carrying no
+    ``ecopt.heartbeat_at`` (its worker died between the claim's attribute writes) is timed the same way.
 
     Args:
         interval_s: the heartbeat interval (s); 0 turns off every check but the local dead-pid one.
         max_retry: times a failed trial is enqueued again with the same parameters.
+        clock: this process's clock (s) for the trials it times itself; tests pass a scripted one.
     """
 
-    def __init__(self, interval_s: float, max_retry: int) -> None:
+    def __init__(self, interval_s: float, max_retry: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval_s = interval_s
         self.max_retry = max_retry
-        self._unclaimed_since: dict[int, float] = {}
+        self._clock = clock
+        self._silent_since: dict[int, float] = {}
 
     def judgeable(self, trial: optuna.trial.FrozenTrial) -> bool:
         """Whether this watch can tell if ``trial``'s worker died (worth waiting for, rather than leaving)."""
         return WORKER_ATTR in trial.user_attrs or self.interval_s > 0
 
-    def _why_unclaimed_dead(
-        self, trial: optuna.trial.FrozenTrial, clock: float, gone: list[dict[str, Any]] | None
+    def _why_silent_dead(
+        self, trial: optuna.trial.FrozenTrial, clock: float, gone: list[dict[str, Any]] | None, beats: bool
     ) -> str | None:
-        if WORKER_ATTR in trial.user_attrs:
-            self._unclaimed_since.pop(compat.trial_id(trial), None)
+        """Why a trial that has said nothing to judge it by (unclaimed, or claimed without a heartbeat attribute
+        where ``beats`` says there should be one) is dead; ``None`` while it may still be written."""
+        claimed = WORKER_ATTR in trial.user_attrs
+        if claimed and not (beats and BEAT_ATTR not in trial.user_attrs):
+            self._silent_since.pop(compat.trial_id(trial), None)
             return None
-        if gone is not None:
+        if not claimed and gone is not None:
             pids = ", ".join(str(w.get("pid")) for w in gone)
             return f"no worker claimed it, and every other process asking trials of this study is gone (pid {pids})"
         if self.interval_s <= 0:
             return None
-        since = self._unclaimed_since.setdefault(compat.trial_id(trial), clock)
-        if clock - since > 2 * self.interval_s:
-            return f"no worker claimed it for more than {2 * self.interval_s:g} s (its worker died right after ask)"
-        return None
+        since = self._silent_since.setdefault(compat.trial_id(trial), clock)
+        if clock - since <= 2 * self.interval_s:
+            return None
+        if claimed:
+            return f"its worker claimed it but wrote no heartbeat for more than {2 * self.interval_s:g} s"
+        return f"no worker claimed it for more than {2 * self.interval_s:g} s (its worker died right after ask)"
 
     def fail_dead_trials(
         self, study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial] | None = None
@@ -235,14 +245,15 @@ class DeadTrialWatch:
             running = [t for t in trials if t.state == TrialState.RUNNING]
         stale = compat.stale_trial_ids(study) if running and native(store) and interval_s > 0 else set()
         ids = {compat.trial_id(t) for t in running}
-        self._unclaimed_since = {k: v for k, v in self._unclaimed_since.items() if k in ids}
+        self._silent_since = {k: v for k, v in self._silent_since.items() if k in ids}
+        beats = interval_s > 0 and not native(store)  # journal-style: every claim carries ecopt.heartbeat_at
         retry = retry_callback(self.max_retry)
         failed: list[int] = []
-        now, clock = time.time(), time.monotonic()
+        now, clock = time.time(), self._clock()
         unclaimed = any(WORKER_ATTR not in t.user_attrs for t in running)
         gone = askers_gone(study) if unclaimed else None
         for trial in running:
-            reason = _why_dead(trial, interval_s, now, stale) or self._why_unclaimed_dead(trial, clock, gone)
+            reason = _why_dead(trial, interval_s, now, stale) or self._why_silent_dead(trial, clock, gone, beats)
             if reason is None:
                 continue
             try:

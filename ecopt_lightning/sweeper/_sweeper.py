@@ -639,10 +639,13 @@ class EcoptSweeperImpl:
                 # below the 2 heartbeat intervals another worker gives an unclaimed trial)
                 beat, native_beat = first_beat(storage, settings.heartbeat_interval_s)
                 for claim, job_dir in zip(claims, dirs, strict=True):
-                    claim.update(beat)
                     if job_dir:
                         claim[JOB_DIR_ATTR] = job_dir
-                claimed = [TrialWrite(t, c, heartbeat=native_beat) for t, c in zip(trials, claims, strict=True)]
+                # the beat first: a journal file stores the attributes one by one, and a claimed trial without a
+                # beat is only timed on a watcher's clock (DeadTrialWatch)
+                claimed = [
+                    TrialWrite(t, {**beat, **c}, heartbeat=native_beat) for t, c in zip(trials, claims, strict=True)
+                ]
                 write_trials(study, claimed)
                 _crashpoints.reached("after_ask")
                 with Heartbeat(storage, ids, settings.heartbeat_interval_s, beat_now=False):

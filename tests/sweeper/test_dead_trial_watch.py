@@ -1,0 +1,88 @@
+"""The dead-worker watch on a journal file, where a claim's attributes are stored one by one: a worker killed
+between them leaves a trial claimed without a heartbeat, which must still be failed (a worker that waited on it
+hung in CI), and the sweeper writes the heartbeat before the claim."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from ecopt_lightning.sweeper import _optuna_compat as oc
+from ecopt_lightning.sweeper._heartbeat import DeadTrialWatch
+from ecopt_lightning.sweeper._schema import BEAT_ATTR, ERROR_ATTR, WORKER_ATTR
+from ecopt_lightning.sweeper._storage import open_storage
+
+from .conftest import run_multirun
+
+ELSEWHERE = {"host": "machine-a", "boot": "x", "pid": 1}  # another machine: no local pid check applies
+
+
+class Clock:
+    """A scripted clock (s): the watch's own timing moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _journal_study(tmp_path: Path, attrs: dict) -> optuna.Study:
+    storage = open_storage(f"journal:///{tmp_path / 'study.log'}", heartbeat_interval_s=0)
+    study = optuna.create_study(storage=storage, directions=["maximize", "minimize"])
+    trial = study.ask()
+    for key, value in attrs.items():
+        oc.storage(study).set_trial_user_attr(oc.trial_id(trial), key, value)
+    return study
+
+
+def test_a_trial_claimed_without_a_heartbeat_is_failed_after_two_intervals_of_the_watchers_clock(
+    tmp_path: Path,
+) -> None:
+    study = _journal_study(tmp_path, {WORKER_ATTR: ELSEWHERE})
+    clock = Clock()
+    watch = DeadTrialWatch(interval_s=3600, max_retry=1, clock=clock)
+    assert watch.fail_dead_trials(study) == []  # first seen now
+    clock.now = 7200.0
+    assert watch.fail_dead_trials(study) == []  # exactly two intervals: not yet
+    clock.now = 7201.0
+    assert watch.fail_dead_trials(study) == [0]
+    dead = study.trials[0]
+    assert dead.state == TrialState.FAIL
+    why = "worker died: its worker claimed it but wrote no heartbeat for more than 7200 s"
+    assert dead.user_attrs[ERROR_ATTR] == why
+    assert [t.system_attrs.get("failed_trial") for t in study.trials[1:]] == [0]  # retried
+
+
+def test_a_claimed_trial_with_a_fresh_heartbeat_is_left_running_however_long_the_watcher_waits(tmp_path: Path) -> None:
+    study = _journal_study(tmp_path, {BEAT_ATTR: time.time(), WORKER_ATTR: ELSEWHERE})
+    clock = Clock()
+    watch = DeadTrialWatch(interval_s=3600, max_retry=0, clock=clock)
+    assert watch.fail_dead_trials(study) == []
+    clock.now = 1e6  # the watcher's clock never judges a trial that beats: its beat time does
+    assert watch.fail_dead_trials(study) == []
+    assert study.trials[0].state == TrialState.RUNNING
+
+
+def test_the_sweeper_writes_the_heartbeat_before_the_claim_to_a_journal_file(tmp_path: Path) -> None:
+    log = tmp_path / "shared" / "study.log"
+    proc = run_multirun(
+        tmp_path / "sweep",
+        "width=choice(8,16)",
+        f"hydra.sweeper.storage=journal:///{log}",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.sampler=random",
+        "hydra.sweeper.heartbeat_interval_s=60",
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    first: dict[tuple[int, str], int] = {}  # (trial id, attribute): the journal line that first sets it
+    for line_no, line in enumerate(log.read_text().splitlines()):
+        op = json.loads(line)
+        for key in op.get("user_attr", {}) if "trial_id" in op else ():  # not the study's own attributes
+            first.setdefault((op["trial_id"], key), line_no)
+    for trial_id in (0, 1):
+        assert first[(trial_id, BEAT_ATTR)] < first[(trial_id, WORKER_ATTR)], first
