@@ -46,6 +46,12 @@ class PlainCnn(L.LightningModule):
         image_size: int = 32,
     ) -> None:
         super().__init__()
+        for name, value in (("filters", filters), ("depth", depth)):
+            if not isinstance(value, int) or isinstance(value, bool):  # interval(...) without int() gives floats
+                raise ValueError(
+                    f"model.{name}={value!r} is not allowed: give an integer (in a search: int(interval(a, b)) or "
+                    "range(a, b))"
+                )
         if not 1 <= filters <= 1024:
             raise ValueError(f"model.filters={filters!r} is not allowed: give an integer in 1..1024 (paper: 1..128)")
         if not 1 <= depth <= 12:

@@ -33,6 +33,13 @@ def test_bad_kernel_size_is_refused():
         PlainCnn(kernel_size=4)
 
 
+@pytest.mark.parametrize(("name", "value"), [("filters", 7.0), ("depth", 2.5), ("filters", True)])
+def test_a_float_width_or_depth_is_refused_in_one_line(name, value):
+    # interval(1, 16) in a search yields floats: Conv2d failed later with "out_channels must be divisible by groups"
+    with pytest.raises(ValueError, match=rf"^model\.{name}={value!r} is not allowed: give an integer"):
+        PlainCnn(**{name: value})
+
+
 def test_app_on_fake_data_returns_finite_metrics(tmp_path):
     overrides = [
         "data.fake=true",

@@ -64,3 +64,19 @@ def test_cifar10_multi_fidelity_searches_validate(name: str) -> None:
     assert settings.multi_fidelity == RungSchedule(1, eta, None, rung_metrics={"test_acc": "val_acc"})
     top = 100 if name.startswith("paper") else 3
     assert settings.multi_fidelity.epochs(top) == ([1, 3, 9, 27, 81, 100] if eta == 3 else [1, 2, 3])
+
+
+@pytest.mark.slow
+def test_cifar10_smoke_multi_fidelity_search_runs_as_its_comment_says(tmp_path: Path) -> None:
+    # the command in search/smoke_multi_fidelity.yaml; every trial used to fail (model.filters came as a float)
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, str(ROOT / "examples" / "cifar10" / "train.py"), "-m", "hydra/sweeper=ecopt"]
+    cmd += ["+search=smoke_multi_fidelity", f"hydra.sweep.dir={sweep}"]
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    trials = optuna.load_study(study_name="train", storage=f"sqlite:///{sweep / 'ecopt.db'}").get_trials()
+    assert len(trials) == 4 and {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}, trials
+    assert all(isinstance(t.params["model.filters"], int) for t in trials)
+    for t in trials:  # every trial reached rung 1 and was ranked there on (val_acc, J per inference sample)
+        assert len(rung_values(t.user_attrs)[1]["values"]) == 2
