@@ -56,20 +56,28 @@ class RungCheck:
         """The job's check, from the environment the sweeper sets (``env``: default ``os.environ``).
 
         Raises:
-            ValueError: the sweep's schedule does not fit the Trainer's ``max_epochs`` (on rank 0).
+            JobConfigError: the sweep's schedule does not fit the Trainer's ``max_epochs`` (on every rank).
         """
+        from .sweeper.errors import JobConfigError
+
         rungs = None
         epochs: list[int] = []
         repeats: int | None = None
+        error = None
         if rank_zero:
             from .sweeper.multi_fidelity import StudyRungs
 
             rungs = StudyRungs.from_env(env)
             if rungs is not None:
-                epochs = rungs.decision_epochs(max_epochs)
+                try:
+                    epochs = rungs.decision_epochs(max_epochs)
+                except JobConfigError as exc:
+                    error = str(exc)
                 repeats = rungs.schedule.rung_repeats
-        if broadcast is not None:
-            epochs, repeats = broadcast([epochs, repeats])
+        if broadcast is not None:  # the error too: a rank left waiting in the next collective would hang
+            epochs, repeats, error = broadcast([epochs, repeats, error])
+        if error is not None:
+            raise JobConfigError(error)
         return cls(rungs, epochs, repeats)
 
     @property
@@ -110,13 +118,21 @@ class RungCheck:
 
         ``max_epochs`` is the Trainer's, used when the schedule names none.
         """
-        go_on = True
+        from .sweeper.errors import JobConfigError
+
+        go_on, error = True, None
         if self.rungs is not None:
             top = self.rungs.schedule.max_epochs or max_epochs
             assert top is not None  # open() refused a schedule with no max_epochs beside a Trainer with none
-            go_on = self.rungs.report(epoch, dict(metrics or {}), int(top)).go_on
+            try:
+                go_on = self.rungs.report(epoch, dict(metrics or {}), int(top)).go_on
+            except JobConfigError as exc:
+                error = str(exc)
         if broadcast is not None:
-            go_on = bool(broadcast(go_on))
+            go_on, error = broadcast([go_on, error])
+            go_on = bool(go_on)
+        if error is not None:
+            raise JobConfigError(error)
         if not go_on:
             self.stopped = f"stopped by multi-fidelity at epoch {epoch}"
         return go_on

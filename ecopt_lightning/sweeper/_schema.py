@@ -90,6 +90,9 @@ BEAT_ATTR = "ecopt.heartbeat_at"
 STOPPED_AT_ATTR = "ecopt.stopped_at_epoch"
 #: every rung attribute (:func:`rung_attr`) starts with it
 RUNG_PREFIX = "ecopt.rung."
+#: the rung epochs a trial's job found at the start of fit (``{"epochs": [...], "trainer_max_epochs": int}``): none
+#: recorded means its Trainer has no EnergyCallback; an empty list, no rung below its full budget
+RUNG_EPOCHS_ATTR = "ecopt.rung_epochs"
 
 #: trial markers copied onto a trial's record as flags
 FLAG_ATTRS = (BASELINE_ATTR,)

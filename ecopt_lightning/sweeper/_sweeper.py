@@ -67,6 +67,7 @@ from ._schema import (
     MULTI_FIDELITY_ATTR,
     OVERRIDES_ATTR,
     PER_REPEAT_ATTR,
+    RUNG_EPOCHS_ATTR,
     SETTINGS_ATTR,
     SOURCES_ATTR,
     STOPPED_AT_ATTR,
@@ -78,9 +79,12 @@ from ._storage import open_storage, retry_callback
 from ._sweep_report import Report, build_report
 from ._urls import as_url, redact, secrets
 from .config import Settings, resolve_callable, validate
-from .errors import SweepDirError, SweeperConfigError, SweepFailedError
+from .errors import JobConfigError, SweepDirError, SweeperConfigError, SweepFailedError
 
 log = logging.getLogger(__name__)
+
+#: the ``field`` of a mismatch a job raised itself (:class:`~.errors.JobConfigError`), not a metric name's
+JOB_CONFIG = "job config"
 #: what a sweep that found its study already full says: the same command only resumes it
 NOTHING_NEW_HINT = (
     " (this sweep dir's study already has them: raise hydra.sweeper.n_trials to add trials, or give another "
@@ -125,6 +129,7 @@ class EcoptSweeperImpl:
         #: every trial of the study as the last report read them, right after a batch was told: the next turn
         #: of the sweep loop starts from it instead of reading again (one read of all trials per batch)
         self._snapshot: list[FrozenTrial] | None = None
+        self._rungs_said = False  # multi-fidelity: whether a finished trial was checked for rungs it could stop at
         self._confirmed: Any = None  # the study's CONFIRMED_ATTR, read when the sweep starts and at its end
         self._texts: dict[Path, str] = {}  # the JSON/CSV texts this sweep last wrote (unchanged: not rewritten)
 
@@ -236,6 +241,8 @@ class EcoptSweeperImpl:
             )
         except Exception as exc:  # the job itself raised: JobReturn re-raises it here
             error = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, JobConfigError):  # the sweep's settings against the job's config: every job would
+                mismatch = (JOB_CONFIG, str(exc))
         attrs: dict[str, Any] = dict(metrics)  # written in one storage transaction below
         job_dir = self._job_dir(ret)
         if job_dir:
@@ -273,7 +280,8 @@ class EcoptSweeperImpl:
             return None, None
         if error is not None:
             failed: dict[str, Any] = {ERROR_ATTR: error}
-            if not died(ret):  # a job killed by the cluster says nothing of its region (it is retried)
+            if not died(ret) and (mismatch is None or mismatch[0] != JOB_CONFIG):
+                # neither a job killed by the cluster (it is retried) nor a config error says anything of the region
                 failed[JOB_FAILED_ATTR] = True  # the samplers learn the region fails (_failures.py)
             set_user_attrs(study, trial, {**attrs, **failed})
             log.warning("ecopt: trial %d failed: %s", trial.number, error)
@@ -519,8 +527,11 @@ class EcoptSweeperImpl:
                     log.warning("ecopt: %s; max_failure_rate=%s tolerates them; no new trials", notes["stopped"], rate)
                     break
                 seen = self._snapshot if self._snapshot is not None else study.get_trials(deepcopy=False)
-                if mismatches and not any(t.state == TrialState.COMPLETE for t in seen):
-                    self._stop_on_mismatch(study, settings, notes, mismatches[0])
+                job_config = [m for m in mismatches if m[1] == JOB_CONFIG]
+                if job_config or (mismatches and not any(t.state == TrialState.COMPLETE for t in seen)):
+                    self._stop_on_mismatch(study, settings, notes, (job_config or mismatches)[0])
+                if settings.multi_fidelity is not None and not self._rungs_said:
+                    self._rungs_said = _say_if_nothing_can_stop(seen, numbers)
                 if settings.max_failures is not None and len(failures) >= settings.max_failures:
                     notes["stopped"] = f"max_failures={settings.max_failures} reached"
                     self._write(study, settings, notes)
@@ -580,6 +591,12 @@ class EcoptSweeperImpl:
         """No trial has completed and a finished job's metrics do not fit the configured names: a config
         mistake that every further trial would repeat, so stop now (the trial stays FAIL, artifacts written)."""
         number, field, text = mismatch
+        if field == JOB_CONFIG:  # the job said what is wrong, in one line
+            notes["stopped"] = f"trial {number}'s job refused the sweep's settings: {text}"
+            self._write(study, settings, notes)
+            raise SweepFailedError(
+                f"{text} (trial {number}; the sweep stopped after its first such job; artifacts in {self.sweep_dir})"
+            )
         value = (
             [f"{n}:{d}" for n, d in zip(settings.objective_names, settings.directions, strict=False)]
             if field == "objectives"
@@ -784,6 +801,29 @@ def _stopped_at(study: optuna.Study, trial: Trial) -> str | None:
     attrs = storage_of(study).get_trial(trial_id(trial)).user_attrs
     epoch = _multi_fidelity.stopped_at(attrs)
     return None if epoch is None else stopped_phrase(epoch, _multi_fidelity.rung_values(attrs))
+
+
+def _say_if_nothing_can_stop(trials: Sequence[FrozenTrial], numbers: Sequence[int]) -> bool:
+    """With multi-fidelity on, warn once when a trial of this batch ran to its end without any rung where it could
+    stop, and say why (its Trainer has no EnergyCallback, or no rung lies below its budget). Returns whether a
+    finished trial of the batch was judged (said or fine), so the caller asks once."""
+    done = [t for t in trials if t.number in numbers and t.state == TrialState.COMPLETE]
+    for t in done:
+        recorded = t.user_attrs.get(RUNG_EPOCHS_ATTR)
+        if not isinstance(recorded, Mapping):
+            log.warning(
+                "ecopt: multi_fidelity is on, but trial %d recorded no rung: its Trainer has no EnergyCallback "
+                "(it reports at the rungs and stops the trial), so no trial can be stopped (docs/sweeper.md)",
+                t.number,
+            )
+        elif not recorded.get("epochs"):
+            log.warning(
+                "ecopt: multi_fidelity is on, but trial %d has no rung below its budget (Trainer(max_epochs=%s)): "
+                "no trial can be stopped; lower multi_fidelity.min_epochs or train longer",
+                t.number,
+                recorded.get("trainer_max_epochs"),
+            )
+    return bool(done)
 
 
 def _stopped_count(trials: Sequence[FrozenTrial]) -> int:

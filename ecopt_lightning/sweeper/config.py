@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, NoReturn
 
@@ -480,9 +480,9 @@ def _metric_name(raw: Mapping[str, Any], name: str) -> str:
     return value
 
 
-def _multi_fidelity(raw: Any) -> RungSchedule | None:
+def _multi_fidelity(raw: Any, objective_names: Sequence[str] = ()) -> RungSchedule | None:
     """``{min_epochs, eta, max_epochs, rank, rung_metrics, rung_repeats, keep_front}`` (all optional) to a schedule;
-    ``null`` or ``false``: off."""
+    ``null`` or ``false``: off. ``rung_metrics``' keys must be among ``objective_names`` (when known)."""
     if raw is None or raw is False:
         return None
     allowed = (
@@ -492,10 +492,19 @@ def _multi_fidelity(raw: Any) -> RungSchedule | None:
     if not isinstance(raw, Mapping) or set(raw) - set(RungSchedule.__dataclass_fields__):
         raise SweeperConfigError("multi_fidelity", raw, allowed)
     try:
-        return RungSchedule(**{k: plain(v) for k, v in raw.items()})
+        schedule = RungSchedule(**{k: plain(v) for k, v in raw.items()})
     except ValueError as exc:
         field, value = str(exc).split("=", 1)[0], str(exc).split(" is not allowed: ", 1)
         raise SweeperConfigError(f"multi_fidelity.{field}", raw.get(field), value[-1]) from None
+    stray = [k for k in schedule.rung_metrics if objective_names and k not in objective_names]
+    if stray:  # a stand-in for no objective would never be read: the objective itself is looked for at the rung
+        raise SweeperConfigError(
+            "multi_fidelity.rung_metrics",
+            dict(schedule.rung_metrics),
+            f"keys among the objectives ({', '.join(objective_names)}), each mapped to a metric logged every epoch; "
+            f"{', '.join(map(repr, stray))} is none",
+        )
+    return schedule
 
 
 def _constraints(value: Any) -> list[Constraint]:
@@ -583,7 +592,7 @@ def validate(raw_config: Any) -> Settings:
     heartbeat = _int(raw, "heartbeat_interval_s", 0)
     wait = _bool(raw, "wait_for_running", "wait for other workers' running trials")
     return Settings(
-        multi_fidelity=_multi_fidelity(raw.get("multi_fidelity")),
+        multi_fidelity=_multi_fidelity(raw.get("multi_fidelity"), names),
         objective_names=names,
         directions=directions,
         unnamed_returns=unnamed,

@@ -33,6 +33,12 @@ class SweeperConfigError(CompactHydraException, ValueError):
         super().__init__(" ".join(text.split()))
 
 
+class JobConfigError(ValueError):
+    """Raised inside a job: the sweep's settings do not fit the job's own config (e.g. ``multi_fidelity.max_epochs``
+    beside the Trainer's). Every trial would repeat it, so the sweeper stops after the first such job, and the
+    trial's region is not marked failing. One message argument, so it survives the pickling of launchers."""
+
+
 class EnvSettingError(CompactHydraException, ValueError):
     """A bad ``ECOPT_*`` environment variable; the message is one line naming it, its value and what is allowed."""
 

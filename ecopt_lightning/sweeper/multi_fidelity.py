@@ -27,7 +27,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..metrics import on_log_scale
-from ._schema import MULTI_FIDELITY_ATTR, RUNG_PREFIX, STOPPED_AT_ATTR, ReportSettings, rung_attr, rung_epoch
+from ._schema import (
+    MULTI_FIDELITY_ATTR,
+    RUNG_EPOCHS_ATTR,
+    RUNG_PREFIX,
+    STOPPED_AT_ATTR,
+    ReportSettings,
+    rung_attr,
+    rung_epoch,
+)
+from .errors import JobConfigError
 from .successive_halving import RungDecision, RungSchedule, can_stop, decide
 
 log = logging.getLogger(__name__)
@@ -85,29 +94,49 @@ class StudyRungs:
         return cls(study, trial, RungSchedule.from_attrs(stored), settings.objective_names, settings.directions)
 
     def decision_epochs(self, trainer_max_epochs: int | None) -> list[int]:
-        """Epochs (counted from 1) at whose end the trial is ranked; the full budget is not one of them.
+        """Epochs (counted from 1) at whose end the trial is ranked; the full budget is not one of them. They are
+        recorded on the trial (``ecopt.rung_epochs``), so the sweeper can say when none is left.
 
         Raises:
-            ValueError: the schedule names a ``max_epochs`` other than the Trainer's.
+            JobConfigError: the schedule names a ``max_epochs`` other than the Trainer's (an endless Trainer,
+                ``max_epochs=-1``, included: it would train past the budget), or neither gives a budget.
         """
         m = self.schedule.max_epochs
-        if m is not None and trainer_max_epochs is not None and trainer_max_epochs not in (m, -1):
-            raise ValueError(
+        if m is not None and trainer_max_epochs is not None and trainer_max_epochs != m:
+            raise JobConfigError(
                 f"hydra.sweeper.multi_fidelity.max_epochs={m} is not allowed with Trainer(max_epochs="
                 f"{trainer_max_epochs}): make them equal, or set multi_fidelity.max_epochs=null to use the Trainer's"
             )
         top = m if m is not None else trainer_max_epochs
         if top is None or top < 1:
-            raise ValueError(
+            raise JobConfigError(
                 f"Trainer(max_epochs={trainer_max_epochs}) is not allowed with multi_fidelity.max_epochs=null: "
                 "give the full budget in epochs"
             )
-        return self.schedule.decision_epochs(top)
+        epochs = self.schedule.decision_epochs(top)
+        self.trial.set_user_attr(RUNG_EPOCHS_ATTR, {"epochs": epochs, "trainer_max_epochs": trainer_max_epochs})
+        return epochs
 
     def record(self, epoch: int, metrics: Mapping[str, float | None], max_epochs: int) -> list[float] | None:
-        """Write the trial's objective values at rung ``epoch`` (``None`` when one is missing or not finite:
-        the trial then cannot be ranked at this rung and goes on)."""
-        values = [metrics.get(self.schedule.metric_at_rung(name)) for name in self.objective_names]
+        """Write the trial's objective values at rung ``epoch`` (``None`` when one is not finite: the trial then
+        cannot be ranked at this rung and goes on).
+
+        Raises:
+            JobConfigError: an objective's metric at the rung was never logged: every trial would go on at every
+                rung, so nothing could ever be stopped (a misspelt ``rung_metrics`` value, or an objective known
+                only after fit without a stand-in).
+        """
+        wanted = {name: self.schedule.metric_at_rung(name) for name in self.objective_names}
+        missing = [metric for metric in wanted.values() if metric not in metrics]
+        if missing:
+            given = {k: v for k, v in self.schedule.rung_metrics.items() if v in missing}
+            raise JobConfigError(
+                f"hydra.sweeper.multi_fidelity.rung_metrics={given or {}} is not allowed: "
+                f"{', '.join(missing)} was not logged by the end of epoch {epoch}; logged: "
+                f"{', '.join(sorted(metrics)) or 'nothing'}; name, for each objective known only after fit, a metric "
+                "logged every epoch (e.g. {test_acc: val_acc})"
+            )
+        values = [metrics.get(metric) for metric in wanted.values()]
         finite = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
         clean = finite if len(finite) == len(values) else None
         self.trial.set_user_attr(rung_attr(epoch), {"values": clean, "max_epochs": int(max_epochs)})
@@ -134,7 +163,7 @@ class StudyRungs:
         """Rank the trial among those at rung ``epoch`` and store the decision (and, on stop, the epoch)."""
         if values is None:
             missing = ", ".join(self.schedule.metric_at_rung(n) for n in self.objective_names)
-            decision = RungDecision(True, 0, 1, 0, f"continue: not every objective ({missing}) was logged by now")
+            decision = RungDecision(True, 0, 1, 0, f"continue: not every objective ({missing}) is finite by now")
             log.warning("ecopt: trial %d at epoch %d: %s", self.number, epoch, decision.reason)
             cohort: dict[int, list[float]] = {}
         else:

@@ -7,7 +7,14 @@ from pathlib import Path
 import optuna
 import pytest
 
-from ecopt_lightning.sweeper._schema import MULTI_FIDELITY_ATTR, SETTINGS_ATTR, STOPPED_AT_ATTR, ReportSettings
+from ecopt_lightning.sweeper._schema import (
+    MULTI_FIDELITY_ATTR,
+    RUNG_EPOCHS_ATTR,
+    SETTINGS_ATTR,
+    STOPPED_AT_ATTR,
+    ReportSettings,
+)
+from ecopt_lightning.sweeper.errors import JobConfigError
 from ecopt_lightning.sweeper.multi_fidelity import StudyRungs, rung_values, stopped_at
 from ecopt_lightning.sweeper.pruning import TrialRef
 from ecopt_lightning.sweeper.successive_halving import RungSchedule, decide
@@ -97,20 +104,47 @@ def test_decisions_replay_from_storage(tmp_path: Path) -> None:
     assert [stopped_at(attrs[k]) for k in range(6)] == [None, 1, None, 1, None, 1]
 
 
-def test_missing_objective_goes_on_and_says_why(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_non_finite_objective_goes_on_and_says_why(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     url, study = _study(tmp_path)
     study.ask()
-    d = _worker(url, 0).report(1, {"val_acc": 0.5}, 4)
-    assert d.go_on and "not every objective" in d.reason
-    assert "not every objective" in caplog.text
+    d = _worker(url, 0).report(1, {"val_acc": 0.5, "model/params": float("nan")}, 4)
+    assert d.go_on and "not every objective (val_acc, model/params) is finite by now" in d.reason
+    assert "is finite by now" in caplog.text
 
 
-def test_schedule_max_epochs_must_match_the_trainer(tmp_path: Path) -> None:
+def test_an_objective_never_logged_by_a_rung_is_a_config_error_naming_what_was(tmp_path: Path) -> None:
+    # it went on at every rung before, with a warning per trial: nothing could ever be stopped
+    url, study = _study(tmp_path)
+    study.ask()
+    with pytest.raises(JobConfigError) as err:
+        _worker(url, 0).report(1, {"val_acc": 0.5, "val_loss": 0.7}, 4)
+    assert str(err.value) == (
+        "hydra.sweeper.multi_fidelity.rung_metrics={} is not allowed: model/params was not logged by the end of "
+        "epoch 1; logged: val_acc, val_loss; name, for each objective known only after fit, a metric logged every "
+        "epoch (e.g. {test_acc: val_acc})"
+    )
+    assert rung_values(study.trials[0].user_attrs) == {}  # nothing recorded
+
+
+@pytest.mark.parametrize("trainer_max", [8, -1])  # -1: an endless Trainer would train past the budget
+def test_schedule_max_epochs_must_match_the_trainer(tmp_path: Path, trainer_max: int) -> None:
     url, study = _study(tmp_path, RungSchedule(1, 2, 4))
     study.ask()
     rungs = _worker(url, 0)
-    with pytest.raises(ValueError, match=r"multi_fidelity.max_epochs=4 is not allowed with Trainer\(max_epochs=8\)"):
-        rungs.decision_epochs(8)
+    with pytest.raises(
+        JobConfigError, match=rf"multi_fidelity.max_epochs=4 is not allowed with Trainer\(max_epochs={trainer_max}\)"
+    ):
+        rungs.decision_epochs(trainer_max)
+
+
+def test_the_rung_epochs_a_job_found_are_on_its_trial(tmp_path: Path) -> None:
+    url, study = _study(tmp_path, RungSchedule(1, 2))
+    study.ask()
+    study.ask()
+    assert _worker(url, 0).decision_epochs(4) == [1, 2]
+    assert _worker(url, 1).decision_epochs(1) == []
+    recorded = [t.user_attrs[RUNG_EPOCHS_ATTR] for t in study.trials]
+    assert recorded == [{"epochs": [1, 2], "trainer_max_epochs": 4}, {"epochs": [], "trainer_max_epochs": 1}]
 
 
 def test_config_off_by_default_and_bad_values_are_one_line() -> None:
@@ -124,6 +158,14 @@ def test_config_off_by_default_and_bad_values_are_one_line() -> None:
         "hydra.sweeper.multi_fidelity.min_epochs=0 is not allowed: an integer >= 1": {"min_epochs": 0},
         "hydra.sweeper.multi_fidelity.rung_repeats=0 is not allowed: null or an integer >= 1": {"rung_repeats": 0},
         "hydra.sweeper.multi_fidelity={'epochs': 3} is not allowed: null, or {min_epochs": {"epochs": 3},
+        "hydra.sweeper.multi_fidelity.max_epochs=2 is not allowed: null or an integer > min_epochs=2": {
+            "min_epochs": 2,
+            "max_epochs": 2,
+        },
+        # a stand-in for no objective is never read (the default objectives: val_acc, energy/inference_per_sample_J)
+        "hydra.sweeper.multi_fidelity.rung_metrics={'test_acc': 'val_acc'} is not allowed: keys among the "
+        "objectives (val_acc, energy/inference_per_sample_J), each mapped to a metric logged every epoch; "
+        "'test_acc' is none": {"rung_metrics": {"test_acc": "val_acc"}},
     }
     for message, raw in cases.items():
         with pytest.raises(SweeperConfigError) as err:

@@ -142,3 +142,54 @@ def test_two_workers_on_one_storage_promote_consistently(tmp_path: Path) -> None
     assert len(trials) >= 6  # the shared budget (a worker may ask while the other's last trial is told)
     assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
     _replays(trials)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["+hydra.sweeper.multi_fidelity={min_epochs: 1, eta: 2, max_epochs: 5}"],
+            "hydra.sweeper.multi_fidelity.max_epochs=5 is not allowed with Trainer(max_epochs=3): make them equal",
+        ),
+        (  # an endless Trainer used to be accepted, and trained past the budget for ever
+            ["+hydra.sweeper.multi_fidelity={min_epochs: 1, eta: 2, max_epochs: 3}", "epochs=-1"],
+            "hydra.sweeper.multi_fidelity.max_epochs=3 is not allowed with Trainer(max_epochs=-1)",
+        ),
+        (  # a misspelt stand-in: every trial went on at every rung, with a warning in each job's log
+            ["+hydra.sweeper.multi_fidelity={min_epochs: 1, eta: 2, rung_metrics: {val_acc: val_acx}}"],
+            "hydra.sweeper.multi_fidelity.rung_metrics={'val_acc': 'val_acx'} is not allowed: val_acx was not "
+            "logged by the end of epoch 1; logged: ",
+        ),
+    ],
+)
+def test_settings_a_job_refuses_stop_the_sweep_after_its_first_job(
+    multirun, tmp_path: Path, overrides: list[str], message: str
+) -> None:
+    proc = multirun(PLAN, "hydra.sweeper.n_trials=4", *overrides, app="rungs.py", expect_fail=True)
+    out = proc.stdout + proc.stderr
+    assert message in out and "Traceback" not in out, out[-3000:]
+    (line,) = [x for x in out.splitlines() if "the sweep stopped after its first such job" in x]  # its last word
+    assert message in line
+    (trial,) = load_study(tmp_path / "sweep", "rungs").get_trials()  # nothing launched after it
+    assert trial.state == TrialState.FAIL
+    assert "ecopt.job_failed" not in trial.user_attrs  # a config mistake says nothing of the trial's region
+
+
+@pytest.mark.parametrize(
+    ("overrides", "warning"),
+    [
+        (
+            ["+hydra.sweeper.multi_fidelity={min_epochs: 3, eta: 2}"],
+            "has no rung below its budget (Trainer(max_epochs=3))",
+        ),
+        ([MF, "callback=false"], "recorded no rung: its Trainer has no EnergyCallback"),
+    ],
+)
+def test_a_sweep_where_no_trial_can_stop_says_why_once(
+    multirun, tmp_path: Path, overrides: list[str], warning: str
+) -> None:
+    proc = multirun(PLAN, "hydra.sweeper.n_trials=2", *overrides, app="rungs.py")
+    out = proc.stdout + proc.stderr
+    assert out.count(warning) == 1, out[-3000:]
+    trials = load_study(tmp_path / "sweep", "rungs").get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
