@@ -6,6 +6,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,29 @@ def load_study(url: str, study_name: str) -> Any:
         raise ReportError(f"--study {study_name!r}: no study of that name in {shown}; {there}") from None
 
 
+def check_named_trial(trials: Sequence[Any], flag: str, number: int | None) -> None:
+    """Refuse, in one line and before anything is written, a trial number that names no finished trial with
+    values: a payback against a failed or missing trial compares nothing.
+
+    Example:
+        >>> try:
+        ...     check_named_trial([], "--chosen", 3)
+        ... except ReportError as exc:
+        ...     print(exc)
+        --chosen 3 is not allowed: no trial 3 in the study; give a COMPLETE trial (the study has none)
+    """
+    if number is None:
+        return
+    complete = [t.number for t in trials if t.state.name == "COMPLETE"]
+    if number in complete:
+        return
+    found = [t for t in trials if t.number == number]
+    why = f"trial {number} is {found[0].state.name}" if found else f"no trial {number} in the study"
+    shown = ", ".join(map(str, complete[:20])) + (", ..." if len(complete) > 20 else "")
+    among = f": {shown}" if shown else " (the study has none)"
+    raise ReportError(f"{flag} {number} is not allowed: {why}; give a COMPLETE trial{among}")
+
+
 def rebuild(
     storage: str,
     study_name: str,
@@ -80,9 +104,10 @@ def rebuild(
     directions = [d.name.lower() for d in study.directions]
     settings = ReportSettings.from_attrs(study.user_attrs, study.metric_names, directions)
     confirmed = study.user_attrs.get(CONFIRMED_ATTR)
-    report = build_report(
-        study.study_name, study.get_trials(deepcopy=False), settings, baseline, chosen, confirmed=confirmed
-    )
+    trials = study.get_trials(deepcopy=False)
+    for flag, number in (("--baseline", baseline), ("--chosen", chosen)):
+        check_named_trial(trials, flag, number)
+    report = build_report(study.study_name, trials, settings, baseline, chosen, confirmed=confirmed)
     report.notes = storage_notes(study, confirmed)
     paths = write_all(report, out_dir)
     if attach:

@@ -1,0 +1,57 @@
+"""``ecopt report`` as a user runs it after a real sweep: a named trial that cannot be compared is refused in one
+line before anything is written, and output piped into a reader that leaves early (``| head``) ends quietly."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from ecopt_lightning.cli import main as ecopt_main
+
+from .conftest import ROOT, run_multirun
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A toy sweep of three trials, then a failed trial added to its study (trial 3)."""
+    sweep = tmp_path_factory.mktemp("report") / "sweep"
+    proc = run_multirun(sweep, "width=choice(8,16,32)", "hydra.sweeper.n_trials=3", "hydra.sweeper.sampler=random")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    study = optuna.load_study(study_name="toy", storage=f"sqlite:///{sweep / 'ecopt.db'}")
+    study.tell(study.ask(), state=TrialState.FAIL)
+    return sweep
+
+
+@pytest.mark.parametrize(
+    ("flag", "number", "why"),
+    [("--chosen", 3, "trial 3 is FAIL"), ("--baseline", 9, "no trial 9 in the study")],
+)
+def test_a_named_trial_without_values_is_refused_in_one_line(
+    capsys, tmp_path: Path, sweep: Path, flag: str, number: int, why: str
+) -> None:
+    out = tmp_path / "r"
+    args = ["report", "--storage", f"sqlite:///{sweep / 'ecopt.db'}", "--study", "toy", "--out", str(out)]
+    assert ecopt_main([*args, flag, str(number)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"ecopt report: {flag} {number} is not allowed: {why}; give a COMPLETE trial: 0, 1, 2"]
+    assert list(out.iterdir()) == []  # refused before anything was written
+    assert ecopt_main([*args, flag, "1"]) == 0  # a complete one is taken
+
+
+def test_output_into_a_reader_that_left_ends_without_a_traceback(tmp_path: Path, sweep: Path) -> None:
+    cmd = [sys.executable, "-m", "ecopt_lightning.cli", "report", "--storage", f"sqlite:///{sweep / 'ecopt.db'}"]
+    cmd += ["--study", "toy", "--out", str(tmp_path / "r")]
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the first line is printed (as `| head -0`)
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 141, err
+    assert err == ""  # no BrokenPipeError, no "Exception ignored" at exit
+    assert (tmp_path / "r" / "pareto_front.json").exists()  # the files were written first
