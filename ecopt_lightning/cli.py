@@ -95,12 +95,26 @@ def _confirm_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="output directory (default: ./ecopt-confirm-<study>)")
     parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds over the candidates (default 4)")
     parser.add_argument("--repeats", type=int, default=3, help="repeats per candidate and round (default 3)")
+    parser.add_argument(
+        "--clear", action="store_true", help="drop the study's confirmed values instead (measure nothing)"
+    )
 
 
 def _confirm(args: argparse.Namespace) -> int:
     from ecopt_lightning.sweeper._artifacts import write_all
-    from ecopt_lightning.sweeper._confirm import ConfirmError, confirm, confirm_lines
+    from ecopt_lightning.sweeper._confirm import ConfirmError, clear, confirm, confirm_lines
 
+    if args.clear:
+        try:
+            had = clear(args.storage, args.study)
+        except ConfirmError as exc:
+            print(f"ecopt confirm: {exc}", file=sys.stderr)
+            return 2
+        print(
+            f"cleared the confirmed values of {had} trial(s) of study {args.study!r}: reports use the sweep's own "
+            "measurements again (ecopt report rebuilds the files)"
+        )
+        return 0
     out = _out_dir(args.out or Path(f"ecopt-confirm-{args.study}"), "confirm")
     if out is None:
         return 2

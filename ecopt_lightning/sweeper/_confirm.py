@@ -194,6 +194,21 @@ def confirm(
     return Confirmation(before, after, skipped, measured)
 
 
+def clear(storage: str, study_name: str) -> int:
+    """Drop the confirmed values of study ``study_name`` (``ecopt confirm --clear``): reports use the sweep's own
+    measurements again. Returns how many trials had one."""
+    from ._rebuild import ReportError, load_study
+
+    try:
+        study = load_study(storage, study_name)
+    except ReportError as exc:
+        raise ConfirmError(str(exc)) from None
+    had = len(study.user_attrs.get(CONFIRMED_ATTR) or {})
+    if had:
+        study.set_user_attr(CONFIRMED_ATTR, None)  # Optuna cannot delete a study attribute; None reads as none
+    return had
+
+
 def confirmed_interval(per_repeat: list[float], round_medians: list[float]) -> tuple[float, float] | None:
     """The 95% interval of the median of all repeats, widened to hold every round's median (J per sample).
 

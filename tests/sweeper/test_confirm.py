@@ -73,6 +73,16 @@ def test_confirm_on_a_real_4_trial_sweep_rebuilds_the_front_from_the_new_values(
     summary = json.loads((report / "summary.json").read_text())
     assert set(summary["confirmed"]) == set(confirmed)
 
+    # --clear drops them: the report is the sweep's own again
+    cmd = [sys.executable, "-m", "ecopt_lightning.cli", "confirm", "--storage", storage, "--study", "train", "--clear"]
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, env={**os.environ})
+    assert out.returncode == 0 and f"cleared the confirmed values of {len(confirmed)} trial(s)" in out.stdout, out
+    assert main(["report", "--storage", storage, "--study", "train", "--out", str(tmp_path / "again")]) == 0
+    again = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert not again["confirmed"]
+    front = json.loads((tmp_path / "again" / "pareto_front.json").read_text())["trials"]
+    assert all(row["objectives"][E] == pytest.approx(swept[row["trial"]][1]) for row in front)
+
 
 def test_a_round_that_reads_differently_widens_the_confirmed_interval():
     # the noise benchmark saw the VM drift 10-25% between rounds minutes apart, while the repeats of one round
