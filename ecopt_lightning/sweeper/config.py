@@ -496,6 +496,14 @@ def _multi_fidelity(raw: Any, objective_names: Sequence[str] = ()) -> RungSchedu
     except ValueError as exc:
         field, value = str(exc).split("=", 1)[0], str(exc).split(" is not allowed: ", 1)
         raise SweeperConfigError(f"multi_fidelity.{field}", raw.get(field), value[-1]) from None
+    m = schedule.max_epochs
+    if m is not None and m <= schedule.min_epochs:  # the schedule class allows it (a bracket's last rung): no sweep
+        raise SweeperConfigError(
+            "multi_fidelity.max_epochs",
+            m,
+            f"null or an integer > min_epochs={schedule.min_epochs}: no rung would lie "
+            "below the full budget, so no trial could stop",
+        )
     stray = [k for k in schedule.rung_metrics if objective_names and k not in objective_names]
     if stray:  # a stand-in for no objective would never be read: the objective itself is looked for at the rung
         raise SweeperConfigError(

@@ -110,9 +110,8 @@ class RungSchedule:
         if isinstance(self.eta, bool) or not isinstance(self.eta, int) or self.eta < 2:
             raise ValueError(f"eta={self.eta!r} is not allowed: an integer >= 2")
         m = self.max_epochs
-        if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m <= self.min_epochs):
-            # at or below the first rung no trial could ever be stopped
-            raise ValueError(f"max_epochs={m!r} is not allowed: null or an integer > min_epochs={self.min_epochs}")
+        if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < self.min_epochs):
+            raise ValueError(f"max_epochs={m!r} is not allowed: null or an integer >= min_epochs={self.min_epochs}")
         if self.rank not in RANKS:
             raise ValueError(f"rank={self.rank!r} is not allowed: one of {', '.join(RANKS)}")
         r = self.rung_metrics

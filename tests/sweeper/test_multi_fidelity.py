@@ -158,7 +158,8 @@ def test_config_off_by_default_and_bad_values_are_one_line() -> None:
         "hydra.sweeper.multi_fidelity.min_epochs=0 is not allowed: an integer >= 1": {"min_epochs": 0},
         "hydra.sweeper.multi_fidelity.rung_repeats=0 is not allowed: null or an integer >= 1": {"rung_repeats": 0},
         "hydra.sweeper.multi_fidelity={'epochs': 3} is not allowed: null, or {min_epochs": {"epochs": 3},
-        "hydra.sweeper.multi_fidelity.max_epochs=2 is not allowed: null or an integer > min_epochs=2": {
+        "hydra.sweeper.multi_fidelity.max_epochs=2 is not allowed: null or an integer > min_epochs=2: no rung would "
+        "lie below the full budget, so no trial could stop": {
             "min_epochs": 2,
             "max_epochs": 2,
         },

@@ -25,7 +25,7 @@ ACC_ENERGY = ["maximize", "minimize"]  # val_acc, energy per sample
     [
         (RungSchedule(1, 3, 27), None, [1, 3, 9, 27]),
         (RungSchedule(1, 3, 10), None, [1, 3, 9, 10]),
-        (RungSchedule(1, 2), 1, [1]),  # the Trainer's budget is the only rung: nothing to decide (the job says so)
+        (RungSchedule(1, 2, 1), None, [1]),  # the full budget is the only rung: nothing to decide
         (RungSchedule(2, 2), 10, [2, 4, 8, 10]),
         (RungSchedule(1, 4, 4), 99, [1, 4]),  # the schedule's own max wins over the Trainer's
     ],
@@ -41,8 +41,7 @@ def test_rungs(schedule: RungSchedule, trainer_max: int | None, epochs: list[int
         ({"min_epochs": 0}, "min_epochs=0 is not allowed: an integer >= 1"),
         ({"eta": 1}, "eta=1 is not allowed: an integer >= 2"),
         ({"eta": 2.5}, "eta=2.5 is not allowed"),
-        ({"min_epochs": 3, "max_epochs": 2}, "max_epochs=2 is not allowed: null or an integer > min_epochs=3"),
-        ({"min_epochs": 3, "max_epochs": 3}, "max_epochs=3 is not allowed: null or an integer > min_epochs=3"),
+        ({"min_epochs": 3, "max_epochs": 2}, "max_epochs=2 is not allowed: null or an integer >= min_epochs=3"),
         ({"rank": "hv"}, "rank='hv' is not allowed: one of nds_hv, nds_crowding"),
         ({"rank": "nds"}, "rank='nds' is not allowed: one of nds_hv, nds_crowding"),
         ({"rung_repeats": 0}, "rung_repeats=0 is not allowed: null or an integer >= 1"),
