@@ -80,6 +80,7 @@ from ._sweep_report import Report, build_report
 from ._urls import as_url, redact, secrets
 from .config import Settings, resolve_callable, validate
 from .errors import JobConfigError, SweepDirError, SweeperConfigError, SweepFailedError
+from .successive_halving import RungSchedule
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,7 @@ class EcoptSweeperImpl:
         _quiet(study.set_metric_names, settings.objective_names)
         study.set_user_attr(SETTINGS_ATTR, settings.for_report().to_attrs())
         schedule = settings.multi_fidelity
+        _same_schedule(study, schedule)
         study.set_user_attr(MULTI_FIDELITY_ATTR, None if schedule is None else schedule.to_attrs())
         if HARDWARE_ATTR not in study.user_attrs:
             study.set_user_attr(HARDWARE_ATTR, hardware_info())
@@ -452,7 +454,7 @@ class EcoptSweeperImpl:
                 trials = [t for t in every if t.state in (TrialState.COMPLETE, TrialState.RUNNING)]
                 done = sum(t.state == TrialState.COMPLETE for t in trials)
                 running = len(trials) - done
-                stopped = _stopped_count(every) if settings.multi_fidelity is not None else 0
+                stopped = _stopped_count(every)
                 done += stopped  # a trial stopped at a rung was trained (in part): it counts towards n_trials
                 missing = settings.n_trials - done - running
                 watched = any(watch.judgeable(t) for t in trials if t.state == TrialState.RUNNING)
@@ -801,6 +803,25 @@ def _stopped_at(study: optuna.Study, trial: Trial) -> str | None:
     attrs = storage_of(study).get_trial(trial_id(trial)).user_attrs
     epoch = _multi_fidelity.stopped_at(attrs)
     return None if epoch is None else stopped_phrase(epoch, _multi_fidelity.rung_values(attrs))
+
+
+def _same_schedule(study: optuna.Study, schedule: RungSchedule | None) -> None:
+    """Refuse to join a study that has trials under another multi-fidelity schedule (or on or off where this run is
+    not): its jobs would rank and stop under the schedule this run stores over the study's, so another worker's
+    trials or a resumed sweep's would change rule mid-study."""
+    if MULTI_FIDELITY_ATTR not in study.user_attrs or not study.get_trials(deepcopy=False):
+        return  # a new study, or one stored before the schedule was: this run's schedule is its own
+    raw = study.user_attrs[MULTI_FIDELITY_ATTR]
+    stored = RungSchedule.from_attrs(raw) if raw else None
+    if stored == schedule:
+        return
+    said = "off (null)" if stored is None else str(stored.to_attrs())
+    raise SweeperConfigError(
+        "multi_fidelity",
+        None if schedule is None else schedule.to_attrs(),
+        f"the existing study {study.study_name!r}'s schedule, {said}, under which its trials ran: use the same "
+        "settings in every worker and on resume, or another study_name or hydra.sweep.dir",
+    )
 
 
 def _say_if_nothing_can_stop(trials: Sequence[FrozenTrial], numbers: Sequence[int]) -> bool:

@@ -193,3 +193,33 @@ def test_a_sweep_where_no_trial_can_stop_says_why_once(
     assert out.count(warning) == 1, out[-3000:]
     trials = load_study(tmp_path / "sweep", "rungs").get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+
+
+@pytest.mark.parametrize(
+    ("again", "said"),
+    [
+        (
+            (),
+            "hydra.sweeper.multi_fidelity=None is not allowed: the existing study 'rungs''s schedule, {'min_epochs': 1",
+        ),
+        (
+            ("+hydra.sweeper.multi_fidelity={min_epochs: 1, eta: 3}",),
+            "hydra.sweeper.multi_fidelity={'min_epochs': 1, 'eta': 3,",
+        ),
+    ],
+)
+def test_a_resume_or_worker_with_another_schedule_is_refused_before_it_runs_anything(
+    multirun, tmp_path: Path, again: tuple[str, ...], said: str
+) -> None:
+    # it used to overwrite the study's schedule: the first worker's later trials were no longer stopped, and the
+    # trials stopped at a rung no longer counted towards n_trials
+    multirun(PLAN, "hydra.sweeper.n_trials=2", MF, app="rungs.py")
+    proc = multirun(PLAN, "hydra.sweeper.n_trials=4", *again, app="rungs.py", expect_fail=True)
+    out = proc.stdout + proc.stderr
+    (line,) = [x for x in out.splitlines() if said in x]
+    assert "use the same settings in every worker and on resume" in line and "Traceback" not in out, out[-3000:]
+    study = load_study(tmp_path / "sweep", "rungs")
+    assert len(study.trials) == 2  # nothing launched
+    assert study.user_attrs["ecopt.multi_fidelity"]["eta"] == 2  # and the schedule kept
+    multirun(PLAN, "hydra.sweeper.n_trials=3", MF, app="rungs.py")  # the same settings resume it
+    assert len(load_study(tmp_path / "sweep", "rungs").trials) == 3
