@@ -143,10 +143,15 @@ class StudyRungs:
         return clean
 
     def cohort(self, epoch: int) -> dict[int, list[float]]:
-        """Every trial's values at rung ``epoch`` as stored now (trial number -> values), in any state."""
+        """Every trial's values at rung ``epoch`` as stored now (trial number -> values): running, complete and
+        stopped trials, not failed ones. A failed trial is retried with its parameters (a dead worker, a killed
+        job), and its retry would be ranked against its own earlier values, nearly its own; nor can a failed
+        trial reach the front that the ranking stands in for."""
         key = rung_attr(epoch)
         found: dict[int, list[float]] = {}
         for t in self.study.get_trials(deepcopy=False):
+            if t.state.name == "FAIL":
+                continue
             entry = t.user_attrs.get(key)
             values = entry.get("values") if isinstance(entry, Mapping) else None
             if isinstance(values, list) and len(values) == len(self.directions):

@@ -240,3 +240,19 @@ def test_the_saving_estimate_scales_training_and_validation_only() -> None:
         saved = energy_saved([stopped(metrics)])
         assert saved is not None
         assert (saved["full_training_estimate_J"], saved["whole_energy_scaled"]) == (full, whole)
+
+
+def test_a_retry_is_not_ranked_against_its_failed_run(tmp_path: Path) -> None:
+    # the dead run wrote its rung values, then its worker died (told FAIL, retried with the same parameters); the
+    # retry measured J per sample a little higher, as a second measurement does: it was "dominated" by its own
+    # failed run and stopped, though no other trial had reached the rung
+    from optuna.trial import TrialState
+
+    url, study = _study(tmp_path, RungSchedule(1, 3, 9))
+    dead = study.ask()
+    _worker(url, dead.number).record(1, {"val_acc": 0.738, "model/params": 3.70}, 9)
+    study.tell(dead, state=TrialState.FAIL)
+    retry = study.ask()
+    decision = _worker(url, retry.number).report(1, {"val_acc": 0.738, "model/params": 3.74}, 9)
+    assert decision.go_on and decision.n == 1
+    assert rung_values(study.trials[1].user_attrs)[1]["cohort"] == [1]
