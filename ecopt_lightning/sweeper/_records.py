@@ -45,7 +45,7 @@ from ._schema import (
     SOURCES_ATTR,
     ReportSettings,
 )
-from .multi_fidelity import rung_values, stopped_at
+from .multi_fidelity import rung_values, stopped_at_rung
 
 
 @dataclass
@@ -172,7 +172,7 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
         flags={k: v for k, v in trial.user_attrs.items() if k in FLAG_ATTRS},
         degraded=[str(x) for x in trial.user_attrs.get(DEGRADED_ATTR) or []],
         rungs=rung_values(trial.user_attrs),
-        stopped_at_epoch=stopped_at(trial.user_attrs),
+        stopped_at_epoch=stopped_at_rung(trial),
         sources={str(k): str(v) for k, v in (trial.user_attrs.get(SOURCES_ATTR) or {}).items()},
         intervals={
             name: iv for name in settings.objective_names if (iv := objective_interval(metrics, name)) is not None

@@ -98,7 +98,7 @@ def energy_saved(records: Sequence[Any]) -> dict[str, Any] | None:
         full += (r.energy_J - scaled) + scaled * budget / r.stopped_at_epoch
     return {
         "trials_stopped": len(stopped),
-        "stopped_at_epoch": {str(r.number): r.stopped_at_epoch for r in stopped},
+        "stopped_at_epoch_by_trial": {str(r.number): r.stopped_at_epoch for r in stopped},
         "stopped_energy_J": spent,
         "full_training_estimate_J": full,
         "saved_estimate_J": full - spent,

@@ -849,8 +849,7 @@ def _say_if_nothing_can_stop(trials: Sequence[FrozenTrial], numbers: Sequence[in
 
 def _stopped_count(trials: Sequence[FrozenTrial]) -> int:
     """PRUNED trials that multi-fidelity stopped at a rung (not those pruned before training)."""
-    pruned = [t for t in trials if t.state == TrialState.PRUNED]
-    return sum(_multi_fidelity.stopped_at(t.user_attrs) is not None for t in pruned)
+    return sum(_multi_fidelity.stopped_at_rung(t) is not None for t in trials)
 
 
 def _os_reason(exc: OSError) -> str:

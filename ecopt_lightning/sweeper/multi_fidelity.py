@@ -208,6 +208,20 @@ def stopped_at(user_attrs: Mapping[str, Any]) -> int | None:
     return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def stopped_at_rung(trial: Any) -> int | None:
+    """The rung epoch where multi-fidelity stopped ``trial`` (a ``FrozenTrial``): only a PRUNED trial counts as
+    stopped, since a trial that failed after its stop decision (in test(), at teardown) is a failure.
+
+    Example:
+        >>> from optuna.trial import TrialState, create_trial
+        >>> stopped_at_rung(create_trial(state=TrialState.PRUNED, user_attrs={STOPPED_AT_ATTR: 3}))
+        3
+        >>> stopped_at_rung(create_trial(state=TrialState.FAIL, user_attrs={STOPPED_AT_ATTR: 3})) is None
+        True
+    """
+    return stopped_at(trial.user_attrs) if trial.state.name == "PRUNED" else None
+
+
 def rung_values(user_attrs: Mapping[str, Any]) -> dict[int, dict[str, Any]]:
     """A trial's rung records by epoch, ascending."""
     found = {}

@@ -256,3 +256,25 @@ def test_a_retry_is_not_ranked_against_its_failed_run(tmp_path: Path) -> None:
     decision = _worker(url, retry.number).report(1, {"val_acc": 0.738, "model/params": 3.74}, 9)
     assert decision.go_on and decision.n == 1
     assert rung_values(study.trials[1].user_attrs)[1]["cohort"] == [1]
+
+
+def test_a_trial_that_failed_after_its_stop_decision_counts_as_failed_not_stopped(tmp_path: Path) -> None:
+    # the counts read "7 of 6" when such a trial counted as stopped in the progress line and the summary
+    from ecopt_lightning.sweeper._progress import progress_line
+    from ecopt_lightning.sweeper._rung_report import energy_saved
+    from ecopt_lightning.sweeper._sweep_report import build_report
+
+    url, study = _study(tmp_path)
+    for _ in range(3):
+        study.ask()
+    assert _worker(url, 0).report(1, {"val_acc": 0.9, "model/params": 10.0}, 4).go_on
+    for number in (1, 2):  # both dominated by 0 at rung 1: stopped
+        assert not _worker(url, number).report(1, {"val_acc": 0.5, "model/params": 20.0}, 4).go_on
+    study.tell(0, [0.92, 10.0])
+    study.tell(1, state=optuna.trial.TrialState.PRUNED)
+    study.tell(2, state=optuna.trial.TrialState.FAIL)  # its job raised after the decision (in test(), say)
+    report = build_report("s", study.get_trials(), ReportSettings(NAMES, DIRECTIONS))
+    assert [r.stopped_at_epoch for r in report.records] == [None, 1, None]
+    assert "trial 2 (2 of 3: 1 complete, 1 stopped at a rung): FAIL" in (progress_line(report, 2, 3) or "")
+    saved = energy_saved(report.records)
+    assert saved is not None and saved["trials_stopped"] == 1 and saved["stopped_at_epoch_by_trial"] == {"1": 1}
