@@ -280,10 +280,10 @@ class EnergyCallback(Callback):
         if not self.tracker.running(OTHER):  # else a validation loop at the epoch's end started it already
             self.tracker.start(OTHER, at=at)
         self._publish_epoch(trainer, "train", {None: epoch}, step)
-        if self._rungs is not None and self._rungs.due(trainer.current_epoch + 1):  # epochs completed
-            self._rung_check(trainer, pl_module)
         # the energy so far, kept should the job be killed before fit ends (no hook runs on SIGKILL)
         self._progress = {"epochs": trainer.current_epoch + 1, "steps": trainer.global_step}
+        if self._rungs is not None and self._rungs.due(trainer.current_epoch + 1):  # epochs completed
+            self._rung_check(trainer, pl_module)  # writes the summary before the study decides, too
         self._write_summary(trainer)
 
     @override
@@ -580,6 +580,8 @@ class EnergyCallback(Callback):
         if self._rungs.reports:
             values = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
             values.update(self._out.last)
+        # the epoch's and the benchmark's energy, kept should the job be killed while the study decides
+        self._write_summary(trainer)
         if not self._rungs.decide(epoch, values, trainer.max_epochs, self._broadcast(trainer)):
             trainer.should_stop = True
             return

@@ -223,3 +223,28 @@ def test_ddp_rank_zero_decides_and_every_rank_stops_at_the_same_rung(tmp_path: P
     entry = rung_values(attrs)[1]
     assert entry["values"] == [0.5, params] and entry["decision"] == "stop" and entry["cohort"] == [0, 1]
     assert stopped_at(attrs) == 1
+
+
+def test_the_summary_on_disk_holds_the_epoch_and_the_rung_benchmark_while_the_study_decides(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # a job killed during the decision (a storage that hangs, a cluster's time limit) runs no hook after: the
+    # energy of its epoch and of the benchmark at the rung were lost, written only after the decision
+    from ecopt_lightning.sweeper.multi_fidelity import StudyRungs
+
+    _study(tmp_path, monkeypatch, earlier=[])
+    path = tmp_path / "summary.json"
+    on_disk: list[dict] = []
+    decide = StudyRungs.decide
+
+    def read_then_decide(self: StudyRungs, epoch: int, values: Any, max_epochs: int) -> Any:
+        on_disk.append(json.loads(path.read_text()))  # what a kill at this moment leaves
+        return decide(self, epoch, values, max_epochs)
+
+    monkeypatch.setattr(StudyRungs, "decide", read_then_decide)
+    _fit(path)
+    first = on_disk[0]
+    assert first["partial"] is True and first["progress"] == {"epochs": 1, "steps": 8}
+    assert first["phases"]["train"]["steps"] == 8
+    benchmark, train = first["inference"]["energy_J"], first["phases"]["train"]["energy_J"]
+    assert benchmark > 0 and first["total_J"] >= benchmark + train  # the rung's benchmark, measured before
