@@ -45,7 +45,7 @@ from ._heartbeat import DeadTrialWatch, Heartbeat, announce_asker, first_beat, w
 from ._jobinfo import read_job
 from ._launch import TrackedTask, check_parallelism, job_process, recycle_workers
 from ._loggers import log_everywhere
-from ._lost_jobs import died, expected_job_dir, recover
+from ._lost_jobs import dead_job_energy, died, expected_job_dir, recover
 from ._metrics import TrialError, lookup, name_mismatch, non_numeric, to_metrics, trial_energy
 from ._optuna_compat import TrialWrite, contains, set_user_attrs, trial_id, write_trials
 from ._optuna_compat import storage as storage_of
@@ -545,6 +545,11 @@ class EcoptSweeperImpl:
             notes["stopped"] = INTERRUPTED
             with contextlib.suppress(Exception):  # the interrupted batch's trials, told FAIL, in the artifacts
                 self._write(study, settings, notes, figures=False)
+            log.warning(
+                "ecopt: interrupted (Ctrl-C): a trial that was running is FAIL, with the energy its job had measured; "
+                "artifacts in %s; the same command resumes the sweep",
+                self.sweep_dir,
+            )
             raise
         self._confirmed = study.user_attrs.get(CONFIRMED_ATTR)  # `ecopt confirm` may have run meanwhile
         report, paths = self._write(study, settings, notes)
@@ -688,7 +693,7 @@ class EcoptSweeperImpl:
                     retry(study, storage.get_trial(trial_id(trial)))
             return errors, [t.number for t in trials], mismatches
         except KeyboardInterrupt:
-            why = "interrupted (Ctrl-C) while it ran: no result stored" if launched else "not run: interrupted (Ctrl-C)"
+            why = "interrupted (Ctrl-C) while it ran: no result" if launched else "not run: interrupted (Ctrl-C)"
             raise
         except BaseException as exc:
             why = f"{'stopped while it ran' if launched else why}: {type(exc).__name__}"
@@ -699,10 +704,12 @@ class EcoptSweeperImpl:
             untold = any(t.number not in told for t in trials)  # else nothing to read: every trial was told
             running = (TrialState.RUNNING,)
             unfinished = {t.number for t in study.get_trials(deepcopy=False, states=running)} if untold else set()
-            for trial in trials:  # interrupted or refused batch: never leave trials RUNNING
+            for i, trial in enumerate(trials):  # interrupted or refused batch: never leave trials RUNNING
                 if trial.number not in told and trial.number in unfinished:
-                    trial.set_user_attr(ERROR_ATTR, why)
+                    # the energy its job measured until it stopped (a summary written at its end or last epoch)
+                    spent = dead_job_energy(dirs[i]) if i < len(dirs) else {}
                     try:
+                        set_user_attrs(study, trial, {**spent, ERROR_ATTR: why})
                         study.tell(trial, state=TrialState.FAIL)
                     except optuna.exceptions.UpdateFinishedTrialError:
                         pass  # told in the meantime (e.g. Ctrl-C inside tell, after its commit)

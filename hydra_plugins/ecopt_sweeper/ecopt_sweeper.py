@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -51,4 +52,9 @@ class EcoptSweeper(Sweeper):
 
     @override
     def sweep(self, arguments: list[str]) -> Any:
-        return self.sweeper.sweep(arguments)
+        try:
+            return self.sweeper.sweep(arguments)
+        except KeyboardInterrupt:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            raise SystemExit(130) from None  # Ctrl-C ends as a shell reports it, the sweeper's line said, no traceback

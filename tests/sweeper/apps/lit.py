@@ -15,6 +15,7 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra_compat import MAIN_KWARGS
 from omegaconf import DictConfig
 from torch.nn import functional as F
@@ -111,7 +112,9 @@ def main(cfg: DictConfig) -> dict:
     def model() -> L.LightningModule:
         return PressesCtrlC(cfg.width, cfg.lr, cfg.ctrl_c_marker) if cfg.ctrl_c_marker else Tiny(cfg.width, cfg.lr)
 
-    return fit(model, loader(128, 0), callback).callback_metrics
+    # the job's files (energy_summary.json) in its own Hydra output dir, as the main job's chdir does
+    folder = HydraConfig.get().runtime.output_dir
+    return fit(model, loader(128, 0), callback, default_root_dir=folder).callback_metrics
 
 
 if __name__ == "__main__":
