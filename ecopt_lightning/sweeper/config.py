@@ -579,6 +579,14 @@ def validate(raw_config: Any) -> Settings:
 
     n_trials = _int(raw, "n_trials", 1)
     constraints = _constraints(raw["constraints"])
+    prune = _bool(raw, "prune_before_training", "jobs may prune before training")
+    if prune and not constraints:
+        raise SweeperConfigError(
+            "prune_before_training",
+            True,
+            "false, unless hydra.sweeper.constraints holds one on the metric the check measures (e.g. "
+            "['energy/inference_per_sample_J <= 0.001']): without one no trial can be pruned",
+        )
 
     loggers = [str(x).lower() for x in raw["loggers"] or []]
     for logger in loggers:
@@ -625,7 +633,7 @@ def validate(raw_config: Any) -> Settings:
         loggers=loggers,
         logger_kwargs={k: dict(v or {}) for k, v in logger_kwargs.items()},
         baseline=_bool(raw, "baseline", "run the app's own config first, as the baseline"),
-        prune_before_training=_bool(raw, "prune_before_training", "jobs may prune before training"),
+        prune_before_training=prune,
         max_retry=_int(raw, "max_retry", 0),
         wait_for_running=wait and heartbeat > 0,
         warnings=notes,

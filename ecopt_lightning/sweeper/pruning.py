@@ -133,6 +133,7 @@ def check_before_training(
         ENERGY_ATTR,
         ENERGY_SOURCE_ATTR,
         ERROR_ATTR,
+        SOURCES_ATTR,
         ReportSettings,
         pre_training_attr,
     )
@@ -171,6 +172,7 @@ def check_before_training(
     trial.set_user_attr(ERROR_ATTR, reason)
     trial.set_user_attr(ENERGY_ATTR, result.measurement.energy_J)
     trial.set_user_attr(ENERGY_SOURCE_ATTR, "pre_training_check:" + result.source)
+    trial.set_user_attr(SOURCES_ATTR, dict(result.measurement.sources))  # the report says estimated or measured
     raise PrunedBeforeTraining(reason)
 
 

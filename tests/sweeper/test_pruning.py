@@ -94,6 +94,10 @@ def test_wide_models_are_pruned_before_training_and_not_counted(multirun, app: s
     with open(sweep / "trials.csv") as f:
         assert {r["state"] for r in csv.DictReader(f)} == {"COMPLETE", "PRUNED"}
     summary = json.loads((sweep / "summary.json").read_text())
+    # the check's sources (the fake RAPL tree: measured) say what a pruned trial's energy is; only the trained
+    # trials, whose app returns energy/total_J without EnergyCallback's metrics, "did not say"
+    assert all(t.user_attrs["ecopt.measurement_sources"] == {"cpu:0": "rapl", "dram:0": "rapl"} for t in pruned)
+    assert summary["sweep_energy"]["trials_without_source"] == len(complete)
     checks = [t.user_attrs["ecopt.pre_training.energy_J"] for t in complete]  # trained trials were checked too
     assert all(j > 0 for j in checks)
     checked = [t.user_attrs["ecopt.pre_training.energy/inference_per_sample_J"] for t in complete]
@@ -133,10 +137,19 @@ def test_job_overrides_quote_the_url() -> None:
 
 
 def test_flag_is_validated() -> None:
-    assert validate({"prune_before_training": True}).prune_before_training is True
+    with_constraint = {"constraints": ["energy/inference_per_sample_J <= 0.001"]}
+    assert validate({"prune_before_training": True, **with_constraint}).prune_before_training is True
     assert validate({}).prune_before_training is False
     with pytest.raises(SweeperConfigError, match="prune_before_training"):
         validate({"prune_before_training": "yes"})
+    # without a constraint the check could never prune: it measured every trial for nothing, silently
+    with pytest.raises(SweeperConfigError) as err:
+        validate({"prune_before_training": True})
+    assert str(err.value) == (
+        "hydra.sweeper.prune_before_training=True is not allowed: false, unless hydra.sweeper.constraints holds one "
+        "on the metric the check measures (e.g. ['energy/inference_per_sample_J <= 0.001']): without one no trial "
+        "can be pruned"
+    )
 
 
 def test_a_storage_password_never_goes_into_job_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
