@@ -331,7 +331,9 @@ class EnergyMonitor:
                 _notices.say_once(
                     "contended",
                     f"ecopt energy: window {name!r} was contended: {contention.describe()}; its value may be "
-                    f"biased and is marked 'contended'. To measure quietly: {REMEDY}.",
+                    "biased. A result pooled over several windows (the inference benchmark's repeats, a phase's "
+                    "totals) is marked 'contended' only when its windows together were: see its own 'contended' "
+                    f"field. To measure quietly: {REMEDY}.",
                 )
         return Measurement(name, seconds, by_device, sources, approximate, invalid, contention)
 

@@ -99,6 +99,9 @@ def test_a_contended_training_window_is_flagged_in_the_totals_once_with_the_reme
         loaded.compute()  # said once, however often the totals are logged
     remedy = [w for w in said if "contended" in str(w.message) and "OMP_NUM_THREADS" in str(w.message)]
     assert len(remedy) == 1
+    # the window's notice does not claim what the pooled totals' verdict is (they said "marked 'contended'" when
+    # a benchmark's verdict over all its repeats was not contended)
+    assert "window 'train" in str(remedy[0].message) and "see its own 'contended' field" in str(remedy[0].message)
     train = loaded.cluster["train"]
     assert (train.proc_s, train.contended_s, train.foreign_core_s) == (4.0, 1.0, pytest.approx(1.5))
     assert metrics["energy/train_contended"] == 1.0 and metrics["energy/train_contended_fraction"] == 0.25
