@@ -118,10 +118,12 @@ class RungCheck:
 
         ``max_epochs`` is the Trainer's, used when the schedule names none.
         """
+        from .sweeper import _crashpoints
         from .sweeper.errors import JobConfigError
 
         go_on, error = True, None
         if self.rungs is not None:
+            _crashpoints.reached("rung_decide")  # the job's energy so far is on disk (EnergyCallback wrote it)
             top = self.rungs.schedule.max_epochs or max_epochs
             assert top is not None  # open() refused a schedule with no max_epochs beside a Trainer with none
             try:

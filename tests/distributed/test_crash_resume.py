@@ -166,3 +166,24 @@ def test_ctrl_c_in_a_lightning_job_stops_the_sweep_and_the_rerun_completes_it(tm
     trials = optuna.load_study(study_name="lit", storage=storage).trials
     assert [t.state for t in trials].count(TrialState.COMPLETE) == 3
     assert json.loads((sweep / "summary.json").read_text())["stopped"] == "n_trials reached"
+
+
+def test_a_job_killed_while_the_study_decides_at_a_rung_keeps_its_energy(tmp_path: Path) -> None:
+    # a kill during the rung decision (a storage that hangs, a cluster's time limit) lost the epoch's and the rung
+    # benchmark's energy: the callback wrote its summary only after the decision (multi-fidelity audit)
+    sweep = tmp_path / "sweep"
+    args = ("hydra.sweeper.custom_search_space=spaces.rung_plan", "hydra.sweeper.n_trials=1", "hydra.job.chdir=true")
+    args += ("+hydra.sweeper.multi_fidelity={min_epochs: 1, eta: 2}",)  # rungs.yaml: 3 epochs, rungs 1 and 2
+    first = run(sweep, *args, app="rungs.py", env={"ECOPT_CRASH_AT": "rung_decide:1"})  # SIGKILL at the 1st rung
+    assert first.returncode == -signal.SIGKILL, (first.returncode, first.stderr[-3000:])
+    on_disk = json.loads((sweep / "0" / "energy_summary.json").read_text())  # what the kill left
+    assert on_disk["partial"] is True and on_disk["progress"]["epochs"] == 1
+    assert on_disk["inference"]["energy_J"] > 0  # the benchmark at the rung, run before the decision
+    ok(run(sweep, *args, app="rungs.py"))  # the same command: the dead trial is failed with that energy
+    dead, *_ = optuna.load_study(study_name="rungs", storage=f"sqlite:///{sweep / 'ecopt.db'}").trials
+    assert dead.state == TrialState.FAIL and dead.user_attrs["ecopt.error"].startswith("worker died: ")
+    assert dead.user_attrs["ecopt.energy_J"] == pytest.approx(on_disk["total_J"])
+    with open(sweep / "trials.csv", newline="") as f:
+        assert float(next(csv.DictReader(f))["energy_J"]) == pytest.approx(on_disk["total_J"])
+    total = json.loads((sweep / "summary.json").read_text())["sweep_energy"]["total_J"]
+    assert total > on_disk["total_J"] * (1 - 1e-9)  # counted in the sweep's energy, beside the rerun's trial
