@@ -158,6 +158,7 @@ def test_ctrl_c_in_a_lightning_job_stops_the_sweep_and_the_rerun_completes_it(tm
     assert interrupted.user_attrs["ecopt.error"] == "interrupted (Ctrl-C) while it ran: no result"
     # the energy its job measured until Ctrl-C stays on the trial, in the sweep's energy (it was dropped)
     assert interrupted.user_attrs["ecopt.energy_J"] > 0
+    assert interrupted.user_attrs["ecopt.measurement_sources"] == {"cpu:0": "estimate"}  # and what that energy is
     # the artifacts say so at once (they said "n_trials reached" and left the trial out until the next run)
     assert json.loads((sweep / "summary.json").read_text())["stopped"] == "interrupted (Ctrl-C)"
     with open(sweep / "trials.csv", newline="") as f:
