@@ -181,10 +181,10 @@ class EcoptSweeperImpl:
                 [f"{n}:{d}" for n, d in zip(settings.objective_names, settings.directions, strict=False)],
                 f"those of the existing study {name!r} ({old_names or '?'} {old_dirs}); pick another study_name",
             )
+        schedule = settings.multi_fidelity
+        _same_schedule(study, schedule)  # before anything is written: a refused run leaves the study as it was
         _quiet(study.set_metric_names, settings.objective_names)
         study.set_user_attr(SETTINGS_ATTR, settings.for_report().to_attrs())
-        schedule = settings.multi_fidelity
-        _same_schedule(study, schedule)
         study.set_user_attr(MULTI_FIDELITY_ATTR, None if schedule is None else schedule.to_attrs())
         if HARDWARE_ATTR not in study.user_attrs:
             study.set_user_attr(HARDWARE_ATTR, hardware_info())

@@ -214,12 +214,15 @@ def test_a_resume_or_worker_with_another_schedule_is_refused_before_it_runs_anyt
     # it used to overwrite the study's schedule: the first worker's later trials were no longer stopped, and the
     # trials stopped at a rung no longer counted towards n_trials
     multirun(PLAN, "hydra.sweeper.n_trials=2", MF, app="rungs.py")
-    proc = multirun(PLAN, "hydra.sweeper.n_trials=4", *again, app="rungs.py", expect_fail=True)
+    # it also names another energy metric: a refused run writes nothing on the study (it wrote its settings)
+    other = "hydra.sweeper.energy_metric=energy/other_J"
+    proc = multirun(PLAN, "hydra.sweeper.n_trials=4", other, *again, app="rungs.py", expect_fail=True)
     out = proc.stdout + proc.stderr
     (line,) = [x for x in out.splitlines() if said in x]
     assert "use the same settings in every worker and on resume" in line and "Traceback" not in out, out[-3000:]
     study = load_study(tmp_path / "sweep", "rungs")
     assert len(study.trials) == 2  # nothing launched
     assert study.user_attrs["ecopt.multi_fidelity"]["eta"] == 2  # and the schedule kept
+    assert study.user_attrs["ecopt.settings"]["energy_metric"] == "energy/total_J"
     multirun(PLAN, "hydra.sweeper.n_trials=3", MF, app="rungs.py")  # the same settings resume it
     assert len(load_study(tmp_path / "sweep", "rungs").trials) == 3
