@@ -70,7 +70,6 @@ from ._schema import (
     RUNG_EPOCHS_ATTR,
     SETTINGS_ATTR,
     SOURCES_ATTR,
-    STOPPED_AT_ATTR,
     WORKER_ATTR,
 )
 from ._secrets import job_override, mask_config, scrub_tree
@@ -645,8 +644,8 @@ class EcoptSweeperImpl:
                 claim: dict[str, Any] = {WORKER_ATTR: me, OVERRIDES_ATTR: overrides}
                 if ERROR_ATTR in trial.user_attrs:  # a retried trial inherits the dead run's attributes
                     claim[ERROR_ATTR] = None
-                if STOPPED_AT_ATTR in trial.user_attrs:  # nor a stop the dead run decided: it runs again
-                    claim[STOPPED_AT_ATTR] = None
+                # nor the dead run's rung values and stop (_multi_fidelity.dead_run_attrs): it reaches its rungs again
+                claim.update(dict.fromkeys(_multi_fidelity.dead_run_attrs(trial.user_attrs)))
                 claims.append(claim)
                 if settings.prune_before_training or settings.multi_fidelity is not None:
                     # the job reaches its trial through the storage

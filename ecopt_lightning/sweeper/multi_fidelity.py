@@ -222,6 +222,21 @@ def stopped_at_rung(trial: Any) -> int | None:
     return stopped_at(trial.user_attrs) if trial.state.name == "PRUNED" else None
 
 
+def dead_run_attrs(user_attrs: Mapping[str, Any]) -> list[str]:
+    """The multi-fidelity attributes a retried trial inherits from its dead run (Optuna's
+    ``RetryFailedTrialCallback`` copies every user attribute): its rung values and decisions, its rung epochs and
+    its stop. The sweeper clears them when it claims the retry, which reaches its rungs again: kept, a retry
+    stopped at rung 1 would still show the dead run's values at later rungs, and other trials would be ranked
+    there against values no live run of the cohort measured.
+
+    Example:
+        >>> dead_run_attrs({"ecopt.rung.1": {"values": None}, STOPPED_AT_ATTR: 1, "val_acc": 0.5, "ecopt.rung.x": 1})
+        ['ecopt.rung.1', 'ecopt.stopped_at_epoch']
+    """
+    own = (RUNG_EPOCHS_ATTR, STOPPED_AT_ATTR)
+    return [k for k in user_attrs if k in own or rung_epoch(k) is not None]
+
+
 def rung_values(user_attrs: Mapping[str, Any]) -> dict[int, dict[str, Any]]:
     """A trial's rung records by epoch, ascending."""
     found = {}

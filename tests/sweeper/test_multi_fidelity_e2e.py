@@ -226,3 +226,33 @@ def test_a_resume_or_worker_with_another_schedule_is_refused_before_it_runs_anyt
     assert study.user_attrs["ecopt.settings"]["energy_metric"] == "energy/total_J"
     multirun(PLAN, "hydra.sweeper.n_trials=3", MF, app="rungs.py")  # the same settings resume it
     assert len(load_study(tmp_path / "sweep", "rungs").trials) == 3
+
+
+def test_a_retry_does_not_keep_its_dead_runs_rung_values(multirun, tmp_path: Path) -> None:
+    # Optuna's retry copies every user attribute of the failed trial: a retry stopped at rung 1 kept the dead run's
+    # values at rung 2, so it showed as having reached rung 2 and later trials were ranked there against them
+    from ecopt_lightning.sweeper._storage import retry_callback
+    from ecopt_lightning.sweeper.multi_fidelity import StudyRungs
+
+    multirun(PLAN, "hydra.sweeper.n_trials=2", MF, app="rungs.py")  # 0 complete, 1 stopped at rung 1
+    study = load_study(tmp_path / "sweep", "rungs")
+    dead = study.ask()  # trial 2: its job reached rungs 1 and 2 (the best values yet), then its worker died
+    rungs = StudyRungs.of(study, dead)
+    assert rungs is not None and rungs.decision_epochs(3) == [1, 2]
+    for epoch in (1, 2):
+        assert rungs.report(epoch, {"val_acc": 1.0, "model/params": 1.0}, 3).go_on
+    study.tell(dead, state=TrialState.FAIL)
+    retry_callback(1)(study, study.trials[2])  # as the sweeper does for a job the cluster killed
+    (waiting,) = study.get_trials(states=(TrialState.WAITING,))
+    assert waiting.number == 3 and list(rung_values(waiting.user_attrs)) == [1, 2]  # inherited
+
+    multirun(PLAN, "hydra.sweeper.n_trials=4", MF, app="rungs.py")  # runs the retry (3), then 4
+    trials = load_study(tmp_path / "sweep", "rungs").get_trials()
+    assert trials[3].state == TrialState.PRUNED and stopped_at(trials[3].user_attrs) == 1  # wide, inverted labels
+    assert list(rung_values(trials[3].user_attrs)) == [1]  # its own rung only
+    assert rung_values(trials[3].user_attrs)[1]["cohort"] == [0, 1, 3]  # not the dead run (FAIL) either
+    assert trials[3].user_attrs["epochs_trained"] == 1
+    for t in trials[4:]:  # nor is a later trial ranked against the dead run's values, its own or the retry's
+        for epoch, entry in rung_values(t.user_attrs).items():
+            assert 2 not in entry["cohort"] and (epoch == 1 or 3 not in entry["cohort"]), (t.number, epoch, entry)
+    _replays([t for t in trials if t.number != 2])
