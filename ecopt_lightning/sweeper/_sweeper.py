@@ -271,7 +271,9 @@ class EcoptSweeperImpl:
             set_user_attrs(study, trial, attrs)
             tell_quietly(study, trial, state=TrialState.PRUNED)  # our own decision: not a failure, not in n_trials
             return None, None
-        stopped = _stopped_at(study, trial) if settings.multi_fidelity is not None else None
+        # whenever the job could reach its trial (the stored schedule, not this run's, says whether it ranks)
+        reached = settings.prune_before_training or settings.multi_fidelity is not None
+        stopped = _stopped_at(study, trial) if reached else None
         if error is None and stopped is not None:
             # PRUNED keeps no values, so the trial never reaches the front; its metrics and energy stay
             # the trial's progress line says the same for the user
@@ -623,6 +625,9 @@ class EcoptSweeperImpl:
         """Ask, launch and tell one batch; return the errors of failed trials, the batch's trial numbers and
         ``(trial number, field, text)`` of each result that did not fit the configured metric names."""
         _crashpoints.reached("before_ask")
+        # another worker that opened the study at the same moment (no trial yet) may have stored its schedule over
+        # this run's: this run's jobs would rank under it; one storage read a batch
+        _same_schedule(study, settings.multi_fidelity, joined=True)
         start = time.perf_counter()
         trials = [_quiet(study.ask, dict(space.distributions)) for _ in range(size)]
         propose_s = time.perf_counter() - start
@@ -811,13 +816,15 @@ def _stopped_at(study: optuna.Study, trial: Trial) -> str | None:
     return None if epoch is None else stopped_phrase(epoch, _multi_fidelity.rung_values(attrs))
 
 
-def _same_schedule(study: optuna.Study, schedule: RungSchedule | None) -> None:
+def _same_schedule(study: optuna.Study, schedule: RungSchedule | None, joined: bool = False) -> None:
     """Refuse to join a study that has trials under another multi-fidelity schedule (or on or off where this run is
     not): its jobs would rank and stop under the schedule this run stores over the study's, so another worker's
-    trials or a resumed sweep's would change rule mid-study."""
-    if MULTI_FIDELITY_ATTR not in study.user_attrs or not study.get_trials(deepcopy=False):
+    trials or a resumed sweep's would change rule mid-study. ``joined``: this run has stored its schedule already,
+    so any other stored since is another worker's, trials or not."""
+    attrs = study.user_attrs
+    if MULTI_FIDELITY_ATTR not in attrs or (not joined and not study.get_trials(deepcopy=False)):
         return  # a new study, or one stored before the schedule was: this run's schedule is its own
-    raw = study.user_attrs[MULTI_FIDELITY_ATTR]
+    raw = attrs[MULTI_FIDELITY_ATTR]
     stored = RungSchedule.from_attrs(raw) if raw else None
     if stored == schedule:
         return

@@ -256,3 +256,33 @@ def test_a_retry_does_not_keep_its_dead_runs_rung_values(multirun, tmp_path: Pat
         for epoch, entry in rung_values(t.user_attrs).items():
             assert 2 not in entry["cohort"] and (epoch == 1 or 3 not in entry["cohort"]), (t.number, epoch, entry)
     _replays([t for t in trials if t.number != 2])
+
+
+def test_a_worker_whose_schedule_another_stored_over_at_the_start_refuses_before_asking(tmp_path: Path) -> None:
+    # two workers opening a new study at once (no trial yet) both pass the check at open; the later one's schedule
+    # is the study's. The other's jobs read it from the study: worker A, with multi-fidelity on, ran its trials
+    # under B's "off", and none was stopped
+    import signal
+
+    from tests.distributed.conftest import finish, run, start, wait_for
+
+    url = f"journal:///{tmp_path / 'shared' / 'study.log'}"
+    (tmp_path / "shared").mkdir()
+    common = (PLAN, f"hydra.sweeper.storage={url}", "hydra.sweeper.study_name=mf")
+    # A stores its schedule and is paused before its first ask; B stores "off" and runs 2 trials
+    pause = {"ECOPT_CRASH_AT": "before_ask:1", "ECOPT_CRASH_SIGNAL": "STOP"}
+    a = start(tmp_path / "a", *common, "hydra.sweeper.n_trials=4", MF, env=pause, app="rungs.py")
+    try:
+        stat = Path(f"/proc/{a.pid}/stat")
+        wait_for(lambda: stat.read_text().rsplit(")", 1)[1].split()[0] == "T", what="worker A paused before asking")
+        b = run(tmp_path / "b", *common, "hydra.sweeper.n_trials=2", app="rungs.py")
+        assert b.returncode == 0, b.stderr[-3000:]
+    finally:
+        a.send_signal(signal.SIGCONT)
+    assert finish(a, tmp_path / "a") != 0
+    out = Path(f"{tmp_path / 'a'}.log").read_text()
+    said = "hydra.sweeper.multi_fidelity={'min_epochs': 1, 'eta': 2,"
+    (line,) = [x for x in out.splitlines() if said in x]
+    assert "schedule, off (null), under which" in line and "Traceback" not in out, out[-3000:]
+    study = optuna.load_study(study_name="mf", storage=open_storage(url, heartbeat_interval_s=0))
+    assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 2  # B's; A asked nothing
