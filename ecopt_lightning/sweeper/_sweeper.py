@@ -832,7 +832,7 @@ def _same_schedule(study: optuna.Study, schedule: RungSchedule | None, joined: b
     raise SweeperConfigError(
         "multi_fidelity",
         None if schedule is None else schedule.to_attrs(),
-        f"the existing study {study.study_name!r}'s schedule, {said}, under which its trials ran: use the same "
+        f"the schedule of the existing study {study.study_name!r}, {said}, under which its trials ran: use the same "
         "settings in every worker and on resume, or another study_name or hydra.sweep.dir",
     )
 

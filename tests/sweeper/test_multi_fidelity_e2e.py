@@ -200,7 +200,8 @@ def test_a_sweep_where_no_trial_can_stop_says_why_once(
     [
         (
             (),
-            "hydra.sweeper.multi_fidelity=None is not allowed: the existing study 'rungs''s schedule, {'min_epochs': 1",
+            "hydra.sweeper.multi_fidelity=None is not allowed: the schedule of the existing study 'rungs', "
+            "{'min_epochs': 1",
         ),
         (
             ("+hydra.sweeper.multi_fidelity={min_epochs: 1, eta: 3}",),
@@ -283,6 +284,6 @@ def test_a_worker_whose_schedule_another_stored_over_at_the_start_refuses_before
     out = Path(f"{tmp_path / 'a'}.log").read_text()
     said = "hydra.sweeper.multi_fidelity={'min_epochs': 1, 'eta': 2,"
     (line,) = [x for x in out.splitlines() if said in x]
-    assert "schedule, off (null), under which" in line and "Traceback" not in out, out[-3000:]
+    assert "'mf', off (null), under which" in line and "Traceback" not in out, out[-3000:]
     study = optuna.load_study(study_name="mf", storage=open_storage(url, heartbeat_interval_s=0))
     assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 2  # B's; A asked nothing
