@@ -781,9 +781,9 @@ class EcoptSweeperImpl:
         saved = energy_saved(report.records)
         if saved is not None:
             log.info(
-                "ecopt: multi-fidelity stopped %d trial(s), which used %.6g J; training them to the end would have "
-                "cost about %.6g J (ESTIMATE: training and validation linear in epochs, the rest once): "
-                "about %.6g J saved",
+                "ecopt: multi-fidelity stopped %d trial(s), which used %.4g J; training them to the end would have "
+                "cost about %.4g J (ESTIMATE: training and validation linear in epochs, the rest once): "
+                "about %.4g J saved",
                 saved["trials_stopped"],
                 saved["stopped_energy_J"],
                 saved["full_training_estimate_J"],
