@@ -155,6 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `ecopt report ... | head`: the reader left; what was to be written is written
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor does Python's exit flush fail
         return 128 + 13  # as a shell reports a process ended by SIGPIPE
+    except KeyboardInterrupt:
+        # confirm stores its values on the study only once every round is measured
+        kept = "; nothing confirmed: the study keeps its values" if args.command == "confirm" else ""
+        print(f"ecopt {args.command}: interrupted (Ctrl-C){kept}", file=sys.stderr)
+        return 128 + 2  # as a shell reports Ctrl-C
 
 
 if __name__ == "__main__":

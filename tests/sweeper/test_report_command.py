@@ -55,3 +55,20 @@ def test_output_into_a_reader_that_left_ends_without_a_traceback(tmp_path: Path,
     assert proc.wait(timeout=300) == 141, err
     assert err == ""  # no BrokenPipeError, no "Exception ignored" at exit
     assert (tmp_path / "r" / "pareto_front.json").exists()  # the files were written first
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [("report", "ecopt report: interrupted (Ctrl-C)"),
+     ("confirm", "ecopt confirm: interrupted (Ctrl-C); nothing confirmed: the study keeps its values")],
+)  # fmt: skip
+def test_ctrl_c_in_a_command_is_one_line_and_130(capsys, monkeypatch, sweep: Path, command: str, said: str) -> None:
+    from ecopt_lightning import cli
+
+    def pressed(args) -> int:
+        raise KeyboardInterrupt  # Ctrl-C while the command runs (as Python delivers SIGINT)
+
+    help_text, add_arguments, _ = cli.SUBCOMMANDS[command]
+    monkeypatch.setitem(cli.SUBCOMMANDS, command, (help_text, add_arguments, pressed))
+    assert ecopt_main([command, "--storage", f"sqlite:///{sweep / 'ecopt.db'}", "--study", "toy"]) == 130
+    assert capsys.readouterr().err.strip().splitlines() == [said]
