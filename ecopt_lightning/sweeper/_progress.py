@@ -109,7 +109,7 @@ def front_table(report: Report) -> list[str]:
     baseline = next((r for r in report.records if r.flags.get(BASELINE_ATTR) and r.values is not None), None)
     rows = [
         _row(report, r, f"{r.number}{'*' if r.number == knee else ''}{'' if r.robust else '~'}"
-             f"{' (baseline)' if r is baseline else ''}", with_status)
+             f"{' (baseline)' if r.flags.get(BASELINE_ATTR) else ''}", with_status)
         for r in sorted(report.front, key=lambda r: r.values or [])
     ]  # fmt: skip
     extra = []

@@ -112,3 +112,25 @@ def test_a_baseline_on_the_front_is_named_in_the_table() -> None:
     rows = front_table(build_report("s", study.get_trials(), settings))[2:]
     assert [row.split("  ")[0].strip() for row in rows[:2]] == ["0* (baseline)", "2"]
     assert not any("not on the front" in row for row in rows)
+
+
+def test_a_baseline_pooled_with_a_later_trial_of_its_config_is_still_named() -> None:
+    # a sampler that proposes the app's own config again (likely in a categorical space): the two trials are one
+    # point of the front, which carries the baseline's flag; the row read "0*" without it
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    rows = [(0.95, 0.0001, True), (0.90, 0.0002, False), (0.97, 0.0003, False)]
+    for width, (acc, per_sample, baseline) in zip((64, 64, 32), rows, strict=True):
+        study.enqueue_trial({"model.width": width})
+        trial = study.ask({"model.width": optuna.distributions.IntDistribution(8, 256)})
+        for name, value in {
+            "val_acc": acc,
+            "energy/inference_per_sample_J": per_sample,
+            "energy/total_J": 10.0,
+        }.items():
+            trial.set_user_attr(name, value)
+        if baseline:
+            trial.set_user_attr(BASELINE_ATTR, True)
+        study.tell(trial, [acc, per_sample])
+    settings = ReportSettings(["val_acc", "energy/inference_per_sample_J"], ["maximize", "minimize"])
+    rows_shown = front_table(build_report("s", study.get_trials(), settings))[2:4]
+    assert [row.split("  ")[0].strip() for row in rows_shown] == ["0* (baseline)", "2"]
