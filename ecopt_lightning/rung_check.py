@@ -74,10 +74,7 @@ class RungCheck:
                 except JobConfigError as exc:
                     error = str(exc)
                 repeats = rungs.schedule.rung_repeats
-        if broadcast is not None:  # the error too: a rank left waiting in the next collective would hang
-            epochs, repeats, error = broadcast([epochs, repeats, error])
-        if error is not None:
-            raise JobConfigError(error)
+        epochs, repeats = _on_every_rank([epochs, repeats], error, broadcast)
         return cls(rungs, epochs, repeats)
 
     @property
@@ -130,11 +127,19 @@ class RungCheck:
                 go_on = self.rungs.report(epoch, dict(metrics or {}), int(top)).go_on
             except JobConfigError as exc:
                 error = str(exc)
-        if broadcast is not None:
-            go_on, error = broadcast([go_on, error])
-            go_on = bool(go_on)
-        if error is not None:
-            raise JobConfigError(error)
+        (go_on,) = _on_every_rank([go_on], error, broadcast)
         if not go_on:
             self.stopped = f"stopped by multi-fidelity at epoch {epoch}"
-        return go_on
+        return bool(go_on)
+
+
+def _on_every_rank(values: list[Any], error: str | None, broadcast: Broadcast | None) -> list[Any]:
+    """Rank 0's ``values`` on every rank, or rank 0's :class:`~.sweeper.errors.JobConfigError` raised on every
+    rank: the error travels with the values, since a rank left waiting in the next collective would hang."""
+    from .sweeper.errors import JobConfigError
+
+    if broadcast is not None:
+        *values, error = broadcast([*values, error])
+    if error is not None:
+        raise JobConfigError(error)
+    return values
