@@ -272,8 +272,7 @@ class EcoptSweeperImpl:
             tell_quietly(study, trial, state=TrialState.PRUNED)  # our own decision: not a failure, not in n_trials
             return None, None
         # whenever the job could reach its trial (the stored schedule, not this run's, says whether it ranks)
-        reached = settings.prune_before_training or settings.multi_fidelity is not None
-        stopped = _stopped_at(study, trial) if reached else None
+        stopped = _stopped_at(study, trial) if settings.jobs_reach_their_trials else None
         if error is None and stopped is not None:
             # PRUNED keeps no values, so the trial never reaches the front; its metrics and energy stay
             # the trial's progress line says the same for the user
@@ -652,8 +651,7 @@ class EcoptSweeperImpl:
                 # nor the dead run's rung values and stop (_multi_fidelity.dead_run_attrs): it reaches its rungs again
                 claim.update(dict.fromkeys(_multi_fidelity.dead_run_attrs(trial.user_attrs)))
                 claims.append(claim)
-                if settings.prune_before_training or settings.multi_fidelity is not None:
-                    # the job reaches its trial through the storage
+                if settings.jobs_reach_their_trials:
                     url = settings.storage or f"sqlite:///{self.sweep_dir / 'ecopt.db'}"
                     overrides = [*overrides, *_pruning.job_overrides(url, study.study_name, trial.number)]
                 batch.append([*overrides, *job_override(self.raw_config.get("storage"))])
@@ -838,26 +836,27 @@ def _same_schedule(study: optuna.Study, schedule: RungSchedule | None, joined: b
 
 
 def _say_if_nothing_can_stop(trials: Sequence[FrozenTrial], numbers: Sequence[int]) -> bool:
-    """With multi-fidelity on, warn once when a trial of this batch ran to its end without any rung where it could
-    stop, and say why (its Trainer has no EnergyCallback, or no rung lies below its budget). Returns whether a
-    finished trial of the batch was judged (said or fine), so the caller asks once."""
-    done = [t for t in trials if t.number in numbers and t.state == TrialState.COMPLETE]
-    for t in done:
-        recorded = t.user_attrs.get(RUNG_EPOCHS_ATTR)
-        if not isinstance(recorded, Mapping):
-            log.warning(
-                "ecopt: multi_fidelity is on, but trial %d recorded no rung: its Trainer has no EnergyCallback "
-                "(it reports at the rungs and stops the trial), so no trial can be stopped (docs/sweeper.md)",
-                t.number,
-            )
-        elif not recorded.get("epochs"):
-            log.warning(
-                "ecopt: multi_fidelity is on, but trial %d has no rung below its budget (Trainer(max_epochs=%s)): "
-                "no trial can be stopped; lower multi_fidelity.min_epochs or train longer",
-                t.number,
-                recorded.get("trainer_max_epochs"),
-            )
-    return bool(done)
+    """With multi-fidelity on, warn when the first trial of this batch that ran to its end had no rung where it
+    could stop, and say why (its Trainer has no EnergyCallback, or no rung lies below its budget). Returns whether a
+    finished trial was judged (said or fine), so the caller asks once a sweep."""
+    t = next((t for t in trials if t.number in numbers and t.state == TrialState.COMPLETE), None)
+    if t is None:
+        return False
+    recorded = t.user_attrs.get(RUNG_EPOCHS_ATTR)
+    if not isinstance(recorded, Mapping):
+        log.warning(
+            "ecopt: multi_fidelity is on, but trial %d recorded no rung: its Trainer has no EnergyCallback "
+            "(it reports at the rungs and stops the trial), so no trial can be stopped (docs/sweeper.md)",
+            t.number,
+        )
+    elif not recorded.get("epochs"):
+        log.warning(
+            "ecopt: multi_fidelity is on, but trial %d has no rung below its budget (Trainer(max_epochs=%s)): "
+            "no trial can be stopped; lower multi_fidelity.min_epochs or train longer",
+            t.number,
+            recorded.get("trainer_max_epochs"),
+        )
+    return True
 
 
 def _stopped_count(trials: Sequence[FrozenTrial]) -> int:

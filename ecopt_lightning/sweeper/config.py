@@ -300,6 +300,12 @@ class Settings:
     #: successive halving over epochs (docs/sweeper.md#multi-fidelity); ``None``: off
     multi_fidelity: RungSchedule | None = None
 
+    @property
+    def jobs_reach_their_trials(self) -> bool:
+        """Whether jobs open their trial through the storage (the pre-training check, the rung decisions), and so
+        may have pruned or stopped it themselves."""
+        return self.prune_before_training or self.multi_fidelity is not None
+
     def for_report(self) -> ReportSettings:
         """What ``ecopt report`` needs to rebuild the artifacts from storage alone (stored on the study)."""
         return ReportSettings(
