@@ -12,10 +12,11 @@ BOUND = "energy/inference_per_sample_J <= 0.0002"
 SETTINGS = ReportSettings(["val_acc", "energy/inference_per_sample_J"], ["maximize", "minimize"], constraints=[BOUND])
 
 
-def _report():
+def _study(widths: tuple[int, ...], rows: list[tuple[float, float, bool]], bound: str | None = None) -> list:
+    """Trials of ``model.width`` ``widths`` with (val_acc, J per sample, is the baseline) ``rows``, 10 J each, and
+    the constraint ``bound``'s value when given. Equal widths are one config: the report pools them (_repeats.py)."""
     study = optuna.create_study(directions=["maximize", "minimize"])
-    rows = [(0.4277, 0.001986, True), (0.90, 0.00015, False), (0.95, 0.00019, False), (0.97, 0.0009, False)]
-    for width, (acc, per_sample, baseline) in zip((64, 16, 32, 128), rows, strict=True):
+    for width, (acc, per_sample, baseline) in zip(widths, rows, strict=True):
         study.enqueue_trial({"model.width": width})
         trial = study.ask({"model.width": optuna.distributions.IntDistribution(8, 256)})
         for name, value in {
@@ -24,11 +25,17 @@ def _report():
             "energy/total_J": 10.0,
         }.items():
             trial.set_user_attr(name, value)
-        trial.set_user_attr(CONSTRAINTS_ATTR, {BOUND: per_sample - 0.0002})
+        if bound is not None:
+            trial.set_user_attr(CONSTRAINTS_ATTR, {bound: per_sample - 0.0002})
         if baseline:
             trial.set_user_attr(BASELINE_ATTR, True)
         study.tell(trial, [acc, per_sample])
-    return build_report("s", study.get_trials(), SETTINGS)
+    return study.get_trials()
+
+
+def _report():
+    rows = [(0.4277, 0.001986, True), (0.90, 0.00015, False), (0.95, 0.00019, False), (0.97, 0.0009, False)]
+    return build_report("s", _study((64, 16, 32, 128), rows, BOUND), SETTINGS)
 
 
 def test_the_progress_line_names_the_broken_constraint_and_the_baseline() -> None:
@@ -92,24 +99,11 @@ def test_the_search_space_is_logged_in_words_not_reprs() -> None:
 def test_a_baseline_on_the_front_is_named_in_the_table() -> None:
     """Regression (first-hour audit): on the front the baseline's row read ``0*``, without saying it was the
     baseline (off the front it reads ``0 (baseline, not on the front)``)."""
-    study = optuna.create_study(directions=["maximize", "minimize"])
-    rows = [(0.95, 0.0001, True), (0.90, 0.0002, False), (0.97, 0.0003, False)]
-    for width, (acc, per_sample, baseline) in zip((64, 16, 32), rows, strict=True):
-        # distinct parameters: two trials of one config are pooled into one with an interval (_repeats.py), which
-        # a random width drew about once in a hundred runs, and the dominated trial 1 read "possibly on the front"
-        study.enqueue_trial({"model.width": width})
-        trial = study.ask({"model.width": optuna.distributions.IntDistribution(8, 256)})
-        for name, value in {
-            "val_acc": acc,
-            "energy/inference_per_sample_J": per_sample,
-            "energy/total_J": 10.0,
-        }.items():
-            trial.set_user_attr(name, value)
-        if baseline:
-            trial.set_user_attr(BASELINE_ATTR, True)
-        study.tell(trial, [acc, per_sample])
+    # distinct widths: two trials of one config are pooled into one with an interval (_repeats.py), which a random
+    # width drew about once in a hundred runs, and the dominated trial 1 read "possibly on the front"
+    trials = _study((64, 16, 32), [(0.95, 0.0001, True), (0.90, 0.0002, False), (0.97, 0.0003, False)])
     settings = ReportSettings(["val_acc", "energy/inference_per_sample_J"], ["maximize", "minimize"])
-    rows = front_table(build_report("s", study.get_trials(), settings))[2:]
+    rows = front_table(build_report("s", trials, settings))[2:]
     assert [row.split("  ")[0].strip() for row in rows[:2]] == ["0* (baseline)", "2"]
     assert not any("not on the front" in row for row in rows)
 
@@ -117,20 +111,7 @@ def test_a_baseline_on_the_front_is_named_in_the_table() -> None:
 def test_a_baseline_pooled_with_a_later_trial_of_its_config_is_still_named() -> None:
     # a sampler that proposes the app's own config again (likely in a categorical space): the two trials are one
     # point of the front, which carries the baseline's flag; the row read "0*" without it
-    study = optuna.create_study(directions=["maximize", "minimize"])
-    rows = [(0.95, 0.0001, True), (0.90, 0.0002, False), (0.97, 0.0003, False)]
-    for width, (acc, per_sample, baseline) in zip((64, 64, 32), rows, strict=True):
-        study.enqueue_trial({"model.width": width})
-        trial = study.ask({"model.width": optuna.distributions.IntDistribution(8, 256)})
-        for name, value in {
-            "val_acc": acc,
-            "energy/inference_per_sample_J": per_sample,
-            "energy/total_J": 10.0,
-        }.items():
-            trial.set_user_attr(name, value)
-        if baseline:
-            trial.set_user_attr(BASELINE_ATTR, True)
-        study.tell(trial, [acc, per_sample])
+    trials = _study((64, 64, 32), [(0.95, 0.0001, True), (0.90, 0.0002, False), (0.97, 0.0003, False)])
     settings = ReportSettings(["val_acc", "energy/inference_per_sample_J"], ["maximize", "minimize"])
-    rows_shown = front_table(build_report("s", study.get_trials(), settings))[2:4]
+    rows_shown = front_table(build_report("s", trials, settings))[2:4]
     assert [row.split("  ")[0].strip() for row in rows_shown] == ["0* (baseline)", "2"]
