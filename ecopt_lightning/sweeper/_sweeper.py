@@ -78,7 +78,7 @@ from ._storage import open_storage, retry_callback
 from ._sweep_report import Report, build_report
 from ._urls import as_url, redact, secrets
 from .config import Settings, resolve_callable, validate
-from .errors import JobConfigError, SweepDirError, SweeperConfigError, SweepFailedError
+from .errors import JobConfigError, SweepDirError, SweeperConfigError, SweepFailedError, hydra_literal
 from .successive_halving import RungSchedule
 
 log = logging.getLogger(__name__)
@@ -826,7 +826,7 @@ def _same_schedule(study: optuna.Study, schedule: RungSchedule | None, joined: b
     stored = RungSchedule.from_attrs(raw) if raw else None
     if stored == schedule:
         return
-    said = "off (null)" if stored is None else str(stored.to_attrs())
+    said = "off (null)" if stored is None else hydra_literal(stored.to_attrs())
     raise SweeperConfigError(
         "multi_fidelity",
         None if schedule is None else schedule.to_attrs(),

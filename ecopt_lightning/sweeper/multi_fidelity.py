@@ -36,7 +36,7 @@ from ._schema import (
     rung_attr,
     rung_epoch,
 )
-from .errors import JobConfigError
+from .errors import JobConfigError, hydra_literal
 from .successive_halving import RungDecision, RungSchedule, can_stop, decide
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class StudyRungs:
         if missing:
             given = {k: v for k, v in self.schedule.rung_metrics.items() if v in missing}
             raise JobConfigError(
-                f"hydra.sweeper.multi_fidelity.rung_metrics={given or {}} is not allowed: "
+                f"hydra.sweeper.multi_fidelity.rung_metrics={hydra_literal(given)} is not allowed: "
                 f"{', '.join(missing)} was not logged by the end of epoch {epoch}; logged: "
                 f"{', '.join(sorted(metrics)) or 'nothing'}; name, for each objective known only after fit, a metric "
                 "logged every epoch (e.g. {test_acc: val_acc})"

@@ -166,14 +166,14 @@ CASES = [
     (
         "bad sampler kwargs",
         ["hydra.sweeper.sampler=random", "+hydra.sweeper.sampler_kwargs.bogus=1"],
-        "hydra.sweeper.sampler_kwargs={'bogus': 1}",
+        "hydra.sweeper.sampler_kwargs={bogus: 1}",
         ["arguments of RandomSampler"],
     ),
     ("empty search space", [], "hydra.sweeper.params={}", ["at least one search expression"]),
     (
         "empty search space: a plain value replaced it",  # first-hour audit, 2026-11-28: it did not say so
         ["+hydra.sweeper.params.width='choice(8,16)'", "width=8"],
-        "hydra.sweeper.params={'width': 'choice(8,16)'}",
+        "hydra.sweeper.params={width: 'choice(8,16)'}",
         ["every trial would be the same (the command line gave plain values for width, which replace their"],
     ),
 ]

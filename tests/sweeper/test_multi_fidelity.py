@@ -157,14 +157,14 @@ def test_config_off_by_default_and_bad_values_are_one_line() -> None:
         "hydra.sweeper.multi_fidelity.eta=1 is not allowed: an integer >= 2": {"eta": 1},
         "hydra.sweeper.multi_fidelity.min_epochs=0 is not allowed: an integer >= 1": {"min_epochs": 0},
         "hydra.sweeper.multi_fidelity.rung_repeats=0 is not allowed: null or an integer >= 1": {"rung_repeats": 0},
-        "hydra.sweeper.multi_fidelity={'epochs': 3} is not allowed: null, or {min_epochs": {"epochs": 3},
+        "hydra.sweeper.multi_fidelity={epochs: 3} is not allowed: null, or {min_epochs": {"epochs": 3},
         "hydra.sweeper.multi_fidelity.max_epochs=2 is not allowed: null or an integer > min_epochs=2: no rung would "
         "lie below the full budget, so no trial could stop": {
             "min_epochs": 2,
             "max_epochs": 2,
         },
         # a stand-in for no objective is never read (the default objectives: val_acc, energy/inference_per_sample_J)
-        "hydra.sweeper.multi_fidelity.rung_metrics={'test_acc': 'val_acc'} is not allowed: keys among the "
+        "hydra.sweeper.multi_fidelity.rung_metrics={test_acc: 'val_acc'} is not allowed: keys among the "
         "objectives (val_acc, energy/inference_per_sample_J), each mapped to a metric logged every epoch; "
         "'test_acc' is none": {"rung_metrics": {"test_acc": "val_acc"}},
     }

@@ -157,7 +157,7 @@ def test_two_workers_on_one_storage_promote_consistently(tmp_path: Path) -> None
         ),
         (  # a misspelt stand-in: every trial went on at every rung, with a warning in each job's log
             ["+hydra.sweeper.multi_fidelity={min_epochs: 1, eta: 2, rung_metrics: {val_acc: val_acx}}"],
-            "hydra.sweeper.multi_fidelity.rung_metrics={'val_acc': 'val_acx'} is not allowed: val_acx was not "
+            "hydra.sweeper.multi_fidelity.rung_metrics={val_acc: 'val_acx'} is not allowed: val_acx was not "
             "logged by the end of epoch 1; logged: ",
         ),
     ],
@@ -200,12 +200,12 @@ def test_a_sweep_where_no_trial_can_stop_says_why_once(
     [
         (
             (),
-            "hydra.sweeper.multi_fidelity=None is not allowed: the schedule of the existing study 'rungs', "
-            "{'min_epochs': 1",
+            "hydra.sweeper.multi_fidelity=null is not allowed: the schedule of the existing study 'rungs', "
+            "{min_epochs: 1",
         ),
         (
             ("+hydra.sweeper.multi_fidelity={min_epochs: 1, eta: 3}",),
-            "hydra.sweeper.multi_fidelity={'min_epochs': 1, 'eta': 3,",
+            "hydra.sweeper.multi_fidelity={min_epochs: 1, eta: 3,",
         ),
     ],
 )
@@ -282,7 +282,7 @@ def test_a_worker_whose_schedule_another_stored_over_at_the_start_refuses_before
         a.send_signal(signal.SIGCONT)
     assert finish(a, tmp_path / "a") != 0
     out = Path(f"{tmp_path / 'a'}.log").read_text()
-    said = "hydra.sweeper.multi_fidelity={'min_epochs': 1, 'eta': 2,"
+    said = "hydra.sweeper.multi_fidelity={min_epochs: 1, eta: 2,"
     (line,) = [x for x in out.splitlines() if said in x]
     assert "'mf', off (null), under which" in line and "Traceback" not in out, out[-3000:]
     study = optuna.load_study(study_name="mf", storage=open_storage(url, heartbeat_interval_s=0))

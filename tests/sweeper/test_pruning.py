@@ -146,7 +146,7 @@ def test_flag_is_validated() -> None:
     with pytest.raises(SweeperConfigError) as err:
         validate({"prune_before_training": True})
     assert str(err.value) == (
-        "hydra.sweeper.prune_before_training=True is not allowed: false, unless hydra.sweeper.constraints holds one "
+        "hydra.sweeper.prune_before_training=true is not allowed: false, unless hydra.sweeper.constraints holds one "
         "on the metric the check measures (e.g. ['energy/inference_per_sample_J <= 0.001']): without one no trial "
         "can be pruned"
     )
