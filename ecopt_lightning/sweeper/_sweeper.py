@@ -51,6 +51,7 @@ from ._optuna_compat import TrialWrite, contains, set_user_attrs, trial_id, writ
 from ._optuna_compat import storage as storage_of
 from ._optuna_compat import tell as tell_quietly
 from ._progress import describe_space, front_table, progress_line
+from ._proposals import ProposalError, ask_batch
 from ._records import TrialRecord
 from ._rung_report import energy_saved, stopped_phrase
 from ._schema import (
@@ -498,9 +499,17 @@ class EcoptSweeperImpl:
                     )
                     log.warning("ecopt: %s; no new trials", notes["stopped"])
                     break
-                batch_errors, numbers, mismatches = self._run_batch(
-                    study, storage, space, custom, settings, min(settings.n_jobs, missing)
-                )
+                try:
+                    batch_errors, numbers, mismatches = self._run_batch(
+                        study, storage, space, custom, settings, min(settings.n_jobs, missing)
+                    )
+                except ProposalError as exc:  # a sampler's bug or numerical failure: every batch would repeat it
+                    notes["stopped"] = str(exc)
+                    self._write(study, settings, notes)
+                    raise SweepFailedError(
+                        f"{exc}; its batch is FAIL (not run); artifacts in {self.sweep_dir}; the same command resumes "
+                        "the sweep"
+                    ) from exc
                 launched = True
                 failures += batch_errors
                 why = _samplers.too_slow(sampler_name, *self._batch_seconds) if settings.sampler == "auto" else None
@@ -628,7 +637,7 @@ class EcoptSweeperImpl:
         # this run's: this run's jobs would rank under it; one storage read a batch
         _same_schedule(study, settings.multi_fidelity, joined=True)
         start = time.perf_counter()
-        trials = [_quiet(study.ask, dict(space.distributions)) for _ in range(size)]
+        trials = _quiet(ask_batch, study, space.distributions, size)
         propose_s = time.perf_counter() - start
         _crashpoints.reached("before_claim")
         trials = self._drop_over_budget(study, trials, settings.n_trials)

@@ -1,0 +1,89 @@
+"""Asking the sampler for a batch of trials, without leaving one RUNNING when the sampler fails.
+
+``Study.ask(fixed_distributions)`` creates the trial in storage before the sampler proposes its parameters, and
+returns nothing when the sampler raises: the trial stayed RUNNING with no worker, to be failed as "worker died"
+by the next run. Here the trial is asked first, then its parameters are suggested (the public ``suggest_*``
+calls, the same path ``ask`` takes), so a sampler error can be told on the trials it concerns.
+
+Example:
+    >>> import optuna
+    >>> from optuna.distributions import CategoricalDistribution, IntDistribution
+    >>> study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    >>> space = {"width": IntDistribution(8, 64, step=8), "act": CategoricalDistribution(["relu", "gelu"])}
+    >>> [sorted(t.params) for t in ask_batch(study, space, 2)]
+    [['act', 'width'], ['act', 'width']]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import Trial, TrialState
+
+from ._optuna_compat import set_user_attrs
+from ._samplers import describe
+from ._schema import ERROR_ATTR
+
+#: why a trial of a batch whose proposing was interrupted is FAIL
+INTERRUPTED_ASKING = "not run: interrupted (Ctrl-C) while the sampler proposed its batch"
+
+
+class ProposalError(RuntimeError):
+    """The sampler raised while proposing a trial; the batch's trials are FAIL (never run). The message is one
+    line naming the sampler's exception; the exception itself is the ``__cause__``."""
+
+
+def suggest(trial: Trial, name: str, distribution: BaseDistribution) -> Any:
+    """The trial's value of ``name`` from the study's sampler, through the public ``suggest_*`` call that builds
+    ``distribution``."""
+    d = distribution
+    if isinstance(d, FloatDistribution):
+        return trial.suggest_float(name, d.low, d.high, step=d.step, log=d.log)
+    if isinstance(d, IntDistribution):
+        return trial.suggest_int(name, d.low, d.high, step=d.step, log=d.log)
+    if isinstance(d, CategoricalDistribution):
+        return trial.suggest_categorical(name, d.choices)
+    raise TypeError(f"distribution {distribution!r} is not allowed: a Float, Int or Categorical distribution")
+
+
+def ask_batch(study: optuna.Study, distributions: Mapping[str, BaseDistribution], size: int) -> list[Trial]:
+    """``size`` new trials with their parameters from ``distributions``.
+
+    Raises:
+        ProposalError: the sampler raised; every trial asked for the batch so far is told FAIL with the reason in
+            ``ecopt.error`` (a "not run" one: not a failure of the job, so the failure wrapper does not mark its
+            region). A Ctrl-C fails them the same way and is raised as it came.
+    """
+    trials: list[Trial] = []
+    try:
+        for _ in range(size):
+            trial = study.ask()
+            trials.append(trial)
+            for name, distribution in distributions.items():
+                suggest(trial, name, distribution)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            why = INTERRUPTED_ASKING
+        else:
+            why = " ".join(f"not run: the sampler failed while proposing it: {type(exc).__name__}: {exc}".split())
+        for trial in trials:
+            _fail(study, trial, why)
+        if isinstance(exc, Exception):
+            number = trials[-1].number if trials else "?"
+            error = " ".join(f"{type(exc).__name__}: {exc}".split())
+            raise ProposalError(
+                f"the sampler {describe(study.sampler)} failed while proposing trial {number}: {error}"
+            ) from exc
+        raise
+    return trials
+
+
+def _fail(study: optuna.Study, trial: Trial, why: str) -> None:
+    try:
+        set_user_attrs(study, trial, {ERROR_ATTR: why})
+        study.tell(trial, state=TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        pass  # told meanwhile
