@@ -37,7 +37,7 @@ from typing_extensions import override
 from . import _failures
 from ._optuna_compat import constraints_key
 from ._schema import CONSTRAINTS_ATTR
-from .config import resolve_callable
+from .config import SAMPLER_ALIASES, resolve_callable
 from .errors import SweeperConfigError
 
 #: samplers that learn from past trials (the others ignore them, so failures need not be shown to them)
@@ -206,7 +206,7 @@ def build(
     (:mod:`._failures`) unless ``failures_infeasible`` is false. ``grid`` needs ``space`` (choice/range
     parameters: :func:`grid_points`). ``concurrent``: whether other trials may run while one is proposed (a
     batch of ``n_jobs``, or other workers on a shared storage); TPE's ``constant_liar`` defaults to it."""
-    name = {"nsgaii": "nsga2"}.get(name, name)  # hydra-optuna-sweeper's group name
+    name = SAMPLER_ALIASES.get(name, name)  # hydra-optuna-sweeper's group name
     if name == "grid":
         return _build_grid(kwargs, seed, space or {}, field)
     if name == "custom":
