@@ -58,9 +58,12 @@ def ask_batch(study: optuna.Study, distributions: Mapping[str, BaseDistribution]
             region). A Ctrl-C fails them the same way and is raised as it came.
     """
     trials: list[Trial] = []
+    current: int | None = None  # the number of the trial being proposed, once the storage has made it
     try:
         for _ in range(size):
+            current = None
             trial = study.ask()
+            current = trial.number
             trials.append(trial)
             for name, distribution in distributions.items():
                 suggest(trial, name, distribution)
@@ -72,10 +75,10 @@ def ask_batch(study: optuna.Study, distributions: Mapping[str, BaseDistribution]
         for trial in trials:
             _fail(study, trial, why)
         if isinstance(exc, Exception):
-            number = trials[-1].number if trials else "?"
+            which = "a new trial" if current is None else f"trial {current}"
             error = " ".join(f"{type(exc).__name__}: {exc}".split())
             raise ProposalError(
-                f"the sampler {describe(study.sampler)} failed while proposing trial {number}: {error}"
+                f"the sampler {describe(study.sampler)} failed while proposing {which}: {error}"
             ) from exc
         raise
     return trials

@@ -50,3 +50,16 @@ def test_a_sampler_error_stops_the_sweep_in_one_line_with_no_trial_left_running(
     trials = load_study(sweep).get_trials()
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 6
     assert trials[3].user_attrs["ecopt.error"].startswith(NOT_RUN)
+
+
+class _NoStart(optuna.samplers.RandomSampler):
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.number == 1:
+            raise ValueError("no start")
+
+
+def test_a_sampler_error_before_the_trial_is_returned_names_no_wrong_trial() -> None:
+    study = optuna.create_study(sampler=_NoStart(seed=0))
+    with pytest.raises(ProposalError, match=r"^the sampler _NoStart failed while proposing a new trial: ValueError"):
+        ask_batch(study, {"x": FloatDistribution(0, 1)}, 2)
+    assert study.get_trials()[0].state == TrialState.FAIL  # the batch's first trial, which was returned
