@@ -55,7 +55,10 @@ def ask_batch(study: optuna.Study, distributions: Mapping[str, BaseDistribution]
     Raises:
         ProposalError: the sampler raised; every trial asked for the batch so far is told FAIL with the reason in
             ``ecopt.error`` (a "not run" one: not a failure of the job, so the failure wrapper does not mark its
-            region). A Ctrl-C fails them the same way and is raised as it came.
+            region). A Ctrl-C fails them the same way and is raised as it came. A sampler that raises inside
+            ``Study.ask`` itself (``before_trial``) leaves the trial the storage made there RUNNING and unclaimed:
+            it cannot be told from another worker's trial being asked, and :class:`._heartbeat.DeadTrialWatch`
+            fails it.
     """
     trials: list[Trial] = []
     current: int | None = None  # the number of the trial being proposed, once the storage has made it
