@@ -15,15 +15,19 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.trial import FrozenTrial
 
+from ._schema import BASELINE_ATTR
 from ._urls import GRPC, JOURNAL, grpc_address, journal_path, redact, scheme, secrets
 from .errors import EnvSettingError, SweeperConfigError
 
@@ -54,13 +58,28 @@ def _scrub(text: str, url: str) -> str:
     return text
 
 
-def retry_callback(max_retry: int) -> Any:
-    """Optuna's callback that enqueues a failed trial again, at most ``max_retry`` times; ``None`` for 0."""
+#: the user attributes a retried trial keeps: what its first run was given before it ran. The rest belongs to the
+#: dead run (its worker and heartbeat, job dir, error, energy, metrics): inherited, a waiting retry asked by a live
+#: worker looks, until that worker claims it, like a trial of the dead worker, and another worker fails it again
+RETRY_KEEPS = (BASELINE_ATTR,)
+
+
+def retry_callback(max_retry: int) -> Callable[[optuna.Study, FrozenTrial], None] | None:
+    """Enqueue a failed trial again with its parameters, at most ``max_retry`` times (Optuna's
+    ``RetryFailedTrialCallback``, which also records ``failed_trial`` and ``retry_history``), carrying only the
+    user attributes of :data:`RETRY_KEEPS` (Optuna's copies all of them); ``None`` for 0."""
     if max_retry <= 0:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return optuna.storages.RetryFailedTrialCallback(max_retry=max_retry)
+        optuna_retry = optuna.storages.RetryFailedTrialCallback(max_retry=max_retry)
+
+    def retry(study: optuna.Study, trial: FrozenTrial) -> None:
+        fresh = copy.copy(trial)
+        fresh.user_attrs = {k: v for k, v in trial.user_attrs.items() if k in RETRY_KEEPS}
+        optuna_retry(study, fresh)
+
+    return retry
 
 
 def with_driver(url: str) -> str:

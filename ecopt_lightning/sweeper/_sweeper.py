@@ -655,7 +655,7 @@ class EcoptSweeperImpl:
             for trial in trials:
                 overrides = self._overrides(trial, space, custom)
                 claim: dict[str, Any] = {WORKER_ATTR: me, OVERRIDES_ATTR: overrides}
-                if ERROR_ATTR in trial.user_attrs:  # a retried trial inherits the dead run's attributes
+                if ERROR_ATTR in trial.user_attrs:  # a trial retried by an older version inherited the dead run's
                     claim[ERROR_ATTR] = None
                 # nor the dead run's rung values and stop (_multi_fidelity.dead_run_attrs): it reaches its rungs again
                 claim.update(dict.fromkeys(_multi_fidelity.dead_run_attrs(trial.user_attrs)))

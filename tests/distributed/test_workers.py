@@ -185,3 +185,39 @@ def test_two_workers_counting_the_budget_at_once_do_not_overshoot_it(
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 4, [(t.number, t.state.name) for t in trials]
     surplus = [t for t in trials if t.state == TrialState.FAIL]
     assert len(surplus) == 2 and all(t.user_attrs["ecopt.error"].startswith("not run: over budget") for t in surplus)
+
+
+def test_a_retry_asked_by_a_live_worker_is_not_taken_for_the_dead_workers_trial(
+    tmp_path: Path, storage: str, study_name: str
+) -> None:
+    # A dies during its trial; B fails it and asks its retry, and is paused before claiming it; C then looks at the
+    # study: the retry must not carry A's worker record (Optuna's retry copies every user attribute), else C fails it
+    # as A's ("its worker (pid A) died"), the dead trial's parameters are never run, and B's claim is refused
+    common = (*SPACE, f"hydra.sweeper.storage={storage}", f"hydra.sweeper.study_name={study_name}")
+    common += ("hydra.sweeper.heartbeat_interval_s=60", "hydra.sweeper.n_trials=3")
+    died = f"die_marker={tmp_path / 'died'}"
+    a = run(tmp_path / "a", *common, died)
+    assert a.returncode == -signal.SIGKILL, a.stdout + a.stderr
+    b = start(
+        tmp_path / "b",
+        *common,
+        died,
+        "hydra.sweeper.seed=1",
+        env={"ECOPT_CRASH_AT": "before_claim:1", "ECOPT_CRASH_SIGNAL": "STOP"},
+    )
+    try:
+        wait_for(lambda: _stopped(b.pid), what="worker B paused with the retry asked, not claimed")
+        # C runs the trials still missing and, not waiting for B's (B is paused), ends
+        c = run(tmp_path / "c", *common, "hydra.sweeper.seed=2", "hydra.sweeper.wait_for_running=false")
+    finally:
+        b.send_signal(signal.SIGCONT)
+    assert c.returncode == 0, c.stdout + c.stderr
+    assert finish(b, tmp_path / "b") == 0, Path(f"{tmp_path / 'b'}.log").read_text()
+    trials = _load(storage, study_name).trials
+    dead = trials[0]
+    assert dead.state == TrialState.FAIL and "its worker (pid" in dead.user_attrs["ecopt.error"]
+    (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
+    assert retry.state == TrialState.COMPLETE and retry.params == dead.params, retry.user_attrs.get("ecopt.error")
+    assert retry.user_attrs["ecopt.worker"]["pid"] == b.pid
+    assert [t.number for t in trials if t.state == TrialState.FAIL] == [dead.number]
+    assert "marked FAIL" not in c.stdout + c.stderr

@@ -13,8 +13,15 @@ from optuna.trial import TrialState
 
 from ecopt_lightning.sweeper import _optuna_compat as oc
 from ecopt_lightning.sweeper._heartbeat import DeadTrialWatch
-from ecopt_lightning.sweeper._schema import BEAT_ATTR, ERROR_ATTR, WORKER_ATTR
-from ecopt_lightning.sweeper._storage import open_storage
+from ecopt_lightning.sweeper._schema import (
+    BASELINE_ATTR,
+    BEAT_ATTR,
+    ENERGY_ATTR,
+    ERROR_ATTR,
+    JOB_DIR_ATTR,
+    WORKER_ATTR,
+)
+from ecopt_lightning.sweeper._storage import open_storage, retry_callback
 
 from .conftest import run_multirun
 
@@ -56,6 +63,20 @@ def test_a_trial_claimed_without_a_heartbeat_is_failed_after_two_intervals_of_th
     why = "worker died: its worker claimed it but wrote no heartbeat for more than 7200 s"
     assert dead.user_attrs[ERROR_ATTR] == why
     assert [t.system_attrs.get("failed_trial") for t in study.trials[1:]] == [0]  # retried
+
+
+def test_a_retry_carries_nothing_of_its_dead_run_but_the_baseline_flag(tmp_path: Path) -> None:
+    # Optuna's retry copies every user attribute: the dead worker's record made the waiting retry, once asked by a
+    # live worker and not yet claimed, look like the dead worker's trial (failed again), and a retry that died
+    # without an energy summary kept the dead run's energy (counted twice in the sweep's energy)
+    dead_run = {WORKER_ATTR: ELSEWHERE, BEAT_ATTR: 1.0, ENERGY_ATTR: 5.0, JOB_DIR_ATTR: str(tmp_path), "val_acc": 0.5}
+    study = _journal_study(tmp_path, {BASELINE_ATTR: True, **dead_run})
+    study.tell(study.trials[0].number, state=TrialState.FAIL)
+    retry_callback(1)(study, study.trials[0])
+    (retry,) = study.get_trials(states=(TrialState.WAITING,))
+    assert retry.user_attrs == {BASELINE_ATTR: True} and retry.params == study.trials[0].params
+    assert retry.system_attrs["failed_trial"] == 0
+    assert study.trials[0].user_attrs[ENERGY_ATTR] == 5.0  # the dead run keeps its own
 
 
 def test_a_claimed_trial_with_a_fresh_heartbeat_is_left_running_however_long_the_watcher_waits(tmp_path: Path) -> None:
