@@ -98,6 +98,12 @@ STILL_RUNNING = "not yet: the sweep is running"
 N_TRIALS_REACHED = "n_trials reached"
 INTERRUPTED = "interrupted (Ctrl-C)"
 
+#: the warning of a result that came after another worker had failed its trial (for a heartbeat it missed)
+LATE_RESULT = (
+    "ecopt: trial %d: result not stored: another worker marked the trial FAIL while this one ran it (no heartbeat "
+    "for over 2 x heartbeat_interval_s: this process was paused or could not reach the storage) and runs it again"
+)
+
 #: wall time (s) between two writes of the figures (PNG, HTML: about a second of CPU each) and energy_report.md
 #: during a sweep; the JSON/CSV files are written every batch (when changed) and the figures once more at the end
 FIGURES_EVERY_S = 300.0
@@ -693,7 +699,14 @@ class EcoptSweeperImpl:
             errors, mismatches = [], []
             retry = retry_callback(settings.max_retry)
             for trial, ret in zip(trials, returns, strict=False):
-                error, mismatch = self._tell(study, trial, ret, settings)
+                try:
+                    error, mismatch = self._tell(study, trial, ret, settings)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    # this worker looked dead to another one (no heartbeat for 2 intervals: a paused or suspended
+                    # process, a storage it could not reach), which failed the trial and retries it; not an error
+                    told.add(trial.number)
+                    log.warning(LATE_RESULT, trial.number)
+                    continue
                 told.add(trial.number)
                 _crashpoints.reached("after_tell")
                 if error is not None:

@@ -221,3 +221,29 @@ def test_a_retry_asked_by_a_live_worker_is_not_taken_for_the_dead_workers_trial(
     assert retry.user_attrs["ecopt.worker"]["pid"] == b.pid
     assert [t.number for t in trials if t.state == TrialState.FAIL] == [dead.number]
     assert "marked FAIL" not in c.stdout + c.stderr
+
+
+def test_a_worker_paused_past_its_heartbeat_goes_on_when_its_trial_was_failed_meanwhile(
+    tmp_path: Path, storage: str, study_name: str
+) -> None:
+    # A is paused (SIGSTOP, as SLURM's suspend does) with its trial claimed; B fails the trial for its stale heartbeat
+    # and runs it again; A, resumed, finishes its job: its result comes too late to be stored, which A says, and it
+    # goes on (it crashed with UpdateFinishedTrialError)
+    common = (*SPACE, f"hydra.sweeper.storage={storage}", f"hydra.sweeper.study_name={study_name}")
+    common += ("hydra.sweeper.heartbeat_interval_s=1", "hydra.sweeper.n_trials=2")
+    a = start(tmp_path / "a", *common, env={"ECOPT_CRASH_AT": "after_ask:1", "ECOPT_CRASH_SIGNAL": "STOP"})
+    try:
+        wait_for(lambda: _stopped(a.pid), what="worker A paused with its trial claimed")
+        b = run(tmp_path / "b", *common, "hydra.sweeper.seed=1")
+    finally:
+        a.send_signal(signal.SIGCONT)
+    assert b.returncode == 0, b.stdout + b.stderr
+    assert finish(a, tmp_path / "a") == 0, Path(f"{tmp_path / 'a'}.log").read_text()
+    trials = _load(storage, study_name).trials
+    late = trials[0]
+    assert late.state == TrialState.FAIL and "stopped its heartbeat" in late.user_attrs["ecopt.error"]
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 2
+    (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == 0]
+    assert retry.state == TrialState.COMPLETE and retry.params == late.params
+    log = Path(f"{tmp_path / 'a'}.log").read_text()
+    assert "trial 0: result not stored: another worker marked the trial FAIL" in log and "Traceback" not in log
