@@ -202,6 +202,10 @@ def open_storage(url: str, heartbeat_interval_s: int) -> Any:
     except SweeperConfigError:
         raise
     except Exception as exc:
-        reason = " ".join(_scrub(f"{type(exc).__name__}: {exc}", url).split())
-        reason = reason.split(" (Background on this error")[0][:300]
-        raise SweeperConfigError("storage", redact(url), f"a reachable storage (opening it failed: {reason})") from None
+        raise SweeperConfigError("storage", redact(url), f"a reachable storage ({open_failure(url, exc)})") from None
+
+
+def open_failure(url: str, exc: BaseException) -> str:
+    """``opening it failed: <Type>: <message>`` in one line, without the password of ``url``."""
+    reason = " ".join(_scrub(f"{type(exc).__name__}: {exc}", url).split())
+    return f"opening it failed: {reason.split(' (Background on this error')[0][:300]}"

@@ -18,23 +18,41 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from ._storage import with_driver
+from ._storage import open_failure, with_driver
 from ._urls import DIALECTS, redact, scheme
 
 log = logging.getLogger(__name__)
 DEFAULT_PORT = 13000
 
 
+class ProxyArgError(ValueError):
+    """A ``--storage`` the proxy cannot open or a ``--host``/``--port`` it cannot listen on (one line)."""
+
+
 def serve(storage_url: str, host: str = "localhost", port: int = DEFAULT_PORT) -> None:
-    """Proxy the database at ``storage_url`` on ``host:port`` until the process is stopped."""
+    """Proxy the database at ``storage_url`` on ``host:port`` until the process is stopped; :class:`ProxyArgError`
+    when the database cannot be opened or the address not listened on."""
     import optuna
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ExperimentalWarning (Optuna 4.2+)
-        # get_storage adds Optuna's in-process cache in front of the database, as Optuna advises for the proxy
-        storage = optuna.storages.get_storage(with_driver(storage_url))
+        try:
+            # get_storage adds Optuna's in-process cache in front of the database, as Optuna advises for the proxy
+            storage = optuna.storages.get_storage(with_driver(storage_url))
+        except Exception as exc:
+            raise ProxyArgError(
+                f"--storage={redact(storage_url)!r} is not usable: {open_failure(storage_url, exc)}"
+            ) from None
         print(f"ecopt grpc proxy: serving {redact(storage_url)} on {host}:{port}", flush=True)
-        optuna.storages.run_grpc_proxy_server(storage, host=host, port=port)
+        try:
+            optuna.storages.run_grpc_proxy_server(storage, host=host, port=port)
+        except RuntimeError as exc:
+            if "Failed to bind" not in str(exc):  # grpc's words for an address it cannot listen on
+                raise
+            raise ProxyArgError(
+                f"--host={host!r} --port={port} is not allowed: an address this machine can listen on (that port is "
+                "in use, or the host is not one of this machine's addresses)"
+            ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,7 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 0 < args.port < 65536:
         print(f"--port={args.port} is not allowed: a port in 1-65535", file=sys.stderr)
         return 2
-    serve(args.storage, args.host, args.port)
+    try:
+        serve(args.storage, args.host, args.port)
+    except ProxyArgError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     return 0
 
 

@@ -107,3 +107,34 @@ def test_the_proxy_connect_wait_is_set_through_the_environment(monkeypatch: pyte
         monkeypatch.setenv(GRPC_CONNECT_TIMEOUT_ENV, bad)
         with pytest.raises(EnvSettingError, match=rf"^ECOPT_GRPC_CONNECT_TIMEOUT_S='{bad}' is not allowed: a number"):
             open_storage("grpc://localhost:1", heartbeat_interval_s=0)  # refused before any connect
+
+
+def _proxy(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "ecopt_lightning.sweeper.grpc_proxy", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=sweep_env(), timeout=SUBPROCESS_S)
+
+
+@pytest.mark.parametrize(
+    ("database", "shown"),
+    [
+        ("postgresql://ecopt:s3cret-pw@127.0.0.1:1/optuna", "--storage='postgresql://ecopt:***@127.0.0.1:1/optuna'"),
+        ("postgresql://ecopt:s3cret-pw@127.0.0.1:port/optuna", "--storage='postgresql://ecopt:***@127.0.0.1:port/"),
+        ("sqlite:////nonexistent-dir/proxy.db", "--storage='sqlite:////nonexistent-dir/proxy.db'"),
+    ],
+)
+def test_a_database_the_proxy_cannot_open_is_one_line_without_the_password(database: str, shown: str) -> None:
+    proc = _proxy("--storage", database, "--port", str(free_port()))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(shown) and "is not usable: opening it failed: " in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "s3cret" not in proc.stdout + proc.stderr
+
+
+def test_an_address_the_proxy_cannot_listen_on_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = _proxy("--storage", f"sqlite:///{tmp_path / 'p.db'}", "--host", "127.0.0.1", "--port", str(port))
+    assert proc.returncode == 2, proc.stderr
+    assert f"--host='127.0.0.1' --port={port} is not allowed: an address this machine can listen on" in proc.stderr
+    assert "Traceback" not in proc.stderr
