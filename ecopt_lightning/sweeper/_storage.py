@@ -205,6 +205,19 @@ def open_storage(url: str, heartbeat_interval_s: int) -> Any:
         raise SweeperConfigError("storage", redact(url), f"a reachable storage ({open_failure(url, exc)})") from None
 
 
+def storage_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says the storage stopped answering: the database's connection failed (SQLAlchemy's
+    ``OperationalError`` or ``InterfaceError``: server down, network lost, ``database is locked`` past the busy
+    timeout) or the gRPC proxy could not be reached (grpc's ``RpcError``)."""
+    for cls in type(exc).__mro__:
+        module = cls.__module__.split(".")[0]
+        if (module, cls.__name__) in (("sqlalchemy", "OperationalError"), ("sqlalchemy", "InterfaceError")):
+            return True
+        if module == "grpc" and cls.__name__ == "RpcError":
+            return True
+    return False
+
+
 def open_failure(url: str, exc: BaseException) -> str:
     """``opening it failed: <Type>: <message>`` in one line, without the password of ``url``."""
     reason = " ".join(_scrub(f"{type(exc).__name__}: {exc}", url).split())

@@ -75,7 +75,7 @@ from ._schema import (
 )
 from ._secrets import job_override, mask_config, scrub_tree
 from ._space import SearchSpace, parse_space, render
-from ._storage import open_storage, retry_callback
+from ._storage import open_storage, retry_callback, storage_lost
 from ._sweep_report import Report, build_report
 from ._urls import as_url, redact, secrets
 from .config import Settings, resolve_callable, validate
@@ -556,6 +556,15 @@ class EcoptSweeperImpl:
                         f"hydra.sweeper.max_failures={settings.max_failures} reached: {len(failures)} trials failed in "
                         f"this run; last error: {failures[-1]}; artifacts in {self.sweep_dir}"
                     )
+        except Exception as exc:
+            if not storage_lost(exc):
+                raise
+            url = settings.storage or f"sqlite:///{self.sweep_dir / 'ecopt.db'}"
+            raise SweepFailedError(
+                f"the study's storage {redact(url)} stopped answering during the sweep ({_scrub_reason(exc, url)}); "
+                f"artifacts in {self.sweep_dir} are those of the last batch; once it answers again, the same command "
+                "resumes the sweep (a trial this run left RUNNING is failed and run again)"
+            ) from None
         except KeyboardInterrupt:
             notes["stopped"] = INTERRUPTED
             with contextlib.suppress(Exception):  # the interrupted batch's trials, told FAIL, in the artifacts

@@ -24,7 +24,7 @@ from ecopt_lightning.sweeper._urls import check
 from ecopt_lightning.sweeper.errors import EnvSettingError, SweeperConfigError
 from tests.guards import SUBPROCESS_S
 
-from .conftest import run, start, sweep_env
+from .conftest import finish, ok, run, start, sweep_env, wait_for
 
 pytest.importorskip("grpc", reason="grpcio is not installed (pip install -e .[cluster])")
 pytestmark = pytest.mark.slow
@@ -138,3 +138,31 @@ def test_an_address_the_proxy_cannot_listen_on_is_one_line(tmp_path: Path) -> No
     assert proc.returncode == 2, proc.stderr
     assert f"--host='127.0.0.1' --port={port} is not allowed: an address this machine can listen on" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_proxy_lost_mid_sweep_is_one_line_and_the_same_command_resumes(tmp_path: Path) -> None:
+    database, port, met = f"sqlite:///{tmp_path / 'behind_proxy.db'}", free_port(), tmp_path / "met"
+    common = (*SPACE, f"hydra.sweeper.storage=grpc://localhost:{port}", "hydra.sweeper.study_name=lost")
+    common += ("hydra.sweeper.n_trials=2", f"meet_dir={met}", "meet_n=2")  # the job waits for a second process
+    proxy = start_proxy(database, port, tmp_path / "proxy.log")
+    try:
+        worker = start(tmp_path / "w", *common)
+        wait_for(lambda: met.exists() and any(met.iterdir()), what="the first job running")
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=30)
+    (met / "test").touch()  # the job goes on, and its result finds the proxy gone
+    assert finish(worker, tmp_path / "w") == 1
+    log = Path(f"{tmp_path / 'w'}.log").read_text()
+    said = f"the study's storage grpc://localhost:{port} stopped answering during the sweep (_InactiveRpcError"
+    assert said in log and "the same command resumes the sweep" in log and "Traceback" not in log, log
+
+    proxy = start_proxy(database, port, tmp_path / "proxy2.log")
+    try:
+        ok(run(tmp_path / "w", *common))
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=30)
+    trials = optuna.load_study(study_name="lost", storage=open_storage(database, heartbeat_interval_s=0)).trials
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 2 and trials[0].state == TrialState.FAIL
+    assert [t.system_attrs.get("failed_trial") for t in trials].count(0) == 1  # the lost trial, run again
