@@ -191,3 +191,32 @@ def render(key: str, value: Any) -> str:
     else:
         text = str(value)
     return f"{key}={text}"
+
+
+def incompatible(
+    stored: Iterable[Mapping[str, BaseDistribution]], distributions: Mapping[str, BaseDistribution]
+) -> dict[str, BaseDistribution]:
+    """The parameters of ``distributions`` that Optuna cannot store beside the trials whose distributions are
+    ``stored`` (another kind of distribution, or a categorical with other choices), each with its stored
+    distribution; Optuna refuses them only at the first ``ask``, which leaves that trial RUNNING.
+
+    Example:
+        >>> old = [{"width": CategoricalDistribution([8, 16, 32])}]
+        >>> list(incompatible(old, {"width": CategoricalDistribution([8, 16])}))
+        ['width']
+        >>> incompatible(old, {"width": CategoricalDistribution([8, 16, 32]), "lr": FloatDistribution(0.1, 1)})
+        {}
+    """
+    from optuna.distributions import check_distribution_compatibility
+
+    found: dict[str, BaseDistribution] = {}
+    for trial_distributions in stored:
+        for name, old in trial_distributions.items():
+            new = distributions.get(name)
+            if new is None or name in found:
+                continue
+            try:
+                check_distribution_compatibility(old, new)
+            except ValueError:
+                found[name] = old
+    return found

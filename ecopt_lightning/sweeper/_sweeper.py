@@ -74,12 +74,12 @@ from ._schema import (
     WORKER_ATTR,
 )
 from ._secrets import job_override, mask_config, scrub_tree
-from ._space import SearchSpace, parse_space, render
+from ._space import SearchSpace, incompatible, parse_space, render
 from ._storage import open_storage, retry_callback, storage_lost
 from ._sweep_report import Report, build_report
 from ._urls import as_url, redact, secrets
 from .config import Settings, resolve_callable, validate
-from .errors import JobConfigError, SweepDirError, SweeperConfigError, SweepFailedError, hydra_literal
+from .errors import COMMAND_LINE, JobConfigError, SweepDirError, SweeperConfigError, SweepFailedError, hydra_literal
 from .successive_halving import RungSchedule
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,9 @@ class EcoptSweeperImpl:
         self.sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
 
     # ---- pieces -------------------------------------------------------------------------------------------
-    def _open_study(self, settings: Settings, sampler: optuna.samplers.BaseSampler) -> tuple[optuna.Study, Any]:
+    def _open_study(
+        self, settings: Settings, sampler: optuna.samplers.BaseSampler, space: SearchSpace, arguments: Sequence[str]
+    ) -> tuple[optuna.Study, Any]:
         assert self.config is not None
         url = settings.storage or f"sqlite:///{self.sweep_dir / 'ecopt.db'}"
         default = f"the study's SQLite file {self.sweep_dir / 'ecopt.db'} (hydra.sweeper.storage=null)"
@@ -189,6 +191,7 @@ class EcoptSweeperImpl:
             )
         schedule = settings.multi_fidelity
         _same_schedule(study, schedule)  # before anything is written: a refused run leaves the study as it was
+        _same_space(study, space, arguments)
         _quiet(study.set_metric_names, settings.objective_names)
         study.set_user_attr(SETTINGS_ATTR, settings.for_report().to_attrs())
         study.set_user_attr(MULTI_FIDELITY_ATTR, None if schedule is None else schedule.to_attrs())
@@ -390,7 +393,7 @@ class EcoptSweeperImpl:
                 f"hydra.sweep.dir={str(self.sweep_dir)!r} cannot be created: {_os_reason(exc)}"
             ) from None
         try:
-            study, storage = self._open_study(settings, sampler)
+            study, storage = self._open_study(settings, sampler, space, arguments)
         except (SweeperConfigError, SweepDirError):
             if created:  # nothing partial: not even an empty sweep dir or SQLite file
                 shutil.rmtree(self.sweep_dir, ignore_errors=True)
@@ -863,6 +866,24 @@ def _same_schedule(study: optuna.Study, schedule: RungSchedule | None, joined: b
         None if schedule is None else schedule.to_attrs(),
         f"the schedule of the existing study {study.study_name!r}, {said}, under which its trials ran: use the same "
         "settings in every worker and on resume, or another study_name or hydra.sweep.dir",
+    )
+
+
+def _same_space(study: optuna.Study, space: SearchSpace, arguments: Sequence[str]) -> None:
+    """Refuse a search space that Optuna cannot store beside the study's trials (a choice list or a kind of
+    parameter changed since they ran): Optuna refused it only at the first ``ask``, with a traceback and a trial
+    left RUNNING. The parameter is named as the user gave it, on the command line or in ``hydra.sweeper.params``."""
+    changed = incompatible((t.distributions for t in study.get_trials(deepcopy=False)), space.distributions)
+    if not changed:
+        return
+    name, old = next(iter(changed.items()))
+    typed = [a for a in arguments if a.split("=", 1)[0].lstrip("+~") == name]
+    new, stored = (describe_space({name: d}) for d in (space.distributions[name], old))
+    raise SweeperConfigError(
+        COMMAND_LINE if typed else "params",
+        typed[0] if typed else {name: new.split(": ", 1)[1]},
+        f"the search space of the existing study {study.study_name!r}, whose trials have {stored}: give the same, "
+        "or another hydra.sweeper.study_name or hydra.sweep.dir for a new sweep",
     )
 
 

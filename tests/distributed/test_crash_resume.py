@@ -188,3 +188,26 @@ def test_a_job_killed_while_the_study_decides_at_a_rung_keeps_its_energy(tmp_pat
         assert float(next(csv.DictReader(f))["energy_J"]) == pytest.approx(on_disk["total_J"])
     total = json.loads((sweep / "summary.json").read_text())["sweep_energy"]["total_J"]
     assert total > on_disk["total_J"] * (1 - 1e-9)  # counted in the sweep's energy, beside the rerun's trial
+
+
+@pytest.mark.parametrize(
+    ("changed", "said"),
+    [
+        (
+            "width=choice(8,16)",
+            "'width=choice(8,16)' is not allowed: the search space of the existing study 'toy', "
+            "whose trials have width: one of 8, 16, 32, 64: give the same",
+        ),
+        ("lr=tag(log, interval(0.001, 0.1))", "whose trials have lr: float in [0.001, 0.1]: give the same"),
+    ],
+)
+def test_a_resume_with_a_search_space_the_study_cannot_hold_is_one_line_and_writes_nothing(
+    tmp_path: Path, changed: str, said: str
+) -> None:
+    # Optuna refused it only at the first ask: a traceback, and a trial left RUNNING in the study
+    sweep = tmp_path / "sweep"
+    ok(run(sweep, *COMMAND[:2], "hydra.sweeper.sampler=random", "hydra.sweeper.n_trials=2"))
+    space = [changed if a.split("=")[0] == changed.split("=")[0] else a for a in COMMAND[:2]]
+    again = run(sweep, *space, "hydra.sweeper.sampler=random", "hydra.sweeper.n_trials=4")
+    assert again.returncode == 1 and said in again.stderr and "Traceback" not in again.stderr, again.stderr
+    assert [t.state for t in _trials(sweep)] == [TrialState.COMPLETE] * 2
