@@ -3,9 +3,10 @@
 Each worker counts the COMPLETE and RUNNING trials and asks for what is missing, but counting and asking are
 not one atomic step: two workers that both see one trial missing both ask one, and a study shared by 8 workers
 ends with up to 7 trials too many. The storage numbers trials atomically, so after asking, a worker keeps a
-trial only when fewer than ``n_trials`` COMPLETE or RUNNING trials have a lower number; the others are told
-FAIL at once, never run (``ecopt.error`` starts with ``not run:``). Every worker applies the same rule to the
-same numbers, so exactly the first ``n_trials`` run; should one of them fail later, a waiting worker asks again.
+trial only when fewer than ``n_trials`` counted trials (COMPLETE, RUNNING, or PRUNED at a multi-fidelity rung,
+as the sweep loop counts them) have a lower number; the others are told FAIL at once, never run
+(``ecopt.error`` starts with ``not run:``). Every worker applies the same rule to the same numbers, so exactly
+the first ``n_trials`` run; should one of them fail later, a waiting worker asks again.
 
 Example:
     >>> beyond([3, 5, 6], counted=[0, 1, 2, 3, 4, 5, 6], n_trials=5)
@@ -19,14 +20,14 @@ from collections.abc import Sequence
 
 #: ``ecopt.error`` of a trial asked beyond the budget (the prefix ``not run:`` marks trials that never ran)
 OVER_BUDGET_ERROR = (
-    "not run: over budget: n_trials was already covered by COMPLETE or RUNNING trials with lower numbers "
+    "not run: over budget: n_trials was already covered by COMPLETE, RUNNING or rung-stopped trials with lower numbers "
     "when it was asked (workers raced for the last trials)"
 )
 
 
 def beyond(asked: Sequence[int], counted: Sequence[int], n_trials: int) -> list[int]:
-    """The numbers in ``asked`` with at least ``n_trials`` numbers of ``counted`` (COMPLETE or RUNNING trials,
-    the asked ones included) below them."""
+    """The numbers in ``asked`` with at least ``n_trials`` numbers of ``counted`` (the counted trials, the asked
+    ones included) below them."""
     ordered = sorted(counted)
     return [n for n in asked if bisect_left(ordered, n) >= n_trials]
 

@@ -752,10 +752,16 @@ class EcoptSweeperImpl:
 
     @staticmethod
     def _drop_over_budget(study: optuna.Study, trials: list[Trial], n_trials: int) -> list[Trial]:
-        """Tell FAIL (never run) the asked trials beyond the shared budget (:mod:`._budget`); keep the others."""
+        """Tell FAIL (never run) the asked trials beyond the shared budget (:mod:`._budget`); keep the others.
+        Counted as the sweep loop counts: COMPLETE, RUNNING, and PRUNED when multi-fidelity stopped it at a rung."""
         if not may_exceed([t.number for t in trials], n_trials):
             return trials  # none can be beyond: no need to read the count
-        counted = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))]
+        states = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.PRUNED)
+        counted = [
+            t.number
+            for t in study.get_trials(deepcopy=False, states=states)
+            if t.state != TrialState.PRUNED or _multi_fidelity.stopped_at_rung(t) is not None
+        ]
         excess = set(beyond([t.number for t in trials], counted, n_trials))
         for trial in trials:
             if trial.number in excess:
