@@ -197,8 +197,10 @@ def summary(report: Report) -> dict[str, Any]:
     )
 
 
-def _csv(rows: list[dict[str, Any]]) -> str:
-    columns: list[str] = []
+def _csv(rows: list[dict[str, Any]], blank: dict[str, Any]) -> str:
+    """``rows`` as CSV; with no row, the header alone, of ``blank``'s columns (a row of a trial without values): a
+    file with no header at all is not a table to csv or pandas readers (pandas raises ``EmptyDataError``)."""
+    columns: list[str] = [] if rows else list(blank)
     for row in rows:
         columns += [k for k in row if k not in columns]
     buffer = io.StringIO()
@@ -206,6 +208,11 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+def _blank() -> TrialRecord:
+    """A record without values, parameters or energy: its row names the columns every CSV row has."""
+    return TrialRecord(0, "", None, {}, [], {}, {}, False, None, None, None, None, None, None)
 
 
 def _flat(report: Report, r: TrialRecord, all_trials: bool, rungs: Sequence[str] = ()) -> dict[str, Any]:
@@ -270,8 +277,10 @@ def write_all(report: Report, out_dir: Path, figures: bool = True, last: dict[Pa
             ),
             indent=2,
         ),
-        "pareto_front.csv": _csv([_flat(report, r, False) for r in report.front]),
-        "trials.csv": _csv([_flat(report, r, True, rungs) for r in report.records]),
+        "pareto_front.csv": _csv([_flat(report, r, False) for r in report.front], _flat(report, _blank(), False)),
+        "trials.csv": _csv(
+            [_flat(report, r, True, rungs) for r in report.records], _flat(report, _blank(), True, rungs)
+        ),
         "summary.json": json.dumps(summary_json, indent=2),
     }
     if figures:
