@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -28,8 +29,21 @@ from ._sweep_report import Report
 _UNITS = {"_J": "J", "_kJ": "kJ", "_Wh": "Wh", "_kWh": "kWh", "_W": "W", "_s": "s", "_ms": "ms", "_g": "gCO2e"}
 
 
+#: a count per unit of energy: ``efficiency/samples_per_J`` is samples per J, not J
+_PER_ENERGY = re.compile(r"([A-Za-z]+)_per_(J|kJ|Wh|kWh)$")
+
+
 def unit_of(metric: str) -> str:
-    """The unit a metric's name ends with (``..._J`` -> J); ``-`` (dimensionless) otherwise."""
+    """The unit a metric's name ends with (``..._J`` -> J, ``..._samples_per_J`` -> samples per J); ``-``
+    (dimensionless) otherwise.
+
+    Example:
+        >>> unit_of("energy/total_J"), unit_of("efficiency/samples_per_J"), unit_of("val_acc")
+        ('J', 'samples per J', '-')
+    """
+    per_energy = _PER_ENERGY.search(metric)
+    if per_energy is not None:
+        return f"{per_energy[1]} per {per_energy[2]}"
     for suffix, unit in sorted(_UNITS.items(), key=lambda kv: -len(kv[0])):
         if metric.endswith(suffix):
             return unit
@@ -70,7 +84,7 @@ def axis_title(metric: str, direction: str, how: str = "") -> str:
     """An axis title with the unit (``J per sample``) and, for energy and power, how it was measured."""
     arrow = "↑" if direction == "maximize" else "↓"
     unit = next((words for suffix, words in _PER.items() if metric.endswith(suffix)), unit_of(metric))
-    energy_like = unit_of(metric) in _ENERGY_UNITS
+    energy_like = unit_of(metric) in _ENERGY_UNITS or _PER_ENERGY.search(metric) is not None
     return f"{metric} [{unit}{', ' + how if how and energy_like else ''}] ({direction} {arrow})"
 
 

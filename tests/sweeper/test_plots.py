@@ -106,3 +106,16 @@ def test_an_interval_that_misses_its_value_is_dropped_not_drawn_negative() -> No
     assert NAMES[1] not in report.records[0].intervals  # 2e-4 outside [3e-4, 4e-4]: no interval
     assert report.records[1].intervals[NAMES[1]] == (0.9e-4, 1.1e-4)
     figure(report).draw_without_rendering()
+
+
+def test_an_efficiency_axis_reads_samples_per_joule_not_joules() -> None:
+    """A maximised ``efficiency/samples_per_J`` beside a minimised objective: its axis named J was the
+    inverse of its unit."""
+    study = optuna.create_study(directions=["maximize", "maximize", "minimize"])
+    for i, (acc, per_joule) in enumerate([(0.8, 100.0), (0.9, 50.0)]):
+        attrs = {"energy/total_J": 10.0, SOURCES_ATTR: {"cpu:0": "estimate"}}
+        _add(study, i, [acc, per_joule, 1.0 / per_joule], attrs)
+    names = ["val_acc", "efficiency/samples_per_J", "energy/inference_per_sample_J"]
+    report = build_report("s", study.get_trials(), ReportSettings(names, ["maximize", "maximize", "minimize"]))
+    title = figure(report).axes[0].get_ylabel().replace("\n", " ")
+    assert title == "efficiency/samples_per_J [samples per J, ESTIMATED from CPU time] (maximize ↑)"
