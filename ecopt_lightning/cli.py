@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -46,6 +47,9 @@ def _report(args: argparse.Namespace) -> int:
     except ReportError as exc:
         print(f"ecopt report: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file of the folder that cannot be replaced, a full disk
+        print(f"ecopt report: {_write_error(out, exc)}", file=sys.stderr)
+        return 2
     hv = "n/a" if report.hypervolume is None else f"{report.hypervolume:.6g}"
     print(
         f"{len(report.records)} trials, {len(report.front)} on the Pareto front "
@@ -65,11 +69,21 @@ def _out_dir(out: Path, command: str) -> Path | None:
     anything is measured or written."""
     try:
         out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".ecopt-write-check.", dir=out)  # an existing folder may be read-only
+        os.close(fd)
+        os.unlink(probe)
     except OSError as exc:
         why = exc.strerror or exc
         print(f"ecopt {command}: --out {str(out)!r} is not allowed: {why}; give a folder", file=sys.stderr)
         return None
     return out
+
+
+def _write_error(out: Path, exc: OSError) -> str:
+    """One line for a file of ``out`` that could not be written (the artifact's name, not the temp file's)."""
+    name = exc.filename2 or exc.filename
+    where = f": {name}" if name else ""
+    return f"cannot write the files into --out {str(out)!r}: {exc.strerror or exc}{where}"
 
 
 def impact_lines(impact: dict) -> list[str]:
@@ -125,7 +139,16 @@ def _confirm(args: argparse.Namespace) -> int:
         return 2
     for line in confirm_lines(result):
         print(line)
-    for path in write_all(result.after, out):
+    try:
+        paths = write_all(result.after, out)
+    except OSError as exc:
+        print(
+            f"ecopt confirm: {_write_error(out, exc)}; the confirmed values are stored on the study: "
+            "`ecopt report --out <folder>` writes the files",
+            file=sys.stderr,
+        )
+        return 2
+    for path in paths:
         print(path)
     return 0
 

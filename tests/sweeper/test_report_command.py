@@ -72,3 +72,41 @@ def test_ctrl_c_in_a_command_is_one_line_and_130(capsys, monkeypatch, sweep: Pat
     monkeypatch.setitem(cli.SUBCOMMANDS, command, (help_text, add_arguments, pressed))
     assert ecopt_main([command, "--storage", f"sqlite:///{sweep / 'ecopt.db'}", "--study", "toy"]) == 130
     assert capsys.readouterr().err.strip().splitlines() == [said]
+
+
+def test_a_file_that_cannot_be_written_is_one_line_not_a_traceback(capsys, tmp_path: Path, sweep: Path) -> None:
+    out = tmp_path / "r"
+    (out / "summary.json").mkdir(parents=True)  # an artifact's name taken by a folder: os.replace refuses
+    args = ["report", "--storage", f"sqlite:///{sweep / 'ecopt.db'}", "--study", "toy", "--out", str(out)]
+    assert ecopt_main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"ecopt report: cannot write the files into --out {str(out)!r}: Is a directory: {out}/summary.json"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a folder without write permission")
+@pytest.mark.parametrize("command", ["report", "confirm"])
+def test_a_read_only_out_is_refused_before_anything_is_measured(capsys, tmp_path: Path, command: str) -> None:
+    out = tmp_path / "r"
+    out.mkdir(mode=0o555)
+    storage = f"sqlite:///{tmp_path / 'missing.db'}"  # refused on --out first: nothing is opened or measured
+    assert ecopt_main([command, "--storage", storage, "--study", "toy", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"ecopt {command}: --out {str(out)!r} is not allowed: Permission denied; give a folder"]
+
+
+@pytest.mark.parametrize("command", ["report", "confirm"])
+def test_an_out_on_a_read_only_file_system_is_refused_first(capsys, monkeypatch, tmp_path: Path, command: str) -> None:
+    """As the test above, for any user: the folder exists, and creating a file in it fails (a read-only mount)."""
+    import errno
+    import tempfile
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    out = tmp_path / "r"
+    out.mkdir()
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    storage = f"sqlite:///{tmp_path / 'missing.db'}"
+    assert ecopt_main([command, "--storage", storage, "--study", "toy", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"ecopt {command}: --out {str(out)!r} is not allowed: Read-only file system; give a folder"]
