@@ -382,16 +382,15 @@ def dashboard_attrs(report: Report) -> dict[str, Any]:
     lines = [f"trial {r.number}{' (knee)' if r.number == knee else ''}: {_objectives_text(report, r)}" for r in front]
     if len(lines) > _DASHBOARD_MAX_FRONT:
         lines = [*lines[:_DASHBOARD_MAX_FRONT], f"... {len(lines) - _DASHBOARD_MAX_FRONT} more in pareto_front.csv"]
-    total, estimated, grid = report.sweep_energy_J, report.sweep_estimated_J, sweep_grid(report)
-    share = f"{estimated / total:.0%}" if total > 0 else "0%"
+    total, grid = report.sweep_energy_J, sweep_grid(report)
     # "cpu:0: estimated from CPU time (100% of ...)" -> trials per domain and way
     degraded = Counter(reason.split(" (", 1)[0] for r in report.records for reason in r.degraded)
     return {
         FRONT_ATTR: lines or ["empty: no feasible complete trial"],
         KNEE_ATTR: None if report.knee is None else f"trial {knee}: {_objectives_text(report, report.knee)}",
         HYPERVOLUME_ATTR: report.hypervolume,
-        SWEEP_ENERGY_ATTR: f"{report.sweep_energy_text()}, {len(report.records)} trial(s), {share} of it ESTIMATED, "
-        f"not measured; {grid.entry(total)['total_gCO2e']:.4g} gCO2e at {grid.label}"
+        SWEEP_ENERGY_ATTR: f"{report.sweep_energy_text()}, {len(report.records)} trial(s), {report.estimated_text()}; "
+        f"{grid.entry(total)['total_gCO2e']:.4g} gCO2e at {grid.label}"
         if report.energy_reported
         else f"{report.sweep_energy_text()}, {len(report.records)} trial(s)",
         SOURCES_SUMMARY_ATTR: {

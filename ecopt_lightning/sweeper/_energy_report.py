@@ -194,6 +194,8 @@ def render(report: Report) -> str:
         else "an energy no trial reported (unknown, not zero)"
     )
     lines += ["", "## Tuning cost", "", f"- {len(report.records)} trials ({states}) used {used}."]
+    if report.energy_reported:  # the chosen trial's share (Method) says nothing of the other trials'
+        lines.append(f"- Tuning energy: {report.estimated_text()}.")
     saved = energy_saved(report.records)
     if saved is not None:
         lines.append(

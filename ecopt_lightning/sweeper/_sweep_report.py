@@ -74,6 +74,34 @@ class Report:
         not_said = f" ({missing} trial(s) did not report theirs)" if missing else ""
         return f"{self.sweep_energy_J:.{digits}g} J{not_said}"
 
+    def estimated_text(self) -> str:
+        """How much of ``sweep_energy_J`` is ESTIMATED, not measured, in words (empty when no trial reported
+        energy): ``"100% of it ESTIMATED, not measured"``, with the trials that did not say how theirs was
+        obtained; when none said, the share is unknown, not 0%.
+
+        Example:
+            >>> r = Report("s", None, [], [], [], None, None, None, {}, 8.0, {}, 6.0, 1, {})
+            >>> r.records = [_energy_only(4.0), _energy_only(4.0)]
+            >>> r.estimated_text()
+            '75% of it ESTIMATED, not measured; 1 trial(s) did not say'
+            >>> r.sweep_estimated_J, r.trials_without_source = 0.0, 2
+            >>> r.estimated_text()
+            'share ESTIMATED unknown: no trial said whether its energy was measured'
+        """
+        with_energy = sum(r.energy_J is not None for r in self.records)
+        if not with_energy:
+            return ""
+        if self.trials_without_source >= with_energy:
+            return "share ESTIMATED unknown: no trial said whether its energy was measured"
+        share = f"{self.sweep_estimated_J / self.sweep_energy_J:.0%}" if self.sweep_energy_J > 0 else "none"
+        unknown = self.trials_without_source
+        return f"{share} of it ESTIMATED, not measured{f'; {unknown} trial(s) did not say' if unknown else ''}"
+
+
+def _energy_only(energy_J: float) -> TrialRecord:
+    """A failed trial's record with only its energy (for the examples)."""
+    return TrialRecord(0, "FAIL", None, {}, [], {}, {}, False, None, energy_J, None, None, None, None)
+
 
 def _to_min(values: Sequence[float], directions: Sequence[str]) -> tuple[float, ...]:
     return tuple(-v if d == "maximize" else v for v, d in zip(values, directions, strict=False))

@@ -830,17 +830,14 @@ class EcoptSweeperImpl:
         quality = measurement_quality(report)
         if quality:
             log.warning("ecopt: %s", quality)
-        estimated, unknown = report.sweep_estimated_J, report.trials_without_source
         if not report.energy_reported:
             log.info("ecopt: the sweep's own energy: %s; artifacts in %s", report.sweep_energy_text(), self.sweep_dir)
             return
-        share = f"{estimated / report.sweep_energy_J:.0%}" if report.sweep_energy_J > 0 else "none"
         sources = ", ".join(f"{source}: {n} trial(s)" for source, n in report.energy_sources.items())
         log.info(
-            "ecopt: the sweep's own energy: %s (%s of it ESTIMATED, not measured%s; from %s); artifacts in %s",
+            "ecopt: the sweep's own energy: %s (%s; from %s); artifacts in %s",
             report.sweep_energy_text(),
-            share,
-            f"; {unknown} trial(s) did not say" if unknown else "",
+            report.estimated_text(),
             sources,
             self.sweep_dir,
         )

@@ -43,3 +43,33 @@ def test_a_csv_without_rows_still_has_its_header(tmp_path: Path, trials: str) ->
         rows = list(reader)
         assert reader.fieldnames is not None and {"trial", "state", "feasible", *NAMES} <= set(reader.fieldnames)
     assert len(rows) == (0 if trials == "none" else 2)
+
+
+@pytest.mark.parametrize(
+    ("sources", "said"),
+    [
+        ({"cpu:0": "estimate"}, "100% of it ESTIMATED, not measured"),
+        ({"cpu:0": "rapl"}, "0% of it ESTIMATED, not measured"),
+        ({}, "share ESTIMATED unknown: no trial said whether its energy was measured"),
+    ],
+)
+def test_the_tuning_cost_says_how_much_of_it_is_estimated(capsys, tmp_path: Path, sources, said) -> None:
+    """energy_report.md and ``ecopt report`` gave the sweep's energy in J and gCO2e with no word that it was an
+    estimate (only the chosen trial's share was said); a study whose trials did not say read '0% ESTIMATED'."""
+    from ecopt_lightning.cli import main
+    from ecopt_lightning.sweeper._energy_report import render
+    from ecopt_lightning.sweeper._schema import SETTINGS_ATTR, SOURCES_ATTR
+
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(study_name="s", storage=storage, directions=DIRECTIONS)
+    study.set_user_attr(SETTINGS_ATTR, ReportSettings(NAMES, DIRECTIONS).to_attrs())
+    for w in (0.5, 1.5):
+        attrs = {"energy/total_J": 2.0, SOURCES_ATTR: sources}
+        study.add_trial(
+            optuna.trial.create_trial(values=[w / 2, w], params={"w": w}, distributions=DIST, user_attrs=attrs)
+        )
+    report = build_report("s", study.get_trials(), ReportSettings(NAMES, DIRECTIONS))
+    tuning = render(report).split("## Tuning cost", 1)[1]
+    assert f"- Tuning energy: {said}." in tuning
+    assert main(["report", "--storage", storage, "--study", "s", "--out", str(tmp_path / "r")]) == 0
+    assert f"sweep energy 4 J ({said})" in capsys.readouterr().out.splitlines()[0]
