@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..energy.measurement import is_measured
 from ..metrics import ESTIMATED_FRACTION
-from ._metrics import Constraint, objective_interval, trial_energy
+from ._metrics import Constraint, TrialError, objective_interval, trial_energy
 from ._optuna_compat import constraints_key
 from ._pareto import POSSIBLY, ROBUST
 from ._schema import (
@@ -125,6 +125,20 @@ def _constraints(trial: FrozenTrial) -> dict[str, float]:
     return {str(i): float(v) for i, v in enumerate(legacy or [])}
 
 
+def _later_constraint(text: str, metrics: Mapping[str, float]) -> float:
+    """The value of a constraint the study got after the trial ran, from the trial's stored metrics; NaN (not
+    feasible: nothing shows it met) when the trial lacks its metric.
+
+    Example:
+        >>> _later_constraint("energy/total_J <= 1.5", {"energy/total_J": 2.0}), _later_constraint("x <= 1", {})
+        (0.5, nan)
+    """
+    try:
+        return Constraint.parse(text).value(metrics)
+    except (ValueError, TrialError):
+        return math.nan
+
+
 def _energy(trial: FrozenTrial, metrics: Mapping[str, float], energy_metric: str) -> tuple[float | None, str | None]:
     """A trial's energy (J) and where it came from: its metrics, else the stored value (a failed run's
     EnergyCallback summary, or a pruned trial's check), plus the pre-training check of a trial that went on."""
@@ -147,6 +161,10 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
         if not k.startswith(PREFIX) and isinstance(v, (int, float)) and not isinstance(v, bool)
     }
     constraints = _constraints(trial)
+    if trial.state == TrialState.COMPLETE:  # a constraint added when the study was resumed: judged on its metrics
+        constraints.update(
+            {text: _later_constraint(text, metrics) for text in settings.constraints if text not in constraints}
+        )
     energy, source = _energy(trial, metrics, settings.energy_metric)
     per_sample = metrics.get(settings.energy_per_sample_metric)
     if per_sample is not None and not (math.isfinite(per_sample) and per_sample > 0):

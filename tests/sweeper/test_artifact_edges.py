@@ -73,3 +73,25 @@ def test_the_tuning_cost_says_how_much_of_it_is_estimated(capsys, tmp_path: Path
     assert f"- Tuning energy: {said}." in tuning
     assert main(["report", "--storage", storage, "--study", "s", "--out", str(tmp_path / "r")]) == 0
     assert f"sweep energy 4 J ({said})" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_a_constraint_added_on_resume_judges_the_earlier_trials_too(tmp_path: Path) -> None:
+    """A study resumed with a new constraint: its earlier trials, stored without a value for it, counted as
+    feasible and stood on the front beside summary.json's constraint they break."""
+    from .conftest import run_multirun
+
+    sweep = tmp_path / "sweep"
+    space = ["width=choice(8,16)", "hydra.sweeper.sampler=random"]
+    first = run_multirun(sweep, *space, "hydra.sweeper.n_trials=2")
+    assert first.returncode == 0, first.stderr
+    again = run_multirun(
+        sweep, *space, "hydra.sweeper.n_trials=3", "hydra.sweeper.constraints=['energy/total_J <= 1.5']"
+    )
+    assert again.returncode == 0, again.stderr
+    with open(sweep / "trials.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and any(r["param:width"] == "16" for r in rows)  # trial 0: the baseline, width 16
+    for r in rows:  # the toy's energy/total_J: 2.1 J at width 16, 1.3 J at width 8
+        broke = r["param:width"] == "16"
+        assert (r["feasible"], r["on_front"]) == (str(not broke), str(not broke)), r
+        assert float(r["constraint:energy/total_J <= 1.5"]) == pytest.approx(0.6 if broke else -0.2)
