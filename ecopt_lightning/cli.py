@@ -55,7 +55,7 @@ def _report(args: argparse.Namespace) -> int:
         f"{len(report.records)} trials, {len(report.front)} on the Pareto front "
         f"({sum(r.robust for r in report.front)} robust, {len(report.possibly)} more possibly on it), "
         f"hypervolume {hv}, "
-        f"sweep energy {report.sweep_energy_text()}{f' ({how})' if (how := report.estimated_text()) else ''}"
+        f"sweep energy {report.sweep_energy_text()}{f', {how}' if (how := report.estimated_text()) else ''}"
     )
     for line in impact_lines(report.impact):
         print(line)

@@ -72,7 +72,7 @@ def test_the_tuning_cost_says_how_much_of_it_is_estimated(capsys, tmp_path: Path
     tuning = render(report).split("## Tuning cost", 1)[1]
     assert f"- Tuning energy: {said}." in tuning
     assert main(["report", "--storage", storage, "--study", "s", "--out", str(tmp_path / "r")]) == 0
-    assert f"sweep energy 4 J ({said})" in capsys.readouterr().out.splitlines()[0]
+    assert f"sweep energy 4 J, {said}" in capsys.readouterr().out.splitlines()[0]
 
 
 def test_a_constraint_added_on_resume_judges_the_earlier_trials_too(tmp_path: Path) -> None:
