@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -24,10 +25,16 @@ MAX_NAMED_INFEASIBLE = 10
 
 
 def breaks(constraints: Mapping[str, float], metrics: Mapping[str, float]) -> list[str]:
-    """The constraints a trial broke (value > 0), each as ``metric=observed breaks '<op> bound'``."""
+    """The constraints a trial broke (value > 0, or NaN: not shown met), each as ``metric=observed breaks '<op>
+    bound'``.
+
+    Example:
+        >>> breaks({"energy/total_J <= 1": float("nan")}, {})  # a constraint added later; the trial lacks the metric
+        ["energy/total_J=? breaks '<= 1'"]
+    """
     out = []
     for text, value in constraints.items():
-        if not value > 0:
+        if not (value > 0 or math.isnan(value)):
             continue
         try:
             c = Constraint.parse(text)

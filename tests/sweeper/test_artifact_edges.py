@@ -95,3 +95,15 @@ def test_a_constraint_added_on_resume_judges_the_earlier_trials_too(tmp_path: Pa
         broke = r["param:width"] == "16"
         assert (r["feasible"], r["on_front"]) == (str(not broke), str(not broke)), r
         assert float(r["constraint:energy/total_J <= 1.5"]) == pytest.approx(0.6 if broke else -0.2)
+
+
+def test_a_later_constraint_a_trial_has_no_metric_for_is_named_as_broken() -> None:
+    """Its value is NaN (nothing shows it met): the trial is infeasible, and the line says by which constraint
+    (it read 'INFEASIBLE: ' with nothing after it)."""
+    from ecopt_lightning.sweeper._progress import feasibility
+    from ecopt_lightning.sweeper._records import to_record
+
+    trial = optuna.trial.create_trial(values=[0.5, 1.0], params={"w": 1.0}, distributions=DIST)
+    record = to_record(trial, ReportSettings(NAMES, DIRECTIONS, [CONSTRAINT]))
+    assert not record.feasible
+    assert feasibility(record) == "INFEASIBLE: energy/total_J=? breaks '<= 1'"
