@@ -25,6 +25,12 @@ from ._sweep_report import Report
 log = logging.getLogger(__name__)
 
 
+def _energy_text(report: Report) -> str:
+    """The sweep's energy with how much of it is estimated, or why it is unknown."""
+    how = report.estimated_text()
+    return report.sweep_energy_text() + (f", {how}" if how else "")
+
+
 def _markdown(report: Report) -> str:
     s = summary(report)
     lines = [
@@ -33,7 +39,7 @@ def _markdown(report: Report) -> str:
         f"- hypervolume: {s['hypervolume']['value']}",
         f"- reference point: {s['hypervolume']['reference_point']}",
         f"- knee: {s['knee']}",
-        f"- sweep energy: {s['sweep_energy']['total_J']} J",
+        f"- sweep energy: {_energy_text(report)}",
         "",
         "| trial | " + " | ".join(report.settings.objective_names) + " | overrides |",
         "|---" * (len(report.settings.objective_names) + 2) + "|",
@@ -55,7 +61,8 @@ def _tensorboard(report: Report, out_dir: Path, paths: list[Path], kwargs: Mappi
         writer.add_text("ecopt/summary", _markdown(report), global_step=len(report.records))
         if report.hypervolume is not None:
             writer.add_scalar("ecopt/hypervolume", report.hypervolume, global_step=len(report.records))
-        writer.add_scalar("ecopt/sweep_energy_J", report.sweep_energy_J, global_step=len(report.records))
+        if report.energy_reported:  # else unknown, not 0 J
+            writer.add_scalar("ecopt/sweep_energy_J", report.sweep_energy_J, global_step=len(report.records))
     return log_dir
 
 
@@ -78,7 +85,7 @@ def _wandb(report: Report, out_dir: Path, paths: list[Path], kwargs: Mapping[str
         for path in paths:  # also the run's own files: its folder then holds what the message names
             run.save(str(path), base_path=str(path.parent), policy="now")
         run.summary["ecopt/hypervolume"] = report.hypervolume
-        run.summary["ecopt/sweep_energy_J"] = report.sweep_energy_J
+        run.summary["ecopt/sweep_energy_J"] = report.sweep_energy_J if report.energy_reported else None
         where = f"artifact {artifact.name} and run files in {run.dir}"
         if getattr(run, "offline", False):
             where += f"; offline run: upload with `wandb sync {Path(run.dir).parent}`"
@@ -99,7 +106,8 @@ def _mlflow(report: Report, out_dir: Path, paths: list[Path], kwargs: Mapping[st
             mlflow.log_artifact(str(path), artifact_path="ecopt")
         if report.hypervolume is not None:
             mlflow.log_metric("ecopt_hypervolume", report.hypervolume)
-        mlflow.log_metric("ecopt_sweep_energy_J", report.sweep_energy_J)
+        if report.energy_reported:  # else unknown, not 0 J
+            mlflow.log_metric("ecopt_sweep_energy_J", report.sweep_energy_J)
         return str(run.info.run_id)
 
 

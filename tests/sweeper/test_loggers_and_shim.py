@@ -100,3 +100,28 @@ def test_hydra_discovers_the_plugin() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=SUBPROCESS_S)
     assert "EcoptSweeper" in proc.stdout, proc.stderr
+
+
+def test_a_sweep_without_energy_logs_no_zero_joules(tmp_path: Path) -> None:
+    """No trial reported its energy: TensorBoard got ecopt/sweep_energy_J = 0 and the summary text read
+    'sweep energy: None J'; an energy that was reported says how much of it is estimated."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from ecopt_lightning.sweeper._loggers import _markdown
+    from ecopt_lightning.sweeper._schema import SOURCES_ATTR
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    w = {"w": optuna.distributions.FloatDistribution(0, 2)}
+    study.add_trial(optuna.trial.create_trial(values=[0.8, 0.1], params={"w": 1.0}, distributions=w))
+    settings = ReportSettings.default(["acc", "energy/inference_per_sample_J"], ["maximize", "minimize"])
+    report = build_report("nothing", study.get_trials(), settings)
+    assert "- sweep energy: unknown (no trial reported its energy)\n" in _markdown(report)
+    where = log_everywhere(["tensorboard"], report, tmp_path, write_all(report, tmp_path / "files"), {})
+    events = EventAccumulator(where["tensorboard"])
+    events.Reload()
+    assert "ecopt/sweep_energy_J" not in events.Tags()["scalars"]
+    attrs = {"energy/total_J": 2.0, SOURCES_ATTR: {"cpu:0": "estimate"}}
+    study.add_trial(optuna.trial.create_trial(values=[0.9, 0.2], params={"w": 1.5}, distributions=w, user_attrs=attrs))
+    text = _markdown(build_report("some", study.get_trials(), settings))
+    assert "- sweep energy: 2 J (1 trial(s) did not report theirs), 100% of it ESTIMATED, not measured\n" in text
