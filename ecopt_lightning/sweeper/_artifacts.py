@@ -163,12 +163,15 @@ def summary(report: Report) -> dict[str, Any]:
             "best_per_objective": report.best,
             "sweep_energy": {
                 "total_J": report.sweep_energy_J if report.energy_reported else None,
-                "estimated_J": report.sweep_estimated_J,
+                "estimated_J": report.sweep_estimated_J if report.energy_reported else None,
                 "trials_without_source": report.trials_without_source,
                 "energy_metric": s.energy_metric,
                 "sources": report.energy_sources,
                 "trials_without_energy": sum(r.energy_J is None for r in report.records),
-                "carbon": sweep_grid(report).entry(report.sweep_energy_J),
+                "carbon": {  # no trial reported energy: unknown, not 0 g
+                    **sweep_grid(report).entry(report.sweep_energy_J),
+                    **({} if report.energy_reported else {"total_gCO2e": None}),
+                },
                 "note": f"sum over all trials (failed ones included when they reported it) of {s.energy_metric!r}; "
                 "when a trial lacked it, the sum of its energy/*_total_J metrics; carbon: its gCO2e at the grid "
                 "intensity the trials' EnergyCallback used (the chosen trial's), else at the world average",

@@ -107,3 +107,16 @@ def test_a_later_constraint_a_trial_has_no_metric_for_is_named_as_broken() -> No
     record = to_record(trial, ReportSettings(NAMES, DIRECTIONS, [CONSTRAINT]))
     assert not record.feasible
     assert feasibility(record) == "INFEASIBLE: energy/total_J=? breaks '<= 1'"
+
+
+def test_a_sweep_without_energy_has_no_zero_grams_in_summary_json(tmp_path: Path) -> None:
+    """total_J was null but its gCO2e read 0.0 (and the estimated part 0 J): unknown, not zero."""
+    import json
+
+    study = optuna.create_study(directions=DIRECTIONS)
+    study.add_trial(optuna.trial.create_trial(values=[0.5, 1.0], params={"w": 1.0}, distributions=DIST))
+    write_all(build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS)), tmp_path, figures=False)
+    energy = json.loads((tmp_path / "summary.json").read_text())["sweep_energy"]
+    assert energy["total_J"] is None and energy["estimated_J"] is None
+    assert energy["carbon"]["total_gCO2e"] is None
+    assert energy["carbon"]["intensity_g_per_kWh"] > 0  # the basis it would use is still said
