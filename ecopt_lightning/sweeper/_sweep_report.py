@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -166,7 +167,9 @@ def build_report(
             apply_confirmed(r, confirmed[str(r.number)], settings) if str(r.number) in confirmed else r for r in records
         ]
     merged = merge_repeats(records, settings)  # a config run in several trials is one point
-    candidates = [r for r in merged if r.values is not None and r.feasible]
+    # an infinite objective (Optuna stores it; the sweeper fails such a trial, a study made elsewhere may hold one)
+    # is no point of a front: it would make the hypervolume infinite and the knee's scaling meaningless
+    candidates = [r for r in merged if r.values is not None and r.feasible and all(map(math.isfinite, r.values))]
     by_group = group_of(merged)
     points = [_to_min(r.objective_values, settings.directions) for r in candidates]
     for record, rank in zip(candidates, non_dominated_ranks(points), strict=False):

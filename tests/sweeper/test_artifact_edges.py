@@ -120,3 +120,15 @@ def test_a_sweep_without_energy_has_no_zero_grams_in_summary_json(tmp_path: Path
     assert energy["total_J"] is None and energy["estimated_J"] is None
     assert energy["carbon"]["total_gCO2e"] is None
     assert energy["carbon"]["intensity_g_per_kWh"] > 0  # the basis it would use is still said
+
+
+def test_an_infinite_objective_is_not_on_the_front_nor_in_the_hypervolume() -> None:
+    """A study made elsewhere may hold inf (Optuna refuses only NaN): -inf accuracy stood on the front, and the
+    hypervolume read inf."""
+    study = optuna.create_study(directions=DIRECTIONS)
+    for w, values in [(0.0, [0.6, 0.02]), (1.0, [float("-inf"), 0.01]), (2.0, [0.5, float("inf")])]:
+        study.add_trial(optuna.trial.create_trial(values=values, params={"w": w}, distributions=DIST))
+    report = build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS))
+    assert [r.number for r in report.front] == [0]
+    assert report.hypervolume == pytest.approx(0.06 * 0.002)  # one point: 10% of each value's magnitude
+    assert {name: best["trial"] for name, best in report.best.items()} == {NAMES[0]: 0, NAMES[1]: 0}
