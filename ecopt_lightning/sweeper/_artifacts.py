@@ -50,6 +50,10 @@ FILES = (
     "energy_report.md",
 )
 
+OPTIMIZATION_RESULTS = "optimization_results.yaml"
+#: every file written through :func:`atomic_write`: a killed writer's temp file of any of them is removed
+WRITTEN_ATOMICALLY = (*FILES, OPTIMIZATION_RESULTS, RUNGS_PNG)
+
 __all__ = ["FILES", "Report", "ReportSettings", "attach_to_study", "build_report", "summary", "write_all"]
 
 
@@ -333,7 +337,7 @@ def write_optimization_results(report: Report, out_dir: Path) -> Path | None:
     if content is None:
         log.info("ecopt: no optimization_results.yaml: no complete feasible trial")
         return None
-    path = out_dir / "optimization_results.yaml"
+    path = out_dir / OPTIMIZATION_RESULTS
     atomic_write(path, _write_text(OmegaConf.to_yaml(OmegaConf.create(_finite(content)))))
     return path
 
@@ -413,7 +417,7 @@ def remove_stale_temps(out_dir: Path) -> int:
     """Delete temp files that a killed writer left next to the artifacts (its pid is gone); returns the count."""
     removed = 0
     for tmp in out_dir.glob(".*.*.*"):
-        artifact = next((a for a in FILES if tmp.name[1:].startswith(a + ".")), None)
+        artifact = next((a for a in WRITTEN_ATOMICALLY if tmp.name[1:].startswith(a + ".")), None)
         if artifact is None:
             continue
         rest = tmp.name[len(artifact) + 2 :]

@@ -132,3 +132,30 @@ def test_an_infinite_objective_is_not_on_the_front_nor_in_the_hypervolume() -> N
     assert [r.number for r in report.front] == [0]
     assert report.hypervolume == pytest.approx(0.06 * 0.002)  # one point: 10% of each value's magnitude
     assert {name: best["trial"] for name, best in report.best.items()} == {NAMES[0]: 0, NAMES[1]: 0}
+
+
+def test_a_writer_killed_while_writing_optimization_results_leaves_no_temp_file(tmp_path: Path) -> None:
+    """The rerun removed the killed writer's temp files of the seven artifacts only: one of
+    optimization_results.yaml (or rungs.png) stayed in the sweep dir for good."""
+    import os
+    import subprocess
+    import sys
+
+    from ecopt_lightning.sweeper._artifacts import remove_stale_temps
+
+    from .conftest import ROOT
+
+    code = (
+        "import pathlib, sys, optuna\n"
+        "from ecopt_lightning.sweeper._artifacts import ReportSettings, build_report, write_optimization_results\n"
+        "study = optuna.create_study()\n"
+        "study.add_trial(optuna.trial.create_trial(value=1.0))\n"
+        "report = build_report('s', study.get_trials(), ReportSettings.default(['v'], ['minimize']))\n"
+        "write_optimization_results(report, pathlib.Path(sys.argv[1]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ECOPT_CRASH_AT": "artifact_write:1"}  # killed before the move
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr
+    (left,) = tmp_path.iterdir()
+    assert left.name.startswith(".optimization_results.yaml.")
+    assert remove_stale_temps(tmp_path) == 1 and list(tmp_path.iterdir()) == []
