@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._artifacts import write_all
+from ._artifacts import remove_stale_temps, write_all
 from ._schema import CONFIRMED_ATTR, HARDWARE_ATTR, ReportSettings
 from ._sweep_report import Report, build_report
 
@@ -109,6 +109,7 @@ def rebuild(
         check_named_trial(trials, flag, number)
     report = build_report(study.study_name, trials, settings, baseline, chosen, confirmed=confirmed)
     report.notes = storage_notes(study, confirmed)
+    remove_stale_temps(out_dir)  # of an earlier `ecopt report` into this folder that was killed while writing
     paths = write_all(report, out_dir)
     if attach:
         from ._artifacts import attach_to_study, publish_to_study

@@ -134,14 +134,11 @@ def test_an_infinite_objective_is_not_on_the_front_nor_in_the_hypervolume() -> N
     assert {name: best["trial"] for name, best in report.best.items()} == {NAMES[0]: 0, NAMES[1]: 0}
 
 
-def test_a_writer_killed_while_writing_optimization_results_leaves_no_temp_file(tmp_path: Path) -> None:
-    """The rerun removed the killed writer's temp files of the seven artifacts only: one of
-    optimization_results.yaml (or rungs.png) stayed in the sweep dir for good."""
+def _killed_writer(out: Path) -> None:
+    """Write optimization_results.yaml into ``out`` in a process SIGKILLed between the temp file and the move."""
     import os
     import subprocess
     import sys
-
-    from ecopt_lightning.sweeper._artifacts import remove_stale_temps
 
     from .conftest import ROOT
 
@@ -154,8 +151,29 @@ def test_a_writer_killed_while_writing_optimization_results_leaves_no_temp_file(
         "write_optimization_results(report, pathlib.Path(sys.argv[1]))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ECOPT_CRASH_AT": "artifact_write:1"}  # killed before the move
-    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", code, str(out)], env=env, capture_output=True, timeout=300)
     assert proc.returncode == -9, proc.stderr
+
+
+def test_a_writer_killed_while_writing_optimization_results_leaves_no_temp_file(tmp_path: Path) -> None:
+    """The rerun removed the killed writer's temp files of the seven artifacts only: one of
+    optimization_results.yaml (or rungs.png) stayed in the sweep dir for good."""
+    from ecopt_lightning.sweeper._artifacts import remove_stale_temps
+
+    _killed_writer(tmp_path)
     (left,) = tmp_path.iterdir()
     assert left.name.startswith(".optimization_results.yaml.")
     assert remove_stale_temps(tmp_path) == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_ecopt_report_removes_a_killed_writers_temp_files_from_its_out(tmp_path: Path) -> None:
+    from ecopt_lightning.cli import main
+
+    out = tmp_path / "report"
+    out.mkdir()
+    _killed_writer(out)
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(study_name="s", storage=storage, directions=DIRECTIONS)
+    study.add_trial(optuna.trial.create_trial(values=[0.5, 1.0], params={"w": 1.0}, distributions=DIST))
+    assert main(["report", "--storage", storage, "--study", "s", "--out", str(out)]) == 0
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
