@@ -24,6 +24,7 @@ from ..metrics import (
     SUMMARY_FILE,
     total_J,
 )
+from ._impact import estimated_note
 from ._rung_report import energy_saved
 
 if TYPE_CHECKING:
@@ -217,7 +218,7 @@ def render(report: Report) -> str:
     for name, row in (imp.get("proxy_spearman") or {}).items():
         lines.append(
             f"- Spearman correlation of J per sample with {name}: {_fmt(row['spearman'])} "
-            f"over {row['n_trials']} trials."
+            f"over {row['n_trials']} trials{estimated_note(name, row)}."
         )
     lines.append("")
     return "\n".join(lines)

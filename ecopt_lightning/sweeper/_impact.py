@@ -25,10 +25,11 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..metrics import FLOPS_PER_SAMPLE, INFERENCE_W, PARAMS
+from ..energy.measurement import is_measured
+from ..metrics import ESTIMATED_FRACTION, FLOPS_PER_SAMPLE, INFERENCE_W, PARAMS
 from ._schema import BASELINE_ATTR
 
 if TYPE_CHECKING:
@@ -87,22 +88,50 @@ def _runtime_per_sample(r: TrialRecord) -> float | None:
     return r.energy_per_sample_J / power  # J / W = s
 
 
+def _estimated(r: TrialRecord) -> bool:
+    """Whether some of the trial's energy is ESTIMATED from CPU time, not measured (its estimated fraction, else
+    its sources)."""
+    share = r.metrics.get(ESTIMATED_FRACTION)
+    if share is not None:
+        return share > 0
+    return any(not is_measured(source) for source in r.sources.values())
+
+
+def estimated_note(name: str, row: Mapping[str, Any]) -> str:
+    """What a proxy's correlation is worth when J per sample was ESTIMATED in some of its trials: a clause to
+    append, empty when every value was measured.
+
+    Example:
+        >>> estimated_note("runtime_per_sample_s", {"spearman": 1.0, "n_trials": 3, "n_estimated": 3})
+        ' (J per sample ESTIMATED from CPU time, not measured, in 3 of them: it follows the runtime by construction)'
+        >>> estimated_note("params", {"spearman": 0.2, "n_trials": 3, "n_estimated": 0})
+        ''
+    """
+    n = row.get("n_estimated") or 0
+    if not n:
+        return ""
+    why = ": it follows the runtime by construction" if name == RUNTIME_PROXY else ""
+    return f" (J per sample ESTIMATED from CPU time, not measured, in {n} of them{why})"
+
+
+RUNTIME_PROXY = "runtime_per_sample_s"
+
+
 def proxy_check(records: Sequence[TrialRecord]) -> dict[str, Any]:
-    """Spearman correlation of measured J per sample with each proxy, over complete trials that have both."""
+    """Spearman correlation of J per sample with each proxy, over complete trials that have both; with how many
+    of them had their energy ESTIMATED (``n_estimated``), not measured."""
     out: dict[str, Any] = {}
     proxies = {
         "params": lambda r: r.metrics.get(PARAMS_METRIC),
         "flops_per_sample": lambda r: r.metrics.get(FLOPS_METRIC),
-        "runtime_per_sample_s": _runtime_per_sample,
+        RUNTIME_PROXY: _runtime_per_sample,
     }
     for name, get in proxies.items():
-        pairs = [
-            (get(r), r.energy_per_sample_J)
-            for r in records
-            if r.state == "COMPLETE" and r.energy_per_sample_J is not None and get(r) is not None
+        used = [
+            r for r in records if r.state == "COMPLETE" and r.energy_per_sample_J is not None and get(r) is not None
         ]
-        rho = spearman([p for p, _ in pairs], [e for _, e in pairs])
-        out[name] = {"spearman": rho, "n_trials": len(pairs)}
+        rho = spearman([get(r) for r in used], [r.energy_per_sample_J for r in used])
+        out[name] = {"spearman": rho, "n_trials": len(used), "n_estimated": sum(map(_estimated, used))}
     return out
 
 

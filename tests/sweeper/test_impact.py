@@ -210,3 +210,22 @@ def test_a_failed_trials_energy_counts_as_estimated_by_its_sources():
     assert report.sweep_energy_J == pytest.approx(5.0 + 3 * 2.0)
     assert report.sweep_estimated_J == pytest.approx(5.0 + 2.0)  # trial 0 by its metric, trial 1 by its sources
     assert report.trials_without_source == 1  # trial 3: estimated and measured domains, shares unknown
+
+
+def test_a_proxy_check_over_estimated_energy_says_so():
+    """On a machine without sensors J per sample is CPU time x watts: 'Spearman with runtime = 1' was printed as
+    a finding about energy, with no word that the energy was an estimate made from time."""
+    from ecopt_lightning.cli import impact_lines
+
+    trials = [trial(i, 0.9 - i / 10, 0.01 * (i + 1), 10 * (i + 1), 10 * (i + 1), 2.0, 5.0) for i in range(3)]
+    for t in trials[1:]:
+        t.user_attrs["energy/estimated_fraction"] = 1.0
+    report = build_report("s", trials, SETTINGS)
+    row = report.impact["proxy_spearman"]["runtime_per_sample_s"]
+    assert (row["n_trials"], row["n_estimated"]) == (3, 2)
+    said = " (J per sample ESTIMATED from CPU time, not measured, in 2 of them: it follows the runtime by construction)"
+    assert f"Spearman correlation of J per sample with runtime_per_sample_s: 1 over 3 trials{said}." in render(report)
+    assert f"Spearman(J per sample, runtime_per_sample_s) = +1.00 over 3 trials{said}" in impact_lines(report.impact)
+    assert "params: 1 over 3 trials (J per sample ESTIMATED from CPU time, not measured, in 2 of them)." in render(
+        report
+    )
