@@ -334,10 +334,13 @@ def write_optimization_results(report: Report, out_dir: Path) -> Path | None:
     from omegaconf import OmegaConf
 
     content = optimization_results(report)
-    if content is None:
-        log.info("ecopt: no optimization_results.yaml: no complete feasible trial")
-        return None
     path = out_dir / OPTIMIZATION_RESULTS
+    if content is None:
+        # an earlier run's file would name trials that are no longer the answer (a constraint added since)
+        stale = path.exists()
+        path.unlink(missing_ok=True)
+        log.info("ecopt: no optimization_results.yaml%s: no complete feasible trial", " (the old one removed)" * stale)
+        return None
     atomic_write(path, _write_text(OmegaConf.to_yaml(OmegaConf.create(_finite(content)))))
     return path
 

@@ -177,3 +177,20 @@ def test_ecopt_report_removes_a_killed_writers_temp_files_from_its_out(tmp_path:
     study.add_trial(optuna.trial.create_trial(values=[0.5, 1.0], params={"w": 1.0}, distributions=DIST))
     assert main(["report", "--storage", storage, "--study", "s", "--out", str(out)]) == 0
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_resume_that_leaves_no_feasible_trial_removes_the_old_optimization_results(tmp_path: Path) -> None:
+    """The first run's optimization_results.yaml stayed, naming as the answer trials that break the constraint
+    the resumed study has."""
+    from .conftest import run_multirun
+
+    sweep = tmp_path / "sweep"
+    assert run_multirun(sweep, "width=choice(8,16)", "hydra.sweeper.n_trials=1").returncode == 0
+    assert (sweep / "optimization_results.yaml").exists()
+    again = run_multirun(
+        sweep, "width=choice(8,16)", "hydra.sweeper.n_trials=2", "hydra.sweeper.constraints=['energy/total_J <= 0.1']"
+    )
+    assert again.returncode == 0, again.stderr
+    assert not (sweep / "optimization_results.yaml").exists()
+    with open(sweep / "pareto_front.csv", newline="") as f:
+        assert list(csv.DictReader(f)) == []
