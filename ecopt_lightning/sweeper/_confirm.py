@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from ..energy.measurement import is_measured
 from ._records import TrialRecord
 from ._schema import CONFIRMED_ATTR, ReportSettings
 from ._sweep_report import Report, build_report
@@ -272,7 +273,8 @@ def confirm_lines(result: Confirmation) -> list[str]:
         if r.confirmed is None or r.number not in result.measured:
             continue
         c = r.confirmed
-        flags = " (contended)" if c.get("contended") else ""
+        estimated = bool(c.get("source")) and not is_measured(str(c["source"]))
+        flags = " (ESTIMATED from CPU time)" * estimated + " (contended)" * bool(c.get("contended"))
         lines.append(
             f"{r.number:>5}  {_fmt(c.get('sweep_value'), c.get('sweep_interval'))}  ->  "
             f"{_fmt(c['value'], (c.get('ci_lo'), c.get('ci_hi')))}{flags}  |  {was.get(r.number)} -> {r.front_status}"

@@ -259,3 +259,26 @@ def test_confirm_measures_on_the_sweeps_threads_with_the_sweeps_values_and_hardw
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert set(summary["confirmed"]) == {"0", "1"} and summary["confirmed"]["1"]["sweep_value"] == 0.02
     assert "ecopt confirm" in summary["confirmed_note"]
+
+
+def test_a_confirmed_value_that_is_an_estimate_is_labelled_so():
+    """Without sensors the re-measurement is CPU time x watts: its line read like a measurement (only the log's
+    first line, on stderr, said what was estimated)."""
+    from ecopt_lightning.sweeper._confirm import Confirmation, confirm_lines
+    from ecopt_lightning.sweeper._schema import ReportSettings
+    from ecopt_lightning.sweeper._sweep_report import build_report
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for acc, j in [(0.9, 0.01), (0.8, 0.005)]:
+        study.add_trial(optuna.trial.create_trial(values=[acc, j], user_attrs={"val_acc": acc, E: j}))
+    settings = ReportSettings(["val_acc", E], ["maximize", "minimize"])
+    entry = {"metric": E, "value": 0.009, "ci_lo": 0.008, "ci_hi": 0.01, "sweep_value": 0.01, "contended": False}
+    confirmed = {
+        "0": {**entry, "source": "estimate"},
+        "1": {**entry, "value": 0.004, "ci_lo": 0.003, "ci_hi": 0.005, "source": "rapl"},
+    }
+    before = build_report("s", study.get_trials(), settings)
+    after = build_report("s", study.get_trials(), settings, confirmed=confirmed)
+    lines = confirm_lines(Confirmation(before, after, {}, {0, 1}))
+    assert "->  0.009 [0.008, 0.01] (ESTIMATED from CPU time)  |" in lines[1]
+    assert "->  0.004 [0.003, 0.005]  |" in lines[2] and "ESTIMATED" not in lines[2]
