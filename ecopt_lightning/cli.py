@@ -137,13 +137,16 @@ def _confirm(args: argparse.Namespace) -> int:
     except ConfirmError as exc:
         print(f"ecopt confirm: {exc}", file=sys.stderr)
         return 2
-    for line in confirm_lines(result):
-        print(line)
-    try:
+    failed: OSError | None = None
+    try:  # the files first: a reader that leaves early (`| head`) must not cost them
         paths = write_all(result.after, out)
     except OSError as exc:
+        paths, failed = [], exc
+    for line in confirm_lines(result):
+        print(line)
+    if failed is not None:
         print(
-            f"ecopt confirm: {_write_error(out, exc)}; the confirmed values are stored on the study: "
+            f"ecopt confirm: {_write_error(out, failed)}; the confirmed values are stored on the study: "
             "`ecopt report --out <folder>` writes the files",
             file=sys.stderr,
         )

@@ -110,3 +110,37 @@ def test_an_out_on_a_read_only_file_system_is_refused_first(capsys, monkeypatch,
     assert ecopt_main([command, "--storage", storage, "--study", "toy", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"ecopt {command}: --out {str(out)!r} is not allowed: Read-only file system; give a folder"]
+
+
+def test_confirm_writes_its_files_before_a_reader_that_left_early(monkeypatch, tmp_path: Path) -> None:
+    """`ecopt confirm ... | head -1`: the values were stored on the study, then the pipe broke while the table
+    was printed, before any file was written."""
+    from ecopt_lightning.sweeper import _confirm
+    from ecopt_lightning.sweeper._schema import ReportSettings
+    from ecopt_lightning.sweeper._sweep_report import build_report
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.add_trial(optuna.trial.create_trial(values=[0.9, 0.01]))
+    report = build_report("s", study.get_trials(), ReportSettings(["acc", "e"], ["maximize", "minimize"]))
+    monkeypatch.setattr(_confirm, "confirm", lambda *a, **k: _confirm.Confirmation(report, report, {}, set()))
+
+    class LeftReader:
+        """stdout whose reader is gone: every write breaks the pipe (its fd stands for the one dup2 replaces)."""
+
+        def __init__(self, fd: int) -> None:
+            self.fd = fd
+
+        def write(self, text: str) -> int:
+            raise BrokenPipeError
+
+        def flush(self) -> None:
+            pass
+
+        def fileno(self) -> int:
+            return self.fd
+
+    with open(tmp_path / "stdout", "w") as spare:
+        monkeypatch.setattr(sys, "stdout", LeftReader(spare.fileno()))
+        code = ecopt_main(["confirm", "--storage", "sqlite:///x.db", "--study", "s", "--out", str(tmp_path / "r")])
+    assert code == 141
+    assert (tmp_path / "r" / "pareto_front.json").exists() and (tmp_path / "r" / "energy_report.md").exists()
