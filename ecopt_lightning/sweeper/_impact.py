@@ -127,11 +127,13 @@ def proxy_check(records: Sequence[TrialRecord]) -> dict[str, Any]:
         RUNTIME_PROXY: _runtime_per_sample,
     }
     for name, get in proxies.items():
-        used = [
-            r for r in records if r.state == "COMPLETE" and r.energy_per_sample_J is not None and get(r) is not None
+        pairs = [
+            (proxy, r.energy_per_sample_J, r)
+            for r in records
+            if r.state == "COMPLETE" and r.energy_per_sample_J is not None and (proxy := get(r)) is not None
         ]
-        rho = spearman([get(r) for r in used], [r.energy_per_sample_J for r in used])
-        out[name] = {"spearman": rho, "n_trials": len(used), "n_estimated": sum(map(_estimated, used))}
+        rho = spearman([p for p, _, _ in pairs], [e for _, e, _ in pairs])
+        out[name] = {"spearman": rho, "n_trials": len(pairs), "n_estimated": sum(_estimated(r) for _, _, r in pairs)}
     return out
 
 
