@@ -139,7 +139,8 @@ def _why_chosen(rule: str | None, knee: bool) -> str:
 def render(report: Report) -> str:
     """The Markdown text of the energy report."""
     imp = report.impact
-    by_number = {r.number: r for r in report.records}
+    # a repeated config is one point (its trials pooled): the figures the payback and the front use
+    by_number = {**{r.number: r for r in report.records}, **{p.number: p for p in report.points}}
     chosen_number = imp.get("chosen_trial")
     chosen = by_number.get(chosen_number) if chosen_number is not None else None
     hw = report.notes.get("hardware") or {}
@@ -177,12 +178,15 @@ def render(report: Report) -> str:
         lines.append(f"No chosen trial ({why}).")
     else:
         m = chosen.metrics
+        spread = f"IQR {_fmt(m.get(INFERENCE_PER_SAMPLE_IQR_J), 'J')}"
+        if chosen.merged_trials:  # the first trial's IQR is not the pooled figure's
+            spread = f"one config run in trials {', '.join(map(str, chosen.merged_trials))}, their repeats pooled"
         lines += [
             f"- Trial {chosen.number} ({_why_chosen(imp.get('chosen_rule'), report.knee is chosen)}); "
             f"parameters: {', '.join(f'{k}={v}' for k, v in chosen.params.items()) or 'defaults'}.",
             f"- Training energy: {_fmt(m.get(total_J('train')), 'J')}.",
             f"- Inference energy: {_fmt(chosen.energy_per_sample_J, 'J')} per sample "
-            f"(IQR {_fmt(m.get(INFERENCE_PER_SAMPLE_IQR_J), 'J')}{_precision(chosen)}), "
+            f"({spread}{_precision(chosen)}), "
             f"{_fmt(chosen.samples_per_J)} samples per J.",
             f"- Parameters: {_fmt(m.get(PARAMS))}; FLOPs per sample: {_fmt(m.get(FLOPS_PER_SAMPLE))}.",
         ]

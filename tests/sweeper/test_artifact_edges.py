@@ -194,3 +194,22 @@ def test_a_resume_that_leaves_no_feasible_trial_removes_the_old_optimization_res
     assert not (sweep / "optimization_results.yaml").exists()
     with open(sweep / "pareto_front.csv", newline="") as f:
         assert list(csv.DictReader(f)) == []
+
+
+def test_the_chosen_model_of_a_repeated_config_gives_the_pooled_figure_the_payback_uses() -> None:
+    """energy_report.md's chosen model gave its first trial's J per sample (0.001), while the front, the
+    payback line and pareto_front.json gave the config's pooled median (0.002)."""
+    from ecopt_lightning.sweeper._energy_report import render
+    from ecopt_lightning.sweeper._schema import BASELINE_ATTR, PER_REPEAT_ATTR
+
+    study = optuna.create_study(directions=DIRECTIONS)
+    for k, repeats in enumerate([[0.001] * 6, [0.002] * 6, [0.003] * 6]):  # one config, three trials
+        attrs = {NAMES[1]: repeats[0], PER_REPEAT_ATTR: repeats, **({BASELINE_ATTR: True} if k == 0 else {})}
+        study.add_trial(
+            optuna.trial.create_trial(values=[0.9, repeats[0]], params={"w": 1.0}, distributions=DIST, user_attrs=attrs)
+        )
+    report = build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS))
+    assert report.impact["chosen_J_per_inference"] == pytest.approx(0.002)
+    chosen = render(report).split("## The chosen model", 1)[1]
+    assert "- Inference energy: 0.002 J per sample (one config run in trials 0, 1, 2, their repeats pooled; " in chosen
+    assert "500 samples per J" in chosen
