@@ -22,7 +22,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,8 +29,9 @@ from typing import Any
 
 from .. import metrics as names
 from ..energy.measurement import sources_text
-from . import _crashpoints
+from ._atomic import atomic_write
 from ._energy_report import sweep_grid
+from ._plots import PLOTLY_JS
 from ._records import TrialRecord
 from ._repeats import merged_summary
 from ._rung_report import RUNGS_PNG, energy_saved, rung_columns, rung_row, write_rungs_png
@@ -52,33 +52,9 @@ FILES = (
 
 OPTIMIZATION_RESULTS = "optimization_results.yaml"
 #: every file written through :func:`atomic_write`: a killed writer's temp file of any of them is removed
-WRITTEN_ATOMICALLY = (*FILES, OPTIMIZATION_RESULTS, RUNGS_PNG)
+WRITTEN_ATOMICALLY = (*FILES, OPTIMIZATION_RESULTS, RUNGS_PNG, PLOTLY_JS)  # plotly.min.js: where links fail
 
 __all__ = ["FILES", "Report", "ReportSettings", "attach_to_study", "build_report", "summary", "write_all"]
-
-
-def _umask_mode() -> int:
-    mask = os.umask(0o022)  # reading the umask sets it: put it back at once
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-#: the mode a new file gets from ``open`` under this process's umask
-_FILE_MODE = _umask_mode()
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(temp_path)`` for a temp file next to ``path``, then move it over ``path`` in one step."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600: artifacts get the umask's mode like every other file
-        write(Path(tmp))
-        _crashpoints.reached("artifact_write")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _write_text(text: str) -> Callable[[Path], None]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..metrics import ESTIMATED_FRACTION
+from ._atomic import atomic_write
 from ._metrics import Constraint
 from ._records import TrialRecord
 from ._schema import BASELINE_ATTR
@@ -292,7 +293,8 @@ def shared_plotly_js(out_dir: Path) -> Path:
     try:
         target.symlink_to(bundle)
     except OSError:
-        shutil.copyfile(bundle, target)
+        # atomically: a copy cut short must not stand as the file, which is made only when missing
+        atomic_write(target, lambda tmp: shutil.copyfile(bundle, tmp))
     return target
 
 

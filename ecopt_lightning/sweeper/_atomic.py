@@ -1,0 +1,43 @@
+"""Write a file atomically: a temp file next to it, moved over it in one step (``os.replace``), so that a
+``kill -9`` at any moment leaves the previous complete file; the test hook ``artifact_write`` fires between.
+
+Example:
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> atomic_write(path, lambda tmp: tmp.write_text("whole"))
+    >>> path.read_text()
+    'whole'
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from . import _crashpoints
+
+
+def _umask_mode() -> int:
+    mask = os.umask(0o022)  # reading the umask sets it: put it back at once
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+#: the mode a new file gets from ``open`` under this process's umask
+_FILE_MODE = _umask_mode()
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(temp_path)`` for a temp file next to ``path``, then move it over ``path`` in one step."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600: artifacts get the umask's mode like every other file
+        write(Path(tmp))
+        _crashpoints.reached("artifact_write")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
