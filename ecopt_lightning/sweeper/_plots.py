@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import textwrap
@@ -280,6 +281,10 @@ def figure(report: Report) -> Any:
 PLOTLY_JS = "plotly.min.js"
 
 
+def _copy(source: Path, target: Path) -> None:
+    shutil.copyfile(source, target)
+
+
 def shared_plotly_js(out_dir: Path) -> Path:
     """``out_dir/plotly.min.js``: a link to the plotly package's own copy (a copy where links are not allowed),
     so the HTML opens offline without 4.6 MB of plotly.js inside each file."""
@@ -294,7 +299,7 @@ def shared_plotly_js(out_dir: Path) -> Path:
         target.symlink_to(bundle)
     except OSError:
         # atomically: a copy cut short must not stand as the file, which is made only when missing
-        atomic_write(target, lambda tmp: shutil.copyfile(bundle, tmp))
+        atomic_write(target, functools.partial(_copy, bundle))
     return target
 
 
