@@ -81,9 +81,9 @@ def _out_dir(out: Path, command: str) -> Path | None:
 
 def _write_error(out: Path, exc: OSError) -> str:
     """One line for a file of ``out`` that could not be written (the artifact's name, not the temp file's)."""
-    name = exc.filename2 or exc.filename
-    where = f": {name}" if name else ""
-    return f"cannot write the files into --out {str(out)!r}: {exc.strerror or exc}{where}"
+    from ecopt_lightning.sweeper._atomic import write_failure
+
+    return f"cannot write the files into --out {str(out)!r}: {write_failure(exc)}"
 
 
 def impact_lines(impact: dict) -> list[str]:

@@ -41,3 +41,15 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_failure(exc: OSError) -> str:
+    """Why a write failed, in words, naming the file (the artifact's name where the move failed, not the temp
+    file's).
+
+    Example:
+        >>> write_failure(IsADirectoryError(21, "Is a directory", "/d/.summary.json.7.x.json", None, "/d/summary.json"))
+        'Is a directory: /d/summary.json'
+    """
+    name = exc.filename2 or exc.filename
+    return f"{exc.strerror or exc}{f': {name}' if name else ''}"

@@ -19,7 +19,7 @@ import os
 import shutil
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -38,6 +38,7 @@ from . import _crashpoints, _samplers
 from . import multi_fidelity as _multi_fidelity
 from . import pruning as _pruning
 from ._artifacts import attach_to_study, publish_to_study, remove_stale_temps, write_all, write_optimization_results
+from ._atomic import write_failure
 from ._budget import OVER_BUDGET_ERROR, beyond, may_exceed
 from ._compose import ComposeOnce, ReuseComposed
 from ._energy_report import hardware_info
@@ -339,7 +340,8 @@ class EcoptSweeperImpl:
         report = self._report(study, settings, notes)
         if figures:
             self._texts.clear()  # a full write: every file written again
-        paths = write_all(report, self.sweep_dir, figures=figures, last=self._texts)
+        with _writing(self.sweep_dir):
+            paths = write_all(report, self.sweep_dir, figures=figures, last=self._texts)
         if figures:
             self._figures_at = time.monotonic()
         return report, paths
@@ -804,7 +806,8 @@ class EcoptSweeperImpl:
         except Exception as exc:  # the files are on disk already; the dashboard link is a convenience
             log.warning("ecopt: could not attach artifacts to the study: %s", exc)
         log_everywhere(settings.loggers, report, self.sweep_dir, paths, settings.logger_kwargs)
-        write_optimization_results(report, self.sweep_dir)
+        with _writing(self.sweep_dir):
+            write_optimization_results(report, self.sweep_dir)
         hv = "n/a" if report.hypervolume is None else f"{report.hypervolume:.6g}"
         knee = "n/a" if report.knee is None else f"trial {report.knee.number} {report.knee.values}"
         log.info(
@@ -917,6 +920,19 @@ def _say_if_nothing_can_stop(trials: Sequence[FrozenTrial], numbers: Sequence[in
 def _stopped_count(trials: Sequence[FrozenTrial]) -> int:
     """PRUNED trials that multi-fidelity stopped at a rung (not those pruned before training)."""
     return sum(_multi_fidelity.stopped_at_rung(t) is not None for t in trials)
+
+
+@contextlib.contextmanager
+def _writing(sweep_dir: Path) -> Iterator[None]:
+    """A file of the sweep dir that cannot be written (a full disk, a folder in an artifact's place) stops the
+    sweep with one line, not a traceback: the trials are safe in the study."""
+    try:
+        yield
+    except OSError as exc:
+        raise SweepDirError(
+            f"hydra.sweep.dir={str(sweep_dir)!r}: the sweep's files cannot be written there: {write_failure(exc)}; "
+            "its trials are stored in the study: the same command goes on once that is fixed"
+        ) from None
 
 
 def _os_reason(exc: OSError) -> str:

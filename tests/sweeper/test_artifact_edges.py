@@ -213,3 +213,19 @@ def test_the_chosen_model_of_a_repeated_config_gives_the_pooled_figure_the_payba
     chosen = render(report).split("## The chosen model", 1)[1]
     assert "- Inference energy: 0.002 J per sample (one config run in trials 0, 1, 2, their repeats pooled; " in chosen
     assert "500 samples per J" in chosen
+
+
+def test_a_sweep_dir_file_that_cannot_be_written_stops_the_sweep_in_one_line(tmp_path: Path) -> None:
+    """A folder in summary.json's place (or a full disk): the sweep ended with a raw traceback of os.replace."""
+    from .conftest import run_multirun
+
+    sweep = tmp_path / "sweep"
+    (sweep / "summary.json").mkdir(parents=True)
+    proc = run_multirun(sweep, "width=choice(8,16)", "hydra.sweeper.n_trials=2")
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    lines = [line for line in proc.stderr.splitlines() if "cannot be written" in line]
+    assert lines == [
+        f"hydra.sweep.dir={str(sweep)!r}: the sweep's files cannot be written there: Is a directory: "
+        f"{sweep / 'summary.json'}; its trials are stored in the study: the same command goes on once that is fixed"
+    ]
