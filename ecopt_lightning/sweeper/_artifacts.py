@@ -224,7 +224,9 @@ def _flat(report: Report, r: TrialRecord, all_trials: bool, rungs: Sequence[str]
     row["energy_sources"] = sources_text(r.sources)
     row["energy_estimated_fraction"] = r.metrics.get(names.ESTIMATED_FRACTION)
     row["knee"] = report.knee is not None and r.number == report.knee.number
-    row.update({f"constraint:{k}": v for k, v in r.constraints.items()})
+    # the violation, not the metric: <= 0 met, > 0 broken by that much (the metric's unit); "constraint:<text>"
+    # with 0.6 under "energy/total_J <= 1.5" read as 0.6 J, a met constraint
+    row.update({f"violation:{k}": v for k, v in r.constraints.items()})
     if all_trials:
         row["error"] = r.error
         row["degraded"] = "; ".join(r.degraded)

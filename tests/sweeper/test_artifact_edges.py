@@ -91,10 +91,10 @@ def test_a_constraint_added_on_resume_judges_the_earlier_trials_too(tmp_path: Pa
     with open(sweep / "trials.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3 and any(r["param:width"] == "16" for r in rows)  # trial 0: the baseline, width 16
-    for r in rows:  # the toy's energy/total_J: 2.1 J at width 16, 1.3 J at width 8
+    for r in rows:  # the toy's energy/total_J: 2.1 J at width 16 (broken by 0.6 J), 1.3 J at width 8
         broke = r["param:width"] == "16"
         assert (r["feasible"], r["on_front"]) == (str(not broke), str(not broke)), r
-        assert float(r["constraint:energy/total_J <= 1.5"]) == pytest.approx(0.6 if broke else -0.2)
+        assert float(r["violation:energy/total_J <= 1.5"]) == pytest.approx(0.6 if broke else -0.2)
 
 
 def test_a_later_constraint_a_trial_has_no_metric_for_is_named_as_broken() -> None:
@@ -229,3 +229,13 @@ def test_a_sweep_dir_file_that_cannot_be_written_stops_the_sweep_in_one_line(tmp
         f"hydra.sweep.dir={str(sweep)!r}: the sweep's files cannot be written there: Is a directory: "
         f"{sweep / 'summary.json'}; its trials are stored in the study: the same command goes on once that is fixed"
     ]
+
+
+def test_a_constraints_column_says_it_holds_the_violation(tmp_path: Path) -> None:
+    """'constraint:energy/total_J <= 1' = 1.5 read as a 1.5 J trial; it is a 2.5 J trial, broken by 1.5 J."""
+    write_all(build_report("edges", _infeasible_study().get_trials(), ReportSettings(NAMES, DIRECTIONS, [CONSTRAINT])),
+              tmp_path, figures=False)  # fmt: skip
+    with open(tmp_path / "trials.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r[f"violation:{CONSTRAINT}"]) for r in rows] == [1.5, 2.5]
+    assert not any(key.startswith("constraint:") for key in rows[0])
