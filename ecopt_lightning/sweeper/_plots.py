@@ -221,6 +221,21 @@ def _labels(report: Report) -> tuple[str, str]:
     )
 
 
+def empty_note(report: Report) -> str | None:
+    """What the figure says when it has no point: else an empty frame (axes 0 to 1) reads as a broken plot.
+
+    Example:
+        >>> from ecopt_lightning.sweeper._schema import ReportSettings
+        >>> from ecopt_lightning.sweeper._sweep_report import build_report
+        >>> empty_note(build_report("s", [], ReportSettings.default(["acc"], ["maximize"])))
+        'no complete trial to plot (the study has no trial)'
+    """
+    if report.points:
+        return None
+    states = ", ".join(f"{n} {state}" for state, n in report.states.items()) or "the study has no trial"
+    return f"no complete trial to plot ({states})"
+
+
 def _title(report: Report) -> str:
     extra = "" if len(report.settings.objective_names) <= 2 else " (first two of the objectives shown)"
     return f"ecopt study {report.study_name}: {len(report.front)} Pareto-optimal trial(s){extra}"
@@ -266,6 +281,9 @@ def figure(report: Report) -> Any:
         x, y = _xy(report, [report.knee])
         ax.plot(x, y, marker="*", markersize=16, color="tab:orange", linestyle="none", label="knee")
     _mark_trials(ax, report)
+    note = empty_note(report)
+    if note is not None:
+        ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center", color="0.3")
     xlabel, ylabel = _labels(report)
     # a title that names the metric, unit and source outgrows the figure's 5 inch height: wrapped to fit
     ax.set_xlabel(textwrap.fill(xlabel, _X_LABEL_CHARS, break_long_words=False))
@@ -335,6 +353,9 @@ def write_html(report: Report, path: Path) -> None:
             go.Scatter(x=x, y=y, name="knee", mode="markers", marker={"symbol": "star", "size": 18, "color": "orange"})
         )
     _mark_trials_html(fig, report)
+    note = empty_note(report)
+    if note is not None:
+        fig.add_annotation(text=note, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False)
     xlabel, ylabel = _labels(report)
     fig.update_layout(title=_title(report), xaxis_title=xlabel, yaxis_title=ylabel, template="plotly_white")
     shared_plotly_js(path.parent)

@@ -147,3 +147,15 @@ def test_a_copy_of_plotly_js_cut_short_does_not_stand_as_the_file(tmp_path: Path
     assert not (tmp_path / "plotly.min.js").exists()
     bundle = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     assert shared_plotly_js(tmp_path).read_bytes() == bundle.read_bytes()
+
+
+def test_a_figure_without_a_point_says_why(tmp_path: Path) -> None:
+    """Every trial failed: the PNG was an empty frame with axes from 0 to 1, and the HTML an empty page."""
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for _ in range(2):
+        study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+    report = build_report("s", study.get_trials(), ReportSettings(NAMES, ["maximize", "minimize"]))
+    said = "no complete trial to plot (2 FAIL)"
+    assert [t.get_text() for t in figure(report).axes[0].texts] == [said]
+    write_html(report, tmp_path / "front.html")
+    assert said in (tmp_path / "front.html").read_text()
