@@ -148,7 +148,7 @@ def render(report: Report) -> str:
     lines += ["## Hardware", ""]
     if hw:
         for key, value in hw.items():
-            lines.append(f"- {key}: {', '.join(value) if isinstance(value, list) else value}")
+            lines.append(f"- {key}: {(', '.join(value) or 'none') if isinstance(value, list) else value}")
     else:
         lines.append("- not recorded (the study was made by another tool)")
     lines += ["", "## Method", ""]

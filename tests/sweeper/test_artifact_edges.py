@@ -239,3 +239,12 @@ def test_a_constraints_column_says_it_holds_the_violation(tmp_path: Path) -> Non
         rows = list(csv.DictReader(f))
     assert [float(r[f"violation:{CONSTRAINT}"]) for r in rows] == [1.5, 2.5]
     assert not any(key.startswith("constraint:") for key in rows[0])
+
+
+def test_the_hardware_of_a_machine_without_gpus_says_none() -> None:
+    """'- gpus: ' was left blank."""
+    from ecopt_lightning.sweeper._energy_report import render
+
+    report = build_report("edges", [], ReportSettings(NAMES, DIRECTIONS))
+    report.notes = {"hardware": {"cpu": "AMD EPYC", "gpus": [], "gpu_note": "no NVIDIA GPU visible through NVML"}}
+    assert "- gpus: none\n- gpu_note: no NVIDIA GPU visible through NVML\n" in render(report)
