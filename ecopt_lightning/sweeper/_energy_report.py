@@ -198,7 +198,8 @@ def render(report: Report) -> str:
         if report.energy_reported
         else "an energy no trial reported (unknown, not zero)"
     )
-    lines += ["", "## Tuning cost", "", f"- {len(report.records)} trials ({states}) used {used}."]
+    ran = f"{len(report.records)} trials ({states}) used {used}" if report.records else "No trial has run yet"
+    lines += ["", "## Tuning cost", "", f"- {ran}."]
     if report.energy_reported:  # the chosen trial's share (Method) says nothing of the other trials'
         lines.append(f"- Tuning energy: {report.estimated_text()}.")
     saved = energy_saved(report.records)

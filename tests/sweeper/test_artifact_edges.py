@@ -248,3 +248,11 @@ def test_the_hardware_of_a_machine_without_gpus_says_none() -> None:
     report = build_report("edges", [], ReportSettings(NAMES, DIRECTIONS))
     report.notes = {"hardware": {"cpu": "AMD EPYC", "gpus": [], "gpu_note": "no NVIDIA GPU visible through NVML"}}
     assert "- gpus: none\n- gpu_note: no NVIDIA GPU visible through NVML\n" in render(report)
+
+
+def test_the_tuning_cost_of_a_study_without_trials_reads_as_a_sentence() -> None:
+    """'- 0 trials () used an energy no trial reported (unknown, not zero).'"""
+    from ecopt_lightning.sweeper._energy_report import render
+
+    tuning = render(build_report("edges", [], ReportSettings(NAMES, DIRECTIONS))).split("## Tuning cost", 1)[1]
+    assert tuning.startswith("\n\n- No trial has run yet.\n")
