@@ -190,6 +190,10 @@ def render(report: Report) -> str:
             f"{_fmt(chosen.samples_per_J)} samples per J.",
             f"- Parameters: {_fmt(m.get(PARAMS))}; FLOPs per sample: {_fmt(m.get(FLOPS_PER_SAMPLE))}.",
         ]
+        if not chosen.feasible:  # a trial named with --chosen may break the study's constraints
+            from ._progress import breaks
+
+            lines.append(f"- It breaks the study's constraints: {'; '.join(breaks(chosen.constraints, m))}.")
     tuning = report.sweep_energy_J
     states = ", ".join(f"{k}: {v}" for k, v in report.states.items())
     used = (

@@ -256,3 +256,14 @@ def test_the_tuning_cost_of_a_study_without_trials_reads_as_a_sentence() -> None
 
     tuning = render(build_report("edges", [], ReportSettings(NAMES, DIRECTIONS))).split("## Tuning cost", 1)[1]
     assert tuning.startswith("\n\n- No trial has run yet.\n")
+
+
+def test_a_chosen_trial_that_breaks_a_constraint_is_said_so() -> None:
+    """`ecopt report --chosen 0` on a trial that breaks the study's constraint: the chosen model's section read
+    like any feasible choice."""
+    from ecopt_lightning.sweeper._energy_report import render
+
+    settings = ReportSettings(NAMES, DIRECTIONS, [CONSTRAINT])
+    report = build_report("edges", _infeasible_study().get_trials(), settings, baseline=1, chosen=0)
+    chosen = render(report).split("## The chosen model", 1)[1].split("## Tuning cost", 1)[0]
+    assert "- It breaks the study's constraints: energy/total_J=2.5 breaks '<= 1'." in chosen
