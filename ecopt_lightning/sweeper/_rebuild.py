@@ -48,6 +48,9 @@ def load_study(url: str, study_name: str) -> Any:
         path = url.split(":///", 1)[1] if scheme(url) == "sqlite" else journal_path(url)
         if path and path != ":memory:" and not Path(path).expanduser().exists():
             raise ReportError(f"--storage {shown}: no such file {path}")
+        if path and path != ":memory:" and Path(path).expanduser().stat().st_size == 0:
+            # opening it would write Optuna's empty schema into it: a report only reads
+            raise ReportError(f"--storage {shown}: {path} is empty: it holds no study")
     try:
         # journal:/// URLs, the installed PostgreSQL driver, and errors with the password redacted
         storage = open_storage(url, heartbeat_interval_s=0)

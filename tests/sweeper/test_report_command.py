@@ -144,3 +144,16 @@ def test_confirm_writes_its_files_before_a_reader_that_left_early(monkeypatch, t
         code = ecopt_main(["confirm", "--storage", "sqlite:///x.db", "--study", "s", "--out", str(tmp_path / "r")])
     assert code == 141
     assert (tmp_path / "r" / "pareto_front.json").exists() and (tmp_path / "r" / "energy_report.md").exists()
+
+
+def test_an_empty_storage_file_is_refused_and_left_as_it_was(capsys, tmp_path: Path) -> None:
+    """An empty SQLite file: ecopt report wrote Optuna's schema into it (114 kB) before saying it held no study."""
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    assert (
+        ecopt_main(["report", "--storage", f"sqlite:///{empty}", "--study", "toy", "--out", str(tmp_path / "r")]) == 2
+    )
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"ecopt report: --storage sqlite:///{empty}: {empty} is empty: it holds no study"
+    ]
+    assert empty.read_bytes() == b""
