@@ -96,6 +96,9 @@ def hover_text(report: Report, r: TrialRecord) -> str:
     baseline = " (baseline)" if r.flags.get(BASELINE_ATTR) else ""
     status = r.front_status or ("infeasible" if r.values is not None and not r.feasible else r.state)
     lines = [f"trial {r.number}{baseline} ({status})"]
+    names = report.settings.objective_names
+    off_axes = names[2:] if len(names) > 2 else []  # the figure shows the first two
+    lines += [f"{name}: {value:.4g}" for name, value in zip(names, r.values or [], strict=False) if name in off_axes]
     if r.merged_trials:
         lines.append(f"one config run in trials {', '.join(map(str, r.merged_trials))}: their repeats pooled")
     lines += [f"{name}: 95% interval [{lo:.4g}, {hi:.4g}]" for name, (lo, hi) in r.intervals.items()]

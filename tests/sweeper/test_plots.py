@@ -159,3 +159,14 @@ def test_a_figure_without_a_point_says_why(tmp_path: Path) -> None:
     assert [t.get_text() for t in figure(report).axes[0].texts] == [said]
     write_html(report, tmp_path / "front.html")
     assert said in (tmp_path / "front.html").read_text()
+
+
+def test_the_hover_of_a_three_objective_study_shows_the_third() -> None:
+    """The figure shows the first two objectives; the third was nowhere in the HTML."""
+    from ecopt_lightning.sweeper._plots import hover_text
+
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    _add(study, 0, [0.9, 0.001, 12345.0], {})
+    settings = ReportSettings([*NAMES, "model/params"], ["maximize", "minimize", "minimize"])
+    report = build_report("s", study.get_trials(), settings)
+    assert "model/params: 1.234e+04" in hover_text(report, report.records[0]).split("<br>")
