@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,16 @@ def _tensorboard(report: Report, out_dir: Path, paths: list[Path], kwargs: Mappi
     return log_dir
 
 
+def artifact_name(study_name: str) -> str:
+    """A W&B artifact name for the study's front: W&B takes only letters, digits, ``-``, ``_`` and ``.``.
+
+    Example:
+        >>> artifact_name("my study/é 2")
+        'pareto-front-my-study---2'
+    """
+    return "pareto-front-" + re.sub(r"[^A-Za-z0-9_.-]", "-", study_name)
+
+
 def _wandb(report: Report, out_dir: Path, paths: list[Path], kwargs: Mapping[str, Any]) -> str:
     import wandb
 
@@ -78,7 +89,7 @@ def _wandb(report: Report, out_dir: Path, paths: list[Path], kwargs: Mapping[str
     init.update(kwargs)
     run = wandb.init(**init)
     try:
-        artifact = wandb.Artifact(name=f"pareto-front-{report.study_name}".replace("/", "-"), type="pareto_front")
+        artifact = wandb.Artifact(name=artifact_name(report.study_name), type="pareto_front")
         for path in paths:
             artifact.add_file(str(path))
         run.log_artifact(artifact)

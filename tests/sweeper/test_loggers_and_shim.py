@@ -125,3 +125,17 @@ def test_a_sweep_without_energy_logs_no_zero_joules(tmp_path: Path) -> None:
     study.add_trial(optuna.trial.create_trial(values=[0.9, 0.2], params={"w": 1.5}, distributions=w, user_attrs=attrs))
     text = _markdown(build_report("some", study.get_trials(), settings))
     assert "- sweep energy: 2 J (1 trial(s) did not report theirs), 100% of it ESTIMATED, not measured\n" in text
+
+
+def test_wandb_takes_a_study_whose_name_has_spaces_or_accents(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """W&B refuses artifact names outside [A-Za-z0-9_.-]: a study named 'my study' lost its W&B logging to
+    'logger wandb failed: ValueError: Artifact name may only contain ...'."""
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.add_trial(optuna.trial.create_trial(values=[0.8, 2.0], user_attrs={"energy/total_J": 2.0}))
+    settings = ReportSettings.default(["acc", "energy/total_J"], ["maximize", "minimize"])
+    report = build_report("my study: é", study.get_trials(), settings)
+    where = log_everywhere(["wandb"], report, tmp_path, write_all(report, tmp_path / "files"), {"wandb": {}})
+    assert "artifact pareto-front-my-study---" in where.get("wandb", "")
