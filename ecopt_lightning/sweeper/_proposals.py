@@ -26,6 +26,7 @@ from optuna.trial import Trial, TrialState
 from ._optuna_compat import set_user_attrs
 from ._samplers import describe
 from ._schema import ERROR_ATTR
+from ._storage import storage_lost
 
 #: why a trial of a batch whose proposing was interrupted is FAIL
 INTERRUPTED_ASKING = "not run: interrupted (Ctrl-C) while the sampler proposed its batch"
@@ -71,6 +72,8 @@ def ask_batch(study: optuna.Study, distributions: Mapping[str, BaseDistribution]
             for name, distribution in distributions.items():
                 suggest(trial, name, distribution)
     except BaseException as exc:
+        if isinstance(exc, Exception) and storage_lost(exc):
+            raise  # the storage, not the sampler: the sweep says so, and a rerun fails what this left RUNNING
         if isinstance(exc, KeyboardInterrupt):
             why = INTERRUPTED_ASKING
         else:

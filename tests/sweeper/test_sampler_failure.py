@@ -63,3 +63,18 @@ def test_a_sampler_error_before_the_trial_is_returned_names_no_wrong_trial() -> 
     with pytest.raises(ProposalError, match=r"^the sampler _NoStart failed while proposing a new trial: ValueError"):
         ask_batch(study, {"x": FloatDistribution(0, 1)}, 2)
     assert study.get_trials()[0].state == TrialState.FAIL  # the batch's first trial, which was returned
+
+
+class _StorageGone(optuna.samplers.RandomSampler):
+    def sample_independent(self, study, trial, name, dist):  # type: ignore[no-untyped-def]
+        import sqlalchemy.exc
+
+        raise sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+
+def test_a_lost_storage_while_asking_is_not_called_a_sampler_failure() -> None:
+    import sqlalchemy.exc
+
+    study = optuna.create_study(sampler=_StorageGone(seed=0))
+    with pytest.raises(sqlalchemy.exc.OperationalError):  # the sweep names the storage for it (storage_lost)
+        ask_batch(study, {"x": FloatDistribution(0, 1)}, 1)
