@@ -1,5 +1,5 @@
-"""Repeated configs are repeat measurements, not new points: complete trials with the same parameters (an
-enqueued config run again, a sampler proposing a config twice) become ONE point of the front.
+"""Repeated configs are repeat measurements, not new points: complete trials with the same parameters and
+overrides (an enqueued config run again, a sampler proposing a config twice) become ONE point of the front.
 
 - Energy per sample: when every member stored its benchmark's repeats (``ecopt.inference_per_repeat_J``), the
   point's value is the median of all of them pooled and its interval the median's 95% interval over them
@@ -41,8 +41,8 @@ from ._schema import ReportSettings
 
 #: how an objective's interval is formed for a merged point, in words (summary.json says it)
 METHOD = (
-    "complete trials with the same parameters are one point: energy per sample is the median of all their "
-    "benchmark repeats pooled, with the median's 95% interval over them (when every member stored its repeats; "
+    "complete trials with the same parameters and overrides are one point: energy per sample is the median of all "
+    "their benchmark repeats pooled, with the median's 95% interval over them (when every member stored its repeats; "
     "else the median of the members' values); other objectives are the median of the members' values; "
     "an interval not computed from pooled repeats spans the members' values and intervals"
 )
@@ -51,12 +51,11 @@ REL_PRECISION = 0.05
 
 
 def config_key(record: TrialRecord) -> str:
-    """What makes two trials the same config: their parameters (their overrides when they have none); a trial
-    with neither is a config of its own (nothing says what it ran)."""
-    if record.params:
-        return json.dumps(record.params, sort_keys=True, default=repr)
-    if record.overrides:
-        return json.dumps(sorted(record.overrides))
+    """What makes two trials the same config: their parameters and their overrides, which hold the fixed ones
+    too (a study resumed with ``trainer.max_epochs=8`` after ``=1`` ran other models for the same parameters);
+    a trial with neither is a config of its own (nothing says what it ran)."""
+    if record.params or record.overrides:
+        return json.dumps([record.params, sorted(record.overrides)], sort_keys=True, default=repr)
     return f"trial {record.number}"
 
 

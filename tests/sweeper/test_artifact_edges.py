@@ -267,3 +267,20 @@ def test_a_chosen_trial_that_breaks_a_constraint_is_said_so() -> None:
     report = build_report("edges", _infeasible_study().get_trials(), settings, baseline=1, chosen=0)
     chosen = render(report).split("## The chosen model", 1)[1].split("## Tuning cost", 1)[0]
     assert "- It breaks the study's constraints: energy/total_J=2.5 breaks '<= 1'." in chosen
+
+
+def test_a_study_resumed_with_another_fixed_override_does_not_pool_different_models(tmp_path: Path) -> None:
+    """Resumed with depth=4 after depth=1 (a fixed override, not a searched parameter): the two trials of
+    width=16 were pooled into one point whose accuracy, the median of both, no model had."""
+    from .conftest import run_multirun
+
+    sweep = tmp_path / "sweep"
+    assert run_multirun(sweep, "width=choice(16)", "depth=1", "hydra.sweeper.n_trials=1").returncode == 0
+    assert run_multirun(sweep, "width=choice(16)", "depth=4", "hydra.sweeper.n_trials=2").returncode == 0
+    with open(sweep / "trials.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["config_group"] for r in rows] == ["", ""]  # two configs, each run once
+    with open(sweep / "pareto_front.csv", newline="") as f:
+        front = list(csv.DictReader(f))
+    assert {r["merged_trials"] for r in front} == {""}
+    assert {float(r["val_acc"]) for r in front} <= {float(r["val_acc"]) for r in rows}  # values some model had
