@@ -25,7 +25,7 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 from ..energy.measurement import is_measured
-from ..metrics import ESTIMATED_FRACTION
+from ..metrics import ESTIMATED_FRACTION, SAMPLES_PER_J
 from ._metrics import Constraint, TrialError, objective_interval, trial_energy
 from ._optuna_compat import constraints_key
 from ._pareto import POSSIBLY, ROBUST
@@ -225,14 +225,22 @@ def apply_confirmed(record: TrialRecord, entry: Mapping[str, Any], settings: Rep
     out = copy.copy(record)
     out.confirmed = dict(entry)
     out.intervals = dict(record.intervals)
-    if record.values is not None and metric in settings.objective_names:
+    # the re-measured metric, and samples per J beside J per sample (its inverse) where that is an objective
+    replaced = {metric: (value, interval)}
+    if metric == settings.energy_per_sample_metric and value > 0:
+        inverse = None if interval is None or interval[0] <= 0 else (1.0 / interval[1], 1.0 / interval[0])
+        replaced[SAMPLES_PER_J] = (1.0 / value, inverse)
+    if record.values is not None and any(name in settings.objective_names for name in replaced):
         out.sweep_values = list(record.values)
         out.values = list(record.values)
-        out.values[settings.objective_names.index(metric)] = value
-        if interval is not None:
-            out.intervals[metric] = interval
-        else:
-            out.intervals.pop(metric, None)
+        for name, (new_value, new_interval) in replaced.items():
+            if name not in settings.objective_names:
+                continue
+            out.values[settings.objective_names.index(name)] = new_value
+            if new_interval is not None:
+                out.intervals[name] = new_interval
+            else:
+                out.intervals.pop(name, None)
     if metric == settings.energy_per_sample_metric:
         out.energy_per_sample_J, out.energy_per_sample_interval = value, interval
         out.per_repeat_J = _repeats(entry.get("per_repeat_J"))  # the sweep's repeats no longer describe it
@@ -243,8 +251,8 @@ def apply_confirmed(record: TrialRecord, entry: Mapping[str, Any], settings: Rep
             parsed = Constraint.parse(text)
         except ValueError:
             continue
-        if parsed.metric == metric:
-            constraints[text] = parsed.value({metric: value})
+        if parsed.metric in replaced:
+            constraints[text] = parsed.value({parsed.metric: replaced[parsed.metric][0]})
     out.constraints = constraints
     out.feasible = all(v <= 0 for v in constraints.values())
     return out

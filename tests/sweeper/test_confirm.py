@@ -282,3 +282,25 @@ def test_a_confirmed_value_that_is_an_estimate_is_labelled_so():
     lines = confirm_lines(Confirmation(before, after, {}, {0, 1}))
     assert "->  0.009 [0.008, 0.01] (ESTIMATED from CPU time)  |" in lines[1]
     assert "->  0.004 [0.003, 0.005]  |" in lines[2] and "ESTIMATED" not in lines[2]
+
+
+def test_a_confirmed_value_replaces_samples_per_joule_too_where_that_is_the_objective():
+    """Objectives val_acc and efficiency/samples_per_J (maximised): the confirmed J per sample changed nothing,
+    while `ecopt confirm` printed 'front from confirmed values'."""
+    from ecopt_lightning.sweeper._schema import ReportSettings
+    from ecopt_lightning.sweeper._sweep_report import build_report
+
+    eff = "efficiency/samples_per_J"
+    study = optuna.create_study(directions=["maximize", "maximize"])
+    for acc, j in [(0.9, 0.01), (0.8, 0.005)]:
+        attrs = {"val_acc": acc, E: j, eff: 1 / j}
+        study.add_trial(optuna.trial.create_trial(values=[acc, 1 / j], user_attrs=attrs))
+    settings = ReportSettings(["val_acc", eff], ["maximize", "maximize"], [f"{eff} >= 60"])
+    # trial 1 measured again: 4x dearer than the sweep said, now dominated by trial 0
+    confirmed = {"1": {"metric": E, "value": 0.02, "ci_lo": 0.016, "ci_hi": 0.025}}
+    report = build_report("s", study.get_trials(), settings, confirmed=confirmed)
+    (one,) = [r for r in report.records if r.number == 1]
+    assert one.values == pytest.approx([0.8, 50.0]) and one.sweep_values == pytest.approx([0.8, 200.0])
+    assert one.intervals[eff] == pytest.approx((40.0, 62.5))
+    assert one.constraints[f"{eff} >= 60"] == pytest.approx(10.0) and not one.feasible  # met by the sweep's 200
+    assert [r.number for r in report.front] == [0]
