@@ -81,8 +81,8 @@ class Report:
         obtained; when none said, the share is unknown, not 0%.
 
         Example:
-            >>> r = Report("s", None, [], [], [], None, None, None, {}, 8.0, {}, 6.0, 1, {})
-            >>> r.records = [_energy_only(4.0), _energy_only(4.0)]
+            >>> failed = TrialRecord(0, "FAIL", None, {}, [], {}, {}, False, None, 4.0, None, None, None, None)
+            >>> r = Report("s", None, [failed, failed], [], [], None, None, None, {}, 8.0, {}, 6.0, 1, {})
             >>> r.estimated_text()
             '75% of it ESTIMATED, not measured; 1 trial(s) did not say'
             >>> r.sweep_estimated_J, r.trials_without_source = 0.0, 2
@@ -97,11 +97,6 @@ class Report:
         share = f"{self.sweep_estimated_J / self.sweep_energy_J:.0%}" if self.sweep_energy_J > 0 else "none"
         unknown = self.trials_without_source
         return f"{share} of it ESTIMATED, not measured{f'; {unknown} trial(s) did not say' if unknown else ''}"
-
-
-def _energy_only(energy_J: float) -> TrialRecord:
-    """A failed trial's record with only its energy (for the examples)."""
-    return TrialRecord(0, "FAIL", None, {}, [], {}, {}, False, None, energy_J, None, None, None, None)
 
 
 def _to_min(values: Sequence[float], directions: Sequence[str]) -> tuple[float, ...]:
