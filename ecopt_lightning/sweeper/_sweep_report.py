@@ -84,7 +84,7 @@ class Report:
             >>> failed = TrialRecord(0, "FAIL", None, {}, [], {}, {}, False, None, 4.0, None, None, None, None)
             >>> r = Report("s", None, [failed, failed], [], [], None, None, None, {}, 8.0, {}, 6.0, 1, {})
             >>> r.estimated_text()
-            '75% of it ESTIMATED, not measured; 1 trial(s) did not say'
+            'at least 75% of it ESTIMATED, not measured; 1 trial(s) did not say'
             >>> r.sweep_estimated_J, r.trials_without_source = 0.0, 2
             >>> r.estimated_text()
             'share ESTIMATED unknown: no trial said whether its energy was measured'
@@ -96,7 +96,9 @@ class Report:
             return "share ESTIMATED unknown: no trial said whether its energy was measured"
         share = f"{self.sweep_estimated_J / self.sweep_energy_J:.0%}" if self.sweep_energy_J > 0 else "none"
         unknown = self.trials_without_source
-        return f"{share} of it ESTIMATED, not measured{f'; {unknown} trial(s) did not say' if unknown else ''}"
+        if unknown:  # their energy may be estimated too
+            return f"at least {share} of it ESTIMATED, not measured; {unknown} trial(s) did not say"
+        return f"{share} of it ESTIMATED, not measured"
 
 
 def _to_min(values: Sequence[float], directions: Sequence[str]) -> tuple[float, ...]:

@@ -284,3 +284,15 @@ def test_a_study_resumed_with_another_fixed_override_does_not_pool_different_mod
         front = list(csv.DictReader(f))
     assert {r["merged_trials"] for r in front} == {""}
     assert {float(r["val_acc"]) for r in front} <= {float(r["val_acc"]) for r in rows}  # values some model had
+
+
+def test_an_estimated_share_with_trials_that_did_not_say_is_a_lower_bound() -> None:
+    """'50% of it ESTIMATED' with a trial that did not say: its energy may be estimated too."""
+    from ecopt_lightning.sweeper._schema import SOURCES_ATTR
+
+    study = optuna.create_study(directions=DIRECTIONS)
+    for w, attrs in [(0.5, {SOURCES_ATTR: {"cpu:0": "estimate"}}), (1.5, {})]:
+        attrs = {**attrs, "energy/total_J": 2.0}
+        study.add_trial(optuna.trial.create_trial(values=[w, w], params={"w": w}, distributions=DIST, user_attrs=attrs))
+    report = build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS))
+    assert report.estimated_text() == "at least 50% of it ESTIMATED, not measured; 1 trial(s) did not say"
