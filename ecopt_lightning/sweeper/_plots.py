@@ -111,7 +111,7 @@ def hover_text(report: Report, r: TrialRecord) -> str:
             observed = "?"
         lines.append(f"{text}: {observed} ({'met' if value <= 0 else f'broken by {value:.3g}'})")
     if r.energy_J is not None:
-        lines.append(f"energy {r.energy_J:.4g} J")
+        lines.append(f"energy {r.energy_J:.4g} J{' per trial (their median)' if r.merged_trials else ''}")
     if r.sources:
         lines.append("sources: " + ", ".join(f"{d} {s}" for d, s in sorted(r.sources.items())))
     return "<br>".join(lines)

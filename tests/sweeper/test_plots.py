@@ -170,3 +170,15 @@ def test_the_hover_of_a_three_objective_study_shows_the_third() -> None:
     settings = ReportSettings([*NAMES, "model/params"], ["maximize", "minimize", "minimize"])
     report = build_report("s", study.get_trials(), settings)
     assert "model/params: 1.234e+04" in hover_text(report, report.records[0]).split("<br>")
+
+
+def test_the_hover_of_a_repeated_config_says_its_energy_is_per_trial() -> None:
+    """A config run in three trials of 1, 2 and 3 J read 'energy 2 J': their median, not what the config cost."""
+    from ecopt_lightning.sweeper._plots import hover_text
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for joules in (1.0, 2.0, 3.0):
+        _add(study, 1, [0.9, 0.001], {"energy/total_J": joules})  # one config: w = 1
+    report = build_report("s", study.get_trials(), ReportSettings(NAMES, ["maximize", "minimize"]))
+    (point,) = report.points
+    assert "energy 2 J per trial (their median)" in hover_text(report, point).split("<br>")
