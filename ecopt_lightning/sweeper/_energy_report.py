@@ -153,8 +153,10 @@ def render(report: Report) -> str:
         lines.append("- not recorded (the study was made by another tool)")
     lines += ["", "## Method", ""]
     summary = _trial_summary(chosen) if chosen is not None else None
-    if summary and summary.get("sources"):
-        sources = ", ".join(f"{d}: {s}" for d, s in summary["sources"].items())
+    # the job's summary, else what the sweeper stored on the trial (a report rebuilt where the job dirs are not)
+    by_domain = (summary or {}).get("sources") or (chosen.sources if chosen is not None else None)
+    if by_domain:
+        sources = ", ".join(f"{d}: {s}" for d, s in by_domain.items())
         lines.append(f"- Energy sources of the chosen trial, per domain: {sources}.")
     estimated = chosen.metrics.get(ESTIMATED_FRACTION) if chosen is not None else None
     if estimated is not None:

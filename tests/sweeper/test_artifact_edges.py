@@ -296,3 +296,18 @@ def test_an_estimated_share_with_trials_that_did_not_say_is_a_lower_bound() -> N
         study.add_trial(optuna.trial.create_trial(values=[w, w], params={"w": w}, distributions=DIST, user_attrs=attrs))
     report = build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS))
     assert report.estimated_text() == "at least 50% of it ESTIMATED, not measured; 1 trial(s) did not say"
+
+
+def test_the_chosen_trials_sources_come_from_the_study_when_its_job_dir_is_gone() -> None:
+    """`ecopt report` where the job dirs are not (another machine, a moved sweep): the Method section lost the
+    chosen trial's sources, which the sweeper stored on the trial."""
+    from ecopt_lightning.sweeper._energy_report import render
+    from ecopt_lightning.sweeper._schema import JOB_DIR_ATTR, SOURCES_ATTR
+
+    study = optuna.create_study(directions=DIRECTIONS)
+    attrs = {SOURCES_ATTR: {"gpu:0": "nvml_counter", "cpu:0": "rapl"}, JOB_DIR_ATTR: "/nonexistent/job/0"}
+    study.add_trial(
+        optuna.trial.create_trial(values=[0.9, 0.01], params={"w": 1.0}, distributions=DIST, user_attrs=attrs)
+    )
+    method = render(build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS))).split("## Method")[1]
+    assert "- Energy sources of the chosen trial, per domain: gpu:0: nvml_counter, cpu:0: rapl." in method
