@@ -56,6 +56,14 @@ def multirun(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     return run
 
 
+def killed_at(point: str, code: str, *args: str) -> None:
+    """Run ``code`` (with ``args`` as ``sys.argv[1:]``) in a fresh Python that SIGKILLs itself at the crash point
+    ``point`` (``name:n``, :mod:`ecopt_lightning.sweeper._crashpoints`); fail the test unless it was killed there."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ECOPT_CRASH_AT": point}
+    proc = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, timeout=SUBPROCESS_S)
+    assert proc.returncode == -9, proc.stderr
+
+
 def load_study(sweep_dir: Path, name: str = "toy"):
     """The study the sweeper wrote to its default SQLite storage."""
     import optuna

@@ -136,11 +136,7 @@ def test_an_infinite_objective_is_not_on_the_front_nor_in_the_hypervolume() -> N
 
 def _killed_writer(out: Path) -> None:
     """Write optimization_results.yaml into ``out`` in a process SIGKILLed between the temp file and the move."""
-    import os
-    import subprocess
-    import sys
-
-    from .conftest import ROOT
+    from .conftest import killed_at
 
     code = (
         "import pathlib, sys, optuna\n"
@@ -150,9 +146,7 @@ def _killed_writer(out: Path) -> None:
         "report = build_report('s', study.get_trials(), ReportSettings.default(['v'], ['minimize']))\n"
         "write_optimization_results(report, pathlib.Path(sys.argv[1]))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "ECOPT_CRASH_AT": "artifact_write:1"}  # killed before the move
-    proc = subprocess.run([sys.executable, "-c", code, str(out)], env=env, capture_output=True, timeout=300)
-    assert proc.returncode == -9, proc.stderr
+    killed_at("artifact_write:1", code, str(out))  # before the move
 
 
 def test_a_writer_killed_while_writing_optimization_results_leaves_no_temp_file(tmp_path: Path) -> None:

@@ -124,15 +124,12 @@ def test_an_efficiency_axis_reads_samples_per_joule_not_joules() -> None:
 def test_a_copy_of_plotly_js_cut_short_does_not_stand_as_the_file(tmp_path: Path) -> None:
     """Where links fail plotly.min.js is copied, and a copy killed midway stayed as the file for good (it is
     made only when missing): the HTML then loaded a truncated plotly.js."""
-    import os
-    import subprocess
-    import sys
-
     import plotly
 
     from ecopt_lightning.sweeper._plots import shared_plotly_js
 
-    root = Path(__file__).parents[2]
+    from .conftest import killed_at
+
     code = (
         "import pathlib, sys\n"
         "def refuse(*args, **kwargs):\n"
@@ -141,9 +138,7 @@ def test_a_copy_of_plotly_js_cut_short_does_not_stand_as_the_file(tmp_path: Path
         "from ecopt_lightning.sweeper._plots import shared_plotly_js\n"
         "shared_plotly_js(pathlib.Path(sys.argv[1]))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(root), "ECOPT_CRASH_AT": "artifact_write:1"}  # killed before the move
-    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, timeout=300)
-    assert proc.returncode == -9, proc.stderr
+    killed_at("artifact_write:1", code, str(tmp_path))  # before the move
     assert not (tmp_path / "plotly.min.js").exists()
     bundle = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     assert shared_plotly_js(tmp_path).read_bytes() == bundle.read_bytes()
