@@ -48,6 +48,32 @@ def local_instance_token(environ: Mapping[str, str], address: str | None) -> dic
     return {"RAY_AUTH_TOKEN": secrets.token_hex(32)}  # 256 bits, as Ray's own tokens
 
 
+def unfit(resources: Mapping[str, float], cpus_per_worker: float, gpus_per_worker: float) -> str | None:
+    """Why a worker task asking ``cpus_per_worker`` and ``gpus_per_worker`` can never start on a Ray instance of
+    ``resources`` (``ray.cluster_resources()``; a local instance does not grow, so Ray would wait for ever);
+    ``None`` when it fits.
+
+    Example:
+        >>> unfit({"CPU": 2.0}, 4, 0)
+        "--cpus-per-worker=4 is not allowed: at most the Ray instance's 2 CPUs (--num-cpus), or no worker ever starts"
+        >>> unfit({"CPU": 2.0}, 1, 1)
+        "--gpus-per-worker=1 is not allowed: at most the Ray instance's 0 GPUs, or no worker ever starts"
+        >>> unfit({"CPU": 2.0, "GPU": 1.0}, 1, 0.5) is None
+        True
+    """
+    for flag, key, want, where in (
+        ("cpus", "CPU", cpus_per_worker, " (--num-cpus)"),
+        ("gpus", "GPU", gpus_per_worker, ""),
+    ):
+        have = resources.get(key, 0.0)
+        if want > have:
+            return (
+                f"--{flag}-per-worker={want:g} is not allowed: at most the Ray instance's {have:g} {key}s{where}, "
+                "or no worker ever starts"
+            )
+    return None
+
+
 def worker_command(app: str, overrides: Sequence[str], storage: str, study: str, sweep_dir: Path, index: int) -> list:
     """The multirun command of worker ``index``: the same sweep, its own sweep dir and seed."""
     return [
@@ -129,10 +155,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workers < 1:
         print(f"--workers={args.workers} is not allowed: give 1 or more", file=sys.stderr)
         return 2
+    for flag, value, low in (
+        ("cpus-per-worker", args.cpus_per_worker, 0),
+        ("gpus-per-worker", args.gpus_per_worker, 0),
+    ):
+        if not value >= low:  # also NaN
+            print(f"--{flag}={value:g} is not allowed: a number >= {low}", file=sys.stderr)
+            return 2
+    if args.num_cpus is not None and args.num_cpus < 1:
+        print(f"--num-cpus={args.num_cpus} is not allowed: give 1 or more", file=sys.stderr)
+        return 2
     import ray
 
     os.environ.update(local_instance_token(os.environ, args.address))
     ray.init(address=args.address, num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
+    # an instance started here never grows (a cluster's autoscaler may add nodes): a worker that cannot fit never starts
+    why = unfit(ray.cluster_resources(), args.cpus_per_worker, args.gpus_per_worker) if args.address is None else None
+    if why is not None:
+        print(why, file=sys.stderr)
+        ray.shutdown()
+        return 2
     app, *overrides = args.app_and_overrides
     results = run_workers(
         app,

@@ -8,6 +8,8 @@ shared budget."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import optuna
@@ -20,7 +22,7 @@ from ecopt_lightning.sweeper.ray_workers import local_instance_token, run_worker
 from tests.doubles.fake_powercap import FakePowercap
 from tests.sweeper.conftest import APPS, ROOT
 
-from .conftest import check_artifacts
+from .conftest import check_artifacts, sweep_env
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install -e .[ray])")
 pytestmark = pytest.mark.slow
@@ -136,3 +138,29 @@ def test_a_local_instance_gets_a_token_in_the_environment_unless_one_is_configur
     for configured in ({"RAY_AUTH_TOKEN": "x"}, {"RAY_AUTH_TOKEN_PATH": "/t"}, {"RAY_AUTH_MODE": "disabled"}):
         assert local_instance_token(configured, None) == {}
     assert local_instance_token({}, "auto") == {}  # a cluster joined: its token as Ray finds it
+
+
+def _ray_workers(*args: str) -> subprocess.CompletedProcess[str]:
+    storage = "journal:///nonexistent-dir/study.log"  # never opened: refused before any worker starts
+    command = [sys.executable, "-m", "ecopt_lightning.sweeper.ray_workers", "--storage", storage, "--study", "s"]
+    argv = [*command, *args, "--", str(APPS / "toy.py")]
+    return subprocess.run(argv, capture_output=True, text=True, env=sweep_env(), timeout=300)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--gpus-per-worker", "-1"), "--gpus-per-worker=-1 is not allowed: a number >= 0"),
+        (("--cpus-per-worker", "nan"), "--cpus-per-worker=nan is not allowed: a number >= 0"),
+        (("--num-cpus", "0"), "--num-cpus=0 is not allowed: give 1 or more"),
+        # a local instance never grows: Ray waited for ever for a task it cannot place
+        (
+            ("--num-cpus", "1", "--cpus-per-worker", "2"),
+            "--cpus-per-worker=2 is not allowed: at most the Ray instance's 1",
+        ),
+    ],
+)
+def test_worker_resources_that_cannot_be_given_are_one_line(args: tuple[str, ...], said: str, tmp_path: Path) -> None:
+    proc = _ray_workers("--workers", "1", "--sweep-root", str(tmp_path / "ray"), *args)
+    assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "ray").exists()  # no worker started
