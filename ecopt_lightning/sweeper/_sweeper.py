@@ -105,6 +105,12 @@ LATE_RESULT = (
     "for over 2 x heartbeat_interval_s: this process was paused or could not reach the storage) and runs it again"
 )
 
+#: ``ecopt.error`` of a batch's trials when another worker failed one of them before this worker claimed it
+LATE_CLAIM = (
+    "not run: another worker failed a trial of this batch before this worker claimed it (this process was paused "
+    "for over 2 x heartbeat_interval_s right after it asked); that trial runs again, this batch is asked anew"
+)
+
 #: wall time (s) between two writes of the figures (PNG, HTML: about a second of CPU each) and energy_report.md
 #: during a sweep; the JSON/CSV files are written every batch (when changed) and the figures once more at the end
 FIGURES_EVERY_S = 300.0
@@ -701,7 +707,14 @@ class EcoptSweeperImpl:
                 claimed = [
                     TrialWrite(t, {**beat, **c}, heartbeat=native_beat) for t, c in zip(trials, claims, strict=True)
                 ]
-                write_trials(study, claimed)
+                try:
+                    write_trials(study, claimed)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    # asked, then paused for 2 heartbeat intervals before the claim: another worker took the trials
+                    # for a dead worker's, failed them and retries them; the rest of the batch is failed below, unrun
+                    why = LATE_CLAIM
+                    log.warning("ecopt: %s", why)
+                    return [], [], []
                 _crashpoints.reached("after_ask")
                 with Heartbeat(storage, ids, settings.heartbeat_interval_s, beat_now=False):
                     start = time.perf_counter()

@@ -247,3 +247,27 @@ def test_a_worker_paused_past_its_heartbeat_goes_on_when_its_trial_was_failed_me
     assert retry.state == TrialState.COMPLETE and retry.params == late.params
     log = Path(f"{tmp_path / 'a'}.log").read_text()
     assert "trial 0: result not stored: another worker marked the trial FAIL" in log and "Traceback" not in log
+
+
+def test_a_worker_paused_between_ask_and_claim_goes_on_when_its_trial_was_failed_meanwhile(
+    tmp_path: Path, storage: str, study_name: str
+) -> None:
+    # A asks its trial and is paused before claiming it; B waits for that unclaimed trial for 2 heartbeat intervals
+    # (A is alive), fails and retries it. A, resumed, finds its claim refused: it says so and goes on (it crashed
+    # with UpdateFinishedTrialError), and the budget is met once
+    common = (*SPACE, f"hydra.sweeper.storage={storage}", f"hydra.sweeper.study_name={study_name}")
+    common += ("hydra.sweeper.heartbeat_interval_s=1", "hydra.sweeper.n_trials=1")
+    a = start(tmp_path / "a", *common, env={"ECOPT_CRASH_AT": "before_claim:1", "ECOPT_CRASH_SIGNAL": "STOP"})
+    try:
+        wait_for(lambda: _stopped(a.pid), what="worker A paused with its trial asked, not claimed")
+        b = run(tmp_path / "b", *common, "hydra.sweeper.seed=1")
+    finally:
+        a.send_signal(signal.SIGCONT)
+    assert b.returncode == 0, b.stdout + b.stderr
+    assert finish(a, tmp_path / "a") == 0, Path(f"{tmp_path / 'a'}.log").read_text()
+    trials = _load(storage, study_name).trials
+    assert trials[0].state == TrialState.FAIL and "no worker claimed it" in trials[0].user_attrs["ecopt.error"]
+    assert [t.state for t in trials[1:]] == [TrialState.COMPLETE] and trials[1].params == trials[0].params
+    log = Path(f"{tmp_path / 'a'}.log").read_text()
+    assert "another worker failed a trial of this batch before this worker claimed it" in log, log
+    assert "Traceback" not in log
