@@ -528,6 +528,8 @@ class EcoptSweeperImpl:
                         "the sweep"
                     ) from exc
                 launched = True
+                if not numbers:  # every trial asked lay beyond the budget (other workers' cover it): none ran
+                    continue
                 failures += batch_errors
                 why = _samplers.too_slow(sampler_name, *self._batch_seconds) if settings.sampler == "auto" else None
                 if why:

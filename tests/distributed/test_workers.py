@@ -271,3 +271,32 @@ def test_a_worker_paused_between_ask_and_claim_goes_on_when_its_trial_was_failed
     log = Path(f"{tmp_path / 'a'}.log").read_text()
     assert "another worker failed a trial of this batch before this worker claimed it" in log, log
     assert "Traceback" not in log
+
+
+def test_a_worker_whose_first_batch_lies_wholly_beyond_the_budget_goes_on_under_the_auto_sampler(
+    tmp_path: Path, storage: str, study_name: str
+) -> None:
+    # A counts 2 missing trials and is paused before it asks; B asks and runs both; A's batch is wholly beyond the
+    # budget and not run. Under sampler=auto (the default) A then judged the speed of a batch it never launched and
+    # crashed (AttributeError: no _batch_seconds)
+    common = (
+        "width=choice(8,16,32,64)",
+        "lr=tag(log, interval(1e-4, 1e-1))",
+        f"hydra.sweeper.storage={storage}",
+        f"hydra.sweeper.study_name={study_name}",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.heartbeat_interval_s=60",
+    )
+    a = start(tmp_path / "a", *common, env={"ECOPT_CRASH_AT": "before_ask:1", "ECOPT_CRASH_SIGNAL": "STOP"})
+    try:
+        wait_for(lambda: _stopped(a.pid), what="worker A paused before asking")
+        b = run(tmp_path / "b", *common, "hydra.sweeper.seed=1")
+    finally:
+        a.send_signal(signal.SIGCONT)
+    assert b.returncode == 0, b.stdout + b.stderr
+    assert finish(a, tmp_path / "a") == 0, Path(f"{tmp_path / 'a'}.log").read_text()
+    trials = _load(storage, study_name).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2 + [TrialState.FAIL] * 2
+    assert all(t.user_attrs["ecopt.error"] == OVER_BUDGET_ERROR for t in trials[2:])
+    assert check_artifacts(tmp_path / "a")["states"] == {"COMPLETE": 2, "FAIL": 2}
