@@ -6,9 +6,10 @@ Optuna records heartbeats only inside ``Study.optimize``; the sweeper asks and t
 - database storages created with ``heartbeat_interval``: :meth:`RDBStorage.record_heartbeat`;
 - other storages (an Optuna journal file): the trial attribute ``ecopt.heartbeat_at`` (Unix time, s).
 
-Each trial also records its worker (``ecopt.worker``: host, boot id, pid). :class:`DeadTrialWatch` marks a
-RUNNING trial FAIL when its worker is a dead process on this machine (seen at once), when its heartbeat
-is older than twice the interval (any machine), or when no worker ever claimed it (a worker killed between
+Each trial also records its worker (``ecopt.worker``: host, boot id, pid, heartbeat interval ``beat_s``).
+:class:`DeadTrialWatch` marks a RUNNING trial FAIL when its worker is a dead process on this machine (seen at
+once), when its heartbeat is older than twice the interval (the longer of the watcher's and the worker's; any
+machine), or when no worker ever claimed it (a worker killed between
 ``ask`` and its first record): at once when every other process that asks trials of the study is a dead
 process on this machine, else after twice the interval on the watcher's own clock (no cross-machine clock
 compared). A trial claimed without a heartbeat attribute (a worker killed between the claim's writes, which a
@@ -166,17 +167,30 @@ class Heartbeat:
             self._thread.join()
 
 
-def _why_dead(trial: optuna.trial.FrozenTrial, interval_s: float, now: float, stale: set[int]) -> str | None:
+def beat_interval(trial: optuna.trial.FrozenTrial, interval_s: float) -> float:
+    """The heartbeat interval (s) ``trial`` is judged by: its worker's own (``beat_s`` in its claim) when longer
+    than the watcher's ``interval_s``, since a worker beating every 60 s is not dead after a watcher's 2 x 1 s."""
+    owner = trial.user_attrs.get(WORKER_ATTR) or {}
+    beat_s = owner.get("beat_s") if isinstance(owner, dict) else None
+    return max(interval_s, beat_s) if isinstance(beat_s, (int, float)) and not isinstance(beat_s, bool) else interval_s
+
+
+def _why_dead(
+    trial: optuna.trial.FrozenTrial, interval_s: float, now: float, stale: dict[float, set[int]]
+) -> str | None:
     me = worker()
     owner = trial.user_attrs.get(WORKER_ATTR) or {}
     same_machine = owner.get("host") == me["host"] and owner.get("boot") == me["boot"]
     pid = owner.get("pid")
     if same_machine and isinstance(pid, int) and pid != me["pid"] and not _alive(pid):
         return f"its worker (pid {pid} on {me['host']}) died"
-    if compat.trial_id(trial) in stale:
+    if interval_s <= 0:
+        return None
+    interval_s = beat_interval(trial, interval_s)
+    if compat.trial_id(trial) in stale.get(interval_s, set()):
         return f"its worker stopped its heartbeat for more than {2 * interval_s:g} s"
     beat = trial.user_attrs.get(BEAT_ATTR)
-    if interval_s > 0 and isinstance(beat, (int, float)) and now - beat > 2 * interval_s:
+    if isinstance(beat, (int, float)) and now - beat > 2 * interval_s:
         return f"its worker stopped its heartbeat for more than {2 * interval_s:g} s (last {now - beat:.0f} s ago)"
     return None
 
@@ -243,7 +257,10 @@ class DeadTrialWatch:
             running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         else:
             running = [t for t in trials if t.state == TrialState.RUNNING]
-        stale = compat.stale_trial_ids(study) if running and native(store) and interval_s > 0 else set()
+        stale: dict[float, set[int]] = {}  # per heartbeat interval judged by (the watcher's, or a slower worker's)
+        if native(store) and interval_s > 0:
+            for judged_s in {beat_interval(t, interval_s) for t in running}:
+                stale[judged_s] = compat.stale_trial_ids(study, grace_s=2 * judged_s)
         ids = {compat.trial_id(t) for t in running}
         self._silent_since = {k: v for k, v in self._silent_since.items() if k in ids}
         beats = interval_s > 0 and not native(store)  # journal-style: every claim carries ecopt.heartbeat_at

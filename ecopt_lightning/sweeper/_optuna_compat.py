@@ -224,17 +224,26 @@ def constraints_key() -> str:
     return str(getattr(_base, "_CONSTRAINTS_KEY", "constraints"))
 
 
-def stale_trial_ids(study: optuna.Study) -> set[int]:
+def stale_trial_ids(study: optuna.Study, grace_s: float | None = None) -> set[int]:
     """Trial ids of RUNNING trials whose RDB heartbeat is stale, without failing them (the private
     ``_get_stale_trial_ids`` that ``fail_stale_trials`` uses), so the caller records why before failing them.
+    ``grace_s``: stale when older than that (the storage's ``grace_period`` for this one read), instead of the
+    storage's own (twice its heartbeat interval).
 
     Fallback: :func:`optuna.storages.fail_stale_trials` fails them itself (no reason recorded) and this returns
     an empty set."""
+    store = storage(study)
+    backend: Any = getattr(store, "_backend", store)
+    kept = backend.grace_period
     try:
-        return set(storage(study)._get_stale_trial_ids(study_id(study)))  # type: ignore[attr-defined]
+        if grace_s is not None:
+            backend.grace_period = grace_s
+        return set(store._get_stale_trial_ids(study_id(study)))  # type: ignore[attr-defined]
     except Exception:  # pragma: no cover - private API moved: let Optuna fail them (no reason recorded)
         optuna.storages.fail_stale_trials(study)
         return set()
+    finally:
+        backend.grace_period = kept
 
 
 def contains(dist: BaseDistribution, value: Any) -> bool:

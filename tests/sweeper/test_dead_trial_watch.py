@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from ecopt_lightning.sweeper import _optuna_compat as oc
@@ -107,3 +108,43 @@ def test_the_sweeper_writes_the_heartbeat_before_the_claim_to_a_journal_file(tmp
             first.setdefault((op["trial_id"], key), line_no)
     for trial_id in (0, 1):
         assert first[(trial_id, BEAT_ATTR)] < first[(trial_id, WORKER_ATTR)], first
+
+
+def _slow_beater(last_beat_s_ago: float, beat_s: int | None = 60) -> dict:
+    """A claim by a worker elsewhere that beats every ``beat_s`` (None: a claim that does not say)."""
+    who = {**ELSEWHERE, **({} if beat_s is None else {"beat_s": beat_s})}
+    return {WORKER_ATTR: who, BEAT_ATTR: time.time() - last_beat_s_ago}
+
+
+def test_a_worker_beating_slower_than_the_watcher_is_judged_by_its_own_interval_on_a_journal(tmp_path: Path) -> None:
+    # a watcher started with heartbeat_interval_s=1 failed the live trials of a worker beating every 60 s (its last
+    # beat 10 s ago, well within its interval), and that worker's results were lost
+    watch = DeadTrialWatch(interval_s=1, max_retry=0)
+    assert watch.fail_dead_trials(_journal_study(tmp_path / "a", _slow_beater(10))) == []
+    old = _journal_study(tmp_path / "b", _slow_beater(10, beat_s=None))  # a claim that does not say: the watcher's
+    assert watch.fail_dead_trials(old) == [0]
+    dead = _journal_study(tmp_path / "c", _slow_beater(130))
+    assert watch.fail_dead_trials(dead) == [0]
+    assert "stopped its heartbeat for more than 120 s" in dead.trials[0].user_attrs[ERROR_ATTR]
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_worker_beating_slower_than_the_watcher_is_judged_by_its_own_interval_on_a_database(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "study.db"
+    storage = open_storage(f"sqlite:///{path}", heartbeat_interval_s=1)
+    study = optuna.create_study(storage=storage, directions=["maximize"])
+    for _ in range(2):
+        trial = study.ask()
+        oc.storage(study).set_trial_user_attr(oc.trial_id(trial), WORKER_ATTR, {**ELSEWHERE, "beat_s": 60})
+        storage.record_heartbeat(oc.trial_id(trial))
+    with sqlite3.connect(path) as db:  # its last beats: 10 s ago (alive), 130 s ago (dead), on the database's clock
+        for trial_id, ago in ((1, 10), (2, 130)):
+            db.execute(
+                "UPDATE trial_heartbeats SET heartbeat = datetime('now', ?) WHERE trial_id = ?",
+                (f"-{ago} seconds", trial_id),
+            )
+    assert DeadTrialWatch(interval_s=1, max_retry=0).fail_dead_trials(study) == [1]
+    assert study.trials[1].user_attrs[ERROR_ATTR] == "worker died: its worker stopped its heartbeat for more than 120 s"
+    assert storage.grace_period is None  # the storage's own grace is left as it was
