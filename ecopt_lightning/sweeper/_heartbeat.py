@@ -219,7 +219,12 @@ class DeadTrialWatch:
         self._silent_since: dict[int, float] = {}
 
     def judgeable(self, trial: optuna.trial.FrozenTrial) -> bool:
-        """Whether this watch can tell if ``trial``'s worker died (worth waiting for, rather than leaving)."""
+        """Whether this watch can tell if ``trial``'s worker died (worth waiting for, rather than leaving): a worker
+        run without heartbeat only by its pid, on this machine."""
+        owner = trial.user_attrs.get(WORKER_ATTR)
+        if isinstance(owner, dict) and owner.get("beat_s") == 0:
+            me = worker()
+            return owner.get("host") == me["host"] and owner.get("boot") == me["boot"]
         return WORKER_ATTR in trial.user_attrs or self.interval_s > 0
 
     def _why_silent_dead(
@@ -228,7 +233,9 @@ class DeadTrialWatch:
         """Why a trial that has said nothing to judge it by (unclaimed, or claimed without a heartbeat attribute
         where ``beats`` says there should be one) is dead; ``None`` while it may still be written."""
         claimed = WORKER_ATTR in trial.user_attrs
-        if claimed and not (beats and BEAT_ATTR not in trial.user_attrs):
+        owner = trial.user_attrs.get(WORKER_ATTR)
+        silent_by_choice = isinstance(owner, dict) and owner.get("beat_s") == 0  # its worker runs without heartbeat
+        if claimed and (silent_by_choice or not (beats and BEAT_ATTR not in trial.user_attrs)):
             self._silent_since.pop(compat.trial_id(trial), None)
             return None
         if not claimed and gone is not None:

@@ -123,6 +123,14 @@ def test_a_worker_beating_slower_than_the_watcher_is_judged_by_its_own_interval_
     assert watch.fail_dead_trials(_journal_study(tmp_path / "a", _slow_beater(10))) == []
     old = _journal_study(tmp_path / "b", _slow_beater(10, beat_s=None))  # a claim that does not say: the watcher's
     assert watch.fail_dead_trials(old) == [0]
+    # a worker run with heartbeat_interval_s=0 writes no beat: its claim is not taken for one cut short
+    clock = Clock()
+    silent = DeadTrialWatch(interval_s=1, max_retry=0, clock=clock)
+    quiet = _journal_study(tmp_path / "q", {WORKER_ATTR: {**ELSEWHERE, "beat_s": 0}})
+    assert silent.fail_dead_trials(quiet) == []
+    clock.now = 3600.0
+    assert silent.fail_dead_trials(quiet) == []
+    assert not silent.judgeable(quiet.trials[0])  # on another machine: nothing tells, so a worker does not wait on it
     dead = _journal_study(tmp_path / "c", _slow_beater(130))
     assert watch.fail_dead_trials(dead) == [0]
     assert "stopped its heartbeat for more than 120 s" in dead.trials[0].user_attrs[ERROR_ATTR]
