@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 JOB_FILE = ".ecopt_job.json"
 RESULT_FILE = ".ecopt_result.pkl"
+#: what :class:`TrackedTask` saves for a job that Ctrl-C interrupted
+CTRL_C_RESULT = ("raised", "KeyboardInterrupt: interrupted (Ctrl-C)")
 _jobs_in_process = 0
 
 
@@ -65,7 +67,7 @@ class TrackedTask:
                 _save_result(out, ("raised", f"{type(exc).__name__}: {exc}"))
                 raise
         if ctrl_c.pressed:  # whatever the task made of it: a result of an interrupted run is not one
-            _save_result(out, ("raised", "KeyboardInterrupt: interrupted (Ctrl-C)"))
+            _save_result(out, CTRL_C_RESULT)
             raise KeyboardInterrupt
         _save_result(out, ("returned", value))
         return value
@@ -140,6 +142,12 @@ def job_result(job_dir: str | None) -> tuple[str, Any] | None:
         return pickle.loads((Path(job_dir) / RESULT_FILE).read_bytes())
     except Exception:
         return None
+
+
+def interrupted(job_dir: str | None) -> bool:
+    """Whether the job in ``job_dir`` was interrupted by Ctrl-C (a job process of its own, e.g. submitit's, that
+    got the terminal's SIGINT: its launcher reports a failed job, as for any other)."""
+    return job_result(job_dir) == CTRL_C_RESULT
 
 
 def job_process(job_dir: str | None) -> dict[str, Any]:

@@ -44,7 +44,7 @@ from ._compose import ComposeOnce, ReuseComposed
 from ._energy_report import hardware_info
 from ._heartbeat import DeadTrialWatch, Heartbeat, announce_asker, first_beat, worker
 from ._jobinfo import read_job
-from ._launch import TrackedTask, check_parallelism, job_process, recycle_workers
+from ._launch import TrackedTask, check_parallelism, interrupted, job_process, recycle_workers
 from ._loggers import log_everywhere
 from ._lost_jobs import dead_job_energy, died, expected_job_dir, recover
 from ._metrics import TrialError, lookup, name_mismatch, non_numeric, to_metrics, trial_energy
@@ -727,7 +727,11 @@ class EcoptSweeperImpl:
                 self.composer.forget()
             errors, mismatches = [], []
             retry = retry_callback(settings.max_retry)
+            ctrl_c = False
             for trial, ret in zip(trials, returns, strict=False):
+                if interrupted(self._job_dir(ret)):  # the user's Ctrl-C reached the job: the sweep stops below
+                    ctrl_c = True
+                    continue
                 try:
                     error, mismatch = self._tell(study, trial, ret, settings)
                 except optuna.exceptions.UpdateFinishedTrialError:
@@ -744,6 +748,8 @@ class EcoptSweeperImpl:
                     mismatches.append((trial.number, *mismatch))
                 if died(ret) and retry is not None:  # killed by the cluster: run its parameters again
                     retry(study, storage.get_trial(trial_id(trial)))
+            if ctrl_c:  # the others are told; the interrupted ones are failed below, as for a Ctrl-C of the sweeper
+                raise KeyboardInterrupt
             return errors, [t.number for t in trials], mismatches
         except KeyboardInterrupt:
             why = "interrupted (Ctrl-C) while it ran: no result" if launched else "not run: interrupted (Ctrl-C)"

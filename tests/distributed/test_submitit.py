@@ -5,6 +5,9 @@ them SIGKILLed as a cluster kills a job; it becomes a FAIL trial with its energy
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 import optuna
@@ -14,7 +17,7 @@ from optuna.trial import TrialState
 from tests.doubles.fake_powercap import FakePowercap
 from tests.sweeper.conftest import APPS, ROOT
 
-from .conftest import check_artifacts, ok, run
+from .conftest import check_artifacts, finish, ok, run, sweep_cmd, sweep_env, wait_for
 
 SKIP = "hydra-submitit-launcher is not installed (pip install -e .[cluster])"
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason=SKIP)
@@ -90,3 +93,39 @@ def test_a_submitit_batch_with_a_job_killed_by_the_cluster(tmp_path: Path) -> No
     assert {r["trial"] for r in front} == {t.number for t in study.best_trials}
     assert dead.number not in {r["trial"] for r in front}
     assert summary["sweep_energy"]["total_J"] == pytest.approx(sum(t.user_attrs["ecopt.energy_J"] for t in trials))
+
+
+def _sigint_ignored_as_in_a_script() -> None:
+    """SIGINT ignored, as bash leaves it for a command a script starts with ``&`` (the workers of
+    docs/distributed.md): a Ctrl-C of that script still reaches the group, and the jobs note it (TrackedTask)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def test_ctrl_c_that_reaches_the_jobs_stops_a_submitit_sweep_as_it_stops_any_other(tmp_path: Path) -> None:
+    # the sweeper ignores SIGINT, its submitit jobs note it (TrackedTask) and end "interrupted": submitit reported
+    # them as failed jobs, the sweeper failed their trials as failing configs (learnt by the sampler, not retried)
+    # and went on with the next batch; as under the basic launcher, the sweep now stops there (exit 130)
+    sweep, met = tmp_path / "sweep", tmp_path / "met"
+    overrides = ("hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "width=choice(8,16,32,64)")
+    overrides += ("hydra.sweeper.sampler=random", "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2")
+    overrides += (f"meet_dir={met}", "meet_n=3")  # each job waits for a third process: the test, after Ctrl-C
+    with open(f"{sweep}.log", "w") as log:
+        proc = subprocess.Popen(
+            sweep_cmd(sweep, *overrides),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+            env=sweep_env({"PYTHONPATH": f"{ROOT}:{APPS}"}),
+            start_new_session=True,  # a process group of its own, as the script's
+            preexec_fn=_sigint_ignored_as_in_a_script,
+        )
+    wait_for(lambda: met.exists() and len(list(met.iterdir())) == 2, what="both jobs of the batch running")
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C of the script: every process of the group
+    (met / "test").touch()
+    assert finish(proc, sweep) == 130, Path(f"{sweep}.log").read_text()
+    trials = optuna.load_study(study_name="toy", storage=f"sqlite:///{sweep / 'ecopt.db'}").trials
+    assert len(trials) == 2 and all(t.state == TrialState.FAIL for t in trials)
+    for t in trials:
+        assert t.user_attrs["ecopt.error"] == "interrupted (Ctrl-C) while it ran: no result"
+        assert "ecopt.job_failed" not in t.user_attrs  # not a config that fails
+    assert json.loads((sweep / "summary.json").read_text())["stopped"] == "interrupted (Ctrl-C)"
