@@ -223,11 +223,12 @@ def stopped_at_rung(trial: Any) -> int | None:
 
 
 def dead_run_attrs(user_attrs: Mapping[str, Any]) -> list[str]:
-    """The multi-fidelity attributes a retried trial inherits from its dead run (Optuna's
-    ``RetryFailedTrialCallback`` copies every user attribute): its rung values and decisions, its rung epochs and
-    its stop. The sweeper clears them when it claims the retry, which reaches its rungs again: kept, a retry
-    stopped at rung 1 would still show the dead run's values at later rungs, and other trials would be ranked
-    there against values no live run of the cohort measured.
+    """The multi-fidelity attributes a retried trial may carry from its dead run: its rung values and decisions,
+    its rung epochs and its stop. The sweeper's retry no longer copies them (``_storage.retry_callback`` keeps only
+    the baseline flag), but a study retried by an older version, whose retry Optuna's ``RetryFailedTrialCallback``
+    filled with every user attribute, has them; the sweeper clears them when it claims the retry, which reaches
+    its rungs again. Kept, a retry stopped at rung 1 would still show the dead run's values at later rungs, and
+    other trials would be ranked there against values no live run of the cohort measured.
 
     Example:
         >>> dead_run_attrs({"ecopt.rung.1": {"values": None}, STOPPED_AT_ATTR: 1, "val_acc": 0.5, "ecopt.rung.x": 1})
