@@ -165,6 +165,24 @@ def _stopped(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
 
 
+def _run_while_paused(
+    tmp_path: Path, paused: tuple[str, ...], point: str, what: str, other: tuple[str, ...], names: str = "ab"
+) -> tuple[int, str, str]:
+    """Start worker ``names[0]`` with ``paused`` overrides, paused (SIGSTOP) at the crash point ``point``; while it is
+    paused, run worker ``names[1]`` with ``other`` to its end; resume the first and wait for it. Both must exit 0.
+    Returns the first worker's pid and log, and the second's output."""
+    first = start(tmp_path / names[0], *paused, env={"ECOPT_CRASH_AT": point, "ECOPT_CRASH_SIGNAL": "STOP"})
+    try:
+        wait_for(lambda: _stopped(first.pid), what=what)
+        second = run(tmp_path / names[1], *other)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert second.returncode == 0, second.stdout + second.stderr
+    log = Path(f"{tmp_path / names[0]}.log")
+    assert finish(first, tmp_path / names[0]) == 0, log.read_text()
+    return first.pid, log.read_text(), second.stdout + second.stderr
+
+
 def test_two_workers_counting_the_budget_at_once_do_not_overshoot_it(
     tmp_path: Path, storage: str, study_name: str
 ) -> None:
@@ -198,29 +216,20 @@ def test_a_retry_asked_by_a_live_worker_is_not_taken_for_the_dead_workers_trial(
     died = f"die_marker={tmp_path / 'died'}"
     a = run(tmp_path / "a", *common, died)
     assert a.returncode == -signal.SIGKILL, a.stdout + a.stderr
-    b = start(
-        tmp_path / "b",
-        *common,
-        died,
-        "hydra.sweeper.seed=1",
-        env={"ECOPT_CRASH_AT": "before_claim:1", "ECOPT_CRASH_SIGNAL": "STOP"},
+    # C runs the trials still missing and, not waiting for B's (B is paused), ends
+    c_ran = ("hydra.sweeper.seed=2", "hydra.sweeper.wait_for_running=false")
+    what = "worker B paused with the retry asked, not claimed"
+    b_pid, _, c_out = _run_while_paused(
+        tmp_path, (*common, died, "hydra.sweeper.seed=1"), "before_claim:1", what, (*common, *c_ran), names="bc"
     )
-    try:
-        wait_for(lambda: _stopped(b.pid), what="worker B paused with the retry asked, not claimed")
-        # C runs the trials still missing and, not waiting for B's (B is paused), ends
-        c = run(tmp_path / "c", *common, "hydra.sweeper.seed=2", "hydra.sweeper.wait_for_running=false")
-    finally:
-        b.send_signal(signal.SIGCONT)
-    assert c.returncode == 0, c.stdout + c.stderr
-    assert finish(b, tmp_path / "b") == 0, Path(f"{tmp_path / 'b'}.log").read_text()
     trials = _load(storage, study_name).trials
     dead = trials[0]
     assert dead.state == TrialState.FAIL and "its worker (pid" in dead.user_attrs["ecopt.error"]
     (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
     assert retry.state == TrialState.COMPLETE and retry.params == dead.params, retry.user_attrs.get("ecopt.error")
-    assert retry.user_attrs["ecopt.worker"]["pid"] == b.pid
+    assert retry.user_attrs["ecopt.worker"]["pid"] == b_pid
     assert [t.number for t in trials if t.state == TrialState.FAIL] == [dead.number]
-    assert "marked FAIL" not in c.stdout + c.stderr
+    assert "marked FAIL" not in c_out
 
 
 def test_a_worker_paused_past_its_heartbeat_goes_on_when_its_trial_was_failed_meanwhile(
@@ -231,21 +240,14 @@ def test_a_worker_paused_past_its_heartbeat_goes_on_when_its_trial_was_failed_me
     # goes on (it crashed with UpdateFinishedTrialError)
     common = (*SPACE, f"hydra.sweeper.storage={storage}", f"hydra.sweeper.study_name={study_name}")
     common += ("hydra.sweeper.heartbeat_interval_s=1", "hydra.sweeper.n_trials=2")
-    a = start(tmp_path / "a", *common, env={"ECOPT_CRASH_AT": "after_ask:1", "ECOPT_CRASH_SIGNAL": "STOP"})
-    try:
-        wait_for(lambda: _stopped(a.pid), what="worker A paused with its trial claimed")
-        b = run(tmp_path / "b", *common, "hydra.sweeper.seed=1")
-    finally:
-        a.send_signal(signal.SIGCONT)
-    assert b.returncode == 0, b.stdout + b.stderr
-    assert finish(a, tmp_path / "a") == 0, Path(f"{tmp_path / 'a'}.log").read_text()
+    what = "worker A paused with its trial claimed"
+    _, log, _ = _run_while_paused(tmp_path, common, "after_ask:1", what, (*common, "hydra.sweeper.seed=1"))
     trials = _load(storage, study_name).trials
     late = trials[0]
     assert late.state == TrialState.FAIL and "stopped its heartbeat" in late.user_attrs["ecopt.error"]
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 2
     (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == 0]
     assert retry.state == TrialState.COMPLETE and retry.params == late.params
-    log = Path(f"{tmp_path / 'a'}.log").read_text()
     assert "trial 0: result not stored: another worker marked the trial FAIL" in log and "Traceback" not in log
 
 
@@ -257,18 +259,11 @@ def test_a_worker_paused_between_ask_and_claim_goes_on_when_its_trial_was_failed
     # with UpdateFinishedTrialError), and the budget is met once
     common = (*SPACE, f"hydra.sweeper.storage={storage}", f"hydra.sweeper.study_name={study_name}")
     common += ("hydra.sweeper.heartbeat_interval_s=1", "hydra.sweeper.n_trials=1")
-    a = start(tmp_path / "a", *common, env={"ECOPT_CRASH_AT": "before_claim:1", "ECOPT_CRASH_SIGNAL": "STOP"})
-    try:
-        wait_for(lambda: _stopped(a.pid), what="worker A paused with its trial asked, not claimed")
-        b = run(tmp_path / "b", *common, "hydra.sweeper.seed=1")
-    finally:
-        a.send_signal(signal.SIGCONT)
-    assert b.returncode == 0, b.stdout + b.stderr
-    assert finish(a, tmp_path / "a") == 0, Path(f"{tmp_path / 'a'}.log").read_text()
+    what = "worker A paused with its trial asked, not claimed"
+    _, log, _ = _run_while_paused(tmp_path, common, "before_claim:1", what, (*common, "hydra.sweeper.seed=1"))
     trials = _load(storage, study_name).trials
     assert trials[0].state == TrialState.FAIL and "no worker claimed it" in trials[0].user_attrs["ecopt.error"]
     assert [t.state for t in trials[1:]] == [TrialState.COMPLETE] and trials[1].params == trials[0].params
-    log = Path(f"{tmp_path / 'a'}.log").read_text()
     assert "another worker failed a trial of this batch before this worker claimed it" in log, log
     assert "Traceback" not in log
 
@@ -288,14 +283,9 @@ def test_a_worker_whose_first_batch_lies_wholly_beyond_the_budget_goes_on_under_
         "hydra.sweeper.n_jobs=2",
         "hydra.sweeper.heartbeat_interval_s=60",
     )
-    a = start(tmp_path / "a", *common, env={"ECOPT_CRASH_AT": "before_ask:1", "ECOPT_CRASH_SIGNAL": "STOP"})
-    try:
-        wait_for(lambda: _stopped(a.pid), what="worker A paused before asking")
-        b = run(tmp_path / "b", *common, "hydra.sweeper.seed=1")
-    finally:
-        a.send_signal(signal.SIGCONT)
-    assert b.returncode == 0, b.stdout + b.stderr
-    assert finish(a, tmp_path / "a") == 0, Path(f"{tmp_path / 'a'}.log").read_text()
+    _run_while_paused(
+        tmp_path, common, "before_ask:1", "worker A paused before asking", (*common, "hydra.sweeper.seed=1")
+    )
     trials = _load(storage, study_name).trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2 + [TrialState.FAIL] * 2
     assert all(t.user_attrs["ecopt.error"] == OVER_BUDGET_ERROR for t in trials[2:])
