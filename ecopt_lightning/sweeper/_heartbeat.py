@@ -251,13 +251,18 @@ class DeadTrialWatch:
         return f"no worker claimed it for more than {2 * self.interval_s:g} s (its worker died right after ask)"
 
     def fail_dead_trials(
-        self, study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial] | None = None
+        self,
+        study: optuna.Study,
+        trials: Sequence[optuna.trial.FrozenTrial] | None = None,
+        salvage: Callable[[optuna.trial.FrozenTrial], bool] | None = None,
     ) -> list[int]:
         """Mark RUNNING trials of dead workers FAIL (reason in ``ecopt.error``); retry each up to ``max_retry``
-        times. Returns the numbers of the trials failed by this call.
+        times. Returns the numbers of the trials finished by this call (failed, or salvaged).
 
         ``trials``: the study's trials as the caller has just read them (saves a read; a trial that finished
-        since then refuses the FAIL, as one failed by another worker does); ``None``: read here."""
+        since then refuses the FAIL, as one failed by another worker does); ``None``: read here. ``salvage``:
+        called first with each dead worker's trial; ``True`` when it stored the trial's result itself (its job
+        finished and saved one before the worker died), and the trial is then neither failed nor retried."""
         store = compat.storage(study)
         interval_s = self.interval_s
         if trials is None:
@@ -279,6 +284,14 @@ class DeadTrialWatch:
         for trial in running:
             reason = _why_dead(trial, interval_s, now, stale) or self._why_silent_dead(trial, clock, gone, beats)
             if reason is None:
+                continue
+            if salvage is not None and salvage(trial):
+                failed.append(trial.number)
+                log.warning(
+                    "ecopt: trial %d: its worker died (%s) after its job finished: its result is stored",
+                    trial.number,
+                    reason,
+                )
                 continue
             try:
                 for key, value in dead_job_energy(trial.user_attrs.get(JOB_DIR_ATTR)).items():  # before FAIL

@@ -26,7 +26,7 @@ from typing import Any, cast
 import optuna
 from hydra.core.config_loader import ConfigLoader
 from hydra.core.plugins import Plugins
-from hydra.core.utils import JobReturn
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
@@ -44,11 +44,11 @@ from ._compose import ComposeOnce, ReuseComposed
 from ._energy_report import hardware_info
 from ._heartbeat import DeadTrialWatch, Heartbeat, announce_asker, first_beat, worker
 from ._jobinfo import read_job
-from ._launch import TrackedTask, check_parallelism, interrupted, job_process, recycle_workers
+from ._launch import TrackedTask, check_parallelism, interrupted, job_process, job_result, recycle_workers
 from ._loggers import log_everywhere
 from ._lost_jobs import dead_job_energy, died, expected_job_dir, recover
 from ._metrics import TrialError, lookup, name_mismatch, non_numeric, to_metrics, trial_energy
-from ._optuna_compat import TrialWrite, contains, set_user_attrs, trial_id, write_trials
+from ._optuna_compat import TrialWrite, contains, live_trial, set_user_attrs, trial_id, write_trials
 from ._optuna_compat import storage as storage_of
 from ._optuna_compat import tell as tell_quietly
 from ._progress import describe_space, front_table, progress_line
@@ -236,6 +236,22 @@ class EcoptSweeperImpl:
     def _job_dir(ret: JobReturn) -> str | None:
         output_dir = OmegaConf.select(ret.hydra_cfg, "hydra.runtime.output_dir") if ret.hydra_cfg else None
         return str(output_dir) if output_dir else ret.working_dir
+
+    def _salvage(self, study: optuna.Study, trial: FrozenTrial, settings: Settings) -> bool:
+        """Store the result a dead worker's job saved in its job dir (:class:`._launch.TrackedTask`) before the worker
+        could tell it (a sweeper killed between a job's end and its tell, or with the finished jobs of a batch
+        still untold); ``False`` when there is none to read here, and the watch fails the trial as before."""
+        job_dir = trial.user_attrs.get(JOB_DIR_ATTR)
+        result = job_result(job_dir)
+        if result is None or result[0] != "returned":
+            return False
+        ret = JobReturn(overrides=list(trial.user_attrs.get(OVERRIDES_ATTR) or []), working_dir=job_dir)
+        ret.status, ret.return_value = JobStatus.COMPLETED, result[1]
+        try:
+            self._tell(study, live_trial(study, trial.number), ret, settings)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # another worker stored it, or failed it, first
+        return True
 
     def _tell(
         self, study: optuna.Study, trial: Trial, ret: JobReturn, settings: Settings
@@ -467,7 +483,7 @@ class EcoptSweeperImpl:
         try:
             while True:
                 every = self._trials_now(study)
-                if watch.fail_dead_trials(study, every):
+                if watch.fail_dead_trials(study, every, salvage=lambda t: self._salvage(study, t, settings)):
                     every = study.get_trials(deepcopy=False)  # failed, and maybe enqueued again
                 trials = [t for t in every if t.state in (TrialState.COMPLETE, TrialState.RUNNING)]
                 done = sum(t.state == TrialState.COMPLETE for t in trials)
@@ -732,6 +748,7 @@ class EcoptSweeperImpl:
                 if interrupted(self._job_dir(ret)):  # the user's Ctrl-C reached the job: the sweep stops below
                     ctrl_c = True
                     continue
+                _crashpoints.reached("before_tell")
                 try:
                     error, mismatch = self._tell(study, trial, ret, settings)
                 except optuna.exceptions.UpdateFinishedTrialError:

@@ -1,5 +1,5 @@
-"""``kill -9`` of a sweep during a trial, right after a tell, and while an artifact is being written; the same
-command again continues the study: completed trials stay, artifacts are valid files at every point."""
+"""``kill -9`` of a sweep during a trial, before and right after a tell, and while an artifact is being written;
+the same command again continues the study: completed trials stay, artifacts are valid files at every point."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ COMMAND += ("hydra.sweeper.n_trials=4", "hydra.sweeper.seed=0")
     [
         ("during a trial", {}, ("die_marker=died.txt",)),  # the task SIGKILLs the sweep (basic launcher)
         ("right after a tell", {"ECOPT_CRASH_AT": "after_tell:2"}, ()),
+        ("before a tell", {"ECOPT_CRASH_AT": "before_tell:2"}, ()),  # trial 1's job finished, its result saved
         ("during artifact writing", {"ECOPT_CRASH_AT": "artifact_write:9"}, ()),
     ],
 )
@@ -53,6 +54,11 @@ def test_kill_9_then_same_command_continues(tmp_path: Path, where: str, env: dic
         assert len(dead) == 1 and "worker died: its worker (pid" in dead[0].user_attrs["ecopt.error"]
         retried = [t for t in trials if t.system_attrs.get("failed_trial") == dead[0].number]
         assert retried and retried[0].params == dead[0].params
+    if where == "before a tell":  # the result its job saved is stored: not failed, not trained again
+        assert [t.state for t in trials] == [TrialState.COMPLETE] * 4, [t.user_attrs.get("ecopt.error") for t in trials]
+        said = again.stdout + again.stderr
+        assert "trial 1: its worker died (its worker (pid" in said and "its result is stored" in said, said
+        assert trials[1].user_attrs["val_acc"] == trials[1].values[0] and "ecopt.job_dir" in trials[1].user_attrs
 
 
 def _trials(sweep: Path) -> list[optuna.trial.FrozenTrial]:
