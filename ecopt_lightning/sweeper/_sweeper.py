@@ -102,7 +102,7 @@ INTERRUPTED = "interrupted (Ctrl-C)"
 #: the warning of a result that came after another worker had failed its trial (for a heartbeat it missed)
 LATE_RESULT = (
     "ecopt: trial %d: result not stored: another worker marked the trial FAIL while this one ran it (no heartbeat "
-    "for over 2 x heartbeat_interval_s: this process was paused or could not reach the storage) and runs it again"
+    "for over 2 x heartbeat_interval_s: this process was paused or could not reach the storage) and runs it again%s"
 )
 
 #: ``ecopt.error`` of a batch's trials when another worker failed one of them before this worker claimed it
@@ -236,6 +236,14 @@ class EcoptSweeperImpl:
     def _job_dir(ret: JobReturn) -> str | None:
         output_dir = OmegaConf.select(ret.hydra_cfg, "hydra.runtime.output_dir") if ret.hydra_cfg else None
         return str(output_dir) if output_dir else ret.working_dir
+
+    def _job_energy(self, ret: JobReturn, settings: Settings) -> float | None:
+        """The energy (J) a job reported: its returned metrics, else its EnergyCallback summary; ``None`` if none."""
+        try:
+            energy, _ = trial_energy(to_metrics(ret.return_value, settings.objective_names), settings.energy_metric)
+        except Exception:  # the job raised, or returned no metrics
+            energy = None
+        return energy if energy is not None else read_job(self._job_dir(ret)).energy_J
 
     def _salvage(self, study: optuna.Study, trial: FrozenTrial, settings: Settings) -> bool:
         """Store the result a dead worker's job saved in its job dir (:class:`._launch.TrackedTask`) before the worker
@@ -755,7 +763,10 @@ class EcoptSweeperImpl:
                     # this worker looked dead to another one (no heartbeat for 2 intervals: a paused or suspended
                     # process, a storage it could not reach), which failed the trial and retries it; not an error
                     told.add(trial.number)
-                    log.warning(LATE_RESULT, trial.number)
+                    late_J = self._job_energy(ret, settings)
+                    # a finished trial takes no attribute: the energy of this run is said here, not counted
+                    lost = "" if late_J is None else f"; the {late_J:.4g} J its job spent are not in the sweep's energy"
+                    log.warning(LATE_RESULT, trial.number, lost)
                     continue
                 told.add(trial.number)
                 _crashpoints.reached("after_tell")

@@ -249,6 +249,7 @@ def test_a_worker_paused_past_its_heartbeat_goes_on_when_its_trial_was_failed_me
     (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == 0]
     assert retry.state == TrialState.COMPLETE and retry.params == late.params
     assert "trial 0: result not stored: another worker marked the trial FAIL" in log and "Traceback" not in log
+    assert "J its job spent are not in the sweep's energy" in log  # said, as a finished trial takes no attribute
 
 
 def test_a_worker_paused_between_ask_and_claim_goes_on_when_its_trial_was_failed_meanwhile(
