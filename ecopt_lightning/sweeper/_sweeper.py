@@ -600,7 +600,8 @@ class EcoptSweeperImpl:
             raise SweepFailedError(
                 f"the study's storage {redact(url)} stopped answering during the sweep ({_scrub_reason(exc, url)}); "
                 f"artifacts in {self.sweep_dir} are those of the last batch; once it answers again, the same command "
-                "resumes the sweep (a trial this run left RUNNING is failed and run again)"
+                "resumes the sweep (a trial this run left RUNNING gets the result its job saved, else it is failed and "
+                "run again)"
             ) from None
         except KeyboardInterrupt:
             notes["stopped"] = INTERRUPTED
