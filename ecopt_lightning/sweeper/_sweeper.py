@@ -105,6 +105,12 @@ LATE_RESULT = (
     "for over 2 x heartbeat_interval_s: this process was paused or could not reach the storage) and runs it again%s"
 )
 
+#: the warning of a result another worker stored first, from the job dir, taking this worker for dead
+SALVAGED_ELSEWHERE = (
+    "ecopt: trial %d: its result is already stored: another worker took this one for dead (no heartbeat for over "
+    "2 x heartbeat_interval_s) and stored the result its job had saved"
+)
+
 #: ``ecopt.error`` of a batch's trials when another worker failed one of them before this worker claimed it
 LATE_CLAIM = (
     "not run: another worker failed a trial of this batch before this worker claimed it (this process was paused "
@@ -764,6 +770,9 @@ class EcoptSweeperImpl:
                     # this worker looked dead to another one (no heartbeat for 2 intervals: a paused or suspended
                     # process, a storage it could not reach), which failed the trial and retries it; not an error
                     told.add(trial.number)
+                    if storage.get_trial(trial_id(trial)).state == TrialState.COMPLETE:
+                        log.warning(SALVAGED_ELSEWHERE, trial.number)  # the result this job saved, stored by a watcher
+                        continue
                     late_J = self._job_energy(ret, settings)
                     # a finished trial takes no attribute: the energy of this run is said here, not counted
                     lost = "" if late_J is None else f"; the {late_J:.4g} J its job spent are not in the sweep's energy"

@@ -252,6 +252,22 @@ def test_a_worker_paused_past_its_heartbeat_goes_on_when_its_trial_was_failed_me
     assert "J its job spent are not in the sweep's energy" in log  # said, as a finished trial takes no attribute
 
 
+def test_a_result_saved_before_its_worker_was_paused_is_stored_once_by_the_watcher(
+    tmp_path: Path, storage: str, study_name: str
+) -> None:
+    # A's job finishes and saves its result; A is paused before storing it; B takes A for dead (stale heartbeat) and
+    # stores that saved result instead of failing and retrying the trial; A, resumed, finds it stored and says so
+    common = (*SPACE, f"hydra.sweeper.storage={storage}", f"hydra.sweeper.study_name={study_name}")
+    common += ("hydra.sweeper.heartbeat_interval_s=1", "hydra.sweeper.n_trials=2")
+    what = "worker A paused with its job's result saved, not stored"
+    _, log, _ = _run_while_paused(tmp_path, common, "before_tell:1", what, (*common, "hydra.sweeper.seed=1"))
+    trials = _load(storage, study_name).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2, [t.user_attrs.get("ecopt.error") for t in trials]
+    assert not [t for t in trials if t.system_attrs.get("failed_trial") is not None]  # nothing trained twice
+    assert "trial 0: its result is already stored: another worker took this one for dead" in log, log
+    assert "result not stored" not in log and "Traceback" not in log
+
+
 def test_a_worker_paused_between_ask_and_claim_goes_on_when_its_trial_was_failed_meanwhile(
     tmp_path: Path, storage: str, study_name: str
 ) -> None:
