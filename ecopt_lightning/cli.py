@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -37,7 +38,7 @@ def _report_args(parser: argparse.ArgumentParser) -> None:
 def _report(args: argparse.Namespace) -> int:
     from ecopt_lightning.sweeper._rebuild import ReportError, rebuild
 
-    out = _out_dir(args.out or Path(f"ecopt-report-{args.study}"), "report")
+    out = _out_dir(args.out or default_out("report", args.study), "report")
     if out is None:
         return 2
     try:
@@ -77,6 +78,18 @@ def _out_dir(out: Path, command: str) -> Path | None:
         print(f"ecopt {command}: --out {str(out)!r} is not allowed: {why}; give a folder", file=sys.stderr)
         return None
     return out
+
+
+def default_out(command: str, study: str) -> Path:
+    """The folder ``--out`` defaults to, in the current directory: the study's name with every character that is not
+    a letter, digit, ``.``, ``_`` or ``-`` as ``_``, so that a name holding ``/`` makes no nested folders.
+
+    Example:
+        >>> default_out("report", "digits/v2 é"), default_out("confirm", "../up")
+        (PosixPath('ecopt-report-digits_v2_é'), PosixPath('ecopt-confirm-.._up'))
+    """
+    safe = re.sub(r"[^\w.-]", "_", study)
+    return Path(f"ecopt-{command}-{safe}")
 
 
 def _write_error(out: Path, exc: OSError) -> str:
@@ -129,7 +142,7 @@ def _confirm(args: argparse.Namespace) -> int:
             "measurements again (ecopt report rebuilds the files)"
         )
         return 0
-    out = _out_dir(args.out or Path(f"ecopt-confirm-{args.study}"), "confirm")
+    out = _out_dir(args.out or default_out("confirm", args.study), "confirm")
     if out is None:
         return 2
     try:

@@ -157,3 +157,17 @@ def test_an_empty_storage_file_is_refused_and_left_as_it_was(capsys, tmp_path: P
         f"ecopt report: --storage sqlite:///{empty}: {empty} is empty: it holds no study"
     ]
     assert empty.read_bytes() == b""
+
+
+def test_the_default_out_of_a_study_named_with_a_slash_is_one_folder_here(monkeypatch, tmp_path: Path) -> None:
+    # `--study a/b` wrote into ./ecopt-report-a/b, a folder inside another
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(study_name="digits/v2", storage=storage, directions=["maximize", "minimize"])
+    study.set_metric_names(["val_acc", "energy/total_J"])
+    study.add_trial(optuna.trial.create_trial(values=[0.9, 2.0]))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert ecopt_main(["report", "--storage", storage, "--study", "digits/v2"]) == 0
+    assert [p.name for p in work.iterdir()] == ["ecopt-report-digits_v2"]
+    assert (work / "ecopt-report-digits_v2" / "summary.json").is_file()
