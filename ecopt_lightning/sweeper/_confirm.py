@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 from ..energy.measurement import is_measured
 from ._records import TrialRecord
 from ._schema import CONFIRMED_ATTR, ReportSettings
-from ._sweep_report import Report, build_report
+from ._sweep_report import Report, build_report, late_runs
 
 #: repeats per candidate in each round
 REPEATS_PER_ROUND = 3
@@ -144,7 +144,8 @@ def confirm(
         raise ConfirmError(str(exc)) from None
     directions = [d.name.lower() for d in study.directions]
     settings = ReportSettings.from_attrs(study.user_attrs, study.metric_names, directions)
-    before = build_report(study.study_name, study.get_trials(deepcopy=False), settings)
+    late = late_runs(study.user_attrs)  # the sweep's energy as `ecopt report` counts it
+    before = build_report(study.study_name, study.get_trials(deepcopy=False), settings, late_runs=late)
     records = candidates_of(before)
     if not records:
         raise ConfirmError(f"study {study_name!r} has no feasible complete trial to confirm")
@@ -179,7 +180,9 @@ def confirm(
             for run in runs:
                 measured.add(run.record.number)
                 confirmed[str(run.record.number)] = _confirmed_entry(run, rounds, settings)
-            after = build_report(study.study_name, study.get_trials(deepcopy=False), settings, confirmed=confirmed)
+            after = build_report(
+                study.study_name, study.get_trials(deepcopy=False), settings, confirmed=confirmed, late_runs=late
+            )
             # a front member measured worse can let a trial the sweep had dominated onto the rebuilt front:
             # measure those too, so that every member of the confirmed front was measured again
             newcomers = [
@@ -190,7 +193,9 @@ def confirm(
     finally:
         monitor.close()
     study.set_user_attr(CONFIRMED_ATTR, confirmed)
-    after = build_report(study.study_name, study.get_trials(deepcopy=False), settings, confirmed=confirmed)
+    after = build_report(
+        study.study_name, study.get_trials(deepcopy=False), settings, confirmed=confirmed, late_runs=late
+    )
     after.notes = storage_notes(study, confirmed)
     return Confirmation(before, after, skipped, measured)
 

@@ -48,6 +48,10 @@ DASHBOARD_ATTRS = (FRONT_ATTR, KNEE_ATTR, HYPERVOLUME_ATTR, SWEEP_ENERGY_ATTR, S
 #: "pid"}``), written before its first ask: an unclaimed trial whose every asker is dead was left by one
 ASKER_PREFIX = "ecopt.asker."
 
+#: prefix of one study attribute per job whose result came too late to be stored (another worker had failed its
+#: trial, taking its worker for dead): ``{"energy_J", "sources"}``, so the sweep's energy still counts that run
+LATE_RUN_PREFIX = "ecopt.late_run."
+
 # -- trial attributes --
 #: the Hydra overrides the trial's job ran with
 OVERRIDES_ATTR = "ecopt.overrides"

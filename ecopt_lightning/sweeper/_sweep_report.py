@@ -25,11 +25,12 @@ from typing import Any
 
 from optuna.trial import FrozenTrial
 
+from ..energy.measurement import is_measured
 from ._impact import impact
 from ._pareto import front_status, hypervolume, knee_index, non_dominated_ranks, reference_point
 from ._records import TrialRecord, apply_confirmed, estimated_energy, to_record
 from ._repeats import group_of, merge_repeats
-from ._schema import ReportSettings
+from ._schema import LATE_RUN_PREFIX, ReportSettings
 
 
 @dataclass
@@ -101,6 +102,24 @@ class Report:
         return f"{share} of it ESTIMATED, not measured"
 
 
+#: the ``energy_sources`` entry of the late runs' energy
+LATE_RUN_SOURCE = "late result, not stored"
+
+
+def late_runs(study_attrs: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The study's late runs (:data:`._schema.LATE_RUN_PREFIX` attributes) by trial number.
+
+    Example:
+        >>> late_runs({"ecopt.late_run.3": {"energy_J": 2.5, "sources": {}}, "ecopt.settings": {}})
+        {'3': {'energy_J': 2.5, 'sources': {}}}
+    """
+    return {
+        key[len(LATE_RUN_PREFIX) :]: value
+        for key, value in study_attrs.items()
+        if key.startswith(LATE_RUN_PREFIX) and isinstance(value, Mapping) and value.get("energy_J") is not None
+    }
+
+
 def _to_min(values: Sequence[float], directions: Sequence[str]) -> tuple[float, ...]:
     return tuple(-v if d == "maximize" else v for v, d in zip(values, directions, strict=False))
 
@@ -135,6 +154,7 @@ def build_report(
     chosen: int | None = None,
     cache: dict[int, TrialRecord] | None = None,
     confirmed: Mapping[str, Mapping[str, Any]] | None = None,
+    late_runs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Report:
     """All the numbers behind the artifacts; ``baseline``/``chosen`` trial numbers steer the payback figures.
 
@@ -143,6 +163,9 @@ def build_report(
 
     ``confirmed`` (the study's ``ecopt.confirmed`` attribute, by trial number) replaces the sweep's energy per
     sample of the trials ``ecopt confirm`` measured again; both values stay on the records.
+
+    ``late_runs`` (:func:`late_runs` of the study's attributes) are runs whose result came after another worker had
+    failed their trial: their energy counts in the sweep's, under the source ``late result, not stored``.
     """
     if cache is None:
         records = [to_record(t, settings) for t in trials]
@@ -195,6 +218,13 @@ def build_report(
             best[name] = {"trial": top.number, "value": top.objective_values[i], "params": top.params}
     measured = [(r.energy_J, r.energy_source or "unknown") for r in records if r.energy_J is not None]
     estimated, unknown = estimated_energy(records)
+    for run in (late_runs or {}).values():
+        measured.append((float(run["energy_J"]), LATE_RUN_SOURCE))
+        ways = {is_measured(str(s)) for s in (run.get("sources") or {}).values()}
+        if ways == {False}:
+            estimated += float(run["energy_J"])
+        elif ways != {True}:
+            unknown += 1
     report = Report(
         study_name=study_name,
         settings=settings,

@@ -66,6 +66,7 @@ from ._schema import (
     HARDWARE_ATTR,
     JOB_DIR_ATTR,
     JOB_FAILED_ATTR,
+    LATE_RUN_PREFIX,
     MULTI_FIDELITY_ATTR,
     OVERRIDES_ATTR,
     PER_REPEAT_ATTR,
@@ -77,7 +78,7 @@ from ._schema import (
 from ._secrets import job_override, mask_config, scrub_tree
 from ._space import SearchSpace, incompatible, parse_space, render
 from ._storage import open_storage, retry_callback, storage_lost
-from ._sweep_report import Report, build_report
+from ._sweep_report import Report, build_report, late_runs
 from ._urls import as_url, redact, secrets
 from .config import Settings, resolve_callable, validate
 from .errors import COMMAND_LINE, JobConfigError, SweepDirError, SweeperConfigError, SweepFailedError, hydra_literal
@@ -243,6 +244,19 @@ class EcoptSweeperImpl:
         output_dir = OmegaConf.select(ret.hydra_cfg, "hydra.runtime.output_dir") if ret.hydra_cfg else None
         return str(output_dir) if output_dir else ret.working_dir
 
+    def _count_late_run(self, study: optuna.Study, stored: FrozenTrial, ret: JobReturn, settings: Settings) -> str:
+        """Keep the energy of a job whose result came after another worker failed its trial, beyond what that trial
+        holds (the watcher stored the job's energy summary as far as it had got), as a study attribute: a finished
+        trial takes no attribute, and the sweep's energy would miss it. Returns what to add to the warning."""
+        spent = self._job_energy(ret, settings)
+        if spent is None:
+            return ""
+        held = stored.user_attrs.get(ENERGY_ATTR)
+        extra = max(spent - (held if isinstance(held, (int, float)) else 0.0), 0.0)
+        sources = read_job(self._job_dir(ret)).sources
+        study.set_user_attr(f"{LATE_RUN_PREFIX}{stored.number}", {"energy_J": extra, "sources": dict(sources or {})})
+        return f"; its job spent {spent:.4g} J, {extra:.4g} J more than its failed trial holds: counted in the sweep"
+
     def _job_energy(self, ret: JobReturn, settings: Settings) -> float | None:
         """The energy (J) a job reported: its returned metrics, else its EnergyCallback summary; ``None`` if none."""
         try:
@@ -361,6 +375,7 @@ class EcoptSweeperImpl:
             settings.for_report(),
             cache=self._records,
             confirmed=self._confirmed,  # a sweep resumed after `ecopt confirm`
+            late_runs=late_runs(study.user_attrs),
         )
         report.notes = dict(notes)
         return report
@@ -770,13 +785,11 @@ class EcoptSweeperImpl:
                     # this worker looked dead to another one (no heartbeat for 2 intervals: a paused or suspended
                     # process, a storage it could not reach), which failed the trial and retries it; not an error
                     told.add(trial.number)
-                    if storage.get_trial(trial_id(trial)).state == TrialState.COMPLETE:
+                    stored = storage.get_trial(trial_id(trial))
+                    if stored.state == TrialState.COMPLETE:
                         log.warning(SALVAGED_ELSEWHERE, trial.number)  # the result this job saved, stored by a watcher
                         continue
-                    late_J = self._job_energy(ret, settings)
-                    # a finished trial takes no attribute: the energy of this run is said here, not counted
-                    lost = "" if late_J is None else f"; the {late_J:.4g} J its job spent are not in the sweep's energy"
-                    log.warning(LATE_RESULT, trial.number, lost)
+                    log.warning(LATE_RESULT, trial.number, self._count_late_run(study, stored, ret, settings))
                     continue
                 told.add(trial.number)
                 _crashpoints.reached("after_tell")

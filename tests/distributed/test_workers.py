@@ -5,6 +5,7 @@ heartbeat and its trial run again by the other worker."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from ecopt_lightning.cli import main as ecopt_main
 from ecopt_lightning.sweeper._budget import OVER_BUDGET_ERROR
 from ecopt_lightning.sweeper._storage import open_storage
+from ecopt_lightning.sweeper._sweep_report import late_runs
 from tests.guards import SUBPROCESS_S
 
 from .conftest import check_artifacts, finish, run, start, wait_for
@@ -249,7 +252,16 @@ def test_a_worker_paused_past_its_heartbeat_goes_on_when_its_trial_was_failed_me
     (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == 0]
     assert retry.state == TrialState.COMPLETE and retry.params == late.params
     assert "trial 0: result not stored: another worker marked the trial FAIL" in log and "Traceback" not in log
-    assert "J its job spent are not in the sweep's energy" in log  # said, as a finished trial takes no attribute
+    # a finished trial takes no attribute: the run's energy beyond what its failed trial holds is a late run of the
+    # study, counted in the sweep's energy (A's summary is written after it; B's before)
+    (extra,) = re.findall(r"J, ([0-9.e+-]+) J more than its failed trial holds: counted in the sweep", log)
+    assert late_runs(_load(storage, study_name).user_attrs)["0"]["energy_J"] == pytest.approx(float(extra), rel=1e-3)
+    a_energy, b_energy = (check_artifacts(tmp_path / w)["sweep_energy"] for w in "ab")
+    assert a_energy["sources"]["late result, not stored"] == 1
+    assert a_energy["total_J"] - b_energy["total_J"] == pytest.approx(float(extra), rel=1e-3, abs=1e-9)
+    out = tmp_path / "report"  # `ecopt report`, from the storage alone, counts it too
+    assert ecopt_main(["report", "--storage", storage, "--study", study_name, "--out", str(out)]) == 0
+    assert json.loads((out / "summary.json").read_text())["sweep_energy"]["total_J"] == a_energy["total_J"]
 
 
 def test_a_result_saved_before_its_worker_was_paused_is_stored_once_by_the_watcher(
