@@ -70,20 +70,26 @@ def recover(
         return None
     first_line = (str(launcher_error).strip().splitlines() or [""])[0]  # submitit appends the job's whole stderr
     reason = " ".join(f"{type(launcher_error).__name__}: {first_line}".split())[:MAX_REASON]
-    returns = []
-    for job_dir, overrides in zip(job_dirs, batch, strict=True):
-        result = job_result(job_dir)
-        ret = (JobReturn if result is not None else DeadJobReturn)(overrides=list(overrides), working_dir=job_dir)
-        if result is not None and result[0] == "returned":
-            ret.status, ret.return_value = JobStatus.COMPLETED, result[1]
-        elif result is not None:
-            ret.status, ret.return_value = JobStatus.FAILED, JobRaised(str(result[1]))
-        else:
-            where = "after it started" if _started(job_dir) else "before it started"
-            ret.status = JobStatus.FAILED
-            ret.return_value = JobDied(f"job died {where}, without a result (the launcher said: {reason})")
-        returns.append(ret)
-    return returns
+    return [
+        rebuilt(job_dir, overrides, f"the launcher said: {reason}")
+        for job_dir, overrides in zip(job_dirs, batch, strict=True)
+    ]
+
+
+def rebuilt(job_dir: str | None, overrides: Sequence[str], reason: str) -> JobReturn:
+    """The return of a job, from what :class:`._launch.TrackedTask` saved in ``job_dir``: COMPLETED with its value,
+    FAILED with the task's error, or a :class:`DeadJobReturn` (``reason`` says why) when it saved nothing."""
+    result = job_result(job_dir)
+    ret = (JobReturn if result is not None else DeadJobReturn)(overrides=list(overrides), working_dir=job_dir)
+    if result is not None and result[0] == "returned":
+        ret.status, ret.return_value = JobStatus.COMPLETED, result[1]
+    elif result is not None:
+        ret.status, ret.return_value = JobStatus.FAILED, JobRaised(str(result[1]))
+    else:
+        where = "after it started" if _started(job_dir) else "before it started"
+        ret.status = JobStatus.FAILED
+        ret.return_value = JobDied(f"job died {where}, without a result ({reason})")
+    return ret
 
 
 def died(ret: JobReturn) -> bool:

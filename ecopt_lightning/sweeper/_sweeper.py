@@ -44,9 +44,9 @@ from ._compose import ComposeOnce, ReuseComposed
 from ._energy_report import hardware_info
 from ._heartbeat import DeadTrialWatch, Heartbeat, announce_asker, first_beat, worker
 from ._jobinfo import read_job
-from ._launch import TrackedTask, check_parallelism, interrupted, job_process, job_result, recycle_workers
+from ._launch import TrackedTask, check_parallelism, interrupted, job_process, recycle_workers
 from ._loggers import log_everywhere
-from ._lost_jobs import dead_job_energy, died, expected_job_dir, recover
+from ._lost_jobs import dead_job_energy, died, expected_job_dir, rebuilt, recover
 from ._metrics import TrialError, lookup, name_mismatch, non_numeric, to_metrics, trial_energy
 from ._optuna_compat import TrialWrite, contains, live_trial, set_user_attrs, trial_id, write_trials
 from ._optuna_compat import storage as storage_of
@@ -167,11 +167,15 @@ class EcoptSweeperImpl:
         self.sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
 
     # ---- pieces -------------------------------------------------------------------------------------------
+    def _url(self, settings: Settings) -> str:
+        """The study's storage URL: ``hydra.sweeper.storage``, else the SQLite file in the sweep dir."""
+        return settings.storage or f"sqlite:///{self.sweep_dir / 'ecopt.db'}"
+
     def _open_study(
         self, settings: Settings, sampler: optuna.samplers.BaseSampler, space: SearchSpace, arguments: Sequence[str]
     ) -> tuple[optuna.Study, Any]:
         assert self.config is not None
-        url = settings.storage or f"sqlite:///{self.sweep_dir / 'ecopt.db'}"
+        url = self._url(settings)
         default = f"the study's SQLite file {self.sweep_dir / 'ecopt.db'} (hydra.sweeper.storage=null)"
         try:
             storage = open_storage(url, settings.heartbeat_interval_s)
@@ -248,33 +252,29 @@ class EcoptSweeperImpl:
         """Keep the energy of a job whose result came after another worker failed its trial, beyond what that trial
         holds (the watcher stored the job's energy summary as far as it had got), as a study attribute: a finished
         trial takes no attribute, and the sweep's energy would miss it. Returns what to add to the warning."""
-        spent = self._job_energy(ret, settings)
+        info = read_job(self._job_dir(ret))  # its EnergyCallback summary: the energy when not returned, the sources
+        try:
+            spent, _ = trial_energy(to_metrics(ret.return_value, settings.objective_names), settings.energy_metric)
+        except Exception:  # the job raised, or returned no metrics
+            spent = None
+        spent = spent if spent is not None else info.energy_J
         if spent is None:
             return ""
         held = stored.user_attrs.get(ENERGY_ATTR)
         extra = max(spent - (held if isinstance(held, (int, float)) else 0.0), 0.0)
-        sources = read_job(self._job_dir(ret)).sources
-        study.set_user_attr(f"{LATE_RUN_PREFIX}{stored.number}", {"energy_J": extra, "sources": dict(sources or {})})
+        study.set_user_attr(
+            f"{LATE_RUN_PREFIX}{stored.number}", {"energy_J": extra, "sources": dict(info.sources or {})}
+        )
         return f"; its job spent {spent:.4g} J, {extra:.4g} J more than its failed trial holds: counted in the sweep"
-
-    def _job_energy(self, ret: JobReturn, settings: Settings) -> float | None:
-        """The energy (J) a job reported: its returned metrics, else its EnergyCallback summary; ``None`` if none."""
-        try:
-            energy, _ = trial_energy(to_metrics(ret.return_value, settings.objective_names), settings.energy_metric)
-        except Exception:  # the job raised, or returned no metrics
-            energy = None
-        return energy if energy is not None else read_job(self._job_dir(ret)).energy_J
 
     def _salvage(self, study: optuna.Study, trial: FrozenTrial, settings: Settings) -> bool:
         """Store the result a dead worker's job saved in its job dir (:class:`._launch.TrackedTask`) before the worker
         could tell it (a sweeper killed between a job's end and its tell, or with the finished jobs of a batch
         still untold); ``False`` when there is none to read here, and the watch fails the trial as before."""
-        job_dir = trial.user_attrs.get(JOB_DIR_ATTR)
-        result = job_result(job_dir)
-        if result is None or result[0] != "returned":
+        overrides = trial.user_attrs.get(OVERRIDES_ATTR) or []
+        ret = rebuilt(trial.user_attrs.get(JOB_DIR_ATTR), overrides, "its worker died")
+        if ret.status != JobStatus.COMPLETED:
             return False
-        ret = JobReturn(overrides=list(trial.user_attrs.get(OVERRIDES_ATTR) or []), working_dir=job_dir)
-        ret.status, ret.return_value = JobStatus.COMPLETED, result[1]
         try:
             self._tell(study, live_trial(study, trial.number), ret, settings)
         except optuna.exceptions.UpdateFinishedTrialError:
@@ -617,7 +617,7 @@ class EcoptSweeperImpl:
         except Exception as exc:
             if not storage_lost(exc):
                 raise
-            url = settings.storage or f"sqlite:///{self.sweep_dir / 'ecopt.db'}"
+            url = self._url(settings)
             raise SweepFailedError(
                 f"the study's storage {redact(url)} stopped answering during the sweep ({_scrub_reason(exc, url)}); "
                 f"artifacts in {self.sweep_dir} are those of the last batch; once it answers again, the same command "
@@ -735,7 +735,7 @@ class EcoptSweeperImpl:
                 claim.update(dict.fromkeys(_multi_fidelity.dead_run_attrs(trial.user_attrs)))
                 claims.append(claim)
                 if settings.jobs_reach_their_trials:
-                    url = settings.storage or f"sqlite:///{self.sweep_dir / 'ecopt.db'}"
+                    url = self._url(settings)
                     overrides = [*overrides, *_pruning.job_overrides(url, study.study_name, trial.number)]
                 batch.append([*overrides, *job_override(self.raw_config.get("storage"))])
             try:
