@@ -101,10 +101,13 @@ def carbon_basis(summary: dict[str, Any] | None) -> GridIntensity:
 
 def sweep_grid(report: Report) -> GridIntensity:
     """The grid intensity of the sweep's gCO2e: the chosen trial's (its ``energy_summary.json``), else the first
-    trial's that has a summary, else the world average; the same basis in ``summary.json`` and the report."""
+    trial's that has a summary, else the one the sweeper stored from a summary (a report rebuilt where the job dirs
+    are not), else the world average; the same basis in ``summary.json`` and the report."""
     chosen_number = report.impact.get("chosen_trial")
     records = sorted(report.records, key=lambda r: r.number != chosen_number)
     summary = next((found for found in map(_trial_summary, records) if found is not None), None)
+    if summary is None:
+        summary = next(({"carbon": r.grid} for r in records if r.grid), None)
     return carbon_basis(summary)
 
 

@@ -43,6 +43,8 @@ class JobInfo:
     sources: dict[str, str] = field(default_factory=dict)
     #: the inference benchmark's energy per sample of each repeat (J), when it ran
     per_repeat_J: list[float] | None = None
+    #: the grid intensity its gCO2e were computed at: ``{"intensity_g_per_kWh", "basis", "region"}``
+    grid: dict[str, Any] | None = None
 
 
 def find_summary(job_dir: str | None) -> Path | None:
@@ -115,4 +117,22 @@ def read_job(job_dir: str | None) -> JobInfo:
     repeats = (summary.get("inference") or {}).get("per_repeat_J")
     if not (isinstance(repeats, list) and repeats and all(isinstance(v, (int, float)) for v in repeats)):
         repeats = None
-    return JobInfo(str(path), energy, summary.get("status"), degraded_reasons(summary), sources, repeats)
+    return JobInfo(
+        str(path), energy, summary.get("status"), degraded_reasons(summary), sources, repeats, grid_of(summary)
+    )
+
+
+def grid_of(summary: dict[str, Any]) -> dict[str, Any] | None:
+    """The grid intensity of a summary's ``carbon`` entry (gCO2e/kWh, its basis and region), when it names one.
+
+    Example:
+        >>> grid_of({"carbon": {"intensity_g_per_kWh": 56.0, "basis": "yearly average", "region": "FR", "pue": 1}})
+        {'intensity_g_per_kWh': 56.0, 'basis': 'yearly average', 'region': 'FR'}
+        >>> grid_of({"carbon": {"intensity_g_per_kWh": "x", "basis": "b"}}) is None
+        True
+    """
+    carbon = summary.get("carbon") or {}
+    value, basis, region = carbon.get("intensity_g_per_kWh"), carbon.get("basis"), carbon.get("region")
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or not basis:
+        return None
+    return {"intensity_g_per_kWh": float(value), "basis": str(basis), "region": None if region is None else str(region)}

@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ._jobinfo import read_job
 from ._launch import JOB_FILE, job_result
-from ._schema import DEGRADED_ATTR, ENERGY_ATTR, ENERGY_SOURCE_ATTR, SOURCES_ATTR
+from ._schema import DEGRADED_ATTR, ENERGY_ATTR, ENERGY_SOURCE_ATTR, GRID_ATTR, SOURCES_ATTR
 
 #: characters of the launcher's error kept in a dead job's ``ecopt.error``
 MAX_REASON = 300
@@ -112,4 +112,6 @@ def dead_job_energy(job_dir: str | None) -> dict[str, Any]:
         attrs[DEGRADED_ATTR] = list(info.degraded)
     if info.sources:  # whether that energy is measured or estimated (the sweep's estimated share)
         attrs[SOURCES_ATTR] = dict(info.sources)
+    if info.grid:
+        attrs[GRID_ATTR] = dict(info.grid)
     return attrs

@@ -38,6 +38,7 @@ from ._schema import (
     ENERGY_SOURCE_ATTR,
     ERROR_ATTR,
     FLAG_ATTRS,
+    GRID_ATTR,
     JOB_DIR_ATTR,
     OVERRIDES_ATTR,
     PER_REPEAT_ATTR,
@@ -72,6 +73,8 @@ class TrialRecord:
     rungs: dict[int, dict[str, Any]] = field(default_factory=dict)  # multi-fidelity rung records by epoch
     stopped_at_epoch: int | None = None  # the rung where multi-fidelity stopped it
     sources: dict[str, str] = field(default_factory=dict)  # domain -> measurement source (nvml_counter, estimate)
+    #: the grid intensity its gCO2e were computed at (``{"intensity_g_per_kWh", "basis", "region"}``), when stored
+    grid: dict[str, Any] | None = None
     #: the 95% interval of ``energy_per_sample_J`` (J), when the task reported one
     energy_per_sample_interval: tuple[float, float] | None = None
     #: per objective that the task reported an interval for (``<name>_ci_lo``/``_ci_hi``): (low, high)
@@ -192,6 +195,7 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
         rungs=rung_values(trial.user_attrs),
         stopped_at_epoch=stopped_at_rung(trial),
         sources={str(k): str(v) for k, v in (trial.user_attrs.get(SOURCES_ATTR) or {}).items()},
+        grid=trial.user_attrs.get(GRID_ATTR) if isinstance(trial.user_attrs.get(GRID_ATTR), dict) else None,
         intervals={
             name: iv for name in settings.objective_names if (iv := objective_interval(metrics, name)) is not None
         },

@@ -74,6 +74,9 @@ PER_REPEAT_ATTR = "ecopt.inference_per_repeat_J"
 #: the measurement source per domain of the trial's energy, from EnergyCallback's summary
 #: (``{"gpu:0": "nvml_counter", "cpu:0": "estimate"}``): the plots' axis titles say how energy was measured
 SOURCES_ATTR = "ecopt.measurement_sources"
+#: the grid intensity the trial's EnergyCallback computed its gCO2e at, from its summary
+#: (``{"intensity_g_per_kWh", "basis", "region"}``): a report rebuilt without the job dirs uses it too
+GRID_ATTR = "ecopt.grid_intensity"
 #: a trial's energy (J) when its metrics lack it (failed or pruned trials), and that energy's source
 ENERGY_ATTR = "ecopt.energy_J"
 ENERGY_SOURCE_ATTR = "ecopt.energy_source"

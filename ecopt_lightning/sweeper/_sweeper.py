@@ -63,6 +63,7 @@ from ._schema import (
     ENERGY_ATTR,
     ENERGY_SOURCE_ATTR,
     ERROR_ATTR,
+    GRID_ATTR,
     HARDWARE_ATTR,
     JOB_DIR_ATTR,
     JOB_FAILED_ATTR,
@@ -325,6 +326,8 @@ class EcoptSweeperImpl:
             attrs[DEGRADED_ATTR] = degraded
         if info.sources:
             attrs[SOURCES_ATTR] = info.sources
+        if info.grid:  # the gCO2e basis, for a report rebuilt where the job dirs are not
+            attrs[GRID_ATTR] = info.grid
         if info.per_repeat_J:  # a config run again pools its repeats with these (_repeats.py)
             attrs[PER_REPEAT_ATTR] = info.per_repeat_J
         if error is not None and settings.prune_before_training and _pruning.was_pruned(study, trial.number):

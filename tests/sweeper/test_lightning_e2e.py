@@ -47,3 +47,24 @@ def test_lightning_sweep_uses_callback_metrics(multirun, tmp_path: Path) -> None
         rows = list(csv.DictReader(f))
     assert {r["energy_estimated_fraction"] for r in rows} == {"1.0"}
     assert [r["trial"] for r in rows if r["knee"] == "True"] == [str(summary["knee"]["trial"])]
+
+
+def test_a_report_rebuilt_without_the_job_dirs_keeps_the_trials_grid_intensity(multirun, tmp_path: Path) -> None:
+    """Regression: ``ecopt report`` on a sweep whose job dirs were gone (another machine, a cleaned multirun
+    folder) gave its gCO2e at the world average, though every trial had computed them at France's intensity."""
+    import shutil
+
+    from ecopt_lightning.cli import main as ecopt
+
+    sweep = tmp_path / "sweep"
+    multirun("width=choice(4,16)", "hydra.sweeper.n_trials=2", "carbon_region=FR", app="lit.py")
+    label = "56 gCO2e/kWh, FR yearly average 2023 (Ember, Yearly Electricity Data, via Our World in Data)"
+    assert json.loads((sweep / "summary.json").read_text())["sweep_energy"]["carbon"]["label"] == label
+    kept = tmp_path / "ecopt.db"
+    shutil.move(sweep / "ecopt.db", kept)
+    shutil.rmtree(sweep)
+    out = tmp_path / "report"
+    assert ecopt(["report", "--storage", f"sqlite:///{kept}", "--study", "lit", "--out", str(out)]) == 0
+    carbon = json.loads((out / "summary.json").read_text())["sweep_energy"]["carbon"]
+    assert (carbon["label"], carbon["region"], carbon["intensity_g_per_kWh"]) == (label, "FR", 56.0)
+    assert f"- Carbon: gCO2e at {label}; PUE 1." in (out / "energy_report.md").read_text()
