@@ -171,6 +171,9 @@ def confirm(
                 monitor=monitor,
             )
 
+    from ._energy_report import hardware_info
+
+    machine = hardware_info()  # the confirmed values' machine, which need not be the sweep's
     confirmed = dict(study.user_attrs.get(CONFIRMED_ATTR) or {})
     swept = {r.number: r for r in before.records}  # the sweep's records (a rebuilt report carries confirmed values)
     measured: set[int] = set()
@@ -179,7 +182,7 @@ def confirm(
             measure_rounds(runs, rounds, measure)
             for run in runs:
                 measured.add(run.record.number)
-                confirmed[str(run.record.number)] = _confirmed_entry(run, rounds, settings)
+                confirmed[str(run.record.number)] = {**_confirmed_entry(run, rounds, settings), "hardware": machine}
             after = build_report(
                 study.study_name, study.get_trials(deepcopy=False), settings, confirmed=confirmed, late_runs=late
             )

@@ -88,6 +88,26 @@ def _fmt(value: Any, unit: str = "") -> str:
     return f"{value}{' ' + unit if unit else ''}"
 
 
+def confirm_machines(records: list[TrialRecord], sweep_hardware: dict[str, Any]) -> list[str]:
+    """The report's lines on where ``ecopt confirm`` measured its values, when that was not the sweep's machine.
+
+    Example:
+        >>> from types import SimpleNamespace as R
+        >>> confirm_machines([R(number=3, confirmed={"hardware": {"cpu": "B"}})], {"cpu": "A"})
+        ['- `ecopt confirm` measured the energy per sample of trials 3 again on another machine: cpu: B']
+    """
+    by_machine: dict[str, tuple[dict[str, Any], list[int]]] = {}
+    for r in sorted(records, key=lambda r: r.number):
+        machine = (r.confirmed or {}).get("hardware")
+        if isinstance(machine, dict) and machine != sweep_hardware:
+            by_machine.setdefault(json.dumps(machine, sort_keys=True), (machine, []))[1].append(r.number)
+    return [
+        f"- `ecopt confirm` measured the energy per sample of trials {', '.join(map(str, numbers))} again on another "
+        f"machine: " + "; ".join(f"{k}: {', '.join(v) if isinstance(v, list) else v}" for k, v in machine.items())
+        for machine, numbers in by_machine.values()
+    ]
+
+
 def carbon_basis(summary: dict[str, Any] | None) -> GridIntensity:
     """The grid intensity a trial's EnergyCallback used (its ``energy_summary.json``), else the world average."""
     from ecopt_lightning.energy.carbon import GridIntensity, grid_intensity
@@ -154,6 +174,7 @@ def render(report: Report) -> str:
             lines.append(f"- {key}: {(', '.join(value) or 'none') if isinstance(value, list) else value}")
     else:
         lines.append("- not recorded (the study was made by another tool)")
+    lines += confirm_machines(report.records, hw)
     lines += ["", "## Method", ""]
     summary = _trial_summary(chosen) if chosen is not None else None
     # the job's summary, else what the sweeper stored on the trial (a report rebuilt where the job dirs are not)

@@ -32,8 +32,9 @@ HARDWARE_ATTR = "ecopt.hardware"
 #: the multi-fidelity rung schedule (``RungSchedule.to_attrs()``), or None when the sweep has it off
 MULTI_FIDELITY_ATTR = "ecopt.multi_fidelity"
 #: ``ecopt confirm``'s re-measured energy per sample, per trial number (str): ``{"metric", "value", "ci_lo",
-#: "ci_hi", "repeats", "per_repeat_J", "rounds", "contended", "source", "sweep_value"}``; reports use it in place
-#: of the sweep's value and keep both (finished trials cannot be updated, so it lives on the study)
+#: "ci_hi", "repeats", "per_repeat_J", "rounds", "contended", "source", "sweep_value", "hardware"}`` (``hardware``:
+#: the confirming machine's); reports use it in place of the sweep's value and keep both (finished trials cannot
+#: be updated, so it lives on the study)
 CONFIRMED_ATTR = "ecopt.confirmed"
 #: what optuna-dashboard shows on the study page without opening a file (short texts, each under its 1024
 #: characters): the front (knee first), the knee, the hypervolume, the sweep's own energy, the measurement sources

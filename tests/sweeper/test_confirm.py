@@ -252,6 +252,16 @@ def test_confirm_measures_on_the_sweeps_threads_with_the_sweeps_values_and_hardw
     assert [line.split()[0] for line in lines[1:3]] == ["0", "1"] and "0.02 " in lines[2]
     assert result.after.notes["hardware"] == {"cpu": "probe CPU"}
     assert "- cpu: probe CPU" in render(result.after) and "not recorded" not in render(result.after)
+    # the confirmed values were measured here, not on the sweep's machine, and the report says so (it gave only
+    # the sweep's hardware for values it had measured elsewhere)
+    from ecopt_lightning.sweeper._energy_report import hardware_info
+
+    here = hardware_info()
+    assert entries["0"]["hardware"] == entries["1"]["hardware"] == here
+    assert (
+        f"- `ecopt confirm` measured the energy per sample of trials 0, 1 again on another machine: cpu: {here['cpu']};"
+        in render(result.after)
+    )
     # and `ecopt report` afterwards keeps the entries in summary.json (its note used to overwrite them)
     from ecopt_lightning.sweeper._rebuild import rebuild
 
