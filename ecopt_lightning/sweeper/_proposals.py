@@ -17,11 +17,11 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
-from optuna.trial import Trial, TrialState
+from optuna.trial import FrozenTrial, Trial, TrialState
 
 from ._optuna_compat import set_user_attrs
 from ._samplers import describe
@@ -56,30 +56,36 @@ def ask_batch(study: optuna.Study, distributions: Mapping[str, BaseDistribution]
     Raises:
         ProposalError: the sampler raised; every trial asked for the batch so far is told FAIL with the reason in
             ``ecopt.error`` (a "not run" one: not a failure of the job, so the failure wrapper does not mark its
-            region). A Ctrl-C fails them the same way and is raised as it came. A sampler that raises inside
-            ``Study.ask`` itself (``before_trial``) leaves the trial the storage made there RUNNING and unclaimed:
-            it cannot be told from another worker's trial being asked, and :class:`._heartbeat.DeadTrialWatch`
-            fails it.
+            region), the trial the storage made inside ``Study.ask`` when the sampler's ``before_trial`` raised
+            included. A Ctrl-C fails them the same way and is raised as it came.
     """
     trials: list[Trial] = []
     current: int | None = None  # the number of the trial being proposed, once the storage has made it
+    watching = _Watching(study.sampler)
     try:
         for _ in range(size):
             current = None
-            trial = study.ask()
-            current = trial.number
+            study.sampler = cast(optuna.samplers.BaseSampler, watching)
+            try:
+                trial = study.ask()
+            finally:
+                study.sampler = watching.inner
+                if watching.begun is not None:  # made by the storage; before_trial may have raised on it
+                    current = watching.begun.number
             trials.append(trial)
+            watching.begun = None
             for name, distribution in distributions.items():
                 suggest(trial, name, distribution)
     except BaseException as exc:
+        told: list[Trial | FrozenTrial] = [*trials, *([watching.begun] if watching.begun is not None else [])]
         if isinstance(exc, Exception) and storage_lost(exc):
             raise  # the storage, not the sampler: the sweep says so, and a rerun fails what this left RUNNING
         if isinstance(exc, KeyboardInterrupt):
             why = INTERRUPTED_ASKING
         else:
             why = " ".join(f"not run: the sampler failed while proposing it: {type(exc).__name__}: {exc}".split())
-        for trial in trials:
-            _fail(study, trial, why)
+        for failed in told:
+            _fail(study, failed, why)
         if isinstance(exc, Exception):
             which = "a new trial" if current is None else f"trial {current}"
             error = " ".join(f"{type(exc).__name__}: {exc}".split())
@@ -90,9 +96,26 @@ def ask_batch(study: optuna.Study, distributions: Mapping[str, BaseDistribution]
     return trials
 
 
-def _fail(study: optuna.Study, trial: Trial, why: str) -> None:
+class _Watching:
+    """Stands in for the study's sampler during ``Study.ask``, which creates the trial in storage and then calls the
+    sampler's ``before_trial``: keeps the trial it was called with (``begun``), so that a ``before_trial`` that
+    raises leaves a trial this worker can tell FAIL, not one that looks like another worker's being asked."""
+
+    def __init__(self, inner: optuna.samplers.BaseSampler) -> None:
+        self.inner = inner
+        self.begun: FrozenTrial | None = None
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.begun = trial
+        self.inner.before_trial(study, trial)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def _fail(study: optuna.Study, trial: Trial | FrozenTrial, why: str) -> None:
     try:
         set_user_attrs(study, trial, {ERROR_ATTR: why})
-        study.tell(trial, state=TrialState.FAIL)
+        study.tell(trial if isinstance(trial, Trial) else trial.number, state=TrialState.FAIL)
     except optuna.exceptions.UpdateFinishedTrialError:
         pass  # told meanwhile

@@ -58,11 +58,16 @@ class _NoStart(optuna.samplers.RandomSampler):
             raise ValueError("no start")
 
 
-def test_a_sampler_error_before_the_trial_is_returned_names_no_wrong_trial() -> None:
+def test_a_sampler_error_inside_study_ask_fails_the_trial_the_storage_made_there() -> None:
+    """Regression: ``Study.ask`` creates the trial in storage, then calls the sampler's ``before_trial``; when that
+    raised, the trial stayed RUNNING with no worker until a later run failed it as a dead worker's."""
     study = optuna.create_study(sampler=_NoStart(seed=0))
-    with pytest.raises(ProposalError, match=r"^the sampler _NoStart failed while proposing a new trial: ValueError"):
+    with pytest.raises(ProposalError, match=r"^the sampler _NoStart failed while proposing trial 1: ValueError"):
         ask_batch(study, {"x": FloatDistribution(0, 1)}, 2)
-    assert study.get_trials()[0].state == TrialState.FAIL  # the batch's first trial, which was returned
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]  # the batch's first, and the one made
+    assert trials[1].user_attrs["ecopt.error"] == "not run: the sampler failed while proposing it: ValueError: no start"
+    assert isinstance(study.sampler, _NoStart)  # the study's own sampler again
 
 
 class _StorageGone(optuna.samplers.RandomSampler):
