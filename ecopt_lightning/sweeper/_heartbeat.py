@@ -39,7 +39,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
@@ -86,6 +86,19 @@ def announce_asker(study: optuna.Study) -> None:
     study.set_user_attr(f"{ASKER_PREFIX}{me['host']}:{me['boot']}:{me['pid']}", me)
 
 
+def on_this_machine(who: Mapping[str, Any]) -> bool:
+    """Whether the worker record ``who`` (``host``, ``boot``) is of this machine since its last boot, where its pid
+    can be checked."""
+    me = worker()
+    return who.get("host") == me["host"] and who.get("boot") == me["boot"]
+
+
+def beats_never(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether ``trial``'s worker runs without heartbeat (``beat_s`` 0 in its claim): silence says nothing of it."""
+    owner = trial.user_attrs.get(WORKER_ATTR)
+    return isinstance(owner, dict) and owner.get("beat_s") == 0
+
+
 def askers_gone(study: optuna.Study) -> list[dict[str, Any]] | None:
     """The study's other askers when every one is a dead process on this machine; ``None`` when there is none
     or one may live (alive here, or on another machine, which this process cannot check)."""
@@ -94,9 +107,8 @@ def askers_gone(study: optuna.Study) -> list[dict[str, Any]] | None:
     for key, who in study.user_attrs.items():
         if not key.startswith(ASKER_PREFIX) or not isinstance(who, dict) or who.get("pid") == me["pid"]:
             continue
-        same_machine = who.get("host") == me["host"] and who.get("boot") == me["boot"]
         pid = who.get("pid")
-        if not (same_machine and isinstance(pid, int) and not _alive(pid)):
+        if not (on_this_machine(who) and isinstance(pid, int) and not _alive(pid)):
             return None
         gone.append(who)
     return gone or None  # none recorded (a trial asked outside the sweeper): nothing to tell
@@ -180,9 +192,8 @@ def _why_dead(
 ) -> str | None:
     me = worker()
     owner = trial.user_attrs.get(WORKER_ATTR) or {}
-    same_machine = owner.get("host") == me["host"] and owner.get("boot") == me["boot"]
     pid = owner.get("pid")
-    if same_machine and isinstance(pid, int) and pid != me["pid"] and not _alive(pid):
+    if on_this_machine(owner) and isinstance(pid, int) and pid != me["pid"] and not _alive(pid):
         return f"its worker (pid {pid} on {me['host']}) died"
     if interval_s <= 0:
         return None
@@ -221,10 +232,8 @@ class DeadTrialWatch:
     def judgeable(self, trial: optuna.trial.FrozenTrial) -> bool:
         """Whether this watch can tell if ``trial``'s worker died (worth waiting for, rather than leaving): a worker
         run without heartbeat only by its pid, on this machine."""
-        owner = trial.user_attrs.get(WORKER_ATTR)
-        if isinstance(owner, dict) and owner.get("beat_s") == 0:
-            me = worker()
-            return owner.get("host") == me["host"] and owner.get("boot") == me["boot"]
+        if beats_never(trial):
+            return on_this_machine(trial.user_attrs[WORKER_ATTR])
         return WORKER_ATTR in trial.user_attrs or self.interval_s > 0
 
     def _why_silent_dead(
@@ -233,9 +242,7 @@ class DeadTrialWatch:
         """Why a trial that has said nothing to judge it by (unclaimed, or claimed without a heartbeat attribute
         where ``beats`` says there should be one) is dead; ``None`` while it may still be written."""
         claimed = WORKER_ATTR in trial.user_attrs
-        owner = trial.user_attrs.get(WORKER_ATTR)
-        silent_by_choice = isinstance(owner, dict) and owner.get("beat_s") == 0  # its worker runs without heartbeat
-        if claimed and (silent_by_choice or not (beats and BEAT_ATTR not in trial.user_attrs)):
+        if claimed and (beats_never(trial) or not (beats and BEAT_ATTR not in trial.user_attrs)):
             self._silent_since.pop(compat.trial_id(trial), None)
             return None
         if not claimed and gone is not None:
