@@ -17,12 +17,27 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Sequence
+from typing import Any
+
+from .multi_fidelity import stopped_at_rung
 
 #: ``ecopt.error`` of a trial asked beyond the budget (the prefix ``not run:`` marks trials that never ran)
 OVER_BUDGET_ERROR = (
     "not run: over budget: n_trials was already covered by COMPLETE, RUNNING or rung-stopped trials with lower numbers "
     "when it was asked (workers raced for the last trials)"
 )
+
+
+def counts(trial: Any) -> bool:
+    """Whether ``trial`` (a ``FrozenTrial``) counts towards ``n_trials``: COMPLETE, RUNNING, or PRUNED where
+    multi-fidelity stopped it at a rung (trained in part), not pruned before training, failed or waiting.
+
+    Example:
+        >>> from optuna.trial import TrialState, create_trial
+        >>> counts(create_trial(state=TrialState.PRUNED)), counts(create_trial(state=TrialState.FAIL))
+        (False, False)
+    """
+    return trial.state.name in ("COMPLETE", "RUNNING") or stopped_at_rung(trial) is not None
 
 
 def beyond(asked: Sequence[int], counted: Sequence[int], n_trials: int) -> list[int]:

@@ -85,7 +85,7 @@ def ask_batch(study: optuna.Study, distributions: Mapping[str, BaseDistribution]
         else:
             why = " ".join(f"not run: the sampler failed while proposing it: {type(exc).__name__}: {exc}".split())
         for failed in told:
-            _fail(study, failed, why)
+            tell_failed(study, failed, why)
         if isinstance(exc, Exception):
             which = "a new trial" if current is None else f"trial {current}"
             error = " ".join(f"{type(exc).__name__}: {exc}".split())
@@ -113,9 +113,13 @@ class _Watching:
         return getattr(self.inner, name)
 
 
-def _fail(study: optuna.Study, trial: Trial | FrozenTrial, why: str) -> None:
+def tell_failed(
+    study: optuna.Study, trial: Trial | FrozenTrial, why: str, attrs: Mapping[str, Any] | None = None
+) -> None:
+    """Tell ``trial`` FAIL with ``why`` in ``ecopt.error`` (and ``attrs``, e.g. the energy its job spent), unless
+    it was told meanwhile (another worker, or a tell that committed before a Ctrl-C)."""
     try:
-        set_user_attrs(study, trial, {ERROR_ATTR: why})
+        set_user_attrs(study, trial, {**(attrs or {}), ERROR_ATTR: why})
         study.tell(trial if isinstance(trial, Trial) else trial.number, state=TrialState.FAIL)
     except optuna.exceptions.UpdateFinishedTrialError:
-        pass  # told meanwhile
+        pass

@@ -39,7 +39,7 @@ from . import multi_fidelity as _multi_fidelity
 from . import pruning as _pruning
 from ._artifacts import attach_to_study, publish_to_study, remove_stale_temps, write_all, write_optimization_results
 from ._atomic import write_failure
-from ._budget import OVER_BUDGET_ERROR, beyond, may_exceed
+from ._budget import OVER_BUDGET_ERROR, beyond, counts, may_exceed
 from ._compose import ComposeOnce, ReuseComposed
 from ._energy_report import hardware_info
 from ._heartbeat import DeadTrialWatch, Heartbeat, announce_asker, first_beat, worker
@@ -52,7 +52,7 @@ from ._optuna_compat import TrialWrite, contains, live_trial, set_user_attrs, tr
 from ._optuna_compat import storage as storage_of
 from ._optuna_compat import tell as tell_quietly
 from ._progress import describe_space, front_table, progress_line
-from ._proposals import ProposalError, ask_batch
+from ._proposals import ProposalError, ask_batch, tell_failed
 from ._records import TrialRecord
 from ._rung_report import energy_saved, stopped_phrase
 from ._schema import (
@@ -517,11 +517,10 @@ class EcoptSweeperImpl:
                 every = self._trials_now(study)
                 if watch.fail_dead_trials(study, every, salvage=lambda t: self._salvage(study, t, settings)):
                     every = study.get_trials(deepcopy=False)  # failed, and maybe enqueued again
-                trials = [t for t in every if t.state in (TrialState.COMPLETE, TrialState.RUNNING)]
-                done = sum(t.state == TrialState.COMPLETE for t in trials)
-                running = len(trials) - done
-                stopped = _stopped_count(every)
-                done += stopped  # a trial stopped at a rung was trained (in part): it counts towards n_trials
+                trials = [t for t in every if counts(t)]
+                running = sum(t.state == TrialState.RUNNING for t in trials)
+                stopped = _stopped_count(trials)
+                done = len(trials) - running  # complete, and stopped at a rung: trained (in part)
                 missing = settings.n_trials - done - running
                 watched = any(watch.judgeable(t) for t in trials if t.state == TrialState.RUNNING)
                 if missing <= 0 and done < settings.n_trials and settings.wait_for_running and watched:
@@ -820,12 +819,7 @@ class EcoptSweeperImpl:
             for i, trial in enumerate(trials):  # interrupted or refused batch: never leave trials RUNNING
                 if trial.number not in told and trial.number in unfinished:
                     # the energy its job measured until it stopped (a summary written at its end or last epoch)
-                    spent = dead_job_energy(dirs[i]) if i < len(dirs) else {}
-                    try:
-                        set_user_attrs(study, trial, {**spent, ERROR_ATTR: why})
-                        study.tell(trial, state=TrialState.FAIL)
-                    except optuna.exceptions.UpdateFinishedTrialError:
-                        pass  # told in the meantime (e.g. Ctrl-C inside tell, after its commit)
+                    tell_failed(study, trial, why, dead_job_energy(dirs[i]) if i < len(dirs) else {})
 
     @staticmethod
     def _drop_over_budget(study: optuna.Study, trials: list[Trial], n_trials: int) -> list[Trial]:
@@ -834,16 +828,11 @@ class EcoptSweeperImpl:
         if not may_exceed([t.number for t in trials], n_trials):
             return trials  # none can be beyond: no need to read the count
         states = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.PRUNED)
-        counted = [
-            t.number
-            for t in study.get_trials(deepcopy=False, states=states)
-            if t.state != TrialState.PRUNED or _multi_fidelity.stopped_at_rung(t) is not None
-        ]
+        counted = [t.number for t in study.get_trials(deepcopy=False, states=states) if counts(t)]
         excess = set(beyond([t.number for t in trials], counted, n_trials))
         for trial in trials:
             if trial.number in excess:
-                trial.set_user_attr(ERROR_ATTR, OVER_BUDGET_ERROR)
-                study.tell(trial, state=TrialState.FAIL)
+                tell_failed(study, trial, OVER_BUDGET_ERROR)
                 log.info(
                     "ecopt: trial %d not run: other workers' trials already cover n_trials=%d", trial.number, n_trials
                 )
