@@ -17,33 +17,80 @@ Example:
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict, read_write
 
 from ._urls import redact, secrets
 
 
-def mask_config(config: DictConfig, url: Any) -> None:
+def settings_secrets(url: Any, logger_kwargs: Any = None) -> list[str]:
+    """Every form of every password in the sweeper's settings, longest first: the storage URL's (:func:`~._urls.
+    secrets`), and any URL's among the loggers' keyword arguments (an MLflow ``tracking_uri`` on a database).
+
+    Example:
+        >>> settings_secrets("sqlite:///x.db", {"mlflow": {"tracking_uri": "postgresql://u:pw@h/mlflow"}})
+        ['pw']
+    """
+    forms = {form for text in [url, *_strings(logger_kwargs)] for form in secrets(text)}
+    return sorted(forms, key=lambda f: (-len(f), f))
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string nested in ``value`` (mappings and lists walked)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, (list, tuple, ListConfig)):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _mask_strings(node: Any) -> None:
+    """Redact, in place, every string value with a password in the config ``node`` and below."""
+    if isinstance(node, DictConfig):
+        with read_write(node), open_dict(node):
+            for key in list(node.keys()):
+                try:
+                    value = node[key]
+                except Exception:  # an interpolation that does not resolve here holds no written password
+                    continue
+                if isinstance(value, str) and secrets(value):
+                    node[key] = redact(value)
+                else:
+                    _mask_strings(value)
+    elif isinstance(node, ListConfig):
+        with read_write(node):
+            for i, value in enumerate(node):
+                if isinstance(value, str) and secrets(value):
+                    node[i] = redact(value)
+                else:
+                    _mask_strings(value)
+
+
+def mask_config(config: DictConfig, url: Any, logger_kwargs: Any = None) -> None:
     """Replace ``url``'s password by ``***`` in ``hydra.sweeper.storage`` and ``hydra.overrides.hydra``: the whole
     URL wherever it is written, and any form of the password (:func:`~._urls.secrets`) in the overrides that set
-    the storage. Other overrides keep their text: Hydra composes every job from them, and a password that happens
-    to be a word of another one (``hydra/sweeper=ecopt``, a sweep dir) must not change it."""
-    hidden = secrets(url)
+    the storage; the same for the URLs among ``logger_kwargs`` in ``hydra.sweeper.logger_kwargs`` and the
+    overrides that set it. Other overrides keep their text: Hydra composes every job from them, and a password
+    that happens to be a word of another one (``hydra/sweeper=ecopt``, a sweep dir) must not change it."""
+    hidden = settings_secrets(url, logger_kwargs)
     if not hidden:
         return
+    _mask_strings(OmegaConf.select(config, "hydra.sweeper.logger_kwargs"))
     # each node is opened itself: OmegaConf 2.4 (Hydra 1.4) keeps a read-only flag set on a child node
     sweeper = OmegaConf.select(config, "hydra.sweeper")
-    if isinstance(sweeper, DictConfig) and sweeper.get("storage") is not None:
+    if isinstance(sweeper, DictConfig) and sweeper.get("storage") is not None and secrets(url):
         with read_write(sweeper), open_dict(sweeper):
             sweeper.storage = redact(url)
     parent = OmegaConf.select(config, "hydra.overrides")
     if isinstance(parent, DictConfig) and parent.get("hydra") is not None:
         with read_write(parent), open_dict(parent):
-            masked = [str(o).replace(url, redact(url)) for o in parent.hydra]
-            parent.hydra = [_hide(o, hidden) if sets_storage(o) else o for o in masked]
+            masked = [str(o).replace(url, redact(url)) if secrets(url) else str(o) for o in parent.hydra]
+            parent.hydra = [_hide(o, hidden) if sets_storage(o) or sets_logger_kwargs(o) else o for o in masked]
 
 
 def job_override(url: Any) -> list[str]:
@@ -80,6 +127,17 @@ def sets_storage(override: str) -> bool:
     return key == "hydra.sweeper.storage" or key.startswith("hydra.sweeper.storage.")
 
 
+def sets_logger_kwargs(override: str) -> bool:
+    """Whether a Hydra override sets ``hydra.sweeper.logger_kwargs`` (or a key under it).
+
+    Example:
+        >>> sets_logger_kwargs("+hydra.sweeper.logger_kwargs.mlflow.tracking_uri=x"), sets_logger_kwargs("lr=1")
+        (True, False)
+    """
+    key = override.split("=", 1)[0].strip().lstrip("+~")
+    return key == "hydra.sweeper.logger_kwargs" or key.startswith("hydra.sweeper.logger_kwargs.")
+
+
 def _hide(text: str, hidden: list[str]) -> str:
     for secret in hidden:  # longest first, so no part of a longer form is left behind
         text = text.replace(secret, "***")
@@ -101,9 +159,10 @@ def scrub_file(path: Path, hidden: list[str]) -> bool:
     return True
 
 
-def scrub_tree(folders: Iterable[str | Path | None], url: Any) -> int:
-    """Scrub the password of ``url`` from Hydra's YAML copies and logs in ``folders``; returns files rewritten."""
-    hidden = secrets(url)
+def scrub_tree(folders: Iterable[str | Path | None], url: Any, logger_kwargs: Any = None) -> int:
+    """Scrub the passwords of ``url`` and ``logger_kwargs`` (:func:`settings_secrets`) from Hydra's YAML copies and
+    logs in ``folders``; returns files rewritten."""
+    hidden = settings_secrets(url, logger_kwargs)
     if not hidden:
         return 0
     count = 0

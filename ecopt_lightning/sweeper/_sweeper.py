@@ -161,7 +161,8 @@ class EcoptSweeperImpl:
         self.composer = ComposeOnce(ReuseComposed(hydra_context.config_loader))
         loader = cast(ConfigLoader, self.composer)  # it stands in for the loader it wraps (the rest delegates)
         self.hydra_context = HydraContext(config_loader=loader, callbacks=hydra_context.callbacks)
-        mask_config(config, self.raw_config.get("storage"))  # before the launcher saves any config copy
+        # before the launcher saves any config copy
+        mask_config(config, self.raw_config.get("storage"), self.raw_config.get("logger_kwargs"))
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=self.hydra_context, task_function=TrackedTask(task_function), config=config
         )
@@ -480,7 +481,9 @@ class EcoptSweeperImpl:
         # a killed run's job dirs: Hydra copied a password written in the app's YAML into each, and nothing after
         # the kill scrubbed them
         scrub_tree(
-            [self.sweep_dir, *(p for p in self.sweep_dir.iterdir() if p.is_dir())], self.raw_config.get("storage")
+            [self.sweep_dir, *(p for p in self.sweep_dir.iterdir() if p.is_dir())],
+            self.raw_config.get("storage"),
+            self.raw_config.get("logger_kwargs"),
         )
         log.info("ecopt: study %r in %s", study.study_name, redact(settings.storage) or self.sweep_dir / "ecopt.db")
         log.info("ecopt: sampler %s (%s: %s)", _samplers.describe(study.sampler), settings.sampler, reason)
@@ -812,7 +815,11 @@ class EcoptSweeperImpl:
             raise
         finally:
             # also after Ctrl-C or a refusal; the returns name the dirs a subdir like ${hydra.job.id} hides
-            scrub_tree([self.sweep_dir, *dirs, *map(self._job_dir, returns)], self.raw_config.get("storage"))
+            scrub_tree(
+                [self.sweep_dir, *dirs, *map(self._job_dir, returns)],
+                self.raw_config.get("storage"),
+                self.raw_config.get("logger_kwargs"),
+            )
             untold = any(t.number not in told for t in trials)  # else nothing to read: every trial was told
             running = (TrialState.RUNNING,)
             unfinished = {t.number for t in study.get_trials(deepcopy=False, states=running)} if untold else set()

@@ -600,7 +600,9 @@ def validate(raw_config: Any) -> Settings:
             raise SweeperConfigError("loggers", logger, "any of " + ", ".join(LOGGERS))
     logger_kwargs = raw["logger_kwargs"] or {}
     if not isinstance(logger_kwargs, Mapping) or any(k not in LOGGERS for k in logger_kwargs):
-        raise SweeperConfigError("logger_kwargs", logger_kwargs, "a mapping from " + "|".join(LOGGERS) + " to kwargs")
+        raise SweeperConfigError(
+            "logger_kwargs", _urls.redact(logger_kwargs), "a mapping from " + "|".join(LOGGERS) + " to kwargs"
+        )
 
     storage = _urls.check(_urls.as_url(raw["storage"]))
     study_name = raw["study_name"]

@@ -257,3 +257,56 @@ def test_a_storage_config_is_refused_without_its_password() -> None:
     assert "Zq8pw_secret" not in str(info.value) and "postgresql://u:***@h/db" in str(info.value)
     good = {"_target_": "optuna.storages.RDBStorage", "url": "sqlite:///x.db"}
     assert validate({"storage": good}).storage == "sqlite:///x.db"
+
+
+def test_a_password_in_the_loggers_tracking_uri_is_written_nowhere_but_reaches_the_logger(tmp_path: Path) -> None:
+    """Regression: ``hydra.sweeper.logger_kwargs.mlflow.tracking_uri`` with a password (a tracking server behind
+    basic auth, or a database) was copied as written into every job's ``.hydra/hydra.yaml`` and its overrides;
+    only the storage URL was masked. The logger itself must still get the URI as written."""
+    import base64
+    import http.server
+    import threading
+
+    from tests.sweeper.conftest import run_multirun
+
+    seen: list[str] = []
+
+    class Refuses(http.server.BaseHTTPRequestHandler):  # where the MLflow client sends its first request
+        def do_POST(self) -> None:
+            seen.append(self.headers.get("Authorization", ""))
+            self.send_response(401)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Refuses)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    pw = "Lg9_tracking_secret"
+    uri = f"http://u:{pw}@127.0.0.1:{server.server_port}"
+    try:
+        proc = run_multirun(
+            tmp_path / "sweep",
+            "width=choice(4,8)",
+            "hydra.sweeper.n_trials=2",
+            "hydra.sweeper.loggers=[mlflow]",
+            f"+hydra.sweeper.logger_kwargs={{mlflow: {{tracking_uri: '{uri}'}}}}",
+            env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"},
+        )
+    finally:
+        server.shutdown()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert seen and seen[0] == "Basic " + base64.b64encode(f"u:{pw}".encode()).decode()  # the URI as written
+    assert "logger mlflow failed" in proc.stdout + proc.stderr
+    assert pw not in proc.stdout + proc.stderr
+    leaks = [p for p in (tmp_path / "sweep").rglob("*") if p.is_file() and pw.encode() in p.read_bytes()]
+    assert leaks == []
+    copies = list((tmp_path / "sweep").glob("*/.hydra/hydra.yaml"))
+    assert len(copies) == 2 and all("u:***@127.0.0.1" in p.read_text() for p in copies)
+
+
+def test_a_bad_logger_kwargs_is_refused_without_the_password_in_it() -> None:
+    raw = {"loggers": ["mlflow"], "logger_kwargs": {"mlfow": {"tracking_uri": "postgresql://u:Lg9pw@h/db"}}}
+    with pytest.raises(SweeperConfigError) as bad:
+        validate(raw)
+    assert "Lg9pw" not in str(bad.value) and "u:***@h/db" in str(bad.value)
