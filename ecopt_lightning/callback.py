@@ -402,6 +402,7 @@ class EnergyCallback(Callback):
     @override
     def state_dict(self) -> dict[str, Any]:
         if self._reducer.world_size == 1:
+            self._close_steps_for_checkpoint()
             self.tracker.reduce_local()
         # in DDP this is the cluster total at the last reduction (epoch and validation ends): state_dict is
         # not a collective, so it cannot reduce
@@ -459,6 +460,19 @@ class EnergyCallback(Callback):
         at = self.tracker.pause(OTHER, sync=sync)
         self.tracker.flush(OTHER, read=False)
         return at
+
+    def _close_steps_for_checkpoint(self) -> None:
+        """A checkpoint saved between log points (``every_n_train_steps``) holds the training steps counted since
+        the last read; writing it is OTHER's, as at an epoch end (training resumes at its next batch)."""
+        sync = self.cuda_sync != "never"
+        at = self.tracker.pause("train", sync=sync) if self.tracker.running("train") else None
+        if self._deferred_step:
+            self.tracker.step("train", sync=sync)
+            self._deferred_step = False
+        else:
+            self.tracker.close("train", sync=sync)
+        if at is not None:
+            self.tracker.start(OTHER, at=at)
 
     def _sync(self, log_now: bool) -> bool:
         return self.cuda_sync == "step" or (self.cuda_sync == "log" and log_now)

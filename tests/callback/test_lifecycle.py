@@ -57,6 +57,31 @@ def test_a_checkpoint_holds_the_whole_epoch_of_training(tmp_path, val_batches, o
     assert 0 < state["cluster"]["other"]["energy_J"] < final["other"]["energy_J"]  # up to the save, not after
 
 
+def test_a_checkpoint_saved_between_log_points_holds_the_steps_since_the_last_read(tmp_path):
+    """Regression (callback audit, 2026-11-29): with ``ModelCheckpoint(every_n_train_steps=...)`` and the default
+    ``log_every_n_steps=50``, a checkpoint saved mid-epoch held 0 training steps and 0 J (steps are read at log
+    points) and one saved at the epoch's last batch missed that step, so a run resumed from one lost their energy."""
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=4, save_top_k=-1)
+    cb = EnergyCallback()
+    make_trainer(
+        tmp_path, [cb, ckpt], loggers=False, enable_checkpointing=True, limit_val_batches=0, log_every_n_steps=50
+    ).fit(TinyModel())
+    saved = {}
+    for step in (4, 8):  # mid-epoch; the epoch's last batch
+        state = torch.load(tmp_path / "ckpt" / f"epoch=0-step={step}.ckpt", weights_only=False)
+        saved[step] = state["callbacks"]["EnergyCallback"]["cluster"]["train"]
+        assert (saved[step]["steps"], saved[step]["samples"]) == (step, 8 * step)
+    assert 0 < saved[4]["energy_J"] < saved[8]["energy_J"]
+    # the whole epoch's training is in the last one; writing a checkpoint is 'other', not a training step
+    assert saved[8]["energy_J"] == pytest.approx(cb.summary()["phases"]["train"]["energy_J"], rel=1e-12)
+
+    resumed = EnergyCallback()
+    make_trainer(tmp_path / "b", [resumed], loggers=False, limit_val_batches=0, log_every_n_steps=50).fit(
+        TinyModel(), ckpt_path=str(tmp_path / "ckpt" / "epoch=0-step=4.ckpt")
+    )
+    assert (resumed.summary()["phases"]["train"]["steps"], resumed.summary()["phases"]["train"]["samples"]) == (8, 64)
+
+
 def test_exception_mid_epoch_leaves_the_summary(tmp_path):
     cb = EnergyCallback()
     trainer = make_trainer(tmp_path, [cb], loggers=False, limit_val_batches=0)
