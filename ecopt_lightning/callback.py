@@ -415,7 +415,8 @@ class EnergyCallback(Callback):
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.tracker.restore(state_dict.get("cluster", {}))
+        # the checkpoint's totals are where the resumed run starts, in place of what this callback counted before
+        self.tracker.restore(state_dict.get("cluster", {}), replace=True)
         self._batches = dict(state_dict.get("batches", {}))
         self.tracker.idle_W = state_dict.get("idle_W")
 

@@ -414,8 +414,13 @@ class EnergyTracker:
         """:attr:`cluster` from this process's totals, with no collective (for one process)."""
         self.cluster = merge_totals(self.restored, {p: self.total(p) for p in self.phases})
 
-    def restore(self, cluster: Mapping[str, Mapping[str, float]]) -> None:
-        """Start from cluster totals saved as ``{phase: Totals.counts()}`` (a checkpoint)."""
+    def restore(self, cluster: Mapping[str, Mapping[str, float]], *, replace: bool = False) -> None:
+        """Start from cluster totals saved as ``{phase: Totals.counts()}`` (a checkpoint). With ``replace``, this
+        process's running totals so far are dropped: the checkpoint holds them already (a callback that fitted
+        before resumes from its own checkpoint)."""
+        if replace:
+            for p in self._phases.values():
+                p.total = Totals()
         self.restored = {p: Totals.from_counts(c) for p, c in cluster.items()}
         self.cluster = merge_totals(self.restored)
 

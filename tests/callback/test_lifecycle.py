@@ -39,6 +39,25 @@ def test_totals_survive_resume_from_checkpoint(tmp_path):
     assert float(trainer.callback_metrics["energy/train_total_J"]) >= saved + epoch_2
 
 
+def test_a_callback_that_fitted_before_resumes_from_the_checkpoint_totals_alone(tmp_path):
+    """Regression (callback audit, 2026-11-29): one callback, ``fit`` for an epoch, then ``fit(ckpt_path=...)``
+    from that fit's checkpoint counted the first epoch twice (24 training steps for 16): its own totals plus the
+    checkpoint's, which hold them already."""
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
+    cb = EnergyCallback()
+    model = TinyModel()
+    make_trainer(tmp_path / "a", [cb, ckpt], loggers=False, enable_checkpointing=True, limit_val_batches=0).fit(model)
+    first = cb.summary()["phases"]["train"]
+    trainer = make_trainer(tmp_path / "b", [cb], loggers=False, max_epochs=2, limit_val_batches=0)
+    trainer.fit(model, ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"))
+    after = cb.summary()["phases"]["train"]
+    assert (after["steps"], after["samples"]) == (16, 128)
+    saved = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)["callbacks"]["EnergyCallback"]
+    epoch_2 = float(trainer.callback_metrics["energy/train_epoch_J"])
+    assert after["energy_J"] == pytest.approx(saved["cluster"]["train"]["energy_J"] + epoch_2, rel=1e-9)
+    assert saved["cluster"]["train"]["energy_J"] == pytest.approx(first["energy_J"], rel=1e-12)
+
+
 @pytest.mark.parametrize(("val_batches", "on_epoch_end"), [(0, None), (2, False)])  # saved there / at validation end
 def test_a_checkpoint_holds_the_whole_epoch_of_training(tmp_path, val_batches, on_epoch_end):
     """Regression (callback audit): a checkpoint saved in on_validation_end at an epoch's end missed the epoch's
