@@ -206,11 +206,7 @@ class EnergyCallback(Callback):
         self._out.flush(trainer)
         if stage == "fit":
             self._fit = None  # holds the trainer and the monitor
-        if self._own_monitor:
-            if self.monitor is not None:
-                self.monitor.close()
-            self.monitor = None
-            self.tracker.use(None)
+        self._close_monitor()
 
     # fit --------------------------------------------------------------------------------------------------
     @override
@@ -397,6 +393,9 @@ class EnergyCallback(Callback):
         self._status = f"failed: {type(exception).__name__}: {exception}"
         self._out.flush(trainer)
         self._write_summary(trainer)
+        # Lightning calls no teardown after an exception: release here what it would
+        self._fit = None
+        self._close_monitor()
 
     # checkpoints ------------------------------------------------------------------------------------------
     @override
@@ -461,6 +460,14 @@ class EnergyCallback(Callback):
         at = self.tracker.pause(OTHER, sync=sync)
         self.tracker.flush(OTHER, read=False)
         return at
+
+    def _close_monitor(self) -> None:
+        """Close the monitor this callback opened (its meters' threads, NVML); one passed in stays open."""
+        if self._own_monitor:
+            if self.monitor is not None:
+                self.monitor.close()
+            self.monitor = None
+            self.tracker.use(None)
 
     def _close_steps_for_checkpoint(self) -> None:
         """A checkpoint saved between log points (``every_n_train_steps``) holds the training steps counted since

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -111,6 +113,24 @@ def test_exception_mid_epoch_leaves_the_summary(tmp_path):
     assert summary["phases"]["train"]["steps"] == 5
     assert summary["total_J"] > 0 and summary["sources"] == {"cpu:0": "estimate"}
     assert not list(tmp_path.glob("*.tmp"))  # written atomically: no temp file left
+
+
+def test_a_failed_fit_closes_the_monitor_it_opened(tmp_path, fake_powercap):
+    """Regression (callback audit, 2026-11-29): Lightning calls no ``teardown`` after an exception, so the monitor
+    the callback opened stayed open: its RAPL keep-alive thread (and NVML's power poller) ran on for the rest of
+    the process, e.g. through every later trial of an in-process sweep."""
+    fake_powercap()
+
+    def keepalives() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "ecopt-rapl-keepalive"}
+
+    before = keepalives()
+    cb = EnergyCallback()
+    with pytest.raises(RuntimeError, match="boom"):
+        make_trainer(tmp_path, [cb], loggers=False, limit_val_batches=0).fit(TinyModel(fail_at=5))
+    assert read_summary(tmp_path / "energy_summary.json")["sources"]["cpu:0"] == "rapl"
+    assert keepalives() <= before
+    assert cb.monitor is None
 
 
 @pytest.mark.slow
