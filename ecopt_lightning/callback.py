@@ -386,10 +386,8 @@ class EnergyCallback(Callback):
 
     @override
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
-        for phase in self.tracker.phases:
-            if self.tracker.running(phase):
-                self.tracker.pause(phase)
-                self.tracker.flush(phase)
+        self.tracker.abort()  # the failed epoch is not the next fit's
+        self._deferred_step = self._resume_other = False
         self._status = f"failed: {type(exception).__name__}: {exception}"
         self._out.flush(trainer)
         self._write_summary(trainer)

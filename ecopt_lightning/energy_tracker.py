@@ -376,6 +376,15 @@ class EnergyTracker:
         epoch, p.epoch, p.epoch_by_key = p.epoch, Totals(), {}
         return epoch
 
+    def abort(self) -> None:
+        """After a failure: every running clock stopped and what is not yet in a step added to the totals (see
+        :meth:`flush`); the open epochs and log intervals are dropped, so that a next run starts them afresh."""
+        for name, p in self._phases.items():
+            if p.mark is not None:
+                self.pause(name)
+                self.flush(name)
+            p.epoch, p.epoch_by_key, p.since_log = Totals(), {}, {}
+
     def epoch_by_key(self, name: str) -> dict[Hashable, Totals]:
         """The current epoch's totals per step key (read before :meth:`end_epoch`)."""
         return dict(self.phase(name).epoch_by_key)

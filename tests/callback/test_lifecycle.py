@@ -133,6 +133,24 @@ def test_a_failed_fit_closes_the_monitor_it_opened(tmp_path, fake_powercap):
     assert cb.monitor is None
 
 
+def test_after_a_failed_fit_the_next_fits_epoch_holds_only_its_own_steps(tmp_path):
+    """Regression (callback audit, 2026-11-29): a fit that failed mid-epoch left its epoch open in the callback,
+    so the next fit on the same callback logged the failed epoch's 5 steps inside its own first epoch
+    (``energy/train_epoch_J`` and ``energy/train_per_sample_J`` over 104 samples for 64)."""
+    cb = EnergyCallback()
+    with pytest.raises(RuntimeError, match="boom"):
+        make_trainer(tmp_path / "a", [cb], loggers=False, limit_val_batches=0).fit(TinyModel(fail_at=5))
+    failed = cb.summary()["phases"]["train"]
+    assert failed["steps"] == 5
+    trainer = make_trainer(tmp_path / "b", [cb], loggers=False, limit_val_batches=0)
+    trainer.fit(TinyModel())
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    assert cb.summary()["phases"]["train"]["steps"] == 13  # the callback's totals run on across fits
+    epoch = metrics["energy/train_total_J"] - failed["energy_J"]
+    assert metrics["energy/train_epoch_J"] == pytest.approx(epoch, rel=1e-9)
+    assert metrics["energy/train_per_sample_J"] == pytest.approx(epoch / 64, rel=1e-9)
+
+
 @pytest.mark.slow
 def test_ddp_two_cpu_processes(tmp_path):
     cb = EnergyCallback()
