@@ -378,11 +378,12 @@ class EnergyTracker:
 
     def abort(self) -> None:
         """After a failure: every running clock stopped and what is not yet in a step added to the totals (see
-        :meth:`flush`); the open epochs and log intervals are dropped, so that a next run starts them afresh."""
+        :meth:`flush`), also a paused phase's (training during a validation loop); the open epochs and log
+        intervals are dropped, so that a next run starts them afresh."""
         for name, p in self._phases.items():
             if p.mark is not None:
                 self.pause(name)
-                self.flush(name)
+            self.flush(name)
             p.epoch, p.epoch_by_key, p.since_log = Totals(), {}, {}
 
     def epoch_by_key(self, name: str) -> dict[Hashable, Totals]:

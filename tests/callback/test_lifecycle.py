@@ -7,6 +7,7 @@ import threading
 import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from typing_extensions import override
 
 from ecopt_lightning.callback import EnergyCallback
 from tests.callback.helpers import csv_series, make_trainer, read_summary
@@ -149,6 +150,26 @@ def test_after_a_failed_fit_the_next_fits_epoch_holds_only_its_own_steps(tmp_pat
     epoch = metrics["energy/train_total_J"] - failed["energy_J"]
     assert metrics["energy/train_epoch_J"] == pytest.approx(epoch, rel=1e-9)
     assert metrics["energy/train_per_sample_J"] == pytest.approx(epoch / 64, rel=1e-9)
+
+
+class _FailsInValidation(TinyModel):
+    @override
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        if not self.trainer.sanity_checking:
+            raise RuntimeError("boom in validation")
+
+
+def test_a_fit_failing_in_validation_keeps_the_training_steps_before_it(tmp_path):
+    """Regression (callback audit, 2026-11-29): a fit that failed in its mid-epoch validation left 0 training steps
+    and 0 J in the summary: the 4 steps since the last log point waited, with the training clock paused, for a
+    step that never came, and only running clocks were flushed."""
+    cb = EnergyCallback()
+    trainer = make_trainer(tmp_path, [cb], loggers=False, val_check_interval=0.5, log_every_n_steps=50)
+    with pytest.raises(RuntimeError, match="boom in validation"):
+        trainer.fit(_FailsInValidation())
+    train = read_summary(tmp_path / "energy_summary.json")["phases"]["train"]
+    assert (train["steps"], train["samples"]) == (4, 32)
+    assert train["energy_J"] > 0
 
 
 @pytest.mark.slow
