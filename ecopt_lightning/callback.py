@@ -26,7 +26,7 @@ from .benchmark_runner import BenchmarkRunner, FitContext
 from .energy import EnergyMonitor, Snapshot, checks
 from .energy.carbon import check_factors, grid_intensity
 from .energy.measurement import sources_text
-from .energy.monitor import CpuChoice
+from .energy.monitor import CpuChoice, check_cpu
 from .energy_summary import SUMMARY_FILE, build_summary, device_sources, summary_file, write_json
 from .energy_tracker import OTHER, EnergyTracker, Totals, carbon_and_cost, epoch_metrics, step_metrics
 from .inference import InferenceBenchmark, batch_items, batch_samples
@@ -110,7 +110,7 @@ class EnergyCallback(Callback):
     ) -> None:
         if cuda_sync not in ("log", "step", "never"):
             raise ValueError(f"cuda_sync={cuda_sync!r} is not allowed: use 'log', 'step' or 'never'")
-        self.cpu = cpu
+        self.cpu = check_cpu(cpu)  # at construction, not at fit set-up
         self.batch_size_fn = checks.function("batch_size_fn", batch_size_fn, "(batch) -> int")
         self.length_fn = checks.function("length_fn", length_fn, "(batch) -> int")
         self.idle_baseline_s = checks.finite("idle_baseline_s", idle_baseline_s, 0.0)

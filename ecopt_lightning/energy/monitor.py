@@ -26,6 +26,13 @@ CpuChoice = Literal["auto", "rapl", "estimate"] | bool
 GpuChoice = Literal["auto"] | Sequence[int]
 
 
+def check_cpu(cpu: object) -> CpuChoice:
+    """``cpu`` when it is a :data:`CpuChoice`, else a one-line ``ValueError``."""
+    if not (isinstance(cpu, bool) or cpu in ("auto", "rapl", "estimate")):
+        raise ValueError(f"cpu={cpu!r} is not allowed: use 'auto', True, 'rapl', 'estimate' or False")
+    return cpu
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """All meters read at one moment: cumulative energy per domain (J) at ``t`` (``time.perf_counter``, s)."""
@@ -136,8 +143,7 @@ class EnergyMonitor:
         proc_root: str | os.PathLike[str] | Literal[False] | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
-        if cpu not in ("auto", "rapl", "estimate", True, False):
-            raise ValueError(f"cpu={cpu!r} is not allowed: use 'auto', True, 'rapl', 'estimate' or False")
+        check_cpu(cpu)
         flag("sync", sync)
         finite("keepalive_s", keepalive_s, 0.0, strict=True)
         finite("poll_period_s", poll_period_s, 0.0, strict=True)

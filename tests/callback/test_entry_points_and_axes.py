@@ -241,12 +241,15 @@ def test_numpy_and_omegaconf_settings_are_taken():
         ({"length_fn": "len"}, "length_fn='len' is not allowed"),
         ({"monitor": "x"}, "monitor='x' is not allowed: give an EnergyMonitor"),
         ({"inference_benchmark": {"dataloader": 5}}, "dataloader=5 is not allowed"),  # a TypeError at fit end
+        ({"cpu": "gpu"}, "cpu='gpu' is not allowed: use 'auto', True, 'rapl', 'estimate' or False"),  # at fit set-up
+        ({"cpu": None}, "cpu=None is not allowed"),
     ],
 )
 def test_bad_settings_stop_at_construction(kwargs, message):
     """Regression (callback audit, 2026-11-28): a folder as summary_path failed at the first epoch end with a raw
     IsADirectoryError and left a temp file beside it; a bad price or PUE failed after a whole training epoch; the
-    settings below it were raw TypeErrors at fit, or accepted and read wrongly."""
+    settings below it were raw TypeErrors at fit, or accepted and read wrongly; a bad ``cpu`` failed only at fit set-up
+    (2026-11-29)."""
     with pytest.raises(ValueError) as err:
         EnergyCallback(**kwargs)
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
