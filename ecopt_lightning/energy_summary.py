@@ -166,9 +166,11 @@ def run_folder(logger: Any) -> str | None:
     if isinstance(logger, WandbLogger):
         return getattr(logger.experiment, "dir", None) or logger.save_dir
     if isinstance(logger, MLFlowLogger):
-        uri = logger.experiment.get_run(logger.run_id).info.artifact_uri
-        if str(uri).startswith("file:"):
-            return str(uri)[len("file:") :].removeprefix("//")
+        uri = str(logger.experiment.get_run(logger.run_id).info.artifact_uri)
+        if uri.startswith("file:"):  # the file store's
+            return uri[len("file:") :].removeprefix("//")
+        if os.path.isabs(uri):  # a database backend's local artifacts: a plain path
+            return uri
     return getattr(logger, "save_dir", None)
 
 

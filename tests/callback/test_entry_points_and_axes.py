@@ -142,6 +142,22 @@ def _summary(tmp_path: Path) -> dict:
     return read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
 
 
+def test_mlflow_keeps_the_summary_in_the_runs_artifacts(tmp_path: Path) -> None:
+    """Regression (callback audit, 2026-11-29): with MLflow's database backend (``sqlite:///``, the default since
+    MLflow 3 put the file store in maintenance mode) the run's artifact URI is a plain path, not ``file:``, so the
+    summary went to ``default_root_dir`` instead of the run's artifacts."""
+    pytest.importorskip("mlflow")
+    import mlflow
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    logger = MLFlowLogger(tracking_uri=uri, artifact_location=str(tmp_path / "artifacts"))
+    make_trainer(tmp_path / "root", [EnergyCallback()], loggers=[logger], limit_val_batches=0).fit(TinyModel())
+    artifacts = mlflow.MlflowClient(tracking_uri=uri).list_artifacts(logger.run_id)
+    assert [a.path for a in artifacts] == ["energy_summary.json"]
+    assert not (tmp_path / "root" / "energy_summary.json").exists()
+
+
 @pytest.mark.parametrize("entry", ["validate", "test", "predict"])
 def test_each_entry_point_alone_writes_its_summary(tmp_path: Path, entry: str) -> None:
     cb = EnergyCallback()
