@@ -92,11 +92,17 @@ def device_sources(devices: Sequence[Mapping[str, Mapping[str, str]]]) -> dict[s
     }
 
 
-def measurement_faults(monitor: EnergyMonitor | None) -> dict[str, str]:
-    """Domains not measured at all, or whose sensor fails now (e.g. a GPU lost mid-run), with the reason."""
+def measurement_faults(monitor: EnergyMonitor | None, tracker: EnergyTracker | None = None) -> dict[str, str]:
+    """Domains not measured at all, whose sensor fails now (e.g. a GPU lost mid-run), or whose reading failed in
+    some window of a counted phase (this rank's; their energy there is not counted), with the reason."""
+    faults: dict[str, str] = {}
+    if tracker is not None:
+        for phase in [p for p in tracker.phases if p in COUNTED]:
+            for domain, reason in tracker.total(phase).invalid.items():
+                faults.setdefault(domain, f"invalid in {phase} windows (not counted there): {reason}")
     if monitor is None:
-        return {}
-    faults = dict(monitor.missing)
+        return faults
+    faults.update(monitor.missing)
     try:
         faults.update(monitor.snapshot(sync=False).errors)
     except Exception as exc:  # a summary must still be written
@@ -154,7 +160,7 @@ def build_summary(
         "cost": cost_entry(totals, price_per_kWh, currency, pue),
         "metrics": dict(published),
         "monitor": None if monitor is None else monitor.describe(),
-        "measurement_faults": measurement_faults(monitor),
+        "measurement_faults": measurement_faults(monitor, tracker),
     }
 
 

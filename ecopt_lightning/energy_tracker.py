@@ -57,8 +57,9 @@ class Totals:
         estimated_J: the part of ``energy_J`` that is modelled, not measured (J).
         samples: samples processed; ``items``: items (e.g. tokens) when a ``length_fn`` counts them.
         steps: windows closed by :meth:`EnergyTracker.step`.
-        by_device: energy per domain (J); ``sources``: per domain, where its numbers come from (this rank's;
-            not reduced over ranks).
+        by_device: energy per domain (J); ``sources``: per domain, where its numbers come from; ``invalid``: per
+            domain whose reading failed in some window (its energy there is not counted), the first reason (this
+            rank's; not reduced over ranks).
         proc_s: time of the windows in which ``/proc`` was read (s); foreign_core_s: the CPU time other
             processes used in them (core-seconds); contended_s: time of the windows that were contended on
             their own (s). Over ranks the most contended rank's figures are kept (:attr:`contended`).
@@ -86,6 +87,7 @@ class Totals:
     contended_s: float = _counted("max")
     by_device: dict[str, float] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    invalid: dict[str, str] = field(default_factory=dict)
 
     def add(
         self,
@@ -112,6 +114,8 @@ class Totals:
         for domain, value in m.by_device.items():
             self.by_device[domain] = self.by_device.get(domain, 0.0) + value
         self.sources.update(m.sources)
+        for domain, reason in m.invalid.items():
+            self.invalid.setdefault(domain, reason)
 
     @classmethod
     def reduce_ops(cls) -> dict[str, Op]:
@@ -138,6 +142,7 @@ class Totals:
         for domain, value in (*self.by_device.items(), *other.by_device.items()):
             out.by_device[domain] = out.by_device.get(domain, 0.0) + value
         out.sources = {**self.sources, **other.sources}
+        out.invalid = {**other.invalid, **self.invalid}
         return out
 
     @property

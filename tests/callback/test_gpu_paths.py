@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from lightning.pytorch import Callback
 from typing_extensions import override
 
 from ecopt_lightning import EnergyMonitor
@@ -10,9 +11,10 @@ from ecopt_lightning.callback import EnergyCallback
 from ecopt_lightning.energy_tracker import EnergyTracker
 from ecopt_lightning.inference import measure_inference
 from ecopt_lightning.ranks import RankReducer, device_keys, duplicate_domains, open_rank_monitor, reduce_rows
+from ecopt_lightning.sweeper._jobinfo import degraded_reasons
 from tests.callback.helpers import make_trainer
 from tests.callback.models import TinyModel, loader
-from tests.doubles.simulated_gpu import SimGpu
+from tests.doubles.simulated_gpu import NVML_ERROR_GPU_IS_LOST, SimGpu
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -96,6 +98,39 @@ def test_callback_with_a_gpu_monitor_in_a_real_trainer(simulated_gpu, manual_clo
     train = summary["phases"]["train"]
     assert train["power_W"] == pytest.approx(250.0, rel=0.02)
     assert summary["inference"]["source"] == "nvml_counter"
+
+
+class _LoseGpuBriefly(Callback):
+    """The GPU fails at the start of training batch 3 and is back at batch 5: two windows lose it."""
+
+    def __init__(self, gpu: SimGpu) -> None:
+        self.gpu = gpu
+
+    @override
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if batch_idx == 3:
+            self.gpu.fail(NVML_ERROR_GPU_IS_LOST)
+        elif batch_idx == 5:
+            self.gpu.recover()
+
+
+def test_a_gpu_lost_for_a_few_windows_is_a_measurement_fault_in_the_summary(simulated_gpu, manual_clock, tmp_path):
+    """Regression (callback audit, 2026-11-29): a GPU whose reads failed for a few steps and then recovered left
+    those windows without its energy (``energy/total_J`` too low), and the summary said nothing: its
+    ``measurement_faults`` only held faults still there at its writing, so the sweeper took the trial as fully
+    measured."""
+    manual_clock(tick=1e-3)
+    gpu = SimGpu("GPU-AAAA", power_W=250.0)
+    simulated_gpu([gpu])
+    with EnergyMonitor(gpus=[0], cpu=False) as monitor:
+        cb = EnergyCallback(monitor=monitor, cuda_sync="step")
+        make_trainer(tmp_path, [cb, _LoseGpuBriefly(gpu)], loggers=False, limit_val_batches=0).fit(TinyModel())
+        summary = cb.summary()
+        assert monitor.snapshot().errors == {}  # back by the end
+    fault = summary["measurement_faults"]["gpu:0"]
+    assert fault.startswith("invalid in train windows (not counted there): NVML energy read failed")
+    assert f"gpu:0: {fault}" in degraded_reasons(summary)  # the sweeper marks the trial degraded
+    assert summary["phases"]["train"]["power_W"] < 250.0 * 0.95  # what those windows lost
 
 
 def test_measure_inference_on_the_gpu_double(simulated_gpu, manual_clock):
