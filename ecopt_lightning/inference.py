@@ -96,7 +96,8 @@ class InferenceResult:
             few repeats.
         converged: the interval lies within ``rel_precision`` of the median.
         rel_precision: the target (a fraction of the median; ``None``: a fixed number of repeats was run).
-        stop_reason: ``"converged"``, ``"max_repeats"``, ``"max_seconds"`` or ``"fixed repeats"``.
+        stop_reason: ``"converged"``, ``"max_repeats"``, ``"max_seconds"``, ``"fixed repeats"`` or ``"invalid
+            readings"`` (``max_repeats`` repeats, or ``max_seconds``, lost to failed readings).
         min_window_s: the shortest window the meters read resolve (s); each repeat ran batches until its
             window was at least this long.
         batches_per_repeat: batches in the last repeat.
@@ -104,6 +105,8 @@ class InferenceResult:
         samples_total: samples over all repeats (of a continued measurement, over this call's repeats).
         contention: the CPU load of other processes over all repeats (``None`` where ``/proc`` is not read).
         contended_repeats: repeats whose own window was contended.
+        invalid_repeats: repeats left out because a domain's reading failed in their window (on any rank): they
+            did not measure the whole, and would read low (0 J with that domain alone).
         threads: torch's intra-op threads during the repeats; omp_wait_policy: ``$OMP_WAIT_POLICY`` of the
             process (``PASSIVE``: waiting OpenMP threads sleep; unset or ``ACTIVE``: they may spin, and the CPU
             estimate counts the spin as work).
@@ -126,6 +129,7 @@ class InferenceResult:
     samples_total: int = 0
     contention: Contention | None = None
     contended_repeats: int = 0
+    invalid_repeats: int = 0
     threads: int = 0
     omp_wait_policy: str | None = None
 
@@ -183,6 +187,7 @@ class InferenceResult:
             "short_windows": self.short_windows,
             "contended": self.contended,
             "contended_repeats": self.contended_repeats,
+            "invalid_repeats": self.invalid_repeats,
             "threads": self.threads,
             "omp_wait_policy": self.omp_wait_policy,
             "contention": None if self.contention is None else self.contention.to_dict(),
@@ -353,8 +358,8 @@ def measure_inference(
         batch_size_fn: samples in a batch (default: as Lightning infers it).
         monitor: the :class:`EnergyMonitor` to read (default: a new one on the module's GPU and the CPU).
         context: a context manager factory around the forward passes (e.g. autocast).
-        reduce: combines ``{"energy_J", "seconds", "samples"}`` over DDP ranks (sum, max, sum); every rank
-            then takes the same stopping decision.
+        reduce: combines ``{"energy_J", "seconds", "samples", "invalid"}`` over DDP ranks (sum, max, sum, sum);
+            every rank then takes the same stopping decision.
         prior: an earlier measurement of the same module on the same batches to continue (a multi-fidelity
             rung's short one): its repeats count towards ``repeats``, the precision target, ``max_repeats`` and
             ``max_seconds``, and the new repeats use its batches per window. The warm-up runs again.
@@ -393,7 +398,7 @@ def measure_inference(
     module.eval()
     per_repeat: list[float] = list(prior.per_repeat_J) if prior is not None else []
     seconds: list[float] = [prior.seconds] * prior.repeats if prior is not None else []  # it keeps their median
-    samples = batches = short = samples_total = contended = 0
+    samples = batches = short = samples_total = contended = invalid = 0
     contention: Contention | None = None
     stop = "fixed repeats"
     try:
@@ -430,10 +435,23 @@ def measure_inference(
                 if m.contention is not None:
                     contention = m.contention if contention is None else contention + m.contention
                     contended += m.contended
-                values = {"energy_J": m.energy_J, "seconds": m.seconds, "samples": float(samples)}
+                lost = float(bool(m.invalid))
+                values = {"energy_J": m.energy_J, "seconds": m.seconds, "samples": float(samples), "invalid": lost}
                 if reduce is not None:
                     values = dict(reduce(values))
                 samples = int(values["samples"])
+                if values.get("invalid", lost) > 0:  # summed over ranks: every rank leaves the repeat out
+                    invalid += 1
+                    elapsed += values["seconds"]
+                    if invalid >= max_repeats or (max_seconds is not None and elapsed >= max_seconds):
+                        if not per_repeat:
+                            reasons = "; ".join(f"{d}: {why}" for d, why in m.invalid.items()) or "on another rank"
+                            raise ValueError(
+                                f"inference energy not measured: a reading failed in all {invalid} repeats ({reasons})"
+                            )
+                        stop = "invalid readings"
+                        break
+                    continue
                 if samples <= 0:
                     raise ValueError("the dataloader gave no samples: cannot measure energy per sample")
                 samples_total += samples
@@ -466,6 +484,7 @@ def measure_inference(
             monitor.close()
     if prior is not None:  # the repeats' bookkeeping covers the prior's repeats too
         short, contended = short + prior.short_windows, contended + prior.contended_repeats
+        invalid += prior.invalid_repeats
         if prior.contention is not None:
             contention = prior.contention if contention is None else prior.contention + contention
     q1, median, q3 = _quartiles(per_repeat)
@@ -488,6 +507,7 @@ def measure_inference(
         samples_total=samples_total,
         contention=contention,
         contended_repeats=contended,
+        invalid_repeats=invalid,
         threads=torch.get_num_threads(),
         omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"),
     )

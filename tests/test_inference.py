@@ -31,6 +31,46 @@ class ScriptedMonitor(EnergyMonitor):
         return Snapshot(self.t, {"cpu:0": self.energy})
 
 
+class FailingMonitor(ScriptedMonitor):
+    """A :class:`ScriptedMonitor` whose snapshots number ``failed`` (0-based) cannot read ``cpu:0``."""
+
+    def __init__(self, increments: list[float], failed: set[int]) -> None:
+        super().__init__(increments)
+        self.failed, self.reads = failed, 0
+
+    def snapshot(self, sync=None):
+        from ecopt_lightning import Snapshot
+
+        snap = super().snapshot(sync)
+        self.reads += 1
+        if self.reads - 1 in self.failed:
+            return Snapshot(snap.t, {}, {"cpu:0": "read failed"})
+        return snap
+
+
+def test_a_repeat_whose_reading_failed_is_left_out_not_counted_as_zero():
+    """Regression (measurement audit, 2026-11-29): a repeat whose window lost a domain (its reading failed) was
+    taken at the energy of the other domains, 0 J with that domain alone: one failed read at the end of the second
+    of three repeats made two of them 0 J, and the median energy per sample 0.0 J, a sweep's best trial."""
+    # start, warm-up, then 32 J per repeat of 32 samples; read 3 (the 2nd repeat's end) fails
+    monitor = FailingMonitor([0.0, 100.0, *[32.0] * 5], failed={3})
+    r = measure_inference(
+        torch.nn.Linear(16, 2), loader(32, 8), repeats=3, rel_precision=None, min_window_s=0, monitor=monitor
+    )
+    assert r.per_repeat_J == [1.0, 1.0, 1.0] and r.per_sample_J == 1.0
+    assert r.invalid_repeats == 2 and r.to_dict()["invalid_repeats"] == 2
+    assert r.measurement.invalid == {"cpu:0": "read failed"}
+
+
+def test_when_every_repeat_fails_to_read_it_is_an_error_not_zero():
+    monitor = FailingMonitor([0.0, 100.0, *[32.0] * 4], failed={2, 3, 4, 5})
+    with pytest.raises(ValueError, match=r"^inference energy not measured: a reading failed in all 4 repeats \(cpu:0"):
+        measure_inference(
+            torch.nn.Linear(16, 2), loader(32, 8), repeats=2, rel_precision=None, max_repeats=4, min_window_s=0,
+            monitor=monitor,
+        )  # fmt: skip
+
+
 def test_median_and_iqr_over_repeats_warmup_excluded():
     # start, after warm-up (+100 J, not a repeat), then 4 repeats of 32 samples
     monitor = ScriptedMonitor([0.0, 100.0, 32.0, 64.0, 96.0, 320.0])
