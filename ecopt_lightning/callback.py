@@ -24,6 +24,7 @@ from . import _lightning_compat as compat
 from . import metrics
 from .benchmark_runner import BenchmarkRunner, FitContext
 from .energy import EnergyMonitor, Snapshot, checks
+from .energy._notices import say_once
 from .energy.carbon import check_factors, grid_intensity
 from .energy.measurement import sources_text
 from .energy.monitor import CpuChoice, check_cpu
@@ -192,6 +193,14 @@ class EnergyCallback(Callback):
             )
             self.tracker.use(self.monitor)
         self._out.label(trainer, {metrics.SOURCES: sources_text(device_sources(self._devices))})
+        self._out.withheld = () if self._measuring else metrics.MEASURED_PREFIXES
+        if not self._measuring:
+            why = "cpu=False and no GPU" if self.cpu is False else "no meter found"
+            say_once(
+                "nothing-measured",
+                f"ecopt energy: nothing is measured on any rank ({why}): no energy, power, carbon or cost metric is "
+                "logged, and the summary's total_J is null",
+            )
         if stage == "fit":
             self._fit = self._fit_context(trainer, pl_module)
         if stage == "fit" and self._rungs is None:
@@ -431,7 +440,7 @@ class EnergyCallback(Callback):
         return build_summary(
             status=self._status,
             progress=self._progress,
-            totals=self._totals(),
+            totals=self._totals() if self._measuring else {},
             tracker=self.tracker,
             devices=self._devices,
             world_size=self._reducer.world_size,
@@ -446,6 +455,11 @@ class EnergyCallback(Callback):
         )
 
     # internals --------------------------------------------------------------------------------------------
+    @property
+    def _measuring(self) -> bool:
+        """Whether any rank counts a device (else every energy value would read 0 J, measured by nothing)."""
+        return bool(device_sources(self._devices))
+
     def _resume_training(self) -> None:
         """The training clock takes over from OTHER's at one reading (no gap, no overlap)."""
         sync = self.cuda_sync != "never"

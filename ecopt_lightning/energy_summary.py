@@ -132,7 +132,8 @@ def build_summary(
     Args:
         status: ``running fit``, ``finished fit``, ``failed: ...``; ``partial`` while it is ``running``.
         progress: training epochs and optimizer steps completed.
-        totals: the cluster totals as metrics, carbon and cost included (``metrics`` names).
+        totals: the cluster totals as metrics, carbon and cost included (``metrics`` names); empty when nothing
+            is measured (then ``total_J`` is ``None``).
         tracker: the accounting, for the per-phase entries and the idle power (W).
         devices: per rank, domain -> ``{key, source}``.
         model, inference: the model proxies' and the inference benchmark's entries.
@@ -145,7 +146,7 @@ def build_summary(
         "status": status,
         "partial": status.startswith("running"),
         "progress": dict(progress),
-        "total_J": totals.get(metrics.TOTAL_J, 0.0),
+        "total_J": totals.get(metrics.TOTAL_J),
         "estimated_fraction": none_if_nan(totals.get(metrics.ESTIMATED_FRACTION, math.nan)),
         "sources": sources,
         "source": Measurement("summary", 0.0, {}, sources).source,

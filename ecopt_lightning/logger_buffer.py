@@ -32,21 +32,23 @@ class LoggerBuffer:
         self.last: dict[str, float] = {}  # last value of every published metric
         self._pending: dict[str, float] = {}  # the values of step _pending_step not yet sent to the loggers
         self._pending_step: int | None = None
+        #: names starting with these are not published (e.g. the energy metrics when nothing is measured)
+        self.withheld: tuple[str, ...] = ()
 
     def publish(self, trainer: Trainer, values: Mapping[str, float | None], step: int) -> None:
         """Put ``values`` in ``trainer.callback_metrics`` now, and send them to every logger (rank 0) at global
         step ``step`` once that step is over: one value per metric per step, the step's last."""
-        values = finite(values)
-        if not values:
+        kept = {k: v for k, v in finite(values).items() if not k.startswith(self.withheld)}
+        if not kept:
             return
-        self.last.update(values)
+        self.last.update(kept)
         callback_metrics = trainer.callback_metrics  # the trainer's own dict: updates stay until its next run
-        for key, value in values.items():
+        for key, value in kept.items():
             callback_metrics[key] = torch.tensor(value, dtype=torch.float64)
         if step != self._pending_step:
             self.flush(trainer)
             self._pending_step = step
-        self._pending.update(values)
+        self._pending.update(kept)
 
     @staticmethod
     def label(trainer: Trainer, labels: Mapping[str, str]) -> None:

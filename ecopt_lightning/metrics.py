@@ -61,9 +61,12 @@ IDLE_W = "power/idle_W"
 PARAMS = "model/params"
 FLOPS_PER_SAMPLE = "model/flops_per_sample"
 CARBON_TOTAL_G = "carbon/total_gCO2e"
+#: metric families that come from the energy meters (J, W, gCO2e, cost, samples per J): not logged when nothing
+#: is measured
+MEASURED_PREFIXES = ("energy/", "efficiency/", "power/", "carbon/", "cost/")
 #: metric families of positive quantities that span decades between models (J, W, gCO2e, cost, samples per J,
 #: parameter and FLOP counts): compared on log10 where a scale matters (:func:`on_log_scale`)
-LOG_SCALE_PREFIXES = ("energy/", "efficiency/", "power/", "carbon/", "cost/", "model/")
+LOG_SCALE_PREFIXES = (*MEASURED_PREFIXES, "model/")
 #: the hyperparameter that names every energy value's sources in each logger: ``"cpu:0=rapl, gpu:0=nvml_counter"``
 SOURCES = "energy/sources"
 #: the JSON summary the callback writes next to the logs

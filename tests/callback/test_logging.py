@@ -8,7 +8,7 @@ import pytest
 from lightning.pytorch import Callback
 
 from ecopt_lightning.callback import EnergyCallback
-from ecopt_lightning.energy import EnergyMonitor
+from ecopt_lightning.energy import EnergyMonitor, EnergyWarning
 from tests.callback.helpers import csv_series, make_trainer, read_summary, tb_series
 from tests.callback.models import TinyModel
 from tests.doubles.noisy_meter import ScriptedMeter
@@ -148,6 +148,23 @@ def test_logger_false_still_writes_summary_and_callback_metrics(tmp_path):
     assert float(trainer.callback_metrics["energy/train_total_J"]) == pytest.approx(
         summary["phases"]["train"]["energy_J"]
     )
+
+
+def test_with_nothing_to_measure_no_energy_value_is_logged_and_it_says_so(tmp_path):
+    """Regression (callback audit, 2026-11-29): ``cpu=False`` on a run without a GPU measures nothing, yet
+    ``energy/total_J``, ``energy/train_per_sample_J`` and ``carbon/total_gCO2e`` were logged as 0.0 (a sweep's
+    cheapest trial) and the summary's ``total_J`` was 0.0, with only an INFO line saying 'measured: nothing'."""
+    cb = EnergyCallback(cpu=False, price_per_kWh=0.2)
+    trainer = make_trainer(tmp_path, [cb], limit_val_batches=2)
+    with pytest.warns(EnergyWarning, match=r"nothing is measured on any rank \(cpu=False and no GPU\)"):
+        trainer.fit(TinyModel())
+    ours = ("energy/", "power/", "carbon/", "cost/", "efficiency/")
+    assert not [k for k in trainer.callback_metrics if k.startswith(ours)]
+    assert not [k for k in csv_series(tmp_path) if k.startswith(ours)]
+    assert "val_loss" in csv_series(tmp_path) and "model/params" in trainer.callback_metrics
+    summary = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
+    assert summary["sources"] == {} and summary["total_J"] is None
+    assert summary["carbon"]["total_gCO2e"] is None and summary["cost"]["total"] is None
 
 
 def test_fast_dev_run_and_limit_train_batches(tmp_path):
