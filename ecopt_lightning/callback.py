@@ -205,7 +205,10 @@ class EnergyCallback(Callback):
             self._fit = self._fit_context(trainer, pl_module)
         if stage == "fit" and self._rungs is None:
             self._rungs = RungCheck.open(
-                rank_zero=trainer.is_global_zero, max_epochs=trainer.max_epochs, broadcast=self._broadcast(trainer)
+                rank_zero=trainer.is_global_zero,
+                max_epochs=trainer.max_epochs,
+                min_epochs=trainer.min_epochs,
+                broadcast=self._broadcast(trainer),
             )
         self._status = f"running {getattr(stage, 'value', stage)}"  # Lightning passes a TrainerFn: "fit", not its name
         self._summary_file = None

@@ -50,13 +50,15 @@ class RungCheck:
         *,
         rank_zero: bool,
         max_epochs: int | None,
+        min_epochs: int | None = None,
         broadcast: Broadcast | None = None,
         env: Mapping[str, str] | None = None,
     ) -> RungCheck:
         """The job's check, from the environment the sweeper sets (``env``: default ``os.environ``).
 
         Raises:
-            JobConfigError: the sweep's schedule does not fit the Trainer's ``max_epochs`` (on every rank).
+            JobConfigError: the sweep's schedule does not fit the Trainer's ``max_epochs`` or ``min_epochs`` (on
+                every rank).
         """
         from .sweeper.errors import JobConfigError
 
@@ -70,7 +72,7 @@ class RungCheck:
             rungs = StudyRungs.from_env(env)
             if rungs is not None:
                 try:
-                    epochs = rungs.decision_epochs(max_epochs)
+                    epochs = rungs.decision_epochs(max_epochs, min_epochs)
                 except JobConfigError as exc:
                     error = str(exc)
                 repeats = rungs.schedule.rung_repeats

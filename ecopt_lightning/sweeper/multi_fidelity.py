@@ -93,13 +93,14 @@ class StudyRungs:
         )
         return cls(study, trial, RungSchedule.from_attrs(stored), settings.objective_names, settings.directions)
 
-    def decision_epochs(self, trainer_max_epochs: int | None) -> list[int]:
+    def decision_epochs(self, trainer_max_epochs: int | None, trainer_min_epochs: int | None = None) -> list[int]:
         """Epochs (counted from 1) at whose end the trial is ranked; the full budget is not one of them. They are
         recorded on the trial (``ecopt.rung_epochs``), so the sweeper can say when none is left.
 
         Raises:
             JobConfigError: the schedule names a ``max_epochs`` other than the Trainer's (an endless Trainer,
-                ``max_epochs=-1``, included: it would train past the budget), or neither gives a budget.
+                ``max_epochs=-1``, included: it would train past the budget), or neither gives a budget; or a rung
+                lies below the Trainer's ``min_epochs``, where Lightning does not stop.
         """
         m = self.schedule.max_epochs
         if m is not None and trainer_max_epochs is not None and trainer_max_epochs != m:
@@ -114,6 +115,15 @@ class StudyRungs:
                 "give the full budget in epochs"
             )
         epochs = self.schedule.decision_epochs(top)
+        if trainer_min_epochs and epochs and epochs[0] < trainer_min_epochs:
+            # Lightning ignores `should_stop` until min_epochs: a trial stopped at an earlier rung trains on, is
+            # ranked again at the next rungs, and is told PRUNED with fewer epochs than it trained (or all of them)
+            raise JobConfigError(
+                f"hydra.sweeper.multi_fidelity.min_epochs={self.schedule.min_epochs} is not allowed with Trainer("
+                f"min_epochs={trainer_min_epochs}): Lightning trains at least {trainer_min_epochs} epochs whatever a "
+                f"rung decides; set multi_fidelity.min_epochs >= {trainer_min_epochs}, or leave Trainer(min_epochs) "
+                "unset"
+            )
         self.trial.set_user_attr(RUNG_EPOCHS_ATTR, {"epochs": epochs, "trainer_max_epochs": trainer_max_epochs})
         return epochs
 

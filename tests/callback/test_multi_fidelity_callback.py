@@ -29,12 +29,15 @@ class Shuffled(TinyModel):
         return DataLoader(base.dataset, batch_size=8, shuffle=True)
 
 
-def _fit(summary: Path, max_epochs: int = 3, **bench: Any) -> tuple[Trainer, torch.Tensor]:
+def _fit(
+    summary: Path, max_epochs: int = 3, min_epochs: int | None = None, **bench: Any
+) -> tuple[Trainer, torch.Tensor]:
     """A 3-epoch fit of :class:`Shuffled` with ``EnergyCallback`` (inference benchmark: 2 repeats, ``bench``)."""
     torch.manual_seed(0)
     model = Shuffled()
     trainer = Trainer(
         max_epochs=max_epochs,
+        min_epochs=min_epochs,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -94,6 +97,26 @@ def test_dominated_trial_is_stopped_after_the_first_rung(tmp_path: Path, monkeyp
     assert energy.summary()["status"] == "finished fit (stopped by multi-fidelity at epoch 1)"
     # the benchmark ran once, at the rung, and its values are the trial's final ones
     assert float(trainer.callback_metrics["energy/inference_per_sample_J"]) == rung_values(attrs)[1]["values"][1]
+
+
+def test_a_rung_below_the_trainers_min_epochs_is_refused_before_training(tmp_path: Path, monkeypatch) -> None:
+    # Lightning ignores should_stop until Trainer(min_epochs): a trial dominated at rung 1 trained on to epoch 2,
+    # was ranked again at rung 2, and was told PRUNED "stopped at epoch 2" after training all 3 epochs of
+    # min_epochs=3 (so it never reached the front), its saving estimated for epochs it had trained
+    from ecopt_lightning.sweeper.errors import JobConfigError
+
+    study = _study(tmp_path, monkeypatch, earlier=[[0.0, 1e-12]])  # an earlier trial better on both
+    message = (
+        "hydra.sweeper.multi_fidelity.min_epochs=1 is not allowed with Trainer(min_epochs=2): Lightning trains at "
+        "least 2 epochs whatever a rung decides; set multi_fidelity.min_epochs >= 2, or leave Trainer(min_epochs) unset"
+    )
+    with pytest.raises(JobConfigError) as raised:
+        _fit(tmp_path / "summary.json", min_epochs=2)
+    assert str(raised.value) == message
+    attrs = study.trials[-1].user_attrs
+    assert not rung_values(attrs) and stopped_at(attrs) is None  # refused at the start of fit: nothing ranked
+    trainer, _ = _fit(tmp_path / "summary.json", min_epochs=1)  # a min_epochs no rung lies below is fine
+    assert trainer.current_epoch == 1 and stopped_at(study.trials[-1].user_attrs) == 1
 
 
 def _summary(path: Path) -> dict:
