@@ -501,15 +501,13 @@ def _multi_fidelity(raw: Any, objective_names: Sequence[str] = ()) -> RungSchedu
         schedule = RungSchedule(**{k: plain(v) for k, v in raw.items()})
     except ValueError as exc:
         field, value = str(exc).split("=", 1)[0], str(exc).split(" is not allowed: ", 1)
-        raise SweeperConfigError(f"multi_fidelity.{field}", raw.get(field), value[-1]) from None
+        allowed = value[-1]
+        if field == "max_epochs":  # min_epochs passed the schedule's checks (it checks it first)
+            allowed = _max_epochs_allowed(plain(raw.get("min_epochs", RungSchedule.min_epochs)))
+        raise SweeperConfigError(f"multi_fidelity.{field}", raw.get(field), allowed) from None
     m = schedule.max_epochs
     if m is not None and m <= schedule.min_epochs:  # the schedule class allows it (a bracket's last rung): no sweep
-        raise SweeperConfigError(
-            "multi_fidelity.max_epochs",
-            m,
-            f"null or an integer > min_epochs={schedule.min_epochs}: no rung would lie "
-            "below the full budget, so no trial could stop",
-        )
+        raise SweeperConfigError("multi_fidelity.max_epochs", m, _max_epochs_allowed(schedule.min_epochs))
     stray = [k for k in schedule.rung_metrics if objective_names and k not in objective_names]
     if stray:  # a stand-in for no objective would never be read: the objective itself is looked for at the rung
         raise SweeperConfigError(
@@ -519,6 +517,12 @@ def _multi_fidelity(raw: Any, objective_names: Sequence[str] = ()) -> RungSchedu
             f"{', '.join(map(repr, stray))} is none",
         )
     return schedule
+
+
+def _max_epochs_allowed(min_epochs: int) -> str:
+    return (
+        f"null or an integer > min_epochs={min_epochs}: no rung would lie below the full budget, so no trial could stop"
+    )
 
 
 def _constraints(value: Any) -> list[Constraint]:

@@ -39,6 +39,17 @@ from ecopt_lightning.sweeper.config import validate
         ({"n_trails": 3}, "n_trails", "not a field"),
         ({"multi_fidelity": {"rank": "nds"}}, "multi_fidelity.rank", "one of nds_hv, nds_crowding"),
         ({"multi_fidelity": {"eta": 1}}, "multi_fidelity.eta", "an integer >= 2"),
+        # it said ">= min_epochs=5" here, and refused max_epochs=5 next with "> min_epochs=5"
+        (
+            {"multi_fidelity": {"min_epochs": 5, "max_epochs": 3}},
+            "multi_fidelity.max_epochs",
+            "an integer > min_epochs=5",
+        ),
+        (
+            {"multi_fidelity": {"min_epochs": 5, "max_epochs": 5}},
+            "multi_fidelity.max_epochs",
+            "an integer > min_epochs=5",
+        ),
     ],
 )
 def test_bad_field_is_one_line_naming_field_value_and_allowed(raw: dict, field: str, allowed: str) -> None:
