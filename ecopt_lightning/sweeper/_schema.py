@@ -31,6 +31,9 @@ SETTINGS_ATTR = "ecopt.settings"
 HARDWARE_ATTR = "ecopt.hardware"
 #: the multi-fidelity rung schedule (``RungSchedule.to_attrs()``), or None when the sweep has it off
 MULTI_FIDELITY_ATTR = "ecopt.multi_fidelity"
+#: whether the sweep has ``prune_before_training`` on: jobs of a multi-fidelity sweep reach their trial too, and
+#: their pre-training check must not measure or prune then
+PRUNE_BEFORE_TRAINING_ATTR = "ecopt.prune_before_training"
 #: ``ecopt confirm``'s re-measured energy per sample, per trial number (str): ``{"metric", "value", "ci_lo",
 #: "ci_hi", "repeats", "per_repeat_J", "rounds", "contended", "source", "sweep_value", "hardware"}`` (``hardware``:
 #: the confirming machine's); reports use it in place of the sweep's value and keep both (finished trials cannot

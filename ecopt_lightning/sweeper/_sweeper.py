@@ -71,6 +71,7 @@ from ._schema import (
     MULTI_FIDELITY_ATTR,
     OVERRIDES_ATTR,
     PER_REPEAT_ATTR,
+    PRUNE_BEFORE_TRAINING_ATTR,
     RUNG_EPOCHS_ATTR,
     SETTINGS_ATTR,
     SOURCES_ATTR,
@@ -215,6 +216,7 @@ class EcoptSweeperImpl:
         _quiet(study.set_metric_names, settings.objective_names)
         study.set_user_attr(SETTINGS_ATTR, settings.for_report().to_attrs())
         study.set_user_attr(MULTI_FIDELITY_ATTR, None if schedule is None else schedule.to_attrs())
+        study.set_user_attr(PRUNE_BEFORE_TRAINING_ATTR, settings.prune_before_training)
         if HARDWARE_ATTR not in study.user_attrs:
             study.set_user_attr(HARDWARE_ATTR, hardware_info())
         return study, storage

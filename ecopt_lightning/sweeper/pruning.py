@@ -56,7 +56,7 @@ class TrialRef:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TrialRef | None:
-        """The trial of this job, or ``None`` outside a sweep with ``prune_before_training``."""
+        """The trial of this job, or ``None`` outside a sweep with ``prune_before_training`` or ``multi_fidelity``."""
         env = os.environ if env is None else env
         if not all(env.get(k) for k in (ENV_STORAGE, ENV_STUDY, ENV_TRIAL)):
             return None
@@ -118,8 +118,8 @@ def check_before_training(
         measure_kwargs: more arguments of ``measure_inference`` (``monitor``, ``forward_fn``...).
 
     Returns:
-        The measured energy per sample (J), or ``None`` when not in a pruning sweep or no constraint is on
-        ``metric`` (nothing is measured then).
+        The measured energy per sample (J), or ``None`` when not in a sweep with ``prune_before_training`` or no
+        constraint is on ``metric`` (nothing is measured then).
 
     Raises:
         PrunedBeforeTraining: a constraint on ``metric`` is violated; the trial's user attributes hold the
@@ -133,6 +133,7 @@ def check_before_training(
         ENERGY_ATTR,
         ENERGY_SOURCE_ATTR,
         ERROR_ATTR,
+        PRUNE_BEFORE_TRAINING_ATTR,
         SOURCES_ATTR,
         ReportSettings,
         pre_training_attr,
@@ -142,6 +143,8 @@ def check_before_training(
     if ref is None:
         return None
     study, trial = _open_trial(ref)
+    if not study.user_attrs.get(PRUNE_BEFORE_TRAINING_ATTR):  # a multi-fidelity sweep's job reaches its trial too
+        return None
     texts = ReportSettings.from_attrs(study.user_attrs, None, []).constraints
     constraints = [c for c in map(Constraint.parse, texts) if c.metric == metric]
     if not constraints:

@@ -111,17 +111,31 @@ def test_wide_models_are_pruned_before_training_and_not_counted(multirun, app: s
 
 
 @pytest.mark.slow
-def test_without_the_flag_the_check_is_a_no_op_and_wide_models_train(multirun, app: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "more",
+    [
+        (),
+        # multi-fidelity hands the jobs their trial as the flag does: the check measured every trial and pruned the
+        # wide ones, which the sweeper, without the flag, told FAIL as job failures
+        ("+hydra.sweeper.multi_fidelity={min_epochs: 1, eta: 2}",),
+    ],
+)
+def test_without_the_flag_the_check_is_a_no_op_and_wide_models_train(
+    multirun, app: str, tmp_path: Path, more: tuple[str, ...]
+) -> None:
     multirun(
         *SPACE,
         CONSTRAINT,
         "hydra.sweeper.n_trials=3",
         "hydra.sweeper.sampler=random",
         "hydra.sweeper.baseline=false",
+        *more,
         app=app,
     )
     study = load_study(tmp_path / "sweep", "prune_app")
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    assert any(t.params["width"] == WIDE for t in study.trials)  # seed 0 draws the wide one
+    assert not any(k.startswith("ecopt.pre_training.") for t in study.trials for k in t.user_attrs)  # nothing measured
 
 
 def test_helper_outside_a_sweep_measures_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
