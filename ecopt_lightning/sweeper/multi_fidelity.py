@@ -28,6 +28,7 @@ from typing import Any
 
 from ..metrics import on_log_scale
 from ._schema import (
+    BASELINE_ATTR,
     MULTI_FIDELITY_ATTR,
     RUNG_EPOCHS_ATTR,
     RUNG_PREFIX,
@@ -168,9 +169,18 @@ class StudyRungs:
                 found[t.number] = [float(v) for v in values]
         return found
 
+    @property
+    def is_baseline(self) -> bool:
+        """Whether the trial is the sweep's baseline (the app's own config), which no rung stops: the payback
+        figures compare with it, and it is the first trial, alone at its rungs, unless jobs run in parallel (a
+        launcher's ``n_jobs``, several workers) or a resume added it to a study that had none."""
+        return bool(self.trial.user_attrs.get(BASELINE_ATTR))
+
     def can_stop_at(self, epoch: int) -> bool:
         """Whether the trial could be stopped at rung ``epoch`` as the study stands now
         (:func:`~ecopt_lightning.sweeper.successive_halving.can_stop` of the trials with values there and it)."""
+        if self.is_baseline:
+            return False
         others = [k for k in self.cohort(epoch) if k != self.number]
         return can_stop(len(others) + 1, self.schedule.eta, self.schedule.keep_front)
 
@@ -193,6 +203,10 @@ class StudyRungs:
                 log_axes,
                 self.schedule.keep_front,
             )
+            if not decision.go_on and self.is_baseline:
+                rule = decision.reason
+                reason = f"continue: the baseline is never stopped (the payback compares with it); by the rule, {rule}"
+                decision = RungDecision(True, decision.position, decision.n, decision.keep, reason)
         self.trial.set_user_attr(
             rung_attr(epoch),
             {

@@ -14,7 +14,13 @@ from lightning.pytorch import Trainer
 from torch.utils.data import DataLoader
 
 from ecopt_lightning.callback import EnergyCallback
-from ecopt_lightning.sweeper._schema import MULTI_FIDELITY_ATTR, SETTINGS_ATTR, ReportSettings, rung_attr
+from ecopt_lightning.sweeper._schema import (
+    BASELINE_ATTR,
+    MULTI_FIDELITY_ATTR,
+    SETTINGS_ATTR,
+    ReportSettings,
+    rung_attr,
+)
 from ecopt_lightning.sweeper.multi_fidelity import rung_values, stopped_at
 from ecopt_lightning.sweeper.successive_halving import RungSchedule
 
@@ -60,6 +66,7 @@ def _study(
     earlier: list[list[float]],
     rung_repeats: int | None = None,
     eta: int = 2,
+    baseline: bool = False,
 ) -> optuna.Study:
     """A study with multi-fidelity on (rungs 1, 2 of 3 with eta 2; ``rung_repeats``), ``earlier`` trials' values
     at rung 1, and a RUNNING trial for this job; the job's environment points at it, as the sweeper sets it."""
@@ -69,6 +76,8 @@ def _study(
     study.set_user_attr(MULTI_FIDELITY_ATTR, RungSchedule(1, eta, 3, rung_repeats=rung_repeats).to_attrs())
     for values in earlier:
         study.ask().set_user_attr(rung_attr(1), {"values": values, "max_epochs": 3})
+    if baseline:  # as the sweeper enqueues the app's own config
+        study.enqueue_trial({}, user_attrs={BASELINE_ATTR: True})
     mine = study.ask()
     for key, value in {"ECOPT_STORAGE": url, "ECOPT_STUDY": "s", "ECOPT_TRIAL_NUMBER": str(mine.number)}.items():
         monkeypatch.setenv(key, value)
@@ -117,6 +126,23 @@ def test_a_rung_below_the_trainers_min_epochs_is_refused_before_training(tmp_pat
     assert not rung_values(attrs) and stopped_at(attrs) is None  # refused at the start of fit: nothing ranked
     trainer, _ = _fit(tmp_path / "summary.json", min_epochs=1)  # a min_epochs no rung lies below is fine
     assert trainer.current_epoch == 1 and stopped_at(study.trials[-1].user_attrs) == 1
+
+
+def test_the_baseline_is_never_stopped_at_a_rung(tmp_path: Path, monkeypatch) -> None:
+    # the baseline is trial 0, alone at its rungs, unless jobs run in parallel or a resume enqueued it late: then a
+    # trial ahead of it at rung 1 stopped it, the payback had no complete baseline to compare with ("payback": null),
+    # and each resume enqueued another baseline (a PRUNED one is not "has a baseline"), stopped again
+    study = _study(tmp_path, monkeypatch, earlier=[[0.0, 1e-12]], rung_repeats=1, baseline=True)  # it is dominated
+    trainer, _ = _fit(tmp_path / "summary.json")
+    assert trainer.current_epoch == 3
+    attrs = study.trials[-1].user_attrs
+    assert attrs[BASELINE_ATTR] and stopped_at(attrs) is None
+    entry = rung_values(attrs)[1]
+    assert entry["decision"] == "continue" and entry["cohort"] == [0, 1]
+    assert entry["reason"].startswith("continue: the baseline is never stopped (the payback compares with it); by the ")
+    assert entry["reason"].endswith("by the rule, stop: ranked 2 of 2 at this rung, the top 1 (1/eta=2) go on")
+    # it cannot be stopped, so its benchmark measured once, in full, at the first rung (not rung_repeats=1)
+    assert "first_rung" not in _summary(tmp_path / "summary.json")["inference"]
 
 
 def _summary(path: Path) -> dict:
