@@ -619,7 +619,10 @@ class EnergyCallback(Callback):
             values.update(self._out.last)
         # the epoch's and the benchmark's energy, kept should the job be killed while the study decides
         self._write_summary(trainer)
-        if not self._rungs.decide(epoch, values, trainer.max_epochs, self._broadcast(trainer)):
+        steps, min_steps = trainer.global_step, trainer.min_steps
+        if not self._rungs.decide(
+            epoch, values, trainer.max_epochs, self._broadcast(trainer), steps=steps, min_steps=min_steps
+        ):
             trainer.should_stop = True
             return
         measured = self._benchmark.complete_at_rung(self._fit, sync=sync)  # it goes on: the objective's measurement

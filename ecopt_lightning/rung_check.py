@@ -111,11 +111,19 @@ class RungCheck:
         metrics: Mapping[str, float | None] | None,
         max_epochs: int | None,
         broadcast: Broadcast | None = None,
+        *,
+        steps: int = 0,
+        min_steps: int | None = None,
     ) -> bool:
         """At rung ``epoch``: report ``metrics`` (the job's values by name; read on the reporting rank only)
         and return whether training goes on, the same on every rank.
 
-        ``max_epochs`` is the Trainer's, used when the schedule names none.
+        ``max_epochs`` is the Trainer's, used when the schedule names none; ``steps`` the optimizer steps done
+        and ``min_steps`` the Trainer's.
+
+        Raises:
+            JobConfigError: the rung comes before the Trainer's ``min_steps`` (on every rank), where Lightning
+                does not stop; nothing is reported.
         """
         from .sweeper import _crashpoints
         from .sweeper.errors import JobConfigError
@@ -126,6 +134,13 @@ class RungCheck:
             top = self.rungs.schedule.max_epochs or max_epochs
             assert top is not None  # open() refused a schedule with no max_epochs beside a Trainer with none
             try:
+                if min_steps and steps < min_steps:  # known only now: the steps an epoch takes
+                    raise JobConfigError(
+                        f"hydra.sweeper.multi_fidelity.min_epochs={self.rungs.schedule.min_epochs} is not allowed "
+                        f"with Trainer(min_steps={min_steps}): the rung at epoch {epoch} comes after {steps} steps, "
+                        f"and Lightning trains at least {min_steps} steps whatever a rung decides; set "
+                        "multi_fidelity.min_epochs to an epoch past them, or leave Trainer(min_steps) unset"
+                    )
                 go_on = self.rungs.report(epoch, dict(metrics or {}), int(top)).go_on
             except JobConfigError as exc:
                 error = str(exc)

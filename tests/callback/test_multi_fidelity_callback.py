@@ -36,7 +36,7 @@ class Shuffled(TinyModel):
 
 
 def _fit(
-    summary: Path, max_epochs: int = 3, min_epochs: int | None = None, **bench: Any
+    summary: Path, max_epochs: int = 3, min_epochs: int | None = None, min_steps: int | None = None, **bench: Any
 ) -> tuple[Trainer, torch.Tensor]:
     """A 3-epoch fit of :class:`Shuffled` with ``EnergyCallback`` (inference benchmark: 2 repeats, ``bench``)."""
     torch.manual_seed(0)
@@ -44,6 +44,7 @@ def _fit(
     trainer = Trainer(
         max_epochs=max_epochs,
         min_epochs=min_epochs,
+        min_steps=min_steps,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -125,6 +126,25 @@ def test_a_rung_below_the_trainers_min_epochs_is_refused_before_training(tmp_pat
     attrs = study.trials[-1].user_attrs
     assert not rung_values(attrs) and stopped_at(attrs) is None  # refused at the start of fit: nothing ranked
     trainer, _ = _fit(tmp_path / "summary.json", min_epochs=1)  # a min_epochs no rung lies below is fine
+    assert trainer.current_epoch == 1 and stopped_at(study.trials[-1].user_attrs) == 1
+
+
+def test_a_rung_before_the_trainers_min_steps_is_refused_there(tmp_path: Path, monkeypatch) -> None:
+    # as with min_epochs: Lightning ignored the stop until step 20, so the trial went on to epoch 3, was told PRUNED
+    # "stopped at epoch 2" (stopped again at rung 2) after training all its epochs
+    from ecopt_lightning.sweeper.errors import JobConfigError
+
+    study = _study(tmp_path, monkeypatch, earlier=[[0.0, 1e-12]])  # an earlier trial better on both
+    with pytest.raises(JobConfigError) as raised:
+        _fit(tmp_path / "summary.json", min_steps=20)  # 8 steps an epoch
+    assert str(raised.value) == (
+        "hydra.sweeper.multi_fidelity.min_epochs=1 is not allowed with Trainer(min_steps=20): the rung at epoch 1 "
+        "comes after 8 steps, and Lightning trains at least 20 steps whatever a rung decides; set "
+        "multi_fidelity.min_epochs to an epoch past them, or leave Trainer(min_steps) unset"
+    )
+    attrs = study.trials[-1].user_attrs
+    assert not rung_values(attrs) and stopped_at(attrs) is None  # nothing reported
+    trainer, _ = _fit(tmp_path / "summary.json", min_steps=8)  # met at the rung: stopped there
     assert trainer.current_epoch == 1 and stopped_at(study.trials[-1].user_attrs) == 1
 
 
