@@ -1085,8 +1085,9 @@ def runs_alone(settings: Settings) -> bool:
 
 
 def has_baseline(study: optuna.Study) -> bool:
-    """Whether the study holds a baseline trial that is complete, running or waiting (not only failed ones)."""
-    states = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    """Whether the study holds a baseline trial that is complete, running or waiting (not only failed ones), or
+    pruned: before training, its model breaks a constraint and would again."""
+    states = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING, TrialState.PRUNED)
     return any(t.user_attrs.get(BASELINE_ATTR) for t in study.get_trials(deepcopy=False, states=states))
 
 

@@ -138,6 +138,19 @@ def test_without_the_flag_the_check_is_a_no_op_and_wide_models_train(
     assert not any(k.startswith("ecopt.pre_training.") for t in study.trials for k in t.user_attrs)  # nothing measured
 
 
+@pytest.mark.slow
+def test_a_baseline_pruned_before_training_is_not_enqueued_again_on_resume(multirun, app: str, tmp_path: Path) -> None:
+    # the app's own config is wide: its baseline is pruned; each resume enqueued it again, to be pruned again
+    (tmp_path / "prune.yaml").write_text(CONF.replace("width: 8", f"width: {WIDE}"))
+    common = (*SPACE, CONSTRAINT, "hydra.sweeper.sampler=random", "hydra.sweeper.prune_before_training=true")
+    multirun(*common, "hydra.sweeper.n_trials=1", app=app)
+    proc = multirun(*common, "hydra.sweeper.n_trials=2", app=app)  # the same sweep resumed, one trial more
+    trials = load_study(tmp_path / "sweep", "prune_app").trials
+    baselines = [t for t in trials if t.user_attrs.get("ecopt.baseline")]
+    assert [(t.number, t.state) for t in baselines] == [(0, TrialState.PRUNED)], trials
+    assert "is the baseline" not in proc.stderr + proc.stdout
+
+
 def test_helper_outside_a_sweep_measures_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ENV_TRIAL, raising=False)
     assert TrialRef.from_env() is None
