@@ -619,9 +619,10 @@ class EnergyCallback(Callback):
             values.update(self._out.last)
         # the epoch's and the benchmark's energy, kept should the job be killed while the study decides
         self._write_summary(trainer)
-        steps, min_steps = trainer.global_step, trainer.min_steps
+        steps, min_steps, val_every = trainer.global_step, trainer.min_steps, trainer.check_val_every_n_epoch
+        broadcast = self._broadcast(trainer)
         if not self._rungs.decide(
-            epoch, values, trainer.max_epochs, self._broadcast(trainer), steps=steps, min_steps=min_steps
+            epoch, values, trainer.max_epochs, broadcast, steps=steps, min_steps=min_steps, val_every=val_every
         ):
             trainer.should_stop = True
             return

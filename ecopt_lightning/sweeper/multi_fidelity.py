@@ -128,17 +128,26 @@ class StudyRungs:
         self.trial.set_user_attr(RUNG_EPOCHS_ATTR, {"epochs": epochs, "trainer_max_epochs": trainer_max_epochs})
         return epochs
 
-    def record(self, epoch: int, metrics: Mapping[str, float | None], max_epochs: int) -> list[float] | None:
+    def record(
+        self, epoch: int, metrics: Mapping[str, float | None], max_epochs: int, val_every: int | None = None
+    ) -> list[float] | None:
         """Write the trial's objective values at rung ``epoch`` (``None`` when one is not finite: the trial then
-        cannot be ranked at this rung and goes on).
+        cannot be ranked at this rung and goes on). ``val_every``: the Trainer's ``check_val_every_n_epoch``.
 
         Raises:
             JobConfigError: an objective's metric at the rung was never logged: every trial would go on at every
-                rung, so nothing could ever be stopped (a misspelt ``rung_metrics`` value, or an objective known
-                only after fit without a stand-in).
+                rung, so nothing could ever be stopped (a misspelt ``rung_metrics`` value, an objective known
+                only after fit without a stand-in, or a rung before the first validation).
         """
         wanted = {name: self.schedule.metric_at_rung(name) for name in self.objective_names}
         missing = [metric for metric in wanted.values() if metric not in metrics]
+        if missing and val_every and epoch % val_every:
+            raise JobConfigError(
+                f"hydra.sweeper.multi_fidelity.min_epochs={self.schedule.min_epochs} is not allowed with Trainer("
+                f"check_val_every_n_epoch={val_every}): {', '.join(missing)} was not logged by the end of epoch "
+                f"{epoch}, after which no validation runs; set multi_fidelity.min_epochs to a multiple of {val_every}, "
+                "so that every rung ends with a validation"
+            )
         if missing:
             given = {k: v for k, v in self.schedule.rung_metrics.items() if v in missing}
             raise JobConfigError(
@@ -221,9 +230,11 @@ class StudyRungs:
             self.trial.set_user_attr(STOPPED_AT_ATTR, int(epoch))
         return decision
 
-    def report(self, epoch: int, metrics: Mapping[str, float | None], max_epochs: int) -> RungDecision:
+    def report(
+        self, epoch: int, metrics: Mapping[str, float | None], max_epochs: int, val_every: int | None = None
+    ) -> RungDecision:
         """Record the values at rung ``epoch`` then decide: continue or stop."""
-        return self.decide(epoch, self.record(epoch, metrics, max_epochs), max_epochs)
+        return self.decide(epoch, self.record(epoch, metrics, max_epochs, val_every), max_epochs)
 
 
 def stopped_at(user_attrs: Mapping[str, Any]) -> int | None:

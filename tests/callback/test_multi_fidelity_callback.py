@@ -36,15 +36,14 @@ class Shuffled(TinyModel):
 
 
 def _fit(
-    summary: Path, max_epochs: int = 3, min_epochs: int | None = None, min_steps: int | None = None, **bench: Any
+    summary: Path, max_epochs: int = 3, trainer_kwargs: dict[str, Any] | None = None, **bench: Any
 ) -> tuple[Trainer, torch.Tensor]:
-    """A 3-epoch fit of :class:`Shuffled` with ``EnergyCallback`` (inference benchmark: 2 repeats, ``bench``)."""
+    """A 3-epoch fit of :class:`Shuffled` with ``EnergyCallback`` (inference benchmark: 2 repeats, ``bench``);
+    ``trainer_kwargs``: more arguments of the Trainer."""
     torch.manual_seed(0)
     model = Shuffled()
     trainer = Trainer(
         max_epochs=max_epochs,
-        min_epochs=min_epochs,
-        min_steps=min_steps,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -56,6 +55,7 @@ def _fit(
                 cpu="estimate", inference_benchmark={"repeats": 2, **bench}, proxies=False, summary_path=summary
             )
         ],
+        **(trainer_kwargs or {}),
     )
     trainer.fit(model)
     return trainer, torch.cat([p.detach().flatten() for p in model.parameters()])
@@ -121,11 +121,13 @@ def test_a_rung_below_the_trainers_min_epochs_is_refused_before_training(tmp_pat
         "least 2 epochs whatever a rung decides; set multi_fidelity.min_epochs >= 2, or leave Trainer(min_epochs) unset"
     )
     with pytest.raises(JobConfigError) as raised:
-        _fit(tmp_path / "summary.json", min_epochs=2)
+        _fit(tmp_path / "summary.json", trainer_kwargs={"min_epochs": 2})
     assert str(raised.value) == message
     attrs = study.trials[-1].user_attrs
     assert not rung_values(attrs) and stopped_at(attrs) is None  # refused at the start of fit: nothing ranked
-    trainer, _ = _fit(tmp_path / "summary.json", min_epochs=1)  # a min_epochs no rung lies below is fine
+    trainer, _ = _fit(
+        tmp_path / "summary.json", trainer_kwargs={"min_epochs": 1}
+    )  # a min_epochs no rung lies below is fine
     assert trainer.current_epoch == 1 and stopped_at(study.trials[-1].user_attrs) == 1
 
 
@@ -136,7 +138,7 @@ def test_a_rung_before_the_trainers_min_steps_is_refused_there(tmp_path: Path, m
 
     study = _study(tmp_path, monkeypatch, earlier=[[0.0, 1e-12]])  # an earlier trial better on both
     with pytest.raises(JobConfigError) as raised:
-        _fit(tmp_path / "summary.json", min_steps=20)  # 8 steps an epoch
+        _fit(tmp_path / "summary.json", trainer_kwargs={"min_steps": 20})  # 8 steps an epoch
     assert str(raised.value) == (
         "hydra.sweeper.multi_fidelity.min_epochs=1 is not allowed with Trainer(min_steps=20): the rung at epoch 1 "
         "comes after 8 steps, and Lightning trains at least 20 steps whatever a rung decides; set "
@@ -144,8 +146,24 @@ def test_a_rung_before_the_trainers_min_steps_is_refused_there(tmp_path: Path, m
     )
     attrs = study.trials[-1].user_attrs
     assert not rung_values(attrs) and stopped_at(attrs) is None  # nothing reported
-    trainer, _ = _fit(tmp_path / "summary.json", min_steps=8)  # met at the rung: stopped there
+    trainer, _ = _fit(tmp_path / "summary.json", trainer_kwargs={"min_steps": 8})  # met at the rung: stopped there
     assert trainer.current_epoch == 1 and stopped_at(study.trials[-1].user_attrs) == 1
+
+
+def test_a_rung_before_the_first_validation_names_check_val_every_n_epoch(tmp_path: Path, monkeypatch) -> None:
+    # it blamed "rung_metrics={} is not allowed" and asked for a metric logged every epoch: val_loss is one, only
+    # validation ran every other epoch
+    from ecopt_lightning.sweeper.errors import JobConfigError
+
+    study = _study(tmp_path, monkeypatch, earlier=[])
+    with pytest.raises(JobConfigError) as raised:
+        _fit(tmp_path / "summary.json", trainer_kwargs={"check_val_every_n_epoch": 2})
+    assert str(raised.value) == (
+        "hydra.sweeper.multi_fidelity.min_epochs=1 is not allowed with Trainer(check_val_every_n_epoch=2): val_loss "
+        "was not logged by the end of epoch 1, after which no validation runs; set multi_fidelity.min_epochs to a "
+        "multiple of 2, so that every rung ends with a validation"
+    )
+    assert rung_values(study.trials[-1].user_attrs) == {}  # nothing reported
 
 
 def test_the_baseline_is_never_stopped_at_a_rung(tmp_path: Path, monkeypatch) -> None:
