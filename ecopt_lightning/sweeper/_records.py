@@ -265,6 +265,24 @@ def apply_confirmed(record: TrialRecord, entry: Mapping[str, Any], settings: Rep
 ESTIMATED_FRACTION_METRIC = ESTIMATED_FRACTION
 
 
+def estimated_phrase(energy_J: float, estimated_J: float, unknown: int, with_energy: int) -> str:
+    """How much of ``energy_J``, the energy of ``with_energy`` trials, is ESTIMATED, not measured, in words, with the
+    ``unknown`` trials that did not say (:func:`estimated_energy`); empty when no trial reported energy.
+
+    Example:
+        >>> estimated_phrase(8.0, 6.0, 1, 2), estimated_phrase(8.0, 8.0, 0, 2)
+        ('at least 75% of it ESTIMATED, not measured; 1 trial(s) did not say', '100% of it ESTIMATED, not measured')
+    """
+    if not with_energy:
+        return ""
+    if unknown >= with_energy:
+        return "share ESTIMATED unknown: no trial said whether its energy was measured"
+    share = f"{estimated_J / energy_J:.0%}" if energy_J > 0 else "none"
+    if unknown:  # their energy may be estimated too
+        return f"at least {share} of it ESTIMATED, not measured; {unknown} trial(s) did not say"
+    return f"{share} of it ESTIMATED, not measured"
+
+
 def estimated_energy(records: Sequence[TrialRecord]) -> tuple[float, int]:
     """The part of the records' energy that is an estimate, not a measurement (J), and how many trials with
     energy did not say: they lack ``energy/estimated_fraction`` (which EnergyCallback logs; a failed job returns

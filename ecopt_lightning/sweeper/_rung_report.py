@@ -11,13 +11,16 @@ one-off parts are large against an epoch (on the digits job the benchmark costs 
 Example:
     >>> from types import SimpleNamespace as R
     >>> rec = [R(number=0, rungs={1: {"values": [0.5, 2.0], "max_epochs": 4}}, stopped_at_epoch=1, energy_J=10.0,
-    ...          metrics={"energy/train_total_J": 1.5, "energy/val_total_J": 0.5}),
+    ...          metrics={"energy/train_total_J": 1.5, "energy/val_total_J": 0.5}, sources={"cpu:0": "estimate"}),
     ...        R(number=1, rungs={1: {"values": [0.9, 1.0], "max_epochs": 4}}, stopped_at_epoch=None, energy_J=40.0,
-    ...          metrics={})]
+    ...          metrics={}, sources={})]
     >>> rung_columns(rec, ["acc", "e"])
     ['stopped_at_epoch', 'rung1:acc', 'rung1:e']
-    >>> energy_saved(rec)["saved_estimate_J"]  # 8 J once + 2 J per epoch: about 8 + 2 x 4 = 16 J in full
+    >>> saved = energy_saved(rec)
+    >>> saved["saved_estimate_J"]  # 8 J once + 2 J per epoch: about 8 + 2 x 4 = 16 J in full
     6.0
+    >>> saved["stopped_estimated_J"], saved["stopped_without_source"]  # its 10 J: a CPU-time estimate
+    (10.0, 0)
 """
 
 from __future__ import annotations
@@ -27,14 +30,16 @@ from pathlib import Path
 from typing import Any
 
 from ..metrics import total_J
+from ._records import estimated_energy
 
 #: the figure's file name, written beside the other artifacts when multi-fidelity was on
 RUNGS_PNG = "rungs.png"
 ESTIMATE_NOTE = (
     "ESTIMATE, not a measurement: each stopped trial's training and validation energy x max_epochs / epochs "
     "trained (linear in epochs) plus the rest of its energy (start-up, inference benchmark, test) once; a trial "
-    "without those phase totals has its whole energy scaled (whole_energy_scaled); measured energy of every trial "
-    "is in sweep_energy"
+    "without those phase totals has its whole energy scaled (whole_energy_scaled); stopped_energy_J is the stopped "
+    "trials' energy as obtained, stopped_estimated_J of it ESTIMATED from CPU time or TDP (stopped_without_source: "
+    "trials that did not say), and is in sweep_energy"
 )
 #: the phases whose energy grows with the epochs trained
 PER_EPOCH_PHASES = ("train", "val")
@@ -86,20 +91,25 @@ def energy_saved(records: Sequence[Any]) -> dict[str, Any] | None:
         return None
     stopped = [r for r in records if r.stopped_at_epoch is not None]
     spent, full, unknown, whole = 0.0, 0.0, 0, 0
+    counted = []
     for r in stopped:
         budget = (r.rungs.get(r.stopped_at_epoch) or {}).get("max_epochs")
         if r.energy_J is None or not budget:
             unknown += 1
             continue
+        counted.append(r)
         per_epoch = _per_epoch_J(r.metrics, r.energy_J)
         whole += per_epoch is None
         scaled = r.energy_J if per_epoch is None else per_epoch
         spent += r.energy_J
         full += (r.energy_J - scaled) + scaled * budget / r.stopped_at_epoch
+    estimated, without_source = estimated_energy(counted)
     return {
         "trials_stopped": len(stopped),
         "stopped_at_epoch_by_trial": {str(r.number): r.stopped_at_epoch for r in stopped},
         "stopped_energy_J": spent,
+        "stopped_estimated_J": estimated,
+        "stopped_without_source": without_source,
         "full_training_estimate_J": full,
         "saved_estimate_J": full - spent,
         "stopped_without_energy": unknown,

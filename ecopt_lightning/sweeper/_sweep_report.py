@@ -28,7 +28,7 @@ from optuna.trial import FrozenTrial
 from ..energy.measurement import is_measured
 from ._impact import impact
 from ._pareto import front_status, hypervolume, knee_index, non_dominated_ranks, reference_point
-from ._records import TrialRecord, apply_confirmed, estimated_energy, to_record
+from ._records import TrialRecord, apply_confirmed, estimated_energy, estimated_phrase, to_record
 from ._repeats import group_of, merge_repeats
 from ._schema import LATE_RUN_PREFIX, ReportSettings
 
@@ -91,15 +91,7 @@ class Report:
             'share ESTIMATED unknown: no trial said whether its energy was measured'
         """
         with_energy = sum(r.energy_J is not None for r in self.records)
-        if not with_energy:
-            return ""
-        if self.trials_without_source >= with_energy:
-            return "share ESTIMATED unknown: no trial said whether its energy was measured"
-        share = f"{self.sweep_estimated_J / self.sweep_energy_J:.0%}" if self.sweep_energy_J > 0 else "none"
-        unknown = self.trials_without_source
-        if unknown:  # their energy may be estimated too
-            return f"at least {share} of it ESTIMATED, not measured; {unknown} trial(s) did not say"
-        return f"{share} of it ESTIMATED, not measured"
+        return estimated_phrase(self.sweep_energy_J, self.sweep_estimated_J, self.trials_without_source, with_energy)
 
 
 #: the ``energy_sources`` entry of the late runs' energy

@@ -203,6 +203,9 @@ def test_the_progress_line_and_energy_report_say_where_a_trial_stopped_and_the_e
     # J: 0 ran 4 epochs; 1 stopped after 1 of 4, 2 after 2 of 4
     for worker, energy in ((w0, 40.0), (w1, 10.0), (w2, 20.0)):
         worker.trial.set_user_attr("energy/total_J", energy)
+    # 1's energy is a CPU-time estimate, as EnergyCallback logs it where no meter is readable; 2's is measured
+    w1.trial.set_user_attr("energy/estimated_fraction", 1.0)
+    w2.trial.set_user_attr("energy/estimated_fraction", 0.0)
     study.tell(0, [0.92, 10.0])
     study.tell(1, state=optuna.trial.TrialState.PRUNED)
     study.tell(2, state=optuna.trial.TrialState.PRUNED)
@@ -214,10 +217,11 @@ def test_the_progress_line_and_energy_report_say_where_a_trial_stopped_and_the_e
     )
     assert "stopped at rung 1 (epoch 1): ranked 3 of 3" in (progress_line(report, 1, 3) or "")
     text = render(report)
-    # stopped: 10 J after 1 of 4 epochs (about 40 J in full) and 20 J after 2 of 4 (about 40 J): 30 J measured,
-    # about 80 J in full, about 50 J saved
+    # stopped: 10 J after 1 of 4 epochs (about 40 J in full) and 20 J after 2 of 4 (about 40 J): 30 J spent, 10 J of
+    # it estimated (the line said "their measured energy"), about 80 J in full, about 50 J saved
     assert (
-        "- Multi-fidelity stopped 2 trial(s) at a rung; their measured energy, 30 J, is in the total above. "
+        "- Multi-fidelity stopped 2 trial(s) at a rung; their energy, 30 J (33% of it ESTIMATED, not measured), is in "
+        "the total above. "
         "Training them to the end would have cost about 80 J: about 50 J saved by stopping (ESTIMATE, not a "
         "measurement: training and validation linear in epochs, the rest once)."
     ) in text
@@ -233,7 +237,7 @@ def test_the_saving_estimate_scales_training_and_validation_only() -> None:
 
     def stopped(metrics: dict) -> SimpleNamespace:
         rungs = {1: {"values": [0.5, 2.0], "max_epochs": 4}}
-        return SimpleNamespace(number=0, rungs=rungs, stopped_at_epoch=1, energy_J=10.0, metrics=metrics)
+        return SimpleNamespace(number=0, rungs=rungs, stopped_at_epoch=1, energy_J=10.0, metrics=metrics, sources={})
 
     phases = {"energy/train_total_J": 1.5, "energy/val_total_J": 0.5}
     for metrics, full, whole in ((phases, 16.0, 0), ({}, 40.0, 1), ({"energy/train_total_J": 12.0}, 40.0, 0)):
