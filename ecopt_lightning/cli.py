@@ -38,7 +38,9 @@ def _report_args(parser: argparse.ArgumentParser) -> None:
 def _report(args: argparse.Namespace) -> int:
     from ecopt_lightning.sweeper._rebuild import ReportError, rebuild
 
-    out = _out_dir(args.out or default_out("report", args.study), "report")
+    wanted = args.out or default_out("report", args.study)
+    made = _new_folders(wanted)
+    out = _out_dir(wanted, "report")
     if out is None:
         return 2
     try:
@@ -46,6 +48,7 @@ def _report(args: argparse.Namespace) -> int:
             args.storage, args.study, out, attach=args.attach, baseline=args.baseline, chosen=args.chosen
         )
     except ReportError as exc:
+        _unmade(made)  # a mistyped --study or --storage leaves no empty folder behind
         print(f"ecopt report: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a file of the folder that cannot be replaced, a full disk
@@ -67,7 +70,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def _out_dir(out: Path, command: str) -> Path | None:
     """``out`` made (a folder), or ``None`` after one line on stderr saying why it cannot be: checked before
-    anything is measured or written."""
+    anything is measured or written. :func:`_unmade` removes what this made, should the command be refused."""
     try:
         out.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".ecopt-write-check.", dir=out)  # an existing folder may be read-only
@@ -78,6 +81,20 @@ def _out_dir(out: Path, command: str) -> Path | None:
         print(f"ecopt {command}: --out {str(out)!r} is not allowed: {why}; give a folder", file=sys.stderr)
         return None
     return out
+
+
+def _new_folders(out: Path) -> list[Path]:
+    """``out`` and its parents that do not exist yet, deepest first: what :func:`_out_dir` will make."""
+    return [p for p in [out, *out.parents] if not p.exists()]
+
+
+def _unmade(folders: Sequence[Path]) -> None:
+    """Remove the folders :func:`_out_dir` made for a command that was then refused, while they are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # something was written there meanwhile, or it is gone: leave the rest
+            return
 
 
 def default_out(command: str, study: str) -> Path:
@@ -142,12 +159,15 @@ def _confirm(args: argparse.Namespace) -> int:
             "measurements again (ecopt report rebuilds the files)"
         )
         return 0
-    out = _out_dir(args.out or default_out("confirm", args.study), "confirm")
+    wanted = args.out or default_out("confirm", args.study)
+    made = _new_folders(wanted)
+    out = _out_dir(wanted, "confirm")
     if out is None:
         return 2
     try:
         result = confirm(args.storage, args.study, rounds=args.rounds, repeats_per_round=args.repeats)
     except ConfirmError as exc:
+        _unmade(made)  # nothing measured: no empty folder behind
         print(f"ecopt confirm: {exc}", file=sys.stderr)
         return 2
     failed: OSError | None = None

@@ -144,6 +144,25 @@ def test_confirm_refuses_too_few_repeats_and_a_bad_out_before_it_touches_the_stu
     assert CONFIRMED_ATTR not in optuna.load_study(study_name="s", storage=storage).user_attrs
 
 
+@pytest.mark.parametrize("command", ["confirm", "report"])
+@pytest.mark.parametrize("out", [None, "a/b"])
+def test_a_refused_command_leaves_no_empty_folder_behind(tmp_path, capsys, monkeypatch, command, out):
+    # a mistyped study name left ./ecopt-confirm-<name> (or every folder of --out a/b) behind, empty
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    optuna.create_study(study_name="s", storage=storage, directions=["maximize", "minimize"])
+    work = tmp_path / "work"
+    (work / "kept").mkdir(parents=True)
+    monkeypatch.chdir(work)
+    where = [] if out is None else ["--out", out]
+    assert main([command, "--storage", storage, "--study", "no_such_study", *where]) == 2
+    assert capsys.readouterr().err.startswith(f"ecopt {command}: ")
+    assert [p.name for p in work.iterdir()] == ["kept"]
+    if command == "confirm":  # refused later: the study has no trial to measure
+        assert main(["confirm", "--storage", storage, "--study", "s", "--out", "kept/new"]) == 2
+        assert "has no feasible complete trial" in capsys.readouterr().err
+        assert [p.name for p in work.iterdir()] == ["kept"] and not any((work / "kept").iterdir())
+
+
 def test_report_refuses_an_out_that_cannot_be_a_folder_in_one_line(tmp_path, capsys):
     storage = f"sqlite:///{tmp_path / 's.db'}"
     study = optuna.create_study(study_name="s", storage=storage, directions=["maximize", "minimize"])
