@@ -1086,9 +1086,13 @@ def runs_alone(settings: Settings) -> bool:
 
 def has_baseline(study: optuna.Study) -> bool:
     """Whether the study holds a baseline trial that is complete, running or waiting (not only failed ones), or
-    pruned: before training, its model breaks a constraint and would again."""
+    pruned before training (its model breaks a constraint, and would again); not one that multi-fidelity stopped at
+    a rung, as it did before it left the baseline alone: the payback needs one trained to the end."""
     states = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING, TrialState.PRUNED)
-    return any(t.user_attrs.get(BASELINE_ATTR) for t in study.get_trials(deepcopy=False, states=states))
+    return any(
+        t.user_attrs.get(BASELINE_ATTR) and _multi_fidelity.stopped_at_rung(t) is None
+        for t in study.get_trials(deepcopy=False, states=states)
+    )
 
 
 def _log_progress(report: Report, numbers: Sequence[int], n_trials: int) -> None:

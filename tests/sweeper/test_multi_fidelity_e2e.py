@@ -287,3 +287,25 @@ def test_a_worker_whose_schedule_another_stored_over_at_the_start_refuses_before
     assert "'mf', off (null), under which" in line and "Traceback" not in out, out[-3000:]
     study = optuna.load_study(study_name="mf", storage=open_storage(url, heartbeat_interval_s=0))
     assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 2  # B's; A asked nothing
+
+
+def test_a_baseline_stopped_at_a_rung_before_it_was_left_alone_runs_again_on_resume(multirun, tmp_path: Path) -> None:
+    # a baseline that multi-fidelity stopped (as it could before it left the baseline alone) counted as "the study
+    # has a baseline" once a PRUNED baseline did (one pruned before training must not run again): the payback
+    # stayed without a complete baseline for good
+    from optuna.distributions import CategoricalDistribution
+
+    from ecopt_lightning.sweeper._schema import BASELINE_ATTR, STOPPED_AT_ATTR
+
+    space = "width=choice(4,64)"
+    multirun(space, "hydra.sweeper.n_trials=1", "hydra.sweeper.baseline=false", MF, app="rungs.py")
+    study = load_study(tmp_path / "sweep", "rungs")
+    study.enqueue_trial({"width": 4}, user_attrs={BASELINE_ATTR: True})  # the app's own config
+    stopped = study.ask({"width": CategoricalDistribution((4, 64))})
+    stopped.set_user_attr(STOPPED_AT_ATTR, 1)
+    study.tell(stopped, state=TrialState.PRUNED)
+    proc = multirun(space, "hydra.sweeper.n_trials=3", MF, app="rungs.py")
+    assert "ecopt: trial 2 is the baseline, the app's own config: {'width': 4}" in proc.stderr + proc.stdout
+    again = load_study(tmp_path / "sweep", "rungs").trials[2]
+    assert again.user_attrs[BASELINE_ATTR] and again.state == TrialState.COMPLETE
+    assert again.user_attrs["epochs_trained"] == 3
