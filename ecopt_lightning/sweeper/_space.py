@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -97,9 +98,10 @@ def to_distribution(override: Override) -> BaseDistribution | None:
             raise ValueError("empty range: stop is below start")
         if _is_int(start, stop, step):
             return IntDistribution(int(start), int(start + (stop - start) // step * step), step=int(step))
-        start, stop, step = float(start), float(stop), float(step)
-        n = int((stop - start) / step + 1e-9)  # the last step that does not pass stop
-        return FloatDistribution(start, start + n * step, step=step)
+        # in decimals, as written and as Optuna checks the step: 0.1 + 3 * 0.3 in floats falls below 1.0, and
+        # Optuna would then cut the range down to 0.7
+        low, high, q = (Decimal(str(v)) for v in (start, stop, step))
+        return FloatDistribution(float(low), float(low + (high - low) // q * q), step=float(q))
     if isinstance(sweep, IntervalSweep):
         log = "log" in sweep.tags
         if sweep.start is None or sweep.end is None:

@@ -82,3 +82,16 @@ def test_official_tests_own_cases_shuffle_and_delete() -> None:
     space = parse_space({}, ["key=shuffle(range(1,3))", "~z", "~w=10", "key2=5"])
     assert set(space.distributions["key"].choices) == {1, 2}
     assert space.fixed == ["~z", "~w=10", "key2=5"]
+
+
+def test_a_float_range_keeps_its_stop_when_the_steps_reach_it_in_decimals() -> None:
+    """range(0.1, 1.0, 0.3) is 0.1, 0.4, 0.7, 1.0 (as in hydra-optuna-sweeper); 0.1 + 3 * 0.3 is 0.9999999999999999
+    in floats, and Optuna cut that range down to 0.7 with a warning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = parse_space({"a": "range(0.1, 1.0, 0.3)", "b": "range(0.1, 0.7, 0.2)", "c": "range(0, 1, 0.3)"})
+    assert d.distributions["a"] == FloatDistribution(0.1, 1.0, step=0.3)
+    assert d.distributions["b"] == FloatDistribution(0.1, 0.7, step=0.2)
+    assert d.distributions["c"] == FloatDistribution(0.0, 0.9, step=0.3)
