@@ -252,7 +252,7 @@ class EcoptSweeperConf:
     baseline: Any = True
     prune_before_training: Any = False
     multi_fidelity: Any = None  # null or {min_epochs, eta, max_epochs, rank, rung_metrics, rung_repeats, keep_front}
-    loggers: Any = None  # list from LOGGERS
+    loggers: Any = None  # list from LOGGERS, or one name
     logger_kwargs: Any = None  # mapping: logger -> kwargs
 
 
@@ -544,6 +544,20 @@ def _constraints(value: Any) -> list[Constraint]:
     return constraints
 
 
+def _loggers(value: Any) -> list[str]:
+    """A list of names from :data:`LOGGERS`, or one name alone (``hydra.sweeper.loggers=tensorboard``)."""
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise SweeperConfigError("loggers", value, "a list of any of " + ", ".join(LOGGERS) + ", or one of them")
+    loggers = [str(x).lower() for x in items]
+    for logger in loggers:
+        if logger not in LOGGERS:
+            raise SweeperConfigError("loggers", value, "a list of any of " + ", ".join(LOGGERS) + ", or one of them")
+    return loggers
+
+
 def resolve_callable(path: str) -> Callable[..., Any]:
     """The object at a dotted path ``package.module.function``."""
     module_name, _, attr = path.rpartition(".")
@@ -598,10 +612,7 @@ def validate(raw_config: Any) -> Settings:
             "['energy/inference_per_sample_J <= 0.001']): without one no trial can be pruned",
         )
 
-    loggers = [str(x).lower() for x in raw["loggers"] or []]
-    for logger in loggers:
-        if logger not in LOGGERS:
-            raise SweeperConfigError("loggers", logger, "any of " + ", ".join(LOGGERS))
+    loggers = _loggers(raw["loggers"])
     logger_kwargs = raw["logger_kwargs"] or {}
     if not isinstance(logger_kwargs, Mapping) or any(k not in LOGGERS for k in logger_kwargs):
         raise SweeperConfigError(

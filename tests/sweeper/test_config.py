@@ -34,6 +34,8 @@ from ecopt_lightning.sweeper.config import validate
         ({"n_jobs": "2"}, "n_jobs", "an integer >= 1"),
         ({"energy_budget_J": -1}, "energy_budget_J", "a positive number (J)"),
         ({"loggers": ["neptune"]}, "loggers", "tensorboard, wandb, mlflow"),
+        ({"loggers": "neptune"}, "loggers", "a list of any of tensorboard, wandb, mlflow, or one of them"),
+        ({"loggers": 5}, "loggers", "a list of any of tensorboard, wandb, mlflow, or one of them"),
         ({"storage": "not a url"}, "storage", "Optuna storage URL"),
         ({"custom_search_space": "no.such.module.fn"}, "custom_search_space", "importable dotted path"),
         ({"n_trails": 3}, "n_trails", "not a field"),
@@ -180,3 +182,9 @@ def test_a_sampler_name_in_a_config_file_is_not_overridden_by_a_group_default(tm
         check=True,
     )
     assert out.stdout.strip() == "tpe"
+
+
+def test_one_logger_may_be_named_alone() -> None:
+    """``hydra.sweeper.loggers=tensorboard`` was read letter by letter: "loggers='t' is not allowed"."""
+    assert validate({"loggers": "tensorboard"}).loggers == ["tensorboard"]
+    assert validate({"loggers": ["TensorBoard", "mlflow"]}).loggers == ["tensorboard", "mlflow"]
