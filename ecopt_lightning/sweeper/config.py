@@ -618,6 +618,10 @@ def validate(raw_config: Any) -> Settings:
         raise SweeperConfigError(
             "logger_kwargs", _urls.redact(logger_kwargs), "a mapping from " + "|".join(LOGGERS) + " to kwargs"
         )
+    for name, kwargs in logger_kwargs.items():
+        if kwargs is not None and not isinstance(kwargs, Mapping):
+            allowed = f"a mapping of {name}'s keyword arguments or null"
+            raise SweeperConfigError(f"logger_kwargs.{name}", _urls.redact(kwargs), allowed)
 
     storage = _urls.check(_urls.as_url(raw["storage"]))
     study_name = raw["study_name"]

@@ -36,6 +36,7 @@ from ecopt_lightning.sweeper.config import validate
         ({"loggers": ["neptune"]}, "loggers", "tensorboard, wandb, mlflow"),
         ({"loggers": "neptune"}, "loggers", "a list of any of tensorboard, wandb, mlflow, or one of them"),
         ({"loggers": 5}, "loggers", "a list of any of tensorboard, wandb, mlflow, or one of them"),
+        ({"logger_kwargs": {"wandb": "offline"}}, "logger_kwargs.wandb", "a mapping of wandb's keyword arguments"),
         ({"storage": "not a url"}, "storage", "Optuna storage URL"),
         ({"custom_search_space": "no.such.module.fn"}, "custom_search_space", "importable dotted path"),
         ({"n_trails": 3}, "n_trails", "not a field"),
