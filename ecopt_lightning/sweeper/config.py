@@ -544,6 +544,16 @@ def _constraints(value: Any) -> list[Constraint]:
     return constraints
 
 
+def _expression(value: Any) -> str:
+    """A ``params`` value as a Hydra override's text: a YAML ``null`` or boolean in Hydra's spelling (``str`` gave
+    ``None``, which Hydra reads as the string 'None')."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def _loggers(value: Any) -> list[str]:
     """A list of names from :data:`LOGGERS`, or one name alone (``hydra.sweeper.loggers=tensorboard``)."""
     if value is None:
@@ -639,7 +649,7 @@ def validate(raw_config: Any) -> Settings:
         objective_names=names,
         directions=directions,
         unnamed_returns=unnamed,
-        params={str(k): str(v) for k, v in params.items()},
+        params={str(k): _expression(v) for k, v in params.items()},
         legacy_space=legacy_space,
         custom_search_space=None if space_fn is None else str(space_fn),
         sampler=sampler,

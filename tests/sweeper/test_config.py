@@ -189,3 +189,14 @@ def test_one_logger_may_be_named_alone() -> None:
     """``hydra.sweeper.loggers=tensorboard`` was read letter by letter: "loggers='t' is not allowed"."""
     assert validate({"loggers": "tensorboard"}).loggers == ["tensorboard"]
     assert validate({"loggers": ["TensorBoard", "mlflow"]}).loggers == ["tensorboard", "mlflow"]
+
+
+def test_a_null_or_boolean_in_params_reaches_the_app_as_that_value() -> None:
+    """``params: {x: null}`` in YAML was passed as ``x=None``, which Hydra reads as the string 'None'."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    settings = validate({"params": {"x": None, "flag": False, "w": "choice(1,2)"}})
+    space = parse_space(settings.params)
+    assert space.fixed == ["x=null", "flag=false"]
+    values = [o.value() for o in OverridesParser.create().parse_overrides(space.fixed)]
+    assert values == [None, False]
