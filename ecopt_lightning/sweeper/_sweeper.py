@@ -206,8 +206,7 @@ class EcoptSweeperImpl:
         old_names = study.metric_names
         if old_dirs != settings.directions or (old_names and list(old_names) != settings.objective_names):
             raise SweeperConfigError(
-                "objectives",
-                [f"{n}:{d}" for n, d in zip(settings.objective_names, settings.directions, strict=False)],
+                *settings.objectives_as_given(),
                 f"those of the existing study {name!r} ({old_names or '?'} {old_dirs}); pick another study_name",
             )
         schedule = settings.multi_fidelity
@@ -694,10 +693,8 @@ class EcoptSweeperImpl:
             raise SweepFailedError(
                 f"{text} (trial {number}; the sweep stopped after its first such job; artifacts in {self.sweep_dir})"
             )
-        value = (
-            [f"{n}:{d}" for n, d in zip(settings.objective_names, settings.directions, strict=False)]
-            if field == "objectives"
-            else [c.text for c in settings.constraints]
+        field, value = (
+            settings.objectives_as_given() if field == "objectives" else (field, [c.text for c in settings.constraints])
         )
         notes["stopped"] = f"trial {number}'s metrics do not fit hydra.sweeper.{field}: {text}"
         self._write(study, settings, notes)

@@ -306,6 +306,15 @@ class Settings:
         may have pruned or stopped it themselves."""
         return self.prune_before_training or self.multi_fidelity is not None
 
+    def objectives_as_given(self) -> tuple[str, Any]:
+        """``(field, value)`` of the objectives as a config writes them, for error messages: ``direction`` for
+        unnamed returns, else ``objectives`` as ``{name, direction}`` mappings."""
+        if self.unnamed_returns:
+            return "direction", self.directions[0] if len(self.directions) == 1 else list(self.directions)
+        return "objectives", [
+            {"name": n, "direction": d} for n, d in zip(self.objective_names, self.directions, strict=True)
+        ]
+
     def for_report(self) -> ReportSettings:
         """What ``ecopt report`` needs to rebuild the artifacts from storage alone (stored on the study)."""
         return ReportSettings(

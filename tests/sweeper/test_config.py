@@ -200,3 +200,20 @@ def test_a_null_or_boolean_in_params_reaches_the_app_as_that_value() -> None:
     assert space.fixed == ["x=null", "flag=false"]
     values = [o.value() for o in OverridesParser.create().parse_overrides(space.fixed)]
     assert values == [None, False]
+
+
+def test_errors_show_the_objectives_as_the_config_writes_them() -> None:
+    """An error on the objectives named them as 'val_acc:maximize', a spelling no config accepts, and named
+    objectives also when the config had set direction."""
+    from ecopt_lightning.sweeper.errors import hydra_literal
+
+    field, value = validate({"objectives": [{"name": "acc", "direction": "maximize"}]}).objectives_as_given()
+    assert (
+        f"hydra.sweeper.{field}={hydra_literal(value)}"
+        == "hydra.sweeper.objectives=[{name: 'acc', direction: 'maximize'}]"
+    )
+    assert validate({"direction": "minimize"}).objectives_as_given() == ("direction", "minimize")
+    assert validate({"direction": ["minimize", "maximize"]}).objectives_as_given() == (
+        "direction",
+        ["minimize", "maximize"],
+    )

@@ -29,7 +29,7 @@ def _error_lines(stderr: str) -> list[str]:
     [
         (
             ["hydra.sweeper.objectives=[{name: val_accc, direction: maximize}]"],
-            "hydra.sweeper.objectives=['val_accc:maximize'] is not allowed: ",
+            "hydra.sweeper.objectives=[{name: 'val_accc', direction: 'maximize'}] is not allowed: ",
             f"(trial 0: missing objective 'val_accc' (did you mean 'val_acc'?); {AVAILABLE})",
         ),
         (
@@ -39,7 +39,8 @@ def _error_lines(stderr: str) -> list[str]:
         ),
         (
             ["mode=text_acc"],
-            "hydra.sweeper.objectives=['val_acc:maximize', 'energy/inference_per_sample_J:minimize'] is not allowed: ",
+            "hydra.sweeper.objectives=[{name: 'val_acc', direction: 'maximize'}, "
+            "{name: 'energy/inference_per_sample_J', direction: 'minimize'}] is not allowed: ",
             "(trial 0: metric 'val_acc' is 'high' (str): return a number (float, int or 0-d tensor); available: "
             "energy/inference_per_sample_J, energy/total_J, train_loss)",
         ),
