@@ -657,6 +657,7 @@ class EcoptSweeperImpl:
             kwargs,
             settings.seed,
             bool(settings.constraints),
+            field=settings.sampler_kwargs_field,
             space=space.distributions,
             target=settings.sampler_target,
             concurrent=not runs_alone(settings),

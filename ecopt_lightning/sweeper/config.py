@@ -292,6 +292,9 @@ class Settings:
     wait_for_running: bool
     #: ``_target_`` of a sampler class outside :data:`SAMPLERS` (``sampler == "custom"``)
     sampler_target: str | None = None
+    #: the field ``sampler_kwargs`` came from, named when the sampler refuses them: ``sampler`` when all were set
+    #: on the sampler's config (``hydra.sweeper.sampler.n_startup_trials=5``)
+    sampler_kwargs_field: str = "sampler_kwargs"
     #: True when the objectives come from ``direction``: the task returns a float or a tuple, not a dict
     unnamed_returns: bool = False
     #: the deprecated ``search_space`` entries: key -> {type, low, high, step, log, choices}
@@ -402,9 +405,11 @@ def _objectives(raw: Mapping[str, Any]) -> tuple[list[str], list[str], bool]:
     return names, directions, False
 
 
-def _sampler(raw: Mapping[str, Any]) -> tuple[str, str | None, dict[str, Any], int | None]:
-    """``(name, custom _target_, keyword arguments, seed)`` of the ``sampler`` field (a name or a config)."""
+def _sampler(raw: Mapping[str, Any]) -> tuple[str, str | None, dict[str, Any], int | None, str]:
+    """``(name, custom _target_, keyword arguments, seed, field the keyword arguments came from)`` of the
+    ``sampler`` field (a name or a config)."""
     value, kwargs = raw["sampler"], raw["sampler_kwargs"] or {}
+    kwargs_field = "sampler_kwargs"
     if not isinstance(kwargs, Mapping):
         raise SweeperConfigError("sampler_kwargs", kwargs, "a mapping of the sampler's keyword arguments")
     seed = _int(raw, "seed", 0, allow_none=True)
@@ -432,6 +437,8 @@ def _sampler(raw: Mapping[str, Any]) -> tuple[str, str | None, dict[str, Any], i
             seed = inner_seed
         name = SAMPLER_TARGETS.get(value["_target_"], "custom")
         target = value["_target_"] if name == "custom" else None
+        if extra and not kwargs:
+            kwargs_field = "sampler"
         kwargs = {**extra, **kwargs}
     else:
         raise SweeperConfigError("sampler", value, allowed)
@@ -439,7 +446,7 @@ def _sampler(raw: Mapping[str, Any]) -> tuple[str, str | None, dict[str, Any], i
         raise SweeperConfigError("sampler", "motpe", MOTPE_REMOVED)
     if name not in (*SAMPLERS, "custom"):
         raise SweeperConfigError("sampler", value, allowed)
-    return name, target, dict(kwargs), seed
+    return name, target, dict(kwargs), seed, kwargs_field
 
 
 def _max_failure_rate(raw: Mapping[str, Any]) -> float | None:
@@ -596,7 +603,7 @@ def validate(raw_config: Any) -> Settings:
         )
     raw = {**plain(_DEFAULTS), **given}
     names, directions, unnamed = _objectives(raw)
-    sampler, sampler_target, sampler_kwargs, seed = _sampler(raw)
+    sampler, sampler_target, sampler_kwargs, seed, sampler_kwargs_field = _sampler(raw)
     if sampler in SINGLE_OBJECTIVE_SAMPLERS and len(directions) > 1:
         raise SweeperConfigError(
             "sampler",
@@ -664,6 +671,7 @@ def validate(raw_config: Any) -> Settings:
         sampler=sampler,
         sampler_target=sampler_target,
         sampler_kwargs=sampler_kwargs,
+        sampler_kwargs_field=sampler_kwargs_field,
         seed=seed,
         n_jobs=_int(raw, "n_jobs", 1),
         n_trials=n_trials,

@@ -367,3 +367,14 @@ def test_a_storage_written_as_an_rdb_storage_config_is_used(tmpdir: Path) -> Non
     cmd = ["example/sphere.py", "--multirun", f"hydra.sweep.dir={tmpdir}/s", "hydra.sweeper.n_trials=2"]
     run_python_script([*cmd, f"hydra.sweeper.storage={storage}", "hydra.sweeper.study_name=rdb"])
     assert len(optuna.load_study(study_name="rdb", storage=f"sqlite:///{db}").trials) == 2
+
+
+# Not ported from upstream: a field of the sampler's own config that the sampler refuses is named as set.
+def test_a_bad_field_of_the_sampler_config_is_named_as_the_user_set_it(tmpdir: Path) -> None:
+    cmd = ["example/sphere.py", "--multirun", f"hydra.sweep.dir={tmpdir}/s", "hydra/sweeper/sampler=tpe"]
+    _, err = run_python_script([*cmd, "+hydra.sweeper.sampler.n_startup_trialz=5"], raise_exception=False)
+    line = next(line for line in err.splitlines() if "is not allowed" in line)
+    assert line.startswith("hydra.sweeper.sampler={n_startup_trialz: 5} is not allowed: arguments of TPESampler")
+    assert not Path(f"{tmpdir}/s").exists()  # stopped before anything was written
+    _, err = run_python_script([*cmd, "+hydra.sweeper.sampler_kwargs.n_startup_trialz=5"], raise_exception=False)
+    assert "hydra.sweeper.sampler_kwargs={n_startup_trialz: 5} is not allowed: arguments of TPESampler" in err
