@@ -651,7 +651,9 @@ def validate(raw_config: Any) -> Settings:
 
     storage = _urls.check(_urls.as_url(raw["storage"]))
     study_name = raw["study_name"]
-    if study_name is not None and not str(study_name).strip():
+    # a number is a name (study_name=2024 on the command line); a list or mapping was one by its repr
+    named = isinstance(study_name, str | int | float) and not isinstance(study_name, bool)
+    if study_name is not None and (not named or not str(study_name).strip()):
         raise SweeperConfigError("study_name", study_name, "a non-empty name or null")
 
     max_failures = _int(raw, "max_failures", 1, allow_none=True)

@@ -30,6 +30,8 @@ from ecopt_lightning.sweeper.config import validate
         ({"constraints": ["energy/total_J == 3"]}, "constraints[0]", "'<metric> <= <number>'"),
         ({"constraints": "val_acc >= 0.5, energy/total_J =< 3"}, "constraints[1]", "'<metric> <= <number>'"),
         ({"constraints": 5}, "constraints", "a list of '<metric> <= <number>' (or <, >=, >) strings, or one such"),
+        ({"study_name": ["a", "b"]}, "study_name", "a non-empty name or null"),
+        ({"study_name": True}, "study_name", "a non-empty name or null"),
         ({"n_trials": 0}, "n_trials", "an integer >= 1"),
         ({"n_jobs": "2"}, "n_jobs", "an integer >= 1"),
         ({"energy_budget_J": -1}, "energy_budget_J", "a positive number (J)"),
@@ -217,3 +219,7 @@ def test_errors_show_the_objectives_as_the_config_writes_them() -> None:
         "direction",
         ["minimize", "maximize"],
     )
+
+
+def test_a_number_is_a_study_name() -> None:
+    assert validate({"study_name": 2024}).study_name == "2024"
