@@ -23,12 +23,13 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 from typing_extensions import override
 
-from ecopt_lightning.sweeper._override_hints import constraint_quoting_error
+from ecopt_lightning.sweeper._override_hints import quoting_error
 from ecopt_lightning.sweeper.config import SAMPLER_GROUP, EcoptSweeperConf
 
 # Hydra imports this module before it parses the command line: a constraint its grammar would stop at with a
-# bare lexer error gets a one-line message with the right quoting instead.
-_hint = constraint_quoting_error(sys.argv[1:])
+# bare lexer error, or an unquoted search expression in hydra.sweeper.params, gets a one-line message with the
+# right quoting instead.
+_hint = quoting_error(sys.argv[1:])
 if _hint is not None:
     raise SystemExit(_hint)
 

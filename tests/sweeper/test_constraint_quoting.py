@@ -4,13 +4,14 @@ the spellings Hydra's grammar takes (a list of quoted constraints, one quoted st
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from ecopt_lightning.sweeper._override_hints import constraint_quoting_error
+from ecopt_lightning.sweeper._override_hints import constraint_quoting_error, quoting_error
 from ecopt_lightning.sweeper._schema import CONSTRAINTS_ATTR, SETTINGS_ATTR
 from tests.guards import SUBPROCESS_S
 
@@ -89,3 +90,67 @@ def test_a_sweep_takes_the_list_and_the_one_string_spellings(multirun, tmp_path:
     # the toy's baseline: 2.1 J, val_acc 1 - 0.5 / 1.8 (tests/sweeper/apps/toy.py)
     values = trial.user_attrs[CONSTRAINTS_ATTR]
     assert values == pytest.approx({"energy/total_J <= 60": 2.1 - 60, "val_acc >= 0.9": 0.9 - (1 - 0.5 / 1.8)})
+
+
+@pytest.mark.parametrize(
+    ("arg", "right"),
+    [
+        (
+            "hydra.sweeper.params.width=choice(8,16)",
+            "quote it: \"hydra.sweeper.params.width='choice(8,16)'\", or give it as 'width=choice(8,16)'",
+        ),
+        (
+            "+hydra.sweeper.params.lr=tag(log, interval(1e-4, 1))",
+            "quote it: \"+hydra.sweeper.params.lr='tag(log, interval(1e-4, 1))'\", "
+            "or give it as 'lr=tag(log, interval(1e-4, 1))'",
+        ),
+        ("hydra.sweeper.params.width=8,16", "quote it: \"hydra.sweeper.params.width='8,16'\", or give it as"),
+        ("hydra.sweeper.params.d=int(interval(1, 5))", "quote it: \"hydra.sweeper.params.d='int(interval(1, 5))'\""),
+        (
+            "hydra.sweeper.params.opt=choice('adam','sgd')",
+            "quote it: \"hydra.sweeper.params.opt=\\\"choice('adam','sgd')\\\"\", "
+            "or give it as \"opt=choice('adam','sgd')\"",
+        ),
+    ],
+)
+def test_an_unquoted_search_expression_in_params_gets_the_quoting(arg: str, right: str) -> None:
+    message = quoting_error(["model.width=8", arg])
+    assert message is not None and message.startswith(f"{arg}: Hydra does not allow a sweep in its own config")
+    assert right in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "arg",
+    [
+        "hydra.sweeper.params.width='choice(8,16)'",
+        "hydra.sweeper.params.width=8",
+        "hydra.sweeper.params.note=[1,2]",
+        "hydra.sweeper.params.d=int(3.5)",
+        "width=choice(8,16)",
+    ],
+)
+def test_params_spellings_that_work_pass_untouched(arg: str) -> None:
+    assert quoting_error([arg]) is None
+
+
+def test_the_quoting_shown_for_params_runs_the_search(tmp_path: Path) -> None:
+    """``hydra.sweeper.params.x=choice(...)`` unquoted stopped with Hydra's "Sweeping over Hydra's configuration
+    is not supported", which does not say what to write; the line now names the quoting, and the spelling it
+    shows, typed into a shell, runs the search."""
+    app = ROOT / "tests" / "compat_official" / "example" / "sphere.py"
+    # the sphere squares x: string choices fail its trials, which max_failure_rate=1.0 lets pass
+    base = [sys.executable, str(app), "-m", "hydra.sweeper.n_trials=1", "hydra.sweeper.max_failure_rate=1.0"]
+    out = subprocess.run(
+        [*base, f"hydra.sweep.dir={tmp_path / 'a'}", "hydra.sweeper.params.x=choice('1','2')"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_S,
+    )
+    assert out.returncode == 1 and not (tmp_path / "a").exists()
+    (line,) = [x for x in out.stderr.splitlines() if "hydra.sweeper.params" in x]
+    shown = line.split("quote it: ", 1)[1].split(", or give it as ")[0]
+    command = " ".join([*map(shlex.quote, base), shlex.quote(f"hydra.sweep.dir={tmp_path / 'b'}"), shown])
+    run = subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=SUBPROCESS_S)
+    assert run.returncode == 0, run.stderr
+    assert "search space x: one of 1, 2;" in run.stdout + run.stderr
