@@ -57,18 +57,19 @@ CHEAPER = {"gp": "tpe"}
 GP_SECONDS_PER_TRIAL = 0.016
 
 
-def too_slow(name: str, propose_s: float, trial_s: float) -> str | None:
+def too_slow(name: str, propose_s: float, trial_s: float, completed: bool = True) -> str | None:
     """Why to leave sampler ``name`` when proposing a batch took ``propose_s`` and running it ``trial_s`` (s);
-    ``None`` while proposing stays within :data:`SAMPLER_TIME_SHARE` of the time or nothing is cheaper.
+    ``None`` while proposing stays within :data:`SAMPLER_TIME_SHARE` of the time or nothing is cheaper, and when
+    no trial of the batch ``completed``: a batch of trials that failed at once says nothing of how long trials take.
 
     Example:
         >>> too_slow("gp", 2.0, 0.5)
         'proposing took 2 s against 0.5 s of running trials (80% > 10% of the time); tpe is cheaper'
-        >>> too_slow("gp", 2.0, 60.0) is None
-        True
+        >>> too_slow("gp", 2.0, 60.0) is None, too_slow("gp", 2.0, 0.5, completed=False) is None
+        (True, True)
     """
     total = propose_s + trial_s
-    if name not in CHEAPER or total <= 0 or propose_s <= SAMPLER_TIME_SHARE * total:
+    if not completed or name not in CHEAPER or total <= 0 or propose_s <= SAMPLER_TIME_SHARE * total:
         return None
     return (
         f"proposing took {propose_s:.3g} s against {trial_s:.3g} s of running trials "

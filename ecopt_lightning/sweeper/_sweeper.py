@@ -582,7 +582,12 @@ class EcoptSweeperImpl:
                 if not numbers:  # every trial asked lay beyond the budget (other workers' cover it): none ran
                     continue
                 failures += batch_errors
-                why = _samplers.too_slow(sampler_name, *self._batch_seconds) if settings.sampler == "auto" else None
+                completed = len(batch_errors) < len(numbers)
+                why = (
+                    _samplers.too_slow(sampler_name, *self._batch_seconds, completed=completed)
+                    if settings.sampler == "auto"
+                    else None
+                )
                 if why:
                     cheaper = _samplers.CHEAPER[sampler_name]
                     log.warning("ecopt: auto moves from %s to %s: %s", sampler_name, cheaper, why)

@@ -106,6 +106,13 @@ def test_too_slow_moves_only_from_samplers_with_a_cheaper_one() -> None:
     assert too_slow("tpe", propose_s=5.0, trial_s=0.0) is None  # nothing cheaper that still learns
 
 
+def test_a_batch_whose_trials_all_failed_does_not_move_auto_off_gp() -> None:
+    """A first trial that failed at once (no GPU, a typo in the app) made its batch look quick, and auto left GP
+    for TPE for the rest of the sweep on the strength of it."""
+    assert too_slow("gp", propose_s=1.0, trial_s=0.01, completed=False) is None
+    assert too_slow("gp", propose_s=1.0, trial_s=0.01, completed=True) is not None
+
+
 def test_auto_uses_multivariate_tpe_on_categorical_and_integer_spaces() -> None:
     from optuna.distributions import IntDistribution
 
