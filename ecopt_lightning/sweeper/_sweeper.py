@@ -16,6 +16,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import shutil
 import time
 import warnings
@@ -27,6 +28,7 @@ import optuna
 from hydra.core.config_loader import ConfigLoader
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn, JobStatus
+from hydra.errors import ConfigCompositionException
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
@@ -47,7 +49,7 @@ from ._jobinfo import read_job
 from ._launch import TrackedTask, check_parallelism, interrupted, job_process, recycle_workers
 from ._loggers import log_everywhere
 from ._lost_jobs import dead_job_energy, died, expected_job_dir, rebuilt, recover
-from ._metrics import TrialError, lookup, name_mismatch, non_numeric, to_metrics, trial_energy
+from ._metrics import TrialError, did_you_mean, lookup, name_mismatch, non_numeric, to_metrics, trial_energy
 from ._optuna_compat import TrialWrite, contains, live_trial, set_user_attrs, trial_id, write_trials
 from ._optuna_compat import storage as storage_of
 from ._optuna_compat import tell as tell_quietly
@@ -438,7 +440,13 @@ class EcoptSweeperImpl:
             log.info("ecopt: the grid has %d points: n_trials=%d is capped at %d", grid, settings.n_trials, grid)
             settings.n_trials = grid
         # a search key the app's config lacks stops here (Hydra's "Could not override"), before the study exists
-        self.validate_batch_is_legal([example_overrides(space)])
+        try:
+            self.validate_batch_is_legal([example_overrides(space)])
+        except ConfigCompositionException as exc:
+            error = unknown_key_error(exc, self.config, settings.params, arguments)
+            if error is None:
+                raise
+            raise error from None
         # Everything above only reads: a bad config stops here with nothing written.
         warning = check_parallelism(OmegaConf.select(self.config, "hydra.launcher"), settings.n_jobs)
         if warning:
@@ -1046,6 +1054,37 @@ def example_overrides(space: SearchSpace) -> list[str]:
             raise TypeError(f"{key}: no example value for {dist!r}")
         lines.append(render(key, value))
     return lines
+
+
+def unknown_key_error(
+    exc: Exception, config: DictConfig, params: Mapping[str, str], arguments: Sequence[str]
+) -> SweeperConfigError | None:
+    """The one line for Hydra's "Could not override 'key'" (several lines) when ``key`` is a searched or fixed
+    parameter the app's config lacks, naming where it was given (the command line wins over ``params``), the
+    closest key of the config and the ``+`` that adds it; ``None`` for any other composition error."""
+    match = re.match(r"Could not override '([^']+)'\.\nTo append", str(exc))
+    if match is None:
+        return None
+    key = match[1]
+    typed = [a for a in arguments if a.split("=", 1)[0] == key]
+    if typed:
+        field, value, add = COMMAND_LINE, typed[-1], repr(f"+{typed[-1]}")
+    elif key in params:
+        field, value, add = f"params.{key}", params[key], f"the key +{key} in params"
+    else:
+        return None
+    app = OmegaConf.to_container(config, resolve=False)
+    assert isinstance(app, dict)
+    app.pop("hydra", None)
+    hint = did_you_mean(key, _dotted_keys(app))
+    return SweeperConfigError(field, value, f"a key of the app's config{hint}; to add one it lacks: {add}")
+
+
+def _dotted_keys(node: Mapping[Any, Any], prefix: str = "") -> Iterator[str]:
+    for key, value in node.items():
+        yield f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            yield from _dotted_keys(value, f"{prefix}{key}.")
 
 
 def earlier_results(sweep_dir: Path, study_name: str) -> str | None:

@@ -177,6 +177,20 @@ CASES = [
         ["every trial would be the same (the command line gave plain values for width, which replace their"],
     ),
 ]
+CASES += [  # Hydra's "Could not override" took four lines and did not say the key came from the search space
+    (
+        "search key the app lacks, on the command line",
+        ["wdth=choice(8,16)"],
+        "the command-line override 'wdth=choice(8,16)'",
+        ["a key of the app's config (did you mean 'width'?); to add one it lacks: '+wdth=choice(8,16)'"],
+    ),
+    (
+        "search key the app lacks, in params",
+        ["+hydra.sweeper.params.wdth='choice(8,16)'"],
+        "hydra.sweeper.params.wdth='choice(8,16)'",
+        ["a key of the app's config (did you mean 'width'?); to add one it lacks: the key +wdth in params"],
+    ),
+]
 if importlib.util.find_spec("cmaes") is None:  # Optuna's CmaEsSampler imports it at its first proposal
     one_objective = "hydra.sweeper.objectives=[{name: val_acc, direction: maximize}]"
     cmaes = ["hydra/sweeper/sampler=cmaes", one_objective]
