@@ -570,6 +570,18 @@ def _expression(value: Any) -> str:
     return str(value)
 
 
+def _flat_params(params: Mapping[Any, Any], prefix: str = "") -> dict[str, str]:
+    """``params`` with nested mappings as dotted keys: ``hydra.sweeper.params.model.width='choice(8,16)'`` on the
+    command line makes ``{model: {width: ...}}``, whose text was no override Hydra could parse."""
+    flat: dict[str, str] = {}
+    for key, value in params.items():
+        if isinstance(value, Mapping):
+            flat.update(_flat_params(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = _expression(value)
+    return flat
+
+
 def _loggers(value: Any) -> list[str]:
     """A list of names from :data:`LOGGERS`, or one name alone (``hydra.sweeper.loggers=tensorboard``)."""
     if value is None:
@@ -667,7 +679,7 @@ def validate(raw_config: Any) -> Settings:
         objective_names=names,
         directions=directions,
         unnamed_returns=unnamed,
-        params={str(k): _expression(v) for k, v in params.items()},
+        params=_flat_params(params),
         legacy_space=legacy_space,
         custom_search_space=None if space_fn is None else str(space_fn),
         sampler=sampler,

@@ -223,3 +223,10 @@ def test_errors_show_the_objectives_as_the_config_writes_them() -> None:
 
 def test_a_number_is_a_study_name() -> None:
     assert validate({"study_name": 2024}).study_name == "2024"
+
+
+def test_nested_params_are_dotted_keys() -> None:
+    """``+hydra.sweeper.params.model.width='choice(8,16)'`` gives a nested mapping; it was passed on as
+    ``model={'width': 'choice(8,16)'}``, which Hydra's grammar refuses."""
+    params = validate({"params": {"model": {"width": "choice(8,16)", "opt": {"name": "adam"}}, "lr": 0.1}}).params
+    assert params == {"model.width": "choice(8,16)", "model.opt.name": "adam", "lr": "0.1"}

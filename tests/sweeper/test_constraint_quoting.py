@@ -154,3 +154,30 @@ def test_the_quoting_shown_for_params_runs_the_search(tmp_path: Path) -> None:
     run = subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=SUBPROCESS_S)
     assert run.returncode == 0, run.stderr
     assert "search space x: one of 1, 2;" in run.stdout + run.stderr
+
+
+def test_a_dotted_key_in_params_quoted_as_shown_is_searched(tmp_path: Path) -> None:
+    """The quoting shown for ``+hydra.sweeper.params.optim.name=choice(adam,sgd)`` made a nested ``params`` mapping
+    that stopped the sweep with a grammar error; the key is searched as ``optim.name``."""
+    arg = "+hydra.sweeper.params.optim.name=choice(adam,sgd)"  # composed.yaml has no params: +
+    shown = quoting_error([arg]).split("quote it: ", 1)[1].split(", or give it as ")[0]  # type: ignore[union-attr]
+    assert shown == "\"+hydra.sweeper.params.optim.name='choice(adam,sgd)'\""
+    app = ROOT / "tests" / "sweeper" / "apps" / "composed.py"
+    sweep = tmp_path / "sweep"
+    base = [
+        sys.executable,
+        str(app),
+        "-m",
+        "hydra/sweeper=ecopt",
+        f"hydra.sweep.dir={sweep}",
+        "hydra.sweeper.n_trials=2",
+    ]
+    command = " ".join([*map(shlex.quote, base), "hydra.sweeper.baseline=false", shown])
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    run = subprocess.run(
+        command, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=SUBPROCESS_S, env=env
+    )
+    assert run.returncode == 0, run.stderr
+    study = load_study(sweep, "composed")
+    assert [sorted(t.params) for t in study.trials] == [["optim.name"], ["optim.name"]]
+    assert {t.params["optim.name"] for t in study.trials} <= {"adam", "sgd"}
