@@ -712,11 +712,16 @@ class EcoptSweeperImpl:
         )
         notes["stopped"] = f"trial {number}'s metrics do not fit hydra.sweeper.{field}: {text}"
         self._write(study, settings, notes)
+        allowed = (
+            f"one direction per number of a task that returns a float or a tuple (trial {number}: {text}); for a "
+            "dict of metrics, name them in hydra.sweeper.objectives instead"
+            if field == "direction"
+            else f"names of numeric metrics the task returns (trial {number}: {text})"
+        )
         raise SweeperConfigError(
             field,
             value,
-            f"names of numeric metrics the task returns (trial {number}: {text}); "
-            f"the sweep stopped after its first finished job; artifacts in {self.sweep_dir}",
+            f"{allowed}; the sweep stopped after its first finished job; artifacts in {self.sweep_dir}",
         )
 
     def _run_batch(

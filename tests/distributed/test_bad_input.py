@@ -203,6 +203,12 @@ TRIAL_CASES = [
         "hydra.sweeper.objectives=[{name: 'accuracy', direction: 'maximize'}] is not allowed",
         ["missing objective 'accuracy'; available:", "stopped after its first finished job"],
     ),
+    (  # it said "hydra.sweeper.objectives=['value:minimize'] ...: names of numeric metrics", of a field not set
+        "direction set, the task returns a dict",
+        ["hydra.sweeper.direction=minimize"],
+        "hydra.sweeper.direction='minimize' is not allowed: one direction per number of a task that returns a float",
+        ["missing objective 'value'", "for a dict of metrics, name them in hydra.sweeper.objectives instead"],
+    ),
     (
         "non-numeric metric",
         ["mode=text_acc"],
