@@ -632,11 +632,15 @@ def validate(raw_config: Any) -> Settings:
     space_fn = raw["custom_search_space"]
     if space_fn is not None:
         try:
-            if not callable(resolve_callable(str(space_fn))):
-                raise TypeError
-        except Exception:
+            found = resolve_callable(str(space_fn))
+            why = "" if callable(found) else f" (it is a {type(found).__name__})"
+        except Exception as exc:  # the module's own import error too (a package it needs is missing)
+            why = f" ({' '.join(f'{type(exc).__name__}: {exc}'.split())[:200]})"
+        if why:
             raise SweeperConfigError(
-                "custom_search_space", space_fn, "an importable dotted path to a function (cfg, trial) -> dict | None"
+                "custom_search_space",
+                space_fn,
+                f"an importable dotted path to a function (cfg, trial) -> dict | None{why}",
             ) from None
 
     n_trials = _int(raw, "n_trials", 1)

@@ -230,3 +230,18 @@ def test_nested_params_are_dotted_keys() -> None:
     ``model={'width': 'choice(8,16)'}``, which Hydra's grammar refuses."""
     params = validate({"params": {"model": {"width": "choice(8,16)", "opt": {"name": "adam"}}, "lr": 0.1}}).params
     assert params == {"model.width": "choice(8,16)", "model.opt.name": "adam", "lr": "0.1"}
+
+
+def test_a_custom_search_space_that_cannot_be_imported_says_why(tmp_path, monkeypatch) -> None:
+    """A module that imports a missing package gave the same line as a misspelt path, without the reason."""
+    (tmp_path / "myspace.py").write_text("import no_such_package_xyz\n\ndef fn(cfg, trial):\n    return None\n")
+    (tmp_path / "notfn.py").write_text("fn = 3\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(SweeperConfigError) as info:
+        validate({"custom_search_space": "myspace.fn"})
+    assert str(info.value) == (
+        "hydra.sweeper.custom_search_space='myspace.fn' is not allowed: an importable dotted path to a function "
+        "(cfg, trial) -> dict | None (ModuleNotFoundError: No module named 'no_such_package_xyz')"
+    )
+    with pytest.raises(SweeperConfigError, match=r"-> dict \| None \(it is a int\)$"):
+        validate({"custom_search_space": "notfn.fn"})
