@@ -248,8 +248,9 @@ def _build_custom(target: str, kwargs: Mapping[str, Any], seed: int | None, fiel
     """``hydra.sweeper.sampler._target_=<class>`` outside the group: that class, with ``seed`` unless given."""
     try:
         factory = resolve_callable(target)
-    except Exception:
-        raise SweeperConfigError("sampler._target_", target, "an importable Optuna sampler class") from None
+    except Exception as exc:  # the module's own import error too (a package it needs is missing)
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+        raise SweeperConfigError("sampler._target_", target, f"an importable Optuna sampler class ({reason})") from None
     args = _instantiate_nested(kwargs)
     args.setdefault("seed", seed)
     try:

@@ -152,3 +152,15 @@ def test_a_sampler_that_takes_over_does_not_replay_the_first_proposal() -> None:
     gp_first = first(build("gp", {}, seed=0, constrained=False))
     assert first(build("tpe", {}, seed=0, constrained=False)) == gp_first  # the same seed, the same random start
     assert first(build("tpe", {}, seed=sampler_seed(0, 1), constrained=False)) != gp_first
+
+
+def test_a_sampler_class_that_cannot_be_imported_says_why(tmp_path, monkeypatch) -> None:
+    """A sampler module that imports a missing package gave the line of a misspelt path, without the reason."""
+    (tmp_path / "mysampler.py").write_text("import no_such_package_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(SweeperConfigError) as info:
+        build("custom", {}, None, False, target="mysampler.Sampler")
+    assert str(info.value) == (
+        "hydra.sweeper.sampler._target_='mysampler.Sampler' is not allowed: an importable Optuna sampler class "
+        "(ModuleNotFoundError: No module named 'no_such_package_xyz')"
+    )
