@@ -119,9 +119,14 @@ def legacy_distribution(item: Mapping[str, Any]) -> BaseDistribution:
     (``{type: int|float|categorical, low, high, step, log, choices}``), with that version's meaning."""
     kind = item["type"]
     if kind == "categorical":
-        return CategoricalDistribution(list(item["choices"]))
+        choices = item.get("choices")
+        if not isinstance(choices, list) or not choices:  # a string was taken letter by letter
+            raise ValueError("categorical needs choices: a non-empty list")
+        return CategoricalDistribution(choices)
     low: Any = item.get("low")  # YAML values, checked by the conversions below
     high: Any = item.get("high")
+    if any(isinstance(v, bool) or not isinstance(v, int | float) for v in (low, high)):
+        raise ValueError(f"{kind} needs low and high: numbers")
     step: Any = item.get("step")
     log = bool(item.get("log", False))
     if kind == "int":

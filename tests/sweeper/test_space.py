@@ -95,3 +95,28 @@ def test_a_float_range_keeps_its_stop_when_the_steps_reach_it_in_decimals() -> N
     assert d.distributions["a"] == FloatDistribution(0.1, 1.0, step=0.3)
     assert d.distributions["b"] == FloatDistribution(0.1, 0.7, step=0.2)
     assert d.distributions["c"] == FloatDistribution(0.0, 0.9, step=0.3)
+
+
+def test_a_deprecated_search_space_entry_without_its_bounds_or_choices_says_which() -> None:
+    """``choices: ab`` (a string) became the choices 'a' and 'b'; a missing ``choices`` or ``high`` was named only
+    by Python's own error ("'choices'", "int() argument must be ... not 'NoneType'")."""
+    import pytest
+
+    from ecopt_lightning.sweeper.errors import SweeperConfigError
+
+    cases = {
+        "categorical needs choices: a non-empty list": [
+            {"type": "categorical"},
+            {"type": "categorical", "choices": "ab"},
+        ],
+        "int needs low and high: numbers": [{"type": "int", "low": 1}],
+        "float needs low and high: numbers": [{"type": "float", "low": "a", "high": 2}],
+    }
+    for reason, items in cases.items():
+        for item in items:
+            with pytest.raises(SweeperConfigError) as info:
+                parse_space({}, legacy={"x": item})
+            assert str(info.value).endswith(f"is not allowed: a valid distribution ({reason})")
+    assert parse_space({}, legacy={"x": {"type": "int", "low": 1, "high": 4.0}}).distributions == {
+        "x": IntDistribution(1, 4)
+    }
