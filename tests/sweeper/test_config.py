@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from optuna.distributions import CategoricalDistribution, IntDistribution
 
 from ecopt_lightning.sweeper import SweeperConfigError
 from ecopt_lightning.sweeper._space import parse_space
@@ -245,3 +246,16 @@ def test_a_custom_search_space_that_cannot_be_imported_says_why(tmp_path, monkey
     )
     with pytest.raises(SweeperConfigError, match=r"-> dict \| None \(it is a int\)$"):
         validate({"custom_search_space": "notfn.fn"})
+
+
+def test_search_space_and_params_are_both_kept_params_winning() -> None:
+    """docs/sweeper.md's table of differences: hydra-optuna-sweeper ignores search_space when params is set."""
+    s = validate(
+        {
+            "params": {"y": "choice(1,2)"},
+            "search_space": {"x": {"type": "int", "low": 1, "high": 3}, "y": {"type": "int", "low": 5, "high": 9}},
+        }
+    )
+    space = parse_space(s.params, legacy=s.legacy_space)
+    assert space.distributions == {"x": IntDistribution(1, 3), "y": CategoricalDistribution([1, 2])}
+    assert "params and search_space are both set: params win for keys in both" in s.warnings[0]
