@@ -10,7 +10,8 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 stamp=.venv/.ecopt-installed
-want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
+# what is installed: these two files and the PyTorch build asked for, so a new ECOPT_TORCH_SPEC installs again
+want="$({ cat pyproject.toml scripts/setup.sh; if [ -n "${ECOPT_TORCH_SPEC:-}" ]; then echo "$ECOPT_TORCH_SPEC"; fi; } | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     exit 0
 fi

@@ -39,6 +39,11 @@ BUDGET = "trainer.max_epochs=1 energy.repeats=1 energy.rel_precision=null"
 #: new trials per sweep: the baseline and one the sampler proposes
 TRIALS_PER_SWEEP = 2
 DEFAULT_SWEEP_DIR = "multirun/digits"  # conf/train.yaml's hydra.sweep.dir, also `make demo`'s
+#: the stamp scripts/setup.sh leaves in .venv after installing (the same command, also for ECOPT_TORCH_SPEC)
+STAMP = (
+    '{ cat pyproject.toml scripts/setup.sh; if [ -n "${ECOPT_TORCH_SPEC:-}" ]; then echo "$ECOPT_TORCH_SPEC"; fi; }'
+    " | sha256sum | cut -c1-16"
+)
 _SWEEP = re.compile(r"examples/train\.py\b.*\s-m\b|\bray_workers\b.*\s--\s+examples/train\.py\b")
 _STUDY = re.compile(r"(?:--storage|hydra\.sweeper\.storage=)\s*(\S+)|hydra\.sweep\.dir=(\S+)")
 
@@ -70,7 +75,7 @@ def _checkout(workdir: Path) -> dict[str, str]:
             (venv / name).symlink_to(prefix / name)
     # what scripts/setup.sh leaves after installing: `make` then goes straight to the command
     stamp = subprocess.run(
-        "cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16",
+        STAMP,
         shell=True,
         cwd=workdir,
         capture_output=True,
@@ -204,3 +209,16 @@ def test_a_skipped_block_says_why_and_every_doc_is_covered() -> None:
     for block in blocks:
         assert block.skip is None or len(block.skip) > 10, f"{block.id}: a skip needs a reason"
     assert sum(b.skip is None for b in blocks) >= 8  # most blocks run: skipping is for hardware we lack
+
+
+def test_setup_installs_again_for_another_torch_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """README: "set ECOPT_TORCH_SPEC to choose another PyTorch build". Once .venv was set up, setting it did
+    nothing: scripts/setup.sh found its stamp and exited 0, keeping the build it had installed."""
+    monkeypatch.delenv("ECOPT_TORCH_SPEC", raising=False)
+    env = _checkout(tmp_path)  # set up, as with no ECOPT_TORCH_SPEC
+    same = subprocess.run(["bash", "scripts/setup.sh"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert same.returncode == 0 and not same.stdout + same.stderr  # nothing to install
+    # a build no index has, and no index: pip must be asked for it, and fails without touching anything
+    other = {**env, "ECOPT_TORCH_SPEC": "torch==0.0.0", "PIP_NO_INDEX": "1"}
+    asked = subprocess.run(["bash", "scripts/setup.sh"], cwd=tmp_path, env=other, capture_output=True, text=True)
+    assert asked.returncode != 0 and "torch==0.0.0" in asked.stderr, asked.stderr
