@@ -19,6 +19,8 @@ Example:
     True
     >>> render("opt", "c,d"), render("flag", "true"), render("lr", 0.1)
     ("opt='c,d'", "flag='true'", 'lr=0.1')
+    >>> render("optim", {"name": "sgd", "betas": [0.5, None]})
+    "optim={name: 'sgd', betas: [0.5, null]}"
 """
 
 from __future__ import annotations
@@ -186,18 +188,25 @@ def quote(text: str) -> str:
 
 def render(key: str, value: Any) -> str:
     """A Hydra override for a suggested value: bools and None in Hydra's spelling, strings quoted (so that
-    ``'a b'``, ``'c,d'``, ``'e=f'``, ``it's``, ``'true'``, ``'null'`` and ``'1e3'`` reach the app as the strings)."""
+    ``'a b'``, ``'c,d'``, ``'e=f'``, ``it's``, ``'true'``, ``'null'`` and ``'1e3'`` reach the app as the strings),
+    lists and dicts (a custom search space's fixed overrides) written the same way inside."""
+    return f"{key}={_literal(value)}"
+
+
+def _literal(value: Any) -> str:
     if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif value is None:
-        text = "null"
-    elif isinstance(value, float):
-        text = repr(value)
-    elif isinstance(value, str):
-        text = quote(value)
-    else:
-        text = str(value)
-    return f"{key}={text}"
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        return quote(value)
+    if isinstance(value, Mapping):  # str() wrote {'lr': 0.1}, which Hydra's grammar refuses
+        return "{" + ", ".join(f"{k}: {_literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):  # str() wrote [None] and ['a b'] as Python spells them
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    return str(value)
 
 
 def incompatible(

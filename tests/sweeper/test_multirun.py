@@ -8,6 +8,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from ecopt_lightning.cli import main as ecopt_main
@@ -241,6 +242,19 @@ def test_energy_budget_stops_new_trials_and_custom_space(multirun, tmp_path: Pat
     for t in study.trials:
         assert ("depth" in t.params) == (t.params["width"] >= 16)
         assert "energy_keys='total'" in t.user_attrs["ecopt.overrides"]  # strings are quoted
+
+
+def test_a_custom_space_may_return_dicts_and_lists(multirun, tmp_path: Path) -> None:
+    """A returned {"optim": {"name": "sgd", ...}} was written as optim={'name': 'sgd', ...}, which Hydra's grammar
+    refuses (the sweep stopped with its multi-line parse error), and a None in a list reached the app as 'None'."""
+    sweep = tmp_path / "sweep"
+    multirun(
+        "hydra.sweeper.custom_search_space=spaces.with_containers",
+        "hydra.sweeper.n_trials=1",
+        app="composed.py",
+    )
+    (resolved,) = sweep.rglob("resolved.yaml")
+    assert OmegaConf.to_container(OmegaConf.load(resolved).optim) == {"name": "sgd", "betas": [0.5, None]}
 
 
 @pytest.mark.parametrize(

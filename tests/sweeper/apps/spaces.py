@@ -30,3 +30,9 @@ def rung_plan(cfg: Any, trial: Any) -> dict[str, Any]:
     """Trial n runs ``RUNG_PLAN[n % 4]`` (fixed overrides), so a multi-fidelity test knows who is dominated."""
     width, flip = RUNG_PLAN[trial.number % len(RUNG_PLAN)]
     return {"width": width, "flip": flip}
+
+
+def with_containers(cfg: Any, trial: Any) -> dict[str, Any]:
+    """Fixed overrides holding a dict and a list with a null (composed.py's ``optim``)."""
+    trial.suggest_categorical("width", [8, 16])
+    return {"optim": {"name": "sgd", "betas": [0.5, None]}}
