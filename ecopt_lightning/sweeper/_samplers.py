@@ -157,6 +157,8 @@ def grid_points(space: Mapping[str, BaseDistribution]) -> dict[str, list[Any]]:
         >>> from optuna.distributions import IntDistribution
         >>> grid_points({"w": CategoricalDistribution([8, 16]), "d": IntDistribution(1, 3)})
         {'w': [8, 16], 'd': [1, 2]}
+        >>> grid_points({"r": IntDistribution(1, 9, step=2)})  # range(1, 10, 2): 9 is the other samplers' last
+        {'r': [1, 3, 5, 7]}
     """
     out: dict[str, list[Any]] = {}
     for key, dist in space.items():
