@@ -30,7 +30,7 @@ from . import _urls
 from ._metrics import Constraint
 from ._override_hints import constraint_items
 from ._schema import ReportSettings
-from .errors import SweeperConfigError
+from .errors import SweeperConfigError, hydra_literal
 from .successive_halving import RANKS, RungSchedule
 
 #: Sampler names: hydra-optuna-sweeper's ``hydra/sweeper/sampler`` group (tpe, random, cmaes, nsgaii, grid, qmc,
@@ -567,6 +567,8 @@ def _expression(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list):  # str() wrote [1, None]: Hydra reads None as the string 'None'
+        return hydra_literal(value)
     return str(value)
 
 

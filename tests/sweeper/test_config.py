@@ -259,3 +259,11 @@ def test_search_space_and_params_are_both_kept_params_winning() -> None:
     space = parse_space(s.params, legacy=s.legacy_space)
     assert space.distributions == {"x": IntDistribution(1, 3), "y": CategoricalDistribution([1, 2])}
     assert "params and search_space are both set: params win for keys in both" in s.warnings[0]
+
+
+def test_a_list_in_params_reaches_the_app_as_that_list() -> None:
+    """``params: {x: [1, null, a b]}`` was written with str(), as [1, None, 'a b']: Hydra reads None as 'None'."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    (fixed,) = parse_space(validate({"params": {"x": [1, None, "a b", True]}}).params).fixed
+    assert OverridesParser.create().parse_overrides([fixed])[0].value() == [1, None, "a b", True]
