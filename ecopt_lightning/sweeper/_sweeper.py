@@ -73,6 +73,7 @@ from ._schema import (
     MULTI_FIDELITY_ATTR,
     OVERRIDES_ATTR,
     PER_REPEAT_ATTR,
+    PREFIX,
     PRUNE_BEFORE_TRAINING_ATTR,
     RUNG_EPOCHS_ATTR,
     SETTINGS_ATTR,
@@ -568,6 +569,8 @@ class EcoptSweeperImpl:
                     notes["stopped"] = f"{pruned} trials pruned before training (limit {limit})"
                     log.warning("ecopt: %s; no new trials", notes["stopped"])
                     break
+                if settings.energy_budget_J is not None:
+                    self._stop_if_budget_uncountable(study, settings, notes, every)
                 if settings.energy_budget_J is not None and report.sweep_energy_J >= settings.energy_budget_J:
                     notes["stopped"] = (
                         f"energy budget reached: {report.sweep_energy_J:.6g} J >= "
@@ -694,6 +697,27 @@ class EcoptSweeperImpl:
         if new != name:
             study.sampler = self._sampler(new, settings, space)
         return new, why
+
+    def _stop_if_budget_uncountable(
+        self, study: optuna.Study, settings: Settings, notes: dict[str, Any], every: Sequence[FrozenTrial]
+    ) -> None:
+        """``energy_budget_J`` counts the trials' energy: once a trial has completed and no trial holds any (a
+        misspelt ``energy_metric``, an app without ``EnergyCallback``), the budget could never stop the sweep, so
+        stop now (artifacts written) with one line."""
+        complete = [t for t in every if t.state == TrialState.COMPLETE]
+        if not complete or any(ENERGY_ATTR in t.user_attrs for t in every):
+            return
+        first = complete[0]
+        metrics = sorted(k for k in first.user_attrs if not k.startswith(PREFIX))
+        notes["stopped"] = f"energy_budget_J cannot be counted: trial {first.number} reported no energy"
+        self._write(study, settings, notes)
+        raise SweeperConfigError(
+            "energy_metric",
+            settings.energy_metric,
+            f"a metric the task returns, so that energy_budget_J={settings.energy_budget_J:.6g} J can be counted "
+            f"(trial {first.number} reported no energy{did_you_mean(settings.energy_metric, metrics)}; available: "
+            f"{', '.join(metrics) or '(none)'}); the sweep stopped; artifacts in {self.sweep_dir}",
+        )
 
     def _stop_on_mismatch(
         self, study: optuna.Study, settings: Settings, notes: dict[str, Any], mismatch: tuple[int, str, str]

@@ -209,6 +209,13 @@ TRIAL_CASES = [
         "hydra.sweeper.direction='minimize' is not allowed: one direction per number of a task that returns a float",
         ["missing objective 'value'", "for a dict of metrics, name them in hydra.sweeper.objectives instead"],
     ),
+    (  # the budget could never stop the sweep: every trial ran, its energy "unknown"
+        "energy budget with a misspelt energy metric",
+        ["hydra.sweeper.energy_budget_J=100", "hydra.sweeper.energy_metric=energy/totl_J"],
+        "hydra.sweeper.energy_metric='energy/totl_J' is not allowed: a metric the task returns, so that "
+        "energy_budget_J=100 J can be counted",
+        ["(trial 0 reported no energy (did you mean 'energy/total_J'?); available:", "the sweep stopped"],
+    ),
     (
         "non-numeric metric",
         ["mode=text_acc"],
