@@ -11,6 +11,8 @@ Example:
     'lr=0.1,width=8'
     >>> reuse_checked("1.3.2"), reuse_checked("1.4.0.dev1")
     (True, False)
+    >>> missing_override_key(Exception("Could not override 'lr'." + chr(10) + "To append to your config use +lr=1"))
+    'lr'
 """
 
 from __future__ import annotations
@@ -54,3 +56,15 @@ def override_dirname_public(overrides: Sequence[Override], *, exclude_keys: Any,
     ``item_sep``, each ``=`` replaced by ``kv_sep``."""
     lines = sorted(str(o.input_line) for o in overrides if o.key_or_group not in exclude_keys)
     return re.sub("[=]", kv_sep, item_sep.join(lines))
+
+
+#: how Hydra's ``ConfigCompositionException`` begins when an override names a key the config lacks (Hydra 1.1 to
+#: 1.3: ``config_loader_impl._apply_overrides_to_config``); ``test_compat`` composes one on the installed release
+_MISSING_KEY = re.compile(r"Could not override '([^']+)'\.\nTo append")
+
+
+def missing_override_key(exc: BaseException) -> str | None:
+    """The key of an override that Hydra refused because the config lacks it (its message, read: Hydra has no
+    structured form of it); ``None`` for any other error."""
+    match = _MISSING_KEY.match(str(exc))
+    return None if match is None else match[1]

@@ -16,7 +16,6 @@ import dataclasses
 import json
 import logging
 import os
-import re
 import shutil
 import time
 import warnings
@@ -45,6 +44,7 @@ from ._budget import OVER_BUDGET_ERROR, beyond, counts, may_exceed
 from ._compose import ComposeOnce, ReuseComposed
 from ._energy_report import hardware_info
 from ._heartbeat import DeadTrialWatch, Heartbeat, announce_asker, first_beat, worker
+from ._hydra_compat import missing_override_key
 from ._jobinfo import read_job
 from ._launch import TrackedTask, check_parallelism, interrupted, job_process, recycle_workers
 from ._loggers import log_everywhere
@@ -1091,10 +1091,9 @@ def unknown_key_error(
     """The one line for Hydra's "Could not override 'key'" (several lines) when ``key`` is a searched or fixed
     parameter the app's config lacks, naming where it was given (the command line wins over ``params``), the
     closest key of the config and the ``+`` that adds it; ``None`` for any other composition error."""
-    match = re.match(r"Could not override '([^']+)'\.\nTo append", str(exc))
-    if match is None:
+    key = missing_override_key(exc)
+    if key is None:
         return None
-    key = match[1]
     typed = [a for a in arguments if a.split("=", 1)[0] == key]
     if typed:
         field, value, add = COMMAND_LINE, typed[-1], repr(f"+{typed[-1]}")

@@ -123,6 +123,21 @@ def test_the_public_override_dirname_agrees_with_hydras_own(
     assert _hydra_compat.override_dirname(parsed, **kwargs) == _hydra_compat.override_dirname_public(parsed, **kwargs)
 
 
+def test_hydras_message_for_a_key_the_config_lacks_is_still_read(tmp_path: Path) -> None:
+    """``missing_override_key`` reads Hydra's message (it has no structured form): compose one on this release."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import ConfigCompositionException
+
+    (tmp_path / "app.yaml").write_text("model:\n  width: 8\n")
+    with (
+        initialize_config_dir(config_dir=str(tmp_path), version_base=None),
+        pytest.raises(ConfigCompositionException) as refused,
+    ):
+        compose("app", overrides=["model.widht=16"])
+    assert _hydra_compat.missing_override_key(refused.value) == "model.widht"
+    assert _hydra_compat.missing_override_key(ValueError("Could not load 'x'")) is None
+
+
 def _framework_privates(path: Path) -> list[str]:
     """``file:line: code`` for each private attribute read on an object other than ``self``/``cls``, each
     ``getattr``/``hasattr`` of a private name, and each import of a framework's private module or name."""
