@@ -196,5 +196,6 @@ class BenchmarkRunner:
                 from lightning.fabric.utilities.apply_func import move_data_to_device
 
                 batch = move_data_to_device(first, pl_module.device)
-                values = self.proxies.measure_flops(pl_module, batch, batch_samples(batch, self.batch_size_fn))
+                samples = batch_samples(batch, self.batch_size_fn)
+                values = self.proxies.measure_flops(pl_module, batch, samples, forward_fn=cfg.forward_fn)
         return {**values, **benchmark_metrics(result)}, result

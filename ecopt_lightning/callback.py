@@ -584,7 +584,11 @@ class EnergyCallback(Callback):
         """FLOPs per sample on the first batch that gives them, the clock of ``phase`` paused."""
         if self._proxies.wants_flops:
             samples = batch_samples(batch, self.batch_size_fn)
-            values = self._proxies.measure_flops(pl_module, batch, samples, paused=self.tracker.paused(phase))
+            settings = self._benchmark.settings
+            forward_fn = settings.forward_fn if settings is not None else None
+            values = self._proxies.measure_flops(
+                pl_module, batch, samples, paused=self.tracker.paused(phase), forward_fn=forward_fn
+            )
             self._out.publish(trainer, values, compat.batches_that_stepped(trainer))
 
     def _fit_context(self, trainer: Trainer, pl_module: LightningModule) -> FitContext:

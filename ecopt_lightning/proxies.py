@@ -128,15 +128,18 @@ class ModelProxies:
         batch: Any,
         samples: int,
         paused: contextlib.AbstractContextManager[Any] | None = None,
+        forward_fn: ForwardFn | None = None,
     ) -> dict[str, float]:
         """``model/flops_per_sample`` from one forward pass on ``batch`` of ``samples`` samples, inside ``paused``
         (e.g. :meth:`EnergyTracker.paused <ecopt_lightning.energy_tracker.EnergyTracker.paused>`: the extra pass
-        is not the model's energy); ``{}`` when not wanted or the batch has no samples."""
+        is not the model's energy), run by ``forward_fn`` (the inference benchmark's, when it has one: the pass
+        whose energy is measured) or :func:`default_forward`; ``{}`` when not wanted or the batch has no
+        samples."""
         if not self.wants_flops or samples <= 0:
             return {}
         with paused if paused is not None else contextlib.nullcontext():
             try:
-                self.flops = flops_per_sample(module, batch, samples)
+                self.flops = flops_per_sample(module, batch, samples, forward_fn)
             except Exception as exc:  # a model the default forward cannot call: the proxy is optional
                 self.flops = math.nan
                 warnings.warn(f"ecopt: FLOPs per sample not counted ({type(exc).__name__}: {exc})", EnergyWarning, 3)

@@ -10,7 +10,7 @@ from lightning.pytorch import Callback
 from ecopt_lightning.callback import EnergyCallback
 from ecopt_lightning.energy import EnergyMonitor, EnergyWarning
 from tests.callback.helpers import csv_series, make_trainer, read_summary, tb_series
-from tests.callback.models import TinyModel
+from tests.callback.models import TinyModel, loader
 from tests.doubles.noisy_meter import ScriptedMeter
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -215,3 +215,41 @@ def test_test_and_predict_reach_loggers_and_callback_metrics(tmp_path):
     assert s["status"] == "finished predict"
     assert s["phases"]["predict"]["samples"] == 24 and s["phases"]["predict"]["items"] == 24 * 16
     assert not math.isnan(s["total_J"])
+
+
+def _dicts(n: int, seed: int):
+    from torch.utils.data import DataLoader
+
+    x, y = next(iter(loader(n, n, seed=seed)))
+    return DataLoader([{"x": x[i], "y": y[i]} for i in range(n)], batch_size=8)  # collated to {"x", "y"}
+
+
+class _DictBatches(TinyModel):
+    """Batches are dicts (as tokenised text is): neither ``module(batch)`` nor ``predict_step`` runs on one."""
+
+    def training_step(self, batch, batch_idx):
+        return super().training_step((batch["x"], batch["y"]), batch_idx)
+
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        super().validation_step((batch["x"], batch["y"]), batch_idx)
+
+    def train_dataloader(self):
+        return _dicts(64, 0)
+
+    def val_dataloader(self):
+        return _dicts(32, 1)
+
+
+def _forward_on_x(module, batch, batch_idx):
+    return module(batch["x"])
+
+
+def test_flops_are_counted_with_the_benchmarks_forward_fn(tmp_path, recwarn):
+    """Regression: FLOPs per sample were counted with the default forward even where the inference benchmark has a
+    ``forward_fn`` (the pass it measures): on a model with dict batches they came out NaN, with a warning, and the
+    sweep's proxy check lost them."""
+    benchmark = {"forward_fn": _forward_on_x, "repeats": 2, "rel_precision": None, "min_window_s": 0.0}
+    trainer = make_trainer(tmp_path, [EnergyCallback(inference_benchmark=benchmark)], loggers=False)
+    trainer.fit(_DictBatches())
+    assert float(trainer.callback_metrics["model/flops_per_sample"]) == 2 * (16 * 32 + 32 * 2)
+    assert not [w for w in recwarn if "FLOPs per sample not counted" in str(w.message)]
