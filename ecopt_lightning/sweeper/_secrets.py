@@ -90,7 +90,7 @@ def mask_config(config: DictConfig, url: Any, logger_kwargs: Any = None) -> None
     if isinstance(parent, DictConfig) and parent.get("hydra") is not None:
         with read_write(parent), open_dict(parent):
             masked = [str(o).replace(url, redact(url)) if secrets(url) else str(o) for o in parent.hydra]
-            parent.hydra = [_hide(o, hidden) if sets_storage(o) or sets_logger_kwargs(o) else o for o in masked]
+            parent.hydra = [_hide(o, hidden) if sets_secret_field(o) else o for o in masked]
 
 
 def job_override(url: Any) -> list[str]:
@@ -116,26 +116,21 @@ def quoted(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def sets_storage(override: str) -> bool:
-    """Whether a Hydra override sets ``hydra.sweeper.storage`` (or a key under it).
+#: the sweeper's settings that may hold a password (in a URL), whose overrides are masked
+SECRET_FIELDS = ("hydra.sweeper.storage", "hydra.sweeper.logger_kwargs")
+
+
+def sets_secret_field(override: str) -> bool:
+    """Whether a Hydra override sets one of :data:`SECRET_FIELDS` (or a key under it).
 
     Example:
-        >>> sets_storage("++hydra.sweeper.storage=x"), sets_storage("hydra.sweep.dir=/tmp/storage")
+        >>> sets_secret_field("++hydra.sweeper.storage=x"), sets_secret_field("hydra.sweep.dir=/tmp/storage")
         (True, False)
+        >>> sets_secret_field("+hydra.sweeper.logger_kwargs.mlflow.tracking_uri=x")
+        True
     """
     key = override.split("=", 1)[0].strip().lstrip("+~")
-    return key == "hydra.sweeper.storage" or key.startswith("hydra.sweeper.storage.")
-
-
-def sets_logger_kwargs(override: str) -> bool:
-    """Whether a Hydra override sets ``hydra.sweeper.logger_kwargs`` (or a key under it).
-
-    Example:
-        >>> sets_logger_kwargs("+hydra.sweeper.logger_kwargs.mlflow.tracking_uri=x"), sets_logger_kwargs("lr=1")
-        (True, False)
-    """
-    key = override.split("=", 1)[0].strip().lstrip("+~")
-    return key == "hydra.sweeper.logger_kwargs" or key.startswith("hydra.sweeper.logger_kwargs.")
+    return any(key == field or key.startswith(field + ".") for field in SECRET_FIELDS)
 
 
 def _hide(text: str, hidden: list[str]) -> str:
