@@ -124,7 +124,9 @@ class EnergyCallback(Callback):
         self.pue = pue
         check_factors(pue, price_per_kWh)  # one-line errors now, not after the first epoch
         if summary_path is not None and (
-            not isinstance(summary_path, str | os.PathLike) or Path(summary_path).is_dir()
+            not isinstance(summary_path, str | os.PathLike)
+            or Path(summary_path).is_dir()
+            or os.fspath(summary_path).endswith(("/", os.sep))  # a folder, made or not
         ):
             raise ValueError(
                 f"summary_path={summary_path!r} is not allowed: give the path of a JSON file (not a folder) or None"

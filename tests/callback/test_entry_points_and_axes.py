@@ -245,6 +245,7 @@ def test_numpy_and_omegaconf_settings_are_taken():
     [
         ({"summary_path": "/tmp"}, "summary_path='/tmp' is not allowed: give the path of a JSON file (not a folder)"),
         ({"summary_path": 123}, "summary_path=123 is not allowed"),
+        ({"summary_path": "out/"}, "summary_path='out/' is not allowed: give the path of a JSON file (not a folder)"),
         ({"price_per_kWh": -1}, "price_per_kWh=-1 is not allowed: give a finite number >= 0"),
         ({"pue": float("nan")}, "pue=nan is not allowed: give a finite number >= 1"),
         ({"pue": "1.2"}, "pue='1.2' is not allowed"),
@@ -264,8 +265,8 @@ def test_numpy_and_omegaconf_settings_are_taken():
 def test_bad_settings_stop_at_construction(kwargs, message):
     """Regression (callback audit, 2026-11-28): a folder as summary_path failed at the first epoch end with a raw
     IsADirectoryError and left a temp file beside it; a bad price or PUE failed after a whole training epoch; the
-    settings below it were raw TypeErrors at fit, or accepted and read wrongly; a bad ``cpu`` failed only at fit set-up
-    (2026-11-29)."""
+    settings below it were raw TypeErrors at fit, or accepted and read wrongly; a bad ``cpu`` failed only at fit set-up,
+    and a folder not yet made (``'out/'``) at the first epoch end with a raw NotADirectoryError (2026-11-29)."""
     with pytest.raises(ValueError) as err:
         EnergyCallback(**kwargs)
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
