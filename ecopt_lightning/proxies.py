@@ -89,7 +89,7 @@ def flops_per_sample(
 
 
 class ModelProxies:
-    """One run's parameter count and FLOPs per sample, each measured once and kept.
+    """One run's parameter count and FLOPs per sample, each measured once per model and kept.
 
     A model the default forward cannot call gets NaN FLOPs and a warning: the proxies are optional.
 
@@ -117,9 +117,12 @@ class ModelProxies:
         return self.enabled and self.flops is None
 
     def count(self, module: torch.nn.Module) -> dict[str, float]:
-        """``model/params`` of ``module``, counted on the first call; ``{}`` when disabled."""
-        if self.enabled and self.params is None:
-            self.params = count_parameters(module)
+        """``model/params`` of ``module`` (counted at every call: one callback may run other models); a count that
+        changed is another model, whose FLOPs are measured again. ``{}`` when disabled."""
+        if self.enabled:
+            params = count_parameters(module)
+            if params != self.params:
+                self.params, self.flops = params, None
         return {} if self.params is None else {metrics.PARAMS: float(self.params)}
 
     def measure_flops(

@@ -191,6 +191,24 @@ def test_fit_then_fit_again_with_one_callback_counts_both(tmp_path: Path) -> Non
     assert second["total_J"] > first["total_J"]
 
 
+def test_one_callback_on_another_model_counts_that_models_params_and_flops(tmp_path: Path) -> None:
+    """Regression (callback audit, 2026-11-29): the proxies were counted once per callback, so one callback fitting
+    a second, wider model logged the first model's ``model/params`` and ``model/flops_per_sample`` for it."""
+    import torch
+
+    cb = EnergyCallback()
+    small = make_trainer(tmp_path / "a", [cb], loggers=False, limit_val_batches=0)
+    small.fit(TinyModel())
+    assert float(small.callback_metrics["model/params"]) == 16 * 32 + 32 + 32 * 2 + 2
+    wide_model = TinyModel()
+    wide_model.net = torch.nn.Sequential(torch.nn.Linear(16, 64), torch.nn.ReLU(), torch.nn.Linear(64, 2))
+    wide = make_trainer(tmp_path / "b", [cb], loggers=False, limit_val_batches=0)
+    wide.fit(wide_model)
+    assert float(wide.callback_metrics["model/params"]) == 16 * 64 + 64 + 64 * 2 + 2
+    assert float(wide.callback_metrics["model/flops_per_sample"]) == 2 * (16 * 64 + 64 * 2)
+    assert cb.summary()["model"] == {"params": 16 * 64 + 64 + 64 * 2 + 2, "flops_per_sample": 2 * (16 * 64 + 64 * 2)}
+
+
 def test_carbon_is_always_reported_and_labelled(tmp_path: Path) -> None:
     trainer = make_trainer(tmp_path, [EnergyCallback()], limit_val_batches=0)
     trainer.fit(TinyModel())
