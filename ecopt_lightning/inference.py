@@ -105,8 +105,9 @@ class InferenceResult:
         samples_total: samples over all repeats (of a continued measurement, over this call's repeats).
         contention: the CPU load of other processes over all repeats (``None`` where ``/proc`` is not read).
         contended_repeats: repeats whose own window was contended.
-        invalid_repeats: repeats left out because a domain's reading failed in their window (on any rank): they
-            did not measure the whole, and would read low (0 J with that domain alone).
+        invalid_repeats: repeats left out because a domain's reading failed in their window (on any rank), or
+            nothing was read: they did not measure what the others did, and would read low (0 J with that domain
+            alone). A domain failing since before the repeats began is absent from all of them alike instead.
         threads: torch's intra-op threads during the repeats; omp_wait_policy: ``$OMP_WAIT_POLICY`` of the
             process (``PASSIVE``: waiting OpenMP threads sleep; unset or ``ACTIVE``: they may spin, and the CPU
             estimate counts the spin as work).
@@ -415,6 +416,7 @@ def measure_inference(
                 forward(module, batch, i)
             mark = monitor.snapshot(sync=True)
             total = monitor.measure(start, mark, "inference-warmup")
+            failing = set(total.invalid)  # failing before the repeats began: absent from all of them alike
             # batches per repeat: found by the first repeat, raised when a window comes out short
             target = prior.batches_per_repeat if prior is not None else 0
             elapsed = sum(seconds)
@@ -435,7 +437,7 @@ def measure_inference(
                 if m.contention is not None:
                     contention = m.contention if contention is None else contention + m.contention
                     contended += m.contended
-                lost = float(bool(m.invalid))
+                lost = float(bool(set(m.invalid) - failing) or (bool(monitor.sources) and not m.by_device))
                 values = {"energy_J": m.energy_J, "seconds": m.seconds, "samples": float(samples), "invalid": lost}
                 if reduce is not None:
                     values = dict(reduce(values))

@@ -71,6 +71,29 @@ def test_when_every_repeat_fails_to_read_it_is_an_error_not_zero():
         )  # fmt: skip
 
 
+def test_a_domain_failing_before_the_repeats_is_absent_from_all_of_them_alike():
+    """A GPU lost before the benchmark (during training) reads in none of its windows: the repeats are comparable,
+    measured on the other domains (the summary's measurement_faults names the GPU), not left out."""
+
+    class GpuLostEarly(ScriptedMonitor):
+        def __init__(self, increments: list[float]) -> None:
+            super().__init__(increments)
+            self.sources["gpu:0"], self._period["gpu:0"] = "nvml_counter", 0.1
+
+        def snapshot(self, sync=None):
+            from ecopt_lightning import Snapshot
+
+            snap = super().snapshot(sync)
+            return Snapshot(snap.t, snap.energy_J, {"gpu:0": "NVML energy read failed"})
+
+    r = measure_inference(
+        torch.nn.Linear(16, 2), loader(32, 8), repeats=3, rel_precision=None, min_window_s=0,
+        monitor=GpuLostEarly([0.0, 100.0, *[32.0] * 3]),
+    )  # fmt: skip
+    assert r.per_repeat_J == [1.0, 1.0, 1.0] and r.invalid_repeats == 0
+    assert r.measurement.invalid == {"gpu:0": "NVML energy read failed"}
+
+
 def test_median_and_iqr_over_repeats_warmup_excluded():
     # start, after warm-up (+100 J, not a repeat), then 4 repeats of 32 samples
     monitor = ScriptedMonitor([0.0, 100.0, 32.0, 64.0, 96.0, 320.0])
