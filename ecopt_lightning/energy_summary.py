@@ -103,6 +103,8 @@ def measurement_faults(monitor: EnergyMonitor | None, tracker: EnergyTracker | N
     if monitor is None:
         return faults
     faults.update(monitor.missing)
+    if monitor.closed:  # the user closed it after the run: its reads would fail for that reason alone
+        return faults
     try:
         faults.update(monitor.snapshot(sync=False).errors)
     except Exception as exc:  # a summary must still be written

@@ -381,6 +381,11 @@ class EnergyMonitor:
         return window.closed
 
     # life-cycle ---------------------------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (a read then fails for that reason, not the sensor's)."""
+        return self._stop.is_set()
+
     def close(self) -> None:
         """Stop background threads and release NVML. Idempotent."""
         self._stop.set()

@@ -12,7 +12,7 @@ from ecopt_lightning.energy_tracker import EnergyTracker
 from ecopt_lightning.inference import measure_inference
 from ecopt_lightning.ranks import RankReducer, device_keys, duplicate_domains, open_rank_monitor, reduce_rows
 from ecopt_lightning.sweeper._jobinfo import degraded_reasons
-from tests.callback.helpers import make_trainer
+from tests.callback.helpers import make_trainer, read_summary
 from tests.callback.models import TinyModel, loader
 from tests.doubles.simulated_gpu import NVML_ERROR_GPU_IS_LOST, SimGpu
 
@@ -131,6 +131,19 @@ def test_a_gpu_lost_for_a_few_windows_is_a_measurement_fault_in_the_summary(simu
     assert fault.startswith("invalid in train windows (not counted there): NVML energy read failed")
     assert f"gpu:0: {fault}" in degraded_reasons(summary)  # the sweeper marks the trial degraded
     assert summary["phases"]["train"]["power_W"] < 250.0 * 0.95  # what those windows lost
+
+
+def test_the_summary_after_the_users_monitor_is_closed_reports_no_fault(simulated_gpu, manual_clock, tmp_path):
+    """Regression (callback audit, 2026-11-29): ``summary()`` read the monitor to report faults, so after the user's
+    ``with EnergyMonitor(...)`` block had closed it, it said ``gpu:0: NVML energy read failed: Uninitialized``, a
+    fault no window had."""
+    manual_clock(tick=1e-3)
+    simulated_gpu([SimGpu("GPU-AAAA", power_W=250.0)])
+    with EnergyMonitor(gpus=[0], cpu=False) as monitor:
+        cb = EnergyCallback(monitor=monitor)
+        make_trainer(tmp_path, [cb], loggers=False, limit_val_batches=0).fit(TinyModel())
+    assert cb.summary()["measurement_faults"] == {}
+    assert read_summary(tmp_path / "energy_summary.json")["measurement_faults"] == {}
 
 
 def test_measure_inference_on_the_gpu_double(simulated_gpu, manual_clock):
