@@ -22,6 +22,7 @@ import torch
 
 from . import metrics
 from .energy import EnergyMonitor, EnergyWarning, Measurement, checks
+from .energy._notices import say_once
 from .energy.contention import Contention
 from .intervals import CONFIDENCE, median_interval, precision_reached
 from .proxies import ForwardFn, default_forward
@@ -56,6 +57,12 @@ def batch_samples(batch: Any, batch_size_fn: Callable[[Any], int] | None = None)
     try:
         return int(extract_batch_size(batch))
     except Exception:  # Lightning raises when no tensor is found
+        kind = type(batch).__name__
+        say_once(
+            f"no-samples:{kind}",
+            f"ecopt energy: no tensor in a batch of type {kind}: its samples are not counted, so J per sample is not "
+            "logged; give EnergyCallback(batch_size_fn=...) (e.g. len)",
+        )
         return 0
 
 

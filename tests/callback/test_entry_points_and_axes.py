@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 from lightning.pytorch.loggers import TensorBoardLogger
+from typing_extensions import override
 
 from ecopt_lightning.callback import EnergyCallback
+from ecopt_lightning.energy import EnergyWarning
 from tests.callback.helpers import make_trainer, read_summary, tb_series
-from tests.callback.models import TinyModel
+from tests.callback.models import TinyModel, loader
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -295,3 +297,38 @@ def test_a_negative_count_from_batch_size_fn_stops_at_the_first_batch(tmp_path: 
     trainer = make_trainer(tmp_path, [EnergyCallback(batch_size_fn=lambda batch: -1)], loggers=False)
     with pytest.raises(ValueError, match=r"^batch_size_fn returned -1 for a batch: give the number of samples"):
         trainer.fit(TinyModel())
+
+
+class _TextRows(TinyModel):
+    """Batches with no tensor in them: lists of comma-separated rows, parsed in the steps."""
+
+    @staticmethod
+    def _parse(batch):
+        import torch
+
+        rows = torch.tensor([[float(v) for v in row.split(",")] for row in batch])
+        return rows[:, :16], rows[:, 16].long()
+
+    @override
+    def training_step(self, batch, batch_idx):
+        return super().training_step(self._parse(batch), batch_idx)
+
+    @override
+    def train_dataloader(self):
+        from torch.utils.data import DataLoader
+
+        x, y = next(iter(loader(64, 64)))
+        rows = [",".join(str(float(v)) for v in [*xi.tolist(), float(yi)]) for xi, yi in zip(x, y, strict=True)]
+        return DataLoader(rows, batch_size=8, collate_fn=list)
+
+
+def test_a_batch_with_no_tensor_says_how_to_count_its_samples(tmp_path: Path) -> None:
+    """Regression (callback audit, 2026-11-29): a batch with no tensor (text rows, parsed in training_step) counted
+    0 samples without a word, so ``energy/train_per_sample_J`` was silently never logged."""
+    trainer = make_trainer(tmp_path, [EnergyCallback()], loggers=False, limit_val_batches=0)
+    with pytest.warns(EnergyWarning, match=r"no tensor in a batch of type list: its samples are not counted"):
+        trainer.fit(_TextRows())
+    assert "energy/train_per_sample_J" not in trainer.callback_metrics
+    counted = make_trainer(tmp_path / "b", [EnergyCallback(batch_size_fn=len)], loggers=False, limit_val_batches=0)
+    counted.fit(_TextRows())
+    assert float(counted.callback_metrics["energy/train_per_sample_J"]) > 0
