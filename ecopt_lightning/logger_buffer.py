@@ -17,7 +17,9 @@ from collections.abc import Mapping
 
 import torch
 from lightning.pytorch import Trainer
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
+
+from .energy._notices import say_once
 
 
 def finite(values: Mapping[str, float | None]) -> dict[str, float]:
@@ -54,12 +56,25 @@ class LoggerBuffer:
     def label(trainer: Trainer, labels: Mapping[str, str]) -> None:
         """Text ``labels`` as every logger's hyperparameters (rank 0): TensorBoard's ``hparams.yaml``, CSV's,
         MLflow's params, W&B's config. TensorBoard gets no ``hp_metric`` placeholder (it would add a metric and an
-        HParams entry to a run that logged none)."""
+        HParams entry to a run that logged none). An MLflow run keeps a label it has (MLflow refuses to change a
+        param): a warning says so when the new value differs."""
         if not trainer.is_global_zero:
             return
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.log_hyperparams(dict(labels), metrics={})
+            elif isinstance(logger, MLFlowLogger):
+                kept = logger.experiment.get_run(logger.run_id).data.params
+                for key, value in labels.items():
+                    if key in kept and kept[key] != value:
+                        say_once(
+                            f"mlflow-label:{logger.run_id}:{key}:{value}",
+                            f"ecopt energy: MLflow run {logger.run_id} keeps its first {key} ({kept[key]!r}); these, "
+                            f"{value!r}, are in this entry point's energy summary",
+                        )
+                new = {k: v for k, v in labels.items() if k not in kept}
+                if new:
+                    logger.log_hyperparams(new)
             else:
                 logger.log_hyperparams(dict(labels))
 

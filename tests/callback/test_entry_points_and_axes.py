@@ -160,6 +160,30 @@ def test_mlflow_keeps_the_summary_in_the_runs_artifacts(tmp_path: Path) -> None:
     assert not (tmp_path / "root" / "energy_summary.json").exists()
 
 
+def test_an_mlflow_run_measured_by_other_sources_later_keeps_going(tmp_path: Path, fake_powercap) -> None:
+    """Regression (callback audit, 2026-11-29): MLflow refuses to change a run's param, so a second Trainer on the
+    same MLFlowLogger whose energy came from other sources (a DDP fit, then ``Trainer(devices=1).test()`` as
+    Lightning advises; here the estimate, then RAPL) died in set-up with 'Changing param values is not allowed'.
+    The run keeps its first ``energy/sources``; a warning says where the new ones are."""
+    pytest.importorskip("mlflow")
+    import mlflow
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    logger = MLFlowLogger(tracking_uri=uri, artifact_location=str(tmp_path / "artifacts"))
+    make_trainer(tmp_path / "a", [EnergyCallback(cpu="estimate")], loggers=[logger], limit_val_batches=0).fit(
+        TinyModel()
+    )
+    fake_powercap()
+    tester = make_trainer(tmp_path / "b", [EnergyCallback()], loggers=[logger])
+    with pytest.warns(EnergyWarning, match=r"keeps its first energy/sources \('cpu:0=estimate'\); these, "):
+        tester.test(TinyModel())
+    run = mlflow.MlflowClient(tracking_uri=uri).get_run(logger.run_id)
+    assert run.data.params["energy/sources"] == "cpu:0=estimate"
+    summary = read_summary(Path(run.info.artifact_uri) / "energy_summary.json")
+    assert summary["status"] == "finished test" and summary["sources"] == {"cpu:0": "rapl", "dram:0": "rapl"}
+
+
 @pytest.mark.parametrize("entry", ["validate", "test", "predict"])
 def test_each_entry_point_alone_writes_its_summary(tmp_path: Path, entry: str) -> None:
     cb = EnergyCallback()
