@@ -402,7 +402,8 @@ class EnergyCallback(Callback):
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         self.tracker.abort()  # the failed epoch is not the next fit's
         self._deferred_step = self._resume_other = False
-        self._status = f"failed: {type(exception).__name__}: {exception}"
+        message = " ".join(str(exception).split())  # one line; none for a bare KeyboardInterrupt
+        self._status = f"failed: {type(exception).__name__}" + (f": {message}" if message else "")
         self._out.flush(trainer)
         self._write_summary(trainer)
         # Lightning calls no teardown after an exception: release here what it would

@@ -19,13 +19,21 @@ def loader(n: int = 64, batch_size: int = 8, seed: int = 0) -> DataLoader:
 
 
 class TinyModel(LightningModule):
-    """A 16-32-2 MLP; ``fail_at`` raises in that global training batch; ``val_loaders`` validation sets."""
+    """A 16-32-2 MLP; ``fail_at`` raises ``RuntimeError(message)`` in that global training batch; ``val_loaders``
+    validation sets."""
 
-    def __init__(self, val_loaders: int = 1, fail_at: int | None = None, manual: bool = False) -> None:
+    def __init__(
+        self,
+        val_loaders: int = 1,
+        fail_at: int | None = None,
+        manual: bool = False,
+        message: str = "boom: injected failure",
+    ) -> None:
         super().__init__()
         self.net = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
         self.val_loaders = val_loaders
         self.fail_at = fail_at
+        self.message = message
         self.automatic_optimization = not manual
         self.seen = 0
 
@@ -36,7 +44,7 @@ class TinyModel(LightningModule):
     @override
     def training_step(self, batch, batch_idx):
         if self.fail_at is not None and self.seen == self.fail_at:
-            raise RuntimeError("boom: injected failure")
+            raise RuntimeError(self.message)
         self.seen += 1
         x, y = batch
         loss = torch.nn.functional.cross_entropy(self(x), y)

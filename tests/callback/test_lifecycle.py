@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 
 import pytest
@@ -185,6 +186,33 @@ def test_a_fit_failing_in_validation_keeps_the_training_steps_before_it(tmp_path
     train = read_summary(tmp_path / "energy_summary.json")["phases"]["train"]
     assert (train["steps"], train["samples"]) == (4, 32)
     assert train["energy_J"] > 0
+
+
+class _Interrupted(TinyModel):
+    @override
+    def training_step(self, batch, batch_idx):
+        if batch_idx == 3:
+            raise KeyboardInterrupt
+        return super().training_step(batch, batch_idx)
+
+
+def test_an_interrupted_fit_says_so_in_one_clean_line(tmp_path):
+    """Regression (callback audit, 2026-11-29): Ctrl+C (Lightning's graceful shutdown) left the status
+    'failed: KeyboardInterrupt: ', with a dangling colon; a message of several lines made a status of several."""
+    sigint = signal.getsignal(signal.SIGINT)  # Lightning ignores SIGINT from then on; the suite keeps it
+    try:
+        with pytest.raises(SystemExit):
+            make_trainer(tmp_path, [EnergyCallback()], loggers=False, limit_val_batches=0).fit(_Interrupted())
+    finally:
+        signal.signal(signal.SIGINT, sigint)
+    summary = read_summary(tmp_path / "energy_summary.json")
+    assert summary["status"] == "failed: KeyboardInterrupt" and summary["phases"]["train"]["steps"] == 3
+    with pytest.raises(RuntimeError):
+        make_trainer(tmp_path / "b", [EnergyCallback()], loggers=False, limit_val_batches=0).fit(
+            TinyModel(fail_at=2, message="CUDA error: device-side assert\nCompile with TORCH_USE_CUDA_DSA")
+        )
+    status = read_summary(tmp_path / "b" / "energy_summary.json")["status"]
+    assert status == "failed: RuntimeError: CUDA error: device-side assert Compile with TORCH_USE_CUDA_DSA"
 
 
 @pytest.mark.slow
