@@ -65,18 +65,20 @@ class RungCheck:
         rungs = None
         epochs: list[int] = []
         repeats: int | None = None
-        error = None
+        error, failure = None, None
         if rank_zero:
             from .sweeper.multi_fidelity import StudyRungs
 
-            rungs = StudyRungs.from_env(env)
-            if rungs is not None:
-                try:
+            try:
+                rungs = StudyRungs.from_env(env)
+                if rungs is not None:
+                    repeats = rungs.schedule.rung_repeats
                     epochs = rungs.decision_epochs(max_epochs, min_epochs)
-                except JobConfigError as exc:
-                    error = str(exc)
-                repeats = rungs.schedule.rung_repeats
-        epochs, repeats = _on_every_rank([epochs, repeats], error, broadcast)
+            except JobConfigError as exc:
+                error = str(exc)
+            except Exception as exc:  # the storage: raised on every rank, after the broadcast
+                failure = exc
+        epochs, repeats = _on_every_rank([epochs, repeats], error, broadcast, failure)
         return cls(rungs, epochs, repeats)
 
     @property
@@ -98,11 +100,13 @@ class RungCheck:
         ``None`` (the callback's own settings) when the trial goes on whatever it measures there, as too few
         trials have reached the rung to rank it (read on the reporting rank): it then measures once, in full,
         instead of a short measurement now and the full one after fit."""
-        repeats = self.benchmark_repeats
-        if repeats is not None and self.rungs is not None and not self.rungs.can_stop_at(epoch):
-            repeats = None
-        if broadcast is not None:
-            repeats = broadcast(repeats)
+        repeats, failure = self.benchmark_repeats, None
+        try:
+            if repeats is not None and self.rungs is not None and not self.rungs.can_stop_at(epoch):
+                repeats = None
+        except Exception as exc:  # the storage: raised on every rank, after the broadcast
+            failure = exc
+        (repeats,) = _on_every_rank([repeats], None, broadcast, failure)
         return repeats
 
     def decide(
@@ -129,7 +133,7 @@ class RungCheck:
         from .sweeper import _crashpoints
         from .sweeper.errors import JobConfigError
 
-        go_on, error = True, None
+        go_on, error, failure = True, None, None
         if self.rungs is not None:
             _crashpoints.reached("rung_decide")  # the job's energy so far is on disk (EnergyCallback wrote it)
             top = self.rungs.schedule.max_epochs or max_epochs
@@ -145,19 +149,29 @@ class RungCheck:
                 go_on = self.rungs.report(epoch, dict(metrics or {}), int(top), val_every).go_on
             except JobConfigError as exc:
                 error = str(exc)
-        (go_on,) = _on_every_rank([go_on], error, broadcast)
+            except Exception as exc:  # the storage: raised on every rank, after the broadcast
+                failure = exc
+        (go_on,) = _on_every_rank([go_on], error, broadcast, failure)
         if not go_on:
             self.stopped = f"stopped by multi-fidelity at epoch {epoch}"
         return bool(go_on)
 
 
-def _on_every_rank(values: list[Any], error: str | None, broadcast: Broadcast | None) -> list[Any]:
+def _on_every_rank(
+    values: list[Any], error: str | None, broadcast: Broadcast | None, failure: Exception | None = None
+) -> list[Any]:
     """Rank 0's ``values`` on every rank, or rank 0's :class:`~.sweeper.errors.JobConfigError` raised on every
-    rank: the error travels with the values, since a rank left waiting in the next collective would hang."""
+    rank, or its ``failure`` (the storage's: rank 0 raises it, the others a ``RuntimeError`` naming it): the error
+    travels with the values, since a rank left waiting in the collective would hang, holding its device."""
     from .sweeper.errors import JobConfigError
 
+    failed = None if failure is None else f"{type(failure).__name__}: {failure}"
     if broadcast is not None:
-        *values, error = broadcast([*values, error])
+        *values, error, failed = broadcast([*values, error, failed])
+    if failure is not None:
+        raise failure
+    if failed is not None:
+        raise RuntimeError(f"rank 0 failed in the multi-fidelity check: {failed}")
     if error is not None:
         raise JobConfigError(error)
     return values

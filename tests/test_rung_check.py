@@ -85,3 +85,32 @@ def test_every_rank_measures_the_first_rung_alike_short_only_where_the_trial_can
     assert rank0.benchmark_repeats == rank1.benchmark_repeats == 3  # the schedule's, sent with the epochs
     assert rank0.benchmark_repeats_at(1, broadcast=lambda v: sent.append(v) or v) == repeats
     assert rank1.benchmark_repeats_at(1, broadcast=lambda _: sent.pop(0)) == repeats
+
+
+def test_a_storage_failure_on_rank_zero_stops_every_rank_instead_of_leaving_them_waiting(tmp_path: Path) -> None:
+    # rank 0 raised before it broadcast (here: the study is gone from the storage), and the other ranks waited in
+    # the broadcast for ever, holding their GPUs after the job had failed; in the simulation rank 1 found nothing
+    # sent (IndexError)
+    _, env = _study(tmp_path, earlier=[])
+    optuna.delete_study(study_name="s", storage=env["ECOPT_STORAGE"])
+    sent: list = []
+    with pytest.raises(KeyError):  # rank 0 raises its own error, once it has told the others
+        RungCheck.open(rank_zero=True, max_epochs=4, broadcast=lambda v: sent.append(v) or v, env=env)
+    with pytest.raises(RuntimeError, match=r"^rank 0 failed in the multi-fidelity check: KeyError: .*Record does"):
+        RungCheck.open(rank_zero=False, max_epochs=4, broadcast=lambda _: sent.pop(0), env=env)
+    assert not sent
+
+
+def test_a_storage_failure_at_a_rung_stops_every_rank(tmp_path: Path) -> None:
+    _, env = _study(tmp_path, earlier=[])
+    rank0, rank1, sent = _two_ranks(env)
+    optuna.delete_study(study_name="s", storage=env["ECOPT_STORAGE"])
+    with pytest.raises(KeyError):
+        rank0.benchmark_repeats_at(1, broadcast=lambda v: sent.append(v) or v)
+    with pytest.raises(RuntimeError, match=r"^rank 0 failed in the multi-fidelity check: KeyError"):
+        rank1.benchmark_repeats_at(1, broadcast=lambda _: sent.pop(0))
+    with pytest.raises(KeyError):
+        rank0.decide(1, {"val_loss": 0.5, "model/params": 10.0}, 4, broadcast=lambda v: sent.append(v) or v)
+    with pytest.raises(RuntimeError, match=r"^rank 0 failed in the multi-fidelity check: KeyError"):
+        rank1.decide(1, None, 4, broadcast=lambda _: sent.pop(0))
+    assert not sent
