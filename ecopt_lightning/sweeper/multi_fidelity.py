@@ -29,6 +29,7 @@ from typing import Any
 from ..metrics import on_log_scale
 from ._schema import (
     BASELINE_ATTR,
+    CONSTRAINTS_ATTR,
     MULTI_FIDELITY_ATTR,
     RUNG_EPOCHS_ATTR,
     RUNG_PREFIX,
@@ -166,11 +167,13 @@ class StudyRungs:
         """Every trial's values at rung ``epoch`` as stored now (trial number -> values): running, complete and
         stopped trials, not failed ones. A failed trial is retried with its parameters (a dead worker, a killed
         job), and its retry would be ranked against its own earlier values, nearly its own; nor can a failed
-        trial reach the front that the ranking stands in for."""
+        trial reach the front that the ranking stands in for. Nor can a complete trial that broke a constraint
+        (the front holds feasible trials only): it is left out too, or it would stop the feasible trials it
+        dominates at the rung."""
         key = rung_attr(epoch)
         found: dict[int, list[float]] = {}
         for t in self.study.get_trials(deepcopy=False):
-            if t.state.name == "FAIL":
+            if t.state.name == "FAIL" or (t.state.name == "COMPLETE" and _infeasible(t.user_attrs)):
                 continue
             entry = t.user_attrs.get(key)
             values = entry.get("values") if isinstance(entry, Mapping) else None
@@ -235,6 +238,12 @@ class StudyRungs:
     ) -> RungDecision:
         """Record the values at rung ``epoch`` then decide: continue or stop."""
         return self.decide(epoch, self.record(epoch, metrics, max_epochs, val_every), max_epochs)
+
+
+def _infeasible(user_attrs: Mapping[str, Any]) -> bool:
+    """Whether a complete trial's stored constraint values (``ecopt.constraints``: > 0 broken) break one."""
+    values = user_attrs.get(CONSTRAINTS_ATTR)
+    return isinstance(values, Mapping) and any(isinstance(v, (int, float)) and v > 0 for v in values.values())
 
 
 def stopped_at(user_attrs: Mapping[str, Any]) -> int | None:

@@ -309,3 +309,13 @@ def test_a_baseline_stopped_at_a_rung_before_it_was_left_alone_runs_again_on_res
     again = load_study(tmp_path / "sweep", "rungs").trials[2]
     assert again.user_attrs[BASELINE_ATTR] and again.state == TrialState.COMPLETE
     assert again.user_attrs["epochs_trained"] == 3
+
+
+def test_a_complete_trial_that_broke_a_constraint_stops_no_one_at_a_rung(multirun, tmp_path: Path) -> None:
+    # trial 0 (width 4, 46 parameters) breaks the constraint, so it can never be on the front; at rung 1 it still
+    # dominated trial 1 (wide, inverted labels, feasible), which was stopped though no feasible trial beat it
+    multirun(PLAN, "hydra.sweeper.n_trials=2", MF, "hydra.sweeper.constraints=['model/params >= 50']", app="rungs.py")
+    first, second = load_study(tmp_path / "sweep", "rungs").get_trials()
+    assert first.state == TrialState.COMPLETE and first.user_attrs["ecopt.constraints"]["model/params >= 50"] > 0
+    assert second.state == TrialState.COMPLETE and second.user_attrs["epochs_trained"] == 3
+    assert [r["cohort"] for r in rung_values(second.user_attrs).values()] == [[1], [1]]
