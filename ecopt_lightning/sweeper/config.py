@@ -591,11 +591,10 @@ def _loggers(value: Any) -> list[str]:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list):
         raise SweeperConfigError("loggers", value, "a list of any of " + ", ".join(LOGGERS) + ", or one of them")
-    loggers = [str(x).lower() for x in items]
-    for logger in loggers:
-        if logger not in LOGGERS:
-            raise SweeperConfigError("loggers", value, "a list of any of " + ", ".join(LOGGERS) + ", or one of them")
-    return loggers
+    for item in items:
+        if str(item).lower() not in LOGGERS:  # the bad name itself, as a list may hold several
+            raise SweeperConfigError("loggers", item, "a list of any of " + ", ".join(LOGGERS) + ", or one of them")
+    return [str(x).lower() for x in items]
 
 
 def resolve_callable(path: str) -> Callable[..., Any]:
