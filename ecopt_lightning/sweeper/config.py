@@ -408,7 +408,7 @@ def _objectives(raw: Mapping[str, Any]) -> tuple[list[str], list[str], bool]:
 def _sampler(raw: Mapping[str, Any]) -> tuple[str, str | None, dict[str, Any], int | None, str]:
     """``(name, custom _target_, keyword arguments, seed, field the keyword arguments came from)`` of the
     ``sampler`` field (a name or a config)."""
-    value, kwargs = raw["sampler"], raw["sampler_kwargs"] or {}
+    value, kwargs = raw["sampler"], _mapping_or_null(raw["sampler_kwargs"])
     kwargs_field = "sampler_kwargs"
     if not isinstance(kwargs, Mapping):
         raise SweeperConfigError("sampler_kwargs", kwargs, "a mapping of the sampler's keyword arguments")
@@ -584,6 +584,12 @@ def _flat_params(params: Mapping[Any, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
+def _mapping_or_null(value: Any) -> Any:
+    """``{}`` for null, else the value as given (checked by the caller): ``value or {}`` took ``''`` and ``[]`` for
+    an empty mapping."""
+    return {} if value is None else value
+
+
 def _loggers(value: Any) -> list[str]:
     """A list of names from :data:`LOGGERS`, or one name alone (``hydra.sweeper.loggers=tensorboard``)."""
     if value is None:
@@ -625,7 +631,7 @@ def validate(raw_config: Any) -> Settings:
             "auto, tpe, nsgaii, nsga3, gp, random, qmc or grid",
         )
 
-    params = raw["params"] or {}
+    params = _mapping_or_null(raw["params"])
     if not isinstance(params, Mapping):
         raise SweeperConfigError("params", params, "a mapping of override key to search expression")
     legacy_space, notes = _legacy_space(raw)
@@ -656,7 +662,7 @@ def validate(raw_config: Any) -> Settings:
         )
 
     loggers = _loggers(raw["loggers"])
-    logger_kwargs = raw["logger_kwargs"] or {}
+    logger_kwargs = _mapping_or_null(raw["logger_kwargs"])
     if not isinstance(logger_kwargs, Mapping) or any(k not in LOGGERS for k in logger_kwargs):
         raise SweeperConfigError(
             "logger_kwargs", _urls.redact(logger_kwargs), "a mapping from " + "|".join(LOGGERS) + " to kwargs"
