@@ -196,11 +196,15 @@ class StudyRungs:
         others = [k for k in self.cohort(epoch) if k != self.number]
         return can_stop(len(others) + 1, self.schedule.eta, self.schedule.keep_front)
 
-    def decide(self, epoch: int, values: list[float] | None, max_epochs: int) -> RungDecision:
-        """Rank the trial among those at rung ``epoch`` and store the decision (and, on stop, the epoch)."""
+    def decide(
+        self, epoch: int, values: list[float] | None, max_epochs: int, not_finite: Sequence[str] = ()
+    ) -> RungDecision:
+        """Rank the trial among those at rung ``epoch`` and store the decision (and, on stop, the epoch);
+        ``not_finite``: ``metric=value`` of the objectives that made ``values`` ``None``."""
         if values is None:
-            missing = ", ".join(self.schedule.metric_at_rung(n) for n in self.objective_names)
-            decision = RungDecision(True, 0, 1, 0, f"continue: not every objective ({missing}) is finite by now")
+            which = ", ".join(not_finite) or ", ".join(self.schedule.metric_at_rung(n) for n in self.objective_names)
+            reason = f"continue: not every objective is finite by now ({which}), so the trial cannot be ranked here"
+            decision = RungDecision(True, 0, 1, 0, reason)
             log.warning("ecopt: trial %d at epoch %d: %s", self.number, epoch, decision.reason)
             cohort: dict[int, list[float]] = {}
         else:
@@ -237,7 +241,14 @@ class StudyRungs:
         self, epoch: int, metrics: Mapping[str, float | None], max_epochs: int, val_every: int | None = None
     ) -> RungDecision:
         """Record the values at rung ``epoch`` then decide: continue or stop."""
-        return self.decide(epoch, self.record(epoch, metrics, max_epochs, val_every), max_epochs)
+        values = self.record(epoch, metrics, max_epochs, val_every)
+        read = [self.schedule.metric_at_rung(n) for n in self.objective_names]
+        not_finite = [f"{m}={metrics.get(m)}" for m in read if not _finite(metrics.get(m))]
+        return self.decide(epoch, values, max_epochs, not_finite)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def _infeasible(user_attrs: Mapping[str, Any]) -> bool:

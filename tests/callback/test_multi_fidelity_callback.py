@@ -324,9 +324,9 @@ def test_the_summary_on_disk_holds_the_epoch_and_the_rung_benchmark_while_the_st
     on_disk: list[dict] = []
     decide = StudyRungs.decide
 
-    def read_then_decide(self: StudyRungs, epoch: int, values: Any, max_epochs: int) -> Any:
+    def read_then_decide(self: StudyRungs, epoch: int, values: Any, *rest: Any) -> Any:
         on_disk.append(json.loads(path.read_text()))  # what a kill at this moment leaves
-        return decide(self, epoch, values, max_epochs)
+        return decide(self, epoch, values, *rest)
 
     monkeypatch.setattr(StudyRungs, "decide", read_then_decide)
     _fit(path)
