@@ -245,6 +245,16 @@ class EcoptSweeperImpl:
         rendered: dict[str, str] = {}
         for line in space.fixed:
             rendered[line.split("=", 1)[0]] = line
+        if custom is not None:  # a fixed value the custom space also sets was silently replaced
+            fixed = {key.lstrip("+~"): line for key, line in rendered.items()}
+            overlap = [fixed[k] for k in sorted(set(fixed) & {*trial.params, *(extra or {})})]
+            if overlap:
+                raise SweeperConfigError(
+                    "custom_search_space",
+                    self.raw_config.get("custom_search_space"),
+                    f"a function that sets no parameter the overrides fix ({', '.join(overlap)}; drop them or "
+                    "leave those parameters to the function), as hydra-optuna-sweeper refuses the overlap",
+                )
         for key, value in {**trial.params, **(extra or {})}.items():
             rendered[key] = render(key, value)
         return list(rendered.values())

@@ -216,6 +216,12 @@ TRIAL_CASES = [
         "energy_budget_J=100 J can be counted",
         ["(trial 0 reported no energy (did you mean 'energy/total_J'?); available:", "the sweep stopped"],
     ),
+    (  # the function's width replaced the command line's width=8 without a word
+        "custom space sets a fixed parameter",
+        ["hydra.sweeper.custom_search_space=spaces.conditional", "width=8"],
+        "hydra.sweeper.custom_search_space='spaces.conditional' is not allowed: a function that sets no parameter",
+        ["the overrides fix (width=8;", "as hydra-optuna-sweeper refuses the overlap"],
+    ),
     (
         "non-numeric metric",
         ["mode=text_acc"],
