@@ -535,6 +535,7 @@ class EcoptSweeperImpl:
         announce_asker(study)  # before the first ask: see DeadTrialWatch
         waiting_said = None
         launched = False
+        per_sample_checked = False
         try:
             while True:
                 every = self._trials_now(study)
@@ -581,6 +582,8 @@ class EcoptSweeperImpl:
                     break
                 if settings.energy_budget_J is not None:
                     self._stop_if_budget_uncountable(study, settings, notes, every)
+                if not per_sample_checked:
+                    per_sample_checked = _say_if_no_energy_per_sample(settings, every)
                 if settings.energy_budget_J is not None and report.sweep_energy_J >= settings.energy_budget_J:
                     notes["stopped"] = (
                         f"energy budget reached: {report.sweep_energy_J:.6g} J >= "
@@ -1037,6 +1040,28 @@ def _say_if_nothing_can_stop(trials: Sequence[FrozenTrial], numbers: Sequence[in
             t.number,
             recorded.get("trainer_max_epochs"),
         )
+    return True
+
+
+def _say_if_no_energy_per_sample(settings: Settings, every: Sequence[FrozenTrial]) -> bool:
+    """Once a trial has completed: warn when none reports ``energy_per_sample_metric`` (a misspelt name, an app
+    without the inference benchmark), which no objective needs, so that nothing else would say why samples per J,
+    the payback and the proxy check stay empty. Returns whether the check was made."""
+    complete = [t for t in every if t.state == TrialState.COMPLETE]
+    if not complete:
+        return False
+    name = settings.energy_per_sample_metric
+    if name in settings.objective_names or any(name in t.user_attrs for t in complete):
+        return True
+    metrics = sorted(k for k in complete[0].user_attrs if not k.startswith(PREFIX))
+    log.warning(
+        "ecopt: energy_per_sample_metric=%r is not among the metrics of trial %d%s (available: %s): samples per J, "
+        "the payback and the proxy check are not computed",
+        name,
+        complete[0].number,
+        did_you_mean(name, metrics),
+        ", ".join(metrics) or "(none)",
+    )
     return True
 
 

@@ -83,3 +83,19 @@ def test_a_metric_missing_after_a_complete_trial_fails_only_that_trial(multirun,
     failed = [t for t in study.trials if t.state == TrialState.FAIL]
     assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 3
     assert failed and all(t.params["width"] == 64 for t in failed)
+
+
+def test_an_energy_per_sample_metric_no_trial_reports_is_said_once(multirun, tmp_path: Path) -> None:
+    """Regression (first-hour audit, 2026-11-29): a misspelt energy_per_sample_metric, which no objective needs, was
+    silent: samples per J, the payback and the proxy check stayed empty ('-') with no word of why."""
+    proc = multirun(
+        "width=choice(8,16,32)",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.objectives=[{name: val_acc, direction: maximize}, {name: energy/total_J, direction: minimize}]",
+        "hydra.sweeper.energy_per_sample_metric=energy/inference_per_sampl_J",
+    )
+    said = [line for line in (proc.stdout + proc.stderr).splitlines() if "energy_per_sample_metric=" in line]
+    assert len(said) == 1, proc.stdout + proc.stderr
+    assert "'energy/inference_per_sampl_J' is not among the metrics of trial 0 (did you mean " in said[0]
+    assert "'energy/inference_per_sample_J'?)" in said[0] and f"({AVAILABLE})" in said[0]
+    assert sum(t.state == TrialState.COMPLETE for t in load_study(tmp_path / "sweep").trials) == 3  # not stopped
