@@ -1046,7 +1046,8 @@ def _say_if_nothing_can_stop(trials: Sequence[FrozenTrial], numbers: Sequence[in
 def _say_if_no_energy_per_sample(settings: Settings, every: Sequence[FrozenTrial]) -> bool:
     """Once a trial has completed: warn when none reports ``energy_per_sample_metric`` (a misspelt name, an app
     without the inference benchmark), which no objective needs, so that nothing else would say why samples per J,
-    the payback and the proxy check stay empty. Returns whether the check was made."""
+    the payback and the proxy check stay empty; not for the default name in a task that reports no energy at all
+    (a hydra-optuna-sweeper task returning a float). Returns whether the check was made."""
     complete = [t for t in every if t.state == TrialState.COMPLETE]
     if not complete:
         return False
@@ -1054,6 +1055,8 @@ def _say_if_no_energy_per_sample(settings: Settings, every: Sequence[FrozenTrial
     if name in settings.objective_names or any(name in t.user_attrs for t in complete):
         return True
     metrics = sorted(k for k in complete[0].user_attrs if not k.startswith(PREFIX))
+    if name == metric_names.INFERENCE_PER_SAMPLE_J and not any(k.startswith("energy/") for k in metrics):
+        return True
     log.warning(
         "ecopt: energy_per_sample_metric=%r is not among the metrics of trial %d%s (available: %s): samples per J, "
         "the payback and the proxy check are not computed",

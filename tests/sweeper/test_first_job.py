@@ -99,3 +99,17 @@ def test_an_energy_per_sample_metric_no_trial_reports_is_said_once(multirun, tmp
     assert "'energy/inference_per_sampl_J' is not among the metrics of trial 0 (did you mean " in said[0]
     assert "'energy/inference_per_sample_J'?)" in said[0] and f"({AVAILABLE})" in said[0]
     assert sum(t.state == TrialState.COMPLETE for t in load_study(tmp_path / "sweep").trials) == 3  # not stopped
+
+
+def test_a_task_that_reports_no_energy_gets_no_word_on_the_default_per_sample_metric(tmp_path: Path) -> None:
+    """hydra-optuna-sweeper's example returns a float: no energy at all, and no warning about a metric it never
+    named."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[2]
+    cmd = [sys.executable, str(root / "tests/compat_official/example/sphere.py"), "-m", "hydra/sweeper=ecopt"]
+    cmd += [f"hydra.sweep.dir={tmp_path / 'sweep'}", "hydra.sweeper.n_trials=2", "hydra.sweeper.direction=minimize"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "energy_per_sample_metric" not in proc.stdout + proc.stderr
