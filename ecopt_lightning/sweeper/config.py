@@ -344,8 +344,24 @@ def plain(value: Any) -> Any:
     return value
 
 
+def _from_text(value: Any, kind: type[int] | type[float]) -> Any:
+    """``value`` converted to ``kind`` when it is a string of one (``'30'``, ``${oc.env:N_TRIALS}``'s result), as
+    hydra-optuna-sweeper's typed config fields (OmegaConf) convert it; anything else unchanged, to be judged.
+
+    Example:
+        >>> _from_text(" 30 ", int), _from_text("0.5", float), _from_text("2.0", int), _from_text(2, int)
+        (30, 0.5, '2.0', 2)
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        return kind(value.strip())
+    except ValueError:
+        return value
+
+
 def _int(raw: Mapping[str, Any], name: str, minimum: int, allow_none: bool = False) -> Any:
-    value = raw[name]
+    value = _from_text(raw[name], int)
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -450,7 +466,7 @@ def _sampler(raw: Mapping[str, Any]) -> tuple[str, str | None, dict[str, Any], i
 
 
 def _max_failure_rate(raw: Mapping[str, Any]) -> float | None:
-    value = raw["max_failure_rate"]
+    value = _from_text(raw["max_failure_rate"], float)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
@@ -487,7 +503,7 @@ def _legacy_space(raw: Mapping[str, Any]) -> tuple[dict[str, dict[str, Any]], li
 
 
 def _number(raw: Mapping[str, Any], name: str) -> float | None:
-    value = raw[name]
+    value = _from_text(raw[name], float)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:

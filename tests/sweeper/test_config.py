@@ -37,7 +37,8 @@ from ecopt_lightning.sweeper.config import validate
         ({"sampler_kwargs": ""}, "sampler_kwargs", "a mapping of the sampler's keyword arguments"),
         ({"logger_kwargs": []}, "logger_kwargs", "a mapping from tensorboard|wandb|mlflow to kwargs"),
         ({"n_trials": 0}, "n_trials", "an integer >= 1"),
-        ({"n_jobs": "2"}, "n_jobs", "an integer >= 1"),
+        ({"n_jobs": "two"}, "n_jobs", "an integer >= 1"),
+        ({"n_trials": "2.0"}, "n_trials", "an integer >= 1"),
         ({"energy_budget_J": -1}, "energy_budget_J", "a positive number (J)"),
         ({"loggers": ["neptune"]}, "loggers", "tensorboard, wandb, mlflow"),
         ({"loggers": "neptune"}, "loggers", "a list of any of tensorboard, wandb, mlflow, or one of them"),
@@ -270,3 +271,18 @@ def test_a_list_in_params_reaches_the_app_as_that_list() -> None:
 
     (fixed,) = parse_space(validate({"params": {"x": [1, None, "a b", True]}}).params).fixed
     assert OverridesParser.create().parse_overrides([fixed])[0].value() == [1, None, "a b", True]
+
+
+def test_numbers_given_as_text_are_taken_as_hydra_optuna_sweeper_takes_them() -> None:
+    """Regression (compatibility audit, 2026-11-29): hydra-optuna-sweeper's typed fields convert a string of a
+    number (``n_trials: ${oc.env:N_TRIALS}`` resolves to one); ours refused it."""
+    settings = validate(
+        {"params": {"x": "range(1, 3)"}, "n_trials": "30", "n_jobs": " 2 ", "max_failure_rate": "0.5"}
+        | {"energy_budget_J": "1e3"}
+    )
+    assert (settings.n_trials, settings.n_jobs, settings.max_failure_rate, settings.energy_budget_J) == (
+        30,
+        2,
+        0.5,
+        1000.0,
+    )

@@ -273,3 +273,14 @@ def test_bad_config_one_line_error_and_nothing_written(multirun, tmp_path: Path,
     lines = [line for line in proc.stderr.splitlines() if line.strip() and "HYDRA_FULL_ERROR" not in line]
     assert len(lines) == 1 and lines[0].startswith(expected), proc.stderr
     assert not (tmp_path / "sweep").exists()
+
+
+def test_n_trials_from_an_environment_variable(multirun, tmp_path: Path) -> None:
+    """``hydra.sweeper.n_trials=${oc.env:N}`` (a cluster script's budget) resolves to a string, which
+    hydra-optuna-sweeper's typed config converts; it was refused here as not an integer."""
+    multirun(
+        "width=choice(8,16,32)",
+        "hydra.sweeper.n_trials=${oc.env:ECOPT_TEST_N_TRIALS}",
+        env={"ECOPT_TEST_N_TRIALS": "2"},
+    )
+    assert len(load_study(tmp_path / "sweep").trials) == 2
