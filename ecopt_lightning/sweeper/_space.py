@@ -25,7 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -35,6 +34,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep, Sweep
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
+from ._literals import hydra_literal
 from .errors import SweeperConfigError
 
 GRAMMAR = (
@@ -177,36 +177,11 @@ def parse_space(
     return space
 
 
-def quote(text: str) -> str:
-    """``text`` as a single-quoted Hydra override value that parses back to the same string.
-
-    Inside quotes Hydra reads ``\\'`` as a quote and doubles the backslashes only before a quote or at the end.
-    """
-    text = re.sub(r"\\+(?=')|\\+$", lambda m: m.group(0) * 2, text)
-    return "'" + text.replace("'", "\\'") + "'"
-
-
 def render(key: str, value: Any) -> str:
     """A Hydra override for a suggested value: bools and None in Hydra's spelling, strings quoted (so that
     ``'a b'``, ``'c,d'``, ``'e=f'``, ``it's``, ``'true'``, ``'null'`` and ``'1e3'`` reach the app as the strings),
     lists and dicts (a custom search space's fixed overrides) written the same way inside."""
-    return f"{key}={_literal(value)}"
-
-
-def _literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, str):
-        return quote(value)
-    if isinstance(value, Mapping):  # str() wrote {'lr': 0.1}, which Hydra's grammar refuses
-        return "{" + ", ".join(f"{k}: {_literal(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):  # str() wrote [None] and ['a b'] as Python spells them
-        return "[" + ", ".join(_literal(v) for v in value) + "]"
-    return str(value)
+    return f"{key}={hydra_literal(value)}"
 
 
 def incompatible(

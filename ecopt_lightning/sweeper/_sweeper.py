@@ -47,6 +47,7 @@ from ._heartbeat import DeadTrialWatch, Heartbeat, announce_asker, first_beat, w
 from ._hydra_compat import missing_override_key
 from ._jobinfo import read_job
 from ._launch import TrackedTask, check_parallelism, interrupted, job_process, recycle_workers
+from ._literals import hydra_literal
 from ._loggers import log_everywhere
 from ._lost_jobs import dead_job_energy, died, expected_job_dir, rebuilt, recover
 from ._metrics import TrialError, did_you_mean, lookup, name_mismatch, non_numeric, to_metrics, trial_energy
@@ -86,7 +87,7 @@ from ._storage import open_storage, retry_callback, storage_lost
 from ._sweep_report import Report, build_report, late_runs
 from ._urls import as_url, redact, secrets
 from .config import Settings, resolve_callable, validate
-from .errors import COMMAND_LINE, JobConfigError, SweepDirError, SweeperConfigError, SweepFailedError, hydra_literal
+from .errors import COMMAND_LINE, JobConfigError, SweepDirError, SweeperConfigError, SweepFailedError
 from .successive_halving import RungSchedule
 
 log = logging.getLogger(__name__)

@@ -27,10 +27,11 @@ from omegaconf import MISSING
 
 from ..metrics import INFERENCE_PER_SAMPLE_J, TOTAL_J
 from . import _urls
+from ._literals import hydra_literal
 from ._metrics import Constraint
 from ._override_hints import constraint_items
 from ._schema import ReportSettings
-from .errors import SweeperConfigError, hydra_literal
+from .errors import SweeperConfigError
 from .successive_halving import RANKS, RungSchedule
 
 #: Sampler names: hydra-optuna-sweeper's ``hydra/sweeper/sampler`` group (tpe, random, cmaes, nsgaii, grid, qmc,

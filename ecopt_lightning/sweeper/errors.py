@@ -9,33 +9,14 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hydra.errors import CompactHydraException
 
+from ._literals import hydra_literal
+
 #: the ``field`` of an error about a search expression given on the command line
 COMMAND_LINE = "command line"
-
-
-def hydra_literal(value: Any) -> str:
-    """``value`` as a user writes it in a Hydra override or YAML: ``null``, ``true``/``false``, unquoted mapping keys.
-
-    Example:
-        >>> hydra_literal({"min_epochs": 1, "max_epochs": None, "keep_front": True, "rank": "nds_hv"})
-        "{min_epochs: 1, max_epochs: null, keep_front: true, rank: 'nds_hv'}"
-        >>> hydra_literal(["a > 1", 2.5])
-        "['a > 1', 2.5]"
-    """
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{key}: {hydra_literal(item)}" for key, item in value.items()) + "}"
-    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
-        return "[" + ", ".join(hydra_literal(item) for item in value) + "]"
-    return repr(value)
 
 
 class SweeperConfigError(CompactHydraException, ValueError):

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..metrics import on_log_scale
+from ._literals import hydra_literal
 from ._schema import (
     BASELINE_ATTR,
     CONSTRAINTS_ATTR,
@@ -38,7 +39,7 @@ from ._schema import (
     rung_attr,
     rung_epoch,
 )
-from .errors import JobConfigError, hydra_literal
+from .errors import JobConfigError
 from .successive_halving import RungDecision, RungSchedule, can_stop, decide
 
 log = logging.getLogger(__name__)

@@ -212,7 +212,7 @@ def test_a_null_or_boolean_in_params_reaches_the_app_as_that_value() -> None:
 def test_errors_show_the_objectives_as_the_config_writes_them() -> None:
     """An error on the objectives named them as 'val_acc:maximize', a spelling no config accepts, and named
     objectives also when the config had set direction."""
-    from ecopt_lightning.sweeper.errors import hydra_literal
+    from ecopt_lightning.sweeper._literals import hydra_literal
 
     field, value = validate({"objectives": [{"name": "acc", "direction": "maximize"}]}).objectives_as_given()
     assert (
@@ -286,3 +286,13 @@ def test_numbers_given_as_text_are_taken_as_hydra_optuna_sweeper_takes_them() ->
         0.5,
         1000.0,
     )
+
+
+def test_strings_with_backslashes_or_quotes_in_a_params_list_reach_the_app_unchanged() -> None:
+    """The list was written with the messages' quoting, ``repr()``, beside the overrides' own writer: ``'C:\\\\data'``
+    parsed back with two backslashes, and a string holding both quote marks did not parse."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    value = ["C:\\data", "it's a \"b\"", "end\\"]
+    (fixed,) = parse_space(validate({"params": {"x": value}}).params).fixed
+    assert OverridesParser.create().parse_overrides([fixed])[0].value() == value
