@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ._artifacts import summary
-from ._secrets import settings_secrets
+from ._secrets import hide, settings_secrets
 from ._sweep_report import Report
 
 log = logging.getLogger(__name__)
@@ -146,8 +146,6 @@ def log_everywhere(
             log.warning("ecopt: logger %s skipped: %s is not installed", name, exc.name)
         except Exception as exc:  # a logging backend must not lose the sweep's results
             # its error may quote a URL of the kwargs (an MLflow tracking_uri) with its password
-            why = str(exc)
-            for secret in settings_secrets(None, kwargs.get(name)):
-                why = why.replace(secret, "***")
+            why = hide(str(exc), settings_secrets(None, kwargs.get(name)))
             log.warning("ecopt: logger %s failed: %s: %s", name, type(exc).__name__, why)
     return where

@@ -90,7 +90,7 @@ def mask_config(config: DictConfig, url: Any, logger_kwargs: Any = None) -> None
     if isinstance(parent, DictConfig) and parent.get("hydra") is not None:
         with read_write(parent), open_dict(parent):
             masked = [str(o).replace(url, redact(url)) if secrets(url) else str(o) for o in parent.hydra]
-            parent.hydra = [_hide(o, hidden) if sets_secret_field(o) else o for o in masked]
+            parent.hydra = [hide(o, hidden) if sets_secret_field(o) else o for o in masked]
 
 
 def job_override(url: Any) -> list[str]:
@@ -133,7 +133,13 @@ def sets_secret_field(override: str) -> bool:
     return any(key == field or key.startswith(field + ".") for field in SECRET_FIELDS)
 
 
-def _hide(text: str, hidden: list[str]) -> str:
+def hide(text: str, hidden: list[str]) -> str:
+    """``text`` with each of ``hidden`` (:func:`settings_secrets`) replaced by ``***``.
+
+    Example:
+        >>> hide("could not reach http://u:pw@h", settings_secrets(None, {"mlflow": {"tracking_uri": "http://u:pw@h"}}))
+        'could not reach http://u:***@h'
+    """
     for secret in hidden:  # longest first, so no part of a longer form is left behind
         text = text.replace(secret, "***")
     return text
@@ -148,7 +154,7 @@ def scrub_file(path: Path, hidden: list[str]) -> bool:
     if not any(secret in text for secret in hidden):
         return False
     tmp = path.with_name(f".{path.name}.scrub")
-    tmp.write_text(_hide(text, hidden), encoding="utf-8")
+    tmp.write_text(hide(text, hidden), encoding="utf-8")
     shutil.copymode(path, tmp)
     tmp.replace(path)
     return True

@@ -293,6 +293,6 @@ def test_strings_with_backslashes_or_quotes_in_a_params_list_reach_the_app_uncha
     parsed back with two backslashes, and a string holding both quote marks did not parse."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    value = ["C:\\data", "it's a \"b\"", "end\\"]
+    value = ["C:\\data", 'it\'s a "b"', "end\\"]
     (fixed,) = parse_space(validate({"params": {"x": value}}).params).fixed
     assert OverridesParser.create().parse_overrides([fixed])[0].value() == value
