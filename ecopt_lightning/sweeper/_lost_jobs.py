@@ -98,7 +98,7 @@ def died(ret: JobReturn) -> bool:
 
 
 def dead_job_energy(job_dir: str | None) -> dict[str, Any]:
-    """User attributes that keep a dead job's energy on its trial (as :meth:`EcoptSweeperImpl._tell` writes them
+    """User attributes that keep a dead job's energy on its trial (as :func:`._results.tell_result` writes them
     for a finished one), from its ``energy_summary.json`` when readable here (same machine or shared file
     system); ``{}`` when there is none."""
     info = read_job(job_dir)

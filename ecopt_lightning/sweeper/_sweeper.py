@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import os
 import shutil
 import time
 import warnings
@@ -26,7 +25,7 @@ from typing import Any, cast
 import optuna
 from hydra.core.config_loader import ConfigLoader
 from hydra.core.plugins import Plugins
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn
 from hydra.errors import ConfigCompositionException
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
@@ -45,40 +44,30 @@ from ._compose import ComposeOnce, ReuseComposed
 from ._energy_report import hardware_info
 from ._heartbeat import DeadTrialWatch, Heartbeat, announce_asker, first_beat, worker
 from ._hydra_compat import missing_override_key
-from ._jobinfo import read_job
-from ._launch import TrackedTask, check_parallelism, interrupted, job_process, recycle_workers
+from ._launch import TrackedTask, check_parallelism, interrupted, recycle_workers
 from ._literals import hydra_literal
 from ._loggers import log_everywhere
-from ._lost_jobs import dead_job_energy, died, expected_job_dir, rebuilt, recover
-from ._metrics import TrialError, did_you_mean, lookup, name_mismatch, non_numeric, to_metrics, trial_energy
-from ._optuna_compat import TrialWrite, contains, live_trial, set_user_attrs, trial_id, write_trials
-from ._optuna_compat import storage as storage_of
-from ._optuna_compat import tell as tell_quietly
+from ._lost_jobs import dead_job_energy, died, expected_job_dir, recover
+from ._metrics import did_you_mean
+from ._optuna_compat import TrialWrite, contains, trial_id, write_trials
 from ._progress import describe_space, front_table, progress_line
 from ._proposals import ProposalError, ask_batch, tell_failed
 from ._records import TrialRecord
-from ._rung_report import energy_saved, stopped_phrase
+from ._results import JOB_CONFIG, count_late_run, job_dir, salvage, tell_result
+from ._rung_report import energy_saved
 from ._schema import (
     BASELINE_ATTR,
     CONFIRMED_ATTR,
-    CONSTRAINTS_ATTR,
-    DEGRADED_ATTR,
     ENERGY_ATTR,
-    ENERGY_SOURCE_ATTR,
     ERROR_ATTR,
-    GRID_ATTR,
     HARDWARE_ATTR,
     JOB_DIR_ATTR,
-    JOB_FAILED_ATTR,
-    LATE_RUN_PREFIX,
     MULTI_FIDELITY_ATTR,
     OVERRIDES_ATTR,
-    PER_REPEAT_ATTR,
     PREFIX,
     PRUNE_BEFORE_TRAINING_ATTR,
     RUNG_EPOCHS_ATTR,
     SETTINGS_ATTR,
-    SOURCES_ATTR,
     WORKER_ATTR,
 )
 from ._secrets import job_override, mask_config, scrub_tree
@@ -87,13 +76,11 @@ from ._storage import open_storage, retry_callback, storage_lost
 from ._sweep_report import Report, build_report, late_runs
 from ._urls import as_url, redact, secrets
 from .config import Settings, resolve_callable, validate
-from .errors import COMMAND_LINE, JobConfigError, SweepDirError, SweeperConfigError, SweepFailedError
+from .errors import COMMAND_LINE, SweepDirError, SweeperConfigError, SweepFailedError
 from .successive_halving import RungSchedule
 
 log = logging.getLogger(__name__)
 
-#: the ``field`` of a mismatch a job raised itself (:class:`~.errors.JobConfigError`), not a metric name's
-JOB_CONFIG = "job config"
 #: what a sweep that found its study already full says: the same command only resumes it
 NOTHING_NEW_HINT = (
     " (this sweep dir's study already has them: raise hydra.sweeper.n_trials to add trials, or give another "
@@ -260,123 +247,6 @@ class EcoptSweeperImpl:
             rendered[key] = render(key, value)
         return list(rendered.values())
 
-    @staticmethod
-    def _job_dir(ret: JobReturn) -> str | None:
-        output_dir = OmegaConf.select(ret.hydra_cfg, "hydra.runtime.output_dir") if ret.hydra_cfg else None
-        return str(output_dir) if output_dir else ret.working_dir
-
-    def _count_late_run(self, study: optuna.Study, stored: FrozenTrial, ret: JobReturn, settings: Settings) -> str:
-        """Keep the energy of a job whose result came after another worker failed its trial, beyond what that trial
-        holds (the watcher stored the job's energy summary as far as it had got), as a study attribute: a finished
-        trial takes no attribute, and the sweep's energy would miss it. Returns what to add to the warning."""
-        info = read_job(self._job_dir(ret))  # its EnergyCallback summary: the energy when not returned, the sources
-        try:
-            spent, _ = trial_energy(to_metrics(ret.return_value, settings.objective_names), settings.energy_metric)
-        except Exception:  # the job raised, or returned no metrics
-            spent = None
-        spent = spent if spent is not None else info.energy_J
-        if spent is None:
-            return ""
-        held = stored.user_attrs.get(ENERGY_ATTR)
-        extra = max(spent - (held if isinstance(held, (int, float)) else 0.0), 0.0)
-        study.set_user_attr(
-            f"{LATE_RUN_PREFIX}{stored.number}", {"energy_J": extra, "sources": dict(info.sources or {})}
-        )
-        return f"; its job spent {spent:.4g} J, {extra:.4g} J more than its failed trial holds: counted in the sweep"
-
-    def _salvage(self, study: optuna.Study, trial: FrozenTrial, settings: Settings) -> bool:
-        """Store the result a dead worker's job saved in its job dir (:class:`._launch.TrackedTask`) before the worker
-        could tell it (a sweeper killed between a job's end and its tell, or with the finished jobs of a batch
-        still untold); ``False`` when there is none to read here, and the watch fails the trial as before."""
-        overrides = trial.user_attrs.get(OVERRIDES_ATTR) or []
-        ret = rebuilt(trial.user_attrs.get(JOB_DIR_ATTR), overrides, "its worker died")
-        if ret.status != JobStatus.COMPLETED:
-            return False
-        try:
-            self._tell(study, live_trial(study, trial.number), ret, settings)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            pass  # another worker stored it, or failed it, first
-        return True
-
-    def _tell(
-        self, study: optuna.Study, trial: Trial, ret: JobReturn, settings: Settings
-    ) -> tuple[str | None, tuple[str, str] | None]:
-        """Record one job's result on its trial and tell Optuna; return the error when the trial failed, and
-        ``(field, text)`` when its result does not fit the configured metric names (see :func:`name_mismatch`)."""
-        metrics: dict[str, float] = {}
-        values: list[float] | None = None
-        error: str | None = None
-        mismatch: tuple[str, str] | None = None
-        try:
-            returned = ret.return_value
-            metrics = to_metrics(returned, settings.objective_names)
-            values = [lookup(metrics, name, "objective") for name in settings.objective_names]
-            constraints = {c.text: c.value(metrics) for c in settings.constraints}
-        except TrialError as exc:
-            names = [*settings.objective_names, *(c.metric for c in settings.constraints)]
-            error = non_numeric(returned, names) or str(exc)
-            mismatch = name_mismatch(
-                returned, metrics, settings.objective_names, [c.metric for c in settings.constraints]
-            )
-        except Exception as exc:  # the job itself raised: JobReturn re-raises it here
-            error = f"{type(exc).__name__}: {exc}"
-            if isinstance(exc, JobConfigError):  # the sweep's settings against the job's config: every job would
-                mismatch = (JOB_CONFIG, str(exc))
-        attrs: dict[str, Any] = dict(metrics)  # written in one storage transaction below
-        job_dir = self._job_dir(ret)
-        if job_dir:
-            attrs[JOB_DIR_ATTR] = job_dir
-        info = read_job(job_dir)  # EnergyCallback's summary: energy of a failed run, degraded sensors
-        energy, source = trial_energy(metrics, settings.energy_metric)
-        if energy is None and info.energy_J is not None:
-            energy, source = info.energy_J, f"{Path(info.path or '').name} ({info.status})"
-        if energy is not None:
-            attrs[ENERGY_ATTR] = energy
-            attrs[ENERGY_SOURCE_ATTR] = source
-        degraded = list(info.degraded)
-        process = job_process(job_dir)
-        reused = process.get("jobs_in_process", 1)
-        if reused > 1 and process.get("pid") != os.getpid():  # a launcher's worker (the basic launcher runs here)
-            degraded.append(f"process: ran in a worker process that had already run {reused - 1} job(s)")
-        if degraded:
-            attrs[DEGRADED_ATTR] = degraded
-        if info.sources:
-            attrs[SOURCES_ATTR] = info.sources
-        if info.grid:  # the gCO2e basis, for a report rebuilt where the job dirs are not
-            attrs[GRID_ATTR] = info.grid
-        if info.per_repeat_J:  # a config run again pools its repeats with these (_repeats.py)
-            attrs[PER_REPEAT_ATTR] = info.per_repeat_J
-        if error is not None and settings.prune_before_training and _pruning.was_pruned(study, trial.number):
-            log.info("ecopt: trial %d %s", trial.number, _pruning.was_pruned(study, trial.number))
-            set_user_attrs(study, trial, attrs)
-            tell_quietly(study, trial, state=TrialState.PRUNED)  # our own decision: not a failure, not in n_trials
-            return None, None
-        # whenever the job could reach its trial (the stored schedule, not this run's, says whether it ranks)
-        stopped = _stopped_at(study, trial) if settings.jobs_reach_their_trials else None
-        if error is None and stopped is not None:
-            # PRUNED keeps no values, so the trial never reaches the front; its metrics and energy stay
-            # the trial's progress line says the same for the user
-            log.debug("ecopt: trial %d %s (multi-fidelity: told PRUNED)", trial.number, stopped)
-            set_user_attrs(study, trial, attrs)
-            tell_quietly(study, trial, state=TrialState.PRUNED)
-            return None, None
-        if error is not None:
-            failed: dict[str, Any] = {ERROR_ATTR: error}
-            if not died(ret) and (mismatch is None or mismatch[0] != JOB_CONFIG):
-                # neither a job killed by the cluster (it is retried) nor a config error says anything of the region
-                failed[JOB_FAILED_ATTR] = True  # the samplers learn the region fails (_failures.py)
-            set_user_attrs(study, trial, {**attrs, **failed})
-            log.warning("ecopt: trial %d failed: %s", trial.number, error)
-            tell_quietly(study, trial, state=TrialState.FAIL)
-            return error, mismatch
-        # by name; and as the one stored form that Optuna 4 and 5 (best_trials, the samplers) and optuna-dashboard
-        # all read (the dashboard reads only this list, not Optuna 5's per-key `set_constraint` attributes)
-        system = _samplers.constraints_optuna4(list(constraints.values())) if constraints else {}
-        write_trials(study, [TrialWrite(trial, {**attrs, CONSTRAINTS_ATTR: constraints}, system)])
-        tell_quietly(study, trial, values)
-        _crashpoints.reached("in_tell")
-        return None, None
-
     def _maybe_write(
         self, study: optuna.Study, settings: Settings, notes: dict[str, Any], paths: list[Path]
     ) -> tuple[Report, list[Path]]:
@@ -540,7 +410,7 @@ class EcoptSweeperImpl:
         try:
             while True:
                 every = self._trials_now(study)
-                if watch.fail_dead_trials(study, every, salvage=lambda t: self._salvage(study, t, settings)):
+                if watch.fail_dead_trials(study, every, salvage=lambda t: salvage(study, t, settings)):
                     every = study.get_trials(deepcopy=False)  # failed, and maybe enqueued again
                 trials = [t for t in every if counts(t)]
                 running = sum(t.state == TrialState.RUNNING for t in trials)
@@ -808,9 +678,9 @@ class EcoptSweeperImpl:
                 # heartbeat: one storage transaction for the batch. The claim waits for the configs above (well
                 # below the 2 heartbeat intervals another worker gives an unclaimed trial)
                 beat, native_beat = first_beat(storage, settings.heartbeat_interval_s)
-                for claim, job_dir in zip(claims, dirs, strict=True):
-                    if job_dir:
-                        claim[JOB_DIR_ATTR] = job_dir
+                for claim, directory in zip(claims, dirs, strict=True):
+                    if directory:
+                        claim[JOB_DIR_ATTR] = directory
                 # the beat first: a journal file stores the attributes one by one, and a claimed trial without a
                 # beat is only timed on a watcher's clock (DeadTrialWatch)
                 claimed = [
@@ -836,12 +706,12 @@ class EcoptSweeperImpl:
             retry = retry_callback(settings.max_retry)
             ctrl_c = False
             for trial, ret in zip(trials, returns, strict=False):
-                if interrupted(self._job_dir(ret)):  # the user's Ctrl-C reached the job: the sweep stops below
+                if interrupted(job_dir(ret)):  # the user's Ctrl-C reached the job: the sweep stops below
                     ctrl_c = True
                     continue
                 _crashpoints.reached("before_tell")
                 try:
-                    error, mismatch = self._tell(study, trial, ret, settings)
+                    error, mismatch = tell_result(study, trial, ret, settings)
                 except optuna.exceptions.UpdateFinishedTrialError:
                     # this worker looked dead to another one (no heartbeat for 2 intervals: a paused or suspended
                     # process, a storage it could not reach), which failed the trial and retries it; not an error
@@ -850,7 +720,7 @@ class EcoptSweeperImpl:
                     if stored.state == TrialState.COMPLETE:
                         log.warning(SALVAGED_ELSEWHERE, trial.number)  # the result this job saved, stored by a watcher
                         continue
-                    log.warning(LATE_RESULT, trial.number, self._count_late_run(study, stored, ret, settings))
+                    log.warning(LATE_RESULT, trial.number, count_late_run(study, stored, ret, settings))
                     continue
                 told.add(trial.number)
                 _crashpoints.reached("after_tell")
@@ -872,7 +742,7 @@ class EcoptSweeperImpl:
         finally:
             # also after Ctrl-C or a refusal; the returns name the dirs a subdir like ${hydra.job.id} hides
             scrub_tree(
-                [self.sweep_dir, *dirs, *map(self._job_dir, returns)],
+                [self.sweep_dir, *dirs, *map(job_dir, returns)],
                 self.raw_config.get("storage"),
                 self.raw_config.get("logger_kwargs"),
             )
@@ -971,14 +841,6 @@ class EcoptSweeperImpl:
             sources,
             self.sweep_dir,
         )
-
-
-def _stopped_at(study: optuna.Study, trial: Trial) -> str | None:
-    """Where the job's multi-fidelity check stopped ``trial`` (that one trial read from storage: the job wrote
-    it), as ``stopped at rung k (epoch e): why``; ``None`` when it was not stopped."""
-    attrs = storage_of(study).get_trial(trial_id(trial)).user_attrs
-    epoch = _multi_fidelity.stopped_at(attrs)
-    return None if epoch is None else stopped_phrase(epoch, _multi_fidelity.rung_values(attrs))
 
 
 def _same_schedule(study: optuna.Study, schedule: RungSchedule | None, joined: bool = False) -> None:
