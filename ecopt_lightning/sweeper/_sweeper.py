@@ -407,6 +407,7 @@ class EcoptSweeperImpl:
         waiting_said = None
         launched = False
         per_sample_checked = False
+        budget_checked = settings.energy_budget_J is None  # nothing to check without a budget
         try:
             while True:
                 every = self._trials_now(study)
@@ -451,8 +452,8 @@ class EcoptSweeperImpl:
                     notes["stopped"] = f"{pruned} trials pruned before training (limit {limit})"
                     log.warning("ecopt: %s; no new trials", notes["stopped"])
                     break
-                if settings.energy_budget_J is not None:
-                    self._stop_if_budget_uncountable(study, settings, notes, every)
+                if not budget_checked:
+                    budget_checked = self._stop_if_budget_uncountable(study, settings, notes, every)
                 if not per_sample_checked:
                     per_sample_checked = _say_if_no_energy_per_sample(settings, every)
                 if settings.energy_budget_J is not None and report.sweep_energy_J >= settings.energy_budget_J:
@@ -584,22 +585,24 @@ class EcoptSweeperImpl:
 
     def _stop_if_budget_uncountable(
         self, study: optuna.Study, settings: Settings, notes: dict[str, Any], every: Sequence[FrozenTrial]
-    ) -> None:
+    ) -> bool:
         """``energy_budget_J`` counts the trials' energy: once a trial has completed and no trial holds any (a
         misspelt ``energy_metric``, an app without ``EnergyCallback``), the budget could never stop the sweep, so
-        stop now (artifacts written) with one line."""
-        complete = [t for t in every if t.state == TrialState.COMPLETE]
-        if not complete or any(ENERGY_ATTR in t.user_attrs for t in every):
-            return
-        first = complete[0]
-        metrics = sorted(k for k in first.user_attrs if not k.startswith(PREFIX))
+        stop now (artifacts written) with one line. Returns whether the check was made (a trial has completed), so
+        the caller checks once a sweep: a trial's energy stays."""
+        complete = _first_complete(every, settings.energy_metric)
+        if complete is None:
+            return False
+        if any(ENERGY_ATTR in t.user_attrs for t in every):
+            return True
+        first, metrics, hint = complete
         notes["stopped"] = f"energy_budget_J cannot be counted: trial {first.number} reported no energy"
         self._write(study, settings, notes)
         raise SweeperConfigError(
             "energy_metric",
             settings.energy_metric,
             f"a metric the task returns, so that energy_budget_J={settings.energy_budget_J:.6g} J can be counted "
-            f"(trial {first.number} reported no energy{did_you_mean(settings.energy_metric, metrics)}; available: "
+            f"(trial {first.number} reported no energy{hint}; available: "
             f"{', '.join(metrics) or '(none)'}); the sweep stopped; artifacts in {self.sweep_dir}",
         )
 
@@ -906,26 +909,36 @@ def _say_if_nothing_can_stop(trials: Sequence[FrozenTrial], numbers: Sequence[in
     return True
 
 
+def _first_complete(every: Sequence[FrozenTrial], name: str) -> tuple[FrozenTrial, list[str], str] | None:
+    """The first complete trial of ``every``, the metrics it reported and the did-you-mean of ``name`` among them
+    (for a metric no trial reports); ``None`` while no trial has completed."""
+    first = next((t for t in every if t.state == TrialState.COMPLETE), None)
+    if first is None:
+        return None
+    metrics = sorted(k for k in first.user_attrs if not k.startswith(PREFIX))
+    return first, metrics, did_you_mean(name, metrics)
+
+
 def _say_if_no_energy_per_sample(settings: Settings, every: Sequence[FrozenTrial]) -> bool:
     """Once a trial has completed: warn when none reports ``energy_per_sample_metric`` (a misspelt name, an app
     without the inference benchmark), which no objective needs, so that nothing else would say why samples per J,
     the payback and the proxy check stay empty; not for the default name in a task that reports no energy at all
     (a hydra-optuna-sweeper task returning a float). Returns whether the check was made."""
-    complete = [t for t in every if t.state == TrialState.COMPLETE]
-    if not complete:
-        return False
     name = settings.energy_per_sample_metric
-    if name in settings.objective_names or any(name in t.user_attrs for t in complete):
+    complete = _first_complete(every, name)
+    if complete is None:
+        return False
+    if name in settings.objective_names or any(name in t.user_attrs for t in every if t.state == TrialState.COMPLETE):
         return True
-    metrics = sorted(k for k in complete[0].user_attrs if not k.startswith(PREFIX))
+    first, metrics, hint = complete
     if name == metric_names.INFERENCE_PER_SAMPLE_J and not any(k.startswith("energy/") for k in metrics):
         return True
     log.warning(
         "ecopt: energy_per_sample_metric=%r is not among the metrics of trial %d%s (available: %s): samples per J, "
         "the payback and the proxy check are not computed",
         name,
-        complete[0].number,
-        did_you_mean(name, metrics),
+        first.number,
+        hint,
         ", ".join(metrics) or "(none)",
     )
     return True
