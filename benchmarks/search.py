@@ -302,6 +302,8 @@ SCHEDULED = "gp+"
 GP_STARTUP = 10
 #: ``independent_sampler`` value that :func:`build_space_sampler` replaces with a seeded BalancedStartSampler
 BALANCED = "balanced_start"
+#: sampler name of ParEGO on a single-objective GP (:func:`build_space_sampler`; benchmarks/parego_sampler.py)
+PAREGO = "parego"
 #: method -> (sampler name, sampler_kwargs); ``auto`` is resolved by the sweeper's own rules
 SPACE_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "random": ("random", {}),
@@ -320,6 +322,9 @@ SPACE_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "gp_rand5": (SCHEDULED, {"every": [("random", {}, 5)]}),
     # GP whose start-up trials spread each parameter's levels evenly (benchmarks/balanced_start.py); tuning only
     "gp_bal": ("gp", {"independent_sampler": BALANCED}),
+    # ParEGO: single-objective GP (Optuna's defaults, log EI) on a random augmented Chebyshev scalarisation per
+    # proposal (benchmarks/parego_sampler.py); tuning only
+    "gp_parego": (PAREGO, {}),
 }
 #: methods run when ``--methods`` is not given
 DEFAULT_SPACE_METHODS = ("random", "tpe", "tpe_mv", "nsga2", "gp", "official", "auto")
@@ -398,8 +403,10 @@ def run_space(problem: str, method: str, seed: int, n_trials: int, wrapped: bool
 
 def build_space_sampler(name: str, kwargs: dict[str, Any], seed: int, wrapped: bool) -> Any:
     """The sweeper's sampler ``name`` (``_samplers.build``), or for :data:`SCHEDULED` a GP with Optuna's
-    defaults that leaves every ``period``-th proposal after its start-up trials to another sampler; both read
-    the same study, and the failure wrapper (``wrapped``) goes around the whole."""
+    defaults that leaves every ``period``-th proposal after its start-up trials to another sampler (both read
+    the same study), or for :data:`PAREGO` a GP with Optuna's defaults proposing on one scalarisation of the
+    objectives per trial; the failure wrapper (``wrapped``) goes around the whole."""
+    from parego_sampler import ParEgoSampler
     from scheduled_sampler import ScheduledSampler
 
     from ecopt_lightning.sweeper import _failures, _samplers
@@ -408,9 +415,12 @@ def build_space_sampler(name: str, kwargs: dict[str, Any], seed: int, wrapped: b
         from balanced_start import BalancedStartSampler
 
         kwargs = {**kwargs, "independent_sampler": BalancedStartSampler(seed=seed)}
-    if name != SCHEDULED:
+    if name not in (SCHEDULED, PAREGO):
         return _samplers.build(name, kwargs, seed, constrained=False, failures_infeasible=wrapped)
     gp = _samplers.build("gp", {}, seed, constrained=False, failures_infeasible=False)
+    if name == PAREGO:
+        parego = ParEgoSampler(gp, seed=seed)
+        return _failures.wrap(parego) if wrapped else parego
     others = [
         (_samplers.build(n, k, seed, constrained=False, failures_infeasible=False), period)
         for n, k, period in kwargs["every"]
