@@ -11,6 +11,9 @@ seed gives the same weights whatever ran before. It normalises each objective ov
 everything else (constraints, running trials, the storage) is the study's own. Start-up trials are the inner
 sampler's (GP: 10 random).
 
+``weights="cycle"`` takes one objective alone instead (the unit vector of objective ``n % n_objectives``):
+the front's ends, proposed on every ``k``-th trial of a :class:`scheduled_sampler.ScheduledSampler` (``gp_ext5``).
+
 Example:
     >>> import optuna
     >>> s = ParEgoSampler(optuna.samplers.GPSampler(seed=0), seed=0)
@@ -19,6 +22,8 @@ Example:
     True
     >>> round(scalarise([1.0, 0.0], [0.5, 0.5]), 3)
     0.525
+    >>> ParEgoSampler(optuna.samplers.GPSampler(seed=0), seed=0, weights="cycle").weights(13, 2).tolist()
+    [0.0, 1.0]
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from ecopt_lightning.sweeper._optuna_compat import study_trials
 
 #: weight of the sum in the augmented Chebyshev function (ParEGO's rho)
 RHO = 0.05
+#: how :class:`ParEgoSampler` draws each trial's weights (see the module docstring)
+WEIGHTS = ("simplex", "cycle")
 
 
 def scalarise(normalised: Sequence[float], weights: Sequence[float], rho: float = RHO) -> float:
@@ -51,16 +58,22 @@ class ParEgoSampler(optuna.samplers.BaseSampler):
     """Delegates every call to ``inner`` with a :class:`ScalarisedView` (the weights of the trial proposed) in
     place of the study; see the module docstring."""
 
-    def __init__(self, inner: optuna.samplers.BaseSampler, seed: int | None = None) -> None:
+    def __init__(self, inner: optuna.samplers.BaseSampler, seed: int | None = None, weights: str = "simplex") -> None:
+        if weights not in WEIGHTS:
+            raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}; got {weights!r}")
         self.inner = inner
         self.seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
+        self.kind = weights
 
     @override
     def __str__(self) -> str:
         return f"ParEGO on {type(self.inner).__name__}"
 
     def weights(self, number: int, n_objectives: int) -> np.ndarray:
-        """Trial ``number``'s weight vector, uniform on the simplex, from ``(seed, number)`` alone."""
+        """Trial ``number``'s weight vector: uniform on the simplex, from ``(seed, number)`` alone (``simplex``), or
+        the unit vector of objective ``number % n_objectives`` (``cycle``)."""
+        if self.kind == "cycle":
+            return np.eye(n_objectives)[number % n_objectives]
         return np.random.default_rng([self.seed, number]).dirichlet(np.ones(n_objectives))
 
     def _view(self, study: Study, trial: FrozenTrial) -> Study:

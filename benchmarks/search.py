@@ -325,6 +325,9 @@ SPACE_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     # ParEGO: single-objective GP (Optuna's defaults, log EI) on a random augmented Chebyshev scalarisation per
     # proposal (benchmarks/parego_sampler.py); tuning only
     "gp_parego": (PAREGO, {}),
+    # GP with every 5th proposal after its start-up trials from a single-objective GP on one objective alone,
+    # cycling through the objectives (the front's ends; benchmarks/parego_sampler.py weights="cycle"); tuning only
+    "gp_ext5": (SCHEDULED, {"every": [(PAREGO, {"weights": "cycle"}, 5)]}),
 }
 #: methods run when ``--methods`` is not given
 DEFAULT_SPACE_METHODS = ("random", "tpe", "tpe_mv", "nsga2", "gp", "official", "auto")
@@ -405,7 +408,8 @@ def build_space_sampler(name: str, kwargs: dict[str, Any], seed: int, wrapped: b
     """The sweeper's sampler ``name`` (``_samplers.build``), or for :data:`SCHEDULED` a GP with Optuna's
     defaults that leaves every ``period``-th proposal after its start-up trials to another sampler (both read
     the same study), or for :data:`PAREGO` a GP with Optuna's defaults proposing on one scalarisation of the
-    objectives per trial; the failure wrapper (``wrapped``) goes around the whole."""
+    objectives per trial (also as a scheduled sampler's other); the failure wrapper (``wrapped``) goes around the
+    whole."""
     from parego_sampler import ParEgoSampler
     from scheduled_sampler import ScheduledSampler
 
@@ -417,14 +421,17 @@ def build_space_sampler(name: str, kwargs: dict[str, Any], seed: int, wrapped: b
         kwargs = {**kwargs, "independent_sampler": BalancedStartSampler(seed=seed)}
     if name not in (SCHEDULED, PAREGO):
         return _samplers.build(name, kwargs, seed, constrained=False, failures_infeasible=wrapped)
-    gp = _samplers.build("gp", {}, seed, constrained=False, failures_infeasible=False)
+
+    def inner(n: str, k: dict[str, Any]) -> Any:
+        if n == PAREGO:
+            return ParEgoSampler(inner("gp", {}), seed=seed, **k)
+        return _samplers.build(n, k, seed, constrained=False, failures_infeasible=False)
+
     if name == PAREGO:
-        parego = ParEgoSampler(gp, seed=seed)
+        parego = inner(PAREGO, kwargs)
         return _failures.wrap(parego) if wrapped else parego
-    others = [
-        (_samplers.build(n, k, seed, constrained=False, failures_infeasible=False), period)
-        for n, k, period in kwargs["every"]
-    ]
+    gp = inner("gp", {})
+    others = [(inner(n, k), period) for n, k, period in kwargs["every"]]
     sampler = ScheduledSampler(gp, others, start=GP_STARTUP)
     return _failures.wrap(sampler) if wrapped else sampler
 

@@ -93,3 +93,22 @@ def test_gp_through_parego_and_the_failure_wrapper_proposes_the_same_trials_give
     first = _gp_parego_run(0)
     assert len(first) == 8 and first == _gp_parego_run(0)
     assert first != _gp_parego_run(1)
+
+
+def test_cycled_weights_show_the_inner_sampler_one_objective_alone_in_turn() -> None:
+    inner = Recording(0)
+    sampler = ParEgoSampler(inner, seed=0, weights="cycle")
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+    for values in ([1.0, 5.0], [3.0, 1.0], [2.0, 2.0]):
+        study.tell(study.ask({"x": FloatDistribution(0, 1)}), values)
+    study.ask({"x": FloatDistribution(0, 1)})
+    study.tell(3, [2.0, 2.0])
+    study.ask({"x": FloatDistribution(0, 1)})
+    # trial 3: the second objective alone (3 % 2), trial 4: the first; 1.05 x the normalised value
+    assert [t.values for t in inner.seen[3][1]] == [[pytest.approx(1.05 * f)] for f in (1.0, 0.0, 0.25)]
+    assert [t.values for t in inner.seen[4][1]] == [[pytest.approx(1.05 * f)] for f in (0.0, 1.0, 0.5, 0.5)]
+
+
+def test_an_unknown_weights_kind_is_refused_naming_it_and_the_kinds() -> None:
+    with pytest.raises(ValueError, match="weights must be one of simplex, cycle; got 'ends'"):
+        ParEgoSampler(optuna.samplers.RandomSampler(), seed=0, weights="ends")
