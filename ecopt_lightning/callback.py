@@ -28,7 +28,15 @@ from .energy._notices import say_once
 from .energy.carbon import check_factors, grid_intensity
 from .energy.measurement import sources_text
 from .energy.monitor import CpuChoice, check_cpu
-from .energy_summary import SUMMARY_FILE, build_summary, device_sources, summary_file, write_json
+from .energy_summary import (
+    SUMMARY_FILE,
+    build_summary,
+    device_sources,
+    measurement_faults,
+    rank_faults,
+    summary_file,
+    write_json,
+)
 from .energy_tracker import OTHER, EnergyTracker, Totals, carbon_and_cost, epoch_metrics, step_metrics
 from .inference import InferenceBenchmark, batch_items, batch_samples
 from .logger_buffer import LoggerBuffer
@@ -146,6 +154,9 @@ class EnergyCallback(Callback):
         self.monitor: EnergyMonitor | None = monitor
         self._own_monitor = monitor is None
         self._reducer = RankReducer()
+        self._rank = 0  # this process's global rank (set-up)
+        # every rank's measurement faults, gathered at the end of an entry point (a collective); None: not yet
+        self._faults_by_rank: list[dict[str, str]] | None = None
         self._devices: list[dict[str, dict[str, str]]] = []  # per rank: domain -> {key, source}
         self._batches: dict[str, int] = {}  # inference batches seen per phase (their log step)
         self._out = LoggerBuffer()  # trainer.callback_metrics and the loggers
@@ -179,6 +190,8 @@ class EnergyCallback(Callback):
     @override
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         self._reducer = RankReducer.from_strategy(trainer.strategy)
+        self._rank = trainer.global_rank
+        self._faults_by_rank = None
         if self.monitor is not None and not self._own_monitor:
             self._devices = [
                 {d: {"key": k, "source": self.monitor.sources[d]} for d, k in device_keys(self.monitor).items()}
@@ -458,6 +471,7 @@ class EnergyCallback(Callback):
             currency=self.currency,
             published=self._out.last,
             monitor=self.monitor,
+            faults=self._faults(),
         )
 
     # internals --------------------------------------------------------------------------------------------
@@ -636,11 +650,22 @@ class EnergyCallback(Callback):
         measured = self._benchmark.complete_at_rung(self._fit, sync=sync)  # it goes on: the objective's measurement
         self._out.publish(trainer, measured, compat.batches_that_stepped(trainer))
 
+    def _faults(self) -> dict[str, str]:
+        """The measurement faults the summary names: every rank's once gathered at an entry point's end, else
+        (between, or after an exception, where no collective is safe) this rank's alone, named by its rank."""
+        if self._faults_by_rank is not None:
+            return rank_faults(self._faults_by_rank)
+        local = measurement_faults(self.monitor, self.tracker)
+        return rank_faults([local], ranks=[self._rank]) if self._reducer.world_size > 1 else local
+
     def _finish(self, trainer: Trainer, stage: str) -> None:
-        """The end of a Trainer entry point (fit, validate, test, predict): its last values to the loggers and
-        the summary written."""
+        """The end of a Trainer entry point (fit, validate, test, predict): its last values to the loggers, every
+        rank's measurement faults gathered (every rank ends the entry point here: a collective is safe), and the
+        summary written."""
         stopped = self._rungs.stopped if stage == "fit" and self._rungs is not None else ""
         self._status = f"finished {stage}" + (f" ({stopped})" if stopped else "")
+        if self._reducer.world_size > 1:
+            self._faults_by_rank = self._reducer.gather_objects(measurement_faults(self.monitor, self.tracker))
         self._out.flush(trainer)
         self._write_summary(trainer)
 

@@ -112,6 +112,25 @@ def measurement_faults(monitor: EnergyMonitor | None, tracker: EnergyTracker | N
     return faults
 
 
+def rank_faults(faults_by_rank: Sequence[Mapping[str, str]], ranks: Sequence[int] | None = None) -> dict[str, str]:
+    """Every rank's :func:`measurement_faults` in one mapping, named ``rank{r}/{domain}`` with several ranks (as
+    :func:`device_sources` names devices); ``ranks`` gives the rank of each entry (default: their order).
+
+    Example:
+        >>> rank_faults([{}, {"cpu:0": "sensor lost"}])
+        {'rank1/cpu:0': 'sensor lost'}
+        >>> rank_faults([{"cpu:0": "sensor lost"}], ranks=[0])  # a run of one process
+        {'cpu:0': 'sensor lost'}
+    """
+    ranks = list(range(len(faults_by_rank))) if ranks is None else list(ranks)
+    several = len(faults_by_rank) > 1 or any(r != 0 for r in ranks)
+    return {
+        f"rank{rank}/{domain}" if several else domain: why
+        for rank, faults in zip(ranks, faults_by_rank, strict=True)
+        for domain, why in faults.items()
+    }
+
+
 def build_summary(
     *,
     status: str,
@@ -128,6 +147,7 @@ def build_summary(
     currency: str,
     published: Mapping[str, float],
     monitor: EnergyMonitor | None,
+    faults: Mapping[str, str],
 ) -> dict[str, Any]:
     """The whole summary of one run (J, s, W; samples).
 
@@ -141,7 +161,8 @@ def build_summary(
         model, inference: the model proxies' and the inference benchmark's entries.
         grid, pue, price_per_kWh, currency: the carbon and cost settings.
         published: the last value of every metric the callback published.
-        monitor: the run's meters, for their description and faults (``None``: closed).
+        monitor: the run's meters, for their description (``None``: closed).
+        faults: the measurement faults of every rank it knows of (:func:`rank_faults`).
     """
     sources = device_sources(devices)
     return {
@@ -163,7 +184,7 @@ def build_summary(
         "cost": cost_entry(totals, price_per_kWh, currency, pue),
         "metrics": dict(published),
         "monitor": None if monitor is None else monitor.describe(),
-        "measurement_faults": measurement_faults(monitor, tracker),
+        "measurement_faults": dict(faults),
     }
 
 

@@ -135,3 +135,41 @@ class CloseProcessGroup(Callback):
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.barrier()
             torch.distributed.destroy_process_group()
+
+
+class _FailingReads:
+    """Wraps a meter: every read gives ``cpu:0`` as failed (a sensor lost)."""
+
+    def __init__(self, meter) -> None:
+        self.meter = meter
+        self.sources = meter.sources
+        self.update_period_s = meter.update_period_s
+
+    def read(self):
+        reading = self.meter.read()
+        reading.energy_J.pop("cpu:0", None)
+        reading.errors["cpu:0"] = "injected: sensor lost"
+        return reading
+
+    def close(self) -> None:
+        self.meter.close()
+
+
+class LoseCpuOnRank(Callback):
+    """On rank ``rank`` only, the EnergyCallback's ``cpu:0`` reads fail from training batch ``start`` to batch
+    ``stop`` (exclusive): its windows there are invalid, and the sensor is back by the end of fit."""
+
+    def __init__(self, rank: int, start: int = 1, stop: int = 2) -> None:
+        self.rank, self.start, self.stop = rank, start, stop
+        self.saved: list | None = None
+
+    @override
+    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch, batch_idx: int) -> None:
+        if trainer.global_rank != self.rank:
+            return
+        monitor = next(c.monitor for c in trainer.callbacks if hasattr(c, "tracker"))
+        if batch_idx == self.start:
+            self.saved = monitor.meters
+            monitor.meters = [_FailingReads(m) for m in monitor.meters]
+        elif batch_idx == self.stop and self.saved is not None:
+            monitor.meters = self.saved

@@ -13,8 +13,9 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from typing_extensions import override
 
 from ecopt_lightning.callback import EnergyCallback
+from ecopt_lightning.sweeper._jobinfo import degraded_reasons
 from tests.callback.helpers import csv_series, make_trainer, read_summary
-from tests.callback.models import CloseProcessGroup, TinyModel
+from tests.callback.models import CloseProcessGroup, LoseCpuOnRank, TinyModel
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -240,3 +241,24 @@ def test_ddp_two_cpu_processes(tmp_path):
     assert sum(v for _, v in steps) == pytest.approx(series["energy/train_epoch_J"][0][1], rel=0.01)
     # callback_metrics come back to the launching process
     assert float(trainer.callback_metrics["energy/total_J"]) == pytest.approx(summary["total_J"])
+
+
+@pytest.mark.slow
+def test_ddp_a_fault_on_rank_1_is_in_the_summary_rank_0_writes(tmp_path):
+    """Regression (reports audit, 2026-11-29): the summary's ``measurement_faults`` were rank 0's alone, so rank 1's
+    CPU reads failing for a few steps (its energy there not counted) left a summary that looked fully measured,
+    and the sweeper took the trial as such."""
+    cb = EnergyCallback(cpu="estimate")
+    callbacks = [cb, LoseCpuOnRank(rank=1, start=1, stop=2), CloseProcessGroup()]
+    trainer = make_trainer(
+        tmp_path, callbacks, strategy="ddp_spawn", devices=2, limit_val_batches=0, num_sanity_val_steps=0
+    )
+    trainer.fit(TinyModel())
+    summary = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
+    assert summary["status"] == "finished fit"
+    assert summary["measurement_faults"] == {
+        "rank1/cpu:0": "invalid in train windows (not counted there): injected: sensor lost"
+    }
+    assert "rank1/cpu:0: invalid in train windows (not counted there): injected: sensor lost" in degraded_reasons(
+        summary
+    )
