@@ -37,7 +37,7 @@ from .energy_summary import (
     summary_file,
     write_json,
 )
-from .energy_tracker import OTHER, EnergyTracker, Totals, carbon_and_cost, epoch_metrics, step_metrics
+from .energy_tracker import COUNTED, OTHER, EnergyTracker, Totals, carbon_and_cost, epoch_metrics, step_metrics
 from .inference import InferenceBenchmark, batch_items, batch_samples
 from .logger_buffer import LoggerBuffer
 from .proxies import ModelProxies
@@ -163,6 +163,8 @@ class EnergyCallback(Callback):
         self._resume_other = False  # a validation loop inside fit paused the clock of OTHER or train
         self._deferred_step = False
         self._status = "not started"
+        self._loop_ran = False  # the entry point's own loop started (Lightning skips it when it has no batch)
+        self._no_batch = ""  # why the last entry point ran no batch ("" when it ran some)
         self._progress: dict[str, int] = {}  # training epochs and optimizer steps completed (fit)
         self._summary_file: str | None = None  # where this entry point's summary goes (found at its first write)
         self._rungs: RungCheck | None = None  # the stop-at-rung check of a multi-fidelity sweep (fit set-up)
@@ -210,10 +212,9 @@ class EnergyCallback(Callback):
         self._out.label(trainer, {metrics.SOURCES: sources_text(device_sources(self._devices))})
         self._out.withheld = () if self._measuring else metrics.MEASURED_PREFIXES
         if not self._measuring:
-            why = "cpu=False and no GPU" if self.cpu is False else "no meter found"
             say_once(
                 "nothing-measured",
-                f"ecopt energy: nothing is measured on any rank ({why}): no energy, power, carbon or cost metric is "
+                f"ecopt energy: {self._nothing_measured()}: no energy, power, carbon or cost metric is "
                 "logged, and the summary's total_J is null",
             )
         if stage == "fit":
@@ -226,10 +227,13 @@ class EnergyCallback(Callback):
                 broadcast=self._broadcast(trainer),
             )
         self._status = f"running {getattr(stage, 'value', stage)}"  # Lightning passes a TrainerFn: "fit", not its name
+        self._loop_ran = False
         self._summary_file = None
 
     @override
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if self._status.startswith("running"):  # Lightning skipped the loop (no batch): none of its hooks ran
+            self._finish(trainer, getattr(stage, "value", stage))
         self._out.flush(trainer)
         if stage == "fit":
             self._fit = None  # holds the trainer and the monitor
@@ -253,6 +257,7 @@ class EnergyCallback(Callback):
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # published here, not in on_fit_start: the sanity check clears callback_metrics when it ends
+        self._loop_ran = True
         self._publish_params(trainer, pl_module)
         if self.tracker.idle_W is not None:
             self._out.publish(trainer, {metrics.IDLE_W: self.tracker.idle_W}, compat.batches_that_stepped(trainer))
@@ -322,7 +327,8 @@ class EnergyCallback(Callback):
         values = self._benchmark.after_fit(self._fit, stopped=stopped)
         self._out.publish(trainer, values, compat.batches_that_stepped(trainer))
         self.tracker.reduce(self._reducer)
-        self._out.publish(trainer, self._totals(), compat.batches_that_stepped(trainer))
+        if self._counted_any():  # else no batch ran, and no total of 0 J is a measurement
+            self._out.publish(trainer, self._totals(), compat.batches_that_stepped(trainer))
         self._finish(trainer, "fit")
 
     # validation, test, predict ----------------------------------------------------------------------------
@@ -330,6 +336,7 @@ class EnergyCallback(Callback):
     def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.sanity_checking:
             return
+        self._loop_ran = True
         if trainer.state.fn == TrainerFn.VALIDATING:  # trainer.validate() alone: fit publishes them at its start
             self._publish_params(trainer, pl_module)
         at = None
@@ -373,6 +380,7 @@ class EnergyCallback(Callback):
 
     @override
     def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._loop_ran = True
         self._publish_params(trainer, pl_module)
         self.tracker.start("test")
 
@@ -393,6 +401,7 @@ class EnergyCallback(Callback):
 
     @override
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._loop_ran = True
         self._publish_params(trainer, pl_module)
         self.tracker.start("predict")
 
@@ -459,7 +468,8 @@ class EnergyCallback(Callback):
         return build_summary(
             status=self._status,
             progress=self._progress,
-            totals=self._totals() if self._measuring else {},
+            totals=self._totals() if self._measuring and self._counted_any() else {},
+            no_energy=self._no_energy(),
             tracker=self.tracker,
             devices=self._devices,
             world_size=self._reducer.world_size,
@@ -479,6 +489,38 @@ class EnergyCallback(Callback):
     def _measuring(self) -> bool:
         """Whether any rank counts a device (else every energy value would read 0 J, measured by nothing)."""
         return bool(device_sources(self._devices))
+
+    def _nothing_measured(self) -> str:
+        return (
+            "nothing is measured on any rank ("
+            + ("cpu=False and no GPU" if self.cpu is False else "no meter found")
+            + ")"
+        )
+
+    def _counted_any(self) -> bool:
+        """Whether the totals hold any counted window (else they are 0 J of nothing: no batch ran)."""
+        return any(
+            t.steps or t.samples or t.seconds > 0 or t.energy_J > 0
+            for phase, t in self.tracker.cluster.items()
+            if phase in COUNTED
+        )
+
+    def _no_energy(self) -> str | None:
+        """Why the summary's ``total_J`` is null (``None``: it is not)."""
+        if not self._measuring:
+            return self._nothing_measured()
+        if not self._counted_any():
+            return self._no_batch or "no counted window measured yet"
+        return None
+
+    @staticmethod
+    def _why_no_batch(trainer: Trainer, stage: str) -> str:
+        loop = {"fit": "train", "validate": "val"}.get(stage, stage)
+        if getattr(trainer, f"limit_{loop}_batches", None) == 0:
+            return f"limit_{loop}_batches=0"
+        if stage == "fit":
+            return "no training batch (an empty train dataloader, or max_epochs or max_steps reached already)"
+        return f"no {loop} batch (an empty dataloader)"
 
     def _resume_training(self) -> None:
         """The training clock takes over from OTHER's at one reading (no gap, no overlap)."""
@@ -663,7 +705,9 @@ class EnergyCallback(Callback):
         rank's measurement faults gathered (every rank ends the entry point here: a collective is safe), and the
         summary written."""
         stopped = self._rungs.stopped if stage == "fit" and self._rungs is not None else ""
-        self._status = f"finished {stage}" + (f" ({stopped})" if stopped else "")
+        self._no_batch = "" if self._loop_ran else f"no batch run: {self._why_no_batch(trainer, stage)}"
+        note = stopped or self._no_batch
+        self._status = f"finished {stage}" + (f" ({note})" if note else "")
         if self._reducer.world_size > 1:
             self._faults_by_rank = self._reducer.gather_objects(measurement_faults(self.monitor, self.tracker))
         self._out.flush(trainer)

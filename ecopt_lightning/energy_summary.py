@@ -148,6 +148,7 @@ def build_summary(
     published: Mapping[str, float],
     monitor: EnergyMonitor | None,
     faults: Mapping[str, str],
+    no_energy: str | None = None,
 ) -> dict[str, Any]:
     """The whole summary of one run (J, s, W; samples).
 
@@ -163,6 +164,7 @@ def build_summary(
         published: the last value of every metric the callback published.
         monitor: the run's meters, for their description (``None``: closed).
         faults: the measurement faults of every rank it knows of (:func:`rank_faults`).
+        no_energy: why ``totals`` is empty (nothing measured, no batch run); ``None`` when it is not.
     """
     sources = device_sources(devices)
     return {
@@ -170,6 +172,7 @@ def build_summary(
         "partial": status.startswith("running"),
         "progress": dict(progress),
         "total_J": totals.get(metrics.TOTAL_J),
+        "no_energy": no_energy,
         "estimated_fraction": none_if_nan(totals.get(metrics.ESTIMATED_FRACTION, math.nan)),
         "sources": sources,
         "source": Measurement("summary", 0.0, {}, sources).source,

@@ -202,6 +202,36 @@ def test_each_entry_point_alone_writes_its_summary(tmp_path: Path, entry: str) -
     assert "model/params" in published
 
 
+@pytest.mark.parametrize(
+    ("entry", "limit"),
+    [("validate", "limit_val_batches"), ("test", "limit_test_batches"), ("predict", "limit_predict_batches"),
+     ("fit", "limit_train_batches")],
+)  # fmt: skip
+def test_an_entry_point_that_runs_no_batch_says_so_with_no_energy(tmp_path: Path, entry: str, limit: str) -> None:
+    """Regression (reports audit, 2026-11-29): ``trainer.test(limit_test_batches=0)`` (validate, predict alike)
+    wrote no summary, and ``summary()`` said ``running test`` with ``total_J`` 0: nothing told the user that no
+    batch ran. A fit with ``limit_train_batches=0`` said ``finished fit`` with 0 J, a measurement of nothing."""
+    cb = EnergyCallback(cpu="estimate", price_per_kWh=0.2)
+    trainer = make_trainer(tmp_path, [cb], **{limit: 0})
+    getattr(trainer, entry)(TinyModel())
+    summary = _summary(tmp_path)
+    assert summary["status"] == cb.summary()["status"] == f"finished {entry} (no batch run: {limit}=0)"
+    assert summary["partial"] is False
+    assert summary["total_J"] is None and summary["no_energy"] == f"no batch run: {limit}=0"
+    assert summary["carbon"]["total_gCO2e"] is None and summary["cost"]["total"] is None
+    assert not [k for k in trainer.callback_metrics if k.startswith(("energy/", "carbon/", "cost/"))]
+
+
+def test_a_skipped_test_after_a_fit_keeps_the_fits_energy(tmp_path: Path) -> None:
+    cb = EnergyCallback(cpu="estimate")
+    make_trainer(tmp_path, [cb], limit_val_batches=0).fit(TinyModel())
+    fitted = _summary(tmp_path)["total_J"]
+    make_trainer(tmp_path, [cb], limit_test_batches=0).test(TinyModel())
+    summary = _summary(tmp_path)
+    assert summary["status"] == "finished test (no batch run: limit_test_batches=0)"
+    assert summary["total_J"] == pytest.approx(fitted) and summary["no_energy"] is None
+
+
 def test_fit_then_fit_again_with_one_callback_counts_both(tmp_path: Path) -> None:
     cb = EnergyCallback()
     model = TinyModel()
