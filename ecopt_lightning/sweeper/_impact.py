@@ -217,9 +217,11 @@ def impact(
     objectives: Sequence[str] = (),
     directions: Sequence[str] = (),
     quality_tolerance: float = QUALITY_TOLERANCE,
+    energy_metric: str = "",
 ) -> dict[str, Any]:
     """The payback and proxy figures of a sweep: its trials' ``records``, the energy the sweep spent
-    (``tuning_J``, J; ``None``: unknown, no trial reported it) and its ``knee`` trial number.
+    (``tuning_J``, J, the sum of their ``energy_metric``; ``None``: unknown, no trial reported it) and its ``knee``
+    trial number.
     ``baseline``/``chosen`` are trial numbers (default: the trial flagged as baseline, and the rule of the
     module's docstring; the knee when no objectives are given)."""
     by_number = {r.number: r for r in records}
@@ -262,6 +264,11 @@ def impact(
     if tuning_J is None:
         result["payback"] = result["payback_interval"] = None
         result["payback_note"] = "unknown: no trial reported the energy the tuning spent"
+        return result
+    if not (math.isfinite(tuning_J) and tuning_J > 0):  # a net energy below idle, say: nothing to pay back
+        of = f" of {energy_metric}" if energy_metric else ""
+        result["payback"] = result["payback_interval"] = None
+        result["payback_note"] = f"no payback: the sweep's energy, {tuning_J:.4g} J{of}, is not a positive energy"
         return result
     result["payback"] = payback_inferences(tuning_J, saved)
     result["payback_interval"] = None if interval is None else list(payback_interval(tuning_J, interval))

@@ -245,5 +245,6 @@ def build_report(
         None if chosen is None else _point_number(by_group, chosen),
         settings.objective_names,
         settings.directions,
+        energy_metric=settings.energy_metric,
     )
     return report

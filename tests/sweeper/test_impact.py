@@ -119,6 +119,26 @@ def test_no_reported_energy_is_unknown_not_zero_and_the_report_says_how_the_tria
     assert "- Trial 1 (named by the user" in named
 
 
+@pytest.mark.parametrize("net_J", [-20.0, 0.0])
+def test_a_sweep_energy_that_is_not_positive_gives_no_payback(net_J):
+    """Regression (reports audit, 2026-11-29): with ``energy_metric`` a net energy (``energy/train_total_net_J``,
+    below zero when a trial drew less than the idle power), the report said 'tuning pays back its -40 J after
+    -10000 inferences'; at 0 J, 'after 0 inferences'."""
+    trials = [trial(0, 0.9, 0.01, 10, 10, 1.0, 5.0, baseline=True), trial(1, 0.95, 0.006, 5, 5, 1.0, 5.0)]
+    for t in trials:
+        t.user_attrs["energy/train_total_net_J"] = net_J
+    settings = ReportSettings(SETTINGS.objective_names, SETTINGS.directions, energy_metric="energy/train_total_net_J")
+    report = build_report("s", trials, settings)
+    imp = report.impact
+    assert imp["saved_J_per_inference"] == pytest.approx(0.004)  # the saving itself is still reported
+    assert imp["payback"] is None and imp["payback_interval"] is None
+    assert imp["payback_note"] == (
+        f"no payback: the sweep's energy, {2 * net_J:.4g} J of energy/train_total_net_J, is not a positive energy"
+    )
+    assert f"- Payback: {imp['payback_note']}." in render(report)
+    assert f"payback: {imp['payback_note']}" in impact_lines(imp)
+
+
 def test_optuna_study_round_trip(tmp_path):
     storage = f"sqlite:///{tmp_path / 's.db'}"
     study = optuna.create_study(storage=storage, directions=["maximize", "minimize"], study_name="s")
