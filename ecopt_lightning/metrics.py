@@ -61,6 +61,8 @@ IDLE_W = "power/idle_W"
 PARAMS = "model/params"
 FLOPS_PER_SAMPLE = "model/flops_per_sample"
 CARBON_TOTAL_G = "carbon/total_gCO2e"
+#: :func:`cost_total` without its currency
+COST_TOTAL_PREFIX = "cost/total_"
 #: metric families that come from the energy meters (J, W, gCO2e, cost, samples per J): not logged when nothing
 #: is measured
 MEASURED_PREFIXES = ("energy/", "efficiency/", "power/", "carbon/", "cost/")
@@ -135,7 +137,7 @@ def carbon_total_g(phase: str) -> str:
 
 def cost_total(currency: str) -> str:
     """Cost of ``energy/total_J`` in ``currency``."""
-    return f"cost/total_{currency}"
+    return f"{COST_TOTAL_PREFIX}{currency}"
 
 
 def for_dataloader(name: str, dataloader_idx: object) -> str:

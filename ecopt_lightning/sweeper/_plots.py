@@ -21,14 +21,19 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from ..metrics import ESTIMATED_FRACTION
+from ..metrics import COST_TOTAL_PREFIX, ESTIMATED_FRACTION
 from ._atomic import atomic_write
 from ._metrics import Constraint
 from ._records import TrialRecord
 from ._schema import BASELINE_ATTR
 from ._sweep_report import Report
 
-_UNITS = {"_J": "J", "_kJ": "kJ", "_Wh": "Wh", "_kWh": "kWh", "_W": "W", "_s": "s", "_ms": "ms", "_g": "gCO2e"}
+_UNITS = {
+    "_J": "J", "_kJ": "kJ", "_Wh": "Wh", "_kWh": "kWh", "_W": "W", "_s": "s", "_ms": "ms", "_g": "gCO2e",
+    "_gCO2e": "gCO2e",
+}  # fmt: skip
+#: figures computed from the energy (at a grid intensity, a price): their axes say how the energy was measured
+_FROM_ENERGY = ("carbon/", "cost/")
 
 
 #: a count per unit of energy: ``efficiency/samples_per_J`` is samples per J, not J
@@ -36,13 +41,17 @@ _PER_ENERGY = re.compile(r"([A-Za-z]+)_per_(J|kJ|Wh|kWh)$")
 
 
 def unit_of(metric: str) -> str:
-    """The unit a metric's name ends with (``..._J`` -> J, ``..._samples_per_J`` -> samples per J); ``-``
-    (dimensionless) otherwise.
+    """The unit a metric's name ends with (``..._J`` -> J, ``..._samples_per_J`` -> samples per J, a cost's
+    currency); ``-`` (dimensionless) otherwise.
 
     Example:
         >>> unit_of("energy/total_J"), unit_of("efficiency/samples_per_J"), unit_of("val_acc")
         ('J', 'samples per J', '-')
+        >>> unit_of("carbon/total_gCO2e"), unit_of("cost/total_EUR")
+        ('gCO2e', 'EUR')
     """
+    if metric.startswith(COST_TOTAL_PREFIX):
+        return metric[len(COST_TOTAL_PREFIX) :]
     per_energy = _PER_ENERGY.search(metric)
     if per_energy is not None:
         return f"{per_energy[1]} per {per_energy[2]}"
@@ -86,7 +95,9 @@ def axis_title(metric: str, direction: str, how: str = "") -> str:
     """An axis title with the unit (``J per sample``) and, for energy and power, how it was measured."""
     arrow = "↑" if direction == "maximize" else "↓"
     unit = next((words for suffix, words in _PER.items() if metric.endswith(suffix)), unit_of(metric))
-    energy_like = unit_of(metric) in _ENERGY_UNITS or _PER_ENERGY.search(metric) is not None
+    energy_like = (
+        unit_of(metric) in _ENERGY_UNITS or _PER_ENERGY.search(metric) is not None or metric.startswith(_FROM_ENERGY)
+    )
     return f"{metric} [{unit}{', ' + how if how and energy_like else ''}] ({direction} {arrow})"
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from ecopt_lightning.sweeper._plots import figure, measured_by, write_html
+from ecopt_lightning.sweeper._plots import axis_label, figure, measured_by, write_html
 from ecopt_lightning.sweeper._schema import BASELINE_ATTR, CONSTRAINTS_ATTR, SOURCES_ATTR, ReportSettings
 from ecopt_lightning.sweeper._sweep_report import build_report
 
@@ -119,6 +119,23 @@ def test_an_efficiency_axis_reads_samples_per_joule_not_joules() -> None:
     report = build_report("s", study.get_trials(), ReportSettings(names, ["maximize", "maximize", "minimize"]))
     title = figure(report).axes[0].get_ylabel().replace("\n", " ")
     assert title == "efficiency/samples_per_J [samples per J, ESTIMATED from CPU time] (maximize ↑)"
+
+
+@pytest.mark.parametrize(
+    ("objective", "unit"), [("carbon/total_gCO2e", "gCO2e"), ("cost/total_EUR", "EUR"), ("cost/total_USD", "USD")]
+)
+def test_a_carbon_or_cost_axis_names_its_unit_and_the_energy_behind_it(tmp_path: Path, objective, unit) -> None:
+    """Regression (reports audit, 2026-11-29): a ``carbon/total_gCO2e`` or ``cost/total_EUR`` objective's axis read
+    ``[-]``, dimensionless, in the PNG, the HTML and the rungs' PNG, and did not say its energy was ESTIMATED."""
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for i, (acc, value) in enumerate([(0.8, 0.5), (0.9, 0.7)]):
+        _add(study, i, [acc, value], {"energy/total_J": 10.0, SOURCES_ATTR: {"cpu:0": "estimate"}})
+    report = build_report("s", study.get_trials(), ReportSettings(["val_acc", objective], ["maximize", "minimize"]))
+    want = f"{objective} [{unit}, ESTIMATED from CPU time] (minimize ↓)"
+    assert figure(report).axes[0].get_ylabel().replace("\n", " ") == want
+    write_html(report, tmp_path / "front.html")
+    assert f"[{unit}, ESTIMATED from CPU time]" in (tmp_path / "front.html").read_text()  # the title, JSON-escaped
+    assert axis_label(objective, "minimize") == f"{objective} [{unit}] (minimize ↓)"
 
 
 def test_a_copy_of_plotly_js_cut_short_does_not_stand_as_the_file(tmp_path: Path) -> None:
