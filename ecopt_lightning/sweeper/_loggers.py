@@ -26,6 +26,9 @@ from ._sweep_report import Report
 
 log = logging.getLogger(__name__)
 
+#: beside the sweep's energy (J) where a logger keeps a number alone: how it was obtained, in words
+SWEEP_ENERGY_HOW = "ecopt/sweep_energy_how"
+
 
 def _energy_text(report: Report) -> str:
     """The sweep's energy with how much of it is estimated, or why it is unknown."""
@@ -98,6 +101,7 @@ def _wandb(report: Report, out_dir: Path, paths: list[Path], kwargs: Mapping[str
             run.save(str(path), base_path=str(path.parent), policy="now")
         run.summary["ecopt/hypervolume"] = report.hypervolume
         run.summary["ecopt/sweep_energy_J"] = report.sweep_energy_J if report.energy_reported else None
+        run.summary[SWEEP_ENERGY_HOW] = _energy_text(report)
         where = f"artifact {artifact.name} and run files in {run.dir}"
         if getattr(run, "offline", False):
             where += f"; offline run: upload with `wandb sync {Path(run.dir).parent}`"
@@ -120,6 +124,7 @@ def _mlflow(report: Report, out_dir: Path, paths: list[Path], kwargs: Mapping[st
             mlflow.log_metric("ecopt_hypervolume", report.hypervolume)
         if report.energy_reported:  # else unknown, not 0 J
             mlflow.log_metric("ecopt_sweep_energy_J", report.sweep_energy_J)
+        mlflow.set_tag(SWEEP_ENERGY_HOW, _energy_text(report))
         return str(run.info.run_id)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import struct
 import warnings
 from collections import defaultdict
 from pathlib import Path
@@ -54,3 +55,42 @@ def tb_series(root: Path) -> dict[str, list[tuple[int, float]]]:
 
 def read_summary(path: Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text())
+
+
+def wandb_records(run_file: str) -> list[dict[str, object]]:
+    """History, config and summary rows (``_record``) of an offline W&B run, from its .wandb file (a LevelDB-style
+    log)."""
+    from wandb.proto import wandb_internal_pb2
+
+    data = Path(run_file).read_bytes()
+    block, pos, chunks, partial = 32768, 7, [], b""  # 7 bytes of header: b":W&B", magic, version
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        if left < 7:
+            pos += left
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        if length == 0 and kind == 0:
+            pos += left
+            continue
+        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
+        if kind == 1:
+            chunks.append(chunk)
+        elif kind == 2:
+            partial = chunk
+        elif kind == 3:
+            partial += chunk
+        elif kind == 4:
+            chunks.append(partial + chunk)
+    rows = []
+    for chunk in chunks:
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(chunk)
+        kind = record.WhichOneof("record_type")
+        if kind in ("history", "config", "summary"):
+            items = {"history": record.history.item, "config": record.config.update, "summary": record.summary.update}[
+                kind
+            ]
+            row = {i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in items}
+            rows.append({"_record": kind, **row})
+    return rows

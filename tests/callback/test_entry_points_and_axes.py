@@ -4,8 +4,6 @@ TensorBoard and an offline W&B run; each Trainer entry point leaves its summary,
 from __future__ import annotations
 
 import glob
-import json
-import struct
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,7 @@ from typing_extensions import override
 
 from ecopt_lightning.callback import EnergyCallback
 from ecopt_lightning.energy import EnergyWarning
-from tests.callback.helpers import make_trainer, read_summary, tb_series
+from tests.callback.helpers import make_trainer, read_summary, tb_series, wandb_records
 from tests.callback.models import TinyModel, loader
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -71,42 +69,6 @@ def test_every_logger_names_the_sources_of_the_energy_values(tmp_path: Path) -> 
     assert "hp_metric" not in tb_series(tmp_path)
 
 
-def _wandb_history(run_file: str) -> list[dict[str, object]]:
-    """History and config rows (``_record``) of an offline W&B run, from its .wandb file (a LevelDB-style log)."""
-    from wandb.proto import wandb_internal_pb2
-
-    data = Path(run_file).read_bytes()
-    block, pos, chunks, partial = 32768, 7, [], b""  # 7 bytes of header: b":W&B", magic, version
-    while pos + 7 <= len(data):
-        left = block - pos % block
-        if left < 7:
-            pos += left
-            continue
-        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
-        if length == 0 and kind == 0:
-            pos += left
-            continue
-        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
-        if kind == 1:
-            chunks.append(chunk)
-        elif kind == 2:
-            partial = chunk
-        elif kind == 3:
-            partial += chunk
-        elif kind == 4:
-            chunks.append(partial + chunk)
-    rows = []
-    for chunk in chunks:
-        record = wandb_internal_pb2.Record()
-        record.ParseFromString(chunk)
-        kind = record.WhichOneof("record_type")
-        if kind in ("history", "config"):
-            items = record.history.item if kind == "history" else record.config.update
-            row = {i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in items}
-            rows.append({"_record": kind, **row})
-    return rows
-
-
 def test_wandb_offline_reads_back_at_global_steps_and_keeps_the_summary_in_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -125,10 +87,10 @@ def test_wandb_offline_reads_back_at_global_steps_and_keeps_the_summary_in_the_r
 
     series: dict[str, list[tuple[int, float]]] = {}
     files = glob.glob(str(tmp_path / "wandb" / "offline-run-*" / "*.wandb"))
-    rows = _wandb_history(files[0])
+    rows = wandb_records(files[0])
     config = {k: v for row in rows if row["_record"] == "config" for k, v in row.items()}
     assert config["energy/sources"] == "cpu:0=estimate"  # the run's config names the sources of its values
-    for row in rows:
+    for row in (r for r in rows if r["_record"] == "history"):
         step = row.get("trainer/global_step")
         for key, value in row.items():
             if isinstance(step, int) and isinstance(value, (int, float)) and not key.startswith(("_", "trainer/")):

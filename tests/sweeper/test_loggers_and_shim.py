@@ -13,6 +13,7 @@ from ecopt_lightning.sweeper._artifacts import write_all
 from ecopt_lightning.sweeper._loggers import log_everywhere
 from ecopt_lightning.sweeper._schema import ReportSettings
 from ecopt_lightning.sweeper._sweep_report import build_report
+from tests.callback.helpers import wandb_records
 from tests.guards import SUBPROCESS_S
 
 
@@ -139,3 +140,38 @@ def test_wandb_takes_a_study_whose_name_has_spaces_or_accents(tmp_path: Path, mo
     report = build_report("my study: é", study.get_trials(), settings)
     where = log_everywhere(["wandb"], report, tmp_path, write_all(report, tmp_path / "files"), {"wandb": {}})
     assert "artifact pareto-front-my-study---" in where.get("wandb", "")
+
+
+def test_mlflow_and_wandb_say_how_the_sweep_energy_was_obtained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (reports audit, 2026-11-29): MLflow's ``ecopt_sweep_energy_J`` and W&B's
+    ``ecopt/sweep_energy_J`` were bare numbers, with nothing beside them saying the energy was ESTIMATED from CPU
+    time (TensorBoard's summary text said it)."""
+    pytest.importorskip("mlflow")
+    pytest.importorskip("wandb")
+    import mlflow
+    import wandb
+
+    from ecopt_lightning.sweeper._loggers import SWEEP_ENERGY_HOW
+    from ecopt_lightning.sweeper._schema import SOURCES_ATTR
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for acc, joules in [(0.8, 2.0), (0.9, 3.0)]:
+        attrs = {"energy/total_J": joules, SOURCES_ATTR: {"cpu:0": "estimate"}}
+        study.add_trial(optuna.trial.create_trial(values=[acc, joules], user_attrs=attrs))
+    settings = ReportSettings.default(["acc", "energy/total_J"], ["maximize", "minimize"])
+    report = build_report("how", study.get_trials(), settings)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    kwargs = {"mlflow": {"tracking_uri": uri, "experiment_name": "ecopt-test"}, "wandb": {"mode": "offline"}}
+    where = log_everywhere(["mlflow", "wandb"], report, tmp_path, write_all(report, tmp_path / "files"), kwargs)
+    said = "5 J, 100% of it ESTIMATED, not measured"
+    run = mlflow.MlflowClient(tracking_uri=uri).get_run(where["mlflow"])
+    assert run.data.metrics["ecopt_sweep_energy_J"] == 5.0
+    assert run.data.tags[SWEEP_ENERGY_HOW] == said
+    wandb.teardown()  # the W&B service writes out the run's record log
+    (run_file,) = (tmp_path / "wandb").glob("offline-run-*/*.wandb")
+    logged = {k: v for row in wandb_records(str(run_file)) if row["_record"] == "summary" for k, v in row.items()}
+    assert logged["ecopt/sweep_energy_J"] == 5.0 and logged[SWEEP_ENERGY_HOW] == said
