@@ -39,6 +39,7 @@ def load_study(url: str, study_name: str) -> Any:
     the storage holds, when the name is wrong)."""
     import optuna
 
+    from ._metrics import did_you_mean
     from ._storage import open_storage
     from ._urls import JOURNAL, journal_path, redact, scheme
     from .errors import SweeperConfigError
@@ -59,9 +60,29 @@ def load_study(url: str, study_name: str) -> Any:
     try:
         return optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
-        names = optuna.get_all_study_names(storage)
-        there = f"studies there: {', '.join(sorted(names))}" if names else "it holds no study"
-        raise ReportError(f"--study {study_name!r}: no study of that name in {shown}; {there}") from None
+        names = sorted(optuna.get_all_study_names(storage))
+        raise ReportError(
+            f"--study {study_name!r}: no study of that name in {shown}{did_you_mean(study_name, names)}; "
+            f"{studies_there(names)}"
+        ) from None
+
+
+#: the most study names a wrong ``--study`` lists (a shared database may hold thousands)
+MAX_LISTED = 20
+
+
+def studies_there(names: Sequence[str]) -> str:
+    """The studies of a storage, for a line saying a name is not among them: the first :data:`MAX_LISTED`.
+
+    Example:
+        >>> studies_there(["digits", "train"]), studies_there([])
+        ('studies there: digits, train', 'it holds no study')
+    """
+    if not names:
+        return "it holds no study"
+    if len(names) <= MAX_LISTED:
+        return f"studies there: {', '.join(names)}"
+    return f"{len(names)} studies there: {', '.join(names[:MAX_LISTED])}, ... ({len(names) - MAX_LISTED} more)"
 
 
 def check_named_trial(trials: Sequence[Any], flag: str, number: int | None) -> None:

@@ -9,6 +9,7 @@ import optuna
 import pytest
 
 from ecopt_lightning.cli import main as ecopt_main
+from ecopt_lightning.sweeper._storage import open_storage
 
 COMMANDS = pytest.mark.parametrize("command", ["report", "confirm"])
 
@@ -43,5 +44,27 @@ def test_a_wrong_study_name_lists_the_studies_there(capsys, tmp_path: Path, comm
         optuna.create_study(study_name=name, storage=url)
     code, err = _run(capsys, command, "--storage", url, "--study", "trian", "--out", str(tmp_path / "r"))
     assert code == 2
-    there = f"no study of that name in {url}; studies there: digits, train"
+    there = f"no study of that name in {url} (did you mean 'train'?); studies there: digits, train"
     assert err == [f"ecopt {command}: --study 'trian': {there}"]
+
+
+@COMMANDS
+def test_a_wrong_study_name_in_a_storage_of_many_studies_is_a_short_line(capsys, tmp_path: Path, command: str) -> None:
+    """Regression (reports audit, 2026-11-29): the line listed every study of the storage; on a shared database
+    (a team's PostgreSQL, hundreds of studies) that was one line of many kilobytes, the closest name lost in it."""
+    url = f"sqlite:///{tmp_path / 'ecopt.db'}"
+    for i in range(30):
+        optuna.create_study(study_name=f"digits_{i:02d}", storage=url)
+    code, err = _run(capsys, command, "--storage", url, "--study", "digit_07", "--out", str(tmp_path / "r"))
+    listed = ", ".join(f"digits_{i:02d}" for i in range(20))
+    there = f"no study of that name in {url} (did you mean 'digits_07'?); 30 studies there: {listed}, ... (10 more)"
+    assert code == 2 and err == [f"ecopt {command}: --study 'digit_07': {there}"]
+
+
+@pytest.mark.postgres
+def test_a_wrong_study_name_on_postgresql_names_the_closest(capsys, tmp_path: Path, postgres_url, study_name) -> None:
+    optuna.create_study(study_name=study_name, storage=open_storage(postgres_url, heartbeat_interval_s=0))
+    code, err = _run(capsys, "report", "--storage", postgres_url, "--study", study_name + "x", "--out", str(tmp_path))
+    assert code == 2 and len(err) == 1
+    assert f"(did you mean {study_name!r}?)" in err[0] and "studies there: " in err[0]
+    assert len(err[0]) < 2000  # at most 20 names, however many the shared test database holds
