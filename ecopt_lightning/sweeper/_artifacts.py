@@ -96,6 +96,7 @@ def _front_row(report: Report, r: TrialRecord) -> dict[str, Any]:
         "energy_per_sample_J": r.energy_per_sample_J,
         "samples_per_J": r.samples_per_J,
         "energy_J": r.energy_J,
+        "energy_from": r.energy_source,
         "energy_sources": r.sources,
         "energy_estimated_fraction": r.metrics.get(names.ESTIMATED_FRACTION),
         "constraints": r.constraints,
@@ -220,7 +221,9 @@ def _flat(report: Report, r: TrialRecord, all_trials: bool, rungs: Sequence[str]
         row["confirmed"] = r.confirmed is not None
     row.update({f"param:{k}": v for k, v in r.params.items()})
     row.update({"energy_per_sample_J": r.energy_per_sample_J, "samples_per_J": r.samples_per_J, "energy_J": r.energy_J})
-    # where the energy values come from: domain=source, and the estimated share the job reported
+    # where the energy values come from: which metric (a sum of phases, a median, ...), domain=source, and the
+    # estimated share the job reported
+    row["energy_from"] = r.energy_source
     row["energy_sources"] = sources_text(r.sources)
     row["energy_estimated_fraction"] = r.metrics.get(names.ESTIMATED_FRACTION)
     row["knee"] = report.knee is not None and r.number == report.knee.number

@@ -109,8 +109,11 @@ def _merge(members: list[TrialRecord], settings: ReportSettings) -> TrialRecord:
         point.metrics[INFERENCE_CONVERGED] = float(precision_reached(median, median_interval(pooled), REL_PRECISION))
     if any(r.metrics.get(INFERENCE_CONTENDED) == 1.0 for r in members):
         point.metrics[INFERENCE_CONTENDED] = 1.0
-    energies = [r.energy_J for r in members if r.energy_J is not None]
-    point.energy_J = statistics.median(energies) if energies else None
+    energies = [(r.number, r.energy_J, r.energy_source) for r in members if r.energy_J is not None]
+    point.energy_J = statistics.median(e for _, e, _ in energies) if energies else None
+    if energies:  # the point's energy is none of its trials' own: say what it is
+        ways = ", ".join(dict.fromkeys(source or "source unknown" for _, _, source in energies))
+        point.energy_source = f"median of trials {', '.join(str(n) for n, _, _ in energies)} ({ways})"
     constraints = {}
     for text in first.constraints:
         try:

@@ -305,3 +305,46 @@ def test_the_chosen_trials_sources_come_from_the_study_when_its_job_dir_is_gone(
     )
     method = render(build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS))).split("## Method")[1]
     assert "- Energy sources of the chosen trial, per domain: gpu:0: nvml_counter, cpu:0: rapl." in method
+
+
+def test_every_energy_in_the_files_says_which_metric_it_is(tmp_path: Path) -> None:
+    """Regression (reports audit, 2026-11-29): ``energy_J`` in trials.csv, pareto_front.csv and pareto_front.json
+    did not say what it was: the task's ``energy/total_J``, the sum of its phase totals where that was missing, with
+    a pre-training check added, or a repeated config's median; summary.json only counted the ways."""
+    import json
+
+    from ecopt_lightning.sweeper._schema import CHECK_ENERGY_ATTR, CHECK_SOURCE_ATTR
+
+    study = optuna.create_study(directions=DIRECTIONS)
+    trials = [  # (w, metrics): a plain trial, one without energy/total_J, one checked before training, twice one config
+        (0.5, {"energy/total_J": 4.0}),
+        (1.0, {"energy/train_total_J": 3.0, "energy/val_total_J": 1.0}),
+        (1.5, {"energy/total_J": 5.0, CHECK_ENERGY_ATTR: 0.5, CHECK_SOURCE_ATTR: "rapl"}),
+        (2.0, {"energy/total_J": 6.0}),
+        (2.0, {"energy/total_J": 8.0}),
+    ]
+    for w, attrs in trials:
+        study.add_trial(  # each its own point on the front: more accurate as it costs more per sample
+            optuna.trial.create_trial(values=[w, w], params={"w": w}, distributions=DIST, user_attrs=attrs)
+        )
+    write_all(build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS)), tmp_path, figures=False)
+    want = {
+        0: "energy/total_J",
+        1: "sum of energy/train_total_J, energy/val_total_J",
+        2: "energy/total_J + pre-training check (rapl)",
+        3: "energy/total_J",
+        4: "energy/total_J",
+    }
+    with open(tmp_path / "trials.csv", newline="") as f:
+        assert {int(row["trial"]): row["energy_from"] for row in csv.DictReader(f)} == want
+    merged = "median of trials 3, 4 (energy/total_J)"
+    on_front = {0: want[0], 1: want[1], 2: want[2], 3: merged}
+    with open(tmp_path / "pareto_front.csv", newline="") as f:
+        assert {int(row["trial"]): row["energy_from"] for row in csv.DictReader(f)} == on_front
+    front = json.loads((tmp_path / "pareto_front.json").read_text())["trials"]
+    assert {t["trial"]: (t["energy_J"], t["energy_from"]) for t in front} == {
+        0: (4.0, want[0]),
+        1: (4.0, want[1]),
+        2: (5.5, want[2]),
+        3: (7.0, merged),
+    }
