@@ -142,6 +142,8 @@ def summary(report: Report) -> dict[str, Any]:
             "knee_method": "robust front member (any front member when none is robust) closest to the ideal "
             "point, each objective scaled to [0, 1]",
             "best_per_objective": report.best,
+            "best_method": "the best central value among feasible complete trials; not_separable_from: the others "
+            "whose 95% interval (their value, without one) overlaps the best's",
             "sweep_energy": {
                 "total_J": report.sweep_energy_J if report.energy_reported else None,
                 "estimated_J": report.sweep_estimated_J if report.energy_reported else None,

@@ -207,7 +207,20 @@ def build_report(
             pick = max if direction == "maximize" else min
             column = [r.objective_values[i] for r in candidates]
             top = candidates[column.index(pick(column))]
-            best[name] = {"trial": top.number, "value": top.objective_values[i], "params": top.params}
+            lo, hi = top.interval(name, top.objective_values[i])
+            # ranked by the central value: the trials whose interval reaches the best's are not told apart from it
+            close = [
+                r.number
+                for r in candidates
+                if r is not top and (ends := r.interval(name, r.objective_values[i]))[0] <= hi and lo <= ends[1]
+            ]
+            best[name] = {
+                "trial": top.number,
+                "value": top.objective_values[i],
+                "interval": list(top.intervals[name]) if name in top.intervals else None,
+                "params": top.params,
+                "not_separable_from": close,
+            }
     measured = [(r.energy_J, r.energy_source or "unknown") for r in records if r.energy_J is not None]
     estimated, unknown = estimated_energy(records)
     for run in (late_runs or {}).values():

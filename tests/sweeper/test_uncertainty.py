@@ -223,3 +223,22 @@ def test_summary_lists_trials_whose_training_was_contended():
         study.add_trial(optuna.trial.create_trial(values=[1.0], user_attrs={"e": 1.0, "energy/train_contended": flag}))
     s = summary(build_report("q", study.get_trials(), ReportSettings.default(["e"], ["minimize"])))
     assert s["measurement_quality"]["contended_training"] == [1]
+
+
+def test_the_best_trial_per_objective_names_the_trials_its_interval_cannot_tell_apart(tmp_path):
+    """Regression (reports audit, 2026-11-29): summary.json's ``best_per_objective`` named the trial with the least
+    median energy as the best, with no interval and no word that another trial's interval overlapped its own: the
+    ranking read as settled where the measurement could not separate them."""
+    from ecopt_lightning.sweeper._artifacts import write_all
+    from ecopt_lightning.sweeper._records import ReportSettings
+    from ecopt_lightning.sweeper._sweep_report import build_report
+
+    rows = [(0.5, 0.5, (0.4, 0.6)), (0.4, 0.7, (0.55, 0.9)), (0.3, 2.0, (1.5, 2.5)), (0.3, 2.2, (2.0, 2.4))]
+    report = build_report("s", _study(rows).get_trials(), ReportSettings(["loss", "energy"], ["minimize", "minimize"]))
+    write_all(report, tmp_path, figures=False)
+    best = json.loads((tmp_path / "summary.json").read_text())["best_per_objective"]
+    assert best["energy"] == {
+        "trial": 0, "value": 0.5, "interval": [0.4, 0.6], "params": {}, "not_separable_from": [1]
+    }  # fmt: skip
+    # no interval on loss: only an equal value cannot be told apart
+    assert best["loss"] == {"trial": 2, "value": 0.3, "interval": None, "params": {}, "not_separable_from": [3]}
