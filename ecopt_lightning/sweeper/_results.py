@@ -139,7 +139,9 @@ def tell_result(
         tell_quietly(study, trial, state=TrialState.PRUNED)  # our own decision: not a failure, not in n_trials
         return None, None
     # whenever the job could reach its trial (the stored schedule, not this run's, says whether it ranks)
-    stopped = stopped_at(study, trial) if settings.jobs_reach_their_trials else None
+    stopped, not_finite = stopped_at(study, trial) if settings.jobs_reach_their_trials else (None, False)
+    if not_finite:  # stopped at a rung for a NaN objective: a failure, whatever the job returned after
+        error, mismatch = stopped, None
     if error is None and stopped is not None:
         # PRUNED keeps no values, so the trial never reaches the front; its metrics and energy stay
         # the trial's progress line says the same for the user
@@ -165,9 +167,12 @@ def tell_result(
     return None, None
 
 
-def stopped_at(study: optuna.Study, trial: Trial) -> str | None:
+def stopped_at(study: optuna.Study, trial: Trial) -> tuple[str | None, bool]:
     """Where the job's multi-fidelity check stopped ``trial`` (that one trial read from storage: the job wrote
-    it), as ``stopped at rung k (epoch e): why``; ``None`` when it was not stopped."""
+    it), as ``stopped at rung k (epoch e): why`` (``None`` when it was not stopped), and whether it stopped for an
+    objective that was not finite there."""
     attrs = storage_of(study).get_trial(trial_id(trial)).user_attrs
     epoch = _multi_fidelity.stopped_at(attrs)
-    return None if epoch is None else stopped_phrase(epoch, _multi_fidelity.rung_values(attrs))
+    if epoch is None:
+        return None, False
+    return stopped_phrase(epoch, _multi_fidelity.rung_values(attrs)), _multi_fidelity.stopped_not_finite(attrs)

@@ -44,6 +44,9 @@ from .successive_halving import RungDecision, RungSchedule, can_stop, decide
 
 log = logging.getLogger(__name__)
 
+#: the reason of a stop at a rung where an objective was not finite (the trial is then FAIL, not PRUNED)
+NOT_FINITE = "not every objective is finite"
+
 
 class StudyRungs:
     """One trial's rung reports and decisions, through its study's storage.
@@ -134,7 +137,8 @@ class StudyRungs:
         self, epoch: int, metrics: Mapping[str, float | None], max_epochs: int, val_every: int | None = None
     ) -> list[float] | None:
         """Write the trial's objective values at rung ``epoch`` (``None`` when one is not finite: the trial then
-        cannot be ranked at this rung and goes on). ``val_every``: the Trainer's ``check_val_every_n_epoch``.
+        cannot be ranked, and stops there, see :meth:`decide`). ``val_every``: the Trainer's
+        ``check_val_every_n_epoch``.
 
         Raises:
             JobConfigError: an objective's metric at the rung was never logged: every trial would go on at every
@@ -203,9 +207,11 @@ class StudyRungs:
         """Rank the trial among those at rung ``epoch`` and store the decision (and, on stop, the epoch);
         ``not_finite``: ``metric=value`` of the objectives that made ``values`` ``None``."""
         if values is None:
+            # NaN never ranks, and a diverged run seldom recovers: trained on, it failed on its NaN at the end; the
+            # sweeper tells it FAIL with this reason (the baseline too: a NaN is no reference for the payback)
             which = ", ".join(not_finite) or ", ".join(self.schedule.metric_at_rung(n) for n in self.objective_names)
-            reason = f"continue: not every objective is finite by now ({which}), so the trial cannot be ranked here"
-            decision = RungDecision(True, 0, 1, 0, reason)
+            reason = f"stop: {NOT_FINITE} ({which}): it cannot be ranked, so it fails here, not at the end of training"
+            decision = RungDecision(False, 0, 1, 0, reason)
             log.warning("ecopt: trial %d at epoch %d: %s", self.number, epoch, decision.reason)
             cohort: dict[int, list[float]] = {}
         else:
@@ -292,6 +298,20 @@ def dead_run_attrs(user_attrs: Mapping[str, Any]) -> list[str]:
     """
     own = (RUNG_EPOCHS_ATTR, STOPPED_AT_ATTR)
     return [k for k in user_attrs if k in own or rung_epoch(k) is not None]
+
+
+def stopped_not_finite(user_attrs: Mapping[str, Any]) -> bool:
+    """Whether multi-fidelity stopped the trial at a rung where an objective was not finite (no values there).
+
+    Example:
+        >>> stopped_not_finite({STOPPED_AT_ATTR: 1, "ecopt.rung.1": {"values": None, "decision": "stop"}})
+        True
+        >>> stopped_not_finite({STOPPED_AT_ATTR: 1, "ecopt.rung.1": {"values": [0.5], "decision": "stop"}})
+        False
+    """
+    epoch = stopped_at(user_attrs)
+    entry = rung_values(user_attrs).get(epoch) if epoch is not None else None
+    return entry is not None and entry.get("values") is None
 
 
 def rung_values(user_attrs: Mapping[str, Any]) -> dict[int, dict[str, Any]]:

@@ -15,7 +15,7 @@ from ecopt_lightning.sweeper._schema import (
     ReportSettings,
 )
 from ecopt_lightning.sweeper.errors import JobConfigError
-from ecopt_lightning.sweeper.multi_fidelity import StudyRungs, rung_values, stopped_at
+from ecopt_lightning.sweeper.multi_fidelity import StudyRungs, rung_values, stopped_at, stopped_not_finite
 from ecopt_lightning.sweeper.pruning import TrialRef
 from ecopt_lightning.sweeper.successive_halving import RungSchedule, decide
 
@@ -104,14 +104,19 @@ def test_decisions_replay_from_storage(tmp_path: Path) -> None:
     assert [stopped_at(attrs[k]) for k in range(6)] == [None, 1, None, 1, None, 1]
 
 
-def test_a_non_finite_objective_goes_on_and_says_why(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_non_finite_objective_stops_the_trial_and_says_why(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     url, study = _study(tmp_path)
     study.ask()
     d = _worker(url, 0).report(1, {"val_acc": 0.5, "model/params": float("nan")}, 4)
-    # it named every objective, as if val_acc were not finite either
-    said = "continue: not every objective is finite by now (model/params=nan), so the trial cannot be ranked here"
-    assert d.go_on and d.reason == said
-    assert said in caplog.text and rung_values(study.trials[0].user_attrs)[1]["reason"] == said
+    # it named every objective, as if val_acc were not finite either; and it went on, to fail at the end
+    said = (
+        "stop: not every objective is finite (model/params=nan): it cannot be ranked, so it fails here, not at the "
+        "end of training"
+    )
+    assert not d.go_on and d.reason == said
+    attrs = study.trials[0].user_attrs
+    assert said in caplog.text and rung_values(attrs)[1]["reason"] == said
+    assert stopped_at(attrs) == 1 and stopped_not_finite(attrs)
 
 
 def test_an_objective_never_logged_by_a_rung_is_a_config_error_naming_what_was(tmp_path: Path) -> None:

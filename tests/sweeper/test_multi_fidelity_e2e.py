@@ -117,6 +117,22 @@ def test_lone_trial_runs_to_the_end(multirun, tmp_path: Path) -> None:
     assert [r["decision"] for r in rung_values(t.user_attrs).values()] == ["continue", "continue"]
 
 
+def test_a_trial_whose_objective_is_nan_at_a_rung_is_stopped_there_and_failed(multirun, tmp_path: Path) -> None:
+    """Regression (stop 32's open list): a NaN objective at a rung let the trial go on; it trained its whole budget,
+    then failed on its NaN. NaN never ranks: the trial stops at that rung and is FAIL with the rung's reason."""
+    proc = multirun("width=choice(4,8)", "nan=true", "hydra.sweeper.n_trials=2", MF, app="rungs.py", expect_fail=True)
+    assert "max_failures=2 reached" in proc.stderr and "last error: stopped at rung 1 (epoch 1)" in proc.stderr
+    trials = load_study(tmp_path / "sweep", "rungs").get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL] * 2, proc.stderr[-3000:]
+    for t in trials:  # the baseline (trial 0, width 4) too: a NaN cannot be the payback's reference
+        assert t.user_attrs["epochs_trained"] == 1 and list(rung_values(t.user_attrs)) == [1]
+        (rung,) = rung_values(t.user_attrs).values()
+        assert rung["decision"] == "stop" and rung["values"] is None and rung["cohort"] == []
+        assert t.user_attrs["ecopt.error"].startswith("stopped at rung 1 (epoch 1): not every objective is finite")
+        assert "(val_acc=nan)" in t.user_attrs["ecopt.error"]
+    assert "multi-fidelity stopped" not in proc.stderr + proc.stdout  # failed, not counted as stopped
+
+
 def test_off_by_default_nothing_is_ranked(multirun, tmp_path: Path) -> None:
     multirun(PLAN, "hydra.sweeper.n_trials=2", app="rungs.py")
     trials = load_study(tmp_path / "sweep", "rungs").get_trials()

@@ -10,6 +10,15 @@ from hydra_compat import MAIN_KWARGS
 from lit import Tiny, fit
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, TensorDataset
+from typing_extensions import override
+
+
+class Diverged(Tiny):
+    """Logs ``val_acc`` as NaN at every validation."""
+
+    @override
+    def validation_step(self, batch, batch_idx):
+        self.log("val_acc", float("nan"))
 
 
 def loader(n: int, seed: int, flip: float = 0.0) -> DataLoader:
@@ -31,7 +40,13 @@ def main(cfg: DictConfig) -> dict:
 
         callback = Callback()  # does nothing
     train = loader(128, 0, cfg.flip)
-    trainer = fit(lambda: Tiny(cfg.width, cfg.lr), train, callback, max_epochs=cfg.epochs, num_sanity_val_steps=0)
+    trainer = fit(
+        lambda: (Diverged if cfg.nan else Tiny)(cfg.width, cfg.lr),
+        train,
+        callback,
+        max_epochs=cfg.epochs,
+        num_sanity_val_steps=0,
+    )
     params = sum(p.numel() for p in trainer.lightning_module.parameters())
     return {"model/params": params, **trainer.callback_metrics, "epochs_trained": trainer.current_epoch}
 
