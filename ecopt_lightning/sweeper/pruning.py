@@ -127,6 +127,7 @@ def check_before_training(
             passes keeps the check's energy in ``ecopt.pre_training.energy_J``, added to its own in reports.
     """
     from ._metrics import Constraint
+    from ._optuna_compat import set_user_attrs
     from ._schema import (
         CHECK_ENERGY_ATTR,
         CHECK_SOURCE_ATTR,
@@ -164,18 +165,22 @@ def check_before_training(
         )
     value = result.per_sample_J
     violated = [c.text for c in constraints if c.value({metric: value}) > 0]
-    trial.set_user_attr(pre_training_attr(metric), value)
+    # one write (one transaction on a database); a journal file stores the attributes one by one, in this order, so
+    # that a job killed between two leaves no energy without its source, and no pruned mark without its energy
+    attrs: dict[str, Any] = {pre_training_attr(metric): value}
     if not violated:
-        trial.set_user_attr(CHECK_ENERGY_ATTR, result.measurement.energy_J)  # counted in the trial's energy
-        trial.set_user_attr(CHECK_SOURCE_ATTR, result.source)
+        attrs[CHECK_SOURCE_ATTR] = result.source
+        attrs[CHECK_ENERGY_ATTR] = result.measurement.energy_J  # counted in the trial's energy
+        set_user_attrs(study, trial, attrs)
         return value
     reason = f"pruned before training: untrained model's {metric}={value:.4g} violates {', '.join(violated)}"
-    trial.set_user_attr(metric, value)
-    trial.set_user_attr(PRUNED_ATTR, reason)
-    trial.set_user_attr(ERROR_ATTR, reason)
-    trial.set_user_attr(ENERGY_ATTR, result.measurement.energy_J)
-    trial.set_user_attr(ENERGY_SOURCE_ATTR, "pre_training_check:" + result.source)
-    trial.set_user_attr(SOURCES_ATTR, dict(result.measurement.sources))  # the report says estimated or measured
+    attrs[metric] = value
+    attrs[SOURCES_ATTR] = dict(result.measurement.sources)  # the report says estimated or measured
+    attrs[ENERGY_SOURCE_ATTR] = "pre_training_check:" + result.source
+    attrs[ENERGY_ATTR] = result.measurement.energy_J
+    attrs[ERROR_ATTR] = reason
+    attrs[PRUNED_ATTR] = reason  # last: the sweeper tells PRUNED on it
+    set_user_attrs(study, trial, attrs)
     raise PrunedBeforeTraining(reason)
 
 

@@ -201,3 +201,74 @@ def test_the_job_opens_a_journal_storage_like_the_sweeper(tmp_path: Path) -> Non
     asked = study.ask()
     _, trial = _open_trial(TrialRef(url, "s", asked.number))
     assert trial.number == asked.number
+
+
+class _WriteFails(Exception):
+    """The storage failure injected at one attribute write."""
+
+
+@pytest.mark.parametrize("limit", [0.012, 1.0], ids=["pruned", "passes"])
+def test_a_check_stopped_at_any_attribute_write_leaves_no_energy_without_its_source_nor_a_prune_without_its_energy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: float
+) -> None:
+    """Regression (stop 32's open list): the check wrote its attributes one at a time in an order where a job killed
+    between two writes left a trial marked pruned (told PRUNED by the sweeper) without the check's energy. On a
+    journal file every attribute is its own write: a failure is injected at the Nth, for every N."""
+    import optuna
+    import torch
+
+    from ecopt_lightning.sweeper._schema import (
+        CHECK_ENERGY_ATTR,
+        CHECK_SOURCE_ATTR,
+        ENERGY_ATTR,
+        ENERGY_SOURCE_ATTR,
+        PRUNE_BEFORE_TRAINING_ATTR,
+        PRUNED_ATTR,
+        SETTINGS_ATTR,
+        SOURCES_ATTR,
+    )
+    from ecopt_lightning.sweeper._storage import open_storage
+    from tests.doubles.fake_powercap import FakePowercap
+
+    cap = FakePowercap(tmp_path / "powercap", psys=False)
+    monkeypatch.setenv("ECOPT_POWERCAP_ROOT", str(tmp_path / "powercap"))
+    model = torch.nn.Linear(64, 10)
+    model.register_forward_hook(lambda m, args, out: cap.add("cpu:0", 0.05 * args[0].shape[0]))  # 0.05 J/sample
+    batches = [(torch.zeros(32, 64), torch.zeros(32))] * 4
+    constraint = f"energy/inference_per_sample_J <= {limit}"
+    settings = validate({"objectives": [{"name": "val_acc", "direction": "maximize"}], "constraints": [constraint]})
+    writes = {"n": 0, "fail_at": 0}
+    real = optuna.storages.JournalStorage.set_trial_user_attr
+
+    def counted(self, trial_id: int, key: str, value: object) -> None:
+        writes["n"] += 1
+        if writes["n"] == writes["fail_at"]:
+            raise _WriteFails(key)
+        real(self, trial_id, key, value)
+
+    monkeypatch.setattr(optuna.storages.JournalStorage, "set_trial_user_attr", counted)
+    fail_at = 1
+    while True:
+        url = f"journal:///{tmp_path / f'study{fail_at}.log'}"
+        study = optuna.create_study(study_name="s", storage=open_storage(url, 0), directions=["maximize"])
+        study.set_user_attr(SETTINGS_ATTR, settings.for_report().to_attrs())
+        study.set_user_attr(PRUNE_BEFORE_TRAINING_ATTR, True)
+        number = study.ask().number
+        writes.update(n=0, fail_at=fail_at)
+        try:
+            check_before_training(model, batches, ref=TrialRef(url, "s", number), min_window_s=0.0, device="cpu")
+        except _WriteFails:
+            pass
+        except Exception as exc:
+            assert limit < 1.0 and "pruned before training" in str(exc), exc
+        attrs = study.trials[number].user_attrs
+        if PRUNED_ATTR in attrs:  # the sweeper tells it PRUNED: its energy counts, with its source
+            assert {ENERGY_ATTR, ENERGY_SOURCE_ATTR, SOURCES_ATTR} <= set(attrs), (fail_at, sorted(attrs))
+        if ENERGY_ATTR in attrs:
+            assert ENERGY_SOURCE_ATTR in attrs, (fail_at, sorted(attrs))
+        if CHECK_ENERGY_ATTR in attrs:
+            assert CHECK_SOURCE_ATTR in attrs, (fail_at, sorted(attrs))
+        if writes["n"] < fail_at:  # the check wrote fewer attributes than N: every prefix was tried
+            break
+        fail_at += 1
+    assert fail_at > 2
