@@ -202,6 +202,7 @@ class EcoptSweeperImpl:
             )
         schedule = settings.multi_fidelity
         _same_schedule(study, schedule)  # before anything is written: a refused run leaves the study as it was
+        _same_pruning(study, settings.prune_before_training)
         _same_space(study, space, arguments)
         _quiet(study.set_metric_names, settings.objective_names)
         study.set_user_attr(SETTINGS_ATTR, settings.for_report().to_attrs())
@@ -641,9 +642,10 @@ class EcoptSweeperImpl:
         """Ask, launch and tell one batch; return the errors of failed trials, the batch's trial numbers and
         ``(trial number, field, text)`` of each result that did not fit the configured metric names."""
         _crashpoints.reached("before_ask")
-        # another worker that opened the study at the same moment (no trial yet) may have stored its schedule over
-        # this run's: this run's jobs would rank under it; one storage read a batch
+        # another worker that opened the study at the same moment (no trial yet) may have stored its schedule, or
+        # its prune_before_training, over this run's: this run's jobs would run under it; a storage read each a batch
         _same_schedule(study, settings.multi_fidelity, joined=True)
+        _same_pruning(study, settings.prune_before_training, joined=True)
         start = time.perf_counter()
         trials = _quiet(ask_batch, study, space.distributions, size)
         propose_s = time.perf_counter() - start
@@ -864,6 +866,25 @@ def _same_schedule(study: optuna.Study, schedule: RungSchedule | None, joined: b
         None if schedule is None else schedule.to_attrs(),
         f"the schedule of the existing study {study.study_name!r}, {said}, under which its trials ran: use the same "
         "settings in every worker and on resume, or another study_name or hydra.sweep.dir",
+    )
+
+
+def _same_pruning(study: optuna.Study, prune: bool, joined: bool = False) -> None:
+    """Refuse to join a study that has trials under the other ``prune_before_training`` setting: the jobs read the
+    study's (the one this run stores over it), so another worker's jobs would check, or skip the check, under this
+    run's, and a trial pruned by its job would be told FAIL by a worker with the setting off. ``joined``: as for
+    :func:`_same_schedule`."""
+    attrs = study.user_attrs
+    if PRUNE_BEFORE_TRAINING_ATTR not in attrs or (not joined and not study.get_trials(deepcopy=False)):
+        return  # a new study, or one stored before the setting was
+    stored = bool(attrs[PRUNE_BEFORE_TRAINING_ATTR])
+    if stored == prune:
+        return
+    raise SweeperConfigError(
+        "prune_before_training",
+        prune,
+        f"the setting of the existing study {study.study_name!r}, {hydra_literal(stored)}, under which its trials "
+        "ran: use the same settings in every worker and on resume, or another study_name or hydra.sweep.dir",
     )
 
 

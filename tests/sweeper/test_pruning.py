@@ -151,6 +151,30 @@ def test_a_baseline_pruned_before_training_is_not_enqueued_again_on_resume(multi
     assert "is the baseline" not in proc.stderr + proc.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(("first", "then"), [("true", "false"), ("false", "true")])
+def test_a_resume_or_worker_with_another_prune_before_training_is_refused_before_it_runs_anything(
+    multirun, app: str, tmp_path: Path, first: str, then: str
+) -> None:
+    """Regression (stop 32's open list): a run with another prune_before_training stored its setting over the
+    study's: the other worker's jobs then checked (or skipped the check) under it, and a pruned job of a worker
+    with the flag off was told FAIL, not PRUNED."""
+    common = (*SPACE, CONSTRAINT, "hydra.sweeper.sampler=random", "hydra.sweeper.baseline=false")
+    multirun(*common, "hydra.sweeper.n_trials=2", f"hydra.sweeper.prune_before_training={first}", app=app)
+    before = load_study(tmp_path / "sweep", "prune_app").trials
+    proc = multirun(
+        *common, "hydra.sweeper.n_trials=4", f"hydra.sweeper.prune_before_training={then}", app=app, expect_fail=True
+    )
+    out = proc.stdout + proc.stderr
+    (line,) = [x for x in out.splitlines() if "is not allowed" in x]
+    assert line.startswith(f"hydra.sweeper.prune_before_training={then} is not allowed: "), line
+    assert f"the setting of the existing study 'prune_app', {first}, under which its trials ran" in line
+    assert "use the same settings in every worker and on resume" in line and "Traceback" not in out
+    study = load_study(tmp_path / "sweep", "prune_app")
+    assert len(study.trials) == len(before)  # nothing launched
+    assert study.user_attrs["ecopt.prune_before_training"] is (first == "true")  # and the setting kept
+
+
 def test_helper_outside_a_sweep_measures_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ENV_TRIAL, raising=False)
     assert TrialRef.from_env() is None
