@@ -83,12 +83,29 @@ def motpe_removed(**_: Any) -> NoReturn:
 
 
 # ---- hydra/sweeper/sampler group: each entry a `_target_` config with `seed` (null fields: Optuna's default) ---
+#: what a typed sampler field holds, besides null (the one-line error's "allowed")
+_KINDS: dict[type, str] = {
+    int: "an integer",
+    float: "a number",
+    bool: "true, false",
+    str: "a string",
+    dict: "a mapping",
+}
+#: the strings OmegaConf takes for a boolean field
+_BOOL_TEXTS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+#: a typed sampler field's metadata: its kind (with null). The field is declared ``Any`` for OmegaConf, which would
+#: refuse a bad value in four lines before the sweeper runs: :func:`_sampler_field` checks it, in one line
+_INT, _FLOAT, _BOOL, _STR, _DICT = ({"kind": kind} for kind in (int, float, bool, str, dict))
+
+
 @dataclass
 class SamplerConf:
     """One entry of the ``hydra/sweeper/sampler`` group; fields left null take Optuna's default."""
 
     _target_: str = MISSING
-    seed: int | None = None
+    seed: Any = field(default=None, metadata=_INT)
 
 
 @dataclass
@@ -101,16 +118,16 @@ class AutoSamplerConf(SamplerConf):
 @dataclass
 class TPESamplerConf(SamplerConf):
     _target_: str = "optuna.samplers.TPESampler"
-    consider_prior: bool | None = None
-    prior_weight: float | None = None
-    consider_magic_clip: bool | None = None
-    consider_endpoints: bool | None = None
-    n_startup_trials: int | None = None
-    n_ei_candidates: int | None = None
-    multivariate: bool | None = None
-    group: bool | None = None
-    constant_liar: bool | None = None
-    warn_independent_sampling: bool | None = None
+    consider_prior: Any = field(default=None, metadata=_BOOL)
+    prior_weight: Any = field(default=None, metadata=_FLOAT)
+    consider_magic_clip: Any = field(default=None, metadata=_BOOL)
+    consider_endpoints: Any = field(default=None, metadata=_BOOL)
+    n_startup_trials: Any = field(default=None, metadata=_INT)
+    n_ei_candidates: Any = field(default=None, metadata=_INT)
+    multivariate: Any = field(default=None, metadata=_BOOL)
+    group: Any = field(default=None, metadata=_BOOL)
+    constant_liar: Any = field(default=None, metadata=_BOOL)
+    warn_independent_sampling: Any = field(default=None, metadata=_BOOL)
 
 
 @dataclass
@@ -121,53 +138,53 @@ class RandomSamplerConf(SamplerConf):
 @dataclass
 class CmaEsSamplerConf(SamplerConf):
     _target_: str = "optuna.samplers.CmaEsSampler"
-    x0: dict[str, Any] | None = None
-    sigma0: float | None = None
-    n_startup_trials: int | None = None
+    x0: Any = field(default=None, metadata=_DICT)
+    sigma0: Any = field(default=None, metadata=_FLOAT)
+    n_startup_trials: Any = field(default=None, metadata=_INT)
     independent_sampler: Any | None = None
-    warn_independent_sampling: bool | None = None
-    consider_pruned_trials: bool | None = None
-    restart_strategy: str | None = None
-    inc_popsize: int | None = None
-    use_separable_cma: bool | None = None
-    with_margin: bool | None = None
+    warn_independent_sampling: Any = field(default=None, metadata=_BOOL)
+    consider_pruned_trials: Any = field(default=None, metadata=_BOOL)
+    restart_strategy: Any = field(default=None, metadata=_STR)
+    inc_popsize: Any = field(default=None, metadata=_INT)
+    use_separable_cma: Any = field(default=None, metadata=_BOOL)
+    with_margin: Any = field(default=None, metadata=_BOOL)
     source_trials: Any | None = None
 
 
 @dataclass
 class NSGAIISamplerConf(SamplerConf):
     _target_: str = "optuna.samplers.NSGAIISampler"
-    population_size: int | None = None
-    mutation_prob: float | None = None
-    crossover_prob: float | None = None
-    swapping_prob: float | None = None
+    population_size: Any = field(default=None, metadata=_INT)
+    mutation_prob: Any = field(default=None, metadata=_FLOAT)
+    crossover_prob: Any = field(default=None, metadata=_FLOAT)
+    swapping_prob: Any = field(default=None, metadata=_FLOAT)
     constraints_func: Any | None = None
 
 
 @dataclass
 class NSGAIIISamplerConf(NSGAIISamplerConf):
     _target_: str = "optuna.samplers.NSGAIIISampler"
-    dividing_parameter: int | None = None
+    dividing_parameter: Any = field(default=None, metadata=_INT)
 
 
 @dataclass
 class GPSamplerConf(SamplerConf):
     _target_: str = "optuna.samplers.GPSampler"
     independent_sampler: Any | None = None
-    n_startup_trials: int | None = None
-    deterministic_objective: bool | None = None
+    n_startup_trials: Any = field(default=None, metadata=_INT)
+    deterministic_objective: Any = field(default=None, metadata=_BOOL)
     constraints_func: Any | None = None
-    warn_independent_sampling: bool | None = None
+    warn_independent_sampling: Any = field(default=None, metadata=_BOOL)
 
 
 @dataclass
 class QMCSamplerConf(SamplerConf):
     _target_: str = "optuna.samplers.QMCSampler"
-    qmc_type: str | None = None
-    scramble: bool | None = None
+    qmc_type: Any = field(default=None, metadata=_STR)
+    scramble: Any = field(default=None, metadata=_BOOL)
     independent_sampler: Any | None = None
-    warn_asynchronous_seeding: bool | None = None
-    warn_independent_sampling: bool | None = None
+    warn_asynchronous_seeding: Any = field(default=None, metadata=_BOOL)
+    warn_independent_sampling: Any = field(default=None, metadata=_BOOL)
 
 
 @dataclass
@@ -445,7 +462,7 @@ def _sampler(raw: Mapping[str, Any]) -> tuple[str, str | None, dict[str, Any], i
         return _sampler({**raw, "sampler": {**value, "_target_": AUTO_TARGET}})
     elif isinstance(value, Mapping) and isinstance(value.get("_target_"), str):
         extra = {str(k): v for k, v in value.items() if k not in ("_target_", "_partial_") and v is not None}
-        inner_seed = extra.pop("seed", None)
+        inner_seed = _from_text(extra.pop("seed", None), int)
         if inner_seed is not None:
             if isinstance(inner_seed, bool) or not isinstance(inner_seed, int) or inner_seed < 0:
                 raise SweeperConfigError("sampler.seed", inner_seed, "an integer >= 0 or null")
@@ -454,6 +471,7 @@ def _sampler(raw: Mapping[str, Any]) -> tuple[str, str | None, dict[str, Any], i
             seed = inner_seed
         name = SAMPLER_TARGETS.get(value["_target_"], "custom")
         target = value["_target_"] if name == "custom" else None
+        extra = {k: _sampler_field(name, value["_target_"], k, v) for k, v in extra.items()}
         if extra and not kwargs:
             kwargs_field = "sampler"
         kwargs = {**extra, **kwargs}
@@ -464,6 +482,37 @@ def _sampler(raw: Mapping[str, Any]) -> tuple[str, str | None, dict[str, Any], i
     if name not in (*SAMPLERS, "custom"):
         raise SweeperConfigError("sampler", value, allowed)
     return name, target, dict(kwargs), seed, kwargs_field
+
+
+def _sampler_field(name: str, target: str, key: str, value: Any) -> Any:
+    """``value`` of the field ``key`` of sampler ``name``'s entry in the group, checked against its declared kind
+    (``kind`` in its metadata); a string of a number converts, as OmegaConf converts it for a typed field.
+
+    Example:
+        >>> _sampler_field("tpe", "optuna.samplers.TPESampler", "n_startup_trials", "5")
+        5
+        >>> _sampler_field("tpe", "optuna.samplers.TPESampler", "n_startup_trials", 1.5)
+        Traceback (most recent call last):
+        ...
+        ecopt_lightning.sweeper.errors.SweeperConfigError: hydra.sweeper.sampler.n_startup_trials=1.5 is not allowed: \
+an integer or null (TPESampler's n_startup_trials)
+    """
+    conf = SAMPLER_GROUP.get(name)
+    kind = next((f.metadata.get("kind") for f in fields(conf) if f.name == key), None) if conf else None
+    if kind is None:
+        return value  # a custom sampler's, or an untyped field: the sampler's constructor judges it
+    if kind is bool and isinstance(value, str) and value.strip().lower() in _BOOL_TEXTS:
+        return _BOOL_TEXTS[value.strip().lower()]
+    converted = _from_text(value, kind) if kind in (int, float) else value
+    if isinstance(converted, bool) and kind is not bool:  # an int to Python, not to OmegaConf
+        ok = False
+    elif kind is dict:
+        ok = isinstance(converted, Mapping)  # a DictConfig too
+    else:
+        ok = isinstance(converted, kind) or (kind is float and isinstance(converted, int))
+    if ok:
+        return converted
+    raise SweeperConfigError(f"sampler.{key}", value, f"{_KINDS[kind]} or null ({target.rsplit('.', 1)[-1]}'s {key})")
 
 
 def _max_failure_rate(raw: Mapping[str, Any]) -> float | None:

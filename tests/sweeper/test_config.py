@@ -296,3 +296,55 @@ def test_strings_with_backslashes_or_quotes_in_a_params_list_reach_the_app_uncha
     value = ["C:\\data", 'it\'s a "b"', "end\\"]
     (fixed,) = parse_space(validate({"params": {"x": value}}).params).fixed
     assert OverridesParser.create().parse_overrides([fixed])[0].value() == value
+
+
+@pytest.mark.parametrize(
+    ("override", "said"),
+    [
+        (
+            "hydra.sweeper.sampler.n_startup_trials=abc",
+            "hydra.sweeper.sampler.n_startup_trials='abc' is not allowed: an integer or null (TPESampler's "
+            "n_startup_trials)",
+        ),
+        (
+            "hydra.sweeper.sampler.n_startup_trials=1.5",
+            "hydra.sweeper.sampler.n_startup_trials=1.5 is not allowed: an integer or null (TPESampler's "
+            "n_startup_trials)",
+        ),
+        (
+            "hydra.sweeper.sampler.prior_weight=heavy",
+            "hydra.sweeper.sampler.prior_weight='heavy' is not allowed: a number or null (TPESampler's prior_weight)",
+        ),
+        (
+            "hydra.sweeper.sampler.multivariate=maybe",
+            "hydra.sweeper.sampler.multivariate='maybe' is not allowed: true, false or null (TPESampler's "
+            "multivariate)",
+        ),
+        (
+            "hydra.sweeper.sampler.seed=abc",
+            "hydra.sweeper.sampler.seed='abc' is not allowed: an integer >= 0 or null",
+        ),
+    ],
+)
+def test_a_bad_typed_sampler_field_is_one_line_naming_the_field_value_and_what_is_allowed(
+    tmp_path, override: str, said: str
+) -> None:
+    """Regression (stop 32's open list): OmegaConf refused it in four lines ("Value 'abc' of type 'str' could not
+    be converted to Integer", full_key, object_type) before the sweeper ran."""
+    from .conftest import run_multirun
+
+    proc = run_multirun(tmp_path / "sweep", "width=choice(8,16)", "hydra/sweeper/sampler=tpe", override)
+    lines = [x for x in proc.stderr.splitlines() if x.strip() and "HYDRA_FULL_ERROR" not in x]
+    assert proc.returncode != 0 and lines == [said], proc.stderr
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_a_typed_sampler_field_given_as_text_of_its_type_is_converted_as_omegaconf_converts_it(multirun) -> None:
+    proc = multirun(
+        "width=choice(8,16)",
+        "hydra/sweeper/sampler=tpe",
+        "hydra.sweeper.sampler.n_startup_trials='1'",
+        "hydra.sweeper.sampler.multivariate='true'",
+        "hydra.sweeper.n_trials=2",
+    )
+    assert "TPESampler" in proc.stdout + proc.stderr
