@@ -463,6 +463,14 @@ def _same_as_auto(problem: str, n_trials: int) -> str | None:
 
 
 def _space_jobs(args: argparse.Namespace) -> list[tuple[str, str, int, int, bool]]:
+    capped = [m for m in args.methods if m.startswith("gp")] if args.seeds > args.gp_seeds else []
+    if capped:
+        last = args.first_seed + args.gp_seeds - 1
+        print(
+            f"search.py: --gp-seeds {args.gp_seeds} caps {', '.join(capped)} at seeds {args.first_seed}-{last} "
+            f"of {args.first_seed}-{args.first_seed + args.seeds - 1} (raise --gp-seeds to run them all)",
+            file=sys.stderr,
+        )
     jobs = []
     for problem in args.problems:
         for method in args.methods:
@@ -541,7 +549,7 @@ def main_spaces(argv: Sequence[str]) -> int:
     ap.add_argument("--set", choices=["categorical", "failing"], required=True)
     ap.add_argument("--quick", action="store_true", help="3 seeds, 2 problems, 30 trials, no GP")
     ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--gp-seeds", type=int, default=10, help="seeds of gp (~10x slower than the others)")
+    ap.add_argument("--gp-seeds", type=int, default=10, help="at most this many seeds of each gp* method (slow)")
     ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--trials", type=int, default=50)
     ap.add_argument("--problems", nargs="+")

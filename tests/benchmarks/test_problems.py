@@ -171,3 +171,23 @@ def test_table_only_rebuilds_the_table_without_the_official_venv(tmp_path: Path,
     (tmp_path / "search_failing.jsonl").write_text(json.dumps(row) + "\n")
     assert search.main(["--set", "failing", "--table-only", "--out", str(tmp_path)]) == 0
     assert "random" in (tmp_path / "search_failing.md").read_text()
+
+
+def test_gp_seeds_cap_is_said_in_one_line_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--gp-seeds`` caps every ``gp*`` method: the run says so instead of running fewer seeds unannounced."""
+    import argparse
+
+    import search
+
+    args = argparse.Namespace(
+        set="categorical", problems=["oom"], methods=["gp_parego", "tpe"], trials=12, first_seed=100, seeds=20
+    )
+    jobs = search._space_jobs(argparse.Namespace(**vars(args), gp_seeds=10))
+    assert sorted({seed for _, m, seed, _, _ in jobs if m == "gp_parego"}) == list(range(100, 110))
+    assert len([j for j in jobs if j[1] == "tpe"]) == 20
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "search.py: --gp-seeds 10 caps gp_parego at seeds 100-109 of 100-119 (raise --gp-seeds to run them all)"
+    ]
+    search._space_jobs(argparse.Namespace(**vars(args), gp_seeds=20))
+    assert capsys.readouterr().err == ""
