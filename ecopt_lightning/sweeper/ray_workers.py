@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ._literals import quote
 from ._urls import check, redact
 from .errors import SweeperConfigError
 
@@ -75,15 +76,17 @@ def unfit(resources: Mapping[str, float], cpus_per_worker: float, gpus_per_worke
 
 
 def worker_command(app: str, overrides: Sequence[str], storage: str, study: str, sweep_dir: Path, index: int) -> list:
-    """The multirun command of worker ``index``: the same sweep, its own sweep dir and seed."""
+    """The multirun command of worker ``index``: the same sweep, its own sweep dir and seed. The values given as
+    flags are quoted: unquoted, Hydra reads a ``,`` as a sweep and refuses ``&``, ``=``, ``[`` or ``'``, which URL
+    queries (``?sslmode=require&...``), passwords and paths hold."""
     return [
         sys.executable,
         app,
         "-m",
         "hydra/sweeper=ecopt",
-        f"hydra.sweep.dir={sweep_dir}",
-        f"hydra.sweeper.storage={storage}",
-        f"hydra.sweeper.study_name={study}",
+        f"hydra.sweep.dir={quote(str(sweep_dir))}",
+        f"hydra.sweeper.storage={quote(storage)}",
+        f"hydra.sweeper.study_name={quote(study)}",
         f"hydra.sweeper.seed={index}",
         *([] if index == 0 else ["hydra.sweeper.baseline=false"]),
         *overrides,
