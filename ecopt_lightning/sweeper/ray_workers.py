@@ -171,7 +171,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     import ray
 
     os.environ.update(local_instance_token(os.environ, args.address))
-    ray.init(address=args.address, num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
+    try:
+        ray.init(address=args.address, num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
+    except Exception as exc:  # a malformed address, no cluster found at 'auto', a local start that failed
+        said = " ".join(f"{type(exc).__name__}: {exc}".split())
+        if args.address is None:
+            print(f"could not start a Ray instance here (ray.init said: {said})", file=sys.stderr)
+        else:
+            print(
+                f"--address={args.address!r} is not allowed: a running Ray cluster ('auto', <head host>:<port> or "
+                f"ray://<host>:<port>) (ray.init said: {said})",
+                file=sys.stderr,
+            )
+        return 2
     # an instance started here never grows (a cluster's autoscaler may add nodes): a worker that cannot fit never starts
     why = unfit(ray.cluster_resources(), args.cpus_per_worker, args.gpus_per_worker) if args.address is None else None
     if why is not None:

@@ -164,3 +164,12 @@ def test_worker_resources_that_cannot_be_given_are_one_line(args: tuple[str, ...
     proc = _ray_workers("--workers", "1", "--sweep-root", str(tmp_path / "ray"), *args)
     assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert not (tmp_path / "ray").exists()  # no worker started
+
+
+def test_an_address_ray_cannot_use_is_one_line(tmp_path: Path) -> None:
+    proc = _ray_workers("--workers", "1", "--sweep-root", str(tmp_path / "ray"), "--address", "not-an-address")
+    assert proc.returncode == 2 and proc.stderr.splitlines() == [
+        "--address='not-an-address' is not allowed: a running Ray cluster ('auto', <head host>:<port> or "
+        "ray://<host>:<port>) (ray.init said: ValueError: Invalid address format: not-an-address)"
+    ], proc.stderr
+    assert not (tmp_path / "ray").exists()
