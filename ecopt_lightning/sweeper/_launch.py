@@ -170,11 +170,20 @@ def recycle_workers(launcher: Any) -> None:
 
 
 def check_parallelism(launcher_cfg: Any, n_jobs: int) -> str | None:
-    """A warning when the joblib launcher runs fewer processes than the sweeper's batch (then reused)."""
+    """A warning when the joblib launcher runs fewer processes than the sweeper's batch (then reused). A negative
+    ``hydra.launcher.n_jobs`` counts back from this machine's CPUs, as joblib does (-1: all of them)."""
     workers = getattr(launcher_cfg, "n_jobs", None) if launcher_cfg is not None else None
-    if isinstance(workers, int) and 0 < workers < n_jobs:
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers == 0:
+        return None
+    said = f"hydra.launcher.n_jobs={workers}"
+    if workers < 0:
+        import joblib
+
+        workers = joblib.effective_n_jobs(workers)
+        said += f" ({workers} process{'es' if workers > 1 else ''} here)"
+    if workers < n_jobs:
         return (
-            f"hydra.launcher.n_jobs={workers} < hydra.sweeper.n_jobs={n_jobs}: some trials of a batch will run in "
+            f"{said} < hydra.sweeper.n_jobs={n_jobs}: some trials of a batch will run in "
             "a process that already ran one (reported as degraded); set them equal"
         )
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import joblib
 import optuna
 import pytest
 
@@ -31,3 +32,23 @@ def test_joblib_trials_each_run_in_a_fresh_process(tmp_path: Path) -> None:
     assert len({j["pid"] for j in jobs}) == 4  # four trials, four processes
     assert all(j["jobs_in_process"] == 1 for j in jobs)
     assert not check_artifacts(sweep)["degraded_measurements"]["trials"]
+
+
+def test_a_negative_launcher_n_jobs_below_the_batch_is_warned_of(tmp_path: Path) -> None:
+    """joblib's ``n_jobs=-k`` means this machine's CPUs + 1 - k processes: one here, for a batch of two."""
+    one_process = -joblib.cpu_count()
+    proc = ok(
+        run(
+            tmp_path / "sweep",
+            "width=choice(8,16,32,64)",
+            "hydra/launcher=joblib",
+            f"hydra.launcher.n_jobs={one_process}",
+            "hydra.sweeper.n_jobs=2",
+            "hydra.sweeper.n_trials=2",
+        )
+    )
+    said = (
+        f"ecopt: hydra.launcher.n_jobs={one_process} (1 process here) < hydra.sweeper.n_jobs=2: some trials of a "
+        "batch will run in a process that already ran one (reported as degraded); set them equal"
+    )
+    assert said in proc.stdout + proc.stderr, proc.stdout + proc.stderr
