@@ -7,15 +7,14 @@ Optuna records heartbeats only inside ``Study.optimize``; the sweeper asks and t
 - other storages (an Optuna journal file): the trial attribute ``ecopt.heartbeat_at`` (Unix time, s).
 
 Each trial also records its worker (``ecopt.worker``: host, boot id, pid, heartbeat interval ``beat_s``).
-:class:`DeadTrialWatch` marks a RUNNING trial FAIL when its worker is a dead process on this machine (seen at
-once), when its heartbeat is older than twice the interval (the longer of the watcher's and the worker's; any
-machine), or when no worker ever claimed it (a worker killed between
-``ask`` and its first record): at once when every other process that asks trials of the study is a dead
-process on this machine, else after twice the interval on the watcher's own clock (no cross-machine clock
+:class:`DeadTrialWatch` marks a RUNNING trial FAIL when its worker is a dead process on this machine (seen at once,
+unless the trial's job process runs on here: :func:`orphan_job`), when its heartbeat is older than twice the
+interval (the longer of the watcher's and the worker's; any machine), or when no worker ever claimed it (a worker
+killed between ``ask`` and its first record): at once when every other process that asks trials of the study is a
+dead process on this machine, else after twice the interval on the watcher's own clock (no cross-machine clock
 compared). A trial claimed without a heartbeat attribute (a worker killed between the claim's writes, which a
-journal file stores one by one) is judged on the watcher's clock too. With ``max_retry`` a failed trial is
-enqueued again with the same parameters (:class:`optuna.storages.RetryFailedTrialCallback`), so another worker
-runs it.
+journal file stores one by one) is judged on the watcher's clock too. With ``max_retry`` a failed trial is enqueued
+again with the same parameters (:class:`optuna.storages.RetryFailedTrialCallback`), so another worker runs it.
 
 Example:
     >>> import optuna
@@ -33,14 +32,11 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -49,6 +45,7 @@ import optuna
 from optuna.trial import TrialState
 
 from . import _optuna_compat as compat
+from ._launch import JOB_FILE, job_process, job_result, this_machine
 from ._lost_jobs import dead_job_energy
 from ._schema import ASKER_PREFIX, BEAT_ATTR, ERROR_ATTR, JOB_DIR_ATTR, WORKER_ATTR
 from ._storage import retry_callback
@@ -56,17 +53,9 @@ from ._storage import retry_callback
 log = logging.getLogger(__name__)
 
 
-@lru_cache(maxsize=1)
-def _machine() -> dict[str, str]:
-    boot = ""
-    with contextlib.suppress(OSError):
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    return {"host": os.environ.get("ECOPT_WORKER_HOST") or socket.gethostname(), "boot": boot}
-
-
 def worker() -> dict[str, Any]:
     """This process as a worker: host (``$ECOPT_WORKER_HOST`` overrides it), kernel boot id and pid."""
-    return {**_machine(), "pid": os.getpid()}
+    return {**this_machine(), "pid": os.getpid()}
 
 
 def _alive(pid: int) -> bool:
@@ -187,14 +176,54 @@ def beat_interval(trial: optuna.trial.FrozenTrial, interval_s: float) -> float:
     return max(interval_s, beat_s) if isinstance(beat_s, (int, float)) and not isinstance(beat_s, bool) else interval_s
 
 
+def _started_by(pid: int, when: float) -> bool:
+    """Whether process ``pid`` was started by ``when`` (Unix time), so it is not a later process given a freed pid;
+    ``True`` where ``/proc`` cannot tell."""
+    try:
+        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])  # field 22: starttime
+        stat = Path("/proc/stat").read_text().splitlines()
+        boot = next(float(line.split()[1]) for line in stat if line.startswith("btime "))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return True
+    return boot + ticks / os.sysconf("SC_CLK_TCK") <= when + 1.0  # btime is whole seconds
+
+
+def orphan_job(trial: optuna.trial.FrozenTrial) -> int | None:
+    """The pid of ``trial``'s job process when it runs on here, its result not yet saved, after its worker died:
+    a launcher's job process (a joblib loky worker, a submitit local job) outlives the sweeper killed above it,
+    and its result is stored once it ends (the watch's ``salvage``); ``None`` otherwise."""
+    job_dir = trial.user_attrs.get(JOB_DIR_ATTR)
+    job = job_process(job_dir)
+    pid = job.get("pid")
+    if not (isinstance(pid, int) and on_this_machine(job) and _alive(pid)) or job_result(job_dir) is not None:
+        return None
+    try:
+        written = os.stat(Path(str(job_dir)) / JOB_FILE).st_mtime
+    except OSError:
+        return None
+    return pid if _started_by(pid, written) else None
+
+
 def _why_dead(
-    trial: optuna.trial.FrozenTrial, interval_s: float, now: float, stale: dict[float, set[int]]
+    trial: optuna.trial.FrozenTrial, interval_s: float, now: float, stale: dict[float, set[int]], said: set[int]
 ) -> str | None:
     me = worker()
     owner = trial.user_attrs.get(WORKER_ATTR) or {}
     pid = owner.get("pid")
     if on_this_machine(owner) and isinstance(pid, int) and pid != me["pid"] and not _alive(pid):
-        return f"its worker (pid {pid} on {me['host']}) died"
+        job_pid = orphan_job(trial)
+        if job_pid is None:
+            return f"its worker (pid {pid} on {me['host']}) died"
+        if trial.number not in said:  # its heartbeat stopped with the worker: the job's own end decides
+            said.add(trial.number)
+            log.info(
+                "ecopt: trial %d: its worker (pid %d) died but its job (pid %d) runs on: its result is stored when "
+                "it ends",
+                trial.number,
+                pid,
+                job_pid,
+            )
+        return None
     if interval_s <= 0:
         return None
     interval_s = beat_interval(trial, interval_s)
@@ -228,6 +257,7 @@ class DeadTrialWatch:
         self.max_retry = max_retry
         self._clock = clock
         self._silent_since: dict[int, float] = {}
+        self._orphans_said: set[int] = set()
 
     def judgeable(self, trial: optuna.trial.FrozenTrial) -> bool:
         """Whether this watch can tell if ``trial``'s worker died (worth waiting for, rather than leaving): a worker
@@ -289,7 +319,9 @@ class DeadTrialWatch:
         unclaimed = any(WORKER_ATTR not in t.user_attrs for t in running)
         gone = askers_gone(study) if unclaimed else None
         for trial in running:
-            reason = _why_dead(trial, interval_s, now, stale) or self._why_silent_dead(trial, clock, gone, beats)
+            reason = _why_dead(trial, interval_s, now, stale, self._orphans_said) or self._why_silent_dead(
+                trial, clock, gone, beats
+            )
             if reason is None:
                 continue
             if salvage is not None and salvage(trial):

@@ -23,7 +23,9 @@ import logging
 import os
 import pickle
 import signal
+import socket
 import threading
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,15 @@ RESULT_FILE = ".ecopt_result.pkl"
 #: what :class:`TrackedTask` saves for a job that Ctrl-C interrupted
 CTRL_C_RESULT = ("raised", "KeyboardInterrupt: interrupted (Ctrl-C)")
 _jobs_in_process = 0
+
+
+@lru_cache(maxsize=1)
+def this_machine() -> dict[str, str]:
+    """This machine: host (``$ECOPT_WORKER_HOST`` overrides it) and kernel boot id, where a pid can be checked."""
+    boot = ""
+    with contextlib.suppress(OSError):
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    return {"host": os.environ.get("ECOPT_WORKER_HOST") or socket.gethostname(), "boot": boot}
 
 
 class TrackedTask:
@@ -50,7 +61,8 @@ class TrackedTask:
             from hydra.core.hydra_config import HydraConfig
 
             out = Path(HydraConfig.get().runtime.output_dir)
-            (out / JOB_FILE).write_text(json.dumps({"pid": os.getpid(), "jobs_in_process": _jobs_in_process}))
+            job = {"pid": os.getpid(), "jobs_in_process": _jobs_in_process, **this_machine()}
+            (out / JOB_FILE).write_text(json.dumps(job))
         try:
             with CtrlC() as ctrl_c:
                 value = self.task(cfg)

@@ -3,8 +3,10 @@ the same command again continues the study: completed trials stay, artifacts are
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
 import signal
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from .conftest import check_artifacts, ok, run
+from .conftest import check_artifacts, finish, ok, run, start, wait_for
 
 pytestmark = pytest.mark.slow
 COMMAND = ("width=choice(8,16,32,64)", "lr=interval(0.001, 0.1)", "hydra.sweeper.sampler=random")
@@ -217,3 +219,36 @@ def test_a_resume_with_a_search_space_the_study_cannot_hold_is_one_line_and_writ
     again = run(sweep, *space, "hydra.sweeper.sampler=random", "hydra.sweeper.n_trials=4")
     assert again.returncode == 1 and said in again.stderr and "Traceback" not in again.stderr, again.stderr
     assert [t.state for t in _trials(sweep)] == [TrialState.COMPLETE] * 2
+
+
+def test_jobs_that_outlive_their_killed_sweep_are_waited_for_not_run_again(tmp_path: Path) -> None:
+    """joblib's loky workers (as submitit's local jobs) are not children that die with the sweep: after ``kill -9``
+    of the sweep they run their jobs on. The same command again waits for them and stores what they return; it
+    used to fail their trials at once (the sweep's pid is gone) and run both configurations a second time beside
+    them."""
+    sweep, met = tmp_path / "sweep", tmp_path / "met"
+    command = (*COMMAND[:3], "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2", "hydra/launcher=joblib")
+    command += ("hydra.launcher.n_jobs=2", f"meet_dir={met}", "meet_n=3")  # each job waits for a third process
+    first = start(sweep, *command)
+    wait_for(lambda: met.exists() and len(list(met.iterdir())) == 2, what="both jobs running")
+    jobs = [int(p.name) for p in met.iterdir()]
+    try:
+        first.send_signal(signal.SIGKILL)
+        assert finish(first, sweep) == -signal.SIGKILL
+        again = start(sweep, *command)
+        log = Path(f"{sweep}.log")
+        # the rerun has read the study, or (as it used to) started two jobs of its own: four processes met
+        wait_for(lambda: "runs on" in log.read_text() or len(list(met.iterdir())) > 2, what="the rerun deciding")
+        (met / "go").touch()
+        assert finish(again, sweep) == 0, log.read_text()[-3000:]
+    finally:
+        for pid in jobs:  # the first sweep's loky workers, idle once their job is done
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    trials = _trials(sweep)
+    assert [(t.number, t.state) for t in trials] == [(0, TrialState.COMPLETE), (1, TrialState.COMPLETE)], [
+        t.user_attrs.get("ecopt.error") for t in trials
+    ]
+    ran_in = [json.loads((Path(t.user_attrs["ecopt.job_dir"]) / ".ecopt_job.json").read_text())["pid"] for t in trials]
+    assert sorted(ran_in) == sorted(jobs)  # the first sweep's jobs, none run again
+    assert log.read_text().count("runs on: its result is stored when it ends") == 2, log.read_text()
