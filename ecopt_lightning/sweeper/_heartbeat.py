@@ -48,7 +48,7 @@ from . import _optuna_compat as compat
 from ._launch import JOB_FILE, job_process, job_result, this_machine
 from ._lost_jobs import dead_job_energy
 from ._schema import ASKER_PREFIX, BEAT_ATTR, ERROR_ATTR, JOB_DIR_ATTR, WORKER_ATTR
-from ._storage import retry_callback
+from ._storage import error_line, retry_callback
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class Heartbeat:
             except optuna.exceptions.UpdateFinishedTrialError:
                 pass  # failed by another worker that thought we were dead
             except Exception as exc:
-                log.warning("ecopt: heartbeat of trial id %s failed: %s", trial_id, exc)
+                log.warning("ecopt: heartbeat of trial id %s failed: %s", trial_id, error_line(exc))
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

@@ -218,7 +218,19 @@ def storage_lost(exc: BaseException) -> bool:
     return False
 
 
+def error_line(exc: BaseException, url: str = "") -> str:
+    """``<Type>: <message>`` of a storage error in one line of at most 300 characters, without the password of
+    ``url`` nor SQLAlchemy's background link (its messages span lines: SQL, parameters; grpc's too).
+
+    Example:
+        >>> error_line(ConnectionError("refused\\n\\tretry"))
+        'ConnectionError: refused retry'
+    """
+    text = f"{type(exc).__name__}: {exc}"
+    reason = " ".join((_scrub(text, url) if url else text).split())
+    return reason.split(" (Background on this error")[0][:300]
+
+
 def open_failure(url: str, exc: BaseException) -> str:
     """``opening it failed: <Type>: <message>`` in one line, without the password of ``url``."""
-    reason = " ".join(_scrub(f"{type(exc).__name__}: {exc}", url).split())
-    return f"opening it failed: {reason.split(' (Background on this error')[0][:300]}"
+    return f"opening it failed: {error_line(exc, url)}"

@@ -4,6 +4,7 @@ finish exactly ``n_trials`` with no configuration run twice."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import subprocess
 import sys
@@ -13,7 +14,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from ecopt_lightning.sweeper import _optuna_compat as compat
 from ecopt_lightning.sweeper._budget import OVER_BUDGET_ERROR
+from ecopt_lightning.sweeper._heartbeat import Heartbeat
 from ecopt_lightning.sweeper._storage import (
     GRPC_CONNECT_TIMEOUT_ENV,
     GRPC_CONNECT_TIMEOUT_S,
@@ -168,3 +171,21 @@ def test_a_proxy_lost_mid_sweep_is_one_line_and_the_same_command_resumes(tmp_pat
     # (not trained again) and runs the second trial
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2, [t.user_attrs.get("ecopt.error") for t in trials]
     assert not [t for t in trials if t.system_attrs.get("failed_trial") is not None]
+
+
+def test_a_heartbeat_the_lost_proxy_refuses_is_one_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A storage that stops answering while a job runs: the heartbeat thread says so in one line per beat (grpc's
+    error text spans five lines, SQLAlchemy's three)."""
+    port = free_port()
+    proxy = start_proxy(f"sqlite:///{tmp_path / 'behind_proxy.db'}", port, tmp_path / "proxy.log")
+    try:
+        storage = open_storage(f"grpc://localhost:{port}", heartbeat_interval_s=60)
+        trial = optuna.create_study(storage=storage, study_name="beat").ask()
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=30)
+    with caplog.at_level(logging.WARNING, logger="ecopt_lightning.sweeper._heartbeat"):
+        Heartbeat(storage, [compat.trial_id(trial)], interval_s=60).beat()
+    [said] = [r.getMessage() for r in caplog.records]
+    assert said.startswith(f"ecopt: heartbeat of trial id {compat.trial_id(trial)} failed: _InactiveRpcError: ")
+    assert "\n" not in said and "\t" not in said and len(said) < 400, said
