@@ -76,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ProxyArgError as exc:
         print(exc, file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # the way to stop a proxy run in a terminal
+        print("ecopt grpc proxy: stopped (Ctrl-C)", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -5,6 +5,7 @@ finish exactly ``n_trials`` with no configuration run twice."""
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from ecopt_lightning.sweeper._urls import check
 from ecopt_lightning.sweeper.errors import EnvSettingError, SweeperConfigError
 from tests.guards import SUBPROCESS_S
 
-from .conftest import finish, ok, run, start, sweep_env, wait_for
+from .conftest import _ctrl_c_as_in_a_terminal, finish, ok, run, start, sweep_env, wait_for
 
 pytest.importorskip("grpc", reason="grpcio is not installed (pip install -e .[cluster])")
 pytestmark = pytest.mark.slow
@@ -189,3 +190,24 @@ def test_a_heartbeat_the_lost_proxy_refuses_is_one_line(tmp_path: Path, caplog: 
     [said] = [r.getMessage() for r in caplog.records]
     assert said.startswith(f"ecopt: heartbeat of trial id {compat.trial_id(trial)} failed: _InactiveRpcError: ")
     assert "\n" not in said and "\t" not in said and len(said) < 400, said
+
+
+def test_ctrl_c_stops_the_proxy_with_one_line(tmp_path: Path) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "ecopt_lightning.sweeper.grpc_proxy", "--port", str(port)]
+    proxy = subprocess.Popen(
+        [*command, "--storage", f"sqlite:///{tmp_path / 'behind_proxy.db'}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=sweep_env(),
+        preexec_fn=_ctrl_c_as_in_a_terminal,
+    )
+    try:
+        open_storage(f"grpc://localhost:{port}", heartbeat_interval_s=0)  # returns once the proxy answers
+        proxy.send_signal(signal.SIGINT)
+        _, err = proxy.communicate(timeout=60)
+    finally:
+        proxy.kill()
+    assert proxy.returncode == 130 and "Traceback" not in err, err
+    assert err.splitlines()[-1] == "ecopt grpc proxy: stopped (Ctrl-C)", err
