@@ -191,16 +191,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         ray.shutdown()
         return 2
     app, *overrides = args.app_and_overrides
-    results = run_workers(
-        app,
-        overrides,
-        workers=args.workers,
-        storage=args.storage,
-        study=args.study,
-        sweep_root=Path(args.sweep_root),
-        cpus_per_worker=args.cpus_per_worker,
-        gpus_per_worker=args.gpus_per_worker,
-    )
+    try:
+        results = run_workers(
+            app,
+            overrides,
+            workers=args.workers,
+            storage=args.storage,
+            study=args.study,
+            sweep_root=Path(args.sweep_root),
+            cpus_per_worker=args.cpus_per_worker,
+            gpus_per_worker=args.gpus_per_worker,
+        )
+    except KeyboardInterrupt:  # Ray ends the driver's tasks, and with them the sweepers
+        print(
+            f"ray_workers: interrupted (Ctrl-C); the study keeps what its workers stored, and the same command "
+            f"resumes it (their logs: {Path(args.sweep_root) / 'w<i>.log'})",
+            file=sys.stderr,
+        )
+        return 130
     for r in results:
         print(json.dumps(r))
     return max((1 for r in results if r["returncode"] != 0), default=0)

@@ -8,6 +8,7 @@ shared budget."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,8 @@ from ecopt_lightning.sweeper.ray_workers import local_instance_token, run_worker
 from tests.doubles.fake_powercap import FakePowercap
 from tests.sweeper.conftest import APPS, ROOT
 
-from .conftest import check_artifacts, sweep_env
+from .conftest import _ctrl_c_as_in_a_terminal as _sigint
+from .conftest import check_artifacts, sweep_env, wait_for
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install -e .[ray])")
 pytestmark = pytest.mark.slow
@@ -173,3 +175,23 @@ def test_an_address_ray_cannot_use_is_one_line(tmp_path: Path) -> None:
         "ray://<host>:<port>) (ray.init said: ValueError: Invalid address format: not-an-address)"
     ], proc.stderr
     assert not (tmp_path / "ray").exists()
+
+
+def test_ctrl_c_stops_the_workers_with_one_line(tmp_path: Path) -> None:
+    met = tmp_path / "met"
+    command = [sys.executable, "-m", "ecopt_lightning.sweeper.ray_workers", "--workers", "1", "--num-cpus", "1"]
+    storage, root = f"journal://{tmp_path / 'study.log'}", str(tmp_path / "ray")
+    command += ["--storage", storage, "--study", "s", "--sweep-root", root]
+    command += ["--", str(APPS / "toy.py"), "width=choice(8,16)", "hydra.sweeper.n_trials=1"]
+    command += [f"meet_dir={met}", "meet_n=2"]  # the job waits for a second process: running when interrupted
+    proc = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=sweep_env(), preexec_fn=_sigint
+    )
+    try:
+        wait_for(lambda: met.exists() and any(met.iterdir()), what="the worker's job running")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert err.splitlines()[-1].startswith("ray_workers: interrupted (Ctrl-C); the study keeps what its workers"), err
