@@ -19,6 +19,8 @@ from ecopt_lightning.sweeper._storage import open_storage
 from ecopt_lightning.sweeper._urls import password, redact, secrets
 from ecopt_lightning.sweeper.config import validate
 from ecopt_lightning.sweeper.errors import SweeperConfigError
+from ecopt_lightning.sweeper.ray_workers import worker_command
+from tests.sweeper.conftest import APPS
 
 from .conftest import SUBPROCESS_S, ok, run, sweep_cmd, sweep_env
 
@@ -180,19 +182,20 @@ def test_a_url_in_the_apps_yaml_is_masked_in_a_jobs_copy_from_its_start(
 
 
 @pytest.fixture
-def special_role(postgres_url: str, study_name: str):
-    """A throw-away role on the test server whose password holds a raw "/ # ? :"; yields its URL (raw)."""
+def special_role(request, postgres_url: str, study_name: str):
+    """A throw-away role on the test server whose password holds a raw "/ # ? :" (or the start given as the
+    fixture's param); yields its URL (raw)."""
     import sqlalchemy as sa
 
     from ecopt_lightning.sweeper._storage import with_driver
 
-    pw = f"Sek/R#t?1:w{study_name[-6:]}"
+    pw = getattr(request, "param", "Sek/R#t?1:w") + study_name[-6:]
     open_storage(postgres_url, heartbeat_interval_s=60)  # Optuna's tables exist, owned by the test user
     admin = sa.create_engine(with_driver(postgres_url), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as c:
             try:
-                c.execute(sa.text(f"CREATE ROLE {study_name} LOGIN PASSWORD '{pw}'"))
+                c.execute(sa.text(f"CREATE ROLE {study_name} LOGIN PASSWORD '{pw.replace(chr(39), chr(39) * 2)}'"))
             except sa.exc.ProgrammingError as exc:
                 pytest.skip(f"the test role cannot create roles (run scripts/postgres.sh again): {exc}")
             c.execute(sa.text(f"GRANT USAGE, CREATE ON SCHEMA public TO {study_name}"))
@@ -234,6 +237,27 @@ def test_a_raw_slash_hash_and_question_mark_in_a_real_password_are_written_nowhe
     leaks = {str(p): _leaks(p.read_bytes().decode("utf-8", "replace"), pw) for p in files}
     assert not {k: v for k, v in leaks.items() if v}
     assert f"{study_name}:***@" in jobs[0].read_text()
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.parametrize("special_role", ["Sek'R\"t?1:w"], indirect=True)
+def test_a_quote_in_a_real_password_is_written_nowhere_by_a_ray_worker(
+    tmp_path: Path, special_role: tuple[str, str], study_name: str
+) -> None:
+    """ray_workers writes the storage as a quoted Hydra string, where a quote in the password is escaped: that
+    form (``Sek\\'R...``) was left in every job's copy of the Hydra config (.hydra/hydra.yaml)."""
+    url, pw = special_role
+    sweep = tmp_path / "sweep"
+    command = worker_command(str(APPS / "toy.py"), ["width=choice(8,16)", "hydra.sweeper.n_trials=2"], url,
+                             study_name, sweep, 0)  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=sweep_env(), timeout=SUBPROCESS_S)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    tail = pw.split('"')[-1]  # the end of the password, after its last quote: in every written form of it
+    assert len(tail) >= 8 and tail not in proc.stdout + proc.stderr
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len([p for p in files if p.name == "overrides.yaml"]) >= 2  # every job's Hydra copy is checked
+    assert not [str(p) for p in files if tail.encode() in p.read_bytes()]
 
 
 def test_masking_changes_only_the_overrides_that_set_the_storage() -> None:
