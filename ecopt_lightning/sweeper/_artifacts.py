@@ -22,10 +22,11 @@ import json
 import logging
 import math
 import os
+import shutil
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .. import metrics as names
 from ..energy.measurement import sources_text
@@ -332,20 +333,47 @@ def write_optimization_results(report: Report, out_dir: Path) -> Path | None:
 NOT_ATTACHED = ("pareto_front.html",)
 
 
+class AtomicArtifactStore:
+    """Optuna's ``FileSystemArtifactStore`` (what ``optuna-dashboard --artifact-dir`` reads: one file per artifact
+    id in ``base``) whose writes are atomic, so that an artifact replaced in place is whole, old or new, whenever
+    the writer is killed; Optuna's own empties the file, then copies into it."""
+
+    def __init__(self, base: Path) -> None:
+        from optuna.artifacts import FileSystemArtifactStore
+
+        self.base = base
+        self._store = FileSystemArtifactStore(str(base))
+
+    def open_reader(self, artifact_id: str) -> BinaryIO:
+        return self._store.open_reader(artifact_id)
+
+    def write(self, artifact_id: str, content_body: BinaryIO) -> None:
+        def copy(tmp: Path) -> None:
+            with tmp.open("wb") as f:
+                shutil.copyfileobj(content_body, f)
+
+        atomic_write(self.base / artifact_id, copy, point="artifact_attach")
+
+    def remove(self, artifact_id: str) -> None:
+        self._store.remove(artifact_id)
+
+
 def attach_to_study(study: Any, paths: list[Path], store_dir: Path) -> list[str]:
-    """Attach ``paths`` to the study with ``optuna.artifacts`` (a FileSystemArtifactStore in ``store_dir``).
+    """Attach ``paths`` to the study with ``optuna.artifacts`` (an :class:`AtomicArtifactStore` in ``store_dir``).
 
     A file attached by an earlier run is replaced in place (same artifact id), so the study holds one copy of
     each artifact however often the sweep is rerun. Returns the artifact ids; optuna-dashboard lists them when
     started with the same artifact directory.
     """
-    from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
+    from optuna.artifacts import get_all_artifact_meta, upload_artifact
 
     store_dir.mkdir(parents=True, exist_ok=True)
-    store = FileSystemArtifactStore(str(store_dir))
+    store = AtomicArtifactStore(store_dir)
     attached: dict[str, list[str]] = {}
     for meta in get_all_artifact_meta(study):
         attached.setdefault(meta.filename, []).append(meta.artifact_id)
+    # a killed writer's temp files of the artifacts, beside them in the store
+    remove_stale_temps(store_dir, [i for ids in attached.values() for i in ids])
     ids = []
     for path in paths:
         if path.name in NOT_ATTACHED:
@@ -399,11 +427,12 @@ def publish_to_study(study: Any, report: Report) -> None:
         study.set_user_attr(key, _finite(value))
 
 
-def remove_stale_temps(out_dir: Path) -> int:
-    """Delete temp files that a killed writer left next to the artifacts (its pid is gone); returns the count."""
+def remove_stale_temps(out_dir: Path, names: Sequence[str] = WRITTEN_ATOMICALLY) -> int:
+    """Delete temp files that a killed writer left next to the files ``names`` (its pid is gone); returns the
+    count."""
     removed = 0
     for tmp in out_dir.glob(".*.*.*"):
-        artifact = next((a for a in WRITTEN_ATOMICALLY if tmp.name[1:].startswith(a + ".")), None)
+        artifact = next((a for a in names if tmp.name[1:].startswith(a + ".")), None)
         if artifact is None:
             continue
         rest = tmp.name[len(artifact) + 2 :]

@@ -1,5 +1,6 @@
 """Write a file atomically: a temp file next to it, moved over it in one step (``os.replace``), so that a
-``kill -9`` at any moment leaves the previous complete file; the test hook ``artifact_write`` fires between.
+``kill -9`` at any moment leaves the previous complete file; the test hook ``artifact_write`` (or the ``point``
+given) fires between.
 
 Example:
     >>> import pathlib, tempfile
@@ -29,14 +30,15 @@ def _umask_mode() -> int:
 _FILE_MODE = _umask_mode()
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(temp_path)`` for a temp file next to ``path``, then move it over ``path`` in one step."""
+def atomic_write(path: Path, write: Callable[[Path], None], point: str = "artifact_write") -> None:
+    """Call ``write(temp_path)`` for a temp file next to ``path``, then move it over ``path`` in one step (the
+    crash point ``point`` between)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
         os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600: artifacts get the umask's mode like every other file
         write(Path(tmp))
-        _crashpoints.reached("artifact_write")
+        _crashpoints.reached(point)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

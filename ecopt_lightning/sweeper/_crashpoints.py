@@ -4,7 +4,8 @@ Off unless ``$ECOPT_CRASH_AT`` is set, to ``<point>`` or ``<point>:<n>`` (the n-
 Points: ``before_ask`` (the budget counted, nothing asked), ``before_claim`` (trials asked, no worker
 recorded on them), ``after_ask`` (trials asked and claimed, nothing launched), ``before_tell`` (a job finished
 and saved its result in its job dir, not yet stored), ``after_tell`` (a result just stored),
-``artifact_write`` (a temp artifact written, not yet moved into place), ``in_tell`` (a result committed, the
+``artifact_write`` (a temp artifact written, not yet moved into place), ``artifact_attach`` (the same, in the
+study's artifact store), ``in_tell`` (a result committed, the
 tell not yet returned), ``rung_decide`` (in a multi-fidelity job, at a rung, before it reports to the study).
 ``$ECOPT_CRASH_SIGNAL`` is the signal: ``KILL`` by default, ``INT`` for a Ctrl-C, or ``STOP`` to pause the sweep
 there until a test sends ``SIGCONT``.

@@ -348,3 +348,37 @@ def test_every_energy_in_the_files_says_which_metric_it_is(tmp_path: Path) -> No
         2: (5.5, want[2]),
         3: (7.0, merged),
     }
+
+
+def test_a_report_killed_while_it_replaces_an_attached_artifact_leaves_the_old_one_whole(tmp_path: Path) -> None:
+    """Regression (reports audit, 2026-11-29): attaching again replaced each artifact of the study's store in place
+    (opened for writing, emptied, then copied), so a report or sweep killed meanwhile left optuna-dashboard a cut
+    file, for good. A kill while the second file is replaced now leaves every stored artifact whole, the old one or
+    the new, and the next ``ecopt report --attach`` removes the killed writer's temp file."""
+    from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta
+
+    from ecopt_lightning.cli import main
+
+    from .conftest import killed_at
+
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(study_name="s", storage=storage, directions=DIRECTIONS)
+    study.add_trial(optuna.trial.create_trial(values=[0.5, 1.0], params={"w": 1.0}, distributions=DIST))
+    out = tmp_path / "report"
+    assert main(["report", "--storage", storage, "--study", "s", "--out", str(out), "--attach"]) == 0
+    store_dir = out / "optuna_artifacts"
+    before = {p.name: p.read_bytes() for p in store_dir.iterdir()}
+    study.add_trial(optuna.trial.create_trial(values=[0.9, 2.0], params={"w": 1.5}, distributions=DIST))
+    code = "import sys\nfrom ecopt_lightning.cli import main\nmain(sys.argv[1:])\n"
+    killed_at("artifact_attach:2", code, "report", "--storage", storage, "--study", "s", "--out", str(out), "--attach")
+    store = FileSystemArtifactStore(str(store_dir))  # as optuna-dashboard reads it
+    metas = get_all_artifact_meta(optuna.load_study(study_name="s", storage=storage))
+    kept = {m.artifact_id: store.open_reader(m.artifact_id).read() for m in metas}
+    assert set(kept) == set(before)
+    files = {m.artifact_id: (out / m.filename).read_bytes() for m in metas}  # the new files, all written by then
+    assert all(kept[i] in (before[i], files[i]) for i in kept)  # whole: old or new
+    assert sum(kept[i] == files[i] != before[i] for i in kept) == 1  # the first one replaced, the second not yet
+    assert [p.name for p in store_dir.iterdir() if p.name.startswith(".")] != []  # the killed writer's temp file
+    assert main(["report", "--storage", storage, "--study", "s", "--out", str(out), "--attach"]) == 0
+    assert [p.name for p in store_dir.iterdir() if p.name.startswith(".")] == []
+    assert {i: store.open_reader(i).read() for i in kept} == files
