@@ -155,6 +155,11 @@ def _precision(record: TrialRecord) -> str:
     return "".join(f"; {p}" for p in parts)
 
 
+def _median_of(record: TrialRecord) -> str:
+    """`` (the median of trials 3, 7)`` for a config run in several trials, else empty."""
+    return f" (the median of trials {', '.join(map(str, record.merged_trials))})" if record.merged_trials else ""
+
+
 def _why_chosen(rule: str | None, knee: bool) -> str:
     """How the chosen trial was chosen, in words.
 
@@ -219,7 +224,7 @@ def render(report: Report) -> str:
         lines += [
             f"- Trial {chosen.number} ({_why_chosen(imp.get('chosen_rule'), report.knee is chosen)}); "
             f"parameters: {', '.join(f'{k}={v}' for k, v in chosen.params.items()) or 'defaults'}.",
-            f"- Training energy: {_fmt(m.get(total_J('train')), 'J')}.",
+            f"- Training energy: {_fmt(m.get(total_J('train')), 'J')}{_median_of(chosen)}.",
             f"- Inference energy: {_fmt(chosen.energy_per_sample_J, 'J')} per sample "
             f"({spread}{_precision(chosen)}), "
             f"{_fmt(chosen.samples_per_J)} samples per J.",

@@ -43,7 +43,8 @@ from ._schema import ReportSettings
 METHOD = (
     "complete trials with the same parameters and overrides are one point: energy per sample is the median of all "
     "their benchmark repeats pooled, with the median's 95% interval over them (when every member stored its repeats; "
-    "else the median of the members' values); other objectives are the median of the members' values; "
+    "else the median of the members' values); other objectives, and every metric all members reported (their "
+    "training energy), are the median of the members' values; "
     "an interval not computed from pooled repeats spans the members' values and intervals"
 )
 #: the relative precision the pooled interval is judged against (the benchmark's default target)
@@ -68,7 +69,15 @@ def _merge(members: list[TrialRecord], settings: ReportSettings) -> TrialRecord:
     first = members[0]
     point = copy.copy(first)
     point.merged_trials = [r.number for r in members]
-    point.metrics = dict(first.metrics)
+    # the median of a metric every member reported (its training energy), not the first member's; the objectives,
+    # the energy per sample and the benchmark's figures are set below from the pooled values
+    point.metrics = {
+        k: statistics.median(r.metrics[k] for r in members) if all(k in r.metrics for r in members) else v
+        for k, v in first.metrics.items()
+    }
+    flags = [r.metrics[INFERENCE_CONVERGED] for r in members if INFERENCE_CONVERGED in r.metrics]
+    if flags:  # a flag, not a measure: not converged when a member was not (pooled repeats judge it again below)
+        point.metrics[INFERENCE_CONVERGED] = min(flags)
     point.intervals = {}
     values: list[float] = []
     pooled = [v for r in members for v in (r.per_repeat_J or [])]

@@ -209,6 +209,22 @@ def test_the_chosen_model_of_a_repeated_config_gives_the_pooled_figure_the_payba
     assert "500 samples per J" in chosen
 
 
+def test_the_chosen_model_of_a_repeated_config_gives_the_median_training_energy_of_its_trials() -> None:
+    """Regression (reports audit, 2026-11-29): a config run in three trials (training 10, 30 and 20 J) was the
+    chosen model with 'Training energy: 10 J', its first trial's alone, beside the pooled inference figure."""
+    from ecopt_lightning.sweeper._energy_report import render
+    from ecopt_lightning.sweeper._schema import BASELINE_ATTR
+
+    study = optuna.create_study(directions=DIRECTIONS)
+    for k, train in enumerate([10.0, 30.0, 20.0]):  # one config, three trials
+        attrs = {NAMES[1]: 0.002, "energy/train_total_J": train, **({BASELINE_ATTR: True} if k == 0 else {})}
+        study.add_trial(
+            optuna.trial.create_trial(values=[0.9, 0.002], params={"w": 1.0}, distributions=DIST, user_attrs=attrs)
+        )
+    chosen = render(build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS)))
+    assert "- Training energy: 20 J (the median of trials 0, 1, 2).\n" in chosen.split("## The chosen model", 1)[1]
+
+
 def test_a_sweep_dir_file_that_cannot_be_written_stops_the_sweep_in_one_line(tmp_path: Path) -> None:
     """A folder in summary.json's place (or a full disk): the sweep ended with a raw traceback of os.replace."""
     from .conftest import run_multirun
