@@ -83,7 +83,7 @@ def payback_inferences(tuning_J: float, saved_J_per_inference: float) -> int | N
 
 def _runtime_per_sample(r: TrialRecord) -> float | None:
     power = r.metrics.get(INFERENCE_POWER_METRIC)
-    if r.energy_per_sample_J is None or not power or power <= 0:
+    if r.energy_per_sample_J is None or power is None or not (math.isfinite(power) and power > 0):
         return None
     return r.energy_per_sample_J / power  # J / W = s
 
@@ -118,8 +118,9 @@ RUNTIME_PROXY = "runtime_per_sample_s"
 
 
 def proxy_check(records: Sequence[TrialRecord]) -> dict[str, Any]:
-    """Spearman correlation of J per sample with each proxy, over complete trials that have both; with how many
-    of them had their energy ESTIMATED (``n_estimated``), not measured."""
+    """Spearman correlation of J per sample with each proxy, over complete trials that have both (a proxy the trial
+    could not count, NaN, is not had); with how many of them had their energy ESTIMATED (``n_estimated``), not
+    measured."""
     out: dict[str, Any] = {}
     proxies = {
         "params": lambda r: r.metrics.get(PARAMS_METRIC),
@@ -130,7 +131,10 @@ def proxy_check(records: Sequence[TrialRecord]) -> dict[str, Any]:
         pairs = [
             (proxy, r.energy_per_sample_J, r)
             for r in records
-            if r.state == "COMPLETE" and r.energy_per_sample_J is not None and (proxy := get(r)) is not None
+            if r.state == "COMPLETE"
+            and r.energy_per_sample_J is not None
+            and (proxy := get(r)) is not None
+            and math.isfinite(proxy)
         ]
         rho = spearman([p for p, _, _ in pairs], [e for _, e, _ in pairs])
         out[name] = {"spearman": rho, "n_trials": len(pairs), "n_estimated": sum(_estimated(r) for _, _, r in pairs)}

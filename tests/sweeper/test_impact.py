@@ -139,6 +139,24 @@ def test_a_sweep_energy_that_is_not_positive_gives_no_payback(net_J):
     assert f"payback: {imp['payback_note']}" in impact_lines(imp)
 
 
+def test_a_proxy_the_trial_could_not_count_is_left_out_of_its_correlation():
+    """Regression (reports audit, 2026-11-29): ``model/flops_per_sample`` is NaN when FLOPs cannot be counted (the
+    callback warns), and such trials were ranked with the others: the proxy check said 'over 4 trials' and its
+    Spearman came from sorting NaN, whatever the data; a NaN inference power did the same to the runtime proxy."""
+    trials = [
+        trial(0, 0.9, 0.004, params=40, flops=float("nan"), power_W=float("nan"), total_J=1.0, baseline=True),
+        trial(1, 0.9, 0.001, params=10, flops=30.0, power_W=1.0, total_J=1.0),
+        trial(2, 0.9, 0.002, params=20, flops=20.0, power_W=1.0, total_J=1.0),
+        trial(3, 0.9, 0.003, params=30, flops=10.0, power_W=1.0, total_J=1.0),
+    ]
+    report = build_report("s", trials, SETTINGS)
+    rho = report.impact["proxy_spearman"]
+    assert rho["params"] == {"spearman": pytest.approx(1.0), "n_trials": 4, "n_estimated": 0}
+    assert rho["flops_per_sample"] == {"spearman": pytest.approx(-1.0), "n_trials": 3, "n_estimated": 0}
+    assert rho["runtime_per_sample_s"]["n_trials"] == 3
+    assert "Spearman correlation of J per sample with flops_per_sample: -1 over 3 trials." in render(report)
+
+
 def test_optuna_study_round_trip(tmp_path):
     storage = f"sqlite:///{tmp_path / 's.db'}"
     study = optuna.create_study(storage=storage, directions=["maximize", "minimize"], study_name="s")
