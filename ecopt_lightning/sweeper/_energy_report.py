@@ -8,6 +8,7 @@ sensor, or estimated), training and inference energy of the chosen model, and wh
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 from importlib import metadata
@@ -90,8 +91,16 @@ def _stopped_estimated(saved: dict[str, Any]) -> str:
 
 
 def _fmt(value: Any, unit: str = "") -> str:
+    """A value with its unit; ``n/a`` when there is none (a NaN: not counted, as FLOPs a model's forward hides).
+
+    Example:
+        >>> _fmt(2.5, "J"), _fmt(None, "J"), _fmt(float("nan"))
+        ('2.5 J', 'n/a', 'n/a (not counted)')
+    """
     if value is None:
         return "n/a"
+    if isinstance(value, float) and math.isnan(value):
+        return "n/a (not counted)"
     if isinstance(value, float):
         return f"{value:.4g}{' ' + unit if unit else ''}"
     return f"{value}{' ' + unit if unit else ''}"

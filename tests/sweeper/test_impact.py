@@ -157,6 +157,17 @@ def test_a_proxy_the_trial_could_not_count_is_left_out_of_its_correlation():
     assert "Spearman correlation of J per sample with flops_per_sample: -1 over 3 trials." in render(report)
 
 
+def test_the_chosen_models_flops_that_could_not_be_counted_read_not_counted_not_nan():
+    """Regression (reports audit, 2026-11-29): energy_report.md read 'FLOPs per sample: nan' for a chosen model
+    whose FLOPs the callback could not count."""
+    trials = [
+        trial(0, 0.9, 0.004, params=40, flops=40.0, power_W=1.0, total_J=1.0, baseline=True),
+        trial(1, 0.9, 0.001, params=10, flops=float("nan"), power_W=1.0, total_J=1.0),
+    ]
+    report = build_report("s", trials, SETTINGS, chosen=1)
+    assert "- Parameters: 10; FLOPs per sample: n/a (not counted).\n" in render(report)
+
+
 def test_optuna_study_round_trip(tmp_path):
     storage = f"sqlite:///{tmp_path / 's.db'}"
     study = optuna.create_study(storage=storage, directions=["maximize", "minimize"], study_name="s")
