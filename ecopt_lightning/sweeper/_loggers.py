@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ._artifacts import summary
+from ._records import TrialRecord
 from ._secrets import hide, settings_secrets
 from ._sweep_report import Report
 
@@ -46,13 +47,24 @@ def _markdown(report: Report) -> str:
         f"- knee: {s['knee']}",
         f"- sweep energy: {_energy_text(report)}",
         "",
-        "| trial | " + " | ".join(report.settings.objective_names) + " | overrides |",
-        "|---" * (len(report.settings.objective_names) + 2) + "|",
+        "| trial | front status | " + " | ".join(report.settings.objective_names) + " | overrides |",
+        "|---" * (len(report.settings.objective_names) + 3) + "|",
     ]
+    names = report.settings.objective_names
     for r in report.front:
-        values = " | ".join(f"{v:.6g}" for v in r.values or [])
-        lines.append(f"| {r.number} | {values} | {' '.join(r.overrides)} |")
+        values = " | ".join(_with_interval(r, n, v) for n, v in zip(names, r.values or [], strict=False))
+        lines.append(f"| {r.number} | {r.front_status} | {values} | {' '.join(r.overrides)} |")
+    if report.possibly:
+        numbers = ", ".join(str(r.number) for r in report.possibly)
+        why = "dominated by central values, not beyond the intervals"
+        lines += ["", f"- possibly on the front ({why}): trial {numbers}"]
     return "\n".join(lines)
+
+
+def _with_interval(r: TrialRecord, name: str, value: float) -> str:
+    """A front member's value with its 95% interval, when it has one."""
+    interval = r.intervals.get(name)
+    return f"{value:.6g}" + ("" if interval is None else f" (95%: {interval[0]:.4g} to {interval[1]:.4g})")
 
 
 def _tensorboard(report: Report, out_dir: Path, paths: list[Path], kwargs: Mapping[str, Any]) -> str:
