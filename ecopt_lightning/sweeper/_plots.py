@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import math
 import re
 import shutil
 import textwrap
@@ -115,12 +116,17 @@ def hover_text(report: Report, r: TrialRecord) -> str:
     lines += [f"{name}: 95% interval [{lo:.4g}, {hi:.4g}]" for name, (lo, hi) in r.intervals.items()]
     lines += r.overrides
     for text, value in r.constraints.items():
+        metric = None
         try:
             metric = Constraint.parse(text).metric
             observed = f"{r.metrics[metric]:.4g}" if metric in r.metrics else "?"
         except ValueError:
             observed = "?"
-        lines.append(f"{text}: {observed} ({'met' if value <= 0 else f'broken by {value:.3g}'})")
+        if math.isnan(value):  # a constraint added later, on a metric this trial lacks: infeasible, not measured
+            state = f"not shown met: the trial has no {metric}" if metric else "not shown met"
+        else:
+            state = "met" if value <= 0 else f"broken by {value:.3g}"
+        lines.append(f"{text}: {observed} ({state})")
     if r.energy_J is not None:
         lines.append(f"energy {r.energy_J:.4g} J{' per trial (their median)' if r.merged_trials else ''}")
     if r.sources:

@@ -138,6 +138,20 @@ def test_a_carbon_or_cost_axis_names_its_unit_and_the_energy_behind_it(tmp_path:
     assert axis_label(objective, "minimize") == f"{objective} [{unit}] (minimize ↓)"
 
 
+def test_the_hover_of_a_trial_without_a_later_constraints_metric_says_it_is_not_shown_met() -> None:
+    """Regression (reports audit, 2026-11-29): a constraint added when the study was resumed, on a metric an earlier
+    trial lacks, is NaN for it (not shown met); the HTML hover read 'energy/total_J <= 1: ? (broken by nan)'."""
+    from ecopt_lightning.sweeper._plots import hover_text
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    _add(study, 0, [0.5, 1.0], {})
+    report = build_report(
+        "s", study.get_trials(), ReportSettings(NAMES, ["maximize", "minimize"], ["energy/total_J <= 1"])
+    )
+    lines = hover_text(report, report.records[0]).split("<br>")
+    assert "energy/total_J <= 1: ? (not shown met: the trial has no energy/total_J)" in lines
+
+
 def test_a_copy_of_plotly_js_cut_short_does_not_stand_as_the_file(tmp_path: Path) -> None:
     """Where links fail plotly.min.js is copied, and a copy killed midway stayed as the file for good (it is
     made only when missing): the HTML then loaded a truncated plotly.js."""
