@@ -388,10 +388,35 @@ def attach_to_study(study: Any, paths: list[Path], store_dir: Path) -> list[str]
 
 
 _DASHBOARD_MAX_FRONT = 8
+#: optuna-dashboard shows a user attribute's first 1024 characters (as JSON): the front's lines stay below
+_DASHBOARD_MAX_CHARS = 1000
 
 
 def _objectives_text(report: Report, r: TrialRecord) -> str:
-    return ", ".join(f"{n}={v:.4g}" for n, v in zip(report.settings.objective_names, r.values or [], strict=False))
+    """``name=value`` per objective, with the value's 95% interval when it has one."""
+    return ", ".join(
+        f"{n}={v:.4g}" + (f" (95%: {r.intervals[n][0]:.4g} to {r.intervals[n][1]:.4g})" if n in r.intervals else "")
+        for n, v in zip(report.settings.objective_names, r.values or [], strict=False)
+    )
+
+
+def _front_lines(report: Report) -> list[str]:
+    """The front for the study page, knee first, each member's values with their intervals and whether it is robust;
+    then the trials possibly on the front; cut to fit the dashboard (the rest: in pareto_front.csv)."""
+    knee = report.knee.number if report.knee is not None else None
+    front = sorted(report.front, key=lambda r: (r.number != knee, r.values or []))
+    members = []
+    for r in front:
+        tags = ", ".join(t for t, on in (("knee", r.number == knee), ("robust", r.robust)) if on)
+        members.append(f"trial {r.number}{f' ({tags})' if tags else ''}: {_objectives_text(report, r)}")
+    tail = [f"possibly on the front: trial {', '.join(str(r.number) for r in report.possibly)}"] * bool(report.possibly)
+    shown = min(len(members), _DASHBOARD_MAX_FRONT)
+    while True:
+        more = [f"... {len(members) - shown} more in pareto_front.csv"] * (shown < len(members))
+        lines = [*members[:shown], *more, *tail]
+        if shown <= 1 or len(json.dumps(lines)) < _DASHBOARD_MAX_CHARS:
+            return lines
+        shown -= 1
 
 
 def dashboard_attrs(report: Report) -> dict[str, Any]:
@@ -399,10 +424,7 @@ def dashboard_attrs(report: Report) -> dict[str, Any]:
     hypervolume, the sweep's own energy with its estimated share and gCO2e, and the measurement sources of the
     trials."""
     knee = report.knee.number if report.knee is not None else None
-    front = sorted(report.front, key=lambda r: (r.number != knee, r.values or []))
-    lines = [f"trial {r.number}{' (knee)' if r.number == knee else ''}: {_objectives_text(report, r)}" for r in front]
-    if len(lines) > _DASHBOARD_MAX_FRONT:
-        lines = [*lines[:_DASHBOARD_MAX_FRONT], f"... {len(lines) - _DASHBOARD_MAX_FRONT} more in pareto_front.csv"]
+    lines = _front_lines(report)
     total, grid = report.sweep_energy_J, sweep_grid(report)
     # "cpu:0: estimated from CPU time (100% of ...)" -> trials per domain and way
     degraded = Counter(reason.split(" (", 1)[0] for r in report.records for reason in r.degraded)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import optuna
 
-from ecopt_lightning.sweeper._artifacts import publish_to_study
+from ecopt_lightning.sweeper._artifacts import dashboard_attrs, publish_to_study
 from ecopt_lightning.sweeper._schema import DASHBOARD_ATTRS, DEGRADED_ATTR, ReportSettings
 from ecopt_lightning.sweeper._sweep_report import build_report
 
@@ -37,7 +37,7 @@ def test_the_study_page_shows_front_knee_energy_and_sources(tmp_path: Path) -> N
     attrs = optuna.load_study(study_name="s", storage=url).user_attrs
     assert set(DASHBOARD_ATTRS) <= set(attrs)
     knee = report.knee.number
-    assert attrs["ecopt.pareto_front"][0].startswith(f"trial {knee} (knee): val_acc=")
+    assert attrs["ecopt.pareto_front"][0].startswith(f"trial {knee} (knee, robust): val_acc=")
     assert len(attrs["ecopt.pareto_front"]) == 2
     assert attrs["ecopt.sweep_energy"] == (
         "30 J, 3 trial(s), 100% of it ESTIMATED, not measured; "  # 30 J at 480 g/kWh: 0.004 g
@@ -49,3 +49,29 @@ def test_the_study_page_shows_front_knee_energy_and_sources(tmp_path: Path) -> N
     }
     for key in DASHBOARD_ATTRS:  # the dashboard cuts each value at 1024 characters
         assert len(json.dumps(attrs[key])) < 1024
+
+
+def test_the_study_pages_front_gives_intervals_and_statuses_and_fits_the_dashboard(tmp_path: Path) -> None:
+    """Regression (reports audit, 2026-11-29): the study page's front gave bare medians, with no interval and no
+    word of which members are robust or which trials are possibly on the front; and eight members of a study with
+    three long objective names came to more than the 1024 characters the dashboard shows."""
+    names = ["val_accuracy_top1", "energy/inference_per_sample_J", "model/flops_per_sample"]
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    for i in range(12):  # a front of 12, the energy of each known to +-1%
+        e = 1e-4 * (1 + i)
+        attrs = {names[1]: e, f"{names[1]}_ci_lo": 0.99 * e, f"{names[1]}_ci_hi": 1.01 * e, "energy/total_J": 1.0}
+        study.add_trial(optuna.trial.create_trial(values=[0.5 + 0.04 * i, e, 1e6 * (12 - i)], user_attrs=attrs))
+    # dominated by trial 11's medians (0.94, 1.2e-3 J, 1e6 FLOPs), not beyond its energy interval
+    attrs = {names[1]: 1.21e-3, f"{names[1]}_ci_lo": 1.1e-3, f"{names[1]}_ci_hi": 1.3e-3, "energy/total_J": 1.0}
+    study.add_trial(optuna.trial.create_trial(values=[0.94, 1.21e-3, 1e6], user_attrs=attrs))
+    report = build_report("s", study.get_trials(), ReportSettings.default(names, ["maximize", "minimize", "minimize"]))
+    front = dashboard_attrs(report)["ecopt.pareto_front"]
+    knee = report.knee
+    lo, hi = knee.intervals[names[1]]
+    assert front[0] == (
+        f"trial {knee.number} (knee, robust): {names[0]}={knee.values[0]:.4g}, "
+        f"{names[1]}={knee.values[1]:.4g} (95%: {lo:.4g} to {hi:.4g}), {names[2]}={knee.values[2]:.4g}"
+    )
+    assert front[-1] == "possibly on the front: trial 12"
+    assert front[-2].startswith("... ") and front[-2].endswith(" more in pareto_front.csv")
+    assert len(json.dumps(front)) < 1024
