@@ -206,6 +206,12 @@ def render(report: Report) -> str:
         sources = ", ".join(f"{d}: {s}" for d, s in by_domain.items())
         lines.append(f"- Energy sources of the chosen trial, per domain: {sources}.")
     estimated = chosen.metrics.get(ESTIMATED_FRACTION) if chosen is not None else None
+    if chosen is not None and not by_domain:
+        unknown = "" if estimated is not None else ": its figures may be measured or ESTIMATED"
+        lines.append(
+            f"- Energy sources of the chosen trial: not recorded (its job wrote no {SUMMARY_FILE} and the study holds "
+            f"none){unknown}."
+        )
     if estimated is not None:
         lines.append(
             f"- Share of the chosen trial's energy that is ESTIMATED (modelled from CPU time), not measured: "

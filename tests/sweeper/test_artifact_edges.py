@@ -323,6 +323,25 @@ def test_the_chosen_trials_sources_come_from_the_study_when_its_job_dir_is_gone(
     assert "- Energy sources of the chosen trial, per domain: gpu:0: nvml_counter, cpu:0: rapl." in method
 
 
+def test_a_chosen_trial_that_recorded_no_sources_is_said_to_have_none() -> None:
+    """Regression (reports audit, 2026-11-29): the chosen model's energies (training, per sample) were given with no
+    word of their source when its job recorded none (an app without EnergyCallback, a study made elsewhere): the
+    Method section just left the line out, and nothing said the figures' origin was unknown."""
+    from ecopt_lightning.sweeper._energy_report import render
+
+    study = optuna.create_study(directions=DIRECTIONS)
+    study.add_trial(
+        optuna.trial.create_trial(
+            values=[0.9, 0.01], params={"w": 1.0}, distributions=DIST, user_attrs={NAMES[1]: 0.01}
+        )
+    )
+    method = render(build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS))).split("## Method")[1]
+    assert (
+        "- Energy sources of the chosen trial: not recorded (its job wrote no energy_summary.json and the study "
+        "holds none): its figures may be measured or ESTIMATED.\n"
+    ) in method
+
+
 def test_every_energy_in_the_files_says_which_metric_it_is(tmp_path: Path) -> None:
     """Regression (reports audit, 2026-11-29): ``energy_J`` in trials.csv, pareto_front.csv and pareto_front.json
     did not say what it was: the task's ``energy/total_J``, the sum of its phase totals where that was missing, with
