@@ -25,7 +25,7 @@ from typing import Any, cast
 import optuna
 from hydra.core.config_loader import ConfigLoader
 from hydra.core.plugins import Plugins
-from hydra.core.utils import JobReturn
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import ConfigCompositionException
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
@@ -111,6 +111,11 @@ LATE_CLAIM = (
     "for over 2 x heartbeat_interval_s right after it asked); that trial runs again, this batch is asked anew"
 )
 
+#: trials of a run that, all failing the same way (the job raised the same exception, with the same message) before
+#: any trial of the study has completed, stop the sweep: every trial would fail so (a GPU the machine lacks, a
+#: missing file); with ``n_jobs`` > 1, the first batch when it is smaller
+SAME_FAILURES = 3
+
 #: wall time (s) between two writes of the figures (PNG, HTML: about a second of CPU each) and energy_report.md
 #: during a sweep; the JSON/CSV files are written every batch (when changed) and the figures once more at the end
 FIGURES_EVERY_S = 300.0
@@ -146,6 +151,7 @@ class EcoptSweeperImpl:
         self._rungs_said = False  # multi-fidelity: whether a finished trial was checked for rungs it could stop at
         self._confirmed: Any = None  # the study's CONFIRMED_ATTR, read when the sweep starts and at its end
         self._texts: dict[Path, str] = {}  # the JSON/CSV texts this sweep last wrote (unchanged: not rewritten)
+        self._raised: list[tuple[int, str]] = []  # the last batch's trials whose job raised: (number, error)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
@@ -402,6 +408,8 @@ class EcoptSweeperImpl:
         elif settings.baseline and not has_baseline(study):
             self._enqueue_baseline(study, space, custom is not None)
         failures: list[str] = []
+        tried: list[int] = []  # this run's trials, in the order they were told
+        raised: list[tuple[int, str]] = []  # this run's trials whose job raised: (number, error)
         report, paths = self._write(study, settings, notes, figures=False)
         watch = DeadTrialWatch(settings.heartbeat_interval_s, settings.max_retry)
         announce_asker(study)  # before the first ask: see DeadTrialWatch
@@ -479,6 +487,8 @@ class EcoptSweeperImpl:
                 if not numbers:  # every trial asked lay beyond the budget (other workers' cover it): none ran
                     continue
                 failures += batch_errors
+                tried += numbers
+                raised += self._raised
                 completed = len(batch_errors) < len(numbers)
                 why = (
                     _samplers.too_slow(sampler_name, *self._batch_seconds, completed=completed)
@@ -504,12 +514,14 @@ class EcoptSweeperImpl:
                         f"hydra.sweeper.max_failure_rate={rate} exceeded: {len(batch_errors)} of {len(numbers)} trials "
                         f"of the batch failed; last error: {batch_errors[-1]}; artifacts in {self.sweep_dir}"
                     )
+                seen = self._snapshot if self._snapshot is not None else study.get_trials(deepcopy=False)
+                if settings.stop_on_same_failure:
+                    self._stop_if_failing_alike(study, settings, notes, tried, raised, seen)
                 if settings.max_failures is None and len(failures) >= settings.n_trials:
                     # max_failure_rate alone tolerates failures; as in hydra-optuna-sweeper, n_trials bounds attempts
                     notes["stopped"] = f"{len(failures)} trials failed in this run (n_trials={settings.n_trials})"
                     log.warning("ecopt: %s; max_failure_rate=%s tolerates them; no new trials", notes["stopped"], rate)
                     break
-                seen = self._snapshot if self._snapshot is not None else study.get_trials(deepcopy=False)
                 job_config = [m for m in mismatches if m[1] == JOB_CONFIG]
                 if job_config or (mismatches and not any(t.state == TrialState.COMPLETE for t in seen)):
                     self._stop_on_mismatch(study, settings, notes, (job_config or mismatches)[0])
@@ -607,6 +619,33 @@ class EcoptSweeperImpl:
             f"{', '.join(metrics) or '(none)'}); the sweep stopped; artifacts in {self.sweep_dir}",
         )
 
+    def _stop_if_failing_alike(
+        self,
+        study: optuna.Study,
+        settings: Settings,
+        notes: dict[str, Any],
+        tried: Sequence[int],
+        raised: Sequence[tuple[int, str]],
+        every: Sequence[FrozenTrial],
+    ) -> None:
+        """No trial has completed, and every trial this run told so far (at least :data:`SAME_FAILURES`, or the
+        first batch when ``n_jobs`` > 1) raised the same error: stop now (artifacts written) with one line, where
+        the default ``max_failures`` (``n_trials``) would run every trial into it."""
+        enough = SAME_FAILURES if settings.n_jobs == 1 else min(SAME_FAILURES, settings.n_jobs)
+        errors = {error for _, error in raised}
+        if len(tried) < enough or len(raised) != len(tried) or len(errors) != 1:
+            return
+        if any(t.state == TrialState.COMPLETE for t in every):
+            return
+        (error,) = errors
+        notes["stopped"] = f"the first {len(tried)} trials failed the same way: {error}"
+        self._write(study, settings, notes)
+        raise SweepFailedError(
+            f"trials {', '.join(map(str, tried))} failed the same way, and no trial has completed: {error}; every "
+            "trial would fail so: fix its cause and run the same command to go on, or set hydra.sweeper.max_failures "
+            f"(or max_failure_rate) to run on through failures; artifacts in {self.sweep_dir}"
+        )
+
     def _stop_on_mismatch(
         self, study: optuna.Study, settings: Settings, notes: dict[str, Any], mismatch: tuple[int, str, str]
     ) -> None:
@@ -642,6 +681,7 @@ class EcoptSweeperImpl:
         """Ask, launch and tell one batch; return the errors of failed trials, the batch's trial numbers and
         ``(trial number, field, text)`` of each result that did not fit the configured metric names."""
         _crashpoints.reached("before_ask")
+        self._raised = []
         # another worker that opened the study at the same moment (no trial yet) may have stored its schedule, or
         # its prune_before_training, over this run's: this run's jobs would run under it; a storage read each a batch
         _same_schedule(study, settings.multi_fidelity, joined=True)
@@ -731,6 +771,9 @@ class EcoptSweeperImpl:
                 _crashpoints.reached("after_tell")
                 if error is not None:
                     errors.append(error)
+                    # the job raised: not a NaN or missing metric, nor a job the cluster killed (it is retried)
+                    if ret.status == JobStatus.FAILED and not died(ret):
+                        self._raised.append((trial.number, error))
                 if mismatch is not None:
                     mismatches.append((trial.number, *mismatch))
                 if died(ret) and retry is not None:  # killed by the cluster: run its parameters again

@@ -320,6 +320,9 @@ class Settings:
     warnings: list[str] = field(default_factory=list)
     #: successive halving over epochs (docs/sweeper.md#multi-fidelity); ``None``: off
     multi_fidelity: RungSchedule | None = None
+    #: neither ``max_failures`` nor ``max_failure_rate`` was set: the first trials all failing the same way, before
+    #: any has completed, stop the sweep (an explicit setting wins)
+    stop_on_same_failure: bool = True
 
     @property
     def jobs_reach_their_trials(self) -> bool:
@@ -747,7 +750,8 @@ def validate(raw_config: Any) -> Settings:
 
     max_failures = _int(raw, "max_failures", 1, allow_none=True)
     max_failure_rate = _max_failure_rate(raw)
-    if max_failures is None and max_failure_rate is None:
+    tolerance_given = max_failures is not None or max_failure_rate is not None
+    if not tolerance_given:
         max_failures = n_trials
     heartbeat = _int(raw, "heartbeat_interval_s", 0)
     wait = _bool(raw, "wait_for_running", "wait for other workers' running trials")
@@ -770,6 +774,7 @@ def validate(raw_config: Any) -> Settings:
         study_name=None if study_name is None else str(study_name),
         constraints=constraints,
         max_failures=max_failures,
+        stop_on_same_failure=not tolerance_given,
         max_failure_rate=max_failure_rate,
         energy_budget_J=_number(raw, "energy_budget_J"),
         energy_metric=_metric_name(raw, "energy_metric"),

@@ -284,3 +284,44 @@ def test_n_trials_from_an_environment_variable(multirun, tmp_path: Path) -> None
         env={"ECOPT_TEST_N_TRIALS": "2"},
     )
     assert len(load_study(tmp_path / "sweep").trials) == 2
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_a_job_that_fails_the_same_way_every_time_stops_the_sweep_after_its_first_trials(
+    multirun, tmp_path: Path, n_jobs: int
+) -> None:
+    """Regression (stop 32's open list): a job that fails the same way in every trial (e.g. trainer.accelerator=gpu
+    on a machine without one) ran all n_trials trials. Until a trial has completed, the first 3 trials (or the first
+    batch, with n_jobs > 1) failing with the same exception stop the sweep in one line."""
+    error = "RuntimeError: toy failure at width=8"
+    proc = multirun(
+        "width=8",
+        "lr=interval(0.001,0.1)",
+        "mode=raise",
+        "hydra.sweeper.n_trials=10",
+        f"hydra.sweeper.n_jobs={n_jobs}",
+        expect_fail=True,
+    )
+    first = [0, 1, 2] if n_jobs == 1 else [0, 1]
+    study = load_study(tmp_path / "sweep")
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * len(first)
+    (line,) = [x for x in proc.stderr.splitlines() if "failed the same way" in x]
+    assert line.startswith(
+        f"trials {', '.join(map(str, first))} failed the same way, and no trial has completed: {error}; "
+    ), line
+    assert "fix its cause and run the same command" in line and "hydra.sweeper.max_failures" in line
+    summary = json.loads((tmp_path / "sweep" / "summary.json").read_text())
+    assert summary["stopped"] == f"the first {len(first)} trials failed the same way: {error}"
+
+
+@pytest.mark.parametrize("tolerate", ["hydra.sweeper.max_failure_rate=1.0", "hydra.sweeper.max_failures=4"])
+def test_an_explicit_failure_setting_runs_on_through_the_same_failure(multirun, tmp_path: Path, tolerate: str) -> None:
+    multirun(
+        "width=8",
+        "lr=interval(0.001,0.1)",
+        "mode=raise",
+        "hydra.sweeper.n_trials=4",
+        tolerate,
+        expect_fail=tolerate.endswith("max_failures=4"),  # reached: the sweep fails, after 4 trials
+    )
+    assert [t.state for t in load_study(tmp_path / "sweep").trials] == [TrialState.FAIL] * 4
