@@ -296,3 +296,38 @@ def test_a_check_stopped_at_any_attribute_write_leaves_no_energy_without_its_sou
             break
         fail_at += 1
     assert fail_at > 2
+
+
+@pytest.mark.slow
+def test_a_worker_whose_prune_before_training_another_stored_over_at_the_start_refuses_before_asking(
+    tmp_path: Path,
+) -> None:
+    # two workers opening a new study at once (no trial yet) both pass the check at open; the later one's setting
+    # is the study's, which worker A's jobs would have read
+    import signal
+
+    import optuna
+
+    from ecopt_lightning.sweeper._storage import open_storage
+    from tests.distributed.conftest import finish, run, start, wait_for
+
+    url = f"journal:///{tmp_path / 'shared' / 'study.log'}"
+    (tmp_path / "shared").mkdir()
+    common = ("width=choice(8,16)", f"hydra.sweeper.storage={url}", "hydra.sweeper.study_name=pb")
+    # A stores prune_before_training=true and is paused before its first ask; B stores false and runs 2 trials
+    pause = {"ECOPT_CRASH_AT": "before_ask:1", "ECOPT_CRASH_SIGNAL": "STOP"}
+    on = ("hydra.sweeper.prune_before_training=true", "hydra.sweeper.constraints=['energy/total_J <= 100']")
+    a = start(tmp_path / "a", *common, "hydra.sweeper.n_trials=4", *on, env=pause)
+    try:
+        stat = Path(f"/proc/{a.pid}/stat")
+        wait_for(lambda: stat.read_text().rsplit(")", 1)[1].split()[0] == "T", what="worker A paused before asking")
+        b = run(tmp_path / "b", *common, "hydra.sweeper.n_trials=2")
+        assert b.returncode == 0, b.stderr[-3000:]
+    finally:
+        a.send_signal(signal.SIGCONT)
+    assert finish(a, tmp_path / "a") != 0
+    out = Path(f"{tmp_path / 'a'}.log").read_text()
+    (line,) = [x for x in out.splitlines() if "hydra.sweeper.prune_before_training=true is not allowed" in x]
+    assert "the existing study 'pb', false, under which its trials ran" in line and "Traceback" not in out, out[-3000:]
+    study = optuna.load_study(study_name="pb", storage=open_storage(url, heartbeat_interval_s=0))
+    assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 2  # B's; A asked nothing
