@@ -207,8 +207,7 @@ class EcoptSweeperImpl:
                 f"those of the existing study {name!r} ({old_names or '?'} {old_dirs}); pick another study_name",
             )
         schedule = settings.multi_fidelity
-        _same_schedule(study, schedule)  # before anything is written: a refused run leaves the study as it was
-        _same_pruning(study, settings.prune_before_training)
+        _same_settings(study, settings)  # before anything is written: a refused run leaves the study as it was
         _same_space(study, space, arguments)
         _quiet(study.set_metric_names, settings.objective_names)
         study.set_user_attr(SETTINGS_ATTR, settings.for_report().to_attrs())
@@ -683,9 +682,8 @@ class EcoptSweeperImpl:
         _crashpoints.reached("before_ask")
         self._raised = []
         # another worker that opened the study at the same moment (no trial yet) may have stored its schedule, or
-        # its prune_before_training, over this run's: this run's jobs would run under it; a storage read each a batch
-        _same_schedule(study, settings.multi_fidelity, joined=True)
-        _same_pruning(study, settings.prune_before_training, joined=True)
+        # its prune_before_training, over this run's: this run's jobs would run under it; one storage read a batch
+        _same_settings(study, settings, joined=True)
         start = time.perf_counter()
         trials = _quiet(ask_batch, study, space.distributions, size)
         propose_s = time.perf_counter() - start
@@ -891,14 +889,23 @@ class EcoptSweeperImpl:
         )
 
 
-def _same_schedule(study: optuna.Study, schedule: RungSchedule | None, joined: bool = False) -> None:
-    """Refuse to join a study that has trials under another multi-fidelity schedule (or on or off where this run is
-    not): its jobs would rank and stop under the schedule this run stores over the study's, so another worker's
-    trials or a resumed sweep's would change rule mid-study. ``joined``: this run has stored its schedule already,
-    so any other stored since is another worker's, trials or not."""
+def _same_settings(study: optuna.Study, settings: Settings, joined: bool = False) -> None:
+    """Refuse to join a study that has trials under another multi-fidelity schedule (:func:`_same_schedule`) or
+    ``prune_before_training`` (:func:`_same_pruning`), with one read of the study's attributes. ``joined``: this run
+    has stored its settings already, so any other stored since is another worker's, trials or not."""
+    if not joined and not study.get_trials(deepcopy=False):
+        return  # a new study: this run's settings are its own
     attrs = study.user_attrs
-    if MULTI_FIDELITY_ATTR not in attrs or (not joined and not study.get_trials(deepcopy=False)):
-        return  # a new study, or one stored before the schedule was: this run's schedule is its own
+    _same_schedule(study.study_name, attrs, settings.multi_fidelity)
+    _same_pruning(study.study_name, attrs, settings.prune_before_training)
+
+
+def _same_schedule(name: str, attrs: Mapping[str, Any], schedule: RungSchedule | None) -> None:
+    """Refuse another multi-fidelity schedule than the study's (or on or off where this run is not): its jobs would
+    rank and stop under the schedule this run stores over the study's, so another worker's trials or a resumed
+    sweep's would change rule mid-study."""
+    if MULTI_FIDELITY_ATTR not in attrs:
+        return  # stored before the schedule was: this run's schedule is its own
     raw = attrs[MULTI_FIDELITY_ATTR]
     stored = RungSchedule.from_attrs(raw) if raw else None
     if stored == schedule:
@@ -907,26 +914,24 @@ def _same_schedule(study: optuna.Study, schedule: RungSchedule | None, joined: b
     raise SweeperConfigError(
         "multi_fidelity",
         None if schedule is None else schedule.to_attrs(),
-        f"the schedule of the existing study {study.study_name!r}, {said}, under which its trials ran: use the same "
+        f"the schedule of the existing study {name!r}, {said}, under which its trials ran: use the same "
         "settings in every worker and on resume, or another study_name or hydra.sweep.dir",
     )
 
 
-def _same_pruning(study: optuna.Study, prune: bool, joined: bool = False) -> None:
-    """Refuse to join a study that has trials under the other ``prune_before_training`` setting: the jobs read the
-    study's (the one this run stores over it), so another worker's jobs would check, or skip the check, under this
-    run's, and a trial pruned by its job would be told FAIL by a worker with the setting off. ``joined``: as for
-    :func:`_same_schedule`."""
-    attrs = study.user_attrs
-    if PRUNE_BEFORE_TRAINING_ATTR not in attrs or (not joined and not study.get_trials(deepcopy=False)):
-        return  # a new study, or one stored before the setting was
+def _same_pruning(name: str, attrs: Mapping[str, Any], prune: bool) -> None:
+    """Refuse the other ``prune_before_training`` than the study's: the jobs read the study's (the one this run
+    stores over it), so another worker's jobs would check, or skip the check, under this run's, and a trial pruned
+    by its job would be told FAIL by a worker with the setting off."""
+    if PRUNE_BEFORE_TRAINING_ATTR not in attrs:
+        return  # stored before the setting was
     stored = bool(attrs[PRUNE_BEFORE_TRAINING_ATTR])
     if stored == prune:
         return
     raise SweeperConfigError(
         "prune_before_training",
         prune,
-        f"the setting of the existing study {study.study_name!r}, {hydra_literal(stored)}, under which its trials "
+        f"the setting of the existing study {name!r}, {hydra_literal(stored)}, under which its trials "
         "ran: use the same settings in every worker and on resume, or another study_name or hydra.sweep.dir",
     )
 
