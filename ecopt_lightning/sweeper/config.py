@@ -484,12 +484,17 @@ def _sampler(raw: Mapping[str, Any]) -> tuple[str, str | None, dict[str, Any], i
         raise SweeperConfigError("sampler", "motpe", MOTPE_REMOVED)
     if name not in (*SAMPLERS, "custom"):
         raise SweeperConfigError("sampler", value, allowed)
-    return name, target, dict(kwargs), seed, kwargs_field
+    kwargs = dict(kwargs)
+    conf = SAMPLER_GROUP.get(name)
+    for key, given in (_mapping_or_null(raw["sampler_kwargs"]) or {}).items():
+        kwargs[key] = _sampler_field(name, conf._target_ if conf else "", str(key), given, "sampler_kwargs")
+    return name, target, kwargs, seed, kwargs_field
 
 
-def _sampler_field(name: str, target: str, key: str, value: Any) -> Any:
+def _sampler_field(name: str, target: str, key: str, value: Any, where: str = "sampler") -> Any:
     """``value`` of the field ``key`` of sampler ``name``'s entry in the group, checked against its declared kind
     (``kind`` in its metadata); a string of a number converts, as OmegaConf converts it for a typed field.
+    ``where``: the field it was given in (``sampler``, or ``sampler_kwargs``, which the same checks hold).
 
     Example:
         >>> _sampler_field("tpe", "optuna.samplers.TPESampler", "n_startup_trials", "5")
@@ -502,7 +507,7 @@ an integer or null (TPESampler's n_startup_trials)
     """
     conf = SAMPLER_GROUP.get(name)
     kind = next((f.metadata.get("kind") for f in fields(conf) if f.name == key), None) if conf else None
-    if kind is None:
+    if kind is None or value is None:
         return value  # a custom sampler's, or an untyped field: the sampler's constructor judges it
     if kind is bool and isinstance(value, str) and value.strip().lower() in _BOOL_TEXTS:
         return _BOOL_TEXTS[value.strip().lower()]
@@ -515,7 +520,7 @@ an integer or null (TPESampler's n_startup_trials)
         ok = isinstance(converted, kind) or (kind is float and isinstance(converted, int))
     if ok:
         return converted
-    raise SweeperConfigError(f"sampler.{key}", value, f"{_KINDS[kind]} or null ({target.rsplit('.', 1)[-1]}'s {key})")
+    raise SweeperConfigError(f"{where}.{key}", value, f"{_KINDS[kind]} or null ({target.rsplit('.', 1)[-1]}'s {key})")
 
 
 def _max_failure_rate(raw: Mapping[str, Any]) -> float | None:

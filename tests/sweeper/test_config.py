@@ -348,3 +348,23 @@ def test_a_typed_sampler_field_given_as_text_of_its_type_is_converted_as_omegaco
         "hydra.sweeper.n_trials=2",
     )
     assert "TPESampler" in proc.stdout + proc.stderr
+
+
+def test_a_bad_typed_sampler_kwargs_value_is_refused_before_anything_runs(tmp_path) -> None:
+    """Found in the stop-32 audit: sampler_kwargs={n_startup_trials: abc} ran the baseline trial (energy spent),
+    then stopped with TPE's TypeError at the next proposal, which the same command would repeat on resume."""
+    from .conftest import run_multirun
+
+    proc = run_multirun(
+        tmp_path / "sweep",
+        "width=choice(8,16,32)",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.sampler=tpe",
+        "hydra.sweeper.sampler_kwargs={n_startup_trials: abc}",
+    )
+    lines = [x for x in proc.stderr.splitlines() if x.strip() and "HYDRA_FULL_ERROR" not in x]
+    assert proc.returncode != 0 and lines == [
+        "hydra.sweeper.sampler_kwargs.n_startup_trials='abc' is not allowed: an integer or null (TPESampler's "
+        "n_startup_trials)"
+    ], proc.stderr
+    assert not (tmp_path / "sweep").exists()
