@@ -209,7 +209,7 @@ def render(report: Report) -> str:
     if chosen is not None and not by_domain:
         unknown = "" if estimated is not None else ": its figures may be measured or ESTIMATED"
         lines.append(
-            f"- Energy sources of the chosen trial: not recorded (its job wrote no {SUMMARY_FILE} and the study holds "
+            f"- Energy sources of the chosen trial: unknown (its job wrote no {SUMMARY_FILE} and the study holds "
             f"none){unknown}."
         )
     if estimated is not None:

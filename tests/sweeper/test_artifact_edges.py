@@ -337,7 +337,7 @@ def test_a_chosen_trial_that_recorded_no_sources_is_said_to_have_none() -> None:
     )
     method = render(build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS))).split("## Method")[1]
     assert (
-        "- Energy sources of the chosen trial: not recorded (its job wrote no energy_summary.json and the study "
+        "- Energy sources of the chosen trial: unknown (its job wrote no energy_summary.json and the study "
         "holds none): its figures may be measured or ESTIMATED.\n"
     ) in method
 
