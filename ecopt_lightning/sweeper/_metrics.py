@@ -174,13 +174,14 @@ class Constraint:
 def trial_energy(metrics: Mapping[str, float], energy_metric: str) -> tuple[float | None, str | None]:
     """A trial's measured energy in J and where it came from.
 
-    ``energy_metric`` when present; else the sum of the metrics matching ``energy/*_total_J``; else ``None``.
+    ``energy_metric`` when present; else the sum of the metrics matching ``energy/*_total_J``; else ``None``. A
+    negative value (a net energy below the idle power) is no energy spent: as if absent.
     """
     value = metrics.get(energy_metric)
-    if value is not None and math.isfinite(value):
+    if value is not None and math.isfinite(value) and value >= 0:
         return value, energy_metric
     parts = sorted(k for k in metrics if fnmatch.fnmatchcase(k, ENERGY_FALLBACK_PATTERN) and k != energy_metric)
-    parts = [k for k in parts if math.isfinite(metrics[k])]
+    parts = [k for k in parts if math.isfinite(metrics[k]) and metrics[k] >= 0]
     if parts:
         return sum(metrics[k] for k in parts), "sum of " + ", ".join(parts)
     return None, None

@@ -169,6 +169,13 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
             {text: _later_constraint(text, metrics) for text in settings.constraints if text not in constraints}
         )
     energy, source = _energy(trial, metrics, settings.energy_metric)
+    degraded = [str(x) for x in trial.user_attrs.get(DEGRADED_ATTR) or []]
+    reported = metrics.get(settings.energy_metric)
+    if reported is not None and reported < 0:  # a net energy below idle, say: trial_energy passed it over
+        degraded.append(
+            f"energy: {settings.energy_metric} is {reported:.4g} J, negative: not an energy spent; the trial's "
+            f"energy: {source or 'unknown'}"
+        )
     per_sample = metrics.get(settings.energy_per_sample_metric)
     if per_sample is not None and not (math.isfinite(per_sample) and per_sample > 0):
         per_sample = None
@@ -191,7 +198,7 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
         else objective_interval(metrics, settings.energy_per_sample_metric),
         samples_per_J=None if per_sample is None else 1.0 / per_sample,
         flags={k: v for k, v in trial.user_attrs.items() if k in FLAG_ATTRS},
-        degraded=[str(x) for x in trial.user_attrs.get(DEGRADED_ATTR) or []],
+        degraded=degraded,
         rungs=rung_values(trial.user_attrs),
         stopped_at_epoch=stopped_at_rung(trial),
         sources={str(k): str(v) for k, v in (trial.user_attrs.get(SOURCES_ATTR) or {}).items()},

@@ -12,7 +12,7 @@ from optuna.trial import TrialState, create_trial
 from ecopt_lightning.cli import impact_lines
 from ecopt_lightning.sweeper._energy_report import render
 from ecopt_lightning.sweeper._impact import payback_inferences, spearman
-from ecopt_lightning.sweeper._schema import ENERGY_ATTR, ReportSettings
+from ecopt_lightning.sweeper._schema import ENERGY_ATTR, ENERGY_SOURCE_ATTR, ReportSettings
 from ecopt_lightning.sweeper._sweep_report import build_report
 
 SETTINGS = ReportSettings(["val_acc", "energy/inference_per_sample_J"], ["maximize", "minimize"])
@@ -119,7 +119,7 @@ def test_no_reported_energy_is_unknown_not_zero_and_the_report_says_how_the_tria
     assert "- Trial 1 (named by the user" in named
 
 
-@pytest.mark.parametrize("net_J", [-20.0, 0.0])
+@pytest.mark.parametrize("net_J", [0.0])  # below 0: no energy spent, not counted (the next test)
 def test_a_sweep_energy_that_is_not_positive_gives_no_payback(net_J):
     """Regression (reports audit, 2026-11-29): with ``energy_metric`` a net energy (``energy/train_total_net_J``,
     below zero when a trial drew less than the idle power), the report said 'tuning pays back its -40 J after
@@ -166,6 +166,41 @@ def test_the_chosen_models_flops_that_could_not_be_counted_read_not_counted_not_
     ]
     report = build_report("s", trials, SETTINGS, chosen=1)
     assert "- Parameters: 10; FLOPs per sample: n/a (not counted).\n" in render(report)
+
+
+def test_a_negative_energy_is_not_counted_as_energy_the_sweep_spent(tmp_path):
+    """Regression (reports audit, 2026-11-29): with ``energy_metric`` a net energy, a trial below the idle power
+    reported -20 J, and the sweep's energy (summary.json, energy_report.md, the budget) added it: '-17 J', carbon
+    negative. A negative value is now no energy spent: the trial's energy is the job's summary where the sweeper
+    stored it, else unknown, and its degraded reasons say why."""
+    import csv
+    import json
+
+    from ecopt_lightning.sweeper._artifacts import write_all
+
+    trials = [
+        trial(0, 0.9, 0.01, 10, 10, 1.0, 5.0, baseline=True),
+        trial(1, 0.95, 0.006, 5, 5, 1.0, 5.0),
+        trial(2, 0.97, 0.008, 5, 5, 1.0, 5.0),
+    ]
+    for t, net in zip(trials, [-20.0, 3.0, -1.0], strict=True):
+        t.user_attrs["energy/train_total_net_J"] = net
+    # what the sweeper stores from the job's energy_summary.json when the metrics give no energy
+    trials[2].user_attrs.update({ENERGY_ATTR: 7.0, ENERGY_SOURCE_ATTR: "energy_summary.json (finished fit)"})
+    settings = ReportSettings(SETTINGS.objective_names, SETTINGS.directions, energy_metric="energy/train_total_net_J")
+    report = build_report("s", trials, settings)
+    assert report.sweep_energy_J == 10.0 and report.sweep_energy_text() == "10 J (1 trial(s) did not report theirs)"
+    why = "energy: energy/train_total_net_J is -20 J, negative: not an energy spent; the trial's energy: unknown"
+    assert report.records[0].energy_J is None and why in report.records[0].degraded
+    assert report.records[2].energy_J == 7.0 and report.records[2].degraded == [
+        "energy: energy/train_total_net_J is -1 J, negative: not an energy spent; the trial's energy: "
+        "energy_summary.json (finished fit)"
+    ]
+    write_all(report, tmp_path, figures=False)
+    with open(tmp_path / "trials.csv", newline="") as f:
+        assert next(csv.DictReader(f))["degraded"] == why
+    assert json.loads((tmp_path / "summary.json").read_text())["sweep_energy"]["total_J"] == 10.0
+    assert "used 10 J (1 trial(s) did not report theirs)" in render(report)
 
 
 def test_optuna_study_round_trip(tmp_path):
