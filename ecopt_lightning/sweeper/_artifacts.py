@@ -229,7 +229,9 @@ def _flat(report: Report, r: TrialRecord, all_trials: bool, rungs: Sequence[str]
     row["energy_from"] = r.energy_source
     row["energy_sources"] = sources_text(r.sources)
     row["energy_estimated_fraction"] = r.metrics.get(names.ESTIMATED_FRACTION)
-    row["knee"] = report.knee is not None and r.number == report.knee.number
+    # a trial of a repeated config stands where its point stands (as on_front does)
+    point = r.number if r.config_group is None else r.config_group
+    row["knee"] = report.knee is not None and point == report.knee.number
     # the violation, not the metric: <= 0 met, > 0 broken by that much (the metric's unit); "constraint:<text>"
     # with 0.6 under "energy/total_J <= 1.5" read as 0.6 J, a met constraint
     row.update({f"violation:{k}": v for k, v in r.constraints.items()})

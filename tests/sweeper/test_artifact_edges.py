@@ -342,6 +342,18 @@ def test_a_chosen_trial_that_recorded_no_sources_is_said_to_have_none() -> None:
     ) in method
 
 
+def test_every_trial_of_a_repeated_config_that_is_the_knee_says_so_in_trials_csv(tmp_path: Path) -> None:
+    """Regression (reports audit, 2026-11-29): the knee, a config run in trials 0 and 1, had knee=True on trial 0's
+    row of trials.csv only, while both rows said on_front=True: the file disagreed with itself."""
+    study = optuna.create_study(directions=DIRECTIONS)
+    for w, acc in [(1.0, 0.9), (1.0, 0.91)]:  # one config, twice: the only point, so the knee
+        study.add_trial(optuna.trial.create_trial(values=[acc, 1.0], params={"w": w}, distributions=DIST))
+    write_all(build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS)), tmp_path, figures=False)
+    with open(tmp_path / "trials.csv", newline="") as f:
+        rows = [(r["trial"], r["on_front"], r["knee"], r["config_group"]) for r in csv.DictReader(f)]
+    assert rows == [("0", "True", "True", "0"), ("1", "True", "True", "0")]
+
+
 def test_every_energy_in_the_files_says_which_metric_it_is(tmp_path: Path) -> None:
     """Regression (reports audit, 2026-11-29): ``energy_J`` in trials.csv, pareto_front.csv and pareto_front.json
     did not say what it was: the task's ``energy/total_J``, the sum of its phase totals where that was missing, with
