@@ -60,8 +60,9 @@ class Report:
 
     @property
     def energy_reported(self) -> bool:
-        """Whether any trial reported its energy: else ``sweep_energy_J`` (0) is unknown, not zero."""
-        return any(r.energy_J is not None for r in self.records)
+        """Whether any trial (or a late run of one) reported its energy: else ``sweep_energy_J`` (0) is unknown,
+        not zero."""
+        return any(r.energy_J is not None for r in self.records) or LATE_RUN_SOURCE in self.energy_sources
 
     def sweep_energy_text(self, digits: int = 6) -> str:
         """``sweep_energy_J`` in words: ``"12.3 J"``, with the trials that did not report, or ``"unknown (...)"``.
@@ -90,7 +91,7 @@ class Report:
             >>> r.estimated_text()
             'share ESTIMATED unknown: no trial said whether its energy was measured'
         """
-        with_energy = sum(r.energy_J is not None for r in self.records)
+        with_energy = sum(r.energy_J is not None for r in self.records) + self.energy_sources.get(LATE_RUN_SOURCE, 0)
         return estimated_phrase(self.sweep_energy_J, self.sweep_estimated_J, self.trials_without_source, with_energy)
 
 

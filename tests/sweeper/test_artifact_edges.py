@@ -354,6 +354,27 @@ def test_every_trial_of_a_repeated_config_that_is_the_knee_says_so_in_trials_csv
     assert rows == [("0", "True", "True", "0"), ("1", "True", "True", "0")]
 
 
+def test_a_sweep_whose_only_energy_came_from_a_late_run_says_that_energy(tmp_path: Path) -> None:
+    """Regression (reports audit, 2026-11-29): a run whose result came after another worker had failed its trial is
+    counted in the sweep's energy ('late result, not stored'); when no stored trial reported energy, the report
+    still said 'unknown (no trial reported its energy)' and summary.json's total_J was null, with the late run's
+    2 J in sweep_energy_J and in the sources."""
+    import json
+
+    from ecopt_lightning.sweeper._energy_report import render
+    from ecopt_lightning.sweeper._sweep_report import LATE_RUN_SOURCE
+
+    study = optuna.create_study(directions=DIRECTIONS)
+    study.add_trial(optuna.trial.create_trial(values=[0.5, 1.0], params={"w": 1.0}, distributions=DIST))
+    late = {"0": {"energy_J": 2.0, "sources": {"cpu:0": "estimate"}}}
+    report = build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS), late_runs=late)
+    assert report.energy_reported and report.sweep_energy_text() == "2 J (1 trial(s) did not report theirs)"
+    write_all(report, tmp_path, figures=False)
+    energy = json.loads((tmp_path / "summary.json").read_text())["sweep_energy"]
+    assert energy["total_J"] == 2.0 and energy["sources"] == {LATE_RUN_SOURCE: 1}
+    assert "- Tuning energy: 100% of it ESTIMATED, not measured.\n" in render(report)
+
+
 def test_every_energy_in_the_files_says_which_metric_it_is(tmp_path: Path) -> None:
     """Regression (reports audit, 2026-11-29): ``energy_J`` in trials.csv, pareto_front.csv and pareto_front.json
     did not say what it was: the task's ``energy/total_J``, the sum of its phase totals where that was missing, with
