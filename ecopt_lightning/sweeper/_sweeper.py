@@ -513,17 +513,17 @@ class EcoptSweeperImpl:
                         f"hydra.sweeper.max_failure_rate={rate} exceeded: {len(batch_errors)} of {len(numbers)} trials "
                         f"of the batch failed; last error: {batch_errors[-1]}; artifacts in {self.sweep_dir}"
                     )
-                seen = self._snapshot if self._snapshot is not None else study.get_trials(deepcopy=False)
-                if settings.stop_on_same_failure:
-                    self._stop_if_failing_alike(study, settings, notes, tried, raised, seen)
                 if settings.max_failures is None and len(failures) >= settings.n_trials:
                     # max_failure_rate alone tolerates failures; as in hydra-optuna-sweeper, n_trials bounds attempts
                     notes["stopped"] = f"{len(failures)} trials failed in this run (n_trials={settings.n_trials})"
                     log.warning("ecopt: %s; max_failure_rate=%s tolerates them; no new trials", notes["stopped"], rate)
                     break
+                seen = self._snapshot if self._snapshot is not None else study.get_trials(deepcopy=False)
                 job_config = [m for m in mismatches if m[1] == JOB_CONFIG]
                 if job_config or (mismatches and not any(t.state == TrialState.COMPLETE for t in seen)):
                     self._stop_on_mismatch(study, settings, notes, (job_config or mismatches)[0])
+                if settings.stop_on_same_failure:  # after the job's own line, which says what to set
+                    self._stop_if_failing_alike(study, settings, notes, tried, raised, seen)
                 if settings.multi_fidelity is not None and not self._rungs_said:
                     self._rungs_said = _say_if_nothing_can_stop(seen, numbers)
                 if settings.max_failures is not None and len(failures) >= settings.max_failures:

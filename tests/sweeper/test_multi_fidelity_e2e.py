@@ -191,6 +191,17 @@ def test_settings_a_job_refuses_stop_the_sweep_after_its_first_job(
     assert "ecopt.job_failed" not in trial.user_attrs  # a config mistake says nothing of the trial's region
 
 
+def test_a_batch_of_jobs_refusing_the_settings_stops_with_the_jobs_own_line(multirun, tmp_path: Path) -> None:
+    """With n_jobs=2 the first batch's two jobs raise the same JobConfigError: the job's own one line (what to set)
+    is said, not the generic line of trials failing the same way, which holds for errors the sweeper cannot read."""
+    mf = "+hydra.sweeper.multi_fidelity={min_epochs: 1, eta: 2, max_epochs: 5}"
+    proc = multirun(PLAN, "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2", mf, app="rungs.py", expect_fail=True)
+    out = proc.stdout + proc.stderr
+    (line,) = [x for x in out.splitlines() if "the sweep stopped after its first such job" in x]
+    assert "multi_fidelity.max_epochs=5 is not allowed with Trainer(max_epochs=3)" in line
+    assert "failed the same way" not in out, out[-3000:]
+
+
 @pytest.mark.parametrize(
     ("overrides", "warning"),
     [
