@@ -133,8 +133,9 @@ def tell_result(
         attrs[GRID_ATTR] = info.grid
     if info.per_repeat_J:  # a config run again pools its repeats with these (_repeats.py)
         attrs[PER_REPEAT_ATTR] = info.per_repeat_J
-    if error is not None and settings.prune_before_training and _pruning.was_pruned(study, trial.number):
-        log.info("ecopt: trial %d %s", trial.number, _pruning.was_pruned(study, trial.number))
+    pruned = _pruning.was_pruned(study, trial) if error is not None and settings.prune_before_training else None
+    if pruned:
+        log.info("ecopt: trial %d %s", trial.number, pruned)
         set_user_attrs(study, trial, attrs)
         tell_quietly(study, trial, state=TrialState.PRUNED)  # our own decision: not a failure, not in n_trials
         return None, None

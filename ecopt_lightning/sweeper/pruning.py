@@ -184,9 +184,8 @@ def check_before_training(
     raise PrunedBeforeTraining(reason)
 
 
-def was_pruned(study: Any, number: int) -> str | None:
-    """The reason a job pruned its trial (read back from storage), or ``None``."""
-    for t in study.get_trials(deepcopy=False):
-        if t.number == number:
-            return t.user_attrs.get(PRUNED_ATTR)
-    return None
+def was_pruned(study: Any, trial: Any) -> str | None:
+    """The reason a job pruned its ``trial`` (that one trial read back from storage), or ``None``."""
+    from ._optuna_compat import storage, trial_id
+
+    return storage(study).get_trial(trial_id(trial)).user_attrs.get(PRUNED_ATTR)

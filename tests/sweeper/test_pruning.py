@@ -331,3 +331,39 @@ def test_a_worker_whose_prune_before_training_another_stored_over_at_the_start_r
     assert "the existing study 'pb', false, under which its trials ran" in line and "Traceback" not in out, out[-3000:]
     study = optuna.load_study(study_name="pb", storage=open_storage(url, heartbeat_interval_s=0))
     assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 2  # B's; A asked nothing
+
+
+def test_telling_a_job_that_pruned_its_trial_reads_that_trial_not_the_whole_study(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in the stop-32 audit: each failed job of a prune_before_training sweep read every trial of the study
+    twice (to find whether it had pruned itself): two full reads per failed trial, growing with the study."""
+    import optuna
+    from hydra.core.utils import JobReturn, JobStatus
+
+    from ecopt_lightning.sweeper._optuna_compat import storage
+    from ecopt_lightning.sweeper._results import tell_result
+    from ecopt_lightning.sweeper._schema import PRUNED_ATTR
+    from ecopt_lightning.sweeper.pruning import PrunedBeforeTraining
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", directions=["maximize"])
+    for _ in range(3):
+        study.add_trial(optuna.trial.create_trial(values=[1.0]))
+    trial = study.ask()
+    reason = "pruned before training: untrained model's energy/inference_per_sample_J=0.05 violates ..."
+    trial.set_user_attr(PRUNED_ATTR, reason)
+    settings = validate(
+        {
+            "objectives": [{"name": "val_acc", "direction": "maximize"}],
+            "constraints": ["energy/inference_per_sample_J <= 0.012"],
+            "prune_before_training": True,
+        }
+    )
+    ret = JobReturn(status=JobStatus.FAILED, _return_value=PrunedBeforeTraining(reason))
+    reads = []
+    kind = type(storage(study))  # the study's storage as the sweeper reaches it (a cache over the database)
+    real = kind.get_all_trials
+    monkeypatch.setattr(kind, "get_all_trials", lambda self, *a, **k: reads.append(1) or real(self, *a, **k))
+    assert tell_result(study, trial, ret, settings) == (None, None)
+    assert reads == []
+    assert study.trials[3].state == optuna.trial.TrialState.PRUNED
