@@ -485,9 +485,9 @@ def _sampler(raw: Mapping[str, Any]) -> tuple[str, str | None, dict[str, Any], i
     if name not in (*SAMPLERS, "custom"):
         raise SweeperConfigError("sampler", value, allowed)
     kwargs = dict(kwargs)
-    conf = SAMPLER_GROUP.get(name)
+    named = next((t for t, n in SAMPLER_TARGETS.items() if n == name), "")  # its class, named in the error
     for key, given in (_mapping_or_null(raw["sampler_kwargs"]) or {}).items():
-        kwargs[key] = _sampler_field(name, conf._target_ if conf else "", str(key), given, "sampler_kwargs")
+        kwargs[key] = _sampler_field(name, named, str(key), given, "sampler_kwargs")
     return name, target, kwargs, seed, kwargs_field
 
 
