@@ -505,8 +505,10 @@ def _sampler_field(name: str, target: str, key: str, value: Any, where: str = "s
         ecopt_lightning.sweeper.errors.SweeperConfigError: hydra.sweeper.sampler.n_startup_trials=1.5 is not allowed: \
 an integer or null (TPESampler's n_startup_trials)
     """
-    conf = SAMPLER_GROUP.get(name)
-    kind = next((f.metadata.get("kind") for f in fields(conf) if f.name == key), None) if conf else None
+    # auto picks its sampler later: the kind the samplers it picks from agree on
+    confs = SAMPLER_GROUP.values() if name == "auto" else [SAMPLER_GROUP[name]] if name in SAMPLER_GROUP else []
+    kinds = {f.metadata["kind"] for conf in confs for f in fields(conf) if f.name == key and "kind" in f.metadata}
+    kind = kinds.pop() if len(kinds) == 1 else None
     if kind is None or value is None:
         return value  # a custom sampler's, or an untyped field: the sampler's constructor judges it
     if kind is bool and isinstance(value, str) and value.strip().lower() in _BOOL_TEXTS:
@@ -520,7 +522,8 @@ an integer or null (TPESampler's n_startup_trials)
         ok = isinstance(converted, kind) or (kind is float and isinstance(converted, int))
     if ok:
         return converted
-    raise SweeperConfigError(f"{where}.{key}", value, f"{_KINDS[kind]} or null ({target.rsplit('.', 1)[-1]}'s {key})")
+    owner = f"{key} of the samplers auto picks from" if name == "auto" else f"{target.rsplit('.', 1)[-1]}'s {key}"
+    raise SweeperConfigError(f"{where}.{key}", value, f"{_KINDS[kind]} or null ({owner})")
 
 
 def _max_failure_rate(raw: Mapping[str, Any]) -> float | None:

@@ -368,3 +368,21 @@ def test_a_bad_typed_sampler_kwargs_value_is_refused_before_anything_runs(tmp_pa
         "n_startup_trials)"
     ], proc.stderr
     assert not (tmp_path / "sweep").exists()
+
+
+def test_a_bad_typed_sampler_kwargs_value_under_auto_is_refused_before_anything_runs(tmp_path) -> None:
+    """auto (the default) picks its sampler later: the same bad value ran the baseline, then failed in TPE."""
+    from .conftest import run_multirun
+
+    proc = run_multirun(
+        tmp_path / "sweep",
+        "width=choice(8,16,32)",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.sampler_kwargs={n_startup_trials: abc}",
+    )
+    lines = [x for x in proc.stderr.splitlines() if x.strip() and "HYDRA_FULL_ERROR" not in x]
+    assert proc.returncode != 0 and lines == [
+        "hydra.sweeper.sampler_kwargs.n_startup_trials='abc' is not allowed: an integer or null (n_startup_trials of "
+        "the samplers auto picks from)"
+    ], proc.stderr
+    assert not (tmp_path / "sweep").exists()
