@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -75,10 +76,50 @@ def unfit(resources: Mapping[str, float], cpus_per_worker: float, gpus_per_worke
     return None
 
 
+#: the overrides ray_workers writes for each worker, and the flag that gives each one's value
+PER_WORKER = {
+    "hydra.sweep.dir": "--sweep-root",
+    "hydra.sweeper.storage": "--storage",
+    "hydra.sweeper.study_name": "--study",
+}
+SEED = "hydra.sweeper.seed"
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].strip().lstrip("+~")
+
+
+def _seed(overrides: Sequence[str]) -> str | None:
+    """The value of the last ``hydra.sweeper.seed`` override, as written; ``None`` when there is none."""
+    given = [o.split("=", 1)[1].strip() for o in overrides if _key(o) == SEED and "=" in o]
+    return given[-1] if given else None
+
+
+def refused(overrides: Sequence[str]) -> str | None:
+    """Why ``overrides`` cannot be given to every worker as they are (one line, no value shown), or ``None``.
+
+    Example:
+        >>> refused(["hydra.sweeper.n_trials=8", "hydra.sweeper.seed=7"]) is None
+        True
+        >>> refused(["hydra.sweep.dir=/tmp/x"])
+        'hydra.sweep.dir=... is not allowed: ray_workers gives each worker its own (set it with --sweep-root)'
+    """
+    for override in overrides:
+        key = _key(override)
+        if key in PER_WORKER:
+            return f"{key}=... is not allowed: ray_workers gives each worker its own (set it with {PER_WORKER[key]})"
+    seed = _seed(overrides)
+    if seed is not None and seed != "null" and not re.fullmatch(r"[+-]?[0-9]+", seed):
+        return f"{SEED}={seed} is not allowed: an integer (worker i gets that seed + i) or null"
+    return None
+
+
 def worker_command(app: str, overrides: Sequence[str], storage: str, study: str, sweep_dir: Path, index: int) -> list:
-    """The multirun command of worker ``index``: the same sweep, its own sweep dir and seed. The values given as
-    flags are quoted: unquoted, Hydra reads a ``,`` as a sweep and refuses ``&``, ``=``, ``[`` or ``'``, which URL
-    queries (``?sslmode=require&...``), passwords and paths hold."""
+    """The multirun command of worker ``index``: the same sweep, its own sweep dir and seed (``index``, or the
+    seed given in ``overrides`` + ``index``: the same seed makes every worker propose the same points). The values
+    given as flags are quoted: unquoted, Hydra reads a ``,`` as a sweep and refuses ``&``, ``=``, ``[`` or ``'``,
+    which URL queries (``?sslmode=require&...``), passwords and paths hold."""
+    seed = _seed(overrides)
     return [
         sys.executable,
         app,
@@ -87,9 +128,9 @@ def worker_command(app: str, overrides: Sequence[str], storage: str, study: str,
         f"hydra.sweep.dir={quote(str(sweep_dir))}",
         f"hydra.sweeper.storage={quote(storage)}",
         f"hydra.sweeper.study_name={quote(study)}",
-        f"hydra.sweeper.seed={index}",
         *([] if index == 0 else ["hydra.sweeper.baseline=false"]),
-        *overrides,
+        *(o for o in overrides if _key(o) != SEED),
+        f"{SEED}={'null' if seed == 'null' else int(seed or 0) + index}",
     ]
 
 
@@ -168,6 +209,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.num_cpus is not None and args.num_cpus < 1:
         print(f"--num-cpus={args.num_cpus} is not allowed: give 1 or more", file=sys.stderr)
         return 2
+    app, *overrides = args.app_and_overrides
+    why = refused(overrides)
+    if why is not None:
+        print(why, file=sys.stderr)
+        return 2
     import ray
 
     os.environ.update(local_instance_token(os.environ, args.address))
@@ -190,7 +236,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(why, file=sys.stderr)
         ray.shutdown()
         return 2
-    app, *overrides = args.app_and_overrides
     try:
         results = run_workers(
             app,

@@ -7,6 +7,7 @@ The storage URL, study name and sweep dir come from ``ray_workers``' flags as pl
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from optuna.trial import TrialState
 
 from ecopt_lightning.sweeper._storage import open_storage
 from ecopt_lightning.sweeper._urls import password
-from ecopt_lightning.sweeper.ray_workers import worker_command
+from ecopt_lightning.sweeper.ray_workers import SEED, worker_command
 from tests.guards import SUBPROCESS_S
 from tests.sweeper.conftest import APPS
 
@@ -41,3 +42,40 @@ def test_a_worker_gets_its_storage_study_and_sweep_dir_as_given(tmp_path: Path, 
     assert (sweep_dir / "pareto_front.json").is_file()
     hidden = password(storage)  # the test server's, or none
     assert hidden is None or not [p for p in tmp_path.rglob("*") if p.is_file() and hidden.encode() in p.read_bytes()]
+
+
+def test_a_seed_given_to_all_workers_becomes_one_seed_each(tmp_path: Path) -> None:
+    """``hydra.sweeper.seed=7`` among the overrides came after each worker's own seed and won: every worker had
+    seed 7, and a seeded sampler proposed the same points in each."""
+    overrides = ["hydra.sweeper.n_trials=4", "hydra.sweeper.seed=7"]
+    seeds = [
+        [o for o in worker_command("app.py", overrides, "journal:///s.log", "s", tmp_path, i) if o.startswith(SEED)]
+        for i in range(3)
+    ]
+    assert seeds == [["hydra.sweeper.seed=7"], ["hydra.sweeper.seed=8"], ["hydra.sweeper.seed=9"]]
+    unseeded = worker_command("app.py", ["hydra.sweeper.seed=null"], "journal:///s.log", "s", tmp_path, 1)
+    assert [o for o in unseeded if o.startswith(SEED)] == ["hydra.sweeper.seed=null"]
+
+
+OWN = "is not allowed: ray_workers gives each worker its own"
+
+
+@pytest.mark.parametrize(
+    ("override", "said"),
+    [
+        ("hydra.sweep.dir=/tmp/one", f"hydra.sweep.dir=... {OWN} (set it with --sweep-root)"),
+        ("hydra.sweeper.storage=postgresql://u:Zq8pw@h/db", f"hydra.sweeper.storage=... {OWN} (set it with --storage)"),
+        (
+            "hydra.sweeper.seed=abc",
+            "hydra.sweeper.seed=abc is not allowed: an integer (worker i gets that seed + i) or null",
+        ),
+    ],
+)
+def test_an_override_every_worker_cannot_share_is_one_line(override: str, said: str, tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "ecopt_lightning.sweeper.ray_workers", "--workers", "2", "--study", "s"]
+    command += ["--storage", "journal:///nonexistent-dir/study.log", "--sweep-root", str(tmp_path / "ray")]
+    proc = subprocess.run(
+        [*command, "--", str(APPS / "toy.py"), override], capture_output=True, text=True, env=sweep_env(), timeout=300
+    )
+    assert proc.returncode == 2 and proc.stderr.splitlines() == [said], proc.stderr
+    assert not (tmp_path / "ray").exists()  # no Ray started, no worker
