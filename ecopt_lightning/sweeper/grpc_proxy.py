@@ -43,7 +43,8 @@ def serve(storage_url: str, host: str = "localhost", port: int = DEFAULT_PORT) -
             raise ProxyArgError(
                 f"--storage={redact(storage_url)!r} is not usable: {open_failure(storage_url, exc)}"
             ) from None
-        print(f"ecopt grpc proxy: serving {redact(storage_url)} on {host}:{port}", flush=True)
+        # said before listening (Optuna logs "Server started at ..." once it does): a port in use fails after this
+        print(f"ecopt grpc proxy: {redact(storage_url)} opened; starting on {host}:{port}", flush=True)
         try:
             optuna.storages.run_grpc_proxy_server(storage, host=host, port=port)
         except RuntimeError as exc:

@@ -142,6 +142,7 @@ def test_an_address_the_proxy_cannot_listen_on_is_one_line(tmp_path: Path) -> No
     assert proc.returncode == 2, proc.stderr
     assert f"--host='127.0.0.1' --port={port} is not allowed: an address this machine can listen on" in proc.stderr
     assert "Traceback" not in proc.stderr
+    assert "serving" not in proc.stdout, proc.stdout  # it said it was serving before it failed to listen
 
 
 def test_a_proxy_lost_mid_sweep_is_one_line_and_the_same_command_resumes(tmp_path: Path) -> None:
