@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ._literals import quote
-from ._urls import check, redact
+from ._urls import JOURNAL, check, journal_path, redact, scheme
 from .errors import SweeperConfigError
 
 #: environment variables Ray sets for a task that its sweeper must keep (not the driver's values)
@@ -116,10 +116,14 @@ def refused(overrides: Sequence[str]) -> str | None:
 
 def worker_command(app: str, overrides: Sequence[str], storage: str, study: str, sweep_dir: Path, index: int) -> list:
     """The multirun command of worker ``index``: the same sweep, its own sweep dir and seed (``index``, or the
-    seed given in ``overrides`` + ``index``: the same seed makes every worker propose the same points). The values
+    seed given in ``overrides`` + ``index``: the same seed makes every worker propose the same points), a journal
+    file's relative path made absolute here, in the driver's folder, as the app's and the sweep root's. The values
     given as flags are quoted: unquoted, Hydra reads a ``,`` as a sweep and refuses ``&``, ``=``, ``[`` or ``'``,
     which URL queries (``?sslmode=require&...``), passwords and paths hold."""
     seed = _seed(overrides)
+    if scheme(storage) == JOURNAL and not os.path.isabs(os.path.expanduser(journal_path(storage))):
+        # the task runs in the driver's folder only where the node has it: elsewhere a relative file is another study
+        storage = f"{JOURNAL}://{os.path.abspath(journal_path(storage))}"
     return [
         sys.executable,
         app,

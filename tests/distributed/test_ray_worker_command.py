@@ -79,3 +79,18 @@ def test_an_override_every_worker_cannot_share_is_one_line(override: str, said: 
     )
     assert proc.returncode == 2 and proc.stderr.splitlines() == [said], proc.stderr
     assert not (tmp_path / "ray").exists()  # no Ray started, no worker
+
+
+def test_a_relative_journal_file_is_the_drivers_wherever_the_task_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ray task runs in the driver's folder only on a node that has it; elsewhere a relative journal path named
+    another file, and that worker swept a study of its own."""
+    driver, node = tmp_path / "driver", tmp_path / "node"
+    driver.mkdir(), node.mkdir()
+    monkeypatch.chdir(driver)
+    overrides = ["hydra.sweeper.n_trials=1", "width=choice(8,16)"]
+    command = worker_command(str(APPS / "toy.py"), overrides, "journal:shared/study.log", "s", tmp_path / "w0", 0)
+    out = subprocess.run(command, capture_output=True, text=True, env=sweep_env(), cwd=node, timeout=SUBPROCESS_S)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert (driver / "shared" / "study.log").is_file() and not (node / "shared").exists()
