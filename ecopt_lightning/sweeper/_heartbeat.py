@@ -218,7 +218,7 @@ def _why_dead(
             said.add(trial.number)
             log.info(
                 "ecopt: trial %d: its worker (pid %d) died but its job (pid %d) runs on: its result is stored when "
-                "it ends",
+                "it ends (end that process to have the trial failed and run again)",
                 trial.number,
                 pid,
                 job_pid,
