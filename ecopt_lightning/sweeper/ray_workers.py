@@ -140,12 +140,13 @@ def worker_command(app: str, overrides: Sequence[str], storage: str, study: str,
 
 def run_worker(command: list[str], log_path: str, driver_env: dict[str, str], driver_cwd: str) -> dict[str, Any]:
     """Inside a Ray task: run one sweeper process to its end (in the driver's folder when this node has it,
-    as on a shared file system); its exit code, pid and GPUs."""
+    as on a shared file system); its exit code, pid and GPUs. Its output is added to ``log_path``: the same command
+    run again to resume a sweep keeps what the run before said (why it stopped)."""
     env = {k: v for k, v in driver_env.items() if k not in RAY_PLACEMENT_VARS}
     env.update({k: os.environ[k] for k in RAY_PLACEMENT_VARS if k in os.environ})
     cwd = driver_cwd if os.path.isdir(driver_cwd) else None
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w") as log:
+    with open(log_path, "a") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
         code = proc.wait()
     return {"returncode": code, "pid": proc.pid, "CUDA_VISIBLE_DEVICES": env.get("CUDA_VISIBLE_DEVICES")}

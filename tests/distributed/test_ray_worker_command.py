@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 
 from ecopt_lightning.sweeper._storage import open_storage
 from ecopt_lightning.sweeper._urls import password
-from ecopt_lightning.sweeper.ray_workers import SEED, worker_command
+from ecopt_lightning.sweeper.ray_workers import SEED, run_worker, worker_command
 from tests.guards import SUBPROCESS_S
 from tests.sweeper.conftest import APPS
 
@@ -94,3 +94,13 @@ def test_a_relative_journal_file_is_the_drivers_wherever_the_task_runs(
     out = subprocess.run(command, capture_output=True, text=True, env=sweep_env(), cwd=node, timeout=SUBPROCESS_S)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert (driver / "shared" / "study.log").is_file() and not (node / "shared").exists()
+
+
+def test_a_workers_log_keeps_what_the_run_before_said(tmp_path: Path) -> None:
+    """``run_worker`` (the body of each Ray task, run here without Ray): the same command run again to resume a
+    sweep wrote its log anew, and the reason the first run stopped was lost with it."""
+    log = tmp_path / "ray" / "w0.log"
+    for said in ("first run: storage stopped answering", "second run: resumed"):
+        result = run_worker([sys.executable, "-c", f"print({said!r})"], str(log), sweep_env(), str(tmp_path))
+        assert result["returncode"] == 0
+    assert log.read_text().splitlines() == ["first run: storage stopped answering", "second run: resumed"]
