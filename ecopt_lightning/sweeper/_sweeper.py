@@ -70,13 +70,13 @@ from ._schema import (
     SETTINGS_ATTR,
     WORKER_ATTR,
 )
-from ._secrets import job_override, mask_config, scrub_tree
+from ._secrets import hide, job_override, mask_config, scrub_tree, settings_secrets
 from ._space import SearchSpace, incompatible, parse_space, render
-from ._storage import open_storage, retry_callback, storage_lost
+from ._storage import error_line, open_storage, retry_callback, storage_lost
 from ._sweep_report import Report, build_report, late_runs
 from ._urls import as_url, redact, secrets
 from .config import Settings, resolve_callable, validate
-from .errors import COMMAND_LINE, SweepDirError, SweeperConfigError, SweepFailedError
+from .errors import COMMAND_LINE, LauncherError, SweepDirError, SweeperConfigError, SweepFailedError
 from .successive_halving import RungSchedule
 
 log = logging.getLogger(__name__)
@@ -782,6 +782,9 @@ class EcoptSweeperImpl:
         except KeyboardInterrupt:
             why = "interrupted (Ctrl-C) while it ran: no result" if launched else "not run: interrupted (Ctrl-C)"
             raise
+        except LauncherError as exc:
+            why = f"not run: the launcher failed: {exc.cause}"
+            raise
         except BaseException as exc:
             why = f"{'stopped while it ran' if launched else why}: {type(exc).__name__}"
             raise
@@ -824,8 +827,17 @@ class EcoptSweeperImpl:
             return self.launcher.launch(batch, initial_job_idx=first)
         except Exception as exc:
             returns = recover(dirs, batch, exc)
-            if returns is None:  # no job started: the launcher itself failed
-                raise
+            if returns is None:  # no job started: the launcher itself failed, and would fail every batch so
+                hidden = settings_secrets(self.raw_config.get("storage"), self.raw_config.get("logger_kwargs"))
+                said = hide(error_line(exc), hidden)
+                numbers = ", ".join(str(first + i) for i in range(len(batch)))
+                raise LauncherError(
+                    f"the launcher {type(self.launcher).__name__} failed before any job of trial"
+                    f"{'s' if len(batch) > 1 else ''} {numbers} ran: {said}; failed (not run): fix the launcher or its "
+                    "settings (hydra/launcher, hydra.launcher.*) and run the same command to go on; artifacts in "
+                    f"{self.sweep_dir}",
+                    said,
+                ) from exc
             log.warning("ecopt: the launcher lost the batch (%s); results read from the job dirs", type(exc).__name__)
             return returns
         finally:

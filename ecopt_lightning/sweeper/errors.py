@@ -52,5 +52,14 @@ class SweepFailedError(CompactHydraException, RuntimeError):
     """The sweep stopped early on purpose (e.g. ``max_failures`` reached); artifacts were written before."""
 
 
+class LauncherError(SweepFailedError):
+    """The launcher failed before any job of a batch ran (submitit's SLURM launcher where there is no SLURM, a bad
+    launcher setting): one line names the launcher and what it said, without Hydra's stack trace."""
+
+    def __init__(self, message: str, cause: str) -> None:
+        super().__init__(message)
+        self.cause = cause  # ``Type: message`` of the launcher's error, one line
+
+
 class SweepDirError(CompactHydraException, OSError):
     """The sweep dir (``hydra.sweep.dir``) or the SQLite file in it cannot be used; one line says why."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.doubles.fake_powercap import FakePowercap
-from tests.sweeper.conftest import APPS, ROOT
+from tests.sweeper.conftest import APPS, ROOT, load_study, run_multirun
 
 from .conftest import check_artifacts, finish, ok, run, sweep_cmd, sweep_env, wait_for
 
@@ -129,3 +130,26 @@ def test_ctrl_c_that_reaches_the_jobs_stops_a_submitit_sweep_as_it_stops_any_oth
         assert t.user_attrs["ecopt.error"] == "interrupted (Ctrl-C) while it ran: no result"
         assert "ecopt.job_failed" not in t.user_attrs  # not a config that fails
     assert json.loads((sweep / "summary.json").read_text())["stopped"] == "interrupted (Ctrl-C)"
+
+
+@pytest.mark.skipif(shutil.which("srun") is not None, reason="SLURM is here: the launcher would submit real jobs")
+def test_a_launcher_that_fails_before_any_job_runs_says_so_in_one_line(tmp_path: Path) -> None:
+    """submitit's SLURM launcher where there is no SLURM raises before any job starts: the sweep ended with Hydra's
+    37-line traceback and the trial read 'stopped while it ran: RuntimeError'. Now one line names the launcher and
+    what it said, and the trial is failed as not run, with that reason."""
+    sweep = tmp_path / "sweep"
+    proc = run_multirun(
+        sweep, "width=choice(8,16)", "hydra.sweeper.n_trials=2", "hydra.sweeper.baseline=false",
+        "hydra/launcher=submitit_slurm",
+    )  # fmt: skip
+    assert proc.returncode == 1
+    said = 'RuntimeError: Could not detect "srun", are you indeed on a slurm cluster?'
+    assert proc.stderr.splitlines()[0] == (
+        f"the launcher SlurmLauncher failed before any job of trial 0 ran: {said}; failed (not run): fix the "
+        "launcher or its settings (hydra/launcher, hydra.launcher.*) and run the same command to go on; artifacts "
+        f"in {sweep}"
+    )
+    assert "Traceback" not in proc.stderr
+    (trial,) = load_study(sweep).get_trials(deepcopy=False)
+    assert trial.state == TrialState.FAIL
+    assert trial.user_attrs["ecopt.error"] == f"not run: the launcher failed: {said}"
