@@ -74,7 +74,7 @@ from ._secrets import hide, job_override, mask_config, scrub_tree, settings_secr
 from ._space import SearchSpace, incompatible, parse_space, render
 from ._storage import error_line, open_storage, retry_callback, storage_lost
 from ._sweep_report import Report, build_report, late_runs
-from ._urls import as_url, redact, secrets
+from ._urls import as_url, redact
 from .config import Settings, resolve_callable, validate
 from .errors import COMMAND_LINE, LauncherError, SweepDirError, SweeperConfigError, SweepFailedError
 from .successive_halving import RungSchedule
@@ -195,7 +195,7 @@ class EcoptSweeperImpl:
                 load_if_exists=True,
             )
         except Exception as exc:
-            reason = _scrub_reason(_root_cause(exc), url)
+            reason = error_line(_root_cause(exc), url)
             if settings.storage is None:  # the default file: no hydra.sweeper.storage to blame
                 raise SweepDirError(f"{default} cannot be used: {reason}") from None
             raise SweeperConfigError("storage", redact(url), f"a usable Optuna storage ({reason})") from None
@@ -538,7 +538,7 @@ class EcoptSweeperImpl:
                 raise
             url = self._url(settings)
             raise SweepFailedError(
-                f"the study's storage {redact(url)} stopped answering during the sweep ({_scrub_reason(exc, url)}); "
+                f"the study's storage {redact(url)} stopped answering during the sweep ({error_line(exc, url)}); "
                 f"artifacts in {self.sweep_dir} are those of the last batch; once it answers again, the same command "
                 "resumes the sweep (a trial this run left RUNNING gets the result its job saved, else it is failed and "
                 "run again)"
@@ -1056,14 +1056,6 @@ def _root_cause(exc: BaseException) -> BaseException:
             return exc
         exc = earlier
         seen.add(id(exc))
-
-
-def _scrub_reason(exc: BaseException, url: str) -> str:
-    """One line of ``exc`` without the URL's password, and without SQLAlchemy's background link."""
-    text = str(exc).split("(Background on this error")[0]
-    for secret in secrets(url):
-        text = text.replace(secret, "***")
-    return " ".join(f"{type(exc).__name__}: {text}".split())[:300]
 
 
 def example_overrides(space: SearchSpace) -> list[str]:
