@@ -26,8 +26,7 @@ from ..metrics import (
     total_J,
 )
 from ._impact import estimated_note
-from ._records import estimated_phrase
-from ._rung_report import energy_saved
+from ._rung_report import energy_saved, stopped_energy_text
 
 if TYPE_CHECKING:
     from ecopt_lightning.energy.carbon import GridIntensity
@@ -80,14 +79,6 @@ def _trial_summary(record: TrialRecord) -> dict[str, Any] | None:
         except (OSError, ValueError):
             continue
     return None
-
-
-def _stopped_estimated(saved: dict[str, Any]) -> str:
-    """How much of the stopped trials' energy (:func:`._rung_report.energy_saved`) is ESTIMATED, in words."""
-    with_energy = saved["trials_stopped"] - saved["stopped_without_energy"]
-    return estimated_phrase(
-        saved["stopped_energy_J"], saved["stopped_estimated_J"], saved["stopped_without_source"], with_energy
-    )
 
 
 def _fmt(value: Any, unit: str = "") -> str:
@@ -265,7 +256,7 @@ def render(report: Report) -> str:
     if saved is not None:
         lines.append(
             f"- Multi-fidelity stopped {saved['trials_stopped']} trial(s) at a rung; their energy, "
-            f"{_fmt(saved['stopped_energy_J'], 'J')} ({_stopped_estimated(saved)}), is in the total above. "
+            f"{stopped_energy_text(saved)}, is in the total above. "
             "Training them to the end would have "
             f"cost about {_fmt(saved['full_training_estimate_J'], 'J')}: about {_fmt(saved['saved_estimate_J'], 'J')} "
             "saved by stopping (ESTIMATE, not a measurement: training and validation linear in epochs, the rest once)."

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..metrics import total_J
-from ._records import estimated_energy
+from ._records import estimated_energy, estimated_phrase
 
 #: the figure's file name, written beside the other artifacts when multi-fidelity was on
 RUNGS_PNG = "rungs.png"
@@ -116,6 +116,21 @@ def energy_saved(records: Sequence[Any]) -> dict[str, Any] | None:
         "whole_energy_scaled": whole,
         "note": ESTIMATE_NOTE,
     }
+
+
+def stopped_energy_text(saved: Mapping[str, Any]) -> str:
+    """The stopped trials' energy (:func:`energy_saved`) with how much of it is ESTIMATED, in words.
+
+    Example:
+        >>> stopped_energy_text({"trials_stopped": 2, "stopped_without_energy": 0, "stopped_energy_J": 30.0,
+        ...                      "stopped_estimated_J": 10.0, "stopped_without_source": 0})
+        '30 J (33% of it ESTIMATED, not measured)'
+    """
+    with_energy = saved["trials_stopped"] - saved["stopped_without_energy"]
+    share = estimated_phrase(
+        saved["stopped_energy_J"], saved["stopped_estimated_J"], saved["stopped_without_source"], with_energy
+    )
+    return f"{saved['stopped_energy_J']:.4g} J" + (f" ({share})" if share else "")
 
 
 def _per_epoch_J(metrics: Mapping[str, Any], energy_J: float) -> float | None:

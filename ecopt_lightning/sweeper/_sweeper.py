@@ -54,7 +54,7 @@ from ._progress import describe_space, front_table, progress_line
 from ._proposals import ProposalError, ask_batch, tell_failed
 from ._records import TrialRecord
 from ._results import JOB_CONFIG, count_late_run, job_dir, salvage, tell_result
-from ._rung_report import energy_saved
+from ._rung_report import energy_saved, stopped_energy_text
 from ._schema import (
     BASELINE_ATTR,
     CONFIRMED_ATTR,
@@ -877,11 +877,11 @@ class EcoptSweeperImpl:
         saved = energy_saved(report.records)
         if saved is not None:
             log.info(
-                "ecopt: multi-fidelity stopped %d trial(s), which used %.4g J; training them to the end would have "
+                "ecopt: multi-fidelity stopped %d trial(s), which used %s; training them to the end would have "
                 "cost about %.4g J (ESTIMATE: training and validation linear in epochs, the rest once): "
                 "about %.4g J saved",
                 saved["trials_stopped"],
-                saved["stopped_energy_J"],
+                stopped_energy_text(saved),
                 saved["full_training_estimate_J"],
                 saved["saved_estimate_J"],
             )
