@@ -120,13 +120,16 @@ def impact_lines(impact: dict) -> list[str]:
     """The payback and proxy-check figures as short lines of text."""
     tuning = impact["tuning_energy_J"]
     lines = [f"tuning energy {'unknown (no trial reported it)' if tuning is None else f'{tuning:.6g} J'}"]
-    from ecopt_lightning.sweeper._impact import describe_saving, estimated_note
+    from ecopt_lightning.sweeper._impact import describe_saving, estimated_note, too_few_note
 
     lines += describe_saving(impact)
     lines.append(f"payback: {impact['payback_note']}")
     for name, row in impact["proxy_spearman"].items():
         rho = "n/a" if row["spearman"] is None else f"{row['spearman']:+.2f}"
-        lines.append(f"Spearman(J per sample, {name}) = {rho} over {row['n_trials']} trials{estimated_note(name, row)}")
+        lines.append(
+            f"Spearman(J per sample, {name}) = {rho} over {row['n_trials']} trials"
+            f"{estimated_note(name, row)}{too_few_note(row)}"
+        )
     return lines
 
 

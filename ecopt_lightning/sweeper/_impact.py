@@ -13,7 +13,8 @@
   :data:`QUALITY_TOLERANCE` is named. Unless named, the chosen trial is the front member, robust ones first,
   with the lowest energy per sample among those at least as good as the baseline within that tolerance.
 - Proxy check: Spearman rank correlation of measured J per sample against parameter count, FLOPs per sample
-  and inference time per sample over the sweep's trials. A weak correlation means the proxy misleads.
+  and inference time per sample over the sweep's trials. A weak correlation means the proxy misleads. Below
+  :data:`MIN_PROXY_TRIALS` trials no value can be told from chance, and the report says so beside it.
 
 Example:
     >>> spearman([1, 2, 3, 4], [10, 20, 30, 40])
@@ -43,6 +44,9 @@ INFERENCE_POWER_METRIC = INFERENCE_W
 QUALITY_TOLERANCE = 0.01
 #: Objectives with these prefixes are figures of cost, not quality.
 COST_PREFIXES = ("energy/", "power/", "efficiency/", "carbon/", "cost/", "model/")
+#: The fewest trials whose rank correlation can be told from chance at the 5% level: over n trials in random
+#: order a perfect correlation (+1 or -1) turns up with probability 2/n!, 0.083 for 4 trials, 0.017 for 5.
+MIN_PROXY_TRIALS = 5
 
 
 def _ranks(values: Sequence[float]) -> list[float]:
@@ -114,6 +118,20 @@ def estimated_note(name: str, row: Mapping[str, Any]) -> str:
     return f" (J per sample ESTIMATED from CPU time, not measured, in {n} of them{why})"
 
 
+def too_few_note(row: Mapping[str, Any]) -> str:
+    """A clause to append to a proxy's correlation over fewer than :data:`MIN_PROXY_TRIALS` trials, empty otherwise.
+
+    Example:
+        >>> too_few_note({"spearman": -1.0, "n_trials": 3, "n_estimated": 0})
+        ': too few trials to tell (n=3; at least 5 needed, as 2/n! of random orders correlate perfectly)'
+    """
+    n = row["n_trials"]
+    if n >= MIN_PROXY_TRIALS:
+        return ""
+    why = "as 2/n! of random orders correlate perfectly"
+    return f": too few trials to tell (n={n}; at least {MIN_PROXY_TRIALS} needed, {why})"
+
+
 RUNTIME_PROXY = "runtime_per_sample_s"
 
 
@@ -137,7 +155,12 @@ def proxy_check(records: Sequence[TrialRecord]) -> dict[str, Any]:
             and math.isfinite(proxy)
         ]
         rho = spearman([p for p, _, _ in pairs], [e for _, e, _ in pairs])
-        out[name] = {"spearman": rho, "n_trials": len(pairs), "n_estimated": sum(_estimated(r) for _, _, r in pairs)}
+        out[name] = {
+            "spearman": rho,
+            "n_trials": len(pairs),
+            "n_estimated": sum(_estimated(r) for _, _, r in pairs),
+            "too_few_trials": len(pairs) < MIN_PROXY_TRIALS,
+        }
     return out
 
 

@@ -91,6 +91,27 @@ def test_report_payback_and_proxies():
     assert "Training energy" in text and "Spearman correlation of J per sample with params: 0" in text
 
 
+def test_a_proxy_correlation_over_too_few_trials_is_not_read_as_a_finding():
+    """Regression (reports audit, 2026-11-29): over 3 trials the only possible correlations are -1, -0.5, 0.5 and
+    1, and the report gave '-1 over 3 trials' as if the proxy tracked energy perfectly. Below MIN_PROXY_TRIALS (5)
+    it says that no value can be told from chance; from 5 trials on the value stands alone."""
+    from ecopt_lightning.cli import impact_lines
+    from ecopt_lightning.sweeper._impact import MIN_PROXY_TRIALS
+
+    def trials(n: int) -> list:  # J per sample rises as params fall: a perfect -1
+        return [trial(i, 0.9, 0.001 * (i + 1), 10 * (n - i), 10 * (n - i), 1.0, 1.0, baseline=i == 0) for i in range(n)]
+
+    few = build_report("s", trials(3), SETTINGS)
+    assert few.impact["proxy_spearman"]["params"]["too_few_trials"] is True
+    note = ": too few trials to tell (n=3; at least 5 needed, as 2/n! of random orders correlate perfectly)"
+    assert f"Spearman correlation of J per sample with params: -1 over 3 trials{note}." in render(few)
+    assert f"Spearman(J per sample, params) = -1.00 over 3 trials{note}" in impact_lines(few.impact)
+    enough = build_report("s", trials(MIN_PROXY_TRIALS), SETTINGS)
+    assert enough.impact["proxy_spearman"]["params"]["too_few_trials"] is False
+    assert "Spearman correlation of J per sample with params: -1 over 5 trials." in render(enough)
+    assert "too few trials" not in render(enough)
+
+
 def test_knee_is_the_default_choice_without_a_baseline_and_the_missing_baseline_is_said():
     trials = [trial(0, 0.9, 0.01, 10, 10, 1.0, 5.0), trial(1, 0.8, 0.005, 5, 5, 1.0, 5.0)]
     report = build_report("s", trials, SETTINGS)
@@ -151,10 +172,15 @@ def test_a_proxy_the_trial_could_not_count_is_left_out_of_its_correlation():
     ]
     report = build_report("s", trials, SETTINGS)
     rho = report.impact["proxy_spearman"]
-    assert rho["params"] == {"spearman": pytest.approx(1.0), "n_trials": 4, "n_estimated": 0}
-    assert rho["flops_per_sample"] == {"spearman": pytest.approx(-1.0), "n_trials": 3, "n_estimated": 0}
+    assert rho["params"] == {"spearman": pytest.approx(1.0), "n_trials": 4, "n_estimated": 0, "too_few_trials": True}
+    assert rho["flops_per_sample"] == {
+        "spearman": pytest.approx(-1.0),
+        "n_trials": 3,
+        "n_estimated": 0,
+        "too_few_trials": True,
+    }
     assert rho["runtime_per_sample_s"]["n_trials"] == 3
-    assert "Spearman correlation of J per sample with flops_per_sample: -1 over 3 trials." in render(report)
+    assert "Spearman correlation of J per sample with flops_per_sample: -1 over 3 trials: too few" in render(report)
 
 
 def test_the_chosen_models_flops_that_could_not_be_counted_read_not_counted_not_nan():
@@ -308,8 +334,13 @@ def test_a_proxy_check_over_estimated_energy_says_so():
     row = report.impact["proxy_spearman"]["runtime_per_sample_s"]
     assert (row["n_trials"], row["n_estimated"]) == (3, 2)
     said = " (J per sample ESTIMATED from CPU time, not measured, in 2 of them: it follows the runtime by construction)"
-    assert f"Spearman correlation of J per sample with runtime_per_sample_s: 1 over 3 trials{said}." in render(report)
-    assert f"Spearman(J per sample, runtime_per_sample_s) = +1.00 over 3 trials{said}" in impact_lines(report.impact)
-    assert "params: 1 over 3 trials (J per sample ESTIMATED from CPU time, not measured, in 2 of them)." in render(
+    few = ": too few trials to tell (n=3; at least 5 needed, as 2/n! of random orders correlate perfectly)"
+    assert f"Spearman correlation of J per sample with runtime_per_sample_s: 1 over 3 trials{said}{few}." in render(
         report
+    )
+    assert f"Spearman(J per sample, runtime_per_sample_s) = +1.00 over 3 trials{said}{few}" in impact_lines(
+        report.impact
+    )
+    assert f"params: 1 over 3 trials (J per sample ESTIMATED from CPU time, not measured, in 2 of them){few}." in (
+        render(report)
     )
