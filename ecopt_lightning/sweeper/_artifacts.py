@@ -31,7 +31,7 @@ from typing import Any, BinaryIO
 from .. import metrics as names
 from ..energy.measurement import sources_text
 from ._atomic import atomic_write
-from ._energy_report import sweep_grid
+from ._energy_report import sweep_grid, sweep_pue
 from ._plots import PLOTLY_JS
 from ._records import TrialRecord
 from ._repeats import merged_summary
@@ -109,6 +109,7 @@ def _front_row(report: Report, r: TrialRecord) -> dict[str, Any]:
 def summary(report: Report) -> dict[str, Any]:
     """The ``summary.json`` content: hypervolume and its reference point, knee, best trials, sweep energy."""
     s = report.settings
+    pue, pue_text = sweep_pue(report)
     knee = None
     if report.knee is not None:
         knee = {
@@ -153,12 +154,14 @@ def summary(report: Report) -> dict[str, Any]:
                 "sources": report.energy_sources,
                 "trials_without_energy": sum(r.energy_J is None for r in report.records),
                 "carbon": {  # no trial reported energy: unknown, not 0 g
-                    **sweep_grid(report).entry(report.sweep_energy_J),
+                    **sweep_grid(report).entry(report.sweep_energy_J, pue),
+                    "pue_basis": pue_text,
                     **({} if report.energy_reported else {"total_gCO2e": None}),
                 },
                 "note": f"sum over all trials (failed ones included when they reported it) of {s.energy_metric!r}; "
                 "when a trial lacked it, the sum of its energy/*_total_J metrics; carbon: its gCO2e at the grid "
-                "intensity the trials' EnergyCallback used (the chosen trial's), else at the world average",
+                "intensity the trials' EnergyCallback used (the chosen trial's), else at the world average, and at "
+                "their PUE when they agree (pue_basis)",
             },
             "measurement_quality": {
                 "contended": [r.number for r in report.records if r.metrics.get(names.INFERENCE_CONTENDED) == 1.0],
@@ -427,7 +430,7 @@ def dashboard_attrs(report: Report) -> dict[str, Any]:
     trials."""
     knee = report.knee.number if report.knee is not None else None
     lines = _front_lines(report)
-    total, grid = report.sweep_energy_J, sweep_grid(report)
+    total, grid, (pue, _) = report.sweep_energy_J, sweep_grid(report), sweep_pue(report)
     # "cpu:0: estimated from CPU time (100% of ...)" -> trials per domain and way
     degraded = Counter(reason.split(" (", 1)[0] for r in report.records for reason in r.degraded)
     return {
@@ -435,7 +438,7 @@ def dashboard_attrs(report: Report) -> dict[str, Any]:
         KNEE_ATTR: None if report.knee is None else f"trial {knee}: {_objectives_text(report, report.knee)}",
         HYPERVOLUME_ATTR: report.hypervolume,
         SWEEP_ENERGY_ATTR: f"{report.sweep_energy_text()}, {len(report.records)} trial(s), {report.estimated_text()}; "
-        f"{grid.entry(total)['total_gCO2e']:.4g} gCO2e at {grid.label}"
+        f"{grid.entry(total, pue)['total_gCO2e']:.4g} gCO2e at {grid.label}, PUE {pue:g}"
         if report.energy_reported
         else f"{report.sweep_energy_text()}, {len(report.records)} trial(s)",
         SOURCES_SUMMARY_ATTR: {

@@ -140,6 +140,32 @@ def sweep_grid(report: Report) -> GridIntensity:
     return carbon_basis(summary)
 
 
+def sweep_pue(report: Report) -> tuple[float, str]:
+    """The PUE of the sweep's gCO2e and where it comes from, in words: the one the trials' EnergyCallback used (each
+    trial's ``energy_summary.json``, else the one the sweeper stored with its grid intensity) when those that
+    recorded one agree; PUE 1 (device energy only) when they differ or none recorded one."""
+    from ecopt_lightning.energy.carbon import DEFAULT_PUE
+
+    from ._jobinfo import valid_pue
+
+    counted = [r for r in report.records if r.energy_J is not None] or list(report.records)
+    found: list[float | None] = []
+    for r in counted:
+        summary = _trial_summary(r)
+        pue = valid_pue(((summary or {}).get("carbon") or {}).get("pue"))
+        found.append(pue if pue is not None else valid_pue((r.grid or {}).get("pue")))
+    known = sorted({pue for pue in found if pue is not None})
+    unknown = sum(pue is None for pue in found)
+    if not known:
+        return DEFAULT_PUE, f"PUE {DEFAULT_PUE:g} (device energy only): no trial recorded its PUE"
+    if len(known) > 1:
+        used = ", ".join(f"{pue:g}" for pue in known)
+        return DEFAULT_PUE, f"PUE {DEFAULT_PUE:g} (device energy only): the trials used different PUEs ({used})"
+    if unknown:
+        return known[0], f"PUE {known[0]:g}, as the trials that recorded one used; {unknown} trial(s) did not say"
+    return known[0], f"PUE {known[0]:g}, as each trial's EnergyCallback used"
+
+
 def _precision(record: TrialRecord) -> str:
     """The 95% interval, and whether the benchmark converged or ran contended, as a clause."""
     parts = []
@@ -209,12 +235,13 @@ def render(report: Report) -> str:
             f"{estimated:.0%}."
         )
     intensity = sweep_grid(report)
-    lines.append(f"- Carbon: gCO2e at {intensity.label}; PUE 1.")
+    pue, pue_text = sweep_pue(report)
+    lines.append(f"- Carbon: gCO2e at {intensity.label}; {pue_text}.")
     lines += [
         "- Measured sources: `nvml_counter` (NVIDIA GPU energy counter), `nvml_power` (polled GPU power, "
         "integrated), `rapl` (CPU package and DRAM counters). `estimate`: process CPU time x watts per core.",
         "- GPU figures are board energy; CPU figures cover packages and DRAM where RAPL is readable. Cooling, "
-        "networking and idle machines are not included (PUE 1).",
+        "networking and idle machines are not measured: the PUE above stands for them in the gCO2e.",
         "",
         "## The chosen model",
         "",
@@ -243,7 +270,7 @@ def render(report: Report) -> str:
     tuning = report.sweep_energy_J
     states = ", ".join(f"{k}: {v}" for k, v in report.states.items())
     used = (
-        f"{report.sweep_energy_text(4)} ({tuning / 3.6e6:.4g} kWh; {intensity.entry(tuning)['total_gCO2e']:.4g} "
+        f"{report.sweep_energy_text(4)} ({tuning / 3.6e6:.4g} kWh; {intensity.entry(tuning, pue)['total_gCO2e']:.4g} "
         f"gCO2e at {intensity.label})"
         if report.energy_reported
         else "an energy no trial reported (unknown, not zero)"

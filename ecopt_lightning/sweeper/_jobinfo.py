@@ -123,11 +123,12 @@ def read_job(job_dir: str | None) -> JobInfo:
 
 
 def grid_of(summary: dict[str, Any]) -> dict[str, Any] | None:
-    """The grid intensity of a summary's ``carbon`` entry (gCO2e/kWh, its basis and region), when it names one.
+    """The grid intensity of a summary's ``carbon`` entry (gCO2e/kWh, its basis and region), when it names one,
+    with the PUE the gCO2e were computed at when it names a valid one (a finite number >= 1).
 
     Example:
-        >>> grid_of({"carbon": {"intensity_g_per_kWh": 56.0, "basis": "yearly average", "region": "FR", "pue": 1}})
-        {'intensity_g_per_kWh': 56.0, 'basis': 'yearly average', 'region': 'FR'}
+        >>> grid_of({"carbon": {"intensity_g_per_kWh": 56.0, "basis": "yearly average", "region": "FR", "pue": 1.2}})
+        {'intensity_g_per_kWh': 56.0, 'basis': 'yearly average', 'region': 'FR', 'pue': 1.2}
         >>> grid_of({"carbon": {"intensity_g_per_kWh": "x", "basis": "b"}}) is None
         True
     """
@@ -135,4 +136,19 @@ def grid_of(summary: dict[str, Any]) -> dict[str, Any] | None:
     value, basis, region = carbon.get("intensity_g_per_kWh"), carbon.get("basis"), carbon.get("region")
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or not basis:
         return None
-    return {"intensity_g_per_kWh": float(value), "basis": str(basis), "region": None if region is None else str(region)}
+    grid: dict[str, Any] = {
+        "intensity_g_per_kWh": float(value),
+        "basis": str(basis),
+        "region": None if region is None else str(region),
+    }
+    pue = valid_pue(carbon.get("pue"))
+    if pue is not None:
+        grid["pue"] = pue
+    return grid
+
+
+def valid_pue(value: Any) -> float | None:
+    """``value`` as a PUE when it is one (a finite number >= 1, as EnergyCallback allows), else ``None``."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 1:
+        return None
+    return float(value)

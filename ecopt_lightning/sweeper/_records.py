@@ -73,7 +73,8 @@ class TrialRecord:
     rungs: dict[int, dict[str, Any]] = field(default_factory=dict)  # multi-fidelity rung records by epoch
     stopped_at_epoch: int | None = None  # the rung where multi-fidelity stopped it
     sources: dict[str, str] = field(default_factory=dict)  # domain -> measurement source (nvml_counter, estimate)
-    #: the grid intensity its gCO2e were computed at (``{"intensity_g_per_kWh", "basis", "region"}``), when stored
+    #: the grid intensity its gCO2e were computed at (``{"intensity_g_per_kWh", "basis", "region"}``, and ``"pue"``
+    #: when its summary named one), when stored
     grid: dict[str, Any] | None = None
     #: the 95% interval of ``energy_per_sample_J`` (J), when the task reported one
     energy_per_sample_interval: tuple[float, float] | None = None

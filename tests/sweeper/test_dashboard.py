@@ -41,7 +41,7 @@ def test_the_study_page_shows_front_knee_energy_and_sources(tmp_path: Path) -> N
     assert len(attrs["ecopt.pareto_front"]) == 2
     assert attrs["ecopt.sweep_energy"] == (
         "30 J, 3 trial(s), 100% of it ESTIMATED, not measured; "  # 30 J at 480 g/kWh: 0.004 g
-        "0.004 gCO2e at 480 gCO2e/kWh, world average 2023 (Ember, Global Electricity Review 2024)"
+        "0.004 gCO2e at 480 gCO2e/kWh, world average 2023 (Ember, Global Electricity Review 2024), PUE 1"
     )
     assert attrs["ecopt.sources"] == {
         "trial energy from": {"energy/total_J": 3},

@@ -39,7 +39,7 @@ def _report(*job_dirs: Path):
 def test_without_a_callback_summary_the_world_average_is_named(tmp_path: Path) -> None:
     text = render(_report(tmp_path))
     label = "480 gCO2e/kWh, world average 2023 (Ember, Global Electricity Review 2024)"
-    assert f"- Carbon: gCO2e at {label}; PUE 1." in text
+    assert f"- Carbon: gCO2e at {label}; PUE 1 (device energy only): no trial recorded its PUE." in text
     assert f"used 3.6e+06 J (1 kWh; 480 gCO2e at {label})." in text
     carbon = summary(_report(tmp_path))["sweep_energy"]["carbon"]
     assert (carbon["total_gCO2e"], carbon["label"], carbon["region"], carbon["pue"]) == (480.0, label, None, 1.0)
@@ -58,7 +58,7 @@ def test_without_a_callback_summary_the_world_average_is_named(tmp_path: Path) -
 def test_the_trials_own_intensity_is_used_and_named(tmp_path: Path, carbon, label) -> None:
     (tmp_path / "energy_summary.json").write_text(json.dumps({"total_J": 3.6e6, "carbon": carbon}))
     text = render(_report(tmp_path))
-    assert f"- Carbon: gCO2e at {label}; PUE 1." in text
+    assert f"- Carbon: gCO2e at {label}; PUE 1 (device energy only): no trial recorded its PUE." in text
     assert f"{carbon['intensity_g_per_kWh']:g} gCO2e at {label})." in text
 
 
@@ -72,5 +72,53 @@ def test_summary_json_carries_the_sweeps_gco2e_at_the_trials_intensity(tmp_path:
     assert report.impact["chosen_trial"] == 0
     entry = summary(report)["sweep_energy"]["carbon"]
     label = "381 gCO2e/kWh, DE yearly average 2023 (Ember)"
-    assert entry == {**carbon, "label": label, "pue": 1.0, "total_gCO2e": pytest.approx(2 * 381.0)}
+    assert entry == {
+        **carbon,
+        "label": label,
+        "pue": 1.0,
+        "pue_basis": "PUE 1 (device energy only): no trial recorded its PUE",
+        "total_gCO2e": pytest.approx(2 * 381.0),
+    }
     assert f"used 7.2e+06 J (2 kWh; 762 gCO2e at {label})." in render(report)
+
+
+def _summaries(tmp_path: Path, *pues: object) -> list[Path]:
+    """One job dir per PUE, each with the energy_summary.json of an EnergyCallback at Germany's intensity and that
+    PUE (``None``: a summary that names none)."""
+    dirs = []
+    for i, pue in enumerate(pues):
+        job = tmp_path / str(i)
+        job.mkdir()
+        carbon = {"intensity_g_per_kWh": 381.0, "basis": "yearly average 2023 (Ember)", "region": "DE"}
+        if pue is not None:
+            carbon["pue"] = pue
+        (job / "energy_summary.json").write_text(json.dumps({"total_J": 3.6e6, "carbon": carbon}))
+        dirs.append(job)
+    return dirs
+
+
+def test_the_sweeps_gco2e_are_at_the_pue_its_trials_used(tmp_path: Path) -> None:
+    """Regression (reports audit, 2026-11-29): each trial's energy_summary.json gave its gCO2e at the callback's
+    PUE 1.5, and summary.json and energy_report.md gave the sweep's at PUE 1 ('PUE 1'), a third less."""
+    label = "381 gCO2e/kWh, DE yearly average 2023 (Ember)"
+    report = _report(*_summaries(tmp_path, 1.5, 1.5))
+    carbon = summary(report)["sweep_energy"]["carbon"]
+    assert (carbon["pue"], carbon["total_gCO2e"]) == (1.5, pytest.approx(2 * 381.0 * 1.5))
+    assert carbon["pue_basis"] == "PUE 1.5, as each trial's EnergyCallback used"
+    text = render(report)
+    assert f"- Carbon: gCO2e at {label}; PUE 1.5, as each trial's EnergyCallback used." in text
+    assert f"used 7.2e+06 J (2 kWh; 1143 gCO2e at {label})." in text
+
+
+@pytest.mark.parametrize(
+    ("pues", "pue", "basis"),
+    [
+        ((1.5, 1.2), 1.0, "PUE 1 (device energy only): the trials used different PUEs (1.2, 1.5)"),
+        ((1.5, None), 1.5, "PUE 1.5, as the trials that recorded one used; 1 trial(s) did not say"),
+    ],
+)
+def test_trials_that_disagree_on_their_pue_or_do_not_say_are_named(tmp_path: Path, pues, pue, basis) -> None:
+    report = _report(*_summaries(tmp_path, *pues))
+    carbon = summary(report)["sweep_energy"]["carbon"]
+    assert (carbon["pue"], carbon["pue_basis"], carbon["total_gCO2e"]) == (pue, basis, pytest.approx(2 * 381 * pue))
+    assert f"; {basis}." in render(report)

@@ -57,14 +57,19 @@ def test_a_report_rebuilt_without_the_job_dirs_keeps_the_trials_grid_intensity(m
     from ecopt_lightning.cli import main as ecopt
 
     sweep = tmp_path / "sweep"
-    multirun("width=choice(4,16)", "hydra.sweeper.n_trials=2", "carbon_region=FR", app="lit.py")
+    # and at the trials' PUE (regression, reports audit 2026-11-29: the sweep's gCO2e were at PUE 1 whatever the
+    # EnergyCallback's pue), from the grid intensity the sweeper stored on each trial when the job dirs are gone
+    multirun("width=choice(4,16)", "hydra.sweeper.n_trials=2", "carbon_region=FR", "pue=1.5", app="lit.py")
     label = "56 gCO2e/kWh, FR yearly average 2023 (Ember, Yearly Electricity Data, via Our World in Data)"
-    assert json.loads((sweep / "summary.json").read_text())["sweep_energy"]["carbon"]["label"] == label
+    swept = json.loads((sweep / "summary.json").read_text())["sweep_energy"]
+    assert (swept["carbon"]["label"], swept["carbon"]["pue"]) == (label, 1.5)
+    assert swept["carbon"]["total_gCO2e"] == pytest.approx(swept["total_J"] / 3.6e6 * 56.0 * 1.5)
     kept = tmp_path / "ecopt.db"
     shutil.move(sweep / "ecopt.db", kept)
     shutil.rmtree(sweep)
     out = tmp_path / "report"
     assert ecopt(["report", "--storage", f"sqlite:///{kept}", "--study", "lit", "--out", str(out)]) == 0
     carbon = json.loads((out / "summary.json").read_text())["sweep_energy"]["carbon"]
-    assert (carbon["label"], carbon["region"], carbon["intensity_g_per_kWh"]) == (label, "FR", 56.0)
-    assert f"- Carbon: gCO2e at {label}; PUE 1." in (out / "energy_report.md").read_text()
+    assert (carbon["label"], carbon["region"], carbon["intensity_g_per_kWh"], carbon["pue"]) == (label, "FR", 56.0, 1.5)
+    pue = "PUE 1.5, as each trial's EnergyCallback used"
+    assert f"- Carbon: gCO2e at {label}; {pue}." in (out / "energy_report.md").read_text()

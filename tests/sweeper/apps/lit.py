@@ -107,7 +107,9 @@ def main(cfg: DictConfig) -> dict:
     from ecopt_lightning.callback import EnergyCallback
 
     benchmark = {"repeats": 6, "max_repeats": 6, "min_window_s": 0.0}
-    callback = EnergyCallback(inference_benchmark=benchmark, proxies=False, carbon_region=cfg.carbon_region)
+    callback = EnergyCallback(
+        inference_benchmark=benchmark, proxies=False, carbon_region=cfg.carbon_region, pue=cfg.pue
+    )
 
     def model() -> L.LightningModule:
         return PressesCtrlC(cfg.width, cfg.lr, cfg.ctrl_c_marker) if cfg.ctrl_c_marker else Tiny(cfg.width, cfg.lr)
