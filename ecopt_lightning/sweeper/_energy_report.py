@@ -288,8 +288,6 @@ def render(report: Report) -> str:
             f"cost about {_fmt(saved['full_training_estimate_J'], 'J')}: about {_fmt(saved['saved_estimate_J'], 'J')} "
             "saved by stopping (ESTIMATE, not a measurement: training and validation linear in epochs, the rest once)."
         )
-        if saved["stopped_without_energy"]:
-            lines.append(f"- {saved['stopped_without_energy']} stopped trial(s) reported no energy: not counted.")
     if imp.get("payback") is not None or imp.get("saved_J_per_inference") is not None:
         from ._impact import describe_saving
 

@@ -119,18 +119,24 @@ def energy_saved(records: Sequence[Any]) -> dict[str, Any] | None:
 
 
 def stopped_energy_text(saved: Mapping[str, Any]) -> str:
-    """The stopped trials' energy (:func:`energy_saved`) with how much of it is ESTIMATED, in words.
+    """The stopped trials' energy (:func:`energy_saved`) with how much of it is ESTIMATED and how many of them
+    reported none, in words; unknown, not 0 J, when none of them reported any.
 
     Example:
         >>> stopped_energy_text({"trials_stopped": 2, "stopped_without_energy": 0, "stopped_energy_J": 30.0,
         ...                      "stopped_estimated_J": 10.0, "stopped_without_source": 0})
         '30 J (33% of it ESTIMATED, not measured)'
     """
-    with_energy = saved["trials_stopped"] - saved["stopped_without_energy"]
+    without = saved["stopped_without_energy"]
+    with_energy = saved["trials_stopped"] - without
+    if not with_energy:
+        return "unknown energy (none of them reported any; not zero)"
     share = estimated_phrase(
         saved["stopped_energy_J"], saved["stopped_estimated_J"], saved["stopped_without_source"], with_energy
     )
-    return f"{saved['stopped_energy_J']:.4g} J" + (f" ({share})" if share else "")
+    if without:
+        share += f"; {without} of them reported no energy, not counted"
+    return f"{saved['stopped_energy_J']:.4g} J ({share})"
 
 
 def _per_epoch_J(metrics: Mapping[str, Any], energy_J: float) -> float | None:

@@ -234,6 +234,40 @@ def test_the_progress_line_and_energy_report_say_where_a_trial_stopped_and_the_e
     ) in text
 
 
+def test_stopped_trials_that_reported_no_energy_are_said_not_summed_as_zero(tmp_path: Path) -> None:
+    """Regression (reports audit, 2026-11-29): when no stopped trial reported its energy the end-of-sweep line said
+    'multi-fidelity stopped 2 trial(s), which used 0 J' (energy_report.md: 'their energy, 0 J'), a silent zero; when
+    one of two did, nothing in the line said the other was left out."""
+    from ecopt_lightning.sweeper._rung_report import energy_saved, stopped_energy_text
+    from ecopt_lightning.sweeper._sweep_report import build_report
+
+    def stopped_energy(energies: dict[int, float]) -> str:
+        folder = tmp_path / str(len(energies))
+        folder.mkdir()
+        url, study = _study(folder)
+        for _ in range(3):
+            study.ask()
+        w0 = _worker(url, 0)
+        assert w0.report(1, {"val_acc": 0.9, "model/params": 10.0}, 4).go_on
+        for number in (1, 2):  # both dominated by 0 at rung 1: stopped
+            assert not _worker(url, number).report(1, {"val_acc": 0.5, "model/params": 20.0}, 4).go_on
+        for number, energy in energies.items():
+            trial = _worker(url, number).trial
+            trial.set_user_attr("energy/total_J", energy)
+            trial.set_user_attr("energy/estimated_fraction", 0.0)
+        study.tell(0, [0.92, 10.0])
+        study.tell(1, state=optuna.trial.TrialState.PRUNED)
+        study.tell(2, state=optuna.trial.TrialState.PRUNED)
+        saved = energy_saved(build_report("s", study.get_trials(), ReportSettings(NAMES, DIRECTIONS)).records)
+        assert saved is not None
+        return stopped_energy_text(saved)
+
+    assert stopped_energy({0: 40.0}) == "unknown energy (none of them reported any; not zero)"
+    assert stopped_energy({0: 40.0, 1: 10.0}) == (
+        "10 J (0% of it ESTIMATED, not measured; 1 of them reported no energy, not counted)"
+    )
+
+
 def test_the_saving_estimate_scales_training_and_validation_only() -> None:
     """A trial stopped after 1 of 4 epochs that spent 10 J, 2 J of it training and validating: about 8 + 2 x 4
     = 16 J in full, not 40 J. Without phase totals its whole energy is scaled, and counted as such; a phase total
