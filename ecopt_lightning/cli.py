@@ -120,7 +120,7 @@ def impact_lines(impact: dict) -> list[str]:
     """The payback and proxy-check figures as short lines of text."""
     tuning = impact["tuning_energy_J"]
     lines = [f"tuning energy {'unknown (no trial reported it)' if tuning is None else f'{tuning:.6g} J'}"]
-    from ecopt_lightning.sweeper._impact import describe_saving, estimated_note, too_few_note
+    from ecopt_lightning.sweeper._impact import describe_saving, estimated_note, uncertainty_note
 
     lines += describe_saving(impact)
     lines.append(f"payback: {impact['payback_note']}")
@@ -128,7 +128,7 @@ def impact_lines(impact: dict) -> list[str]:
         rho = "n/a" if row["spearman"] is None else f"{row['spearman']:+.2f}"
         lines.append(
             f"Spearman(J per sample, {name}) = {rho} over {row['n_trials']} trials"
-            f"{estimated_note(name, row)}{too_few_note(row)}"
+            f"{estimated_note(name, row)}{uncertainty_note(row)}"
         )
     return lines
 

@@ -25,7 +25,7 @@ from ..metrics import (
     SUMMARY_FILE,
     total_J,
 )
-from ._impact import estimated_note, too_few_note
+from ._impact import estimated_note, uncertainty_note
 from ._rung_report import energy_saved, stopped_energy_text
 
 if TYPE_CHECKING:
@@ -299,7 +299,7 @@ def render(report: Report) -> str:
     for name, row in (imp.get("proxy_spearman") or {}).items():
         lines.append(
             f"- Spearman correlation of J per sample with {name}: {_fmt(row['spearman'])} "
-            f"over {row['n_trials']} trials{estimated_note(name, row)}{too_few_note(row)}."
+            f"over {row['n_trials']} trials{estimated_note(name, row)}{uncertainty_note(row)}."
         )
     lines.append("")
     return "\n".join(lines)

@@ -118,18 +118,37 @@ def estimated_note(name: str, row: Mapping[str, Any]) -> str:
     return f" (J per sample ESTIMATED from CPU time, not measured, in {n} of them{why})"
 
 
-def too_few_note(row: Mapping[str, Any]) -> str:
-    """A clause to append to a proxy's correlation over fewer than :data:`MIN_PROXY_TRIALS` trials, empty otherwise.
+def spearman_interval(rho: float | None, n: int) -> tuple[float, float] | None:
+    """The 95% interval of a Spearman correlation over ``n`` pairs: Fisher's z with Fieller, Hartley and Pearson's
+    standard error ``sqrt(1.06 / (n - 3))``; ``None`` below :data:`MIN_PROXY_TRIALS` pairs or for a perfect
+    correlation (+1 or -1), whose z is infinite.
 
     Example:
-        >>> too_few_note({"spearman": -1.0, "n_trials": 3, "n_estimated": 0})
+        >>> [round(v, 3) for v in spearman_interval(0.5, 10)]  # z = 0.549 -+ 1.96 x sqrt(1.06 / 7)
+        [-0.21, 0.865]
+    """
+    if rho is None or n < MIN_PROXY_TRIALS or abs(rho) >= 1:
+        return None
+    z, half = math.atanh(rho), 1.96 * math.sqrt(1.06 / (n - 3))
+    return math.tanh(z - half), math.tanh(z + half)
+
+
+def uncertainty_note(row: Mapping[str, Any]) -> str:
+    """A clause to append to a proxy's correlation: too few trials to tell below :data:`MIN_PROXY_TRIALS`, else its
+    95% interval when it has one.
+
+    Example:
+        >>> uncertainty_note({"spearman": -1.0, "n_trials": 3, "interval_95": None})
         ': too few trials to tell (n=3; at least 5 needed, as 2/n! of random orders correlate perfectly)'
+        >>> uncertainty_note({"spearman": 0.5, "n_trials": 10, "interval_95": [-0.21, 0.865]})
+        ' (95% interval -0.21 to 0.86, Fisher z)'
     """
     n = row["n_trials"]
-    if n >= MIN_PROXY_TRIALS:
-        return ""
-    why = "as 2/n! of random orders correlate perfectly"
-    return f": too few trials to tell (n={n}; at least {MIN_PROXY_TRIALS} needed, {why})"
+    if n < MIN_PROXY_TRIALS:
+        why = "as 2/n! of random orders correlate perfectly"
+        return f": too few trials to tell (n={n}; at least {MIN_PROXY_TRIALS} needed, {why})"
+    interval = row.get("interval_95")
+    return "" if interval is None else f" (95% interval {interval[0]:.2f} to {interval[1]:.2f}, Fisher z)"
 
 
 RUNTIME_PROXY = "runtime_per_sample_s"
@@ -160,6 +179,7 @@ def proxy_check(records: Sequence[TrialRecord]) -> dict[str, Any]:
             "n_trials": len(pairs),
             "n_estimated": sum(_estimated(r) for _, _, r in pairs),
             "too_few_trials": len(pairs) < MIN_PROXY_TRIALS,
+            "interval_95": spearman_interval(rho, len(pairs)),
         }
     return out
 

@@ -112,6 +112,23 @@ def test_a_proxy_correlation_over_too_few_trials_is_not_read_as_a_finding():
     assert "too few trials" not in render(enough)
 
 
+def test_a_proxy_correlation_over_enough_trials_gives_its_95_interval():
+    """Over 6 trials whose params ranks are 2, 1, 4, 3, 6, 5 against J per sample ranks 1 to 6, Spearman is
+    1 - 6 x 6 / (6 x 35) = 0.829; Fisher's z 1.183 -+ 1.96 x sqrt(1.06 / 3) gives 0.02 to 0.98 (by hand): a
+    positive correlation, but not one to call strong."""
+    from ecopt_lightning.cli import impact_lines
+
+    params = [2, 1, 4, 3, 6, 5]
+    trials = [trial(i, 0.9, 0.001 * (i + 1), params[i], 1.0, 1.0, 1.0, baseline=i == 0) for i in range(6)]
+    report = build_report("s", trials, SETTINGS)
+    row = report.impact["proxy_spearman"]["params"]
+    assert row["spearman"] == pytest.approx(29 / 35)
+    assert row["interval_95"] == pytest.approx((0.0184, 0.9819), abs=1e-4)
+    said = " (95% interval 0.02 to 0.98, Fisher z)"
+    assert f"Spearman correlation of J per sample with params: 0.8286 over 6 trials{said}." in render(report)
+    assert f"Spearman(J per sample, params) = +0.83 over 6 trials{said}" in impact_lines(report.impact)
+
+
 def test_knee_is_the_default_choice_without_a_baseline_and_the_missing_baseline_is_said():
     trials = [trial(0, 0.9, 0.01, 10, 10, 1.0, 5.0), trial(1, 0.8, 0.005, 5, 5, 1.0, 5.0)]
     report = build_report("s", trials, SETTINGS)
@@ -172,12 +189,19 @@ def test_a_proxy_the_trial_could_not_count_is_left_out_of_its_correlation():
     ]
     report = build_report("s", trials, SETTINGS)
     rho = report.impact["proxy_spearman"]
-    assert rho["params"] == {"spearman": pytest.approx(1.0), "n_trials": 4, "n_estimated": 0, "too_few_trials": True}
+    assert rho["params"] == {
+        "spearman": pytest.approx(1.0),
+        "n_trials": 4,
+        "n_estimated": 0,
+        "too_few_trials": True,
+        "interval_95": None,
+    }
     assert rho["flops_per_sample"] == {
         "spearman": pytest.approx(-1.0),
         "n_trials": 3,
         "n_estimated": 0,
         "too_few_trials": True,
+        "interval_95": None,
     }
     assert rho["runtime_per_sample_s"]["n_trials"] == 3
     assert "Spearman correlation of J per sample with flops_per_sample: -1 over 3 trials: too few" in render(report)
