@@ -141,9 +141,10 @@ def sweep_grid(report: Report) -> GridIntensity:
 
 
 def sweep_pue(report: Report) -> tuple[float, str]:
-    """The PUE of the sweep's gCO2e and where it comes from, in words: the one the trials' EnergyCallback used (each
-    trial's ``energy_summary.json``, else the one the sweeper stored with its grid intensity) when those that
-    recorded one agree; PUE 1 (device energy only) when they differ or none recorded one."""
+    """The PUE of the sweep's gCO2e and where it comes from, in words: the one the trials' EnergyCallback used (the
+    one the sweeper stored with each trial's grid intensity, else its ``energy_summary.json``, read only then: the
+    artifacts are written after every trial) when those that recorded one agree; PUE 1 (device energy only) when
+    they differ or none recorded one."""
     from ecopt_lightning.energy.carbon import DEFAULT_PUE
 
     from ._jobinfo import valid_pue
@@ -151,9 +152,10 @@ def sweep_pue(report: Report) -> tuple[float, str]:
     counted = [r for r in report.records if r.energy_J is not None] or list(report.records)
     found: list[float | None] = []
     for r in counted:
-        summary = _trial_summary(r)
-        pue = valid_pue(((summary or {}).get("carbon") or {}).get("pue"))
-        found.append(pue if pue is not None else valid_pue((r.grid or {}).get("pue")))
+        pue = valid_pue((r.grid or {}).get("pue"))
+        if pue is None:
+            pue = valid_pue(((_trial_summary(r) or {}).get("carbon") or {}).get("pue"))
+        found.append(pue)
     known = sorted({pue for pue in found if pue is not None})
     unknown = sum(pue is None for pue in found)
     if not known:
