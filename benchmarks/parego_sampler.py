@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Container, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -40,6 +40,7 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 from typing_extensions import override
 
+from ecopt_lightning.sweeper._failures import StudyView
 from ecopt_lightning.sweeper._optuna_compat import study_trials
 
 #: weight of the sum in the augmented Chebyshev function (ParEGO's rho)
@@ -110,18 +111,15 @@ class ParEgoSampler(optuna.samplers.BaseSampler):
         self.inner.reseed_rng()
 
 
-class ScalarisedView:
+class ScalarisedView(StudyView):
     """``study`` as the inner sampler sees it: one direction (minimise), each COMPLETE trial's values replaced
     by its scalarised value under ``weights``; every other attribute is the study's own. Shown trials are
     copies: the stored ones are never modified."""
 
     def __init__(self, study: Study, weights: np.ndarray) -> None:
-        self._study = study
+        super().__init__(study)
         self._weights = weights
         self._bounds: tuple[list[float], list[float]] | None = None  # per view: one proposal's
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._study, name)
 
     @property
     def directions(self) -> list[StudyDirection]:
@@ -134,30 +132,19 @@ class ScalarisedView:
     def _is_multi_objective(self) -> bool:  # Study's own check, read by Optuna's samplers
         return False
 
-    @property
-    def trials(self) -> list[FrozenTrial]:
-        return self._get_trials(deepcopy=True)
-
-    def get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None) -> list[FrozenTrial]:
-        return self._get_trials(deepcopy, states)
-
-    def _get_trials(
-        self, deepcopy: bool = True, states: Container[TrialState] | None = None, use_cache: bool = False
-    ) -> list[FrozenTrial]:
-        trials = study_trials(self._study, use_cache)
+    @override
+    def shown(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
         if self._bounds is None:
             self._bounds = _bounds(trials, len(self._study.directions))
-        if states is not None:
-            trials = [t for t in trials if t.state in states]
         out = []
         for t in trials:
             if t.state == TrialState.COMPLETE and t.values is not None:
-                shown = copy.copy(t)
-                shown.values = [self.scalarised(t.values)]
-                out.append(shown)
+                scalar = copy.copy(t)
+                scalar.values = [self.scalarised(t.values)]
+                out.append(scalar)
             else:
                 out.append(t)
-        return copy.deepcopy(out) if deepcopy else out
+        return out
 
     def scalarised(self, values: Sequence[float]) -> float:
         """``values`` normalised over the study's completed trials (min-max, 0 = best) and scalarised."""

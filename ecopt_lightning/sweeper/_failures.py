@@ -105,6 +105,10 @@ class StudyView:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study, name)
 
+    def shown(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
+        """``trials`` (the study's, in order) as the inner sampler sees them; a subclass may show them otherwise."""
+        return shown(trials, self._study.directions)
+
     @property
     def trials(self) -> list[FrozenTrial]:
         return self._get_trials(deepcopy=True)
@@ -115,7 +119,7 @@ class StudyView:
     def _get_trials(
         self, deepcopy: bool = True, states: Container[TrialState] | None = None, use_cache: bool = False
     ) -> list[FrozenTrial]:
-        trials = shown(study_trials(self._study, use_cache), self._study.directions)
+        trials = self.shown(study_trials(self._study, use_cache))
         if states is not None:
             trials = [t for t in trials if t.state in states]
         return copy.deepcopy(trials) if deepcopy else trials
