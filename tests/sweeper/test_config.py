@@ -350,7 +350,14 @@ def test_a_typed_sampler_field_given_as_text_of_its_type_is_converted_as_omegaco
     assert "TPESampler" in proc.stdout + proc.stderr
 
 
-def test_a_bad_typed_sampler_kwargs_value_is_refused_before_anything_runs(tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("sampler", "whose"),
+    [
+        (["hydra.sweeper.sampler=tpe"], "TPESampler's n_startup_trials"),
+        ([], "n_startup_trials of the samplers auto picks from"),  # auto, the default, picks its sampler later
+    ],
+)
+def test_a_bad_typed_sampler_kwargs_value_is_refused_before_anything_runs(tmp_path, sampler, whose) -> None:
     """Found in the stop-32 audit: sampler_kwargs={n_startup_trials: abc} ran the baseline trial (energy spent),
     then stopped with TPE's TypeError at the next proposal, which the same command would repeat on resume."""
     from .conftest import run_multirun
@@ -359,30 +366,11 @@ def test_a_bad_typed_sampler_kwargs_value_is_refused_before_anything_runs(tmp_pa
         tmp_path / "sweep",
         "width=choice(8,16,32)",
         "hydra.sweeper.n_trials=3",
-        "hydra.sweeper.sampler=tpe",
+        *sampler,
         "hydra.sweeper.sampler_kwargs={n_startup_trials: abc}",
     )
     lines = [x for x in proc.stderr.splitlines() if x.strip() and "HYDRA_FULL_ERROR" not in x]
     assert proc.returncode != 0 and lines == [
-        "hydra.sweeper.sampler_kwargs.n_startup_trials='abc' is not allowed: an integer or null (TPESampler's "
-        "n_startup_trials)"
-    ], proc.stderr
-    assert not (tmp_path / "sweep").exists()
-
-
-def test_a_bad_typed_sampler_kwargs_value_under_auto_is_refused_before_anything_runs(tmp_path) -> None:
-    """auto (the default) picks its sampler later: the same bad value ran the baseline, then failed in TPE."""
-    from .conftest import run_multirun
-
-    proc = run_multirun(
-        tmp_path / "sweep",
-        "width=choice(8,16,32)",
-        "hydra.sweeper.n_trials=3",
-        "hydra.sweeper.sampler_kwargs={n_startup_trials: abc}",
-    )
-    lines = [x for x in proc.stderr.splitlines() if x.strip() and "HYDRA_FULL_ERROR" not in x]
-    assert proc.returncode != 0 and lines == [
-        "hydra.sweeper.sampler_kwargs.n_startup_trials='abc' is not allowed: an integer or null (n_startup_trials of "
-        "the samplers auto picks from)"
+        f"hydra.sweeper.sampler_kwargs.n_startup_trials='abc' is not allowed: an integer or null ({whose})"
     ], proc.stderr
     assert not (tmp_path / "sweep").exists()
