@@ -283,9 +283,11 @@ def render(report: Report) -> str:
         lines.append(f"- Tuning energy: {report.estimated_text()}.")
     saved = energy_saved(report.records)
     if saved is not None:
+        reported = saved["trials_stopped"] > saved["stopped_without_energy"]
+        where = "is in the total above" if reported else "is not in the total above"
         lines.append(
             f"- Multi-fidelity stopped {saved['trials_stopped']} trial(s) at a rung; their energy, "
-            f"{stopped_energy_text(saved)}, is in the total above. "
+            f"{stopped_energy_text(saved)}, {where}. "
             "Training them to the end would have "
             f"cost about {_fmt(saved['full_training_estimate_J'], 'J')}: about {_fmt(saved['saved_estimate_J'], 'J')} "
             "saved by stopping (ESTIMATE, not a measurement: training and validation linear in epochs, the rest once)."

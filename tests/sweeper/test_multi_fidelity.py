@@ -238,10 +238,11 @@ def test_stopped_trials_that_reported_no_energy_are_said_not_summed_as_zero(tmp_
     """Regression (reports audit, 2026-11-29): when no stopped trial reported its energy the end-of-sweep line said
     'multi-fidelity stopped 2 trial(s), which used 0 J' (energy_report.md: 'their energy, 0 J'), a silent zero; when
     one of two did, nothing in the line said the other was left out."""
+    from ecopt_lightning.sweeper._energy_report import render
     from ecopt_lightning.sweeper._rung_report import energy_saved, stopped_energy_text
     from ecopt_lightning.sweeper._sweep_report import build_report
 
-    def stopped_energy(energies: dict[int, float]) -> str:
+    def stopped_energy(energies: dict[int, float]) -> tuple[str, str]:
         folder = tmp_path / str(len(energies))
         folder.mkdir()
         url, study = _study(folder)
@@ -258,14 +259,18 @@ def test_stopped_trials_that_reported_no_energy_are_said_not_summed_as_zero(tmp_
         study.tell(0, [0.92, 10.0])
         study.tell(1, state=optuna.trial.TrialState.PRUNED)
         study.tell(2, state=optuna.trial.TrialState.PRUNED)
-        saved = energy_saved(build_report("s", study.get_trials(), ReportSettings(NAMES, DIRECTIONS)).records)
+        report = build_report("s", study.get_trials(), ReportSettings(NAMES, DIRECTIONS))
+        saved = energy_saved(report.records)
         assert saved is not None
-        return stopped_energy_text(saved)
+        (line,) = [x for x in render(report).splitlines() if x.startswith("- Multi-fidelity stopped")]
+        return stopped_energy_text(saved), line
 
-    assert stopped_energy({0: 40.0}) == "unknown energy (none of them reported any; not zero)"
-    assert stopped_energy({0: 40.0, 1: 10.0}) == (
-        "10 J (0% of it ESTIMATED, not measured; 1 of them reported no energy, not counted)"
-    )
+    text, line = stopped_energy({0: 40.0})
+    assert text == "unknown energy (none of them reported any; not zero)"
+    assert f"their energy, {text}, is not in the total above." in line  # it read 'is in the total above'
+    text, line = stopped_energy({0: 40.0, 1: 10.0})
+    assert text == "10 J (0% of it ESTIMATED, not measured; 1 of them reported no energy, not counted)"
+    assert f"their energy, {text}, is in the total above." in line
 
 
 def test_the_saving_estimate_scales_training_and_validation_only() -> None:
