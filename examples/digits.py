@@ -20,13 +20,22 @@ from torch.utils.data import DataLoader, TensorDataset
 from typing_extensions import override
 
 
+def _check_count(key: str, value: object, least: int) -> None:
+    """Refuse a non-integer or too small ``value`` of config ``key`` in one line (a search's ``interval(a, b)``
+    gives floats, and ``nn.Linear`` or ``DataLoader`` would fail later, far from the cause)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise ValueError(
+            f"{key}={value!r} is not allowed: give an integer >= {least} (in a search: int(interval(a, b)), "
+            "range(a, b) or choice(...))"
+        )
+
+
 class DigitsDataModule(L.LightningDataModule):
     """Digits split 60/20/20 (train/val/test) with a fixed seed; features scaled to [0, 1]."""
 
     def __init__(self, batch_size: int = 64, seed: int = 0, num_workers: int = 0) -> None:
         super().__init__()
-        if batch_size < 1:
-            raise ValueError(f"data.batch_size={batch_size!r} is not allowed: give an integer >= 1")
+        _check_count("data.batch_size", batch_size, 1)
         self.batch_size = batch_size
         self.seed = seed
         self.num_workers = num_workers
@@ -71,8 +80,8 @@ class DigitsClassifier(L.LightningModule):
 
     def __init__(self, width: int = 64, depth: int = 2, lr: float = 1e-3, dropout: float = 0.0) -> None:
         super().__init__()
-        if width < 1 or depth < 0:
-            raise ValueError(f"model.width={width!r}, model.depth={depth!r}: need width >= 1 and depth >= 0")
+        _check_count("model.width", width, 1)
+        _check_count("model.depth", depth, 0)
         self.save_hyperparameters()
         layers: list[nn.Module] = []
         size = 64

@@ -91,3 +91,25 @@ def test_a_single_run_ends_with_its_result_and_where_its_files_are(tmp_path):
     assert last.startswith("val_acc=") and " energy/inference_per_sample_J=" in last, out.stdout
     assert last.endswith(f"; logs and energy_summary.json under {run_dir}")
     assert next(run_dir.glob("**/energy_summary.json")).is_file()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("model.width", 8.0),
+        ("model.width", "abc"),
+        ("model.depth", 1.5),
+        ("model.depth", -1),
+        ("data.batch_size", 16.0),
+    ],
+)
+def test_a_non_integer_size_is_refused_in_one_line(key, value):
+    """Regression: ``model.width=interval(8, 256)`` in a search gives floats; every trial failed with torch's
+    ``empty(): argument 'size' ... must be tuple of ints`` (a string: ``'<' not supported``), naming no key."""
+    from examples.digits import DigitsClassifier, DigitsDataModule
+
+    group, name = key.split(".")
+    build = DigitsClassifier if group == "model" else DigitsDataModule
+    least = 0 if name == "depth" else 1
+    with pytest.raises(ValueError, match=rf"^{key}={value!r} is not allowed: give an integer >= {least} \(in a search"):
+        build(**{name: value})
