@@ -28,7 +28,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
-from ecopt_lightning import EnergyCallback
+from ecopt_lightning import EnergyCallback, check_before_training
 from ecopt_lightning.metrics import INFERENCE_PER_SAMPLE_J
 from examples.cifar10.data import Cifar10DataModule
 from examples.cifar10.model import PlainCnn
@@ -75,6 +75,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
         logger=CSVLogger(out, name="logs"),
         default_root_dir=out,
     )
+    datamodule.setup("fit")
+    # with hydra.sweeper.prune_before_training=true, a model whose untrained inference energy already breaks a
+    # constraint is pruned here, before any training energy is spent; elsewhere this does nothing
+    check_before_training(model, datamodule.val_dataloader())
     trainer.fit(model, datamodule=datamodule)
     metrics = as_floats(trainer.callback_metrics)  # fit's metrics; test() starts a new run of the trainer
     ckpt = "best" if cfg.test_ckpt == "best" and checkpoint.best_model_path else None

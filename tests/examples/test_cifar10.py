@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import optuna
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from optuna.trial import TrialState
 
 from examples.cifar10.model import PlainCnn
 from examples.cifar10.train import run
 
-CONF = Path(__file__).resolve().parents[2] / "examples" / "cifar10" / "conf"
+ROOT = Path(__file__).resolve().parents[2]
+CONF = ROOT / "examples" / "cifar10" / "conf"
 
 
 @pytest.mark.parametrize(
@@ -90,3 +96,22 @@ def test_search_configs_compose_with_the_ecopt_sweeper(name):
         filters, depth = space.distributions["model.filters"], space.distributions["model.depth"]
         assert (filters.low, filters.high, depth.low, depth.high) == (1, 128, 1, 6)
         assert space.distributions["model.kernel_size"].choices == (1, 3, 5, 7, 9)
+
+
+@pytest.mark.slow
+def test_a_pruning_sweep_checks_each_model_before_training(tmp_path):
+    """Regression: with ``hydra.sweeper.prune_before_training=true`` the app never called
+    ``check_before_training``, so no trial was ever checked or pruned, and nothing said so."""
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, str(ROOT / "examples" / "cifar10" / "train.py"), "-m", "hydra/sweeper=ecopt"]
+    cmd += ["+search=smoke", "hydra.sweeper.n_trials=2", "hydra.sweeper.prune_before_training=true"]
+    # 1 J per image: no model of the smoke space comes near it, so each is checked, passes and trains
+    cmd += ["hydra.sweeper.constraints=['energy/inference_per_sample_J <= 1']", f"hydra.sweep.dir={sweep}"]
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    trials = optuna.load_study(study_name="train", storage=f"sqlite:///{sweep / 'ecopt.db'}").get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    for t in trials:  # the untrained model's J per image, and the check's energy, counted in the trial's
+        assert 0 < t.user_attrs["ecopt.pre_training.energy/inference_per_sample_J"] <= 1
+        assert t.user_attrs["ecopt.pre_training.energy_J"] > 0
