@@ -33,6 +33,9 @@ from ecopt_lightning.metrics import INFERENCE_PER_SAMPLE_J
 from examples.cifar10.data import Cifar10DataModule
 from examples.cifar10.model import PlainCnn
 
+#: ``test_ckpt``: test the checkpoint with the lowest ``val_loss``, or the weights fit ended with
+TEST_CKPTS = ("best", "last")
+
 
 def quiet_lightning() -> None:
     """Keep Lightning's per-run banners out of the sweep's output ("GPU available", "💡 Tip", "Seed set to",
@@ -62,6 +65,8 @@ def kwargs(node: DictConfig) -> dict[str, Any]:
 
 def run(cfg: DictConfig) -> dict[str, float]:
     """Fit with early stopping on ``val_loss``, measure inference energy, test; return every metric."""
+    if cfg.test_ckpt not in TEST_CKPTS:
+        raise ValueError(f"test_ckpt={cfg.test_ckpt!r} is not allowed: one of {', '.join(TEST_CKPTS)}")
     quiet_lightning()
     L.seed_everything(int(cfg.seed), workers=True)
     out = Path(str(cfg.output_dir))

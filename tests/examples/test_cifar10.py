@@ -115,3 +115,12 @@ def test_a_pruning_sweep_checks_each_model_before_training(tmp_path):
     for t in trials:  # the untrained model's J per image, and the check's energy, counted in the trial's
         assert 0 < t.user_attrs["ecopt.pre_training.energy/inference_per_sample_J"] <= 1
         assert t.user_attrs["ecopt.pre_training.energy_J"] > 0
+
+
+def test_a_misspelt_test_ckpt_is_refused_before_training(tmp_path):
+    """Regression: any ``test_ckpt`` but ``best`` (``bset``, ``Best``) silently tested the last weights."""
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        cfg = compose(config_name="cifar10", overrides=["test_ckpt=bset", "data.fake=true", f"output_dir={tmp_path}"])
+    with pytest.raises(ValueError, match=r"^test_ckpt='bset' is not allowed: one of best, last$"):
+        run(cfg)
+    assert not (tmp_path / "checkpoints").exists()  # refused before anything trained
