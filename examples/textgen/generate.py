@@ -5,7 +5,8 @@ Run:
     python examples/textgen/generate.py -m hydra/sweeper=ecopt +search=batch_size
 
 Returns ``textgen/J_per_token`` (J, all measured domains), ``textgen/gpu_J_per_token`` (J, GPU only, where a
-GPU is measured), ``textgen/tokens_per_s`` and ``energy/total_J`` (J, the whole measurement, warm-up included).
+GPU is measured), ``textgen/tokens_per_s``, ``energy/total_J`` (J, the whole measurement, warm-up included) and
+``energy/estimated_fraction`` (the share of it that is estimated, not measured).
 """
 
 from __future__ import annotations
@@ -20,20 +21,24 @@ if __package__ in (None, ""):  # run as a script: make `examples.textgen` import
 import hydra
 from omegaconf import DictConfig
 
-from ecopt_lightning.metrics import TOTAL_J
+from ecopt_lightning.energy import Measurement
+from ecopt_lightning.metrics import ESTIMATED_FRACTION, TOTAL_J
 from examples.textgen.common import open_monitor, pick_device
 from examples.textgen.energy import TokenEnergy, measure_j_per_token
 from examples.textgen.model import build_model
 
 
-def metrics_of(result: TokenEnergy, total_J: float) -> dict[str, float]:
-    """The flat metrics dict a sweeper reads (floats only)."""
+def metrics_of(result: TokenEnergy, total: Measurement) -> dict[str, float]:
+    """The flat metrics dict a sweeper reads (floats only); ``energy/estimated_fraction`` (0 to 1) says how much
+    of ``energy/total_J`` is estimated, as EnergyCallback's metrics do."""
     out = {
         "textgen/J_per_token": result.J_per_token,
         "textgen/tokens_per_s": result.tokens_per_s,
         "textgen/batch_size": float(result.batch_size),
-        TOTAL_J: total_J,
+        TOTAL_J: total.energy_J,
     }
+    if total.energy_J > 0:
+        out[ESTIMATED_FRACTION] = total.estimated_J / total.energy_J
     if result.gpu_J_per_token is not None:
         out["textgen/gpu_J_per_token"] = result.gpu_J_per_token
     return out
@@ -63,7 +68,7 @@ def run(cfg: DictConfig | Any) -> tuple[dict[str, float], TokenEnergy]:
         f"textgen {cfg.model.preset} on {device}, batch {result.batch_size}: {result.J_per_token:.4g} J/token "
         f"({result.source}), {result.tokens_per_s:.1f} tokens/s"
     )
-    return metrics_of(result, total.energy_J), result
+    return metrics_of(result, total), result
 
 
 @hydra.main(version_base=None, config_path="conf", config_name="textgen")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,8 @@ from examples.textgen import generate as generate_app
 from examples.textgen.energy import TokenEnergy, break_even
 from examples.textgen.model import PRESETS, KvCache, build_model, generate_greedy, make_prompts
 
-CONF = Path(__file__).resolve().parents[2] / "examples" / "textgen" / "conf"
+ROOT = Path(__file__).resolve().parents[2]
+CONF = ROOT / "examples" / "textgen" / "conf"
 TINY = ["model.preset=tiny", "prompt_len=6", "new_tokens=5", "repeats=2", "energy.cpu=estimate"]
 
 
@@ -82,3 +86,19 @@ def test_break_even_app_writes_its_report(tmp_path):
     assert b["tuning_J"] >= sum(r["energy_J"] for r in written["results"])  # the medians are part of tuning
     if b["tokens"] is not None:
         assert b["tokens"] == pytest.approx(b["tuning_J"] / b["saving_J_per_token"])
+
+
+def test_the_batch_size_sweep_says_its_energy_is_estimated(tmp_path):
+    """Regression: the README's ``generate.py -m hydra/sweeper=ecopt +search=batch_size`` printed every trial's
+    J/token as ``(estimate)`` but ended with 'share ESTIMATED unknown: no trial said whether its energy was
+    measured', and summary.json counted 0 J of it as estimated: the app returned no ``energy/estimated_fraction``."""
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, str(ROOT / "examples" / "textgen" / "generate.py"), "-m", "hydra/sweeper=ecopt"]
+    cmd += ["+search=batch_size", *TINY, "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={sweep}"]
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "(100% of it ESTIMATED, not measured;" in out.stdout + out.stderr
+    energy = json.loads((sweep / "summary.json").read_text())["sweep_energy"]
+    assert energy["estimated_J"] == pytest.approx(energy["total_J"]) and energy["total_J"] > 0
+    assert energy["trials_without_source"] == 0
