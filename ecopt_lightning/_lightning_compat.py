@@ -7,6 +7,13 @@ in the installed Lightning and that each fallback agrees with it, so an upgrade 
 
 It also reads the public ``Trainer`` attributes that Lightning sets at run time (in its connectors), which the
 class does not declare to a type checker: :func:`log_every_n_steps`, :func:`fast_dev_run`, :func:`datamodule`.
+
+Example:
+    >>> trainer = Trainer(fast_dev_run=2, log_every_n_steps=5, logger=False, enable_checkpointing=False)
+    >>> log_every_n_steps(trainer), fast_dev_run(trainer), datamodule(trainer)  # steps, batches, none before fit
+    (5, 2, None)
+    >>> should_accumulate(trainer) == should_accumulate_public(trainer) == False  # no batch has run
+    True
 """
 
 from __future__ import annotations

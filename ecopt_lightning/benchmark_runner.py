@@ -14,6 +14,15 @@ first batch when no earlier batch gave it.
 
 The measurement itself is :func:`~ecopt_lightning.inference.run_benchmark`; the settings are
 :class:`~ecopt_lightning.inference.InferenceBenchmark`. ``EnergyCallback`` publishes what the methods return.
+
+Example:
+    >>> tracker, proxies = EnergyTracker(None), ModelProxies()
+    >>> off = BenchmarkRunner(None, tracker, proxies)  # no benchmark asked for: nothing to measure or publish
+    >>> off.pending, off.to_dict()
+    (False, None)
+    >>> runner = BenchmarkRunner(InferenceBenchmark(repeats=6, max_seconds=10.0), tracker, proxies)
+    >>> runner.pending, runner.to_dict()  # a rung would measure it: nothing measured yet
+    (True, None)
 """
 
 from __future__ import annotations

@@ -13,6 +13,12 @@ The pattern (the main job follows it; any Lightning app can):
 
 A trial that does not follow it is named by ``ecopt confirm`` with the one-line reason, e.g.
 ``trial 3: no ecopt_confirm/candidate.json under <job dir> (...)``.
+
+Example:
+    >>> why_not_reloadable(torch.nn.Linear(4, 2))  # its arguments are not saved with its weights
+    'Linear.__init__ needs in_features, out_features: call self.save_hyperparameters() in it'
+    >>> why_not_reloadable(torch.nn.ReLU()) is None  # every argument has a default: rebuilt as it is
+    True
 """
 
 from __future__ import annotations

@@ -3,6 +3,12 @@
 The same text is also issued as an :class:`EnergyNotice` (an :class:`EnergyWarning`), so code can catch or
 turn it into an error; it is not displayed by default, since the log line already says it (show it with
 ``warnings.simplefilter("default", EnergyNotice)``; ``pytest.warns`` sees it as it is).
+
+Example:
+    >>> say_once("doctest:notices", "ecopt energy: said once")  # logged, and issued as a hidden EnergyNotice
+    True
+    >>> say_once("doctest:notices", "ecopt energy: said once")  # the same key again: nothing said
+    False
 """
 
 from __future__ import annotations

@@ -1,6 +1,16 @@
 """joblib's one private the sweeper reads, behind one function, with a public-API fallback.
 
 ``tests/sweeper/test_compat.py`` checks that the private still exists in the installed joblib.
+
+Example:
+    >>> from joblib.externals.loky import get_reusable_executor
+    >>> executor = get_reusable_executor(max_workers=1)  # as the joblib launcher starts it (no worker yet)
+    >>> loky_executor() is executor
+    True
+    >>> kill_loky_workers()
+    >>> get_reusable_executor(max_workers=1) is executor  # the next batch gets a new executor, new workers
+    False
+    >>> kill_loky_workers()
 """
 
 from __future__ import annotations

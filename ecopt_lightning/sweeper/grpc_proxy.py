@@ -7,7 +7,18 @@ the URL redacted. It keeps no Optuna heartbeat table for its clients: the worker
 trial attribute, as on a journal file, and fail and retry a dead worker's trials the same way.
 
 Example:
-    ``python -m ecopt_lightning.sweeper.grpc_proxy --storage postgresql://ecopt@db-host/optuna --port 13000``
+    ``python -m ecopt_lightning.sweeper.grpc_proxy --storage postgresql://ecopt@db-host/optuna --port 13000``;
+    what it refuses, in one line on stderr (exit status 2), before it opens anything (a password shown as ``***``):
+
+    >>> import contextlib, sys
+    >>> with contextlib.redirect_stderr(sys.stdout):
+    ...     main(["--storage", "redis://user:s3cret@cache/0"])  # doctest: +ELLIPSIS
+    --storage='redis://user:***@cache/0' is not allowed: a database URL (sqlite, postgresql, mysql); ...
+    2
+    >>> with contextlib.redirect_stderr(sys.stdout):
+    ...     main(["--storage", "sqlite:///study.db", "--port", "70000"])
+    --port=70000 is not allowed: a port in 1-65535
+    2
 """
 
 from __future__ import annotations
