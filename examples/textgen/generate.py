@@ -6,7 +6,8 @@ Run:
 
 Returns ``textgen/J_per_token`` (J, all measured domains), ``textgen/gpu_J_per_token`` (J, GPU only, where a
 GPU is measured), ``textgen/tokens_per_s``, ``energy/total_J`` (J, the whole measurement, warm-up included) and
-``energy/estimated_fraction`` (the share of it that is estimated, not measured).
+``energy/estimated_fraction`` (the share of it that is estimated, not measured); writes ``energy_summary.json``
+(the total and each domain's source) into its Hydra output folder, where a sweep reads it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import hydra
 from omegaconf import DictConfig
 
 from ecopt_lightning.energy import Measurement
-from ecopt_lightning.metrics import ESTIMATED_FRACTION, TOTAL_J
+from ecopt_lightning.energy_summary import write_json
+from ecopt_lightning.metrics import ESTIMATED_FRACTION, SUMMARY_FILE, TOTAL_J
 from examples.textgen.common import open_monitor, pick_device
 from examples.textgen.energy import TokenEnergy, measure_j_per_token
 from examples.textgen.model import build_model
@@ -44,8 +46,21 @@ def metrics_of(result: TokenEnergy, total: Measurement) -> dict[str, float]:
     return out
 
 
-def run(cfg: DictConfig | Any) -> tuple[dict[str, float], TokenEnergy]:
-    """Build the model, measure J/token at ``cfg.batch_size``; return the metrics and the full result."""
+def summary_of(total: Measurement) -> dict[str, Any]:
+    """The run's ``energy_summary.json`` (J), in the keys of EnergyCallback's that a sweeper reads: its total and
+    the source of each domain, so that a sweep's front and reports say where each trial's energy came from."""
+    return {
+        "status": "finished textgen",
+        "total_J": total.energy_J,
+        "estimated_fraction": total.estimated_J / total.energy_J if total.energy_J > 0 else None,
+        "sources": dict(total.sources),
+        "source": total.source,
+    }
+
+
+def run(cfg: DictConfig | Any, output_dir: str | Path | None = None) -> tuple[dict[str, float], TokenEnergy]:
+    """Build the model, measure J/token at ``cfg.batch_size``; return the metrics and the full result, and write
+    ``energy_summary.json`` into ``output_dir`` when given."""
     device = pick_device(str(cfg.device))
     model = build_model(str(cfg.model.preset), device)
     monitor = open_monitor(device, cfg.energy.cpu)
@@ -64,6 +79,8 @@ def run(cfg: DictConfig | Any) -> tuple[dict[str, float], TokenEnergy]:
         total = monitor.end("textgen-total")
     finally:
         monitor.close()
+    if output_dir is not None:
+        write_json(str(Path(output_dir) / SUMMARY_FILE), summary_of(total))
     print(
         f"textgen {cfg.model.preset} on {device}, batch {result.batch_size}: {result.J_per_token:.4g} J/token "
         f"({result.source}), {result.tokens_per_s:.1f} tokens/s"
@@ -73,7 +90,9 @@ def run(cfg: DictConfig | Any) -> tuple[dict[str, float], TokenEnergy]:
 
 @hydra.main(version_base=None, config_path="conf", config_name="textgen")
 def main(cfg: DictConfig) -> dict[str, float]:
-    return run(cfg)[0]
+    from hydra.core.hydra_config import HydraConfig
+
+    return run(cfg, HydraConfig.get().runtime.output_dir)[0]
 
 
 if __name__ == "__main__":

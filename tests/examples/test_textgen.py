@@ -91,7 +91,8 @@ def test_break_even_app_writes_its_report(tmp_path):
 def test_the_batch_size_sweep_says_its_energy_is_estimated(tmp_path):
     """Regression: the README's ``generate.py -m hydra/sweeper=ecopt +search=batch_size`` printed every trial's
     J/token as ``(estimate)`` but ended with 'share ESTIMATED unknown: no trial said whether its energy was
-    measured', and summary.json counted 0 J of it as estimated: the app returned no ``energy/estimated_fraction``."""
+    measured', and summary.json counted 0 J of it as estimated: the app returned no ``energy/estimated_fraction``.
+    Its front rows then named no source either (``energy_sources: {}``): the job wrote no energy_summary.json."""
     sweep = tmp_path / "sweep"
     cmd = [sys.executable, str(ROOT / "examples" / "textgen" / "generate.py"), "-m", "hydra/sweeper=ecopt"]
     cmd += ["+search=batch_size", *TINY, "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={sweep}"]
@@ -102,3 +103,6 @@ def test_the_batch_size_sweep_says_its_energy_is_estimated(tmp_path):
     energy = json.loads((sweep / "summary.json").read_text())["sweep_energy"]
     assert energy["estimated_J"] == pytest.approx(energy["total_J"]) and energy["total_J"] > 0
     assert energy["trials_without_source"] == 0
+    # each front row names its energy's source (the job's energy_summary.json), as the main job's do
+    for row in json.loads((sweep / "pareto_front.json").read_text())["trials"]:
+        assert row["energy_sources"] == {"cpu:0": "estimate"} and row["energy_estimated_fraction"] == 1.0
