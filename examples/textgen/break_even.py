@@ -30,18 +30,24 @@ from examples.textgen.model import build_model
 
 def run(cfg: DictConfig | Any, output_dir: str | Path | None = None) -> dict[str, Any]:
     """Measure every batch size and compute the break-even; return (and write, if ``output_dir``) the report."""
+    sizes = [int(b) for b in cfg.break_even.batch_sizes]
+    if int(cfg.break_even.baseline) not in sizes:  # refused before any batch size is measured
+        raise ValueError(
+            f"break_even.baseline={cfg.break_even.baseline!r} is not allowed: one of break_even.batch_sizes "
+            f"({', '.join(map(str, sizes))}), the untuned batch size the saving is counted against"
+        )
     device = pick_device(str(cfg.device))
     model = build_model(str(cfg.model.preset), device)
     monitor = open_monitor(device, cfg.energy.cpu)
     results = []
     try:
         monitor.begin("tuning")
-        for batch_size in cfg.break_even.batch_sizes:
+        for batch_size in sizes:
             results.append(
                 measure_j_per_token(
                     model,
                     monitor,
-                    batch_size=int(batch_size),
+                    batch_size=batch_size,
                     new_tokens=int(cfg.new_tokens),
                     prompt_len=int(cfg.prompt_len),
                     repeats=int(cfg.repeats),

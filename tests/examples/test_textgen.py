@@ -88,6 +88,18 @@ def test_break_even_app_writes_its_report(tmp_path):
         assert b["tokens"] == pytest.approx(b["tuning_J"] / b["saving_J_per_token"])
 
 
+def test_a_baseline_not_among_the_batch_sizes_is_refused_before_measuring(tmp_path):
+    """Regression: ``break_even.baseline=3`` with batch sizes 1 and 4 measured every batch size first (minutes on
+    GPT-2 small), then stopped with 'baseline batch size 3 was not measured', naming no config key."""
+    cfg = textgen_cfg("break_even.batch_sizes=[1,4]", "break_even.baseline=3", "model.preset=no-such-preset")
+    # the bad preset would stop the run at its first step, building the model: the baseline is refused before it
+    with pytest.raises(
+        ValueError, match=r"^break_even\.baseline=3 is not allowed: one of break_even\.batch_sizes \(1, 4\)"
+    ):
+        break_even_app.run(cfg, output_dir=tmp_path)
+    assert not (tmp_path / "break_even.json").exists()
+
+
 def test_the_batch_size_sweep_says_its_energy_is_estimated(tmp_path):
     """Regression: the README's ``generate.py -m hydra/sweeper=ecopt +search=batch_size`` printed every trial's
     J/token as ``(estimate)`` but ended with 'share ESTIMATED unknown: no trial said whether its energy was
