@@ -82,6 +82,10 @@ class DigitsClassifier(L.LightningModule):
         super().__init__()
         _check_count("model.width", width, 1)
         _check_count("model.depth", depth, 0)
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+            raise ValueError(f"model.lr={lr!r} is not allowed: give a learning rate > 0")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ValueError(f"model.dropout={dropout!r} is not allowed: give a probability in [0, 1)")
         self.save_hyperparameters()
         layers: list[nn.Module] = []
         size = 64

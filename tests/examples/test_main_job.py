@@ -113,3 +113,21 @@ def test_a_non_integer_size_is_refused_in_one_line(key, value):
     least = 0 if name == "depth" else 1
     with pytest.raises(ValueError, match=rf"^{key}={value!r} is not allowed: give an integer >= {least} \(in a search"):
         build(**{name: value})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [
+        ("lr", -1.0, "a learning rate > 0"),
+        ("lr", "fast", "a learning rate > 0"),
+        ("dropout", 2.0, r"a probability in \[0, 1\)"),
+    ],
+)
+def test_a_bad_learning_rate_or_dropout_is_refused_in_one_line(key, value, allowed):
+    """Regression: ``model.lr=-1`` passed the model's construction and the pre-training check, then Adam stopped
+    the run in ``configure_optimizers`` with 'Invalid learning rate: -1'; ``model.dropout=2`` with torch's
+    'dropout probability has to be between 0 and 1, but got 2': neither named its key."""
+    from examples.digits import DigitsClassifier
+
+    with pytest.raises(ValueError, match=rf"^model\.{key}={value!r} is not allowed: give {allowed}$"):
+        DigitsClassifier(**{key: value})
