@@ -57,6 +57,7 @@ from ._results import JOB_CONFIG, count_late_run, job_dir, salvage, tell_result
 from ._rung_report import energy_saved, stopped_energy_text
 from ._schema import (
     BASELINE_ATTR,
+    CHECK_ENERGY_ATTR,
     CONFIRMED_ATTR,
     ENERGY_ATTR,
     ERROR_ATTR,
@@ -149,6 +150,7 @@ class EcoptSweeperImpl:
         #: of the sweep loop starts from it instead of reading again (one read of all trials per batch)
         self._snapshot: list[FrozenTrial] | None = None
         self._rungs_said = False  # multi-fidelity: whether a finished trial was checked for rungs it could stop at
+        self._check_said = False  # prune_before_training: whether a finished trial was asked for its check
         self._confirmed: Any = None  # the study's CONFIRMED_ATTR, read when the sweep starts and at its end
         self._texts: dict[Path, str] = {}  # the JSON/CSV texts this sweep last wrote (unchanged: not rewritten)
         self._raised: list[tuple[int, str]] = []  # the last batch's trials whose job raised: (number, error)
@@ -526,6 +528,8 @@ class EcoptSweeperImpl:
                     self._stop_if_failing_alike(study, settings, notes, tried, raised, seen)
                 if settings.multi_fidelity is not None and not self._rungs_said:
                     self._rungs_said = _say_if_nothing_can_stop(seen, numbers)
+                if settings.prune_before_training and not self._check_said:
+                    self._check_said = _say_if_never_checked(seen, numbers)
                 if settings.max_failures is not None and len(failures) >= settings.max_failures:
                     notes["stopped"] = f"max_failures={settings.max_failures} reached"
                     self._write(study, settings, notes)
@@ -986,6 +990,23 @@ def _say_if_nothing_can_stop(trials: Sequence[FrozenTrial], numbers: Sequence[in
             "no trial can be stopped; lower multi_fidelity.min_epochs or train longer",
             t.number,
             recorded.get("trainer_max_epochs"),
+        )
+    return True
+
+
+def _say_if_never_checked(trials: Sequence[FrozenTrial], numbers: Sequence[int]) -> bool:
+    """With ``prune_before_training`` on, warn when the first trial of this batch that trained to its end was not
+    checked before training (the app never calls ``check_before_training``, or no constraint is on the metric it
+    measures): nothing can be pruned. Returns whether a finished trial was judged, so the caller asks once a sweep."""
+    t = next((t for t in trials if t.number in numbers and t.state == TrialState.COMPLETE), None)
+    if t is None:
+        return False
+    if CHECK_ENERGY_ATTR not in t.user_attrs:
+        log.warning(
+            "ecopt: prune_before_training is on, but trial %d trained without the pre-training check: the app does "
+            "not call ecopt_lightning.check_before_training(model, val_loader) before fit, or no constraint is on "
+            "the metric it measures, so no trial can be pruned (README.md, prune_before_training)",
+            t.number,
         )
     return True
 

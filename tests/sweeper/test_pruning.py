@@ -91,6 +91,7 @@ def test_wide_models_are_pruned_before_training_and_not_counted(multirun, app: s
         assert t.user_attrs["ecopt.energy_J"] > 0  # the check's own energy counts in the sweep's
         assert not (Path(t.user_attrs["ecopt.job_dir"]) / "never").exists()
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)  # no FAIL
+    assert "trained without the pre-training check" not in proc.stdout + proc.stderr
     with open(sweep / "trials.csv") as f:
         assert {r["state"] for r in csv.DictReader(f)} == {"COMPLETE", "PRUNED"}
     summary = json.loads((sweep / "summary.json").read_text())
@@ -108,6 +109,29 @@ def test_wide_models_are_pruned_before_training_and_not_counted(multirun, app: s
         "energy/total_J + pre-training check (rapl)",  # the trained trials: run and check, with the check's meter
         "pre_training_check:rapl",  # the pruned ones: the check alone
     }
+
+
+@pytest.mark.slow
+def test_an_app_that_never_checks_is_told_nothing_can_be_pruned(multirun, app: str, tmp_path: Path) -> None:
+    """Regression: with the flag on, an app that never called ``check_before_training`` (the CIFAR-10 example
+    did not) trained every trial in full, the wide ones too, and nothing said that no trial could be pruned."""
+    source = Path(app).read_text()
+    line = (
+        '    check_before_training(model, BATCHES, min_window_s=0.0, device="cpu")  # where the trainer will run it\n'
+    )
+    assert line in source
+    Path(app).write_text(source.replace(line, ""))
+    proc = multirun(
+        *SPACE,
+        CONSTRAINT,
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.sampler=random",
+        "hydra.sweeper.prune_before_training=true",
+        "hydra.sweeper.baseline=false",
+        app=app,
+    )
+    log = proc.stdout + proc.stderr
+    assert log.count("prune_before_training is on, but trial 0 trained without the pre-training check") == 1, log
 
 
 @pytest.mark.slow
