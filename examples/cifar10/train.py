@@ -93,7 +93,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
         f"cifar10 filters={model.hparams['filters']} depth={model.hparams['depth']} "
         f"kernel={model.hparams['kernel_size']} pool={model.hparams['pool']}: "
         f"test_acc={metrics.get('test_acc', math.nan):.4f}, "
-        f"{metrics.get(INFERENCE_PER_SAMPLE_J, math.nan):.4g} J per inference sample"
+        f"{metrics.get(INFERENCE_PER_SAMPLE_J, math.nan):.4g} J per inference sample; energy_summary.json, CSV logs "
+        f"and the best checkpoint under {out}"
     )
     return metrics
 

@@ -46,7 +46,7 @@ def test_a_float_width_or_depth_is_refused_in_one_line(name, value):
         PlainCnn(**{name: value})
 
 
-def test_app_on_fake_data_returns_finite_metrics(tmp_path):
+def test_app_on_fake_data_returns_finite_metrics(tmp_path, capsys):
     overrides = [
         "data.fake=true",
         "data.fake_sizes=[80,32]",
@@ -74,6 +74,10 @@ def test_app_on_fake_data_returns_finite_metrics(tmp_path):
     summary = json.loads((tmp_path / "energy_summary.json").read_text())
     assert summary["sources"] == {"cpu:0": "estimate"}
     assert list((tmp_path / "checkpoints").glob("*.ckpt"))  # the best checkpoint was tested
+    # the run's closing line says where its files are (it named none: the folder is Hydra's, dated)
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("cifar10 filters=4 depth=2") and " J per inference sample; " in last, last
+    assert last.endswith(f"; energy_summary.json, CSV logs and the best checkpoint under {tmp_path}"), last
 
 
 def compose_search(name: str):
