@@ -89,12 +89,17 @@ def run(cfg: DictConfig) -> dict[str, float]:
     ckpt = "best" if cfg.test_ckpt == "best" and checkpoint.best_model_path else None
     trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
     metrics.update(as_floats(trainer.callback_metrics))
+    per_sample = metrics.get(INFERENCE_PER_SAMPLE_J)
     print(
         f"cifar10 filters={model.hparams['filters']} depth={model.hparams['depth']} "
         f"kernel={model.hparams['kernel_size']} pool={model.hparams['pool']}: "
         f"test_acc={metrics.get('test_acc', math.nan):.4f}, "
-        f"{metrics.get(INFERENCE_PER_SAMPLE_J, math.nan):.4g} J per inference sample; energy_summary.json, CSV logs "
-        f"and the best checkpoint under {out}"
+        + (
+            f"{per_sample:.4g} J per inference sample"
+            if per_sample is not None
+            else "no J per inference sample (energy.inference_benchmark is null, or nothing measured it)"
+        )
+        + f"; energy_summary.json, CSV logs and the best checkpoint under {out}"
     )
     return metrics
 

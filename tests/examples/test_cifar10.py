@@ -80,6 +80,19 @@ def test_app_on_fake_data_returns_finite_metrics(tmp_path, capsys):
     assert last.endswith(f"; energy_summary.json, CSV logs and the best checkpoint under {tmp_path}"), last
 
 
+def test_a_run_without_the_inference_benchmark_says_so_instead_of_nan(tmp_path, capsys):
+    """Regression: with ``energy.inference_benchmark=null`` (or nothing to measure it) the closing line read
+    'nan J per inference sample', a number where there is none."""
+    overrides = ["data.fake=true", "data.fake_sizes=[40,16]", "data.batch_size=16", "data.num_workers=0"]
+    overrides += ["model.filters=2", "model.depth=1", "trainer.max_epochs=1", "energy.cpu=estimate"]
+    overrides += ["energy.inference_benchmark=null", f"output_dir={tmp_path}"]
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        cfg = compose(config_name="cifar10", overrides=overrides)
+    assert "energy/inference_per_sample_J" not in run(cfg)
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert " nan J" not in last and ", no J per inference sample (energy.inference_benchmark is null" in last, last
+
+
 def compose_search(name: str):
     with initialize_config_dir(config_dir=str(CONF), version_base=None):
         cfg = compose(
