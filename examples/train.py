@@ -70,7 +70,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     data.setup("fit")
     # in a sweep with hydra.sweeper.prune_before_training=true, a model whose untrained inference energy already
     # breaks a constraint is pruned here, before any training energy is spent; elsewhere this does nothing
-    check_before_training(model, data.val_dataloader())
+    # on the device the trainer runs on (trainer.accelerator=cpu on a GPU machine: the CPU), as the benchmark after fit
+    check_before_training(model, data.val_dataloader(), device=trainer.strategy.root_device)
     trainer.fit(model, datamodule=data)
     metrics = _floats(trainer.callback_metrics)  # test() replaces callback_metrics: keep fit's
     trainer.test(model, datamodule=data, verbose=False)

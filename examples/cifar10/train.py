@@ -83,7 +83,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     datamodule.setup("fit")
     # with hydra.sweeper.prune_before_training=true, a model whose untrained inference energy already breaks a
     # constraint is pruned here, before any training energy is spent; elsewhere this does nothing
-    check_before_training(model, datamodule.val_dataloader())
+    # on the device the trainer runs on (trainer.accelerator=cpu on a GPU machine: the CPU), as the benchmark after fit
+    check_before_training(model, datamodule.val_dataloader(), device=trainer.strategy.root_device)
     trainer.fit(model, datamodule=datamodule)
     metrics = as_floats(trainer.callback_metrics)  # fit's metrics; test() starts a new run of the trainer
     ckpt = "best" if cfg.test_ckpt == "best" and checkpoint.best_model_path else None

@@ -131,3 +131,21 @@ def test_a_bad_learning_rate_or_dropout_is_refused_in_one_line(key, value, allow
 
     with pytest.raises(ValueError, match=rf"^model\.{key}={value!r} is not allowed: give {allowed}$"):
         DigitsClassifier(**{key: value})
+
+
+def test_the_pre_training_check_runs_on_the_trainers_device(monkeypatch, tmp_path):
+    """The check measured on the first CUDA device whatever the Trainer ran on (its default): with
+    ``trainer.accelerator=cpu`` on a GPU machine, a CPU model was pruned by a GPU measurement (H6's audit). The
+    main job now hands it the trainer's root device."""
+    from hydra import compose, initialize_config_dir
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "examples"))
+    monkeypatch.chdir(tmp_path)
+    import train
+
+    seen: list[object] = []
+    monkeypatch.setattr(train, "check_before_training", lambda *a, **kw: seen.append(kw.get("device")))
+    with initialize_config_dir(str(Path(__file__).parents[2] / "conf"), version_base=None):
+        cfg = compose("train", ["trainer.max_epochs=1", "trainer.accelerator=cpu", "energy.inference_benchmark=false"])
+    train.run(cfg)
+    assert [str(d) for d in seen] == ["cpu"]
