@@ -301,6 +301,8 @@ class EnergyCallback(Callback):
         if self._deferred_step:
             self.tracker.step("train", sync=sync)
             self._deferred_step = False
+        else:  # the fit stopped in mid-epoch (max_steps, should_stop): the work after its last read step is OTHER's
+            self.tracker.hand_over("train", OTHER)
         self.tracker.close("train", sync=sync)  # steps counted since the last read
         if compat.log_every_n_steps(trainer) > 0:
             self._log_steps(trainer, "train", step)  # steps since the last log point, so they sum to the epoch

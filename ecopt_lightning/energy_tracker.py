@@ -373,6 +373,16 @@ class EnergyTracker:
         p.total.add(m, p.pending_samples, p.pending_items)
         p.pending, p.pending_samples, p.pending_items = Measurement.empty(name), 0, 0
 
+    def hand_over(self, name: str, to: str) -> None:
+        """Give what the paused ``name`` measured since its last step to the total of ``to``, as no step: a tail
+        no step of ``name`` will cover (its steps all read already). Nothing moves while steps are counted
+        unread: they take it."""
+        p = self.phase(name)
+        if p.pending_steps:
+            return
+        self.add(to, p.pending, p.pending_samples, p.pending_items)
+        p.pending, p.pending_samples, p.pending_items = Measurement.empty(name), 0, 0
+
     def end_epoch(self, name: str, sync: bool = True, read: bool = True) -> Totals:
         """Flush (see :meth:`flush`) and return the epoch's (or loop's) totals; the next epoch starts empty.
         With ``read=False`` the clock keeps running and the time since the last step goes to the next."""

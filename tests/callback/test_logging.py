@@ -253,3 +253,43 @@ def test_flops_are_counted_with_the_benchmarks_forward_fn(tmp_path, recwarn):
     trainer.fit(_DictBatches())
     assert float(trainer.callback_metrics["model/flops_per_sample"]) == 2 * (16 * 32 + 32 * 2)
     assert not [w for w in recwarn if "FLOPs per sample not counted" in str(w.message)]
+
+
+class _StopAfter(Callback):
+    """After our hook at training step ``at``: spend 100 J (the next read's) and, with ``stop``, set
+    ``trainer.should_stop`` (as Lightning's ``Timer`` does for ``max_time``)."""
+
+    def __init__(self, at: int, stop: bool) -> None:
+        self.at, self.stop = at, stop
+        self.joules: list[float] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.at:
+            self.joules.append(100.0)
+            trainer.should_stop = trainer.should_stop or self.stop
+
+    def meter(self) -> ScriptedMeter:
+        return ScriptedMeter(lambda n: self.joules.pop() if self.joules else 1.0)
+
+
+@pytest.mark.parametrize(("options", "stop"), [({"max_steps": 3}, False), ({}, True)], ids=["max_steps", "should_stop"])
+def test_a_fit_stopped_in_mid_epoch_logs_steps_that_add_up_to_the_epoch(tmp_path, options, stop):
+    """Regression (callback audit, 2026-11-29): a fit that stopped in mid-epoch (``max_steps``, or ``should_stop``
+    set after a step as ``max_time`` does) charged the work after its last logged step to the epoch but to no
+    step: ``energy/train_epoch_J`` read 103 J beside three logged steps of 1 J each."""
+    stopper = _StopAfter(3, stop)
+    cb = EnergyCallback(monitor=EnergyMonitor(meters=[stopper.meter()]), proxies=False)
+    trainer = make_trainer(
+        tmp_path, [cb, stopper], max_epochs=2, num_sanity_val_steps=0, limit_val_batches=0, **options
+    )
+    trainer.fit(TinyModel())
+    assert trainer.global_step == 3
+    series = csv_series(tmp_path)
+    steps, epochs = series["energy/train_step_J"], series["energy/train_epoch_J"]
+    assert [s for s, _ in steps] == [0, 1, 2] and all(v == pytest.approx(1.0) for _, v in steps)
+    assert epochs == [(2, pytest.approx(3.0))]  # the steps, exactly
+    phases = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")["phases"]
+    assert phases["train"]["energy_J"] == pytest.approx(3.0) and phases["train"]["steps"] == 3
+    assert phases["other"]["energy_J"] >= 100.0  # the work after the last step is the fit's, not a step's
+    total = float(trainer.callback_metrics["energy/total_J"])
+    assert total == pytest.approx(sum(p["energy_J"] for name, p in phases.items() if name != "sanity"))
