@@ -355,6 +355,13 @@ class EnergyCallback(Callback):
         self.tracker.start("val", at=at)
 
     @override
+    def on_validation_batch_start(
+        self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if not trainer.sanity_checking:
+            self._eval_batch_start("val", dataloader_idx)
+
+    @override
     def on_validation_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int,
         dataloader_idx: int = 0,
@@ -387,6 +394,12 @@ class EnergyCallback(Callback):
         self.tracker.start("test")
 
     @override
+    def on_test_batch_start(
+        self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        self._eval_batch_start("test", dataloader_idx)
+
+    @override
     def on_test_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int,
         dataloader_idx: int = 0,
@@ -406,6 +419,12 @@ class EnergyCallback(Callback):
         self._loop_ran = True
         self._publish_params(trainer, pl_module)
         self.tracker.start("predict")
+
+    @override
+    def on_predict_batch_start(
+        self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        self._eval_batch_start("predict", dataloader_idx)
 
     @override
     def on_predict_batch_end(
@@ -612,6 +631,10 @@ class EnergyCallback(Callback):
         whole = reduced.pop(None)
         values = epoch_metrics(phase, whole, reduced, items=self.length_fn is not None, idle_W=self.tracker.idle_W)
         self._out.publish(trainer, {**values, **self._totals()}, step)
+
+    def _eval_batch_start(self, phase: str, dataloader_idx: int) -> None:
+        # the previous dataloader's unread batches end here, not at the end of this one's first batch
+        self.tracker.begin(phase, dataloader_idx, sync=self.cuda_sync != "never")
 
     def _eval_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, phase: str, batch: Any, dataloader_idx: int

@@ -333,6 +333,13 @@ class EnergyTracker:
         p.pending_key = key
         return self._close(p, name, sync, True) if read else None
 
+    def begin(self, name: str, key: Hashable = None, sync: bool = False) -> None:
+        """A step of ``key`` begins: unread steps of another key are closed now, where its work starts (closed at
+        its end, the window would charge this step to them)."""
+        p = self.phase(name)
+        if p.pending_steps and key != p.pending_key:
+            self._close(p, name, sync, True)
+
     def close(self, name: str, sync: bool = False) -> Measurement | None:
         """Read now for the steps counted with ``read=False`` since the last read (``None`` if there are none)."""
         p = self.phase(name)

@@ -293,3 +293,48 @@ def test_a_fit_stopped_in_mid_epoch_logs_steps_that_add_up_to_the_epoch(tmp_path
     assert phases["other"]["energy_J"] >= 100.0  # the work after the last step is the fit's, not a step's
     total = float(trainer.callback_metrics["energy/total_J"])
     assert total == pytest.approx(sum(p["energy_J"] for name, p in phases.items() if name != "sanity"))
+
+
+class _WorkPerLoader(TinyModel):
+    """Two validation and two predict dataloaders; a batch of dataloader 0 does 1 J of work, of dataloader 1
+    10 J: what :meth:`meter` reads next (energy by work done, whenever it is read)."""
+
+    def __init__(self) -> None:
+        super().__init__(val_loaders=2)
+        self.work = 0.0
+
+    def _spend(self, dataloader_idx: int) -> None:
+        self.work += 1.0 if dataloader_idx == 0 else 10.0
+
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        self._spend(dataloader_idx)
+
+    def predict_step(self, batch, batch_idx, dataloader_idx=0):
+        self._spend(dataloader_idx)
+
+    def predict_dataloader(self):
+        return [loader(24, 8, seed=10), loader(24, 8, seed=11)]
+
+    def meter(self) -> ScriptedMeter:
+        def take(n: int) -> float:
+            done, self.work = self.work, 0.0
+            return done
+
+        return ScriptedMeter(take)
+
+
+@pytest.mark.parametrize("entry", ["fit", "predict"])
+def test_each_dataloaders_batches_get_their_own_energy(tmp_path, entry):
+    """Regression (callback audit, 2026-11-29): with several dataloaders and batches read only at log points (the
+    default ``log_every_n_steps=50``), the first batch of dataloader 1 was charged to dataloader 0's batches:
+    ``energy/val_batch_J/dataloader_idx_0`` read 6 J and ``.../dataloader_idx_1`` 5 J for batches of 1 J and 10 J."""
+    model = _WorkPerLoader()
+    cb = EnergyCallback(monitor=EnergyMonitor(meters=[model.meter()]), proxies=False)
+    trainer = make_trainer(tmp_path, [cb], log_every_n_steps=50, num_sanity_val_steps=0, limit_val_batches=2)
+    getattr(trainer, entry)(model)
+    series = csv_series(tmp_path)
+    phase = "val" if entry == "fit" else "predict"
+    for idx, joules in ((0, 1.0), (1, 10.0)):
+        [(_, batch_J)] = series[f"energy/{phase}_batch_J/dataloader_idx_{idx}"]
+        [(_, per_sample_J)] = series[f"energy/{phase}_per_sample_J/dataloader_idx_{idx}"]
+        assert (batch_J, per_sample_J) == (pytest.approx(joules), pytest.approx(joules / 8)), idx
