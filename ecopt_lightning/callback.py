@@ -373,7 +373,7 @@ class EnergyCallback(Callback):
 
     @override
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.sanity_checking:
+        if trainer.sanity_checking or trainer.state.fn == TrainerFn.VALIDATING:  # alone: the loop ends at its end
             return
         at = self._eval_end(trainer, "val")
         if self._resume_other:
@@ -385,6 +385,7 @@ class EnergyCallback(Callback):
     @override
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not trainer.sanity_checking and trainer.state.fn == TrainerFn.VALIDATING:  # trainer.validate() alone
+            self._eval_end(trainer, "val")
             self._finish(trainer, "validate")
 
     @override
@@ -407,11 +408,8 @@ class EnergyCallback(Callback):
         self._eval_batch_end(trainer, pl_module, "test", batch, dataloader_idx)
 
     @override
-    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._eval_end(trainer, "test")
-
-    @override
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._eval_end(trainer, "test")
         self._finish(trainer, "test")
 
     @override
@@ -434,11 +432,8 @@ class EnergyCallback(Callback):
         self._eval_batch_end(trainer, pl_module, "predict", batch, dataloader_idx)
 
     @override
-    def on_predict_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._eval_end(trainer, "predict")
-
-    @override
     def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._eval_end(trainer, "predict")
         self._finish(trainer, "predict")
 
     @override
@@ -648,7 +643,11 @@ class EnergyCallback(Callback):
             self._measure_flops(trainer, pl_module, batch, phase)
 
     def _eval_end(self, trainer: Trainer, phase: str) -> Any:
-        """Close the loop of ``phase``: log its leftover steps and loop totals; returns the closing snapshot."""
+        """Close the loop of ``phase``: log its leftover steps and loop totals; returns the closing snapshot.
+
+        A validation loop inside fit closes at its epoch end (what follows is OTHER's); ``validate``, ``test`` and
+        ``predict`` close at their end, after the LightningModule's own ``on_*_epoch_end``, which Lightning calls
+        after every callback's: its work is the loop's, not lost with no clock running."""
         multi = self._multi_loader(trainer, phase)
         self.tracker.close(phase, sync=self.cuda_sync != "never")
         # one value per loop (the mean batch), at the global step Lightning logs the loop's own metrics at: a

@@ -338,3 +338,42 @@ def test_each_dataloaders_batches_get_their_own_energy(tmp_path, entry):
         [(_, batch_J)] = series[f"energy/{phase}_batch_J/dataloader_idx_{idx}"]
         [(_, per_sample_J)] = series[f"energy/{phase}_per_sample_J/dataloader_idx_{idx}"]
         assert (batch_J, per_sample_J) == (pytest.approx(joules), pytest.approx(joules / 8)), idx
+
+
+class _EpochEndWork(_WorkPerLoader):
+    """As :class:`_WorkPerLoader` with one dataloader each (1 J a batch), and 100 J of work in its own
+    ``on_{validation,test,predict}_epoch_end`` (an aggregate metric), which Lightning calls after every callback's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.val_loaders = 1
+
+    def _epoch_end(self) -> None:
+        self.work += 100.0
+
+    on_validation_epoch_end = on_test_epoch_end = on_predict_epoch_end = _epoch_end
+
+    def test_step(self, batch, batch_idx):
+        self._spend(0)
+
+    def predict_dataloader(self):
+        return loader(24, 8, seed=10)
+
+
+@pytest.mark.parametrize(("entry", "loop_J"), [("validate", 4.0), ("test", 3.0), ("predict", 3.0)])
+def test_the_modules_work_after_a_loop_counts_in_the_entry_points_total(tmp_path, entry, loop_J):
+    """Regression (callback audit, 2026-11-29): ``trainer.test`` (``validate``, ``predict``) stopped the clock in
+    our ``on_test_epoch_end``, before the LightningModule's own, so its work there (100 J) was in no total:
+    ``energy/total_J`` and the summary's ``total_J`` read 3 J for a run that spent 103 J. It is the loop's now."""
+    model = _EpochEndWork()
+    cb = EnergyCallback(monitor=EnergyMonitor(meters=[model.meter()]), proxies=False)
+    trainer = make_trainer(tmp_path, [cb], limit_val_batches=4)
+    getattr(trainer, entry)(model)
+    series = csv_series(tmp_path)
+    phase = "val" if entry == "validate" else entry
+    assert series[f"energy/{phase}_batch_J"] == [(0, pytest.approx(loop_J / (4 if entry == "validate" else 3)))]
+    for name in (f"energy/{phase}_epoch_J", f"energy/{phase}_total_J", "energy/total_J"):
+        assert series[name] == [(0, pytest.approx(loop_J + 100.0))], name
+    summary = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
+    assert summary["total_J"] == pytest.approx(loop_J + 100.0) and summary["status"] == f"finished {entry}"
+    assert "energy/other_total_J" not in summary["metrics"]  # outside fit nothing is other
