@@ -318,13 +318,15 @@ class EnergyCallback(Callback):
 
     @override
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        for phase in ("train", OTHER):
-            self.tracker.pause(phase)
-            self.tracker.flush(phase)
+        self.tracker.pause("train")
+        self.tracker.flush("train")
 
     @override
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         assert self._fit is not None  # built by setup("fit")
+        # OTHER ran on through the module's own on_train_end and the trainer's tear-down; not into the benchmark
+        if self.tracker.running(OTHER):
+            self._pause_other(self.cuda_sync != "never")
         stopped = self._rungs is not None and bool(self._rungs.stopped)
         values = self._benchmark.after_fit(self._fit, stopped=stopped)
         self._out.publish(trainer, values, compat.batches_that_stepped(trainer))

@@ -377,3 +377,32 @@ def test_the_modules_work_after_a_loop_counts_in_the_entry_points_total(tmp_path
     summary = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
     assert summary["total_J"] == pytest.approx(loop_J + 100.0) and summary["status"] == f"finished {entry}"
     assert "energy/other_total_J" not in summary["metrics"]  # outside fit nothing is other
+
+
+class _TrainEndWork(_EpochEndWork):
+    """As :class:`_EpochEndWork` (1 J a validation batch), no training work, and 50 J in its own
+    ``on_train_end``, which Lightning calls after every callback's."""
+
+    def _epoch_end(self) -> None:
+        pass
+
+    on_validation_epoch_end = _epoch_end
+
+    def on_train_end(self) -> None:
+        self.work += 50.0
+
+
+def test_the_modules_work_at_the_end_of_training_counts_as_other(tmp_path):
+    """Regression (callback audit, 2026-11-29): the clocks stopped in our ``on_train_end``, before the
+    LightningModule's own and the trainer's tear-down, so their work (50 J) was in no total: ``energy/total_J``
+    read 2 J for a fit that spent 52 J, though ``other`` is documented to hold the end of fit."""
+    model = _TrainEndWork()
+    cb = EnergyCallback(monitor=EnergyMonitor(meters=[model.meter()]), proxies=False)
+    trainer = make_trainer(tmp_path, [cb], limit_val_batches=2, num_sanity_val_steps=0)
+    trainer.fit(model)
+    series = csv_series(tmp_path)
+    assert series["energy/val_total_J"][-1][1] == pytest.approx(2.0)
+    assert series["energy/other_total_J"][-1][1] == pytest.approx(50.0)
+    assert series["energy/total_J"][-1][1] == pytest.approx(52.0)
+    summary = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
+    assert summary["total_J"] == pytest.approx(52.0) and summary["phases"]["other"]["energy_J"] == pytest.approx(50.0)
