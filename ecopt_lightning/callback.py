@@ -375,7 +375,10 @@ class EnergyCallback(Callback):
 
     @override
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.sanity_checking or trainer.state.fn == TrainerFn.VALIDATING:  # alone: the loop ends at its end
+        if trainer.sanity_checking:
+            return
+        if trainer.state.fn == TrainerFn.VALIDATING:  # alone: the loop ends at on_validation_end
+            self._end_batches("val")
             return
         at = self._eval_end(trainer, "val")
         if self._resume_other:
@@ -410,6 +413,10 @@ class EnergyCallback(Callback):
         self._eval_batch_end(trainer, pl_module, "test", batch, dataloader_idx)
 
     @override
+    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._end_batches("test")
+
+    @override
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._eval_end(trainer, "test")
         self._finish(trainer, "test")
@@ -432,6 +439,10 @@ class EnergyCallback(Callback):
         dataloader_idx: int = 0,
     ) -> None:  # fmt: skip
         self._eval_batch_end(trainer, pl_module, "predict", batch, dataloader_idx)
+
+    @override
+    def on_predict_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._end_batches("predict")
 
     @override
     def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -638,11 +649,19 @@ class EnergyCallback(Callback):
     ) -> None:
         samples = batch_samples(batch, self.batch_size_fn)
         items = batch_items(batch, self.length_fn)
-        log_now = self._log_point(trainer)
-        self.tracker.step(phase, samples, items, key=dataloader_idx, sync=self._sync(log_now), read=self._read(log_now))
+        # a loop's batches are logged at its end: one window for them all, read there, unless read every step
+        every = self.cuda_sync == "step"
+        self.tracker.step(phase, samples, items, key=dataloader_idx, sync=every, read=every)
         self._batches[phase] = self._batches.get(phase, 0) + 1
         if phase != "val":
             self._measure_flops(trainer, pl_module, batch, phase)
+
+    def _end_batches(self, phase: str) -> None:
+        """The batches of a ``validate``, ``test`` or ``predict`` loop end here: their unread steps take the window
+        up to now; the loop's clock runs on, from this reading, to the loop's end."""
+        at = self.tracker.pause(phase, sync=self.cuda_sync != "never")
+        self.tracker.close(phase)
+        self.tracker.start(phase, at=at)
 
     def _eval_end(self, trainer: Trainer, phase: str) -> Any:
         """Close the loop of ``phase``: log its leftover steps and loop totals; returns the closing snapshot.
@@ -651,13 +670,13 @@ class EnergyCallback(Callback):
         ``predict`` close at their end, after the LightningModule's own ``on_*_epoch_end``, which Lightning calls
         after every callback's: its work is the loop's, not lost with no clock running."""
         multi = self._multi_loader(trainer, phase)
-        self.tracker.close(phase, sync=self.cuda_sync != "never")
+        at = self.tracker.pause(phase, sync=self.cuda_sync != "never")
+        self.tracker.close(phase)  # the unread batches take the window up to the pause: they add up to the loop
         # one value per loop (the mean batch), at the global step Lightning logs the loop's own metrics at: a
         # loop's batches all run at one global step
         step = compat.batches_that_stepped(trainer)
         if compat.log_every_n_steps(trainer) > 0:
             self._log_steps(trainer, phase, step, multi)
-        at = self.tracker.pause(phase, sync=self.cuda_sync != "never")
         by_loader = self.tracker.epoch_by_key(phase) if multi else {}
         self._publish_epoch(trainer, phase, {None: self.tracker.end_epoch(phase), **by_loader}, step)
         return at

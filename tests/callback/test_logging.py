@@ -406,3 +406,33 @@ def test_the_modules_work_at_the_end_of_training_counts_as_other(tmp_path):
     assert series["energy/total_J"][-1][1] == pytest.approx(52.0)
     summary = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
     assert summary["total_J"] == pytest.approx(52.0) and summary["phases"]["other"]["energy_J"] == pytest.approx(50.0)
+
+
+class _EpochEndBeforeOurs(Callback):
+    """A callback listed before ours that does 100 J of work in ``on_{validation,test}_epoch_end``."""
+
+    def __init__(self, model: _WorkPerLoader) -> None:
+        self.model = model
+
+    def _spend(self, trainer, pl_module) -> None:
+        self.model.work += 100.0
+
+    on_validation_epoch_end = on_test_epoch_end = _spend
+
+
+@pytest.mark.parametrize("entry", ["fit", "test"])
+def test_a_loops_logged_batch_means_add_up_to_the_loop(tmp_path, entry):
+    """Regression (callback audit, 2026-11-29): an evaluation loop read its meters at each log point, then once
+    more at its end: the time after its last batch (a callback's epoch-end work before ours) was in
+    ``energy/{val,test}_epoch_J`` but in no batch, so the logged mean batch times the batches fell short of the
+    loop (1 J x 3 beside 103 J)."""
+    model = _EpochEndWork()
+    model.on_validation_epoch_end = model.on_test_epoch_end = lambda: None  # the model's own: none here
+    cb = EnergyCallback(monitor=EnergyMonitor(meters=[model.meter()]), proxies=False)
+    trainer = make_trainer(tmp_path, [_EpochEndBeforeOurs(model), cb], num_sanity_val_steps=0, limit_val_batches=3)
+    getattr(trainer, entry)(model)
+    series = csv_series(tmp_path)
+    phase = "val" if entry == "fit" else "test"
+    [(_, batch_J)] = series[f"energy/{phase}_batch_J"]
+    [(_, loop_J)] = series[f"energy/{phase}_epoch_J"]
+    assert loop_J == pytest.approx(103.0) and batch_J * 3 == pytest.approx(loop_J)
