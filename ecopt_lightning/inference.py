@@ -36,6 +36,8 @@ log = logging.getLogger("ecopt_lightning")
 BENCHMARK_THREADS = 1
 #: bytes of batches the benchmark keeps on the model's device unless set (:attr:`InferenceBenchmark.cache_bytes`)
 CACHE_BYTES = 1 << 30
+#: the stop reason of a benchmark whose every repeat read 0 J on every rank (no meter: cpu=False and no GPU)
+NOTHING_MEASURED = "nothing measured"
 
 
 def batch_samples(batch: Any, batch_size_fn: Callable[[Any], int] | None = None) -> int:
@@ -103,8 +105,9 @@ class InferenceResult:
             few repeats.
         converged: the interval lies within ``rel_precision`` of the median.
         rel_precision: the target (a fraction of the median; ``None``: a fixed number of repeats was run).
-        stop_reason: ``"converged"``, ``"max_repeats"``, ``"max_seconds"``, ``"fixed repeats"`` or ``"invalid
-            readings"`` (``max_repeats`` repeats, or ``max_seconds``, lost to failed readings).
+        stop_reason: ``"converged"``, ``"max_repeats"``, ``"max_seconds"``, ``"fixed repeats"``, ``"invalid
+            readings"`` (``max_repeats`` repeats, or ``max_seconds``, lost to failed readings) or ``"nothing
+            measured"`` (every repeat read 0 J on every rank: no meter, so no precision to reach).
         min_window_s: the shortest window the meters read resolve (s); each repeat ran batches until its
             window was at least this long.
         batches_per_repeat: batches in the last repeat.
@@ -478,7 +481,9 @@ def measure_inference(
                 if rel_precision is None:
                     break
                 median = _quartiles(per_repeat)[1]
-                if precision_reached(median, median_interval(per_repeat), rel_precision):
+                if not any(per_repeat):  # summed over ranks: every rank stops here
+                    stop = NOTHING_MEASURED
+                elif precision_reached(median, median_interval(per_repeat), rel_precision):
                     stop = "converged"
                 elif n >= max_repeats:
                     stop = "max_repeats"
@@ -656,7 +661,7 @@ def run_benchmark(
     quick = bool(fast_dev_run(trainer))
     with benchmark_threads(cfg.threads), on_device(pl_module, trainer.strategy.root_device):
         result = _run(trainer, pl_module, loader, cfg, max_batches, quick, monitor, batch_size_fn, reduce, prior)
-    if not result.converged and result.rel_precision is not None:
+    if not result.converged and result.rel_precision is not None and result.stop_reason != NOTHING_MEASURED:
         half = result.rel_halfwidth
         warnings.warn(
             f"ecopt: inference energy per sample known only to +-{math.inf if half is None else half:.0%} "

@@ -399,3 +399,13 @@ def test_a_fake_proc_load_flags_the_benchmark_contended(tmp_path, foreign_per_ba
     assert r.contended is (foreign_per_batch > 0) and r.contended_repeats == (6 if foreign_per_batch else 0)
     assert r.metrics()["energy/inference_contended"] == float(r.contended)
     assert r.to_dict()["contention"]["foreign_cores"] == pytest.approx(c.foreign_cores)
+
+
+def test_with_nothing_measured_the_benchmark_stops_at_its_repeats():
+    """H6's audit: with no meter (cpu=False, no GPU) every repeat reads 0 J, so the precision target could never
+    be reached and the benchmark ran all max_repeats (50). It now stops at its minimum repeats, saying why."""
+    r = measure_inference(
+        torch.nn.Linear(16, 2), loader(16, 8), repeats=3, rel_precision=0.05, max_repeats=50, min_window_s=0,
+        monitor=EnergyMonitor(gpus=[], cpu=False),
+    )  # fmt: skip
+    assert (r.repeats, r.stop_reason, r.converged) == (3, "nothing measured", False)

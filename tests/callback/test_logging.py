@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 from lightning.pytorch import Callback
@@ -165,6 +166,20 @@ def test_with_nothing_to_measure_no_energy_value_is_logged_and_it_says_so(tmp_pa
     summary = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
     assert summary["sources"] == {} and summary["total_J"] is None
     assert summary["carbon"]["total_gCO2e"] is None and summary["cost"]["total"] is None
+
+
+def test_with_nothing_to_measure_the_benchmark_gives_no_precision_advice(tmp_path):
+    """H6's audit: with nothing measured the benchmark ran its 50 repeats, then warned 'inference energy per sample
+    known only to +-inf% ...; quiet the machine', advice that cannot help (the warning above says why: no meter)."""
+    benchmark = {"repeats": 3, "rel_precision": 0.05, "max_repeats": 50, "min_window_s": 0.0}
+    cb = EnergyCallback(cpu=False, inference_benchmark=benchmark)
+    trainer = make_trainer(tmp_path, [cb], limit_val_batches=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(TinyModel())
+    assert not [w for w in caught if "known only to" in str(w.message)]
+    inference = cb.summary()["inference"]
+    assert (inference["repeats"], inference["stop_reason"]) == (3, "nothing measured")
 
 
 def test_fast_dev_run_and_limit_train_batches(tmp_path):
