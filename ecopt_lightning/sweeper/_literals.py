@@ -16,13 +16,31 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 
-def quote(text: str) -> str:
-    """``text`` as a single-quoted Hydra override value that parses back to the same string.
+def escaped(text: str, mark: str = "'") -> str:
+    """``text`` as written inside a Hydra string quoted with ``mark``: the mark, and the backslashes before it,
+    escaped (Hydra reads ``\\'`` as a quote and doubles backslashes only before a quote or at the string's end).
 
-    Inside quotes Hydra reads ``\\'`` as a quote and doubles the backslashes only before a quote or at the end.
+    Example:
+        >>> print(escaped("it's"), escaped('a "b"', '"'))
+        it\\'s a \\"b\\"
     """
-    text = re.sub(r"\\+(?=')|\\+$", lambda m: m.group(0) * 2, text)
-    return "'" + text.replace("'", "\\'") + "'"
+    return re.sub(rf"\\+(?={mark})", lambda m: m.group(0) * 2, text).replace(mark, "\\" + mark)
+
+
+def quote(text: str) -> str:
+    """``text`` as a single-quoted Hydra override value that parses back to the same string (:func:`escaped`, and
+    the backslashes at its end doubled: the closing quote follows them)."""
+    return "'" + escaped(re.sub(r"\\+$", lambda m: m.group(0) * 2, text)) + "'"
+
+
+def override_key(override: str) -> str:
+    """The key an override sets, without Hydra's ``+``/``++``/``~`` prefixes.
+
+    Example:
+        >>> override_key("++hydra.sweeper.storage=sqlite:///x.db"), override_key("~db")
+        ('hydra.sweeper.storage', 'db')
+    """
+    return override.split("=", 1)[0].strip().lstrip("+~")
 
 
 def hydra_literal(value: Any) -> str:

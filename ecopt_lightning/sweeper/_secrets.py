@@ -23,6 +23,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict, read_write
 
+from ._literals import override_key
 from ._urls import redact, secrets
 
 
@@ -129,7 +130,7 @@ def sets_secret_field(override: str) -> bool:
         >>> sets_secret_field("+hydra.sweeper.logger_kwargs.mlflow.tracking_uri=x")
         True
     """
-    key = override.split("=", 1)[0].strip().lstrip("+~")
+    key = override_key(override)
     return any(key == field or key.startswith(field + ".") for field in SECRET_FIELDS)
 
 

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, unquote_plus
 
+from ._literals import escaped
 from .errors import SweeperConfigError
 
 #: database URL schemes (SQLAlchemy dialects, optionally ``+driver``) and the journal-file scheme
@@ -121,19 +122,8 @@ def secrets(url: Any) -> list[str]:
             if char == "@":
                 forms.update({written[:i], written[i + 1 :] + "@"})
     # inside a quoted Hydra override (hydra.sweeper.storage='...', as ray_workers writes it) a quote is escaped
-    forms.update(_escaped(form, mark) for form in list(forms) for mark in "'\"" if mark in form)
+    forms.update(escaped(form, mark) for form in list(forms) for mark in "'\"" if mark in form)
     return sorted((f for f in forms if f and f != "@"), key=lambda f: (-len(f), f))
-
-
-def _escaped(text: str, mark: str) -> str:
-    """``text`` as written inside a Hydra string quoted with ``mark``: the mark, and backslashes before it, escaped
-    (:func:`._literals.quote`).
-
-    Example:
-        >>> print(_escaped("it's", "'"))
-        it\\'s
-    """
-    return re.sub(rf"\\+(?={mark})", lambda m: m.group(0) * 2, text).replace(mark, "\\" + mark)
 
 
 def redact_userinfo(url: str) -> str:

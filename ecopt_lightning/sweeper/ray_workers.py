@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._literals import quote
+from ._literals import override_key, quote
 from ._urls import JOURNAL, check, journal_path, redact, scheme
 from .errors import SweeperConfigError
 
@@ -85,13 +85,9 @@ PER_WORKER = {
 SEED = "hydra.sweeper.seed"
 
 
-def _key(override: str) -> str:
-    return override.split("=", 1)[0].strip().lstrip("+~")
-
-
 def _seed(overrides: Sequence[str]) -> str | None:
     """The value of the last ``hydra.sweeper.seed`` override, as written; ``None`` when there is none."""
-    given = [o.split("=", 1)[1].strip() for o in overrides if _key(o) == SEED and "=" in o]
+    given = [o.split("=", 1)[1].strip() for o in overrides if override_key(o) == SEED and "=" in o]
     return given[-1] if given else None
 
 
@@ -105,7 +101,7 @@ def refused(overrides: Sequence[str]) -> str | None:
         'hydra.sweep.dir=... is not allowed: ray_workers gives each worker its own (set it with --sweep-root)'
     """
     for override in overrides:
-        key = _key(override)
+        key = override_key(override)
         if key in PER_WORKER:
             return f"{key}=... is not allowed: ray_workers gives each worker its own (set it with {PER_WORKER[key]})"
     seed = _seed(overrides)
@@ -133,7 +129,7 @@ def worker_command(app: str, overrides: Sequence[str], storage: str, study: str,
         f"hydra.sweeper.storage={quote(storage)}",
         f"hydra.sweeper.study_name={quote(study)}",
         *([] if index == 0 else ["hydra.sweeper.baseline=false"]),
-        *(o for o in overrides if _key(o) != SEED),
+        *(o for o in overrides if override_key(o) != SEED),
         f"{SEED}={'null' if seed == 'null' else int(seed or 0) + index}",
     ]
 
