@@ -32,6 +32,7 @@ from .. import metrics as names
 from ..energy.measurement import sources_text
 from ._atomic import atomic_write
 from ._energy_report import sweep_grid, sweep_pue
+from ._impact import interval_text
 from ._plots import PLOTLY_JS
 from ._records import TrialRecord
 from ._repeats import merged_summary
@@ -400,7 +401,7 @@ _DASHBOARD_MAX_CHARS = 1000
 def _objectives_text(report: Report, r: TrialRecord) -> str:
     """``name=value`` per objective, with the value's 95% interval when it has one."""
     return ", ".join(
-        f"{n}={v:.4g}" + (f" (95%: {r.intervals[n][0]:.4g} to {r.intervals[n][1]:.4g})" if n in r.intervals else "")
+        f"{n}={v:.4g}{interval_text(r.intervals.get(n))}"
         for n, v in zip(report.settings.objective_names, r.values or [], strict=False)
     )
 

@@ -371,7 +371,13 @@ def _no_payback(
     return None
 
 
-def _interval_text(interval: Sequence[float] | None) -> str:
+def interval_text(interval: Sequence[float] | None) -> str:
+    """`` (95%: low to high)`` to follow a value, or empty without an interval.
+
+    Example:
+        >>> interval_text([1.5e-6, 2.25e-6]), interval_text(None)
+        (' (95%: 1.5e-06 to 2.25e-06)', '')
+    """
     return "" if interval is None else f" (95%: {interval[0]:.4g} to {interval[1]:.4g})"
 
 
@@ -383,11 +389,11 @@ def describe_saving(result: dict[str, Any]) -> list[str]:
     lines = [
         f"chosen trial {result['chosen_trial']} ({result.get('chosen_rule', 'named')}) vs baseline trial "
         f"{result['baseline_trial']}: {result['chosen_J_per_inference']:.4g}"
-        f"{_interval_text(result.get('chosen_interval_J'))} vs {result['baseline_J_per_inference']:.4g}"
-        f"{_interval_text(result.get('baseline_interval_J'))} J per inference",
+        f"{interval_text(result.get('chosen_interval_J'))} vs {result['baseline_J_per_inference']:.4g}"
+        f"{interval_text(result.get('baseline_interval_J'))} J per inference",
     ]
     saving = f"saves {result['saved_J_per_inference']:.4g} J ({result['saved_fraction']:.1%}) per inference"
-    saving += _interval_text(result.get("saved_interval_J"))
+    saving += interval_text(result.get("saved_interval_J"))
     if result.get("measurable") is False:
         saving = "no measurable saving: " + saving
     quality = result.get("quality_change") or {}

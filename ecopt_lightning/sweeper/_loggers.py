@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ._artifacts import summary
+from ._impact import interval_text
 from ._records import TrialRecord
 from ._secrets import hide, settings_secrets
 from ._sweep_report import Report
@@ -63,8 +64,7 @@ def _markdown(report: Report) -> str:
 
 def _with_interval(r: TrialRecord, name: str, value: float) -> str:
     """A front member's value with its 95% interval, when it has one."""
-    interval = r.intervals.get(name)
-    return f"{value:.6g}" + ("" if interval is None else f" (95%: {interval[0]:.4g} to {interval[1]:.4g})")
+    return f"{value:.6g}{interval_text(r.intervals.get(name))}"
 
 
 def _tensorboard(report: Report, out_dir: Path, paths: list[Path], kwargs: Mapping[str, Any]) -> str:
