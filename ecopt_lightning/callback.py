@@ -261,7 +261,7 @@ class EnergyCallback(Callback):
         self._publish_params(trainer, pl_module)
         if self.tracker.idle_W is not None:
             self._out.publish(trainer, {metrics.IDLE_W: self.tracker.idle_W}, compat.batches_that_stepped(trainer))
-        self.tracker.start(OTHER, sync=self.cuda_sync != "never")
+        self.tracker.start(OTHER, sync=self._sync_reads)
 
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -295,7 +295,7 @@ class EnergyCallback(Callback):
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         step = max(0, compat.batches_that_stepped(trainer) - 1)  # the step Lightning logs epoch metrics at
-        sync = self.cuda_sync != "never"
+        sync = self._sync_reads
         # the epoch ends here: what runs after this hook (a checkpoint save) is OTHER's, not the next step's
         at = self.tracker.pause("train", sync=sync) if self.tracker.running("train") else None
         if self._deferred_step:
@@ -326,7 +326,7 @@ class EnergyCallback(Callback):
         assert self._fit is not None  # built by setup("fit")
         # OTHER ran on through the module's own on_train_end and the trainer's tear-down; not into the benchmark
         if self.tracker.running(OTHER):
-            self._pause_other(self.cuda_sync != "never")
+            self._pause_other(self._sync_reads)
         stopped = self._rungs is not None and bool(self._rungs.stopped)
         values = self._benchmark.after_fit(self._fit, stopped=stopped)
         self._out.publish(trainer, values, compat.batches_that_stepped(trainer))
@@ -344,7 +344,7 @@ class EnergyCallback(Callback):
         if trainer.state.fn == TrainerFn.VALIDATING:  # trainer.validate() alone: fit publishes them at its start
             self._publish_params(trainer, pl_module)
         at = None
-        sync = self.cuda_sync != "never"
+        sync = self._sync_reads
         if self.tracker.running("train"):  # inside fit: validation takes over from the running clock
             at = self.tracker.pause("train", sync=sync)
         elif self.tracker.running(OTHER):
@@ -553,7 +553,7 @@ class EnergyCallback(Callback):
 
     def _resume_training(self) -> None:
         """The training clock takes over from OTHER's at one reading (no gap, no overlap)."""
-        sync = self.cuda_sync != "never"
+        sync = self._sync_reads
         at = self._pause_other(sync) if self.tracker.running(OTHER) else None
         self.tracker.start("train", at=at, sync=sync)
 
@@ -575,7 +575,7 @@ class EnergyCallback(Callback):
     def _close_steps_for_checkpoint(self) -> None:
         """A checkpoint saved between log points (``every_n_train_steps``) holds the training steps counted since
         the last read; writing it is OTHER's, as at an epoch end (training resumes at its next batch)."""
-        sync = self.cuda_sync != "never"
+        sync = self._sync_reads
         at = self.tracker.pause("train", sync=sync) if self.tracker.running("train") else None
         if self._deferred_step:
             self.tracker.step("train", sync=sync)
@@ -584,6 +584,11 @@ class EnergyCallback(Callback):
             self.tracker.close("train", sync=sync)
         if at is not None:
             self.tracker.start(OTHER, at=at)
+
+    @property
+    def _sync_reads(self) -> bool:
+        """Whether a reading of the meters waits for the GPU's queued work (every ``cuda_sync`` but ``never``)."""
+        return self.cuda_sync != "never"
 
     def _sync(self, log_now: bool) -> bool:
         return self.cuda_sync == "step" or (self.cuda_sync == "log" and log_now)
@@ -642,7 +647,7 @@ class EnergyCallback(Callback):
 
     def _eval_batch_start(self, phase: str, dataloader_idx: int) -> None:
         # the previous dataloader's unread batches end here, not at the end of this one's first batch
-        self.tracker.begin(phase, dataloader_idx, sync=self.cuda_sync != "never")
+        self.tracker.begin(phase, dataloader_idx, sync=self._sync_reads)
 
     def _eval_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, phase: str, batch: Any, dataloader_idx: int
@@ -656,12 +661,17 @@ class EnergyCallback(Callback):
         if phase != "val":
             self._measure_flops(trainer, pl_module, batch, phase)
 
-    def _end_batches(self, phase: str) -> None:
-        """The batches of a ``validate``, ``test`` or ``predict`` loop end here: their unread steps take the window
-        up to now; the loop's clock runs on, from this reading, to the loop's end."""
-        at = self.tracker.pause(phase, sync=self.cuda_sync != "never")
+    def _close_batches(self, phase: str) -> Any:
+        """Pause the clock of ``phase`` and close its unread batches there, so they take the window up to now and
+        add up to the loop; returns the pausing snapshot."""
+        at = self.tracker.pause(phase, sync=self._sync_reads)
         self.tracker.close(phase)
-        self.tracker.start(phase, at=at)
+        return at
+
+    def _end_batches(self, phase: str) -> None:
+        """The batches of a ``validate``, ``test`` or ``predict`` loop end here; the loop's clock runs on, from this
+        reading, to the loop's end."""
+        self.tracker.start(phase, at=self._close_batches(phase))
 
     def _eval_end(self, trainer: Trainer, phase: str) -> Any:
         """Close the loop of ``phase``: log its leftover steps and loop totals; returns the closing snapshot.
@@ -670,8 +680,7 @@ class EnergyCallback(Callback):
         ``predict`` close at their end, after the LightningModule's own ``on_*_epoch_end``, which Lightning calls
         after every callback's: its work is the loop's, not lost with no clock running."""
         multi = self._multi_loader(trainer, phase)
-        at = self.tracker.pause(phase, sync=self.cuda_sync != "never")
-        self.tracker.close(phase)  # the unread batches take the window up to the pause: they add up to the loop
+        at = self._close_batches(phase)
         # one value per loop (the mean batch), at the global step Lightning logs the loop's own metrics at: a
         # loop's batches all run at one global step
         step = compat.batches_that_stepped(trainer)
@@ -714,7 +723,7 @@ class EnergyCallback(Callback):
         0 reports the metrics, and every rank stops the Trainer if the trial is out; a trial that goes on after a
         short measurement completes it there with the full settings, on every rank."""
         assert self._rungs is not None and self._fit is not None  # both built by setup("fit")
-        sync = self.cuda_sync != "never"
+        sync = self._sync_reads
         epoch = trainer.current_epoch + 1  # epochs completed: current_epoch moves on after this hook
         repeats = None
         if self._benchmark.pending:
