@@ -39,6 +39,7 @@ import torch
 
 from .confirm import CANDIDATE_DIR, save_candidate
 from .energy import EnergyMonitor, EnergyWarning
+from .energy_summary import rank_named
 from .energy_tracker import OTHER, EnergyTracker
 from .inference import InferenceBenchmark, InferenceResult, batch_samples, benchmark_loader, benchmark_metrics
 from .inference import run_benchmark as measure
@@ -195,6 +196,8 @@ class BenchmarkRunner:
             reduce=reduce,
             prior=prior,
         )
+        if ctx.reducer.world_size > 1:  # the energy is every rank's: so are its sources
+            result = dataclasses.replace(result, sources=rank_named(ctx.reducer.gather_objects(dict(result.sources))))
         self.tracker.add("benchmark", result.measurement, samples=result.samples_total)
         if keep:
             self._keep(ctx, cfg, loader)

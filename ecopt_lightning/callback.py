@@ -33,7 +33,8 @@ from .energy_summary import (
     build_summary,
     device_sources,
     measurement_faults,
-    rank_faults,
+    phase_sources,
+    rank_named,
     summary_file,
     write_json,
 )
@@ -157,6 +158,7 @@ class EnergyCallback(Callback):
         self._rank = 0  # this process's global rank (set-up)
         # every rank's measurement faults, gathered at the end of an entry point (a collective); None: not yet
         self._faults_by_rank: list[dict[str, str]] | None = None
+        self._sources_by_rank: list[dict[str, dict[str, str]]] | None = None  # per rank, phase_sources, as faults
         self._devices: list[dict[str, dict[str, str]]] = []  # per rank: domain -> {key, source}
         self._batches: dict[str, int] = {}  # inference batches seen per phase (their log step)
         self._out = LoggerBuffer()  # trainer.callback_metrics and the loggers
@@ -193,7 +195,7 @@ class EnergyCallback(Callback):
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         self._reducer = RankReducer.from_strategy(trainer.strategy)
         self._rank = trainer.global_rank
-        self._faults_by_rank = None
+        self._faults_by_rank = self._sources_by_rank = None
         if self.monitor is not None and not self._own_monitor:
             self._devices = [
                 {d: {"key": k, "source": self.monitor.sources[d]} for d, k in device_keys(self.monitor).items()}
@@ -511,6 +513,7 @@ class EnergyCallback(Callback):
             published=self._out.last,
             monitor=self.monitor,
             faults=self._faults(),
+            sources_by_rank=self._phase_sources(),
         )
 
     # internals --------------------------------------------------------------------------------------------
@@ -750,20 +753,36 @@ class EnergyCallback(Callback):
         """The measurement faults the summary names: every rank's once gathered at an entry point's end, else
         (between, or after an exception, where no collective is safe) this rank's alone, named by its rank."""
         if self._faults_by_rank is not None:
-            return rank_faults(self._faults_by_rank)
+            return rank_named(self._faults_by_rank)
         local = measurement_faults(self.monitor, self.tracker)
-        return rank_faults([local], ranks=[self._rank]) if self._reducer.world_size > 1 else local
+        return rank_named([local], ranks=[self._rank]) if self._reducer.world_size > 1 else local
+
+    def _phase_sources(self) -> list[dict[str, dict[str, str]]]:
+        """Per rank, phase -> domain -> source: every rank's once gathered at an entry point's end, else (several
+        ranks) each rank's counted devices in every phase, else this rank's own."""
+        if self._sources_by_rank is not None:
+            return self._sources_by_rank
+        if self._reducer.world_size == 1:
+            return [phase_sources(self.tracker)]
+        return [
+            {phase: {d: info["source"] for d, info in devices.items()} for phase in self.tracker.cluster}
+            for devices in self._devices
+        ]
 
     def _finish(self, trainer: Trainer, stage: str) -> None:
         """The end of a Trainer entry point (fit, validate, test, predict): its last values to the loggers, every
-        rank's measurement faults gathered (every rank ends the entry point here: a collective is safe), and the
-        summary written."""
+        rank's measurement faults and phase sources gathered (every rank ends the entry point here: a collective is
+        safe), and the summary written."""
         stopped = self._rungs.stopped if stage == "fit" and self._rungs is not None else ""
         self._no_batch = "" if self._loop_ran else f"no batch run: {self._why_no_batch(trainer, stage)}"
         note = stopped or self._no_batch
         self._status = f"finished {stage}" + (f" ({note})" if note else "")
         if self._reducer.world_size > 1:
-            self._faults_by_rank = self._reducer.gather_objects(measurement_faults(self.monitor, self.tracker))
+            gathered = self._reducer.gather_objects(
+                (measurement_faults(self.monitor, self.tracker), phase_sources(self.tracker))
+            )
+            self._faults_by_rank = [faults for faults, _ in gathered]
+            self._sources_by_rank = [sources for _, sources in gathered]
         self._out.flush(trainer)
         self._write_summary(trainer)
 

@@ -23,8 +23,9 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.loggers import CSVLogger, MLFlowLogger, TensorBoardLogger, WandbLogger
 
 from . import metrics
-from .energy import EnergyMonitor, Measurement
+from .energy import EnergyMonitor
 from .energy.carbon import GridIntensity
+from .energy.measurement import source_label
 from .energy_tracker import COUNTED, EnergyTracker
 from .metrics import SUMMARY_FILE
 
@@ -34,12 +35,25 @@ def none_if_nan(value: float | None) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
-def phase_entries(tracker: EnergyTracker, idle_W: float | None) -> dict[str, dict[str, Any]]:
+def phase_sources(tracker: EnergyTracker) -> dict[str, dict[str, str]]:
+    """Phase -> domain -> source of this rank's windows in that phase."""
+    return {name: dict(tracker.total(name).sources) for name in tracker.cluster}
+
+
+def phase_entries(
+    tracker: EnergyTracker, idle_W: float | None, sources_by_rank: Sequence[Mapping[str, Mapping[str, str]]] = ()
+) -> dict[str, dict[str, Any]]:
     """Per phase: the cluster totals (J, s, samples, ...), power (W), J per sample, net J with an idle power,
-    and this rank's sources and energy per domain (J)."""
+    this rank's energy per domain (J), and the sources of the total: every rank's (``sources_by_rank``, per
+    rank :func:`phase_sources`, :func:`rank_named`), else this rank's."""
     phases: dict[str, dict[str, Any]] = {}
     for name, t in tracker.cluster.items():
         local = tracker.total(name)
+        sources = (
+            rank_named([by_phase.get(name, {}) for by_phase in sources_by_rank])
+            if len(sources_by_rank) > 1
+            else dict(local.sources)
+        )
         entry: dict[str, Any] = t.counts()
         entry["power_W"] = none_if_nan(t.power_W)
         entry["per_sample_J"] = none_if_nan(t.per_sample_J)
@@ -49,7 +63,11 @@ def phase_entries(tracker: EnergyTracker, idle_W: float | None) -> dict[str, dic
             entry["contended"] = t.contended
             entry["contended_fraction"] = t.contended_fraction
             entry["foreign_cores"] = t.foreign_core_s / t.proc_s
-        entry.update(source=local.source, sources=dict(local.sources), by_device_J_this_rank=dict(local.by_device))
+        entry.update(
+            source=source_label(sources),
+            sources=sources,
+            by_device_J_this_rank=dict(local.by_device),
+        )
         phases[name] = entry
     return phases
 
@@ -112,22 +130,23 @@ def measurement_faults(monitor: EnergyMonitor | None, tracker: EnergyTracker | N
     return faults
 
 
-def rank_faults(faults_by_rank: Sequence[Mapping[str, str]], ranks: Sequence[int] | None = None) -> dict[str, str]:
-    """Every rank's :func:`measurement_faults` in one mapping, named ``rank{r}/{domain}`` with several ranks (as
-    :func:`device_sources` names devices); ``ranks`` gives the rank of each entry (default: their order).
+def rank_named(by_rank: Sequence[Mapping[str, str]], ranks: Sequence[int] | None = None) -> dict[str, str]:
+    """Every rank's domain -> value (measurement faults, sources) in one mapping, named ``rank{r}/{domain}`` with
+    several ranks (as :func:`device_sources` names devices); ``ranks`` gives the rank of each entry (default:
+    their order).
 
     Example:
-        >>> rank_faults([{}, {"cpu:0": "sensor lost"}])
+        >>> rank_named([{}, {"cpu:0": "sensor lost"}])
         {'rank1/cpu:0': 'sensor lost'}
-        >>> rank_faults([{"cpu:0": "sensor lost"}], ranks=[0])  # a run of one process
+        >>> rank_named([{"cpu:0": "sensor lost"}], ranks=[0])  # a run of one process
         {'cpu:0': 'sensor lost'}
     """
-    ranks = list(range(len(faults_by_rank))) if ranks is None else list(ranks)
-    several = len(faults_by_rank) > 1 or any(r != 0 for r in ranks)
+    ranks = list(range(len(by_rank))) if ranks is None else list(ranks)
+    several = len(by_rank) > 1 or any(r != 0 for r in ranks)
     return {
-        f"rank{rank}/{domain}" if several else domain: why
-        for rank, faults in zip(ranks, faults_by_rank, strict=True)
-        for domain, why in faults.items()
+        f"rank{rank}/{domain}" if several else domain: value
+        for rank, values in zip(ranks, by_rank, strict=True)
+        for domain, value in values.items()
     }
 
 
@@ -149,6 +168,7 @@ def build_summary(
     monitor: EnergyMonitor | None,
     faults: Mapping[str, str],
     no_energy: str | None = None,
+    sources_by_rank: Sequence[Mapping[str, Mapping[str, str]]] = (),
 ) -> dict[str, Any]:
     """The whole summary of one run (J, s, W; samples).
 
@@ -163,8 +183,9 @@ def build_summary(
         grid, pue, price_per_kWh, currency: the carbon and cost settings.
         published: the last value of every metric the callback published.
         monitor: the run's meters, for their description (``None``: closed).
-        faults: the measurement faults of every rank it knows of (:func:`rank_faults`).
+        faults: the measurement faults of every rank it knows of (:func:`rank_named`).
         no_energy: why ``totals`` is empty (nothing measured, no batch run); ``None`` when it is not.
+        sources_by_rank: per rank, :func:`phase_sources` (several ranks: the phases name every rank's sources).
     """
     sources = device_sources(devices)
     return {
@@ -175,10 +196,10 @@ def build_summary(
         "no_energy": no_energy,
         "estimated_fraction": none_if_nan(totals.get(metrics.ESTIMATED_FRACTION, math.nan)),
         "sources": sources,
-        "source": Measurement("summary", 0.0, {}, sources).source,
+        "source": source_label(sources),
         "devices": devices,
         "world_size": world_size,
-        "phases": phase_entries(tracker, tracker.idle_W),
+        "phases": phase_entries(tracker, tracker.idle_W, sources_by_rank),
         "counted_in_total": list(COUNTED),
         "idle_power_W": tracker.idle_W,
         "model": model,

@@ -24,6 +24,7 @@ from . import metrics
 from .energy import EnergyMonitor, EnergyWarning, Measurement, checks
 from .energy._notices import say_once
 from .energy.contention import Contention
+from .energy.measurement import source_label
 from .intervals import CONFIDENCE, median_interval, precision_reached
 from .proxies import ForwardFn, default_forward
 
@@ -174,8 +175,9 @@ class InferenceResult:
 
     @property
     def source(self) -> str:
-        """One source label for the numbers (``estimate``, ``nvml_counter``, ``mixed(...)``)."""
-        return self.measurement.source
+        """One source label for the numbers (``estimate``, ``nvml_counter``, ``mixed(...)``): :func:`source_label`
+        of :attr:`sources`."""
+        return source_label(self.sources)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""

@@ -53,6 +53,20 @@ def min_window_s(sources: Mapping[str, str]) -> float:
     return max((MIN_WINDOW_S.get(base_source(s), 1.0) for s in sources.values()), default=0.0)
 
 
+def source_label(sources: Mapping[str, str]) -> str:
+    """One label for a value summed over ``sources`` (domain -> source): the single source, ``mixed(...)`` when
+    domains differ, ``none`` without any.
+
+    Example:
+        >>> source_label({"rank0/cpu:0": "rapl", "rank1/cpu:0": "estimate"})
+        'mixed(estimate,rapl)'
+    """
+    kinds = sorted({base_source(s) for s in sources.values()})
+    if not kinds:
+        return "none"
+    return kinds[0] if len(kinds) == 1 else "mixed(" + ",".join(kinds) + ")"
+
+
 def is_measured(source: str) -> bool:
     """True for sensor readings (NVML, RAPL), False for estimates."""
     return base_source(source) != ESTIMATE
@@ -115,11 +129,8 @@ class Measurement:
 
     @property
     def source(self) -> str:
-        """One label for the whole value: the single source, or ``mixed`` when domains differ."""
-        kinds = sorted({base_source(s) for s in self.sources.values()})
-        if not kinds:
-            return "none"
-        return kinds[0] if len(kinds) == 1 else "mixed(" + ",".join(kinds) + ")"
+        """One label for the whole value: :func:`source_label` of its sources."""
+        return source_label(self.sources)
 
     def __add__(self, other: Measurement) -> Measurement:
         """Sum two windows (energy and time add; used for running totals)."""

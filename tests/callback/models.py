@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from torch.utils.data import DataLoader, TensorDataset
 from typing_extensions import override
+
+from tests.doubles.fake_powercap import FakePowercap
 
 
 def loader(n: int = 64, batch_size: int = 8, seed: int = 0) -> DataLoader:
@@ -173,3 +176,17 @@ class LoseCpuOnRank(Callback):
             monitor.meters = [_FailingReads(m) for m in monitor.meters]
         elif batch_idx == self.stop and self.saved is not None:
             monitor.meters = self.saved
+
+
+class PowercapOnRank(Callback):
+    """Before the EnergyCallback opens its meters: on rank ``rank`` only, a fake powercap tree under ``folder``
+    becomes the RAPL root, so that rank counts its CPU with RAPL and the others with the estimate (as on two nodes
+    of which one has no readable RAPL)."""
+
+    def __init__(self, rank: int, folder: str) -> None:
+        self.rank, self.folder = rank, folder
+
+    @override
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if trainer.global_rank == self.rank:
+            os.environ["ECOPT_POWERCAP_ROOT"] = str(FakePowercap(Path(self.folder) / f"rank{self.rank}").root)

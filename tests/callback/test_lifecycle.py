@@ -15,7 +15,7 @@ from typing_extensions import override
 from ecopt_lightning.callback import EnergyCallback
 from ecopt_lightning.sweeper._jobinfo import degraded_reasons
 from tests.callback.helpers import csv_series, make_trainer, read_summary
-from tests.callback.models import CloseProcessGroup, LoseCpuOnRank, TinyModel
+from tests.callback.models import CloseProcessGroup, LoseCpuOnRank, PowercapOnRank, TinyModel
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -262,3 +262,27 @@ def test_ddp_a_fault_on_rank_1_is_in_the_summary_rank_0_writes(tmp_path):
     assert "rank1/cpu:0: invalid in train windows (not counted there): injected: sensor lost" in degraded_reasons(
         summary
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rapl_rank", [0, 1])
+def test_ddp_a_phase_names_every_rank_s_source(tmp_path, rapl_rank):
+    """Regression (stop 33's note): each phase's ``source`` and ``sources`` were rank 0's alone while its energy is
+    summed over every rank, so with RAPL on rank 0 and the estimate on rank 1 (two nodes, one without readable RAPL)
+    the phase read ``rapl``: an estimate presented as a measurement."""
+    cap = PowercapOnRank(rank=rapl_rank, folder=str(tmp_path / "cap"))
+    callbacks = [cap, EnergyCallback(inference_benchmark={"repeats": 2}), CloseProcessGroup()]
+    trainer = make_trainer(
+        tmp_path, callbacks, strategy="ddp_spawn", devices=2, limit_val_batches=2, num_sanity_val_steps=0
+    )
+    trainer.fit(TinyModel())
+    summary = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
+    other = 1 - rapl_rank
+    expected = {f"rank{rapl_rank}/cpu:0": "rapl", f"rank{rapl_rank}/dram:0": "rapl", f"rank{other}/cpu:0": "estimate"}
+    assert summary["sources"] == expected
+    for name in ("train", "val"):
+        phase = summary["phases"][name]
+        assert phase["sources"] == expected, name
+        assert phase["source"] == "mixed(estimate,rapl)", name
+    benchmark = summary["inference"]  # its J per sample ranks the trial: summed over ranks, named so
+    assert benchmark["sources"] == expected and benchmark["source"] == "mixed(estimate,rapl)"
