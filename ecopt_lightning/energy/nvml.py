@@ -79,11 +79,24 @@ def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _error(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
 def find_gpus(nvml: ModuleType, indices: list[int]) -> tuple[list[Gpu], dict[str, str]]:
     """NVML handles for CUDA ``indices``, matched by UUID; returns the GPUs and, per domain, why one is missing."""
-    uuids = [
-        _text(nvml.nvmlDeviceGetUUID(nvml.nvmlDeviceGetHandleByIndex(i))) for i in range(nvml.nvmlDeviceGetCount())
-    ]
+    try:
+        count = int(nvml.nvmlDeviceGetCount())
+    except Exception as exc:
+        return [], {f"gpu:{i}": f"NVML could not count the GPUs ({_error(exc)})" for i in indices}
+    uuids: list[str] = []
+    faulty: dict[str, str] = {}  # a stand-in UUID of a device NVML failed on -> why
+    for i in range(count):
+        try:
+            uuids.append(_text(nvml.nvmlDeviceGetUUID(nvml.nvmlDeviceGetHandleByIndex(i))))
+        except Exception as exc:
+            uuids.append(f"unreadable-nvml-device-{i}")
+            faulty[uuids[-1]] = f"NVML failed on it at start ({_error(exc)})"
     gpus: list[Gpu] = []
     missing: dict[str, str] = {}
     seen: dict[str, str] = {}  # physical GPU UUID -> the domain that measures it
@@ -92,6 +105,9 @@ def find_gpus(nvml: ModuleType, indices: list[int]) -> tuple[list[Gpu], dict[str
         uuid = resolve_uuid(index, uuids)
         if uuid is None:
             missing[domain] = "its UUID could not be matched to an NVML device"
+            continue
+        if uuid in faulty:
+            missing[domain] = faulty[uuid]
             continue
         try:
             handle = nvml.nvmlDeviceGetHandleByUUID(uuid.encode())
@@ -105,7 +121,11 @@ def find_gpus(nvml: ModuleType, indices: list[int]) -> tuple[list[Gpu], dict[str
                 whole = True
         except Exception:
             pass
-        physical = _text(nvml.nvmlDeviceGetUUID(handle))
+        try:
+            physical = _text(nvml.nvmlDeviceGetUUID(handle))
+        except Exception as exc:
+            missing[domain] = f"NVML failed on it at start ({_error(exc)})"
+            continue
         if physical in seen:
             missing[domain] = f"it is on the same physical GPU as {seen[physical]}, which already counts its energy"
             continue
@@ -135,16 +155,24 @@ class NvmlCounterMeter:
     def __init__(self, nvml: ModuleType, gpus: list[Gpu]) -> None:
         self._nvml = nvml
         self._gpus = gpus
-        self._start_mJ = {g.domain: int(nvml.nvmlDeviceGetTotalEnergyConsumption(g.handle)) for g in gpus}
+        self._start_mJ: dict[str, int] = {}
+        self._start_error: dict[str, str] = {}  # a GPU whose first read failed has no zero: never valid
+        for g in gpus:
+            try:
+                self._start_mJ[g.domain] = int(nvml.nvmlDeviceGetTotalEnergyConsumption(g.handle))
+            except Exception as exc:
+                self._start_error[g.domain] = f"NVML energy read failed at start: {_error(exc)}"
         self.sources = {g.domain: g.label(NVML_COUNTER) for g in gpus}
 
     def read(self) -> Reading:
-        reading = Reading()
+        reading = Reading(errors=dict(self._start_error))
         for g in self._gpus:
+            if g.domain in self._start_error:
+                continue
             try:
                 now = int(self._nvml.nvmlDeviceGetTotalEnergyConsumption(g.handle))
             except Exception as exc:
-                reading.errors[g.domain] = f"NVML energy read failed: {type(exc).__name__}: {exc}"
+                reading.errors[g.domain] = f"NVML energy read failed: {_error(exc)}"
                 continue
             reading.energy_J[g.domain] = (now - self._start_mJ[g.domain]) / MJ_PER_J
         return reading

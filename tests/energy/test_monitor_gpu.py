@@ -200,3 +200,28 @@ def test_driver_not_loaded_is_reported(simulated_gpu):
         monitor = EnergyMonitor(gpus=[0], cpu=False)
     assert monitor.sources == {}
     monitor.close()
+
+
+@pytest.mark.parametrize(
+    ("fail_at_call", "used"),
+    [
+        (1, [1]),  # listing every GPU's UUID: a lost GPU this process does not use
+        (1, [0, 1]),  # the same, for a GPU it uses
+        (2, [0, 1]),  # the UUID of the GPU behind the CUDA device
+        (5, [0, 1]),  # the counter's first read, after the check that it has one
+    ],
+)
+def test_a_gpu_lost_at_start_is_left_out_with_the_reason_and_the_others_are_measured(
+    simulated_gpu, manual_clock, monkeypatch, fail_at_call, used
+):
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    clock = manual_clock()
+    lost = SimGpu("GPU-aaaa", 100.0, fail_at_call=fail_at_call)
+    simulated_gpu([lost, SimGpu("GPU-bbbb", 200.0)])
+    with EnergyMonitor(gpus=used, cpu=False) as monitor, monitor.window() as w:
+        clock.advance(0.5)
+    assert lost.failed_calls >= 1
+    assert w.measurement.by_device == {"gpu:1": pytest.approx(100.0, rel=1e-3)}
+    if 0 in used:
+        why = monitor.missing.get("gpu:0") or w.measurement.invalid["gpu:0"]
+        assert "GpuIsLost" in why
