@@ -19,7 +19,15 @@ from .contention import REMEDY, Contention, ProcReader, ProcSample, compute_thre
 from .estimate import CpuTimeEstimate
 from .measurement import ESTIMATE, NVML_COUNTER, Measurement, base_source, is_measured, min_window_s
 from .meter import Meter
-from .nvml import NvmlCounterMeter, NvmlPowerMeter, NvmlUnavailable, counter_supported, find_gpus, load_nvml
+from .nvml import (
+    Gpu,
+    NvmlCounterMeter,
+    NvmlPowerMeter,
+    NvmlUnavailable,
+    counter_supported,
+    find_gpus,
+    load_nvml,
+)
 from .rapl import RaplError, RaplMeter
 
 CpuChoice = Literal["auto", "rapl", "estimate"] | bool
@@ -191,8 +199,14 @@ class EnergyMonitor:
             return
         gpus, missing = find_gpus(nvml, self.gpu_indices)
         self.missing.update(missing)
-        with_counter = [g for g in gpus if counter_supported(nvml, g.handle)]
-        polled = [g for g in gpus if g not in with_counter]
+        with_counter: list[Gpu] = []
+        polled: list[Gpu] = []
+        for g in list(gpus):
+            try:
+                (with_counter if counter_supported(nvml, g.handle) else polled).append(g)
+            except Exception as exc:
+                self.missing[g.domain] = f"NVML failed on it at start ({type(exc).__name__}: {exc})"
+                gpus.remove(g)
         if with_counter:
             self.meters.append(NvmlCounterMeter(nvml, with_counter))
         if polled:

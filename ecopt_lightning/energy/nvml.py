@@ -138,13 +138,21 @@ def find_gpus(nvml: ModuleType, indices: list[int]) -> tuple[list[Gpu], dict[str
     return gpus, missing
 
 
+#: the NVML errors that say a GPU has no energy counter (before Volta; a driver without the call)
+NO_COUNTER_ERRORS = ("NVML_ERROR_NOT_SUPPORTED", "NVML_ERROR_FUNCTION_NOT_FOUND")
+
+
 def counter_supported(nvml: ModuleType, handle: Any) -> bool:
-    """Whether the GPU has the total-energy counter (Volta and newer)."""
+    """Whether the GPU has the total-energy counter (Volta and newer). Any other NVML error (the GPU lost,
+    Unknown) says nothing about the counter and is raised."""
     try:
         nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
         return True
-    except Exception:
-        return False
+    except Exception as exc:
+        codes = {getattr(nvml, name, None) for name in NO_COUNTER_ERRORS} - {None}
+        if getattr(exc, "value", None) in codes:
+            return False
+        raise
 
 
 class NvmlCounterMeter:

@@ -225,3 +225,16 @@ def test_a_gpu_lost_at_start_is_left_out_with_the_reason_and_the_others_are_meas
     if 0 in used:
         why = monitor.missing.get("gpu:0") or w.measurement.invalid["gpu:0"]
         assert "GpuIsLost" in why
+
+
+def test_a_gpu_lost_at_the_counter_check_is_left_out_not_labelled_power_polled(simulated_gpu, monkeypatch):
+    """Only NVML's NotSupported means a GPU has no counter; a lost GPU is not one to poll for power."""
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    lost = SimGpu("GPU-aaaa", fail_at_call=4)  # its 4th NVML call is the check that it has a counter
+    simulated_gpu([lost, SimGpu("GPU-bbbb", counter_supported=False)])
+    with pytest.warns(EnergyWarning, match="gpu:0: NVML failed on it at start .*GpuIsLost"):
+        monitor = EnergyMonitor(gpus=[0, 1], cpu=False)
+    monitor.close()
+    assert lost.failed_calls == 1
+    assert monitor.sources == {"gpu:1": "nvml_power"}
+    assert "GpuIsLost" in monitor.missing["gpu:0"]
