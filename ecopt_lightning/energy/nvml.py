@@ -286,7 +286,9 @@ class NvmlPowerMeter:
         with self._lock:
             for domain, integ in self._int.items():
                 reading.faults[domain] = integ.faults
-                if integ.failing:
+                if self._stop.is_set():  # no poller: the last sample would be extrapolated for ever
+                    reading.errors[domain] = "NVML power is no longer polled: the meter is closed"
+                elif integ.failing:
                     reading.errors[domain] = integ.failing
                 else:
                     reading.energy_J[domain] = integ.value_at(t)

@@ -238,3 +238,19 @@ def test_a_gpu_lost_at_the_counter_check_is_left_out_not_labelled_power_polled(s
     assert lost.failed_calls == 1
     assert monitor.sources == {"gpu:1": "nvml_power"}
     assert "GpuIsLost" in monitor.missing["gpu:0"]
+
+
+def test_polled_power_read_after_close_is_invalid_not_the_last_sample_extrapolated(simulated_gpu, manual_clock):
+    clock = manual_clock()
+    simulated_gpu([SimGpu("GPU-aaaa", 100.0, counter_supported=False)])
+    monitor = EnergyMonitor(gpus=[0], cpu=False)
+    monitor.begin("spans the close")
+    clock.advance(1.0)
+    monitor.close()
+    clock.advance(10.0)
+    with pytest.warns(EnergyWarning, match="gpu:0 invalid .*meter is closed"):
+        spanning = monitor.end("spans the close")
+    with monitor.window("after") as after:
+        clock.advance(1.0)
+    assert spanning.by_device == {} and "meter is closed" in spanning.invalid["gpu:0"]
+    assert after.measurement.by_device == {} and "gpu:0" in after.measurement.invalid
