@@ -50,6 +50,18 @@ def parse_visible_devices(value: str | None) -> list[str] | None:
     return entries
 
 
+def visible_count(nvml_count: int, visible: str | None = None) -> int:
+    """The most CUDA devices this process can see: the entries of ``CUDA_VISIBLE_DEVICES`` (default: the
+    environment's) when it is set, else every device NVML counts. A CUDA index at or above it names no device.
+
+    Example:
+        >>> visible_count(4, visible="2,0"), visible_count(4, visible="")
+        (2, 0)
+    """
+    entries = parse_visible_devices(os.environ.get("CUDA_VISIBLE_DEVICES") if visible is None else visible)
+    return nvml_count if entries is None else len(entries)
+
+
 def torch_cuda_uuid(index: int) -> str | None:
     """The UUID torch reports for CUDA device ``index``, or None when torch cannot tell."""
     try:

@@ -111,7 +111,8 @@ class EnergyMonitor:
     the monitor starts, and every :class:`Measurement` carries its sources.
 
     Args:
-        gpus: CUDA device indices as torch sees them, ``"auto"`` (all visible CUDA devices), or ``[]``.
+        gpus: CUDA device indices as torch sees them, ``"auto"`` (all visible CUDA devices), or ``[]``; an index
+            this process cannot see (past ``CUDA_VISIBLE_DEVICES``' entries, or NVML's GPUs) is a ``ValueError``.
         cpu: ``"auto"`` or ``True`` (RAPL where readable, else the estimate), ``"rapl"`` (RAPL or an error),
             ``"estimate"``, or ``False`` (no CPU domain).
         sync: synchronise the measured CUDA devices at both ends of each window (default), so the window holds

@@ -26,13 +26,14 @@ is not bridged, the integral restarts at the next good one):
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from .devices import resolve_uuid
+from .devices import resolve_uuid, visible_count
 from .measurement import NVML_COUNTER, NVML_POWER, WHOLE_GPU
 from .meter import Reading
 
@@ -89,6 +90,12 @@ def find_gpus(nvml: ModuleType, indices: list[int]) -> tuple[list[Gpu], dict[str
         count = int(nvml.nvmlDeviceGetCount())
     except Exception as exc:
         return [], {f"gpu:{i}": f"NVML could not count the GPUs ({_error(exc)})" for i in indices}
+    visible = visible_count(count)
+    if any(i >= visible for i in indices):
+        sees = f"indices 0 to {visible - 1}" if visible else "none"
+        env = os.environ.get("CUDA_VISIBLE_DEVICES")
+        where = "" if env is None else f" with CUDA_VISIBLE_DEVICES={env!r}"
+        raise ValueError(f"gpus={indices!r} is not allowed: this process sees {visible} CUDA device(s){where} ({sees})")
     uuids: list[str] = []
     faulty: dict[str, str] = {}  # a stand-in UUID of a device NVML failed on -> why
     for i in range(count):

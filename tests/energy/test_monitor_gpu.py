@@ -254,3 +254,20 @@ def test_polled_power_read_after_close_is_invalid_not_the_last_sample_extrapolat
         clock.advance(1.0)
     assert spanning.by_device == {} and "meter is closed" in spanning.invalid["gpu:0"]
     assert after.measurement.by_device == {} and "gpu:0" in after.measurement.invalid
+
+
+@pytest.mark.parametrize(
+    ("visible", "gpus", "message"),
+    [
+        (None, [2], r"gpus=\[2\] is not allowed: this process sees 2 CUDA device\(s\) \(indices 0 to 1\)"),
+        ("1", [0, 1], r"gpus=\[0, 1\] is not allowed: .* sees 1 .* CUDA_VISIBLE_DEVICES='1' \(indices 0 to 0\)"),
+        ("", [0], r"gpus=\[0\] is not allowed: this process sees 0 CUDA device\(s\) .*\(none\)"),
+    ],
+)
+def test_a_gpu_index_this_process_cannot_see_is_a_one_line_error(simulated_gpu, monkeypatch, visible, gpus, message):
+    simulated_gpu([SimGpu("GPU-aaaa"), SimGpu("GPU-bbbb")])
+    if visible is not None:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    with pytest.raises(ValueError, match=message) as info:
+        EnergyMonitor(gpus=gpus, cpu=False)
+    assert "\n" not in str(info.value)
