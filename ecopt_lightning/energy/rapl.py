@@ -1,8 +1,9 @@
 """CPU package and DRAM energy from RAPL counters in ``/sys/class/powercap`` (Intel and AMD).
 
-Each top-level zone ``intel-rapl:N`` (named ``package-N``) is one CPU socket, domain ``cpu:N``. Its sub-zone
-named ``dram`` is domain ``dram:N``; the ``core`` and ``uncore`` sub-zones are parts of the package and are
-not added, so nothing is counted twice. ``psys`` (whole platform) overlaps the packages and is skipped.
+Each top-level zone ``intel-rapl:N`` (named ``package-N``) is one CPU socket, domain ``cpu:N`` (on a CPU with
+several dies per package, one zone per die, ``package-N-die-D``: domain ``cpu:N-die-D``). Its sub-zone named
+``dram`` is domain ``dram:N`` (``dram:N-die-D``); the ``core`` and ``uncore`` sub-zones are parts of the package
+and are not added, so nothing is counted twice. ``psys`` (whole platform) overlaps the packages and is skipped.
 
 ``energy_uj`` is in microjoules and wraps to 0 after ``max_energy_range_uj``: each read adds the difference to
 the previous read, adding the range once when the value went down. A wrap between two reads is only seen if
@@ -16,6 +17,7 @@ domains and :func:`rapl_permission_hint` tells the user how to grant read access
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,7 +79,8 @@ def discover_zones(root: Path) -> list[tuple[str, Path]]:
             continue
         if not name.startswith("package"):
             continue  # psys and others overlap the packages
-        index = int(name.split("-")[1]) if name.split("-")[-1].isdigit() else socket
+        # "package-0", or "package-0-die-1" on a CPU with several dies per package: one zone per die
+        index = name.removeprefix("package-") if re.fullmatch(r"package-\d+(-die-\d+)?", name) else str(socket)
         socket += 1
         found.append((f"cpu:{index}", top))
         for sub in sorted(top.glob(f"{top.name}:*")):

@@ -24,19 +24,29 @@ class FakePowercap:
     SUBZONES = ("core", "uncore", "dram")
 
     def __init__(
-        self, root: str | os.PathLike[str], sockets: int = 1, max_uj: int = 262_143_328_850, psys: bool = True
+        self,
+        root: str | os.PathLike[str],
+        sockets: int = 1,
+        max_uj: int = 262_143_328_850,
+        psys: bool = True,
+        dies: int = 1,
     ):
+        """``dies`` > 1: each package has that many dies, one zone each, named as the kernel names them then
+        (``package-S-die-D``); their keys are ``cpu:S-die-D``, ``dram:S-die-D``."""
         self.root = Path(root)
         self.max_uj = max_uj
         self.paths: dict[str, Path] = {}
         for s in range(sockets):
-            top = self.root / f"intel-rapl:{s}"
-            self._zone(top, f"package-{s}", f"cpu:{s}")
-            for i, sub in enumerate(self.SUBZONES):
-                key = f"dram:{s}" if sub == "dram" else f"{sub}:{s}"
-                self._zone(top / f"intel-rapl:{s}:{i}", sub, key)
+            for d in range(dies):
+                n = s * dies + d
+                top = self.root / f"intel-rapl:{n}"
+                suffix = f"{s}-die-{d}" if dies > 1 else f"{s}"
+                self._zone(top, f"package-{suffix}", f"cpu:{suffix}")
+                for i, sub in enumerate(self.SUBZONES):
+                    key = f"dram:{suffix}" if sub == "dram" else f"{sub}:{suffix}"
+                    self._zone(top / f"intel-rapl:{n}:{i}", sub, key)
         if psys:
-            self._zone(self.root / f"intel-rapl:{sockets}", "psys", "psys")
+            self._zone(self.root / f"intel-rapl:{sockets * dies}", "psys", "psys")
 
     def _zone(self, path: Path, name: str, key: str) -> None:
         path.mkdir(parents=True, exist_ok=True)

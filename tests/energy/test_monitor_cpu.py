@@ -214,3 +214,19 @@ def test_a_window_read_while_open_says_so_and_holds_its_measurement_after():
         _ = w.measurement
     monitor.close()
     assert isinstance(w.measurement, Measurement) and w.measurement.sources == {"cpu:0": "estimate"}
+
+
+def test_rapl_on_a_multi_die_cpu_counts_every_die(fake_powercap):
+    """With more than one die per package the kernel names each die's zone ``package-S-die-D``: both dies of
+    package 0 were read as ``cpu:0``, and the second die's reading replaced the first's."""
+    cap = fake_powercap(sockets=1, dies=2, psys=False)
+    monitor = EnergyMonitor(gpus=[], cpu="rapl")
+    assert monitor.sources == dict.fromkeys(["cpu:0-die-0", "dram:0-die-0", "cpu:0-die-1", "dram:0-die-1"], "rapl")
+    start = monitor.snapshot()
+    cap.add("cpu:0-die-0", 10.0)
+    cap.add("cpu:0-die-1", 4.0)
+    cap.add("dram:0-die-1", 1.0)
+    m = monitor.measure(start, monitor.snapshot(), "w")
+    monitor.close()
+    assert m.energy_J == pytest.approx(15.0)
+    assert m.by_device["cpu:0-die-1"] == pytest.approx(4.0)
