@@ -295,7 +295,16 @@ class EnergyMonitor:
                 pass
 
     def snapshot(self, sync: bool | None = None) -> Snapshot:
-        """Read every meter now (cheap: one counter read per domain; synchronises CUDA if ``sync``)."""
+        """Read every meter now (cheap: one counter read per domain; synchronises CUDA if ``sync``).
+
+        Raises:
+            RuntimeError: the monitor is closed: its meters are stopped, so a read would not be a measurement.
+        """
+        if self.closed:
+            raise RuntimeError(
+                "this EnergyMonitor is closed: its meters are stopped (NVML shut down, no power polling, no RAPL "
+                "keep-alive read), so it measures nothing more; open a new EnergyMonitor to measure again"
+            )
         if self.sync if sync is None else sync:
             self._synchronize()
         energy: dict[str, float] = {}

@@ -230,3 +230,21 @@ def test_rapl_on_a_multi_die_cpu_counts_every_die(fake_powercap):
     monitor.close()
     assert m.energy_J == pytest.approx(15.0)
     assert m.by_device["cpu:0-die-1"] == pytest.approx(4.0)
+
+
+def test_a_closed_monitor_refuses_to_read_rather_than_miss_a_wrap(fake_powercap):
+    """Regression: after close() there is no keep-alive read, so a window opened then read 1.8 J of RAPL work
+    across two wraps as 0.8 J, as a measurement."""
+    cap = fake_powercap(max_uj=1_000_000, psys=False)  # wraps every 1 J
+    monitor = EnergyMonitor(gpus=[], cpu="rapl", keepalive_s=1e-3)
+    monitor.begin("spans the close")
+    monitor.close()
+    monitor.close()  # idempotent
+    for _ in range(3):
+        cap.add("cpu:0", 0.6)
+    for read in (monitor.snapshot, lambda: monitor.begin("after"), lambda: monitor.end("spans the close")):
+        with pytest.raises(RuntimeError, match=r"this EnergyMonitor is closed: .* open a new EnergyMonitor") as info:
+            read()
+        assert "\n" not in str(info.value)
+    with pytest.raises(RuntimeError, match="closed"), monitor.window("after"):
+        pass
