@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -11,13 +12,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Literal
+from typing import Any, Literal
 
 from . import _notices
 from .checks import finite, flag
 from .contention import REMEDY, Contention, ProcReader, ProcSample, compute_threads, proc_root
 from .estimate import CpuTimeEstimate
-from .measurement import ESTIMATE, NVML_COUNTER, Measurement, base_source, is_measured, min_window_s
+from .measurement import (
+    ESTIMATE,
+    NVML_COUNTER,
+    SOURCES,
+    Measurement,
+    base_source,
+    is_measured,
+    min_window_s,
+)
 from .meter import Meter
 from .nvml import (
     Gpu,
@@ -102,6 +111,27 @@ def _cuda_indices(gpus: GpuChoice) -> list[int]:
     return indices
 
 
+def _check_meter(meter: Any) -> None:
+    """A one-line ``ValueError`` unless ``meter`` has ``read()``, ``close()``, ``sources`` whose every label is one
+    of :data:`SOURCES` (an unknown label would be counted as measured), and an ``update_period_s`` >= 0."""
+    if not all(callable(getattr(meter, name, None)) for name in ("read", "close")) or not isinstance(
+        getattr(meter, "sources", None), dict
+    ):
+        raise ValueError(f"meters=[{meter!r}, ...] is not allowed: give Meters (read(), close() and sources)")
+    for domain, source in meter.sources.items():
+        if not isinstance(source, str) or base_source(source) not in SOURCES:
+            raise ValueError(
+                f"meters=[{meter!r}, ...] is not allowed: its source {source!r} for {domain!r} is not one of "
+                f"{', '.join(SOURCES)}"
+            )
+    period = getattr(meter, "update_period_s", None)
+    if isinstance(period, bool) or not isinstance(period, int | float) or not period >= 0 or period == math.inf:
+        raise ValueError(
+            f"meters=[{meter!r}, ...] is not allowed: its update_period_s={period!r} is not a finite number of "
+            "seconds >= 0"
+        )
+
+
 class EnergyMonitor:
     """Measures energy (J) over explicit windows on the GPUs and CPU this process uses.
 
@@ -159,8 +189,7 @@ class EnergyMonitor:
         if not callable(clock):
             raise ValueError(f"clock={clock!r} is not allowed: give a function () -> seconds, or leave the default")
         for meter in meters or []:
-            if not (callable(getattr(meter, "read", None)) and isinstance(getattr(meter, "sources", None), dict)):
-                raise ValueError(f"meters=[{meter!r}, ...] is not allowed: give Meters (read() and sources)")
+            _check_meter(meter)
         self.sync = sync
         self.clock = clock
         root = None if proc_root is False else _proc_root(proc_root)

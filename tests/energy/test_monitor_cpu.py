@@ -17,6 +17,7 @@ import pytest
 from ecopt_lightning import EnergyMonitor, EnergyWarning, Measurement
 from ecopt_lightning.energy.estimate import CpuTimeEstimate, watts_per_core
 from tests.doubles.fake_powercap import FakePowercap
+from tests.doubles.noisy_meter import ScriptedMeter
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -248,3 +249,32 @@ def test_a_closed_monitor_refuses_to_read_rather_than_miss_a_wrap(fake_powercap)
         assert "\n" not in str(info.value)
     with pytest.raises(RuntimeError, match="closed"), monitor.window("after"):
         pass
+
+
+def _meter(source: str = "estimate", period: object = 0.0) -> ScriptedMeter:
+    meter = ScriptedMeter(lambda n: 1.0, source=source)
+    meter.update_period_s = period  # type: ignore[assignment]
+    return meter
+
+
+@pytest.mark.parametrize(
+    ("meter", "message"),
+    [
+        # was counted in measured_J: any label but "estimate" read as a sensor's
+        (_meter(source="estimated"), r"its source 'estimated' for 'cpu:0' is not one of nvml_counter, .*, estimate$"),
+        (_meter(source="my_wattmeter"), "its source 'my_wattmeter'"),
+        (_meter(period=-1.0), r"its update_period_s=-1.0 is not a finite number of seconds >= 0"),  # was accepted
+        (_meter(period=None), r"its update_period_s=None"),  # a raw TypeError at the first window
+    ],
+)
+def test_a_meter_with_an_unknown_source_label_or_update_period_is_a_one_line_error(meter, message):
+    with pytest.raises(ValueError, match=message) as info:
+        EnergyMonitor(meters=[meter])
+    assert str(info.value).startswith("meters=[") and "\n" not in str(info.value)
+
+
+def test_a_meter_labelled_with_a_known_source_and_qualifier_is_accepted():
+    meter = _meter(source="nvml_counter:whole-GPU")
+    with EnergyMonitor(meters=[meter], proc_root=False) as monitor, monitor.window() as w:
+        pass
+    assert w.measurement.measured_J == 1.0 and w.measurement.estimated_J == 0.0
