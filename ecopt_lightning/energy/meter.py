@@ -39,7 +39,8 @@ class Meter(Protocol):
 
     ``read()`` returns energy accumulated since the meter was created, so that a window is the difference of
     two reads and consecutive windows telescope exactly. It must not block (no sleeps, no sampling
-    intervals) and must not raise: a failed domain goes to ``Reading.errors``.
+    intervals) and must not raise: a failed domain goes to ``Reading.errors`` (the monitor counts every domain of
+    a meter whose read raises anyway as failed in that read).
     """
 
     #: domain -> source label (``nvml_counter``, ``nvml_power``, ``rapl``, ``estimate``)

@@ -27,7 +27,7 @@ from .measurement import (
     is_measured,
     min_window_s,
 )
-from .meter import Meter
+from .meter import Meter, Reading
 from .nvml import (
     Gpu,
     NvmlCounterMeter,
@@ -341,7 +341,11 @@ class EnergyMonitor:
         faults: dict[str, int] = {}
         t = self.clock()
         for meter in self.meters:
-            reading = meter.read()
+            try:
+                reading = meter.read()
+            except Exception as exc:  # breaks the Meter contract: its domains fail in this read, the loop goes on
+                why = f"the meter's read raised {type(exc).__name__}: {exc}"
+                reading = Reading(errors=dict.fromkeys(meter.sources, why))
             energy.update(reading.energy_J)
             errors.update(reading.errors)
             faults.update(reading.faults)

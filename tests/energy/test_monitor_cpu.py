@@ -16,6 +16,7 @@ import pytest
 
 from ecopt_lightning import EnergyMonitor, EnergyWarning, Measurement
 from ecopt_lightning.energy.estimate import CpuTimeEstimate, watts_per_core
+from ecopt_lightning.energy.meter import Reading
 from tests.doubles.fake_powercap import FakePowercap
 from tests.doubles.noisy_meter import ScriptedMeter
 
@@ -278,3 +279,37 @@ def test_a_meter_labelled_with_a_known_source_and_qualifier_is_accepted():
     with EnergyMonitor(meters=[meter], proc_root=False) as monitor, monitor.window() as w:
         pass
     assert w.measurement.measured_J == 1.0 and w.measurement.estimated_J == 0.0
+
+
+class _RaisesAtRead:
+    """A third-party meter that breaks the Meter contract: its ``fail_at``-th read (1-based) and later raise."""
+
+    update_period_s = 0.0
+
+    def __init__(self, fail_at: int) -> None:
+        self.sources = {"dram:0": "rapl"}
+        self.fail_at = fail_at
+        self.reads = 0
+
+    def read(self) -> Reading:
+        self.reads += 1
+        if self.reads >= self.fail_at:
+            raise OSError("sensor bus timeout")
+        return Reading({"dram:0": float(self.reads)})
+
+    def close(self) -> None: ...
+
+
+def test_a_meter_raising_mid_window_marks_its_domains_invalid_and_the_others_are_measured():
+    """Regression: the exception escaped snapshot(), so a custom meter's fault crashed the user's loop (from inside
+    EnergyCallback's hooks) instead of marking its domain invalid in the window."""
+    faulty = _RaisesAtRead(fail_at=2)  # the window's start read works, its end read raises
+    monitor = EnergyMonitor(meters=[faulty, _meter()], proc_root=False)
+    with (
+        pytest.warns(EnergyWarning, match="dram:0 invalid .*raised OSError: sensor bus timeout"),
+        monitor.window() as w,
+    ):
+        pass
+    monitor.close()
+    assert w.measurement.by_device == {"cpu:0": 1.0}
+    assert w.measurement.invalid == {"dram:0": "the meter's read raised OSError: sensor bus timeout"}
