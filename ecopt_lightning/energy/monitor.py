@@ -37,7 +37,7 @@ from .nvml import (
     find_gpus,
     load_nvml,
 )
-from .rapl import RaplError, RaplMeter
+from .rapl import RaplError, RaplMeter, powercap_root
 
 CpuChoice = Literal["auto", "rapl", "estimate"] | bool
 GpuChoice = Literal["auto"] | Sequence[int]
@@ -254,6 +254,7 @@ class EnergyMonitor:
     def _add_cpu_meters(self, cpu: CpuChoice, watts: float | None, rapl_root, keepalive_s: float) -> None:
         if cpu is False:
             return
+        unreadable = ""  # RAPL zones found but not read, and why
         if cpu != "estimate":
             try:
                 rapl = RaplMeter(rapl_root)
@@ -264,6 +265,7 @@ class EnergyMonitor:
                 rapl = None
             if rapl is not None and rapl.sources:
                 self.meters.append(rapl)
+                self.missing.update(rapl.missing)
                 self._keepalive = threading.Thread(
                     target=self._keep_reading,
                     args=(rapl, keepalive_s),
@@ -272,11 +274,16 @@ class EnergyMonitor:
                 )
                 self._keepalive.start()
                 return
+            if rapl is not None:
+                unreadable = "; ".join(f"{d}: {why}" for d, why in rapl.missing.items())
             if cpu == "rapl":
-                raise ValueError(f"cpu='rapl' is not possible here: no RAPL zones under {RaplMeter(rapl_root).root}")
+                why = unreadable or f"no RAPL zones under {powercap_root(rapl_root)}"
+                raise ValueError(f"cpu='rapl' is not possible here: {why}")
         estimate = CpuTimeEstimate(watts)
         self.meters.append(estimate)
-        self.notes[estimate.domain] = f"process CPU time x {estimate.watts:g} W per core, {estimate.basis}"
+        self.notes[estimate.domain] = f"process CPU time x {estimate.watts:g} W per core, {estimate.basis}" + (
+            f"; RAPL not readable: {unreadable}" if unreadable else ""
+        )
 
     @property
     def min_window_s(self) -> float:

@@ -116,13 +116,16 @@ class RaplMeter:
         self.root = powercap_root(root)
         self._zones: list[_Zone] = []
         self._lock = threading.Lock()
+        #: domains whose zone exists but whose counter could not be read at start, with the reason
+        self.missing: dict[str, str] = {}
         for domain, path in discover_zones(self.root):
             energy = path / "energy_uj"
             try:
                 now = _read_int(energy)
             except PermissionError as exc:
                 raise RaplError(rapl_permission_hint(energy)) from exc
-            except (OSError, ValueError):
+            except (OSError, ValueError) as exc:
+                self.missing[domain] = f"its RAPL counter {energy} could not be read ({type(exc).__name__}: {exc})"
                 continue
             try:
                 max_uj = _read_int(path / "max_energy_range_uj")

@@ -313,3 +313,20 @@ def test_a_meter_raising_mid_window_marks_its_domains_invalid_and_the_others_are
     monitor.close()
     assert w.measurement.by_device == {"cpu:0": 1.0}
     assert w.measurement.invalid == {"dram:0": "the meter's read raised OSError: sensor bus timeout"}
+
+
+def test_a_rapl_zone_unreadable_at_start_is_reported_missing_not_dropped_silently(fake_powercap):
+    """Regression: a zone whose counter failed to read at start for another reason than a permission (an I/O
+    error, text that is not a number) was skipped without a word: DRAM simply vanished from the totals."""
+    cap = fake_powercap(psys=False)
+    (cap.paths["dram:0"] / "energy_uj").write_text("not a number\n")
+    with pytest.warns(EnergyWarning, match=r"not measured at all: dram:0: its RAPL counter .*energy_uj could not"):
+        monitor = EnergyMonitor(gpus=[], cpu="auto")
+    monitor.close()
+    assert monitor.sources == {"cpu:0": "rapl"}
+    assert "ValueError" in monitor.missing["dram:0"]
+    (cap.paths["cpu:0"] / "energy_uj").write_text("not a number\n")  # now no zone reads: the estimate, saying why
+    with pytest.warns(EnergyWarning, match=r"ESTIMATED.*RAPL not readable: cpu:0: its RAPL counter"):
+        EnergyMonitor(gpus=[], cpu="auto").close()
+    with pytest.raises(ValueError, match=r"cpu='rapl' is not possible here: cpu:0: its RAPL counter .* could not"):
+        EnergyMonitor(gpus=[], cpu="rapl")
