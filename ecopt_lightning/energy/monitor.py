@@ -151,12 +151,14 @@ class EnergyMonitor:
             for windows inside a pipeline you do not want to stall, and accept that queued work may spill over.
         poll_period_s: sampling period of the power-polling fallback (s).
         cpu_watts_per_core: power of one busy core for the estimate (W); default from a TDP table.
-        rapl_root: the powercap folder (default ``$ECOPT_POWERCAP_ROOT`` or ``/sys/class/powercap``).
+        rapl_root: the powercap folder (default ``$ECOPT_POWERCAP_ROOT`` or ``/sys/class/powercap``); one given
+            here must exist.
         keepalive_s: period of a background read that keeps RAPL wrap-around visible in long windows (s).
         meters: read these meters instead of finding them (a custom sensor, or a test double); ``gpus`` and
             ``cpu`` are then not used.
         proc_root: where ``/proc`` is read for the CPU load of other processes during each window (default
-            ``$ECOPT_PROC_ROOT`` or ``/proc``); ``False`` reads nothing.
+            ``$ECOPT_PROC_ROOT`` or ``/proc``, read where it has a ``stat`` file); ``False`` reads nothing. One
+            given here must have a ``stat`` file.
         clock: the clock of window ends (s; default ``time.perf_counter``).
 
     Example:
@@ -190,9 +192,19 @@ class EnergyMonitor:
             raise ValueError(f"clock={clock!r} is not allowed: give a function () -> seconds, or leave the default")
         for meter in meters or []:
             _check_meter(meter)
+        if rapl_root is not None and not Path(rapl_root).is_dir():
+            raise ValueError(
+                f"rapl_root={rapl_root!r} is not allowed: no such folder; give the powercap folder (such as "
+                "/sys/class/powercap), or None for $ECOPT_POWERCAP_ROOT or /sys/class/powercap"
+            )
+        root = None if proc_root is False else _proc_root(proc_root)
+        if proc_root not in (None, False) and root is None:
+            raise ValueError(
+                f"proc_root={proc_root!r} is not allowed: it has no readable stat file; give a /proc folder, None "
+                "for $ECOPT_PROC_ROOT or /proc, or False to read nothing"
+            )
         self.sync = sync
         self.clock = clock
-        root = None if proc_root is False else _proc_root(proc_root)
         self._proc = None if root is None else ProcReader(root)
         self.gpu_indices = _cuda_indices(gpus) if meters is None else []
         self.meters: list[Meter] = list(meters or [])

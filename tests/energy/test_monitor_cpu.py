@@ -191,6 +191,10 @@ def test_window_misuse_gives_clear_errors():
         ({"sync": "no"}, "sync='no' is not allowed"),
         ({"clock": 5}, "clock=5 is not allowed"),
         ({"meters": [1]}, r"meters=\[1, ...\] is not allowed"),
+        # regressions (energy audit, 2026-11-29): a folder given by hand that does not exist was ignored without a
+        # word: the CPU then estimated, or no window judged contention
+        ({"rapl_root": "/no/such/powercap"}, r"rapl_root='/no/such/powercap' is not allowed: no such folder"),
+        ({"proc_root": "/no/such/proc"}, r"proc_root='/no/such/proc' is not allowed: it has no readable stat file"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(kwargs, message):
