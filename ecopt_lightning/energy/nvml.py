@@ -11,7 +11,8 @@ NVML calls used (all through ``pynvml``, from the ``nvidia-ml-py`` distribution)
   every 100 ms. Source ``nvml_counter``.
 - ``nvmlDeviceGetFieldValues`` with ``NVML_FI_DEV_POWER_INSTANT`` (mW, instantaneous) where the driver
   has it, else ``nvmlDeviceGetPowerUsage`` (mW; on Ampere and newer, except GA100, a 1 s average):
-  polled by a background thread and integrated with the trapezoid rule. Source ``nvml_power``.
+  polled by a background thread and integrated with the trapezoid rule (a read between two samples holds the
+  last one up to the read). Source ``nvml_power``.
 
 Example (the trapezoid rule on polled power: 100 W, then 200 W one second later, is 150 J; a failed sample
 is not bridged, the integral restarts at the next good one):
@@ -214,6 +215,7 @@ class _Integrator:
 
     def add(self, t: float, watts: float) -> None:
         if self.last_t is not None:
+            t = max(t, self.last_t)  # a read between this sample's time and now held the last one up to then
             self.total_J += 0.5 * (self.last_W + watts) * (t - self.last_t)
         self.last_t, self.last_W = t, watts
         self.failing = None
@@ -224,10 +226,13 @@ class _Integrator:
         self.faults += 1
         self.failing = reason
 
-    def value_at(self, t: float) -> float:
-        if self.last_t is None:
-            return self.total_J
-        return self.total_J + self.last_W * max(0.0, t - self.last_t)
+    def read(self, t: float) -> float:
+        """The integral up to ``t`` (J), the last sample held since it was taken. The held part is kept (the next
+        sample's trapezoid starts at ``t``), so that a later read never gives less, whatever that sample says."""
+        if self.last_t is not None and t > self.last_t:
+            self.total_J += self.last_W * (t - self.last_t)
+            self.last_t = t
+        return self.total_J
 
 
 class NvmlPowerMeter:
@@ -298,7 +303,7 @@ class NvmlPowerMeter:
                 elif integ.failing:
                     reading.errors[domain] = integ.failing
                 else:
-                    reading.energy_J[domain] = integ.value_at(t)
+                    reading.energy_J[domain] = integ.read(t)
         return reading
 
     def close(self) -> None:

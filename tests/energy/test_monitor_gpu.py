@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -268,3 +269,38 @@ def test_a_gpu_index_this_process_cannot_see_is_a_one_line_error(simulated_gpu, 
     with pytest.raises(ValueError, match=message) as info:
         EnergyMonitor(gpus=gpus, cpu=False)
     assert "\n" not in str(info.value)
+
+
+def test_polled_power_read_between_samples_is_never_taken_back_when_the_power_drops(simulated_gpu, manual_clock):
+    """Regression: a read between two polls extrapolated the last sample (300 W x 1 s = 300 J), and the next poll's
+    trapezoid (300 W to 0 W: 150 J) then put the cumulative reading below it: the next window read -150 J and was
+    marked invalid as 'counter went backwards (driver reload or reset?)'. The poller is held inside a poll by an
+    event, never by a time."""
+    clock = manual_clock()
+    watts = {"now": 300.0}
+    free, blocked = threading.Event(), threading.Event()
+    free.set()
+
+    def trace(t: float) -> float:
+        if not free.is_set():
+            blocked.set()
+            free.wait()
+        return watts["now"]
+
+    simulated_gpu([SimGpu("GPU-aaaa", trace, counter_supported=False)])
+    with EnergyMonitor(gpus=[0], cpu=False, poll_period_s=1e-3) as monitor:
+        free.clear()
+        assert blocked.wait(60), "the poller never polled"  # a poll is now held before its sample
+        clock.advance(1.0)
+        first = monitor.snapshot()  # between two samples: the last one extrapolated
+        watts["now"] = 0.0
+        blocked.clear()
+        free.set()  # the held poll samples 0 W ...
+        free.clear()
+        assert blocked.wait(60), "the poller never polled again"  # ... and the next poll begins: it was added
+        second = monitor.snapshot()
+        free.set()
+    m = monitor.measure(first, second)
+    assert m.invalid == {}
+    assert m.by_device["gpu:0"] >= 0.0
+    assert second.energy_J["gpu:0"] == pytest.approx(300.0, rel=1e-6)  # the 300 J already read stand
