@@ -153,7 +153,6 @@ class EcoptSweeperImpl:
         self._check_said = False  # prune_before_training: whether a finished trial was asked for its check
         self._confirmed: Any = None  # the study's CONFIRMED_ATTR, read when the sweep starts and at its end
         self._texts: dict[Path, str] = {}  # the JSON/CSV texts this sweep last wrote (unchanged: not rewritten)
-        self._raised: list[tuple[int, str]] = []  # the last batch's trials whose job raised: (number, error)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
@@ -474,7 +473,7 @@ class EcoptSweeperImpl:
                     log.warning("ecopt: %s; no new trials", notes["stopped"])
                     break
                 try:
-                    batch_errors, numbers, mismatches = self._run_batch(
+                    batch_errors, numbers, mismatches, batch_raised = self._run_batch(
                         study, storage, space, custom, settings, min(settings.n_jobs, missing)
                     )
                 except ProposalError as exc:  # a sampler's bug or numerical failure: every batch would repeat it
@@ -489,7 +488,7 @@ class EcoptSweeperImpl:
                     continue
                 failures += batch_errors
                 tried += numbers
-                raised += self._raised
+                raised += batch_raised
                 completed = len(batch_errors) < len(numbers)
                 why = (
                     _samplers.too_slow(sampler_name, *self._batch_seconds, completed=completed)
@@ -680,11 +679,11 @@ class EcoptSweeperImpl:
 
     def _run_batch(
         self, study: optuna.Study, storage: Any, space: SearchSpace, custom: Any, settings: Settings, size: int
-    ) -> tuple[list[str], list[int], list[tuple[int, str, str]]]:
-        """Ask, launch and tell one batch; return the errors of failed trials, the batch's trial numbers and
-        ``(trial number, field, text)`` of each result that did not fit the configured metric names."""
+    ) -> tuple[list[str], list[int], list[tuple[int, str, str]], list[tuple[int, str]]]:
+        """Ask, launch and tell one batch; return the errors of failed trials, the batch's trial numbers,
+        ``(trial number, field, text)`` of each result that did not fit the configured metric names and
+        ``(trial number, error)`` of each trial whose job raised."""
         _crashpoints.reached("before_ask")
-        self._raised = []
         # another worker that opened the study at the same moment (no trial yet) may have stored its schedule, or
         # its prune_before_training, over this run's: this run's jobs would run under it; one storage read a batch
         _same_settings(study, settings, joined=True)
@@ -694,7 +693,7 @@ class EcoptSweeperImpl:
         _crashpoints.reached("before_claim")
         trials = self._drop_over_budget(study, trials, settings.n_trials)
         if not trials:
-            return [], [], []
+            return [], [], [], []
         told: set[int] = set()
         dirs: list[str | None] = []
         returns: Sequence[JobReturn] = []
@@ -740,7 +739,7 @@ class EcoptSweeperImpl:
                     # for a dead worker's, failed them and retries them; the rest of the batch is failed below, unrun
                     why = LATE_CLAIM
                     log.warning("ecopt: %s", why)
-                    return [], [], []
+                    return [], [], [], []
                 _crashpoints.reached("after_ask")
                 with Heartbeat(storage, ids, settings.heartbeat_interval_s, beat_now=False):
                     start = time.perf_counter()
@@ -749,7 +748,7 @@ class EcoptSweeperImpl:
                     self._batch_seconds = (propose_s, time.perf_counter() - start)  # auto weighs them (too_slow)
             finally:
                 self.composer.forget()
-            errors, mismatches = [], []
+            errors, mismatches, raised = [], [], []
             retry = retry_callback(settings.max_retry)
             ctrl_c = False
             for trial, ret in zip(trials, returns, strict=False):
@@ -775,14 +774,14 @@ class EcoptSweeperImpl:
                     errors.append(error)
                     # the job raised: not a NaN or missing metric, nor a job the cluster killed (it is retried)
                     if ret.status == JobStatus.FAILED and not died(ret):
-                        self._raised.append((trial.number, error))
+                        raised.append((trial.number, error))
                 if mismatch is not None:
                     mismatches.append((trial.number, *mismatch))
                 if died(ret) and retry is not None:  # killed by the cluster: run its parameters again
                     retry(study, storage.get_trial(trial_id(trial)))
             if ctrl_c:  # the others are told; the interrupted ones are failed below, as for a Ctrl-C of the sweeper
                 raise KeyboardInterrupt
-            return errors, [t.number for t in trials], mismatches
+            return errors, [t.number for t in trials], mismatches, raised
         except KeyboardInterrupt:
             why = "interrupted (Ctrl-C) while it ran: no result" if launched else "not run: interrupted (Ctrl-C)"
             raise
