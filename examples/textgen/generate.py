@@ -30,6 +30,19 @@ from examples.textgen.energy import TokenEnergy, measure_j_per_token
 from examples.textgen.model import build_model
 
 
+def estimated_fraction(total: Measurement) -> float | None:
+    """The share of ``total``'s energy that is estimated, not measured (0 to 1); ``None`` when it is 0 J.
+
+    Example:
+        >>> sources = {"cpu:0": "estimate", "gpu:0": "nvml_counter"}
+        >>> estimated_fraction(Measurement("run", 1.0, {"cpu:0": 1.0, "gpu:0": 3.0}, sources))
+        0.25
+        >>> estimated_fraction(Measurement("run", 1.0, {}, {})) is None
+        True
+    """
+    return total.estimated_J / total.energy_J if total.energy_J > 0 else None
+
+
 def metrics_of(result: TokenEnergy, total: Measurement) -> dict[str, float]:
     """The flat metrics dict a sweeper reads (floats only); ``energy/estimated_fraction`` (0 to 1) says how much
     of ``energy/total_J`` is estimated, as EnergyCallback's metrics do."""
@@ -39,8 +52,9 @@ def metrics_of(result: TokenEnergy, total: Measurement) -> dict[str, float]:
         "textgen/batch_size": float(result.batch_size),
         TOTAL_J: total.energy_J,
     }
-    if total.energy_J > 0:
-        out[ESTIMATED_FRACTION] = total.estimated_J / total.energy_J
+    fraction = estimated_fraction(total)
+    if fraction is not None:
+        out[ESTIMATED_FRACTION] = fraction
     if result.gpu_J_per_token is not None:
         out["textgen/gpu_J_per_token"] = result.gpu_J_per_token
     return out
@@ -52,7 +66,7 @@ def summary_of(total: Measurement) -> dict[str, Any]:
     return {
         "status": "finished textgen",
         "total_J": total.energy_J,
-        "estimated_fraction": total.estimated_J / total.energy_J if total.energy_J > 0 else None,
+        "estimated_fraction": estimated_fraction(total),
         "sources": dict(total.sources),
         "source": total.source,
     }
