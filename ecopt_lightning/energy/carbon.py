@@ -86,6 +86,15 @@ class GridIntensity:
         return {**self.to_dict(pue), "total_gCO2e": carbon_g(energy_J, self.g_per_kWh, pue)}
 
 
+@dataclass(frozen=True)
+class CarbonBasis:
+    """What gCO2e are computed at: a grid intensity, a PUE and where that PUE comes from, in words."""
+
+    grid: GridIntensity
+    pue: float
+    pue_text: str
+
+
 def grid_intensity(region: str | None = None, intensity_g_per_kWh: float | None = None) -> GridIntensity:
     """The intensity to use: an explicit figure, else a country's yearly average, else the world average.
 

@@ -31,7 +31,7 @@ from typing import Any, BinaryIO
 from .. import metrics as names
 from ..energy.measurement import sources_text
 from ._atomic import atomic_write
-from ._energy_report import sweep_grid, sweep_pue
+from ._energy_report import sweep_carbon
 from ._impact import interval_text
 from ._plots import PLOTLY_JS
 from ._records import TrialRecord
@@ -110,7 +110,7 @@ def _front_row(report: Report, r: TrialRecord) -> dict[str, Any]:
 def summary(report: Report) -> dict[str, Any]:
     """The ``summary.json`` content: hypervolume and its reference point, knee, best trials, sweep energy."""
     s = report.settings
-    pue, pue_text = sweep_pue(report)
+    carbon = sweep_carbon(report)
     knee = None
     if report.knee is not None:
         knee = {
@@ -155,8 +155,8 @@ def summary(report: Report) -> dict[str, Any]:
                 "sources": report.energy_sources,
                 "trials_without_energy": sum(r.energy_J is None for r in report.records),
                 "carbon": {  # no trial reported energy: unknown, not 0 g
-                    **sweep_grid(report).entry(report.sweep_energy_J, pue),
-                    "pue_basis": pue_text,
+                    **carbon.grid.entry(report.sweep_energy_J, carbon.pue),
+                    "pue_basis": carbon.pue_text,
                     **({} if report.energy_reported else {"total_gCO2e": None}),
                 },
                 "note": f"sum over all trials (failed ones included when they reported it) of {s.energy_metric!r}; "
@@ -431,7 +431,8 @@ def dashboard_attrs(report: Report) -> dict[str, Any]:
     trials."""
     knee = report.knee.number if report.knee is not None else None
     lines = _front_lines(report)
-    total, grid, (pue, _) = report.sweep_energy_J, sweep_grid(report), sweep_pue(report)
+    carbon = sweep_carbon(report)
+    total, grid, pue = report.sweep_energy_J, carbon.grid, carbon.pue
     # "cpu:0: estimated from CPU time (100% of ...)" -> trials per domain and way
     degraded = Counter(reason.split(" (", 1)[0] for r in report.records for reason in r.degraded)
     return {

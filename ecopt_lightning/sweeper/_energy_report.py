@@ -11,6 +11,7 @@ import json
 import math
 import os
 import platform
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,7 @@ from ._impact import estimated_note, uncertainty_note
 from ._rung_report import energy_saved, stopped_energy_text
 
 if TYPE_CHECKING:
-    from ecopt_lightning.energy.carbon import GridIntensity
+    from ecopt_lightning.energy.carbon import CarbonBasis, GridIntensity
 
     from ._records import TrialRecord
     from ._sweep_report import Report
@@ -128,23 +129,40 @@ def carbon_basis(summary: dict[str, Any] | None) -> GridIntensity:
     return grid_intensity()
 
 
-def sweep_grid(report: Report) -> GridIntensity:
-    """The grid intensity of the sweep's gCO2e: the chosen trial's (its ``energy_summary.json``), else the first
-    trial's that has a summary, else the one the sweeper stored from a summary (a report rebuilt where the job dirs
-    are not), else the world average; the same basis in ``summary.json`` and the report."""
+def sweep_carbon(report: Report) -> CarbonBasis:
+    """:func:`sweep_grid` and :func:`sweep_pue` of ``report``, found at the first call (each trial's
+    ``energy_summary.json`` read once) and kept on it (``report.carbon``) for the next ones."""
+    from ecopt_lightning.energy.carbon import CarbonBasis
+
+    if report.carbon is None:
+        read: dict[str | None, dict[str, Any] | None] = {}
+
+        def summary_of(record: TrialRecord) -> dict[str, Any] | None:
+            if record.job_dir not in read:
+                read[record.job_dir] = _trial_summary(record)
+            return read[record.job_dir]
+
+        report.carbon = CarbonBasis(sweep_grid(report, summary_of), *sweep_pue(report, summary_of))
+    return report.carbon
+
+
+def sweep_grid(report: Report, read: Callable[[TrialRecord], dict[str, Any] | None] | None = None) -> GridIntensity:
+    """The grid intensity of the sweep's gCO2e: the chosen trial's (its ``energy_summary.json``, through ``read``),
+    else the first trial's that has a summary, else the one the sweeper stored from a summary (a report rebuilt where
+    the job dirs are not), else the world average; the same basis in ``summary.json`` and the report."""
     chosen_number = report.impact.get("chosen_trial")
     records = sorted(report.records, key=lambda r: r.number != chosen_number)
-    summary = next((found for found in map(_trial_summary, records) if found is not None), None)
+    summary = next((found for found in map(read or _trial_summary, records) if found is not None), None)
     if summary is None:
         summary = next(({"carbon": r.grid} for r in records if r.grid), None)
     return carbon_basis(summary)
 
 
-def sweep_pue(report: Report) -> tuple[float, str]:
+def sweep_pue(report: Report, read: Callable[[TrialRecord], dict[str, Any] | None] | None = None) -> tuple[float, str]:
     """The PUE of the sweep's gCO2e and where it comes from, in words: the one the trials' EnergyCallback used (the
-    one the sweeper stored with each trial's grid intensity, else its ``energy_summary.json``, read only then: the
-    artifacts are written after every trial) when those that recorded one agree; PUE 1 (device energy only) when
-    they differ or none recorded one."""
+    one the sweeper stored with each trial's grid intensity, else its ``energy_summary.json`` through ``read``, read
+    only then: the artifacts are written after every trial) when those that recorded one agree; PUE 1 (device
+    energy only) when they differ or none recorded one."""
     from ecopt_lightning.energy.carbon import DEFAULT_PUE
 
     from ._jobinfo import valid_pue
@@ -154,7 +172,7 @@ def sweep_pue(report: Report) -> tuple[float, str]:
     for r in counted:
         pue = valid_pue((r.grid or {}).get("pue"))
         if pue is None:
-            pue = valid_pue(((_trial_summary(r) or {}).get("carbon") or {}).get("pue"))
+            pue = valid_pue((((read or _trial_summary)(r) or {}).get("carbon") or {}).get("pue"))
         found.append(pue)
     known = sorted({pue for pue in found if pue is not None})
     unknown = sum(pue is None for pue in found)
@@ -236,8 +254,8 @@ def render(report: Report) -> str:
             f"- Share of the chosen trial's energy that is ESTIMATED (modelled from CPU time), not measured: "
             f"{estimated:.0%}."
         )
-    intensity = sweep_grid(report)
-    pue, pue_text = sweep_pue(report)
+    carbon = sweep_carbon(report)
+    intensity, pue, pue_text = carbon.grid, carbon.pue, carbon.pue_text
     lines.append(f"- Carbon: gCO2e at {intensity.label}; {pue_text}.")
     lines += [
         "- Measured sources: `nvml_counter` (NVIDIA GPU energy counter), `nvml_power` (polled GPU power, "

@@ -25,6 +25,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial
 
+from ..energy.carbon import CarbonBasis
 from ..energy.measurement import is_measured
 from ._impact import impact
 from ._pareto import front_status, hypervolume, knee_index, non_dominated_ranks, reference_point
@@ -57,6 +58,9 @@ class Report:
     #: one per config among the complete trials: a repeated config's trials merged into one (``_repeats.py``);
     #: the front, knee, hypervolume and payback are computed over these, ``records`` keep every trial
     points: list[TrialRecord] = field(default_factory=list)
+    #: the grid intensity and PUE of the sweep's gCO2e, found once (``_energy_report.sweep_carbon``: finding them
+    #: reads the trials' job dirs) for summary.json, energy_report.md and the dashboard's attributes
+    carbon: CarbonBasis | None = None
 
     @property
     def energy_reported(self) -> bool:

@@ -11,7 +11,7 @@ import pytest
 
 from ecopt_lightning.sweeper._artifacts import summary
 from ecopt_lightning.sweeper._energy_report import render
-from ecopt_lightning.sweeper._schema import JOB_DIR_ATTR, ReportSettings
+from ecopt_lightning.sweeper._schema import JOB_DIR_ATTR, SWEEP_ENERGY_ATTR, ReportSettings
 from ecopt_lightning.sweeper._sweep_report import build_report
 
 NAMES = ["val_acc", "energy/inference_per_sample_J"]
@@ -122,3 +122,34 @@ def test_trials_that_disagree_on_their_pue_or_do_not_say_are_named(tmp_path: Pat
     carbon = summary(report)["sweep_energy"]["carbon"]
     assert (carbon["pue"], carbon["pue_basis"], carbon["total_gCO2e"]) == (pue, basis, pytest.approx(2 * 381 * pue))
     assert f"; {basis}." in render(report)
+
+
+def test_one_write_of_the_reports_reads_each_trials_summary_once_for_the_sweeps_carbon(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (review of stop 33): summary.json, energy_report.md and the dashboard's attributes each looked
+    for the sweep's grid intensity and PUE, and a trial that stored no PUE had its job dir searched for
+    energy_summary.json each time: three directory walks per such trial on every write of the reports."""
+    from ecopt_lightning.sweeper import _energy_report
+    from ecopt_lightning.sweeper._artifacts import dashboard_attrs, write_all
+
+    walks: list[int] = []
+    read = _energy_report._trial_summary
+
+    def counted(record):
+        walks.append(record.number)
+        return read(record)
+
+    monkeypatch.setattr(_energy_report, "_trial_summary", counted)
+    report = _report(*_summaries(tmp_path, None, None, None))
+    write_all(report, tmp_path / "out")
+    attrs = dashboard_attrs(report)
+    # the chosen trial's once more: the report's Method names its energy sources
+    assert sorted(walks) == [0, 0, 1, 2]
+    carbon = json.loads((tmp_path / "out" / "summary.json").read_text())["sweep_energy"]["carbon"]
+    assert carbon["pue_basis"] == "PUE 1 (device energy only): no trial recorded its PUE"
+    assert f"{carbon['total_gCO2e']:.4g} gCO2e at {carbon['label']}, PUE 1" in attrs[SWEEP_ENERGY_ATTR]
+    assert (
+        f"- Carbon: gCO2e at {carbon['label']}; {carbon['pue_basis']}."
+        in (tmp_path / "out" / "energy_report.md").read_text()
+    )
