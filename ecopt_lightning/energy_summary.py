@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -22,7 +21,7 @@ from typing import Any
 from lightning.pytorch import Trainer
 from lightning.pytorch.loggers import CSVLogger, MLFlowLogger, TensorBoardLogger, WandbLogger
 
-from . import metrics
+from . import metrics, strict_json
 from .energy import EnergyMonitor
 from .energy.carbon import GridIntensity
 from .energy.measurement import source_label
@@ -239,9 +238,10 @@ def summary_file(trainer: Trainer, summary_path: str | os.PathLike[str] | None) 
 
 
 def write_json(path: str, data: Mapping[str, Any]) -> None:
-    """Write ``data`` to ``path`` whole or not at all (a temporary file renamed over it)."""
+    """Write ``data`` to ``path`` whole or not at all (a temporary file renamed over it), as strict JSON (a
+    non-finite number is ``null``: :mod:`.strict_json`)."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, default=str)
+        f.write(strict_json.dumps(data, indent=2, default=str))
     os.replace(tmp, path)

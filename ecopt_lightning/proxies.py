@@ -103,13 +103,14 @@ class ModelProxies:
         >>> proxies.measure_flops(torch.nn.Linear(3, 2, bias=False), torch.zeros(4, 3), samples=4)
         {'model/flops_per_sample': 12.0}
         >>> proxies.wants_flops, proxies.to_dict()
-        (False, {'params': 8, 'flops_per_sample': 12.0})
+        (False, {'params': 8, 'flops_per_sample': 12.0, 'flops_not_counted': None})
     """
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
         self.params: int | None = None
         self.flops: float | None = None  # NaN: the forward pass could not be counted
+        self.flops_error: str | None = None  # why not: the forward pass's error
 
     @property
     def wants_flops(self) -> bool:
@@ -122,7 +123,7 @@ class ModelProxies:
         if self.enabled:
             params = count_parameters(module)
             if params != self.params:
-                self.params, self.flops = params, None
+                self.params, self.flops, self.flops_error = params, None, None
         return {} if self.params is None else {metrics.PARAMS: float(self.params)}
 
     def measure_flops(
@@ -142,12 +143,14 @@ class ModelProxies:
             return {}
         with paused if paused is not None else contextlib.nullcontext():
             try:
-                self.flops = flops_per_sample(module, batch, samples, forward_fn)
+                self.flops, self.flops_error = flops_per_sample(module, batch, samples, forward_fn), None
             except Exception as exc:  # a model the default forward cannot call: the proxy is optional
-                self.flops = math.nan
-                warnings.warn(f"ecopt: FLOPs per sample not counted ({type(exc).__name__}: {exc})", EnergyWarning, 3)
+                self.flops, self.flops_error = math.nan, f"{type(exc).__name__}: {exc}"
+                warnings.warn(f"ecopt: FLOPs per sample not counted ({self.flops_error})", EnergyWarning, 3)
         return {metrics.FLOPS_PER_SAMPLE: self.flops}
 
     def to_dict(self) -> dict[str, Any]:
-        """The summary's ``model`` entry."""
-        return {"params": self.params, "flops_per_sample": self.flops}
+        """The summary's ``model`` entry: FLOPs ``None`` when not measured, or not counted (then
+        ``flops_not_counted`` says why)."""
+        flops = None if self.flops is None or math.isnan(self.flops) else self.flops
+        return {"params": self.params, "flops_per_sample": flops, "flops_not_counted": self.flops_error}

@@ -66,4 +66,4 @@ def test_disabled_model_proxies_measure_nothing():
     proxies = ModelProxies(enabled=False)
     assert proxies.count(torch.nn.Linear(3, 2)) == {}
     assert proxies.measure_flops(torch.nn.Linear(3, 2), torch.zeros(4, 3), samples=4) == {}
-    assert proxies.to_dict() == {"params": None, "flops_per_sample": None}
+    assert proxies.to_dict() == {"params": None, "flops_per_sample": None, "flops_not_counted": None}

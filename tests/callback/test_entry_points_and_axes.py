@@ -224,7 +224,51 @@ def test_one_callback_on_another_model_counts_that_models_params_and_flops(tmp_p
     wide.fit(wide_model)
     assert float(wide.callback_metrics["model/params"]) == 16 * 64 + 64 + 64 * 2 + 2
     assert float(wide.callback_metrics["model/flops_per_sample"]) == 2 * (16 * 64 + 64 * 2)
-    assert cb.summary()["model"] == {"params": 16 * 64 + 64 + 64 * 2 + 2, "flops_per_sample": 2 * (16 * 64 + 64 * 2)}
+    assert cb.summary()["model"] == {
+        "params": 16 * 64 + 64 + 64 * 2 + 2,
+        "flops_per_sample": 2 * (16 * 64 + 64 * 2),
+        "flops_not_counted": None,
+    }
+
+
+class _DictPredict(TinyModel):
+    """Its predict_step takes a dict batch: the FLOPs pass on a training batch (a tuple) raises."""
+
+    @override
+    def predict_step(self, batch, batch_idx):
+        return self(batch["x"])
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"not JSON: {constant}")
+
+
+@pytest.mark.parametrize(
+    ("model", "options", "entry", "field", "why", "reason"),
+    [
+        (_DictPredict, {}, "model", "flops_per_sample", "flops_not_counted", "TypeError: list indices must be"),
+        (
+            TinyModel,
+            {"cpu": False, "inference_benchmark": True},
+            "inference",
+            "samples_per_J",
+            "stop_reason",
+            "nothing",
+        ),
+    ],
+)
+def test_the_summary_is_strict_json_and_says_why_a_value_is_missing(
+    tmp_path: Path, model: type[TinyModel], options: dict, entry: str, field: str, why: str, reason: str
+) -> None:
+    """Regression (reports audit, 2026-11-29): energy_summary.json held a bare ``NaN`` (FLOPs a model's forward
+    hides) or ``Infinity`` (samples per J with nothing measured), which JSON.parse, jq and most readers refuse."""
+    import json
+
+    summary = tmp_path / "s.json"
+    trainer = make_trainer(tmp_path, [EnergyCallback(summary_path=summary, **options)], max_steps=2)
+    trainer.fit(model())
+    read = json.loads(summary.read_text(), parse_constant=_not_json)[entry]
+    assert read[field] is None and read[why].startswith(reason)
 
 
 def test_carbon_is_always_reported_and_labelled(tmp_path: Path) -> None:
