@@ -20,7 +20,6 @@ import functools
 import io
 import json
 import logging
-import math
 import os
 import shutil
 from collections import Counter
@@ -30,6 +29,7 @@ from typing import Any, BinaryIO
 
 from .. import metrics as names
 from ..energy.measurement import sources_text
+from ..strict_json import dumps, strict
 from ._atomic import atomic_write
 from ._energy_report import sweep_carbon
 from ._impact import interval_text
@@ -64,17 +64,6 @@ def _write_text(text: str) -> Callable[[Path], None]:
         path.write_text(text, encoding="utf-8")
 
     return write
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no NaN/inf: write them as strings."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _with_intervals(report: Report) -> list[str]:
@@ -118,7 +107,7 @@ def summary(report: Report) -> dict[str, Any]:
             "objectives": dict(zip(s.objective_names, report.knee.values or [], strict=False)),
             "params": report.knee.params,
         }
-    return _finite(
+    return strict(
         {
             "study_name": report.study_name,
             "objectives": [{"name": n, "direction": d} for n, d in zip(s.objective_names, s.directions, strict=False)],
@@ -263,22 +252,20 @@ def write_all(report: Report, out_dir: Path, figures: bool = True, last: dict[Pa
     possibly = [_front_row(report, r) for r in report.possibly]
     summary_json = summary(report)
     texts = {
-        "pareto_front.json": json.dumps(
-            _finite(
-                {
-                    "study_name": report.study_name,
-                    "objectives": summary_json["objectives"],
-                    "trials": front,
-                    "possibly_on_front": possibly,
-                }
-            ),
+        "pareto_front.json": dumps(
+            {
+                "study_name": report.study_name,
+                "objectives": summary_json["objectives"],
+                "trials": front,
+                "possibly_on_front": possibly,
+            },
             indent=2,
         ),
         "pareto_front.csv": _csv([_flat(report, r, False) for r in report.front], _flat(report, _blank(), False)),
         "trials.csv": _csv(
             [_flat(report, r, True, rungs) for r in report.records], _flat(report, _blank(), True, rungs)
         ),
-        "summary.json": json.dumps(summary_json, indent=2),
+        "summary.json": dumps(summary_json, indent=2),
     }
     if figures:
         texts["energy_report.md"] = render_energy_report(report)
@@ -331,7 +318,7 @@ def write_optimization_results(report: Report, out_dir: Path) -> Path | None:
         path.unlink(missing_ok=True)
         log.info("ecopt: no optimization_results.yaml%s: no complete feasible trial", " (the old one removed)" * stale)
         return None
-    atomic_write(path, _write_text(OmegaConf.to_yaml(OmegaConf.create(_finite(content)))))
+    atomic_write(path, _write_text(OmegaConf.to_yaml(OmegaConf.create(strict(content)))))
     return path
 
 
@@ -453,7 +440,7 @@ def dashboard_attrs(report: Report) -> dict[str, Any]:
 def publish_to_study(study: Any, report: Report) -> None:
     """Set :func:`dashboard_attrs` as the study's user attributes (optuna-dashboard lists them)."""
     for key, value in dashboard_attrs(report).items():
-        study.set_user_attr(key, _finite(value))
+        study.set_user_attr(key, strict(value))
 
 
 def remove_stale_temps(out_dir: Path, names: Sequence[str] = WRITTEN_ATOMICALLY) -> int:

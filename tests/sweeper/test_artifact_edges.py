@@ -450,3 +450,31 @@ def test_a_report_killed_while_it_replaces_an_attached_artifact_leaves_the_old_o
     assert main(["report", "--storage", storage, "--study", "s", "--out", str(out), "--attach"]) == 0
     assert [p.name for p in store_dir.iterdir() if p.name.startswith(".")] == []
     assert {i: store.open_reader(i).read() for i in kept} == files
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"not JSON: {constant}")
+
+
+def test_a_value_that_is_not_a_finite_number_is_null_in_the_json_files(tmp_path: Path) -> None:
+    """Regression (reports audit, 2026-11-29): a front trial whose job returned energy/estimated_fraction NaN (0 J
+    counted: a share of nothing) had the string "nan" in pareto_front.json and the study's dashboard attributes: a
+    text where readers expect a number or null."""
+    import json
+
+    from ecopt_lightning.sweeper._artifacts import publish_to_study
+    from ecopt_lightning.sweeper._schema import FRONT_ATTR
+
+    study = optuna.create_study(directions=DIRECTIONS)
+    attrs = {"energy/total_J": 0.0, "energy/estimated_fraction": float("nan")}
+    study.add_trial(
+        optuna.trial.create_trial(values=[0.5, 1e-4], params={"w": 1.0}, distributions=DIST, user_attrs=attrs)
+    )
+    report = build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS))
+    write_all(report, tmp_path, figures=False)
+    publish_to_study(study, report)
+    files = {p.name: json.loads(p.read_text(), parse_constant=_not_json) for p in tmp_path.glob("*.json")}
+    assert set(files) == {"pareto_front.json", "summary.json"}
+    (row,) = files["pareto_front.json"]["trials"]
+    assert row["energy_estimated_fraction"] is None and row["energy_J"] == 0.0
+    assert "nan" not in json.dumps([files, study.user_attrs[FRONT_ATTR]]).lower()
