@@ -27,6 +27,7 @@ from ..metrics import (
     total_J,
 )
 from ._impact import estimated_note, uncertainty_note
+from ._jobinfo import grid_of, valid_pue
 from ._rung_report import energy_saved, stopped_energy_text
 
 if TYPE_CHECKING:
@@ -119,14 +120,14 @@ def confirm_machines(records: list[TrialRecord], sweep_hardware: dict[str, Any])
 
 
 def carbon_basis(summary: dict[str, Any] | None) -> GridIntensity:
-    """The grid intensity a trial's EnergyCallback used (its ``energy_summary.json``), else the world average."""
+    """The grid intensity a trial's EnergyCallback used (its ``energy_summary.json``, when it names a valid one:
+    :func:`._jobinfo.grid_of`), else the world average."""
     from ecopt_lightning.energy.carbon import GridIntensity, grid_intensity
 
-    carbon = (summary or {}).get("carbon") or {}
-    value = carbon.get("intensity_g_per_kWh")
-    if isinstance(value, (int, float)) and carbon.get("basis"):
-        return GridIntensity(float(value), str(carbon["basis"]), carbon.get("region"))
-    return grid_intensity()
+    grid = grid_of(summary or {})
+    if grid is None:
+        return grid_intensity()
+    return GridIntensity(grid["intensity_g_per_kWh"], grid["basis"], grid["region"])
 
 
 def sweep_carbon(report: Report) -> CarbonBasis:
@@ -148,14 +149,13 @@ def sweep_carbon(report: Report) -> CarbonBasis:
 
 def sweep_grid(report: Report, read: Callable[[TrialRecord], dict[str, Any] | None] | None = None) -> GridIntensity:
     """The grid intensity of the sweep's gCO2e: the chosen trial's (its ``energy_summary.json``, through ``read``),
-    else the first trial's that has a summary, else the one the sweeper stored from a summary (a report rebuilt where
-    the job dirs are not), else the world average; the same basis in ``summary.json`` and the report."""
+    else the first trial's whose summary names a valid one, else the one the sweeper stored from a summary (a report
+    rebuilt where the job dirs are not), else the world average; the same basis in ``summary.json`` and the report."""
     chosen_number = report.impact.get("chosen_trial")
     records = sorted(report.records, key=lambda r: r.number != chosen_number)
-    summary = next((found for found in map(read or _trial_summary, records) if found is not None), None)
-    if summary is None:
-        summary = next(({"carbon": r.grid} for r in records if r.grid), None)
-    return carbon_basis(summary)
+    found = (grid_of(summary) for summary in map(read or _trial_summary, records) if summary is not None)
+    grid = next((g for g in found if g is not None), None) or next((r.grid for r in records if r.grid), None)
+    return carbon_basis(None if grid is None else {"carbon": grid})
 
 
 def sweep_pue(report: Report, read: Callable[[TrialRecord], dict[str, Any] | None] | None = None) -> tuple[float, str]:
@@ -164,8 +164,6 @@ def sweep_pue(report: Report, read: Callable[[TrialRecord], dict[str, Any] | Non
     only then: the artifacts are written after every trial) when those that recorded one agree; PUE 1 (device
     energy only) when they differ or none recorded one."""
     from ecopt_lightning.energy.carbon import DEFAULT_PUE
-
-    from ._jobinfo import valid_pue
 
     counted = [r for r in report.records if r.energy_J is not None] or list(report.records)
     found: list[float | None] = []

@@ -123,8 +123,9 @@ def read_job(job_dir: str | None) -> JobInfo:
 
 
 def grid_of(summary: dict[str, Any]) -> dict[str, Any] | None:
-    """The grid intensity of a summary's ``carbon`` entry (gCO2e/kWh, its basis and region), when it names one,
-    with the PUE the gCO2e were computed at when it names a valid one (a finite number >= 1).
+    """The grid intensity of a summary's ``carbon`` entry (gCO2e/kWh, its basis and region), when it names one (a
+    finite number >= 0, as EnergyCallback allows), with the PUE the gCO2e were computed at when it names a valid
+    one (a finite number >= 1).
 
     Example:
         >>> grid_of({"carbon": {"intensity_g_per_kWh": 56.0, "basis": "yearly average", "region": "FR", "pue": 1.2}})
@@ -135,6 +136,8 @@ def grid_of(summary: dict[str, Any]) -> dict[str, Any] | None:
     carbon = summary.get("carbon") or {}
     value, basis, region = carbon.get("intensity_g_per_kWh"), carbon.get("basis"), carbon.get("region")
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or not basis:
+        return None
+    if value < 0:
         return None
     grid: dict[str, Any] = {
         "intensity_g_per_kWh": float(value),

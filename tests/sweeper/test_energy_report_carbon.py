@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from ecopt_lightning.sweeper._artifacts import summary
+from ecopt_lightning.sweeper._artifacts import summary, write_all
 from ecopt_lightning.sweeper._energy_report import render
 from ecopt_lightning.sweeper._schema import JOB_DIR_ATTR, SWEEP_ENERGY_ATTR, ReportSettings
 from ecopt_lightning.sweeper._sweep_report import build_report
@@ -153,3 +153,20 @@ def test_one_write_of_the_reports_reads_each_trials_summary_once_for_the_sweeps_
         f"- Carbon: gCO2e at {carbon['label']}; {carbon['pue_basis']}."
         in (tmp_path / "out" / "energy_report.md").read_text()
     )
+
+
+@pytest.mark.parametrize("intensity", [float("nan"), -5.0])
+def test_a_summary_naming_an_intensity_that_is_no_number_of_grams_is_passed_over(
+    tmp_path: Path, intensity: float
+) -> None:
+    """Regression (reports audit, 2026-11-29): a job's energy_summary.json edited by hand to an intensity of NaN (or
+    below 0) stopped every write of the reports (``ValueError: intensity_g_per_kWh=nan is not allowed``): the
+    sweep failed after its next batch. The next trial's intensity is used, and named."""
+    chosen, other = _summaries(tmp_path, None, None)
+    edited = json.loads((chosen / "energy_summary.json").read_text())
+    edited["carbon"]["intensity_g_per_kWh"] = intensity
+    (chosen / "energy_summary.json").write_text(json.dumps(edited))
+    write_all(_report(chosen, other), tmp_path / "out")
+    carbon = json.loads((tmp_path / "out" / "summary.json").read_text())["sweep_energy"]["carbon"]
+    assert carbon["label"] == "381 gCO2e/kWh, DE yearly average 2023 (Ember)"
+    assert carbon["total_gCO2e"] == pytest.approx(2 * 381.0)
