@@ -177,6 +177,10 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
             f"energy: {settings.energy_metric} is {reported:.4g} J, negative: not an energy spent; the trial's "
             f"energy: {source or 'unknown'}"
         )
+    share = metrics.get(ESTIMATED_FRACTION)
+    if share is not None and not 0.0 <= share <= 1.0:  # NaN: a job that counted 0 J; every reader takes it as unsaid
+        del metrics[ESTIMATED_FRACTION]
+        degraded.append(f"energy: {ESTIMATED_FRACTION} is {share:.4g}, not a share: how much is estimated is unknown")
     per_sample = metrics.get(settings.energy_per_sample_metric)
     if per_sample is not None and not (math.isfinite(per_sample) and per_sample > 0):
         per_sample = None

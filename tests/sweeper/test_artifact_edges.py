@@ -458,23 +458,60 @@ def _not_json(constant: str) -> None:
 
 def test_a_value_that_is_not_a_finite_number_is_null_in_the_json_files(tmp_path: Path) -> None:
     """Regression (reports audit, 2026-11-29): a front trial whose job returned energy/estimated_fraction NaN (0 J
-    counted: a share of nothing) had the string "nan" in pareto_front.json and the study's dashboard attributes: a
-    text where readers expect a number or null."""
+    counted: a share of nothing), or met a constraint by -inf (its metric was -inf), had the strings "nan" and "-inf"
+    in pareto_front.json and the study's dashboard attributes: text where readers expect a number or null."""
     import json
 
     from ecopt_lightning.sweeper._artifacts import publish_to_study
     from ecopt_lightning.sweeper._schema import FRONT_ATTR
 
     study = optuna.create_study(directions=DIRECTIONS)
-    attrs = {"energy/total_J": 0.0, "energy/estimated_fraction": float("nan")}
+    attrs = {
+        "energy/total_J": 0.0,
+        "energy/estimated_fraction": float("nan"),
+        "log_ratio": float("-inf"),
+        CONSTRAINTS_ATTR: {"log_ratio <= 0": float("-inf")},
+    }
     study.add_trial(
         optuna.trial.create_trial(values=[0.5, 1e-4], params={"w": 1.0}, distributions=DIST, user_attrs=attrs)
     )
-    report = build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS))
+    report = build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS, ["log_ratio <= 0"]))
     write_all(report, tmp_path, figures=False)
     publish_to_study(study, report)
     files = {p.name: json.loads(p.read_text(), parse_constant=_not_json) for p in tmp_path.glob("*.json")}
     assert set(files) == {"pareto_front.json", "summary.json"}
     (row,) = files["pareto_front.json"]["trials"]
     assert row["energy_estimated_fraction"] is None and row["energy_J"] == 0.0
-    assert "nan" not in json.dumps([files, study.user_attrs[FRONT_ATTR]]).lower()
+    assert row["constraints"] == {"log_ratio <= 0": None}
+    written = json.dumps([files, study.user_attrs[FRONT_ATTR]])
+    assert '"nan"' not in written and '"-inf"' not in written
+
+
+def test_an_estimated_share_that_is_no_share_is_unknown_not_nan_percent(tmp_path: Path) -> None:
+    """Regression (reports audit, 2026-11-29): a job that counted 0 J returns energy/estimated_fraction NaN (a share
+    of nothing); energy_report.md then read 'Tuning energy: nan% of it ESTIMATED' and the chosen trial's share
+    'nan%', and so did the dashboard's sweep energy: the sweep's estimated part is NaN once one trial's is."""
+    import json
+
+    from ecopt_lightning.sweeper._artifacts import dashboard_attrs
+    from ecopt_lightning.sweeper._schema import SWEEP_ENERGY_ATTR
+
+    study = optuna.create_study(directions=DIRECTIONS)
+    for w, values, attrs in [
+        (0.0, [0.9, 1e-4], {"energy/total_J": 0.0, "energy/estimated_fraction": float("nan")}),
+        (1.0, [0.8, 2e-4], {"energy/total_J": 10.0, "energy/estimated_fraction": 1.0}),
+    ]:
+        study.add_trial(optuna.trial.create_trial(values=values, params={"w": w}, distributions=DIST, user_attrs=attrs))
+    report = build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS))
+    write_all(report, tmp_path)
+    said = "at least 100% of it ESTIMATED, not measured; 1 trial(s) did not say"
+    text = (tmp_path / "energy_report.md").read_text()
+    assert f"- Tuning energy: {said}.\n" in text and "nan" not in text
+    assert f"10 J, 2 trial(s), {said};" in dashboard_attrs(report)[SWEEP_ENERGY_ATTR]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["sweep_energy"]["estimated_J"] == 10.0
+    assert summary["degraded_measurements"]["trials"] == {
+        "0": ["energy: energy/estimated_fraction is nan, not a share: how much is estimated is unknown"]
+    }
+    with (tmp_path / "trials.csv").open() as f:
+        assert [row["energy_estimated_fraction"] for row in csv.DictReader(f)] == ["", "1.0"]
