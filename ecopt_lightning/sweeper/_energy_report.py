@@ -28,6 +28,7 @@ from ..metrics import (
 )
 from ._impact import estimated_note, uncertainty_note
 from ._jobinfo import grid_of, valid_pue
+from ._repeats import merged_text
 from ._rung_report import energy_saved, stopped_energy_text
 
 if TYPE_CHECKING:
@@ -271,7 +272,7 @@ def render(report: Report) -> str:
         m = chosen.metrics
         spread = f"IQR {_fmt(m.get(INFERENCE_PER_SAMPLE_IQR_J), 'J')}"
         if chosen.merged_trials:  # the first trial's IQR is not the pooled figure's
-            spread = f"one config run in trials {', '.join(map(str, chosen.merged_trials))}, their repeats pooled"
+            spread = merged_text(chosen)
         lines += [
             f"- Trial {chosen.number} ({_why_chosen(imp.get('chosen_rule'), report.knee is chosen)}); "
             f"parameters: {', '.join(f'{k}={v}' for k, v in chosen.params.items()) or 'defaults'}.",

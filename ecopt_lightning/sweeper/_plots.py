@@ -26,6 +26,7 @@ from ..metrics import COST_TOTAL_PREFIX, ESTIMATED_FRACTION
 from ._atomic import atomic_write
 from ._metrics import Constraint
 from ._records import TrialRecord
+from ._repeats import merged_text
 from ._schema import BASELINE_ATTR
 from ._sweep_report import Report
 
@@ -112,7 +113,7 @@ def hover_text(report: Report, r: TrialRecord) -> str:
     off_axes = names[2:] if len(names) > 2 else []  # the figure shows the first two
     lines += [f"{name}: {value:.4g}" for name, value in zip(names, r.values or [], strict=False) if name in off_axes]
     if r.merged_trials:
-        lines.append(f"one config run in trials {', '.join(map(str, r.merged_trials))}: their repeats pooled")
+        lines.append(merged_text(r))
     lines += [f"{name}: 95% interval [{lo:.4g}, {hi:.4g}]" for name, (lo, hi) in r.intervals.items()]
     lines += r.overrides
     for text, value in r.constraints.items():

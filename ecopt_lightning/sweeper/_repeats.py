@@ -60,6 +60,23 @@ def config_key(record: TrialRecord) -> str:
     return f"trial {record.number}"
 
 
+def merged_text(point: TrialRecord) -> str:
+    """How a point of several trials was formed, in words: their benchmark repeats pooled, or (when some trial
+    stored none) the median of their values.
+
+    Example:
+        >>> from types import SimpleNamespace as P
+        >>> merged_text(P(merged_trials=[0, 2], per_repeat_J=[1.0, 1.1])), merged_text(P(merged_trials=[0, 2],
+        ...     per_repeat_J=None))
+        ('one config run in trials 0, 2, their repeats pooled', 'one config run in trials 0, 2, the median of their \
+values (not every trial stored its benchmark repeats)')
+    """
+    trials = f"one config run in trials {', '.join(map(str, point.merged_trials or []))}"
+    if point.per_repeat_J:
+        return f"{trials}, their repeats pooled"
+    return f"{trials}, the median of their values (not every trial stored its benchmark repeats)"
+
+
 def _span(members: Sequence[TrialRecord], name: str, index: int) -> tuple[float, float]:
     ends = [end for r in members for end in r.interval(name, r.objective_values[index])]
     return min(ends), max(ends)
@@ -111,8 +128,8 @@ def _merge(members: list[TrialRecord], settings: ReportSettings) -> TrialRecord:
     if point.energy_per_sample_J is not None:
         point.samples_per_J = 1.0 / point.energy_per_sample_J if point.energy_per_sample_J > 0 else None
         point.metrics[metric] = point.energy_per_sample_J
+    point.per_repeat_J = pooled if every_repeat else None  # the first member's alone would read as the point's
     if every_repeat:
-        point.per_repeat_J = pooled
         point.metrics[INFERENCE_REPEATS] = float(len(pooled))
         median = statistics.median(pooled)
         point.metrics[INFERENCE_CONVERGED] = float(precision_reached(median, median_interval(pooled), REL_PRECISION))

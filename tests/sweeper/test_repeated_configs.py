@@ -128,6 +128,29 @@ def test_the_artifacts_show_one_point_per_config_and_every_trial_with_its_group(
     assert "trials 0, 2" in hover_text(report, report.front[0])
 
 
+def test_a_config_whose_trials_stored_no_repeats_is_not_said_to_pool_them(tmp_path: Path):
+    """Regression (reports audit, 2026-11-29): a config run twice by an app that stores no benchmark repeats (the
+    point is the median of its trials' values) read 'one config run in trials 0, 1, their repeats pooled' in
+    energy_report.md and the HTML hover: there were no repeats to pool."""
+    from ecopt_lightning.sweeper._energy_report import render
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for acc, energy in [(0.9, 2.0), (0.9, 2.2)]:
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"width": 16},
+                distributions={"width": optuna.distributions.CategoricalDistribution([8, 16])},
+                values=[acc, energy],
+                user_attrs={"val_acc": acc, E: energy},
+            )
+        )
+    report = build_report("s", study.get_trials(), SETTINGS)
+    said = "one config run in trials 0, 1, the median of their values (not every trial stored its benchmark repeats)"
+    assert f"- Inference energy: 2.1 J per sample ({said}; " in render(report)
+    assert said in hover_text(report, report.front[0]).split("<br>")
+    assert "pooled" not in render(report) + hover_text(report, report.front[0])
+
+
 def test_a_real_sweep_that_runs_a_config_twice_shows_it_once_with_pooled_repeats(multirun, tmp_path: Path):
     sweep = tmp_path / "sweep"
     # the baseline (width 16) and two sampled trials over 2 widths: some width runs twice, by construction
