@@ -63,6 +63,7 @@ class Totals:
         proc_s: time of the windows in which ``/proc`` was read (s); foreign_core_s: the CPU time other
             processes used in them (core-seconds); contended_s: time of the windows that were contended on
             their own (s). Over ranks the most contended rank's figures are kept (:attr:`contended`).
+        failed_windows: windows in which a domain's reading failed (summed over ranks).
 
     The counted fields carry their DDP reduction in their metadata (energy sums, time and steps take the
     maximum): a new counted field is declared here and incremented in :meth:`add`, and nothing else changes.
@@ -85,6 +86,7 @@ class Totals:
     proc_s: float = _counted("max")
     foreign_core_s: float = _counted("max")
     contended_s: float = _counted("max")
+    failed_windows: int = _counted("sum")
     by_device: dict[str, float] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     invalid: dict[str, str] = field(default_factory=dict)
@@ -116,6 +118,7 @@ class Totals:
         self.sources.update(m.sources)
         for domain, reason in m.invalid.items():
             self.invalid.setdefault(domain, reason)
+        self.failed_windows += bool(m.invalid)
 
     @classmethod
     def reduce_ops(cls) -> dict[str, Op]:
@@ -482,16 +485,28 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b else math.nan
 
 
+def _read(t: Totals, value: float) -> float:
+    """``value``, or NaN when readings failed in ``t``'s windows and nothing was read (on any rank): its 0 J is no
+    measurement."""
+    return math.nan if t.failed_windows and not t.energy_J else value
+
+
 def step_metrics(phase: str, steps: Mapping[Hashable, Totals], per_dataloader: bool = False) -> dict[str, float]:
-    """Mean step energy (J) and power (W) of the steps since the last log point, per key (dataloader index).
+    """Mean step energy (J) and power (W) of the steps since the last log point, per key (dataloader index); NaN
+    where every reading of those steps failed.
 
     Example:
         >>> step_metrics("val", {0: Totals(energy_J=6.0, seconds=3.0, steps=2)})
         {'energy/val_batch_J': 3.0, 'power/val_W': 2.0}
+        >>> step_metrics("val", {0: Totals(seconds=3.0, steps=2, failed_windows=1)})
+        {'energy/val_batch_J': nan, 'power/val_W': nan}
     """
     out: dict[str, float] = {}
     for key, t in steps.items():
-        for name, value in ((metrics.step_J(phase), t.per_step_J), (metrics.power_W(phase), t.power_W)):
+        for name, value in (
+            (metrics.step_J(phase), _read(t, t.per_step_J)),
+            (metrics.power_W(phase), _read(t, t.power_W)),
+        ):
             out[metrics.for_dataloader(name, key) if per_dataloader else name] = value
     return out
 
@@ -505,19 +520,22 @@ def epoch_metrics(
     idle_W: float | None = None,
 ) -> dict[str, float]:
     """Energy of an epoch or loop (J), per sample and per item (J) (``items``: a ``length_fn`` counts them),
-    net of idle power for training (J), and per sample per dataloader.
+    net of idle power for training (J), and per sample per dataloader; NaN where every reading failed.
 
     Example:
         >>> epoch_metrics("train", Totals(energy_J=10.0, seconds=2.0, samples=4), idle_W=1.0)
         {'energy/train_epoch_J': 10.0, 'energy/train_per_sample_J': 2.5, 'energy/train_epoch_net_J': 8.0}
     """
-    out = {metrics.epoch_J(phase): epoch.energy_J, metrics.per_sample_J(phase): epoch.per_sample_J}
+    out = {
+        metrics.epoch_J(phase): _read(epoch, epoch.energy_J),
+        metrics.per_sample_J(phase): _read(epoch, epoch.per_sample_J),
+    }
     if items:
-        out[metrics.per_item_J(phase)] = epoch.per_item_J
+        out[metrics.per_item_J(phase)] = _read(epoch, epoch.per_item_J)
     if idle_W is not None and phase == "train":
-        out[metrics.epoch_net_J(phase)] = epoch.net_J(idle_W)
+        out[metrics.epoch_net_J(phase)] = _read(epoch, epoch.net_J(idle_W))
     for key, t in (per_dataloader or {}).items():
-        out[metrics.for_dataloader(metrics.per_sample_J(phase), key)] = t.per_sample_J
+        out[metrics.for_dataloader(metrics.per_sample_J(phase), key)] = _read(t, t.per_sample_J)
     return out
 
 

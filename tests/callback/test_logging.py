@@ -7,6 +7,7 @@ import warnings
 
 import pytest
 from lightning.pytorch import Callback
+from lightning.pytorch.loggers import CSVLogger
 
 from ecopt_lightning.callback import EnergyCallback
 from ecopt_lightning.energy import EnergyMonitor, EnergyWarning
@@ -451,3 +452,35 @@ def test_a_loops_logged_batch_means_add_up_to_the_loop(tmp_path, entry):
     [(_, batch_J)] = series[f"energy/{phase}_batch_J"]
     [(_, loop_J)] = series[f"energy/{phase}_epoch_J"]
     assert loop_J == pytest.approx(103.0) and batch_J * 3 == pytest.approx(loop_J)
+
+
+def test_steps_and_epochs_whose_every_reading_failed_log_no_energy_not_zero(tmp_path):
+    """Regression (energy audit, 2026-11-29): while the only meter's reads failed (a sensor lost for training
+    batches 1 and 2), the windows were invalid, and yet energy/train_step_J and power/train_W were logged as 0.0
+    at steps 1 to 3 (the window read at batch 2 starts at a failed read), and an epoch that read nothing valid
+    logged energy/train_epoch_J 0.0: a silent zero beside the summary's fault."""
+    from tests.callback.models import LoseCpuOnRank
+
+    runs = {"steps": (1, 3), "epoch": (0, 10**9)}
+    series = {}
+    for name, (start, stop) in runs.items():
+        cb = EnergyCallback(cpu="estimate", proxies=False)
+        trainer = make_trainer(
+            tmp_path / name,
+            [cb, LoseCpuOnRank(rank=0, start=start, stop=stop)],
+            loggers=[CSVLogger(tmp_path / name, name="csv", version=0)],
+            limit_train_batches=5,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+        )
+        trainer.fit(TinyModel())
+        assert "injected: sensor lost" in cb.summary()["measurement_faults"]["cpu:0"]
+        series[name] = csv_series(tmp_path / name)
+    steps = series["steps"]
+    assert [s for s, _ in steps["energy/train_step_J"]] == [0, 4]
+    assert [s for s, _ in steps["power/train_W"]] == [0, 4]
+    assert all(v > 0 for _, v in steps["energy/train_step_J"] + steps["power/train_W"])
+    assert steps["energy/train_epoch_J"][0][1] > 0  # the valid windows still count
+    lost = series["epoch"]
+    for metric in ("energy/train_step_J", "energy/train_epoch_J", "energy/train_per_sample_J", "power/train_W"):
+        assert all(v != 0.0 for _, v in lost.get(metric, [])), metric
