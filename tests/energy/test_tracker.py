@@ -12,7 +12,8 @@ import math
 import pytest
 import torch
 
-from ecopt_lightning import EnergyMonitor, Measurement
+from ecopt_lightning import EnergyMonitor, EnergyWarning, Measurement
+from ecopt_lightning.energy.meter import Reading
 from ecopt_lightning.energy_tracker import (
     COUNTED,
     EnergyTracker,
@@ -24,6 +25,7 @@ from ecopt_lightning.energy_tracker import (
     total_metrics,
 )
 from ecopt_lightning.ranks import RankReducer
+from tests.doubles.clock import ManualClock
 
 
 @pytest.fixture
@@ -244,3 +246,35 @@ def test_every_counted_field_says_how_it_combines_over_ranks():
     t.add(Measurement("w", 2.0, {"cpu:0": 4.0}, {"cpu:0": "estimate"}), samples=3, items=5, steps=1)
     assert t.counts() == {"energy_J": 4.0, "seconds": 2.0, "estimated_J": 4.0, "samples": 3, "items": 5, "steps": 1,
                           "proc_s": 0.0, "foreign_core_s": 0.0, "contended_s": 0.0, "failed_windows": 0}  # fmt: skip
+
+
+class _FailsFromRead:
+    """The CPU estimate, whose reads fail from the ``n``-th on (1-based): a sensor lost at a given read."""
+
+    update_period_s = 0.0
+
+    def __init__(self, n: int) -> None:
+        self.sources = {"cpu:0": "estimate"}
+        self.n, self.reads = n, 0
+
+    def read(self) -> Reading:
+        self.reads += 1
+        if self.reads >= self.n:
+            return Reading(errors={"cpu:0": "injected: sensor lost"})
+        return Reading({"cpu:0": float(self.reads)})
+
+    def close(self) -> None: ...
+
+
+def test_an_idle_baseline_whose_reading_failed_is_not_used_for_net_energy():
+    """Regression (energy audit, 2026-11-29): a reading failing during the idle baseline gave the idle power of the
+    domains still read (0 W here), and net energy was then the gross energy less too little, presented as net."""
+    clock = ManualClock(tick=1.0)  # a window end reads 1 s after the one before
+    ok = EnergyTracker(EnergyMonitor(meters=[_FailsFromRead(n=3)], proc_root=False, clock=clock))
+    ok.measure_idle(0.0, RankReducer().reduce)
+    assert ok.idle_W == 1.0  # reads 1 and 2: 1 J in 1 s
+    lost = EnergyTracker(EnergyMonitor(meters=[_FailsFromRead(n=2)], proc_root=False, clock=clock))
+    with pytest.warns(EnergyWarning, match=r"idle power not measured: .*cpu:0: injected: sensor lost"):
+        lost.measure_idle(0.0, RankReducer().reduce)
+    assert lost.idle_W is None
+    assert "energy/total_net_J" not in total_metrics({"train": Totals(energy_J=5.0, seconds=1.0)}, lost.idle_W)
