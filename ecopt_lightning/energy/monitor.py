@@ -217,8 +217,12 @@ class EnergyMonitor:
         self._stop = threading.Event()
         self._keepalive: threading.Thread | None = None
         if meters is None:
-            self._add_gpu_meters(poll_period_s)
-            self._add_cpu_meters(cpu, cpu_watts_per_core, rapl_root, keepalive_s)
+            try:
+                self._add_gpu_meters(poll_period_s)
+                self._add_cpu_meters(cpu, cpu_watts_per_core, rapl_root, keepalive_s)
+            except BaseException:  # a monitor never returned cannot be closed by its caller
+                self.close()
+                raise
         self.sources: dict[str, str] = {}
         self._period: dict[str, float] = {}
         self._meter_of: dict[str, Meter] = {}

@@ -304,3 +304,14 @@ def test_polled_power_read_between_samples_is_never_taken_back_when_the_power_dr
     assert m.invalid == {}
     assert m.by_device["gpu:0"] >= 0.0
     assert second.energy_J["gpu:0"] == pytest.approx(300.0, rel=1e-6)  # the 300 J already read stand
+
+
+def test_a_monitor_that_fails_to_start_stops_what_it_started(simulated_gpu):
+    """Regression: cpu='rapl' without RAPL raised after the GPU's power poller had started: the exception left a
+    thread polling NVML for the rest of the process, and NVML initialised, with no monitor to close."""
+    nvml = simulated_gpu([SimGpu("GPU-aaaa", counter_supported=False)])
+    before = set(threading.enumerate())
+    with pytest.raises(ValueError, match="cpu='rapl' is not possible here"):
+        EnergyMonitor(gpus=[0], cpu="rapl")
+    assert nvml.init_count == 0
+    assert [t.name for t in set(threading.enumerate()) - before] == []
