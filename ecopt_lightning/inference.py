@@ -25,7 +25,7 @@ from .energy import EnergyMonitor, EnergyWarning, Measurement, checks
 from .energy._notices import say_once
 from .energy.contention import Contention
 from .energy.measurement import source_label
-from .intervals import CONFIDENCE, median_interval, precision_reached
+from .intervals import CONFIDENCE, MIN_VALUES_FOR_INTERVAL, median_interval, precision_reached
 from .proxies import ForwardFn, default_forward
 
 if TYPE_CHECKING:
@@ -303,6 +303,13 @@ def check_settings(
             max_repeats,
             _is_int(max_repeats) and (not _is_int(repeats) or max_repeats >= repeats),
             f"an int >= repeats ({repeats!r})",
+        ),
+        (
+            "max_repeats",
+            max_repeats,
+            rel_precision is None or not _is_int(max_repeats) or max_repeats >= MIN_VALUES_FOR_INTERVAL,
+            f"an int >= {MIN_VALUES_FOR_INTERVAL} with rel_precision={rel_precision!r} (the fewest repeats whose "
+            "median has a 95% interval), or rel_precision=None for a fixed number of repeats",
         ),
         ("max_seconds", max_seconds, max_seconds is None or (_is_number(max_seconds) and max_seconds > 0),
          "seconds > 0 or None"),

@@ -297,6 +297,12 @@ def test_carbon_is_always_reported_and_labelled(tmp_path: Path) -> None:
         ({"rel_precision": 5}, "rel_precision=5 is not allowed: give a fraction in (0, 1) or None"),
         ({"max_seconds": "10s"}, "max_seconds='10s' is not allowed: give seconds > 0 or None"),
         ({"repeats": 6, "max_repeats": 3}, "max_repeats=3 is not allowed: give an int >= repeats (6)"),
+        # a precision target that no run can reach: 5 repeats have no 95% interval of their median (every trial then
+        # warned 'known only to +-inf%' and was marked imprecise)
+        (
+            {"repeats": 3, "max_repeats": 5},
+            "max_repeats=5 is not allowed: give an int >= 6 with rel_precision=0.05 (the fewest repeats whose median",
+        ),
         ({"keep_for_confirm": "yes"}, "keep_for_confirm='yes' is not allowed: give true or false"),
     ],
 )
