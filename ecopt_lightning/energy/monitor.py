@@ -36,6 +36,7 @@ from .nvml import (
     counter_supported,
     find_gpus,
     load_nvml,
+    power_supported,
 )
 from .rapl import RaplError, RaplMeter, powercap_root
 
@@ -249,7 +250,13 @@ class EnergyMonitor:
         polled: list[Gpu] = []
         for g in list(gpus):
             try:
-                (with_counter if counter_supported(nvml, g.handle) else polled).append(g)
+                if counter_supported(nvml, g.handle):
+                    with_counter.append(g)
+                elif power_supported(nvml, g.handle):
+                    polled.append(g)
+                else:
+                    self.missing[g.domain] = "NVML reads neither its energy counter nor its power (NotSupported)"
+                    gpus.remove(g)
             except Exception as exc:
                 self.missing[g.domain] = f"NVML failed on it at start ({type(exc).__name__}: {exc})"
                 gpus.remove(g)

@@ -146,8 +146,13 @@ def find_gpus(nvml: ModuleType, indices: list[int]) -> tuple[list[Gpu], dict[str
     return gpus, missing
 
 
-#: the NVML errors that say a GPU has no energy counter (before Volta; a driver without the call)
-NO_COUNTER_ERRORS = ("NVML_ERROR_NOT_SUPPORTED", "NVML_ERROR_FUNCTION_NOT_FOUND")
+#: the NVML errors that say a GPU has no such sensor (the energy counter before Volta; a driver without the call)
+UNSUPPORTED_ERRORS = ("NVML_ERROR_NOT_SUPPORTED", "NVML_ERROR_FUNCTION_NOT_FOUND")
+
+
+def _unsupported(nvml: ModuleType, exc: Exception) -> bool:
+    codes = {getattr(nvml, name, None) for name in UNSUPPORTED_ERRORS} - {None}
+    return getattr(exc, "value", None) in codes
 
 
 def counter_supported(nvml: ModuleType, handle: Any) -> bool:
@@ -157,8 +162,26 @@ def counter_supported(nvml: ModuleType, handle: Any) -> bool:
         nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
         return True
     except Exception as exc:
-        codes = {getattr(nvml, name, None) for name in NO_COUNTER_ERRORS} - {None}
-        if getattr(exc, "value", None) in codes:
+        if _unsupported(nvml, exc):
+            return False
+        raise
+
+
+def power_supported(nvml: ModuleType, handle: Any) -> bool:
+    """Whether NVML reads the GPU's power (the instantaneous field, or ``nvmlDeviceGetPowerUsage``); errors other
+    than NotSupported are raised, as by :func:`counter_supported`."""
+    field_id = getattr(nvml, "NVML_FI_DEV_POWER_INSTANT", None)
+    if field_id is not None:
+        try:
+            if int(nvml.nvmlDeviceGetFieldValues(handle, [field_id])[0].nvmlReturn) == 0:
+                return True
+        except Exception:
+            pass  # a driver without field values: the plain call says
+    try:
+        nvml.nvmlDeviceGetPowerUsage(handle)
+        return True
+    except Exception as exc:
+        if _unsupported(nvml, exc):
             return False
         raise
 

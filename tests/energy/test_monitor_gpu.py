@@ -11,7 +11,12 @@ from collections.abc import Callable
 import pytest
 
 from ecopt_lightning import EnergyMonitor, EnergyWarning
-from tests.doubles.simulated_gpu import NVML_ERROR_DRIVER_NOT_LOADED, NVML_ERROR_GPU_IS_LOST, SimGpu
+from tests.doubles.simulated_gpu import (
+    NVML_ERROR_DRIVER_NOT_LOADED,
+    NVML_ERROR_GPU_IS_LOST,
+    NVML_ERROR_NOT_SUPPORTED,
+    SimGpu,
+)
 
 
 def busy(seconds: float) -> None:
@@ -315,3 +320,19 @@ def test_a_monitor_that_fails_to_start_stops_what_it_started(simulated_gpu):
         EnergyMonitor(gpus=[0], cpu="rapl")
     assert nvml.init_count == 0
     assert [t.name for t in set(threading.enumerate()) - before] == []
+
+
+def test_a_gpu_nvml_reads_no_power_of_is_not_announced_as_measured(simulated_gpu, monkeypatch):
+    """Regression: a GPU without the energy counter whose power NVML does not read either (NotSupported, as on
+    some consumer and laptop GPUs) was announced 'measured: gpu:0 (nvml_power, ...)', and then every window marked
+    it invalid."""
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    no_power = SimGpu(  # its 4th NVML call on is the first power read: NotSupported from there
+        "GPU-aaaa", counter_supported=False, instant_supported=False, fail_at_call=4, fail_code=NVML_ERROR_NOT_SUPPORTED
+    )
+    simulated_gpu([no_power, SimGpu("GPU-bbbb", counter_supported=False)])
+    with pytest.warns(EnergyWarning, match=r"not measured at all: gpu:0: NVML reads neither its energy counter nor"):
+        monitor = EnergyMonitor(gpus=[0, 1], cpu=False)
+    monitor.close()
+    assert monitor.sources == {"gpu:1": "nvml_power"}
+    assert "measured: gpu:0" not in monitor.describe()
