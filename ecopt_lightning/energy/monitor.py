@@ -449,12 +449,15 @@ class EnergyMonitor:
 
     def begin(self, name: str, sync: bool | None = None) -> None:
         """Open the window ``name``; windows of other names may be open too (nested or overlapping)."""
-        with self._lock:
-            if name in self._windows:
-                raise ValueError(f"window {name!r} is already open: end it first or use another name")
+        self._check_not_open(name)
         start = self.snapshot(sync)
-        with self._lock:
+        with self._lock:  # checked again where it is opened: another thread may have opened it meanwhile
+            self._check_not_open(name)
             self._windows[name] = Window(name, start)
+
+    def _check_not_open(self, name: str) -> None:
+        if name in self._windows:
+            raise ValueError(f"window {name!r} is already open: end it first or use another name")
 
     def end(self, name: str, sync: bool | None = None) -> Measurement:
         """Close the window ``name`` and return its :class:`Measurement`."""

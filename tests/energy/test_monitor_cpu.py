@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -334,3 +335,43 @@ def test_a_rapl_zone_unreadable_at_start_is_reported_missing_not_dropped_silentl
         EnergyMonitor(gpus=[], cpu="auto").close()
     with pytest.raises(ValueError, match=r"cpu='rapl' is not possible here: cpu:0: its RAPL counter .* could not"):
         EnergyMonitor(gpus=[], cpu="rapl")
+
+
+class _ReadsMeetInPairs:
+    """A meter whose first two reads wait for each other: two threads are then both inside a snapshot at once."""
+
+    update_period_s = 0.0
+
+    def __init__(self) -> None:
+        self.sources = {"cpu:0": "estimate"}
+        self.meet = threading.Barrier(2, timeout=60)
+        self.reads = 0
+
+    def read(self) -> Reading:
+        self.reads += 1
+        if self.reads <= 2:
+            self.meet.wait()
+        return Reading({"cpu:0": float(self.reads)})
+
+    def close(self) -> None: ...
+
+
+def test_two_threads_opening_the_same_window_at_once_get_an_error_not_one_window_lost():
+    """Regression: begin() checked the name before reading the meters and stored the window after, so two threads
+    opening 'step' together both passed the check, and the second silently replaced the first's start."""
+    monitor = EnergyMonitor(meters=[_ReadsMeetInPairs()], proc_root=False)
+    errors: list[Exception] = []
+
+    def open_step() -> None:
+        try:
+            monitor.begin("step")
+        except ValueError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_step) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    monitor.close()
+    assert [str(e) for e in errors] == ["window 'step' is already open: end it first or use another name"]
