@@ -11,6 +11,7 @@ import json
 import math
 import os
 import platform
+import statistics
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
@@ -200,9 +201,27 @@ def _precision(record: TrialRecord) -> str:
     return "".join(f"; {p}" for p in parts)
 
 
-def _median_of(record: TrialRecord) -> str:
-    """`` (the median of trials 3, 7)`` for a config run in several trials, else empty."""
-    return f" (the median of trials {', '.join(map(str, record.merged_trials))})" if record.merged_trials else ""
+def _training_energy(record: TrialRecord, records: dict[int, TrialRecord]) -> str:
+    """The chosen model's training energy in words: its trial's, or for a config run in several trials the median
+    of those that reported one, naming them and those that did not.
+
+    Example:
+        >>> from types import SimpleNamespace as R
+        >>> trials = {3: R(metrics={"energy/train_total_J": 10.0}), 7: R(metrics={}), 9: R(metrics={
+        ...     "energy/train_total_J": 20.0})}
+        >>> _training_energy(R(metrics={}, merged_trials=[3, 7, 9]), trials)
+        '15 J (the median of trials 3, 9; trial(s) 7 reported none)'
+    """
+    metric = total_J("train")
+    if not record.merged_trials:
+        return _fmt(record.metrics.get(metric), "J")
+    said = [n for n in record.merged_trials if records[n].metrics.get(metric) is not None]
+    silent = [n for n in record.merged_trials if n not in said]
+    if not said:
+        return f"n/a (none of trials {', '.join(map(str, silent))} reported one)"
+    value = statistics.median(records[n].metrics[metric] for n in said)
+    none = f"; trial(s) {', '.join(map(str, silent))} reported none" if silent else ""
+    return f"{_fmt(value, 'J')} (the median of trials {', '.join(map(str, said))}{none})"
 
 
 def _why_chosen(rule: str | None, knee: bool) -> str:
@@ -276,7 +295,7 @@ def render(report: Report) -> str:
         lines += [
             f"- Trial {chosen.number} ({_why_chosen(imp.get('chosen_rule'), report.knee is chosen)}); "
             f"parameters: {', '.join(f'{k}={v}' for k, v in chosen.params.items()) or 'defaults'}.",
-            f"- Training energy: {_fmt(m.get(total_J('train')), 'J')}{_median_of(chosen)}.",
+            f"- Training energy: {_training_energy(chosen, {r.number: r for r in report.records})}.",
             f"- Inference energy: {_fmt(chosen.energy_per_sample_J, 'J')} per sample "
             f"({spread}{_precision(chosen)}), "
             f"{_fmt(chosen.samples_per_J)} samples per J.",

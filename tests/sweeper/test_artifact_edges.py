@@ -225,6 +225,29 @@ def test_the_chosen_model_of_a_repeated_config_gives_the_median_training_energy_
     assert "- Training energy: 20 J (the median of trials 0, 1, 2).\n" in chosen.split("## The chosen model", 1)[1]
 
 
+def test_the_chosen_repeated_config_names_the_trials_its_training_energy_is_the_median_of() -> None:
+    """Regression (reports audit, 2026-11-29): in a resumed study whose earlier run logged no training energy, a
+    config run in three trials (10 J, none, 30 J) read 'Training energy: 10 J (the median of trials 0, 1, 2)': the
+    first trial's alone, said to be the median of all three."""
+    from ecopt_lightning.sweeper._energy_report import render
+    from ecopt_lightning.sweeper._schema import BASELINE_ATTR
+
+    study = optuna.create_study(directions=DIRECTIONS)
+    for k, train in enumerate([10.0, None, 30.0]):  # one config, three trials
+        attrs = {NAMES[1]: 0.002, **({} if train is None else {"energy/train_total_J": train})}
+        study.add_trial(
+            optuna.trial.create_trial(
+                values=[0.9, 0.002],
+                params={"w": 1.0},
+                distributions=DIST,
+                user_attrs={**attrs, **({BASELINE_ATTR: True} if k == 0 else {})},
+            )
+        )
+    chosen = render(build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS)))
+    said = "- Training energy: 20 J (the median of trials 0, 2; trial(s) 1 reported none).\n"
+    assert said in chosen.split("## The chosen model", 1)[1]
+
+
 def test_a_sweep_dir_file_that_cannot_be_written_stops_the_sweep_in_one_line(tmp_path: Path) -> None:
     """A folder in summary.json's place (or a full disk): the sweep ended with a raw traceback of os.replace."""
     from .conftest import run_multirun
