@@ -25,5 +25,18 @@ def pick_device(name: str) -> torch.device:
 
 
 def open_monitor(device: torch.device, cpu: Any = "auto") -> EnergyMonitor:
-    """An :class:`EnergyMonitor` on ``device``'s GPU (if any) and the CPU as ``cpu`` says (False: GPU only)."""
-    return EnergyMonitor(gpus=[device.index or 0] if device.type == "cuda" else [], cpu=cpu)
+    """An :class:`EnergyMonitor` on ``device``'s GPU (if any) and the CPU as ``cpu`` says (False: GPU only).
+
+    Raises:
+        ValueError: in one line, when it would measure nothing (``energy.cpu=false`` on the CPU, or a GPU NVML
+            cannot read): every J/token would read 0 and rank first.
+    """
+    monitor = EnergyMonitor(gpus=[device.index or 0] if device.type == "cuda" else [], cpu=cpu)
+    if not monitor.sources:
+        monitor.close()
+        why = "; ".join(f"{d}: {reason}" for d, reason in monitor.missing.items()) or f"no GPU on {device}"
+        raise ValueError(
+            f"energy.cpu={cpu!r} is not allowed on {device}: nothing would be measured ({why}) and every J/token "
+            "would read 0; give energy.cpu=auto, rapl or estimate, or run on a GPU that NVML reads"
+        )
+    return monitor

@@ -118,3 +118,13 @@ def test_the_batch_size_sweep_says_its_energy_is_estimated(tmp_path):
     # each front row names its energy's source (the job's energy_summary.json), as the main job's do
     for row in json.loads((sweep / "pareto_front.json").read_text())["trials"]:
         assert row["energy_sources"] == {"cpu:0": "estimate"} and row["energy_estimated_fraction"] == 1.0
+
+
+@pytest.mark.parametrize("app", [generate_app, break_even_app])
+def test_a_run_that_would_measure_nothing_is_refused_before_it_runs(tmp_path, app):
+    """Regression (reports audit, 2026-11-29): ``energy.cpu=false`` on the CPU printed '0 J/token (none)' and
+    returned textgen/J_per_token 0 and energy/total_J 0 (energy_summary.json: total_J 0.0): in a sweep the cheapest
+    batch size by a measurement that never happened."""
+    with pytest.raises(ValueError, match=r"^energy\.cpu=False is not allowed on cpu: nothing would be measured \("):
+        app.run(textgen_cfg("device=cpu", "energy.cpu=false"), output_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
