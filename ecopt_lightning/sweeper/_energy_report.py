@@ -186,6 +186,13 @@ def sweep_pue(report: Report, read: Callable[[TrialRecord], dict[str, Any] | Non
     return known[0], f"PUE {known[0]:g}, as each trial's EnergyCallback used"
 
 
+def _member_sources(point: TrialRecord, records: dict[int, TrialRecord]) -> list[tuple[int, dict[str, str]]] | None:
+    """The energy sources of each trial of a config run in several trials, when they are not all the same (``None``
+    when they are): the point's own sources are its first trial's alone."""
+    each = [(n, dict(records[n].sources)) for n in point.merged_trials or [] if n in records]
+    return each if len({json.dumps(srcs, sort_keys=True) for _, srcs in each}) > 1 else None
+
+
 def _precision(record: TrialRecord) -> str:
     """The 95% interval, and whether the benchmark converged or ran contended, as a clause."""
     parts = []
@@ -257,7 +264,14 @@ def render(report: Report) -> str:
     summary = _trial_summary(chosen) if chosen is not None else None
     # the job's summary, else what the sweeper stored on the trial (a report rebuilt where the job dirs are not)
     by_domain = (summary or {}).get("sources") or (chosen.sources if chosen is not None else None)
-    if by_domain:
+    trials = {r.number: r for r in report.records}
+    differ = _member_sources(chosen, trials) if chosen is not None and chosen.merged_trials else None
+    if differ:  # a config run on other sensors (a study resumed on another machine): each trial's, not the first's
+        each = "; ".join(
+            f"trial {n}: {', '.join(f'{d}: {s}' for d, s in srcs.items()) or 'unknown'}" for n, srcs in differ
+        )
+        lines.append(f"- Energy sources of the chosen config's trials differ, per domain: {each}.")
+    elif by_domain:
         sources = ", ".join(f"{d}: {s}" for d, s in by_domain.items())
         lines.append(f"- Energy sources of the chosen trial, per domain: {sources}.")
     estimated = chosen.metrics.get(ESTIMATED_FRACTION) if chosen is not None else None
@@ -295,7 +309,7 @@ def render(report: Report) -> str:
         lines += [
             f"- Trial {chosen.number} ({_why_chosen(imp.get('chosen_rule'), report.knee is chosen)}); "
             f"parameters: {', '.join(f'{k}={v}' for k, v in chosen.params.items()) or 'defaults'}.",
-            f"- Training energy: {_training_energy(chosen, {r.number: r for r in report.records})}.",
+            f"- Training energy: {_training_energy(chosen, trials)}.",
             f"- Inference energy: {_fmt(chosen.energy_per_sample_J, 'J')} per sample "
             f"({spread}{_precision(chosen)}), "
             f"{_fmt(chosen.samples_per_J)} samples per J.",

@@ -248,6 +248,31 @@ def test_the_chosen_repeated_config_names_the_trials_its_training_energy_is_the_
     assert said in chosen.split("## The chosen model", 1)[1]
 
 
+def test_the_chosen_repeated_config_run_on_other_sensors_names_each_trials_sources() -> None:
+    """Regression (reports audit, 2026-11-29): a study resumed on another machine ran the chosen config again, once
+    measured by RAPL and once ESTIMATED from CPU time; energy_report.md named the first trial's sources alone
+    ('cpu:0: rapl'), an estimate presented as a measurement beside a 50% estimated share."""
+    from ecopt_lightning.sweeper._energy_report import render
+    from ecopt_lightning.sweeper._schema import BASELINE_ATTR, SOURCES_ATTR
+
+    study = optuna.create_study(directions=DIRECTIONS)
+    for k, (source, share) in enumerate([("rapl", 0.0), ("estimate", 1.0)]):  # one config, two trials
+        attrs = {NAMES[1]: 0.002, SOURCES_ATTR: {"cpu:0": source}, "energy/estimated_fraction": share}
+        study.add_trial(
+            optuna.trial.create_trial(
+                values=[0.9, 0.002],
+                params={"w": 1.0},
+                distributions=DIST,
+                user_attrs={**attrs, **({BASELINE_ATTR: True} if k == 0 else {})},
+            )
+        )
+    method = render(build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS))).split("## ")[2]
+    assert (
+        "- Energy sources of the chosen config's trials differ, per domain: trial 0: cpu:0: rapl; trial 1: " in method
+    )
+    assert "trial 1: cpu:0: estimate." in method and "of the chosen trial, per domain" not in method
+
+
 def test_a_sweep_dir_file_that_cannot_be_written_stops_the_sweep_in_one_line(tmp_path: Path) -> None:
     """A folder in summary.json's place (or a full disk): the sweep ended with a raw traceback of os.replace."""
     from .conftest import run_multirun
