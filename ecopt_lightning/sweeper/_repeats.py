@@ -154,6 +154,8 @@ def _merge(members: list[TrialRecord], settings: ReportSettings) -> TrialRecord:
     point.feasible = all(v <= 0 for v in constraints.values())
     point.flags = {k: v for r in reversed(members) for k, v in r.flags.items()}
     point.degraded = list(dict.fromkeys(reason for r in members for reason in r.degraded))
+    if len({json.dumps(r.sources, sort_keys=True) for r in members}) > 1:  # measured otherwise (another machine)
+        point.sources = {f"trial{r.number}/{domain}": source for r in members for domain, source in r.sources.items()}
     point.sweep_values = None
     if any(r.sweep_values is not None for r in members):
         point.sweep_values = [

@@ -248,15 +248,12 @@ def test_the_chosen_repeated_config_names_the_trials_its_training_energy_is_the_
     assert said in chosen.split("## The chosen model", 1)[1]
 
 
-def test_the_chosen_repeated_config_run_on_other_sensors_names_each_trials_sources() -> None:
-    """Regression (reports audit, 2026-11-29): a study resumed on another machine ran the chosen config again, once
-    measured by RAPL and once ESTIMATED from CPU time; energy_report.md named the first trial's sources alone
-    ('cpu:0: rapl'), an estimate presented as a measurement beside a 50% estimated share."""
-    from ecopt_lightning.sweeper._energy_report import render
+def _two_sensor_study() -> optuna.Study:
+    """One config run in two trials (a study resumed on another machine): measured by RAPL, then ESTIMATED."""
     from ecopt_lightning.sweeper._schema import BASELINE_ATTR, SOURCES_ATTR
 
     study = optuna.create_study(directions=DIRECTIONS)
-    for k, (source, share) in enumerate([("rapl", 0.0), ("estimate", 1.0)]):  # one config, two trials
+    for k, (source, share) in enumerate([("rapl", 0.0), ("estimate", 1.0)]):
         attrs = {NAMES[1]: 0.002, SOURCES_ATTR: {"cpu:0": source}, "energy/estimated_fraction": share}
         study.add_trial(
             optuna.trial.create_trial(
@@ -266,11 +263,33 @@ def test_the_chosen_repeated_config_run_on_other_sensors_names_each_trials_sourc
                 user_attrs={**attrs, **({BASELINE_ATTR: True} if k == 0 else {})},
             )
         )
-    method = render(build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS))).split("## ")[2]
-    assert (
-        "- Energy sources of the chosen config's trials differ, per domain: trial 0: cpu:0: rapl; trial 1: " in method
-    )
-    assert "trial 1: cpu:0: estimate." in method and "of the chosen trial, per domain" not in method
+    return study
+
+
+def test_the_chosen_repeated_config_run_on_other_sensors_names_each_trials_sources() -> None:
+    """Regression (reports audit, 2026-11-29): a study resumed on another machine ran the chosen config again, once
+    measured by RAPL and once ESTIMATED from CPU time; energy_report.md named the first trial's sources alone
+    ('cpu:0: rapl'), an estimate presented as a measurement beside a 50% estimated share."""
+    from ecopt_lightning.sweeper._energy_report import render
+
+    report = build_report("edges", _two_sensor_study().get_trials(), ReportSettings(NAMES, DIRECTIONS))
+    method = render(report).split("## ")[2]
+    said = "- Energy sources of the chosen config's trials differ, per domain: trial 0: cpu:0: rapl; trial 1: cpu:0: "
+    assert f"{said}estimate.\n" in method and "of the chosen trial, per domain" not in method
+
+
+def test_a_repeated_config_run_on_other_sensors_names_each_trials_sources_in_the_front_files(tmp_path: Path) -> None:
+    """Regression (reports audit, 2026-11-29): the same study's pareto_front.json and .csv gave the config's point
+    the energy sources of its first trial alone (``{"cpu:0": "rapl"}``), its median energy half estimated."""
+    import json
+
+    report = build_report("edges", _two_sensor_study().get_trials(), ReportSettings(NAMES, DIRECTIONS))
+    write_all(report, tmp_path, figures=False)
+    (row,) = json.loads((tmp_path / "pareto_front.json").read_text())["trials"]
+    assert row["energy_sources"] == {"trial0/cpu:0": "rapl", "trial1/cpu:0": "estimate"}
+    with (tmp_path / "pareto_front.csv").open() as f:
+        (line,) = csv.DictReader(f)
+    assert line["energy_sources"] == "trial0/cpu:0=rapl, trial1/cpu:0=estimate"
 
 
 def test_a_sweep_dir_file_that_cannot_be_written_stops_the_sweep_in_one_line(tmp_path: Path) -> None:
