@@ -182,6 +182,25 @@ class EnergyCallback(Callback):
         self._benchmark.settings = InferenceBenchmark.of(value)
 
     @property
+    def stopped_at_rung(self) -> int | None:
+        """The epoch of the multi-fidelity rung at which the sweep stopped this fit (it set
+        ``trainer.should_stop``: the study ranked the trial out there), else ``None`` (it trained to its budget,
+        or ran outside a multi-fidelity sweep). The study discards a trial stopped at a rung: skip
+        ``trainer.test`` for it, which would spend energy on it and report test metrics as if it had finished.
+
+        In the app, after fit::
+
+            trainer.fit(model, datamodule=data)
+            if energy.stopped_at_rung is None:  # not discarded at a rung
+                trainer.test(model, datamodule=data)
+
+        Example (outside a sweep no rung stops a fit):
+            >>> EnergyCallback(cpu=False).stopped_at_rung is None
+            True
+        """
+        return None if self._rungs is None else self._rungs.stopped_epoch
+
+    @property
     def proxies(self) -> bool:
         """Whether ``model/params`` and ``model/flops_per_sample`` are measured."""
         return self._proxies.enabled

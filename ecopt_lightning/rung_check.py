@@ -43,6 +43,7 @@ class RungCheck:
         self.epochs = [int(e) for e in epochs]
         self.benchmark_repeats = benchmark_repeats
         self.stopped = ""  # why training stopped before its budget ("" while it goes on)
+        self.stopped_epoch: int | None = None  # the rung epoch it stopped at (None while it goes on)
 
     @classmethod
     def open(
@@ -154,6 +155,7 @@ class RungCheck:
         (go_on,) = _on_every_rank([go_on], error, broadcast, failure)
         if not go_on:
             self.stopped = f"stopped by multi-fidelity at epoch {epoch}"
+            self.stopped_epoch = int(epoch)
         return bool(go_on)
 
 

@@ -36,7 +36,8 @@ def quiet_lightning() -> None:
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
-    """Fit, test and measure inference energy for one configuration; return every metric as a float."""
+    """Fit, test and measure inference energy for one configuration; return every metric as a float (no test,
+    and no ``test_*`` metric, for a trial a multi-fidelity sweep stopped at a rung)."""
     quiet_lightning()
     L.seed_everything(cfg.seed, workers=True)
     data = DigitsDataModule(batch_size=cfg.data.batch_size, seed=cfg.seed)
@@ -74,8 +75,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
     check_before_training(model, data.val_dataloader(), device=trainer.strategy.root_device)
     trainer.fit(model, datamodule=data)
     metrics = _floats(trainer.callback_metrics)  # test() replaces callback_metrics: keep fit's
-    trainer.test(model, datamodule=data, verbose=False)
-    metrics.update(_floats(trainer.callback_metrics))
+    if energy.stopped_at_rung is None:  # a trial a multi-fidelity sweep stopped at a rung is discarded: no test
+        trainer.test(model, datamodule=data, verbose=False)
+        metrics.update(_floats(trainer.callback_metrics))
     return metrics
 
 

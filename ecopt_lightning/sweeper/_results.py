@@ -96,12 +96,14 @@ def tell_result(
     values: list[float] | None = None
     error: str | None = None
     mismatch: tuple[str, str] | None = None
+    unusable = False  # the job ran to its end but its returned values cannot be the trial's
     try:
         returned = ret.return_value
         metrics = to_metrics(returned, settings.objective_names)
         values = [lookup(metrics, name, "objective") for name in settings.objective_names]
         constraints = {c.text: c.value(metrics) for c in settings.constraints}
     except TrialError as exc:
+        unusable = True
         names = [*settings.objective_names, *(c.metric for c in settings.constraints)]
         error = non_numeric(returned, names) or str(exc)
         mismatch = name_mismatch(returned, metrics, settings.objective_names, [c.metric for c in settings.constraints])
@@ -143,8 +145,10 @@ def tell_result(
     stopped, not_finite = stopped_at(study, trial) if settings.jobs_reach_their_trials else (None, False)
     if not_finite:  # stopped at a rung for a NaN objective: a failure, whatever the job returned after
         error, mismatch = stopped, None
-    if error is None and stopped is not None:
-        # PRUNED keeps no values, so the trial never reaches the front; its metrics and energy stay
+    if stopped is not None and not not_finite and (error is None or unusable):
+        # PRUNED keeps no values, so the trial never reaches the front; its metrics and energy stay. Its final
+        # values are not needed: an app skips its test after a rung stop (EnergyCallback.stopped_at_rung), so an
+        # objective such as test_acc (ranked at the rungs through rung_metrics) is missing, not a failure
         # the trial's progress line says the same for the user
         log.debug("ecopt: trial %d %s (multi-fidelity: told PRUNED)", trial.number, stopped)
         set_user_attrs(study, trial, attrs)

@@ -64,7 +64,8 @@ def kwargs(node: DictConfig) -> dict[str, Any]:
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
-    """Fit with early stopping on ``val_loss``, measure inference energy, test; return every metric."""
+    """Fit with early stopping on ``val_loss``, measure inference energy, test (not a trial a multi-fidelity sweep
+    stopped at a rung); return every metric."""
     if cfg.test_ckpt not in TEST_CKPTS:
         raise ValueError(f"test_ckpt={cfg.test_ckpt!r} is not allowed: one of {', '.join(TEST_CKPTS)}")
     quiet_lightning()
@@ -87,14 +88,19 @@ def run(cfg: DictConfig) -> dict[str, float]:
     check_before_training(model, datamodule.val_dataloader(), device=trainer.strategy.root_device)
     trainer.fit(model, datamodule=datamodule)
     metrics = as_floats(trainer.callback_metrics)  # fit's metrics; test() starts a new run of the trainer
-    ckpt = "best" if cfg.test_ckpt == "best" and checkpoint.best_model_path else None
-    trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
-    metrics.update(as_floats(trainer.callback_metrics))
+    if energy.stopped_at_rung is None:  # a trial a multi-fidelity sweep stopped at a rung is discarded: no test
+        ckpt = "best" if cfg.test_ckpt == "best" and checkpoint.best_model_path else None
+        trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
+        metrics.update(as_floats(trainer.callback_metrics))
     per_sample = metrics.get(INFERENCE_PER_SAMPLE_J)
     print(
         f"cifar10 filters={model.hparams['filters']} depth={model.hparams['depth']} "
         f"kernel={model.hparams['kernel_size']} pool={model.hparams['pool']}: "
-        f"test_acc={metrics.get('test_acc', math.nan):.4f}, "
+        + (
+            f"test_acc={metrics.get('test_acc', math.nan):.4f}, "
+            if energy.stopped_at_rung is None
+            else f"stopped at the rung at epoch {energy.stopped_at_rung}, not tested, "
+        )
         + (
             f"{per_sample:.4g} J per inference sample"
             if per_sample is not None

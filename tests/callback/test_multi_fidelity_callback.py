@@ -91,7 +91,7 @@ def test_lone_trial_trains_exactly_as_without_multi_fidelity(tmp_path: Path, mon
     _, plain = _fit(tmp_path / "plain.json")
     study = _study(tmp_path, monkeypatch, earlier=[])
     trainer, ranked = _fit(tmp_path / "ranked.json")
-    assert trainer.current_epoch == 3
+    assert trainer.current_epoch == 3 and trainer.callbacks[0].stopped_at_rung is None
     attrs = study.trials[-1].user_attrs
     assert [e["decision"] for e in rung_values(attrs).values()] == ["continue", "continue"]
     assert torch.equal(plain, ranked)
@@ -105,6 +105,7 @@ def test_dominated_trial_is_stopped_after_the_first_rung(tmp_path: Path, monkeyp
     assert stopped_at(attrs) == 1 and rung_values(attrs)[1]["cohort"] == [0, 1]
     energy = trainer.callbacks[0]
     assert energy.summary()["status"] == "finished fit (stopped by multi-fidelity at epoch 1)"
+    assert energy.stopped_at_rung == 1  # what the app asks before its trainer.test
     # the benchmark ran once, at the rung, and its values are the trial's final ones
     assert float(trainer.callback_metrics["energy/inference_per_sample_J"]) == rung_values(attrs)[1]["values"][1]
 
