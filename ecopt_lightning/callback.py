@@ -250,6 +250,10 @@ class EnergyCallback(Callback):
         self._status = f"running {getattr(stage, 'value', stage)}"  # Lightning passes a TrainerFn: "fit", not its name
         self._loop_ran = False
         self._summary_file = None
+        if stage == "fit":
+            # from here to the first batch (the LightningModule's setup, configure_model and on_fit_start, a
+            # checkpoint's restore) is OTHER's: else the meters read energy no phase holds
+            self.tracker.start(OTHER, sync=self._sync_reads)
 
     @override
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
@@ -264,16 +268,19 @@ class EnergyCallback(Callback):
     @override
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self.idle_baseline_s > 0 and self.tracker.idle_W is None:
-            self.tracker.measure_idle(self.idle_baseline_s, self._reducer.reduce)
+            with self.tracker.paused(OTHER, sync=self._sync_reads):  # measured apart, in no total
+                self.tracker.measure_idle(self.idle_baseline_s, self._reducer.reduce)
 
     @override
     def on_sanity_check_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.tracker.start("sanity")
+        at = self._pause_other(self._sync_reads) if self.tracker.running(OTHER) else None
+        self.tracker.start("sanity", at=at)
 
     @override
     def on_sanity_check_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.tracker.pause("sanity")
+        at = self.tracker.pause("sanity", sync=self._sync_reads)
         self.tracker.end_epoch("sanity")
+        self.tracker.start(OTHER, at=at)  # the sanity check is measured apart; what follows is the fit's again
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -282,7 +289,8 @@ class EnergyCallback(Callback):
         self._publish_params(trainer, pl_module)
         if self.tracker.idle_W is not None:
             self._out.publish(trainer, {metrics.IDLE_W: self.tracker.idle_W}, compat.batches_that_stepped(trainer))
-        self.tracker.start(OTHER, sync=self._sync_reads)
+        if not self.tracker.running(OTHER):  # it runs from set-up
+            self.tracker.start(OTHER, sync=self._sync_reads)
 
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -549,11 +557,12 @@ class EnergyCallback(Callback):
         )
 
     def _counted_any(self) -> bool:
-        """Whether the totals hold any counted window (else they are 0 J of nothing: no batch ran)."""
+        """Whether the totals hold any counted window (else they are 0 J of nothing: no batch ran). OTHER alone is
+        not one: a fit whose loop Lightning skipped (no batch) still ran its set-up, which is no run's energy."""
         return any(
             t.steps or t.samples or t.seconds > 0 or t.energy_J > 0
             for phase, t in self.tracker.cluster.items()
-            if phase in COUNTED
+            if phase in COUNTED and phase != OTHER
         )
 
     def _no_energy(self) -> str | None:

@@ -33,9 +33,10 @@ class TotalsReducer(Protocol):
     def reduce_totals(self, spans: Mapping[Any, Totals]) -> dict[Any, Totals]: ...
 
 
-#: the fit's time outside training steps and evaluation loops: checkpoint saves and other callbacks' work after
-#: an epoch or a validation loop ends, the logging in between, the end of fit (its clock runs whenever the
-#: training clock is paused between its steps)
+#: the fit's time outside training steps and evaluation loops: its start (from the callback's set-up: the
+#: LightningModule's setup, configure_model and on_fit_start, a checkpoint's restore), checkpoint saves and other
+#: callbacks' work after an epoch or a validation loop ends, the logging in between, the end of fit (its clock runs
+#: whenever the training clock is paused between its steps; not during the idle baseline or the sanity check)
 OTHER = "other"
 #: phases whose energy makes up ``energy/total_J``
 COUNTED = ("train", "val", "test", "predict", "benchmark", OTHER)
