@@ -86,7 +86,8 @@ class Measurement:
             off by up to one update (the NVML counter updates about every 100 ms).
         invalid: domains whose reading failed during the window, with the reason; they count for nothing.
         contention: what else the machine's CPUs did during the window (``None`` where ``/proc`` is not
-            read); :attr:`contended` says whether it was enough to bias the value.
+            read, or where no domain was measured: there is no value to bias); :attr:`contended` says whether it
+            was enough to bias the value.
 
     Example:
         >>> m = Measurement("step", 2.0, {"gpu:0": 500.0, "cpu:0": 40.0}, {"gpu:0": "nvml_counter", "cpu:0": "rapl"})

@@ -418,7 +418,7 @@ class EnergyMonitor:
                 )
         sources = {d: self.sources[d] for d in by_device}
         contention = None
-        if start.proc is not None and end.proc is not None:
+        if start.proc is not None and end.proc is not None and by_device:  # it qualifies a value: none, nothing to say
             contention = Contention.between(start.proc, end.proc, seconds, compute_threads())
             if contention.contended:
                 _notices.say_once(

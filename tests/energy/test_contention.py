@@ -166,3 +166,41 @@ def test_a_real_trainer_flags_its_training_contended_from_a_fake_proc_load(tmp_p
     assert phases["train"]["contended"] is True and phases["train"]["foreign_cores"] > 0.5
     share = contended_share(phases["train"]["contended_fraction"])
     assert any(reason.endswith(f"during train ({share})") for reason in read_job(str(tmp_path)).degraded)
+
+
+def _load_each_step(proc: FakeProc, foreign: int):
+    """A callback: other processes use ``foreign`` ticks of the fake /proc during every training batch (an event)."""
+    from lightning.pytorch import Callback
+
+    class Load(Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+            proc.run(own=1, foreign=foreign)
+
+    return Load()
+
+
+@pytest.mark.parametrize(("cpu", "said"), [(False, False), ("estimate", True)])
+def test_a_contended_window_is_said_only_when_something_was_measured_in_it(tmp_path, manual_clock, cpu, said):
+    """Regression (callback audit): with nothing measured (cpu=False and no GPU: every window 0 J of no domain) a
+    fit under foreign load still said 'window ... was contended ... its value may be biased' with its remedy, of a
+    value there was not; the same fit measured by the CPU estimate says it."""
+    import warnings
+
+    from ecopt_lightning.callback import EnergyCallback
+    from ecopt_lightning.energy._notices import forget_all
+    from tests.callback.helpers import make_trainer
+    from tests.callback.models import TinyModel
+
+    manual_clock(tick=1.0)  # every window lasts whole seconds: long enough to be judged
+    proc = FakeProc(tmp_path / "proc", cores=64)
+    load = _load_each_step(proc, foreign=100_000)  # 1000 core-seconds a step: contended over any window here
+    forget_all()
+    with warnings.catch_warnings(record=True) as seen, pytest.MonkeyPatch.context() as mp:
+        warnings.simplefilter("always")
+        mp.setenv("ECOPT_PROC_ROOT", str(proc.root))
+        energy = EnergyCallback(cpu=cpu, proxies=False)
+        make_trainer(tmp_path, [energy, load], loggers=False, limit_val_batches=0).fit(TinyModel())
+    contended = [str(w.message) for w in seen if "contended" in str(w.message)]
+    assert bool(contended) == said, contended
+    phase = energy.summary()["phases"]["train"]
+    assert phase.get("contended", False) == said  # the summary flags no phase of 0 J measured by nothing
