@@ -409,7 +409,7 @@ class EnergyCallback(Callback):
         if trainer.state.fn == TrainerFn.VALIDATING:  # alone: the loop ends at on_validation_end
             self._end_batches("val")
             return
-        at = self._eval_end(trainer, "val")
+        at = self._eval_end(trainer, "val", batches_end=True)
         if self._resume_other:
             # other callbacks' on_validation_end (ModelCheckpoint saves there) and the logging of the loop's
             # metrics run after this hook: OTHER's, until the next training batch
@@ -692,11 +692,12 @@ class EnergyCallback(Callback):
         if phase != "val":
             self._measure_flops(trainer, pl_module, batch, phase)
 
-    def _close_batches(self, phase: str) -> Any:
-        """Pause the clock of ``phase`` and close its unread batches there, so they take the window up to now and
-        add up to the loop; returns the pausing snapshot."""
+    def _close_batches(self, phase: str, batches_end: bool = True) -> Any:
+        """Pause the clock of ``phase`` and, where its batches end (``batches_end``), close them there, so they take
+        the window up to now and add up to the loop (also each batch read with ``cuda_sync="step"``: the tail after
+        the last one joins them); returns the pausing snapshot."""
         at = self.tracker.pause(phase, sync=self._sync_reads)
-        self.tracker.close(phase)
+        self.tracker.close(phase, tail=batches_end)
         return at
 
     def _end_batches(self, phase: str) -> None:
@@ -704,14 +705,15 @@ class EnergyCallback(Callback):
         reading, to the loop's end."""
         self.tracker.start(phase, at=self._close_batches(phase))
 
-    def _eval_end(self, trainer: Trainer, phase: str) -> Any:
+    def _eval_end(self, trainer: Trainer, phase: str, batches_end: bool = False) -> Any:
         """Close the loop of ``phase``: log its leftover steps and loop totals; returns the closing snapshot.
 
-        A validation loop inside fit closes at its epoch end (what follows is OTHER's); ``validate``, ``test`` and
-        ``predict`` close at their end, after the LightningModule's own ``on_*_epoch_end``, which Lightning calls
-        after every callback's: its work is the loop's, not lost with no clock running."""
+        A validation loop inside fit closes at its epoch end (what follows is OTHER's), where its batches end
+        (``batches_end``); ``validate``, ``test`` and ``predict`` close at their end, after the LightningModule's own
+        ``on_*_epoch_end``, which Lightning calls after every callback's: its work is the loop's, not lost with no
+        clock running, and not its batches' (they ended at our ``on_*_epoch_end``)."""
         multi = self._multi_loader(trainer, phase)
-        at = self._close_batches(phase)
+        at = self._close_batches(phase, batches_end)
         # one value per loop (the mean batch), at the global step Lightning logs the loop's own metrics at: a
         # loop's batches all run at one global step
         step = compat.batches_that_stepped(trainer)

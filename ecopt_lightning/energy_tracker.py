@@ -354,10 +354,14 @@ class EnergyTracker:
         if p.pending_steps and key != p.pending_key:
             self._close(p, name, sync, True)
 
-    def close(self, name: str, sync: bool = False) -> Measurement | None:
-        """Read now for the steps counted with ``read=False`` since the last read (``None`` if there are none)."""
+    def close(self, name: str, sync: bool = False, tail: bool = False) -> Measurement | None:
+        """Read now for the steps counted with ``read=False`` since the last read (``None`` if there are none).
+
+        With ``tail`` the steps end here: when every step of the epoch was read already, the window since the last
+        read (up to a pause, or now) joins the last step's key as no step, as the unread steps would have taken it
+        (an evaluation loop's tail after its last batch read every step)."""
         p = self.phase(name)
-        return self._close(p, name, sync, True) if p.pending_steps else None
+        return self._close(p, name, sync, True) if p.pending_steps or (tail and p.epoch.steps) else None
 
     def _close(self, p: _Phase, name: str, sync: bool, read: bool) -> Measurement:
         m = p.pending

@@ -12,7 +12,7 @@ from ecopt_lightning.energy_tracker import EnergyTracker
 from ecopt_lightning.inference import measure_inference
 from ecopt_lightning.ranks import RankReducer, device_keys, duplicate_domains, open_rank_monitor, reduce_rows
 from ecopt_lightning.sweeper._jobinfo import degraded_reasons
-from tests.callback.helpers import make_trainer, read_summary
+from tests.callback.helpers import csv_series, make_trainer, read_summary
 from tests.callback.models import TinyModel, loader
 from tests.doubles.simulated_gpu import NVML_ERROR_GPU_IS_LOST, SimGpu
 
@@ -212,3 +212,44 @@ def test_meters_are_read_at_log_points_not_every_step(tmp_path, cuda_sync, at_mo
     assert train["steps"] == 40 and train["energy_J"] > 0
     assert CountingMonitor.reads <= at_most  # start, 4 log points, 5 epoch starts and ends, fit end (and set-up)
     assert CountingMonitor.reads >= (40 if cuda_sync == "step" else 4)
+
+
+class _LoopSeconds(Callback):
+    """Listed before ours: each evaluation batch takes 0.1 s of the manual clock, and this callback's own epoch end
+    1 s (events, not the machine's speed): the loop's tail after its last batch ends."""
+
+    def __init__(self, clock) -> None:
+        self.clock = clock
+
+    def _batch(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        if not trainer.sanity_checking:
+            self.clock.advance(0.1)
+
+    def _epoch_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            self.clock.advance(1.0)
+
+    on_validation_batch_start = on_test_batch_start = _batch
+    on_validation_epoch_end = on_test_epoch_end = _epoch_end
+
+
+@pytest.mark.parametrize("cuda_sync", ["log", "step"])
+@pytest.mark.parametrize("entry", ["fit", "test"])
+def test_an_eval_loops_batches_take_its_tail_with_every_cuda_sync(
+    simulated_gpu, manual_clock, tmp_path, entry, cuda_sync
+):
+    """Regression (callback audit): with ``cuda_sync="step"`` each evaluation batch was its own window, ended at our
+    batch end, so the loop's tail after its last batch (other callbacks' epoch-end work before ours, the loader's
+    end) was in ``energy/{val,test}_epoch_J`` but in no batch: on a 100 W GPU the logged mean batch times 3 read 30 J
+    beside a 130 J loop, as ``cuda_sync="log"`` did before its loops' batches were one window up to their end."""
+    clock = manual_clock()
+    simulated_gpu([SimGpu("GPU-AAAA", power_W=100.0)])
+    with EnergyMonitor(gpus=[0], cpu=False) as monitor:
+        cb = EnergyCallback(monitor=monitor, cuda_sync=cuda_sync, proxies=False)
+        trainer = make_trainer(tmp_path, [_LoopSeconds(clock), cb], num_sanity_val_steps=0, limit_val_batches=3)
+        getattr(trainer, entry)(TinyModel())
+    series = csv_series(tmp_path)
+    phase = "val" if entry == "fit" else "test"
+    [(_, batch_J)] = series[f"energy/{phase}_batch_J"]
+    [(_, loop_J)] = series[f"energy/{phase}_epoch_J"]
+    assert loop_J == pytest.approx(130.0, abs=0.01) and batch_J * 3 == pytest.approx(loop_J, abs=0.01)
