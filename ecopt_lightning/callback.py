@@ -267,7 +267,9 @@ class EnergyCallback(Callback):
     # fit --------------------------------------------------------------------------------------------------
     @override
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self.idle_baseline_s > 0 and self.tracker.idle_W is None:
+        # with nothing measured on any rank (the same on every rank: the reduction is a collective) there is no
+        # idle power, not one of 0 W
+        if self.idle_baseline_s > 0 and self.tracker.idle_W is None and self._measuring:
             with self.tracker.paused(OTHER, sync=self._sync_reads):  # measured apart, in no total
                 self.tracker.measure_idle(self.idle_baseline_s, self._reducer.reduce)
 

@@ -156,7 +156,7 @@ def test_with_nothing_to_measure_no_energy_value_is_logged_and_it_says_so(tmp_pa
     """Regression (callback audit, 2026-11-29): ``cpu=False`` on a run without a GPU measures nothing, yet
     ``energy/total_J``, ``energy/train_per_sample_J`` and ``carbon/total_gCO2e`` were logged as 0.0 (a sweep's
     cheapest trial) and the summary's ``total_J`` was 0.0, with only an INFO line saying 'measured: nothing'."""
-    cb = EnergyCallback(cpu=False, price_per_kWh=0.2)
+    cb = EnergyCallback(cpu=False, price_per_kWh=0.2, idle_baseline_s=0.01)
     trainer = make_trainer(tmp_path, [cb], limit_val_batches=2)
     with pytest.warns(EnergyWarning, match=r"nothing is measured on any rank \(cpu=False and no GPU\)"):
         trainer.fit(TinyModel())
@@ -167,6 +167,8 @@ def test_with_nothing_to_measure_no_energy_value_is_logged_and_it_says_so(tmp_pa
     summary = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
     assert summary["sources"] == {} and summary["total_J"] is None
     assert summary["carbon"]["total_gCO2e"] is None and summary["cost"]["total"] is None
+    # nor an idle power of 0 W (it read 0.0, and every phase a net_J of 0.0)
+    assert summary["idle_power_W"] is None and not [p for p, e in summary["phases"].items() if "net_J" in e]
 
 
 def test_with_nothing_to_measure_the_benchmark_gives_no_precision_advice(tmp_path):
