@@ -349,9 +349,10 @@ class EnergyTracker:
 
     def begin(self, name: str, key: Hashable = None, sync: bool = False) -> None:
         """A step of ``key`` begins: unread steps of another key are closed now, where its work starts (closed at
-        its end, the window would charge this step to them)."""
+        its end, the window would charge this step to them); when that key's steps were all read, the window since
+        the last read is theirs alike (as no step)."""
         p = self.phase(name)
-        if p.pending_steps and key != p.pending_key:
+        if key != p.pending_key and (p.pending_steps or p.pending_key in p.epoch_by_key):
             self._close(p, name, sync, True)
 
     def close(self, name: str, sync: bool = False, tail: bool = False) -> Measurement | None:

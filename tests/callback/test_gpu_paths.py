@@ -253,3 +253,42 @@ def test_an_eval_loops_batches_take_its_tail_with_every_cuda_sync(
     [(_, batch_J)] = series[f"energy/{phase}_batch_J"]
     [(_, loop_J)] = series[f"energy/{phase}_epoch_J"]
     assert loop_J == pytest.approx(130.0, abs=0.01) and batch_J * 3 == pytest.approx(loop_J, abs=0.01)
+
+
+class _LastOfFirstLoaderEndsLate(TinyModel):
+    """Two validation sets; each validation step takes 0.1 s of the manual clock, and the module's own batch end
+    (after every callback's) 1 s at the first set's last batch (events): work of that set's batches."""
+
+    def __init__(self, clock) -> None:
+        super().__init__(val_loaders=2)
+        self.clock = clock
+
+    @override
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        if not self.trainer.sanity_checking:
+            self.clock.advance(0.1)
+        return super().validation_step(batch, batch_idx, dataloader_idx)
+
+    @override
+    def on_validation_batch_end(self, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if not self.trainer.sanity_checking and (dataloader_idx, batch_idx) == (0, 1):
+            self.clock.advance(1.0)
+
+
+@pytest.mark.parametrize("cuda_sync", ["log", "step"])
+def test_a_dataloaders_batches_end_where_the_next_ones_begin_with_every_cuda_sync(
+    simulated_gpu, manual_clock, tmp_path, cuda_sync
+):
+    """Regression (callback audit): with ``cuda_sync="step"`` the first validation set's work after our last batch
+    end (the module's own ``on_validation_batch_end``) went to the second set's first batch, where
+    ``cuda_sync="log"`` gives it to the first set: per dataloader the mean batch read 10 J and 60 J, not 60 J and
+    10 J, on a 100 W GPU."""
+    clock = manual_clock()
+    simulated_gpu([SimGpu("GPU-AAAA", power_W=100.0)])
+    with EnergyMonitor(gpus=[0], cpu=False) as monitor:
+        cb = EnergyCallback(monitor=monitor, cuda_sync=cuda_sync, proxies=False)
+        trainer = make_trainer(tmp_path, [cb], num_sanity_val_steps=0, limit_val_batches=2)
+        trainer.fit(_LastOfFirstLoaderEndsLate(clock))
+    series = csv_series(tmp_path)
+    means = [series[f"energy/val_batch_J/dataloader_idx_{i}"][-1][1] for i in (0, 1)]
+    assert means[0] == pytest.approx(60.0, abs=0.01) and means[1] == pytest.approx(10.0, abs=0.01), means
