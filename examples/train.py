@@ -10,6 +10,7 @@ The returned dict holds `val_acc`, `test_acc`, `energy/inference_per_sample_J`, 
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -25,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from digits import DigitsClassifier, DigitsDataModule
 
 from ecopt_lightning import EnergyCallback, check_before_training
+from ecopt_lightning.metrics import ESTIMATED_FRACTION
 
 
 def quiet_lightning() -> None:
@@ -90,14 +92,33 @@ SHOWN = ("val_acc", "test_acc", "energy/inference_per_sample_J", "energy/total_J
 
 
 def result_line(metrics: dict[str, float], folder: str) -> str:
-    """The single run's closing line: its main metrics and where its files are.
+    """The single run's closing line: its main metrics, how much of their energy is estimated, and where its files
+    are.
 
     Example:
-        >>> result_line({"val_acc": 0.93591, "energy/total_J": 14.04, "other": 1.0}, "outputs/digits/x")
-        'val_acc=0.9359 energy/total_J=14.04; logs and energy_summary.json under outputs/digits/x'
+        >>> m = {"val_acc": 0.93591, "energy/total_J": 14.0, "energy/estimated_fraction": 1.0, "other": 1.0}
+        >>> result_line(m, "x")
+        'val_acc=0.9359 energy/total_J=14 (energy: 100% ESTIMATED, not measured); logs and energy_summary.json under x'
+        >>> result_line({**m, "energy/estimated_fraction": 0.0}, "x").split(";")[0]
+        'val_acc=0.9359 energy/total_J=14 (energy: measured)'
     """
     shown = " ".join(f"{k}={metrics[k]:.4g}" for k in SHOWN if k in metrics)
+    shown += energy_note(metrics)
     return f"{shown}; logs and energy_summary.json under {folder}"
+
+
+def energy_note(metrics: dict[str, float]) -> str:
+    """`` (energy: measured)``, or how much of the run's energy is estimated; empty with no energy value (nothing
+    measured): the energy values a closing line shows carry their source.
+
+    Example:
+        >>> energy_note({"energy/estimated_fraction": 0.25}), energy_note({})
+        (' (energy: 25% ESTIMATED, not measured)', '')
+    """
+    estimated = metrics.get(ESTIMATED_FRACTION, math.nan)
+    if not math.isfinite(estimated):
+        return ""
+    return " (energy: measured)" if estimated == 0 else f" (energy: {estimated:.0%} ESTIMATED, not measured)"
 
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")

@@ -32,6 +32,7 @@ from ecopt_lightning import EnergyCallback, check_before_training
 from ecopt_lightning.metrics import INFERENCE_PER_SAMPLE_J
 from examples.cifar10.data import Cifar10DataModule
 from examples.cifar10.model import PlainCnn
+from examples.train import energy_note
 
 #: ``test_ckpt``: test the checkpoint with the lowest ``val_loss``, or the weights fit ended with
 TEST_CKPTS = ("best", "last")
@@ -102,7 +103,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
             else f"stopped at the rung at epoch {energy.stopped_at_rung}, not tested, "
         )
         + (
-            f"{per_sample:.4g} J per inference sample"
+            f"{per_sample:.4g} J per inference sample{energy_note(metrics)}"
             if per_sample is not None
             else "no J per inference sample (energy.inference_benchmark is null, or nothing measured it)"
         )

@@ -76,7 +76,9 @@ def test_app_on_fake_data_returns_finite_metrics(tmp_path, capsys):
     assert list((tmp_path / "checkpoints").glob("*.ckpt"))  # the best checkpoint was tested
     # the run's closing line says where its files are (it named none: the folder is Hydra's, dated)
     last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert last.startswith("cifar10 filters=4 depth=2") and " J per inference sample; " in last, last
+    assert last.startswith("cifar10 filters=4 depth=2") and " J per inference sample (energy: " in last, last
+    # the number carries its source: estimated on this machine (it read as a measurement)
+    assert " J per inference sample (energy: 100% ESTIMATED, not measured); " in last, last
     assert last.endswith(f"; energy_summary.json, CSV logs and the best checkpoint under {tmp_path}"), last
 
 

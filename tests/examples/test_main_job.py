@@ -90,6 +90,8 @@ def test_a_single_run_ends_with_its_result_and_where_its_files_are(tmp_path):
     last = out.stdout.strip().splitlines()[-1]
     assert last.startswith("val_acc=") and " energy/inference_per_sample_J=" in last, out.stdout
     assert last.endswith(f"; logs and energy_summary.json under {run_dir}")
+    # its energy values carry their source: estimated on this machine (they read as measurements)
+    assert " energy/total_J=" in last and "(energy: 100% ESTIMATED, not measured); logs" in last, last
     assert next(run_dir.glob("**/energy_summary.json")).is_file()
 
 
