@@ -90,7 +90,11 @@ def mask_config(config: DictConfig, url: Any, logger_kwargs: Any = None) -> None
     parent = OmegaConf.select(config, "hydra.overrides")
     if isinstance(parent, DictConfig) and parent.get("hydra") is not None:
         with read_write(parent), open_dict(parent):
-            masked = [str(o).replace(url, redact(url)) if secrets(url) else str(o) for o in parent.hydra]
+            # as written: resolved, an override ``hydra.sweeper.storage=${oc.env:DB_URL}`` became the URL itself,
+            # unquoted, which Hydra could no longer parse when composing the jobs
+            given = OmegaConf.to_container(parent.hydra, resolve=False)
+            assert isinstance(given, list)  # Hydra's list of the hydra overrides
+            masked = [str(o).replace(url, redact(url)) if secrets(url) else str(o) for o in given]
             parent.hydra = [hide(o, hidden) if sets_secret_field(o) else o for o in masked]
 
 

@@ -143,6 +143,34 @@ def test_a_postgres_sweep_writes_its_password_nowhere(tmp_path: Path, postgres_u
 
 @pytest.mark.postgres
 @pytest.mark.slow
+def test_a_url_read_from_the_environment_keeps_its_query_and_is_written_nowhere(
+    tmp_path: Path, postgres_url: str, study_name: str
+) -> None:
+    """``hydra.sweeper.storage=${oc.env:DB_URL}`` keeps the password off the command line; masking the overrides
+    resolved it into the URL itself, unquoted, and Hydra could not compose any job: "mismatched input '='"."""
+    secret = password(postgres_url)
+    assert secret
+    url = postgres_url + "?sslmode=disable&application_name=ecopt,env"
+    sweep = tmp_path / "sweep"
+    proc = ok(
+        run(
+            sweep,
+            "width=choice(8,16)",
+            "hydra.sweeper.storage=${oc.env:ECOPT_TEST_DB_URL}",
+            f"hydra.sweeper.study_name={study_name}",
+            "hydra.sweeper.n_trials=2",
+            env={"ECOPT_TEST_DB_URL": url},
+        )
+    )
+    assert secret not in proc.stdout + proc.stderr
+    store = open_storage(url, heartbeat_interval_s=0)
+    assert len(store.get_all_trials(store.get_study_id_from_name(study_name))) == 2
+    assert not [str(p) for p in tmp_path.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert "${oc.env:ECOPT_TEST_DB_URL}" in (sweep / "0" / ".hydra" / "hydra.yaml").read_text()  # as given
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
 def test_a_killed_runs_job_dirs_are_scrubbed_by_the_next_run(
     tmp_path: Path, postgres_url: str, study_name: str
 ) -> None:
