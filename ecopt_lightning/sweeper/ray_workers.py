@@ -6,7 +6,9 @@ docs/distributed.md). Ray places the tasks on its nodes and gives each the GPUs 
 (``--gpus-per-worker``: Ray sets the task's ``CUDA_VISIBLE_DEVICES``, which the task's sweeper and its jobs
 inherit); the study, in a storage every node reaches (PostgreSQL, the gRPC proxy, or a journal file on a shared
 file system), holds the shared budget ``n_trials``. Each worker gets its own sweep dir ``<sweep-root>/w<i>`` and
-seed ``i``; worker 0 alone runs the baseline trial. Each worker's output goes to ``<sweep-root>/w<i>.log``.
+seed ``i``; worker 0 alone runs the baseline trial. Each worker's output goes to ``<sweep-root>/w<i>.log``. Its
+sweeper reads the storage URL from ``$ECOPT_RAY_STORAGE``, never from its command line (a password there is shown
+to every user of the node).
 
 Example:
     ``python -m ecopt_lightning.sweeper.ray_workers --workers 2 --storage journal://$PWD/multirun/ray-demo/study.log
@@ -110,28 +112,43 @@ def refused(overrides: Sequence[str]) -> str | None:
     return None
 
 
-def worker_command(app: str, overrides: Sequence[str], storage: str, study: str, sweep_dir: Path, index: int) -> list:
+#: the environment variable that gives each worker's sweeper the storage URL: on its command line, a password in the
+#: URL was shown to every user of the node (``ps``, ``/proc/<pid>/cmdline``)
+STORAGE_ENV = "ECOPT_RAY_STORAGE"
+
+
+def worker_command(app: str, overrides: Sequence[str], study: str, sweep_dir: Path, index: int) -> list:
     """The multirun command of worker ``index``: the same sweep, its own sweep dir and seed (``index``, or the
-    seed given in ``overrides`` + ``index``: the same seed makes every worker propose the same points), a journal
-    file's relative path made absolute here, in the driver's folder, as the app's and the sweep root's. The values
-    given as flags are quoted: unquoted, Hydra reads a ``,`` as a sweep and refuses ``&``, ``=``, ``[`` or ``'``,
-    which URL queries (``?sslmode=require&...``), passwords and paths hold."""
+    seed given in ``overrides`` + ``index``: the same seed makes every worker propose the same points), the storage
+    read from ``$ECOPT_RAY_STORAGE`` (:func:`worker_env`). The values given as flags are quoted: unquoted, Hydra
+    reads a ``,`` as a sweep and refuses ``&``, ``=``, ``[`` or ``'``, which paths and study names may hold."""
     seed = _seed(overrides)
-    if scheme(storage) == JOURNAL and not os.path.isabs(os.path.expanduser(journal_path(storage))):
-        # the task runs in the driver's folder only where the node has it: elsewhere a relative file is another study
-        storage = f"{JOURNAL}://{os.path.abspath(journal_path(storage))}"
     return [
         sys.executable,
         app,
         "-m",
         "hydra/sweeper=ecopt",
         f"hydra.sweep.dir={quote(str(sweep_dir))}",
-        f"hydra.sweeper.storage={quote(storage)}",
+        f"hydra.sweeper.storage=${{oc.env:{STORAGE_ENV}}}",
         f"hydra.sweeper.study_name={quote(study)}",
         *([] if index == 0 else ["hydra.sweeper.baseline=false"]),
         *(o for o in overrides if override_key(o) != SEED),
         f"{SEED}={'null' if seed == 'null' else int(seed or 0) + index}",
     ]
+
+
+def worker_env(storage: str) -> dict[str, str]:
+    """The environment :func:`worker_command` reads the storage from: ``storage``, a journal file's relative path
+    made absolute here, in the driver's folder, as the app's and the sweep root's.
+
+    Example:
+        >>> worker_env("postgresql://u:pw@h/db")
+        {'ECOPT_RAY_STORAGE': 'postgresql://u:pw@h/db'}
+    """
+    if scheme(storage) == JOURNAL and not os.path.isabs(os.path.expanduser(journal_path(storage))):
+        # the task runs in the driver's folder only where the node has it: elsewhere a relative file is another study
+        storage = f"{JOURNAL}://{os.path.abspath(journal_path(storage))}"
+    return {STORAGE_ENV: storage}
 
 
 def run_worker(command: list[str], log_path: str, driver_env: dict[str, str], driver_cwd: str) -> dict[str, Any]:
@@ -166,10 +183,11 @@ def run_workers(
     app, sweep_root = os.path.abspath(app), sweep_root.absolute()
     sweep_root.mkdir(parents=True, exist_ok=True)
     # the token stays with Ray: not in the task arguments nor the sweepers' environment
-    env, cwd = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_TOKEN"}, os.getcwd()
+    env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_TOKEN"} | worker_env(storage)
+    cwd = os.getcwd()
     futures = [
         task.remote(
-            worker_command(app, overrides, storage, study, sweep_root / f"w{i}", i),
+            worker_command(app, overrides, study, sweep_root / f"w{i}", i),
             str(sweep_root / f"w{i}.log"),
             env,
             cwd,

@@ -7,7 +7,9 @@ shared budget."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -19,8 +21,10 @@ from optuna.trial import TrialState
 
 from ecopt_lightning.energy.devices import normalise_uuid
 from ecopt_lightning.sweeper._storage import open_storage
+from ecopt_lightning.sweeper._urls import password
 from ecopt_lightning.sweeper.ray_workers import local_instance_token, run_workers
 from tests.doubles.fake_powercap import FakePowercap
+from tests.guards import SUBPROCESS_S
 from tests.sweeper.conftest import APPS, ROOT
 
 from .conftest import _ctrl_c_as_in_a_terminal as _sigint
@@ -195,3 +199,59 @@ def test_ctrl_c_stops_the_workers_with_one_line(tmp_path: Path) -> None:
         proc.kill()
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert err.splitlines()[-1].startswith("ray_workers: interrupted (Ctrl-C); the study keeps what its workers"), err
+
+
+def _descendants(root: int) -> list[int]:
+    """The pids of every process below ``root`` (Ray's GCS, raylet and task workers, the sweepers they run)."""
+    parent: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        parent[int(stat.parent.name)] = int(fields[1])
+    found, todo = [], [root]
+    while todo:
+        above = todo.pop()
+        children = [pid for pid, ppid in parent.items() if ppid == above]
+        found += children
+        todo += children
+    return found
+
+
+@pytest.mark.postgres
+def test_a_workers_storage_password_is_on_no_command_line_and_in_no_file(
+    tmp_path: Path, postgres_url: str, study_name: str, local_ray: None
+) -> None:
+    """ray_workers wrote ``hydra.sweeper.storage='postgresql://ecopt:<password>@...'`` on each worker sweeper's
+    command line: every user of the node read the password with ``ps`` or in ``/proc/<pid>/cmdline``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    secret = password(postgres_url)
+    assert secret
+    met = tmp_path / "met"
+    met.mkdir()
+    overrides = ["width=choice(8,16)", "hydra.sweeper.n_trials=1", f"meet_dir={met}", "meet_n=2"]
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(
+            run_workers, str(APPS / "toy.py"), overrides, workers=1, storage=postgres_url, study=study_name,
+            sweep_root=tmp_path / "ray", cpus_per_worker=1,
+        )  # fmt: skip
+        try:
+            wait_for(lambda: met.exists() and any(met.iterdir()), what="the worker's job running")
+            (sweeper,) = [int(p.name) for p in met.iterdir()]  # the basic launcher runs the job in the sweeper
+            shown = {}
+            for pid in _descendants(os.getpid()):
+                with contextlib.suppress(OSError):
+                    shown[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        finally:
+            (met / "test").touch()  # the second process of the meeting: the job goes on
+        (result,) = running.result(timeout=SUBPROCESS_S)
+    assert "hydra/sweeper=ecopt" in shown[sweeper]
+    assert not {pid: line for pid, line in shown.items() if secret in line}
+    assert result["returncode"] == 0, Path(result["log"]).read_text()
+    study = optuna.load_study(study_name=study_name, storage=open_storage(postgres_url, heartbeat_interval_s=0))
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE]  # the worker reached the study
+    written = [p for p in (tmp_path / "ray").rglob("*") if p.is_file()]
+    assert any(p.name == "w0.log" for p in written) and any(p.name == "hydra.yaml" for p in written)
+    assert not [str(p) for p in written if secret.encode() in p.read_bytes()]

@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 
 from ecopt_lightning.sweeper._storage import open_storage
 from ecopt_lightning.sweeper._urls import password
-from ecopt_lightning.sweeper.ray_workers import SEED, run_worker, worker_command
+from ecopt_lightning.sweeper.ray_workers import SEED, run_worker, worker_command, worker_env
 from tests.guards import SUBPROCESS_S
 from tests.sweeper.conftest import APPS
 
@@ -32,9 +32,10 @@ def storage(request, tmp_path: Path) -> str:
 def test_a_worker_gets_its_storage_study_and_sweep_dir_as_given(tmp_path: Path, storage: str, study_name: str) -> None:
     study, sweep_dir = f"{study_name},v2", tmp_path / "sweeps, [v2]" / "w0"
     command = worker_command(
-        str(APPS / "toy.py"), ["hydra.sweeper.n_trials=2", "width=choice(8,16)"], storage, study, sweep_dir, 0
+        str(APPS / "toy.py"), ["hydra.sweeper.n_trials=2", "width=choice(8,16)"], study, sweep_dir, 0
     )
-    out = subprocess.run(command, capture_output=True, text=True, env=sweep_env(), cwd=tmp_path, timeout=SUBPROCESS_S)
+    env = sweep_env(worker_env(storage))
+    out = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=SUBPROCESS_S)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     store = open_storage(storage, heartbeat_interval_s=0)
     trials = store.get_all_trials(store.get_study_id_from_name(study))
@@ -48,12 +49,9 @@ def test_a_seed_given_to_all_workers_becomes_one_seed_each(tmp_path: Path) -> No
     """``hydra.sweeper.seed=7`` among the overrides came after each worker's own seed and won: every worker had
     seed 7, and a seeded sampler proposed the same points in each."""
     overrides = ["hydra.sweeper.n_trials=4", "hydra.sweeper.seed=7"]
-    seeds = [
-        [o for o in worker_command("app.py", overrides, "journal:///s.log", "s", tmp_path, i) if o.startswith(SEED)]
-        for i in range(3)
-    ]
+    seeds = [[o for o in worker_command("app.py", overrides, "s", tmp_path, i) if o.startswith(SEED)] for i in range(3)]
     assert seeds == [["hydra.sweeper.seed=7"], ["hydra.sweeper.seed=8"], ["hydra.sweeper.seed=9"]]
-    unseeded = worker_command("app.py", ["hydra.sweeper.seed=null"], "journal:///s.log", "s", tmp_path, 1)
+    unseeded = worker_command("app.py", ["hydra.sweeper.seed=null"], "s", tmp_path, 1)
     assert [o for o in unseeded if o.startswith(SEED)] == ["hydra.sweeper.seed=null"]
 
 
@@ -90,8 +88,9 @@ def test_a_relative_journal_file_is_the_drivers_wherever_the_task_runs(
     driver.mkdir(), node.mkdir()
     monkeypatch.chdir(driver)
     overrides = ["hydra.sweeper.n_trials=1", "width=choice(8,16)"]
-    command = worker_command(str(APPS / "toy.py"), overrides, "journal:shared/study.log", "s", tmp_path / "w0", 0)
-    out = subprocess.run(command, capture_output=True, text=True, env=sweep_env(), cwd=node, timeout=SUBPROCESS_S)
+    env = worker_env("journal:shared/study.log")  # made absolute in the driver's folder
+    command = worker_command(str(APPS / "toy.py"), overrides, "s", tmp_path / "w0", 0)
+    out = subprocess.run(command, capture_output=True, text=True, env=sweep_env(env), cwd=node, timeout=SUBPROCESS_S)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert (driver / "shared" / "study.log").is_file() and not (node / "shared").exists()
 

@@ -19,7 +19,7 @@ from ecopt_lightning.sweeper._storage import open_storage
 from ecopt_lightning.sweeper._urls import password, redact, secrets
 from ecopt_lightning.sweeper.config import validate
 from ecopt_lightning.sweeper.errors import SweeperConfigError
-from ecopt_lightning.sweeper.ray_workers import worker_command
+from ecopt_lightning.sweeper.ray_workers import worker_command, worker_env
 from tests.sweeper.conftest import APPS
 
 from .conftest import SUBPROCESS_S, ok, run, sweep_cmd, sweep_env
@@ -273,13 +273,15 @@ def test_a_raw_slash_hash_and_question_mark_in_a_real_password_are_written_nowhe
 def test_a_quote_in_a_real_password_is_written_nowhere_by_a_ray_worker(
     tmp_path: Path, special_role: tuple[str, str], study_name: str
 ) -> None:
-    """ray_workers writes the storage as a quoted Hydra string, where a quote in the password is escaped: that
-    form (``Sek\\'R...``) was left in every job's copy of the Hydra config (.hydra/hydra.yaml)."""
+    """ray_workers wrote the storage as a quoted Hydra string, where a quote in the password is escaped: that
+    form (``Sek\\'R...``) was left in every job's copy of the Hydra config (.hydra/hydra.yaml). (It now gives the
+    worker the URL in its environment, which Hydra reads through ``${oc.env:...}``.)"""
     url, pw = special_role
     sweep = tmp_path / "sweep"
-    command = worker_command(str(APPS / "toy.py"), ["width=choice(8,16)", "hydra.sweeper.n_trials=2"], url,
-                             study_name, sweep, 0)  # fmt: skip
-    proc = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=sweep_env(), timeout=SUBPROCESS_S)
+    command = worker_command(str(APPS / "toy.py"), ["width=choice(8,16)", "hydra.sweeper.n_trials=2"], study_name,
+                             sweep, 0)  # fmt: skip
+    env = sweep_env(worker_env(url))
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=SUBPROCESS_S)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     tail = pw.split('"')[-1]  # the end of the password, after its last quote: in every written form of it
     assert len(tail) >= 8 and tail not in proc.stdout + proc.stderr
