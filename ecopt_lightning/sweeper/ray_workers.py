@@ -22,6 +22,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -75,6 +76,39 @@ def unfit(resources: Mapping[str, float], cpus_per_worker: float, gpus_per_worke
                 f"--{flag}-per-worker={want:g} is not allowed: at most the Ray instance's {have:g} {key}s{where}, "
                 "or no worker ever starts"
             )
+    return None
+
+
+#: what ``--address`` allows
+ADDRESSES = "a running Ray cluster ('auto', <head host>:<port> or ray://<host>:<port>)"
+#: a safety net for a host that drops the connection (s): only a refusal or a name that does not resolve is judged
+CONNECT_S = 10.0
+
+
+def unreachable(address: str) -> str | None:
+    """Why no Ray cluster can be at ``address`` (``host:port`` or ``ray://host:port``): its host name does not
+    resolve, or nothing listens on that port (refused); ``None`` otherwise (``auto``, a malformed address, which
+    ``ray.init`` says, or a host that answered nothing before :data:`CONNECT_S`). ``ray.init`` retried both for
+    minutes with warnings of its own.
+
+    Example:
+        >>> unreachable("nohost.invalid:6379")  # doctest: +ELLIPSIS
+        "no host named 'nohost.invalid' (...)"
+    """
+    written, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not written or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    host = written.strip("[]")
+    try:
+        socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return f"no host named {host!r} ({exc.strerror})"
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_S).close()
+    except ConnectionRefusedError:
+        return f"nothing listens on {written}:{port} (connection refused)"
+    except OSError:  # no answer in time, no route: ray.init says what it finds
+        return None
     return None
 
 
@@ -233,6 +267,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if why is not None:
         print(why, file=sys.stderr)
         return 2
+    why = None if args.address is None else unreachable(args.address)
+    if why is not None:
+        print(f"--address={args.address!r} is not allowed: {ADDRESSES}; {why}", file=sys.stderr)
+        return 2
     import ray
 
     os.environ.update(local_instance_token(os.environ, args.address))
@@ -243,11 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.address is None:
             print(f"could not start a Ray instance here (ray.init said: {said})", file=sys.stderr)
         else:
-            print(
-                f"--address={args.address!r} is not allowed: a running Ray cluster ('auto', <head host>:<port> or "
-                f"ray://<host>:<port>) (ray.init said: {said})",
-                file=sys.stderr,
-            )
+            print(f"--address={args.address!r} is not allowed: {ADDRESSES} (ray.init said: {said})", file=sys.stderr)
         return 2
     # an instance started here never grows (a cluster's autoscaler may add nodes): a worker that cannot fit never starts
     why = unfit(ray.cluster_resources(), args.cpus_per_worker, args.gpus_per_worker) if args.address is None else None

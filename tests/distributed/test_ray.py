@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -177,6 +178,23 @@ def test_an_address_ray_cannot_use_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2 and proc.stderr.splitlines() == [
         "--address='not-an-address' is not allowed: a running Ray cluster ('auto', <head host>:<port> or "
         "ray://<host>:<port>) (ray.init said: ValueError: Invalid address format: not-an-address)"
+    ], proc.stderr
+    assert not (tmp_path / "ray").exists()
+
+
+def test_an_address_where_no_cluster_can_be_is_one_line(tmp_path: Path) -> None:
+    """A host name that does not resolve, or a port where nothing listens: ray.init retried for minutes with
+    warnings of its own, and no line said what was wrong."""
+    allowed = "is not allowed: a running Ray cluster ('auto', <head host>:<port> or ray://<host>:<port>)"
+    proc = _ray_workers("--workers", "1", "--sweep-root", str(tmp_path / "ray"), "--address", "nohost.invalid:6379")
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith(f"--address='nohost.invalid:6379' {allowed}; no host named 'nohost.invalid' (")
+    with socket.socket() as closed:  # bound, never listening: a connection to it is refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        proc = _ray_workers("--workers", "1", "--sweep-root", str(tmp_path / "ray"), "--address", f"127.0.0.1:{port}")
+    assert proc.returncode == 2 and proc.stderr.splitlines() == [
+        f"--address='127.0.0.1:{port}' {allowed}; nothing listens on 127.0.0.1:{port} (connection refused)"
     ], proc.stderr
     assert not (tmp_path / "ray").exists()
 
