@@ -121,8 +121,11 @@ def secrets(url: Any) -> list[str]:
         for i, char in enumerate(written):
             if char == "@":
                 forms.update({written[:i], written[i + 1 :] + "@"})
-    # inside a quoted Hydra override (hydra.sweeper.storage='...', as ray_workers writes it) a quote is escaped
+    # inside a quoted Hydra override (hydra.sweeper.storage='...') a quote is escaped
     forms.update(escaped(form, mark) for form in list(forms) for mark in "'\"" if mark in form)
+    # in a config or an override a "${" is written "\${" (else OmegaConf reads an interpolation): Hydra keeps the
+    # overrides as written, escape included
+    forms.update(form.replace("${", "\\${") for form in list(forms) if "${" in form)
     return sorted((f for f in forms if f and f != "@"), key=lambda f: (-len(f), f))
 
 
