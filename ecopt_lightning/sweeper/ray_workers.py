@@ -239,7 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sweep-root", default="multirun/ray", help="worker i's sweep dir is <sweep-root>/w<i>")
     parser.add_argument("--cpus-per-worker", type=float, default=1.0)
     parser.add_argument("--gpus-per-worker", type=float, default=0.0)
-    parser.add_argument("--address", default=None, help="a running Ray cluster ('auto'); default: start one here")
+    parser.add_argument(
+        "--address", default=None, help="a running Ray cluster ('auto'); default: start one here, whatever RAY_ADDRESS"
+    )
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of the Ray instance started here")
     parser.add_argument("app_and_overrides", nargs="+", help="-- <app.py> <Hydra overrides>")
     args = parser.parse_args(argv)
@@ -275,7 +277,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     os.environ.update(local_instance_token(os.environ, args.address))
     try:
-        ray.init(address=args.address, num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
+        # "local": with no address, ray.init joins the cluster $RAY_ADDRESS names, or the last one `ray start` began
+        # on this machine, instead of starting one here
+        address = "local" if args.address is None else args.address
+        ray.init(address=address, num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
     except Exception as exc:  # a malformed address, no cluster found at 'auto', a local start that failed
         said = " ".join(f"{type(exc).__name__}: {exc}".split())
         if args.address is None:

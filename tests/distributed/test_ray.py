@@ -147,11 +147,11 @@ def test_a_local_instance_gets_a_token_in_the_environment_unless_one_is_configur
     assert local_instance_token({}, "auto") == {}  # a cluster joined: its token as Ray finds it
 
 
-def _ray_workers(*args: str) -> subprocess.CompletedProcess[str]:
+def _ray_workers(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     storage = "journal:///nonexistent-dir/study.log"  # never opened: refused before any worker starts
     command = [sys.executable, "-m", "ecopt_lightning.sweeper.ray_workers", "--storage", storage, "--study", "s"]
     argv = [*command, *args, "--", str(APPS / "toy.py")]
-    return subprocess.run(argv, capture_output=True, text=True, env=sweep_env(), timeout=300)
+    return subprocess.run(argv, capture_output=True, text=True, env=sweep_env(env), timeout=300)
 
 
 @pytest.mark.parametrize(
@@ -171,6 +171,19 @@ def test_worker_resources_that_cannot_be_given_are_one_line(args: tuple[str, ...
     proc = _ray_workers("--workers", "1", "--sweep-root", str(tmp_path / "ray"), *args)
     assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert not (tmp_path / "ray").exists()  # no worker started
+
+
+def test_without_an_address_the_instance_is_started_here_whatever_ray_address(tmp_path: Path) -> None:
+    """With no --address, ray.init joined the cluster $RAY_ADDRESS names (set by Ray's job submission, or left in
+    a shell) instead of starting one here: 'could not start a Ray instance here (ray.init said: ValueError: When
+    connecting to an existing cluster, num_cpus and num_gpus must not be provided)'."""
+    args = ("--workers", "1", "--sweep-root", str(tmp_path / "ray"), "--num-cpus", "1", "--cpus-per-worker", "2")
+    proc = _ray_workers(*args, env={"RAY_ADDRESS": "nohost.invalid:6379"})
+    # the instance started here, of --num-cpus 1: judged as such
+    assert proc.returncode == 2 and proc.stderr.splitlines()[-1] == (
+        "--cpus-per-worker=2 is not allowed: at most the Ray instance's 1 CPUs (--num-cpus), or no worker ever starts"
+    ), proc.stderr
+    assert not (tmp_path / "ray").exists()
 
 
 def test_an_address_ray_cannot_use_is_one_line(tmp_path: Path) -> None:
