@@ -41,10 +41,15 @@ def load_study(url: str, study_name: str) -> Any:
 
     from ._metrics import did_you_mean
     from ._storage import open_storage
-    from ._urls import JOURNAL, journal_path, redact, scheme
+    from ._urls import ALLOWED, JOURNAL, URLS, check, journal_path, redact, scheme
     from .errors import SweeperConfigError
 
     shown = redact(url)
+    try:
+        check(url)
+    except SweeperConfigError as exc:  # said before Optuna or SQLAlchemy fail on it in words of their own
+        allowed = URLS if exc.allowed == ALLOWED else exc.allowed
+        raise ReportError(f"--storage {shown or repr(shown)} is not allowed: {allowed}") from None
     if scheme(url) in ("sqlite", JOURNAL):  # opening a missing file would create an empty one
         path = url.split(":///", 1)[1] if scheme(url) == "sqlite" else journal_path(url)
         if path and path != ":memory:" and not Path(path).expanduser().exists():

@@ -34,11 +34,12 @@ from .errors import SweeperConfigError
 DIALECTS = ("sqlite", "postgresql", "mysql")
 JOURNAL = "journal"
 GRPC = "grpc"
-ALLOWED = (
-    "null (SQLite in the sweep dir) or an Optuna storage URL: sqlite:///path.db, postgresql://user@host[:port]/db, "
-    "mysql://user@host/db, journal:///path/to/file.log (shared file system), or grpc://host:port (Optuna's gRPC "
-    "storage proxy)"
+#: the storage URLs allowed (``ecopt report --storage``); :data:`ALLOWED` for ``hydra.sweeper.storage``
+URLS = (
+    "an Optuna storage URL: sqlite:///path.db, postgresql://user@host[:port]/db, mysql://user@host/db, "
+    "journal:///path/to/file.log (shared file system), or grpc://host:port (Optuna's gRPC storage proxy)"
 )
+ALLOWED = f"null (SQLite in the sweep dir) or {URLS}"
 _URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):(?P<rest>.*)$", re.S)
 # SQLAlchemy and libpq accept a raw "/", "#", "?", ":" or "@" in a password, so the password runs to the
 # LAST "@" of the URL (greedy): a URL whose path or query holds an "@" is masked too far, never too little.

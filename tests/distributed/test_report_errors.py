@@ -10,6 +10,7 @@ import pytest
 
 from ecopt_lightning.cli import main as ecopt_main
 from ecopt_lightning.sweeper._storage import open_storage
+from ecopt_lightning.sweeper._urls import URLS
 
 COMMANDS = pytest.mark.parametrize("command", ["report", "confirm"])
 
@@ -27,6 +28,19 @@ def test_an_unreachable_database_is_one_line_about_storage(capsys, tmp_path: Pat
     assert code == 2 and len(err) == 1, err
     assert err[0].startswith(f"ecopt {command}: --storage postgresql://ecopt:***@127.0.0.1:1/db cannot be opened: ")
     assert "Zq8" not in err[0] and "hydra.sweeper" not in err[0]
+
+
+@COMMANDS
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [("redis://u:Zq8pw@h/0", "redis://u:***@h/0"), ("postgres://u:Zq8pw@h/db", "postgres://u:***@h/db"), ("", "''")],
+)
+def test_a_url_that_is_no_storage_says_what_is_allowed(capsys, tmp_path: Path, command: str, url: str, shown) -> None:
+    """A URL of no allowed scheme was 'cannot be opened: a reachable storage (opening it failed: NoSuchModuleError:
+    Can't load plugin: sqlalchemy.dialects:redis)': SQLAlchemy's words, and not what is allowed."""
+    code, err = _run(capsys, command, "--storage", url, "--study", "s", "--out", str(tmp_path / "r"))
+    assert code == 2 and err == [f"ecopt {command}: --storage {shown} is not allowed: {URLS}"], err
+    assert not (tmp_path / "r").exists()
 
 
 @COMMANDS
