@@ -7,8 +7,8 @@ docs/distributed.md). Ray places the tasks on its nodes and gives each the GPUs 
 inherit); the study, in a storage every node reaches (PostgreSQL, the gRPC proxy, or a journal file on a shared
 file system), holds the shared budget ``n_trials``. Each worker gets its own sweep dir ``<sweep-root>/w<i>`` and
 seed ``i``; worker 0 alone runs the baseline trial. Each worker's output goes to ``<sweep-root>/w<i>.log``. Its
-sweeper reads the storage URL from ``$ECOPT_RAY_STORAGE``, never from its command line (a password there is shown
-to every user of the node).
+sweeper reads the storage URL from ``$ECOPT_RAY_STORAGE`` (and an override holding a password from
+``$ECOPT_RAY_OVERRIDE_<n>``), never from its command line (a password there is shown to every user of the node).
 
 Example:
     ``python -m ecopt_lightning.sweeper.ray_workers --workers 2 --storage journal://$PWD/multirun/ray-demo/study.log
@@ -29,7 +29,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._literals import override_key, quote
+from ._literals import hydra_literal, override_key, quote
+from ._secrets import sets_secret_field, settings_secrets
 from ._urls import JOURNAL, check, journal_path, redact, scheme
 from .errors import SweeperConfigError
 
@@ -149,14 +150,40 @@ def refused(overrides: Sequence[str]) -> str | None:
 #: the environment variable that gives each worker's sweeper the storage URL: on its command line, a password in the
 #: URL was shown to every user of the node (``ps``, ``/proc/<pid>/cmdline``)
 STORAGE_ENV = "ECOPT_RAY_STORAGE"
+#: the environment variables (this prefix and the override's position) that give each worker the value of an
+#: override holding a password (a logger's ``tracking_uri``), for the same reason
+OVERRIDE_ENV = "ECOPT_RAY_OVERRIDE_"
+
+
+def _secret_values(overrides: Sequence[str]) -> dict[int, str]:
+    """The overrides of a field that may hold a URL (:data:`._secrets.SECRET_FIELDS`) whose value holds a password,
+    by position: each value as a Hydra literal, which ``oc.decode`` reads back."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser, found = OverridesParser.create(), {}
+    for i, override in enumerate(overrides):
+        if not sets_secret_field(override):
+            continue
+        try:
+            (parsed,) = parser.parse_overrides([override])
+        except Exception:  # the worker's Hydra says what is wrong with it, as it would here
+            continue
+        if not parsed.is_sweep_override() and settings_secrets(None, parsed.value()):
+            found[i] = hydra_literal(parsed.value())
+    return found
 
 
 def worker_command(app: str, overrides: Sequence[str], study: str, sweep_dir: Path, index: int) -> list:
     """The multirun command of worker ``index``: the same sweep, its own sweep dir and seed (``index``, or the
     seed given in ``overrides`` + ``index``: the same seed makes every worker propose the same points), the storage
-    read from ``$ECOPT_RAY_STORAGE`` (:func:`worker_env`). The values given as flags are quoted: unquoted, Hydra
-    reads a ``,`` as a sweep and refuses ``&``, ``=``, ``[`` or ``'``, which paths and study names may hold."""
-    seed = _seed(overrides)
+    and any override holding a password read from the environment (:func:`worker_env`). The values given as flags
+    are quoted: unquoted, Hydra reads a ``,`` as a sweep and refuses ``&``, ``=``, ``[`` or ``'``, which paths and
+    study names may hold."""
+    seed, hidden = _seed(overrides), _secret_values(overrides)
+    given = [
+        f"{o.split('=', 1)[0]}='${{oc.decode:${{oc.env:{OVERRIDE_ENV}{i}}}}}'" if i in hidden else o
+        for i, o in enumerate(overrides)
+    ]
     return [
         sys.executable,
         app,
@@ -166,23 +193,24 @@ def worker_command(app: str, overrides: Sequence[str], study: str, sweep_dir: Pa
         f"hydra.sweeper.storage=${{oc.env:{STORAGE_ENV}}}",
         f"hydra.sweeper.study_name={quote(study)}",
         *([] if index == 0 else ["hydra.sweeper.baseline=false"]),
-        *(o for o in overrides if override_key(o) != SEED),
+        *(o for o in given if override_key(o) != SEED),
         f"{SEED}={'null' if seed == 'null' else int(seed or 0) + index}",
     ]
 
 
-def worker_env(storage: str) -> dict[str, str]:
-    """The environment :func:`worker_command` reads the storage from: ``storage``, a journal file's relative path
-    made absolute here, in the driver's folder, as the app's and the sweep root's.
+def worker_env(storage: str, overrides: Sequence[str] = ()) -> dict[str, str]:
+    """The environment :func:`worker_command` reads the storage and the overrides holding a password from:
+    ``storage``, a journal file's relative path made absolute here, in the driver's folder, as the app's and the
+    sweep root's.
 
     Example:
-        >>> worker_env("postgresql://u:pw@h/db")
-        {'ECOPT_RAY_STORAGE': 'postgresql://u:pw@h/db'}
+        >>> worker_env("postgresql://u:pw@h/db", ["hydra.sweeper.logger_kwargs.mlflow.tracking_uri=http://u:pw@h"])
+        {'ECOPT_RAY_STORAGE': 'postgresql://u:pw@h/db', 'ECOPT_RAY_OVERRIDE_0': "'http://u:pw@h'"}
     """
     if scheme(storage) == JOURNAL and not os.path.isabs(os.path.expanduser(journal_path(storage))):
         # the task runs in the driver's folder only where the node has it: elsewhere a relative file is another study
         storage = f"{JOURNAL}://{os.path.abspath(journal_path(storage))}"
-    return {STORAGE_ENV: storage}
+    return {STORAGE_ENV: storage, **{f"{OVERRIDE_ENV}{i}": v for i, v in _secret_values(overrides).items()}}
 
 
 def run_worker(command: list[str], log_path: str, driver_env: dict[str, str], driver_cwd: str) -> dict[str, Any]:
@@ -217,7 +245,7 @@ def run_workers(
     app, sweep_root = os.path.abspath(app), sweep_root.absolute()
     sweep_root.mkdir(parents=True, exist_ok=True)
     # the token stays with Ray: not in the task arguments nor the sweepers' environment
-    env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_TOKEN"} | worker_env(storage)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_TOKEN"} | worker_env(storage, overrides)
     cwd = os.getcwd()
     futures = [
         task.remote(

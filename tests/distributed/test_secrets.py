@@ -361,6 +361,47 @@ def test_a_password_in_the_loggers_tracking_uri_is_written_nowhere_but_reaches_t
     assert len(copies) == 2 and all("u:***@127.0.0.1" in p.read_text() for p in copies)
 
 
+def test_a_loggers_password_given_to_ray_workers_is_on_no_workers_command_line(tmp_path: Path) -> None:
+    """An override holding a password (``hydra.sweeper.logger_kwargs``: a tracking server's URL) was copied as
+    given onto every worker sweeper's command line, where every user of the node read it (``ps``). The worker now
+    reads its value from its environment; the logger still gets the URI as given."""
+    import base64
+    import http.server
+    import threading
+
+    seen: list[str] = []
+
+    class Refuses(http.server.BaseHTTPRequestHandler):  # where the MLflow client sends its first request
+        def do_POST(self) -> None:
+            seen.append(self.headers.get("Authorization", ""))
+            self.send_response(401)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Refuses)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    pw = "Lg9'ray_secret"  # a quote: the value is written as a Hydra literal and read back by oc.decode
+    uri = f"http://u:{pw}@127.0.0.1:{server.server_port}"
+    written = "'" + uri.replace("'", "\\'") + "'"  # a Hydra quoted string
+    logger = f"+hydra.sweeper.logger_kwargs={{mlflow: {{tracking_uri: {written}}}}}"
+    overrides = ["width=choice(4,8)", "hydra.sweeper.n_trials=1", "hydra.sweeper.loggers=[mlflow]", logger]
+    command = worker_command(str(APPS / "toy.py"), overrides, "s", tmp_path / "w0", 0)
+    assert not [part for part in command if "ray_secret" in part]
+    env = sweep_env(
+        {**worker_env(f"journal://{tmp_path / 'study.log'}", overrides), "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+    )
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=SUBPROCESS_S)
+    finally:
+        server.shutdown()
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert seen and seen[0] == "Basic " + base64.b64encode(f"u:{pw}".encode()).decode()  # the URI as given
+    assert "ray_secret" not in proc.stdout + proc.stderr
+    assert not [str(p) for p in tmp_path.rglob("*") if p.is_file() and b"ray_secret" in p.read_bytes()]
+
+
 def test_a_bad_logger_kwargs_is_refused_without_the_password_in_it() -> None:
     raw = {"loggers": ["mlflow"], "logger_kwargs": {"mlfow": {"tracking_uri": "postgresql://u:Lg9pw@h/db"}}}
     with pytest.raises(SweeperConfigError) as bad:
