@@ -694,8 +694,9 @@ def validate(raw_config: Any) -> Settings:
     given = {k: v for k, v in (plain(raw_config) or {}).items() if k not in _HYDRA_KEYS}
     unknown = sorted(set(given) - set(_DEFAULTS))
     if unknown:
+        # a mistyped storage or logger_kwargs holds their URLs: shown with the passwords redacted
         raise SweeperConfigError(
-            unknown[0], given[unknown[0]], "not a field of the ecopt sweeper (see docs/sweeper.md)"
+            unknown[0], _urls.redact(given[unknown[0]]), "not a field of the ecopt sweeper (see docs/sweeper.md)"
         )
     raw = {**plain(_DEFAULTS), **given}
     names, directions, unnamed = _objectives(raw)

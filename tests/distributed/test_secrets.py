@@ -402,6 +402,26 @@ def test_a_loggers_password_given_to_ray_workers_is_on_no_workers_command_line(t
     assert not [str(p) for p in tmp_path.rglob("*") if p.is_file() and b"ray_secret" in p.read_bytes()]
 
 
+@pytest.mark.parametrize(
+    ("override", "shown"),
+    [
+        ("+hydra.sweeper.storag=postgresql://ecopt:Zq8pw@127.0.0.1:1/db", "'postgresql://ecopt:***@127.0.0.1:1/db'"),
+        (
+            "+hydra.sweeper.loger_kwargs={mlflow: {tracking_uri: 'http://u:Zq8pw@h'}}",
+            "{mlflow: {tracking_uri: 'http://u:***@h'}}",
+        ),
+    ],
+)
+def test_a_mistyped_field_holding_a_password_is_refused_without_it(tmp_path: Path, override: str, shown: str) -> None:
+    """A mistyped ``storage`` or ``logger_kwargs`` was refused as 'not a field of the ecopt sweeper' with its value as
+    given, password and all."""
+    proc = run(tmp_path / "sweep", "width=choice(8,16)", override)
+    assert proc.returncode == 1 and "Zq8pw" not in proc.stdout + proc.stderr, proc.stderr
+    key = override.split("=", 1)[0].lstrip("+")
+    assert f"{key}={shown} is not allowed: not a field of the ecopt sweeper" in proc.stderr, proc.stderr
+    assert not (tmp_path / "sweep").exists()
+
+
 def test_a_bad_logger_kwargs_is_refused_without_the_password_in_it() -> None:
     raw = {"loggers": ["mlflow"], "logger_kwargs": {"mlfow": {"tracking_uri": "postgresql://u:Lg9pw@h/db"}}}
     with pytest.raises(SweeperConfigError) as bad:
