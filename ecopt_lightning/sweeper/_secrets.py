@@ -16,8 +16,9 @@ Example:
 
 from __future__ import annotations
 
+import re
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,42 @@ def scrub_tree(folders: Iterable[str | Path | None], url: Any, logger_kwargs: An
         candidates = [*root.glob("*.yaml"), *root.glob(".hydra/*.yaml"), *root.glob("*.log")]
         count += sum(scrub_file(p, hidden) for p in candidates)
     return count
+
+
+_SWEEPER_OVERRIDE = re.compile(r"^hydra\.sweeper\.(?P<field>[^.=]+)[^=]*=")
+
+
+def echoed_secret(args: Sequence[str], fields: Collection[str]) -> str | None:
+    """One line, passwords masked, for a command-line override of ``hydra.sweeper`` holding a password that Hydra
+    refuses by printing it whole: a ``,`` outside quotes ("Sweeping over Hydra's configuration is not supported :
+    '<override>'") or a field not among ``fields`` ("To append to your config use +<override>"); else None. (With
+    ``+``, Hydra appends the field and the sweeper refuses it, masked.)
+
+    Example:
+        >>> print(echoed_secret(["hydra.sweeper.storag=postgresql://u:pw@h/db"], ["storage"]))  # doctest: +ELLIPSIS
+        hydra.sweeper.storag=postgresql://u:***@h/db is not allowed: not a field of the ecopt sweeper ...
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    for arg in args:
+        match = _SWEEPER_OVERRIDE.match(arg)
+        if match is None:
+            continue
+        try:
+            (parsed,) = OverridesParser.create().parse_overrides([arg])
+        except Exception:  # Hydra's grammar error, which does not print the override
+            continue
+        sweep = parsed.is_sweep_override()
+        # a sweep's quoted items are Hydra's QuotedString (their text in .text)
+        items = [getattr(item, "text", item) for item in getattr(parsed.value(), "list", [])]
+        hidden = settings_secrets(None, items if sweep else parsed.value())
+        if not hidden:
+            continue
+        if sweep:
+            return (
+                f"{hide(arg, hidden)}: Hydra reads a ',' outside quotes as a sweep, which it does not allow in its own "
+                "config; quote the value ('...')"
+            )
+        if match["field"] not in fields:
+            return f"{hide(arg, hidden)} is not allowed: not a field of the ecopt sweeper (see docs/sweeper.md)"
+    return None

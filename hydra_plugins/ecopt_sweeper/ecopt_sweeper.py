@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import fields
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -24,12 +25,13 @@ from omegaconf import DictConfig
 from typing_extensions import override
 
 from ecopt_lightning.sweeper._override_hints import quoting_error
+from ecopt_lightning.sweeper._secrets import echoed_secret
 from ecopt_lightning.sweeper.config import SAMPLER_GROUP, EcoptSweeperConf
 
 # Hydra imports this module before it parses the command line: a constraint its grammar would stop at with a
 # bare lexer error, or an unquoted search expression in hydra.sweeper.params, gets a one-line message with the
-# right quoting instead.
-_hint = quoting_error(sys.argv[1:])
+# right quoting instead; a sweeper override Hydra would refuse by printing it, password and all, is said masked.
+_hint = quoting_error(sys.argv[1:]) or echoed_secret(sys.argv[1:], [f.name for f in fields(EcoptSweeperConf)])
 if _hint is not None:
     raise SystemExit(_hint)
 

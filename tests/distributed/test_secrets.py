@@ -422,6 +422,31 @@ def test_a_mistyped_field_holding_a_password_is_refused_without_it(tmp_path: Pat
     assert not (tmp_path / "sweep").exists()
 
 
+@pytest.mark.parametrize(
+    ("override", "said"),
+    [
+        (
+            "hydra.sweeper.storage=postgresql://ecopt:Zq8pw@127.0.0.1:1/db,x",
+            "hydra.sweeper.storage=postgresql://ecopt:***@127.0.0.1:1/db,x: Hydra reads a ',' outside quotes as a "
+            "sweep, which it does not allow in its own config; quote the value ('...')",
+        ),
+        (
+            "hydra.sweeper.storag=postgresql://ecopt:Zq8pw@127.0.0.1:1/db",
+            "hydra.sweeper.storag=postgresql://ecopt:***@127.0.0.1:1/db is not allowed: not a field of the ecopt "
+            "sweeper (see docs/sweeper.md)",
+        ),
+    ],
+)
+def test_an_override_hydra_would_print_is_said_without_its_password(tmp_path: Path, override: str, said: str) -> None:
+    """Hydra refuses these by printing the override whole: "Sweeping over Hydra's configuration is not supported :
+    '<override>'" (a comma outside quotes, as in an unquoted ?application_name=a,b) and "To append to your config
+    use +<override>" (a mistyped field), password and all."""
+    proc = run(tmp_path / "sweep", "width=choice(8,16)", override)
+    assert proc.returncode == 1 and proc.stderr.splitlines() == [said], proc.stderr
+    assert "Zq8pw" not in proc.stdout + proc.stderr
+    assert not (tmp_path / "sweep").exists()
+
+
 def test_a_bad_logger_kwargs_is_refused_without_the_password_in_it() -> None:
     raw = {"loggers": ["mlflow"], "logger_kwargs": {"mlfow": {"tracking_uri": "postgresql://u:Lg9pw@h/db"}}}
     with pytest.raises(SweeperConfigError) as bad:
