@@ -238,7 +238,8 @@ def run_workers(
     cpus_per_worker: float = 1.0,
     gpus_per_worker: float = 0.0,
 ) -> list[dict[str, Any]]:
-    """Start ``workers`` Ray tasks (Ray must be initialised), wait for all; one result dict per worker."""
+    """Start ``workers`` Ray tasks (Ray must be initialised), wait for all; one result dict per worker (``returncode``
+    ``None`` and ``error`` for a task that ended without one: its process or node died)."""
     import ray
 
     task = ray.remote(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_retries=0)(run_worker)
@@ -256,7 +257,15 @@ def run_workers(
         )
         for i in range(workers)
     ]
-    return [{"worker": i, "log": str(sweep_root / f"w{i}.log"), **r} for i, r in enumerate(ray.get(futures))]
+    results = []
+    for i, future in enumerate(futures):
+        try:
+            outcome = ray.get(future)
+        except ray.exceptions.RayError as exc:  # its process or node died: the other workers' results still count
+            said = (str(exc).strip().splitlines() or [""])[0]
+            outcome = {"returncode": None, "error": " ".join(f"{type(exc).__name__}: {said}".split())[:300]}
+        results.append({"worker": i, "log": str(sweep_root / f"w{i}.log"), **outcome})
+    return results
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -342,6 +351,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     for r in results:
         print(json.dumps(r))
+        if r["returncode"] is None:
+            print(
+                f"ray_workers: worker {r['worker']}'s Ray task ended without a result ({r['error']}); the study keeps "
+                f"what its sweeper stored, and the same command resumes it (its log: {r['log']})",
+                file=sys.stderr,
+            )
     return max((1 for r in results if r["returncode"] != 0), default=0)
 
 

@@ -212,6 +212,34 @@ def test_an_address_where_no_cluster_can_be_is_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "ray").exists()
 
 
+def test_a_ray_task_that_dies_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """The process of a worker's Ray task killed (the OOM killer, a lost node): ray.get raised WorkerCrashedError out
+    of ray_workers, a traceback, and no worker's result was printed."""
+    met = tmp_path / "met"
+    command = [sys.executable, "-m", "ecopt_lightning.sweeper.ray_workers", "--workers", "1", "--num-cpus", "1"]
+    storage, root = f"journal://{tmp_path / 'study.log'}", tmp_path / "ray"
+    command += ["--storage", storage, "--study", "s", "--sweep-root", str(root)]
+    command += ["--", str(APPS / "toy.py"), "width=choice(8,16)", "hydra.sweeper.n_trials=1"]
+    command += [f"meet_dir={met}", "meet_n=2"]  # the job waits for a second process: running when its task dies
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=sweep_env())
+    try:
+        wait_for(lambda: met.exists() and any(met.iterdir()), what="the worker's job running")
+        (sweeper,) = [int(p.name) for p in met.iterdir()]  # the basic launcher runs the job in the sweeper
+        task = int(Path(f"/proc/{sweeper}/stat").read_text().rsplit(")", 1)[1].split()[1])  # its parent: Ray's
+        os.kill(task, signal.SIGKILL)
+        os.kill(sweeper, signal.SIGKILL)  # not left running without its task
+        out, err = proc.communicate(timeout=SUBPROCESS_S)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    (result,) = [json.loads(line) for line in out.splitlines() if line.startswith("{")]  # Ray says more there
+    assert result["returncode"] is None and result["error"].startswith("WorkerCrashedError: "), result
+    assert err.splitlines()[-1].startswith(
+        f"ray_workers: worker 0's Ray task ended without a result ({result['error']}); the study keeps what its "
+        f"sweeper stored, and the same command resumes it (its log: {root / 'w0.log'})"
+    ), err
+
+
 def test_ctrl_c_stops_the_workers_with_one_line(tmp_path: Path) -> None:
     met = tmp_path / "met"
     command = [sys.executable, "-m", "ecopt_lightning.sweeper.ray_workers", "--workers", "1", "--num-cpus", "1"]
