@@ -42,6 +42,9 @@ Example:
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+
 TOTAL_J = "energy/total_J"
 TOTAL_NET_J = "energy/total_net_J"
 ESTIMATED_FRACTION = "energy/estimated_fraction"
@@ -169,3 +172,17 @@ def on_log_scale(name: str) -> bool:
     if name in flags or name.endswith(("_contended", "_fraction")):
         return False
     return name.startswith(LOG_SCALE_PREFIXES)
+
+
+def energy_note(values: Mapping[str, float]) -> str:
+    """`` (energy: measured)``, or how much of the run's energy is estimated; empty with no energy value (nothing
+    measured): the energy values a closing line shows carry their source.
+
+    Example:
+        >>> energy_note({ESTIMATED_FRACTION: 0.25}), energy_note({})
+        (' (energy: 25% ESTIMATED, not measured)', '')
+    """
+    estimated = values.get(ESTIMATED_FRACTION, math.nan)
+    if not math.isfinite(estimated):
+        return ""
+    return " (energy: measured)" if estimated == 0 else f" (energy: {estimated:.0%} ESTIMATED, not measured)"

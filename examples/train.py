@@ -10,7 +10,6 @@ The returned dict holds `val_acc`, `test_acc`, `energy/inference_per_sample_J`, 
 from __future__ import annotations
 
 import logging
-import math
 import sys
 import warnings
 from pathlib import Path
@@ -26,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from digits import DigitsClassifier, DigitsDataModule
 
 from ecopt_lightning import EnergyCallback, check_before_training
-from ecopt_lightning.metrics import ESTIMATED_FRACTION
+from ecopt_lightning.metrics import energy_note
 
 
 def quiet_lightning() -> None:
@@ -105,20 +104,6 @@ def result_line(metrics: dict[str, float], folder: str) -> str:
     shown = " ".join(f"{k}={metrics[k]:.4g}" for k in SHOWN if k in metrics)
     shown += energy_note(metrics)
     return f"{shown}; logs and energy_summary.json under {folder}"
-
-
-def energy_note(metrics: dict[str, float]) -> str:
-    """`` (energy: measured)``, or how much of the run's energy is estimated; empty with no energy value (nothing
-    measured): the energy values a closing line shows carry their source.
-
-    Example:
-        >>> energy_note({"energy/estimated_fraction": 0.25}), energy_note({})
-        (' (energy: 25% ESTIMATED, not measured)', '')
-    """
-    estimated = metrics.get(ESTIMATED_FRACTION, math.nan)
-    if not math.isfinite(estimated):
-        return ""
-    return " (energy: measured)" if estimated == 0 else f" (energy: {estimated:.0%} ESTIMATED, not measured)"
 
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")

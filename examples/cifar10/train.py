@@ -29,10 +29,9 @@ from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
 from ecopt_lightning import EnergyCallback, check_before_training
-from ecopt_lightning.metrics import INFERENCE_PER_SAMPLE_J
+from ecopt_lightning.metrics import INFERENCE_PER_SAMPLE_J, energy_note
 from examples.cifar10.data import Cifar10DataModule
 from examples.cifar10.model import PlainCnn
-from examples.train import energy_note
 
 #: ``test_ckpt``: test the checkpoint with the lowest ``val_loss``, or the weights fit ended with
 TEST_CKPTS = ("best", "last")
