@@ -49,7 +49,10 @@ def load_study(url: str, study_name: str) -> Any:
         check(url)
     except SweeperConfigError as exc:  # said before Optuna or SQLAlchemy fail on it in words of their own
         allowed = URLS if exc.allowed == ALLOWED else exc.allowed
-        raise ReportError(f"--storage {shown or repr(shown)} is not allowed: {allowed}") from None
+        file = Path(url).expanduser()
+        form = "journal" if file.suffix == ".log" else "sqlite"
+        hint = f" (the file {url}? then --storage {form}:///{file.resolve()})" if url and file.is_file() else ""
+        raise ReportError(f"--storage {shown or repr(shown)} is not allowed{hint}: {allowed}") from None
     if scheme(url) in ("sqlite", JOURNAL):  # opening a missing file would create an empty one
         path = url.split(":///", 1)[1] if scheme(url) == "sqlite" else journal_path(url)
         if path and path != ":memory:" and not Path(path).expanduser().exists():

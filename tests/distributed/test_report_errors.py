@@ -44,6 +44,23 @@ def test_a_url_that_is_no_storage_says_what_is_allowed(capsys, tmp_path: Path, c
 
 
 @COMMANDS
+@pytest.mark.parametrize(("name", "form"), [("ecopt.db", "sqlite"), ("ecopt.log", "journal")])
+def test_a_path_for_a_url_says_which_url_it_would_be(capsys, tmp_path: Path, command: str, name: str, form: str):
+    """Regression (stop 34): the sweep dir's ``ecopt.db`` given as it is (``--storage multirun/.../ecopt.db``, as
+    a user types it) named the URL forms but not the one meant."""
+    path = tmp_path / name
+    url = f"{form}:///{path}"
+    optuna.create_study(study_name="s", storage=open_storage(url, heartbeat_interval_s=0))
+    code, err = _run(capsys, command, "--storage", str(path), "--study", "s", "--out", str(tmp_path / "r"))
+    hint = f"(the file {path}? then --storage {url})"
+    assert code == 2 and err == [f"ecopt {command}: --storage {path} is not allowed {hint}: {URLS}"], err
+    missing = tmp_path / "none.db"
+    code, err = _run(capsys, command, "--storage", str(missing), "--study", "s", "--out", str(tmp_path / "r"))
+    assert code == 2 and err == [f"ecopt {command}: --storage {missing} is not allowed: {URLS}"], err
+    assert not missing.exists() and not (tmp_path / "r").exists()
+
+
+@COMMANDS
 def test_a_missing_sqlite_file_is_said_and_not_created(capsys, tmp_path: Path, command: str) -> None:
     db = tmp_path / "nowhere.db"
     code, err = _run(capsys, command, "--storage", f"sqlite:///{db}", "--study", "s", "--out", str(tmp_path / "r"))
