@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..intervals import median_interval, precision_reached
-from ..metrics import INFERENCE_CONTENDED, INFERENCE_CONVERGED, INFERENCE_REPEATS, ci_hi, ci_lo
+from ..metrics import ESTIMATED_FRACTION, INFERENCE_CONTENDED, INFERENCE_CONVERGED, INFERENCE_REPEATS, ci_hi, ci_lo
 from ._metrics import Constraint
 from ._records import TrialRecord
 from ._schema import ReportSettings
@@ -92,6 +92,8 @@ def _merge(members: list[TrialRecord], settings: ReportSettings) -> TrialRecord:
         k: statistics.median(r.metrics[k] for r in members) if all(k in r.metrics for r in members) else v
         for k, v in first.metrics.items()
     }
+    if not all(ESTIMATED_FRACTION in r.metrics for r in members):  # the others' energy may be estimated or not
+        point.metrics.pop(ESTIMATED_FRACTION, None)
     flags = [r.metrics[INFERENCE_CONVERGED] for r in members if INFERENCE_CONVERGED in r.metrics]
     if flags:  # a flag, not a measure: not converged when a member was not (pooled repeats judge it again below)
         point.metrics[INFERENCE_CONVERGED] = min(flags)

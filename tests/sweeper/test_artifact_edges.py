@@ -292,6 +292,36 @@ def test_a_repeated_config_run_on_other_sensors_names_each_trials_sources_in_the
     assert line["energy_sources"] == "trial0/cpu:0=rapl, trial1/cpu:0=estimate"
 
 
+def test_a_repeated_configs_estimated_share_is_unknown_when_some_trial_did_not_give_one(tmp_path: Path) -> None:
+    """Regression (reports audit, 2026-11-29): a study resumed after a run whose app logged no
+    energy/estimated_fraction ran a config again; the point took its first trial's share alone: the front read
+    energy_estimated_fraction 0.0 and energy_report.md '0%' ESTIMATED, though the other trial's energy (half the
+    median) may be an estimate."""
+    import json
+
+    from ecopt_lightning.sweeper._energy_report import render
+    from ecopt_lightning.sweeper._schema import BASELINE_ATTR
+
+    study = optuna.create_study(directions=DIRECTIONS)
+    for k, attrs in enumerate([{"energy/estimated_fraction": 0.0, BASELINE_ATTR: True}, {}]):
+        study.add_trial(
+            optuna.trial.create_trial(
+                values=[0.9, 0.002],
+                params={"w": 1.0},
+                distributions=DIST,
+                user_attrs={NAMES[1]: 0.002, "energy/total_J": 1.0 + k, **attrs},
+            )
+        )
+    report = build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS))
+    write_all(report, tmp_path, figures=False)
+    (row,) = json.loads((tmp_path / "pareto_front.json").read_text())["trials"]
+    assert row["energy_estimated_fraction"] is None
+    assert (
+        "- Energy sources of the chosen trial: unknown (its job wrote no energy_summary.json and the study holds "
+        "none): its figures may be measured or ESTIMATED.\n" in render(report)
+    )
+
+
 def test_a_sweep_dir_file_that_cannot_be_written_stops_the_sweep_in_one_line(tmp_path: Path) -> None:
     """A folder in summary.json's place (or a full disk): the sweep ended with a raw traceback of os.replace."""
     from .conftest import run_multirun
