@@ -70,10 +70,15 @@ def degraded_reasons(summary: dict[str, Any]) -> list[str]:
     for domain, why in sorted((summary.get("measurement_faults") or {}).items()):
         reasons.append(f"{domain}: {why}")
     fraction = summary.get("estimated_fraction")
+    fraction = fraction if isinstance(fraction, float) and 0 <= fraction <= 1 else None  # NaN: edited by hand
     for domain, source in sorted((summary.get("sources") or {}).items()):
         base = str(source).split(":", 1)[0]
         if base == "estimate":
-            share = f" ({fraction:.0%} of the energy is estimated)" if isinstance(fraction, float) else ""
+            share = (
+                f" ({fraction:.0%} of the energy is estimated)"
+                if isinstance(fraction, float) and 0 <= fraction <= 1
+                else ""
+            )
             reasons.append(f"{domain}: estimated from CPU time{share}")
         elif base == "nvml_power":
             reasons.append(f"{domain}: power polled and integrated (no energy counter)")

@@ -242,3 +242,13 @@ def test_the_best_trial_per_objective_names_the_trials_its_interval_cannot_tell_
     }  # fmt: skip
     # no interval on loss: only an equal value cannot be told apart
     assert best["loss"] == {"trial": 2, "value": 0.3, "interval": None, "params": {}, "not_separable_from": [3]}
+
+
+def test_a_summarys_estimated_share_that_is_no_share_is_not_printed(tmp_path):
+    """Regression (reports audit, 2026-11-29): an energy_summary.json whose estimated_fraction read NaN (edited by
+    hand) gave the degraded reason 'cpu:0: estimated from CPU time (nan% of the energy is estimated)' in trials.csv
+    and summary.json."""
+    (tmp_path / "energy_summary.json").write_text(
+        '{"total_J": 6.0, "estimated_fraction": NaN, "sources": {"cpu:0": "estimate"}}'
+    )
+    assert read_job(str(tmp_path)).degraded == ["cpu:0: estimated from CPU time"]
