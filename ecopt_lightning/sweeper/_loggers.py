@@ -33,9 +33,11 @@ SWEEP_ENERGY_HOW = "ecopt/sweep_energy_how"
 
 
 def _energy_text(report: Report) -> str:
-    """The sweep's energy with how much of it is estimated, or why it is unknown."""
-    how = report.estimated_text()
-    return report.sweep_energy_text() + (f", {how}" if how else "")
+    """The sweep's energy with how much of it is estimated and which metric it came from (as the sweep's last log
+    line says), or why it is unknown."""
+    if not report.energy_reported:
+        return report.sweep_energy_text()
+    return f"{report.sweep_energy_text()}, {report.estimated_text()}; from {report.sources_text()}"
 
 
 def _markdown(report: Report) -> str:

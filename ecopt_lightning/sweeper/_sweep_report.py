@@ -81,6 +81,17 @@ class Report:
         not_said = f" ({missing} trial(s) did not report theirs)" if missing else ""
         return f"{self.sweep_energy_J:.{digits}g} J{not_said}"
 
+    def sources_text(self) -> str:
+        """Where the trials' energy came from, in words: ``"energy/total_J: 3 trial(s), late result, not stored: 1
+        trial(s)"`` (``energy_sources``); empty when no trial reported energy.
+
+        Example:
+            >>> report = Report("s", None, [], [], [], None, None, None, {}, 3.0, {"energy/total_J": 2}, 0.0, 0, {})
+            >>> report.sources_text()
+            'energy/total_J: 2 trial(s)'
+        """
+        return ", ".join(f"{source}: {n} trial(s)" for source, n in self.energy_sources.items())
+
     def estimated_text(self) -> str:
         """How much of ``sweep_energy_J`` is ESTIMATED, not measured, in words (empty when no trial reported
         energy): ``"100% of it ESTIMATED, not measured"``, with the trials that did not say how theirs was

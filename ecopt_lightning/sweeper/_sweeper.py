@@ -894,12 +894,11 @@ class EcoptSweeperImpl:
         if not report.energy_reported:
             log.info("ecopt: the sweep's own energy: %s; artifacts in %s", report.sweep_energy_text(), self.sweep_dir)
             return
-        sources = ", ".join(f"{source}: {n} trial(s)" for source, n in report.energy_sources.items())
         log.info(
             "ecopt: the sweep's own energy: %s (%s; from %s); artifacts in %s",
             report.sweep_energy_text(),
             report.estimated_text(),
-            sources,
+            report.sources_text(),
             self.sweep_dir,
         )
 

@@ -125,7 +125,8 @@ def test_a_sweep_without_energy_logs_no_zero_joules(tmp_path: Path) -> None:
     attrs = {"energy/total_J": 2.0, SOURCES_ATTR: {"cpu:0": "estimate"}}
     study.add_trial(optuna.trial.create_trial(values=[0.9, 0.2], params={"w": 1.5}, distributions=w, user_attrs=attrs))
     text = _markdown(build_report("some", study.get_trials(), settings))
-    assert "- sweep energy: 2 J (1 trial(s) did not report theirs), 100% of it ESTIMATED, not measured\n" in text
+    said = "2 J (1 trial(s) did not report theirs), 100% of it ESTIMATED, not measured; from energy/total_J: 1 trial(s)"
+    assert f"- sweep energy: {said}\n" in text
 
 
 def test_wandb_takes_a_study_whose_name_has_spaces_or_accents(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -147,7 +148,8 @@ def test_mlflow_and_wandb_say_how_the_sweep_energy_was_obtained(
 ) -> None:
     """Regression (reports audit, 2026-11-29): MLflow's ``ecopt_sweep_energy_J`` and W&B's
     ``ecopt/sweep_energy_J`` were bare numbers, with nothing beside them saying the energy was ESTIMATED from CPU
-    time (TensorBoard's summary text said it)."""
+    time (TensorBoard's summary text said it); nor did any of the three say which metric it was summed from, as the
+    sweep's last log line does."""
     pytest.importorskip("mlflow")
     pytest.importorskip("wandb")
     import mlflow
@@ -167,7 +169,7 @@ def test_mlflow_and_wandb_say_how_the_sweep_energy_was_obtained(
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     kwargs = {"mlflow": {"tracking_uri": uri, "experiment_name": "ecopt-test"}, "wandb": {"mode": "offline"}}
     where = log_everywhere(["mlflow", "wandb"], report, tmp_path, write_all(report, tmp_path / "files"), kwargs)
-    said = "5 J, 100% of it ESTIMATED, not measured"
+    said = "5 J, 100% of it ESTIMATED, not measured; from energy/total_J: 2 trial(s)"
     run = mlflow.MlflowClient(tracking_uri=uri).get_run(where["mlflow"])
     assert run.data.metrics["ecopt_sweep_energy_J"] == 5.0
     assert run.data.tags[SWEEP_ENERGY_HOW] == said
