@@ -6,7 +6,8 @@ overrides (an enqueued config run again, a sampler proposing a config twice) bec
   (:func:`~ecopt_lightning.intervals.median_interval`); else the median of the members' values, and the
   interval spans the members' intervals and values.
 - Every other objective: the median of the members' values; its interval spans the members' values and
-  intervals (two or three repeats are too few for a 95% interval of their median).
+  intervals, and it has none when no member has one (two or three repeats are too few for a 95% interval of
+  their median, and the range of their values is none).
 - Constraints are recomputed from the pooled values where they read an objective, else the members' median.
   A point is baseline when any member is, contended when any member was, degraded for any member's reason.
 
@@ -22,7 +23,7 @@ Example:
     >>> settings = ReportSettings(["acc", "e"], ["maximize", "minimize"], energy_per_sample_metric="e")
     >>> [p] = merge_repeats([a, b], settings)
     >>> p.number, p.merged_trials, p.values, p.intervals, a.config_group
-    (0, [0, 3], [0.5, 3.5], {'acc': (0.25, 0.75), 'e': (1.0, 6.0)}, 0)
+    (0, [0, 3], [0.5, 3.5], {'e': (1.0, 6.0)}, 0)
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ METHOD = (
     "their benchmark repeats pooled, with the median's 95% interval over them (when every member stored its repeats; "
     "else the median of the members' values); other objectives, and every metric all members reported (their "
     "training energy), are the median of the members' values; "
-    "an interval not computed from pooled repeats spans the members' values and intervals"
+    "an interval not computed from pooled repeats spans the members' values and intervals, and there is none when no "
+    "member has one (the range of a few trials' values is no 95% interval)"
 )
 #: the relative precision the pooled interval is judged against (the benchmark's default target)
 REL_PRECISION = 0.05
@@ -77,7 +79,11 @@ values (not every trial stored its benchmark repeats)')
     return f"{trials}, the median of their values (not every trial stored its benchmark repeats)"
 
 
-def _span(members: Sequence[TrialRecord], name: str, index: int) -> tuple[float, float]:
+def _span(members: Sequence[TrialRecord], name: str, index: int) -> tuple[float, float] | None:
+    """The members' values and intervals spanned, when some member has an interval (a span of values alone, the
+    range of two or three trials, is no 95% interval, and every report would call it one: then ``None``)."""
+    if not any(name in r.intervals for r in members):
+        return None
     ends = [end for r in members for end in r.interval(name, r.objective_values[index])]
     return min(ends), max(ends)
 
@@ -126,7 +132,9 @@ def _merge(members: list[TrialRecord], settings: ReportSettings) -> TrialRecord:
         point.energy_per_sample_J, point.energy_per_sample_interval = statistics.median(pooled), median_interval(pooled)
     elif per_sample:
         point.energy_per_sample_J = statistics.median(per_sample)
-        point.energy_per_sample_interval = (min(per_sample), max(per_sample))
+        own = [r.energy_per_sample_interval for r in members if r.energy_per_sample_interval is not None]
+        ends = [end for interval in own for end in interval] + per_sample
+        point.energy_per_sample_interval = (min(ends), max(ends)) if own else None  # as _span
     if point.energy_per_sample_J is not None:
         point.samples_per_J = 1.0 / point.energy_per_sample_J if point.energy_per_sample_J > 0 else None
         point.metrics[metric] = point.energy_per_sample_J
