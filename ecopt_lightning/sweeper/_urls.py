@@ -44,8 +44,9 @@ _URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):(?P<rest>.*)$", re.S)
 # SQLAlchemy and libpq accept a raw "/", "#", "?", ":" or "@" in a password, so the password runs to the
 # LAST "@" of the URL (greedy): a URL whose path or query holds an "@" is masked too far, never too little.
 _PASSWORD = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*):(?P<pw>.*)@", re.S)
-# the query's password runs to the end of the URL: a raw "&" or "#" in it cannot end it early
-_QUERY_PASSWORD = re.compile(r"(?is)(?P<key>[?&]password=)(?P<pw>.+)$")
+# the query's password runs to the end of the URL: a raw "&" or "#" in it cannot end it early; libpq's sslpassword
+# (the passphrase of the client's key) is one too
+_QUERY_PASSWORD = re.compile(r"(?is)(?P<key>[?&](?:ssl)?password=)(?P<pw>.+)$")
 _GRPC = re.compile(r"^grpc://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>[0-9]{1,5})/?$")
 
 
@@ -72,8 +73,8 @@ def as_url(storage: Any) -> Any:
 
 
 def redact(url: Any) -> Any:
-    """``url`` with any password replaced by ``***`` (user-info and ``?password=``); in a mapping, its values
-    redacted; other non-strings unchanged.
+    """``url`` with any password replaced by ``***`` (user-info, ``?password=`` and ``?sslpassword=``); in a
+    mapping, its values redacted; other non-strings unchanged.
 
     Example:
         >>> redact("postgresql://u:SEK/R#?@T@db.example/optuna")

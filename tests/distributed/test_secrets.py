@@ -145,6 +145,21 @@ def test_a_postgres_sweep_writes_its_password_nowhere(tmp_path: Path, postgres_u
 
 @pytest.mark.postgres
 @pytest.mark.slow
+def test_an_ssl_key_passphrase_in_the_query_is_written_nowhere(tmp_path: Path, postgres_url: str, study_name) -> None:
+    """libpq's ``sslpassword`` (the passphrase of the client's SSL key) in the URL's query was not taken for a
+    password: shown in the log line naming the storage, and in every job's .hydra copy."""
+    url = postgres_url + "?sslmode=disable&sslpassword=Zq8sslpw_x"
+    sweep = tmp_path / "sweep"
+    proc = ok(run(sweep, "width=choice(8,16)", f"hydra.sweeper.storage='{url}'",
+                  f"hydra.sweeper.study_name={study_name}", "hydra.sweeper.n_trials=2"))  # fmt: skip
+    assert "sslpassword=***" in proc.stdout + proc.stderr  # the log line names the storage, masked
+    assert "Zq8sslpw_x" not in proc.stdout + proc.stderr
+    assert len(list(sweep.glob("*/.hydra/hydra.yaml"))) == 2  # every job's Hydra copy is among the files checked
+    assert not [str(p) for p in tmp_path.rglob("*") if p.is_file() and b"Zq8sslpw_x" in p.read_bytes()]
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
 def test_a_url_read_from_the_environment_keeps_its_query_and_is_written_nowhere(
     tmp_path: Path, postgres_url: str, study_name: str
 ) -> None:
