@@ -271,7 +271,12 @@ def run_workers(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ecopt_lightning.sweeper.ray_workers", description=__doc__)
     parser.add_argument("--workers", type=int, required=True, help="sweeper processes (Ray tasks)")
-    parser.add_argument("--storage", required=True, help="a storage every Ray node reaches (not the SQLite default)")
+    parser.add_argument(
+        "--storage",
+        default=os.environ.get(STORAGE_ENV) or None,
+        help=f"a storage every Ray node reaches (not the SQLite default); default: ${STORAGE_ENV}, which keeps a "
+        "password off this command line (shown by ps, and kept by Ray as the job's entrypoint)",
+    )
     parser.add_argument("--study", required=True, help="study name shared by the workers")
     parser.add_argument("--sweep-root", default="multirun/ray", help="worker i's sweep dir is <sweep-root>/w<i>")
     parser.add_argument("--cpus-per-worker", type=float, default=1.0)
@@ -282,6 +287,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of the Ray instance started here")
     parser.add_argument("app_and_overrides", nargs="+", help="-- <app.py> <Hydra overrides>")
     args = parser.parse_args(argv)
+    if args.storage is None:
+        print(
+            f"--storage is missing: give it, or set {STORAGE_ENV} (a URL with a password: keep it there)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         if check(args.storage) is None or args.storage.startswith("sqlite"):
             raise SweeperConfigError("storage", redact(args.storage), "a storage shared by the workers (not SQLite)")

@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 from ecopt_lightning.energy.devices import normalise_uuid
 from ecopt_lightning.sweeper._storage import open_storage
 from ecopt_lightning.sweeper._urls import password
-from ecopt_lightning.sweeper.ray_workers import local_instance_token, run_workers
+from ecopt_lightning.sweeper.ray_workers import STORAGE_ENV, local_instance_token, run_workers
 from tests.doubles.fake_powercap import FakePowercap
 from tests.guards import SUBPROCESS_S
 from tests.sweeper.conftest import APPS, ROOT
@@ -258,6 +258,31 @@ def test_ctrl_c_stops_the_workers_with_one_line(tmp_path: Path) -> None:
         proc.kill()
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert err.splitlines()[-1].startswith("ray_workers: interrupted (Ctrl-C); the study keeps what its workers"), err
+
+
+@pytest.mark.postgres
+def test_the_storage_can_be_kept_off_the_drivers_command_line(
+    tmp_path: Path, postgres_url: str, study_name: str
+) -> None:
+    """--storage was required: a URL with a password was on ray_workers' own command line, shown by ps and kept by
+    Ray as the job's entrypoint (the driver's whole command line, in the cluster's job table). It can now be given in
+    $ECOPT_RAY_STORAGE; with neither, one line says so."""
+    command = [sys.executable, "-m", "ecopt_lightning.sweeper.ray_workers", "--workers", "1", "--num-cpus", "1"]
+    command += ["--study", study_name, "--sweep-root", str(tmp_path / "ray")]
+    command += ["--", str(APPS / "toy.py"), "width=choice(8,16)", "hydra.sweeper.n_trials=1"]
+    bare = {k: v for k, v in sweep_env().items() if k != STORAGE_ENV}
+    missing = subprocess.run(command, capture_output=True, text=True, env=bare, timeout=SUBPROCESS_S)
+    assert missing.returncode == 2 and missing.stderr.splitlines() == [
+        "--storage is missing: give it, or set ECOPT_RAY_STORAGE (a URL with a password: keep it there)"
+    ], missing.stderr
+    env = {**bare, STORAGE_ENV: postgres_url}
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=SUBPROCESS_S)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study = optuna.load_study(study_name=study_name, storage=open_storage(postgres_url, heartbeat_interval_s=0))
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE]
+    secret = password(postgres_url)
+    assert secret and secret not in proc.stdout + proc.stderr
+    assert not [str(p) for p in (tmp_path / "ray").rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
 
 
 def _descendants(root: int) -> list[int]:
