@@ -2,9 +2,10 @@
 few database connections instead of each holding its own (Optuna >= 4.2, needs ``grpcio``).
 
 Workers then use ``hydra.sweeper.storage=grpc://<proxy host>:<port>``. The proxy holds the database URL, so a
-password in it stays on the proxy's machine (better: ``PGPASSWORD`` or ``~/.pgpass`` there); the proxy prints
-the URL redacted. It keeps no Optuna heartbeat table for its clients: the workers keep their heartbeats in a
-trial attribute, as on a journal file, and fail and retry a dead worker's trials the same way.
+password in it stays on the proxy's machine (better: ``PGPASSWORD`` or ``~/.pgpass`` there; a URL with a password
+in ``$ECOPT_PROXY_STORAGE`` rather than ``--storage``, which ``ps`` shows); the proxy prints the URL redacted. It
+keeps no Optuna heartbeat table for its clients: the workers keep their heartbeats in a trial attribute, as on a
+journal file, and fail and retry a dead worker's trials the same way.
 
 Example:
     ``python -m ecopt_lightning.sweeper.grpc_proxy --storage postgresql://ecopt@db-host/optuna --port 13000``;
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -34,6 +36,8 @@ from ._urls import DIALECTS, redact, scheme
 
 log = logging.getLogger(__name__)
 DEFAULT_PORT = 13000
+#: where the database URL may be given instead of ``--storage``: a password on the command line is shown by ``ps``
+STORAGE_ENV = "ECOPT_PROXY_STORAGE"
 
 
 class ProxyArgError(ValueError):
@@ -69,10 +73,21 @@ def serve(storage_url: str, host: str = "localhost", port: int = DEFAULT_PORT) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ecopt_lightning.sweeper.grpc_proxy", description=__doc__)
-    parser.add_argument("--storage", required=True, help="database URL: postgresql://user@host/db, mysql://, sqlite://")
+    parser.add_argument(
+        "--storage",
+        default=os.environ.get(STORAGE_ENV) or None,
+        help=f"database URL: postgresql://user@host/db, mysql://, sqlite://; default: ${STORAGE_ENV}, which keeps a "
+        "password off the command line",
+    )
     parser.add_argument("--host", default="localhost", help="address to listen on (0.0.0.0: every interface)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
     args = parser.parse_args(argv)
+    if args.storage is None:
+        print(
+            f"--storage is missing: give it, or set {STORAGE_ENV} (a URL with a password: keep it there)",
+            file=sys.stderr,
+        )
+        return 2
     if scheme(args.storage) not in DIALECTS:
         print(
             f"--storage={redact(args.storage)!r} is not allowed: a database URL ({', '.join(DIALECTS)}); "

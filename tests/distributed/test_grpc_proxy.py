@@ -24,8 +24,9 @@ from ecopt_lightning.sweeper._storage import (
     grpc_connect_timeout_s,
     open_storage,
 )
-from ecopt_lightning.sweeper._urls import check
+from ecopt_lightning.sweeper._urls import check, password
 from ecopt_lightning.sweeper.errors import EnvSettingError, SweeperConfigError
+from ecopt_lightning.sweeper.grpc_proxy import STORAGE_ENV
 from tests.guards import SUBPROCESS_S
 
 from .conftest import _ctrl_c_as_in_a_terminal, finish, ok, run, start, sweep_env, wait_for
@@ -84,6 +85,35 @@ def test_eight_workers_through_the_grpc_proxy(tmp_path: Path, database: str, stu
     ran = [p for i in range(WORKERS) for p in (tmp_path / f"w{i}").iterdir() if p.is_dir() and p.name.isdigit()]
     assert len(ran) == N_TRIALS
     assert not any("marked FAIL" in Path(f"{tmp_path / f'w{i}'}.log").read_text() for i in range(WORKERS))
+
+
+@pytest.mark.postgres
+def test_the_database_url_can_be_kept_off_the_proxys_command_line(
+    tmp_path: Path, postgres_url: str, study_name
+) -> None:
+    """--storage was required: the database URL, password included, was on the proxy's command line, shown by ps to
+    every user of its machine. It can now be given in $ECOPT_PROXY_STORAGE; with neither, one line says so."""
+    command = [sys.executable, "-m", "ecopt_lightning.sweeper.grpc_proxy", "--port", str(free_port())]
+    bare = {k: v for k, v in sweep_env().items() if k != STORAGE_ENV}
+    missing = subprocess.run(command, capture_output=True, text=True, env=bare, timeout=SUBPROCESS_S)
+    assert missing.returncode == 2 and missing.stderr.splitlines() == [
+        "--storage is missing: give it, or set ECOPT_PROXY_STORAGE (a URL with a password: keep it there)"
+    ], missing.stderr
+    port, log = free_port(), tmp_path / "proxy.log"
+    command[-1] = str(port)
+    proxy = subprocess.Popen(
+        command, stdout=log.open("w"), stderr=subprocess.STDOUT, env={**bare, STORAGE_ENV: postgres_url}
+    )
+    try:
+        ok(run(tmp_path / "w0", *SPACE, f"hydra.sweeper.storage=grpc://localhost:{port}",
+               f"hydra.sweeper.study_name={study_name}", "hydra.sweeper.n_trials=1"))  # fmt: skip
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=30)
+    study = optuna.load_study(study_name=study_name, storage=open_storage(postgres_url, heartbeat_interval_s=0))
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE]  # the proxy served the database of the variable
+    secret = password(postgres_url)
+    assert secret and secret not in log.read_text() and "ecopt:***@" in log.read_text()
 
 
 def test_a_malformed_grpc_url_is_refused_with_one_line() -> None:
