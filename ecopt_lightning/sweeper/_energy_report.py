@@ -79,9 +79,11 @@ def _trial_summary(record: TrialRecord) -> dict[str, Any] | None:
         return None
     for path in sorted(Path(record.job_dir).glob(f"**/{SUMMARY_FILE}")):
         try:
-            return json.loads(path.read_text())
+            summary = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
+        if isinstance(summary, dict):
+            return summary
     return None
 
 

@@ -116,6 +116,8 @@ def read_job(job_dir: str | None) -> JobInfo:
         summary = json.loads(path.read_text())
     except (OSError, ValueError):
         return JobInfo(str(path), degraded=[f"{SUMMARY_FILE} unreadable"])
+    if not isinstance(summary, dict):
+        return JobInfo(str(path), degraded=[f"{SUMMARY_FILE} unreadable: JSON, but not an object"])
     total = summary.get("total_J")
     energy = float(total) if isinstance(total, (int, float)) and math.isfinite(total) else None
     sources = {str(k): str(v) for k, v in (summary.get("sources") or {}).items()}

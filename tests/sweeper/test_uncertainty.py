@@ -252,3 +252,17 @@ def test_a_summarys_estimated_share_that_is_no_share_is_not_printed(tmp_path):
         '{"total_J": 6.0, "estimated_fraction": NaN, "sources": {"cpu:0": "estimate"}}'
     )
     assert read_job(str(tmp_path)).degraded == ["cpu:0: estimated from CPU time"]
+
+
+def test_a_summary_that_is_json_but_no_object_is_unreadable_not_a_crash(tmp_path):
+    """Regression (H1's audit, stop 34): an energy_summary.json of ``[]`` or ``null`` (valid JSON, not an object)
+    raised AttributeError out of read_job, and with it out of the sweep's storing of the job's result."""
+    from ecopt_lightning.sweeper._energy_report import _trial_summary
+    from ecopt_lightning.sweeper._records import TrialRecord
+
+    for text in ("[]", "null", "3"):
+        (tmp_path / "energy_summary.json").write_text(text)
+        info = read_job(str(tmp_path))
+        assert info.energy_J is None and info.degraded == ["energy_summary.json unreadable: JSON, but not an object"]
+        record = TrialRecord(0, "COMPLETE", [1.0], {}, [], {}, {}, True, None, None, None, str(tmp_path), None, None)
+        assert _trial_summary(record) is None
