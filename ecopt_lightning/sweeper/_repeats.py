@@ -151,7 +151,8 @@ def _merge(members: list[TrialRecord], settings: ReportSettings) -> TrialRecord:
         ways = ", ".join(dict.fromkeys(source or "source unknown" for _, _, source in energies))
         point.energy_source = f"median of trials {', '.join(str(n) for n, _, _ in energies)} ({ways})"
     constraints = {}
-    for text in first.constraints:
+    for text in dict.fromkeys(t for r in members for t in r.constraints):  # every member's: a study resumed with
+        # another constraint stored it on some members only
         try:
             read = Constraint.parse(text).metric
         except ValueError:
@@ -159,7 +160,8 @@ def _merge(members: list[TrialRecord], settings: ReportSettings) -> TrialRecord:
         if read is not None and read in point.metrics and (read in settings.objective_names or read == metric):
             constraints[text] = Constraint.parse(text).value(point.metrics)
         else:
-            constraints[text] = statistics.median(r.constraints.get(text, 0.0) for r in members)
+            # of the members that were judged by it: a member without it is unknown there, not within it
+            constraints[text] = statistics.median(r.constraints[text] for r in members if text in r.constraints)
     point.constraints = constraints
     point.feasible = all(v <= 0 for v in constraints.values())
     point.flags = {k: v for r in reversed(members) for k, v in r.flags.items()}

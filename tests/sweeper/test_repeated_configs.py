@@ -15,7 +15,7 @@ import pytest
 from ecopt_lightning.intervals import median_interval
 from ecopt_lightning.sweeper._artifacts import write_all
 from ecopt_lightning.sweeper._plots import hover_text
-from ecopt_lightning.sweeper._records import ReportSettings
+from ecopt_lightning.sweeper._records import ReportSettings, TrialRecord
 from ecopt_lightning.sweeper._schema import BASELINE_ATTR, PER_REPEAT_ATTR
 from ecopt_lightning.sweeper._sweep_report import build_report
 
@@ -185,3 +185,21 @@ def test_a_real_sweep_that_runs_a_config_twice_shows_it_once_with_pooled_repeats
     summary = json.loads((sweep / "summary.json").read_text())
     merged = {str(m[0].number): [t.number for t in m] for m in groups.values() if len(m) > 1}
     assert summary["repeated_configs"]["points"] == merged and merged
+
+
+def test_a_constraint_some_trials_of_a_config_lack_is_judged_on_those_that_have_it():
+    """Regression (H3's audit, stop 34): merging a config's trials read a constraint a member lacked (a study resumed
+    with another constraint) as 0.0, met, so two such members made a broken constraint's median 0 and the point
+    feasible; and a constraint the first member lacked was not judged at all."""
+    from ecopt_lightning.sweeper._repeats import merge_repeats
+    from ecopt_lightning.sweeper._schema import ReportSettings
+
+    def rec(n: int, constraints: dict[str, float]) -> TrialRecord:
+        return TrialRecord(
+            n, "COMPLETE", [0.9, 2.0], {"w": 8}, [], {"e": 2.0}, constraints, True, None, None, None, None, 2.0, 0.5
+        )
+
+    settings = ReportSettings(["acc", "e"], ["maximize", "minimize"], energy_per_sample_metric="e")
+    for members in ([rec(0, {"params<=10": 0.5}), rec(1, {}), rec(2, {})], [rec(0, {}), rec(1, {"params<=10": 0.5})]):
+        [point] = merge_repeats(members, settings)
+        assert point.constraints == {"params<=10": 0.5} and not point.feasible
