@@ -165,8 +165,8 @@ class InferenceResult:
 
     @property
     def samples_per_J(self) -> float:
-        """Efficiency: samples per joule (1 / median J per sample)."""
-        return 1.0 / self.per_sample_J if self.per_sample_J > 0 else math.inf
+        """Efficiency: samples per joule (1 / median J per sample); NaN when the median is 0 J (nothing measured)."""
+        return 1.0 / self.per_sample_J if self.per_sample_J > 0 else math.nan
 
     @property
     def power_W(self) -> float:
@@ -191,7 +191,7 @@ class InferenceResult:
             "converged": self.converged,
             "repeats": self.repeats,
             "stop_reason": self.stop_reason,
-            "samples_per_J": self.samples_per_J,
+            "samples_per_J": None if math.isnan(self.samples_per_J) else self.samples_per_J,  # JSON has no NaN
             "per_repeat_J": list(self.per_repeat_J),
             "samples_per_repeat": self.samples,
             "batches_per_repeat": self.batches_per_repeat,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import warnings
 
 import pytest
@@ -409,3 +411,15 @@ def test_with_nothing_measured_the_benchmark_stops_at_its_repeats():
         monitor=EnergyMonitor(gpus=[], cpu=False),
     )  # fmt: skip
     assert (r.repeats, r.stop_reason, r.converged) == (3, "nothing measured", False)
+
+
+def test_with_nothing_measured_the_efficiency_is_unknown_not_infinite_and_the_result_is_strict_json():
+    """Regression (energy audit, 2026-11-29): samples_per_J was 1 / 0 J = inf, written to energy_summary.json as
+    ``Infinity``, which is not JSON (strict parsers refuse the file) and claims an infinite efficiency."""
+    r = measure_inference(
+        torch.nn.Linear(16, 2), loader(16, 8), repeats=2, rel_precision=None, min_window_s=0,
+        monitor=EnergyMonitor(gpus=[], cpu=False),
+    )  # fmt: skip
+    assert r.per_sample_J == 0.0 and math.isnan(r.samples_per_J)
+    entry = json.loads(json.dumps(r.to_dict(), allow_nan=False))
+    assert entry["samples_per_J"] is None
