@@ -46,12 +46,14 @@ def function(name: str, value: Any, signature: str) -> Any:
 
 
 def count(name: str, value: Any, source: str) -> int:
-    """A per-batch count (samples, items) as an int >= 0; ``source`` names what returned it."""
+    """A per-batch count (samples, items) as an int >= 0 (an int, or a whole number such as a 0-d tensor or
+    ``8.0``; not a bool or a string); ``source`` names what returned it."""
     try:
         n = int(value)
-    except (TypeError, ValueError):
-        n = -1
-    if n < 0:
+        whole = not isinstance(value, bool | str | bytes) and float(value) == n
+    except (TypeError, ValueError, OverflowError):
+        n, whole = -1, False
+    if n < 0 or not whole:
         raise ValueError(f"{source} returned {value!r} for a batch: give the number of {name} (an int >= 0)")
     return n
 

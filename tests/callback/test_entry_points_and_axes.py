@@ -4,6 +4,7 @@ TensorBoard and an offline W&B run; each Trainer entry point leaves its summary,
 from __future__ import annotations
 
 import glob
+import re
 from pathlib import Path
 
 import pytest
@@ -358,10 +359,20 @@ def test_bad_settings_stop_at_construction(kwargs, message):
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
 
 
-def test_a_negative_count_from_batch_size_fn_stops_at_the_first_batch(tmp_path: Path) -> None:
-    """Regression (callback audit): a negative count was logged as a negative J per sample."""
-    trainer = make_trainer(tmp_path, [EnergyCallback(batch_size_fn=lambda batch: -1)], loggers=False)
-    with pytest.raises(ValueError, match=r"^batch_size_fn returned -1 for a batch: give the number of samples"):
+@pytest.mark.parametrize(
+    "count",
+    [
+        -1,  # regression (callback audit): a negative count was logged as a negative J per sample
+        # regressions (energy audit, 2026-11-29): truncated or taken as a number without a word, so J per sample
+        # was divided by a count the function never gave
+        2.5,
+        True,
+        "8",
+    ],
+)
+def test_a_count_from_batch_size_fn_that_is_not_a_whole_number_stops_at_the_first_batch(tmp_path: Path, count) -> None:
+    trainer = make_trainer(tmp_path, [EnergyCallback(batch_size_fn=lambda batch: count)], loggers=False)
+    with pytest.raises(ValueError, match=rf"^batch_size_fn returned {re.escape(repr(count))} for a batch: give the "):
         trainer.fit(TinyModel())
 
 
