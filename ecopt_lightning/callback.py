@@ -38,7 +38,16 @@ from .energy_summary import (
     summary_file,
     write_json,
 )
-from .energy_tracker import COUNTED, OTHER, EnergyTracker, Totals, carbon_and_cost, epoch_metrics, step_metrics
+from .energy_tracker import (
+    COUNTED,
+    OTHER,
+    EnergyTracker,
+    Totals,
+    carbon_and_cost,
+    epoch_metrics,
+    nothing_read,
+    step_metrics,
+)
 from .inference import InferenceBenchmark, batch_items, batch_samples
 from .logger_buffer import LoggerBuffer
 from .proxies import ModelProxies
@@ -528,7 +537,7 @@ class EnergyCallback(Callback):
         return build_summary(
             status=self._status,
             progress=self._progress,
-            totals=self._totals() if self._measuring and self._counted_any() else {},
+            totals=self._totals() if self._no_energy() is None else {},
             no_energy=self._no_energy(),
             tracker=self.tracker,
             devices=self._devices,
@@ -573,6 +582,8 @@ class EnergyCallback(Callback):
             return self._nothing_measured()
         if not self._counted_any():
             return self._no_batch or "no counted window measured yet"
+        if nothing_read(self.tracker.cluster):
+            return "every reading failed (measurement_faults says why)"
         return None
 
     @staticmethod

@@ -555,9 +555,20 @@ def epoch_metrics(
     return out
 
 
+def nothing_read(cluster: Mapping[str, Totals]) -> bool:
+    """Readings failed in the :data:`COUNTED` phases and none was read (on any rank): their 0 J is no measurement.
+
+    Example:
+        >>> nothing_read({"train": Totals(seconds=2.0, failed_windows=2)}), nothing_read({"train": Totals()})
+        (True, False)
+    """
+    counted = [t for p, t in cluster.items() if p in COUNTED]
+    return any(t.failed_windows for t in counted) and not any(t.energy_J for t in counted)
+
+
 def total_metrics(cluster: Mapping[str, Totals], idle_W: float | None = None) -> dict[str, float]:
     """``energy/total_J`` (the :data:`COUNTED` phases), its estimated share, each phase's running total (J)
-    and, with an idle power (W), the net totals (J).
+    and, with an idle power (W), the net totals (J); NaN (not published) where every reading failed.
 
     Example:
         >>> total_metrics({"train": Totals(energy_J=8.0, estimated_J=2.0, seconds=4.0, steps=2)}, idle_W=1.0)
@@ -566,12 +577,12 @@ def total_metrics(cluster: Mapping[str, Totals], idle_W: float | None = None) ->
     """
     empty = Totals()
     counted = [cluster.get(p, empty) for p in COUNTED]
-    total = sum(t.energy_J for t in counted)
+    total = math.nan if nothing_read(cluster) else sum(t.energy_J for t in counted)
     out = {metrics.TOTAL_J: total, metrics.ESTIMATED_FRACTION: _ratio(sum(t.estimated_J for t in counted), total)}
     for p in ("train", "val", "test", "predict", OTHER):
         t = cluster.get(p, empty)
         if t.steps or t.energy_J:
-            out[metrics.total_J(p)] = t.energy_J
+            out[metrics.total_J(p)] = _read(t, t.energy_J)
         if t.proc_s > 0:  # /proc was read: say whether other processes' load may have biased the total
             out[metrics.contended(p)] = float(t.contended)
             out[metrics.contended_fraction(p)] = t.contended_fraction
@@ -618,6 +629,7 @@ __all__ = [
     "carbon_and_cost",
     "epoch_metrics",
     "merge_totals",
+    "nothing_read",
     "step_metrics",
     "total_metrics",
 ]

@@ -486,3 +486,43 @@ def test_steps_and_epochs_whose_every_reading_failed_log_no_energy_not_zero(tmp_
     lost = series["epoch"]
     for metric in ("energy/train_step_J", "energy/train_epoch_J", "energy/train_per_sample_J", "power/train_W"):
         assert all(v != 0.0 for _, v in lost.get(metric, [])), metric
+
+
+class _LostAfterFirstRead:
+    """The CPU estimate's stand-in, lost from its second read on: no window of the run reads anything valid."""
+
+    update_period_s = 0.0
+
+    def __init__(self) -> None:
+        self.sources = {"cpu:0": "estimate"}
+        self.reads = 0
+
+    def read(self):
+        from ecopt_lightning.energy.meter import Reading
+
+        self.reads += 1
+        return Reading({"cpu:0": 1.0}) if self.reads < 2 else Reading(errors={"cpu:0": "injected: sensor lost"})
+
+    def close(self) -> None: ...
+
+
+def test_a_run_whose_every_reading_failed_has_no_total_not_zero_joules(tmp_path):
+    """Regression (energy audit, 2026-11-29): with every reading failed, energy/total_J and train_total_J were
+    logged as 0.0 and the summary's total_J was 0.0, an objective a sweep would rank as the cheapest trial."""
+    cb = EnergyCallback(monitor=EnergyMonitor(meters=[_LostAfterFirstRead()], proc_root=False), proxies=False)
+    trainer = make_trainer(
+        tmp_path,
+        [cb],
+        loggers=[CSVLogger(tmp_path, name="csv", version=0)],
+        limit_train_batches=3,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(TinyModel())
+    summary = cb.summary()
+    assert summary["total_J"] is None
+    assert summary["no_energy"] == "every reading failed (measurement_faults says why)"
+    assert "injected: sensor lost" in summary["measurement_faults"]["cpu:0"]
+    logged = csv_series(tmp_path)
+    assert not [k for k in logged if k.startswith(("energy/", "power/", "carbon/"))], logged
+    assert "energy/total_J" not in trainer.callback_metrics
