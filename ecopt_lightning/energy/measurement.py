@@ -83,7 +83,8 @@ class Measurement:
         sources: per domain in ``by_device``, one of ``nvml_counter``, ``nvml_power``, ``rapl``, ``estimate``
             (a MIG slice read through its parent GPU is ``nvml_counter:whole-GPU``).
         approximate: the window was shorter than some domain's sensor update period, so its value may be
-            off by up to one update (the NVML counter updates about every 100 ms).
+            off by up to one update (the NVML counter updates about every 100 ms), or an NVML energy counter did
+            not move in it (it updates more slowly on that GPU: its 0 J is not a measurement).
         invalid: domains whose reading failed during the window, with the reason; they count for nothing.
         contention: what else the machine's CPUs did during the window (``None`` where ``/proc`` is not
             read, or where no domain was measured: there is no value to bias); :attr:`contended` says whether it

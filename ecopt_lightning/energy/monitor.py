@@ -408,7 +408,9 @@ class EnergyMonitor:
                     reason = f"counter went backwards by {-value:.3f} J (driver reload or reset?)"
                 else:
                     by_device[domain] = value
-                    approximate = approximate or seconds < self._period[domain]
+                    # a GPU draws power all the time: a counter that did not move updates more slowly than stated
+                    still = value == 0 and seconds > 0 and base_source(self.sources[domain]) == NVML_COUNTER
+                    approximate = approximate or seconds < self._period[domain] or still
             if reason is not None:
                 invalid[domain] = reason
                 _notices.say_once(

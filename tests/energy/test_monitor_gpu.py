@@ -336,3 +336,18 @@ def test_a_gpu_nvml_reads_no_power_of_is_not_announced_as_measured(simulated_gpu
     monitor.close()
     assert monitor.sources == {"gpu:1": "nvml_power"}
     assert "measured: gpu:0" not in monitor.describe()
+
+
+def test_a_window_in_which_the_gpu_counter_did_not_move_is_approximate_not_an_exact_zero(simulated_gpu, manual_clock):
+    """Regression: on a GPU whose energy counter updates once a second (not every ~100 ms as assumed), a 0.3 s
+    window read 0 J of a 300 W GPU and was not flagged approximate."""
+    clock = manual_clock()
+    simulated_gpu([SimGpu("GPU-aaaa", 300.0, counter_period_s=1.0)])
+    with EnergyMonitor(gpus=[0], cpu=False) as monitor:
+        with monitor.window("still") as still:
+            clock.advance(0.3)
+        clock.advance(0.5)
+        with monitor.window("moved") as moved:  # from 0.8 s to 1.1 s: across the counter's update at 1 s
+            clock.advance(0.3)
+    assert still.measurement.by_device == {"gpu:0": 0.0} and still.measurement.approximate
+    assert moved.measurement.by_device["gpu:0"] > 0 and not moved.measurement.approximate
