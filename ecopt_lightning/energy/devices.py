@@ -62,6 +62,30 @@ def visible_count(nvml_count: int, visible: str | None = None) -> int:
     return nvml_count if entries is None else len(entries)
 
 
+def unmatched_reason(
+    index: int, nvml_uuids: Sequence[str], *, visible: str | None = None, device_order: str | None = None
+) -> str:
+    """Why :func:`resolve_uuid` found no UUID for CUDA device ``index`` without CUDA's help, and what to set.
+
+    Example:
+        >>> unmatched_reason(0, ["GPU-a", "GPU-b"], visible="1,0", device_order="FASTEST_FIRST")[:58]
+        'CUDA numbers GPUs fastest-first (CUDA_DEVICE_ORDER is not '
+    """
+    entries = parse_visible_devices(os.environ.get("CUDA_VISIBLE_DEVICES") if visible is None else visible)
+    entry = str(index) if entries is None else entries[index] if index < len(entries) else None
+    if entry is not None and not entry.isdigit():
+        return f"CUDA_VISIBLE_DEVICES entry {entry!r} is the UUID (or a unique UUID prefix) of no NVML GPU"
+    order = os.environ.get("CUDA_DEVICE_ORDER", "FASTEST_FIRST") if device_order is None else device_order
+    if entry is not None and order.upper() != "PCI_BUS_ID" and len(nvml_uuids) > 1:
+        return (
+            "CUDA numbers GPUs fastest-first (CUDA_DEVICE_ORDER is not PCI_BUS_ID) and torch cannot tell which GPU "
+            "this is; set CUDA_DEVICE_ORDER=PCI_BUS_ID, or give GPU UUIDs in CUDA_VISIBLE_DEVICES"
+        )
+    if entry is not None:
+        return f"CUDA_VISIBLE_DEVICES entry {entry} names no GPU (NVML has {len(nvml_uuids)})"
+    return "CUDA cannot see it"
+
+
 def torch_cuda_uuid(index: int) -> str | None:
     """The UUID torch reports for CUDA device ``index``, or None when torch cannot tell."""
     try:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from .devices import resolve_uuid, visible_count
+from .devices import resolve_uuid, unmatched_reason, visible_count
 from .measurement import NVML_COUNTER, NVML_POWER, WHOLE_GPU
 from .meter import Reading
 
@@ -112,7 +112,7 @@ def find_gpus(nvml: ModuleType, indices: list[int]) -> tuple[list[Gpu], dict[str
         domain = f"gpu:{index}"
         uuid = resolve_uuid(index, uuids)
         if uuid is None:
-            missing[domain] = "its UUID could not be matched to an NVML device"
+            missing[domain] = f"its UUID could not be matched to an NVML device: {unmatched_reason(index, uuids)}"
             continue
         if uuid in faulty:
             missing[domain] = faulty[uuid]

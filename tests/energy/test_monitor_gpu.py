@@ -351,3 +351,19 @@ def test_a_window_in_which_the_gpu_counter_did_not_move_is_approximate_not_an_ex
             clock.advance(0.3)
     assert still.measurement.by_device == {"gpu:0": 0.0} and still.measurement.approximate
     assert moved.measurement.by_device["gpu:0"] > 0 and not moved.measurement.approximate
+
+
+@pytest.mark.parametrize(
+    ("visible", "why"),
+    [
+        ("1,0", "CUDA numbers GPUs fastest-first .* set CUDA_DEVICE_ORDER=PCI_BUS_ID, or give GPU UUIDs"),
+        ("GPU-zzzz", "CUDA_VISIBLE_DEVICES entry 'GPU-zzzz' is the UUID .* of no NVML GPU"),
+    ],
+)
+def test_a_gpu_that_cannot_be_matched_says_why_and_what_to_set(simulated_gpu, monkeypatch, visible, why):
+    """Regression: the reason was 'its UUID could not be matched to an NVML device', whatever the cause, with
+    nothing to act on."""
+    simulated_gpu([SimGpu("GPU-aaaa"), SimGpu("GPU-bbbb")])
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    with pytest.warns(EnergyWarning, match=f"gpu:0: its UUID could not be matched to an NVML device: {why}"):
+        EnergyMonitor(gpus=[0], cpu=False).close()
