@@ -25,7 +25,7 @@ from .energy import EnergyMonitor, EnergyWarning, Measurement, checks
 from .energy._notices import say_once
 from .energy.contention import Contention
 from .energy.measurement import source_label
-from .intervals import CONFIDENCE, MIN_VALUES_FOR_INTERVAL, median_interval, precision_reached
+from .intervals import CONFIDENCE, MIN_VALUES_FOR_INTERVAL, REL_PRECISION, median_interval, precision_reached
 from .proxies import ForwardFn, default_forward
 
 if TYPE_CHECKING:
@@ -331,7 +331,7 @@ def measure_inference(
     warmup_batches: int = 2,
     warmup_s: float | None = None,
     repeats: int = 6,
-    rel_precision: float | None = 0.05,
+    rel_precision: float | None = REL_PRECISION,
     max_repeats: int = 50,
     max_seconds: float | None = 30.0,
     min_window_s: float | None = None,
@@ -571,7 +571,7 @@ class InferenceBenchmark:
     warmup_batches: int = 2
     warmup_s: float | None = None
     repeats: int = 6
-    rel_precision: float | None = 0.05
+    rel_precision: float | None = REL_PRECISION
     max_repeats: int = 50
     max_seconds: float | None = 30.0
     min_window_s: float | None = None

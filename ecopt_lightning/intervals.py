@@ -15,6 +15,9 @@ from collections.abc import Sequence
 CONFIDENCE = 0.95
 #: the fewest values whose median has a 95% interval (the range of 6 values covers 1 - 2/2**6 = 96.9%)
 MIN_VALUES_FOR_INTERVAL = 6
+#: the default precision target (relative half-width of that interval) of the inference benchmark, of the points
+#: a repeated config's pooled repeats make, and of ``ecopt confirm``
+REL_PRECISION = 0.05
 
 
 def median_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:

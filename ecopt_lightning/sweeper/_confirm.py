@@ -240,7 +240,7 @@ def confirmed_interval(per_repeat: list[float], round_medians: list[float]) -> t
 
 def _confirmed_entry(run: _Run, rounds: int, settings: ReportSettings) -> dict[str, Any]:
     """What ``ecopt.confirmed`` keeps of one re-measured trial (J per sample)."""
-    from ecopt_lightning.inference import precision_reached
+    from ecopt_lightning.intervals import REL_PRECISION, precision_reached
 
     values = sorted(run.per_repeat_J)
     median = statistics.median(values)
@@ -250,7 +250,7 @@ def _confirmed_entry(run: _Run, rounds: int, settings: ReportSettings) -> dict[s
         "value": median,
         "ci_lo": None if interval is None else interval[0],
         "ci_hi": None if interval is None else interval[1],
-        "converged": precision_reached(median, interval, 0.05),
+        "converged": precision_reached(median, interval, REL_PRECISION),
         "repeats": len(values),
         "per_repeat_J": values,
         "rounds": rounds,

@@ -34,7 +34,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from ..intervals import median_interval, precision_reached
+from ..intervals import REL_PRECISION, median_interval, precision_reached
 from ..metrics import ESTIMATED_FRACTION, INFERENCE_CONTENDED, INFERENCE_CONVERGED, INFERENCE_REPEATS, ci_hi, ci_lo
 from ._metrics import Constraint
 from ._records import TrialRecord
@@ -49,8 +49,6 @@ METHOD = (
     "an interval not computed from pooled repeats spans the members' values and intervals, and there is none when no "
     "member has one (the range of a few trials' values is no 95% interval)"
 )
-#: the relative precision the pooled interval is judged against (the benchmark's default target)
-REL_PRECISION = 0.05
 
 
 def config_key(record: TrialRecord) -> str:
