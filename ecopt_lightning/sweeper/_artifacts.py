@@ -23,7 +23,7 @@ import logging
 import os
 import shutil
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -35,7 +35,7 @@ from ._energy_report import sweep_carbon
 from ._impact import interval_text
 from ._plots import PLOTLY_JS
 from ._records import TrialRecord
-from ._repeats import merged_summary
+from ._repeats import group_of, merged_summary
 from ._rung_report import RUNGS_PNG, energy_saved, rung_columns, rung_row, write_rungs_png
 from ._schema import FRONT_ATTR, HYPERVOLUME_ATTR, KNEE_ATTR, SOURCES_SUMMARY_ATTR, SWEEP_ENERGY_ATTR, ReportSettings
 from ._sweep_report import Report, build_report
@@ -195,10 +195,21 @@ def _blank() -> TrialRecord:
     return TrialRecord(0, "", None, {}, [], {}, {}, False, None, None, None, None, None, None)
 
 
-def _flat(report: Report, r: TrialRecord, all_trials: bool, rungs: Sequence[str] = ()) -> dict[str, Any]:
+def _flat(
+    report: Report,
+    r: TrialRecord,
+    all_trials: bool,
+    rungs: Sequence[str] = (),
+    points: Mapping[int, TrialRecord] | None = None,
+) -> dict[str, Any]:
+    """One CSV row; ``points`` (:func:`._repeats.group_of`): each trial's point, for trials.csv's ``point_*``."""
     row: dict[str, Any] = {"trial": r.number}
     if all_trials:
-        row.update({"state": r.state, "feasible": r.feasible, "on_front": r.on_front})
+        # the trial's own feasibility (as its violation columns), and its config's point's: a repeated config is
+        # one point, judged on its members' median, so a member may break a constraint its point meets
+        own = (points or {}).get(r.number, r)
+        row.update({"state": r.state, "feasible": r.feasible})
+        row.update({"point_feasible": own.feasible, "point_on_front": own.on_front})
     intervals = _with_intervals(report)
     for i, name in enumerate(report.settings.objective_names):
         row[name] = None if r.values is None else r.values[i]
@@ -222,7 +233,7 @@ def _flat(report: Report, r: TrialRecord, all_trials: bool, rungs: Sequence[str]
     row["energy_from"] = r.energy_source
     row["energy_sources"] = sources_text(r.sources)
     row["energy_estimated_fraction"] = r.metrics.get(names.ESTIMATED_FRACTION)
-    # a trial of a repeated config stands where its point stands (as on_front does)
+    # a trial of a repeated config stands where its point stands (as point_on_front does)
     point = r.number if r.config_group is None else r.config_group
     row["knee"] = report.knee is not None and point == report.knee.number
     # the violation, not the metric: <= 0 met, > 0 broken by that much (the metric's unit); "constraint:<text>"
@@ -249,6 +260,7 @@ def write_all(report: Report, out_dir: Path, figures: bool = True, last: dict[Pa
     out_dir.mkdir(parents=True, exist_ok=True)
     front = [_front_row(report, r) for r in report.front]
     rungs = rung_columns(report.records, report.settings.objective_names)
+    points = group_of(report.points)
     possibly = [_front_row(report, r) for r in report.possibly]
     summary_json = summary(report)
     texts = {
@@ -263,7 +275,7 @@ def write_all(report: Report, out_dir: Path, figures: bool = True, last: dict[Pa
         ),
         "pareto_front.csv": _csv([_flat(report, r, False) for r in report.front], _flat(report, _blank(), False)),
         "trials.csv": _csv(
-            [_flat(report, r, True, rungs) for r in report.records], _flat(report, _blank(), True, rungs)
+            [_flat(report, r, True, rungs, points) for r in report.records], _flat(report, _blank(), True, rungs)
         ),
         "summary.json": dumps(summary_json, indent=2),
     }

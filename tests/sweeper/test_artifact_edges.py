@@ -93,7 +93,7 @@ def test_a_constraint_added_on_resume_judges_the_earlier_trials_too(tmp_path: Pa
     assert len(rows) == 3 and any(r["param:width"] == "16" for r in rows)  # trial 0: the baseline, width 16
     for r in rows:  # the toy's energy/total_J: 2.1 J at width 16 (broken by 0.6 J), 1.3 J at width 8
         broke = r["param:width"] == "16"
-        assert (r["feasible"], r["on_front"]) == (str(not broke), str(not broke)), r
+        assert (r["feasible"], r["point_on_front"]) == (str(not broke), str(not broke)), r
         assert float(r["violation:energy/total_J <= 1.5"]) == pytest.approx(0.6 if broke else -0.2)
 
 
@@ -447,7 +447,7 @@ def test_every_trial_of_a_repeated_config_that_is_the_knee_says_so_in_trials_csv
         study.add_trial(optuna.trial.create_trial(values=[acc, 1.0], params={"w": w}, distributions=DIST))
     write_all(build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS)), tmp_path, figures=False)
     with open(tmp_path / "trials.csv", newline="") as f:
-        rows = [(r["trial"], r["on_front"], r["knee"], r["config_group"]) for r in csv.DictReader(f)]
+        rows = [(r["trial"], r["point_on_front"], r["knee"], r["config_group"]) for r in csv.DictReader(f)]
     assert rows == [("0", "True", "True", "0"), ("1", "True", "True", "0")]
 
 

@@ -60,7 +60,7 @@ def test_two_objective_sweep_artifacts_match_optuna_then_resume_adds_only_missin
         assert {int(r["trial"]) for r in csv.DictReader(f)} == set(best)
     with open(sweep / "trials.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 4 and {r["on_front"] == "True" for r in rows} >= {True}
+    assert len(rows) == 4 and {r["point_on_front"] == "True" for r in rows} >= {True}
 
     summary = json.loads((sweep / "summary.json").read_text())
     assert summary["hypervolume"]["value"] > 0 and len(summary["hypervolume"]["reference_point"]) == 2

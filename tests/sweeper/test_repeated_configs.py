@@ -203,3 +203,22 @@ def test_a_constraint_some_trials_of_a_config_lack_is_judged_on_those_that_have_
     for members in ([rec(0, {"params<=10": 0.5}), rec(1, {}), rec(2, {})], [rec(0, {}), rec(1, {"params<=10": 0.5})]):
         [point] = merge_repeats(members, settings)
         assert point.constraints == {"params<=10": 0.5} and not point.feasible
+
+
+def test_a_trial_of_a_repeated_config_that_breaks_what_its_point_meets_says_both_apart_in_trials_csv(tmp_path: Path):
+    """Regression (reports audit, defect 1): a config run twice, at 1.9 J and 2.1 J per sample against
+    `<= 2`, is one point at the median 2.0 J, feasible and on the front; trials.csv's row of the 2.1 J trial said
+    feasible=False beside on_front=True. The trial's own feasibility stays `feasible` (as its violation column);
+    its point's is `point_feasible` and `point_on_front`."""
+    constraint = f"{E} <= 2"
+    settings = ReportSettings(["val_acc", E], ["maximize", "minimize"], [constraint])
+    study = _study([(16, 0.9, [1.9] * 6), (16, 0.9, [2.1] * 6), (8, 0.5, [3.0] * 6)])
+    write_all(build_report("hand", study.get_trials(), settings), tmp_path, figures=False)
+    with open(tmp_path / "trials.csv", newline="") as f:
+        rows = {int(r["trial"]): r for r in csv.DictReader(f)}
+    assert "on_front" not in rows[0]
+    columns = ("feasible", "point_feasible", "point_on_front", "config_group", f"violation:{constraint}")
+    got = {n: tuple(rows[n][c] for c in columns) for n in rows}
+    assert got[0][:4] == ("True", "True", "True", "0") and float(got[0][4]) == pytest.approx(-0.1)
+    assert got[1][:4] == ("False", "True", "True", "0") and float(got[1][4]) == pytest.approx(0.1)
+    assert got[2][:4] == ("False", "False", "False", "")  # a config of its own: its point is itself
