@@ -33,12 +33,13 @@ from ..strict_json import dumps, strict
 from ._atomic import atomic_write
 from ._energy_report import sweep_carbon
 from ._impact import interval_text
+from ._pareto import pareto_indices
 from ._plots import PLOTLY_JS
 from ._records import TrialRecord
 from ._repeats import group_of, merged_summary
 from ._rung_report import RUNGS_PNG, energy_saved, rung_columns, rung_row, write_rungs_png
 from ._schema import FRONT_ATTR, HYPERVOLUME_ATTR, KNEE_ATTR, SOURCES_SUMMARY_ATTR, SWEEP_ENERGY_ATTR, ReportSettings
-from ._sweep_report import Report, build_report
+from ._sweep_report import Report, _to_min, build_report
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ FILES = (
 )
 
 OPTIMIZATION_RESULTS = "optimization_results.yaml"
+#: its key for the sweep's own front, of points (a repeated config one point); the others are the official sweeper's
+FRONT = "ecopt_front"
 #: every file written through :func:`atomic_write`: a killed writer's temp file of any of them is removed
 WRITTEN_ATOMICALLY = (*FILES, OPTIMIZATION_RESULTS, RUNGS_PNG, PLOTLY_JS)  # plotly.min.js: where links fail
 
@@ -303,19 +306,32 @@ def write_all(report: Report, out_dir: Path, figures: bool = True, last: dict[Pa
 
 
 def optimization_results(report: Report) -> dict[str, Any] | None:
-    """hydra-optuna-sweeper's ``optimization_results.yaml`` content: the best trial (one objective) or the
-    feasible Pareto front (several); ``None`` when no trial is complete and feasible."""
-    if not report.front:
+    """hydra-optuna-sweeper's ``optimization_results.yaml`` content, its keys meaning what they mean there (Optuna's
+    ``best_trial``: ``best_params``/``best_value``, one objective, ties the earliest trial; ``best_trials``:
+    ``solutions``): the feasible complete trials, each its own, with the values the sweep stored. The sweep's own
+    view, where a config run in several trials is one point with their median values, is ``ecopt_front``.
+    ``None`` when no trial is complete and feasible."""
+    s = report.settings
+    trials = [(r, r.sweep_values or r.values) for r in report.records if r.values is not None and r.feasible]
+    if not trials:
         return None
-    if len(report.settings.objective_names) == 1:
-        best = min(report.front, key=lambda r: r.number)  # ties: the earliest, as Optuna's best_trial
-        return {
-            "name": "ecopt",
-            "best_params": dict(best.params),
-            "best_value": best.values[0] if best.values else None,
+    ours = [
+        {
+            "trial": r.number,
+            "merged_trials": r.merged_trials or [r.number],
+            "params": dict(r.params),
+            "values": r.values,
         }
-    solutions = [{"params": dict(r.params), "values": list(r.values or [])} for r in report.front]
-    return {"name": "ecopt", "solutions": solutions}
+        for r in report.front
+    ]
+    minimized = [_to_min(values or [], s.directions) for _, values in trials]
+    if len(s.objective_names) == 1:
+        best, values = trials[minimized.index(min(minimized))]  # ties: the earliest, as Optuna's best_trial
+        return {"name": "ecopt", "best_params": dict(best.params), "best_value": (values or [])[0], FRONT: ours}
+    solutions = [
+        {"params": dict(trials[i][0].params), "values": list(trials[i][1] or [])} for i in pareto_indices(minimized)
+    ]
+    return {"name": "ecopt", "solutions": solutions, FRONT: ours}
 
 
 def write_optimization_results(report: Report, out_dir: Path) -> Path | None:

@@ -222,3 +222,31 @@ def test_a_trial_of_a_repeated_config_that_breaks_what_its_point_meets_says_both
     assert got[0][:4] == ("True", "True", "True", "0") and float(got[0][4]) == pytest.approx(-0.1)
     assert got[1][:4] == ("False", "True", "True", "0") and float(got[1][4]) == pytest.approx(0.1)
     assert got[2][:4] == ("False", "False", "False", "")  # a config of its own: its point is itself
+
+
+def test_optimization_results_names_optunas_best_trial_and_keeps_the_merged_point_under_its_own_key(tmp_path: Path):
+    """Regression (reports audit, defect 3): with one objective, optimization_results.yaml's best_value was a
+    repeated config's median, or another config's value, never what Optuna's study.best_trial says: the config
+    w=1 run at 0.1 and 0.5 (median 0.3) lost to w=2 at 0.2, so best_params said w=2 while study.best_trial is
+    trial 0, w=1 at 0.1. The official keys now mean what they mean in hydra-optuna-sweeper; the merged points are
+    ecopt_front."""
+    from omegaconf import OmegaConf
+
+    from ecopt_lightning.sweeper._artifacts import write_optimization_results
+
+    dist = {"w": optuna.distributions.CategoricalDistribution([1, 2])}
+    study = optuna.create_study(direction="minimize")
+    for w, loss in [(1, 0.1), (1, 0.5), (2, 0.2)]:
+        study.add_trial(optuna.trial.create_trial(params={"w": w}, distributions=dist, values=[loss]))
+    report = build_report("one", study.get_trials(), ReportSettings(["loss"], ["minimize"]))
+    results = OmegaConf.to_container(OmegaConf.load(write_optimization_results(report, tmp_path)))
+    assert (results["best_params"], results["best_value"]) == (study.best_trial.params, study.best_trial.value)
+    assert results["ecopt_front"] == [{"trial": 2, "merged_trials": [2], "params": {"w": 2}, "values": [0.2]}]
+
+    two = _study(HAND)  # width 16 run in trials 0 and 2: Optuna's best_trials hold each trial as it is
+    report = build_report("two", two.get_trials(), SETTINGS)
+    results = OmegaConf.to_container(OmegaConf.load(write_optimization_results(report, tmp_path)))
+    assert sorted(map(tuple, (s["values"] for s in results["solutions"]))) == sorted(
+        tuple(t.values) for t in two.best_trials
+    )
+    assert [p["merged_trials"] for p in results["ecopt_front"]] == [[0, 2], [1]]
