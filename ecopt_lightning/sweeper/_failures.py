@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Container, Sequence
 from typing import Any, cast
 
@@ -38,7 +39,8 @@ from optuna.trial import FrozenTrial, TrialState
 from typing_extensions import override
 
 from ._optuna_compat import constraint_attr, constraints_key, study_trials
-from ._schema import FAILED_CONSTRAINT, JOB_FAILED_ATTR
+from ._records import judged_constraints
+from ._schema import FAILED_CONSTRAINT, JOB_FAILED_ATTR, ReportSettings
 
 
 def supported() -> bool:
@@ -46,68 +48,72 @@ def supported() -> bool:
     return hasattr(optuna.trial.Trial, "set_constraint")
 
 
-def wrap(sampler: optuna.samplers.BaseSampler) -> optuna.samplers.BaseSampler:
-    """``sampler`` wrapped in :class:`FailuresAsInfeasible` (Optuna 5), or unchanged (Optuna 4)."""
-    return FailuresAsInfeasible(sampler) if supported() else sampler
+def wrap(sampler: optuna.samplers.BaseSampler, failures: bool = True) -> optuna.samplers.BaseSampler:
+    """``sampler`` wrapped in :class:`FailuresAsInfeasible` (Optuna 5), or unchanged (Optuna 4). ``failures``:
+    show job failures as infeasible; without, the view only judges the constraints as the reports do."""
+    return FailuresAsInfeasible(sampler, failures) if supported() else sampler
 
 
 class FailuresAsInfeasible(optuna.samplers.BaseSampler):
     """Delegates every call to ``inner`` with a :class:`StudyView` in place of the study."""
 
-    def __init__(self, inner: optuna.samplers.BaseSampler) -> None:
+    def __init__(self, inner: optuna.samplers.BaseSampler, failures: bool = True) -> None:
         self.inner = inner
+        self.failures = failures
 
     @override
     def __str__(self) -> str:
-        return f"{type(self.inner).__name__} (failed trials shown as infeasible)"
+        shown_as = "failed trials shown as infeasible" if self.failures else "constraints judged as in the reports"
+        return f"{type(self.inner).__name__} ({shown_as})"
 
     @override
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
-        return self.inner.infer_relative_search_space(_view(study), trial)
+        return self.inner.infer_relative_search_space(self._view(study), trial)
 
     @override
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
-        return self.inner.sample_relative(_view(study), trial, search_space)
+        return self.inner.sample_relative(self._view(study), trial, search_space)
 
     @override
     def sample_independent(
         self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
     ) -> Any:
-        return self.inner.sample_independent(_view(study), trial, param_name, param_distribution)
+        return self.inner.sample_independent(self._view(study), trial, param_name, param_distribution)
 
     @override
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        self.inner.before_trial(_view(study), trial)
+        self.inner.before_trial(self._view(study), trial)
 
     @override
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
-        self.inner.after_trial(_view(study), trial, state, values)
+        self.inner.after_trial(self._view(study), trial, state, values)
 
     @override
     def reseed_rng(self) -> None:
         self.inner.reseed_rng()
 
-
-def _view(study: Study) -> Study:
-    """``study`` as the inner sampler sees it: a :class:`StudyView`, which stands in for the Study it wraps."""
-    return cast(Study, StudyView(study))
+    def _view(self, study: Study) -> Study:
+        """``study`` as the inner sampler sees it: a :class:`StudyView`, which stands in for the Study it wraps."""
+        return cast(Study, StudyView(study, self.failures))
 
 
 class StudyView:
     """The study as the inner sampler sees it: job failures as infeasible COMPLETE trials (see the module's
     docstring); every other attribute is the study's own."""
 
-    def __init__(self, study: Study) -> None:
+    def __init__(self, study: Study, failures: bool = True) -> None:
         self._study = study
+        self._failures = failures
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study, name)
 
     def shown(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
         """``trials`` (the study's, in order) as the inner sampler sees them; a subclass may show them otherwise."""
-        return shown(trials, self._study.directions)
+        texts = ReportSettings.from_attrs(self._study.user_attrs, None, []).constraints
+        return shown(trials, self._study.directions, texts, self._failures)
 
     @property
     def trials(self) -> list[FrozenTrial]:
@@ -130,28 +136,50 @@ def job_failed(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.FAIL and bool(trial.user_attrs.get(JOB_FAILED_ATTR))
 
 
-def shown(trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection]) -> list[FrozenTrial]:
-    """``trials`` as the inner sampler sees them; unchanged until a trial has failed in its job and one has
-    completed. Shown trials are copies: the stored ones are never modified."""
+def shown(
+    trials: Sequence[FrozenTrial],
+    directions: Sequence[StudyDirection],
+    constraints: Sequence[str] = (),
+    failures: bool = True,
+) -> list[FrozenTrial]:
+    """``trials`` as the inner sampler sees them; unchanged until a trial has failed in its job (``failures``) or
+    the study has ``constraints`` (their texts), and one has completed. Shown trials are copies: the stored ones
+    are never modified.
+
+    A complete trial's constraints are those the reports judge it by (:func:`._records.judged_constraints`): one
+    added when the study was resumed is judged on its stored metrics, and where it lacks the metric (NaN, which
+    Optuna's samplers would read as met: they count only values > 0) it is shown broken, by the largest violation
+    of that constraint seen (1 when none was)."""
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None]
-    if not complete or not any(job_failed(t) for t in trials):
+    failed = failures and any(job_failed(t) for t in trials)
+    if not complete or not (failed or constraints):
         return list(trials)
+    judged = {t.number: _judged(t, constraints) for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)}
+    names = sorted({k for t in complete for k in judged[t.number]})
+    seen = {k: [judged[t.number][k] for t in complete if not math.isnan(judged[t.number].get(k, 0.0))] for k in names}
+    broken = {k: max([v for v in seen[k] if v > 0], default=1.0) for k in names}
+    extra = {FAILED_CONSTRAINT: 0.0} if failed else {}
     worst = [
-        max(t.values[i] for t in complete) if d == StudyDirection.MINIMIZE else min(t.values[i] for t in complete)
+        max(c.values[i] for c in complete) if d == StudyDirection.MINIMIZE else min(c.values[i] for c in complete)
         for i, d in enumerate(directions)
     ]
-    names = sorted({k for t in complete for k in t.constraints})
-    largest = {k: max(t.constraints[k] for t in complete if k in t.constraints) for k in names}
+    largest = {k: max(seen[k], default=broken[k]) for k in names}
     out = []
     for t in trials:
-        if job_failed(t):
+        if failed and job_failed(t):
             out.append(_copy(t, TrialState.COMPLETE, worst, {**largest, FAILED_CONSTRAINT: 1.0}))
-        elif t.state in (TrialState.COMPLETE, TrialState.PRUNED):
-            own = t.constraints
-            out.append(_copy(t, t.state, t.values, {**{k: own.get(k, 0.0) for k in names}, FAILED_CONSTRAINT: 0.0}))
+        elif t.number in judged:
+            own = judged[t.number]
+            values = {k: broken[k] if math.isnan(own.get(k, 0.0)) else own.get(k, 0.0) for k in names}
+            out.append(_copy(t, t.state, t.values, {**values, **extra}))
         else:
             out.append(t)
     return out
+
+
+def _judged(trial: FrozenTrial, constraints: Sequence[str]) -> dict[str, float]:
+    """The trial's constraints as the reports judge them (by name), or as stored when the study names none."""
+    return judged_constraints(trial, constraints) if constraints else dict(trial.constraints)
 
 
 def _copy(

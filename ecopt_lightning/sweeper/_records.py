@@ -143,6 +143,27 @@ def _later_constraint(text: str, metrics: Mapping[str, float]) -> float:
         return math.nan
 
 
+def _metrics(trial: FrozenTrial) -> dict[str, float]:
+    """The metrics the trial's task returned (its numeric user attributes but the sweeper's own)."""
+    return {
+        k: float(v)
+        for k, v in trial.user_attrs.items()
+        if not k.startswith(PREFIX) and isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+
+
+def judged_constraints(trial: FrozenTrial, texts: Sequence[str]) -> dict[str, float]:
+    """A trial's constraint values as every report reads them: those stored, and for a complete trial each of
+    ``texts`` (the study's constraints now) it was not judged by (added when the study was resumed) judged on its
+    stored metrics, NaN where it lacks the metric (not feasible: nothing shows it met)."""
+    constraints = _constraints(trial)
+    missing = [text for text in texts if text not in constraints]
+    if trial.state == TrialState.COMPLETE and missing:
+        metrics = _metrics(trial)
+        constraints.update({text: _later_constraint(text, metrics) for text in missing})
+    return constraints
+
+
 def _energy(trial: FrozenTrial, metrics: Mapping[str, float], energy_metric: str) -> tuple[float | None, str | None]:
     """A trial's energy (J) and where it came from: its metrics, else the stored value (a failed run's
     EnergyCallback summary, or a pruned trial's check), plus the pre-training check of a trial that went on."""
@@ -159,16 +180,8 @@ def _energy(trial: FrozenTrial, metrics: Mapping[str, float], energy_metric: str
 
 def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
     """Flatten one stored trial."""
-    metrics = {
-        k: float(v)
-        for k, v in trial.user_attrs.items()
-        if not k.startswith(PREFIX) and isinstance(v, (int, float)) and not isinstance(v, bool)
-    }
-    constraints = _constraints(trial)
-    if trial.state == TrialState.COMPLETE:  # a constraint added when the study was resumed: judged on its metrics
-        constraints.update(
-            {text: _later_constraint(text, metrics) for text in settings.constraints if text not in constraints}
-        )
+    metrics = _metrics(trial)
+    constraints = judged_constraints(trial, settings.constraints)
     energy, source = _energy(trial, metrics, settings.energy_metric)
     degraded = [str(x) for x in trial.user_attrs.get(DEGRADED_ATTR) or []]
     reported = metrics.get(settings.energy_metric)

@@ -206,7 +206,8 @@ def build(
     ``kwargs`` come from the sampler's config and ``sampler_kwargs``, ``seed`` is added unless given there.
 
     Samplers that learn from past trials are wrapped so that failed trials count as infeasible
-    (:mod:`._failures`) unless ``failures_infeasible`` is false. ``grid`` needs ``space`` (choice/range
+    (:mod:`._failures`) unless ``failures_infeasible`` is false, and, when ``constrained``, so that they judge
+    each trial's constraints as the reports do. ``grid`` needs ``space`` (choice/range
     parameters: :func:`grid_points`). ``concurrent``: whether other trials may run while one is proposed (a
     batch of ``n_jobs``, or other workers on a shared storage); TPE's ``constant_liar`` defaults to it."""
     name = SAMPLER_ALIASES.get(name, name)  # hydra-optuna-sweeper's group name
@@ -243,7 +244,10 @@ def build(
     except (TypeError, ValueError, ImportError) as exc:  # ImportError: CmaEsSampler without the cmaes package
         reason = " ".join(str(exc).split())[:200]
         raise SweeperConfigError(field, dict(kwargs), f"arguments of {samplers[name].__name__} ({reason})") from None
-    return _failures.wrap(sampler) if failures_infeasible and name in LEARNING else sampler
+    if name not in LEARNING or not (failures_infeasible or constrained):
+        return sampler
+    # constrained: they see each trial's constraints as the reports judge them (one a trial lacks: broken)
+    return _failures.wrap(sampler, failures=failures_infeasible)
 
 
 def _build_custom(target: str, kwargs: Mapping[str, Any], seed: int | None, field: str) -> optuna.samplers.BaseSampler:

@@ -148,3 +148,49 @@ def test_auto_logs_its_choice_and_reason(multirun, tmp_path) -> None:
     assert f"ecopt: sampler GPSampler (failed trials shown as infeasible) (auto: {why}" in proc.stdout
     summary = json.loads((tmp_path / "sweep" / "summary.json").read_text())
     assert summary["sampler"]["name"] == "gp" and summary["sampler"]["why"].startswith(why)
+
+
+@pytest.mark.parametrize("name", ["tpe", "gp", "nsga2"])
+@pytest.mark.parametrize("failures", [True, False])
+def test_a_constraint_a_trial_was_not_judged_by_is_what_the_reports_say_for_the_sampler_too(
+    name: str, failures: bool
+) -> None:
+    """Regression (reports audit, defect 2): a study resumed with a constraint added, mem_GB <= 1: its earlier
+    trials stored no value for it, so the samplers (TPE, GP, NSGA-II keep values > 0 as violations; a missing or
+    NaN one is none) took them as within it, while every report judged them on their stored metrics, and one
+    without mem_GB as not feasible (NaN). The samplers now see the reports' values: a trial at 2 GB and one with
+    no mem_GB break it, the trial at 0.5 GB meets it."""
+    from ecopt_lightning.sweeper._records import ReportSettings, to_record
+    from ecopt_lightning.sweeper._schema import CONSTRAINTS_ATTR, SETTINGS_ATTR
+
+    old, added = "energy/total_J <= 5", "mem_GB <= 1"
+    settings = ReportSettings(["val_loss", "energy/total_J"], ["minimize", "minimize"], [old, added])
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    study.set_user_attr(SETTINGS_ATTR, settings.to_attrs())
+    dist = {"x": FloatDistribution(0, 1)}
+    for x, mem, judged in [(0.1, 2.0, [old]), (0.2, None, [old]), (0.3, 0.5, [old]), (0.4, 0.5, [old, added])]:
+        metrics = {"val_loss": x, "energy/total_J": 4.0, **({"mem_GB": mem} if mem is not None else {})}
+        stored = {c: v for c, v in [(old, -1.0), (added, -0.5)] if c in judged}
+        study.add_trial(  # as the sweeper stores them: by name, and the list Optuna 4 and the dashboard read
+            optuna.trial.create_trial(
+                values=[x, 4.0],
+                params={"x": x},
+                distributions=dist,
+                user_attrs={**metrics, CONSTRAINTS_ATTR: stored},
+                system_attrs={"constraints": list(stored.values())},
+            )
+        )
+    reports = [to_record(t, settings).feasible for t in study.trials]
+    assert reports == [False, False, True, True]
+
+    sampler = build(name, {}, 0, True, failures_infeasible=failures, space=dist)
+    assert isinstance(sampler, _failures.FailuresAsInfeasible)
+    # what the inner sampler reads (the study as the wrapper shows it)
+    seen = _failures.StudyView(study, **({} if failures else {"failures": False})).get_trials(deepcopy=False)
+    assert [all(v <= 0 for v in t.constraints.values()) for t in seen] == reports
+    assert sampler.failures is failures
+    study.sampler = sampler
+    for _ in range(2):  # and it proposes from them
+        trial = study.ask()
+        trial.suggest_float("x", 0, 1)
+        study.tell(trial, [0.5, 4.0])
