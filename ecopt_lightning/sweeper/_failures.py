@@ -178,8 +178,9 @@ def shown(
 
 
 def _judged(trial: FrozenTrial, constraints: Sequence[str]) -> dict[str, float]:
-    """The trial's constraints as the reports judge them (by name), or as stored when the study names none."""
-    return judged_constraints(trial, constraints) if constraints else dict(trial.constraints)
+    """The trial's constraints as the reports judge them (by name), or as stored when the study names none; a
+    trial pruned before training is shown the constraint its check broke (stored, it has no value: met to Optuna)."""
+    return judged_constraints(trial, constraints, pruned=True) if constraints else dict(trial.constraints)
 
 
 def _copy(

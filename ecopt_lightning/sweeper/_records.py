@@ -152,15 +152,20 @@ def _metrics(trial: FrozenTrial) -> dict[str, float]:
     }
 
 
-def judged_constraints(trial: FrozenTrial, texts: Sequence[str]) -> dict[str, float]:
+def judged_constraints(trial: FrozenTrial, texts: Sequence[str], pruned: bool = False) -> dict[str, float]:
     """A trial's constraint values as every report reads them: those stored, and for a complete trial each of
     ``texts`` (the study's constraints now) it was not judged by (added when the study was resumed) judged on its
-    stored metrics, NaN where it lacks the metric (not feasible: nothing shows it met)."""
+    stored metrics, NaN where it lacks the metric (not feasible: nothing shows it met). ``pruned``: a pruned
+    trial's too, where it stored the metric (the check that pruned it before training stores what it measured)."""
     constraints = _constraints(trial)
     missing = [text for text in texts if text not in constraints]
     if trial.state == TrialState.COMPLETE and missing:
         metrics = _metrics(trial)
         constraints.update({text: _later_constraint(text, metrics) for text in missing})
+    elif pruned and trial.state == TrialState.PRUNED and missing:
+        metrics = _metrics(trial)
+        judged = {text: _later_constraint(text, metrics) for text in missing}
+        constraints.update({text: v for text, v in judged.items() if not math.isnan(v)})
     return constraints
 
 

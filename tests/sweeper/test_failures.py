@@ -194,3 +194,46 @@ def test_a_constraint_a_trial_was_not_judged_by_is_what_the_reports_say_for_the_
         trial = study.ask()
         trial.suggest_float("x", 0, 1)
         study.tell(trial, [0.5, 4.0])
+
+
+def test_a_trial_pruned_before_training_is_shown_to_the_sampler_breaking_the_constraint_its_check_broke() -> None:
+    """Regression (reports audit, defect 2): a trial pruned before training for breaking a constraint (its
+    check stored the metric it measured) had no constraint value stored, so the view showed it 0.0, met, and TPE
+    ranked it among the feasible pruned trials, above the infeasible ones. It is now shown broken by what its
+    check measured; a trial multi-fidelity stopped, with no such metric, is judged by nothing, as before."""
+    from ecopt_lightning.sweeper._records import ReportSettings
+    from ecopt_lightning.sweeper._schema import CONSTRAINTS_ATTR, PRUNED_ATTR, SETTINGS_ATTR
+
+    metric = "energy/inference_per_sample_J"
+    constraint = f"{metric} <= 0.001"
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    study.set_user_attr(SETTINGS_ATTR, ReportSettings(["val_loss", metric], ["minimize"] * 2, [constraint]).to_attrs())
+    dist = {"x": FloatDistribution(0, 1)}
+    study.add_trial(
+        optuna.trial.create_trial(
+            values=[0.5, 0.0005],
+            params={"x": 0.5},
+            distributions=dist,
+            user_attrs={"val_loss": 0.5, metric: 0.0005, CONSTRAINTS_ATTR: {constraint: -0.0005}},
+            system_attrs={"constraints": [-0.0005]},
+        )
+    )
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.PRUNED,
+            params={"x": 0.9},
+            distributions=dist,
+            user_attrs={metric: 0.003, PRUNED_ATTR: f"pruned before training: {constraint}"},
+        )
+    )
+    study.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED, params={"x": 0.1}, distributions=dist))
+    sampler = build("tpe", {}, 0, True, space=dist)
+    seen = _failures.StudyView(study).get_trials(deepcopy=False)
+    assert [t.constraints for t in seen] == [
+        {constraint: pytest.approx(-0.0005)},
+        {constraint: pytest.approx(0.002)},
+        {constraint: 0.0},
+    ]
+    study.sampler = sampler
+    trial = study.ask()
+    trial.suggest_float("x", 0, 1)
