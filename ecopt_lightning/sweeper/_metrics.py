@@ -61,6 +61,12 @@ def name_mismatch(
     """
     available = "available: " + (", ".join(sorted(metrics)) or "(none)")
     if not isinstance(returned, Mapping) and not metrics:
+        count = _count_numbers(returned)
+        if count is not None:  # a float or tuple of numbers: too many or too few for the objectives
+            return "objectives", (
+                f"the task returned {count} number(s) ({type(returned).__name__}) for {len(objective_names)} "
+                f"objective(s) ({', '.join(objective_names)})"
+            )
         return "objectives", f"the task returned {type(returned).__name__}, not a dict of metrics; {available}"
     for field, wanted in (("objectives", objective_names), ("constraints", constraint_metrics)):
         wrong = non_numeric(returned, wanted)
@@ -72,6 +78,17 @@ def name_mismatch(
         return None
     field = "objectives" if missing[0].startswith("objective ") else "constraints"
     return field, f"missing {', '.join(dict.fromkeys(missing))}; {available}"
+
+
+def _count_numbers(returned: Any) -> int | None:
+    """How many numbers a bare number (1) or an iterable of numbers holds; None for anything else."""
+    if _as_float(returned) is not None:
+        return 1
+    if isinstance(returned, Iterable) and not isinstance(returned, (str, bytes)):
+        values = list(returned)
+        if values and all(_as_float(v) is not None for v in values):
+            return len(values)
+    return None
 
 
 def _as_float(value: Any) -> float | None:

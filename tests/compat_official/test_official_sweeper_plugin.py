@@ -378,3 +378,23 @@ def test_a_bad_field_of_the_sampler_config_is_named_as_the_user_set_it(tmpdir: P
     assert not Path(f"{tmpdir}/s").exists()  # stopped before anything was written
     _, err = run_python_script([*cmd, "+hydra.sweeper.sampler_kwargs.n_startup_trialz=5"], raise_exception=False)
     assert "hydra.sweeper.sampler_kwargs={n_startup_trialz: 5} is not allowed: arguments of TPESampler" in err
+
+
+# Not ported from upstream: the official sweeper says "Expect 3, but actually 2." where the returned values and
+# the directions differ in number; ours said "the task returned tuple, not a dict of metrics", of a tuple it takes.
+@mark.parametrize(
+    "direction, said",
+    [
+        ("[minimize,minimize,minimize]", "the task returned 2 number(s) (tuple) for 3 objective(s)"),
+        ("minimize", "the task returned 2 number(s) (tuple) for 1 objective(s) (value)"),
+    ],
+)
+def test_a_return_of_another_count_than_the_directions_says_both_counts(
+    direction: str, said: str, tmpdir: Path
+) -> None:
+    cmd = ["example/multi-objective.py", "--multirun", f"hydra.sweep.dir={tmpdir}", "hydra.sweeper.n_trials=2"]
+    _, err = run_python_script([*cmd, f"hydra.sweeper.direction={direction}"], raise_exception=False)
+    line = next(line for line in err.splitlines() if "is not allowed" in line)
+    assert line.startswith("hydra.sweeper.direction=")
+    assert said in line
+    assert "not a dict of metrics" not in line
