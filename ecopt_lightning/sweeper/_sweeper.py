@@ -567,17 +567,28 @@ class EcoptSweeperImpl:
         kwargs = dict(settings.sampler_kwargs)
         if settings.sampler == "auto":
             kwargs = {**_samplers.auto_kwargs(name, space.distributions), **kwargs}
-        return _quiet(
-            _samplers.build,
-            name,
-            kwargs,
-            settings.seed,
-            bool(settings.constraints),
-            field=settings.sampler_kwargs_field,
-            space=space.distributions,
-            target=settings.sampler_target,
-            concurrent=not runs_alone(settings),
-        )
+        try:
+            return _quiet(
+                _samplers.build,
+                name,
+                kwargs,
+                settings.seed,
+                bool(settings.constraints),
+                field=settings.sampler_kwargs_field,
+                space=space.distributions,
+                target=settings.sampler_target,
+                concurrent=not runs_alone(settings),
+            )
+        except SweeperConfigError as exc:
+            if settings.sampler != "auto" or not settings.sampler_kwargs:
+                raise
+            # fields written for hydra-optuna-sweeper's default sampler (TPE), given to the one auto picked
+            raise SweeperConfigError(
+                exc.field,
+                exc.value,
+                f"{exc.allowed}, which auto picked; to give them to another, pick it: hydra/sweeper/sampler=<name> "
+                "(tpe: hydra-optuna-sweeper's default)",
+            ) from None
 
     def _rechoose(
         self, study: optuna.Study, settings: Settings, space: SearchSpace, name: str, reason: str

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, NoReturn
 
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 from ..metrics import INFERENCE_PER_SAMPLE_J, TOTAL_J
 from . import _urls
@@ -251,7 +251,9 @@ class EcoptSweeperConf:
     custom_search_space: Any = None  # dotted path to (cfg, trial) -> dict | None
     # a `hydra/sweeper/sampler` entry ({_target_, seed, ...}) or a name from SAMPLERS; by default `auto` as an
     # entry, so that `sampler.seed=...` merges into it as into the official sweeper's default (TPE)
-    sampler: Any = field(default_factory=lambda: {"_target_": AUTO_TARGET, "seed": None})
+    sampler: Any = field(
+        default_factory=lambda: OmegaConf.create({"_target_": AUTO_TARGET, "seed": None}, flags={"struct": False})
+    )
     sampler_kwargs: Any = None  # mapping: extra keyword arguments of the sampler
     seed: Any = None  # int >= 0 or null (hydra.sweeper.sampler.seed means the same)
     n_jobs: Any = 1  # int >= 1: trials per batch

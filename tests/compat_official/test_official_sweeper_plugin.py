@@ -398,3 +398,25 @@ def test_a_return_of_another_count_than_the_directions_says_both_counts(
     assert line.startswith("hydra.sweeper.direction=")
     assert said in line
     assert "not a dict of metrics" not in line
+
+
+# Not ported from upstream: hydra-optuna-sweeper's default sampler is TPE, so its users set TPE's fields without a
+# sampler group (hydra.sweeper.sampler.n_startup_trials=2); ours stopped in Hydra's "Key 'n_startup_trials' is not
+# in struct", on three lines that did not say what to write.
+def test_a_sampler_field_without_a_sampler_group_reaches_the_sampler(tmpdir: Path) -> None:
+    cmd = ["example/custom-search-space-objective.py", "--multirun", f"hydra.sweep.dir={tmpdir}/tpe"]
+    out, err = run_python_script([*cmd, "hydra.sweeper.n_trials=3", "hydra.sweeper.sampler.n_startup_trials=2"])
+    assert "ecopt: sampler TPESampler" in out + err  # auto picks TPE for a custom space
+    assert OmegaConf.load(f"{tmpdir}/tpe/optimization_results.yaml").name == SWEEPER_NAME
+    # a field of TPE alone, where auto picks another sampler: one line saying how to pick TPE
+    cmd = ["example/sphere.py", "--multirun", "--config-dir=conf", "--config-name=test_deprecated_search_space"]
+    _, err = run_python_script(
+        [*cmd, f"hydra.sweep.dir={tmpdir}/gp", "hydra.sweeper.sampler.consider_endpoints=true"], raise_exception=False
+    )
+    line = next(line for line in err.splitlines() if "is not allowed" in line)
+    assert line.startswith("hydra.sweeper.sampler={consider_endpoints: true} is not allowed: arguments of GPSampler")
+    assert line.endswith(
+        "which auto picked; to give them to another, pick it: hydra/sweeper/sampler=<name> (tpe: "
+        "hydra-optuna-sweeper's default)"
+    )
+    assert "not in struct" not in err
