@@ -52,16 +52,42 @@ _GRPC = re.compile(r"^grpc://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<po
 
 #: ``_target_`` of a storage written as a config, as hydra-optuna-sweeper's users may (Hydra instantiates it there)
 RDB_STORAGE = "optuna.storages.RDBStorage"
+JOURNAL_STORAGE = "optuna.storages.JournalStorage"
+#: ``_target_`` of a journal file's ``log_storage`` (Optuna 4's name, and the older one it still exports)
+JOURNAL_FILES = ("optuna.storages.journal.JournalFileBackend", "optuna.storages.JournalFileStorage")
 
 
 def as_url(storage: Any) -> Any:
-    """The URL of a storage written as ``{_target_: optuna.storages.RDBStorage, url: ...}``; anything else as it is
-    (:func:`check` judges it). The sweeper opens the storage itself, so other arguments are refused.
+    """The URL of a storage written as ``{_target_: optuna.storages.RDBStorage, url: ...}`` or as a journal file's
+    ``{_target_: optuna.storages.JournalStorage, log_storage: {_target_: <file backend>, file_path: ...}}``;
+    anything else as it is (:func:`check` judges it). The sweeper opens the storage itself, so other arguments
+    are refused.
 
     Example:
         >>> as_url({"_target_": "optuna.storages.RDBStorage", "url": "sqlite:///x.db"})
         'sqlite:///x.db'
+        >>> log = {"_target_": "optuna.storages.journal.JournalFileBackend", "file_path": "/shared/s.log"}
+        >>> as_url({"_target_": "optuna.storages.JournalStorage", "log_storage": log})
+        'journal:///shared/s.log'
     """
+    if isinstance(storage, Mapping) and storage.get("_target_") == JOURNAL_STORAGE:
+        log = storage.get("log_storage")
+        if (
+            set(storage) != {"_target_", "log_storage"}
+            or not isinstance(log, Mapping)
+            or log.get("_target_") not in JOURNAL_FILES
+            or set(log) != {"_target_", "file_path"}
+            or not isinstance(log.get("file_path"), str)
+            or not log["file_path"]
+        ):
+            raise SweeperConfigError(
+                "storage",
+                redact(storage),
+                f"{{_target_: {JOURNAL_STORAGE}, log_storage: {{_target_: {JOURNAL_FILES[0]}, file_path: <path>}}}} "
+                f"with only file_path set, or {ALLOWED}",
+            )
+        path = log["file_path"]
+        return f"{JOURNAL}://{path}" if path.startswith("/") else f"{JOURNAL}:{path}"
     if not isinstance(storage, Mapping) or storage.get("_target_") != RDB_STORAGE:
         return storage
     extra = sorted(str(k) for k in storage if k not in ("_target_", "url"))

@@ -369,6 +369,24 @@ def test_a_storage_written_as_an_rdb_storage_config_is_used(tmpdir: Path) -> Non
     assert len(optuna.load_study(study_name="rdb", storage=f"sqlite:///{db}").trials) == 2
 
 
+# Not ported from upstream: with hydra-core 1.3 the official sweeper instantiates any storage config, a journal
+# file's too; ours refused it as "an Optuna storage URL" without saying which one.
+def test_a_storage_written_as_a_journal_file_config_is_used(tmpdir: Path) -> None:
+    log = Path(tmpdir) / "study.log"
+    backend = "{_target_:optuna.storages.journal.JournalFileBackend,file_path:'%s'%s}"
+    storage = "{_target_:optuna.storages.JournalStorage,log_storage:%s}"
+    cmd = ["example/sphere.py", "--multirun", f"hydra.sweep.dir={tmpdir}/s", "hydra.sweeper.n_trials=2"]
+    run_python_script([*cmd, f"hydra.sweeper.storage={storage % (backend % (log, ''))}", "hydra.sweeper.study_name=j"])
+    journal = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(log)))
+    assert len(optuna.load_study(study_name="j", storage=journal).trials) == 2
+    # other arguments than file_path: the sweeper opens the file itself, so they are refused in one line
+    bad = storage % (backend % (log, ",lock_obj:null"))
+    _, err = run_python_script([*cmd, f"hydra.sweeper.storage={bad}"], raise_exception=False)
+    line = next(line for line in err.splitlines() if "is not allowed" in line)
+    assert "is not allowed: {_target_: optuna.storages.JournalStorage, log_storage: {_target_: " in line
+    assert "file_path: <path>}} with only file_path set, or null (SQLite in the sweep dir)" in line
+
+
 # Not ported from upstream: a field of the sampler's own config that the sampler refuses is named as set.
 def test_a_bad_field_of_the_sampler_config_is_named_as_the_user_set_it(tmpdir: Path) -> None:
     cmd = ["example/sphere.py", "--multirun", f"hydra.sweep.dir={tmpdir}/s", "hydra/sweeper/sampler=tpe"]
