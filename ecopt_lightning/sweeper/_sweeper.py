@@ -151,6 +151,7 @@ class EcoptSweeperImpl:
         self._snapshot: list[FrozenTrial] | None = None
         self._rungs_said = False  # multi-fidelity: whether a finished trial was checked for rungs it could stop at
         self._check_said = False  # prune_before_training: whether a finished trial was asked for its check
+        self._custom_return_said = False  # whether a custom space's return that is no dict was logged
         self._confirmed: Any = None  # the study's CONFIRMED_ATTR, read when the sweep starts and at its end
         self._texts: dict[Path, str] = {}  # the JSON/CSV texts this sweep last wrote (unchanged: not rewritten)
 
@@ -237,6 +238,17 @@ class EcoptSweeperImpl:
 
     def _overrides(self, trial: Trial, space: SearchSpace, custom: Any) -> list[str]:
         extra = custom(self.config, trial) if custom is not None else None
+        if extra is not None and not isinstance(extra, Mapping):
+            # hydra-optuna-sweeper ignores what its function returns: a function written for it keeps working
+            if not self._custom_return_said:
+                log.warning(
+                    "ecopt: custom_search_space %s returned %s, not a dict of extra overrides: ignored, as "
+                    "hydra-optuna-sweeper ignores it",
+                    self.raw_config.get("custom_search_space"),
+                    type(extra).__name__,
+                )
+                self._custom_return_said = True
+            extra = None
         rendered: dict[str, str] = {}
         for line in space.fixed:
             rendered[line.split("=", 1)[0]] = line

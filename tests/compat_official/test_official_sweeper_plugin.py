@@ -438,3 +438,21 @@ def test_a_sampler_field_without_a_sampler_group_reaches_the_sampler(tmpdir: Pat
         "hydra-optuna-sweeper's default)"
     )
     assert "not in struct" not in err
+
+
+# Not ported from upstream: the official sweeper ignores what custom_search_space returns; ours took it for a dict
+# of extra overrides and stopped in a traceback ("TypeError: 'float' object is not iterable") on a float.
+def test_a_custom_space_returning_no_dict_is_ignored_as_the_official_sweeper_does(tmpdir: Path) -> None:
+    cmd = [
+        "example/custom-search-space-objective.py",
+        "--multirun",
+        f"hydra.sweep.dir={tmpdir}",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.custom_search_space=returning_space.configure",
+    ]
+    out, err = run_python_script(cmd)
+    assert "Traceback" not in err
+    said = "custom_search_space returning_space.configure returned float, not a dict of extra overrides: ignored"
+    assert (out + err).count(said) == 1  # said once, not per trial
+    returns = OmegaConf.load(f"{tmpdir}/optimization_results.yaml")
+    assert set(returns["best_params"]) == {"x", "y", "z", "+w"}
