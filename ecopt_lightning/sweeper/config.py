@@ -21,7 +21,7 @@ import importlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from omegaconf import MISSING, OmegaConf
 
@@ -683,9 +683,27 @@ def _loggers(value: Any) -> list[str]:
 
 
 def resolve_callable(path: str) -> Callable[..., Any]:
-    """The object at a dotted path ``package.module.function``."""
-    module_name, _, attr = path.rpartition(".")
-    return getattr(importlib.import_module(module_name), attr)
+    """The object at a dotted path ``package.module.function``, or deeper (``module.Class.method``), as Hydra
+    locates a ``_target_`` (hydra-optuna-sweeper's ``custom_search_space`` is located so).
+
+    Example:
+        >>> resolve_callable("collections.OrderedDict.fromkeys").__name__
+        'fromkeys'
+    """
+    parts = path.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:cut])
+        try:
+            found: Any = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            # not a module: a shorter prefix may be; a module the found one imports that is missing is its error
+            if cut > 1 and exc.name is not None and (module_name + ".").startswith(exc.name + "."):
+                continue
+            raise
+        for attr in parts[cut:]:
+            found = getattr(found, attr)
+        return cast(Callable[..., Any], found)
+    raise ValueError(f"{path!r} is not a dotted path: module.function")
 
 
 def validate(raw_config: Any) -> Settings:

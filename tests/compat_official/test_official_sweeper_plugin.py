@@ -456,3 +456,18 @@ def test_a_custom_space_returning_no_dict_is_ignored_as_the_official_sweeper_doe
     assert (out + err).count(said) == 1  # said once, not per trial
     returns = OmegaConf.load(f"{tmpdir}/optimization_results.yaml")
     assert set(returns["best_params"]) == {"x", "y", "z", "+w"}
+
+
+# Not ported from upstream: the official sweeper locates custom_search_space as Hydra locates a _target_, a class's
+# method too; ours imported all but the last name as a module: "No module named 'returning_space.Spaces'".
+def test_a_custom_space_that_is_a_class_method_is_located_as_hydra_does(tmpdir: Path) -> None:
+    cmd = [
+        "example/custom-search-space-objective.py",
+        "--multirun",
+        f"hydra.sweep.dir={tmpdir}",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.custom_search_space=returning_space.Spaces.configure",
+    ]
+    run_python_script(cmd)
+    returns = OmegaConf.load(f"{tmpdir}/optimization_results.yaml")
+    assert set(returns["best_params"]) == {"x", "y", "z", "+w"}
