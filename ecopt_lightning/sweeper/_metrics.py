@@ -48,12 +48,17 @@ def did_you_mean(name: str, names: Iterable[str]) -> str:
 
 
 def name_mismatch(
-    returned: Any, metrics: Mapping[str, float], objective_names: Sequence[str], constraint_metrics: Sequence[str]
+    returned: Any,
+    metrics: Mapping[str, float],
+    objective_names: Sequence[str],
+    constraint_metrics: Sequence[str],
+    unnamed: bool = False,
 ) -> tuple[str, str] | None:
     """``(field, text)`` when a job's result does not fit the configured names, a config mistake rather than a bad
     trial: a name missing, a metric that is not a number, or a return value that is not metrics at all.
 
     ``field`` is ``objectives`` or ``constraints`` (which setting to fix); NaN values are not mismatches.
+    ``unnamed``: the objectives come from ``direction`` (else a bare number's text says to set it).
 
     Example:
         >>> name_mismatch({"acc": 1.0, "J": 2.0}, {"acc": 1.0, "J": 2.0}, ["accuracy"], ["mem_GB"])
@@ -63,10 +68,16 @@ def name_mismatch(
     if not isinstance(returned, Mapping) and not metrics:
         count = _count_numbers(returned)
         if count is not None:  # a float or tuple of numbers: too many or too few for the objectives
-            return "objectives", (
+            text = (
                 f"the task returned {count} number(s) ({type(returned).__name__}) for {len(objective_names)} "
                 f"objective(s) ({', '.join(objective_names)})"
             )
+            if not unnamed:  # hydra-optuna-sweeper's task, whose config relied on its default direction
+                text += (
+                    "; for a task that returns a float or a tuple, set hydra.sweeper.direction, one per number "
+                    "(hydra-optuna-sweeper's default: minimize)"
+                )
+            return "objectives", text
         return "objectives", f"the task returned {type(returned).__name__}, not a dict of metrics; {available}"
     for field, wanted in (("objectives", objective_names), ("constraints", constraint_metrics)):
         wrong = non_numeric(returned, wanted)

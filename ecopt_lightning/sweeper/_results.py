@@ -106,7 +106,13 @@ def tell_result(
         unusable = True
         names = [*settings.objective_names, *(c.metric for c in settings.constraints)]
         error = non_numeric(returned, names) or str(exc)
-        mismatch = name_mismatch(returned, metrics, settings.objective_names, [c.metric for c in settings.constraints])
+        mismatch = name_mismatch(
+            returned,
+            metrics,
+            settings.objective_names,
+            [c.metric for c in settings.constraints],
+            unnamed=settings.unnamed_returns,
+        )
     except Exception as exc:  # the job itself raised: JobReturn re-raises it here
         error = f"{type(exc).__name__}: {exc}"
         if isinstance(exc, JobConfigError):  # the sweep's settings against the job's config: every job would

@@ -471,3 +471,15 @@ def test_a_custom_space_that_is_a_class_method_is_located_as_hydra_does(tmpdir: 
     run_python_script(cmd)
     returns = OmegaConf.load(f"{tmpdir}/optimization_results.yaml")
     assert set(returns["best_params"]) == {"x", "y", "z", "+w"}
+
+
+# Not ported from upstream: a config that relied on the official default direction (minimize) runs under ours with
+# our default objectives, which name metrics of a dict; the line said what the task returned, not what to write.
+def test_a_float_task_without_a_direction_is_told_to_set_one(tmpdir: Path) -> None:
+    cmd = ["example/sphere.py", "--multirun", f"hydra.sweep.dir={tmpdir}", "hydra.sweeper.direction=null"]
+    cmd.append("hydra.sweeper.max_failure_rate=null")  # else the failed batch stops it first, with the trial's error
+    _, err = run_python_script(cmd, raise_exception=False)
+    line = next(line for line in err.splitlines() if "is not allowed" in line)
+    assert line.startswith("hydra.sweeper.objectives=")
+    assert "(trial 0: the task returned 1 number(s) (float) for 2 objective(s) (val_acc, " in line
+    assert "set hydra.sweeper.direction, one per number (hydra-optuna-sweeper's default: minimize)" in line
