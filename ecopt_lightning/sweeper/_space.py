@@ -57,13 +57,26 @@ class SearchSpace:
         return "; ".join(f"{k}: {d!r}" for k, d in self.distributions.items()) or "(no parameters)"
 
 
+def _distinct(choices: list[Any]) -> list[Any]:
+    """``choices`` when Optuna can tell them apart: it stores a choice as the index of the first one equal to it,
+    so ``true`` beside ``1`` (``1.0``; ``false`` beside ``0``) would be recorded, and reported, as ``1``."""
+    for i, value in enumerate(choices):
+        for earlier in choices[:i]:
+            if value == earlier and type(value) is not type(earlier):
+                raise ValueError(
+                    f"choices {hydra_literal(earlier)} and {hydra_literal(value)} are equal in Python, so Optuna "
+                    f"would record {hydra_literal(value)} as {hydra_literal(earlier)}: keep one, or quote one"
+                )
+    return choices
+
+
 def _categorical(override: Override) -> CategoricalDistribution:
     choices = []
     for value in override.sweep_iterator():
         if not isinstance(value, (str, int, float, bool, type(None))):
             raise ValueError(f"choice elements must be strings, numbers, booleans or null, not {value!r}")
         choices.append(value)
-    return CategoricalDistribution(choices)
+    return CategoricalDistribution(_distinct(choices))
 
 
 def _is_int(*values: Any) -> bool:
@@ -124,7 +137,7 @@ def legacy_distribution(item: Mapping[str, Any]) -> BaseDistribution:
         choices = item.get("choices")
         if not isinstance(choices, list) or not choices:  # a string was taken letter by letter
             raise ValueError("categorical needs choices: a non-empty list")
-        return CategoricalDistribution(choices)
+        return CategoricalDistribution(_distinct(list(choices)))
     low: Any = item.get("low")  # YAML values, checked by the conversions below
     high: Any = item.get("high")
     if any(isinstance(v, bool) or not isinstance(v, int | float) for v in (low, high)):

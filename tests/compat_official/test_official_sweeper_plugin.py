@@ -483,3 +483,16 @@ def test_a_float_task_without_a_direction_is_told_to_set_one(tmpdir: Path) -> No
     assert line.startswith("hydra.sweeper.objectives=")
     assert "(trial 0: the task returned 1 number(s) (float) for 2 objective(s) (val_acc, " in line
     assert "set hydra.sweeper.direction, one per number (hydra-optuna-sweeper's default: minimize)" in line
+
+
+# Not ported from upstream: Optuna records a choice as the index of the first equal one, so with choice(1, true) the
+# trials that ran x=true were stored and reported as x: 1 (the official sweeper ran them with x=1); refused now.
+def test_choices_optuna_cannot_tell_apart_are_refused_before_anything_runs(tmpdir: Path) -> None:
+    cmd = ["example/sphere.py", "--multirun", f"hydra.sweep.dir={tmpdir}/s", "x=choice(1, 2.5, true)", "y=0"]
+    _, err = run_python_script(cmd, raise_exception=False)
+    line = next(line for line in err.splitlines() if "is not allowed" in line)
+    assert line.startswith("the command-line override 'x=choice(1, 2.5, true)' is not allowed: choice(a,b,...)")
+    assert line.endswith(
+        "(choices 1 and true are equal in Python, so Optuna would record true as 1: keep one, or quote one)"
+    )
+    assert not Path(f"{tmpdir}/s").exists()

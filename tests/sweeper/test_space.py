@@ -120,3 +120,25 @@ def test_a_deprecated_search_space_entry_without_its_bounds_or_choices_says_whic
     assert parse_space({}, legacy={"x": {"type": "int", "low": 1, "high": 4.0}}).distributions == {
         "x": IntDistribution(1, 4)
     }
+
+
+def test_choices_equal_in_python_but_of_other_types_are_refused() -> None:
+    """``choice(1, 2.5, abc, true)``: Optuna stores a choice as the index of the first equal one, so the trials that
+    ran ``x=true`` were recorded (and reported, optimization_results.yaml too) as ``x: 1``."""
+    import pytest
+
+    from ecopt_lightning.sweeper.errors import SweeperConfigError
+
+    for expression, said in [
+        ("choice(1, 2.5, abc, true)", "choices 1 and true are equal in Python, so Optuna would record true as 1"),
+        ("choice(false, 0)", "choices false and 0 are equal in Python, so Optuna would record 0 as false"),
+        ("choice(2, 2.0)", "choices 2 and 2.0 are equal in Python, so Optuna would record 2.0 as 2"),
+    ]:
+        with pytest.raises(SweeperConfigError) as info:
+            parse_space({}, [f"x={expression}"])
+        assert str(info.value).endswith(f"({said}: keep one, or quote one)")
+    with pytest.raises(SweeperConfigError, match="choices 1 and true are equal in Python"):
+        parse_space({}, legacy={"x": {"type": "categorical", "choices": [1, True]}})
+    assert parse_space({}, ["x=choice(1, 2.5, abc, 'true')"]).distributions == {
+        "x": CategoricalDistribution([1, 2.5, "abc", "true"])
+    }
