@@ -35,6 +35,7 @@ from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Overrid
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from ._literals import hydra_literal
+from ._optuna_compat import contains
 from .errors import SweeperConfigError
 
 GRAMMAR = (
@@ -68,6 +69,21 @@ def _distinct(choices: list[Any]) -> list[Any]:
                     f"would record {hydra_literal(value)} as {hydra_literal(earlier)}: keep one, or quote one"
                 )
     return choices
+
+
+def holds(dist: BaseDistribution, value: Any) -> bool:
+    """Whether ``value`` lies in ``dist`` as itself: Optuna takes ``true`` for the choice ``1`` (and a number for a
+    bool), and would record the trial that ran ``x=true`` as ``x: 1``.
+
+    Example:
+        >>> holds(CategoricalDistribution([1, 2]), True), holds(CategoricalDistribution([1, 2]), 1)
+        (False, True)
+        >>> holds(IntDistribution(0, 3), True), holds(FloatDistribution(0, 3), 2)
+        (False, True)
+    """
+    if isinstance(dist, CategoricalDistribution):
+        return any(type(choice) is type(value) and choice == value for choice in dist.choices)
+    return not isinstance(value, bool) and contains(dist, value)
 
 
 def _categorical(override: Override) -> CategoricalDistribution:

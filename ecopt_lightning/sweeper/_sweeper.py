@@ -49,7 +49,7 @@ from ._literals import hydra_literal
 from ._loggers import log_everywhere
 from ._lost_jobs import dead_job_energy, died, expected_job_dir, recover
 from ._metrics import did_you_mean
-from ._optuna_compat import TrialWrite, contains, trial_id, write_trials
+from ._optuna_compat import TrialWrite, trial_id, write_trials
 from ._progress import describe_space, front_table, progress_line
 from ._proposals import ProposalError, ask_batch, tell_failed
 from ._records import TrialRecord
@@ -72,7 +72,7 @@ from ._schema import (
     WORKER_ATTR,
 )
 from ._secrets import hide, job_override, mask_config, scrub_tree, settings_secrets
-from ._space import SearchSpace, incompatible, parse_space, render
+from ._space import SearchSpace, holds, incompatible, parse_space, render
 from ._storage import error_line, open_storage, retry_callback, storage_lost
 from ._sweep_report import Report, build_report, late_runs
 from ._urls import as_url, redact
@@ -228,7 +228,7 @@ class EcoptSweeperImpl:
         params: dict[str, Any] = {}
         for key, dist in space.distributions.items():
             value = OmegaConf.select(self.config, key, default=None)
-            if value is None or not contains(dist, value):
+            if value is None or not holds(dist, value):
                 log.info("ecopt: no baseline trial: the config's %s=%r is outside the search space", key, value)
                 return
             params[key] = value

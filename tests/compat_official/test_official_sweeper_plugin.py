@@ -496,3 +496,19 @@ def test_choices_optuna_cannot_tell_apart_are_refused_before_anything_runs(tmpdi
         "(choices 1 and true are equal in Python, so Optuna would record true as 1: keep one, or quote one)"
     )
     assert not Path(f"{tmpdir}/s").exists()
+
+
+# Not ported from upstream: the app's own config, error: false, was taken as lying in choice(0, 1) (False == 0 in
+# Python), so the baseline trial ran error=false and the study recorded it as error: 0.
+def test_a_config_value_equal_to_a_choice_of_another_type_is_no_baseline(tmpdir: Path) -> None:
+    from ecopt_lightning.sweeper._schema import BASELINE_ATTR, OVERRIDES_ATTR
+
+    storage = f"sqlite:///{tmpdir}/s.db"
+    cmd = ["example/sphere.py", "--multirun", f"hydra.sweep.dir={tmpdir}/s", f"hydra.sweeper.storage={storage}"]
+    out, err = run_python_script(
+        [*cmd, "hydra.sweeper.study_name=b", "hydra.sweeper.n_trials=2", "y=choice(1)", "error=choice(0)"]
+    )
+    assert "ecopt: no baseline trial: the config's error=False is outside the search space" in out + err
+    trials = optuna.load_study(study_name="b", storage=storage).trials
+    assert [t.params["error"] for t in trials] == [0, 0]
+    assert all(BASELINE_ATTR not in t.user_attrs and "error=0" in t.user_attrs[OVERRIDES_ATTR] for t in trials)
