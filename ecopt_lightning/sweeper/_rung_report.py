@@ -147,10 +147,43 @@ def _per_epoch_J(metrics: Mapping[str, Any], energy_J: float) -> float | None:
     return min(sum(numbers), energy_J) if numbers else None
 
 
+def rung_lines(
+    records: Sequence[Any], objective_names: Sequence[str]
+) -> list[tuple[int, list[tuple[int, float]], str]]:
+    """Each trial's points on ``rungs.png``: (trial number, (epoch, first objective) at each rung it reached, then
+    at the full budget when it completed, how it ended). How it ended: ``complete`` (ran to the end), ``stopped``
+    (PRUNED at a rung) or ``failed`` (failed or never finished after its last rung: it neither ran to the end nor
+    was stopped).
+
+    Example:
+        >>> from types import SimpleNamespace as R
+        >>> rec = R(number=4, rungs={1: {"values": [0.7], "max_epochs": 3}}, stopped_at_epoch=None, state="FAIL",
+        ...         metrics={})
+        >>> rung_lines([rec], ["acc"])
+        [(4, [(1, 0.7)], 'failed')]
+    """
+    lines = []
+    for r in records:
+        points = [(e, entry["values"][0]) for e, entry in sorted(r.rungs.items()) if entry.get("values")]
+        ended = "stopped" if r.stopped_at_epoch is not None else "complete" if r.state == "COMPLETE" else "failed"
+        final = r.metrics.get(objective_names[0]) if ended == "complete" else None
+        budget = next((entry.get("max_epochs") for entry in r.rungs.values()), None)
+        if final is not None and budget:
+            points.append((budget, final))
+        if points:
+            lines.append((r.number, points, ended))
+    return lines
+
+
+#: how ``rungs.png`` draws a trial by how it ended (:func:`rung_lines`): colour, marker at its last point, alpha
+_LOOK = {"complete": ("tab:blue", "o", 0.9), "stopped": ("tab:red", "x", 0.4), "failed": ("tab:gray", "s", 0.4)}
+
+
 def write_rungs_png(
     records: Sequence[Any], objective_names: Sequence[str], directions: Sequence[str], path: Path
 ) -> None:
-    """Each trial's first objective at each rung it reached; a cross where multi-fidelity stopped it."""
+    """Each trial's first objective at each rung it reached (:func:`rung_lines`); a cross where multi-fidelity
+    stopped it, a square where it failed or never finished."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -159,21 +192,14 @@ def write_rungs_png(
     from ._plots import axis_label
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in records:
-        points = [(e, entry["values"][0]) for e, entry in sorted(r.rungs.items()) if entry.get("values")]
-        final = r.metrics.get(objective_names[0]) if r.stopped_at_epoch is None and r.state == "COMPLETE" else None
-        budget = next((entry.get("max_epochs") for entry in r.rungs.values()), None)
-        if final is not None and budget:
-            points.append((budget, final))
-        if not points:
-            continue
+    for _, points, ended in rung_lines(records, objective_names):
         xs, ys = zip(*points, strict=True)
-        stopped = r.stopped_at_epoch is not None
-        ax.plot(xs, ys, "-", color="tab:red" if stopped else "tab:blue", alpha=0.4 if stopped else 0.9, lw=1)
-        ax.plot(xs[-1:], ys[-1:], "x" if stopped else "o", color="tab:red" if stopped else "tab:blue")
+        color, marker, alpha = _LOOK[ended]
+        ax.plot(xs, ys, "-", color=color, alpha=alpha, lw=1)
+        ax.plot(xs[-1:], ys[-1:], marker, color=color)
     ax.set_xlabel("epochs trained (rungs) [-]")
     ax.set_ylabel(axis_label(objective_names[0], directions[0]))
-    ax.set_title("trials through the rungs: o ran to the end, x stopped by multi-fidelity")
+    ax.set_title("trials through the rungs: o ran to the end, x stopped at a rung, s failed or unfinished")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -14,6 +14,9 @@ import pytest
 from optuna.trial import TrialState
 
 from ecopt_lightning.metrics import on_log_scale
+from ecopt_lightning.sweeper._records import to_record
+from ecopt_lightning.sweeper._rung_report import rung_lines
+from ecopt_lightning.sweeper._schema import ReportSettings
 from ecopt_lightning.sweeper._storage import open_storage
 from ecopt_lightning.sweeper.multi_fidelity import rung_values, stopped_at
 from ecopt_lightning.sweeper.successive_halving import decide
@@ -141,6 +144,26 @@ def test_a_trial_whose_objective_is_nan_at_a_rung_is_stopped_there_and_failed(mu
         assert t.user_attrs["ecopt.error"].startswith("stopped at rung 1 (epoch 1): not every objective is finite")
         assert "(val_acc=nan)" in t.user_attrs["ecopt.error"]
     assert "multi-fidelity stopped" not in proc.stderr + proc.stdout  # failed, not counted as stopped
+
+
+def test_a_trial_that_raises_after_a_rung_is_drawn_and_counted_as_failed_not_as_run_to_the_end(
+    multirun, tmp_path: Path
+) -> None:
+    """Regression (multi-fidelity audit): rungs.png drew every trial not stopped at a rung with the "o: ran to the
+    end" marker, a trial that failed after its rung (or was still running) included."""
+    sweep = tmp_path / "sweep"
+    multirun(PLAN, "hydra.sweeper.n_trials=1", "raise_at_epoch=1", MF, app="rungs.py", expect_fail=True)
+    study = load_study(sweep, "rungs")
+    (t,) = study.get_trials()
+    assert t.state == TrialState.FAIL and "raised at epoch 1" in t.user_attrs["ecopt.error"]
+    (rung,) = rung_values(t.user_attrs).values()  # it went on at rung 1, then raised in its second epoch
+    assert rung["decision"] == "continue" and stopped_at(t.user_attrs) is None
+    row = next(csv.DictReader((sweep / "trials.csv").open()))
+    assert row["state"] == "FAIL" and row["stopped_at_epoch"] == ""
+    assert float(row["rung1:val_acc"]) == rung["values"][0]
+    assert json.loads((sweep / "summary.json").read_text())["multi_fidelity"]["trials_stopped"] == 0
+    settings = ReportSettings.from_attrs(study.user_attrs, study.metric_names, DIRECTIONS)
+    assert rung_lines([to_record(t, settings)], settings.objective_names) == [(0, [(1, rung["values"][0])], "failed")]
 
 
 def test_off_by_default_nothing_is_ranked(multirun, tmp_path: Path) -> None:

@@ -21,6 +21,19 @@ class Diverged(Tiny):
         self.log("val_acc", float("nan"))
 
 
+class RaisesAt(Tiny):
+    """Raises at the start of epoch ``epoch`` (counted from 0), after the rungs before it."""
+
+    def __init__(self, width: int, lr: float, epoch: int) -> None:
+        super().__init__(width, lr)
+        self.epoch = epoch
+
+    @override
+    def on_train_epoch_start(self) -> None:
+        if self.current_epoch == self.epoch:
+            raise RuntimeError(f"raised at epoch {self.epoch}")
+
+
 def loader(n: int, seed: int, flip: float = 0.0) -> DataLoader:
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 8, generator=g)
@@ -40,8 +53,14 @@ def main(cfg: DictConfig) -> dict:
 
         callback = Callback()  # does nothing
     train = loader(128, 0, cfg.flip)
+
+    def model() -> Tiny:
+        if cfg.raise_at_epoch is not None:
+            return RaisesAt(cfg.width, cfg.lr, cfg.raise_at_epoch)
+        return (Diverged if cfg.nan else Tiny)(cfg.width, cfg.lr)
+
     trainer = fit(
-        lambda: (Diverged if cfg.nan else Tiny)(cfg.width, cfg.lr),
+        model,
         train,
         callback,
         max_epochs=cfg.epochs,
