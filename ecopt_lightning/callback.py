@@ -381,6 +381,8 @@ class EnergyCallback(Callback):
         if trainer.sanity_checking:
             return
         self._loop_ran = True
+        if self._rungs is not None and trainer.state.fn == TrainerFn.FITTING:
+            self._rungs.validation_started(trainer.callback_metrics)
         if trainer.state.fn == TrainerFn.VALIDATING:  # trainer.validate() alone: fit publishes them at its start
             self._publish_params(trainer, pl_module)
         at = None
@@ -429,6 +431,8 @@ class EnergyCallback(Callback):
 
     @override
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not trainer.sanity_checking and self._rungs is not None and trainer.state.fn == TrainerFn.FITTING:
+            self._rungs.validation_ended(trainer.current_epoch + 1, trainer.callback_metrics)
         if not trainer.sanity_checking and trainer.state.fn == TrainerFn.VALIDATING:  # trainer.validate() alone
             self._eval_end(trainer, "val")
             self._finish(trainer, "validate")
@@ -778,7 +782,8 @@ class EnergyCallback(Callback):
         self._out.publish(trainer, measured, compat.batches_that_stepped(trainer))
         values = None
         if self._rungs.reports:
-            values = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
+            logged = self._rungs.fresh(epoch, trainer.callback_metrics)  # not an earlier epoch's validation values
+            values = {k: float(v) for k, v in logged.items() if torch.is_tensor(v) and v.numel() == 1}
             values.update(self._out.last)
         # the epoch's and the benchmark's energy, kept should the job be killed while the study decides
         self._write_summary(trainer)

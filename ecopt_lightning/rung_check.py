@@ -44,6 +44,9 @@ class RungCheck:
         self.benchmark_repeats = benchmark_repeats
         self.stopped = ""  # why training stopped before its budget ("" while it goes on)
         self.stopped_epoch: int | None = None  # the rung epoch it stopped at (None while it goes on)
+        self.validated: set[str] = set()  # the metrics this fit's validation logged
+        self.validated_epoch: int | None = None  # the epoch (counted from 1) of the last validation
+        self._before_validation: dict[str, Any] = {}
 
     @classmethod
     def open(
@@ -95,6 +98,32 @@ class RungCheck:
     def due(self, epoch: int) -> bool:
         """Whether the end of ``epoch`` (counted from 1) is a rung."""
         return epoch in self.epochs
+
+    def validation_started(self, metrics: Mapping[str, Any]) -> None:
+        """A validation of the fit starts; ``metrics``: the Trainer's ``callback_metrics`` now."""
+        self._before_validation = dict(metrics)
+
+    def validation_ended(self, epoch: int, metrics: Mapping[str, Any]) -> None:
+        """A validation in ``epoch`` (counted from 1) ended: the metrics it logged are those whose value objects
+        ``metrics`` (the Trainer's ``callback_metrics``) holds anew."""
+        self.validated |= {k for k, v in metrics.items() if self._before_validation.get(k) is not v}
+        self.validated_epoch = int(epoch)
+        self._before_validation = {}
+
+    def fresh(self, epoch: int, metrics: Mapping[str, Any]) -> dict[str, Any]:
+        """``metrics`` without those validation logs when no validation ran in ``epoch``: they hold an earlier
+        epoch's values, which no rung may rank as its own.
+
+        Example:
+            >>> check = RungCheck(epochs=[1, 3])
+            >>> check.validation_started({"loss": 1})
+            >>> check.validation_ended(2, {"loss": 1, "val_acc": 0.5})
+            >>> check.fresh(2, {"loss": 1, "val_acc": 0.5}), check.fresh(3, {"loss": 1, "val_acc": 0.5})
+            ({'loss': 1, 'val_acc': 0.5}, {'loss': 1})
+        """
+        if self.validated_epoch == epoch:
+            return dict(metrics)
+        return {k: v for k, v in metrics.items() if k not in self.validated}
 
     def benchmark_repeats_at(self, epoch: int, broadcast: Broadcast | None = None) -> int | None:
         """The inference benchmark's repeats at rung ``epoch``, the same on every rank: ``benchmark_repeats``, or

@@ -143,16 +143,17 @@ class StudyRungs:
         Raises:
             JobConfigError: an objective's metric at the rung was never logged: every trial would go on at every
                 rung, so nothing could ever be stopped (a misspelt ``rung_metrics`` value, an objective known
-                only after fit without a stand-in, or a rung before the first validation).
+                only after fit without a stand-in, or a rung at an epoch without a validation: a metric validation
+                logs is then left out of ``metrics``, as its value is an earlier epoch's).
         """
         wanted = {name: self.schedule.metric_at_rung(name) for name in self.objective_names}
         missing = [metric for metric in wanted.values() if metric not in metrics]
         if missing and val_every and epoch % val_every:
             raise JobConfigError(
                 f"hydra.sweeper.multi_fidelity.min_epochs={self.schedule.min_epochs} is not allowed with Trainer("
-                f"check_val_every_n_epoch={val_every}): {', '.join(missing)} was not logged by the end of epoch "
-                f"{epoch}, after which no validation runs; set multi_fidelity.min_epochs to a multiple of {val_every}, "
-                "so that every rung ends with a validation"
+                f"check_val_every_n_epoch={val_every}): {', '.join(missing)} was not logged in epoch {epoch}, at whose "
+                f"end no validation runs; set multi_fidelity.min_epochs to a multiple of {val_every}, so that every "
+                "rung ends with a validation"
             )
         if missing:
             given = {k: v for k, v in self.schedule.rung_metrics.items() if v in missing}

@@ -68,13 +68,17 @@ def _study(
     rung_repeats: int | None = None,
     eta: int = 2,
     baseline: bool = False,
+    schedule: tuple[int, int] = (1, 3),
 ) -> optuna.Study:
-    """A study with multi-fidelity on (rungs 1, 2 of 3 with eta 2; ``rung_repeats``), ``earlier`` trials' values
-    at rung 1, and a RUNNING trial for this job; the job's environment points at it, as the sweeper sets it."""
+    """A study with multi-fidelity on (rungs 1, 2 of 3 with eta 2; ``rung_repeats``; ``schedule``: min_epochs and
+    max_epochs), ``earlier`` trials' values at rung 1, and a RUNNING trial for this job; the job's environment
+    points at it, as the sweeper sets it."""
     url = f"sqlite:///{tmp_path / 'ecopt.db'}"
     study = optuna.create_study(study_name="s", storage=url, directions=["minimize", "minimize"])
     study.set_user_attr(SETTINGS_ATTR, ReportSettings(OBJECTIVES, ["minimize", "minimize"]).to_attrs())
-    study.set_user_attr(MULTI_FIDELITY_ATTR, RungSchedule(1, eta, 3, rung_repeats=rung_repeats).to_attrs())
+    study.set_user_attr(
+        MULTI_FIDELITY_ATTR, RungSchedule(schedule[0], eta, schedule[1], rung_repeats=rung_repeats).to_attrs()
+    )
     for values in earlier:
         study.ask().set_user_attr(rung_attr(1), {"values": values, "max_epochs": 3})
     if baseline:  # as the sweeper enqueues the app's own config
@@ -161,8 +165,26 @@ def test_a_rung_before_the_first_validation_names_check_val_every_n_epoch(tmp_pa
         _fit(tmp_path / "summary.json", trainer_kwargs={"check_val_every_n_epoch": 2})
     assert str(raised.value) == (
         "hydra.sweeper.multi_fidelity.min_epochs=1 is not allowed with Trainer(check_val_every_n_epoch=2): val_loss "
-        "was not logged by the end of epoch 1, after which no validation runs; set multi_fidelity.min_epochs to a "
-        "multiple of 2, so that every rung ends with a validation"
+        "was not logged in epoch 1, at whose end no validation runs; set multi_fidelity.min_epochs to a multiple of "
+        "2, so that every rung ends with a validation"
+    )
+    assert rung_values(study.trials[-1].user_attrs) == {}  # nothing reported
+
+
+def test_a_rung_without_a_validation_after_an_earlier_one_is_refused_not_ranked_on_its_values(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # with a rung at epoch 3 and validation every 2 epochs, val_loss was epoch 2's: it was recorded as the rung's
+    # value and every trial was ranked on it, as if measured at epoch 3 (multi-fidelity audit)
+    from ecopt_lightning.sweeper.errors import JobConfigError
+
+    study = _study(tmp_path, monkeypatch, earlier=[], schedule=(3, 4))  # rung 3, then the full 4
+    with pytest.raises(JobConfigError) as raised:
+        _fit(tmp_path / "summary.json", max_epochs=4, trainer_kwargs={"check_val_every_n_epoch": 2})
+    assert str(raised.value) == (
+        "hydra.sweeper.multi_fidelity.min_epochs=3 is not allowed with Trainer(check_val_every_n_epoch=2): val_loss "
+        "was not logged in epoch 3, at whose end no validation runs; set multi_fidelity.min_epochs to a multiple of "
+        "2, so that every rung ends with a validation"
     )
     assert rung_values(study.trials[-1].user_attrs) == {}  # nothing reported
 
