@@ -199,6 +199,20 @@ class Constraint:
         return observed - self.bound if self.op in ("<=", "<") else self.bound - observed
 
 
+def later_constraint(text: str, metrics: Mapping[str, float]) -> float:
+    """The value of a constraint the study got after the trial ran, from the trial's stored metrics; NaN (not
+    feasible: nothing shows it met) when the trial lacks its metric.
+
+    Example:
+        >>> later_constraint("energy/total_J <= 1.5", {"energy/total_J": 2.0}), later_constraint("x <= 1", {})
+        (0.5, nan)
+    """
+    try:
+        return Constraint.parse(text).value(metrics)
+    except (ValueError, TrialError):
+        return math.nan
+
+
 def trial_energy(metrics: Mapping[str, float], energy_metric: str) -> tuple[float | None, str | None]:
     """A trial's measured energy in J and where it came from.
 

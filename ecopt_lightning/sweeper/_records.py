@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..energy.measurement import is_measured
 from ..metrics import ESTIMATED_FRACTION, SAMPLES_PER_J
-from ._metrics import Constraint, TrialError, objective_interval, trial_energy
+from ._metrics import Constraint, later_constraint, objective_interval, trial_energy
 from ._optuna_compat import constraints_key
 from ._pareto import POSSIBLY, ROBUST
 from ._schema import (
@@ -42,9 +42,9 @@ from ._schema import (
     JOB_DIR_ATTR,
     OVERRIDES_ATTR,
     PER_REPEAT_ATTR,
-    PREFIX,
     SOURCES_ATTR,
     ReportSettings,
+    stored_metrics,
 )
 from .multi_fidelity import rung_values, stopped_at_rung
 
@@ -129,29 +129,6 @@ def _constraints(trial: FrozenTrial) -> dict[str, float]:
     return {str(i): float(v) for i, v in enumerate(legacy or [])}
 
 
-def _later_constraint(text: str, metrics: Mapping[str, float]) -> float:
-    """The value of a constraint the study got after the trial ran, from the trial's stored metrics; NaN (not
-    feasible: nothing shows it met) when the trial lacks its metric.
-
-    Example:
-        >>> _later_constraint("energy/total_J <= 1.5", {"energy/total_J": 2.0}), _later_constraint("x <= 1", {})
-        (0.5, nan)
-    """
-    try:
-        return Constraint.parse(text).value(metrics)
-    except (ValueError, TrialError):
-        return math.nan
-
-
-def _metrics(trial: FrozenTrial) -> dict[str, float]:
-    """The metrics the trial's task returned (its numeric user attributes but the sweeper's own)."""
-    return {
-        k: float(v)
-        for k, v in trial.user_attrs.items()
-        if not k.startswith(PREFIX) and isinstance(v, (int, float)) and not isinstance(v, bool)
-    }
-
-
 def judged_constraints(trial: FrozenTrial, texts: Sequence[str], pruned: bool = False) -> dict[str, float]:
     """A trial's constraint values as every report reads them: those stored, and for a complete trial each of
     ``texts`` (the study's constraints now) it was not judged by (added when the study was resumed) judged on its
@@ -160,11 +137,11 @@ def judged_constraints(trial: FrozenTrial, texts: Sequence[str], pruned: bool = 
     constraints = _constraints(trial)
     missing = [text for text in texts if text not in constraints]
     if trial.state == TrialState.COMPLETE and missing:
-        metrics = _metrics(trial)
-        constraints.update({text: _later_constraint(text, metrics) for text in missing})
+        metrics = stored_metrics(trial.user_attrs)
+        constraints.update({text: later_constraint(text, metrics) for text in missing})
     elif pruned and trial.state == TrialState.PRUNED and missing:
-        metrics = _metrics(trial)
-        judged = {text: _later_constraint(text, metrics) for text in missing}
+        metrics = stored_metrics(trial.user_attrs)
+        judged = {text: later_constraint(text, metrics) for text in missing}
         constraints.update({text: v for text, v in judged.items() if not math.isnan(v)})
     return constraints
 
@@ -185,7 +162,7 @@ def _energy(trial: FrozenTrial, metrics: Mapping[str, float], energy_metric: str
 
 def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
     """Flatten one stored trial."""
-    metrics = _metrics(trial)
+    metrics = stored_metrics(trial.user_attrs)
     constraints = judged_constraints(trial, settings.constraints)
     energy, source = _energy(trial, metrics, settings.energy_metric)
     degraded = [str(x) for x in trial.user_attrs.get(DEGRADED_ATTR) or []]

@@ -24,6 +24,21 @@ from ..metrics import INFERENCE_PER_SAMPLE_J, TOTAL_J
 #: Every key below starts with it; a trial's user attributes without it are the task's metrics.
 PREFIX = "ecopt."
 
+
+def stored_metrics(user_attrs: Mapping[str, Any]) -> dict[str, float]:
+    """A trial's metrics: its numeric user attributes without :data:`PREFIX`.
+
+    Example:
+        >>> stored_metrics({"val_acc": 0.5, "ecopt.energy_J": 2.0, "flag": True, "note": "x"})
+        {'val_acc': 0.5}
+    """
+    return {
+        k: float(v)
+        for k, v in user_attrs.items()
+        if not k.startswith(PREFIX) and isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+
+
 # -- study attributes --
 #: the report settings (:class:`ReportSettings`), written when the study is created or reopened
 SETTINGS_ATTR = "ecopt.settings"

@@ -28,6 +28,7 @@ from typing import Any
 
 from ..metrics import on_log_scale
 from ._literals import hydra_literal
+from ._metrics import later_constraint
 from ._schema import (
     BASELINE_ATTR,
     CONSTRAINTS_ATTR,
@@ -38,6 +39,7 @@ from ._schema import (
     ReportSettings,
     rung_attr,
     rung_epoch,
+    stored_metrics,
 )
 from .errors import JobConfigError
 from .successive_halving import RungDecision, RungSchedule, can_stop, decide
@@ -56,6 +58,7 @@ class StudyRungs:
         trial: the job's live ``optuna.Trial``.
         schedule: the sweep's rung schedule.
         objective_names, directions: the study's objectives, in order (``maximize``/``minimize``).
+        constraints: the sweep's constraint texts (``'<metric> <= <number>'``), those given on resume included.
     """
 
     def __init__(
@@ -65,12 +68,14 @@ class StudyRungs:
         schedule: RungSchedule,
         objective_names: Sequence[str],
         directions: Sequence[str],
+        constraints: Sequence[str] = (),
     ) -> None:
         self.study = study
         self.trial = trial
         self.schedule = schedule
         self.objective_names = list(objective_names)
         self.directions = list(directions)
+        self.constraints = list(constraints)
 
     @property
     def number(self) -> int:
@@ -97,7 +102,8 @@ class StudyRungs:
         settings = ReportSettings.from_attrs(
             study.user_attrs, study.metric_names, [d.name.lower() for d in study.directions]
         )
-        return cls(study, trial, RungSchedule.from_attrs(stored), settings.objective_names, settings.directions)
+        schedule = RungSchedule.from_attrs(stored)
+        return cls(study, trial, schedule, settings.objective_names, settings.directions, settings.constraints)
 
     def decision_epochs(self, trainer_max_epochs: int | None, trainer_min_epochs: int | None = None) -> list[int]:
         """Epochs (counted from 1) at whose end the trial is ranked; the full budget is not one of them. They are
@@ -175,11 +181,11 @@ class StudyRungs:
         job), and its retry would be ranked against its own earlier values, nearly its own; nor can a failed
         trial reach the front that the ranking stands in for. Nor can a complete trial that broke a constraint
         (the front holds feasible trials only): it is left out too, or it would stop the feasible trials it
-        dominates at the rung."""
+        dominates at the rung; judged as the report judges it, a constraint added on resume included."""
         key = rung_attr(epoch)
         found: dict[int, list[float]] = {}
         for t in self.study.get_trials(deepcopy=False):
-            if t.state.name == "FAIL" or (t.state.name == "COMPLETE" and _infeasible(t.user_attrs)):
+            if t.state.name == "FAIL" or (t.state.name == "COMPLETE" and _infeasible(t.user_attrs, self.constraints)):
                 continue
             entry = t.user_attrs.get(key)
             values = entry.get("values") if isinstance(entry, Mapping) else None
@@ -259,10 +265,23 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def _infeasible(user_attrs: Mapping[str, Any]) -> bool:
-    """Whether a complete trial's stored constraint values (``ecopt.constraints``: > 0 broken) break one."""
+def _infeasible(user_attrs: Mapping[str, Any], constraints: Sequence[str] = ()) -> bool:
+    """Whether a complete trial breaks a constraint: one of its stored values (``ecopt.constraints``: > 0 broken),
+    or one of ``constraints`` it ran without (added on resume), judged on its stored metrics (without the metric,
+    nothing shows it met), as the report judges it.
+
+    Example:
+        >>> _infeasible({CONSTRAINTS_ATTR: {}, "model/params": 46}, ["model/params >= 50"])
+        True
+        >>> _infeasible({CONSTRAINTS_ATTR: {"model/params >= 50": -40.0}, "model/params": 90}, ["model/params >= 50"])
+        False
+    """
     values = user_attrs.get(CONSTRAINTS_ATTR)
-    return isinstance(values, Mapping) and any(isinstance(v, (int, float)) and v > 0 for v in values.values())
+    stored = values if isinstance(values, Mapping) else {}
+    if any(isinstance(v, (int, float)) and v > 0 for v in stored.values()):
+        return True
+    metrics = stored_metrics(user_attrs)
+    return any(not later_constraint(text, metrics) <= 0 for text in constraints if text not in stored)
 
 
 def stopped_at(user_attrs: Mapping[str, Any]) -> int | None:

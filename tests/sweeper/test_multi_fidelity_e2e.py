@@ -379,3 +379,20 @@ def test_a_complete_trial_that_broke_a_constraint_stops_no_one_at_a_rung(multiru
     assert first.state == TrialState.COMPLETE and first.user_attrs["ecopt.constraints"]["model/params >= 50"] > 0
     assert second.state == TrialState.COMPLETE and second.user_attrs["epochs_trained"] == 3
     assert [r["cohort"] for r in rung_values(second.user_attrs).values()] == [[1], [1]]
+
+
+def test_a_complete_trial_that_breaks_a_constraint_added_on_resume_stops_no_one_at_a_rung(
+    multirun, tmp_path: Path
+) -> None:
+    # the rung cohort judged a complete trial by the constraints stored when it ran: trial 0 (46 parameters), run
+    # before 'model/params >= 50' was added, is infeasible in the report and off the front, yet at rung 1 it still
+    # dominated trial 1 (wide, inverted labels, feasible) and stopped it (multi-fidelity audit)
+    sweep = tmp_path / "sweep"
+    multirun(PLAN, "hydra.sweeper.n_trials=1", MF, app="rungs.py")
+    multirun(PLAN, "hydra.sweeper.n_trials=2", MF, "hydra.sweeper.constraints=['model/params >= 50']", app="rungs.py")
+    first, second = load_study(sweep, "rungs").get_trials()
+    assert first.state == TrialState.COMPLETE and first.user_attrs["ecopt.constraints"] == {}  # ran without it
+    rows = {int(r["trial"]): r for r in csv.DictReader((sweep / "trials.csv").open())}
+    assert rows[0]["feasible"] == "False"  # the report judges it by the constraint added since
+    assert second.state == TrialState.COMPLETE and second.user_attrs["epochs_trained"] == 3
+    assert [r["cohort"] for r in rung_values(second.user_attrs).values()] == [[1], [1]]
