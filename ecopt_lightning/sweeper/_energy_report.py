@@ -30,7 +30,7 @@ from ..metrics import (
 from ._impact import estimated_note, uncertainty_note
 from ._jobinfo import grid_of, valid_pue
 from ._repeats import merged_text
-from ._rung_report import energy_saved, stopped_energy_text
+from ._rung_report import NONE_STOPPED, energy_saved, stopped_energy_text
 
 if TYPE_CHECKING:
     from ecopt_lightning.energy.carbon import CarbonBasis, GridIntensity
@@ -334,7 +334,9 @@ def render(report: Report) -> str:
     if report.energy_reported:  # the chosen trial's share (Method) says nothing of the other trials'
         lines.append(f"- Tuning energy: {report.estimated_text()}.")
     saved = energy_saved(report.records)
-    if saved is not None:
+    if saved is not None and not saved["trials_stopped"]:
+        lines.append(f"- {NONE_STOPPED[0].upper()}{NONE_STOPPED[1:]}.")
+    elif saved is not None:
         reported = saved["trials_stopped"] > saved["stopped_without_energy"]
         where = "is in the total above" if reported else "is not in the total above"
         lines.append(

@@ -41,6 +41,8 @@ ESTIMATE_NOTE = (
     "trials' energy as obtained, stopped_estimated_J of it ESTIMATED from CPU time or TDP (stopped_without_source: "
     "trials that did not say), and is in sweep_energy"
 )
+#: what the end-of-sweep line and energy_report.md say when multi-fidelity was on and stopped no trial
+NONE_STOPPED = "multi-fidelity stopped no trial at a rung: no energy saved by stopping"
 #: the phases whose energy grows with the epochs trained
 PER_EPOCH_PHASES = ("train", "val")
 

@@ -124,10 +124,20 @@ def test_dominated_trials_stop_at_the_first_rung(multirun, tmp_path: Path, keep_
 
 def test_lone_trial_runs_to_the_end(multirun, tmp_path: Path) -> None:
     """A single trial with eta=2 is ranked at every rung alone: never blocked, never stopped."""
-    multirun(PLAN, "hydra.sweeper.n_trials=1", MF, app="rungs.py")
+    proc = multirun(PLAN, "hydra.sweeper.n_trials=1", MF, app="rungs.py")
     (t,) = load_study(tmp_path / "sweep", "rungs").get_trials()
     assert t.state == TrialState.COMPLETE and t.user_attrs["epochs_trained"] == 3
     assert [r["decision"] for r in rung_values(t.user_attrs).values()] == ["continue", "continue"]
+    # nothing stopped, nothing saved: it read "stopped 0 trial(s), which used unknown energy (none of them reported
+    # any; not zero)", and in energy_report.md "is not in the total above" (multi-fidelity audit)
+    out = proc.stderr + proc.stdout
+    assert "ecopt: multi-fidelity stopped no trial at a rung: no energy saved by stopping" in out, out[-3000:]
+    assert "unknown energy" not in out
+    report = (tmp_path / "sweep" / "energy_report.md").read_text()
+    assert "- Multi-fidelity stopped no trial at a rung: no energy saved by stopping." in report
+    assert "Multi-fidelity stopped 0" not in report
+    saved = json.loads((tmp_path / "sweep" / "summary.json").read_text())["multi_fidelity"]
+    assert saved["trials_stopped"] == 0 and saved["saved_estimate_J"] == 0
 
 
 def test_a_trial_whose_objective_is_nan_at_a_rung_is_stopped_there_and_failed(multirun, tmp_path: Path) -> None:
