@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -155,16 +156,22 @@ def _unsupported(nvml: ModuleType, exc: Exception) -> bool:
     return getattr(exc, "value", None) in codes
 
 
-def counter_supported(nvml: ModuleType, handle: Any) -> bool:
-    """Whether the GPU has the total-energy counter (Volta and newer). Any other NVML error (the GPU lost,
-    Unknown) says nothing about the counter and is raised."""
+def _answers(nvml: ModuleType, read: Callable[[], Any]) -> bool:
+    """Whether ``read`` answers: ``False`` on NotSupported; any other NVML error (the GPU lost, Unknown) says
+    nothing about support and is raised."""
     try:
-        nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+        read()
         return True
     except Exception as exc:
         if _unsupported(nvml, exc):
             return False
         raise
+
+
+def counter_supported(nvml: ModuleType, handle: Any) -> bool:
+    """Whether the GPU has the total-energy counter (Volta and newer). Any other NVML error (the GPU lost,
+    Unknown) says nothing about the counter and is raised."""
+    return _answers(nvml, lambda: nvml.nvmlDeviceGetTotalEnergyConsumption(handle))
 
 
 def power_supported(nvml: ModuleType, handle: Any) -> bool:
@@ -177,13 +184,7 @@ def power_supported(nvml: ModuleType, handle: Any) -> bool:
                 return True
         except Exception:
             pass  # a driver without field values: the plain call says
-    try:
-        nvml.nvmlDeviceGetPowerUsage(handle)
-        return True
-    except Exception as exc:
-        if _unsupported(nvml, exc):
-            return False
-        raise
+    return _answers(nvml, lambda: nvml.nvmlDeviceGetPowerUsage(handle))
 
 
 class NvmlCounterMeter:
