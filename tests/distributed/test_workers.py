@@ -213,9 +213,11 @@ def test_a_retry_asked_by_a_live_worker_is_not_taken_for_the_dead_workers_trial(
 ) -> None:
     # A dies during its trial; B fails it and asks its retry, and is paused before claiming it; C then looks at the
     # study: the retry must not carry A's worker record (Optuna's retry copies every user attribute), else C fails it
-    # as A's ("its worker (pid A) died"), the dead trial's parameters are never run, and B's claim is refused
+    # as A's ("its worker (pid A) died"), the dead trial's parameters are never run, and B's claim is refused.
+    # A dead process is seen at once; an unclaimed trial of a live worker only after twice the interval on C's clock:
+    # an interval of an hour keeps C, however slow the machine, from taking paused B's retry for a dead worker's
     common = (*SPACE, f"hydra.sweeper.storage={storage}", f"hydra.sweeper.study_name={study_name}")
-    common += ("hydra.sweeper.heartbeat_interval_s=60", "hydra.sweeper.n_trials=3")
+    common += ("hydra.sweeper.heartbeat_interval_s=3600", "hydra.sweeper.n_trials=3")
     died = f"die_marker={tmp_path / 'died'}"
     a = run(tmp_path / "a", *common, died)
     assert a.returncode == -signal.SIGKILL, a.stdout + a.stderr
