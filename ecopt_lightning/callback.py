@@ -259,10 +259,10 @@ class EnergyCallback(Callback):
         self._status = f"running {getattr(stage, 'value', stage)}"  # Lightning passes a TrainerFn: "fit", not its name
         self._loop_ran = False
         self._summary_file = None
-        if stage == "fit":
-            # from here to the first batch (the LightningModule's setup, configure_model and on_fit_start, a
-            # checkpoint's restore) is OTHER's: else the meters read energy no phase holds
-            self.tracker.start(OTHER, sync=self._sync_reads)
+        # from here to the first batch (the LightningModule's setup, configure_model and on_fit_start, a
+        # checkpoint's restore; in validate, test and predict up to the loop's start) is OTHER's: else the meters
+        # read energy no phase holds
+        self.tracker.start(OTHER, sync=self._sync_reads)
 
     @override
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
@@ -441,7 +441,7 @@ class EnergyCallback(Callback):
     def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._loop_ran = True
         self._publish_params(trainer, pl_module)
-        self.tracker.start("test")
+        self.tracker.start("test", at=self._take_over_from_other())
 
     @override
     def on_test_batch_start(
@@ -469,7 +469,7 @@ class EnergyCallback(Callback):
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._loop_ran = True
         self._publish_params(trainer, pl_module)
-        self.tracker.start("predict")
+        self.tracker.start("predict", at=self._take_over_from_other())
 
     @override
     def on_predict_batch_start(
@@ -604,6 +604,11 @@ class EnergyCallback(Callback):
         sync = self._sync_reads
         at = self._pause_other(sync) if self.tracker.running(OTHER) else None
         self.tracker.start("train", at=at, sync=sync)
+
+    def _take_over_from_other(self) -> Snapshot | None:
+        """The snapshot at which a loop's clock takes over from OTHER's set-up clock (``None``: OTHER is not running,
+        the loop reads its own start)."""
+        return self._pause_other(self._sync_reads) if self.tracker.running(OTHER) else None
 
     def _pause_other(self, sync: bool) -> Snapshot | None:
         """Stop OTHER's clock and add its window to its total at once (it has no steps to carry it there, and a

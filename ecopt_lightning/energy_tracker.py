@@ -34,7 +34,8 @@ class TotalsReducer(Protocol):
 
 
 #: the fit's time outside training steps and evaluation loops: its start (from the callback's set-up: the
-#: LightningModule's setup, configure_model and on_fit_start, a checkpoint's restore), checkpoint saves and other
+#: LightningModule's setup, configure_model and on_fit_start, a checkpoint's restore; validate's, test's and
+#: predict's set-up up to their loop likewise), checkpoint saves and other
 #: callbacks' work after an epoch or a validation loop ends, the logging in between, the end of fit (its clock runs
 #: whenever the training clock is paused between its steps; not during the idle baseline or the sanity check)
 OTHER = "other"

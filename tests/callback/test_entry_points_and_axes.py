@@ -156,12 +156,18 @@ def test_each_entry_point_alone_writes_its_summary(tmp_path: Path, entry: str) -
     phase = {"validate": "val"}.get(entry, entry)
     assert summary["status"] == f"finished {entry}"
     assert summary["phases"][phase]["energy_J"] > 0
-    assert summary["total_J"] == pytest.approx(summary["phases"][phase]["energy_J"])
-    assert float(trainer.callback_metrics[f"energy/{phase}_total_J"]) == pytest.approx(summary["total_J"])
+    # the loop and its set-up before the first batch (OTHER's, as in fit)
+    assert summary["total_J"] == pytest.approx(
+        summary["phases"][phase]["energy_J"] + summary["phases"]["other"]["energy_J"]
+    )
+    assert float(trainer.callback_metrics[f"energy/{phase}_total_J"]) == pytest.approx(
+        summary["phases"][phase]["energy_J"]
+    )
+    assert float(trainer.callback_metrics["energy/total_J"]) == pytest.approx(summary["total_J"])
     published = summary["metrics"]  # every value the callback published (predict's skip callback_metrics)
     assert "carbon/total_gCO2e" in published
     assert "carbon/train_total_gCO2e" not in published  # no training ran: no zero for it
-    assert "energy/other_total_J" not in published  # outside fit nothing is other
+    assert published["energy/other_total_J"] == pytest.approx(summary["phases"]["other"]["energy_J"])
     assert "model/params" in published
 
 

@@ -394,7 +394,7 @@ def test_the_modules_work_after_a_loop_counts_in_the_entry_points_total(tmp_path
         assert series[name] == [(0, pytest.approx(loop_J + 100.0))], name
     summary = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
     assert summary["total_J"] == pytest.approx(loop_J + 100.0) and summary["status"] == f"finished {entry}"
-    assert "energy/other_total_J" not in summary["metrics"]  # outside fit nothing is other
+    assert "energy/other_total_J" not in summary["metrics"]  # its set-up spent nothing: no 0 J other total
 
 
 class _TrainEndWork(_EpochEndWork):
