@@ -32,6 +32,8 @@ class Reading:
     errors: dict[str, str] = field(default_factory=dict)
     #: per domain, how many failed samples so far (polling meters): a change inside a window marks it invalid
     faults: dict[str, int] = field(default_factory=dict)
+    #: per domain, why its last fault happened: the reason a window across it is invalid
+    fault_reasons: dict[str, str] = field(default_factory=dict)
 
 
 class Meter(Protocol):

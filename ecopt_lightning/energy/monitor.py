@@ -61,6 +61,8 @@ class Snapshot:
     faults: dict[str, int] = field(default_factory=dict)
     #: CPU time counters from ``/proc`` (``None`` where it is not read)
     proc: ProcSample | None = None
+    #: per domain, why its last fault happened (:attr:`Reading.fault_reasons`)
+    fault_reasons: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -369,6 +371,7 @@ class EnergyMonitor:
         energy: dict[str, float] = {}
         errors: dict[str, str] = {}
         faults: dict[str, int] = {}
+        fault_reasons: dict[str, str] = {}
         t = self.clock()
         for meter in self.meters:
             try:
@@ -379,8 +382,9 @@ class EnergyMonitor:
             energy.update(reading.energy_J)
             errors.update(reading.errors)
             faults.update(reading.faults)
+            fault_reasons.update(reading.fault_reasons)
         proc = None if self._proc is None else self._proc.read(t)
-        return Snapshot(t, energy, errors, faults, proc)
+        return Snapshot(t, energy, errors, faults, proc, fault_reasons)
 
     def measure(self, start: Snapshot, end: Snapshot, name: str = "") -> Measurement:
         """The :class:`Measurement` between two snapshots. Consecutive windows that share a snapshot add up
@@ -399,7 +403,7 @@ class EnergyMonitor:
         for domain in self.sources:
             reason = end.errors.get(domain) or start.errors.get(domain)
             if reason is None and start.faults.get(domain, 0) != end.faults.get(domain, 0):
-                reason = "readings failed during the window"
+                reason = end.fault_reasons.get(domain) or "readings failed during the window"
             if reason is None and (domain not in start.energy_J or domain not in end.energy_J):
                 reason = "no reading"
             if reason is None:

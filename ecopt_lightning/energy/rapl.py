@@ -8,7 +8,9 @@ and are not added, so nothing is counted twice. ``psys`` (whole platform) overla
 ``energy_uj`` is in microjoules and wraps to 0 after ``max_energy_range_uj``: each read adds the difference to
 the previous read, adding the range once when the value went down. A wrap between two reads is only seen if
 reads come at least once per wrap period (minutes at full load), which :class:`EnergyMonitor` guarantees
-with a background keep-alive read.
+with a background keep-alive read. A value that went down by more than a wrap explains (the energy the wrap
+would mean is more than :data:`MAX_ZONE_W` could draw since the last read), or with no readable range, is a
+reset (a driver reload, a CPU hot-plug): nothing is added for it, and every window across it is invalid.
 
 Since CVE-2020-8694 most distributions make ``energy_uj`` readable by root only; then this meter finds no
 domains and :func:`rapl_permission_hint` tells the user how to grant read access.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +30,12 @@ from .meter import Reading
 
 DEFAULT_ROOT = Path("/sys/class/powercap")
 UJ_PER_J = 1e6
+#: more than any CPU package or its DRAM draws (W): a wrap that would mean more energy since the last read (with
+#: the slack of :data:`WRAP_SLACK_S`) is a reset, not a wrap
+MAX_ZONE_W = 1000.0
+#: time added to the interval between two reads when judging a wrap (s): ten RAPL updates, so that reads close
+#: together are never judged by a power their few microseconds cannot resolve
+WRAP_SLACK_S = 0.01
 
 
 def powercap_root(root: str | os.PathLike[str] | None = None) -> Path:
@@ -42,7 +51,10 @@ class _Zone:
     path: Path
     max_uj: int
     last_uj: int
+    last_t: float
     total_uj: int = 0
+    resets: int = 0
+    reset_why: str = ""
 
 
 class RaplError(Exception):
@@ -131,7 +143,7 @@ class RaplMeter:
                 max_uj = _read_int(path / "max_energy_range_uj")
             except (OSError, ValueError):
                 max_uj = 0
-            self._zones.append(_Zone(domain, energy, max_uj, now))
+            self._zones.append(_Zone(domain, energy, max_uj, now, time.perf_counter()))
         self.sources = {z.domain: RAPL for z in self._zones}
 
     def read(self) -> Reading:
@@ -143,13 +155,33 @@ class RaplMeter:
                 except (OSError, ValueError) as exc:
                     reading.errors[z.domain] = f"RAPL read failed: {exc}"
                     continue
+                t = time.perf_counter()
                 delta = now - z.last_uj
-                if delta < 0:  # the counter wrapped (or, with no known range, restarted)
-                    delta = delta + z.max_uj if z.max_uj > 0 else now
+                if delta < 0:
+                    delta += z.max_uj
+                    if z.max_uj <= 0 or delta > MAX_ZONE_W * UJ_PER_J * (t - z.last_t + WRAP_SLACK_S):
+                        z.resets += 1
+                        z.reset_why = self._reset_why(z, now)
+                        delta = 0  # the energy up to the reset is unknown: the windows across it are invalid
                 z.total_uj += delta
-                z.last_uj = now
+                z.last_uj, z.last_t = now, t
                 reading.energy_J[z.domain] = z.total_uj / UJ_PER_J
+                if z.resets:
+                    reading.faults[z.domain] = z.resets
+                    reading.fault_reasons[z.domain] = z.reset_why
         return reading
+
+    @staticmethod
+    def _reset_why(z: _Zone, now: int) -> str:
+        range_text = (
+            f"more than a wrap at max_energy_range_uj={z.max_uj} explains"
+            if z.max_uj > 0
+            else "and max_energy_range_uj is not readable to tell a wrap"
+        )
+        return (
+            f"RAPL counter went back from {z.last_uj / UJ_PER_J:.6f} J to {now / UJ_PER_J:.6f} J, {range_text}: "
+            "it was reset (a driver reload, a CPU hot-plug?)"
+        )
 
     def close(self) -> None:
         pass
