@@ -194,6 +194,10 @@ def build_summary(
         "total_J": totals.get(metrics.TOTAL_J),
         "no_energy": no_energy,
         "estimated_fraction": none_if_nan(totals.get(metrics.ESTIMATED_FRACTION, math.nan)),
+        "approximate_fraction": none_if_nan(totals.get(metrics.APPROXIMATE_FRACTION, math.nan)),
+        "approximate_windows": None
+        if metrics.TOTAL_J not in totals
+        else sum(t.approximate_windows for p, t in tracker.cluster.items() if p in COUNTED),
         "sources": sources,
         "source": source_label(sources),
         "devices": devices,

@@ -8,6 +8,7 @@ name                            value
 ``energy/total_J``              train + val + test + predict + benchmark + other energy (J)
 ``energy/total_net_J``          ``energy/total_J`` minus idle power x time (J)
 ``energy/estimated_fraction``   share of ``energy/total_J`` that is estimated, not measured (0..1)
+``energy/approximate_fraction``  share of ``energy/total_J`` read in windows flagged approximate (0..1)
 ``energy/inference_*``          the inference benchmark: median J per sample and its IQR (J)
 ``..._J_ci_lo``, ``..._J_ci_hi``  the median's 95% interval (J): ``energy/inference_per_sample_J_ci_lo``
 ``energy/inference_repeats``    repeats the benchmark ran
@@ -48,6 +49,7 @@ from collections.abc import Mapping
 TOTAL_J = "energy/total_J"
 TOTAL_NET_J = "energy/total_net_J"
 ESTIMATED_FRACTION = "energy/estimated_fraction"
+APPROXIMATE_FRACTION = "energy/approximate_fraction"
 INFERENCE_PER_SAMPLE_J = "energy/inference_per_sample_J"
 INFERENCE_PER_SAMPLE_IQR_J = "energy/inference_per_sample_J_iqr"
 #: a metric's interval is two more metrics named with these suffixes; the sweeper reads any objective's
