@@ -84,11 +84,13 @@ class Measurement:
             (a MIG slice read through its parent GPU is ``nvml_counter:whole-GPU``).
         approximate: the window was shorter than some domain's sensor update period, so its value may be
             off by up to one update (the NVML counter updates about every 100 ms), or an NVML energy counter did
-            not move in it (it updates more slowly on that GPU: its 0 J is not a measurement).
+            not move in it (it updates more slowly on that GPU: its 0 J is not a measurement), or polled power had
+            a gap in its samples (the poller held up: the power in between is interpolated).
         invalid: domains whose reading failed during the window, with the reason; they count for nothing.
         contention: what else the machine's CPUs did during the window (``None`` where ``/proc`` is not
             read, or where no domain was measured: there is no value to bias); :attr:`contended` says whether it
             was enough to bias the value.
+        approximate_why: per domain that made the window :attr:`approximate`, why.
 
     Example:
         >>> m = Measurement("step", 2.0, {"gpu:0": 500.0, "cpu:0": 40.0}, {"gpu:0": "nvml_counter", "cpu:0": "rapl"})
@@ -103,6 +105,7 @@ class Measurement:
     approximate: bool = False
     invalid: Mapping[str, str] = field(default_factory=dict)
     contention: Contention | None = None
+    approximate_why: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def contended(self) -> bool:
@@ -147,6 +150,7 @@ class Measurement:
             approximate=self.approximate or other.approximate,
             invalid={**other.invalid, **self.invalid},
             contention=_add_contention(self.contention, other.contention),
+            approximate_why={**other.approximate_why, **self.approximate_why},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -161,6 +165,7 @@ class Measurement:
             "by_device": dict(self.by_device),
             "sources": dict(self.sources),
             "approximate": self.approximate,
+            "approximate_why": dict(self.approximate_why),
             "invalid": dict(self.invalid),
             "contended": self.contended,
             "contention": None if self.contention is None else self.contention.to_dict(),

@@ -34,6 +34,10 @@ class Reading:
     faults: dict[str, int] = field(default_factory=dict)
     #: per domain, why its last fault happened: the reason a window across it is invalid
     fault_reasons: dict[str, str] = field(default_factory=dict)
+    #: per domain, how many gaps in its samples so far (polling meters): a change inside a window makes it approximate
+    gaps: dict[str, int] = field(default_factory=dict)
+    #: per domain, what its last gap was: the reason a window across it is approximate
+    gap_reasons: dict[str, str] = field(default_factory=dict)
 
 
 class Meter(Protocol):

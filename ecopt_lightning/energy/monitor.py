@@ -63,6 +63,9 @@ class Snapshot:
     proc: ProcSample | None = None
     #: per domain, why its last fault happened (:attr:`Reading.fault_reasons`)
     fault_reasons: dict[str, str] = field(default_factory=dict)
+    #: per domain, the gaps in its samples so far and what the last one was (:attr:`Reading.gaps`)
+    gaps: dict[str, int] = field(default_factory=dict)
+    gap_reasons: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -372,6 +375,8 @@ class EnergyMonitor:
         errors: dict[str, str] = {}
         faults: dict[str, int] = {}
         fault_reasons: dict[str, str] = {}
+        gaps: dict[str, int] = {}
+        gap_reasons: dict[str, str] = {}
         t = self.clock()
         for meter in self.meters:
             try:
@@ -383,8 +388,10 @@ class EnergyMonitor:
             errors.update(reading.errors)
             faults.update(reading.faults)
             fault_reasons.update(reading.fault_reasons)
+            gaps.update(reading.gaps)
+            gap_reasons.update(reading.gap_reasons)
         proc = None if self._proc is None else self._proc.read(t)
-        return Snapshot(t, energy, errors, faults, proc, fault_reasons)
+        return Snapshot(t, energy, errors, faults, proc, fault_reasons, gaps, gap_reasons)
 
     def measure(self, start: Snapshot, end: Snapshot, name: str = "") -> Measurement:
         """The :class:`Measurement` between two snapshots. Consecutive windows that share a snapshot add up
@@ -399,7 +406,7 @@ class EnergyMonitor:
         seconds = max(0.0, end.t - start.t)
         by_device: dict[str, float] = {}
         invalid: dict[str, str] = {}
-        approximate = False
+        approximate_why: dict[str, str] = {}
         for domain in self.sources:
             reason = end.errors.get(domain) or start.errors.get(domain)
             if reason is None and start.faults.get(domain, 0) != end.faults.get(domain, 0):
@@ -412,9 +419,9 @@ class EnergyMonitor:
                     reason = f"counter went backwards by {-value:.3f} J (driver reload or reset?)"
                 else:
                     by_device[domain] = value
-                    # a GPU draws power all the time: a counter that did not move updates more slowly than stated
-                    still = value == 0 and seconds > 0 and base_source(self.sources[domain]) == NVML_COUNTER
-                    approximate = approximate or seconds < self._period[domain] or still
+                    why = self._approximate_why(domain, start, end, seconds, value, name)
+                    if why:
+                        approximate_why[domain] = why
             if reason is not None:
                 invalid[domain] = reason
                 _notices.say_once(
@@ -434,7 +441,23 @@ class EnergyMonitor:
                     "totals) is marked 'contended' only when its windows together were: see its own 'contended' "
                     f"field. To measure quietly: {REMEDY}.",
                 )
-        return Measurement(name, seconds, by_device, sources, approximate, invalid, contention)
+        approximate = bool(approximate_why)
+        return Measurement(name, seconds, by_device, sources, approximate, invalid, contention, approximate_why)
+
+    def _approximate_why(
+        self, domain: str, start: Snapshot, end: Snapshot, seconds: float, value: float, name: str
+    ) -> str:
+        """Why the window's ``value`` (J) of ``domain`` is approximate; empty when it is not."""
+        if start.gaps.get(domain, 0) != end.gaps.get(domain, 0):
+            why = end.gap_reasons.get(domain) or "a gap in its samples"
+            _notices.say_once(f"gap:{domain}", f"ecopt energy: {domain} approximate in window {name!r}: {why}.")
+            return why
+        if seconds < self._period[domain]:
+            return f"the window ({seconds:.3g} s) is shorter than the sensor's update ({self._period[domain]:g} s)"
+        # a GPU draws power all the time: a counter that did not move updates more slowly than stated
+        if value == 0 and seconds > 0 and base_source(self.sources[domain]) == NVML_COUNTER:
+            return "the NVML energy counter did not move: it updates more slowly on this GPU, its 0 J is no reading"
+        return ""
 
     # windows ------------------------------------------------------------------------------------------------
     @contextmanager

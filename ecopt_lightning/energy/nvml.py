@@ -45,6 +45,9 @@ MW_PER_W = 1000.0
 COUNTER_UPDATE_S = 0.1
 #: the averaging period of ``nvmlDeviceGetPowerUsage`` on Ampere and newer (s)
 AVERAGED_POWER_S = 1.0
+#: polled power samples further apart than this many poll periods are a gap (the poller held up or starved): the
+#: windows across it are approximate
+GAP_POLLS = 5
 
 
 class NvmlUnavailable(Exception):
@@ -228,31 +231,51 @@ def _field_value(field: Any) -> float:
 
 
 class _Integrator:
-    """Trapezoid integral of one GPU's power samples (W over s -> J)."""
+    """Trapezoid integral of one GPU's power samples (W over s -> J); with a ``period_s``, samples (or a read) more
+    than :data:`GAP_POLLS` periods after the last sample count as a gap (:attr:`gaps`, :attr:`gap_why`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, period_s: float | None = None) -> None:
         self.total_J = 0.0
         self.last_t: float | None = None
         self.last_W = 0.0
         self.faults = 0
         self.failing: str | None = None
+        self.period_s = period_s
+        self.sample_t: float | None = None  # when the last sample was taken (a read moves last_t, not this)
+        self.gaps = 0
+        self.gap_why = ""
+        self._read_gap_of: float | None = None  # the sample whose gap a read counted already
+
+    def _gap(self, t: float) -> bool:
+        if self.period_s is None or self.sample_t is None or t - self.sample_t <= GAP_POLLS * self.period_s:
+            return False
+        self.gaps += 1
+        self.gap_why = (
+            f"NVML power not sampled for {t - self.sample_t:.3f} s (over {GAP_POLLS} x the {self.period_s:g} s poll "
+            "period: the poller was held up); the power in between is interpolated"
+        )
+        return True
 
     def add(self, t: float, watts: float) -> None:
+        self._gap(t)  # the windows from the last sample (or a read after it) to this one
         if self.last_t is not None:
             t = max(t, self.last_t)  # a read between this sample's time and now held the last one up to then
             self.total_J += 0.5 * (self.last_W + watts) * (t - self.last_t)
         self.last_t, self.last_W = t, watts
+        self.sample_t = t
         self.failing = None
 
     def fail(self, reason: str) -> None:
         # the gap is not integrated: restart from the next good sample and mark the windows that span it
-        self.last_t = None
+        self.last_t = self.sample_t = None
         self.faults += 1
         self.failing = reason
 
     def read(self, t: float) -> float:
         """The integral up to ``t`` (J), the last sample held since it was taken. The held part is kept (the next
         sample's trapezoid starts at ``t``), so that a later read never gives less, whatever that sample says."""
+        if self._read_gap_of != self.sample_t and self._gap(t):  # the held sample stands in for the missing ones
+            self._read_gap_of = self.sample_t
         if self.last_t is not None and t > self.last_t:
             self.total_J += self.last_W * (t - self.last_t)
             self.last_t = t
@@ -277,7 +300,7 @@ class NvmlPowerMeter:
         self.update_period_s = max(period_s, 0.0 if all(self._instant.values()) else AVERAGED_POWER_S)
         self.sources = {g.domain: g.label(NVML_POWER) for g in gpus}
         self._lock = threading.Lock()
-        self._int = {g.domain: _Integrator() for g in gpus}
+        self._int = {g.domain: _Integrator(period_s) for g in gpus}
         self._stop = threading.Event()
         self._poll()
         self._thread = threading.Thread(target=self._run, name="ecopt-nvml-power", daemon=True)
@@ -328,6 +351,9 @@ class NvmlPowerMeter:
                     reading.errors[domain] = integ.failing
                 else:
                     reading.energy_J[domain] = integ.read(t)
+                if integ.gaps:  # after the read, which counts a gap it extrapolates over
+                    reading.gaps[domain] = integ.gaps
+                    reading.gap_reasons[domain] = integ.gap_why
         return reading
 
     def close(self) -> None:
