@@ -39,12 +39,26 @@ def phase_sources(tracker: EnergyTracker) -> dict[str, dict[str, str]]:
     return {name: dict(tracker.total(name).sources) for name in tracker.cluster}
 
 
+#: the keys of a phase entry that are energy, or derive from it: ``None`` when the phase read nothing
+_ENERGY_KEYS = ("energy_J", "estimated_J", "approximate_J", "power_W", "per_sample_J", "net_J")
+
+
 def phase_entries(
     tracker: EnergyTracker, idle_W: float | None, sources_by_rank: Sequence[Mapping[str, Mapping[str, str]]] = ()
 ) -> dict[str, dict[str, Any]]:
     """Per phase: the cluster totals (J, s, samples, ...), power (W), J per sample, net J with an idle power,
     this rank's energy per domain (J), and the sources of the total: every rank's (``sources_by_rank``, per
-    rank :func:`phase_sources`, :func:`rank_named`), else this rank's."""
+    rank :func:`phase_sources`, :func:`rank_named`), else this rank's. A phase whose every reading failed
+    (:attr:`Totals.unread`) has ``None`` for its energy and what derives from it, as its metrics are not published.
+
+    Example:
+        >>> from ecopt_lightning.energy_tracker import Totals
+        >>> tracker = EnergyTracker(None)
+        >>> tracker.cluster = {"val": Totals(seconds=2.0, samples=4, failed_windows=1)}
+        >>> entry = phase_entries(tracker, idle_W=1.0)["val"]
+        >>> entry["energy_J"], entry["power_W"], entry["per_sample_J"], entry["net_J"], entry["failed_windows"]
+        (None, None, None, None, 1)
+    """
     phases: dict[str, dict[str, Any]] = {}
     for name, t in tracker.cluster.items():
         local = tracker.total(name)
@@ -58,6 +72,8 @@ def phase_entries(
         entry["per_sample_J"] = none_if_nan(t.per_sample_J)
         if idle_W is not None:
             entry["net_J"] = t.net_J(idle_W)
+        if t.unread:
+            entry.update(dict.fromkeys(_ENERGY_KEYS, None))
         if t.proc_s > 0:
             entry["contended"] = t.contended
             entry["contended_fraction"] = t.contended_fraction

@@ -159,6 +159,11 @@ class Totals:
         return out
 
     @property
+    def unread(self) -> bool:
+        """Readings failed in the span's windows and none was read (on any rank): its 0 J is no measurement."""
+        return bool(self.failed_windows) and not self.energy_J
+
+    @property
     def contended(self) -> bool:
         """Other processes' CPU load may have biased the span (see
         :func:`~ecopt_lightning.energy.contention.span_contended`)."""
@@ -513,7 +518,7 @@ def _ratio(a: float, b: float) -> float:
 def _read(t: Totals, value: float) -> float:
     """``value``, or NaN when readings failed in ``t``'s windows and nothing was read (on any rank): its 0 J is no
     measurement."""
-    return math.nan if t.failed_windows and not t.energy_J else value
+    return math.nan if t.unread else value
 
 
 def step_metrics(phase: str, steps: Mapping[Hashable, Totals], per_dataloader: bool = False) -> dict[str, float]:
