@@ -119,6 +119,9 @@ class InferenceResult:
         invalid_repeats: repeats left out because a domain's reading failed in their window (on any rank), or
             nothing was read: they did not measure what the others did, and would read low (0 J with that domain
             alone). A domain failing since before the repeats began is absent from all of them alike instead.
+        approximate_repeats: repeats counted whose window was approximate (on any rank: an NVML counter that did
+            not move, a gap in polled power, a window shorter than a sensor's update): their energy is not a full
+            reading (:attr:`Measurement.approximate_why` of :attr:`measurement` says why).
         threads: torch's intra-op threads during the repeats; omp_wait_policy: ``$OMP_WAIT_POLICY`` of the
             process (``PASSIVE``: waiting OpenMP threads sleep; unset or ``ACTIVE``: they may spin, and the CPU
             estimate counts the spin as work).
@@ -142,6 +145,7 @@ class InferenceResult:
     contention: Contention | None = None
     contended_repeats: int = 0
     invalid_repeats: int = 0
+    approximate_repeats: int = 0
     threads: int = 0
     omp_wait_policy: str | None = None
 
@@ -201,6 +205,7 @@ class InferenceResult:
             "contended": self.contended,
             "contended_repeats": self.contended_repeats,
             "invalid_repeats": self.invalid_repeats,
+            "approximate_repeats": self.approximate_repeats,
             "threads": self.threads,
             "omp_wait_policy": self.omp_wait_policy,
             "contention": None if self.contention is None else self.contention.to_dict(),
@@ -378,8 +383,8 @@ def measure_inference(
         batch_size_fn: samples in a batch (default: as Lightning infers it).
         monitor: the :class:`EnergyMonitor` to read (default: a new one on the module's GPU and the CPU).
         context: a context manager factory around the forward passes (e.g. autocast).
-        reduce: combines ``{"energy_J", "seconds", "samples", "invalid"}`` over DDP ranks (sum, max, sum, sum);
-            every rank then takes the same stopping decision.
+        reduce: combines ``{"energy_J", "seconds", "samples", "invalid", "approximate"}`` over DDP ranks (sum, max,
+            sum, sum, sum); every rank then takes the same stopping decision.
         prior: an earlier measurement of the same module on the same batches to continue (a multi-fidelity
             rung's short one): its repeats count towards ``repeats``, the precision target, ``max_repeats`` and
             ``max_seconds``, and the new repeats use its batches per window. The warm-up runs again.
@@ -418,7 +423,7 @@ def measure_inference(
     module.eval()
     per_repeat: list[float] = list(prior.per_repeat_J) if prior is not None else []
     seconds: list[float] = [prior.seconds] * prior.repeats if prior is not None else []  # it keeps their median
-    samples = batches = short = samples_total = contended = invalid = 0
+    samples = batches = short = samples_total = contended = invalid = approximate = 0
     contention: Contention | None = None
     stop = "fixed repeats"
     try:
@@ -457,7 +462,13 @@ def measure_inference(
                     contention = m.contention if contention is None else contention + m.contention
                     contended += m.contended
                 lost = float(bool(set(m.invalid) - failing) or (bool(monitor.sources) and not m.by_device))
-                values = {"energy_J": m.energy_J, "seconds": m.seconds, "samples": float(samples), "invalid": lost}
+                values = {
+                    "energy_J": m.energy_J,
+                    "seconds": m.seconds,
+                    "samples": float(samples),
+                    "invalid": lost,
+                    "approximate": float(m.approximate),
+                }
                 if reduce is not None:
                     values = dict(reduce(values))
                 samples = int(values["samples"])
@@ -476,6 +487,7 @@ def measure_inference(
                 if samples <= 0:
                     raise ValueError("the dataloader gave no samples: cannot measure energy per sample")
                 samples_total += samples
+                approximate += values.get("approximate", float(m.approximate)) > 0  # summed over ranks
                 per_repeat.append(values["energy_J"] / samples)
                 seconds.append(values["seconds"])
                 elapsed += values["seconds"]
@@ -508,6 +520,7 @@ def measure_inference(
     if prior is not None:  # the repeats' bookkeeping covers the prior's repeats too
         short, contended = short + prior.short_windows, contended + prior.contended_repeats
         invalid += prior.invalid_repeats
+        approximate += prior.approximate_repeats
         if prior.contention is not None:
             contention = prior.contention if contention is None else prior.contention + contention
     q1, median, q3 = _quartiles(per_repeat)
@@ -531,6 +544,7 @@ def measure_inference(
         contention=contention,
         contended_repeats=contended,
         invalid_repeats=invalid,
+        approximate_repeats=approximate,
         threads=torch.get_num_threads(),
         omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"),
     )
