@@ -279,19 +279,35 @@ class EnergyTracker:
         """Measure idle power (W) over ``seconds`` of sleep into :attr:`idle_W`, over all ranks: ``reduce``
         sums energy and maximises time (``RankReducer.reduce``). Nothing is measured without a monitor, and
         :attr:`idle_W` stays ``None`` (no net energy) when a reading failed meanwhile on any rank: the idle power
-        of the domains still read would make the net energy of all of them too large."""
+        of the domains still read would make the net energy of all of them too large; so it does when the window was
+        approximate on any rank (shorter than a sensor's update, ...): every net value would carry its error."""
         if self.monitor is None:
             return
         start = self.monitor.snapshot(sync=True)
         time.sleep(seconds)
         m = self.monitor.measure(start, self.monitor.snapshot(sync=True), "idle")
-        idle = reduce({"energy_J": m.energy_J, "seconds": m.seconds, "failed": float(bool(m.invalid))})
+        idle = reduce(
+            {
+                "energy_J": m.energy_J,
+                "seconds": m.seconds,
+                "failed": float(bool(m.invalid)),
+                "approximate": float(m.approximate),
+            }
+        )
         if idle["failed"] > 0:
             reasons = "; ".join(f"{d}: {why}" for d, why in m.invalid.items()) or "on another rank"
             say_once(
                 "idle-failed",
                 f"ecopt energy: idle power not measured: a reading failed during the idle baseline ({reasons}); "
                 "net energy is not logged",
+            )
+            return
+        if idle.get("approximate", 0.0) > 0:
+            reasons = "; ".join(f"{d}: {why}" for d, why in m.approximate_why.items()) or "on another rank"
+            say_once(
+                "idle-approximate",
+                f"ecopt energy: idle power not measured: the idle baseline's window was approximate ({reasons}); "
+                "net energy is not logged (a longer idle_baseline_s reads it)",
             )
             return
         self.idle_W = idle["energy_J"] / idle["seconds"] if idle["seconds"] else math.nan

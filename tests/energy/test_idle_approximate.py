@@ -1,0 +1,31 @@
+"""An idle baseline whose window was approximate is no idle power: net energy is not logged."""
+
+from __future__ import annotations
+
+import pytest
+
+from ecopt_lightning import EnergyMonitor, EnergyWarning
+from ecopt_lightning.energy_tracker import EnergyTracker
+from ecopt_lightning.ranks import RankReducer
+from tests.doubles.clock import ManualClock
+from tests.doubles.noisy_meter import ScriptedMeter
+
+
+def _tracker(update_period_s: float) -> EnergyTracker:
+    meter = ScriptedMeter(lambda n: 3.0, source="rapl")  # 3 J a read
+    meter.update_period_s = update_period_s
+    clock = ManualClock(tick=1.0)  # a window end reads 1 s after the one before
+    return EnergyTracker(EnergyMonitor(meters=[meter], proc_root=False, clock=clock))
+
+
+def test_an_idle_baseline_shorter_than_the_sensors_update_is_not_used_for_net_energy():
+    """Regression (energy audit): an idle baseline of 1 s on a sensor updating every 10 s was flagged approximate
+    (its value off by up to a whole update), yet its 3 W became the idle power every net value was computed from,
+    logged as power/idle_W like a measurement."""
+    coarse = _tracker(update_period_s=10.0)
+    with pytest.warns(EnergyWarning, match=r"idle power not measured: the idle baseline's window was approximate"):
+        coarse.measure_idle(0.0, RankReducer().reduce)
+    assert coarse.idle_W is None
+    fine = _tracker(update_period_s=0.5)
+    fine.measure_idle(0.0, RankReducer().reduce)
+    assert fine.idle_W == 3.0
