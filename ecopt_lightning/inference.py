@@ -116,9 +116,10 @@ class InferenceResult:
         samples_total: samples over all repeats (of a continued measurement, over this call's repeats).
         contention: the CPU load of other processes over all repeats (``None`` where ``/proc`` is not read).
         contended_repeats: repeats whose own window was contended.
-        invalid_repeats: repeats left out because a domain's reading failed in their window (on any rank), or
-            nothing was read: they did not measure what the others did, and would read low (0 J with that domain
-            alone). A domain failing since before the repeats began is absent from all of them alike instead.
+        invalid_repeats: repeats left out because a domain's reading failed in their window (on any rank), an NVML
+            counter did not move in it (:attr:`Measurement.unread`), or nothing was read: they did not measure what
+            the others did, and would read low (0 J with that domain alone). A domain failing since before the
+            repeats began is absent from all of them alike instead.
         approximate_repeats: repeats counted whose window was approximate (on any rank: an NVML counter that did
             not move, a gap in polled power, a window shorter than a sensor's update): their energy is not a full
             reading (:attr:`Measurement.approximate_why` of :attr:`measurement` says why).
@@ -461,7 +462,10 @@ def measure_inference(
                 if m.contention is not None:
                     contention = m.contention if contention is None else contention + m.contention
                     contended += m.contended
-                lost = float(bool(set(m.invalid) - failing) or (bool(monitor.sources) and not m.by_device))
+                # a domain failing anew, or read still (an NVML counter that did not move: its 0 J is no reading)
+                lost = float(
+                    bool(set(m.invalid) - failing) or bool(m.unread) or (bool(monitor.sources) and not m.by_device)
+                )
                 values = {
                     "energy_J": m.energy_J,
                     "seconds": m.seconds,
@@ -477,7 +481,8 @@ def measure_inference(
                     elapsed += values["seconds"]
                     if invalid >= max_repeats or (max_seconds is not None and elapsed >= max_seconds):
                         if not per_repeat:
-                            reasons = "; ".join(f"{d}: {why}" for d, why in m.invalid.items()) or "on another rank"
+                            why_lost = {**m.invalid, **{d: m.approximate_why[d] for d in m.unread}}
+                            reasons = "; ".join(f"{d}: {why}" for d, why in why_lost.items()) or "on another rank"
                             raise ValueError(
                                 f"inference energy not measured: a reading failed in all {invalid} repeats ({reasons})"
                             )

@@ -26,6 +26,8 @@ SOURCES = (NVML_COUNTER, NVML_POWER, RAPL, ESTIMATE)
 MIN_WINDOW_S = {NVML_COUNTER: 1.0, NVML_POWER: 1.0, RAPL: 0.2, ESTIMATE: 0.2}
 #: Suffix added to a GPU source when a MIG slice is measured through its parent GPU.
 WHOLE_GPU = "whole-GPU"
+#: Why a domain made a window approximate when its NVML energy counter did not move (:attr:`Measurement.unread`).
+STILL_COUNTER = "the NVML energy counter did not move: it updates more slowly on this GPU, its 0 J is no reading"
 
 
 def sources_text(sources: Mapping[str, str]) -> str:
@@ -111,6 +113,11 @@ class Measurement:
     def contended(self) -> bool:
         """Other processes' CPU load, or more compute threads than free cores, may bias this window's value."""
         return self.contention is not None and self.contention.contended
+
+    @property
+    def unread(self) -> list[str]:
+        """Domains whose value here is no reading though valid: an NVML energy counter that did not move (0 J)."""
+        return [d for d, why in self.approximate_why.items() if why == STILL_COUNTER]
 
     @property
     def energy_J(self) -> float:

@@ -22,6 +22,7 @@ from .measurement import (
     ESTIMATE,
     NVML_COUNTER,
     SOURCES,
+    STILL_COUNTER,
     Measurement,
     base_source,
     is_measured,
@@ -456,7 +457,7 @@ class EnergyMonitor:
             return f"the window ({seconds:.3g} s) is shorter than the sensor's update ({self._period[domain]:g} s)"
         # a GPU draws power all the time: a counter that did not move updates more slowly than stated
         if value == 0 and seconds > 0 and base_source(self.sources[domain]) == NVML_COUNTER:
-            return "the NVML energy counter did not move: it updates more slowly on this GPU, its 0 J is no reading"
+            return STILL_COUNTER
         return ""
 
     # windows ------------------------------------------------------------------------------------------------
