@@ -177,14 +177,25 @@ def on_log_scale(name: str) -> bool:
 
 
 def energy_note(values: Mapping[str, float]) -> str:
-    """`` (energy: measured)``, or how much of the run's energy is estimated; empty with no energy value (nothing
-    measured): the energy values a closing line shows carry their source.
+    """`` (energy: measured)``, or how much of the run's energy is estimated, and how much was read in approximate
+    windows; empty with no energy value (nothing measured): the energy values a closing line shows carry their
+    source.
 
     Example:
         >>> energy_note({ESTIMATED_FRACTION: 0.25}), energy_note({})
         (' (energy: 25% ESTIMATED, not measured)', '')
+        >>> energy_note({ESTIMATED_FRACTION: 0.0, APPROXIMATE_FRACTION: 0.4})
+        ' (energy: measured, 40% of it in approximate windows)'
     """
     estimated = values.get(ESTIMATED_FRACTION, math.nan)
     if not math.isfinite(estimated):
         return ""
-    return " (energy: measured)" if estimated == 0 else f" (energy: {estimated:.0%} ESTIMATED, not measured)"
+    approximate = values.get(APPROXIMATE_FRACTION, math.nan)
+    rough = (
+        f", {approximate:.0%} of it in approximate windows" if math.isfinite(approximate) and approximate > 0 else ""
+    )
+    return (
+        f" (energy: measured{rough})"
+        if estimated == 0
+        else f" (energy: {estimated:.0%} ESTIMATED, not measured{rough})"
+    )

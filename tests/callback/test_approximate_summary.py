@@ -6,6 +6,7 @@ import pytest
 
 from ecopt_lightning import EnergyMonitor
 from ecopt_lightning.callback import EnergyCallback
+from ecopt_lightning.metrics import energy_note
 from ecopt_lightning.sweeper._jobinfo import degraded_reasons
 from tests.callback.helpers import csv_series, make_trainer, read_summary
 from tests.callback.models import TinyModel
@@ -59,3 +60,15 @@ def test_a_trial_of_approximate_windows_is_marked_degraded_by_the_sweeper(tmp_pa
     ]
     exact = {**summary, "approximate_fraction": 0.0, "approximate_windows": 0}
     assert not [r for r in degraded_reasons(exact) if r.startswith("approximate")]
+
+
+def test_the_closing_lines_energy_note_says_how_much_was_read_in_approximate_windows(tmp_path):
+    """Regression (energy audit): the examples' closing line (metrics.energy_note) said '(energy: measured)' for a
+    run whose every window was approximate."""
+    meter = ScriptedMeter(lambda n: 1.0, source="rapl")
+    meter.update_period_s = 1e9  # a sensor no window outlasts: every window is approximate
+    with EnergyMonitor(meters=[meter], proc_root=False) as monitor:
+        cb = EnergyCallback(monitor=monitor, proxies=False)
+        make_trainer(tmp_path, [cb], loggers=False, limit_val_batches=2).fit(TinyModel())
+    published = read_summary(tmp_path / "energy_summary.json")["metrics"]
+    assert energy_note(published) == " (energy: measured, 100% of it in approximate windows)"
