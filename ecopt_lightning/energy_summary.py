@@ -40,7 +40,7 @@ def phase_sources(tracker: EnergyTracker) -> dict[str, dict[str, str]]:
 
 
 #: the keys of a phase entry that are energy, or derive from it: ``None`` when the phase read nothing
-_ENERGY_KEYS = ("energy_J", "estimated_J", "approximate_J", "power_W", "per_sample_J", "net_J")
+_ENERGY_KEYS = ("energy_J", "estimated_J", "interpolated_J", "power_W", "per_sample_J", "net_J")
 
 
 def phase_entries(
@@ -210,10 +210,10 @@ def build_summary(
         "total_J": totals.get(metrics.TOTAL_J),
         "no_energy": no_energy,
         "estimated_fraction": none_if_nan(totals.get(metrics.ESTIMATED_FRACTION, math.nan)),
-        "approximate_fraction": none_if_nan(totals.get(metrics.APPROXIMATE_FRACTION, math.nan)),
-        "approximate_windows": None
+        "interpolated_fraction": none_if_nan(totals.get(metrics.INTERPOLATED_FRACTION, math.nan)),
+        "interpolated_windows": None
         if metrics.TOTAL_J not in totals
-        else sum(t.approximate_windows for p, t in tracker.cluster.items() if p in COUNTED),
+        else sum(t.interpolated_windows for p, t in tracker.cluster.items() if p in COUNTED),
         "sources": sources,
         "source": source_label(sources),
         "devices": devices,

@@ -66,9 +66,10 @@ class Totals:
             processes used in them (core-seconds); contended_s: time of the windows that were contended on
             their own (s). Over ranks the most contended rank's figures are kept (:attr:`contended`).
         failed_windows: windows in which a domain's reading failed (summed over ranks).
-        approximate_windows: windows flagged approximate (:attr:`Measurement.approximate`: shorter than a sensor's
-            update, an NVML counter that did not move, polled power with a gap), summed over ranks;
-            approximate_J: the part of ``energy_J`` read in them (J): the total is exact only where both are 0.
+        interpolated_windows: windows whose value was interpolated across a gap in polled power's samples
+            (:attr:`Measurement.interpolated`), summed over ranks; interpolated_J: the part of ``energy_J`` read in
+            them (J). A window approximate for another reason (shorter than a sensor's update, an NVML counter
+            that did not move) is not counted: its error moves energy into the next window, which a total keeps.
 
     The counted fields carry their DDP reduction in their metadata (energy sums, time and steps take the
     maximum): a new counted field is declared here and incremented in :meth:`add`, and nothing else changes.
@@ -92,8 +93,8 @@ class Totals:
     foreign_core_s: float = _counted("max")
     contended_s: float = _counted("max")
     failed_windows: int = _counted("sum")
-    approximate_windows: int = _counted("sum")
-    approximate_J: float = _counted("sum")
+    interpolated_windows: int = _counted("sum")
+    interpolated_J: float = _counted("sum")
     by_device: dict[str, float] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     invalid: dict[str, str] = field(default_factory=dict)
@@ -126,9 +127,9 @@ class Totals:
         for domain, reason in m.invalid.items():
             self.invalid.setdefault(domain, reason)
         self.failed_windows += bool(m.invalid)
-        if m.approximate:
-            self.approximate_windows += 1
-            self.approximate_J += energy_J
+        if m.interpolated:
+            self.interpolated_windows += 1
+            self.interpolated_J += energy_J
 
     @classmethod
     def reduce_ops(cls) -> dict[str, Op]:
@@ -597,14 +598,14 @@ def nothing_read(cluster: Mapping[str, Totals]) -> bool:
 
 
 def total_metrics(cluster: Mapping[str, Totals], idle_W: float | None = None) -> dict[str, float]:
-    """``energy/total_J`` (the :data:`COUNTED` phases), its estimated share and the share read in approximate
-    windows, each phase's running total (J) and, with an idle power (W), the net totals (J); NaN (not published)
+    """``energy/total_J`` (the :data:`COUNTED` phases), its estimated share and the share interpolated across gaps
+    in polled power, each phase's running total (J) and, with an idle power (W), the net totals (J); NaN (not published)
     where every reading failed.
 
     Example:
-        >>> total_metrics({"train": Totals(energy_J=8.0, estimated_J=2.0, approximate_J=1.0, seconds=4.0, steps=2)},
+        >>> total_metrics({"train": Totals(energy_J=8.0, estimated_J=2.0, interpolated_J=1.0, seconds=4.0, steps=2)},
         ...               idle_W=1.0)
-        {'energy/total_J': 8.0, 'energy/estimated_fraction': 0.25, 'energy/approximate_fraction': 0.125, \
+        {'energy/total_J': 8.0, 'energy/estimated_fraction': 0.25, 'energy/interpolated_fraction': 0.125, \
 'energy/train_total_J': 8.0, 'energy/total_net_J': 4.0, 'energy/train_total_net_J': 4.0}
     """
     empty = Totals()
@@ -613,7 +614,7 @@ def total_metrics(cluster: Mapping[str, Totals], idle_W: float | None = None) ->
     out = {
         metrics.TOTAL_J: total,
         metrics.ESTIMATED_FRACTION: _ratio(sum(t.estimated_J for t in counted), total),
-        metrics.APPROXIMATE_FRACTION: _ratio(sum(t.approximate_J for t in counted), total),
+        metrics.INTERPOLATED_FRACTION: _ratio(sum(t.interpolated_J for t in counted), total),
     }
     for p in ("train", "val", "test", "predict", OTHER):
         t = cluster.get(p, empty)

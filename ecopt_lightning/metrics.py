@@ -8,7 +8,7 @@ name                            value
 ``energy/total_J``              train + val + test + predict + benchmark + other energy (J)
 ``energy/total_net_J``          ``energy/total_J`` minus idle power x time (J)
 ``energy/estimated_fraction``   share of ``energy/total_J`` that is estimated, not measured (0..1)
-``energy/approximate_fraction``  share of ``energy/total_J`` read in windows flagged approximate (0..1)
+``energy/interpolated_fraction``  share of ``energy/total_J`` interpolated across gaps in polled power (0..1)
 ``energy/inference_*``          the inference benchmark: median J per sample and its IQR (J)
 ``..._J_ci_lo``, ``..._J_ci_hi``  the median's 95% interval (J): ``energy/inference_per_sample_J_ci_lo``
 ``energy/inference_repeats``    repeats the benchmark ran
@@ -49,7 +49,7 @@ from collections.abc import Mapping
 TOTAL_J = "energy/total_J"
 TOTAL_NET_J = "energy/total_net_J"
 ESTIMATED_FRACTION = "energy/estimated_fraction"
-APPROXIMATE_FRACTION = "energy/approximate_fraction"
+INTERPOLATED_FRACTION = "energy/interpolated_fraction"
 INFERENCE_PER_SAMPLE_J = "energy/inference_per_sample_J"
 INFERENCE_PER_SAMPLE_IQR_J = "energy/inference_per_sample_J_iqr"
 #: a metric's interval is two more metrics named with these suffixes; the sweeper reads any objective's
@@ -177,22 +177,24 @@ def on_log_scale(name: str) -> bool:
 
 
 def energy_note(values: Mapping[str, float]) -> str:
-    """`` (energy: measured)``, or how much of the run's energy is estimated, and how much was read in approximate
-    windows; empty with no energy value (nothing measured): the energy values a closing line shows carry their
-    source.
+    """`` (energy: measured)``, or how much of the run's energy is estimated, and how much was interpolated across
+    gaps in polled power; empty with no energy value (nothing measured): the energy values a closing line shows
+    carry their source.
 
     Example:
         >>> energy_note({ESTIMATED_FRACTION: 0.25}), energy_note({})
         (' (energy: 25% ESTIMATED, not measured)', '')
-        >>> energy_note({ESTIMATED_FRACTION: 0.0, APPROXIMATE_FRACTION: 0.4})
-        ' (energy: measured, 40% of it in approximate windows)'
+        >>> energy_note({ESTIMATED_FRACTION: 0.0, INTERPOLATED_FRACTION: 0.4})
+        ' (energy: measured, 40% of it interpolated across gaps in polled power)'
     """
     estimated = values.get(ESTIMATED_FRACTION, math.nan)
     if not math.isfinite(estimated):
         return ""
-    approximate = values.get(APPROXIMATE_FRACTION, math.nan)
+    interpolated = values.get(INTERPOLATED_FRACTION, math.nan)
     rough = (
-        f", {approximate:.0%} of it in approximate windows" if math.isfinite(approximate) and approximate > 0 else ""
+        f", {interpolated:.0%} of it interpolated across gaps in polled power"
+        if math.isfinite(interpolated) and interpolated > 0
+        else ""
     )
     return (
         f" (energy: measured{rough})"

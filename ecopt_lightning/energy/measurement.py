@@ -28,6 +28,8 @@ MIN_WINDOW_S = {NVML_COUNTER: 1.0, NVML_POWER: 1.0, RAPL: 0.2, ESTIMATE: 0.2}
 WHOLE_GPU = "whole-GPU"
 #: Why a domain made a window approximate when its NVML energy counter did not move (:attr:`Measurement.unread`).
 STILL_COUNTER = "the NVML energy counter did not move: it updates more slowly on this GPU, its 0 J is no reading"
+#: Why a domain made a window approximate when the window was shorter than its sensor's update (part of the reason).
+SHORT_WINDOW = "shorter than the sensor's update"
 
 
 def sources_text(sources: Mapping[str, str]) -> str:
@@ -118,6 +120,14 @@ class Measurement:
     def unread(self) -> list[str]:
         """Domains whose value here is no reading though valid: an NVML energy counter that did not move (0 J)."""
         return [d for d, why in self.approximate_why.items() if why == STILL_COUNTER]
+
+    @property
+    def interpolated(self) -> list[str]:
+        """Domains whose value here was interpolated across a gap in a polled sensor's samples. The other reasons a
+        window is :attr:`approximate` (shorter than a sensor's update, an NVML counter that did not move) move
+        energy into a neighbouring window, so a sum of consecutive windows keeps it; this error stays in every
+        total the window is part of."""
+        return [d for d, why in self.approximate_why.items() if why != STILL_COUNTER and SHORT_WINDOW not in why]
 
     @property
     def energy_J(self) -> float:

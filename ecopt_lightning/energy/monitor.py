@@ -21,6 +21,7 @@ from .estimate import CpuTimeEstimate
 from .measurement import (
     ESTIMATE,
     NVML_COUNTER,
+    SHORT_WINDOW,
     SOURCES,
     STILL_COUNTER,
     Measurement,
@@ -454,7 +455,7 @@ class EnergyMonitor:
             _notices.say_once(f"gap:{domain}", f"ecopt energy: {domain} approximate in window {name!r}: {why}.")
             return why
         if seconds < self._period[domain]:
-            return f"the window ({seconds:.3g} s) is shorter than the sensor's update ({self._period[domain]:g} s)"
+            return f"the window ({seconds:.3g} s) is {SHORT_WINDOW} ({self._period[domain]:g} s)"
         # a GPU draws power all the time: a counter that did not move updates more slowly than stated
         if value == 0 and seconds > 0 and base_source(self.sources[domain]) == NVML_COUNTER:
             return STILL_COUNTER

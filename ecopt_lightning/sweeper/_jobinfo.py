@@ -82,14 +82,14 @@ def degraded_reasons(summary: dict[str, Any]) -> list[str]:
             reasons.append(f"{domain}: estimated from CPU time{share}")
         elif base == "nvml_power":
             reasons.append(f"{domain}: power polled and integrated (no energy counter)")
-    windows = summary.get("approximate_windows")
+    windows = summary.get("interpolated_windows")
     if isinstance(windows, int) and windows > 0:
-        approx = summary.get("approximate_fraction")
-        share = f"{approx:.0%} of it, " if isinstance(approx, float) and 0 <= approx <= 1 else ""
+        fraction = summary.get("interpolated_fraction")
+        share = f"{fraction:.0%} of it, " if isinstance(fraction, float) and 0 <= fraction <= 1 else ""
         # what varies between trials is in the parentheses: the sweep's summary counts reasons by what precedes them
         reasons.append(
-            f"approximate: energy read in approximate windows ({share}in {windows} window(s): shorter than a sensor's "
-            "update, an NVML counter that did not move, a gap in polled power)"
+            f"interpolated: energy interpolated across gaps in polled power ({share}in {windows} window(s): the "
+            "poller was held up)"
         )
     for phase, entry in sorted((summary.get("phases") or {}).items()):
         if isinstance(entry, dict) and entry.get("contended"):

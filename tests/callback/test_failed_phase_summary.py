@@ -46,7 +46,7 @@ def test_a_phase_whose_every_reading_failed_has_null_energy_in_the_summary_not_0
     summary = read_summary(tmp_path / "energy_summary.json")
     val, train = summary["phases"]["val"], summary["phases"]["train"]
     assert val["failed_windows"] > 0 and val["samples"] == 16
-    for key in ("energy_J", "estimated_J", "approximate_J", "power_W", "per_sample_J"):
+    for key in ("energy_J", "estimated_J", "interpolated_J", "power_W", "per_sample_J"):
         assert val[key] is None, key
     assert "energy/val_total_J" not in summary["metrics"]
     assert summary["measurement_faults"]["gpu:0"].startswith("invalid in ")

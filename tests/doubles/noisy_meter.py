@@ -44,3 +44,22 @@ class ScriptedMeter:
 
     def close(self) -> None:
         pass
+
+
+class GappyMeter(ScriptedMeter):
+    """A :class:`ScriptedMeter` that reports a gap in its samples at each read ``n`` where ``gap(n)`` holds, as a
+    polling meter whose poller was held up reports one (:attr:`Reading.gaps`)."""
+
+    REASON = "samples missing for a while (the poller was held up)"
+
+    def __init__(self, step: Callable[[int], float], gap: Callable[[int], bool], source: str = "nvml_power") -> None:
+        super().__init__(step, source)
+        self._gap = gap
+        self.gaps = 0
+
+    def read(self) -> Reading:
+        self.gaps += self._gap(self.reads)
+        reading = super().read()
+        reading.gaps = {"cpu:0": self.gaps}
+        reading.gap_reasons = {"cpu:0": self.REASON} if self.gaps else {}
+        return reading

@@ -131,7 +131,7 @@ def test_step_epoch_and_total_metrics_by_hand():
     assert total_metrics(cluster, idle_W=1.0) == {
         "energy/total_J": 60.0,
         "energy/estimated_fraction": 0.25,  # (6 + 9) / 60
-        "energy/approximate_fraction": 0.0,
+        "energy/interpolated_fraction": 0.0,
         "energy/train_total_J": 30.0,
         "energy/val_total_J": 10.0,
         "energy/total_net_J": 45.0,  # 60 J - 1 W x 15 s
@@ -201,7 +201,7 @@ def test_reduce_totals_applies_each_fields_op_and_keeps_the_keys():
     assert list(out) == ["a", None]
     assert out["a"].counts() == {"energy_J": 3.0, "seconds": 5.0, "estimated_J": 0.0, "samples": 4, "items": 0,
                                  "steps": 4, "proc_s": 0.0, "foreign_core_s": 0.0, "contended_s": 0.0,
-                                 "failed_windows": 0, "approximate_windows": 0, "approximate_J": 0.0}  # fmt: skip
+                                 "failed_windows": 0, "interpolated_windows": 0, "interpolated_J": 0.0}  # fmt: skip
     assert (out[None].estimated_J, out[None].items) == (3.0, 8)
     assert RankReducer().reduce_totals(mine)["a"].counts() == mine["a"].counts()  # one process: as is
 
@@ -247,7 +247,7 @@ def test_every_counted_field_says_how_it_combines_over_ranks():
     t.add(Measurement("w", 2.0, {"cpu:0": 4.0}, {"cpu:0": "estimate"}), samples=3, items=5, steps=1)
     assert t.counts() == {"energy_J": 4.0, "seconds": 2.0, "estimated_J": 4.0, "samples": 3, "items": 5, "steps": 1,
                           "proc_s": 0.0, "foreign_core_s": 0.0, "contended_s": 0.0, "failed_windows": 0,
-                          "approximate_windows": 0, "approximate_J": 0.0}  # fmt: skip
+                          "interpolated_windows": 0, "interpolated_J": 0.0}  # fmt: skip
 
 
 class _FailsFromRead:
