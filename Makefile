@@ -3,6 +3,8 @@
 # (or DEMO_ARGS in the environment).
 PY := .venv/bin/python
 DEMO_ARGS ?=
+# the suite on up to 4 processes, each test file kept on one (its module fixtures run once); PYTEST_PARALLEL= for one
+PYTEST_PARALLEL ?= -n auto --maxprocesses 4 --dist loadfile
 
 .PHONY: setup demo test lint bench bench-quick bench-deps
 
@@ -17,7 +19,7 @@ test: setup
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules ecopt_lightning hydra_plugins
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_PARALLEL)
 
 lint: setup
 	$(PY) -m ruff check .

@@ -7,7 +7,8 @@ a ``.venv`` that is the test's own environment. What the test adds, none of it i
 - budgets: a sweep of the example app gets ``hydra.sweeper.n_trials`` (two trials more than its study has),
   one epoch and one benchmark repeat appended (Hydra's last override wins), ``make demo`` the same through its
   ``DEMO_ARGS`` make variable, taken from the environment; ``make test`` runs ruff and collects the suite
-  without running it (``PYTEST_ADDOPTS=--collect-only``: this test is part of that suite), and its mypy uses the
+  without running it (``PYTEST_ADDOPTS=--collect-only``: this test is part of that suite; in one process,
+  ``PYTEST_PARALLEL=``), and its mypy uses the
   checkout's cache (``MYPY_CACHE_DIR``: a cold cache costs a minute of CPU);
 - Python snippets find ``model``, ``datamodule``, ``val_loader`` and ``batch`` defined (the digits example's),
   as the text around them presumes;
@@ -107,7 +108,7 @@ def _with_budget(text: str, studies: dict[str, int]) -> str:
 
 def _run_shell(block: Block, workdir: Path, env: dict[str, str], studies: dict[str, int]) -> None:
     script = _with_budget(block.text, studies)
-    env = {**env, "PYTEST_ADDOPTS": "--collect-only -q -p no:cacheprovider"}
+    env = {**env, "PYTEST_ADDOPTS": "--collect-only -q -p no:cacheprovider", "PYTEST_PARALLEL": ""}
     if "make demo" in script:
         env["DEMO_ARGS"] = f"hydra.sweeper.n_trials={_trials(studies, DEFAULT_SWEEP_DIR)} {BUDGET}"
     # output to files, not pipes, and the block's own process group killed after it: a process a block left
