@@ -59,21 +59,36 @@ def storage(request, tmp_path: Path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
+SHIM = ROOT / "tests" / "doubles" / "pynvml_shim"
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    """One Ray instance of this machine for the tests that run workers on it (its start and stop took about 10 s
+    a test): 2 CPUs and 2 declared GPUs. Its task processes import ecopt_lightning from the environment it is
+    started with; the sweepers they run get the environment of the test that starts them (``local_ray``)."""
+    # token authentication on, the token in the environment: Ray writes none into ~/.ray (as ray_workers does);
+    # set only while Ray starts and stops, so that the tests of ray_workers' own instance see none
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PYTHONPATH", f"{SHIM}:{ROOT}:{APPS}")
+        env.setenv("RAY_AUTH_TOKEN", TOKEN)
+        ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RAY_AUTH_TOKEN", TOKEN)
+        ray.shutdown()
+
+
 @pytest.fixture
-def local_ray(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A Ray instance of this machine, 2 CPUs and 2 declared GPUs; the simulated hardware in its environment."""
+def local_ray(ray_instance: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Ray instance of this module; the simulated hardware in the environment its workers' sweepers get."""
     cap = FakePowercap(tmp_path / "powercap")
-    shim = ROOT / "tests" / "doubles" / "pynvml_shim"
-    monkeypatch.setenv("PYTHONPATH", f"{shim}:{ROOT}:{APPS}")
+    monkeypatch.setenv("PYTHONPATH", f"{SHIM}:{ROOT}:{APPS}")
     monkeypatch.setenv("ECOPT_POWERCAP_ROOT", str(cap.root))
     monkeypatch.setenv("ECOPT_SIM_NVML", json.dumps({"gpus": GPUS}))
     monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")  # no CUDA here: trust the indices Ray gives
     monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
-    # token authentication on, the token in the environment: Ray writes none into ~/.ray (as ray_workers does)
     monkeypatch.setenv("RAY_AUTH_TOKEN", TOKEN)
-    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def test_ray_tasks_share_a_study_measure_their_own_gpu_and_survive_a_killed_worker(
