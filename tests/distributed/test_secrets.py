@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import http.server
 import signal
 import string
 import subprocess
+import threading
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -330,16 +333,9 @@ def test_a_storage_config_is_refused_without_its_password() -> None:
     assert validate({"storage": good}).storage == "sqlite:///x.db"
 
 
-def test_a_password_in_the_loggers_tracking_uri_is_written_nowhere_but_reaches_the_logger(tmp_path: Path) -> None:
-    """Regression: ``hydra.sweeper.logger_kwargs.mlflow.tracking_uri`` with a password (a tracking server behind
-    basic auth, or a database) was copied as written into every job's ``.hydra/hydra.yaml`` and its overrides;
-    only the storage URL was masked. The logger itself must still get the URI as written."""
-    import base64
-    import http.server
-    import threading
-
-    from tests.sweeper.conftest import run_multirun
-
+def _refusing_tracking_server() -> tuple[http.server.HTTPServer, list[str]]:
+    """A stand-in MLflow tracking server on a free local port, serving in a thread until ``shutdown()``: it refuses
+    every request (401) and keeps the Authorization header of each, where the client sends the URI's password."""
     seen: list[str] = []
 
     class Refuses(http.server.BaseHTTPRequestHandler):  # where the MLflow client sends its first request
@@ -353,6 +349,21 @@ def test_a_password_in_the_loggers_tracking_uri_is_written_nowhere_but_reaches_t
 
     server = http.server.HTTPServer(("127.0.0.1", 0), Refuses)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, seen
+
+
+def _basic_auth(user: str, pw: str) -> str:
+    """The Authorization header of HTTP basic auth for ``user`` and ``pw``."""
+    return "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()
+
+
+def test_a_password_in_the_loggers_tracking_uri_is_written_nowhere_but_reaches_the_logger(tmp_path: Path) -> None:
+    """Regression: ``hydra.sweeper.logger_kwargs.mlflow.tracking_uri`` with a password (a tracking server behind
+    basic auth, or a database) was copied as written into every job's ``.hydra/hydra.yaml`` and its overrides;
+    only the storage URL was masked. The logger itself must still get the URI as written."""
+    from tests.sweeper.conftest import run_multirun
+
+    server, seen = _refusing_tracking_server()
     pw = "Lg9_tracking_secret"
     uri = f"http://u:{pw}@127.0.0.1:{server.server_port}"
     try:
@@ -367,7 +378,7 @@ def test_a_password_in_the_loggers_tracking_uri_is_written_nowhere_but_reaches_t
     finally:
         server.shutdown()
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert seen and seen[0] == "Basic " + base64.b64encode(f"u:{pw}".encode()).decode()  # the URI as written
+    assert seen and seen[0] == _basic_auth("u", pw)  # the URI as written
     assert "logger mlflow failed" in proc.stdout + proc.stderr
     assert pw not in proc.stdout + proc.stderr
     leaks = [p for p in (tmp_path / "sweep").rglob("*") if p.is_file() and pw.encode() in p.read_bytes()]
@@ -380,23 +391,7 @@ def test_a_loggers_password_given_to_ray_workers_is_on_no_workers_command_line(t
     """An override holding a password (``hydra.sweeper.logger_kwargs``: a tracking server's URL) was copied as
     given onto every worker sweeper's command line, where every user of the node read it (``ps``). The worker now
     reads its value from its environment; the logger still gets the URI as given."""
-    import base64
-    import http.server
-    import threading
-
-    seen: list[str] = []
-
-    class Refuses(http.server.BaseHTTPRequestHandler):  # where the MLflow client sends its first request
-        def do_POST(self) -> None:
-            seen.append(self.headers.get("Authorization", ""))
-            self.send_response(401)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Refuses)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server, seen = _refusing_tracking_server()
     pw = "Lg9'ray_secret"  # a quote: the value is written as a Hydra literal and read back by oc.decode
     uri = f"http://u:{pw}@127.0.0.1:{server.server_port}"
     written = "'" + uri.replace("'", "\\'") + "'"  # a Hydra quoted string
@@ -412,7 +407,7 @@ def test_a_loggers_password_given_to_ray_workers_is_on_no_workers_command_line(t
     finally:
         server.shutdown()
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert seen and seen[0] == "Basic " + base64.b64encode(f"u:{pw}".encode()).decode()  # the URI as given
+    assert seen and seen[0] == _basic_auth("u", pw)  # the URI as given
     assert "ray_secret" not in proc.stdout + proc.stderr
     assert not [str(p) for p in tmp_path.rglob("*") if p.is_file() and b"ray_secret" in p.read_bytes()]
 
