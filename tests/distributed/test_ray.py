@@ -169,36 +169,56 @@ def _ray_workers(*args: str, env: dict[str, str] | None = None) -> subprocess.Co
     return subprocess.run(argv, capture_output=True, text=True, env=sweep_env(env), timeout=300)
 
 
-@pytest.mark.parametrize(
-    ("args", "said"),
-    [
-        (("--gpus-per-worker", "-1"), "--gpus-per-worker=-1 is not allowed: a number >= 0"),
-        (("--cpus-per-worker", "nan"), "--cpus-per-worker=nan is not allowed: a number >= 0"),
-        (("--num-cpus", "0"), "--num-cpus=0 is not allowed: give 1 or more"),
-        # a local instance never grows: Ray waited for ever for a task it cannot place
-        (
-            ("--num-cpus", "1", "--cpus-per-worker", "2"),
-            "--cpus-per-worker=2 is not allowed: at most the Ray instance's 1",
-        ),
-    ],
-)
-def test_worker_resources_that_cannot_be_given_are_one_line(args: tuple[str, ...], said: str, tmp_path: Path) -> None:
-    proc = _ray_workers("--workers", "1", "--sweep-root", str(tmp_path / "ray"), *args)
+RESOURCES = [
+    (("--gpus-per-worker", "-1"), "--gpus-per-worker=-1 is not allowed: a number >= 0"),
+    (("--cpus-per-worker", "nan"), "--cpus-per-worker=nan is not allowed: a number >= 0"),
+    (("--num-cpus", "0"), "--num-cpus=0 is not allowed: give 1 or more"),
+    # a local instance never grows: Ray waited for ever for a task it cannot place
+    (("--num-cpus", "1", "--cpus-per-worker", "2"), "--cpus-per-worker=2 is not allowed: at most the Ray instance's 1"),
+]
+WITHOUT_ADDRESS = "no --address, $RAY_ADDRESS set"
+#: ray_workers runs refused as they start, by name: their arguments and environment
+REFUSED = {
+    **{" ".join(args): (args, {}) for args, _ in RESOURCES},
+    WITHOUT_ADDRESS: (("--num-cpus", "1", "--cpus-per-worker", "2"), {"RAY_ADDRESS": "nohost.invalid:6379"}),
+}
+
+
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProcess[str]]]:
+    """Each run of :data:`REFUSED` (its sweep root, which it must not create, and the process), two at a time: a
+    run refused only once it has started a Ray instance takes about 10 s, mostly waiting for Ray."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    base = tmp_path_factory.mktemp("refused")
+
+    def one(case: tuple[int, str]) -> tuple[str, tuple[Path, subprocess.CompletedProcess[str]]]:
+        i, name = case
+        args, env = REFUSED[name]
+        root = base / str(i) / "ray"
+        return name, (root, _ray_workers("--workers", "1", "--sweep-root", str(root), *args, env=env))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(one, enumerate(REFUSED)))
+
+
+@pytest.mark.parametrize(("args", "said"), RESOURCES)
+def test_worker_resources_that_cannot_be_given_are_one_line(args: tuple[str, ...], said: str, refused) -> None:
+    root, proc = refused[" ".join(args)]
     assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
-    assert not (tmp_path / "ray").exists()  # no worker started
+    assert not root.exists()  # no worker started
 
 
-def test_without_an_address_the_instance_is_started_here_whatever_ray_address(tmp_path: Path) -> None:
+def test_without_an_address_the_instance_is_started_here_whatever_ray_address(refused) -> None:
     """With no --address, ray.init joined the cluster $RAY_ADDRESS names (set by Ray's job submission, or left in
     a shell) instead of starting one here: 'could not start a Ray instance here (ray.init said: ValueError: When
     connecting to an existing cluster, num_cpus and num_gpus must not be provided)'."""
-    args = ("--workers", "1", "--sweep-root", str(tmp_path / "ray"), "--num-cpus", "1", "--cpus-per-worker", "2")
-    proc = _ray_workers(*args, env={"RAY_ADDRESS": "nohost.invalid:6379"})
+    root, proc = refused[WITHOUT_ADDRESS]
     # the instance started here, of --num-cpus 1: judged as such
     assert proc.returncode == 2 and proc.stderr.splitlines()[-1] == (
         "--cpus-per-worker=2 is not allowed: at most the Ray instance's 1 CPUs (--num-cpus), or no worker ever starts"
     ), proc.stderr
-    assert not (tmp_path / "ray").exists()
+    assert not root.exists()
 
 
 def test_an_address_ray_cannot_use_is_one_line(tmp_path: Path) -> None:
