@@ -98,7 +98,9 @@ def test_ray_tasks_share_a_study_measure_their_own_gpu_and_survive_a_killed_work
         "width=choice(4,8,16,32)",
         "lr=tag(log, interval(1e-3, 1e-1))",
         "hydra.sweeper.n_trials=2",
-        "hydra.sweeper.heartbeat_interval_s=1",
+        # the dead worker's process is seen gone at once; an interval of an hour keeps a live worker slowed by the
+        # machine's load from being taken for dead (with 1 s, a 2 s pause failed its trial before its job ended)
+        "hydra.sweeper.heartbeat_interval_s=3600",
         OBJECTIVES,
         f"kill_marker={tmp_path / 'killed'}",
         "kill_if_visible=0",
