@@ -146,6 +146,16 @@ def judged_constraints(trial: FrozenTrial, texts: Sequence[str], pruned: bool = 
     return constraints
 
 
+def broke_constraints(trial: FrozenTrial, texts: Sequence[str]) -> bool:
+    """Whether ``trial`` breaks one of its :func:`judged_constraints` (NaN, a metric it lacks, included)."""
+    return not within(judged_constraints(trial, texts))
+
+
+def within(constraints: Mapping[str, float]) -> bool:
+    """Whether every constraint value is met (<= 0; NaN is not)."""
+    return all(v <= 0 for v in constraints.values())
+
+
 def _energy(trial: FrozenTrial, metrics: Mapping[str, float], energy_metric: str) -> tuple[float | None, str | None]:
     """A trial's energy (J) and where it came from: its metrics, else the stored value (a failed run's
     EnergyCallback summary, or a pruned trial's check), plus the pre-training check of a trial that went on."""
@@ -187,7 +197,7 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
         overrides=list(trial.user_attrs.get(OVERRIDES_ATTR, [])),
         metrics=metrics,
         constraints=constraints,
-        feasible=trial.state == TrialState.COMPLETE and all(v <= 0 for v in constraints.values()),
+        feasible=trial.state == TrialState.COMPLETE and within(constraints),
         error=trial.user_attrs.get(ERROR_ATTR),
         energy_J=energy,
         energy_source=source,
@@ -265,7 +275,7 @@ def apply_confirmed(record: TrialRecord, entry: Mapping[str, Any], settings: Rep
         if parsed.metric in replaced:
             constraints[text] = parsed.value({parsed.metric: replaced[parsed.metric][0]})
     out.constraints = constraints
-    out.feasible = all(v <= 0 for v in constraints.values())
+    out.feasible = within(constraints)
     return out
 
 

@@ -37,7 +37,7 @@ from typing import Any
 from ..intervals import REL_PRECISION, median_interval, precision_reached
 from ..metrics import ESTIMATED_FRACTION, INFERENCE_CONTENDED, INFERENCE_CONVERGED, INFERENCE_REPEATS, ci_hi, ci_lo
 from ._metrics import Constraint
-from ._records import TrialRecord
+from ._records import TrialRecord, within
 from ._schema import ReportSettings
 
 #: how an objective's interval is formed for a merged point, in words (summary.json says it)
@@ -161,7 +161,7 @@ def _merge(members: list[TrialRecord], settings: ReportSettings) -> TrialRecord:
             # of the members that were judged by it: a member without it is unknown there, not within it
             constraints[text] = statistics.median(r.constraints[text] for r in members if text in r.constraints)
     point.constraints = constraints
-    point.feasible = all(v <= 0 for v in constraints.values())
+    point.feasible = within(constraints)
     point.flags = {k: v for r in reversed(members) for k, v in r.flags.items()}
     point.degraded = list(dict.fromkeys(reason for r in members for reason in r.degraded))
     if len({json.dumps(r.sources, sort_keys=True) for r in members}) > 1:  # measured otherwise (another machine)

@@ -28,10 +28,8 @@ from typing import Any
 
 from ..metrics import on_log_scale
 from ._literals import hydra_literal
-from ._metrics import later_constraint
 from ._schema import (
     BASELINE_ATTR,
-    CONSTRAINTS_ATTR,
     MULTI_FIDELITY_ATTR,
     RUNG_EPOCHS_ATTR,
     RUNG_PREFIX,
@@ -39,7 +37,6 @@ from ._schema import (
     ReportSettings,
     rung_attr,
     rung_epoch,
-    stored_metrics,
 )
 from .errors import JobConfigError
 from .successive_halving import RungDecision, RungSchedule, can_stop, decide
@@ -182,10 +179,12 @@ class StudyRungs:
         trial reach the front that the ranking stands in for. Nor can a complete trial that broke a constraint
         (the front holds feasible trials only): it is left out too, or it would stop the feasible trials it
         dominates at the rung; judged as the report judges it, a constraint added on resume included."""
+        from ._records import broke_constraints  # _records reads the rung attributes through this module
+
         key = rung_attr(epoch)
         found: dict[int, list[float]] = {}
         for t in self.study.get_trials(deepcopy=False):
-            if t.state.name == "FAIL" or (t.state.name == "COMPLETE" and _infeasible(t.user_attrs, self.constraints)):
+            if t.state.name == "FAIL" or (t.state.name == "COMPLETE" and broke_constraints(t, self.constraints)):
                 continue
             entry = t.user_attrs.get(key)
             values = entry.get("values") if isinstance(entry, Mapping) else None
@@ -263,25 +262,6 @@ class StudyRungs:
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
-
-
-def _infeasible(user_attrs: Mapping[str, Any], constraints: Sequence[str] = ()) -> bool:
-    """Whether a complete trial breaks a constraint: one of its stored values (``ecopt.constraints``: > 0 broken),
-    or one of ``constraints`` it ran without (added on resume), judged on its stored metrics (without the metric,
-    nothing shows it met), as the report judges it.
-
-    Example:
-        >>> _infeasible({CONSTRAINTS_ATTR: {}, "model/params": 46}, ["model/params >= 50"])
-        True
-        >>> _infeasible({CONSTRAINTS_ATTR: {"model/params >= 50": -40.0}, "model/params": 90}, ["model/params >= 50"])
-        False
-    """
-    values = user_attrs.get(CONSTRAINTS_ATTR)
-    stored = values if isinstance(values, Mapping) else {}
-    if any(isinstance(v, (int, float)) and v > 0 for v in stored.values()):
-        return True
-    metrics = stored_metrics(user_attrs)
-    return any(not later_constraint(text, metrics) <= 0 for text in constraints if text not in stored)
 
 
 def stopped_at(user_attrs: Mapping[str, Any]) -> int | None:

@@ -328,3 +328,27 @@ def test_a_trial_that_failed_after_its_stop_decision_counts_as_failed_not_stoppe
     assert "trial 2 (2 of 3: 1 complete, 1 stopped at a rung): FAIL" in (progress_line(report, 2, 3) or "")
     saved = energy_saved(report.records)
     assert saved is not None and saved["trials_stopped"] == 1 and saved["stopped_at_epoch_by_trial"] == {"1": 1}
+
+
+def test_the_rung_cohort_leaves_out_exactly_the_complete_trials_the_report_finds_infeasible(tmp_path: Path) -> None:
+    # the cohort and the report judge a complete trial's constraints by one rule (_records.judged_constraints): its
+    # stored values, and a constraint added on resume on its stored metrics (a metric it lacks: not met)
+    from ecopt_lightning.sweeper._schema import CONSTRAINTS_ATTR
+    from ecopt_lightning.sweeper._sweep_report import build_report
+
+    stored, later = "model/params <= 50", "val_loss <= 1"
+    url, study = _study(tmp_path)
+    # (stored constraint's value, val_loss): met; broke the stored one; lacks val_loss; broke the later one
+    for value, loss in ((-40.0, 0.5), (10.0, 0.5), (-40.0, None), (-40.0, 3.0)):
+        trial = study.ask()
+        _worker(url, trial.number).record(1, {"val_acc": 0.5, "model/params": 10.0}, 4)
+        trial.set_user_attr(CONSTRAINTS_ATTR, {stored: value})
+        if loss is not None:
+            trial.set_user_attr("val_loss", loss)
+        study.tell(trial, [0.5, 10.0])
+    settings = ReportSettings(NAMES, DIRECTIONS, [stored, later])
+    study.set_user_attr(SETTINGS_ATTR, settings.to_attrs())  # resumed with the later constraint
+    newcomer = study.ask()
+    cohort = _worker(url, newcomer.number).cohort(1)
+    feasible = [r.number for r in build_report("s", study.get_trials(), settings).records if r.feasible]
+    assert sorted(cohort) == feasible == [0]
