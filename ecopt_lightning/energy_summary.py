@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -29,11 +28,6 @@ from .energy_tracker import COUNTED, EnergyTracker
 from .metrics import SUMMARY_FILE
 
 
-def none_if_nan(value: float | None) -> float | None:
-    """JSON has no NaN: ``None`` instead."""
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
-
-
 def phase_sources(tracker: EnergyTracker) -> dict[str, dict[str, str]]:
     """Phase -> domain -> source of this rank's windows in that phase."""
     return {name: dict(tracker.total(name).sources) for name in tracker.cluster}
@@ -46,7 +40,8 @@ _ENERGY_KEYS = ("energy_J", "estimated_J", "interpolated_J", "power_W", "per_sam
 def phase_entries(
     tracker: EnergyTracker, idle_W: float | None, sources_by_rank: Sequence[Mapping[str, Mapping[str, str]]] = ()
 ) -> dict[str, dict[str, Any]]:
-    """Per phase: the cluster totals (J, s, samples, ...), power (W), J per sample, net J with an idle power,
+    """Per phase: the cluster totals (J, s, samples, ...), power (W), J per sample (NaN where unknown: no time, no
+    samples; the summary's ``null``), net J with an idle power,
     this rank's energy per domain (J), and the sources of the total: every rank's (``sources_by_rank``, per
     rank :func:`phase_sources`, :func:`rank_named`), else this rank's. A phase whose every reading failed
     (:attr:`Totals.unread`) has ``None`` for its energy and what derives from it, as its metrics are not published.
@@ -68,8 +63,8 @@ def phase_entries(
             else dict(local.sources)
         )
         entry: dict[str, Any] = t.counts()
-        entry["power_W"] = none_if_nan(t.power_W)
-        entry["per_sample_J"] = none_if_nan(t.per_sample_J)
+        entry["power_W"] = t.power_W
+        entry["per_sample_J"] = t.per_sample_J
         if idle_W is not None:
             entry["net_J"] = t.net_J(idle_W)
         if t.unread:
@@ -185,7 +180,8 @@ def build_summary(
     no_energy: str | None = None,
     sources_by_rank: Sequence[Mapping[str, Mapping[str, str]]] = (),
 ) -> dict[str, Any]:
-    """The whole summary of one run (J, s, W; samples).
+    """The whole summary of one run (J, s, W; samples), as the file holds it: every non-finite number ``None``
+    (:func:`.strict_json.strict`).
 
     Args:
         status: ``running fit``, ``finished fit``, ``failed: ...``; ``partial`` while it is ``running``.
@@ -203,14 +199,14 @@ def build_summary(
         sources_by_rank: per rank, :func:`phase_sources` (several ranks: the phases name every rank's sources).
     """
     sources = device_sources(devices)
-    return {
+    summary = {
         "status": status,
         "partial": status.startswith("running"),
         "progress": dict(progress),
         "total_J": totals.get(metrics.TOTAL_J),
         "no_energy": no_energy,
-        "estimated_fraction": none_if_nan(totals.get(metrics.ESTIMATED_FRACTION, math.nan)),
-        "interpolated_fraction": none_if_nan(totals.get(metrics.INTERPOLATED_FRACTION, math.nan)),
+        "estimated_fraction": totals.get(metrics.ESTIMATED_FRACTION),
+        "interpolated_fraction": totals.get(metrics.INTERPOLATED_FRACTION),
         "interpolated_windows": None
         if metrics.TOTAL_J not in totals
         else sum(t.interpolated_windows for p, t in tracker.cluster.items() if p in COUNTED),
@@ -229,6 +225,7 @@ def build_summary(
         "monitor": None if monitor is None else monitor.describe(),
         "measurement_faults": dict(faults),
     }
+    return dict(strict_json.strict(summary))
 
 
 def run_folder(logger: Any) -> str | None:
