@@ -60,6 +60,7 @@ class FailuresAsInfeasible(optuna.samplers.BaseSampler):
     def __init__(self, inner: optuna.samplers.BaseSampler, failures: bool = True) -> None:
         self.inner = inner
         self.failures = failures
+        self._last = LastShown()
 
     @override
     def __str__(self) -> str:
@@ -96,16 +97,40 @@ class FailuresAsInfeasible(optuna.samplers.BaseSampler):
 
     def _view(self, study: Study) -> Study:
         """``study`` as the inner sampler sees it: a :class:`StudyView`, which stands in for the Study it wraps."""
-        return cast(Study, StudyView(study, self.failures))
+        return cast(Study, StudyView(study, self.failures, self._last))
+
+
+class LastShown:
+    """The finished trials last shown and what they were shown as. A sampler reads the study several times per
+    proposal (TPE: once per parameter and once more), and at 300 trials showing them took 4 ms a read. A finished
+    trial never changes (its storage refuses), and the view of a study depends on its finished trials only (the
+    others are shown as they are), so while no trial has finished since, the view is not built again."""
+
+    def __init__(self) -> None:
+        self._entry: tuple[tuple[Any, ...], dict[int, FrozenTrial]] | None = None
+
+    @staticmethod
+    def key(trials: Sequence[FrozenTrial], settings: tuple[Any, ...]) -> tuple[Any, ...]:
+        return (settings, tuple((t.number, t.state) for t in trials if t.state.is_finished()))
+
+    def get(self, trials: Sequence[FrozenTrial], key: tuple[Any, ...]) -> list[FrozenTrial] | None:
+        entry = self._entry  # one read: another thread may replace it
+        if entry is None or entry[0] != key:
+            return None
+        return [entry[1][t.number] if t.state.is_finished() else t for t in trials]
+
+    def put(self, key: tuple[Any, ...], out: Sequence[FrozenTrial]) -> None:
+        self._entry = (key, {t.number: t for t in out if t.state.is_finished()})  # a shown finished trial is too
 
 
 class StudyView:
     """The study as the inner sampler sees it: job failures as infeasible COMPLETE trials (see the module's
-    docstring); every other attribute is the study's own."""
+    docstring); every other attribute is the study's own. ``last``: the sampler's :class:`LastShown`."""
 
-    def __init__(self, study: Study, failures: bool = True) -> None:
+    def __init__(self, study: Study, failures: bool = True, last: LastShown | None = None) -> None:
         self._study = study
         self._failures = failures
+        self._last = last
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study, name)
@@ -113,7 +138,14 @@ class StudyView:
     def shown(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
         """``trials`` (the study's, in order) as the inner sampler sees them; a subclass may show them otherwise."""
         texts = ReportSettings.from_attrs(self._study.user_attrs, None, []).constraints
-        return shown(trials, self._study.directions, texts, self._failures)
+        key = LastShown.key(trials, (tuple(texts), self._failures))
+        seen = None if self._last is None else self._last.get(trials, key)
+        if seen is not None:
+            return seen
+        out = shown(trials, self._study.directions, texts, self._failures)
+        if self._last is not None:
+            self._last.put(key, out)
+        return out
 
     @property
     def trials(self) -> list[FrozenTrial]:
