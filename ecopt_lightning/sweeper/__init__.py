@@ -8,10 +8,10 @@ Example:
 
     A bad field stops the sweep before anything is written, with one line:
 
-    >>> raise SweeperConfigError("n_trials", 0, "an integer >= 1")
+    >>> raise SweeperConfigError("n_trials", -1, "an integer >= 0")
     Traceback (most recent call last):
     ...
-    ecopt_lightning.sweeper.errors.SweeperConfigError: hydra.sweeper.n_trials=0 is not allowed: an integer >= 1
+    ecopt_lightning.sweeper.errors.SweeperConfigError: hydra.sweeper.n_trials=-1 is not allowed: an integer >= 0
 """
 
 from .config import EcoptSweeperConf, ObjectiveConf

@@ -417,7 +417,7 @@ class EcoptSweeperImpl:
         self._confirmed = study_attrs.get(CONFIRMED_ATTR)
         if settings.baseline and grid is not None:
             log.info("ecopt: no baseline trial: the grid visits every point (the app's config too, if on the grid)")
-        elif settings.baseline and not has_baseline(study):
+        elif settings.baseline and not has_baseline(study) and settings.n_trials:
             self._enqueue_baseline(study, space, custom is not None)
         failures: list[str] = []
         tried: list[int] = []  # this run's trials, in the order they were told
@@ -453,6 +453,13 @@ class EcoptSweeperImpl:
                         )
                     time.sleep(0.5)  # one cheap query per poll; a finishing trial is seen at once
                     continue
+                if missing <= 0 and settings.n_trials == 0:  # as hydra-optuna-sweeper: no trial, the results written
+                    notes["stopped"] = N_TRIALS_REACHED
+                    log.info(
+                        "ecopt: n_trials=0: no trial run; the reports are written from the study's %d trial(s)",
+                        len(every),
+                    )
+                    break
                 if missing <= 0:
                     notes["stopped"] = N_TRIALS_REACHED
                     log.info(

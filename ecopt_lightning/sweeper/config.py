@@ -257,7 +257,7 @@ class EcoptSweeperConf:
     sampler_kwargs: Any = None  # mapping: extra keyword arguments of the sampler
     seed: Any = None  # int >= 0 or null (hydra.sweeper.sampler.seed means the same)
     n_jobs: Any = 1  # int >= 1: trials per batch
-    n_trials: Any = 20  # int >= 1: COMPLETE trials the study should hold
+    n_trials: Any = 20  # int >= 0: COMPLETE trials the study should hold (0: run none, rewrite the reports)
     storage: Any = None  # Optuna storage URL; null: sqlite in the sweep dir
     study_name: Any = None  # null: the app's job name
     constraints: Any = None  # list of '<metric> <= <number>', or one string of them separated by commas
@@ -748,7 +748,7 @@ def validate(raw_config: Any) -> Settings:
                 f"an importable dotted path to a function (cfg, trial) -> dict | None{why}",
             ) from None
 
-    n_trials = _int(raw, "n_trials", 1)
+    n_trials = _int(raw, "n_trials", 0)
     constraints = _constraints(raw["constraints"])
     prune = _bool(raw, "prune_before_training", "jobs may prune before training")
     if prune and not constraints:
