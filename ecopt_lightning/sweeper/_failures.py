@@ -15,12 +15,15 @@ failing region. The view needs values for a failed trial: each objective's worst
 constraint's largest observed value (pessimistic). These exist only in the view: the study keeps the trial
 FAIL with no values, so nothing invented reaches the front, ``best_trials`` or the artifacts.
 
-Optuna 4 reads constraints only through a sampler's ``constraints_func``: there :func:`wrap` returns the
-sampler unchanged (failures stay invisible to it, as before) and says so.
+Optuna 4 reads constraints only as the list a sampler's ``constraints_func`` stored when each trial finished
+(system attribute ``constraints``): a constraint added when the study was resumed is missing from the earlier
+trials' lists, which NSGA-II/III refuse to compare ("Trials with different numbers of constraints") and TPE
+reads as met. There :func:`wrap` shows a constrained study's trials with that list as the reports judge them
+(every trial in one order), and job failures stay invisible, as before; an unconstrained sampler is unchanged.
 
 Example:
     >>> import optuna
-    >>> sampler = wrap(optuna.samplers.TPESampler(seed=0))
+    >>> sampler = wrap(optuna.samplers.TPESampler(seed=0), constrained=True)
     >>> type(sampler).__name__, type(sampler.inner).__name__
     ('FailuresAsInfeasible', 'TPESampler')
 """
@@ -48,10 +51,15 @@ def supported() -> bool:
     return hasattr(optuna.trial.Trial, "set_constraint")
 
 
-def wrap(sampler: optuna.samplers.BaseSampler, failures: bool = True) -> optuna.samplers.BaseSampler:
-    """``sampler`` wrapped in :class:`FailuresAsInfeasible` (Optuna 5), or unchanged (Optuna 4). ``failures``:
-    show job failures as infeasible; without, the view only judges the constraints as the reports do."""
-    return FailuresAsInfeasible(sampler, failures) if supported() else sampler
+def wrap(
+    sampler: optuna.samplers.BaseSampler, failures: bool = True, constrained: bool = False
+) -> optuna.samplers.BaseSampler:
+    """``sampler`` wrapped in :class:`FailuresAsInfeasible`. ``failures``: show job failures as infeasible
+    (Optuna 5); without, the view only judges the constraints as the reports do, as on Optuna 4, where an
+    unconstrained sampler is returned unchanged."""
+    if supported():
+        return FailuresAsInfeasible(sampler, failures)
+    return FailuresAsInfeasible(sampler, failures=False) if constrained else sampler
 
 
 class FailuresAsInfeasible(optuna.samplers.BaseSampler):
@@ -222,7 +230,10 @@ def _copy(
     shown_trial = copy.copy(trial)
     old_format = constraints_key()
     attrs = {k: v for k, v in trial.system_attrs.items() if k != old_format and not k.startswith(old_format + ":")}
-    attrs.update({constraint_attr(k): v for k, v in constraints.items()})
+    if supported():
+        attrs.update({constraint_attr(k): v for k, v in constraints.items()})
+    else:  # Optuna 4 reads the list alone
+        attrs[old_format] = list(constraints.values())
     shown_trial.system_attrs = attrs
     shown_trial.state = state
     shown_trial.values = None if values is None else list(values)

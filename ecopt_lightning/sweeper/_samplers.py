@@ -247,7 +247,7 @@ def build(
     if name not in LEARNING or not (failures_infeasible or constrained):
         return sampler
     # constrained: they see each trial's constraints as the reports judge them (one a trial lacks: broken)
-    return _failures.wrap(sampler, failures=failures_infeasible)
+    return _failures.wrap(sampler, failures=failures_infeasible, constrained=constrained)
 
 
 def _build_custom(target: str, kwargs: Mapping[str, Any], seed: int | None, field: str) -> optuna.samplers.BaseSampler:

@@ -14,7 +14,7 @@ from ecopt_lightning.sweeper import _failures
 from ecopt_lightning.sweeper._samplers import build
 from ecopt_lightning.sweeper._schema import CONSTRAINTS_ATTR, JOB_FAILED_ATTR, SETTINGS_ATTR, ReportSettings
 
-pytestmark = pytest.mark.skipif(not _failures.supported(), reason="Optuna 4: samplers read no per-trial constraints")
+pytestmark = pytest.mark.skipif(not _failures.supported(), reason="Optuna 4: samplers see no job failures")
 
 NAMES, DIRECTIONS, CONSTRAINT = ["acc", "energy/total_J"], ["maximize", "minimize"], "energy/total_J <= 50"
 SPACE = {f"x{i}": FloatDistribution(0, 1) for i in range(4)}
