@@ -41,8 +41,8 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 from typing_extensions import override
 
+from ._feasibility import judged_constraints
 from ._optuna_compat import constraint_attr, constraints_key, study_trials
-from ._records import judged_constraints
 from ._schema import FAILED_CONSTRAINT, JOB_FAILED_ATTR, ReportSettings
 
 
@@ -186,7 +186,7 @@ def shown(
     the study has ``constraints`` (their texts), and one has completed. Shown trials are copies: the stored ones
     are never modified.
 
-    A complete trial's constraints are those the reports judge it by (:func:`._records.judged_constraints`): one
+    A complete trial's constraints are those the reports judge it by (:func:`._feasibility.judged_constraints`): one
     added when the study was resumed is judged on its stored metrics, and where it lacks the metric (NaN, which
     Optuna's samplers would read as met: they count only values > 0) it is shown broken, by the largest violation
     of that constraint seen (1 when none was)."""

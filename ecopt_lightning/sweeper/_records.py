@@ -26,13 +26,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..energy.measurement import is_measured
 from ..metrics import ESTIMATED_FRACTION, SAMPLES_PER_J
-from ._metrics import Constraint, later_constraint, objective_interval, trial_energy
-from ._optuna_compat import constraints_key
+from ._feasibility import judged_constraints, within
+from ._metrics import Constraint, objective_interval, trial_energy
 from ._pareto import POSSIBLY, ROBUST
 from ._schema import (
     CHECK_ENERGY_ATTR,
     CHECK_SOURCE_ATTR,
-    CONSTRAINTS_ATTR,
     DEGRADED_ATTR,
     ENERGY_ATTR,
     ENERGY_SOURCE_ATTR,
@@ -116,44 +115,6 @@ class TrialRecord:
     def interval(self, name: str, value: float) -> tuple[float, float]:
         """The objective's interval, or ``(value, value)`` when it has none."""
         return self.intervals.get(name, (value, value))
-
-
-def _constraints(trial: FrozenTrial) -> dict[str, float]:
-    stored = trial.user_attrs.get(CONSTRAINTS_ATTR)
-    if stored:
-        return {str(k): float(v) for k, v in stored.items()}
-    native = getattr(trial, "constraints", None)  # Optuna 5
-    if isinstance(native, Mapping):
-        return {str(k): float(v) for k, v in native.items()}
-    legacy = trial.system_attrs.get(constraints_key())  # Optuna 4 list
-    return {str(i): float(v) for i, v in enumerate(legacy or [])}
-
-
-def judged_constraints(trial: FrozenTrial, texts: Sequence[str], pruned: bool = False) -> dict[str, float]:
-    """A trial's constraint values as every report reads them: those stored, and for a complete trial each of
-    ``texts`` (the study's constraints now) it was not judged by (added when the study was resumed) judged on its
-    stored metrics, NaN where it lacks the metric (not feasible: nothing shows it met). ``pruned``: a pruned
-    trial's too, where it stored the metric (the check that pruned it before training stores what it measured)."""
-    constraints = _constraints(trial)
-    missing = [text for text in texts if text not in constraints]
-    if trial.state == TrialState.COMPLETE and missing:
-        metrics = stored_metrics(trial.user_attrs)
-        constraints.update({text: later_constraint(text, metrics) for text in missing})
-    elif pruned and trial.state == TrialState.PRUNED and missing:
-        metrics = stored_metrics(trial.user_attrs)
-        judged = {text: later_constraint(text, metrics) for text in missing}
-        constraints.update({text: v for text, v in judged.items() if not math.isnan(v)})
-    return constraints
-
-
-def broke_constraints(trial: FrozenTrial, texts: Sequence[str]) -> bool:
-    """Whether ``trial`` breaks one of its :func:`judged_constraints` (NaN, a metric it lacks, included)."""
-    return not within(judged_constraints(trial, texts))
-
-
-def within(constraints: Mapping[str, float]) -> bool:
-    """Whether every constraint value is met (<= 0; NaN is not)."""
-    return all(v <= 0 for v in constraints.values())
 
 
 def _energy(trial: FrozenTrial, metrics: Mapping[str, float], energy_metric: str) -> tuple[float | None, str | None]:

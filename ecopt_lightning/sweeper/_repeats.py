@@ -36,8 +36,9 @@ from typing import Any
 
 from ..intervals import REL_PRECISION, median_interval, precision_reached
 from ..metrics import ESTIMATED_FRACTION, INFERENCE_CONTENDED, INFERENCE_CONVERGED, INFERENCE_REPEATS, ci_hi, ci_lo
+from ._feasibility import within
 from ._metrics import Constraint
-from ._records import TrialRecord, within
+from ._records import TrialRecord
 from ._schema import ReportSettings
 
 #: how an objective's interval is formed for a merged point, in words (summary.json says it)

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..metrics import on_log_scale
+from ._feasibility import broke_constraints
 from ._literals import hydra_literal
 from ._schema import (
     BASELINE_ATTR,
@@ -179,8 +180,6 @@ class StudyRungs:
         trial reach the front that the ranking stands in for. Nor can a complete trial that broke a constraint
         (the front holds feasible trials only): it is left out too, or it would stop the feasible trials it
         dominates at the rung; judged as the report judges it, a constraint added on resume included."""
-        from ._records import broke_constraints  # _records reads the rung attributes through this module
-
         key = rung_attr(epoch)
         found: dict[int, list[float]] = {}
         for t in self.study.get_trials(deepcopy=False):

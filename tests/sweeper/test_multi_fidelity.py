@@ -331,7 +331,7 @@ def test_a_trial_that_failed_after_its_stop_decision_counts_as_failed_not_stoppe
 
 
 def test_the_rung_cohort_leaves_out_exactly_the_complete_trials_the_report_finds_infeasible(tmp_path: Path) -> None:
-    # the cohort and the report judge a complete trial's constraints by one rule (_records.judged_constraints): its
+    # the cohort and the report judge a complete trial's constraints by one rule (_feasibility.judged_constraints): its
     # stored values, and a constraint added on resume on its stored metrics (a metric it lacks: not met)
     from ecopt_lightning.sweeper._schema import CONSTRAINTS_ATTR
     from ecopt_lightning.sweeper._sweep_report import build_report
