@@ -44,6 +44,7 @@ from ._compose import ComposeOnce, ReuseComposed
 from ._energy_report import hardware_info
 from ._heartbeat import DeadTrialWatch, Heartbeat, announce_asker, first_beat, worker
 from ._hydra_compat import missing_override_key
+from ._jobinfo import MAX_DEPTH, find_summary
 from ._launch import TrackedTask, check_parallelism, interrupted, recycle_workers
 from ._literals import hydra_literal
 from ._loggers import log_everywhere
@@ -151,6 +152,7 @@ class EcoptSweeperImpl:
         self._snapshot: list[FrozenTrial] | None = None
         self._rungs_said = False  # multi-fidelity: whether a finished trial was checked for rungs it could stop at
         self._check_said = False  # prune_before_training: whether a finished trial was asked for its check
+        self._summary_said = False  # whether a finished trial's job dir was looked in for its energy summary
         self._custom_return_said = False  # whether a custom space's return that is no dict was logged
         self._confirmed: Any = None  # the study's CONFIRMED_ATTR, read when the sweep starts and at its end
         self._texts: dict[Path, str] = {}  # the JSON/CSV texts this sweep last wrote (unchanged: not rewritten)
@@ -548,6 +550,8 @@ class EcoptSweeperImpl:
                     self._rungs_said = _say_if_nothing_can_stop(seen, numbers)
                 if settings.prune_before_training and not self._check_said:
                     self._check_said = _say_if_never_checked(seen, numbers)
+                if not self._summary_said:
+                    self._summary_said = _say_if_no_summary(seen, numbers)
                 if settings.max_failures is not None and len(failures) >= settings.max_failures:
                     notes["stopped"] = f"max_failures={settings.max_failures} reached"
                     self._write(study, settings, notes)
@@ -1037,6 +1041,30 @@ def _say_if_never_checked(trials: Sequence[FrozenTrial], numbers: Sequence[int])
             "not call ecopt_lightning.check_before_training(model, val_loader) before fit, or no constraint is on "
             "the metric it measures, so no trial can be pruned (README.md, prune_before_training)",
             t.number,
+        )
+    return True
+
+
+def _say_if_no_summary(trials: Sequence[FrozenTrial], numbers: Sequence[int]) -> bool:
+    """Warn when the first trial of this batch that completed reported EnergyCallback's metrics but its job dir,
+    readable here, holds no ``energy_summary.json`` (the app wrote it elsewhere): the reports then lack what only
+    the summary says. Returns whether a finished trial was judged, so the caller asks once a sweep."""
+    t = next((t for t in trials if t.number in numbers and t.state == TrialState.COMPLETE), None)
+    if t is None:
+        return False
+    directory = t.user_attrs.get(JOB_DIR_ATTR)
+    callback = metric_names.ESTIMATED_FRACTION in t.user_attrs  # EnergyCallback logs it with its total
+    if callback and directory and Path(directory).is_dir() and not find_summary(directory):
+        log.warning(
+            "ecopt: trial %d reported EnergyCallback's %s but its job dir %s holds no %s (looked up to %d folders "
+            "below): the reports lack its measurement sources, degraded sensors, grid intensity and inference "
+            "repeats; have EnergyCallback write it there (Trainer(default_root_dir=HydraConfig.get().runtime."
+            "output_dir) or EnergyCallback(summary_path=...))",
+            t.number,
+            metric_names.ESTIMATED_FRACTION,
+            directory,
+            metric_names.SUMMARY_FILE,
+            MAX_DEPTH,
         )
     return True
 

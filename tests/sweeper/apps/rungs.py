@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hydra
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra_compat import MAIN_KWARGS
 from lit import Tiny, fit
 from omegaconf import DictConfig
@@ -59,12 +60,16 @@ def main(cfg: DictConfig) -> dict:
             return RaisesAt(cfg.width, cfg.lr, cfg.raise_at_epoch)
         return (Diverged if cfg.nan else Tiny)(cfg.width, cfg.lr)
 
+    # the job's energy_summary.json in its own Hydra output dir, where the sweeper reads it; summary_elsewhere: in
+    # the launch dir, as an app that never sets default_root_dir (Hydra does not change the working dir)
+    folder = None if cfg.summary_elsewhere else HydraConfig.get().runtime.output_dir
     trainer = fit(
         model,
         train,
         callback,
         max_epochs=cfg.epochs,
         num_sanity_val_steps=0,
+        default_root_dir=folder,
     )
     params = sum(p.numel() for p in trainer.lightning_module.parameters())
     return {"model/params": params, **trainer.callback_metrics, "epochs_trained": trainer.current_epoch}
