@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from itertools import combinations
 from pathlib import Path
@@ -51,6 +53,39 @@ def _replays(trials: list[optuna.trial.FrozenTrial], keep_front: bool = True) ->
     for cohorts in by_rung.values():
         for a, b in combinations(cohorts, 2):
             assert a in cohorts[b] or b in cohorts[a], (a, b, cohorts)
+
+
+Run = tuple[Path, subprocess.CompletedProcess[str]]
+
+
+def _shared_run(tmp_path_factory: pytest.TempPathFactory, name: str, *overrides: str) -> Run:
+    """One multirun of rungs.py into its own folder, for a module-scoped fixture that several tests read (or copy
+    and resume): each such run is a Python start, the Lightning import and its trials. Its environment is a test's
+    (tests/conftest.py): no host /proc or powercap, which function-scoped fixtures would only set after it."""
+    root = tmp_path_factory.mktemp(name)
+    empty = {"ECOPT_PROC_ROOT": root / "no-proc", "ECOPT_POWERCAP_ROOT": root / "no-powercap"}
+    for folder in empty.values():
+        folder.mkdir()
+    proc = run_multirun(root / "sweep", *overrides, app="rungs.py", env={k: str(v) for k, v in empty.items()})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return root / "sweep", proc
+
+
+@pytest.fixture(scope="module")
+def lone(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """PLAN with n_trials=1 under MF: trial 0 alone at rungs 1 and 2, complete."""
+    return _shared_run(tmp_path_factory, "lone", PLAN, "hydra.sweeper.n_trials=1", MF)
+
+
+@pytest.fixture(scope="module")
+def two(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """PLAN with n_trials=2 under MF: trial 0 complete, trial 1 (wide, inverted labels) stopped at rung 1."""
+    return _shared_run(tmp_path_factory, "two", PLAN, "hydra.sweeper.n_trials=2", MF)
+
+
+def _resumable(run: Run, tmp_path: Path) -> None:
+    """A copy of a shared run's sweep folder in ``tmp_path/sweep`` (the ``multirun`` fixture's), to resume there."""
+    shutil.copytree(run[0], tmp_path / "sweep")
 
 
 @pytest.mark.parametrize("keep_front", [True, False])
@@ -122,10 +157,10 @@ def test_dominated_trials_stop_at_the_first_rung(multirun, tmp_path: Path, keep_
     assert saved["note"].startswith("ESTIMATE") and (sweep / "rungs.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_lone_trial_runs_to_the_end(multirun, tmp_path: Path) -> None:
+def test_lone_trial_runs_to_the_end(lone: Run) -> None:
     """A single trial with eta=2 is ranked at every rung alone: never blocked, never stopped."""
-    proc = multirun(PLAN, "hydra.sweeper.n_trials=1", MF, app="rungs.py")
-    (t,) = load_study(tmp_path / "sweep", "rungs").get_trials()
+    sweep, proc = lone
+    (t,) = load_study(sweep, "rungs").get_trials()
     assert t.state == TrialState.COMPLETE and t.user_attrs["epochs_trained"] == 3
     assert [r["decision"] for r in rung_values(t.user_attrs).values()] == ["continue", "continue"]
     # nothing stopped, nothing saved: it read "stopped 0 trial(s), which used unknown energy (none of them reported
@@ -133,10 +168,10 @@ def test_lone_trial_runs_to_the_end(multirun, tmp_path: Path) -> None:
     out = proc.stderr + proc.stdout
     assert "ecopt: multi-fidelity stopped no trial at a rung: no energy saved by stopping" in out, out[-3000:]
     assert "unknown energy" not in out
-    report = (tmp_path / "sweep" / "energy_report.md").read_text()
+    report = (sweep / "energy_report.md").read_text()
     assert "- Multi-fidelity stopped no trial at a rung: no energy saved by stopping." in report
     assert "Multi-fidelity stopped 0" not in report
-    saved = json.loads((tmp_path / "sweep" / "summary.json").read_text())["multi_fidelity"]
+    saved = json.loads((sweep / "summary.json").read_text())["multi_fidelity"]
     assert saved["trials_stopped"] == 0 and saved["saved_estimate_J"] == 0
 
 
@@ -280,11 +315,11 @@ def test_a_sweep_where_no_trial_can_stop_says_why_once(
     ],
 )
 def test_a_resume_or_worker_with_another_schedule_is_refused_before_it_runs_anything(
-    multirun, tmp_path: Path, again: tuple[str, ...], said: str
+    multirun, tmp_path: Path, two: Run, again: tuple[str, ...], said: str
 ) -> None:
     # it used to overwrite the study's schedule: the first worker's later trials were no longer stopped, and the
     # trials stopped at a rung no longer counted towards n_trials
-    multirun(PLAN, "hydra.sweeper.n_trials=2", MF, app="rungs.py")
+    _resumable(two, tmp_path)  # PLAN, n_trials=2, MF
     # it also names another energy metric: a refused run writes nothing on the study (it wrote its settings)
     other = "hydra.sweeper.energy_metric=energy/other_J"
     proc = multirun(PLAN, "hydra.sweeper.n_trials=4", other, *again, app="rungs.py", expect_fail=True)
@@ -299,13 +334,13 @@ def test_a_resume_or_worker_with_another_schedule_is_refused_before_it_runs_anyt
     assert len(load_study(tmp_path / "sweep", "rungs").trials) == 3
 
 
-def test_a_retry_does_not_keep_its_dead_runs_rung_values(multirun, tmp_path: Path) -> None:
+def test_a_retry_does_not_keep_its_dead_runs_rung_values(multirun, tmp_path: Path, two: Run) -> None:
     # Optuna's retry copies every user attribute of the failed trial: a retry stopped at rung 1 kept the dead run's
     # values at rung 2, so it showed as having reached rung 2 and later trials were ranked there against them
     from ecopt_lightning.sweeper._storage import retry_callback
     from ecopt_lightning.sweeper.multi_fidelity import StudyRungs
 
-    multirun(PLAN, "hydra.sweeper.n_trials=2", MF, app="rungs.py")  # 0 complete, 1 stopped at rung 1
+    _resumable(two, tmp_path)  # PLAN, n_trials=2, MF: 0 complete, 1 stopped at rung 1
     study = load_study(tmp_path / "sweep", "rungs")
     dead = study.ask()  # trial 2: its job reached rungs 1 and 2 (the best values yet), then its worker died
     rungs = StudyRungs.of(study, dead)
@@ -392,13 +427,13 @@ def test_a_complete_trial_that_broke_a_constraint_stops_no_one_at_a_rung(multiru
 
 
 def test_a_complete_trial_that_breaks_a_constraint_added_on_resume_stops_no_one_at_a_rung(
-    multirun, tmp_path: Path
+    multirun, tmp_path: Path, lone: Run
 ) -> None:
     # the rung cohort judged a complete trial by the constraints stored when it ran: trial 0 (46 parameters), run
     # before 'model/params >= 50' was added, is infeasible in the report and off the front, yet at rung 1 it still
     # dominated trial 1 (wide, inverted labels, feasible) and stopped it (multi-fidelity audit)
     sweep = tmp_path / "sweep"
-    multirun(PLAN, "hydra.sweeper.n_trials=1", MF, app="rungs.py")
+    _resumable(lone, tmp_path)  # PLAN, n_trials=1, MF
     multirun(PLAN, "hydra.sweeper.n_trials=2", MF, "hydra.sweeper.constraints=['model/params >= 50']", app="rungs.py")
     first, second = load_study(sweep, "rungs").get_trials()
     assert first.state == TrialState.COMPLETE and first.user_attrs["ecopt.constraints"] == {}  # ran without it
