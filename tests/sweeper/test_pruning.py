@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from ecopt_lightning.sweeper.config import validate
 from ecopt_lightning.sweeper.errors import SweeperConfigError
 from ecopt_lightning.sweeper.pruning import ENV_TRIAL, TrialRef, check_before_training, job_overrides
 
-from .conftest import load_study
+from .conftest import load_study, run_multirun
 
 APP = """
 import os
@@ -57,26 +59,57 @@ CONSTRAINT = "hydra.sweeper.constraints=['energy/inference_per_sample_J <= 0.012
 SPACE = (f"width=choice(8,{WIDE})", "lr=interval(0.001,0.1)")
 
 
+def _write_app(folder: Path) -> str:
+    (folder / "prune_app.py").write_text(textwrap.dedent(APP).replace("{per_unit}", repr(J_PER_SAMPLE_PER_UNIT)))
+    (folder / "prune.yaml").write_text(CONF)
+    return str(folder / "prune_app.py")
+
+
 @pytest.fixture
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("ECOPT_POWERCAP_ROOT", str(tmp_path / "powercap"))  # the jobs' simulated meter (see APP)
-    (tmp_path / "prune_app.py").write_text(textwrap.dedent(APP).replace("{per_unit}", repr(J_PER_SAMPLE_PER_UNIT)))
-    (tmp_path / "prune.yaml").write_text(CONF)
-    return str(tmp_path / "prune_app.py")
+    return _write_app(tmp_path)
+
+
+def _shared_sweep(tmp_path_factory: pytest.TempPathFactory, *overrides: str) -> subprocess.CompletedProcess[str]:
+    """A sweep of 3 trials of the app (random sampling, no baseline) in a new folder's ``sweep``, for fixtures
+    that share it (tests read it and resume copies of it). The environment is a test's own (the app's simulated
+    meter, an empty /proc root)."""
+    folder = tmp_path_factory.mktemp("prune")
+    env = {"ECOPT_POWERCAP_ROOT": str(folder / "powercap"), "ECOPT_PROC_ROOT": str(folder / "no-proc")}
+    (folder / "no-proc").mkdir()
+    common = (*SPACE, CONSTRAINT, "hydra.sweeper.n_trials=3", "hydra.sweeper.sampler=random")
+    proc = run_multirun(
+        folder / "sweep", *common, "hydra.sweeper.baseline=false", *overrides, app=_write_app(folder), env=env
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def sweep_with_the_flag(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
+    """3 trials with ``prune_before_training=true``: the wide ones pruned."""
+    return _shared_sweep(tmp_path_factory, "hydra.sweeper.prune_before_training=true")
+
+
+@pytest.fixture(scope="module")
+def sweep_without_the_flag(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
+    """3 trials with the flag left at its default (off): the wide ones train."""
+    return _shared_sweep(tmp_path_factory)
+
+
+def _sweep_dir(proc: subprocess.CompletedProcess[str]) -> Path:
+    """The ``hydra.sweep.dir`` of a sweep :func:`run_multirun` ran."""
+    (arg,) = [a for a in proc.args if a.startswith("hydra.sweep.dir=")]
+    return Path(arg.split("=", 1)[1])
 
 
 @pytest.mark.slow
-def test_wide_models_are_pruned_before_training_and_not_counted(multirun, app: str, tmp_path: Path) -> None:
-    sweep = tmp_path / "sweep"
-    proc = multirun(
-        *SPACE,
-        CONSTRAINT,
-        "hydra.sweeper.n_trials=3",
-        "hydra.sweeper.sampler=random",
-        "hydra.sweeper.prune_before_training=true",
-        "hydra.sweeper.baseline=false",
-        app=app,
-    )
+def test_wide_models_are_pruned_before_training_and_not_counted(
+    sweep_with_the_flag: subprocess.CompletedProcess[str],
+) -> None:
+    proc = sweep_with_the_flag
+    sweep = _sweep_dir(proc)
     study = load_study(sweep, "prune_app")
     states = {t.number: t.state for t in study.trials}
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
@@ -145,18 +178,11 @@ def test_an_app_that_never_checks_is_told_nothing_can_be_pruned(multirun, app: s
     ],
 )
 def test_without_the_flag_the_check_is_a_no_op_and_wide_models_train(
-    multirun, app: str, tmp_path: Path, more: tuple[str, ...]
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, more: tuple[str, ...]
 ) -> None:
-    multirun(
-        *SPACE,
-        CONSTRAINT,
-        "hydra.sweeper.n_trials=3",
-        "hydra.sweeper.sampler=random",
-        "hydra.sweeper.baseline=false",
-        *more,
-        app=app,
-    )
-    study = load_study(tmp_path / "sweep", "prune_app")
+    # the plain sweep is the module's (a refused resume starts from it too); multi-fidelity's is this test's own
+    proc = _shared_sweep(tmp_path_factory, *more) if more else request.getfixturevalue("sweep_without_the_flag")
+    study = load_study(_sweep_dir(proc), "prune_app")
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
     assert any(t.params["width"] == WIDE for t in study.trials)  # seed 0 draws the wide one
     assert not any(k.startswith("ecopt.pre_training.") for t in study.trials for k in t.user_attrs)  # nothing measured
@@ -178,14 +204,17 @@ def test_a_baseline_pruned_before_training_is_not_enqueued_again_on_resume(multi
 @pytest.mark.slow
 @pytest.mark.parametrize(("first", "then"), [("true", "false"), ("false", "true")])
 def test_a_resume_or_worker_with_another_prune_before_training_is_refused_before_it_runs_anything(
-    multirun, app: str, tmp_path: Path, first: str, then: str
+    multirun, app: str, tmp_path: Path, request: pytest.FixtureRequest, first: str, then: str
 ) -> None:
     """Regression (stop 32's open list): a run with another prune_before_training stored its setting over the
     study's: the other worker's jobs then checked (or skipped the check) under it, and a pruned job of a worker
     with the flag off was told FAIL, not PRUNED."""
+    # the first run: the module's sweep of 3 trials with the flag on (first "true") or off ("false"), copied
+    shared = request.getfixturevalue("sweep_with_the_flag" if first == "true" else "sweep_without_the_flag")
+    shutil.copytree(_sweep_dir(shared), tmp_path / "sweep")
     common = (*SPACE, CONSTRAINT, "hydra.sweeper.sampler=random", "hydra.sweeper.baseline=false")
-    multirun(*common, "hydra.sweeper.n_trials=2", f"hydra.sweeper.prune_before_training={first}", app=app)
     before = load_study(tmp_path / "sweep", "prune_app").trials
+    assert len(before) >= 3
     proc = multirun(
         *common, "hydra.sweeper.n_trials=4", f"hydra.sweeper.prune_before_training={then}", app=app, expect_fail=True
     )
