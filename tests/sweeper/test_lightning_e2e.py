@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from .conftest import load_study
+from .conftest import load_study, run_multirun
 
 pytestmark = [
     pytest.mark.slow,
@@ -19,9 +19,30 @@ pytestmark = [
 ]
 
 
-def test_lightning_sweep_uses_callback_metrics(multirun, tmp_path: Path) -> None:
-    sweep = tmp_path / "sweep"
-    multirun("width=choice(4,16)", "hydra.sweeper.n_trials=2", app="lit.py")
+@pytest.fixture(scope="module")
+def lit_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """One real 2-trial sweep of apps/lit.py, at France's grid intensity and PUE 1.5, run once for the module's
+    tests, which only read it: ``(sweep, db)``, where ``sweep`` is a copy of the sweep folder as the run left it,
+    and ``db`` a copy of its study's database whose trials' job dirs are gone (the run's folder is deleted)."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("lit")
+    ran = folder / "ran" / "sweep"
+    ran.parent.mkdir()
+    env = {"ECOPT_PROC_ROOT": str(folder / "no-proc"), "ECOPT_POWERCAP_ROOT": str(folder / "no-powercap")}
+    for empty in env.values():  # as a test's own (tests/conftest.py)
+        Path(empty).mkdir()
+    overrides = ("width=choice(4,16)", "hydra.sweeper.n_trials=2", "carbon_region=FR", "pue=1.5")
+    proc = run_multirun(ran, *overrides, app="lit.py", env=env)
+    assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
+    shutil.copytree(ran, folder / "sweep")
+    shutil.copy(ran / "ecopt.db", folder / "ecopt.db")
+    shutil.rmtree(ran)
+    return folder / "sweep", folder / "ecopt.db"
+
+
+def test_lightning_sweep_uses_callback_metrics(lit_sweep: tuple[Path, Path]) -> None:
+    sweep = lit_sweep[0]  # (at France's grid intensity and PUE 1.5, which nothing below reads)
     study = load_study(sweep, "lit")
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
     for t in study.trials:
@@ -49,24 +70,22 @@ def test_lightning_sweep_uses_callback_metrics(multirun, tmp_path: Path) -> None
     assert [r["trial"] for r in rows if r["knee"] == "True"] == [str(summary["knee"]["trial"])]
 
 
-def test_a_report_rebuilt_without_the_job_dirs_keeps_the_trials_grid_intensity(multirun, tmp_path: Path) -> None:
+def test_a_report_rebuilt_without_the_job_dirs_keeps_the_trials_grid_intensity(
+    lit_sweep: tuple[Path, Path], tmp_path: Path
+) -> None:
     """Regression: ``ecopt report`` on a sweep whose job dirs were gone (another machine, a cleaned multirun
     folder) gave its gCO2e at the world average, though every trial had computed them at France's intensity."""
-    import shutil
-
     from ecopt_lightning.cli import main as ecopt
 
-    sweep = tmp_path / "sweep"
     # and at the trials' PUE (regression, reports audit 2026-11-29: the sweep's gCO2e were at PUE 1 whatever the
     # EnergyCallback's pue), from the grid intensity the sweeper stored on each trial when the job dirs are gone
-    multirun("width=choice(4,16)", "hydra.sweeper.n_trials=2", "carbon_region=FR", "pue=1.5", app="lit.py")
+    sweep, kept = lit_sweep  # run with carbon_region=FR pue=1.5; kept: its database, its job dirs deleted
     label = "56 gCO2e/kWh, FR yearly average 2023 (Ember, Yearly Electricity Data, via Our World in Data)"
     swept = json.loads((sweep / "summary.json").read_text())["sweep_energy"]
     assert (swept["carbon"]["label"], swept["carbon"]["pue"]) == (label, 1.5)
     assert swept["carbon"]["total_gCO2e"] == pytest.approx(swept["total_J"] / 3.6e6 * 56.0 * 1.5)
-    kept = tmp_path / "ecopt.db"
-    shutil.move(sweep / "ecopt.db", kept)
-    shutil.rmtree(sweep)
+    job_dirs = [Path(t.user_attrs["ecopt.job_dir"]) for t in load_study(sweep, "lit").trials]
+    assert job_dirs and not any(d.exists() for d in job_dirs)
     out = tmp_path / "report"
     assert ecopt(["report", "--storage", f"sqlite:///{kept}", "--study", "lit", "--out", str(out)]) == 0
     carbon = json.loads((out / "summary.json").read_text())["sweep_energy"]["carbon"]
