@@ -42,6 +42,15 @@ def run_multirun(
     return subprocess.run(cmd, capture_output=True, text=True, cwd=sweep_dir.parent, env=full_env, timeout=timeout)
 
 
+def isolated_env(folder: Path) -> dict[str, str]:
+    """The environment tests/conftest.py gives each test (empty /proc and powercap roots, made under ``folder``),
+    for a sweep that a module-scoped fixture runs before any test's own fixtures apply."""
+    env = {"ECOPT_PROC_ROOT": str(folder / "no-proc"), "ECOPT_POWERCAP_ROOT": str(folder / "no-powercap")}
+    for empty in env.values():
+        Path(empty).mkdir(parents=True, exist_ok=True)
+    return env
+
+
 @pytest.fixture
 def multirun(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run a multirun into ``tmp_path/sweep``; fail the test with its output when it exits non-zero, unless

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from .conftest import load_study, run_multirun
+from .conftest import isolated_env, load_study, run_multirun
 
 pytestmark = [
     pytest.mark.slow,
@@ -29,11 +29,8 @@ def lit_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("lit")
     ran = folder / "ran" / "sweep"
     ran.parent.mkdir()
-    env = {"ECOPT_PROC_ROOT": str(folder / "no-proc"), "ECOPT_POWERCAP_ROOT": str(folder / "no-powercap")}
-    for empty in env.values():  # as a test's own (tests/conftest.py)
-        Path(empty).mkdir()
     overrides = ("width=choice(4,16)", "hydra.sweeper.n_trials=2", "carbon_region=FR", "pue=1.5")
-    proc = run_multirun(ran, *overrides, app="lit.py", env=env)
+    proc = run_multirun(ran, *overrides, app="lit.py", env=isolated_env(folder))
     assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
     shutil.copytree(ran, folder / "sweep")
     shutil.copy(ran / "ecopt.db", folder / "ecopt.db")

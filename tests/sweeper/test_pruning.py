@@ -18,7 +18,7 @@ from ecopt_lightning.sweeper.config import validate
 from ecopt_lightning.sweeper.errors import SweeperConfigError
 from ecopt_lightning.sweeper.pruning import ENV_TRIAL, TrialRef, check_before_training, job_overrides
 
-from .conftest import load_study, run_multirun
+from .conftest import isolated_env, load_study, run_multirun
 
 APP = """
 import os
@@ -76,8 +76,7 @@ def _shared_sweep(tmp_path_factory: pytest.TempPathFactory, *overrides: str) -> 
     that share it (tests read it and resume copies of it). The environment is a test's own (the app's simulated
     meter, an empty /proc root)."""
     folder = tmp_path_factory.mktemp("prune")
-    env = {"ECOPT_POWERCAP_ROOT": str(folder / "powercap"), "ECOPT_PROC_ROOT": str(folder / "no-proc")}
-    (folder / "no-proc").mkdir()
+    env = {**isolated_env(folder), "ECOPT_POWERCAP_ROOT": str(folder / "powercap")}  # the app's simulated meter
     common = (*SPACE, CONSTRAINT, "hydra.sweeper.n_trials=3", "hydra.sweeper.sampler=random")
     proc = run_multirun(
         folder / "sweep", *common, "hydra.sweeper.baseline=false", *overrides, app=_write_app(folder), env=env
