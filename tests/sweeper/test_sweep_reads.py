@@ -19,9 +19,17 @@ import pytest
 
 from ecopt_lightning.sweeper._compose import FULL_COMPOSE_ENV
 
-from .conftest import run_multirun
+from .conftest import isolated_env, run_multirun
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def five_trials(tmp_path_factory: pytest.TempPathFactory) -> dict[str, int]:
+    """The counts of a sweep of 5 trials with the defaults (heartbeats, reuse of the composed config), which two
+    tests read: run once for the module."""
+    folder = tmp_path_factory.mktemp("reads")
+    return _counts(folder, 5, env=isolated_env(folder))
 
 
 def _counts(tmp_path: Path, n_trials: int, *overrides: str, env: dict[str, str] | None = None) -> dict[str, int]:
@@ -42,9 +50,9 @@ def _counts(tmp_path: Path, n_trials: int, *overrides: str, env: dict[str, str] 
     return json.loads(out.read_text(encoding="utf-8"))
 
 
-def test_each_batch_reads_the_studys_trials_once(tmp_path: Path) -> None:
+def test_each_batch_reads_the_studys_trials_once(tmp_path: Path, five_trials: dict[str, int]) -> None:
     # no heartbeat thread: nothing but the loop itself acts
-    short, long = _counts(tmp_path, 2, "hydra.sweeper.heartbeat_interval_s=0"), _counts(tmp_path, 5)
+    short, long = _counts(tmp_path, 2, "hydra.sweeper.heartbeat_interval_s=0"), five_trials
     assert long["get_trials"] - short["get_trials"] <= 5 - 2  # three more one-job batches, one read each (were 6)
 
 
@@ -61,9 +69,9 @@ def test_each_trial_is_read_twice_and_its_attributes_written_twice(tmp_path: Pat
     assert long["attr_writes"] - short["attr_writes"] == 2 * extra
 
 
-def test_hydra_composes_one_job_config_for_the_sweeps_keys(tmp_path: Path) -> None:
+def test_hydra_composes_one_job_config_for_the_sweeps_keys(tmp_path: Path, five_trials: dict[str, int]) -> None:
     # the sweep's first composition checks the space's keys (before the study exists); each job sets width and
     # is built from that config
-    assert _counts(tmp_path / "reuse", 5)["composes"] == 1
+    assert five_trials["composes"] == 1
     # the count sees every composition: with reuse off, the check and each job's (it was twice each, issue 14)
     assert _counts(tmp_path / "full", 5, env={FULL_COMPOSE_ENV: "1"})["composes"] == 1 + 5
