@@ -22,17 +22,18 @@ from .conftest import isolated_env, load_study, run_multirun
 
 APP = """
 import os
-import hydra, torch
+import hydra
 from omegaconf import DictConfig
 from ecopt_lightning import measure_inference
 from ecopt_lightning.sweeper.pruning import check_before_training
 from tests.doubles.fake_powercap import FakePowercap
 from tests.sweeper.apps.hydra_compat import MAIN_KWARGS
 
-BATCHES = [(torch.rand(32, 64, generator=torch.Generator().manual_seed(0)), torch.zeros(32))] * 4
-
 @hydra.main(**MAIN_KWARGS, config_path=".", config_name="prune")
 def main(cfg: DictConfig) -> dict:
+    import torch  # in the job: a run the sweeper refuses stops before it is imported (seconds a run)
+
+    batches = [(torch.rand(32, 64, generator=torch.Generator().manual_seed(0)), torch.zeros(32))] * 4
     w = int(cfg.width)
     model = torch.nn.Sequential(torch.nn.Linear(64, w), torch.nn.ReLU(), torch.nn.Linear(w, w), torch.nn.Linear(w, w),
                                 torch.nn.Linear(w, w), torch.nn.Linear(w, 10))
@@ -41,8 +42,8 @@ def main(cfg: DictConfig) -> dict:
     cap = FakePowercap(os.environ["ECOPT_POWERCAP_ROOT"], psys=False)
     model.register_forward_hook(lambda m, args, out: cap.add("cpu:0", {per_unit} * w * args[0].shape[0]))
     # windows as short as they come: the simulated meter counts each sample, so no window needs a floor
-    check_before_training(model, BATCHES, min_window_s=0.0, device="cpu")  # where the trainer will run it
-    r = measure_inference(model, BATCHES, warmup_batches=1, repeats=2, max_batches=3, rel_precision=None,
+    check_before_training(model, batches, min_window_s=0.0, device="cpu")  # where the trainer will run it
+    r = measure_inference(model, batches, warmup_batches=1, repeats=2, max_batches=3, rel_precision=None,
                           min_window_s=0.0)  # "after training"
     return {"val_acc": 1.0 - 1.0 / w - abs(cfg.lr - 0.01), "energy/inference_per_sample_J": r.per_sample_J,
             "energy/total_J": r.measurement.energy_J + 5.0}
@@ -149,7 +150,7 @@ def test_an_app_that_never_checks_is_told_nothing_can_be_pruned(multirun, app: s
     did not) trained every trial in full, the wide ones too, and nothing said that no trial could be pruned."""
     source = Path(app).read_text()
     line = (
-        '    check_before_training(model, BATCHES, min_window_s=0.0, device="cpu")  # where the trainer will run it\n'
+        '    check_before_training(model, batches, min_window_s=0.0, device="cpu")  # where the trainer will run it\n'
     )
     assert line in source
     Path(app).write_text(source.replace(line, ""))
