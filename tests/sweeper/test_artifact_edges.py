@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -25,6 +26,24 @@ def _infeasible_study() -> optuna.Study:
         attrs = {"energy/total_J": 2.0 + w, CONSTRAINTS_ATTR: {CONSTRAINT: 1.0 + w}}
         study.add_trial(
             optuna.trial.create_trial(values=[w / 2, w], params={"w": w}, distributions=DIST, user_attrs=attrs)
+        )
+    return study
+
+
+def _one_config_study(*attrs: dict[str, Any]) -> optuna.Study:
+    """One config (``w=1.0``) run in one complete trial per ``attrs`` (its user attributes, which hold its
+    energy per sample), trial 0 the baseline: the trials of a repeated config, pooled into one point."""
+    from ecopt_lightning.sweeper._schema import BASELINE_ATTR
+
+    study = optuna.create_study(directions=DIRECTIONS)
+    for k, user_attrs in enumerate(attrs):
+        study.add_trial(
+            optuna.trial.create_trial(
+                values=[0.9, user_attrs[NAMES[1]]],
+                params={"w": 1.0},
+                distributions=DIST,
+                user_attrs={**user_attrs, **({BASELINE_ATTR: True} if k == 0 else {})},
+            )
         )
     return study
 
@@ -194,14 +213,9 @@ def test_the_chosen_model_of_a_repeated_config_gives_the_pooled_figure_the_payba
     """energy_report.md's chosen model gave its first trial's J per sample (0.001), while the front, the
     payback line and pareto_front.json gave the config's pooled median (0.002)."""
     from ecopt_lightning.sweeper._energy_report import render
-    from ecopt_lightning.sweeper._schema import BASELINE_ATTR, PER_REPEAT_ATTR
+    from ecopt_lightning.sweeper._schema import PER_REPEAT_ATTR
 
-    study = optuna.create_study(directions=DIRECTIONS)
-    for k, repeats in enumerate([[0.001] * 6, [0.002] * 6, [0.003] * 6]):  # one config, three trials
-        attrs = {NAMES[1]: repeats[0], PER_REPEAT_ATTR: repeats, **({BASELINE_ATTR: True} if k == 0 else {})}
-        study.add_trial(
-            optuna.trial.create_trial(values=[0.9, repeats[0]], params={"w": 1.0}, distributions=DIST, user_attrs=attrs)
-        )
+    study = _one_config_study(*({NAMES[1]: j, PER_REPEAT_ATTR: [j] * 6} for j in (0.001, 0.002, 0.003)))
     report = build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS))
     assert report.impact["chosen_J_per_inference"] == pytest.approx(0.002)
     chosen = render(report).split("## The chosen model", 1)[1]
@@ -213,14 +227,8 @@ def test_the_chosen_model_of_a_repeated_config_gives_the_median_training_energy_
     """Regression (reports audit, 2026-11-29): a config run in three trials (training 10, 30 and 20 J) was the
     chosen model with 'Training energy: 10 J', its first trial's alone, beside the pooled inference figure."""
     from ecopt_lightning.sweeper._energy_report import render
-    from ecopt_lightning.sweeper._schema import BASELINE_ATTR
 
-    study = optuna.create_study(directions=DIRECTIONS)
-    for k, train in enumerate([10.0, 30.0, 20.0]):  # one config, three trials
-        attrs = {NAMES[1]: 0.002, "energy/train_total_J": train, **({BASELINE_ATTR: True} if k == 0 else {})}
-        study.add_trial(
-            optuna.trial.create_trial(values=[0.9, 0.002], params={"w": 1.0}, distributions=DIST, user_attrs=attrs)
-        )
+    study = _one_config_study(*({NAMES[1]: 0.002, "energy/train_total_J": train} for train in (10.0, 30.0, 20.0)))
     chosen = render(build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS)))
     assert "- Training energy: 20 J (the median of trials 0, 1, 2).\n" in chosen.split("## The chosen model", 1)[1]
 
@@ -230,19 +238,12 @@ def test_the_chosen_repeated_config_names_the_trials_its_training_energy_is_the_
     config run in three trials (10 J, none, 30 J) read 'Training energy: 10 J (the median of trials 0, 1, 2)': the
     first trial's alone, said to be the median of all three."""
     from ecopt_lightning.sweeper._energy_report import render
-    from ecopt_lightning.sweeper._schema import BASELINE_ATTR
 
-    study = optuna.create_study(directions=DIRECTIONS)
-    for k, train in enumerate([10.0, None, 30.0]):  # one config, three trials
-        attrs = {NAMES[1]: 0.002, **({} if train is None else {"energy/train_total_J": train})}
-        study.add_trial(
-            optuna.trial.create_trial(
-                values=[0.9, 0.002],
-                params={"w": 1.0},
-                distributions=DIST,
-                user_attrs={**attrs, **({BASELINE_ATTR: True} if k == 0 else {})},
-            )
-        )
+    study = _one_config_study(
+        {NAMES[1]: 0.002, "energy/train_total_J": 10.0},
+        {NAMES[1]: 0.002},
+        {NAMES[1]: 0.002, "energy/train_total_J": 30.0},
+    )
     chosen = render(build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS)))
     said = "- Training energy: 20 J (the median of trials 0, 2; trial(s) 1 reported none).\n"
     assert said in chosen.split("## The chosen model", 1)[1]
@@ -250,20 +251,14 @@ def test_the_chosen_repeated_config_names_the_trials_its_training_energy_is_the_
 
 def _two_sensor_study() -> optuna.Study:
     """One config run in two trials (a study resumed on another machine): measured by RAPL, then ESTIMATED."""
-    from ecopt_lightning.sweeper._schema import BASELINE_ATTR, SOURCES_ATTR
+    from ecopt_lightning.sweeper._schema import SOURCES_ATTR
 
-    study = optuna.create_study(directions=DIRECTIONS)
-    for k, (source, share) in enumerate([("rapl", 0.0), ("estimate", 1.0)]):
-        attrs = {NAMES[1]: 0.002, SOURCES_ATTR: {"cpu:0": source}, "energy/estimated_fraction": share}
-        study.add_trial(
-            optuna.trial.create_trial(
-                values=[0.9, 0.002],
-                params={"w": 1.0},
-                distributions=DIST,
-                user_attrs={**attrs, **({BASELINE_ATTR: True} if k == 0 else {})},
-            )
+    return _one_config_study(
+        *(
+            {NAMES[1]: 0.002, SOURCES_ATTR: {"cpu:0": source}, "energy/estimated_fraction": share}
+            for source, share in (("rapl", 0.0), ("estimate", 1.0))
         )
-    return study
+    )
 
 
 def test_the_chosen_repeated_config_run_on_other_sensors_names_each_trials_sources() -> None:
@@ -300,18 +295,9 @@ def test_a_repeated_configs_estimated_share_is_unknown_when_some_trial_did_not_g
     import json
 
     from ecopt_lightning.sweeper._energy_report import render
-    from ecopt_lightning.sweeper._schema import BASELINE_ATTR
 
-    study = optuna.create_study(directions=DIRECTIONS)
-    for k, attrs in enumerate([{"energy/estimated_fraction": 0.0, BASELINE_ATTR: True}, {}]):
-        study.add_trial(
-            optuna.trial.create_trial(
-                values=[0.9, 0.002],
-                params={"w": 1.0},
-                distributions=DIST,
-                user_attrs={NAMES[1]: 0.002, "energy/total_J": 1.0 + k, **attrs},
-            )
-        )
+    shared = {NAMES[1]: 0.002, "energy/total_J": 1.0}
+    study = _one_config_study({**shared, "energy/estimated_fraction": 0.0}, {**shared, "energy/total_J": 2.0})
     report = build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS))
     write_all(report, tmp_path, figures=False)
     (row,) = json.loads((tmp_path / "pareto_front.json").read_text())["trials"]
