@@ -94,17 +94,34 @@ def test_the_tuning_cost_says_how_much_of_it_is_estimated(capsys, tmp_path: Path
     assert f"sweep energy 4 J, {said}" in capsys.readouterr().out.splitlines()[0]
 
 
-def test_a_constraint_added_on_resume_judges_the_earlier_trials_too(tmp_path: Path) -> None:
+#: the toy sweep that two tests resume with a constraint (:func:`two_trials`)
+SPACE = ("width=choice(8,16)", "hydra.sweeper.sampler=random")
+
+
+@pytest.fixture(scope="module")
+def two_trials(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A toy sweep of 2 trials without constraints (trial 0 the baseline, width 16), run once for the module:
+    tests resume copies of it."""
+    from .conftest import isolated_env, run_multirun
+
+    folder = tmp_path_factory.mktemp("two")
+    first = run_multirun(folder / "sweep", *SPACE, "hydra.sweeper.n_trials=2", env=isolated_env(folder))
+    assert first.returncode == 0, first.stderr
+    assert (folder / "sweep" / "optimization_results.yaml").exists()
+    return folder / "sweep"
+
+
+def test_a_constraint_added_on_resume_judges_the_earlier_trials_too(tmp_path: Path, two_trials: Path) -> None:
     """A study resumed with a new constraint: its earlier trials, stored without a value for it, counted as
     feasible and stood on the front beside summary.json's constraint they break."""
+    import shutil
+
     from .conftest import run_multirun
 
     sweep = tmp_path / "sweep"
-    space = ["width=choice(8,16)", "hydra.sweeper.sampler=random"]
-    first = run_multirun(sweep, *space, "hydra.sweeper.n_trials=2")
-    assert first.returncode == 0, first.stderr
+    shutil.copytree(two_trials, sweep)  # the first run: 2 trials without the constraint
     again = run_multirun(
-        sweep, *space, "hydra.sweeper.n_trials=3", "hydra.sweeper.constraints=['energy/total_J <= 1.5']"
+        sweep, *SPACE, "hydra.sweeper.n_trials=3", "hydra.sweeper.constraints=['energy/total_J <= 1.5']"
     )
     assert again.returncode == 0, again.stderr
     with open(sweep / "trials.csv", newline="") as f:
@@ -192,16 +209,20 @@ def test_ecopt_report_removes_a_killed_writers_temp_files_from_its_out(tmp_path:
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
 
 
-def test_a_resume_that_leaves_no_feasible_trial_removes_the_old_optimization_results(tmp_path: Path) -> None:
+def test_a_resume_that_leaves_no_feasible_trial_removes_the_old_optimization_results(
+    tmp_path: Path, two_trials: Path
+) -> None:
     """The first run's optimization_results.yaml stayed, naming as the answer trials that break the constraint
     the resumed study has."""
+    import shutil
+
     from .conftest import run_multirun
 
     sweep = tmp_path / "sweep"
-    assert run_multirun(sweep, "width=choice(8,16)", "hydra.sweeper.n_trials=1").returncode == 0
+    shutil.copytree(two_trials, sweep)  # the first run: 2 trials, which wrote optimization_results.yaml
     assert (sweep / "optimization_results.yaml").exists()
     again = run_multirun(
-        sweep, "width=choice(8,16)", "hydra.sweeper.n_trials=2", "hydra.sweeper.constraints=['energy/total_J <= 0.1']"
+        sweep, *SPACE, "hydra.sweeper.n_trials=3", "hydra.sweeper.constraints=['energy/total_J <= 0.1']"
     )
     assert again.returncode == 0, again.stderr
     assert not (sweep / "optimization_results.yaml").exists()
