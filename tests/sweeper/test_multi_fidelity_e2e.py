@@ -23,7 +23,7 @@ from ecopt_lightning.sweeper._storage import open_storage
 from ecopt_lightning.sweeper.multi_fidelity import rung_values, stopped_at
 from ecopt_lightning.sweeper.successive_halving import decide
 
-from .conftest import load_study, run_multirun
+from .conftest import isolated_env, load_study, run_multirun
 
 pytestmark = pytest.mark.slow
 DIRECTIONS = ["maximize", "minimize"]  # apps/conf/rungs.yaml: val_acc, model/params
@@ -63,10 +63,7 @@ def _shared_run(tmp_path_factory: pytest.TempPathFactory, name: str, *overrides:
     and resume): each such run is a Python start, the Lightning import and its trials. Its environment is a test's
     (tests/conftest.py): no host /proc or powercap, which function-scoped fixtures would only set after it."""
     root = tmp_path_factory.mktemp(name)
-    empty = {"ECOPT_PROC_ROOT": root / "no-proc", "ECOPT_POWERCAP_ROOT": root / "no-powercap"}
-    for folder in empty.values():
-        folder.mkdir()
-    proc = run_multirun(root / "sweep", *overrides, app="rungs.py", env={k: str(v) for k, v in empty.items()})
+    proc = run_multirun(root / "sweep", *overrides, app="rungs.py", env=isolated_env(root))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return root / "sweep", proc
 
