@@ -43,13 +43,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def listening(proxy: subprocess.Popen, log: Path) -> None:
+    """Wait until ``proxy`` logs that it listens (Optuna's line, to its stderr in ``log``): a client started before
+    that waits only $ECOPT_GRPC_CONNECT_TIMEOUT_S (30 s) for it, which a loaded machine's proxy start can exceed."""
+    wait_for(lambda: "Server started at" in log.read_text() or proxy.poll() is not None, what="the proxy listening")
+    assert proxy.poll() is None, log.read_text()
+
+
 def start_proxy(database: str, port: int, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
+    """Start the proxy in front of ``database``; returns once it listens."""
+    proxy = subprocess.Popen(
         [sys.executable, "-m", "ecopt_lightning.sweeper.grpc_proxy", "--storage", database, "--port", str(port)],
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         env=sweep_env(),
     )
+    listening(proxy, log)
+    return proxy
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -105,6 +115,7 @@ def test_the_database_url_can_be_kept_off_the_proxys_command_line(
         command, stdout=log.open("w"), stderr=subprocess.STDOUT, env={**bare, STORAGE_ENV: postgres_url}
     )
     try:
+        listening(proxy, log)
         ok(run(tmp_path / "w0", *SPACE, f"hydra.sweeper.storage=grpc://localhost:{port}",
                f"hydra.sweeper.study_name={study_name}", "hydra.sweeper.n_trials=1"))  # fmt: skip
     finally:
@@ -226,19 +237,22 @@ def test_a_heartbeat_the_lost_proxy_refuses_is_one_line(tmp_path: Path, caplog: 
 def test_ctrl_c_stops_the_proxy_with_one_line(tmp_path: Path) -> None:
     port = free_port()
     command = [sys.executable, "-m", "ecopt_lightning.sweeper.grpc_proxy", "--port", str(port)]
+    log = tmp_path / "proxy.log"
     proxy = subprocess.Popen(
         [*command, "--storage", f"sqlite:///{tmp_path / 'behind_proxy.db'}"],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log.open("w"),
         text=True,
         env=sweep_env(),
         preexec_fn=_ctrl_c_as_in_a_terminal,
     )
     try:
-        open_storage(f"grpc://localhost:{port}", heartbeat_interval_s=0)  # returns once the proxy answers
+        listening(proxy, log)
+        open_storage(f"grpc://localhost:{port}", heartbeat_interval_s=0)  # it answers
         proxy.send_signal(signal.SIGINT)
-        _, err = proxy.communicate(timeout=60)
+        proxy.wait(timeout=60)
     finally:
         proxy.kill()
+    err = log.read_text()
     assert proxy.returncode == 130 and "Traceback" not in err, err
     assert err.splitlines()[-1] == "ecopt grpc proxy: stopped (Ctrl-C)", err
