@@ -52,7 +52,7 @@ def test_two_workers_share_one_budget(tmp_path: Path, storage: str, study_name: 
     common = (*SPACE, f"hydra.sweeper.storage={storage}", f"hydra.sweeper.study_name={study_name}")
     # each worker's first trial waits for the other's (an event, not a time), so both run trials however fast
     # either starts; no worker dies here, so a long heartbeat interval rules out a live one taken for dead
-    common += ("hydra.sweeper.n_trials=8", "hydra.sweeper.heartbeat_interval_s=60", f"meet_dir={tmp_path / 'met'}")
+    common += ("hydra.sweeper.n_trials=8", "hydra.sweeper.heartbeat_interval_s=3600", f"meet_dir={tmp_path / 'met'}")
     workers = [start(tmp_path / f"w{i}", *common, f"hydra.sweeper.seed={i}") for i in range(2)]
     for i, proc in enumerate(workers):
         assert finish(proc, tmp_path / f"w{i}") == 0, Path(f"{tmp_path / f'w{i}'}.log").read_text()
@@ -190,7 +190,8 @@ def test_two_workers_counting_the_budget_at_once_do_not_overshoot_it(
     tmp_path: Path, storage: str, study_name: str
 ) -> None:
     common = (*SPACE, f"hydra.sweeper.storage={storage}", f"hydra.sweeper.study_name={study_name}")
-    common += ("hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=3", "hydra.sweeper.heartbeat_interval_s=60")
+    # no worker dies here: an interval of an hour rules out a live (or paused) one taken for dead on a slow machine
+    common += ("hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=3", "hydra.sweeper.heartbeat_interval_s=3600")
     # worker A counts 4 missing trials and is paused before it asks; B then asks its batch of 3; A goes on and
     # asks 3 more, as if both had counted at the same moment
     a = start(tmp_path / "a", *common, env={"ECOPT_CRASH_AT": "before_ask:1", "ECOPT_CRASH_SIGNAL": "STOP"})
@@ -312,7 +313,7 @@ def test_a_worker_whose_first_batch_lies_wholly_beyond_the_budget_goes_on_under_
         f"hydra.sweeper.study_name={study_name}",
         "hydra.sweeper.n_trials=2",
         "hydra.sweeper.n_jobs=2",
-        "hydra.sweeper.heartbeat_interval_s=60",
+        "hydra.sweeper.heartbeat_interval_s=3600",  # no worker dies here (see above)
     )
     _run_while_paused(
         tmp_path, common, "before_ask:1", "worker A paused before asking", (*common, "hydra.sweeper.seed=1")
