@@ -190,3 +190,50 @@ class PowercapOnRank(Callback):
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if trainer.global_rank == self.rank:
             os.environ["ECOPT_POWERCAP_ROOT"] = str(FakePowercap(Path(self.folder) / f"rank{self.rank}").root)
+
+
+class SetUpWork(TinyModel):
+    """Puts a known energy on the fake RAPL package counter at each hook (an event, not a time): 20 J in
+    ``setup``, 30 J in ``configure_model``, 50 J in ``on_fit_start``, 1 J per batch; :attr:`added` sums them by
+    hook, the batches by loop (``train``, ``sanity``, ``val``, ``test``, ``predict``)."""
+
+    def __init__(self, cap: FakePowercap) -> None:
+        super().__init__()
+        self.cap = cap
+        self.added: dict[str, float] = {}
+
+    def _spend(self, hook: str, joules: float) -> None:
+        self.cap.add("cpu:0", joules)
+        self.added[hook] = self.added.get(hook, 0.0) + joules
+
+    @override
+    def setup(self, stage: str) -> None:
+        self._spend("setup", 20.0)
+
+    @override
+    def configure_model(self) -> None:
+        self._spend("configure_model", 30.0)
+
+    @override
+    def on_fit_start(self) -> None:
+        self._spend("on_fit_start", 50.0)
+
+    @override
+    def training_step(self, batch, batch_idx):
+        self._spend("train", 1.0)
+        return super().training_step(batch, batch_idx)
+
+    @override
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        self._spend("sanity" if self.trainer.sanity_checking else "val", 1.0)
+        return super().validation_step(batch, batch_idx, dataloader_idx)
+
+    @override
+    def test_step(self, batch, batch_idx):
+        self._spend("test", 1.0)
+        return super().test_step(batch, batch_idx)
+
+    @override
+    def predict_step(self, batch, batch_idx):
+        self._spend("predict", 1.0)
+        return super().predict_step(batch, batch_idx)

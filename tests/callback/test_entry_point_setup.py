@@ -3,49 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from typing_extensions import override
 
 from ecopt_lightning.callback import EnergyCallback
 from tests.callback.helpers import make_trainer, read_summary
-from tests.callback.models import TinyModel, loader
+from tests.callback.models import SetUpWork, loader
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
-
-class _SetUpWork(TinyModel):
-    """Puts a known energy on the fake RAPL package counter at each hook (an event, not a time), by hook."""
-
-    def __init__(self, cap) -> None:
-        super().__init__()
-        self.cap = cap
-        self.added: dict[str, float] = {}
-
-    def _spend(self, hook: str, joules: float) -> None:
-        self.cap.add("cpu:0", joules)
-        self.added[hook] = self.added.get(hook, 0.0) + joules
-
-    @override
-    def setup(self, stage: str) -> None:
-        self._spend("setup", 20.0)
-
-    @override
-    def configure_model(self) -> None:
-        self._spend("configure_model", 30.0)
-
-    @override
-    def validation_step(self, batch, batch_idx, dataloader_idx=0):
-        self._spend("batches", 1.0)
-        return super().validation_step(batch, batch_idx, dataloader_idx)
-
-    @override
-    def test_step(self, batch, batch_idx):
-        self._spend("batches", 1.0)
-        return super().test_step(batch, batch_idx)
-
-    @override
-    def predict_step(self, batch, batch_idx):
-        self._spend("batches", 1.0)
-        return super().predict_step(batch, batch_idx)
 
 
 @pytest.mark.parametrize(("entry", "phase"), [("validate", "val"), ("test", "test"), ("predict", "predict")])
@@ -54,13 +17,13 @@ def test_the_work_before_the_first_batch_of_validate_test_predict_is_in_other(tm
     predict the LightningModule's setup and configure_model (a checkpoint's restore) were in no phase, so
     energy/total_J fell short of what the meters read (50 J of set-up missing from 54 J)."""
     cap = fake_powercap(psys=False)
-    model = _SetUpWork(cap)
+    model = SetUpWork(cap)
     cb = EnergyCallback(cpu="rapl", proxies=False)
     trainer = make_trainer(tmp_path, [cb], loggers=False)
     getattr(trainer, entry)(model, dataloaders=loader(n=32))
     summary = read_summary(tmp_path / "energy_summary.json")
     assert summary["status"] == f"finished {entry}" and summary["sources"]["cpu:0"] == "rapl"
-    assert model.added == {"setup": 20.0, "configure_model": 30.0, "batches": 4.0}
+    assert model.added == {"setup": 20.0, "configure_model": 30.0, phase: 4.0}
     assert summary["total_J"] == pytest.approx(54.0, abs=1e-5)
     phases = summary["phases"]
     assert phases["other"]["energy_J"] == pytest.approx(50.0, abs=1e-5)  # setup + configure_model

@@ -15,7 +15,7 @@ from typing_extensions import override
 from ecopt_lightning.callback import EnergyCallback
 from ecopt_lightning.sweeper._jobinfo import degraded_reasons
 from tests.callback.helpers import csv_series, make_trainer, read_summary
-from tests.callback.models import CloseProcessGroup, LoseCpuOnRank, PowercapOnRank, TinyModel
+from tests.callback.models import CloseProcessGroup, LoseCpuOnRank, PowercapOnRank, SetUpWork, TinyModel
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -288,55 +288,20 @@ def test_ddp_a_phase_names_every_rank_s_source(tmp_path, rapl_rank):
     assert benchmark["sources"] == expected and benchmark["source"] == "mixed(estimate,rapl)"
 
 
-class _SetUpWork(TinyModel):
-    """Puts a known energy on the fake RAPL package counter at each hook (an event, not a time), by hook."""
-
-    def __init__(self, cap) -> None:
-        super().__init__()
-        self.cap = cap
-        self.added: dict[str, float] = {}
-
-    def _spend(self, hook: str, joules: float) -> None:
-        self.cap.add("cpu:0", joules)
-        self.added[hook] = self.added.get(hook, 0.0) + joules
-
-    @override
-    def setup(self, stage: str) -> None:
-        self._spend("setup", 20.0)
-
-    @override
-    def configure_model(self) -> None:
-        self._spend("configure_model", 30.0)
-
-    @override
-    def on_fit_start(self) -> None:
-        self._spend("on_fit_start", 50.0)
-
-    @override
-    def training_step(self, batch, batch_idx):
-        self._spend("train", 1.0)
-        return super().training_step(batch, batch_idx)
-
-    @override
-    def validation_step(self, batch, batch_idx, dataloader_idx=0):
-        self._spend("sanity" if self.trainer.sanity_checking else "val", 0.5)
-        return super().validation_step(batch, batch_idx, dataloader_idx)
-
-
 def test_the_work_before_the_first_batch_is_in_the_fits_other_energy(tmp_path, fake_powercap):
     """Regression (callback audit): the fit's 'other' clock started at on_train_start, so the LightningModule's
     setup, configure_model and on_fit_start (and the callback's own set-up after it opened its meters) were in no
     phase: energy/total_J fell short of what the meters read between the callback's opening and closing them."""
     cap = fake_powercap(psys=False)
-    model = _SetUpWork(cap)
+    model = SetUpWork(cap)
     cb = EnergyCallback(cpu="rapl", proxies=False)
     make_trainer(tmp_path, [cb], loggers=False, limit_val_batches=2).fit(model)
     summary = read_summary(tmp_path / "energy_summary.json")
-    assert summary["sources"]["cpu:0"] == "rapl" and model.added["sanity"] == 1.0  # 2 batches, measured apart
+    assert summary["sources"]["cpu:0"] == "rapl" and model.added["sanity"] == 2.0  # 2 batches, measured apart
     spent = {hook: j for hook, j in model.added.items() if hook != "sanity"}
     assert summary["total_J"] == pytest.approx(sum(spent.values()), abs=1e-5)
     phases = summary["phases"]
     assert phases["other"]["energy_J"] == pytest.approx(100.0, abs=1e-5)  # setup + configure_model + on_fit_start
     assert phases["train"]["energy_J"] == pytest.approx(spent["train"], abs=1e-5)
     assert phases["val"]["energy_J"] == pytest.approx(spent["val"], abs=1e-5)
-    assert phases["sanity"]["energy_J"] == pytest.approx(1.0, abs=1e-5)
+    assert phases["sanity"]["energy_J"] == pytest.approx(2.0, abs=1e-5)
