@@ -11,14 +11,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.guards import EVENT_S, SUBPROCESS_S
+from tests.guards import SUBPROCESS_S
 from tests.sweeper.conftest import APPS, ROOT
 
 POSTGRES_URL = os.environ.get("ECOPT_TEST_POSTGRES_URL")
@@ -103,15 +101,6 @@ def run(sweep_dir: Path, *overrides: str, env: dict[str, str] | None = None, app
 def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
     assert proc.returncode == 0, f"exit {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
     return proc
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = EVENT_S, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def check_artifacts(sweep_dir: Path) -> dict:

@@ -14,7 +14,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from .conftest import check_artifacts, finish, ok, run, start, wait_for
+from tests.guards import wait_for
+
+from .conftest import check_artifacts, finish, ok, run, start
 
 pytestmark = pytest.mark.slow
 COMMAND = ("width=choice(8,16,32,64)", "lr=interval(0.001, 0.1)", "hydra.sweeper.sampler=random")

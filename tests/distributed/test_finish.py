@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import finish, sweep_env, wait_for
+from tests.guards import wait_for
+
+from .conftest import finish, sweep_env
 
 
 def test_a_hung_process_fails_with_its_stacks_in_the_message(tmp_path: Path) -> None:

@@ -27,9 +27,9 @@ from ecopt_lightning.sweeper._storage import (
 from ecopt_lightning.sweeper._urls import check, password
 from ecopt_lightning.sweeper.errors import EnvSettingError, SweeperConfigError
 from ecopt_lightning.sweeper.grpc_proxy import STORAGE_ENV
-from tests.guards import SUBPROCESS_S
+from tests.guards import SUBPROCESS_S, wait_for
 
-from .conftest import _ctrl_c_as_in_a_terminal, finish, ok, run, start, sweep_env, wait_for
+from .conftest import _ctrl_c_as_in_a_terminal, finish, ok, run, start, sweep_env
 
 pytest.importorskip("grpc", reason="grpcio is not installed (pip install -e .[cluster])")
 pytestmark = pytest.mark.slow

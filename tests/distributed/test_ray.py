@@ -25,11 +25,11 @@ from ecopt_lightning.sweeper._storage import open_storage
 from ecopt_lightning.sweeper._urls import password
 from ecopt_lightning.sweeper.ray_workers import STORAGE_ENV, local_instance_token, run_workers
 from tests.doubles.fake_powercap import FakePowercap
-from tests.guards import SUBPROCESS_S
+from tests.guards import SUBPROCESS_S, wait_for
 from tests.sweeper.conftest import APPS, ROOT
 
 from .conftest import _ctrl_c_as_in_a_terminal as _sigint
-from .conftest import check_artifacts, sweep_env, wait_for
+from .conftest import check_artifacts, sweep_env
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install -e .[ray])")
 pytestmark = pytest.mark.slow

@@ -16,9 +16,10 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.doubles.fake_powercap import FakePowercap
+from tests.guards import wait_for
 from tests.sweeper.conftest import APPS, ROOT, load_study, run_multirun
 
-from .conftest import check_artifacts, finish, ok, run, sweep_cmd, sweep_env, wait_for
+from .conftest import check_artifacts, finish, ok, run, sweep_cmd, sweep_env
 
 SKIP = "hydra-submitit-launcher is not installed (pip install -e .[cluster])"
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason=SKIP)

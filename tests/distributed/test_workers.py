@@ -18,9 +18,9 @@ from ecopt_lightning.cli import main as ecopt_main
 from ecopt_lightning.sweeper._budget import OVER_BUDGET_ERROR
 from ecopt_lightning.sweeper._storage import open_storage
 from ecopt_lightning.sweeper._sweep_report import late_runs
-from tests.guards import SUBPROCESS_S
+from tests.guards import SUBPROCESS_S, wait_for
 
-from .conftest import check_artifacts, finish, run, start, wait_for
+from .conftest import check_artifacts, finish, run, start
 
 pytestmark = pytest.mark.slow
 SPACE = ("width=choice(8,16,32,64)", "lr=tag(log, interval(1e-4, 1e-1))", "hydra.sweeper.sampler=random")

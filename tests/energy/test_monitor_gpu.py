@@ -6,7 +6,6 @@ import math
 import sys
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
 
@@ -17,20 +16,13 @@ from tests.doubles.simulated_gpu import (
     NVML_ERROR_NOT_SUPPORTED,
     SimGpu,
 )
+from tests.guards import wait_for
 
 
 def busy(seconds: float) -> None:
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
         pass
-
-
-def wait_for(event: Callable[[], bool], what: str) -> None:
-    """Wait for an event of the meter's background thread; the deadline only stops a hung test."""
-    deadline = time.monotonic() + 60.0
-    while not event():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.001)
 
 
 def test_counter_mj_to_joules(simulated_gpu, manual_clock):
@@ -109,7 +101,7 @@ def test_power_polling_agrees_with_counter_on_a_known_trace(simulated_gpu, manua
             for _ in range(150):  # 1.5 s in 10 ms steps, each sampled by the poller once at least
                 polls = polled.device_calls
                 clock.advance(0.01)
-                wait_for(lambda n=polls: polled.device_calls >= n + 2, "two polls after a step")
+                wait_for(lambda n=polls: polled.device_calls >= n + 2, what="two polls after a step", poll_s=0.001)
     by = w.measurement.by_device
     assert by["gpu:1"] == pytest.approx(by["gpu:0"], rel=0.02)
 
@@ -157,13 +149,13 @@ def test_polling_fault_that_recovers_still_invalidates_the_window(simulated_gpu)
     with EnergyMonitor(gpus=[0], cpu=False, poll_period_s=0.01) as monitor:
         with monitor.window() as spanning:
             gpu.fail(NVML_ERROR_GPU_IS_LOST)
-            wait_for(lambda: gpu.failed_calls >= 1, "a failed poll")
+            wait_for(lambda: gpu.failed_calls >= 1, what="a failed poll", poll_s=0.001)
             gpu.recover()
             polls = gpu.device_calls
-            wait_for(lambda: gpu.device_calls >= polls + 2, "a good poll after the fault")
+            wait_for(lambda: gpu.device_calls >= polls + 2, what="a good poll after the fault", poll_s=0.001)
         with monitor.window() as clean:
             polls = gpu.device_calls
-            wait_for(lambda: gpu.device_calls >= polls + 2, "a good poll in the clean window")
+            wait_for(lambda: gpu.device_calls >= polls + 2, what="a good poll in the clean window", poll_s=0.001)
     assert "gpu:0" in spanning.measurement.invalid
     assert clean.measurement.by_device["gpu:0"] > 0
 

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 
 import pytest
 
 from ecopt_lightning import EnergyMonitor
 from ecopt_lightning.energy.nvml import GAP_POLLS
 from tests.doubles.simulated_gpu import SimGpu
-
-
-def wait_for(event: Callable[[], bool], what: str) -> None:
-    """Wait for an event of the poller's thread; the deadline only stops a hung test."""
-    deadline = time.monotonic() + 60.0
-    while not event():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.001)
+from tests.guards import wait_for
 
 
 def test_a_gap_in_the_polled_power_samples_makes_the_window_approximate_with_the_reason(simulated_gpu, manual_clock):
@@ -31,7 +22,7 @@ def test_a_gap_in_the_polled_power_samples_makes_the_window_approximate_with_the
 
     def polls(n: int) -> None:
         calls = gpu.device_calls
-        wait_for(lambda: gpu.device_calls >= calls + n, f"{n} polls")
+        wait_for(lambda: gpu.device_calls >= calls + n, what=f"{n} polls", poll_s=0.001)
 
     with EnergyMonitor(gpus=[0], cpu=False, poll_period_s=0.01, proc_root=False) as monitor:
         assert monitor.sources == {"gpu:0": "nvml_power"}

@@ -367,7 +367,8 @@ def test_a_worker_whose_schedule_another_stored_over_at_the_start_refuses_before
     # under B's "off", and none was stopped
     import signal
 
-    from tests.distributed.conftest import finish, run, start, wait_for
+    from tests.distributed.conftest import finish, run, start
+    from tests.guards import wait_for
 
     url = f"journal:///{tmp_path / 'shared' / 'study.log'}"
     (tmp_path / "shared").mkdir()

@@ -362,7 +362,8 @@ def test_a_worker_whose_prune_before_training_another_stored_over_at_the_start_r
     import optuna
 
     from ecopt_lightning.sweeper._storage import open_storage
-    from tests.distributed.conftest import finish, run, start, wait_for
+    from tests.distributed.conftest import finish, run, start
+    from tests.guards import wait_for
 
     url = f"journal:///{tmp_path / 'shared' / 'study.log'}"
     (tmp_path / "shared").mkdir()
