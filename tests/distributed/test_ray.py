@@ -290,7 +290,7 @@ def test_ctrl_c_stops_the_workers_with_one_line(tmp_path: Path) -> None:
     try:
         wait_for(lambda: met.exists() and any(met.iterdir()), what="the worker's job running")
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=SUBPROCESS_S)
     finally:
         proc.kill()
     assert proc.returncode == 130 and "Traceback" not in err, err

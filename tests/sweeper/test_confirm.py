@@ -20,6 +20,7 @@ from typing_extensions import override
 from ecopt_lightning.cli import main
 from ecopt_lightning.confirm import why_not_reloadable
 from ecopt_lightning.sweeper._pareto import non_dominated_ranks
+from tests.guards import SUBPROCESS_S
 
 ROOT = Path(__file__).resolve().parents[2]
 E = "energy/inference_per_sample_J"
@@ -31,7 +32,7 @@ def test_confirm_on_a_real_4_trial_sweep_rebuilds_the_front_from_the_new_values(
         sys.executable, str(ROOT / "examples" / "train.py"), "-m", "hydra/sweeper=ecopt",
         "hydra.sweeper.n_trials=4", "trainer.max_epochs=1", "energy.max_repeats=6", f"hydra.sweep.dir={sweep}",
     ]  # fmt: skip
-    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=900, env={**os.environ})
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=SUBPROCESS_S, env={**os.environ})
     assert out.returncode == 0, out.stderr[-3000:]
     storage = f"sqlite:///{sweep / 'ecopt.db'}"
     study = optuna.load_study(study_name="train", storage=storage)
