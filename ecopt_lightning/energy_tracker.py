@@ -295,22 +295,23 @@ class EnergyTracker:
                 "approximate": float(m.approximate),
             }
         )
-        if idle["failed"] > 0:
-            reasons = "; ".join(f"{d}: {why}" for d, why in m.invalid.items()) or "on another rank"
-            say_once(
-                "idle-failed",
-                f"ecopt energy: idle power not measured: a reading failed during the idle baseline ({reasons}); "
-                "net energy is not logged",
-            )
-            return
-        if idle.get("approximate", 0.0) > 0:
-            reasons = "; ".join(f"{d}: {why}" for d, why in m.approximate_why.items()) or "on another rank"
-            say_once(
-                "idle-approximate",
-                f"ecopt energy: idle power not measured: the idle baseline's window was approximate ({reasons}); "
-                "net energy is not logged (a longer idle_baseline_s reads it)",
-            )
-            return
+        refused = (
+            ("failed", m.invalid, "a reading failed during the idle baseline", ""),
+            (
+                "approximate",
+                m.approximate_why,
+                "the idle baseline's window was approximate",
+                " (a longer idle_baseline_s reads it)",
+            ),
+        )
+        for key, why, what, remedy in refused:
+            if idle.get(key, 0.0) > 0:
+                reasons = "; ".join(f"{d}: {w}" for d, w in why.items()) or "on another rank"
+                say_once(
+                    f"idle-{key}",
+                    f"ecopt energy: idle power not measured: {what} ({reasons}); net energy is not logged{remedy}",
+                )
+                return
         self.idle_W = idle["energy_J"] / idle["seconds"] if idle["seconds"] else math.nan
 
     # the clock --------------------------------------------------------------------------------------------
