@@ -162,6 +162,8 @@ class EnergyCallback(Callback):
             InferenceBenchmark.of(inference_benchmark), self.tracker, self._proxies, batch_size_fn
         )
         self.monitor: EnergyMonitor | None = monitor
+        #: the meters' description, kept when the monitor this callback opened is closed (the summary holds it)
+        self._described: str | None = None
         self._own_monitor = monitor is None
         self._reducer = RankReducer()
         self._rank = 0  # this process's global rank (set-up)
@@ -553,7 +555,7 @@ class EnergyCallback(Callback):
             price_per_kWh=self.price_per_kWh,
             currency=self.currency,
             published=self._out.last,
-            monitor=self.monitor,
+            monitor=self._described if self.monitor is None else self.monitor.describe(),
             faults=self._faults(),
             sources_by_rank=self._phase_sources(),
         )
@@ -621,6 +623,7 @@ class EnergyCallback(Callback):
         """Close the monitor this callback opened (its meters' threads, NVML); one passed in stays open."""
         if self._own_monitor:
             if self.monitor is not None:
+                self._described = self.monitor.describe()
                 self.monitor.close()
             self.monitor = None
             self.tracker.use(None)

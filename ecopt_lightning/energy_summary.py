@@ -175,7 +175,7 @@ def build_summary(
     price_per_kWh: float | None,
     currency: str,
     published: Mapping[str, float],
-    monitor: EnergyMonitor | None,
+    monitor: str | None,
     faults: Mapping[str, str],
     no_energy: str | None = None,
     sources_by_rank: Sequence[Mapping[str, Mapping[str, str]]] = (),
@@ -193,7 +193,7 @@ def build_summary(
         model, inference: the model proxies' and the inference benchmark's entries.
         grid, pue, price_per_kWh, currency: the carbon and cost settings.
         published: the last value of every metric the callback published.
-        monitor: the run's meters, for their description (``None``: closed).
+        monitor: the run's meters' description (:meth:`EnergyMonitor.describe`; ``None``: no monitor).
         faults: the measurement faults of every rank it knows of (:func:`rank_named`).
         no_energy: why ``totals`` is empty (nothing measured, no batch run); ``None`` when it is not.
         sources_by_rank: per rank, :func:`phase_sources` (several ranks: the phases name every rank's sources).
@@ -222,7 +222,7 @@ def build_summary(
         "carbon": carbon_entry(totals, grid, pue),
         "cost": cost_entry(totals, price_per_kWh, currency, pue),
         "metrics": dict(published),
-        "monitor": None if monitor is None else monitor.describe(),
+        "monitor": monitor,
         "measurement_faults": dict(faults),
     }
     return dict(strict_json.strict(summary))
