@@ -455,22 +455,23 @@ class EcoptSweeperImpl:
                         )
                     time.sleep(0.5)  # one cheap query per poll; a finishing trial is seen at once
                     continue
-                if missing <= 0 and settings.n_trials == 0:  # as hydra-optuna-sweeper: no trial, the results written
-                    notes["stopped"] = N_TRIALS_REACHED
-                    log.info(
-                        "ecopt: n_trials=0: no trial run; the reports are written from the study's %d trial(s)",
-                        len(every),
-                    )
-                    break
                 if missing <= 0:
                     notes["stopped"] = N_TRIALS_REACHED
-                    log.info(
-                        "ecopt: %s + %d running of n_trials=%d: nothing to launch%s",
-                        f"{done - stopped} complete + {stopped} stopped at a rung" if stopped else f"{done} complete",
-                        running,
-                        settings.n_trials,
-                        "" if launched else NOTHING_NEW_HINT,
-                    )
+                    if settings.n_trials == 0:  # as hydra-optuna-sweeper: no trial, the results written
+                        log.info(
+                            "ecopt: n_trials=0: no trial run; the reports are written from the study's %d trial(s)",
+                            len(every),
+                        )
+                    else:
+                        log.info(
+                            "ecopt: %s + %d running of n_trials=%d: nothing to launch%s",
+                            f"{done - stopped} complete + {stopped} stopped at a rung"
+                            if stopped
+                            else f"{done} complete",
+                            running,
+                            settings.n_trials,
+                            "" if launched else NOTHING_NEW_HINT,
+                        )
                     break
                 if grid is not None and sum(t.state.is_finished() for t in every) >= grid:
                     notes["stopped"] = f"every point of the grid ({grid}) was tried"
