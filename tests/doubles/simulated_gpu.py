@@ -320,3 +320,27 @@ class SimulatedNvml(types.ModuleType):
             else:
                 out.append(_Field(fid, NVML_ERROR_NOT_SUPPORTED, 0))
         return out
+
+
+class HeldPower:
+    """A power trace (W, settable as :attr:`watts`) whose poller can be held inside a poll, before its sample, by
+    an event, never by a time: :meth:`hold` returns once a poll is held, :meth:`release` lets it sample."""
+
+    def __init__(self, watts: float) -> None:
+        self.watts = watts
+        self._free, self._held = threading.Event(), threading.Event()
+        self._free.set()
+
+    def __call__(self, t: float) -> float:
+        if not self._free.is_set():
+            self._held.set()
+            self._free.wait()
+        return self.watts
+
+    def hold(self) -> None:
+        self._held.clear()
+        self._free.clear()
+        assert self._held.wait(60), "the poller never polled"  # a hang guard: it polls every few ms
+
+    def release(self) -> None:
+        self._free.set()

@@ -14,6 +14,7 @@ from tests.doubles.simulated_gpu import (
     NVML_ERROR_DRIVER_NOT_LOADED,
     NVML_ERROR_GPU_IS_LOST,
     NVML_ERROR_NOT_SUPPORTED,
+    HeldPower,
     SimGpu,
 )
 from tests.guards import wait_for
@@ -274,29 +275,17 @@ def test_polled_power_read_between_samples_is_never_taken_back_when_the_power_dr
     marked invalid as 'counter went backwards (driver reload or reset?)'. The poller is held inside a poll by an
     event, never by a time."""
     clock = manual_clock()
-    watts = {"now": 300.0}
-    free, blocked = threading.Event(), threading.Event()
-    free.set()
-
-    def trace(t: float) -> float:
-        if not free.is_set():
-            blocked.set()
-            free.wait()
-        return watts["now"]
-
+    trace = HeldPower(300.0)
     simulated_gpu([SimGpu("GPU-aaaa", trace, counter_supported=False)])
     with EnergyMonitor(gpus=[0], cpu=False, poll_period_s=1e-3) as monitor:
-        free.clear()
-        assert blocked.wait(60), "the poller never polled"  # a poll is now held before its sample
+        trace.hold()  # a poll is now held before its sample
         clock.advance(1.0)
         first = monitor.snapshot()  # between two samples: the last one extrapolated
-        watts["now"] = 0.0
-        blocked.clear()
-        free.set()  # the held poll samples 0 W ...
-        free.clear()
-        assert blocked.wait(60), "the poller never polled again"  # ... and the next poll begins: it was added
+        trace.watts = 0.0
+        trace.release()  # the held poll samples 0 W ...
+        trace.hold()  # ... and the next poll begins: it was added
         second = monitor.snapshot()
-        free.set()
+        trace.release()
     m = monitor.measure(first, second)
     assert m.invalid == {}
     assert m.by_device["gpu:0"] >= 0.0

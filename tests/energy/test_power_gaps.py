@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from ecopt_lightning import EnergyMonitor
 from ecopt_lightning.energy.nvml import GAP_POLLS
-from tests.doubles.simulated_gpu import SimGpu
+from tests.doubles.simulated_gpu import HeldPower, SimGpu
 from tests.guards import wait_for
 
 
@@ -53,23 +51,14 @@ def test_a_read_while_the_poller_is_held_up_is_approximate_before_the_next_sampl
     """A window read while the poller is held up holds the last sample extrapolated over the gap: approximate too.
     The poller is held inside a poll by an event, never by a time."""
     clock = manual_clock()
-    free, blocked = threading.Event(), threading.Event()
-    free.set()
-
-    def trace(t: float) -> float:
-        if not free.is_set():
-            blocked.set()
-            free.wait()
-        return 200.0
-
+    trace = HeldPower(200.0)
     simulated_gpu([SimGpu("GPU-aaaa", trace, counter_supported=False)])
     with EnergyMonitor(gpus=[0], cpu=False, poll_period_s=0.01, proc_root=False) as monitor:
-        free.clear()
-        assert blocked.wait(60), "the poller never polled"  # a poll is now held before its sample
+        trace.hold()  # a poll is now held before its sample
         start = monitor.snapshot()
         clock.advance(1.0)
         end = monitor.snapshot()
-        free.set()
+        trace.release()
     m = monitor.measure(start, end)
     assert m.invalid == {} and m.by_device["gpu:0"] == pytest.approx(200.0)
     assert m.approximate and m.approximate_why["gpu:0"].startswith("NVML power not sampled for 1.000 s")
