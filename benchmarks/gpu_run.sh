@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 19's whole GPU-machine run in one command: the NVML check (gpu_check.py) and the product's own loop
-# (gpu_sweep_check.py: a 4-trial ecopt sweep of examples/cifar10 on FakeData). Each writes its files under $OUT
+# (gpu_sweep_check.py: a 4-trial ecopt sweep of examples/cifar10 on FakeData, then the same with multi-fidelity). Each writes its files under $OUT
 # as it goes, so a step that fails or runs out of time keeps what the others found.
 #
 # On the device machine (after benchmarks/gpu_wheels.sh here; carry .device/wheels; timeout_s about 480):
@@ -26,5 +26,7 @@ fi
 
 timeout "${CHECK_S:-280}" $PY benchmarks/gpu_check.py "$OUT/gpu-check" "${dry[@]}" ${CHECK_ARGS:-}
 echo "gpu_run: gpu_check exit $?"
-$PY benchmarks/gpu_sweep_check.py "$OUT/gpu-sweep" --timeout "${SWEEP_S:-170}" "${dry[@]}"
+$PY benchmarks/gpu_sweep_check.py "$OUT/gpu-sweep" --timeout "${SWEEP_S:-120}" "${dry[@]}"
 echo "gpu_run: gpu_sweep_check exit $?"
+$PY benchmarks/gpu_sweep_check.py "$OUT/gpu-sweep-mf" --search smoke_multi_fidelity --timeout "${SWEEP_S:-120}" "${dry[@]}"
+echo "gpu_run: gpu_sweep_check (multi-fidelity) exit $?"
