@@ -182,6 +182,7 @@ class EnergyCallback(Callback):
         self._summary_file: str | None = None  # where this entry point's summary goes (found at its first write)
         self._rungs: RungCheck | None = None  # the stop-at-rung check of a multi-fidelity sweep (fit set-up)
         self._fit: FitContext | None = None  # what the inference benchmark reads (fit set-up)
+        self._stage: str | None = None  # the running entry point's (setup's stage: Lightning restores after it)
 
     @property
     def inference_benchmark(self) -> InferenceBenchmark | None:
@@ -223,6 +224,7 @@ class EnergyCallback(Callback):
     # set-up -----------------------------------------------------------------------------------------------
     @override
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self._stage = stage
         self._reducer = RankReducer.from_strategy(trainer.strategy)
         self._rank = trainer.global_rank
         self._faults_by_rank = self._sources_by_rank = None
@@ -524,6 +526,8 @@ class EnergyCallback(Callback):
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if self._stage != "fit":  # test/validate/predict(ckpt_path=...) load weights: their energy is this run's
+            return
         # the checkpoint's totals are where the resumed run starts, in place of what this callback counted before
         self.tracker.restore(state_dict.get("cluster", {}), replace=True)
         self._batches = dict(state_dict.get("batches", {}))

@@ -65,6 +65,37 @@ def test_a_callback_that_fitted_before_resumes_from_the_checkpoint_totals_alone(
     assert saved["cluster"]["train"]["energy_J"] == pytest.approx(first["energy_J"], rel=1e-12)
 
 
+def test_testing_or_validating_a_checkpoint_after_fit_keeps_the_energy_the_fit_counted(tmp_path):
+    """Regression (H200 run, 2026-11-29): ``trainer.test(ckpt_path="best")`` after fit, examples/cifar10's pattern,
+    put the callback's totals back to the checkpoint's: the inference benchmark's energy (2-7 kJ a trial there,
+    most of the trial's) and the training after the checkpoint vanished from total_J and the sweep's cost. Only
+    ``fit(ckpt_path=...)`` resumes a run; the other entry points load the weights alone."""
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=4, save_top_k=-1)
+    benchmark = {"repeats": 6, "max_repeats": 6, "max_seconds": None, "min_window_s": 0.0}
+    cb = EnergyCallback(inference_benchmark=benchmark, proxies=False)
+    trainer = make_trainer(
+        tmp_path, [cb, ckpt], loggers=False, enable_checkpointing=True, max_epochs=2, limit_val_batches=2
+    )
+    model = TinyModel()
+    trainer.fit(model)
+    fit = cb.summary()["phases"]
+    assert fit["train"]["steps"] == 16 and fit["benchmark"]["energy_J"] > 0
+    early = str(tmp_path / "ckpt" / "epoch=0-step=4.ckpt")  # 4 training steps in its totals
+    for entry, phase in ((trainer.test, "test"), (trainer.validate, "val")):
+        before = cb.summary()
+        entry(model, ckpt_path=early, verbose=False)
+        after = cb.summary()
+        for kept in ("train", "benchmark"):
+            assert after["phases"][kept] == before["phases"][kept], (entry.__name__, kept)
+        assert after["phases"][phase]["energy_J"] > before["phases"][phase]["energy_J"]
+        assert after["total_J"] > before["total_J"]
+    # a callback that did not fit: a test of a checkpoint is that test's energy, not the checkpoint's training
+    fresh = EnergyCallback(proxies=False)
+    make_trainer(tmp_path / "b", [fresh], loggers=False, limit_test_batches=2).test(TinyModel(), ckpt_path=early)
+    phases = fresh.summary()["phases"]
+    assert phases["train"]["steps"] == 0 and phases["train"]["energy_J"] == 0 and phases["test"]["energy_J"] > 0
+
+
 @pytest.mark.parametrize(("val_batches", "on_epoch_end"), [(0, None), (2, False)])  # saved there / at validation end
 def test_a_checkpoint_holds_the_whole_epoch_of_training(tmp_path, val_batches, on_epoch_end):
     """Regression (callback audit): a checkpoint saved in on_validation_end at an epoch's end missed the epoch's
