@@ -3,7 +3,8 @@
 Runs ``examples/cifar10/train.py -m hydra/sweeper=ecopt +search=smoke`` (FakeData, so no download) with
 ``hydra.sweeper.n_trials`` trials in a subprocess, then reads what the sweep wrote and checks:
 
-- every trial completed (``--search smoke_multi_fidelity``: or was stopped at a rung);
+- every trial completed (``--search smoke_multi_fidelity``: or was stopped at a rung), its inference benchmark's
+  energy counted in its total;
 - each trial's J per inference sample has its GPU domain measured by ``nvml_counter`` (``--dry-run``: the CPU
   estimate, since the trainer runs on the CPU there), below 0.01 J (the model ran on the GPU, not beside an idle
   one), with no window interpolated and no GPU domain named in a degraded reason;
@@ -91,6 +92,8 @@ def read_trials(sweep_dir: Path) -> list[dict[str, Any]]:
                 "rungs": {k: v for k, v in row.items() if k.startswith("rung") and v},
                 "total_J": summary.get("total_J"),
                 "train_total_J": (summary.get("metrics") or {}).get("energy/train_total_J"),
+                "benchmark_phase_J": ((summary.get("phases") or {}).get("benchmark") or {}).get("energy_J"),
+                "inference_energy_J": inference.get("energy_J"),
                 "degraded": row.get("degraded"),
             }
         )
@@ -133,6 +136,13 @@ def evaluate(
     else:
         seen = {t["trial"]: t["sources"] for t in complete}
         check("inference_sources_labelled", bool(seen) and all(seen.values()), seen)
+    # the benchmark's energy stays in the trial's total (a test of the best checkpoint after fit once rewound it)
+    counted = {t["trial"]: [t["benchmark_phase_J"], t["inference_energy_J"]] for t in complete}
+    check(
+        "benchmark_energy_counted",
+        bool(counted) and all(b is not None and i is not None and b >= i * (1 - 1e-9) > 0 for b, i in counted.values()),
+        counted,
+    )
     interpolated = {t["trial"]: t["interpolated_fraction"] for t in finished}
     check("no_interpolated_windows", bool(interpolated) and set(interpolated.values()) == {0.0}, interpolated)
     fields = ("converged", "rel_halfwidth", "rel_precision", "stop_reason")

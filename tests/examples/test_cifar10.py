@@ -74,6 +74,9 @@ def test_app_on_fake_data_returns_finite_metrics(tmp_path, capsys):
     summary = json.loads((tmp_path / "energy_summary.json").read_text())
     assert summary["sources"] == {"cpu:0": "estimate"}
     assert list((tmp_path / "checkpoints").glob("*.ckpt"))  # the best checkpoint was tested
+    # testing it kept the fit's energy: the inference benchmark's too (it rewound to the checkpoint's totals)
+    benchmark_J = summary["inference"]["energy_J"]
+    assert benchmark_J > 0 and summary["phases"]["benchmark"]["energy_J"] == pytest.approx(benchmark_J, rel=1e-9)
     # the run's closing line says where its files are (it named none: the folder is Hydra's, dated)
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("cifar10 filters=4 depth=2") and " J per inference sample (energy: " in last, last

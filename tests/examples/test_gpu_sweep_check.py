@@ -28,8 +28,10 @@ def test_the_dry_run_sweeps_reads_back_and_checks_every_item(sweep_check, tmp_pa
     result = json.loads((tmp_path / "gpu_sweep_check.json").read_text())
     assert result["returncode"] == 0 and "trainer.accelerator=cpu" in result["command"]
     assert set(result["checks"]) == {
-        "all_trials_complete",
-        "inference_sources_labelled",  # on the GPU machine: inference_gpu_source (nvml_counter)
+        "all_trials_finished",
+        "inference_sources_labelled",  # on the GPU machine: inference_gpu_source, _on_the_gpu, gpu_not_degraded
+        "benchmark_energy_counted",
+        "no_interpolated_windows",
         "inference_converged",
         "front_has_knee_and_intervals",
         "report_names_source",
@@ -48,10 +50,15 @@ def test_the_dry_run_sweeps_reads_back_and_checks_every_item(sweep_check, tmp_pa
 def test_a_missing_gpu_source_or_unconverged_trial_fails_its_check(sweep_check, tmp_path):
     trials = [
         {"trial": 0, "state": "COMPLETE", "sources": {"gpu:0": "nvml_power"}, "converged": False,
-         "rel_halfwidth": 0.12, "rel_precision": 0.05, "stop_reason": "max_seconds"},
+         "rel_halfwidth": 0.12, "rel_precision": 0.05, "stop_reason": "max_seconds", "stopped_at_epoch": None,
+         "J_per_sample": 0.12, "degraded": "gpu:0: power polled and integrated (no energy counter)",
+         "interpolated_fraction": 0.3, "benchmark_phase_J": 0.0, "inference_energy_J": 50.0},
     ]  # fmt: skip
     checks = sweep_check.evaluate(tmp_path, trials, 2, "nvml_counter")
-    assert not checks["all_trials_complete"]["ok"]
+    assert not checks["all_trials_finished"]["ok"]
     assert not checks["inference_gpu_source"]["ok"] and checks["inference_gpu_source"]["detail"] == {0: "nvml_power"}
     assert not checks["inference_converged"]["ok"]
+    assert not checks["inference_on_the_gpu"]["ok"]  # 0.12 J: an idle GPU beside a CPU forward pass
+    assert not checks["gpu_not_degraded"]["ok"] and not checks["no_interpolated_windows"]["ok"]
+    assert not checks["benchmark_energy_counted"]["ok"]  # its 50 J not in the trial's total
     assert not checks["report_names_source"]["ok"]  # no sweep files in tmp_path
