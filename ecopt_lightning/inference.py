@@ -25,7 +25,14 @@ from .energy import EnergyMonitor, EnergyWarning, Measurement, checks
 from .energy._notices import say_once
 from .energy.contention import Contention
 from .energy.measurement import source_label
-from .intervals import CONFIDENCE, MIN_VALUES_FOR_INTERVAL, REL_PRECISION, median_interval, precision_reached
+from .intervals import (
+    CONFIDENCE,
+    MIN_VALUES_FOR_INTERVAL,
+    REL_PRECISION,
+    Runs,
+    precision_reached,
+    repeats_interval,
+)
 from .proxies import ForwardFn, default_forward
 
 if TYPE_CHECKING:
@@ -102,8 +109,8 @@ class InferenceResult:
         seconds: median wall time of one repeat (s).
         measurement: every window of the benchmark, warm-up included, summed (this process only); of a
             continued measurement (``prior``), the windows of this call only: the earlier ones are the prior's.
-        interval_J: the median's :data:`CONFIDENCE` interval (:func:`median_interval`, J), ``None`` with too
-            few repeats.
+        interval_J: the median's :data:`CONFIDENCE` interval (:func:`median_interval`, J), or the repeats' range
+            when they shift in level (:attr:`level_shifts`); ``None`` with too few repeats.
         converged: the interval lies within ``rel_precision`` of the median.
         rel_precision: the target (a fraction of the median; ``None``: a fixed number of repeats was run).
         stop_reason: ``"converged"``, ``"max_repeats"``, ``"max_seconds"``, ``"fixed repeats"``, ``"invalid
@@ -123,6 +130,8 @@ class InferenceResult:
         approximate_repeats: repeats counted whose window was approximate (on any rank: an NVML counter that did
             not move, a gap in polled power, a window shorter than a sensor's update): their energy is not a full
             reading (:attr:`Measurement.approximate_why` of :attr:`measurement` says why).
+        runs: the runs test of the repeats in the order measured (:func:`~ecopt_lightning.intervals.runs_test`;
+            ``None`` with too few repeats or all of them equal).
         threads: torch's intra-op threads during the repeats; omp_wait_policy: ``$OMP_WAIT_POLICY`` of the
             process (``PASSIVE``: waiting OpenMP threads sleep; unset or ``ACTIVE``: they may spin, and the CPU
             estimate counts the spin as work).
@@ -147,8 +156,15 @@ class InferenceResult:
     contended_repeats: int = 0
     invalid_repeats: int = 0
     approximate_repeats: int = 0
+    runs: Runs | None = None
     threads: int = 0
     omp_wait_policy: str | None = None
+
+    @property
+    def level_shifts(self) -> bool:
+        """The repeats came in stretches at different levels (too few runs about their median for independent
+        repeats): the interval is then their range (see :class:`~ecopt_lightning.intervals.Runs`)."""
+        return self.runs is not None and self.runs.level_shifts
 
     @property
     def contended(self) -> bool:
@@ -207,6 +223,8 @@ class InferenceResult:
             "contended_repeats": self.contended_repeats,
             "invalid_repeats": self.invalid_repeats,
             "approximate_repeats": self.approximate_repeats,
+            "level_shifts": self.level_shifts,
+            "runs_test": None if self.runs is None else self.runs.to_dict(),
             "threads": self.threads,
             "omp_wait_policy": self.omp_wait_policy,
             "contention": None if self.contention is None else self.contention.to_dict(),
@@ -509,7 +527,7 @@ def measure_inference(
                 median = _quartiles(per_repeat)[1]
                 if not any(per_repeat):  # summed over ranks: every rank stops here
                     stop = NOTHING_MEASURED
-                elif precision_reached(median, median_interval(per_repeat), rel_precision):
+                elif precision_reached(median, repeats_interval(per_repeat)[0], rel_precision):
                     stop = "converged"
                 elif n >= max_repeats:
                     stop = "max_repeats"
@@ -529,7 +547,7 @@ def measure_inference(
         if prior.contention is not None:
             contention = prior.contention if contention is None else prior.contention + contention
     q1, median, q3 = _quartiles(per_repeat)
-    interval = median_interval(per_repeat)
+    interval, runs = repeats_interval(per_repeat)
     return InferenceResult(
         per_sample_J=median,
         iqr_J=q3 - q1,
@@ -550,6 +568,7 @@ def measure_inference(
         contended_repeats=contended,
         invalid_repeats=invalid,
         approximate_repeats=approximate,
+        runs=runs,
         threads=torch.get_num_threads(),
         omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"),
     )
@@ -691,10 +710,11 @@ def run_benchmark(
         result = _run(trainer, pl_module, loader, cfg, max_batches, quick, monitor, batch_size_fn, reduce, prior)
     if not result.converged and result.rel_precision is not None and result.stop_reason != NOTHING_MEASURED:
         half = result.rel_halfwidth
+        shifts = result.runs.describe() if result.runs is not None else ""
         warnings.warn(
             f"ecopt: inference energy per sample known only to +-{math.inf if half is None else half:.0%} "
-            f"(target {result.rel_precision:.0%}) after {result.repeats} repeats ({result.stop_reason}); "
-            "quiet the machine or raise max_seconds (docs/measurement.md)",
+            f"(target {result.rel_precision:.0%}) after {result.repeats} repeats ({result.stop_reason})"
+            f"{'; ' + shifts if shifts else ''}; quiet the machine or raise max_seconds (docs/measurement.md)",
             EnergyWarning,
             2,
         )

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..energy.measurement import is_measured
+from ..intervals import median_interval
 from ._records import TrialRecord
 from ._schema import CONFIRMED_ATTR, ReportSettings
 from ._sweep_report import Report, build_report, late_runs
@@ -230,8 +231,6 @@ def confirmed_interval(per_repeat: list[float], round_medians: list[float]) -> t
         >>> confirmed_interval([1.0, 1.1, 1.0], [1.0]) is None  # fewer than 6 repeats: no 95% interval
         True
     """
-    from ecopt_lightning.inference import median_interval
-
     interval = median_interval(sorted(per_repeat))
     if interval is None:
         return None

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..energy.contention import contended_share
+from ..intervals import Runs
 from ..metrics import SUMMARY_FILE
 
 #: how deep below the job directory the summary is looked for (Lightning puts it in its log dir)
@@ -109,9 +110,11 @@ def degraded_reasons(summary: dict[str, Any]) -> list[str]:
     if inference.get("rel_precision") is not None and inference.get("converged") is False:
         half = inference.get("rel_halfwidth")
         known = "no 95% interval" if half is None else f"known to +-{half:.0%}"
+        runs = inference.get("runs_test")
+        shifts = f"; {Runs(**runs).describe()}" if inference.get("level_shifts") and isinstance(runs, dict) else ""
         reasons.append(
             f"imprecise: inference energy per sample {known} after {inference.get('repeats')} repeats "
-            f"(target +-{inference['rel_precision']:.0%}, stopped at {inference.get('stop_reason')})"
+            f"(target +-{inference['rel_precision']:.0%}, stopped at {inference.get('stop_reason')}){shifts}"
         )
     return reasons
 

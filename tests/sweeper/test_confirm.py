@@ -88,7 +88,7 @@ def test_confirm_on_a_real_4_trial_sweep_rebuilds_the_front_from_the_new_values(
 def test_a_round_that_reads_differently_widens_the_confirmed_interval():
     # the noise benchmark saw the VM drift 10-25% between rounds minutes apart, while the repeats of one round
     # agreed: pooled as if independent, 4 rounds of 6 give an interval that excludes the fourth round entirely
-    from ecopt_lightning.inference import median_interval
+    from ecopt_lightning.intervals import median_interval
     from ecopt_lightning.sweeper._confirm import confirmed_interval, measure_rounds
 
     class Run:
