@@ -14,8 +14,9 @@ Runs ``examples/cifar10/train.py -m hydra/sweeper=ecopt +search=smoke`` (FakeDat
   sources;
 - with multi-fidelity: no stopped trial on the front, and the stopped trials' energy in the sweep's total.
 
-Writes ``gpu_sweep_check.json`` (every figure and each check's outcome) and ``sweep.tar.gz`` (the sweep folder
-without checkpoints, with the sweep's log) to the output folder. Exit status 0 when every check holds, 1 otherwise.
+Writes ``gpu_sweep_check.json`` (every figure and each check's outcome), ``sweep.tar.gz`` (the sweep folder
+without checkpoints, with the sweep's log) and, on the GPU, ``gpu_trace.csv`` (:class:`GpuTrace` every 0.2 s
+through the sweep) to the output folder. Exit status 0 when every check holds, 1 otherwise.
 
 Run (from the repository root):
     python benchmarks/gpu_sweep_check.py /tmp/gpu-sweep              # on the GPU machine
@@ -33,12 +34,16 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_FILE = "gpu_sweep_check.json"
 ARCHIVE = "sweep.tar.gz"
+TRACE_FILE = "gpu_trace.csv"
+TRACE_COLUMNS = ("t_s", "power_W", "counter_J", "sm_clock_MHz", "pstate", "util_pct")
 APP = ROOT / "examples" / "cifar10" / "train.py"
 
 
@@ -186,6 +191,60 @@ def evaluate(
     return checks
 
 
+class GpuTrace:
+    """GPU 0's power, energy counter, SM clock, performance state and utilisation, one row per :meth:`sample`
+    (a thread samples every ``period_s`` while a sweep runs), to see what the GPU did while a trial's repeats
+    shifted in level. A field the driver does not give is left empty.
+
+    Example (any ``pynvml``; here the simulated GPU of the tests, which has no clocks):
+        >>> import io, sys
+        >>> from tests.doubles.simulated_gpu import SimGpu, SimulatedNvml
+        >>> real, sys.modules["pynvml"] = sys.modules.get("pynvml"), SimulatedNvml([SimGpu("GPU-0", power_W=70.0)])
+        >>> out = io.StringIO()
+        >>> trace = GpuTrace(out)
+        >>> trace.sample(); trace.sample()
+        >>> header, first, second = out.getvalue().splitlines()
+        >>> header, first.split(",")[1], first.split(",")[3:]  # the simulated GPU has no clock, state or load
+        ('t_s,power_W,counter_J,sm_clock_MHz,pstate,util_pct', '70.0', ['', '', ''])
+        >>> sys.modules["pynvml"] = real
+    """
+
+    def __init__(self, out: Any, period_s: float = 0.2) -> None:
+        import pynvml
+
+        self.nvml = pynvml
+        pynvml.nvmlInit()
+        self.handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+        self.out, self.period_s, self.t0 = out, period_s, time.perf_counter()
+        self.writer = csv.writer(out)
+        self.writer.writerow(TRACE_COLUMNS)
+        self.stop = threading.Event()
+
+    def _read(self, name: str, *args: Any) -> Any:
+        try:
+            return getattr(self.nvml, name)(self.handle, *args)
+        except Exception:  # not supported by this driver or GPU: an empty field
+            return None
+
+    def sample(self) -> None:
+        power, energy = self._read("nvmlDeviceGetPowerUsage"), self._read("nvmlDeviceGetTotalEnergyConsumption")
+        clock = self._read("nvmlDeviceGetClockInfo", getattr(self.nvml, "NVML_CLOCK_SM", 1))
+        util = self._read("nvmlDeviceGetUtilizationRates")
+        row = [
+            round(time.perf_counter() - self.t0, 3),
+            None if power is None else power / 1000.0,
+            None if energy is None else energy / 1000.0,
+            clock,
+            self._read("nvmlDeviceGetPerformanceState"),
+            None if util is None else getattr(util, "gpu", None),
+        ]
+        self.writer.writerow(["" if v is None else v for v in row])
+
+    def run(self) -> None:
+        while not self.stop.wait(self.period_s):
+            self.sample()
+
+
 def archive(sweep_dir: Path, log: Path, target: Path) -> None:
     """The sweep folder (checkpoints left out) and its log as one file."""
     with tarfile.open(target, "w:gz") as tar:
@@ -209,6 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     command = sweep_command(sweep_dir, args.trials, args.dry_run, args.search)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     print("gpu_sweep_check:", " ".join(command[1:]), flush=True)
+    trace_file = (args.out / TRACE_FILE).open("w", newline="") if not args.dry_run else None
+    trace = GpuTrace(trace_file) if trace_file is not None else None
+    poller = threading.Thread(target=trace.run, daemon=True) if trace is not None else None
+    if poller is not None:
+        poller.start()
     with log.open("w") as handle:
         try:
             rc: int | str = subprocess.run(
@@ -216,6 +280,10 @@ def main(argv: list[str] | None = None) -> int:
             ).returncode
         except subprocess.TimeoutExpired:  # keep and check what the sweep wrote so far
             rc = f"stopped after {args.timeout} s"
+    if trace is not None and poller is not None and trace_file is not None:
+        trace.stop.set()
+        poller.join()
+        trace_file.close()
     trials = read_trials(sweep_dir) if (sweep_dir / "trials.csv").is_file() else []
     checks = evaluate(sweep_dir, trials, args.trials, None if args.dry_run else "nvml_counter")
     result = {
