@@ -14,6 +14,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 #: Confidence of the interval of the median that :func:`measure_inference` reports and stops on.
 CONFIDENCE = 0.95
@@ -87,6 +88,19 @@ class Runs:
     def to_dict(self) -> dict[str, float]:
         """JSON-ready."""
         return {"runs": self.runs, "expected": self.expected, "p": self.p}
+
+    @classmethod
+    def from_dict(cls, entry: Any) -> Runs | None:
+        """From :meth:`to_dict`'s form as a summary file holds it; ``None`` for anything else.
+
+        Example:
+            >>> Runs.from_dict({"runs": 2, "expected": 6.0, "p": 0.0079}).level_shifts, Runs.from_dict({"runs": 2})
+            (True, None)
+        """
+        try:
+            return cls(runs=int(entry["runs"]), expected=float(entry["expected"]), p=float(entry["p"]))
+        except (TypeError, KeyError, ValueError):
+            return None
 
     def describe(self) -> str:
         """What a level shift means for the interval, in words (``""`` when there is none).

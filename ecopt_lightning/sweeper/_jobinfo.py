@@ -110,8 +110,8 @@ def degraded_reasons(summary: dict[str, Any]) -> list[str]:
     if inference.get("rel_precision") is not None and inference.get("converged") is False:
         half = inference.get("rel_halfwidth")
         known = "no 95% interval" if half is None else f"known to +-{half:.0%}"
-        runs = inference.get("runs_test")
-        shifts = f"; {Runs(**runs).describe()}" if inference.get("level_shifts") and isinstance(runs, dict) else ""
+        runs = Runs.from_dict(inference.get("runs_test"))
+        shifts = f"; {runs.describe()}" if inference.get("level_shifts") and runs is not None else ""
         reasons.append(
             f"imprecise: inference energy per sample {known} after {inference.get('repeats')} repeats "
             f"(target +-{inference['rel_precision']:.0%}, stopped at {inference.get('stop_reason')}){shifts}"

@@ -26,6 +26,17 @@ def test_a_contended_or_imprecise_benchmark_marks_the_trial_degraded(tmp_path):
         "(2 compute threads on 0.40 free cores)",
         "imprecise: inference energy per sample known to +-31% after 50 repeats (target +-5%, stopped at max_repeats)",
     ]
+    # repeats that shifted in level say so; a malformed runs test in a hand-edited file is left out, not a crash
+    inference.update(contended=False, level_shifts=True, runs_test={"runs": 4, "expected": 26.0, "p": 1e-6})
+    (tmp_path / "energy_summary.json").write_text(json.dumps(summary))
+    assert read_job(str(tmp_path)).degraded == [
+        "imprecise: inference energy per sample known to +-31% after 50 repeats (target +-5%, stopped at max_repeats)"
+        "; the repeats shifted in level (4 runs about their median, 26.0 for independent repeats, p=1e-06), so the "
+        "interval is their range"
+    ]
+    inference.update(runs_test={"runs": "many"})
+    (tmp_path / "energy_summary.json").write_text(json.dumps(summary))
+    assert read_job(str(tmp_path)).degraded == [reasons[-1]]
     inference.update(contended=False, converged=True)
     (tmp_path / "energy_summary.json").write_text(json.dumps(summary))
     assert read_job(str(tmp_path)).degraded == []
