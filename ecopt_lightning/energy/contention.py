@@ -7,8 +7,10 @@ judged. The ``/proc`` root is injectable (``$ECOPT_PROC_ROOT``) so a fake tree c
 A window is ``contended`` when other processes kept at least :data:`FOREIGN_CORES_LIMIT` cores busy on
 average (their work shares the CPU package RAPL reads, slows this process's threads, and heats the machine),
 or when this process's compute threads plus that foreign load asked for more cores than exist by more than
-:data:`OVERSUBSCRIBED_MARGIN` (threads then wait for each other; OpenMP threads spin while they wait, and
-process CPU time, which the CPU estimate counts, cannot tell that spin from work).
+:data:`OVERSUBSCRIBED_MARGIN` while the threads were at work (threads then wait for each other; OpenMP threads
+spin while they wait, and process CPU time, which the CPU estimate counts, cannot tell that spin from work).
+Threads that were not at work, a GPU run's while the GPU computes, ask for no core: the process must have kept
+at least :data:`BUSY_SHARE` of the cores its threads could have had busy.
 
 Example:
     >>> a = ProcSample(system_busy=1000, system_total=2000, own=300, threads=4, cores=2, hz=100)
@@ -32,6 +34,8 @@ from typing import Any
 FOREIGN_CORES_LIMIT = 0.5
 #: Compute threads + foreign cores above the core count by more than this make a window contended.
 OVERSUBSCRIBED_MARGIN = 0.25
+#: Compute threads count as asking for their cores when the process kept at least this share of them busy.
+BUSY_SHARE = 0.5
 #: Windows shorter than this many clock ticks per core are not judged (one tick is 10 ms at the usual 100 Hz).
 MIN_TICKS = 10
 #: The remedy said once when a window is contended.
@@ -238,8 +242,10 @@ class Contention:
 
     @property
     def oversubscribed(self) -> bool:
-        """This process's compute threads and the foreign load ask for more cores than exist."""
-        return self.compute_threads + self.foreign_cores > self.cores + OVERSUBSCRIBED_MARGIN
+        """This process's compute threads and the foreign load ask for more cores than exist, and the threads
+        were at work (the process kept at least :data:`BUSY_SHARE` of the cores they could have had busy)."""
+        asked = self.compute_threads + self.foreign_cores > self.cores + OVERSUBSCRIBED_MARGIN
+        return asked and self.own_cores >= BUSY_SHARE * min(self.compute_threads, self.free_cores)
 
     @property
     def judged(self) -> bool:

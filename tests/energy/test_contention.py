@@ -27,9 +27,25 @@ def test_a_quiet_window_is_not_contended_and_a_short_one_is_not_judged():
 
 
 def test_more_compute_threads_than_free_cores_is_contended_and_says_spin():
-    c = Contention.between(sample(0, 0), sample(80, 0), seconds=2.0, compute_threads=4)  # 0.4 foreign cores
-    assert c.foreign_cores < 0.5 and c.oversubscribed and c.contended
+    # 0.4 foreign cores; the process's 4 threads kept the 3.6 free cores busy
+    c = Contention.between(sample(0, 0), sample(800, 720), seconds=2.0, compute_threads=4)
+    assert c.foreign_cores == pytest.approx(0.4) and c.oversubscribed and c.contended
     assert "spin" in c.describe()
+
+
+def test_compute_threads_that_were_not_at_work_ask_for_no_core():
+    """Regression (H200 run, 2026-11-29): a GPU training window was called contended, 'other processes kept 0.28
+    of 16 cores busy over 0.217 s (this process 1.02); 16 compute thread(s) on 15.72 free core(s) (threads wait
+    for each other and spin ...)': torch's 16 threads slept while the GPU computed, so they waited for no core."""
+    start = ProcSample(system_busy=0, system_total=0, own=0, threads=40, cores=16, hz=100)
+    end = ProcSample(system_busy=130, system_total=1600, own=102, threads=40, cores=16, hz=100)
+    gpu = Contention.between(start, end, seconds=1.0, compute_threads=16)
+    assert (gpu.foreign_cores, gpu.own_cores) == (0.28, 1.02)
+    assert not gpu.oversubscribed and not gpu.contended and "spin" not in gpu.describe()
+    # the same foreign load beside 16 threads at work (the CPU estimate would count their spin): contended
+    busy = ProcSample(system_busy=1600, system_total=1600, own=1572, threads=40, cores=16, hz=100)
+    cpu = Contention.between(start, busy, seconds=1.0, compute_threads=16)
+    assert cpu.foreign_cores == pytest.approx(0.28) and cpu.oversubscribed and cpu.contended
 
 
 def test_windows_add_up_and_the_fake_tree_is_read_as_the_real_one(tmp_path):
