@@ -46,6 +46,9 @@ BENCHMARK_THREADS = 1
 CACHE_BYTES = 1 << 30
 #: the stop reason of a benchmark whose every repeat read 0 J on every rank (no meter: cpu=False and no GPU)
 NOTHING_MEASURED = "nothing measured"
+#: the stop reason of a benchmark whose repeats shift in level (:attr:`InferenceResult.level_shifts`) beyond its
+#: target: their interval is then their range, which more repeats can only widen
+LEVEL_SHIFTS = "level shifts"
 
 
 def batch_samples(batch: Any, batch_size_fn: Callable[[Any], int] | None = None) -> int:
@@ -114,8 +117,9 @@ class InferenceResult:
         converged: the interval lies within ``rel_precision`` of the median.
         rel_precision: the target (a fraction of the median; ``None``: a fixed number of repeats was run).
         stop_reason: ``"converged"``, ``"max_repeats"``, ``"max_seconds"``, ``"fixed repeats"``, ``"invalid
-            readings"`` (``max_repeats`` repeats, or ``max_seconds``, lost to failed readings) or ``"nothing
-            measured"`` (every repeat read 0 J on every rank: no meter, so no precision to reach).
+            readings"`` (``max_repeats`` repeats, or ``max_seconds``, lost to failed readings), ``"level shifts"``
+            (:data:`LEVEL_SHIFTS`: the repeats shift in level and their range is wider than the target) or
+            ``"nothing measured"`` (every repeat read 0 J on every rank: no meter, so no precision to reach).
         min_window_s: the shortest window the meters read resolve (s); each repeat ran batches until its
             window was at least this long.
         batches_per_repeat: batches in the last repeat.
@@ -375,8 +379,9 @@ def measure_inference(
     measurement window (CUDA is synchronised at window ends) of enough batches to last ``min_window_s`` (the
     first ``max_batches`` batches of the dataloader, cycled; at least one pass). It stops after at least
     ``repeats`` repeats once the median's 95% interval (:func:`median_interval`) lies within ``rel_precision``
-    of it, or at ``max_repeats`` repeats, or when the repeats have taken ``max_seconds``; ``result.converged``
-    says which.
+    of it, or at ``max_repeats`` repeats, or when the repeats have taken ``max_seconds``, or once the repeats
+    shift in level beyond ``rel_precision`` (:func:`~ecopt_lightning.intervals.repeats_interval`: their range,
+    which more repeats can only widen); ``result.converged`` and ``result.stop_reason`` say which.
     Batches are moved to the module's device once, before the windows (up to ``cache_bytes`` of them), so that
     the windows measure the model's forward passes, not the data pipeline: on a GPU, loading and copying batches
     inside the windows would count the GPU's idle power while it waits for them. The module is put in eval mode
@@ -525,10 +530,13 @@ def measure_inference(
                 if rel_precision is None:
                     break
                 median = _quartiles(per_repeat)[1]
+                interval, runs = repeats_interval(per_repeat)
                 if not any(per_repeat):  # summed over ranks: every rank stops here
                     stop = NOTHING_MEASURED
-                elif precision_reached(median, repeats_interval(per_repeat)[0], rel_precision):
+                elif precision_reached(median, interval, rel_precision):
                     stop = "converged"
+                elif runs is not None and runs.level_shifts:
+                    stop = LEVEL_SHIFTS
                 elif n >= max_repeats:
                     stop = "max_repeats"
                 elif max_seconds is not None and elapsed >= max_seconds:
