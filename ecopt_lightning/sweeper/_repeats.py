@@ -3,7 +3,9 @@ overrides (an enqueued config run again, a sampler proposing a config twice) bec
 
 - Energy per sample: when every member stored its benchmark's repeats (``ecopt.inference_per_repeat_J``), the
   point's value is the median of all of them pooled and its interval the median's 95% interval over them
-  (:func:`~ecopt_lightning.intervals.median_interval`); else the median of the members' values, and the
+  (:func:`~ecopt_lightning.intervals.median_interval`), or their range when, in trial order, they shift in level
+  (:func:`~ecopt_lightning.intervals.repeats_interval`: trials measured minutes apart read different levels);
+  else the median of the members' values, and the
   interval spans the members' intervals and values.
 - Every other objective: the median of the members' values; its interval spans the members' values and
   intervals, and it has none when no member has one (two or three repeats are too few for a 95% interval of
@@ -34,7 +36,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from ..intervals import REL_PRECISION, median_interval, precision_reached
+from ..intervals import REL_PRECISION, precision_reached, repeats_interval
 from ..metrics import ESTIMATED_FRACTION, INFERENCE_CONTENDED, INFERENCE_CONVERGED, INFERENCE_REPEATS, ci_hi, ci_lo
 from ._feasibility import within
 from ._metrics import Constraint
@@ -44,8 +46,9 @@ from ._schema import ReportSettings
 #: how an objective's interval is formed for a merged point, in words (summary.json says it)
 METHOD = (
     "complete trials with the same parameters and overrides are one point: energy per sample is the median of all "
-    "their benchmark repeats pooled, with the median's 95% interval over them (when every member stored its repeats; "
-    "else the median of the members' values); other objectives, and every metric all members reported (their "
+    "their benchmark repeats pooled, with the median's 95% interval over them, or their range when in trial order they "
+    "shift in level (runs test, p < 0.01) (when every member stored its repeats; else the median of the members' "
+    "values); other objectives, and every metric all members reported (their "
     "training energy), are the median of the members' values; "
     "an interval not computed from pooled repeats spans the members' values and intervals, and there is none when no "
     "member has one (the range of a few trials' values is no 95% interval)"
@@ -106,11 +109,12 @@ def _merge(members: list[TrialRecord], settings: ReportSettings) -> TrialRecord:
     values: list[float] = []
     pooled = [v for r in members for v in (r.per_repeat_J or [])]
     every_repeat = all(r.per_repeat_J for r in members)
+    pooled_interval = repeats_interval(pooled)[0] if every_repeat else None
     for i, name in enumerate(settings.objective_names):
         column = [r.objective_values[i] for r in members]
         interval: tuple[float, float] | None
         if name == settings.energy_per_sample_metric and every_repeat:
-            value, interval = statistics.median(pooled), median_interval(pooled)
+            value, interval = statistics.median(pooled), pooled_interval
         else:
             value, interval = statistics.median(column), _span(members, name, i)
         values.append(value)
@@ -128,7 +132,10 @@ def _merge(members: list[TrialRecord], settings: ReportSettings) -> TrialRecord:
         point.energy_per_sample_J = values[settings.objective_names.index(metric)]
         point.energy_per_sample_interval = point.intervals.get(metric)
     elif every_repeat:
-        point.energy_per_sample_J, point.energy_per_sample_interval = statistics.median(pooled), median_interval(pooled)
+        point.energy_per_sample_J, point.energy_per_sample_interval = (
+            statistics.median(pooled),
+            repeats_interval(pooled)[0],
+        )
     elif per_sample:
         point.energy_per_sample_J = statistics.median(per_sample)
         own = [r.energy_per_sample_interval for r in members if r.energy_per_sample_interval is not None]
@@ -141,7 +148,9 @@ def _merge(members: list[TrialRecord], settings: ReportSettings) -> TrialRecord:
     if every_repeat:
         point.metrics[INFERENCE_REPEATS] = float(len(pooled))
         median = statistics.median(pooled)
-        point.metrics[INFERENCE_CONVERGED] = float(precision_reached(median, median_interval(pooled), REL_PRECISION))
+        point.metrics[INFERENCE_CONVERGED] = float(
+            precision_reached(median, repeats_interval(pooled)[0], REL_PRECISION)
+        )
     if any(r.metrics.get(INFERENCE_CONTENDED) == 1.0 for r in members):
         point.metrics[INFERENCE_CONTENDED] = 1.0
     energies = [(r.number, r.energy_J, r.energy_source) for r in members if r.energy_J is not None]

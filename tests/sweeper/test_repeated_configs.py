@@ -12,7 +12,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from ecopt_lightning.intervals import median_interval
+from ecopt_lightning.intervals import median_interval, repeats_interval
 from ecopt_lightning.sweeper._artifacts import write_all
 from ecopt_lightning.sweeper._plots import hover_text
 from ecopt_lightning.sweeper._records import ReportSettings, TrialRecord
@@ -59,16 +59,19 @@ HAND = [
 def test_a_repeated_config_is_one_point_with_its_repeats_pooled_hand_computed():
     report = build_report("hand", _study(HAND).get_trials(), SETTINGS)
     pooled = sorted([2.0, 2.1, 2.2, 2.3, 2.4, 2.5, 3.0, 3.1, 3.2, 3.3, 3.4, 3.5])
-    # 12 repeats: median (2.5 + 3.0) / 2; the 95% interval of the median is (x_(3), x_(10)) = (2.2, 3.3)
+    # 12 repeats: median (2.5 + 3.0) / 2; as if independent, the 95% interval of the median would be
+    # (x_(3), x_(10)) = (2.2, 3.3). But in trial order the two trials read two levels (2 runs about the median where
+    # independent repeats give 7, p = 0.002): the interval is their range, which holds both trials' readings
     assert median_interval(pooled) == (2.2, 3.3)
+    assert repeats_interval([2.0, 2.1, 2.2, 2.3, 2.4, 2.5, 3.0, 3.1, 3.2, 3.3, 3.4, 3.5])[0] == (2.0, 3.5)
     points = {p.number: p for p in report.points}
     assert sorted(points) == [0, 1, 3]  # trial 2 is no point of its own
     merged = points[0]
     assert merged.merged_trials == [0, 2]
     assert merged.values == [pytest.approx(0.91), pytest.approx(2.75)]
     # val_acc: two values and no interval of either: their range is no 95% interval, so none is claimed
-    assert merged.intervals == {E: (2.2, 3.3)}
-    assert merged.energy_per_sample_J == pytest.approx(2.75) and merged.energy_per_sample_interval == (2.2, 3.3)
+    assert merged.intervals == {E: (2.0, 3.5)}
+    assert merged.energy_per_sample_J == pytest.approx(2.75) and merged.energy_per_sample_interval == (2.0, 3.5)
     # the front over the points: 8 (cheapest) and 16 (most accurate); 32 is dominated by 16's pooled point
     assert [r.number for r in report.front] == [0, 1]
     assert points[3].front_status == "dominated"
@@ -79,7 +82,7 @@ def test_a_repeated_config_is_one_point_with_its_repeats_pooled_hand_computed():
     # the payback compares the baseline's pooled point, not trial 0 alone
     assert report.impact["baseline_trial"] == 0
     assert report.impact["baseline_J_per_inference"] == pytest.approx(2.75)
-    assert report.impact["baseline_interval_J"] == (2.2, 3.3)
+    assert report.impact["baseline_interval_J"] == (2.0, 3.5)
 
 
 def test_naming_a_merged_trial_as_chosen_or_baseline_means_its_point():
@@ -114,11 +117,11 @@ def test_the_artifacts_show_one_point_per_config_and_every_trial_with_its_group(
     write_all(report, tmp_path, figures=False)
     front = json.loads((tmp_path / "pareto_front.json").read_text())["trials"]
     assert [(row["trial"], row["merged_trials"]) for row in front] == [(0, [0, 2]), (1, None)]
-    assert front[0]["objectives"][E] == pytest.approx(2.75) and front[0]["intervals"][E] == [2.2, 3.3]
+    assert front[0]["objectives"][E] == pytest.approx(2.75) and front[0]["intervals"][E] == [2.0, 3.5]
     with open(tmp_path / "pareto_front.csv") as f:
         rows = list(csv.DictReader(f))
     assert [(r["trial"], r["merged_trials"]) for r in rows] == [("0", "0 2"), ("1", "")]
-    assert float(rows[0][E]) == pytest.approx(2.75) and float(rows[0][E + "_ci_lo"]) == 2.2
+    assert float(rows[0][E]) == pytest.approx(2.75) and float(rows[0][E + "_ci_lo"]) == 2.0
     with open(tmp_path / "trials.csv") as f:
         trials = list(csv.DictReader(f))
     assert [(r["trial"], r["config_group"]) for r in trials] == [("0", "0"), ("1", ""), ("2", "0"), ("3", "")]
@@ -174,7 +177,7 @@ def test_a_real_sweep_that_runs_a_config_twice_shows_it_once_with_pooled_repeats
         assert row["objectives"][E] == pytest.approx(statistics.median(pooled))
         assert row["merged_trials"] == (numbers if len(numbers) > 1 else None)
         if len(members) > 1:  # (the toy reports no interval of its own: a single trial has none)
-            assert row["intervals"][E] == pytest.approx(list(median_interval(pooled)))
+            assert row["intervals"][E] == pytest.approx(list(repeats_interval(pooled)[0]))
     with open(sweep / "trials.csv") as f:
         rows = {int(r["trial"]): r for r in csv.DictReader(f)}
     for members in groups.values():
