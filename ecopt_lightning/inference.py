@@ -719,10 +719,16 @@ def run_benchmark(
     if not result.converged and result.rel_precision is not None and result.stop_reason != NOTHING_MEASURED:
         half = result.rel_halfwidth
         shifts = result.runs.describe() if result.runs is not None else ""
+        advice = (
+            "more repeats cannot narrow a range: compare candidates side by side with `ecopt confirm` (interleaved "
+            "rounds)"
+            if result.stop_reason == LEVEL_SHIFTS
+            else "quiet the machine or raise max_seconds"
+        )
         warnings.warn(
             f"ecopt: inference energy per sample known only to +-{math.inf if half is None else half:.0%} "
             f"(target {result.rel_precision:.0%}) after {result.repeats} repeats ({result.stop_reason})"
-            f"{'; ' + shifts if shifts else ''}; quiet the machine or raise max_seconds (docs/measurement.md)",
+            f"{'; ' + shifts if shifts else ''}; {advice} (docs/measurement.md)",
             EnergyWarning,
             2,
         )

@@ -482,7 +482,8 @@ def test_a_benchmark_whose_repeats_shift_in_level_says_so_in_its_result_warning_
     )
     runs = Runs(**d["runs_test"])
     (line,) = [str(w.message) for w in caught if "known only to" in str(w.message)]
-    assert runs.describe() and runs.describe() in line
+    assert runs.describe() and runs.describe() in line and "more repeats cannot narrow a range" in line
+    assert "raise max_seconds" not in line  # they stopped because more would not help
     (reason,) = [r for r in read_job(str(tmp_path)).degraded if r.startswith("imprecise")]
     assert reason.startswith("imprecise: inference energy per sample known to +-") and reason.endswith(
         f"; {runs.describe()}"
