@@ -12,29 +12,30 @@ from tests.doubles.simulated_gpu import SimGpu
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
-def test_repeats_shorter_than_the_counters_update_are_counted_approximate_in_the_result(simulated_gpu, manual_clock):
+@pytest.mark.parametrize(
+    ("tick", "approximate", "why"),
+    [
+        pytest.param(1e-3, 3, "the window (", id="windows-shorter-than-the-update"),
+        pytest.param(0.2, 0, None, id="windows-outlasting-the-update"),  # the counter moves in every window
+    ],
+)
+def test_repeats_shorter_than_the_counters_update_and_only_those_are_counted_approximate_in_the_result(
+    simulated_gpu, manual_clock, tick: float, approximate: int, why: str | None
+):
     """Regression (energy audit): every repeat's window was shorter than the NVML counter's 100 ms update (the user's
     min_window_s=0), each flagged approximate, but the benchmark's result and its summary entry said nothing of it."""
-    manual_clock(tick=1e-3)  # every read moves time on: windows last what the code does, not the machine's speed
+    manual_clock(tick=tick)  # every read moves time on: windows last what the code does, not the machine's speed
     simulated_gpu([SimGpu("GPU-AAAA", power_W=250.0)])
     with EnergyMonitor(gpus=[0], cpu=False, proc_root=False) as monitor:
         result = measure_inference(
             TinyModel(), loader(32), repeats=3, rel_precision=None, min_window_s=0, monitor=monitor
         )
     assert result.repeats == 3 and all(j > 0 for j in result.per_repeat_J)
-    assert result.approximate_repeats == 3 and result.to_dict()["approximate_repeats"] == 3
-    assert result.measurement.approximate_why["gpu:0"].startswith("the window (")
-
-
-def test_repeats_of_a_moving_counter_are_not_approximate(simulated_gpu, manual_clock):
-    manual_clock(tick=0.2)  # every window outlasts the counter's 100 ms update
-    simulated_gpu([SimGpu("GPU-AAAA", power_W=250.0)])
-    with EnergyMonitor(gpus=[0], cpu=False, proc_root=False) as monitor:
-        result = measure_inference(
-            TinyModel(), loader(32), repeats=3, rel_precision=None, min_window_s=0, monitor=monitor
-        )
-    assert result.repeats == 3 and all(j > 0 for j in result.per_repeat_J)
-    assert result.approximate_repeats == 0 and result.to_dict()["approximate_repeats"] == 0
+    assert result.approximate_repeats == approximate and result.to_dict()["approximate_repeats"] == approximate
+    if why is None:
+        assert "gpu:0" not in result.measurement.approximate_why
+    else:
+        assert result.measurement.approximate_why["gpu:0"].startswith(why)
 
 
 def test_repeats_whose_gpu_counter_did_not_move_are_left_out_never_0_J(simulated_gpu, manual_clock):
