@@ -15,6 +15,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_joblib_trials_each_run_in_a_fresh_process(tmp_path: Path) -> None:
+    """Its jobs slept 0.3 s, so that the first worker was still busy when the second took the batch's other job:
+    a second worker slower than that to start (a loaded machine) left both jobs to the first, which ran two."""
     sweep = tmp_path / "sweep"
     ok(
         run(
@@ -24,7 +26,8 @@ def test_joblib_trials_each_run_in_a_fresh_process(tmp_path: Path) -> None:
             "hydra.launcher.n_jobs=2",
             "hydra.sweeper.n_jobs=2",
             "hydra.sweeper.n_trials=4",
-            "sleep_s=0.3",
+            f"meet_dir={tmp_path / 'met'}",  # a batch's two jobs wait for each other: neither worker can take both
+            "meet_by_batch=true",
         )
     )
     trials = optuna.load_study(study_name="toy", storage=f"sqlite:///{sweep / 'ecopt.db'}").trials

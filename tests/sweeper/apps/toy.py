@@ -7,7 +7,8 @@ big models run out of memory).
 ``sleep_s`` keeps each job running that long; ``die_marker`` SIGKILLs (or sends ``die_signal``) the first job's
 process (the whole sweep under the basic launcher) and leaves the marker file so the rerun goes on.
 ``meet_dir`` makes each job wait until ``meet_n`` processes have run a job there (so that several workers each
-run one trial, whatever their speed).
+run one trial, whatever their speed); ``meet_by_batch`` makes jobs meet ``meet_n`` at a time by Hydra job number
+(jobs 0 to n-1, then n to 2n-1, ...: each launched batch of ``meet_n`` jobs on its own).
 Energy is reported as ``energy/total_J``
 unless ``energy_keys=split`` (then ``energy/fit_total_J`` + ``energy/inference_total_J``).
 ``repeats=N`` writes an ``energy_summary.json`` whose inference benchmark has N repeats that differ by job
@@ -68,7 +69,12 @@ def main(cfg: DictConfig) -> dict[str, float]:
             sys.exit(3)
         os.kill(os.getpid(), getattr(signal, f"SIG{cfg.die_signal}"))
     if cfg.meet_dir:
-        meet(cfg.meet_dir, int(cfg.meet_n))
+        folder = Path(cfg.meet_dir)
+        if cfg.meet_by_batch:
+            from hydra.core.hydra_config import HydraConfig
+
+            folder /= str(HydraConfig.get().job.num // int(cfg.meet_n))
+        meet(str(folder), int(cfg.meet_n))
     time.sleep(float(cfg.sleep_s))
     if cfg.mode == "raise" or (cfg.mode == "fail_if_wide" and cfg.width >= 64):
         raise RuntimeError(f"toy failure at width={cfg.width}")
