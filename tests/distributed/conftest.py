@@ -6,12 +6,14 @@
 from __future__ import annotations
 
 import csv
+import ctypes
 import json
 import os
 import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,8 @@ from tests.guards import SUBPROCESS_S
 from tests.sweeper.conftest import APPS, ROOT
 
 POSTGRES_URL = os.environ.get("ECOPT_TEST_POSTGRES_URL")
+#: Linux's prctl option: the signal a process gets when the thread that started it ends
+_PR_SET_PDEATHSIG = 1
 
 
 def sweep_cmd(sweep_dir: Path, *overrides: str, app: str = "toy.py") -> list[str]:
@@ -51,6 +55,23 @@ def _ctrl_c_as_in_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def ends_with_this_process() -> Callable[[], None]:
+    """A ``preexec_fn`` for a child of the test process (a sweep, the gRPC proxy): SIGINT at its default
+    (:func:`_ctrl_c_as_in_a_terminal`), and SIGKILL from the kernel when the test process ends, however it ends
+    (pytest-timeout's SIGKILL, Ctrl-C twice), so that nothing it started is left running. Linux's
+    ``PR_SET_PDEATHSIG``, which watches the thread that starts the child: start it from the test's own thread."""
+    parent = os.getpid()
+
+    def preexec() -> None:
+        _ctrl_c_as_in_a_terminal()
+        if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        if os.getppid() != parent:  # the test process ended before the child asked
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
+
+
 def start(sweep_dir: Path, *overrides: str, env: dict[str, str] | None = None, app: str = "toy.py"):
     """Start a sweep in the background; its output goes to ``<sweep_dir>.log``."""
     sweep_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -62,7 +83,7 @@ def start(sweep_dir: Path, *overrides: str, env: dict[str, str] | None = None, a
         cwd=sweep_dir.parent,
         env=sweep_env(env),
         text=True,
-        preexec_fn=_ctrl_c_as_in_a_terminal,
+        preexec_fn=ends_with_this_process(),
     )
 
 
@@ -94,7 +115,7 @@ def run(sweep_dir: Path, *overrides: str, env: dict[str, str] | None = None, app
         cwd=sweep_dir.parent,
         env=sweep_env(env),
         timeout=timeout,
-        preexec_fn=_ctrl_c_as_in_a_terminal,
+        preexec_fn=ends_with_this_process(),
     )
 
 

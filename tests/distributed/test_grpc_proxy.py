@@ -5,6 +5,7 @@ finish exactly ``n_trials`` with no configuration run twice."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -28,8 +29,9 @@ from ecopt_lightning.sweeper._urls import check, password
 from ecopt_lightning.sweeper.errors import EnvSettingError, SweeperConfigError
 from ecopt_lightning.sweeper.grpc_proxy import STORAGE_ENV
 from tests.guards import SUBPROCESS_S, wait_for
+from tests.sweeper.conftest import ROOT
 
-from .conftest import _ctrl_c_as_in_a_terminal, finish, ok, run, start, sweep_env
+from .conftest import ends_with_this_process, finish, ok, run, start, sweep_env
 
 pytest.importorskip("grpc", reason="grpcio is not installed (pip install -e .[cluster])")
 pytestmark = pytest.mark.slow
@@ -57,6 +59,7 @@ def start_proxy(database: str, port: int, log: Path) -> subprocess.Popen:
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         env=sweep_env(),
+        preexec_fn=ends_with_this_process(),
     )
     listening(proxy, log)
     return proxy
@@ -112,7 +115,11 @@ def test_the_database_url_can_be_kept_off_the_proxys_command_line(
     port, log = free_port(), tmp_path / "proxy.log"
     command[-1] = str(port)
     proxy = subprocess.Popen(
-        command, stdout=log.open("w"), stderr=subprocess.STDOUT, env={**bare, STORAGE_ENV: postgres_url}
+        command,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        env={**bare, STORAGE_ENV: postgres_url},
+        preexec_fn=ends_with_this_process(),
     )
     try:
         listening(proxy, log)
@@ -244,7 +251,7 @@ def test_ctrl_c_stops_the_proxy_with_one_line(tmp_path: Path) -> None:
         stderr=log.open("w"),
         text=True,
         env=sweep_env(),
-        preexec_fn=_ctrl_c_as_in_a_terminal,
+        preexec_fn=ends_with_this_process(),
     )
     try:
         listening(proxy, log)
@@ -256,3 +263,41 @@ def test_ctrl_c_stops_the_proxy_with_one_line(tmp_path: Path) -> None:
     err = log.read_text()
     assert proxy.returncode == 130 and "Traceback" not in err, err
     assert err.splitlines()[-1] == "ecopt grpc proxy: stopped (Ctrl-C)", err
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, dead but not yet reaped by whoever adopted it, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_a_proxy_a_test_started_ends_when_the_test_process_is_killed(tmp_path: Path) -> None:
+    """A pytest killed by SIGKILL (pytest-timeout, Ctrl-C twice) left the proxies its tests had started running
+    for good, each holding its port and database. Here a process starts one as a test does and is SIGKILLed."""
+    database, log = f"sqlite:///{tmp_path / 'behind_proxy.db'}", tmp_path / "proxy.log"
+    script = (
+        "import sys; from pathlib import Path; from tests.distributed.test_grpc_proxy import free_port, start_proxy; "
+        f"print(start_proxy({database!r}, free_port(), Path({str(log)!r})).pid, flush=True); sys.stdin.read()"
+    )
+    test = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=sweep_env(),
+    )
+    proxy = 0
+    try:
+        proxy = int(test.stdout.readline() or 0)  # once it listens
+        assert proxy and _running(proxy), log.read_text() if log.exists() else "no proxy started"
+        test.kill()
+        test.wait(timeout=SUBPROCESS_S)
+        wait_for(lambda: not _running(proxy), what=f"the proxy (pid {proxy}) ending with the process that started it")
+    finally:
+        test.kill()
+        if proxy and _running(proxy):  # the orphan the test found
+            os.kill(proxy, signal.SIGKILL)
