@@ -193,14 +193,20 @@ def test_two_workers_counting_the_budget_at_once_do_not_overshoot_it(
     # no worker dies here: an interval of an hour rules out a live (or paused) one taken for dead on a slow machine
     common += ("hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=3", "hydra.sweeper.heartbeat_interval_s=3600")
     # worker A counts 4 missing trials and is paused before it asks; B then asks its batch of 3; A goes on and
-    # asks 3 more, as if both had counted at the same moment
+    # asks 3 more, as if both had counted at the same moment. B's jobs wait until A has asked (they slept 0.5 s
+    # each: an A slower than B's batch to ask found B's 4th trial asked first, and 3 of its own over budget)
+    met = tmp_path / "met"
     a = start(tmp_path / "a", *common, env={"ECOPT_CRASH_AT": "before_ask:1", "ECOPT_CRASH_SIGNAL": "STOP"})
     try:
         wait_for(lambda: _stopped(a.pid), what="worker A paused before asking")
-        b = start(tmp_path / "b", *common, "hydra.sweeper.seed=1", "sleep_s=0.5")
+        b = start(tmp_path / "b", *common, "hydra.sweeper.seed=1", f"meet_dir={met}", "meet_n=2")
         wait_for(lambda: len(_load(storage, study_name).trials) >= 3, what="worker B's batch")
+        a.send_signal(signal.SIGCONT)
+        wait_for(lambda: len(_load(storage, study_name).trials) >= 6, what="worker A's batch")
     finally:
         a.send_signal(signal.SIGCONT)
+        met.mkdir(exist_ok=True)
+        (met / "test").touch()  # B's jobs go on
     assert finish(a, tmp_path / "a") == 0, Path(f"{tmp_path / 'a'}.log").read_text()
     assert finish(b, tmp_path / "b") == 0, Path(f"{tmp_path / 'b'}.log").read_text()
     trials = _load(storage, study_name).trials
