@@ -28,8 +28,7 @@ from tests.doubles.fake_powercap import FakePowercap
 from tests.guards import SUBPROCESS_S, wait_for
 from tests.sweeper.conftest import APPS, ROOT
 
-from .conftest import _ctrl_c_as_in_a_terminal as _sigint
-from .conftest import check_artifacts, sweep_env
+from .conftest import check_artifacts, ends_with_this_process, sweep_env
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install -e .[ray])")
 pytestmark = pytest.mark.slow
@@ -258,7 +257,14 @@ def test_a_ray_task_that_dies_is_one_line_not_a_traceback(tmp_path: Path) -> Non
     command += ["--storage", storage, "--study", "s", "--sweep-root", str(root)]
     command += ["--", str(APPS / "toy.py"), "width=choice(8,16)", "hydra.sweeper.n_trials=1"]
     command += [f"meet_dir={met}", "meet_n=2"]  # the job waits for a second process: running when its task dies
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=sweep_env())
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=sweep_env(),
+        preexec_fn=ends_with_this_process(),
+    )
     try:
         wait_for(lambda: met.exists() and any(met.iterdir()), what="the worker's job running")
         (sweeper,) = [int(p.name) for p in met.iterdir()]  # the basic launcher runs the job in the sweeper
@@ -285,7 +291,12 @@ def test_ctrl_c_stops_the_workers_with_one_line(tmp_path: Path) -> None:
     command += ["--", str(APPS / "toy.py"), "width=choice(8,16)", "hydra.sweeper.n_trials=1"]
     command += [f"meet_dir={met}", "meet_n=2"]  # the job waits for a second process: running when interrupted
     proc = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=sweep_env(), preexec_fn=_sigint
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=sweep_env(),
+        preexec_fn=ends_with_this_process(),
     )
     try:
         wait_for(lambda: met.exists() and any(met.iterdir()), what="the worker's job running")
