@@ -8,8 +8,9 @@ a ``.venv`` that is the test's own environment. What the test adds, none of it i
   one epoch and one benchmark repeat appended (Hydra's last override wins), ``make demo`` the same through its
   ``DEMO_ARGS`` make variable, taken from the environment; ``make test`` runs ruff and collects the suite
   without running it (``PYTEST_ADDOPTS=--collect-only``: this test is part of that suite; in one process,
-  ``PYTEST_PARALLEL=``), and its mypy uses the
-  checkout's cache (``MYPY_CACHE_DIR``: a cold cache costs a minute of CPU);
+  ``PYTEST_PARALLEL=``), and its mypy starts from a copy of the checkout's cache (``MYPY_CACHE_DIR``: a cold
+  cache costs a minute of CPU; mypy keys its cache by each file's path, so the checkout's own, used directly,
+  was rewritten with this folder's paths and the checkout's next mypy re-hashed every module);
 - Python snippets find ``model``, ``datamodule``, ``val_loader`` and ``batch`` defined (the digits example's),
   as the text around them presumes;
 - a block with ``<!-- doc-test: skip: reason -->`` above its fence is not run (hardware or servers we lack).
@@ -21,6 +22,7 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -86,7 +88,10 @@ def _checkout(workdir: Path) -> dict[str, str]:
     (venv / ".ecopt-installed").write_text(stamp)
     env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    env["MYPY_CACHE_DIR"] = str(ROOT / ".mypy_cache")  # pyproject.toml's cache_dir, of the checkout
+    cache = workdir / ".mypy_cache"  # pyproject.toml's cache_dir, begun as a copy of the checkout's
+    if (ROOT / ".mypy_cache").is_dir():
+        shutil.copytree(ROOT / ".mypy_cache", cache, dirs_exist_ok=True)
+    env["MYPY_CACHE_DIR"] = str(cache)
     return env
 
 
