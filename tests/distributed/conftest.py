@@ -72,6 +72,15 @@ def ends_with_this_process() -> Callable[[], None]:
     return preexec
 
 
+def process_running(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, dead but not yet reaped by whoever adopted it, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def start(sweep_dir: Path, *overrides: str, env: dict[str, str] | None = None, app: str = "toy.py"):
     """Start a sweep in the background; its output goes to ``<sweep_dir>.log``."""
     sweep_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ from ecopt_lightning.sweeper.grpc_proxy import STORAGE_ENV
 from tests.guards import SUBPROCESS_S, wait_for
 from tests.sweeper.conftest import ROOT
 
-from .conftest import ends_with_this_process, finish, ok, run, start, sweep_env
+from .conftest import ends_with_this_process, finish, ok, process_running, run, start, sweep_env
 
 pytest.importorskip("grpc", reason="grpcio is not installed (pip install -e .[cluster])")
 pytestmark = pytest.mark.slow
@@ -265,15 +265,6 @@ def test_ctrl_c_stops_the_proxy_with_one_line(tmp_path: Path) -> None:
     assert err.splitlines()[-1] == "ecopt grpc proxy: stopped (Ctrl-C)", err
 
 
-def _running(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie, dead but not yet reaped by whoever adopted it, does not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def test_a_proxy_a_test_started_ends_when_the_test_process_is_killed(tmp_path: Path) -> None:
     """A pytest killed by SIGKILL (pytest-timeout, Ctrl-C twice) left the proxies its tests had started running
     for good, each holding its port and database. Here a process starts one as a test does and is SIGKILLed."""
@@ -293,11 +284,13 @@ def test_a_proxy_a_test_started_ends_when_the_test_process_is_killed(tmp_path: P
     proxy = 0
     try:
         proxy = int(test.stdout.readline() or 0)  # once it listens
-        assert proxy and _running(proxy), log.read_text() if log.exists() else "no proxy started"
+        assert proxy and process_running(proxy), log.read_text() if log.exists() else "no proxy started"
         test.kill()
         test.wait(timeout=SUBPROCESS_S)
-        wait_for(lambda: not _running(proxy), what=f"the proxy (pid {proxy}) ending with the process that started it")
+        wait_for(
+            lambda: not process_running(proxy), what=f"the proxy (pid {proxy}) ending with the process that started it"
+        )
     finally:
         test.kill()
-        if proxy and _running(proxy):  # the orphan the test found
+        if proxy and process_running(proxy):  # the orphan the test found
             os.kill(proxy, signal.SIGKILL)

@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
-from tests.distributed.conftest import start
+from tests.distributed.conftest import process_running, start
 from tests.guards import SUBPROCESS_S, wait_for
-
-
-def _running(pid: int) -> bool:
-    """The process exists and is no zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_the_jobs_of_a_killed_sweep_stop_instead_of_training_on(tmp_path):
@@ -31,14 +21,14 @@ def test_the_jobs_of_a_killed_sweep_stop_instead_of_training_on(tmp_path):
     try:
         wait_for(lambda: met.is_dir() and len(list(met.iterdir())) == 2, timeout=SUBPROCESS_S, what="two jobs")
         jobs = [int(p.name) for p in met.iterdir()]
-        assert all(os.getppid() != job and _running(job) for job in jobs)
+        assert all(os.getppid() != job and process_running(job) for job in jobs)
         sweep.kill()
         sweep.wait()
         # each job's watch sees its parent gone within a second; bounded here, never a sleep
-        wait_for(lambda: not any(_running(job) for job in jobs), timeout=SUBPROCESS_S, what="the jobs to stop")
+        wait_for(lambda: not any(process_running(job) for job in jobs), timeout=SUBPROCESS_S, what="the jobs to stop")
     finally:
         for job in [int(p.name) for p in met.iterdir()] if met.is_dir() else []:
-            if _running(job):
+            if process_running(job):
                 os.kill(job, signal.SIGKILL)
         if sweep.poll() is None:
             sweep.kill()
