@@ -128,6 +128,7 @@ def measure(models: dict[str, Any], loader: Any, n: int, max_seconds: float, con
     """``n`` measurements per configuration, interleaved; one row each."""
     from ecopt_lightning import EnergyMonitor
     from ecopt_lightning.inference import measure_inference
+    from ecopt_lightning.intervals import median_interval
 
     rows = []
     monitor = EnergyMonitor(gpus=[], cpu="auto")
@@ -146,6 +147,9 @@ def measure(models: dict[str, Any], loader: Any, n: int, max_seconds: float, con
                         "measurement": i,
                         "J_per_sample": r.per_sample_J,
                         "interval": r.interval_J,
+                        "independent_interval": median_interval(r.per_repeat_J),
+                        "level_shifts": r.level_shifts,
+                        "stop_reason": r.stop_reason,
                         "rel_halfwidth": r.rel_halfwidth,
                         "converged": r.converged,
                         "repeats": r.repeats,
@@ -249,10 +253,13 @@ def analyse(rows: list[dict], n: int) -> tuple[dict[str, Any], list[str]]:
             f"{(flagged / len(busy) if busy else 0):.0%} | {len(unflagged)} of {len(off)} |"
         )
     quiet_rows = [r for r in rows if r["condition"] == "quiet"]
-    covered = [
-        r["interval"] is not None and r["interval"][0] <= per_config[r["config"]]["quiet_median"] <= r["interval"][1]
-        for r in quiet_rows
-    ]
+
+    def holds(r: dict[str, Any], key: str) -> bool:
+        interval = r.get(key)
+        return interval is not None and interval[0] <= per_config[r["config"]]["quiet_median"] <= interval[1]
+
+    covered = [holds(r, "interval") for r in quiet_rows]
+    covered_independent = [holds(r, "independent_interval") for r in quiet_rows if "independent_interval" in r]
     floors = [x for c in per_config.values() for x in (c["machine_floor"] or [])]
     summary = {
         "kendall_tau_quiet_rounds": tau,
@@ -262,6 +269,10 @@ def analyse(rows: list[dict], n: int) -> tuple[dict[str, Any], list[str]]:
         "contended_flagged_share": flagged_total / contended_total if contended_total else None,
         "contended_off_unflagged": unflagged_total,
         "quiet_interval_coverage": sum(covered) / len(covered),
+        "quiet_independent_interval_coverage": (
+            sum(covered_independent) / len(covered_independent) if covered_independent else None
+        ),
+        "quiet_level_shifts_share": sum(bool(r.get("level_shifts")) for r in quiet_rows) / len(quiet_rows),
         "per_config": per_config,
     }
     lines += [
@@ -274,7 +285,10 @@ def analyse(rows: list[dict], n: int) -> tuple[dict[str, Any], list[str]]:
         "",
         f"Quiet measurements whose 95% interval holds their configuration's median over all quiet measurements: "
         f"{summary['quiet_interval_coverage']:.0%} (honest intervals hold it about 95% of the time; less means the "
-        "repeats of one measurement vary less than independent measurements do).",
+        "repeats of one measurement vary less than independent measurements do). "
+        f"Repeats that shifted in level (runs test): {summary['quiet_level_shifts_share']:.0%} of the quiet "
+        "measurements; the interval as if their repeats were independent held the median "
+        f"{summary['quiet_independent_interval_coverage'] or 0:.0%} of the time.",
     ]
     if floors:
         lines += [

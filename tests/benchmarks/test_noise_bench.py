@@ -56,6 +56,17 @@ def test_interval_coverage_counts_the_quiet_intervals_that_hold_their_configs_me
     summary, lines = analyse(_rows(False, [(1.0, False)], halfwidth=0.006), 2)
     assert summary["quiet_interval_coverage"] == 0.5
     assert "interval holds their configuration's median over all quiet measurements: 50%" in lines[-1]
+    # side by side, the interval as if the repeats were independent: here the narrow one, in the rows that shifted
+    rows = _rows(False, [(1.0, False)])
+    for r in rows:
+        if r["condition"] == "quiet":
+            r["level_shifts"] = r["measurement"] % 2 == 1  # 1.02 and 1.01 (x base)
+            r["independent_interval"] = [r["J_per_sample"] * 0.994, r["J_per_sample"] * 1.006]
+    summary, lines = analyse(rows, 2)
+    assert summary["quiet_interval_coverage"] == 1.0 and summary["quiet_independent_interval_coverage"] == 0.5
+    assert summary["quiet_level_shifts_share"] == 0.5
+    assert "shifted in level (runs test): 50% of the quiet measurements" in lines[-1]
+    assert "as if their repeats were independent held the median 50% of the time" in lines[-1]
 
 
 def test_the_machine_floor_is_the_spread_of_the_fixed_workload_per_config_and_round():
