@@ -47,62 +47,15 @@ def this_machine() -> dict[str, str]:
     return {"host": os.environ.get("ECOPT_WORKER_HOST") or socket.gethostname(), "boot": boot}
 
 
-class OrphanWatch:
-    """Stops this process once its parent, the sweep's process, has ended (the process is then re-parented, and
-    ``os.getppid()`` changes): SIGTERM, which Lightning turns into a clean stop (the energy summary written), and
-    SIGKILL should the task still run ``grace_s`` later. Checked every ``period_s`` seconds on a daemon thread;
-    only where this process is a child of ``parent`` (a job run in the sweep's own process, or by a launcher on
-    another machine or under another parent, is not watched), once per process.
-
-    Example:
-        >>> OrphanWatch.start(parent=os.getpid()) is None  # in the sweep's own process: nothing to watch
-        True
-    """
-
-    _started: OrphanWatch | None = None
-
-    def __init__(self, parent: int, period_s: float, grace_s: float) -> None:
-        self.parent, self.period_s, self.grace_s = parent, period_s, grace_s
-        self.fired = False
-        self.thread = threading.Thread(target=self._run, name="ecopt-orphan-watch", daemon=True)
-
-    @classmethod
-    def start(cls, parent: int, period_s: float = 1.0, grace_s: float = 60.0) -> OrphanWatch | None:
-        if os.getpid() == parent or os.getppid() != parent:
-            return None
-        if cls._started is None or cls._started.parent != parent:
-            cls._started = cls(parent, period_s, grace_s)
-            cls._started.thread.start()
-        return cls._started
-
-    def _run(self) -> None:
-        while os.getppid() == self.parent:
-            threading.Event().wait(self.period_s)
-        self.fired = True
-        log.warning("ecopt: the sweep's process (pid %d) has ended: this job (pid %d) stops", self.parent, os.getpid())
-        os.kill(os.getpid(), signal.SIGTERM)
-        threading.Event().wait(self.grace_s)
-        os.kill(os.getpid(), signal.SIGKILL)  # the task went on after SIGTERM
-
-
 class TrackedTask:
     """Wraps the Hydra task function; picklable (joblib sends it to its workers)."""
 
     def __init__(self, task: Any) -> None:
         self.task = task
-        self.sweep_pid = os.getpid()
 
     def __call__(self, cfg: Any) -> Any:
         global _jobs_in_process
         _jobs_in_process += 1
-        watch = OrphanWatch.start(parent=self.sweep_pid)
-        try:
-            return self._call(cfg)
-        finally:
-            if watch is not None and watch.fired:  # no sweep to return to: end rather than idle as its worker
-                os.kill(os.getpid(), signal.SIGKILL)
-
-    def _call(self, cfg: Any) -> Any:
         out: Path | None = None
         with contextlib.suppress(Exception):  # outside a Hydra job: no output dir
             from hydra.core.hydra_config import HydraConfig

@@ -257,7 +257,7 @@ def test_a_ray_task_that_dies_is_one_line_not_a_traceback(tmp_path: Path) -> Non
     command += ["--storage", storage, "--study", "s", "--sweep-root", str(root)]
     command += ["--", str(APPS / "toy.py"), "width=choice(8,16)", "hydra.sweeper.n_trials=1"]
     command += [f"meet_dir={met}", "meet_n=2"]  # the job waits for a second process: running when its task dies
-    proc = _ray_workers(command, stdout=subprocess.PIPE)
+    proc = _start_ray_workers(command, stdout=subprocess.PIPE)
     try:
         wait_for(lambda: met.exists() and any(met.iterdir()), what="the worker's job running")
         (sweeper,) = [int(p.name) for p in met.iterdir()]  # the basic launcher runs the job in the sweeper
@@ -283,7 +283,7 @@ def test_ctrl_c_stops_the_workers_with_one_line(tmp_path: Path) -> None:
     command += ["--storage", storage, "--study", "s", "--sweep-root", root]
     command += ["--", str(APPS / "toy.py"), "width=choice(8,16)", "hydra.sweeper.n_trials=1"]
     command += [f"meet_dir={met}", "meet_n=2"]  # the job waits for a second process: running when interrupted
-    proc = _ray_workers(command, stdout=subprocess.DEVNULL)
+    proc = _start_ray_workers(command, stdout=subprocess.DEVNULL)
     try:
         wait_for(lambda: met.exists() and any(met.iterdir()), what="the worker's job running")
         proc.send_signal(signal.SIGINT)
@@ -375,7 +375,7 @@ def test_a_workers_storage_password_is_on_no_command_line_and_in_no_file(
     assert not [str(p) for p in written if secret.encode() in p.read_bytes()]
 
 
-def _ray_workers(command: list[str], stdout: int) -> subprocess.Popen[str]:
+def _start_ray_workers(command: list[str], stdout: int) -> subprocess.Popen[str]:
     """``ray_workers`` started as a user starts it, ending with the test process (its stderr piped)."""
     return subprocess.Popen(
         command, stdout=stdout, stderr=subprocess.PIPE, text=True, env=sweep_env(), preexec_fn=ends_with_this_process()
