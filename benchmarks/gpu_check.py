@@ -559,11 +559,13 @@ def step_telescoping(ctx: Context) -> dict[str, Any]:
     }
 
     def draw(ax: Any) -> None:
-        ax.bar(range(len(energies)), [e / m.seconds for e, m in zip(energies, inner, strict=True)], width=1.0)
+        powers = [e / m.seconds if m.seconds > 0 else 0.0 for e, m in zip(energies, inner, strict=True)]
+        ax.bar(range(len(energies)), powers, width=1.0)
         ax.axhline(outer.power_W, color="k", lw=1, label=f"outer window {outer.power_W:.0f} W")
         ax.set_xlabel("window")
         ax.set_ylabel("mean power in the window (W)")
-        ax.set_title(f"{len(inner)} windows of ~{result['median_window_s'] * 1e3:.0f} ms: sum vs outer {diff:+.3f} %")
+        versus = "outer window read 0 J" if diff is None else f"sum vs outer {diff:+.3f} %"
+        ax.set_title(f"{len(inner)} windows of ~{result['median_window_s'] * 1e3:.0f} ms: {versus}")
         ax.legend(fontsize=8)
 
     result["plot"] = save_plot(ctx, "telescoping.png", draw)

@@ -60,6 +60,24 @@ def test_dry_run_writes_every_section(gpu_check, tmp_path):
         assert (tmp_path / name).stat().st_size > 0, name
 
 
+def test_the_telescoping_plot_is_drawn_when_the_outer_window_read_nothing(gpu_check, tmp_path, monkeypatch):
+    """Regression (CI, 2026-11-29): on a loaded machine the dry run's outer window ended before the simulated counter
+    stepped, so it read 0 J, the comparison had no percentage, the plot's title raised, and telescoping.png was
+    missing (the dry-run test above failed on it)."""
+    simulated = gpu_check.install_simulated_gpu
+
+    def frozen() -> object:
+        gpu = simulated()
+        gpu.counter_period_s = 1e9  # the counter does not step again during the run
+        return gpu
+
+    monkeypatch.setattr(gpu_check, "install_simulated_gpu", frozen)
+    assert gpu_check.main([str(tmp_path), "--dry-run", "--only", "telescoping"]) == 0
+    tele = json.loads((tmp_path / "gpu_check.json").read_text())["sections"]["telescoping"]["result"]
+    assert tele["outer_J"] == 0 and tele["inner_vs_outer_pct"] is None and tele["plot"] == "telescoping.png"
+    assert (tmp_path / "telescoping.png").stat().st_size > 0
+
+
 def test_a_failing_step_is_recorded_and_the_rest_still_run(gpu_check, tmp_path, monkeypatch):
     def broken(ctx):
         raise RuntimeError("no such sensor")
