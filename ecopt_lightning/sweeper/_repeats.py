@@ -132,10 +132,7 @@ def _merge(members: list[TrialRecord], settings: ReportSettings) -> TrialRecord:
         point.energy_per_sample_J = values[settings.objective_names.index(metric)]
         point.energy_per_sample_interval = point.intervals.get(metric)
     elif every_repeat:
-        point.energy_per_sample_J, point.energy_per_sample_interval = (
-            statistics.median(pooled),
-            repeats_interval(pooled)[0],
-        )
+        point.energy_per_sample_J, point.energy_per_sample_interval = statistics.median(pooled), pooled_interval
     elif per_sample:
         point.energy_per_sample_J = statistics.median(per_sample)
         own = [r.energy_per_sample_interval for r in members if r.energy_per_sample_interval is not None]
@@ -148,9 +145,7 @@ def _merge(members: list[TrialRecord], settings: ReportSettings) -> TrialRecord:
     if every_repeat:
         point.metrics[INFERENCE_REPEATS] = float(len(pooled))
         median = statistics.median(pooled)
-        point.metrics[INFERENCE_CONVERGED] = float(
-            precision_reached(median, repeats_interval(pooled)[0], REL_PRECISION)
-        )
+        point.metrics[INFERENCE_CONVERGED] = float(precision_reached(median, pooled_interval, REL_PRECISION))
     if any(r.metrics.get(INFERENCE_CONTENDED) == 1.0 for r in members):
         point.metrics[INFERENCE_CONTENDED] = 1.0
     energies = [(r.number, r.energy_J, r.energy_source) for r in members if r.energy_J is not None]
