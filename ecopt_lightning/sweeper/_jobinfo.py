@@ -111,7 +111,7 @@ def degraded_reasons(summary: dict[str, Any]) -> list[str]:
         half = inference.get("rel_halfwidth")
         known = "no 95% interval" if half is None else f"known to +-{half:.0%}"
         runs = Runs.from_dict(inference.get("runs_test"))
-        shifts = f"; {runs.describe()}" if inference.get("level_shifts") and runs is not None else ""
+        shifts = f"; {runs.describe()}" if runs is not None and runs.level_shifts else ""
         reasons.append(
             f"imprecise: inference energy per sample {known} after {inference.get('repeats')} repeats "
             f"(target +-{inference['rel_precision']:.0%}, stopped at {inference.get('stop_reason')}){shifts}"
