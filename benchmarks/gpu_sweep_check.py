@@ -27,6 +27,7 @@ Run (from the repository root):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -36,6 +37,7 @@ import tarfile
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -244,6 +246,20 @@ class GpuTrace:
         while not self.stop.wait(self.period_s):
             self.sample()
 
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls, path: Path) -> Iterator[GpuTrace]:
+        """Sample into ``path`` on a daemon thread while the block runs."""
+        with path.open("w", newline="") as out:
+            trace = cls(out)
+            thread = threading.Thread(target=trace.run, daemon=True)
+            thread.start()
+            try:
+                yield trace
+            finally:
+                trace.stop.set()
+                thread.join()
+
 
 def archive(sweep_dir: Path, log: Path, target: Path) -> None:
     """The sweep folder (checkpoints left out) and its log as one file."""
@@ -268,22 +284,15 @@ def main(argv: list[str] | None = None) -> int:
     command = sweep_command(sweep_dir, args.trials, args.dry_run, args.search)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     print("gpu_sweep_check:", " ".join(command[1:]), flush=True)
-    trace_file = (args.out / TRACE_FILE).open("w", newline="") if not args.dry_run else None
-    trace = GpuTrace(trace_file) if trace_file is not None else None
-    poller = threading.Thread(target=trace.run, daemon=True) if trace is not None else None
-    if poller is not None:
-        poller.start()
-    with log.open("w") as handle:
+    with contextlib.ExitStack() as stack, log.open("w") as handle:
+        if not args.dry_run:
+            stack.enter_context(GpuTrace.running(args.out / TRACE_FILE))
         try:
             rc: int | str = subprocess.run(
                 command, cwd=work, env=env, stdout=handle, stderr=subprocess.STDOUT, timeout=args.timeout
             ).returncode
         except subprocess.TimeoutExpired:  # keep and check what the sweep wrote so far
             rc = f"stopped after {args.timeout} s"
-    if trace is not None and poller is not None and trace_file is not None:
-        trace.stop.set()
-        poller.join()
-        trace_file.close()
     trials = read_trials(sweep_dir) if (sweep_dir / "trials.csv").is_file() else []
     checks = evaluate(sweep_dir, trials, args.trials, None if args.dry_run else "nvml_counter")
     result = {

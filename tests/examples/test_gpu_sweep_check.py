@@ -62,3 +62,14 @@ def test_a_missing_gpu_source_or_unconverged_trial_fails_its_check(sweep_check, 
     assert not checks["gpu_not_degraded"]["ok"] and not checks["no_interpolated_windows"]["ok"]
     assert not checks["benchmark_energy_counted"]["ok"]  # its 50 J not in the trial's total
     assert not checks["report_names_source"]["ok"]  # no sweep files in tmp_path
+
+
+def test_the_gpu_trace_samples_while_its_block_runs_and_stops_after(sweep_check, tmp_path, monkeypatch):
+    from tests.doubles.simulated_gpu import SimGpu, SimulatedNvml
+
+    monkeypatch.setitem(sys.modules, "pynvml", SimulatedNvml([SimGpu("GPU-0", power_W=70.0)]))
+    with sweep_check.GpuTrace.running(tmp_path / "trace.csv") as trace:
+        trace.sample()  # by event; the thread's own samples come every 0.2 s besides
+    assert trace.stop.is_set()
+    header, *rows = (tmp_path / "trace.csv").read_text().splitlines()
+    assert header == ",".join(sweep_check.TRACE_COLUMNS) and rows and all(r.split(",")[1] == "70.0" for r in rows)
