@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeGuard
@@ -37,11 +38,11 @@ def count_parameters(module: torch.nn.Module, trainable_only: bool = False) -> i
 
 
 def _overrides_predict_step(module: torch.nn.Module) -> TypeGuard[LightningModule]:
-    try:
-        from lightning.pytorch import LightningModule
-    except ImportError:  # pragma: no cover - lightning is a dependency
+    pl = sys.modules.get("lightning.pytorch")
+    if pl is None:  # no LightningModule exists before Lightning is imported, and importing it costs seconds
         return False
-    return isinstance(module, LightningModule) and type(module).predict_step is not LightningModule.predict_step
+    base = pl.LightningModule
+    return isinstance(module, base) and type(module).predict_step is not base.predict_step
 
 
 def default_forward(module: torch.nn.Module, batch: Any, batch_idx: int = 0) -> Any:

@@ -488,3 +488,50 @@ def test_a_benchmark_whose_repeats_shift_in_level_says_so_in_its_result_warning_
     assert reason.startswith("imprecise: inference energy per sample known to +-") and reason.endswith(
         f"; {runs.describe()}"
     )
+
+
+def test_measuring_a_plain_torch_model_does_not_import_lightning():
+    """Regression: measure_inference on a plain torch model imported Lightning (about 5 s) to move and count its
+    batches and to look for a ``predict_step``."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, torch
+from ecopt_lightning import EnergyMonitor
+from ecopt_lightning.inference import measure_inference
+class Model(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 2)
+    def forward(self, batch):
+        return self.lin(batch["x"])
+data = [{"x": torch.zeros(8, 4)}, {"x": torch.zeros(8, 4)}]
+r = measure_inference(Model(), data, warmup_batches=1, repeats=2, rel_precision=None, min_window_s=0,
+                      monitor=EnergyMonitor(gpus=[], cpu="estimate"))
+print(r.samples, r.repeats, sorted(m for m in sys.modules if m.split(".")[0] in ("lightning", "pytorch_lightning")))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.split() == ["16", "2", "[]"], out.stdout + out.stderr
+
+
+def test_cached_batches_move_anything_with_a_to_method_and_keep_the_rest():
+    from ecopt_lightning.inference import cache_batches
+
+    class Graph:  # a batch object with its own ``to`` (a graph library's, say)
+        def __init__(self, device=None):
+            self.device = device
+
+        def to(self, device):
+            return Graph(device)
+
+    class InPlace:  # a ``to`` that moves in place and returns None
+        device = None
+
+        def to(self, device):
+            self.device = device
+
+    batch = {"graph": Graph(), "in_place": InPlace(), "y": [torch.zeros(3)], "name": "a"}
+    (cached,) = cache_batches([batch], torch.device("meta"), None, 1 << 20)
+    assert cached["graph"].device == torch.device("meta") and cached["in_place"].device == torch.device("meta")
+    assert cached["y"][0].device == torch.device("meta") and cached["name"] == "a"
