@@ -6,24 +6,21 @@
 from __future__ import annotations
 
 import csv
-import ctypes
 import json
 import os
 import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.guards import SUBPROCESS_S
+from tests.processes import ends_with_this_process
 from tests.sweeper.conftest import APPS, ROOT
 
 POSTGRES_URL = os.environ.get("ECOPT_TEST_POSTGRES_URL")
-#: Linux's prctl option: the signal a process gets when the thread that started it ends
-_PR_SET_PDEATHSIG = 1
 
 
 def sweep_cmd(sweep_dir: Path, *overrides: str, app: str = "toy.py") -> list[str]:
@@ -47,38 +44,6 @@ def sweep_env(extra: dict[str, str] | None = None) -> dict[str, str]:
         "PYTHONFAULTHANDLER": "1",  # a sweep that hangs dumps every thread's stack on SIGABRT (see finish)
         **(extra or {}),
     }
-
-
-def _ctrl_c_as_in_a_terminal() -> None:
-    """SIGINT back to its default in the sweep, so that Python raises KeyboardInterrupt on it as in a terminal:
-    a suite started in the background (``cmd &``, nohup, some CI runners) hands its children SIGINT ignored."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def ends_with_this_process() -> Callable[[], None]:
-    """A ``preexec_fn`` for a child of the test process (a sweep, the gRPC proxy): SIGINT at its default
-    (:func:`_ctrl_c_as_in_a_terminal`), and SIGKILL from the kernel when the test process ends, however it ends
-    (pytest-timeout's SIGKILL, Ctrl-C twice), so that nothing it started is left running. Linux's
-    ``PR_SET_PDEATHSIG``, which watches the thread that starts the child: start it from the test's own thread."""
-    parent = os.getpid()
-
-    def preexec() -> None:
-        _ctrl_c_as_in_a_terminal()
-        if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-        if os.getppid() != parent:  # the test process ended before the child asked
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return preexec
-
-
-def process_running(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie, dead but not yet reaped by whoever adopted it, does not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def start(sweep_dir: Path, *overrides: str, env: dict[str, str] | None = None, app: str = "toy.py"):

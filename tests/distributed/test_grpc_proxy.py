@@ -29,9 +29,10 @@ from ecopt_lightning.sweeper._urls import check, password
 from ecopt_lightning.sweeper.errors import EnvSettingError, SweeperConfigError
 from ecopt_lightning.sweeper.grpc_proxy import STORAGE_ENV
 from tests.guards import SUBPROCESS_S, wait_for
+from tests.processes import ends_with_this_process, process_running
 from tests.sweeper.conftest import ROOT
 
-from .conftest import ends_with_this_process, finish, ok, process_running, run, start, sweep_env
+from .conftest import finish, ok, run, start, sweep_env
 
 pytest.importorskip("grpc", reason="grpcio is not installed (pip install -e .[cluster])")
 pytestmark = pytest.mark.slow

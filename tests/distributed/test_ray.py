@@ -26,9 +26,10 @@ from ecopt_lightning.sweeper._urls import password
 from ecopt_lightning.sweeper.ray_workers import STORAGE_ENV, local_instance_token, run_workers
 from tests.doubles.fake_powercap import FakePowercap
 from tests.guards import SUBPROCESS_S, wait_for
+from tests.processes import ends_with_this_process
 from tests.sweeper.conftest import APPS, ROOT
 
-from .conftest import check_artifacts, ends_with_this_process, sweep_env
+from .conftest import check_artifacts, sweep_env
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install -e .[ray])")
 pytestmark = pytest.mark.slow

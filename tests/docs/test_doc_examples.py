@@ -18,12 +18,10 @@ a ``.venv`` that is the test's own environment. What the test adds, none of it i
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -33,6 +31,7 @@ from pathlib import Path
 import pytest
 
 from tests.docs.blocks import Block, doc_blocks
+from tests.processes import shell_group
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
@@ -116,24 +115,12 @@ def _run_shell(block: Block, workdir: Path, env: dict[str, str], studies: dict[s
     env = {**env, "PYTEST_ADDOPTS": "--collect-only -q -p no:cacheprovider", "PYTEST_PARALLEL": ""}
     if "make demo" in script:
         env["DEMO_ARGS"] = f"hydra.sweeper.n_trials={_trials(studies, DEFAULT_SWEEP_DIR)} {BUDGET}"
-    # output to files, not pipes, and the block's own process group killed after it: a process a block left
-    # in the background (a failed block never reaching its `kill`) must not keep the test waiting
+    # output to files, not pipes, and the block's own process group killed after it (and with the test
+    # process): a process a block left in the background (a failed block never reaching its `kill`, a proxy
+    # whose `trap` a killed pytest never ran) must neither keep the test waiting nor run on after it
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
-        proc = subprocess.Popen(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=workdir,
-            env=env,
-            stdout=stdout,
-            stderr=stderr,
-            text=True,
-            start_new_session=True,
-        )
-        try:
+        with shell_group(script, cwd=workdir, env=env, stdout=stdout, stderr=stderr) as proc:
             returncode = proc.wait(timeout=900)
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
         stdout.seek(0)
         stderr.seek(0)
         tail = f"{stdout.read()[-3000:]}\n{stderr.read()[-3000:]}"
