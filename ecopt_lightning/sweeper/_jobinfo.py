@@ -12,8 +12,8 @@ Example:
     >>> _ = (job / "energy_summary.json").write_text(json.dumps({"status": "failed: RuntimeError: x",
     ...     "total_J": 12.5, "estimated_fraction": 1.0, "sources": {"cpu:0": "estimate"}}))
     >>> info = read_job(str(job))
-    >>> info.energy_J, info.degraded
-    (12.5, ['cpu:0: estimated from CPU time (100% of the energy is estimated)'])
+    >>> info.energy_J, info.estimated_fraction, info.degraded
+    (12.5, 1.0, ['cpu:0: estimated from CPU time (100% of the energy is estimated)'])
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ class JobInfo:
     per_repeat_J: list[float] | None = None
     #: the grid intensity its gCO2e were computed at: ``{"intensity_g_per_kWh", "basis", "region"}``
     grid: dict[str, Any] | None = None
+    #: the share of ``energy_J`` that is ESTIMATED, not measured (0 to 1), when the summary says
+    estimated_fraction: float | None = None
 
 
 def find_summary(job_dir: str | None) -> Path | None:
@@ -136,8 +138,18 @@ def read_job(job_dir: str | None) -> JobInfo:
     repeats = (summary.get("inference") or {}).get("per_repeat_J")
     if not (isinstance(repeats, list) and repeats and all(isinstance(v, (int, float)) for v in repeats)):
         repeats = None
+    fraction = summary.get("estimated_fraction")
+    if not (isinstance(fraction, (int, float)) and not isinstance(fraction, bool) and 0 <= fraction <= 1):  # NaN
+        fraction = None
     return JobInfo(
-        str(path), energy, summary.get("status"), degraded_reasons(summary), sources, repeats, grid_of(summary)
+        str(path),
+        energy,
+        summary.get("status"),
+        degraded_reasons(summary),
+        sources,
+        repeats,
+        grid_of(summary),
+        estimated_fraction=None if fraction is None else float(fraction),
     )
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ..metrics import ESTIMATED_FRACTION
 from ._jobinfo import read_job
 from ._launch import JOB_FILE, job_result
 from ._schema import DEGRADED_ATTR, ENERGY_ATTR, ENERGY_SOURCE_ATTR, GRID_ATTR, SOURCES_ATTR
@@ -112,6 +113,8 @@ def dead_job_energy(job_dir: str | None) -> dict[str, Any]:
         attrs[DEGRADED_ATTR] = list(info.degraded)
     if info.sources:  # whether that energy is measured or estimated (the sweep's estimated share)
         attrs[SOURCES_ATTR] = dict(info.sources)
+    if info.estimated_fraction is not None:  # as the metric EnergyCallback logs beside its total
+        attrs[ESTIMATED_FRACTION] = info.estimated_fraction
     if info.grid:
         attrs[GRID_ATTR] = dict(info.grid)
     return attrs

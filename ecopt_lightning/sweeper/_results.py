@@ -14,6 +14,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 from optuna.trial import FrozenTrial, Trial, TrialState
 
+from ..metrics import ESTIMATED_FRACTION
 from . import _crashpoints, _samplers
 from . import multi_fidelity as _multi_fidelity
 from . import pruning as _pruning
@@ -125,6 +126,8 @@ def tell_result(
     energy, source = trial_energy(metrics, settings.energy_metric)
     if energy is None and info.energy_J is not None:
         energy, source = info.energy_J, f"{Path(info.path or '').name} ({info.status})"
+        if info.estimated_fraction is not None and ESTIMATED_FRACTION not in metrics:  # the same summary's share
+            attrs[ESTIMATED_FRACTION] = info.estimated_fraction
     if energy is not None:
         attrs[ENERGY_ATTR] = energy
         attrs[ENERGY_SOURCE_ATTR] = source

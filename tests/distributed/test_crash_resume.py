@@ -169,6 +169,7 @@ def test_ctrl_c_in_a_lightning_job_stops_the_sweep_and_the_rerun_completes_it(tm
     # the energy its job measured until Ctrl-C stays on the trial, in the sweep's energy (it was dropped)
     assert interrupted.user_attrs["ecopt.energy_J"] > 0
     assert interrupted.user_attrs["ecopt.measurement_sources"] == {"cpu:0": "estimate"}  # and what that energy is
+    assert interrupted.user_attrs["energy/estimated_fraction"] == 1.0  # all of it (the artifacts left it unsaid)
     # the artifacts say so at once (they said "n_trials reached" and left the trial out until the next run)
     assert json.loads((sweep / "summary.json").read_text())["stopped"] == "interrupted (Ctrl-C)"
     with open(sweep / "trials.csv", newline="") as f:
@@ -195,7 +196,10 @@ def test_a_job_killed_while_the_study_decides_at_a_rung_keeps_its_energy(tmp_pat
     assert dead.state == TrialState.FAIL and dead.user_attrs["ecopt.error"].startswith("worker died: ")
     assert dead.user_attrs["ecopt.energy_J"] == pytest.approx(on_disk["total_J"])
     with open(sweep / "trials.csv", newline="") as f:
-        assert float(next(csv.DictReader(f))["energy_J"]) == pytest.approx(on_disk["total_J"])
+        row = next(csv.DictReader(f))
+    assert float(row["energy_J"]) == pytest.approx(on_disk["total_J"])
+    # and its estimated share, from the same summary (regression, artifacts audit 2026-11-29: the column was empty)
+    assert row["energy_estimated_fraction"] == str(on_disk["estimated_fraction"])
     total = json.loads((sweep / "summary.json").read_text())["sweep_energy"]["total_J"]
     assert total > on_disk["total_J"] * (1 - 1e-9)  # counted in the sweep's energy, beside the rerun's trial
 

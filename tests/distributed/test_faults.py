@@ -71,6 +71,11 @@ def test_each_fault_is_marked_and_the_sweep_goes_on(tmp_path: Path) -> None:
     with open(sweep / "trials.csv", newline="") as f:
         rows = {int(r["trial"]): r for r in csv.DictReader(f)}
     assert rows[by_fault["gpu_lost"].number]["degraded"].startswith("gpu:0: NVML energy read failed")
+    # the crashed trial's energy carries its estimated share, from the same summary as the energy itself
+    # (regression, artifacts audit 2026-11-29: its energy_estimated_fraction was empty, as if unknown)
+    job = json.loads(next(Path(crashed.user_attrs["ecopt.job_dir"]).glob("**/energy_summary.json")).read_text())
+    assert rows[crashed.number]["energy_J"] == str(job["total_J"])
+    assert rows[crashed.number]["energy_estimated_fraction"] == str(job["estimated_fraction"]) == "0.0"
     assert rows[by_fault["none"].number]["degraded"] == ""
 
 

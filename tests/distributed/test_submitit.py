@@ -70,6 +70,10 @@ def test_a_submitit_batch_with_a_job_killed_by_the_cluster(tmp_path: Path) -> No
     assert "ecopt.job_failed" not in dead.user_attrs  # not a failing region for the samplers: it was killed
     assert dead.user_attrs["ecopt.energy_J"] > 0
     assert dead.user_attrs["ecopt.energy_source"] == "energy_summary.json (finished fit)"
+    # with that summary's estimated share, as a finished job's (regression, artifacts audit 2026-11-29: trials.csv
+    # left it empty)
+    kept = json.loads((Path(dead.user_attrs["ecopt.job_dir"]) / "energy_summary.json").read_text())
+    assert dead.user_attrs["energy/estimated_fraction"] == kept["estimated_fraction"]
     (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
     assert retry.state == TrialState.COMPLETE and retry.params == dead.params
 
