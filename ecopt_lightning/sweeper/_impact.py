@@ -297,7 +297,9 @@ def impact(
     saved = base.energy_per_sample_J - pick.energy_per_sample_J
     quality = quality_change(base, pick, objectives, directions, quality_tolerance)
     losses = [f"{n} {q['baseline']:.4g} -> {q['chosen']:.4g}" for n, q in quality.items() if q["loss"]]
-    interval = saving_interval(base.energy_per_sample_interval, pick.energy_per_sample_interval)
+    # the baseline chosen: one measurement against itself, whose difference is exactly 0, not within two intervals
+    same = (0.0, 0.0) if base is pick else None
+    interval = same or saving_interval(base.energy_per_sample_interval, pick.energy_per_sample_interval)
     result["baseline_J_per_inference"] = base.energy_per_sample_J
     result["chosen_J_per_inference"] = pick.energy_per_sample_J
     result["baseline_interval_J"] = base.energy_per_sample_interval
@@ -317,12 +319,13 @@ def impact(
         result["payback"] = result["payback_interval"] = None
         result["payback_note"] = f"no payback: the sweep's energy, {tuning_J:.4g} J{of}, is not a positive energy"
         return result
+    if base is pick:
+        result["payback"] = result["payback_interval"] = None
+        result["payback_note"] = "the chosen trial is the baseline itself: tuning found nothing to save"
+        return result
     result["payback"] = payback_inferences(tuning_J, saved)
     result["payback_interval"] = None if interval is None else list(payback_interval(tuning_J, interval))
     loss_note = f"; a QUALITY LOSS: {', '.join(losses)}" if losses else ""
-    if base is pick:
-        result["payback_note"] = "the chosen trial is the baseline itself: tuning found nothing to save"
-        return result
     if interval is not None and result["measurable"] is False:
         lo, hi = interval
         result["payback_note"] = (

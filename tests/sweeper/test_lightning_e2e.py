@@ -89,3 +89,23 @@ def test_a_report_rebuilt_without_the_job_dirs_keeps_the_trials_grid_intensity(
     assert (carbon["label"], carbon["region"], carbon["intensity_g_per_kWh"], carbon["pue"]) == (label, "FR", 56.0, 1.5)
     pue = "PUE 1.5, as each trial's EnergyCallback used"
     assert f"- Carbon: gCO2e at {label}; {pue}." in (out / "energy_report.md").read_text()
+
+
+def test_the_baseline_chosen_saves_exactly_nothing(lit_sweep: tuple[Path, Path], tmp_path: Path) -> None:
+    """Regression (artifacts audit, 2026-11-29): with the baseline itself chosen (by the rule, or named as here),
+    summary.json gave the saving an interval spanning both trials' intervals (+-4.8e-08 J of a digits sweep) and a
+    payback_interval of 2865303660 inferences, beside the note that tuning found nothing to save."""
+    from ecopt_lightning.cli import main as ecopt
+
+    out = tmp_path / "report"
+    storage = f"sqlite:///{lit_sweep[1]}"
+    assert (
+        ecopt(["report", "--storage", storage, "--study", "lit", "--out", str(out), "--baseline", "0", "--chosen", "0"])
+        == 0
+    )
+    impact = json.loads((out / "summary.json").read_text())["impact"]
+    assert impact["baseline_trial"] == impact["chosen_trial"] == 0
+    assert impact["baseline_interval_J"][0] < impact["baseline_interval_J"][1]  # the trial has an interval
+    assert (impact["saved_J_per_inference"], impact["saved_interval_J"]) == (0.0, [0.0, 0.0])
+    assert (impact["payback"], impact["payback_interval"]) == (None, None)
+    assert impact["payback_note"] == "the chosen trial is the baseline itself: tuning found nothing to save"
