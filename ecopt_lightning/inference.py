@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ecopt_lightning")
 
 #: torch intra-op threads of the inference benchmark unless set (:attr:`InferenceBenchmark.threads`)
-BENCHMARK_THREADS = 1
+BENCHMARK_THREADS = metrics.BENCHMARK_THREADS
 #: bytes of batches the benchmark keeps on the model's device unless set (:attr:`InferenceBenchmark.cache_bytes`)
 CACHE_BYTES = 1 << 30
 #: the stop reason of a benchmark whose every repeat read 0 J on every rank (no meter: cpu=False and no GPU)

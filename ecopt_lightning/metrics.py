@@ -78,6 +78,9 @@ LOG_SCALE_PREFIXES = (*MEASURED_PREFIXES, "model/")
 SOURCES = "energy/sources"
 #: the JSON summary the callback writes next to the logs
 SUMMARY_FILE = "energy_summary.json"
+#: torch intra-op threads of the inference benchmark unless set (``InferenceBenchmark.threads``; here, not in
+#: ``inference``, so that the sweeper's pre-training check takes it without importing torch)
+BENCHMARK_THREADS = 1
 #: matches every phase's running total, :func:`total_J` (``energy/train_total_J``, ...)
 PHASE_TOTAL_J_PATTERN = "energy/*_total_J"
 

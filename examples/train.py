@@ -73,7 +73,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     # in a sweep with hydra.sweeper.prune_before_training=true, a model whose untrained inference energy already
     # breaks a constraint is pruned here, before any training energy is spent; elsewhere this does nothing
     # on the device the trainer runs on (trainer.accelerator=cpu on a GPU machine: the CPU), as the benchmark after fit
-    check_before_training(model, data.val_dataloader(), device=trainer.strategy.root_device)
+    # and on the benchmark's torch threads
+    check_before_training(model, data.val_dataloader(), device=trainer.strategy.root_device, threads=cfg.energy.threads)
     trainer.fit(model, datamodule=data)
     metrics = _floats(trainer.callback_metrics)  # test() replaces callback_metrics: keep fit's
     if energy.stopped_at_rung is None:  # a trial a multi-fidelity sweep stopped at a rung is discarded: no test

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..metrics import INFERENCE_PER_SAMPLE_J
+from ..metrics import BENCHMARK_THREADS, INFERENCE_PER_SAMPLE_J
 from ._schema import PRUNED_ATTR
 from ._secrets import quoted
 from ._urls import password
@@ -102,6 +102,7 @@ def check_before_training(
     max_batches: int = CHECK_MAX_BATCHES,
     ref: TrialRef | None = None,
     device: Any = None,
+    threads: int | None = BENCHMARK_THREADS,
     **measure_kwargs: Any,
 ) -> float | None:
     """Measure the untrained ``model``'s inference energy and prune the trial if it violates a constraint.
@@ -115,6 +116,8 @@ def check_before_training(
         device: where the model runs for the check (default: the first visible CUDA device when there is one, as
             a trainer with ``accelerator="auto"`` picks, else where the model is), so that the check measures
             what the benchmark after fit will; the model is put back afterwards.
+        threads: torch intra-op threads while the check runs, as EnergyCallback's benchmark
+            (``InferenceBenchmark.threads``, default 1: give the app's own setting); ``None``: the process's.
         measure_kwargs: more arguments of ``measure_inference`` (``monitor``, ``forward_fn``...).
 
     Returns:
@@ -154,12 +157,13 @@ def check_before_training(
 
     import torch
 
-    from ecopt_lightning.inference import measure_inference, on_device
+    from ecopt_lightning.inference import benchmark_threads, measure_inference, on_device
 
     if device is None and torch.cuda.is_available():
         device = "cuda:0"
     measure_kwargs.setdefault("rel_precision", None)  # a screen: a fixed number of repeats, each long enough
-    with contextlib.nullcontext() if device is None else on_device(model, torch.device(device)):
+    placed = contextlib.nullcontext() if device is None else on_device(model, torch.device(device))
+    with placed, benchmark_threads(threads):
         result = measure_inference(
             model, dataloader, warmup_batches=warmup_batches, repeats=repeats, max_batches=max_batches, **measure_kwargs
         )

@@ -421,3 +421,45 @@ def test_telling_a_job_that_pruned_its_trial_reads_that_trial_not_the_whole_stud
     assert tell_result(study, trial, ret, settings) == (None, None)
     assert reads == []
     assert study.trials[3].state == optuna.trial.TrialState.PRUNED
+
+
+def test_the_check_measures_on_the_benchmarks_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression (artifacts audit, 2026-11-29): the check ran on the process's torch threads, EnergyCallback's
+    benchmark on one (``InferenceBenchmark.threads``). On a loaded 2-core machine two threads spin, and the CPU
+    estimate counts the spin: the digits app's untrained width-8 model read 2.9e-3 J/sample against the 1.2e-6 its
+    benchmark measured after training, so a constraint set from the sweep's values (<= 3e-6) pruned all 30 trials."""
+    import optuna
+    import torch
+
+    from ecopt_lightning.sweeper._schema import PRUNE_BEFORE_TRAINING_ATTR, SETTINGS_ATTR
+    from ecopt_lightning.sweeper._storage import open_storage
+    from tests.doubles.fake_powercap import FakePowercap
+
+    cap = FakePowercap(tmp_path / "powercap", psys=False)
+    monkeypatch.setenv("ECOPT_POWERCAP_ROOT", str(tmp_path / "powercap"))
+    threads_seen: set[int] = set()
+
+    def forward(m: torch.nn.Module, args: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        threads_seen.add(torch.get_num_threads())
+        cap.add("cpu:0", 0.05 * args[0].shape[0])  # 0.05 J/sample
+
+    model = torch.nn.Linear(64, 10)
+    model.register_forward_hook(forward)
+    limit = "energy/inference_per_sample_J <= 1.0"
+    settings = validate({"objectives": [{"name": "val_acc", "direction": "maximize"}], "constraints": [limit]})
+    url = f"sqlite:///{tmp_path / 'ecopt.db'}"
+    study = optuna.create_study(study_name="s", storage=open_storage(url, 0), directions=["maximize"])
+    study.set_user_attr(SETTINGS_ATTR, settings.for_report().to_attrs())
+    study.set_user_attr(PRUNE_BEFORE_TRAINING_ATTR, True)
+    ref = TrialRef(url, "s", study.ask().number)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # the process's own, as torch picks on a 2-core machine
+    try:
+        batches = [(torch.zeros(32, 64), torch.zeros(32))] * 4
+        assert check_before_training(model, batches, ref=ref, min_window_s=0.0, device="cpu") == pytest.approx(0.05)
+        assert threads_seen == {1} and torch.get_num_threads() == 2  # the benchmark's threads, the process's after
+        threads_seen.clear()
+        check_before_training(model, batches, ref=ref, min_window_s=0.0, device="cpu", threads=None)
+        assert threads_seen == {2}  # None: the process's own, as InferenceBenchmark(threads=None)
+    finally:
+        torch.set_num_threads(before)
