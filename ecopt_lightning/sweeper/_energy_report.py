@@ -195,15 +195,42 @@ def _member_sources(point: TrialRecord, records: dict[int, TrialRecord]) -> list
     return each if len({json.dumps(srcs, sort_keys=True) for _, srcs in each}) > 1 else None
 
 
+def _spread(record: TrialRecord) -> str:
+    """How the energy per sample's repeats spread, as a clause: the IQR of the sweep's benchmark, or of
+    ``ecopt confirm``'s repeats when they replaced it (the sweep's IQR no longer describes the value).
+
+    Example:
+        >>> from types import SimpleNamespace as R
+        >>> _spread(R(metrics={INFERENCE_PER_SAMPLE_IQR_J: 0.5}, confirmed=None))
+        'IQR 0.5 J'
+        >>> _spread(R(metrics={INFERENCE_PER_SAMPLE_IQR_J: 0.5}, confirmed={"per_repeat_J": [1.0, 2.0, 3.0, 4.0, 5.0],
+        ...     "repeats": 5, "rounds": 1}))
+        "IQR 2 J over `ecopt confirm`'s 5 repeats in 1 round(s)"
+    """
+    if record.confirmed is None:
+        return f"IQR {_fmt(record.metrics.get(INFERENCE_PER_SAMPLE_IQR_J), 'J')}"
+    repeats = record.confirmed.get("per_repeat_J") or []
+    quartiles = statistics.quantiles(repeats, n=4, method="inclusive") if len(repeats) > 1 else None
+    iqr = "IQR n/a" if quartiles is None else f"IQR {_fmt(quartiles[2] - quartiles[0], 'J')}"
+    counts = f"{record.confirmed.get('repeats')} repeats in {record.confirmed.get('rounds')} round(s)"
+    return f"{iqr} over `ecopt confirm`'s {counts}"
+
+
 def _precision(record: TrialRecord) -> str:
-    """The 95% interval, and whether the benchmark converged or ran contended, as a clause."""
+    """The 95% interval, and whether the benchmark (or ``ecopt confirm``'s re-measurement, when it replaced the
+    sweep's value) converged or ran contended, as a clause."""
     parts = []
     if record.energy_per_sample_interval is not None:
         lo, hi = record.energy_per_sample_interval
         parts.append(f"95% interval {lo:.4g} to {hi:.4g} J")
-    if record.metrics.get(INFERENCE_CONVERGED) == 0.0:
+    if record.confirmed is not None:
+        not_converged, contended = record.confirmed.get("converged") is False, bool(record.confirmed.get("contended"))
+    else:
+        not_converged = record.metrics.get(INFERENCE_CONVERGED) == 0.0
+        contended = record.metrics.get(INFERENCE_CONTENDED) == 1.0
+    if not_converged:
         parts.append("NOT converged to its precision target")
-    if record.metrics.get(INFERENCE_CONTENDED) == 1.0:
+    if contended:
         parts.append("measured beside other processes' CPU load (contended)")
     if record.confirmed is not None:
         parts.append(f"confirmed by `ecopt confirm` (the sweep measured {_fmt(record.confirmed.get('sweep_value'))})")
@@ -305,7 +332,7 @@ def render(report: Report) -> str:
         lines.append(f"No chosen trial ({why}).")
     else:
         m = chosen.metrics
-        spread = f"IQR {_fmt(m.get(INFERENCE_PER_SAMPLE_IQR_J), 'J')}"
+        spread = _spread(chosen)
         if chosen.merged_trials:  # the first trial's IQR is not the pooled figure's
             spread = merged_text(chosen)
         lines += [

@@ -73,6 +73,13 @@ def test_confirm_on_a_real_4_trial_sweep_rebuilds_the_front_from_the_new_values(
         assert rows[int(number)]["confirmed"] == "True"
     summary = json.loads((report / "summary.json").read_text())
     assert set(summary["confirmed"]) == set(confirmed)
+    # the chosen model's line gives the spread of the values it shows (regression, artifacts audit 2026-11-29: the
+    # confirmed median and interval stood beside the sweep's IQR, convergence and contention)
+    chosen = summary["impact"]["chosen_trial"]
+    line = next(x for x in (report / "energy_report.md").read_text().splitlines() if x.startswith("- Inference energy"))
+    assert str(chosen) in confirmed and f"{confirmed[str(chosen)]['value']:.4g} J per sample (IQR " in line, line
+    assert "over `ecopt confirm`'s 6 repeats in 2 round(s)" in line, line
+    assert f"IQR {study.trials[chosen].user_attrs[f'{E}_iqr']:.4g} J;" not in line, line
 
     # --clear drops them: the report is the sweep's own again
     cmd = [sys.executable, "-m", "ecopt_lightning.cli", "confirm", "--storage", storage, "--study", "train", "--clear"]
