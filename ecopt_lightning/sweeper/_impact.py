@@ -265,10 +265,11 @@ def impact(
     directions: Sequence[str] = (),
     quality_tolerance: float = QUALITY_TOLERANCE,
     energy_metric: str = "",
+    unreported: int = 0,
 ) -> dict[str, Any]:
     """The payback and proxy figures of a sweep: its trials' ``records``, the energy the sweep spent
-    (``tuning_J``, J, the sum of their ``energy_metric``; ``None``: unknown, no trial reported it) and its ``knee``
-    trial number.
+    (``tuning_J``, J, the sum of their ``energy_metric``; ``None``: unknown, no trial reported it; ``unreported``
+    trials did not report theirs, so the payback is a lower bound) and its ``knee`` trial number.
     ``baseline``/``chosen`` are trial numbers (default: the trial flagged as baseline, and the rule of the
     module's docstring; the knee when no objectives are given)."""
     by_number = {r.number: r for r in records}
@@ -343,6 +344,8 @@ def impact(
         low, high = result["payback_interval"]
         spread = f" (95%: {low} to {'never' if high is None else high})"
     unsure = "" if interval is not None else " (no interval: the trials reported none)"
+    if unreported:  # their energy is not in tuning_J: unknown, not 0 J
+        unsure += f"; at least that many: {unreported} trial(s) did not report their energy, not counted"
     result["payback_note"] = (
         f"tuning pays back its {tuning_J:.4g} J after {result['payback']} inferences{spread}{unsure}{loss_note}"
     )

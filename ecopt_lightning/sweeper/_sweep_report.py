@@ -275,5 +275,6 @@ def build_report(
         settings.objective_names,
         settings.directions,
         energy_metric=settings.energy_metric,
+        unreported=sum(r.energy_J is None for r in records),
     )
     return report

@@ -171,3 +171,19 @@ def test_the_default_out_of_a_study_named_with_a_slash_is_one_folder_here(monkey
     assert ecopt_main(["report", "--storage", storage, "--study", "digits/v2"]) == 0
     assert [p.name for p in work.iterdir()] == ["ecopt-report-digits_v2"]
     assert (work / "ecopt-report-digits_v2" / "summary.json").is_file()
+
+
+def test_a_payback_beside_a_trial_of_unknown_energy_says_it_is_a_lower_bound(tmp_path: Path, sweep: Path) -> None:
+    """Regression (artifacts audit, 2026-11-29): trial 3 failed without reporting its energy; the sweep's energy
+    said so ('1 trial(s) did not report theirs'), but the payback counted that trial as 0 J and read as exact."""
+    import json
+
+    out = tmp_path / "r"
+    args = ["report", "--storage", f"sqlite:///{sweep / 'ecopt.db'}", "--study", "toy", "--out", str(out)]
+    assert ecopt_main([*args, "--baseline", "2", "--chosen", "0"]) == 0  # width 32 against width 16: it saves
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["sweep_energy"]["trials_without_energy"] == 1
+    note = summary["impact"]["payback_note"]
+    assert summary["impact"]["payback"] > 0 and note.startswith("tuning pays back its "), note
+    assert "; at least that many: 1 trial(s) did not report their energy, not counted" in note
+    assert f"- Payback: {note}." in (out / "energy_report.md").read_text()
