@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..metrics import BENCHMARK_THREADS, INFERENCE_PER_SAMPLE_J
+from ..metrics import BENCHMARK_THREADS, ESTIMATED_FRACTION, INFERENCE_PER_SAMPLE_J
 from ._schema import PRUNED_ATTR
 from ._secrets import quoted
 from ._urls import password
@@ -180,6 +180,8 @@ def check_before_training(
     reason = f"pruned before training: untrained model's {metric}={value:.4g} violates {', '.join(violated)}"
     attrs[metric] = value
     attrs[SOURCES_ATTR] = dict(result.measurement.sources)  # the report says estimated or measured
+    if result.measurement.energy_J > 0:  # and how much, as EnergyCallback's metric beside its total
+        attrs[ESTIMATED_FRACTION] = result.measurement.estimated_J / result.measurement.energy_J
     attrs[ENERGY_SOURCE_ATTR] = "pre_training_check:" + result.source
     attrs[ENERGY_ATTR] = result.measurement.energy_J
     attrs[ERROR_ATTR] = reason

@@ -126,7 +126,11 @@ def test_wide_models_are_pruned_before_training_and_not_counted(
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)  # no FAIL
     assert "trained without the pre-training check" not in proc.stdout + proc.stderr
     with open(sweep / "trials.csv") as f:
-        assert {r["state"] for r in csv.DictReader(f)} == {"COMPLETE", "PRUNED"}
+        rows = list(csv.DictReader(f))
+    assert {r["state"] for r in rows} == {"COMPLETE", "PRUNED"}
+    # a pruned trial's energy, the check's, carries its estimated share: none, on the fake RAPL tree (regression,
+    # artifacts audit 2026-11-29: the column was empty for pruned trials, as if unknown)
+    assert {r["energy_estimated_fraction"] for r in rows if r["state"] == "PRUNED"} == {"0.0"}
     summary = json.loads((sweep / "summary.json").read_text())
     # the check's sources (the fake RAPL tree: measured) say what a pruned trial's energy is; only the trained
     # trials, whose app returns energy/total_J without EnergyCallback's metrics, "did not say"
