@@ -54,14 +54,18 @@ def _report(args: argparse.Namespace) -> int:
     except OSError as exc:  # a file of the folder that cannot be replaced, a full disk
         print(f"ecopt report: {_write_error(out, exc)}", file=sys.stderr)
         return 2
+    from ecopt_lightning.sweeper._rung_report import energy_saved, saved_line
+
     hv = "n/a" if report.hypervolume is None else f"{report.hypervolume:.6g}"
+    states = ", ".join(f"{k}: {v}" for k, v in report.states.items())
     print(
-        f"{len(report.records)} trials, {len(report.front)} on the Pareto front "
+        f"{len(report.records)} trials{f' ({states})' if states else ''}, {len(report.front)} on the Pareto front "
         f"({sum(r.robust for r in report.front)} robust, {len(report.possibly)} more possibly on it), "
         f"hypervolume {hv}, "
         f"sweep energy {report.sweep_energy_text()}{f', {how}' if (how := report.estimated_text()) else ''}"
     )
-    for line in impact_lines(report.impact):
+    stopped = saved_line(energy_saved(report.records))  # as the sweep's closing lines say it
+    for line in [*([] if stopped is None else [stopped]), *impact_lines(report.impact)]:
         print(line)
     for path in paths:
         print(path)

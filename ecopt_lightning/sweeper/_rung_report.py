@@ -141,6 +141,25 @@ def stopped_energy_text(saved: Mapping[str, Any]) -> str:
     return f"{saved['stopped_energy_J']:.4g} J ({share})"
 
 
+def saved_line(saved: Mapping[str, Any] | None) -> str | None:
+    """The sweep's closing line on what multi-fidelity stopped and saved (:func:`energy_saved`; ``None`` when it was
+    off), as the sweep and ``ecopt report`` print it.
+
+    Example:
+        >>> saved_line({"trials_stopped": 0})
+        'multi-fidelity stopped no trial at a rung: no energy saved by stopping'
+    """
+    if saved is None:
+        return None
+    if not saved["trials_stopped"]:
+        return NONE_STOPPED
+    return (
+        f"multi-fidelity stopped {saved['trials_stopped']} trial(s), which used {stopped_energy_text(saved)}; "
+        f"training them to the end would have cost about {saved['full_training_estimate_J']:.4g} J (ESTIMATE: "
+        f"training and validation linear in epochs, the rest once): about {saved['saved_estimate_J']:.4g} J saved"
+    )
+
+
 def _per_epoch_J(metrics: Mapping[str, Any], energy_J: float) -> float | None:
     """The part of a trial's energy that grows with its epochs (training and validation totals, at most its
     energy); ``None`` when it recorded neither."""

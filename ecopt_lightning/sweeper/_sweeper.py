@@ -55,7 +55,7 @@ from ._progress import describe_space, front_table, progress_line
 from ._proposals import ProposalError, ask_batch, tell_failed
 from ._records import TrialRecord
 from ._results import JOB_CONFIG, count_late_run, job_dir, salvage, tell_result
-from ._rung_report import NONE_STOPPED, energy_saved, stopped_energy_text
+from ._rung_report import energy_saved, saved_line
 from ._schema import (
     BASELINE_ATTR,
     CHECK_ENERGY_ATTR,
@@ -912,19 +912,9 @@ class EcoptSweeperImpl:
         )
         for line in front_table(report):
             log.info("ecopt: %s", line)
-        saved = energy_saved(report.records)
-        if saved is not None and not saved["trials_stopped"]:
-            log.info("ecopt: %s", NONE_STOPPED)
-        elif saved is not None:
-            log.info(
-                "ecopt: multi-fidelity stopped %d trial(s), which used %s; training them to the end would have "
-                "cost about %.4g J (ESTIMATE: training and validation linear in epochs, the rest once): "
-                "about %.4g J saved",
-                saved["trials_stopped"],
-                stopped_energy_text(saved),
-                saved["full_training_estimate_J"],
-                saved["saved_estimate_J"],
-            )
+        stopped = saved_line(energy_saved(report.records))
+        if stopped is not None:
+            log.info("ecopt: %s", stopped)
         quality = measurement_quality(report)
         if quality:
             log.warning("ecopt: %s", quality)

@@ -172,6 +172,24 @@ def test_lone_trial_runs_to_the_end(lone: Run) -> None:
     assert saved["trials_stopped"] == 0 and saved["saved_estimate_J"] == 0
 
 
+def test_ecopt_report_says_the_states_and_what_stopping_saved_as_the_sweep_did(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, two: Run
+) -> None:
+    """Regression (artifacts audit, 2026-11-29): on a sweep that stopped trials at a rung, ``ecopt report`` printed
+    '2 trials, 1 on the Pareto front, ...' with neither the stopped trial nor the energy stopping saved, both in the
+    sweep's closing lines, its summary.json and its energy_report.md."""
+    from ecopt_lightning.cli import main as ecopt
+
+    sweep, proc = two
+    storage = f"sqlite:///{sweep / 'ecopt.db'}"
+    assert ecopt(["report", "--storage", storage, "--study", "rungs", "--out", str(tmp_path / "r")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("2 trials (COMPLETE: 1, PRUNED: 1), 1 on the Pareto front "), lines[0]
+    (said,) = [line for line in (proc.stderr + proc.stdout).splitlines() if "ecopt: multi-fidelity stopped" in line]
+    assert said.split("ecopt: ", 1)[1] == lines[1]  # the sweep's own line, word for word
+    assert lines[1].startswith("multi-fidelity stopped 1 trial(s), which used "), lines[1]
+
+
 def test_a_trial_whose_objective_is_nan_at_a_rung_is_stopped_there_and_failed(multirun, tmp_path: Path) -> None:
     """Regression (stop 32's open list): a NaN objective at a rung let the trial go on; it trained its whole budget,
     then failed on its NaN. NaN never ranks: the trial stops at that rung and is FAIL with the rung's reason."""
