@@ -12,11 +12,12 @@ import math
 import os
 import platform
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..energy.measurement import is_measured
 from ..metrics import (
     ESTIMATED_FRACTION,
     FLOPS_PER_SAMPLE,
@@ -216,6 +217,20 @@ def _spread(record: TrialRecord) -> str:
     return f"{iqr} over `ecopt confirm`'s {counts}"
 
 
+def _estimated(sources: Iterable[str]) -> str:
+    """``, ESTIMATED from CPU time`` to follow an energy value whose sources are estimates (``, partly ...`` when
+    some are), so that the value never reads as a measurement; empty when all are measured or none is known.
+
+    Example:
+        >>> _estimated(["estimate"]), _estimated(["rapl", "estimate"]), _estimated(["rapl"]), _estimated([])
+        (', ESTIMATED from CPU time', ', partly ESTIMATED from CPU time', '', '')
+    """
+    measured = {is_measured(str(s)) for s in sources}
+    if False not in measured:
+        return ""
+    return ", ESTIMATED from CPU time" if measured == {False} else ", partly ESTIMATED from CPU time"
+
+
 def _precision(record: TrialRecord) -> str:
     """The 95% interval, and whether the benchmark (or ``ecopt confirm``'s re-measurement, when it replaced the
     sweep's value) converged or ran contended, as a clause."""
@@ -231,7 +246,7 @@ def _precision(record: TrialRecord) -> str:
     if not_converged:
         parts.append("NOT converged to its precision target")
     if contended:
-        parts.append("measured beside other processes' CPU load (contended)")
+        parts.append("taken beside other processes' CPU load (contended)")
     if record.confirmed is not None:
         parts.append(f"confirmed by `ecopt confirm` (the sweep measured {_fmt(record.confirmed.get('sweep_value'))})")
     return "".join(f"; {p}" for p in parts)
@@ -333,13 +348,16 @@ def render(report: Report) -> str:
     else:
         m = chosen.metrics
         spread = _spread(chosen)
+        # a confirmed value's source is the confirm's measurement, not the sweep's
+        confirmed_source = (chosen.confirmed or {}).get("source")
+        inference_sources = [confirmed_source] if confirmed_source else list(chosen.sources.values())
         if chosen.merged_trials:  # the first trial's IQR is not the pooled figure's
             spread = merged_text(chosen)
         lines += [
             f"- Trial {chosen.number} ({_why_chosen(imp.get('chosen_rule'), report.knee is chosen)}); "
             f"parameters: {', '.join(f'{k}={v}' for k, v in chosen.params.items()) or 'defaults'}.",
-            f"- Training energy: {_training_energy(chosen, trials)}.",
-            f"- Inference energy: {_fmt(chosen.energy_per_sample_J, 'J')} per sample "
+            f"- Training energy: {_training_energy(chosen, trials)}{_estimated(chosen.sources.values())}.",
+            f"- Inference energy: {_fmt(chosen.energy_per_sample_J, 'J')} per sample{_estimated(inference_sources)} "
             f"({spread}{_precision(chosen)}), "
             f"{_fmt(chosen.samples_per_J)} samples per J.",
             f"- Parameters: {_fmt(m.get(PARAMS))}; FLOPs per sample: {_fmt(m.get(FLOPS_PER_SAMPLE))}.",

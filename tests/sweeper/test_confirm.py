@@ -77,7 +77,7 @@ def test_confirm_on_a_real_4_trial_sweep_rebuilds_the_front_from_the_new_values(
     # confirmed median and interval stood beside the sweep's IQR, convergence and contention)
     chosen = summary["impact"]["chosen_trial"]
     line = next(x for x in (report / "energy_report.md").read_text().splitlines() if x.startswith("- Inference energy"))
-    assert str(chosen) in confirmed and f"{confirmed[str(chosen)]['value']:.4g} J per sample (IQR " in line, line
+    assert str(chosen) in confirmed and f"{confirmed[str(chosen)]['value']:.4g} J per sample" in line, line
     assert "over `ecopt confirm`'s 6 repeats in 2 round(s)" in line, line
     assert f"IQR {study.trials[chosen].user_attrs[f'{E}_iqr']:.4g} J;" not in line, line
 

@@ -313,7 +313,7 @@ def test_the_energy_report_states_the_chosen_trials_precision_and_contention():
     chosen.user_attrs.update({"energy/inference_converged": 0.0, "energy/inference_contended": 1.0})
     trials = [with_interval(trial(0, 0.92, 0.010, 9, 9, 5.0, 40.0, baseline=True), 0.009, 0.011), chosen]
     text = render(build_report("s", trials, SETTINGS))
-    assert "95% interval 0.003 to 0.005 J; NOT converged to its precision target; measured beside" in text
+    assert "95% interval 0.003 to 0.005 J; NOT converged to its precision target; taken beside" in text
     assert "quality: val_acc 0.92 -> 0.93 (+0.01)" in text
 
 

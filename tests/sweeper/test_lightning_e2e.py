@@ -109,3 +109,15 @@ def test_the_baseline_chosen_saves_exactly_nothing(lit_sweep: tuple[Path, Path],
     assert (impact["saved_J_per_inference"], impact["saved_interval_J"]) == (0.0, [0.0, 0.0])
     assert (impact["payback"], impact["payback_interval"]) == (None, None)
     assert impact["payback_note"] == "the chosen trial is the baseline itself: tuning found nothing to save"
+
+
+def test_the_chosen_models_energy_in_the_report_says_it_is_an_estimate(lit_sweep: tuple[Path, Path]) -> None:
+    """Regression (artifacts audit, 2026-11-29): on a machine without sensors, energy_report.md gave the chosen
+    model's training and inference energy as bare numbers, the inference one 'measured beside other processes'
+    CPU load', though both were CPU-time estimates."""
+    chosen = (lit_sweep[0] / "energy_report.md").read_text().split("## The chosen model", 1)[1]
+    training = next(line for line in chosen.splitlines() if line.startswith("- Training energy: "))
+    inference = next(line for line in chosen.splitlines() if line.startswith("- Inference energy: "))
+    assert training.endswith(" J, ESTIMATED from CPU time."), training
+    assert " J per sample, ESTIMATED from CPU time (IQR " in inference, inference
+    assert "measured" not in training + inference
