@@ -550,13 +550,14 @@ def measure_inference(
                 n = len(per_repeat)
                 if n < repeats:
                     continue
+                if not any(per_repeat):  # summed over ranks: every rank stops here
+                    stop = NOTHING_MEASURED
+                    break
                 if rel_precision is None:
                     break
                 median = _quartiles(per_repeat)[1]
                 interval, runs = repeats_interval(per_repeat)
-                if not any(per_repeat):  # summed over ranks: every rank stops here
-                    stop = NOTHING_MEASURED
-                elif precision_reached(median, interval, rel_precision):
+                if precision_reached(median, interval, rel_precision):
                     stop = "converged"
                 elif runs is not None and runs.level_shifts:
                     stop = LEVEL_SHIFTS

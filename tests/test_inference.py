@@ -422,6 +422,8 @@ def test_with_nothing_measured_the_efficiency_is_unknown_not_infinite_and_the_re
         monitor=EnergyMonitor(gpus=[], cpu=False),
     )  # fmt: skip
     assert r.per_sample_J == 0.0 and math.isnan(r.samples_per_J)
+    # and says so with a fixed number of repeats too (artifacts audit, 2026-11-29: it said 'fixed repeats')
+    assert r.stop_reason == "nothing measured"
     entry = json.loads(json.dumps(r.to_dict(), allow_nan=False))
     assert entry["samples_per_J"] is None
 
