@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from ._impact import interval_text
 from ._records import TrialRecord
 from ._secrets import hide, settings_secrets
 from ._sweep_report import Report
+from ._urls import secrets
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +98,34 @@ def artifact_name(study_name: str) -> str:
     return "pareto-front-" + re.sub(r"[^A-Za-z0-9_.-]", "-", study_name)
 
 
+#: a URL anywhere in a command-line argument (``hydra.sweeper.storage=postgresql://u:pw@h/db``)
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+
+
+def command_line_secrets(argv: Sequence[str]) -> list[str]:
+    """Every form of every URL password on the command line ``argv``, longest first.
+
+    Example:
+        >>> command_line_secrets(["train.py", "-m", "hydra.sweeper.storage='postgresql://u:pw@h/db'", "x=1"])
+        ['pw']
+    """
+    forms = {form for arg in argv for url in _URL.findall(arg) for form in secrets(url.strip("'\""))}
+    return sorted(forms, key=lambda f: (-len(f), f))
+
+
+@contextmanager
+def _argv_hidden() -> Iterator[None]:
+    """``sys.argv`` with its URL passwords masked while the block runs: W&B records the command line in the run's
+    metadata (uploaded by ``wandb sync``), and the sweep's command holds the storage URL."""
+    argv = list(sys.argv)
+    hidden = command_line_secrets(argv)
+    sys.argv[:] = [hide(arg, hidden) for arg in argv]
+    try:
+        yield
+    finally:
+        sys.argv[:] = argv
+
+
 def _wandb(report: Report, out_dir: Path, paths: list[Path], kwargs: Mapping[str, Any]) -> str:
     import wandb
 
@@ -105,7 +136,8 @@ def _wandb(report: Report, out_dir: Path, paths: list[Path], kwargs: Mapping[str
         "name": report.study_name,
     }
     init.update(kwargs)
-    run = wandb.init(**init)
+    with _argv_hidden():
+        run = wandb.init(**init)
     try:
         artifact = wandb.Artifact(name=artifact_name(report.study_name), type="pareto_front")
         for path in paths:

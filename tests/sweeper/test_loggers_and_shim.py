@@ -201,3 +201,24 @@ def test_the_tensorboard_text_gives_the_fronts_intervals_and_statuses(tmp_path: 
     assert "| 0 | on the front | 0.8 | 2 (95%: 1.5 to 2.5) |  |" in text
     assert "| 1 | on the front (robust) | 0.9 | 3 (95%: 1.8 to 3.5) |  |" in text
     assert "- possibly on the front (dominated by central values, not beyond the intervals): trial 3" in text
+
+
+def test_wandb_does_not_record_a_password_from_the_sweeps_command_line(multirun, tmp_path: Path) -> None:
+    """Regression (loggers audit, 2026-11-29): W&B records the process's command line in the run's metadata, which
+    ``wandb sync`` uploads; the sweep's W&B run kept a URL's password from its command line (the storage's, a
+    tracking URI's) in its ``.wandb`` file, as written."""
+    pytest.importorskip("wandb")
+    env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    multirun(
+        "width=choice(8,16)",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.loggers=[wandb]",
+        f"+hydra.sweeper.logger_kwargs.wandb.dir={tmp_path}",
+        "+hydra.sweeper.logger_kwargs.mlflow.tracking_uri=http://user:s3cretPW@127.0.0.1:9/",
+        env=env,
+    )
+    (run_file,) = (tmp_path / "wandb").glob("offline-run-*/*.wandb")
+    recorded = run_file.read_bytes()
+    assert b"tracking_uri=http://user:***@127.0.0.1:9/" in recorded  # the command line is there, masked
+    leaked = [p for p in (tmp_path / "wandb").rglob("*") if p.is_file() and b"s3cretPW" in p.read_bytes()]
+    assert leaked == []
