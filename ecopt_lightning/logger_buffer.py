@@ -56,13 +56,16 @@ class LoggerBuffer:
     def label(trainer: Trainer, labels: Mapping[str, str]) -> None:
         """Text ``labels`` as every logger's hyperparameters (rank 0): TensorBoard's ``hparams.yaml``, CSV's,
         MLflow's params, W&B's config. TensorBoard gets no ``hp_metric`` placeholder (it would add a metric and an
-        HParams entry to a run that logged none). An MLflow run keeps a label it has (MLflow refuses to change a
-        param): a warning says so when the new value differs."""
+        HParams entry to a run that logged none); its UI does not read ``hparams.yaml``, so each label is also a
+        text entry (its Text tab) at the global step. An MLflow run keeps a label it has (MLflow refuses to change
+        a param): a warning says so when the new value differs."""
         if not trainer.is_global_zero:
             return
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.log_hyperparams(dict(labels), metrics={})
+                for key, value in labels.items():
+                    logger.experiment.add_text(key, value, global_step=trainer.global_step)
             elif isinstance(logger, MLFlowLogger):
                 kept = logger.experiment.get_run(logger.run_id).data.params
                 for key, value in labels.items():

@@ -70,6 +70,23 @@ def test_every_logger_names_the_sources_of_the_energy_values(tmp_path: Path) -> 
     assert "hp_metric" not in tb_series(tmp_path)
 
 
+def test_tensorboards_ui_names_the_sources_of_the_energy_values(tmp_path: Path) -> None:
+    """Regression (loggers audit, 2026-11-29): TensorBoard's UI does not read ``hparams.yaml`` and the label was
+    logged with no metric, so nothing in the event files said the energy values were estimated or which sensors
+    measured them; the label is in its Text tab, at each entry point's global step."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    model = TinyModel()
+    trainer = make_trainer(tmp_path, [EnergyCallback()], loggers=[TensorBoardLogger(tmp_path, name="tb", version=0)])
+    trainer.fit(model)
+    trainer.test(model, dataloaders=loader(16))
+    events = EventAccumulator(str(tmp_path / "tb" / "version_0"), size_guidance={"tensors": 0})
+    events.Reload()
+    (tag,) = [t for t in events.Tags()["tensors"] if t.startswith("energy/sources")]
+    texts = [(e.step, e.tensor_proto.string_val[0].decode()) for e in events.Tensors(tag)]
+    assert texts == [(0, "cpu:0=estimate"), (trainer.global_step, "cpu:0=estimate")]  # fit, then test
+
+
 def test_wandb_offline_reads_back_at_global_steps_and_keeps_the_summary_in_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
