@@ -41,6 +41,9 @@ SAMPLER_ALIASES = {"nsgaii": "nsga2"}
 SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)
 DIRECTIONS = ("maximize", "minimize")
 LOGGERS = ("tensorboard", "wandb", "mlflow")
+#: the keyword arguments the sweeper's TensorBoard and MLflow logging read (sweeper/_loggers.py); W&B's are
+#: ``wandb.init``'s own
+LOGGER_KWARGS = {"tensorboard": ("log_dir",), "mlflow": ("tracking_uri", "experiment_name", "run_name")}
 MOTPE_REMOVED = (
     "The 'motpe' sampler was removed in Optuna 4.0. Use 'hydra/sweeper/sampler=tpe' instead. "
     "TPESampler now handles multi-objective optimization."
@@ -768,6 +771,11 @@ def validate(raw_config: Any) -> Settings:
     for name, kwargs in logger_kwargs.items():
         if kwargs is not None and not isinstance(kwargs, Mapping):
             allowed = f"a mapping of {name}'s keyword arguments or null"
+            raise SweeperConfigError(f"logger_kwargs.{name}", _urls.redact(kwargs), allowed)
+        known = LOGGER_KWARGS.get(name)
+        unknown = [str(k) for k in kwargs or {} if known is not None and k not in known]
+        if known is not None and unknown:
+            allowed = f"keys among {', '.join(known)} ({', '.join(unknown)} is not one)"
             raise SweeperConfigError(f"logger_kwargs.{name}", _urls.redact(kwargs), allowed)
 
     storage = _urls.check(_urls.as_url(raw["storage"]))

@@ -44,6 +44,17 @@ from ecopt_lightning.sweeper.config import validate
         ({"loggers": "neptune"}, "loggers", "a list of any of tensorboard, wandb, mlflow, or one of them"),
         ({"loggers": 5}, "loggers", "a list of any of tensorboard, wandb, mlflow, or one of them"),
         ({"logger_kwargs": {"wandb": "offline"}}, "logger_kwargs.wandb", "a mapping of wandb's keyword arguments"),
+        # these were ignored: the front went to the default folder, run or experiment, with nothing said
+        (
+            {"logger_kwargs": {"tensorboard": {"logdir": "x"}}},
+            "logger_kwargs.tensorboard",
+            "keys among log_dir (logdir",
+        ),
+        (
+            {"logger_kwargs": {"mlflow": {"tracking_uri": "http://u:pw@h", "experiment": "e"}}},
+            "logger_kwargs.mlflow",
+            "keys among tracking_uri, experiment_name, run_name (experiment is not one)",
+        ),
         ({"storage": "not a url"}, "storage", "Optuna storage URL"),
         ({"custom_search_space": "no.such.module.fn"}, "custom_search_space", "importable dotted path"),
         ({"n_trails": 3}, "n_trails", "not a field"),

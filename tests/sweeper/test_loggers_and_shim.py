@@ -222,3 +222,19 @@ def test_wandb_does_not_record_a_password_from_the_sweeps_command_line(multirun,
     assert b"tracking_uri=http://user:***@127.0.0.1:9/" in recorded  # the command line is there, masked
     leaked = [p for p in (tmp_path / "wandb").rglob("*") if p.is_file() and b"s3cretPW" in p.read_bytes()]
     assert leaked == []
+
+
+def test_a_mistyped_logger_setting_stops_the_sweep_before_it_starts(multirun, tmp_path: Path) -> None:
+    """Regression (loggers audit, 2026-11-29): a key the sweeper's TensorBoard or MLflow logging does not read
+    (``logdir`` for ``log_dir``, ``experiment`` for ``experiment_name``) was ignored: the whole sweep ran and its front
+    went to the default folder or experiment, with nothing said."""
+    proc = multirun(
+        "width=choice(8,16)",
+        "hydra.sweeper.loggers=[tensorboard]",
+        f"+hydra.sweeper.logger_kwargs.tensorboard.logdir={tmp_path / 'tb'}",
+        expect_fail=True,
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and "HYDRA_FULL_ERROR" not in line]
+    expected = "is not allowed: keys among log_dir (logdir is not one)"
+    assert len(lines) == 1 and lines[0].startswith("hydra.sweeper.logger_kwargs.tensorboard=") and expected in lines[0]
+    assert not (tmp_path / "sweep").exists() and not (tmp_path / "tb").exists()
