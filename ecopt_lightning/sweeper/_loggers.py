@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -144,7 +145,10 @@ def _wandb(report: Report, out_dir: Path, paths: list[Path], kwargs: Mapping[str
             artifact.add_file(str(path))
         run.log_artifact(artifact)
         for path in paths:  # also the run's own files: its folder then holds what the message names
-            run.save(str(path), base_path=str(path.parent), policy="now")
+            # a copy: W&B's own save links to the sweep dir, whose files a continued sweep replaces (or a fresh
+            # one deletes) before an offline run is synced
+            kept = Path(shutil.copy2(path, Path(run.dir) / path.name))
+            run.save(str(kept), base_path=run.dir, policy="now")
         run.summary["ecopt/hypervolume"] = report.hypervolume
         run.summary["ecopt/sweep_energy_J"] = report.sweep_energy_J if report.energy_reported else None
         run.summary[SWEEP_ENERGY_HOW] = _energy_text(report)

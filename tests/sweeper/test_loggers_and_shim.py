@@ -238,3 +238,22 @@ def test_a_mistyped_logger_setting_stops_the_sweep_before_it_starts(multirun, tm
     expected = "is not allowed: keys among log_dir (logdir is not one)"
     assert len(lines) == 1 and lines[0].startswith("hydra.sweeper.logger_kwargs.tensorboard=") and expected in lines[0]
     assert not (tmp_path / "sweep").exists() and not (tmp_path / "tb").exists()
+
+
+def test_the_wandb_runs_files_are_the_front_it_logged(
+    report_and_paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (loggers audit, 2026-11-29): the W&B run's files were links to the sweep dir, so an offline run
+    synced after the same command had continued the sweep (which replaces the files) uploaded a later front beside
+    this run's hypervolume, and one synced after the sweep dir was deleted (a fresh sweep) uploaded nothing."""
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    report, paths = report_and_paths
+    logged = {p.name: p.read_bytes() for p in paths}
+    log_everywhere(["wandb"], report, tmp_path, paths, {"wandb": {"mode": "offline"}})
+    for path in paths:  # the sweep goes on: its files are replaced
+        path.unlink()
+        path.write_text("a later front")
+    (files,) = (tmp_path / "wandb").glob("offline-run-*/files")
+    assert {p.name: p.read_bytes() for p in files.iterdir() if p.name in logged} == logged
