@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..energy.measurement import sources_text
 from ._artifacts import summary
 from ._impact import interval_text
 from ._records import TrialRecord
@@ -54,13 +55,14 @@ def _markdown(report: Report) -> str:
         f"- knee: {s['knee']}",
         f"- sweep energy: {_energy_text(report)}",
         "",
-        "| trial | front status | " + " | ".join(report.settings.objective_names) + " | overrides |",
-        "|---" * (len(report.settings.objective_names) + 3) + "|",
+        "| trial | front status | " + " | ".join(report.settings.objective_names) + " | energy sources | overrides |",
+        "|---" * (len(report.settings.objective_names) + 4) + "|",
     ]
     names = report.settings.objective_names
     for r in report.front:
         values = " | ".join(_with_interval(r, n, v) for n, v in zip(names, r.values or [], strict=False))
-        lines.append(f"| {r.number} | {r.front_status} | {values} | {' '.join(r.overrides)} |")
+        sources = sources_text(r.sources) or "unknown"  # an estimate is not to read as a measurement
+        lines.append(f"| {r.number} | {r.front_status} | {values} | {sources} | {' '.join(r.overrides)} |")
     if report.possibly:
         numbers = ", ".join(str(r.number) for r in report.possibly)
         why = "dominated by central values, not beyond the intervals"

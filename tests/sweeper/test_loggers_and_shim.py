@@ -197,9 +197,9 @@ def test_the_tensorboard_text_gives_the_fronts_intervals_and_statuses(tmp_path: 
     events.Reload()
     (tag,) = [t for t in events.Tags()["tensors"] if t.startswith("ecopt/summary")]
     text = events.Tensors(tag)[0].tensor_proto.string_val[0].decode()
-    assert "| trial | front status | acc | e | overrides |" in text
-    assert "| 0 | on the front | 0.8 | 2 (95%: 1.5 to 2.5) |  |" in text
-    assert "| 1 | on the front (robust) | 0.9 | 3 (95%: 1.8 to 3.5) |  |" in text
+    assert "| trial | front status | acc | e | energy sources | overrides |" in text
+    assert "| 0 | on the front | 0.8 | 2 (95%: 1.5 to 2.5) | unknown |  |" in text
+    assert "| 1 | on the front (robust) | 0.9 | 3 (95%: 1.8 to 3.5) | unknown |  |" in text
     assert "- possibly on the front (dominated by central values, not beyond the intervals): trial 3" in text
 
 
@@ -257,3 +257,26 @@ def test_the_wandb_runs_files_are_the_front_it_logged(
         path.write_text("a later front")
     (files,) = (tmp_path / "wandb").glob("offline-run-*/files")
     assert {p.name: p.read_bytes() for p in files.iterdir() if p.name in logged} == logged
+
+
+def test_the_tensorboard_text_names_the_source_of_each_front_members_energy(tmp_path: Path) -> None:
+    """Regression (loggers audit, 2026-11-29): TensorBoard's summary text gave the front's energies (J per sample)
+    as bare numbers: an estimate from CPU time read as a measurement there, where pareto_front.csv names each
+    row's sources."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from ecopt_lightning.sweeper._schema import SOURCES_ATTR
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for acc, e, sources in [(0.8, 2.0, {"cpu:0": "estimate"}), (0.9, 3.0, {"cpu:0": "rapl", "gpu:0": "nvml_counter"})]:
+        attrs = {"energy/total_J": e, SOURCES_ATTR: sources}
+        study.add_trial(optuna.trial.create_trial(values=[acc, e], user_attrs=attrs))
+    report = build_report("x", study.get_trials(), ReportSettings(["acc", "e"], ["maximize", "minimize"]))
+    where = log_everywhere(["tensorboard"], report, tmp_path, write_all(report, tmp_path / "files"), {})
+    events = EventAccumulator(where["tensorboard"], size_guidance={"tensors": 0})
+    events.Reload()
+    (tag,) = [t for t in events.Tags()["tensors"] if t.startswith("ecopt/summary")]
+    text = events.Tensors(tag)[0].tensor_proto.string_val[0].decode()
+    assert "| 0 | on the front (robust) | 0.8 | 2 | cpu:0=estimate |  |" in text
+    assert "| 1 | on the front (robust) | 0.9 | 3 | cpu:0=rapl, gpu:0=nvml_counter |  |" in text
