@@ -27,7 +27,7 @@ from ..energy.measurement import sources_text
 from ._artifacts import summary
 from ._impact import interval_text
 from ._records import TrialRecord
-from ._secrets import hide, settings_secrets
+from ._secrets import hide, sets_secret_field, settings_secrets
 from ._sweep_report import Report
 from ._urls import secrets
 
@@ -111,8 +111,15 @@ def command_line_secrets(argv: Sequence[str]) -> list[str]:
     Example:
         >>> command_line_secrets(["train.py", "-m", "hydra.sweeper.storage='postgresql://u:pw@h/db'", "x=1"])
         ['pw']
+        >>> command_line_secrets(["hydra.sweeper.storage='postgresql://u:p w@h/db'"])  # quoted: a space in it
+        ['p w']
     """
-    forms = {form for arg in argv for url in _URL.findall(arg) for form in secrets(url.strip("'\""))}
+    forms: set[str] = set()
+    for arg in argv:
+        urls = _URL.findall(arg)
+        if sets_secret_field(arg):  # its whole value too: a quoted URL may hold a space
+            urls.append(arg.split("=", 1)[-1])
+        forms.update(form for url in urls for form in secrets(url.strip("'\"")))
     return sorted(forms, key=lambda f: (-len(f), f))
 
 

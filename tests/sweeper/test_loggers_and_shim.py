@@ -280,3 +280,13 @@ def test_the_tensorboard_text_names_the_source_of_each_front_members_energy(tmp_
     text = events.Tensors(tag)[0].tensor_proto.string_val[0].decode()
     assert "| 0 | on the front (robust) | 0.8 | 2 | cpu:0=estimate |  |" in text
     assert "| 1 | on the front (robust) | 0.9 | 3 | cpu:0=rapl, gpu:0=nvml_counter |  |" in text
+
+
+def test_a_quoted_password_with_a_space_is_masked_on_the_command_line_too() -> None:
+    """Regression (loggers audit, 2026-11-29): the command line W&B records was masked by the URLs found in each
+    argument, which end at a space, so a quoted storage URL whose password holds one kept it whole."""
+    from ecopt_lightning.sweeper._loggers import command_line_secrets
+    from ecopt_lightning.sweeper._secrets import hide
+
+    arg = "hydra.sweeper.storage='postgresql://u:s3 cret@h/db'"
+    assert hide(arg, command_line_secrets(["train.py", "-m", arg])) == "hydra.sweeper.storage='postgresql://u:***@h/db'"
