@@ -149,6 +149,8 @@ def _wandb(report: Report, out_dir: Path, paths: list[Path], kwargs: Mapping[str
     with _argv_hidden():
         run = wandb.init(**init)
     try:
+        if getattr(run, "disabled", False):  # mode=disabled: W&B keeps nothing, and its run folder does not exist
+            return "nothing logged: W&B is disabled (mode=disabled)"
         artifact = wandb.Artifact(name=artifact_name(report.study_name), type="pareto_front")
         for path in paths:
             artifact.add_file(str(path))

@@ -257,6 +257,9 @@ def test_the_wandb_runs_files_are_the_front_it_logged(
         path.write_text("a later front")
     (files,) = (tmp_path / "wandb").glob("offline-run-*/files")
     assert {p.name: p.read_bytes() for p in files.iterdir() if p.name in logged} == logged
+    # W&B disabled: nothing is copied (its run folder does not exist), nothing fails, and it says so
+    where = log_everywhere(["wandb"], report, tmp_path / "off", paths, {"wandb": {"mode": "disabled"}})
+    assert where == {"wandb": "nothing logged: W&B is disabled (mode=disabled)"}
 
 
 def test_the_tensorboard_text_names_the_source_of_each_front_members_energy(tmp_path: Path) -> None:
