@@ -17,9 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-import sys
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +25,8 @@ from ..energy.measurement import sources_text
 from ._artifacts import summary
 from ._impact import interval_text
 from ._records import TrialRecord
-from ._secrets import hide, sets_secret_field, settings_secrets
+from ._secrets import argv_hidden, hide, settings_secrets
 from ._sweep_report import Report
-from ._urls import secrets
 
 log = logging.getLogger(__name__)
 
@@ -101,41 +98,6 @@ def artifact_name(study_name: str) -> str:
     return "pareto-front-" + re.sub(r"[^A-Za-z0-9_.-]", "-", study_name)
 
 
-#: a URL anywhere in a command-line argument (``hydra.sweeper.storage=postgresql://u:pw@h/db``)
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
-
-
-def command_line_secrets(argv: Sequence[str]) -> list[str]:
-    """Every form of every URL password on the command line ``argv``, longest first.
-
-    Example:
-        >>> command_line_secrets(["train.py", "-m", "hydra.sweeper.storage='postgresql://u:pw@h/db'", "x=1"])
-        ['pw']
-        >>> command_line_secrets(["hydra.sweeper.storage='postgresql://u:p w@h/db'"])  # quoted: a space in it
-        ['p w']
-    """
-    forms: set[str] = set()
-    for arg in argv:
-        urls = _URL.findall(arg)
-        if sets_secret_field(arg):  # its whole value too: a quoted URL may hold a space
-            urls.append(arg.split("=", 1)[-1])
-        forms.update(form for url in urls for form in secrets(url.strip("'\"")))
-    return sorted(forms, key=lambda f: (-len(f), f))
-
-
-@contextmanager
-def _argv_hidden() -> Iterator[None]:
-    """``sys.argv`` with its URL passwords masked while the block runs: W&B records the command line in the run's
-    metadata (uploaded by ``wandb sync``), and the sweep's command holds the storage URL."""
-    argv = list(sys.argv)
-    hidden = command_line_secrets(argv)
-    sys.argv[:] = [hide(arg, hidden) for arg in argv]
-    try:
-        yield
-    finally:
-        sys.argv[:] = argv
-
-
 def _wandb(report: Report, out_dir: Path, paths: list[Path], kwargs: Mapping[str, Any]) -> str:
     import wandb
 
@@ -146,7 +108,7 @@ def _wandb(report: Report, out_dir: Path, paths: list[Path], kwargs: Mapping[str
         "name": report.study_name,
     }
     init.update(kwargs)
-    with _argv_hidden():
+    with argv_hidden():
         run = wandb.init(**init)
     try:
         if getattr(run, "disabled", False):  # mode=disabled: W&B keeps nothing, and its run folder does not exist

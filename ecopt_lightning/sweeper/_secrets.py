@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import sys
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -219,3 +221,39 @@ def echoed_secret(args: Sequence[str], fields: Collection[str]) -> str | None:
         if match["field"] not in fields:
             return f"{hide(arg, hidden)} is not allowed: not a field of the ecopt sweeper (see docs/sweeper.md)"
     return None
+
+
+#: a URL anywhere in a command-line argument (``hydra.sweeper.storage=postgresql://u:pw@h/db``)
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+
+
+def command_line_secrets(argv: Sequence[str]) -> list[str]:
+    """Every form of every URL password on the command line ``argv``, longest first.
+
+    Example:
+        >>> command_line_secrets(["train.py", "-m", "hydra.sweeper.storage='postgresql://u:pw@h/db'", "x=1"])
+        ['pw']
+        >>> command_line_secrets(["hydra.sweeper.storage='postgresql://u:p w@h/db'"])  # quoted: a space in it
+        ['p w']
+    """
+    forms: set[str] = set()
+    for arg in argv:
+        urls = _URL.findall(arg)
+        if sets_secret_field(arg):  # its whole value too: a quoted URL may hold a space
+            urls.append(arg.split("=", 1)[-1])
+        forms.update(form for url in urls for form in secrets(url.strip("'\"")))
+    return sorted(forms, key=lambda f: (-len(f), f))
+
+
+@contextmanager
+def argv_hidden() -> Iterator[None]:
+    """``sys.argv`` with its URL passwords masked while the block runs: the sweep's command holds the storage URL,
+    and what runs in the sweep's process records the command line (W&B keeps it in a run's metadata, which ``wandb
+    sync`` uploads: the sweep's own run, and a trial's under a launcher that runs jobs in this process)."""
+    argv = list(sys.argv)
+    hidden = command_line_secrets(argv)
+    sys.argv[:] = [hide(arg, hidden) for arg in argv]
+    try:
+        yield
+    finally:
+        sys.argv[:] = argv

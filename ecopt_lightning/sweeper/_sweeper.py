@@ -72,7 +72,7 @@ from ._schema import (
     SETTINGS_ATTR,
     WORKER_ATTR,
 )
-from ._secrets import hide, job_override, mask_config, scrub_tree, settings_secrets
+from ._secrets import argv_hidden, hide, job_override, mask_config, scrub_tree, settings_secrets
 from ._space import SearchSpace, holds, incompatible, parse_space, render
 from ._storage import error_line, open_storage, retry_callback, storage_lost
 from ._sweep_report import Report, build_report, late_runs
@@ -862,7 +862,8 @@ class EcoptSweeperImpl:
         """Run the batch on the launcher; when it raised because a job died, each job's return is rebuilt from
         its job dir (:mod:`._lost_jobs`) so the finished jobs still count and only the dead one fails."""
         try:
-            return self.launcher.launch(batch, initial_job_idx=first)
+            with argv_hidden():  # a launcher that runs the jobs in this process hands them its command line
+                return self.launcher.launch(batch, initial_job_idx=first)
         except Exception as exc:
             returns = recover(dirs, batch, exc)
             if returns is None:  # no job started: the launcher itself failed, and would fail every batch so

@@ -224,6 +224,21 @@ def test_wandb_does_not_record_a_password_from_the_sweeps_command_line(multirun,
     assert leaked == []
 
 
+def test_a_job_run_in_the_sweeps_process_does_not_see_a_password_on_its_command_line(multirun, tmp_path) -> None:
+    """Regression (loggers audit, 2026-11-29): under the basic launcher each job runs in the sweep's own process,
+    so a task that records its command line (W&B's ``wandb.init`` does, into the run ``wandb sync`` uploads) kept
+    the storage's password from ``sys.argv``."""
+    argv_file = tmp_path / "argv.txt"
+    multirun(
+        "width=choice(8,16)",
+        "hydra.sweeper.n_trials=2",
+        f"argv_file={argv_file}",
+        "+hydra.sweeper.logger_kwargs.mlflow.tracking_uri=http://user:s3cretPW@127.0.0.1:9/",
+    )
+    lines = argv_file.read_text().splitlines()
+    assert len(lines) == 2 and all("tracking_uri=http://user:***@127.0.0.1:9/" in line for line in lines), lines
+
+
 def test_a_mistyped_logger_setting_stops_the_sweep_before_it_starts(multirun, tmp_path: Path) -> None:
     """Regression (loggers audit, 2026-11-29): a key the sweeper's TensorBoard or MLflow logging does not read
     (``logdir`` for ``log_dir``, ``experiment`` for ``experiment_name``) was ignored: the whole sweep ran and its front
@@ -288,8 +303,7 @@ def test_the_tensorboard_text_names_the_source_of_each_front_members_energy(tmp_
 def test_a_quoted_password_with_a_space_is_masked_on_the_command_line_too() -> None:
     """Regression (loggers audit, 2026-11-29): the command line W&B records was masked by the URLs found in each
     argument, which end at a space, so a quoted storage URL whose password holds one kept it whole."""
-    from ecopt_lightning.sweeper._loggers import command_line_secrets
-    from ecopt_lightning.sweeper._secrets import hide
+    from ecopt_lightning.sweeper._secrets import command_line_secrets, hide
 
     arg = "hydra.sweeper.storage='postgresql://u:s3 cret@h/db'"
     assert hide(arg, command_line_secrets(["train.py", "-m", arg])) == "hydra.sweeper.storage='postgresql://u:***@h/db'"

@@ -11,6 +11,8 @@ run one trial, whatever their speed); ``meet_by_batch`` makes jobs meet ``meet_n
 (jobs 0 to n-1, then n to 2n-1, ...: each launched batch of ``meet_n`` jobs on its own).
 Energy is reported as ``energy/total_J``
 unless ``energy_keys=split`` (then ``energy/fit_total_J`` + ``energy/inference_total_J``).
+``argv_file`` appends each job's ``sys.argv`` to that file (what a task that records its command line, as W&B
+does, would record).
 ``repeats=N`` writes an ``energy_summary.json`` whose inference benchmark has N repeats that differ by job
 (:func:`repeats_J`), and returns their median as the energy per sample.
 
@@ -75,6 +77,9 @@ def main(cfg: DictConfig) -> dict[str, float]:
 
             folder /= str(HydraConfig.get().job.num // int(cfg.meet_n))
         meet(str(folder), int(cfg.meet_n))
+    if cfg.argv_file:
+        with open(cfg.argv_file, "a") as f:
+            f.write(" ".join(sys.argv) + "\n")
     time.sleep(float(cfg.sleep_s))
     if cfg.mode == "raise" or (cfg.mode == "fail_if_wide" and cfg.width >= 64):
         raise RuntimeError(f"toy failure at width={cfg.width}")
