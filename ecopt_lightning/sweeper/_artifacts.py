@@ -350,7 +350,8 @@ def write_optimization_results(report: Report, out_dir: Path) -> Path | None:
     return path
 
 
-#: not attached to the study: the HTML needs plotly.min.js beside it (optuna-dashboard shows the PNG)
+#: neither attached to the study nor logged to W&B or MLflow: the HTML needs plotly.min.js beside it, which their
+#: viewers do not serve (the dashboard and the loggers show the PNG; the HTML stays in the sweep dir)
 NOT_ATTACHED = ("pareto_front.html",)
 
 

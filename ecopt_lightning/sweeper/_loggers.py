@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..energy.measurement import sources_text
-from ._artifacts import summary
+from ._artifacts import NOT_ATTACHED, summary
 from ._impact import interval_text
 from ._records import TrialRecord
 from ._secrets import argv_hidden, hide, settings_secrets
@@ -161,10 +161,12 @@ def log_everywhere(
     paths: list[Path],
     kwargs: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, str]:
-    """Log ``paths`` (the artifact files) to each selected logger; return ``{logger: where}``.
+    """Log ``paths`` (the artifact files, but for those :data:`NOT_ATTACHED`) to each selected logger; return
+    ``{logger: where}``.
 
     Failures are warnings, never fatal: the files are already in ``out_dir``.
     """
+    paths = [p for p in paths if p.name not in NOT_ATTACHED]
     where = {}
     for name in loggers:
         try:
