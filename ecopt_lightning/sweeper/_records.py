@@ -261,6 +261,25 @@ def estimated_phrase(energy_J: float, estimated_J: float, unknown: int, with_ene
     return f"{share} of it ESTIMATED, not measured"
 
 
+def estimated_share(fraction: float | None, sources: Mapping[str, str] | None) -> float | None:
+    """The share of an energy that is an estimate, not a measurement (0 to 1): ``fraction`` (the energy summary's
+    ``estimated_fraction``) when known, else 0 or 1 when its ``sources`` are all measurements or all estimates;
+    ``None`` when neither says.
+
+    Example:
+        >>> estimated_share(0.25, {}), estimated_share(None, {"cpu:0": "estimate"}), estimated_share(None, {})
+        (0.25, 1.0, None)
+        >>> estimated_share(None, {"gpu:0": "nvml_counter", "cpu:0": "estimate"}) is None  # mixed: how much?
+        True
+    """
+    if fraction is not None:
+        return fraction
+    if not sources:
+        return None
+    measured = {is_measured(str(s)) for s in sources.values()}
+    return 0.0 if measured == {True} else 1.0 if measured == {False} else None
+
+
 def estimated_energy(records: Sequence[TrialRecord]) -> tuple[float, int]:
     """The part of the records' energy that is an estimate, not a measurement (J), and how many trials with
     energy did not say: they lack ``energy/estimated_fraction`` (which EnergyCallback logs; a failed job returns
@@ -269,10 +288,7 @@ def estimated_energy(records: Sequence[TrialRecord]) -> tuple[float, int]:
     for r in records:
         if r.energy_J is None:
             continue
-        share = r.metrics.get(ESTIMATED_FRACTION_METRIC)
-        if share is None and r.sources:
-            measured = {is_measured(s) for s in r.sources.values()}
-            share = 0.0 if measured == {True} else 1.0 if measured == {False} else None
+        share = estimated_share(r.metrics.get(ESTIMATED_FRACTION_METRIC), r.sources)
         if share is None:
             unknown += 1
         else:

@@ -69,7 +69,10 @@ def count_late_run(study: optuna.Study, stored: FrozenTrial, ret: JobReturn, set
         return ""
     held = stored.user_attrs.get(ENERGY_ATTR)
     extra = max(spent - (held if isinstance(held, (int, float)) else 0.0), 0.0)
-    study.set_user_attr(f"{LATE_RUN_PREFIX}{stored.number}", {"energy_J": extra, "sources": dict(info.sources or {})})
+    late = {"energy_J": extra, "sources": dict(info.sources or {})}
+    if info.estimated_fraction is not None:  # the summary's share: with mixed sources, the sources cannot say
+        late["estimated_fraction"] = info.estimated_fraction
+    study.set_user_attr(f"{LATE_RUN_PREFIX}{stored.number}", late)
     return f"; its job spent {spent:.4g} J, {extra:.4g} J more than its failed trial holds: counted in the sweep"
 
 

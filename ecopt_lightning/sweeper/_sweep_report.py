@@ -26,10 +26,9 @@ from typing import Any
 from optuna.trial import FrozenTrial
 
 from ..energy.carbon import CarbonBasis
-from ..energy.measurement import is_measured
 from ._impact import impact
 from ._pareto import front_status, hypervolume, knee_index, non_dominated_ranks, reference_point
-from ._records import TrialRecord, apply_confirmed, estimated_energy, estimated_phrase, to_record
+from ._records import TrialRecord, apply_confirmed, estimated_energy, estimated_phrase, estimated_share, to_record
 from ._repeats import group_of, merge_repeats
 from ._schema import LATE_RUN_PREFIX, ReportSettings
 
@@ -241,11 +240,12 @@ def build_report(
     estimated, unknown = estimated_energy(records)
     for run in (late_runs or {}).values():
         measured.append((float(run["energy_J"]), LATE_RUN_SOURCE))
-        ways = {is_measured(str(s)) for s in (run.get("sources") or {}).values()}
-        if ways == {False}:
-            estimated += float(run["energy_J"])
-        elif ways != {True}:
+        fraction = run.get("estimated_fraction")
+        share = estimated_share(fraction if isinstance(fraction, (int, float)) else None, run.get("sources"))
+        if share is None:
             unknown += 1
+        else:
+            estimated += float(run["energy_J"]) * share
     report = Report(
         study_name=study_name,
         settings=settings,

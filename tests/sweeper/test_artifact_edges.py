@@ -619,3 +619,31 @@ def test_an_estimated_share_that_is_no_share_is_unknown_not_nan_percent(tmp_path
     }
     with (tmp_path / "trials.csv").open() as f:
         assert [row["energy_estimated_fraction"] for row in csv.DictReader(f)] == ["", "1.0"]
+
+
+def test_a_late_runs_energy_keeps_its_estimated_share(tmp_path: Path) -> None:
+    """Regression (artifacts audit, 2026-11-29): a job whose result came after another worker had failed its trial
+    kept its energy and sources but not its summary's estimated share, so with mixed sources (GPU measured, CPU
+    estimated) the sweep's line said '1 trial(s) did not say' though the summary said."""
+    import json
+
+    from hydra.core.utils import JobReturn, JobStatus
+
+    from ecopt_lightning.sweeper._results import count_late_run
+    from ecopt_lightning.sweeper._sweep_report import late_runs
+    from ecopt_lightning.sweeper.config import validate
+
+    job = tmp_path / "job"
+    job.mkdir()
+    summary = {"total_J": 8.0, "estimated_fraction": 0.25, "sources": {"gpu:0": "nvml_counter", "cpu:0": "estimate"}}
+    (job / "energy_summary.json").write_text(json.dumps(summary))
+    study = optuna.create_study(directions=DIRECTIONS)
+    trial = study.ask()
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)  # failed by another worker while its job ran on
+    ret = JobReturn(status=JobStatus.FAILED, _return_value=RuntimeError("late"), working_dir=str(job))
+    settings = validate({"objectives": [{"name": n, "direction": d} for n, d in zip(NAMES, DIRECTIONS, strict=True)]})
+    count_late_run(study, study.trials[0], ret, settings)
+    late = late_runs(study.user_attrs)
+    assert late["0"]["estimated_fraction"] == 0.25
+    report = build_report("edges", [], ReportSettings(NAMES, DIRECTIONS), late_runs=late)
+    assert (report.sweep_estimated_J, report.trials_without_source) == (2.0, 0)
