@@ -183,24 +183,30 @@ def test_mlflow_and_wandb_say_how_the_sweep_energy_was_obtained(
     assert logged["ecopt/sweep_energy_J"] == 5.0 and logged[SWEEP_ENERGY_HOW] == said
 
 
-def test_the_tensorboard_text_gives_the_fronts_intervals_and_statuses(tmp_path: Path) -> None:
-    """Regression (reports audit, 2026-11-29): TensorBoard's summary text gave the front as bare medians, with no
-    interval, no word of which members are robust, and not the trials possibly on it: a ranking the measurement
-    may not settle read as settled there."""
-    pytest.importorskip("tensorboard")
+def _tensorboard_summary(study: optuna.Study, tmp_path: Path) -> str:
+    """The sweep's summary text as TensorBoard shows it, for a study of ``(acc, e)`` trials."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    study = optuna.create_study(directions=["maximize", "minimize"])
-    rows = [(0.8, 2.0, (1.5, 2.5)), (0.9, 3.0, (1.8, 3.5)), (0.7, 3.5, (3.4, 3.6)), (0.85, 3.2, (2.9, 3.4))]
-    for acc, e, (lo, hi) in rows:
-        attrs = {"energy/total_J": e, "e": e, "e_ci_lo": lo, "e_ci_hi": hi}
-        study.add_trial(optuna.trial.create_trial(values=[acc, e], user_attrs=attrs))
     report = build_report("x", study.get_trials(), ReportSettings(["acc", "e"], ["maximize", "minimize"]))
     where = log_everywhere(["tensorboard"], report, tmp_path, write_all(report, tmp_path / "files"), {})
     events = EventAccumulator(where["tensorboard"], size_guidance={"tensors": 0})
     events.Reload()
     (tag,) = [t for t in events.Tags()["tensors"] if t.startswith("ecopt/summary")]
     text = events.Tensors(tag)[0].tensor_proto.string_val[0].decode()
+    return text
+
+
+def test_the_tensorboard_text_gives_the_fronts_intervals_and_statuses(tmp_path: Path) -> None:
+    """Regression (reports audit, 2026-11-29): TensorBoard's summary text gave the front as bare medians, with no
+    interval, no word of which members are robust, and not the trials possibly on it: a ranking the measurement
+    may not settle read as settled there."""
+    pytest.importorskip("tensorboard")
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    rows = [(0.8, 2.0, (1.5, 2.5)), (0.9, 3.0, (1.8, 3.5)), (0.7, 3.5, (3.4, 3.6)), (0.85, 3.2, (2.9, 3.4))]
+    for acc, e, (lo, hi) in rows:
+        attrs = {"energy/total_J": e, "e": e, "e_ci_lo": lo, "e_ci_hi": hi}
+        study.add_trial(optuna.trial.create_trial(values=[acc, e], user_attrs=attrs))
+    text = _tensorboard_summary(study, tmp_path)
     assert "| trial | front status | acc | e | energy sources | overrides |" in text
     assert "| 0 | on the front | 0.8 | 2 (95%: 1.5 to 2.5) | unknown |  |" in text
     assert "| 1 | on the front (robust) | 0.9 | 3 (95%: 1.8 to 3.5) | unknown |  |" in text
@@ -286,20 +292,13 @@ def test_the_tensorboard_text_names_the_source_of_each_front_members_energy(tmp_
     as bare numbers: an estimate from CPU time read as a measurement there, where pareto_front.csv names each
     row's sources."""
     pytest.importorskip("tensorboard")
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
     from ecopt_lightning.sweeper._schema import SOURCES_ATTR
 
     study = optuna.create_study(directions=["maximize", "minimize"])
     for acc, e, sources in [(0.8, 2.0, {"cpu:0": "estimate"}), (0.9, 3.0, {"cpu:0": "rapl", "gpu:0": "nvml_counter"})]:
         attrs = {"energy/total_J": e, SOURCES_ATTR: sources}
         study.add_trial(optuna.trial.create_trial(values=[acc, e], user_attrs=attrs))
-    report = build_report("x", study.get_trials(), ReportSettings(["acc", "e"], ["maximize", "minimize"]))
-    where = log_everywhere(["tensorboard"], report, tmp_path, write_all(report, tmp_path / "files"), {})
-    events = EventAccumulator(where["tensorboard"], size_guidance={"tensors": 0})
-    events.Reload()
-    (tag,) = [t for t in events.Tags()["tensors"] if t.startswith("ecopt/summary")]
-    text = events.Tensors(tag)[0].tensor_proto.string_val[0].decode()
+    text = _tensorboard_summary(study, tmp_path)
     assert "| 0 | on the front (robust) | 0.8 | 2 | cpu:0=estimate |  |" in text
     assert "| 1 | on the front (robust) | 0.9 | 3 | cpu:0=rapl, gpu:0=nvml_counter |  |" in text
 
