@@ -32,6 +32,7 @@ from .energy_summary import (
     SUMMARY_FILE,
     build_summary,
     device_sources,
+    mark_failed,
     measurement_faults,
     phase_sources,
     rank_named,
@@ -55,6 +56,8 @@ from .ranks import RankReducer, device_keys, open_rank_monitor
 from .rung_check import Broadcast, RungCheck
 
 CudaSync = Literal["log", "step", "never"]
+#: what ddp_spawn's launching process gets when a rank raises or dies
+_RANK_FAILED = (torch.multiprocessing.ProcessRaisedException, torch.multiprocessing.ProcessExitedException)
 
 
 class EnergyCallback(Callback):
@@ -502,7 +505,16 @@ class EnergyCallback(Callback):
         self.tracker.abort()  # the failed epoch is not the next fit's
         self._deferred_step = self._resume_other = False
         message = " ".join(str(exception).split())  # one line; none for a bare KeyboardInterrupt
-        self._status = f"failed: {type(exception).__name__}" + (f": {message}" if message else "")
+        failed = f"failed: {type(exception).__name__}" + (f": {message}" if message else "")
+        if isinstance(exception, _RANK_FAILED) and self._status == "not started" and trainer.is_global_zero:
+            # ddp_spawn's launching process: its callback counted nothing, and no hook ran on the ranks after the
+            # failure; rank 0's summary (its last epoch end) holds the energy: it says the failure, not this one
+            lines = str(exception).strip().splitlines()
+            if isinstance(exception, torch.multiprocessing.ProcessRaisedException) and lines:
+                failed = f"failed: rank {exception.error_index}: {lines[-1]}"  # the rank's own error
+            if mark_failed(summary_file(trainer, self.summary_path), failed):
+                return
+        self._status = failed
         self._out.flush(trainer)
         self._write_summary(trainer)
         # Lightning calls no teardown after an exception: release here what it would

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -262,3 +263,26 @@ def write_json(path: str, data: Mapping[str, Any]) -> None:
     with open(tmp, "w") as f:
         f.write(strict_json.dumps(data, indent=2, default=str))
     os.replace(tmp, path)
+
+
+def mark_failed(path: str, status: str) -> bool:
+    """Say ``status`` (``failed: ...``) on the summary at ``path`` if it still says ``running``, keeping its totals
+    (as of its last write); one that says how it ended stays as it is. Returns whether there is one.
+
+    Example:
+        >>> import tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), SUMMARY_FILE)
+        >>> mark_failed(path, "failed: RuntimeError")
+        False
+        >>> write_json(path, {"status": "running fit", "partial": True, "total_J": 3.0})
+        >>> mark_failed(path, "failed: RuntimeError"), json.loads(open(path).read())
+        (True, {'status': 'failed: RuntimeError', 'partial': False, 'total_J': 3.0})
+    """
+    try:
+        with open(path) as f:
+            summary = json.load(f)
+    except (OSError, ValueError):
+        return False
+    if str(summary.get("status", "")).startswith("running"):
+        write_json(path, {**summary, "status": status, "partial": False})
+    return True

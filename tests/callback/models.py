@@ -108,6 +108,21 @@ class RankValLoss(TinyModel):
         self.log("val_loss", self.values[self.global_rank])
 
 
+class RaiseOnRank(TinyModel):
+    """Raises ``RuntimeError(message)`` on rank ``rank`` alone, in its training batch ``batch_idx`` of epoch
+    ``epoch`` (an event, not a time); the other ranks run on into their next collective."""
+
+    def __init__(self, rank: int, epoch: int, batch_idx: int) -> None:
+        super().__init__()
+        self.fail_rank, self.fail_epoch, self.fail_batch = rank, epoch, batch_idx
+
+    @override
+    def training_step(self, batch, batch_idx):
+        if (self.global_rank, self.current_epoch, batch_idx) == (self.fail_rank, self.fail_epoch, self.fail_batch):
+            raise RuntimeError(self.message)
+        return super().training_step(batch, batch_idx)
+
+
 class RankRecord(Callback):
     """Writes each rank's end of fit (epochs and steps done, ``should_stop``) to ``folder/rank<r>.json``."""
 

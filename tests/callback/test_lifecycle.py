@@ -15,7 +15,14 @@ from typing_extensions import override
 from ecopt_lightning.callback import EnergyCallback
 from ecopt_lightning.sweeper._jobinfo import degraded_reasons
 from tests.callback.helpers import csv_series, make_trainer, read_summary
-from tests.callback.models import CloseProcessGroup, LoseCpuOnRank, PowercapOnRank, SetUpWork, TinyModel
+from tests.callback.models import (
+    CloseProcessGroup,
+    LoseCpuOnRank,
+    PowercapOnRank,
+    RaiseOnRank,
+    SetUpWork,
+    TinyModel,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -293,6 +300,23 @@ def test_ddp_a_fault_on_rank_1_is_in_the_summary_rank_0_writes(tmp_path):
     assert "rank1/cpu:0: invalid in train windows (not counted there): injected: sensor lost" in degraded_reasons(
         summary
     )
+
+
+@pytest.mark.slow
+def test_ddp_spawn_a_rank_that_raises_leaves_rank_0_s_summary_saying_so(tmp_path):
+    """Regression (DDP audit, 2026-11-29): under ``ddp_spawn`` no hook runs on the ranks after one raises; the
+    launching process's callback, which counted nothing, wrote its own summary over rank 0's: the first epoch's
+    64 samples and energy gone, ``total_J`` null as 'nothing is measured on any rank (no meter found)'."""
+    callbacks = [EnergyCallback(cpu="estimate", proxies=False), CloseProcessGroup()]
+    trainer = make_trainer(
+        tmp_path, callbacks, strategy="ddp_spawn", devices=2, max_epochs=2, limit_val_batches=0, num_sanity_val_steps=0
+    )
+    with pytest.raises(Exception, match="boom: injected failure"):
+        trainer.fit(RaiseOnRank(rank=1, epoch=1, batch_idx=2))
+    summary = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
+    assert summary["status"] == "failed: rank 1: RuntimeError: boom: injected failure"
+    assert summary["partial"] is False and summary["progress"] == {"epochs": 1, "steps": 4}
+    assert summary["phases"]["train"]["samples"] == 64 and summary["total_J"] > 0  # the first epoch, both ranks
 
 
 @pytest.mark.slow
