@@ -198,7 +198,10 @@ class BenchmarkRunner:
         )
         if ctx.reducer.world_size > 1:  # the energy is every rank's: so are its sources
             result = dataclasses.replace(result, sources=rank_named(ctx.reducer.gather_objects(dict(result.sources))))
-        self.tracker.add("benchmark", result.measurement, samples=result.samples_total)
+        # the energy is this rank's, the samples every rank's already: rank 0 adds them, so that the phase's
+        # reduction over ranks counts them once
+        samples = result.samples_total if ctx.trainer.is_global_zero else 0
+        self.tracker.add("benchmark", result.measurement, samples=samples)
         if keep:
             self._keep(ctx, cfg, loader)
         values: dict[str, float] = {}

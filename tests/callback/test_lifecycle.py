@@ -320,6 +320,23 @@ def test_ddp_spawn_a_rank_that_raises_leaves_rank_0_s_summary_saying_so(tmp_path
 
 
 @pytest.mark.slow
+def test_ddp_the_benchmark_phase_counts_every_rank_s_samples_once(tmp_path):
+    """Regression (DDP audit, 2026-11-29): each rank added the benchmark's samples over all ranks to its
+    ``benchmark`` phase, and the phase's reduction summed them again: 128 samples for 64 measured, and the phase's
+    J per sample half the benchmark's."""
+    # one pass of the 2 validation batches per repeat (no shortest window): 16 samples per rank, 32 per repeat
+    benchmark = {"repeats": 2, "rel_precision": None, "min_window_s": 0.0}
+    callbacks = [EnergyCallback(cpu="estimate", proxies=False, inference_benchmark=benchmark), CloseProcessGroup()]
+    trainer = make_trainer(
+        tmp_path, callbacks, strategy="ddp_spawn", devices=2, limit_val_batches=2, num_sanity_val_steps=0
+    )
+    trainer.fit(TinyModel())
+    summary = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
+    assert summary["inference"]["samples_per_repeat"] == 32 and summary["inference"]["repeats"] == 2
+    assert summary["phases"]["benchmark"]["samples"] == 64
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("rapl_rank", [0, 1])
 def test_ddp_a_phase_names_every_rank_s_source(tmp_path, rapl_rank):
     """Regression (stop 33's note): each phase's ``source`` and ``sources`` were rank 0's alone while its energy is
