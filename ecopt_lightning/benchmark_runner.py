@@ -196,12 +196,20 @@ class BenchmarkRunner:
             reduce=reduce,
             prior=prior,
         )
-        if ctx.reducer.world_size > 1:  # the energy is every rank's: so are its sources
-            result = dataclasses.replace(result, sources=rank_named(ctx.reducer.gather_objects(dict(result.sources))))
         # the energy is this rank's, the samples every rank's already: rank 0 adds them, so that the phase's
         # reduction over ranks counts them once
         samples = result.samples_total if ctx.trainer.is_global_zero else 0
         self.tracker.add("benchmark", result.measurement, samples=samples)
+        if ctx.reducer.world_size > 1:  # the figures are every rank's: so are its energy and sources
+            m = result.measurement
+            by_rank = ctx.reducer.gather_objects((dict(m.by_device), dict(m.sources), m.seconds))
+            m = dataclasses.replace(
+                m,
+                by_device=rank_named([energy for energy, _, _ in by_rank]),
+                sources=rank_named([sources for _, sources, _ in by_rank]),
+                seconds=max(seconds for _, _, seconds in by_rank),
+            )
+            result = dataclasses.replace(result, measurement=m, sources=dict(m.sources))
         if keep:
             self._keep(ctx, cfg, loader)
         values: dict[str, float] = {}

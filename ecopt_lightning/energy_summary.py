@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from lightning.pytorch import Trainer
 from lightning.pytorch.loggers import CSVLogger, MLFlowLogger, TensorBoardLogger, WandbLogger
@@ -27,6 +27,8 @@ from .energy.carbon import GridIntensity
 from .energy.measurement import source_label
 from .energy_tracker import COUNTED, EnergyTracker
 from .metrics import SUMMARY_FILE
+
+V = TypeVar("V")
 
 
 def phase_sources(tracker: EnergyTracker) -> dict[str, dict[str, str]]:
@@ -141,7 +143,7 @@ def measurement_faults(monitor: EnergyMonitor | None, tracker: EnergyTracker | N
     return faults
 
 
-def rank_named(by_rank: Sequence[Mapping[str, str]], ranks: Sequence[int] | None = None) -> dict[str, str]:
+def rank_named(by_rank: Sequence[Mapping[str, V]], ranks: Sequence[int] | None = None) -> dict[str, V]:
     """Every rank's domain -> value (measurement faults, sources) in one mapping, named ``rank{r}/{domain}`` with
     several ranks (as :func:`device_sources` names devices); ``ranks`` gives the rank of each entry (default:
     their order).

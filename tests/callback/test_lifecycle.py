@@ -320,10 +320,11 @@ def test_ddp_spawn_a_rank_that_raises_leaves_rank_0_s_summary_saying_so(tmp_path
 
 
 @pytest.mark.slow
-def test_ddp_the_benchmark_phase_counts_every_rank_s_samples_once(tmp_path):
+def test_ddp_the_benchmark_counts_every_rank_s_samples_and_energy_once(tmp_path):
     """Regression (DDP audit, 2026-11-29): each rank added the benchmark's samples over all ranks to its
     ``benchmark`` phase, and the phase's reduction summed them again: 128 samples for 64 measured, and the phase's
-    J per sample half the benchmark's."""
+    J per sample half the benchmark's. And the ``inference`` entry's ``energy_J`` was rank 0's alone, beside a J
+    per sample and sources over both ranks."""
     # one pass of the 2 validation batches per repeat (no shortest window): 16 samples per rank, 32 per repeat
     benchmark = {"repeats": 2, "rel_precision": None, "min_window_s": 0.0}
     callbacks = [EnergyCallback(cpu="estimate", proxies=False, inference_benchmark=benchmark), CloseProcessGroup()]
@@ -334,6 +335,9 @@ def test_ddp_the_benchmark_phase_counts_every_rank_s_samples_once(tmp_path):
     summary = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
     assert summary["inference"]["samples_per_repeat"] == 32 and summary["inference"]["repeats"] == 2
     assert summary["phases"]["benchmark"]["samples"] == 64
+    entry, phase = summary["inference"], summary["phases"]["benchmark"]
+    assert set(entry["sources"]) == {"rank0/cpu:0", "rank1/cpu:0"}
+    assert entry["energy_J"] == pytest.approx(phase["energy_J"], rel=1e-9)  # both ranks', as the phase's
 
 
 @pytest.mark.slow
