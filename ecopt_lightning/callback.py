@@ -512,8 +512,16 @@ class EnergyCallback(Callback):
             lines = str(exception).strip().splitlines()
             if isinstance(exception, torch.multiprocessing.ProcessRaisedException) and lines:
                 failed = f"failed: rank {exception.error_index}: {lines[-1]}"  # the rank's own error
-            if mark_failed(summary_file(trainer, self.summary_path), failed):
+            path = summary_file(trainer, self.summary_path)
+            if mark_failed(path, failed):
                 return
+            # rank 0 wrote none (the failure came before the first epoch end): its energy is lost with the ranks
+            self._status = failed
+            lost = (
+                f"rank {exception.error_index} failed before rank 0 wrote a summary (ddp_spawn: only the ranks measure)"
+            )
+            write_json(path, {**self.summary(), "no_energy": lost})
+            return
         self._status = failed
         self._out.flush(trainer)
         self._write_summary(trainer)

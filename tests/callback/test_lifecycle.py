@@ -320,6 +320,23 @@ def test_ddp_spawn_a_rank_that_raises_leaves_rank_0_s_summary_saying_so(tmp_path
 
 
 @pytest.mark.slow
+def test_ddp_spawn_a_rank_that_raises_before_any_summary_says_its_energy_is_lost(tmp_path):
+    """Regression (DDP audit, 2026-11-29): a rank raising in the first epoch, before rank 0's first summary, left
+    the launching process's own, whose ``no_energy`` said 'nothing is measured on any rank (no meter found)': the
+    ranks measured, and their energy was lost with them."""
+    callbacks = [EnergyCallback(cpu="estimate", proxies=False), CloseProcessGroup()]
+    trainer = make_trainer(
+        tmp_path, callbacks, strategy="ddp_spawn", devices=2, limit_val_batches=0, num_sanity_val_steps=0
+    )
+    with pytest.raises(Exception, match="boom: injected failure"):
+        trainer.fit(RaiseOnRank(rank=1, epoch=0, batch_idx=2))
+    summary = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
+    assert summary["status"] == "failed: rank 1: RuntimeError: boom: injected failure"
+    assert summary["total_J"] is None
+    assert summary["no_energy"] == "rank 1 failed before rank 0 wrote a summary (ddp_spawn: only the ranks measure)"
+
+
+@pytest.mark.slow
 def test_ddp_the_benchmark_counts_every_rank_s_samples_and_energy_once(tmp_path):
     """Regression (DDP audit, 2026-11-29): each rank added the benchmark's samples over all ranks to its
     ``benchmark`` phase, and the phase's reduction summed them again: 128 samples for 64 measured, and the phase's
