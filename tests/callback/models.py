@@ -123,6 +123,18 @@ class RaiseOnRank(TinyModel):
         return super().training_step(batch, batch_idx)
 
 
+class OddSizes(TinyModel):
+    """61 training samples (2 ranks: padded to 62) and 25 to predict (not padded), batches of 8 and 6."""
+
+    @override
+    def train_dataloader(self):
+        return loader(61, 8, seed=0)
+
+    @override
+    def predict_dataloader(self):
+        return loader(25, 6, seed=10)
+
+
 class RankRecord(Callback):
     """Writes each rank's end of fit (epochs and steps done, ``should_stop``) to ``folder/rank<r>.json``."""
 

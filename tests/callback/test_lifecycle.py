@@ -18,6 +18,7 @@ from tests.callback.helpers import csv_series, make_trainer, read_summary
 from tests.callback.models import (
     CloseProcessGroup,
     LoseCpuOnRank,
+    OddSizes,
     PowercapOnRank,
     RaiseOnRank,
     SetUpWork,
@@ -355,6 +356,27 @@ def test_ddp_the_benchmark_counts_every_rank_s_samples_and_energy_once(tmp_path)
     entry, phase = summary["inference"], summary["phases"]["benchmark"]
     assert set(entry["sources"]) == {"rank0/cpu:0", "rank1/cpu:0"}
     assert entry["energy_J"] == pytest.approx(phase["energy_J"], rel=1e-9)  # both ranks', as the phase's
+
+
+@pytest.mark.slow
+def test_ddp_samples_are_those_the_ranks_processed_padding_included(tmp_path):
+    """As docs/callback.md says (DDP audit, 2026-11-29, where it said nothing): the DistributedSampler's padding
+    counts (61 training samples on 2 ranks are 62, 31 each), predict's unpadded sampler gives the samples as they
+    are (25: 13 and 12)."""
+    model = OddSizes()
+    fit = make_trainer(
+        tmp_path / "fit", [EnergyCallback(cpu="estimate", proxies=False), CloseProcessGroup()], loggers=False,
+        strategy="ddp_spawn", devices=2, limit_val_batches=0, num_sanity_val_steps=0,
+    )  # fmt: skip
+    fit.fit(model)
+    assert read_summary(tmp_path / "fit" / "energy_summary.json")["phases"]["train"]["samples"] == 62
+    predict = make_trainer(
+        tmp_path / "predict", [EnergyCallback(cpu="estimate", proxies=False), CloseProcessGroup()], loggers=False,
+        strategy="ddp_spawn", devices=2,
+    )  # fmt: skip
+    predict.predict(model)
+    phase = read_summary(tmp_path / "predict" / "energy_summary.json")["phases"]["predict"]
+    assert phase["samples"] == 25 and phase["steps"] == 3  # rank 0's 3 batches (6, 6, 1), rank 1's 2
 
 
 @pytest.mark.slow
