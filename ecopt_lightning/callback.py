@@ -10,6 +10,7 @@ Metric names are in docs/callback.md.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
@@ -36,6 +37,7 @@ from .energy_summary import (
     measurement_faults,
     phase_sources,
     rank_named,
+    spawn_note,
     summary_file,
     write_json,
 )
@@ -512,7 +514,9 @@ class EnergyCallback(Callback):
             lines = str(exception).strip().splitlines()
             if isinstance(exception, torch.multiprocessing.ProcessRaisedException) and lines:
                 failed = f"failed: rank {exception.error_index}: {lines[-1]}"  # the rank's own error
-            path = summary_file(trainer, self.summary_path)
+            note = Path(spawn_note(os.getpid()))
+            path = note.read_text() if note.is_file() else summary_file(trainer, self.summary_path)
+            note.unlink(missing_ok=True)
             if mark_failed(path, failed):
                 return
             # rank 0 wrote none (the failure came before the first epoch end): its energy is lost with the ranks
@@ -865,12 +869,21 @@ class EnergyCallback(Callback):
             self._sources_by_rank = [sources for _, sources in gathered]
         self._out.flush(trainer)
         self._write_summary(trainer)
+        if self._spawned and trainer.is_global_zero:  # it ended: no failure to mark
+            Path(spawn_note(os.getppid())).unlink(missing_ok=True)
 
     def _write_summary(self, trainer: Trainer) -> None:
         if trainer.is_global_zero:
             if self._summary_file is None:
                 self._summary_file = summary_file(trainer, self.summary_path)
+                if self._spawned:  # should a rank fail, the launching process marks this file (on_exception)
+                    Path(spawn_note(os.getppid())).write_text(self._summary_file)
             write_json(self._summary_file, self.summary())
+
+    @property
+    def _spawned(self) -> bool:
+        """Whether this is a rank that ``ddp_spawn`` started (its launching process waits for it)."""
+        return self._reducer.world_size > 1 and multiprocessing.parent_process() is not None
 
 
 __all__ = ["SUMMARY_FILE", "EnergyCallback", "InferenceBenchmark"]

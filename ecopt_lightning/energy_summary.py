@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -265,6 +266,13 @@ def write_json(path: str, data: Mapping[str, Any]) -> None:
     with open(tmp, "w") as f:
         f.write(strict_json.dumps(data, indent=2, default=str))
     os.replace(tmp, path)
+
+
+def spawn_note(launcher_pid: int) -> str:
+    """The file where rank 0 of a ``ddp_spawn`` run names its summary's path for the launching process
+    (``launcher_pid``), whose own logger may resolve another folder (a TensorBoard version counted after rank 0
+    made its own)."""
+    return os.path.join(tempfile.gettempdir(), f"ecopt-spawn-{launcher_pid}-summary.txt")
 
 
 def mark_failed(path: str, status: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 
@@ -10,9 +11,11 @@ import pytest
 import torch
 from lightning.pytorch import Callback
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
 from typing_extensions import override
 
 from ecopt_lightning.callback import EnergyCallback
+from ecopt_lightning.energy_summary import spawn_note
 from ecopt_lightning.sweeper._jobinfo import degraded_reasons
 from tests.callback.helpers import csv_series, make_trainer, read_summary
 from tests.callback.models import (
@@ -318,6 +321,25 @@ def test_ddp_spawn_a_rank_that_raises_leaves_rank_0_s_summary_saying_so(tmp_path
     assert summary["status"] == "failed: rank 1: RuntimeError: boom: injected failure"
     assert summary["partial"] is False and summary["progress"] == {"epochs": 1, "steps": 4}
     assert summary["phases"]["train"]["samples"] == 64 and summary["total_J"] > 0  # the first epoch, both ranks
+
+
+@pytest.mark.slow
+def test_ddp_spawn_a_rank_that_raises_marks_rank_0_s_summary_in_its_own_logger_version(tmp_path):
+    """Regression (DDP audit, 2026-11-29): with a logger whose version is counted (TensorBoardLogger's default), the
+    launching process's logger counted one more than rank 0's (rank 0 had made version_0): it wrote a second summary
+    in version_1, and version_0's said 'running fit' for a fit that had failed."""
+    callbacks = [EnergyCallback(cpu="estimate", proxies=False), CloseProcessGroup()]
+    trainer = make_trainer(
+        tmp_path, callbacks, loggers=[TensorBoardLogger(tmp_path, name="tb")], strategy="ddp_spawn", devices=2,
+        max_epochs=2, limit_val_batches=0, num_sanity_val_steps=0,
+    )  # fmt: skip
+    with pytest.raises(Exception, match="boom: injected failure"):
+        trainer.fit(RaiseOnRank(rank=1, epoch=1, batch_idx=2))
+    assert sorted(p.parent.name for p in tmp_path.glob("tb/*/energy_summary.json")) == ["version_0"]
+    summary = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
+    assert summary["status"] == "failed: rank 1: RuntimeError: boom: injected failure"
+    assert summary["progress"] == {"epochs": 1, "steps": 4}
+    assert not os.path.exists(spawn_note(os.getpid()))  # read and removed
 
 
 @pytest.mark.slow
