@@ -146,3 +146,24 @@ def test_a_misspelt_test_ckpt_is_refused_before_training(tmp_path):
     with pytest.raises(ValueError, match=r"^test_ckpt='bset' is not allowed: one of best, last$"):
         run(cfg)
     assert not (tmp_path / "checkpoints").exists()  # refused before anything trained
+
+
+@pytest.mark.slow
+def test_the_readme_smoke_search_can_be_confirmed(tmp_path):
+    """Regression: the README's smoke search ended with '... measure quietly (docs/measurement.md) or run
+    `ecopt confirm`', and ``ecopt confirm`` on its sweep then measured nothing: 'no trial of the front can be
+    measured again: trial 2: no ecopt_confirm/candidate.json under ...' (the app kept no model for it)."""
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, str(ROOT / "examples" / "cifar10" / "train.py"), "-m", "hydra/sweeper=ecopt"]
+    cmd += ["+search=smoke", "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={sweep}"]
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    storage = f"sqlite:///{sweep / 'ecopt.db'}"
+    cmd = [sys.executable, "-m", "ecopt_lightning.cli", "confirm", "--storage", storage, "--study", "train"]
+    cmd += ["--rounds", "2", "--out", str(tmp_path / "confirmed")]
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "front from confirmed values: [" in out.stdout, out.stdout
+    confirmed = json.loads((tmp_path / "confirmed" / "pareto_front.json").read_text())
+    assert confirmed["trials"] and all(row["confirmed"] for row in confirmed["trials"]), confirmed["trials"]
