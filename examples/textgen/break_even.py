@@ -22,7 +22,7 @@ if __package__ in (None, ""):  # run as a script: make `examples.textgen` import
 import hydra
 from omegaconf import DictConfig
 
-from ecopt_lightning.metrics import TOTAL_J
+from ecopt_lightning.metrics import ESTIMATED_FRACTION, TOTAL_J, energy_note
 from examples.textgen.common import open_monitor, pick_device
 from examples.textgen.energy import break_even, measure_j_per_token
 from examples.textgen.model import build_model
@@ -85,15 +85,18 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(
             f"{r['batch_size']:>6} {r['J_per_token']:>11.4g} {gpu:>12} {r['tokens_per_s']:>10.1f}  {r['source']}"
         )
-    b = report["break_even"]
+    b, tuning = report["break_even"], report["tuning"]
+    # the tuning energy and the payback drawn from it say how much of it is estimated, as the rows' source does
+    note = energy_note({ESTIMATED_FRACTION: tuning["estimated_J"] / tuning["energy_J"]} if tuning["energy_J"] else {})
     if b["tokens"] is None:
         lines.append(
-            f"batch {b['baseline_batch_size']} is already the best: tuning ({b['tuning_J']:.4g} J) never pays back"
+            f"batch {b['baseline_batch_size']} is already the best: tuning ({b['tuning_J']:.4g} J{note}) never "
+            "pays back"
         )
     else:
         lines.append(
             f"batch {b['chosen_batch_size']} saves {b['saving_J_per_token']:.4g} J/token against batch "
-            f"{b['baseline_batch_size']}; tuning used {b['tuning_J']:.4g} J and pays back after "
+            f"{b['baseline_batch_size']}; tuning used {b['tuning_J']:.4g} J{note} and pays back after "
             f"{b['tokens']:,.0f} generated tokens"
         )
     return "\n".join(lines)
