@@ -157,6 +157,13 @@ def generate_greedy(model: TinyGpt, prompts: torch.Tensor, new_tokens: int) -> t
     """
     if new_tokens < 1:
         raise ValueError(f"new_tokens={new_tokens!r} is not allowed: give an integer >= 1")
+    # the last generated token is never fed back, so prompt_len + new_tokens - 1 positions are cached
+    positions, max_len = prompts.shape[1] + new_tokens - 1, model.config.max_len
+    if positions > max_len:
+        raise ValueError(
+            f"prompt_len={prompts.shape[1]} with new_tokens={new_tokens} is not allowed: the model holds "
+            f"max_len={max_len} positions; give prompt_len + new_tokens <= {max_len + 1}"
+        )
     param = next(model.parameters())
     tokens = prompts.to(param.device)
     cache = KvCache(model.config, tokens.shape[0], param.device, param.dtype)

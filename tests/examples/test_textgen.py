@@ -132,3 +132,19 @@ def test_a_run_that_would_measure_nothing_is_refused_before_it_runs(tmp_path, ap
     with pytest.raises(ValueError, match=r"^energy\.cpu=False is not allowed on cpu: nothing would be measured \("):
         app.run(textgen_cfg("device=cpu", "energy.cpu=false"), output_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("app", [generate_app, break_even_app])
+def test_more_tokens_than_the_preset_holds_are_refused_naming_the_keys(tmp_path, app):
+    """Regression: ``new_tokens=200`` on the tiny preset (128 positions) stopped in the middle of decoding with
+    '129 positions do not fit max_len=128', naming neither config key nor what is allowed."""
+    cfg = textgen_cfg("new_tokens=200", "break_even.batch_sizes=[1,2]")
+    with pytest.raises(
+        ValueError,
+        match=r"^prompt_len=6 with new_tokens=200 is not allowed: the model holds max_len=128 positions; "
+        r"give prompt_len \+ new_tokens <= 129$",
+    ):
+        app.run(cfg, output_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    # the longest request that fits runs
+    assert generate_greedy(build_model("tiny"), make_prompts(1, 6, 256), new_tokens=123).shape == (1, 123)
