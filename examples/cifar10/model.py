@@ -58,6 +58,8 @@ class PlainCnn(L.LightningModule):
             raise ValueError(f"model.depth={depth!r} is not allowed: give an integer in 1..12 (paper: 1..6)")
         if kernel_size not in KERNEL_SIZES:
             raise ValueError(f"model.kernel_size={kernel_size!r} is not allowed: one of {KERNEL_SIZES}")
+        if not isinstance(pool, bool):  # a misspelt model.pool=flase is a string, and any string is true
+            raise ValueError(f"model.pool={pool!r} is not allowed: give true or false")
         self.save_hyperparameters()
         layers: list[nn.Module] = []
         size, channels = image_size, in_channels

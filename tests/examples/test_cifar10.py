@@ -46,6 +46,18 @@ def test_a_float_width_or_depth_is_refused_in_one_line(name, value):
         PlainCnn(**{name: value})
 
 
+@pytest.mark.parametrize("value", ["flase", 1, None])
+def test_a_pool_that_is_not_true_or_false_is_refused_before_training(tmp_path, value):
+    """Regression: ``model.pool=flase`` (a string to Hydra, and any string is true) trained a pooled model, and
+    its trial's params said ``model.pool=flase``."""
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        override = f"model.pool={'null' if value is None else value}"
+        cfg = compose(config_name="cifar10", overrides=[override, "data.fake=true", f"output_dir={tmp_path}"])
+    with pytest.raises(ValueError, match=rf"^model\.pool={value!r} is not allowed: give true or false$"):
+        run(cfg)
+    assert not (tmp_path / "checkpoints").exists()  # refused before anything trained
+
+
 def test_app_on_fake_data_returns_finite_metrics(tmp_path, capsys):
     overrides = [
         "data.fake=true",
