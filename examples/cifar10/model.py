@@ -56,7 +56,8 @@ class PlainCnn(L.LightningModule):
             raise ValueError(f"model.filters={filters!r} is not allowed: give an integer in 1..1024 (paper: 1..128)")
         if not 1 <= depth <= 12:
             raise ValueError(f"model.depth={depth!r} is not allowed: give an integer in 1..12 (paper: 1..6)")
-        if kernel_size not in KERNEL_SIZES:
+        # 3.0 == 3 and True == 1: a float or a bool passed this test, then failed deep inside Conv2d
+        if not isinstance(kernel_size, int) or isinstance(kernel_size, bool) or kernel_size not in KERNEL_SIZES:
             raise ValueError(f"model.kernel_size={kernel_size!r} is not allowed: one of {KERNEL_SIZES}")
         if not isinstance(pool, bool):  # a misspelt model.pool=flase is a string, and any string is true
             raise ValueError(f"model.pool={pool!r} is not allowed: give true or false")

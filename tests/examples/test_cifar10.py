@@ -34,9 +34,12 @@ def test_search_space_corners_build_and_run(filters, depth, kernel, pool, side):
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
 
 
-def test_bad_kernel_size_is_refused():
-    with pytest.raises(ValueError, match="kernel_size=4"):
-        PlainCnn(kernel_size=4)
+@pytest.mark.parametrize("value", [4, 3.0, True])
+def test_bad_kernel_size_is_refused(value):
+    # regression: 3.0 (a search's choice(1.0, 3.0)) and True passed, then Conv2d failed with "empty(): argument
+    # 'size' failed to unpack the object at pos 3 ..."
+    with pytest.raises(ValueError, match=rf"^model\.kernel_size={value!r} is not allowed: one of \(1, 3, 5, 7, 9\)$"):
+        PlainCnn(kernel_size=value)
 
 
 @pytest.mark.parametrize(("name", "value"), [("filters", 7.0), ("depth", 2.5), ("filters", True)])
