@@ -53,6 +53,9 @@ class Cifar10DataModule(L.LightningDataModule):
         num_workers: int = 0,
     ) -> None:
         super().__init__()
+        for name, flag in (("download", download), ("fake", fake)):
+            if not isinstance(flag, bool):  # a misspelt data.fake=flase is a string, and any string is true
+                raise ValueError(f"data.{name}={flag!r} is not allowed: give true or false")
         if batch_size < 1:
             raise ValueError(f"data.batch_size={batch_size!r} is not allowed: give an integer >= 1")
         if not 0 < val_size < TRAIN_SIZE:

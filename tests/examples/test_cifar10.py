@@ -61,6 +61,19 @@ def test_a_pool_that_is_not_true_or_false_is_refused_before_training(tmp_path, v
     assert not (tmp_path / "checkpoints").exists()  # refused before anything trained
 
 
+@pytest.mark.parametrize(("key", "value"), [("fake", "flase"), ("download", "ture"), ("fake", 0)])
+def test_a_data_flag_that_is_not_true_or_false_is_refused(tmp_path, key, value):
+    """Regression: ``data.fake=flase`` (a string to Hydra, and any string is true) trained on FakeData's random
+    images, with chance-level accuracy and nothing said; ``data.download=ture`` downloaded 170 MB."""
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        overrides = [f"data.{key}={value}", "data.fake_sizes=[40,16]", "trainer.max_epochs=1", "energy.cpu=estimate"]
+        overrides += ["data.num_workers=0", f"output_dir={tmp_path}", *(["data.fake=true"] if key != "fake" else [])]
+        cfg = compose(config_name="cifar10", overrides=overrides)
+    with pytest.raises(ValueError, match=rf"^data\.{key}={value!r} is not allowed: give true or false$"):
+        run(cfg)
+    assert not (tmp_path / "checkpoints").exists()  # refused before anything trained
+
+
 def test_app_on_fake_data_returns_finite_metrics(tmp_path, capsys):
     overrides = [
         "data.fake=true",
