@@ -27,6 +27,11 @@ STD = (0.2470, 0.2435, 0.2616)
 TRAIN_SIZE = 50_000
 
 
+def _fake_val_size(n_train: int, val_size: int) -> int:
+    """Validation images of ``n_train`` FakeData training images: CIFAR-10's share, ``val_size`` of 50,000."""
+    return round(n_train * val_size / TRAIN_SIZE)
+
+
 class Cifar10DataModule(L.LightningDataModule):
     """CIFAR-10 (or FakeData) with a seeded train/validation split.
 
@@ -60,6 +65,16 @@ class Cifar10DataModule(L.LightningDataModule):
             raise ValueError(f"data.batch_size={batch_size!r} is not allowed: give an integer >= 1")
         if not 0 < val_size < TRAIN_SIZE:
             raise ValueError(f"data.val_size={val_size!r} is not allowed: give an integer in 1..{TRAIN_SIZE - 1}")
+        sizes = tuple(fake_sizes)
+        if len(sizes) != 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes):
+            raise ValueError(f"data.fake_sizes={list(sizes)!r} is not allowed: give [train, test], two integers >= 1")
+        if fake and not 1 <= _fake_val_size(sizes[0], val_size) < sizes[0]:  # Lightning failed on an empty split
+            least = next(n for n in range(2, 2 * TRAIN_SIZE) if 1 <= _fake_val_size(n, val_size) < n)
+            raise ValueError(
+                f"data.fake_sizes={list(sizes)!r} is not allowed with data.val_size={val_size}: "
+                f"{_fake_val_size(sizes[0], val_size)} of its {sizes[0]} training images would be for validation; "
+                f"give at least {least} training images"
+            )
         self.root = Path(root)
         self.download = download
         self.fake = fake
@@ -93,7 +108,7 @@ class Cifar10DataModule(L.LightningDataModule):
             return
         train, test = self._datasets()
         n = len(train)  # type: ignore[arg-type]
-        n_val = round(n * self.val_size / TRAIN_SIZE) if self.fake else self.val_size
+        n_val = _fake_val_size(n, self.val_size) if self.fake else self.val_size
         parts = random_split(train, [n - n_val, n_val], generator=torch.Generator().manual_seed(self.seed))
         self.splits = {"train": parts[0], "val": parts[1], "test": test}
 

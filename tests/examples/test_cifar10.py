@@ -74,6 +74,26 @@ def test_a_data_flag_that_is_not_true_or_false_is_refused(tmp_path, key, value):
     assert not (tmp_path / "checkpoints").exists()  # refused before anything trained
 
 
+@pytest.mark.parametrize(
+    ("sizes", "why"),
+    [
+        ("[40]", r"is not allowed: give \[train, test\], two integers >= 1$"),
+        ("[40,0]", r"is not allowed: give \[train, test\], two integers >= 1$"),
+        ("[2,16]", r"is not allowed with data\.val_size=10000: 0 of its 2 training images would be for validation; "),
+    ],
+)
+def test_fake_sizes_that_leave_a_split_empty_are_refused(tmp_path, sizes, why):
+    """Regression: ``data.fake_sizes=[40]`` stopped with 'not enough values to unpack (expected 2, got 1)';
+    ``[2,16]`` left the validation split empty and Lightning failed on an early stopping metric it never saw;
+    ``[40,0]`` trained, then tested on no image, so the trial returned no ``test_acc``."""
+    overrides = ["data.fake=true", f"data.fake_sizes={sizes}", "data.num_workers=0", "trainer.max_epochs=1"]
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        cfg = compose(config_name="cifar10", overrides=[*overrides, "energy.cpu=estimate", f"output_dir={tmp_path}"])
+    with pytest.raises(ValueError, match=r"^data\.fake_sizes=\[[0-9, ]+\] " + why):
+        run(cfg)
+    assert not (tmp_path / "checkpoints").exists()  # refused before anything trained
+
+
 def test_app_on_fake_data_returns_finite_metrics(tmp_path, capsys):
     overrides = [
         "data.fake=true",
