@@ -20,7 +20,7 @@ if __package__ in (None, ""):  # run as a script: make `examples.textgen` import
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 
 from ecopt_lightning.metrics import ESTIMATED_FRACTION, TOTAL_J, energy_note
 from examples.textgen.common import open_monitor, pick_device
@@ -30,8 +30,17 @@ from examples.textgen.model import build_model
 
 def run(cfg: DictConfig | Any, output_dir: str | Path | None = None) -> dict[str, Any]:
     """Measure every batch size and compute the break-even; return (and write, if ``output_dir``) the report."""
-    sizes = [int(b) for b in cfg.break_even.batch_sizes]
-    if int(cfg.break_even.baseline) not in sizes:  # refused before any batch size is measured
+    raw = cfg.break_even.batch_sizes
+    sizes: list[Any] = list(raw) if isinstance(raw, (list, tuple, ListConfig)) else [None]
+    # int() read 2.5 as 2 and said "invalid literal for int()" of 'a', naming no key; a repeated size ran twice
+    if not sizes or not all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in sizes):
+        shown = sizes if isinstance(raw, (list, tuple, ListConfig)) else raw
+        raise ValueError(
+            f"break_even.batch_sizes={shown!r} is not allowed: give a list of integers >= 1, e.g. [1, 2, 4, 8]"
+        )
+    if len(set(sizes)) < len(sizes):
+        raise ValueError(f"break_even.batch_sizes={sizes!r} is not allowed: each batch size once")
+    if cfg.break_even.baseline not in sizes or isinstance(cfg.break_even.baseline, bool):
         raise ValueError(
             f"break_even.baseline={cfg.break_even.baseline!r} is not allowed: one of break_even.batch_sizes "
             f"({', '.join(map(str, sizes))}), the untuned batch size the saving is counted against"

@@ -104,6 +104,25 @@ def test_a_baseline_not_among_the_batch_sizes_is_refused_before_measuring(tmp_pa
     assert not (tmp_path / "break_even.json").exists()
 
 
+@pytest.mark.parametrize(
+    ("sizes", "why"),
+    [
+        ("[1,2.5]", r"\[1, 2\.5\] is not allowed: give a list of integers >= 1, e.g. \[1, 2, 4, 8\]$"),
+        ("[1,a]", r"\[1, 'a'\] is not allowed: give a list of integers >= 1, e.g. \[1, 2, 4, 8\]$"),
+        ("4", r"4 is not allowed: give a list of integers >= 1, e.g. \[1, 2, 4, 8\]$"),
+        ("[1,4,4]", r"\[1, 4, 4\] is not allowed: each batch size once$"),
+    ],
+)
+def test_bad_batch_sizes_are_refused_before_measuring(tmp_path, sizes, why):
+    """Regression: ``break_even.batch_sizes=[1,2.5]`` measured batch 2 as if asked for it, ``[1,a]`` stopped with
+    "invalid literal for int() with base 10: 'a'" naming no key, ``[1,4,4]`` measured batch 4 twice."""
+    cfg = textgen_cfg(f"break_even.batch_sizes={sizes}", "model.preset=no-such-preset")
+    # the bad preset would stop the run at its first step, building the model: the sizes are refused before it
+    with pytest.raises(ValueError, match=r"^break_even\.batch_sizes=" + why):
+        break_even_app.run(cfg, output_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_batch_size_sweep_says_its_energy_is_estimated(tmp_path):
     """Regression: the README's ``generate.py -m hydra/sweeper=ecopt +search=batch_size`` printed every trial's
     J/token as ``(estimate)`` but ended with 'share ESTIMATED unknown: no trial said whether its energy was
