@@ -23,7 +23,7 @@ import hydra
 from omegaconf import DictConfig, ListConfig
 
 from ecopt_lightning.metrics import ESTIMATED_FRACTION, TOTAL_J, energy_note
-from examples.textgen.common import open_monitor, pick_device
+from examples.textgen.common import open_monitor, pick_device, request
 from examples.textgen.energy import break_even, measure_j_per_token
 from examples.textgen.model import build_model
 
@@ -45,6 +45,7 @@ def run(cfg: DictConfig | Any, output_dir: str | Path | None = None) -> dict[str
             f"break_even.baseline={cfg.break_even.baseline!r} is not allowed: one of break_even.batch_sizes "
             f"({', '.join(map(str, sizes))}), the untuned batch size the saving is counted against"
         )
+    settings = request(cfg)  # refused before the model is built
     device = pick_device(str(cfg.device))
     model = build_model(str(cfg.model.preset), device)
     monitor = open_monitor(device, cfg.energy.cpu)
@@ -57,11 +58,7 @@ def run(cfg: DictConfig | Any, output_dir: str | Path | None = None) -> dict[str
                     model,
                     monitor,
                     batch_size=batch_size,
-                    new_tokens=int(cfg.new_tokens),
-                    prompt_len=int(cfg.prompt_len),
-                    repeats=int(cfg.repeats),
-                    warmup=int(cfg.warmup),
-                    seed=int(cfg.seed),
+                    **settings,
                 )
             )
         tuning = monitor.end("tuning")

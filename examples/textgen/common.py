@@ -9,6 +9,34 @@ import torch
 from ecopt_lightning import EnergyMonitor
 
 
+def count(cfg: Any, key: str, least: int) -> int:
+    """Config ``key`` as an integer >= ``least``, else a one-line error naming it (``int()`` would read 2.5 as 2,
+    and a search's ``interval(a, b)`` gives floats).
+
+    Example:
+        >>> count({"batch_size": 2.5}, "batch_size", 1)
+        Traceback (most recent call last):
+        ...
+        ValueError: batch_size=2.5 is not allowed: give an integer >= 1 (in a search: choice(...) or range(a, b))
+    """
+    value = cfg[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise ValueError(
+            f"{key}={value!r} is not allowed: give an integer >= {least} (in a search: choice(...) or range(a, b))"
+        )
+    return value
+
+
+#: the config keys of one request, as measure_j_per_token takes them, and the least each allows
+REQUEST_KEYS = {"new_tokens": 1, "prompt_len": 1, "repeats": 1, "warmup": 0, "seed": 0}
+
+
+def request(cfg: Any) -> dict[str, int]:
+    """``measure_j_per_token``'s keyword arguments but the batch size, checked by :func:`count` before anything
+    runs."""
+    return {key: count(cfg, key, least) for key, least in REQUEST_KEYS.items()}
+
+
 def pick_device(name: str) -> torch.device:
     """``auto`` -> the current CUDA device if there is one, else the CPU; other names as torch reads them.
 

@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 from ecopt_lightning.energy import Measurement
 from ecopt_lightning.energy_summary import write_json
 from ecopt_lightning.metrics import ESTIMATED_FRACTION, SUMMARY_FILE, TOTAL_J
-from examples.textgen.common import open_monitor, pick_device
+from examples.textgen.common import count, open_monitor, pick_device, request
 from examples.textgen.energy import TokenEnergy, measure_j_per_token
 from examples.textgen.model import build_model
 
@@ -75,6 +75,7 @@ def summary_of(total: Measurement) -> dict[str, Any]:
 def run(cfg: DictConfig | Any, output_dir: str | Path | None = None) -> tuple[dict[str, float], TokenEnergy]:
     """Build the model, measure J/token at ``cfg.batch_size``; return the metrics and the full result, and write
     ``energy_summary.json`` into ``output_dir`` when given."""
+    batch_size, settings = count(cfg, "batch_size", 1), request(cfg)  # refused before the model is built
     device = pick_device(str(cfg.device))
     model = build_model(str(cfg.model.preset), device)
     monitor = open_monitor(device, cfg.energy.cpu)
@@ -83,12 +84,8 @@ def run(cfg: DictConfig | Any, output_dir: str | Path | None = None) -> tuple[di
         result = measure_j_per_token(
             model,
             monitor,
-            batch_size=int(cfg.batch_size),
-            new_tokens=int(cfg.new_tokens),
-            prompt_len=int(cfg.prompt_len),
-            repeats=int(cfg.repeats),
-            warmup=int(cfg.warmup),
-            seed=int(cfg.seed),
+            batch_size=batch_size,
+            **settings,
         )
         total = monitor.end("textgen-total")
     finally:

@@ -123,6 +123,20 @@ def test_bad_batch_sizes_are_refused_before_measuring(tmp_path, sizes, why):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("app", "override", "least"),
+    [(generate_app, "batch_size=2.5", 1), (generate_app, "new_tokens=4.5", 1), (break_even_app, "warmup=-1", 0)],
+)
+def test_a_count_that_is_not_a_whole_number_is_refused_before_the_model_is_built(tmp_path, app, override, least):
+    """Regression: ``batch_size=2.5`` (or a search's ``interval(1, 64)``) measured batch 2 while the trial's params
+    said 2.5: the apps read every count with ``int()``; ``warmup=-1`` was refused only after the model was built."""
+    cfg = textgen_cfg(override, "break_even.batch_sizes=[1,2]", "model.preset=no-such-preset")
+    key, value = override.split("=")
+    with pytest.raises(ValueError, match=rf"^{key}={value} is not allowed: give an integer >= {least} \(in a search"):
+        app.run(cfg, output_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_batch_size_sweep_says_its_energy_is_estimated(tmp_path):
     """Regression: the README's ``generate.py -m hydra/sweeper=ecopt +search=batch_size`` printed every trial's
     J/token as ``(estimate)`` but ended with 'share ESTIMATED unknown: no trial said whether its energy was
