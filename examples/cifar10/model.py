@@ -59,6 +59,8 @@ class PlainCnn(L.LightningModule):
         # 3.0 == 3 and True == 1: a float or a bool passed this test, then failed deep inside Conv2d
         if not isinstance(kernel_size, int) or isinstance(kernel_size, bool) or kernel_size not in KERNEL_SIZES:
             raise ValueError(f"model.kernel_size={kernel_size!r} is not allowed: one of {KERNEL_SIZES}")
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:  # Adam refused it mid-fit
+            raise ValueError(f"optim.lr={lr!r} is not allowed: give a learning rate > 0")
         if not isinstance(pool, bool):  # a misspelt model.pool=flase is a string, and any string is true
             raise ValueError(f"model.pool={pool!r} is not allowed: give true or false")
         self.save_hyperparameters()

@@ -72,7 +72,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(int(cfg.seed), workers=True)
     out = Path(str(cfg.output_dir))
     datamodule = Cifar10DataModule(**kwargs(cfg.data))
-    model = PlainCnn(**kwargs(cfg.model), lr=float(cfg.optim.lr))
+    model = PlainCnn(**kwargs(cfg.model), lr=cfg.optim.lr)
     energy = EnergyCallback(**kwargs(cfg.energy), summary_path=out / "energy_summary.json")
     checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", monitor="val_loss", mode="min", save_top_k=1)
     trainer = L.Trainer(

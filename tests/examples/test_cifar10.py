@@ -94,6 +94,19 @@ def test_fake_sizes_that_leave_a_split_empty_are_refused(tmp_path, sizes, why):
     assert not (tmp_path / "checkpoints").exists()  # refused before anything trained
 
 
+@pytest.mark.parametrize("value", [-1.0, 0, "fast"])
+def test_a_learning_rate_that_is_not_positive_is_refused_before_training(tmp_path, value):
+    """Regression: ``optim.lr=-1`` measured the untrained model's inference energy (in a pruning sweep), then fit
+    stopped inside Adam with 'Invalid learning rate: -1.0', naming no key; ``optim.lr=fast`` with 'could not convert
+    string to float'; ``optim.lr=0`` trained nothing and said nothing."""
+    overrides = [f"optim.lr={value}", "data.fake=true", "data.fake_sizes=[40,16]", "data.num_workers=0"]
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        cfg = compose(config_name="cifar10", overrides=[*overrides, "energy.cpu=estimate", f"output_dir={tmp_path}"])
+    with pytest.raises(ValueError, match=rf"^optim\.lr={value!r} is not allowed: give a learning rate > 0$"):
+        run(cfg)
+    assert not (tmp_path / "checkpoints").exists()  # refused before anything trained
+
+
 def test_app_on_fake_data_returns_finite_metrics(tmp_path, capsys):
     overrides = [
         "data.fake=true",
