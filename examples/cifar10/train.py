@@ -68,6 +68,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
     stopped at a rung); return every metric."""
     if cfg.test_ckpt not in TEST_CKPTS:
         raise ValueError(f"test_ckpt={cfg.test_ckpt!r} is not allowed: one of {', '.join(TEST_CKPTS)}")
+    patience = cfg.early_stopping.patience
+    if not isinstance(patience, int) or isinstance(patience, bool) or patience < 0:  # int() read 2.5 as 2
+        raise ValueError(f"early_stopping.patience={patience!r} is not allowed: give an integer >= 0 (epochs)")
     quiet_lightning()
     L.seed_everything(int(cfg.seed), workers=True)
     out = Path(str(cfg.output_dir))
@@ -77,7 +80,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", monitor="val_loss", mode="min", save_top_k=1)
     trainer = L.Trainer(
         **kwargs(cfg.trainer),
-        callbacks=[energy, EarlyStopping("val_loss", patience=int(cfg.early_stopping.patience)), checkpoint],
+        callbacks=[energy, EarlyStopping("val_loss", patience=patience), checkpoint],
         logger=CSVLogger(out, name="logs"),
         default_root_dir=out,
     )

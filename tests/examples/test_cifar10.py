@@ -107,6 +107,20 @@ def test_a_learning_rate_that_is_not_positive_is_refused_before_training(tmp_pat
     assert not (tmp_path / "checkpoints").exists()  # refused before anything trained
 
 
+@pytest.mark.parametrize("value", [-1, 2.5, "long"])
+def test_a_patience_that_is_not_a_count_of_epochs_is_refused_before_training(tmp_path, value):
+    """Regression: ``early_stopping.patience=-1`` stopped at the first epoch without a lower val_loss, as 0 does,
+    and 2.5 waited 2 epochs, with nothing said; ``long`` failed with "invalid literal for int()", naming no key."""
+    overrides = [f"early_stopping.patience={value}", "data.fake=true", "data.fake_sizes=[40,16]", "data.num_workers=0"]
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        cfg = compose(config_name="cifar10", overrides=[*overrides, "trainer.max_epochs=1", f"output_dir={tmp_path}"])
+    with pytest.raises(
+        ValueError, match=rf"^early_stopping\.patience={value!r} is not allowed: give an integer >= 0 \(epochs\)$"
+    ):
+        run(cfg)
+    assert not (tmp_path / "checkpoints").exists()  # refused before anything trained
+
+
 def test_app_on_fake_data_returns_finite_metrics(tmp_path, capsys):
     overrides = [
         "data.fake=true",
