@@ -27,6 +27,11 @@ STD = (0.2470, 0.2435, 0.2616)
 TRAIN_SIZE = 50_000
 
 
+def _is_count(value: object, least: int) -> bool:
+    """``value`` is an integer (not a bool) of at least ``least``."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
 def _fake_val_size(n_train: int, val_size: int) -> int:
     """Validation images of ``n_train`` FakeData training images: CIFAR-10's share, ``val_size`` of 50,000."""
     return round(n_train * val_size / TRAIN_SIZE)
@@ -61,12 +66,15 @@ class Cifar10DataModule(L.LightningDataModule):
         for name, flag in (("download", download), ("fake", fake)):
             if not isinstance(flag, bool):  # a misspelt data.fake=flase is a string, and any string is true
                 raise ValueError(f"data.{name}={flag!r} is not allowed: give true or false")
-        if batch_size < 1:
+        # a string or a float failed later with "'<' not supported ..." or inside DataLoader, naming no key
+        if not _is_count(batch_size, 1):
             raise ValueError(f"data.batch_size={batch_size!r} is not allowed: give an integer >= 1")
-        if not 0 < val_size < TRAIN_SIZE:
+        if not _is_count(val_size, 1) or not val_size < TRAIN_SIZE:
             raise ValueError(f"data.val_size={val_size!r} is not allowed: give an integer in 1..{TRAIN_SIZE - 1}")
+        if not _is_count(num_workers, 0):
+            raise ValueError(f"data.num_workers={num_workers!r} is not allowed: give an integer >= 0 (0: no workers)")
         sizes = tuple(fake_sizes)
-        if len(sizes) != 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes):
+        if len(sizes) != 2 or not all(_is_count(n, 1) for n in sizes):
             raise ValueError(f"data.fake_sizes={list(sizes)!r} is not allowed: give [train, test], two integers >= 1")
         if fake and not 1 <= _fake_val_size(sizes[0], val_size) < sizes[0]:  # Lightning failed on an empty split
             least = next(n for n in range(2, 2 * TRAIN_SIZE) if 1 <= _fake_val_size(n, val_size) < n)

@@ -121,6 +121,28 @@ def test_a_patience_that_is_not_a_count_of_epochs_is_refused_before_training(tmp
     assert not (tmp_path / "checkpoints").exists()  # refused before anything trained
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [
+        ("batch_size", "abc", "an integer >= 1"),
+        ("batch_size", 2.5, "an integer >= 1"),
+        ("val_size", "abc", "an integer in 1..49999"),
+        ("num_workers", -1, r"an integer >= 0 \(0: no workers\)"),
+        ("num_workers", 1.5, r"an integer >= 0 \(0: no workers\)"),
+    ],
+)
+def test_a_data_count_that_is_not_an_integer_is_refused_naming_its_key(tmp_path, key, value, allowed):
+    """Regression: ``data.batch_size=abc`` failed with "'<' not supported between instances of 'str' and 'int'",
+    ``data.num_workers=1.5`` with "'float' object cannot be interpreted as an integer", ``-1`` and a batch size
+    of 2.5 inside DataLoader: none named the config key."""
+    overrides = [f"data.{key}={value}", "data.fake=true", "data.fake_sizes=[40,16]", "trainer.max_epochs=1"]
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        cfg = compose(config_name="cifar10", overrides=[*overrides, f"output_dir={tmp_path}"])
+    with pytest.raises(ValueError, match=rf"^data\.{key}={value!r} is not allowed: give {allowed}$"):
+        run(cfg)
+    assert not (tmp_path / "checkpoints").exists()  # refused before anything trained
+
+
 def test_app_on_fake_data_returns_finite_metrics(tmp_path, capsys):
     overrides = [
         "data.fake=true",
