@@ -47,6 +47,8 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
     device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():  # torch: "Found no NVIDIA driver on your system"
+        raise ValueError(f"device={name!r} is not allowed: this machine has no CUDA device; give auto or cpu")
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
     return device

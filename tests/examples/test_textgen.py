@@ -137,6 +137,18 @@ def test_a_count_that_is_not_a_whole_number_is_refused_before_the_model_is_built
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.parametrize("app", [generate_app, break_even_app])
+def test_a_cuda_device_without_cuda_is_refused_naming_the_key(tmp_path, app):
+    """Regression: ``device=cuda`` on a machine without CUDA stopped with torch's 'Found no NVIDIA driver on your
+    system. Please check that you have an NVIDIA GPU and installed a driver from ...', naming no config key."""
+    with pytest.raises(
+        ValueError, match=r"^device='cuda' is not allowed: this machine has no CUDA device; give auto or cpu$"
+    ):
+        app.run(textgen_cfg("device=cuda", "break_even.batch_sizes=[1,2]"), output_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_batch_size_sweep_says_its_energy_is_estimated(tmp_path):
     """Regression: the README's ``generate.py -m hydra/sweeper=ecopt +search=batch_size`` printed every trial's
     J/token as ``(estimate)`` but ended with 'share ESTIMATED unknown: no trial said whether its energy was
