@@ -29,7 +29,7 @@ from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
 from ecopt_lightning import EnergyCallback, check_before_training
-from ecopt_lightning.metrics import INFERENCE_PER_SAMPLE_J, energy_note
+from ecopt_lightning.metrics import BENCHMARK_THREADS, INFERENCE_PER_SAMPLE_J, energy_note
 from examples.cifar10.data import Cifar10DataModule
 from examples.cifar10.model import PlainCnn
 
@@ -88,7 +88,15 @@ def run(cfg: DictConfig) -> dict[str, float]:
     # with hydra.sweeper.prune_before_training=true, a model whose untrained inference energy already breaks a
     # constraint is pruned here, before any training energy is spent; elsewhere this does nothing
     # on the device the trainer runs on (trainer.accelerator=cpu on a GPU machine: the CPU), as the benchmark after fit
-    check_before_training(model, datamodule.val_dataloader(), device=trainer.strategy.root_device)
+    # and on the benchmark's torch threads, in the trainer's precision (bf16-mixed: autocast), as the benchmark
+    bench = kwargs(cfg.energy).get("inference_benchmark")
+    check_before_training(
+        model,
+        datamodule.val_dataloader(),
+        device=trainer.strategy.root_device,
+        threads=bench.get("threads", BENCHMARK_THREADS) if isinstance(bench, dict) else BENCHMARK_THREADS,
+        context=trainer.precision_plugin.predict_step_context,
+    )
     trainer.fit(model, datamodule=datamodule)
     metrics = as_floats(trainer.callback_metrics)  # fit's metrics; test() starts a new run of the trainer
     if energy.stopped_at_rung is None:  # a trial a multi-fidelity sweep stopped at a rung is discarded: no test

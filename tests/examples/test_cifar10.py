@@ -143,6 +143,27 @@ def test_a_data_count_that_is_not_an_integer_is_refused_naming_its_key(tmp_path,
     assert not (tmp_path / "checkpoints").exists()  # refused before anything trained
 
 
+def test_the_pre_training_check_measures_as_the_benchmark_does(monkeypatch, tmp_path):
+    """Regression: the app's check before training ran on 1 torch thread in float32 whatever the benchmark after
+    fit ran on: with ``+energy.inference_benchmark.threads=2`` and ``+trainer.precision=bf16-mixed`` a constraint
+    pruned the untrained model by a J per image measured otherwise than the trained one's."""
+    from examples.cifar10 import train
+
+    seen: list[dict] = []
+    monkeypatch.setattr(train, "check_before_training", lambda *a, **kw: seen.append(kw))
+    overrides = ["data.fake=true", "data.fake_sizes=[40,16]", "data.num_workers=0", "trainer.max_epochs=1"]
+    overrides += ["+energy.inference_benchmark.threads=2", "+trainer.precision=bf16-mixed", "energy.cpu=estimate"]
+    overrides += ["energy.inference_benchmark.repeats=2", "energy.inference_benchmark.rel_precision=null"]
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        cfg = compose(config_name="cifar10", overrides=[*overrides, f"output_dir={tmp_path}"])
+    train.run(cfg)
+    (kw,) = seen
+    assert kw["threads"] == 2
+    # the trainer's own precision context, the one its benchmark after fit runs in
+    plugin = kw["context"].__self__
+    assert type(plugin).__name__ == "MixedPrecision" and plugin.precision == "bf16-mixed"
+
+
 def test_app_on_fake_data_returns_finite_metrics(tmp_path, capsys):
     overrides = [
         "data.fake=true",
