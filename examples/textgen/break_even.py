@@ -45,6 +45,12 @@ def run(cfg: DictConfig | Any, output_dir: str | Path | None = None) -> dict[str
             f"break_even.baseline={cfg.break_even.baseline!r} is not allowed: one of break_even.batch_sizes "
             f"({', '.join(map(str, sizes))}), the untuned batch size the saving is counted against"
         )
+    output = str(cfg.break_even.output)
+    if Path(output).name != output or output in (".", ".."):  # its folder was never made: lost after measuring
+        raise ValueError(
+            f"break_even.output={output!r} is not allowed: give a file name, written to Hydra's output folder "
+            "(hydra.run.dir=... moves the folder)"
+        )
     settings = request(cfg)  # refused before the model is built
     device = pick_device(str(cfg.device))
     model = build_model(str(cfg.model.preset), device)
@@ -76,7 +82,7 @@ def run(cfg: DictConfig | Any, output_dir: str | Path | None = None) -> dict[str
     }
     print(format_report(report))
     if output_dir is not None:
-        path = Path(output_dir) / str(cfg.break_even.output)
+        path = Path(output_dir) / output
         path.write_text(json.dumps(report, indent=2))
         print(f"written: {path}")
     return report

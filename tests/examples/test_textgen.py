@@ -149,6 +149,17 @@ def test_a_cuda_device_without_cuda_is_refused_naming_the_key(tmp_path, app):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("output", ["no/such/dir.json", "/tmp/elsewhere.json"])
+def test_a_break_even_output_that_is_not_a_file_name_is_refused_before_measuring(tmp_path, output):
+    """Regression: ``break_even.output=no/such/dir.json`` measured every batch size (minutes on GPT-2 small), then
+    lost the report with 'FileNotFoundError: ... no/such/dir.json'; an absolute path wrote outside Hydra's folder."""
+    cfg = textgen_cfg(f"break_even.output={output}", "break_even.batch_sizes=[1,2]", "model.preset=no-such-preset")
+    # the bad preset would stop the run at its first step, building the model: the output is refused before it
+    with pytest.raises(ValueError, match=rf"^break_even\.output='{output}' is not allowed: give a file name, "):
+        break_even_app.run(cfg, output_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_batch_size_sweep_says_its_energy_is_estimated(tmp_path):
     """Regression: the README's ``generate.py -m hydra/sweeper=ecopt +search=batch_size`` printed every trial's
     J/token as ``(estimate)`` but ended with 'share ESTIMATED unknown: no trial said whether its energy was
