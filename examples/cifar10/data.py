@@ -103,6 +103,11 @@ class Cifar10DataModule(L.LightningDataModule):
         try:
             train = datasets.CIFAR10(str(self.root), train=True, download=self.download, transform=self.transform)
             test = datasets.CIFAR10(str(self.root), train=False, download=self.download, transform=self.transform)
+        except OSError as exc:  # URLError, a refused connection: no network, or a proxy in the way
+            raise RuntimeError(
+                f"CIFAR-10 could not be downloaded into {self.root.resolve()} ({exc}). Check the network, set "
+                "data.root to where CIFAR-10 already is, or use data.fake=true for a run on FakeData."
+            ) from exc
         except RuntimeError as exc:
             raise RuntimeError(
                 f"CIFAR-10 is not under {self.root.resolve()} ({exc}). Run with data.download=true to fetch it "

@@ -164,6 +164,21 @@ def test_the_pre_training_check_measures_as_the_benchmark_does(monkeypatch, tmp_
     assert type(plugin).__name__ == "MixedPrecision" and plugin.precision == "bf16-mixed"
 
 
+def test_a_failed_download_says_what_to_do_in_one_line(monkeypatch, tmp_path):
+    """Regression: ``data.download=true`` without a network ended in a traceback of urllib's, 'URLError: <urlopen
+    error [Errno -2] Name or service not known>', saying neither what failed nor what to do instead."""
+    from torchvision import datasets
+
+    # a connection refused on this machine (port 9, discard, nothing listens): no network, whatever the machine has
+    monkeypatch.setattr(datasets.CIFAR10, "url", "http://127.0.0.1:9/cifar-10-python.tar.gz")
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        overrides = ["data.download=true", f"data.root={tmp_path / 'cifar10'}", f"output_dir={tmp_path / 'out'}"]
+        cfg = compose(config_name="cifar10", overrides=overrides)
+    with pytest.raises(RuntimeError, match=r"^CIFAR-10 could not be downloaded into .*\. Check the network, set "):
+        run(cfg)
+    assert not (tmp_path / "out" / "checkpoints").exists()
+
+
 def test_app_on_fake_data_returns_finite_metrics(tmp_path, capsys):
     overrides = [
         "data.fake=true",
