@@ -39,6 +39,9 @@ def quiet_lightning() -> None:
 def run(cfg: DictConfig) -> dict[str, float]:
     """Fit, test and measure inference energy for one configuration; return every metric as a float (no test,
     and no ``test_*`` metric, for a trial a multi-fidelity sweep stopped at a rung)."""
+    benchmark = cfg.energy.inference_benchmark
+    if benchmark is not None and not isinstance(benchmark, bool):  # a misspelt 'flase' is a string: true
+        raise ValueError(f"energy.inference_benchmark={benchmark!r} is not allowed: give true or false (null: off)")
     quiet_lightning()
     L.seed_everything(cfg.seed, workers=True)
     data = DigitsDataModule(batch_size=cfg.data.batch_size, seed=cfg.seed)

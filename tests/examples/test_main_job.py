@@ -151,3 +151,22 @@ def test_the_pre_training_check_runs_on_the_trainers_device(monkeypatch, tmp_pat
         cfg = compose("train", ["trainer.max_epochs=1", "trainer.accelerator=cpu", "energy.inference_benchmark=false"])
     train.run(cfg)
     assert [str(d) for d in seen] == ["cpu"]
+
+
+@pytest.mark.parametrize("value", ["flase", 0])
+def test_an_inference_benchmark_that_is_not_true_or_false_is_refused(monkeypatch, tmp_path, value):
+    """Regression: ``energy.inference_benchmark=flase`` (a string to Hydra, and any string is true) ran the
+    benchmark it meant to turn off, with nothing said."""
+    from hydra import compose, initialize_config_dir
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "examples"))
+    monkeypatch.chdir(tmp_path)
+    import train
+
+    with initialize_config_dir(str(Path(__file__).parents[2] / "conf"), version_base=None):
+        cfg = compose("train", ["trainer.max_epochs=1", f"energy.inference_benchmark={value}"])
+    with pytest.raises(
+        ValueError, match=rf"^energy\.inference_benchmark={value!r} is not allowed: give true or false \(null: off\)$"
+    ):
+        train.run(cfg)
+    assert list(tmp_path.iterdir()) == []  # refused before anything trained
