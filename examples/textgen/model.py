@@ -185,7 +185,7 @@ def build_model(preset: str, device: str | torch.device = "cpu", dtype: torch.dt
         2
     """
     if preset not in PRESETS:
-        raise ValueError(f"preset={preset!r} is not allowed: choose one of {sorted(PRESETS)}")
+        raise ValueError(f"model.preset={preset!r} is not allowed: one of {', '.join(PRESETS)}")
     device = torch.device(device)
     if dtype is None:
         dtype = torch.bfloat16 if device.type == "cuda" else torch.float32

@@ -160,6 +160,16 @@ def test_a_break_even_output_that_is_not_a_file_name_is_refused_before_measuring
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("app", [generate_app, break_even_app])
+def test_an_unknown_preset_is_refused_naming_its_config_key(tmp_path, app):
+    """Regression: ``model.preset=gpt3`` was refused as "preset='gpt3' is not allowed: choose one of ['gpt2', ...]",
+    a key the config does not have (it is ``model.preset``)."""
+    cfg = textgen_cfg("model.preset=gpt3", "break_even.batch_sizes=[1,2]")
+    with pytest.raises(ValueError, match=r"^model\.preset='gpt3' is not allowed: one of gpt2, gpt2-6l, mini, tiny$"):
+        app.run(cfg, output_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_batch_size_sweep_says_its_energy_is_estimated(tmp_path):
     """Regression: the README's ``generate.py -m hydra/sweeper=ecopt +search=batch_size`` printed every trial's
     J/token as ``(estimate)`` but ended with 'share ESTIMATED unknown: no trial said whether its energy was
