@@ -97,10 +97,17 @@ def axis_title(metric: str, direction: str, how: str = "") -> str:
     """An axis title with the unit (``J per sample``) and, for energy and power, how it was measured."""
     arrow = "↑" if direction == "maximize" else "↓"
     unit = next((words for suffix, words in _PER.items() if metric.endswith(suffix)), unit_of(metric))
-    energy_like = (
-        unit_of(metric) in _ENERGY_UNITS or _PER_ENERGY.search(metric) is not None or metric.startswith(_FROM_ENERGY)
-    )
-    return f"{metric} [{unit}{', ' + how if how and energy_like else ''}] ({direction} {arrow})"
+    return f"{metric} [{unit}{', ' + how if how and is_energy_like(metric) else ''}] ({direction} {arrow})"
+
+
+def is_energy_like(metric: str) -> bool:
+    """Whether ``metric`` is an energy or power, or derived from one (J per sample, samples per J, carbon, cost).
+
+    Example:
+        >>> is_energy_like("energy/inference_per_sample_J"), is_energy_like("val_acc")
+        (True, False)
+    """
+    return unit_of(metric) in _ENERGY_UNITS or _PER_ENERGY.search(metric) is not None or metric.startswith(_FROM_ENERGY)
 
 
 def hover_text(report: Report, r: TrialRecord) -> str:

@@ -15,7 +15,8 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from ._metrics import Constraint
-from ._records import TrialRecord
+from ._plots import is_energy_like, measured_by
+from ._records import TrialRecord, estimated_energy, estimated_phrase
 from ._rung_report import stopped_phrase
 from ._schema import BASELINE_ATTR
 from ._sweep_report import Report
@@ -133,6 +134,9 @@ def front_table(report: Report) -> list[str]:
         lines.append("Pareto front: empty (no feasible complete trial)")
     if any("[" in cell for row in rows for cell in row[1 : 1 + len(names)]):
         lines.append("[low, high]: 95% interval; ~: not robust, another trial's interval may beat it")
+    how = measured_by([r for r in report.records if r.values is not None])
+    if rows and how and any(is_energy_like(n) for n in names):  # an estimate never reads as a measurement
+        lines.append(f"energy values: {how}")
     if report.possibly:
         numbers = ", ".join(str(r.number) for r in report.possibly)
         lines.append(
@@ -169,6 +173,12 @@ def describe_space(distributions: Mapping[str, Any]) -> str:
 
 
 def _so_far(records: Sequence[TrialRecord]) -> str:
-    """The energy of ``records`` (the trials said so far), or unknown when none of them reported it."""
+    """The energy of ``records`` (the trials said so far), with how much of it is ESTIMATED when any is (a
+    measured sweep's line stays short), or unknown when none of them reported it."""
     energies = [r.energy_J for r in records if r.energy_J is not None]
-    return f"{sum(energies):.4g} J" if energies else "unknown (no trial reported it)"
+    if not energies:
+        return "unknown (no trial reported it)"
+    total = sum(energies)
+    estimated, unknown = estimated_energy(records)
+    said = f" ({estimated_phrase(total, estimated, unknown, len(energies))})" if estimated > 0 else ""
+    return f"{total:.4g} J{said}"

@@ -115,3 +115,24 @@ def test_a_baseline_pooled_with_a_later_trial_of_its_config_is_still_named() -> 
     settings = ReportSettings(["val_acc", "energy/inference_per_sample_J"], ["maximize", "minimize"])
     rows_shown = front_table(build_report("s", trials, settings))[2:4]
     assert [row.split("  ")[0].strip() for row in rows_shown] == ["0* (baseline)", "2"]
+
+
+def test_an_estimated_sweeps_lines_and_table_say_its_energy_is_estimated() -> None:
+    """Regression (examples audit, 2026-11-29): on a machine without sensors every trial's line read 'sweep energy
+    so far 14.42 J' and the front table gave bare J per sample, though every value was a CPU-time estimate (only
+    the closing line said so); a measured sweep's lines stay as they were."""
+    from ecopt_lightning.sweeper._schema import SOURCES_ATTR
+
+    def report(sources: dict[str, str]):
+        trials = _study((64, 16), [(0.90, 0.00015, False), (0.95, 0.00019, False)])
+        for t in trials:
+            t.user_attrs[SOURCES_ATTR] = sources
+        return build_report("s", trials, ReportSettings(SETTINGS.objective_names, SETTINGS.directions))
+
+    estimated = report({"cpu:0": "estimate"})
+    line = progress_line(estimated, 1, 8) or ""
+    assert "| sweep energy so far 20 J (100% of it ESTIMATED, not measured) |" in line
+    assert "energy values: ESTIMATED from CPU time" in front_table(estimated)
+    measured = report({"cpu:0": "rapl"})
+    assert "| sweep energy so far 20 J |" in (progress_line(measured, 1, 8) or "")
+    assert "energy values: RAPL" in front_table(measured)
