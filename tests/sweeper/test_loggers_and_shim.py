@@ -234,12 +234,18 @@ def test_wandb_does_not_record_a_password_from_the_sweeps_command_line(multirun,
     assert leaked == []
 
 
-def test_a_job_run_in_the_sweeps_process_does_not_see_a_password_on_its_command_line(multirun, tmp_path) -> None:
+JOBLIB = ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2")
+
+
+@pytest.mark.parametrize("launcher", [(), JOBLIB], ids=["basic", "joblib"])
+def test_a_job_does_not_see_a_password_on_its_command_line(multirun, tmp_path, launcher) -> None:
     """Regression (loggers audit, 2026-11-29): under the basic launcher each job runs in the sweep's own process,
-    so a task that records its command line (W&B's ``wandb.init`` does, into the run ``wandb sync`` uploads) kept
-    the storage's password from ``sys.argv``."""
+    and joblib's workers inherit its command line (multiprocessing's spawn passes ``sys.argv``), so a task that
+    records its command line (W&B's ``wandb.init`` does, into the run ``wandb sync`` uploads) kept the storage's
+    password from ``sys.argv``."""
     argv_file = tmp_path / "argv.txt"
     multirun(
+        *launcher,
         "width=choice(8,16)",
         "hydra.sweeper.n_trials=2",
         f"argv_file={argv_file}",
