@@ -253,18 +253,27 @@ def test_search_configs_compose_with_the_ecopt_sweeper(name):
         assert space.distributions["model.kernel_size"].choices == (1, 3, 5, 7, 9)
 
 
-@pytest.mark.slow
-def test_a_pruning_sweep_checks_each_model_before_training(tmp_path):
-    """Regression: with ``hydra.sweeper.prune_before_training=true`` the app never called
-    ``check_before_training``, so no trial was ever checked or pruned, and nothing said so."""
+@pytest.fixture(scope="module")
+def smoke_sweep(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """The README's smoke search (2 trials), with ``prune_before_training`` and a constraint of 1 J per image that
+    no model of the smoke space comes near, so each is checked, passes and trains: the sweep dir and the
+    environment to run more commands on it (shared by the tests below: one sweep, about 20 s)."""
+    tmp_path = tmp_path_factory.mktemp("smoke")
     sweep = tmp_path / "sweep"
     cmd = [sys.executable, str(ROOT / "examples" / "cifar10" / "train.py"), "-m", "hydra/sweeper=ecopt"]
     cmd += ["+search=smoke", "hydra.sweeper.n_trials=2", "hydra.sweeper.prune_before_training=true"]
-    # 1 J per image: no model of the smoke space comes near it, so each is checked, passes and trains
     cmd += ["hydra.sweeper.constraints=['energy/inference_per_sample_J <= 1']", f"hydra.sweep.dir={sweep}"]
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
+    return sweep, env
+
+
+@pytest.mark.slow
+def test_a_pruning_sweep_checks_each_model_before_training(smoke_sweep):
+    """Regression: with ``hydra.sweeper.prune_before_training=true`` the app never called
+    ``check_before_training``, so no trial was ever checked or pruned, and nothing said so."""
+    sweep, _ = smoke_sweep
     trials = optuna.load_study(study_name="train", storage=f"sqlite:///{sweep / 'ecopt.db'}").get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
     for t in trials:  # the untrained model's J per image, and the check's energy, counted in the trial's
@@ -282,16 +291,11 @@ def test_a_misspelt_test_ckpt_is_refused_before_training(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_readme_smoke_search_can_be_confirmed(tmp_path):
+def test_the_readme_smoke_search_can_be_confirmed(smoke_sweep, tmp_path):
     """Regression: the README's smoke search ended with '... measure quietly (docs/measurement.md) or run
     `ecopt confirm`', and ``ecopt confirm`` on its sweep then measured nothing: 'no trial of the front can be
     measured again: trial 2: no ecopt_confirm/candidate.json under ...' (the app kept no model for it)."""
-    sweep = tmp_path / "sweep"
-    cmd = [sys.executable, str(ROOT / "examples" / "cifar10" / "train.py"), "-m", "hydra/sweeper=ecopt"]
-    cmd += ["+search=smoke", "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={sweep}"]
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
-    assert out.returncode == 0, out.stderr[-3000:]
+    sweep, env = smoke_sweep
     storage = f"sqlite:///{sweep / 'ecopt.db'}"
     cmd = [sys.executable, "-m", "ecopt_lightning.cli", "confirm", "--storage", storage, "--study", "train"]
     cmd += ["--rounds", "2", "--out", str(tmp_path / "confirmed")]
