@@ -17,7 +17,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..energy.measurement import is_measured
 from ..metrics import (
     ESTIMATED_FRACTION,
     FLOPS_PER_SAMPLE,
@@ -30,6 +29,8 @@ from ..metrics import (
 )
 from ._impact import estimated_note, uncertainty_note
 from ._jobinfo import grid_of, valid_pue
+from ._plots import ESTIMATE_WORDS
+from ._records import estimated_share
 from ._repeats import merged_text
 from ._rung_report import NONE_STOPPED, energy_saved, stopped_energy_text
 
@@ -225,10 +226,11 @@ def _estimated(sources: Iterable[str]) -> str:
         >>> _estimated(["estimate"]), _estimated(["rapl", "estimate"]), _estimated(["rapl"]), _estimated([])
         (', ESTIMATED from CPU time', ', partly ESTIMATED from CPU time', '', '')
     """
-    measured = {is_measured(str(s)) for s in sources}
-    if False not in measured:
+    sources = list(sources)
+    share = estimated_share(None, sources)
+    if not sources or share == 0.0:
         return ""
-    return ", ESTIMATED from CPU time" if measured == {False} else ", partly ESTIMATED from CPU time"
+    return f", {ESTIMATE_WORDS}" if share == 1.0 else f", partly {ESTIMATE_WORDS}"
 
 
 def _precision(record: TrialRecord) -> str:

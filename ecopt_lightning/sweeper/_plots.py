@@ -68,12 +68,14 @@ def axis_label(metric: str, direction: str) -> str:
     return f"{metric} [{unit_of(metric)}] ({direction} {arrow})"
 
 
+#: how the CPU-time estimate reads wherever an energy value is shown (never as a measurement)
+ESTIMATE_WORDS = "ESTIMATED from CPU time"
 #: how each measurement source reads on an axis; estimates last, in capitals (never shown as a measurement)
 _SOURCE_WORDS = {
     "nvml_counter": "NVML counter",
     "nvml_power": "NVML power, integrated",
     "rapl": "RAPL",
-    "estimate": "ESTIMATED from CPU time",
+    "estimate": ESTIMATE_WORDS,
     "measured": "measured (sensor not recorded)",
 }
 _PER = {"_per_sample_J": "J per sample", "_per_item_J": "J per item", "_per_token_J": "J per token"}

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -261,22 +261,20 @@ def estimated_phrase(energy_J: float, estimated_J: float, unknown: int, with_ene
     return f"{share} of it ESTIMATED, not measured"
 
 
-def estimated_share(fraction: float | None, sources: Mapping[str, str] | None) -> float | None:
+def estimated_share(fraction: float | None, sources: Iterable[str] = ()) -> float | None:
     """The share of an energy that is an estimate, not a measurement (0 to 1): ``fraction`` (the energy summary's
-    ``estimated_fraction``) when known, else 0 or 1 when its ``sources`` are all measurements or all estimates;
-    ``None`` when neither says.
+    ``estimated_fraction``) when known, else 0 or 1 when its ``sources`` (``estimate``, ``rapl``, ...) are all
+    measurements or all estimates; ``None`` when neither says (no source, or mixed ones).
 
     Example:
-        >>> estimated_share(0.25, {}), estimated_share(None, {"cpu:0": "estimate"}), estimated_share(None, {})
+        >>> estimated_share(0.25), estimated_share(None, ["estimate"]), estimated_share(None, [])
         (0.25, 1.0, None)
-        >>> estimated_share(None, {"gpu:0": "nvml_counter", "cpu:0": "estimate"}) is None  # mixed: how much?
+        >>> estimated_share(None, ["nvml_counter", "estimate"]) is None  # mixed: how much?
         True
     """
     if fraction is not None:
         return fraction
-    if not sources:
-        return None
-    measured = {is_measured(str(s)) for s in sources.values()}
+    measured = {is_measured(str(s)) for s in sources}
     return 0.0 if measured == {True} else 1.0 if measured == {False} else None
 
 
@@ -288,7 +286,7 @@ def estimated_energy(records: Sequence[TrialRecord]) -> tuple[float, int]:
     for r in records:
         if r.energy_J is None:
             continue
-        share = estimated_share(r.metrics.get(ESTIMATED_FRACTION_METRIC), r.sources)
+        share = estimated_share(r.metrics.get(ESTIMATED_FRACTION_METRIC), r.sources.values())
         if share is None:
             unknown += 1
         else:

@@ -241,7 +241,9 @@ def build_report(
     for run in (late_runs or {}).values():
         measured.append((float(run["energy_J"]), LATE_RUN_SOURCE))
         fraction = run.get("estimated_fraction")
-        share = estimated_share(fraction if isinstance(fraction, (int, float)) else None, run.get("sources"))
+        share = estimated_share(
+            fraction if isinstance(fraction, (int, float)) else None, (run.get("sources") or {}).values()
+        )
         if share is None:
             unknown += 1
         else:
