@@ -45,8 +45,8 @@ log = logging.getLogger("ecopt_lightning")
 BENCHMARK_THREADS = metrics.BENCHMARK_THREADS
 #: bytes of batches the benchmark keeps on the model's device unless set (:attr:`InferenceBenchmark.cache_bytes`)
 CACHE_BYTES = 1 << 30
-#: the stop reason of a benchmark whose every repeat read 0 J on every rank (no meter: cpu=False and no GPU)
-NOTHING_MEASURED = "nothing measured"
+#: the stop reason of a benchmark that measured nothing (:data:`~ecopt_lightning.metrics.NOTHING_MEASURED`)
+NOTHING_MEASURED = metrics.NOTHING_MEASURED
 #: the stop reason of a benchmark whose repeats shift in level (:attr:`InferenceResult.level_shifts`) beyond its
 #: target: their interval is then their range, which more repeats can only widen
 LEVEL_SHIFTS = "level shifts"
@@ -112,8 +112,9 @@ class InferenceResult:
     """What :func:`measure_inference` found.
 
     Attributes:
-        per_sample_J: median over repeats of the energy per sample (J).
-        iqr_J: interquartile range of the energy per sample over repeats (J).
+        per_sample_J: median over repeats of the energy per sample (J); NaN when nothing was measured
+            (:data:`NOTHING_MEASURED`: every repeat read 0 J), never 0 J.
+        iqr_J: interquartile range of the energy per sample over repeats (J); NaN when nothing was measured.
         per_repeat_J: energy per sample of each repeat (J).
         samples: samples in the last repeat (summed over ranks when reduced).
         seconds: median wall time of one repeat (s).
@@ -214,8 +215,8 @@ class InferenceResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
         return {
-            "per_sample_J": self.per_sample_J,
-            "iqr_J": self.iqr_J,
+            "per_sample_J": None if math.isnan(self.per_sample_J) else self.per_sample_J,  # nothing measured
+            "iqr_J": None if math.isnan(self.iqr_J) else self.iqr_J,
             "interval_J": None if self.interval_J is None else list(self.interval_J),
             "confidence": CONFIDENCE,
             "rel_halfwidth": self.rel_halfwidth,
@@ -580,6 +581,9 @@ def measure_inference(
             contention = prior.contention if contention is None else prior.contention + contention
     q1, median, q3 = _quartiles(per_repeat)
     interval, runs = repeats_interval(per_repeat)
+    if stop == NOTHING_MEASURED:  # 0 J of no meter, or of a counter that never moved: no value, never 0 J per sample
+        q1 = median = q3 = math.nan
+        interval, runs = None, None
     return InferenceResult(
         per_sample_J=median,
         iqr_J=q3 - q1,
@@ -589,7 +593,9 @@ def measure_inference(
         measurement=total,
         sources=dict(total.sources),
         interval_J=interval,
-        converged=rel_precision is not None and precision_reached(median, interval, rel_precision),
+        converged=rel_precision is not None
+        and stop != NOTHING_MEASURED
+        and precision_reached(median, interval, rel_precision),
         rel_precision=rel_precision,
         stop_reason=stop,
         min_window_s=floor,
@@ -740,7 +746,15 @@ def run_benchmark(
     quick = bool(fast_dev_run(trainer))
     with benchmark_threads(cfg.threads), on_device(pl_module, trainer.strategy.root_device):
         result = _run(trainer, pl_module, loader, cfg, max_batches, quick, monitor, batch_size_fn, reduce, prior)
-    if not result.converged and result.rel_precision is not None and result.stop_reason != NOTHING_MEASURED:
+    if result.stop_reason == NOTHING_MEASURED and result.sources:  # without a meter the callback has said so
+        warnings.warn(
+            f"ecopt: the inference benchmark measured nothing: every one of its {result.repeats} repeats read 0 J on "
+            f"{source_label(result.sources)} ({', '.join(sorted(result.sources))}), a counter that did not move: no "
+            "energy per sample is logged (docs/measurement.md)",
+            EnergyWarning,
+            2,
+        )
+    elif not result.converged and result.rel_precision is not None and result.stop_reason != NOTHING_MEASURED:
         half = result.rel_halfwidth
         shifts = result.runs.describe() if result.runs is not None else ""
         advice = (

@@ -163,6 +163,22 @@ def ci_hi(name: str) -> str:
     return name + CI_HI_SUFFIX
 
 
+#: the stop reason of an inference benchmark whose every repeat read 0 J on every rank (no meter: cpu=False and no
+#: GPU; or a counter that never moved, as some VMs' RAPL files): it has no value (J per sample NaN, never 0 J); here,
+#: not in ``inference``, so that the sweeper reads a job's summary without importing torch
+NOTHING_MEASURED = "nothing measured"
+#: the inference benchmark's figures that a benchmark which measured nothing (every repeat read 0 J) does not log
+INFERENCE_ENERGY_METRICS = (
+    INFERENCE_PER_SAMPLE_J,
+    INFERENCE_PER_SAMPLE_IQR_J,
+    ci_lo(INFERENCE_PER_SAMPLE_J),
+    ci_hi(INFERENCE_PER_SAMPLE_J),
+    INFERENCE_REL_HALFWIDTH,
+    SAMPLES_PER_J,
+    INFERENCE_W,
+)
+
+
 def on_log_scale(name: str) -> bool:
     """Whether metric ``name`` is one of ours that spans decades between models (:data:`LOG_SCALE_PREFIXES`),
     other than a share, a count of repeats, or a 0/1 flag.

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from ecopt_lightning import EnergyMonitor, Measurement
+from ecopt_lightning import metrics as ecopt_metrics
 from ecopt_lightning.inference import _quartiles, batch_samples, measure_inference
 from ecopt_lightning.intervals import Runs, median_interval, precision_reached, repeats_interval, runs_test
 from tests.callback.models import loader
@@ -421,11 +422,30 @@ def test_with_nothing_measured_the_efficiency_is_unknown_not_infinite_and_the_re
         torch.nn.Linear(16, 2), loader(16, 8), repeats=2, rel_precision=None, min_window_s=0,
         monitor=EnergyMonitor(gpus=[], cpu=False),
     )  # fmt: skip
-    assert r.per_sample_J == 0.0 and math.isnan(r.samples_per_J)
+    assert math.isnan(r.per_sample_J) and math.isnan(r.samples_per_J)
     # and says so with a fixed number of repeats too (artifacts audit, 2026-11-29: it said 'fixed repeats')
     assert r.stop_reason == "nothing measured"
     entry = json.loads(json.dumps(r.to_dict(), allow_nan=False))
     assert entry["samples_per_J"] is None
+
+
+def test_a_counter_that_never_moves_gives_no_value_not_0_j_per_sample(fake_powercap):
+    """Regression (stop 37's artifacts audit): a meter that is there but reads 0 J in every window (RAPL files whose
+    counter never moves, as some VMs expose them) gave 0.0 J per sample, which a sweep ranks as the cheapest model
+    of all; a step or epoch that measured nothing is not logged either. Now: no value, and the reason."""
+    fake_powercap(psys=False)  # never advanced
+    monitor = EnergyMonitor(gpus=[])
+    try:
+        assert set(monitor.sources.values()) == {"rapl"}
+        r = measure_inference(torch.nn.Linear(16, 2), loader(16, 8), repeats=3, rel_precision=0.05, monitor=monitor)
+    finally:
+        monitor.close()
+    assert (r.repeats, r.stop_reason, r.converged) == (3, "nothing measured", False)
+    assert math.isnan(r.per_sample_J) and math.isnan(r.iqr_J) and r.interval_J is None
+    metrics = r.metrics()
+    assert all(math.isnan(metrics[name]) for name in ecopt_metrics.INFERENCE_ENERGY_METRICS)
+    entry = json.loads(json.dumps(r.to_dict(), allow_nan=False))
+    assert entry["per_sample_J"] is None and entry["iqr_J"] is None and entry["source"] == "rapl"
 
 
 #: J per inference sample (mJ) of one benchmark's 26 repeats, in the order measured: a small CNN of the smoke sweep

@@ -128,7 +128,7 @@ def confirm(
     import torch
 
     from ecopt_lightning.energy import EnergyMonitor
-    from ecopt_lightning.inference import BENCHMARK_THREADS, benchmark_threads, measure_inference
+    from ecopt_lightning.inference import BENCHMARK_THREADS, NOTHING_MEASURED, benchmark_threads, measure_inference
     from ecopt_lightning.intervals import MIN_VALUES_FOR_INTERVAL
 
     from ._rebuild import ReportError, load_study, storage_notes
@@ -161,7 +161,7 @@ def confirm(
         c = run.candidate
         # candidates saved before the threads were kept ran on the benchmark's default
         with benchmark_threads(c.settings.get("threads", BENCHMARK_THREADS)):
-            return measure_inference(
+            result = measure_inference(
                 c.module,
                 c.batches,
                 warmup_batches=int(c.settings.get("warmup_batches") or 0),
@@ -171,6 +171,12 @@ def confirm(
                 forward_fn=c.settings.get("forward_fn"),
                 monitor=monitor,
             )
+        if result.stop_reason == NOTHING_MEASURED:  # 0 J per sample would replace the sweep's value
+            raise ConfirmError(
+                f"trial {run.record.number}'s measurement read 0 J in every repeat on {result.source or 'no meter'}: "
+                "nothing measured, nothing confirmed; check the meters (docs/measurement.md)"
+            )
+        return result
 
     from ._energy_report import hardware_info
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from ..energy.contention import contended_share
 from ..intervals import Runs
-from ..metrics import SUMMARY_FILE
+from ..metrics import NOTHING_MEASURED, SUMMARY_FILE
 
 #: how deep below the job directory the summary is looked for (Lightning puts it in its log dir)
 MAX_DEPTH = 4
@@ -48,6 +48,8 @@ class JobInfo:
     grid: dict[str, Any] | None = None
     #: the share of ``energy_J`` that is ESTIMATED, not measured (0 to 1), when the summary says
     estimated_fraction: float | None = None
+    #: why the inference benchmark has no energy per sample, when it ran and measured nothing (every repeat 0 J)
+    benchmark_nothing: str | None = None
 
 
 def find_summary(job_dir: str | None) -> Path | None:
@@ -135,9 +137,18 @@ def read_job(job_dir: str | None) -> JobInfo:
     total = summary.get("total_J")
     energy = float(total) if isinstance(total, (int, float)) and math.isfinite(total) else None
     sources = {str(k): str(v) for k, v in (summary.get("sources") or {}).items()}
-    repeats = (summary.get("inference") or {}).get("per_repeat_J")
+    inference = summary.get("inference") or {}
+    repeats = inference.get("per_repeat_J")
     if not (isinstance(repeats, list) and repeats and all(isinstance(v, (int, float)) for v in repeats)):
         repeats = None
+    nothing = None
+    if inference.get("stop_reason") == NOTHING_MEASURED:  # its repeats' 0 J are no values to pool
+        repeats = None
+        on = ", ".join(f"{d}={s}" for d, s in sorted((inference.get("sources") or {}).items())) or "no meter"
+        nothing = (
+            f"the inference benchmark measured nothing: every one of its {inference.get('repeats', '?')} repeats "
+            f"read 0 J ({on})"
+        )
     fraction = summary.get("estimated_fraction")
     if not (isinstance(fraction, (int, float)) and not isinstance(fraction, bool) and 0 <= fraction <= 1):  # NaN
         fraction = None
@@ -150,6 +161,7 @@ def read_job(job_dir: str | None) -> JobInfo:
         repeats,
         grid_of(summary),
         estimated_fraction=None if fraction is None else float(fraction),
+        benchmark_nothing=nothing,
     )
 
 

@@ -14,7 +14,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from ..metrics import ESTIMATED_FRACTION
+from ..metrics import ESTIMATED_FRACTION, INFERENCE_ENERGY_METRICS
 from . import _crashpoints, _samplers
 from . import multi_fidelity as _multi_fidelity
 from . import pruning as _pruning
@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 
 #: the ``field`` of a mismatch a job raised itself (:class:`~.errors.JobConfigError`), not a metric name's
 JOB_CONFIG = "job config"
+#: the ``field`` of a result whose energy-per-sample metric is missing because its benchmark measured nothing: a
+#: meter that reads 0 J (a counter that never moves) would do the same in every job
+MEASURED_NOTHING = "measured nothing"
 
 
 def job_dir(ret: JobReturn) -> str | None:
@@ -126,6 +129,14 @@ def tell_result(
     if directory:
         attrs[JOB_DIR_ATTR] = directory
     info = read_job(directory)  # EnergyCallback's summary: energy of a failed run, degraded sensors
+    if unusable and info.benchmark_nothing is not None:
+        withheld = {*INFERENCE_ENERGY_METRICS, settings.energy_per_sample_metric}
+        names = [*settings.objective_names, *(c.metric for c in settings.constraints)]
+        missing = [n for n in dict.fromkeys(names) if n in withheld and n not in metrics]
+        if missing:  # not a misspelt name: the value was never logged
+            names_text = ", ".join(map(repr, missing))
+            error = f"{info.benchmark_nothing}: no {names_text} to rank; check the meters (docs/measurement.md)"
+            mismatch = (MEASURED_NOTHING, error)
     energy, source = trial_energy(metrics, settings.energy_metric)
     if energy is None and info.energy_J is not None:
         energy, source = info.energy_J, f"{Path(info.path or '').name} ({info.status})"
@@ -168,8 +179,9 @@ def tell_result(
         return None, None
     if error is not None:
         failed: dict[str, Any] = {ERROR_ATTR: error}
-        if not died(ret) and (mismatch is None or mismatch[0] != JOB_CONFIG):
-            # neither a job killed by the cluster (it is retried) nor a config error says anything of the region
+        if not died(ret) and (mismatch is None or mismatch[0] not in (JOB_CONFIG, MEASURED_NOTHING)):
+            # neither a job killed by the cluster (it is retried), a config error nor a meter says anything of the
+            # region
             failed[JOB_FAILED_ATTR] = True  # the samplers learn the region fails (_failures.py)
         set_user_attrs(study, trial, {**attrs, **failed})
         log.warning("ecopt: trial %d failed: %s", trial.number, error)

@@ -54,7 +54,7 @@ from ._optuna_compat import TrialWrite, trial_id, write_trials
 from ._progress import describe_space, front_table, progress_line
 from ._proposals import ProposalError, ask_batch, tell_failed
 from ._records import TrialRecord
-from ._results import JOB_CONFIG, count_late_run, job_dir, salvage, tell_result
+from ._results import JOB_CONFIG, MEASURED_NOTHING, count_late_run, job_dir, salvage, tell_result
 from ._rung_report import energy_saved, saved_line
 from ._schema import (
     BASELINE_ATTR,
@@ -689,6 +689,12 @@ class EcoptSweeperImpl:
         """No trial has completed and a finished job's metrics do not fit the configured names: a config
         mistake that every further trial would repeat, so stop now (the trial stays FAIL, artifacts written)."""
         number, field, text = mismatch
+        if field == MEASURED_NOTHING:  # every further job would read the same meters: not a name to fix
+            notes["stopped"] = f"trial {number}: {text}"
+            self._write(study, settings, notes)
+            raise SweepFailedError(
+                f"trial {number}: {text} (the sweep stopped after its first such job; artifacts in {self.sweep_dir})"
+            )
         if field == JOB_CONFIG:  # the job said what is wrong, in one line
             notes["stopped"] = f"trial {number}'s job refused the sweep's settings: {text}"
             self._write(study, settings, notes)

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..metrics import BENCHMARK_THREADS, ESTIMATED_FRACTION, INFERENCE_PER_SAMPLE_J
+from ..metrics import BENCHMARK_THREADS, ESTIMATED_FRACTION, INFERENCE_PER_SAMPLE_J, NOTHING_MEASURED
 from ._schema import PRUNED_ATTR
 from ._secrets import quoted
 from ._urls import password
@@ -122,7 +122,8 @@ def check_before_training(
 
     Returns:
         The measured energy per sample (J), or ``None`` when not in a sweep with ``prune_before_training`` or no
-        constraint is on ``metric`` (nothing is measured then).
+        constraint is on ``metric`` (nothing is measured then), or when every repeat read 0 J (a warning says so:
+        the trial is not pruned on a value nothing measured).
 
     Raises:
         PrunedBeforeTraining: a constraint on ``metric`` is violated; the trial's user attributes hold the
@@ -167,6 +168,18 @@ def check_before_training(
         result = measure_inference(
             model, dataloader, warmup_batches=warmup_batches, repeats=repeats, max_batches=max_batches, **measure_kwargs
         )
+    if result.stop_reason == NOTHING_MEASURED:  # 0 J per sample would pass every limit, and rank as the cheapest
+        import warnings
+
+        from ecopt_lightning.energy import EnergyWarning
+
+        warnings.warn(
+            f"ecopt: trial {trial.number}'s pre-training check measured nothing (every repeat read 0 J on "
+            f"{result.source or 'no meter'}): the trial trains unchecked",
+            EnergyWarning,
+            2,
+        )
+        return None
     value = result.per_sample_J
     violated = [c.text for c in constraints if c.value({metric: value}) > 0]
     # one write (one transaction on a database); a journal file stores the attributes one by one, in this order, so

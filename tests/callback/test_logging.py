@@ -185,6 +185,31 @@ def test_with_nothing_to_measure_the_benchmark_gives_no_precision_advice(tmp_pat
     assert (inference["repeats"], inference["stop_reason"]) == (3, "nothing measured")
 
 
+def test_a_benchmark_on_a_counter_that_never_moves_logs_no_energy_per_sample(tmp_path, fake_powercap):
+    """Regression (stop 37's artifacts audit): with RAPL files whose counter never moves, every repeat read 0 J and
+    the callback logged energy/inference_per_sample_J = 0.0, the cheapest model a sweep could rank. Now nothing of
+    the benchmark's energy is logged, the summary's value is null with its stop reason, and a warning says why."""
+    from ecopt_lightning import metrics
+
+    fake_powercap(psys=False)  # never advanced
+    cb = EnergyCallback(inference_benchmark={"repeats": 3, "rel_precision": 0.05, "min_window_s": 0.0})
+    trainer = make_trainer(tmp_path, [cb], limit_val_batches=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(TinyModel())
+    said = [str(w.message) for w in caught if "benchmark measured nothing" in str(w.message)]
+    assert len(said) == 1 and "every one of its 3 repeats read 0 J on rapl" in said[0], said
+    assert not [w for w in caught if "known only to" in str(w.message)]
+    logged = csv_series(tmp_path)
+    assert not [name for name in metrics.INFERENCE_ENERGY_METRICS if name in logged or name in trainer.callback_metrics]
+    inference = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")["inference"]
+    assert (inference["per_sample_J"], inference["stop_reason"], inference["samples_per_J"]) == (
+        None,
+        "nothing measured",
+        None,
+    )
+
+
 def test_fast_dev_run_and_limit_train_batches(tmp_path):
     cb = EnergyCallback(inference_benchmark=True)
     trainer = make_trainer(tmp_path, [cb], loggers=False, fast_dev_run=True)

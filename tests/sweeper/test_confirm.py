@@ -341,3 +341,25 @@ def test_a_confirmed_value_replaces_samples_per_joule_too_where_that_is_the_obje
     assert one.intervals[eff] == pytest.approx((40.0, 62.5))
     assert one.constraints[f"{eff} >= 60"] == pytest.approx(10.0) and not one.feasible  # met by the sweep's 200
     assert [r.number for r in report.front] == [0]
+
+
+def test_confirm_on_a_meter_that_reads_nothing_confirms_nothing(tmp_path, monkeypatch):
+    """Regression (stop 37's artifacts audit): on RAPL files whose counter never moves, every round read 0 J, and
+    0 J per sample replaced the sweep's value as the confirmed one: the cheapest model of the rebuilt front. Now
+    ``ecopt confirm`` stops with one line and stores nothing."""
+    from ecopt_lightning.sweeper._confirm import ConfirmError, confirm
+    from ecopt_lightning.sweeper._schema import CONFIRMED_ATTR, JOB_DIR_ATTR
+    from tests.doubles.fake_powercap import FakePowercap
+
+    _kept_candidate(tmp_path / "job0")
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(study_name="s", storage=storage, directions=["maximize", "minimize"])
+    study.set_metric_names(["val_acc", E])
+    attrs = {"val_acc": 0.9, E: 0.01, JOB_DIR_ATTR: str(tmp_path / "job0")}
+    study.add_trial(optuna.trial.create_trial(values=[0.9, 0.01], user_attrs=attrs))
+    monkeypatch.setenv("ECOPT_POWERCAP_ROOT", str(FakePowercap(tmp_path / "powercap", psys=False).root))  # frozen
+    with pytest.raises(
+        ConfirmError, match=r"^trial 0's measurement read 0 J in every repeat on rapl: nothing measured"
+    ):
+        confirm(storage, "s", rounds=2, repeats_per_round=3)
+    assert CONFIRMED_ATTR not in optuna.load_study(study_name="s", storage=storage).user_attrs

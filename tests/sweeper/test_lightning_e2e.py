@@ -121,3 +121,26 @@ def test_the_chosen_models_energy_in_the_report_says_it_is_an_estimate(lit_sweep
     assert training.endswith(" J, ESTIMATED from CPU time."), training
     assert " J per sample, ESTIMATED from CPU time (IQR " in inference, inference
     assert "measured" not in training + inference
+
+
+def test_a_sweep_whose_benchmark_measured_nothing_stops_and_says_so(tmp_path: Path) -> None:
+    """Regression (stop 37's artifacts audit): on RAPL files whose counter never moves, every job's benchmark read 0 J
+    per sample, the cheapest model a front could hold. The benchmark now logs no value; the sweep then stopped on
+    "objective 'energy/inference_per_sample_J' is not among the task's metrics", which reads as a misspelt name. It
+    now stops after the first such job saying what happened, and the trial's error says it too."""
+    from ecopt_lightning.sweeper._schema import PER_REPEAT_ATTR
+    from tests.doubles.fake_powercap import FakePowercap
+
+    env = isolated_env(tmp_path)
+    env["ECOPT_POWERCAP_ROOT"] = str(FakePowercap(tmp_path / "frozen", psys=False).root)  # never advanced
+    proc = run_multirun(tmp_path / "sweep", "width=choice(4,16)", "hydra.sweeper.n_trials=3", app="lit.py", env=env)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    said = "the inference benchmark measured nothing: every one of its 6 repeats read 0 J (cpu:0=rapl, dram:0=rapl)"
+    assert said in out and "the sweep stopped after its first such job" in out, out[-3000:]
+    assert "not among the task's metrics" not in out and "hydra.sweeper.objectives" not in out, out[-3000:]
+    study = load_study(tmp_path / "sweep", "lit")
+    assert [t.state for t in study.trials] == [TrialState.FAIL]
+    assert study.trials[0].user_attrs["ecopt.error"].startswith(said)
+    assert "ecopt.job_failed" not in study.trials[0].user_attrs  # a meter says nothing of the region
+    assert PER_REPEAT_ATTR not in study.trials[0].user_attrs  # its repeats' 0 J are no values to pool with a rerun

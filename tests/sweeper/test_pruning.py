@@ -467,3 +467,36 @@ def test_the_check_measures_on_the_benchmarks_threads(tmp_path: Path, monkeypatc
         assert threads_seen == {2}  # None: the process's own, as InferenceBenchmark(threads=None)
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_check_that_measured_nothing_prunes_nothing_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (stop 37's artifacts audit): on RAPL files whose counter never moves, the check read 0 J per sample,
+    which passes every limit and was stored as the trial's pre-training value. It now stores nothing, prunes
+    nothing, and warns that the trial trains unchecked."""
+    import warnings
+
+    import optuna
+    import torch
+
+    from ecopt_lightning.sweeper._schema import PRUNE_BEFORE_TRAINING_ATTR, SETTINGS_ATTR
+    from ecopt_lightning.sweeper._storage import open_storage
+    from tests.doubles.fake_powercap import FakePowercap
+
+    monkeypatch.setenv("ECOPT_POWERCAP_ROOT", str(FakePowercap(tmp_path / "powercap", psys=False).root))  # frozen
+    limit = "energy/inference_per_sample_J <= 1e-3"
+    settings = validate({"objectives": [{"name": "val_acc", "direction": "maximize"}], "constraints": [limit]})
+    url = f"sqlite:///{tmp_path / 'ecopt.db'}"
+    study = optuna.create_study(study_name="s", storage=open_storage(url, 0), directions=["maximize"])
+    study.set_user_attr(SETTINGS_ATTR, settings.for_report().to_attrs())
+    study.set_user_attr(PRUNE_BEFORE_TRAINING_ATTR, True)
+    ref = TrialRef(url, "s", study.ask().number)
+    batches = [(torch.zeros(8, 4), torch.zeros(8))] * 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert check_before_training(torch.nn.Linear(4, 2), batches, ref=ref, min_window_s=0.0, device="cpu") is None
+    said = [str(w.message) for w in caught if "measured nothing" in str(w.message)]
+    assert said == ["ecopt: trial 0's pre-training check measured nothing (every repeat read 0 J on rapl): the trial "
+                    "trains unchecked"]  # fmt: skip
+    assert optuna.load_study(study_name="s", storage=url).trials[0].user_attrs == {}
