@@ -31,6 +31,7 @@ from .. import metrics as names
 from ..energy.measurement import sources_text
 from ..strict_json import dumps, strict
 from ._atomic import atomic_write
+from ._domains import RULE
 from ._energy_report import sweep_carbon
 from ._impact import interval_text
 from ._pareto import pareto_indices
@@ -130,15 +131,15 @@ def summary(report: Report) -> dict[str, Any]:
             "hypervolume": {
                 "value": report.hypervolume,
                 "reference_point": report.reference_point,
-                "method": "exact, over feasible complete trials; reference = worst value per objective "
-                "pushed out by 10% of its range",
+                "method": "exact, over feasible comparable complete trials (not_comparable: the others); reference "
+                "= worst value per objective pushed out by 10% of its range",
             },
             "knee": knee,
             "knee_method": "robust front member (any front member when none is robust) closest to the ideal "
             "point, each objective scaled to [0, 1]",
             "best_per_objective": report.best,
-            "best_method": "the best central value among feasible complete trials; not_separable_from: the others "
-            "whose 95% interval (their value, without one) overlaps the best's",
+            "best_method": "the best central value among feasible comparable complete trials; not_separable_from: "
+            "the others whose 95% interval (their value, without one) overlaps the best's",
             "sweep_energy": {
                 "total_J": report.sweep_energy_J if report.energy_reported else None,
                 "estimated_J": report.sweep_estimated_J if report.energy_reported else None,
@@ -171,6 +172,11 @@ def summary(report: Report) -> dict[str, Any]:
                 "trials": {str(r.number): r.degraded for r in report.records if r.degraded},
                 "note": "trials whose energy is partly estimated, or whose sensors were missing or failed "
                 "(EnergyCallback's energy_summary.json in the job dir), or that ran in a reused process",
+            },
+            "not_comparable": {
+                "sweep_kinds": None if report.domains is None else report.domains.kinds,
+                "trials": {str(r.number): r.not_comparable for r in report.not_comparable},
+                "rule": RULE,
             },
             "impact": report.impact,
             "multi_fidelity": energy_saved(report.records),
@@ -245,6 +251,7 @@ def _flat(
     if all_trials:
         row["error"] = r.error
         row["degraded"] = "; ".join(r.degraded)
+        row["not_comparable"] = r.not_comparable
         row.update(rung_row(r, rungs, report.settings.objective_names))
     row["overrides"] = " ".join(r.overrides)
     row["job_dir"] = r.job_dir
@@ -424,7 +431,8 @@ def _objectives_text(report: Report, r: TrialRecord) -> str:
 
 def _front_lines(report: Report) -> list[str]:
     """The front for the study page, knee first, each member's values with their intervals and whether it is robust;
-    then the trials possibly on the front; cut to fit the dashboard (the rest: in pareto_front.csv)."""
+    then the trials possibly on the front, and those left out as not comparable; cut to fit the dashboard (the
+    rest: in pareto_front.csv)."""
     knee = report.knee.number if report.knee is not None else None
     front = sorted(report.front, key=lambda r: (r.number != knee, r.values or []))
     members = []
@@ -432,6 +440,8 @@ def _front_lines(report: Report) -> list[str]:
         tags = ", ".join(t for t, on in (("knee", r.number == knee), ("robust", r.robust)) if on)
         members.append(f"trial {r.number}{f' ({tags})' if tags else ''}: {_objectives_text(report, r)}")
     tail = [f"possibly on the front: trial {', '.join(str(r.number) for r in report.possibly)}"] * bool(report.possibly)
+    left = report.not_comparable
+    tail += [f"left out, measured on fewer domains: trial {', '.join(str(r.number) for r in left)}"] * bool(left)
     shown = min(len(members), _DASHBOARD_MAX_FRONT)
     while True:
         more = [f"... {len(members) - shown} more in pareto_front.csv"] * (shown < len(members))

@@ -27,6 +27,7 @@ from ..metrics import (
     SUMMARY_FILE,
     total_J,
 )
+from ._domains import RULE
 from ._impact import estimated_note, uncertainty_note
 from ._jobinfo import grid_of, valid_pue
 from ._plots import ESTIMATE_WORDS
@@ -368,6 +369,10 @@ def render(report: Report) -> str:
             from ._progress import breaks
 
             lines.append(f"- It breaks the study's constraints: {'; '.join(breaks(chosen.constraints, m))}.")
+    if report.not_comparable:
+        lines += ["", "## Trials left out of the front", ""]
+        lines.append(f"- The sweep's trials were measured on {report.kinds_text()}; {RULE}.")
+        lines += [f"- Trial {r.number}: {r.not_comparable}." for r in report.not_comparable]
     tuning = report.sweep_energy_J
     states = ", ".join(f"{k}: {v}" for k, v in report.states.items())
     used = (

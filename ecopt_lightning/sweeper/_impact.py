@@ -155,9 +155,9 @@ RUNTIME_PROXY = "runtime_per_sample_s"
 
 
 def proxy_check(records: Sequence[TrialRecord]) -> dict[str, Any]:
-    """Spearman correlation of J per sample with each proxy, over complete trials that have both (a proxy the trial
-    could not count, NaN, is not had); with how many of them had their energy ESTIMATED (``n_estimated``), not
-    measured."""
+    """Spearman correlation of J per sample with each proxy, over comparable complete trials that have both (a
+    proxy the trial could not count, NaN, is not had; a trial measured on fewer domains is not comparable); with
+    how many of them had their energy ESTIMATED (``n_estimated``), not measured."""
     out: dict[str, Any] = {}
     proxies = {
         "params": lambda r: r.metrics.get(PARAMS_METRIC),
@@ -169,6 +169,7 @@ def proxy_check(records: Sequence[TrialRecord]) -> dict[str, Any]:
             (proxy, r.energy_per_sample_J, r)
             for r in records
             if r.state == "COMPLETE"
+            and not r.not_comparable
             and r.energy_per_sample_J is not None
             and (proxy := get(r)) is not None
             and math.isfinite(proxy)
@@ -369,11 +370,15 @@ def _no_payback(
         )
     if base.energy_per_sample_J is None:
         return f"the baseline, trial {base.number} ({base.state}), has no measured energy per sample"
+    if base.not_comparable:
+        return f"the baseline, trial {base.number}, is not comparable with the sweep's trials: {base.not_comparable}"
     if pick is None:
         named = f"no trial {chosen} in the study to be the chosen one"
         return named if chosen is not None else f"no chosen trial: {rule}"
     if pick.energy_per_sample_J is None:
         return f"the chosen trial {pick.number} ({pick.state}) has no measured energy per sample"
+    if pick.not_comparable:
+        return f"the chosen trial {pick.number} is not comparable with the sweep's trials: {pick.not_comparable}"
     return None
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from ..energy.contention import contended_share
 from ..intervals import Runs
 from ..metrics import NOTHING_MEASURED, SUMMARY_FILE
+from ._domains import covered
 
 #: how deep below the job directory the summary is looked for (Lightning puts it in its log dir)
 MAX_DEPTH = 4
@@ -50,6 +51,10 @@ class JobInfo:
     estimated_fraction: float | None = None
     #: why the inference benchmark has no energy per sample, when it ran and measured nothing (every repeat 0 J)
     benchmark_nothing: str | None = None
+    #: the domains its energy covers in full (:func:`._domains.covered`), when the summary names its sources
+    domains: list[str] | None = None
+    #: the domains with a measurement fault (not measured, or not in every window), when it names its sources
+    unmeasured: list[str] | None = None
 
 
 def find_summary(job_dir: str | None) -> Path | None:
@@ -152,6 +157,7 @@ def read_job(job_dir: str | None) -> JobInfo:
     fraction = summary.get("estimated_fraction")
     if not (isinstance(fraction, (int, float)) and not isinstance(fraction, bool) and 0 <= fraction <= 1):  # NaN
         fraction = None
+    faults = summary.get("measurement_faults") or {}
     return JobInfo(
         str(path),
         energy,
@@ -162,6 +168,8 @@ def read_job(job_dir: str | None) -> JobInfo:
         grid_of(summary),
         estimated_fraction=None if fraction is None else float(fraction),
         benchmark_nothing=nothing,
+        domains=covered(sources, faults) if sources else None,
+        unmeasured=sorted(map(str, faults)) if sources else None,
     )
 
 

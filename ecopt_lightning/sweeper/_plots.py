@@ -2,7 +2,8 @@
 
 Both show every finished trial over the first two objectives (one objective: value against trial number):
 the feasible front joined by a line and labelled with trial numbers, dominated trials faint, infeasible trials
-as crosses, the knee starred, the baseline ringed. An energy axis names its unit and how the trials' energy was
+as crosses, trials measured on fewer energy domains than the sweep's as hollow squares (never ranked), the knee
+starred, the baseline ringed. An energy axis names its unit and how the trials' energy was
 measured; the HTML hover shows each trial's constraint values and sources.
 
 Example:
@@ -117,6 +118,8 @@ def hover_text(report: Report, r: TrialRecord) -> str:
     energy and its sources."""
     baseline = " (baseline)" if r.flags.get(BASELINE_ATTR) else ""
     status = r.front_status or ("infeasible" if r.values is not None and not r.feasible else r.state)
+    if r.not_comparable:
+        status = f"not comparable: {r.not_comparable}"
     lines = [f"trial {r.number}{baseline} ({status})"]
     names = report.settings.objective_names
     off_axes = names[2:] if len(names) > 2 else []  # the figure shows the first two
@@ -206,6 +209,10 @@ def _mark_trials_html(fig: Any, report: Report) -> None:
         )
 
 
+#: the legend's name of the trials measured on fewer domains than the sweep's
+NOT_COMPARABLE = "not comparable (fewer energy domains)"
+
+
 def _groups(report: Report) -> dict[str, list[TrialRecord]]:
     done = report.points  # a repeated config is one point
     return {
@@ -213,6 +220,8 @@ def _groups(report: Report) -> dict[str, list[TrialRecord]]:
         "possibly on the front": list(report.possibly),
         "dominated": [r for r in done if r.feasible and not r.on_front and not r.possibly_on_front],
         "infeasible": [r for r in done if not r.feasible],
+        # drawn, never ranked: measured on fewer domains than the sweep's (_domains.py)
+        NOT_COMPARABLE: report.not_comparable,
     }
 
 
@@ -297,6 +306,7 @@ def figure(report: Report) -> Any:
         "dominated": {"marker": "o", "color": "0.6", "alpha": 0.6, "linestyle": "none"},
         "possibly on the front": {"marker": "o", "color": "tab:cyan", "linestyle": "none", "fillstyle": "none"},
         "infeasible": {"marker": "x", "color": "tab:red", "linestyle": "none"},
+        NOT_COMPARABLE: {"marker": "s", "color": "0.4", "linestyle": "none", "fillstyle": "none"},
         "Pareto front": {"marker": "o", "color": "tab:blue", "linestyle": "-" if report.knee else "none"},
     }
     for name, records in _groups(report).items():
@@ -360,6 +370,7 @@ def write_html(report: Report, path: Path) -> None:
         "dominated": {"mode": "markers", "marker": {"color": "lightgray", "size": 8}},
         "possibly on the front": {"mode": "markers", "marker": {"color": "darkturquoise", "size": 9}},
         "infeasible": {"mode": "markers", "marker": {"color": "crimson", "symbol": "x", "size": 9}},
+        NOT_COMPARABLE: {"mode": "markers", "marker": {"color": "dimgray", "symbol": "square-open", "size": 9}},
         "Pareto front": {"mode": "lines+markers", "marker": {"color": "royalblue", "size": 10}},
     }
     for name, records in _groups(report).items():

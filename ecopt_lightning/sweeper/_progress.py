@@ -143,7 +143,23 @@ def front_table(report: Report) -> list[str]:
             f"possibly on the front (their intervals overlap those of the trials that dominate them): {numbers}"
         )
     lines += _infeasible_lines(report)
+    lines += _not_comparable_lines(report)
     return lines
+
+
+def _not_comparable_lines(report: Report) -> list[str]:
+    """How many complete trials the front left out for being measured on fewer domains than the sweep's, named."""
+    left = report.not_comparable
+    if not left:
+        return []
+    complete = sum(r.values is not None for r in report.records)
+    named = ", ".join(str(r.number) for r in left[:MAX_NAMED_INFEASIBLE])
+    more = f" and {len(left) - MAX_NAMED_INFEASIBLE} more" if len(left) > MAX_NAMED_INFEASIBLE else ""
+    return [
+        f"{len(left)} of {complete} complete trial(s) left out of the front, not comparable: measured on fewer "
+        f"domains than the sweep's {report.kinds_text()}: {named}{more} (trials.csv's "
+        "not_comparable column says why)"
+    ]
 
 
 def _infeasible_lines(report: Report) -> list[str]:

@@ -33,6 +33,7 @@ from ._schema import (
     CHECK_ENERGY_ATTR,
     CHECK_SOURCE_ATTR,
     DEGRADED_ATTR,
+    DOMAINS_ATTR,
     ENERGY_ATTR,
     ENERGY_SOURCE_ATTR,
     ERROR_ATTR,
@@ -42,6 +43,7 @@ from ._schema import (
     OVERRIDES_ATTR,
     PER_REPEAT_ATTR,
     SOURCES_ATTR,
+    UNMEASURED_ATTR,
     ReportSettings,
     stored_metrics,
 )
@@ -92,6 +94,13 @@ class TrialRecord:
     merged_trials: list[int] | None = None
     #: on a trial whose config ran in several trials: the number of the merged point it belongs to
     config_group: int | None = None
+    #: the measurement domains its energy covers in full (``ecopt.measured_domains``), when stored, and those with a
+    #: measurement fault (``ecopt.unmeasured_domains``)
+    domains: list[str] | None = None
+    unmeasured: list[str] = field(default_factory=list)
+    #: on a complete trial measured on fewer domains than the sweep's (:mod:`._domains`): why it is left out of
+    #: the front, the knee, the hypervolume and the payback
+    not_comparable: str | None = None
 
     @property
     def on_front(self) -> bool:
@@ -178,7 +187,14 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
             name: iv for name in settings.objective_names if (iv := objective_interval(metrics, name)) is not None
         },
         per_repeat_J=_repeats(trial.user_attrs.get(PER_REPEAT_ATTR)),
+        domains=_domain_list(trial.user_attrs.get(DOMAINS_ATTR)),
+        unmeasured=_domain_list(trial.user_attrs.get(UNMEASURED_ATTR)) or [],
     )
+
+
+def _domain_list(stored: Any) -> list[str] | None:
+    """A stored list of domain names, or ``None`` when absent or not a list."""
+    return [str(d) for d in stored] if isinstance(stored, list) else None
 
 
 def _repeats(stored: Any) -> list[float] | None:

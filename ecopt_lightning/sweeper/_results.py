@@ -29,6 +29,7 @@ from ._rung_report import stopped_phrase
 from ._schema import (
     CONSTRAINTS_ATTR,
     DEGRADED_ATTR,
+    DOMAINS_ATTR,
     ENERGY_ATTR,
     ENERGY_SOURCE_ATTR,
     ERROR_ATTR,
@@ -39,6 +40,7 @@ from ._schema import (
     OVERRIDES_ATTR,
     PER_REPEAT_ATTR,
     SOURCES_ATTR,
+    UNMEASURED_ATTR,
 )
 from .config import Settings
 from .errors import JobConfigError
@@ -154,6 +156,8 @@ def tell_result(
         attrs[DEGRADED_ATTR] = degraded
     if info.sources:
         attrs[SOURCES_ATTR] = info.sources
+    if info.domains is not None:
+        attrs[DOMAINS_ATTR], attrs[UNMEASURED_ATTR] = info.domains, info.unmeasured
     if info.grid:  # the gCO2e basis, for a report rebuilt where the job dirs are not
         attrs[GRID_ATTR] = info.grid
     if info.per_repeat_J:  # a config run again pools its repeats with these (_repeats.py)

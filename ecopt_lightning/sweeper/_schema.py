@@ -93,6 +93,12 @@ PER_REPEAT_ATTR = "ecopt.inference_per_repeat_J"
 #: the measurement source per domain of the trial's energy, from EnergyCallback's summary
 #: (``{"gpu:0": "nvml_counter", "cpu:0": "estimate"}``): the plots' axis titles say how energy was measured
 SOURCES_ATTR = "ecopt.measurement_sources"
+#: the measurement domains the trial's energy covers in full (a sorted list: its sources' domains without those
+#: with a measurement fault), and those with a fault (not measured, or not in every window), from EnergyCallback's
+#: summary: a complete trial that did not measure one of the sweep's domains is left out of the front
+#: (``_domains.py``)
+DOMAINS_ATTR = "ecopt.measured_domains"
+UNMEASURED_ATTR = "ecopt.unmeasured_domains"
 #: the grid intensity the trial's EnergyCallback computed its gCO2e at, from its summary
 #: (``{"intensity_g_per_kWh", "basis", "region"}``): a report rebuilt without the job dirs uses it too
 GRID_ATTR = "ecopt.grid_intensity"

@@ -26,6 +26,8 @@ from typing import Any
 from optuna.trial import FrozenTrial
 
 from ..energy.carbon import CarbonBasis
+from ._domains import SweepDomains, not_comparable, sweep_domains
+from ._domains import text as domains_text
 from ._impact import impact
 from ._pareto import front_status, hypervolume, knee_index, non_dominated_ranks, reference_point
 from ._records import TrialRecord, apply_confirmed, estimated_energy, estimated_phrase, estimated_share, to_record
@@ -54,12 +56,24 @@ class Report:
     states: dict[str, int]
     notes: dict[str, Any] = field(default_factory=dict)
     impact: dict[str, Any] = field(default_factory=dict)  # payback and proxy check, see _impact
-    #: one per config among the complete trials: a repeated config's trials merged into one (``_repeats.py``);
+    #: one per config among the comparable complete trials (not :attr:`not_comparable`): a repeated config's
+    #: trials merged into one (``_repeats.py``);
     #: the front, knee, hypervolume and payback are computed over these, ``records`` keep every trial
     points: list[TrialRecord] = field(default_factory=list)
     #: the grid intensity and PUE of the sweep's gCO2e, found once (``_energy_report.sweep_carbon``: finding them
     #: reads the trials' job dirs) for summary.json, energy_report.md and the dashboard's attributes
     carbon: CarbonBasis | None = None
+    #: the sweep's measurement domains (:func:`._domains.sweep_domains`), when its trials recorded theirs
+    domains: SweepDomains | None = None
+
+    def kinds_text(self) -> str:
+        """The sweep's kinds of measurement domain in words (``cpu+gpu``), or ``unknown`` when not recorded."""
+        return "unknown" if self.domains is None else domains_text(self.domains.kinds)
+
+    @property
+    def not_comparable(self) -> list[TrialRecord]:
+        """The complete trials left out of the front: measured on fewer domains than the sweep's."""
+        return [r for r in self.records if r.not_comparable]
 
     @property
     def energy_reported(self) -> bool:
@@ -193,7 +207,15 @@ def build_report(
         records = [
             apply_confirmed(r, confirmed[str(r.number)], settings) if str(r.number) in confirmed else r for r in records
         ]
-    merged = merge_repeats(records, settings)  # a config run in several trials is one point
+    # a trial measured on fewer domains than the others reads cheaper for that alone: no point of the front
+    domains = sweep_domains(
+        [(r.domains, r.unmeasured) for r in records if r.values is not None and r.domains is not None]
+    )
+    for r in records:
+        r.not_comparable = None if r.values is None else not_comparable(r.domains, r.unmeasured, domains)
+    left_out = [r for r in records if r.not_comparable]
+    # a config run in several trials is one point
+    merged = merge_repeats([r for r in records if not r.not_comparable], settings)
     # an infinite objective (Optuna stores it; the sweeper fails such a trial, a study made elsewhere may hold one)
     # is no point of a front: it would make the hypervolume infinite and the knee's scaling meaningless
     candidates = [r for r in merged if r.values is not None and r.feasible and all(map(math.isfinite, r.values))]
@@ -264,12 +286,13 @@ def build_report(
         trials_without_source=unknown,
         states=dict(Counter(r.state for r in records)),
         points=merged,
+        domains=domains,
     )
     knee = None if report.knee is None else report.knee.number
     # the payback compares points: a named trial stands for its config's point
     singles = [r for r in records if r.values is None]
     report.impact = impact(
-        [*merged, *singles],
+        [*merged, *left_out, *singles],
         report.sweep_energy_J if report.energy_reported else None,
         knee,
         None if baseline is None else _point_number(by_group, baseline),

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
+from ecopt_lightning.sweeper._pareto import hypervolume, reference_point
+from ecopt_lightning.sweeper._plots import NOT_COMPARABLE
 from tests.doubles.fake_powercap import FakePowercap
 from tests.guards import SUBPROCESS_S
-from tests.sweeper.conftest import ROOT
+from tests.sweeper.conftest import ROOT, isolated_env
 
 from .conftest import ok, run
 
@@ -29,12 +31,16 @@ EXPECTED = {
 }
 
 
-def test_each_fault_is_marked_and_the_sweep_goes_on(tmp_path: Path) -> None:
-    sweep = tmp_path / "sweep"
-    cap = FakePowercap(tmp_path / "powercap")
+@pytest.fixture(scope="module")
+def fault_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One sweep that meets every fault once (trial n: ``spaces.FAULTS[n]``; 6 complete, the crash failed), read
+    by several tests: its dir and its console output."""
+    folder = tmp_path_factory.mktemp("faults")
+    sweep = folder / "sweep"
+    cap = FakePowercap(folder / "powercap")
     shim = ROOT / "tests" / "doubles" / "pynvml_shim"
-    env = {"PYTHONPATH": f"{shim}:{ROOT}", "ECOPT_POWERCAP_ROOT": str(cap.root)}
-    ok(
+    env = {**isolated_env(folder), "PYTHONPATH": f"{shim}:{ROOT}", "ECOPT_POWERCAP_ROOT": str(cap.root)}
+    proc = ok(
         run(
             sweep,
             "hydra.sweeper.custom_search_space=spaces.each_fault",
@@ -44,8 +50,18 @@ def test_each_fault_is_marked_and_the_sweep_goes_on(tmp_path: Path) -> None:
             env=env,
         )
     )
+    return sweep, proc.stdout + proc.stderr
+
+
+def trials_by_fault(sweep: Path) -> dict[str, FrozenTrial]:
     trials = optuna.load_study(study_name="faulty", storage=f"sqlite:///{sweep / 'ecopt.db'}").trials
-    by_fault = {t.user_attrs["ecopt.overrides"][-1].split("=", 1)[1].strip("'"): t for t in trials}
+    return {t.user_attrs["ecopt.overrides"][-1].split("=", 1)[1].strip("'"): t for t in trials}
+
+
+def test_each_fault_is_marked_and_the_sweep_goes_on(fault_sweep: tuple[Path, str]) -> None:
+    sweep, _ = fault_sweep
+    by_fault = trials_by_fault(sweep)
+    trials = list(by_fault.values())
     for fault, reason in EXPECTED.items():
         trial = by_fault[fault]
         assert trial.state == TrialState.COMPLETE, (fault, trial.user_attrs.get("ecopt.error"))
@@ -77,6 +93,59 @@ def test_each_fault_is_marked_and_the_sweep_goes_on(tmp_path: Path) -> None:
     assert rows[crashed.number]["energy_J"] == str(job["total_J"])
     assert rows[crashed.number]["energy_estimated_fraction"] == str(job["estimated_fraction"]) == "0.0"
     assert rows[by_fault["none"].number]["degraded"] == ""
+
+
+def test_a_trial_measured_without_its_gpu_stays_complete_but_is_left_out_of_the_front(
+    fault_sweep: tuple[Path, str],
+) -> None:
+    # regression, audit 2026-11-30: the nvml_missing trial, measured on RAPL alone, read 0 J per sample and was the
+    # front's knee; only its degraded column said why
+    sweep, output = fault_sweep
+    by_fault = trials_by_fault(sweep)
+    full = "cpu+dram+gpu"
+    why = {
+        **dict.fromkeys(("nvml_missing", "driver_missing", "gpu_lost"), "cpu:0+dram:0 only, without gpu"),
+        "rapl_denied": "cpu:0+gpu:0 only, without dram",  # the CPU estimate has no DRAM domain
+    }
+    left_out = {by_fault[f].number: f"measured on {w}; the sweep's other trials on {full}" for f, w in why.items()}
+    for fault in why:
+        assert by_fault[fault].state == TrialState.COMPLETE  # the sampler still learns from it
+    assert by_fault["nvml_missing"].user_attrs["ecopt.measured_domains"] == ["cpu:0", "dram:0"]
+    assert by_fault["gpu_lost"].user_attrs["ecopt.unmeasured_domains"] == ["gpu:0"]
+
+    with open(sweep / "trials.csv", newline="") as f:
+        rows = {int(r["trial"]): r for r in csv.DictReader(f)}
+    assert {n: r["not_comparable"] for n, r in rows.items() if r["not_comparable"]} == left_out
+    assert {n for n, r in rows.items() if r["knee"] == "True"} <= {
+        by_fault["none"].number,
+        by_fault["no_counter"].number,
+    }
+    front = {t["trial"] for t in json.loads((sweep / "pareto_front.json").read_text())["trials"]}
+    with open(sweep / "pareto_front.csv", newline="") as f:
+        assert {int(r["trial"]) for r in csv.DictReader(f)} == front
+    assert front and not front & set(left_out)
+    summary = json.loads((sweep / "summary.json").read_text())
+    assert summary["knee"]["trial"] in front
+    objectives = ("val_acc", "energy/inference_per_sample_J")
+    kept = {
+        n: (-float(r[objectives[0]]), float(r[objectives[1]]))
+        for n, r in rows.items()
+        if r["state"] == "COMPLETE" and n not in left_out
+    }
+    expected = hypervolume([kept[n] for n in front], reference_point(list(kept.values())))
+    assert summary["hypervolume"]["value"] == pytest.approx(expected)
+    assert summary["not_comparable"]["trials"] == {str(n): w for n, w in left_out.items()}
+    study = optuna.load_study(study_name="faulty", storage=f"sqlite:///{sweep / 'ecopt.db'}")
+    numbers = ", ".join(map(str, sorted(left_out)))
+    assert study.user_attrs["ecopt.pareto_front"][-1] == f"left out, measured on fewer domains: trial {numbers}"
+    assert NOT_COMPARABLE in (sweep / "pareto_front.html").read_text()
+    report = (sweep / "energy_report.md").read_text()
+    for number, reason in left_out.items():
+        assert f"- Trial {number}: {reason}." in report
+    assert (
+        f"4 of 6 complete trial(s) left out of the front, not comparable: measured on fewer domains than the "
+        f"sweep's {full}: {numbers}" in output
+    )
 
 
 def test_the_simulated_gpu_is_lost_at_its_nth_call_however_long_it_runs() -> None:
