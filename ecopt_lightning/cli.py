@@ -54,6 +54,7 @@ def _report(args: argparse.Namespace) -> int:
     except OSError as exc:  # a file of the folder that cannot be replaced, a full disk
         print(f"ecopt report: {_write_error(out, exc)}", file=sys.stderr)
         return 2
+    from ecopt_lightning.sweeper._progress import not_comparable_lines
     from ecopt_lightning.sweeper._rung_report import energy_saved, saved_line
 
     hv = "n/a" if report.hypervolume is None else f"{report.hypervolume:.6g}"
@@ -65,7 +66,7 @@ def _report(args: argparse.Namespace) -> int:
         f"sweep energy {report.sweep_energy_text()}{f', {how}' if (how := report.estimated_text()) else ''}"
     )
     stopped = saved_line(energy_saved(report.records))  # as the sweep's closing lines say it
-    for line in [*([] if stopped is None else [stopped]), *impact_lines(report.impact)]:
+    for line in [*not_comparable_lines(report), *([] if stopped is None else [stopped]), *impact_lines(report.impact)]:
         print(line)
     for path in paths:
         print(path)

@@ -143,11 +143,11 @@ def front_table(report: Report) -> list[str]:
             f"possibly on the front (their intervals overlap those of the trials that dominate them): {numbers}"
         )
     lines += _infeasible_lines(report)
-    lines += _not_comparable_lines(report)
+    lines += not_comparable_lines(report)
     return lines
 
 
-def _not_comparable_lines(report: Report) -> list[str]:
+def not_comparable_lines(report: Report) -> list[str]:
     """How many complete trials the front left out for being measured on fewer domains than the sweep's, named."""
     left = report.not_comparable
     if not left:

@@ -12,6 +12,7 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
+from ecopt_lightning.cli import main as ecopt_main
 from ecopt_lightning.sweeper._pareto import hypervolume, reference_point
 from ecopt_lightning.sweeper._plots import NOT_COMPARABLE
 from tests.doubles.fake_powercap import FakePowercap
@@ -146,6 +147,20 @@ def test_a_trial_measured_without_its_gpu_stays_complete_but_is_left_out_of_the_
         f"4 of 6 complete trial(s) left out of the front, not comparable: measured on fewer domains than the "
         f"sweep's {full}: {numbers}" in output
     )
+
+
+def test_ecopt_report_says_which_trials_it_left_out_of_the_front(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, fault_sweep: tuple[Path, str]
+) -> None:
+    # regression: the rebuilt report's printout gave the front's size alone, as if every complete trial was on it
+    sweep, _ = fault_sweep
+    args = ["report", "--storage", f"sqlite:///{sweep / 'ecopt.db'}", "--study", "faulty", "--out", str(tmp_path)]
+    assert ecopt_main(args) == 0
+    lost = sorted(t.number for f, t in trials_by_fault(sweep).items() if f not in ("none", "crash", "no_counter"))
+    assert (
+        f"4 of 6 complete trial(s) left out of the front, not comparable: measured on fewer domains than the "
+        f"sweep's cpu+dram+gpu: {', '.join(map(str, lost))} (trials.csv's not_comparable column says why)"
+    ) in capsys.readouterr().out.splitlines()
 
 
 def test_the_simulated_gpu_is_lost_at_its_nth_call_however_long_it_runs() -> None:
