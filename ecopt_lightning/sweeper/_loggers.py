@@ -24,6 +24,7 @@ from typing import Any
 from ..energy.measurement import sources_text
 from ._artifacts import NOT_ATTACHED, summary
 from ._impact import interval_text
+from ._progress import not_comparable_lines
 from ._records import TrialRecord
 from ._secrets import argv_hidden, hide, settings_secrets
 from ._sweep_report import Report
@@ -64,6 +65,7 @@ def _markdown(report: Report) -> str:
         numbers = ", ".join(str(r.number) for r in report.possibly)
         why = "dominated by central values, not beyond the intervals"
         lines += ["", f"- possibly on the front ({why}): trial {numbers}"]
+    lines += [f"- {line}" for line in not_comparable_lines(report)]
     return "\n".join(lines)
 
 

@@ -109,3 +109,15 @@ def test_a_trial_measured_on_more_domains_or_none_recorded_stays_on_the_front() 
     trials = [trial(0, 0.8, 2.0, FULL, []), more, unrecorded, trial(3, 0.7, 1.0, FULL, [])]
     report = build_report("s", study_of(*trials).get_trials(), SETTINGS)
     assert [r.number for r in report.front] == [0, 1, 2, 3] and not report.not_comparable
+
+
+def test_the_loggers_front_names_the_trials_left_out() -> None:
+    # regression: the front logged to MLflow, W&B and TensorBoard said nothing of the complete trials it left out
+    from ecopt_lightning.sweeper._loggers import _markdown
+
+    study = study_of(trial(0, 0.8, 2.0, FULL, []), trial(1, 0.9, 3.0, FULL, []), trial(2, 0.95, 0.1, ["cpu:0"], []))
+    text = _markdown(build_report("s", study.get_trials(), SETTINGS))
+    assert text.endswith(
+        "\n- 1 of 3 complete trial(s) left out of the front, not comparable: measured on fewer domains than the "
+        "sweep's cpu+gpu: 2 (trials.csv's not_comparable column says why)"
+    )
