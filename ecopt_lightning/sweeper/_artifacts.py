@@ -462,7 +462,7 @@ def dashboard_attrs(report: Report) -> dict[str, Any]:
     # "cpu:0: estimated from CPU time (100% of ...)" -> trials per domain and way
     degraded = Counter(reason.split(" (", 1)[0] for r in report.records for reason in r.degraded)
     return {
-        FRONT_ATTR: lines or ["empty: no feasible complete trial"],
+        FRONT_ATTR: lines if report.front else [f"empty: {report.no_front_text()}", *lines],
         KNEE_ATTR: None if report.knee is None else f"trial {knee}: {_objectives_text(report, report.knee)}",
         HYPERVOLUME_ATTR: report.hypervolume,
         SWEEP_ENERGY_ATTR: f"{report.sweep_energy_text()}, {len(report.records)} trial(s), {report.estimated_text()}; "

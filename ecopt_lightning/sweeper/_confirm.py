@@ -149,7 +149,7 @@ def confirm(
     before = build_report(study.study_name, study.get_trials(deepcopy=False), settings, late_runs=late)
     records = candidates_of(before)
     if not records:
-        raise ConfirmError(f"study {study_name!r} has no feasible complete trial to confirm")
+        raise ConfirmError(f"study {study_name!r} has nothing to confirm: {before.no_front_text()}")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     runs, skipped = _load(records, device)
     if not runs:

@@ -346,7 +346,7 @@ def render(report: Report) -> str:
         "",
     ]
     if chosen is None:
-        why = "no feasible complete trial" if not report.front else imp.get("chosen_rule", "none named")
+        why = report.no_front_text() if not report.front else imp.get("chosen_rule", "none named")
         lines.append(f"No chosen trial ({why}).")
     else:
         m = chosen.metrics

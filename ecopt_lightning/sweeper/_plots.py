@@ -271,6 +271,8 @@ def empty_note(report: Report) -> str | None:
     """
     if report.points:
         return None
+    if report.not_comparable:  # drawn, never ranked
+        return report.no_front_text()
     states = ", ".join(f"{n} {state}" for state, n in report.states.items()) or "the study has no trial"
     return f"no complete trial to plot ({states})"
 

@@ -128,10 +128,10 @@ def front_table(report: Report) -> list[str]:
         table = [header, *rows, *extra]
         widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
         fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
-        title = "Pareto front (* = knee):" if rows else "Pareto front: empty (no feasible complete trial)"
+        title = "Pareto front (* = knee):" if rows else f"Pareto front: empty ({report.no_front_text()})"
         lines += [title, *(fmt.format(*row) for row in table)]
     else:
-        lines.append("Pareto front: empty (no feasible complete trial)")
+        lines.append(f"Pareto front: empty ({report.no_front_text()})")
     if any("[" in cell for row in rows for cell in row[1 : 1 + len(names)]):
         lines.append("[low, high]: 95% interval; ~: not robust, another trial's interval may beat it")
     how = measured_by([r for r in report.records if r.values is not None])

@@ -70,6 +70,19 @@ class Report:
         """The sweep's kinds of measurement domain in words (``cpu+gpu``), or ``unknown`` when not recorded."""
         return "unknown" if self.domains is None else domains_text(self.domains.kinds)
 
+    def no_front_text(self) -> str:
+        """Why the front is empty, in words: no feasible complete trial, or none comparable (:attr:`not_comparable`).
+
+        Example:
+            >>> Report("s", None, [], [], [], None, None, None, {}, 0.0, {}, 0.0, 0, {}).no_front_text()
+            'no feasible complete trial'
+        """
+        left = len(self.not_comparable)
+        if not left:
+            return "no feasible complete trial"
+        kinds = self.kinds_text()
+        return f"no comparable feasible complete trial: {left} measured on fewer domains than the sweep's {kinds}"
+
     @property
     def not_comparable(self) -> list[TrialRecord]:
         """The complete trials left out of the front: measured on fewer domains than the sweep's."""

@@ -167,7 +167,7 @@ def test_a_refused_command_leaves_no_empty_folder_behind(tmp_path, capsys, monke
     assert [p.name for p in work.iterdir()] == ["kept"]
     if command == "confirm":  # refused later: the study has no trial to measure
         assert main(["confirm", "--storage", storage, "--study", "s", "--out", "kept/new"]) == 2
-        assert "has no feasible complete trial" in capsys.readouterr().err
+        assert "has nothing to confirm: no feasible complete trial" in capsys.readouterr().err
         assert [p.name for p in work.iterdir()] == ["kept"] and not any((work / "kept").iterdir())
 
 

@@ -8,6 +8,7 @@ import pytest
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 
+from ecopt_lightning.cli import main as ecopt_main
 from ecopt_lightning.sweeper._domains import sweep_domains
 from ecopt_lightning.sweeper._pareto import hypervolume, reference_point
 from ecopt_lightning.sweeper._progress import front_table
@@ -121,3 +122,32 @@ def test_the_loggers_front_names_the_trials_left_out() -> None:
         "\n- 1 of 3 complete trial(s) left out of the front, not comparable: measured on fewer domains than the "
         "sweep's cpu+gpu: 2 (trials.csv's not_comparable column says why)"
     )
+
+
+def test_a_front_emptied_by_trials_not_comparable_says_so_not_that_no_trial_is_feasible(tmp_path, capsys) -> None:
+    # each 2-GPU trial lost the GPU the other measured: neither is a full measurement, and the reports said
+    # "no feasible complete trial" (front table, energy_report.md, dashboard) and "no complete trial to plot"
+    from ecopt_lightning.sweeper._artifacts import dashboard_attrs
+    from ecopt_lightning.sweeper._energy_report import render
+    from ecopt_lightning.sweeper._plots import empty_note
+
+    cpus = ["rank0/cpu:0", "rank1/cpu:0"]
+    study = study_of(
+        trial(0, 0.8, 2.0, [*cpus, "rank0/gpu:0"], ["rank1/gpu:0"]),
+        trial(1, 0.9, 3.0, [*cpus, "rank1/gpu:0"], ["rank0/gpu:0"]),
+    )
+    report = build_report("s", study.get_trials(), SETTINGS)
+    why = "no comparable feasible complete trial: 2 measured on fewer domains than the sweep's cpu+gpu"
+    assert report.front == [] and len(report.not_comparable) == 2
+    assert front_table(report)[0] == f"Pareto front: empty ({why})"
+    assert empty_note(report) == why
+    assert f"No chosen trial ({why})." in render(report)
+    assert dashboard_attrs(report)["ecopt.pareto_front"][0] == f"empty: {why}"
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    stored = optuna.create_study(study_name="s", storage=storage, directions=SETTINGS.directions)
+    stored.set_metric_names(SETTINGS.objective_names)
+    for t in study.get_trials():
+        stored.add_trial(t)
+    args = ["confirm", "--storage", storage, "--study", "s", "--out", str(tmp_path / "c")]
+    assert ecopt_main(args) == 2
+    assert capsys.readouterr().err.strip() == f"ecopt confirm: study 's' has nothing to confirm: {why}"
