@@ -176,6 +176,7 @@ def summary(report: Report) -> dict[str, Any]:
             "not_comparable": {
                 "sweep_kinds": None if report.domains is None else report.domains.kinds,
                 "trials": {str(r.number): r.not_comparable for r in report.not_comparable},
+                "not_judged": [r.number for r in report.not_judged],
                 "rule": RULE,
             },
             "impact": report.impact,

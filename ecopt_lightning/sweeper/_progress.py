@@ -14,6 +14,7 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+from ..metrics import SUMMARY_FILE
 from ._metrics import Constraint
 from ._plots import is_energy_like, measured_by
 from ._records import TrialRecord, estimated_energy, estimated_phrase
@@ -147,19 +148,30 @@ def front_table(report: Report) -> list[str]:
     return lines
 
 
+def _named(records: Sequence[TrialRecord]) -> str:
+    more = f" and {len(records) - MAX_NAMED_INFEASIBLE} more" if len(records) > MAX_NAMED_INFEASIBLE else ""
+    return ", ".join(str(r.number) for r in records[:MAX_NAMED_INFEASIBLE]) + more
+
+
 def not_comparable_lines(report: Report) -> list[str]:
-    """How many complete trials the front left out for being measured on fewer domains than the sweep's, named."""
-    left = report.not_comparable
-    if not left:
-        return []
+    """How many complete trials the front left out for being measured on fewer domains than the sweep's, named;
+    and those it could not judge, as they recorded no domains where the others did."""
+    left, unjudged = report.not_comparable, report.not_judged
     complete = sum(r.values is not None for r in report.records)
-    named = ", ".join(str(r.number) for r in left[:MAX_NAMED_INFEASIBLE])
-    more = f" and {len(left) - MAX_NAMED_INFEASIBLE} more" if len(left) > MAX_NAMED_INFEASIBLE else ""
-    return [
-        f"{len(left)} of {complete} complete trial(s) left out of the front, not comparable: measured on fewer "
-        f"domains than the sweep's {report.kinds_text()}: {named}{more} (trials.csv's "
-        "not_comparable column says why)"
-    ]
+    lines = []
+    if left:
+        lines.append(
+            f"{len(left)} of {complete} complete trial(s) left out of the front, not comparable: measured on fewer "
+            f"domains than the sweep's {report.kinds_text()}: {_named(left)} (trials.csv's not_comparable column "
+            "says why)"
+        )
+    if unjudged:
+        lines.append(
+            f"{len(unjudged)} of {complete} complete trial(s) recorded no measurement domains (no "
+            f"{SUMMARY_FILE} in the job dir, or stored before they were recorded): ranked without knowing whether "
+            f"they measured the sweep's {report.kinds_text()}: {_named(unjudged)}"
+        )
+    return lines
 
 
 def _infeasible_lines(report: Report) -> list[str]:

@@ -84,6 +84,13 @@ class Report:
         return f"no comparable feasible complete trial: {left} measured on fewer domains than the sweep's {kinds}"
 
     @property
+    def not_judged(self) -> list[TrialRecord]:
+        """The complete trials that recorded no domains in a sweep whose others did: ranked, but not judged."""
+        if self.domains is None:
+            return []
+        return [r for r in self.records if r.values is not None and r.domains is None]
+
+    @property
     def not_comparable(self) -> list[TrialRecord]:
         """The complete trials left out of the front: measured on fewer domains than the sweep's."""
         return [r for r in self.records if r.not_comparable]

@@ -151,3 +151,22 @@ def test_a_front_emptied_by_trials_not_comparable_says_so_not_that_no_trial_is_f
     args = ["confirm", "--storage", storage, "--study", "s", "--out", str(tmp_path / "c")]
     assert ecopt_main(args) == 2
     assert capsys.readouterr().err.strip() == f"ecopt confirm: study 's' has nothing to confirm: {why}"
+
+
+def test_a_trial_without_recorded_domains_among_trials_with_them_is_named_as_not_judged() -> None:
+    # regression: a resumed study's older trials (or a job whose summary was written elsewhere) recorded no
+    # domains; they were ranked beside the judged ones with nothing saying they had not been judged
+    unrecorded = create_trial(
+        state=TrialState.COMPLETE,
+        values=[0.95, 0.1],
+        params={"width": 9},
+        distributions={"width": IntDistribution(1, 100)},
+    )
+    report = build_report("s", study_of(trial(0, 0.8, 2.0, FULL, []), unrecorded).get_trials(), SETTINGS)
+    assert [r.number for r in report.not_judged] == [1]
+    assert front_table(report)[-1] == (
+        "1 of 2 complete trial(s) recorded no measurement domains (no energy_summary.json in the job dir, or stored "
+        "before they were recorded): ranked without knowing whether they measured the sweep's cpu+gpu: 1"
+    )
+    alone = build_report("s", study_of(unrecorded).get_trials(), SETTINGS)  # a study that records none: no line
+    assert not alone.not_judged and "recorded no measurement domains" not in "\n".join(front_table(alone))
