@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import hydra
 from hydra_compat import MAIN_KWARGS
@@ -56,6 +57,18 @@ def _deny_rapl() -> None:
     rapl._read_int = read
 
 
+def _rapl_moves(model: Tiny) -> Tiny:
+    """The fake RAPL package counts 1 mJ per sample ``model`` sees, as a CPU draws power while it computes (a counter
+    that never moves reads 0 J, which the inference benchmark reports as nothing measured)."""
+    counter = Path(os.environ["ECOPT_POWERCAP_ROOT"]) / "intel-rapl:0" / "energy_uj"
+
+    def count(module, args, out) -> None:
+        counter.write_text(f"{int(counter.read_text()) + 1000 * args[0].shape[0]}\n")
+
+    model.register_forward_hook(count)
+    return model
+
+
 @hydra.main(**MAIN_KWARGS, config_path="conf", config_name="faulty")
 def main(cfg: DictConfig) -> dict:
     from ecopt_lightning.callback import EnergyCallback
@@ -69,7 +82,9 @@ def main(cfg: DictConfig) -> dict:
     benchmark = {"repeats": 2, "rel_precision": None, "min_window_s": 0.0}
     callback = EnergyCallback(monitor=monitor, inference_benchmark=benchmark, proxies=False)
     model = Crash if cfg.fault == "crash" else Tiny
-    trainer = fit(lambda: model(cfg.width, cfg.lr), loader(256, 0), callback, max_epochs=2, monitor=monitor)
+    trainer = fit(
+        lambda: _rapl_moves(model(cfg.width, cfg.lr)), loader(256, 0), callback, max_epochs=2, monitor=monitor
+    )
     return trainer.callback_metrics
 
 
