@@ -78,7 +78,9 @@ class DigitsDataModule(L.LightningDataModule):
 class DigitsClassifier(L.LightningModule):
     """An MLP of ``depth`` hidden layers of ``width`` units; logs ``val_acc``, ``val_loss``, ``test_acc``."""
 
-    def __init__(self, width: int = 64, depth: int = 2, lr: float = 1e-3, dropout: float = 0.0) -> None:
+    def __init__(
+        self, width: int = 64, depth: int = 2, lr: float = 1e-3, dropout: float = 0.0, inputs: int = 64
+    ) -> None:
         super().__init__()
         _check_count("model.width", width, 1)
         _check_count("model.depth", depth, 0)
@@ -88,7 +90,7 @@ class DigitsClassifier(L.LightningModule):
             raise ValueError(f"model.dropout={dropout!r} is not allowed: give a probability in [0, 1)")
         self.save_hyperparameters()
         layers: list[nn.Module] = []
-        size = 64
+        size = inputs  # digits' 8x8 pixels
         for _ in range(depth):
             layers += [nn.Linear(size, width), nn.ReLU(), nn.Dropout(dropout)]
             size = width

@@ -3,6 +3,7 @@ sweep spends to reach 95% of the plain sweep's final hypervolume; their ratio an
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -270,3 +271,32 @@ def test_promotion_resumes_a_paused_trial_once_its_rung_has_room_where_stopping_
         ("COMPLETE", 20.0, None), ("COMPLETE", 20.0, None), ("PAUSED", 10.0, 1), ("PAUSED", 10.0, 1)
     ]  # fmt: skip
     assert sum(r["energy_J"] for r in work) == sum(r["energy_J"] for r in trials) == 60.0
+
+
+def test_the_mnist1d_job_fits_the_main_jobs_mlp_on_generated_signals(monkeypatch, tmp_path) -> None:
+    """``--job mnist1d``: the digits main job's ``run`` on MNIST-1D, generated offline once and loaded by every trial
+    (benchmarks/mnist1d_job.py); the classifier takes its 40 features, the split is the digits job's."""
+    import types
+
+    import mnist1d_job
+    from hydra import compose, initialize_config_dir
+
+    swapped = types.SimpleNamespace(DigitsDataModule=None, DigitsClassifier=lambda **kw: kw)
+    mnist1d_job.use_in(swapped)
+    assert swapped.DigitsDataModule is mnist1d_job.Mnist1dDataModule
+    assert swapped.DigitsClassifier(width=8) == {"width": 8, "inputs": mnist1d_job.FEATURES}
+
+    monkeypatch.setenv(mnist1d_job.DATA_ENV, str(mnist1d_job.generate(tmp_path / "m1d.npz")))
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "examples"))
+    monkeypatch.chdir(tmp_path)
+    import train
+
+    monkeypatch.setattr(train, "DigitsDataModule", mnist1d_job.Mnist1dDataModule)
+    monkeypatch.setattr(train, "DigitsClassifier", functools.partial(train.DigitsClassifier, inputs=40))
+    with initialize_config_dir(str(Path(__file__).parents[2] / "conf"), version_base=None):
+        cfg = compose("train", ["trainer.max_epochs=1", "trainer.accelerator=cpu", "energy.inference_benchmark=false"])
+    metrics = train.run(cfg)
+    assert 0.0 <= metrics["val_acc"] <= 1.0 and 0.0 <= metrics["test_acc"] <= 1.0
+    dm = mnist1d_job.Mnist1dDataModule()
+    dm.setup("fit")
+    assert [len(dm.splits[k]) for k in ("train", "val", "test")] == [3200, 800, 1000]
