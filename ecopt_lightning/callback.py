@@ -54,7 +54,7 @@ from .energy_tracker import (
 from .inference import InferenceBenchmark, batch_items, batch_samples
 from .logger_buffer import LoggerBuffer
 from .proxies import ModelProxies
-from .ranks import RankReducer, device_keys, open_rank_monitor
+from .ranks import RankReducer, device_keys, first_failure, open_rank_monitor
 from .rung_check import Broadcast, RungCheck
 
 CudaSync = Literal["log", "step", "never"]
@@ -188,6 +188,7 @@ class EnergyCallback(Callback):
         self._rungs: RungCheck | None = None  # the stop-at-rung check of a multi-fidelity sweep (fit set-up)
         self._fit: FitContext | None = None  # what the inference benchmark reads (fit set-up)
         self._stage: str | None = None  # the running entry point's (setup's stage: Lightning restores after it)
+        self._entry = 0  # entry points set up so far (the same count on every rank): names this one's failure
 
     @property
     def inference_benchmark(self) -> InferenceBenchmark | None:
@@ -230,6 +231,7 @@ class EnergyCallback(Callback):
     @override
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         self._stage = stage
+        self._entry += 1
         self._reducer = RankReducer.from_strategy(trainer.strategy)
         self._rank = trainer.global_rank
         self._faults_by_rank = self._sources_by_rank = None
@@ -507,7 +509,8 @@ class EnergyCallback(Callback):
         self.tracker.abort()  # the failed epoch is not the next fit's
         self._deferred_step = self._resume_other = False
         message = " ".join(str(exception).split())  # one line; none for a bare KeyboardInterrupt
-        failed = f"failed: {type(exception).__name__}" + (f": {message}" if message else "")
+        error = type(exception).__name__ + (f": {message}" if message else "")
+        failed = f"failed: {error}"
         if isinstance(exception, _RANK_FAILED) and self._status == "not started" and trainer.is_global_zero:
             # ddp_spawn's launching process: its callback counted nothing, and no hook ran on the ranks after the
             # failure; rank 0's summary (its last epoch end) holds the energy: it says the failure, not this one
@@ -526,12 +529,33 @@ class EnergyCallback(Callback):
             )
             write_json(path, {**self.summary(), "no_energy": lost})
             return
+        if self._reducer.world_size > 1 and self._status.startswith("running"):
+            failed = f"failed: {self._first_failure(trainer, error)}"
         self._status = failed
         self._out.flush(trainer)
         self._write_summary(trainer)
         # Lightning calls no teardown after an exception: release here what it would
         self._fit = None
         self._close_monitor()
+
+    def _first_failure(self, trainer: Trainer, error: str) -> str:
+        """``rank N: error`` of the rank that failed first in this entry point (a rank whose peer raised fails
+        in its next collective, with gloo's or NCCL's error, not the cause), said on the console when not this
+        rank's own."""
+        environment = getattr(trainer.strategy, "cluster_environment", None)
+        address = getattr(environment, "main_address", None) or os.environ.get("MASTER_ADDR")
+        port = getattr(environment, "main_port", None) or os.environ.get("MASTER_PORT")
+        mine = f"rank {self._rank}: {error}"
+        if not address or not port:
+            return mine
+        first = first_failure(address, int(port), f"ecopt/first_failure/{self._entry}", mine)
+        if first != mine:
+            say_once(
+                f"first-failure-{self._entry}",
+                f"ecopt energy: rank {first.split(':', 1)[0].removeprefix('rank ')} failed first ({first}); "
+                f"this rank's {error} followed from it",
+            )
+        return first
 
     # checkpoints ------------------------------------------------------------------------------------------
     @override

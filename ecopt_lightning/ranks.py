@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from .energy import EnergyMonitor
@@ -163,6 +164,39 @@ class RankReducer:
         if self.world_size == 1 or self._gather_object is None:
             return [obj]
         return self._gather_object(obj)
+
+
+#: how long a failing rank tries to reach the process group's store (s): a hang guard, not a timing condition
+STORE_TIMEOUT_S = 30.0
+
+
+def first_failure(address: str, port: int, key: str, mine: str) -> str:
+    """The failure that came first over the ranks: ``mine`` (``"rank 1: RuntimeError: ..."``) when no rank named
+    one before under ``key``, else the earlier one. A rank whose peer failed fails in its next collective (gloo's
+    "Connection closed by peer"), after that peer named its own failure here; so the first is the cause.
+
+    The names go to the store of the process group at ``address:port`` (the rendezvous's TCPStore, which rank 0
+    or the launcher's agent hosts; no collective, which would hang with a rank gone). A rank that cannot reach
+    it (its host gone) names its own.
+
+    Example:
+        >>> import torch.distributed as dist
+        >>> store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
+        >>> first_failure("127.0.0.1", store.port, "fit", "rank 1: RuntimeError: boom")
+        'rank 1: RuntimeError: boom'
+        >>> first_failure("127.0.0.1", store.port, "fit", "rank 0: RuntimeError: Connection closed by peer")
+        'rank 1: RuntimeError: boom'
+    """
+    import torch.distributed as dist
+
+    try:
+        store = dist.TCPStore(
+            address, port, is_master=False, timeout=timedelta(seconds=STORE_TIMEOUT_S), wait_for_workers=False
+        )
+        # set only when absent (expected ""): one atomic step, whichever rank comes first
+        return store.compare_set(key, "", mine).decode()
+    except (RuntimeError, OSError, ValueError):
+        return mine
 
 
 def open_rank_monitor(
