@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import multiprocessing
 from typing import Any, cast
 
 from lightning.pytorch import LightningDataModule, Trainer
@@ -28,6 +29,7 @@ PRIVATE = (
     ("trainer", "_logger_connector"),
     ("trainer._logger_connector", "should_update_logs"),
     ("trainer.fit_loop.epoch_loop", "_batches_that_stepped"),
+    ("trainer.strategy", "_start_method"),  # DDPStrategy's
 )
 
 
@@ -100,3 +102,21 @@ def should_update_logs_public(trainer: Trainer) -> bool:
             return True
         step = loop.batch_progress.current.ready
     return step % log_every_n_steps(trainer) == 0 or trainer.should_stop
+
+
+def spawned_rank(trainer: Trainer) -> bool:
+    """Whether this process is a rank that its launching process started and waits for (``ddp_spawn``,
+    ``ddp_fork``, ``ddp_notebook``), not one that runs the script itself (``ddp``, torchrun, SLURM): then rank 0
+    is the launching process, which may itself be a multiprocessing child (a sweep's joblib or Ray worker)."""
+    start = getattr(trainer.strategy, "_start_method", None)
+    if start is not None:
+        return start != "popen" and multiprocessing.parent_process() is not None
+    return spawned_rank_public(trainer)
+
+
+def spawned_rank_public(trainer: Trainer) -> bool:
+    """:func:`spawned_rank` from what the process shows: a multiprocessing child. It cannot tell rank 0 of a plain
+    ``ddp`` run that itself runs in a multiprocessing child (a sweep's worker) from a spawned rank: it answers
+    ``True`` there (both launchers set ``LOCAL_RANK``). ``trainer`` is unused: the signature of
+    :func:`spawned_rank`."""
+    return multiprocessing.parent_process() is not None

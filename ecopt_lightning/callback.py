@@ -10,7 +10,6 @@ Metric names are in docs/callback.md.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
@@ -893,21 +892,20 @@ class EnergyCallback(Callback):
             self._sources_by_rank = [sources for _, sources in gathered]
         self._out.flush(trainer)
         self._write_summary(trainer)
-        if self._spawned and trainer.is_global_zero:  # it ended: no failure to mark
+        if self._spawned(trainer) and trainer.is_global_zero:  # it ended: no failure to mark
             Path(spawn_note(os.getppid())).unlink(missing_ok=True)
 
     def _write_summary(self, trainer: Trainer) -> None:
         if trainer.is_global_zero:
             if self._summary_file is None:
                 self._summary_file = summary_file(trainer, self.summary_path)
-                if self._spawned:  # should a rank fail, the launching process marks this file (on_exception)
+                if self._spawned(trainer):  # should a rank fail, the launching process marks this file (on_exception)
                     Path(spawn_note(os.getppid())).write_text(self._summary_file)
             write_json(self._summary_file, self.summary())
 
-    @property
-    def _spawned(self) -> bool:
+    def _spawned(self, trainer: Trainer) -> bool:
         """Whether this is a rank that ``ddp_spawn`` started (its launching process waits for it)."""
-        return self._reducer.world_size > 1 and multiprocessing.parent_process() is not None
+        return self._reducer.world_size > 1 and compat.spawned_rank(trainer)
 
 
 __all__ = ["SUMMARY_FILE", "EnergyCallback", "InferenceBenchmark"]

@@ -11,6 +11,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from torch.utils.data import DataLoader, TensorDataset
 from typing_extensions import override
 
+from ecopt_lightning import _lightning_compat as compat
 from tests.doubles.fake_powercap import FakePowercap
 
 
@@ -150,6 +151,19 @@ class RankRecord(Callback):
             "rung_status": [c.summary()["status"] for c in trainer.callbacks if hasattr(c, "summary")],
         }
         (Path(self.folder) / f"rank{trainer.global_rank}.json").write_text(json.dumps(record))
+
+
+class RecordLaunch(Callback):
+    """Writes whether :func:`ecopt_lightning._lightning_compat.spawned_rank` and its public fallback take this rank
+    for one that ``ddp_spawn`` started, at fit start, to ``FOLDER/launch_rank{N}.json``."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    @override
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        record = {"private": compat.spawned_rank(trainer), "public": compat.spawned_rank_public(trainer)}
+        (Path(self.folder) / f"launch_rank{trainer.global_rank}.json").write_text(json.dumps(record))
 
 
 class CloseProcessGroup(Callback):

@@ -3,7 +3,8 @@ sweep's joblib or Ray worker runs a job: rank ``FAIL_RANK`` raises in its third 
 epoch 0's summary was written; the other rank fails in its next collective (gloo: "Connection closed by peer").
 
 Usage: ``python -m tests.callback.plain_ddp_fit FOLDER FAIL_RANK`` (the summary goes to
-``FOLDER/energy_summary.json``; the child's exit code is printed as ``child exit code N``).
+``FOLDER/energy_summary.json``, :class:`~tests.callback.models.RecordLaunch`'s files to ``FOLDER``; the child's
+exit code is printed as ``child exit code N``).
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from pathlib import Path
 
 from ecopt_lightning.callback import EnergyCallback
 from tests.callback.helpers import make_trainer
-from tests.callback.models import RaiseOnRank
+from tests.callback.models import RaiseOnRank, RecordLaunch
 
 
 def fit(folder: str, fail_rank: int) -> None:
     warnings.filterwarnings("ignore")
-    callbacks = [EnergyCallback(cpu="estimate", proxies=False)]
+    callbacks = [EnergyCallback(cpu="estimate", proxies=False), RecordLaunch(folder)]
     trainer = make_trainer(
         Path(folder), callbacks, loggers=False, strategy="ddp", devices=2, max_epochs=2, limit_val_batches=0,
         num_sanity_val_steps=0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import threading
@@ -24,6 +25,7 @@ from tests.callback.models import (
     OddSizes,
     PowercapOnRank,
     RaiseOnRank,
+    RecordLaunch,
     SetUpWork,
     TinyModel,
 )
@@ -264,7 +266,7 @@ def test_an_interrupted_fit_says_so_in_one_clean_line(tmp_path):
 @pytest.mark.slow
 def test_ddp_two_cpu_processes(tmp_path):
     cb = EnergyCallback()
-    callbacks = [cb, CloseProcessGroup()]
+    callbacks = [cb, RecordLaunch(str(tmp_path)), CloseProcessGroup()]
     trainer = make_trainer(
         tmp_path, callbacks, strategy="ddp_spawn", devices=2, limit_val_batches=2, num_sanity_val_steps=0
     )
@@ -283,6 +285,8 @@ def test_ddp_two_cpu_processes(tmp_path):
     assert sum(v for _, v in steps) == pytest.approx(series["energy/train_epoch_J"][0][1], rel=0.01)
     # callback_metrics come back to the launching process
     assert float(trainer.callback_metrics["energy/total_J"]) == pytest.approx(summary["total_J"])
+    for rank in (0, 1):  # the private attribute and the public fallback agree: both ranks were spawned
+        assert json.loads((tmp_path / f"launch_rank{rank}.json").read_text()) == {"private": True, "public": True}
 
 
 @pytest.mark.slow

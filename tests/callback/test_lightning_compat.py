@@ -18,7 +18,7 @@ from tests.callback.models import TinyModel, loader
 
 
 def test_every_private_attribute_still_exists(tmp_path):
-    trainer = make_trainer(tmp_path, [], loggers=False)
+    trainer = make_trainer(tmp_path, [], loggers=False, strategy="ddp_spawn", devices=2)  # a DDPStrategy's too
     for where, name in compat.PRIVATE:
         owner = trainer if where == "trainer" else operator.attrgetter(where.split(".", 1)[1])(trainer)
         # class attributes (methods, properties) or instance attributes set in __init__

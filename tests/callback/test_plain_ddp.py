@@ -51,3 +51,15 @@ def test_the_summary_and_the_console_name_the_rank_that_failed_first(rank_1_rais
     assert said and said[0].startswith(
         "ecopt energy: rank 1 failed first (rank 1: RuntimeError: boom: injected failure); this rank's RuntimeError:"
     ), proc.stderr[-3000:]
+
+
+def test_a_failed_fit_leaves_nothing_in_the_temporary_folder(rank_1_raises) -> None:
+    """Regression (DDP audit, 2026-11-30): rank 0 took itself for a rank ``ddp_spawn`` started (it ran in a
+    multiprocessing child) and wrote ``ecopt-spawn-<parent pid>-summary.txt`` for a launching process that does not
+    exist; a fit that raised left it in the temporary folder."""
+    folder, _ = rank_1_raises
+    assert sorted(p.name for p in (folder / "tmp").glob("ecopt-*")) == []
+    # no rank was spawned: rank 1 is a copy of the script; the public fallback cannot tell rank 0, a multiprocessing
+    # child (as _lightning_compat.spawned_rank_public says), so the private attribute decides
+    assert json.loads((folder / "launch_rank0.json").read_text()) == {"private": False, "public": True}
+    assert json.loads((folder / "launch_rank1.json").read_text()) == {"private": False, "public": False}
