@@ -40,7 +40,7 @@ import torch
 from .confirm import CANDIDATE_DIR, save_candidate
 from .energy import EnergyMonitor, EnergyWarning
 from .energy_summary import rank_named
-from .energy_tracker import OTHER, EnergyTracker
+from .energy_tracker import BENCHMARK, OTHER, EnergyTracker
 from .inference import InferenceBenchmark, InferenceResult, batch_samples, benchmark_loader, benchmark_metrics
 from .inference import run_benchmark as measure
 from .proxies import ModelProxies
@@ -199,7 +199,7 @@ class BenchmarkRunner:
         # the energy is this rank's, the samples every rank's already: rank 0 adds them, so that the phase's
         # reduction over ranks counts them once
         samples = result.samples_total if ctx.trainer.is_global_zero else 0
-        self.tracker.add("benchmark", result.measurement, samples=samples)
+        self.tracker.add(BENCHMARK, result.measurement, samples=samples)
         if ctx.reducer.world_size > 1:  # the figures are every rank's: so are its energy and sources
             m = result.measurement
             by_rank = ctx.reducer.gather_objects((dict(m.by_device), dict(m.sources), m.seconds))

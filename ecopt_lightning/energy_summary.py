@@ -26,7 +26,7 @@ from . import metrics, strict_json
 from .energy import EnergyMonitor
 from .energy.carbon import GridIntensity
 from .energy.measurement import source_label
-from .energy_tracker import COUNTED, EnergyTracker
+from .energy_tracker import BENCHMARK, COUNTED, EnergyTracker
 from .metrics import SUMMARY_FILE
 
 V = TypeVar("V")
@@ -39,13 +39,18 @@ def phase_sources(tracker: EnergyTracker) -> dict[str, dict[str, str]]:
 
 #: the keys of a phase entry that are energy, or derive from it: ``None`` when the phase read nothing
 _ENERGY_KEYS = ("energy_J", "estimated_J", "interpolated_J", "power_W", "per_sample_J", "net_J")
+#: why the benchmark phase has no ``per_sample_J`` (``None``): its energy and samples are not of the same windows
+BENCHMARK_PER_SAMPLE_WHY = (
+    "energy_J includes the warm-up and any repeat left out, samples the measured repeats' only: the benchmark's J "
+    "per sample is inference.per_sample_J"
+)
 
 
 def phase_entries(
     tracker: EnergyTracker, idle_W: float | None, sources_by_rank: Sequence[Mapping[str, Mapping[str, str]]] = ()
 ) -> dict[str, dict[str, Any]]:
     """Per phase: the cluster totals (J, s, samples, ...), power (W), J per sample (NaN where unknown: no time, no
-    samples; the summary's ``null``), net J with an idle power,
+    samples; the summary's ``null``; ``None`` for the benchmark, with ``per_sample_J_why``), net J with an idle power,
     this rank's energy per domain (J), and the sources of the total: every rank's (``sources_by_rank``, per
     rank :func:`phase_sources`, :func:`rank_named`), else this rank's. A phase whose every reading failed
     (:attr:`Totals.unread`) has ``None`` for its energy and what derives from it, as its metrics are not published.
@@ -69,6 +74,8 @@ def phase_entries(
         entry: dict[str, Any] = t.counts()
         entry["power_W"] = t.power_W
         entry["per_sample_J"] = t.per_sample_J
+        if name == BENCHMARK:  # a ratio of the two would read as a J per sample, and be higher than the benchmark's
+            entry.update(per_sample_J=None, per_sample_J_why=BENCHMARK_PER_SAMPLE_WHY)
         if idle_W is not None:
             entry["net_J"] = t.net_J(idle_W)
         if t.unread:

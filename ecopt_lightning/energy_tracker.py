@@ -39,8 +39,10 @@ class TotalsReducer(Protocol):
 #: callbacks' work after an epoch or a validation loop ends, the logging in between, the end of fit (its clock runs
 #: whenever the training clock is paused between its steps; not during the idle baseline or the sanity check)
 OTHER = "other"
+#: the inference benchmark's windows, warm-up included; its samples are the measured repeats' only
+BENCHMARK = "benchmark"
 #: phases whose energy makes up ``energy/total_J``
-COUNTED = ("train", "val", "test", "predict", "benchmark", OTHER)
+COUNTED = ("train", "val", "test", "predict", BENCHMARK, OTHER)
 #: how a counted field of :class:`Totals` combines over DDP ranks (in the field's metadata)
 REDUCE = "reduce"
 

@@ -210,6 +210,24 @@ def test_a_benchmark_on_a_counter_that_never_moves_logs_no_energy_per_sample(tmp
     )
 
 
+def test_the_benchmark_phase_gives_no_j_per_sample_of_its_warm_up_over_the_repeats_samples(tmp_path):
+    """Regression (DDP audit, 2026-11-30): ``phases.benchmark.per_sample_J`` divided the benchmark's energy, warm-up
+    included, by the measured repeats' samples: beside ``inference.per_sample_J`` (the repeats' median) it read as
+    the same quantity, and was higher (5.7x with 50 warm-up batches and 3 repeats of 2 batches)."""
+    benchmark = {"repeats": 3, "warmup_batches": 4, "rel_precision": None, "min_window_s": 0.0}
+    cb = EnergyCallback(cpu="estimate", proxies=False, inference_benchmark=benchmark)
+    make_trainer(tmp_path, [cb], loggers=False, limit_train_batches=1, limit_val_batches=2).fit(TinyModel())
+    summary = read_summary(tmp_path / "energy_summary.json")
+    phase, inference = summary["phases"]["benchmark"], summary["inference"]
+    assert phase["energy_J"] == pytest.approx(inference["energy_J"]) and phase["samples"] == 3 * 16
+    assert phase["per_sample_J"] is None and phase["per_sample_J_why"] == (
+        "energy_J includes the warm-up and any repeat left out, samples the measured repeats' only: the benchmark's "
+        "J per sample is inference.per_sample_J"
+    )
+    assert inference["per_sample_J"] > 0
+    assert summary["phases"]["train"]["per_sample_J"] > 0  # the other phases keep theirs
+
+
 def test_fast_dev_run_and_limit_train_batches(tmp_path):
     cb = EnergyCallback(inference_benchmark=True)
     trainer = make_trainer(tmp_path, [cb], loggers=False, fast_dev_run=True)
