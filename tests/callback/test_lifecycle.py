@@ -263,14 +263,24 @@ def test_an_interrupted_fit_says_so_in_one_clean_line(tmp_path):
     assert status == "failed: RuntimeError: CUDA error: device-side assert Compile with TORCH_USE_CUDA_DSA"
 
 
-@pytest.mark.slow
-def test_ddp_two_cpu_processes(tmp_path):
-    cb = EnergyCallback()
-    callbacks = [cb, RecordLaunch(str(tmp_path)), CloseProcessGroup()]
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    """One ``ddp_spawn`` fit of two CPU processes, shared by the tests that read it (each DDP fit costs two
+    processes' start): the inference benchmark runs one pass of the 2 validation batches per repeat (no shortest
+    window), 16 samples per rank, 32 per repeat. Returns the folder and the launching process's Trainer."""
+    folder = tmp_path_factory.mktemp("two_ranks")
+    benchmark = {"repeats": 2, "rel_precision": None, "min_window_s": 0.0}
+    callbacks = [EnergyCallback(inference_benchmark=benchmark), RecordLaunch(str(folder)), CloseProcessGroup()]
     trainer = make_trainer(
-        tmp_path, callbacks, strategy="ddp_spawn", devices=2, limit_val_batches=2, num_sanity_val_steps=0
+        folder, callbacks, strategy="ddp_spawn", devices=2, limit_val_batches=2, num_sanity_val_steps=0
     )
     trainer.fit(TinyModel())
+    return folder, trainer
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes(two_ranks):
+    tmp_path, trainer = two_ranks
     summary = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
     assert summary["world_size"] == 2
     # the CPU estimate counts each process's own CPU time, so both ranks count their cpu:0
@@ -310,35 +320,39 @@ def test_ddp_a_fault_on_rank_1_is_in_the_summary_rank_0_writes(tmp_path):
     )
 
 
+@pytest.fixture(scope="module")
+def rank_1_raised_in_epoch_1(tmp_path_factory):
+    """One ``ddp_spawn`` fit, shared: rank 1 raises in its third batch of epoch 1, after rank 0's summary of epoch
+    0; TensorBoardLogger counts its version (the launching process's logger would count one more than rank 0's).
+    Returns the folder."""
+    folder = tmp_path_factory.mktemp("rank_1_raised")
+    callbacks = [EnergyCallback(cpu="estimate", proxies=False), CloseProcessGroup()]
+    trainer = make_trainer(
+        folder, callbacks, loggers=[TensorBoardLogger(folder, name="tb")], strategy="ddp_spawn", devices=2,
+        max_epochs=2, limit_val_batches=0, num_sanity_val_steps=0,
+    )  # fmt: skip
+    with pytest.raises(Exception, match="boom: injected failure"):
+        trainer.fit(RaiseOnRank(rank=1, epoch=1, batch_idx=2))
+    return folder
+
+
 @pytest.mark.slow
-def test_ddp_spawn_a_rank_that_raises_leaves_rank_0_s_summary_saying_so(tmp_path):
+def test_ddp_spawn_a_rank_that_raises_leaves_rank_0_s_summary_saying_so(rank_1_raised_in_epoch_1):
     """Regression (DDP audit, 2026-11-29): under ``ddp_spawn`` no hook runs on the ranks after one raises; the
     launching process's callback, which counted nothing, wrote its own summary over rank 0's: the first epoch's
     64 samples and energy gone, ``total_J`` null as 'nothing is measured on any rank (no meter found)'."""
-    callbacks = [EnergyCallback(cpu="estimate", proxies=False), CloseProcessGroup()]
-    trainer = make_trainer(
-        tmp_path, callbacks, strategy="ddp_spawn", devices=2, max_epochs=2, limit_val_batches=0, num_sanity_val_steps=0
-    )
-    with pytest.raises(Exception, match="boom: injected failure"):
-        trainer.fit(RaiseOnRank(rank=1, epoch=1, batch_idx=2))
-    summary = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
+    summary = read_summary(rank_1_raised_in_epoch_1 / "tb" / "version_0" / "energy_summary.json")
     assert summary["status"] == "failed: rank 1: RuntimeError: boom: injected failure"
     assert summary["partial"] is False and summary["progress"] == {"epochs": 1, "steps": 4}
     assert summary["phases"]["train"]["samples"] == 64 and summary["total_J"] > 0  # the first epoch, both ranks
 
 
 @pytest.mark.slow
-def test_ddp_spawn_a_rank_that_raises_marks_rank_0_s_summary_in_its_own_logger_version(tmp_path):
+def test_ddp_spawn_a_rank_that_raises_marks_rank_0_s_summary_in_its_own_logger_version(rank_1_raised_in_epoch_1):
     """Regression (DDP audit, 2026-11-29): with a logger whose version is counted (TensorBoardLogger's default), the
     launching process's logger counted one more than rank 0's (rank 0 had made version_0): it wrote a second summary
     in version_1, and version_0's said 'running fit' for a fit that had failed."""
-    callbacks = [EnergyCallback(cpu="estimate", proxies=False), CloseProcessGroup()]
-    trainer = make_trainer(
-        tmp_path, callbacks, loggers=[TensorBoardLogger(tmp_path, name="tb")], strategy="ddp_spawn", devices=2,
-        max_epochs=2, limit_val_batches=0, num_sanity_val_steps=0,
-    )  # fmt: skip
-    with pytest.raises(Exception, match="boom: injected failure"):
-        trainer.fit(RaiseOnRank(rank=1, epoch=1, batch_idx=2))
+    tmp_path = rank_1_raised_in_epoch_1
     assert sorted(p.parent.name for p in tmp_path.glob("tb/*/energy_summary.json")) == ["version_0"]
     summary = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
     assert summary["status"] == "failed: rank 1: RuntimeError: boom: injected failure"
@@ -364,18 +378,12 @@ def test_ddp_spawn_a_rank_that_raises_before_any_summary_says_its_energy_is_lost
 
 
 @pytest.mark.slow
-def test_ddp_the_benchmark_counts_every_rank_s_samples_and_energy_once(tmp_path):
+def test_ddp_the_benchmark_counts_every_rank_s_samples_and_energy_once(two_ranks):
     """Regression (DDP audit, 2026-11-29): each rank added the benchmark's samples over all ranks to its
     ``benchmark`` phase, and the phase's reduction summed them again: 128 samples for 64 measured, and the phase's
     J per sample half the benchmark's. And the ``inference`` entry's ``energy_J`` was rank 0's alone, beside a J
     per sample and sources over both ranks."""
-    # one pass of the 2 validation batches per repeat (no shortest window): 16 samples per rank, 32 per repeat
-    benchmark = {"repeats": 2, "rel_precision": None, "min_window_s": 0.0}
-    callbacks = [EnergyCallback(cpu="estimate", proxies=False, inference_benchmark=benchmark), CloseProcessGroup()]
-    trainer = make_trainer(
-        tmp_path, callbacks, strategy="ddp_spawn", devices=2, limit_val_batches=2, num_sanity_val_steps=0
-    )
-    trainer.fit(TinyModel())
+    tmp_path, _ = two_ranks  # one pass of the 2 validation batches per repeat: 16 samples per rank, 32 per repeat
     summary = read_summary(tmp_path / "tb" / "version_0" / "energy_summary.json")
     assert summary["inference"]["samples_per_repeat"] == 32 and summary["inference"]["repeats"] == 2
     assert summary["phases"]["benchmark"]["samples"] == 64
@@ -412,7 +420,9 @@ def test_ddp_a_phase_names_every_rank_s_source(tmp_path, rapl_rank):
     summed over every rank, so with RAPL on rank 0 and the estimate on rank 1 (two nodes, one without readable RAPL)
     the phase read ``rapl``: an estimate presented as a measurement."""
     cap = PowercapOnRank(rank=rapl_rank, folder=str(tmp_path / "cap"))
-    callbacks = [cap, EnergyCallback(inference_benchmark={"repeats": 2}), CloseProcessGroup()]
+    # two repeats of one pass each: the sources, not a precise J per sample (the default target ran ~20 s)
+    benchmark = {"repeats": 2, "rel_precision": None, "min_window_s": 0.0}
+    callbacks = [cap, EnergyCallback(inference_benchmark=benchmark), CloseProcessGroup()]
     trainer = make_trainer(
         tmp_path, callbacks, strategy="ddp_spawn", devices=2, limit_val_batches=2, num_sanity_val_steps=0
     )

@@ -36,7 +36,8 @@ def test_ddp_ranks_run_the_rung_benchmark_together_and_stop_together(tmp_path: P
         callbacks=[
             EnergyCallback(
                 cpu="estimate",
-                inference_benchmark={"repeats": 2, "rel_precision": None},  # two repeats, no precision target
+                # two repeats of one pass, no precision target, no shortest window
+                inference_benchmark={"repeats": 2, "rel_precision": None, "min_window_s": 0.0},
                 proxies=False,
                 summary_path=summary_path,
             ),
