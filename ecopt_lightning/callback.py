@@ -183,6 +183,8 @@ class EnergyCallback(Callback):
         self._loop_ran = False  # the entry point's own loop started (Lightning skips it when it has no batch)
         self._no_batch = ""  # why the last entry point ran no batch ("" when it ran some)
         self._progress: dict[str, int] = {}  # training epochs and optimizer steps completed (fit)
+        self._epoch: int | None = None  # the training epoch running (trainer.current_epoch; a checkpoint saves it)
+        self._carried: int | None = None  # the epoch whose open part a checkpoint carried, until training resumes
         self._summary_file: str | None = None  # where this entry point's summary goes (found at its first write)
         self._rungs: RungCheck | None = None  # the stop-at-rung check of a multi-fidelity sweep (fit set-up)
         self._fit: FitContext | None = None  # what the inference benchmark reads (fit set-up)
@@ -319,6 +321,12 @@ class EnergyCallback(Callback):
 
     @override
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
+        # a resumed fit calls no on_train_epoch_start for the epoch it resumes in
+        self._epoch = trainer.current_epoch
+        if self._carried is not None:  # the first batch after a resume from a checkpoint saved in mid-epoch
+            if self._carried != trainer.current_epoch:
+                self._end_carried_epoch(trainer)
+            self._carried = None
         if not self.tracker.running("train"):  # the first batch after a validation loop
             self._resume_training()
         self._measure_flops(trainer, pl_module, batch, "train")
@@ -357,6 +365,7 @@ class EnergyCallback(Callback):
         if compat.log_every_n_steps(trainer) > 0:
             self._log_steps(trainer, "train", step)  # steps since the last log point, so they sum to the epoch
         epoch = self.tracker.end_epoch("train", sync=sync, read=False)
+        self._carried = None  # resumed at its validation end, the carried epoch ends here
         if not self.tracker.running(OTHER):  # else a validation loop at the epoch's end started it already
             self.tracker.start(OTHER, at=at)
         self._publish_epoch(trainer, "train", {None: epoch}, step)
@@ -507,6 +516,7 @@ class EnergyCallback(Callback):
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         self.tracker.abort()  # the failed epoch is not the next fit's
         self._deferred_step = self._resume_other = False
+        self._epoch = self._carried = None
         message = " ".join(str(exception).split())  # one line; none for a bare KeyboardInterrupt
         error = type(exception).__name__ + (f": {message}" if message else "")
         failed = f"failed: {error}"
@@ -565,8 +575,10 @@ class EnergyCallback(Callback):
         # in DDP this is the cluster total at the last reduction (epoch and validation ends): state_dict is
         # not a collective, so it cannot reduce
         return {
-            "version": 1,
+            "version": 2,
             "cluster": {p: t.counts() for p, t in self.tracker.cluster.items()},
+            # the training epoch the save cut (every_n_train_steps): the resumed epoch's values continue it
+            "open": {"epoch_index": self._epoch, **{k: t.counts() for k, t in self.tracker.cluster_open.items()}},
             "batches": dict(self._batches),
             "idle_W": self.tracker.idle_W,
         }
@@ -577,6 +589,9 @@ class EnergyCallback(Callback):
             return
         # the checkpoint's totals are where the resumed run starts, in place of what this callback counted before
         self.tracker.restore(state_dict.get("cluster", {}), replace=True)
+        opened = state_dict.get("open", {})  # none in a checkpoint of version 1: the resumed epoch starts afresh
+        self.tracker.carry(opened if self._rank == 0 else {})  # cluster totals: the reduction counts rank 0's once
+        self._carried = opened.get("epoch_index") if opened.get("epoch", {}).get("steps") else None
         self._batches = dict(state_dict.get("batches", {}))
         self.tracker.idle_W = state_dict.get("idle_W")
 
@@ -651,6 +666,15 @@ class EnergyCallback(Callback):
         if stage == "fit":
             return "no training batch (an empty train dataloader, or max_epochs or max_steps reached already)"
         return f"no {loop} batch (an empty dataloader)"
+
+    def _end_carried_epoch(self, trainer: Trainer) -> None:
+        """Resumed from a checkpoint saved after its epoch's last step but before the epoch's end (at that batch, in
+        ``on_validation_end``), Lightning goes on with the next epoch: the carried epoch's values are logged here, at
+        the step Lightning logs that epoch's metrics at, as its end would have."""
+        step = max(0, compat.batches_that_stepped(trainer) - 1)
+        if compat.log_every_n_steps(trainer) > 0:
+            self._log_steps(trainer, "train", step)
+        self._publish_epoch(trainer, "train", {None: self.tracker.end_epoch("train", read=False)}, step)
 
     def _resume_training(self) -> None:
         """The training clock takes over from OTHER's at one reading (no gap, no overlap)."""

@@ -43,6 +43,8 @@ OTHER = "other"
 BENCHMARK = "benchmark"
 #: phases whose energy makes up ``energy/total_J``
 COUNTED = ("train", "val", "test", "predict", BENCHMARK, OTHER)
+#: the phase whose epoch a checkpoint can cut (``every_n_train_steps``): the evaluation loops end before any save
+CUT = "train"
 #: how a counted field of :class:`Totals` combines over DDP ranks (in the field's metadata)
 REDUCE = "reduce"
 
@@ -255,6 +257,9 @@ class EnergyTracker:
         self.restored: dict[str, Totals] = {}
         #: per phase, restored + this run's totals over all ranks, as of the last :meth:`reduce`
         self.cluster: dict[str, Totals] = {}
+        #: :data:`CUT`'s open epoch and its steps since the last log point (:meth:`open_spans`) over all ranks, as of
+        #: the last :meth:`reduce`: what a checkpoint saved in mid-epoch carries beside :attr:`cluster`
+        self.cluster_open: dict[str, Totals] = {}
 
     def use(self, monitor: EnergyMonitor | None) -> None:
         """Read another monitor from now on; running clocks restart at its first reading."""
@@ -490,14 +495,35 @@ class EnergyTracker:
         spans = dict(spans or {})
         phases = sorted(set(self.phases) | set(COUNTED))
         reduced = reducer.reduce_totals(
-            {**{("total", p): self.total(p) for p in phases}, **{("span", k): t for k, t in spans.items()}}
+            {
+                **{("total", p): self.total(p) for p in phases},
+                **{("open", k): t for k, t in self.open_spans().items()},
+                **{("span", k): t for k, t in spans.items()},
+            }
         )
         self.cluster = merge_totals(self.restored, {p: reduced[("total", p)] for p in phases})
+        self.cluster_open = {k: reduced[("open", k)] for k in self.open_spans()}
         return {k: reduced[("span", k)] for k in spans}
 
     def reduce_local(self) -> None:
-        """:attr:`cluster` from this process's totals, with no collective (for one process)."""
+        """:attr:`cluster` and :attr:`cluster_open` from this process's totals, with no collective (for one process)."""
         self.cluster = merge_totals(self.restored, {p: self.total(p) for p in self.phases})
+        self.cluster_open = self.open_spans()
+
+    def open_spans(self) -> dict[str, Totals]:
+        """This process's open epoch of :data:`CUT` (``epoch``) and its steps since the last log point
+        (``since_log``), as far as they are closed (copies)."""
+        p = self._phases.get(CUT) or _Phase()  # not created: a test alone has no training phase
+        return {"epoch": p.epoch + Totals(), "since_log": p.since_log.get(None, Totals()) + Totals()}
+
+    def carry(self, spans: Mapping[str, Mapping[str, float]]) -> None:
+        """Continue the open epoch of :data:`CUT` and its log interval from a checkpoint's :attr:`cluster_open`
+        (``{name: Totals.counts()}``; empty: start them afresh). They are cluster totals: give them to one rank
+        only, so that a reduction over ranks counts them once."""
+        p = self.phase(CUT)
+        p.epoch = Totals.from_counts(spans.get("epoch", {}))
+        since_log = Totals.from_counts(spans.get("since_log", {}))
+        p.epoch_by_key, p.since_log = {}, ({None: since_log} if since_log.steps else {})
 
     def restore(self, cluster: Mapping[str, Mapping[str, float]], *, replace: bool = False) -> None:
         """Start from cluster totals saved as ``{phase: Totals.counts()}`` (a checkpoint). With ``replace``, this
@@ -663,6 +689,7 @@ def carbon_and_cost(
 
 __all__ = [
     "COUNTED",
+    "CUT",
     "OTHER",
     "EnergyTracker",
     "Totals",

@@ -1,0 +1,139 @@
+"""A fit resumed from a checkpoint against the same fit uninterrupted: what reaches the CSV logger and the summary.
+
+Each case fits 2 epochs of 8 steps with a checkpoint (run A, which goes on to the end: the uninterrupted fit),
+then fits again from that checkpoint (run B). The resumed timeline is what A logged before the save, then B."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+from lightning.pytorch import Callback
+from lightning.pytorch.callbacks import ModelCheckpoint
+from typing_extensions import override
+
+from ecopt_lightning.callback import EnergyCallback
+from tests.callback.helpers import csv_series, make_trainer, read_summary
+from tests.callback.models import TinyModel
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+EPOCH_J, TOTAL_J, PER_SAMPLE_J = "energy/train_epoch_J", "energy/train_total_J", "energy/train_per_sample_J"
+
+
+class _SaveProbe(Callback):
+    """Records, at each checkpoint save, the global step and how many training epochs had ended (their values
+    logged) before it; ModelCheckpoint runs after every other callback, so this one's epoch end comes first."""
+
+    def __init__(self) -> None:
+        self.ended = 0
+        self.saves: dict[int, int] = {}  # global step -> epochs ended
+
+    @override
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.ended += 1
+
+    @override
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
+        self.saves[trainer.global_step] = self.ended
+
+
+@dataclass
+class _Resumed:
+    uninterrupted: dict[str, list[tuple[int, float]]]  # A's CSV
+    before_save: int  # A's training epochs whose values were logged before the save
+    saved: dict  # the callback's state in the checkpoint
+    resumed: dict[str, list[tuple[int, float]]]  # B's CSV
+    summary: dict  # B's energy_summary.json
+
+
+def _fit_and_resume(tmp_path, step: int, checkpoint: dict, edit=None, **options) -> _Resumed:
+    """Run A, then B from A's checkpoint at global step ``step`` (``edit``: applied to the callback's state first)."""
+    probe = _SaveProbe()
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", filename="{step}", save_top_k=-1, **checkpoint)
+    run = {"max_epochs": 2, "log_every_n_steps": 3, "num_sanity_val_steps": 0, **options}
+    make_trainer(tmp_path / "a", [EnergyCallback(), probe, ckpt], enable_checkpointing=True, **run).fit(TinyModel())
+    path = tmp_path / "ckpt" / f"step={step}.ckpt"
+    if edit is not None:
+        whole = torch.load(path, weights_only=False)
+        edit(whole["callbacks"]["EnergyCallback"])
+        path = path.with_name("edited.ckpt")
+        torch.save(whole, path)
+    saved = torch.load(path, weights_only=False)["callbacks"]["EnergyCallback"]
+    make_trainer(tmp_path / "b", [EnergyCallback()], **run).fit(TinyModel(), ckpt_path=str(path))
+    return _Resumed(
+        csv_series(tmp_path / "a"),
+        probe.saves[step],
+        saved,
+        csv_series(tmp_path / "b"),
+        read_summary(tmp_path / "b" / "tb" / "version_0" / "energy_summary.json"),
+    )
+
+
+CHECKPOINTS = {
+    # saved in mid-epoch, between log points (4 of the epoch's 8 steps)
+    "mid-epoch": (4, {"every_n_train_steps": 4}, {"limit_val_batches": 0}),
+    # saved at the epoch's last step, before its end: the resumed fit goes on with the next epoch
+    "at the last step": (8, {"every_n_train_steps": 8}, {"limit_val_batches": 0}),
+    # saved at the epoch's validation end, before the epoch's end
+    "at validation end": (8, {"save_on_train_epoch_end": False}, {"limit_val_batches": 2}),
+    # saved at the epoch's end (ModelCheckpoint's default), after the epoch's values were logged
+    "at epoch end": (8, {}, {"limit_val_batches": 2}),
+}
+
+
+@pytest.fixture(scope="module", params=CHECKPOINTS)
+def resumed(request, tmp_path_factory) -> tuple[int, _Resumed]:
+    """Each kind of checkpoint, fitted and resumed once for the tests below."""
+    step, checkpoint, options = CHECKPOINTS[request.param]
+    return step, _fit_and_resume(tmp_path_factory.mktemp("resume"), step, checkpoint, **options)
+
+
+def test_a_resumed_fit_logs_each_epoch_whole_and_its_totals_are_the_sum_of_what_was_logged(resumed):
+    """Regression (resume audit, 2026-11-30): after ``fit(ckpt_path=...)`` from a checkpoint saved in mid-epoch, the
+    resumed epoch's ``energy/train_epoch_J`` (and ``train_per_sample_J``) covered only its steps after the checkpoint,
+    so the logged epochs summed to less than ``energy/train_total_J``; from one saved after the epoch's last step but
+    before its end (``every_n_train_steps`` at the last batch, ``ModelCheckpoint`` at validation end) that epoch's
+    values were logged by no run of the resumed timeline. The checkpoint now carries the open epoch."""
+    step, r = resumed
+    before = r.uninterrupted[EPOCH_J][: r.before_save]  # the epochs A logged before the save
+    epochs = before + r.resumed[EPOCH_J]
+    # each epoch logged once, at the step the uninterrupted fit logged it at
+    assert [s for s, _ in epochs] == [s for s, _ in r.uninterrupted[EPOCH_J]] == [7, 15]
+    train = r.summary["phases"]["train"]
+    assert (train["steps"], train["samples"]) == (16, 128)
+    assert r.summary["progress"] == {"epochs": 2, "steps": 16}
+    assert sum(v for _, v in epochs) == pytest.approx(train["energy_J"], rel=1e-9)
+    assert r.resumed[TOTAL_J][-1][1] == pytest.approx(train["energy_J"], rel=1e-9)
+    per_sample = dict(r.uninterrupted[PER_SAMPLE_J][: r.before_save] + r.resumed[PER_SAMPLE_J])
+    for s, epoch_J in epochs:  # 64 samples in every epoch
+        assert per_sample[s] * 64 == pytest.approx(epoch_J, rel=1e-9)
+    # the step values (means since the last log point, every 3 steps and at the epoch's end) add up to the epoch:
+    # A's logged before the save (an epoch's last step is logged at its end), then B's
+    ended = 8 * r.before_save
+    steps = [(s, v) for s, v in r.uninterrupted["energy/train_step_J"] if s < ended or (s < step and s % 8 != 7)]
+    steps += r.resumed["energy/train_step_J"]
+    assert [s for s, _ in steps] == [s for s, _ in r.uninterrupted["energy/train_step_J"]]
+    for e, (_, epoch_J) in enumerate(epochs):
+        rows = [(s, v) for s, v in steps if 8 * e <= s < 8 * (e + 1)]
+        starts = [8 * e - 1] + [s for s, _ in rows[:-1]]  # a row covers the steps since the one before
+        assert sum(v * (s - a) for (s, v), a in zip(rows, starts, strict=True)) == pytest.approx(epoch_J, rel=1e-9)
+
+
+def test_a_checkpoint_without_the_open_epoch_still_resumes_its_epoch_from_the_checkpoint(tmp_path):
+    """A checkpoint of version 1 (an earlier release: totals, no open epoch) loads as it did: the totals go on from
+    it, and the epoch it resumes in starts at the checkpoint."""
+
+    def version_1(state: dict) -> None:
+        del state["open"]
+        state["version"] = 1
+
+    r = _fit_and_resume(tmp_path, 4, {"every_n_train_steps": 4}, edit=version_1, limit_val_batches=0)
+    train = r.summary["phases"]["train"]
+    assert (train["steps"], train["samples"]) == (16, 128)
+    saved_J = r.saved["cluster"]["train"]["energy_J"]
+    (s0, epoch_0), (s1, epoch_1) = r.resumed[EPOCH_J]
+    assert (s0, s1) == (7, 15)
+    assert saved_J + epoch_0 + epoch_1 == pytest.approx(train["energy_J"], rel=1e-9)
+    assert dict(r.resumed[PER_SAMPLE_J])[7] * 32 == pytest.approx(epoch_0, rel=1e-9)  # 4 steps of 8
