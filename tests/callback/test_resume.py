@@ -14,6 +14,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from typing_extensions import override
 
 from ecopt_lightning.callback import EnergyCallback
+from ecopt_lightning.energy_tracker import COUNTED
 from tests.callback.helpers import csv_series, make_trainer, read_summary
 from tests.callback.models import TinyModel
 
@@ -119,6 +120,25 @@ def test_a_resumed_fit_logs_each_epoch_whole_and_its_totals_are_the_sum_of_what_
         rows = [(s, v) for s, v in steps if 8 * e <= s < 8 * (e + 1)]
         starts = [8 * e - 1] + [s for s, _ in rows[:-1]]  # a row covers the steps since the one before
         assert sum(v * (s - a) for (s, v), a in zip(rows, starts, strict=True)) == pytest.approx(epoch_J, rel=1e-9)
+
+
+def test_a_resumed_fits_running_totals_never_go_down_and_end_as_the_summarys(resumed):
+    """Over the resumed timeline (what A logged before the save, the checkpoint, what B logged) every running total
+    only grows, and B's summary holds the totals B logged last. What A logged after the save (the save's own write
+    included) is in no checkpoint: a resumed run's totals can be below those."""
+    _, r = resumed
+    cluster = r.saved["cluster"]
+    for name, saved in (
+        *((f"energy/{p}_total_J", cluster.get(p, {}).get("energy_J", 0.0)) for p in ("train", "val", "other")),
+        ("energy/total_J", sum(cluster.get(p, {}).get("energy_J", 0.0) for p in COUNTED)),
+    ):
+        before = [v for s, v in r.uninterrupted.get(name, []) if s < 8 * r.before_save]  # logged before the save
+        timeline = [*before, saved, *(v for _, v in r.resumed.get(name, []))]
+        assert timeline == sorted(timeline), name
+    assert r.summary["total_J"] == pytest.approx(r.resumed["energy/total_J"][-1][1], rel=1e-9)
+    for phase in ("train", "val", "other"):
+        logged = r.resumed.get(f"energy/{phase}_total_J", [(0, 0.0)])[-1][1]
+        assert r.summary["phases"][phase]["energy_J"] == pytest.approx(logged, rel=1e-9), phase
 
 
 def test_a_checkpoint_without_the_open_epoch_still_resumes_its_epoch_from_the_checkpoint(tmp_path):
