@@ -11,6 +11,7 @@ Metric names are in docs/callback.md.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -185,6 +186,7 @@ class EnergyCallback(Callback):
         self._progress: dict[str, int] = {}  # training epochs and optimizer steps completed (fit)
         self._epoch: int | None = None  # the training epoch running (trainer.current_epoch; a checkpoint saves it)
         self._carried: int | None = None  # the epoch whose open part a checkpoint carried, until training resumes
+        self._id = uuid.uuid4().hex  # names this callback's checkpoints (rank 0's on every rank: fit set-up)
         self._summary_file: str | None = None  # where this entry point's summary goes (found at its first write)
         self._rungs: RungCheck | None = None  # the stop-at-rung check of a multi-fidelity sweep (fit set-up)
         self._fit: FitContext | None = None  # what the inference benchmark reads (fit set-up)
@@ -261,6 +263,7 @@ class EnergyCallback(Callback):
             )
         if stage == "fit":
             self._fit = self._fit_context(trainer, pl_module)
+            self._id = self._reducer.gather_objects(self._id)[0]  # ranks started apart (ddp) made their own
         if stage == "fit" and self._rungs is None:
             self._rungs = RungCheck.open(
                 rank_zero=trainer.is_global_zero,
@@ -576,6 +579,7 @@ class EnergyCallback(Callback):
         # not a collective, so it cannot reduce
         return {
             "version": 2,
+            "saved_by": self._id,
             "cluster": {p: t.counts() for p, t in self.tracker.cluster.items()},
             # the training epoch the save cut (every_n_train_steps): the resumed epoch's values continue it
             "open": {"epoch_index": self._epoch, **{k: t.counts() for k, t in self.tracker.cluster_open.items()}},
@@ -587,12 +591,18 @@ class EnergyCallback(Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if self._stage != "fit":  # test/validate/predict(ckpt_path=...) load weights: their energy is this run's
             return
-        # the checkpoint's totals are where the resumed run starts, in place of what this callback counted before
-        self.tracker.restore(state_dict.get("cluster", {}), replace=True)
+        # the checkpoint's totals are where the resumed run starts. One this callback saved holds what it counted up to
+        # the save, in place of what it counted since; beside another's, what it counted is its own (a validate of the
+        # checkpoint before the resume). Version 1 names no callback: as before, in place.
+        own = state_dict.get("saved_by", self._id) == self._id
+        self.tracker.restore(state_dict.get("cluster", {}), replace=own)
         opened = state_dict.get("open", {})  # none in a checkpoint of version 1: the resumed epoch starts afresh
         self.tracker.carry(opened if self._rank == 0 else {})  # cluster totals: the reduction counts rank 0's once
         self._carried = opened.get("epoch_index") if opened.get("epoch", {}).get("steps") else None
-        self._batches = dict(state_dict.get("batches", {}))
+        batches = state_dict.get("batches", {})
+        if not own:
+            batches = {k: self._batches.get(k, 0) + batches.get(k, 0) for k in {*self._batches, *batches}}
+        self._batches = dict(batches)
         self.tracker.idle_W = state_dict.get("idle_W")
 
     # results ----------------------------------------------------------------------------------------------

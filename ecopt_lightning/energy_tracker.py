@@ -526,14 +526,16 @@ class EnergyTracker:
         p.epoch_by_key, p.since_log = {}, ({None: since_log} if since_log.steps else {})
 
     def restore(self, cluster: Mapping[str, Mapping[str, float]], *, replace: bool = False) -> None:
-        """Start from cluster totals saved as ``{phase: Totals.counts()}`` (a checkpoint). With ``replace``, this
-        process's running totals so far are dropped: the checkpoint holds them already (a callback that fitted
-        before resumes from its own checkpoint)."""
+        """Start from cluster totals saved as ``{phase: Totals.counts()}`` (a checkpoint), beside the totals so far.
+        With ``replace`` the totals so far (this process's and those restored before) are dropped: the checkpoint
+        holds them already (a callback that fitted before resumes from its own checkpoint)."""
+        saved = {p: Totals.from_counts(c) for p, c in cluster.items()}
         if replace:
             for p in self._phases.values():
                 p.total = Totals()
-        self.restored = {p: Totals.from_counts(c) for p, c in cluster.items()}
-        self.cluster = merge_totals(self.restored)
+            self.restored, self.cluster = {}, {}
+        self.restored = merge_totals(self.restored, saved)
+        self.cluster = merge_totals(self.cluster, saved)  # as of the last reduction, until the next
 
     def compute(self) -> dict[str, float]:
         """The cluster totals as named metrics (:func:`total_metrics`); a contended phase is said once (the

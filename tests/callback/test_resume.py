@@ -157,3 +157,36 @@ def test_a_checkpoint_without_the_open_epoch_still_resumes_its_epoch_from_the_ch
     assert (s0, s1) == (7, 15)
     assert saved_J + epoch_0 + epoch_1 == pytest.approx(train["energy_J"], rel=1e-9)
     assert dict(r.resumed[PER_SAMPLE_J])[7] * 32 == pytest.approx(epoch_0, rel=1e-9)  # 4 steps of 8
+
+
+def test_a_validate_before_a_resume_from_another_runs_checkpoint_keeps_its_energy(tmp_path):
+    """Regression (resume audit, 2026-11-30): ``trainer.validate(ckpt_path=...)`` of a checkpoint, then
+    ``trainer.fit(ckpt_path=...)`` from it, with one callback: the resume put the callback's totals in place of the
+    checkpoint's, so the validation's energy (its loop and set-up: val and other) left every total, and the logged
+    ``energy/val_total_J``, ``other_total_J`` and ``total_J`` could go down. Only a checkpoint the callback saved itself
+    holds what it counted; beside another's, its own totals are kept."""
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", filename="{step}", every_n_train_steps=4, save_top_k=-1)
+    run = {"max_epochs": 2, "limit_val_batches": 2, "num_sanity_val_steps": 0}
+    make_trainer(tmp_path / "a", [EnergyCallback(), ckpt], loggers=False, enable_checkpointing=True, **run).fit(
+        TinyModel()
+    )
+    path = str(tmp_path / "ckpt" / "step=4.ckpt")
+    saved = torch.load(path, weights_only=False)["callbacks"]["EnergyCallback"]["cluster"]
+    cb = EnergyCallback()
+    trainer = make_trainer(tmp_path / "b", [cb], **run)
+    model = TinyModel()
+    trainer.validate(model, ckpt_path=path, verbose=False)
+    validated = cb.summary()
+    trainer.fit(model, ckpt_path=path)
+    after = cb.summary()
+    series = csv_series(tmp_path / "b")
+    fit_val = [v for s, v in series["energy/val_epoch_J"]][1:]  # the fit's two validations, after validate's
+    assert len(fit_val) == 2
+    kept_val = validated["phases"]["val"]["energy_J"] + saved.get("val", {}).get("energy_J", 0.0)
+    assert after["phases"]["val"]["energy_J"] == pytest.approx(kept_val + sum(fit_val), rel=1e-9)
+    for phase in ("other", "train"):
+        held = validated["phases"][phase]["energy_J"] + saved[phase]["energy_J"]
+        assert after["phases"][phase]["energy_J"] >= held, phase
+    for name in ("energy/val_total_J", "energy/other_total_J", "energy/total_J"):
+        values = [v for _, v in series[name]]
+        assert values == sorted(values), name
