@@ -37,6 +37,7 @@ from .energy_summary import (
     measurement_faults,
     phase_sources,
     rank_named,
+    sources_of,
     spawn_note,
     summary_file,
     write_json,
@@ -581,6 +582,8 @@ class EnergyCallback(Callback):
             "version": 2,
             "saved_by": self._id,
             "cluster": {p: t.counts() for p, t in self.tracker.cluster.items()},
+            # where each phase's energy came from: a run resumed on other meters still says so
+            "sources": {p: sources_of(self.tracker, p, self._phase_sources()) for p in self.tracker.cluster},
             # the training epoch the save cut (every_n_train_steps): the resumed epoch's values continue it
             "open": {"epoch_index": self._epoch, **{k: t.counts() for k, t in self.tracker.cluster_open.items()}},
             "batches": dict(self._batches),
@@ -595,7 +598,7 @@ class EnergyCallback(Callback):
         # the save, in place of what it counted since; beside another's, what it counted is its own (a validate of the
         # checkpoint before the resume). Version 1 names no callback: as before, in place.
         own = state_dict.get("saved_by", self._id) == self._id
-        self.tracker.restore(state_dict.get("cluster", {}), replace=own)
+        self.tracker.restore(state_dict.get("cluster", {}), state_dict.get("sources"), replace=own)
         opened = state_dict.get("open", {})  # none in a checkpoint of version 1: the resumed epoch starts afresh
         self.tracker.carry(opened if self._rank == 0 else {})  # cluster totals: the reduction counts rank 0's once
         self._carried = opened.get("epoch_index") if opened.get("epoch", {}).get("steps") else None

@@ -32,9 +32,43 @@ from .metrics import SUMMARY_FILE
 V = TypeVar("V")
 
 
+#: how a summary names a domain whose energy a checkpoint carried from another source (``checkpoint/cpu:0``)
+RESTORED = "checkpoint/"
+
+
+def with_restored(sources: Mapping[str, str], restored: Mapping[str, str]) -> dict[str, str]:
+    """``sources`` (domain -> source) and a checkpoint's where they do not say it (another source for a domain, or a
+    domain not read here), named ``checkpoint/<domain>``: energy restored from a checkpoint keeps its source.
+
+    Example:
+        >>> with_restored({"cpu:0": "rapl"}, {"cpu:0": "estimate", "dram:0": "rapl"})
+        {'cpu:0': 'rapl', 'checkpoint/cpu:0': 'estimate', 'checkpoint/dram:0': 'rapl'}
+        >>> with_restored({"cpu:0": "rapl"}, {"cpu:0": "rapl"})  # the same meters: nothing to add
+        {'cpu:0': 'rapl'}
+    """
+    out = dict(sources)
+    for domain, source in restored.items():
+        if sources.get(domain) != source:
+            out.setdefault(domain if domain.startswith(RESTORED) else RESTORED + domain, source)
+    return out
+
+
 def phase_sources(tracker: EnergyTracker) -> dict[str, dict[str, str]]:
     """Phase -> domain -> source of this rank's windows in that phase."""
     return {name: dict(tracker.total(name).sources) for name in tracker.cluster}
+
+
+def sources_of(
+    tracker: EnergyTracker, name: str, sources_by_rank: Sequence[Mapping[str, Mapping[str, str]]] = ()
+) -> dict[str, str]:
+    """The sources of phase ``name``'s total: every rank's (``sources_by_rank``, per rank :func:`phase_sources`,
+    :func:`rank_named`), else this rank's, with those of a checkpoint's totals restored into it
+    (:func:`with_restored`)."""
+    if len(sources_by_rank) > 1:
+        here = rank_named([by_phase.get(name, {}) for by_phase in sources_by_rank])
+    else:
+        here = dict(tracker.total(name).sources)
+    return with_restored(here, tracker.restored_sources.get(name, {}))
 
 
 #: the keys of a phase entry that are energy, or derive from it: ``None`` when the phase read nothing
@@ -66,11 +100,7 @@ def phase_entries(
     phases: dict[str, dict[str, Any]] = {}
     for name, t in tracker.cluster.items():
         local = tracker.total(name)
-        sources = (
-            rank_named([by_phase.get(name, {}) for by_phase in sources_by_rank])
-            if len(sources_by_rank) > 1
-            else dict(local.sources)
-        )
+        sources = sources_of(tracker, name, sources_by_rank)
         entry: dict[str, Any] = t.counts()
         entry["power_W"] = t.power_W
         entry["per_sample_J"] = t.per_sample_J
@@ -209,7 +239,8 @@ def build_summary(
         no_energy: why ``totals`` is empty (nothing measured, no batch run); ``None`` when it is not.
         sources_by_rank: per rank, :func:`phase_sources` (several ranks: the phases name every rank's sources).
     """
-    sources = device_sources(devices)
+    restored = {d: s for by_phase in tracker.restored_sources.values() for d, s in by_phase.items()}
+    sources = with_restored(device_sources(devices), restored)
     summary = {
         "status": status,
         "partial": status.startswith("running"),

@@ -255,6 +255,8 @@ class EnergyTracker:
         self.idle_W: float | None = None
         #: per phase, totals over all ranks restored from a checkpoint
         self.restored: dict[str, Totals] = {}
+        #: per phase, the sources of the restored totals (domain -> source, as the checkpoint's summary named them)
+        self.restored_sources: dict[str, dict[str, str]] = {}
         #: per phase, restored + this run's totals over all ranks, as of the last :meth:`reduce`
         self.cluster: dict[str, Totals] = {}
         #: :data:`CUT`'s open epoch and its steps since the last log point (:meth:`open_spans`) over all ranks, as of
@@ -525,15 +527,24 @@ class EnergyTracker:
         since_log = Totals.from_counts(spans.get("since_log", {}))
         p.epoch_by_key, p.since_log = {}, ({None: since_log} if since_log.steps else {})
 
-    def restore(self, cluster: Mapping[str, Mapping[str, float]], *, replace: bool = False) -> None:
-        """Start from cluster totals saved as ``{phase: Totals.counts()}`` (a checkpoint), beside the totals so far.
-        With ``replace`` the totals so far (this process's and those restored before) are dropped: the checkpoint
-        holds them already (a callback that fitted before resumes from its own checkpoint)."""
+    def restore(
+        self,
+        cluster: Mapping[str, Mapping[str, float]],
+        sources: Mapping[str, Mapping[str, str]] | None = None,
+        *,
+        replace: bool = False,
+    ) -> None:
+        """Start from cluster totals saved as ``{phase: Totals.counts()}`` (a checkpoint), with their sources
+        (``{phase: {domain: source}}``), beside the totals so far. With ``replace`` the totals so far (this process's
+        and those restored before) are dropped: the checkpoint holds them already (a callback that fitted before
+        resumes from its own checkpoint)."""
         saved = {p: Totals.from_counts(c) for p, c in cluster.items()}
         if replace:
             for p in self._phases.values():
                 p.total = Totals()
-            self.restored, self.cluster = {}, {}
+            self.restored, self.cluster, self.restored_sources = {}, {}, {}
+        for phase, by_domain in (sources or {}).items():
+            self.restored_sources[phase] = {**by_domain, **self.restored_sources.get(phase, {})}
         self.restored = merge_totals(self.restored, saved)
         self.cluster = merge_totals(self.cluster, saved)  # as of the last reduction, until the next
 

@@ -15,6 +15,7 @@ from typing_extensions import override
 
 from ecopt_lightning.callback import EnergyCallback
 from ecopt_lightning.energy_tracker import COUNTED
+from ecopt_lightning.sweeper._jobinfo import degraded_reasons
 from tests.callback.helpers import csv_series, make_trainer, read_summary
 from tests.callback.models import TinyModel
 
@@ -190,3 +191,26 @@ def test_a_validate_before_a_resume_from_another_runs_checkpoint_keeps_its_energ
     for name in ("energy/val_total_J", "energy/other_total_J", "energy/total_J"):
         values = [v for _, v in series[name]]
         assert values == sorted(values), name
+
+
+def test_a_fit_resumed_on_other_meters_says_where_the_checkpoints_energy_came_from(tmp_path, fake_powercap):
+    """Regression (resume audit, 2026-11-30): a fit resumed with RAPL from a checkpoint of a run whose CPU was
+    estimated gave its totals RAPL's name alone (``source: rapl``, ``sources: {cpu:0: rapl, ...}``), though all of the
+    checkpoint's energy was a CPU-time estimate, and the sweeper, which reads the summary's sources, did not call the
+    trial's energy estimated. The checkpoint now carries each phase's sources; the summary names the restored ones
+    ``checkpoint/<domain>`` where this run's meters differ."""
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", filename="{step}", save_top_k=-1)
+    run = {"max_epochs": 2, "limit_val_batches": 0, "num_sanity_val_steps": 0}
+    make_trainer(
+        tmp_path / "a", [EnergyCallback(cpu="estimate"), ckpt], loggers=False, enable_checkpointing=True, **run
+    ).fit(TinyModel())
+    fake_powercap()  # the resumed run reads RAPL
+    cb = EnergyCallback()
+    make_trainer(tmp_path / "b", [cb], loggers=False, **run).fit(
+        TinyModel(), ckpt_path=str(tmp_path / "ckpt" / "step=8.ckpt")
+    )
+    summary = cb.summary()
+    assert summary["sources"]["cpu:0"] == "rapl" and summary["sources"]["checkpoint/cpu:0"] == "estimate"
+    assert summary["source"] == summary["phases"]["train"]["source"] == "mixed(estimate,rapl)"
+    assert summary["phases"]["train"]["sources"]["checkpoint/cpu:0"] == "estimate"
+    assert any(r.startswith("checkpoint/cpu:0: estimated from CPU time") for r in degraded_reasons(summary))
