@@ -329,7 +329,7 @@ class EnergyCallback(Callback):
         self._epoch = trainer.current_epoch
         if self._carried is not None:  # the first batch after a resume from a checkpoint saved in mid-epoch
             if self._carried != trainer.current_epoch:
-                self._end_carried_epoch(trainer)
+                self._end_carried_epoch(trainer, self._carried)
             self._carried = None
         if not self.tracker.running("train"):  # the first batch after a validation loop
             self._resume_training()
@@ -680,14 +680,16 @@ class EnergyCallback(Callback):
             return "no training batch (an empty train dataloader, or max_epochs or max_steps reached already)"
         return f"no {loop} batch (an empty dataloader)"
 
-    def _end_carried_epoch(self, trainer: Trainer) -> None:
+    def _end_carried_epoch(self, trainer: Trainer, epoch: int) -> None:
         """Resumed from a checkpoint saved after its epoch's last step but before the epoch's end (at that batch, in
         ``on_validation_end``), Lightning goes on with the next epoch: the carried epoch's values are logged here, at
-        the step Lightning logs that epoch's metrics at, as its end would have."""
+        the step Lightning logs that epoch's metrics at, and the summary written, as its end would have."""
         step = max(0, compat.batches_that_stepped(trainer) - 1)
         if compat.log_every_n_steps(trainer) > 0:
             self._log_steps(trainer, "train", step)
         self._publish_epoch(trainer, "train", {None: self.tracker.end_epoch("train", read=False)}, step)
+        self._progress = {"epochs": epoch + 1, "steps": trainer.global_step}
+        self._write_summary(trainer)
 
     def _resume_training(self) -> None:
         """The training clock takes over from OTHER's at one reading (no gap, no overlap)."""

@@ -214,3 +214,38 @@ def test_a_fit_resumed_on_other_meters_says_where_the_checkpoints_energy_came_fr
     assert summary["source"] == summary["phases"]["train"]["source"] == "mixed(estimate,rapl)"
     assert summary["phases"]["train"]["sources"]["checkpoint/cpu:0"] == "estimate"
     assert any(r.startswith("checkpoint/cpu:0: estimated from CPU time") for r in degraded_reasons(summary))
+
+
+class _ReadSummaryAtFirstBatch(Callback):
+    """Reads the summary file at the end of the fit's first training batch (``None``: none there yet)."""
+
+    def __init__(self, path) -> None:
+        self.path = path
+        self.read: dict | None = None
+        self.done = False
+
+    @override
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if not self.done:
+            self.done = True
+            self.read = read_summary(self.path) if self.path.exists() else None
+
+
+def test_the_epoch_a_resume_goes_past_is_in_the_summary_before_the_next_epoch_ends(tmp_path):
+    """Resumed from a checkpoint saved at an epoch's last step, Lightning runs no end of that epoch; its values are
+    logged at the first batch, and the summary (written at every epoch end, so that a job killed in the next epoch
+    keeps what it measured) is written there too: ``running fit``, 1 epoch and 8 steps completed, the checkpoint's
+    training in it."""
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", filename="{step}", every_n_train_steps=8, save_top_k=-1)
+    run = {"max_epochs": 2, "limit_val_batches": 0, "num_sanity_val_steps": 0}
+    make_trainer(tmp_path / "a", [EnergyCallback(), ckpt], loggers=False, enable_checkpointing=True, **run).fit(
+        TinyModel()
+    )
+    path = tmp_path / "b" / "energy_summary.json"
+    probe = _ReadSummaryAtFirstBatch(path)
+    make_trainer(tmp_path / "b", [EnergyCallback(summary_path=path), probe], loggers=False, **run).fit(
+        TinyModel(), ckpt_path=str(tmp_path / "ckpt" / "step=8.ckpt")
+    )
+    assert probe.read is not None
+    assert probe.read["status"] == "running fit" and probe.read["progress"] == {"epochs": 1, "steps": 8}
+    assert (probe.read["phases"]["train"]["steps"], probe.read["phases"]["train"]["samples"]) == (8, 64)
