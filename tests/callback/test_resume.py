@@ -249,3 +249,27 @@ def test_the_epoch_a_resume_goes_past_is_in_the_summary_before_the_next_epoch_en
     assert probe.read is not None
     assert probe.read["status"] == "running fit" and probe.read["progress"] == {"epochs": 1, "steps": 8}
     assert (probe.read["phases"]["train"]["steps"], probe.read["phases"]["train"]["samples"]) == (8, 64)
+
+
+def test_under_ddp_the_resumed_epoch_holds_the_steps_every_rank_ran_before_the_checkpoint(tmp_path):
+    """Regression (resume audit, 2026-11-30), under DDP (two CPU processes, ``ddp_spawn``): checkpoints hold the
+    totals as of the last reduction; the open epoch is reduced with them (at a validation in mid-epoch) and continued
+    on rank 0 alone, so the resumed epoch's values cover both ranks' steps before the checkpoint, once."""
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", filename="{step}", save_top_k=-1)  # at each validation's end
+    run = {
+        "strategy": "ddp_spawn", "devices": 2, "max_epochs": 1, "val_check_interval": 0.5, "limit_val_batches": 2,
+        "num_sanity_val_steps": 0,
+    }  # fmt: skip
+    make_trainer(tmp_path / "a", [EnergyCallback(), ckpt], loggers=False, enable_checkpointing=True, **run).fit(
+        TinyModel()
+    )
+    make_trainer(tmp_path / "b", [EnergyCallback()], **run).fit(
+        TinyModel(), ckpt_path=str(tmp_path / "ckpt" / "step=2.ckpt")
+    )
+    series = csv_series(tmp_path / "b")
+    summary = read_summary(tmp_path / "b" / "tb" / "version_0" / "energy_summary.json")
+    train = summary["phases"]["train"]
+    assert (train["steps"], train["samples"]) == (4, 64)  # 4 steps a rank, 32 samples each
+    [(step, epoch_J)] = series[EPOCH_J]
+    assert step == 3 and epoch_J == pytest.approx(train["energy_J"], rel=1e-9)
+    assert dict(series[PER_SAMPLE_J])[3] * 64 == pytest.approx(epoch_J, rel=1e-9)
