@@ -45,6 +45,7 @@ from .energy_summary import (
 from .energy_tracker import (
     COUNTED,
     OTHER,
+    SANITY,
     EnergyTracker,
     Totals,
     carbon_and_cost,
@@ -70,8 +71,8 @@ class EnergyCallback(Callback):
     inference steps are batches. The meters are read at log points and epoch ends (every step with
     ``cuda_sync="step"``): one window covers the steps since the last read, consecutive windows share a
     counter read, so steps add up to the epoch. Validation pauses the training clock; the sanity check is
-    measured apart and not counted. Values are means over the steps since the last log point
-    (``log_every_n_steps``), reduced over DDP ranks (energy summed, time maximised) before logging.
+    measured apart from validation, and counted in the total. Values are means over the steps since the last log
+    point (``log_every_n_steps``), reduced over DDP ranks (energy summed, time maximised) before logging.
 
     Args:
         cpu: CPU measurement, as :class:`EnergyMonitor` takes it (``"auto"``: RAPL, else an estimate).
@@ -301,12 +302,12 @@ class EnergyCallback(Callback):
     @override
     def on_sanity_check_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         at = self._pause_other(self._sync_reads) if self.tracker.running(OTHER) else None
-        self.tracker.start("sanity", at=at)
+        self.tracker.start(SANITY, at=at)
 
     @override
     def on_sanity_check_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        at = self.tracker.pause("sanity", sync=self._sync_reads)
-        self.tracker.end_epoch("sanity")
+        at = self.tracker.pause(SANITY, sync=self._sync_reads)
+        self.tracker.end_epoch(SANITY)
         self.tracker.start(OTHER, at=at)  # the sanity check is measured apart; what follows is the fit's again
 
     @override
@@ -434,7 +435,7 @@ class EnergyCallback(Callback):
         dataloader_idx: int = 0,
     ) -> None:  # fmt: skip
         if trainer.sanity_checking:
-            self.tracker.step("sanity", batch_samples(batch, self.batch_size_fn))
+            self.tracker.step(SANITY, batch_samples(batch, self.batch_size_fn))
         else:
             self._eval_batch_end(trainer, pl_module, "val", batch, dataloader_idx)
 
@@ -653,12 +654,13 @@ class EnergyCallback(Callback):
         )
 
     def _counted_any(self) -> bool:
-        """Whether the totals hold any counted window (else they are 0 J of nothing: no batch ran). OTHER alone is
-        not one: a fit whose loop Lightning skipped (no batch) still ran its set-up, which is no run's energy."""
+        """Whether the totals hold any counted window (else they are 0 J of nothing: no batch ran). OTHER and
+        SANITY alone are not one: a fit whose loop Lightning skipped (no batch) still ran its set-up and its
+        sanity check, which are no run's energy."""
         return any(
             t.steps or t.samples or t.seconds > 0 or t.energy_J > 0
             for phase, t in self.tracker.cluster.items()
-            if phase in COUNTED and phase != OTHER
+            if phase in COUNTED and phase not in (OTHER, SANITY)
         )
 
     def _no_energy(self) -> str | None:

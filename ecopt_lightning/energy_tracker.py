@@ -41,8 +41,11 @@ class TotalsReducer(Protocol):
 OTHER = "other"
 #: the inference benchmark's windows, warm-up included; its samples are the measured repeats' only
 BENCHMARK = "benchmark"
+#: Lightning's sanity check before fit's first epoch: measured apart from validation, and counted in the total
+#: (its energy was spent: a sweep's cost leaves none out)
+SANITY = "sanity"
 #: phases whose energy makes up ``energy/total_J``
-COUNTED = ("train", "val", "test", "predict", BENCHMARK, OTHER)
+COUNTED = ("train", "val", "test", "predict", BENCHMARK, OTHER, SANITY)
 #: the phase whose epoch a checkpoint can cut (``every_n_train_steps``): the evaluation loops end before any save
 CUT = "train"
 #: how a counted field of :class:`Totals` combines over DDP ranks (in the field's metadata)
@@ -704,6 +707,7 @@ __all__ = [
     "COUNTED",
     "CUT",
     "OTHER",
+    "SANITY",
     "EnergyTracker",
     "Totals",
     "carbon_and_cost",

@@ -52,7 +52,7 @@ def test_tensorboard_and_csv_steps_add_up_to_epochs(tmp_path):
     assert phases["train"]["steps"] == 16 and phases["train"]["samples"] == 128
     assert phases["val"]["samples"] == 64  # 2 x 32; the sanity check (16 samples) is apart
     assert phases["sanity"]["samples"] == 16
-    counted = sum(phases[p]["energy_J"] for p in ("train", "val", "other"))
+    counted = sum(phases[p]["energy_J"] for p in ("train", "val", "other", "sanity"))  # the sanity check too
     assert metrics["energy/total_J"] == pytest.approx(counted) and phases["other"]["energy_J"] > 0
     assert metrics["energy/total_J"] == pytest.approx(summary["total_J"])
     assert summary["sources"] == {"cpu:0": "estimate"} and phases["train"]["source"] == "estimate"
@@ -100,7 +100,7 @@ def test_work_after_an_epoch_or_validation_is_not_a_training_step(tmp_path, hook
     assert phases["other"]["energy_J"] == pytest.approx(100.0 * deposit.events, abs=1.0)
     assert phases["train"]["energy_J"] == pytest.approx(sum(v for _, v in series["energy/train_epoch_J"]))
     total = float(trainer.callback_metrics["energy/total_J"])
-    assert total == pytest.approx(sum(p["energy_J"] for name, p in phases.items() if name != "sanity"))
+    assert total == pytest.approx(sum(p["energy_J"] for p in phases.values()))
     assert float(trainer.callback_metrics["energy/other_total_J"]) == pytest.approx(phases["other"]["energy_J"])
 
 
@@ -253,7 +253,7 @@ def test_inference_benchmark_and_idle_baseline(tmp_path):
     s = cb.summary()
     assert s["inference"]["samples_per_repeat"] == 32 and len(s["inference"]["per_repeat_J"]) == 3
     assert s["inference"]["source"] == "estimate"
-    counted = sum(s["phases"][p]["energy_J"] for p in ("train", "val", "benchmark", "other"))
+    counted = sum(s["phases"][p]["energy_J"] for p in ("train", "val", "benchmark", "other", "sanity"))
     assert m["energy/total_J"] == pytest.approx(counted)  # the benchmark counts in the run's total
 
 
@@ -353,7 +353,7 @@ def test_a_fit_stopped_in_mid_epoch_logs_steps_that_add_up_to_the_epoch(tmp_path
     assert phases["train"]["energy_J"] == pytest.approx(3.0) and phases["train"]["steps"] == 3
     assert phases["other"]["energy_J"] >= 100.0  # the work after the last step is the fit's, not a step's
     total = float(trainer.callback_metrics["energy/total_J"])
-    assert total == pytest.approx(sum(p["energy_J"] for name, p in phases.items() if name != "sanity"))
+    assert total == pytest.approx(sum(p["energy_J"] for p in phases.values()))
 
 
 class _WorkPerLoader(TinyModel):

@@ -122,19 +122,19 @@ def test_step_epoch_and_total_metrics_by_hand():
     assert math.isnan(epoch_metrics("val", Totals(energy_J=1.0))["energy/val_per_sample_J"])
 
     cluster = {
-        "sanity": Totals(energy_J=1000.0, seconds=9.0, steps=2),  # measured apart, not counted
+        "sanity": Totals(energy_J=20.0, estimated_J=5.0, seconds=5.0, steps=2),  # measured apart from val, counted
         "train": Totals(energy_J=30.0, estimated_J=6.0, seconds=10.0, steps=5),
         "val": Totals(energy_J=10.0, seconds=2.0, steps=2),
         "test": Totals(),  # no steps, no energy: no test total
         "benchmark": Totals(energy_J=20.0, estimated_J=9.0, seconds=3.0),
     }
     assert total_metrics(cluster, idle_W=1.0) == {
-        "energy/total_J": 60.0,
-        "energy/estimated_fraction": 0.25,  # (6 + 9) / 60
+        "energy/total_J": 80.0,
+        "energy/estimated_fraction": 0.25,  # (5 + 6 + 9) / 80
         "energy/interpolated_fraction": 0.0,
         "energy/train_total_J": 30.0,
         "energy/val_total_J": 10.0,
-        "energy/total_net_J": 45.0,  # 60 J - 1 W x 15 s
+        "energy/total_net_J": 60.0,  # 80 J - 1 W x 20 s
         "energy/train_total_net_J": 20.0,
     }
     assert "energy/total_net_J" not in total_metrics(cluster)

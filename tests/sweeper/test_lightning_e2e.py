@@ -144,3 +144,18 @@ def test_a_sweep_whose_benchmark_measured_nothing_stops_and_says_so(tmp_path: Pa
     assert study.trials[0].user_attrs["ecopt.error"].startswith(said)
     assert "ecopt.job_failed" not in study.trials[0].user_attrs  # a meter says nothing of the region
     assert PER_REPEAT_ATTR not in study.trials[0].user_attrs  # its repeats' 0 J are no values to pool with a rerun
+
+
+def test_the_sweeps_energy_holds_every_trials_sanity_check(lit_sweep: tuple[Path, Path]) -> None:
+    """Regression (tuning-cost audit, 2026-11-30): each trial's energy/total_J, and so the sweep's energy and the
+    payback, left out Lightning's sanity check, measured apart as phase ``sanity`` in the job's summary (about 1.6%
+    of a digits trial). The sweep's energy is now every phase of every job, the sanity checks included."""
+    sweep = lit_sweep[0]
+    jobs = [json.loads(p.read_text()) for p in sorted(sweep.glob("[0-9]*/**/energy_summary.json"))]
+    assert len(jobs) == 2
+    assert all(job["phases"]["sanity"]["energy_J"] > 0 for job in jobs)  # each ran one (Lightning's default)
+    spent = sum(phase["energy_J"] for job in jobs for phase in job["phases"].values())
+    summary = json.loads((sweep / "summary.json").read_text())
+    assert summary["sweep_energy"]["total_J"] == pytest.approx(spent, rel=1e-9)
+    assert summary["impact"]["tuning_energy_J"] == pytest.approx(spent, rel=1e-9)
+    assert all(job["total_J"] == pytest.approx(sum(p["energy_J"] for p in job["phases"].values())) for job in jobs)
