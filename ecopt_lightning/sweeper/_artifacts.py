@@ -147,15 +147,25 @@ def summary(report: Report) -> dict[str, Any]:
                 "energy_metric": s.energy_metric,
                 "sources": report.energy_sources,
                 "trials_without_energy": sum(r.energy_J is None for r in report.records),
+                "confirm": {
+                    "energy_J": report.confirm_energy_J,
+                    "estimated_J": report.confirm_estimated_J,
+                    "runs": report.confirm_runs,
+                }
+                if report.confirm_runs
+                else None,
+                "tuning_total_J": report.tuning_energy_J if report.energy_reported else None,
                 "carbon": {  # no trial reported energy: unknown, not 0 g
-                    **carbon.grid.entry(report.sweep_energy_J, carbon.pue),
+                    **carbon.grid.entry(report.tuning_energy_J, carbon.pue),
                     "pue_basis": carbon.pue_text,
                     **({} if report.energy_reported else {"total_gCO2e": None}),
                 },
-                "note": f"sum over all trials (failed ones included when they reported it) of {s.energy_metric!r}; "
-                "when a trial lacked it, the sum of its energy/*_total_J metrics; carbon: its gCO2e at the grid "
-                "intensity the trials' EnergyCallback used (the chosen trial's), else at the world average, and at "
-                "their PUE when they agree (pue_basis)",
+                "note": f"total_J: sum over all trials (failed ones included when they reported it) of "
+                f"{s.energy_metric!r}; when a trial lacked it, the sum of its energy/*_total_J metrics; confirm: the "
+                "energy `ecopt confirm` spent measuring the front again (all its runs; null: none ran); "
+                "tuning_total_J: what tuning cost, total_J + confirm's, the payback's; carbon: the gCO2e of "
+                "tuning_total_J at the grid intensity the trials' EnergyCallback used (the chosen trial's), else at "
+                "the world average, and at their PUE when they agree (pue_basis)",
             },
             "measurement_quality": {
                 "contended": [r.number for r in report.records if r.metrics.get(names.INFERENCE_CONTENDED) == 1.0],
@@ -459,14 +469,15 @@ def dashboard_attrs(report: Report) -> dict[str, Any]:
     knee = report.knee.number if report.knee is not None else None
     lines = _front_lines(report)
     carbon = sweep_carbon(report)
-    total, grid, pue = report.sweep_energy_J, carbon.grid, carbon.pue
+    total, grid, pue = report.tuning_energy_J, carbon.grid, carbon.pue
     # "cpu:0: estimated from CPU time (100% of ...)" -> trials per domain and way
     degraded = Counter(reason.split(" (", 1)[0] for r in report.records for reason in r.degraded)
     return {
         FRONT_ATTR: lines if report.front else [f"empty: {report.no_front_text()}", *lines],
         KNEE_ATTR: None if report.knee is None else f"trial {knee}: {_objectives_text(report, report.knee)}",
         HYPERVOLUME_ATTR: report.hypervolume,
-        SWEEP_ENERGY_ATTR: f"{report.sweep_energy_text()}, {len(report.records)} trial(s), {report.estimated_text()}; "
+        SWEEP_ENERGY_ATTR: f"{report.sweep_energy_text()}, {len(report.records)} trial(s), {report.estimated_text()}"
+        f"{report.confirm_text()}; "
         f"{grid.entry(total, pue)['total_gCO2e']:.4g} gCO2e at {grid.label}, PUE {pue:g}"
         if report.energy_reported
         else f"{report.sweep_energy_text()}, {len(report.records)} trial(s)",

@@ -25,9 +25,9 @@ from typing import Any, NamedTuple
 
 from ..energy.measurement import is_measured
 from ..intervals import median_interval
-from ._records import TrialRecord
-from ._schema import CONFIRMED_ATTR, ReportSettings
-from ._sweep_report import Report, build_report, late_runs
+from ._records import TrialRecord, estimated_phrase
+from ._schema import CONFIRM_ENERGY_ATTR, CONFIRMED_ATTR, ReportSettings
+from ._sweep_report import Report, build_report, confirm_energy, late_runs
 
 #: repeats per candidate in each round
 REPEATS_PER_ROUND = 3
@@ -146,7 +146,10 @@ def confirm(
     directions = [d.name.lower() for d in study.directions]
     settings = ReportSettings.from_attrs(study.user_attrs, study.metric_names, directions)
     late = late_runs(study.user_attrs)  # the sweep's energy as `ecopt report` counts it
-    before = build_report(study.study_name, study.get_trials(deepcopy=False), settings, late_runs=late)
+    spent = confirm_energy(study.user_attrs)  # earlier confirm runs': tuning cost them too
+    before = build_report(
+        study.study_name, study.get_trials(deepcopy=False), settings, late_runs=late, confirm_runs=spent
+    )
     records = candidates_of(before)
     if not records:
         raise ConfirmError(f"study {study_name!r} has nothing to confirm: {before.no_front_text()}")
@@ -156,6 +159,7 @@ def confirm(
         first = min(skipped)
         raise ConfirmError(f"no trial of the front can be measured again: trial {first}: {skipped[first]}")
     monitor = EnergyMonitor(gpus=[0] if device == "cuda" else [])
+    start = monitor.snapshot()  # the whole measuring, warm-ups and newcomers' loading included, is tuning's cost
 
     def measure(run: _Run) -> Any:
         c = run.candidate
@@ -191,7 +195,12 @@ def confirm(
                 measured.add(run.record.number)
                 confirmed[str(run.record.number)] = {**_confirmed_entry(run, rounds, settings), "hardware": machine}
             after = build_report(
-                study.study_name, study.get_trials(deepcopy=False), settings, confirmed=confirmed, late_runs=late
+                study.study_name,
+                study.get_trials(deepcopy=False),
+                settings,
+                confirmed=confirmed,
+                late_runs=late,
+                confirm_runs=spent,
             )
             # a front member measured worse can let a trial the sweep had dominated onto the rebuilt front:
             # measure those too, so that every member of the confirmed front was measured again
@@ -200,11 +209,19 @@ def confirm(
             ]
             runs, more_skipped = _load(newcomers, device) if newcomers else ([], {})
             skipped.update(more_skipped)
+        this_run = _spent_entry(monitor.measure(start, monitor.snapshot(), "ecopt confirm"))
     finally:
         monitor.close()
+    spent = [*spent, this_run]
+    study.set_user_attr(CONFIRM_ENERGY_ATTR, spent)  # first: spent, whether or not the values below get stored
     study.set_user_attr(CONFIRMED_ATTR, confirmed)
     after = build_report(
-        study.study_name, study.get_trials(deepcopy=False), settings, confirmed=confirmed, late_runs=late
+        study.study_name,
+        study.get_trials(deepcopy=False),
+        settings,
+        confirmed=confirmed,
+        late_runs=late,
+        confirm_runs=spent,
     )
     after.notes = storage_notes(study, confirmed)
     return Confirmation(before, after, skipped, measured)
@@ -223,6 +240,27 @@ def clear(storage: str, study_name: str) -> int:
     if had:
         study.set_user_attr(CONFIRMED_ATTR, None)  # Optuna cannot delete a study attribute; None reads as none
     return had
+
+
+def _spent_entry(m: Any) -> dict[str, Any]:
+    """What :data:`._schema.CONFIRM_ENERGY_ATTR` keeps of one run's :class:`~ecopt_lightning.energy.Measurement`:
+    its energy (J), the ESTIMATED part of it, seconds, sources and the domains whose reading failed (not counted).
+
+    Example:
+        >>> from ecopt_lightning.energy.measurement import Measurement
+        >>> entry = _spent_entry(Measurement("c", 2.0, {"gpu:0": 5.0, "cpu:0": 1.0},
+        ...                                  {"gpu:0": "nvml_counter", "cpu:0": "estimate"}))
+        >>> entry["energy_J"], entry["estimated_J"], entry["seconds"]
+        (6.0, 1.0, 2.0)
+    """
+    estimated = sum(j for d, j in m.by_device.items() if d not in m.sources or not is_measured(str(m.sources[d])))
+    return {
+        "energy_J": m.energy_J,
+        "estimated_J": estimated,
+        "seconds": m.seconds,
+        "sources": dict(m.sources),
+        "invalid": dict(m.invalid),
+    }
 
 
 def confirmed_interval(per_repeat: list[float], round_medians: list[float]) -> tuple[float, float] | None:
@@ -294,5 +332,12 @@ def confirm_lines(result: Confirmation) -> list[str]:
         )
     knee = "n/a" if after.knee is None else after.knee.number
     lines.append(f"front from confirmed values: {[r.number for r in after.front]}; knee {knee}")
+    if after.confirm_runs > before.confirm_runs:  # this run's energy: measuring again is tuning's cost too
+        spent = after.confirm_energy_J - before.confirm_energy_J
+        share = estimated_phrase(spent, after.confirm_estimated_J - before.confirm_estimated_J, 0, 1)
+        lines.append(
+            f"this confirm used {spent:.4g} J ({share}); the trials' {after.sweep_energy_text(4)}"
+            f"{after.confirm_text(4)}"
+        )
     lines += [f"trial {n} not confirmed: {why}" for n, why in sorted(skipped.items())]
     return lines

@@ -31,7 +31,7 @@ from ._domains import RULE
 from ._impact import estimated_note, uncertainty_note
 from ._jobinfo import grid_of, valid_pue
 from ._plots import ESTIMATE_WORDS
-from ._records import estimated_share
+from ._records import estimated_phrase, estimated_share
 from ._repeats import merged_text
 from ._rung_report import NONE_STOPPED, energy_saved, stopped_energy_text
 
@@ -384,7 +384,17 @@ def render(report: Report) -> str:
     ran = f"{len(report.records)} trials ({states}) used {used}" if report.records else "No trial has run yet"
     lines += ["", "## Tuning cost", "", f"- {ran}."]
     if report.energy_reported:  # the chosen trial's share (Method) says nothing of the other trials'
-        lines.append(f"- Tuning energy: {report.estimated_text()}.")
+        whose = "Trials' energy" if report.confirm_runs else "Tuning energy"  # confirm's share is on its own line
+        lines.append(f"- {whose}: {report.estimated_text()}.")
+    if report.confirm_runs and report.energy_reported:  # measuring the front again is tuning's cost too
+        confirm = estimated_phrase(report.confirm_energy_J, report.confirm_estimated_J, 0, report.confirm_runs)
+        total = report.tuning_energy_J
+        lines += [
+            f"- `ecopt confirm` used {_fmt(report.confirm_energy_J, 'J')} measuring the front again "
+            f"({report.confirm_runs} run(s); {confirm}).",
+            f"- What tuning cost, the trials and `ecopt confirm` (the payback's): {_fmt(total, 'J')} "
+            f"({total / 3.6e6:.4g} kWh; {intensity.entry(total, pue)['total_gCO2e']:.4g} gCO2e at {intensity.label}).",
+        ]
     saved = energy_saved(report.records)
     if saved is not None and not saved["trials_stopped"]:
         lines.append(f"- {NONE_STOPPED[0].upper()}{NONE_STOPPED[1:]}.")

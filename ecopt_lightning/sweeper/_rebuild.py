@@ -12,7 +12,7 @@ from typing import Any
 
 from ._artifacts import remove_stale_temps, write_all
 from ._schema import CONFIRMED_ATTR, HARDWARE_ATTR, ReportSettings
-from ._sweep_report import Report, build_report, late_runs
+from ._sweep_report import Report, build_report, confirm_energy, late_runs
 
 _CONFIRMED_NOTE = (
     "the energy per sample of the trials in 'confirmed' was measured again by `ecopt confirm` (all candidates "
@@ -140,7 +140,10 @@ def rebuild(
     for flag, number in (("--baseline", baseline), ("--chosen", chosen)):
         check_named_trial(trials, flag, number)
     late = late_runs(study.user_attrs)  # runs whose result came too late to be stored: their energy counts
-    report = build_report(study.study_name, trials, settings, baseline, chosen, confirmed=confirmed, late_runs=late)
+    spent = confirm_energy(study.user_attrs)  # `ecopt confirm`'s: tuning cost it too
+    report = build_report(
+        study.study_name, trials, settings, baseline, chosen, confirmed=confirmed, late_runs=late, confirm_runs=spent
+    )
     report.notes = storage_notes(study, confirmed)
     remove_stale_temps(out_dir)  # of an earlier `ecopt report` into this folder that was killed while writing
     paths = write_all(report, out_dir)

@@ -32,7 +32,7 @@ from ._impact import impact
 from ._pareto import front_status, hypervolume, knee_index, non_dominated_ranks, reference_point
 from ._records import TrialRecord, apply_confirmed, estimated_energy, estimated_phrase, estimated_share, to_record
 from ._repeats import group_of, merge_repeats
-from ._schema import LATE_RUN_PREFIX, ReportSettings
+from ._schema import CONFIRM_ENERGY_ATTR, LATE_RUN_PREFIX, ReportSettings
 
 
 @dataclass
@@ -94,6 +94,39 @@ class Report:
     def not_comparable(self) -> list[TrialRecord]:
         """The complete trials left out of the front: measured on fewer domains than the sweep's."""
         return [r for r in self.records if r.not_comparable]
+
+    #: the energy ``ecopt confirm``'s runs spent measuring the front again (J), its ESTIMATED part (J) and how many
+    #: runs (:func:`confirm_energy`): part of what tuning cost, not of the trials' energy
+    confirm_energy_J: float = 0.0
+    confirm_estimated_J: float = 0.0
+    confirm_runs: int = 0
+
+    @property
+    def tuning_energy_J(self) -> float:
+        """What tuning cost (J): the trials' energy (``sweep_energy_J``) and ``ecopt confirm``'s."""
+        return self.sweep_energy_J + self.confirm_energy_J
+
+    def confirm_text(self, digits: int = 6) -> str:
+        """``ecopt confirm``'s energy and what tuning cost with it, a clause to follow the trials' energy: ``"; with
+        ecopt confirm's 2 J (1 run(s), 100% of it ESTIMATED, not measured), tuning cost 14 J"``; empty when no
+        confirm run stored its energy, or no trial reported theirs (what tuning cost is unknown).
+
+        Example:
+            >>> trial = TrialRecord(0, "COMPLETE", None, {}, [], {}, {}, False, None, 12.0, None, None, None, None)
+            >>> r = Report("s", None, [trial], [], [], None, None, None, {}, 12.0, {"energy/total_J": 1}, 0.0, 0, {})
+            >>> r.confirm_text()
+            ''
+            >>> r.confirm_energy_J, r.confirm_estimated_J, r.confirm_runs = 2.0, 2.0, 1
+            >>> r.confirm_text()
+            "; with ecopt confirm's 2 J (1 run(s), 100% of it ESTIMATED, not measured), tuning cost 14 J"
+        """
+        if not self.confirm_runs or not self.energy_reported:
+            return ""
+        confirm = estimated_phrase(self.confirm_energy_J, self.confirm_estimated_J, 0, self.confirm_runs)
+        return (
+            f"; with ecopt confirm's {self.confirm_energy_J:.{digits}g} J ({self.confirm_runs} run(s), {confirm}), "
+            f"tuning cost {self.tuning_energy_J:.{digits}g} J"
+        )
 
     @property
     def energy_reported(self) -> bool:
@@ -161,6 +194,27 @@ def late_runs(study_attrs: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     }
 
 
+def confirm_energy(study_attrs: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The runs of ``ecopt confirm`` that stored the energy they spent (:data:`._schema.CONFIRM_ENERGY_ATTR`): each
+    with a finite ``energy_J`` >= 0.
+
+    Example:
+        >>> confirm_energy({"ecopt.confirm_energy": [{"energy_J": 2.0, "estimated_J": 2.0}, {"energy_J": None}]})
+        [{'energy_J': 2.0, 'estimated_J': 2.0}]
+    """
+    runs = study_attrs.get(CONFIRM_ENERGY_ATTR)
+    if not isinstance(runs, list):
+        return []
+    return [
+        run
+        for run in runs
+        if isinstance(run, Mapping)
+        and isinstance(run.get("energy_J"), (int, float))
+        and math.isfinite(run["energy_J"])
+        and run["energy_J"] >= 0
+    ]
+
+
 def _to_min(values: Sequence[float], directions: Sequence[str]) -> tuple[float, ...]:
     return tuple(-v if d == "maximize" else v for v, d in zip(values, directions, strict=False))
 
@@ -196,6 +250,7 @@ def build_report(
     cache: dict[int, TrialRecord] | None = None,
     confirmed: Mapping[str, Mapping[str, Any]] | None = None,
     late_runs: Mapping[str, Mapping[str, Any]] | None = None,
+    confirm_runs: Sequence[Mapping[str, Any]] = (),
 ) -> Report:
     """All the numbers behind the artifacts; ``baseline``/``chosen`` trial numbers steer the payback figures.
 
@@ -207,6 +262,9 @@ def build_report(
 
     ``late_runs`` (:func:`late_runs` of the study's attributes) are runs whose result came after another worker had
     failed their trial: their energy counts in the sweep's, under the source ``late result, not stored``.
+
+    ``confirm_runs`` (:func:`confirm_energy` of the study's attributes): the energy ``ecopt confirm`` spent, which
+    the payback counts in what tuning cost beside the trials' energy.
     """
     if cache is None:
         records = [to_record(t, settings) for t in trials]
@@ -307,13 +365,16 @@ def build_report(
         states=dict(Counter(r.state for r in records)),
         points=merged,
         domains=domains,
+        confirm_energy_J=sum(float(run["energy_J"]) for run in confirm_runs),
+        confirm_estimated_J=sum(_estimated_part(run) for run in confirm_runs),
+        confirm_runs=len(confirm_runs),
     )
     knee = None if report.knee is None else report.knee.number
     # the payback compares points: a named trial stands for its config's point
     singles = [r for r in records if r.values is None]
     report.impact = impact(
         [*merged, *left_out, *singles],
-        report.sweep_energy_J if report.energy_reported else None,
+        report.tuning_energy_J if report.energy_reported else None,
         knee,
         None if baseline is None else _point_number(by_group, baseline),
         None if chosen is None else _point_number(by_group, chosen),
@@ -323,3 +384,10 @@ def build_report(
         unreported=sum(r.energy_J is None for r in records),
     )
     return report
+
+
+def _estimated_part(run: Mapping[str, Any]) -> float:
+    """The ESTIMATED part of a confirm run's energy (J): its stored ``estimated_J``, else all of it (not said: not
+    shown as a measurement)."""
+    part = run.get("estimated_J")
+    return float(part) if isinstance(part, (int, float)) and math.isfinite(part) else float(run["energy_J"])

@@ -75,7 +75,7 @@ from ._schema import (
 from ._secrets import argv_hidden, hide, job_override, mask_config, scrub_tree, settings_secrets
 from ._space import SearchSpace, holds, incompatible, parse_space, render
 from ._storage import error_line, open_storage, retry_callback, storage_lost
-from ._sweep_report import Report, build_report, late_runs
+from ._sweep_report import Report, build_report, confirm_energy, late_runs
 from ._urls import as_url, redact
 from .config import Settings, resolve_callable, validate
 from .errors import COMMAND_LINE, LauncherError, SweepDirError, SweeperConfigError, SweepFailedError
@@ -286,6 +286,7 @@ class EcoptSweeperImpl:
             cache=self._records,
             confirmed=self._confirmed,  # a sweep resumed after `ecopt confirm`
             late_runs=late_runs(study.user_attrs),
+            confirm_runs=confirm_energy(study.user_attrs),
         )
         report.notes = dict(notes)
         return report
@@ -929,10 +930,11 @@ class EcoptSweeperImpl:
             log.info("ecopt: the sweep's own energy: %s; artifacts in %s", report.sweep_energy_text(), self.sweep_dir)
             return
         log.info(
-            "ecopt: the sweep's own energy: %s (%s; from %s); artifacts in %s",
+            "ecopt: the sweep's own energy: %s (%s; from %s)%s; artifacts in %s",
             report.sweep_energy_text(),
             report.estimated_text(),
             report.sources_text(),
+            report.confirm_text(),  # a sweep resumed after `ecopt confirm`: tuning cost that too
             self.sweep_dir,
         )
 

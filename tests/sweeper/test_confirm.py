@@ -363,3 +363,55 @@ def test_confirm_on_a_meter_that_reads_nothing_confirms_nothing(tmp_path, monkey
     ):
         confirm(storage, "s", rounds=2, repeats_per_round=3)
     assert CONFIRMED_ATTR not in optuna.load_study(study_name="s", storage=storage).user_attrs
+
+
+def test_the_energy_confirm_spends_is_reported_and_counted_in_what_tuning_cost(tmp_path):
+    """Regression (tuning-cost audit, 2026-11-30): ``ecopt confirm`` measured the front again and spent energy that
+    no report counted: summary.json, energy_report.md and the payback gave the trials' energy alone as what tuning
+    cost. Each run's energy is now stored on the study, shown on its own line and added to the payback's."""
+    from ecopt_lightning.sweeper._confirm import clear, confirm, confirm_lines
+    from ecopt_lightning.sweeper._rebuild import rebuild
+    from ecopt_lightning.sweeper._records import estimated_share
+    from ecopt_lightning.sweeper._schema import CONFIRM_ENERGY_ATTR, JOB_DIR_ATTR
+
+    _kept_candidate(tmp_path / "job0")
+    shutil.copytree(tmp_path / "job0", tmp_path / "job1")
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(study_name="s", storage=storage, directions=["maximize", "minimize"])
+    study.set_metric_names(["val_acc", E])
+    for n, (acc, j) in enumerate([(0.9, 0.02), (0.8, 0.01)]):  # both on the front
+        attrs = {"val_acc": acc, E: j, "energy/total_J": 100.0 * (n + 1), JOB_DIR_ATTR: str(tmp_path / f"job{n}")}
+        study.add_trial(optuna.trial.create_trial(values=[acc, j], user_attrs=attrs))
+
+    result = confirm(storage, "s", rounds=2, repeats_per_round=3)
+    runs = optuna.load_study(study_name="s", storage=storage).user_attrs[CONFIRM_ENERGY_ATTR]
+    assert len(runs) == 1 and runs[0]["energy_J"] > 0 and runs[0]["seconds"] > 0
+    spent = runs[0]["energy_J"]
+    share = estimated_share(None, runs[0]["sources"].values())  # every figure keeps its source
+    assert share is not None and runs[0]["estimated_J"] == pytest.approx(share * spent)
+    assert result.after.impact["tuning_energy_J"] == pytest.approx(300.0 + spent)  # what the payback divides
+    said = confirm_lines(result)[-1]
+    assert said.startswith(f"this confirm used {spent:.4g} J (") and f"tuning cost {300.0 + spent:.4g} J" in said
+
+    rebuild(storage, "s", tmp_path / "report")
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    energy = summary["sweep_energy"]
+    assert energy["total_J"] == 300.0  # the trials' alone, as before
+    assert energy["confirm"] == {
+        "energy_J": pytest.approx(spent),
+        "estimated_J": pytest.approx(share * spent),
+        "runs": 1,
+    }
+    assert energy["tuning_total_J"] == summary["impact"]["tuning_energy_J"] == pytest.approx(300.0 + spent)
+    report = (tmp_path / "report" / "energy_report.md").read_text()
+    assert f"- `ecopt confirm` used {spent:.4g} J measuring the front again (1 run(s); " in report
+    assert f"(the payback's): {300.0 + spent:.4g} J (" in report
+
+    # a second run adds its own; --clear drops the confirmed values, not the energy they cost
+    confirm(storage, "s", rounds=2, repeats_per_round=3)
+    assert clear(storage, "s") == 2
+    runs = optuna.load_study(study_name="s", storage=storage).user_attrs[CONFIRM_ENERGY_ATTR]
+    rebuild(storage, "s", tmp_path / "again")
+    energy = json.loads((tmp_path / "again" / "summary.json").read_text())["sweep_energy"]
+    assert len(runs) == 2 and energy["confirm"]["runs"] == 2
+    assert energy["tuning_total_J"] == pytest.approx(300.0 + runs[0]["energy_J"] + runs[1]["energy_J"])
