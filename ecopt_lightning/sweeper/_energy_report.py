@@ -25,6 +25,7 @@ from ..metrics import (
     INFERENCE_PER_SAMPLE_IQR_J,
     PARAMS,
     SUMMARY_FILE,
+    TOTAL_J,
     total_J,
 )
 from ._domains import RULE
@@ -255,9 +256,9 @@ def _precision(record: TrialRecord) -> str:
     return "".join(f"; {p}" for p in parts)
 
 
-def _training_energy(record: TrialRecord, records: dict[int, TrialRecord]) -> str:
-    """The chosen model's training energy in words: its trial's, or for a config run in several trials the median
-    of those that reported one, naming them and those that did not.
+def _training_energy(record: TrialRecord, records: dict[int, TrialRecord], metric: str = total_J("train")) -> str:
+    """The chosen model's training energy (``metric``) in words: its trial's, or for a config run in several trials
+    the median of those that reported one, naming them and those that did not.
 
     Example:
         >>> from types import SimpleNamespace as R
@@ -266,7 +267,6 @@ def _training_energy(record: TrialRecord, records: dict[int, TrialRecord]) -> st
         >>> _training_energy(R(metrics={}, merged_trials=[3, 7, 9]), trials)
         '15 J (the median of trials 3, 9; trial(s) 7 reported none)'
     """
-    metric = total_J("train")
     if not record.merged_trials:
         return _fmt(record.metrics.get(metric), "J")
     said = [n for n in record.merged_trials if records[n].metrics.get(metric) is not None]
@@ -276,6 +276,18 @@ def _training_energy(record: TrialRecord, records: dict[int, TrialRecord]) -> st
     value = statistics.median(records[n].metrics[metric] for n in said)
     none = f"; trial(s) {', '.join(map(str, silent))} reported none" if silent else ""
     return f"{_fmt(value, 'J')} (the median of trials {', '.join(map(str, said))}{none})"
+
+
+def _whole_run(metric: str) -> str:
+    """What the energy metric of a trial's whole run holds, in words.
+
+    Example:
+        >>> _whole_run("energy/total_J"), _whole_run("energy/fit_J")
+        ('energy/total_J: training, validation, test, the inference benchmark, set-up and sanity check', 'energy/fit_J')
+    """
+    if metric != TOTAL_J:
+        return metric
+    return f"{metric}: training, validation, test, the inference benchmark, set-up and sanity check"
 
 
 def _why_chosen(rule: str | None, knee: bool) -> str:
@@ -359,7 +371,10 @@ def render(report: Report) -> str:
         lines += [
             f"- Trial {chosen.number} ({_why_chosen(imp.get('chosen_rule'), report.knee is chosen)}); "
             f"parameters: {', '.join(f'{k}={v}' for k, v in chosen.params.items()) or 'defaults'}.",
-            f"- Training energy: {_training_energy(chosen, trials)}{_estimated(chosen.sources.values())}.",
+            f"- Training energy (optimizer steps only, {total_J('train')}): {_training_energy(chosen, trials)}"
+            f"{_estimated(chosen.sources.values())}.",
+            f"- Its whole run ({_whole_run(report.settings.energy_metric)}): "
+            f"{_training_energy(chosen, trials, report.settings.energy_metric)}{_estimated(chosen.sources.values())}.",
             f"- Inference energy: {_fmt(chosen.energy_per_sample_J, 'J')} per sample{_estimated(inference_sources)} "
             f"({spread}{_precision(chosen)}), "
             f"{_fmt(chosen.samples_per_J)} samples per J.",

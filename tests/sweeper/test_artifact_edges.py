@@ -251,7 +251,8 @@ def test_the_chosen_model_of_a_repeated_config_gives_the_median_training_energy_
 
     study = _one_config_study(*({NAMES[1]: 0.002, "energy/train_total_J": train} for train in (10.0, 30.0, 20.0)))
     chosen = render(build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS)))
-    assert "- Training energy: 20 J (the median of trials 0, 1, 2).\n" in chosen.split("## The chosen model", 1)[1]
+    said = "- Training energy (optimizer steps only, energy/train_total_J): 20 J (the median of trials 0, 1, 2).\n"
+    assert said in chosen.split("## The chosen model", 1)[1]
 
 
 def test_the_chosen_repeated_config_names_the_trials_its_training_energy_is_the_median_of() -> None:
@@ -266,7 +267,8 @@ def test_the_chosen_repeated_config_names_the_trials_its_training_energy_is_the_
         {NAMES[1]: 0.002, "energy/train_total_J": 30.0},
     )
     chosen = render(build_report("edges", study.get_trials(), ReportSettings(NAMES, DIRECTIONS)))
-    said = "- Training energy: 20 J (the median of trials 0, 2; trial(s) 1 reported none).\n"
+    said = "- Training energy (optimizer steps only, energy/train_total_J): 20 J (the median of trials 0, 2; "
+    said += "trial(s) 1 reported none).\n"
     assert said in chosen.split("## The chosen model", 1)[1]
 
 

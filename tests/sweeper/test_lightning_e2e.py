@@ -116,7 +116,7 @@ def test_the_chosen_models_energy_in_the_report_says_it_is_an_estimate(lit_sweep
     model's training and inference energy as bare numbers, the inference one 'measured beside other processes'
     CPU load', though both were CPU-time estimates."""
     chosen = (lit_sweep[0] / "energy_report.md").read_text().split("## The chosen model", 1)[1]
-    training = next(line for line in chosen.splitlines() if line.startswith("- Training energy: "))
+    training = next(line for line in chosen.splitlines() if line.startswith("- Training energy "))
     inference = next(line for line in chosen.splitlines() if line.startswith("- Inference energy: "))
     assert training.endswith(" J, ESTIMATED from CPU time."), training
     assert " J per sample, ESTIMATED from CPU time (IQR " in inference, inference
@@ -144,6 +144,32 @@ def test_a_sweep_whose_benchmark_measured_nothing_stops_and_says_so(tmp_path: Pa
     assert study.trials[0].user_attrs["ecopt.error"].startswith(said)
     assert "ecopt.job_failed" not in study.trials[0].user_attrs  # a meter says nothing of the region
     assert PER_REPEAT_ATTR not in study.trials[0].user_attrs  # its repeats' 0 J are no values to pool with a rerun
+
+
+def test_the_chosen_models_training_energy_says_it_is_the_steps_alone_beside_its_whole_run(
+    lit_sweep: tuple[Path, Path],
+) -> None:
+    """Regression (tuning-cost audit, 2026-11-30): energy_report.md's 'Training energy' was energy/train_total_J,
+    the optimizer steps alone (a third of a digits trial), with nothing saying so, and the trial's whole run (its
+    validation, test, inference benchmark, set-up and sanity check) was nowhere in the section."""
+    import statistics
+
+    sweep = lit_sweep[0]
+    summary = json.loads((sweep / "summary.json").read_text())
+    trials = load_study(sweep, "lit").trials
+    number = summary["impact"]["chosen_trial"]
+    same = [t for t in trials if t.params == trials[number].params]  # the sampler may draw one config twice
+
+    def said(metric: str) -> str:
+        value = f"{statistics.median(t.user_attrs[metric] for t in same):.4g} J"
+        pooled = f" (the median of trials {', '.join(str(t.number) for t in same)})" if len(same) > 1 else ""
+        return f"{value}{pooled}, ESTIMATED from CPU time.\n"
+
+    chosen = (sweep / "energy_report.md").read_text().split("## The chosen model", 1)[1]
+    assert all(t.user_attrs["energy/total_J"] > t.user_attrs["energy/train_total_J"] for t in same)
+    assert f"- Training energy (optimizer steps only, energy/train_total_J): {said('energy/train_total_J')}" in chosen
+    what = "energy/total_J: training, validation, test, the inference benchmark, set-up and sanity check"
+    assert f"- Its whole run ({what}): {said('energy/total_J')}" in chosen
 
 
 def test_the_sweeps_energy_holds_every_trials_sanity_check(lit_sweep: tuple[Path, Path]) -> None:
