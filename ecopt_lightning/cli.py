@@ -223,8 +223,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor does Python's exit flush fail
         return 128 + 13  # as a shell reports a process ended by SIGPIPE
     except KeyboardInterrupt:
-        # confirm stores its values on the study only once every round is measured
-        kept = "; nothing confirmed: the study keeps its values" if args.command == "confirm" else ""
+        # confirm stores its values on the study only once every round is measured; the energy it spent, at once
+        kept = (
+            "; nothing confirmed: the study keeps its values (the energy measured so far counts in what tuning cost)"
+            if args.command == "confirm"
+            else ""
+        )
         print(f"ecopt {args.command}: interrupted (Ctrl-C){kept}", file=sys.stderr)
         return 128 + 2  # as a shell reports Ctrl-C
 

@@ -18,8 +18,9 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -28,6 +29,8 @@ from ..intervals import median_interval
 from ._records import TrialRecord, estimated_phrase
 from ._schema import CONFIRM_ENERGY_ATTR, CONFIRMED_ATTR, ReportSettings
 from ._sweep_report import Report, build_report, confirm_energy, late_runs
+
+log = logging.getLogger(__name__)
 
 #: repeats per candidate in each round
 REPEATS_PER_ROUND = 3
@@ -188,6 +191,7 @@ def confirm(
     confirmed = dict(study.user_attrs.get(CONFIRMED_ATTR) or {})
     swept = {r.number: r for r in before.records}  # the sweep's records (a rebuilt report carries confirmed values)
     measured: set[int] = set()
+    this_run: dict[str, Any] | None = None
     try:
         while runs:
             measure_rounds(runs, rounds, measure)
@@ -211,6 +215,8 @@ def confirm(
             skipped.update(more_skipped)
         this_run = _spent_entry(monitor.measure(start, monitor.snapshot(), "ecopt confirm"))
     finally:
+        if this_run is None:  # stopped (Ctrl-C, a model that raised): what it measured so far was spent all the same
+            _keep_spent(study, spent, monitor, start)
         monitor.close()
     spent = [*spent, this_run]
     study.set_user_attr(CONFIRM_ENERGY_ATTR, spent)  # first: spent, whether or not the values below get stored
@@ -240,6 +246,18 @@ def clear(storage: str, study_name: str) -> int:
     if had:
         study.set_user_attr(CONFIRMED_ATTR, None)  # Optuna cannot delete a study attribute; None reads as none
     return had
+
+
+def _keep_spent(study: Any, spent: list[Mapping[str, Any]], monitor: Any, start: Any) -> None:
+    """Store the energy of a run that stopped before its end (``"stopped": true``), without hiding why it stopped:
+    a failure to store it is logged, not raised."""
+    try:
+        entry = {**_spent_entry(monitor.measure(start, monitor.snapshot(), "ecopt confirm")), "stopped": True}
+        study.set_user_attr(CONFIRM_ENERGY_ATTR, [*spent, entry])
+    except Exception as exc:
+        log.warning(
+            "ecopt confirm: the energy it spent before it stopped is not stored: %s: %s", type(exc).__name__, exc
+        )
 
 
 def _spent_entry(m: Any) -> dict[str, Any]:

@@ -55,7 +55,8 @@ PRUNE_BEFORE_TRAINING_ATTR = "ecopt.prune_before_training"
 #: be updated, so it lives on the study)
 CONFIRMED_ATTR = "ecopt.confirmed"
 #: the energy each ``ecopt confirm`` run spent measuring the front again, a list of ``{"energy_J", "estimated_J",
-#: "seconds", "sources", "invalid"}`` (one per run, kept after ``--clear``: it was spent): part of what tuning cost
+#: "seconds", "sources", "invalid"}`` (one per run, kept after ``--clear``: it was spent; ``"stopped": true`` on a run
+#: interrupted before its end, which confirmed nothing): part of what tuning cost
 CONFIRM_ENERGY_ATTR = "ecopt.confirm_energy"
 #: what optuna-dashboard shows on the study page without opening a file (short texts, each under its 1024
 #: characters): the front (knee first), the knee, the hypervolume, the sweep's own energy, the measurement sources

@@ -223,7 +223,21 @@ class ThreadProbe(LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-def _kept_candidate(job: Path) -> None:
+class FailsInConfirm(ThreadProbe):
+    """ThreadProbe whose forward pass raises at its ``fail_at``-th call from when a test sets it (an event)."""
+
+    fail_at: ClassVar[int | None] = None
+    calls: ClassVar[int] = 0
+
+    @override
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        FailsInConfirm.calls += 1
+        if FailsInConfirm.fail_at is not None and FailsInConfirm.calls >= FailsInConfirm.fail_at:
+            raise RuntimeError("injected: the model failed mid-confirm")
+        return super().forward(x)
+
+
+def _kept_candidate(job: Path, model: type[ThreadProbe] = ThreadProbe) -> None:
     """A real fit whose EnergyCallback keeps the model for ``ecopt confirm`` under ``job``, its benchmark on 1
     torch thread (the default)."""
     from torch.utils.data import DataLoader, TensorDataset
@@ -239,7 +253,7 @@ def _kept_candidate(job: Path) -> None:
         max_epochs=1, default_root_dir=job, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, num_sanity_val_steps=0, accelerator="cpu", callbacks=[callback],
     )  # fmt: skip
-    trainer.fit(ThreadProbe(), data, data)
+    trainer.fit(model(), data, data)
 
 
 def test_confirm_measures_on_the_sweeps_threads_with_the_sweeps_values_and_hardware(tmp_path, monkeypatch):
@@ -415,3 +429,30 @@ def test_the_energy_confirm_spends_is_reported_and_counted_in_what_tuning_cost(t
     energy = json.loads((tmp_path / "again" / "summary.json").read_text())["sweep_energy"]
     assert len(runs) == 2 and energy["confirm"]["runs"] == 2
     assert energy["tuning_total_J"] == pytest.approx(300.0 + runs[0]["energy_J"] + runs[1]["energy_J"])
+
+
+def test_a_confirm_that_stops_midway_still_counts_the_energy_it_spent(tmp_path, monkeypatch):
+    """A confirm run stopped before its end (Ctrl-C, a model that raised) confirms nothing, and the energy it had
+    spent measuring was counted nowhere either (its one window was read only at the end)."""
+    from ecopt_lightning.sweeper._confirm import confirm
+    from ecopt_lightning.sweeper._rebuild import rebuild
+    from ecopt_lightning.sweeper._schema import CONFIRM_ENERGY_ATTR, CONFIRMED_ATTR, JOB_DIR_ATTR
+
+    _kept_candidate(tmp_path / "job0", FailsInConfirm)
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(study_name="s", storage=storage, directions=["maximize", "minimize"])
+    study.set_metric_names(["val_acc", E])
+    attrs = {"val_acc": 0.9, E: 0.02, "energy/total_J": 100.0, JOB_DIR_ATTR: str(tmp_path / "job0")}
+    study.add_trial(optuna.trial.create_trial(values=[0.9, 0.02], user_attrs=attrs))
+
+    monkeypatch.setattr(FailsInConfirm, "calls", 0)
+    monkeypatch.setattr(FailsInConfirm, "fail_at", 20)  # mid-measuring: warm-ups and repeats ran before
+    with pytest.raises(RuntimeError, match="injected"):
+        confirm(storage, "s", rounds=2, repeats_per_round=3)
+    stored = optuna.load_study(study_name="s", storage=storage).user_attrs
+    assert CONFIRMED_ATTR not in stored  # nothing confirmed
+    (run,) = stored[CONFIRM_ENERGY_ATTR]
+    assert run["stopped"] is True and run["energy_J"] > 0
+    rebuild(storage, "s", tmp_path / "report")
+    energy = json.loads((tmp_path / "report" / "summary.json").read_text())["sweep_energy"]
+    assert energy["tuning_total_J"] == pytest.approx(100.0 + run["energy_J"])

@@ -60,7 +60,8 @@ def test_output_into_a_reader_that_left_ends_without_a_traceback(tmp_path: Path,
 @pytest.mark.parametrize(
     ("command", "said"),
     [("report", "ecopt report: interrupted (Ctrl-C)"),
-     ("confirm", "ecopt confirm: interrupted (Ctrl-C); nothing confirmed: the study keeps its values")],
+     ("confirm", "ecopt confirm: interrupted (Ctrl-C); nothing confirmed: the study keeps its values (the energy "
+                 "measured so far counts in what tuning cost)")],
 )  # fmt: skip
 def test_ctrl_c_in_a_command_is_one_line_and_130(capsys, monkeypatch, sweep: Path, command: str, said: str) -> None:
     from ecopt_lightning import cli
