@@ -66,7 +66,8 @@ def _report(args: argparse.Namespace) -> int:
         f"sweep energy {report.sweep_energy_text()}{f', {how}' if (how := report.estimated_text()) else ''}"
     )
     stopped = saved_line(energy_saved(report.records))  # as the sweep's closing lines say it
-    for line in [*not_comparable_lines(report), *([] if stopped is None else [stopped]), *impact_lines(report.impact)]:
+    lines = [*not_comparable_lines(report), *([] if stopped is None else [stopped])]
+    for line in [*lines, *impact_lines(report.impact, report.tuning_text())]:
         print(line)
     for path in paths:
         print(path)
@@ -121,10 +122,14 @@ def _write_error(out: Path, exc: OSError) -> str:
     return f"cannot write the files into --out {str(out)!r}: {write_failure(exc)}"
 
 
-def impact_lines(impact: dict) -> list[str]:
-    """The payback and proxy-check figures as short lines of text."""
+def impact_lines(impact: dict, tuning_text: str | None = None) -> list[str]:
+    """The payback and proxy-check figures as short lines of text; ``tuning_text`` (the report's
+    :meth:`~ecopt_lightning.sweeper._sweep_report.Report.tuning_text`) says what tuning cost, with its parts and
+    ESTIMATED share."""
     tuning = impact["tuning_energy_J"]
-    lines = [f"tuning energy {'unknown (no trial reported it)' if tuning is None else f'{tuning:.6g} J'}"]
+    if tuning_text is None:
+        tuning_text = "unknown (no trial reported it)" if tuning is None else f"{tuning:.6g} J"
+    lines = [f"tuning energy {tuning_text}"]
     from ecopt_lightning.sweeper._impact import describe_saving, estimated_note, uncertainty_note
 
     lines += describe_saving(impact)

@@ -128,6 +128,40 @@ class Report:
             f"tuning cost {self.tuning_energy_J:.{digits}g} J"
         )
 
+    def tuning_text(self) -> str:
+        """What tuning cost (:attr:`tuning_energy_J`) in words, for the payback's lines: its parts when ``ecopt
+        confirm`` ran, and how much of it is ESTIMATED when any is (or unknown); ``"unknown (...)"`` when no trial
+        reported its energy.
+
+        Example:
+            >>> trial = TrialRecord(0, "COMPLETE", None, {}, [], {}, {}, False, None, 100.0, None, None, None, None)
+            >>> r = Report("s", None, [trial], [], [], None, None, None, {}, 100.0, {"energy/total_J": 1}, 100.0, 0, {})
+            >>> r.tuning_text()
+            '100 J (100% of it ESTIMATED, not measured)'
+            >>> r.confirm_energy_J, r.confirm_estimated_J, r.confirm_runs = 30.0, 30.0, 1
+            >>> r.tuning_text()
+            "130 J (the trials' 100 J and ecopt confirm's 30 J; 100% of it ESTIMATED, not measured)"
+            >>> r.sweep_estimated_J = r.confirm_estimated_J = 0.0
+            >>> r.tuning_text()
+            "130 J (the trials' 100 J and ecopt confirm's 30 J)"
+        """
+        if not self.energy_reported:
+            return "unknown (no trial reported it)"
+        parts = (
+            [f"the trials' {self.sweep_energy_text()} and ecopt confirm's {self.confirm_energy_J:.6g} J"]
+            if self.confirm_runs
+            else []
+        )
+        with_energy = sum(r.energy_J is not None for r in self.records) + self.energy_sources.get(LATE_RUN_SOURCE, 0)
+        estimated = self.sweep_estimated_J + self.confirm_estimated_J
+        if estimated > 0 or self.trials_without_source:  # a measured tuning's line stays short
+            parts.append(
+                estimated_phrase(
+                    self.tuning_energy_J, estimated, self.trials_without_source, with_energy + self.confirm_runs
+                )
+            )
+        return f"{self.tuning_energy_J:.6g} J" + (f" ({'; '.join(parts)})" if parts else "")
+
     @property
     def energy_reported(self) -> bool:
         """Whether any trial (or a late run of one) reported its energy: else ``sweep_energy_J`` (0) is unknown,

@@ -368,3 +368,26 @@ def test_a_proxy_check_over_estimated_energy_says_so():
     assert f"params: 1 over 3 trials (J per sample ESTIMATED from CPU time, not measured, in 2 of them){few}." in (
         render(report)
     )
+
+
+def test_ecopt_reports_tuning_energy_line_names_its_parts_and_its_estimated_share(tmp_path, capsys):
+    """Regression (tuning-cost audit, 2026-11-30): `ecopt report` printed 'tuning energy 100.874 J', a bare number:
+    neither that 81.2 J of it were the trials' and 19.7 J `ecopt confirm`'s, nor that all of it was ESTIMATED from
+    CPU time, not measured (the line above gave the trials' share alone). The payback pays back this figure."""
+    from ecopt_lightning.cli import main
+    from ecopt_lightning.sweeper._schema import CONFIRM_ENERGY_ATTR
+
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(study_name="s", storage=storage, directions=["maximize", "minimize"])
+    study.set_metric_names(SETTINGS.objective_names)
+    for t in [trial(0, 0.9, 0.01, 10, 10, 1.0, 80.0, baseline=True), trial(1, 0.95, 0.005, 5, 5, 1.0, 20.0)]:
+        t.user_attrs["energy/estimated_fraction"] = 1.0  # as EnergyCallback logs it on a machine without sensors
+        study.add_trial(t)
+    study.set_user_attr(
+        CONFIRM_ENERGY_ATTR, [{"energy_J": 30.0, "estimated_J": 30.0, "sources": {"cpu:0": "estimate"}}]
+    )
+    assert main(["report", "--storage", storage, "--study", "s", "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    said = "tuning energy 130 J (the trials' 100 J and ecopt confirm's 30 J; 100% of it ESTIMATED, not measured)"
+    assert said in out, out
+    assert "payback: tuning pays back its 130 J after 26000 inferences" in "\n".join(out)  # 130 J / 0.005 J
