@@ -44,6 +44,7 @@ from .energy_summary import (
 )
 from .energy_tracker import (
     COUNTED,
+    IDLE,
     OTHER,
     SANITY,
     EnergyTracker,
@@ -654,13 +655,13 @@ class EnergyCallback(Callback):
         )
 
     def _counted_any(self) -> bool:
-        """Whether the totals hold any counted window (else they are 0 J of nothing: no batch ran). OTHER and
-        SANITY alone are not one: a fit whose loop Lightning skipped (no batch) still ran its set-up and its
-        sanity check, which are no run's energy."""
+        """Whether the totals hold any counted window (else they are 0 J of nothing: no batch ran). OTHER, SANITY
+        and IDLE alone are not one: a fit whose loop Lightning skipped (no batch) still ran its set-up, its sanity
+        check and idle baseline, which are no run's energy."""
         return any(
             t.steps or t.samples or t.seconds > 0 or t.energy_J > 0
             for phase, t in self.tracker.cluster.items()
-            if phase in COUNTED and phase not in (OTHER, SANITY)
+            if phase in COUNTED and phase not in (OTHER, SANITY, IDLE)
         )
 
     def _no_energy(self) -> str | None:

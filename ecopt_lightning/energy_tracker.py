@@ -44,8 +44,10 @@ BENCHMARK = "benchmark"
 #: Lightning's sanity check before fit's first epoch: measured apart from validation, and counted in the total
 #: (its energy was spent: a sweep's cost leaves none out)
 SANITY = "sanity"
+#: the idle baseline (``idle_baseline_s``) before fit: its power is net energy's reference, its energy was spent
+IDLE = "idle"
 #: phases whose energy makes up ``energy/total_J``
-COUNTED = ("train", "val", "test", "predict", BENCHMARK, OTHER, SANITY)
+COUNTED = ("train", "val", "test", "predict", BENCHMARK, OTHER, SANITY, IDLE)
 #: the phase whose epoch a checkpoint can cut (``every_n_train_steps``): the evaluation loops end before any save
 CUT = "train"
 #: how a counted field of :class:`Totals` combines over DDP ranks (in the field's metadata)
@@ -298,7 +300,8 @@ class EnergyTracker:
             return
         start = self.monitor.snapshot(sync=True)
         time.sleep(seconds)
-        m = self.monitor.measure(start, self.monitor.snapshot(sync=True), "idle")
+        m = self.monitor.measure(start, self.monitor.snapshot(sync=True), IDLE)
+        self.add(IDLE, m)  # spent whether or not its power can serve as the reference below
         idle = reduce(
             {
                 "energy_J": m.energy_J,
@@ -706,6 +709,7 @@ def carbon_and_cost(
 __all__ = [
     "COUNTED",
     "CUT",
+    "IDLE",
     "OTHER",
     "SANITY",
     "EnergyTracker",

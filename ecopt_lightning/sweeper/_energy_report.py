@@ -282,12 +282,14 @@ def _whole_run(metric: str) -> str:
     """What the energy metric of a trial's whole run holds, in words.
 
     Example:
-        >>> _whole_run("energy/total_J"), _whole_run("energy/fit_J")
-        ('energy/total_J: training, validation, test, the inference benchmark, set-up and sanity check', 'energy/fit_J')
+        >>> _whole_run("energy/total_J")
+        'energy/total_J: training, validation, test, the inference benchmark, set-up, sanity check and idle baseline'
+        >>> _whole_run("energy/fit_J")
+        'energy/fit_J'
     """
     if metric != TOTAL_J:
         return metric
-    return f"{metric}: training, validation, test, the inference benchmark, set-up and sanity check"
+    return f"{metric}: training, validation, test, the inference benchmark, set-up, sanity check and idle baseline"
 
 
 def _why_chosen(rule: str | None, knee: bool) -> str:

@@ -253,8 +253,9 @@ def test_inference_benchmark_and_idle_baseline(tmp_path):
     s = cb.summary()
     assert s["inference"]["samples_per_repeat"] == 32 and len(s["inference"]["per_repeat_J"]) == 3
     assert s["inference"]["source"] == "estimate"
-    counted = sum(s["phases"][p]["energy_J"] for p in ("train", "val", "benchmark", "other", "sanity"))
-    assert m["energy/total_J"] == pytest.approx(counted)  # the benchmark counts in the run's total
+    counted = sum(s["phases"][p]["energy_J"] for p in ("train", "val", "benchmark", "other", "sanity", "idle"))
+    assert m["energy/total_J"] == pytest.approx(counted)  # the benchmark and the idle baseline count in the total
+    assert s["phases"]["idle"]["seconds"] >= 0.05
 
 
 def test_test_and_predict_reach_loggers_and_callback_metrics(tmp_path):

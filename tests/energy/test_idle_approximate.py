@@ -29,3 +29,20 @@ def test_an_idle_baseline_shorter_than_the_sensors_update_is_not_used_for_net_en
     fine = _tracker(update_period_s=0.5)
     fine.measure_idle(0.0, RankReducer().reduce)
     assert fine.idle_W == 3.0
+
+
+def test_the_idle_baselines_energy_counts_in_the_total_whether_or_not_its_power_is_used():
+    """Regression (tuning-cost audit, 2026-11-30): the idle baseline (``idle_baseline_s`` before every fit: each
+    trial of a sweep) was measured, then counted nowhere: energy/total_J, and so the sweep's cost and payback, left
+    it out. It is a counted phase now; net energy, gross less idle power x time, stays as it was."""
+    fine = _tracker(update_period_s=0.5)  # 3 J a read, 1 s a window
+    fine.measure_idle(0.0, RankReducer().reduce)
+    fine.reduce_local()
+    totals = fine.compute()
+    assert totals["energy/total_J"] == 3.0 and fine.cluster["idle"].seconds == 1.0
+    assert totals["energy/total_net_J"] == 0.0  # its own 3 J less 3 W x 1 s
+    coarse = _tracker(update_period_s=10.0)
+    with pytest.warns(EnergyWarning, match="idle power not measured"):
+        coarse.measure_idle(0.0, RankReducer().reduce)
+    coarse.reduce_local()
+    assert coarse.compute()["energy/total_J"] == 3.0  # no idle power to use, but its energy was spent

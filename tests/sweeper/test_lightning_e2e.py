@@ -169,7 +169,7 @@ def test_the_chosen_models_training_energy_says_it_is_the_steps_alone_beside_its
     chosen = (sweep / "energy_report.md").read_text().split("## The chosen model", 1)[1]
     assert all(t.user_attrs["energy/total_J"] > t.user_attrs["energy/train_total_J"] for t in same)
     assert f"- Training energy (optimizer steps only, energy/train_total_J): {said('energy/train_total_J')}" in chosen
-    what = "energy/total_J: training, validation, test, the inference benchmark, set-up and sanity check"
+    what = "energy/total_J: training, validation, test, the inference benchmark, set-up, sanity check and idle baseline"
     assert f"- Its whole run ({what}): {said('energy/total_J')}" in chosen
 
 
