@@ -409,8 +409,8 @@ def render(report: Report) -> str:
         lines += [
             f"- `ecopt confirm` used {_fmt(report.confirm_energy_J, 'J')} measuring the front again "
             f"({report.confirm_runs} run(s); {confirm}).",
-            f"- What tuning cost, the trials and `ecopt confirm` (the payback's): {_fmt(total, 'J')} "
-            f"({total / 3.6e6:.4g} kWh; {intensity.entry(total, pue)['total_gCO2e']:.4g} gCO2e at {intensity.label}).",
+            f"- What tuning cost (the payback's): {report.tuning_text()}; {total / 3.6e6:.4g} kWh; "
+            f"{intensity.entry(total, pue)['total_gCO2e']:.4g} gCO2e at {intensity.label}.",
         ]
     saved = energy_saved(report.records)
     if saved is not None and not saved["trials_stopped"]:

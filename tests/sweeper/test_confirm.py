@@ -419,7 +419,9 @@ def test_the_energy_confirm_spends_is_reported_and_counted_in_what_tuning_cost(t
     assert energy["tuning_total_J"] == summary["impact"]["tuning_energy_J"] == pytest.approx(300.0 + spent)
     report = (tmp_path / "report" / "energy_report.md").read_text()
     assert f"- `ecopt confirm` used {spent:.4g} J measuring the front again (1 run(s); " in report
-    assert f"(the payback's): {300.0 + spent:.4g} J (" in report
+    total = f"- What tuning cost (the payback's): {300.0 + spent:.6g} J (the trials' 300 J and ecopt confirm's "
+    line = next(x for x in report.splitlines() if x.startswith(total))
+    assert f"confirm's {spent:.6g} J; " in line and "% of it ESTIMATED, not measured" in line, line  # its share
 
     # a second run adds its own; --clear drops the confirmed values, not the energy they cost
     confirm(storage, "s", rounds=2, repeats_per_round=3)
