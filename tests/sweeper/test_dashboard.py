@@ -75,3 +75,22 @@ def test_the_study_pages_front_gives_intervals_and_statuses_and_fits_the_dashboa
     assert front[-1] == "possibly on the front: trial 12"
     assert front[-2].startswith("... ") and front[-2].endswith(" more in pareto_front.csv")
     assert len(json.dumps(front)) < 1024
+
+
+def test_a_sweep_resumed_after_confirm_counts_its_energy_in_the_closing_line_and_the_dashboard(tmp_path, multirun):
+    """A sweep resumed after `ecopt confirm` (a rerun of its command) closed with the trials' energy alone as its
+    own, and the dashboard's ecopt.sweep_energy with its gCO2e likewise: the energy confirm spent, stored on the
+    study, was left out of what tuning cost."""
+    from ecopt_lightning.sweeper._schema import CONFIRM_ENERGY_ATTR, SWEEP_ENERGY_ATTR
+
+    from .conftest import load_study
+
+    multirun("width=choice(8,16)", "hydra.sweeper.n_trials=2")
+    study = load_study(tmp_path / "sweep")
+    trials_J = sum(t.user_attrs["energy/total_J"] for t in study.trials)
+    study.set_user_attr(CONFIRM_ENERGY_ATTR, [{"energy_J": 5.0, "estimated_J": 5.0, "sources": {"cpu:0": "estimate"}}])
+    closing = multirun("width=choice(8,16)", "hydra.sweeper.n_trials=2")  # the same command: resumed, nothing to run
+    said = f"with ecopt confirm's 5 J (1 run(s), 100% of it ESTIMATED, not measured), tuning cost {trials_J + 5:.6g} J"
+    assert f"; {said}; artifacts in " in closing.stdout + closing.stderr
+    attr = load_study(tmp_path / "sweep").user_attrs[SWEEP_ENERGY_ATTR]
+    assert said in attr and f"{(trials_J + 5) / 3.6e6 * 480:.4g} gCO2e at 480 gCO2e/kWh" in attr, attr
