@@ -40,7 +40,9 @@ def _energy_text(report: Report) -> str:
     line says), or why it is unknown."""
     if not report.energy_reported:
         return report.sweep_energy_text()
-    return f"{report.sweep_energy_text()}, {report.estimated_text()}; from {report.sources_text()}"
+    return (
+        f"{report.sweep_energy_text()}, {report.estimated_text()}; from {report.sources_text()}{report.confirm_text()}"
+    )
 
 
 def _markdown(report: Report) -> str:

@@ -183,6 +183,32 @@ def test_mlflow_and_wandb_say_how_the_sweep_energy_was_obtained(
     assert logged["ecopt/sweep_energy_J"] == 5.0 and logged[SWEEP_ENERGY_HOW] == said
 
 
+def test_mlflow_says_what_tuning_cost_with_confirm_beside_the_sweeps_energy(tmp_path: Path) -> None:
+    """Regression (tuning-cost audit, 2026-11-30): a sweep resumed after `ecopt confirm` closed with confirm's
+    energy and what tuning cost in its last log line, but the loggers' text, said to be that line's, left it out."""
+    pytest.importorskip("mlflow")
+    import mlflow
+
+    from ecopt_lightning.sweeper._loggers import SWEEP_ENERGY_HOW
+    from ecopt_lightning.sweeper._schema import SOURCES_ATTR
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for acc, joules in [(0.8, 2.0), (0.9, 3.0)]:
+        attrs = {"energy/total_J": joules, SOURCES_ATTR: {"cpu:0": "estimate"}}
+        study.add_trial(optuna.trial.create_trial(values=[acc, joules], user_attrs=attrs))
+    settings = ReportSettings.default(["acc", "energy/total_J"], ["maximize", "minimize"])
+    report = build_report("how", study.get_trials(), settings, confirm_runs=[{"energy_J": 1.0, "estimated_J": 1.0}])
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    kwargs = {"mlflow": {"tracking_uri": uri, "experiment_name": "ecopt-test"}}
+    where = log_everywhere(["mlflow"], report, tmp_path, write_all(report, tmp_path / "files"), kwargs)
+    run = mlflow.MlflowClient(tracking_uri=uri).get_run(where["mlflow"])
+    assert run.data.metrics["ecopt_sweep_energy_J"] == 5.0  # the trials', as named
+    assert run.data.tags[SWEEP_ENERGY_HOW] == (
+        "5 J, 100% of it ESTIMATED, not measured; from energy/total_J: 2 trial(s); with ecopt confirm's 1 J "
+        "(1 run(s), 100% of it ESTIMATED, not measured), tuning cost 6 J"
+    )
+
+
 def _tensorboard_summary(study: optuna.Study, tmp_path: Path) -> str:
     """The sweep's summary text as TensorBoard shows it, for a study of ``(acc, e)`` trials."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
