@@ -81,7 +81,8 @@ class EnergyCallback(Callback):
         length_fn: ``batch -> items`` (e.g. tokens); adds ``energy/{phase}_per_item_J``.
         inference_benchmark: ``True``, an :class:`InferenceBenchmark` or its fields as a dict: after fit,
             measure J per sample under ``torch.inference_mode`` (median and IQR).
-        idle_baseline_s: measure idle power for this long (s) before fit and log net energy beside gross.
+        idle_baseline_s: measure idle power for this long (s) before fit (its energy counts in the total) and log
+            net energy beside gross.
         cuda_sync: when to synchronise CUDA at a window end: ``"log"`` (log points and epoch ends,
             default), ``"step"`` (read and synchronise every step) or ``"never"``.
         proxies: log ``model/params`` and ``model/flops_per_sample`` (one extra forward pass, not counted).
@@ -297,7 +298,7 @@ class EnergyCallback(Callback):
         # with nothing measured on any rank (the same on every rank: the reduction is a collective) there is no
         # idle power, not one of 0 W
         if self.idle_baseline_s > 0 and self.tracker.idle_W is None and self._measuring:
-            with self.tracker.paused(OTHER, sync=self._sync_reads):  # measured apart, in no total
+            with self.tracker.paused(OTHER, sync=self._sync_reads):  # measured apart: its own phase, IDLE
                 self.tracker.measure_idle(self.idle_baseline_s, self._reducer.reduce)
 
     @override
