@@ -22,13 +22,16 @@ Example:
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 from typing_extensions import override
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from digits import DigitsDataModule
 
 #: the environment variable that names the generated data file for the trials (set by benchmarks/multi_fidelity.py)
 DATA_ENV = "ECOPT_BENCH_MNIST1D"
@@ -46,17 +49,13 @@ def generate(path: Path) -> Path:
     return path
 
 
-class Mnist1dDataModule(L.LightningDataModule):
+class Mnist1dDataModule(DigitsDataModule):
     """MNIST-1D from ``path`` (default: ``$ECOPT_BENCH_MNIST1D``): train/val 80/20 of the training signals by
-    ``seed``, test the package's test signals."""
+    ``seed``, test the package's test signals; the loaders are the digits job's."""
 
     def __init__(self, batch_size: int = 64, seed: int = 0, num_workers: int = 0, path: Path | None = None) -> None:
-        super().__init__()
-        self.batch_size = batch_size
-        self.seed = seed
-        self.num_workers = num_workers
+        super().__init__(batch_size=batch_size, seed=seed, num_workers=num_workers)
         self.path = Path(path or os.environ[DATA_ENV])
-        self.splits: dict[str, TensorDataset] = {}
 
     @override
     def setup(self, stage: str | None = None) -> None:
@@ -74,21 +73,6 @@ class Mnist1dDataModule(L.LightningDataModule):
             "val": TensorDataset(x[val], y[val]),
             "test": TensorDataset(x_test, y_test),
         }
-
-    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
-        return DataLoader(self.splits[split], batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers)
-
-    @override
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    @override
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    @override
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
 
 
 def use_in(train_module) -> None:
