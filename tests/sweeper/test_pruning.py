@@ -432,11 +432,8 @@ def test_the_check_measures_on_the_benchmarks_threads(tmp_path: Path, monkeypatc
     benchmark on one (``InferenceBenchmark.threads``). On a loaded 2-core machine two threads spin, and the CPU
     estimate counts the spin: the digits app's untrained width-8 model read 2.9e-3 J/sample against the 1.2e-6 its
     benchmark measured after training, so a constraint set from the sweep's values (<= 3e-6) pruned all 30 trials."""
-    import optuna
     import torch
 
-    from ecopt_lightning.sweeper._schema import PRUNE_BEFORE_TRAINING_ATTR, SETTINGS_ATTR
-    from ecopt_lightning.sweeper._storage import open_storage
     from tests.doubles.fake_powercap import FakePowercap
 
     cap = FakePowercap(tmp_path / "powercap", psys=False)
@@ -449,13 +446,7 @@ def test_the_check_measures_on_the_benchmarks_threads(tmp_path: Path, monkeypatc
 
     model = torch.nn.Linear(64, 10)
     model.register_forward_hook(forward)
-    limit = "energy/inference_per_sample_J <= 1.0"
-    settings = validate({"objectives": [{"name": "val_acc", "direction": "maximize"}], "constraints": [limit]})
-    url = f"sqlite:///{tmp_path / 'ecopt.db'}"
-    study = optuna.create_study(study_name="s", storage=open_storage(url, 0), directions=["maximize"])
-    study.set_user_attr(SETTINGS_ATTR, settings.for_report().to_attrs())
-    study.set_user_attr(PRUNE_BEFORE_TRAINING_ATTR, True)
-    ref = TrialRef(url, "s", study.ask().number)
+    ref = _checked_trial(tmp_path, "energy/inference_per_sample_J <= 1.0")
     before = torch.get_num_threads()
     torch.set_num_threads(2)  # the process's own, as torch picks on a 2-core machine
     try:
@@ -480,18 +471,11 @@ def test_a_check_that_measured_nothing_prunes_nothing_and_says_so(
     import optuna
     import torch
 
-    from ecopt_lightning.sweeper._schema import PRUNE_BEFORE_TRAINING_ATTR, SETTINGS_ATTR
-    from ecopt_lightning.sweeper._storage import open_storage
     from tests.doubles.fake_powercap import FakePowercap
 
     monkeypatch.setenv("ECOPT_POWERCAP_ROOT", str(FakePowercap(tmp_path / "powercap", psys=False).root))  # frozen
-    limit = "energy/inference_per_sample_J <= 1e-3"
-    settings = validate({"objectives": [{"name": "val_acc", "direction": "maximize"}], "constraints": [limit]})
-    url = f"sqlite:///{tmp_path / 'ecopt.db'}"
-    study = optuna.create_study(study_name="s", storage=open_storage(url, 0), directions=["maximize"])
-    study.set_user_attr(SETTINGS_ATTR, settings.for_report().to_attrs())
-    study.set_user_attr(PRUNE_BEFORE_TRAINING_ATTR, True)
-    ref = TrialRef(url, "s", study.ask().number)
+    ref = _checked_trial(tmp_path, "energy/inference_per_sample_J <= 1e-3")
+    url = ref.storage
     batches = [(torch.zeros(8, 4), torch.zeros(8))] * 2
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -500,3 +484,18 @@ def test_a_check_that_measured_nothing_prunes_nothing_and_says_so(
     assert said == ["ecopt: trial 0's pre-training check measured nothing (every repeat read 0 J on rapl): the trial "
                     "trains unchecked"]  # fmt: skip
     assert optuna.load_study(study_name="s", storage=url).trials[0].user_attrs == {}
+
+
+def _checked_trial(tmp_path: Path, limit: str) -> TrialRef:
+    """A trial of a one-objective SQLite study with ``prune_before_training`` and the constraint ``limit``."""
+    import optuna
+
+    from ecopt_lightning.sweeper._schema import PRUNE_BEFORE_TRAINING_ATTR, SETTINGS_ATTR
+    from ecopt_lightning.sweeper._storage import open_storage
+
+    settings = validate({"objectives": [{"name": "val_acc", "direction": "maximize"}], "constraints": [limit]})
+    url = f"sqlite:///{tmp_path / 'ecopt.db'}"
+    study = optuna.create_study(study_name="s", storage=open_storage(url, 0), directions=["maximize"])
+    study.set_user_attr(SETTINGS_ATTR, settings.for_report().to_attrs())
+    study.set_user_attr(PRUNE_BEFORE_TRAINING_ATTR, True)
+    return TrialRef(url, "s", study.ask().number)
