@@ -192,20 +192,24 @@ def confirm(
     swept = {r.number: r for r in before.records}  # the sweep's records (a rebuilt report carries confirmed values)
     measured: set[int] = set()
     this_run: dict[str, Any] | None = None
+
+    def rebuilt() -> Report:  # the report with the values confirmed so far, and the energy spent so far
+        return build_report(
+            study.study_name,
+            study.get_trials(deepcopy=False),
+            settings,
+            confirmed=confirmed,
+            late_runs=late,
+            confirm_runs=spent,
+        )
+
     try:
         while runs:
             measure_rounds(runs, rounds, measure)
             for run in runs:
                 measured.add(run.record.number)
                 confirmed[str(run.record.number)] = {**_confirmed_entry(run, rounds, settings), "hardware": machine}
-            after = build_report(
-                study.study_name,
-                study.get_trials(deepcopy=False),
-                settings,
-                confirmed=confirmed,
-                late_runs=late,
-                confirm_runs=spent,
-            )
+            after = rebuilt()
             # a front member measured worse can let a trial the sweep had dominated onto the rebuilt front:
             # measure those too, so that every member of the confirmed front was measured again
             newcomers = [
@@ -221,14 +225,7 @@ def confirm(
     spent = [*spent, this_run]
     study.set_user_attr(CONFIRM_ENERGY_ATTR, spent)  # first: spent, whether or not the values below get stored
     study.set_user_attr(CONFIRMED_ATTR, confirmed)
-    after = build_report(
-        study.study_name,
-        study.get_trials(deepcopy=False),
-        settings,
-        confirmed=confirmed,
-        late_runs=late,
-        confirm_runs=spent,
-    )
+    after = rebuilt()
     after.notes = storage_notes(study, confirmed)
     return Confirmation(before, after, skipped, measured)
 
