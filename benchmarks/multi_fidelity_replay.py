@@ -428,6 +428,25 @@ def per_trial(plain: Sequence[Row], work: Sequence[Row]) -> list[Row]:
     return out
 
 
+#: what ``--final-known`` replays, in the report's first line
+FINAL_KNOWN_WORDS = ", the rule seeing each trial's final val_acc at every rung"
+
+
+def final_known(row: Row) -> Row:
+    """``row`` as a rule that knew every trial's final ``val_acc`` at every rung would see it (``--final-known``: how
+    much of the gap to the oracles is the rungs' poor ranking); its energy and final values are unchanged.
+
+    Example:
+        >>> row = {"acc": 0.7, "curves": {"val_acc": [0.2, 0.5, 0.7], "energy/train_epoch_J": [1.0, 1.0, 1.0]}}
+        >>> final_known(row)["curves"]
+        {'val_acc': [0.7, 0.7, 0.7], 'energy/train_epoch_J': [1.0, 1.0, 1.0]}
+    """
+    accs = (row.get("curves") or {}).get("val_acc")
+    if not accs:
+        return row
+    return {**row, "curves": {**row["curves"], "val_acc": [row["acc"]] * len(accs)}}
+
+
 def simulate(
     rows: Sequence[Row],
     rule: str,
@@ -553,6 +572,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="pause and resume (ASHA's promotion, replay_promotion) instead of the sweeper's stop on arrival",
     )
+    ap.add_argument(
+        "--final-known",
+        action="store_true",
+        help="the rule sees each trial's final val_acc at every rung (final_known): a rule with perfect prediction",
+    )
     ap.add_argument("--energy-scale", choices=ENERGY_SCALES, default=LINEAR, help="the hypervolume's J/sample axis")
     ap.add_argument(
         "--reference",
@@ -600,6 +624,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     used, pooled, pool_epochs = [], [], 0
     for seed_dir in seeds:
         plain = plain_trials(seed_dir / "plain")
+        plain = [final_known(r) for r in plain] if args.final_known else plain
         finished = [r for r in plain if r["state"] in ("COMPLETE", "PRUNED", "FAIL")]
         if len(finished) < args.trials:
             print(f"{seed_dir.name}: {len(finished)} of {args.trials} trials finished in the plain sweep: skipped")
@@ -671,7 +696,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"REPLAY (simulated from the plain sweeps' measured per-epoch values, not a measurement): {len(used)} "
         f"seeds ({', '.join(used)}), {args.trials} proposals each, min_epochs={args.min_epochs}, eta={args.eta}, "
         f"{args.brackets} bracket(s), "
-        f"{'pause and resume (ASHA promotion, one worker)' if args.promotion else 'stop on arrival (the sweeper)'}; "
+        f"{'pause and resume (ASHA promotion, one worker)' if args.promotion else 'stop on arrival (the sweeper)'}"
+        f"{FINAL_KNOWN_WORDS if args.final_known else ''}; "
         f"hypervolume on {args.energy_scale} J/sample from the {args.reference} reference, the rule ranking on "
         f"{args.rank_energy_scale} J/sample, "
         f"keep_front={keep_front}, a stopped trial's inference benchmark charged at "
@@ -738,6 +764,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stem += f"_min{args.min_epochs}" if args.min_epochs != 1 else ""
     stem += f"_brackets{args.brackets}" if args.brackets != 1 else ""
     stem += "_promotion" if args.promotion else ""
+    stem += "_finalknown" if args.final_known else ""
     stem += "_ranklinear" if args.rank_energy_scale == LINEAR else ""
     stem += f"_rungrepeats{args.rung_repeats}" if args.rung_repeats is not None else ""
     stem += "" if keep_front else "_toponly"

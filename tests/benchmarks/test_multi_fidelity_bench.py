@@ -300,3 +300,23 @@ def test_the_mnist1d_job_fits_the_main_jobs_mlp_on_generated_signals(monkeypatch
     dm = mnist1d_job.Mnist1dDataModule()
     dm.setup("fit")
     assert [len(dm.splits[k]) for k in ("train", "val", "test")] == [3200, 800, 1000]
+
+
+def test_with_final_values_known_the_rule_keeps_a_late_riser_the_first_rung_stops() -> None:
+    """``--final-known`` (replay only): the rule sees each trial's final val_acc at every rung, a rule with perfect
+    prediction; the trial's energy and final values stay as measured."""
+    from multi_fidelity_replay import final_known, replay
+
+    from ecopt_lightning.sweeper.successive_halving import RungSchedule
+
+    def trial(n: int, accs: list[float], j: float) -> dict:
+        curves = {"val_acc": accs, "energy/train_epoch_J": [10.0] * 3, "energy/val_epoch_J": [1.0] * 3}
+        return {**row("COMPLETE", 40.0, accs[-1], j, p=n), "number": n, "curves": curves}
+
+    # 1 is dominated by 0 at epoch 1 (same J/sample, lower accuracy) but ends above it
+    plain = [trial(0, [0.8, 0.85, 0.9], 1.0), trial(1, [0.5, 0.8, 0.95], 1.0)]
+    assert [r["state"] for r in replay(plain, RungSchedule(1, 2, 3), 3)] == ["COMPLETE", "PRUNED"]
+    known = [final_known(r) for r in plain]
+    assert known[1]["curves"]["val_acc"] == [0.95] * 3 and known[1]["acc"] == plain[1]["acc"]
+    assert known[1]["curves"]["energy/train_epoch_J"] == plain[1]["curves"]["energy/train_epoch_J"]
+    assert [r["state"] for r in replay(known, RungSchedule(1, 2, 3), 3)] == ["COMPLETE", "COMPLETE"]
