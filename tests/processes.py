@@ -70,21 +70,39 @@ def process_running(pid: int) -> bool:
 def shell_group(script: str, **popen: object) -> Iterator[subprocess.Popen[str]]:
     """``bash -euo pipefail -c script`` in a process group of its own, killed whole when the block ends and when
     the test process ends, however it ends: what the script starts in the background (``cmd &``) is outside
-    ``PR_SET_PDEATHSIG``'s reach, so a guard process that has it kills the group."""
-    proc = subprocess.Popen(["bash", "-euo", "pipefail", "-c", script], start_new_session=True, text=True, **popen)  # type: ignore[call-overload]
-    guard = subprocess.Popen(
-        [sys.executable, "-c", _GUARD, str(proc.pid)],
-        stdout=subprocess.PIPE,
-        text=True,
-        preexec_fn=ends_with_this_process(signal.SIGTERM),
-    )
+    ``PR_SET_PDEATHSIG``'s reach, so a guard process that has it kills the group. The script waits at a gate
+    until the guard is ready, so that nothing it starts outlives a test process killed before then."""
+    gate, open_gate = os.pipe()
+    unclosed = {gate, open_gate}
+
+    def close(fd: int) -> None:
+        unclosed.discard(fd)
+        os.close(fd)
+
     try:
-        ready = guard.stdout.readline() if guard.stdout else ""
-        assert ready == "ready\n", "the process-group guard did not start"
-        yield proc
+        held = f'IFS= read -r go <&{gate} && [ "$go" = go ] || exit 1; exec {gate}<&-; exec bash -euo pipefail -c "$1"'
+        proc = subprocess.Popen(  # type: ignore[call-overload]
+            ["bash", "-c", held, "bash", script], start_new_session=True, text=True, pass_fds=(gate,), **popen
+        )
+        close(gate)
+        guard = subprocess.Popen(
+            [sys.executable, "-c", _GUARD, str(proc.pid)],
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=ends_with_this_process(signal.SIGTERM),
+        )
+        try:
+            ready = guard.stdout.readline() if guard.stdout else ""
+            assert ready == "ready\n", "the process-group guard did not start"
+            os.write(open_gate, b"go\n")
+            close(open_gate)
+            yield proc
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            guard.terminate()
+            guard.wait()
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        guard.terminate()
-        guard.wait()
+        for fd in list(unclosed):
+            close(fd)
