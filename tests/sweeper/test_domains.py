@@ -14,6 +14,7 @@ from ecopt_lightning.sweeper._pareto import hypervolume, reference_point
 from ecopt_lightning.sweeper._progress import front_table
 from ecopt_lightning.sweeper._schema import BASELINE_ATTR, DOMAINS_ATTR, UNMEASURED_ATTR, ReportSettings
 from ecopt_lightning.sweeper._sweep_report import build_report
+from tests.sweeper.trials import complete_trial
 
 SETTINGS = ReportSettings(["val_acc", "energy/inference_per_sample_J"], ["maximize", "minimize"])
 FULL = ["cpu:0", "gpu:0"]
@@ -21,19 +22,7 @@ LOST = "measured on cpu:0 only, without gpu; the sweep's other trials on cpu+gpu
 
 
 def trial(number: int, acc: float, j: float, measured: list[str], unmeasured: list[str], **attrs) -> object:
-    return create_trial(
-        state=TrialState.COMPLETE,
-        values=[acc, j],
-        params={"width": number + 1},
-        distributions={"width": IntDistribution(1, 100)},
-        user_attrs={
-            "val_acc": acc,
-            "energy/inference_per_sample_J": j,
-            DOMAINS_ATTR: measured,
-            UNMEASURED_ATTR: unmeasured,
-            **attrs,
-        },
-    )
+    return complete_trial(number, acc, j, **{DOMAINS_ATTR: measured, UNMEASURED_ATTR: unmeasured, **attrs})
 
 
 def study_of(*trials) -> optuna.Study:

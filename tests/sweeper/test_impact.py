@@ -6,7 +6,6 @@ from math import ceil
 
 import optuna
 import pytest
-from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 
 from ecopt_lightning.cli import impact_lines
@@ -14,6 +13,7 @@ from ecopt_lightning.sweeper._energy_report import render
 from ecopt_lightning.sweeper._impact import payback_inferences, spearman
 from ecopt_lightning.sweeper._schema import ENERGY_ATTR, ENERGY_SOURCE_ATTR, ReportSettings
 from ecopt_lightning.sweeper._sweep_report import build_report
+from tests.sweeper.trials import complete_trial
 
 SETTINGS = ReportSettings(["val_acc", "energy/inference_per_sample_J"], ["maximize", "minimize"])
 
@@ -28,14 +28,11 @@ def trial(
     total_J: float,
     baseline: bool = False,
 ):
-    t = create_trial(
-        state=TrialState.COMPLETE,
-        values=[acc, j_per_sample],
-        params={"width": number + 1},
-        distributions={"width": IntDistribution(1, 100)},
-        user_attrs={
-            "val_acc": acc,
-            "energy/inference_per_sample_J": j_per_sample,
+    return complete_trial(
+        number,
+        acc,
+        j_per_sample,
+        **{
             "model/params": params,
             "model/flops_per_sample": flops,
             "power/inference_W": power_W,
@@ -43,8 +40,6 @@ def trial(
             **({"ecopt.baseline": True} if baseline else {}),
         },
     )
-    t.number = number
-    return t
 
 
 def test_spearman_by_hand():
