@@ -8,6 +8,7 @@ or a node's RAPL package is counted once. Reductions then only add up what each 
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -115,6 +116,8 @@ class RankReducer:
             return cls()
         import torch.distributed as dist
 
+        release_process_group_at_exit()
+
         def gather_object(obj: Any) -> list[Any]:
             out: list[Any] = [None] * world_size
             dist.all_gather_object(out, obj)
@@ -164,6 +167,32 @@ class RankReducer:
         if self.world_size == 1 or self._gather_object is None:
             return [obj]
         return self._gather_object(obj)
+
+
+_release_registered = False
+
+
+def release_process_group_at_exit() -> None:
+    """Destroy the default process group when the interpreter exits, before it finalizes (registered once per
+    process; nothing to do where none is open then).
+
+    A collective's tensors can outlive its ``wait()`` in gloo's worker threads; one freed there while the
+    interpreter finalizes takes the GIL from a thread Python no longer runs and aborts the rank ("terminate called
+    without an active exception", SIGABRT; PyTorch issue #190489). This callback's reductions at a fit's end are
+    often a rank's last collectives, so a spawned rank that returned at once aborted in about 1 run in 10 (two
+    CPU ranks, gloo). Lightning destroys the group at exit for NCCL only.
+    """
+    global _release_registered
+    if not _release_registered:
+        _release_registered = True
+        atexit.register(_release_process_group)
+
+
+def _release_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 #: how long a failing rank tries to reach the process group's store (s): a hang guard, not a timing condition

@@ -20,11 +20,11 @@ from ecopt_lightning.energy_summary import spawn_note
 from ecopt_lightning.sweeper._jobinfo import degraded_reasons
 from tests.callback.helpers import csv_series, make_trainer, read_summary
 from tests.callback.models import (
-    CloseProcessGroup,
     LoseCpuOnRank,
     OddSizes,
     PowercapOnRank,
     RaiseOnRank,
+    RecordGroupAtExit,
     RecordLaunch,
     SetUpWork,
     TinyModel,
@@ -270,12 +270,27 @@ def two_ranks(tmp_path_factory):
     window), 16 samples per rank, 32 per repeat. Returns the folder and the launching process's Trainer."""
     folder = tmp_path_factory.mktemp("two_ranks")
     benchmark = {"repeats": 2, "rel_precision": None, "min_window_s": 0.0}
-    callbacks = [EnergyCallback(inference_benchmark=benchmark), RecordLaunch(str(folder)), CloseProcessGroup()]
+    callbacks = [
+        RecordGroupAtExit(str(folder)),
+        EnergyCallback(inference_benchmark=benchmark),
+        RecordLaunch(str(folder)),
+    ]
     trainer = make_trainer(
         folder, callbacks, strategy="ddp_spawn", devices=2, limit_val_batches=2, num_sanity_val_steps=0
     )
     trainer.fit(TinyModel())
     return folder, trainer
+
+
+@pytest.mark.slow
+def test_each_rank_closes_its_process_group_before_its_interpreter_finalizes(two_ranks):
+    """Regression (the DDP resume test's SIGABRT, 2026-11-30): a spawned rank that returned right after the
+    callback's last reductions aborted in about 1 run in 10 ("terminate called without an active exception"): a
+    gloo worker thread freed the collective's tensors while the interpreter finalized (core dump: the thread in
+    ``~AsyncAllgatherWork`` -> ``take_gil`` -> ``pthread_exit``). Lightning leaves a gloo group open; the callback
+    now closes it at exit, before finalization, on every rank."""
+    folder, _ = two_ranks
+    assert [(folder / f"exit_rank{rank}.txt").read_text() for rank in (0, 1)] == ["closed", "closed"]
 
 
 @pytest.mark.slow
@@ -305,7 +320,7 @@ def test_ddp_a_fault_on_rank_1_is_in_the_summary_rank_0_writes(tmp_path):
     CPU reads failing for a few steps (its energy there not counted) left a summary that looked fully measured,
     and the sweeper took the trial as such."""
     cb = EnergyCallback(cpu="estimate")
-    callbacks = [cb, LoseCpuOnRank(rank=1, start=1, stop=2), CloseProcessGroup()]
+    callbacks = [cb, LoseCpuOnRank(rank=1, start=1, stop=2)]
     trainer = make_trainer(
         tmp_path, callbacks, strategy="ddp_spawn", devices=2, limit_val_batches=0, num_sanity_val_steps=0
     )
@@ -326,7 +341,7 @@ def rank_1_raised_in_epoch_1(tmp_path_factory):
     0; TensorBoardLogger counts its version (the launching process's logger would count one more than rank 0's).
     Returns the folder."""
     folder = tmp_path_factory.mktemp("rank_1_raised")
-    callbacks = [EnergyCallback(cpu="estimate", proxies=False), CloseProcessGroup()]
+    callbacks = [EnergyCallback(cpu="estimate", proxies=False)]
     trainer = make_trainer(
         folder, callbacks, loggers=[TensorBoardLogger(folder, name="tb")], strategy="ddp_spawn", devices=2,
         max_epochs=2, limit_val_batches=0, num_sanity_val_steps=0,
@@ -365,7 +380,7 @@ def test_ddp_spawn_a_rank_that_raises_before_any_summary_says_its_energy_is_lost
     """Regression (DDP audit, 2026-11-29): a rank raising in the first epoch, before rank 0's first summary, left
     the launching process's own, whose ``no_energy`` said 'nothing is measured on any rank (no meter found)': the
     ranks measured, and their energy was lost with them."""
-    callbacks = [EnergyCallback(cpu="estimate", proxies=False), CloseProcessGroup()]
+    callbacks = [EnergyCallback(cpu="estimate", proxies=False)]
     trainer = make_trainer(
         tmp_path, callbacks, strategy="ddp_spawn", devices=2, limit_val_batches=0, num_sanity_val_steps=0
     )
@@ -399,13 +414,13 @@ def test_ddp_samples_are_those_the_ranks_processed_padding_included(tmp_path):
     are (25: 13 and 12)."""
     model = OddSizes()
     fit = make_trainer(
-        tmp_path / "fit", [EnergyCallback(cpu="estimate", proxies=False), CloseProcessGroup()], loggers=False,
+        tmp_path / "fit", [EnergyCallback(cpu="estimate", proxies=False)], loggers=False,
         strategy="ddp_spawn", devices=2, limit_val_batches=0, num_sanity_val_steps=0,
     )  # fmt: skip
     fit.fit(model)
     assert read_summary(tmp_path / "fit" / "energy_summary.json")["phases"]["train"]["samples"] == 62
     predict = make_trainer(
-        tmp_path / "predict", [EnergyCallback(cpu="estimate", proxies=False), CloseProcessGroup()], loggers=False,
+        tmp_path / "predict", [EnergyCallback(cpu="estimate", proxies=False)], loggers=False,
         strategy="ddp_spawn", devices=2,
     )  # fmt: skip
     predict.predict(model)
@@ -422,7 +437,7 @@ def test_ddp_a_phase_names_every_rank_s_source(tmp_path, rapl_rank):
     cap = PowercapOnRank(rank=rapl_rank, folder=str(tmp_path / "cap"))
     # two repeats of one pass each: the sources, not a precise J per sample (the default target ran ~20 s)
     benchmark = {"repeats": 2, "rel_precision": None, "min_window_s": 0.0}
-    callbacks = [cap, EnergyCallback(inference_benchmark=benchmark), CloseProcessGroup()]
+    callbacks = [cap, EnergyCallback(inference_benchmark=benchmark)]
     trainer = make_trainer(
         tmp_path, callbacks, strategy="ddp_spawn", devices=2, limit_val_batches=2, num_sanity_val_steps=0
     )

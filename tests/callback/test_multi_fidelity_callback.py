@@ -24,7 +24,7 @@ from ecopt_lightning.sweeper._schema import (
 from ecopt_lightning.sweeper.multi_fidelity import rung_values, stopped_at
 from ecopt_lightning.sweeper.successive_halving import RungSchedule
 
-from .models import CloseProcessGroup, RankRecord, RankValLoss, TinyModel, loader
+from .models import RankRecord, RankValLoss, TinyModel, loader
 
 OBJECTIVES = ["val_loss", "energy/inference_per_sample_J"]
 
@@ -320,7 +320,6 @@ def test_ddp_rank_zero_decides_and_every_rank_stops_at_the_same_rung(tmp_path: P
         callbacks=[
             EnergyCallback(cpu="estimate", summary_path=tmp_path / "summary.json"),
             RankRecord(str(tmp_path)),
-            CloseProcessGroup(),
         ],
     )
     trainer.fit(RankValLoss((0.5, 0.0)))

@@ -12,7 +12,7 @@ from lightning.pytorch import Trainer
 from ecopt_lightning.callback import EnergyCallback
 from ecopt_lightning.sweeper.multi_fidelity import rung_values, stopped_at
 
-from .models import CloseProcessGroup, TinyModel
+from .models import TinyModel
 from .test_multi_fidelity_callback import _study
 
 
@@ -41,7 +41,6 @@ def test_ddp_ranks_run_the_rung_benchmark_together_and_stop_together(tmp_path: P
                 proxies=False,
                 summary_path=summary_path,
             ),
-            CloseProcessGroup(),
         ],
     )
     trainer.fit(TinyModel())

@@ -266,11 +266,6 @@ def test_the_epoch_a_resume_goes_past_is_in_the_summary_before_the_next_epoch_en
     assert (probe.read["phases"]["train"]["steps"], probe.read["phases"]["train"]["samples"]) == (8, 64)
 
 
-@pytest.mark.skip(
-    reason="flaky: its spawned rank 1 sometimes aborts with std::terminate ('terminate called without an active "
-    "exception'): in 1 of 3 CI runs on Lightning 2.6 and whenever it ran after this module's other fits under 2.2; "
-    "passes alone; not yet found why (stop 38's note)"
-)
 def test_under_ddp_the_resumed_epoch_holds_the_steps_every_rank_ran_before_the_checkpoint(tmp_path):
     """Regression (resume audit, 2026-11-30), under DDP (two CPU processes, ``ddp_spawn``): checkpoints hold the
     totals as of the last reduction; the open epoch is reduced with them (at a validation in mid-epoch) and continued
