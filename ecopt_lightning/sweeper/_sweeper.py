@@ -488,10 +488,11 @@ class EcoptSweeperImpl:
                     budget_checked = self._stop_if_budget_uncountable(study, settings, notes, every)
                 if not per_sample_checked:
                     per_sample_checked = _say_if_no_energy_per_sample(settings, every)
-                if settings.energy_budget_J is not None and report.sweep_energy_J >= settings.energy_budget_J:
-                    notes["stopped"] = (
-                        f"energy budget reached: {report.sweep_energy_J:.6g} J >= "
-                        f"energy_budget_J={settings.energy_budget_J:.6g} J"
+                if settings.energy_budget_J is not None and report.tuning_energy_J >= settings.energy_budget_J:
+                    notes["stopped"] = (  # what tuning cost: the trials' energy and `ecopt confirm`'s, as the payback's
+                        f"energy budget reached: {report.tuning_energy_J:.6g} J >= "
+                        f"energy_budget_J={settings.energy_budget_J:.6g} J (what tuning cost: "
+                        f"{report.tuning_text()})"
                     )
                     log.warning("ecopt: %s; no new trials", notes["stopped"])
                     break

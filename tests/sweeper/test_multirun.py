@@ -244,6 +244,26 @@ def test_energy_budget_stops_new_trials_and_custom_space(multirun, tmp_path: Pat
         assert "energy_keys='total'" in t.user_attrs["ecopt.overrides"]  # strings are quoted
 
 
+def test_the_energy_budget_counts_what_ecopt_confirm_spent(multirun, tmp_path: Path) -> None:
+    """Regression (tuning-cost audit, 2026-11-30): ``energy_budget_J`` counted the trials' energy alone, so a sweep
+    continued after ``ecopt confirm`` launched trials past a budget that what tuning cost (the payback's, with
+    confirm's energy) had already reached."""
+    from ecopt_lightning.sweeper._schema import CONFIRM_ENERGY_ATTR
+
+    sweep = tmp_path / "sweep"
+    multirun(*SPACE, "hydra.sweeper.n_trials=2")
+    study = load_study(sweep)
+    trials_J = sum(t.user_attrs["energy/total_J"] for t in study.trials)
+    spent = {"energy_J": 10.0, "estimated_J": 0.0, "seconds": 1.0, "sources": {"cpu:0": "rapl"}, "invalid": {}}
+    study.set_user_attr(CONFIRM_ENERGY_ATTR, [spent])  # as `ecopt confirm` stores the energy it spent
+
+    multirun(*SPACE, "hydra.sweeper.n_trials=4", f"hydra.sweeper.energy_budget_J={trials_J + 5.0}")
+    assert len(load_study(sweep).trials) == 2  # no new trial: tuning had cost trials_J + 10 J
+    summary = json.loads((sweep / "summary.json").read_text())
+    assert summary["stopped"].startswith(f"energy budget reached: {trials_J + 10.0:.6g} J >= "), summary["stopped"]
+    assert summary["sweep_energy"]["tuning_total_J"] == pytest.approx(trials_J + 10.0)
+
+
 def test_a_custom_space_may_return_dicts_and_lists(multirun, tmp_path: Path) -> None:
     """A returned {"optim": {"name": "sgd", ...}} was written as optim={'name': 'sgd', ...}, which Hydra's grammar
     refuses (the sweep stopped with its multi-line parse error), and a None in a list reached the app as 'None'."""
