@@ -63,6 +63,8 @@ from .rung_check import Broadcast, RungCheck
 CudaSync = Literal["log", "step", "never"]
 #: what ddp_spawn's launching process gets when a rank raises or dies
 _RANK_FAILED = (torch.multiprocessing.ProcessRaisedException, torch.multiprocessing.ProcessExitedException)
+#: the phases before (and around) a fit's first batch: alone, no run's energy unless the run failed there
+_SET_UP = (OTHER, SANITY, IDLE)
 
 
 class EnergyCallback(Callback):
@@ -658,11 +660,17 @@ class EnergyCallback(Callback):
     def _counted_any(self) -> bool:
         """Whether the totals hold any counted window (else they are 0 J of nothing: no batch ran). OTHER, SANITY
         and IDLE alone are not one: a fit whose loop Lightning skipped (no batch) still ran its set-up, its sanity
-        check and idle baseline, which are no run's energy."""
-        return any(
+        check and idle baseline, which are no run's energy. A run that failed before its first batch (in its
+        set-up, ``configure_optimizers``, the sanity check) spent theirs all the same: a sweep's cost counts a
+        failed trial's energy, so they are counted when they read any."""
+        if any(
             t.steps or t.samples or t.seconds > 0 or t.energy_J > 0
             for phase, t in self.tracker.cluster.items()
-            if phase in COUNTED and phase not in (OTHER, SANITY, IDLE)
+            if phase in COUNTED and phase not in _SET_UP
+        ):
+            return True
+        return self._status.startswith("failed") and any(
+            t.energy_J > 0 for phase, t in self.tracker.cluster.items() if phase in _SET_UP
         )
 
     def _no_energy(self) -> str | None:
@@ -670,6 +678,8 @@ class EnergyCallback(Callback):
         if not self._measuring:
             return self._nothing_measured()
         if not self._counted_any():
+            if self._status.startswith("failed"):
+                return "failed before its first batch, and its set-up read no energy"
             return self._no_batch or "no counted window measured yet"
         if nothing_read(self.tracker.cluster):
             return "every reading failed (measurement_faults says why)"

@@ -471,3 +471,56 @@ def test_the_work_before_the_first_batch_is_in_the_fits_other_energy(tmp_path, f
     assert phases["train"]["energy_J"] == pytest.approx(spent["train"], abs=1e-5)
     assert phases["val"]["energy_J"] == pytest.approx(spent["val"], abs=1e-5)
     assert phases["sanity"]["energy_J"] == pytest.approx(2.0, abs=1e-5)
+
+
+class _FailsBeforeItsFirstBatch(SetUpWork):
+    """Spends its set-up's known energy (:class:`SetUpWork`), then raises in ``hook`` after spending there."""
+
+    def __init__(self, cap, hook: str) -> None:
+        super().__init__(cap)
+        self.hook = hook
+
+    @override
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        if self.hook == "setup":
+            raise RuntimeError("boom in setup")
+
+    @override
+    def configure_optimizers(self):
+        if self.hook == "configure_optimizers":
+            self._spend("configure_optimizers", 5.0)
+            raise RuntimeError("boom in configure_optimizers")
+        return super().configure_optimizers()
+
+    @override
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        out = super().validation_step(batch, batch_idx, dataloader_idx)
+        if self.hook == "sanity" and batch_idx == 1:
+            raise RuntimeError("boom in the sanity check")
+        return out
+
+
+@pytest.mark.parametrize("hook", ["setup", "configure_optimizers", "sanity"])
+def test_a_fit_failing_before_its_first_batch_counts_the_energy_it_spent(tmp_path, fake_powercap, hook):
+    """Regression (tuning-cost audit, 2026-11-30): a fit that raised in the module's setup, configure_optimizers or
+    the sanity check wrote ``total_J: null`` ('no counted window measured yet'): the energy its set-up, sanity check
+    and idle baseline had spent was in no total, so a sweep's tuning cost and payback left the failed trial out."""
+    cap = fake_powercap(psys=False)
+    model = _FailsBeforeItsFirstBatch(cap, hook)
+    with pytest.raises(RuntimeError, match="boom"):
+        make_trainer(tmp_path, [EnergyCallback(cpu="rapl", proxies=False)], loggers=False).fit(model)
+    summary = read_summary(tmp_path / "energy_summary.json")
+    assert summary["status"].startswith("failed: RuntimeError: boom")
+    assert summary["total_J"] == pytest.approx(sum(model.added.values()), abs=1e-5) and summary["total_J"] >= 20.0
+    assert summary["no_energy"] is None and summary["sources"]["cpu:0"] == "rapl"
+    assert summary["carbon"]["total_gCO2e"] > 0
+
+
+def test_a_fit_failing_in_its_set_up_that_measured_nothing_says_so_not_0_J(tmp_path, fake_powercap):
+    """The same failure with nothing to measure (``cpu=False``, no GPU): no total, and why, never 0 J."""
+    model = _FailsBeforeItsFirstBatch(fake_powercap(psys=False), "setup")
+    with pytest.raises(RuntimeError, match="boom"):
+        make_trainer(tmp_path, [EnergyCallback(cpu=False, proxies=False)], loggers=False).fit(model)
+    summary = read_summary(tmp_path / "energy_summary.json")
+    assert summary["total_J"] is None and summary["no_energy"].startswith("nothing is measured on any rank")
