@@ -87,7 +87,8 @@ class EnergyCallback(Callback):
             net energy beside gross.
         cuda_sync: when to synchronise CUDA at a window end: ``"log"`` (log points and epoch ends,
             default), ``"step"`` (read and synchronise every step) or ``"never"``.
-        proxies: log ``model/params`` and ``model/flops_per_sample`` (one extra forward pass, not counted).
+        proxies: log ``model/params`` and ``model/flops_per_sample`` (one extra forward pass: its energy is
+            OTHER's, not the training phase's, and in the total).
         carbon_region: ISO 3166-1 code (``"DE"``) of a country whose yearly average grid intensity is used for
             ``carbon/..._gCO2e`` (table in :mod:`ecopt_lightning.energy.carbon`).
         carbon_intensity_g_per_kWh: your grid's intensity (gCO2e/kWh). Without it and without a region, the
@@ -856,13 +857,18 @@ class EnergyCallback(Callback):
         self._out.publish(trainer, self._proxies.count(pl_module), compat.batches_that_stepped(trainer))
 
     def _measure_flops(self, trainer: Trainer, pl_module: LightningModule, batch: Any, phase: str) -> None:
-        """FLOPs per sample on the first batch that gives them, the clock of ``phase`` paused."""
+        """FLOPs per sample on the first batch that gives them; the extra forward pass is OTHER's energy, not the
+        phase's (its clock handed to OTHER's meanwhile), and in the total: the tuning spent it."""
         if self._proxies.wants_flops:
             samples = batch_samples(batch, self.batch_size_fn)
             settings = self._benchmark.settings
             forward_fn = settings.forward_fn if settings is not None else None
             values = self._proxies.measure_flops(
-                pl_module, batch, samples, paused=self.tracker.paused(phase), forward_fn=forward_fn
+                pl_module,
+                batch,
+                samples,
+                paused=self.tracker.lent(phase, OTHER, sync=self._sync_reads),
+                forward_fn=forward_fn,
             )
             self._out.publish(trainer, values, compat.batches_that_stepped(trainer))
 

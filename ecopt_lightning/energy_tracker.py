@@ -36,8 +36,9 @@ class TotalsReducer(Protocol):
 #: the fit's time outside training steps and evaluation loops: its start (from the callback's set-up: the
 #: LightningModule's setup, configure_model and on_fit_start, a checkpoint's restore; validate's, test's and
 #: predict's set-up up to their loop likewise), checkpoint saves and other
-#: callbacks' work after an epoch or a validation loop ends, the logging in between, the end of fit (its clock runs
-#: whenever the training clock is paused between its steps; not during the idle baseline or the sanity check)
+#: callbacks' work after an epoch or a validation loop ends, the logging in between, the end of fit, the proxies'
+#: extra forward pass (its clock runs whenever the training clock is paused between its steps; not during the idle
+#: baseline or the sanity check)
 OTHER = "other"
 #: the inference benchmark's windows, warm-up included; its samples are the measured repeats' only
 BENCHMARK = "benchmark"
@@ -362,6 +363,22 @@ class EnergyTracker:
         finally:
             if running:
                 self.start(name)
+
+    @contextmanager
+    def lent(self, name: str, to: str, sync: bool = False) -> Iterator[None]:
+        """The clock of ``name`` handed to ``to`` inside (if ``name``'s runs and ``to``'s does not), so that work
+        done there (the proxies' extra forward pass) is not the phase's energy, yet in the total as ``to``'s;
+        ``name``'s resumes where ``to``'s stops (no gap, no overlap)."""
+        if not self.running(name) or self.running(to):
+            yield
+            return
+        self.start(to, at=self.pause(name, sync))
+        try:
+            yield
+        finally:
+            at = self.pause(to, sync)
+            self.flush(to, read=False)  # no step of ``to`` would take it
+            self.start(name, at=at)
 
     def count(self, name: str, samples: int = 0, items: int = 0) -> None:
         """Count samples for the next step without closing a window (gradient accumulation)."""

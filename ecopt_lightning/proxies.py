@@ -136,7 +136,7 @@ class ModelProxies:
         forward_fn: ForwardFn | None = None,
     ) -> dict[str, float]:
         """``model/flops_per_sample`` from one forward pass on ``batch`` of ``samples`` samples, inside ``paused``
-        (e.g. :meth:`EnergyTracker.paused <ecopt_lightning.energy_tracker.EnergyTracker.paused>`: the extra pass
+        (e.g. :meth:`EnergyTracker.lent <ecopt_lightning.energy_tracker.EnergyTracker.lent>`: the extra pass
         is not the model's energy), run by ``forward_fn`` (the inference benchmark's, when it has one: the pass
         whose energy is measured) or :func:`default_forward`; ``{}`` when not wanted or the batch has no
         samples."""

@@ -524,3 +524,29 @@ def test_a_fit_failing_in_its_set_up_that_measured_nothing_says_so_not_0_J(tmp_p
         make_trainer(tmp_path, [EnergyCallback(cpu=False, proxies=False)], loggers=False).fit(model)
     summary = read_summary(tmp_path / "energy_summary.json")
     assert summary["total_J"] is None and summary["no_energy"].startswith("nothing is measured on any rank")
+
+
+class _CostlyForward(SetUpWork):
+    """:class:`SetUpWork` whose every forward pass puts 3 J on the fake counter (the proxies' extra pass too)."""
+
+    @override
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._spend("forward", 3.0)
+        return super().forward(x)
+
+
+def test_the_flops_forward_pass_is_in_other_and_in_the_total(tmp_path, fake_powercap):
+    """Regression (tuning-cost audit, 2026-11-30): the proxies' extra forward pass (``model/flops_per_sample``) ran
+    with the training clock paused and no other running: its energy was in no phase and not in ``total_J``, so a
+    sweep's cost left it out. It is OTHER's now, and the total holds every joule the meters read."""
+    model = _CostlyForward(fake_powercap(psys=False))
+    cb = EnergyCallback(cpu="rapl")  # proxies on: one extra forward pass on the first training batch
+    make_trainer(tmp_path, [cb], loggers=False, limit_val_batches=2).fit(model)
+    summary = read_summary(tmp_path / "energy_summary.json")
+    assert summary["model"]["flops_per_sample"] > 0
+    batches = 8 + 2 + 2  # training, sanity and validation: one forward pass each, and the FLOPs pass
+    assert model.added["forward"] == 3.0 * (batches + 1)
+    assert summary["total_J"] == pytest.approx(sum(model.added.values()), abs=1e-5)
+    extra = 3.0 + model.added["predict"]  # the FLOPs pass runs the model's predict_step: its 1 J, and forward's 3 J
+    assert summary["phases"]["other"]["energy_J"] == pytest.approx(100.0 + extra, abs=1e-5)  # set-up and the pass
+    assert summary["phases"]["train"]["energy_J"] == pytest.approx(model.added["train"] + 3.0 * 8, abs=1e-5)
