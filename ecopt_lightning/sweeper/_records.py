@@ -128,14 +128,17 @@ class TrialRecord:
 
 def _energy(trial: FrozenTrial, metrics: Mapping[str, float], energy_metric: str) -> tuple[float | None, str | None]:
     """A trial's energy (J) and where it came from: its metrics, else the stored value (a failed run's
-    EnergyCallback summary, or a pruned trial's check), plus the pre-training check of a trial that went on."""
+    EnergyCallback summary, or a pruned trial's check), plus the pre-training check of a trial that went on (that
+    check's alone, said so, when the run after it reported none: the check's energy was spent all the same)."""
     energy, source = trial_energy(metrics, energy_metric)
     stored = trial.user_attrs.get(ENERGY_ATTR)
     if energy is None and isinstance(stored, (int, float)):
         energy, source = float(stored), trial.user_attrs.get(ENERGY_SOURCE_ATTR)
     check = trial.user_attrs.get(CHECK_ENERGY_ATTR)
-    if energy is not None and isinstance(check, (int, float)):
+    if isinstance(check, (int, float)):
         check_source = trial.user_attrs.get(CHECK_SOURCE_ATTR) or "unknown"
+        if energy is None:
+            return float(check), f"pre-training check ({check_source}) alone: the run after it reported no energy"
         energy, source = energy + float(check), f"{source} + pre-training check ({check_source})"
     return energy, source
 

@@ -649,3 +649,34 @@ def test_a_late_runs_energy_keeps_its_estimated_share(tmp_path: Path) -> None:
     assert late["0"]["estimated_fraction"] == 0.25
     report = build_report("edges", [], ReportSettings(NAMES, DIRECTIONS), late_runs=late)
     assert (report.sweep_estimated_J, report.trials_without_source) == (2.0, 0)
+
+
+def test_a_checked_trial_whose_run_reported_no_energy_keeps_the_checks(tmp_path: Path) -> None:
+    """Regression (tuning-cost audit, 2026-11-30): a trial that passed the pre-training check and then failed
+    before its run reported any energy (killed in its first epoch, before EnergyCallback's first summary) lost the
+    check's measured energy too: it was added to the run's only when the run had one, so the sweep's total and the
+    payback left it out. It counts now, its source saying it is the check's alone."""
+    import json
+
+    from optuna.trial import TrialState
+
+    from ecopt_lightning.sweeper._schema import CHECK_ENERGY_ATTR, CHECK_SOURCE_ATTR
+
+    study = optuna.create_study(directions=DIRECTIONS)
+    study.add_trial(
+        optuna.trial.create_trial(
+            values=[0.5, 0.5], params={"w": 0.5}, distributions=DIST, user_attrs={"energy/total_J": 4.0}
+        )
+    )
+    checked = {CHECK_ENERGY_ATTR: 0.5, CHECK_SOURCE_ATTR: "rapl"}
+    study.add_trial(
+        optuna.trial.create_trial(state=TrialState.FAIL, params={"w": 1.0}, distributions=DIST, user_attrs=checked)
+    )
+    report = build_report("checked", study.get_trials(), ReportSettings(NAMES, DIRECTIONS))
+    assert report.sweep_energy_J == 4.5 and report.tuning_energy_J == 4.5
+    write_all(report, tmp_path, figures=False)
+    energy = json.loads((tmp_path / "summary.json").read_text())["sweep_energy"]
+    assert energy["total_J"] == 4.5 and energy["trials_without_energy"] == 0
+    with open(tmp_path / "trials.csv", newline="") as f:
+        rows = {int(row["trial"]): row for row in csv.DictReader(f)}
+    assert rows[1]["energy_from"] == "pre-training check (rapl) alone: the run after it reported no energy"
