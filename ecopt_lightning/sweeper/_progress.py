@@ -20,7 +20,7 @@ from ._plots import is_energy_like, measured_by
 from ._records import TrialRecord, estimated_energy, estimated_phrase
 from ._rung_report import stopped_phrase
 from ._schema import BASELINE_ATTR
-from ._sweep_report import Report
+from ._sweep_report import LATE_RUN_SOURCE, Report
 
 #: infeasible trials named one by one at the end; more are counted
 MAX_NAMED_INFEASIBLE = 10
@@ -83,7 +83,7 @@ def progress_line(report: Report, number: int, n_trials: int, later: Collection[
     baseline = " (baseline)" if record.flags.get(BASELINE_ATTR) else ""
     return (
         f"trial {number}{baseline} ({count}): {outcome} | front {len(report.front)} "
-        f"trial(s) | sweep energy so far {_so_far(counted)} | {_params(record) or 'no parameters'}"
+        f"trial(s) | sweep energy so far {_so_far(report, counted)} | {_params(record) or 'no parameters'}"
     )
 
 
@@ -200,13 +200,16 @@ def describe_space(distributions: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def _so_far(records: Sequence[TrialRecord]) -> str:
-    """The energy of ``records`` (the trials said so far), with how much of it is ESTIMATED when any is (a
-    measured sweep's line stays short), or unknown when none of them reported it."""
+def _so_far(report: Report, records: Sequence[TrialRecord]) -> str:
+    """The energy of ``records`` (the trials said so far) and of the study's late runs, as ``sweep_energy_J``
+    counts them, with how much of it is ESTIMATED when any is (a measured sweep's line stays short), or unknown
+    when none of them reported it."""
     energies = [r.energy_J for r in records if r.energy_J is not None]
-    if not energies:
+    late = report.energy_sources.get(LATE_RUN_SOURCE, 0)
+    if not energies and not late:
         return "unknown (no trial reported it)"
-    total = sum(energies)
+    total = sum(energies) + report.late_J
     estimated, unknown = estimated_energy(records)
-    said = f" ({estimated_phrase(total, estimated, unknown, len(energies))})" if estimated > 0 else ""
+    estimated, unknown = estimated + report.late_estimated_J, unknown + report.late_without_source
+    said = f" ({estimated_phrase(total, estimated, unknown, len(energies) + late)})" if estimated > 0 else ""
     return f"{total:.4g} J{said}"

@@ -100,6 +100,11 @@ class Report:
     confirm_energy_J: float = 0.0
     confirm_estimated_J: float = 0.0
     confirm_runs: int = 0
+    #: the late runs' part of ``sweep_energy_J`` (J), its ESTIMATED part (J) and how many of them did not say
+    #: (:func:`late_runs`): a line that counts some of the trials adds them to theirs
+    late_J: float = 0.0
+    late_estimated_J: float = 0.0
+    late_without_source: int = 0
 
     @property
     def tuning_energy_J(self) -> float:
@@ -372,6 +377,7 @@ def build_report(
             }
     measured = [(r.energy_J, r.energy_source or "unknown") for r in records if r.energy_J is not None]
     estimated, unknown = estimated_energy(records)
+    late_estimated, late_unknown = 0.0, 0
     for run in (late_runs or {}).values():
         measured.append((float(run["energy_J"]), LATE_RUN_SOURCE))
         fraction = run.get("estimated_fraction")
@@ -379,9 +385,9 @@ def build_report(
             fraction if isinstance(fraction, (int, float)) else None, (run.get("sources") or {}).values()
         )
         if share is None:
-            unknown += 1
+            late_unknown += 1
         else:
-            estimated += float(run["energy_J"]) * share
+            late_estimated += float(run["energy_J"]) * share
     report = Report(
         study_name=study_name,
         settings=settings,
@@ -394,14 +400,17 @@ def build_report(
         best=best,
         sweep_energy_J=sum(energy for energy, _ in measured),
         energy_sources=dict(Counter(source for _, source in measured)),
-        sweep_estimated_J=estimated,
-        trials_without_source=unknown,
+        sweep_estimated_J=estimated + late_estimated,
+        trials_without_source=unknown + late_unknown,
         states=dict(Counter(r.state for r in records)),
         points=merged,
         domains=domains,
         confirm_energy_J=sum(float(run["energy_J"]) for run in confirm_runs),
         confirm_estimated_J=sum(_estimated_part(run) for run in confirm_runs),
         confirm_runs=len(confirm_runs),
+        late_J=sum(energy for energy, source in measured if source == LATE_RUN_SOURCE),
+        late_estimated_J=late_estimated,
+        late_without_source=late_unknown,
     )
     knee = None if report.knee is None else report.knee.number
     # the payback compares points: a named trial stands for its config's point

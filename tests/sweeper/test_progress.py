@@ -58,6 +58,21 @@ def test_a_batchs_lines_count_only_the_trials_said_before_them() -> None:
     assert "| sweep energy so far 40 J |" in (progress_line(report, 3, 8) or "")
 
 
+def test_the_energy_so_far_counts_the_late_runs_as_the_sweeps_total_does() -> None:
+    """Regression (tuning-cost audit, 2026-11-30): the per-trial line summed its trials' energy on its own, without
+    the late runs' (a job whose result came after another worker had failed its trial), so the console's 'sweep
+    energy so far' read less than summary.json's total_J for the same trials."""
+    rows = [(0.4277, 0.001986, True), (0.90, 0.00015, False), (0.95, 0.00019, False), (0.97, 0.0009, False)]
+    late = {"9": {"energy_J": 7.0, "sources": {"cpu:0": "estimate"}}}
+    report = build_report("s", _study((64, 16, 32, 128), rows, BOUND), SETTINGS, late_runs=late)
+    assert report.sweep_energy_J == 47.0
+    line = progress_line(report, 3, 8) or ""
+    said = "ESTIMATED, not measured; {} trial(s) did not say"  # the late run's estimate; the trials name no source
+    assert f"| sweep energy so far 47 J (at least 15% of it {said.format(4)}) |" in line, line
+    line = progress_line(report, 1, 8, later={2, 3}) or ""
+    assert f"| sweep energy so far 27 J (at least 26% of it {said.format(2)}) |" in line, line
+
+
 def test_a_feasible_trial_says_so_and_a_study_without_constraints_says_nothing() -> None:
     assert "| feasible |" in (progress_line(_report(), 1, 8) or "")
     report = _report()
