@@ -71,6 +71,8 @@ def find_summary(job_dir: str | None) -> Path | None:
 def degraded_reasons(summary: dict[str, Any]) -> list[str]:
     """Why a summary's energy is not a full measurement (empty when it is)."""
     reasons: list[str] = []
+    if summary.get("total_J") is None and summary.get("no_energy"):  # the trial's energy is unknown: say why
+        reasons.append(f"no energy: {summary['no_energy']}")
     if summary.get("partial"):  # written at an epoch end of a job that never reached the end of its run
         progress = summary.get("progress") or {}
         reasons.append(

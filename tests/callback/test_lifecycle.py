@@ -17,7 +17,7 @@ from typing_extensions import override
 
 from ecopt_lightning.callback import EnergyCallback
 from ecopt_lightning.energy_summary import spawn_note
-from ecopt_lightning.sweeper._jobinfo import degraded_reasons
+from ecopt_lightning.sweeper._jobinfo import degraded_reasons, read_job
 from tests.callback.helpers import csv_series, make_trainer, read_summary
 from tests.callback.models import (
     LoseCpuOnRank,
@@ -524,6 +524,18 @@ def test_a_fit_failing_in_its_set_up_that_measured_nothing_says_so_not_0_J(tmp_p
         make_trainer(tmp_path, [EnergyCallback(cpu=False, proxies=False)], loggers=False).fit(model)
     summary = read_summary(tmp_path / "energy_summary.json")
     assert summary["total_J"] is None and summary["no_energy"].startswith("nothing is measured on any rank")
+
+
+def test_the_sweeper_says_why_a_failed_trial_has_no_energy(tmp_path, fake_powercap):
+    """Regression (tuning-cost audit, 2026-11-30): a job whose summary had no total (nothing measured) gave its
+    trial no energy and no word why: trials.csv's energy was blank with an empty ``degraded``, beside trials whose
+    energy is in the sweep's total. The summary's ``no_energy`` is now among the trial's degraded reasons."""
+    model = _FailsBeforeItsFirstBatch(fake_powercap(psys=False), "setup")
+    with pytest.raises(RuntimeError, match="boom"):
+        make_trainer(tmp_path, [EnergyCallback(cpu=False, proxies=False)], loggers=False).fit(model)
+    info = read_job(str(tmp_path))
+    assert info.energy_J is None and info.status == "failed: RuntimeError: boom in setup"
+    assert info.degraded == ["no energy: nothing is measured on any rank (cpu=False and no GPU)"]
 
 
 class _CostlyForward(SetUpWork):
