@@ -324,6 +324,12 @@ class EnergyCallback(Callback):
             self._out.publish(trainer, {metrics.IDLE_W: self.tracker.idle_W}, compat.batches_that_stepped(trainer))
         if not self.tracker.running(OTHER):  # it runs from set-up
             self.tracker.start(OTHER, sync=self._sync_reads)
+        if self._reducer.world_size == 1:  # several ranks' totals are first gathered at the first epoch end
+            # the set-up's, idle baseline's and sanity check's energy so far, kept should the job be killed before
+            # its first epoch ends (no hook runs on SIGKILL): OTHER's window added to its total, the summary written
+            self._progress = {"epochs": trainer.current_epoch, "steps": trainer.global_step}
+            self.tracker.start(OTHER, at=self._pause_other(self._sync_reads))
+            self._write_summary(trainer)
 
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -662,17 +668,17 @@ class EnergyCallback(Callback):
         """Whether the totals hold any counted window (else they are 0 J of nothing: no batch ran). OTHER, SANITY
         and IDLE alone are not one: a fit whose loop Lightning skipped (no batch) still ran its set-up, its sanity
         check and idle baseline, which are no run's energy. A run that failed before its first batch (in its
-        set-up, ``configure_optimizers``, the sanity check) spent theirs all the same: a sweep's cost counts a
-        failed trial's energy, so they are counted when they read any."""
+        set-up, ``configure_optimizers``, the sanity check), or whose loop has started (a job killed before its
+        first epoch end leaves the summary of the training's start), spent theirs all the same: a sweep's cost
+        counts a failed trial's energy, so they are counted when they read any."""
         if any(
             t.steps or t.samples or t.seconds > 0 or t.energy_J > 0
             for phase, t in self.tracker.cluster.items()
             if phase in COUNTED and phase not in _SET_UP
         ):
             return True
-        return self._status.startswith("failed") and any(
-            t.energy_J > 0 for phase, t in self.tracker.cluster.items() if phase in _SET_UP
-        )
+        spent = self._status.startswith("failed") or (self._status.startswith("running") and self._loop_ran)
+        return spent and any(t.energy_J > 0 for phase, t in self.tracker.cluster.items() if phase in _SET_UP)
 
     def _no_energy(self) -> str | None:
         """Why the summary's ``total_J`` is null (``None``: it is not)."""

@@ -1,10 +1,11 @@
 """What a trial's job directory says about its energy: EnergyCallback's ``energy_summary.json``.
 
-The summary is written atomically at the end of fit/test, when training raised, and at every training epoch end
-(``partial``: true), so a failed or killed trial's energy is still known, up to its last epoch end for a killed
-one (the tuning cost stays complete). Degraded measurements are listed from it: domains
-estimated instead of measured, domains not measured at all (NVML missing, no driver), sensors that failed
-(a GPU lost mid-run), GPUs measured by power polling because they lack the energy counter.
+The summary is written atomically at the end of fit/test, when training raised, at the training's start and at
+every training epoch end (``partial``: true), so a failed or killed trial's energy is still known, up to its last
+epoch end (its set-up's in its first epoch) for a killed one (the tuning cost stays complete). Degraded
+measurements are listed from it: domains estimated instead of measured, domains not measured at all (NVML
+missing, no driver), sensors that failed (a GPU lost mid-run), GPUs measured by power polling because they lack
+the energy counter.
 
 Example:
     >>> import json, tempfile, pathlib

@@ -2,8 +2,8 @@
 ends a job: no hook runs after. Each training batch first puts 1 J into the fake RAPL package, so the energy of
 every step is known exactly (J).
 
-Usage: ``python -m tests.callback.killed_fit FOLDER KILL_AT_STEP`` (the summary goes to
-``FOLDER/energy_summary.json``).
+Usage: ``python -m tests.callback.killed_fit FOLDER KILL_AT_STEP [SETUP_J]`` (the summary goes to
+``FOLDER/energy_summary.json``; ``SETUP_J`` joules are put into the package at the fit's start).
 """
 
 from __future__ import annotations
@@ -27,9 +27,14 @@ EPOCHS = 3
 
 
 class PowerThenKill(Callback):
-    def __init__(self, cap: FakePowercap, kill_at_step: int) -> None:
+    def __init__(self, cap: FakePowercap, kill_at_step: int, setup_J: float = 0.0) -> None:
         self.cap = cap
         self.kill_at_step = kill_at_step
+        self.setup_J = setup_J
+
+    @override
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.cap.add("cpu:0", self.setup_J)  # the fit's set-up, before its first batch
 
     @override
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
@@ -43,7 +48,7 @@ class PowerThenKill(Callback):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def main(folder: Path, kill_at_step: int) -> None:
+def main(folder: Path, kill_at_step: int, setup_J: float = 0.0) -> None:
     cap = FakePowercap(folder / "powercap", psys=False)
     os.environ["ECOPT_POWERCAP_ROOT"] = str(cap.root)  # read when the callback opens its monitor
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -57,7 +62,7 @@ def main(folder: Path, kill_at_step: int) -> None:
         enable_model_summary=False,
         num_sanity_val_steps=0,
         callbacks=[
-            PowerThenKill(cap, kill_at_step),
+            PowerThenKill(cap, kill_at_step, setup_J),
             EnergyCallback(cpu="rapl", proxies=False, summary_path=folder / "energy_summary.json"),
         ],
     )
@@ -65,4 +70,4 @@ def main(folder: Path, kill_at_step: int) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), int(sys.argv[2]))
+    main(Path(sys.argv[1]), int(sys.argv[2]), *map(float, sys.argv[3:4]))

@@ -51,6 +51,27 @@ def test_a_job_killed_in_its_third_epoch_keeps_the_energy_of_the_first_two(tmp_p
     assert said in job.degraded
 
 
+def test_a_job_killed_in_its_first_epoch_keeps_the_energy_of_its_set_up(tmp_path: Path) -> None:
+    """Regression (tuning-cost audit, 2026-11-30): a job killed before its first epoch end (out of memory in a long
+    first epoch) left no summary: the summary was first written at that epoch's end, so the energy its set-up, idle
+    baseline and sanity check had spent was in no sweep total. The summary is now written at the training's start."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.callback.killed_fit", str(tmp_path), "3", "25"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "energy_summary.json").read_text())
+    assert summary["status"] == "running fit" and summary["partial"] is True
+    assert summary["progress"] == {"epochs": 0, "steps": 0}
+    assert summary["total_J"] == pytest.approx(25.0) and summary["no_energy"] is None
+    job = read_job(str(tmp_path))
+    assert job.energy_J == pytest.approx(25.0)
+    assert "partial: the job ended while 'running fit'; energy counted up to epoch 0 (step 0) only" in job.degraded
+
+
 def test_a_finished_fit_is_not_partial(tmp_path: Path) -> None:
     path = tmp_path / "energy_summary.json"
     trainer = make_trainer(tmp_path, [EnergyCallback(cpu="estimate", proxies=False, summary_path=path)], False)
