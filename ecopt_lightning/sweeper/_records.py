@@ -98,6 +98,9 @@ class TrialRecord:
     #: measurement fault (``ecopt.unmeasured_domains``)
     domains: list[str] | None = None
     unmeasured: list[str] = field(default_factory=list)
+    #: the pre-training check's part of ``energy_J`` (J) and its source: its ESTIMATED share is its own, not the run's
+    check_J: float = 0.0
+    check_source: str | None = None
     #: on a complete trial measured on fewer domains than the sweep's (:mod:`._domains`): why it is left out of
     #: the front, the knee, the hypervolume and the payback
     not_comparable: str | None = None
@@ -148,6 +151,8 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
     metrics = stored_metrics(trial.user_attrs)
     constraints = judged_constraints(trial, settings.constraints)
     energy, source = _energy(trial, metrics, settings.energy_metric)
+    check = trial.user_attrs.get(CHECK_ENERGY_ATTR)
+    check_J = float(check) if energy is not None and isinstance(check, (int, float)) else 0.0
     degraded = [str(x) for x in trial.user_attrs.get(DEGRADED_ATTR) or []]
     reported = metrics.get(settings.energy_metric)
     if reported is not None and reported < 0:  # a net energy below idle, say: trial_energy passed it over
@@ -192,6 +197,8 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
         per_repeat_J=_repeats(trial.user_attrs.get(PER_REPEAT_ATTR)),
         domains=_domain_list(trial.user_attrs.get(DOMAINS_ATTR)),
         unmeasured=_domain_list(trial.user_attrs.get(UNMEASURED_ATTR)) or [],
+        check_J=check_J,
+        check_source=trial.user_attrs.get(CHECK_SOURCE_ATTR) if check_J else None,
     )
 
 
@@ -305,9 +312,12 @@ def estimated_energy(records: Sequence[TrialRecord]) -> tuple[float, int]:
     for r in records:
         if r.energy_J is None:
             continue
-        share = estimated_share(r.metrics.get(ESTIMATED_FRACTION_METRIC), r.sources.values())
-        if share is None:
+        run_J = r.energy_J - r.check_J  # a pre-training check's part has its own source
+        alone = r.check_J and not run_J  # the check's energy alone: the run reported none
+        share = 0.0 if alone else estimated_share(r.metrics.get(ESTIMATED_FRACTION_METRIC), r.sources.values())
+        check = estimated_share(None, [r.check_source] if r.check_source else []) if r.check_J else 0.0
+        if share is None or check is None:
             unknown += 1
         else:
-            estimated += r.energy_J * share
+            estimated += run_J * share + r.check_J * check
     return estimated, unknown

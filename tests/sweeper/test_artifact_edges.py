@@ -680,3 +680,27 @@ def test_a_checked_trial_whose_run_reported_no_energy_keeps_the_checks(tmp_path:
     with open(tmp_path / "trials.csv", newline="") as f:
         rows = {int(row["trial"]): row for row in csv.DictReader(f)}
     assert rows[1]["energy_from"] == "pre-training check (rapl) alone: the run after it reported no energy"
+
+
+def test_a_pre_training_checks_estimated_energy_is_not_read_as_measured() -> None:
+    """Regression (tuning-cost audit, 2026-11-30): a trained trial's pre-training check was given the run's
+    ESTIMATED share (``energy/estimated_fraction``): a measured run with an estimated check of 10 J read '0% of it
+    ESTIMATED, not measured' for 20 J, an estimate presented as a measurement. The check's share is now its own
+    source's; a check that names no source leaves the share unknown, not 0."""
+    from ecopt_lightning.sweeper._schema import CHECK_ENERGY_ATTR, CHECK_SOURCE_ATTR
+
+    def report(check_source: str | None):
+        study = optuna.create_study(directions=DIRECTIONS)
+        attrs: dict[str, Any] = {"energy/total_J": 10.0, "energy/estimated_fraction": 0.0, CHECK_ENERGY_ATTR: 10.0}
+        if check_source is not None:
+            attrs[CHECK_SOURCE_ATTR] = check_source
+        study.add_trial(
+            optuna.trial.create_trial(values=[0.5, 0.5], params={"w": 0.5}, distributions=DIST, user_attrs=attrs)
+        )
+        return build_report("checked", study.get_trials(), ReportSettings(NAMES, DIRECTIONS))
+
+    estimated = report("estimate")
+    assert (estimated.sweep_energy_J, estimated.sweep_estimated_J) == (20.0, 10.0)
+    assert estimated.estimated_text() == "50% of it ESTIMATED, not measured"
+    assert report("rapl").sweep_estimated_J == 0.0
+    assert report(None).trials_without_source == 1
