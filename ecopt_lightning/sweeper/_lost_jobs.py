@@ -101,10 +101,10 @@ def died(ret: JobReturn) -> bool:
 def dead_job_energy(job_dir: str | None) -> dict[str, Any]:
     """User attributes that keep a dead job's energy on its trial (as :func:`._results.tell_result` writes them
     for a finished one), from its ``energy_summary.json`` when readable here (same machine or shared file
-    system); ``{}`` when there is none."""
+    system); ``{}`` when there is none, only the degraded reasons when it has no total (they say why)."""
     info = read_job(job_dir)
     if info.energy_J is None:
-        return {}
+        return {DEGRADED_ATTR: list(info.degraded)} if info.degraded else {}
     attrs: dict[str, Any] = {
         ENERGY_ATTR: info.energy_J,
         ENERGY_SOURCE_ATTR: f"{Path(info.path or '').name} ({info.status})",

@@ -538,6 +538,21 @@ def test_the_sweeper_says_why_a_failed_trial_has_no_energy(tmp_path, fake_powerc
     assert info.degraded == ["no energy: nothing is measured on any rank (cpu=False and no GPU)"]
 
 
+def test_a_dead_jobs_trial_says_why_it_has_no_energy(tmp_path, fake_powercap):
+    """Regression (tuning-cost audit, 2026-11-30): a trial whose worker died kept its job's energy from the job's
+    summary, but kept nothing when that summary had no total: the trial was failed with no energy and no word why
+    (nothing measured), unlike a finished job's trial."""
+    from ecopt_lightning.sweeper._lost_jobs import dead_job_energy
+    from ecopt_lightning.sweeper._schema import DEGRADED_ATTR
+
+    model = _FailsBeforeItsFirstBatch(fake_powercap(psys=False), "setup")
+    with pytest.raises(RuntimeError, match="boom"):
+        make_trainer(tmp_path, [EnergyCallback(cpu=False, proxies=False)], loggers=False).fit(model)
+    assert dead_job_energy(str(tmp_path)) == {
+        DEGRADED_ATTR: ["no energy: nothing is measured on any rank (cpu=False and no GPU)"]
+    }
+
+
 class _CostlyForward(SetUpWork):
     """:class:`SetUpWork` whose every forward pass puts 3 J on the fake counter (the proxies' extra pass too)."""
 
