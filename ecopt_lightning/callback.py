@@ -37,6 +37,7 @@ from .energy_summary import (
     measurement_faults,
     phase_sources,
     rank_named,
+    run_sources,
     sources_of,
     spawn_note,
     summary_file,
@@ -194,6 +195,7 @@ class EnergyCallback(Callback):
         self._epoch: int | None = None  # the training epoch running (trainer.current_epoch; a checkpoint saves it)
         self._carried: int | None = None  # the epoch whose open part a checkpoint carried, until training resumes
         self._id = uuid.uuid4().hex  # names this callback's checkpoints (rank 0's on every rank: fit set-up)
+        self._labelled: str | None = None  # the energy/sources label given to the loggers in this entry point
         self._summary_file: str | None = None  # where this entry point's summary goes (found at its first write)
         self._rungs: RungCheck | None = None  # the stop-at-rung check of a multi-fidelity sweep (fit set-up)
         self._fit: FitContext | None = None  # what the inference benchmark reads (fit set-up)
@@ -260,7 +262,9 @@ class EnergyCallback(Callback):
                 cpu_watts_per_core=self.cpu_watts_per_core,
             )
             self.tracker.use(self.monitor)
-        self._out.label(trainer, {metrics.SOURCES: sources_text(device_sources(self._devices))})
+        self._labelled = None
+        if stage != "fit":  # a fit's checkpoint loads after set-up, with its own sources: labelled at fit start
+            self._label(trainer)
         self._out.withheld = () if self._measuring else metrics.MEASURED_PREFIXES
         if not self._measuring:
             say_once(
@@ -298,6 +302,7 @@ class EnergyCallback(Callback):
     # fit --------------------------------------------------------------------------------------------------
     @override
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._label(trainer)
         # with nothing measured on any rank (the same on every rank: the reduction is a collective) there is no
         # idle power, not one of 0 W
         if self.idle_baseline_s > 0 and self.tracker.idle_W is None and self._measuring:
@@ -319,6 +324,7 @@ class EnergyCallback(Callback):
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # published here, not in on_fit_start: the sanity check clears callback_metrics when it ends
         self._loop_ran = True
+        self._label(trainer)  # again if a checkpoint loaded after on_fit_start (a strategy that restores after setup)
         self._publish_params(trainer, pl_module)
         if self.tracker.idle_W is not None:
             self._out.publish(trainer, {metrics.IDLE_W: self.tracker.idle_W}, compat.batches_that_stepped(trainer))
@@ -729,6 +735,14 @@ class EnergyCallback(Callback):
         at = self.tracker.pause(OTHER, sync=sync)
         self.tracker.flush(OTHER, read=False)
         return at
+
+    def _label(self, trainer: Trainer) -> None:
+        """Name the run's sources (:func:`run_sources`: a loaded checkpoint's among them) in every logger as
+        ``energy/sources``; again only when they changed since this entry point's last label."""
+        text = sources_text(run_sources(self._devices, self.tracker))
+        if text != self._labelled:
+            self._out.label(trainer, {metrics.SOURCES: text})
+            self._labelled = text
 
     def _close_monitor(self) -> None:
         """Close the monitor this callback opened (its meters' threads, NVML); one passed in stays open."""

@@ -53,6 +53,13 @@ def with_restored(sources: Mapping[str, str], restored: Mapping[str, str]) -> di
     return out
 
 
+def run_sources(devices: Sequence[Mapping[str, Mapping[str, str]]], tracker: EnergyTracker) -> dict[str, str]:
+    """The run's sources: every rank's devices (:func:`device_sources`) and a checkpoint's restored into any phase
+    (:func:`with_restored`): the summary's ``sources`` and the loggers' ``energy/sources``."""
+    restored = {d: s for by_phase in tracker.restored_sources.values() for d, s in by_phase.items()}
+    return with_restored(device_sources(devices), restored)
+
+
 def phase_sources(tracker: EnergyTracker) -> dict[str, dict[str, str]]:
     """Phase -> domain -> source of this rank's windows in that phase."""
     return {name: dict(tracker.total(name).sources) for name in tracker.cluster}
@@ -239,8 +246,7 @@ def build_summary(
         no_energy: why ``totals`` is empty (nothing measured, no batch run); ``None`` when it is not.
         sources_by_rank: per rank, :func:`phase_sources` (several ranks: the phases name every rank's sources).
     """
-    restored = {d: s for by_phase in tracker.restored_sources.values() for d, s in by_phase.items()}
-    sources = with_restored(device_sources(devices), restored)
+    sources = run_sources(devices, tracker)
     summary = {
         "status": status,
         "partial": status.startswith("running"),

@@ -435,3 +435,31 @@ def test_a_batch_with_no_tensor_says_how_to_count_its_samples(tmp_path: Path) ->
     counted = make_trainer(tmp_path / "b", [EnergyCallback(batch_size_fn=len)], loggers=False, limit_val_batches=0)
     counted.fit(_TextRows())
     assert float(counted.callback_metrics["energy/train_per_sample_J"]) > 0
+
+
+def test_a_resumed_fit_names_the_checkpoints_sources_in_every_logger(tmp_path: Path, fake_powercap) -> None:
+    """Regression (honest-sources audit, 2026-11-30): the loggers' ``energy/sources`` was set at set-up, before the
+    checkpoint loaded, so a fit resumed with RAPL from a run whose CPU was estimated named RAPL alone in TensorBoard
+    and CSV, though its totals held the checkpoint's estimate (the summary said ``checkpoint/cpu:0=estimate``). The
+    label is given at fit start, after the checkpoint's state is loaded, and names what the summary names."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from ecopt_lightning.energy.measurement import sources_text
+
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", filename="{step}", save_top_k=-1)
+    run = {"max_epochs": 2, "limit_val_batches": 0, "num_sanity_val_steps": 0}
+    make_trainer(
+        tmp_path / "a", [EnergyCallback(cpu="estimate"), ckpt], loggers=False, enable_checkpointing=True, **run
+    ).fit(TinyModel())
+    fake_powercap()  # the resumed run reads RAPL
+    cb = EnergyCallback()
+    make_trainer(tmp_path / "b", [cb], **run).fit(TinyModel(), ckpt_path=str(tmp_path / "ckpt" / "step=8.ckpt"))
+    label = "checkpoint/cpu:0=estimate, cpu:0=rapl, dram:0=rapl"
+    assert sources_text(cb.summary()["sources"]) == label
+    for name in ("tb", "csv"):
+        assert f"energy/sources: {label}" in (tmp_path / "b" / name / "version_0" / "hparams.yaml").read_text()
+    events = EventAccumulator(str(tmp_path / "b" / "tb" / "version_0"), size_guidance={"tensors": 0})
+    events.Reload()
+    (tag,) = [t for t in events.Tags()["tensors"] if t.startswith("energy/sources")]
+    assert [e.tensor_proto.string_val[0].decode() for e in events.Tensors(tag)] == [label]
