@@ -31,7 +31,7 @@ from .. import metrics as names
 from ..energy.measurement import sources_text
 from ..strict_json import dumps, strict
 from ._atomic import atomic_write
-from ._domains import RULE
+from ._domains import RULE, left_out_text
 from ._energy_report import sweep_carbon
 from ._impact import interval_text
 from ._pareto import pareto_indices
@@ -452,7 +452,8 @@ def _front_lines(report: Report) -> list[str]:
         members.append(f"trial {r.number}{f' ({tags})' if tags else ''}: {_objectives_text(report, r)}")
     tail = [f"possibly on the front: trial {', '.join(str(r.number) for r in report.possibly)}"] * bool(report.possibly)
     left = report.not_comparable
-    tail += [f"left out, measured on fewer domains: trial {', '.join(str(r.number) for r in left)}"] * bool(left)
+    why = left_out_text([r.not_comparable or "" for r in left])
+    tail += [f"left out, {why}: trial {', '.join(str(r.number) for r in left)}"] * bool(left)
     shown = min(len(members), _DASHBOARD_MAX_FRONT)
     while True:
         more = [f"... {len(members) - shown} more in pareto_front.csv"] * (shown < len(members))

@@ -209,8 +209,8 @@ def _mark_trials_html(fig: Any, report: Report) -> None:
         )
 
 
-#: the legend's name of the trials measured on fewer domains than the sweep's
-NOT_COMPARABLE = "not comparable (fewer energy domains)"
+#: the legend's name of the trials measured on fewer domains than the sweep's, or on another basis (:mod:`._domains`)
+NOT_COMPARABLE = "not comparable (fewer energy domains, or another basis)"
 
 
 def _groups(report: Report) -> dict[str, list[TrialRecord]]:

@@ -15,6 +15,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from ..metrics import SUMMARY_FILE
+from ._domains import left_out_text
 from ._metrics import Constraint
 from ._plots import is_energy_like, measured_by
 from ._records import TrialRecord, estimated_energy, estimated_phrase
@@ -161,9 +162,9 @@ def not_comparable_lines(report: Report) -> list[str]:
     lines = []
     if left:
         lines.append(
-            f"{len(left)} of {complete} complete trial(s) left out of the front, not comparable: measured on fewer "
-            f"domains than the sweep's {report.kinds_text()}: {_named(left)} (trials.csv's not_comparable column "
-            "says why)"
+            f"{len(left)} of {complete} complete trial(s) left out of the front, not comparable: "
+            f"{left_out_text([r.not_comparable or '' for r in left], report.kinds_text())}: {_named(left)} "
+            "(trials.csv's not_comparable column says why)"
         )
     if unjudged:
         lines.append(

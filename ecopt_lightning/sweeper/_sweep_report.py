@@ -26,7 +26,7 @@ from typing import Any
 from optuna.trial import FrozenTrial
 
 from ..energy.carbon import CarbonBasis
-from ._domains import SweepDomains, not_comparable, sweep_domains
+from ._domains import SweepDomains, left_out_text, not_comparable, sweep_domains
 from ._domains import text as domains_text
 from ._impact import impact
 from ._pareto import front_status, hypervolume, knee_index, non_dominated_ranks, reference_point
@@ -80,8 +80,8 @@ class Report:
         left = len(self.not_comparable)
         if not left:
             return "no feasible complete trial"
-        kinds = self.kinds_text()
-        return f"no comparable feasible complete trial: {left} measured on fewer domains than the sweep's {kinds}"
+        why = left_out_text([r.not_comparable or "" for r in self.not_comparable], self.kinds_text())
+        return f"no comparable feasible complete trial: {left} {why}"
 
     @property
     def not_judged(self) -> list[TrialRecord]:
@@ -92,7 +92,8 @@ class Report:
 
     @property
     def not_comparable(self) -> list[TrialRecord]:
-        """The complete trials left out of the front: measured on fewer domains than the sweep's."""
+        """The complete trials left out of the front: measured on fewer domains than the sweep's, or on another
+        basis (:mod:`._domains`)."""
         return [r for r in self.records if r.not_comparable]
 
     #: the energy ``ecopt confirm``'s runs spent measuring the front again (J), its ESTIMATED part (J) and how many
@@ -324,12 +325,12 @@ def build_report(
         records = [
             apply_confirmed(r, confirmed[str(r.number)], settings) if str(r.number) in confirmed else r for r in records
         ]
-    # a trial measured on fewer domains than the others reads cheaper for that alone: no point of the front
-    domains = sweep_domains(
-        [(r.domains, r.unmeasured) for r in records if r.values is not None and r.domains is not None]
-    )
+    # a trial measured on fewer domains than the others, or estimated where they measured, reads cheaper for that
+    # alone: no point of the front
+    judged = [(r.domains, r.unmeasured, r.sources) for r in records if r.values is not None and r.domains is not None]
+    domains = sweep_domains([(m, u) for m, u, _ in judged], [s for _, _, s in judged])
     for r in records:
-        r.not_comparable = None if r.values is None else not_comparable(r.domains, r.unmeasured, domains)
+        r.not_comparable = None if r.values is None else not_comparable(r.domains, r.unmeasured, domains, r.sources)
     left_out = [r for r in records if r.not_comparable]
     # a config run in several trials is one point
     merged = merge_repeats([r for r in records if not r.not_comparable], settings)

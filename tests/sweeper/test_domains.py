@@ -159,3 +159,36 @@ def test_a_trial_without_recorded_domains_among_trials_with_them_is_named_as_not
     )
     alone = build_report("s", study_of(unrecorded).get_trials(), SETTINGS)  # a study that records none: no line
     assert not alone.not_judged and "recorded no measurement domains" not in "\n".join(front_table(alone))
+
+
+def test_a_trial_whose_cpu_was_estimated_is_no_point_of_a_front_rapl_measured() -> None:
+    """Regression (honest-sources audit, 2026-11-30): a trial whose ``cpu:0`` fell back to the CPU-time estimate (RAPL
+    denied on its node) but whose DRAM RAPL still read covered the same domains as the RAPL-measured trials, so it
+    sat on their front, cheapest for that alone (the estimate leaves out idle and uncore power). Each kind's basis is
+    compared too: it is left out, and says why."""
+    from ecopt_lightning.sweeper._schema import SOURCES_ATTR
+
+    both = ["cpu:0", "dram:0"]
+    rapl = {SOURCES_ATTR: {"cpu:0": "rapl", "dram:0": "rapl"}}
+    study = study_of(
+        trial(0, 0.80, 2.0, both, [], **rapl),
+        trial(1, 0.90, 3.0, both, [], **rapl),
+        trial(2, 0.95, 0.1, both, [], **{SOURCES_ATTR: {"cpu:0": "estimate", "dram:0": "rapl"}}),
+        trial(3, 0.85, 2.5, both, [], **rapl),
+    )
+    report = build_report("s", study.get_trials(), SETTINGS)
+    assert [r.number for r in report.front] == [0, 1, 3]
+    why = "cpu estimated; the sweep's other trials measured it by rapl"
+    assert [(r.number, r.not_comparable) for r in report.not_comparable] == [(2, why)]
+    assert front_table(report)[-1] == (
+        "1 of 4 complete trial(s) left out of the front, not comparable: measured on another basis (by a sensor, or "
+        "estimated) than the sweep's cpu+dram: 2 (trials.csv's not_comparable column says why)"
+    )
+    # a sweep estimated throughout compares its trials: nothing is measured in one and estimated in another
+    estimated = {SOURCES_ATTR: {"cpu:0": "estimate"}}
+    alike = build_report(
+        "s",
+        study_of(*(trial(n, 0.8 + n / 10, 1.0 + n, ["cpu:0"], [], **estimated) for n in range(2))).get_trials(),
+        SETTINGS,
+    )
+    assert not alike.not_comparable and [r.number for r in alike.front] == [0, 1]
