@@ -27,7 +27,7 @@ from .benchmark_runner import BenchmarkRunner, FitContext
 from .energy import EnergyMonitor, Snapshot, checks
 from .energy._notices import say_once
 from .energy.carbon import check_factors, grid_intensity
-from .energy.measurement import sources_text
+from .energy.measurement import FROZEN_RAPL, sources_text
 from .energy.monitor import CpuChoice, check_cpu
 from .energy_summary import (
     SUMMARY_FILE,
@@ -695,6 +695,11 @@ class EnergyCallback(Callback):
                 return "failed before its first batch, and its set-up read no energy"
             return self._no_batch or "no counted window measured yet"
         if nothing_read(self.tracker.cluster):
+            reasons = {
+                why for p in self.tracker.phases if p in COUNTED for why in self.tracker.total(p).invalid.values()
+            }
+            if reasons == {FROZEN_RAPL}:
+                return "nothing measured: no RAPL counter moved (measurement_faults says why)"
             return "every reading failed (measurement_faults says why)"
         return None
 

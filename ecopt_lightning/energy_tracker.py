@@ -75,7 +75,8 @@ class Totals:
         proc_s: time of the windows in which ``/proc`` was read (s); foreign_core_s: the CPU time other
             processes used in them (core-seconds); contended_s: time of the windows that were contended on
             their own (s). Over ranks the most contended rank's figures are kept (:attr:`contended`).
-        failed_windows: windows in which a domain's reading failed (summed over ranks).
+        failed_windows: windows in which a domain's reading failed, or read a counter that stood still
+            (:attr:`Measurement.frozen`), summed over ranks.
         interpolated_windows: windows whose value was interpolated across a gap in polled power's samples
             (:attr:`Measurement.interpolated`), summed over ranks; interpolated_J: the part of ``energy_J`` read in
             them (J). A window approximate for another reason (shorter than a sensor's update, an NVML counter
@@ -131,12 +132,14 @@ class Totals:
             self.proc_s += c.seconds
             self.foreign_core_s += c.foreign_cores * c.seconds
             self.contended_s += c.seconds if c.contended else 0.0
+        # a frozen domain's 0 J is no reading (Measurement.frozen): not measured there, as a failed one
         for domain, value in m.by_device.items():
-            self.by_device[domain] = self.by_device.get(domain, 0.0) + value
-        self.sources.update(m.sources)
-        for domain, reason in m.invalid.items():
+            if domain not in m.frozen:
+                self.by_device[domain] = self.by_device.get(domain, 0.0) + value
+        self.sources.update(m.sources)  # a frozen domain was read by its source: its fault says it measured nothing
+        for domain, reason in {**m.invalid, **m.frozen}.items():
             self.invalid.setdefault(domain, reason)
-        self.failed_windows += bool(m.invalid)
+        self.failed_windows += bool(m.invalid or m.frozen)
         if m.interpolated:
             self.interpolated_windows += 1
             self.interpolated_J += energy_J
@@ -307,12 +310,12 @@ class EnergyTracker:
             {
                 "energy_J": m.energy_J,
                 "seconds": m.seconds,
-                "failed": float(bool(m.invalid)),
+                "failed": float(bool(m.invalid or m.frozen)),
                 "approximate": float(m.approximate),
             }
         )
         refused = (
-            ("failed", m.invalid, "a reading failed during the idle baseline", ""),
+            ("failed", {**m.invalid, **m.frozen}, "a reading failed during the idle baseline", ""),
             (
                 "approximate",
                 m.approximate_why,

@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +20,11 @@ from .contention import REMEDY, Contention, ProcReader, ProcSample, compute_thre
 from .estimate import CpuTimeEstimate
 from .measurement import (
     ESTIMATE,
+    FROZEN_RAPL,
+    FROZEN_READS,
+    FROZEN_UPDATES,
     NVML_COUNTER,
+    RAPL,
     SHORT_WINDOW,
     SOURCES,
     STILL_COUNTER,
@@ -68,6 +72,10 @@ class Snapshot:
     #: per domain, the gaps in its samples so far and what the last one was (:attr:`Reading.gaps`)
     gaps: dict[str, int] = field(default_factory=dict)
     gap_reasons: dict[str, str] = field(default_factory=dict)
+    #: how long (s, by the monitor's clock) and over how many reads, this one included, no RAPL counter had moved since
+    #: its meter started, as of this read: 0 once one moved, when a RAPL domain was not read, or with none
+    still_s: float = 0.0
+    still_reads: int = 0
 
 
 @dataclass
@@ -239,6 +247,11 @@ class EnergyMonitor:
                 self.sources[domain] = source
                 self._period[domain] = meter.update_period_s
                 self._meter_of[domain] = meter
+        self._rapl = [d for d, s in self.sources.items() if base_source(s) == RAPL]
+        #: RAPL counters that never moved are frozen once they read so over this long (s)
+        self._frozen_after_s = FROZEN_UPDATES * max((self._period[d] for d in self._rapl), default=0.0)
+        self._still: tuple[float, int] | None = None  # the first read, and how many since, with no RAPL counter moved
+        self._rapl_moved = False
         self._announce()
 
     # set-up -------------------------------------------------------------------------------------------------
@@ -393,7 +406,21 @@ class EnergyMonitor:
             gaps.update(reading.gaps)
             gap_reasons.update(reading.gap_reasons)
         proc = None if self._proc is None else self._proc.read(t)
-        return Snapshot(t, energy, errors, faults, proc, fault_reasons, gaps, gap_reasons)
+        still_s, still_reads = self._still_for(t, energy)
+        return Snapshot(t, energy, errors, faults, proc, fault_reasons, gaps, gap_reasons, still_s, still_reads)
+
+    def _still_for(self, t: float, energy: Mapping[str, float]) -> tuple[float, int]:
+        """How long (s) and over how many reads no RAPL counter has moved since its meter started, as of this read at
+        ``t`` (:attr:`Snapshot.still_s`, :attr:`Snapshot.still_reads`)."""
+        with self._lock:
+            if not self._rapl or self._rapl_moved or any(d not in energy for d in self._rapl):
+                return 0.0, 0  # a domain not read says nothing of the others
+            if any(energy[d] != 0 for d in self._rapl):
+                self._rapl_moved = True
+                return 0.0, 0
+            first, reads = self._still = (t, 0) if self._still is None else self._still
+            self._still = (first, reads + 1)
+            return max(0.0, t - first), reads + 1
 
     def measure(self, start: Snapshot, end: Snapshot, name: str = "") -> Measurement:
         """The :class:`Measurement` between two snapshots. Consecutive windows that share a snapshot add up
@@ -444,7 +471,24 @@ class EnergyMonitor:
                     f"field. To measure quietly: {REMEDY}.",
                 )
         approximate = bool(approximate_why)
-        return Measurement(name, seconds, by_device, sources, approximate, invalid, contention, approximate_why)
+        frozen = self._frozen(by_device, end, name)
+        return Measurement(name, seconds, by_device, sources, approximate, invalid, contention, approximate_why, frozen)
+
+    def _frozen(self, by_device: Mapping[str, float], end: Snapshot, name: str) -> dict[str, str]:
+        """The RAPL domains whose 0 J in this window is no reading (:attr:`Measurement.frozen`): every one read 0 J,
+        and none has moved since its meter started, over :data:`FROZEN_READS` reads and :data:`FROZEN_UPDATES` updates
+        or more (a DRAM zone alone may read 0 J; a few reads may fall between two updates)."""
+        if not self._rapl or end.still_reads < FROZEN_READS or end.still_s < self._frozen_after_s:
+            return {}
+        if any(by_device.get(d) != 0 for d in self._rapl):
+            return {}
+        _notices.say_once(
+            "frozen-rapl",
+            f"ecopt energy: {', '.join(self._rapl)} not measured from window {name!r} on: {FROZEN_RAPL}. Their "
+            "windows count as not measured: no total, epoch or step value holding them is logged as 0 J; "
+            "cpu='estimate' gives a labelled estimate instead.",
+        )
+        return dict.fromkeys(self._rapl, FROZEN_RAPL)
 
     def _approximate_why(
         self, domain: str, start: Snapshot, end: Snapshot, seconds: float, value: float, name: str

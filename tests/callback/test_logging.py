@@ -570,3 +570,34 @@ def test_a_run_whose_every_reading_failed_has_no_total_not_zero_joules(tmp_path)
     logged = csv_series(tmp_path)
     assert not [k for k in logged if k.startswith(("energy/", "power/", "carbon/"))], logged
     assert "energy/total_J" not in trainer.callback_metrics
+
+
+def test_training_on_rapl_counters_that_never_move_logs_no_zero_joules_and_says_why(
+    tmp_path, fake_powercap, manual_clock
+):
+    """Regression (honest-sources audit, 2026-11-30): on RAPL files that are readable but never updated (some VMs),
+    training logged 0 J steps and epochs and a 0 J total 'measured' by rapl, the cheapest trial a sweep could rank.
+    Now: a warning names the domains, no step, epoch or total value is logged, and the summary says nothing was
+    measured. The manual clock moves 1 s on every read, so every window spans 1000 RAPL updates or more."""
+    manual_clock(tick=1.0)
+    fake_powercap(psys=False)  # never advanced
+    cb = EnergyCallback(proxies=False)
+    trainer = make_trainer(
+        tmp_path, [cb], loggers=[CSVLogger(tmp_path, name="csv", version=0)], max_epochs=2, limit_val_batches=2
+    )
+    with pytest.warns(EnergyWarning, match=r"cpu:0, dram:0 not measured from window '\w+' on: no RAPL counter"):
+        trainer.fit(TinyModel())
+    summary = cb.summary()
+    assert summary["sources"] == {"cpu:0": "rapl", "dram:0": "rapl"}
+    assert (summary["total_J"], summary["no_energy"]) == (
+        None,
+        "nothing measured: no RAPL counter moved (measurement_faults says why)",
+    )
+    assert all(
+        "no RAPL counter of this machine has moved since it was first read" in summary["measurement_faults"][d]
+        for d in ("cpu:0", "dram:0")
+    )
+    assert summary["phases"]["train"]["energy_J"] is None
+    logged = csv_series(tmp_path)
+    assert not [k for k in logged if k.startswith(("energy/", "power/", "carbon/"))], logged
+    assert not [k for k in trainer.callback_metrics if k.startswith(("energy/", "power/"))]
