@@ -923,17 +923,25 @@ class EnergyCallback(Callback):
             repeats = self._rungs.benchmark_repeats_at(epoch, self._broadcast(trainer))
         measured = self._benchmark.at_rung(self._fit, sync=sync, repeats=repeats)
         self._out.publish(trainer, measured, compat.batches_that_stepped(trainer))
-        values = None
+        values, summary = None, None
         if self._rungs.reports:
             logged = self._rungs.fresh(epoch, trainer.callback_metrics)  # not an earlier epoch's validation values
             values = {k: float(v) for k, v in logged.items() if torch.is_tensor(v) and v.numel() == 1}
             values.update(self._out.last)
+            summary = self.summary()  # its domains: a trial that lost one is not ranked as if it measured it
         # the epoch's and the benchmark's energy, kept should the job be killed while the study decides
         self._write_summary(trainer)
         steps, min_steps, val_every = trainer.global_step, trainer.min_steps, trainer.check_val_every_n_epoch
         broadcast = self._broadcast(trainer)
         if not self._rungs.decide(
-            epoch, values, trainer.max_epochs, broadcast, steps=steps, min_steps=min_steps, val_every=val_every
+            epoch,
+            values,
+            trainer.max_epochs,
+            broadcast,
+            steps=steps,
+            min_steps=min_steps,
+            val_every=val_every,
+            summary=summary,
         ):
             trainer.should_stop = True
             return

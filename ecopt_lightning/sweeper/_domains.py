@@ -105,6 +105,22 @@ def covered(sources: Mapping[str, str], faults: Collection[str]) -> list[str]:
     return sorted(set(sources) - set(faults))
 
 
+def of_summary(summary: Mapping[str, object]) -> tuple[list[str], list[str]] | None:
+    """An ``energy_summary.json``'s (measured, unmeasured) domains: :func:`covered` of its ``sources`` and its
+    ``measurement_faults``, and those faults' domains, sorted; ``None`` when it names no source.
+
+    Example:
+        >>> of_summary({"sources": {"cpu:0": "rapl", "gpu:0": "nvml_counter"}, "measurement_faults": {"gpu:0": "lost"}})
+        (['cpu:0'], ['gpu:0'])
+    """
+    sources = summary.get("sources") or {}
+    faults = summary.get("measurement_faults") or {}
+    if not isinstance(sources, Mapping) or not sources or not isinstance(faults, Mapping):
+        return None
+    named = {str(k): str(v) for k, v in sources.items()}
+    return covered(named, list(map(str, faults))), sorted(map(str, faults))
+
+
 @dataclass(frozen=True)
 class SweepDomains:
     """The sweep's kinds of domain (:func:`sweep_domains`), and every domain some complete trial measured in full."""

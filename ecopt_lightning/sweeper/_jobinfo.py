@@ -28,7 +28,7 @@ from typing import Any
 from ..energy.contention import contended_share
 from ..intervals import Runs
 from ..metrics import NOTHING_MEASURED, SUMMARY_FILE
-from ._domains import covered
+from ._domains import of_summary
 
 #: how deep below the job directory the summary is looked for (Lightning puts it in its log dir)
 MAX_DEPTH = 4
@@ -160,7 +160,7 @@ def read_job(job_dir: str | None) -> JobInfo:
     fraction = summary.get("estimated_fraction")
     if not (isinstance(fraction, (int, float)) and not isinstance(fraction, bool) and 0 <= fraction <= 1):  # NaN
         fraction = None
-    faults = summary.get("measurement_faults") or {}
+    domains = of_summary(summary)
     return JobInfo(
         str(path),
         energy,
@@ -171,8 +171,8 @@ def read_job(job_dir: str | None) -> JobInfo:
         grid_of(summary),
         estimated_fraction=None if fraction is None else float(fraction),
         benchmark_nothing=nothing,
-        domains=covered(sources, faults) if sources else None,
-        unmeasured=sorted(map(str, faults)) if sources else None,
+        domains=None if domains is None else domains[0],
+        unmeasured=None if domains is None else domains[1],
     )
 
 

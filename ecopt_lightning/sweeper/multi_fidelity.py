@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..metrics import on_log_scale
+from ._domains import not_comparable, of_summary, sweep_domains
 from ._feasibility import broke_constraints
 from ._literals import hydra_literal
 from ._schema import (
@@ -46,6 +47,11 @@ log = logging.getLogger(__name__)
 
 #: the reason of a stop at a rung where an objective was not finite (the trial is then FAIL, not PRUNED)
 NOT_FINITE = "not every objective is finite"
+#: the reason of a stop at a rung where the trial's energy covers fewer domains than its cohort's (``_domains.py``)
+NOT_COMPARABLE = "not comparable with the trials at this rung"
+
+#: a trial's (measured, unmeasured) domains at a rung (``_domains.of_summary``); ``None``: not recorded
+Domains = tuple[list[str], list[str]] | None
 
 
 class StudyRungs:
@@ -138,11 +144,16 @@ class StudyRungs:
         return epochs
 
     def record(
-        self, epoch: int, metrics: Mapping[str, float | None], max_epochs: int, val_every: int | None = None
+        self,
+        epoch: int,
+        metrics: Mapping[str, float | None],
+        max_epochs: int,
+        val_every: int | None = None,
+        domains: Domains = None,
     ) -> list[float] | None:
         """Write the trial's objective values at rung ``epoch`` (``None`` when one is not finite: the trial then
-        cannot be ranked, and stops there, see :meth:`decide`). ``val_every``: the Trainer's
-        ``check_val_every_n_epoch``.
+        cannot be ranked, and stops there, see :meth:`decide`), and the measurement ``domains`` its energy covers
+        so far. ``val_every``: the Trainer's ``check_val_every_n_epoch``.
 
         Raises:
             JobConfigError: an objective's metric at the rung was never logged: every trial would go on at every
@@ -170,7 +181,7 @@ class StudyRungs:
         values = [metrics.get(metric) for metric in wanted.values()]
         finite = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
         clean = finite if len(finite) == len(values) else None
-        self.trial.set_user_attr(rung_attr(epoch), {"values": clean, "max_epochs": int(max_epochs)})
+        self.trial.set_user_attr(rung_attr(epoch), {"values": clean, "max_epochs": int(max_epochs), **_entry(domains)})
         return clean
 
     def cohort(self, epoch: int) -> dict[int, list[float]]:
@@ -180,15 +191,19 @@ class StudyRungs:
         trial reach the front that the ranking stands in for. Nor can a complete trial that broke a constraint
         (the front holds feasible trials only): it is left out too, or it would stop the feasible trials it
         dominates at the rung; judged as the report judges it, a constraint added on resume included."""
+        return {k: values for k, (values, _) in self._cohort(epoch).items()}
+
+    def _cohort(self, epoch: int) -> dict[int, tuple[list[float], Domains]]:
+        """:meth:`cohort`, with each trial's measurement domains at the rung."""
         key = rung_attr(epoch)
-        found: dict[int, list[float]] = {}
+        found: dict[int, tuple[list[float], Domains]] = {}
         for t in self.study.get_trials(deepcopy=False):
             if t.state.name == "FAIL" or (t.state.name == "COMPLETE" and broke_constraints(t, self.constraints)):
                 continue
             entry = t.user_attrs.get(key)
             values = entry.get("values") if isinstance(entry, Mapping) else None
             if isinstance(values, list) and len(values) == len(self.directions):
-                found[t.number] = [float(v) for v in values]
+                found[t.number] = ([float(v) for v in values], _domains(entry))
         return found
 
     @property
@@ -207,10 +222,30 @@ class StudyRungs:
         return can_stop(len(others) + 1, self.schedule.eta, self.schedule.keep_front)
 
     def decide(
-        self, epoch: int, values: list[float] | None, max_epochs: int, not_finite: Sequence[str] = ()
+        self,
+        epoch: int,
+        values: list[float] | None,
+        max_epochs: int,
+        not_finite: Sequence[str] = (),
+        domains: Domains = None,
     ) -> RungDecision:
         """Rank the trial among those at rung ``epoch`` and store the decision (and, on stop, the epoch);
-        ``not_finite``: ``metric=value`` of the objectives that made ``values`` ``None``."""
+        ``not_finite``: ``metric=value`` of the objectives that made ``values`` ``None``; ``domains``: the
+        measurement domains its energy covers so far.
+
+        The rung applies the front's comparability rule (:func:`._domains.not_comparable`) to the trials there
+        that recorded their domains: a trial whose energy covers fewer domains than the others' (its GPU lost,
+        NVML missing) reads cheaper for that alone, so it is not ranked among them (it would stop, or push out,
+        trials measured in full); and this trial, if it is such a one, stops here, as it would be left out of
+        the front at the end whatever it trained (the baseline goes on, saying so)."""
+        cohort: dict[int, list[float]] = {}
+        left_out: dict[int, str] = {}
+        if values is not None:
+            entries = {**self._cohort(epoch), self.number: (values, domains)}
+            judged = {k: d for k, (_, d) in sorted(entries.items()) if d is not None}
+            sweep = sweep_domains(judged.values())
+            left_out = {k: why for k, d in judged.items() if (why := not_comparable(*d, sweep)) is not None}
+            cohort = {k: v for k, (v, _) in entries.items() if k not in left_out}
         if values is None:
             # NaN never ranks, and a diverged run seldom recovers: trained on, it failed on its NaN at the end; the
             # sweeper tells it FAIL with this reason (the baseline too: a NaN is no reference for the payback)
@@ -218,9 +253,16 @@ class StudyRungs:
             reason = f"stop: {NOT_FINITE} ({which}): it cannot be ranked, so it fails here, not at the end of training"
             decision = RungDecision(False, 0, 1, 0, reason)
             log.warning("ecopt: trial %d at epoch %d: %s", self.number, epoch, decision.reason)
-            cohort: dict[int, list[float]] = {}
+        elif self.number in left_out:
+            reason = (
+                f"stop: {NOT_COMPARABLE} ({left_out[self.number]}): its energy cannot be ranked against theirs, and "
+                "it would be left out of the front at the end"
+            )
+            if self.is_baseline:
+                reason = _baseline_goes_on(reason)
+            decision = RungDecision(self.is_baseline, 0, len(cohort) + 1, 0, reason)
+            log.warning("ecopt: trial %d at epoch %d: %s", self.number, epoch, decision.reason)
         else:
-            cohort = {**self.cohort(epoch), self.number: values}
             log_axes = [on_log_scale(name) for name in self.objective_names]
             decision = decide(
                 self.number,
@@ -232,8 +274,7 @@ class StudyRungs:
                 self.schedule.keep_front,
             )
             if not decision.go_on and self.is_baseline:
-                rule = decision.reason
-                reason = f"continue: the baseline is never stopped (the payback compares with it); by the rule, {rule}"
+                reason = _baseline_goes_on(decision.reason)
                 decision = RungDecision(True, decision.position, decision.n, decision.keep, reason)
         self.trial.set_user_attr(
             rung_attr(epoch),
@@ -243,6 +284,8 @@ class StudyRungs:
                 "decision": "continue" if decision.go_on else "stop",
                 "cohort": sorted(cohort),
                 "reason": decision.reason,
+                **_entry(domains),
+                **({"not_comparable": {str(k): why for k, why in sorted(left_out.items())}} if left_out else {}),
             },
         )
         if not decision.go_on:
@@ -250,17 +293,43 @@ class StudyRungs:
         return decision
 
     def report(
-        self, epoch: int, metrics: Mapping[str, float | None], max_epochs: int, val_every: int | None = None
+        self,
+        epoch: int,
+        metrics: Mapping[str, float | None],
+        max_epochs: int,
+        val_every: int | None = None,
+        summary: Mapping[str, Any] | None = None,
     ) -> RungDecision:
-        """Record the values at rung ``epoch`` then decide: continue or stop."""
-        values = self.record(epoch, metrics, max_epochs, val_every)
+        """Record the values at rung ``epoch`` then decide: continue or stop. ``summary``: the job's
+        ``EnergyCallback.summary()`` now, whose sources and measurement faults give the domains its energy covers."""
+        domains = None if summary is None else of_summary(summary)
+        values = self.record(epoch, metrics, max_epochs, val_every, domains)
         read = [self.schedule.metric_at_rung(n) for n in self.objective_names]
         not_finite = [f"{m}={metrics.get(m)}" for m in read if not _finite(metrics.get(m))]
-        return self.decide(epoch, values, max_epochs, not_finite)
+        return self.decide(epoch, values, max_epochs, not_finite, domains)
+
+
+def _baseline_goes_on(rule: str) -> str:
+    """The reason of the baseline, which no rung stops, where the ``rule`` said stop."""
+    return f"continue: the baseline is never stopped (the payback compares with it); by the rule, {rule}"
 
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _entry(domains: Domains) -> dict[str, list[str]]:
+    """A rung record's domain fields (none when they are not known)."""
+    return {} if domains is None else {"domains": list(domains[0]), "unmeasured": list(domains[1])}
+
+
+def _domains(entry: Mapping[str, Any]) -> Domains:
+    """A rung record's (measured, unmeasured) domains; ``None`` when it holds none (a study stored before they were
+    recorded, a job without ``EnergyCallback``'s summary): such a trial is not judged."""
+    measured, unmeasured = entry.get("domains"), entry.get("unmeasured", [])
+    if not isinstance(measured, list) or not isinstance(unmeasured, list):
+        return None
+    return [str(d) for d in measured], [str(d) for d in unmeasured]
 
 
 def stopped_at(user_attrs: Mapping[str, Any]) -> int | None:

@@ -14,6 +14,7 @@ from lightning.pytorch import Trainer
 from torch.utils.data import DataLoader
 
 from ecopt_lightning.callback import EnergyCallback
+from ecopt_lightning.energy import EnergyMonitor
 from ecopt_lightning.sweeper._schema import (
     BASELINE_ATTR,
     MULTI_FIDELITY_ATTR,
@@ -23,6 +24,7 @@ from ecopt_lightning.sweeper._schema import (
 )
 from ecopt_lightning.sweeper.multi_fidelity import rung_values, stopped_at
 from ecopt_lightning.sweeper.successive_halving import RungSchedule
+from tests.doubles.simulated_gpu import SimGpu
 
 from .models import RankRecord, RankValLoss, TinyModel, loader
 
@@ -36,10 +38,14 @@ class Shuffled(TinyModel):
 
 
 def _fit(
-    summary: Path, max_epochs: int = 3, trainer_kwargs: dict[str, Any] | None = None, **bench: Any
+    summary: Path,
+    max_epochs: int = 3,
+    trainer_kwargs: dict[str, Any] | None = None,
+    monitor: EnergyMonitor | None = None,
+    **bench: Any,
 ) -> tuple[Trainer, torch.Tensor]:
     """A 3-epoch fit of :class:`Shuffled` with ``EnergyCallback`` (inference benchmark: 2 repeats, ``bench``);
-    ``trainer_kwargs``: more arguments of the Trainer."""
+    ``trainer_kwargs``: more arguments of the Trainer; ``monitor``: the callback's (default: its own)."""
     torch.manual_seed(0)
     model = Shuffled()
     trainer = Trainer(
@@ -52,7 +58,11 @@ def _fit(
         accelerator="cpu",
         callbacks=[
             EnergyCallback(
-                cpu="estimate", inference_benchmark={"repeats": 2, **bench}, proxies=False, summary_path=summary
+                cpu="estimate",
+                inference_benchmark={"repeats": 2, **bench},
+                proxies=False,
+                summary_path=summary,
+                monitor=monitor,
             )
         ],
         **(trainer_kwargs or {}),
@@ -357,3 +367,51 @@ def test_the_summary_on_disk_holds_the_epoch_and_the_rung_benchmark_while_the_st
     assert first["phases"]["train"]["steps"] == 8
     benchmark, train = first["inference"]["energy_J"], first["phases"]["train"]["energy_J"]
     assert benchmark > 0 and first["total_J"] >= benchmark + train  # the rung's benchmark, measured before
+
+
+def _fit_on_gpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, simulated_gpu, earlier: dict, lost: bool
+) -> tuple[Trainer, optuna.Study]:
+    """A 3-epoch fit measured on a simulated 80 W GPU (lost mid-training when ``lost``) and the CPU estimate, in a
+    study whose ``earlier`` trials recorded ``values -> (measured, unmeasured)`` domains at rung 1 (eta 2)."""
+    simulated_gpu([SimGpu("GPU-AAAA", power_W=80.0, fail_at_call=10 if lost else None)])
+    study = _study(tmp_path, monkeypatch, earlier=[])  # this job's trial is trial 0, the earlier ones 1, 2
+    for values, (measured, unmeasured) in earlier.items():
+        entry = {"values": list(values), "max_epochs": 3, "domains": measured, "unmeasured": unmeasured}
+        study.ask().set_user_attr(rung_attr(1), entry)
+    with EnergyMonitor(gpus=[0], cpu="estimate") as monitor:
+        trainer, _ = _fit(tmp_path / "summary.json", monitor=monitor)
+    return trainer, study
+
+
+def test_a_trial_measured_in_full_is_not_stopped_at_a_rung_by_one_that_lost_its_gpu(
+    tmp_path: Path, monkeypatch, simulated_gpu
+) -> None:
+    """Regression (multi-fidelity audit, 2026-11-30): a trial that lost its GPU read cheap at the rung (its energy
+    covered the CPU alone) and dominated the trials measured in full, which were stopped for it; the final front
+    leaves such a trial out (``_domains.py``), and so does the rung now."""
+    full, lost_gpu = (["cpu:0", "gpu:0"], []), (["cpu:0"], ["gpu:0"])
+    earlier = {(0.0, 1e-12): lost_gpu, (1e9, 1e9): full}  # the first dominates everything, the second nothing
+    trainer, study = _fit_on_gpu(tmp_path, monkeypatch, simulated_gpu, earlier, lost=False)
+    record = rung_values(study.trials[0].user_attrs)[1]
+    assert record["decision"] == "continue", record["reason"]
+    assert record["cohort"] == [0, 2] and list(record["not_comparable"]) == ["1"]
+    assert record["domains"] == ["cpu:0", "gpu:0"] and record["unmeasured"] == []
+    assert record["not_comparable"]["1"].startswith("measured on cpu:0 only, without gpu")
+    assert trainer.current_epoch == 3 and trainer.callbacks[0].stopped_at_rung is None
+
+
+def test_a_trial_that_lost_its_gpu_before_a_rung_stops_there_as_not_comparable(
+    tmp_path: Path, monkeypatch, simulated_gpu
+) -> None:
+    """Regression (multi-fidelity audit, 2026-11-30): a trial whose GPU was lost before the rung ranked on its CPU
+    energy alone, dominated trials measured in full and went on, to end left out of the front anyway."""
+    full = (["cpu:0", "gpu:0"], [])
+    trainer, study = _fit_on_gpu(tmp_path, monkeypatch, simulated_gpu, {(1e9, 1e9): full, (2e9, 1e9): full}, lost=True)
+    attrs = study.trials[0].user_attrs
+    record = rung_values(attrs)[1]
+    assert record["decision"] == "stop" and stopped_at(attrs) == 1
+    assert record["unmeasured"] == ["gpu:0"]
+    assert record["reason"].startswith("stop: not comparable with the trials at this rung (measured on cpu:0 only")
+    assert record["cohort"] == [1, 2]
+    assert trainer.current_epoch == 1 and trainer.callbacks[0].stopped_at_rung == 1
