@@ -194,6 +194,7 @@ class EnergyCallback(Callback):
         self._progress: dict[str, int] = {}  # training epochs and optimizer steps completed (fit)
         self._epoch: int | None = None  # the training epoch running (trainer.current_epoch; a checkpoint saves it)
         self._carried: int | None = None  # the epoch whose open part a checkpoint carried, until training resumes
+        self._carried_rung: dict[str, Any] = {}  # that epoch's values for its rung check, as the checkpoint held them
         self._id = uuid.uuid4().hex  # names this callback's checkpoints (rank 0's on every rank: fit set-up)
         self._labelled: str | None = None  # the energy/sources label given to the loggers in this entry point
         self._summary_file: str | None = None  # where this entry point's summary goes (found at its first write)
@@ -606,6 +607,7 @@ class EnergyCallback(Callback):
             "open": {"epoch_index": self._epoch, **{k: t.counts() for k, t in self.tracker.cluster_open.items()}},
             "batches": dict(self._batches),
             "idle_W": self.tracker.idle_W,
+            "rung": self._rung_values_now(),
         }
 
     @override
@@ -625,6 +627,7 @@ class EnergyCallback(Callback):
             batches = {k: self._batches.get(k, 0) + batches.get(k, 0) for k in {*self._batches, *batches}}
         self._batches = dict(batches)
         self.tracker.idle_W = state_dict.get("idle_W")
+        self._carried_rung = dict(state_dict.get("rung") or {})
 
     # results ----------------------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
@@ -910,6 +913,18 @@ class EnergyCallback(Callback):
     def _broadcast(self, trainer: Trainer) -> Broadcast | None:
         return trainer.strategy.broadcast if self._reducer.world_size > 1 else None
 
+    def _rung_values_now(self) -> dict[str, Any]:
+        """For a checkpoint inside a multi-fidelity sweep: the running epoch (counted from 1) and the scalar metrics
+        logged in it so far, which its rung ranks on if a fit resumed from the checkpoint reaches the rung without
+        them (Lightning restores no logged metric); ``{}`` elsewhere."""
+        if self._rungs is None or not self._rungs.reports or self._fit is None:
+            return {}
+        trainer = self._fit.trainer
+        epoch = trainer.current_epoch + 1
+        logged = self._rungs.fresh(epoch, trainer.callback_metrics)
+        scalars = {k: float(v) for k, v in logged.items() if torch.is_tensor(v) and v.numel() == 1}
+        return {"epoch": epoch, "metrics": scalars}
+
     def _rung_check(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """At a rung's epoch end: every rank runs the inference benchmark once (the first rung, with the sweep's
         ``rung_repeats`` unless the trial cannot be stopped there; its reduction over ranks is a collective), rank
@@ -926,7 +941,9 @@ class EnergyCallback(Callback):
         values, summary = None, None
         if self._rungs.reports:
             logged = self._rungs.fresh(epoch, trainer.callback_metrics)  # not an earlier epoch's validation values
-            values = {k: float(v) for k, v in logged.items() if torch.is_tensor(v) and v.numel() == 1}
+            # a checkpoint saved in the epoch (at its validation's end, its last step) held what it had logged
+            values = dict(self._carried_rung.get("metrics", {})) if self._carried_rung.get("epoch") == epoch else {}
+            values.update({k: float(v) for k, v in logged.items() if torch.is_tensor(v) and v.numel() == 1})
             values.update(self._out.last)
             summary = self.summary()  # its domains: a trial that lost one is not ranked as if it measured it
         # the epoch's and the benchmark's energy, kept should the job be killed while the study decides

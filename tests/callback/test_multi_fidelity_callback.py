@@ -10,8 +10,10 @@ from typing import Any
 import optuna
 import pytest
 import torch
-from lightning.pytorch import Trainer
+from lightning.pytorch import Callback, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader
+from typing_extensions import override
 
 from ecopt_lightning.callback import EnergyCallback
 from ecopt_lightning.energy import EnergyMonitor
@@ -26,6 +28,7 @@ from ecopt_lightning.sweeper.multi_fidelity import rung_values, stopped_at
 from ecopt_lightning.sweeper.successive_halving import RungSchedule
 from tests.doubles.simulated_gpu import SimGpu
 
+from .helpers import make_trainer
 from .models import RankRecord, RankValLoss, TinyModel, loader
 
 OBJECTIVES = ["val_loss", "energy/inference_per_sample_J"]
@@ -79,13 +82,14 @@ def _study(
     eta: int = 2,
     baseline: bool = False,
     schedule: tuple[int, int] = (1, 3),
+    objectives: list[str] = OBJECTIVES,
 ) -> optuna.Study:
     """A study with multi-fidelity on (rungs 1, 2 of 3 with eta 2; ``rung_repeats``; ``schedule``: min_epochs and
     max_epochs), ``earlier`` trials' values at rung 1, and a RUNNING trial for this job; the job's environment
-    points at it, as the sweeper sets it."""
+    points at it, as the sweeper sets it. ``objectives``: the study's, both minimised."""
     url = f"sqlite:///{tmp_path / 'ecopt.db'}"
     study = optuna.create_study(study_name="s", storage=url, directions=["minimize", "minimize"])
-    study.set_user_attr(SETTINGS_ATTR, ReportSettings(OBJECTIVES, ["minimize", "minimize"]).to_attrs())
+    study.set_user_attr(SETTINGS_ATTR, ReportSettings(objectives, ["minimize", "minimize"]).to_attrs())
     study.set_user_attr(
         MULTI_FIDELITY_ATTR, RungSchedule(schedule[0], eta, schedule[1], rung_repeats=rung_repeats).to_attrs()
     )
@@ -415,3 +419,44 @@ def test_a_trial_that_lost_its_gpu_before_a_rung_stops_there_as_not_comparable(
     assert record["reason"].startswith("stop: not comparable with the trials at this rung (measured on cpu:0 only")
     assert record["cohort"] == [1, 2]
     assert trainer.current_epoch == 1 and trainer.callbacks[0].stopped_at_rung == 1
+
+
+class _CrashAtEpochEnd(Callback):
+    """Raises at the first epoch's end, before ``EnergyCallback``'s (listed after it): a job killed there."""
+
+    @override
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        raise RuntimeError("killed before the epoch's end")
+
+
+def _killed_and_resumed(tmp_path: Path, save: dict[str, Any], **run: Any) -> tuple[Trainer, Trainer, EnergyCallback]:
+    """A fit killed at the first epoch's end, after a ``ModelCheckpoint(**save)`` saved at step 8 (the epoch's last
+    step or its validation's end), then resumed from that checkpoint; both with ``EnergyCallback`` in the study."""
+    run = {"max_epochs": 3, "num_sanity_val_steps": 0, "log_every_n_steps": 1, **run}
+    bench = {"repeats": 2}
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", filename="{step}", save_top_k=-1, **save)
+    energy = EnergyCallback(cpu="estimate", inference_benchmark=bench, proxies=False)
+    killed = make_trainer(tmp_path / "a", [_CrashAtEpochEnd(), energy, ckpt], False, enable_checkpointing=True, **run)
+    with pytest.raises(RuntimeError, match="killed before"):
+        killed.fit(TinyModel())
+    energy = EnergyCallback(cpu="estimate", inference_benchmark=bench, proxies=False)
+    resumed = make_trainer(tmp_path / "b", [energy], loggers=False, **run)
+    resumed.fit(TinyModel(), ckpt_path=str(tmp_path / "ckpt" / "step=8.ckpt"))
+    return killed, resumed, energy
+
+
+def test_a_fit_resumed_from_a_checkpoint_at_a_rungs_validation_end_ranks_on_that_validation(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Regression (multi-fidelity audit, 2026-11-30): resumed from a checkpoint saved at a rung epoch's validation
+    end (``ModelCheckpoint``'s default when validation runs), Lightning ends that epoch with no logged metric (it
+    restores none), and the rung failed the job, and so the sweep, with a false config error
+    (``rung_metrics={} is not allowed: val_loss was not logged by the end of epoch 1``). The checkpoint now holds
+    the epoch's values, and the rung ranks on them."""
+    study = _study(tmp_path, monkeypatch, earlier=[[0.0, 1e-12]])
+    killed, resumed, energy = _killed_and_resumed(tmp_path, {"save_on_train_epoch_end": False}, limit_val_batches=2)
+    attrs = study.trials[-1].user_attrs
+    assert stopped_at(attrs) == 1 and energy.stopped_at_rung == 1 and resumed.global_step == 8
+    record = rung_values(attrs)[1]
+    assert record["decision"] == "stop" and record["cohort"] == [0, 1]
+    assert record["values"][0] == pytest.approx(float(killed.callback_metrics["val_loss"]))
