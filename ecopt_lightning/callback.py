@@ -331,6 +331,13 @@ class EnergyCallback(Callback):
             self._out.publish(trainer, {metrics.IDLE_W: self.tracker.idle_W}, compat.batches_that_stepped(trainer))
         if not self.tracker.running(OTHER):  # it runs from set-up
             self.tracker.start(OTHER, sync=self._sync_reads)
+        carried = self._carried
+        if carried is not None and carried != trainer.current_epoch and self._rungs and self._rungs.due(carried + 1):
+            # resumed past a rung's epoch end (a checkpoint at its last step): Lightning runs no end of that epoch, so
+            # its rung is checked here, before the next epoch trains
+            self._end_carried_epoch(trainer, carried)
+            self._carried = None
+            self._rung_check(trainer, pl_module, carried + 1, resumed=True)
         if self._reducer.world_size == 1:  # several ranks' totals are first gathered at the first epoch end
             # the set-up's, idle baseline's and sanity check's energy so far, kept should the job be killed before
             # its first epoch ends (no hook runs on SIGKILL): OTHER's window added to its total, the summary written
@@ -925,14 +932,19 @@ class EnergyCallback(Callback):
         scalars = {k: float(v) for k, v in logged.items() if torch.is_tensor(v) and v.numel() == 1}
         return {"epoch": epoch, "metrics": scalars}
 
-    def _rung_check(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """At a rung's epoch end: every rank runs the inference benchmark once (the first rung, with the sweep's
-        ``rung_repeats`` unless the trial cannot be stopped there; its reduction over ranks is a collective), rank
-        0 reports the metrics, and every rank stops the Trainer if the trial is out; a trial that goes on after a
-        short measurement completes it there with the full settings, on every rank."""
+    def _rung_check(
+        self, trainer: Trainer, pl_module: LightningModule, epoch: int | None = None, resumed: bool = False
+    ) -> None:
+        """At a rung's epoch end (``epoch``, counted from 1; default: the epoch ending now; ``resumed``: a resumed
+        fit went past it, its values are the checkpoint's): every rank runs the
+        inference benchmark once (the first rung, with the sweep's ``rung_repeats`` unless the trial cannot be
+        stopped there; its reduction over ranks is a collective), rank 0 reports the metrics, and every rank stops
+        the Trainer if the trial is out; a trial that goes on after a short measurement completes it there with the
+        full settings, on every rank."""
         assert self._rungs is not None and self._fit is not None  # both built by setup("fit")
         sync = self._sync_reads
-        epoch = trainer.current_epoch + 1  # epochs completed: current_epoch moves on after this hook
+        if epoch is None:
+            epoch = trainer.current_epoch + 1  # epochs completed: current_epoch moves on after this hook
         repeats = None
         if self._benchmark.pending:
             repeats = self._rungs.benchmark_repeats_at(epoch, self._broadcast(trainer))
@@ -959,6 +971,7 @@ class EnergyCallback(Callback):
             min_steps=min_steps,
             val_every=val_every,
             summary=summary,
+            resumed=resumed,
         ):
             trainer.should_stop = True
             return

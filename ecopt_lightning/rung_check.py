@@ -150,13 +150,15 @@ class RungCheck:
         min_steps: int | None = None,
         val_every: int | None = None,
         summary: Mapping[str, Any] | None = None,
+        resumed: bool = False,
     ) -> bool:
         """At rung ``epoch``: report ``metrics`` (the job's values by name; read on the reporting rank only)
         and return whether training goes on, the same on every rank.
 
         ``max_epochs`` is the Trainer's, used when the schedule names none; ``steps`` the optimizer steps done;
         ``min_steps`` and ``val_every`` (``check_val_every_n_epoch``) the Trainer's; ``summary`` the job's energy
-        summary now (read on the reporting rank only), which names the measurement domains its energy covers.
+        summary now (read on the reporting rank only), which names the measurement domains its energy covers;
+        ``resumed``: a fit resumed from a checkpoint went past the rung's epoch end, its values are the checkpoint's.
 
         Raises:
             JobConfigError: the rung comes before the Trainer's ``min_steps`` (on every rank), where Lightning
@@ -178,7 +180,7 @@ class RungCheck:
                         f"and Lightning trains at least {min_steps} steps whatever a rung decides; set "
                         "multi_fidelity.min_epochs to an epoch past them, or leave Trainer(min_steps) unset"
                     )
-                go_on = self.rungs.report(epoch, dict(metrics or {}), int(top), val_every, summary).go_on
+                go_on = self.rungs.report(epoch, dict(metrics or {}), int(top), val_every, summary, resumed).go_on
             except JobConfigError as exc:
                 error = str(exc)
             except Exception as exc:  # the storage: raised on every rank, after the broadcast

@@ -150,10 +150,12 @@ class StudyRungs:
         max_epochs: int,
         val_every: int | None = None,
         domains: Domains = None,
+        resumed: bool = False,
     ) -> list[float] | None:
         """Write the trial's objective values at rung ``epoch`` (``None`` when one is not finite: the trial then
         cannot be ranked, and stops there, see :meth:`decide`), and the measurement ``domains`` its energy covers
-        so far. ``val_every``: the Trainer's ``check_val_every_n_epoch``.
+        so far. ``val_every``: the Trainer's ``check_val_every_n_epoch``; ``resumed``: a fit resumed from a
+        checkpoint went past the rung's epoch end, and ``metrics`` are what the checkpoint held.
 
         Raises:
             JobConfigError: an objective's metric at the rung was never logged: every trial would go on at every
@@ -163,6 +165,13 @@ class StudyRungs:
         """
         wanted = {name: self.schedule.metric_at_rung(name) for name in self.objective_names}
         missing = [metric for metric in wanted.values() if metric not in metrics]
+        if missing and resumed:
+            raise JobConfigError(
+                f"Trainer.fit(ckpt_path=...) is not allowed from this checkpoint in a multi-fidelity sweep: it was "
+                f"saved in epoch {epoch}, a rung, before {', '.join(missing)} was logged (at the epoch's last step, "
+                "before its validation), and Lightning resumes with the next epoch, so the rung has nothing to rank; "
+                "resume from a checkpoint saved at an epoch's validation end or its end (ModelCheckpoint's default)"
+            )
         if missing and val_every and epoch % val_every:
             raise JobConfigError(
                 f"hydra.sweeper.multi_fidelity.min_epochs={self.schedule.min_epochs} is not allowed with Trainer("
@@ -299,11 +308,13 @@ class StudyRungs:
         max_epochs: int,
         val_every: int | None = None,
         summary: Mapping[str, Any] | None = None,
+        resumed: bool = False,
     ) -> RungDecision:
         """Record the values at rung ``epoch`` then decide: continue or stop. ``summary``: the job's
-        ``EnergyCallback.summary()`` now, whose sources and measurement faults give the domains its energy covers."""
+        ``EnergyCallback.summary()`` now, whose sources and measurement faults give the domains its energy covers;
+        ``resumed``: see :meth:`record`."""
         domains = None if summary is None else of_summary(summary)
-        values = self.record(epoch, metrics, max_epochs, val_every, domains)
+        values = self.record(epoch, metrics, max_epochs, val_every, domains, resumed)
         read = [self.schedule.metric_at_rung(n) for n in self.objective_names]
         not_finite = [f"{m}={metrics.get(m)}" for m in read if not _finite(metrics.get(m))]
         return self.decide(epoch, values, max_epochs, not_finite, domains)

@@ -24,6 +24,7 @@ from ecopt_lightning.sweeper._schema import (
     ReportSettings,
     rung_attr,
 )
+from ecopt_lightning.sweeper.errors import JobConfigError
 from ecopt_lightning.sweeper.multi_fidelity import rung_values, stopped_at
 from ecopt_lightning.sweeper.successive_halving import RungSchedule
 from tests.doubles.simulated_gpu import SimGpu
@@ -460,3 +461,32 @@ def test_a_fit_resumed_from_a_checkpoint_at_a_rungs_validation_end_ranks_on_that
     record = rung_values(attrs)[1]
     assert record["decision"] == "stop" and record["cohort"] == [0, 1]
     assert record["values"][0] == pytest.approx(float(killed.callback_metrics["val_loss"]))
+
+
+def test_a_fit_resumed_from_a_checkpoint_at_a_rungs_last_step_checks_that_rung(tmp_path: Path, monkeypatch) -> None:
+    """Regression (multi-fidelity audit, 2026-11-30): resumed from a checkpoint saved at a rung epoch's last step,
+    Lightning goes on with the next epoch and runs no end of that one, so its rung was never checked: a trial
+    dominated there trained to the end. The resumed fit now checks it before the next epoch trains, on the values
+    the checkpoint held."""
+    study = _study(tmp_path, monkeypatch, earlier=[[0.0, 1e-12]], objectives=["train_loss", OBJECTIVES[1]])
+    killed, resumed, energy = _killed_and_resumed(tmp_path, {"every_n_train_steps": 8}, limit_val_batches=0)
+    attrs = study.trials[-1].user_attrs
+    assert stopped_at(attrs) == 1 and energy.stopped_at_rung == 1
+    assert resumed.global_step == 8  # stopped before the next epoch trained
+    record = rung_values(attrs)[1]
+    assert record["decision"] == "stop" and record["cohort"] == [0, 1]
+    assert record["values"][0] == pytest.approx(float(killed.callback_metrics["train_loss"]))
+
+
+def test_a_fit_resumed_past_a_rung_whose_validation_never_ran_says_which_checkpoint_to_resume_from(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Resumed from a checkpoint saved at a rung epoch's last step, before its validation, Lightning skips that
+    validation: the rung has no val_loss to rank, and the job says why in one line, not that rung_metrics is
+    wrong."""
+    _study(tmp_path, monkeypatch, earlier=[[0.0, 1e-12]])
+    with pytest.raises(JobConfigError) as raised:
+        _killed_and_resumed(tmp_path, {"every_n_train_steps": 8}, limit_val_batches=2)
+    message = str(raised.value)
+    assert message.startswith("Trainer.fit(ckpt_path=...) is not allowed from this checkpoint in a multi-fidelity")
+    assert "saved in epoch 1, a rung, before val_loss was logged" in message and "\n" not in message
