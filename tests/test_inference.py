@@ -429,10 +429,12 @@ def test_with_nothing_measured_the_efficiency_is_unknown_not_infinite_and_the_re
     assert entry["samples_per_J"] is None
 
 
-def test_a_counter_that_never_moves_gives_no_value_not_0_j_per_sample(fake_powercap):
+def test_a_counter_that_never_moves_gives_no_value_not_0_j_per_sample(fake_powercap, manual_clock):
     """Regression (stop 37's artifacts audit): a meter that is there but reads 0 J in every window (RAPL files whose
     counter never moves, as some VMs expose them) gave 0.0 J per sample, which a sweep ranks as the cheapest model
-    of all; a step or epoch that measured nothing is not logged either. Now: no value, and the reason."""
+    of all; a step or epoch that measured nothing is not logged either. Now: no value, and the reason. The manual
+    clock moves 1 s a read: the monitor also finds the counters frozen (monitor.py), as it would over real time."""
+    manual_clock(tick=1.0)
     fake_powercap(psys=False)  # never advanced
     monitor = EnergyMonitor(gpus=[])
     try:

@@ -219,10 +219,23 @@ class LoseCpuOnRank(Callback):
             monitor.meters = self.saved
 
 
+class RaplMoves(Callback):
+    """Put after EnergyCallback: 1 J on the fake RAPL package counter at each entry point's set-up (an event), so
+    that its meter sees the counter move; one never seen moving is frozen, by time (monitor.py), which a test whose
+    subject is elsewhere must not depend on."""
+
+    def __init__(self, cap: FakePowercap) -> None:
+        self.cap = cap
+
+    @override
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self.cap.add("cpu:0", 1.0)
+
+
 class PowercapOnRank(Callback):
     """Before the EnergyCallback opens its meters: on rank ``rank`` only, a fake powercap tree under ``folder``
     becomes the RAPL root, so that rank counts its CPU with RAPL and the others with the estimate (as on two nodes
-    of which one has no readable RAPL)."""
+    of which one has no readable RAPL). Put it before the EnergyCallback."""
 
     def __init__(self, rank: int, folder: str) -> None:
         self.rank, self.folder = rank, folder
@@ -230,7 +243,13 @@ class PowercapOnRank(Callback):
     @override
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if trainer.global_rank == self.rank:
-            os.environ["ECOPT_POWERCAP_ROOT"] = str(FakePowercap(Path(self.folder) / f"rank{self.rank}").root)
+            self.cap = FakePowercap(Path(self.folder) / f"rank{self.rank}")
+            os.environ["ECOPT_POWERCAP_ROOT"] = str(self.cap.root)
+
+    @override
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.global_rank == self.rank:  # seen moving (as RaplMoves), before the EnergyCallback's idle baseline
+            self.cap.add("cpu:0", 1.0)
 
 
 class SetUpWork(TinyModel):

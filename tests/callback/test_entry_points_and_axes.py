@@ -14,7 +14,7 @@ from typing_extensions import override
 from ecopt_lightning.callback import EnergyCallback
 from ecopt_lightning.energy import EnergyWarning
 from tests.callback.helpers import make_trainer, read_summary, tb_series, wandb_records
-from tests.callback.models import TinyModel, loader
+from tests.callback.models import RaplMoves, TinyModel, loader
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -154,8 +154,8 @@ def test_an_mlflow_run_measured_by_other_sources_later_keeps_going(tmp_path: Pat
     make_trainer(tmp_path / "a", [EnergyCallback(cpu="estimate")], loggers=[logger], limit_val_batches=0).fit(
         TinyModel()
     )
-    fake_powercap()
-    tester = make_trainer(tmp_path / "b", [EnergyCallback()], loggers=[logger])
+    cap = fake_powercap()
+    tester = make_trainer(tmp_path / "b", [EnergyCallback(), RaplMoves(cap)], loggers=[logger])
     with pytest.warns(EnergyWarning, match=r"keeps its first energy/sources \('cpu:0=estimate'\); these, "):
         tester.test(TinyModel())
     run = mlflow.MlflowClient(tracking_uri=uri).get_run(logger.run_id)
@@ -452,9 +452,11 @@ def test_a_resumed_fit_names_the_checkpoints_sources_in_every_logger(tmp_path: P
     make_trainer(
         tmp_path / "a", [EnergyCallback(cpu="estimate"), ckpt], loggers=False, enable_checkpointing=True, **run
     ).fit(TinyModel())
-    fake_powercap()  # the resumed run reads RAPL
+    cap = fake_powercap()  # the resumed run reads RAPL
     cb = EnergyCallback()
-    make_trainer(tmp_path / "b", [cb], **run).fit(TinyModel(), ckpt_path=str(tmp_path / "ckpt" / "step=8.ckpt"))
+    make_trainer(tmp_path / "b", [cb, RaplMoves(cap)], **run).fit(
+        TinyModel(), ckpt_path=str(tmp_path / "ckpt" / "step=8.ckpt")
+    )
     label = "checkpoint/cpu:0=estimate, cpu:0=rapl, dram:0=rapl"
     assert sources_text(cb.summary()["sources"]) == label
     for name in ("tb", "csv"):

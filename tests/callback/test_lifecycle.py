@@ -24,6 +24,7 @@ from tests.callback.models import (
     OddSizes,
     PowercapOnRank,
     RaiseOnRank,
+    RaplMoves,
     RecordGroupAtExit,
     RecordLaunch,
     SetUpWork,
@@ -182,7 +183,7 @@ def test_a_failed_fit_closes_the_monitor_it_opened(tmp_path, fake_powercap):
     """Regression (callback audit, 2026-11-29): Lightning calls no ``teardown`` after an exception, so the monitor
     the callback opened stayed open: its RAPL keep-alive thread (and NVML's power poller) ran on for the rest of
     the process, e.g. through every later trial of an in-process sweep."""
-    fake_powercap()
+    cap = fake_powercap()
 
     def keepalives() -> set[threading.Thread]:
         return {t for t in threading.enumerate() if t.name == "ecopt-rapl-keepalive"}
@@ -190,7 +191,7 @@ def test_a_failed_fit_closes_the_monitor_it_opened(tmp_path, fake_powercap):
     before = keepalives()
     cb = EnergyCallback()
     with pytest.raises(RuntimeError, match="boom"):
-        make_trainer(tmp_path, [cb], loggers=False, limit_val_batches=0).fit(TinyModel(fail_at=5))
+        make_trainer(tmp_path, [cb, RaplMoves(cap)], loggers=False, limit_val_batches=0).fit(TinyModel(fail_at=5))
     assert read_summary(tmp_path / "energy_summary.json")["sources"]["cpu:0"] == "rapl"
     assert keepalives() <= before
     assert cb.monitor is None

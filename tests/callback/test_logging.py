@@ -185,12 +185,14 @@ def test_with_nothing_to_measure_the_benchmark_gives_no_precision_advice(tmp_pat
     assert (inference["repeats"], inference["stop_reason"]) == (3, "nothing measured")
 
 
-def test_a_benchmark_on_a_counter_that_never_moves_logs_no_energy_per_sample(tmp_path, fake_powercap):
+def test_a_benchmark_on_a_counter_that_never_moves_logs_no_energy_per_sample(tmp_path, fake_powercap, manual_clock):
     """Regression (stop 37's artifacts audit): with RAPL files whose counter never moves, every repeat read 0 J and
     the callback logged energy/inference_per_sample_J = 0.0, the cheapest model a sweep could rank. Now nothing of
-    the benchmark's energy is logged, the summary's value is null with its stop reason, and a warning says why."""
+    the benchmark's energy is logged, the summary's value is null with its stop reason, and a warning says why.
+    The manual clock moves 1 s a read: the monitor also finds the counters frozen (monitor.py), as over real time."""
     from ecopt_lightning import metrics
 
+    manual_clock(tick=1.0)
     fake_powercap(psys=False)  # never advanced
     cb = EnergyCallback(inference_benchmark={"repeats": 3, "rel_precision": 0.05, "min_window_s": 0.0})
     trainer = make_trainer(tmp_path, [cb], limit_val_batches=2)

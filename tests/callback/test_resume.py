@@ -19,7 +19,7 @@ from ecopt_lightning.callback import EnergyCallback
 from ecopt_lightning.energy_tracker import COUNTED
 from ecopt_lightning.sweeper._jobinfo import degraded_reasons
 from tests.callback.helpers import csv_series, make_trainer, read_summary
-from tests.callback.models import TinyModel
+from tests.callback.models import RaplMoves, TinyModel
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -218,9 +218,9 @@ def test_a_fit_resumed_on_other_meters_says_where_the_checkpoints_energy_came_fr
     make_trainer(
         tmp_path / "a", [EnergyCallback(cpu="estimate"), ckpt], loggers=False, enable_checkpointing=True, **run
     ).fit(TinyModel())
-    fake_powercap()  # the resumed run reads RAPL
+    cap = fake_powercap()  # the resumed run reads RAPL
     cb = EnergyCallback()
-    make_trainer(tmp_path / "b", [cb], loggers=False, **run).fit(
+    make_trainer(tmp_path / "b", [cb, RaplMoves(cap)], loggers=False, **run).fit(
         TinyModel(), ckpt_path=str(tmp_path / "ckpt" / "step=8.ckpt")
     )
     summary = cb.summary()
