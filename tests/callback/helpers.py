@@ -94,3 +94,25 @@ def wandb_records(run_file: str) -> list[dict[str, object]]:
             row = {i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in items}
             rows.append({"_record": kind, **row})
     return rows
+
+
+def resume_estimated_run_on_rapl(root: Path, make_cap: Any, loggers: bool | list = True) -> Any:
+    """Fit 2 epochs with the CPU estimated and a checkpoint at each epoch end (``root/a``), then resume from the
+    first epoch's end (step 8) reading RAPL on the fake tree ``make_cap()`` gives (``root/b``, with ``loggers``).
+    Returns the resumed run's EnergyCallback."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from ecopt_lightning.callback import EnergyCallback
+    from tests.callback.models import RaplMoves, TinyModel
+
+    ckpt = ModelCheckpoint(dirpath=root / "ckpt", filename="{step}", save_top_k=-1)
+    run = {"max_epochs": 2, "limit_val_batches": 0, "num_sanity_val_steps": 0}
+    make_trainer(
+        root / "a", [EnergyCallback(cpu="estimate"), ckpt], loggers=False, enable_checkpointing=True, **run
+    ).fit(TinyModel())
+    cap = make_cap()
+    cb = EnergyCallback()
+    make_trainer(root / "b", [cb, RaplMoves(cap)], loggers=loggers, **run).fit(
+        TinyModel(), ckpt_path=str(root / "ckpt" / "step=8.ckpt")
+    )
+    return cb

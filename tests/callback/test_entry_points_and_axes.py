@@ -13,7 +13,7 @@ from typing_extensions import override
 
 from ecopt_lightning.callback import EnergyCallback
 from ecopt_lightning.energy import EnergyWarning
-from tests.callback.helpers import make_trainer, read_summary, tb_series, wandb_records
+from tests.callback.helpers import make_trainer, read_summary, resume_estimated_run_on_rapl, tb_series, wandb_records
 from tests.callback.models import RaplMoves, TinyModel, loader
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -442,21 +442,11 @@ def test_a_resumed_fit_names_the_checkpoints_sources_in_every_logger(tmp_path: P
     checkpoint loaded, so a fit resumed with RAPL from a run whose CPU was estimated named RAPL alone in TensorBoard
     and CSV, though its totals held the checkpoint's estimate (the summary said ``checkpoint/cpu:0=estimate``). The
     label is given at fit start, after the checkpoint's state is loaded, and names what the summary names."""
-    from lightning.pytorch.callbacks import ModelCheckpoint
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from ecopt_lightning.energy.measurement import sources_text
 
-    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", filename="{step}", save_top_k=-1)
-    run = {"max_epochs": 2, "limit_val_batches": 0, "num_sanity_val_steps": 0}
-    make_trainer(
-        tmp_path / "a", [EnergyCallback(cpu="estimate"), ckpt], loggers=False, enable_checkpointing=True, **run
-    ).fit(TinyModel())
-    cap = fake_powercap()  # the resumed run reads RAPL
-    cb = EnergyCallback()
-    make_trainer(tmp_path / "b", [cb, RaplMoves(cap)], **run).fit(
-        TinyModel(), ckpt_path=str(tmp_path / "ckpt" / "step=8.ckpt")
-    )
+    cb = resume_estimated_run_on_rapl(tmp_path, fake_powercap)
     label = "checkpoint/cpu:0=estimate, cpu:0=rapl, dram:0=rapl"
     assert sources_text(cb.summary()["sources"]) == label
     for name in ("tb", "csv"):

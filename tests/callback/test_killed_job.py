@@ -22,16 +22,21 @@ ROOT = Path(__file__).resolve().parents[2]
 STEPS_PER_EPOCH = 8  # TinyModel's training set: 64 samples in batches of 8
 
 
-def test_a_job_killed_in_its_third_epoch_keeps_the_energy_of_the_first_two(tmp_path: Path) -> None:
-    kill_at = 2 * STEPS_PER_EPOCH + 3  # three steps into the third epoch
+def _killed_fit(folder: Path, *args: int) -> None:
+    """tests/callback/killed_fit.py with ``args`` (the step it is killed at, the set-up's J), SIGKILLed there."""
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.callback.killed_fit", str(tmp_path), str(kill_at)],
+        [sys.executable, "-m", "tests.callback.killed_fit", str(folder), *map(str, args)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+
+
+def test_a_job_killed_in_its_third_epoch_keeps_the_energy_of_the_first_two(tmp_path: Path) -> None:
+    kill_at = 2 * STEPS_PER_EPOCH + 3  # three steps into the third epoch
+    _killed_fit(tmp_path, kill_at)
 
     summary = json.loads((tmp_path / "energy_summary.json").read_text())
     assert summary["status"] == "running fit" and summary["partial"] is True
@@ -55,14 +60,7 @@ def test_a_job_killed_in_its_first_epoch_keeps_the_energy_of_its_set_up(tmp_path
     """Regression (tuning-cost audit, 2026-11-30): a job killed before its first epoch end (out of memory in a long
     first epoch) left no summary: the summary was first written at that epoch's end, so the energy its set-up, idle
     baseline and sanity check had spent was in no sweep total. The summary is now written at the training's start."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.callback.killed_fit", str(tmp_path), "3", "25"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    _killed_fit(tmp_path, 3, 25)
     summary = json.loads((tmp_path / "energy_summary.json").read_text())
     assert summary["status"] == "running fit" and summary["partial"] is True
     assert summary["progress"] == {"epochs": 0, "steps": 0}

@@ -18,8 +18,8 @@ from typing_extensions import override
 from ecopt_lightning.callback import EnergyCallback
 from ecopt_lightning.energy_tracker import COUNTED
 from ecopt_lightning.sweeper._jobinfo import degraded_reasons
-from tests.callback.helpers import csv_series, make_trainer, read_summary
-from tests.callback.models import RaplMoves, TinyModel
+from tests.callback.helpers import csv_series, make_trainer, read_summary, resume_estimated_run_on_rapl
+from tests.callback.models import TinyModel
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -213,16 +213,7 @@ def test_a_fit_resumed_on_other_meters_says_where_the_checkpoints_energy_came_fr
     checkpoint's energy was a CPU-time estimate, and the sweeper, which reads the summary's sources, did not call the
     trial's energy estimated. The checkpoint now carries each phase's sources; the summary names the restored ones
     ``checkpoint/<domain>`` where this run's meters differ."""
-    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", filename="{step}", save_top_k=-1)
-    run = {"max_epochs": 2, "limit_val_batches": 0, "num_sanity_val_steps": 0}
-    make_trainer(
-        tmp_path / "a", [EnergyCallback(cpu="estimate"), ckpt], loggers=False, enable_checkpointing=True, **run
-    ).fit(TinyModel())
-    cap = fake_powercap()  # the resumed run reads RAPL
-    cb = EnergyCallback()
-    make_trainer(tmp_path / "b", [cb, RaplMoves(cap)], loggers=False, **run).fit(
-        TinyModel(), ckpt_path=str(tmp_path / "ckpt" / "step=8.ckpt")
-    )
+    cb = resume_estimated_run_on_rapl(tmp_path, fake_powercap, loggers=False)
     summary = cb.summary()
     assert summary["sources"]["cpu:0"] == "rapl" and summary["sources"]["checkpoint/cpu:0"] == "estimate"
     assert summary["source"] == summary["phases"]["train"]["source"] == "mixed(estimate,rapl)"
