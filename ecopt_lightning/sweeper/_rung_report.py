@@ -9,7 +9,8 @@ total has its whole energy scaled (``whole_energy_scaled`` counts them): that er
 one-off parts are large against an epoch (on the digits job the benchmark costs as much as 35 epochs).
 
 Example:
-    >>> from types import SimpleNamespace as R
+    >>> from types import SimpleNamespace
+    >>> R = lambda **kw: SimpleNamespace(check_J=0.0, check_source=None, **kw)  # no pre-training check
     >>> rec = [R(number=0, rungs={1: {"values": [0.5, 2.0], "max_epochs": 4}}, stopped_at_epoch=1, energy_J=10.0,
     ...          metrics={"energy/train_total_J": 1.5, "energy/val_total_J": 0.5}, sources={"cpu:0": "estimate"}),
     ...        R(number=1, rungs={1: {"values": [0.9, 1.0], "max_epochs": 4}}, stopped_at_epoch=None, energy_J=40.0,
