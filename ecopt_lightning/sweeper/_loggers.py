@@ -31,8 +31,29 @@ from ._sweep_report import Report
 
 log = logging.getLogger(__name__)
 
+#: the trials' energy (J), late runs included: summary.json's ``sweep_energy.total_J``
+SWEEP_ENERGY_METRIC = "ecopt/sweep_energy_J"
+#: what tuning cost (J), the trials' energy and ``ecopt confirm``'s: summary.json's ``sweep_energy.tuning_total_J``
+TUNING_ENERGY_METRIC = "ecopt/tuning_energy_J"
 #: beside the sweep's energy (J) where a logger keeps a number alone: how it was obtained, in words
 SWEEP_ENERGY_HOW = "ecopt/sweep_energy_how"
+
+
+def mlflow_name(metric: str) -> str:
+    """A metric's name as MLflow gets it: ``ecopt_...`` for ``ecopt/...``.
+
+    Example:
+        >>> mlflow_name(TUNING_ENERGY_METRIC)
+        'ecopt_tuning_energy_J'
+    """
+    return metric.replace("/", "_")
+
+
+def _energies(report: Report) -> dict[str, float]:
+    """The trials' energy and what tuning cost, by metric name; none when no trial reported (unknown, not 0 J)."""
+    if not report.energy_reported:
+        return {}
+    return {SWEEP_ENERGY_METRIC: report.sweep_energy_J, TUNING_ENERGY_METRIC: report.tuning_energy_J}
 
 
 def _energy_text(report: Report) -> str:
@@ -87,8 +108,8 @@ def _tensorboard(report: Report, out_dir: Path, paths: list[Path], kwargs: Mappi
         writer.add_text("ecopt/summary", _markdown(report), global_step=len(report.records))
         if report.hypervolume is not None:
             writer.add_scalar("ecopt/hypervolume", report.hypervolume, global_step=len(report.records))
-        if report.energy_reported:  # else unknown, not 0 J
-            writer.add_scalar("ecopt/sweep_energy_J", report.sweep_energy_J, global_step=len(report.records))
+        for metric, joules in _energies(report).items():
+            writer.add_scalar(metric, joules, global_step=len(report.records))
     return log_dir
 
 
@@ -127,7 +148,9 @@ def _wandb(report: Report, out_dir: Path, paths: list[Path], kwargs: Mapping[str
             kept = Path(shutil.copy2(path, Path(run.dir) / path.name))
             run.save(str(kept), base_path=run.dir, policy="now")
         run.summary["ecopt/hypervolume"] = report.hypervolume
-        run.summary["ecopt/sweep_energy_J"] = report.sweep_energy_J if report.energy_reported else None
+        energies = _energies(report)
+        for metric in (SWEEP_ENERGY_METRIC, TUNING_ENERGY_METRIC):
+            run.summary[metric] = energies.get(metric)  # None: unknown, not 0 J
         run.summary[SWEEP_ENERGY_HOW] = _energy_text(report)
         where = f"artifact {artifact.name} and run files in {run.dir}"
         if getattr(run, "offline", False):
@@ -149,8 +172,8 @@ def _mlflow(report: Report, out_dir: Path, paths: list[Path], kwargs: Mapping[st
             mlflow.log_artifact(str(path), artifact_path="ecopt")
         if report.hypervolume is not None:
             mlflow.log_metric("ecopt_hypervolume", report.hypervolume)
-        if report.energy_reported:  # else unknown, not 0 J
-            mlflow.log_metric("ecopt_sweep_energy_J", report.sweep_energy_J)
+        for metric, joules in _energies(report).items():
+            mlflow.log_metric(mlflow_name(metric), joules)
         mlflow.set_tag(SWEEP_ENERGY_HOW, _energy_text(report))
         return str(run.info.run_id)
 

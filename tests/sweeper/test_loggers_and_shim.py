@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -181,13 +182,19 @@ def test_mlflow_and_wandb_say_how_the_sweep_energy_was_obtained(
     (run_file,) = (tmp_path / "wandb").glob("offline-run-*/*.wandb")
     logged = {k: v for row in wandb_records(str(run_file)) if row["_record"] == "summary" for k, v in row.items()}
     assert logged["ecopt/sweep_energy_J"] == 5.0 and logged[SWEEP_ENERGY_HOW] == said
+    assert logged["ecopt/tuning_energy_J"] == 5.0  # no confirm run: what tuning cost is the trials'
 
 
 def test_mlflow_says_what_tuning_cost_with_confirm_beside_the_sweeps_energy(tmp_path: Path) -> None:
     """Regression (tuning-cost audit, 2026-11-30): a sweep resumed after `ecopt confirm` closed with confirm's
-    energy and what tuning cost in its last log line, but the loggers' text, said to be that line's, left it out."""
+    energy and what tuning cost in its last log line, but the loggers' text, said to be that line's, left it out.
+    Regression (tuning-cost follow-up, 2026-11-30): the loggers' numbers were the trials' energy alone
+    (``ecopt/sweep_energy_J``), so after `ecopt confirm` TensorBoard and MLflow showed less than summary.json's
+    ``tuning_total_J``; ``ecopt/tuning_energy_J`` now carries it, read back from their own files."""
     pytest.importorskip("mlflow")
+    pytest.importorskip("tensorboard")
     import mlflow
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from ecopt_lightning.sweeper._loggers import SWEEP_ENERGY_HOW
     from ecopt_lightning.sweeper._schema import SOURCES_ATTR
@@ -200,13 +207,21 @@ def test_mlflow_says_what_tuning_cost_with_confirm_beside_the_sweeps_energy(tmp_
     report = build_report("how", study.get_trials(), settings, confirm_runs=[{"energy_J": 1.0, "estimated_J": 1.0}])
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     kwargs = {"mlflow": {"tracking_uri": uri, "experiment_name": "ecopt-test"}}
-    where = log_everywhere(["mlflow"], report, tmp_path, write_all(report, tmp_path / "files"), kwargs)
+    files = write_all(report, tmp_path / "files")
+    where = log_everywhere(["mlflow", "tensorboard"], report, tmp_path, files, kwargs)
+    tuning_total = json.loads((tmp_path / "files" / "summary.json").read_text())["sweep_energy"]["tuning_total_J"]
+    assert tuning_total == 6.0
     run = mlflow.MlflowClient(tracking_uri=uri).get_run(where["mlflow"])
     assert run.data.metrics["ecopt_sweep_energy_J"] == 5.0  # the trials', as named
+    assert run.data.metrics["ecopt_tuning_energy_J"] == tuning_total
     assert run.data.tags[SWEEP_ENERGY_HOW] == (
         "5 J, 100% of it ESTIMATED, not measured; from energy/total_J: 2 trial(s); with ecopt confirm's 1 J "
         "(1 run(s), 100% of it ESTIMATED, not measured), tuning cost 6 J"
     )
+    events = EventAccumulator(where["tensorboard"])
+    events.Reload()
+    assert [e.value for e in events.Scalars("ecopt/sweep_energy_J")] == [5.0]
+    assert [e.value for e in events.Scalars("ecopt/tuning_energy_J")] == [tuning_total]
 
 
 def _tensorboard_summary(study: optuna.Study, tmp_path: Path) -> str:
