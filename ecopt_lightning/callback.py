@@ -420,7 +420,9 @@ class EnergyCallback(Callback):
         values = self._benchmark.after_fit(self._fit, stopped=stopped)
         self._out.publish(trainer, values, compat.batches_that_stepped(trainer))
         self.tracker.reduce(self._reducer)
-        if self._counted_any():  # else no batch ran, and no total of 0 J is a measurement
+        # a fit that ran no batch counts its set-up's energy (as its summary will, once finished); with none read,
+        # no total of 0 J is a measurement
+        if self._counted_any() or self._set_up_read():
             self._out.publish(trainer, self._totals(), compat.batches_that_stepped(trainer))
         self._finish(trainer, "fit")
 
@@ -682,19 +684,25 @@ class EnergyCallback(Callback):
 
     def _counted_any(self) -> bool:
         """Whether the totals hold any counted window (else they are 0 J of nothing: no batch ran). OTHER, SANITY
-        and IDLE alone are not one: a fit whose loop Lightning skipped (no batch) still ran its set-up, its sanity
-        check and idle baseline, which are no run's energy. A run that failed before its first batch (in its
-        set-up, ``configure_optimizers``, the sanity check), or whose loop has started (a job killed before its
-        first epoch end leaves the summary of the training's start), spent theirs all the same: a sweep's cost
-        counts a failed trial's energy, so they are counted when they read any."""
+        and IDLE alone are one only where a sweep's cost must count them: a run that failed before its first batch
+        (in its set-up, ``configure_optimizers``, the sanity check), a fit that ran no training batch
+        (``limit_train_batches=0``, an empty train loader), or one whose loop has started (a job killed before its
+        first epoch end leaves the summary of the training's start) spent theirs, so they are counted when they
+        read any. A validate, test or predict that ran no batch is no trial's: its set-up alone is no total."""
         if any(
             t.steps or t.samples or t.seconds > 0 or t.energy_J > 0
             for phase, t in self.tracker.cluster.items()
             if phase in COUNTED and phase not in _SET_UP
         ):
             return True
-        spent = self._status.startswith("failed") or (self._status.startswith("running") and self._loop_ran)
-        return spent and any(t.energy_J > 0 for phase, t in self.tracker.cluster.items() if phase in _SET_UP)
+        spent = self._status.startswith(("failed", "finished fit")) or (
+            self._status.startswith("running") and self._loop_ran
+        )
+        return spent and self._set_up_read()
+
+    def _set_up_read(self) -> bool:
+        """Whether the set-up's phases (:data:`_SET_UP`) read any energy."""
+        return any(t.energy_J > 0 for phase, t in self.tracker.cluster.items() if phase in _SET_UP)
 
     def _no_energy(self) -> str | None:
         """Why the summary's ``total_J`` is null (``None``: it is not)."""
@@ -703,6 +711,8 @@ class EnergyCallback(Callback):
         if not self._counted_any():
             if self._status.startswith("failed"):
                 return "failed before its first batch, and its set-up read no energy"
+            if self._status.startswith("finished fit") and self._no_batch:
+                return f"{self._no_batch}, and its set-up read no energy"
             return self._no_batch or "no counted window measured yet"
         if nothing_read(self.tracker.cluster):
             reasons = {

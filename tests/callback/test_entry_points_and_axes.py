@@ -190,13 +190,14 @@ def test_each_entry_point_alone_writes_its_summary(tmp_path: Path, entry: str) -
 
 @pytest.mark.parametrize(
     ("entry", "limit"),
-    [("validate", "limit_val_batches"), ("test", "limit_test_batches"), ("predict", "limit_predict_batches"),
-     ("fit", "limit_train_batches")],
+    [("validate", "limit_val_batches"), ("test", "limit_test_batches"), ("predict", "limit_predict_batches")],
 )  # fmt: skip
 def test_an_entry_point_that_runs_no_batch_says_so_with_no_energy(tmp_path: Path, entry: str, limit: str) -> None:
     """Regression (reports audit, 2026-11-29): ``trainer.test(limit_test_batches=0)`` (validate, predict alike)
     wrote no summary, and ``summary()`` said ``running test`` with ``total_J`` 0: nothing told the user that no
-    batch ran. A fit with ``limit_train_batches=0`` said ``finished fit`` with 0 J, a measurement of nothing."""
+    batch ran. A fit with ``limit_train_batches=0`` is no longer here: like a fit failing before its first batch,
+    it counts its set-up's, sanity check's and idle baseline's energy, which a sweep's trial configured so spent
+    (test_lifecycle's ``test_a_fit_that_runs_no_training_batch_counts_the_energy_it_spent``)."""
     cb = EnergyCallback(cpu="estimate", price_per_kWh=0.2)
     trainer = make_trainer(tmp_path, [cb], **{limit: 0})
     getattr(trainer, entry)(TinyModel())

@@ -578,3 +578,30 @@ def test_the_flops_forward_pass_is_in_other_and_in_the_total(tmp_path, fake_powe
     extra = 3.0 + model.added["predict"]  # the FLOPs pass runs the model's predict_step: its 1 J, and forward's 3 J
     assert summary["phases"]["other"]["energy_J"] == pytest.approx(100.0 + extra, abs=1e-5)  # set-up and the pass
     assert summary["phases"]["train"]["energy_J"] == pytest.approx(model.added["train"] + 3.0 * 8, abs=1e-5)
+
+
+def test_a_fit_that_runs_no_training_batch_counts_the_energy_it_spent(tmp_path, fake_powercap):
+    """Regression (tuning-cost follow-up, 2026-11-30): a fit with ``limit_train_batches=0`` wrote ``total_J: null``
+    ('no batch run'), so a trial configured so spent its set-up's, sanity check's and idle baseline's energy in no
+    sweep total, while a fit failing before its first batch counts those phases. It counts them too now, and still
+    says that no batch ran."""
+    model = SetUpWork(fake_powercap(psys=False))
+    trainer = make_trainer(tmp_path, [EnergyCallback(cpu="rapl", proxies=False)], loggers=False, limit_train_batches=0)
+    trainer.fit(model)
+    summary = read_summary(tmp_path / "energy_summary.json")
+    assert summary["status"] == "finished fit (no batch run: limit_train_batches=0)"
+    assert "train" not in model.added and model.added["sanity"] == 2.0
+    assert summary["total_J"] == pytest.approx(sum(model.added.values()), abs=1e-5)
+    assert summary["no_energy"] is None and summary["sources"]["cpu:0"] == "rapl"
+    assert float(trainer.callback_metrics["energy/total_J"]) == pytest.approx(summary["total_J"])
+    assert summary["carbon"]["total_gCO2e"] > 0
+
+
+def test_a_fit_that_runs_no_training_batch_and_measured_nothing_says_so_not_0_J(tmp_path, fake_powercap):
+    """The same fit with nothing to measure (``cpu=False``, no GPU): no total, and why, never 0 J."""
+    model = SetUpWork(fake_powercap(psys=False))
+    trainer = make_trainer(tmp_path, [EnergyCallback(cpu=False, proxies=False)], loggers=False, limit_train_batches=0)
+    trainer.fit(model)
+    summary = read_summary(tmp_path / "energy_summary.json")
+    assert summary["total_J"] is None and summary["no_energy"].startswith("nothing is measured on any rank")
+    assert "energy/total_J" not in trainer.callback_metrics
