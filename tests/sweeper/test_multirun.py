@@ -345,3 +345,63 @@ def test_an_explicit_failure_setting_runs_on_through_the_same_failure(multirun, 
         expect_fail=tolerate.endswith("max_failures=4"),  # reached: the sweep fails, after 4 trials
     )
     assert [t.state for t in load_study(tmp_path / "sweep").trials] == [TrialState.FAIL] * 4
+
+
+def test_every_surface_states_the_same_trials_energy_and_tuning_total(multirun, tmp_path: Path, capsys) -> None:
+    """One sweep resumed after `ecopt confirm` (its energy as confirm stores it): the closing line, summary.json,
+    energy_report.md, the dashboard's attribute, `ecopt report` (its lines and files), TensorBoard's markdown
+    summary and scalars and MLflow's metrics, read from their own files, state the same trials' energy and the same
+    tuning total (tuning-cost follow-up, 2026-11-30; the loggers' scalars lacked the tuning total before 31eb5d7).
+    pareto_front.html gives each trial's energy and no total."""
+    pytest.importorskip("mlflow")
+    pytest.importorskip("tensorboard")
+    import mlflow
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from ecopt_lightning.sweeper._loggers import SWEEP_ENERGY_METRIC, TUNING_ENERGY_METRIC, mlflow_name
+    from ecopt_lightning.sweeper._schema import CONFIRM_ENERGY_ATTR, SWEEP_ENERGY_ATTR
+
+    sweep = tmp_path / "sweep"
+    multirun(*SPACE, "hydra.sweeper.n_trials=2")
+    study = load_study(sweep)
+    trials = sum(t.user_attrs["energy/total_J"] for t in study.trials)
+    spent = {"energy_J": 10.0, "estimated_J": 0.0, "seconds": 1.0, "sources": {"cpu:0": "rapl"}, "invalid": {}}
+    study.set_user_attr(CONFIRM_ENERGY_ATTR, [spent])  # as `ecopt confirm` stores the energy it spent
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    closing = multirun(
+        *SPACE,
+        "hydra.sweeper.n_trials=2",  # resumed: nothing to run, every surface written again
+        "hydra.sweeper.loggers=[tensorboard,mlflow]",
+        f"+hydra.sweeper.logger_kwargs.tensorboard.log_dir={tmp_path / 'tb'}",
+        f"+hydra.sweeper.logger_kwargs.mlflow.tracking_uri='{uri}'",
+    )
+    total = trials + 10.0
+    said = f"tuning cost {total:.6g} J"
+    assert f"the sweep's own energy: {trials:.6g} J (" in closing.stderr + closing.stdout
+    assert f"{said}; artifacts in " in closing.stderr + closing.stdout
+    for where in (sweep, tmp_path / "report"):
+        if where != sweep:
+            capsys.readouterr()
+            argv = ["report", "--storage", f"sqlite:///{sweep / 'ecopt.db'}", "--study", "toy", "--out", str(where)]
+            assert ecopt_main(argv) == 0
+            printed = capsys.readouterr().out
+            assert f"sweep energy {trials:.6g} J" in printed, printed
+            assert f"tuning energy {total:.6g} J (the trials' {trials:.6g} J and ecopt confirm's 10 J" in printed
+        energy = json.loads((where / "summary.json").read_text())["sweep_energy"]
+        assert energy["total_J"] == pytest.approx(trials) and energy["tuning_total_J"] == pytest.approx(total)
+        report = (where / "energy_report.md").read_text()
+        assert f"used {trials:.4g} J (" in report
+        assert f"- What tuning cost (the payback's): {total:.6g} J (the trials' {trials:.6g} J and " in report
+    assert said in load_study(sweep).user_attrs[SWEEP_ENERGY_ATTR]
+    events = EventAccumulator(str(tmp_path / "tb"), size_guidance={"tensors": 0})
+    events.Reload()
+    (tag,) = [t for t in events.Tags()["tensors"] if t.startswith("ecopt/summary")]  # the markdown summary
+    text = events.Tensors(tag)[0].tensor_proto.string_val[0].decode()
+    assert f"- sweep energy: {trials:.6g} J, " in text and f"{said}\n" in text, text
+    assert [e.value for e in events.Scalars(SWEEP_ENERGY_METRIC)] == [pytest.approx(trials)]
+    assert [e.value for e in events.Scalars(TUNING_ENERGY_METRIC)] == [pytest.approx(total)]
+    (run,) = mlflow.MlflowClient(tracking_uri=uri).search_runs(
+        [e.experiment_id for e in mlflow.MlflowClient(tracking_uri=uri).search_experiments()]
+    )
+    assert run.data.metrics[mlflow_name(SWEEP_ENERGY_METRIC)] == pytest.approx(trials)
+    assert run.data.metrics[mlflow_name(TUNING_ENERGY_METRIC)] == pytest.approx(total)
