@@ -227,8 +227,9 @@ class StudyRungs:
         (:func:`~ecopt_lightning.sweeper.successive_halving.can_stop` of the trials with values there and it)."""
         if self.is_baseline:
             return False
-        others = [k for k in self.cohort(epoch) if k != self.number]
-        return can_stop(len(others) + 1, self.schedule.eta, self.schedule.keep_front)
+        others = {k: entry for k, entry in self._cohort(epoch).items() if k != self.number}
+        comparable = [k for k in others if k not in _left_out(others)]  # decide() ranks none of the others
+        return can_stop(len(comparable) + 1, self.schedule.eta, self.schedule.keep_front)
 
     def decide(
         self,
@@ -251,9 +252,7 @@ class StudyRungs:
         left_out: dict[int, str] = {}
         if values is not None:
             entries = {**self._cohort(epoch), self.number: (values, domains)}
-            judged = {k: d for k, (_, d) in sorted(entries.items()) if d is not None}
-            sweep = sweep_domains(judged.values())
-            left_out = {k: why for k, d in judged.items() if (why := not_comparable(*d, sweep)) is not None}
+            left_out = _left_out(entries)
             cohort = {k: v for k, (v, _) in entries.items() if k not in left_out}
         if values is None:
             # NaN never ranks, and a diverged run seldom recovers: trained on, it failed on its NaN at the end; the
@@ -323,6 +322,14 @@ class StudyRungs:
 def _baseline_goes_on(rule: str) -> str:
     """The reason of the baseline, which no rung stops, where the ``rule`` said stop."""
     return f"continue: the baseline is never stopped (the payback compares with it); by the rule, {rule}"
+
+
+def _left_out(entries: Mapping[int, tuple[list[float], Domains]]) -> dict[int, str]:
+    """The trials at a rung (number -> (values, domains)) not comparable with the others there, and why: the
+    front's rule (:func:`._domains.not_comparable`) over those that recorded their domains."""
+    judged = {k: d for k, (_, d) in sorted(entries.items()) if d is not None}
+    sweep = sweep_domains(judged.values())
+    return {k: why for k, d in judged.items() if (why := not_comparable(*d, sweep)) is not None}
 
 
 def _finite(value: Any) -> bool:

@@ -352,3 +352,20 @@ def test_the_rung_cohort_leaves_out_exactly_the_complete_trials_the_report_finds
     cohort = _worker(url, newcomer.number).cohort(1)
     feasible = [r.number for r in build_report("s", study.get_trials(), settings).records if r.feasible]
     assert sorted(cohort) == feasible == [0]
+
+
+def test_the_short_benchmark_counts_only_the_comparable_trials_at_the_rung(tmp_path: Path) -> None:
+    """Regression (multi-fidelity audit, 2026-11-30): ``can_stop_at`` counted a trial at the rung that lost its GPU,
+    which ``decide`` leaves out of the ranking: with eta=3 and only the top third going on, a newcomer beside one
+    comparable trial was given the short inference benchmark though no ranking there could stop it."""
+    url, study = _study(tmp_path, RungSchedule(1, 3, 9, keep_front=False))
+    for _ in range(3):
+        study.ask()
+    full = {"sources": {"cpu:0": "rapl", "gpu:0": "nvml_counter"}, "measurement_faults": {}}
+    lost = {**full, "measurement_faults": {"gpu:0": "lost"}}
+    assert _worker(url, 0).report(1, {"val_acc": 0.9, "model/params": 10.0}, 9, summary=full).go_on
+    assert not _worker(url, 1).report(1, {"val_acc": 0.99, "model/params": 1.0}, 9, summary=lost).go_on
+    newcomer = _worker(url, 2)
+    assert not newcomer.can_stop_at(1)  # trial 0 alone is comparable: 2 at the rung, under eta=3
+    d = newcomer.report(1, {"val_acc": 0.1, "model/params": 100.0}, 9, summary=full)
+    assert d.go_on and d.n == 2  # as can_stop_at said: the ranking could not stop it
