@@ -960,6 +960,9 @@ class EnergyCallback(Callback):
             repeats = self._rungs.benchmark_repeats_at(epoch, self._broadcast(trainer))
         measured = self._benchmark.at_rung(self._fit, sync=sync, repeats=repeats)
         self._out.publish(trainer, measured, compat.batches_that_stepped(trainer))
+        faults = None
+        if self._reducer.world_size > 1:  # every rank is at the rung (a collective): rank 0 knows only its own faults
+            faults = rank_named(self._reducer.gather_objects(measurement_faults(self.monitor, self.tracker)))
         values, summary = None, None
         if self._rungs.reports:
             logged = self._rungs.fresh(epoch, trainer.callback_metrics)  # not an earlier epoch's validation values
@@ -968,6 +971,8 @@ class EnergyCallback(Callback):
             values.update({k: float(v) for k, v in logged.items() if torch.is_tensor(v) and v.numel() == 1})
             values.update(self._out.last)
             summary = self.summary()  # its domains: a trial that lost one is not ranked as if it measured it
+            if faults is not None:
+                summary["measurement_faults"] = faults
         # the epoch's and the benchmark's energy, kept should the job be killed while the study decides
         self._write_summary(trainer)
         steps, min_steps, val_every = trainer.global_step, trainer.min_steps, trainer.check_val_every_n_epoch
