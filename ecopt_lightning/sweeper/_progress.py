@@ -72,7 +72,7 @@ def progress_line(report: Report, number: int, n_trials: int, later: Collection[
     if stopped:  # a trial stopped at a rung counts towards n_trials
         count = f"{complete + stopped} of {n_trials}: {complete} complete, {stopped} stopped at a rung"
     if record.stopped_at_epoch is not None:
-        outcome = stopped_phrase(record.stopped_at_epoch, record.rungs)
+        outcome = stopped_phrase(record.stopped_at_epoch, record.rungs, record.rung_epochs)
     elif record.values is None:
         outcome = f"{record.state}: {record.error}"
     else:

@@ -47,7 +47,7 @@ from ._schema import (
     ReportSettings,
     stored_metrics,
 )
-from .multi_fidelity import rung_values, stopped_at_rung
+from .multi_fidelity import rung_epochs, rung_values, stopped_at_rung
 
 
 @dataclass
@@ -73,6 +73,7 @@ class TrialRecord:
     degraded: list[str] = field(default_factory=list)  # why its energy is not a full measurement
     rungs: dict[int, dict[str, Any]] = field(default_factory=dict)  # multi-fidelity rung records by epoch
     stopped_at_epoch: int | None = None  # the rung where multi-fidelity stopped it
+    rung_epochs: list[int] = field(default_factory=list)  # the rung epochs its job found (ecopt.rung_epochs)
     sources: dict[str, str] = field(default_factory=dict)  # domain -> measurement source (nvml_counter, estimate)
     #: the grid intensity its gCO2e were computed at (``{"intensity_g_per_kWh", "basis", "region"}``, and ``"pue"``
     #: when its summary named one), when stored
@@ -189,6 +190,7 @@ def to_record(trial: FrozenTrial, settings: ReportSettings) -> TrialRecord:
         degraded=degraded,
         rungs=rung_values(trial.user_attrs),
         stopped_at_epoch=stopped_at_rung(trial),
+        rung_epochs=rung_epochs(trial.user_attrs),
         sources={str(k): str(v) for k, v in (trial.user_attrs.get(SOURCES_ATTR) or {}).items()},
         grid=trial.user_attrs.get(GRID_ATTR) if isinstance(trial.user_attrs.get(GRID_ATTR), dict) else None,
         intervals={

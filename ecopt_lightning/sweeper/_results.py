@@ -208,4 +208,5 @@ def stopped_at(study: optuna.Study, trial: Trial) -> tuple[str | None, bool]:
     epoch = _multi_fidelity.stopped_at(attrs)
     if epoch is None:
         return None, False
-    return stopped_phrase(epoch, _multi_fidelity.rung_values(attrs)), _multi_fidelity.stopped_not_finite(attrs)
+    phrase = stopped_phrase(epoch, _multi_fidelity.rung_values(attrs), _multi_fidelity.rung_epochs(attrs))
+    return phrase, _multi_fidelity.stopped_not_finite(attrs)

@@ -73,15 +73,20 @@ def rung_row(record: Any, columns: Sequence[str], objective_names: Sequence[str]
     return row
 
 
-def stopped_phrase(stopped_at_epoch: int, rungs: Mapping[int, Mapping[str, Any]]) -> str:
-    """``stopped at rung k (epoch e)``: ``k`` counts the rungs from 1 (a trial records every rung it reaches, so
-    ``rungs`` holds the rungs up to the stop), then the decision's reason when it was stored.
+def stopped_phrase(stopped_at_epoch: int, rungs: Mapping[int, Mapping[str, Any]], epochs: Sequence[int] = ()) -> str:
+    """``stopped at rung k (epoch e)``: ``k`` is the stop's place among the trial's rung ``epochs`` (counted from
+    1), then the decision's reason when it was stored. Without ``epochs`` (a study stored before they were
+    recorded) ``k`` counts the trial's rung records up to the stop, one short for a rung a resumed fit had
+    nothing to rank at (a checkpoint another run made).
 
     Example:
-        >>> stopped_phrase(3, {1: {"decision": "continue"}, 3: {"reason": "stop: ranked 3 of 3 at this rung"}})
+        >>> stopped_phrase(3, {3: {"reason": "stop: ranked 3 of 3 at this rung"}}, [1, 3])
         'stopped at rung 2 (epoch 3): ranked 3 of 3 at this rung'
     """
-    k = sum(1 for epoch in rungs if epoch <= stopped_at_epoch) or 1
+    if stopped_at_epoch in epochs:
+        k = list(epochs).index(stopped_at_epoch) + 1
+    else:
+        k = sum(1 for epoch in rungs if epoch <= stopped_at_epoch) or 1
     reason = str((rungs.get(stopped_at_epoch) or {}).get("reason") or "")
     reason = reason.removeprefix("stop: ")
     return f"stopped at rung {k} (epoch {stopped_at_epoch})" + (f": {reason}" if reason else "")

@@ -400,6 +400,19 @@ def stopped_not_finite(user_attrs: Mapping[str, Any]) -> bool:
     return entry is not None and entry.get("values") is None
 
 
+def rung_epochs(user_attrs: Mapping[str, Any]) -> list[int]:
+    """The rung epochs the trial's job found (``ecopt.rung_epochs``, recorded at each fit's start); ``[]`` when not
+    recorded (a study stored before it was).
+
+    Example:
+        >>> rung_epochs({RUNG_EPOCHS_ATTR: {"epochs": [1, 3], "trainer_max_epochs": 9}}), rung_epochs({})
+        ([1, 3], [])
+    """
+    recorded = user_attrs.get(RUNG_EPOCHS_ATTR)
+    epochs = recorded.get("epochs") if isinstance(recorded, Mapping) else None
+    return [int(e) for e in epochs] if isinstance(epochs, list) else []
+
+
 def rung_values(user_attrs: Mapping[str, Any]) -> dict[int, dict[str, Any]]:
     """A trial's rung records by epoch, ascending."""
     found = {}

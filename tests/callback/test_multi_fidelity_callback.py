@@ -490,3 +490,35 @@ def test_a_fit_resumed_past_a_rung_whose_validation_never_ran_says_which_checkpo
     message = str(raised.value)
     assert message.startswith("Trainer.fit(ckpt_path=...) is not allowed from this checkpoint in a multi-fidelity")
     assert "saved in epoch 1, a rung, before val_loss was logged" in message and "\n" not in message
+
+
+def test_a_fit_resumed_past_a_rung_from_another_runs_checkpoint_names_its_stop_by_the_rungs_epoch(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Regression (multi-fidelity audit, 2026-11-30): resumed from an epoch-end checkpoint its own earlier run did
+    not make (no rung values in it: Lightning restores no logged metric), rung 1 has nothing to rank and is not
+    checked; the stop at rung 2 then read 'stopped at rung 1 (epoch 2)', the rung counted from the trial's rung
+    records. The rung number now comes from the trial's rung epochs."""
+    from ecopt_lightning.sweeper._optuna_compat import storage, trial_id_by_number
+    from ecopt_lightning.sweeper._progress import progress_line
+    from ecopt_lightning.sweeper._results import stopped_at as stopped_phrase_of
+    from ecopt_lightning.sweeper._sweep_report import build_report
+
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", filename="{epoch}")  # at the epoch's end (no validation)
+    other = make_trainer(tmp_path / "a", [ckpt], False, enable_checkpointing=True, limit_val_batches=0)
+    other.fit(TinyModel())  # a run outside the sweep: 1 epoch
+    study = _study(tmp_path, monkeypatch, earlier=[[0.0, 1e-12]])
+    better = {"values": [0.0, 1e-12], "max_epochs": 3}  # the earlier trial, better on both at rung 2 too
+    storage(study).set_trial_user_attr(trial_id_by_number(study, 0), rung_attr(2), better)
+    energy = EnergyCallback(cpu="estimate", inference_benchmark={"repeats": 2}, proxies=False)
+    resumed = make_trainer(tmp_path / "b", [energy], False, max_epochs=3, limit_val_batches=2, num_sanity_val_steps=0)
+    resumed.fit(TinyModel(), ckpt_path=str(tmp_path / "ckpt" / "epoch=0.ckpt"))
+    mine = study.trials[-1]
+    assert (
+        stopped_at(mine.user_attrs) == 2 and energy.stopped_at_rung == 2 and list(rung_values(mine.user_attrs)) == [2]
+    )
+    phrase, _ = stopped_phrase_of(study, mine)
+    assert phrase is not None and phrase.startswith("stopped at rung 2 (epoch 2): ")  # 'rung 1' before
+    study.tell(mine.number, state=optuna.trial.TrialState.PRUNED)
+    report = build_report("s", study.get_trials(), ReportSettings(OBJECTIVES, ["minimize", "minimize"]))
+    assert "stopped at rung 2 (epoch 2): " in (progress_line(report, mine.number, 2) or "")
