@@ -40,7 +40,8 @@ ESTIMATE_NOTE = (
     "trained (linear in epochs) plus the rest of its energy (start-up, inference benchmark, test) once; a trial "
     "without those phase totals has its whole energy scaled (whole_energy_scaled); stopped_energy_J is the stopped "
     "trials' energy as obtained, stopped_estimated_J of it ESTIMATED from CPU time or TDP (stopped_without_source: "
-    "trials that did not say), and is in sweep_energy"
+    "trials that did not say), and is in sweep_energy; stopped_missing_domains: stopped trials whose energy lacks a "
+    "domain lost before their rung (trial -> domains), which used more than counted"
 )
 #: what the end-of-sweep line and energy_report.md say when multi-fidelity was on and stopped no trial
 NONE_STOPPED = "multi-fidelity stopped no trial at a rung: no energy saved by stopping"
@@ -99,13 +100,16 @@ def energy_saved(records: Sequence[Any]) -> dict[str, Any] | None:
         return None
     stopped = [r for r in records if r.stopped_at_epoch is not None]
     spent, full, unknown, whole = 0.0, 0.0, 0, 0
-    counted = []
+    counted, missing = [], {}
     for r in stopped:
-        budget = (r.rungs.get(r.stopped_at_epoch) or {}).get("max_epochs")
+        entry = r.rungs.get(r.stopped_at_epoch) or {}
+        budget = entry.get("max_epochs")
         if r.energy_J is None or not budget:
             unknown += 1
             continue
         counted.append(r)
+        if entry.get("unmeasured"):  # lost before the rung (not comparable there): its energy lacks theirs
+            missing[str(r.number)] = sorted(map(str, entry["unmeasured"]))
         per_epoch = _per_epoch_J(r.metrics, r.energy_J)
         whole += per_epoch is None
         scaled = r.energy_J if per_epoch is None else per_epoch
@@ -118,6 +122,7 @@ def energy_saved(records: Sequence[Any]) -> dict[str, Any] | None:
         "stopped_energy_J": spent,
         "stopped_estimated_J": estimated,
         "stopped_without_source": without_source,
+        "stopped_missing_domains": missing,
         "full_training_estimate_J": full,
         "saved_estimate_J": full - spent,
         "stopped_without_energy": unknown,
@@ -144,6 +149,12 @@ def stopped_energy_text(saved: Mapping[str, Any]) -> str:
     )
     if without:
         share += f"; {without} of them reported no energy, not counted"
+    missing = saved.get("stopped_missing_domains") or {}
+    if missing:
+        lost = sorted({d for domains in missing.values() for d in domains})
+        share += (
+            f"; {len(missing)} of them lost {', '.join(lost)} before its rung: that energy is missing, they used more"
+        )
     return f"{saved['stopped_energy_J']:.4g} J ({share})"
 
 

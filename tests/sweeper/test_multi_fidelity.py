@@ -369,3 +369,35 @@ def test_the_short_benchmark_counts_only_the_comparable_trials_at_the_rung(tmp_p
     assert not newcomer.can_stop_at(1)  # trial 0 alone is comparable: 2 at the rung, under eta=3
     d = newcomer.report(1, {"val_acc": 0.1, "model/params": 100.0}, 9, summary=full)
     assert d.go_on and d.n == 2  # as can_stop_at said: the ranking could not stop it
+
+
+def test_the_energy_saved_line_says_a_stopped_trial_lost_a_domain(tmp_path: Path) -> None:
+    """Regression (multi-fidelity audit, 2026-11-30): a trial stopped at its rung as not comparable (its GPU lost
+    before it) had its CPU-only energy summed into the stopped trials' energy, and the end-of-sweep line and
+    energy_report.md read it as all they used; they now say which domain is missing from it."""
+    from ecopt_lightning.sweeper._energy_report import render
+    from ecopt_lightning.sweeper._rung_report import energy_saved, saved_line
+    from ecopt_lightning.sweeper._sweep_report import build_report
+
+    url, study = _study(tmp_path)
+    for _ in range(3):
+        study.ask()
+    full = {"sources": {"cpu:0": "rapl", "gpu:0": "nvml_counter"}, "measurement_faults": {}}
+    lost = {**full, "measurement_faults": {"gpu:0": "lost"}}
+    assert _worker(url, 0).report(1, {"val_acc": 0.9, "model/params": 10.0}, 4, summary=full).go_on
+    assert _worker(url, 1).report(1, {"val_acc": 0.95, "model/params": 5.0}, 4, summary=full).go_on
+    assert not _worker(url, 2).report(1, {"val_acc": 0.99, "model/params": 1.0}, 4, summary=lost).go_on
+    for number, energy in ((0, 40.0), (1, 40.0), (2, 10.0)):
+        trial = _worker(url, number).trial
+        trial.set_user_attr("energy/total_J", energy)
+        trial.set_user_attr("energy/estimated_fraction", 0.0)
+    study.tell(0, [0.92, 10.0])
+    study.tell(1, [0.96, 5.0])
+    study.tell(2, state=optuna.trial.TrialState.PRUNED)
+    report = build_report("s", study.get_trials(), ReportSettings(NAMES, DIRECTIONS))
+    saved = energy_saved(report.records)
+    assert saved is not None and saved["stopped_missing_domains"] == {"2": ["gpu:0"]}
+    phrase = "1 of them lost gpu:0 before its rung: that energy is missing, they used more"
+    assert phrase in (saved_line(saved) or "")
+    (line,) = [x for x in render(report).splitlines() if x.startswith("- Multi-fidelity stopped")]
+    assert phrase in line, line
