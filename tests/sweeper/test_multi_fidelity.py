@@ -283,7 +283,10 @@ def test_the_saving_estimate_scales_training_and_validation_only() -> None:
 
     def stopped(metrics: dict) -> SimpleNamespace:
         rungs = {1: {"values": [0.5, 2.0], "max_epochs": 4}}
-        return SimpleNamespace(number=0, rungs=rungs, stopped_at_epoch=1, energy_J=10.0, metrics=metrics, sources={})
+        return SimpleNamespace(
+            number=0, rungs=rungs, stopped_at_epoch=1, energy_J=10.0, metrics=metrics, sources={}, check_J=0.0,
+            check_source=None,
+        )  # fmt: skip
 
     phases = {"energy/train_total_J": 1.5, "energy/val_total_J": 0.5}
     for metrics, full, whole in ((phases, 16.0, 0), ({}, 40.0, 1), ({"energy/train_total_J": 12.0}, 40.0, 0)):
