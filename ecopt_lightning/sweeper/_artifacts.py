@@ -185,6 +185,8 @@ def summary(report: Report) -> dict[str, Any]:
             },
             "not_comparable": {
                 "sweep_kinds": None if report.domains is None else report.domains.kinds,
+                # each kind's basis (measured, estimated, partly estimated), as the trials' reasons compare them
+                "sweep_bases": None if report.domains is None else report.domains.bases,
                 "trials": {str(r.number): r.not_comparable for r in report.not_comparable},
                 "not_judged": [r.number for r in report.not_judged],
                 "rule": RULE,

@@ -9,6 +9,7 @@ from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 
 from ecopt_lightning.cli import main as ecopt_main
+from ecopt_lightning.sweeper._artifacts import summary
 from ecopt_lightning.sweeper._domains import sweep_domains
 from ecopt_lightning.sweeper._pareto import hypervolume, reference_point
 from ecopt_lightning.sweeper._progress import front_table
@@ -180,6 +181,9 @@ def test_a_trial_whose_cpu_was_estimated_is_no_point_of_a_front_rapl_measured() 
     assert [r.number for r in report.front] == [0, 1, 3]
     why = "cpu estimated; the sweep's other trials measured it by rapl"
     assert [(r.number, r.not_comparable) for r in report.not_comparable] == [(2, why)]
+    section = summary(report)["not_comparable"]  # summary.json says the basis the reasons compare against
+    assert section["sweep_kinds"] == ["cpu", "dram"] and section["trials"] == {"2": why}
+    assert section["sweep_bases"] == {"cpu": "measured", "dram": "measured"}
     assert front_table(report)[-1] == (
         "1 of 4 complete trial(s) left out of the front, not comparable: measured on another basis (by a sensor, or "
         "estimated) than the sweep's cpu+dram: 2 (trials.csv's not_comparable column says why)"
