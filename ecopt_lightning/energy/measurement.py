@@ -30,16 +30,17 @@ WHOLE_GPU = "whole-GPU"
 STILL_COUNTER = "the NVML energy counter did not move: it updates more slowly on this GPU, its 0 J is no reading"
 #: Why a domain made a window approximate when the window was shorter than its sensor's update (part of the reason).
 SHORT_WINDOW = "shorter than the sensor's update"
-#: RAPL counters that have not moved since their meter started are frozen (:attr:`Measurement.frozen`) once every
-#: one of them read so over at least this many of the monitor's reads, spanning at least :data:`FROZEN_UPDATES` of
-#: their updates (about 1 ms each): a powered CPU package never reads 0 J over so long, while a DRAM zone alone may.
+#: RAPL counters are frozen (:attr:`Measurement.frozen`) once none of them has moved (since their meter started, or
+#: since they last moved: a counter that stops mid-run) over at least this many of the monitor's reads, spanning at
+#: least :data:`FROZEN_UPDATES` of their updates (about 1 ms each): a powered CPU package never reads 0 J over so
+#: long, while a DRAM zone alone may.
 FROZEN_READS = 5
 FROZEN_UPDATES = 100
 #: Why a domain's 0 J in a window is no reading (:attr:`Measurement.frozen`).
 FROZEN_RAPL = (
-    f"no RAPL counter of this machine has moved since it was first read, over {FROZEN_READS} reads and "
-    f"{FROZEN_UPDATES} updates or more (RAPL files that are there but never updated, as some VMs expose them): its "
-    "0 J is no reading"
+    f"no RAPL counter of this machine has moved over its last {FROZEN_READS} reads and {FROZEN_UPDATES} updates or "
+    "more (RAPL files that are there but not updated, as some VMs expose them, or that stopped updating): its 0 J is "
+    "no reading"
 )
 
 
@@ -107,9 +108,9 @@ class Measurement:
             was enough to bias the value.
         approximate_why: per domain that made the window :attr:`approximate`, why.
         frozen: domains whose 0 J here is no reading, though valid (they stay in ``by_device``), with the reason: no
-            RAPL counter of the monitor has moved since its meter started, over :data:`FROZEN_READS` reads and
-            :data:`FROZEN_UPDATES` updates or more (:data:`FROZEN_RAPL`). `EnergyCallback` counts them as not
-            measured.
+            RAPL counter of the monitor has moved over its last :data:`FROZEN_READS` reads and
+            :data:`FROZEN_UPDATES` updates or more, since its meter started or after it moved
+            (:data:`FROZEN_RAPL`). `EnergyCallback` counts them as not measured.
 
     Example:
         >>> m = Measurement("step", 2.0, {"gpu:0": 500.0, "cpu:0": 40.0}, {"gpu:0": "nvml_counter", "cpu:0": "rapl"})

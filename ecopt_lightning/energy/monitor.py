@@ -72,8 +72,9 @@ class Snapshot:
     #: per domain, the gaps in its samples so far and what the last one was (:attr:`Reading.gaps`)
     gaps: dict[str, int] = field(default_factory=dict)
     gap_reasons: dict[str, str] = field(default_factory=dict)
-    #: how long (s, by the monitor's clock) and over how many reads, this one included, no RAPL counter had moved since
-    #: its meter started, as of this read: 0 once one moved, when a RAPL domain was not read, or with none
+    #: how long (s, by the monitor's clock) and over how many reads, this one included, no RAPL counter had moved, as of
+    #: this read: since the last read where one moved, or the first read (0 s and 1 read there; 0 reads when a RAPL
+    #: domain was not read, or with none)
     still_s: float = 0.0
     still_reads: int = 0
 
@@ -248,10 +249,11 @@ class EnergyMonitor:
                 self._period[domain] = meter.update_period_s
                 self._meter_of[domain] = meter
         self._rapl = [d for d, s in self.sources.items() if base_source(s) == RAPL]
-        #: RAPL counters that never moved are frozen once they read so over this long (s)
+        #: RAPL counters that did not move are frozen once they read so over this long (s)
         self._frozen_after_s = FROZEN_UPDATES * max((self._period[d] for d in self._rapl), default=0.0)
-        self._still: tuple[float, int] | None = None  # the first read, and how many since, with no RAPL counter moved
-        self._rapl_moved = False
+        #: the RAPL counters' values at the last read where one moved (or the first read), when it was, and how many
+        #: reads since with none moved, that one included
+        self._still: tuple[tuple[float, ...], float, int] | None = None
         self._announce()
 
     # set-up -------------------------------------------------------------------------------------------------
@@ -410,17 +412,18 @@ class EnergyMonitor:
         return Snapshot(t, energy, errors, faults, proc, fault_reasons, gaps, gap_reasons, still_s, still_reads)
 
     def _still_for(self, t: float, energy: Mapping[str, float]) -> tuple[float, int]:
-        """How long (s) and over how many reads no RAPL counter has moved since its meter started, as of this read at
-        ``t`` (:attr:`Snapshot.still_s`, :attr:`Snapshot.still_reads`)."""
+        """How long (s) and over how many reads no RAPL counter has moved, as of this read at ``t``: since the last
+        read where one did, or the first read (:attr:`Snapshot.still_s`, :attr:`Snapshot.still_reads`)."""
         with self._lock:
-            if not self._rapl or self._rapl_moved or any(d not in energy for d in self._rapl):
+            if not self._rapl or any(d not in energy for d in self._rapl):
                 return 0.0, 0  # a domain not read says nothing of the others
-            if any(energy[d] != 0 for d in self._rapl):
-                self._rapl_moved = True
-                return 0.0, 0
-            first, reads = self._still = (t, 0) if self._still is None else self._still
-            self._still = (first, reads + 1)
-            return max(0.0, t - first), reads + 1
+            values = tuple(energy[d] for d in self._rapl)
+            if self._still is None or self._still[0] != values:
+                self._still = (values, t, 1)
+                return 0.0, 1
+            _, since, reads = self._still
+            self._still = (values, since, reads + 1)
+            return max(0.0, t - since), reads + 1
 
     def measure(self, start: Snapshot, end: Snapshot, name: str = "") -> Measurement:
         """The :class:`Measurement` between two snapshots. Consecutive windows that share a snapshot add up
@@ -476,8 +479,9 @@ class EnergyMonitor:
 
     def _frozen(self, by_device: Mapping[str, float], end: Snapshot, name: str) -> dict[str, str]:
         """The RAPL domains whose 0 J in this window is no reading (:attr:`Measurement.frozen`): every one read 0 J,
-        and none has moved since its meter started, over :data:`FROZEN_READS` reads and :data:`FROZEN_UPDATES` updates
-        or more (a DRAM zone alone may read 0 J; a few reads may fall between two updates)."""
+        and none has moved over its last :data:`FROZEN_READS` reads and :data:`FROZEN_UPDATES` updates or more, since
+        its meter started or after it moved (a DRAM zone alone may read 0 J; a few reads may fall between two
+        updates)."""
         if not self._rapl or end.still_reads < FROZEN_READS or end.still_s < self._frozen_after_s:
             return {}
         if any(by_device.get(d) != 0 for d in self._rapl):

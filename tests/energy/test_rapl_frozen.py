@@ -1,7 +1,8 @@
 """RAPL files that are there and readable but never updated (as some VMs expose them): every window reads 0 J, which
-is no reading. The monitor says so once no RAPL counter has moved since it started, over 5 reads and 100 updates
-or more; a DRAM zone that alone reads 0 J, or a few reads between two updates, is a reading. Decided by the fake
-tree's advances, the reads, and the manual clock's moves, never by the machine's speed."""
+is no reading. The monitor says so once no RAPL counter has moved over its last 5 reads and 100 updates or more
+(since it started, or after it moved: a counter that stops mid-run); a DRAM zone that alone reads 0 J, or a few reads
+between two updates, is a reading. Decided by the fake tree's advances, the reads, and the manual clock's moves,
+never by the machine's speed."""
 
 from __future__ import annotations
 
@@ -50,15 +51,34 @@ def test_it_takes_five_reads_and_a_hundred_updates_of_counters_that_never_moved(
         assert frozen == [False] * (first - 1) + [True] * (30 - first), step_s
 
 
-def test_a_counter_that_moved_once_is_read_and_a_dram_zone_alone_at_zero_is_a_reading(fake_powercap, manual_clock):
+def test_a_counter_that_moved_then_stopped_is_no_reading_from_its_fifth_still_read(fake_powercap, manual_clock):
+    """Regression (honest-sources audit follow-up, 2026-11-30): the rule covered only counters that never moved since
+    the meter started; one that moved once, then froze mid-run, read 0 J measured by RAPL in every window after. It is
+    judged on the reads since it last moved: frozen from the fifth still read on (1 s apart), read again when it moves;
+    a window the move falls in is a reading."""
     clock = manual_clock()
     cap = fake_powercap(psys=False)
     with EnergyMonitor(gpus=[], cpu="rapl", proc_root=False) as monitor:
-        monitor.snapshot()
-        cap.add("cpu:0", 2.0)  # the package moved once, then never again: a reading, 0 J in the windows after
-        assert not any(_frozen_windows(monitor, clock, 1.0, reads=30))
-        cap.add("cpu:0", 2.0)
+        first = monitor.snapshot()
+        cap.add("cpu:0", 2.0)  # the package moved once, then never again
+        with pytest.warns(EnergyWarning, match=r"cpu:0, dram:0 not measured from window '' on: no RAPL counter"):
+            assert _frozen_windows(monitor, clock, 1.0, reads=10) == [False] * 3 + [True] * 6
+        cap.add("cpu:0", 2.0)  # moving again: read again, its reads counted afresh
+        assert _frozen_windows(monitor, clock, 1.0, reads=6) == [False] * 3 + [True] * 2
         clock.advance(1.0)
-        start = monitor.snapshot()
-        clock.advance(1.0)
-        assert monitor.measure(start, monitor.snapshot()).by_device == {"cpu:0": 0.0, "dram:0": 0.0}
+        whole = monitor.measure(first, monitor.snapshot())  # the moves fall in it: a reading, though it ends still
+        assert whole.frozen == {} and whole.by_device == {"cpu:0": 4.0, "dram:0": 0.0}
+
+
+def test_a_dram_zone_alone_at_zero_is_a_reading(fake_powercap, manual_clock):
+    clock = manual_clock()
+    cap = fake_powercap(psys=False)
+    with EnergyMonitor(gpus=[], cpu="rapl", proc_root=False) as monitor:
+        snaps = [monitor.snapshot()]
+        for _ in range(10):
+            cap.add("cpu:0", 1.0)
+            clock.advance(1.0)
+            snaps.append(monitor.snapshot())
+        windows = [monitor.measure(a, b) for a, b in itertools.pairwise(snaps)]
+    assert not any(m.frozen for m in windows)
+    assert [m.by_device for m in windows] == [{"cpu:0": 1.0, "dram:0": 0.0}] * 10

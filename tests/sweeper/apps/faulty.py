@@ -69,6 +69,22 @@ def _rapl_moves(model: Tiny) -> Tiny:
     return model
 
 
+def _package_draws() -> None:
+    """The fake RAPL package counter also moves (1 uJ) at each read, as a powered CPU package does between any two:
+    the monitor judges a counter still over 5 reads frozen (by its clock), which a trial whose fault is elsewhere must
+    not meet by the machine's speed between two forward passes."""
+    from ecopt_lightning.energy import rapl
+
+    real = rapl._read_int
+
+    def read(path):
+        if path.name == "energy_uj" and path.parent.name == "intel-rapl:0":
+            path.write_text(f"{real(path) + 1}\n")
+        return real(path)
+
+    rapl._read_int = read
+
+
 @hydra.main(**MAIN_KWARGS, config_path="conf", config_name="faulty")
 def main(cfg: DictConfig) -> dict:
     from ecopt_lightning.callback import EnergyCallback
@@ -76,6 +92,7 @@ def main(cfg: DictConfig) -> dict:
 
     os.environ["ECOPT_SIM_NVML"] = json.dumps(SPECS[cfg.fault])
     sys.modules.pop("pynvml", None)  # a fresh simulated NVML for this trial
+    _package_draws()
     if cfg.fault == "rapl_denied":
         _deny_rapl()
     monitor = EnergyMonitor(gpus=[0], cpu="auto")  # explicit: torch sees no CUDA device here
