@@ -10,8 +10,20 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import pytest
 from lightning.pytorch import Trainer
+from lightning.pytorch import __version__ as lightning_version
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from packaging.version import Version
+
+#: Lightning before 2.5 runs a step again when resumed from a checkpoint saved inside an epoch (its batch counters
+#: were restored one behind: Lightning-AI/pytorch-lightning#20379, released in 2.5.0; under 2.2 the resumed timeline
+#: trains 17 steps, not 16, and a checkpoint at an epoch's last step resumes inside that epoch). These tests count
+#: the steps and epoch ends of 2.5 and later; the callback counts whatever steps Lightning runs (.ci/oldest)
+STEP_COUNTERS_CONSISTENT = pytest.mark.skipif(
+    Version(lightning_version) < Version("2.5"),
+    reason="Lightning < 2.5 runs a step again on resume from a checkpoint inside an epoch (its PR #20379)",
+)
 
 
 def make_trainer(root: Path, callbacks: list, loggers: bool | list = True, **kwargs: Any) -> Trainer:

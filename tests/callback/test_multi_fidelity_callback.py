@@ -29,7 +29,7 @@ from ecopt_lightning.sweeper.multi_fidelity import rung_values, stopped_at
 from ecopt_lightning.sweeper.successive_halving import RungSchedule
 from tests.doubles.simulated_gpu import SimGpu
 
-from .helpers import make_trainer
+from .helpers import STEP_COUNTERS_CONSISTENT, make_trainer
 from .models import RankRecord, RankValLoss, TinyModel, loader
 
 OBJECTIVES = ["val_loss", "energy/inference_per_sample_J"]
@@ -446,6 +446,7 @@ def _killed_and_resumed(tmp_path: Path, save: dict[str, Any], **run: Any) -> tup
     return killed, resumed, energy
 
 
+@STEP_COUNTERS_CONSISTENT
 def test_a_fit_resumed_from_a_checkpoint_at_a_rungs_validation_end_ranks_on_that_validation(
     tmp_path: Path, monkeypatch
 ) -> None:
@@ -463,6 +464,7 @@ def test_a_fit_resumed_from_a_checkpoint_at_a_rungs_validation_end_ranks_on_that
     assert record["values"][0] == pytest.approx(float(killed.callback_metrics["val_loss"]))
 
 
+@STEP_COUNTERS_CONSISTENT
 def test_a_fit_resumed_from_a_checkpoint_at_a_rungs_last_step_checks_that_rung(tmp_path: Path, monkeypatch) -> None:
     """Regression (multi-fidelity audit, 2026-11-30): resumed from a checkpoint saved at a rung epoch's last step,
     Lightning goes on with the next epoch and runs no end of that one, so its rung was never checked: a trial
@@ -478,6 +480,7 @@ def test_a_fit_resumed_from_a_checkpoint_at_a_rungs_last_step_checks_that_rung(t
     assert record["values"][0] == pytest.approx(float(killed.callback_metrics["train_loss"]))
 
 
+@STEP_COUNTERS_CONSISTENT
 def test_a_fit_resumed_past_a_rung_whose_validation_never_ran_says_which_checkpoint_to_resume_from(
     tmp_path: Path, monkeypatch
 ) -> None:

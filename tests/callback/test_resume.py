@@ -10,15 +10,19 @@ from dataclasses import dataclass
 import pytest
 import torch
 from lightning.pytorch import Callback
-from lightning.pytorch import __version__ as lightning_version
 from lightning.pytorch.callbacks import ModelCheckpoint
-from packaging.version import Version
 from typing_extensions import override
 
 from ecopt_lightning.callback import EnergyCallback
 from ecopt_lightning.energy_tracker import COUNTED
 from ecopt_lightning.sweeper._jobinfo import degraded_reasons
-from tests.callback.helpers import csv_series, make_trainer, read_summary, resume_estimated_run_on_rapl
+from tests.callback.helpers import (
+    STEP_COUNTERS_CONSISTENT,
+    csv_series,
+    make_trainer,
+    read_summary,
+    resume_estimated_run_on_rapl,
+)
 from tests.callback.models import TinyModel
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -85,16 +89,6 @@ CHECKPOINTS = {
     # saved at the epoch's end (ModelCheckpoint's default), after the epoch's values were logged
     "at epoch end": (8, {}, {"limit_val_batches": 2}),
 }
-
-
-#: Lightning before 2.5 runs a step again when resumed from a checkpoint saved inside an epoch (its batch counters
-#: were restored one behind: Lightning-AI/pytorch-lightning#20379, released in 2.5.0; under 2.2 the resumed timeline
-#: trains 17 steps, not 16, and a checkpoint at an epoch's last step resumes inside that epoch). These tests count
-#: the steps and epoch ends of 2.5 and later; the callback counts whatever steps Lightning runs (.ci/oldest)
-STEP_COUNTERS_CONSISTENT = pytest.mark.skipif(
-    Version(lightning_version) < Version("2.5"),
-    reason="Lightning < 2.5 runs a step again on resume from a checkpoint inside an epoch (its PR #20379)",
-)
 
 
 @pytest.fixture(scope="module", params=CHECKPOINTS)
