@@ -244,18 +244,23 @@ def test_energy_budget_stops_new_trials_and_custom_space(multirun, tmp_path: Pat
         assert "energy_keys='total'" in t.user_attrs["ecopt.overrides"]  # strings are quoted
 
 
+def _two_trials_and_10_J_of_confirm(multirun, sweep: Path) -> float:
+    """A 2-trial sweep, then 10 J stored as ``ecopt confirm`` stores the energy it spent; returns the trials' J."""
+    from ecopt_lightning.sweeper._schema import CONFIRM_ENERGY_ATTR
+
+    multirun(*SPACE, "hydra.sweeper.n_trials=2")
+    study = load_study(sweep)
+    spent = {"energy_J": 10.0, "estimated_J": 0.0, "seconds": 1.0, "sources": {"cpu:0": "rapl"}, "invalid": {}}
+    study.set_user_attr(CONFIRM_ENERGY_ATTR, [spent])
+    return sum(t.user_attrs["energy/total_J"] for t in study.trials)
+
+
 def test_the_energy_budget_counts_what_ecopt_confirm_spent(multirun, tmp_path: Path) -> None:
     """Regression (tuning-cost audit, 2026-11-30): ``energy_budget_J`` counted the trials' energy alone, so a sweep
     continued after ``ecopt confirm`` launched trials past a budget that what tuning cost (the payback's, with
     confirm's energy) had already reached."""
-    from ecopt_lightning.sweeper._schema import CONFIRM_ENERGY_ATTR
-
     sweep = tmp_path / "sweep"
-    multirun(*SPACE, "hydra.sweeper.n_trials=2")
-    study = load_study(sweep)
-    trials_J = sum(t.user_attrs["energy/total_J"] for t in study.trials)
-    spent = {"energy_J": 10.0, "estimated_J": 0.0, "seconds": 1.0, "sources": {"cpu:0": "rapl"}, "invalid": {}}
-    study.set_user_attr(CONFIRM_ENERGY_ATTR, [spent])  # as `ecopt confirm` stores the energy it spent
+    trials_J = _two_trials_and_10_J_of_confirm(multirun, sweep)
 
     multirun(*SPACE, "hydra.sweeper.n_trials=4", f"hydra.sweeper.energy_budget_J={trials_J + 5.0}")
     assert len(load_study(sweep).trials) == 2  # no new trial: tuning had cost trials_J + 10 J
@@ -359,14 +364,10 @@ def test_every_surface_states_the_same_trials_energy_and_tuning_total(multirun, 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from ecopt_lightning.sweeper._loggers import SWEEP_ENERGY_METRIC, TUNING_ENERGY_METRIC, mlflow_name
-    from ecopt_lightning.sweeper._schema import CONFIRM_ENERGY_ATTR, SWEEP_ENERGY_ATTR
+    from ecopt_lightning.sweeper._schema import SWEEP_ENERGY_ATTR
 
     sweep = tmp_path / "sweep"
-    multirun(*SPACE, "hydra.sweeper.n_trials=2")
-    study = load_study(sweep)
-    trials = sum(t.user_attrs["energy/total_J"] for t in study.trials)
-    spent = {"energy_J": 10.0, "estimated_J": 0.0, "seconds": 1.0, "sources": {"cpu:0": "rapl"}, "invalid": {}}
-    study.set_user_attr(CONFIRM_ENERGY_ATTR, [spent])  # as `ecopt confirm` stores the energy it spent
+    trials = _two_trials_and_10_J_of_confirm(multirun, sweep)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     closing = multirun(
         *SPACE,
