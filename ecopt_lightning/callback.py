@@ -938,9 +938,13 @@ class EnergyCallback(Callback):
             return {}
         trainer = self._fit.trainer
         epoch = trainer.current_epoch + 1
+        return {"epoch": epoch, "metrics": self._rung_scalars(epoch, trainer)}
+
+    def _rung_scalars(self, epoch: int, trainer: Trainer) -> dict[str, float]:
+        """The scalar metrics logged in ``epoch`` (counted from 1), not an earlier epoch's validation values."""
+        assert self._rungs is not None
         logged = self._rungs.fresh(epoch, trainer.callback_metrics)
-        scalars = {k: float(v) for k, v in logged.items() if torch.is_tensor(v) and v.numel() == 1}
-        return {"epoch": epoch, "metrics": scalars}
+        return {k: float(v) for k, v in logged.items() if torch.is_tensor(v) and v.numel() == 1}
 
     def _rung_check(
         self, trainer: Trainer, pl_module: LightningModule, epoch: int | None = None, resumed: bool = False
@@ -965,10 +969,9 @@ class EnergyCallback(Callback):
             faults = rank_named(self._reducer.gather_objects(measurement_faults(self.monitor, self.tracker)))
         values, summary = None, None
         if self._rungs.reports:
-            logged = self._rungs.fresh(epoch, trainer.callback_metrics)  # not an earlier epoch's validation values
             # a checkpoint saved in the epoch (at its validation's end, its last step) held what it had logged
             values = dict(self._carried_rung.get("metrics", {})) if self._carried_rung.get("epoch") == epoch else {}
-            values.update({k: float(v) for k, v in logged.items() if torch.is_tensor(v) and v.numel() == 1})
+            values.update(self._rung_scalars(epoch, trainer))
             values.update(self._out.last)
             summary = self.summary()  # its domains: a trial that lost one is not ranked as if it measured it
             if faults is not None:
